@@ -1,0 +1,152 @@
+"""HTTP plumbing every service app installs: problem JSON errors, correlation ids, metrics, health probes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel import correlation
+from kernel.errors import ClanaviError, problem, problem_from_error
+from kernel.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+                 415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited"}
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=int(body["status"]), media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        errors.append({"location": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type", "")})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def clanavi_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ClanaviError)
+        return problem_response(
+            problem_from_error(exc, instance=request.url.path, correlation_id=correlation.current.get())
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc)
+        malformed = any(e["type"] == "json_invalid" for e in errors)
+        detail = "The request body is not valid JSON." if malformed else "The request has invalid or missing fields."
+        return problem_response(
+            problem(status=422, code="validation_failed", title="The request is not valid", detail=detail,
+                    instance=request.url.path, correlation_id=correlation.current.get(), errors=errors)
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return problem_response(
+            problem(status=exc.status_code, code=code, title=code.replace("_", " ").capitalize(), detail=detail,
+                    instance=request.url.path, correlation_id=correlation.current.get()),
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(
+            problem(status=500, code="internal_error", title="Internal error",
+                    detail="The server failed to handle the request; it has been logged.",
+                    instance=request.url.path, correlation_id=correlation.current.get())
+        )
+
+    app.add_exception_handler(ClanaviError, clanavi_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+class CorrelationMiddleware:
+    """Takes or makes the request's correlation id, echoes it in the response, and records metrics.
+
+    Plain ASGI rather than BaseHTTPMiddleware: it adds no task switch to every request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-correlation-id":
+                incoming = value.decode("latin-1")
+                break
+        cid = correlation.accept_or_new(incoming)
+        token = correlation.current.set(cid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            correlation.current.reset(token)
+
+
+def probes_router(readiness: ReadinessCheck) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: the database and the broker are reachable")
+    async def readyz() -> Response:
+        checks = await readiness()
+        ready = all(checks.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_base_app(title: str, readiness: ReadinessCheck, **kwargs: Any) -> FastAPI:
+    app = FastAPI(title=title, **kwargs)
+    install_problem_handlers(app)
+    app.add_middleware(CorrelationMiddleware)
+    app.include_router(probes_router(readiness))
+    return app

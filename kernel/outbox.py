@@ -1,0 +1,125 @@
+"""The transactional outbox: an event is written in the same transaction as the change it reports, and a relay
+publishes it afterwards with publisher confirms. Nothing is published that was not committed, and nothing committed
+is lost when the broker or the process goes away: the relay simply publishes it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+from kernel.db import Connection, Pool
+from kernel.events import Envelope
+from kernel.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
+
+log = logging.getLogger(__name__)
+
+# (routing key, message id, body) of one message.
+OutgoingMessage = tuple[str, str, bytes]
+PublishMany = Callable[[Sequence[OutgoingMessage]], Awaitable[None]]
+
+
+def _channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+async def add(conn: Connection, *events: Envelope) -> None:
+    """Queue events for publication; call inside the transaction that makes the change they report."""
+    if not events:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (id, routing_key, body) VALUES ($1, $2, $3)",
+        [(e.id, e.routing_key, e.model_dump_json()) for e in events],
+    )
+    # Delivered at commit only, so the relay wakes for committed rows and never for rolled-back ones.
+    await conn.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
+
+
+class OutboxRelay:
+    """Moves committed events from a schema's outbox to the bus, in commit order, batch by batch."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        publish_many: PublishMany,
+        *,
+        schema: str,
+        dsn: str,
+        batch_size: int = 500,
+        idle_poll: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._publish_many = publish_many
+        self._schema = schema
+        self._dsn = dsn
+        self._batch_size = batch_size
+        self._idle_poll = idle_poll
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many events went out."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT seq, id, routing_key, body FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            await self._publish_many([(r["routing_key"], str(r["id"]), r["body"].encode()) for r in rows])
+            await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self._pool.acquire() as conn:
+            count: int = await conn.fetchval("SELECT count(*) FROM outbox")
+            return count
+
+    async def _listen(self) -> None:
+        """Wake the relay on every commit that added events; reconnects if the connection drops."""
+        while True:
+            conn: asyncpg.Connection | None = None  # type: ignore[type-arg]
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(_channel(self._schema), lambda *_: self._wake.set())
+                self._wake.set()  # events may have been committed while we were not listening
+                while not conn.is_closed():
+                    await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox listener lost its connection: %s", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    sent = await self.relay_once()
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the broker or the database is away: retry later
+                    OUTBOX_RELAY_ERRORS.inc()
+                    log.warning("outbox relay could not publish, retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if sent < self._batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener

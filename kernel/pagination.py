@@ -1,0 +1,25 @@
+"""Opaque cursors for keyset pagination: stable under inserts, no OFFSET scans."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from kernel.errors import ValidationFailed
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps(list(values), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]) from exc
+    if not isinstance(values, list) or len(values) != arity:
+        raise ValidationFailed("The cursor is not one this API issued.", errors=[{"location": "query.cursor"}])
+    return values

@@ -1,0 +1,48 @@
+"""Configuration read from environment variables only (prefix `CLANAVI_`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5442/clanavi"
+DEV_AMQP_URL = "amqp://guest:guest@127.0.0.1:5682/"
+
+
+class KernelSettings(BaseSettings):
+    """Settings every service shares."""
+
+    model_config = SettingsConfigDict(env_prefix="CLANAVI_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: SecretStr = SecretStr(DEV_DATABASE_URL)
+    amqp_url: SecretStr = SecretStr(DEV_AMQP_URL)
+    # Names of the exchanges and queues start with this; test runs use their own to stay apart.
+    bus_prefix: str = Field(default="clanavi", pattern=r"^[a-z][a-z0-9_.-]{0,40}$")
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    # A message is dead-lettered after this many failed deliveries.
+    max_deliveries: int = Field(default=5, ge=1, le=100)
+    consumer_prefetch: int = Field(default=32, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _no_dev_servers_in_production(self) -> KernelSettings:
+        if self.env == "production":
+            for name, value in (("CLANAVI_DATABASE_URL", self.database_url), ("CLANAVI_AMQP_URL", self.amqp_url)):
+                if value.get_secret_value() in (DEV_DATABASE_URL, DEV_AMQP_URL):
+                    raise ValueError(f"{name} must be set explicitly in production")
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """Base for one service's own settings; subclasses set the env prefix `CLANAVI_<SERVICE>_`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    kernel: KernelSettings = Field(default_factory=KernelSettings)
