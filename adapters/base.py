@@ -32,8 +32,13 @@ class InstanceState(enum.StrEnum):
 
 
 _TRANSITIONAL = frozenset(
-    {InstanceState.PENDING, InstanceState.STOPPING, InstanceState.STARTING, InstanceState.REBOOTING,
-     InstanceState.TERMINATING}
+    {
+        InstanceState.PENDING,
+        InstanceState.STOPPING,
+        InstanceState.STARTING,
+        InstanceState.REBOOTING,
+        InstanceState.TERMINATING,
+    }
 )
 
 

@@ -1,7 +1,7 @@
 """Local PostgreSQL and RabbitMQ servers for development, `make run` and the test suite."""
 
+from devstack.ports import free_port
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
-from devstack.ports import free_port
 
 __all__ = ["PostgresServer", "RabbitServer", "free_port"]

@@ -71,8 +71,16 @@ class PostgresServer:
         self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                [str(PG_BIN / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8"]
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
             )
         if not self.is_running():
             options = [
@@ -85,8 +93,19 @@ class PostgresServer:
                 # Test clusters are thrown away; durability only costs time there.
                 options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
             self._run(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.root / "postgres.log"),
-                 "-o", " ".join(options), "-w", "-t", "60", "start"]
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.root / "postgres.log"),
+                    "-o",
+                    " ".join(options),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
         self.create_database(self.database)
 
@@ -101,8 +120,22 @@ class PostgresServer:
     def psql(self, sql: str, database: str = "postgres") -> str:
         psql = shutil.which("psql") or str(PG_BIN / "psql")
         result = self._run(
-            [psql, "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-d", database,
-             "-tAq", "-v", "ON_ERROR_STOP=1", "-c", sql]
+            [
+                psql,
+                "-h",
+                str(self.root),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-tAq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]
         )
         return result.stdout
 

@@ -65,7 +65,11 @@ class RabbitServer:
     def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
-            env=self.env(), capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def _write_config(self) -> None:
@@ -90,7 +94,10 @@ class RabbitServer:
         log = (self.root / "server.out").open("ab")
         subprocess.Popen(  # noqa: S603 - fixed program path
             [str(RABBIT_BIN / "rabbitmq-server")],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -46,9 +46,9 @@ class Bus:
     def dead_letter_exchange_name(self) -> str:
         return f"{self.prefix}.dead"
 
-    async def connect(self, timeout: float = 30.0) -> None:
-        """Connect (retrying until `timeout`: the broker may still be starting) and declare the exchanges."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def connect(self, patience: float = 30.0) -> None:
+        """Connect (retrying for `patience` seconds: the broker may still be starting) and declare the exchanges."""
+        deadline = asyncio.get_running_loop().time() + patience
         while True:
             try:
                 self._connection = await aio_pika.connect_robust(
@@ -60,7 +60,7 @@ class Bus:
                     raise
                 log.info("waiting for RabbitMQ: %s", exc)
                 await asyncio.sleep(0.5)
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)  # type: ignore[assignment]
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
         assert self._publish_channel is not None
         self._exchange = await self._publish_channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True

@@ -67,9 +67,11 @@ class EventConsumer:
             EVENTS_CONSUMED.labels(type=envelope.type, outcome="dead").inc()
             await message.reject(requeue=False)
         except Exception:
-            deliveries = int((message.headers or {}).get("x-delivery-count", 0) or 0)  # type: ignore[call-overload]
-            log.exception("handling %s %s failed (delivery %d); retrying", envelope.routing_key, envelope.id,
-                          deliveries + 1)
+            count = (message.headers or {}).get("x-delivery-count", 0)
+            deliveries = count if isinstance(count, int) else 0
+            log.exception(
+                "handling %s %s failed (delivery %d); retrying", envelope.routing_key, envelope.id, deliveries + 1
+            )
             EVENTS_CONSUMED.labels(type=envelope.type, outcome="retry").inc()
             # Requeued messages come straight back; a short pause keeps a failing handler from spinning.
             await asyncio.sleep(min(self._retry_delay * (2**deliveries), 10.0))

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
-Pool = asyncpg.Pool  # type: ignore[type-arg]  # asyncpg's Pool is generic over its record type
-Connection = asyncpg.Connection  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    # What handlers receive: a plain connection or one borrowed from a pool.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
+    Connection = asyncpg.Connection
 
 
 async def _init_connection(conn: Connection) -> None:
@@ -16,9 +23,7 @@ async def _init_connection(conn: Connection) -> None:
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(
-    url: str, *, schema: str, application: str, min_size: int = 2, max_size: int = 10
-) -> Pool:
+async def create_pool(url: str, *, schema: str, application: str, min_size: int = 2, max_size: int = 10) -> Pool:
     pool: Pool = await asyncpg.create_pool(
         url,
         min_size=min_size,

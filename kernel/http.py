@@ -24,9 +24,19 @@ PROBLEM_JSON = "application/problem+json"
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-                 415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -54,8 +64,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         malformed = any(e["type"] == "json_invalid" for e in errors)
         detail = "The request body is not valid JSON." if malformed else "The request has invalid or missing fields."
         return problem_response(
-            problem(status=422, code="validation_failed", title="The request is not valid", detail=detail,
-                    instance=request.url.path, correlation_id=correlation.current.get(), errors=errors)
+            problem(
+                status=422,
+                code="validation_failed",
+                title="The request is not valid",
+                detail=detail,
+                instance=request.url.path,
+                correlation_id=correlation.current.get(),
+                errors=errors,
+            )
         )
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -63,17 +80,28 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return problem_response(
-            problem(status=exc.status_code, code=code, title=code.replace("_", " ").capitalize(), detail=detail,
-                    instance=request.url.path, correlation_id=correlation.current.get()),
+            problem(
+                status=exc.status_code,
+                code=code,
+                title=code.replace("_", " ").capitalize(),
+                detail=detail,
+                instance=request.url.path,
+                correlation_id=correlation.current.get(),
+            ),
             headers=dict(exc.headers) if exc.headers else None,
         )
 
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(
-            problem(status=500, code="internal_error", title="Internal error",
-                    detail="The server failed to handle the request; it has been logged.",
-                    instance=request.url.path, correlation_id=correlation.current.get())
+            problem(
+                status=500,
+                code="internal_error",
+                title="Internal error",
+                detail="The server failed to handle the request; it has been logged.",
+                instance=request.url.path,
+                correlation_id=correlation.current.get(),
+            )
         )
 
     app.add_exception_handler(ClanaviError, clanavi_error)
@@ -134,8 +162,9 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
     async def readyz() -> Response:
         checks = await readiness()
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        )
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

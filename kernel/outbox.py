@@ -10,11 +10,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
-
 from kernel.db import Connection, Pool
 from kernel.events import Envelope
 from kernel.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
+from kernel.notify import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +54,9 @@ class OutboxRelay:
         self._pool = pool
         self._publish_many = publish_many
         self._schema = schema
-        self._dsn = dsn
         self._batch_size = batch_size
         self._idle_poll = idle_poll
-        self._wake = asyncio.Event()
+        self._wake = Wakeup(dsn, _channel(schema))
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -79,28 +77,8 @@ class OutboxRelay:
             count: int = await conn.fetchval("SELECT count(*) FROM outbox")
             return count
 
-    async def _listen(self) -> None:
-        """Wake the relay on every commit that added events; reconnects if the connection drops."""
-        while True:
-            conn: asyncpg.Connection | None = None  # type: ignore[type-arg]
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                await conn.add_listener(_channel(self._schema), lambda *_: self._wake.set())
-                self._wake.set()  # events may have been committed while we were not listening
-                while not conn.is_closed():
-                    await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox listener lost its connection: %s", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
+        listener = asyncio.create_task(self._wake.listen(), name=f"outbox-listen-{self._schema}")
         backoff = 0.2
         try:
             while True:
@@ -116,9 +94,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if sent < self._batch_size:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll)
+                    await self._wake.wait(self._idle_poll)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

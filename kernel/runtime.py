@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from kernel import db
 from kernel.bus import Bus
@@ -50,13 +51,17 @@ class ServiceRuntime:
     async def start_database(self) -> None:
         await asyncio.to_thread(migrate, self.dsn, schema=self.schema, location=self.migrations)
         self._pool = await db.create_pool(
-            self.dsn, schema=self.schema, application=f"clanavi-{self.service}",
-            min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max,
+            self.dsn,
+            schema=self.schema,
+            application=f"clanavi-{self.service}",
+            min_size=self.settings.db_pool_min,
+            max_size=self.settings.db_pool_max,
         )
 
     async def start_bus(self) -> None:
-        self._bus = Bus(self.settings.amqp_url.get_secret_value(), prefix=self.settings.bus_prefix,
-                        service=self.service)
+        self._bus = Bus(
+            self.settings.amqp_url.get_secret_value(), prefix=self.settings.bus_prefix, service=self.service
+        )
         await self._bus.connect()
 
     def start_relay(self) -> None:
@@ -66,13 +71,14 @@ class ServiceRuntime:
     async def start_consumer(self, bindings: Sequence[str], handle: Handler) -> None:
         consumer = EventConsumer(self.pool, name=self.service, handle=handle)
         await self.bus.subscribe(
-            bindings=bindings, callback=consumer, max_deliveries=self.settings.max_deliveries,
+            bindings=bindings,
+            callback=consumer,
+            max_deliveries=self.settings.max_deliveries,
             prefetch=self.settings.consumer_prefetch,
         )
 
-    def spawn(self, coro: object, *, name: str) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-        task.set_name(f"{self.service}-{name}")
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"{self.service}-{name}")
         task.add_done_callback(self._report_crash)
         self._tasks.append(task)
 

@@ -60,9 +60,15 @@ class SimCloudAdapter:
     def _instance(self, row: Any) -> Instance:
         phase = machine.settle(phase_from_row(row), self._clock())
         return Instance(
-            id=row["id"], name=row["name"], state=phase.state, image_id=row["image_id"],
-            flavor_id=row["flavor_id"], created_at=row["created_at"], private_ips=(row["private_ip"],),
-            reason=row["reason"], extra={"tags": row["tags"] or {}},
+            id=row["id"],
+            name=row["name"],
+            state=phase.state,
+            image_id=row["image_id"],
+            flavor_id=row["flavor_id"],
+            created_at=row["created_at"],
+            private_ips=(row["private_ip"],),
+            reason=row["reason"],
+            extra={"tags": row["tags"] or {}},
         )
 
     async def list_images(self) -> Sequence[Image]:
@@ -88,8 +94,14 @@ class SimCloudAdapter:
         await self.get_flavor(spec.flavor_id)
         now = self._clock()
         row = await self._store.insert_instance(
-            client_token=spec.client_token, name=spec.name, image_id=spec.image_id, flavor_id=spec.flavor_id,
-            phase=machine.launched(now, self._timings), now=now, user_data=spec.user_data, tags=dict(spec.tags),
+            client_token=spec.client_token,
+            name=spec.name,
+            image_id=spec.image_id,
+            flavor_id=spec.flavor_id,
+            phase=machine.launched(now, self._timings),
+            now=now,
+            user_data=spec.user_data,
+            tags=dict(spec.tags),
         )
         return self._instance(row)
 

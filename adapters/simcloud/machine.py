@@ -55,7 +55,9 @@ _RULES: dict[Action, tuple[frozenset[S], S, S, str]] = {
     "reboot": (frozenset({S.RUNNING}), S.REBOOTING, S.RUNNING, "reboot_seconds"),
     "terminate": (
         frozenset({S.PENDING, S.RUNNING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.ERROR}),
-        S.TERMINATING, S.TERMINATED, "terminate_seconds",
+        S.TERMINATING,
+        S.TERMINATED,
+        "terminate_seconds",
     ),
 }
 

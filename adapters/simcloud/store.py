@@ -12,9 +12,7 @@ from adapters.simcloud.machine import Phase
 
 SCHEMA = "simcloud"
 
-_INSTANCE_COLUMNS = (
-    "id, name, image_id, flavor_id, state, target_state, due_at, created_at, private_ip, reason, tags"
-)
+_INSTANCE_COLUMNS = "id, name, image_id, flavor_id, state, target_state, due_at, created_at, private_ip, reason, tags"
 
 
 def image_from_row(row: Any) -> Image:
@@ -23,7 +21,11 @@ def image_from_row(row: Any) -> Image:
 
 def flavor_from_row(row: Any) -> Flavor:
     return Flavor(
-        id=row["id"], name=row["name"], vcpus=row["vcpus"], ram_mb=row["ram_mb"], disk_gb=row["disk_gb"],
+        id=row["id"],
+        name=row["name"],
+        vcpus=row["vcpus"],
+        ram_mb=row["ram_mb"],
+        disk_gb=row["disk_gb"],
         extra={"hourly_price": float(row["hourly_price"])},
     )
 
@@ -64,8 +66,16 @@ class SimStore:
         return flavor_from_row(row) if row else None
 
     async def insert_instance(
-        self, *, client_token: str, name: str, image_id: str, flavor_id: str, phase: Phase, now: datetime,
-        user_data: str | None, tags: dict[str, str],
+        self,
+        *,
+        client_token: str,
+        name: str,
+        image_id: str,
+        flavor_id: str,
+        phase: Phase,
+        now: datetime,
+        user_data: str | None,
+        tags: dict[str, str],
     ) -> Any:
         """The new instance's row, or the existing one launched earlier with the same client token."""
         async with self._pool.acquire() as conn:
@@ -76,33 +86,50 @@ class SimStore:
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                     ON CONFLICT (account_id, client_token) DO NOTHING
                     RETURNING {_INSTANCE_COLUMNS}""",
-                self._account, new_instance_id(), client_token, name, image_id, flavor_id, phase.state.value,
-                phase.target.value if phase.target else None, phase.due_at, now, new_private_ip(), user_data, tags,
+                self._account,
+                new_instance_id(),
+                client_token,
+                name,
+                image_id,
+                flavor_id,
+                phase.state.value,
+                phase.target.value if phase.target else None,
+                phase.due_at,
+                now,
+                new_private_ip(),
+                user_data,
+                tags,
             )
             if row is None:
                 row = await conn.fetchrow(
                     f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND client_token = $2",
-                    self._account, client_token,
+                    self._account,
+                    client_token,
                 )
             return row
 
     async def instances(self, ids: Sequence[str]) -> list[Any]:
         rows: list[Any] = await self._pool.fetch(
             f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND id = ANY($2::text[])",
-            self._account, list(ids),
+            self._account,
+            list(ids),
         )
         return rows
 
     async def locked_instance(self, conn: Any, instance_id: str) -> Any:
         return await conn.fetchrow(
             f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND id = $2 FOR UPDATE",
-            self._account, instance_id,
+            self._account,
+            instance_id,
         )
 
     async def save_phase(self, conn: Any, instance_id: str, phase: Phase) -> Any:
         return await conn.fetchrow(
             f"""UPDATE {SCHEMA}.instances SET state = $3, target_state = $4, due_at = $5
                 WHERE account_id = $1 AND id = $2 RETURNING {_INSTANCE_COLUMNS}""",
-            self._account, instance_id, phase.state.value, phase.target.value if phase.target else None,
+            self._account,
+            instance_id,
+            phase.state.value,
+            phase.target.value if phase.target else None,
             phase.due_at,
         )

@@ -2,6 +2,7 @@
 
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
 from kernel.events.instances import (
+    InstanceActionFailed,
     InstanceActionRequested,
     InstanceFailed,
     InstanceLaunched,
@@ -15,6 +16,7 @@ from kernel.events.instances import (
 __all__ = [
     "Envelope",
     "EventPayload",
+    "InstanceActionFailed",
     "InstanceActionRequested",
     "InstanceFailed",
     "InstanceLaunched",

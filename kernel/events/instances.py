@@ -71,3 +71,12 @@ class InstanceFailed(_InstanceEvent):
     TYPE = "instance.failed"
     provider_id: str | None
     reason: str
+
+
+class InstanceActionFailed(_InstanceEvent):
+    """The cloud refused or could not carry out a start, stop, reboot or terminate; the instance keeps `state`."""
+
+    TYPE = "instance.action_failed"
+    action: Literal["start", "stop", "reboot", "terminate"]
+    state: str
+    reason: str

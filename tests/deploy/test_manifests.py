@@ -171,8 +171,7 @@ def _service_for(service: str) -> Obj:
     found = [
         d.obj
         for d in _base_objects("Service")
-        if d.obj["spec"].get("selector")
-        and _selector_matches({"matchLabels": d.obj["spec"]["selector"]}, labels)
+        if d.obj["spec"].get("selector") and _selector_matches({"matchLabels": d.obj["spec"]["selector"]}, labels)
     ]
     assert len(found) == 1, f"expected one Service selecting the {service} pods, found {len(found)}"
     return found[0]
@@ -284,9 +283,7 @@ def test_dev_overlay_generates_the_secret_with_consistent_values() -> None:
     amqp = urlsplit(secrets["CLANAVI_AMQP_URL"])
     assert amqp.scheme == "amqp"
     assert (amqp.username, amqp.password) == (infra["RABBITMQ_DEFAULT_USER"], infra["RABBITMQ_DEFAULT_PASS"])
-    dev_services = {
-        d.name: d.obj for d in _k8s_objects() if d.kind == "Service" and d.path.is_relative_to(DEV_DIR)
-    }
+    dev_services = {d.name: d.obj for d in _k8s_objects() if d.kind == "Service" and d.path.is_relative_to(DEV_DIR)}
     for url in (db, amqp):
         assert url.hostname in dev_services, f"{url.hostname} is not a Service of the dev overlay"
         assert url.port in {p["port"] for p in dev_services[url.hostname]["spec"]["ports"]}
@@ -337,9 +334,7 @@ def test_deployment_reads_secrets_from_secret(doc: Doc) -> None:
     for container in _containers(doc.obj):
         refs = _secret_refs(container)
         for key in SECRET_KEYS:
-            assert refs.get(key) == (SECRET_NAME, key), (
-                f"{container['name']}: {key} must come from {SECRET_NAME}"
-            )
+            assert refs.get(key) == (SECRET_NAME, key), f"{container['name']}: {key} must come from {SECRET_NAME}"
         plain = {e["name"] for e in container.get("env", []) if "value" in e}
         assert not plain & SECRET_KEYS, f"{container['name']}: secrets given as plain values"
 
@@ -430,9 +425,7 @@ def test_internal_service_accepts_only_the_gateway(service: str) -> None:
         peers = rule.get("from")
         assert peers, f"{service}: an ingress rule without `from` admits every source"
         for peer in peers:
-            assert set(peer) == {"podSelector"}, (
-                f"{service}: only same-namespace pod peers allowed, got {peer}"
-            )
+            assert set(peer) == {"podSelector"}, f"{service}: only same-namespace pod peers allowed, got {peer}"
             selector = peer["podSelector"]
             assert _selector_matches(selector, gateway_labels), f"{service}: peer does not select the gateway"
             for labels in others:

@@ -1,5 +1,6 @@
 """SimCloud's catalogue and instances."""
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0001"
@@ -57,7 +58,12 @@ def upgrade() -> None:
             UNIQUE (account_id, client_token)
         )""")
     op.execute("CREATE INDEX instances_account ON instances (account_id, created_at)")
-    for row in IMAGES:
-        op.execute("INSERT INTO images VALUES ('%s', '%s', '%s', %d)" % row)
-    for row in FLAVORS:
-        op.execute("INSERT INTO flavors VALUES ('%s', '%s', %d, %d, %d, %s)" % row)
+    bind = op.get_bind()
+    bind.execute(
+        sa.text("INSERT INTO images VALUES (:id, :name, :os, :min_disk_gb)"),
+        [dict(zip(("id", "name", "os", "min_disk_gb"), row, strict=True)) for row in IMAGES],
+    )
+    bind.execute(
+        sa.text("INSERT INTO flavors VALUES (:id, :name, :vcpus, :ram_mb, :disk_gb, CAST(:price AS numeric))"),
+        [dict(zip(("id", "name", "vcpus", "ram_mb", "disk_gb", "price"), row, strict=True)) for row in FLAVORS],
+    )

@@ -1,0 +1,49 @@
+"""Waking a background loop when another transaction commits work for it (PostgreSQL LISTEN/NOTIFY).
+
+A notification is an optimisation, never the only signal: loops also poll, so a lost connection costs latency only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+class Wakeup:
+    def __init__(self, dsn: str, channel: str) -> None:
+        self._dsn = dsn
+        self.channel = channel
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, at_most: float) -> None:
+        """Return when notified or after `at_most` seconds, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=at_most)
+        self._event.clear()
+
+    async def listen(self) -> None:
+        """Run until cancelled, reconnecting when the connection drops."""
+        while True:
+            conn: asyncpg.Connection[asyncpg.Record] | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(self.channel, lambda *_: self._event.set())
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda *_: closed.set())
+                self._event.set()  # work may have been committed while nobody listened
+                await closed.wait()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("listener on %s lost its connection: %s", self.channel, exc)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)

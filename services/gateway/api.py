@@ -1,0 +1,137 @@
+"""The public REST API, version 1. Routes declare the full contract (so `/openapi.json` documents it), check the
+caller, validate the input, and forward to the owning service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.gateway.auth import check_bearer
+from services.gateway.upstream import Upstream
+from services.provisioner.schemas import (
+    CloudOut,
+    FlavorOut,
+    ImageOut,
+    InstanceCreate,
+    InstanceOut,
+    InstanceStateName,
+    ListOf,
+    Page,
+)
+
+DEFAULT_PROJECT = "default"
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {status: {"description": "Problem", "content": content} for status in statuses}
+
+
+async def authenticate(request: Request) -> str:
+    """Check the bearer token; returns the project the request acts in."""
+    check_bearer(request.headers.get("authorization"), request.app.state.admin_token)
+    return DEFAULT_PROJECT
+
+
+ProjectDep = Annotated[str, Depends(authenticate)]
+
+
+def provisioner(request: Request) -> Upstream:
+    upstream: Upstream = request.app.state.provisioner
+    return upstream
+
+
+def audit(request: Request) -> Upstream:
+    upstream: Upstream = request.app.state.audit
+    return upstream
+
+
+Provisioner = Annotated[Upstream, Depends(provisioner)]
+Audit = Annotated[Upstream, Depends(audit)]
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 422, 503))
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+@router.get("/clouds", response_model=ListOf[CloudOut], tags=["clouds"], summary="List cloud accounts")
+async def list_clouds(request: Request, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", "/v1/clouds", project=project)
+
+
+@router.get("/clouds/{cloud_id}", response_model=CloudOut, tags=["clouds"], responses=problem_responses(404))
+async def get_cloud(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}", project=project)
+
+
+@router.get("/images", response_model=ListOf[ImageOut], tags=["images"], responses=problem_responses(404))
+async def list_images(project: ProjectDep, up: Provisioner, cloud_id: str | None = None) -> Response:
+    return await up.forward("GET", "/v1/images", project=project, params={"cloud_id": cloud_id} if cloud_id else None)
+
+
+@router.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404))
+async def list_flavors(project: ProjectDep, up: Provisioner, cloud_id: str | None = None) -> Response:
+    return await up.forward("GET", "/v1/flavors", project=project, params={"cloud_id": cloud_id} if cloud_id else None)
+
+
+@router.post(
+    "/instances",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Launch an instance",
+    responses=problem_responses(409),
+)
+async def create_instance(body: InstanceCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("POST", "/v1/instances", project=project, body=body.model_dump_json().encode())
+
+
+@router.get("/instances", response_model=Page[InstanceOut], tags=["instances"], summary="List instances")
+async def list_instances(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[InstanceStateName] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/instances", project=project, params=_params(request))
+
+
+@router.get(
+    "/instances/{instance_id}", response_model=InstanceOut, tags=["instances"], responses=problem_responses(404)
+)
+async def get_instance(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/instances/{quote(instance_id, safe='')}", project=project)
+
+
+@router.delete(
+    "/instances/{instance_id}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Terminate an instance",
+    responses=problem_responses(404, 409),
+)
+async def terminate_instance(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/instances/{quote(instance_id, safe='')}", project=project)
+
+
+@router.post(
+    "/instances/{instance_id}/actions/{action}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Start, stop or reboot an instance",
+    responses=problem_responses(404, 409),
+)
+async def instance_action(
+    instance_id: str, action: Literal["start", "stop", "reboot"], project: ProjectDep, up: Provisioner
+) -> Response:
+    return await up.forward("POST", f"/v1/instances/{quote(instance_id, safe='')}/actions/{action}", project=project)

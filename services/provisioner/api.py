@@ -1,0 +1,200 @@
+"""The provisioner's HTTP routes: parse, call a handler, shape the answer. Reached only through the gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request
+
+from adapters.base import CloudError
+from kernel import correlation
+from kernel.db import Pool
+from kernel.errors import ServiceUnavailable
+from services.provisioner import handlers, repository
+from services.provisioner.clouds import CloudDirectory
+from services.provisioner.domain import InstanceRecord
+from services.provisioner.schemas import (
+    CloudOut,
+    FlavorOut,
+    ImageOut,
+    InstanceCreate,
+    InstanceOut,
+    InstanceStateName,
+    ListOf,
+    Page,
+)
+
+PROJECT_HEADER = "X-Clanavi-Project"
+Project = Annotated[str, Header(alias=PROJECT_HEADER, include_in_schema=False)]
+
+router = APIRouter(prefix="/v1")
+
+
+def _pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.runtime.pool
+    return pool
+
+
+def _clouds(request: Request) -> CloudDirectory:
+    clouds: CloudDirectory = request.app.state.clouds
+    return clouds
+
+
+def instance_out(record: InstanceRecord) -> InstanceOut:
+    return InstanceOut(
+        id=record.id,
+        project_id=record.project_id,
+        cloud_id=record.cloud_id,
+        name=record.name,
+        image_id=record.image_id,
+        flavor_id=record.flavor_id,
+        provider_id=record.provider_id,
+        state=record.state,
+        pending_action=record.pending_action,
+        reason=record.reason,
+        private_ips=list(record.private_ips),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+@router.get("/clouds", response_model=ListOf[CloudOut])
+async def list_clouds(request: Request) -> ListOf[CloudOut]:
+    items = []
+    for account in await repository.list_clouds(_pool(request)):
+        adapter = await _clouds(request).adapter(account.id) if account.enabled else None
+        features = sorted(adapter.features) if adapter else []
+        items.append(
+            CloudOut(
+                id=account.id,
+                name=account.name,
+                driver=account.driver,
+                enabled=account.enabled,
+                features=features,
+                created_at=account.created_at,
+            )
+        )
+    return ListOf[CloudOut](items=items)
+
+
+@router.get("/clouds/{cloud_id}", response_model=CloudOut)
+async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
+    account = await _clouds(request).account(cloud_id)
+    adapter = await _clouds(request).adapter(cloud_id) if account.enabled else None
+    return CloudOut(
+        id=account.id,
+        name=account.name,
+        driver=account.driver,
+        enabled=account.enabled,
+        features=sorted(adapter.features) if adapter else [],
+        created_at=account.created_at,
+    )
+
+
+async def _cloud_ids(request: Request, cloud_id: str | None) -> list[str]:
+    if cloud_id:
+        await _clouds(request).account(cloud_id)
+        return [cloud_id]
+    return [a.id for a in await repository.list_clouds(_pool(request)) if a.enabled]
+
+
+@router.get("/images", response_model=ListOf[ImageOut])
+async def list_images(request: Request, cloud_id: str | None = None) -> ListOf[ImageOut]:
+    items = []
+    for cid in await _cloud_ids(request, cloud_id):
+        try:
+            images = await (await _clouds(request).adapter(cid)).list_images()
+        except CloudError as exc:
+            raise ServiceUnavailable(f"Cloud {cid} did not answer: {exc}") from exc
+        items += [ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb) for i in images]
+    return ListOf[ImageOut](items=items)
+
+
+@router.get("/flavors", response_model=ListOf[FlavorOut])
+async def list_flavors(request: Request, cloud_id: str | None = None) -> ListOf[FlavorOut]:
+    items = []
+    for cid in await _cloud_ids(request, cloud_id):
+        try:
+            flavors = await (await _clouds(request).adapter(cid)).list_flavors()
+        except CloudError as exc:
+            raise ServiceUnavailable(f"Cloud {cid} did not answer: {exc}") from exc
+        items += [
+            FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
+            for f in flavors
+        ]
+    return ListOf[FlavorOut](items=items)
+
+
+@router.post("/instances", status_code=202, response_model=InstanceOut)
+async def create_instance(request: Request, body: InstanceCreate, project: Project = "default") -> InstanceOut:
+    record = await handlers.launch(
+        _pool(request),
+        _clouds(request),
+        handlers.LaunchRequest(
+            project_id=project,
+            cloud_id=body.cloud_id,
+            name=body.name,
+            image_id=body.image_id,
+            flavor_id=body.flavor_id,
+            correlation_id=correlation.current.get() or "",
+        ),
+    )
+    return instance_out(record)
+
+
+@router.get("/instances", response_model=Page[InstanceOut])
+async def list_instances(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[InstanceStateName] | None, Query()] = None,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[InstanceOut]:
+    records, next_cursor = await repository.page(
+        _pool(request),
+        repository.InstanceFilter(project_id=project, cloud_id=cloud_id, states=state or (), name=name),
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
+
+
+@router.get("/instances/{instance_id}", response_model=InstanceOut)
+async def get_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
+    return instance_out(await handlers.get(_pool(request), project, instance_id))
+
+
+@router.delete("/instances/{instance_id}", status_code=202, response_model=InstanceOut)
+async def terminate_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
+    return instance_out(
+        await handlers.request_action(
+            _pool(request),
+            project_id=project,
+            instance_id=instance_id,
+            action="terminate",
+            correlation_id=correlation.current.get() or "",
+        )
+    )
+
+
+@router.post("/instances/{instance_id}/actions/{action}", status_code=202, response_model=InstanceOut)
+async def instance_action(
+    request: Request,
+    instance_id: str,
+    action: Annotated[Literal["start", "stop", "reboot"], Path()],
+    project: Project = "default",
+) -> InstanceOut:
+    return instance_out(
+        await handlers.request_action(
+            _pool(request),
+            project_id=project,
+            instance_id=instance_id,
+            action=action,
+            correlation_id=correlation.current.get() or "",
+        )
+    )
+
+
+__all__ = ["router"]

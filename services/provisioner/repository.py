@@ -1,0 +1,267 @@
+"""The provisioner's tables (schema `provisioner`): cloud accounts and instance records, and the unit of work that
+saves a record together with the events its change caused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from kernel import outbox
+from kernel.db import Connection, Pool
+from kernel.errors import ValidationFailed
+from kernel.events import EventPayload, new_event
+from kernel.pagination import decode_cursor, encode_cursor
+from services.provisioner.domain import TRANSITIONAL, InstanceRecord
+
+WORK_CHANNEL = "provisioner_work"
+
+_COLUMNS = (
+    "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
+    "reason, private_ips, correlation_id, last_event_id, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class CloudAccount:
+    id: str
+    name: str
+    driver: str
+    config: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+
+
+def _record(row: Any) -> InstanceRecord:
+    return InstanceRecord(
+        id=str(row["id"]),
+        project_id=row["project_id"],
+        cloud_id=row["cloud_id"],
+        name=row["name"],
+        image_id=row["image_id"],
+        flavor_id=row["flavor_id"],
+        provider_id=row["provider_id"],
+        state=row["state"],
+        pending_action=row["pending_action"],
+        attempts=row["attempts"],
+        reason=row["reason"],
+        private_ips=tuple(row["private_ips"]),
+        correlation_id=row["correlation_id"],
+        last_event_id=str(row["last_event_id"]) if row["last_event_id"] else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _account(row: Any) -> CloudAccount:
+    return CloudAccount(
+        id=row["id"],
+        name=row["name"],
+        driver=row["driver"],
+        config=row["config"],
+        enabled=row["enabled"],
+        created_at=row["created_at"],
+    )
+
+
+# --- cloud accounts -------------------------------------------------------------------------------------------
+
+
+async def upsert_cloud(pool: Pool, *, cloud_id: str, name: str, driver: str, config: dict[str, Any]) -> None:
+    await pool.execute(
+        """INSERT INTO clouds (id, name, driver, config) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config""",
+        cloud_id,
+        name,
+        driver,
+        config,
+    )
+
+
+async def list_clouds(pool: Pool) -> list[CloudAccount]:
+    return [_account(r) for r in await pool.fetch("SELECT * FROM clouds ORDER BY created_at, id")]
+
+
+async def get_cloud(pool: Pool, cloud_id: str) -> CloudAccount | None:
+    row = await pool.fetchrow("SELECT * FROM clouds WHERE id = $1", cloud_id)
+    return _account(row) if row else None
+
+
+# --- instances ------------------------------------------------------------------------------------------------
+
+
+async def insert(conn: Connection, record: InstanceRecord) -> None:
+    await conn.execute(
+        """INSERT INTO instances (id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state,
+               pending_action, attempts, reason, private_ips, correlation_id, last_event_id, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+        uuid.UUID(record.id),
+        record.project_id,
+        record.cloud_id,
+        record.name,
+        record.image_id,
+        record.flavor_id,
+        record.provider_id,
+        record.state,
+        record.pending_action,
+        record.attempts,
+        record.reason,
+        list(record.private_ips),
+        record.correlation_id,
+        record.last_event_id,
+        record.created_at,
+        record.updated_at,
+    )
+
+
+async def save(conn: Connection, record: InstanceRecord, *, retry_in: float = 0.0) -> None:
+    await conn.execute(
+        """UPDATE instances SET provider_id = $2, state = $3, pending_action = $4, attempts = $5, reason = $6,
+               private_ips = $7, correlation_id = $8, last_event_id = $9, updated_at = now(),
+               next_attempt_at = now() + make_interval(secs => $10)
+           WHERE id = $1""",
+        uuid.UUID(record.id),
+        record.provider_id,
+        record.state,
+        record.pending_action,
+        record.attempts,
+        record.reason,
+        list(record.private_ips),
+        record.correlation_id,
+        record.last_event_id,
+        retry_in,
+    )
+
+
+async def commit_change(
+    conn: Connection,
+    record: InstanceRecord,
+    events: Sequence[EventPayload],
+    *,
+    new: bool = False,
+    retry_in: float = 0.0,
+) -> InstanceRecord:
+    """Save the record and queue its events in the caller's transaction; events chain by causation."""
+    envelopes = []
+    causation = record.last_event_id
+    for payload in events:
+        envelope = new_event(
+            payload, project_id=record.project_id, correlation_id=record.correlation_id, causation_id=causation
+        )
+        envelopes.append(envelope)
+        causation = str(envelope.id)
+    record = replace(record, last_event_id=causation)
+    if new:
+        await insert(conn, record)
+    else:
+        await save(conn, record, retry_in=retry_in)
+    await outbox.add(conn, *envelopes)
+    if record.pending_action is not None:
+        await conn.execute(f"NOTIFY {WORK_CHANNEL}")
+    return record
+
+
+async def get(conn: Connection | Pool, project_id: str, instance_id: str) -> InstanceRecord | None:
+    try:
+        key = uuid.UUID(instance_id)
+    except ValueError:
+        return None
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM instances WHERE id = $1 AND project_id = $2", key, project_id)
+    return _record(row) if row else None
+
+
+async def lock(conn: Connection, project_id: str, instance_id: str) -> InstanceRecord | None:
+    try:
+        key = uuid.UUID(instance_id)
+    except ValueError:
+        return None
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM instances WHERE id = $1 AND project_id = $2 FOR UPDATE", key, project_id
+    )
+    return _record(row) if row else None
+
+
+async def claim_action(conn: Connection, instance_id: str) -> InstanceRecord | None:
+    """Lock an instance whose action is due, unless another worker holds it already."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM instances
+            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now()
+            FOR UPDATE SKIP LOCKED""",
+        uuid.UUID(instance_id),
+    )
+    return _record(row) if row else None
+
+
+async def due_actions(pool: Pool, limit: int) -> list[str]:
+    rows = await pool.fetch(
+        """SELECT id FROM instances WHERE pending_action IS NOT NULL AND next_attempt_at <= now()
+           ORDER BY next_attempt_at LIMIT $1""",
+        limit,
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def moving(pool: Pool) -> list[InstanceRecord]:
+    """Instances in a transition the cloud is carrying out, which the worker follows."""
+    rows = await pool.fetch(
+        f"""SELECT {_COLUMNS} FROM instances
+            WHERE pending_action IS NULL AND state = ANY($1::text[]) AND provider_id IS NOT NULL""",
+        sorted(TRANSITIONAL),
+    )
+    return [_record(r) for r in rows]
+
+
+async def lock_moving(conn: Connection, ids: Sequence[str]) -> list[InstanceRecord]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM instances
+            WHERE id = ANY($1::uuid[]) AND pending_action IS NULL AND state = ANY($2::text[])
+            FOR UPDATE SKIP LOCKED""",
+        [uuid.UUID(i) for i in ids],
+        sorted(TRANSITIONAL),
+    )
+    return [_record(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    project_id: str
+    cloud_id: str | None = None
+    states: Sequence[str] = ()
+    name: str | None = None
+
+
+async def page(
+    pool: Pool, flt: InstanceFilter, *, cursor: str | None, limit: int
+) -> tuple[list[InstanceRecord], str | None]:
+    """One page, oldest first, and the cursor of the next page (None on the last)."""
+    where = ["project_id = $1"]
+    args: list[Any] = [flt.project_id]
+    if flt.cloud_id:
+        args.append(flt.cloud_id)
+        where.append(f"cloud_id = ${len(args)}")
+    if flt.states:
+        args.append(list(flt.states))
+        where.append(f"state = ANY(${len(args)}::text[])")
+    if flt.name:
+        args.append(flt.name)
+        where.append(f"name = ${len(args)}")
+    if cursor:
+        created, last_id = decode_cursor(cursor, 2)
+        try:
+            args += [datetime.fromisoformat(created), uuid.UUID(last_id)]
+        except (TypeError, ValueError):
+            raise ValidationFailed("The cursor is not one this API issued.") from None
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM instances WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
+    )
+    records = [_record(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = records[-1]
+        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+    return records, next_cursor
