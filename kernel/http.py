@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
@@ -173,9 +174,15 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
     return router
 
 
-def create_base_app(title: str, readiness: ReadinessCheck, **kwargs: Any) -> FastAPI:
+def create_base_app(
+    title: str, readiness: ReadinessCheck, *, middleware: Sequence[Middleware] = (), **kwargs: Any
+) -> FastAPI:
+    """A service app with problem JSON errors, probes and metrics. `middleware` runs outermost first, inside the
+    correlation middleware, so even an early refusal carries the request's correlation id."""
     app = FastAPI(title=title, **kwargs)
     install_problem_handlers(app)
+    for entry in reversed(middleware):
+        app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(CorrelationMiddleware)
     app.include_router(probes_router(readiness))
     return app

@@ -37,7 +37,7 @@ class Wakeup:
                 conn = await asyncpg.connect(self._dsn)
                 await conn.add_listener(self.channel, lambda *_: self._event.set())
                 closed = asyncio.Event()
-                conn.add_termination_listener(lambda *_: closed.set())
+                conn.add_termination_listener(lambda *_, done=closed: done.set())
                 self._event.set()  # work may have been committed while nobody listened
                 await closed.wait()
             except (OSError, asyncpg.PostgresError) as exc:

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.gateway.auth import check_bearer
 from services.gateway.upstream import Upstream
 from services.provisioner.schemas import (
     CloudOut,
@@ -21,21 +20,19 @@ from services.provisioner.schemas import (
     Page,
 )
 
-DEFAULT_PROJECT = "default"
-
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {status: {"description": "Problem", "content": content} for status in statuses}
 
 
-async def authenticate(request: Request) -> str:
-    """Check the bearer token; returns the project the request acts in."""
-    check_bearer(request.headers.get("authorization"), request.app.state.admin_token)
-    return DEFAULT_PROJECT
+def caller_project(request: Request) -> str:
+    """The project the authenticated caller acts in (set by the authentication middleware)."""
+    project: str = request.state.project
+    return project
 
 
-ProjectDep = Annotated[str, Depends(authenticate)]
+ProjectDep = Annotated[str, Depends(caller_project)]
 
 
 def provisioner(request: Request) -> Upstream:

@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware import Middleware
 
 from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import create_base_app
 from services.gateway import api
+from services.gateway.auth import BearerAuth
 from services.gateway.limits import BodyLimit
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
@@ -35,21 +38,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_base_app(
         "Clanavi",
         readiness,
+        # Authentication first: nothing reads the body of an unauthenticated request.
+        middleware=[
+            Middleware(BearerAuth, token=settings.admin_token.get_secret_value()),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
         version="1.0.0",
         description="One REST API in front of every cloud a team runs. Authenticate with `Authorization: Bearer "
         "<token>`. Errors are RFC 9457 problem JSON.",
     )
-    app.state.admin_token = settings.admin_token.get_secret_value()
     app.state.provisioner = provisioner
     app.state.audit = audit
     app.include_router(api.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
             schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}

@@ -1,0 +1,29 @@
+# The front door: `make run` starts the whole platform, `make test` runs every check. Both install what is missing.
+PY := .venv/bin/python
+SOURCES := kernel adapters services devstack bench tests
+
+.PHONY: run stop test lint format bench install
+
+install:
+	@scripts/bootstrap.sh
+
+run: install
+	@$(PY) -m devstack run
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack stop; fi
+
+lint: install
+	.venv/bin/ruff check $(SOURCES)
+	.venv/bin/ruff format --check $(SOURCES)
+	.venv/bin/mypy $(SOURCES)
+
+format: install
+	.venv/bin/ruff format $(SOURCES)
+	.venv/bin/ruff check --fix $(SOURCES)
+
+test: lint
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install
+	@$(PY) -m bench.pipeline

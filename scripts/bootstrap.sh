@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for running and testing Clanavi on Debian 12: the Debian packages for PostgreSQL and
+# RabbitMQ, then a virtual environment (.venv) with the locked Python dependencies. Safe to run again: it only does
+# what is not done yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.9
+PG_BIN=/usr/lib/postgresql/15/bin
+
+missing=()
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+[ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: these Debian packages are missing. Install them, then run make again:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: Python 3.11 or newer is needed, found $(python3 --version)" >&2
+  exit 1
+fi
+
+# uv installs the locked dependencies; it lives in a venv of its own so that syncing .venv never removes it.
+if [ ! -x .cache/uv-venv/bin/uv ] || [ "$(.cache/uv-venv/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  rm -rf .cache/uv-venv
+  python3 -m venv .cache/uv-venv
+  .cache/uv-venv/bin/pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+
+# System certificates: a TLS-inspecting proxy's CA is trusted there, not in uv's bundled roots.
+export UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
+# The interpreter itself, not a wrapper such as a pyenv shim: uv would rebuild the venv on every run otherwise.
+.cache/uv-venv/bin/uv sync --frozen --quiet --python "$(python3 -c 'import sys; print(sys.executable)')"

@@ -1,0 +1,86 @@
+"""Fixtures shared by every suite.
+
+Real servers: one PostgreSQL cluster and one RabbitMQ node per test session, started on free ports in a temporary
+directory (or the servers named by CLANAVI_TEST_DATABASE_URL / CLANAVI_TEST_AMQP_URL). Isolation per test: a fresh
+database and a bus prefix of its own, so tests never see each other's rows or messages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from devstack import PostgresServer, RabbitServer, free_port
+from kernel import db
+from kernel.settings import KernelSettings
+
+
+@dataclass
+class Servers:
+    root: Path
+    postgres: PostgresServer
+    rabbit: RabbitServer
+
+    def database_url(self, name: str) -> str:
+        return self.postgres.admin_url(name)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    root = Path(tempfile.mkdtemp(prefix="clanavi-test-"))
+    root.chmod(0o755)  # the postgres user must reach its data directory inside
+    pg = PostgresServer(root / "postgres", free_port(), durable=False)
+    rabbit = RabbitServer(root / "rabbitmq", free_port())
+    try:
+        pg.start()
+        rabbit.start()
+        yield Servers(root, pg, rabbit)
+    finally:
+        rabbit.stop()
+        pg.stop()
+        if not os.environ.get("CLANAVI_KEEP_TEST_DIR"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(servers: Servers) -> Iterator[str]:
+    """A new, empty database for this test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    servers.postgres.create_database(name)
+    yield servers.database_url(name)
+    servers.postgres.drop_database(name)
+
+
+@pytest.fixture
+def bus_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kernel_settings(servers: Servers, database_url: str, bus_prefix: str) -> KernelSettings:
+    return KernelSettings(
+        env="test",
+        database_url=SecretStr(database_url),
+        amqp_url=SecretStr(servers.rabbit.url),
+        bus_prefix=bus_prefix,
+    )
+
+
+@pytest.fixture
+async def raw_connection(database_url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+async def make_pool(url: str, schema: str) -> db.Pool:
+    return await db.create_pool(url, schema=schema, application="clanavi-tests", min_size=1, max_size=10)
