@@ -28,6 +28,7 @@ class RabbitServer:
     port: int
     dist_port: int = field(default_factory=free_port)
     epmd_port: int = field(default_factory=free_port)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def node(self) -> str:
@@ -91,15 +92,15 @@ class RabbitServer:
         if self.is_running():
             return
         self._write_config()
-        log = (self.root / "server.out").open("ab")
-        subprocess.Popen(  # noqa: S603 - fixed program path
-            [str(RABBIT_BIN / "rabbitmq-server")],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with (self.root / "server.out").open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed program path
+                [str(RABBIT_BIN / "rabbitmq-server")],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not self.pid_file.exists():
             if time.monotonic() > deadline:
@@ -125,3 +126,6 @@ class RabbitServer:
         # epmd outlives the node that started it.
         subprocess.run(["epmd", "-kill"], env=self.env(), capture_output=True, check=False)
         self.pid_file.unlink(missing_ok=True)
+        if self._process is not None:
+            self._process.wait(30)  # reap it, so no zombie outlives the node
+            self._process = None

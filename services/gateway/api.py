@@ -3,11 +3,13 @@ caller, validate the input, and forward to the owning service."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from services.audit.schemas import AuditEventPage, ChainVerification
 from services.gateway.upstream import Upstream
 from services.provisioner.schemas import (
     CloudOut,
@@ -132,3 +134,30 @@ async def instance_action(
     instance_id: str, action: Literal["start", "stop", "reboot"], project: ProjectDep, up: Provisioner
 ) -> Response:
     return await up.forward("POST", f"/v1/instances/{quote(instance_id, safe='')}/actions/{action}", project=project)
+
+
+@router.get("/audit/events", response_model=AuditEventPage, tags=["audit"], summary="The activity trail")
+async def list_audit_events(
+    request: Request,
+    project: ProjectDep,
+    up: Audit,
+    type_: Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable")] = None,
+    resource_id: Annotated[str | None, Query(description="The resource the events are about")] = None,
+    correlation_id: str | None = None,
+    since: Annotated[datetime | None, Query(description="occurred_at >= since")] = None,
+    until: Annotated[datetime | None, Query(description="occurred_at < until")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    order: Literal["asc", "desc"] = "asc",
+) -> Response:
+    return await up.forward("GET", "/v1/audit/events", project=project, params=_params(request))
+
+
+@router.get(
+    "/audit/verify",
+    response_model=ChainVerification,
+    tags=["audit"],
+    summary="Check that the audit trail's hash chain is intact",
+)
+async def verify_audit(project: ProjectDep, up: Audit) -> Response:
+    return await up.forward("GET", "/v1/audit/verify", project=project)

@@ -6,6 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kernel import correlation
 from kernel.errors import problem
 
 
@@ -22,6 +23,7 @@ class BodyLimit:
                 title="Payload too large",
                 detail=f"Request bodies are limited to {self.max_bytes} bytes.",
                 instance=scope.get("path"),
+                correlation_id=correlation.current.get(),
             )
         ).encode()
         await send(

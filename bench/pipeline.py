@@ -1,0 +1,613 @@
+"""The lifecycle event pipeline benchmark: `python -m bench.pipeline [--events N] [--warmup N]`.
+
+What is timed, per event: the producer commits a row and an event into its outbox (`kernel.outbox.add`); the
+`OutboxRelay` publishes it with confirms through a `Bus`; the consumer's `EventConsumer` handles it in one transaction
+with its inbox row. Latency = consumer commit - producer commit, both `time.perf_counter()` in this one process.
+
+The same broker also runs a raw aio-pika baseline (persistent message, publisher confirms, quorum queue, manual ack),
+so the ratios in the output compare like with like on this machine. One JSON object goes to stdout, progress to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+
+from bench._servers import Endpoints, bench_servers
+from kernel import db, outbox
+from kernel.bus import Bus
+from kernel.consumer import EventConsumer, Handler
+from kernel.events import Envelope, InstanceLaunched, new_event, parse_payload
+from kernel.migrations import INBOX_DDL, OUTBOX_DDL
+from kernel.outbox import OutboxRelay, OutgoingMessage
+from kernel.settings import KernelSettings
+
+PROJECT_ID = "bench-project"
+WAIT_TIMEOUT = 120.0
+
+METHOD = (
+    "one process, one event loop; own PostgreSQL 15 (fsync on, synchronous_commit on) and RabbitMQ; "
+    "pipeline latency = perf_counter after producer COMMIT (row + outbox.add) -> perf_counter after "
+    "EventConsumer.handle_delivery returns (handler row + inbox row committed, pool connection released; before ack), "
+    "through OutboxRelay (LISTEN/NOTIFY wake-up) + Bus.publish_many (confirms) + quorum queue; "
+    "raw = aio-pika persistent publish with confirms to a quorum queue -> consumer receipt (manual ack after); "
+    "paced = one at a time, throughput = concurrent producers / concurrent publishes, rate = first commit or publish "
+    "to last consumer commit or receipt; pool sizes and prefetch are the KernelSettings defaults"
+)
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _setting_default(name: str) -> int:
+    value = KernelSettings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
+
+
+POOL_MIN = _setting_default("db_pool_min")
+POOL_MAX = _setting_default("db_pool_max")
+PREFETCH = _setting_default("consumer_prefetch")
+MAX_DELIVERIES = _setting_default("max_deliveries")
+
+
+# --- statistics -------------------------------------------------------------------------------------------------
+
+
+def _percentile(ordered: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted, non-empty sequence."""
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float | int]:
+    ordered = sorted(s * 1000 for s in seconds)
+    if not ordered:
+        return {"count": 0}
+    return {
+        "count": len(ordered),
+        "p50_ms": round(_percentile(ordered, 50), 3),
+        "p90_ms": round(_percentile(ordered, 90), 3),
+        "p99_ms": round(_percentile(ordered, 99), 3),
+        "max_ms": round(ordered[-1], 3),
+        "min_ms": round(ordered[0], 3),
+        "mean_ms": round(sum(ordered) / len(ordered), 3),
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if denominator > 0 else None
+
+
+# --- tracking commit and consumption times by event id ---------------------------------------------------------
+
+
+@dataclass
+class Tracker:
+    """Start times (producer commit, raw publish) and end times (consumer commit, raw receipt) by id."""
+
+    started: dict[uuid.UUID, float] = field(default_factory=dict)
+    finished: dict[uuid.UUID, float] = field(default_factory=dict)
+    _waiters: dict[uuid.UUID, asyncio.Future[float]] = field(default_factory=dict)
+
+    def expect(self, event_id: uuid.UUID) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiters[event_id] = future
+        return future
+
+    def start(self, event_id: uuid.UUID, at: float) -> None:
+        self.started[event_id] = at
+
+    def finish(self, event_id: uuid.UUID, at: float) -> None:
+        self.finished[event_id] = at
+        future = self._waiters.pop(event_id, None)
+        if future is not None and not future.done():
+            future.set_result(at)
+
+    def latencies(self, ids: Sequence[uuid.UUID]) -> list[float]:
+        return [self.finished[i] - self.started[i] for i in ids]
+
+    def span(self, ids: Sequence[uuid.UUID]) -> float:
+        """First start to last finish."""
+        return max(self.finished[i] for i in ids) - min(self.started[i] for i in ids)
+
+
+async def _wait_all(futures: Sequence[asyncio.Future[float]], what: str) -> None:
+    try:
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=WAIT_TIMEOUT)
+    except TimeoutError:
+        missing = sum(1 for f in futures if not f.done())
+        raise RuntimeError(f"{what}: {missing} of {len(futures)} not consumed after {WAIT_TIMEOUT:.0f}s") from None
+
+
+# --- the pipeline -----------------------------------------------------------------------------------------------
+
+
+class TimedConsumer(EventConsumer):
+    """An `EventConsumer` that notes the time once its transaction (handler + inbox row) has committed."""
+
+    def __init__(self, pool: db.Pool, *, name: str, handle: Handler, tracker: Tracker) -> None:
+        super().__init__(pool, name=name, handle=handle)
+        self._tracker = tracker
+        self.duplicates = 0
+
+    async def handle_delivery(self, envelope: Envelope) -> bool:
+        fresh = await super().handle_delivery(envelope)
+        committed = time.perf_counter()
+        if fresh:
+            self._tracker.finish(envelope.id, committed)
+        else:
+            self.duplicates += 1
+        return fresh
+
+
+async def _record_launch(conn: db.Connection, envelope: Envelope) -> None:
+    """The consumer's handler: what a read model or the audit would do with the event."""
+    payload = parse_payload(envelope)
+    assert isinstance(payload, InstanceLaunched)
+    await conn.execute(
+        "INSERT INTO launches (event_id, instance_id, provider_id, occurred_at) VALUES ($1, $2, $3, $4)",
+        envelope.id,
+        payload.instance_id,
+        payload.provider_id,
+        envelope.occurred_at,
+    )
+
+
+def _launch_event(n: int) -> Envelope:
+    instance_id = str(uuid.uuid4())
+    return new_event(
+        InstanceLaunched(
+            instance_id=instance_id,
+            cloud_id="aws-eu-west-1",
+            provider_id=f"i-{n:017x}",
+            flavor_id="t3.micro",
+            image_id="ami-0123456789abcdef0",
+        ),
+        project_id=PROJECT_ID,
+        correlation_id=f"bench-{n}",
+    )
+
+
+@dataclass
+class RelayStats:
+    batches: int = 0
+    messages: int = 0
+    largest: int = 0
+
+    def wrap(self, publish_many: Callable[[Sequence[OutgoingMessage]], Awaitable[None]]) -> outbox.PublishMany:
+        async def counted(messages: Sequence[OutgoingMessage]) -> None:
+            await publish_many(messages)
+            self.batches += 1
+            self.messages += len(messages)
+            self.largest = max(self.largest, len(messages))
+
+        return counted
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.batches, self.messages
+
+
+class Pipeline:
+    """Producer schema (instances + outbox), relay, consumer schema (inbox + launches), on one database."""
+
+    def __init__(self, database_url: str, amqp_url: str, *, tag: str) -> None:
+        self.database_url = database_url
+        self.amqp_url = amqp_url
+        self.producer_schema = f"bench_producer_{tag}"
+        self.consumer_schema = f"bench_consumer_{tag}"
+        self.prefix = f"bench{tag}"
+        self.tracker = Tracker()
+        self.relay_stats = RelayStats()
+        self._producer_pool: db.Pool | None = None
+        self._consumer_pool: db.Pool | None = None
+        self._relay_bus: Bus | None = None
+        self._consumer_bus: Bus | None = None
+        self._relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self.consumer: TimedConsumer | None = None
+        self._sequence = 0
+
+    @property
+    def producer_pool(self) -> db.Pool:
+        assert self._producer_pool is not None
+        return self._producer_pool
+
+    async def create_schemas(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(f"CREATE SCHEMA {self.producer_schema}")
+            await conn.execute(f"SET search_path TO {self.producer_schema}")
+            await conn.execute(OUTBOX_DDL)
+            await conn.execute(
+                "CREATE TABLE instances (id uuid PRIMARY KEY, project_id text NOT NULL, name text NOT NULL, "
+                "state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+            )
+            await conn.execute(f"CREATE SCHEMA {self.consumer_schema}")
+            await conn.execute(f"SET search_path TO {self.consumer_schema}")
+            await conn.execute(INBOX_DDL)
+            await conn.execute(
+                "CREATE TABLE launches (event_id uuid PRIMARY KEY, instance_id text NOT NULL, provider_id text NOT "
+                "NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
+            )
+        finally:
+            await conn.close()
+
+    async def start(self) -> None:
+        await self.create_schemas()
+        self._producer_pool = await db.create_pool(
+            self.database_url,
+            schema=self.producer_schema,
+            application="clanavi-bench-producer",
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+        )
+        self._consumer_pool = await db.create_pool(
+            self.database_url,
+            schema=self.consumer_schema,
+            application="clanavi-bench-consumer",
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+        )
+        self._relay_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-relay")
+        await self._relay_bus.connect()
+        self._consumer_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-consumer")
+        await self._consumer_bus.connect()
+        self.consumer = TimedConsumer(
+            self._consumer_pool, name="bench-consumer", handle=_record_launch, tracker=self.tracker
+        )
+        await self._consumer_bus.subscribe(
+            bindings=[f"{InstanceLaunched.TYPE}.v{InstanceLaunched.VERSION}"],
+            callback=self.consumer,
+            max_deliveries=MAX_DELIVERIES,
+            prefetch=PREFETCH,
+        )
+        self._relay = OutboxRelay(
+            self.producer_pool,
+            self.relay_stats.wrap(self._relay_bus.publish_many),
+            schema=self.producer_schema,
+            dsn=self.database_url,
+        )
+        self._relay_task = asyncio.create_task(self._relay.run(), name="bench-outbox-relay")
+
+    async def produce(self) -> tuple[uuid.UUID, asyncio.Future[float]]:
+        """One producer transaction: the instance row and its event; returns once committed."""
+        self._sequence += 1
+        event = _launch_event(self._sequence)
+        consumed = self.tracker.expect(event.id)
+        async with self.producer_pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO instances (id, project_id, name, state) VALUES ($1, $2, $3, 'running')",
+                    uuid.UUID(event.payload["instance_id"]),
+                    PROJECT_ID,
+                    f"vm-{self._sequence}",
+                )
+                await outbox.add(conn, event)
+            committed = time.perf_counter()
+        self.tracker.start(event.id, committed)
+        return event.id, consumed
+
+    async def paced(self, count: int) -> list[uuid.UUID]:
+        ids = []
+        for _ in range(count):
+            event_id, consumed = await self.produce()
+            await _wait_all([consumed], "pipeline paced event")
+            ids.append(event_id)
+        return ids
+
+    async def concurrent(self, count: int, producers: int) -> list[uuid.UUID]:
+        ids: list[uuid.UUID] = []
+        waits: list[asyncio.Future[float]] = []
+        remaining = count
+
+        async def producer() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                event_id, consumed = await self.produce()
+                ids.append(event_id)
+                waits.append(consumed)
+
+        await asyncio.gather(*(producer() for _ in range(producers)))
+        await _wait_all(waits, "pipeline throughput events")
+        return ids
+
+    async def outbox_pending(self) -> int:
+        assert self._relay is not None
+        return await self._relay.pending()
+
+    async def server_facts(self) -> dict[str, str]:
+        async with self.producer_pool.acquire() as conn:
+            facts = {}
+            for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method"):
+                facts[name] = str(await conn.fetchval(f"SHOW {name}"))
+            return facts
+
+    async def close(self, *, drop_schemas: bool, drop_topology: bool) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._relay_task
+        if drop_topology:
+            with contextlib.suppress(Exception):
+                await _delete_topology(self.amqp_url, self.prefix, "bench-consumer")
+        for bus in (self._consumer_bus, self._relay_bus):
+            if bus is not None:
+                with contextlib.suppress(Exception):
+                    await bus.close()
+        for pool in (self._consumer_pool, self._producer_pool):
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    await pool.close()
+        if drop_schemas:
+            with contextlib.suppress(Exception):
+                conn = await asyncpg.connect(self.database_url)
+                try:
+                    for schema in (self.producer_schema, self.consumer_schema):
+                        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                finally:
+                    await conn.close()
+
+
+async def _delete_topology(amqp_url: str, prefix: str, service: str) -> None:
+    """Remove what the pipeline declared on a broker the benchmark does not own."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        for queue in (f"{prefix}.{service}", f"{prefix}.{service}.dead"):
+            await channel.queue_delete(queue)
+        for exchange in (f"{prefix}.events", f"{prefix}.dead"):
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+# --- the raw aio-pika baseline ----------------------------------------------------------------------------------
+
+
+class RawRoundTrip:
+    """Persistent messages with publisher confirms into a quorum queue, consumed with manual ack."""
+
+    def __init__(self, amqp_url: str, *, queue: str) -> None:
+        self.amqp_url = amqp_url
+        self.queue_name = queue
+        self.tracker = Tracker()
+        self.body = _launch_event(0).model_dump_json().encode()  # the size of a real envelope
+        self._publisher: aio_pika.abc.AbstractConnection | None = None
+        self._consumer: aio_pika.abc.AbstractConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self.server_properties: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        self._publisher = await aio_pika.connect(self.amqp_url, client_properties={"connection_name": "bench-raw-pub"})
+        self._consumer = await aio_pika.connect(self.amqp_url, client_properties={"connection_name": "bench-raw-sub"})
+        transport = self._publisher.transport
+        if transport is not None:
+            self.server_properties = dict(transport.connection.server_properties)
+        publish_channel = await self._publisher.channel(publisher_confirms=True)
+        self._exchange = publish_channel.default_exchange
+        consume_channel = await self._consumer.channel()
+        await consume_channel.set_qos(prefetch_count=PREFETCH)
+        queue = await consume_channel.declare_queue(self.queue_name, durable=True, arguments={"x-queue-type": "quorum"})
+        await queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        received = time.perf_counter()
+        if message.message_id is not None:
+            self.tracker.finish(uuid.UUID(message.message_id), received)
+        await message.ack()
+
+    async def publish(self) -> tuple[uuid.UUID, asyncio.Future[float]]:
+        assert self._exchange is not None
+        message_id = uuid.uuid4()
+        consumed = self.tracker.expect(message_id)
+        self.tracker.start(message_id, time.perf_counter())
+        await self._exchange.publish(
+            aio_pika.Message(
+                self.body,
+                message_id=str(message_id),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.queue_name,
+            timeout=10,
+        )
+        return message_id, consumed
+
+    async def paced(self, count: int) -> list[uuid.UUID]:
+        ids = []
+        for _ in range(count):
+            message_id, consumed = await self.publish()
+            await _wait_all([consumed], "raw paced message")
+            ids.append(message_id)
+        return ids
+
+    async def concurrent(self, count: int) -> list[uuid.UUID]:
+        sent = await asyncio.gather(*(self.publish() for _ in range(count)))
+        await _wait_all([consumed for _, consumed in sent], "raw throughput messages")
+        return [message_id for message_id, _ in sent]
+
+    async def close(self, *, drop: bool) -> None:
+        if drop and self._publisher is not None:
+            with contextlib.suppress(Exception):
+                channel = await self._publisher.channel()
+                await channel.queue_delete(self.queue_name)
+        for connection in (self._consumer, self._publisher):
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int
+    paced: int
+    warmup: int
+    producers: int
+
+
+async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    pipeline = Pipeline(endpoints.database_url, endpoints.amqp_url, tag=tag)
+    raw = RawRoundTrip(endpoints.amqp_url, queue=f"bench{tag}.raw")
+    try:
+        _progress("setting up the pipeline and the raw baseline")
+        await pipeline.start()
+        await raw.start()
+
+        _progress(f"warm-up: {options.warmup} pipeline events and {options.warmup} raw messages, paced")
+        await pipeline.paced(options.warmup)
+        await pipeline.concurrent(options.warmup, options.producers)
+        await raw.paced(options.warmup)
+        await raw.concurrent(options.warmup)
+
+        _progress(f"raw paced: {options.paced} messages")
+        raw_paced = latency_summary(raw.tracker.latencies(await raw.paced(options.paced)))
+        _progress(f"pipeline paced: {options.paced} events")
+        pipeline_paced = latency_summary(pipeline.tracker.latencies(await pipeline.paced(options.paced)))
+
+        _progress(f"raw throughput: {options.events} messages published concurrently")
+        raw_ids = await raw.concurrent(options.events)
+        raw_rate = len(raw_ids) / raw.tracker.span(raw_ids)
+        _progress(f"pipeline throughput: {options.events} events from {options.producers} producers")
+        batches_before, relayed_before = pipeline.relay_stats.snapshot()
+        pipeline_ids = await pipeline.concurrent(options.events, options.producers)
+        batches = pipeline.relay_stats.batches - batches_before
+        relayed = pipeline.relay_stats.messages - relayed_before
+        pipeline_rate = len(pipeline_ids) / pipeline.tracker.span(pipeline_ids)
+        commits = [pipeline.tracker.started[i] for i in pipeline_ids]
+        commit_rate = len(commits) / (max(commits) - min(commits)) if len(commits) > 1 else 0.0
+
+        pending = await pipeline.outbox_pending()
+        postgres = await pipeline.server_facts()
+        assert pipeline.consumer is not None
+        rabbit_version = raw.server_properties.get("version")
+        if isinstance(rabbit_version, bytes):
+            rabbit_version = rabbit_version.decode()
+
+        paced_p50 = float(pipeline_paced.get("p50_ms", 0))
+        raw_p50 = float(raw_paced.get("p50_ms", 0))
+        return {
+            "benchmark": "lifecycle-event-pipeline",
+            "method": METHOD,
+            "events": {
+                "throughput": options.events,
+                "paced": options.paced,
+                "warmup": options.warmup,
+                "producers": options.producers,
+            },
+            "pipeline": {
+                "paced_latency": pipeline_paced,
+                "throughput": {
+                    "events_per_s": round(pipeline_rate, 1),
+                    "producer_commits_per_s": round(commit_rate, 1),
+                    "latency": latency_summary(pipeline.tracker.latencies(pipeline_ids)),
+                    "relay_batches": batches,
+                    "relay_mean_batch": round(relayed / batches, 1) if batches else None,
+                    "relay_largest_batch": pipeline.relay_stats.largest,
+                },
+                "duplicates_seen": pipeline.consumer.duplicates,
+                "outbox_left": pending,
+            },
+            "raw_amqp": {
+                "paced_latency": raw_paced,
+                "throughput": {
+                    "messages_per_s": round(raw_rate, 1),
+                    "latency": latency_summary(raw.tracker.latencies(raw_ids)),
+                },
+                "body_bytes": len(raw.body),
+            },
+            "ratios": {
+                "pipeline_paced_p50_over_raw_paced_p50": _ratio(paced_p50, raw_p50),
+                "raw_msgs_per_s_over_pipeline_events_per_s": _ratio(raw_rate, pipeline_rate),
+            },
+            "settings": {"db_pool_min": POOL_MIN, "db_pool_max": POOL_MAX, "consumer_prefetch": PREFETCH},
+            "servers": {
+                "postgres": "own, temporary, durable=True" if endpoints.own_database else "external",
+                "rabbitmq": "own, temporary" if endpoints.own_broker else "external",
+            },
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "versions": {
+                "aio_pika": aio_pika.__version__,
+                "asyncpg": asyncpg.__version__,
+                "postgresql": postgres["server_version"],
+                "rabbitmq": rabbit_version,
+            },
+            "postgres_settings": {k: v for k, v in postgres.items() if k != "server_version"},
+        }
+    finally:
+        _progress("tearing down")
+        await raw.close(drop=not endpoints.own_broker)
+        await pipeline.close(drop_schemas=not endpoints.own_database, drop_topology=not endpoints.own_broker)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=_positive, default=2000, help="events in the throughput runs (2000)")
+    parser.add_argument("--paced", type=_positive, default=300, help="events in the paced runs (300)")
+    parser.add_argument("--warmup", type=_non_negative, default=50, help="unmeasured events before measuring (50)")
+    parser.add_argument("--producers", type=_positive, default=8, help="concurrent producer tasks (8)")
+    args = parser.parse_args(argv)
+    return Options(events=args.events, paced=args.paced, warmup=args.warmup, producers=args.producers)
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)  # so the servers are stopped on `kill` too
+    began = time.perf_counter()
+    with bench_servers() as endpoints:
+        result = asyncio.run(measure(endpoints, options))
+    result["elapsed_s"] = round(time.perf_counter() - began, 1)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

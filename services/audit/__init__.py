@@ -1,0 +1,1 @@
+"""The audit service: an append-only, hash-chained record of every event on the bus, queryable over HTTP."""

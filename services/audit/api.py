@@ -1,0 +1,68 @@
+"""HTTP routes of the audit service: list recorded events, verify the chain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from kernel.db import Pool
+from services.audit import repository
+from services.audit.domain import EventFilter, Order
+from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
+
+__all__ = ["get_pool", "router"]
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.runtime.pool
+    return pool
+
+
+PoolDep = Annotated[Pool, Depends(get_pool)]
+# Set by the gateway after it has authorised the caller for that project.
+ProjectDep = Annotated[str, Header(alias="X-Clanavi-Project", min_length=1, max_length=128)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@router.get("/events", summary="Recorded events of the project, oldest first unless order=desc")
+async def list_events(
+    pool: PoolDep,
+    project: ProjectDep = "default",
+    type_: Annotated[
+        list[str] | None, Query(alias="type", description="Exact event type; repeatable.")
+    ] = None,
+    resource_id: Annotated[str | None, Query(description="The resource the events are about.")] = None,
+    correlation_id: str | None = None,
+    since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
+    until: Annotated[datetime | None, Query(description="occurred_at < until (UTC if no offset).")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    order: Order = "asc",
+) -> AuditEventPage:
+    filters = EventFilter(
+        project_id=project,
+        types=tuple(type_ or ()),
+        resource_id=resource_id,
+        correlation_id=correlation_id,
+        since=_utc(since),
+        until=_utc(until),
+        order=order,
+    )
+    page = await repository.query(pool, filters, cursor, limit)
+    return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/verify", summary="Recompute the hash chain over the whole trail")
+async def verify_trail(pool: PoolDep) -> ChainVerification:
+    result = await repository.verify(pool)
+    return ChainVerification(
+        valid=result.valid, checked=result.checked, first_invalid_seq=result.first_invalid_seq
+    )

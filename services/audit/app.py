@@ -1,0 +1,39 @@
+"""The audit service's FastAPI app: its lifespan migrates the schema and subscribes to every event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from kernel.http import create_base_app
+from kernel.runtime import ServiceRuntime
+from services.audit import api, handlers
+from services.audit.settings import AuditSettings
+
+__all__ = ["MIGRATIONS", "SCHEMA", "create_app"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "audit"
+
+
+def create_app(settings: AuditSettings | None = None) -> FastAPI:
+    settings = settings or AuditSettings()
+    runtime = ServiceRuntime("audit", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await runtime.start_database()
+            await runtime.start_bus()
+            await runtime.start_consumer(["#"], handlers.record_event)
+            yield
+        finally:
+            await runtime.stop()
+
+    app = create_base_app("Clanavi audit", readiness=runtime.readiness, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,175 @@
+"""The events table: appending to the chain, querying with keyset pagination, and verifying the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from kernel.db import Connection, Pool
+from kernel.errors import ValidationFailed
+from kernel.events import Envelope
+from kernel.pagination import decode_cursor, encode_cursor
+from services.audit.domain import GENESIS, AuditRecord, EventFilter, UnstorableEvent, chain_hash, verify_chain
+
+__all__ = ["Page", "Verification", "append", "query", "verify"]
+
+_COLUMNS = (
+    "seq, id, type, version, occurred_at, project_id, correlation_id, causation_id, subject, payload, "
+    "received_at, prev_hash, hash"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    valid: bool
+    checked: int
+    first_invalid_seq: int | None
+
+
+def _record(row: asyncpg.Record) -> AuditRecord:
+    # model_construct: stored rows are what we hashed; a tampered row must still load so verify can report it.
+    envelope = Envelope.model_construct(
+        id=row["id"],
+        type=row["type"],
+        version=row["version"],
+        occurred_at=row["occurred_at"],
+        project_id=row["project_id"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        subject=row["subject"],
+        payload=row["payload"],
+    )
+    return AuditRecord(
+        seq=row["seq"],
+        envelope=envelope,
+        received_at=row["received_at"],
+        prev_hash=bytes(row["prev_hash"]),
+        hash=bytes(row["hash"]),
+    )
+
+
+async def append(conn: Connection, envelope: Envelope) -> bool:
+    """Add `envelope` at the end of the chain; False when an event with its id is already stored."""
+    async with conn.transaction():
+        # One appender at a time per schema, until commit: the next one must read the hash this one writes.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
+        try:
+            # Hash what the database will hand back (jsonb rewrites numbers, timestamps come back in UTC), so
+            # verification recomputes exactly the same bytes.
+            row = await conn.fetchrow(
+                "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at,"
+                " (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev,"
+                " EXISTS (SELECT 1 FROM events WHERE id = $3) AS known",
+                envelope.payload,
+                envelope.occurred_at,
+                envelope.id,
+            )
+            assert row is not None
+            if row["known"]:
+                return False
+            stored = envelope.model_copy(
+                update={"payload": row["payload"], "occurred_at": row["occurred_at"]}
+            )
+            prev = bytes(row["prev"]) if row["prev"] is not None else GENESIS
+            digest = chain_hash(prev, stored)
+        except (asyncpg.DataError, ValueError) as exc:
+            raise UnstorableEvent(f"event {envelope.id} cannot be stored: {exc}") from exc
+        await conn.execute(
+            "INSERT INTO events (id, type, version, occurred_at, project_id, correlation_id, causation_id,"
+            " subject, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            envelope.id,
+            envelope.type,
+            envelope.version,
+            envelope.occurred_at,
+            envelope.project_id,
+            envelope.correlation_id,
+            envelope.causation_id,
+            envelope.subject,
+            envelope.payload,
+            prev,
+            digest,
+        )
+        return True
+
+
+def _decode(cursor: str, order: str) -> tuple[datetime, int]:
+    issued_for, occurred_at, seq = decode_cursor(cursor, 3)
+    try:
+        if issued_for != order:
+            raise ValueError("cursor issued for the other order")
+        return datetime.fromisoformat(occurred_at), int(seq)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(
+            "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
+        ) from exc
+
+
+async def query(pool: Pool, filters: EventFilter, cursor: str | None = None, limit: int = 100) -> Page:
+    """One page of events in (occurred_at, seq) order, ascending or descending as `filters.order` says."""
+    params: list[Any] = [filters.project_id]
+    where = ["project_id = $1"]
+
+    def add(condition: str, value: Any) -> None:
+        params.append(value)
+        where.append(condition.replace("?", f"${len(params)}"))
+
+    if filters.types:
+        add("type = ANY(?::text[])", list(filters.types))
+    if filters.resource_id is not None:
+        add("subject = ?", filters.resource_id)
+    if filters.correlation_id is not None:
+        add("correlation_id = ?", filters.correlation_id)
+    if filters.since is not None:
+        add("occurred_at >= ?", filters.since)
+    if filters.until is not None:
+        add("occurred_at < ?", filters.until)
+    descending = filters.order == "desc"
+    if cursor is not None:
+        occurred_at, seq = _decode(cursor, filters.order)
+        params.extend((occurred_at, seq))
+        where.append(f"(occurred_at, seq) {'<' if descending else '>'} (${len(params) - 1}, ${len(params)})")
+    direction = "DESC" if descending else "ASC"
+    params.append(limit + 1)
+    # Only fixed fragments are interpolated; every value travels as a parameter.
+    sql = (
+        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY occurred_at {direction}, seq {direction} LIMIT ${len(params)}"
+    )
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(sql, *params)
+    items = [_record(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(filters.order, last.envelope.occurred_at.isoformat(), last.seq)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def verify(pool: Pool, chunk_size: int = 1000) -> Verification:
+    """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""
+    prev, after, checked = GENESIS, 0, 0
+    async with pool.acquire() as conn:
+        while True:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                after,
+                chunk_size,
+            )
+            if not rows:
+                return Verification(valid=True, checked=checked, first_invalid_seq=None)
+            records = [_record(row) for row in rows]
+            bad = verify_chain(records, prev)
+            if bad is not None:
+                checked += next(i for i, r in enumerate(records) if r.seq == bad) + 1
+                return Verification(valid=False, checked=checked, first_invalid_seq=bad)
+            checked += len(records)
+            prev, after = records[-1].hash, records[-1].seq

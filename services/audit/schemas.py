@@ -1,0 +1,59 @@
+"""The audit API's response bodies (the gateway imports them for its OpenAPI document)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.audit.domain import AuditRecord
+
+__all__ = ["AuditEvent", "AuditEventPage", "ChainVerification"]
+
+
+class AuditEvent(BaseModel):
+    """One recorded event: its envelope, where it sits in the trail, and its link in the hash chain."""
+
+    id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    project_id: str
+    correlation_id: str
+    causation_id: str | None
+    subject: str | None = Field(description="The id of the resource the event is about.")
+    payload: dict[str, Any]
+    seq: int = Field(description="Position in the trail, increasing with the order events were recorded.")
+    received_at: datetime
+    hash: str = Field(description="sha256 of the previous record's hash and this envelope, hex.")
+
+    @classmethod
+    def from_record(cls, record: AuditRecord) -> AuditEvent:
+        env = record.envelope
+        return cls(
+            id=env.id,
+            type=env.type,
+            version=env.version,
+            occurred_at=env.occurred_at,
+            project_id=env.project_id,
+            correlation_id=env.correlation_id,
+            causation_id=env.causation_id,
+            subject=env.subject,
+            payload=env.payload,
+            seq=record.seq,
+            received_at=record.received_at,
+            hash=record.hash.hex(),
+        )
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ChainVerification(BaseModel):
+    valid: bool
+    checked: int = Field(description="Records examined, up to and including the first invalid one.")
+    first_invalid_seq: int | None

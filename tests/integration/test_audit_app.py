@@ -1,0 +1,227 @@
+"""The whole audit app on real PostgreSQL and RabbitMQ: events published on the bus come out over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from devstack import PostgresServer, RabbitServer, free_port
+from kernel.bus import Bus
+from kernel.events import Envelope
+from kernel.settings import KernelSettings
+from services.audit.app import create_app
+from services.audit.settings import AuditSettings
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Stack:
+    postgres: PostgresServer
+    rabbit: RabbitServer
+
+
+@pytest.fixture(scope="module")
+def audit_stack() -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(prefix="clanavi-audit-app-"))
+    root.chmod(0o755)  # as root PostgreSQL runs as `postgres`, which must reach its directory
+    stack = Stack(
+        PostgresServer(root=root / "pg", port=free_port(), durable=False),
+        RabbitServer(root=root / "rabbit", port=free_port()),
+    )
+    try:
+        stack.postgres.start()
+        with warnings.catch_warnings():
+            # devstack's RabbitServer.start drops its log file unclosed (a ResourceWarning).
+            warnings.simplefilter("ignore", ResourceWarning)
+            stack.rabbit.start()
+        yield stack
+    finally:
+        stack.rabbit.stop()
+        stack.postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def audit_settings(audit_stack: Stack) -> Iterator[AuditSettings]:
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    audit_stack.postgres.create_database(name)
+    kernel = KernelSettings(
+        env="test",
+        database_url=SecretStr(audit_stack.postgres.admin_url(name)),
+        amqp_url=SecretStr(audit_stack.rabbit.url),
+        bus_prefix=f"t{uuid.uuid4().hex[:10]}",
+    )
+    yield AuditSettings(kernel=kernel)
+    audit_stack.postgres.drop_database(name)
+
+
+@pytest.fixture
+async def app(audit_settings: AuditSettings) -> AsyncIterator[FastAPI]:
+    app = create_app(audit_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
+        yield client
+
+
+@pytest.fixture
+async def publisher(audit_settings: AuditSettings, app: FastAPI) -> AsyncIterator[Bus]:
+    kernel = audit_settings.kernel
+    bus = Bus(kernel.amqp_url.get_secret_value(), prefix=kernel.bus_prefix, service="test-publisher")
+    await bus.connect()
+    yield bus
+    await bus.close()
+
+
+def event(n: int, **changes: Any) -> Envelope:
+    fields: dict[str, Any] = {
+        "type": "instance.launched",
+        "version": 1,
+        "occurred_at": T0 + timedelta(seconds=n),
+        "project_id": "p1",
+        "correlation_id": f"corr-{n}",
+        "subject": f"i-{n}",
+        "payload": {"n": n},
+    }
+    fields.update(changes)
+    return Envelope.model_validate(fields)
+
+
+async def publish(bus: Bus, *envelopes: Envelope) -> None:
+    await bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in envelopes])
+
+
+async def wait_for_count(
+    client: httpx.AsyncClient, count: int, project: str = "p1", timeout: float = 15
+) -> None:
+    """Poll until the project's trail holds `count` events."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.get(
+            "/v1/audit/events", params={"limit": 500}, headers={"X-Clanavi-Project": project}
+        )
+        if len(response.json()["items"]) >= count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"expected {count} events, have {response.json()}"
+        )
+        await asyncio.sleep(0.05)
+
+
+async def test_events_on_the_bus_reach_the_trail(client: httpx.AsyncClient, publisher: Bus) -> None:
+    first, second = event(1), event(2, type="instance.stopped", subject="i-1")
+    await publish(publisher, first, second, first)  # the duplicate is skipped by the inbox
+    await wait_for_count(client, 2)
+
+    response = await client.get("/v1/audit/events", headers={"X-Clanavi-Project": "p1"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["next_cursor"] is None
+    assert [item["id"] for item in body["items"]] == [str(first.id), str(second.id)]
+    item = body["items"][0]
+    assert set(item) == {
+        "id",
+        "type",
+        "version",
+        "occurred_at",
+        "project_id",
+        "correlation_id",
+        "causation_id",
+        "subject",
+        "payload",
+        "seq",
+        "received_at",
+        "hash",
+    }
+    assert item["payload"] == {"n": 1} and len(bytes.fromhex(item["hash"])) == 32
+
+    verify = await client.get("/v1/audit/verify")
+    assert verify.json() == {"valid": True, "checked": 2, "first_invalid_seq": None}
+
+
+async def test_query_parameters(client: httpx.AsyncClient, publisher: Bus) -> None:
+    envelopes = [
+        event(1),
+        event(2, type="instance.stopped", subject="i-1"),
+        event(3, type="cloud.added", subject=None),
+        event(4, correlation_id="req-x"),
+        event(5, project_id="default"),
+    ]
+    await publish(publisher, *envelopes)
+    await wait_for_count(client, 4)
+    await wait_for_count(client, 1, project="default")
+
+    async def ids(**params: Any) -> list[str]:
+        response = await client.get("/v1/audit/events", params=params, headers={"X-Clanavi-Project": "p1"})
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    e1, e2, e3, e4, e5 = (str(e.id) for e in envelopes)
+    assert await ids(type=["instance.stopped", "cloud.added"]) == [e2, e3]
+    assert await ids(resource_id="i-1") == [e1, e2]
+    assert await ids(correlation_id="req-x") == [e4]
+    assert await ids(since="2024-05-01T12:00:02Z", until="2024-05-01T12:00:04") == [e2, e3]
+    assert await ids(order="desc") == [e4, e3, e2, e1]
+
+    # Without the header the project is "default".
+    default = await client.get("/v1/audit/events")
+    assert [item["id"] for item in default.json()["items"]] == [e5]
+
+    pages: list[str] = []
+    params: dict[str, Any] = {"limit": 3, "order": "desc"}
+    while True:
+        page = (
+            await client.get("/v1/audit/events", params=params, headers={"X-Clanavi-Project": "p1"})
+        ).json()
+        pages += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert pages == [e4, e3, e2, e1]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "2024-05-02T00:00:00Z", "until": "2024-05-01T00:00:00Z"},
+        {"limit": 0},
+        {"limit": 501},
+        {"order": "sideways"},
+        {"cursor": "not-a-cursor"},
+        {"since": "yesterday"},
+    ],
+)
+async def test_invalid_queries_are_problems(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
+    response = await client.get("/v1/audit/events", params=params, headers={"X-Correlation-ID": "trace-1"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-correlation-id"] == "trace-1"
+    problem = response.json()
+    assert problem["code"] == "validation_failed" and problem["correlation_id"] == "trace-1"
+
+
+async def test_probes(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "broker": True}
+    assert "/v1/audit/events" in (await client.get("/openapi.json")).json()["paths"]
