@@ -51,7 +51,8 @@ METHOD = (
     "through OutboxRelay (LISTEN/NOTIFY wake-up) + Bus.publish_many (confirms) + quorum queue; "
     "raw = aio-pika persistent publish with confirms to a quorum queue -> consumer receipt (manual ack after); "
     "paced = one at a time, throughput = concurrent producers / concurrent publishes, rate = first commit or publish "
-    "to last consumer commit or receipt; pool sizes and prefetch are the KernelSettings defaults"
+    "to last consumer commit or receipt; cpu_cores_used = CPU s / wall s of this process and of the whole machine "
+    "during the throughput run (1.0 = one core busy); pool sizes and prefetch are the KernelSettings defaults"
 )
 
 
@@ -97,6 +98,34 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float | int]:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 2) if denominator > 0 else None
+
+
+def _machine_busy_ticks() -> int | None:
+    """Busy CPU time of the whole machine in clock ticks (Linux /proc/stat), None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle
+
+
+@dataclass
+class CpuWindow:
+    """CPU used during a run: by this process and by the whole machine, in cores (1.0 = one core busy)."""
+
+    wall: float = field(default_factory=time.perf_counter)
+    process: float = field(default_factory=time.process_time)
+    machine: int | None = field(default_factory=_machine_busy_ticks)
+
+    def cores(self) -> dict[str, float | None]:
+        wall = time.perf_counter() - self.wall
+        machine_now = _machine_busy_ticks()
+        machine = None
+        if machine_now is not None and self.machine is not None:
+            machine = round((machine_now - self.machine) / os.sysconf("SC_CLK_TCK") / wall, 2)
+        return {"bench_process": round((time.process_time() - self.process) / wall, 2), "machine": machine}
 
 
 # --- tracking commit and consumption times by event id ---------------------------------------------------------
@@ -191,21 +220,32 @@ def _launch_event(n: int) -> Envelope:
 
 @dataclass
 class RelayStats:
+    """What the relay handed to the bus: batches, and per event the time its batch was confirmed and its position."""
+
     batches: int = 0
-    messages: int = 0
     largest: int = 0
+    publishing: float = 0.0  # seconds spent inside publish_many
+    confirmed: dict[uuid.UUID, float] = field(default_factory=dict)
+    position: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def wrap(self, publish_many: Callable[[Sequence[OutgoingMessage]], Awaitable[None]]) -> outbox.PublishMany:
         async def counted(messages: Sequence[OutgoingMessage]) -> None:
+            began = time.perf_counter()
             await publish_many(messages)
+            done = time.perf_counter()
+            self.publishing += done - began
             self.batches += 1
-            self.messages += len(messages)
             self.largest = max(self.largest, len(messages))
+            for _, message_id, _ in messages:
+                event_id = uuid.UUID(message_id)
+                self.confirmed[event_id] = done
+                self.position[event_id] = len(self.position)
 
         return counted
 
-    def snapshot(self) -> tuple[int, int]:
-        return self.batches, self.messages
+    def reset(self) -> None:
+        self.batches = self.largest = 0
+        self.publishing = 0.0
 
 
 class Pipeline:
@@ -488,19 +528,32 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
         _progress(f"raw paced: {options.paced} messages")
         raw_paced = latency_summary(raw.tracker.latencies(await raw.paced(options.paced)))
         _progress(f"pipeline paced: {options.paced} events")
-        pipeline_paced = latency_summary(pipeline.tracker.latencies(await pipeline.paced(options.paced)))
+        paced_ids = await pipeline.paced(options.paced)
+        pipeline_paced = latency_summary(pipeline.tracker.latencies(paced_ids))
+        paced_to_relay = [pipeline.relay_stats.confirmed[i] - pipeline.tracker.started[i] for i in paced_ids]
 
         _progress(f"raw throughput: {options.events} messages published concurrently")
+        raw_window = CpuWindow()
         raw_ids = await raw.concurrent(options.events)
+        raw_cpu = raw_window.cores()
         raw_rate = len(raw_ids) / raw.tracker.span(raw_ids)
         _progress(f"pipeline throughput: {options.events} events from {options.producers} producers")
-        batches_before, relayed_before = pipeline.relay_stats.snapshot()
+        pipeline.relay_stats.reset()
+        window = CpuWindow()
         pipeline_ids = await pipeline.concurrent(options.events, options.producers)
-        batches = pipeline.relay_stats.batches - batches_before
-        relayed = pipeline.relay_stats.messages - relayed_before
-        pipeline_rate = len(pipeline_ids) / pipeline.tracker.span(pipeline_ids)
+        cpu = window.cores()
+        relay = pipeline.relay_stats
+        pipeline_span = pipeline.tracker.span(pipeline_ids)
+        pipeline_rate = len(pipeline_ids) / pipeline_span
         commits = [pipeline.tracker.started[i] for i in pipeline_ids]
         commit_rate = len(commits) / (max(commits) - min(commits)) if len(commits) > 1 else 0.0
+        to_relay = [relay.confirmed[i] - pipeline.tracker.started[i] for i in pipeline_ids]
+        # Events the consumer committed before some event the relay had published earlier (consumer concurrency).
+        overtaken, latest = 0, -1
+        for event_id in sorted(pipeline_ids, key=pipeline.tracker.finished.__getitem__):
+            if relay.position[event_id] < latest:
+                overtaken += 1
+            latest = max(latest, relay.position[event_id])
 
         pending = await pipeline.outbox_pending()
         postgres = await pipeline.server_facts()
@@ -522,13 +575,18 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
             },
             "pipeline": {
                 "paced_latency": pipeline_paced,
+                "paced_commit_to_relay_confirmed": latency_summary(paced_to_relay),
                 "throughput": {
                     "events_per_s": round(pipeline_rate, 1),
                     "producer_commits_per_s": round(commit_rate, 1),
                     "latency": latency_summary(pipeline.tracker.latencies(pipeline_ids)),
-                    "relay_batches": batches,
-                    "relay_mean_batch": round(relayed / batches, 1) if batches else None,
-                    "relay_largest_batch": pipeline.relay_stats.largest,
+                    "commit_to_relay_confirmed": latency_summary(to_relay),
+                    "relay_batches": relay.batches,
+                    "relay_mean_batch": round(len(pipeline_ids) / relay.batches, 1) if relay.batches else None,
+                    "relay_largest_batch": relay.largest,
+                    "relay_publishing_share": round(relay.publishing / pipeline_span, 2),
+                    "consumed_before_an_earlier_published_event": overtaken,
+                    "cpu_cores_used": cpu,
                 },
                 "duplicates_seen": pipeline.consumer.duplicates,
                 "outbox_left": pending,
@@ -537,6 +595,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 "paced_latency": raw_paced,
                 "throughput": {
                     "messages_per_s": round(raw_rate, 1),
+                    "cpu_cores_used": raw_cpu,
                     "latency": latency_summary(raw.tracker.latencies(raw_ids)),
                 },
                 "body_bytes": len(raw.body),

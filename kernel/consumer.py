@@ -30,15 +30,19 @@ class PermanentFailure(Exception):
 
 
 class EventConsumer:
-    def __init__(self, pool: Pool, *, name: str, handle: Handler, retry_delay: float = 0.5) -> None:
+    def __init__(
+        self, pool: Pool, *, name: str, handle: Handler, retry_delay: float = 0.5, concurrency: int = 8
+    ) -> None:
         self._pool = pool
         self._name = name
         self._handle = handle
         self._retry_delay = retry_delay
+        # Deliveries handled at once; kept below the pool size so the service's API always finds a connection.
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def handle_delivery(self, envelope: Envelope) -> bool:
         """Run the handler once per event id; False when the event had been handled before."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._slots, self._pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
                 envelope.id,

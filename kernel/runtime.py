@@ -69,7 +69,9 @@ class ServiceRuntime:
         self.spawn(self.relay.run(), name="outbox-relay")
 
     async def start_consumer(self, bindings: Sequence[str], handle: Handler) -> None:
-        consumer = EventConsumer(self.pool, name=self.service, handle=handle)
+        consumer = EventConsumer(
+            self.pool, name=self.service, handle=handle, concurrency=max(1, self.settings.db_pool_max - 2)
+        )
         await self.bus.subscribe(
             bindings=bindings,
             callback=consumer,

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 _REGISTRY: dict[tuple[str, int], type[EventPayload]] = {}
 
@@ -40,7 +40,7 @@ class Envelope(BaseModel):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
     version: int = Field(ge=1)
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     project_id: str
     correlation_id: str
     causation_id: str | None = None

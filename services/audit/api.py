@@ -25,6 +25,7 @@ def get_pool(request: Request) -> Pool:
 PoolDep = Annotated[Pool, Depends(get_pool)]
 # Set by the gateway after it has authorised the caller for that project.
 ProjectDep = Annotated[str, Header(alias="X-Clanavi-Project", min_length=1, max_length=128)]
+TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -36,9 +37,7 @@ def _utc(value: datetime | None) -> datetime | None:
 async def list_events(
     pool: PoolDep,
     project: ProjectDep = "default",
-    type_: Annotated[
-        list[str] | None, Query(alias="type", description="Exact event type; repeatable.")
-    ] = None,
+    type_: TypesQuery = None,
     resource_id: Annotated[str | None, Query(description="The resource the events are about.")] = None,
     correlation_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
@@ -63,6 +62,4 @@ async def list_events(
 @router.get("/verify", summary="Recompute the hash chain over the whole trail")
 async def verify_trail(pool: PoolDep) -> ChainVerification:
     result = await repository.verify(pool)
-    return ChainVerification(
-        valid=result.valid, checked=result.checked, first_invalid_seq=result.first_invalid_seq
-    )
+    return ChainVerification.model_validate(result, from_attributes=True)

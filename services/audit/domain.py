@@ -95,9 +95,8 @@ def _value(name: str, value: Any) -> Any:
 def canonical(envelope: Envelope) -> bytes:
     """The envelope as sorted-key, compact, ASCII-only JSON: the same bytes for the same facts."""
     fields = {name: _value(name, getattr(envelope, name)) for name in CHAINED_FIELDS}
-    return json.dumps(
-        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode()
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.encode("ascii")
 
 
 def chain_hash(prev: bytes, envelope: Envelope) -> bytes:

@@ -76,9 +76,8 @@ async def append(conn: Connection, envelope: Envelope) -> bool:
             assert row is not None
             if row["known"]:
                 return False
-            stored = envelope.model_copy(
-                update={"payload": row["payload"], "occurred_at": row["occurred_at"]}
-            )
+            normalized = {"payload": row["payload"], "occurred_at": row["occurred_at"]}
+            stored = envelope.model_copy(update=normalized)
             prev = bytes(row["prev"]) if row["prev"] is not None else GENESIS
             digest = chain_hash(prev, stored)
         except (asyncpg.DataError, ValueError) as exc:
@@ -101,6 +100,9 @@ async def append(conn: Connection, envelope: Envelope) -> bool:
         return True
 
 
+_BAD_CURSOR = "The cursor is not one this API issued."
+
+
 def _decode(cursor: str, order: str) -> tuple[datetime, int]:
     issued_for, occurred_at, seq = decode_cursor(cursor, 3)
     try:
@@ -108,9 +110,7 @@ def _decode(cursor: str, order: str) -> tuple[datetime, int]:
             raise ValueError("cursor issued for the other order")
         return datetime.fromisoformat(occurred_at), int(seq)
     except (TypeError, ValueError) as exc:
-        raise ValidationFailed(
-            "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
-        ) from exc
+        raise ValidationFailed(_BAD_CURSOR, errors=[{"location": "query.cursor"}]) from exc
 
 
 async def query(pool: Pool, filters: EventFilter, cursor: str | None = None, limit: int = 100) -> Page:

@@ -1,15 +1,12 @@
 """Offline checks of the deployment files: Kubernetes manifests, docker-compose.yml and the Dockerfile.
 
-Nothing here needs a cluster or a Docker engine. The kustomize rendering test runs only where
-`kubectl` is installed.
+Nothing here needs a cluster or a Docker engine.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -430,32 +427,6 @@ def test_internal_service_accepts_only_the_gateway(service: str) -> None:
             assert _selector_matches(selector, gateway_labels), f"{service}: peer does not select the gateway"
             for labels in others:
                 assert not _selector_matches(selector, labels), f"{service}: peer admits {labels}"
-
-
-# --------------------------------------------------------------------------- k8s: rendered with kustomize
-
-
-@pytest.mark.parametrize("directory", [BASE_DIR, DEV_DIR], ids=lambda p: str(p.relative_to(K8S_DIR)))
-def test_kustomize_render(directory: Path) -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl not installed")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    docs = _load_docs(result.stdout, directory)
-    for doc in docs:
-        _validate(doc.obj, f"rendered {doc.label}")
-    if directory == DEV_DIR:
-        # Generated Secrets get a hash suffix; kustomize must have rewritten every reference to them.
-        secrets = {d.name: set(d.obj.get("data", {})) for d in docs if d.kind == "Secret"}
-        workloads = [d for d in docs if d.kind in {"Deployment", "StatefulSet"}]
-        assert {d.name for d in workloads} >= {f"clanavi-{s}" for s in SERVICES}
-        for doc in workloads:
-            for container in _containers(doc.obj):
-                for env, (secret, key) in _secret_refs(container).items():
-                    assert key in secrets.get(secret, set()), f"{doc.label}: {env} -> missing {secret}/{key}"
 
 
 # --------------------------------------------------------------------------- docker-compose.yml

@@ -6,7 +6,6 @@ import asyncio
 import shutil
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from services.audit.settings import AuditSettings
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+P1 = {"X-Clanavi-Project": "p1"}
 
 
 @dataclass
@@ -46,10 +46,7 @@ def audit_stack() -> Iterator[Stack]:
     )
     try:
         stack.postgres.start()
-        with warnings.catch_warnings():
-            # devstack's RabbitServer.start drops its log file unclosed (a ResourceWarning).
-            warnings.simplefilter("ignore", ResourceWarning)
-            stack.rabbit.start()
+        stack.rabbit.start()
         yield stack
     finally:
         stack.rabbit.stop()
@@ -111,20 +108,15 @@ async def publish(bus: Bus, *envelopes: Envelope) -> None:
     await bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in envelopes])
 
 
-async def wait_for_count(
-    client: httpx.AsyncClient, count: int, project: str = "p1", timeout: float = 15
-) -> None:
+async def wait_for_count(client: httpx.AsyncClient, count: int, project: str = "p1") -> None:
     """Poll until the project's trail holds `count` events."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + 15
+    headers = {"X-Clanavi-Project": project}
     while True:
-        response = await client.get(
-            "/v1/audit/events", params={"limit": 500}, headers={"X-Clanavi-Project": project}
-        )
-        if len(response.json()["items"]) >= count:
+        items = (await client.get("/v1/audit/events", params={"limit": 500}, headers=headers)).json()["items"]
+        if len(items) >= count:
             return
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"expected {count} events, have {response.json()}"
-        )
+        assert asyncio.get_running_loop().time() < deadline, f"expected {count} events, have {items}"
         await asyncio.sleep(0.05)
 
 
@@ -133,7 +125,7 @@ async def test_events_on_the_bus_reach_the_trail(client: httpx.AsyncClient, publ
     await publish(publisher, first, second, first)  # the duplicate is skipped by the inbox
     await wait_for_count(client, 2)
 
-    response = await client.get("/v1/audit/events", headers={"X-Clanavi-Project": "p1"})
+    response = await client.get("/v1/audit/events", headers=P1)
     assert response.status_code == 200
     body = response.json()
     assert body["next_cursor"] is None
@@ -172,7 +164,7 @@ async def test_query_parameters(client: httpx.AsyncClient, publisher: Bus) -> No
     await wait_for_count(client, 1, project="default")
 
     async def ids(**params: Any) -> list[str]:
-        response = await client.get("/v1/audit/events", params=params, headers={"X-Clanavi-Project": "p1"})
+        response = await client.get("/v1/audit/events", params=params, headers=P1)
         assert response.status_code == 200, response.text
         return [item["id"] for item in response.json()["items"]]
 
@@ -190,9 +182,7 @@ async def test_query_parameters(client: httpx.AsyncClient, publisher: Bus) -> No
     pages: list[str] = []
     params: dict[str, Any] = {"limit": 3, "order": "desc"}
     while True:
-        page = (
-            await client.get("/v1/audit/events", params=params, headers={"X-Clanavi-Project": "p1"})
-        ).json()
+        page = (await client.get("/v1/audit/events", params=params, headers=P1)).json()
         pages += [item["id"] for item in page["items"]]
         if page["next_cursor"] is None:
             break

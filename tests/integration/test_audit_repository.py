@@ -127,9 +127,8 @@ async def test_every_filter(pool: db.Pool) -> None:
     assert await ids(pool, since=T0 + timedelta(seconds=2)) == [stopped.id, other.id, no_subject.id]
     assert await ids(pool, until=T0 + timedelta(seconds=2)) == [launched.id]
     assert await ids(pool, since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=3)) == [stopped.id]
-    assert await ids(pool, resource_id="i-1", types=("instance.launched",), correlation_id="req-a") == [
-        launched.id
-    ]
+    found = await ids(pool, resource_id="i-1", types=("instance.launched",), correlation_id="req-a")
+    assert found == [launched.id]
     assert await ids(pool, order="desc") == [no_subject.id, other.id, stopped.id, launched.id]
 
 
@@ -193,9 +192,8 @@ async def tamper(pool: db.Pool, sql: str) -> None:
 
 
 async def test_verify_detects_a_changed_row(pool: db.Pool) -> None:
-    assert await repository.verify(pool) == repository.Verification(
-        valid=True, checked=0, first_invalid_seq=None
-    )
+    empty = repository.Verification(valid=True, checked=0, first_invalid_seq=None)
+    assert await repository.verify(pool) == empty
     await store(pool, *(event(n) for n in range(7)))
     assert await repository.verify(pool, chunk_size=3) == repository.Verification(True, 7, None)
     await tamper(pool, "UPDATE events SET payload = '{\"n\": 99}' WHERE seq = 5")
