@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import PostgresServer, RabbitServer, free_port
@@ -27,10 +27,50 @@ class Endpoints:
     # True when the benchmark started the server itself (and so owns everything in it).
     own_database: bool
     own_broker: bool
+    # Root process of each server the benchmark started ("postgres", "rabbitmq"), to account for their CPU.
+    pids: dict[str, int] = field(default_factory=dict)
 
 
 def _progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _proc_stat(pid: str) -> tuple[int, int] | None:
+    """(parent pid, user + system clock ticks) of a live process, from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """CPU time used so far by a process and its live descendants (Linux only; None when unavailable)."""
+    try:
+        entries = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    stats = {int(name): stat for name in entries if (stat := _proc_stat(name)) is not None}
+    if root not in stats:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        ticks += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -52,11 +92,17 @@ def bench_servers() -> Iterator[Endpoints]:
             started = [pool.submit(server.start) for server in (pg, rabbit) if server is not None]
             for future in started:
                 future.result()
+        pids = {}
+        if pg is not None:
+            pids["postgres"] = _read_pid(pg.data_dir / "postmaster.pid")
+        if rabbit is not None:
+            pids["rabbitmq"] = _read_pid(rabbit.pid_file)
         yield Endpoints(
             database_url or (pg.url if pg else ""),
             amqp_url or (rabbit.url if rabbit else ""),
             own_database=pg is not None,
             own_broker=rabbit is not None,
+            pids={name: pid for name, pid in pids.items() if pid > 0},
         )
     finally:
         _progress("stopping the benchmark's servers")

@@ -32,7 +32,7 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from bench._servers import Endpoints, bench_servers
+from bench._servers import Endpoints, bench_servers, tree_cpu_seconds
 from kernel import db, outbox
 from kernel.bus import Bus
 from kernel.consumer import EventConsumer, Handler
@@ -51,8 +51,9 @@ METHOD = (
     "through OutboxRelay (LISTEN/NOTIFY wake-up) + Bus.publish_many (confirms) + quorum queue; "
     "raw = aio-pika persistent publish with confirms to a quorum queue -> consumer receipt (manual ack after); "
     "paced = one at a time, throughput = concurrent producers / concurrent publishes, rate = first commit or publish "
-    "to last consumer commit or receipt; cpu_cores_used = CPU s / wall s of this process and of the whole machine "
-    "during the throughput run (1.0 = one core busy); pool sizes and prefetch are the KernelSettings defaults"
+    "to last consumer commit or receipt; cpu_cores_used = CPU s / wall s during the throughput run of this process, "
+    "of each own server's process tree and of the whole (shared) machine (1.0 = one core busy); cpu_ms_per_* = "
+    "this process + own servers per event; pool sizes and prefetch are the KernelSettings defaults"
 )
 
 
@@ -111,21 +112,36 @@ def _machine_busy_ticks() -> int | None:
     return sum(fields[:8]) - idle
 
 
-@dataclass
 class CpuWindow:
-    """CPU used during a run: by this process and by the whole machine, in cores (1.0 = one core busy)."""
+    """CPU used during a run, in cores (1.0 = one core busy): by this process, by each server the benchmark started
+    (with their child processes), and by the whole machine, which other tenants may share."""
 
-    wall: float = field(default_factory=time.perf_counter)
-    process: float = field(default_factory=time.process_time)
-    machine: int | None = field(default_factory=_machine_busy_ticks)
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._wall = time.perf_counter()
+        self._process = time.process_time()
+        self._servers = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        self._machine = _machine_busy_ticks()
 
     def cores(self) -> dict[str, float | None]:
-        wall = time.perf_counter() - self.wall
+        wall = time.perf_counter() - self._wall
+        used: dict[str, float | None] = {"bench_process": round((time.process_time() - self._process) / wall, 2)}
+        for name, pid in self._pids.items():
+            before, now = self._servers[name], tree_cpu_seconds(pid)
+            used[name] = round((now - before) / wall, 2) if before is not None and now is not None else None
         machine_now = _machine_busy_ticks()
-        machine = None
-        if machine_now is not None and self.machine is not None:
-            machine = round((machine_now - self.machine) / os.sysconf("SC_CLK_TCK") / wall, 2)
-        return {"bench_process": round((time.process_time() - self.process) / wall, 2), "machine": machine}
+        used["machine"] = None
+        if machine_now is not None and self._machine is not None:
+            used["machine"] = round((machine_now - self._machine) / os.sysconf("SC_CLK_TCK") / wall, 2)
+        return used
+
+
+def cpu_per_item(cores: dict[str, float | None], rate: float) -> float | None:
+    """Milliseconds of CPU per event or message: this process plus the servers the benchmark started."""
+    own = [v for k, v in cores.items() if k != "machine"]
+    if rate <= 0 or any(v is None for v in own):
+        return None
+    return round(sum(v for v in own if v is not None) / rate * 1000, 3)
 
 
 # --- tracking commit and consumption times by event id ---------------------------------------------------------
@@ -533,13 +549,13 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
         paced_to_relay = [pipeline.relay_stats.confirmed[i] - pipeline.tracker.started[i] for i in paced_ids]
 
         _progress(f"raw throughput: {options.events} messages published concurrently")
-        raw_window = CpuWindow()
+        raw_window = CpuWindow(endpoints.pids)
         raw_ids = await raw.concurrent(options.events)
         raw_cpu = raw_window.cores()
         raw_rate = len(raw_ids) / raw.tracker.span(raw_ids)
         _progress(f"pipeline throughput: {options.events} events from {options.producers} producers")
         pipeline.relay_stats.reset()
-        window = CpuWindow()
+        window = CpuWindow(endpoints.pids)
         pipeline_ids = await pipeline.concurrent(options.events, options.producers)
         cpu = window.cores()
         relay = pipeline.relay_stats
@@ -587,6 +603,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                     "relay_publishing_share": round(relay.publishing / pipeline_span, 2),
                     "consumed_before_an_earlier_published_event": overtaken,
                     "cpu_cores_used": cpu,
+                    "cpu_ms_per_event": cpu_per_item(cpu, pipeline_rate),
                 },
                 "duplicates_seen": pipeline.consumer.duplicates,
                 "outbox_left": pending,
@@ -596,6 +613,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 "throughput": {
                     "messages_per_s": round(raw_rate, 1),
                     "cpu_cores_used": raw_cpu,
+                    "cpu_ms_per_message": cpu_per_item(raw_cpu, raw_rate),
                     "latency": latency_summary(raw.tracker.latencies(raw_ids)),
                 },
                 "body_bytes": len(raw.body),

@@ -14,6 +14,13 @@ missing=()
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# libvirt: headers to build libvirt-python, and the daemon the tests run as an unprivileged session daemon.
+[ -f /usr/include/libvirt/libvirt.h ] || missing+=(libvirt-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -x /usr/sbin/libvirtd ] || missing+=(libvirt-daemon)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  || missing+=(python3-dev)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import (
+    AdapterBase,
     CloudNotFound,
     Feature,
     Flavor,
@@ -18,6 +19,7 @@ from adapters.base import (
     Instance,
     InstanceState,
     LaunchSpec,
+    Page,
 )
 from adapters.registry import AdapterContext
 from adapters.simcloud import machine
@@ -45,9 +47,19 @@ class SimCloudConfig(BaseModel):
         return machine.Timings(**self.model_dump())
 
 
-class SimCloudAdapter:
+class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
-    features: ClassVar[frozenset[Feature]] = frozenset(Feature)
+    features: ClassVar[frozenset[Feature]] = frozenset(
+        {
+            Feature.FLAVORS,
+            Feature.IMAGES,
+            Feature.INSTANCES,
+            Feature.IDEMPOTENT_LAUNCH,
+            Feature.USER_DATA,
+            Feature.INSTANCE_START_STOP,
+            Feature.INSTANCE_REBOOT,
+        }
+    )
 
     def __init__(self, store: SimStore, config: SimCloudConfig, clock: Clock = utcnow) -> None:
         self._store = store
@@ -104,6 +116,11 @@ class SimCloudAdapter:
             tags=dict(spec.tags),
         )
         return self._instance(row)
+
+    async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
+        rows = await self._store.instance_page(after=cursor, limit=limit + 1)
+        items = [self._instance(r) for r in rows[:limit]]
+        return Page(items, items[-1].id if len(rows) > limit else None)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
         if not instance_ids:

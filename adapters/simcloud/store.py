@@ -116,6 +116,17 @@ class SimStore:
         )
         return rows
 
+    async def instance_page(self, *, after: str | None, limit: int) -> list[Any]:
+        """Instances in id order, starting after the id `after`."""
+        rows: list[Any] = await self._pool.fetch(
+            f"""SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances
+                WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
+            self._account,
+            after or "",
+            limit,
+        )
+        return rows
+
     async def locked_instance(self, conn: Any, instance_id: str) -> Any:
         return await conn.fetchrow(
             f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND id = $2 FOR UPDATE",
