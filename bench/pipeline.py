@@ -45,15 +45,14 @@ PROJECT_ID = "bench-project"
 WAIT_TIMEOUT = 120.0
 
 METHOD = (
-    "one process, one event loop; own PostgreSQL 15 (fsync on, synchronous_commit on) and RabbitMQ; "
-    "pipeline latency = perf_counter after producer COMMIT (row + outbox.add) -> perf_counter after "
-    "EventConsumer.handle_delivery returns (handler row + inbox row committed, pool connection released; before ack), "
-    "through OutboxRelay (LISTEN/NOTIFY wake-up) + Bus.publish_many (confirms) + quorum queue; "
-    "raw = aio-pika persistent publish with confirms to a quorum queue -> consumer receipt (manual ack after); "
-    "paced = one at a time, throughput = concurrent producers / concurrent publishes, rate = first commit or publish "
-    "to last consumer commit or receipt; cpu_cores_used = CPU s / wall s during the throughput run of this process, "
-    "of each own server's process tree and of the whole (shared) machine (1.0 = one core busy); cpu_ms_per_* = "
-    "this process + own servers per event; pool sizes and prefetch are the KernelSettings defaults"
+    "one process, one event loop, own PostgreSQL 15 (fsync on) + RabbitMQ; pipeline latency = perf_counter after the "
+    "producer COMMIT (row + outbox.add) -> after EventConsumer.handle_delivery returns (handler row + inbox committed, "
+    "before ack), via OutboxRelay (LISTEN/NOTIFY) + Bus.publish_many (confirms) + quorum queue; raw = aio-pika "
+    "persistent publish with confirms to a quorum queue -> consumer receipt (ack after); paced = one at a time; "
+    "throughput = concurrent producers or publishes, rate = first commit/publish to last consumer commit/receipt; "
+    "backlog_drain = events committed with the relay stopped, then relayed (relay + broker + consumer alone); "
+    "cpu_cores_used = CPU s / wall s of this process, each own server's process tree and the whole shared machine; "
+    "cpu_ms_per_* = this process + own servers; pools, prefetch, consumer concurrency as ServiceRuntime defaults"
 )
 
 
@@ -71,6 +70,7 @@ POOL_MIN = _setting_default("db_pool_min")
 POOL_MAX = _setting_default("db_pool_max")
 PREFETCH = _setting_default("consumer_prefetch")
 MAX_DELIVERIES = _setting_default("max_deliveries")
+CONSUMER_CONCURRENCY = max(1, POOL_MAX - 2)  # as kernel.runtime.ServiceRuntime.start_consumer
 
 
 # --- statistics -------------------------------------------------------------------------------------------------
@@ -191,8 +191,8 @@ async def _wait_all(futures: Sequence[asyncio.Future[float]], what: str) -> None
 class TimedConsumer(EventConsumer):
     """An `EventConsumer` that notes the time once its transaction (handler + inbox row) has committed."""
 
-    def __init__(self, pool: db.Pool, *, name: str, handle: Handler, tracker: Tracker) -> None:
-        super().__init__(pool, name=name, handle=handle)
+    def __init__(self, pool: db.Pool, *, name: str, handle: Handler, concurrency: int, tracker: Tracker) -> None:
+        super().__init__(pool, name=name, handle=handle, concurrency=concurrency)
         self._tracker = tracker
         self.duplicates = 0
 
@@ -330,7 +330,11 @@ class Pipeline:
         self._consumer_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-consumer")
         await self._consumer_bus.connect()
         self.consumer = TimedConsumer(
-            self._consumer_pool, name="bench-consumer", handle=_record_launch, tracker=self.tracker
+            self._consumer_pool,
+            name="bench-consumer",
+            handle=_record_launch,
+            concurrency=CONSUMER_CONCURRENCY,
+            tracker=self.tracker,
         )
         await self._consumer_bus.subscribe(
             bindings=[f"{InstanceLaunched.TYPE}.v{InstanceLaunched.VERSION}"],
@@ -344,7 +348,18 @@ class Pipeline:
             schema=self.producer_schema,
             dsn=self.database_url,
         )
+        self.resume_relay()
+
+    def resume_relay(self) -> None:
+        assert self._relay is not None and self._relay_task is None
         self._relay_task = asyncio.create_task(self._relay.run(), name="bench-outbox-relay")
+
+    async def pause_relay(self) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._relay_task
+            self._relay_task = None
 
     async def produce(self) -> tuple[uuid.UUID, asyncio.Future[float]]:
         """One producer transaction: the instance row and its event; returns once committed."""
@@ -372,22 +387,36 @@ class Pipeline:
             ids.append(event_id)
         return ids
 
-    async def concurrent(self, count: int, producers: int) -> list[uuid.UUID]:
-        ids: list[uuid.UUID] = []
-        waits: list[asyncio.Future[float]] = []
+    async def _produce_concurrently(self, count: int, producers: int) -> list[tuple[uuid.UUID, asyncio.Future[float]]]:
+        produced: list[tuple[uuid.UUID, asyncio.Future[float]]] = []
         remaining = count
 
         async def producer() -> None:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
-                event_id, consumed = await self.produce()
-                ids.append(event_id)
-                waits.append(consumed)
+                produced.append(await self.produce())
 
         await asyncio.gather(*(producer() for _ in range(producers)))
-        await _wait_all(waits, "pipeline throughput events")
-        return ids
+        return produced
+
+    async def concurrent(self, count: int, producers: int) -> list[uuid.UUID]:
+        produced = await self._produce_concurrently(count, producers)
+        await _wait_all([consumed for _, consumed in produced], "pipeline throughput events")
+        return [event_id for event_id, _ in produced]
+
+    async def fill_backlog(self, count: int, producers: int) -> list[tuple[uuid.UUID, asyncio.Future[float]]]:
+        """Commit `count` events with the relay stopped."""
+        await self.pause_relay()
+        return await self._produce_concurrently(count, producers)
+
+    async def drain(self, backlog: list[tuple[uuid.UUID, asyncio.Future[float]]]) -> float:
+        """Start the relay on a backlog; seconds from then to the last consumer commit. The capacity of relay, broker
+        and consumer without producers competing for the CPU."""
+        began = time.perf_counter()
+        self.resume_relay()
+        await _wait_all([consumed for _, consumed in backlog], "pipeline backlog drain")
+        return max(self.tracker.finished[event_id] for event_id, _ in backlog) - began
 
     async def outbox_pending(self) -> int:
         assert self._relay is not None
@@ -401,17 +430,14 @@ class Pipeline:
             return facts
 
     async def close(self, *, drop_schemas: bool, drop_topology: bool) -> None:
-        if self._relay_task is not None:
-            self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._relay_task
-        if drop_topology:
-            with contextlib.suppress(Exception):
-                await _delete_topology(self.amqp_url, self.prefix, "bench-consumer")
+        await self.pause_relay()
         for bus in (self._consumer_bus, self._relay_bus):
             if bus is not None:
                 with contextlib.suppress(Exception):
                     await bus.close()
+        if drop_topology:
+            with contextlib.suppress(Exception):
+                await _delete_topology(self.amqp_url, self.prefix, "bench-consumer")
         for pool in (self._consumer_pool, self._producer_pool):
             if pool is not None:
                 with contextlib.suppress(Exception):
@@ -505,13 +531,17 @@ class RawRoundTrip:
         return [message_id for message_id, _ in sent]
 
     async def close(self, *, drop: bool) -> None:
-        if drop and self._publisher is not None:
-            with contextlib.suppress(Exception):
-                channel = await self._publisher.channel()
-                await channel.queue_delete(self.queue_name)
         for connection in (self._consumer, self._publisher):
             if connection is not None:
                 with contextlib.suppress(Exception):
+                    await connection.close()
+        if drop:
+            with contextlib.suppress(Exception):
+                connection = await aio_pika.connect(self.amqp_url)
+                try:
+                    channel = await connection.channel()
+                    await channel.queue_delete(self.queue_name)
+                finally:
                     await connection.close()
 
 
@@ -535,7 +565,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
         await pipeline.start()
         await raw.start()
 
-        _progress(f"warm-up: {options.warmup} pipeline events and {options.warmup} raw messages, paced")
+        _progress(f"warm-up: {options.warmup} pipeline events and raw messages, paced then concurrent")
         await pipeline.paced(options.warmup)
         await pipeline.concurrent(options.warmup, options.producers)
         await raw.paced(options.warmup)
@@ -559,6 +589,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
         pipeline_ids = await pipeline.concurrent(options.events, options.producers)
         cpu = window.cores()
         relay = pipeline.relay_stats
+        relay_batches, relay_largest, relay_publishing = relay.batches, relay.largest, relay.publishing
         pipeline_span = pipeline.tracker.span(pipeline_ids)
         pipeline_rate = len(pipeline_ids) / pipeline_span
         commits = [pipeline.tracker.started[i] for i in pipeline_ids]
@@ -570,6 +601,14 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
             if relay.position[event_id] < latest:
                 overtaken += 1
             latest = max(latest, relay.position[event_id])
+
+        _progress(f"pipeline backlog drain: {options.events} events committed with the relay stopped, then relayed")
+        backlog = await pipeline.fill_backlog(options.events, options.producers)
+        pipeline.relay_stats.reset()
+        drain_window = CpuWindow(endpoints.pids)
+        drain_rate = len(backlog) / await pipeline.drain(backlog)
+        drain_cpu = drain_window.cores()
+        drain_batches = pipeline.relay_stats.batches
 
         pending = await pipeline.outbox_pending()
         postgres = await pipeline.server_facts()
@@ -597,13 +636,19 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                     "producer_commits_per_s": round(commit_rate, 1),
                     "latency": latency_summary(pipeline.tracker.latencies(pipeline_ids)),
                     "commit_to_relay_confirmed": latency_summary(to_relay),
-                    "relay_batches": relay.batches,
-                    "relay_mean_batch": round(len(pipeline_ids) / relay.batches, 1) if relay.batches else None,
-                    "relay_largest_batch": relay.largest,
-                    "relay_publishing_share": round(relay.publishing / pipeline_span, 2),
+                    "relay_batches": relay_batches,
+                    "relay_mean_batch": round(len(pipeline_ids) / relay_batches, 1) if relay_batches else None,
+                    "relay_largest_batch": relay_largest,
+                    "relay_publishing_share": round(relay_publishing / pipeline_span, 2),
                     "consumed_before_an_earlier_published_event": overtaken,
                     "cpu_cores_used": cpu,
                     "cpu_ms_per_event": cpu_per_item(cpu, pipeline_rate),
+                },
+                "backlog_drain": {
+                    "events_per_s": round(drain_rate, 1),
+                    "relay_batches": drain_batches,
+                    "cpu_cores_used": drain_cpu,
+                    "cpu_ms_per_event_relay_and_consumer": cpu_per_item(drain_cpu, drain_rate),
                 },
                 "duplicates_seen": pipeline.consumer.duplicates,
                 "outbox_left": pending,
@@ -621,8 +666,17 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
             "ratios": {
                 "pipeline_paced_p50_over_raw_paced_p50": _ratio(paced_p50, raw_p50),
                 "raw_msgs_per_s_over_pipeline_events_per_s": _ratio(raw_rate, pipeline_rate),
+                # Steadier than the rates on a shared machine: other tenants' load changes time, not CPU per item.
+                "pipeline_cpu_per_event_over_raw_cpu_per_message": _ratio(
+                    cpu_per_item(cpu, pipeline_rate) or 0.0, cpu_per_item(raw_cpu, raw_rate) or 0.0
+                ),
             },
-            "settings": {"db_pool_min": POOL_MIN, "db_pool_max": POOL_MAX, "consumer_prefetch": PREFETCH},
+            "settings": {
+                "db_pool_min": POOL_MIN,
+                "db_pool_max": POOL_MAX,
+                "consumer_prefetch": PREFETCH,
+                "consumer_concurrency": CONSUMER_CONCURRENCY,
+            },
             "servers": {
                 "postgres": "own, temporary, durable=True" if endpoints.own_database else "external",
                 "rabbitmq": "own, temporary" if endpoints.own_broker else "external",

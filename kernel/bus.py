@@ -116,7 +116,8 @@ class Bus:
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
-                "x-delivery-limit": max_deliveries,
+                # The broker dead-letters once the count of *re*deliveries exceeds the limit.
+                "x-delivery-limit": max_deliveries - 1,
                 "x-dead-letter-exchange": self.dead_letter_exchange_name,
                 "x-dead-letter-routing-key": self.service,
             },

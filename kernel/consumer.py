@@ -18,6 +18,7 @@ from kernel import correlation
 from kernel.db import Connection, Pool
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
+from kernel.events.envelope import UnknownEventType
 from kernel.metrics import EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class EventConsumer:
             fresh = await self.handle_delivery(envelope)
             EVENTS_CONSUMED.labels(type=envelope.type, outcome="handled" if fresh else "duplicate").inc()
             await message.ack()
-        except (PermanentFailure, ValidationFailed, ValidationError) as exc:
+        except (PermanentFailure, ValidationFailed, ValidationError, UnknownEventType) as exc:
             log.error("dead-lettering %s %s: %s", envelope.routing_key, envelope.id, exc)
             EVENTS_CONSUMED.labels(type=envelope.type, outcome="dead").inc()
             await message.reject(requeue=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,23 +93,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(
-            problem(
-                status=500,
-                code="internal_error",
-                title="Internal error",
-                detail="The server failed to handle the request; it has been logged.",
-                instance=request.url.path,
-                correlation_id=correlation.current.get(),
-            )
-        )
-
     app.add_exception_handler(ClanaviError, clanavi_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected_error)
 
 
 class CorrelationMiddleware:
@@ -142,14 +129,46 @@ class CorrelationMiddleware:
                 message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
             await send(message)
 
+        responded = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal responded
+            responded = responded or message["type"] == "http.response.start"
+            await send_with_header(message)
+
         try:
-            await self.app(scope, receive, send_with_header)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Handled here rather than by an app exception handler: Starlette runs those outside every middleware,
+            # where the correlation id is already gone.
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if responded:
+                raise
+            await _send_problem(send_tracked, _internal_error(scope["path"], cid))
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
             HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
             correlation.current.reset(token)
+
+
+def _internal_error(path: str, cid: str) -> dict[str, Any]:
+    return problem(
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="The server failed to handle the request; it has been logged.",
+        instance=path,
+        correlation_id=cid,
+    )
+
+
+async def _send_problem(send: Send, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode())]
+    await send({"type": "http.response.start", "status": body["status"], "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
 
 
 def probes_router(readiness: ReadinessCheck) -> APIRouter:

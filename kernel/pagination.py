@@ -14,11 +14,16 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_LENGTH = 512
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValidationFailed("The cursor is not one this API issued.", errors=[{"location": "query.cursor"}])
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationFailed("The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]) from exc
     if not isinstance(values, list) or len(values) != arity:
         raise ValidationFailed("The cursor is not one this API issued.", errors=[{"location": "query.cursor"}])

@@ -80,7 +80,7 @@ class SimCloudAdapter(AdapterBase):
             created_at=row["created_at"],
             private_ips=(row["private_ip"],),
             reason=row["reason"],
-            extra={"tags": row["tags"] or {}},
+            tags=dict(row["tags"] or {}),
         )
 
     async def list_images(self) -> Sequence[Image]:

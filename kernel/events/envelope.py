@@ -77,7 +77,13 @@ def payload_type(type_: str, version: int) -> type[EventPayload] | None:
     return _REGISTRY.get((type_, version))
 
 
+class UnknownEventType(LookupError):
+    """No schema is registered for this type and version: no retry will ever handle it."""
+
+
 def parse_payload(envelope: Envelope) -> EventPayload:
-    """The typed payload of a known event; raises KeyError for an unknown type and ValidationError for bad data."""
-    cls = _REGISTRY[(envelope.type, envelope.version)]
+    """The typed payload of a known event; raises UnknownEventType, or ValidationError for bad data."""
+    cls = _REGISTRY.get((envelope.type, envelope.version))
+    if cls is None:
+        raise UnknownEventType(envelope.routing_key)
     return cls.model_validate(envelope.payload)

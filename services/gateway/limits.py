@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import problem
+
+
+def _detail(max_bytes: int) -> str:
+    return f"Request bodies are limited to {max_bytes} bytes."
 
 
 class BodyLimit:
@@ -21,7 +26,7 @@ class BodyLimit:
                 status=413,
                 code="payload_too_large",
                 title="Payload too large",
-                detail=f"Request bodies are limited to {self.max_bytes} bytes.",
+                detail=_detail(self.max_bytes),
                 instance=scope.get("path"),
                 correlation_id=correlation.current.get(),
             )
@@ -54,7 +59,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -63,5 +68,8 @@ class BodyLimit:
             await self._reject(scope, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI lets it through when raised while it parses a body (it answers 400 for others)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _detail(max_bytes))

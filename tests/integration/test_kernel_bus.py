@@ -68,6 +68,10 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeou
         await asyncio.sleep(0.02)
 
 
+async def _at_least(items: list[Any], count: int) -> bool:
+    return len(items) >= count
+
+
 @pytest.fixture(scope="module")
 async def module_database(servers: Servers) -> AsyncIterator[str]:
     name = f"t_bus_{uuid.uuid4().hex[:10]}"
@@ -108,6 +112,14 @@ async def pool(module_database: str, schema: str) -> AsyncIterator[Pool]:
 
 
 @dataclass
+class Observed:
+    # Every call of the handler, by event id, including the ones that failed.
+    attempts: list[uuid.UUID] = field(default_factory=list)
+    # Every delivery the consumer finished with (acked, rejected or nacked), by message id.
+    deliveries: list[str | None] = field(default_factory=list)
+
+
+@dataclass
 class Harness:
     """One service "t": its outbox relay, its subscription, and what the test observes."""
 
@@ -116,10 +128,8 @@ class Harness:
     relay: OutboxRelay
     tap: AbstractQueue
     dead: AbstractQueue
-    # Every call of the handler, by event id, including the ones that failed.
-    attempts: list[uuid.UUID] = field(default_factory=list)
-    # Every delivery the consumer finished with (acked, rejected or nacked), by message id.
-    deliveries: list[str | None] = field(default_factory=list)
+    attempts: list[uuid.UUID]
+    deliveries: list[str | None]
     tapped: list[AbstractIncomingMessage] = field(default_factory=list)
 
     async def commit(self, *payloads: EventPayload, correlation_id: str = "cid-test") -> list[Envelope]:
@@ -182,48 +192,54 @@ async def amqp(servers: Servers) -> AsyncIterator[AbstractRobustConnection]:
     await connection.close()
 
 
-async def _handle(harness: Harness, conn: Connection, envelope: Envelope) -> None:
-    harness.attempts.append(envelope.id)
-    payload = parse_payload(envelope)
-    if isinstance(payload, AlwaysFails):
-        raise RuntimeError(f"handler bug on {payload.n}")
-    if isinstance(payload, NeverValid):
-        raise PermanentFailure("this event can never be handled")
-    assert isinstance(payload, ThingHappened)
-    await conn.execute(
-        "INSERT INTO received (event_id, n, correlation_id) VALUES ($1, $2, $3)",
-        envelope.id,
-        payload.n,
-        correlation.current.get(),
-    )
+def recording_handler(observed: Observed) -> Callable[[Connection, Envelope], Awaitable[None]]:
+    async def handle(conn: Connection, envelope: Envelope) -> None:
+        observed.attempts.append(envelope.id)
+        payload = parse_payload(envelope)
+        if isinstance(payload, AlwaysFails):
+            raise RuntimeError(f"handler bug on {payload.n}")
+        if isinstance(payload, NeverValid):
+            raise PermanentFailure("this event can never be handled")
+        assert isinstance(payload, ThingHappened)
+        await conn.execute(
+            "INSERT INTO received (event_id, n, correlation_id) VALUES ($1, $2, $3)",
+            envelope.id,
+            payload.n,
+            correlation.current.get(),
+        )
+
+    return handle
 
 
 async def start_service(
-    servers_url: str, bus_prefix: str, pool: Pool, schema: str, dsn: str, channel: AbstractChannel
+    amqp_url: str, bus_prefix: str, pool: Pool, schema: str, dsn: str, channel: AbstractChannel
 ) -> tuple[Harness, asyncio.Task[None]]:
-    bus = Bus(servers_url, prefix=bus_prefix, service=SERVICE)
+    bus = Bus(amqp_url, prefix=bus_prefix, service=SERVICE)
     await bus.connect(patience=10)
     tap = await channel.declare_queue(exclusive=True, auto_delete=True)
     await tap.bind(bus.exchange_name, routing_key="#")
-    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=dsn, idle_poll=0.2)
-    harness = Harness(pool=pool, bus=bus, relay=relay, tap=tap, dead=tap)
-
-    async def handle(conn: Connection, envelope: Envelope) -> None:
-        await _handle(harness, conn, envelope)
-
-    consumer = EventConsumer(pool, name=SERVICE, handle=handle, retry_delay=0.01)
+    observed = Observed()
+    consumer = EventConsumer(pool, name=SERVICE, handle=recording_handler(observed), retry_delay=0.01)
 
     async def on_message(message: AbstractIncomingMessage) -> None:
         try:
             await consumer(message)
         finally:
-            harness.deliveries.append(message.message_id)
+            observed.deliveries.append(message.message_id)
 
     # One message at a time: the handler sees them in the order the queue holds them.
-    await bus.subscribe(
-        bindings=["test_kernel_bus.#"], callback=on_message, max_deliveries=MAX_DELIVERIES, prefetch=1
+    await bus.subscribe(bindings=["test_kernel_bus.#"], callback=on_message, max_deliveries=MAX_DELIVERIES, prefetch=1)
+    dead = await channel.declare_queue(f"{bus_prefix}.{SERVICE}.dead", passive=True)
+    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=dsn, idle_poll=0.2)
+    harness = Harness(
+        pool=pool,
+        bus=bus,
+        relay=relay,
+        tap=tap,
+        dead=dead,
+        attempts=observed.attempts,
+        deliveries=observed.deliveries,
     )
-    harness.dead = await channel.declare_queue(f"{bus_prefix}.{SERVICE}.dead", passive=True)
     task = asyncio.create_task(relay.run(), name="test-outbox-relay")
     return harness, task
 
@@ -331,7 +347,7 @@ async def test_an_event_committed_late_with_an_earlier_sequence_is_not_lost(serv
 
 
 async def test_a_redelivered_duplicate_is_handled_once(service: Harness) -> None:
-    [dup] = [new_event(ThingHappened(n=1), project_id="p", correlation_id="c")]
+    dup = new_event(ThingHappened(n=1), project_id="p", correlation_id="c")
     message = (dup.routing_key, str(dup.id), dup.model_dump_json().encode())
     await service.bus.publish_many([message])
     await service.bus.publish_many([message])
@@ -378,6 +394,7 @@ async def test_an_invalid_payload_is_dead_lettered_at_once(service: Harness) -> 
 
     assert dead.message_id == str(bad.id)
     assert service.attempts == [bad.id]
+    await eventually(lambda: _at_least(service.deliveries, 1), "the consumer to finish")
     assert service.deliveries == [str(bad.id)]
 
 
@@ -388,12 +405,9 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(servic
     [dead] = await service.dead_letters(1)
 
     assert dead.body == body
+    await eventually(lambda: _at_least(service.deliveries, 1), "the consumer to finish")
     assert service.deliveries == ["not-an-event"]
     assert service.attempts == []
-
-
-async def _at_least(items: list[Any], count: int) -> bool:
-    return len(items) >= count
 
 
 # --- the broker goes away -------------------------------------------------------------------------------------
@@ -433,6 +447,7 @@ async def test_the_relay_keeps_events_while_the_broker_is_down_and_publishes_the
             await asyncio.to_thread(servers.rabbit.start_app)
 
         await eventually(lambda: _at_least(received, 1 + len(during)), "the events kept during the outage")
+        await eventually(lambda: _empty(relay), "the outbox to be empty")
         assert [e.id for e in received] == [before.id] + [e.id for e in during]
     finally:
         task.cancel()
@@ -457,3 +472,7 @@ async def _commit(pool: Pool, *payloads: EventPayload) -> list[Envelope]:
 
 async def _bool(value: bool) -> bool:
     return value
+
+
+async def _empty(relay: OutboxRelay) -> bool:
+    return await relay.pending() == 0

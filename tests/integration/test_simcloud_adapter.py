@@ -18,6 +18,7 @@ from adapters.base import (
     InstanceState,
     InvalidCloudState,
     LaunchSpec,
+    UnsupportedOperation,
 )
 from adapters.registry import AdapterContext, factory
 from adapters.simcloud import SimCloudAdapter
@@ -150,13 +151,62 @@ async def test_launch_is_pending_then_running_after_boot_time(cloud: SimCloudAda
     assert launched.name == "web-1"
     assert (launched.image_id, launched.flavor_id) == ("img-debian-12", "sim.small")
     assert len(launched.private_ips) == 1 and launched.private_ips[0].startswith("10.")
-    assert launched.extra["tags"] == {"team": "blue"}
     assert launched.created_at.tzinfo is not None
 
     running = await wait_for_state(cloud, launched.id, InstanceState.RUNNING)
 
     assert running.private_ips == launched.private_ips
     assert running.created_at == launched.created_at
+
+
+async def test_the_instance_carries_its_tags(cloud: SimCloudAdapter) -> None:
+    # `Instance.tags` is the contract's place for them, on every cloud alike.
+    launched = await cloud.launch_instance(spec())
+
+    assert launched.tags == {"team": "blue"}
+    [seen] = await cloud.get_instances([launched.id])
+    assert seen.tags == {"team": "blue"}
+
+
+async def test_list_instances_pages_through_the_accounts_instances(connect: Connect) -> None:
+    cloud = await connect()
+    other = await connect(f"other-{uuid.uuid4().hex[:8]}")
+    mine = {(await cloud.launch_instance(spec())).id for _ in range(5)}
+    await other.launch_instance(spec())
+
+    pages = []
+    cursor: str | None = None
+    while True:
+        page = await cloud.list_instances(cursor=cursor, limit=2)
+        pages.append([i.id for i in page.items])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert [len(p) for p in pages] == [2, 2, 1]
+    listed = [i for p in pages for i in p]
+    assert listed == sorted(mine)
+    whole = await cloud.list_instances()
+    assert [i.id for i in whole.items] == sorted(mine)
+    assert whole.next_cursor is None
+
+
+async def test_list_instances_of_an_empty_account(cloud: SimCloudAdapter) -> None:
+    page = await cloud.list_instances(limit=10)
+
+    assert list(page.items) == []
+    assert page.next_cursor is None
+
+
+async def test_operations_outside_its_features_are_refused(cloud: SimCloudAdapter) -> None:
+    assert Feature.VOLUMES not in cloud.features
+    with pytest.raises(UnsupportedOperation) as caught:
+        await cloud.list_volumes()
+    assert (caught.value.driver, caught.value.operation) == ("simcloud", "list_volumes")
+    with pytest.raises(UnsupportedOperation):
+        await cloud.list_zones()
+    with pytest.raises(UnsupportedOperation):
+        await cloud.suspend_instance("sim-anything")
 
 
 async def test_the_same_client_token_launches_once(cloud: SimCloudAdapter, pool: db.Pool) -> None:
@@ -292,3 +342,15 @@ async def test_a_relaunch_after_restart_returns_the_same_instance(connect: Conne
     second = await (await connect()).launch_instance(spec(token))
 
     assert second.id == first.id
+
+
+async def test_migrating_again_changes_nothing(simcloud_url: str, cloud: SimCloudAdapter) -> None:
+    instance = await cloud.launch_instance(spec())
+
+    await asyncio.to_thread(
+        migrate, simcloud_url, schema=adapters.simcloud.SCHEMA, location=adapters.simcloud.MIGRATIONS
+    )
+
+    assert len(await cloud.list_images()) == 4
+    assert len(await cloud.list_flavors()) == 5
+    assert [i.id for i in await cloud.get_instances([instance.id])] == [instance.id]

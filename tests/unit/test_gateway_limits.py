@@ -89,6 +89,16 @@ async def test_an_announced_large_body_is_refused_with_413(client: httpx.AsyncCl
     assert_413(response)
 
 
+async def test_the_413_problem_carries_the_correlation_id(client: httpx.AsyncClient) -> None:
+    # Like every other problem the platform renders (the 401 of the authentication middleware included).
+    response = await client.post(
+        "/raw", content=body_of(LIMIT + 1), headers={"content-type": "application/json", "X-Correlation-ID": "cid-413"}
+    )
+
+    assert_413(response)
+    assert response.json().get("correlation_id") == "cid-413"
+
+
 async def test_a_chunked_large_body_read_raw_is_refused_with_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/raw", content=chunked(body_of(10 * LIMIT)), headers={"content-type": "application/json"}

@@ -18,6 +18,7 @@ from kernel.events import (
     parse_payload,
     payload_type,
 )
+from kernel.events.envelope import UnknownEventType
 
 
 class SampleNoted(EventPayload):
@@ -119,7 +120,7 @@ def _envelope(type_: str, version: int, payload: dict[str, object]) -> Envelope:
 @pytest.mark.parametrize(("type_", "version"), [("instance.exploded", 1), ("instance.launched", 2)])
 def test_parse_payload_rejects_an_unknown_type_or_version(type_: str, version: int) -> None:
     assert payload_type(type_, version) is None
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownEventType):
         parse_payload(_envelope(type_, version, {"instance_id": "i", "cloud_id": "c"}))
 
 
@@ -153,3 +154,15 @@ def test_payloads_are_immutable() -> None:
 
     with pytest.raises(ValidationError):
         payload.instance_id = "other"  # type: ignore[misc]
+
+
+def test_envelope_rejects_a_naive_time() -> None:
+    with pytest.raises(ValidationError):
+        Envelope(
+            type="instance.launched",
+            version=1,
+            occurred_at=datetime(2025, 1, 1, 12, 0),  # naive: no tzinfo
+            project_id="p",
+            correlation_id="c",
+            payload={},
+        )

@@ -6,6 +6,7 @@ is deprecated (it wants `httpx2`), and the suite turns warnings into errors.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -136,6 +137,29 @@ async def test_unexpected_exception_still_carries_the_correlation_id(client: htt
     assert response.status_code == 500
     assert response.headers.get("X-Correlation-ID") == "cid-500"
     assert response.json().get("correlation_id") == "cid-500"
+
+
+class CorrelationRecorder(logging.Handler):
+    """Keeps each log record with the correlation id in force when it was logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), correlation.current.get()))
+
+
+async def test_unexpected_exception_is_logged_with_the_correlation_id(client: httpx.AsyncClient) -> None:
+    recorder = CorrelationRecorder()
+    logger = logging.getLogger("kernel.http")
+    logger.addHandler(recorder)
+    try:
+        await client.get("/boom", headers={"X-Correlation-ID": "cid-logged"})
+    finally:
+        logger.removeHandler(recorder)
+
+    assert recorder.seen == [("unhandled error on GET /boom", "cid-logged")]
 
 
 async def test_correlation_id_is_echoed(client: httpx.AsyncClient) -> None:
