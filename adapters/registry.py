@@ -22,6 +22,8 @@ AdapterFactory = Callable[[str, Mapping[str, Any], AdapterContext], Awaitable[Cl
 # driver name -> "module:factory"; the factory is `async def connect(account_id, config, context)`.
 DRIVERS: dict[str, str] = {
     "simcloud": "adapters.simcloud:connect",
+    "ec2": "adapters.ec2:connect",
+    "libvirt": "adapters.libvirt:connect",
 }
 
 

@@ -60,7 +60,9 @@ class Bus:
                     raise
                 log.info("waiting for RabbitMQ: %s", exc)
                 await asyncio.sleep(0.5)
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        # A message no queue takes comes back as an error instead of vanishing: the outbox keeps it and retries until
+        # a subscriber's queue is bound (on a first deploy the publisher may start before any subscriber).
+        self._publish_channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         assert self._publish_channel is not None
         self._exchange = await self._publish_channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -88,7 +90,7 @@ class Bus:
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
                     routing_key=routing_key,
-                    mandatory=False,
+                    mandatory=True,
                     timeout=10,
                 )
                 for routing_key, message_id, body in messages

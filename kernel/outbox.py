@@ -39,7 +39,11 @@ async def add(conn: Connection, *events: Envelope) -> None:
 
 
 class OutboxRelay:
-    """Moves committed events from a schema's outbox to the bus, in commit order, batch by batch."""
+    """Moves committed events from a schema's outbox to the bus in the order they were written, batch by batch.
+
+    Concurrent writers may commit out of that order, and consumers handle deliveries concurrently: a consumer that
+    cares about order uses `occurred_at` and the state it already holds, never arrival order.
+    """
 
     def __init__(
         self,

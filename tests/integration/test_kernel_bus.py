@@ -476,3 +476,32 @@ async def _bool(value: bool) -> bool:
 
 async def _empty(relay: OutboxRelay) -> bool:
     return await relay.pending() == 0
+
+
+async def test_an_event_no_queue_takes_stays_in_the_outbox_until_a_subscriber_binds(
+    pool: Pool, schema: str, module_database: str, servers: Servers, bus_prefix: str
+) -> None:
+    """A publisher that starts before any subscriber (a first deploy) must not lose what it publishes meanwhile."""
+    bus = Bus(servers.rabbit.url, prefix=bus_prefix, service="publisher")
+    await bus.connect()
+    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=module_database, idle_poll=0.05)
+    early = await _commit(pool, ThingHappened(n=1))
+    with pytest.raises(aio_pika.exceptions.PublishError):
+        await relay.relay_once()
+    assert await relay.pending() == 1, "an unroutable event left the outbox"
+
+    received: list[uuid.UUID] = []
+
+    async def handle(conn: Connection, envelope: Envelope) -> None:
+        received.append(envelope.id)
+
+    subscriber = Bus(servers.rabbit.url, prefix=bus_prefix, service="late")
+    await subscriber.connect()
+    consumer = EventConsumer(pool, name="late", handle=handle)
+    await subscriber.subscribe(bindings=["#"], callback=consumer, max_deliveries=3, prefetch=10)
+    try:
+        assert await relay.relay_once() == 1
+        await eventually(lambda: _bool(received == [early[0].id]), "the early event reaching the late subscriber")
+    finally:
+        await subscriber.close()
+        await bus.close()
