@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ TIMINGS = {
 @asynccontextmanager
 async def open_cloud(request: pytest.FixtureRequest) -> AsyncIterator[ContractCloud]:
     url: str = request.getfixturevalue("database_url")
-    migrate(url, schema=simcloud.SCHEMA, location=simcloud.MIGRATIONS)
+    await asyncio.to_thread(migrate, url, schema=simcloud.SCHEMA, location=simcloud.MIGRATIONS)
     pool = await make_pool(url, "public")
     adapter = await simcloud.connect(f"contract-{uuid.uuid4().hex[:8]}", TIMINGS, AdapterContext(pool=pool))
     try:
