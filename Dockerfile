@@ -14,6 +14,10 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON=/usr/local/bin/python3.11 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
+# libvirt-python ships as source only: it builds against the libvirt headers.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvirt-dev pkg-config gcc \
+ && rm -rf /var/lib/apt/lists/*
 
 # Dependencies in their own layer: code edits then skip re-installing them.
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -31,6 +35,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 
 FROM ${PYTHON_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvirt0 \
+ && rm -rf /var/lib/apt/lists/*
 # Fixed numeric ids so Kubernetes runAsNonRoot can verify the user without runAsUser.
 RUN groupadd --system --gid 10001 clanavi \
  && useradd --system --uid 10001 --gid clanavi --no-create-home --home-dir /nonexistent \

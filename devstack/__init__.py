@@ -1,7 +1,8 @@
 """Local PostgreSQL and RabbitMQ servers for development, `make run` and the test suite."""
 
 from devstack.ports import free_port
+from devstack.libvirtd import LibvirtDaemon
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 
-__all__ = ["PostgresServer", "RabbitServer", "free_port"]
+__all__ = ["LibvirtDaemon", "PostgresServer", "RabbitServer", "free_port"]

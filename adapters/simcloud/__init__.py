@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from adapters.simcloud.adapter import SimCloudAdapter, SimCloudConfig, connect
-from adapters.simcloud.store import SCHEMA
+from adapters.simcloud.adapter import SimCloudAdapter, connect
+from adapters.simcloud.config import SimCloudConfig
+from adapters.simcloud.store import SCHEMA, SimStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["MIGRATIONS", "SCHEMA", "SimCloudAdapter", "SimCloudConfig", "connect"]
+__all__ = ["MIGRATIONS", "SCHEMA", "SimCloudAdapter", "SimCloudConfig", "SimStore", "connect"]

@@ -1,152 +1,292 @@
-"""SimCloud: a simulated cloud that behaves like a real one (instances take time to boot and stop, launches are
-idempotent by client token, invalid transitions are refused), with its state in PostgreSQL.
+"""SimCloud: a simulated cloud that behaves like a real one, with its state in PostgreSQL.
+
+Everything in the contract is here: transitions take the account's configured time, launches are idempotent by
+client token, invalid transitions are refused, quotas and an API rate limit apply, some launches fail, and
+instances have a console and CPU/network/disk metrics driven by a load profile. This class only admits each call
+through the account's rate limit and hands it to the module that holds the concept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import (
     AdapterBase,
-    CloudNotFound,
+    Address,
     Feature,
     Flavor,
     Image,
     Instance,
     InstanceState,
+    KeyPair,
     LaunchSpec,
+    MetricSample,
     Page,
+    Region,
+    SecurityGroup,
+    SecurityRule,
+    Snapshot,
+    Throttled,
+    Volume,
+    VolumeSpec,
+    Zone,
 )
 from adapters.registry import AdapterContext
-from adapters.simcloud import machine
-from adapters.simcloud.store import SimStore, phase_from_row
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class SimCloudConfig(BaseModel):
-    """A SimCloud account's settings: how long each transition takes, in seconds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    boot_seconds: float = Field(default=3.0, ge=0, le=3600)
-    stop_seconds: float = Field(default=2.0, ge=0, le=3600)
-    start_seconds: float = Field(default=2.0, ge=0, le=3600)
-    reboot_seconds: float = Field(default=2.0, ge=0, le=3600)
-    terminate_seconds: float = Field(default=1.0, ge=0, le=3600)
-
-    def timings(self) -> machine.Timings:
-        return machine.Timings(**self.model_dump())
+from adapters.simcloud import throttle
+from adapters.simcloud.addresses import Addresses
+from adapters.simcloud.catalogue import Catalogue
+from adapters.simcloud.config import SimCloudConfig
+from adapters.simcloud.instances import Instances
+from adapters.simcloud.keypairs import KeyPairs
+from adapters.simcloud.security_groups import SecurityGroups
+from adapters.simcloud.snapshots import Snapshots
+from adapters.simcloud.store import SimStore
+from adapters.simcloud.volumes import Volumes
 
 
 class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
     features: ClassVar[frozenset[Feature]] = frozenset(
         {
+            Feature.ZONES,
             Feature.FLAVORS,
             Feature.IMAGES,
+            Feature.IMAGE_CREATE,
             Feature.INSTANCES,
             Feature.IDEMPOTENT_LAUNCH,
             Feature.USER_DATA,
             Feature.INSTANCE_START_STOP,
             Feature.INSTANCE_REBOOT,
+            Feature.INSTANCE_SUSPEND,
+            Feature.CONSOLE_OUTPUT,
+            Feature.KEY_PAIRS,
+            Feature.KEY_PAIR_IMPORT,
+            Feature.SECURITY_GROUPS,
+            Feature.VOLUMES,
+            Feature.VOLUME_ATTACH,
+            Feature.SNAPSHOTS,
+            Feature.VOLUME_FROM_SNAPSHOT,
+            Feature.ADDRESSES,
+            Feature.METRICS,
         }
     )
 
-    def __init__(self, store: SimStore, config: SimCloudConfig, clock: Clock = utcnow) -> None:
-        self._store = store
-        self._timings = config.timings()
-        self._clock = clock
+    def __init__(
+        self,
+        store: SimStore,
+        config: SimCloudConfig,
+        bucket: throttle.TokenBucket | None = None,
+    ) -> None:
+        self._config = config
+        rate = config.rate_limit_per_second
+        self._bucket = bucket or (throttle.bucket_for(store.account, rate) if rate is not None else None)
+        self._catalogue = Catalogue(store, config)
+        self._instances = Instances(store, config, self._catalogue)
+        self._key_pairs = KeyPairs(store)
+        self._groups = SecurityGroups(store)
+        self._volumes = Volumes(store, config, self._catalogue)
+        self._snapshots = Snapshots(store, config)
+        self._addresses = Addresses(store)
+
+    @property
+    def config(self) -> SimCloudConfig:
+        return self._config
+
+    def _admit(self) -> None:
+        if self._bucket is not None and not self._bucket.take():
+            raise Throttled(
+                f"rate limit of {self._bucket.rate:g} calls/s exceeded; retry in {self._bucket.wait_seconds():.2f} s"
+            )
 
     async def close(self) -> None:
         return None
 
-    def _instance(self, row: Any) -> Instance:
-        phase = machine.settle(phase_from_row(row), self._clock())
-        return Instance(
-            id=row["id"],
-            name=row["name"],
-            state=phase.state,
-            image_id=row["image_id"],
-            flavor_id=row["flavor_id"],
-            created_at=row["created_at"],
-            private_ips=(row["private_ip"],),
-            reason=row["reason"],
-            tags=dict(row["tags"] or {}),
-        )
+    # regions and zones
 
-    async def list_images(self) -> Sequence[Image]:
-        return await self._store.images()
+    async def list_regions(self) -> Sequence[Region]:
+        self._admit()
+        return self._catalogue.regions()
 
-    async def get_image(self, image_id: str) -> Image:
-        image = await self._store.image(image_id)
-        if image is None:
-            raise CloudNotFound(f"image {image_id} does not exist")
-        return image
+    async def list_zones(self) -> Sequence[Zone]:
+        self._admit()
+        return self._catalogue.zones()
+
+    # flavors and images
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        return await self._store.flavors()
+        self._admit()
+        return await self._catalogue.flavors()
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        flavor = await self._store.flavor(flavor_id)
-        if flavor is None:
-            raise CloudNotFound(f"flavor {flavor_id} does not exist")
-        return flavor
+        self._admit()
+        return await self._catalogue.flavor(flavor_id)
 
-    async def launch_instance(self, spec: LaunchSpec) -> Instance:
-        await self.get_image(spec.image_id)
-        await self.get_flavor(spec.flavor_id)
-        now = self._clock()
-        row = await self._store.insert_instance(
-            client_token=spec.client_token,
-            name=spec.name,
-            image_id=spec.image_id,
-            flavor_id=spec.flavor_id,
-            phase=machine.launched(now, self._timings),
-            now=now,
-            user_data=spec.user_data,
-            tags=dict(spec.tags),
-        )
-        return self._instance(row)
+    async def list_images(self) -> Sequence[Image]:
+        self._admit()
+        return await self._catalogue.images()
+
+    async def get_image(self, image_id: str) -> Image:
+        self._admit()
+        return await self._catalogue.image(image_id)
+
+    async def create_image(self, instance_id: str, name: str) -> Image:
+        self._admit()
+        return await self._catalogue.create_image(instance_id, name)
+
+    async def deregister_image(self, image_id: str) -> None:
+        self._admit()
+        await self._catalogue.deregister_image(image_id)
+
+    # instances
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
-        rows = await self._store.instance_page(after=cursor, limit=limit + 1)
-        items = [self._instance(r) for r in rows[:limit]]
-        return Page(items, items[-1].id if len(rows) > limit else None)
+        self._admit()
+        return await self._instances.page(cursor, limit)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
-        if not instance_ids:
-            return []
-        return [self._instance(r) for r in await self._store.instances(instance_ids)]
+        self._admit()
+        return await self._instances.get_many(instance_ids)
 
-    async def _act(self, instance_id: str, action: machine.Action) -> Instance:
-        async with self._store._pool.acquire() as conn, conn.transaction():
-            row = await self._store.locked_instance(conn, instance_id)
-            if row is None:
-                raise CloudNotFound(f"instance {instance_id} does not exist")
-            now = self._clock()
-            phase = machine.apply(phase_from_row(row), action, now, self._timings)
-            return self._instance(await self._store.save_phase(conn, instance_id, phase))
+    async def launch_instance(self, spec: LaunchSpec) -> Instance:
+        self._admit()
+        return await self._instances.launch(spec)
 
     async def start_instance(self, instance_id: str) -> Instance:
-        return await self._act(instance_id, "start")
+        self._admit()
+        return await self._instances.act(instance_id, "start")
 
     async def stop_instance(self, instance_id: str) -> Instance:
-        return await self._act(instance_id, "stop")
+        self._admit()
+        return await self._instances.act(instance_id, "stop")
 
     async def reboot_instance(self, instance_id: str) -> Instance:
-        return await self._act(instance_id, "reboot")
+        self._admit()
+        return await self._instances.act(instance_id, "reboot")
+
+    async def suspend_instance(self, instance_id: str) -> Instance:
+        self._admit()
+        return await self._instances.act(instance_id, "suspend")
+
+    async def resume_instance(self, instance_id: str) -> Instance:
+        self._admit()
+        return await self._instances.act(instance_id, "resume")
 
     async def terminate_instance(self, instance_id: str) -> Instance:
-        return await self._act(instance_id, "terminate")
+        self._admit()
+        return await self._instances.act(instance_id, "terminate")
+
+    async def console_output(self, instance_id: str) -> str:
+        self._admit()
+        return await self._instances.console_output(instance_id)
+
+    async def ex_set_load(self, instance_id: str, profile: str) -> Instance:
+        """Drive the instance's synthetic CPU load from now on (`steady:`, `ramp:` or `spike:`; see `load`)."""
+        self._admit()
+        return await self._instances.set_load(instance_id, profile)
+
+    # key pairs
+
+    async def list_key_pairs(self) -> Sequence[KeyPair]:
+        self._admit()
+        return await self._key_pairs.list()
+
+    async def create_key_pair(self, name: str) -> KeyPair:
+        self._admit()
+        return await self._key_pairs.create(name)
+
+    async def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        self._admit()
+        return await self._key_pairs.import_(name, public_key)
+
+    async def delete_key_pair(self, name: str) -> None:
+        self._admit()
+        await self._key_pairs.delete(name)
+
+    # security groups
+
+    async def list_security_groups(self) -> Sequence[SecurityGroup]:
+        self._admit()
+        return await self._groups.list()
+
+    async def create_security_group(self, name: str, description: str) -> SecurityGroup:
+        self._admit()
+        return await self._groups.create(name, description)
+
+    async def delete_security_group(self, group_id: str) -> None:
+        self._admit()
+        await self._groups.delete(group_id)
+
+    async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
+        self._admit()
+        return await self._groups.authorize(group_id, rule)
+
+    async def revoke_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
+        self._admit()
+        return await self._groups.revoke(group_id, rule)
+
+    # volumes and snapshots
+
+    async def list_volumes(self) -> Sequence[Volume]:
+        self._admit()
+        return await self._volumes.list()
+
+    async def create_volume(self, spec: VolumeSpec) -> Volume:
+        self._admit()
+        return await self._volumes.create(spec)
+
+    async def delete_volume(self, volume_id: str) -> None:
+        self._admit()
+        await self._volumes.delete(volume_id)
+
+    async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
+        self._admit()
+        return await self._volumes.attach(volume_id, instance_id, device)
+
+    async def detach_volume(self, volume_id: str) -> Volume:
+        self._admit()
+        return await self._volumes.detach(volume_id)
+
+    async def list_snapshots(self) -> Sequence[Snapshot]:
+        self._admit()
+        return await self._snapshots.list()
+
+    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
+        self._admit()
+        return await self._snapshots.create(volume_id, name)
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        self._admit()
+        await self._snapshots.delete(snapshot_id)
+
+    # addresses
+
+    async def list_addresses(self) -> Sequence[Address]:
+        self._admit()
+        return await self._addresses.list()
+
+    async def allocate_address(self) -> Address:
+        self._admit()
+        return await self._addresses.allocate()
+
+    async def associate_address(self, address_id: str, instance_id: str) -> Address:
+        self._admit()
+        return await self._addresses.associate(address_id, instance_id)
+
+    async def disassociate_address(self, address_id: str) -> Address:
+        self._admit()
+        return await self._addresses.disassociate(address_id)
+
+    async def release_address(self, address_id: str) -> None:
+        self._admit()
+        await self._addresses.release(address_id)
+
+    # metrics
+
+    async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
+        self._admit()
+        return await self._instances.metrics(instance_id, since)
 
 
 async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> SimCloudAdapter:

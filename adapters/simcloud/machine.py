@@ -6,14 +6,14 @@ needs to run in the background for time to pass, and a restart of the process lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from adapters.base import InstanceState as S
 from adapters.base import InvalidCloudState
 
-Action = Literal["start", "stop", "reboot", "terminate"]
+Action = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +43,22 @@ def _moving(to: S, via: S, seconds: float, now: datetime) -> Phase:
     return Phase(via, to, now + timedelta(seconds=seconds))
 
 
-def launched(now: datetime, timings: Timings) -> Phase:
-    return _moving(S.RUNNING, S.PENDING, timings.boot_seconds, now)
+def launched(now: datetime, timings: Timings, *, fails: bool = False) -> Phase:
+    """A new instance, booting; one that `fails` ends in `error` when it would have been running."""
+    return _moving(S.ERROR if fails else S.RUNNING, S.PENDING, timings.boot_seconds, now)
 
 
 # action -> (states it applies to, state on the way, state at the end, timing field); asking again while the
-# action is already under way or done answers the current phase, so a retried call is harmless.
-_RULES: dict[Action, tuple[frozenset[S], S, S, str]] = {
+# action is already under way or done answers the current phase, so a retried call is harmless. Suspending and
+# resuming only pause the guest, so they take no time (no timing field).
+_RULES: dict[Action, tuple[frozenset[S], S, S, str | None]] = {
     "stop": (frozenset({S.RUNNING}), S.STOPPING, S.STOPPED, "stop_seconds"),
     "start": (frozenset({S.STOPPED}), S.STARTING, S.RUNNING, "start_seconds"),
     "reboot": (frozenset({S.RUNNING}), S.REBOOTING, S.RUNNING, "reboot_seconds"),
+    "suspend": (frozenset({S.RUNNING}), S.SUSPENDED, S.SUSPENDED, None),
+    "resume": (frozenset({S.SUSPENDED}), S.RUNNING, S.RUNNING, None),
     "terminate": (
-        frozenset({S.PENDING, S.RUNNING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.ERROR}),
+        frozenset({S.PENDING, S.RUNNING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.SUSPENDED, S.ERROR}),
         S.TERMINATING,
         S.TERMINATED,
         "terminate_seconds",
@@ -69,6 +73,6 @@ def apply(phase: Phase, action: Action, now: datetime, timings: Timings) -> Phas
         return current
     if current.state not in allowed:
         raise InvalidCloudState(f"cannot {action} an instance that is {current.state.value}")
-    if action == "terminate" and current.target is not None:
-        current = replace(current, target=None, due_at=None)
+    if timing is None:
+        return Phase(end)
     return _moving(end, via, getattr(timings, timing), now)

@@ -1,33 +1,53 @@
-"""SimCloud's state in PostgreSQL (schema `simcloud`): what the simulated provider "has"."""
+"""SimCloud's state in PostgreSQL (schema `simcloud`): what the simulated provider "has", one account at a time.
+
+Reads need no lock. Every change runs in `SimStore.writing()`: one transaction holding the account's advisory lock,
+so checks such as quotas, free device names or an address's owner cannot race another change of the account.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-from datetime import datetime
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import Flavor, Image, InstanceState
+from adapters.base import CloudNotFound, InstanceState
+from adapters.simcloud import machine
 from adapters.simcloud.machine import Phase
+from kernel import db
 
 SCHEMA = "simcloud"
 
-_INSTANCE_COLUMNS = "id, name, image_id, flavor_id, state, target_state, due_at, created_at, private_ip, reason, tags"
+Clock = Callable[[], datetime]
+
+# An instance's columns, with its associated public addresses and current load profile.
+INSTANCE_COLUMNS = f"""i.id, i.name, i.image_id, i.flavor_id, i.state, i.target_state, i.due_at, i.created_at,
+    i.private_ip, i.reason, i.tags, i.zone, i.key_name, i.security_group_ids, i.user_data,
+    ARRAY(SELECT a.ip FROM {SCHEMA}.addresses a
+          WHERE a.account_id = i.account_id AND a.instance_id = i.id ORDER BY a.ip) AS public_ips,
+    (SELECT l.profile FROM {SCHEMA}.instance_loads l
+     WHERE l.instance_id = i.id ORDER BY l.seq DESC LIMIT 1) AS load_profile"""
+
+# Instances that count as existing at time $2: neither terminated nor due to be by then.
+ALIVE = "NOT (i.state = 'terminated' OR (i.target_state = 'terminated' AND i.due_at <= $2))"
 
 
-def image_from_row(row: Any) -> Image:
-    return Image(id=row["id"], name=row["name"], os=row["os"], min_disk_gb=row["min_disk_gb"])
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-def flavor_from_row(row: Any) -> Flavor:
-    return Flavor(
-        id=row["id"],
-        name=row["name"],
-        vcpus=row["vcpus"],
-        ram_mb=row["ram_mb"],
-        disk_gb=row["disk_gb"],
-        extra={"hourly_price": float(row["hourly_price"])},
-    )
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def new_instance_id() -> str:
+    return f"sim-{secrets.token_hex(9)[:17]}"
+
+
+def new_private_ip() -> str:
+    raw = secrets.randbits(24)
+    return f"10.{(raw >> 16) % 256}.{(raw >> 8) % 256}.{raw % 254 + 1}"
 
 
 def phase_from_row(row: Any) -> Phase:
@@ -35,112 +55,30 @@ def phase_from_row(row: Any) -> Phase:
     return Phase(InstanceState(row["state"]), InstanceState(target) if target else None, row["due_at"])
 
 
-def new_instance_id() -> str:
-    return f"sim-{uuid.uuid4().hex[:17]}"
-
-
-def new_private_ip() -> str:
-    raw = uuid.uuid4().int
-    return f"10.{(raw >> 16) % 256}.{(raw >> 8) % 256}.{raw % 254 + 1}"
-
-
 class SimStore:
-    def __init__(self, pool: Any, account_id: str) -> None:
-        self._pool = pool
-        self._account = account_id
+    """One account's view of the tables, with the clock that says what time it is in the simulation."""
 
-    async def images(self) -> list[Image]:
-        rows = await self._pool.fetch(f"SELECT * FROM {SCHEMA}.images ORDER BY id")
-        return [image_from_row(r) for r in rows]
+    def __init__(self, pool: db.Pool, account_id: str, clock: Clock = utcnow) -> None:
+        self.pool = pool
+        self.account = account_id
+        self.clock = clock
 
-    async def image(self, image_id: str) -> Image | None:
-        row = await self._pool.fetchrow(f"SELECT * FROM {SCHEMA}.images WHERE id = $1", image_id)
-        return image_from_row(row) if row else None
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[db.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"simcloud:{self.account}")
+            yield conn
 
-    async def flavors(self) -> list[Flavor]:
-        rows = await self._pool.fetch(f"SELECT * FROM {SCHEMA}.flavors ORDER BY vcpus, ram_mb, id")
-        return [flavor_from_row(r) for r in rows]
-
-    async def flavor(self, flavor_id: str) -> Flavor | None:
-        row = await self._pool.fetchrow(f"SELECT * FROM {SCHEMA}.flavors WHERE id = $1", flavor_id)
-        return flavor_from_row(row) if row else None
-
-    async def insert_instance(
-        self,
-        *,
-        client_token: str,
-        name: str,
-        image_id: str,
-        flavor_id: str,
-        phase: Phase,
-        now: datetime,
-        user_data: str | None,
-        tags: dict[str, str],
-    ) -> Any:
-        """The new instance's row, or the existing one launched earlier with the same client token."""
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"""INSERT INTO {SCHEMA}.instances
-                    (account_id, id, client_token, name, image_id, flavor_id, state, target_state, due_at,
-                     created_at, private_ip, user_data, tags)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                    ON CONFLICT (account_id, client_token) DO NOTHING
-                    RETURNING {_INSTANCE_COLUMNS}""",
-                self._account,
-                new_instance_id(),
-                client_token,
-                name,
-                image_id,
-                flavor_id,
-                phase.state.value,
-                phase.target.value if phase.target else None,
-                phase.due_at,
-                now,
-                new_private_ip(),
-                user_data,
-                tags,
-            )
-            if row is None:
-                row = await conn.fetchrow(
-                    f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND client_token = $2",
-                    self._account,
-                    client_token,
-                )
-            return row
-
-    async def instances(self, ids: Sequence[str]) -> list[Any]:
-        rows: list[Any] = await self._pool.fetch(
-            f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND id = ANY($2::text[])",
-            self._account,
-            list(ids),
-        )
-        return rows
-
-    async def instance_page(self, *, after: str | None, limit: int) -> list[Any]:
-        """Instances in id order, starting after the id `after`."""
-        rows: list[Any] = await self._pool.fetch(
-            f"""SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances
-                WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
-            self._account,
-            after or "",
-            limit,
-        )
-        return rows
-
-    async def locked_instance(self, conn: Any, instance_id: str) -> Any:
+    async def instance_row(self, conn: db.Connection | db.Pool, instance_id: str) -> Any:
         return await conn.fetchrow(
-            f"SELECT {_INSTANCE_COLUMNS} FROM {SCHEMA}.instances WHERE account_id = $1 AND id = $2 FOR UPDATE",
-            self._account,
+            f"SELECT {INSTANCE_COLUMNS} FROM {SCHEMA}.instances i WHERE i.account_id = $1 AND i.id = $2",
+            self.account,
             instance_id,
         )
 
-    async def save_phase(self, conn: Any, instance_id: str, phase: Phase) -> Any:
-        return await conn.fetchrow(
-            f"""UPDATE {SCHEMA}.instances SET state = $3, target_state = $4, due_at = $5
-                WHERE account_id = $1 AND id = $2 RETURNING {_INSTANCE_COLUMNS}""",
-            self._account,
-            instance_id,
-            phase.state.value,
-            phase.target.value if phase.target else None,
-            phase.due_at,
-        )
+    async def instance_state(self, conn: db.Connection, instance_id: str, now: datetime) -> tuple[InstanceState, Any]:
+        """The instance's state at `now` and its row; `CloudNotFound` if the account has no such instance."""
+        row = await self.instance_row(conn, instance_id)
+        if row is None:
+            raise CloudNotFound(f"instance {instance_id} does not exist")
+        return machine.settle(phase_from_row(row), now).state, row

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import adapters.simcloud
 from adapters.base import (
@@ -16,9 +18,9 @@ from adapters.base import (
     Feature,
     Instance,
     InstanceState,
+    InvalidCloudRequest,
     InvalidCloudState,
     LaunchSpec,
-    UnsupportedOperation,
 )
 from adapters.registry import AdapterContext, factory
 from adapters.simcloud import SimCloudAdapter
@@ -198,17 +200,6 @@ async def test_list_instances_of_an_empty_account(cloud: SimCloudAdapter) -> Non
     assert page.next_cursor is None
 
 
-async def test_operations_outside_its_features_are_refused(cloud: SimCloudAdapter) -> None:
-    assert Feature.VOLUMES not in cloud.features
-    with pytest.raises(UnsupportedOperation) as caught:
-        await cloud.list_volumes()
-    assert (caught.value.driver, caught.value.operation) == ("simcloud", "list_volumes")
-    with pytest.raises(UnsupportedOperation):
-        await cloud.list_zones()
-    with pytest.raises(UnsupportedOperation):
-        await cloud.suspend_instance("sim-anything")
-
-
 async def test_the_same_client_token_launches_once(cloud: SimCloudAdapter, pool: db.Pool) -> None:
     token = uuid.uuid4().hex
 
@@ -354,3 +345,129 @@ async def test_migrating_again_changes_nothing(simcloud_url: str, cloud: SimClou
     assert len(await cloud.list_images()) == 4
     assert len(await cloud.list_flavors()) == 5
     assert [i.id for i in await cloud.get_instances([instance.id])] == [instance.id]
+
+
+async def test_an_instance_lands_in_the_zone_asked_for_or_the_first(connect: Connect) -> None:
+    cloud = await connect(config={**FAST, "zones": ["sim-1c", "sim-1d"]})
+
+    default = await cloud.launch_instance(spec())
+    chosen = await cloud.launch_instance(replace(spec(), zone="sim-1d"))
+
+    assert (default.zone, chosen.zone) == ("sim-1c", "sim-1d")
+    with pytest.raises(InvalidCloudRequest, match="zone sim-1a is not one of sim-1c, sim-1d"):
+        await cloud.launch_instance(replace(spec(), zone="sim-1a"))
+
+
+async def test_malformed_launches_are_refused(cloud: SimCloudAdapter) -> None:
+    bad = [
+        replace(spec(), name=""),
+        replace(spec(), client_token=""),
+        replace(spec(), client_token="t" * 65),
+        replace(spec(), user_data="x" * (16 * 1024 + 1)),
+        replace(spec(), tags={f"k{i}": "v" for i in range(51)}),
+        replace(spec(), tags={"": "empty key"}),
+        replace(spec(), tags={"simcloud:load": "steady:-3"}),
+    ]
+    for launch in bad:
+        with pytest.raises(InvalidCloudRequest):
+            await cloud.launch_instance(launch)
+
+    assert (await cloud.list_instances()).items == []
+
+
+async def test_suspend_and_resume(cloud: SimCloudAdapter) -> None:
+    instance = await cloud.launch_instance(spec())
+    await wait_for_state(cloud, instance.id, InstanceState.RUNNING)
+
+    assert (await cloud.suspend_instance(instance.id)).state == InstanceState.SUSPENDED
+    assert (await cloud.suspend_instance(instance.id)).state == InstanceState.SUSPENDED
+    with pytest.raises(InvalidCloudState, match="suspended"):
+        await cloud.stop_instance(instance.id)
+    assert (await cloud.resume_instance(instance.id)).state == InstanceState.RUNNING
+    assert await state_of(cloud, instance.id) == InstanceState.RUNNING
+    with pytest.raises(CloudNotFound):
+        await cloud.suspend_instance("sim-does-not-exist")
+
+
+async def test_the_cursor_is_opaque_and_checked(cloud: SimCloudAdapter) -> None:
+    ids = sorted([(await cloud.launch_instance(spec())).id for _ in range(3)])
+
+    page = await cloud.list_instances(limit=1)
+
+    assert page.next_cursor is not None and ids[0] not in page.next_cursor
+    assert [i.id for i in (await cloud.list_instances(cursor=page.next_cursor, limit=5)).items] == ids[1:]
+    for cursor in ("", "not-a-cursor", "eyJ4IjogMX0=", ids[0]):
+        with pytest.raises(InvalidCloudRequest, match="cursor"):
+            await cloud.list_instances(cursor=cursor)
+    for limit in (0, 1001):
+        with pytest.raises(InvalidCloudRequest, match="limit"):
+            await cloud.list_instances(limit=limit)
+
+
+async def test_a_retried_launch_does_not_validate_again(connect: Connect) -> None:
+    # The first launch was accepted: its retry answers the same instance even if what it named is gone since.
+    cloud = await connect()
+    group = await cloud.create_security_group("short-lived", "")
+    token = uuid.uuid4().hex
+    first = await cloud.launch_instance(replace(spec(token), security_group_ids=(group.id,)))
+    await cloud.terminate_instance(first.id)
+    await wait_for_state(cloud, first.id, InstanceState.TERMINATED)
+    await cloud.delete_security_group(group.id)
+
+    again = await cloud.launch_instance(replace(spec(token), security_group_ids=(group.id,)))
+
+    assert (again.id, again.state) == (first.id, InstanceState.TERMINATED)
+
+
+async def test_a_bad_account_setting_is_refused_when_connecting(pool: db.Pool, account: str) -> None:
+    with pytest.raises(ValidationError):
+        await adapters.simcloud.connect(account, {"boot_secnds": 1}, AdapterContext(pool=pool))
+    with pytest.raises(ValidationError):
+        await adapters.simcloud.connect(account, {"launch_failure_rate": 2}, AdapterContext(pool=pool))
+
+
+async def test_instances_from_before_the_whole_contract_migration_live_on(database_url: str) -> None:
+    await asyncio.to_thread(
+        migrate, database_url, schema=adapters.simcloud.SCHEMA, location=adapters.simcloud.MIGRATIONS, revision="0001"
+    )
+    old = await make_pool(database_url, adapters.simcloud.SCHEMA)
+    try:
+        await old.execute(
+            """INSERT INTO simcloud.instances (account_id, id, client_token, name, image_id, flavor_id, state,
+                   created_at, private_ip, user_data)
+               VALUES ('acct-old', 'sim-0000000000000old', 'tok', 'legacy', 'img-debian-12', 'sim.small', 'running',
+                   now() - interval '5 minutes', '10.0.0.5', '#!/bin/sh\necho legacy')"""
+        )
+        await old.execute(
+            """INSERT INTO simcloud.instances (account_id, id, client_token, name, image_id, flavor_id, state,
+                   created_at, private_ip)
+               VALUES ('acct-old', 'sim-000000000stopped', 'tok2', 'idle', 'img-debian-12', 'sim.small', 'stopped',
+                   now() - interval '5 minutes', '10.0.0.6')"""
+        )
+    finally:
+        await old.close()
+
+    await asyncio.to_thread(
+        migrate, database_url, schema=adapters.simcloud.SCHEMA, location=adapters.simcloud.MIGRATIONS
+    )
+
+    pool = await make_pool(database_url, adapters.simcloud.SCHEMA)
+    try:
+        cloud = await adapters.simcloud.connect("acct-old", FAST, AdapterContext(pool=pool))
+        [legacy] = await cloud.get_instances(["sim-0000000000000old"])
+        assert (legacy.state, legacy.zone, legacy.security_group_ids, legacy.public_ips) == (
+            InstanceState.RUNNING,
+            None,
+            (),
+            (),
+        )
+        assert "] legacy\n" in await cloud.console_output(legacy.id)
+        samples = await cloud.get_metrics(legacy.id, legacy.created_at)
+        assert {s.value for s in samples if s.name == "cpu_utilization"} == {20}
+        assert (await cloud.stop_instance(legacy.id)).state == InstanceState.STOPPING
+        [idle] = await cloud.get_instances(["sim-000000000stopped"])
+        assert idle.state == InstanceState.STOPPED
+        assert (await cloud.console_output(idle.id)).rstrip().endswith("reboot: Power down")
+        assert (await cloud.start_instance(idle.id)).state == InstanceState.STARTING
+    finally:
+        await pool.close()

@@ -172,3 +172,46 @@ def test_zero_timings_finish_at_once() -> None:
 
     assert settle(launched(T0, instant), T0) == Phase(S.RUNNING)
     assert settle(apply(Phase(S.RUNNING), "stop", T0, instant), T0) == Phase(S.STOPPED)
+
+
+def test_a_failing_launch_is_pending_until_boot_time_then_in_error() -> None:
+    phase = launched(T0, TIMINGS, fails=True)
+
+    assert phase == Phase(S.PENDING, S.ERROR, at(3))
+    assert settle(phase, at(3) - JUST_BEFORE).state == S.PENDING
+    assert settle(phase, at(3)) == Phase(S.ERROR)
+    assert settle(apply(phase, "terminate", at(4), TIMINGS), at(5)) == Phase(S.TERMINATED)
+
+
+def test_suspend_and_resume_are_immediate() -> None:
+    suspended = apply(Phase(S.RUNNING), "suspend", T0, TIMINGS)
+    assert suspended == Phase(S.SUSPENDED)
+
+    resumed = apply(suspended, "resume", at(1), TIMINGS)
+    assert resumed == Phase(S.RUNNING)
+
+
+def test_suspend_and_resume_repeated_answer_the_current_state() -> None:
+    assert apply(Phase(S.SUSPENDED), "suspend", T0, TIMINGS) == Phase(S.SUSPENDED)
+    assert apply(Phase(S.RUNNING), "resume", T0, TIMINGS) == Phase(S.RUNNING)
+
+
+def test_a_suspended_instance_can_be_terminated_but_not_stopped_or_rebooted() -> None:
+    assert apply(Phase(S.SUSPENDED), "terminate", T0, TIMINGS) == Phase(S.TERMINATING, S.TERMINATED, at(1))
+    for action in ("stop", "reboot", "start"):
+        with pytest.raises(InvalidCloudState, match=f"cannot {action} an instance that is suspended"):
+            apply(Phase(S.SUSPENDED), action, T0, TIMINGS)
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        *[(s, "suspend") for s in (S.PENDING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.ERROR)],
+        *[(s, "suspend") for s in (S.TERMINATING, S.TERMINATED)],
+        *[(s, "resume") for s in (S.PENDING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.ERROR)],
+        *[(s, "resume") for s in (S.TERMINATING, S.TERMINATED)],
+    ],
+)
+def test_suspend_and_resume_are_refused_outside_running_and_suspended(state: S, action: Action) -> None:
+    with pytest.raises(InvalidCloudState, match=f"cannot {action} an instance that is {state.value}"):
+        apply(Phase(state), action, T0, TIMINGS)

@@ -1,0 +1,133 @@
+"""The one place where libvirt's errors become the contract's error types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import libvirt
+
+from adapters.base import (
+    CloudAuthError,
+    CloudError,
+    CloudNotFound,
+    CloudUnavailable,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    QuotaExceeded,
+    UnsupportedOperation,
+)
+
+DRIVER = "libvirt"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+LibvirtError: type[Exception] = libvirt.libvirtError
+
+
+def _code(name: str) -> int:
+    # Constants a libvirt-python build may not know yet read as -1, which no error carries.
+    value = getattr(libvirt, f"VIR_ERR_{name}", -1)
+    return int(value)
+
+
+NO_DOMAIN = _code("NO_DOMAIN")
+NO_STORAGE_VOL = _code("NO_STORAGE_VOL")
+NO_SUPPORT = _code("NO_SUPPORT")
+INVALID_ARG = _code("INVALID_ARG")
+OPERATION_INVALID = _code("OPERATION_INVALID")
+OPERATION_FAILED = _code("OPERATION_FAILED")
+STORAGE_VOL_EXIST = _code("STORAGE_VOL_EXIST")
+DOM_EXIST = _code("DOM_EXIST")
+
+_NOT_FOUND = frozenset(
+    _code(n)
+    for n in (
+        "NO_DOMAIN",
+        "NO_STORAGE_VOL",
+        "NO_STORAGE_POOL",
+        "NO_NETWORK",
+        "NO_DOMAIN_SNAPSHOT",
+        "NO_DOMAIN_METADATA",
+        "NO_SECRET",
+        "NO_NWFILTER",
+        "NO_INTERFACE",
+        "NO_NODE_DEVICE",
+        "NO_DOMAIN_CHECKPOINT",
+        "NO_NETWORK_PORT",
+    )
+)
+_AUTH = frozenset(
+    _code(n) for n in ("AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE", "ACCESS_DENIED", "OPERATION_DENIED")
+)
+# The hypervisor (or the way to it) is down or too slow: trying again later may work.
+_UNAVAILABLE = frozenset(
+    _code(n) for n in ("SYSTEM_ERROR", "RPC", "NO_CONNECT", "INVALID_CONN", "OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE")
+)
+_INVALID_STATE = frozenset(_code(n) for n in ("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"))
+_INVALID_REQUEST = frozenset(
+    _code(n)
+    for n in (
+        "INVALID_ARG",
+        "XML_ERROR",
+        "XML_DETAIL",
+        "XML_INVALID_SCHEMA",
+        "CONFIG_UNSUPPORTED",
+        "DOM_EXIST",
+        "STORAGE_VOL_EXIST",
+        "NETWORK_EXIST",
+        "NO_NAME",
+        "NO_OS",
+        "OPERATION_UNSUPPORTED",
+        "ARGUMENT_UNSUPPORTED",
+    )
+)
+_UNSUPPORTED = frozenset({NO_SUPPORT})
+# Storage drivers report a full pool in words only (with VIR_ERR_INTERNAL_ERROR or OPERATION_FAILED).
+_QUOTA_WORDS = ("not enough free space",)
+
+
+def code_of(exc: BaseException) -> int | None:
+    """libvirt's error number for `exc`, or None when it is not a libvirt error."""
+    if not isinstance(exc, LibvirtError):
+        return None
+    code = exc.get_error_code()  # type: ignore[attr-defined]
+    return None if code is None else int(code)
+
+
+def translate(exc: BaseException, operation: str) -> CloudError:
+    """The contract's error for a libvirt error raised while doing `operation`."""
+    code = code_of(exc)
+    message = str(exc) or f"libvirt error {code}"
+    if code in _NOT_FOUND:
+        return CloudNotFound(message)
+    if code in _AUTH:
+        return CloudAuthError(message)
+    if code in _UNAVAILABLE:
+        return CloudUnavailable(message)
+    if any(words in message.lower() for words in _QUOTA_WORDS):
+        return QuotaExceeded(message)
+    if code in _INVALID_STATE:
+        return InvalidCloudState(message)
+    if code in _INVALID_REQUEST:
+        return InvalidCloudRequest(message)
+    if code in _UNSUPPORTED:
+        return UnsupportedOperation(DRIVER, f"{operation} on this hypervisor ({message})")
+    return CloudError(f"libvirt error {code}: {message}")
+
+
+def guarded(operation: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `fn`, turning any libvirt error it lets out into the contract's error."""
+    try:
+        return fn(*args, **kwargs)
+    except LibvirtError as exc:
+        raise translate(exc, operation) from exc
+
+
+def quiet() -> None:
+    """Stop libvirt from printing every error on stderr; errors reach us as exceptions all the same."""
+    libvirt.registerErrorHandler(_ignore, None)
+
+
+def _ignore(_ctx: object, _error: object) -> None:
+    return None

@@ -1,0 +1,339 @@
+"""Instances: launched idempotently within the account's quotas, moved through the state machine, observed through
+their console and metrics. Every phase change is kept (`instance_phases`), and so is every load profile set
+(`instance_loads`), so the console and the metrics can tell what happened when."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from adapters.base import (
+    CloudNotFound,
+    ImageState,
+    Instance,
+    InstanceState,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    LaunchSpec,
+    MetricSample,
+    Page,
+    QuotaExceeded,
+)
+from adapters.simcloud import console, faults, keypairs, load, machine, telemetry
+from adapters.simcloud.addresses import disassociate_all
+from adapters.simcloud.catalogue import Catalogue
+from adapters.simcloud.config import SimCloudConfig
+from adapters.simcloud.security_groups import missing_groups
+from adapters.simcloud.store import (
+    ALIVE,
+    INSTANCE_COLUMNS,
+    SCHEMA,
+    SimStore,
+    new_instance_id,
+    new_private_ip,
+    phase_from_row,
+)
+from adapters.simcloud.timeline import Entry, spans
+from adapters.simcloud.volumes import detach_all
+from kernel import db
+
+# The tag that sets an instance's CPU load profile at launch.
+LOAD_TAG = "simcloud:load"
+MAX_NAME = 255
+MAX_USER_DATA_BYTES = 16 * 1024
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_PAGE = 1000
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidCloudRequest("the cursor is not one this cloud gave out") from None
+    if not isinstance(after, str):
+        raise InvalidCloudRequest("the cursor is not one this cloud gave out")
+    return after
+
+
+def _profile(text: str) -> load.LoadProfile:
+    try:
+        return load.parse(text)
+    except load.BadProfile as exc:
+        raise InvalidCloudRequest(str(exc)) from None
+
+
+def _check_spec(spec: LaunchSpec) -> None:
+    if not 1 <= len(spec.name) <= MAX_NAME or not spec.name.isprintable():
+        raise InvalidCloudRequest(f"an instance name is 1 to {MAX_NAME} printable characters")
+    if not spec.client_token or len(spec.client_token) > 64:
+        raise InvalidCloudRequest("a client token is 1 to 64 characters")
+    if spec.user_data is not None and len(spec.user_data.encode()) > MAX_USER_DATA_BYTES:
+        raise InvalidCloudRequest(f"user data is limited to {MAX_USER_DATA_BYTES} bytes")
+    if len(spec.tags) > MAX_TAGS:
+        raise InvalidCloudRequest(f"an instance carries at most {MAX_TAGS} tags")
+    for key, value in spec.tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise InvalidCloudRequest(f"tag keys are 1 to {MAX_TAG_KEY} characters, values up to {MAX_TAG_VALUE}")
+
+
+class Instances:
+    def __init__(self, store: SimStore, config: SimCloudConfig, catalogue: Catalogue) -> None:
+        self._store = store
+        self._config = config
+        self._timings = config.timings()
+        self._catalogue = catalogue
+
+    def _instance(self, row: Any, now: datetime) -> Instance:
+        phase = machine.settle(phase_from_row(row), now)
+        return Instance(
+            id=row["id"],
+            name=row["name"],
+            state=phase.state,
+            image_id=row["image_id"],
+            flavor_id=row["flavor_id"],
+            created_at=row["created_at"],
+            private_ips=(row["private_ip"],),
+            public_ips=tuple(row["public_ips"]),
+            zone=row["zone"],
+            key_name=row["key_name"],
+            security_group_ids=tuple(row["security_group_ids"]),
+            tags=dict(row["tags"] or {}),
+            reason=row["reason"] if phase.state == InstanceState.ERROR else None,
+            extra={"region": self._config.region, "load": row["load_profile"] or self._config.default_load},
+        )
+
+    async def _existing(self, conn: db.Connection, instance_id: str) -> Any:
+        row = await self._store.instance_row(conn, instance_id)
+        if row is None:
+            raise CloudNotFound(f"instance {instance_id} does not exist")
+        return row
+
+    async def _check_quota(self, conn: db.Connection, now: datetime, vcpus: int) -> None:
+        max_instances, max_vcpus = self._config.max_instances, self._config.max_vcpus
+        if max_instances is None and max_vcpus is None:
+            return
+        used: Any = await conn.fetchrow(
+            f"""SELECT count(*) AS instances, coalesce(sum(f.vcpus), 0) AS vcpus
+                FROM {SCHEMA}.instances i JOIN {SCHEMA}.flavors f ON f.id = i.flavor_id
+                WHERE i.account_id = $1 AND {ALIVE}""",
+            self._store.account,
+            now,
+        )
+        if max_instances is not None and used["instances"] + 1 > max_instances:
+            raise QuotaExceeded(
+                f"the account may have {max_instances} instances that are not terminated; it has {used['instances']}"
+            )
+        if max_vcpus is not None and used["vcpus"] + vcpus > max_vcpus:
+            raise QuotaExceeded(
+                f"the account may use {max_vcpus} vCPUs; it uses {used['vcpus']} and this launch needs {vcpus}"
+            )
+
+    async def launch(self, spec: LaunchSpec) -> Instance:
+        _check_spec(spec)
+        zone = self._catalogue.zone(spec.zone)
+        profile = spec.tags.get(LOAD_TAG, self._config.default_load)
+        _profile(profile)
+        group_ids = list(dict.fromkeys(spec.security_group_ids))
+        async with self._store.writing() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {INSTANCE_COLUMNS} FROM {SCHEMA}.instances i WHERE i.account_id = $1 AND i.client_token = $2",
+                self._store.account,
+                spec.client_token,
+            )
+            if row is not None:
+                return self._instance(row, self._store.clock())  # launched before with this token
+            now = self._store.clock()
+            image = await self._catalogue.image(spec.image_id, conn)
+            if image.state != ImageState.AVAILABLE:
+                raise InvalidCloudState(f"image {image.id} is {image.state.value}, not available")
+            flavor = await self._catalogue.flavor(spec.flavor_id, conn)
+            if flavor.disk_gb < image.min_disk_gb:
+                raise InvalidCloudRequest(
+                    f"image {image.id} needs a {image.min_disk_gb} GB disk; flavor {flavor.id} has {flavor.disk_gb} GB"
+                )
+            if spec.key_name is not None and not await keypairs.exists(self._store, conn, spec.key_name):
+                raise CloudNotFound(f"key pair {spec.key_name} does not exist")
+            missing = await missing_groups(self._store, conn, group_ids)
+            if missing:
+                raise CloudNotFound(f"security groups {', '.join(missing)} do not exist")
+            await self._check_quota(conn, now, flavor.vcpus)
+            fails = faults.launch_fails(spec.client_token, self._config.launch_failure_rate)
+            phase = machine.launched(now, self._timings, fails=fails)
+            instance_id = new_instance_id()
+            await conn.execute(
+                f"""INSERT INTO {SCHEMA}.instances
+                    (account_id, id, client_token, name, image_id, flavor_id, state, target_state, due_at, created_at,
+                     private_ip, user_data, tags, reason, zone, key_name, security_group_ids)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
+                self._store.account,
+                instance_id,
+                spec.client_token,
+                spec.name,
+                spec.image_id,
+                spec.flavor_id,
+                phase.state.value,
+                phase.target.value if phase.target else None,
+                phase.due_at,
+                now,
+                new_private_ip(),
+                spec.user_data,
+                dict(spec.tags),
+                faults.REASON if fails else None,
+                zone,
+                spec.key_name,
+                group_ids,
+            )
+            await self._record_phase(conn, instance_id, now, phase)
+            await self._record_load(conn, instance_id, now, profile)
+            return self._instance(await self._existing(conn, instance_id), now)
+
+    async def _record_phase(self, conn: db.Connection, instance_id: str, at: datetime, phase: machine.Phase) -> None:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.instance_phases (account_id, instance_id, at, state, target_state, due_at)
+                VALUES ($1, $2, $3, $4, $5, $6)""",
+            self._store.account,
+            instance_id,
+            at,
+            phase.state.value,
+            phase.target.value if phase.target else None,
+            phase.due_at,
+        )
+
+    async def _record_load(self, conn: db.Connection, instance_id: str, at: datetime, profile: str) -> None:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.instance_loads (account_id, instance_id, since, profile)
+                VALUES ($1, $2, $3, $4)""",
+            self._store.account,
+            instance_id,
+            at,
+            profile.strip(),
+        )
+
+    async def page(self, cursor: str | None, limit: int) -> Page[Instance]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidCloudRequest(f"limit must be between 1 and {MAX_PAGE}")
+        after = _decode_cursor(cursor) if cursor is not None else ""
+        rows = await self._store.pool.fetch(
+            f"""SELECT {INSTANCE_COLUMNS} FROM {SCHEMA}.instances i
+                WHERE i.account_id = $1 AND i.id > $2 ORDER BY i.id LIMIT $3""",
+            self._store.account,
+            after,
+            limit + 1,
+        )
+        now = self._store.clock()
+        items = [self._instance(r, now) for r in rows[:limit]]
+        return Page(items, _encode_cursor(items[-1].id) if len(rows) > limit else None)
+
+    async def get_many(self, instance_ids: Sequence[str]) -> list[Instance]:
+        if not instance_ids:
+            return []
+        rows = await self._store.pool.fetch(
+            f"SELECT {INSTANCE_COLUMNS} FROM {SCHEMA}.instances i WHERE i.account_id = $1 AND i.id = ANY($2::text[])",
+            self._store.account,
+            list(instance_ids),
+        )
+        now = self._store.clock()
+        return [self._instance(r, now) for r in rows]
+
+    async def act(self, instance_id: str, action: machine.Action) -> Instance:
+        async with self._store.writing() as conn:
+            now = self._store.clock()
+            row = await self._existing(conn, instance_id)
+            stored = phase_from_row(row)
+            phase = machine.apply(stored, action, now, self._timings)
+            if phase == machine.settle(stored, now):
+                return self._instance(row, now)  # asked again: under way or done
+            await conn.execute(
+                f"""UPDATE {SCHEMA}.instances SET state = $3, target_state = $4, due_at = $5
+                    WHERE account_id = $1 AND id = $2""",
+                self._store.account,
+                instance_id,
+                phase.state.value,
+                phase.target.value if phase.target else None,
+                phase.due_at,
+            )
+            await self._record_phase(conn, instance_id, now, phase)
+            if action == "terminate":
+                await detach_all(self._store, conn, instance_id, now, phase.due_at or now)
+                await disassociate_all(self._store, conn, instance_id)
+            return self._instance(await self._existing(conn, instance_id), now)
+
+    async def set_load(self, instance_id: str, profile: str) -> Instance:
+        _profile(profile)
+        async with self._store.writing() as conn:
+            now = self._store.clock()
+            row = await self._existing(conn, instance_id)
+            state = machine.settle(phase_from_row(row), now).state
+            if state in (InstanceState.TERMINATING, InstanceState.TERMINATED):
+                raise InvalidCloudState(f"cannot set the load of an instance that is {state.value}")
+            await self._record_load(conn, instance_id, now, profile)
+            return self._instance(await self._existing(conn, instance_id), now)
+
+    async def _history(self, conn: db.Pool, instance_id: str) -> list[Entry]:
+        rows = await conn.fetch(
+            f"""SELECT at, state, target_state, due_at FROM {SCHEMA}.instance_phases
+                WHERE account_id = $1 AND instance_id = $2 ORDER BY seq""",
+            self._store.account,
+            instance_id,
+        )
+        return [Entry(r["at"], phase_from_row(r)) for r in rows]
+
+    async def console_output(self, instance_id: str) -> str:
+        pool = self._store.pool
+        row = await self._store.instance_row(pool, instance_id)
+        if row is None:
+            raise CloudNotFound(f"instance {instance_id} does not exist")
+        history = await self._history(pool, instance_id)
+        image = await pool.fetchrow(f"SELECT name, os FROM {SCHEMA}.images WHERE id = $1", row["image_id"])
+        flavor = await self._catalogue.flavor(row["flavor_id"])
+        guest = console.Guest(
+            instance_id=row["id"],
+            name=row["name"],
+            os=image["os"] if image else "linux",
+            image_name=image["name"] if image else row["image_id"],
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            private_ip=row["private_ip"],
+            user_data=row["user_data"],
+            key_name=row["key_name"],
+            reason=row["reason"],
+        )
+        return console.render(guest, history, self._store.clock(), self._config.speedup)
+
+    async def metrics(self, instance_id: str, since: datetime) -> list[MetricSample]:
+        if since.tzinfo is None:
+            raise InvalidCloudRequest("`since` must carry a time zone")
+        pool = self._store.pool
+        row = await self._store.instance_row(pool, instance_id)
+        if row is None:
+            raise CloudNotFound(f"instance {instance_id} does not exist")
+        now = self._store.clock()
+        history = await self._history(pool, instance_id)
+        load_rows = await pool.fetch(
+            f"""SELECT since, profile FROM {SCHEMA}.instance_loads
+                WHERE account_id = $1 AND instance_id = $2 ORDER BY seq""",
+            self._store.account,
+            instance_id,
+        )
+        loads = [telemetry.LoadChange(r["since"], load.parse(r["profile"])) for r in load_rows] or [
+            telemetry.LoadChange(row["created_at"], load.parse(self._config.default_load))
+        ]
+        return telemetry.samples(
+            instance_id=instance_id,
+            created_at=row["created_at"],
+            spans=spans(history, now),
+            loads=loads,
+            since=since,
+            now=now,
+            speedup=self._config.speedup,
+        )

@@ -1,0 +1,138 @@
+"""Declared features, both ways: every operation of a declared feature is implemented, and every operation of an
+undeclared one is refused with `UnsupportedOperation` naming it, never silently done or half done."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.base import (
+    FEATURE_OPERATIONS,
+    AdapterBase,
+    CloudAdapter,
+    Feature,
+    LaunchSpec,
+    SecurityRule,
+    UnsupportedOperation,
+    VolumeSpec,
+)
+from tests.contract.cloud import ContractCloud
+from tests.contract.helpers import Cleanup, all_instances, launch_spec, unique
+
+# One call of each contract operation with harmless arguments: a refusing adapter must refuse before looking at them.
+_RULE = SecurityRule("ingress", "tcp", 22, 22, "0.0.0.0/0")
+_ID = "ct-nothing-0000"
+CALLS: dict[str, Callable[[CloudAdapter], Awaitable[object]]] = {
+    "list_regions": lambda a: a.list_regions(),
+    "list_zones": lambda a: a.list_zones(),
+    "list_flavors": lambda a: a.list_flavors(),
+    "get_flavor": lambda a: a.get_flavor(_ID),
+    "list_images": lambda a: a.list_images(),
+    "get_image": lambda a: a.get_image(_ID),
+    "create_image": lambda a: a.create_image(_ID, unique("img")),
+    "deregister_image": lambda a: a.deregister_image(_ID),
+    "list_instances": lambda a: a.list_instances(),
+    "get_instances": lambda a: a.get_instances([_ID]),
+    "launch_instance": lambda a: a.launch_instance(LaunchSpec(unique("vm"), _ID, _ID, uuid.uuid4().hex)),
+    "terminate_instance": lambda a: a.terminate_instance(_ID),
+    "start_instance": lambda a: a.start_instance(_ID),
+    "stop_instance": lambda a: a.stop_instance(_ID),
+    "reboot_instance": lambda a: a.reboot_instance(_ID),
+    "suspend_instance": lambda a: a.suspend_instance(_ID),
+    "resume_instance": lambda a: a.resume_instance(_ID),
+    "console_output": lambda a: a.console_output(_ID),
+    "list_key_pairs": lambda a: a.list_key_pairs(),
+    "create_key_pair": lambda a: a.create_key_pair(unique("key")),
+    "import_key_pair": lambda a: a.import_key_pair(unique("key"), "ssh-ed25519 AAAA ct"),
+    "delete_key_pair": lambda a: a.delete_key_pair(_ID),
+    "list_security_groups": lambda a: a.list_security_groups(),
+    "create_security_group": lambda a: a.create_security_group(unique("sg"), "contract"),
+    "delete_security_group": lambda a: a.delete_security_group(_ID),
+    "authorize_security_rule": lambda a: a.authorize_security_rule(_ID, _RULE),
+    "revoke_security_rule": lambda a: a.revoke_security_rule(_ID, _RULE),
+    "list_volumes": lambda a: a.list_volumes(),
+    "create_volume": lambda a: a.create_volume(VolumeSpec(unique("vol"), 1)),
+    "delete_volume": lambda a: a.delete_volume(_ID),
+    "attach_volume": lambda a: a.attach_volume(_ID, _ID),
+    "detach_volume": lambda a: a.detach_volume(_ID),
+    "list_snapshots": lambda a: a.list_snapshots(),
+    "create_snapshot": lambda a: a.create_snapshot(_ID, unique("snap")),
+    "delete_snapshot": lambda a: a.delete_snapshot(_ID),
+    "list_addresses": lambda a: a.list_addresses(),
+    "allocate_address": lambda a: a.allocate_address(),
+    "associate_address": lambda a: a.associate_address(_ID, _ID),
+    "disassociate_address": lambda a: a.disassociate_address(_ID),
+    "release_address": lambda a: a.release_address(_ID),
+    "get_metrics": lambda a: a.get_metrics(_ID, datetime.now(UTC)),
+}
+
+# A feature that builds on others is only usable with them.
+PREREQUISITES: dict[Feature, frozenset[Feature]] = {
+    Feature.IMAGE_CREATE: frozenset({Feature.IMAGES, Feature.INSTANCES}),
+    Feature.IDEMPOTENT_LAUNCH: frozenset({Feature.INSTANCES}),
+    Feature.USER_DATA: frozenset({Feature.INSTANCES}),
+    Feature.INSTANCE_START_STOP: frozenset({Feature.INSTANCES}),
+    Feature.INSTANCE_REBOOT: frozenset({Feature.INSTANCES}),
+    Feature.INSTANCE_SUSPEND: frozenset({Feature.INSTANCES}),
+    Feature.CONSOLE_OUTPUT: frozenset({Feature.INSTANCES}),
+    Feature.KEY_PAIR_IMPORT: frozenset({Feature.KEY_PAIRS}),
+    Feature.VOLUME_ATTACH: frozenset({Feature.VOLUMES, Feature.INSTANCES}),
+    Feature.SNAPSHOTS: frozenset({Feature.VOLUMES}),
+    Feature.VOLUME_FROM_SNAPSHOT: frozenset({Feature.VOLUMES, Feature.SNAPSHOTS}),
+    Feature.METRICS: frozenset({Feature.INSTANCES}),
+}
+
+
+def test_the_call_table_covers_every_contract_operation() -> None:
+    operations = {op for ops in FEATURE_OPERATIONS.values() for op in ops}
+    assert set(CALLS) == operations
+    assert set(FEATURE_OPERATIONS) == set(Feature)
+
+
+@pytest.mark.each_feature(declared=True)
+def test_declared_feature_operations_are_implemented(adapter_class: type[CloudAdapter], feature: Feature) -> None:
+    inherited = [op for op in FEATURE_OPERATIONS[feature] if getattr(adapter_class, op) is getattr(AdapterBase, op)]
+    assert not inherited, f"{adapter_class.__name__} declares {feature.value} but inherits the refusal of {inherited}"
+
+
+def test_declared_features_are_coherent(adapter_class: type[CloudAdapter]) -> None:
+    declared = adapter_class.features
+    missing = {f.value: sorted(p - declared) for f, p in PREREQUISITES.items() if f in declared and not p <= declared}
+    assert not missing, f"{adapter_class.__name__} declares features without what they build on: {missing}"
+
+
+@pytest.mark.each_feature(declared=False)
+async def test_undeclared_feature_operations_are_refused(cloud: ContractCloud, feature: Feature) -> None:
+    for operation in FEATURE_OPERATIONS[feature]:
+        with pytest.raises(UnsupportedOperation) as refused:
+            await CALLS[operation](cloud.adapter)
+        assert refused.value.operation == operation
+        assert refused.value.driver == cloud.adapter.driver
+
+
+@pytest.mark.needs(Feature.INSTANCES)
+@pytest.mark.lacks(Feature.USER_DATA)
+async def test_user_data_is_refused_where_not_supported(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    """Dropping a boot script silently would leave a machine that never configures itself."""
+    spec = launch_spec(cloud, user_data="#!/bin/sh\necho contract\n")
+    with pytest.raises(UnsupportedOperation):
+        launched = await cloud.adapter.launch_instance(spec)
+        cleanup.instance(launched.id)
+    assert spec.name not in {i.name for i in await all_instances(cloud)}
+
+
+@pytest.mark.needs(Feature.VOLUMES, Feature.SNAPSHOTS)
+@pytest.mark.lacks(Feature.VOLUME_FROM_SNAPSHOT)
+async def test_volume_from_snapshot_is_refused_where_not_supported(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    volume = await cloud.adapter.create_volume(VolumeSpec(unique("vol"), 1, zone=cloud.zone))
+    cleanup.volume(volume.id)
+    snapshot = await cloud.adapter.create_snapshot(volume.id, unique("snap"))
+    cleanup.snapshot(snapshot.id)
+    name = unique("vol")
+    with pytest.raises(UnsupportedOperation):
+        created = await cloud.adapter.create_volume(VolumeSpec(name, 1, zone=cloud.zone, snapshot_id=snapshot.id))
+        cleanup.volume(created.id)
+    assert name not in {v.name for v in await cloud.adapter.list_volumes()}
