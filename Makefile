@@ -27,3 +27,4 @@ test: lint
 
 bench: install
 	@$(PY) -m bench.pipeline
+	@$(PY) -m bench.adapters

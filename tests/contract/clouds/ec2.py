@@ -67,7 +67,7 @@ async def moto_image(config: pytest.Config, server: MotoServer) -> str:
     """The id of the newest x86_64 Amazon Linux 2 AMI that moto describes (found once per session)."""
     image_id = config.stash.get(_IMAGE, None)
     if image_id is None:
-        adapter = await open_adapter(server, image_owners=("amazon",))
+        adapter = await open_adapter(server)
         try:
             found = await adapter.ex_search_images(IMAGE_NAME, owners=("amazon",))
         finally:

@@ -1,0 +1,152 @@
+"""The one place where AWS SDK errors become the contract's error types."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
+from botocore.parsers import ResponseParserError
+
+from adapters.base import (
+    CloudAuthError,
+    CloudError,
+    CloudNotFound,
+    CloudUnavailable,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    QuotaExceeded,
+    Throttled,
+)
+
+# EC2 answers these when the account sends too fast; CloudWatch says Throttling.
+THROTTLE_CODES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException"}
+)
+
+_CODES: dict[str, type[CloudError]] = {
+    # credentials and permissions
+    "AuthFailure": CloudAuthError,
+    "UnauthorizedOperation": CloudAuthError,
+    "InvalidClientTokenId": CloudAuthError,
+    "SignatureDoesNotMatch": CloudAuthError,
+    "IncompleteSignature": CloudAuthError,
+    "MissingAuthenticationToken": CloudAuthError,
+    "ExpiredToken": CloudAuthError,
+    "RequestExpired": CloudAuthError,
+    "AccessDenied": CloudAuthError,
+    "AccessDeniedException": CloudAuthError,
+    "OptInRequired": CloudAuthError,
+    "PendingVerification": CloudAuthError,
+    "Blocked": CloudAuthError,
+    # the resource is there, but not in a state that allows this
+    "IncorrectState": InvalidCloudState,
+    "IncorrectInstanceState": InvalidCloudState,
+    "IncorrectModificationState": InvalidCloudState,
+    "InvalidState": InvalidCloudState,
+    "VolumeInUse": InvalidCloudState,
+    "DependencyViolation": InvalidCloudState,
+    "InvalidIPAddress.InUse": InvalidCloudState,
+    "InvalidSnapshot.InUse": InvalidCloudState,
+    "InvalidAttachment.NotFound": InvalidCloudState,  # the volume is not attached
+    "Resource.AlreadyAssociated": InvalidCloudState,
+    "UnsupportedOperation": InvalidCloudState,  # e.g. stopping an instance-store-backed instance
+    # quotas (RequestLimitExceeded, a rate limit, is handled apart)
+    "InstanceLimitExceeded": QuotaExceeded,
+    "VcpuLimitExceeded": QuotaExceeded,
+    "AddressLimitExceeded": QuotaExceeded,
+    "VolumeLimitExceeded": QuotaExceeded,
+    "SnapshotLimitExceeded": QuotaExceeded,
+    "ResourceLimitExceeded": QuotaExceeded,
+    "MaxIOPSLimitExceeded": QuotaExceeded,
+    "SecurityGroupLimitExceeded": QuotaExceeded,
+    "RulesPerSecurityGroupLimitExceeded": QuotaExceeded,
+    "KeyPairLimitExceeded": QuotaExceeded,
+    "LimitExceeded": QuotaExceeded,
+    # the cloud cannot serve this now; later may work
+    "InternalError": CloudUnavailable,
+    "InternalFailure": CloudUnavailable,
+    "ServiceUnavailable": CloudUnavailable,
+    "Unavailable": CloudUnavailable,
+    "InsufficientInstanceCapacity": CloudUnavailable,
+    "InsufficientAddressCapacity": CloudUnavailable,
+    "InsufficientCapacity": CloudUnavailable,
+    "InsufficientFreeAddressesInSubnet": CloudUnavailable,
+    "InsufficientReservedInstanceCapacity": CloudUnavailable,
+    "InsufficientVolumeCapacity": CloudUnavailable,
+    # things that do not exist, named by codes without the usual suffix
+    "InvalidAMIID.Unavailable": CloudNotFound,
+    "InvalidInstanceType": CloudNotFound,
+}
+
+# "InvalidInstanceID.Malformed", "InvalidGroupId.Malformed"...: an id that cannot name anything names nothing.
+_MALFORMED_ID = re.compile(r"^Invalid\w*I[dD]\.Malformed$")
+
+
+def _class_for(code: str, status: int) -> type[CloudError]:
+    if code in THROTTLE_CODES:
+        return Throttled
+    known = _CODES.get(code)
+    if known is not None:
+        return known
+    if code.endswith(".NotFound") or _MALFORMED_ID.match(code):
+        return CloudNotFound
+    if code.endswith("LimitExceeded"):
+        return QuotaExceeded
+    if status in (401, 403):
+        return CloudAuthError
+    if status >= 500:
+        return CloudUnavailable
+    # *.Duplicate, InvalidParameterValue, InvalidParameterCombination, MissingParameter, InvalidKeyPair.Format,
+    # IdempotentParameterMismatch and every other refusal of the request as such.
+    return InvalidCloudRequest
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of an SDK error, if it carries one."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+def translate(exc: Exception, action: str) -> CloudError:
+    """The contract's error for an SDK error raised by `action`; anything unrecognised is a `CloudUnavailable`."""
+    if isinstance(exc, CloudError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "")) or "Unknown"
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = error.get("Message") or code
+        return _class_for(code, status)(f"EC2 {action}: {code}: {message}")
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return CloudAuthError(f"EC2 {action}: {exc}")
+    if isinstance(exc, (ParamValidationError, NoRegionError)):
+        return InvalidCloudRequest(f"EC2 {action}: {exc}")
+    if isinstance(exc, (ConnectionError, HTTPClientError, ResponseParserError, aiohttp.ClientError, TimeoutError)):
+        # EndpointConnectionError, timeouts, connections closed, and error pages that are not AWS answers.
+        return CloudUnavailable(f"EC2 {action}: {exc}")
+    if isinstance(exc, BotoCoreError):
+        return CloudUnavailable(f"EC2 {action}: {exc}")
+    return CloudUnavailable(f"EC2 {action}: {type(exc).__name__}: {exc}")
+
+
+# What the SDK raises for a call gone wrong; anything else is a bug and is left to propagate.
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    ClientError,
+    BotoCoreError,
+    ResponseParserError,
+    aiohttp.ClientError,
+    TimeoutError,
+)
+
+__all__ = ["SDK_ERRORS", "THROTTLE_CODES", "error_code", "translate"]

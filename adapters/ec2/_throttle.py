@@ -1,0 +1,148 @@
+"""Client-side rate limiting: token buckets shaped like EC2's own, so an account stays under its request limits.
+
+EC2 evaluates request limits per API action (each action has its own bucket, sized by its category) and charges
+some actions per resource as well (RunInstances: one token per instance). The adapter mirrors that with one
+`TokenBucket` per action and per resource-charged action. Buckets take an injectable clock; `Throttle.acquire` is
+the only place that waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from adapters.base import Throttled
+from adapters.ec2._config import BucketConfig, ThrottleConfig
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
+
+
+class TokenBucket:
+    """`capacity` tokens at most, refilled continuously at `rate` per second.
+
+    `reserve` always takes the tokens, overdrawing the bucket if need be, and answers how long the caller must wait
+    before acting: concurrent callers so queue in arrival order, each waiting off its own share of the debt.
+    """
+
+    def __init__(self, capacity: float, rate: float, clock: Clock = time.monotonic) -> None:
+        if capacity <= 0 or rate <= 0:
+            raise ValueError("a token bucket needs a positive capacity and refill rate")
+        self.capacity = capacity
+        self.rate = rate
+        self._clock = clock
+        self._tokens = capacity
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    @property
+    def tokens(self) -> float:
+        """Tokens in the bucket now; negative while reservations are still being waited off."""
+        self._refill()
+        return self._tokens
+
+    def reserve(self, cost: float = 1.0) -> float:
+        """Take `cost` tokens (at most a full bucket); the seconds to wait before spending them (0: they were there)."""
+        self._refill()
+        self._tokens -= min(cost, self.capacity)
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def refund(self, cost: float = 1.0) -> None:
+        """Give back tokens reserved for a request that was never sent."""
+        self._refill()
+        self._tokens = min(self.capacity, self._tokens + min(cost, self.capacity))
+
+
+def backoff_delay(attempt: int, base: float, cap: float, uniform: Callable[[], float]) -> float:
+    """Exponential backoff with full jitter: a delay drawn from [0, min(cap, base * 2**attempt)).
+
+    `attempt` counts from 0 for the first retry; `uniform` draws from [0, 1).
+    """
+    return uniform() * min(cap, base * 2.0 ** min(attempt, 32))
+
+
+def is_non_mutating(action: str) -> bool:
+    return action.startswith(NON_MUTATING_PREFIXES)
+
+
+class Throttle:
+    """The buckets of one adapter (one account in one region)."""
+
+    def __init__(self, config: ThrottleConfig, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._requests: dict[str, TokenBucket] = {}
+        self._resources: dict[str, TokenBucket] = {}
+
+    def _bucket_config(self, service: str, action: str) -> BucketConfig:
+        if action in self._config.actions:
+            return self._config.actions[action]
+        if service == "cloudwatch":
+            return self._config.cloudwatch
+        return self._config.non_mutating if is_non_mutating(action) else self._config.mutating
+
+    def request_bucket(self, service: str, action: str) -> TokenBucket:
+        key = f"{service}:{action}"
+        bucket = self._requests.get(key)
+        if bucket is None:
+            shape = self._bucket_config(service, action)
+            bucket = self._requests[key] = TokenBucket(shape.capacity, shape.refill_per_second, self._clock)
+        return bucket
+
+    def resource_bucket(self, action: str) -> TokenBucket | None:
+        shape = self._config.resources.get(action)
+        if shape is None:
+            return None
+        bucket = self._resources.get(action)
+        if bucket is None:
+            bucket = self._resources[action] = TokenBucket(shape.capacity, shape.refill_per_second, self._clock)
+        return bucket
+
+    def reserve(self, service: str, action: str, resources: int = 0) -> float:
+        """Take the tokens one request needs; the seconds to wait before sending it.
+
+        Raises `Throttled` (taking nothing) when the wait would exceed `max_wait_seconds`.
+        """
+        if not self._config.enabled:
+            return 0.0
+        request = self.request_bucket(service, action)
+        resource = self.resource_bucket(action) if resources > 0 else None
+        wait = request.reserve(1)
+        if resource is not None:
+            wait = max(wait, resource.reserve(resources))
+        if wait > self._config.max_wait_seconds:
+            self.refund(service, action, resources)
+            raise Throttled(
+                f"{action} would wait {wait:.0f}s for EC2 request tokens (limit {self._config.max_wait_seconds:.0f}s)"
+            )
+        return wait
+
+    def refund(self, service: str, action: str, resources: int = 0) -> None:
+        if not self._config.enabled:
+            return
+        self.request_bucket(service, action).refund(1)
+        resource = self.resource_bucket(action) if resources > 0 else None
+        if resource is not None:
+            resource.refund(resources)
+
+    async def acquire(self, service: str, action: str, resources: int = 0) -> None:
+        """Wait until one request of `action` (charging `resources` resource tokens) is within the limits."""
+        wait = self.reserve(service, action, resources)
+        if wait <= 0:
+            return
+        try:
+            await self._sleep(wait)
+        except asyncio.CancelledError:
+            self.refund(service, action, resources)
+            raise
+
+
+__all__ = ["Throttle", "TokenBucket", "backoff_delay", "is_non_mutating"]

@@ -1,0 +1,121 @@
+"""A local `moto_server` (the AWS emulator) on 127.0.0.1, for the EC2 adapter's tests and benchmarks.
+
+Standard library only. The server's state lives in its process: `reset()` wipes every account and region.
+By default moto accepts launches from images, instance types and key pairs that do not exist; `strict=True` (the
+default here) turns on its validation so errors look like EC2's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+# moto's switches for checking what RunInstances is given, as real EC2 does.
+STRICT_ENV = {
+    "MOTO_ENABLE_AMI_VALIDATION": "true",
+    "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
+}
+
+
+class MotoError(RuntimeError):
+    """The server could not be started, reset or stopped."""
+
+
+def moto_executable() -> Path:
+    """`moto_server` from the environment this interpreter runs in."""
+    path = Path(sys.executable).parent / "moto_server"
+    if not path.exists():
+        raise MotoError(f"{path} not found: install moto[server] into this environment")
+    return path
+
+
+@dataclass
+class MotoServer:
+    port: int
+    strict: bool = True
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        env = dict(os.environ)
+        if self.strict:
+            env.update(STRICT_ENV)
+        with contextlib.ExitStack() as stack:
+            log: IO[bytes] | int = subprocess.DEVNULL
+            if self.log_path is not None:
+                log = stack.enter_context(self.log_path.open("ab"))
+            self._process = subprocess.Popen(  # noqa: S603 - moto_server from our own environment
+                [str(moto_executable()), "-H", "127.0.0.1", "-p", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process is not None and self._process.poll() is not None:
+                raise MotoError(f"moto_server exited with {self._process.returncode} (port {self.port} taken?)")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise MotoError(f"moto_server not answering on {self.url} after {timeout}s")
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        """Forget every resource in every account and region."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL we built
+                if answer.status != 200:
+                    raise MotoError(f"reset answered {answer.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise MotoError(f"reset failed: {exc}") from exc
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+__all__ = ["STRICT_ENV", "MotoError", "MotoServer", "moto_executable"]
