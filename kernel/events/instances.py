@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from kernel.events.envelope import EventPayload
+
+UserAction = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
 
 class _InstanceEvent(EventPayload):
@@ -23,13 +27,20 @@ class InstanceRequested(_InstanceEvent):
     name: str
     image_id: str
     flavor_id: str
+    # Added in place (v1 stays): the launch options. Never the user data, which may hold secrets.
+    key_name: str | None = None
+    # Clanavi ids of the security groups.
+    security_group_ids: list[str] = Field(default_factory=list)
+    zone: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    user_data_bytes: int = 0
 
 
 class InstanceActionRequested(_InstanceEvent):
-    """A user asked to start, stop, reboot or terminate an instance."""
+    """A user asked to start, stop, reboot, suspend, resume or terminate an instance."""
 
     TYPE = "instance.action_requested"
-    action: Literal["start", "stop", "reboot", "terminate"]
+    action: UserAction
 
 
 class InstanceLaunched(_InstanceEvent):
@@ -60,6 +71,11 @@ class InstanceStopped(_InstanceEvent):
     provider_id: str
 
 
+class InstanceSuspended(_InstanceEvent):
+    TYPE = "instance.suspended"
+    provider_id: str
+
+
 class InstanceTerminated(_InstanceEvent):
     TYPE = "instance.terminated"
     provider_id: str | None
@@ -74,9 +90,9 @@ class InstanceFailed(_InstanceEvent):
 
 
 class InstanceActionFailed(_InstanceEvent):
-    """The cloud refused or could not carry out a start, stop, reboot or terminate; the instance keeps `state`."""
+    """The cloud refused or could not carry out a user action; the instance keeps `state`."""
 
     TYPE = "instance.action_failed"
-    action: Literal["start", "stop", "reboot", "terminate"]
+    action: UserAction
     state: str
     reason: str

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime
 
 from services.audit.schemas import AuditEventPage, ChainVerification
 from services.gateway.upstream import Upstream
@@ -19,7 +21,10 @@ from services.provisioner.schemas import (
     InstanceOut,
     InstanceStateName,
     ListOf,
+    MetricsOut,
     Page,
+    RegionOut,
+    ZoneOut,
 )
 
 
@@ -67,7 +72,35 @@ async def get_cloud(cloud_id: str, project: ProjectDep, up: Provisioner) -> Resp
     return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}", project=project)
 
 
-@router.get("/images", response_model=ListOf[ImageOut], tags=["images"], responses=problem_responses(404))
+@router.get(
+    "/clouds/{cloud_id}/regions",
+    response_model=ListOf[RegionOut],
+    tags=["clouds"],
+    summary="The cloud's regions",
+    responses=problem_responses(404, 501),
+)
+async def list_regions(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}/regions", project=project)
+
+
+@router.get(
+    "/clouds/{cloud_id}/zones",
+    response_model=ListOf[ZoneOut],
+    tags=["clouds"],
+    summary="The cloud's availability zones",
+    responses=problem_responses(404, 501),
+)
+async def list_zones(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}/zones", project=project)
+
+
+@router.get(
+    "/images",
+    response_model=ListOf[ImageOut],
+    tags=["images"],
+    summary="The clouds' image catalogues (ids to launch from)",
+    responses=problem_responses(404),
+)
 async def list_images(project: ProjectDep, up: Provisioner, cloud_id: str | None = None) -> Response:
     return await up.forward("GET", "/v1/images", project=project, params={"cloud_id": cloud_id} if cloud_id else None)
 
@@ -83,7 +116,9 @@ async def list_flavors(project: ProjectDep, up: Provisioner, cloud_id: str | Non
     response_model=InstanceOut,
     tags=["instances"],
     summary="Launch an instance",
-    responses=problem_responses(409),
+    description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
+    "ids of the project's security groups there; `user_data` is at most 16 KiB.",
+    responses=problem_responses(409, 501),
 )
 async def create_instance(body: InstanceCreate, project: ProjectDep, up: Provisioner) -> Response:
     return await up.forward("POST", "/v1/instances", project=project, body=body.model_dump_json().encode())
@@ -127,13 +162,46 @@ async def terminate_instance(instance_id: str, project: ProjectDep, up: Provisio
     status_code=202,
     response_model=InstanceOut,
     tags=["instances"],
-    summary="Start, stop or reboot an instance",
-    responses=problem_responses(404, 409),
+    summary="Start, stop, reboot, suspend or resume an instance",
+    responses=problem_responses(404, 409, 501),
 )
 async def instance_action(
-    instance_id: str, action: Literal["start", "stop", "reboot"], project: ProjectDep, up: Provisioner
+    instance_id: str,
+    action: Literal["start", "stop", "reboot", "suspend", "resume"],
+    project: ProjectDep,
+    up: Provisioner,
 ) -> Response:
     return await up.forward("POST", f"/v1/instances/{quote(instance_id, safe='')}/actions/{action}", project=project)
+
+
+@router.get(
+    "/instances/{instance_id}/console",
+    response_class=PlainTextResponse,
+    tags=["instances"],
+    summary="The instance's console output (text)",
+    responses=problem_responses(404, 409, 501),
+)
+async def instance_console(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/instances/{quote(instance_id, safe='')}/console", project=project)
+
+
+@router.get(
+    "/instances/{instance_id}/metrics",
+    response_model=MetricsOut,
+    tags=["instances"],
+    summary="Recent metric samples of the instance (CPU utilisation; network and disk where the cloud has them)",
+    responses=problem_responses(404, 409, 501),
+)
+async def instance_metrics(
+    request: Request,
+    instance_id: str,
+    project: ProjectDep,
+    up: Provisioner,
+    since: Annotated[AwareDatetime | None, Query(description="Samples from this time on; default an hour ago")] = None,
+) -> Response:
+    return await up.forward(
+        "GET", f"/v1/instances/{quote(instance_id, safe='')}/metrics", project=project, params=_params(request)
+    )
 
 
 @router.get("/audit/events", response_model=AuditEventPage, tags=["audit"], summary="The activity trail")

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import create_base_app
-from services.gateway import api
+from services.gateway import api, resources_api
 from services.gateway.auth import BearerAuth
 from services.gateway.limits import BodyLimit
 from services.gateway.settings import GatewaySettings
@@ -51,6 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.provisioner = provisioner
     app.state.audit = audit
     app.include_router(api.router)
+    app.include_router(resources_api.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime
 
-from adapters.base import CloudError
+from adapters.base import CloudError, Feature
 from kernel import correlation
 from kernel.db import Pool
-from kernel.errors import ServiceUnavailable
-from services.provisioner import handlers, repository
+from services.provisioner import errors, handlers, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
+from services.provisioner.repository import CloudAccount
 from services.provisioner.schemas import (
     CloudOut,
     FlavorOut,
@@ -21,7 +23,11 @@ from services.provisioner.schemas import (
     InstanceOut,
     InstanceStateName,
     ListOf,
+    MetricSampleOut,
+    MetricsOut,
     Page,
+    RegionOut,
+    ZoneOut,
 )
 
 PROJECT_HEADER = "X-Clanavi-Project"
@@ -53,41 +59,60 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
         pending_action=record.pending_action,
         reason=record.reason,
         private_ips=list(record.private_ips),
+        key_name=record.key_name,
+        security_group_ids=list(record.security_group_ids),
+        zone=record.zone,
+        tags=dict(record.tags),
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
 
 
-@router.get("/clouds", response_model=ListOf[CloudOut])
-async def list_clouds(request: Request) -> ListOf[CloudOut]:
-    items = []
-    for account in await repository.list_clouds(_pool(request)):
-        adapter = await _clouds(request).adapter(account.id) if account.enabled else None
-        features = sorted(adapter.features) if adapter else []
-        items.append(
-            CloudOut(
-                id=account.id,
-                name=account.name,
-                driver=account.driver,
-                enabled=account.enabled,
-                features=features,
-                created_at=account.created_at,
-            )
-        )
-    return ListOf[CloudOut](items=items)
-
-
-@router.get("/clouds/{cloud_id}", response_model=CloudOut)
-async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
-    account = await _clouds(request).account(cloud_id)
-    adapter = await _clouds(request).adapter(cloud_id) if account.enabled else None
+def cloud_out(account: CloudAccount, features: frozenset[Feature]) -> CloudOut:
     return CloudOut(
         id=account.id,
         name=account.name,
         driver=account.driver,
         enabled=account.enabled,
-        features=sorted(adapter.features) if adapter else [],
+        features=sorted(features),
         created_at=account.created_at,
+    )
+
+
+@router.get("/clouds", response_model=ListOf[CloudOut])
+async def list_clouds(request: Request) -> ListOf[CloudOut]:
+    clouds = _clouds(request)
+    accounts = await repository.list_clouds(_pool(request))
+    return ListOf[CloudOut](items=[cloud_out(a, await clouds.features(a.id)) for a in accounts])
+
+
+@router.get("/clouds/{cloud_id}", response_model=CloudOut)
+async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
+    clouds = _clouds(request)
+    return cloud_out(await clouds.account(cloud_id), await clouds.features(cloud_id))
+
+
+@router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
+async def list_regions(request: Request, cloud_id: str) -> ListOf[RegionOut]:
+    clouds = _clouds(request)
+    await clouds.require(cloud_id, "list_regions")
+    try:
+        regions = await clouds.regions(cloud_id)
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+    return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
+
+
+@router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
+async def list_zones(request: Request, cloud_id: str) -> ListOf[ZoneOut]:
+    clouds = _clouds(request)
+    await clouds.require(cloud_id, "list_zones")
+    try:
+        zones = await clouds.zones(cloud_id)
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+    return ListOf[ZoneOut](
+        items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]
     )
 
 
@@ -105,8 +130,11 @@ async def list_images(request: Request, cloud_id: str | None = None) -> ListOf[I
         try:
             images = await (await _clouds(request).adapter(cid)).list_images()
         except CloudError as exc:
-            raise ServiceUnavailable(f"Cloud {cid} did not answer: {exc}") from exc
-        items += [ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb) for i in images]
+            raise errors.from_cloud(exc, cloud_id=cid) from exc
+        items += [
+            ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
+            for i in images
+        ]
     return ListOf[ImageOut](items=items)
 
 
@@ -117,7 +145,7 @@ async def list_flavors(request: Request, cloud_id: str | None = None) -> ListOf[
         try:
             flavors = await (await _clouds(request).adapter(cid)).list_flavors()
         except CloudError as exc:
-            raise ServiceUnavailable(f"Cloud {cid} did not answer: {exc}") from exc
+            raise errors.from_cloud(exc, cloud_id=cid) from exc
         items += [
             FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
             for f in flavors
@@ -137,6 +165,11 @@ async def create_instance(request: Request, body: InstanceCreate, project: Proje
             image_id=body.image_id,
             flavor_id=body.flavor_id,
             correlation_id=correlation.current.get() or "",
+            key_name=body.key_name,
+            security_group_ids=tuple(body.security_group_ids),
+            user_data=body.user_data,
+            zone=body.zone,
+            tags=body.tags,
         ),
     )
     return instance_out(record)
@@ -171,6 +204,7 @@ async def terminate_instance(request: Request, instance_id: str, project: Projec
     return instance_out(
         await handlers.request_action(
             _pool(request),
+            _clouds(request),
             project_id=project,
             instance_id=instance_id,
             action="terminate",
@@ -183,17 +217,38 @@ async def terminate_instance(request: Request, instance_id: str, project: Projec
 async def instance_action(
     request: Request,
     instance_id: str,
-    action: Annotated[Literal["start", "stop", "reboot"], Path()],
+    action: Annotated[Literal["start", "stop", "reboot", "suspend", "resume"], Path()],
     project: Project = "default",
 ) -> InstanceOut:
     return instance_out(
         await handlers.request_action(
             _pool(request),
+            _clouds(request),
             project_id=project,
             instance_id=instance_id,
             action=action,
             correlation_id=correlation.current.get() or "",
         )
+    )
+
+
+@router.get("/instances/{instance_id}/console", response_class=PlainTextResponse)
+async def instance_console(request: Request, instance_id: str, project: Project = "default") -> PlainTextResponse:
+    text = await handlers.console_output(_pool(request), _clouds(request), project_id=project, instance_id=instance_id)
+    return PlainTextResponse(text)
+
+
+@router.get("/instances/{instance_id}/metrics", response_model=MetricsOut)
+async def instance_metrics(
+    request: Request, instance_id: str, project: Project = "default", since: AwareDatetime | None = None
+) -> MetricsOut:
+    start, samples = await handlers.metrics(
+        _pool(request), _clouds(request), project_id=project, instance_id=instance_id, since=since
+    )
+    return MetricsOut(
+        instance_id=instance_id,
+        since=start,
+        items=[MetricSampleOut(name=s.name, timestamp=s.timestamp, value=s.value, unit=s.unit) for s in samples],
     )
 
 

@@ -7,15 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 import adapters.simcloud as simcloud
-from kernel.http import create_base_app
+from adapters.base import CloudError
+from kernel import correlation
+from kernel.errors import problem_from_error
+from kernel.http import create_base_app, problem_response
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
-from services.provisioner import api, repository
+from services.provisioner import api, errors, repository, resources_api
 from services.provisioner.clouds import CloudDirectory
-from services.provisioner.settings import ProvisionerSettings
+from services.provisioner.domain import RetryPolicy
+from services.provisioner.errors import RetryLater
+from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
 from services.provisioner.worker import Worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,18 +38,29 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         await _migrate_simcloud(runtime.dsn)
         await runtime.start_database()
         await repository.upsert_cloud(
-            runtime.pool, cloud_id="sim", name="SimCloud", driver="simcloud", config=settings.sim_config()
+            runtime.pool, cloud_id=SIM_CLOUD_ID, name="SimCloud", driver="simcloud", config=settings.sim_config()
         )
+        for account in settings.clouds:
+            await repository.upsert_cloud(
+                runtime.pool,
+                cloud_id=account.id,
+                name=account.name,
+                driver=account.driver,
+                config=account.config,
+                enabled=account.enabled,
+            )
+        clouds = CloudDirectory(runtime.pool)
+        # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
+        await clouds.adapter(SIM_CLOUD_ID)
         await runtime.start_bus()
         runtime.start_relay()
-        clouds = CloudDirectory(runtime.pool)
         worker = Worker(
             runtime.pool,
             clouds,
             dsn=runtime.dsn,
             interval=settings.follow_interval,
             concurrency=settings.concurrency,
-            max_attempts=settings.max_attempts,
+            policy=RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds),
         )
         runtime.spawn(worker.wakeup.listen(), name="work-listener")
         runtime.spawn(worker.run_actions(), name="actions")
@@ -58,7 +75,28 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
 
     app = create_base_app("Clanavi provisioner", runtime.readiness, lifespan=lifespan)
     app.include_router(api.router)
+    app.include_router(resources_api.router)
+    app.add_exception_handler(RetryLater, _retry_later)
+    app.add_exception_handler(CloudError, _cloud_error)
     return app
+
+
+async def _cloud_error(request: Request, exc: Exception) -> Response:
+    """A cloud error no route translated (connecting an adapter, say): still the one mapping, never a 500."""
+    assert isinstance(exc, CloudError)
+    error = errors.from_cloud(exc, cloud_id=request.path_params.get("cloud_id"))
+    if isinstance(error, RetryLater):
+        return await _retry_later(request, error)
+    return problem_response(
+        problem_from_error(error, instance=request.url.path, correlation_id=correlation.current.get())
+    )
+
+
+async def _retry_later(request: Request, exc: Exception) -> Response:
+    """A busy or absent cloud: the problem, and a Retry-After header saying when to try again."""
+    assert isinstance(exc, RetryLater)
+    body = problem_from_error(exc, instance=request.url.path, correlation_id=correlation.current.get())
+    return problem_response(body, headers={"Retry-After": str(exc.retry_after)})
 
 
 async def _migrate_simcloud(dsn: str) -> None:

@@ -1,28 +1,119 @@
-"""The cloud accounts this provisioner serves and their connected adapters."""
+"""The cloud accounts this provisioner serves, their connected adapters, what each can do, and a short-lived cache of
+each cloud's catalogue (flavors and images change rarely; checking a launch against the cache spares the cloud's
+API rate limit)."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
+import logging
+import time
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from adapters.base import CloudAdapter
-from adapters.registry import AdapterContext, UnknownDriver, factory
+from pydantic import ValidationError
+
+from adapters.base import (
+    FEATURE_OPERATIONS,
+    CloudAdapter,
+    CloudError,
+    CloudNotFound,
+    Feature,
+    Flavor,
+    Image,
+    Region,
+    Zone,
+)
+from adapters.registry import DRIVERS, AdapterContext, UnknownDriver, factory
 from kernel.db import Pool
-from kernel.errors import Conflict, NotFound
+from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
 from services.provisioner import repository
 from services.provisioner.repository import CloudAccount
 
+log = logging.getLogger(__name__)
+
+# operation -> the feature that promises it
+_OPERATION_FEATURE: dict[str, Feature] = {op: f for f, ops in FEATURE_OPERATIONS.items() for op in ops}
+
+
+def adapter_class(driver: str) -> type[CloudAdapter] | None:
+    """The adapter class a driver's factory returns, read from its annotation without connecting anything.
+
+    None when the driver is unknown, its module cannot be imported here, or its factory does not name its class.
+    """
+    if driver not in DRIVERS:
+        return None
+    module_name, _, attr = DRIVERS[driver].partition(":")
+    try:
+        connect = getattr(importlib.import_module(module_name), attr)
+    except Exception:  # noqa: BLE001 - an adapter that cannot load here simply declares nothing
+        log.warning("the %s adapter cannot be loaded in this process", driver, exc_info=True)
+        return None
+    returned: Any = inspect.signature(connect).return_annotation
+    if isinstance(returned, str):
+        # `from __future__ import annotations`: the annotation names a class of the factory's module.
+        returned = getattr(connect, "__globals__", {}).get(returned)
+    if inspect.isclass(returned) and isinstance(getattr(returned, "features", None), frozenset):
+        return typing.cast("type[CloudAdapter]", returned)
+    return None
+
+
+def driver_features(driver: str) -> frozenset[Feature]:
+    cls = adapter_class(driver)
+    return cls.features if cls is not None else frozenset()
+
+
+@dataclass
+class _Catalogue:
+    flavors: dict[str, Flavor]
+    images: dict[str, Image]
+    fetched_at: float
+
 
 class CloudDirectory:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(
+        self, pool: Pool, *, catalogue_ttl: float = 60.0, connected: Mapping[str, CloudAdapter] | None = None
+    ) -> None:
+        """`connected`: adapters already connected, by account id (used as they are, never connected again)."""
         self._pool = pool
-        self._adapters: dict[str, CloudAdapter] = {}
+        self._adapters: dict[str, CloudAdapter] = dict(connected or {})
         self._lock = asyncio.Lock()
+        self._catalogues: dict[str, _Catalogue] = {}
+        self._catalogue_ttl = catalogue_ttl
+        self._zones: dict[str, tuple[float, Sequence[Region], Sequence[Zone]]] = {}
 
     async def account(self, cloud_id: str) -> CloudAccount:
         account = await repository.get_cloud(self._pool, cloud_id)
         if account is None:
             raise NotFound(f"Cloud {cloud_id} does not exist.")
         return account
+
+    async def features(self, cloud_id: str) -> frozenset[Feature]:
+        """What the account's adapter declares. A connected adapter knows best (libvirt on a QEMU host adds
+        hot-plugging to what its class declares); the class answers for accounts that are disabled or unreachable."""
+        account = await self.account(cloud_id)
+        if account.enabled:
+            try:
+                return (await self.adapter(cloud_id)).features
+            except (CloudError, ClanaviError) as exc:
+                log.warning("cloud %s: features from its adapter class, connecting failed: %s", cloud_id, exc)
+        return driver_features(account.driver)
+
+    async def require(self, cloud_id: str, *operations: str, feature: Feature | None = None) -> None:
+        """Refuse (501) an operation the cloud's adapter does not declare, before anything is recorded or called."""
+        account = await self.account(cloud_id)
+        declared = await self.features(cloud_id)
+        needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
+        for wanted in needed:
+            if wanted not in declared:
+                raise NotImplementedByCloud(
+                    f"Cloud {cloud_id} ({account.driver}) does not support {wanted.value.replace('_', ' ')}.",
+                    cloud_id=cloud_id,
+                    feature=wanted.value,
+                )
 
     async def adapter(self, cloud_id: str) -> CloudAdapter:
         """The connected adapter of an enabled account (connected once, then reused)."""
@@ -39,11 +130,61 @@ class CloudDirectory:
                 connect = factory(account.driver)
             except UnknownDriver:
                 raise Conflict(f"Cloud {cloud_id} uses the {account.driver} adapter, which is not installed.") from None
-            adapter = await connect(account.id, account.config, AdapterContext(pool=self._pool))
+            try:
+                adapter = await connect(account.id, account.config, AdapterContext(pool=self._pool))
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise Conflict(f"Cloud {cloud_id} is misconfigured: {problems}") from None
             self._adapters[cloud_id] = adapter
             return adapter
+
+    async def _catalogue(self, cloud_id: str, *, refresh: bool = False) -> _Catalogue:
+        cached = self._catalogues.get(cloud_id)
+        if cached is not None and not refresh and time.monotonic() - cached.fetched_at < self._catalogue_ttl:
+            return cached
+        adapter = await self.adapter(cloud_id)
+        flavors: Sequence[Flavor] = await adapter.list_flavors()
+        images: Sequence[Image] = await adapter.list_images()
+        fresh = _Catalogue({f.id: f for f in flavors}, {i.id: i for i in images}, time.monotonic())
+        self._catalogues[cloud_id] = fresh
+        return fresh
+
+    async def flavor(self, cloud_id: str, flavor_id: str) -> Flavor:
+        """A flavor of the cloud, from the cached catalogue; raises CloudNotFound."""
+        found = (await self._catalogue(cloud_id)).flavors.get(flavor_id)
+        if found is None:
+            return await (await self.adapter(cloud_id)).get_flavor(flavor_id)
+        return found
+
+    async def image(self, cloud_id: str, image_id: str) -> Image:
+        """An image of the cloud, from the cached catalogue, else asked for (an image made since); CloudNotFound."""
+        found = (await self._catalogue(cloud_id)).images.get(image_id)
+        if found is None:
+            found = await (await self.adapter(cloud_id)).get_image(image_id)
+        return found
+
+    async def _places(self, cloud_id: str) -> tuple[Sequence[Region], Sequence[Zone]]:
+        cached = self._zones.get(cloud_id)
+        if cached is not None and time.monotonic() - cached[0] < self._catalogue_ttl:
+            return cached[1], cached[2]
+        adapter = await self.adapter(cloud_id)
+        regions, zones = await adapter.list_regions(), await adapter.list_zones()
+        self._zones[cloud_id] = (time.monotonic(), regions, zones)
+        return regions, zones
+
+    async def regions(self, cloud_id: str) -> Sequence[Region]:
+        return (await self._places(cloud_id))[0]
+
+    async def zones(self, cloud_id: str) -> Sequence[Zone]:
+        return (await self._places(cloud_id))[1]
+
+    def forget_catalogue(self, cloud_id: str) -> None:
+        self._catalogues.pop(cloud_id, None)
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
             await adapter.close()
         self._adapters.clear()
+
+
+__all__ = ["CloudDirectory", "CloudNotFound", "adapter_class", "driver_features"]

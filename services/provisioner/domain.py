@@ -1,4 +1,4 @@
-"""Instance records and the rules of their lifecycle; no I/O.
+"""Instance records and the rules of their lifecycle, and how failed cloud calls are retried; no I/O.
 
 A user's request changes the record at once (state and `pending_action`); the worker then makes the cloud call and
 the record follows what the cloud reports. Each change of state that matters yields exactly one event.
@@ -6,9 +6,10 @@ the record follows what the cloud reports. Each change of state that matters yie
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
@@ -21,26 +22,52 @@ from kernel.events import (
     InstanceRebooted,
     InstanceRunning,
     InstanceStopped,
+    InstanceSuspended,
     InstanceTerminated,
 )
 
-Action = Literal["launch", "start", "stop", "reboot", "terminate"]
-UserAction = Literal["start", "stop", "reboot", "terminate"]
+Action = Literal["launch", "start", "stop", "reboot", "suspend", "resume", "terminate"]
+UserAction = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
 REQUESTED = "requested"  # accepted by Clanavi, not yet created in the cloud
+# Shown while a suspend or resume is under way: the normalised cloud states have no word for these.
+SUSPENDING = "suspending"
+RESUMING = "resuming"
 
 # action -> (states a user may ask it from, state shown while it happens)
-_USER_ACTIONS: dict[UserAction, tuple[frozenset[str], S]] = {
-    "start": (frozenset({S.STOPPED}), S.STARTING),
-    "stop": (frozenset({S.RUNNING}), S.STOPPING),
-    "reboot": (frozenset({S.RUNNING}), S.REBOOTING),
+_USER_ACTIONS: dict[UserAction, tuple[frozenset[str], str]] = {
+    "start": (frozenset({S.STOPPED}), S.STARTING.value),
+    "stop": (frozenset({S.RUNNING}), S.STOPPING.value),
+    "reboot": (frozenset({S.RUNNING}), S.REBOOTING.value),
+    "suspend": (frozenset({S.RUNNING}), SUSPENDING),
+    "resume": (frozenset({S.SUSPENDED}), RESUMING),
     "terminate": (
-        frozenset({REQUESTED, S.PENDING, S.RUNNING, S.STOPPING, S.STOPPED, S.STARTING, S.REBOOTING, S.ERROR}),
-        S.TERMINATING,
+        frozenset(
+            {
+                REQUESTED,
+                S.PENDING,
+                S.RUNNING,
+                S.STOPPING,
+                S.STOPPED,
+                S.STARTING,
+                S.REBOOTING,
+                S.SUSPENDED,
+                SUSPENDING,
+                RESUMING,
+                S.ERROR,
+            }
+        ),
+        S.TERMINATING.value,
     ),
 }
 
-TRANSITIONAL = frozenset({S.PENDING.value, S.STARTING.value, S.STOPPING.value, S.REBOOTING.value, S.TERMINATING.value})
+TRANSITIONAL = frozenset(
+    {S.PENDING.value, S.STARTING.value, S.STOPPING.value, S.REBOOTING.value, S.TERMINATING.value, SUSPENDING, RESUMING}
+)
+
+# Most tags a launch may carry, and the prefix Clanavi keeps for its own.
+MAX_TAGS = 40
+RESERVED_TAG_PREFIX = "clanavi:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +88,16 @@ class InstanceRecord:
     last_event_id: str | None
     created_at: datetime
     updated_at: datetime
+    # Launch options (Clanavi ids for security groups; `key_name` is the key pair's name, the same in the cloud).
+    key_name: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    zone: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # What only the launch call needs: the groups' ids in the cloud, the user data (dropped once launched).
+    launch_options: Mapping[str, Any] = field(default_factory=dict)
+    # Consecutive throttled tries of the pending action, and when the user asked for it.
+    throttled: int = 0
+    pending_since: datetime | None = None
 
     @property
     def exists_in_cloud(self) -> bool:
@@ -81,8 +118,8 @@ def request_action(record: InstanceRecord, action: UserAction) -> InstanceRecord
         )
     if action == "terminate" and not record.exists_in_cloud:
         # Never created in the cloud: there is nothing to call, the request is simply withdrawn.
-        return replace(record, state=S.TERMINATED.value, pending_action=None, attempts=0)
-    return replace(record, state=showing.value, pending_action=action, attempts=0, reason=None)
+        return replace(record, state=S.TERMINATED.value, pending_action=None, attempts=0, throttled=0)
+    return replace(record, state=showing, pending_action=action, attempts=0, throttled=0, reason=None)
 
 
 def _common(record: InstanceRecord) -> dict[str, str]:
@@ -91,13 +128,17 @@ def _common(record: InstanceRecord) -> dict[str, str]:
 
 def launched(record: InstanceRecord, cloud: CloudInstance) -> tuple[InstanceRecord, list[EventPayload]]:
     """The cloud accepted the launch; it may already report the instance running (moto, fast clouds)."""
+    options = {k: v for k, v in record.launch_options.items() if k != "user_data"}
     record = replace(
         record,
         provider_id=cloud.id,
         state=S.PENDING.value,
         pending_action=None,
         attempts=0,
+        throttled=0,
         private_ips=cloud.private_ips + cloud.public_ips,
+        launch_options=options,
+        zone=cloud.zone or record.zone,
     )
     events: list[EventPayload] = [
         InstanceLaunched(**_common(record), provider_id=cloud.id, flavor_id=record.flavor_id, image_id=record.image_id)
@@ -117,6 +158,8 @@ def observe(record: InstanceRecord, cloud: CloudInstance | None) -> tuple[Instan
     else:
         cloud_state = cloud.state
     before = record.state
+    if (before == SUSPENDING and cloud_state == S.RUNNING) or (before == RESUMING and cloud_state == S.SUSPENDED):
+        return record, []  # the cloud has not started on it yet
     if cloud_state == S.ERROR:
         return _failed(record, (cloud.reason if cloud else None) or "The cloud reports the instance in error.")
     if cloud_state == S.RUNNING and before == S.REBOOTING:
@@ -131,6 +174,8 @@ def observe(record: InstanceRecord, cloud: CloudInstance | None) -> tuple[Instan
         )
     elif cloud_state == S.STOPPED:
         event = InstanceStopped(**_common(record), provider_id=provider_id)
+    elif cloud_state == S.SUSPENDED:
+        event = InstanceSuspended(**_common(record), provider_id=provider_id)
     elif cloud_state == S.TERMINATED:
         event = InstanceTerminated(**_common(record), provider_id=record.provider_id)
     else:
@@ -139,7 +184,7 @@ def observe(record: InstanceRecord, cloud: CloudInstance | None) -> tuple[Instan
 
 
 def _failed(record: InstanceRecord, reason: str) -> tuple[InstanceRecord, list[EventPayload]]:
-    after = replace(record, state=S.ERROR.value, pending_action=None, reason=reason)
+    after = replace(record, state=S.ERROR.value, pending_action=None, throttled=0, reason=reason)
     return after, [InstanceFailed(**_common(record), provider_id=record.provider_id, reason=reason)]
 
 
@@ -157,11 +202,56 @@ def retry_delay(attempts: int) -> float:
     return float(min(0.5 * 2 ** max(attempts - 1, 0), 30.0))
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long a failing cloud call is retried: `max_attempts` tries when the cloud fails or is away; while it only
+    throttles, tries do not count, but the action gives up `throttle_budget` seconds after it was requested."""
+
+    max_attempts: int = 5
+    throttle_budget: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    delay: float
+    attempts: int
+    throttled: int
+
+
+def jittered_delay(failures: int, rand: float) -> float:
+    """`retry_delay` spread over its upper half ("equal jitter"), so retries of many records do not move in step;
+    `rand` is uniform in [0, 1)."""
+    return retry_delay(failures) * (0.5 + rand / 2)
+
+
+def plan_retry(
+    policy: RetryPolicy,
+    *,
+    retryable: bool,
+    throttled: bool,
+    attempts: int,
+    throttles: int,
+    age: float,
+    rand: float,
+    at_least: float = 0.0,
+) -> Retry | None:
+    """When to try a failed cloud call again, or None to give up. `attempts` and `throttles` count the failures so
+    far, `age` is the seconds since the action was requested, `at_least` what the cloud asked us to wait."""
+    if throttled:
+        if age >= policy.throttle_budget:
+            return None
+        delay = max(jittered_delay(throttles + 1, rand), at_least)
+        return Retry(min(delay, max(policy.throttle_budget - age, 0.0) + 0.01), attempts, throttles + 1)
+    if not retryable or attempts + 1 >= policy.max_attempts:
+        return None
+    return Retry(max(jittered_delay(attempts + 1, rand), at_least), attempts + 1, 0)
+
+
 def action_failed(
     record: InstanceRecord, action: UserAction, reason: str, cloud: CloudInstance | None
 ) -> tuple[InstanceRecord, list[EventPayload]]:
     """A user action the cloud would not carry out: the record shows the cloud's state again, with the reason."""
     if cloud is None:
         return _failed(record, reason)
-    after = replace(record, state=cloud.state.value, pending_action=None, attempts=0, reason=reason)
+    after = replace(record, state=cloud.state.value, pending_action=None, attempts=0, throttled=0, reason=reason)
     return after, [InstanceActionFailed(**_common(record), action=action, state=cloud.state.value, reason=reason)]

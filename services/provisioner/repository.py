@@ -20,7 +20,8 @@ WORK_CHANNEL = "provisioner_work"
 
 _COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
-    "reason, private_ips, correlation_id, last_event_id, created_at, updated_at"
+    "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
+    "zone, tags, launch_options, throttled, pending_since"
 )
 
 
@@ -52,6 +53,13 @@ def _record(row: Any) -> InstanceRecord:
         last_event_id=str(row["last_event_id"]) if row["last_event_id"] else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        key_name=row["key_name"],
+        security_group_ids=tuple(row["security_group_ids"]),
+        zone=row["zone"],
+        tags=row["tags"],
+        launch_options=row["launch_options"],
+        throttled=row["throttled"],
+        pending_since=row["pending_since"],
     )
 
 
@@ -69,14 +77,19 @@ def _account(row: Any) -> CloudAccount:
 # --- cloud accounts -------------------------------------------------------------------------------------------
 
 
-async def upsert_cloud(pool: Pool, *, cloud_id: str, name: str, driver: str, config: dict[str, Any]) -> None:
+async def upsert_cloud(
+    pool: Pool, *, cloud_id: str, name: str, driver: str, config: dict[str, Any], enabled: bool = True
+) -> None:
+    """Create or update an account from configuration (the built-in `sim` keeps the name and driver it has)."""
     await pool.execute(
-        """INSERT INTO clouds (id, name, driver, config) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config""",
+        """INSERT INTO clouds (id, name, driver, config, enabled) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, name = EXCLUDED.name,
+               driver = EXCLUDED.driver, enabled = EXCLUDED.enabled""",
         cloud_id,
         name,
         driver,
         config,
+        enabled,
     )
 
 
@@ -95,8 +108,10 @@ async def get_cloud(pool: Pool, cloud_id: str) -> CloudAccount | None:
 async def insert(conn: Connection, record: InstanceRecord) -> None:
     await conn.execute(
         """INSERT INTO instances (id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state,
-               pending_action, attempts, reason, private_ips, correlation_id, last_event_id, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+               pending_action, attempts, reason, private_ips, correlation_id, last_event_id, created_at, updated_at,
+               key_name, security_group_ids, zone, tags, launch_options, throttled, pending_since)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                   $22, $23)""",
         uuid.UUID(record.id),
         record.project_id,
         record.cloud_id,
@@ -113,6 +128,13 @@ async def insert(conn: Connection, record: InstanceRecord) -> None:
         record.last_event_id,
         record.created_at,
         record.updated_at,
+        record.key_name,
+        list(record.security_group_ids),
+        record.zone,
+        dict(record.tags),
+        dict(record.launch_options),
+        record.throttled,
+        record.pending_since,
     )
 
 
@@ -120,7 +142,8 @@ async def save(conn: Connection, record: InstanceRecord, *, retry_in: float = 0.
     await conn.execute(
         """UPDATE instances SET provider_id = $2, state = $3, pending_action = $4, attempts = $5, reason = $6,
                private_ips = $7, correlation_id = $8, last_event_id = $9, updated_at = now(),
-               next_attempt_at = now() + make_interval(secs => $10)
+               next_attempt_at = now() + make_interval(secs => $10), launch_options = $11, throttled = $12,
+               pending_since = $13, zone = $14
            WHERE id = $1""",
         uuid.UUID(record.id),
         record.provider_id,
@@ -132,6 +155,10 @@ async def save(conn: Connection, record: InstanceRecord, *, retry_in: float = 0.
         record.correlation_id,
         record.last_event_id,
         retry_in,
+        dict(record.launch_options),
+        record.throttled,
+        record.pending_since,
+        record.zone,
     )
 
 
@@ -160,7 +187,21 @@ async def commit_change(
     await outbox.add(conn, *envelopes)
     if record.pending_action is not None:
         await conn.execute(f"NOTIFY {WORK_CHANNEL}")
+    if record.state == "terminated" and record.provider_id is not None:
+        await _after_termination(conn, record.id)
     return record
+
+
+async def _after_termination(conn: Connection, instance_id: str) -> None:
+    """Volumes and addresses the cloud held on a terminated instance are checked with it again: the worker follows
+    them until the cloud reports them free (or, after a grace, still held)."""
+    await conn.execute(
+        """UPDATE resources SET state = CASE kind WHEN 'volume' THEN 'detaching' ELSE 'disassociating' END,
+               updated_at = now()
+           WHERE attrs->>'instance_id' = $1 AND pending_action IS NULL
+             AND ((kind = 'volume' AND state = 'in-use') OR (kind = 'address' AND state = 'associated'))""",
+        instance_id,
+    )
 
 
 async def get(conn: Connection | Pool, project_id: str, instance_id: str) -> InstanceRecord | None:
@@ -222,6 +263,16 @@ async def lock_moving(conn: Connection, ids: Sequence[str]) -> list[InstanceReco
         sorted(TRANSITIONAL),
     )
     return [_record(r) for r in rows]
+
+
+async def using_security_group(conn: Connection | Pool, group_id: str) -> list[str]:
+    """Ids of the instances launched with a security group (a Clanavi id) that are not terminated."""
+    rows = await conn.fetch(
+        """SELECT id FROM instances WHERE $1 = ANY(security_group_ids) AND state <> 'terminated'
+           ORDER BY created_at""",
+        group_id,
+    )
+    return [str(r["id"]) for r in rows]
 
 
 @dataclass(frozen=True)

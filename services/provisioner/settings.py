@@ -1,7 +1,48 @@
-from pydantic import Field
+"""The provisioner's settings (`CLANAVI_PROVISIONER_*`), the cloud accounts it serves among them.
+
+`CLANAVI_PROVISIONER_CLOUDS` is a JSON list of accounts, `[{"id", "name", "driver", "config", "enabled"}]`, created
+or updated at start beside the built-in SimCloud account `sim`; `CLANAVI_PROVISIONER_SIM_OPTIONS` is a JSON object
+merged into `sim`'s configuration (any SimCloud setting, for example `{"rate_limit_per_second": 20}`). Invalid JSON,
+an unknown driver or a repeated id stops the service at start with a message naming the setting.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from adapters.registry import DRIVERS
 from kernel.settings import ServiceSettings
+
+SIM_CLOUD_ID = "sim"
+
+
+class CloudAccountConfig(BaseModel):
+    """One cloud account from configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    driver: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, driver: str) -> str:
+        if driver not in DRIVERS:
+            raise ValueError(f"unknown driver {driver!r}; known drivers: {', '.join(sorted(DRIVERS))}")
+        return driver
+
+    @field_validator("id")
+    @classmethod
+    def _not_sim(cls, cloud_id: str) -> str:
+        if cloud_id == SIM_CLOUD_ID:
+            raise ValueError(
+                "`sim` is the built-in SimCloud account; configure it with CLANAVI_PROVISIONER_SIM_OPTIONS"
+            )
+        return cloud_id
 
 
 class ProvisionerSettings(ServiceSettings):
@@ -14,18 +55,34 @@ class ProvisionerSettings(ServiceSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     # Failed cloud calls are retried this many times before the instance is marked failed.
     max_attempts: int = Field(default=5, ge=1, le=50)
+    # A cloud that only throttles is retried (with backoff) for this long after the action was asked for.
+    throttle_budget_seconds: float = Field(default=600.0, gt=0, le=86_400)
     # The built-in SimCloud account `sim`: transition times in seconds.
     sim_boot_seconds: float = Field(default=3.0, ge=0)
     sim_stop_seconds: float = Field(default=2.0, ge=0)
     sim_start_seconds: float = Field(default=2.0, ge=0)
     sim_reboot_seconds: float = Field(default=2.0, ge=0)
     sim_terminate_seconds: float = Field(default=1.0, ge=0)
+    # More of `sim`'s settings, merged over the times above (JSON object).
+    sim_options: dict[str, Any] = Field(default_factory=dict)
+    # Further cloud accounts (JSON list).
+    clouds: list[CloudAccountConfig] = Field(default_factory=list)
 
-    def sim_config(self) -> dict[str, float]:
+    @field_validator("clouds")
+    @classmethod
+    def _distinct_ids(cls, clouds: list[CloudAccountConfig]) -> list[CloudAccountConfig]:
+        ids = [c.id for c in clouds]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"cloud ids must be distinct; repeated: {', '.join(repeated)}")
+        return clouds
+
+    def sim_config(self) -> dict[str, Any]:
         return {
             "boot_seconds": self.sim_boot_seconds,
             "stop_seconds": self.sim_stop_seconds,
             "start_seconds": self.sim_start_seconds,
             "reboot_seconds": self.sim_reboot_seconds,
             "terminate_seconds": self.sim_terminate_seconds,
+            **self.sim_options,
         }

@@ -1,0 +1,438 @@
+"""The public API of key pairs, security groups, volumes, snapshots, addresses and images made from instances.
+
+Every id in a path or a body is a Clanavi id. A write answers 201 (created) or 200 when the cloud carried it out in
+the request, 202 when the cloud did not answer and Clanavi finishes it in the background (the resource shows the
+action pending). 501 `unsupported_operation` when the cloud's adapter does not declare the operation; 503 with
+Retry-After when the cloud throttles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from services.gateway.api import ProjectDep, Provisioner, problem_responses
+from services.provisioner.schemas import (
+    AddressAllocate,
+    AddressAssociate,
+    AddressOut,
+    AddressStateName,
+    CustomImageOut,
+    CustomImageState,
+    ImageCreate,
+    KeyPairCreate,
+    KeyPairCreated,
+    KeyPairImport,
+    KeyPairOut,
+    KeyPairState,
+    Page,
+    SecurityGroupCreate,
+    SecurityGroupOut,
+    SecurityGroupState,
+    SecurityRuleIn,
+    SnapshotCreate,
+    SnapshotOut,
+    SnapshotStateName,
+    VolumeAttach,
+    VolumeCreate,
+    VolumeOut,
+    VolumeStateName,
+)
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 422, 503))
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+_WRITE: dict[int | str, dict[str, object]] = {
+    **problem_responses(404, 409, 501),
+    202: {"description": "The cloud did not answer; Clanavi finishes the action in the background"},
+}
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+async def _post(up: Provisioner, path: str, project: str, body: BaseModel | None = None) -> Response:
+    content = body.model_dump_json().encode() if body is not None else None
+    return await up.forward("POST", path, project=project, body=content)
+
+
+# --- key pairs -------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/key-pairs",
+    status_code=201,
+    response_model=KeyPairCreated,
+    tags=["key pairs"],
+    summary="Create a key pair; the answer holds its private key, shown this once",
+    responses=problem_responses(409, 501),
+)
+async def create_key_pair(body: KeyPairCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/key-pairs", project, body)
+
+
+@router.post(
+    "/key-pairs/import",
+    status_code=201,
+    response_model=KeyPairOut,
+    tags=["key pairs"],
+    summary="Import a key pair from an OpenSSH public key",
+    responses=_WRITE,
+)
+async def import_key_pair(body: KeyPairImport, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/key-pairs/import", project, body)
+
+
+@router.get("/key-pairs", response_model=Page[KeyPairOut], tags=["key pairs"], summary="List key pairs")
+async def list_key_pairs(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[KeyPairState] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/key-pairs", project=project, params=_params(request))
+
+
+@router.get("/key-pairs/{key_pair_id}", response_model=KeyPairOut, tags=["key pairs"], responses=problem_responses(404))
+async def get_key_pair(key_pair_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/key-pairs/{_q(key_pair_id)}", project=project)
+
+
+@router.delete(
+    "/key-pairs/{key_pair_id}",
+    response_model=KeyPairOut,
+    tags=["key pairs"],
+    summary="Delete a key pair; repeating it is harmless",
+    responses=_WRITE,
+)
+async def delete_key_pair(key_pair_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/key-pairs/{_q(key_pair_id)}", project=project)
+
+
+# --- security groups -------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/security-groups",
+    status_code=201,
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Create a security group",
+    responses=_WRITE,
+)
+async def create_security_group(body: SecurityGroupCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/security-groups", project, body)
+
+
+@router.get(
+    "/security-groups", response_model=Page[SecurityGroupOut], tags=["security groups"], summary="List security groups"
+)
+async def list_security_groups(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[SecurityGroupState] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/security-groups", project=project, params=_params(request))
+
+
+@router.get(
+    "/security-groups/{group_id}",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    responses=problem_responses(404),
+)
+async def get_security_group(group_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/security-groups/{_q(group_id)}", project=project)
+
+
+@router.delete(
+    "/security-groups/{group_id}",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Delete a security group (409 while instances that are not terminated use it)",
+    responses=_WRITE,
+)
+async def delete_security_group(group_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/security-groups/{_q(group_id)}", project=project)
+
+
+@router.post(
+    "/security-groups/{group_id}/rules",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Authorize a rule (granting one the group has already changes nothing)",
+    responses=_WRITE,
+)
+async def authorize_rule(group_id: str, body: SecurityRuleIn, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/security-groups/{_q(group_id)}/rules", project, body)
+
+
+@router.delete(
+    "/security-groups/{group_id}/rules/{rule_id}",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Revoke a rule, by the id the group lists it with",
+    responses=_WRITE,
+)
+async def revoke_rule(group_id: str, rule_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/security-groups/{_q(group_id)}/rules/{_q(rule_id)}", project=project)
+
+
+# --- volumes ---------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/volumes",
+    status_code=201,
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Create a volume (empty, or from a snapshot); it goes creating -> available",
+    responses=_WRITE,
+)
+async def create_volume(body: VolumeCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/volumes", project, body)
+
+
+@router.get("/volumes", response_model=Page[VolumeOut], tags=["volumes"], summary="List volumes")
+async def list_volumes(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[VolumeStateName] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    instance_id: Annotated[str | None, Query(description="Attached to this instance")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/volumes", project=project, params=_params(request))
+
+
+@router.get("/volumes/{volume_id}", response_model=VolumeOut, tags=["volumes"], responses=problem_responses(404))
+async def get_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/volumes/{_q(volume_id)}", project=project)
+
+
+@router.delete(
+    "/volumes/{volume_id}",
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Delete an available volume; repeating it is harmless",
+    responses=_WRITE,
+)
+async def delete_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/volumes/{_q(volume_id)}", project=project)
+
+
+@router.post(
+    "/volumes/{volume_id}/actions/attach",
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Attach to an instance of the same cloud; it goes attaching -> in-use",
+    responses=_WRITE,
+)
+async def attach_volume(volume_id: str, body: VolumeAttach, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/volumes/{_q(volume_id)}/actions/attach", project, body)
+
+
+@router.post(
+    "/volumes/{volume_id}/actions/detach",
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Detach; it goes detaching -> available",
+    responses=_WRITE,
+)
+async def detach_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/volumes/{_q(volume_id)}/actions/detach", project)
+
+
+# --- snapshots -------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/snapshots",
+    status_code=201,
+    response_model=SnapshotOut,
+    tags=["snapshots"],
+    summary="Snapshot a volume; it goes pending -> available (make a volume from it with POST /v1/volumes)",
+    responses=_WRITE,
+)
+async def create_snapshot(body: SnapshotCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/snapshots", project, body)
+
+
+@router.get("/snapshots", response_model=Page[SnapshotOut], tags=["snapshots"], summary="List snapshots")
+async def list_snapshots(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[SnapshotStateName] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    volume_id: Annotated[str | None, Query(description="Snapshots of this volume")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/snapshots", project=project, params=_params(request))
+
+
+@router.get(
+    "/snapshots/{snapshot_id}", response_model=SnapshotOut, tags=["snapshots"], responses=problem_responses(404)
+)
+async def get_snapshot(snapshot_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/snapshots/{_q(snapshot_id)}", project=project)
+
+
+@router.delete(
+    "/snapshots/{snapshot_id}",
+    response_model=SnapshotOut,
+    tags=["snapshots"],
+    summary="Delete a snapshot; repeating it is harmless",
+    responses=_WRITE,
+)
+async def delete_snapshot(snapshot_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/snapshots/{_q(snapshot_id)}", project=project)
+
+
+# --- addresses -------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/addresses",
+    status_code=201,
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Allocate a public address (elastic / floating IP)",
+    responses=_WRITE,
+)
+async def allocate_address(body: AddressAllocate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/addresses", project, body)
+
+
+@router.get("/addresses", response_model=Page[AddressOut], tags=["addresses"], summary="List addresses")
+async def list_addresses(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[AddressStateName] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    instance_id: Annotated[str | None, Query(description="Associated with this instance")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/addresses", project=project, params=_params(request))
+
+
+@router.get("/addresses/{address_id}", response_model=AddressOut, tags=["addresses"], responses=problem_responses(404))
+async def get_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/addresses/{_q(address_id)}", project=project)
+
+
+@router.delete(
+    "/addresses/{address_id}",
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Release an address that is not associated; repeating it is harmless",
+    responses=_WRITE,
+)
+async def release_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/addresses/{_q(address_id)}", project=project)
+
+
+@router.post(
+    "/addresses/{address_id}/actions/associate",
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Associate with an instance of the same cloud",
+    responses=_WRITE,
+)
+async def associate_address(address_id: str, body: AddressAssociate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/addresses/{_q(address_id)}/actions/associate", project, body)
+
+
+@router.post(
+    "/addresses/{address_id}/actions/disassociate",
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Disassociate from its instance",
+    responses=_WRITE,
+)
+async def disassociate_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/addresses/{_q(address_id)}/actions/disassociate", project)
+
+
+# --- images made from instances --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/images",
+    status_code=201,
+    response_model=CustomImageOut,
+    tags=["images"],
+    summary="Make an image from an instance; it goes pending -> available (launch it by its provider_id)",
+    responses=_WRITE,
+)
+async def create_image(body: ImageCreate, project: ProjectDep, up: Provisioner) -> Response:
+    return await _post(up, "/v1/images", project, body)
+
+
+@router.get(
+    "/images/custom",
+    response_model=Page[CustomImageOut],
+    tags=["images"],
+    summary="List the images the project made from instances",
+)
+async def list_custom_images(
+    request: Request,
+    project: ProjectDep,
+    up: Provisioner,
+    cloud_id: str | None = None,
+    state: Annotated[list[CustomImageState] | None, Query(description="Repeat to match several")] = None,
+    name: str | None = None,
+    instance_id: Annotated[str | None, Query(description="Made from this instance")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
+    return await up.forward("GET", "/v1/images/custom", project=project, params=_params(request))
+
+
+@router.get(
+    "/images/{image_id}",
+    response_model=CustomImageOut,
+    tags=["images"],
+    summary="An image the project made (by its Clanavi id)",
+    responses=problem_responses(404),
+)
+async def get_image(image_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/images/{_q(image_id)}", project=project)
+
+
+@router.delete(
+    "/images/{image_id}",
+    response_model=CustomImageOut,
+    tags=["images"],
+    summary="Deregister an image the project made; repeating it is harmless",
+    responses=_WRITE,
+)
+async def deregister_image(image_id: str, project: ProjectDep, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/images/{_q(image_id)}", project=project)

@@ -1,0 +1,138 @@
+"""The one place where a cloud's errors become the API's: each adapter error type maps to one problem.
+
+| adapter error | HTTP | code |
+|---|---|---|
+| `UnsupportedOperation` | 501 | `unsupported_operation` |
+| `CloudNotFound` | 404 `not_found`, or 422 `validation_failed` naming the field when the id came in the body |
+| `InvalidCloudRequest` | 422 | `validation_failed` |
+| `InvalidCloudState` | 409 | `invalid_state` |
+| `QuotaExceeded` | 409 | `quota_exceeded` |
+| `Throttled` | 503 + `Retry-After` | `throttled` |
+| `CloudUnavailable` | 503 + `Retry-After` | `cloud_unavailable` |
+| `CloudAuthError` | 502 | `cloud_auth_failed` |
+| any other `CloudError` | 502 | `cloud_error` |
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from adapters.base import (
+    CloudAuthError,
+    CloudError,
+    CloudNotFound,
+    CloudUnavailable,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    QuotaExceeded,
+    Throttled,
+    UnsupportedOperation,
+)
+from kernel.errors import (
+    ClanaviError,
+    Conflict,
+    InvalidState,
+    NotFound,
+    NotImplementedByCloud,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+
+
+class QuotaExhausted(Conflict):
+    code = "quota_exceeded"
+    title = "The cloud account's quota is exhausted"
+
+
+class RetryLater(ServiceUnavailable):
+    """The cloud is busy or away: nothing was done; try again after `retry_after` seconds (sent as Retry-After)."""
+
+    def __init__(self, detail: str, *, retry_after: float, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = max(1, round(retry_after))
+
+
+class CloudThrottled(RetryLater):
+    code = "throttled"
+    title = "The cloud is throttling requests"
+
+
+class CloudAway(RetryLater):
+    code = "cloud_unavailable"
+    title = "The cloud did not answer"
+
+
+class CloudFailed(ClanaviError):
+    code: ClassVar[str] = "cloud_error"
+    http_status: ClassVar[int] = 502
+    title: ClassVar[str] = "The cloud failed the request"
+
+
+class CloudAuthFailed(CloudFailed):
+    code = "cloud_auth_failed"
+    title = "The cloud refused Clanavi's credentials"
+
+
+def retry_after(exc: CloudError) -> float:
+    """Seconds the cloud asked us to wait (adapters may set `retry_after` on Throttled), else one."""
+    value = getattr(exc, "retry_after", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else 1.0
+
+
+def from_cloud(
+    exc: CloudError, *, cloud_id: str | None, field: str | None = None, invalid_field: str | None = None
+) -> ClanaviError:
+    """The API error for an adapter error; `field` names the body field whose id the cloud did not find,
+    `invalid_field` the one a refused request most likely concerns."""
+    detail = str(exc) or type(exc).__name__
+    cloud = f"Cloud {cloud_id}" if cloud_id else "The cloud"
+    if isinstance(exc, UnsupportedOperation):
+        return NotImplementedByCloud(
+            f"{cloud} ({exc.driver}) does not support {exc.operation}.",
+            operation=exc.operation,
+        )
+    if isinstance(exc, CloudNotFound):
+        if field is not None:
+            return ValidationFailed(
+                f"{cloud} does not have it: {detail}", errors=[{"location": field, "message": detail}]
+            )
+        return NotFound(f"{cloud} does not have it: {detail}")
+    if isinstance(exc, InvalidCloudRequest):
+        errors = [{"location": invalid_field, "message": detail}] if invalid_field else []
+        return ValidationFailed(f"{cloud} refused the request: {detail}", errors=errors)
+    if isinstance(exc, InvalidCloudState):
+        return InvalidState(f"{cloud} refused it in the resource's current state: {detail}")
+    if isinstance(exc, QuotaExceeded):
+        return QuotaExhausted(f"{cloud}'s quota is exhausted: {detail}")
+    if isinstance(exc, Throttled):
+        return CloudThrottled(f"{cloud} is throttling requests: {detail}", retry_after=retry_after(exc))
+    if isinstance(exc, CloudUnavailable):
+        return CloudAway(f"{cloud} did not answer: {detail}", retry_after=retry_after(exc))
+    if isinstance(exc, CloudAuthError):
+        return CloudAuthFailed(f"{cloud} refused Clanavi's credentials: {detail}")
+    return CloudFailed(f"{cloud} failed: {detail}")
+
+
+def reason(exc: CloudError) -> str:
+    """A failure in words for a record's `reason` and a `*.failed` event."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, QuotaExceeded):
+        return f"The cloud's quota is exhausted: {detail}"
+    if isinstance(exc, Throttled):
+        return f"The cloud kept throttling requests: {detail}"
+    if exc.retryable:
+        return f"The cloud kept failing: {detail}"
+    return detail
+
+
+__all__ = [
+    "CloudAuthFailed",
+    "CloudAway",
+    "CloudFailed",
+    "CloudThrottled",
+    "QuotaExhausted",
+    "RetryLater",
+    "from_cloud",
+    "reason",
+    "retry_after",
+]

@@ -1,0 +1,530 @@
+"""The provisioner's routes for key pairs, security groups, volumes, snapshots, addresses and images made from
+instances: parse, call a handler, shape the answer. Reached only through the gateway.
+
+A write answers 201 (created) or 200 (other actions) when the cloud call completed in the request, and 202 when the
+cloud did not answer and the worker finishes the action (the record shows it pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from kernel import correlation
+from kernel.db import Pool
+from services.provisioner import resources_handlers as handlers
+from services.provisioner import resources_repository as store
+from services.provisioner.clouds import CloudDirectory
+from services.provisioner.resources import Kind, ResourceRecord, rule_from_dict
+from services.provisioner.resources_handlers import Outcome
+from services.provisioner.schemas import (
+    AddressAllocate,
+    AddressAssociate,
+    AddressOut,
+    AddressStateName,
+    CustomImageOut,
+    CustomImageState,
+    ImageCreate,
+    KeyPairCreate,
+    KeyPairCreated,
+    KeyPairImport,
+    KeyPairOut,
+    KeyPairState,
+    Page,
+    SecurityGroupCreate,
+    SecurityGroupOut,
+    SecurityGroupState,
+    SecurityRuleIn,
+    SecurityRuleOut,
+    SnapshotCreate,
+    SnapshotOut,
+    SnapshotStateName,
+    VolumeAttach,
+    VolumeCreate,
+    VolumeOut,
+    VolumeStateName,
+)
+
+PROJECT_HEADER = "X-Clanavi-Project"
+Project = Annotated[str, Header(alias=PROJECT_HEADER, include_in_schema=False)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Out = TypeVar("Out")
+
+router = APIRouter(prefix="/v1")
+
+
+def _pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.runtime.pool
+    return pool
+
+
+def _clouds(request: Request) -> CloudDirectory:
+    clouds: CloudDirectory = request.app.state.clouds
+    return clouds
+
+
+def _cid() -> str:
+    return correlation.current.get() or ""
+
+
+def _common(record: ResourceRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "project_id": record.project_id,
+        "cloud_id": record.cloud_id,
+        "name": record.name,
+        "provider_id": record.provider_id,
+        "state": record.state,
+        "pending_action": record.pending_action,
+        "reason": record.reason,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def key_pair_out(record: ResourceRecord) -> KeyPairOut:
+    return KeyPairOut(**_common(record), fingerprint=record.attrs.get("fingerprint"))
+
+
+def security_group_out(record: ResourceRecord) -> SecurityGroupOut:
+    rules = [
+        SecurityRuleOut(id=r["id"], **{k: v for k, v in r.items() if k != "id"}) for r in record.attrs.get("rules", [])
+    ]
+    return SecurityGroupOut(**_common(record), description=record.attrs.get("description", ""), rules=rules)
+
+
+def volume_out(record: ResourceRecord) -> VolumeOut:
+    a = record.attrs
+    return VolumeOut(
+        **_common(record),
+        size_gb=a.get("size_gb") or 0,
+        zone=a.get("zone"),
+        instance_id=a.get("instance_id") if record.state in ("attaching", "in-use", "detaching") else None,
+        device=a.get("device") if record.state == "in-use" else None,
+        snapshot_id=a.get("snapshot_id"),
+    )
+
+
+def snapshot_out(record: ResourceRecord) -> SnapshotOut:
+    return SnapshotOut(**_common(record), volume_id=record.attrs["volume_id"], size_gb=record.attrs.get("size_gb"))
+
+
+def address_out(record: ResourceRecord) -> AddressOut:
+    associated = record.state in ("associating", "associated", "disassociating")
+    return AddressOut(
+        **_common(record),
+        ip=record.attrs.get("ip"),
+        instance_id=record.attrs.get("instance_id") if associated else None,
+    )
+
+
+def image_out(record: ResourceRecord) -> CustomImageOut:
+    return CustomImageOut(**_common(record), instance_id=record.attrs["instance_id"])
+
+
+def _answer(response: Response, outcome: Outcome, shape: Callable[[ResourceRecord], Out], *, created: bool) -> Out:
+    response.status_code = (201 if created else 200) if outcome.done else 202
+    return shape(outcome.record)
+
+
+async def _page(
+    request: Request,
+    shape: Callable[[ResourceRecord], Out],
+    flt: store.ResourceFilter,
+    cursor: str | None,
+    limit: int,
+) -> Page[Any]:
+    records, next_cursor = await store.page(_pool(request), flt, cursor=cursor, limit=limit)
+    return Page[Any](items=[shape(r) for r in records], next_cursor=next_cursor)
+
+
+async def _one(request: Request, project: str, kind: Kind, resource_id: str) -> ResourceRecord:
+    return await handlers.get(_pool(request), project, kind, resource_id)
+
+
+async def _act(request: Request, project: str, kind: Kind, resource_id: str, action: str) -> Outcome:
+    return await handlers.act(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        kind=kind,
+        resource_id=resource_id,
+        action=action,
+        correlation_id=_cid(),
+    )
+
+
+# --- key pairs -------------------------------------------------------------------------------------------------
+
+
+@router.post("/key-pairs", status_code=201, response_model=KeyPairCreated)
+async def create_key_pair(
+    request: Request, response: Response, body: KeyPairCreate, project: Project = "default"
+) -> KeyPairCreated:
+    outcome = await handlers.create_key_pair(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        name=body.name,
+        correlation_id=_cid(),
+    )
+    response.status_code = 201 if outcome.done else 202
+    return KeyPairCreated(**key_pair_out(outcome.record).model_dump(), private_key=outcome.private_key)
+
+
+@router.post("/key-pairs/import", status_code=201, response_model=KeyPairOut)
+async def import_key_pair(
+    request: Request, response: Response, body: KeyPairImport, project: Project = "default"
+) -> KeyPairOut:
+    outcome = await handlers.import_key_pair(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        name=body.name,
+        public_key=body.public_key,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, key_pair_out, created=True)
+
+
+@router.get("/key-pairs", response_model=Page[KeyPairOut])
+async def list_key_pairs(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[KeyPairState] | None, Query()] = None,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[KeyPairOut]:
+    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
+    return await _page(request, key_pair_out, flt, cursor, limit)
+
+
+@router.get("/key-pairs/{key_pair_id}", response_model=KeyPairOut)
+async def get_key_pair(request: Request, key_pair_id: str, project: Project = "default") -> KeyPairOut:
+    return key_pair_out(await _one(request, project, "key_pair", key_pair_id))
+
+
+@router.delete("/key-pairs/{key_pair_id}", response_model=KeyPairOut)
+async def delete_key_pair(
+    request: Request, response: Response, key_pair_id: str, project: Project = "default"
+) -> KeyPairOut:
+    outcome = await _act(request, project, "key_pair", key_pair_id, "delete")
+    return _answer(response, outcome, key_pair_out, created=False)
+
+
+# --- security groups -------------------------------------------------------------------------------------------
+
+
+@router.post("/security-groups", status_code=201, response_model=SecurityGroupOut)
+async def create_security_group(
+    request: Request, response: Response, body: SecurityGroupCreate, project: Project = "default"
+) -> SecurityGroupOut:
+    outcome = await handlers.create_security_group(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        name=body.name,
+        description=body.description,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, security_group_out, created=True)
+
+
+@router.get("/security-groups", response_model=Page[SecurityGroupOut])
+async def list_security_groups(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[SecurityGroupState] | None, Query()] = None,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[SecurityGroupOut]:
+    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name)
+    return await _page(request, security_group_out, flt, cursor, limit)
+
+
+@router.get("/security-groups/{group_id}", response_model=SecurityGroupOut)
+async def get_security_group(request: Request, group_id: str, project: Project = "default") -> SecurityGroupOut:
+    return security_group_out(await _one(request, project, "security_group", group_id))
+
+
+@router.delete("/security-groups/{group_id}", response_model=SecurityGroupOut)
+async def delete_security_group(
+    request: Request, response: Response, group_id: str, project: Project = "default"
+) -> SecurityGroupOut:
+    outcome = await handlers.delete_security_group(
+        _pool(request), _clouds(request), project_id=project, group_id=group_id, correlation_id=_cid()
+    )
+    return _answer(response, outcome, security_group_out, created=False)
+
+
+@router.post("/security-groups/{group_id}/rules", response_model=SecurityGroupOut)
+async def authorize_rule(
+    request: Request, response: Response, group_id: str, body: SecurityRuleIn, project: Project = "default"
+) -> SecurityGroupOut:
+    rule = rule_from_dict(body.model_dump())
+    outcome = await handlers.authorize_rule(
+        _pool(request), _clouds(request), project_id=project, group_id=group_id, rule=rule, correlation_id=_cid()
+    )
+    return _answer(response, outcome, security_group_out, created=False)
+
+
+@router.delete("/security-groups/{group_id}/rules/{rule_id}", response_model=SecurityGroupOut)
+async def revoke_rule(
+    request: Request, response: Response, group_id: str, rule_id: str, project: Project = "default"
+) -> SecurityGroupOut:
+    outcome = await handlers.revoke_rule(
+        _pool(request), _clouds(request), project_id=project, group_id=group_id, rule_id=rule_id, correlation_id=_cid()
+    )
+    return _answer(response, outcome, security_group_out, created=False)
+
+
+# --- volumes ---------------------------------------------------------------------------------------------------
+
+
+@router.post("/volumes", status_code=201, response_model=VolumeOut)
+async def create_volume(
+    request: Request, response: Response, body: VolumeCreate, project: Project = "default"
+) -> VolumeOut:
+    outcome = await handlers.create_volume(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        name=body.name,
+        size_gb=body.size_gb,
+        zone=body.zone,
+        snapshot_id=body.snapshot_id,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, volume_out, created=True)
+
+
+@router.get("/volumes", response_model=Page[VolumeOut])
+async def list_volumes(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[VolumeStateName] | None, Query()] = None,
+    name: str | None = None,
+    instance_id: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[VolumeOut]:
+    flt = store.ResourceFilter(
+        project, "volume", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+    )
+    return await _page(request, volume_out, flt, cursor, limit)
+
+
+@router.get("/volumes/{volume_id}", response_model=VolumeOut)
+async def get_volume(request: Request, volume_id: str, project: Project = "default") -> VolumeOut:
+    return volume_out(await _one(request, project, "volume", volume_id))
+
+
+@router.delete("/volumes/{volume_id}", response_model=VolumeOut)
+async def delete_volume(
+    request: Request, response: Response, volume_id: str, project: Project = "default"
+) -> VolumeOut:
+    return _answer(response, await _act(request, project, "volume", volume_id, "delete"), volume_out, created=False)
+
+
+@router.post("/volumes/{volume_id}/actions/attach", response_model=VolumeOut)
+async def attach_volume(
+    request: Request, response: Response, volume_id: str, body: VolumeAttach, project: Project = "default"
+) -> VolumeOut:
+    outcome = await handlers.attach_volume(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        volume_id=volume_id,
+        instance_id=body.instance_id,
+        device=body.device,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, volume_out, created=False)
+
+
+@router.post("/volumes/{volume_id}/actions/detach", response_model=VolumeOut)
+async def detach_volume(
+    request: Request, response: Response, volume_id: str, project: Project = "default"
+) -> VolumeOut:
+    return _answer(response, await _act(request, project, "volume", volume_id, "detach"), volume_out, created=False)
+
+
+# --- snapshots -------------------------------------------------------------------------------------------------
+
+
+@router.post("/snapshots", status_code=201, response_model=SnapshotOut)
+async def create_snapshot(
+    request: Request, response: Response, body: SnapshotCreate, project: Project = "default"
+) -> SnapshotOut:
+    outcome = await handlers.create_snapshot(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        volume_id=body.volume_id,
+        name=body.name,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, snapshot_out, created=True)
+
+
+@router.get("/snapshots", response_model=Page[SnapshotOut])
+async def list_snapshots(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[SnapshotStateName] | None, Query()] = None,
+    name: str | None = None,
+    volume_id: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[SnapshotOut]:
+    flt = store.ResourceFilter(
+        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
+    )
+    return await _page(request, snapshot_out, flt, cursor, limit)
+
+
+@router.get("/snapshots/{snapshot_id}", response_model=SnapshotOut)
+async def get_snapshot(request: Request, snapshot_id: str, project: Project = "default") -> SnapshotOut:
+    return snapshot_out(await _one(request, project, "snapshot", snapshot_id))
+
+
+@router.delete("/snapshots/{snapshot_id}", response_model=SnapshotOut)
+async def delete_snapshot(
+    request: Request, response: Response, snapshot_id: str, project: Project = "default"
+) -> SnapshotOut:
+    outcome = await _act(request, project, "snapshot", snapshot_id, "delete")
+    return _answer(response, outcome, snapshot_out, created=False)
+
+
+# --- addresses -------------------------------------------------------------------------------------------------
+
+
+@router.post("/addresses", status_code=201, response_model=AddressOut)
+async def allocate_address(
+    request: Request, response: Response, body: AddressAllocate, project: Project = "default"
+) -> AddressOut:
+    outcome = await handlers.allocate_address(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        name=body.name,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, address_out, created=True)
+
+
+@router.get("/addresses", response_model=Page[AddressOut])
+async def list_addresses(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[AddressStateName] | None, Query()] = None,
+    name: str | None = None,
+    instance_id: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[AddressOut]:
+    flt = store.ResourceFilter(
+        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+    )
+    return await _page(request, address_out, flt, cursor, limit)
+
+
+@router.get("/addresses/{address_id}", response_model=AddressOut)
+async def get_address(request: Request, address_id: str, project: Project = "default") -> AddressOut:
+    return address_out(await _one(request, project, "address", address_id))
+
+
+@router.delete("/addresses/{address_id}", response_model=AddressOut)
+async def release_address(
+    request: Request, response: Response, address_id: str, project: Project = "default"
+) -> AddressOut:
+    return _answer(response, await _act(request, project, "address", address_id, "release"), address_out, created=False)
+
+
+@router.post("/addresses/{address_id}/actions/associate", response_model=AddressOut)
+async def associate_address(
+    request: Request, response: Response, address_id: str, body: AddressAssociate, project: Project = "default"
+) -> AddressOut:
+    outcome = await handlers.associate_address(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        address_id=address_id,
+        instance_id=body.instance_id,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, address_out, created=False)
+
+
+@router.post("/addresses/{address_id}/actions/disassociate", response_model=AddressOut)
+async def disassociate_address(
+    request: Request, response: Response, address_id: str, project: Project = "default"
+) -> AddressOut:
+    outcome = await _act(request, project, "address", address_id, "disassociate")
+    return _answer(response, outcome, address_out, created=False)
+
+
+# --- images made from instances --------------------------------------------------------------------------------
+
+
+@router.post("/images", status_code=201, response_model=CustomImageOut)
+async def create_image(
+    request: Request, response: Response, body: ImageCreate, project: Project = "default"
+) -> CustomImageOut:
+    outcome = await handlers.create_image(
+        _pool(request),
+        _clouds(request),
+        project_id=project,
+        cloud_id=body.cloud_id,
+        instance_id=body.instance_id,
+        name=body.name,
+        correlation_id=_cid(),
+    )
+    return _answer(response, outcome, image_out, created=True)
+
+
+@router.get("/images/custom", response_model=Page[CustomImageOut])
+async def list_custom_images(
+    request: Request,
+    project: Project = "default",
+    cloud_id: str | None = None,
+    state: Annotated[list[CustomImageState] | None, Query()] = None,
+    name: str | None = None,
+    instance_id: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[CustomImageOut]:
+    flt = store.ResourceFilter(
+        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+    )
+    return await _page(request, image_out, flt, cursor, limit)
+
+
+@router.get("/images/{image_id}", response_model=CustomImageOut)
+async def get_image(request: Request, image_id: str, project: Project = "default") -> CustomImageOut:
+    return image_out(await _one(request, project, "image", image_id))
+
+
+@router.delete("/images/{image_id}", response_model=CustomImageOut)
+async def deregister_image(
+    request: Request, response: Response, image_id: str, project: Project = "default"
+) -> CustomImageOut:
+    outcome = await _act(request, project, "image", image_id, "deregister")
+    return _answer(response, outcome, image_out, created=False)
+
+
+__all__ = ["router"]
