@@ -72,14 +72,6 @@ async def _at_least(items: list[Any], count: int) -> bool:
     return len(items) >= count
 
 
-@pytest.fixture(scope="module")
-async def module_database(servers: Servers) -> AsyncIterator[str]:
-    name = f"t_bus_{uuid.uuid4().hex[:10]}"
-    await asyncio.to_thread(servers.postgres.create_database, name)
-    yield servers.database_url(name)
-    await asyncio.to_thread(servers.postgres.drop_database, name)
-
-
 @pytest.fixture
 async def schema(module_database: str) -> AsyncIterator[str]:
     """A schema of this test's own with the kernel's outbox and inbox, and a table the handler fills."""

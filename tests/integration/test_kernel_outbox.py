@@ -15,7 +15,7 @@ from kernel.db import Pool
 from kernel.events import Envelope, EventPayload, new_event
 from kernel.migrations import INBOX_DDL, OUTBOX_DDL
 from kernel.outbox import OutboxRelay, OutgoingMessage
-from tests.conftest import Servers, make_pool
+from tests.conftest import make_pool
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +58,6 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeou
         if loop.time() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-@pytest.fixture(scope="module")
-async def module_database(servers: Servers) -> AsyncIterator[str]:
-    name = f"t_outbox_{uuid.uuid4().hex[:10]}"
-    await asyncio.to_thread(servers.postgres.create_database, name)
-    yield servers.database_url(name)
-    await asyncio.to_thread(servers.postgres.drop_database, name)
 
 
 @pytest.fixture

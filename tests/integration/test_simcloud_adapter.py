@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from adapters.registry import AdapterContext, factory
 from adapters.simcloud import SimCloudAdapter
 from kernel import db
 from kernel.migrations import migrate
-from tests.conftest import Servers, make_pool
+from tests.conftest import make_pool
 
 pytestmark = pytest.mark.integration
 
@@ -42,25 +42,6 @@ SLOW: dict[str, Any] = dict.fromkeys(FAST, 60)
 DEADLINE = 10.0
 
 Connect = Callable[..., Awaitable[SimCloudAdapter]]
-
-
-@pytest.fixture(scope="module")
-async def simcloud_url(servers: Servers) -> AsyncIterator[str]:
-    """One migrated database for the module: each test works in an account of its own, which SimCloud keeps apart."""
-    name = f"t_sim_{uuid.uuid4().hex[:10]}"
-    await asyncio.to_thread(servers.postgres.create_database, name)
-    url = servers.database_url(name)
-    # Alembic runs its own event loop: keep it off the test loop's thread.
-    await asyncio.to_thread(migrate, url, schema=adapters.simcloud.SCHEMA, location=adapters.simcloud.MIGRATIONS)
-    yield url
-    await asyncio.to_thread(servers.postgres.drop_database, name)
-
-
-@pytest.fixture(scope="module")
-async def pool(simcloud_url: str) -> AsyncIterator[db.Pool]:
-    pool = await make_pool(simcloud_url, adapters.simcloud.SCHEMA)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

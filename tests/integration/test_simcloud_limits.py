@@ -5,77 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from adapters.base import InstanceState, LaunchSpec, QuotaExceeded, Throttled, VolumeSpec, VolumeState
+from adapters.base import InstanceState, QuotaExceeded, Throttled, VolumeSpec, VolumeState
 from adapters.registry import AdapterContext
-from adapters.simcloud import MIGRATIONS, SCHEMA, SimCloudAdapter, SimCloudConfig, SimStore, connect
+from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore, connect
 from adapters.simcloud.faults import launch_fails
 from adapters.simcloud.throttle import TokenBucket
 from kernel import db
-from kernel.migrations import migrate
-from tests.conftest import Servers, make_pool
+from tests.integration.simcloud_harness import Make, SimClock, spec
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
-    """One migrated database for the module; each test works in an account of its own."""
-    name = f"t_sim_{uuid.uuid4().hex[:10]}"
-    await asyncio.to_thread(servers.postgres.create_database, name)
-    url = servers.database_url(name)
-    await asyncio.to_thread(migrate, url, schema=SCHEMA, location=MIGRATIONS)
-    pool = await make_pool(url, SCHEMA)
-    yield pool
-    await pool.close()
-    await asyncio.to_thread(servers.postgres.drop_database, name)
-
-
-class SimClock:
-    """The simulation's clock, moved by the test: a transition completes exactly when the test says."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-Make = Callable[..., SimCloudAdapter]
-
-
-@pytest.fixture
-def clock() -> SimClock:
-    return SimClock()
-
-
-@pytest.fixture
-def make(pool: db.Pool, clock: SimClock) -> Make:
-    """An adapter for this test's account (or another one), with the settings given."""
-    mine = f"acct-{uuid.uuid4().hex[:8]}"
-
-    def make(account: str = mine, **config: Any) -> SimCloudAdapter:
-        return SimCloudAdapter(SimStore(pool, account, clock), SimCloudConfig.model_validate(config))
-
-    return make
-
-
-def spec(**changes: Any) -> LaunchSpec:
-    values: dict[str, Any] = {
-        "name": "web",
-        "image_id": "img-debian-12",
-        "flavor_id": "sim.small",
-        "client_token": uuid.uuid4().hex,
-    }
-    return LaunchSpec(**(values | changes))
 
 
 async def states(cloud: SimCloudAdapter, ids: list[str]) -> dict[str, InstanceState]:
