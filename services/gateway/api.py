@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
@@ -58,8 +58,51 @@ Audit = Annotated[Upstream, Depends(audit)]
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 422, 503))
 
 
-def _params(request: Request) -> list[tuple[str, str]]:
+def query_items(request: Request) -> list[tuple[str, str]]:
+    """The request's query parameters, repeated ones included, to pass on as they came."""
     return list(request.query_params.multi_items())
+
+
+def quoted(value: str) -> str:
+    """A path parameter's value made safe to put into the upstream path."""
+    return quote(value, safe="")
+
+
+def _path_id(path: str) -> str:
+    """The name of the (first) path parameter in `path`: "/volumes/{volume_id}/actions/detach" -> "volume_id"."""
+    return path.split("{", 1)[1].split("}", 1)[0]
+
+
+def forward_route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    model: type,
+    *,
+    name: str,
+    tag: str,
+    responses: dict[int | str, dict[str, object]],
+    summary: str | None = None,
+    status_code: int | None = None,
+) -> None:
+    """Add a route without a body or a query that the provisioner answers at the same path (the id in `path`
+    quoted)."""
+    id_name = _path_id(path)
+
+    async def forward(*, resource_id: str = Path(alias=id_name), project: ProjectDep, up: Provisioner) -> Response:
+        return await up.forward(method, "/v1" + path.replace(f"{{{id_name}}}", quoted(resource_id)), project=project)
+
+    router.add_api_route(
+        path,
+        forward,
+        methods=[method],
+        response_model=model,
+        status_code=status_code,
+        name=name,
+        tags=[tag],
+        summary=summary,
+        responses=responses,
+    )
 
 
 @router.get("/clouds", response_model=ListOf[CloudOut], tags=["clouds"], summary="List cloud accounts")
@@ -67,31 +110,29 @@ async def list_clouds(request: Request, project: ProjectDep, up: Provisioner) ->
     return await up.forward("GET", "/v1/clouds", project=project)
 
 
-@router.get("/clouds/{cloud_id}", response_model=CloudOut, tags=["clouds"], responses=problem_responses(404))
-async def get_cloud(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}", project=project)
-
-
-@router.get(
+forward_route(
+    router, "GET", "/clouds/{cloud_id}", CloudOut, name="get_cloud", tag="clouds", responses=problem_responses(404)
+)
+forward_route(
+    router,
+    "GET",
     "/clouds/{cloud_id}/regions",
-    response_model=ListOf[RegionOut],
-    tags=["clouds"],
+    ListOf[RegionOut],
+    name="list_regions",
+    tag="clouds",
     summary="The cloud's regions",
     responses=problem_responses(404, 501),
 )
-async def list_regions(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}/regions", project=project)
-
-
-@router.get(
+forward_route(
+    router,
+    "GET",
     "/clouds/{cloud_id}/zones",
-    response_model=ListOf[ZoneOut],
-    tags=["clouds"],
+    ListOf[ZoneOut],
+    name="list_zones",
+    tag="clouds",
     summary="The cloud's availability zones",
     responses=problem_responses(404, 501),
 )
-async def list_zones(cloud_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/clouds/{quote(cloud_id, safe='')}/zones", project=project)
 
 
 @router.get(
@@ -135,26 +176,29 @@ async def list_instances(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/instances", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/instances", project=project, params=query_items(request))
 
 
-@router.get(
-    "/instances/{instance_id}", response_model=InstanceOut, tags=["instances"], responses=problem_responses(404)
-)
-async def get_instance(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/instances/{quote(instance_id, safe='')}", project=project)
-
-
-@router.delete(
+forward_route(
+    router,
+    "GET",
     "/instances/{instance_id}",
-    status_code=202,
-    response_model=InstanceOut,
-    tags=["instances"],
+    InstanceOut,
+    name="get_instance",
+    tag="instances",
+    responses=problem_responses(404),
+)
+forward_route(
+    router,
+    "DELETE",
+    "/instances/{instance_id}",
+    InstanceOut,
+    name="terminate_instance",
+    tag="instances",
     summary="Terminate an instance",
+    status_code=202,
     responses=problem_responses(404, 409),
 )
-async def terminate_instance(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/instances/{quote(instance_id, safe='')}", project=project)
 
 
 @router.post(
@@ -171,7 +215,7 @@ async def instance_action(
     project: ProjectDep,
     up: Provisioner,
 ) -> Response:
-    return await up.forward("POST", f"/v1/instances/{quote(instance_id, safe='')}/actions/{action}", project=project)
+    return await up.forward("POST", f"/v1/instances/{quoted(instance_id)}/actions/{action}", project=project)
 
 
 @router.get(
@@ -182,7 +226,7 @@ async def instance_action(
     responses=problem_responses(404, 409, 501),
 )
 async def instance_console(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/instances/{quote(instance_id, safe='')}/console", project=project)
+    return await up.forward("GET", f"/v1/instances/{quoted(instance_id)}/console", project=project)
 
 
 @router.get(
@@ -200,7 +244,7 @@ async def instance_metrics(
     since: Annotated[AwareDatetime | None, Query(description="Samples from this time on; default an hour ago")] = None,
 ) -> Response:
     return await up.forward(
-        "GET", f"/v1/instances/{quote(instance_id, safe='')}/metrics", project=project, params=_params(request)
+        "GET", f"/v1/instances/{quoted(instance_id)}/metrics", project=project, params=query_items(request)
     )
 
 
@@ -218,7 +262,7 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     order: Literal["asc", "desc"] = "asc",
 ) -> Response:
-    return await up.forward("GET", "/v1/audit/events", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/audit/events", project=project, params=query_items(request))
 
 
 @router.get(

@@ -9,12 +9,11 @@ Retry-After when the cloud throttles.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from services.gateway.api import ProjectDep, Provisioner, problem_responses
+from services.gateway.api import ProjectDep, Provisioner, forward_route, problem_responses, query_items, quoted
 from services.provisioner.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -53,17 +52,8 @@ _WRITE: dict[int | str, dict[str, object]] = {
 }
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _params(request: Request) -> list[tuple[str, str]]:
-    return list(request.query_params.multi_items())
-
-
-async def _post(up: Provisioner, path: str, project: str, body: BaseModel | None = None) -> Response:
-    content = body.model_dump_json().encode() if body is not None else None
-    return await up.forward("POST", path, project=project, body=content)
+async def _post(up: Provisioner, path: str, project: str, body: BaseModel) -> Response:
+    return await up.forward("POST", path, project=project, body=body.model_dump_json().encode())
 
 
 # --- key pairs -------------------------------------------------------------------------------------------------
@@ -104,23 +94,30 @@ async def list_key_pairs(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/key-pairs", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/key-pairs", project=project, params=query_items(request))
 
 
-@router.get("/key-pairs/{key_pair_id}", response_model=KeyPairOut, tags=["key pairs"], responses=problem_responses(404))
-async def get_key_pair(key_pair_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/key-pairs/{_q(key_pair_id)}", project=project)
-
-
-@router.delete(
+forward_route(
+    router,
+    "GET",
     "/key-pairs/{key_pair_id}",
-    response_model=KeyPairOut,
-    tags=["key pairs"],
-    summary="Delete a key pair; repeating it is harmless",
-    responses=_WRITE,
+    KeyPairOut,
+    name="get_key_pair",
+    tag="key pairs",
+    responses=problem_responses(404),
 )
-async def delete_key_pair(key_pair_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/key-pairs/{_q(key_pair_id)}", project=project)
+
+
+forward_route(
+    router,
+    "DELETE",
+    "/key-pairs/{key_pair_id}",
+    KeyPairOut,
+    name="delete_key_pair",
+    tag="key pairs",
+    responses=_WRITE,
+    summary="Delete a key pair; repeating it is harmless",
+)
 
 
 # --- security groups -------------------------------------------------------------------------------------------
@@ -151,28 +148,30 @@ async def list_security_groups(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/security-groups", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/security-groups", project=project, params=query_items(request))
 
 
-@router.get(
+forward_route(
+    router,
+    "GET",
     "/security-groups/{group_id}",
-    response_model=SecurityGroupOut,
-    tags=["security groups"],
+    SecurityGroupOut,
+    name="get_security_group",
+    tag="security groups",
     responses=problem_responses(404),
 )
-async def get_security_group(group_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/security-groups/{_q(group_id)}", project=project)
 
 
-@router.delete(
+forward_route(
+    router,
+    "DELETE",
     "/security-groups/{group_id}",
-    response_model=SecurityGroupOut,
-    tags=["security groups"],
-    summary="Delete a security group (409 while instances that are not terminated use it)",
+    SecurityGroupOut,
+    name="delete_security_group",
+    tag="security groups",
     responses=_WRITE,
+    summary="Delete a security group (409 while instances that are not terminated use it)",
 )
-async def delete_security_group(group_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/security-groups/{_q(group_id)}", project=project)
 
 
 @router.post(
@@ -183,7 +182,7 @@ async def delete_security_group(group_id: str, project: ProjectDep, up: Provisio
     responses=_WRITE,
 )
 async def authorize_rule(group_id: str, body: SecurityRuleIn, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/security-groups/{_q(group_id)}/rules", project, body)
+    return await _post(up, f"/v1/security-groups/{quoted(group_id)}/rules", project, body)
 
 
 @router.delete(
@@ -194,7 +193,9 @@ async def authorize_rule(group_id: str, body: SecurityRuleIn, project: ProjectDe
     responses=_WRITE,
 )
 async def revoke_rule(group_id: str, rule_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/security-groups/{_q(group_id)}/rules/{_q(rule_id)}", project=project)
+    return await up.forward(
+        "DELETE", f"/v1/security-groups/{quoted(group_id)}/rules/{quoted(rule_id)}", project=project
+    )
 
 
 # --- volumes ---------------------------------------------------------------------------------------------------
@@ -224,23 +225,24 @@ async def list_volumes(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/volumes", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/volumes", project=project, params=query_items(request))
 
 
-@router.get("/volumes/{volume_id}", response_model=VolumeOut, tags=["volumes"], responses=problem_responses(404))
-async def get_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/volumes/{_q(volume_id)}", project=project)
-
-
-@router.delete(
-    "/volumes/{volume_id}",
-    response_model=VolumeOut,
-    tags=["volumes"],
-    summary="Delete an available volume; repeating it is harmless",
-    responses=_WRITE,
+forward_route(
+    router, "GET", "/volumes/{volume_id}", VolumeOut, name="get_volume", tag="volumes", responses=problem_responses(404)
 )
-async def delete_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/volumes/{_q(volume_id)}", project=project)
+
+
+forward_route(
+    router,
+    "DELETE",
+    "/volumes/{volume_id}",
+    VolumeOut,
+    name="delete_volume",
+    tag="volumes",
+    responses=_WRITE,
+    summary="Delete an available volume; repeating it is harmless",
+)
 
 
 @router.post(
@@ -251,18 +253,19 @@ async def delete_volume(volume_id: str, project: ProjectDep, up: Provisioner) ->
     responses=_WRITE,
 )
 async def attach_volume(volume_id: str, body: VolumeAttach, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/volumes/{_q(volume_id)}/actions/attach", project, body)
+    return await _post(up, f"/v1/volumes/{quoted(volume_id)}/actions/attach", project, body)
 
 
-@router.post(
+forward_route(
+    router,
+    "POST",
     "/volumes/{volume_id}/actions/detach",
-    response_model=VolumeOut,
-    tags=["volumes"],
-    summary="Detach; it goes detaching -> available",
+    VolumeOut,
+    name="detach_volume",
+    tag="volumes",
     responses=_WRITE,
+    summary="Detach; it goes detaching -> available",
 )
-async def detach_volume(volume_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/volumes/{_q(volume_id)}/actions/detach", project)
 
 
 # --- snapshots -------------------------------------------------------------------------------------------------
@@ -292,25 +295,30 @@ async def list_snapshots(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/snapshots", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/snapshots", project=project, params=query_items(request))
 
 
-@router.get(
-    "/snapshots/{snapshot_id}", response_model=SnapshotOut, tags=["snapshots"], responses=problem_responses(404)
-)
-async def get_snapshot(snapshot_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/snapshots/{_q(snapshot_id)}", project=project)
-
-
-@router.delete(
+forward_route(
+    router,
+    "GET",
     "/snapshots/{snapshot_id}",
-    response_model=SnapshotOut,
-    tags=["snapshots"],
-    summary="Delete a snapshot; repeating it is harmless",
-    responses=_WRITE,
+    SnapshotOut,
+    name="get_snapshot",
+    tag="snapshots",
+    responses=problem_responses(404),
 )
-async def delete_snapshot(snapshot_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/snapshots/{_q(snapshot_id)}", project=project)
+
+
+forward_route(
+    router,
+    "DELETE",
+    "/snapshots/{snapshot_id}",
+    SnapshotOut,
+    name="delete_snapshot",
+    tag="snapshots",
+    responses=_WRITE,
+    summary="Delete a snapshot; repeating it is harmless",
+)
 
 
 # --- addresses -------------------------------------------------------------------------------------------------
@@ -340,23 +348,30 @@ async def list_addresses(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/addresses", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/addresses", project=project, params=query_items(request))
 
 
-@router.get("/addresses/{address_id}", response_model=AddressOut, tags=["addresses"], responses=problem_responses(404))
-async def get_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/addresses/{_q(address_id)}", project=project)
-
-
-@router.delete(
+forward_route(
+    router,
+    "GET",
     "/addresses/{address_id}",
-    response_model=AddressOut,
-    tags=["addresses"],
-    summary="Release an address that is not associated; repeating it is harmless",
-    responses=_WRITE,
+    AddressOut,
+    name="get_address",
+    tag="addresses",
+    responses=problem_responses(404),
 )
-async def release_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/addresses/{_q(address_id)}", project=project)
+
+
+forward_route(
+    router,
+    "DELETE",
+    "/addresses/{address_id}",
+    AddressOut,
+    name="release_address",
+    tag="addresses",
+    responses=_WRITE,
+    summary="Release an address that is not associated; repeating it is harmless",
+)
 
 
 @router.post(
@@ -367,18 +382,19 @@ async def release_address(address_id: str, project: ProjectDep, up: Provisioner)
     responses=_WRITE,
 )
 async def associate_address(address_id: str, body: AddressAssociate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/addresses/{_q(address_id)}/actions/associate", project, body)
+    return await _post(up, f"/v1/addresses/{quoted(address_id)}/actions/associate", project, body)
 
 
-@router.post(
+forward_route(
+    router,
+    "POST",
     "/addresses/{address_id}/actions/disassociate",
-    response_model=AddressOut,
-    tags=["addresses"],
-    summary="Disassociate from its instance",
+    AddressOut,
+    name="disassociate_address",
+    tag="addresses",
     responses=_WRITE,
+    summary="Disassociate from its instance",
 )
-async def disassociate_address(address_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/addresses/{_q(address_id)}/actions/disassociate", project)
 
 
 # --- images made from instances --------------------------------------------------------------------------------
@@ -413,26 +429,28 @@ async def list_custom_images(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/images/custom", project=project, params=_params(request))
+    return await up.forward("GET", "/v1/images/custom", project=project, params=query_items(request))
 
 
-@router.get(
+forward_route(
+    router,
+    "GET",
     "/images/{image_id}",
-    response_model=CustomImageOut,
-    tags=["images"],
-    summary="An image the project made (by its Clanavi id)",
+    CustomImageOut,
+    name="get_image",
+    tag="images",
     responses=problem_responses(404),
+    summary="An image the project made (by its Clanavi id)",
 )
-async def get_image(image_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/images/{_q(image_id)}", project=project)
 
 
-@router.delete(
+forward_route(
+    router,
+    "DELETE",
     "/images/{image_id}",
-    response_model=CustomImageOut,
-    tags=["images"],
-    summary="Deregister an image the project made; repeating it is harmless",
+    CustomImageOut,
+    name="deregister_image",
+    tag="images",
     responses=_WRITE,
+    summary="Deregister an image the project made; repeating it is harmless",
 )
-async def deregister_image(image_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("DELETE", f"/v1/images/{_q(image_id)}", project=project)

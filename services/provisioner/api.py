@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
-from adapters.base import CloudError, Feature
+from adapters.base import CloudAdapter, CloudError, Feature
 from kernel import correlation
 from kernel.db import Pool
 from services.provisioner import errors, handlers, repository
@@ -33,15 +34,17 @@ from services.provisioner.schemas import (
 PROJECT_HEADER = "X-Clanavi-Project"
 Project = Annotated[str, Header(alias=PROJECT_HEADER, include_in_schema=False)]
 
+T = TypeVar("T")
+
 router = APIRouter(prefix="/v1")
 
 
-def _pool(request: Request) -> Pool:
+def pool_of(request: Request) -> Pool:
     pool: Pool = request.app.state.runtime.pool
     return pool
 
 
-def _clouds(request: Request) -> CloudDirectory:
+def clouds_of(request: Request) -> CloudDirectory:
     clouds: CloudDirectory = request.app.state.clouds
     return clouds
 
@@ -81,36 +84,38 @@ def cloud_out(account: CloudAccount, features: frozenset[Feature]) -> CloudOut:
 
 @router.get("/clouds", response_model=ListOf[CloudOut])
 async def list_clouds(request: Request) -> ListOf[CloudOut]:
-    clouds = _clouds(request)
-    accounts = await repository.list_clouds(_pool(request))
+    clouds = clouds_of(request)
+    accounts = await repository.list_clouds(pool_of(request))
     return ListOf[CloudOut](items=[cloud_out(a, await clouds.features(a.id)) for a in accounts])
 
 
 @router.get("/clouds/{cloud_id}", response_model=CloudOut)
 async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
-    clouds = _clouds(request)
+    clouds = clouds_of(request)
     return cloud_out(await clouds.account(cloud_id), await clouds.features(cloud_id))
+
+
+async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
+    """Await a call to a cloud; a cloud error becomes the problem it means."""
+    try:
+        return await call
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
 
 
 @router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
 async def list_regions(request: Request, cloud_id: str) -> ListOf[RegionOut]:
-    clouds = _clouds(request)
+    clouds = clouds_of(request)
     await clouds.require(cloud_id, "list_regions")
-    try:
-        regions = await clouds.regions(cloud_id)
-    except CloudError as exc:
-        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+    regions = await _in_cloud(cloud_id, clouds.regions(cloud_id))
     return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
 
 
 @router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
 async def list_zones(request: Request, cloud_id: str) -> ListOf[ZoneOut]:
-    clouds = _clouds(request)
+    clouds = clouds_of(request)
     await clouds.require(cloud_id, "list_zones")
-    try:
-        zones = await clouds.zones(cloud_id)
-    except CloudError as exc:
-        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+    zones = await _in_cloud(cloud_id, clouds.zones(cloud_id))
     return ListOf[ZoneOut](
         items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]
     )
@@ -118,46 +123,52 @@ async def list_zones(request: Request, cloud_id: str) -> ListOf[ZoneOut]:
 
 async def _cloud_ids(request: Request, cloud_id: str | None) -> list[str]:
     if cloud_id:
-        await _clouds(request).account(cloud_id)
+        await clouds_of(request).account(cloud_id)
         return [cloud_id]
-    return [a.id for a in await repository.list_clouds(_pool(request)) if a.enabled]
+    return [a.id for a in await repository.list_clouds(pool_of(request)) if a.enabled]
+
+
+async def _from_each_cloud(
+    request: Request, cloud_id: str | None, fetch: Callable[[CloudAdapter], Awaitable[Sequence[T]]]
+) -> list[tuple[str, T]]:
+    """What `fetch` answers in the cloud asked about (or in every enabled one), each item with its cloud's id."""
+    found: list[tuple[str, T]] = []
+    for cid in await _cloud_ids(request, cloud_id):
+        try:
+            items = await fetch(await clouds_of(request).adapter(cid))
+        except CloudError as exc:
+            raise errors.from_cloud(exc, cloud_id=cid) from exc
+        found += [(cid, item) for item in items]
+    return found
 
 
 @router.get("/images", response_model=ListOf[ImageOut])
 async def list_images(request: Request, cloud_id: str | None = None) -> ListOf[ImageOut]:
-    items = []
-    for cid in await _cloud_ids(request, cloud_id):
-        try:
-            images = await (await _clouds(request).adapter(cid)).list_images()
-        except CloudError as exc:
-            raise errors.from_cloud(exc, cloud_id=cid) from exc
-        items += [
+    found = await _from_each_cloud(request, cloud_id, lambda adapter: adapter.list_images())
+    return ListOf[ImageOut](
+        items=[
             ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
-            for i in images
+            for cid, i in found
         ]
-    return ListOf[ImageOut](items=items)
+    )
 
 
 @router.get("/flavors", response_model=ListOf[FlavorOut])
 async def list_flavors(request: Request, cloud_id: str | None = None) -> ListOf[FlavorOut]:
-    items = []
-    for cid in await _cloud_ids(request, cloud_id):
-        try:
-            flavors = await (await _clouds(request).adapter(cid)).list_flavors()
-        except CloudError as exc:
-            raise errors.from_cloud(exc, cloud_id=cid) from exc
-        items += [
+    found = await _from_each_cloud(request, cloud_id, lambda adapter: adapter.list_flavors())
+    return ListOf[FlavorOut](
+        items=[
             FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
-            for f in flavors
+            for cid, f in found
         ]
-    return ListOf[FlavorOut](items=items)
+    )
 
 
 @router.post("/instances", status_code=202, response_model=InstanceOut)
 async def create_instance(request: Request, body: InstanceCreate, project: Project = "default") -> InstanceOut:
     record = await handlers.launch(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         handlers.LaunchRequest(
             project_id=project,
             cloud_id=body.cloud_id,
@@ -186,7 +197,7 @@ async def list_instances(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InstanceOut]:
     records, next_cursor = await repository.page(
-        _pool(request),
+        pool_of(request),
         repository.InstanceFilter(project_id=project, cloud_id=cloud_id, states=state or (), name=name),
         cursor=cursor,
         limit=limit,
@@ -196,15 +207,15 @@ async def list_instances(
 
 @router.get("/instances/{instance_id}", response_model=InstanceOut)
 async def get_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
-    return instance_out(await handlers.get(_pool(request), project, instance_id))
+    return instance_out(await handlers.get(pool_of(request), project, instance_id))
 
 
 @router.delete("/instances/{instance_id}", status_code=202, response_model=InstanceOut)
 async def terminate_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
     return instance_out(
         await handlers.request_action(
-            _pool(request),
-            _clouds(request),
+            pool_of(request),
+            clouds_of(request),
             project_id=project,
             instance_id=instance_id,
             action="terminate",
@@ -222,8 +233,8 @@ async def instance_action(
 ) -> InstanceOut:
     return instance_out(
         await handlers.request_action(
-            _pool(request),
-            _clouds(request),
+            pool_of(request),
+            clouds_of(request),
             project_id=project,
             instance_id=instance_id,
             action=action,
@@ -234,7 +245,9 @@ async def instance_action(
 
 @router.get("/instances/{instance_id}/console", response_class=PlainTextResponse)
 async def instance_console(request: Request, instance_id: str, project: Project = "default") -> PlainTextResponse:
-    text = await handlers.console_output(_pool(request), _clouds(request), project_id=project, instance_id=instance_id)
+    text = await handlers.console_output(
+        pool_of(request), clouds_of(request), project_id=project, instance_id=instance_id
+    )
     return PlainTextResponse(text)
 
 
@@ -243,7 +256,7 @@ async def instance_metrics(
     request: Request, instance_id: str, project: Project = "default", since: AwareDatetime | None = None
 ) -> MetricsOut:
     start, samples = await handlers.metrics(
-        _pool(request), _clouds(request), project_id=project, instance_id=instance_id, since=since
+        pool_of(request), clouds_of(request), project_id=project, instance_id=instance_id, since=since
     )
     return MetricsOut(
         instance_id=instance_id,

@@ -22,7 +22,7 @@ from services.provisioner import domain, errors, repository
 from services.provisioner import resources_repository as resource_store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord, RetryPolicy, UserAction
-from services.provisioner.pacing import Pacer
+from services.provisioner.pacing import Pacer, give_up_reason, plan_after_failure
 
 log = logging.getLogger(__name__)
 
@@ -310,27 +310,11 @@ async def dispatch(pool: Pool, clouds: CloudDirectory, instance_id: str, *, poli
 async def _after_failure(
     clouds: CloudDirectory, record: InstanceRecord, exc: CloudError, policy: RetryPolicy, pacer: Pacer
 ) -> tuple[InstanceRecord, list[EventPayload], float]:
-    throttled = isinstance(exc, Throttled)
-    if throttled:
-        pacer.throttled(record.cloud_id, errors.retry_after(exc))
-    started = record.pending_since or record.created_at
-    plan = domain.plan_retry(
-        policy,
-        retryable=exc.retryable,
-        throttled=throttled,
-        attempts=record.attempts,
-        throttles=record.throttled,
-        age=(datetime.now(UTC) - started).total_seconds(),
-        rand=pacer.rand(),
-        at_least=pacer.wait(record.cloud_id),
-    )
+    plan = plan_after_failure(record, exc, policy, pacer)
     if plan is not None:
         after = replace(record, attempts=plan.attempts, throttled=plan.throttled, reason=str(exc))
         return after, [], plan.delay
-    if throttled:
-        reason = f"The cloud kept throttling requests for {policy.throttle_budget:.0f} s: {exc}"
-    else:
-        reason = errors.reason(exc)
+    reason = give_up_reason(exc, policy)
     if record.pending_action == "launch":
         after, events = domain.failed(record, reason)
         return after, events, 0.0

@@ -6,8 +6,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
-from services.provisioner.domain import jittered_delay
+from adapters.base import CloudError, Throttled
+from services.provisioner import errors
+from services.provisioner.domain import Retry, RetryPolicy, jittered_delay, plan_retry
 
 
 class Pacer:
@@ -38,3 +42,44 @@ class Pacer:
 
     def succeeded(self, cloud_id: str) -> None:
         self._streak.pop(cloud_id, None)
+
+
+class Retrying(Protocol):
+    """What planning a retry reads of a record whose cloud call failed (an instance's or another resource's)."""
+
+    @property
+    def cloud_id(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def throttled(self) -> int: ...
+    @property
+    def pending_since(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def plan_after_failure(record: Retrying, exc: CloudError, policy: RetryPolicy, pacer: Pacer) -> Retry | None:
+    """A cloud call for `record` failed: leave a throttling cloud alone for a while, then plan when to try again
+    (None: give up)."""
+    throttled = isinstance(exc, Throttled)
+    if throttled:
+        pacer.throttled(record.cloud_id, errors.retry_after(exc))
+    started = record.pending_since or record.created_at
+    return plan_retry(
+        policy,
+        retryable=exc.retryable,
+        throttled=throttled,
+        attempts=record.attempts,
+        throttles=record.throttled,
+        age=(datetime.now(UTC) - started).total_seconds(),
+        rand=pacer.rand(),
+        at_least=pacer.wait(record.cloud_id),
+    )
+
+
+def give_up_reason(exc: CloudError, policy: RetryPolicy) -> str:
+    """Why an action failed for good after `plan_after_failure` gave up."""
+    if isinstance(exc, Throttled):
+        return f"The cloud kept throttling requests for {policy.throttle_budget:.0f} s: {exc}"
+    return errors.reason(exc)

@@ -4,15 +4,15 @@ saves a record together with the events its change caused."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from kernel import outbox
 from kernel.db import Connection, Pool
 from kernel.errors import ValidationFailed
-from kernel.events import EventPayload, new_event
+from kernel.events import Envelope, EventPayload, new_event
 from kernel.pagination import decode_cursor, encode_cursor
 from services.provisioner.domain import TRANSITIONAL, InstanceRecord
 
@@ -23,6 +23,29 @@ _COLUMNS = (
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     "zone, tags, launch_options, throttled, pending_since"
 )
+
+
+class Chained(Protocol):
+    """What chaining a record's events reads of it (an instance's or another resource's record)."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def last_event_id(self) -> str | None: ...
+
+
+class _Keyed(Protocol):
+    """What paging reads of a record: the keyset is (created_at, id)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+Keyed = TypeVar("Keyed", bound=_Keyed)
 
 
 @dataclass(frozen=True)
@@ -171,14 +194,7 @@ async def commit_change(
     retry_in: float = 0.0,
 ) -> InstanceRecord:
     """Save the record and queue its events in the caller's transaction; events chain by causation."""
-    envelopes = []
-    causation = record.last_event_id
-    for payload in events:
-        envelope = new_event(
-            payload, project_id=record.project_id, correlation_id=record.correlation_id, causation_id=causation
-        )
-        envelopes.append(envelope)
-        causation = str(envelope.id)
+    envelopes, causation = chain_events(record, events)
     record = replace(record, last_event_id=causation)
     if new:
         await insert(conn, record)
@@ -226,22 +242,12 @@ async def lock(conn: Connection, project_id: str, instance_id: str) -> InstanceR
 
 async def claim_action(conn: Connection, instance_id: str) -> InstanceRecord | None:
     """Lock an instance whose action is due, unless another worker holds it already."""
-    row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM instances
-            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now()
-            FOR UPDATE SKIP LOCKED""",
-        uuid.UUID(instance_id),
-    )
+    row = await claim_due_row(conn, "instances", _COLUMNS, instance_id)
     return _record(row) if row else None
 
 
 async def due_actions(pool: Pool, limit: int) -> list[str]:
-    rows = await pool.fetch(
-        """SELECT id FROM instances WHERE pending_action IS NOT NULL AND next_attempt_at <= now()
-           ORDER BY next_attempt_at LIMIT $1""",
-        limit,
-    )
-    return [str(r["id"]) for r in rows]
+    return await due_ids(pool, "instances", limit)
 
 
 async def moving(pool: Pool) -> list[InstanceRecord]:
@@ -287,30 +293,92 @@ async def page(
     pool: Pool, flt: InstanceFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[InstanceRecord], str | None]:
     """One page, oldest first, and the cursor of the next page (None on the last)."""
-    where = ["project_id = $1"]
-    args: list[Any] = [flt.project_id]
-    if flt.cloud_id:
-        args.append(flt.cloud_id)
-        where.append(f"cloud_id = ${len(args)}")
-    if flt.states:
-        args.append(list(flt.states))
-        where.append(f"state = ANY(${len(args)}::text[])")
-    if flt.name:
-        args.append(flt.name)
-        where.append(f"name = ${len(args)}")
+    return await keyset_page(
+        pool,
+        f"SELECT {_COLUMNS} FROM instances",
+        _record,
+        scope={"project_id": flt.project_id},
+        filters=[
+            ("cloud_id = {}", flt.cloud_id),
+            ("state = ANY({}::text[])", list(flt.states)),
+            ("name = {}", flt.name),
+        ],
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+# --- shared by the instances' and the other resources' tables -----------------------------------------------
+
+
+def chain_events(record: Chained, events: Sequence[EventPayload]) -> tuple[list[Envelope], str | None]:
+    """The envelopes of a record's new events, each caused by the one before (the first by the record's last
+    event), and the id of the last (the record's last event id after them)."""
+    envelopes = []
+    causation = record.last_event_id
+    for payload in events:
+        envelope = new_event(
+            payload, project_id=record.project_id, correlation_id=record.correlation_id, causation_id=causation
+        )
+        envelopes.append(envelope)
+        causation = str(envelope.id)
+    return envelopes, causation
+
+
+async def claim_due_row(conn: Connection, table: str, columns: str, record_id: str) -> Any:
+    """Lock a row of `table` whose action is due, unless another worker holds it already (None then)."""
+    return await conn.fetchrow(
+        f"""SELECT {columns} FROM {table}
+            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now()
+            FOR UPDATE SKIP LOCKED""",
+        uuid.UUID(record_id),
+    )
+
+
+async def due_ids(pool: Pool, table: str, limit: int) -> list[str]:
+    """Ids of the rows of `table` whose action is due, the longest due first."""
+    rows = await pool.fetch(
+        f"""SELECT id FROM {table} WHERE pending_action IS NOT NULL AND next_attempt_at <= now()
+           ORDER BY next_attempt_at LIMIT $1""",
+        limit,
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def keyset_page(
+    pool: Pool,
+    select: str,
+    to_record: Callable[[Any], Keyed],
+    *,
+    scope: Mapping[str, Any],
+    filters: Sequence[tuple[str, Any]],
+    cursor: str | None,
+    limit: int,
+    bad_cursor: Mapping[str, Any] | None = None,
+) -> tuple[list[Keyed], str | None]:
+    """One page of `select`, oldest first, and the cursor of the next page (None on the last).
+
+    Every `scope` column must equal its value; each filter whose value is set applies, its `{}` standing for the
+    value. `bad_cursor`: the problem's extensions when the cursor is not one this API issued."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in scope.items():
+        args.append(value)
+        where.append(f"{column} = ${len(args)}")
+    for condition, value in filters:
+        if value:
+            args.append(value)
+            where.append(condition.format(f"${len(args)}"))
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         try:
             args += [datetime.fromisoformat(created), uuid.UUID(last_id)]
         except (TypeError, ValueError):
-            raise ValidationFailed("The cursor is not one this API issued.") from None
+            raise ValidationFailed("The cursor is not one this API issued.", **(bad_cursor or {})) from None
         where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM instances WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}",
-        *args,
-    )
-    records = [_record(r) for r in rows[:limit]]
+    rows = await pool.fetch(f"{select} WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}", *args)
+    records = [to_record(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = records[-1]

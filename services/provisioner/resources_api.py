@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel import correlation
-from kernel.db import Pool
 from services.provisioner import resources_handlers as handlers
 from services.provisioner import resources_repository as store
-from services.provisioner.clouds import CloudDirectory
+from services.provisioner.api import Project, clouds_of, pool_of
 from services.provisioner.resources import Kind, ResourceRecord, rule_from_dict
 from services.provisioner.resources_handlers import Outcome
 from services.provisioner.schemas import (
@@ -47,22 +46,10 @@ from services.provisioner.schemas import (
     VolumeStateName,
 )
 
-PROJECT_HEADER = "X-Clanavi-Project"
-Project = Annotated[str, Header(alias=PROJECT_HEADER, include_in_schema=False)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Out = TypeVar("Out")
 
 router = APIRouter(prefix="/v1")
-
-
-def _pool(request: Request) -> Pool:
-    pool: Pool = request.app.state.runtime.pool
-    return pool
-
-
-def _clouds(request: Request) -> CloudDirectory:
-    clouds: CloudDirectory = request.app.state.clouds
-    return clouds
 
 
 def _cid() -> str:
@@ -136,24 +123,57 @@ async def _page(
     cursor: str | None,
     limit: int,
 ) -> Page[Any]:
-    records, next_cursor = await store.page(_pool(request), flt, cursor=cursor, limit=limit)
+    records, next_cursor = await store.page(pool_of(request), flt, cursor=cursor, limit=limit)
     return Page[Any](items=[shape(r) for r in records], next_cursor=next_cursor)
 
 
 async def _one(request: Request, project: str, kind: Kind, resource_id: str) -> ResourceRecord:
-    return await handlers.get(_pool(request), project, kind, resource_id)
+    return await handlers.get(pool_of(request), project, kind, resource_id)
 
 
 async def _act(request: Request, project: str, kind: Kind, resource_id: str, action: str) -> Outcome:
     return await handlers.act(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         kind=kind,
         resource_id=resource_id,
         action=action,
         correlation_id=_cid(),
     )
+
+
+def _path_id(path: str) -> str:
+    """The name of the (first) path parameter in `path`: "/volumes/{volume_id}/actions/detach" -> "volume_id"."""
+    return path.split("{", 1)[1].split("}", 1)[0]
+
+
+def _get_route(path: str, kind: Kind, shape: Callable[[ResourceRecord], Any], model: type, *, name: str) -> None:
+    """GET one record of `kind`, by the id in `path`."""
+
+    async def get_one(
+        request: Request, resource_id: str = Path(alias=_path_id(path)), project: Project = "default"
+    ) -> Any:
+        return shape(await _one(request, project, kind, resource_id))
+
+    router.add_api_route(path, get_one, methods=["GET"], response_model=model, name=name)
+
+
+def _action_route(
+    method: str, path: str, kind: Kind, action: str, shape: Callable[[ResourceRecord], Any], model: type, *, name: str
+) -> None:
+    """Carry out an `action` without parameters on the record of `kind` named by the id in `path`."""
+
+    async def act(
+        request: Request,
+        response: Response,
+        resource_id: str = Path(alias=_path_id(path)),
+        project: Project = "default",
+    ) -> Any:
+        outcome = await _act(request, project, kind, resource_id, action)
+        return _answer(response, outcome, shape, created=False)
+
+    router.add_api_route(path, act, methods=[method], response_model=model, name=name)
 
 
 # --- key pairs -------------------------------------------------------------------------------------------------
@@ -164,8 +184,8 @@ async def create_key_pair(
     request: Request, response: Response, body: KeyPairCreate, project: Project = "default"
 ) -> KeyPairCreated:
     outcome = await handlers.create_key_pair(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         name=body.name,
@@ -180,8 +200,8 @@ async def import_key_pair(
     request: Request, response: Response, body: KeyPairImport, project: Project = "default"
 ) -> KeyPairOut:
     outcome = await handlers.import_key_pair(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         name=body.name,
@@ -205,17 +225,12 @@ async def list_key_pairs(
     return await _page(request, key_pair_out, flt, cursor, limit)
 
 
-@router.get("/key-pairs/{key_pair_id}", response_model=KeyPairOut)
-async def get_key_pair(request: Request, key_pair_id: str, project: Project = "default") -> KeyPairOut:
-    return key_pair_out(await _one(request, project, "key_pair", key_pair_id))
+_get_route("/key-pairs/{key_pair_id}", "key_pair", key_pair_out, KeyPairOut, name="get_key_pair")
 
 
-@router.delete("/key-pairs/{key_pair_id}", response_model=KeyPairOut)
-async def delete_key_pair(
-    request: Request, response: Response, key_pair_id: str, project: Project = "default"
-) -> KeyPairOut:
-    outcome = await _act(request, project, "key_pair", key_pair_id, "delete")
-    return _answer(response, outcome, key_pair_out, created=False)
+_action_route(
+    "DELETE", "/key-pairs/{key_pair_id}", "key_pair", "delete", key_pair_out, KeyPairOut, name="delete_key_pair"
+)
 
 
 # --- security groups -------------------------------------------------------------------------------------------
@@ -226,8 +241,8 @@ async def create_security_group(
     request: Request, response: Response, body: SecurityGroupCreate, project: Project = "default"
 ) -> SecurityGroupOut:
     outcome = await handlers.create_security_group(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         name=body.name,
@@ -251,9 +266,9 @@ async def list_security_groups(
     return await _page(request, security_group_out, flt, cursor, limit)
 
 
-@router.get("/security-groups/{group_id}", response_model=SecurityGroupOut)
-async def get_security_group(request: Request, group_id: str, project: Project = "default") -> SecurityGroupOut:
-    return security_group_out(await _one(request, project, "security_group", group_id))
+_get_route(
+    "/security-groups/{group_id}", "security_group", security_group_out, SecurityGroupOut, name="get_security_group"
+)
 
 
 @router.delete("/security-groups/{group_id}", response_model=SecurityGroupOut)
@@ -261,7 +276,7 @@ async def delete_security_group(
     request: Request, response: Response, group_id: str, project: Project = "default"
 ) -> SecurityGroupOut:
     outcome = await handlers.delete_security_group(
-        _pool(request), _clouds(request), project_id=project, group_id=group_id, correlation_id=_cid()
+        pool_of(request), clouds_of(request), project_id=project, group_id=group_id, correlation_id=_cid()
     )
     return _answer(response, outcome, security_group_out, created=False)
 
@@ -272,7 +287,7 @@ async def authorize_rule(
 ) -> SecurityGroupOut:
     rule = rule_from_dict(body.model_dump())
     outcome = await handlers.authorize_rule(
-        _pool(request), _clouds(request), project_id=project, group_id=group_id, rule=rule, correlation_id=_cid()
+        pool_of(request), clouds_of(request), project_id=project, group_id=group_id, rule=rule, correlation_id=_cid()
     )
     return _answer(response, outcome, security_group_out, created=False)
 
@@ -282,7 +297,12 @@ async def revoke_rule(
     request: Request, response: Response, group_id: str, rule_id: str, project: Project = "default"
 ) -> SecurityGroupOut:
     outcome = await handlers.revoke_rule(
-        _pool(request), _clouds(request), project_id=project, group_id=group_id, rule_id=rule_id, correlation_id=_cid()
+        pool_of(request),
+        clouds_of(request),
+        project_id=project,
+        group_id=group_id,
+        rule_id=rule_id,
+        correlation_id=_cid(),
     )
     return _answer(response, outcome, security_group_out, created=False)
 
@@ -295,8 +315,8 @@ async def create_volume(
     request: Request, response: Response, body: VolumeCreate, project: Project = "default"
 ) -> VolumeOut:
     outcome = await handlers.create_volume(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         name=body.name,
@@ -325,16 +345,10 @@ async def list_volumes(
     return await _page(request, volume_out, flt, cursor, limit)
 
 
-@router.get("/volumes/{volume_id}", response_model=VolumeOut)
-async def get_volume(request: Request, volume_id: str, project: Project = "default") -> VolumeOut:
-    return volume_out(await _one(request, project, "volume", volume_id))
+_get_route("/volumes/{volume_id}", "volume", volume_out, VolumeOut, name="get_volume")
 
 
-@router.delete("/volumes/{volume_id}", response_model=VolumeOut)
-async def delete_volume(
-    request: Request, response: Response, volume_id: str, project: Project = "default"
-) -> VolumeOut:
-    return _answer(response, await _act(request, project, "volume", volume_id, "delete"), volume_out, created=False)
+_action_route("DELETE", "/volumes/{volume_id}", "volume", "delete", volume_out, VolumeOut, name="delete_volume")
 
 
 @router.post("/volumes/{volume_id}/actions/attach", response_model=VolumeOut)
@@ -342,8 +356,8 @@ async def attach_volume(
     request: Request, response: Response, volume_id: str, body: VolumeAttach, project: Project = "default"
 ) -> VolumeOut:
     outcome = await handlers.attach_volume(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         volume_id=volume_id,
         instance_id=body.instance_id,
@@ -353,11 +367,9 @@ async def attach_volume(
     return _answer(response, outcome, volume_out, created=False)
 
 
-@router.post("/volumes/{volume_id}/actions/detach", response_model=VolumeOut)
-async def detach_volume(
-    request: Request, response: Response, volume_id: str, project: Project = "default"
-) -> VolumeOut:
-    return _answer(response, await _act(request, project, "volume", volume_id, "detach"), volume_out, created=False)
+_action_route(
+    "POST", "/volumes/{volume_id}/actions/detach", "volume", "detach", volume_out, VolumeOut, name="detach_volume"
+)
 
 
 # --- snapshots -------------------------------------------------------------------------------------------------
@@ -368,8 +380,8 @@ async def create_snapshot(
     request: Request, response: Response, body: SnapshotCreate, project: Project = "default"
 ) -> SnapshotOut:
     outcome = await handlers.create_snapshot(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         volume_id=body.volume_id,
         name=body.name,
@@ -395,17 +407,12 @@ async def list_snapshots(
     return await _page(request, snapshot_out, flt, cursor, limit)
 
 
-@router.get("/snapshots/{snapshot_id}", response_model=SnapshotOut)
-async def get_snapshot(request: Request, snapshot_id: str, project: Project = "default") -> SnapshotOut:
-    return snapshot_out(await _one(request, project, "snapshot", snapshot_id))
+_get_route("/snapshots/{snapshot_id}", "snapshot", snapshot_out, SnapshotOut, name="get_snapshot")
 
 
-@router.delete("/snapshots/{snapshot_id}", response_model=SnapshotOut)
-async def delete_snapshot(
-    request: Request, response: Response, snapshot_id: str, project: Project = "default"
-) -> SnapshotOut:
-    outcome = await _act(request, project, "snapshot", snapshot_id, "delete")
-    return _answer(response, outcome, snapshot_out, created=False)
+_action_route(
+    "DELETE", "/snapshots/{snapshot_id}", "snapshot", "delete", snapshot_out, SnapshotOut, name="delete_snapshot"
+)
 
 
 # --- addresses -------------------------------------------------------------------------------------------------
@@ -416,8 +423,8 @@ async def allocate_address(
     request: Request, response: Response, body: AddressAllocate, project: Project = "default"
 ) -> AddressOut:
     outcome = await handlers.allocate_address(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         name=body.name,
@@ -443,16 +450,12 @@ async def list_addresses(
     return await _page(request, address_out, flt, cursor, limit)
 
 
-@router.get("/addresses/{address_id}", response_model=AddressOut)
-async def get_address(request: Request, address_id: str, project: Project = "default") -> AddressOut:
-    return address_out(await _one(request, project, "address", address_id))
+_get_route("/addresses/{address_id}", "address", address_out, AddressOut, name="get_address")
 
 
-@router.delete("/addresses/{address_id}", response_model=AddressOut)
-async def release_address(
-    request: Request, response: Response, address_id: str, project: Project = "default"
-) -> AddressOut:
-    return _answer(response, await _act(request, project, "address", address_id, "release"), address_out, created=False)
+_action_route(
+    "DELETE", "/addresses/{address_id}", "address", "release", address_out, AddressOut, name="release_address"
+)
 
 
 @router.post("/addresses/{address_id}/actions/associate", response_model=AddressOut)
@@ -460,8 +463,8 @@ async def associate_address(
     request: Request, response: Response, address_id: str, body: AddressAssociate, project: Project = "default"
 ) -> AddressOut:
     outcome = await handlers.associate_address(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         address_id=address_id,
         instance_id=body.instance_id,
@@ -470,12 +473,15 @@ async def associate_address(
     return _answer(response, outcome, address_out, created=False)
 
 
-@router.post("/addresses/{address_id}/actions/disassociate", response_model=AddressOut)
-async def disassociate_address(
-    request: Request, response: Response, address_id: str, project: Project = "default"
-) -> AddressOut:
-    outcome = await _act(request, project, "address", address_id, "disassociate")
-    return _answer(response, outcome, address_out, created=False)
+_action_route(
+    "POST",
+    "/addresses/{address_id}/actions/disassociate",
+    "address",
+    "disassociate",
+    address_out,
+    AddressOut,
+    name="disassociate_address",
+)
 
 
 # --- images made from instances --------------------------------------------------------------------------------
@@ -486,8 +492,8 @@ async def create_image(
     request: Request, response: Response, body: ImageCreate, project: Project = "default"
 ) -> CustomImageOut:
     outcome = await handlers.create_image(
-        _pool(request),
-        _clouds(request),
+        pool_of(request),
+        clouds_of(request),
         project_id=project,
         cloud_id=body.cloud_id,
         instance_id=body.instance_id,
@@ -514,17 +520,10 @@ async def list_custom_images(
     return await _page(request, image_out, flt, cursor, limit)
 
 
-@router.get("/images/{image_id}", response_model=CustomImageOut)
-async def get_image(request: Request, image_id: str, project: Project = "default") -> CustomImageOut:
-    return image_out(await _one(request, project, "image", image_id))
+_get_route("/images/{image_id}", "image", image_out, CustomImageOut, name="get_image")
 
 
-@router.delete("/images/{image_id}", response_model=CustomImageOut)
-async def deregister_image(
-    request: Request, response: Response, image_id: str, project: Project = "default"
-) -> CustomImageOut:
-    outcome = await _act(request, project, "image", image_id, "deregister")
-    return _answer(response, outcome, image_out, created=False)
+_action_route("DELETE", "/images/{image_id}", "image", "deregister", image_out, CustomImageOut, name="deregister_image")
 
 
 __all__ = ["router"]

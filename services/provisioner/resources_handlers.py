@@ -47,11 +47,11 @@ from adapters.base import (
 from kernel import correlation
 from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
-from services.provisioner import domain, errors, repository, resources, resources_cloud
+from services.provisioner import errors, repository, resources, resources_cloud
 from services.provisioner import resources_repository as store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord, RetryPolicy
-from services.provisioner.pacing import Pacer
+from services.provisioner.pacing import Pacer, give_up_reason, plan_after_failure
 from services.provisioner.resources import Kind, ResourceRecord
 
 log = logging.getLogger(__name__)
@@ -326,16 +326,7 @@ async def authorize_rule(
     group = await get(pool, project_id, "security_group", group_id)
     if resources.find_rule(group, resources.rule_id(rule)) is not None:
         return Outcome(group, done=True)  # granted already: nothing to do
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind="security_group",
-        resource_id=group_id,
-        action="authorize",
-        params={"rule": resources.rule_to_dict(rule)},
-        correlation_id=correlation_id,
-    )
+    return await _rule_action(clouds, pool, project_id, group_id, "authorize", rule, correlation_id)
 
 
 async def revoke_rule(
@@ -345,13 +336,25 @@ async def revoke_rule(
     rule = resources.find_rule(group, rule_id)
     if rule is None:
         raise NotFound(f"Security group {group_id} has no rule {rule_id}.")
+    return await _rule_action(clouds, pool, project_id, group_id, "revoke", rule, correlation_id)
+
+
+async def _rule_action(
+    clouds: CloudDirectory,
+    pool: Pool,
+    project_id: str,
+    group_id: str,
+    action: str,
+    rule: SecurityRule,
+    correlation_id: str,
+) -> Outcome:
     return await _act(
         clouds,
         pool,
         project_id=project_id,
         kind="security_group",
         resource_id=group_id,
-        action="revoke",
+        action=action,
         params={"rule": resources.rule_to_dict(rule)},
         correlation_id=correlation_id,
     )
@@ -595,12 +598,6 @@ async def act(
 # --- the worker's steps ----------------------------------------------------------------------------------------
 
 
-def _give_up_reason(exc: CloudError, policy: RetryPolicy) -> str:
-    if isinstance(exc, Throttled):
-        return f"The cloud kept throttling requests for {policy.throttle_budget:.0f} s: {exc}"
-    return errors.reason(exc)
-
-
 async def dispatch(pool: Pool, clouds: CloudDirectory, resource_id: str, *, policy: RetryPolicy, pacer: Pacer) -> bool:
     """Carry out a pending action a request did not finish (the cloud did not answer, or the process died)."""
     async with pool.acquire() as conn, conn.transaction():
@@ -636,26 +633,13 @@ async def _dispatch(
     try:
         value = await resources_cloud.perform(adapter, record, recovering=True, known_addresses=known)
     except CloudError as exc:
-        throttled = isinstance(exc, Throttled)
-        if throttled:
-            pacer.throttled(record.cloud_id, errors.retry_after(exc))
-        started = record.pending_since or record.created_at
-        plan = domain.plan_retry(
-            policy,
-            retryable=exc.retryable,
-            throttled=throttled,
-            attempts=record.attempts,
-            throttles=record.throttled,
-            age=(datetime.now(UTC) - started).total_seconds(),
-            rand=pacer.rand(),
-            at_least=pacer.wait(record.cloud_id),
-        )
+        plan = plan_after_failure(record, exc, policy, pacer)
         if plan is not None:
             after = resources.retried(record, attempts=plan.attempts, throttled=plan.throttled, reason=str(exc))
             await store.save(conn, after, retry_in=plan.delay)
             return
         log.warning("%s %s of %s failed for good: %s", record.kind, action, record.id, exc)
-        after, events = resources.failed(record, action, _give_up_reason(exc, policy))
+        after, events = resources.failed(record, action, give_up_reason(exc, policy))
         await store.commit_change(conn, after, events)
         return
     pacer.succeeded(record.cloud_id)

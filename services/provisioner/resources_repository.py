@@ -6,17 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from kernel import outbox
 from kernel.db import Connection, Pool
-from kernel.errors import Conflict, ValidationFailed
-from kernel.events import EventPayload, new_event
-from kernel.pagination import decode_cursor, encode_cursor
-from services.provisioner.repository import WORK_CHANNEL
+from kernel.errors import Conflict
+from kernel.events import EventPayload
+from services.provisioner.repository import WORK_CHANNEL, chain_events, claim_due_row, due_ids, keyset_page
 from services.provisioner.resources import RULES, Kind, ResourceRecord, label
 
 _COLUMNS = (
@@ -123,14 +121,7 @@ async def commit_change(
     conn: Connection, record: ResourceRecord, events: Sequence[EventPayload], *, retry_in: float = 0.0
 ) -> ResourceRecord:
     """Save the record and queue its events in the caller's transaction; events chain by causation."""
-    envelopes = []
-    causation = record.last_event_id
-    for payload in events:
-        envelope = new_event(
-            payload, project_id=record.project_id, correlation_id=record.correlation_id, causation_id=causation
-        )
-        envelopes.append(envelope)
-        causation = str(envelope.id)
+    envelopes, causation = chain_events(record, events)
     saved = await save(conn, replace(record, last_event_id=causation), retry_in=retry_in)
     await outbox.add(conn, *envelopes)
     return saved
@@ -221,22 +212,12 @@ async def provider_ids(conn: Connection | Pool, cloud_id: str, kind: Kind) -> se
 
 async def claim_action(conn: Connection, resource_id: str) -> ResourceRecord | None:
     """Lock a record whose action is due, unless another worker holds it already."""
-    row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM resources
-            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now()
-            FOR UPDATE SKIP LOCKED""",
-        uuid.UUID(resource_id),
-    )
+    row = await claim_due_row(conn, "resources", _COLUMNS, resource_id)
     return _record(row) if row else None
 
 
 async def due_actions(pool: Pool, limit: int) -> list[str]:
-    rows = await pool.fetch(
-        """SELECT id FROM resources WHERE pending_action IS NOT NULL AND next_attempt_at <= now()
-           ORDER BY next_attempt_at LIMIT $1""",
-        limit,
-    )
-    return [str(r["id"]) for r in rows]
+    return await due_ids(pool, "resources", limit)
 
 
 _FOLLOWED = sorted({(kind, state) for kind, rules in RULES.items() for state in rules.followed})
@@ -283,40 +264,19 @@ async def page(
     pool: Pool, flt: ResourceFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[ResourceRecord], str | None]:
     """One page, oldest first, and the cursor of the next page (None on the last)."""
-    where = ["project_id = $1", "kind = $2"]
-    args: list[Any] = [flt.project_id, flt.kind]
-    if flt.cloud_id:
-        args.append(flt.cloud_id)
-        where.append(f"cloud_id = ${len(args)}")
-    if flt.states:
-        args.append(list(flt.states))
-        where.append(f"state = ANY(${len(args)}::text[])")
-    if flt.name:
-        args.append(flt.name)
-        where.append(f"name = ${len(args)}")
-    if flt.instance_id:
-        args.append(flt.instance_id)
-        where.append(f"attrs->>'instance_id' = ${len(args)}")
-    if flt.volume_id:
-        args.append(flt.volume_id)
-        where.append(f"attrs->>'volume_id' = ${len(args)}")
-    if cursor:
-        created, last_id = decode_cursor(cursor, 2)
-        try:
-            args += [datetime.fromisoformat(created), uuid.UUID(last_id)]
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
-            ) from None
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM resources WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}",
-        *args,
+    return await keyset_page(
+        pool,
+        f"SELECT {_COLUMNS} FROM resources",
+        _record,
+        scope={"project_id": flt.project_id, "kind": flt.kind},
+        filters=[
+            ("cloud_id = {}", flt.cloud_id),
+            ("state = ANY({}::text[])", list(flt.states)),
+            ("name = {}", flt.name),
+            ("attrs->>'instance_id' = {}", flt.instance_id),
+            ("attrs->>'volume_id' = {}", flt.volume_id),
+        ],
+        cursor=cursor,
+        limit=limit,
+        bad_cursor={"errors": [{"location": "query.cursor"}]},
     )
-    records = [_record(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = records[-1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
-    return records, next_cursor
