@@ -28,3 +28,4 @@ test: lint
 bench: install
 	@$(PY) -m bench.pipeline
 	@$(PY) -m bench.adapters
+	@$(PY) -m bench.openstack_listing

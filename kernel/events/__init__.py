@@ -22,6 +22,7 @@ from kernel.events.instances import (
     InstanceTerminated,
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
+from kernel.events.modules import ModuleDisabled, ModuleEnabled
 from kernel.events.security_groups import (
     SecurityGroupCreated,
     SecurityGroupDeleted,
@@ -65,6 +66,8 @@ __all__ = [
     "KeyPairCreated",
     "KeyPairDeleted",
     "KeyPairFailed",
+    "ModuleDisabled",
+    "ModuleEnabled",
     "SecurityGroupCreated",
     "SecurityGroupDeleted",
     "SecurityGroupFailed",

@@ -22,6 +22,8 @@ from services.provisioner.schemas import (
     InstanceStateName,
     ListOf,
     MetricsOut,
+    ModuleOut,
+    ModuleUpdate,
     Page,
     RegionOut,
     ZoneOut,
@@ -246,6 +248,48 @@ async def instance_metrics(
     return await up.forward(
         "GET", f"/v1/instances/{quoted(instance_id)}/metrics", project=project, params=query_items(request)
     )
+
+
+def require_admin(request: Request) -> None:
+    """Managing adapter modules is for admins; today the one bearer token the gateway accepts is the admin's."""
+    # Every authenticated caller is an admin until tokens carry roles: the authentication middleware let it in.
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+@router.get(
+    "/modules",
+    response_model=ListOf[ModuleOut],
+    tags=["modules"],
+    summary="The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
+)
+async def list_modules(project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
+    return await up.forward("GET", "/v1/modules", project=project)
+
+
+@router.get(
+    "/modules/{name}",
+    response_model=ModuleOut,
+    tags=["modules"],
+    summary="One adapter module",
+    responses=problem_responses(404),
+)
+async def get_module(name: str, project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
+    return await up.forward("GET", f"/v1/modules/{quoted(name)}", project=project)
+
+
+@router.put(
+    "/modules/{name}",
+    response_model=ModuleOut,
+    tags=["modules"],
+    summary="Enable or disable an adapter module at runtime",
+    description="A disabled module's cloud accounts answer 409 `module_disabled` to anything that calls the cloud; "
+    "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
+    responses=problem_responses(404),
+)
+async def put_module(name: str, body: ModuleUpdate, project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
+    return await up.forward("PUT", f"/v1/modules/{quoted(name)}", project=project, body=body.model_dump_json().encode())
 
 
 @router.get("/audit/events", response_model=AuditEventPage, tags=["audit"], summary="The activity trail")

@@ -71,12 +71,13 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     )
 
 
-def cloud_out(account: CloudAccount, features: frozenset[Feature]) -> CloudOut:
+def cloud_out(account: CloudAccount, features: frozenset[Feature], *, module_enabled: bool) -> CloudOut:
     return CloudOut(
         id=account.id,
         name=account.name,
         driver=account.driver,
         enabled=account.enabled,
+        module_enabled=module_enabled,
         features=sorted(features),
         created_at=account.created_at,
     )
@@ -86,13 +87,18 @@ def cloud_out(account: CloudAccount, features: frozenset[Feature]) -> CloudOut:
 async def list_clouds(request: Request) -> ListOf[CloudOut]:
     clouds = clouds_of(request)
     accounts = await repository.list_clouds(pool_of(request))
-    return ListOf[CloudOut](items=[cloud_out(a, await clouds.features(a.id)) for a in accounts])
+    return ListOf[CloudOut](
+        items=[
+            cloud_out(a, await clouds.features(a.id), module_enabled=clouds.module_enabled(a.driver)) for a in accounts
+        ]
+    )
 
 
 @router.get("/clouds/{cloud_id}", response_model=CloudOut)
 async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
     clouds = clouds_of(request)
-    return cloud_out(await clouds.account(cloud_id), await clouds.features(cloud_id))
+    account = await clouds.account(cloud_id)
+    return cloud_out(account, await clouds.features(cloud_id), module_enabled=clouds.module_enabled(account.driver))
 
 
 async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
@@ -125,7 +131,11 @@ async def _cloud_ids(request: Request, cloud_id: str | None) -> list[str]:
     if cloud_id:
         await clouds_of(request).account(cloud_id)
         return [cloud_id]
-    return [a.id for a in await repository.list_clouds(pool_of(request)) if a.enabled]
+    clouds = clouds_of(request)
+    # Every enabled account whose adapter module is enabled too: a disabled module's clouds are left out.
+    return [
+        a.id for a in await repository.list_clouds(pool_of(request)) if a.enabled and clouds.module_enabled(a.driver)
+    ]
 
 
 async def _from_each_cloud(

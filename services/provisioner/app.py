@@ -17,7 +17,7 @@ from kernel.errors import problem_from_error
 from kernel.http import create_base_app, problem_response
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
-from services.provisioner import api, errors, repository, resources_api
+from services.provisioner import api, errors, modules_api, repository, resources_api
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import RetryPolicy
 from services.provisioner.errors import RetryLater
@@ -50,8 +50,10 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
                 enabled=account.enabled,
             )
         clouds = CloudDirectory(runtime.pool)
-        # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
-        await clouds.adapter(SIM_CLOUD_ID)
+        await clouds.load_modules()
+        if clouds.module_enabled("simcloud"):
+            # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
+            await clouds.adapter(SIM_CLOUD_ID)
         await runtime.start_bus()
         runtime.start_relay()
         worker = Worker(
@@ -76,6 +78,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     app = create_base_app("Clanavi provisioner", runtime.readiness, lifespan=lifespan)
     app.include_router(api.router)
     app.include_router(resources_api.router)
+    app.include_router(modules_api.router)
     app.add_exception_handler(RetryLater, _retry_later)
     app.add_exception_handler(CloudError, _cloud_error)
     return app

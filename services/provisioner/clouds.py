@@ -5,7 +5,6 @@ API rate limit)."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters import registry
 from adapters.base import (
     FEATURE_OPERATIONS,
     CloudAdapter,
@@ -27,10 +27,11 @@ from adapters.base import (
     Region,
     Zone,
 )
-from adapters.registry import DRIVERS, AdapterContext, UnknownDriver, factory
+from adapters.registry import AdapterContext, UnknownDriver, factory
 from kernel.db import Pool
 from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
 from services.provisioner import repository
+from services.provisioner.errors import ModuleDisabled
 from services.provisioner.repository import CloudAccount
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,10 @@ def adapter_class(driver: str) -> type[CloudAdapter] | None:
 
     None when the driver is unknown, its module cannot be imported here, or its factory does not name its class.
     """
-    if driver not in DRIVERS:
-        return None
-    module_name, _, attr = DRIVERS[driver].partition(":")
     try:
-        connect = getattr(importlib.import_module(module_name), attr)
+        connect = registry.load(driver)
+    except UnknownDriver:
+        return None
     except Exception:  # noqa: BLE001 - an adapter that cannot load here simply declares nothing
         log.warning("the %s adapter cannot be loaded in this process", driver, exc_info=True)
         return None
@@ -84,6 +84,38 @@ class CloudDirectory:
         self._catalogues: dict[str, _Catalogue] = {}
         self._catalogue_ttl = catalogue_ttl
         self._zones: dict[str, tuple[float, Sequence[Region], Sequence[Zone]]] = {}
+        # Adapter modules an admin disabled (kept in the database; `load_modules` reads them at start).
+        self._disabled: set[str] = set()
+        # account id -> driver, of the connected adapters
+        self._drivers: dict[str, str] = {}
+
+    async def load_modules(self) -> None:
+        self._disabled = await repository.disabled_modules(self._pool)
+
+    def module_enabled(self, driver: str) -> bool:
+        return driver not in self._disabled
+
+    def set_module(self, driver: str, *, enabled: bool) -> None:
+        """Call after the change is committed; from now on the module's accounts refuse (or serve) operations."""
+        if enabled:
+            self._disabled.discard(driver)
+        else:
+            self._disabled.add(driver)
+
+    def _check_module(self, cloud_id: str, driver: str) -> None:
+        if driver in self._disabled:
+            raise ModuleDisabled(
+                f"Cloud {cloud_id} uses the {driver} adapter module, which is disabled; "
+                f"nothing was done. Enable the module (PUT /v1/modules/{driver}) to use the cloud again.",
+                cloud_id=cloud_id,
+                module=driver,
+            )
+
+    async def check_enabled(self, cloud_id: str) -> CloudAccount:
+        """The account, when its adapter module is enabled; raises ModuleDisabled (409) otherwise."""
+        account = await self.account(cloud_id)
+        self._check_module(cloud_id, account.driver)
+        return account
 
     async def account(self, cloud_id: str) -> CloudAccount:
         account = await repository.get_cloud(self._pool, cloud_id)
@@ -95,7 +127,7 @@ class CloudDirectory:
         """What the account's adapter declares. A connected adapter knows best (libvirt on a QEMU host adds
         hot-plugging to what its class declares); the class answers for accounts that are disabled or unreachable."""
         account = await self.account(cloud_id)
-        if account.enabled:
+        if account.enabled and self.module_enabled(account.driver):
             try:
                 return (await self.adapter(cloud_id)).features
             except (CloudError, ClanaviError) as exc:
@@ -103,8 +135,9 @@ class CloudDirectory:
         return driver_features(account.driver)
 
     async def require(self, cloud_id: str, *operations: str, feature: Feature | None = None) -> None:
-        """Refuse (501) an operation the cloud's adapter does not declare, before anything is recorded or called."""
-        account = await self.account(cloud_id)
+        """Refuse an operation of an account whose adapter module is disabled (409), or that the cloud's adapter
+        does not declare (501), before anything is recorded or called."""
+        account = await self.check_enabled(cloud_id)
         declared = await self.features(cloud_id)
         needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
         for wanted in needed:
@@ -116,14 +149,17 @@ class CloudDirectory:
                 )
 
     async def adapter(self, cloud_id: str) -> CloudAdapter:
-        """The connected adapter of an enabled account (connected once, then reused)."""
+        """The connected adapter of an enabled account (connected once, then reused); raises ModuleDisabled when the
+        account's adapter module is disabled."""
         cached = self._adapters.get(cloud_id)
-        if cached is not None:
+        if cached is not None and cloud_id in self._drivers:
+            self._check_module(cloud_id, self._drivers[cloud_id])
             return cached
         async with self._lock:
+            account = await self.account(cloud_id)
+            self._check_module(cloud_id, account.driver)
             if cloud_id in self._adapters:
                 return self._adapters[cloud_id]
-            account = await self.account(cloud_id)
             if not account.enabled:
                 raise Conflict(f"Cloud {cloud_id} is disabled.")
             try:
@@ -136,6 +172,7 @@ class CloudDirectory:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 raise Conflict(f"Cloud {cloud_id} is misconfigured: {problems}") from None
             self._adapters[cloud_id] = adapter
+            self._drivers[cloud_id] = account.driver
             return adapter
 
     async def _catalogue(self, cloud_id: str, *, refresh: bool = False) -> _Catalogue:

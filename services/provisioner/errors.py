@@ -11,6 +11,8 @@
 | `CloudUnavailable` | 503 + `Retry-After` | `cloud_unavailable` |
 | `CloudAuthError` | 502 | `cloud_auth_failed` |
 | any other `CloudError` | 502 | `cloud_error` |
+
+Not from a cloud: `ModuleDisabled` (409 `module_disabled`), the account's adapter module is disabled.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ from kernel.errors import (
 class QuotaExhausted(Conflict):
     code = "quota_exceeded"
     title = "The cloud account's quota is exhausted"
+
+
+class ModuleDisabled(Conflict):
+    """The account's adapter module is disabled: nothing was recorded or called; enable the module to go on."""
+
+    code = "module_disabled"
+    title = "The cloud's adapter module is disabled"
 
 
 class RetryLater(ServiceUnavailable):
@@ -130,6 +139,7 @@ __all__ = [
     "CloudAway",
     "CloudFailed",
     "CloudThrottled",
+    "ModuleDisabled",
     "QuotaExhausted",
     "RetryLater",
     "from_cloud",

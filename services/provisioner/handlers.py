@@ -179,6 +179,7 @@ async def request_action(
     correlation_id: str,
 ) -> InstanceRecord:
     current = await get(pool, project_id, instance_id)
+    await clouds.check_enabled(current.cloud_id)
     if current.exists_in_cloud:
         await clouds.require(current.cloud_id, _ACTION_OPERATIONS[action])
     async with pool.acquire() as conn, conn.transaction():
@@ -292,6 +293,9 @@ async def dispatch(pool: Pool, clouds: CloudDirectory, instance_id: str, *, poli
                 log.warning("%s of instance %s failed: %s", action, record.id, exc)
                 await repository.commit_change(conn, after, events, retry_in=retry_in)
                 return True
+            except errors.ModuleDisabled:
+                # Its adapter module was disabled meanwhile: the action waits, untouched, until it is enabled.
+                return False
             except ClanaviError as exc:  # the account is disabled or its adapter not installed
                 after, events = domain.failed(record, exc.detail)
                 await repository.commit_change(conn, after, events)

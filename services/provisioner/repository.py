@@ -125,6 +125,37 @@ async def get_cloud(pool: Pool, cloud_id: str) -> CloudAccount | None:
     return _account(row) if row else None
 
 
+# --- adapter modules ------------------------------------------------------------------------------------------
+
+# Rows of accounts whose adapter module is disabled wait: the worker neither carries out nor follows them.
+NOT_HELD = "cloud_id NOT IN (SELECT c.id FROM clouds c JOIN modules m ON m.name = c.driver WHERE NOT m.enabled)"
+
+
+async def disabled_modules(pool: Pool | Connection) -> set[str]:
+    return {r["name"] for r in await pool.fetch("SELECT name FROM modules WHERE NOT enabled")}
+
+
+async def recorded_modules(pool: Pool | Connection) -> dict[str, bool]:
+    return {r["name"]: bool(r["enabled"]) for r in await pool.fetch("SELECT name, enabled FROM modules")}
+
+
+async def set_module(conn: Connection, name: str, *, enabled: bool) -> bool:
+    """Record the module's state; True when it changed (a module without a row was enabled)."""
+    row = await conn.fetchrow("SELECT enabled FROM modules WHERE name = $1 FOR UPDATE", name)
+    before = True if row is None else bool(row["enabled"])
+    await conn.execute(
+        """INSERT INTO modules (name, enabled) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_at = now()""",
+        name,
+        enabled,
+    )
+    return before != enabled
+
+
+async def clouds_using(conn: Pool | Connection, driver: str) -> list[str]:
+    return [r["id"] for r in await conn.fetch("SELECT id FROM clouds WHERE driver = $1 ORDER BY id", driver)]
+
+
 # --- instances ------------------------------------------------------------------------------------------------
 
 
@@ -254,7 +285,7 @@ async def moving(pool: Pool) -> list[InstanceRecord]:
     """Instances in a transition the cloud is carrying out, which the worker follows."""
     rows = await pool.fetch(
         f"""SELECT {_COLUMNS} FROM instances
-            WHERE pending_action IS NULL AND state = ANY($1::text[]) AND provider_id IS NOT NULL""",
+            WHERE pending_action IS NULL AND state = ANY($1::text[]) AND provider_id IS NOT NULL AND {NOT_HELD}""",
         sorted(TRANSITIONAL),
     )
     return [_record(r) for r in rows]
@@ -329,7 +360,7 @@ async def claim_due_row(conn: Connection, table: str, columns: str, record_id: s
     """Lock a row of `table` whose action is due, unless another worker holds it already (None then)."""
     return await conn.fetchrow(
         f"""SELECT {columns} FROM {table}
-            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now()
+            WHERE id = $1 AND pending_action IS NOT NULL AND next_attempt_at <= now() AND {NOT_HELD}
             FOR UPDATE SKIP LOCKED""",
         uuid.UUID(record_id),
     )
@@ -338,7 +369,7 @@ async def claim_due_row(conn: Connection, table: str, columns: str, record_id: s
 async def due_ids(pool: Pool, table: str, limit: int) -> list[str]:
     """Ids of the rows of `table` whose action is due, the longest due first."""
     rows = await pool.fetch(
-        f"""SELECT id FROM {table} WHERE pending_action IS NOT NULL AND next_attempt_at <= now()
+        f"""SELECT id FROM {table} WHERE pending_action IS NOT NULL AND next_attempt_at <= now() AND {NOT_HELD}
            ORDER BY next_attempt_at LIMIT $1""",
         limit,
     )

@@ -114,6 +114,7 @@ async def _act(
     correlation_id: str,
 ) -> Outcome:
     current = await get(pool, project_id, kind, resource_id)
+    await clouds.check_enabled(current.cloud_id)
     rules = resources.RULES[kind]
     if resources.needs_cloud(current) and not (action == rules.remove and current.state == rules.gone):
         await clouds.require(current.cloud_id, *resources_cloud.OPERATIONS[(kind, action)])
@@ -623,6 +624,8 @@ async def _dispatch(
         return
     try:
         adapter = await clouds.adapter(record.cloud_id)
+    except errors.ModuleDisabled:
+        return  # its adapter module was disabled meanwhile: the action waits, untouched, until it is enabled
     except ClanaviError as exc:
         after, events = resources.failed(record, action, exc.detail)
         await store.commit_change(conn, after, events)

@@ -14,7 +14,14 @@ from kernel import outbox
 from kernel.db import Connection, Pool
 from kernel.errors import Conflict
 from kernel.events import EventPayload
-from services.provisioner.repository import WORK_CHANNEL, chain_events, claim_due_row, due_ids, keyset_page
+from services.provisioner.repository import (
+    NOT_HELD,
+    WORK_CHANNEL,
+    chain_events,
+    claim_due_row,
+    due_ids,
+    keyset_page,
+)
 from services.provisioner.resources import RULES, Kind, ResourceRecord, label
 
 _COLUMNS = (
@@ -230,7 +237,7 @@ async def moving(pool: Pool) -> list[ResourceRecord]:
     followed = _FOLLOWED
     rows = await pool.fetch(
         f"""SELECT {_COLUMNS} FROM resources
-            WHERE pending_action IS NULL AND provider_id IS NOT NULL AND state IN ({_FOLLOWED_STATES})
+            WHERE pending_action IS NULL AND provider_id IS NOT NULL AND state IN ({_FOLLOWED_STATES}) AND {NOT_HELD}
               AND (kind, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
         [k for k, _ in followed],
         [s for _, s in followed],

@@ -57,8 +57,33 @@ class CloudOut(BaseModel):
     name: str
     driver: str
     enabled: bool
+    # Whether the account's adapter module (`driver`) is enabled: when it is not, every call to the cloud answers
+    # 409 `module_disabled` and the account's pending work waits.
+    module_enabled: bool = True
     features: list[str]
     created_at: datetime
+
+
+class ModuleOut(BaseModel):
+    """An adapter module: built in, or a plugin from an installed distribution (`clanavi.adapters` entry point)."""
+
+    name: str
+    # "missing": named by a cloud account or by a recorded state, but not installed here.
+    source: Literal["builtin", "plugin", "missing"]
+    distribution: str | None = None
+    version: str | None = None
+    enabled: bool
+    # Whether its module imports in the provisioner; `reason` says why not.
+    available: bool
+    reason: str | None = None
+    features: list[str]
+    cloud_ids: list[str]
+
+
+class ModuleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
 
 
 class ImageOut(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from adapters.registry import DRIVERS
+from adapters import registry
 from kernel.settings import ServiceSettings
 
 SIM_CLOUD_ID = "sim"
@@ -31,8 +31,9 @@ class CloudAccountConfig(BaseModel):
     @field_validator("driver")
     @classmethod
     def _known_driver(cls, driver: str) -> str:
-        if driver not in DRIVERS:
-            raise ValueError(f"unknown driver {driver!r}; known drivers: {', '.join(sorted(DRIVERS))}")
+        known = registry.modules()  # built-in adapters and installed plugins
+        if driver not in known:
+            raise ValueError(f"unknown driver {driver!r}; known drivers: {', '.join(sorted(known))}")
         return driver
 
     @field_validator("id")

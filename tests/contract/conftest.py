@@ -31,7 +31,7 @@ from adapters.base import FEATURE_OPERATIONS, CloudAdapter, Feature
 from tests.contract.cloud import ContractCloud, OpenCloud
 from tests.contract.helpers import Cleanup
 
-CLOUDS = ("simcloud", "ec2", "libvirt")
+CLOUDS = ("simcloud", "ec2", "libvirt", "openstack", "xcp")
 HARNESS_PACKAGE = "tests.contract.clouds"
 ENV_CLOUDS = "CLANAVI_CONTRACT_CLOUDS"
 

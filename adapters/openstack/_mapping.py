@@ -1,0 +1,315 @@
+"""Nova, Glance and Keystone answers as the contract's values; the state tables live here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.base import (
+    Address,
+    Flavor,
+    Image,
+    ImageState,
+    Instance,
+    InstanceState,
+    KeyPair,
+    Protocol_,
+    SecurityGroup,
+    SecurityRule,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeState,
+)
+
+# Server metadata key that carries the launch's client token (Nova has no client token of its own).
+TOKEN_KEY = "clanavi-client-token"  # noqa: S105 - a metadata key, not a secret
+
+# Nova server `status` -> the contract's state (Libcloud's NODE_STATE_MAP).
+SERVER_STATES: dict[str, InstanceState] = {
+    "BUILD": InstanceState.PENDING,
+    "ACTIVE": InstanceState.RUNNING,
+    "SHUTOFF": InstanceState.STOPPED,
+    "STOPPED": InstanceState.STOPPED,
+    "REBOOT": InstanceState.REBOOTING,
+    "HARD_REBOOT": InstanceState.REBOOTING,
+    "SUSPENDED": InstanceState.SUSPENDED,
+    "PAUSED": InstanceState.SUSPENDED,
+    "SHELVED": InstanceState.STOPPED,
+    "SHELVED_OFFLOADED": InstanceState.STOPPED,
+    "DELETED": InstanceState.TERMINATED,
+    "SOFT_DELETED": InstanceState.TERMINATED,
+    "ERROR": InstanceState.ERROR,
+    "REBUILD": InstanceState.PENDING,
+    "RESIZE": InstanceState.PENDING,
+    "VERIFY_RESIZE": InstanceState.RUNNING,
+    "MIGRATING": InstanceState.RUNNING,
+    "PASSWORD": InstanceState.RUNNING,
+    "RESCUE": InstanceState.RUNNING,
+    "UNKNOWN": InstanceState.UNKNOWN,
+}
+
+# Nova `OS-EXT-STS:task_state` values that say more than the status does while a transition runs.
+TASK_STATES: dict[str, InstanceState] = {
+    "powering-off": InstanceState.STOPPING,
+    "powering-on": InstanceState.STARTING,
+    "resuming": InstanceState.STARTING,
+    "rebooting": InstanceState.REBOOTING,
+    "rebooting_hard": InstanceState.REBOOTING,
+    "reboot_pending": InstanceState.REBOOTING,
+    "reboot_started": InstanceState.REBOOTING,
+    "deleting": InstanceState.TERMINATING,
+}
+
+# Cinder volume `status` -> the contract's volume state.
+VOLUME_STATES: dict[str, VolumeState] = {
+    "creating": VolumeState.CREATING,
+    "downloading": VolumeState.CREATING,
+    "available": VolumeState.AVAILABLE,
+    "reserved": VolumeState.ATTACHING,
+    "attaching": VolumeState.ATTACHING,
+    "in-use": VolumeState.IN_USE,
+    "detaching": VolumeState.DETACHING,
+    "deleting": VolumeState.DELETING,
+    "deleted": VolumeState.DELETED,
+    "error": VolumeState.ERROR,
+    "error_deleting": VolumeState.ERROR,
+    "error_restoring": VolumeState.ERROR,
+    "error_extending": VolumeState.ERROR,
+    "maintenance": VolumeState.ERROR,
+    "extending": VolumeState.IN_USE,
+    "backing-up": VolumeState.AVAILABLE,
+    "restoring-backup": VolumeState.CREATING,
+}
+
+# Cinder snapshot `status` -> the contract's snapshot state.
+SNAPSHOT_STATES: dict[str, SnapshotState] = {
+    "creating": SnapshotState.PENDING,
+    "available": SnapshotState.AVAILABLE,
+    "backing-up": SnapshotState.AVAILABLE,
+    "deleting": SnapshotState.DELETING,
+    "deleted": SnapshotState.DELETING,
+    "error": SnapshotState.ERROR,
+    "error_deleting": SnapshotState.ERROR,
+}
+
+# Glance image `status` -> the contract's image state.
+IMAGE_STATES: dict[str, ImageState] = {
+    "queued": ImageState.PENDING,
+    "saving": ImageState.PENDING,
+    "uploading": ImageState.PENDING,
+    "importing": ImageState.PENDING,
+    "active": ImageState.AVAILABLE,
+    "deactivated": ImageState.FAILED,
+    "killed": ImageState.FAILED,
+    "deleted": ImageState.DEREGISTERED,
+    "pending_delete": ImageState.DEREGISTERED,
+}
+
+
+# SDK attribute name -> the key in Nova's raw JSON, where they differ (the adapter lists servers as raw JSON).
+_RAW_KEYS = {
+    "created_at": "created",
+    "availability_zone": "OS-EXT-AZ:availability_zone",
+    "task_state": "OS-EXT-STS:task_state",
+    "vm_state": "OS-EXT-STS:vm_state",
+}
+
+
+def _get(resource: Any, name: str, default: Any = None) -> Any:
+    """An attribute of an SDK resource, or the same field of an API answer's raw JSON object."""
+    if type(resource) is dict:
+        value = resource.get(name, resource.get(_RAW_KEYS.get(name, name), default))
+    else:
+        # SDK resources are dicts too, but their attributes are the documented names.
+        value = getattr(resource, name, default)
+    return default if value is None else value
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value or "")
+    if not text:
+        return datetime.fromtimestamp(0, UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def instance_state(status: str, task_state: str | None) -> InstanceState:
+    if task_state and task_state in TASK_STATES and status != "ERROR":
+        return TASK_STATES[task_state]
+    return SERVER_STATES.get(status.upper(), InstanceState.UNKNOWN)
+
+
+def _ref_id(ref: Any) -> str:
+    """The id in a server's `image`/`flavor` reference (a dict or an SDK resource); "" when booted from volume."""
+    if ref is None:
+        return ""
+    found = _get(ref, "id") or _get(ref, "original_name") or _get(ref, "name")
+    return str(found or "")
+
+
+def to_instance(server: Any, group_ids: Mapping[str, str] | None = None) -> Instance:
+    """`group_ids` maps security group names to ids: Nova names a server's groups, the contract wants ids."""
+    status = str(_get(server, "status", "UNKNOWN"))
+    task_state = _get(server, "task_state")
+    private: list[str] = []
+    public: list[str] = []
+    addresses: Mapping[str, Any] = _get(server, "addresses", {})
+    for entries in addresses.values():
+        for entry in entries:
+            ip = str(entry.get("addr", ""))
+            if not ip:
+                continue
+            (public if entry.get("OS-EXT-IPS:type") == "floating" else private).append(ip)
+    metadata: Mapping[str, str] = _get(server, "metadata", {})
+    names = [str(g.get("name", "")) for g in _get(server, "security_groups", []) if g.get("name")]
+    groups = tuple((group_ids or {}).get(name, name) for name in names)
+    fault = _get(server, "fault", {})
+    state = instance_state(status, task_state)
+    return Instance(
+        id=str(_get(server, "id")),
+        name=str(_get(server, "name", "")),
+        state=state,
+        image_id=_ref_id(_get(server, "image")),
+        flavor_id=_ref_id(_get(server, "flavor")),
+        created_at=parse_time(_get(server, "created_at")),
+        private_ips=tuple(private),
+        public_ips=tuple(public),
+        zone=_get(server, "availability_zone"),
+        key_name=_get(server, "key_name"),
+        security_group_ids=groups,
+        tags={k: v for k, v in metadata.items() if k != TOKEN_KEY},
+        reason=str(fault.get("message")) if state is InstanceState.ERROR and fault else None,
+        extra={
+            "status": status,
+            "task_state": task_state,
+            "vm_state": _get(server, "vm_state"),
+            "client_token": metadata.get(TOKEN_KEY),
+        },
+    )
+
+
+def to_flavor(flavor: Any) -> Flavor:
+    return Flavor(
+        id=str(_get(flavor, "id")),
+        name=str(_get(flavor, "name", "")),
+        vcpus=int(_get(flavor, "vcpus", 0)),
+        ram_mb=int(_get(flavor, "ram", 0)),
+        disk_gb=int(_get(flavor, "disk", 0)),
+        extra={"ephemeral_gb": int(_get(flavor, "ephemeral", 0)), "is_public": bool(_get(flavor, "is_public", True))},
+    )
+
+
+def to_image(image: Any) -> Image:
+    status = str(_get(image, "status", "")).lower()
+    properties: Mapping[str, Any] = _get(image, "properties", {})
+    os_name = _get(image, "os_distro") or properties.get("os_distro") or ""
+    return Image(
+        id=str(_get(image, "id")),
+        name=str(_get(image, "name", "") or _get(image, "id")),
+        os=str(os_name),
+        state=IMAGE_STATES.get(status, ImageState.PENDING),
+        min_disk_gb=int(_get(image, "min_disk", 0)),
+        extra={
+            "status": status,
+            "visibility": _get(image, "visibility"),
+            "disk_format": _get(image, "disk_format"),
+            "instance_id": properties.get("instance_uuid") or _get(image, "instance_uuid"),
+        },
+    )
+
+
+def to_key_pair(keypair: Any, *, with_private_key: bool = False) -> KeyPair:
+    return KeyPair(
+        name=str(_get(keypair, "name")),
+        fingerprint=str(_get(keypair, "fingerprint", "")),
+        private_key=_get(keypair, "private_key") if with_private_key else None,
+        extra={"type": _get(keypair, "type", "ssh")},
+    )
+
+
+def to_volume(volume: Any) -> Volume:
+    status = str(_get(volume, "status", "")).lower()
+    attachments: list[Mapping[str, Any]] = list(_get(volume, "attachments", []))
+    attached = attachments[0] if attachments else {}
+    return Volume(
+        id=str(_get(volume, "id")),
+        name=str(_get(volume, "name", "")),
+        size_gb=int(_get(volume, "size", 0)),
+        state=VOLUME_STATES.get(status, VolumeState.ERROR),
+        created_at=parse_time(_get(volume, "created_at")),
+        zone=_get(volume, "availability_zone"),
+        instance_id=attached.get("server_id"),
+        device=attached.get("device"),
+        snapshot_id=_get(volume, "snapshot_id"),
+        extra={"status": status, "volume_type": _get(volume, "volume_type")},
+    )
+
+
+def to_snapshot(snapshot: Any) -> Snapshot:
+    status = str(_get(snapshot, "status", "")).lower()
+    return Snapshot(
+        id=str(_get(snapshot, "id")),
+        volume_id=str(_get(snapshot, "volume_id", "")),
+        size_gb=int(_get(snapshot, "size", 0)),
+        state=SNAPSHOT_STATES.get(status, SnapshotState.ERROR),
+        created_at=parse_time(_get(snapshot, "created_at")),
+        name=str(_get(snapshot, "name", "")),
+        extra={"status": status},
+    )
+
+
+def server_id(server: Any) -> str:
+    return str(_get(server, "id"))
+
+
+def server_metadata(server: Any) -> Mapping[str, str]:
+    metadata: Mapping[str, str] = _get(server, "metadata", {})
+    return metadata
+
+
+def server_group_names(server: Any) -> list[str]:
+    return [str(g.get("name", "")) for g in _get(server, "security_groups", []) if g.get("name")]
+
+
+def to_rule(rule: Any) -> SecurityRule:
+    protocol = _get(rule, "protocol")
+    kind: Protocol_ = (
+        "tcp" if protocol == "tcp" else "udp" if protocol == "udp" else "icmp" if protocol == "icmp" else "all"
+    )
+    ports = kind in ("tcp", "udp")
+    ethertype = _get(rule, "ether_type") or _get(rule, "ethertype") or "IPv4"
+    cidr = _get(rule, "remote_ip_prefix") or ("::/0" if ethertype == "IPv6" else "0.0.0.0/0")  # noqa: S104 - a CIDR
+    low = _get(rule, "port_range_min") if ports else None
+    high = _get(rule, "port_range_max") if ports else None
+    return SecurityRule(
+        direction="egress" if _get(rule, "direction") == "egress" else "ingress",
+        protocol=kind,
+        from_port=None if low is None else int(low),
+        to_port=None if high is None else int(high),
+        cidr=str(cidr),
+    )
+
+
+def to_group(group: Any) -> SecurityGroup:
+    rules = tuple(to_rule(r) for r in _get(group, "security_group_rules", []))
+    return SecurityGroup(
+        id=str(_get(group, "id")),
+        name=str(_get(group, "name", "")),
+        description=str(_get(group, "description", "")),
+        rules=rules,
+        extra={"rule_ids": tuple(str(_get(r, "id")) for r in _get(group, "security_group_rules", []))},
+    )
+
+
+def to_address(floating: Any, instance_by_port: Mapping[str, str]) -> Address:
+    port_id = _get(floating, "port_id")
+    return Address(
+        id=str(_get(floating, "id")),
+        ip=str(_get(floating, "floating_ip_address", "")),
+        instance_id=instance_by_port.get(port_id) if port_id else None,
+        extra={"port_id": port_id, "fixed_ip": _get(floating, "fixed_ip_address"), "status": _get(floating, "status")},
+    )

@@ -1,0 +1,54 @@
+"""Routes of the adapter modules: list them, enable or disable one (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from kernel import correlation
+from services.provisioner import modules
+from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.schemas import ListOf, ModuleOut, ModuleUpdate
+
+router = APIRouter(prefix="/v1")
+
+
+def module_out(view: modules.ModuleView) -> ModuleOut:
+    module = view.module
+    return ModuleOut(
+        name=view.name,
+        source=module.source if module is not None else "missing",
+        distribution=module.distribution if module is not None else None,
+        version=module.version if module is not None else None,
+        enabled=view.enabled,
+        available=view.available,
+        reason=view.reason,
+        features=list(view.features),
+        cloud_ids=list(view.cloud_ids),
+    )
+
+
+@router.get("/modules", response_model=ListOf[ModuleOut])
+async def list_modules(request: Request) -> ListOf[ModuleOut]:
+    views = await modules.list_modules(pool_of(request), clouds_of(request))
+    return ListOf[ModuleOut](items=[module_out(v) for v in views])
+
+
+@router.get("/modules/{name}", response_model=ModuleOut)
+async def get_module(request: Request, name: str) -> ModuleOut:
+    return module_out(await modules.get_module(pool_of(request), clouds_of(request), name))
+
+
+@router.put("/modules/{name}", response_model=ModuleOut)
+async def put_module(request: Request, name: str, body: ModuleUpdate, project: Project = "default") -> ModuleOut:
+    view = await modules.set_enabled(
+        pool_of(request),
+        clouds_of(request),
+        name,
+        enabled=body.enabled,
+        project_id=project,
+        correlation_id=correlation.current.get() or "",
+    )
+    return module_out(view)
+
+
+__all__ = ["router"]

@@ -1,0 +1,278 @@
+"""The XCP adapter against the XAPI stand-in, through the real XenAPI client.
+
+Each step is checked twice: through the adapter, and in the stand-in's own state (what xapi would hold), so a
+state the adapter only claims cannot pass; the stand-in's request log shows which XAPI calls went over the wire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.base import (
+    CloudAuthError,
+    CloudNotFound,
+    CloudUnavailable,
+    InstanceState,
+    InvalidCloudState,
+    LaunchSpec,
+    UnsupportedOperation,
+    VolumeSpec,
+    VolumeState,
+)
+from adapters.registry import AdapterContext, factory
+from adapters.xcp import XcpAdapter
+from devstack.ports import free_port
+from tests.contract.clouds.xcp import FLAVOR, account_config, connect, standin_for, template_uuid
+from tests.standins.xapi import XapiStandIn
+
+pytestmark = pytest.mark.integration
+
+S = InstanceState
+
+
+@pytest.fixture
+def standin(request: pytest.FixtureRequest) -> XapiStandIn:
+    return standin_for(request.config)
+
+
+@pytest.fixture
+async def adapter(standin: XapiStandIn) -> AsyncIterator[XcpAdapter]:
+    adapter = await connect(standin)
+    yield adapter
+    for instance in (await adapter.list_instances()).items:
+        await adapter.terminate_instance(instance.id)
+    for volume in await adapter.list_volumes():
+        if volume.instance_id is not None:
+            await adapter.detach_volume(volume.id)
+        await adapter.delete_volume(volume.id)
+    await adapter.close()
+
+
+def spec(standin: XapiStandIn, **fields: Any) -> LaunchSpec:
+    values: dict[str, Any] = {
+        "name": f"vm-{uuid.uuid4().hex[:8]}",
+        "image_id": template_uuid(standin),
+        "flavor_id": FLAVOR,
+        "client_token": uuid.uuid4().hex,
+    }
+    values.update(fields)
+    return LaunchSpec(**values)
+
+
+def vm_record(standin: XapiStandIn, vm_uuid: str) -> dict[str, Any] | None:
+    with standin.state.lock:
+        found = [dict(r) for r in standin.state.objects["VM"].values() if r["uuid"] == vm_uuid]
+    return found[0] if found else None
+
+
+def vdi_record(standin: XapiStandIn, vdi_uuid: str) -> dict[str, Any] | None:
+    with standin.state.lock:
+        found = [dict(r) for r in standin.state.objects["VDI"].values() if r["uuid"] == vdi_uuid]
+    return found[0] if found else None
+
+
+async def test_the_registry_knows_the_xcp_driver(standin: XapiStandIn) -> None:
+    adapter = await factory("xcp")("acct-registry", account_config(standin), AdapterContext(pool=None))
+    try:
+        assert isinstance(adapter, XcpAdapter)
+        assert template_uuid(standin) in {i.id for i in await adapter.list_images()}
+    finally:
+        await adapter.close()
+
+
+async def test_launch_goes_over_the_wire_and_reads_back_from_xapi(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    before = len(standin.requests)
+    launched = await adapter.launch_instance(spec(standin, tags={"team": "infra"}))
+    sent = standin.requests[before:]
+    # The real XenAPI client made these XML-RPC calls, in this order.
+    order = [m for m in sent if m in ("VM.clone", "VM.provision", "VM.set_is_a_template", "VM.start")]
+    assert order == ["VM.clone", "VM.provision", "VM.set_is_a_template", "VM.start"], sent
+    assert "VM.set_memory_limits" in sent and "VM.set_VCPUs_at_startup" in sent and "VIF.create" in sent
+
+    assert launched.state is S.RUNNING
+    assert launched.tags == {"team": "infra"}
+    rec = vm_record(standin, launched.id)
+    assert rec is not None
+    assert rec["power_state"] == "Running"
+    assert rec["is_a_template"] is False
+    assert rec["name_label"] == launched.name
+    assert rec["VCPUs_at_startup"] == "1"
+    assert rec["memory_static_max"] == str(512 * 1024**2)
+    assert rec["other_config"]["clanavi_flavor"] == FLAVOR
+    assert len(rec["VBDs"]) == 1, "provision made the template's root disk"
+    assert launched.private_ips, "the guest metrics' address is read back"
+
+
+async def test_the_flavor_sizes_the_vm_and_its_root_disk(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    launched = await adapter.launch_instance(spec(standin, flavor_id="xcp.small"))
+    assert launched.flavor_id == "xcp.small"
+    rec = vm_record(standin, launched.id)
+    assert rec is not None
+    assert (rec["VCPUs_max"], rec["VCPUs_at_startup"]) == ("2", "2")
+    assert rec["memory_dynamic_max"] == str(2048 * 1024**2)
+    with standin.state.lock:
+        root = standin.state.objects["VDI"][standin.state.objects["VBD"][rec["VBDs"][0]]["VDI"]]
+        assert root["virtual_size"] == str(20 * 1024**3), "the 8 GiB template disk was not grown to the flavor's"
+    assert standin.calls("VDI.resize") >= 1
+
+
+async def test_the_same_client_token_clones_once_even_from_a_new_adapter(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    request = spec(standin)
+    first = await adapter.launch_instance(request)
+    clones = standin.calls("VM.clone")
+    again = await adapter.launch_instance(request)
+    assert again.id == first.id
+    other = await connect(standin, account_id=adapter.account_id)  # the platform restarted
+    try:
+        assert (await other.launch_instance(request)).id == first.id
+    finally:
+        await other.close()
+    assert standin.calls("VM.clone") == clones, "a retried launch cloned the template again"
+    named = [r for r in standin.state.objects["VM"].values() if r["name_label"] == request.name]
+    assert len(named) == 1
+
+
+async def test_an_invalidated_session_logs_in_again(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    launched = await adapter.launch_instance(spec(standin))
+    logins = standin.calls("session.login_with_password")
+    standin.invalidate_sessions()  # as a restarted xapi: the adapter's session reference is unknown now
+    stopped = await adapter.stop_instance(launched.id)
+    assert stopped.state is S.STOPPED
+    assert standin.calls("session.login_with_password") == logins + 1
+    rec = vm_record(standin, launched.id)
+    assert rec is not None and rec["power_state"] == "Halted"
+
+
+async def test_a_wrong_password_is_an_auth_error(standin: XapiStandIn) -> None:
+    with pytest.raises(CloudAuthError):
+        await connect(standin, password="wrong")
+
+
+async def test_nothing_listening_is_unavailable(standin: XapiStandIn) -> None:
+    with pytest.raises(CloudUnavailable):
+        await connect(standin, url=f"http://127.0.0.1:{free_port()}/")
+
+
+async def test_power_states_read_back_from_xapi(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    launched = await adapter.launch_instance(spec(standin))
+
+    def power() -> str:
+        rec = vm_record(standin, launched.id)
+        assert rec is not None
+        return str(rec["power_state"])
+
+    assert (await adapter.suspend_instance(launched.id)).state is S.SUSPENDED
+    assert power() == "Suspended"
+    assert (await adapter.resume_instance(launched.id)).state is S.RUNNING
+    assert power() == "Running"
+    rebooted_before = standin.calls("VM.clean_reboot")
+    assert (await adapter.reboot_instance(launched.id)).state is S.RUNNING
+    assert standin.calls("VM.clean_reboot") == rebooted_before + 1
+    assert (await adapter.stop_instance(launched.id)).state is S.STOPPED
+    assert power() == "Halted"
+    with pytest.raises(InvalidCloudState):  # XAPI's VM_BAD_POWER_STATE: a halted VM does not suspend
+        await adapter.suspend_instance(launched.id)
+    assert power() == "Halted"
+    assert (await adapter.start_instance(launched.id)).state is S.RUNNING
+    assert power() == "Running"
+
+
+async def test_a_template_is_not_an_instance(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    with pytest.raises(CloudNotFound):
+        await adapter.start_instance(template_uuid(standin))
+    with pytest.raises(CloudNotFound):
+        await adapter.terminate_instance(str(uuid.uuid4()))
+
+
+async def test_unsupported_launch_options_are_refused_before_anything_is_made(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    clones = standin.calls("VM.clone")
+    with pytest.raises(UnsupportedOperation):
+        await adapter.launch_instance(spec(standin, user_data="#!/bin/sh\n"))
+    with pytest.raises(UnsupportedOperation):
+        await adapter.launch_instance(spec(standin, key_name="k"))
+    assert standin.calls("VM.clone") == clones
+
+
+async def test_volume_attach_plugs_into_a_running_vm_and_terminate_keeps_it(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    launched = await adapter.launch_instance(spec(standin))
+    volume = await adapter.create_volume(VolumeSpec(name="data", size_gb=2))
+    rec = vdi_record(standin, volume.id)
+    assert rec is not None and rec["virtual_size"] == str(2 * 1024**3)
+
+    attached = await adapter.attach_volume(volume.id, launched.id)
+    assert attached.state is VolumeState.IN_USE and attached.instance_id == launched.id
+    assert attached.device == "xvdb"
+    with standin.state.lock:
+        vbds = [
+            v
+            for v in standin.state.objects["VBD"].values()
+            if v["VDI"] in standin.state.objects["VDI"] and standin.state.objects["VDI"][v["VDI"]]["uuid"] == volume.id
+        ]
+    assert len(vbds) == 1 and vbds[0]["currently_attached"] is True
+
+    vm = vm_record(standin, launched.id)
+    assert vm is not None
+    with standin.state.lock:
+        disks = [standin.state.objects["VBD"][v]["VDI"] for v in vm["VBDs"]]
+        root_disks = [d for d in disks if standin.state.objects["VDI"][d]["uuid"] != volume.id]
+    assert len(root_disks) == 1
+    terminated = await adapter.terminate_instance(launched.id)
+    assert terminated.state is S.TERMINATED
+    assert vm_record(standin, launched.id) is None
+    assert vdi_record(standin, volume.id) is not None, "terminating an instance destroyed its attached volume"
+    assert not [d for d in root_disks if d in standin.state.objects["VDI"]], "the root disk outlived its instance"
+    after = [v for v in await adapter.list_volumes() if v.id == volume.id]
+    assert after and after[0].state is VolumeState.AVAILABLE and after[0].instance_id is None
+
+
+async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    volume = await adapter.create_volume(VolumeSpec(name="src", size_gb=1))
+    snapshot = await adapter.create_snapshot(volume.id, "snap")
+    rec = vdi_record(standin, snapshot.id)
+    assert rec is not None and rec["is_a_snapshot"] is True
+    restored = await adapter.create_volume(VolumeSpec(name="restored", size_gb=1, snapshot_id=snapshot.id))
+    assert restored.snapshot_id == snapshot.id
+    await adapter.delete_snapshot(snapshot.id)
+    assert vdi_record(standin, snapshot.id) is None
+
+
+async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    image = await adapter.create_image(instance.id, "golden")
+    rec = vm_record(standin, image.id)
+    assert rec is not None and rec["is_a_snapshot"] is True and rec["is_a_template"] is True
+    assert "clanavi_token" not in rec["other_config"], "the image carries the instance's client token"
+    child = await adapter.launch_instance(spec(standin, image_id=image.id))
+    assert child.image_id == image.id and child.state is S.RUNNING
+    other = await connect(standin)  # another account does not see this account's image
+    try:
+        assert image.id not in {i.id for i in await other.list_images()}
+    finally:
+        await other.close()
+    await adapter.terminate_instance(child.id)
+    await adapter.deregister_image(image.id)
+    assert vm_record(standin, image.id) is None
+    with pytest.raises(CloudNotFound):
+        await adapter.get_image(image.id)
+
+
+async def test_cpu_metrics_come_from_vm_metrics(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    samples = await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))
+    assert [s.name for s in samples] == ["cpu_utilization"]
+    assert samples[0].value == pytest.approx(5.0)
+    await adapter.stop_instance(instance.id)
+    assert list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))) == []

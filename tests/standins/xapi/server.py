@@ -1,0 +1,646 @@
+"""A local XAPI (XenServer / XCP-ng management API) stand-in that speaks XAPI's XML-RPC wire format.
+
+Written from the public XenAPI reference: every method takes a session reference first (except the login calls)
+and answers `{"Status": "Success", "Value": ...}` or `{"Status": "Failure", "ErrorDescription": [CODE, ...]}`.
+int64 fields travel as decimal strings as real XAPI sends them; references read `OpaqueRef:<uuid>`. The state is in
+memory; every request's method name is logged (`requests`) so a test can see the real XenAPI client went over the
+wire. Binds 127.0.0.1 on a port the kernel picks.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import uuid
+import xmlrpc.client
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+Record = dict[str, Any]
+
+API_MAJOR = "2"
+API_MINOR = "21"
+GIB = 1024**3
+MIB = 1024**2
+HOST_MEMORY = 64 * GIB
+
+TEMPLATES = ("Debian Bookworm 12", "Ubuntu Noble 24.04")
+
+
+class XapiFailure(Exception):
+    def __init__(self, *description: str) -> None:
+        super().__init__(*description)
+        self.description = [str(d) for d in description]
+
+
+def _ref() -> str:
+    return f"OpaqueRef:{uuid.uuid4()}"
+
+
+def _now() -> xmlrpc.client.DateTime:
+    return xmlrpc.client.DateTime(datetime.now(UTC).strftime("%Y%m%dT%H:%M:%SZ"))
+
+
+def _disks_xml(size_bytes: int, sr_uuid: str) -> str:
+    return f'<provision><disk device="0" size="{size_bytes}" sr="{sr_uuid}" bootable="true" type="system"/></provision>'
+
+
+_DISK = re.compile(r'<disk device="(\d+)" size="(\d+)" sr="([^"]*)" bootable="(true|false)" type="(\w+)"/>')
+
+
+class XapiState:
+    """One pool with one host, one SR, one network, templates; the objects XAPI's classes name, by reference."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+        self.lock = threading.RLock()
+        self.sessions: set[str] = set()
+        self.objects: dict[str, dict[str, Record]] = {
+            c: {}
+            for c in (
+                "pool",
+                "host",
+                "host_metrics",
+                "VM",
+                "VM_metrics",
+                "VM_guest_metrics",
+                "VDI",
+                "VBD",
+                "SR",
+                "network",
+                "VIF",
+            )
+        }
+        self._ip = 10
+        self.host_metrics = self._add("host_metrics", memory_total=str(HOST_MEMORY), memory_free=str(HOST_MEMORY))
+        self.host = self._add(
+            "host",
+            name_label="xcp-standin-host",
+            hostname="xcp-standin-host",
+            address="127.0.0.1",
+            API_version_major=API_MAJOR,
+            API_version_minor=API_MINOR,
+            metrics=self.host_metrics,
+            resident_VMs=[],
+            enabled=True,
+        )
+        self.sr = self._add(
+            "SR",
+            name_label="Local storage",
+            name_description="",
+            type="ext",
+            content_type="user",
+            physical_size=str(1024 * GIB),
+            physical_utilisation="0",
+            virtual_allocation="0",
+            VDIs=[],
+            PBDs=[],
+            shared=False,
+            other_config={},
+        )
+        self.network = self._add(
+            "network", name_label="Pool-wide network associated with eth0", bridge="xenbr0", VIFs=[], other_config={}
+        )
+        self.pool = self._add("pool", name_label="standin-pool", master=self.host, default_SR=self.sr, other_config={})
+        dom0 = self._new_vm("Control domain on host: xcp-standin-host", template=False)
+        self.objects["VM"][dom0].update(is_control_domain=True, power_state="Running", resident_on=self.host)
+        for name in TEMPLATES:
+            template = self._new_vm(name, template=True)
+            rec = self.objects["VM"][template]
+            rec["other_config"] = {"default_template": "true", "disks": _disks_xml(8 * GIB, "")}
+            rec["name_description"] = f"Template for {name}"
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+
+    def _add(self, cls: str, **fields: Any) -> str:
+        ref = _ref()
+        self.objects[cls][ref] = {"uuid": str(uuid.uuid4()), **fields}
+        return ref
+
+    def _new_vm(self, name: str, *, template: bool) -> str:
+        metrics = self._add("VM_metrics", memory_actual="0", VCPUs_number="0", VCPUs_utilisation={}, start_time=_now())
+        return self._add(
+            "VM",
+            name_label=name,
+            name_description="",
+            power_state="Halted",
+            is_a_template=template,
+            is_a_snapshot=False,
+            snapshot_of="OpaqueRef:NULL",
+            snapshots=[],
+            snapshot_time=xmlrpc.client.DateTime("19700101T00:00:00Z"),
+            is_control_domain=False,
+            other_config={},
+            tags=[],
+            VCPUs_max="1",
+            VCPUs_at_startup="1",
+            memory_static_max=str(256 * MIB),
+            memory_dynamic_max=str(256 * MIB),
+            memory_dynamic_min=str(256 * MIB),
+            memory_static_min=str(256 * MIB),
+            VBDs=[],
+            VIFs=[],
+            metrics=metrics,
+            guest_metrics="OpaqueRef:NULL",
+            resident_on="OpaqueRef:NULL",
+            domid="-1",
+            allowed_operations=[],
+        )
+
+    def get(self, cls: str, ref: Any) -> Record:
+        found = self.objects[cls].get(ref) if isinstance(ref, str) else None
+        if found is None:
+            raise XapiFailure("HANDLE_INVALID", cls, str(ref))
+        return found
+
+    def _vm(self, ref: Any) -> Record:
+        return self.get("VM", ref)
+
+    def _power(self, ref: str, *expected: str) -> Record:
+        vm = self._vm(ref)
+        if vm["is_a_template"]:
+            raise XapiFailure("VM_IS_TEMPLATE", ref)
+        if vm["power_state"] not in expected:
+            raise XapiFailure("VM_BAD_POWER_STATE", ref, expected[0].lower(), vm["power_state"].lower())
+        return vm
+
+    def _set_power(self, ref: str, state: str) -> None:
+        vm = self._vm(ref)
+        vm["power_state"] = state
+        metrics = self.get("VM_metrics", vm["metrics"])
+        if state == "Running":
+            vm["domid"] = str(len(self.objects["VM"]))
+            vm["resident_on"] = self.host
+            metrics.update(
+                VCPUs_number=vm["VCPUs_at_startup"],
+                memory_actual=vm["memory_dynamic_max"],
+                VCPUs_utilisation={str(i): 0.05 for i in range(int(vm["VCPUs_at_startup"]))},
+                start_time=_now(),
+                last_updated=_now(),
+            )
+            if vm["guest_metrics"] == "OpaqueRef:NULL":
+                networks = {}
+                for vif in vm["VIFs"]:
+                    device = self.get("VIF", vif)["device"]
+                    self._ip += 1
+                    networks[f"{device}/ip"] = f"10.0.0.{self._ip}"
+                vm["guest_metrics"] = self._add(
+                    "VM_guest_metrics", os_version={"name": vm["name_label"]}, networks=networks, last_updated=_now()
+                )
+            for vbd in vm["VBDs"]:
+                self.get("VBD", vbd)["currently_attached"] = True
+        elif state in ("Halted", "Suspended"):
+            vm["domid"] = "-1"
+            vm["resident_on"] = "OpaqueRef:NULL"
+            metrics.update(VCPUs_number="0", memory_actual="0", VCPUs_utilisation={})
+            for vbd in vm["VBDs"]:
+                self.get("VBD", vbd)["currently_attached"] = False
+
+    def _copy_vdi(self, vdi_ref: str, *, snapshot: bool) -> str:
+        source = self.get("VDI", vdi_ref)
+        fields = copy.deepcopy({k: v for k, v in source.items() if k != "uuid"})
+        fields.update(VBDs=[], is_a_snapshot=snapshot, snapshots=[])
+        fields["snapshot_of"] = vdi_ref if snapshot else "OpaqueRef:NULL"
+        fields["snapshot_time"] = _now() if snapshot else xmlrpc.client.DateTime("19700101T00:00:00Z")
+        new = self._add("VDI", **fields)
+        if snapshot:
+            source["snapshots"].append(new)
+        self.get("SR", fields["SR"])["VDIs"].append(new)
+        return new
+
+    def _new_vbd(self, vm_ref: str, vdi_ref: str, userdevice: str, bootable: bool) -> str:
+        vbd = self._add(
+            "VBD",
+            VM=vm_ref,
+            VDI=vdi_ref,
+            userdevice=userdevice,
+            device="",
+            bootable=bootable,
+            mode="RW",
+            type="Disk",
+            empty=False,
+            currently_attached=False,
+            other_config={},
+        )
+        self._vm(vm_ref)["VBDs"].append(vbd)
+        self.get("VDI", vdi_ref)["VBDs"].append(vbd)
+        return vbd
+
+    def _copy_vm(self, ref: str, name: str, *, snapshot: bool) -> str:
+        source = self._vm(ref)
+        new = self._new_vm(name, template=source["is_a_template"] or snapshot)
+        rec = self._vm(new)
+        for key in ("other_config", "VCPUs_max", "VCPUs_at_startup", "name_description", "tags"):
+            rec[key] = copy.deepcopy(source[key])
+        for key in ("memory_static_max", "memory_dynamic_max", "memory_dynamic_min", "memory_static_min"):
+            rec[key] = source[key]
+        if snapshot:
+            rec.update(is_a_snapshot=True, snapshot_of=ref, snapshot_time=_now())
+            source["snapshots"].append(new)
+        for vbd_ref in source["VBDs"]:
+            vbd = self.get("VBD", vbd_ref)
+            disk = self._copy_vdi(vbd["VDI"], snapshot=snapshot)
+            self._new_vbd(new, disk, vbd["userdevice"], vbd["bootable"])
+        for vif_ref in source["VIFs"]:
+            vif = self.get("VIF", vif_ref)
+            self._new_vif(new, vif["network"], vif["device"])
+        return new
+
+    def _new_vif(self, vm_ref: str, network: str, device: str) -> str:
+        self.get("network", network)
+        vif = self._add(
+            "VIF",
+            VM=vm_ref,
+            network=network,
+            device=device,
+            MAC=f"02:00:00:{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:2]}",
+            MTU="1500",
+            currently_attached=False,
+            other_config={},
+        )
+        self._vm(vm_ref)["VIFs"].append(vif)
+        self.get("network", network)["VIFs"].append(vif)
+        return vif
+
+    def _destroy_vdi(self, ref: str) -> None:
+        vdi = self.get("VDI", ref)
+        if any(self.get("VBD", v)["currently_attached"] for v in vdi["VBDs"]):
+            raise XapiFailure("VDI_IN_USE", ref, "destroy")
+        for vbd in list(vdi["VBDs"]):
+            self._destroy_vbd(vbd)
+        self.get("SR", vdi["SR"])["VDIs"].remove(ref)
+        del self.objects["VDI"][ref]
+
+    def vdi_destroy(self, ref: Any) -> str:
+        self._destroy_vdi(ref)
+        return ""
+
+    def _destroy_vbd(self, ref: str) -> None:
+        vbd = self.get("VBD", ref)
+        self._vm(vbd["VM"])["VBDs"].remove(ref)
+        self.get("VDI", vbd["VDI"])["VBDs"].remove(ref)
+        del self.objects["VBD"][ref]
+
+    # --- the API ---------------------------------------------------------------------------------------------------
+
+    def methods(self) -> dict[str, Callable[..., Any]]:
+        """XAPI method name -> implementation taking the arguments after the session reference."""
+        m: dict[str, Callable[..., Any]] = {}
+        for cls in self.objects:
+            m[f"{cls}.get_all"] = lambda c=cls: list(self.objects[c])
+            m[f"{cls}.get_all_records"] = lambda c=cls: copy.deepcopy(self.objects[c])
+            m[f"{cls}.get_record"] = lambda ref, c=cls: copy.deepcopy(self.get(c, ref))
+            m[f"{cls}.get_by_uuid"] = lambda u, c=cls: self._by_uuid(c, u)
+            m[f"{cls}.get_uuid"] = lambda ref, c=cls: self.get(c, ref)["uuid"]
+            m[f"{cls}.get_other_config"] = lambda ref, c=cls: dict(self.get(c, ref).get("other_config", {}))
+            m[f"{cls}.add_to_other_config"] = lambda ref, k, v, c=cls: self._other_config(c, ref, k, v)
+            m[f"{cls}.remove_from_other_config"] = lambda ref, k, c=cls: self._other_config(c, ref, k, None)
+            m[f"{cls}.set_other_config"] = lambda ref, value, c=cls: self._set(c, ref, "other_config", dict(value))
+            m[f"{cls}.get_name_label"] = lambda ref, c=cls: self.get(c, ref)["name_label"]
+            m[f"{cls}.set_name_label"] = lambda ref, value, c=cls: self._set(c, ref, "name_label", str(value))
+            m[f"{cls}.get_by_name_label"] = lambda name, c=cls: [
+                r for r, rec in self.objects[c].items() if rec.get("name_label") == name
+            ]
+        m.update(
+            {
+                "pool.get_master": lambda ref: self.get("pool", ref)["master"],
+                "pool.get_default_SR": lambda ref: self.get("pool", ref)["default_SR"],
+                "host.get_API_version_major": lambda ref: self.get("host", ref)["API_version_major"],
+                "host.get_API_version_minor": lambda ref: self.get("host", ref)["API_version_minor"],
+                "host.get_metrics": lambda ref: self.get("host", ref)["metrics"],
+                "host_metrics.get_memory_total": lambda ref: self.get("host_metrics", ref)["memory_total"],
+                "host_metrics.get_memory_free": lambda ref: self.get("host_metrics", ref)["memory_free"],
+                "VM.get_power_state": lambda ref: self._vm(ref)["power_state"],
+                "VM.get_metrics": lambda ref: self._vm(ref)["metrics"],
+                "VM.get_guest_metrics": lambda ref: self._vm(ref)["guest_metrics"],
+                "VM.clone": self.vm_clone,
+                "VM.copy": lambda ref, name, sr: self.vm_clone(ref, name),
+                "VM.snapshot": self.vm_snapshot,
+                "VM.provision": self.vm_provision,
+                "VM.set_is_a_template": self.vm_set_is_a_template,
+                "VM.start": self.vm_start,
+                "VM.clean_shutdown": lambda ref: self._transition(ref, ("Running",), "Halted"),
+                "VM.hard_shutdown": lambda ref: self._transition(ref, ("Running", "Paused", "Suspended"), "Halted"),
+                "VM.clean_reboot": lambda ref: self._transition(ref, ("Running",), "Running"),
+                "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running"),
+                "VM.suspend": lambda ref: self._transition(ref, ("Running",), "Suspended"),
+                "VM.resume": lambda ref, start_paused, force: self._transition(
+                    ref, ("Suspended",), "Paused" if start_paused else "Running"
+                ),
+                "VM.pause": lambda ref: self._transition(ref, ("Running",), "Paused"),
+                "VM.unpause": lambda ref: self._transition(ref, ("Paused",), "Running"),
+                "VM.destroy": self.vm_destroy,
+                "VM.set_VCPUs_max": lambda ref, n: self._halted_set(ref, VCPUs_max=str(int(n))),
+                "VM.set_VCPUs_at_startup": self.vm_set_vcpus_at_startup,
+                "VM.set_memory_limits": lambda ref, smin, smax, dmin, dmax: self._halted_set(
+                    ref,
+                    memory_static_min=str(int(smin)),
+                    memory_static_max=str(int(smax)),
+                    memory_dynamic_min=str(int(dmin)),
+                    memory_dynamic_max=str(int(dmax)),
+                ),
+                "VDI.create": self.vdi_create,
+                "VDI.destroy": self.vdi_destroy,
+                "VDI.snapshot": lambda ref, driver_params: self._copy_vdi(ref, snapshot=True),
+                "VDI.copy": self.vdi_copy,
+                "VDI.resize": self.vdi_resize,
+                "VBD.create": self.vbd_create,
+                "VBD.destroy": self.vbd_destroy,
+                "VBD.plug": self.vbd_plug,
+                "VBD.unplug": self.vbd_unplug,
+                "VIF.create": self.vif_create,
+                "VIF.destroy": self.vif_destroy,
+            }
+        )
+        return m
+
+    def _by_uuid(self, cls: str, value: Any) -> str:
+        for ref, rec in self.objects[cls].items():
+            if rec["uuid"] == value:
+                return ref
+        raise XapiFailure("UUID_INVALID", cls, str(value))
+
+    def _set(self, cls: str, ref: Any, key: str, value: Any) -> str:
+        self.get(cls, ref)[key] = value
+        return ""
+
+    def _other_config(self, cls: str, ref: Any, key: Any, value: Any) -> str:
+        config = self.get(cls, ref).setdefault("other_config", {})
+        if value is None:
+            config.pop(key, None)
+        elif key in config:
+            raise XapiFailure("MAP_DUPLICATE_KEY", cls, "other_config", ref, str(key))
+        else:
+            config[str(key)] = str(value)
+        return ""
+
+    def _transition(self, ref: Any, allowed: tuple[str, ...], to: str) -> str:
+        self._power(ref, *allowed)
+        self._set_power(ref, to)
+        return ""
+
+    def _halted_set(self, ref: Any, **fields: str) -> str:
+        vm = self._vm(ref)
+        if vm["power_state"] != "Halted":
+            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+        vm.update(fields)
+        return ""
+
+    def vm_set_vcpus_at_startup(self, ref: Any, n: Any) -> str:
+        vm = self._vm(ref)
+        if int(n) > int(vm["VCPUs_max"]):
+            raise XapiFailure("VALUE_NOT_SUPPORTED", "VCPU_at_startup", str(n), "value greater than VCPUs_max")
+        return self._halted_set(ref, VCPUs_at_startup=str(int(n)))
+
+    def vm_clone(self, ref: Any, name: Any) -> str:
+        vm = self._vm(ref)
+        if vm["is_control_domain"] or vm["power_state"] != "Halted":
+            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+        return self._copy_vm(ref, str(name), snapshot=False)
+
+    def vm_snapshot(self, ref: Any, name: Any) -> str:
+        vm = self._vm(ref)
+        if vm["is_a_template"] or vm["is_control_domain"]:
+            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.snapshot of a template or the control domain")
+        return self._copy_vm(ref, str(name), snapshot=True)
+
+    def vm_provision(self, ref: Any) -> str:
+        vm = self._vm(ref)
+        if not vm["is_a_template"]:
+            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.provision needs a template")
+        disks = vm["other_config"].pop("disks", "")
+        for device, size, sr_uuid, bootable, _kind in _DISK.findall(disks):
+            sr = (
+                self._by_uuid("SR", sr_uuid)
+                if sr_uuid
+                else self.get("pool", next(iter(self.objects["pool"])))["default_SR"]
+            )
+            vdi = self.vdi_create(
+                {
+                    "name_label": f"{vm['name_label']} {device}",
+                    "name_description": "Created by template provisioner",
+                    "SR": sr,
+                    "virtual_size": size,
+                    "type": "system",
+                    "sharable": False,
+                    "read_only": False,
+                    "other_config": {},
+                }
+            )
+            self._new_vbd(ref, vdi, device, bootable == "true")
+        return ""
+
+    def vm_set_is_a_template(self, ref: Any, value: Any) -> str:
+        vm = self._vm(ref)
+        if vm["is_a_snapshot"] and not value:
+            raise XapiFailure("OPERATION_NOT_ALLOWED", "a snapshot stays a template; clone it instead")
+        vm["is_a_template"] = bool(value)
+        return ""
+
+    def vm_start(self, ref: Any, start_paused: Any, force: Any) -> str:
+        vm = self._power(ref, "Halted")
+        if int(vm["memory_static_max"]) > HOST_MEMORY:
+            raise XapiFailure("HOST_NOT_ENOUGH_FREE_MEMORY", vm["memory_static_max"], str(HOST_MEMORY))
+        self._set_power(ref, "Paused" if start_paused else "Running")
+        return ""
+
+    def vm_destroy(self, ref: Any) -> str:
+        vm = self._vm(ref)
+        if vm["is_control_domain"]:
+            raise XapiFailure("OPERATION_NOT_ALLOWED", "the control domain cannot be destroyed")
+        if vm["power_state"] != "Halted":
+            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+        for vbd in list(vm["VBDs"]):
+            self._destroy_vbd(vbd)
+        for vif in list(vm["VIFs"]):
+            self.vif_destroy(vif)
+        if vm["is_a_snapshot"] and vm["snapshot_of"] in self.objects["VM"]:
+            self._vm(vm["snapshot_of"])["snapshots"].remove(ref)
+        self.objects["VM_metrics"].pop(vm["metrics"], None)
+        self.objects["VM_guest_metrics"].pop(vm["guest_metrics"], None)
+        del self.objects["VM"][ref]
+        return ""
+
+    def vdi_create(self, record: Any) -> str:
+        sr = record.get("SR")
+        self.get("SR", sr)
+        try:
+            size = int(record["virtual_size"])
+        except (KeyError, ValueError) as exc:
+            raise XapiFailure("FIELD_TYPE_ERROR", "virtual_size") from exc
+        if size <= 0:
+            raise XapiFailure("VALUE_NOT_SUPPORTED", "virtual_size", str(size), "must be positive")
+        ref = self._add(
+            "VDI",
+            name_label=str(record.get("name_label", "")),
+            name_description=str(record.get("name_description", "")),
+            SR=sr,
+            virtual_size=str(size),
+            physical_utilisation="0",
+            type=str(record.get("type", "user")),
+            sharable=bool(record.get("sharable", False)),
+            read_only=bool(record.get("read_only", False)),
+            other_config=dict(record.get("other_config", {})),
+            VBDs=[],
+            is_a_snapshot=False,
+            snapshot_of="OpaqueRef:NULL",
+            snapshots=[],
+            snapshot_time=xmlrpc.client.DateTime("19700101T00:00:00Z"),
+        )
+        self.get("SR", sr)["VDIs"].append(ref)
+        return ref
+
+    def vdi_resize(self, ref: Any, size: Any) -> str:
+        vdi = self.get("VDI", ref)
+        if any(self.get("VBD", v)["currently_attached"] for v in vdi["VBDs"]):
+            raise XapiFailure("VDI_IN_USE", ref, "resize")
+        if int(size) < int(vdi["virtual_size"]):
+            raise XapiFailure("VDI_TOO_SMALL", ref, vdi["virtual_size"])
+        vdi["virtual_size"] = str(int(size))
+        return ""
+
+    def vdi_copy(self, ref: Any, sr: Any) -> str:
+        self.get("SR", sr)
+        new = self._copy_vdi(ref, snapshot=False)
+        self.get("VDI", new)["SR"] = sr
+        return new
+
+    def vbd_create(self, record: Any) -> str:
+        vm_ref, vdi_ref = record.get("VM"), record.get("VDI")
+        vm = self._vm(vm_ref)
+        self.get("VDI", vdi_ref)
+        device = str(record.get("userdevice", ""))
+        used = {self.get("VBD", v)["userdevice"] for v in vm["VBDs"]}
+        if device == "autodetect":
+            device = str(next(i for i in range(16) if str(i) not in used))
+        if device in used:
+            raise XapiFailure("DEVICE_ALREADY_EXISTS", device)
+        vbd = self._new_vbd(vm_ref, vdi_ref, device, bool(record.get("bootable", False)))
+        self.get("VBD", vbd).update(
+            mode=str(record.get("mode", "RW")), type=str(record.get("type", "Disk")), empty=bool(record.get("empty"))
+        )
+        return vbd
+
+    def vbd_destroy(self, ref: Any) -> str:
+        if self.get("VBD", ref)["currently_attached"]:
+            raise XapiFailure("OPERATION_NOT_ALLOWED", "VBD is currently attached; unplug it first")
+        self._destroy_vbd(ref)
+        return ""
+
+    def vbd_plug(self, ref: Any) -> str:
+        vbd = self.get("VBD", ref)
+        vm = self._vm(vbd["VM"])
+        if vm["power_state"] != "Running":
+            raise XapiFailure("VM_BAD_POWER_STATE", vbd["VM"], "running", vm["power_state"].lower())
+        if vbd["currently_attached"]:
+            raise XapiFailure("DEVICE_ALREADY_ATTACHED", ref)
+        vbd.update(currently_attached=True, device=f"xvd{chr(ord('a') + int(vbd['userdevice']))}")
+        return ""
+
+    def vbd_unplug(self, ref: Any) -> str:
+        vbd = self.get("VBD", ref)
+        if not vbd["currently_attached"]:
+            raise XapiFailure("DEVICE_ALREADY_DETACHED", ref)
+        vbd["currently_attached"] = False
+        return ""
+
+    def vif_create(self, record: Any) -> str:
+        vm = self._vm(record.get("VM"))
+        if vm["power_state"] != "Halted":
+            raise XapiFailure("VM_BAD_POWER_STATE", record.get("VM"), "halted", vm["power_state"].lower())
+        return self._new_vif(record["VM"], record.get("network"), str(record.get("device", "0")))
+
+    def vif_destroy(self, ref: Any) -> str:
+        vif = self.get("VIF", ref)
+        self._vm(vif["VM"])["VIFs"].remove(ref)
+        self.get("network", vif["network"])["VIFs"].remove(ref)
+        del self.objects["VIF"][ref]
+        return ""
+
+
+class _Handler(SimpleXMLRPCRequestHandler):
+    rpc_paths = ("/", "/RPC2")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        return None
+
+
+class XapiStandIn:
+    """The stand-in server, in a thread: `start()`, `url`, `requests`, `invalidate_sessions()`, `stop()`."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.state = XapiState(username, password)
+        self.requests: list[str] = []
+        self._methods = self.state.methods()
+        self._server: SimpleXMLRPCServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the stand-in is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> XapiStandIn:
+        server = SimpleXMLRPCServer(
+            ("127.0.0.1", 0), requestHandler=_Handler, allow_none=True, logRequests=False, use_builtin_types=False
+        )
+        server.register_instance(self)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="xapi-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def invalidate_sessions(self) -> None:
+        """Forget every session, as a restarted xapi does: the next call with an old reference gets SESSION_INVALID."""
+        with self.state.lock:
+            self.state.sessions.clear()
+
+    def calls(self, method: str) -> int:
+        return sum(1 for m in list(self.requests) if m == method)
+
+    # SimpleXMLRPCServer calls this for every method.
+    def _dispatch(self, method: str, params: tuple[Any, ...]) -> dict[str, Any]:
+        self.requests.append(method)
+        state = self.state
+        try:
+            with state.lock:
+                if method == "session.login_with_password":
+                    if len(params) < 2 or (params[0], params[1]) != (state.username, state.password):
+                        raise XapiFailure(
+                            "SESSION_AUTHENTICATION_FAILED", str(params[0] if params else ""), "Authentication failure"
+                        )
+                    session = _ref()
+                    state.sessions.add(session)
+                    return {"Status": "Success", "Value": session}
+                if not params or params[0] not in state.sessions:
+                    raise XapiFailure("SESSION_INVALID", str(params[0]) if params else "")
+                if method == "session.logout":
+                    state.sessions.discard(params[0])
+                    return {"Status": "Success", "Value": ""}
+                implementation = self._methods.get(method)
+                if implementation is None:
+                    raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+                try:
+                    value = implementation(*params[1:])
+                except TypeError as exc:
+                    raise XapiFailure("MESSAGE_PARAMETER_COUNT_MISMATCH", method, "?", str(len(params) - 1)) from exc
+                return {"Status": "Success", "Value": "" if value is None else value}
+        except XapiFailure as failure:
+            return {"Status": "Failure", "ErrorDescription": failure.description}
+
+
+__all__ = ["TEMPLATES", "XapiFailure", "XapiStandIn", "XapiState"]

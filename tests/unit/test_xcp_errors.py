@@ -1,0 +1,62 @@
+"""XAPI failures (as XenAPI raises them) and transport errors, translated in the adapter's one place."""
+
+from __future__ import annotations
+
+import xmlrpc.client
+
+import pytest
+import XenAPI
+
+from adapters.base import (
+    CloudAuthError,
+    CloudError,
+    CloudNotFound,
+    CloudUnavailable,
+    InstanceState,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    QuotaExceeded,
+)
+from adapters.xcp import _errors
+from adapters.xcp._states import POWER_STATES, instance_state
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        (["HANDLE_INVALID", "VM", "OpaqueRef:x"], CloudNotFound),
+        (["UUID_INVALID", "VM", "1234"], CloudNotFound),
+        (["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"], CloudAuthError),
+        (["VM_BAD_POWER_STATE", "OpaqueRef:x", "halted", "running"], InvalidCloudState),
+        (["VM_IS_TEMPLATE", "OpaqueRef:x"], InvalidCloudState),
+        (["OPERATION_NOT_ALLOWED", "why"], InvalidCloudState),
+        (["VDI_IN_USE", "OpaqueRef:x", "destroy"], InvalidCloudState),
+        (["SR_FULL", "1", "2"], QuotaExceeded),
+        (["FIELD_TYPE_ERROR", "virtual_size"], InvalidCloudRequest),
+    ],
+)
+def test_failures_map_by_code(details: list[str], expected: type[CloudError]) -> None:
+    error = _errors.translate(XenAPI.Failure(details), "VM.start")
+    assert type(error) is expected
+    assert details[0] in str(error)
+
+
+def test_an_unknown_code_is_a_plain_cloud_error() -> None:
+    error = _errors.translate(XenAPI.Failure(["SOMETHING_NEW"]), "VM.start")
+    assert type(error) is CloudError
+
+
+def test_transport_errors() -> None:
+    assert type(_errors.translate(ConnectionRefusedError(111, "refused"), "login")) is CloudUnavailable
+    assert type(_errors.translate(xmlrpc.client.Fault(401, "You must log in"), "x")) is CloudAuthError
+    assert type(_errors.translate(xmlrpc.client.Fault(500, "Tried 3 times"), "x")) is CloudUnavailable
+    assert _errors.translate(KeyError("a bug"), "x") is None
+
+
+def test_power_states_table() -> None:
+    assert instance_state("Halted") is InstanceState.STOPPED
+    assert instance_state("Running") is InstanceState.RUNNING
+    assert instance_state("Suspended") is InstanceState.SUSPENDED
+    assert instance_state("Paused") is InstanceState.SUSPENDED
+    assert instance_state("Crashed") is InstanceState.UNKNOWN
+    assert set(POWER_STATES) == {"Halted", "Running", "Paused", "Suspended"}
