@@ -167,3 +167,33 @@ async def test_launch_with_key_pair_and_group_attach_snapshot_and_address_on_ec2
         assert (await eventually(group_deleted, within=30, what="the group deleted"))["state"] == "deleted"
         assert ok(await client.delete(f"/v1/key-pairs/{key['id']}"))["state"] == "deleted"
         assert (await client.get("/v1/audit/verify")).json()["valid"] is True
+
+
+async def test_disabling_the_ec2_module_mid_run_refuses_its_accounts_and_loses_nothing(
+    platform: Platform, image_id: str
+) -> None:
+    async with platform.client() as client:
+        launch = {"name": "kept", "cloud_id": "aws", "image_id": image_id, "flavor_id": FLAVOR}
+        kept = ok(await client.post("/v1/instances", json=launch), 202)["id"]
+        await wait_for_state(client, kept, "running")
+        try:
+            disabled = await client.put("/v1/modules/ec2", json={"enabled": False})
+            assert disabled.status_code == 200, disabled.text
+            refused = await client.post("/v1/instances", json={**launch, "name": "refused"})
+            assert refused.status_code == 409 and refused.json()["code"] == "module_disabled", refused.text
+            stop = await client.post(f"/v1/instances/{kept}/actions/stop")
+            assert stop.status_code == 409 and stop.json()["code"] == "module_disabled", stop.text
+            # Other clouds keep working, and what Clanavi holds about the disabled cloud stays readable.
+            sim_launch = {"name": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+            sim = ok(await client.post("/v1/instances", json=sim_launch), 202)
+            await wait_for_state(client, sim["id"], "running")
+            assert ok(await client.get(f"/v1/instances/{kept}"))["state"] == "running"
+            names = [i["name"] for i in ok(await client.get("/v1/instances", params={"cloud_id": "aws"}))["items"]]
+            assert "refused" not in names
+        finally:
+            enabled = await client.put("/v1/modules/ec2", json={"enabled": True})
+            assert enabled.status_code == 200, enabled.text
+        ok(await client.post(f"/v1/instances/{kept}/actions/stop"), 202)
+        await wait_for_state(client, kept, "stopped")
+        types = [e["type"] for e in await audit_events(client, type=["module.disabled", "module.enabled"])]
+        assert types[-2:] == ["module.disabled", "module.enabled"]
