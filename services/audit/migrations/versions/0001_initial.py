@@ -1,6 +1,7 @@
 """The inbox and the append-only, hash-chained events table."""
 
 from alembic import op
+from alembic.util import CommandError
 
 from kernel.migrations import INBOX_DDL
 
@@ -49,4 +50,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Dropping the trail would destroy the evidence it exists to keep; that takes a deliberate manual step.
-    raise NotImplementedError("the audit trail is never dropped by a migration")
+    raise CommandError("the audit trail is never dropped by a migration")
