@@ -1,7 +1,8 @@
 """`python -m devstack run|stop|status`: the local platform behind `make run` and `make stop`.
 
 `run` starts PostgreSQL and RabbitMQ under the run directory (unless CLANAVI_DATABASE_URL / CLANAVI_AMQP_URL point at
-servers of your own), makes an admin token on first use, and runs every service under honcho until Ctrl-C.
+servers of your own), makes an admin API key, the first admin's password and the platform's keys on first use (kept
+in the run directory), and runs every service under honcho until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,16 +36,21 @@ def servers(root: Path) -> tuple[PostgresServer | None, RabbitServer | None]:
     return pg, rabbit
 
 
-def admin_token(root: Path) -> str:
-    if token := os.environ.get("CLANAVI_ADMIN_TOKEN"):
-        return token
-    path = root / "admin-token"
+def kept_secret(root: Path, variable: str, file_name: str) -> str:
+    """The value of `variable` if set, else the one kept in the run directory (made on first use, mode 0600)."""
+    if value := os.environ.get(variable):
+        return value
+    path = root / file_name
     if path.exists():
         return path.read_text().strip()
-    token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n")
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
     path.chmod(0o600)
-    return token
+    return value
+
+
+def admin_token(root: Path) -> str:
+    return kept_secret(root, "CLANAVI_ADMIN_TOKEN", "admin-token")
 
 
 def stop_servers(root: Path) -> None:
@@ -72,12 +78,20 @@ def run() -> int:
             env["CLANAVI_AMQP_URL"] = rabbit.url
         token = admin_token(root)
         env["CLANAVI_ADMIN_TOKEN"] = token
+        # The keys the services trust each other with and encrypt cloud credentials with, and the first admin.
+        env["CLANAVI_INTERNAL_KEY"] = kept_secret(root, "CLANAVI_INTERNAL_KEY", "internal-key")
+        env["CLANAVI_SECRET_KEY"] = kept_secret(root, "CLANAVI_SECRET_KEY", "secret-key")
+        admin_email = env.setdefault("CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_EMAIL", "admin@clanavi.local")
+        password = kept_secret(root, "CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD", "admin-password")
+        env["CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"] = password
         env.setdefault("CLANAVI_LOG_FORMAT", "text")
         procfile = root / "Procfile"
         procfile.write_text("".join(f"{name}: {sys.executable} -m services serve {name}\n" for name in SERVICES))
         gateway = f"http://127.0.0.1:{os.environ.get('CLANAVI_GATEWAY_PORT', SERVICES['gateway'])}"
         print(
-            f"\nClanavi gateway: {gateway}\nadmin token:     {token}\n(also in {root / 'admin-token'})\n"
+            f"\nClanavi gateway: {gateway}\n"
+            f"admin login:     {admin_email} / {password}   (password in {root / 'admin-password'})\n"
+            f"admin API key:   {token}   (also in {root / 'admin-token'})\n"
             f"try:  curl -H 'Authorization: Bearer {token}' {gateway}/v1/clouds\n"
             "stop: Ctrl-C here, or `make stop` from another terminal\n",
             flush=True,

@@ -28,6 +28,20 @@ class KernelSettings(BaseSettings):
     # A message is dead-lettered after this many failed deliveries.
     max_deliveries: int = Field(default=5, ge=1, le=100)
     consumer_prefetch: int = Field(default=32, ge=1, le=1000)
+    # The key the gateway signs callers' identities with and every service checks them with (32 bytes or more).
+    # Services refuse to start without it: they trust nobody but the gateway.
+    internal_key: SecretStr | None = None
+
+    def internal_key_bytes(self) -> bytes:
+        if self.internal_key is None or not self.internal_key.get_secret_value():
+            raise ValueError(
+                "CLANAVI_INTERNAL_KEY is not set: the gateway and the services share it to trust each other "
+                "(generate one with `openssl rand -hex 32`)"
+            )
+        key = self.internal_key.get_secret_value().encode()
+        if len(key) < 32:
+            raise ValueError("CLANAVI_INTERNAL_KEY must be at least 32 characters long")
+        return key
 
     @model_validator(mode="after")
     def _no_dev_servers_in_production(self) -> KernelSettings:

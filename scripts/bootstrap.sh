@@ -21,6 +21,8 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
   || missing+=(python3-dev)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# wrk drives the gateway benchmark (make bench).
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -23,6 +23,9 @@ from devstack import PostgresServer, RabbitServer, free_port
 from kernel import db
 from kernel.settings import KernelSettings
 
+# The key the tests' services trust gateway-signed identities with.
+INTERNAL_KEY = "test-internal-key-0123456789abcdef0123456789"
+
 
 @dataclass
 class Servers:
@@ -72,6 +75,7 @@ def kernel_settings(servers: Servers, database_url: str, bus_prefix: str) -> Ker
         database_url=SecretStr(database_url),
         amqp_url=SecretStr(servers.rabbit.url),
         bus_prefix=bus_prefix,
+        internal_key=SecretStr(INTERNAL_KEY),
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from kernel.db import Pool
+from kernel.identity import ProjectId
 from services.audit import repository
 from services.audit.domain import EventFilter, Order
 from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
@@ -23,8 +24,8 @@ def get_pool(request: Request) -> Pool:
 
 
 PoolDep = Annotated[Pool, Depends(get_pool)]
-# Set by the gateway after it has authorised the caller for that project.
-ProjectDep = Annotated[str, Header(alias="X-Clanavi-Project", min_length=1, max_length=128)]
+# The caller's project, from the identity the gateway signed (kernel.identity.InternalAuth checked it).
+ProjectDep = ProjectId
 TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
 
 

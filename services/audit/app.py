@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from kernel.http import create_base_app
+from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.runtime import ServiceRuntime
 from services.audit import api, handlers
 from services.audit.settings import AuditSettings
@@ -33,7 +35,12 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = create_base_app("Clanavi audit", readiness=runtime.readiness, lifespan=lifespan)
+    app = create_base_app(
+        "Clanavi audit",
+        readiness=runtime.readiness,
+        lifespan=lifespan,
+        middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
+    )
     app.state.runtime = runtime
     app.include_router(api.router)
     return app

@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from services.audit.schemas import AuditEventPage, ChainVerification
+from services.gateway.authz import Admin, Operator, Reader
 from services.gateway.upstream import Upstream
 from services.provisioner.schemas import (
     CloudOut,
@@ -33,15 +34,6 @@ from services.provisioner.schemas import (
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {status: {"description": "Problem", "content": content} for status in statuses}
-
-
-def caller_project(request: Request) -> str:
-    """The project the authenticated caller acts in (set by the authentication middleware)."""
-    project: str = request.state.project
-    return project
-
-
-ProjectDep = Annotated[str, Depends(caller_project)]
 
 
 def provisioner(request: Request) -> Upstream:
@@ -91,8 +83,8 @@ def forward_route(
     quoted)."""
     id_name = _path_id(path)
 
-    async def forward(*, resource_id: str = Path(alias=id_name), project: ProjectDep, up: Provisioner) -> Response:
-        return await up.forward(method, "/v1" + path.replace(f"{{{id_name}}}", quoted(resource_id)), project=project)
+    async def forward(*, resource_id: str = Path(alias=id_name), caller: Operator, up: Provisioner) -> Response:
+        return await up.forward(method, "/v1" + path.replace(f"{{{id_name}}}", quoted(resource_id)), caller=caller)
 
     router.add_api_route(
         path,
@@ -108,8 +100,8 @@ def forward_route(
 
 
 @router.get("/clouds", response_model=ListOf[CloudOut], tags=["clouds"], summary="List cloud accounts")
-async def list_clouds(request: Request, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", "/v1/clouds", project=project)
+async def list_clouds(request: Request, caller: Reader, up: Provisioner) -> Response:
+    return await up.forward("GET", "/v1/clouds", caller=caller)
 
 
 forward_route(
@@ -144,13 +136,13 @@ forward_route(
     summary="The clouds' image catalogues (ids to launch from)",
     responses=problem_responses(404),
 )
-async def list_images(project: ProjectDep, up: Provisioner, cloud_id: str | None = None) -> Response:
-    return await up.forward("GET", "/v1/images", project=project, params={"cloud_id": cloud_id} if cloud_id else None)
+async def list_images(caller: Reader, up: Provisioner, cloud_id: str | None = None) -> Response:
+    return await up.forward("GET", "/v1/images", caller=caller, params={"cloud_id": cloud_id} if cloud_id else None)
 
 
 @router.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404))
-async def list_flavors(project: ProjectDep, up: Provisioner, cloud_id: str | None = None) -> Response:
-    return await up.forward("GET", "/v1/flavors", project=project, params={"cloud_id": cloud_id} if cloud_id else None)
+async def list_flavors(caller: Reader, up: Provisioner, cloud_id: str | None = None) -> Response:
+    return await up.forward("GET", "/v1/flavors", caller=caller, params={"cloud_id": cloud_id} if cloud_id else None)
 
 
 @router.post(
@@ -163,14 +155,14 @@ async def list_flavors(project: ProjectDep, up: Provisioner, cloud_id: str | Non
     "ids of the project's security groups there; `user_data` is at most 16 KiB.",
     responses=problem_responses(409, 501),
 )
-async def create_instance(body: InstanceCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("POST", "/v1/instances", project=project, body=body.model_dump_json().encode())
+async def create_instance(body: InstanceCreate, caller: Operator, up: Provisioner) -> Response:
+    return await up.forward("POST", "/v1/instances", caller=caller, body=body.model_dump_json().encode())
 
 
 @router.get("/instances", response_model=Page[InstanceOut], tags=["instances"], summary="List instances")
 async def list_instances(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query(description="Repeat to match several")] = None,
@@ -178,7 +170,7 @@ async def list_instances(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/instances", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/instances", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -214,10 +206,10 @@ forward_route(
 async def instance_action(
     instance_id: str,
     action: Literal["start", "stop", "reboot", "suspend", "resume"],
-    project: ProjectDep,
+    caller: Operator,
     up: Provisioner,
 ) -> Response:
-    return await up.forward("POST", f"/v1/instances/{quoted(instance_id)}/actions/{action}", project=project)
+    return await up.forward("POST", f"/v1/instances/{quoted(instance_id)}/actions/{action}", caller=caller)
 
 
 @router.get(
@@ -227,8 +219,8 @@ async def instance_action(
     summary="The instance's console output (text)",
     responses=problem_responses(404, 409, 501),
 )
-async def instance_console(instance_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward("GET", f"/v1/instances/{quoted(instance_id)}/console", project=project)
+async def instance_console(instance_id: str, caller: Reader, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/instances/{quoted(instance_id)}/console", caller=caller)
 
 
 @router.get(
@@ -241,21 +233,13 @@ async def instance_console(instance_id: str, project: ProjectDep, up: Provisione
 async def instance_metrics(
     request: Request,
     instance_id: str,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     since: Annotated[AwareDatetime | None, Query(description="Samples from this time on; default an hour ago")] = None,
 ) -> Response:
     return await up.forward(
-        "GET", f"/v1/instances/{quoted(instance_id)}/metrics", project=project, params=query_items(request)
+        "GET", f"/v1/instances/{quoted(instance_id)}/metrics", caller=caller, params=query_items(request)
     )
-
-
-def require_admin(request: Request) -> None:
-    """Managing adapter modules is for admins; today the one bearer token the gateway accepts is the admin's."""
-    # Every authenticated caller is an admin until tokens carry roles: the authentication middleware let it in.
-
-
-AdminDep = Annotated[None, Depends(require_admin)]
 
 
 @router.get(
@@ -264,8 +248,8 @@ AdminDep = Annotated[None, Depends(require_admin)]
     tags=["modules"],
     summary="The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
 )
-async def list_modules(project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
-    return await up.forward("GET", "/v1/modules", project=project)
+async def list_modules(caller: Admin, up: Provisioner) -> Response:
+    return await up.forward("GET", "/v1/modules", caller=caller)
 
 
 @router.get(
@@ -275,8 +259,8 @@ async def list_modules(project: ProjectDep, up: Provisioner, _admin: AdminDep) -
     summary="One adapter module",
     responses=problem_responses(404),
 )
-async def get_module(name: str, project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
-    return await up.forward("GET", f"/v1/modules/{quoted(name)}", project=project)
+async def get_module(name: str, caller: Admin, up: Provisioner) -> Response:
+    return await up.forward("GET", f"/v1/modules/{quoted(name)}", caller=caller)
 
 
 @router.put(
@@ -288,14 +272,14 @@ async def get_module(name: str, project: ProjectDep, up: Provisioner, _admin: Ad
     "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
     responses=problem_responses(404),
 )
-async def put_module(name: str, body: ModuleUpdate, project: ProjectDep, up: Provisioner, _admin: AdminDep) -> Response:
-    return await up.forward("PUT", f"/v1/modules/{quoted(name)}", project=project, body=body.model_dump_json().encode())
+async def put_module(name: str, body: ModuleUpdate, caller: Admin, up: Provisioner) -> Response:
+    return await up.forward("PUT", f"/v1/modules/{quoted(name)}", caller=caller, body=body.model_dump_json().encode())
 
 
 @router.get("/audit/events", response_model=AuditEventPage, tags=["audit"], summary="The activity trail")
 async def list_audit_events(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Audit,
     type_: Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable")] = None,
     resource_id: Annotated[str | None, Query(description="The resource the events are about")] = None,
@@ -306,14 +290,14 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     order: Literal["asc", "desc"] = "asc",
 ) -> Response:
-    return await up.forward("GET", "/v1/audit/events", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/audit/events", caller=caller, params=query_items(request))
 
 
 @router.get(
     "/audit/verify",
     response_model=ChainVerification,
     tags=["audit"],
-    summary="Check that the audit trail's hash chain is intact",
+    summary="Check that the audit trail's hash chain is intact (admins: the chain spans every project)",
 )
-async def verify_audit(project: ProjectDep, up: Audit) -> Response:
-    return await up.forward("GET", "/v1/audit/verify", project=project)
+async def verify_audit(caller: Admin, up: Audit) -> Response:
+    return await up.forward("GET", "/v1/audit/verify", caller=caller)

@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 
 from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import create_base_app
+from kernel.identity import IdentitySigner
 from services.gateway import api, resources_api
 from services.gateway.auth import BearerAuth
 from services.gateway.limits import BodyLimit
@@ -21,8 +22,9 @@ from services.gateway.upstream import Upstream
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # the token comes from the environment
-    provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout)
-    audit = Upstream("audit", settings.audit_url, settings.upstream_timeout)
+    signer = IdentitySigner(settings.kernel.internal_key_bytes())
+    provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
+    audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
 
     async def readiness() -> dict[str, bool]:
         return {"provisioner": await provisioner.ready(), "audit": await audit.ready()}

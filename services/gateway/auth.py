@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import Unauthenticated, problem_from_error
+from kernel.identity import Identity, Role
 
 PROTECTED_PREFIX = "/v1/"
 DEFAULT_PROJECT = "default"
@@ -55,5 +56,6 @@ class BearerAuth:
             )
             await send({"type": "http.response.body", "body": body})
             return
-        scope.setdefault("state", {})["project"] = DEFAULT_PROJECT
+        project = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-clanavi-project"), DEFAULT_PROJECT)
+        scope.setdefault("state", {})["identity"] = Identity("key:admin", project, Role.OWNER, admin=True)
         await self.app(scope, receive, send)

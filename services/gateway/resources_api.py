@@ -13,7 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from services.gateway.api import ProjectDep, Provisioner, forward_route, problem_responses, query_items, quoted
+from kernel.identity import Identity
+from services.gateway.api import Provisioner, forward_route, problem_responses, query_items, quoted
+from services.gateway.authz import Operator, Reader
 from services.provisioner.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -52,8 +54,8 @@ _WRITE: dict[int | str, dict[str, object]] = {
 }
 
 
-async def _post(up: Provisioner, path: str, project: str, body: BaseModel) -> Response:
-    return await up.forward("POST", path, project=project, body=body.model_dump_json().encode())
+async def _post(up: Provisioner, path: str, caller: Identity, body: BaseModel) -> Response:
+    return await up.forward("POST", path, caller=caller, body=body.model_dump_json().encode())
 
 
 # --- key pairs -------------------------------------------------------------------------------------------------
@@ -67,8 +69,8 @@ async def _post(up: Provisioner, path: str, project: str, body: BaseModel) -> Re
     summary="Create a key pair; the answer holds its private key, shown this once",
     responses=problem_responses(409, 501),
 )
-async def create_key_pair(body: KeyPairCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/key-pairs", project, body)
+async def create_key_pair(body: KeyPairCreate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/key-pairs", caller, body)
 
 
 @router.post(
@@ -79,14 +81,14 @@ async def create_key_pair(body: KeyPairCreate, project: ProjectDep, up: Provisio
     summary="Import a key pair from an OpenSSH public key",
     responses=_WRITE,
 )
-async def import_key_pair(body: KeyPairImport, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/key-pairs/import", project, body)
+async def import_key_pair(body: KeyPairImport, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/key-pairs/import", caller, body)
 
 
 @router.get("/key-pairs", response_model=Page[KeyPairOut], tags=["key pairs"], summary="List key pairs")
 async def list_key_pairs(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[KeyPairState] | None, Query(description="Repeat to match several")] = None,
@@ -94,7 +96,7 @@ async def list_key_pairs(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/key-pairs", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/key-pairs", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -131,8 +133,8 @@ forward_route(
     summary="Create a security group",
     responses=_WRITE,
 )
-async def create_security_group(body: SecurityGroupCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/security-groups", project, body)
+async def create_security_group(body: SecurityGroupCreate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/security-groups", caller, body)
 
 
 @router.get(
@@ -140,7 +142,7 @@ async def create_security_group(body: SecurityGroupCreate, project: ProjectDep, 
 )
 async def list_security_groups(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[SecurityGroupState] | None, Query(description="Repeat to match several")] = None,
@@ -148,7 +150,7 @@ async def list_security_groups(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/security-groups", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/security-groups", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -181,8 +183,8 @@ forward_route(
     summary="Authorize a rule (granting one the group has already changes nothing)",
     responses=_WRITE,
 )
-async def authorize_rule(group_id: str, body: SecurityRuleIn, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/security-groups/{quoted(group_id)}/rules", project, body)
+async def authorize_rule(group_id: str, body: SecurityRuleIn, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/security-groups/{quoted(group_id)}/rules", caller, body)
 
 
 @router.delete(
@@ -192,10 +194,8 @@ async def authorize_rule(group_id: str, body: SecurityRuleIn, project: ProjectDe
     summary="Revoke a rule, by the id the group lists it with",
     responses=_WRITE,
 )
-async def revoke_rule(group_id: str, rule_id: str, project: ProjectDep, up: Provisioner) -> Response:
-    return await up.forward(
-        "DELETE", f"/v1/security-groups/{quoted(group_id)}/rules/{quoted(rule_id)}", project=project
-    )
+async def revoke_rule(group_id: str, rule_id: str, caller: Operator, up: Provisioner) -> Response:
+    return await up.forward("DELETE", f"/v1/security-groups/{quoted(group_id)}/rules/{quoted(rule_id)}", caller=caller)
 
 
 # --- volumes ---------------------------------------------------------------------------------------------------
@@ -209,14 +209,14 @@ async def revoke_rule(group_id: str, rule_id: str, project: ProjectDep, up: Prov
     summary="Create a volume (empty, or from a snapshot); it goes creating -> available",
     responses=_WRITE,
 )
-async def create_volume(body: VolumeCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/volumes", project, body)
+async def create_volume(body: VolumeCreate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/volumes", caller, body)
 
 
 @router.get("/volumes", response_model=Page[VolumeOut], tags=["volumes"], summary="List volumes")
 async def list_volumes(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[VolumeStateName] | None, Query(description="Repeat to match several")] = None,
@@ -225,7 +225,7 @@ async def list_volumes(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/volumes", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/volumes", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -252,8 +252,8 @@ forward_route(
     summary="Attach to an instance of the same cloud; it goes attaching -> in-use",
     responses=_WRITE,
 )
-async def attach_volume(volume_id: str, body: VolumeAttach, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/volumes/{quoted(volume_id)}/actions/attach", project, body)
+async def attach_volume(volume_id: str, body: VolumeAttach, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/volumes/{quoted(volume_id)}/actions/attach", caller, body)
 
 
 forward_route(
@@ -279,14 +279,14 @@ forward_route(
     summary="Snapshot a volume; it goes pending -> available (make a volume from it with POST /v1/volumes)",
     responses=_WRITE,
 )
-async def create_snapshot(body: SnapshotCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/snapshots", project, body)
+async def create_snapshot(body: SnapshotCreate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/snapshots", caller, body)
 
 
 @router.get("/snapshots", response_model=Page[SnapshotOut], tags=["snapshots"], summary="List snapshots")
 async def list_snapshots(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[SnapshotStateName] | None, Query(description="Repeat to match several")] = None,
@@ -295,7 +295,7 @@ async def list_snapshots(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/snapshots", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/snapshots", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -332,14 +332,14 @@ forward_route(
     summary="Allocate a public address (elastic / floating IP)",
     responses=_WRITE,
 )
-async def allocate_address(body: AddressAllocate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/addresses", project, body)
+async def allocate_address(body: AddressAllocate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/addresses", caller, body)
 
 
 @router.get("/addresses", response_model=Page[AddressOut], tags=["addresses"], summary="List addresses")
 async def list_addresses(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[AddressStateName] | None, Query(description="Repeat to match several")] = None,
@@ -348,7 +348,7 @@ async def list_addresses(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/addresses", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/addresses", caller=caller, params=query_items(request))
 
 
 forward_route(
@@ -381,8 +381,8 @@ forward_route(
     summary="Associate with an instance of the same cloud",
     responses=_WRITE,
 )
-async def associate_address(address_id: str, body: AddressAssociate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, f"/v1/addresses/{quoted(address_id)}/actions/associate", project, body)
+async def associate_address(address_id: str, body: AddressAssociate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, f"/v1/addresses/{quoted(address_id)}/actions/associate", caller, body)
 
 
 forward_route(
@@ -408,8 +408,8 @@ forward_route(
     summary="Make an image from an instance; it goes pending -> available (launch it by its provider_id)",
     responses=_WRITE,
 )
-async def create_image(body: ImageCreate, project: ProjectDep, up: Provisioner) -> Response:
-    return await _post(up, "/v1/images", project, body)
+async def create_image(body: ImageCreate, caller: Operator, up: Provisioner) -> Response:
+    return await _post(up, "/v1/images", caller, body)
 
 
 @router.get(
@@ -420,7 +420,7 @@ async def create_image(body: ImageCreate, project: ProjectDep, up: Provisioner) 
 )
 async def list_custom_images(
     request: Request,
-    project: ProjectDep,
+    caller: Reader,
     up: Provisioner,
     cloud_id: str | None = None,
     state: Annotated[list[CustomImageState] | None, Query(description="Repeat to match several")] = None,
@@ -429,7 +429,7 @@ async def list_custom_images(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Response:
-    return await up.forward("GET", "/v1/images/custom", project=project, params=query_items(request))
+    return await up.forward("GET", "/v1/images/custom", caller=caller, params=query_items(request))
 
 
 forward_route(

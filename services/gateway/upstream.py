@@ -11,16 +11,17 @@ from fastapi import Response
 
 from kernel import correlation
 from kernel.errors import ServiceUnavailable
+from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner
 
 log = logging.getLogger(__name__)
 
-PROJECT_HEADER = "X-Clanavi-Project"
 _PASSED_HEADERS = ("content-type", "retry-after", "location")
 
 
 class Upstream:
-    def __init__(self, name: str, base_url: str, timeout: float) -> None:
+    def __init__(self, name: str, base_url: str, timeout: float, signer: IdentitySigner) -> None:
         self.name = name
+        self._signer = signer
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
@@ -32,11 +33,11 @@ class Upstream:
         method: str,
         path: str,
         *,
-        project: str,
+        caller: Identity,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         body: bytes | None = None,
     ) -> Response:
-        headers = {PROJECT_HEADER: project, "X-Correlation-ID": correlation.current.get() or ""}
+        headers = {IDENTITY_HEADER: self._signer.sign(caller), "X-Correlation-ID": correlation.current.get() or ""}
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:

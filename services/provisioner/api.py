@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from adapters.base import CloudAdapter, CloudError, Feature
 from kernel import correlation
 from kernel.db import Pool
+from kernel.identity import ProjectId
 from services.provisioner import errors, handlers, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
@@ -31,8 +32,8 @@ from services.provisioner.schemas import (
     ZoneOut,
 )
 
-PROJECT_HEADER = "X-Clanavi-Project"
-Project = Annotated[str, Header(alias=PROJECT_HEADER, include_in_schema=False)]
+# The caller's project, from the identity the gateway signed (kernel.identity.InternalAuth checked it).
+Project = ProjectId
 
 T = TypeVar("T")
 

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.middleware import Middleware
 
 import adapters.simcloud as simcloud
 from adapters.base import CloudError
 from kernel import correlation
 from kernel.errors import problem_from_error
 from kernel.http import create_base_app, problem_response
+from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
 from services.provisioner import api, errors, modules_api, repository, resources_api
@@ -75,7 +77,12 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             await runtime.stop()
             await clouds.close()
 
-    app = create_base_app("Clanavi provisioner", runtime.readiness, lifespan=lifespan)
+    app = create_base_app(
+        "Clanavi provisioner",
+        runtime.readiness,
+        lifespan=lifespan,
+        middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
+    )
     app.include_router(api.router)
     app.include_router(resources_api.router)
     app.include_router(modules_api.router)

@@ -16,6 +16,8 @@ from devstack import free_port
 from devstack.processes import ServiceProcess, service_env
 
 TOKEN = "e2e-admin-token-0123456789"
+INTERNAL_KEY = "e2e-internal-key-0123456789abcdef0123456789"
+SECRET_KEY = "e2e-secret-key-0123456789abcdef0123456789"
 T = TypeVar("T")
 
 
@@ -35,6 +37,8 @@ class Platform:
             amqp_url=self.amqp_url,
             bus_prefix=f"e{uuid.uuid4().hex[:10]}",
             admin_token=TOKEN,
+            internal_key=INTERNAL_KEY,
+            secret_key=SECRET_KEY,
             log_format="text",
             gateway_provisioner_url=f"http://127.0.0.1:{ports['provisioner']}",
             gateway_audit_url=f"http://127.0.0.1:{ports['audit']}",

@@ -20,14 +20,17 @@ from pydantic import SecretStr
 from devstack import PostgresServer, RabbitServer, free_port
 from kernel.bus import Bus
 from kernel.events import Envelope
+from kernel.identity import Identity, IdentitySigner, Role
 from kernel.settings import KernelSettings
 from services.audit.app import create_app
 from services.audit.settings import AuditSettings
+from tests.conftest import INTERNAL_KEY
+from tests.signing import identity_headers
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-P1 = {"X-Clanavi-Project": "p1"}
+P1 = identity_headers("p1")
 
 
 @dataclass
@@ -63,6 +66,7 @@ def audit_settings(audit_stack: Stack) -> Iterator[AuditSettings]:
         database_url=SecretStr(audit_stack.postgres.admin_url(name)),
         amqp_url=SecretStr(audit_stack.rabbit.url),
         bus_prefix=f"t{uuid.uuid4().hex[:10]}",
+        internal_key=SecretStr(INTERNAL_KEY),
     )
     yield AuditSettings(kernel=kernel)
     audit_stack.postgres.drop_database(name)
@@ -111,7 +115,7 @@ async def publish(bus: Bus, *envelopes: Envelope) -> None:
 async def wait_for_count(client: httpx.AsyncClient, count: int, project: str = "p1") -> None:
     """Poll until the project's trail holds `count` events."""
     deadline = asyncio.get_running_loop().time() + 15
-    headers = {"X-Clanavi-Project": project}
+    headers = identity_headers(project)
     while True:
         items = (await client.get("/v1/audit/events", params={"limit": 500}, headers=headers)).json()["items"]
         if len(items) >= count:
@@ -147,7 +151,7 @@ async def test_events_on_the_bus_reach_the_trail(client: httpx.AsyncClient, publ
     }
     assert item["payload"] == {"n": 1} and len(bytes.fromhex(item["hash"])) == 32
 
-    verify = await client.get("/v1/audit/verify")
+    verify = await client.get("/v1/audit/verify", headers=identity_headers("p1", admin=True))
     assert verify.json() == {"valid": True, "checked": 2, "first_invalid_seq": None}
 
 
@@ -175,8 +179,7 @@ async def test_query_parameters(client: httpx.AsyncClient, publisher: Bus) -> No
     assert await ids(since="2024-05-01T12:00:02Z", until="2024-05-01T12:00:04") == [e2, e3]
     assert await ids(order="desc") == [e4, e3, e2, e1]
 
-    # Without the header the project is "default".
-    default = await client.get("/v1/audit/events")
+    default = await client.get("/v1/audit/events", headers=identity_headers("default"))
     assert [item["id"] for item in default.json()["items"]] == [e5]
 
     pages: list[str] = []
@@ -202,12 +205,29 @@ async def test_query_parameters(client: httpx.AsyncClient, publisher: Bus) -> No
     ],
 )
 async def test_invalid_queries_are_problems(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
-    response = await client.get("/v1/audit/events", params=params, headers={"X-Correlation-ID": "trace-1"})
+    response = await client.get("/v1/audit/events", params=params, headers={"X-Correlation-ID": "trace-1", **P1})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-correlation-id"] == "trace-1"
     problem = response.json()
     assert problem["code"] == "validation_failed" and problem["correlation_id"] == "trace-1"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Clanavi-Identity": "not-a-token"},
+        # signed with another key: a caller who does not hold the internal key cannot forge an identity
+        {"X-Clanavi-Identity": IdentitySigner(b"k" * 32).sign(Identity("user:x", "p1", Role.OWNER, admin=True))},
+    ],
+)
+async def test_calls_without_the_gateways_signature_are_refused(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.get("/v1/audit/events", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthenticated"
 
 
 async def test_probes(client: httpx.AsyncClient) -> None:

@@ -53,7 +53,7 @@ def make_app() -> FastAPI:
 
     @app.get("/v1/whoami")
     async def whoami(request: Request) -> dict[str, str]:
-        return {"project": request.state.project}
+        return {"project": request.state.identity.project_id}
 
     return app
 

@@ -1,0 +1,193 @@
+"""Who is calling, as the gateway vouches for it to the services behind it.
+
+The gateway authenticates the caller (a JWT access token or an API key), decides the project and role, and passes
+them on as a short-lived token signed with the platform's internal key (`CLANAVI_INTERNAL_KEY`, HMAC-SHA256) in the
+`X-Clanavi-Identity` header. Services accept `/v1` calls only with a valid one: a request that reaches a service
+around the gateway carries no identity and gets 401.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kernel import correlation
+from kernel.errors import Forbidden, Unauthenticated, problem_from_error
+
+IDENTITY_HEADER = "X-Clanavi-Identity"
+_HEADER_KEY = IDENTITY_HEADER.lower().encode()
+INTERNAL_AUDIENCE = "clanavi-internal"
+_ALGORITHM = "HS256"
+
+
+class Role(StrEnum):
+    """A member's role in a project. Platform admins act as owners of every project."""
+
+    OWNER = "owner"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    READ = "read"  # see the project's resources
+    OPERATE = "operate"  # create, change and delete the project's cloud resources
+    MANAGE = "manage"  # the project's cloud accounts, members and API keys
+    ADMIN = "admin"  # the platform: users, projects, adapter modules, the whole audit chain
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
+    Role.OWNER: frozenset({Permission.READ, Permission.OPERATE, Permission.MANAGE}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The caller of one request: `principal` is `user:<id>` or `key:<id>`; `role` is its role in `project_id`."""
+
+    principal: str
+    project_id: str
+    role: Role
+    admin: bool = False
+
+    def can(self, permission: Permission) -> bool:
+        return self.admin or permission in ROLE_PERMISSIONS[self.role]
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            if permission is Permission.ADMIN:
+                raise Forbidden("Only platform admins may do this.")
+            raise Forbidden(
+                f"Your role in project {self.project_id} is {self.role.value}; this needs the {permission.value} "
+                "permission.",
+                role=self.role.value,
+                permission=permission.value,
+            )
+
+    def claims(self) -> dict[str, Any]:
+        return {"sub": self.principal, "prj": self.project_id, "rol": self.role.value, "adm": self.admin}
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Identity:
+        return cls(
+            principal=str(claims["sub"]),
+            project_id=str(claims["prj"]),
+            role=Role(claims["rol"]),
+            admin=bool(claims.get("adm", False)),
+        )
+
+
+class IdentitySigner:
+    """Signs identities for the services. A signed token is reused for a third of its lifetime: signing every request
+    of a busy caller again would cost more than the forwarding."""
+
+    def __init__(self, key: bytes, *, ttl: float = 60.0) -> None:
+        if len(key) < 32:
+            raise ValueError("the internal key must be at least 32 bytes")
+        self._key = key
+        self._ttl = ttl
+        self._cache: dict[Identity, tuple[float, str]] = {}
+
+    def sign(self, identity: Identity) -> str:
+        now = time.time()
+        cached = self._cache.get(identity)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        token = jwt.encode(
+            {**identity.claims(), "aud": INTERNAL_AUDIENCE, "iat": int(now), "exp": int(now + self._ttl)},
+            self._key,
+            algorithm=_ALGORITHM,
+        )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[identity] = (now + self._ttl / 3, token)
+        return token
+
+
+class IdentityVerifier:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the internal key must be at least 32 bytes")
+        self._key = key
+
+    def verify(self, token: str | None) -> Identity:
+        """The identity in a token the gateway signed; raises Unauthenticated otherwise."""
+        if not token:
+            raise Unauthenticated("This service is reached through the gateway only.")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                audience=INTERNAL_AUDIENCE,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+            return Identity.from_claims(claims)
+        except (jwt.PyJWTError, KeyError, ValueError):
+            raise Unauthenticated("The internal identity is not valid.") from None
+
+
+class InternalAuth:
+    """Refuses `/v1` calls without a valid gateway-signed identity (401 problem JSON, before the body is read) and
+    puts the identity into the request state."""
+
+    def __init__(self, app: ASGIApp, verifier: IdentityVerifier, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.verifier = verifier
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER_KEY), None)
+        try:
+            identity = self.verifier.verify(header)
+        except Unauthenticated as exc:
+            body = json.dumps(
+                problem_from_error(exc, instance=scope["path"], correlation_id=correlation.current.get())
+            ).encode()
+            headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["identity"] = identity
+        await self.app(scope, receive, send)
+
+
+def caller(request: Request) -> Identity:
+    """The identity the gateway vouched for (the InternalAuth middleware put it there)."""
+    identity: Identity = request.state.identity
+    return identity
+
+
+def caller_project(request: Request) -> str:
+    return caller(request).project_id
+
+
+Caller = Annotated[Identity, Depends(caller)]
+ProjectId = Annotated[str, Depends(caller_project)]
+
+
+__all__ = [
+    "IDENTITY_HEADER",
+    "ROLE_PERMISSIONS",
+    "Caller",
+    "Identity",
+    "IdentitySigner",
+    "IdentityVerifier",
+    "InternalAuth",
+    "Permission",
+    "ProjectId",
+    "Role",
+    "caller",
+    "caller_project",
+]

@@ -1,0 +1,37 @@
+"""Function-level authorisation: every `/v1` route names the permission it needs through one of these dependencies,
+and a test checks that none is without one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from kernel.errors import Unauthenticated
+from kernel.identity import Identity, Permission
+
+PERMISSION_ATTRIBUTE = "__clanavi_permission__"
+
+
+def allowed(permission: Permission) -> Callable[[Request], Identity]:
+    """A dependency: the caller (authenticated by the middleware), when its role grants `permission`; 403 otherwise."""
+
+    def check(request: Request) -> Identity:
+        identity: Identity | None = getattr(request.state, "identity", None)
+        if identity is None:
+            raise Unauthenticated("Send `Authorization: Bearer <token>`.")
+        identity.require(permission)
+        return identity
+
+    setattr(check, PERMISSION_ATTRIBUTE, permission)
+    check.__name__ = f"require_{permission.value}"
+    return check
+
+
+Reader = Annotated[Identity, Depends(allowed(Permission.READ))]
+Operator = Annotated[Identity, Depends(allowed(Permission.OPERATE))]
+Manager = Annotated[Identity, Depends(allowed(Permission.MANAGE))]
+Admin = Annotated[Identity, Depends(allowed(Permission.ADMIN))]
+
+__all__ = ["PERMISSION_ATTRIBUTE", "Admin", "Manager", "Operator", "Reader", "allowed"]
