@@ -51,6 +51,7 @@ Keyed = TypeVar("Keyed", bound=_Keyed)
 @dataclass(frozen=True)
 class CloudAccount:
     id: str
+    project_id: str
     name: str
     driver: str
     config: dict[str, Any]
@@ -89,6 +90,7 @@ def _record(row: Any) -> InstanceRecord:
 def _account(row: Any) -> CloudAccount:
     return CloudAccount(
         id=row["id"],
+        project_id=row["project_id"],
         name=row["name"],
         driver=row["driver"],
         config=row["config"],
@@ -99,13 +101,23 @@ def _account(row: Any) -> CloudAccount:
 
 # --- cloud accounts -------------------------------------------------------------------------------------------
 
+# The project the accounts from configuration (and the built-in `sim`) belong to.
+DEFAULT_PROJECT = "default"
+
 
 async def upsert_cloud(
-    pool: Pool, *, cloud_id: str, name: str, driver: str, config: dict[str, Any], enabled: bool = True
+    pool: Pool,
+    *,
+    cloud_id: str,
+    name: str,
+    driver: str,
+    config: dict[str, Any],
+    enabled: bool = True,
+    project_id: str = DEFAULT_PROJECT,
 ) -> None:
     """Create or update an account from configuration (the built-in `sim` keeps the name and driver it has)."""
     await pool.execute(
-        """INSERT INTO clouds (id, name, driver, config, enabled) VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO clouds (id, name, driver, config, enabled, project_id) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, name = EXCLUDED.name,
                driver = EXCLUDED.driver, enabled = EXCLUDED.enabled""",
         cloud_id,
@@ -113,6 +125,7 @@ async def upsert_cloud(
         driver,
         config,
         enabled,
+        project_id,
     )
 
 
