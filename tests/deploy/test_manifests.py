@@ -34,7 +34,15 @@ SERVICES: dict[str, int] = {"gateway": 8080, "provisioner": 8081, "audit": 8082}
 PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"
-SECRET_KEYS = frozenset({"CLANAVI_DATABASE_URL", "CLANAVI_AMQP_URL", "CLANAVI_ADMIN_TOKEN"})
+# Each service gets only the secrets it needs: the internal key everywhere (services trust only identities the gateway
+# signed with it), the admin token at the gateway, the credential encryption key at the provisioner.
+_COMMON_SECRETS = frozenset({"CLANAVI_DATABASE_URL", "CLANAVI_AMQP_URL", "CLANAVI_INTERNAL_KEY"})
+SERVICE_SECRETS: dict[str, frozenset[str]] = {
+    "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN"},
+    "provisioner": _COMMON_SECRETS | {"CLANAVI_SECRET_KEY"},
+    "audit": _COMMON_SECRETS,
+}
+SECRET_KEYS = frozenset().union(*SERVICE_SECRETS.values())
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -328,10 +336,12 @@ def test_deployment_probes(doc: Doc) -> None:
 
 @pytest.mark.parametrize("doc", _base_objects("Deployment"), ids=lambda d: d.name)
 def test_deployment_reads_secrets_from_secret(doc: Doc) -> None:
+    service = doc.name.removeprefix("clanavi-")
     for container in _containers(doc.obj):
         refs = _secret_refs(container)
-        for key in SECRET_KEYS:
+        for key in SERVICE_SECRETS[service]:
             assert refs.get(key) == (SECRET_NAME, key), f"{container['name']}: {key} must come from {SECRET_NAME}"
+        assert set(refs) == SERVICE_SECRETS[service], f"{container['name']}: only the secrets it needs"
         plain = {e["name"] for e in container.get("env", []) if "value" in e}
         assert not plain & SECRET_KEYS, f"{container['name']}: secrets given as plain values"
 
@@ -522,8 +532,8 @@ def test_compose_only_gateway_publishes_ports() -> None:
 @pytest.mark.parametrize("service", list(SERVICES))
 def test_compose_environment(service: str) -> None:
     env = _compose_env(service)
-    token = env["CLANAVI_ADMIN_TOKEN"]
-    assert re.fullmatch(r"\$\{CLANAVI_ADMIN_TOKEN:\?[^}]+\}", token), "token must be a required variable"
+    for name in ("CLANAVI_ADMIN_TOKEN", "CLANAVI_INTERNAL_KEY", "CLANAVI_SECRET_KEY"):
+        assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", env[name]), f"{name} must be a required variable"
     assert env["CLANAVI_ENV"] == "production"
     assert env["CLANAVI_DATABASE_URL"].startswith("postgresql://")
     assert "@postgres:5432/" in env["CLANAVI_DATABASE_URL"]
