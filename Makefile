@@ -29,3 +29,5 @@ bench: install
 	@$(PY) -m bench.pipeline
 	@$(PY) -m bench.adapters
 	@$(PY) -m bench.openstack_listing
+	@$(PY) -m bench.inventory_sync
+	@$(PY) -m bench.gateway

@@ -53,6 +53,25 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+# FastAPI's answer to a body it cannot even decode (not UTF-8, say), where undecodable JSON gets a validation error.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _invalid_json(request: Request) -> Response:
+    """The same answer as to any other body that is not JSON: one way to tell a client its body is unreadable."""
+    return problem_response(
+        problem(
+            status=422,
+            code="validation_failed",
+            title="The request is not valid",
+            detail="The request body is not valid JSON.",
+            instance=request.url.path,
+            correlation_id=correlation.current.get(),
+            errors=[{"location": "body", "message": "JSON decode error", "type": "json_invalid"}],
+        )
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def clanavi_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ClanaviError)
@@ -79,6 +98,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            return _invalid_json(request)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return problem_response(
@@ -153,6 +174,30 @@ class CorrelationMiddleware:
             correlation.current.reset(token)
 
 
+class RejectNul:
+    """Answers 422 to a path or query that holds a NUL character: no id or name has one, and PostgreSQL text cannot
+    store one, so such a request would otherwise fail deep inside a service."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            location = "path" if "\x00" in scope["path"] else "query"
+            body = problem(
+                status=422,
+                code="validation_failed",
+                title="The request is not valid",
+                detail=f"The {location} holds a NUL character.",
+                instance=scope["path"].replace("\x00", "%00"),
+                correlation_id=correlation.current.get(),
+                errors=[{"location": location, "message": "NUL characters are not allowed", "type": "nul_character"}],
+            )
+            await _send_problem(send, body)
+            return
+        await self.app(scope, receive, send)
+
+
 def _internal_error(path: str, cid: str) -> dict[str, Any]:
     return problem(
         status=500,
@@ -178,7 +223,11 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: the database and the broker are reachable")
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database and the broker are reachable",
+        responses={503: {"description": "Not ready: `checks` names what is unreachable"}},
+    )
     async def readyz() -> Response:
         checks = await readiness()
         ready = all(checks.values())
@@ -200,6 +249,7 @@ def create_base_app(
     correlation middleware, so even an early refusal carries the request's correlation id."""
     app = FastAPI(title=title, **kwargs)
     install_problem_handlers(app)
+    app.add_middleware(RejectNul)
     for entry in reversed(middleware):
         app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(CorrelationMiddleware)

@@ -62,3 +62,6 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Cloud SDKs log request headers and bodies at DEBUG, credentials among them: never below INFO, whatever the level.
+    for sdk in ("botocore", "aiobotocore", "boto3", "openstack", "keystoneauth", "urllib3", "httpcore", "httpx"):
+        logging.getLogger(sdk).setLevel(max(logging.INFO, root.level))

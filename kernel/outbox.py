@@ -30,9 +30,12 @@ async def add(conn: Connection, *events: Envelope) -> None:
     """Queue events for publication; call inside the transaction that makes the change they report."""
     if not events:
         return
-    await conn.executemany(
-        "INSERT INTO outbox (id, routing_key, body) VALUES ($1, $2, $3)",
-        [(e.id, e.routing_key, e.model_dump_json()) for e in events],
+    # One statement however many: a bulk change (an inventory sync) queues thousands at once.
+    await conn.execute(
+        "INSERT INTO outbox (id, routing_key, body) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
+        [e.id for e in events],
+        [e.routing_key for e in events],
+        [e.model_dump_json() for e in events],
     )
     # Delivered at commit only, so the relay wakes for committed rows and never for rolled-back ones.
     await conn.execute("SELECT pg_notify('outbox_' || current_schema(), '')")

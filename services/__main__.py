@@ -1,9 +1,13 @@
-"""`clanavi serve <service>` runs one service; `clanavi migrate <service>` only brings its schema up to date."""
+"""`clanavi serve <service>` runs one service; `clanavi migrate <service>` only brings its schema up to date;
+`clanavi rotate-keys provisioner` rewraps the cloud credentials sealed with a key of CLANAVI_SECRET_KEY_PREVIOUS with
+CLANAVI_SECRET_KEY (the provisioner also does it at start), and exits 1 when some no key opens."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
+import sys
 from typing import Any
 
 SERVICES = ("gateway", "provisioner", "audit")
@@ -52,13 +56,52 @@ def migrate(service: str) -> None:
     run(settings.kernel.database_url.get_secret_value(), schema=app_module.SCHEMA, location=location)
 
 
+def rotate_keys(service: str) -> int:
+    from kernel import db
+    from kernel.migrations import migrate as run
+    from services.provisioner import accounts_handlers
+    from services.provisioner.app import MIGRATIONS, SCHEMA
+
+    settings = _settings(service)
+    try:
+        keyring = settings.keyring()
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    url = settings.kernel.database_url.get_secret_value()
+    run(url, schema=SCHEMA, location=MIGRATIONS)
+
+    async def rewrap() -> accounts_handlers.Rewrapped:
+        pool = await db.create_pool(url, schema=SCHEMA, application="clanavi-rotate-keys", min_size=1, max_size=2)
+        try:
+            await accounts_handlers.seal_plaintext(pool, keyring)
+            return await accounts_handlers.rewrap_all(pool, keyring)
+        finally:
+            await pool.close()
+
+    result = asyncio.run(rewrap())
+    print(f"rewrapped the credentials of {result.rewrapped} cloud accounts with key {keyring.key_id}")
+    if result.unreadable:
+        print(
+            f"no key opens the credentials of {len(result.unreadable)} cloud accounts: {', '.join(result.unreadable)}; "
+            "set them again, or add the key they were sealed with to CLANAVI_SECRET_KEY_PREVIOUS",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="clanavi", description="Run a Clanavi service.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("serve", "run a service"), ("migrate", "migrate a service's schema")):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("service", choices=SERVICES)
+    rotate = sub.add_parser("rotate-keys", help="rewrap encrypted secrets with the current CLANAVI_SECRET_KEY")
+    rotate.add_argument("service", choices=("provisioner",))
     args = parser.parse_args(argv)
+    if args.command == "rotate-keys":
+        sys.exit(rotate_keys(args.service))
     (serve if args.command == "serve" else migrate)(args.service)
 
 

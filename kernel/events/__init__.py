@@ -7,7 +7,18 @@ from kernel.events.addresses import (
     AddressFailed,
     AddressReleased,
 )
+from kernel.events.clouds import CloudAdded, CloudRemoved, CloudUpdated
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
+from kernel.events.identity import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    MemberAdded,
+    MemberChanged,
+    MemberRemoved,
+    ProjectCreated,
+    UserCreated,
+    UserUpdated,
+)
 from kernel.events.images import ImageAvailable, ImageCreated, ImageDeregistered, ImageFailed
 from kernel.events.instances import (
     InstanceActionFailed,
@@ -20,6 +31,13 @@ from kernel.events.instances import (
     InstanceStopped,
     InstanceSuspended,
     InstanceTerminated,
+)
+from kernel.events.inventory import (
+    CloudSynced,
+    CloudSyncFailed,
+    InstanceDiscovered,
+    InstanceDrifted,
+    InstanceVanished,
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
@@ -47,6 +65,13 @@ __all__ = [
     "AddressDisassociated",
     "AddressFailed",
     "AddressReleased",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "CloudAdded",
+    "CloudRemoved",
+    "CloudSyncFailed",
+    "CloudSynced",
+    "CloudUpdated",
     "Envelope",
     "EventPayload",
     "ImageAvailable",
@@ -55,6 +80,8 @@ __all__ = [
     "ImageFailed",
     "InstanceActionFailed",
     "InstanceActionRequested",
+    "InstanceDiscovered",
+    "InstanceDrifted",
     "InstanceFailed",
     "InstanceLaunched",
     "InstanceRebooted",
@@ -63,11 +90,16 @@ __all__ = [
     "InstanceStopped",
     "InstanceSuspended",
     "InstanceTerminated",
+    "InstanceVanished",
     "KeyPairCreated",
     "KeyPairDeleted",
     "KeyPairFailed",
+    "MemberAdded",
+    "MemberChanged",
+    "MemberRemoved",
     "ModuleDisabled",
     "ModuleEnabled",
+    "ProjectCreated",
     "SecurityGroupCreated",
     "SecurityGroupDeleted",
     "SecurityGroupFailed",
@@ -78,6 +110,8 @@ __all__ = [
     "SnapshotCreated",
     "SnapshotDeleted",
     "SnapshotFailed",
+    "UserCreated",
+    "UserUpdated",
     "VolumeAttached",
     "VolumeAvailable",
     "VolumeCreated",

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from kernel.db import Pool
+from kernel.errors import ValidationFailed
 from kernel.identity import ProjectId
 from services.audit import repository
 from services.audit.domain import EventFilter, Order
@@ -29,9 +30,20 @@ ProjectDep = ProjectId
 TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Times without an offset are taken as UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """Times without an offset are taken as UTC; one whose offset takes it out of the calendar (year 1 at +05:00) is
+    refused, since the database could not compare with it."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            f"`{name}` is out of range in UTC.",
+            errors=[{"location": f"query.{name}", "message": "out of range in UTC", "type": "datetime_range"}],
+        ) from None
 
 
 @router.get("/events", summary="Recorded events of the project, oldest first unless order=desc")
@@ -52,8 +64,8 @@ async def list_events(
         types=tuple(type_ or ()),
         resource_id=resource_id,
         correlation_id=correlation_id,
-        since=_utc(since),
-        until=_utc(until),
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
         order=order,
     )
     page = await repository.query(pool, filters, cursor, limit)

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
+from kernel.identity import Identity, Permission
 from services.audit.schemas import AuditEventPage, ChainVerification
-from services.gateway.authz import Admin, Operator, Reader
+from services.gateway.authz import Admin, Operator, Reader, allowed
 from services.gateway.upstream import Upstream
 from services.provisioner.schemas import (
-    CloudOut,
     FlavorOut,
     ImageOut,
     InstanceCreate,
@@ -26,14 +26,17 @@ from services.provisioner.schemas import (
     ModuleOut,
     ModuleUpdate,
     Page,
-    RegionOut,
-    ZoneOut,
 )
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {status: {"description": "Problem", "content": content} for status in statuses}
+    return {
+        status: {"description": "Problem", "content": content, **({"headers": _RETRY_AFTER} if status == 429 else {})}
+        for status in statuses
+    }
 
 
 def provisioner(request: Request) -> Upstream:
@@ -49,7 +52,11 @@ def audit(request: Request) -> Upstream:
 Provisioner = Annotated[Upstream, Depends(provisioner)]
 Audit = Annotated[Upstream, Depends(audit)]
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 422, 503))
+OrderQuery = Annotated[
+    Literal["asc", "desc"], Query(description="Creation order: oldest first (asc) or newest first (desc)")
+]
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 
 
 def query_items(request: Request) -> list[tuple[str, str]]:
@@ -78,12 +85,21 @@ def forward_route(
     responses: dict[int | str, dict[str, object]],
     summary: str | None = None,
     status_code: int | None = None,
+    permission: Permission | None = None,
 ) -> None:
     """Add a route without a body or a query that the provisioner answers at the same path (the id in `path`
-    quoted)."""
+    quoted). Reading needs the read permission and anything else the operate permission, unless `permission` says."""
     id_name = _path_id(path)
+    needed = permission or (Permission.READ if method == "GET" else Permission.OPERATE)
+    if needed is not Permission.READ:
+        responses = {**problem_responses(403), **responses}
 
-    async def forward(*, resource_id: str = Path(alias=id_name), caller: Operator, up: Provisioner) -> Response:
+    async def forward(
+        *,
+        resource_id: str = Path(alias=id_name),
+        caller: Identity = Depends(allowed(needed)),  # noqa: B008 - the permission is chosen per route
+        up: Provisioner,
+    ) -> Response:
         return await up.forward(method, "/v1" + path.replace(f"{{{id_name}}}", quoted(resource_id)), caller=caller)
 
     router.add_api_route(
@@ -99,48 +115,18 @@ def forward_route(
     )
 
 
-@router.get("/clouds", response_model=ListOf[CloudOut], tags=["clouds"], summary="List cloud accounts")
-async def list_clouds(request: Request, caller: Reader, up: Provisioner) -> Response:
-    return await up.forward("GET", "/v1/clouds", caller=caller)
-
-
-forward_route(
-    router, "GET", "/clouds/{cloud_id}", CloudOut, name="get_cloud", tag="clouds", responses=problem_responses(404)
-)
-forward_route(
-    router,
-    "GET",
-    "/clouds/{cloud_id}/regions",
-    ListOf[RegionOut],
-    name="list_regions",
-    tag="clouds",
-    summary="The cloud's regions",
-    responses=problem_responses(404, 501),
-)
-forward_route(
-    router,
-    "GET",
-    "/clouds/{cloud_id}/zones",
-    ListOf[ZoneOut],
-    name="list_zones",
-    tag="clouds",
-    summary="The cloud's availability zones",
-    responses=problem_responses(404, 501),
-)
-
-
 @router.get(
     "/images",
     response_model=ListOf[ImageOut],
     tags=["images"],
     summary="The clouds' image catalogues (ids to launch from)",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 async def list_images(caller: Reader, up: Provisioner, cloud_id: str | None = None) -> Response:
     return await up.forward("GET", "/v1/images", caller=caller, params={"cloud_id": cloud_id} if cloud_id else None)
 
 
-@router.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404))
+@router.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404, 409))
 async def list_flavors(caller: Reader, up: Provisioner, cloud_id: str | None = None) -> Response:
     return await up.forward("GET", "/v1/flavors", caller=caller, params={"cloud_id": cloud_id} if cloud_id else None)
 
@@ -153,7 +139,7 @@ async def list_flavors(caller: Reader, up: Provisioner, cloud_id: str | None = N
     summary="Launch an instance",
     description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
     "ids of the project's security groups there; `user_data` is at most 16 KiB.",
-    responses=problem_responses(409, 501),
+    responses=problem_responses(403, 409, 501),
 )
 async def create_instance(body: InstanceCreate, caller: Operator, up: Provisioner) -> Response:
     return await up.forward("POST", "/v1/instances", caller=caller, body=body.model_dump_json().encode())
@@ -167,8 +153,12 @@ async def list_instances(
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
+    discovered: Annotated[
+        bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/instances", caller=caller, params=query_items(request))
 
@@ -201,7 +191,7 @@ forward_route(
     response_model=InstanceOut,
     tags=["instances"],
     summary="Start, stop, reboot, suspend or resume an instance",
-    responses=problem_responses(404, 409, 501),
+    responses=problem_responses(403, 404, 409, 501),
 )
 async def instance_action(
     instance_id: str,
@@ -247,6 +237,7 @@ async def instance_metrics(
     response_model=ListOf[ModuleOut],
     tags=["modules"],
     summary="The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
+    responses=problem_responses(403),
 )
 async def list_modules(caller: Admin, up: Provisioner) -> Response:
     return await up.forward("GET", "/v1/modules", caller=caller)
@@ -257,7 +248,7 @@ async def list_modules(caller: Admin, up: Provisioner) -> Response:
     response_model=ModuleOut,
     tags=["modules"],
     summary="One adapter module",
-    responses=problem_responses(404),
+    responses=problem_responses(403, 404),
 )
 async def get_module(name: str, caller: Admin, up: Provisioner) -> Response:
     return await up.forward("GET", f"/v1/modules/{quoted(name)}", caller=caller)
@@ -270,7 +261,7 @@ async def get_module(name: str, caller: Admin, up: Provisioner) -> Response:
     summary="Enable or disable an adapter module at runtime",
     description="A disabled module's cloud accounts answer 409 `module_disabled` to anything that calls the cloud; "
     "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
-    responses=problem_responses(404),
+    responses=problem_responses(403, 404),
 )
 async def put_module(name: str, body: ModuleUpdate, caller: Admin, up: Provisioner) -> Response:
     return await up.forward("PUT", f"/v1/modules/{quoted(name)}", caller=caller, body=body.model_dump_json().encode())
@@ -298,6 +289,7 @@ async def list_audit_events(
     response_model=ChainVerification,
     tags=["audit"],
     summary="Check that the audit trail's hash chain is intact (admins: the chain spans every project)",
+    responses=problem_responses(403),
 )
 async def verify_audit(caller: Admin, up: Audit) -> Response:
     return await up.forward("GET", "/v1/audit/verify", caller=caller)

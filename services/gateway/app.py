@@ -1,9 +1,13 @@
-"""The gateway app."""
+"""The gateway app: its lifespan migrates the identity schema, connects the bus and the outbox relay, and seeds the
+admin key and user; every API call is authenticated before anything reads it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,56 +17,160 @@ from starlette.middleware import Middleware
 from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
-from services.gateway import api, resources_api
-from services.gateway.auth import BearerAuth
+from kernel.runtime import ServiceRuntime
+from services.gateway import api, clouds_api, identity_api, inventory_api, resources_api
+from services.gateway.auth import PROJECT_HEADER, PUBLIC_PATHS, Authentication
+from services.gateway.idempotency import Idempotency
+from services.gateway.idempotency_store import IdempotencyStore, purge_forever
+from services.gateway.identity import bootstrap
+from services.gateway.identity.authenticator import Authenticator
+from services.gateway.identity.domain import PROJECT_ID_PATTERN
+from services.gateway.identity.handlers import IdentityService
+from services.gateway.identity.passwords import PasswordHashing
+from services.gateway.identity.tokens import AccessTokens
 from services.gateway.limits import BodyLimit
+from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
 
+__all__ = ["MIGRATIONS", "SCHEMA", "create_app"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "gateway"
+
+_DESCRIPTION = f"""One REST API in front of every cloud a team runs.
+
+Authenticate with `Authorization: Bearer <token>`: an access token from `POST /v1/auth/token` (OAuth2 password
+grant; refresh it with the refresh_token grant) or an API key. Choose the project a call acts in with the
+`{PROJECT_HEADER}` header; without it a user acts in its only project (or `default` when it is a member there), an API
+key in the project it is bound to, and a platform admin in `default`. A project the caller may not reach answers 404,
+like one that does not exist.
+
+Errors are RFC 9457 problem JSON."""
+
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    settings = settings or GatewaySettings()  # the token comes from the environment
-    signer = IdentitySigner(settings.kernel.internal_key_bytes())
+    settings = settings or GatewaySettings()  # secrets come from the environment
+    internal_key = settings.kernel.internal_key_bytes()
+    signer = IdentitySigner(internal_key)
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
+    runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
+    authenticator = Authenticator(
+        lambda: runtime.pool, tokens, cache_seconds=settings.auth_cache_seconds, clock=time.time
+    )
+    identity = IdentityService(
+        lambda: runtime.pool,
+        hashing=PasswordHashing(),
+        tokens=tokens,
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+        on_change=authenticator.forget,
+    )
 
     async def readiness() -> dict[str, bool]:
-        return {"provisioner": await provisioner.ready(), "audit": await audit.ready()}
+        return {**await runtime.readiness(), "provisioner": await provisioner.ready(), "audit": await audit.ready()}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            await runtime.start_database()
+            await runtime.start_bus()
+            runtime.start_relay()
+            runtime.spawn(
+                purge_forever(IdempotencyStore(lambda: runtime.pool), timedelta(hours=settings.idempotency_ttl_hours)),
+                name="idempotency-purge",
+            )
+            if settings.admin_token is not None:
+                await bootstrap.seed_admin_token(identity, settings.admin_token.get_secret_value())
+            if settings.bootstrap_admin_email and settings.bootstrap_admin_password is not None:
+                await bootstrap.seed_admin_user(
+                    identity, settings.bootstrap_admin_email, settings.bootstrap_admin_password.get_secret_value()
+                )
             yield
         finally:
             await provisioner.close()
             await audit.close()
+            await runtime.stop()
 
     app = create_base_app(
         "Clanavi",
         readiness,
-        # Authentication first: nothing reads the body of an unauthenticated request.
+        # Outermost first: a per-address rate limit (it needs no identity), then authentication, so nothing reads the
+        # body of an unauthenticated request; the per-caller rate limit; the body limit; and idempotency innermost,
+        # since it reads the whole body and must only ever see bodies the limit let through.
         middleware=[
-            Middleware(BearerAuth, token=settings.admin_token.get_secret_value()),
+            Middleware(
+                ClientRateLimit,
+                rate=settings.rate_limit_per_ip,
+                burst=settings.rate_limit_ip_burst,
+                login_rate=settings.login_rate_per_ip,
+                login_burst=settings.login_rate_burst,
+                trusted_proxies=settings.trusted_proxies,
+            ),
+            Middleware(Authentication, authenticator=authenticator),
+            Middleware(PrincipalRateLimit, rate=settings.rate_limit_per_key, burst=settings.rate_limit_burst),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                Idempotency,
+                pool=lambda: runtime.pool,
+                lease_seconds=settings.idempotency_lease_seconds,
+                wait_seconds=settings.idempotency_wait_seconds,
+            ),
         ],
         lifespan=lifespan,
         version="1.0.0",
-        description="One REST API in front of every cloud a team runs. Authenticate with `Authorization: Bearer "
-        "<token>`. Errors are RFC 9457 problem JSON.",
+        description=_DESCRIPTION,
     )
+    app.state.runtime = runtime
+    app.state.identity = identity
+    app.state.authenticator = authenticator
     app.state.provisioner = provisioner
     app.state.audit = audit
+    app.include_router(identity_api.router)
     app.include_router(api.router)
+    app.include_router(clouds_api.router)
     app.include_router(resources_api.router)
+    app.include_router(inventory_api.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            schema["security"] = [{"bearer": []}]
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An access token or an API key"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {"password": {"tokenUrl": "/v1/auth/token", "refreshUrl": "/v1/auth/token", "scopes": {}}},
+                },
+            }
+            schema["security"] = [{"bearer": []}, {"oauth2": []}]
+            _document_project_selection(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _document_project_selection(schema: dict[str, Any]) -> None:
+    """Every authenticated operation takes the project header, and may answer 400 (a caller in several projects
+    named none) or 404 (a project the caller cannot reach): the authentication middleware decides both."""
+    header = {
+        "name": PROJECT_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "The project the call acts in (see the API description for the default)",
+        "schema": {"type": "string", "pattern": PROJECT_ID_PATTERN},
+    }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1/") or path in PUBLIC_PATHS:
+            continue
+        for operation in operations.values():
+            parameters = operation.setdefault("parameters", [])
+            if not any(p.get("name") == PROJECT_HEADER for p in parameters):
+                parameters.append(header)
+            responses = operation.setdefault("responses", {})
+            for status in ("400", "404"):
+                responses.setdefault(status, {"description": "Problem", "content": problem})

@@ -1,61 +1,92 @@
-"""Authentication, before anything else reads the request: every `/v1` call carries `Authorization: Bearer <token>`."""
+"""Authentication, before anything else reads the request: every `/v1` call but logging in carries
+`Authorization: Bearer <token>`, an access token or an API key. The project is chosen here too (the
+`X-Clanavi-Project` header), so a request for a project the caller may not reach is refused before its body is read.
+"""
 
 from __future__ import annotations
 
-import hmac
 import json
+from typing import Annotated, Protocol
 
+from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
-from kernel.errors import Unauthenticated, problem_from_error
-from kernel.identity import Identity, Role
+from kernel.errors import ClanaviError, Unauthenticated, problem_from_error
+from kernel.identity import Identity
+from services.gateway.identity.domain import Subject
+
+__all__ = [
+    "PROJECT_HEADER",
+    "PROTECTED_PREFIX",
+    "PUBLIC_PATHS",
+    "Authenticates",
+    "Authentication",
+    "CurrentSubject",
+    "current_subject",
+]
 
 PROTECTED_PREFIX = "/v1/"
-DEFAULT_PROJECT = "default"
+PROJECT_HEADER = "X-Clanavi-Project"
+# Reached without a token: logging in (and refreshing), which authenticates the caller itself.
+PUBLIC_PATHS = frozenset({"/v1/auth/token"})
+_PROJECT_KEY = PROJECT_HEADER.lower().encode()
 
 
-def check_bearer(authorization: str | None, expected: str) -> None:
-    if not authorization:
-        raise Unauthenticated("Send `Authorization: Bearer <token>`.")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("The Authorization header must use the Bearer scheme.")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthenticated("The token is not valid.")
+class Authenticates(Protocol):
+    """What the middleware asks (services.gateway.identity.authenticator.Authenticator in the app)."""
+
+    async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]: ...
 
 
-class BearerAuth:
-    """Refuses unauthenticated API calls with 401 problem JSON; puts the caller's project in the request state."""
+class Authentication:
+    """Refuses unauthenticated API calls (401 problem JSON with `WWW-Authenticate`), and calls for a project the
+    caller may not reach (404, or 400 when the caller must name one); puts the caller's `identity` (a
+    kernel.identity.Identity) and `subject` (who authenticated) in the request state."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticates, public: frozenset[str] = PUBLIC_PATHS) -> None:
         self.app = app
-        self.token = token
+        self.authenticator = authenticator
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith(PROTECTED_PREFIX) or path in self.public:
             await self.app(scope, receive, send)
             return
-        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        authorization = project = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == _PROJECT_KEY:
+                project = value.decode("latin-1").strip()
         try:
-            check_bearer(header, self.token)
-        except Unauthenticated as exc:
-            body = json.dumps(
-                problem_from_error(exc, instance=scope["path"], correlation_id=correlation.current.get())
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b'Bearer realm="clanavi"'),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            subject, identity = await self.authenticator.authenticate(authorization, project)
+        except ClanaviError as exc:
+            await _refuse(scope, send, exc)
             return
-        project = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-clanavi-project"), DEFAULT_PROJECT)
-        scope.setdefault("state", {})["identity"] = Identity("key:admin", project, Role.OWNER, admin=True)
+        state = scope.setdefault("state", {})
+        state["identity"] = identity
+        state["subject"] = subject
         await self.app(scope, receive, send)
+
+
+async def _refuse(scope: Scope, send: Send, error: ClanaviError) -> None:
+    body = json.dumps(problem_from_error(error, instance=scope["path"], correlation_id=correlation.current.get()))
+    raw = body.encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(raw)).encode())]
+    if isinstance(error, Unauthenticated):
+        headers.append((b"www-authenticate", b'Bearer realm="clanavi"'))
+    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def current_subject(request: Request) -> Subject:
+    """Who authenticated the request (the Authentication middleware put it there)."""
+    subject: Subject | None = getattr(request.state, "subject", None)
+    if subject is None:
+        raise Unauthenticated("Send `Authorization: Bearer <token>`.")
+    return subject
+
+
+CurrentSubject = Annotated[Subject, Depends(current_subject)]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from kernel.identity import Identity
-from services.gateway.api import Provisioner, forward_route, problem_responses, query_items, quoted
+from services.gateway.api import OrderQuery, Provisioner, forward_route, problem_responses, query_items, quoted
 from services.gateway.authz import Operator, Reader
 from services.provisioner.schemas import (
     AddressAllocate,
@@ -43,13 +43,13 @@ from services.provisioner.schemas import (
     VolumeStateName,
 )
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 422, 503))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 _WRITE: dict[int | str, dict[str, object]] = {
-    **problem_responses(404, 409, 501),
+    **problem_responses(403, 404, 409, 501),
     202: {"description": "The cloud did not answer; Clanavi finishes the action in the background"},
 }
 
@@ -67,7 +67,7 @@ async def _post(up: Provisioner, path: str, caller: Identity, body: BaseModel) -
     response_model=KeyPairCreated,
     tags=["key pairs"],
     summary="Create a key pair; the answer holds its private key, shown this once",
-    responses=problem_responses(409, 501),
+    responses=problem_responses(403, 409, 501),
 )
 async def create_key_pair(body: KeyPairCreate, caller: Operator, up: Provisioner) -> Response:
     return await _post(up, "/v1/key-pairs", caller, body)
@@ -95,6 +95,7 @@ async def list_key_pairs(
     name: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/key-pairs", caller=caller, params=query_items(request))
 
@@ -149,6 +150,7 @@ async def list_security_groups(
     name: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/security-groups", caller=caller, params=query_items(request))
 
@@ -224,6 +226,7 @@ async def list_volumes(
     instance_id: Annotated[str | None, Query(description="Attached to this instance")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/volumes", caller=caller, params=query_items(request))
 
@@ -294,6 +297,7 @@ async def list_snapshots(
     volume_id: Annotated[str | None, Query(description="Snapshots of this volume")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/snapshots", caller=caller, params=query_items(request))
 
@@ -347,6 +351,7 @@ async def list_addresses(
     instance_id: Annotated[str | None, Query(description="Associated with this instance")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/addresses", caller=caller, params=query_items(request))
 
@@ -428,6 +433,7 @@ async def list_custom_images(
     instance_id: Annotated[str | None, Query(description="Made from this instance")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/images/custom", caller=caller, params=query_items(request))
 

@@ -1,3 +1,5 @@
+"""The gateway's settings (environment prefix `CLANAVI_GATEWAY_`; the admin token is `CLANAVI_ADMIN_TOKEN`)."""
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -5,12 +7,35 @@ from kernel.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="CLANAVI_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CLANAVI_GATEWAY_", extra="ignore", populate_by_name=True)
 
     port: int = Field(default=8080, ge=1, le=65535)
     provisioner_url: str = "http://127.0.0.1:8081"
     audit_url: str = "http://127.0.0.1:8082"
-    # Until users and API keys exist, one admin token guards the API; `make run` generates it.
-    admin_token: SecretStr = Field(validation_alias="CLANAVI_ADMIN_TOKEN", min_length=16)
+    # When set, an admin API key whose value is exactly this token exists (stored hashed); changing the variable
+    # replaces that key at the next start. `make run` generates one.
+    admin_token: SecretStr | None = Field(default=None, validation_alias="CLANAVI_ADMIN_TOKEN", min_length=16)
+    # Both set: the gateway creates this platform admin (owner of `default`) at start unless the email is taken.
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60, le=365 * 86_400)
+    # How long the gateway trusts what it read of an API key, a user and their memberships: a revoked key or a
+    # disabled user stops working within this time on every replica.
+    auth_cache_seconds: float = Field(default=0.5, ge=0, le=5)
     upstream_timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Rate limits (requests per second, burst = bucket size; a rate of 0 turns the limit off), per gateway replica.
+    rate_limit_per_ip: float = Field(default=100.0, ge=0)
+    rate_limit_ip_burst: int = Field(default=200, ge=1)
+    login_rate_per_ip: float = Field(default=5.0, ge=0)
+    login_rate_burst: int = Field(default=10, ge=1)
+    rate_limit_per_key: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR networks (checked at start).
+    trusted_proxies: str = ""
+    # POST answers sent with an Idempotency-Key are kept this long; a claim is held for the lease, longer than any
+    # request may take, and a repeat waits at most idempotency_wait_seconds for the first to finish.
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+    idempotency_wait_seconds: float = Field(default=30.0, gt=0)

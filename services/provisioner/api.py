@@ -9,16 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
-from adapters.base import CloudAdapter, CloudError, Feature
+from adapters.base import CloudAdapter, CloudError
 from kernel import correlation
 from kernel.db import Pool
 from kernel.identity import ProjectId
 from services.provisioner import errors, handlers, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
-from services.provisioner.repository import CloudAccount
 from services.provisioner.schemas import (
-    CloudOut,
     FlavorOut,
     ImageOut,
     InstanceCreate,
@@ -28,8 +26,6 @@ from services.provisioner.schemas import (
     MetricSampleOut,
     MetricsOut,
     Page,
-    RegionOut,
-    ZoneOut,
 )
 
 # The caller's project, from the identity the gateway signed (kernel.identity.InternalAuth checked it).
@@ -67,84 +63,32 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
         security_group_ids=list(record.security_group_ids),
         zone=record.zone,
         tags=dict(record.tags),
+        discovered=record.discovered,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
 
 
-def cloud_out(account: CloudAccount, features: frozenset[Feature], *, module_enabled: bool) -> CloudOut:
-    return CloudOut(
-        id=account.id,
-        name=account.name,
-        driver=account.driver,
-        enabled=account.enabled,
-        module_enabled=module_enabled,
-        features=sorted(features),
-        created_at=account.created_at,
-    )
-
-
-@router.get("/clouds", response_model=ListOf[CloudOut])
-async def list_clouds(request: Request) -> ListOf[CloudOut]:
-    clouds = clouds_of(request)
-    accounts = await repository.list_clouds(pool_of(request))
-    return ListOf[CloudOut](
-        items=[
-            cloud_out(a, await clouds.features(a.id), module_enabled=clouds.module_enabled(a.driver)) for a in accounts
-        ]
-    )
-
-
-@router.get("/clouds/{cloud_id}", response_model=CloudOut)
-async def get_cloud(request: Request, cloud_id: str) -> CloudOut:
-    clouds = clouds_of(request)
-    account = await clouds.account(cloud_id)
-    return cloud_out(account, await clouds.features(cloud_id), module_enabled=clouds.module_enabled(account.driver))
-
-
-async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
-    """Await a call to a cloud; a cloud error becomes the problem it means."""
-    try:
-        return await call
-    except CloudError as exc:
-        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
-
-
-@router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
-async def list_regions(request: Request, cloud_id: str) -> ListOf[RegionOut]:
-    clouds = clouds_of(request)
-    await clouds.require(cloud_id, "list_regions")
-    regions = await _in_cloud(cloud_id, clouds.regions(cloud_id))
-    return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
-
-
-@router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
-async def list_zones(request: Request, cloud_id: str) -> ListOf[ZoneOut]:
-    clouds = clouds_of(request)
-    await clouds.require(cloud_id, "list_zones")
-    zones = await _in_cloud(cloud_id, clouds.zones(cloud_id))
-    return ListOf[ZoneOut](
-        items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]
-    )
-
-
-async def _cloud_ids(request: Request, cloud_id: str | None) -> list[str]:
+async def _cloud_ids(request: Request, project: str, cloud_id: str | None) -> list[str]:
     if cloud_id:
-        await clouds_of(request).account(cloud_id)
+        await clouds_of(request).account(cloud_id, project_id=project)
         return [cloud_id]
     clouds = clouds_of(request)
-    # Every enabled account whose adapter module is enabled too: a disabled module's clouds are left out.
+    # Every enabled account of the project whose adapter module is enabled too: a disabled module's are left out.
     return [
-        a.id for a in await repository.list_clouds(pool_of(request)) if a.enabled and clouds.module_enabled(a.driver)
+        a.id
+        for a in await repository.list_clouds(pool_of(request), project)
+        if a.enabled and clouds.module_enabled(a.driver)
     ]
 
 
 async def _from_each_cloud(
-    request: Request, cloud_id: str | None, fetch: Callable[[CloudAdapter], Awaitable[Sequence[T]]]
+    request: Request, project: str, cloud_id: str | None, fetch: Callable[[CloudAdapter], Awaitable[Sequence[T]]]
 ) -> list[tuple[str, T]]:
-    """What `fetch` answers in the cloud asked about (or in every enabled one), each item with its cloud's id."""
+    """What `fetch` answers in the project's cloud asked about (or in every enabled one of the project), each item
+    with its cloud's id."""
     found: list[tuple[str, T]] = []
-    for cid in await _cloud_ids(request, cloud_id):
+    for cid in await _cloud_ids(request, project, cloud_id):
         try:
             items = await fetch(await clouds_of(request).adapter(cid))
         except CloudError as exc:
@@ -154,8 +98,8 @@ async def _from_each_cloud(
 
 
 @router.get("/images", response_model=ListOf[ImageOut])
-async def list_images(request: Request, cloud_id: str | None = None) -> ListOf[ImageOut]:
-    found = await _from_each_cloud(request, cloud_id, lambda adapter: adapter.list_images())
+async def list_images(request: Request, project: Project = "default", cloud_id: str | None = None) -> ListOf[ImageOut]:
+    found = await _from_each_cloud(request, project, cloud_id, lambda adapter: adapter.list_images())
     return ListOf[ImageOut](
         items=[
             ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
@@ -165,8 +109,10 @@ async def list_images(request: Request, cloud_id: str | None = None) -> ListOf[I
 
 
 @router.get("/flavors", response_model=ListOf[FlavorOut])
-async def list_flavors(request: Request, cloud_id: str | None = None) -> ListOf[FlavorOut]:
-    found = await _from_each_cloud(request, cloud_id, lambda adapter: adapter.list_flavors())
+async def list_flavors(
+    request: Request, project: Project = "default", cloud_id: str | None = None
+) -> ListOf[FlavorOut]:
+    found = await _from_each_cloud(request, project, cloud_id, lambda adapter: adapter.list_flavors())
     return ListOf[FlavorOut](
         items=[
             FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
@@ -204,12 +150,21 @@ async def list_instances(
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query()] = None,
     name: str | None = None,
+    discovered: bool | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    order: repository.Order = "asc",
 ) -> Page[InstanceOut]:
     records, next_cursor = await repository.page(
         pool_of(request),
-        repository.InstanceFilter(project_id=project, cloud_id=cloud_id, states=state or (), name=name),
+        repository.InstanceFilter(
+            project_id=project,
+            cloud_id=cloud_id,
+            states=state or (),
+            name=name,
+            discovered=discovered,
+            order=order,
+        ),
         cursor=cursor,
         limit=limit,
     )

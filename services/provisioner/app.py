@@ -1,8 +1,14 @@
-"""The provisioner app: its lifespan migrates and connects everything, then starts the outbox relay and the worker."""
+"""The provisioner app: its lifespan migrates and connects everything, then starts the outbox relay and the worker.
+
+It does not start without CLANAVI_SECRET_KEY (cloud credentials are encrypted with it). At start the configured cloud
+accounts are brought up to date with their secrets sealed, secrets still stored in the clear are sealed, and
+credentials sealed with a previous key are rewrapped with the current one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,12 +25,16 @@ from kernel.http import create_base_app, problem_response
 from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
-from services.provisioner import api, errors, modules_api, repository, resources_api
+from services.provisioner import accounts_api, api, errors, inventory_api, modules_api, resources_api
+from services.provisioner.accounts_handlers import Configured, configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import RetryPolicy
 from services.provisioner.errors import RetryLater
-from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
+from services.provisioner.inventory_handlers import Inventory
+from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME, ProvisionerSettings
 from services.provisioner.worker import Worker
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "provisioner"
@@ -32,6 +42,7 @@ SCHEMA = "provisioner"
 
 def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     settings = settings or ProvisionerSettings()
+    keyring = settings.keyring()
     runtime = ServiceRuntime("provisioner", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
 
     @asynccontextmanager
@@ -39,19 +50,21 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         # SimCloud keeps its simulated provider state in a schema of its own.
         await _migrate_simcloud(runtime.dsn)
         await runtime.start_database()
-        await repository.upsert_cloud(
-            runtime.pool, cloud_id=SIM_CLOUD_ID, name="SimCloud", driver="simcloud", config=settings.sim_config()
-        )
-        for account in settings.clouds:
-            await repository.upsert_cloud(
-                runtime.pool,
-                cloud_id=account.id,
-                name=account.name,
-                driver=account.driver,
-                config=account.config,
-                enabled=account.enabled,
+        configured = [
+            Configured(SIM_CLOUD_ID, SIM_CLOUD_NAME, "simcloud", settings.sim_config(), {}),
+            *(Configured(a.id, a.name, a.driver, a.config, a.credentials, a.enabled) for a in settings.clouds),
+        ]
+        await configure(runtime.pool, keyring, configured)
+        await seal_plaintext(runtime.pool, keyring)
+        rewrapped = await rewrap_all(runtime.pool, keyring)
+        if rewrapped.unreadable:
+            log.error(
+                "no key opens the credentials of cloud accounts %s: they answer 409 cloud_credentials_unreadable "
+                "until their credentials are set again (or the key they were sealed with is added to "
+                "CLANAVI_SECRET_KEY_PREVIOUS)",
+                ", ".join(rewrapped.unreadable),
             )
-        clouds = CloudDirectory(runtime.pool)
+        clouds = CloudDirectory(runtime.pool, keyring=keyring)
         await clouds.load_modules()
         if clouds.module_enabled("simcloud"):
             # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
@@ -69,11 +82,17 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         runtime.spawn(worker.wakeup.listen(), name="work-listener")
         runtime.spawn(worker.run_actions(), name="actions")
         runtime.spawn(worker.run_follow(), name="follow")
+        runtime.spawn(clouds.follow_changes(runtime.dsn), name="cloud-changes")
+        inventory = Inventory(runtime.pool, clouds, interval=settings.sync_interval_seconds)
+        runtime.spawn(inventory.run_scheduled(), name="inventory")
+        app.state.inventory = inventory
         app.state.runtime = runtime
         app.state.clouds = clouds
+        app.state.connection_test_seconds = settings.connection_test_seconds
         try:
             yield
         finally:
+            await inventory.close()
             await runtime.stop()
             await clouds.close()
 
@@ -84,8 +103,10 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
     )
     app.include_router(api.router)
+    app.include_router(accounts_api.router)
     app.include_router(resources_api.router)
     app.include_router(modules_api.router)
+    app.include_router(inventory_api.router)
     app.add_exception_handler(RetryLater, _retry_later)
     app.add_exception_handler(CloudError, _cloud_error)
     return app

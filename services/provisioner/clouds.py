@@ -1,10 +1,16 @@
 """The cloud accounts this provisioner serves, their connected adapters, what each can do, and a short-lived cache of
 each cloud's catalogue (flavors and images change rarely; checking a launch against the cache spares the cloud's
-API rate limit)."""
+API rate limit).
+
+Callers acting for a project pass its id (`account(..., project_id=)`, `check_enabled`, `require`): another
+project's account is then "does not exist", exactly like an unknown id. The worker and other internal callers
+leave it out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -13,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
 
 from adapters import registry
@@ -28,9 +35,10 @@ from adapters.base import (
     Zone,
 )
 from adapters.registry import AdapterContext, UnknownDriver, factory
+from kernel.crypto import Keyring
 from kernel.db import Pool
 from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
-from services.provisioner import repository
+from services.provisioner import accounts, repository
 from services.provisioner.errors import ModuleDisabled
 from services.provisioner.repository import CloudAccount
 
@@ -75,10 +83,17 @@ class _Catalogue:
 
 class CloudDirectory:
     def __init__(
-        self, pool: Pool, *, catalogue_ttl: float = 60.0, connected: Mapping[str, CloudAdapter] | None = None
+        self,
+        pool: Pool,
+        *,
+        catalogue_ttl: float = 60.0,
+        connected: Mapping[str, CloudAdapter] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
-        """`connected`: adapters already connected, by account id (used as they are, never connected again)."""
+        """`connected`: adapters already connected, by account id (used as they are, never connected again).
+        `keyring`: opens the accounts' credentials (without it, an account that has some cannot connect)."""
         self._pool = pool
+        self.keyring = keyring
         self._adapters: dict[str, CloudAdapter] = dict(connected or {})
         self._lock = asyncio.Lock()
         self._catalogues: dict[str, _Catalogue] = {}
@@ -102,6 +117,10 @@ class CloudDirectory:
         else:
             self._disabled.add(driver)
 
+    def check_module(self, cloud_id: str, driver: str) -> None:
+        """Raises ModuleDisabled (409) when the adapter module `driver` is disabled."""
+        self._check_module(cloud_id, driver)
+
     def _check_module(self, cloud_id: str, driver: str) -> None:
         if driver in self._disabled:
             raise ModuleDisabled(
@@ -111,15 +130,16 @@ class CloudDirectory:
                 module=driver,
             )
 
-    async def check_enabled(self, cloud_id: str) -> CloudAccount:
+    async def check_enabled(self, cloud_id: str, *, project_id: str | None = None) -> CloudAccount:
         """The account, when its adapter module is enabled; raises ModuleDisabled (409) otherwise."""
-        account = await self.account(cloud_id)
+        account = await self.account(cloud_id, project_id=project_id)
         self._check_module(cloud_id, account.driver)
         return account
 
-    async def account(self, cloud_id: str) -> CloudAccount:
+    async def account(self, cloud_id: str, *, project_id: str | None = None) -> CloudAccount:
+        """The account; raises NotFound when there is none, or when `project_id` is given and it is another's."""
         account = await repository.get_cloud(self._pool, cloud_id)
-        if account is None:
+        if account is None or (project_id is not None and account.project_id != project_id):
             raise NotFound(f"Cloud {cloud_id} does not exist.")
         return account
 
@@ -134,10 +154,12 @@ class CloudDirectory:
                 log.warning("cloud %s: features from its adapter class, connecting failed: %s", cloud_id, exc)
         return driver_features(account.driver)
 
-    async def require(self, cloud_id: str, *operations: str, feature: Feature | None = None) -> None:
+    async def require(
+        self, cloud_id: str, *operations: str, feature: Feature | None = None, project_id: str | None = None
+    ) -> None:
         """Refuse an operation of an account whose adapter module is disabled (409), or that the cloud's adapter
-        does not declare (501), before anything is recorded or called."""
-        account = await self.check_enabled(cloud_id)
+        does not declare (501), before anything is recorded or called; NotFound as `account`."""
+        account = await self.check_enabled(cloud_id, project_id=project_id)
         declared = await self.features(cloud_id)
         needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
         for wanted in needed:
@@ -162,18 +184,67 @@ class CloudDirectory:
                 return self._adapters[cloud_id]
             if not account.enabled:
                 raise Conflict(f"Cloud {cloud_id} is disabled.")
-            try:
-                connect = factory(account.driver)
-            except UnknownDriver:
-                raise Conflict(f"Cloud {cloud_id} uses the {account.driver} adapter, which is not installed.") from None
-            try:
-                adapter = await connect(account.id, account.config, AdapterContext(pool=self._pool))
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                raise Conflict(f"Cloud {cloud_id} is misconfigured: {problems}") from None
+            config = {**account.config, **accounts.open_credentials(self.keyring, account)}
+            adapter = await self.connect(cloud_id, account.driver, config)
             self._adapters[cloud_id] = adapter
             self._drivers[cloud_id] = account.driver
             return adapter
+
+    async def connect(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
+        """A new adapter, not kept (the caller closes it): `config` holds the credentials too. Raises Misconfigured
+        (409) when the adapter refuses the settings, or Conflict when it is not installed."""
+        try:
+            connect = factory(driver)
+        except UnknownDriver:
+            raise Conflict(f"Cloud {cloud_id} uses the {driver} adapter, which is not installed.") from None
+        try:
+            return await connect(cloud_id, config, AdapterContext(pool=self._pool))
+        except ValidationError as exc:
+            # Messages only: pydantic keeps the input apart, and the input may be a secret.
+            problems = [(".".join(map(str, e["loc"])) or "config", e["msg"]) for e in exc.errors()]
+            raise accounts.Misconfigured(
+                f"Cloud {cloud_id} is misconfigured: " + "; ".join(f"{loc}: {msg}" for loc, msg in problems), problems
+            ) from None
+
+    async def forget(self, cloud_id: str) -> None:
+        """Drop what is kept of an account that changed or went: its next use connects with what is stored now."""
+        async with self._lock:
+            adapter = self._adapters.pop(cloud_id, None)
+            self._drivers.pop(cloud_id, None)
+        self._catalogues.pop(cloud_id, None)
+        self._zones.pop(cloud_id, None)
+        if adapter is not None:
+            try:
+                await adapter.close()
+            except Exception as exc:  # noqa: BLE001 - a half-broken client must not fail the change that dropped it
+                log.warning("closing the old adapter of cloud %s failed: %s", cloud_id, type(exc).__name__)
+
+    async def follow_changes(self, dsn: str) -> None:
+        """Forget the accounts that change or go (in any replica), as `repository.CLOUDS_CHANNEL` tells; runs until
+        cancelled, reconnecting when the connection drops."""
+        lost = False
+        while True:
+            conn: asyncpg.Connection[asyncpg.Record] | None = None
+            changed: asyncio.Queue[str | None] = asyncio.Queue()
+            try:
+                conn = await asyncpg.connect(dsn)
+                await conn.add_listener(repository.CLOUDS_CHANNEL, lambda *args, q=changed: q.put_nowait(str(args[-1])))
+                conn.add_termination_listener(lambda *_, q=changed: q.put_nowait(None))
+                if lost:
+                    # Changes made while nobody listened are unknown: reconnect every account on its next use.
+                    for kept in list(self._adapters):
+                        await self.forget(kept)
+                while (cloud_id := await changed.get()) is not None:
+                    await self.forget(cloud_id)
+                lost = True
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("listener on %s lost its connection: %s", repository.CLOUDS_CHANNEL, exc)
+                lost = True
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
 
     async def _catalogue(self, cloud_id: str, *, refresh: bool = False) -> _Catalogue:
         cached = self._catalogues.get(cloud_id)

@@ -30,6 +30,9 @@ Action = Literal["launch", "start", "stop", "reboot", "suspend", "resume", "term
 UserAction = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
 REQUESTED = "requested"  # accepted by Clanavi, not yet created in the cloud
+# No longer in its cloud, though Clanavi did not terminate it (found by an inventory sync); as final as `terminated`.
+GONE = "gone"
+ENDED = frozenset({S.TERMINATED.value, GONE})
 # Shown while a suspend or resume is under way: the normalised cloud states have no word for these.
 SUSPENDING = "suspending"
 RESUMING = "resuming"
@@ -98,6 +101,8 @@ class InstanceRecord:
     # Consecutive throttled tries of the pending action, and when the user asked for it.
     throttled: int = 0
     pending_since: datetime | None = None
+    # Created outside Clanavi and adopted by an inventory sync.
+    discovered: bool = False
 
     @property
     def exists_in_cloud(self) -> bool:
@@ -107,7 +112,7 @@ class InstanceRecord:
 def request_action(record: InstanceRecord, action: UserAction) -> InstanceRecord:
     """The record once the user's action is accepted; raises InvalidState when the state forbids it."""
     allowed, showing = _USER_ACTIONS[action]
-    if action == "terminate" and record.state in (S.TERMINATING, S.TERMINATED):
+    if action == "terminate" and record.state in (S.TERMINATING, S.TERMINATED, GONE):
         return record
     if record.state not in allowed or (record.pending_action is not None and action != "terminate"):
         raise InvalidState(

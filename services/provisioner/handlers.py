@@ -109,12 +109,12 @@ async def _launch_options(pool: Pool, req: LaunchRequest) -> tuple[dict[str, obj
 async def launch(pool: Pool, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
     """Accept a launch: validate it against the cloud, then record it; the worker creates it in the cloud."""
     try:
-        await clouds.account(req.cloud_id)
+        await clouds.account(req.cloud_id, project_id=req.project_id)
     except NotFound:
         raise ValidationFailed(
             f"Cloud {req.cloud_id} does not exist.", errors=[{"location": "body.cloud_id", "message": "unknown cloud"}]
         ) from None
-    await clouds.require(req.cloud_id, "launch_instance")
+    await clouds.require(req.cloud_id, "launch_instance", project_id=req.project_id)
     if req.user_data is not None:
         await clouds.require(req.cloud_id, feature=Feature.USER_DATA)
     if req.zone is not None:
@@ -210,7 +210,7 @@ async def _in_cloud(
 ) -> InstanceRecord:
     record = await get(pool, project_id, instance_id)
     await clouds.require(record.cloud_id, operation)
-    if record.provider_id is None or record.state == "terminated":
+    if record.provider_id is None or record.state in domain.ENDED:
         raise InvalidState(f"Instance {instance_id} is {record.state}: it is not in its cloud.", state=record.state)
     return record
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
+
+import asyncpg
 
 from kernel import outbox
 from kernel.db import Connection, Pool
@@ -21,7 +23,7 @@ WORK_CHANNEL = "provisioner_work"
 _COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
-    "zone, tags, launch_options, throttled, pending_since"
+    "zone, tags, launch_options, throttled, pending_since, discovered"
 )
 
 
@@ -54,9 +56,17 @@ class CloudAccount:
     project_id: str
     name: str
     driver: str
+    # The adapter's settings without its secrets (those are in `credentials`).
     config: dict[str, Any]
     enabled: bool
     created_at: datetime
+    # The sealed secret fields (`kernel.crypto.Sealed`, bound to the account: `accounts.open_credentials`).
+    credentials: bytes | None = field(default=None, repr=False)
+    credentials_key_id: str | None = None
+    credential_fields: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+    # "api" or "configuration" (CLANAVI_PROVISIONER_CLOUDS and the built-in `sim`).
+    source: str = "configuration"
 
 
 def _record(row: Any) -> InstanceRecord:
@@ -84,6 +94,7 @@ def _record(row: Any) -> InstanceRecord:
         launch_options=row["launch_options"],
         throttled=row["throttled"],
         pending_since=row["pending_since"],
+        discovered=row["discovered"],
     )
 
 
@@ -96,6 +107,11 @@ def _account(row: Any) -> CloudAccount:
         config=row["config"],
         enabled=row["enabled"],
         created_at=row["created_at"],
+        credentials=row["credentials"],
+        credentials_key_id=row["credentials_key_id"],
+        credential_fields=tuple(row["credential_fields"]),
+        updated_at=row["updated_at"],
+        source=row["source"],
     )
 
 
@@ -105,8 +121,17 @@ def _account(row: Any) -> CloudAccount:
 DEFAULT_PROJECT = "default"
 
 
+# Notified (payload: the account's id) when an account changes or goes: every replica drops its connected adapter.
+CLOUDS_CHANNEL = "provisioner_clouds"
+
+_CLOUD_COLUMNS = (
+    "id, project_id, name, driver, config, enabled, created_at, updated_at, credentials, credentials_key_id, "
+    "credential_fields, source"
+)
+
+
 async def upsert_cloud(
-    pool: Pool,
+    pool: Pool | Connection,
     *,
     cloud_id: str,
     name: str,
@@ -114,28 +139,208 @@ async def upsert_cloud(
     config: dict[str, Any],
     enabled: bool = True,
     project_id: str = DEFAULT_PROJECT,
+    credentials: bytes | None = None,
+    credentials_key_id: str | None = None,
+    credential_fields: Sequence[str] = (),
+    source: str = "configuration",
 ) -> None:
-    """Create or update an account from configuration (the built-in `sim` keeps the name and driver it has)."""
+    """Create or replace an account (the provisioner's start uses `accounts_handlers.configure`, which also seals
+    the secrets and records the change's event)."""
     await pool.execute(
-        """INSERT INTO clouds (id, name, driver, config, enabled, project_id) VALUES ($1, $2, $3, $4, $5, $6)
+        f"""INSERT INTO clouds ({_CLOUD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7, $8, $9, $10)
            ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, name = EXCLUDED.name,
-               driver = EXCLUDED.driver, enabled = EXCLUDED.enabled""",
+               driver = EXCLUDED.driver, enabled = EXCLUDED.enabled, credentials = EXCLUDED.credentials,
+               credentials_key_id = EXCLUDED.credentials_key_id, credential_fields = EXCLUDED.credential_fields,
+               source = EXCLUDED.source, updated_at = now()""",
         cloud_id,
+        project_id,
         name,
         driver,
         config,
         enabled,
-        project_id,
+        credentials,
+        credentials_key_id,
+        list(credential_fields),
+        source,
     )
 
 
-async def list_clouds(pool: Pool) -> list[CloudAccount]:
-    return [_account(r) for r in await pool.fetch("SELECT * FROM clouds ORDER BY created_at, id")]
+async def insert_cloud(conn: Connection, account: CloudAccount) -> CloudAccount:
+    """Raises NameTaken when the project has an account of that name."""
+    try:
+        row = await conn.fetchrow(
+            f"""INSERT INTO clouds ({_CLOUD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $11, $11, $7, $8, $9, $10)
+                RETURNING {_CLOUD_COLUMNS}""",
+            account.id,
+            account.project_id,
+            account.name,
+            account.driver,
+            account.config,
+            account.enabled,
+            account.credentials,
+            account.credentials_key_id,
+            list(account.credential_fields),
+            account.source,
+            account.created_at,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _taken(exc, account) from None
+    return _account(row)
 
 
-async def get_cloud(pool: Pool, cloud_id: str) -> CloudAccount | None:
-    row = await pool.fetchrow("SELECT * FROM clouds WHERE id = $1", cloud_id)
+async def update_cloud(conn: Connection, account: CloudAccount) -> CloudAccount:
+    """Save every field but the id, project and source; tell every replica to reconnect. NameTaken as insert."""
+    try:
+        row = await conn.fetchrow(
+            f"""UPDATE clouds SET name = $2, driver = $3, config = $4, enabled = $5, credentials = $6,
+                    credentials_key_id = $7, credential_fields = $8, updated_at = now()
+                WHERE id = $1 RETURNING {_CLOUD_COLUMNS}""",
+            account.id,
+            account.name,
+            account.driver,
+            account.config,
+            account.enabled,
+            account.credentials,
+            account.credentials_key_id,
+            list(account.credential_fields),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _taken(exc, account) from None
+    await conn.execute("SELECT pg_notify($1, $2)", CLOUDS_CHANNEL, account.id)
+    return _account(row)
+
+
+class NameTaken(Exception):
+    def __init__(self, account: CloudAccount) -> None:
+        super().__init__(f"project {account.project_id} has a cloud account named {account.name} already")
+        self.account = account
+
+
+def _taken(exc: asyncpg.UniqueViolationError, account: CloudAccount) -> Exception:
+    if getattr(exc, "constraint_name", None) == "clouds_names":
+        return NameTaken(account)
+    return exc
+
+
+async def delete_cloud(conn: Connection, cloud_id: str) -> None:
+    await conn.execute("DELETE FROM clouds WHERE id = $1", cloud_id)
+    await conn.execute("SELECT pg_notify($1, $2)", CLOUDS_CHANNEL, cloud_id)
+
+
+async def list_clouds(pool: Pool | Connection, project_id: str | None = None) -> list[CloudAccount]:
+    """Every account (of one project, when given), oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE $1::text IS NULL OR project_id = $1 ORDER BY created_at, id",
+        project_id,
+    )
+    return [_account(r) for r in rows]
+
+
+async def page_clouds(
+    pool: Pool, project_id: str, *, driver: str | None, name: str | None, cursor: str | None, limit: int
+) -> tuple[list[CloudAccount], str | None]:
+    """One page of a project's accounts, oldest first, and the cursor of the next page (None on the last)."""
+    args: list[Any] = [project_id, driver, name, limit + 1]
+    after = ""
+    if cursor:
+        created, last_id = decode_cursor(cursor, 2)
+        try:
+            args += [datetime.fromisoformat(created), str(last_id)]
+        except (TypeError, ValueError):
+            raise ValidationFailed(
+                "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
+            ) from None
+        after = "AND (created_at, id) > ($5, $6)"
+    rows = await pool.fetch(
+        f"""SELECT {_CLOUD_COLUMNS} FROM clouds
+            WHERE project_id = $1 AND ($2::text IS NULL OR driver = $2) AND ($3::text IS NULL OR name = $3) {after}
+            ORDER BY created_at, id LIMIT $4""",
+        *args,
+    )
+    accounts = [_account(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(accounts[-1].created_at.isoformat(), accounts[-1].id)
+    return accounts, next_cursor
+
+
+async def get_cloud(pool: Pool | Connection, cloud_id: str) -> CloudAccount | None:
+    row = await pool.fetchrow(f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1", cloud_id)
     return _account(row) if row else None
+
+
+async def lock_cloud(conn: Connection, cloud_id: str) -> CloudAccount | None:
+    row = await conn.fetchrow(f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1 FOR UPDATE", cloud_id)
+    return _account(row) if row else None
+
+
+async def cloud_named(pool: Pool | Connection, project_id: str, name: str) -> CloudAccount | None:
+    row = await pool.fetchrow(
+        f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE project_id = $1 AND name = $2", project_id, name
+    )
+    return _account(row) if row else None
+
+
+async def sealed_with_other_keys(pool: Pool | Connection, key_id: str) -> list[CloudAccount]:
+    """Accounts whose credentials were sealed with another key than `key_id`."""
+    rows = await pool.fetch(
+        f"""SELECT {_CLOUD_COLUMNS} FROM clouds WHERE credentials IS NOT NULL AND credentials_key_id <> $1
+            ORDER BY id""",
+        key_id,
+    )
+    return [_account(r) for r in rows]
+
+
+async def rewrap_cloud(conn: Pool | Connection, cloud_id: str, *, before: bytes, after: bytes, key_id: str) -> bool:
+    """Replace the sealed credentials, unless they changed meanwhile; True when replaced."""
+    done = await conn.fetchval(
+        """UPDATE clouds SET credentials = $3, credentials_key_id = $4 WHERE id = $1 AND credentials = $2
+           RETURNING true""",
+        cloud_id,
+        before,
+        after,
+        key_id,
+    )
+    return bool(done)
+
+
+async def cloud_usage(conn: Connection, cloud_id: str, gone: Mapping[str, str]) -> dict[str, list[str]]:
+    """Ids of the records Clanavi keeps of live things in the cloud, by kind ("instances", and each resource kind
+    of `gone`, which names the kind's final state). A record whose creation failed before reaching the cloud is
+    not live."""
+    found: dict[str, list[str]] = {}
+    rows = await conn.fetch(
+        """SELECT id FROM instances WHERE cloud_id = $1 AND state NOT IN ('terminated', 'gone')
+               AND (provider_id IS NOT NULL OR pending_action IS NOT NULL)
+           ORDER BY created_at""",
+        cloud_id,
+    )
+    if rows:
+        found["instances"] = [str(r["id"]) for r in rows]
+    rows = await conn.fetch(
+        """SELECT r.kind, r.id FROM resources r JOIN unnest($2::text[], $3::text[]) AS g (kind, gone) ON g.kind = r.kind
+           WHERE r.cloud_id = $1 AND r.state <> g.gone AND (r.provider_id IS NOT NULL OR r.pending_action IS NOT NULL)
+           ORDER BY r.created_at""",
+        cloud_id,
+        list(gone),
+        list(gone.values()),
+    )
+    for row in rows:
+        found.setdefault(row["kind"], []).append(str(row["id"]))
+    return found
+
+
+async def forget_cloud_records(conn: Connection, cloud_id: str) -> dict[str, list[str]]:
+    """Delete every record of the cloud's instances and resources (none of them is touched in the cloud); their
+    ids by kind ("instances", or the resource kind)."""
+    forgotten: dict[str, list[str]] = {}
+    rows = await conn.fetch("DELETE FROM resources WHERE cloud_id = $1 RETURNING kind, id", cloud_id)
+    for row in rows:
+        forgotten.setdefault(row["kind"], []).append(str(row["id"]))
+    rows = await conn.fetch("DELETE FROM instances WHERE cloud_id = $1 RETURNING id", cloud_id)
+    if rows:
+        forgotten["instances"] = [str(r["id"]) for r in rows]
+    return forgotten
 
 
 # --- adapter modules ------------------------------------------------------------------------------------------
@@ -315,14 +520,24 @@ async def lock_moving(conn: Connection, ids: Sequence[str]) -> list[InstanceReco
     return [_record(r) for r in rows]
 
 
+async def of_cloud(conn: Connection | Pool, cloud_id: str) -> list[tuple[InstanceRecord, str]]:
+    """Every instance record of an account, each with its row version (`xmin`, which every update changes)."""
+    rows = await conn.fetch(f"SELECT {_COLUMNS}, xmin::text AS version FROM instances WHERE cloud_id = $1", cloud_id)
+    return [(_record(r), r["version"]) for r in rows]
+
+
 async def using_security_group(conn: Connection | Pool, group_id: str) -> list[str]:
     """Ids of the instances launched with a security group (a Clanavi id) that are not terminated."""
     rows = await conn.fetch(
-        """SELECT id FROM instances WHERE $1 = ANY(security_group_ids) AND state <> 'terminated'
+        """SELECT id FROM instances WHERE $1 = ANY(security_group_ids) AND state NOT IN ('terminated', 'gone')
            ORDER BY created_at""",
         group_id,
     )
     return [str(r["id"]) for r in rows]
+
+
+# Creation order of a listing: oldest first (asc) or newest first (desc).
+Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)
@@ -331,12 +546,15 @@ class InstanceFilter:
     cloud_id: str | None = None
     states: Sequence[str] = ()
     name: str | None = None
+    # Only records an inventory sync adopted (True) or only Clanavi's own (False).
+    discovered: bool | None = None
+    order: Order = "asc"
 
 
 async def page(
     pool: Pool, flt: InstanceFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[InstanceRecord], str | None]:
-    """One page, oldest first, and the cursor of the next page (None on the last)."""
+    """One page, in creation order (oldest first unless `order` is desc), and the cursor of the next page."""
     return await keyset_page(
         pool,
         f"SELECT {_COLUMNS} FROM instances",
@@ -346,9 +564,11 @@ async def page(
             ("cloud_id = {}", flt.cloud_id),
             ("state = ANY({}::text[])", list(flt.states)),
             ("name = {}", flt.name),
+            ("discovered = {}", flt.discovered),
         ],
         cursor=cursor,
         limit=limit,
+        order=flt.order,
     )
 
 
@@ -399,32 +619,40 @@ async def keyset_page(
     cursor: str | None,
     limit: int,
     bad_cursor: Mapping[str, Any] | None = None,
+    order: Order = "asc",
 ) -> tuple[list[Keyed], str | None]:
-    """One page of `select`, oldest first, and the cursor of the next page (None on the last).
+    """One page of `select` in creation order (`desc`: newest first), and the cursor of the next page (None on the
+    last). The cursor carries the order, so a page reached with it continues the same walk.
 
-    Every `scope` column must equal its value; each filter whose value is set applies, its `{}` standing for the
-    value. `bad_cursor`: the problem's extensions when the cursor is not one this API issued."""
+    Every `scope` column must equal its value; each filter whose value is set (False counts) applies, its `{}`
+    standing for the value. `bad_cursor`: the problem's extensions when the cursor is not one this API issued."""
     where: list[str] = []
     args: list[Any] = []
     for column, value in scope.items():
         args.append(value)
         where.append(f"{column} = ${len(args)}")
     for condition, value in filters:
-        if value:
+        if value or value is False:
             args.append(value)
             where.append(condition.format(f"${len(args)}"))
     if cursor:
-        created, last_id = decode_cursor(cursor, 2)
+        created, last_id, order = decode_cursor(cursor, 3)
         try:
             args += [datetime.fromisoformat(created), uuid.UUID(last_id)]
+            if order not in ("asc", "desc"):
+                raise ValueError(order)
         except (TypeError, ValueError):
             raise ValidationFailed("The cursor is not one this API issued.", **(bad_cursor or {})) from None
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+        where.append(f"(created_at, id) {'>' if order == 'asc' else '<'} (${len(args) - 1}, ${len(args)})")
+    direction = "ASC" if order == "asc" else "DESC"
     args.append(limit + 1)
-    rows = await pool.fetch(f"{select} WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}", *args)
+    rows = await pool.fetch(
+        f"{select} WHERE {' AND '.join(where)} ORDER BY created_at {direction}, id {direction} LIMIT ${len(args)}",
+        *args,
+    )
     records = [to_record(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = records[-1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+        next_cursor = encode_cursor(last.created_at.isoformat(), last.id, order)
     return records, next_cursor

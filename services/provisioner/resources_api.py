@@ -16,6 +16,7 @@ from kernel import correlation
 from services.provisioner import resources_handlers as handlers
 from services.provisioner import resources_repository as store
 from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.repository import Order
 from services.provisioner.resources import Kind, ResourceRecord, rule_from_dict
 from services.provisioner.resources_handlers import Outcome
 from services.provisioner.schemas import (
@@ -47,6 +48,7 @@ from services.provisioner.schemas import (
 )
 
 Limit = Annotated[int, Query(ge=1, le=500)]
+OrderQuery = Annotated[Order, Query(description="Creation order: oldest first (asc) or newest first (desc)")]
 Out = TypeVar("Out")
 
 router = APIRouter(prefix="/v1")
@@ -220,8 +222,9 @@ async def list_key_pairs(
     name: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[KeyPairOut]:
-    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
+    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name, order=order)
     return await _page(request, key_pair_out, flt, cursor, limit)
 
 
@@ -261,8 +264,9 @@ async def list_security_groups(
     name: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[SecurityGroupOut]:
-    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name)
+    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name, order=order)
     return await _page(request, security_group_out, flt, cursor, limit)
 
 
@@ -338,9 +342,10 @@ async def list_volumes(
     instance_id: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[VolumeOut]:
     flt = store.ResourceFilter(
-        project, "volume", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+        project, "volume", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
     )
     return await _page(request, volume_out, flt, cursor, limit)
 
@@ -400,9 +405,10 @@ async def list_snapshots(
     volume_id: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[SnapshotOut]:
     flt = store.ResourceFilter(
-        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
+        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id, order=order
     )
     return await _page(request, snapshot_out, flt, cursor, limit)
 
@@ -443,9 +449,10 @@ async def list_addresses(
     instance_id: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[AddressOut]:
     flt = store.ResourceFilter(
-        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
     )
     return await _page(request, address_out, flt, cursor, limit)
 
@@ -513,9 +520,10 @@ async def list_custom_images(
     instance_id: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
+    order: OrderQuery = "asc",
 ) -> Page[CustomImageOut]:
     flt = store.ResourceFilter(
-        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
     )
     return await _page(request, image_out, flt, cursor, limit)
 

@@ -86,9 +86,10 @@ class Outcome:
 # --- shared steps ----------------------------------------------------------------------------------------------
 
 
-async def _account(clouds: CloudDirectory, cloud_id: str) -> None:
+async def _account(clouds: CloudDirectory, cloud_id: str, project_id: str) -> None:
+    """The project's account; another project's is as unknown as an id nobody has."""
     try:
-        await clouds.account(cloud_id)
+        await clouds.account(cloud_id, project_id=project_id)
     except NotFound:
         raise ValidationFailed(
             f"Cloud {cloud_id} does not exist.", errors=[{"location": "body.cloud_id", "message": "unknown cloud"}]
@@ -263,7 +264,7 @@ def check_public_key(public_key: str) -> str:
 async def create_key_pair(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, cloud_id: str, name: str, correlation_id: str
 ) -> Outcome:
-    await _account(clouds, cloud_id)
+    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "create_key_pair")
     record = _new("key_pair", project_id=project_id, cloud_id=cloud_id, name=name, correlation_id=correlation_id)
     return await _create(clouds, pool, record)
@@ -280,7 +281,7 @@ async def import_key_pair(
     correlation_id: str,
 ) -> Outcome:
     key = check_public_key(public_key)
-    await _account(clouds, cloud_id)
+    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "import_key_pair")
     record = _new(
         "key_pair",
@@ -307,7 +308,7 @@ async def create_security_group(
     description: str,
     correlation_id: str,
 ) -> Outcome:
-    await _account(clouds, cloud_id)
+    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "create_security_group")
     record = _new(
         "security_group",
@@ -411,7 +412,7 @@ async def create_volume(
     snapshot_id: str | None,
     correlation_id: str,
 ) -> Outcome:
-    await _account(clouds, cloud_id)
+    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "create_volume")
     pending: dict[str, Any] = {}
     if snapshot_id is not None:
@@ -503,7 +504,7 @@ async def create_snapshot(
 async def allocate_address(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, cloud_id: str, name: str | None, correlation_id: str
 ) -> Outcome:
-    await _account(clouds, cloud_id)
+    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "allocate_address", "list_addresses")
     adapter = await clouds.adapter(cloud_id)
     try:
@@ -556,7 +557,7 @@ async def create_image(
     correlation_id: str,
 ) -> Outcome:
     if cloud_id is not None:
-        await _account(clouds, cloud_id)
+        await _account(clouds, cloud_id, project_id)
     instance = await _instance(pool, project_id, instance_id, cloud_id=cloud_id, location="body.instance_id")
     await clouds.require(instance.cloud_id, "create_image")
     record = _new(

@@ -17,6 +17,7 @@ from kernel.events import EventPayload
 from services.provisioner.repository import (
     NOT_HELD,
     WORK_CHANNEL,
+    Order,
     chain_events,
     claim_due_row,
     due_ids,
@@ -265,6 +266,7 @@ class ResourceFilter:
     instance_id: str | None = None
     # Snapshots of this volume (a Clanavi id).
     volume_id: str | None = None
+    order: Order = "asc"
 
 
 async def page(
@@ -286,4 +288,5 @@ async def page(
         cursor=cursor,
         limit=limit,
         bad_cursor={"errors": [{"location": "query.cursor"}]},
+        order=flt.order,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ InstanceStateName = Literal[
     "terminating",
     "terminated",
     "error",
+    "gone",
 ]
 
 # Most bytes of user data (a boot script) a launch may carry, as UTF-8.
@@ -32,8 +33,14 @@ NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 Name = Annotated[
     str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN, description="Letters, digits, '.', '_', '-'")
 ]
-CloudId = Annotated[str, Field(min_length=1, max_length=64, description="Cloud account; default SimCloud")]
-RecordId = Annotated[str, Field(min_length=1, max_length=64, description="A Clanavi id")]
+# What an id or a cloud's name of something may hold: no control characters (PostgreSQL text cannot hold NUL at all).
+PLAIN_PATTERN = r"^[^\x00-\x1f]+$"
+# Free text (scripts, keys) keeps its tabs and newlines but not NUL.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+CloudId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="Cloud account; default SimCloud")
+]
+RecordId = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="A Clanavi id")]
 
 
 def _not_reserved(key: str) -> str:
@@ -54,6 +61,7 @@ def _user_data_size(value: str | None) -> str | None:
 
 class CloudOut(BaseModel):
     id: str
+    project_id: str
     name: str
     driver: str
     enabled: bool
@@ -61,7 +69,49 @@ class CloudOut(BaseModel):
     # 409 `module_disabled` and the account's pending work waits.
     module_enabled: bool = True
     features: list[str]
+    config: dict[str, Any] = Field(description="The adapter's settings; never a secret")
+    credential_fields: list[str] = Field(description="Names of the secret fields set (values are never shown)")
+    credentials_readable: bool = Field(
+        description="False when no key the provisioner holds opens the credentials: the account answers 409 "
+        "`cloud_credentials_unreadable` until they are set again"
+    )
+    source: Literal["api", "configuration"] = Field(
+        description="`configuration`: from CLANAVI_PROVISIONER_CLOUDS (or the built-in `sim`), changed only there"
+    )
     created_at: datetime
+    updated_at: datetime
+
+
+CloudName = Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_PATTERN)]
+Credentials = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(min_length=1, max_length=8192)]],
+    Field(
+        max_length=32,
+        description="The adapter's secret fields (ec2: `access_key_id`, `secret_access_key`, `session_token`; "
+        "openstack and xcp: `password`; any URL field that carries a password). Stored encrypted, never shown.",
+    ),
+]
+
+
+class CloudCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CloudName = Field(description="Unique in the project")
+    driver: str = Field(min_length=1, max_length=100, description="An adapter module (see GET /v1/modules)")
+    config: dict[str, Any] = Field(default_factory=dict, description="The adapter's settings, without secrets")
+    credentials: Credentials = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class CloudUpdate(BaseModel):
+    """Fields left out stay as they are; `config` and `credentials` replace the whole object they name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: CloudName | None = None
+    config: dict[str, Any] | None = None
+    credentials: Credentials | None = None
+    enabled: bool | None = None
 
 
 class ModuleOut(BaseModel):
@@ -128,17 +178,23 @@ class InstanceCreate(BaseModel):
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
         description="Host-name-like: letters, digits, '.', '_', '-'",
     )
-    cloud_id: str = Field(default="sim", min_length=1, max_length=64, description="Cloud account; default SimCloud")
-    image_id: str = Field(min_length=1, max_length=255, description="The cloud's image id (see GET /v1/images)")
-    flavor_id: str = Field(min_length=1, max_length=255)
+    cloud_id: CloudId = "sim"
+    image_id: str = Field(
+        min_length=1, max_length=255, pattern=PLAIN_PATTERN, description="The cloud's image id (see GET /v1/images)"
+    )
+    flavor_id: str = Field(min_length=1, max_length=255, pattern=PLAIN_PATTERN)
     key_name: Name | None = Field(default=None, description="The name of one of the project's key pairs there")
     security_group_ids: list[RecordId] = Field(
         default_factory=list, max_length=16, description="Clanavi ids of the project's security groups there"
     )
     user_data: Annotated[str | None, AfterValidator(_user_data_size)] = Field(
-        default=None, description=f"A boot script (cloud-init user data), at most {MAX_USER_DATA_BYTES} bytes"
+        default=None,
+        pattern=NO_NUL_PATTERN,
+        description=f"A boot script (cloud-init user data), at most {MAX_USER_DATA_BYTES} bytes",
     )
-    zone: str | None = Field(default=None, min_length=1, max_length=64, description="See GET /v1/clouds/{id}/zones")
+    zone: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="See GET /v1/clouds/{id}/zones"
+    )
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, max_length=40, description="Up to 40; keys starting `clanavi:` are reserved"
     )
@@ -153,13 +209,14 @@ class InstanceOut(BaseModel):
     flavor_id: str
     provider_id: str | None = Field(description="The instance's id in its cloud, once created there")
     state: InstanceStateName
-    pending_action: Literal["launch", "start", "stop", "reboot", "terminate"] | None
+    pending_action: Literal["launch", "start", "stop", "reboot", "suspend", "resume", "terminate"] | None
     reason: str | None = Field(description="Why the last action failed or the instance is in error")
     private_ips: list[str]
     key_name: str | None = None
     security_group_ids: list[str] = Field(default_factory=list)
     zone: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    discovered: bool = Field(default=False, description="Created outside Clanavi and adopted by an inventory sync")
     created_at: datetime
     updated_at: datetime
 
@@ -221,7 +278,9 @@ class KeyPairCreate(BaseModel):
 
 
 class KeyPairImport(KeyPairCreate):
-    public_key: str = Field(min_length=16, max_length=16_384, description="An OpenSSH public key line")
+    public_key: str = Field(
+        min_length=16, max_length=16_384, pattern=NO_NUL_PATTERN, description="An OpenSSH public key line"
+    )
 
 
 class KeyPairOut(ResourceOut):
@@ -242,7 +301,9 @@ class SecurityRuleIn(BaseModel):
     protocol: Literal["tcp", "udp", "icmp", "all"]
     from_port: int | None = Field(default=None, ge=0, le=65535, description="tcp/udp only")
     to_port: int | None = Field(default=None, ge=0, le=65535, description="tcp/udp only; equal for one port")
-    cidr: str = Field(min_length=1, max_length=64, description="IPv4 or IPv6 network, e.g. 0.0.0.0/0")
+    cidr: str = Field(
+        min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="IPv4 or IPv6 network, e.g. 0.0.0.0/0"
+    )
 
 
 class SecurityRuleOut(SecurityRuleIn):
@@ -275,7 +336,7 @@ class VolumeCreate(BaseModel):
     cloud_id: CloudId = "sim"
     name: Name
     size_gb: int | None = Field(default=None, ge=1, le=16_384, description="Required unless snapshot_id is given")
-    zone: str | None = Field(default=None, min_length=1, max_length=64)
+    zone: str | None = Field(default=None, min_length=1, max_length=64, pattern=PLAIN_PATTERN)
     snapshot_id: RecordId | None = Field(default=None, description="Make the volume from this snapshot (Clanavi id)")
 
 
@@ -351,6 +412,25 @@ class CustomImageOut(ResourceOut):
 
     state: CustomImageState
     instance_id: str = Field(description="Clanavi id of the instance it was made from")
+
+
+class SyncRunOut(BaseModel):
+    """One reconciliation of a cloud account with what its cloud has."""
+
+    id: str
+    cloud_id: str
+    project_id: str
+    trigger: Literal["scheduled", "manual"]
+    status: Literal["running", "succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    adopted: int = Field(description="Resources found in the cloud and adopted (`discovered`)")
+    drifted: int = Field(description="Records whose state was corrected to the cloud's")
+    vanished: int = Field(description="Records of resources no longer in the cloud, now `gone`")
+    unchanged: int
+    listed: int = Field(description="Resources the cloud listed")
+    list_calls: int = Field(description="Calls made to list them (pages)")
+    error: str | None
 
 
 class Page(BaseModel, Generic[T]):

@@ -3,18 +3,26 @@
 `CLANAVI_PROVISIONER_CLOUDS` is a JSON list of accounts, `[{"id", "name", "driver", "config", "enabled"}]`, created
 or updated at start beside the built-in SimCloud account `sim`; `CLANAVI_PROVISIONER_SIM_OPTIONS` is a JSON object
 merged into `sim`'s configuration (any SimCloud setting, for example `{"rate_limit_per_second": 20}`). Invalid JSON,
-an unknown driver or a repeated id stops the service at start with a message naming the setting.
+an unknown driver or a repeated id stops the service at start with a message naming the setting. Secret fields
+of a configured account (see `accounts.SECRET_FIELDS`) may stand in its `config` or in its `credentials`: either way
+they are stored encrypted, never in the account's configuration.
+
+`CLANAVI_SECRET_KEY` (at least 32 characters) encrypts cloud credentials at rest; the provisioner does not start
+without it. `CLANAVI_SECRET_KEY_PREVIOUS` (comma-separated) lists keys it replaced: credentials sealed with one of them
+are still read, and rewrapped with the current key at start (or by `clanavi rotate-keys provisioner`).
 """
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from adapters import registry
+from kernel.crypto import Keyring
 from kernel.settings import ServiceSettings
 
 SIM_CLOUD_ID = "sim"
+SIM_CLOUD_NAME = "SimCloud"
 
 
 class CloudAccountConfig(BaseModel):
@@ -26,6 +34,8 @@ class CloudAccountConfig(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     driver: str
     config: dict[str, Any] = Field(default_factory=dict)
+    # Secret fields (they may stand in `config` too); stored encrypted.
+    credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
     enabled: bool = True
 
     @field_validator("driver")
@@ -47,7 +57,7 @@ class CloudAccountConfig(BaseModel):
 
 
 class ProvisionerSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="CLANAVI_PROVISIONER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CLANAVI_PROVISIONER_", extra="ignore", validate_by_name=True)
 
     port: int = Field(default=8081, ge=1, le=65535)
     # How often transitional instances are checked with their cloud, and idle action queues polled.
@@ -68,6 +78,13 @@ class ProvisionerSettings(ServiceSettings):
     sim_options: dict[str, Any] = Field(default_factory=dict)
     # Further cloud accounts (JSON list).
     clouds: list[CloudAccountConfig] = Field(default_factory=list)
+    # Each enabled account is reconciled with its cloud this often (inventory sync); 0 turns the schedule off.
+    sync_interval_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
+    # Encrypts cloud credentials at rest (shared by every replica; see the module docstring).
+    secret_key: SecretStr | None = Field(default=None, validation_alias="CLANAVI_SECRET_KEY")
+    secret_key_previous: SecretStr | None = Field(default=None, validation_alias="CLANAVI_SECRET_KEY_PREVIOUS")
+    # How long a new or changed account's connection test may take before it counts as failed.
+    connection_test_seconds: float = Field(default=20.0, gt=0, le=300)
 
     @field_validator("clouds")
     @classmethod
@@ -77,6 +94,37 @@ class ProvisionerSettings(ServiceSettings):
         if repeated:
             raise ValueError(f"cloud ids must be distinct; repeated: {', '.join(repeated)}")
         return clouds
+
+    @field_validator("clouds")
+    @classmethod
+    def _distinct_names(cls, clouds: list[CloudAccountConfig]) -> list[CloudAccountConfig]:
+        # Names are unique per project, and every configured account belongs to the same one.
+        names = [c.name for c in clouds] + [SIM_CLOUD_NAME]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"cloud names must be distinct (`{SIM_CLOUD_NAME}` is the built-in account's); "
+                f"repeated: {', '.join(repeated)}"
+            )
+        return clouds
+
+    def keyring(self) -> Keyring:
+        """The keys of cloud credentials; raises ValueError naming the variable when one is missing or too short."""
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise ValueError(
+                "CLANAVI_SECRET_KEY is not set: the provisioner encrypts cloud credentials with it "
+                "(generate one with `openssl rand -hex 32`)"
+            )
+        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
+        old_keys = [k.strip() for k in previous.split(",") if k.strip()]
+        try:
+            Keyring(self.secret_key.get_secret_value())
+        except ValueError:
+            raise ValueError("CLANAVI_SECRET_KEY must be at least 32 characters long") from None
+        try:
+            return Keyring(self.secret_key.get_secret_value(), old_keys)
+        except ValueError:
+            raise ValueError("each key in CLANAVI_SECRET_KEY_PREVIOUS must be at least 32 characters long") from None
 
     def sim_config(self) -> dict[str, Any]:
         return {

@@ -2,22 +2,24 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from devstack import MotoServer, free_port
 from tests.conftest import Servers
 from tests.e2e.platform import Platform
 
 pytestmark = pytest.mark.e2e
 
 
-def _platform(servers: Servers, **timings: str) -> Iterator[Platform]:
+def _platform(servers: Servers, gateway_env: Mapping[str, str] | None = None, **timings: str) -> Iterator[Platform]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     servers.postgres.create_database(name)
     root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
     platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings=timings)
+    platform.processes["gateway"].env.update(gateway_env or {})
     try:
         platform.start()
         yield platform
@@ -33,6 +35,29 @@ def platform(servers: Servers) -> Iterator[Platform]:
 
 
 @pytest.fixture
+def rate_limited_platform(servers: Servers) -> Iterator[Platform]:
+    """A platform whose gateway allows one call per caller (and one login per address), then answers 429."""
+    limits = {
+        "CLANAVI_GATEWAY_RATE_LIMIT_PER_KEY": "0.001",
+        "CLANAVI_GATEWAY_RATE_LIMIT_BURST": "1",
+        "CLANAVI_GATEWAY_LOGIN_RATE_PER_IP": "0.001",
+        "CLANAVI_GATEWAY_LOGIN_RATE_BURST": "1",
+    }
+    yield from _platform(servers, gateway_env=limits)
+
+
+@pytest.fixture
 def own_platform(servers: Servers) -> Iterator[Platform]:
     """A platform for one test that kills or restarts parts of it."""
     yield from _platform(servers, boot="1.0", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    """A moto EC2 server for the modules that configure an `ec2` account."""
+    server = MotoServer(free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

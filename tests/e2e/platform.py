@@ -38,6 +38,10 @@ class Platform:
             bus_prefix=f"e{uuid.uuid4().hex[:10]}",
             admin_token=TOKEN,
             internal_key=INTERNAL_KEY,
+            # Every test client calls from 127.0.0.1 with one key: the rate limits have tests of their own.
+            gateway_rate_limit_per_ip="0",
+            gateway_rate_limit_per_key="0",
+            gateway_login_rate_per_ip="0",
             secret_key=SECRET_KEY,
             log_format="text",
             gateway_provisioner_url=f"http://127.0.0.1:{ports['provisioner']}",

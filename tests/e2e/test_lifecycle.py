@@ -135,4 +135,9 @@ async def test_images_flavors_and_openapi(platform: Platform) -> None:
         assert {"/v1/instances", "/v1/instances/{instance_id}", "/v1/audit/events", "/v1/clouds"} <= set(spec["paths"])
         assert "Problem" in spec["components"]["schemas"]
         ready = await client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"provisioner": True, "audit": True}
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "database": True,
+            "broker": True,
+            "provisioner": True,
+            "audit": True,
+        }

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devstack.processes import service_env
 from tests.conftest import Servers
-from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
+from tests.e2e.platform import INTERNAL_KEY, SECRET_KEY, Platform, audit_events, eventually, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -350,17 +350,23 @@ async def test_pagination_and_filters_of_volumes(platform: Platform) -> None:
         ]
         for volume_id in ids:
             await wait_for(client, f"/v1/volumes/{volume_id}", "available")
-        seen: list[str] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-            body = ok(await client.get("/v1/volumes", params=params))
-            assert len(body["items"]) <= 2
-            seen += [v["id"] for v in body["items"]]
-            cursor = body["next_cursor"]
-            if cursor is None:
-                break
-        assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
+        walks: dict[str, list[str]] = {}
+        for order in ("asc", "desc"):
+            seen: list[str] = []
+            cursor = None
+            while True:
+                params: dict[str, Any] = {"limit": 2, "order": order, **({"cursor": cursor} if cursor else {})}
+                body = ok(await client.get("/v1/volumes", params=params))
+                assert len(body["items"]) <= 2
+                seen += [v["id"] for v in body["items"]]
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    break
+            assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
+            walks[order] = seen
+        # Newest first is the same walk backwards, page boundaries and all.
+        assert walks["desc"] == walks["asc"][::-1]
+        assert [i for i in walks["asc"] if i in ids] == ids
         named = ok(await client.get("/v1/volumes", params={"name": "page-3"}))["items"]
         assert [v["id"] for v in named] == [ids[3]]
         ok(await client.delete(f"/v1/volumes/{ids[0]}"))
@@ -442,6 +448,8 @@ def test_the_provisioner_refuses_to_start_with_an_unknown_simcloud_option(server
             amqp_url=servers.rabbit.url,
             provisioner_port="1",
             provisioner_sim_options='{"boot_secondz": 1}',
+            internal_key=INTERNAL_KEY,
+            secret_key=SECRET_KEY,
         )
         done = subprocess.run(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "services", "serve", "provisioner"],

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from adapters.ec2 import Ec2Adapter, Ec2Config
-from devstack import free_port
 from devstack.moto import MotoServer
 from tests.conftest import Servers
 from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
@@ -25,16 +24,6 @@ REGION = "us-east-1"
 ZONE = "us-east-1a"
 FLAVOR = "t3.micro"
 IMAGE_NAME = "amzn2-ami-hvm-*-x86_64-gp2"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer(free_port())
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def account_config(moto: MotoServer, **more: Any) -> dict[str, Any]:

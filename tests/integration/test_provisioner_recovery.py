@@ -114,7 +114,8 @@ async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
     await asyncio.to_thread(migrate, url, schema=SIM_SCHEMA, location=SIM_MIGRATIONS)
     await asyncio.to_thread(migrate, url, schema=SCHEMA, location=MIGRATIONS)
     pool = await make_pool(url, SCHEMA)
-    await repository.upsert_cloud(pool, cloud_id="sim", name="SimCloud", driver="simcloud", config={})
+    # The account belongs to the project the tests act in: another project's is as unknown as no account.
+    await repository.upsert_cloud(pool, cloud_id="sim", name="SimCloud", driver="simcloud", config={}, project_id="p")
     yield pool
     await pool.close()
     await asyncio.to_thread(servers.postgres.drop_database, name)

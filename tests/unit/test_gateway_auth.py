@@ -1,4 +1,4 @@
-"""Gateway authentication: the bearer token check and the middleware that applies it to `/v1/`."""
+"""The gateway's authentication middleware: who may reach `/v1`, and the identity the routes see."""
 
 from __future__ import annotations
 
@@ -8,52 +8,60 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.types import Message
 
 from kernel.errors import Unauthenticated
 from kernel.http import PROBLEM_JSON, create_base_app
-from services.gateway.auth import DEFAULT_PROJECT, BearerAuth, check_bearer
+from kernel.identity import Identity, Role
+from services.gateway.auth import PUBLIC_PATHS, Authentication
+from services.gateway.identity.authenticator import bearer_token
+from services.gateway.identity.domain import KeyGrant, Subject, UserGrant, key_subject, select_project, user_subject
 
-TOKEN = "s3cret-token"
+VIEWER_TOKEN = "clk_viewer"
+ADMIN_TOKEN = "clk_admin"
+ROAMER_TOKEN = "clk_roamer"  # a user of two projects, neither of them `default`
 
 
-@pytest.mark.parametrize("header", [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer  {TOKEN} "])
-def test_the_right_token_is_accepted(header: str) -> None:
-    check_bearer(header, TOKEN)  # raises when refused
+class Directory:
+    """Subjects by token, found as the real authenticator finds them, chosen between projects by the real rules."""
 
+    def __init__(self) -> None:
+        self.projects = {"default", "p1", "p2"}
+        self.subjects: dict[str, Subject] = {
+            VIEWER_TOKEN: key_subject(
+                KeyGrant("k1", "u1", "p1", Role.OWNER, False, None), UserGrant("u1", False, {"p1": Role.VIEWER})
+            ),
+            ADMIN_TOKEN: key_subject(KeyGrant("k2", None, None, Role.OWNER, True, None), None),
+            ROAMER_TOKEN: user_subject(UserGrant("u2", False, {"p1": Role.OWNER, "p2": Role.OPERATOR})),
+        }
 
-@pytest.mark.parametrize(
-    ("header", "detail"),
-    [
-        (None, "Send `Authorization: Bearer <token>`."),
-        ("", "Send `Authorization: Bearer <token>`."),
-        (f"Basic {TOKEN}", "The Authorization header must use the Bearer scheme."),
-        (TOKEN, "The Authorization header must use the Bearer scheme."),
-        ("Bearer", "The Authorization header must use the Bearer scheme."),
-        ("Bearer    ", "The Authorization header must use the Bearer scheme."),
-        ("Bearer wrong", "The token is not valid."),
-        (f"Bearer {TOKEN}x", "The token is not valid."),
-        (f"Bearer {TOKEN[:-1]}", "The token is not valid."),
-        (f"Bearer {TOKEN.upper()}", "The token is not valid."),
-        (f"Bearer {TOKEN} {TOKEN}", "The token is not valid."),
-    ],
-)
-def test_anything_else_is_unauthenticated(header: str | None, detail: str) -> None:
-    with pytest.raises(Unauthenticated) as caught:
-        check_bearer(header, TOKEN)
-
-    assert caught.value.detail == detail
-    assert caught.value.http_status == 401
+    async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]:
+        subject = self.subjects.get(bearer_token(authorization))
+        if subject is None:
+            raise Unauthenticated("The token is not valid.")
+        return subject, select_project(subject, project, requested_exists=project in self.projects)
 
 
 def make_app() -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {}
 
-    app = create_base_app("gw", readiness, middleware=[Middleware(BearerAuth, token=TOKEN)])
+    app = create_base_app("gw", readiness, middleware=[Middleware(Authentication, authenticator=Directory())])
 
     @app.get("/v1/whoami")
-    async def whoami(request: Request) -> dict[str, str]:
-        return {"project": request.state.identity.project_id}
+    async def whoami(request: Request) -> dict[str, object]:
+        identity: Identity = request.state.identity
+        return {
+            "principal": identity.principal,
+            "project": identity.project_id,
+            "role": identity.role.value,
+            "admin": identity.admin,
+            "subject": request.state.subject.principal,
+        }
+
+    @app.post("/v1/auth/token")
+    async def login() -> dict[str, str]:
+        return {"reached": "yes"}
 
     return app
 
@@ -64,15 +72,40 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_api_call_with_the_token_reaches_the_route_with_the_project(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {TOKEN}"})
+def bearer(token: str, project: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if project is not None:
+        headers["X-Clanavi-Project"] = project
+    return headers
+
+
+async def test_the_route_sees_the_identity_the_project_rules_give(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/whoami", headers=bearer(VIEWER_TOKEN))
 
     assert response.status_code == 200
-    assert response.json() == {"project": DEFAULT_PROJECT}
+    assert response.json() == {
+        "principal": "key:k1",
+        "project": "p1",
+        "role": "viewer",
+        "admin": False,
+        "subject": "key:k1",
+    }
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}])
-async def test_api_call_without_the_token_is_a_401_problem(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+async def test_the_header_selects_the_project(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/whoami", headers=bearer(ROAMER_TOKEN, "p2"))).json()["role"] == "operator"
+    admin = (await client.get("/v1/whoami", headers=bearer(ADMIN_TOKEN, "p2"))).json()
+    assert admin["project"] == "p2" and admin["admin"] is True and admin["role"] == "owner"
+    assert (await client.get("/v1/whoami", headers=bearer(ADMIN_TOKEN))).json()["project"] == "default"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {VIEWER_TOKEN}"}, {"Authorization": VIEWER_TOKEN}],
+)
+async def test_api_call_without_a_valid_token_is_a_401_problem(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
     response = await client.get("/v1/whoami", headers={**headers, "X-Correlation-ID": "cid-401"})
 
     assert response.status_code == 401
@@ -85,9 +118,64 @@ async def test_api_call_without_the_token_is_a_401_problem(client: httpx.AsyncCl
     assert body["correlation_id"] == "cid-401"
 
 
+@pytest.mark.parametrize(("token", "project"), [(VIEWER_TOKEN, "p2"), (ROAMER_TOKEN, "default"), (ADMIN_TOKEN, "p404")])
+async def test_a_project_out_of_reach_is_not_found_like_a_missing_one(
+    client: httpx.AsyncClient, token: str, project: str
+) -> None:
+    response = await client.get("/v1/whoami", headers=bearer(token, project))
+    missing = await client.get("/v1/whoami", headers=bearer(token, "does-not-exist"))
+
+    assert response.status_code == missing.status_code == 404
+    assert "www-authenticate" not in response.headers
+    body, other = response.json(), missing.json()
+    assert body["code"] == other["code"] == "not_found"
+    assert body["detail"] == f"Project {project} not found."
+    assert body["detail"].replace(project, "X") == other["detail"].replace("does-not-exist", "X")
+
+
+async def test_a_user_of_several_projects_must_name_one(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/whoami", headers=bearer(ROAMER_TOKEN))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request" and response.json()["projects"] == ["p1", "p2"]
+
+
 async def test_unknown_api_path_is_refused_before_routing(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/does-not-exist")).status_code == 401
 
 
-async def test_probes_need_no_token(client: httpx.AsyncClient) -> None:
+async def test_probes_and_login_need_no_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).status_code == 200
+    assert (await client.post("/v1/auth/token")).json() == {"reached": "yes"}
+    assert PUBLIC_PATHS == {"/v1/auth/token"}
+    assert (await client.post("/v1/auth/logout")).status_code == 401
+    assert (await client.post("/v1/auth/token/")).status_code == 401, "only the exact public paths are public"
+
+
+@pytest.mark.parametrize(("token", "status"), [("nope", 401), (VIEWER_TOKEN, 404)])
+async def test_a_refused_request_body_is_never_read(token: str, status: int) -> None:
+    reached = False
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        nonlocal reached
+        reached = True
+
+    async def receive() -> Message:
+        raise AssertionError("the body of a refused request was read")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = Authentication(app, Directory())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/instances",
+        "headers": [(b"authorization", f"Bearer {token}".encode()), (b"x-clanavi-project", b"p2")],
+    }
+    await middleware(scope, receive, send)
+
+    assert not reached
+    assert sent[0]["status"] == status

@@ -1,0 +1,80 @@
+"""v1 inventory events, published by the provisioner when it reconciles a cloud account with what the cloud has.
+
+Each change a sync makes to a record is one event; `sync_id` names the run that made it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from kernel.events.envelope import EventPayload
+
+SyncTrigger = Literal["scheduled", "manual"]
+
+
+class _InventoryInstanceEvent(EventPayload):
+    instance_id: str
+    cloud_id: str
+    provider_id: str
+    sync_id: str
+
+    @property
+    def subject(self) -> str | None:
+        return self.instance_id
+
+
+class InstanceDiscovered(_InventoryInstanceEvent):
+    """An instance created outside Clanavi was found in its cloud and adopted (its record is `discovered`)."""
+
+    TYPE = "instance.discovered"
+    name: str
+    image_id: str
+    flavor_id: str
+    state: str
+    zone: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class InstanceDrifted(_InventoryInstanceEvent):
+    """The cloud reported another state than the record had, with no action of Clanavi's under way."""
+
+    TYPE = "instance.drifted"
+    from_state: str
+    to_state: str
+
+
+class InstanceVanished(_InventoryInstanceEvent):
+    """The instance is no longer in its cloud (deleted or terminated outside Clanavi); the record is `gone`."""
+
+    TYPE = "instance.vanished"
+    previous_state: str
+
+
+class _SyncEvent(EventPayload):
+    cloud_id: str
+    sync_id: str
+    trigger: SyncTrigger
+
+    @property
+    def subject(self) -> str | None:
+        return self.cloud_id
+
+
+class CloudSynced(_SyncEvent):
+    """A sync of the account finished; the counts are of the records it adopted, corrected, marked gone, or found
+    as they were."""
+
+    TYPE = "cloud.synced"
+    adopted: int
+    drifted: int
+    vanished: int
+    unchanged: int
+
+
+class CloudSyncFailed(_SyncEvent):
+    """A sync of the account stopped with an error; the changes of the chunks already written stay."""
+
+    TYPE = "cloud.sync_failed"
+    error: str

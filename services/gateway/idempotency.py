@@ -1,0 +1,252 @@
+"""`Idempotency-Key` on POST requests: a client that retries a POST with the same key gets the first answer again
+instead of a second resource.
+
+Keys are kept per project for `idempotency_ttl_hours` (at least a day). The first request with a key claims it and
+its answer is stored, byte for byte, with its status, content type, Location and Retry-After; a request that repeats
+it gets that answer with `Idempotent-Replayed: true`. A 5xx or 429 answer (or an error) releases the key, so the
+client may simply retry. A repeat that arrives while the first is still running waits for it, up to a bound; a
+claim left behind by a gateway that died is taken over once its lease runs out. The same key with a different
+request (method, path, query or body) is refused with 422 `idempotency_key_reused`.
+
+Runs after authentication (it needs the caller's project) and after the body limit (bodies are read whole here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel import correlation, db
+from kernel.errors import problem
+from kernel.http import problem_response
+from kernel.identity import Identity
+from services.gateway.idempotency_store import IdempotencyStore, StoredAnswer
+
+log = logging.getLogger(__name__)
+
+HEADER = b"idempotency-key"
+REPLAYED_HEADER = (b"idempotent-replayed", b"true")
+MAX_KEY_LENGTH = 255
+# The answer's headers worth repeating; the others (date, correlation id) belong to each response.
+STORED_HEADERS = frozenset({"content-type", "location", "retry-after"})
+_FIRST_POLL = 0.01
+_LONGEST_POLL = 0.2
+
+
+def valid_key(value: bytes) -> bool:
+    return 1 <= len(value) <= MAX_KEY_LENGTH and all(0x20 <= byte <= 0x7E for byte in value)
+
+
+def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, hashlib.sha256(body).digest()):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+def _stored(status: int) -> bool:
+    """Whether an answer is kept for repeats: not a server error or a throttle, which a retry may get past (and not
+    no answer at all)."""
+    return 200 <= status < 500 and status != 429
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    status: int
+    code: str
+    detail: str
+    headers: dict[str, str] | None = None
+
+
+class Idempotency:
+    """ASGI middleware. `pool` returns the gateway's pool; it is called per request, so the pool may be created
+    after the middleware stack (in the lifespan)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        pool: Callable[[], db.Pool],
+        lease_seconds: float = 60.0,
+        wait_seconds: float = 30.0,
+        prefix: str = "/v1/",
+        methods: Collection[str] = ("POST",),
+    ) -> None:
+        self.app = app
+        self.store = IdempotencyStore(pool)
+        self.lease_seconds = lease_seconds
+        self.wait_seconds = wait_seconds
+        self.prefix = prefix
+        self.methods = frozenset(methods)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in self.methods or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        values = [value for name, value in scope["headers"] if name == HEADER]
+        identity = scope.get("state", {}).get("identity")
+        if not values or not isinstance(identity, Identity):
+            # Calls before authentication (logging in) have no project to keep a key in.
+            await self.app(scope, receive, send)
+            return
+        if len(values) > 1 or not valid_key(values[0]):
+            await self._problem(
+                scope,
+                send,
+                400,
+                "invalid_idempotency_key",
+                f"Idempotency-Key must be one header of 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+            )
+            return
+        key = values[0].decode("ascii")
+        body, receive, complete = await _read_body(receive)
+        if not complete:
+            return  # the client went away before sending its whole request: nothing to answer
+        print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        try:
+            outcome = await self._acquire(identity.project_id, key, print_)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("idempotency store unavailable: %s", exc)
+            # Going on without the store could do the same thing twice: refuse, the client retries with its key.
+            outcome = _Refusal(503, "service_unavailable", "Idempotency keys cannot be checked now; try again shortly.")
+        if isinstance(outcome, uuid.UUID):
+            await self._run(scope, _replaying_body(body, receive), send, identity.project_id, key, outcome)
+        elif isinstance(outcome, StoredAnswer):
+            await _replay(outcome, send)
+        else:
+            await self._problem(scope, send, outcome.status, outcome.code, outcome.detail, outcome.headers)
+
+    async def _acquire(self, project: str, key: str, print_: bytes) -> uuid.UUID | StoredAnswer | _Refusal:
+        """The claim's token when this request may run; else the answer to replay, or why it is refused."""
+        deadline = time.monotonic() + self.wait_seconds
+        delay = _FIRST_POLL
+        token = await self.store.claim(project, key, print_, self.lease_seconds)
+        while token is None:
+            record = await self.store.get(project, key)
+            if record is None or (record.expired and record.fingerprint == print_):
+                # Released after a failure, or its holder is gone: this request may run it.
+                token = await self.store.claim(project, key, print_, self.lease_seconds)
+                continue
+            if record.fingerprint != print_:
+                return _Refusal(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request; use a new key for a new request.",
+                )
+            if record.answer is not None:
+                return record.answer
+            if time.monotonic() >= deadline:
+                return _Refusal(
+                    409,
+                    "idempotency_key_in_progress",
+                    "A request with this Idempotency-Key is still being processed; retry it later.",
+                    {"Retry-After": "1"},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LONGEST_POLL)
+        return token
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, project: str, key: str, token: uuid.UUID) -> None:
+        status = 0
+        headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                for raw_name, raw_value in message.get("headers", []):
+                    name = raw_name.decode("latin-1").lower()
+                    if name in STORED_HEADERS:
+                        headers.append((name, raw_value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        except asyncio.CancelledError:
+            # Torn down mid-request (shutdown): whether the work happened is unknown, and the lease frees the key.
+            raise
+        except Exception:
+            await self._settle(project, key, token, None)
+            raise
+        await self._settle(
+            project, key, token, StoredAnswer(status, headers, b"".join(chunks)) if _stored(status) else None
+        )
+
+    async def _settle(self, project: str, key: str, token: uuid.UUID, answer: StoredAnswer | None) -> None:
+        """Store the answer, or release the key when there is none worth keeping. The client has its answer
+        already: a failure here is logged, and the lease frees the key in the end."""
+        try:
+            if answer is None:
+                await self.store.release(project, key, token)
+            elif not await self.store.complete(project, key, token, answer):
+                log.warning(
+                    "idempotency key %r of project %s was taken over before its answer was stored", key, project
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not settle idempotency key %r of project %s: %s", key, project, exc)
+
+    async def _problem(
+        self, scope: Scope, send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        body = problem(
+            status=status,
+            code=code,
+            title=code.replace("_", " ").capitalize(),
+            detail=detail,
+            instance=scope["path"],
+            correlation_id=correlation.current.get(),
+        )
+
+        async def no_body() -> Message:
+            return {"type": "http.disconnect"}
+
+        await problem_response(body, headers)(scope, no_body, send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive, bool]:
+    """The whole request body, the receive channel to go on with, and False when the client disconnected first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive, False
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), receive, True
+
+
+def _replaying_body(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _replay(answer: StoredAnswer, send: Send) -> None:
+    headers: list[tuple[bytes, bytes]] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    headers += [(b"content-length", str(len(answer.body)).encode()), REPLAYED_HEADER]
+    start: dict[str, Any] = {"type": "http.response.start", "status": answer.status, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+__all__ = ["HEADER", "Idempotency", "fingerprint", "valid_key"]

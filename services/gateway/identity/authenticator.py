@@ -1,0 +1,152 @@
+"""From a bearer token and the requested project to the request's identity, on every API call.
+
+What the database says of an API key, a user and its memberships is remembered for `cache_seconds` (0.5 s by
+default), so a busy caller costs a hash and two dictionary look-ups per request, and a revoked key or a disabled user
+stops working on every replica within that time. Concurrent requests that miss the cache share one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+
+from kernel.db import Pool
+from kernel.errors import ServiceUnavailable, Unauthenticated
+from kernel.identity import Identity
+from services.gateway.identity import repository
+from services.gateway.identity.domain import (
+    KeyGrant,
+    Subject,
+    UserGrant,
+    key_subject,
+    select_project,
+    user_subject,
+    valid_project_id,
+)
+from services.gateway.identity.tokens import AccessTokens, TokenExpired, looks_like_jwt, secret_hash
+
+__all__ = ["Authenticator", "TtlCache", "bearer_token"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_INVALID = "The token is not valid."
+
+
+class TtlCache(Generic[K, V]):
+    """Values loaded on demand and kept for `ttl` seconds; one load per key at a time."""
+
+    def __init__(self, ttl: float, *, limit: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._limit = limit
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+        self._generation = 0
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        task = self._loading.get(key)
+        if task is None:
+            # A task of its own, so a caller that goes away does not cancel the load the others wait for.
+            task = asyncio.ensure_future(self._load(key, load, self._generation))
+            task.add_done_callback(_retrieve)
+            self._loading[key] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
+        try:
+            value = await load()
+        finally:
+            if generation == self._generation:
+                del self._loading[key]
+        # A load that began before a clear may have read what the clear was for: answer it, but keep it not.
+        if generation == self._generation and self.ttl > 0:
+            if len(self._entries) >= self._limit:
+                self._entries.clear()
+            self._entries[key] = (self._clock() + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._loading.clear()
+        self._generation += 1
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Marks a failed load's error as seen: its waiters got it, or nobody was left to."""
+    if not task.cancelled():
+        task.exception()
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("Send `Authorization: Bearer <token>`.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("The Authorization header must use the Bearer scheme.")
+    return token
+
+
+class Authenticator:
+    def __init__(
+        self, pool: Callable[[], Pool], tokens: AccessTokens, *, cache_seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self._pool = pool
+        self._tokens = tokens
+        self._clock = clock
+        self._keys: TtlCache[str, KeyGrant | None] = TtlCache(cache_seconds)
+        self._users: TtlCache[str, UserGrant | None] = TtlCache(cache_seconds)
+        self._projects: TtlCache[str, bool] = TtlCache(cache_seconds)
+
+    def forget(self) -> None:
+        """Drop what is cached: this replica made a change that may take rights away."""
+        self._keys.clear()
+        self._users.clear()
+        self._projects.clear()
+
+    async def subject(self, authorization: str | None) -> Subject:
+        """Who sent the request; raises Unauthenticated."""
+        token = bearer_token(authorization)
+        if looks_like_jwt(token):
+            claims = self._tokens.verify(token)
+            user = await self._user(claims.user_id)
+            if user is None:
+                raise Unauthenticated("The access token is not valid.")
+            return user_subject(user)
+        digest = secret_hash(token)
+        key = await self._keys.get(digest, lambda: self._read(repository.key_grant, digest))
+        if key is None:
+            raise Unauthenticated(_INVALID)
+        if key.expires_at is not None and key.expires_at <= self._clock():
+            raise TokenExpired("The API key has expired.")
+        owner = None
+        if key.user_id is not None:
+            owner = await self._user(key.user_id)
+            if owner is None:
+                raise Unauthenticated(_INVALID)
+        return key_subject(key, owner)
+
+    async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]:
+        """The request's subject and the identity it acts as in the requested (or implied) project."""
+        subject = await self.subject(authorization)
+        exists = False
+        if subject.admin and project is not None and valid_project_id(project):
+            exists = await self._projects.get(project, lambda: self._read(repository.project_exists, project))
+        return subject, select_project(subject, project, requested_exists=exists)
+
+    async def _user(self, user_id: str) -> UserGrant | None:
+        return await self._users.get(user_id, lambda: self._read(repository.user_grant, user_id))
+
+    async def _read(self, query: Callable[[Pool, str], Awaitable[V]], arg: str) -> V:
+        try:
+            return await query(self._pool(), arg)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ServiceUnavailable("Authentication is not available right now; try again shortly.") from exc

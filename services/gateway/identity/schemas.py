@@ -1,0 +1,214 @@
+"""The identity API's bodies and answers. No answer ever holds a password, a hash or a refresh token other than the
+one just issued; an API key appears once, in the answer that creates it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kernel.identity import Role
+from services.gateway.identity.domain import PROJECT_ID_PATTERN, ApiKey, Member, Project, User
+from services.gateway.identity.passwords import MIN_PASSWORD_LENGTH
+
+__all__ = [
+    "EMAIL_PATTERN",
+    "ApiKeyCreate",
+    "ApiKeyCreatedOut",
+    "ApiKeyOut",
+    "LogoutIn",
+    "MeOut",
+    "MemberOut",
+    "MemberPut",
+    "ProjectCreate",
+    "ProjectOut",
+    "TokenForm",
+    "TokenOut",
+    "UserCreate",
+    "UserOut",
+    "UserUpdate",
+]
+
+# No control characters (PostgreSQL refuses NUL in text, and none belongs in a name or an address).
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+_PASSWORD = f"At least {MIN_PASSWORD_LENGTH} characters"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenForm(_In):
+    """An OAuth2 token request (form-encoded): a password grant or a refresh token grant."""
+
+    grant_type: Literal["password", "refresh_token"]
+    username: str | None = Field(
+        default=None, max_length=254, pattern=EMAIL_PATTERN, description="The user's email (password grant)"
+    )
+    password: str | None = Field(default=None, max_length=1024)
+    refresh_token: str | None = Field(default=None, max_length=256)
+    # Sent by generic OAuth2 clients (Swagger UI among them); Clanavi has no scopes and no registered clients.
+    scope: str = ""
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
+    expires_in: int = Field(description="Seconds the access token is valid for")
+    refresh_token: str = Field(description="Use once with grant_type=refresh_token; the answer holds its successor")
+
+
+class LogoutIn(_In):
+    refresh_token: str = Field(max_length=256)
+
+
+class UserCreate(_In):
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024, description=_PASSWORD)
+    admin: bool = False
+
+
+class UserUpdate(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024, description=_PASSWORD)
+    admin: bool | None = None
+    disabled: bool | None = Field(default=None, description="A disabled user cannot log in, and its keys fail")
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    admin: bool
+    disabled: bool
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            admin=user.admin,
+            disabled=user.disabled,
+            disabled_at=user.disabled_at,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class ProjectCreate(_In):
+    id: str = Field(pattern=PROJECT_ID_PATTERN, description="Lower-case letters, digits and dashes; 2 to 63")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    role: Role = Field(description="The caller's role in the project (platform admins: owner)")
+
+    @classmethod
+    def of(cls, project: Project, role: Role) -> ProjectOut:
+        return cls(id=project.id, name=project.name, created_at=project.created_at, role=role)
+
+
+class MemberPut(_In):
+    role: Role
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def of(cls, member: Member) -> MemberOut:
+        return cls(
+            user_id=member.user_id,
+            email=member.email,
+            name=member.name,
+            role=member.role,
+            created_at=member.created_at,
+        )
+
+
+class ApiKeyCreate(_In):
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
+    role: Role | None = Field(default=None, description="Default: your role; never more than it")
+    expires_in_days: int = Field(default=90, ge=1, le=365)
+    admin: bool = Field(default=False, description="A platform admin key, bound to no project (admins only)")
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    user_id: str | None
+    project_id: str | None = Field(description="The project the key is bound to; null for an admin key")
+    role: Role
+    admin: bool
+    state: Literal["active", "expired", "revoked"]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(**_key_fields(key))
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself, shown this once: send it as `Authorization: Bearer <key>`")
+
+    @classmethod
+    def issued(cls, key: ApiKey, secret: str) -> ApiKeyCreatedOut:
+        return cls(**_key_fields(key), key=secret)
+
+
+def _key_fields(key: ApiKey) -> dict[str, object]:
+    if key.revoked_at is not None:
+        state = "revoked"
+    elif key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "user_id": key.user_id,
+        "project_id": key.project_id,
+        "role": key.role,
+        "admin": key.admin,
+        "state": state,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+        "created_at": key.created_at,
+    }
+
+
+class MeProject(BaseModel):
+    id: str
+    name: str
+    role: Role
+
+
+class MeOut(BaseModel):
+    principal: str
+    kind: Literal["user", "api_key"]
+    admin: bool
+    project_id: str = Field(description="The project this request acts in")
+    role: Role = Field(description="The role in that project")
+    user: UserOut | None
+    api_key: ApiKeyOut | None
+    projects: list[MeProject] = Field(description="The projects the caller is a member of, with its role in each")

@@ -1,0 +1,346 @@
+"""The identity API: logging in, who am I, users, projects, the current project's members and API keys.
+
+The current project is the one the `X-Clanavi-Project` header names (the Authentication middleware chose it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+
+from kernel import correlation
+from kernel.errors import ValidationFailed
+from kernel.identity import Identity, Role
+from services.gateway.api import problem_responses
+from services.gateway.auth import CurrentSubject
+from services.gateway.authz import Admin, Manager, Reader
+from services.gateway.identity.handlers import Actor, IdentityService, TokenPair
+from services.gateway.identity.schemas import (
+    EMAIL_PATTERN,
+    ApiKeyCreate,
+    ApiKeyCreatedOut,
+    ApiKeyOut,
+    LogoutIn,
+    MemberOut,
+    MemberPut,
+    MeOut,
+    MeProject,
+    ProjectCreate,
+    ProjectOut,
+    TokenForm,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from services.provisioner.schemas import Page
+
+__all__ = ["router"]
+
+
+def identity_service(request: Request) -> IdentityService:
+    service: IdentityService = request.app.state.identity
+    return service
+
+
+Service = Annotated[IdentityService, Depends(identity_service)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page", max_length=512)]
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
+_PUBLIC: dict[str, object] = {"security": []}
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def actor(identity: Identity) -> Actor:
+    return Actor(identity.principal, correlation.current.get() or str(uuid.uuid4()))
+
+
+# --- login -----------------------------------------------------------------------------------------------------
+
+
+def _tokens(pair: TokenPair, response: Response) -> TokenOut:
+    response.headers.update(_NO_STORE)
+    return TokenOut(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    tags=["auth"],
+    summary="Log in (OAuth2 password grant) or refresh (refresh_token grant)",
+    description="Form-encoded. `grant_type=password&username=<email>&password=...` or "
+    "`grant_type=refresh_token&refresh_token=...`. A refresh token works once: the answer holds its successor, and "
+    "a refresh token used a second time ends that login altogether.",
+    openapi_extra=_PUBLIC,
+)
+async def issue_token(form: Annotated[TokenForm, Form()], service: Service, response: Response) -> TokenOut:
+    if form.grant_type == "password":
+        if not form.username or form.password is None:
+            raise ValidationFailed(
+                "The password grant needs `username` (the email) and `password`.",
+                errors=[{"location": "body.username"}, {"location": "body.password"}],
+            )
+        return _tokens(await service.login(form.username, form.password), response)
+    if not form.refresh_token:
+        raise ValidationFailed(
+            "The refresh_token grant needs `refresh_token`.", errors=[{"location": "body.refresh_token"}]
+        )
+    return _tokens(await service.refresh(form.refresh_token), response)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    tags=["auth"],
+    summary="End one of the caller's logins: its refresh token (and every one rotated from it) stops working",
+    description="Someone else's refresh token, or an unknown one, changes nothing.",
+)
+async def logout(body: LogoutIn, caller: Reader, subject: CurrentSubject, service: Service) -> Response:
+    await service.logout(subject, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, tags=["auth"], summary="Who the caller is, and its projects")
+async def me(caller: Reader, subject: CurrentSubject, service: Service) -> MeOut:
+    found = await service.me(subject, caller)
+    return MeOut(
+        principal=subject.principal,
+        kind="api_key" if subject.key_id else "user",
+        admin=caller.admin,
+        project_id=caller.project_id,
+        role=caller.role,
+        user=UserOut.of(found.user) if found.user else None,
+        api_key=ApiKeyOut.of(found.api_key) if found.api_key else None,
+        projects=[MeProject(id=p.id, name=p.name, role=role) for p, role in found.projects],
+    )
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserOut,
+    tags=["users"],
+    summary="Create a user (admins)",
+    responses=problem_responses(403, 409),
+)
+async def create_user(body: UserCreate, caller: Admin, service: Service) -> UserOut:
+    user = await service.create_user(
+        actor(caller), email=body.email, name=body.name, password=body.password, admin=body.admin
+    )
+    return UserOut.of(user)
+
+
+@router.get(
+    "/users",
+    response_model=Page[UserOut],
+    tags=["users"],
+    summary="List users (admins)",
+    responses=problem_responses(403),
+)
+async def list_users(
+    caller: Admin,
+    service: Service,
+    email: Annotated[
+        str | None, Query(description="Exact email, in any case", max_length=254, pattern=EMAIL_PATTERN)
+    ] = None,
+    admin: bool | None = None,
+    disabled: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[UserOut]:
+    users, next_cursor = await service.list_users(
+        email=email, admin=admin, disabled=disabled, cursor=cursor, limit=limit
+    )
+    return Page(items=[UserOut.of(u) for u in users], next_cursor=next_cursor)
+
+
+@router.get(
+    "/users/{user_id}",
+    response_model=UserOut,
+    tags=["users"],
+    summary="One user (admins)",
+    responses=problem_responses(403, 404),
+)
+async def get_user(user_id: str, caller: Admin, service: Service) -> UserOut:
+    return UserOut.of(await service.get_user(user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Change a user (admins): name, password, admin, disabled",
+    description="Disabling a user, or changing its password, ends its logins; a disabled user's API keys fail.",
+    responses=problem_responses(403, 404, 409),
+)
+async def update_user(user_id: str, body: UserUpdate, caller: Admin, service: Service) -> UserOut:
+    user = await service.update_user(
+        actor(caller), user_id, name=body.name, password=body.password, admin=body.admin, disabled=body.disabled
+    )
+    return UserOut.of(user)
+
+
+# --- projects --------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model=ProjectOut,
+    tags=["projects"],
+    summary="Create a project (admins)",
+    responses=problem_responses(403, 409),
+)
+async def create_project(body: ProjectCreate, caller: Admin, service: Service) -> ProjectOut:
+    project = await service.create_project(actor(caller), body.id, body.name)
+    return ProjectOut.of(project, Role.OWNER)
+
+
+@router.get(
+    "/projects",
+    response_model=Page[ProjectOut],
+    tags=["projects"],
+    summary="The caller's projects (admins: every project)",
+)
+async def list_projects(
+    caller: Reader, subject: CurrentSubject, service: Service, cursor: Cursor = None, limit: Limit = 50
+) -> Page[ProjectOut]:
+    pairs, next_cursor = await service.list_projects(caller, subject, cursor=cursor, limit=limit)
+    return Page(items=[ProjectOut.of(p, role) for p, role in pairs], next_cursor=next_cursor)
+
+
+@router.get(
+    "/projects/{project_id}",
+    response_model=ProjectOut,
+    tags=["projects"],
+    summary="One of the caller's projects",
+    responses=problem_responses(404),
+)
+async def get_project(project_id: str, caller: Reader, subject: CurrentSubject, service: Service) -> ProjectOut:
+    project, role = await service.get_project(caller, subject, project_id)
+    return ProjectOut.of(project, role)
+
+
+# --- members of the current project ----------------------------------------------------------------------------
+
+
+@router.get("/members", response_model=Page[MemberOut], tags=["members"], summary="The current project's members")
+async def list_members(
+    caller: Reader, service: Service, role: Role | None = None, cursor: Cursor = None, limit: Limit = 50
+) -> Page[MemberOut]:
+    members, next_cursor = await service.list_members(caller.project_id, role=role, cursor=cursor, limit=limit)
+    return Page(items=[MemberOut.of(m) for m in members], next_cursor=next_cursor)
+
+
+@router.get(
+    "/members/{user_id}",
+    response_model=MemberOut,
+    tags=["members"],
+    summary="One member of the current project",
+    responses=problem_responses(404),
+)
+async def get_member(user_id: str, caller: Reader, service: Service) -> MemberOut:
+    return MemberOut.of(await service.get_member(caller.project_id, user_id))
+
+
+@router.delete(
+    "/members/{user_id}",
+    status_code=204,
+    tags=["members"],
+    summary="Remove a member from the current project (never its last owner)",
+    responses=problem_responses(403, 404, 409),
+)
+async def remove_member(user_id: str, caller: Manager, service: Service) -> Response:
+    await service.remove_member(actor(caller), caller.project_id, user_id)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/members/{user_id}",
+    response_model=MemberOut,
+    tags=["members"],
+    summary="Add an existing user to the current project (201), or change its role (200)",
+    responses={**problem_responses(403, 404, 409), 201: {"description": "Added", "model": MemberOut}},
+)
+async def put_member(user_id: str, body: MemberPut, caller: Manager, service: Service, response: Response) -> MemberOut:
+    member, added = await service.put_member(actor(caller), caller.project_id, user_id, body.role)
+    if added:
+        response.status_code = 201
+    return MemberOut.of(member)
+
+
+# --- API keys of the current project ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreatedOut,
+    tags=["api keys"],
+    summary="Create an API key for the current project; the answer holds the key, shown this once",
+    responses=problem_responses(403),
+)
+async def create_api_key(
+    body: ApiKeyCreate, caller: Manager, subject: CurrentSubject, service: Service, response: Response
+) -> ApiKeyCreatedOut:
+    created = await service.create_api_key(
+        actor(caller),
+        caller,
+        subject,
+        name=body.name,
+        role=body.role,
+        expires_in_days=body.expires_in_days,
+        admin=body.admin,
+    )
+    response.headers.update(_NO_STORE)
+    return ApiKeyCreatedOut.issued(created.record, created.key)
+
+
+@router.get(
+    "/api-keys",
+    response_model=Page[ApiKeyOut],
+    tags=["api keys"],
+    summary="The current project's API keys",
+    responses=problem_responses(403),
+)
+async def list_api_keys(
+    caller: Manager,
+    service: Service,
+    user_id: Annotated[str | None, Query(description="Keys owned by this user")] = None,
+    revoked: bool | None = None,
+    admin: Annotated[bool, Query(description="Admin keys (bound to no project) instead; admins only")] = False,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ApiKeyOut]:
+    keys, next_cursor = await service.list_api_keys(
+        caller, admin_keys=admin, user_id=user_id, revoked=revoked, cursor=cursor, limit=limit
+    )
+    return Page(items=[ApiKeyOut.of(k) for k in keys], next_cursor=next_cursor)
+
+
+@router.get(
+    "/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    tags=["api keys"],
+    summary="One API key (never the key itself)",
+    responses=problem_responses(403, 404),
+)
+async def get_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
+    return ApiKeyOut.of(await service.get_api_key(caller, key_id))
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    tags=["api keys"],
+    summary="Revoke an API key; repeating it is harmless",
+    responses=problem_responses(403, 404),
+)
+async def revoke_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
+    return ApiKeyOut.of(await service.revoke_api_key(actor(caller), caller, key_id))

@@ -1,0 +1,146 @@
+"""Routes of a project's cloud accounts, and of where each cloud runs things (regions, zones). Answers name credential
+fields, never their values. Reached only through the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+
+from adapters.base import CloudError
+from kernel import correlation
+from services.provisioner import accounts, errors, repository
+from services.provisioner import accounts_handlers as handlers
+from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.clouds import CloudDirectory
+from services.provisioner.repository import CloudAccount
+from services.provisioner.schemas import CloudCreate, CloudOut, CloudUpdate, ListOf, Page, RegionOut, ZoneOut
+
+T = TypeVar("T")
+
+router = APIRouter(prefix="/v1")
+
+
+def _within(request: Request) -> float:
+    seconds: float = request.app.state.connection_test_seconds
+    return seconds
+
+
+async def cloud_out(clouds: CloudDirectory, account: CloudAccount) -> CloudOut:
+    return CloudOut(
+        id=account.id,
+        project_id=account.project_id,
+        name=account.name,
+        driver=account.driver,
+        enabled=account.enabled,
+        module_enabled=clouds.module_enabled(account.driver),
+        features=sorted(await clouds.features(account.id)),
+        config=accounts.shown_config(account),
+        credential_fields=list(account.credential_fields),
+        credentials_readable=accounts.readable(clouds.keyring, account),
+        source="api" if account.source == "api" else "configuration",
+        created_at=account.created_at,
+        updated_at=account.updated_at or account.created_at,
+    )
+
+
+@router.get("/clouds", response_model=Page[CloudOut])
+async def list_clouds(
+    request: Request,
+    project: Project = "default",
+    driver: str | None = None,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[CloudOut]:
+    clouds = clouds_of(request)
+    found, next_cursor = await repository.page_clouds(
+        pool_of(request), project, driver=driver, name=name, cursor=cursor, limit=limit
+    )
+    return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
+
+
+@router.post("/clouds", status_code=201, response_model=CloudOut)
+async def create_cloud(request: Request, body: CloudCreate, project: Project = "default") -> CloudOut:
+    clouds = clouds_of(request)
+    account = await handlers.create(
+        pool_of(request),
+        clouds,
+        handlers.NewCloud(
+            project_id=project,
+            name=body.name,
+            driver=body.driver,
+            config=body.config,
+            credentials=body.credentials,
+            enabled=body.enabled,
+            correlation_id=correlation.current.get() or "",
+        ),
+        within=_within(request),
+    )
+    return await cloud_out(clouds, account)
+
+
+@router.get("/clouds/{cloud_id}", response_model=CloudOut)
+async def get_cloud(request: Request, cloud_id: str, project: Project = "default") -> CloudOut:
+    clouds = clouds_of(request)
+    return await cloud_out(clouds, await clouds.account(cloud_id, project_id=project))
+
+
+@router.patch("/clouds/{cloud_id}", response_model=CloudOut)
+async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, project: Project = "default") -> CloudOut:
+    clouds = clouds_of(request)
+    account = await handlers.update(
+        pool_of(request),
+        clouds,
+        project_id=project,
+        cloud_id=cloud_id,
+        change=handlers.CloudChange(
+            name=body.name, config=body.config, credentials=body.credentials, enabled=body.enabled
+        ),
+        correlation_id=correlation.current.get() or "",
+        within=_within(request),
+    )
+    return await cloud_out(clouds, account)
+
+
+@router.delete("/clouds/{cloud_id}", status_code=204)
+async def delete_cloud(request: Request, cloud_id: str, project: Project = "default", force: bool = False) -> Response:
+    await handlers.remove(
+        pool_of(request),
+        clouds_of(request),
+        project_id=project,
+        cloud_id=cloud_id,
+        force=force,
+        correlation_id=correlation.current.get() or "",
+    )
+    return Response(status_code=204)
+
+
+async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
+    """Await a call to a cloud; a cloud error becomes the problem it means."""
+    try:
+        return await call
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+
+
+@router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
+async def list_regions(request: Request, cloud_id: str, project: Project = "default") -> ListOf[RegionOut]:
+    clouds = clouds_of(request)
+    await clouds.require(cloud_id, "list_regions", project_id=project)
+    regions = await _in_cloud(cloud_id, clouds.regions(cloud_id))
+    return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
+
+
+@router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
+async def list_zones(request: Request, cloud_id: str, project: Project = "default") -> ListOf[ZoneOut]:
+    clouds = clouds_of(request)
+    await clouds.require(cloud_id, "list_zones", project_id=project)
+    zones = await _in_cloud(cloud_id, clouds.zones(cloud_id))
+    return ListOf[ZoneOut](
+        items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]
+    )
+
+
+__all__ = ["cloud_out", "router"]

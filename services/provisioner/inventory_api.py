@@ -1,0 +1,67 @@
+"""Routes of inventory sync: start a sync of a cloud account, and read its runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from kernel import correlation
+from services.provisioner.api import Project
+from services.provisioner.inventory import SyncRun
+from services.provisioner.inventory_handlers import Inventory
+from services.provisioner.schemas import Page, SyncRunOut
+
+router = APIRouter(prefix="/v1")
+
+
+def inventory_of(request: Request) -> Inventory:
+    inventory: Inventory = request.app.state.inventory
+    return inventory
+
+
+def sync_run_out(run: SyncRun) -> SyncRunOut:
+    return SyncRunOut(
+        id=run.id,
+        cloud_id=run.cloud_id,
+        project_id=run.project_id,
+        trigger=run.trigger,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        adopted=run.counts.adopted,
+        drifted=run.counts.drifted,
+        vanished=run.counts.vanished,
+        unchanged=run.counts.unchanged,
+        listed=run.counts.listed,
+        list_calls=run.counts.list_calls,
+        error=run.error,
+    )
+
+
+@router.post("/clouds/{cloud_id}/sync", status_code=202, response_model=SyncRunOut)
+async def start_sync(request: Request, cloud_id: str, project: Project = "default") -> SyncRunOut:
+    run = await inventory_of(request).request(
+        cloud_id, project_id=project, correlation_id=correlation.current.get() or ""
+    )
+    return sync_run_out(run)
+
+
+@router.get("/clouds/{cloud_id}/syncs", response_model=Page[SyncRunOut])
+async def list_syncs(
+    request: Request,
+    cloud_id: str,
+    project: Project = "default",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[SyncRunOut]:
+    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=project, cursor=cursor, limit=limit)
+    return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
+
+
+@router.get("/clouds/{cloud_id}/syncs/{sync_id}", response_model=SyncRunOut)
+async def get_sync(request: Request, cloud_id: str, sync_id: str, project: Project = "default") -> SyncRunOut:
+    return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=project))
+
+
+__all__ = ["router"]

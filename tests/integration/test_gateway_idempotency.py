@@ -1,0 +1,307 @@
+"""Idempotency-Key against a real PostgreSQL: one POST sent many times does its work once, and every sender gets the
+same answer; failures release the key; waiting, lease takeover, reuse with another request and the purge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kernel import db
+from kernel.http import PROBLEM_JSON, create_base_app
+from kernel.identity import Identity, Role
+from kernel.migrations import migrate
+from services.gateway.idempotency import Idempotency, fingerprint
+from services.gateway.idempotency_store import IdempotencyStore, StoredAnswer
+from services.gateway.limits import BodyLimit
+from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
+from tests.conftest import make_pool
+
+MIGRATIONS = Path(__file__).parents[2] / "services" / "gateway" / "migrations"
+SCHEMA = "gateway"
+LAUNCH = {"name": "web-1", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+
+
+class FakeAuth:
+    """Every /v1/ request is authenticated, in the project named by `X-Project` (default p1)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            project = dict(scope["headers"]).get(b"x-project", b"p1").decode()
+            scope.setdefault("state", {})["identity"] = Identity("key:k1", project, Role.OWNER)
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Backend:
+    """What the routes behind the middleware do, and how often they ran."""
+
+    runs: int = 0
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    failures_left: int = 0
+    failure_status: int = 503
+
+
+def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
+    async def readiness() -> dict[str, bool]:
+        return {}
+
+    app = create_base_app(
+        "gw",
+        readiness,
+        middleware=[
+            Middleware(ClientRateLimit, rate=1000.0, burst=1000),
+            Middleware(FakeAuth),
+            Middleware(PrincipalRateLimit, rate=1000.0, burst=1000),
+            Middleware(BodyLimit, max_bytes=4096),
+            Middleware(Idempotency, pool=lambda: pool, **options),
+        ],
+    )
+
+    @app.post("/v1/instances")
+    async def launch(request: Request) -> Response:
+        backend.runs += 1
+        backend.started.set()
+        await backend.gate.wait()
+        if backend.failures_left:
+            backend.failures_left -= 1
+            return JSONResponse({}, status_code=backend.failure_status)
+        instance_id = str(uuid.uuid4())
+        body = {"id": instance_id, "run": backend.runs, "spec": await request.json()}
+        return JSONResponse(body, status_code=202, headers={"Location": f"/v1/instances/{instance_id}"})
+
+    @app.post("/v1/broken")
+    async def broken() -> None:
+        backend.runs += 1
+        raise RuntimeError("the handler failed")
+
+    @app.post("/v1/instances/{instance_id}/actions/stop", status_code=409)
+    async def refuse(instance_id: str) -> dict[str, str]:
+        backend.runs += 1
+        return {"code": "invalid_state", "id": instance_id}
+
+    return app
+
+
+@pytest.fixture
+async def gateway_pool(database_url: str) -> AsyncIterator[db.Pool]:
+    await asyncio.to_thread(migrate, database_url, schema=SCHEMA, location=MIGRATIONS)
+    pool = await make_pool(database_url, SCHEMA)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def backend() -> Backend:
+    backend = Backend()
+    backend.gate.set()
+    return backend
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def post(client: httpx.AsyncClient, path: str, body: Any, key: str | None, **headers: str) -> httpx.Response:
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return await client.post(path, content=json.dumps(body).encode(), headers=headers)
+
+
+async def test_ten_concurrent_posts_with_one_key_run_once_and_get_one_answer(
+    gateway_pool: db.Pool, backend: Backend
+) -> None:
+    backend.gate.clear()
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        sending = [asyncio.create_task(post(client, "/v1/instances", LAUNCH, "launch-1")) for _ in range(10)]
+        await backend.started.wait()
+        await asyncio.sleep(0.1)  # let the others reach the store and find the key taken
+        backend.gate.set()
+        answers = await asyncio.gather(*sending)
+    assert backend.runs == 1
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    assert len({a.headers["location"] for a in answers}) == 1
+    assert {a.headers["content-type"] for a in answers} == {"application/json"}
+    replayed = [a for a in answers if a.headers.get("idempotent-replayed") == "true"]
+    assert len(replayed) == 9
+    assert len({a.headers["x-correlation-id"] for a in answers}) == 10  # each response is still its own
+    first = next(a for a in answers if "idempotent-replayed" not in a.headers)
+    assert first.json()["spec"] == LAUNCH
+
+
+async def test_a_later_repeat_is_replayed_byte_for_byte(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/instances", LAUNCH, "k")
+        again = await post(client, "/v1/instances", LAUNCH, "k")
+        without_key = await post(client, "/v1/instances", LAUNCH, None)
+    assert backend.runs == 2
+    assert again.content == first.content and again.status_code == 202
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["content-length"] == str(len(first.content))
+    assert again.headers["idempotent-replayed"] == "true"
+    assert without_key.json()["id"] != first.json()["id"]
+
+
+async def test_the_same_key_with_another_request_is_refused(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        assert (await post(client, "/v1/instances", LAUNCH, "k")).status_code == 202
+        other_body = await post(client, "/v1/instances", {**LAUNCH, "name": "web-2"}, "k")
+        other_query = await client.post(
+            "/v1/instances?dry=1", content=json.dumps(LAUNCH).encode(), headers={"Idempotency-Key": "k"}
+        )
+        other_path = await post(client, "/v1/instances/i-1/actions/stop", {}, "k")
+        other_project = await post(client, "/v1/instances", LAUNCH, "k", **{"X-Project": "p2"})
+    for refused in (other_body, other_query, other_path):
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == PROBLEM_JSON
+        assert refused.json()["code"] == "idempotency_key_reused"
+    # Keys belong to a project: another project's "k" is another key.
+    assert other_project.status_code == 202 and "idempotent-replayed" not in other_project.headers
+    assert backend.runs == 2
+
+
+async def test_client_errors_are_kept(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/instances/i-1/actions/stop", {}, "stop-1")
+        again = await post(client, "/v1/instances/i-1/actions/stop", {}, "stop-1")
+    assert first.status_code == again.status_code == 409
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert backend.runs == 1
+
+
+@pytest.mark.parametrize("failure", [503, 500, 429])
+async def test_a_server_error_or_429_releases_the_key(gateway_pool: db.Pool, backend: Backend, failure: int) -> None:
+    backend.failures_left, backend.failure_status = 1, failure
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        failed = await post(client, "/v1/instances", LAUNCH, "k")
+        retried = await post(client, "/v1/instances", LAUNCH, "k")
+        replayed = await post(client, "/v1/instances", LAUNCH, "k")
+    assert failed.status_code == failure
+    assert retried.status_code == 202 and "idempotent-replayed" not in retried.headers
+    assert replayed.content == retried.content and replayed.headers["idempotent-replayed"] == "true"
+    assert backend.runs == 2
+
+
+async def test_an_exception_releases_the_key(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        answers = [await post(client, "/v1/broken", {}, "k") for _ in range(2)]
+    assert [a.status_code for a in answers] == [500, 500]
+    assert all("idempotent-replayed" not in a.headers for a in answers)
+    assert backend.runs == 2
+    assert await gateway_pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_a_repeat_waits_for_the_first_then_replays(gateway_pool: db.Pool, backend: Backend) -> None:
+    backend.gate.clear()
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = asyncio.create_task(post(client, "/v1/instances", LAUNCH, "k"))
+        await backend.started.wait()
+        repeat = asyncio.create_task(post(client, "/v1/instances", LAUNCH, "k"))
+        await asyncio.sleep(0.3)
+        assert not repeat.done()
+        backend.gate.set()
+        answers = await asyncio.gather(first, repeat)
+    assert answers[0].content == answers[1].content
+    assert answers[1].headers["idempotent-replayed"] == "true"
+    assert backend.runs == 1
+
+
+async def test_waiting_is_bounded(gateway_pool: db.Pool, backend: Backend) -> None:
+    backend.gate.clear()
+    async with client_for(make_app(gateway_pool, backend, wait_seconds=0.3)) as client:
+        first = asyncio.create_task(post(client, "/v1/instances", LAUNCH, "k"))
+        await backend.started.wait()
+        repeat = await post(client, "/v1/instances", LAUNCH, "k")
+        backend.gate.set()
+        assert (await first).status_code == 202
+    assert repeat.status_code == 409
+    assert repeat.json()["code"] == "idempotency_key_in_progress"
+    assert repeat.headers["retry-after"] == "1"
+    assert backend.runs == 1
+
+
+async def test_a_claim_whose_lease_ran_out_is_taken_over(gateway_pool: db.Pool, backend: Backend) -> None:
+    body = json.dumps(LAUNCH).encode()
+    store = IdempotencyStore(lambda: gateway_pool)
+    # A gateway claimed the key and died with it.
+    dead = await store.claim("p1", "k", fingerprint("POST", "/v1/instances", b"", body), lease=0.05)
+    assert dead is not None
+    await asyncio.sleep(0.1)
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        taken = await client.post("/v1/instances", content=body, headers={"Idempotency-Key": "k"})
+        other = await post(client, "/v1/instances", {**LAUNCH, "name": "x"}, "k")
+    assert taken.status_code == 202 and "idempotent-replayed" not in taken.headers
+    assert other.status_code == 422
+    assert backend.runs == 1
+    # The dead gateway's late answer does not overwrite the one given.
+    assert not await store.complete("p1", "k", dead, StoredAnswer(201, [], b"late"))
+    record = await store.get("p1", "k")
+    assert record is not None and record.answer is not None and record.answer.body == taken.content
+
+
+async def test_a_live_claim_is_not_taken_over(gateway_pool: db.Pool) -> None:
+    store = IdempotencyStore(lambda: gateway_pool)
+    print_ = fingerprint("POST", "/v1/x", b"", b"{}")
+    holder = await store.claim("p1", "k", print_, lease=60)
+    assert holder is not None
+    assert await store.claim("p1", "k", print_, lease=60) is None
+    await store.release("p1", "k", uuid.uuid4())  # someone else's token releases nothing
+    assert await store.get("p1", "k") is not None
+    await store.release("p1", "k", holder)
+    assert await store.get("p1", "k") is None
+
+
+async def test_keys_are_purged_after_their_ttl_and_may_then_be_reused(gateway_pool: db.Pool, backend: Backend) -> None:
+    store = IdempotencyStore(lambda: gateway_pool)
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        assert (await post(client, "/v1/instances", LAUNCH, "old")).status_code == 202
+        assert (await post(client, "/v1/instances", LAUNCH, "new")).status_code == 202
+        assert await store.purge(timedelta(hours=24)) == 0
+        await gateway_pool.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'"
+        )
+        assert await store.purge(timedelta(hours=24)) == 1
+        reused = await post(client, "/v1/instances", {**LAUNCH, "name": "web-2"}, "old")
+        kept = await post(client, "/v1/instances", LAUNCH, "new")
+    assert reused.status_code == 202 and reused.json()["spec"]["name"] == "web-2"
+    assert kept.headers["idempotent-replayed"] == "true"
+    assert backend.runs == 3
+
+
+async def test_the_purge_works_in_batches(gateway_pool: db.Pool) -> None:
+    await gateway_pool.executemany(
+        "INSERT INTO idempotency_keys (project_id, key, fingerprint, state, claim, created_at)"
+        " VALUES ('p', $1, '\\x00', 'in_progress', gen_random_uuid(), now() - interval '2 days')",
+        [(f"k{i}",) for i in range(30)],
+    )
+    assert await IdempotencyStore(lambda: gateway_pool).purge(timedelta(hours=24), batch=7) == 30
+    assert await gateway_pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_without_the_store_a_keyed_post_is_refused(database_url: str, backend: Backend) -> None:
+    await asyncio.to_thread(migrate, database_url, schema=SCHEMA, location=MIGRATIONS)
+    pool = await make_pool(database_url, SCHEMA)
+    await pool.close()
+    async with client_for(make_app(pool, backend)) as client:
+        refused = await post(client, "/v1/instances", LAUNCH, "k")
+        unkeyed = await post(client, "/v1/instances", LAUNCH, None)
+    assert refused.status_code == 503 and refused.json()["code"] == "service_unavailable"
+    assert unkeyed.status_code == 202
+    assert backend.runs == 1
