@@ -19,7 +19,7 @@ __all__ = ["get_pool", "router"]
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-def get_pool(request: Request) -> Pool:
+async def get_pool(request: Request) -> Pool:
     pool: Pool = request.app.state.runtime.pool
     return pool
 

@@ -39,12 +39,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     }
 
 
-def provisioner(request: Request) -> Upstream:
+async def provisioner(request: Request) -> Upstream:
     upstream: Upstream = request.app.state.provisioner
     return upstream
 
 
-def audit(request: Request) -> Upstream:
+async def audit(request: Request) -> Upstream:
     upstream: Upstream = request.app.state.audit
     return upstream
 

@@ -81,7 +81,7 @@ async def _refuse(scope: Scope, send: Send, error: ClanaviError) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-def current_subject(request: Request) -> Subject:
+async def current_subject(request: Request) -> Subject:
     """Who authenticated the request (the Authentication middleware put it there)."""
     subject: Subject | None = getattr(request.state, "subject", None)
     if subject is None:

@@ -3,7 +3,7 @@ and a test checks that none is without one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,10 +14,11 @@ from kernel.identity import Identity, Permission
 PERMISSION_ATTRIBUTE = "__clanavi_permission__"
 
 
-def allowed(permission: Permission) -> Callable[[Request], Identity]:
+def allowed(permission: Permission) -> Callable[[Request], Awaitable[Identity]]:
     """A dependency: the caller (authenticated by the middleware), when its role grants `permission`; 403 otherwise."""
 
-    def check(request: Request) -> Identity:
+    # A coroutine: FastAPI runs a plain function dependency in a thread pool, a thread hop on every request.
+    async def check(request: Request) -> Identity:
         identity: Identity | None = getattr(request.state, "identity", None)
         if identity is None:
             raise Unauthenticated("Send `Authorization: Bearer <token>`.")

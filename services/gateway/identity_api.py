@@ -40,7 +40,7 @@ from services.provisioner.schemas import Page
 __all__ = ["router"]
 
 
-def identity_service(request: Request) -> IdentityService:
+async def identity_service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
 
