@@ -42,7 +42,7 @@ import httpx
 from bench._servers import Endpoints, bench_servers
 from bench.pipeline import CpuWindow
 from devstack import free_port
-from devstack.processes import ServiceProcess, service_env
+from devstack.processes import ServiceProcess, service_env, stop_process
 
 # Fresh for each run: the platform lives only as long as the benchmark.
 ADMIN_TOKEN = secrets.token_hex(24)
@@ -115,13 +115,7 @@ class HelloProcess:
         raise TimeoutError(f"the hello server did not answer; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 # --- wrk --------------------------------------------------------------------------------------------------------

@@ -14,11 +14,20 @@ from tests.e2e.platform import Platform
 pytestmark = pytest.mark.e2e
 
 
-def _platform(servers: Servers, gateway_env: Mapping[str, str] | None = None, **timings: str) -> Iterator[Platform]:
+def _platform(
+    servers: Servers,
+    gateway_env: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    **timings: str,
+) -> Iterator[Platform]:
+    """A platform on a database of its own; `env` goes to every service, `gateway_env` to the gateway only."""
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     servers.postgres.create_database(name)
     root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
     platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings=timings)
+    for process in platform.processes.values():
+        process.env.update(env or {})
     platform.processes["gateway"].env.update(gateway_env or {})
     try:
         platform.start()

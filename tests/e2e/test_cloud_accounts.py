@@ -6,10 +6,7 @@ allowed with force; another project does not see it."""
 from __future__ import annotations
 
 import json
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +17,7 @@ from devstack import free_port
 from devstack.moto import MotoServer
 from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner, Role
 from tests.conftest import Servers
+from tests.e2e.conftest import _platform
 from tests.e2e.platform import INTERNAL_KEY, Platform, audit_events, eventually, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -51,16 +49,7 @@ async def image_id(moto: MotoServer) -> str:
 
 @pytest.fixture(scope="module")
 def platform(servers: Servers, moto: MotoServer) -> Iterator[Platform]:
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    servers.postgres.create_database(name)
-    root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
-    platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings={"boot": "0.3"})
-    try:
-        platform.start()
-        yield platform
-    finally:
-        platform.stop()
-        servers.postgres.drop_database(name)
+    yield from _platform(servers, boot="0.3")
 
 
 class Recorder:

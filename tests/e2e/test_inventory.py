@@ -5,10 +5,7 @@ client), outside Clanavi, is adopted by `POST /v1/clouds/aws/sync`, listed as di
 from __future__ import annotations
 
 import json
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aioboto3
@@ -16,6 +13,7 @@ import pytest
 
 from devstack.moto import MotoServer
 from tests.conftest import Servers
+from tests.e2e.conftest import _platform
 from tests.e2e.platform import Platform, audit_events, eventually
 from tests.e2e.test_resources import ok
 
@@ -26,31 +24,16 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def platform(servers: Servers, moto: MotoServer) -> Iterator[Platform]:
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    servers.postgres.create_database(name)
-    root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
-    platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings={"boot": "0.3"})
     aws = {
         "id": "aws",
         "name": "AWS (moto)",
         "driver": "ec2",
-        "config": {
-            "region": REGION,
-            "endpoint_url": moto.url,
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-        },
+        "config": {"region": REGION, "endpoint_url": moto.url},
+        "credentials": {"access_key_id": "testing", "secret_access_key": "testing"},
     }
-    for process in platform.processes.values():
-        process.env["CLANAVI_PROVISIONER_CLOUDS"] = json.dumps([aws])
-        # Only the syncs the test asks for.
-        process.env["CLANAVI_PROVISIONER_SYNC_INTERVAL_SECONDS"] = "0"
-    try:
-        platform.start()
-        yield platform
-    finally:
-        platform.stop()
-        servers.postgres.drop_database(name)
+    # Only the syncs the test asks for.
+    env = {"CLANAVI_PROVISIONER_CLOUDS": json.dumps([aws]), "CLANAVI_PROVISIONER_SYNC_INTERVAL_SECONDS": "0"}
+    yield from _platform(servers, env=env, boot="0.3")
 
 
 async def run_outside(moto: MotoServer, name: str) -> str:

@@ -4,10 +4,7 @@ and a security group, attach a volume, snapshot it, allocate and associate an ad
 from __future__ import annotations
 
 import json
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 from adapters.ec2 import Ec2Adapter, Ec2Config
 from devstack.moto import MotoServer
 from tests.conftest import Servers
+from tests.e2e.conftest import _platform
 from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
 from tests.e2e.test_resources import ok, trail, wait_for
 
@@ -52,24 +50,13 @@ async def image_id(moto: MotoServer) -> str:
 
 @pytest.fixture(scope="module")
 def platform(servers: Servers, moto: MotoServer, image_id: str) -> Iterator[Platform]:
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    servers.postgres.create_database(name)
-    root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
-    platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings={"boot": "0.3"})
     aws = {
         "id": "aws",
         "name": "AWS (moto)",
         "driver": "ec2",
         "config": account_config(moto, image_ids=[image_id], instance_types=[FLAVOR]),
     }
-    for process in platform.processes.values():
-        process.env["CLANAVI_PROVISIONER_CLOUDS"] = json.dumps([aws])
-    try:
-        platform.start()
-        yield platform
-    finally:
-        platform.stop()
-        servers.postgres.drop_database(name)
+    yield from _platform(servers, env={"CLANAVI_PROVISIONER_CLOUDS": json.dumps([aws])}, boot="0.3")
 
 
 async def test_launch_with_key_pair_and_group_attach_snapshot_and_address_on_ec2(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from devstack.libvirtd import LibvirtDaemon
 from tests.conftest import Servers
+from tests.e2e.conftest import _platform
 from tests.e2e.platform import Platform, wait_for_state
 from tests.e2e.test_resources import assert_problem, ok, trail, wait_for
 
@@ -56,10 +56,6 @@ def daemon() -> Iterator[LibvirtDaemon]:
 
 @pytest.fixture(scope="module")
 def platform(servers: Servers, daemon: LibvirtDaemon) -> Iterator[Platform]:
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    servers.postgres.create_database(name)
-    root = Path(tempfile.mkdtemp(prefix="clanavi-e2e-", dir=servers.root))
-    platform = Platform(root, servers.database_url(name), servers.rabbit.url, sim_timings={"boot": "0.3"})
     lab = {
         "id": "lab",
         "name": "Lab (libvirt test driver)",
@@ -73,14 +69,7 @@ def platform(servers: Servers, daemon: LibvirtDaemon) -> Iterator[Platform]:
             "shutdown_timeout_seconds": 5,
         },
     }
-    for process in platform.processes.values():
-        process.env["CLANAVI_PROVISIONER_CLOUDS"] = json.dumps([lab])
-    try:
-        platform.start()
-        yield platform
-    finally:
-        platform.stop()
-        servers.postgres.drop_database(name)
+    yield from _platform(servers, env={"CLANAVI_PROVISIONER_CLOUDS": json.dumps([lab])}, boot="0.3")
 
 
 async def test_launch_volume_snapshot_and_image_on_libvirt_and_501_for_the_rest(platform: Platform) -> None:
