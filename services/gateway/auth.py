@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
-from kernel.errors import ClanaviError, Unauthenticated, problem_from_error
+from kernel.errors import BadRequest, ClanaviError, Unauthenticated, problem_from_error
 from kernel.identity import Identity
 from services.gateway.identity.domain import Subject
 
@@ -20,6 +20,7 @@ __all__ = [
     "PROJECT_HEADER",
     "PROTECTED_PREFIX",
     "PUBLIC_PATHS",
+    "SELF_PATHS",
     "Authenticates",
     "Authentication",
     "CurrentSubject",
@@ -30,6 +31,9 @@ PROTECTED_PREFIX = "/v1/"
 PROJECT_HEADER = "X-Clanavi-Project"
 # Reached without a token: logging in (and refreshing), which authenticates the caller itself.
 PUBLIC_PATHS = frozenset({"/v1/auth/token"})
+# About the caller itself rather than a project: they answer even when no project can be chosen (a user in several
+# projects who named none, or in none yet), so that such a user can see where it belongs and log out.
+SELF_PATHS = frozenset({"/v1/me", "/v1/auth/logout", "/v1/projects"})
 _PROJECT_KEY = PROJECT_HEADER.lower().encode()
 
 
@@ -37,6 +41,8 @@ class Authenticates(Protocol):
     """What the middleware asks (services.gateway.identity.authenticator.Authenticator in the app)."""
 
     async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]: ...
+
+    async def subject(self, authorization: str | None) -> Subject: ...
 
 
 class Authentication:
@@ -60,12 +66,20 @@ class Authentication:
                 authorization = value.decode("latin-1")
             elif name == _PROJECT_KEY:
                 project = value.decode("latin-1").strip()
+        state = scope.setdefault("state", {})
         try:
             subject, identity = await self.authenticator.authenticate(authorization, project)
+        except BadRequest as exc:
+            # No project could be chosen: only the routes about the caller itself go on, without an identity.
+            if path not in SELF_PATHS or project is not None:
+                await _refuse(scope, send, exc)
+                return
+            state["subject"] = await self.authenticator.subject(authorization)
+            await self.app(scope, receive, send)
+            return
         except ClanaviError as exc:
             await _refuse(scope, send, exc)
             return
-        state = scope.setdefault("state", {})
         state["identity"] = identity
         state["subject"] = subject
         await self.app(scope, receive, send)

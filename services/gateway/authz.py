@@ -30,9 +30,18 @@ def allowed(permission: Permission) -> Callable[[Request], Awaitable[Identity]]:
     return check
 
 
+async def optional_caller(request: Request) -> Identity | None:
+    """The caller's identity in its project; None on the routes about the caller itself when no project could be
+    chosen (services.gateway.auth.SELF_PATHS). Authentication itself is the middleware's: these routes need no more."""
+    identity: Identity | None = getattr(request.state, "identity", None)
+    return identity
+
+
 Reader = Annotated[Identity, Depends(allowed(Permission.READ))]
+# Any authenticated caller, acting in a project or not.
+Anyone = Annotated[Identity | None, Depends(optional_caller)]
 Operator = Annotated[Identity, Depends(allowed(Permission.OPERATE))]
 Manager = Annotated[Identity, Depends(allowed(Permission.MANAGE))]
 Admin = Annotated[Identity, Depends(allowed(Permission.ADMIN))]
 
-__all__ = ["PERMISSION_ATTRIBUTE", "Admin", "Manager", "Operator", "Reader", "allowed"]
+__all__ = ["PERMISSION_ATTRIBUTE", "Admin", "Anyone", "Manager", "Operator", "Reader", "allowed", "optional_caller"]

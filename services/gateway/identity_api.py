@@ -15,7 +15,7 @@ from kernel.errors import ValidationFailed
 from kernel.identity import Identity, Role
 from services.gateway.api import problem_responses
 from services.gateway.auth import CurrentSubject
-from services.gateway.authz import Admin, Manager, Reader
+from services.gateway.authz import Admin, Anyone, Manager, Reader
 from services.gateway.identity.handlers import Actor, IdentityService, TokenPair
 from services.gateway.identity.schemas import (
     EMAIL_PATTERN,
@@ -98,20 +98,20 @@ async def issue_token(form: Annotated[TokenForm, Form()], service: Service, resp
     summary="End one of the caller's logins: its refresh token (and every one rotated from it) stops working",
     description="Someone else's refresh token, or an unknown one, changes nothing.",
 )
-async def logout(body: LogoutIn, caller: Reader, subject: CurrentSubject, service: Service) -> Response:
+async def logout(body: LogoutIn, caller: Anyone, subject: CurrentSubject, service: Service) -> Response:
     await service.logout(subject, body.refresh_token)
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=MeOut, tags=["auth"], summary="Who the caller is, and its projects")
-async def me(caller: Reader, subject: CurrentSubject, service: Service) -> MeOut:
+async def me(caller: Anyone, subject: CurrentSubject, service: Service) -> MeOut:
     found = await service.me(subject, caller)
     return MeOut(
         principal=subject.principal,
         kind="api_key" if subject.key_id else "user",
-        admin=caller.admin,
-        project_id=caller.project_id,
-        role=caller.role,
+        admin=subject.admin,
+        project_id=caller.project_id if caller else None,
+        role=caller.role if caller else None,
         user=UserOut.of(found.user) if found.user else None,
         api_key=ApiKeyOut.of(found.api_key) if found.api_key else None,
         projects=[MeProject(id=p.id, name=p.name, role=role) for p, role in found.projects],
@@ -209,9 +209,9 @@ async def create_project(body: ProjectCreate, caller: Admin, service: Service) -
     summary="The caller's projects (admins: every project)",
 )
 async def list_projects(
-    caller: Reader, subject: CurrentSubject, service: Service, cursor: Cursor = None, limit: Limit = 50
+    caller: Anyone, subject: CurrentSubject, service: Service, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[ProjectOut]:
-    pairs, next_cursor = await service.list_projects(caller, subject, cursor=cursor, limit=limit)
+    pairs, next_cursor = await service.list_projects(subject, cursor=cursor, limit=limit)
     return Page(items=[ProjectOut.of(p, role) for p, role in pairs], next_cursor=next_cursor)
 
 

@@ -417,11 +417,16 @@ async def test_the_project_header_selects_among_the_callers_projects(client: htt
 
     several = await new_user(client, (mine, Role.VIEWER), (other, Role.OWNER))
     token = await access_token(client, several)
-    must_choose = await client.get("/v1/me", headers=bearer(token))
+    must_choose = await client.get("/v1/members", headers=bearer(token))
     assert must_choose.status_code == 400 and sorted(must_choose.json()["projects"]) == sorted([mine, other])
+    # Without a project the caller still sees who it is and where it belongs, acting in none.
+    unchosen = (await client.get("/v1/me", headers=bearer(token))).json()
+    assert unchosen["project_id"] is None and unchosen["role"] is None
+    assert sorted(p["id"] for p in unchosen["projects"]) == sorted([mine, other])
     assert (await client.get("/v1/me", headers=bearer(token, other))).json()["role"] == "owner"
-    listed = (await client.get("/v1/projects", headers=bearer(token, mine))).json()["items"]
-    assert sorted((p["id"], p["role"]) for p in listed) == sorted([(mine, "viewer"), (other, "owner")])
+    for headers in (bearer(token, mine), bearer(token)):
+        listed = (await client.get("/v1/projects", headers=headers)).json()["items"]
+        assert sorted((p["id"], p["role"]) for p in listed) == sorted([(mine, "viewer"), (other, "owner")])
 
     with_default = await new_user(client, (mine, Role.VIEWER), ("default", Role.VIEWER))
     assert (await client.get("/v1/me", headers=bearer(await access_token(client, with_default)))).json()[

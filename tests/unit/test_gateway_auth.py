@@ -35,10 +35,14 @@ class Directory:
             ROAMER_TOKEN: user_subject(UserGrant("u2", False, {"p1": Role.OWNER, "p2": Role.OPERATOR})),
         }
 
-    async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]:
+    async def subject(self, authorization: str | None) -> Subject:
         subject = self.subjects.get(bearer_token(authorization))
         if subject is None:
             raise Unauthenticated("The token is not valid.")
+        return subject
+
+    async def authenticate(self, authorization: str | None, project: str | None) -> tuple[Subject, Identity]:
+        subject = await self.subject(authorization)
         return subject, select_project(subject, project, requested_exists=project in self.projects)
 
 
@@ -58,6 +62,11 @@ def make_app() -> FastAPI:
             "admin": identity.admin,
             "subject": request.state.subject.principal,
         }
+
+    @app.get("/v1/me")
+    async def me(request: Request) -> dict[str, object]:
+        identity: Identity | None = getattr(request.state, "identity", None)
+        return {"subject": request.state.subject.principal, "project": identity.project_id if identity else None}
 
     @app.post("/v1/auth/token")
     async def login() -> dict[str, str]:
@@ -179,3 +188,17 @@ async def test_a_refused_request_body_is_never_read(token: str, status: int) -> 
 
     assert not reached
     assert sent[0]["status"] == status
+
+
+async def test_a_caller_without_a_chosen_project_still_reaches_the_routes_about_itself(
+    client: httpx.AsyncClient,
+) -> None:
+    # A member of two projects who names none: project routes ask for the header...
+    refused = await client.get("/v1/whoami", headers=bearer(ROAMER_TOKEN))
+    assert refused.status_code == 400 and refused.json()["code"] == "bad_request"
+    # ...while the caller can still see who it is (and so where it belongs), without acting in any project.
+    me = await client.get("/v1/me", headers=bearer(ROAMER_TOKEN))
+    assert me.status_code == 200 and me.json() == {"subject": "user:u2", "project": None}
+    # A project named but out of reach is refused there too, and a bad token is still 401.
+    assert (await client.get("/v1/me", headers=bearer(ROAMER_TOKEN, "nowhere"))).status_code == 404
+    assert (await client.get("/v1/me", headers=bearer("wrong-token"))).status_code == 401

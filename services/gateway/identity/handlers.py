@@ -82,7 +82,7 @@ class NewApiKey:
 @dataclass(frozen=True, slots=True)
 class Me:
     subject: Subject
-    identity: Identity
+    identity: Identity | None
     user: User | None
     api_key: ApiKey | None
     projects: list[tuple[Project, Role]]
@@ -276,17 +276,19 @@ class IdentityService:
         return project, role
 
     async def list_projects(
-        self, identity: Identity, subject: Subject, *, cursor: str | None, limit: int
+        self, subject: Subject, *, cursor: str | None, limit: int
     ) -> tuple[list[tuple[Project, Role]], str | None]:
-        if not identity.admin and (subject.bound_project is not None or subject.user_id is None):
+        if not subject.admin and (subject.bound_project is not None or subject.user_id is None):
             if cursor is not None or subject.bound_project is None:
                 return [], None
-            return [await self.get_project(identity, subject, subject.bound_project)], None
-        member = None if identity.admin else subject.user_id
+            bound = await repository.get_project(self.pool, subject.bound_project)
+            role = subject.role_in(subject.bound_project)
+            return ([(bound, role)] if bound is not None and role is not None else []), None
+        member = None if subject.admin else subject.user_id
         projects, next_cursor = await repository.page_projects(self.pool, member=member, cursor=cursor, limit=limit)
         pairs = []
         for project in projects:
-            role = Role.OWNER if identity.admin else subject.role_in(project.id)
+            role = Role.OWNER if subject.admin else subject.role_in(project.id)
             if role is not None:
                 pairs.append((project, role))
         return pairs, next_cursor
@@ -433,7 +435,7 @@ class IdentityService:
 
     # --- who am I ---------------------------------------------------------------------------------------------
 
-    async def me(self, subject: Subject, identity: Identity) -> Me:
+    async def me(self, subject: Subject, identity: Identity | None) -> Me:
         user = await repository.get_user(self.pool, subject.user_id) if subject.user_id else None
         key = await repository.get_api_key(self.pool, subject.key_id) if subject.key_id else None
         projects: list[tuple[Project, Role]] = []

@@ -207,8 +207,11 @@ class MeOut(BaseModel):
     principal: str
     kind: Literal["user", "api_key"]
     admin: bool
-    project_id: str = Field(description="The project this request acts in")
-    role: Role = Field(description="The role in that project")
+    project_id: str | None = Field(
+        description="The project this request acts in; null when none could be chosen (name one with the "
+        "X-Clanavi-Project header)"
+    )
+    role: Role | None = Field(description="The role in that project")
     user: UserOut | None
     api_key: ApiKeyOut | None
     projects: list[MeProject] = Field(description="The projects the caller is a member of, with its role in each")
