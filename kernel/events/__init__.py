@@ -38,6 +38,9 @@ from kernel.events.inventory import (
     InstanceDiscovered,
     InstanceDrifted,
     InstanceVanished,
+    VolumeDiscovered,
+    VolumeDrifted,
+    VolumeVanished,
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
@@ -117,7 +120,10 @@ __all__ = [
     "VolumeCreated",
     "VolumeDeleted",
     "VolumeDetached",
+    "VolumeDiscovered",
+    "VolumeDrifted",
     "VolumeFailed",
+    "VolumeVanished",
     "new_event",
     "parse_payload",
     "payload_type",

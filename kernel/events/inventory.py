@@ -52,6 +52,44 @@ class InstanceVanished(_InventoryInstanceEvent):
     previous_state: str
 
 
+class _InventoryVolumeEvent(EventPayload):
+    volume_id: str
+    cloud_id: str
+    provider_id: str
+    sync_id: str
+
+    @property
+    def subject(self) -> str | None:
+        return self.volume_id
+
+
+class VolumeDiscovered(_InventoryVolumeEvent):
+    """A volume created outside Clanavi was found in its cloud and adopted (its record is `discovered`)."""
+
+    TYPE = "volume.discovered"
+    name: str
+    size_gb: int
+    state: str
+    zone: str | None = None
+    # Clanavi id of the instance it is attached to, when Clanavi knows that instance.
+    instance_id: str | None = None
+
+
+class VolumeDrifted(_InventoryVolumeEvent):
+    """The cloud reported another state than the record had, with no action of Clanavi's under way."""
+
+    TYPE = "volume.drifted"
+    from_state: str
+    to_state: str
+
+
+class VolumeVanished(_InventoryVolumeEvent):
+    """The volume is no longer in its cloud (deleted outside Clanavi); the record is `gone`."""
+
+    TYPE = "volume.vanished"
+    previous_state: str
+
+
 class _SyncEvent(EventPayload):
     cloud_id: str
     sync_id: str
@@ -63,14 +101,19 @@ class _SyncEvent(EventPayload):
 
 
 class CloudSynced(_SyncEvent):
-    """A sync of the account finished; the counts are of the records it adopted, corrected, marked gone, or found
-    as they were."""
+    """A sync of the account finished; the counts are of the instance records (and, `volumes_*`, the volume records)
+    it adopted, corrected, marked gone, or found as they were."""
 
     TYPE = "cloud.synced"
     adopted: int
     drifted: int
     vanished: int
     unchanged: int
+    # Volumes, counted apart so the instance counts above keep their meaning; 0 when the cloud has no volumes.
+    volumes_adopted: int = 0
+    volumes_drifted: int = 0
+    volumes_vanished: int = 0
+    volumes_unchanged: int = 0
 
 
 class CloudSyncFailed(_SyncEvent):

@@ -224,6 +224,9 @@ async def list_volumes(
     state: Annotated[list[VolumeStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
     instance_id: Annotated[str | None, Query(description="Attached to this instance")] = None,
+    discovered: Annotated[
+        bool | None, Query(description="true: only volumes adopted by an inventory sync; false: only Clanavi's own")
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
     order: OrderQuery = "asc",

@@ -35,6 +35,11 @@ def sync_run_out(run: SyncRun) -> SyncRunOut:
         unchanged=run.counts.unchanged,
         listed=run.counts.listed,
         list_calls=run.counts.list_calls,
+        volumes_adopted=run.counts.volumes_adopted,
+        volumes_drifted=run.counts.volumes_drifted,
+        volumes_vanished=run.counts.volumes_vanished,
+        volumes_unchanged=run.counts.volumes_unchanged,
+        volumes_listed=run.counts.volumes_listed,
         error=run.error,
     )
 

@@ -3,8 +3,8 @@
 One run of an account: take the account's advisory lock (so no two runs of it ever overlap, in this process or
 another replica), read every record's version, list everything the cloud has page by page, read the records again,
 compare them in memory (`inventory.plan_instances`), and write the changes in chunks, each chunk's rows and events
-in one transaction. The run is recorded in `sync_runs` from start to end and closes with `cloud.synced` (or
-`cloud.sync_failed`).
+in one transaction. Volumes follow the same way (`inventory.plan_volumes`) when the adapter has them. The run is
+recorded in `sync_runs` from start to end and closes with `cloud.synced` (or `cloud.sync_failed`).
 
 No FastAPI and no aio-pika here.
 """
@@ -16,13 +16,14 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from adapters.base import CloudAdapter, CloudError, Throttled
+from adapters.base import CloudAdapter, CloudError, Feature, Throttled
 from adapters.base import Instance as CloudInstance
+from adapters.base import Volume as CloudVolume
 from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, NotFound
 from kernel.events import CloudSynced, CloudSyncFailed, Envelope, new_event
@@ -31,7 +32,16 @@ from services.provisioner import inventory_repository as store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
 from services.provisioner.errors import ModuleDisabled
-from services.provisioner.inventory import Change, Counts, SyncRun, SyncTrigger, plan_instances
+from services.provisioner.inventory import (
+    Change,
+    Counts,
+    R,
+    SyncRun,
+    SyncTrigger,
+    VolumeChange,
+    plan_instances,
+    plan_volumes,
+)
 from services.provisioner.repository import CloudAccount
 
 if TYPE_CHECKING:
@@ -42,6 +52,9 @@ if TYPE_CHECKING:
     Borrowed: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Changed = TypeVar("Changed", Change[InstanceRecord], VolumeChange)
 
 # Instances asked for per list call (the most SimCloud and EC2 answer at once).
 PAGE_SIZE = 1000
@@ -59,24 +72,50 @@ async def list_all(
     cursor: str | None = None
     calls = 0
     while True:
-        for attempt in range(1, attempts + 1):
-            calls += 1
-            try:
-                page = await adapter.list_instances(cursor=cursor, limit=page_size)
-                break
-            except CloudError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                wait = errors.retry_after(exc) if isinstance(exc, Throttled) else 0.5 * 2 ** (attempt - 1)
-                await asyncio.sleep(wait * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not a secret
+        page, tries = await _retried(
+            lambda: adapter.list_instances(cursor=cursor, limit=page_size),  # noqa: B023 - awaited at once
+            attempts,
+        )
+        calls += tries
         items.extend(page.items)
         cursor = page.next_cursor
         if cursor is None:
             return items, calls
 
 
-def _chunks(items: Sequence[Change], size: int) -> list[Sequence[Change]]:
+async def list_volumes(adapter: CloudAdapter, *, attempts: int = LIST_ATTEMPTS) -> tuple[list[CloudVolume], int]:
+    """Every volume the cloud lists (the adapter follows the cloud's own pages), and the number of list calls."""
+    volumes, calls = await _retried(adapter.list_volumes, attempts)
+    return list(volumes), calls
+
+
+async def _retried(call: Callable[[], Awaitable[T]], attempts: int) -> tuple[T, int]:
+    """A list call, tried again while the cloud throttles it or does not answer; its answer and the tries made."""
+    attempt = 1
+    while True:
+        try:
+            return await call(), attempt
+        except CloudError as exc:
+            if not exc.retryable or attempt >= attempts:
+                raise
+            wait = errors.retry_after(exc) if isinstance(exc, Throttled) else 0.5 * 2 ** (attempt - 1)
+            await asyncio.sleep(wait * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not a secret
+            attempt += 1
+
+
+def _chunks(items: Sequence[Changed], size: int) -> list[Sequence[Changed]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _chained(change: Change[R], run: SyncRun) -> tuple[R, Envelope]:
+    """The record after the change, its last event being the change's event (caused by the record's last)."""
+    envelope = new_event(
+        change.event,
+        project_id=change.after.project_id,
+        correlation_id=run.correlation_id,
+        causation_id=change.before.last_event_id if change.before else None,
+    )
+    return replace(change.after, last_event_id=str(envelope.id)), envelope
 
 
 def _describe(exc: Exception) -> str:
@@ -97,6 +136,11 @@ class _Tally:
     unchanged: int = 0
     listed: int = 0
     list_calls: int = 0
+    volumes_adopted: int = 0
+    volumes_drifted: int = 0
+    volumes_vanished: int = 0
+    volumes_unchanged: int = 0
+    volumes_listed: int = 0
 
     def counts(self) -> Counts:
         return Counts(
@@ -106,6 +150,11 @@ class _Tally:
             unchanged=self.unchanged,
             listed=self.listed,
             list_calls=self.list_calls,
+            volumes_adopted=self.volumes_adopted,
+            volumes_drifted=self.volumes_drifted,
+            volumes_vanished=self.volumes_vanished,
+            volumes_unchanged=self.volumes_unchanged,
+            volumes_listed=self.volumes_listed,
         )
 
 
@@ -257,6 +306,10 @@ class Inventory:
                 drifted=counts.drifted,
                 vanished=counts.vanished,
                 unchanged=counts.unchanged,
+                volumes_adopted=counts.volumes_adopted,
+                volumes_drifted=counts.volumes_drifted,
+                volumes_vanished=counts.volumes_vanished,
+                volumes_unchanged=counts.volumes_unchanged,
             )
             finished = await store.finish_run(
                 conn, run.id, status="succeeded", counts=counts, events=[self._event(run, synced)]
@@ -310,26 +363,49 @@ class Inventory:
         tally.unchanged = plan.unchanged
         drifting = {c.after.id for c in plan.drift}
         for chunk in _chunks(plan.adopt, self._chunk_size):
-            inserted, _ = await store.commit_chunk(conn, adopt=[self._chained(c, run) for c in chunk], update=[])
+            inserted, _ = await store.commit_chunk(conn, adopt=[_chained(c, run) for c in chunk], update=[])
             tally.adopted += len(inserted)
         for chunk in _chunks(plan.drift + plan.vanish, self._chunk_size):
-            chained = [self._chained(c, run) for c in chunk]
+            chained = [_chained(c, run) for c in chunk]
             _, updated = await store.commit_chunk(
                 conn, adopt=[], update=[(record, after[record.id], envelope) for record, envelope in chained]
             )
             tally.drifted += len(updated & drifting)
             tally.vanished += len(updated - drifting)
+        if Feature.VOLUMES in adapter.features:
+            await self._reconcile_volumes(conn, adapter, account, run, tally)
 
-    @staticmethod
-    def _chained(change: Change, run: SyncRun) -> tuple[InstanceRecord, Envelope]:
-        """The record after the change, its last event being the change's event (caused by the record's last)."""
-        envelope = new_event(
-            change.event,
-            project_id=change.after.project_id,
+    async def _reconcile_volumes(
+        self, conn: Connection, adapter: CloudAdapter, account: CloudAccount, run: SyncRun, tally: _Tally
+    ) -> None:
+        before = await store.volume_versions(conn, account.id)
+        listed, _ = await list_volumes(adapter)
+        tally.volumes_listed = len(listed)
+        found = await store.volumes_of(conn, account.id)
+        after = {r.id: version for r, version in found}
+        plan = plan_volumes(
+            listed,
+            [r for r, _ in found],
+            cloud_id=account.id,
+            project_id=account.project_id,
+            sync_id=run.id,
             correlation_id=run.correlation_id,
-            causation_id=change.before.last_event_id if change.before else None,
+            stable={i for i, version in after.items() if before.get(i) == version},
+            now=datetime.now(UTC),
+            instance_ids=await store.instance_ids(conn, account.id),
         )
-        return replace(change.after, last_event_id=str(envelope.id)), envelope
+        tally.volumes_unchanged = plan.unchanged
+        drifting = {c.after.id for c in plan.drift}
+        for chunk in _chunks(plan.adopt, self._chunk_size):
+            inserted, _ = await store.commit_volume_chunk(conn, adopt=[_chained(c, run) for c in chunk], update=[])
+            tally.volumes_adopted += len(inserted)
+        for chunk in _chunks(plan.drift + plan.vanish, self._chunk_size):
+            chained = [_chained(c, run) for c in chunk]
+            _, updated = await store.commit_volume_chunk(
+                conn, adopt=[], update=[(record, after[record.id], envelope) for record, envelope in chained]
+            )
+            tally.volumes_drifted += len(updated & drifting)
+            tally.volumes_vanished += len(updated - drifting)
 
     # --- on a schedule ------------------------------------------------------------------------------------------
 

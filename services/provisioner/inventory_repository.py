@@ -18,8 +18,10 @@ from kernel.db import Connection, Pool
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 from kernel.pagination import decode_cursor, encode_cursor
+from services.provisioner import resources_repository
 from services.provisioner.domain import InstanceRecord
 from services.provisioner.inventory import Counts, SyncRun, SyncStatus, SyncTrigger
+from services.provisioner.resources import ResourceRecord
 
 # The advisory lock space of syncs (two-key locks: this class, and a hash of the account id).
 _LOCK = "hashtext('clanavi:inventory'), hashtext($1)"
@@ -138,11 +140,123 @@ async def commit_chunk(
     return inserted, updated
 
 
+# --- volumes --------------------------------------------------------------------------------------------------
+
+
+async def volume_versions(conn: Connection | Pool, cloud_id: str) -> dict[str, str]:
+    """Volume record id -> row version, for every volume record of the account."""
+    rows = await conn.fetch(
+        "SELECT id, xmin::text AS version FROM resources WHERE cloud_id = $1 AND kind = 'volume'", cloud_id
+    )
+    return {str(r["id"]): r["version"] for r in rows}
+
+
+async def volumes_of(conn: Connection | Pool, cloud_id: str) -> list[tuple[ResourceRecord, str]]:
+    """Every volume record of the account, with its row version."""
+    rows = await conn.fetch(
+        f"""SELECT {resources_repository.COLUMNS}, xmin::text AS version FROM resources
+            WHERE cloud_id = $1 AND kind = 'volume'""",
+        cloud_id,
+    )
+    return [(resources_repository.record_of(r), r["version"]) for r in rows]
+
+
+async def instance_ids(conn: Connection | Pool, cloud_id: str) -> dict[str, str]:
+    """The account's instances: id in the cloud -> Clanavi id (records of ended instances left out)."""
+    rows = await conn.fetch(
+        """SELECT provider_id, id FROM instances
+           WHERE cloud_id = $1 AND provider_id IS NOT NULL AND state NOT IN ('terminated', 'gone')""",
+        cloud_id,
+    )
+    return {r["provider_id"]: str(r["id"]) for r in rows}
+
+
+def _adopted_volume_row(record: ResourceRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "project_id": record.project_id,
+        "cloud_id": record.cloud_id,
+        "name": record.name,
+        "provider_id": record.provider_id,
+        "state": record.state,
+        "reason": record.reason,
+        "attrs": dict(record.attrs),
+        "correlation_id": record.correlation_id,
+        "last_event_id": record.last_event_id,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+async def insert_adopted_volumes(conn: Connection, records: Sequence[ResourceRecord]) -> set[str]:
+    """Insert adopted volume records; returns the ids inserted (a volume recorded meanwhile keeps its record)."""
+    if not records:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO resources (id, kind, project_id, cloud_id, name, provider_id, state, reason, attrs,
+               correlation_id, last_event_id, created_at, updated_at, discovered)
+           SELECT id, 'volume', project_id, cloud_id, name, provider_id, state, reason, attrs, correlation_id,
+                  last_event_id, created_at, created_at, true
+           FROM jsonb_to_recordset($1::jsonb) AS r(
+               id uuid, project_id text, cloud_id text, name text, provider_id text, state text, reason text,
+               attrs jsonb, correlation_id text, last_event_id uuid, created_at timestamptz)
+           ON CONFLICT DO NOTHING
+           RETURNING id""",
+        [_adopted_volume_row(r) for r in records],
+    )
+    return {str(r["id"]) for r in rows}
+
+
+async def update_observed_volumes(conn: Connection, changes: Sequence[tuple[ResourceRecord, str]]) -> set[str]:
+    """Write the state, reason and attributes of volume records the sync corrected, each only if its row is still at
+    the version the sync read and no action was requested since; returns the ids updated."""
+    if not changes:
+        return set()
+    rows = await conn.fetch(
+        """UPDATE resources v SET state = r.state, reason = r.reason, attrs = r.attrs,
+               last_event_id = r.last_event_id, updated_at = now()
+           FROM jsonb_to_recordset($1::jsonb) AS r(
+               id uuid, state text, reason text, attrs jsonb, last_event_id uuid, version text)
+           WHERE v.id = r.id AND v.kind = 'volume' AND v.xmin::text = r.version AND v.pending_action IS NULL
+           RETURNING v.id""",
+        [
+            {
+                "id": after.id,
+                "state": after.state,
+                "reason": after.reason,
+                "attrs": dict(after.attrs),
+                "last_event_id": after.last_event_id,
+                "version": version,
+            }
+            for after, version in changes
+        ],
+    )
+    return {str(r["id"]) for r in rows}
+
+
+async def commit_volume_chunk(
+    conn: Connection,
+    *,
+    adopt: Sequence[tuple[ResourceRecord, Envelope]],
+    update: Sequence[tuple[ResourceRecord, str, Envelope]],
+) -> tuple[set[str], set[str]]:
+    """`commit_chunk` for volume records."""
+    async with conn.transaction():
+        inserted = await insert_adopted_volumes(conn, [r for r, _ in adopt])
+        updated = await update_observed_volumes(conn, [(r, version) for r, version, _ in update])
+        await outbox.add(
+            conn,
+            *[e for r, e in adopt if r.id in inserted],
+            *[e for r, _, e in update if r.id in updated],
+        )
+    return inserted, updated
+
+
 # --- runs -----------------------------------------------------------------------------------------------------
 
 _RUN_COLUMNS = (
     "id, cloud_id, project_id, trigger, status, started_at, finished_at, adopted, drifted, vanished, unchanged, "
-    "listed, list_calls, error, correlation_id"
+    "listed, list_calls, error, correlation_id, volumes_adopted, volumes_drifted, volumes_vanished, "
+    "volumes_unchanged, volumes_listed"
 )
 
 
@@ -162,6 +276,11 @@ def _run(row: Any) -> SyncRun:
             unchanged=row["unchanged"],
             listed=row["listed"],
             list_calls=row["list_calls"],
+            volumes_adopted=row["volumes_adopted"],
+            volumes_drifted=row["volumes_drifted"],
+            volumes_vanished=row["volumes_vanished"],
+            volumes_unchanged=row["volumes_unchanged"],
+            volumes_listed=row["volumes_listed"],
         ),
         error=row["error"],
         correlation_id=row["correlation_id"],
@@ -209,7 +328,8 @@ async def finish_run(
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""UPDATE sync_runs SET status = $2, finished_at = clock_timestamp(), adopted = $3, drifted = $4,
-                    vanished = $5, unchanged = $6, listed = $7, list_calls = $8, error = $9
+                    vanished = $5, unchanged = $6, listed = $7, list_calls = $8, error = $9, volumes_adopted = $10,
+                    volumes_drifted = $11, volumes_vanished = $12, volumes_unchanged = $13, volumes_listed = $14
                 WHERE id = $1 RETURNING {_RUN_COLUMNS}""",
             uuid.UUID(run_id),
             status,
@@ -220,6 +340,11 @@ async def finish_run(
             counts.listed,
             counts.list_calls,
             error,
+            counts.volumes_adopted,
+            counts.volumes_drifted,
+            counts.volumes_vanished,
+            counts.volumes_unchanged,
+            counts.volumes_listed,
         )
         await outbox.add(conn, *events)
     return _run(row)
@@ -278,9 +403,12 @@ async def last_started(conn: Connection | Pool) -> dict[str, datetime]:
 __all__ = [
     "INTERRUPTED",
     "commit_chunk",
+    "commit_volume_chunk",
     "finish_run",
     "get_run",
     "insert_adopted",
+    "insert_adopted_volumes",
+    "instance_ids",
     "last_started",
     "page_runs",
     "running",
@@ -289,5 +417,8 @@ __all__ = [
     "try_lock",
     "unlock",
     "update_observed",
+    "update_observed_volumes",
     "versions",
+    "volume_versions",
+    "volumes_of",
 ]

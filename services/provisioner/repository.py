@@ -319,7 +319,8 @@ async def cloud_usage(conn: Connection, cloud_id: str, gone: Mapping[str, str]) 
         found["instances"] = [str(r["id"]) for r in rows]
     rows = await conn.fetch(
         """SELECT r.kind, r.id FROM resources r JOIN unnest($2::text[], $3::text[]) AS g (kind, gone) ON g.kind = r.kind
-           WHERE r.cloud_id = $1 AND r.state <> g.gone AND (r.provider_id IS NOT NULL OR r.pending_action IS NOT NULL)
+           WHERE r.cloud_id = $1 AND r.state NOT IN (g.gone, 'gone')
+             AND (r.provider_id IS NOT NULL OR r.pending_action IS NOT NULL)
            ORDER BY r.created_at""",
         cloud_id,
         list(gone),

@@ -64,6 +64,9 @@ KINDS: tuple[Kind, ...] = ("key_pair", "security_group", "volume", "snapshot", "
 CloudValue: TypeAlias = KeyPair | SecurityGroup | CloudVolume | Snapshot | Address | Image | None
 
 ERROR = "error"
+# A resource an inventory sync no longer found in its cloud, though nobody asked Clanavi to remove it: final, like
+# its kind's own `gone` state, and every action on it is refused.
+GONE = "gone"
 # A resource that vanished from its cloud in a transitional state is given this long before it counts as lost:
 # some clouds (EC2) list a new resource only a moment after creating it.
 MISSING_GRACE = timedelta(seconds=30)
@@ -145,7 +148,7 @@ RULES: dict[Kind, Rules] = {
     ),
 }
 
-GONE_STATES = frozenset(r.gone for r in RULES.values())
+GONE_STATES = frozenset(r.gone for r in RULES.values()) | {GONE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,8 @@ class ResourceRecord:
     pending_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Created outside Clanavi and adopted by an inventory sync.
+    discovered: bool = False
 
     @property
     def rules(self) -> Rules:
@@ -658,6 +663,7 @@ def retried(record: ResourceRecord, *, attempts: int, throttled: int, reason: st
 
 __all__ = [
     "ERROR",
+    "GONE",
     "GONE_STATES",
     "KINDS",
     "RULES",

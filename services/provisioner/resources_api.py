@@ -93,6 +93,7 @@ def volume_out(record: ResourceRecord) -> VolumeOut:
         instance_id=a.get("instance_id") if record.state in ("attaching", "in-use", "detaching") else None,
         device=a.get("device") if record.state == "in-use" else None,
         snapshot_id=a.get("snapshot_id"),
+        discovered=record.discovered,
     )
 
 
@@ -340,12 +341,20 @@ async def list_volumes(
     state: Annotated[list[VolumeStateName] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
+    discovered: bool | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
     order: OrderQuery = "asc",
 ) -> Page[VolumeOut]:
     flt = store.ResourceFilter(
-        project, "volume", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
+        project,
+        "volume",
+        cloud_id=cloud_id,
+        states=state or (),
+        name=name,
+        instance_id=instance_id,
+        discovered=discovered,
+        order=order,
     )
     return await _page(request, volume_out, flt, cursor, limit)
 

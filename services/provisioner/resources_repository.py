@@ -25,13 +25,13 @@ from services.provisioner.repository import (
 )
 from services.provisioner.resources import RULES, Kind, ResourceRecord, label
 
-_COLUMNS = (
+COLUMNS = (
     "id, kind, project_id, cloud_id, name, provider_id, state, pending_action, pending, attempts, throttled, reason, "
-    "attrs, correlation_id, last_event_id, pending_since, created_at, updated_at"
+    "attrs, correlation_id, last_event_id, pending_since, created_at, updated_at, discovered"
 )
 
 
-def _record(row: Any) -> ResourceRecord:
+def record_of(row: Any) -> ResourceRecord:
     return ResourceRecord(
         id=str(row["id"]),
         kind=row["kind"],
@@ -51,6 +51,7 @@ def _record(row: Any) -> ResourceRecord:
         pending_since=row["pending_since"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        discovered=row["discovered"],
     )
 
 
@@ -103,7 +104,7 @@ async def save(conn: Connection, record: ResourceRecord, *, retry_in: float = 0.
             f"""UPDATE resources SET provider_id = $2, state = $3, pending_action = $4, pending = $5, attempts = $6,
                    throttled = $7, reason = $8, attrs = $9, correlation_id = $10, last_event_id = $11,
                    pending_since = $12, updated_at = now(), next_attempt_at = now() + make_interval(secs => $13)
-               WHERE id = $1 RETURNING {_COLUMNS}""",
+               WHERE id = $1 RETURNING {COLUMNS}""",
             uuid.UUID(record.id),
             record.provider_id,
             record.state,
@@ -122,7 +123,7 @@ async def save(conn: Connection, record: ResourceRecord, *, retry_in: float = 0.
         raise Conflict(f"Cloud {record.cloud_id} has this {label(record.kind)} under another record already.") from None
     if record.pending_action is not None:
         await conn.execute(f"NOTIFY {WORK_CHANNEL}")
-    return _record(row)
+    return record_of(row)
 
 
 async def commit_change(
@@ -145,9 +146,9 @@ async def get(conn: Connection | Pool, project_id: str, kind: Kind, resource_id:
     if key is None:
         return None
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM resources WHERE id = $1 AND project_id = $2 AND kind = $3", key, project_id, kind
+        f"SELECT {COLUMNS} FROM resources WHERE id = $1 AND project_id = $2 AND kind = $3", key, project_id, kind
     )
-    return _record(row) if row else None
+    return record_of(row) if row else None
 
 
 async def lock(conn: Connection, project_id: str, kind: Kind, resource_id: str) -> ResourceRecord | None:
@@ -155,17 +156,17 @@ async def lock(conn: Connection, project_id: str, kind: Kind, resource_id: str) 
     if key is None:
         return None
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM resources WHERE id = $1 AND project_id = $2 AND kind = $3 FOR UPDATE",
+        f"SELECT {COLUMNS} FROM resources WHERE id = $1 AND project_id = $2 AND kind = $3 FOR UPDATE",
         key,
         project_id,
         kind,
     )
-    return _record(row) if row else None
+    return record_of(row) if row else None
 
 
 async def lock_by_id(conn: Connection, resource_id: str) -> ResourceRecord | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM resources WHERE id = $1 FOR UPDATE", uuid.UUID(resource_id))
-    return _record(row) if row else None
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM resources WHERE id = $1 FOR UPDATE", uuid.UUID(resource_id))
+    return record_of(row) if row else None
 
 
 async def find_by_name(
@@ -173,7 +174,7 @@ async def find_by_name(
 ) -> ResourceRecord | None:
     """The live record of that name (key pairs and security groups have one per cloud)."""
     row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM resources
+        f"""SELECT {COLUMNS} FROM resources
             WHERE project_id = $1 AND kind = $2 AND cloud_id = $3 AND name = $4 AND state <> $5
             ORDER BY created_at DESC LIMIT 1""",
         project_id,
@@ -182,30 +183,30 @@ async def find_by_name(
         name,
         RULES[kind].gone,
     )
-    return _record(row) if row else None
+    return record_of(row) if row else None
 
 
 async def many(conn: Connection | Pool, project_id: str, kind: Kind, ids: Sequence[str]) -> list[ResourceRecord]:
     keys = [k for k in (_key(i) for i in ids) if k is not None]
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM resources WHERE id = ANY($1::uuid[]) AND project_id = $2 AND kind = $3",
+        f"SELECT {COLUMNS} FROM resources WHERE id = ANY($1::uuid[]) AND project_id = $2 AND kind = $3",
         keys,
         project_id,
         kind,
     )
-    return [_record(r) for r in rows]
+    return [record_of(r) for r in rows]
 
 
 async def holding(conn: Connection | Pool, kind: Kind, instance_id: str) -> list[ResourceRecord]:
     """Live records of `kind` attached to or associated with an instance (by its Clanavi id)."""
     rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM resources
+        f"""SELECT {COLUMNS} FROM resources
             WHERE kind = $1 AND attrs->>'instance_id' = $2 AND state <> $3""",
         kind,
         instance_id,
         RULES[kind].gone,
     )
-    return [_record(r) for r in rows]
+    return [record_of(r) for r in rows]
 
 
 async def provider_ids(conn: Connection | Pool, cloud_id: str, kind: Kind) -> set[str]:
@@ -220,8 +221,8 @@ async def provider_ids(conn: Connection | Pool, cloud_id: str, kind: Kind) -> se
 
 async def claim_action(conn: Connection, resource_id: str) -> ResourceRecord | None:
     """Lock a record whose action is due, unless another worker holds it already."""
-    row = await claim_due_row(conn, "resources", _COLUMNS, resource_id)
-    return _record(row) if row else None
+    row = await claim_due_row(conn, "resources", COLUMNS, resource_id)
+    return record_of(row) if row else None
 
 
 async def due_actions(pool: Pool, limit: int) -> list[str]:
@@ -237,22 +238,22 @@ async def moving(pool: Pool) -> list[ResourceRecord]:
     """Records in a transition their cloud is carrying out, which the worker follows."""
     followed = _FOLLOWED
     rows = await pool.fetch(
-        f"""SELECT {_COLUMNS} FROM resources
+        f"""SELECT {COLUMNS} FROM resources
             WHERE pending_action IS NULL AND provider_id IS NOT NULL AND state IN ({_FOLLOWED_STATES}) AND {NOT_HELD}
               AND (kind, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
         [k for k, _ in followed],
         [s for _, s in followed],
     )
-    return [_record(r) for r in rows]
+    return [record_of(r) for r in rows]
 
 
 async def lock_moving(conn: Connection, ids: Sequence[str]) -> list[ResourceRecord]:
     rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM resources
+        f"""SELECT {COLUMNS} FROM resources
             WHERE id = ANY($1::uuid[]) AND pending_action IS NULL FOR UPDATE SKIP LOCKED""",
         [uuid.UUID(i) for i in ids],
     )
-    return [_record(r) for r in rows]
+    return [record_of(r) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,8 @@ class ResourceFilter:
     instance_id: str | None = None
     # Snapshots of this volume (a Clanavi id).
     volume_id: str | None = None
+    # Only records adopted by an inventory sync (True), or only Clanavi's own (False).
+    discovered: bool | None = None
     order: Order = "asc"
 
 
@@ -275,8 +278,8 @@ async def page(
     """One page, oldest first, and the cursor of the next page (None on the last)."""
     return await keyset_page(
         pool,
-        f"SELECT {_COLUMNS} FROM resources",
-        _record,
+        f"SELECT {COLUMNS} FROM resources",
+        record_of,
         scope={"project_id": flt.project_id, "kind": flt.kind},
         filters=[
             ("cloud_id = {}", flt.cloud_id),
@@ -284,6 +287,7 @@ async def page(
             ("name = {}", flt.name),
             ("attrs->>'instance_id' = {}", flt.instance_id),
             ("attrs->>'volume_id' = {}", flt.volume_id),
+            ("discovered = {}", flt.discovered),
         ],
         cursor=cursor,
         limit=limit,

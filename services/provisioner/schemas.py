@@ -327,7 +327,9 @@ class SecurityGroupOut(ResourceOut):
     rules: list[SecurityRuleOut]
 
 
-VolumeStateName = Literal["creating", "available", "attaching", "in-use", "detaching", "deleting", "deleted", "error"]
+VolumeStateName = Literal[
+    "creating", "available", "attaching", "in-use", "detaching", "deleting", "deleted", "error", "gone"
+]
 
 
 class VolumeCreate(BaseModel):
@@ -354,6 +356,7 @@ class VolumeOut(ResourceOut):
     instance_id: str | None = Field(description="Clanavi id of the instance it is attached to")
     device: str | None
     snapshot_id: str | None = Field(description="Clanavi id of the snapshot it was made from")
+    discovered: bool = Field(default=False, description="Created outside Clanavi and adopted by an inventory sync")
 
 
 SnapshotStateName = Literal["pending", "available", "deleting", "deleted", "error"]
@@ -430,6 +433,11 @@ class SyncRunOut(BaseModel):
     unchanged: int
     listed: int = Field(description="Resources the cloud listed")
     list_calls: int = Field(description="Calls made to list them (pages)")
+    volumes_adopted: int = Field(default=0, description="Volumes found in the cloud and adopted (`discovered`)")
+    volumes_drifted: int = Field(default=0, description="Volume records whose state was corrected to the cloud's")
+    volumes_vanished: int = Field(default=0, description="Volume records no longer in the cloud, now `gone`")
+    volumes_unchanged: int = 0
+    volumes_listed: int = Field(default=0, description="Volumes the cloud listed")
     error: str | None
 
 

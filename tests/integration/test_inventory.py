@@ -8,19 +8,21 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from adapters.base import CloudAuthError, Instance, LaunchSpec, Page
+from adapters.base import CloudAuthError, Feature, Instance, LaunchSpec, Page, Volume, VolumeSpec
 from adapters.simcloud import MIGRATIONS as SIM_MIGRATIONS
 from adapters.simcloud import SCHEMA as SIM_SCHEMA
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from kernel import db
-from kernel.errors import NotFound
+from kernel.errors import InvalidState, NotFound
 from kernel.migrations import migrate
-from services.provisioner import handlers, inventory_repository, modules, repository
+from services.provisioner import handlers, inventory_repository, modules, repository, resources, resources_handlers
+from services.provisioner import resources_repository as resource_store
 from services.provisioner.app import MIGRATIONS, SCHEMA
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import RetryPolicy
@@ -28,6 +30,7 @@ from services.provisioner.errors import ModuleDisabled
 from services.provisioner.inventory import INSTANCE_TAG, SyncRun
 from services.provisioner.inventory_handlers import Inventory
 from services.provisioner.pacing import Pacer
+from services.provisioner.resources_api import volume_out
 from tests.conftest import Servers, make_pool
 
 pytestmark = pytest.mark.integration
@@ -46,6 +49,7 @@ class ListedSim(SimCloudAdapter):
         self.gate: asyncio.Event | None = None
         self.failures: list[Exception] = []
         self.after_listing: Callable[[], Awaitable[None]] | None = None
+        self.after_volume_listing: Callable[[], Awaitable[None]] | None = None
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
         self.list_calls += 1
@@ -58,6 +62,13 @@ class ListedSim(SimCloudAdapter):
             hook, self.after_listing = self.after_listing, None
             await hook()
         return page
+
+    async def list_volumes(self) -> Sequence[Volume]:
+        listed = await super().list_volumes()
+        if self.after_volume_listing is not None:
+            hook, self.after_volume_listing = self.after_volume_listing, None
+            await hook()
+        return listed
 
 
 @pytest.fixture
@@ -84,7 +95,9 @@ async def pool(url: str) -> AsyncIterator[db.Pool]:
 @pytest.fixture
 def sim(pool: db.Pool) -> ListedSim:
     # Transitions complete at once: what the cloud reports is settled when the sync lists it.
-    config = SimCloudConfig(boot_seconds=0, stop_seconds=0, start_seconds=0, terminate_seconds=0)
+    config = SimCloudConfig(
+        boot_seconds=0, stop_seconds=0, start_seconds=0, terminate_seconds=0, volume_seconds=0, attach_seconds=0
+    )
     return ListedSim(SimStore(pool, "sim"), config)
 
 
@@ -366,3 +379,134 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
     scheduled = Inventory(pool, clouds, interval=0.01)
     await scheduled.sync_due()
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
+
+
+async def volumes(pool: db.Pool, *, discovered: bool | None = None) -> dict[str, resources.ResourceRecord]:
+    flt = resource_store.ResourceFilter(PROJECT, "volume", discovered=discovered)
+    records, _ = await resource_store.page(pool, flt, cursor=None, limit=500)
+    return {r.provider_id or r.id: r for r in records}
+
+
+async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creation_is_left_alone(
+    pool: db.Pool, sim: ListedSim, clouds: CloudDirectory, inventory: Inventory
+) -> None:
+    instance = await outside(sim, "ext-vm")
+    kept = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
+    dropped = await sim.create_volume(VolumeSpec(name="ext-scratch", size_gb=8))
+    await sim.attach_volume(kept.id, instance, "/dev/vdb")
+    # A volume Clanavi is creating: its cloud call has not answered yet.
+    own = resources.new_record(
+        "volume",
+        id=str(uuid.uuid4()),
+        project_id=PROJECT,
+        cloud_id="sim",
+        name="mine",
+        attrs={"size_gb": 1},
+        pending={},
+        correlation_id="c-own",
+        now=datetime.now(UTC),
+    )
+    async with pool.acquire() as conn:
+        await resource_store.insert(conn, own, retry_in=600)
+    seq = await last_seq(pool)
+
+    first = await sync(inventory)
+
+    assert first.status == "succeeded", first.error
+    c = first.counts
+    assert (c.volumes_adopted, c.volumes_drifted, c.volumes_vanished, c.volumes_listed) == (2, 0, 0, 2)
+    found = await volumes(pool, discovered=True)
+    assert set(found) == {kept.id, dropped.id}
+    adopted = found[kept.id]
+    assert adopted.discovered and adopted.state == "in-use" and adopted.pending_action is None
+    instances = await by_provider(pool)
+    assert adopted.attrs["instance_id"] == instances[instance].id and adopted.attrs["device"] == "/dev/vdb"
+    assert (adopted.name, adopted.attrs["size_gb"], adopted.attrs["zone"]) == ("ext-data", 5, kept.zone)
+    assert found[dropped.id].state == "available"
+    assert set(await volumes(pool, discovered=False)) == {own.id}
+    published = await events(pool, seq)
+    discovered = {e["payload"]["provider_id"]: e for e in published if e["type"] == "volume.discovered"}
+    assert set(discovered) == {kept.id, dropped.id}
+    assert discovered[kept.id]["subject"] == adopted.id and discovered[kept.id]["payload"]["sync_id"] == first.id
+    assert discovered[kept.id]["payload"]["instance_id"] == instances[instance].id
+    (synced,) = [e for e in published if e["type"] == "cloud.synced"]
+    assert synced["payload"]["volumes_adopted"] == 2 and synced["payload"]["adopted"] == 1
+
+    await sim.delete_volume(dropped.id)
+    seq = await last_seq(pool)
+
+    second = await sync(inventory)
+
+    c = second.counts
+    assert (c.volumes_adopted, c.volumes_drifted, c.volumes_vanished, c.volumes_unchanged) == (0, 0, 1, 1)
+    after = await volumes(pool)
+    gone = after[dropped.id]
+    assert gone.state == "gone" and after[kept.id].state == "in-use"
+    assert after[own.id].state == "creating" and after[own.id].pending_action == "create"
+    vanished = [e for e in await events(pool, seq) if e["type"].startswith("volume.")]
+    assert [(e["type"], e["subject"], e["payload"]["previous_state"]) for e in vanished] == [
+        ("volume.vanished", gone.id, "available")
+    ]
+    assert volume_out(gone).state == "gone"
+    with pytest.raises(InvalidState):
+        await resources_handlers.act(
+            pool, clouds, project_id=PROJECT, kind="volume", resource_id=gone.id, action="delete", correlation_id="c"
+        )
+    seq = await last_seq(pool)
+
+    third = await sync(inventory)
+
+    c = third.counts
+    assert (c.volumes_adopted, c.volumes_drifted, c.volumes_vanished, c.volumes_unchanged) == (0, 0, 0, 1)
+    assert [e["type"] for e in await events(pool, seq)] == ["cloud.synced"]
+    assert (await volumes(pool))[dropped.id].state == "gone"
+    # A gone volume is not something Clanavi still holds in the cloud.
+    async with pool.acquire() as conn:
+        live = await repository.cloud_usage(conn, "sim", {k: r.gone for k, r in resources.RULES.items()})
+    assert sorted(live["volume"]) == sorted([adopted.id, own.id])
+
+
+async def test_a_volume_record_changed_while_the_cloud_was_listed_waits_for_the_next_sync(
+    pool: db.Pool, sim: ListedSim, inventory: Inventory
+) -> None:
+    made = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
+    await sync(inventory)
+    record = (await volumes(pool))[made.id]
+    await sim.delete_volume(made.id)
+
+    async def touched() -> None:
+        await pool.execute("UPDATE resources SET updated_at = now() WHERE id = $1", uuid.UUID(record.id))
+
+    sim.after_volume_listing = touched
+    seq = await last_seq(pool)
+
+    left = await sync(inventory)
+
+    assert (left.counts.volumes_vanished, left.counts.volumes_listed) == (0, 0)
+    assert (await volumes(pool))[made.id].state == "available"
+    assert [e["type"] for e in await events(pool, seq)] == ["cloud.synced"]
+
+    assert (await sync(inventory)).counts.volumes_vanished == 1
+    assert (await volumes(pool))[made.id].state == "gone"
+
+
+class VolumelessSim(SimCloudAdapter):
+    """SimCloud declaring no volumes, as an adapter without them does."""
+
+    features = SimCloudAdapter.features - {Feature.VOLUMES}
+
+
+async def test_an_adapter_without_volumes_has_its_volumes_left_alone(pool: db.Pool) -> None:
+    sim = VolumelessSim(SimStore(pool, "sim"), SimCloudConfig(volume_seconds=0))
+    await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
+    clouds = CloudDirectory(pool, connected={"sim": sim})
+    await clouds.load_modules()
+    inventory = Inventory(pool, clouds, interval=0)
+    try:
+        run = await sync(inventory)
+    finally:
+        await inventory.close()
+        await clouds.close()
+
+    assert run.status == "succeeded" and run.counts.volumes_listed == 0
+    assert await volumes(pool) == {}
