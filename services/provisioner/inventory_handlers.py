@@ -16,10 +16,10 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 from adapters.base import CloudAdapter, CloudError, Feature, Throttled
 from adapters.base import Instance as CloudInstance
@@ -35,6 +35,7 @@ from services.provisioner.errors import ModuleDisabled
 from services.provisioner.inventory import (
     Change,
     Counts,
+    Plan,
     R,
     SyncRun,
     SyncTrigger,
@@ -43,6 +44,7 @@ from services.provisioner.inventory import (
     plan_volumes,
 )
 from services.provisioner.repository import CloudAccount
+from services.provisioner.resources import ResourceRecord
 
 if TYPE_CHECKING:
     import asyncpg
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Changed = TypeVar("Changed", Change[InstanceRecord], VolumeChange)
+R_contra = TypeVar("R_contra", InstanceRecord, ResourceRecord, contravariant=True)
 
 # Instances asked for per list call (the most SimCloud and EC2 answer at once).
 PAGE_SIZE = 1000
@@ -105,6 +108,18 @@ async def _retried(call: Callable[[], Awaitable[T]], attempts: int) -> tuple[T, 
 
 def _chunks(items: Sequence[Changed], size: int) -> list[Sequence[Changed]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class Commit(Protocol[R_contra]):
+    """Writes one chunk of changes of one kind (inventory_repository.commit_chunk, commit_volume_chunk)."""
+
+    async def __call__(
+        self,
+        conn: Connection,
+        *,
+        adopt: Sequence[tuple[R_contra, Envelope]],
+        update: Sequence[tuple[R_contra, str, Envelope]],
+    ) -> tuple[set[str], set[str]]: ...
 
 
 def _chained(change: Change[R], run: SyncRun) -> tuple[R, Envelope]:
@@ -361,17 +376,7 @@ class Inventory:
             group_ids=await store.security_group_ids(conn, account.id),
         )
         tally.unchanged = plan.unchanged
-        drifting = {c.after.id for c in plan.drift}
-        for chunk in _chunks(plan.adopt, self._chunk_size):
-            inserted, _ = await store.commit_chunk(conn, adopt=[_chained(c, run) for c in chunk], update=[])
-            tally.adopted += len(inserted)
-        for chunk in _chunks(plan.drift + plan.vanish, self._chunk_size):
-            chained = [_chained(c, run) for c in chunk]
-            _, updated = await store.commit_chunk(
-                conn, adopt=[], update=[(record, after[record.id], envelope) for record, envelope in chained]
-            )
-            tally.drifted += len(updated & drifting)
-            tally.vanished += len(updated - drifting)
+        tally.adopted, tally.drifted, tally.vanished = await self._write(conn, plan, after, run, store.commit_chunk)
         if Feature.VOLUMES in adapter.features:
             await self._reconcile_volumes(conn, adapter, account, run, tally)
 
@@ -395,17 +400,27 @@ class Inventory:
             instance_ids=await store.instance_ids(conn, account.id),
         )
         tally.volumes_unchanged = plan.unchanged
+        written = await self._write(conn, plan, after, run, store.commit_volume_chunk)
+        tally.volumes_adopted, tally.volumes_drifted, tally.volumes_vanished = written
+
+    async def _write(
+        self, conn: Connection, plan: Plan[R], versions: Mapping[str, str], run: SyncRun, commit: Commit[R]
+    ) -> tuple[int, int, int]:
+        """Write a plan in chunks, each with its events in one transaction, updating only records still at the
+        version read; how many were adopted, drifted and vanished."""
+        adopted = drifted = vanished = 0
         drifting = {c.after.id for c in plan.drift}
         for chunk in _chunks(plan.adopt, self._chunk_size):
-            inserted, _ = await store.commit_volume_chunk(conn, adopt=[_chained(c, run) for c in chunk], update=[])
-            tally.volumes_adopted += len(inserted)
+            inserted, _ = await commit(conn, adopt=[_chained(c, run) for c in chunk], update=[])
+            adopted += len(inserted)
         for chunk in _chunks(plan.drift + plan.vanish, self._chunk_size):
             chained = [_chained(c, run) for c in chunk]
-            _, updated = await store.commit_volume_chunk(
-                conn, adopt=[], update=[(record, after[record.id], envelope) for record, envelope in chained]
+            _, updated = await commit(
+                conn, adopt=[], update=[(record, versions[record.id], envelope) for record, envelope in chained]
             )
-            tally.volumes_drifted += len(updated & drifting)
-            tally.volumes_vanished += len(updated - drifting)
+            drifted += len(updated & drifting)
+            vanished += len(updated - drifting)
+        return adopted, drifted, vanished
 
     # --- on a schedule ------------------------------------------------------------------------------------------
 
