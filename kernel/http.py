@@ -165,7 +165,7 @@ class CorrelationMiddleware:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if responded:
                 raise
-            await _send_problem(send_tracked, _internal_error(scope["path"], cid))
+            await send_problem(send_tracked, _internal_error(scope["path"], cid))
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -193,7 +193,7 @@ class RejectNul:
                 correlation_id=correlation.current.get(),
                 errors=[{"location": location, "message": "NUL characters are not allowed", "type": "nul_character"}],
             )
-            await _send_problem(send, body)
+            await send_problem(send, body)
             return
         await self.app(scope, receive, send)
 
@@ -209,10 +209,11 @@ def _internal_error(path: str, cid: str) -> dict[str, Any]:
     )
 
 
-async def _send_problem(send: Send, body: dict[str, Any]) -> None:
+async def send_problem(send: Send, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with problem JSON straight from an ASGI middleware (before any route runs)."""
     raw = json.dumps(body).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode())]
-    await send({"type": "http.response.start", "status": body["status"], "headers": headers})
+    start = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode()), *headers]
+    await send({"type": "http.response.start", "status": body["status"], "headers": start})
     await send({"type": "http.response.body", "body": raw})
 
 

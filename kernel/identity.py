@@ -8,7 +8,6 @@ around the gateway carries no identity and gets 401.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import Forbidden, Unauthenticated, problem_from_error
+from kernel.http import send_problem
 
 IDENTITY_HEADER = "X-Clanavi-Identity"
 _HEADER_KEY = IDENTITY_HEADER.lower().encode()
@@ -167,37 +167,27 @@ class InternalAuth:
         try:
             identity = self.verifier.verify(header)
         except Unauthenticated as exc:
-            body = json.dumps(
-                problem_from_error(exc, instance=scope["path"], correlation_id=correlation.current.get())
-            ).encode()
-            headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": 401, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_problem(
+                send, problem_from_error(exc, instance=scope["path"], correlation_id=correlation.current.get())
+            )
             return
         scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)
 
 
-# The dependencies are coroutines: FastAPI runs plain functions in a thread pool, a thread hop on every request.
-async def caller(request: Request) -> Identity:
-    """The identity the gateway vouched for (the InternalAuth middleware put it there)."""
-    identity: Identity = request.state.identity
-    return identity
-
-
+# A coroutine: FastAPI runs a plain function dependency in a thread pool, a thread hop on every request.
 async def caller_project(request: Request) -> str:
+    """The project of the identity the gateway vouched for (the InternalAuth middleware put it there)."""
     identity: Identity = request.state.identity
     return identity.project_id
 
 
-Caller = Annotated[Identity, Depends(caller)]
 ProjectId = Annotated[str, Depends(caller_project)]
 
 
 __all__ = [
     "IDENTITY_HEADER",
     "ROLE_PERMISSIONS",
-    "Caller",
     "Identity",
     "IdentitySigner",
     "IdentityVerifier",
@@ -205,6 +195,5 @@ __all__ = [
     "Permission",
     "ProjectId",
     "Role",
-    "caller",
     "caller_project",
 ]

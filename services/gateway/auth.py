@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -13,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import BadRequest, ClanaviError, Unauthenticated, problem_from_error
+from kernel.http import send_problem
 from kernel.identity import Identity
 from services.gateway.identity.domain import Subject
 
@@ -86,13 +86,9 @@ class Authentication:
 
 
 async def _refuse(scope: Scope, send: Send, error: ClanaviError) -> None:
-    body = json.dumps(problem_from_error(error, instance=scope["path"], correlation_id=correlation.current.get()))
-    raw = body.encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(raw)).encode())]
-    if isinstance(error, Unauthenticated):
-        headers.append((b"www-authenticate", b'Bearer realm="clanavi"'))
-    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
+    challenge = [(b"www-authenticate", b'Bearer realm="clanavi"')] if isinstance(error, Unauthenticated) else []
+    body = problem_from_error(error, instance=scope["path"], correlation_id=correlation.current.get())
+    await send_problem(send, body, challenge)
 
 
 async def current_subject(request: Request) -> Subject:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import problem
+from kernel.http import send_problem
 
 
 def _detail(max_bytes: int) -> str:
@@ -21,7 +20,8 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
+        await send_problem(
+            send,
             problem(
                 status=413,
                 code="payload_too_large",
@@ -29,19 +29,8 @@ class BodyLimit:
                 detail=_detail(self.max_bytes),
                 instance=scope.get("path"),
                 correlation_id=correlation.current.get(),
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+            ),
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
