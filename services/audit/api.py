@@ -11,7 +11,8 @@ from kernel.db import Pool
 from kernel.errors import ValidationFailed
 from kernel.identity import ProjectId
 from services.audit import repository
-from services.audit.domain import EventFilter, Order
+from services.audit.domain import EventFilter
+from services.audit.listing import EventPaging
 from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
 
 __all__ = ["get_pool", "router"]
@@ -49,15 +50,13 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
 @router.get("/events", summary="Recorded events of the project, oldest first unless order=desc")
 async def list_events(
     pool: PoolDep,
+    paging: EventPaging,
     project: ProjectDep = "default",
     type_: TypesQuery = None,
     resource_id: Annotated[str | None, Query(description="The resource the events are about.")] = None,
     correlation_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
     until: Annotated[datetime | None, Query(description="occurred_at < until (UTC if no offset).")] = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    order: Order = "asc",
 ) -> AuditEventPage:
     filters = EventFilter(
         project_id=project,
@@ -66,9 +65,8 @@ async def list_events(
         correlation_id=correlation_id,
         since=_utc(since, "since"),
         until=_utc(until, "until"),
-        order=order,
     )
-    page = await repository.query(pool, filters, cursor, limit)
+    page = await repository.query(pool, filters, paging)
     return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 
 

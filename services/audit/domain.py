@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
@@ -22,7 +22,6 @@ __all__ = [
     "GENESIS",
     "AuditRecord",
     "EventFilter",
-    "Order",
     "UnstorableEvent",
     "canonical",
     "chain_hash",
@@ -44,8 +43,6 @@ CHAINED_FIELDS = (
     "subject",
     "payload",
 )
-
-Order = Literal["asc", "desc"]
 
 
 class UnstorableEvent(ValueError):
@@ -73,7 +70,6 @@ class EventFilter:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    order: Order = "asc"
 
     def __post_init__(self) -> None:
         if self.since is not None and self.until is not None and self.since > self.until:

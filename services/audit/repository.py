@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from kernel.db import Connection, Pool
-from kernel.errors import ValidationFailed
 from kernel.events import Envelope
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.audit.domain import GENESIS, AuditRecord, EventFilter, UnstorableEvent, chain_hash, verify_chain
 
 __all__ = ["Page", "Verification", "append", "query", "verify"]
@@ -100,57 +97,24 @@ async def append(conn: Connection, envelope: Envelope) -> bool:
         return True
 
 
-_BAD_CURSOR = "The cursor is not one this API issued."
+# The trail is read in the order events happened; seq (the order they were recorded) breaks ties.
+EVENT_LISTING = Listing(
+    f"SELECT {_COLUMNS} FROM events", {"occurred_at": Column("occurred_at", "timestamptz")}, Column("seq", "bigint")
+)
 
 
-def _decode(cursor: str, order: str) -> tuple[datetime, int]:
-    issued_for, occurred_at, seq = decode_cursor(cursor, 3)
-    try:
-        if issued_for != order:
-            raise ValueError("cursor issued for the other order")
-        return datetime.fromisoformat(occurred_at), int(seq)
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed(_BAD_CURSOR, errors=[{"location": "query.cursor"}]) from exc
-
-
-async def query(pool: Pool, filters: EventFilter, cursor: str | None = None, limit: int = 100) -> Page:
-    """One page of events in (occurred_at, seq) order, ascending or descending as `filters.order` says."""
-    params: list[Any] = [filters.project_id]
-    where = ["project_id = $1"]
-
-    def add(condition: str, value: Any) -> None:
-        params.append(value)
-        where.append(condition.replace("?", f"${len(params)}"))
-
-    if filters.types:
-        add("type = ANY(?::text[])", list(filters.types))
-    if filters.resource_id is not None:
-        add("subject = ?", filters.resource_id)
-    if filters.correlation_id is not None:
-        add("correlation_id = ?", filters.correlation_id)
-    if filters.since is not None:
-        add("occurred_at >= ?", filters.since)
-    if filters.until is not None:
-        add("occurred_at < ?", filters.until)
-    descending = filters.order == "desc"
-    if cursor is not None:
-        occurred_at, seq = _decode(cursor, filters.order)
-        params.extend((occurred_at, seq))
-        where.append(f"(occurred_at, seq) {'<' if descending else '>'} (${len(params) - 1}, ${len(params)})")
-    direction = "DESC" if descending else "ASC"
-    params.append(limit + 1)
-    # Only fixed fragments are interpolated; every value travels as a parameter.
-    sql = (
-        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)}"
-        f" ORDER BY occurred_at {direction}, seq {direction} LIMIT ${len(params)}"
+async def query(pool: Pool, filters: EventFilter, request: PageRequest) -> Page:
+    """One page of the project's events that `filters` selects, in the request's order."""
+    where = (
+        Where()
+        .add("project_id = {}", filters.project_id)
+        .given("type = ANY({}::text[])", filters.types)
+        .given("subject = {}", filters.resource_id)
+        .given("correlation_id = {}", filters.correlation_id)
+        .given("occurred_at >= {}", filters.since)
+        .given("occurred_at < {}", filters.until)
     )
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(sql, *params)
-    items = [_record(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(filters.order, last.envelope.occurred_at.isoformat(), last.seq)
+    items, next_cursor = await fetch_page(pool, EVENT_LISTING, where, request, _record)
     return Page(items=items, next_cursor=next_cursor)
 
 

@@ -12,9 +12,11 @@ from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from kernel.identity import Identity, Permission
+from services.audit.listing import EventPaging
 from services.audit.schemas import AuditEventPage, ChainVerification
 from services.gateway.authz import Admin, Operator, Reader, allowed
 from services.gateway.upstream import Upstream
+from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
     FlavorOut,
     ImageOut,
@@ -51,10 +53,6 @@ async def audit(request: Request) -> Upstream:
 
 Provisioner = Annotated[Upstream, Depends(provisioner)]
 Audit = Annotated[Upstream, Depends(audit)]
-
-OrderQuery = Annotated[
-    Literal["asc", "desc"], Query(description="Creation order: oldest first (asc) or newest first (desc)")
-]
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 
@@ -150,15 +148,13 @@ async def list_instances(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
     discovered: Annotated[
         bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
     ] = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/instances", caller=caller, params=query_items(request))
 
@@ -272,14 +268,12 @@ async def list_audit_events(
     request: Request,
     caller: Reader,
     up: Audit,
+    paging: EventPaging,
     type_: Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable")] = None,
     resource_id: Annotated[str | None, Query(description="The resource the events are about")] = None,
     correlation_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred_at >= since")] = None,
     until: Annotated[datetime | None, Query(description="occurred_at < until")] = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    order: Literal["asc", "desc"] = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/audit/events", caller=caller, params=query_items(request))
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from services.gateway.api import Provisioner, problem_responses, query_items, quoted
 from services.gateway.authz import Manager, Reader
+from services.provisioner.listing import CloudPaging
 from services.provisioner.schemas import CloudCreate, CloudOut, CloudUpdate, ListOf, Page, RegionOut, ZoneOut
 
 router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 413, 422, 429, 503))
@@ -26,10 +27,9 @@ async def list_clouds(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: CloudPaging,
     driver: str | None = None,
     name: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     return await up.forward("GET", "/v1/clouds", caller=caller, params=query_items(request))
 

@@ -17,6 +17,7 @@ from services.gateway.api import problem_responses
 from services.gateway.auth import CurrentSubject
 from services.gateway.authz import Admin, Anyone, Manager, Reader
 from services.gateway.identity.handlers import Actor, IdentityService, TokenPair
+from services.gateway.identity.listing import ApiKeyPaging, MemberPaging, ProjectPaging, UserPaging
 from services.gateway.identity.schemas import (
     EMAIL_PATTERN,
     ApiKeyCreate,
@@ -46,8 +47,6 @@ async def identity_service(request: Request) -> IdentityService:
 
 
 Service = Annotated[IdentityService, Depends(identity_service)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page", max_length=512)]
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 _PUBLIC: dict[str, object] = {"security": []}
@@ -146,17 +145,14 @@ async def create_user(body: UserCreate, caller: Admin, service: Service) -> User
 async def list_users(
     caller: Admin,
     service: Service,
+    paging: UserPaging,
     email: Annotated[
         str | None, Query(description="Exact email, in any case", max_length=254, pattern=EMAIL_PATTERN)
     ] = None,
     admin: bool | None = None,
     disabled: bool | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
 ) -> Page[UserOut]:
-    users, next_cursor = await service.list_users(
-        email=email, admin=admin, disabled=disabled, cursor=cursor, limit=limit
-    )
+    users, next_cursor = await service.list_users(email=email, admin=admin, disabled=disabled, paging=paging)
     return Page(items=[UserOut.of(u) for u in users], next_cursor=next_cursor)
 
 
@@ -209,9 +205,9 @@ async def create_project(body: ProjectCreate, caller: Admin, service: Service) -
     summary="The caller's projects (admins: every project)",
 )
 async def list_projects(
-    caller: Anyone, subject: CurrentSubject, service: Service, cursor: Cursor = None, limit: Limit = 50
+    caller: Anyone, subject: CurrentSubject, service: Service, paging: ProjectPaging
 ) -> Page[ProjectOut]:
-    pairs, next_cursor = await service.list_projects(subject, cursor=cursor, limit=limit)
+    pairs, next_cursor = await service.list_projects(subject, paging=paging)
     return Page(items=[ProjectOut.of(p, role) for p, role in pairs], next_cursor=next_cursor)
 
 
@@ -232,9 +228,9 @@ async def get_project(project_id: str, caller: Reader, subject: CurrentSubject, 
 
 @router.get("/members", response_model=Page[MemberOut], tags=["members"], summary="The current project's members")
 async def list_members(
-    caller: Reader, service: Service, role: Role | None = None, cursor: Cursor = None, limit: Limit = 50
+    caller: Reader, service: Service, paging: MemberPaging, role: Role | None = None
 ) -> Page[MemberOut]:
-    members, next_cursor = await service.list_members(caller.project_id, role=role, cursor=cursor, limit=limit)
+    members, next_cursor = await service.list_members(caller.project_id, role=role, paging=paging)
     return Page(items=[MemberOut.of(m) for m in members], next_cursor=next_cursor)
 
 
@@ -312,14 +308,13 @@ async def create_api_key(
 async def list_api_keys(
     caller: Manager,
     service: Service,
+    paging: ApiKeyPaging,
     user_id: Annotated[str | None, Query(description="Keys owned by this user")] = None,
     revoked: bool | None = None,
     admin: Annotated[bool, Query(description="Admin keys (bound to no project) instead; admins only")] = False,
-    cursor: Cursor = None,
-    limit: Limit = 50,
 ) -> Page[ApiKeyOut]:
     keys, next_cursor = await service.list_api_keys(
-        caller, admin_keys=admin, user_id=user_id, revoked=revoked, cursor=cursor, limit=limit
+        caller, admin_keys=admin, user_id=user_id, revoked=revoked, paging=paging
     )
     return Page(items=[ApiKeyOut.of(k) for k in keys], next_cursor=next_cursor)
 

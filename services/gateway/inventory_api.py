@@ -7,12 +7,11 @@ with `cloud.synced` (or `cloud.sync_failed`). Every account is also synced on a 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from services.gateway.api import Provisioner, problem_responses, query_items, quoted
 from services.gateway.authz import Operator, Reader
+from services.provisioner.listing import SyncPaging
 from services.provisioner.schemas import Page, SyncRunOut
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
@@ -44,8 +43,7 @@ async def list_syncs(
     cloud_id: str,
     caller: Reader,
     up: Provisioner,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    paging: SyncPaging,
 ) -> Response:
     return await up.forward("GET", f"/v1/clouds/{quoted(cloud_id)}/syncs", caller=caller, params=query_items(request))
 

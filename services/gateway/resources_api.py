@@ -14,8 +14,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from kernel.identity import Identity
-from services.gateway.api import OrderQuery, Provisioner, forward_route, problem_responses, query_items, quoted
+from services.gateway.api import Provisioner, forward_route, problem_responses, query_items, quoted
 from services.gateway.authz import Operator, Reader
+from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -45,8 +46,6 @@ from services.provisioner.schemas import (
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 
-Limit = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 _WRITE: dict[int | str, dict[str, object]] = {
     **problem_responses(403, 404, 409, 501),
@@ -90,12 +89,10 @@ async def list_key_pairs(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[KeyPairState] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/key-pairs", caller=caller, params=query_items(request))
 
@@ -145,12 +142,10 @@ async def list_security_groups(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[SecurityGroupState] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/security-groups", caller=caller, params=query_items(request))
 
@@ -220,6 +215,7 @@ async def list_volumes(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[VolumeStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
@@ -227,9 +223,6 @@ async def list_volumes(
     discovered: Annotated[
         bool | None, Query(description="true: only volumes adopted by an inventory sync; false: only Clanavi's own")
     ] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/volumes", caller=caller, params=query_items(request))
 
@@ -294,13 +287,11 @@ async def list_snapshots(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[SnapshotStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
     volume_id: Annotated[str | None, Query(description="Snapshots of this volume")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/snapshots", caller=caller, params=query_items(request))
 
@@ -348,13 +339,11 @@ async def list_addresses(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[AddressStateName] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
     instance_id: Annotated[str | None, Query(description="Associated with this instance")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/addresses", caller=caller, params=query_items(request))
 
@@ -430,13 +419,11 @@ async def list_custom_images(
     request: Request,
     caller: Reader,
     up: Provisioner,
+    paging: RecordPaging,
     cloud_id: str | None = None,
     state: Annotated[list[CustomImageState] | None, Query(description="Repeat to match several")] = None,
     name: str | None = None,
     instance_id: Annotated[str | None, Query(description="Made from this instance")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Response:
     return await up.forward("GET", "/v1/images/custom", caller=caller, params=query_items(request))
 

@@ -4,9 +4,9 @@ fields, never their values. Reached only through the gateway."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from adapters.base import CloudError
 from kernel import correlation
@@ -14,6 +14,7 @@ from services.provisioner import accounts, errors, repository
 from services.provisioner import accounts_handlers as handlers
 from services.provisioner.api import Project, clouds_of, pool_of
 from services.provisioner.clouds import CloudDirectory
+from services.provisioner.listing import CloudPaging
 from services.provisioner.repository import CloudAccount
 from services.provisioner.schemas import CloudCreate, CloudOut, CloudUpdate, ListOf, Page, RegionOut, ZoneOut
 
@@ -48,15 +49,14 @@ async def cloud_out(clouds: CloudDirectory, account: CloudAccount) -> CloudOut:
 @router.get("/clouds", response_model=Page[CloudOut])
 async def list_clouds(
     request: Request,
+    paging: CloudPaging,
     project: Project = "default",
     driver: str | None = None,
     name: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[CloudOut]:
     clouds = clouds_of(request)
     found, next_cursor = await repository.page_clouds(
-        pool_of(request), project, driver=driver, name=name, cursor=cursor, limit=limit
+        pool_of(request), project, driver=driver, name=name, request=paging
     )
     return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
 

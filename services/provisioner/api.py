@@ -16,6 +16,7 @@ from kernel.identity import ProjectId
 from services.provisioner import errors, handlers, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
+from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
     FlavorOut,
     ImageOut,
@@ -146,14 +147,12 @@ async def create_instance(request: Request, body: InstanceCreate, project: Proje
 @router.get("/instances", response_model=Page[InstanceOut])
 async def list_instances(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query()] = None,
     name: str | None = None,
     discovered: bool | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    order: repository.Order = "asc",
 ) -> Page[InstanceOut]:
     records, next_cursor = await repository.page(
         pool_of(request),
@@ -163,10 +162,8 @@ async def list_instances(
             states=state or (),
             name=name,
             discovered=discovered,
-            order=order,
         ),
-        cursor=cursor,
-        limit=limit,
+        paging,
     )
     return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from kernel import correlation
 from services.provisioner.api import Project
 from services.provisioner.inventory import SyncRun
 from services.provisioner.inventory_handlers import Inventory
+from services.provisioner.listing import SyncPaging
 from services.provisioner.schemas import Page, SyncRunOut
 
 router = APIRouter(prefix="/v1")
@@ -56,11 +55,10 @@ async def start_sync(request: Request, cloud_id: str, project: Project = "defaul
 async def list_syncs(
     request: Request,
     cloud_id: str,
+    paging: SyncPaging,
     project: Project = "default",
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[SyncRunOut]:
-    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=project, cursor=cursor, limit=limit)
+    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=project, paging=paging)
     return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
 
 

@@ -27,6 +27,7 @@ from adapters.base import Volume as CloudVolume
 from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, NotFound
 from kernel.events import CloudSynced, CloudSyncFailed, Envelope, new_event
+from kernel.keyset import PageRequest
 from services.provisioner import errors, repository
 from services.provisioner import inventory_repository as store
 from services.provisioner.clouds import CloudDirectory
@@ -233,11 +234,9 @@ class Inventory:
             return claim
         return await self._execute(claim)
 
-    async def runs(
-        self, cloud_id: str, *, project_id: str, cursor: str | None, limit: int
-    ) -> tuple[list[SyncRun], str | None]:
+    async def runs(self, cloud_id: str, *, project_id: str, paging: PageRequest) -> tuple[list[SyncRun], str | None]:
         await self._clouds.account(cloud_id, project_id=project_id)
-        return await store.page_runs(self._pool, cloud_id, cursor=cursor, limit=limit)
+        return await store.page_runs(self._pool, cloud_id, paging)
 
     async def run(self, cloud_id: str, run_id: str, *, project_id: str) -> SyncRun:
         await self._clouds.account(cloud_id, project_id=project_id)

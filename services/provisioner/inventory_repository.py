@@ -15,9 +15,8 @@ from typing import Any
 
 from kernel import outbox
 from kernel.db import Connection, Pool
-from kernel.errors import ValidationFailed
 from kernel.events import Envelope
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.provisioner import resources_repository
 from services.provisioner.domain import InstanceRecord
 from services.provisioner.inventory import Counts, SyncRun, SyncStatus, SyncTrigger
@@ -366,32 +365,17 @@ async def get_run(conn: Connection | Pool, cloud_id: str, run_id: str) -> SyncRu
     return _run(row) if row else None
 
 
-async def page_runs(
-    conn: Connection | Pool, cloud_id: str, *, cursor: str | None, limit: int
-) -> tuple[list[SyncRun], str | None]:
-    """One page of the account's runs, newest first, and the cursor of the next page (None on the last)."""
-    args: list[Any] = [cloud_id]
-    where = "cloud_id = $1"
-    if cursor:
-        started, last_id = decode_cursor(cursor, 2)
-        try:
-            args += [datetime.fromisoformat(started), uuid.UUID(last_id)]
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
-            ) from None
-        where += " AND (started_at, id) < ($2, $3)"
-    args.append(limit + 1)
-    rows = await conn.fetch(
-        f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ${len(args)}",
-        *args,
-    )
-    runs = [_run(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = runs[-1]
-        next_cursor = encode_cursor(last.started_at.isoformat(), last.id)
-    return runs, next_cursor
+RUN_LISTING = Listing(
+    f"SELECT {_RUN_COLUMNS} FROM sync_runs",
+    {"started_at": Column("started_at", "timestamptz")},
+    Column("id", "uuid"),
+    default_order="desc",
+)
+
+
+async def page_runs(conn: Connection | Pool, cloud_id: str, request: PageRequest) -> tuple[list[SyncRun], str | None]:
+    """One page of the account's runs (newest first unless the request says), and the next page's cursor."""
+    return await fetch_page(conn, RUN_LISTING, Where().add("cloud_id = {}", cloud_id), request, _run)
 
 
 async def last_started(conn: Connection | Pool) -> dict[str, datetime]:

@@ -4,18 +4,17 @@ saves a record together with the events its change caused."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol
 
 import asyncpg
 
 from kernel import outbox
 from kernel.db import Connection, Pool
-from kernel.errors import ValidationFailed
 from kernel.events import Envelope, EventPayload, new_event
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.provisioner.domain import TRANSITIONAL, InstanceRecord
 
 WORK_CHANNEL = "provisioner_work"
@@ -36,18 +35,6 @@ class Chained(Protocol):
     def correlation_id(self) -> str: ...
     @property
     def last_event_id(self) -> str | None: ...
-
-
-class _Keyed(Protocol):
-    """What paging reads of a record: the keyset is (created_at, id)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
-
-
-Keyed = TypeVar("Keyed", bound=_Keyed)
 
 
 @dataclass(frozen=True)
@@ -236,32 +223,19 @@ async def list_clouds(pool: Pool | Connection, project_id: str | None = None) ->
     return [_account(r) for r in rows]
 
 
+CLOUD_LISTING = Listing(
+    f"SELECT {_CLOUD_COLUMNS} FROM clouds",
+    {"created_at": Column("created_at", "timestamptz"), "name": Column("name", "text")},
+    Column("id", "text"),
+)
+
+
 async def page_clouds(
-    pool: Pool, project_id: str, *, driver: str | None, name: str | None, cursor: str | None, limit: int
+    pool: Pool, project_id: str, *, driver: str | None, name: str | None, request: PageRequest
 ) -> tuple[list[CloudAccount], str | None]:
-    """One page of a project's accounts, oldest first, and the cursor of the next page (None on the last)."""
-    args: list[Any] = [project_id, driver, name, limit + 1]
-    after = ""
-    if cursor:
-        created, last_id = decode_cursor(cursor, 2)
-        try:
-            args += [datetime.fromisoformat(created), str(last_id)]
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                "The cursor is not one this API issued.", errors=[{"location": "query.cursor"}]
-            ) from None
-        after = "AND (created_at, id) > ($5, $6)"
-    rows = await pool.fetch(
-        f"""SELECT {_CLOUD_COLUMNS} FROM clouds
-            WHERE project_id = $1 AND ($2::text IS NULL OR driver = $2) AND ($3::text IS NULL OR name = $3) {after}
-            ORDER BY created_at, id LIMIT $4""",
-        *args,
-    )
-    accounts = [_account(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor(accounts[-1].created_at.isoformat(), accounts[-1].id)
-    return accounts, next_cursor
+    """One page of a project's accounts, and the cursor of the next page (None on the last)."""
+    where = Where().add("project_id = {}", project_id).given("driver = {}", driver).given("name = {}", name)
+    return await fetch_page(pool, CLOUD_LISTING, where, request, _account)
 
 
 async def get_cloud(pool: Pool | Connection, cloud_id: str) -> CloudAccount | None:
@@ -537,8 +511,16 @@ async def using_security_group(conn: Connection | Pool, group_id: str) -> list[s
     return [str(r["id"]) for r in rows]
 
 
-# Creation order of a listing: oldest first (asc) or newest first (desc).
-Order = Literal["asc", "desc"]
+# The columns of the sorts a record listing (instances, and each kind of the other resources) offers
+# (services.provisioner.listing.RecordSort); the first is the default.
+RECORD_SORTS: dict[str, Column] = {
+    "created_at": Column("created_at", "timestamptz"),
+    "updated_at": Column("updated_at", "timestamptz"),
+    "name": Column("name", "text"),
+    "state": Column("state", "text"),
+}
+RECORD_KEY = Column("id", "uuid")
+INSTANCE_LISTING = Listing(f"SELECT {_COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
 
 @dataclass(frozen=True)
@@ -549,28 +531,19 @@ class InstanceFilter:
     name: str | None = None
     # Only records an inventory sync adopted (True) or only Clanavi's own (False).
     discovered: bool | None = None
-    order: Order = "asc"
 
 
-async def page(
-    pool: Pool, flt: InstanceFilter, *, cursor: str | None, limit: int
-) -> tuple[list[InstanceRecord], str | None]:
-    """One page, in creation order (oldest first unless `order` is desc), and the cursor of the next page."""
-    return await keyset_page(
-        pool,
-        f"SELECT {_COLUMNS} FROM instances",
-        _record,
-        scope={"project_id": flt.project_id},
-        filters=[
-            ("cloud_id = {}", flt.cloud_id),
-            ("state = ANY({}::text[])", list(flt.states)),
-            ("name = {}", flt.name),
-            ("discovered = {}", flt.discovered),
-        ],
-        cursor=cursor,
-        limit=limit,
-        order=flt.order,
+async def page(pool: Pool, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
+    """One page of a project's instances, and the cursor of the next page (None on the last)."""
+    where = (
+        Where()
+        .add("project_id = {}", flt.project_id)
+        .given("cloud_id = {}", flt.cloud_id)
+        .given("state = ANY({}::text[])", flt.states)
+        .given("name = {}", flt.name)
+        .given("discovered = {}", flt.discovered)
     )
+    return await fetch_page(pool, INSTANCE_LISTING, where, request, _record)
 
 
 # --- shared by the instances' and the other resources' tables -----------------------------------------------
@@ -608,52 +581,3 @@ async def due_ids(pool: Pool, table: str, limit: int) -> list[str]:
         limit,
     )
     return [str(r["id"]) for r in rows]
-
-
-async def keyset_page(
-    pool: Pool,
-    select: str,
-    to_record: Callable[[Any], Keyed],
-    *,
-    scope: Mapping[str, Any],
-    filters: Sequence[tuple[str, Any]],
-    cursor: str | None,
-    limit: int,
-    bad_cursor: Mapping[str, Any] | None = None,
-    order: Order = "asc",
-) -> tuple[list[Keyed], str | None]:
-    """One page of `select` in creation order (`desc`: newest first), and the cursor of the next page (None on the
-    last). The cursor carries the order, so a page reached with it continues the same walk.
-
-    Every `scope` column must equal its value; each filter whose value is set (False counts) applies, its `{}`
-    standing for the value. `bad_cursor`: the problem's extensions when the cursor is not one this API issued."""
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in scope.items():
-        args.append(value)
-        where.append(f"{column} = ${len(args)}")
-    for condition, value in filters:
-        if value or value is False:
-            args.append(value)
-            where.append(condition.format(f"${len(args)}"))
-    if cursor:
-        created, last_id, order = decode_cursor(cursor, 3)
-        try:
-            args += [datetime.fromisoformat(created), uuid.UUID(last_id)]
-            if order not in ("asc", "desc"):
-                raise ValueError(order)
-        except (TypeError, ValueError):
-            raise ValidationFailed("The cursor is not one this API issued.", **(bad_cursor or {})) from None
-        where.append(f"(created_at, id) {'>' if order == 'asc' else '<'} (${len(args) - 1}, ${len(args)})")
-    direction = "ASC" if order == "asc" else "DESC"
-    args.append(limit + 1)
-    rows = await pool.fetch(
-        f"{select} WHERE {' AND '.join(where)} ORDER BY created_at {direction}, id {direction} LIMIT ${len(args)}",
-        *args,
-    )
-    records = [to_record(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = records[-1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id, order)
-    return records, next_cursor

@@ -13,10 +13,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel import correlation
+from kernel.keyset import PageRequest
 from services.provisioner import resources_handlers as handlers
 from services.provisioner import resources_repository as store
 from services.provisioner.api import Project, clouds_of, pool_of
-from services.provisioner.repository import Order
+from services.provisioner.listing import RecordPaging
 from services.provisioner.resources import Kind, ResourceRecord, rule_from_dict
 from services.provisioner.resources_handlers import Outcome
 from services.provisioner.schemas import (
@@ -47,8 +48,6 @@ from services.provisioner.schemas import (
     VolumeStateName,
 )
 
-Limit = Annotated[int, Query(ge=1, le=500)]
-OrderQuery = Annotated[Order, Query(description="Creation order: oldest first (asc) or newest first (desc)")]
 Out = TypeVar("Out")
 
 router = APIRouter(prefix="/v1")
@@ -123,10 +122,9 @@ async def _page(
     request: Request,
     shape: Callable[[ResourceRecord], Out],
     flt: store.ResourceFilter,
-    cursor: str | None,
-    limit: int,
+    paging: PageRequest,
 ) -> Page[Any]:
-    records, next_cursor = await store.page(pool_of(request), flt, cursor=cursor, limit=limit)
+    records, next_cursor = await store.page(pool_of(request), flt, paging)
     return Page[Any](items=[shape(r) for r in records], next_cursor=next_cursor)
 
 
@@ -217,16 +215,14 @@ async def import_key_pair(
 @router.get("/key-pairs", response_model=Page[KeyPairOut])
 async def list_key_pairs(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[KeyPairState] | None, Query()] = None,
     name: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[KeyPairOut]:
-    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name, order=order)
-    return await _page(request, key_pair_out, flt, cursor, limit)
+    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
+    return await _page(request, key_pair_out, flt, paging)
 
 
 _get_route("/key-pairs/{key_pair_id}", "key_pair", key_pair_out, KeyPairOut, name="get_key_pair")
@@ -259,16 +255,14 @@ async def create_security_group(
 @router.get("/security-groups", response_model=Page[SecurityGroupOut])
 async def list_security_groups(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[SecurityGroupState] | None, Query()] = None,
     name: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[SecurityGroupOut]:
-    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name, order=order)
-    return await _page(request, security_group_out, flt, cursor, limit)
+    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name)
+    return await _page(request, security_group_out, flt, paging)
 
 
 _get_route(
@@ -336,15 +330,13 @@ async def create_volume(
 @router.get("/volumes", response_model=Page[VolumeOut])
 async def list_volumes(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[VolumeStateName] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
     discovered: bool | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[VolumeOut]:
     flt = store.ResourceFilter(
         project,
@@ -354,9 +346,8 @@ async def list_volumes(
         name=name,
         instance_id=instance_id,
         discovered=discovered,
-        order=order,
     )
-    return await _page(request, volume_out, flt, cursor, limit)
+    return await _page(request, volume_out, flt, paging)
 
 
 _get_route("/volumes/{volume_id}", "volume", volume_out, VolumeOut, name="get_volume")
@@ -407,19 +398,17 @@ async def create_snapshot(
 @router.get("/snapshots", response_model=Page[SnapshotOut])
 async def list_snapshots(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[SnapshotStateName] | None, Query()] = None,
     name: str | None = None,
     volume_id: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[SnapshotOut]:
     flt = store.ResourceFilter(
-        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id, order=order
+        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
     )
-    return await _page(request, snapshot_out, flt, cursor, limit)
+    return await _page(request, snapshot_out, flt, paging)
 
 
 _get_route("/snapshots/{snapshot_id}", "snapshot", snapshot_out, SnapshotOut, name="get_snapshot")
@@ -451,19 +440,17 @@ async def allocate_address(
 @router.get("/addresses", response_model=Page[AddressOut])
 async def list_addresses(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[AddressStateName] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[AddressOut]:
     flt = store.ResourceFilter(
-        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
+        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
     )
-    return await _page(request, address_out, flt, cursor, limit)
+    return await _page(request, address_out, flt, paging)
 
 
 _get_route("/addresses/{address_id}", "address", address_out, AddressOut, name="get_address")
@@ -522,19 +509,17 @@ async def create_image(
 @router.get("/images/custom", response_model=Page[CustomImageOut])
 async def list_custom_images(
     request: Request,
+    paging: RecordPaging,
     project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[CustomImageState] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
-    order: OrderQuery = "asc",
 ) -> Page[CustomImageOut]:
     flt = store.ResourceFilter(
-        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id, order=order
+        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
     )
-    return await _page(request, image_out, flt, cursor, limit)
+    return await _page(request, image_out, flt, paging)
 
 
 _get_route("/images/{image_id}", "image", image_out, CustomImageOut, name="get_image")

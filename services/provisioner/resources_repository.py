@@ -14,14 +14,15 @@ from kernel import outbox
 from kernel.db import Connection, Pool
 from kernel.errors import Conflict
 from kernel.events import EventPayload
+from kernel.keyset import Listing, PageRequest, Where, fetch_page
 from services.provisioner.repository import (
     NOT_HELD,
+    RECORD_KEY,
+    RECORD_SORTS,
     WORK_CHANNEL,
-    Order,
     chain_events,
     claim_due_row,
     due_ids,
-    keyset_page,
 )
 from services.provisioner.resources import RULES, Kind, ResourceRecord, label
 
@@ -256,6 +257,9 @@ async def lock_moving(conn: Connection, ids: Sequence[str]) -> list[ResourceReco
     return [record_of(r) for r in rows]
 
 
+RESOURCE_LISTING = Listing(f"SELECT {COLUMNS} FROM resources", RECORD_SORTS, RECORD_KEY)
+
+
 @dataclass(frozen=True)
 class ResourceFilter:
     project_id: str
@@ -269,28 +273,19 @@ class ResourceFilter:
     volume_id: str | None = None
     # Only records adopted by an inventory sync (True), or only Clanavi's own (False).
     discovered: bool | None = None
-    order: Order = "asc"
 
 
-async def page(
-    pool: Pool, flt: ResourceFilter, *, cursor: str | None, limit: int
-) -> tuple[list[ResourceRecord], str | None]:
-    """One page, oldest first, and the cursor of the next page (None on the last)."""
-    return await keyset_page(
-        pool,
-        f"SELECT {COLUMNS} FROM resources",
-        record_of,
-        scope={"project_id": flt.project_id, "kind": flt.kind},
-        filters=[
-            ("cloud_id = {}", flt.cloud_id),
-            ("state = ANY({}::text[])", list(flt.states)),
-            ("name = {}", flt.name),
-            ("attrs->>'instance_id' = {}", flt.instance_id),
-            ("attrs->>'volume_id' = {}", flt.volume_id),
-            ("discovered = {}", flt.discovered),
-        ],
-        cursor=cursor,
-        limit=limit,
-        bad_cursor={"errors": [{"location": "query.cursor"}]},
-        order=flt.order,
+async def page(pool: Pool, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]:
+    """One page of a project's resources of one kind, and the cursor of the next page (None on the last)."""
+    where = (
+        Where()
+        .add("project_id = {}", flt.project_id)
+        .add("kind = {}", flt.kind)
+        .given("cloud_id = {}", flt.cloud_id)
+        .given("state = ANY({}::text[])", flt.states)
+        .given("name = {}", flt.name)
+        .given("attrs->>'instance_id' = {}", flt.instance_id)
+        .given("attrs->>'volume_id' = {}", flt.volume_id)
+        .given("discovered = {}", flt.discovered)
     )
+    return await fetch_page(pool, RESOURCE_LISTING, where, request, record_of)

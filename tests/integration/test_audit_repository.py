@@ -19,10 +19,12 @@ from kernel import db
 from kernel.consumer import EventConsumer, PermanentFailure
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
+from kernel.keyset import Order, PageRequest
 from kernel.migrations import migrate
+from kernel.pagination import encode_cursor
 from services.audit import repository
 from services.audit.app import MIGRATIONS
-from services.audit.domain import AuditRecord, EventFilter, Order
+from services.audit.domain import AuditRecord, EventFilter
 from services.audit.handlers import record_event
 
 pytestmark = pytest.mark.integration
@@ -80,17 +82,20 @@ async def store(pool: db.Pool, *envelopes: Envelope) -> None:
             assert await repository.append(conn, env)
 
 
-async def ids(pool: db.Pool, **filters: Any) -> list[uuid.UUID]:
-    page = await repository.query(pool, EventFilter(**{"project_id": "p1", **filters}), limit=500)
+async def ids(pool: db.Pool, order: Order = "asc", **filters: Any) -> list[uuid.UUID]:
+    page = await repository.query(pool, EventFilter(**{"project_id": "p1", **filters}), PageRequest(500, order=order))
     assert page.next_cursor is None
     return [r.envelope.id for r in page.items]
 
 
-async def walk(pool: db.Pool, filters: EventFilter, limit: int) -> list[AuditRecord]:
+async def walk(pool: db.Pool, filters: EventFilter, limit: int, order: Order = "asc") -> list[AuditRecord]:
     items: list[AuditRecord] = []
     cursor: str | None = None
     while True:
-        page = await repository.query(pool, filters, cursor, limit)
+        # Only the first page names the order: the cursor carries it on.
+        page = await repository.query(
+            pool, filters, PageRequest(limit, cursor, order=order if cursor is None else "asc")
+        )
         assert len(page.items) <= limit
         items += page.items
         if page.next_cursor is None:
@@ -101,7 +106,7 @@ async def walk(pool: db.Pool, filters: EventFilter, limit: int) -> list[AuditRec
 async def test_appended_events_come_back_as_they_were_sent(pool: db.Pool) -> None:
     env = event(1, causation_id="cause-1", payload={"name": "web", "tags": ["a", "b"], "size": {"cpu": 2}})
     await store(pool, env)
-    page = await repository.query(pool, EventFilter(project_id="p1"))
+    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(50))
     [record] = page.items
     assert record.envelope.model_dump() == env.model_dump()
     assert record.seq >= 1 and len(record.hash) == 32 and record.prev_hash == bytes(32)
@@ -137,36 +142,47 @@ async def test_pages_join_without_gaps_or_repeats(pool: db.Pool, order: Order) -
     # Several events share a timestamp and arrive out of time order: seq must break the ties.
     envelopes = [event(n, occurred_at=T0 + timedelta(seconds=(n * 7) % 5)) for n in range(23)]
     await store(pool, *envelopes)
-    everything = (await repository.query(pool, EventFilter(project_id="p1", order=order), limit=500)).items
+    everything = (await repository.query(pool, EventFilter(project_id="p1"), PageRequest(500, order=order))).items
     keys = [(r.envelope.occurred_at, r.seq) for r in everything]
     assert keys == sorted(keys, reverse=order == "desc") and len(keys) == 23
 
-    paged = await walk(pool, EventFilter(project_id="p1", order=order), limit=4)
+    paged = await walk(pool, EventFilter(project_id="p1"), limit=4, order=order)
     assert [r.seq for r in paged] == [r.seq for r in everything]
 
     # An event recorded between two pages shows up on a later one when it sorts after the cursor.
     filters = EventFilter(project_id="p1")
-    first = await repository.query(pool, filters, limit=5)
+    first = await repository.query(pool, filters, PageRequest(5))
     await store(pool, event(99, occurred_at=T0 + timedelta(hours=1)))
     rest: list[AuditRecord] = []
     cursor = first.next_cursor
     while cursor is not None:
-        page = await repository.query(pool, filters, cursor, 5)
+        page = await repository.query(pool, filters, PageRequest(5, cursor))
         rest += page.items
         cursor = page.next_cursor
-    now = (await repository.query(pool, filters, limit=500)).items
+    now = (await repository.query(pool, filters, PageRequest(500))).items
     assert [r.seq for r in first.items + rest] == [r.seq for r in now] and len(now) == 24
 
 
 async def test_bad_cursors_are_refused(pool: db.Pool) -> None:
     await store(pool, *(event(n) for n in range(3)))
-    page = await repository.query(pool, EventFilter(project_id="p1"), limit=1)
+    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(1))
     assert page.next_cursor is not None
-    with pytest.raises(ValidationFailed):
-        await repository.query(pool, EventFilter(project_id="p1", order="desc"), page.next_cursor)
-    for cursor in ("garbage!", "WyJhc2MiLCJub3QgYSB0aW1lIiwxXQ", "WzFd"):
+    # A cursor continues its own walk whatever order the request names.
+    following = await repository.query(
+        pool, EventFilter(project_id="p1"), PageRequest(1, page.next_cursor, order="desc")
+    )
+    assert following.items[0].seq > page.items[0].seq
+    for cursor in (
+        "garbage!",
+        encode_cursor("occurred_at", "asc", "not a time", 1),
+        encode_cursor("occurred_at", "sideways", T0.isoformat(), 1),
+        encode_cursor("seq", "asc", 1, 1),
+        encode_cursor("occurred_at", "asc", T0.isoformat(), "1"),
+        encode_cursor("occurred_at", "asc", "2026-01-01T00:00:00", 1),  # no offset: not one this API wrote
+        "WzFd",
+    ):
         with pytest.raises(ValidationFailed):
-            await repository.query(pool, EventFilter(project_id="p1"), cursor)
+            await repository.query(pool, EventFilter(project_id="p1"), PageRequest(1, cursor))
 
 
 async def test_events_cannot_be_updated_deleted_or_truncated(pool: db.Pool) -> None:

@@ -20,6 +20,7 @@ from adapters.simcloud import SCHEMA as SIM_SCHEMA
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from kernel import db
 from kernel.errors import InvalidState, NotFound
+from kernel.keyset import PageRequest
 from kernel.migrations import migrate
 from services.provisioner import handlers, inventory_repository, modules, repository, resources, resources_handlers
 from services.provisioner import resources_repository as resource_store
@@ -134,7 +135,7 @@ async def last_seq(pool: db.Pool) -> int:
 
 
 async def by_provider(pool: db.Pool) -> dict[str, Any]:
-    records, _ = await repository.page(pool, repository.InstanceFilter(project_id=PROJECT), cursor=None, limit=500)
+    records, _ = await repository.page(pool, repository.InstanceFilter(project_id=PROJECT), PageRequest(500))
     return {r.provider_id or "": r for r in records}
 
 
@@ -215,18 +216,18 @@ async def test_outside_instances_are_adopted_and_outside_changes_followed(
 
     # The list filters.
     mine, _ = await repository.page(
-        pool, repository.InstanceFilter(project_id=PROJECT, discovered=False), cursor=None, limit=50
+        pool, repository.InstanceFilter(project_id=PROJECT, discovered=False), PageRequest(50)
     )
     assert mine == []
     gone, _ = await repository.page(
-        pool, repository.InstanceFilter(project_id=PROJECT, discovered=True, states=["gone"]), cursor=None, limit=50
+        pool, repository.InstanceFilter(project_id=PROJECT, discovered=True, states=["gone"]), PageRequest(50)
     )
     assert {r.provider_id for r in gone} == {made[2], made[3]}
 
     # The runs, newest first, paged.
-    page, cursor = await inventory.runs("sim", project_id=PROJECT, cursor=None, limit=4)
+    page, cursor = await inventory.runs("sim", project_id=PROJECT, paging=PageRequest(4))
     assert [r.id for r in page][:1] == [quiet.id] and cursor is not None
-    rest, end = await inventory.runs("sim", project_id=PROJECT, cursor=cursor, limit=4)
+    rest, end = await inventory.runs("sim", project_id=PROJECT, paging=PageRequest(4, cursor))
     assert [r.id for r in rest] == [first.id] and end is None
 
 
@@ -343,7 +344,7 @@ async def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
     try:
 
         async def two_runs() -> list[SyncRun]:
-            runs, _ = await inventory_repository.page_runs(pool, "sim", cursor=None, limit=10)
+            runs, _ = await inventory_repository.page_runs(pool, "sim", PageRequest(10))
             return runs if len(runs) >= 2 and runs[0].status != "running" else []
 
         deadline = time.monotonic() + 10
@@ -371,7 +372,7 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
     with pytest.raises(NotFound):
         await inventory.request("nowhere", project_id=PROJECT, correlation_id="c")
     with pytest.raises(NotFound):
-        await inventory.runs("sim", project_id="someone-else", cursor=None, limit=10)
+        await inventory.runs("sim", project_id="someone-else", paging=PageRequest(10))
 
     await modules.set_enabled(pool, clouds, "simcloud", enabled=False, project_id=PROJECT, correlation_id="c")
     with pytest.raises(ModuleDisabled):
@@ -383,7 +384,7 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
 
 async def volumes(pool: db.Pool, *, discovered: bool | None = None) -> dict[str, resources.ResourceRecord]:
     flt = resource_store.ResourceFilter(PROJECT, "volume", discovered=discovered)
-    records, _ = await resource_store.page(pool, flt, cursor=None, limit=500)
+    records, _ = await resource_store.page(pool, flt, PageRequest(500))
     return {r.provider_id or r.id: r for r in records}
 
 

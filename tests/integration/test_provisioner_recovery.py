@@ -33,6 +33,7 @@ from adapters.simcloud import SCHEMA as SIM_SCHEMA
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from kernel import db
 from kernel.errors import ServiceUnavailable
+from kernel.keyset import PageRequest
 from kernel.migrations import migrate
 from services.provisioner import handlers, repository, resources, resources_handlers
 from services.provisioner import resources_repository as store
@@ -234,7 +235,7 @@ async def test_an_interrupted_key_pair_creation_is_undone_since_its_private_key_
 
     assert caught.value.code == "cloud_unavailable"
     assert [k.name for k in await cloud.real.list_key_pairs()] == ["deploy"]
-    (pending,) = (await store.page(pool, store.ResourceFilter("p", "key_pair"), cursor=None, limit=10))[0]
+    (pending,) = (await store.page(pool, store.ResourceFilter("p", "key_pair"), PageRequest(10)))[0]
 
     await worker_step(pool, clouds, pending.id)
 
@@ -287,7 +288,7 @@ async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(
         )
 
     assert caught.value.code == "throttled"
-    assert (await store.page(pool, store.ResourceFilter("p", "volume"), cursor=None, limit=10))[0] == []
+    assert (await store.page(pool, store.ResourceFilter("p", "volume"), PageRequest(10)))[0] == []
     assert await cloud.real.list_volumes() == []
 
 

@@ -29,6 +29,7 @@ from kernel.events import (
     new_event,
 )
 from kernel.identity import Identity, Role
+from kernel.keyset import PageRequest
 from services.gateway.identity import repository
 from services.gateway.identity.domain import (
     DEFAULT_PROJECT,
@@ -247,11 +248,9 @@ class IdentityService:
         return after
 
     async def list_users(
-        self, *, email: str | None, admin: bool | None, disabled: bool | None, cursor: str | None, limit: int
+        self, *, email: str | None, admin: bool | None, disabled: bool | None, paging: PageRequest
     ) -> tuple[list[User], str | None]:
-        return await repository.page_users(
-            self.pool, email=email, admin=admin, disabled=disabled, cursor=cursor, limit=limit
-        )
+        return await repository.page_users(self.pool, email=email, admin=admin, disabled=disabled, request=paging)
 
     # --- projects ---------------------------------------------------------------------------------------------
 
@@ -276,16 +275,16 @@ class IdentityService:
         return project, role
 
     async def list_projects(
-        self, subject: Subject, *, cursor: str | None, limit: int
+        self, subject: Subject, *, paging: PageRequest
     ) -> tuple[list[tuple[Project, Role]], str | None]:
         if not subject.admin and (subject.bound_project is not None or subject.user_id is None):
-            if cursor is not None or subject.bound_project is None:
+            if paging.cursor is not None or subject.bound_project is None:
                 return [], None
             bound = await repository.get_project(self.pool, subject.bound_project)
             role = subject.role_in(subject.bound_project)
             return ([(bound, role)] if bound is not None and role is not None else []), None
         member = None if subject.admin else subject.user_id
-        projects, next_cursor = await repository.page_projects(self.pool, member=member, cursor=cursor, limit=limit)
+        projects, next_cursor = await repository.page_projects(self.pool, member=member, request=paging)
         pairs = []
         for project in projects:
             role = Role.OWNER if subject.admin else subject.role_in(project.id)
@@ -346,9 +345,9 @@ class IdentityService:
         return member
 
     async def list_members(
-        self, project_id: str, *, role: Role | None, cursor: str | None, limit: int
+        self, project_id: str, *, role: Role | None, paging: PageRequest
     ) -> tuple[list[Member], str | None]:
-        return await repository.page_members(self.pool, project_id, role=role, cursor=cursor, limit=limit)
+        return await repository.page_members(self.pool, project_id, role=role, request=paging)
 
     # --- API keys ---------------------------------------------------------------------------------------------
 
@@ -419,8 +418,7 @@ class IdentityService:
         admin_keys: bool,
         user_id: str | None,
         revoked: bool | None,
-        cursor: str | None,
-        limit: int,
+        paging: PageRequest,
     ) -> tuple[list[ApiKey], str | None]:
         if admin_keys and not identity.admin:
             raise Forbidden("Only platform admins may list admin keys.")
@@ -429,8 +427,7 @@ class IdentityService:
             project_id=None if admin_keys else identity.project_id,
             user_id=user_id,
             revoked=revoked,
-            cursor=cursor,
-            limit=limit,
+            request=paging,
         )
 
     # --- who am I ---------------------------------------------------------------------------------------------

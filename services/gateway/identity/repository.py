@@ -6,17 +6,16 @@ Functions take a connection inside the caller's transaction, or the pool for rea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
 from kernel.db import Connection, Pool
-from kernel.errors import Conflict, ValidationFailed
+from kernel.errors import Conflict
 from kernel.identity import Role
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.gateway.identity.domain import ApiKey, KeyGrant, Member, Project, User, UserGrant
 
 __all__ = [
@@ -50,11 +49,36 @@ __all__ = [
 ]
 
 Reader = Pool | Connection
-T = TypeVar("T")
 
 _USER = "id, email, name, is_admin, disabled_at, created_at, updated_at"
 _KEY = "id, name, prefix, user_id, project_id, role, is_admin, expires_at, revoked_at, created_at"
-_BAD_CURSOR = "The cursor is not one this API issued."
+_MEMBER = "m.project_id, m.user_id, u.email, u.name, m.role, m.created_at"
+
+# The sorts each listing offers (services.gateway.identity.listing names them for the API); the first is the default.
+_CREATED = Column("created_at", "timestamptz")
+USER_LISTING = Listing(
+    f"SELECT {_USER} FROM users",
+    {"created_at": _CREATED, "email": Column("email", "text"), "name": Column("name", "text")},
+    Column("id", "uuid"),
+)
+PROJECT_LISTING = Listing(
+    "SELECT p.id, p.name, p.created_at FROM projects p",
+    {"created_at": Column("p.created_at", "timestamptz"), "name": Column("p.name", "text")},
+    Column("p.id", "text"),
+)
+MEMBER_LISTING = Listing(
+    f"SELECT {_MEMBER} FROM memberships m JOIN users u ON u.id = m.user_id",
+    {
+        "created_at": Column("m.created_at", "timestamptz"),
+        "email": Column("u.email", "text"),
+        "name": Column("u.name", "text"),
+        "role": Column("m.role", "text"),
+    },
+    Column("m.user_id", "uuid"),
+)
+API_KEY_LISTING = Listing(
+    f"SELECT {_KEY} FROM api_keys", {"created_at": _CREATED, "name": Column("name", "text")}, Column("id", "uuid")
+)
 
 
 def _user(row: Any) -> User:
@@ -104,44 +128,6 @@ def _uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-async def _keyset(
-    db: Reader,
-    select: str,
-    *,
-    where: Sequence[str],
-    args: Sequence[Any],
-    order: tuple[str, str],
-    key_type: str,
-    to_record: Callable[[Any], T],
-    cursor_of: Callable[[T], tuple[datetime, str]],
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[T], str | None]:
-    """One page of `select` in `order` (a time column and a unique key column), and the next page's cursor."""
-    conditions = list(where)
-    params = list(args)
-    if cursor:
-        created, key = decode_cursor(cursor, 2)
-        try:
-            params += [datetime.fromisoformat(created), uuid.UUID(str(key)) if key_type == "uuid" else str(key)]
-        except (TypeError, ValueError):
-            raise ValidationFailed(_BAD_CURSOR, errors=[{"location": "query.cursor"}]) from None
-        conditions.append(f"({order[0]}, {order[1]}) > (${len(params) - 1}, ${len(params)}::{key_type})")
-    params.append(limit + 1)
-    sql = f"{select} {'WHERE ' + ' AND '.join(conditions) if conditions else ''}"
-    try:
-        rows = await db.fetch(f"{sql} ORDER BY {order[0]}, {order[1]} LIMIT ${len(params)}", *params)
-    except (asyncpg.DataError, OverflowError) as exc:
-        # Only a cursor carries values the database may find out of range (a time in year 1, say).
-        raise ValidationFailed(_BAD_CURSOR, errors=[{"location": "query.cursor"}]) from exc
-    records = [to_record(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        created_at, key = cursor_of(records[-1])
-        next_cursor = encode_cursor(created_at.isoformat(), key)
-    return records, next_cursor
 
 
 # --- what authentication reads ---------------------------------------------------------------------------------
@@ -251,30 +237,12 @@ async def set_password_hash(conn: Reader, user_id: str, password_hash: str) -> N
 
 
 async def page_users(
-    db: Reader, *, email: str | None, admin: bool | None, disabled: bool | None, cursor: str | None, limit: int
+    db: Reader, *, email: str | None, admin: bool | None, disabled: bool | None, request: PageRequest
 ) -> tuple[list[User], str | None]:
-    where: list[str] = []
-    args: list[Any] = []
-    if email is not None:
-        args.append(email)
-        where.append(f"lower(email) = lower(${len(args)})")
-    if admin is not None:
-        args.append(admin)
-        where.append(f"is_admin = ${len(args)}")
+    where = Where().given("lower(email) = lower({})", email).given("is_admin = {}", admin)
     if disabled is not None:
-        where.append("disabled_at IS NOT NULL" if disabled else "disabled_at IS NULL")
-    return await _keyset(
-        db,
-        f"SELECT {_USER} FROM users",
-        where=where,
-        args=args,
-        order=("created_at", "id"),
-        key_type="uuid",
-        to_record=_user,
-        cursor_of=lambda u: (u.created_at, u.id),
-        cursor=cursor,
-        limit=limit,
-    )
+        where.add("disabled_at IS NOT NULL" if disabled else "disabled_at IS NULL")
+    return await fetch_page(db, USER_LISTING, where, request, _user)
 
 
 # --- projects and memberships ----------------------------------------------------------------------------------
@@ -295,27 +263,13 @@ async def get_project(db: Reader, project_id: str) -> Project | None:
     return _project(row) if row else None
 
 
-async def page_projects(
-    db: Reader, *, member: str | None, cursor: str | None, limit: int
-) -> tuple[list[Project], str | None]:
+async def page_projects(db: Reader, *, member: str | None, request: PageRequest) -> tuple[list[Project], str | None]:
     """Every project, or those `member` (a user id) belongs to."""
-    where: list[str] = []
-    args: list[Any] = []
+    where = Where()
     if member is not None:
-        args.append(uuid.UUID(member))
-        where.append(f"EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = p.id AND m.user_id = ${len(args)})")
-    return await _keyset(
-        db,
-        "SELECT p.id, p.name, p.created_at FROM projects p",
-        where=where,
-        args=args,
-        order=("p.created_at", "p.id"),
-        key_type="text",
-        to_record=_project,
-        cursor_of=lambda p: (p.created_at, p.id),
-        cursor=cursor,
-        limit=limit,
-    )
+        member_id = uuid.UUID(member)
+        where.add("EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = p.id AND m.user_id = {})", member_id)
+    return await fetch_page(db, PROJECT_LISTING, where, request, _project)
 
 
 async def user_projects(db: Reader, user_id: str) -> list[tuple[Project, Role]]:
@@ -325,9 +279,6 @@ async def user_projects(db: Reader, user_id: str) -> list[tuple[Project, Role]]:
         uuid.UUID(user_id),
     )
     return [(_project(r), Role(r["role"])) for r in rows]
-
-
-_MEMBER = "m.project_id, m.user_id, u.email, u.name, m.role, m.created_at"
 
 
 async def get_member(db: Reader, project_id: str, user_id: str) -> Member | None:
@@ -367,25 +318,10 @@ async def count_owners(conn: Connection, project_id: str) -> int:
 
 
 async def page_members(
-    db: Reader, project_id: str, *, role: Role | None, cursor: str | None, limit: int
+    db: Reader, project_id: str, *, role: Role | None, request: PageRequest
 ) -> tuple[list[Member], str | None]:
-    where = ["m.project_id = $1"]
-    args: list[Any] = [project_id]
-    if role is not None:
-        args.append(role.value)
-        where.append(f"m.role = ${len(args)}")
-    return await _keyset(
-        db,
-        f"SELECT {_MEMBER} FROM memberships m JOIN users u ON u.id = m.user_id",
-        where=where,
-        args=args,
-        order=("m.created_at", "m.user_id"),
-        key_type="uuid",
-        to_record=_member,
-        cursor_of=lambda m: (m.created_at, m.user_id),
-        cursor=cursor,
-        limit=limit,
-    )
+    where = Where().add("m.project_id = {}", project_id).given("m.role = {}", role.value if role else None)
+    return await fetch_page(db, MEMBER_LISTING, where, request, _member)
 
 
 # --- API keys --------------------------------------------------------------------------------------------------
@@ -455,36 +391,22 @@ async def page_api_keys(
     project_id: str | None,
     user_id: str | None,
     revoked: bool | None,
-    cursor: str | None,
-    limit: int,
+    request: PageRequest,
 ) -> tuple[list[ApiKey], str | None]:
     """The keys bound to `project_id`, or with None the admin keys (bound to no project)."""
-    args: list[Any] = []
+    where = Where()
     if project_id is None:
-        where = ["project_id IS NULL"]
+        where.add("project_id IS NULL")
     else:
-        args.append(project_id)
-        where = ["project_id = $1"]
+        where.add("project_id = {}", project_id)
     if user_id is not None:
         owner = _uuid(user_id)
         if owner is None:
             return [], None
-        args.append(owner)
-        where.append(f"user_id = ${len(args)}")
+        where.add("user_id = {}", owner)
     if revoked is not None:
-        where.append("revoked_at IS NOT NULL" if revoked else "revoked_at IS NULL")
-    return await _keyset(
-        db,
-        f"SELECT {_KEY} FROM api_keys",
-        where=where,
-        args=args,
-        order=("created_at", "id"),
-        key_type="uuid",
-        to_record=_key,
-        cursor_of=lambda k: (k.created_at, k.id),
-        cursor=cursor,
-        limit=limit,
-    )
+        where.add("revoked_at IS NOT NULL" if revoked else "revoked_at IS NULL")
+    return await fetch_page(db, API_KEY_LISTING, where, request, _key)
 
 
 # --- refresh tokens --------------------------------------------------------------------------------------------
