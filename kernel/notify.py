@@ -25,8 +25,11 @@ class Wakeup:
 
     async def wait(self, at_most: float) -> None:
         """Return when notified or after `at_most` seconds, whichever comes first."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives just as the
+        # event is set, and a loop waiting here would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout=at_most)
+            async with asyncio.timeout(at_most):
+                await self._event.wait()
         self._event.clear()
 
     async def listen(self) -> None:

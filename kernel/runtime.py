@@ -5,7 +5,6 @@ outbox relay, and its event consumer. Each service builds one explicitly in its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -19,6 +18,9 @@ from kernel.outbox import OutboxRelay
 from kernel.settings import KernelSettings
 
 log = logging.getLogger(__name__)
+
+# How long a stopping service waits for each of its parts (tasks, bus, pool) before it gives up on it.
+STOP_GRACE_SECONDS = 10.0
 
 
 class ServiceRuntime:
@@ -95,13 +97,25 @@ class ServiceRuntime:
             checks["broker"] = self._bus.is_connected
         return checks
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Cancel the background tasks and close the bus and the pool, within `grace` seconds each: a task that
+        does not stop, or a connection never given back, is logged and left, so that shutdown itself never hangs."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=grace)
+            for task in stuck:
+                log.error("background task %s did not stop within %.0fs of being cancelled", task.get_name(), grace)
         if self._bus is not None:
-            await self._bus.close()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._bus.close()
+            except TimeoutError:
+                log.error("the bus connection did not close within %.0fs", grace)
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._pool.close()
+            except TimeoutError:
+                log.error("database connections still in use after %.0fs; closing them", grace)
+                self._pool.terminate()
