@@ -100,12 +100,13 @@ class Where:
     args: list[Any] = field(default_factory=list)
 
     def add(self, condition: str, *values: Any) -> Where:
-        placeholders = []
-        for value in values:
-            self.args.append(value)
-            placeholders.append(f"${len(self.args)}")
-        self.conditions.append(condition.format(*placeholders))
+        self.conditions.append(condition.format(*(self.param(value) for value in values)))
         return self
+
+    def param(self, value: Any) -> str:
+        """The placeholder of one more parameter."""
+        self.args.append(value)
+        return f"${len(self.args)}"
 
     def given(self, condition: str, value: Any) -> Where:
         """`add` when the value was given (None means no filter; False and empty strings are values)."""
@@ -137,30 +138,31 @@ async def fetch_page(
 ) -> tuple[list[T], str | None]:
     """One page of `listing` under `where`, and the cursor of the next page (None on the last)."""
     sort, order = page.sort or listing.default_sort, page.order or listing.default_order
-    conditions, args = list(where.conditions), list(where.args)
+    bounded = Where(list(where.conditions), list(where.args))
     if page.cursor:
-        sort, order, after = _walk(listing, page.cursor)
+        sort, order, (value, key) = _walk(listing, page.cursor)
         column = listing.sorts[sort]
-        args += after
         sign = ">" if order == "asc" else "<"
-        conditions.append(
-            f"({column.sql}, {listing.key.sql}) {sign} "
-            f"(${len(args) - 1}::{column.pg_type}, ${len(args)}::{listing.key.pg_type})"
+        bounded.add(
+            f"({column.sql}, {listing.key.sql}) {sign} ({{}}::{column.pg_type}, {{}}::{listing.key.pg_type})",
+            value,
+            key,
         )
-    elif sort not in listing.sorts:
+    elif sort in listing.sorts:
+        column = listing.sorts[sort]
+    else:
         raise ValidationFailed(
             f"Listings here sort by {', '.join(listing.sorts)}.",
             errors=[{"location": "query.sort", "message": f"one of {', '.join(listing.sorts)}"}],
         )
-    column = listing.sorts[sort]
     direction = "ASC" if order == "asc" else "DESC"
-    args.append(page.limit + 1)
+    limit = bounded.param(page.limit + 1)
     text = (
-        f"{listing.select}{Where(conditions).sql()}"
-        f" ORDER BY {column.sql} {direction}, {listing.key.sql} {direction} LIMIT ${len(args)}"
+        f"{listing.select}{bounded.sql()}"
+        f" ORDER BY {column.sql} {direction}, {listing.key.sql} {direction} LIMIT {limit}"
     )
     try:
-        rows = await db.fetch(text, *args)
+        rows = await db.fetch(text, *bounded.args)
     except (asyncpg.DataError, OverflowError) as exc:
         # Only a cursor carries values the database may find out of range (a time in year 1, say).
         raise _bad_cursor() from exc
@@ -174,13 +176,13 @@ async def fetch_page(
     return records, next_cursor
 
 
-def _walk(listing: Listing, cursor: str) -> tuple[str, Order, list[Any]]:
+def _walk(listing: Listing, cursor: str) -> tuple[str, Order, tuple[Any, Any]]:
     """The sort, order and last values a cursor carries."""
     sort, order, value, key = decode_cursor(cursor, 4)
     try:
         if sort not in listing.sorts or order not in ("asc", "desc"):
             raise ValueError(sort, order)
-        return sort, order, [listing.sorts[sort].from_cursor(value), listing.key.from_cursor(key)]
+        return sort, order, (listing.sorts[sort].from_cursor(value), listing.key.from_cursor(key))
     except (TypeError, ValueError):
         raise _bad_cursor() from None
 

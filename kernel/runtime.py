@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +100,7 @@ class ServiceRuntime:
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Cancel the background tasks and close the bus and the pool, within `grace` seconds each: a task that
         does not stop, or a connection never given back, is logged and left, so that shutdown itself never hangs."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=grace)
-            for task in stuck:
-                log.error("background task %s did not stop within %.0fs of being cancelled", task.get_name(), grace)
+        await stop_tasks(self._tasks, grace)
         if self._bus is not None:
             try:
                 async with asyncio.timeout(grace):
@@ -119,3 +114,13 @@ class ServiceRuntime:
             except TimeoutError:
                 log.error("database connections still in use after %.0fs; closing them", grace)
                 self._pool.terminate()
+
+
+async def stop_tasks(tasks: Collection[asyncio.Task[Any]], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Cancel `tasks` and wait for them at most `grace` seconds; a task that does not stop is logged and left."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=grace)
+        for task in stuck:
+            log.error("background task %s did not stop within %.0fs of being cancelled", task.get_name(), grace)

@@ -28,6 +28,7 @@ from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, NotFound
 from kernel.events import CloudSynced, CloudSyncFailed, Envelope, new_event
 from kernel.keyset import PageRequest
+from kernel.runtime import stop_tasks
 from services.provisioner import errors, repository
 from services.provisioner import inventory_repository as store
 from services.provisioner.clouds import CloudDirectory
@@ -247,11 +248,7 @@ class Inventory:
 
     async def close(self) -> None:
         """Stop the runs under way (each is closed as interrupted)."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(list(self._tasks))
 
     # --- a run --------------------------------------------------------------------------------------------------
 

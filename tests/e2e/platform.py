@@ -93,16 +93,21 @@ async def wait_for_state(client: httpx.AsyncClient, instance_id: str, state: str
     return await eventually(probe, within=within, what=f"instance {instance_id} {state}")
 
 
-async def audit_events(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    """Every audit event matching the filters, following the cursor across pages."""
+async def walk(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a listing, following the cursor across pages. After the first page only the cursor and the
+    filters are sent: the cursor carries the sort and the order."""
+    answer = await client.get(path, params=params)
+    filters = {k: v for k, v in params.items() if k not in ("sort", "order")}
     items: list[dict[str, Any]] = []
-    cursor = None
     while True:
-        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
-        answer = await client.get("/v1/audit/events", params=query)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         items += body["items"]
-        cursor = body["next_cursor"]
-        if not cursor:
+        if not body["next_cursor"]:
             return items
+        answer = await client.get(path, params={**filters, "cursor": body["next_cursor"]})
+
+
+async def audit_events(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """Every audit event matching the filters."""
+    return await walk(client, "/v1/audit/events", **params, limit=500)

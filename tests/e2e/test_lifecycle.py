@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
+from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state, walk
 
 pytestmark = pytest.mark.e2e
 
@@ -143,21 +143,6 @@ async def test_images_flavors_and_openapi(platform: Platform) -> None:
         }
 
 
-async def _walk(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
-    """Every item of a listing, page by page; after the first page only the cursor (and the filters) are sent."""
-    answer = await client.get(path, params=params)
-    assert answer.status_code == 200, answer.text
-    items: list[dict[str, Any]] = answer.json()["items"]
-    cursor = answer.json()["next_cursor"]
-    filters = {k: v for k, v in params.items() if k not in ("sort", "order")}
-    while cursor is not None:
-        answer = await client.get(path, params={**filters, "cursor": cursor})
-        assert answer.status_code == 200, answer.text
-        items += answer.json()["items"]
-        cursor = answer.json()["next_cursor"]
-    return items
-
-
 async def test_lists_sort_by_what_the_caller_chooses_through_every_page(platform: Platform) -> None:
     async with platform.client() as client:
         names = ["sort-delta", "sort-alpha", "sort-echo", "sort-alpha", "sort-charlie"]
@@ -166,22 +151,22 @@ async def test_lists_sort_by_what_the_caller_chooses_through_every_page(platform
             assert answer.status_code == 202, answer.text
 
         ours = [
-            i for i in await _walk(client, "/v1/instances", sort="name", order="desc", limit=2) if i["name"] in names
+            i for i in await walk(client, "/v1/instances", sort="name", order="desc", limit=2) if i["name"] in names
         ]
         assert [i["name"] for i in ours] == sorted(names, reverse=True)
         # Equal names are ordered by id, the same way in every walk.
         alphas = [i["id"] for i in ours if i["name"] == "sort-alpha"]
         assert alphas == sorted(alphas, reverse=True)
 
-        newest_first = await _walk(client, "/v1/instances", order="desc", limit=3)
+        newest_first = await walk(client, "/v1/instances", order="desc", limit=3)
         stamps = [i["created_at"] for i in newest_first]
         assert stamps == sorted(stamps, reverse=True) and len(newest_first) >= len(names)
 
-        events = await _walk(client, "/v1/audit/events", order="desc", limit=7, type="instance.requested")
+        events = await walk(client, "/v1/audit/events", order="desc", limit=7, type="instance.requested")
         assert [e["occurred_at"] for e in events] == sorted((e["occurred_at"] for e in events), reverse=True)
         assert len({e["id"] for e in events}) == len(events) >= len(names)
 
-        users = await _walk(client, "/v1/users", sort="email", limit=1)
+        users = await walk(client, "/v1/users", sort="email", limit=1)
         assert [u["email"] for u in users] == sorted(u["email"] for u in users)
 
         refused = await client.get("/v1/instances", params={"sort": "provider_id"})
