@@ -535,7 +535,27 @@ class InstanceFilter:
 
 async def page(pool: Pool, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
     """One page of a project's instances, and the cursor of the next page (None on the last)."""
-    where = (
+    return await fetch_page(pool, INSTANCE_LISTING, record_filters(flt), request, _record)
+
+
+class RecordFilter(Protocol):
+    """The filters every record listing has (InstanceFilter, and the other resources' ResourceFilter)."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def cloud_id(self) -> str | None: ...
+    @property
+    def states(self) -> Sequence[str]: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def discovered(self) -> bool | None: ...
+
+
+def record_filters(flt: RecordFilter) -> Where:
+    """The conditions of the filters every record listing has; None (or no states) filters nothing."""
+    return (
         Where()
         .add("project_id = {}", flt.project_id)
         .given("cloud_id = {}", flt.cloud_id)
@@ -543,7 +563,6 @@ async def page(pool: Pool, flt: InstanceFilter, request: PageRequest) -> tuple[l
         .given("name = {}", flt.name)
         .given("discovered = {}", flt.discovered)
     )
-    return await fetch_page(pool, INSTANCE_LISTING, where, request, _record)
 
 
 # --- shared by the instances' and the other resources' tables -----------------------------------------------

@@ -14,7 +14,7 @@ from kernel import outbox
 from kernel.db import Connection, Pool
 from kernel.errors import Conflict
 from kernel.events import EventPayload
-from kernel.keyset import Listing, PageRequest, Where, fetch_page
+from kernel.keyset import Listing, PageRequest, fetch_page
 from services.provisioner.repository import (
     NOT_HELD,
     RECORD_KEY,
@@ -23,6 +23,7 @@ from services.provisioner.repository import (
     chain_events,
     claim_due_row,
     due_ids,
+    record_filters,
 )
 from services.provisioner.resources import RULES, Kind, ResourceRecord, label
 
@@ -278,14 +279,9 @@ class ResourceFilter:
 async def page(pool: Pool, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]:
     """One page of a project's resources of one kind, and the cursor of the next page (None on the last)."""
     where = (
-        Where()
-        .add("project_id = {}", flt.project_id)
+        record_filters(flt)
         .add("kind = {}", flt.kind)
-        .given("cloud_id = {}", flt.cloud_id)
-        .given("state = ANY({}::text[])", flt.states)
-        .given("name = {}", flt.name)
         .given("attrs->>'instance_id' = {}", flt.instance_id)
         .given("attrs->>'volume_id' = {}", flt.volume_id)
-        .given("discovered = {}", flt.discovered)
     )
     return await fetch_page(pool, RESOURCE_LISTING, where, request, record_of)
