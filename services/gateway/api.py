@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
+from kernel.authz import Admin, Operator, Reader, allowed
 from kernel.identity import Identity, Permission
 from services.audit.listing import EventPaging
 from services.audit.schemas import AuditEventPage, ChainVerification
-from services.gateway.authz import Admin, Operator, Reader, allowed
 from services.gateway.upstream import Upstream
 from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from kernel.authz import Manager, Reader
 from services.gateway.api import Provisioner, problem_responses, query_items, quoted
-from services.gateway.authz import Manager, Reader
 from services.provisioner.listing import CloudPaging
 from services.provisioner.schemas import CloudCreate, CloudOut, CloudUpdate, ListOf, Page, RegionOut, ZoneOut
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from kernel.authz import Operator, Reader
 from services.gateway.api import Provisioner, problem_responses, query_items, quoted
-from services.gateway.authz import Operator, Reader
 from services.provisioner.listing import SyncPaging
 from services.provisioner.schemas import Page, SyncRunOut
 

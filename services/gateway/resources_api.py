@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
+from kernel.authz import Operator, Reader
 from kernel.identity import Identity
 from services.gateway.api import Provisioner, forward_route, problem_responses, query_items, quoted
-from services.gateway.authz import Operator, Reader
 from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
     AddressAllocate,
