@@ -80,10 +80,11 @@ class Sealed:
         return cls(key_id.hex(), wrap_nonce, wrapped_key, nonce, data[at:])
 
 
-def _kek(secret: str) -> bytes:
+def _kek(secret: str, purpose: str) -> bytes:
     if len(secret) < MIN_KEY_LENGTH:
         raise ValueError(f"a secret key must be at least {MIN_KEY_LENGTH} characters long")
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"clanavi secrets", info=b"clanavi kek v1")
+    info = b"clanavi kek v1" + (b"\x00" + purpose.encode() if purpose else b"")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"clanavi secrets", info=info)
     return hkdf.derive(secret.encode())
 
 
@@ -100,14 +101,17 @@ def _wrap_aad(key_id: str, record_id: str) -> bytes:
 
 
 class Keyring:
-    """The current key, which seals, and previous keys, which only open (rotation)."""
+    """The current key, which seals, and previous keys, which only open (rotation).
 
-    def __init__(self, current: str, previous: Iterable[str] = ()) -> None:
-        kek = _kek(current)
+    `purpose` separates what one secret key protects: keyrings of different purposes derive different KEKs from the
+    same key, so a secret sealed for one use never opens as another's. Cloud credentials use the empty purpose."""
+
+    def __init__(self, current: str, previous: Iterable[str] = (), *, purpose: str = "") -> None:
+        kek = _kek(current, purpose)
         self.key_id = _key_id(kek)
         self._keks = {self.key_id: kek}
         for old in previous:
-            old_kek = _kek(old)
+            old_kek = _kek(old, purpose)
             self._keks.setdefault(_key_id(old_kek), old_kek)
 
     def knows(self, key_id: str) -> bool:

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.crypto import Keyring
+
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5442/clanavi"
 DEV_AMQP_URL = "amqp://guest:guest@127.0.0.1:5682/"
 
@@ -31,6 +33,28 @@ class KernelSettings(BaseSettings):
     # The key the gateway signs callers' identities with and every service checks them with (32 bytes or more).
     # Services refuse to start without it: they trust nobody but the gateway.
     internal_key: SecretStr | None = None
+    # Encrypts secrets at rest (cloud credentials in the provisioner, secret-bearing stored answers in the gateway),
+    # each purpose under a key of its own derived from this one; previous keys (comma-separated) still open.
+    secret_key: SecretStr | None = None
+    secret_key_previous: SecretStr | None = None
+
+    def keyring(self, *, purpose: str = "") -> Keyring:
+        """The keys for secrets of `purpose`; raises ValueError naming the variable when one is missing or short."""
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise ValueError(
+                "CLANAVI_SECRET_KEY is not set: secrets are encrypted at rest with it "
+                "(generate one with `openssl rand -hex 32`)"
+            )
+        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
+        old_keys = [k.strip() for k in previous.split(",") if k.strip()]
+        try:
+            Keyring(self.secret_key.get_secret_value(), purpose=purpose)
+        except ValueError:
+            raise ValueError("CLANAVI_SECRET_KEY must be at least 32 characters long") from None
+        try:
+            return Keyring(self.secret_key.get_secret_value(), old_keys, purpose=purpose)
+        except ValueError:
+            raise ValueError("each key in CLANAVI_SECRET_KEY_PREVIOUS must be at least 32 characters long") from None
 
     def internal_key_bytes(self) -> bytes:
         if self.internal_key is None or not self.internal_key.get_secret_value():

@@ -25,6 +25,8 @@ from kernel.settings import KernelSettings
 
 # The key the tests' services trust gateway-signed identities with.
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123456789"
+# The key the tests' services encrypt secrets at rest with.
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789ab"
 
 
 @dataclass
@@ -76,6 +78,7 @@ def kernel_settings(servers: Servers, database_url: str, bus_prefix: str) -> Ker
         amqp_url=SecretStr(servers.rabbit.url),
         bus_prefix=bus_prefix,
         internal_key=SecretStr(INTERNAL_KEY),
+        secret_key=SecretStr(SECRET_KEY),
     )
 
 

@@ -21,7 +21,7 @@ from kernel.runtime import ServiceRuntime
 from services.gateway import api, clouds_api, identity_api, inventory_api, resources_api
 from services.gateway.auth import PROJECT_HEADER, PUBLIC_PATHS, Authentication
 from services.gateway.idempotency import Idempotency
-from services.gateway.idempotency_store import IdempotencyStore, purge_forever
+from services.gateway.idempotency_store import SEALING_PURPOSE, IdempotencyStore, purge_forever
 from services.gateway.identity import bootstrap
 from services.gateway.identity.authenticator import Authenticator
 from services.gateway.identity.domain import PROJECT_ID_PATTERN
@@ -52,6 +52,7 @@ Errors are RFC 9457 problem JSON."""
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # secrets come from the environment
     internal_key = settings.kernel.internal_key_bytes()
+    answers_keyring = settings.kernel.keyring(purpose=SEALING_PURPOSE)
     signer = IdentitySigner(internal_key)
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
@@ -78,7 +79,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await runtime.start_bus()
             runtime.start_relay()
             runtime.spawn(
-                purge_forever(IdempotencyStore(lambda: runtime.pool), timedelta(hours=settings.idempotency_ttl_hours)),
+                purge_forever(
+                    IdempotencyStore(lambda: runtime.pool, answers_keyring),
+                    timedelta(hours=settings.idempotency_ttl_hours),
+                ),
                 name="idempotency-purge",
             )
             if settings.admin_token is not None:
@@ -114,6 +118,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             Middleware(
                 Idempotency,
                 pool=lambda: runtime.pool,
+                keyring=answers_keyring,
                 lease_seconds=settings.idempotency_lease_seconds,
                 wait_seconds=settings.idempotency_wait_seconds,
             ),

@@ -1,14 +1,18 @@
 """`Idempotency-Key` on POST requests: a client that retries a POST with the same key gets the first answer again
 instead of a second resource.
 
-Keys are kept per project for `idempotency_ttl_hours` (at least a day). The first request with a key claims it and
-its answer is stored, byte for byte, with its status, content type, Location and Retry-After; a request that repeats
-it gets that answer with `Idempotent-Replayed: true`. A 5xx or 429 answer (or an error) releases the key, so the
-client may simply retry. A repeat that arrives while the first is still running waits for it, up to a bound; a
-claim left behind by a gateway that died is taken over once its lease runs out. The same key with a different
-request (method, path, query or body) is refused with 422 `idempotency_key_reused`.
+A key belongs to the caller who sent it (its principal) in its project, and is kept for `idempotency_ttl_hours` (at
+least a day): another caller's key of the same name is another key, so nobody is ever answered what somebody else was.
+A stored answer is replayed only after the route's own permission check has passed for the caller as it is now, and
+only while the caller's role is the one it had when it sent the first request (else 422 `idempotency_key_reused`).
+The first request with a key claims it and its answer is stored, sealed (it may hold a new API key or a private key),
+with its status and headers; a request that repeats it gets that answer with `Idempotent-Replayed: true`. A 5xx or
+429 answer, a refusal (401, 403) or an error releases the key, so the client may simply retry. A repeat that arrives
+while the first is still running waits for it, up to a bound; a claim left behind by a gateway that died is taken over
+once its lease runs out. The same key with a different request (method, path, query or body) is refused with 422
+`idempotency_key_reused`.
 
-Runs after authentication (it needs the caller's project) and after the body limit (bodies are read whole here).
+Runs after authentication (it needs the caller) and after the body limit (bodies are read whole here).
 """
 
 from __future__ import annotations
@@ -23,21 +27,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation, db
+from kernel.authz import route_permission
+from kernel.crypto import Keyring
 from kernel.errors import problem
 from kernel.http import problem_response
-from kernel.identity import Identity
-from services.gateway.idempotency_store import IdempotencyStore, StoredAnswer
+from kernel.identity import Identity, Permission
+from services.gateway.idempotency_store import IdempotencyStore, KeyOwner, StoredAnswer, UnreadableAnswer
 
 log = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")
 MAX_KEY_LENGTH = 255
-# The answer's headers worth repeating; the others (date, correlation id) belong to each response.
-STORED_HEADERS = frozenset({"content-type", "location", "retry-after"})
+# The answer's headers that belong to each response rather than to the answer; every other one is repeated
+# (Cache-Control: no-store above all, on answers that carry a secret).
+UNSTORED_HEADERS = frozenset(
+    {"content-length", "date", "server", "x-correlation-id", "transfer-encoding", "connection", "idempotent-replayed"}
+)
 _FIRST_POLL = 0.01
 _LONGEST_POLL = 0.2
 
@@ -55,9 +65,14 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
 
 
 def _stored(status: int) -> bool:
-    """Whether an answer is kept for repeats: not a server error or a throttle, which a retry may get past (and not
-    no answer at all)."""
-    return 200 <= status < 500 and status != 429
+    """Whether an answer is kept for repeats: not a server error or a throttle, which a retry may get past, nor a
+    refusal of the caller, whose rights may change (and not no answer at all)."""
+    return 200 <= status < 500 and status not in (401, 403, 429)
+
+
+def authority(identity: Identity) -> str:
+    """What decided the caller's rights when it sent a request: its role, and whether it is a platform admin."""
+    return identity.role.value + ("+admin" if identity.admin else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +92,19 @@ class Idempotency:
         app: ASGIApp,
         *,
         pool: Callable[[], db.Pool],
+        keyring: Keyring,
         lease_seconds: float = 60.0,
         wait_seconds: float = 30.0,
         prefix: str = "/v1/",
         methods: Collection[str] = ("POST",),
     ) -> None:
         self.app = app
-        self.store = IdempotencyStore(pool)
+        self.store = IdempotencyStore(pool, keyring)
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self.prefix = prefix
         self.methods = frozenset(methods)
+        self._permissions: dict[int, Permission | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in self.methods or not scope["path"].startswith(self.prefix):
@@ -108,40 +125,71 @@ class Idempotency:
                 f"Idempotency-Key must be one header of 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             )
             return
-        key = values[0].decode("ascii")
+        permission = self._permission(scope)
+        if permission is not None and not identity.can(permission):
+            # The route refuses this caller: let it say so, before any stored answer is looked at.
+            await self.app(scope, receive, send)
+            return
+        owner = KeyOwner(identity.project_id, identity.principal, values[0].decode("ascii"))
         body, receive, complete = await _read_body(receive)
         if not complete:
             return  # the client went away before sending its whole request: nothing to answer
         print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
         try:
-            outcome = await self._acquire(identity.project_id, key, print_)
+            outcome = await self._acquire(owner, authority(identity), print_)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("idempotency store unavailable: %s", exc)
             # Going on without the store could do the same thing twice: refuse, the client retries with its key.
             outcome = _Refusal(503, "service_unavailable", "Idempotency keys cannot be checked now; try again shortly.")
         if isinstance(outcome, uuid.UUID):
-            await self._run(scope, _replaying_body(body, receive), send, identity.project_id, key, outcome)
+            await self._run(scope, _replaying_body(body, receive), send, owner, outcome)
         elif isinstance(outcome, StoredAnswer):
             await _replay(outcome, send)
         else:
             await self._problem(scope, send, outcome.status, outcome.code, outcome.detail, outcome.headers)
 
-    async def _acquire(self, project: str, key: str, print_: bytes) -> uuid.UUID | StoredAnswer | _Refusal:
+    def _permission(self, scope: Scope) -> Permission | None:
+        """The permission the route this request goes to declares (kernel.authz), None when it declares none or no
+        route matches."""
+        for route in scope["app"].router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                known = id(route)
+                if known not in self._permissions:
+                    self._permissions[known] = route_permission(route)
+                return self._permissions[known]
+        return None
+
+    async def _acquire(self, owner: KeyOwner, authority: str, print_: bytes) -> uuid.UUID | StoredAnswer | _Refusal:
         """The claim's token when this request may run; else the answer to replay, or why it is refused."""
         deadline = time.monotonic() + self.wait_seconds
         delay = _FIRST_POLL
-        token = await self.store.claim(project, key, print_, self.lease_seconds)
+        token = await self.store.claim(owner, authority, print_, self.lease_seconds)
         while token is None:
-            record = await self.store.get(project, key)
-            if record is None or (record.expired and record.fingerprint == print_):
+            try:
+                record = await self.store.get(owner)
+            except UnreadableAnswer as exc:
+                log.warning("the stored answer of idempotency key %r of %s does not open: %s", owner.key, owner, exc)
+                return _Refusal(
+                    409,
+                    "idempotency_answer_unreadable",
+                    "The answer stored for this Idempotency-Key can no longer be read; use a new key.",
+                )
+            if record is None or (record.expired and record.fingerprint == print_ and record.authority == authority):
                 # Released after a failure, or its holder is gone: this request may run it.
-                token = await self.store.claim(project, key, print_, self.lease_seconds)
+                token = await self.store.claim(owner, authority, print_, self.lease_seconds)
                 continue
             if record.fingerprint != print_:
                 return _Refusal(
                     422,
                     "idempotency_key_reused",
                     "This Idempotency-Key was used with a different request; use a new key for a new request.",
+                )
+            if record.authority != authority:
+                return _Refusal(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used while your role was different; use a new key.",
                 )
             if record.answer is not None:
                 return record.answer
@@ -156,7 +204,7 @@ class Idempotency:
             delay = min(delay * 2, _LONGEST_POLL)
         return token
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, project: str, key: str, token: uuid.UUID) -> None:
+    async def _run(self, scope: Scope, receive: Receive, send: Send, owner: KeyOwner, token: uuid.UUID) -> None:
         status = 0
         headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
@@ -167,7 +215,7 @@ class Idempotency:
                 status = int(message["status"])
                 for raw_name, raw_value in message.get("headers", []):
                     name = raw_name.decode("latin-1").lower()
-                    if name in STORED_HEADERS:
+                    if name not in UNSTORED_HEADERS:
                         headers.append((name, raw_value.decode("latin-1")))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
@@ -179,24 +227,20 @@ class Idempotency:
             # Torn down mid-request (shutdown): whether the work happened is unknown, and the lease frees the key.
             raise
         except Exception:
-            await self._settle(project, key, token, None)
+            await self._settle(owner, token, None)
             raise
-        await self._settle(
-            project, key, token, StoredAnswer(status, headers, b"".join(chunks)) if _stored(status) else None
-        )
+        await self._settle(owner, token, StoredAnswer(status, headers, b"".join(chunks)) if _stored(status) else None)
 
-    async def _settle(self, project: str, key: str, token: uuid.UUID, answer: StoredAnswer | None) -> None:
+    async def _settle(self, owner: KeyOwner, token: uuid.UUID, answer: StoredAnswer | None) -> None:
         """Store the answer, or release the key when there is none worth keeping. The client has its answer
         already: a failure here is logged, and the lease frees the key in the end."""
         try:
             if answer is None:
-                await self.store.release(project, key, token)
-            elif not await self.store.complete(project, key, token, answer):
-                log.warning(
-                    "idempotency key %r of project %s was taken over before its answer was stored", key, project
-                )
+                await self.store.release(owner, token)
+            elif not await self.store.complete(owner, token, answer):
+                log.warning("idempotency key %r of %s was taken over before its answer was stored", owner.key, owner)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("could not settle idempotency key %r of project %s: %s", key, project, exc)
+            log.warning("could not settle idempotency key %r of %s: %s", owner.key, owner, exc)
 
     async def _problem(
         self, scope: Scope, send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None
@@ -249,4 +293,4 @@ async def _replay(answer: StoredAnswer, send: Send) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-__all__ = ["HEADER", "Idempotency", "fingerprint", "valid_key"]
+__all__ = ["HEADER", "Idempotency", "authority", "fingerprint", "valid_key"]

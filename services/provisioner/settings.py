@@ -14,7 +14,7 @@ are still read, and rewrapped with the current key at start (or by `clanavi rota
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from adapters import registry
@@ -80,9 +80,6 @@ class ProvisionerSettings(ServiceSettings):
     clouds: list[CloudAccountConfig] = Field(default_factory=list)
     # Each enabled account is reconciled with its cloud this often (inventory sync); 0 turns the schedule off.
     sync_interval_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
-    # Encrypts cloud credentials at rest (shared by every replica; see the module docstring).
-    secret_key: SecretStr | None = Field(default=None, validation_alias="CLANAVI_SECRET_KEY")
-    secret_key_previous: SecretStr | None = Field(default=None, validation_alias="CLANAVI_SECRET_KEY_PREVIOUS")
     # How long a new or changed account's connection test may take before it counts as failed.
     connection_test_seconds: float = Field(default=20.0, gt=0, le=300)
 
@@ -109,22 +106,9 @@ class ProvisionerSettings(ServiceSettings):
         return clouds
 
     def keyring(self) -> Keyring:
-        """The keys of cloud credentials; raises ValueError naming the variable when one is missing or too short."""
-        if self.secret_key is None or not self.secret_key.get_secret_value():
-            raise ValueError(
-                "CLANAVI_SECRET_KEY is not set: the provisioner encrypts cloud credentials with it "
-                "(generate one with `openssl rand -hex 32`)"
-            )
-        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
-        old_keys = [k.strip() for k in previous.split(",") if k.strip()]
-        try:
-            Keyring(self.secret_key.get_secret_value())
-        except ValueError:
-            raise ValueError("CLANAVI_SECRET_KEY must be at least 32 characters long") from None
-        try:
-            return Keyring(self.secret_key.get_secret_value(), old_keys)
-        except ValueError:
-            raise ValueError("each key in CLANAVI_SECRET_KEY_PREVIOUS must be at least 32 characters long") from None
+        """The keys of cloud credentials (CLANAVI_SECRET_KEY, shared by every replica); raises ValueError naming the
+        variable when one is missing or too short."""
+        return self.kernel.keyring()
 
     def sim_config(self) -> dict[str, Any]:
         return {

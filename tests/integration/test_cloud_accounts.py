@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
+from pydantic import SecretStr
 
 from devstack import free_port
 from devstack.moto import MotoServer
@@ -109,9 +110,9 @@ def make_settings(kernel_settings: KernelSettings) -> Callable[..., ProvisionerS
         *, key: str = KEY, previous: str | None = None, clouds: list[dict[str, Any]] | None = None
     ) -> ProvisionerSettings:
         return ProvisionerSettings(
-            kernel=kernel_settings,
-            secret_key=key,
-            secret_key_previous=previous,
+            kernel=kernel_settings.model_copy(
+                update={"secret_key": SecretStr(key), "secret_key_previous": SecretStr(previous) if previous else None}
+            ),
             clouds=clouds or [],
             follow_interval=0.05,
             connection_test_seconds=10,
@@ -273,7 +274,7 @@ async def test_the_provisioner_refuses_to_start_without_a_secret_key(
 ) -> None:
     settings = make_settings()
     with pytest.raises(ValueError, match="CLANAVI_SECRET_KEY is not set"):
-        create_app(settings.model_copy(update={"secret_key": None}))
+        create_app(settings.model_copy(update={"kernel": settings.kernel.model_copy(update={"secret_key": None})}))
     with pytest.raises(ValueError, match="CLANAVI_SECRET_KEY must be at least 32"):
         create_app(make_settings(key="short"))
 

@@ -20,11 +20,19 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import db
+from kernel.authz import Manager, Operator
+from kernel.crypto import Keyring
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
 from kernel.migrations import migrate
 from services.gateway.idempotency import Idempotency, fingerprint
-from services.gateway.idempotency_store import IdempotencyStore, StoredAnswer
+from services.gateway.idempotency_store import (
+    SEALING_PURPOSE,
+    IdempotencyStore,
+    KeyOwner,
+    StoredAnswer,
+    UnreadableAnswer,
+)
 from services.gateway.limits import BodyLimit
 from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
 from tests.conftest import make_pool
@@ -32,18 +40,28 @@ from tests.conftest import make_pool
 MIGRATIONS = Path(__file__).parents[2] / "services" / "gateway" / "migrations"
 SCHEMA = "gateway"
 LAUNCH = {"name": "web-1", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+OWNER_K = KeyOwner("p1", "key:k1", "k")
+
+
+KEYRING = Keyring("idempotency-test-key-0123456789abcdef", purpose=SEALING_PURPOSE)
 
 
 class FakeAuth:
-    """Every /v1/ request is authenticated, in the project named by `X-Project` (default p1)."""
+    """Every /v1/ request is authenticated, in the project named by `X-Project` (default p1), as the principal named
+    by `X-Principal` (default key:k1) with the role named by `X-Role` (default owner; `X-Admin: 1` for an admin)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            project = dict(scope["headers"]).get(b"x-project", b"p1").decode()
-            scope.setdefault("state", {})["identity"] = Identity("key:k1", project, Role.OWNER)
+            headers = dict(scope["headers"])
+            scope.setdefault("state", {})["identity"] = Identity(
+                headers.get(b"x-principal", b"key:k1").decode(),
+                headers.get(b"x-project", b"p1").decode(),
+                Role(headers.get(b"x-role", b"owner").decode()),
+                admin=headers.get(b"x-admin") == b"1",
+            )
         await self.app(scope, receive, send)
 
 
@@ -70,12 +88,12 @@ def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
             Middleware(FakeAuth),
             Middleware(PrincipalRateLimit, rate=1000.0, burst=1000),
             Middleware(BodyLimit, max_bytes=4096),
-            Middleware(Idempotency, pool=lambda: pool, **options),
+            Middleware(Idempotency, pool=lambda: pool, keyring=KEYRING, **options),
         ],
     )
 
     @app.post("/v1/instances")
-    async def launch(request: Request) -> Response:
+    async def launch(request: Request, caller: Operator) -> Response:
         backend.runs += 1
         backend.started.set()
         await backend.gate.wait()
@@ -92,9 +110,19 @@ def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
         raise RuntimeError("the handler failed")
 
     @app.post("/v1/instances/{instance_id}/actions/stop", status_code=409)
-    async def refuse(instance_id: str) -> dict[str, str]:
+    async def refuse(instance_id: str, caller: Operator) -> dict[str, str]:
         backend.runs += 1
         return {"code": "invalid_state", "id": instance_id}
+
+    @app.post("/v1/api-keys", status_code=201)
+    async def create_key(caller: Manager) -> Response:
+        backend.runs += 1
+        secret = f"clk_secret_{backend.runs}_{uuid.uuid4().hex}"
+        return JSONResponse(
+            {"key": secret, "run": backend.runs},
+            status_code=201,
+            headers={"Cache-Control": "no-store", "Location": "/v1/api-keys/1", "X-Custom": "kept"},
+        )
 
     return app
 
@@ -239,9 +267,9 @@ async def test_waiting_is_bounded(gateway_pool: db.Pool, backend: Backend) -> No
 
 async def test_a_claim_whose_lease_ran_out_is_taken_over(gateway_pool: db.Pool, backend: Backend) -> None:
     body = json.dumps(LAUNCH).encode()
-    store = IdempotencyStore(lambda: gateway_pool)
+    store = IdempotencyStore(lambda: gateway_pool, KEYRING)
     # A gateway claimed the key and died with it.
-    dead = await store.claim("p1", "k", fingerprint("POST", "/v1/instances", b"", body), lease=0.05)
+    dead = await store.claim(OWNER_K, "owner", fingerprint("POST", "/v1/instances", b"", body), lease=0.05)
     assert dead is not None
     await asyncio.sleep(0.1)
     async with client_for(make_app(gateway_pool, backend)) as client:
@@ -251,25 +279,25 @@ async def test_a_claim_whose_lease_ran_out_is_taken_over(gateway_pool: db.Pool, 
     assert other.status_code == 422
     assert backend.runs == 1
     # The dead gateway's late answer does not overwrite the one given.
-    assert not await store.complete("p1", "k", dead, StoredAnswer(201, [], b"late"))
-    record = await store.get("p1", "k")
+    assert not await store.complete(OWNER_K, dead, StoredAnswer(201, [], b"late"))
+    record = await store.get(OWNER_K)
     assert record is not None and record.answer is not None and record.answer.body == taken.content
 
 
 async def test_a_live_claim_is_not_taken_over(gateway_pool: db.Pool) -> None:
-    store = IdempotencyStore(lambda: gateway_pool)
+    store = IdempotencyStore(lambda: gateway_pool, KEYRING)
     print_ = fingerprint("POST", "/v1/x", b"", b"{}")
-    holder = await store.claim("p1", "k", print_, lease=60)
+    holder = await store.claim(OWNER_K, "owner", print_, lease=60)
     assert holder is not None
-    assert await store.claim("p1", "k", print_, lease=60) is None
-    await store.release("p1", "k", uuid.uuid4())  # someone else's token releases nothing
-    assert await store.get("p1", "k") is not None
-    await store.release("p1", "k", holder)
-    assert await store.get("p1", "k") is None
+    assert await store.claim(OWNER_K, "owner", print_, lease=60) is None
+    await store.release(OWNER_K, uuid.uuid4())  # someone else's token releases nothing
+    assert await store.get(OWNER_K) is not None
+    await store.release(OWNER_K, holder)
+    assert await store.get(OWNER_K) is None
 
 
 async def test_keys_are_purged_after_their_ttl_and_may_then_be_reused(gateway_pool: db.Pool, backend: Backend) -> None:
-    store = IdempotencyStore(lambda: gateway_pool)
+    store = IdempotencyStore(lambda: gateway_pool, KEYRING)
     async with client_for(make_app(gateway_pool, backend)) as client:
         assert (await post(client, "/v1/instances", LAUNCH, "old")).status_code == 202
         assert (await post(client, "/v1/instances", LAUNCH, "new")).status_code == 202
@@ -287,11 +315,11 @@ async def test_keys_are_purged_after_their_ttl_and_may_then_be_reused(gateway_po
 
 async def test_the_purge_works_in_batches(gateway_pool: db.Pool) -> None:
     await gateway_pool.executemany(
-        "INSERT INTO idempotency_keys (project_id, key, fingerprint, state, claim, created_at)"
-        " VALUES ('p', $1, '\\x00', 'in_progress', gen_random_uuid(), now() - interval '2 days')",
+        "INSERT INTO idempotency_keys (project_id, principal, key, authority, fingerprint, state, claim, created_at)"
+        " VALUES ('p', 'key:k1', $1, 'owner', '\\x00', 'in_progress', gen_random_uuid(), now() - interval '2 days')",
         [(f"k{i}",) for i in range(30)],
     )
-    assert await IdempotencyStore(lambda: gateway_pool).purge(timedelta(hours=24), batch=7) == 30
+    assert await IdempotencyStore(lambda: gateway_pool, KEYRING).purge(timedelta(hours=24), batch=7) == 30
     assert await gateway_pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
 
 
@@ -305,3 +333,101 @@ async def test_without_the_store_a_keyed_post_is_refused(database_url: str, back
     assert refused.status_code == 503 and refused.json()["code"] == "service_unavailable"
     assert unkeyed.status_code == 202
     assert backend.runs == 1
+
+
+# Keys belong to their caller: nobody is ever answered what somebody else was.
+
+VIEWER = {"X-Principal": "user:viewer", "X-Role": "viewer"}
+OPERATOR = {"X-Principal": "user:operator", "X-Role": "operator"}
+OWNER = {"X-Principal": "user:owner", "X-Role": "owner"}
+
+
+async def test_another_caller_with_the_same_key_and_request_gets_its_own_execution(
+    gateway_pool: db.Pool, backend: Backend
+) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1", **OWNER)
+        other_owner = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1", **{"X-Principal": "user:owner2"})
+        again = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1", **OWNER)
+    assert first.status_code == other_owner.status_code == 201
+    assert "idempotent-replayed" not in other_owner.headers
+    assert other_owner.json()["key"] != first.json()["key"]
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    assert backend.runs == 2
+
+
+async def test_a_lower_role_replaying_a_key_gets_the_routes_refusal_never_the_stored_answer(
+    gateway_pool: db.Pool, backend: Backend
+) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/api-keys", {"name": "ci", "role": "owner"}, "ci-1", **OWNER)
+        # The same principal name could not be forged past authentication; a viewer of its own is refused anyway.
+        for caller in (VIEWER, OPERATOR, {**OWNER, "X-Role": "viewer"}):
+            refused = await post(client, "/v1/api-keys", {"name": "ci", "role": "owner"}, "ci-1", **caller)
+            assert refused.status_code == 403, caller
+            assert refused.headers["content-type"] == PROBLEM_JSON
+            assert "idempotent-replayed" not in refused.headers
+            assert first.json()["key"] not in refused.text
+    assert backend.runs == 1
+
+
+async def test_a_refusal_is_not_stored_so_it_poisons_nothing(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        refused = await post(client, "/v1/instances", LAUNCH, "launch-1", **VIEWER)
+        own = await post(client, "/v1/instances", LAUNCH, "launch-1", **OPERATOR)
+        # The viewer made an operator (same principal): its first refusal was not kept.
+        promoted = await post(client, "/v1/instances", LAUNCH, "launch-1", **{**VIEWER, "X-Role": "operator"})
+    assert refused.status_code == 403
+    assert own.status_code == 202 and "idempotent-replayed" not in own.headers
+    assert promoted.status_code == 202 and "idempotent-replayed" not in promoted.headers
+    assert backend.runs == 2
+
+
+async def test_a_caller_whose_role_changed_gets_no_replay(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/instances", LAUNCH, "launch-1", **OPERATOR)
+        demoted = await post(client, "/v1/instances", LAUNCH, "launch-1", **{**OPERATOR, "X-Role": "viewer"})
+        promoted = await post(client, "/v1/instances", LAUNCH, "launch-1", **{**OPERATOR, "X-Role": "owner"})
+        made_admin = await post(client, "/v1/instances", LAUNCH, "launch-1", **OPERATOR, **{"X-Admin": "1"})
+        same = await post(client, "/v1/instances", LAUNCH, "launch-1", **OPERATOR)
+    assert first.status_code == 202
+    assert demoted.status_code == 403
+    for changed in (promoted, made_admin):
+        assert changed.status_code == 422 and changed.json()["code"] == "idempotency_key_reused"
+        assert first.json()["id"] not in changed.text
+    assert same.headers["idempotent-replayed"] == "true" and same.content == first.content
+    assert backend.runs == 1
+
+
+async def test_a_replay_carries_the_original_headers(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1")
+        again = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1")
+    assert again.headers["idempotent-replayed"] == "true"
+    for header in ("cache-control", "location", "x-custom", "content-type"):
+        assert again.headers[header] == first.headers[header], header
+    assert again.headers["cache-control"] == "no-store"
+    assert again.headers["x-correlation-id"] != first.headers["x-correlation-id"]
+
+
+async def test_stored_answers_are_sealed_and_bound_to_their_row(gateway_pool: db.Pool, backend: Backend) -> None:
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1")
+        secret = first.json()["key"].encode()
+        rows = await gateway_pool.fetch("SELECT * FROM idempotency_keys")
+        assert len(rows) == 1
+        stored = b"".join(bytes(v) if isinstance(v, bytes) else str(v).encode() for v in rows[0].values())
+        assert secret not in stored and b"no-store" not in stored
+        # The sealed answer copied onto another caller's row does not open there.
+        await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1", **{"X-Principal": "user:thief"})
+        await gateway_pool.execute(
+            "UPDATE idempotency_keys SET answer = (SELECT answer FROM idempotency_keys WHERE principal = 'key:k1')"
+            " WHERE principal = 'user:thief'"
+        )
+        stolen = await post(client, "/v1/api-keys", {"name": "ci"}, "ci-1", **{"X-Principal": "user:thief"})
+        # Another keyring (another CLANAVI_SECRET_KEY, or the credentials' purpose) opens nothing either.
+        other = IdempotencyStore(lambda: gateway_pool, Keyring("idempotency-test-key-0123456789abcdef"))
+    assert stolen.status_code == 409 and stolen.json()["code"] == "idempotency_answer_unreadable"
+    assert secret not in stolen.content
+    with pytest.raises(UnreadableAnswer):
+        await other.get(KeyOwner("p1", "key:k1", "ci-1"))

@@ -27,7 +27,7 @@ from kernel.settings import KernelSettings
 from services.gateway.app import create_app
 from services.gateway.identity.tokens import AccessTokens
 from services.gateway.settings import GatewaySettings
-from tests.conftest import INTERNAL_KEY, Servers
+from tests.conftest import INTERNAL_KEY, SECRET_KEY, Servers
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,7 @@ def gateway_settings(servers: Servers, database_url: str, bus_prefix: str, **cha
         amqp_url=SecretStr(servers.rabbit.url),
         bus_prefix=bus_prefix,
         internal_key=SecretStr(INTERNAL_KEY),
+        secret_key=SecretStr(SECRET_KEY),
         db_pool_min=1,
         db_pool_max=5,
     )
@@ -330,6 +331,7 @@ async def test_logout_ends_the_callers_login_only(client: httpx.AsyncClient) -> 
     assert (await client.post("/v1/auth/logout", json=body)).status_code == 401, "logging out needs authentication"
     assert (await client.post("/v1/auth/logout", json=body, headers=headers)).status_code == 204
     assert (await refresh(client, tokens["refresh_token"])).status_code == 401
+    headers = bearer(await access_token(client, person))  # the ended login's access token is refused now
     unknown = {"refresh_token": "clr_unknown"}
     assert (await client.post("/v1/auth/logout", json=unknown, headers=headers)).status_code == 204
     others = {"refresh_token": theirs["refresh_token"]}
@@ -338,12 +340,76 @@ async def test_logout_ends_the_callers_login_only(client: httpx.AsyncClient) -> 
     assert (await client.post("/v1/auth/logout", json={"token": "x"}, headers=headers)).status_code == 422
 
 
+async def test_ending_a_login_ends_its_access_tokens_at_once(client: httpx.AsyncClient) -> None:
+    person = await new_user(client, ("default", Role.VIEWER))
+    ended, kept = (
+        (await login(client, person.email, person.password)).json(),
+        (await login(client, person.email, person.password)).json(),
+    )
+    for tokens in (ended, kept):
+        assert (await client.get("/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
+
+    out = await client.post(
+        "/v1/auth/logout", json={"refresh_token": ended["refresh_token"]}, headers=bearer(ended["access_token"])
+    )
+
+    assert out.status_code == 204
+    refused = await client.get("/v1/me", headers=bearer(ended["access_token"]))
+    assert refused.status_code == 401 and "ended" in refused.json()["detail"]
+    assert (await client.get("/v1/me", headers=bearer(kept["access_token"]))).status_code == 200
+
+
+async def test_a_reused_refresh_token_ends_every_access_token_of_its_login(client: httpx.AsyncClient) -> None:
+    person = await new_user(client, ("default", Role.VIEWER))
+    first = (await login(client, person.email, person.password)).json()
+    second = (await refresh(client, first["refresh_token"])).json()
+    for tokens in (first, second):
+        assert (await client.get("/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
+
+    assert (await refresh(client, first["refresh_token"])).status_code == 401  # reused: it leaked
+
+    for tokens in (first, second):
+        assert (await client.get("/v1/me", headers=bearer(tokens["access_token"]))).status_code == 401
+
+
+async def test_a_password_change_and_a_disable_end_every_login_for_good(client: httpx.AsyncClient) -> None:
+    person = await new_user(client, ("default", Role.VIEWER))
+    before_password = await access_token(client, person)
+    changed = await client.patch(f"/v1/users/{person.id}", json={"password": "a new long passphrase"}, headers=ADMIN)
+    assert changed.status_code == 200
+    assert (await client.get("/v1/me", headers=bearer(before_password))).status_code == 401
+
+    person = Person(person.id, person.email, "a new long passphrase")
+    before_disable = await access_token(client, person)
+    assert (await client.patch(f"/v1/users/{person.id}", json={"disabled": True}, headers=ADMIN)).status_code == 200
+    assert (await client.patch(f"/v1/users/{person.id}", json={"disabled": False}, headers=ADMIN)).status_code == 200
+
+    assert (await client.get("/v1/me", headers=bearer(before_disable))).status_code == 401, "re-enabling revived it"
+    assert (await client.get("/v1/me", headers=bearer(await access_token(client, person)))).status_code == 200
+
+
+async def test_a_login_ended_by_another_replica_stops_its_access_tokens_within_a_second(
+    client: httpx.AsyncClient, db: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    person = await new_user(client, ("default", Role.VIEWER))
+    tokens = (await login(client, person.email, person.password)).json()
+    headers = bearer(tokens["access_token"])
+    for _ in range(3):
+        assert (await client.get("/v1/me", headers=headers)).status_code == 200  # cached from here on
+
+    await db.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1", uuid.UUID(person.id))
+
+    assert await eventually_status(client, "/v1/me", headers, 401, within=1.0) < 1.0
+
+
 async def test_access_tokens_that_are_expired_tampered_or_internal_are_refused(client: httpx.AsyncClient) -> None:
     person = await new_user(client, ("default", Role.VIEWER))
     token = await access_token(client, person)
     assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
 
-    expired = AccessTokens(INTERNAL_KEY.encode(), ttl=60, clock=lambda: time.time() - 3600).issue(person.id)
+    expired = AccessTokens(INTERNAL_KEY.encode(), ttl=60, clock=lambda: time.time() - 3600).issue(
+        person.id, str(uuid.uuid4())
+    )
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     internal = IdentitySigner(INTERNAL_KEY.encode()).sign(Identity(f"user:{person.id}", "default", Role.OWNER, True))
     answers = {

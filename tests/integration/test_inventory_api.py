@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.base import LaunchSpec
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
@@ -32,7 +33,10 @@ ADMIN = identity_headers("default", admin=True)
 @asynccontextmanager
 async def provisioner(kernel_settings: KernelSettings, **more: Any) -> AsyncIterator[httpx.AsyncClient]:
     settings = ProvisionerSettings(
-        kernel=kernel_settings, secret_key=KEY, follow_interval=0.05, sim_boot_seconds=0, **more
+        kernel=kernel_settings.model_copy(update={"secret_key": SecretStr(KEY)}),
+        follow_interval=0.05,
+        sim_boot_seconds=0,
+        **more,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

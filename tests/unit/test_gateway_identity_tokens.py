@@ -27,6 +27,7 @@ from services.gateway.identity.tokens import (
 
 KEY = b"unit-internal-key-0123456789abcdef0123"
 USER = str(uuid.uuid4())
+SESSION = str(uuid.uuid4())
 
 
 def tokens(*, ttl: int = 900, at: float | None = None) -> AccessTokens:
@@ -36,18 +37,27 @@ def tokens(*, ttl: int = 900, at: float | None = None) -> AccessTokens:
 def forge(claims: dict[str, object], key: bytes | None = None) -> str:
     """A token signed with the access-token key (or `key`) holding exactly `claims`."""
     now = int(time.time())
-    full = {"sub": USER, "aud": ACCESS_AUDIENCE, "typ": "access", "iat": now, "exp": now + 60, "jti": "j", **claims}
+    full = {
+        "sub": USER,
+        "sid": SESSION,
+        "aud": ACCESS_AUDIENCE,
+        "typ": "access",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+        **claims,
+    }
     return jwt.encode(
         {k: v for k, v in full.items() if v is not None}, key or derive_key(KEY, b"clanavi gateway access token v1")
     )
 
 
 def test_an_issued_token_verifies_to_its_user() -> None:
-    issued = tokens().issue(USER)
+    issued = tokens().issue(USER, SESSION)
 
     claims = tokens().verify(issued)
 
-    assert claims.user_id == USER
+    assert claims.user_id == USER and claims.session_id == SESSION
     assert looks_like_jwt(issued)
     decoded = jwt.decode(issued, options={"verify_signature": False})
     assert decoded["typ"] == "access" and decoded["aud"] == "clanavi-api"
@@ -56,12 +66,12 @@ def test_an_issued_token_verifies_to_its_user() -> None:
 
 def test_every_token_has_its_own_id() -> None:
     issuer = tokens()
-    ids = {jwt.decode(issuer.issue(USER), options={"verify_signature": False})["jti"] for _ in range(5)}
+    ids = {jwt.decode(issuer.issue(USER, SESSION), options={"verify_signature": False})["jti"] for _ in range(5)}
     assert len(ids) == 5
 
 
 def test_an_expired_token_says_so() -> None:
-    expired = tokens(ttl=60, at=time.time() - 3600).issue(USER)
+    expired = tokens(ttl=60, at=time.time() - 3600).issue(USER, SESSION)
 
     with pytest.raises(TokenExpired) as caught:
         tokens().verify(expired)
@@ -72,7 +82,7 @@ def test_an_expired_token_says_so() -> None:
 
 def test_a_remembered_token_still_expires() -> None:
     issuer = tokens(ttl=2)
-    token = issuer.issue(USER)
+    token = issuer.issue(USER, SESSION)
     issuer.verify(token)  # remembered from now on
     deadline = time.monotonic() + 4
     while True:
@@ -93,7 +103,7 @@ def test_a_remembered_token_still_expires() -> None:
     ],
 )
 def test_a_tampered_token_is_invalid(mangle: object) -> None:
-    token = tokens().issue(USER)
+    token = tokens().issue(USER, SESSION)
     assert callable(mangle)
 
     with pytest.raises(Unauthenticated) as caught:
@@ -113,6 +123,8 @@ def test_a_tampered_token_is_invalid(mangle: object) -> None:
         {"jti": None},
         {"iat": None},
         {"sub": "not-a-uuid"},
+        {"sid": None},
+        {"sid": "not-a-uuid"},
     ],
 )
 def test_a_token_with_other_claims_is_invalid(claims: dict[str, object]) -> None:
@@ -138,7 +150,7 @@ def test_an_internal_identity_token_is_no_access_token() -> None:
 
 
 def test_another_platforms_tokens_are_invalid() -> None:
-    other = AccessTokens(b"another-internal-key-0123456789abcdef", ttl=900).issue(USER)
+    other = AccessTokens(b"another-internal-key-0123456789abcdef", ttl=900).issue(USER, SESSION)
     with pytest.raises(Unauthenticated):
         tokens().verify(other)
 

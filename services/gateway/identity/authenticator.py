@@ -1,8 +1,9 @@
 """From a bearer token and the requested project to the request's identity, on every API call.
 
-What the database says of an API key, a user and its memberships is remembered for `cache_seconds` (0.5 s by
-default), so a busy caller costs a hash and two dictionary look-ups per request, and a revoked key or a disabled user
-stops working on every replica within that time. Concurrent requests that miss the cache share one query.
+What the database says of an API key, a user and its memberships, and whether an access token's login goes on, is
+remembered for `cache_seconds` (0.5 s by default), so a busy caller costs a hash and a few dictionary look-ups per
+request, and a revoked key, a disabled user or an ended login stops working on every replica within that time.
+Concurrent requests that miss the cache share one query.
 """
 
 from __future__ import annotations
@@ -105,18 +106,25 @@ class Authenticator:
         self._keys: TtlCache[str, KeyGrant | None] = TtlCache(cache_seconds)
         self._users: TtlCache[str, UserGrant | None] = TtlCache(cache_seconds)
         self._projects: TtlCache[str, bool] = TtlCache(cache_seconds)
+        self._sessions: TtlCache[str, bool] = TtlCache(cache_seconds)
 
     def forget(self) -> None:
         """Drop what is cached: this replica made a change that may take rights away."""
         self._keys.clear()
         self._users.clear()
         self._projects.clear()
+        self._sessions.clear()
 
     async def subject(self, authorization: str | None) -> Subject:
         """Who sent the request; raises Unauthenticated."""
         token = bearer_token(authorization)
         if looks_like_jwt(token):
             claims = self._tokens.verify(token)
+            alive = await self._sessions.get(
+                claims.session_id, lambda: self._read(repository.session_alive, claims.session_id)
+            )
+            if not alive:
+                raise Unauthenticated("The login this access token belongs to has ended; log in again.")
             user = await self._user(claims.user_id)
             if user is None:
                 raise Unauthenticated("The access token is not valid.")

@@ -130,16 +130,18 @@ class IdentityService:
         if self.hashing.needs_rehash(stored):
             await repository.set_password_hash(self.pool, user.id, await self.hashing.hash_async(password))
         refresh = new_refresh_token()
+        # The login is the refresh token family: its access tokens carry its id and end with it.
+        session_id = str(uuid.uuid4())
         async with self.pool.acquire() as conn:
             await repository.insert_refresh_token(
                 conn,
                 token_hash=secret_hash(refresh),
                 user_id=user.id,
-                family_id=str(uuid.uuid4()),
+                family_id=session_id,
                 ttl_seconds=self.refresh_ttl,
             )
         log.info("user %s logged in", user.id)
-        return TokenPair(self.tokens.issue(user.id), self.tokens.ttl, refresh)
+        return TokenPair(self.tokens.issue(user.id, session_id), self.tokens.ttl, refresh)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """New tokens for a refresh token, which is used up. A token used a second time means it leaked: the whole
@@ -166,15 +168,20 @@ class IdentityService:
         if reused:
             log.warning("refresh token of user %s used twice: its family is revoked", record.user_id)
         if user is None or user.disabled or reused:
+            self._on_change()
             raise Unauthenticated(_BAD_REFRESH)
-        return TokenPair(self.tokens.issue(user.id), self.tokens.ttl, successor)
+        return TokenPair(self.tokens.issue(user.id, record.family_id), self.tokens.ttl, successor)
 
     async def logout(self, subject: Subject, refresh_token: str) -> None:
-        """Ends the caller's login the refresh token belongs to; anybody else's token changes nothing."""
+        """Ends the caller's login the refresh token belongs to, and with it the login's access tokens; anybody
+        else's token changes nothing."""
         async with self.pool.acquire() as conn, conn.transaction():
             record = await repository.lock_refresh_token(conn, secret_hash(refresh_token))
-            if record is not None and record.user_id == subject.user_id:
+            ended = record is not None and record.user_id == subject.user_id
+            if record is not None and ended:
                 await repository.revoke_refresh_family(conn, record.family_id)
+        if ended:
+            self._on_change()
 
     # --- users ------------------------------------------------------------------------------------------------
 
@@ -206,7 +213,8 @@ class IdentityService:
         admin: bool | None = None,
         disabled: bool | None = None,
     ) -> User:
-        """Changes a user. Disabling one, or changing its password, ends its logins; a disabled user's keys fail."""
+        """Changes a user. Disabling one, or changing its password, ends its logins (and their access tokens, so that
+        enabling it again revives none); a disabled user's keys fail."""
         if actor.principal == f"user:{user_id}" and (disabled or admin is False):
             raise Conflict("You cannot disable yourself or take your own admin rights; ask another admin.")
         password_hash = await self.hashing.hash_async(password) if password is not None else None

@@ -40,6 +40,7 @@ __all__ = [
     "revoke_api_key",
     "revoke_refresh_family",
     "revoke_refresh_tokens_of",
+    "session_alive",
     "update_user",
     "upsert_member",
     "use_refresh_token",
@@ -465,6 +466,16 @@ async def revoke_refresh_family(conn: Connection, family_id: str) -> None:
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
         uuid.UUID(family_id),
     )
+
+
+async def session_alive(db: Reader, session_id: str) -> bool:
+    """Whether a login goes on: some refresh token of its family is not revoked (logging out, a reused refresh token,
+    a password change and disabling the user revoke them all)."""
+    alive: Any = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL)",
+        uuid.UUID(session_id),
+    )
+    return bool(alive)
 
 
 async def revoke_refresh_tokens_of(conn: Connection, user_id: str) -> None:

@@ -52,6 +52,8 @@ def derive_key(internal_key: bytes, label: bytes) -> bytes:
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     user_id: str
+    # The login the token was issued for (the refresh token family): ending the login ends its access tokens.
+    session_id: str
     jti: str
     expires_at: int
 
@@ -66,10 +68,11 @@ class AccessTokens:
         self._clock = clock
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, user_id: str) -> str:
+    def issue(self, user_id: str, session_id: str) -> str:
         now = int(self._clock())
         claims = {
             "sub": user_id,
+            "sid": session_id,
             "aud": ACCESS_AUDIENCE,
             "typ": ACCESS_TYPE,
             "iat": now,
@@ -91,11 +94,16 @@ class AccessTokens:
                 self._key,
                 algorithms=[_ALGORITHM],
                 audience=ACCESS_AUDIENCE,
-                options={"require": ["sub", "exp", "iat", "jti", "aud", "typ"]},
+                options={"require": ["sub", "sid", "exp", "iat", "jti", "aud", "typ"]},
             )
             if claims["typ"] != ACCESS_TYPE:
                 raise jwt.InvalidTokenError("not an access token")
-            verified = AccessClaims(str(uuid.UUID(str(claims["sub"]))), str(claims["jti"]), int(claims["exp"]))
+            verified = AccessClaims(
+                str(uuid.UUID(str(claims["sub"]))),
+                str(uuid.UUID(str(claims["sid"]))),
+                str(claims["jti"]),
+                int(claims["exp"]),
+            )
         except jwt.ExpiredSignatureError:
             raise TokenExpired("The access token has expired; get a new one with the refresh token.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
