@@ -35,10 +35,11 @@ PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"
 # Each service gets only the secrets it needs: the internal key everywhere (services trust only identities the gateway
-# signed with it), the admin token at the gateway, the credential encryption key at the provisioner.
+# signed with it), the admin token at the gateway, the key that encrypts secrets at rest where secrets are kept (cloud
+# credentials in the provisioner, idempotent answers in the gateway).
 _COMMON_SECRETS = frozenset({"CLANAVI_DATABASE_URL", "CLANAVI_AMQP_URL", "CLANAVI_INTERNAL_KEY"})
 SERVICE_SECRETS: dict[str, frozenset[str]] = {
-    "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN"},
+    "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN", "CLANAVI_SECRET_KEY"},
     "provisioner": _COMMON_SECRETS | {"CLANAVI_SECRET_KEY"},
     "audit": _COMMON_SECRETS,
 }
