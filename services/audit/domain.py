@@ -1,8 +1,16 @@
 """The hash chain that makes the audit trail tamper-evident, and the filters of a query. Pure: no I/O.
 
-Each record's hash is sha256(previous hash + canonical bytes of its envelope); the first record chains to 32
-zero bytes. Changing, removing or reordering any record breaks every link from there on. Removing records from
-the end of the trail leaves a shorter valid chain, which only a copy of the latest hash kept elsewhere shows.
+Each record's hash is sha256(previous hash + canonical bytes of the record); the first record chains to 32 zero
+bytes. The bytes a record contributes depend on the hash version it was written with:
+
+- version 2 (what this release writes; migration 0002 added the column that names it): every stored column except
+  the hash itself (the previous hash is the prefix): the envelope, `seq`, `received_at` and `hash_version`;
+- version 1 (records stored before it): the envelope fields only, so such a record's `received_at`, and its `seq`
+  beyond the order the links fix, can change unnoticed. They keep verifying by that rule: hashing them again now
+  would vouch for whatever they hold today.
+
+Changing, removing or reordering any record breaks every link from there on. Removing records from the end of the
+trail leaves a shorter valid chain, which only a copy of the latest hash kept elsewhere shows.
 """
 
 from __future__ import annotations
@@ -18,21 +26,27 @@ from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 
 __all__ = [
-    "CHAINED_FIELDS",
+    "ENVELOPE_FIELDS",
     "GENESIS",
+    "HASHED_FIELDS",
+    "HASH_VERSION",
     "AuditRecord",
     "EventFilter",
     "UnstorableEvent",
     "canonical",
     "chain_hash",
+    "record_hash",
     "verify_chain",
 ]
 
 GENESIS = bytes(32)
 
+# The rule new records are hashed with.
+HASH_VERSION = 2
+
 # Named explicitly rather than read from the model: a field added to the envelope later must not change the
-# hashes of records stored before it existed.
-CHAINED_FIELDS = (
+# hashes of records stored before it existed. A new stored column needs a new hash version.
+ENVELOPE_FIELDS = (
     "id",
     "type",
     "version",
@@ -43,6 +57,11 @@ CHAINED_FIELDS = (
     "subject",
     "payload",
 )
+# What each hash version covers; the keys are every version a stored record may name.
+HASHED_FIELDS: dict[int, tuple[str, ...]] = {
+    1: ENVELOPE_FIELDS,
+    2: (*ENVELOPE_FIELDS, "seq", "received_at", "hash_version"),
+}
 
 
 class UnstorableEvent(ValueError):
@@ -58,6 +77,7 @@ class AuditRecord:
     received_at: datetime
     prev_hash: bytes
     hash: bytes
+    hash_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,33 +99,57 @@ class EventFilter:
             )
 
 
-def _value(name: str, value: Any) -> Any:
-    if name == "id":
-        return str(value)
-    if name == "occurred_at":
-        # The database hands timestamps back in UTC; an offset given by the producer must not change the hash.
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    return value
+def _time(value: datetime) -> str:
+    # The database hands timestamps back in UTC, to the microsecond; an offset given by the producer must not change
+    # the hash.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical(envelope: Envelope) -> bytes:
-    """The envelope as sorted-key, compact, ASCII-only JSON: the same bytes for the same facts."""
-    fields = {name: _value(name, getattr(envelope, name)) for name in CHAINED_FIELDS}
+def canonical(envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION) -> bytes:
+    """What a record contributes to the chain under `hash_version`: its fields as sorted-key, compact, ASCII-only JSON,
+    the same bytes for the same facts. Raises ValueError for a version no rule exists for."""
+    if hash_version not in HASHED_FIELDS:
+        raise ValueError(f"unknown audit hash version {hash_version!r}")
+    stored: dict[str, Any] = {
+        **{name: getattr(envelope, name) for name in ENVELOPE_FIELDS},
+        "id": str(envelope.id),
+        "occurred_at": _time(envelope.occurred_at),
+        "seq": seq,
+        "received_at": _time(received_at),
+        "hash_version": hash_version,
+    }
+    fields = {name: stored[name] for name in HASHED_FIELDS[hash_version]}
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return text.encode("ascii")
 
 
-def chain_hash(prev: bytes, envelope: Envelope) -> bytes:
-    return hashlib.sha256(prev + canonical(envelope)).digest()
+def chain_hash(
+    prev: bytes, envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION
+) -> bytes:
+    """The hash of a record with these stored fields that follows the record whose hash is `prev`."""
+    content = canonical(envelope, seq=seq, received_at=received_at, hash_version=hash_version)
+    return hashlib.sha256(prev + content).digest()
+
+
+def record_hash(prev: bytes, record: AuditRecord) -> bytes | None:
+    """The hash `record` must carry when it follows `prev`; None when it names no known hash version."""
+    if record.hash_version not in HASHED_FIELDS:
+        return None
+    return chain_hash(
+        prev, record.envelope, seq=record.seq, received_at=record.received_at, hash_version=record.hash_version
+    )
 
 
 def verify_chain(records: Iterable[AuditRecord], prev: bytes = GENESIS) -> int | None:
     """The seq of the first record that does not follow from `prev` and the records before it, or None.
 
-    `records` are in seq order; `prev` is the hash of the record before the first (for checking in chunks).
+    `records` are in seq order; `prev` is the hash of the record before the first (for checking in chunks). Records
+    of either hash version may follow each other, since a replica of the previous release still writes version 1
+    during a rolling upgrade. That opens no way around the stronger rule: the version a record names decides the
+    bytes its hash is checked against, so changing it breaks the link like any other edit.
     """
     for record in records:
-        if record.prev_hash != prev or record.hash != chain_hash(prev, record.envelope):
+        if record.prev_hash != prev or record.hash != record_hash(prev, record):
             return record.seq
         prev = record.hash
     return None

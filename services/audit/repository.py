@@ -9,13 +9,21 @@ import asyncpg
 from kernel.db import Connection, Pool
 from kernel.events import Envelope
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
-from services.audit.domain import GENESIS, AuditRecord, EventFilter, UnstorableEvent, chain_hash, verify_chain
+from services.audit.domain import (
+    GENESIS,
+    HASH_VERSION,
+    AuditRecord,
+    EventFilter,
+    UnstorableEvent,
+    chain_hash,
+    verify_chain,
+)
 
 __all__ = ["Page", "Verification", "append", "query", "verify"]
 
 _COLUMNS = (
     "seq, id, type, version, occurred_at, project_id, correlation_id, causation_id, subject, payload, "
-    "received_at, prev_hash, hash"
+    "received_at, prev_hash, hash, hash_version"
 )
 
 
@@ -51,6 +59,7 @@ def _record(row: asyncpg.Record) -> AuditRecord:
         received_at=row["received_at"],
         prev_hash=bytes(row["prev_hash"]),
         hash=bytes(row["hash"]),
+        hash_version=row["hash_version"],
     )
 
 
@@ -61,27 +70,32 @@ async def append(conn: Connection, envelope: Envelope) -> bool:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
         try:
             # Hash what the database will hand back (jsonb rewrites numbers, timestamps come back in UTC), so
-            # verification recomputes exactly the same bytes.
+            # verification recomputes exactly the same bytes. seq and received_at are hashed too, so they are chosen
+            # here rather than left to the column defaults; received_at is read after the lock (a transaction's now()
+            # is when it began), so it follows seq. A redelivery takes no seq.
             row = await conn.fetchrow(
-                "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at,"
+                "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at, clock_timestamp() AS received_at,"
                 " (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev,"
-                " EXISTS (SELECT 1 FROM events WHERE id = $3) AS known",
+                " CASE WHEN EXISTS (SELECT 1 FROM events WHERE id = $3) THEN NULL"
+                " ELSE nextval(pg_get_serial_sequence('events', 'seq')) END AS seq",
                 envelope.payload,
                 envelope.occurred_at,
                 envelope.id,
             )
             assert row is not None
-            if row["known"]:
+            if row["seq"] is None:
                 return False
             normalized = {"payload": row["payload"], "occurred_at": row["occurred_at"]}
             stored = envelope.model_copy(update=normalized)
             prev = bytes(row["prev"]) if row["prev"] is not None else GENESIS
-            digest = chain_hash(prev, stored)
+            digest = chain_hash(prev, stored, seq=row["seq"], received_at=row["received_at"])
         except (asyncpg.DataError, ValueError) as exc:
             raise UnstorableEvent(f"event {envelope.id} cannot be stored: {exc}") from exc
         await conn.execute(
-            "INSERT INTO events (id, type, version, occurred_at, project_id, correlation_id, causation_id,"
-            " subject, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO events (seq, id, type, version, occurred_at, project_id, correlation_id, causation_id,"
+            " subject, payload, received_at, prev_hash, hash, hash_version)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            row["seq"],
             envelope.id,
             envelope.type,
             envelope.version,
@@ -91,8 +105,10 @@ async def append(conn: Connection, envelope: Envelope) -> bool:
             envelope.causation_id,
             envelope.subject,
             envelope.payload,
+            row["received_at"],
             prev,
             digest,
+            HASH_VERSION,
         )
         return True
 
@@ -120,14 +136,17 @@ async def query(pool: Pool, filters: EventFilter, request: PageRequest) -> Page:
 
 async def verify(pool: Pool, chunk_size: int = 1000) -> Verification:
     """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""
-    prev, after, checked = GENESIS, 0, 0
+    prev, checked = GENESIS, 0
+    after: int | None = None
     async with pool.acquire() as conn:
         while True:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                after,
-                chunk_size,
-            )
+            # The first chunk has no lower bound: a record whose seq was made zero or negative is still checked.
+            if after is None:
+                rows = await conn.fetch(f"SELECT {_COLUMNS} FROM events ORDER BY seq LIMIT $1", chunk_size)
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", after, chunk_size
+                )
             if not rows:
                 return Verification(valid=True, checked=checked, first_invalid_seq=None)
             records = [_record(row) for row in rows]

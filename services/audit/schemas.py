@@ -27,7 +27,11 @@ class AuditEvent(BaseModel):
     payload: dict[str, Any]
     seq: int = Field(description="Position in the trail, increasing with the order events were recorded.")
     received_at: datetime
-    hash: str = Field(description="sha256 of the previous record's hash and this envelope, hex.")
+    hash: str = Field(description="sha256 of the previous record's hash and this record, hex.")
+    hash_version: int = Field(
+        description="The rule `hash` was made with: 2 covers every stored field (the envelope, seq, received_at and "
+        "hash_version); 1, on records stored before it existed, the envelope only."
+    )
 
     @classmethod
     def from_record(cls, record: AuditRecord) -> AuditEvent:
@@ -45,6 +49,7 @@ class AuditEvent(BaseModel):
             seq=record.seq,
             received_at=record.received_at,
             hash=record.hash.hex(),
+            hash_version=record.hash_version,
         )
 
 

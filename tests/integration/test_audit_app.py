@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -148,8 +149,9 @@ async def test_events_on_the_bus_reach_the_trail(client: httpx.AsyncClient, publ
         "seq",
         "received_at",
         "hash",
+        "hash_version",
     }
-    assert item["payload"] == {"n": 1} and len(bytes.fromhex(item["hash"])) == 32
+    assert item["payload"] == {"n": 1} and len(bytes.fromhex(item["hash"])) == 32 and item["hash_version"] == 2
 
     verify = await client.get("/v1/audit/verify", headers=identity_headers("p1", admin=True))
     assert verify.json() == {"valid": True, "checked": 2, "first_invalid_seq": None}
@@ -228,6 +230,30 @@ async def test_calls_without_the_gateways_signature_are_refused(
     response = await client.get("/v1/audit/events", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "unauthenticated"
+
+
+async def test_verify_reports_a_changed_receipt_time(
+    client: httpx.AsyncClient, publisher: Bus, audit_settings: AuditSettings
+) -> None:
+    await publish(publisher, event(1), event(2), event(3))
+    await wait_for_count(client, 3)
+    items = (await client.get("/v1/audit/events", headers=P1)).json()["items"]
+    target = items[1]["seq"]
+
+    # What someone with database access could do: the guard trigger off, one field of one record changed.
+    url = audit_settings.kernel.database_url.get_secret_value()
+    conn = await asyncpg.connect(url, server_settings={"search_path": "audit"})
+    try:
+        async with conn.transaction():
+            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
+            await conn.execute("UPDATE events SET received_at = received_at - interval '1 hour' WHERE seq = $1", target)
+            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete")
+    finally:
+        await conn.close()
+
+    verify = await client.get("/v1/audit/verify", headers=identity_headers("p1", admin=True))
+    checked = sum(1 for item in items if item["seq"] <= target)
+    assert verify.json() == {"valid": False, "checked": checked, "first_invalid_seq": target}
 
 
 async def test_probes(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shutil
 import tempfile
 import uuid
@@ -13,6 +15,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
 
 from devstack import PostgresServer, free_port
 from kernel import db
@@ -24,7 +29,7 @@ from kernel.migrations import migrate
 from kernel.pagination import encode_cursor
 from services.audit import repository
 from services.audit.app import MIGRATIONS
-from services.audit.domain import AuditRecord, EventFilter
+from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, chain_hash
 from services.audit.handlers import record_event
 
 pytestmark = pytest.mark.integration
@@ -110,7 +115,7 @@ async def test_appended_events_come_back_as_they_were_sent(pool: db.Pool) -> Non
     [record] = page.items
     assert record.envelope.model_dump() == env.model_dump()
     assert record.seq >= 1 and len(record.hash) == 32 and record.prev_hash == bytes(32)
-    assert record.received_at.tzinfo is not None
+    assert record.received_at.tzinfo is not None and record.hash_version == HASH_VERSION
 
 
 async def test_every_filter(pool: db.Pool) -> None:
@@ -199,11 +204,11 @@ async def test_events_cannot_be_updated_deleted_or_truncated(pool: db.Pool) -> N
         assert await conn.fetchval("SELECT count(*) FROM events") == 1
 
 
-async def tamper(pool: db.Pool, sql: str) -> None:
+async def tamper(pool: db.Pool, sql: str, *args: Any) -> None:
     """Change the trail the way only a superuser can: with the guard trigger switched off."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
-        await conn.execute(sql)
+        await conn.execute(sql, *args)
         await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete")
 
 
@@ -215,6 +220,72 @@ async def test_verify_detects_a_changed_row(pool: db.Pool) -> None:
     await tamper(pool, "UPDATE events SET payload = '{\"n\": 99}' WHERE seq = 5")
     assert await repository.verify(pool, chunk_size=3) == repository.Verification(False, 5, 5)
     assert await repository.verify(pool, chunk_size=1000) == repository.Verification(False, 5, 5)
+
+
+# One edit per stored column of the record at seq 3, and the seq verification must report. The trail holds seqs
+# 1, 2, 3, 5, 6, so moving the record to seq 4 keeps the order the chain is walked in.
+COLUMN_EDITS = {
+    "seq": ("seq + 1", 4),
+    "id": ("'00000000-0000-0000-0000-0000000000ff'", 3),
+    "type": ("type || '_x'", 3),
+    "version": ("version + 1", 3),
+    "occurred_at": ("occurred_at + interval '1 microsecond'", 3),
+    "project_id": ("'p2'", 3),
+    "correlation_id": ("correlation_id || 'x'", 3),
+    "causation_id": ("'cause-x'", 3),
+    "subject": ("NULL", 3),
+    "payload": ("payload || '{\"x\": 1}'", 3),
+    "received_at": ("received_at + interval '1 microsecond'", 3),
+    "prev_hash": ("sha256(prev_hash)", 3),
+    "hash": ("sha256(hash)", 3),
+    "hash_version": ("1", 3),
+}
+
+
+async def events_columns(pool: db.Pool) -> set[str]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'events'"
+        )
+    return {row["column_name"] for row in rows}
+
+
+async def test_every_stored_column_is_hashed_and_tried_below(pool: db.Pool) -> None:
+    columns = await events_columns(pool)
+    # prev_hash is the prefix of what is hashed; the hash cannot cover itself.
+    assert columns == {*HASHED_FIELDS[HASH_VERSION], "prev_hash", "hash"}
+    assert columns == set(COLUMN_EDITS)
+
+
+@pytest.mark.parametrize("column", list(COLUMN_EDITS))
+async def test_verify_detects_a_change_to_any_stored_column(pool: db.Pool, column: str) -> None:
+    await store(pool, *(event(n) for n in range(3)))
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT nextval(pg_get_serial_sequence('events', 'seq'))")
+    await store(pool, *(event(n) for n in range(3, 5)))
+    assert await repository.verify(pool, chunk_size=2) == repository.Verification(True, 5, None)
+
+    value, broken_at = COLUMN_EDITS[column]
+    await tamper(pool, f"UPDATE events SET {column} = {value} WHERE seq = 3")
+    assert await repository.verify(pool, chunk_size=2) == repository.Verification(False, 3, broken_at)
+    assert await repository.verify(pool) == repository.Verification(False, 3, broken_at)
+
+
+async def test_an_edit_with_its_hash_recomputed_breaks_the_next_link(pool: db.Pool) -> None:
+    await store(pool, *(event(n) for n in range(4)))
+    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(50))
+    second = page.items[1]
+    later = second.received_at + timedelta(seconds=30)
+    digest = chain_hash(second.prev_hash, second.envelope, seq=second.seq, received_at=later)
+    await tamper(pool, "UPDATE events SET received_at = $1, hash = $2 WHERE seq = $3", later, digest, second.seq)
+    assert await repository.verify(pool) == repository.Verification(False, 3, page.items[2].seq)
+
+
+async def test_a_record_moved_below_seq_1_is_still_checked(pool: db.Pool) -> None:
+    await store(pool, *(event(n) for n in range(3)))
+    await tamper(pool, "UPDATE events SET seq = -1 WHERE seq = 1")
+    assert await repository.verify(pool) == repository.Verification(False, 1, -1)
 
 
 async def test_verify_detects_a_removed_row(pool: db.Pool) -> None:
@@ -273,3 +344,128 @@ async def test_concurrent_deliveries_append_one_at_a_time(pool: db.Pool) -> None
     results = await asyncio.gather(*(consumer.handle_delivery(event(n)) for n in range(40)))
     assert all(results)
     assert await repository.verify(pool, chunk_size=7) == repository.Verification(True, 40, None)
+
+
+# --- records stored before migration 0002 ------------------------------------------------------------------------
+
+
+def v1_canonical(envelope: Envelope) -> bytes:
+    """The bytes the service hashed before migration 0002 (a copy of that release's code): the envelope only."""
+    fields: dict[str, Any] = {
+        "id": str(envelope.id),
+        "type": envelope.type,
+        "version": envelope.version,
+        "occurred_at": envelope.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "project_id": envelope.project_id,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "subject": envelope.subject,
+        "payload": envelope.payload,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+async def append_v1(conn: db.Connection, envelope: Envelope) -> None:
+    """Append as the release before migration 0002 did, which also runs beside the new one during a rolling upgrade:
+    it names neither seq, received_at nor hash_version."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
+        row = await conn.fetchrow(
+            "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at,"
+            " (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev",
+            envelope.payload,
+            envelope.occurred_at,
+        )
+        assert row is not None
+        stored = envelope.model_copy(update={"payload": row["payload"], "occurred_at": row["occurred_at"]})
+        prev = bytes(row["prev"]) if row["prev"] is not None else bytes(32)
+        await conn.execute(
+            "INSERT INTO events (id, type, version, occurred_at, project_id, correlation_id, causation_id,"
+            " subject, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            envelope.id,
+            envelope.type,
+            envelope.version,
+            envelope.occurred_at,
+            envelope.project_id,
+            envelope.correlation_id,
+            envelope.causation_id,
+            envelope.subject,
+            envelope.payload,
+            prev,
+            hashlib.sha256(prev + v1_canonical(stored)).digest(),
+        )
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = url
+    config.attributes["schema"] = "audit"
+    return config
+
+
+@pytest.fixture
+def url_at_0001(audit_pg: PostgresServer) -> Iterator[str]:
+    """A trail whose schema is at revision 0001, as databases were before hash versions existed."""
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    audit_pg.create_database(name)
+    url = audit_pg.admin_url(name)
+    migrate(url, schema="audit", location=MIGRATIONS, revision="0001")
+    yield url
+    audit_pg.drop_database(name)
+
+
+async def test_records_stored_before_hash_versions_still_verify_and_chain_on(url_at_0001: str) -> None:
+    awkward = event(2, causation_id="cause", payload={"big": 1e20, "text": 'naïve ☃ "q"', "nested": {"z": [1], "a": 0}})
+    old = await db.create_pool(url_at_0001, schema="audit", application="audit-tests", min_size=1, max_size=1)
+    try:
+        async with old.acquire() as conn:
+            for env in (event(1), awkward, event(3, subject=None)):
+                await append_v1(conn, env)
+    finally:
+        await old.close()
+
+    await asyncio.to_thread(migrate, url_at_0001, schema="audit", location=MIGRATIONS)
+    pool = await db.create_pool(url_at_0001, schema="audit", application="audit-tests", min_size=1, max_size=4)
+    try:
+        await check_across_the_upgrade(pool)
+    finally:
+        await pool.close()
+
+
+async def check_across_the_upgrade(pool: db.Pool) -> None:
+    assert await repository.verify(pool) == repository.Verification(True, 3, None)
+
+    await store(pool, event(4), event(5))
+    async with pool.acquire() as conn:
+        await append_v1(conn, event(6))  # a replica of the previous release, during a rolling upgrade
+    await store(pool, event(7))
+    records = await walk(pool, EventFilter(project_id="p1"), limit=50)
+    assert [r.hash_version for r in records] == [1, 1, 1, 2, 2, 1, 2]
+    assert records[3].prev_hash == records[2].hash
+    assert await repository.verify(pool, chunk_size=2) == repository.Verification(True, 7, None)
+
+    # Old records' envelopes stay covered, and so does the rule each record names.
+    await tamper(pool, "UPDATE events SET hash_version = 2 WHERE seq = $1", records[1].seq)
+    assert await repository.verify(pool) == repository.Verification(False, 2, records[1].seq)
+    await tamper(pool, "UPDATE events SET hash_version = 1 WHERE seq = $1", records[1].seq)
+    await tamper(pool, "UPDATE events SET subject = 'i-x' WHERE seq = $1", records[0].seq)
+    assert await repository.verify(pool) == repository.Verification(False, 1, records[0].seq)
+
+
+async def test_migrations_keep_the_trail_append_only_and_refuse_to_downgrade(audit_url: str, pool: db.Pool) -> None:
+    await store(pool, event(1))
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("UPDATE events SET hash_version = 1")
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                "INSERT INTO events (id, type, version, occurred_at, project_id, correlation_id,"
+                " payload, prev_hash, hash, hash_version)"
+                " SELECT gen_random_uuid(), type, version, occurred_at, project_id, correlation_id,"
+                " payload, hash, hash, 3 FROM events"
+            )
+    for revision in ("0001", "base"):
+        with pytest.raises(CommandError, match="never dropped"):
+            await asyncio.to_thread(command.downgrade, alembic_config(audit_url), revision)
+    assert await repository.verify(pool) == repository.Verification(True, 1, None)
