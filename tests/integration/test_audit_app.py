@@ -232,6 +232,29 @@ async def test_calls_without_the_gateways_signature_are_refused(
     assert response.json()["code"] == "unauthenticated"
 
 
+@pytest.mark.parametrize("role", list(Role))
+async def test_only_platform_admins_may_verify_the_chain(client: httpx.AsyncClient, role: Role) -> None:
+    # Validly signed, so only the audit service's own check stands between these callers and the whole chain.
+    response = await client.get("/v1/audit/verify", headers=identity_headers("p1", role))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "forbidden"
+
+    admin = await client.get("/v1/audit/verify", headers=identity_headers("p1", role, admin=True))
+    assert admin.status_code == 200
+    assert admin.json() == {"valid": True, "checked": 0, "first_invalid_seq": None}
+
+
+async def test_a_viewer_lists_the_events_of_its_project(client: httpx.AsyncClient, publisher: Bus) -> None:
+    mine, theirs = event(1), event(2, project_id="p2")
+    await publish(publisher, mine, theirs)
+    await wait_for_count(client, 1, project="p2")
+    await wait_for_count(client, 1)
+    response = await client.get("/v1/audit/events", headers=identity_headers("p1", Role.VIEWER))
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()["items"]] == [str(mine.id)]
+
+
 async def test_verify_reports_a_changed_receipt_time(
     client: httpx.AsyncClient, publisher: Bus, audit_settings: AuditSettings
 ) -> None:
