@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel import correlation
+from kernel import correlation, storable_text
 from kernel.errors import ClanaviError, problem, problem_from_error
 from kernel.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -174,28 +176,90 @@ class CorrelationMiddleware:
             correlation.current.reset(token)
 
 
-class RejectNul:
-    """Answers 422 to a path or query that holds a NUL character: no id or name has one, and PostgreSQL text cannot
-    store one, so such a request would otherwise fail deep inside a service."""
+class RejectUnstorableText:
+    """Answers 422 to a request whose path, query or body holds text PostgreSQL cannot store (kernel.storable_text):
+    such a request would otherwise fail deep inside a service."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
-            location = "path" if "\x00" in scope["path"] else "query"
-            body = problem(
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        locations = ["path"] if not storable_text.storable(scope["path"]) else []
+        locations += storable_text.query_locations(scope["query_string"], "query")
+        if not locations and scope["method"] in _BODY_METHODS:
+            kind = _content_type(scope)
+            if kind == b"application/json" or kind.endswith(b"+json"):
+                body, receive, _ = await buffered_body(receive)
+                # NUL and surrogates can only be written escaped in valid JSON: most bodies need no second look.
+                if b"\\u" in body:
+                    try:
+                        locations = list(storable_text.unstorable_locations(json.loads(body)))
+                    except (ValueError, RecursionError):
+                        pass  # not JSON: the route's own parsing says so
+            elif kind == b"application/x-www-form-urlencoded":
+                body, receive, _ = await buffered_body(receive)
+                locations = storable_text.query_locations(body, "body")
+        if not locations:
+            await self.app(scope, receive, send)
+            return
+        where = ", ".join(f"`{location}`" for location in locations[:10])
+        await send_problem(
+            send,
+            problem(
                 status=422,
                 code="validation_failed",
                 title="The request is not valid",
-                detail=f"The {location} holds a NUL character.",
-                instance=scope["path"].replace("\x00", "%00"),
+                detail=f"{storable_text.MESSAGE}: {where}.",
+                instance=storable_text.printable(scope["path"]),
                 correlation_id=correlation.current.get(),
-                errors=[{"location": location, "message": "NUL characters are not allowed", "type": "nul_character"}],
-            )
-            await send_problem(send, body)
-            return
-        await self.app(scope, receive, send)
+                errors=[
+                    {"location": location, "message": storable_text.MESSAGE, "type": "unstorable_text"}
+                    for location in locations
+                ],
+            ),
+        )
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value).split(b";", 1)[0].strip().lower()
+    return b""
+
+
+async def buffered_body(receive: Receive) -> tuple[bytes, Receive, bool]:
+    """The whole request body; a receive channel that hands it on again as one message, then goes on with the
+    client's; and False when the client went away before sending all of it (the channel then says so too)."""
+    chunks: list[bytes] = []
+    message = await receive()
+    while message["type"] == "http.request":
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+        message = await receive()
+    else:
+        return b"", _answering(message), False
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay, True
+
+
+def _answering(message: Message) -> Receive:
+    async def receive() -> Message:
+        return message
+
+    return receive
 
 
 def _internal_error(path: str, cid: str) -> dict[str, Any]:
@@ -250,7 +314,7 @@ def create_base_app(
     correlation middleware, so even an early refusal carries the request's correlation id."""
     app = FastAPI(title=title, **kwargs)
     install_problem_handlers(app)
-    app.add_middleware(RejectNul)
+    app.add_middleware(RejectUnstorableText)
     for entry in reversed(middleware):
         app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(CorrelationMiddleware)

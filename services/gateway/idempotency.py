@@ -34,7 +34,7 @@ from kernel import correlation, db
 from kernel.authz import route_permission
 from kernel.crypto import Keyring
 from kernel.errors import problem
-from kernel.http import problem_response
+from kernel.http import buffered_body, problem_response
 from kernel.identity import Identity, Permission
 from services.gateway.idempotency_store import IdempotencyStore, KeyOwner, StoredAnswer, UnreadableAnswer
 
@@ -131,7 +131,7 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         owner = KeyOwner(identity.project_id, identity.principal, values[0].decode("ascii"))
-        body, receive, complete = await _read_body(receive)
+        body, receive, complete = await buffered_body(receive)
         if not complete:
             return  # the client went away before sending its whole request: nothing to answer
         print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
@@ -142,7 +142,7 @@ class Idempotency:
             # Going on without the store could do the same thing twice: refuse, the client retries with its key.
             outcome = _Refusal(503, "service_unavailable", "Idempotency keys cannot be checked now; try again shortly.")
         if isinstance(outcome, uuid.UUID):
-            await self._run(scope, _replaying_body(body, receive), send, owner, outcome)
+            await self._run(scope, receive, send, owner, outcome)
         elif isinstance(outcome, StoredAnswer):
             await _replay(outcome, send)
         else:
@@ -258,31 +258,6 @@ class Idempotency:
             return {"type": "http.disconnect"}
 
         await problem_response(body, headers)(scope, no_body, send)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, Receive, bool]:
-    """The whole request body, the receive channel to go on with, and False when the client disconnected first."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"", receive, False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), receive, True
-
-
-def _replaying_body(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _replay(answer: StoredAnswer, send: Send) -> None:

@@ -800,10 +800,13 @@ async def test_no_secret_reaches_an_event_or_a_log_line(
     tokens = (await login(client, person.email, person.password)).json()
     key = await new_key(client, bearer(tokens["access_token"]))
     await client.patch(f"/v1/users/{person.id}", json={"password": "yet-another-password-3"}, headers=ADMIN)
-    await client.delete(f"/v1/api-keys/{key['id']}", headers=bearer(tokens["access_token"]))
+    # The password change ended that login: a new one revokes the key.
+    again = (await login(client, person.email, "yet-another-password-3")).json()
+    await client.delete(f"/v1/api-keys/{key['id']}", headers=bearer(again["access_token"]))
     await gw.events_of("api_key.revoked", key["id"])
 
     secrets = [person.password, "yet-another-password-3", key["key"], tokens["access_token"], tokens["refresh_token"]]
+    secrets += [again["access_token"], again["refresh_token"]]
     secrets += [ADMIN_TOKEN, ADMIN_PASSWORD, hashlib.sha256(key["key"].encode()).hexdigest()]
     bodies = [e.model_dump_json() for e in gw.seen]
     logged = [r.getMessage() for r in caplog.records]

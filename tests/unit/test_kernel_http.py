@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from kernel import correlation
@@ -221,3 +221,106 @@ async def test_readiness_fails_when_a_dependency_is_down(
 
     assert response.status_code == 503
     assert response.json() == {"status": "not_ready", "checks": {"database": True, "broker": False}}
+
+
+# --- text PostgreSQL cannot store ---------------------------------------------------------------------------------
+
+
+class Account(BaseModel):
+    name: str
+    config: dict[str, object]
+    tags: list[str] = []
+
+
+def text_app() -> FastAPI:
+    async def readiness() -> dict[str, bool]:
+        return dict(READY)
+
+    app = create_base_app("test", readiness)
+    app.state.reached = 0
+
+    @app.post("/accounts")
+    async def create(account: Account) -> dict[str, str]:
+        app.state.reached += 1
+        return {"name": account.name}
+
+    @app.patch("/accounts/{account_id}")
+    async def change(account_id: str, account: Account) -> dict[str, str]:
+        app.state.reached += 1
+        return {"id": account_id}
+
+    @app.get("/accounts")
+    async def search(name: str = "") -> dict[str, str]:
+        app.state.reached += 1
+        return {"name": name}
+
+    @app.post("/login")
+    async def login(request: Request) -> dict[str, str]:
+        app.state.reached += 1
+        return {"fields": ",".join((await request.form()).keys())}
+
+    return app
+
+
+@pytest.fixture
+async def text_client() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = text_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
+        yield app, client
+
+
+def error_locations(response: httpx.Response) -> list[str]:
+    assert_problem(response, 422, "validation_failed")
+    errors: list[dict[str, str]] = response.json()["errors"]
+    assert {e["type"] for e in errors} == {"unstorable_text"}
+    return [e["location"] for e in errors]
+
+
+@pytest.mark.parametrize(
+    ("raw", "locations"),
+    [
+        ('{"name": "a\\u0000b", "config": {}}', ["body.name"]),
+        ('{"name": "x", "config": {"region": "\\ud800"}}', ["body.config.region"]),
+        ('{"name": "x", "config": {"nested": [1, {"deep": "\\udfff tail"}]}}', ["body.config.nested.1.deep"]),
+        ('{"name": "x", "config": {"ke\\u0000y": "v"}}', ["body.config.ke\\x00y"]),
+        ('{"name": "\\u0000", "config": {}, "tags": ["ok", "\\ud83d"]}', ["body.name", "body.tags.1"]),
+    ],
+)
+async def test_a_body_with_text_that_cannot_be_stored_is_refused_naming_each_field(
+    text_client: tuple[FastAPI, httpx.AsyncClient], raw: str, locations: list[str]
+) -> None:
+    app, client = text_client
+    for send in (client.post, client.patch):
+        path = "/accounts" if send == client.post else "/accounts/a1"
+        response = await send(path, content=raw.encode(), headers={"Content-Type": "application/json"})
+
+        assert error_locations(response) == locations
+        assert "\x00" not in response.text and "\\u0000" not in response.text
+    assert app.state.reached == 0
+
+
+async def test_a_proper_surrogate_pair_and_an_escaped_backslash_u_pass(
+    text_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = text_client
+    raw = '{"name": "smile \\ud83d\\ude00", "config": {"path": "C:\\\\users"}}'
+    response = await client.post("/accounts", content=raw.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"name": "smile \U0001f600"}
+
+
+async def test_a_query_or_a_form_with_a_nul_is_refused_naming_the_parameter(
+    text_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = text_client
+    query = await client.get("/accounts", params={"name": "a\x00b"})
+    form = await client.post("/login", data={"username": "me\x00", "password": "pw"})
+    path = await client.get("/accounts/a%00b")
+
+    assert error_locations(query) == ["query.name"]
+    assert error_locations(form) == ["body.username"]
+    assert error_locations(path) == ["path"]
+    assert app.state.reached == 0
+    assert (await client.post("/login", data={"username": "me", "password": "pw"})).json() == {
+        "fields": "username,password"
+    }
