@@ -1,29 +1,55 @@
 """A synthetic serial console: the log a guest would print, from its phase history and what it was launched with.
 
-Each boot prints kernel, systemd and cloud-init lines spread over the boot time, including what the user data
-(boot script or cloud-config) does, and a login prompt once the instance runs; a failed boot ends in a panic that
-states the reason. Stops, reboots, suspends and the termination leave their lines too. Kernel timestamps count
-simulated seconds since the boot, as a real console's do.
+Each boot prints kernel and systemd lines spread over the boot time, then what cloud-init prints on a real
+console: its stage banners ("Cloud-init v. 24.1 running 'init' at ..."), the `ci-info` network tables, the output
+of a user-data boot script, and the closing "Cloud-init v. 24.1 finished at ... Datasource ...  Up N seconds",
+then a login prompt once the instance runs. A failed boot ends in a panic that states the reason. Stops, reboots,
+suspends and the termination leave their lines too. Kernel timestamps count simulated seconds since the boot, as
+a real console's do.
+
+Like a real console, this one never shows the user data itself, only what running it prints:
+- a `#!` shell script: what its commands print, simulated by `adapters.simcloud.shell` (literal `echo` and
+  `printf` only; variables are never expanded, so a secret a script assigns or uses never shows);
+- `#cloud-config`: nothing of its content (output of `runcmd` commands is not simulated either);
+- MIME multipart and cloud-init's other formats (`#include`, `#cloud-boothook`, ...): nothing, as scripts
+  inside them are not simulated;
+- anything else: cloud-init's "Unhandled non-multipart" warning. Real cloud-init quotes the first 24 bytes of
+  such user data in it; SimCloud leaves them out;
+- on Windows, `<powershell>` or `<script>` user data: that it ran, not its text or output (EC2Launch-style
+  agents log the output to a file, not to the console).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adapters.base import InstanceState as S
+from adapters.simcloud import shell
 from adapters.simcloud.timeline import Entry, ends
 
 # Providers keep the most recent 64 KiB of console output.
 MAX_CHARS = 64 * 1024
-# Lines of user data that the log echoes, at most.
-MAX_SCRIPT_LINES = 40
 _CLOUD_INIT = "Cloud-init v. 24.1"
+# A guest of a cloud without a cloud-init datasource of its own reads its user data from a NoCloud seed disk.
+_DATASOURCE = "DataSourceNoCloud [seed=/dev/vdb][dsmode=net]"
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+# Starts of user data that cloud-init handles without a warning (its `INCLUSION_TYPES_MAP`).
+_HANDLED_STARTS = (
+    "#!",
+    "#cloud-config",
+    "#include",
+    "#part-handler",
+    "#cloud-boothook",
+    "## template: jinja",
+    "text/x-shellscript-per-",
+)
+# cloud-init's stages run as separate processes: 'init-local', 'init', 'modules:config', 'modules:final'.
+_STAGE_PID_OFFSETS = (0, 97, 391, 412)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +81,12 @@ class Guest:
     def pid(self) -> int:
         return 400 + int(hashlib.sha256(self.instance_id.encode()).hexdigest()[:6], 16) % 600
 
+    @property
+    def mac(self) -> str:
+        # The locally administered prefix QEMU gives its NICs.
+        tail = hashlib.sha256(f"mac:{self.instance_id}".encode()).digest()[:3]
+        return ":".join(f"{b:02x}" for b in (0x52, 0x54, 0x00, *tail))
+
 
 # A script: (fraction of the phase's duration at which the line appears, text).
 Script = list[tuple[float, str]]
@@ -68,57 +100,67 @@ def _wall(moment: datetime) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
-def _shell_lines(body: Sequence[str]) -> list[str]:
-    """What running a shell boot script prints, as if under `set -x`: each command, and what `echo` says."""
-    out: list[str] = []
-    for raw in body:
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(f"+ {_clean(line)}")
-        command, _, rest = line.partition(" ")
-        if command == "echo":
-            try:
-                words = shlex.split(rest, comments=True)
-            except ValueError:
-                words = [rest]
-            out.append(_clean(" ".join(w for w in words if w != "-n")))
-    return out
+def _table(title: str, fields: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A table as cloud-init's `SimpleTable` draws it, under its title centred in '+'."""
+    widths = [max(len(row[i]) for row in (fields, *rows)) for i in range(len(fields))]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(row: Sequence[str]) -> str:
+        return "|" + "|".join(cell.center(widths[i] + 2) for i, cell in enumerate(row)) + "|"
+
+    return [f"{title:+^{len(rule)}}", rule, line(fields), rule, *(line(row) for row in rows), rule]
 
 
-def _user_data_lines(guest: Guest) -> list[str]:
-    pid = guest.pid
-    data = guest.user_data
-    if not data or not data.strip():
-        return [f"cloud-init[{pid}]: no user data given"]
-    lines = data.splitlines()
-    body = lines[:MAX_SCRIPT_LINES]
-    more = len(lines) - len(body)
-    tail = [f"cloud-init[{pid}]: ... {more} more lines of user data not shown"] if more > 0 else []
-    first = lines[0].strip()
-    if first.startswith("#!"):
-        script = "/var/lib/cloud/instance/scripts/part-001"
-        return [
-            f"cloud-init[{pid}]: running boot script {script} ({_clean(first[2:].strip())}, {len(lines)} lines)",
-            *_shell_lines(body[1:]),
-            *tail,
-            f"cloud-init[{pid}]: boot script {script} finished, exit status 0",
-        ]
-    if first.startswith("#cloud-config"):
-        modules = [m.group(1) for m in (re.match(r"([A-Za-z_][\w-]*):", line) for line in lines) if m]
-        return [
-            f"cloud-init[{pid}]: processing #cloud-config user data ({len(lines)} lines)",
-            *(f"cloud-init[{pid}]: config module '{_clean(m)}' ran" for m in modules),
-        ]
-    if guest.os == "windows" and first.lower().startswith("<powershell>"):
-        script_lines = [line for line in body[1:] if line.strip() and not line.strip().lower().startswith("</")]
-        return [
-            f"SimLaunch: running user data with PowerShell ({len(lines)} lines)",
-            *(f"PS> {_clean(line.strip())}" for line in script_lines),
-            *tail,
-            "SimLaunch: user data finished, exit code 0",
-        ]
-    return [f"cloud-init[{pid}]: Unhandled non-multipart (text/x-not-multipart) userdata: {_clean(first[:40])!r}..."]
+def _network_tables(guest: Guest) -> list[str]:
+    """The `ci-info` tables cloud-init prints once the network is up: devices, then IPv4 and IPv6 routes."""
+    address = ipaddress.ip_address(guest.private_ip)
+    subnet = ipaddress.ip_network(f"{address}/16", strict=False)
+    gateway = str(subnet.network_address + 1)
+    mac = int(guest.mac.replace(":", ""), 16)
+    # EUI-64 from the MAC, as the kernel forms the link-local address.
+    eui = ((mac >> 24) ^ 0x020000) << 40 | 0xFFFE << 24 | mac & 0xFFFFFF
+    link_local = f"{ipaddress.IPv6Address((0xFE80 << 112) | eui)}/64"
+    devices = [
+        ("eth0", "True", str(address), str(subnet.netmask), "global", guest.mac),
+        ("eth0", "True", link_local, ".", "link", guest.mac),
+        ("lo", "True", "127.0.0.1", "255.0.0.0", "host", "."),
+        ("lo", "True", "::1/128", ".", "host", "."),
+    ]
+    ipv4 = [
+        ("0", "0.0.0.0", gateway, "0.0.0.0", "eth0", "UG"),
+        ("1", str(subnet.network_address), "0.0.0.0", str(subnet.netmask), "eth0", "U"),
+    ]
+    # cloud-init numbers every IPv6 route and then leaves out those of `lo`, so the numbers have gaps.
+    ipv6 = [
+        (n, destination, "::", "eth0", "U")
+        for n, destination in (("1", "fe80::/64"), ("3", "local"), ("4", "multicast"))
+    ]
+    return [
+        f"ci-info: {line}"
+        for line in (
+            *_table("Net device info", ("Device", "Up", "Address", "Mask", "Scope", "Hw-Address"), devices),
+            *_table("Route IPv4 info", ("Route", "Destination", "Gateway", "Genmask", "Interface", "Flags"), ipv4),
+            *_table("Route IPv6 info", ("Route", "Destination", "Gateway", "Interface", "Flags"), ipv6),
+        )
+    ]
+
+
+def _first_line(data: str | None) -> str:
+    return data.partition("\n")[0].strip() if data else ""
+
+
+def _script_output(data: str) -> list[str]:
+    """The lines a boot script prints: its output split as a terminal shows it, never its text."""
+    text = shell.output(data.lstrip(" \t"))
+    return [_clean(line) for line in text.removesuffix("\n").split("\n")] if text else []
+
+
+def _windows_user_data_lines(guest: Guest) -> list[str]:
+    first = _first_line(guest.user_data).lower()
+    for tag, runner in (("<powershell>", "PowerShell"), ("<script>", "cmd")):
+        if first.startswith(tag):
+            return [f"SimLaunch: running user data with {runner}", "SimLaunch: user data finished, exit code 0"]
+    return []
 
 
 def _spread(lines: Sequence[str], start: float, stop: float) -> Script:
@@ -129,13 +171,17 @@ def _spread(lines: Sequence[str], start: float, stop: float) -> Script:
 
 
 def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim_seconds: float) -> Script:
-    pid = guest.pid
+    local_pid, init_pid, config_pid, final_pid = (guest.pid + offset for offset in _STAGE_PID_OFFSETS)
 
     def up(fraction: float) -> str:
         return f"{fraction * sim_seconds:.2f}"
 
     def wall(fraction: float) -> str:
         return _wall(at + planned * fraction)
+
+    def banner(pid: int, stage: str, fraction: float) -> tuple[float, str]:
+        text = f"{_CLOUD_INIT} running '{stage}' at {wall(fraction)}. Up {up(fraction)} seconds."
+        return fraction, f"cloud-init[{pid}]: {text}"
 
     early: Script = [
         (0.0, f"Linux version 6.1.0-sim-amd64 ({_clean(guest.image_name)}) #1 SMP PREEMPT_DYNAMIC"),
@@ -155,6 +201,21 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
             (1.0, "Kernel panic - not syncing: Fatal machine check"),
             (1.0, f"simcloud: instance {guest.instance_id} failed: {guest.reason or 'simulated hardware failure'}"),
         ]
+    data = guest.user_data
+    first = _first_line(data)
+    unhandled: Script = []
+    # cloud-init reads user data that names a MIME version in its first 4 KiB as MIME.
+    if data and data.strip() and not first.startswith(_HANDLED_STARTS) and "mime-version:" not in data[:4096].lower():
+        # Python logging's asctime, as cloud-init's console handler formats its warnings.
+        logged = at + planned * 0.49
+        unhandled = [
+            (
+                0.49,
+                f"cloud-init[{init_pid}]: {logged:%Y-%m-%d %H:%M:%S},{logged.microsecond // 1000:03d} - "
+                "__init__.py[WARNING]: Unhandled non-multipart (text/x-not-multipart) userdata: '...'",
+            )
+        ]
+    printed = _script_output(data) if data and first.startswith("#!") else []
     keys = (
         [
             f"ci-info: Authorized keys from /home/{guest.user}/.ssh/authorized_keys for user {guest.user}",
@@ -165,15 +226,18 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
     )
     return [
         *early,
-        (0.45, f"cloud-init[{pid}]: {_CLOUD_INIT} running 'init' at {wall(0.45)}. Up {up(0.45)} seconds."),
-        (0.47, f"ci-info: | eth0 | True | {guest.private_ip} | 255.255.0.0 | global |"),
-        *_spread(keys, 0.5, 0.55),
-        (0.6, f"cloud-init[{pid}]: {_CLOUD_INIT} running 'modules:config' at {wall(0.6)}. Up {up(0.6)} seconds."),
-        (0.7, f"cloud-init[{pid}]: {_CLOUD_INIT} running 'modules:final' at {wall(0.7)}. Up {up(0.7)} seconds."),
-        *_spread(_user_data_lines(guest), 0.72, 0.93),
+        banner(local_pid, "init-local", 0.40),
+        banner(init_pid, "init", 0.45),
+        *_spread([f"cloud-init[{init_pid}]: {line}" for line in _network_tables(guest)], 0.46, 0.48),
+        *unhandled,
+        banner(config_pid, "modules:config", 0.6),
+        banner(final_pid, "modules:final", 0.7),
+        # The final stage runs the boot script, then prints the authorized keys straight to /dev/console.
+        *_spread([f"cloud-init[{final_pid}]: {line}" for line in printed], 0.72, 0.9),
+        *_spread(keys, 0.91, 0.93),
         (
             0.95,
-            f"cloud-init[{pid}]: {_CLOUD_INIT} finished at {wall(0.95)}. Datasource DataSourceSimCloud. "
+            f"cloud-init[{final_pid}]: {_CLOUD_INIT} finished at {wall(0.95)}. Datasource {_DATASOURCE}.  "
             f"Up {up(0.95)} seconds",
         ),
         (1.0, ""),
@@ -198,7 +262,7 @@ def _windows_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta) -
     return [
         *early,
         (0.6, f"SimLaunch: network adapter Ethernet up, address {guest.private_ip}"),
-        *_spread(_user_data_lines(guest), 0.7, 0.93),
+        *_spread(_windows_user_data_lines(guest), 0.7, 0.93),
         (1.0, f"{_wall(at + planned)} SimLaunch: Windows is Ready to use"),
     ]
 

@@ -442,7 +442,7 @@ async def test_instances_from_before_the_whole_contract_migration_live_on(databa
             (),
             (),
         )
-        assert "] legacy\n" in await cloud.console_output(legacy.id)
+        assert "]: legacy\n" in await cloud.console_output(legacy.id)
         samples = await cloud.get_metrics(legacy.id, legacy.created_at)
         assert {s.value for s in samples if s.name == "cpu_utilization"} == {20}
         assert (await cloud.stop_instance(legacy.id)).state == InstanceState.STOPPING

@@ -25,11 +25,16 @@ def cpu(samples: Any) -> dict[datetime, float]:
 # --- console -----------------------------------------------------------------------------------------------------
 
 
-async def test_the_console_follows_the_boot_and_shows_the_boot_script(make: Make, clock: SimClock) -> None:
+async def test_the_console_follows_the_boot_and_shows_what_the_boot_script_prints(make: Make, clock: SimClock) -> None:
     cloud = make(boot_seconds=20)
-    instance = await cloud.launch_instance(
-        spec(name="api-1", user_data="#!/bin/sh\necho 'configuring api-1'\nsystemctl start api\n")
+    script = (
+        "#!/bin/sh\n"
+        "DB_PASSWORD='s3cr3t-value'\n"
+        "echo 'configuring api-1'\n"
+        'echo "$DB_PASSWORD" | api-setup --password-stdin\n'
+        "systemctl start api\n"
     )
+    instance = await cloud.launch_instance(spec(name="api-1", user_data=script))
 
     at_start = await cloud.console_output(instance.id)
     clock.advance(19)
@@ -37,10 +42,24 @@ async def test_the_console_follows_the_boot_and_shows_the_boot_script(make: Make
     clock.advance(1)
     booted = await cloud.console_output(instance.id)
 
+    for source in ("s3cr3t-value", "DB_PASSWORD", "api-setup", "systemctl", "echo"):
+        assert source not in booted
     assert "Linux version" in at_start and "cloud-init" not in at_start
-    assert "running boot script" in nearly and "] configuring api-1\n" in nearly and "login:" not in nearly
-    assert "+ systemctl start api" in nearly
+    assert "running 'modules:final'" in nearly and "]: configuring api-1\n" in nearly and "login:" not in nearly
+    assert "Datasource DataSourceNoCloud" in nearly
     assert booted.startswith(nearly.rstrip("\n")) and booted.rstrip().endswith("api-1 login:")
+
+
+async def test_the_console_never_shows_cloud_config(make: Make, clock: SimClock) -> None:
+    cloud = make(boot_seconds=1)
+    cloud_config = "#cloud-config\nchpasswd:\n  users:\n    - {name: admin, password: hunter2-cc, type: text}\n"
+    instance = await cloud.launch_instance(spec(user_data=cloud_config))
+    clock.advance(1)
+
+    log = await cloud.console_output(instance.id)
+
+    assert "finished at" in log
+    assert "hunter2-cc" not in log and "chpasswd" not in log and "cloud-config" not in log
     with pytest.raises(CloudNotFound):
         await cloud.console_output("sim-00000000000000000")
 

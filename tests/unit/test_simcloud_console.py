@@ -1,4 +1,5 @@
-"""SimCloud's synthetic console: a boot log that grows as the instance boots and shows what the user data did."""
+"""SimCloud's synthetic console: a boot log that grows as the instance boots and shows what the user data printed,
+never the user data itself."""
 
 from __future__ import annotations
 
@@ -47,27 +48,94 @@ def test_the_log_grows_as_the_instance_boots() -> None:
     assert render(GUEST, BOOT, at(500), 1.0) == done
 
 
-def test_the_boot_script_runs_under_cloud_init() -> None:
+def test_cloud_init_prints_its_stages_and_network_as_the_real_one_does() -> None:
     log = render(GUEST, BOOT, at(10), 1.0)
 
-    assert "running boot script /var/lib/cloud/instance/scripts/part-001 (/bin/bash, 4 lines)" in log
-    assert "+ apt-get install -y nginx" in log
-    assert "] hello from the boot script\n" in log
-    assert "finished, exit status 0" in log
-    assert "10.1.2.3" in log and "Hostname set to <web-1>" in log
+    for stage in ("init-local", "init", "modules:config", "modules:final"):
+        assert f"]: Cloud-init v. 24.1 running '{stage}' at Wed, 01 Jan 2025 12:00:" in log
+    assert (
+        "]: Cloud-init v. 24.1 finished at Wed, 01 Jan 2025 12:00:09 +0000. "
+        "Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 9.50 seconds\n"
+    ) in log
+    assert "ci-info: +++++++++++++++++++++++++++++++++++++Net device info+++++++++++++++++++++++++++++++++++++\n" in log
+    assert "ci-info: | Device |  Up  |          Address           |     Mask    | Scope  |     Hw-Address    |\n" in log
+    assert "ci-info: |  eth0  | True |          10.1.2.3          | 255.255.0.0 | global | 52:54:00:" in log
+    assert "ci-info: |   0   |   0.0.0.0   | 10.1.0.1 |   0.0.0.0   |    eth0   |   UG  |\n" in log
+    assert "Hostname set to <web-1>" in log
     assert "Authorized keys" in log and "key pair 'deploy'" in log
+    # The same instance prints the same log: its process ids and MAC address come from its id.
+    assert render(replace(GUEST), BOOT, at(10), 1.0) == log
+    assert render(replace(GUEST, instance_id="sim-00000000000000001"), BOOT, at(10), 1.0) != log
 
 
-def test_cloud_config_and_other_user_data() -> None:
-    cloud_config = render(
-        replace(GUEST, user_data="#cloud-config\npackages:\n  - nginx\nruncmd:\n  - ls\n"), BOOT, at(10), 1.0
+def test_the_boot_script_shows_what_it_prints_not_its_text() -> None:
+    log = render(GUEST, BOOT, at(10), 1.0)
+
+    assert "]: hello from the boot script\n" in log
+    for source in ("set -e", "apt-get", "nginx", "echo", "#!/bin/bash"):
+        assert source not in log
+
+
+def test_a_secret_in_a_boot_script_never_reaches_the_console() -> None:
+    script = (
+        "#!/bin/sh\n"
+        "DB_PASSWORD='s3cr3t-value'\n"
+        'echo "configuring web"\n'
+        'echo "$DB_PASSWORD"\n'
+        "printf '%s\\n' \"${DB_PASSWORD}\"\n"
+        "cat > /etc/app.env <<EOF\n"
+        "echo s3cr3t-value\n"
+        "EOF\n"
+        "echo 'done'\n"
     )
-    nothing = render(replace(GUEST, user_data=None, key_name=None), BOOT, at(10), 1.0)
-    odd = render(replace(GUEST, user_data="just some text"), BOOT, at(10), 1.0)
 
-    assert "config module 'packages' ran" in cloud_config and "config module 'runcmd' ran" in cloud_config
-    assert "no user data given" in nothing and "no authorized SSH keys" in nothing
-    assert "Unhandled non-multipart (text/x-not-multipart) userdata: 'just some text'" in odd
+    log = render(replace(GUEST, user_data=script), BOOT, at(10), 1.0)
+
+    assert "s3cr3t-value" not in log
+    assert "DB_PASSWORD" not in log
+    assert "/etc/app.env" not in log and "EOF" not in log
+    assert "]: configuring web\n" in log and "]: done\n" in log
+
+
+def test_cloud_config_prints_nothing_of_its_content() -> None:
+    cloud_config = (
+        "#cloud-config\n"
+        "packages:\n  - nginx\n"
+        "chpasswd:\n  users:\n    - {name: admin, password: hunter2-cc, type: text}\n"
+        "write_files:\n  - path: /etc/app.env\n    content: API_TOKEN=tok-123\n"
+        "runcmd:\n  - echo from-runcmd\n"
+    )
+
+    log = render(replace(GUEST, user_data=cloud_config), BOOT, at(10), 1.0)
+
+    assert "finished at" in log and log.rstrip().endswith("web-1 login:")
+    for content in ("cloud-config", "packages", "nginx", "chpasswd", "hunter2-cc", "API_TOKEN", "tok-123", "runcmd"):
+        assert content not in log
+    assert "from-runcmd" not in log
+
+
+def test_other_user_data_gets_cloud_inits_warning_without_its_text() -> None:
+    odd = render(replace(GUEST, user_data="password=plain-secret"), BOOT, at(10), 1.0)
+    nothing = render(replace(GUEST, user_data=None, key_name=None), BOOT, at(10), 1.0)
+
+    assert (
+        "]: 2025-01-01 12:00:04,900 - __init__.py[WARNING]: "
+        "Unhandled non-multipart (text/x-not-multipart) userdata: '...'\n"
+    ) in odd
+    assert "plain-secret" not in odd and "password" not in odd
+    assert "Unhandled" not in nothing and "no authorized SSH keys fingerprints found for user debian." in nothing
+
+
+def test_mime_and_cloud_inits_other_formats_print_nothing_of_their_content() -> None:
+    mime = (
+        'Content-Type: multipart/mixed; boundary="==b=="\nMIME-Version: 1.0\n\n--==b==\n'
+        'Content-Type: text/x-shellscript; charset="us-ascii"\n\n#!/bin/sh\nTOKEN=mime-secret\n--==b==--\n'
+    )
+    for data in (mime, "#include\nhttps://example.com/include-secret\n", "#cloud-boothook\nBOOT=hook-secret\n"):
+        log = render(replace(GUEST, user_data=data), BOOT, at(10), 1.0)
+
+        assert "Unhandled" not in log and "secret" not in log
+        assert "finished at" in log
 
 
 def test_kernel_timestamps_count_simulated_seconds() -> None:
@@ -122,20 +190,25 @@ def test_a_boot_cut_short_by_termination_stops_where_it_was() -> None:
 
 def test_windows_boots_its_own_way() -> None:
     windows = replace(
-        GUEST, os="windows", image_name="Windows Server 2022", user_data="<powershell>\nGet-Date\n</powershell>"
+        GUEST,
+        os="windows",
+        image_name="Windows Server 2022",
+        user_data="<powershell>\n$Password = 'w1n-secret'\nGet-Date\n</powershell>",
     )
 
     log = render(windows, BOOT, at(10), 1.0)
 
     assert "Windows is starting" in log and "Linux" not in log
-    assert "PS> Get-Date" in log
+    assert "SimLaunch: running user data with PowerShell" in log
+    assert "w1n-secret" not in log and "Password" not in log and "Get-Date" not in log
     assert "Windows is Ready to use" in log
 
 
 def test_control_characters_in_user_data_are_not_printed() -> None:
-    log = render(replace(GUEST, user_data="#!/bin/sh\necho \x1b[31mred\x07\n"), BOOT, at(10), 1.0)
+    log = render(replace(GUEST, user_data="#!/bin/sh\necho \x1b[31mred\x07\nprintf 'bell\\a\\n'\n"), BOOT, at(10), 1.0)
 
     assert "\x1b" not in log and "\x07" not in log
+    assert "]: bell?\n" in log
 
 
 def test_the_console_keeps_its_most_recent_part() -> None:
