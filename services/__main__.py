@@ -41,6 +41,11 @@ def serve(service: str) -> None:
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Client addresses come from the peer and CLANAVI_GATEWAY_TRUSTED_PROXIES alone (the gateway's rate limits
+        # key on them). uvicorn's own handling would replace the peer with any X-Forwarded-For sent from loopback
+        # (or from whatever FORWARDED_ALLOW_IPS names) before the gateway sees the request.
+        proxy_headers=False,
+        forwarded_allow_ips="",
     )
 
 
