@@ -1,9 +1,10 @@
 """Local PostgreSQL and RabbitMQ servers for development, `make run` and the test suite."""
 
+from devstack._private import private_dir
 from devstack.libvirtd import LibvirtDaemon
 from devstack.moto import MotoServer
 from devstack.ports import free_port
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 
-__all__ = ["LibvirtDaemon", "MotoServer", "PostgresServer", "RabbitServer", "free_port"]
+__all__ = ["LibvirtDaemon", "MotoServer", "PostgresServer", "RabbitServer", "free_port", "private_dir"]

@@ -1,24 +1,31 @@
-"""`python -m devstack run|stop|status`: the local platform behind `make run` and `make stop`.
+"""`python -m devstack run|stop`: the local platform behind `make run` and `make stop`.
 
 `run` starts PostgreSQL and RabbitMQ under the run directory (unless CLANAVI_DATABASE_URL / CLANAVI_AMQP_URL point at
-servers of your own), makes an admin API key, the first admin's password and the platform's keys on first use (kept
-in the run directory), and runs every service under honcho until Ctrl-C.
+servers of your own), each with a generated password, makes an admin API key, the first admin's password and the
+platform's keys on first use (kept in the run directory, mode 0600), and runs every service under honcho until
+Ctrl-C or `stop`. The run directory is not listable by other accounts (as root they may pass through it, for the
+`postgres` account to reach its cluster).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from devstack._private import kept_secret as kept_file
+from devstack._private import private_dir
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 
 SERVICES = {"provisioner": 8081, "audit": 8082, "gateway": 8080}
+# How long `stop` waits for `run` to stop the services and the servers itself.
+STOP_WAIT_SECONDS = 90.0
 
 
 def run_dir() -> Path:
@@ -40,17 +47,19 @@ def kept_secret(root: Path, variable: str, file_name: str) -> str:
     """The value of `variable` if set, else the one kept in the run directory (made on first use, mode 0600)."""
     if value := os.environ.get(variable):
         return value
-    path = root / file_name
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
+    return kept_file(root / file_name)
 
 
 def admin_token(root: Path) -> str:
     return kept_secret(root, "CLANAVI_ADMIN_TOKEN", "admin-token")
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def stop_servers(root: Path) -> None:
@@ -62,9 +71,26 @@ def stop_servers(root: Path) -> None:
 
 
 def run() -> int:
-    root = run_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)
+    root = private_dir(run_dir(), passable=True)
+    pid_file = root / "devstack.pid"
+    running = _running_pid(pid_file)
+    if running:
+        print(f"already running (process {running}); `make stop` stops it", file=sys.stderr)
+        return 1
+    pid_file.write_text(str(os.getpid()))
+    honcho: subprocess.Popen[bytes] | None = None
+    asked_to_stop = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal asked_to_stop
+        asked_to_stop = True
+        if honcho is None:
+            # Still starting the servers: unwind, so that `finally` stops what is started.
+            raise SystemExit(128 + signum)
+        honcho.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
     pg, rabbit = servers(root)
     env = dict(os.environ)
     try:
@@ -88,10 +114,14 @@ def run() -> int:
         procfile = root / "Procfile"
         procfile.write_text("".join(f"{name}: {sys.executable} -m services serve {name}\n" for name in SERVICES))
         gateway = f"http://127.0.0.1:{os.environ.get('CLANAVI_GATEWAY_PORT', SERVICES['gateway'])}"
+        database = without_password(env["CLANAVI_DATABASE_URL"])
+        broker = without_password(env["CLANAVI_AMQP_URL"])
         print(
             f"\nClanavi gateway: {gateway}\n"
             f"admin login:     {admin_email} / {password}   (password in {root / 'admin-password'})\n"
             f"admin API key:   {token}   (also in {root / 'admin-token'})\n"
+            f"PostgreSQL:      {database}{f'   (password in {pg.password_file})' if pg else ''}\n"
+            f"RabbitMQ:        {broker}{f'   (password in {rabbit.password_file})' if rabbit else ''}\n"
             f"try:  curl -H 'Authorization: Bearer {token}' {gateway}/v1/clouds\n"
             "stop: Ctrl-C here, or `make stop` from another terminal\n",
             flush=True,
@@ -99,28 +129,53 @@ def run() -> int:
         honcho = subprocess.Popen(  # noqa: S603 - our own interpreter
             [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(Path.cwd()), "start"], env=env
         )
-        (root / "honcho.pid").write_text(str(honcho.pid))
-
-        def forward(signum: int, _frame: object) -> None:
-            honcho.send_signal(signum)
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        return honcho.wait()
+        status = honcho.wait()
+        # Ctrl-C or `stop` is how a run ends: not a failure.
+        return 0 if asked_to_stop else status
     finally:
-        (root / "honcho.pid").unlink(missing_ok=True)
+        if honcho is not None and honcho.poll() is None:
+            honcho.terminate()
+            honcho.wait()
         print("stopping RabbitMQ and PostgreSQL", flush=True)
         stop_servers(root)
+        pid_file.unlink(missing_ok=True)
+
+
+def _is_devstack_run(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"devstack" in command and b"run" in command
+
+
+def _running_pid(pid_file: Path) -> int:
+    """The process id of the `run` that wrote `pid_file` if it still runs, else 0."""
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return 0
+    return pid if _is_devstack_run(pid) else 0
 
 
 def stop() -> int:
+    """Ask `run` to stop (it stops the services, then the servers) and wait for it; then stop whatever is left, such
+    as the servers of a `run` that was killed."""
     root = run_dir()
-    pid_file = root / "honcho.pid"
-    if pid_file.exists():
+    pid = _running_pid(root / "devstack.pid")
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while _is_devstack_run(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # A `run` of an older devstack kept only honcho's pid.
+    honcho_pid_file = root / "honcho.pid"
+    if honcho_pid_file.exists():
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            os.kill(int(honcho_pid_file.read_text()), signal.SIGTERM)
         except (ProcessLookupError, ValueError):
             pass
+        honcho_pid_file.unlink(missing_ok=True)
     stop_servers(root)
     return 0
 

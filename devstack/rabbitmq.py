@@ -3,19 +3,40 @@
 The node is started through `/usr/lib/rabbitmq/bin/rabbitmq-server` directly: the `/usr/sbin` wrapper switches to
 the `rabbitmq` user and reads the system-wide configuration. Every path, port and the Erlang port mapper (epmd) are
 private to the node, so several nodes (a developer's `make run` and a test run) live side by side.
+
+Clients log in as `clanavi` with a generated password (kept in `root/password`, mode 0600) on the default virtual
+host; `guest` does not exist. The node loads the user from a definitions file at boot (which holds the password's
+salted hash only), so a new node never has `guest` at all; a node made before passwords existed gets the user and
+loses `guest` at its next start. `rabbitmqctl` needs no password: it proves itself with the Erlang cookie in the
+node's home, which only its owner can read.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
+import secrets
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+from devstack._private import kept_secret, private_dir, write_private
 from devstack.ports import free_port
 
 RABBIT_BIN = Path(os.environ.get("CLANAVI_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
+USER = "clanavi"
+NO_SUCH_USER = 67  # rabbitmqctl's exit status (EX_NOUSER) when the user to delete does not exist
+
+
+def password_hash(password: str) -> str:
+    """RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt + SHA-256(salt + password)) with a 4-byte salt."""
+    salt = secrets.token_bytes(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
 class RabbitError(RuntimeError):
@@ -35,8 +56,21 @@ class RabbitServer:
         return f"clanavi-{self.port}@localhost"
 
     @property
+    def password_file(self) -> Path:
+        return self.root / "password"
+
+    @property
+    def password(self) -> str:
+        """The password of the user clients log in as, made on first use."""
+        return kept_secret(self.password_file)
+
+    @property
     def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        return f"amqp://{USER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/"
+
+    @property
+    def definitions_file(self) -> Path:
+        return self.root / "definitions.json"
 
     @property
     def pid_file(self) -> Path:
@@ -63,7 +97,8 @@ class RabbitServer:
         )
         return env
 
-    def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`rabbitmqctl` against this node; its exit status is for the caller to judge."""
         return subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
             env=self.env(),
@@ -73,24 +108,62 @@ class RabbitServer:
             check=False,
         )
 
+    def _definitions(self) -> dict[str, Any]:
+        return {
+            "users": [
+                {
+                    "name": USER,
+                    "password_hash": password_hash(self.password),
+                    "hashing_algorithm": "rabbit_password_hashing_sha256",
+                    "tags": "",
+                }
+            ],
+            "vhosts": [{"name": "/"}],
+            "permissions": [{"user": USER, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}],
+        }
+
     def _write_config(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        # The home holds the Erlang cookie, which lets whoever reads it run any command on the node.
+        private_dir(self.root)
         (self.root / "log").mkdir(exist_ok=True)
         (self.root / "enabled_plugins").write_text("[].\n")
         (self.root / "rabbitmq-env.conf").write_text("")
         (self.root / "advanced.config").write_text("[].\n")
-        # Development disks are small and shared: the default 50 MB free-disk alarm is fine, but a node that sees
-        # little memory must not block publishers.
-        (self.root / "rabbitmq.conf").write_text(
-            "loopback_users.guest = true\nvm_memory_high_watermark.relative = 0.4\n"
+        write_private(self.definitions_file, json.dumps(self._definitions(), indent=2) + "\n")
+        # Definitions loaded at boot keep RabbitMQ from creating guest on a new node. Development disks are small and
+        # shared: the default 50 MB free-disk alarm is fine, but a node that sees little memory must not block
+        # publishers.
+        write_private(
+            self.root / "rabbitmq.conf",
+            f"load_definitions = {self.definitions_file}\n"
+            "loopback_users.guest = true\n"
+            "vm_memory_high_watermark.relative = 0.4\n",
         )
 
+    def _check(self, result: subprocess.CompletedProcess[str], what: str) -> None:
+        if result.returncode != 0:
+            raise RabbitError(f"rabbitmqctl {what} failed: {result.stdout}{result.stderr}")
+
+    def _secure(self, *, running_before: bool, new_node: bool) -> None:
+        """The user clients log in as, with the kept password, and no guest."""
+        if running_before:
+            # Perhaps started by an older devstack, before the definitions file existed: load it now.
+            self._write_config()
+            self._check(self.ctl("import_definitions", str(self.definitions_file)), "import_definitions")
+        if new_node:
+            return  # the definitions loaded at its birth kept guest from being created
+        deleted = self.ctl("delete_user", "guest")
+        if deleted.returncode not in (0, NO_SUCH_USER):
+            self._check(deleted, "delete_user guest")
+
     def is_running(self) -> bool:
-        return self.pid_file.exists() and self._ctl("status", timeout=20).returncode == 0
+        return self.pid_file.exists() and self.ctl("status", timeout=20).returncode == 0
 
     def start(self, timeout: float = 90) -> None:
         if self.is_running():
+            self._secure(running_before=True, new_node=False)
             return
+        new_node = not (self.root / "mnesia").exists()
         self._write_config()
         with (self.root / "server.out").open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed program path
@@ -108,21 +181,20 @@ class RabbitServer:
             time.sleep(0.1)
         # `await_startup` alone exits early before the node has registered with epmd; `wait` covers that gap.
         for args in (("wait", "--timeout", str(int(timeout)), str(self.pid_file)), ("await_startup",)):
-            result = self._ctl(*args, timeout=timeout)
-            if result.returncode != 0:
-                raise RabbitError(f"rabbitmqctl {args[0]} failed: {result.stdout}{result.stderr}")
+            self._check(self.ctl(*args, timeout=timeout), args[0])
+        self._secure(running_before=False, new_node=new_node)
 
     def stop_app(self) -> None:
         """Stop the broker inside a running node (clients lose their connections)."""
-        self._ctl("stop_app")
+        self.ctl("stop_app")
 
     def start_app(self) -> None:
-        self._ctl("start_app")
-        self._ctl("await_startup")
+        self.ctl("start_app")
+        self.ctl("await_startup")
 
     def stop(self) -> None:
         if self.pid_file.exists():
-            self._ctl("stop", str(self.pid_file))
+            self.ctl("stop", str(self.pid_file))
         # epmd outlives the node that started it.
         subprocess.run(["epmd", "-kill"], env=self.env(), capture_output=True, check=False)
         self.pid_file.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from devstack import PostgresServer, RabbitServer, free_port
+from devstack import PostgresServer, RabbitServer, free_port, private_dir
 from kernel import db
 from kernel.settings import KernelSettings
 
@@ -41,8 +41,8 @@ class Servers:
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
-    root = Path(tempfile.mkdtemp(prefix="clanavi-test-"))
-    root.chmod(0o755)  # the postgres user must reach its data directory inside
+    # Not listable by other accounts; as root, passable for the postgres account to reach its cluster inside.
+    root = private_dir(Path(tempfile.mkdtemp(prefix="clanavi-test-")), passable=True)
     pg = PostgresServer(root / "postgres", free_port(), durable=False)
     rabbit = RabbitServer(root / "rabbitmq", free_port())
     try:
