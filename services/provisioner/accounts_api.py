@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 
 from adapters.base import CloudError
 from kernel import correlation
-from services.provisioner import accounts, errors, repository
+from kernel.authz import Manager, Reader
+from services.provisioner import accounts, errors, owned, repository
 from services.provisioner import accounts_handlers as handlers
-from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.api import clouds_of, pool_of
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.listing import CloudPaging
 from services.provisioner.repository import CloudAccount
@@ -49,26 +50,26 @@ async def cloud_out(clouds: CloudDirectory, account: CloudAccount) -> CloudOut:
 @router.get("/clouds", response_model=Page[CloudOut])
 async def list_clouds(
     request: Request,
+    caller: Reader,
     paging: CloudPaging,
-    project: Project = "default",
     driver: str | None = None,
     name: str | None = None,
 ) -> Page[CloudOut]:
     clouds = clouds_of(request)
     found, next_cursor = await repository.page_clouds(
-        pool_of(request), project, driver=driver, name=name, request=paging
+        pool_of(request), caller.project_id, driver=driver, name=name, request=paging
     )
     return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
 
 
 @router.post("/clouds", status_code=201, response_model=CloudOut)
-async def create_cloud(request: Request, body: CloudCreate, project: Project = "default") -> CloudOut:
+async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
     account = await handlers.create(
         pool_of(request),
         clouds,
         handlers.NewCloud(
-            project_id=project,
+            project_id=caller.project_id,
             name=body.name,
             driver=body.driver,
             config=body.config,
@@ -82,18 +83,18 @@ async def create_cloud(request: Request, body: CloudCreate, project: Project = "
 
 
 @router.get("/clouds/{cloud_id}", response_model=CloudOut)
-async def get_cloud(request: Request, cloud_id: str, project: Project = "default") -> CloudOut:
-    clouds = clouds_of(request)
-    return await cloud_out(clouds, await clouds.account(cloud_id, project_id=project))
+async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut:
+    account = await owned.cloud(pool_of(request), caller.project_id, cloud_id)
+    return await cloud_out(clouds_of(request), account)
 
 
 @router.patch("/clouds/{cloud_id}", response_model=CloudOut)
-async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, project: Project = "default") -> CloudOut:
+async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
     account = await handlers.update(
         pool_of(request),
         clouds,
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=cloud_id,
         change=handlers.CloudChange(
             name=body.name, config=body.config, credentials=body.credentials, enabled=body.enabled
@@ -105,11 +106,11 @@ async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, proje
 
 
 @router.delete("/clouds/{cloud_id}", status_code=204)
-async def delete_cloud(request: Request, cloud_id: str, project: Project = "default", force: bool = False) -> Response:
+async def delete_cloud(request: Request, cloud_id: str, caller: Manager, force: bool = False) -> Response:
     await handlers.remove(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=cloud_id,
         force=force,
         correlation_id=correlation.current.get() or "",
@@ -126,17 +127,19 @@ async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
 
 
 @router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
-async def list_regions(request: Request, cloud_id: str, project: Project = "default") -> ListOf[RegionOut]:
+async def list_regions(request: Request, cloud_id: str, caller: Reader) -> ListOf[RegionOut]:
     clouds = clouds_of(request)
-    await clouds.require(cloud_id, "list_regions", project_id=project)
+    await owned.cloud(pool_of(request), caller.project_id, cloud_id)
+    await clouds.require(cloud_id, "list_regions")
     regions = await _in_cloud(cloud_id, clouds.regions(cloud_id))
     return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
 
 
 @router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
-async def list_zones(request: Request, cloud_id: str, project: Project = "default") -> ListOf[ZoneOut]:
+async def list_zones(request: Request, cloud_id: str, caller: Reader) -> ListOf[ZoneOut]:
     clouds = clouds_of(request)
-    await clouds.require(cloud_id, "list_zones", project_id=project)
+    await owned.cloud(pool_of(request), caller.project_id, cloud_id)
+    await clouds.require(cloud_id, "list_zones")
     zones = await _in_cloud(cloud_id, clouds.zones(cloud_id))
     return ListOf[ZoneOut](
         items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]

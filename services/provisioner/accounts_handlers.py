@@ -26,9 +26,9 @@ from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature
 from kernel import outbox
 from kernel.crypto import CryptoError, Keyring
 from kernel.db import Connection, Pool
-from kernel.errors import ClanaviError, Conflict, NotFound, ValidationFailed
+from kernel.errors import ClanaviError, Conflict, ValidationFailed
 from kernel.events import CloudAdded, CloudRemoved, CloudUpdated, EventPayload, new_event
-from services.provisioner import accounts, repository, resources
+from services.provisioner import accounts, owned, repository, resources
 from services.provisioner.accounts import CloudConnectionFailed, CloudInUse, ConfiguredAccount, Misconfigured
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.errors import ModuleDisabled
@@ -276,7 +276,7 @@ async def update(
     within: float,
 ) -> CloudAccount:
     """Change an account; new settings or credentials are tested before they replace the old ones."""
-    account = await clouds.account(cloud_id, project_id=project_id)
+    account = await owned.cloud(pool, project_id, cloud_id)
     _refuse_configured(account, "change")
     config = dict(change.config) if change.config is not None else account.config
     config_changed = not _same(config, account.config)
@@ -297,9 +297,9 @@ async def update(
             clouds, cloud_id=cloud_id, driver=account.driver, config=config, credentials=credentials, within=within
         )
     async with pool.acquire() as conn, conn.transaction():
-        current = await repository.lock_cloud(conn, cloud_id)
-        if current is None or current.project_id != project_id:
-            raise NotFound(f"Cloud {cloud_id} does not exist.")
+        current = await repository.lock_owned_cloud(conn, project_id, cloud_id)
+        if current is None:
+            raise owned.missing("cloud", cloud_id)
         after = replace(
             current,
             name=change.name if change.name is not None else current.name,
@@ -352,14 +352,14 @@ async def remove(
 ) -> None:
     """Remove an account. While Clanavi holds live resources in it, only with `force`, which drops Clanavi's
     records of them too (the cloud itself is not touched)."""
-    account = await clouds.account(cloud_id, project_id=project_id)
+    account = await owned.cloud(pool, project_id, cloud_id)
     _refuse_configured(account, "remove")
     gone: dict[str, str] = {kind: rules.gone for kind, rules in resources.RULES.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
-            current = await repository.lock_cloud(conn, cloud_id)
-            if current is None or current.project_id != project_id:
-                raise NotFound(f"Cloud {cloud_id} does not exist.")
+            current = await repository.lock_owned_cloud(conn, project_id, cloud_id)
+            if current is None:
+                raise owned.missing("cloud", cloud_id)
             live = await repository.cloud_usage(conn, cloud_id, gone)
             if live and not force:
                 counts = {_PLURALS[kind]: len(ids) for kind, ids in live.items()}

@@ -1,4 +1,9 @@
-"""The provisioner's HTTP routes: parse, call a handler, shape the answer. Reached only through the gateway."""
+"""The provisioner's HTTP routes: parse, call a handler, shape the answer. Reached only through the gateway.
+
+Each `/v1` route declares the permission it needs (kernel.authz), the one the gateway's route of the same path and
+method needs: the identity the gateway signed must grant it here too, so a caller the gateway let through by mistake
+(or a request that got past it) is still refused. The caller's project comes from that identity.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from pydantic import AwareDatetime
 
 from adapters.base import CloudAdapter, CloudError
 from kernel import correlation
+from kernel.authz import Operator, Reader
 from kernel.db import Pool
-from kernel.identity import ProjectId
-from services.provisioner import errors, handlers, repository
+from services.provisioner import errors, handlers, owned, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
 from services.provisioner.listing import RecordPaging
@@ -28,9 +33,6 @@ from services.provisioner.schemas import (
     MetricsOut,
     Page,
 )
-
-# The caller's project, from the identity the gateway signed (kernel.identity.InternalAuth checked it).
-Project = ProjectId
 
 T = TypeVar("T")
 
@@ -72,8 +74,7 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
 
 async def _cloud_ids(request: Request, project: str, cloud_id: str | None) -> list[str]:
     if cloud_id:
-        await clouds_of(request).account(cloud_id, project_id=project)
-        return [cloud_id]
+        return [(await owned.cloud(pool_of(request), project, cloud_id)).id]
     clouds = clouds_of(request)
     # Every enabled account of the project whose adapter module is enabled too: a disabled module's are left out.
     return [
@@ -99,8 +100,8 @@ async def _from_each_cloud(
 
 
 @router.get("/images", response_model=ListOf[ImageOut])
-async def list_images(request: Request, project: Project = "default", cloud_id: str | None = None) -> ListOf[ImageOut]:
-    found = await _from_each_cloud(request, project, cloud_id, lambda adapter: adapter.list_images())
+async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
+    found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
     return ListOf[ImageOut](
         items=[
             ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
@@ -110,10 +111,8 @@ async def list_images(request: Request, project: Project = "default", cloud_id: 
 
 
 @router.get("/flavors", response_model=ListOf[FlavorOut])
-async def list_flavors(
-    request: Request, project: Project = "default", cloud_id: str | None = None
-) -> ListOf[FlavorOut]:
-    found = await _from_each_cloud(request, project, cloud_id, lambda adapter: adapter.list_flavors())
+async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
+    found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
     return ListOf[FlavorOut](
         items=[
             FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
@@ -123,12 +122,12 @@ async def list_flavors(
 
 
 @router.post("/instances", status_code=202, response_model=InstanceOut)
-async def create_instance(request: Request, body: InstanceCreate, project: Project = "default") -> InstanceOut:
+async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> InstanceOut:
     record = await handlers.launch(
         pool_of(request),
         clouds_of(request),
         handlers.LaunchRequest(
-            project_id=project,
+            project_id=caller.project_id,
             cloud_id=body.cloud_id,
             name=body.name,
             image_id=body.image_id,
@@ -147,8 +146,8 @@ async def create_instance(request: Request, body: InstanceCreate, project: Proje
 @router.get("/instances", response_model=Page[InstanceOut])
 async def list_instances(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[InstanceStateName] | None, Query()] = None,
     name: str | None = None,
@@ -157,7 +156,7 @@ async def list_instances(
     records, next_cursor = await repository.page(
         pool_of(request),
         repository.InstanceFilter(
-            project_id=project,
+            project_id=caller.project_id,
             cloud_id=cloud_id,
             states=state or (),
             name=name,
@@ -169,17 +168,17 @@ async def list_instances(
 
 
 @router.get("/instances/{instance_id}", response_model=InstanceOut)
-async def get_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
-    return instance_out(await handlers.get(pool_of(request), project, instance_id))
+async def get_instance(request: Request, instance_id: str, caller: Reader) -> InstanceOut:
+    return instance_out(await handlers.get(pool_of(request), caller.project_id, instance_id))
 
 
 @router.delete("/instances/{instance_id}", status_code=202, response_model=InstanceOut)
-async def terminate_instance(request: Request, instance_id: str, project: Project = "default") -> InstanceOut:
+async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
     return instance_out(
         await handlers.request_action(
             pool_of(request),
             clouds_of(request),
-            project_id=project,
+            project_id=caller.project_id,
             instance_id=instance_id,
             action="terminate",
             correlation_id=correlation.current.get() or "",
@@ -192,13 +191,13 @@ async def instance_action(
     request: Request,
     instance_id: str,
     action: Annotated[Literal["start", "stop", "reboot", "suspend", "resume"], Path()],
-    project: Project = "default",
+    caller: Operator,
 ) -> InstanceOut:
     return instance_out(
         await handlers.request_action(
             pool_of(request),
             clouds_of(request),
-            project_id=project,
+            project_id=caller.project_id,
             instance_id=instance_id,
             action=action,
             correlation_id=correlation.current.get() or "",
@@ -207,19 +206,19 @@ async def instance_action(
 
 
 @router.get("/instances/{instance_id}/console", response_class=PlainTextResponse)
-async def instance_console(request: Request, instance_id: str, project: Project = "default") -> PlainTextResponse:
+async def instance_console(request: Request, instance_id: str, caller: Reader) -> PlainTextResponse:
     text = await handlers.console_output(
-        pool_of(request), clouds_of(request), project_id=project, instance_id=instance_id
+        pool_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id
     )
     return PlainTextResponse(text)
 
 
 @router.get("/instances/{instance_id}/metrics", response_model=MetricsOut)
 async def instance_metrics(
-    request: Request, instance_id: str, project: Project = "default", since: AwareDatetime | None = None
+    request: Request, instance_id: str, caller: Reader, since: AwareDatetime | None = None
 ) -> MetricsOut:
     start, samples = await handlers.metrics(
-        pool_of(request), clouds_of(request), project_id=project, instance_id=instance_id, since=since
+        pool_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id, since=since
     )
     return MetricsOut(
         instance_id=instance_id,

@@ -2,9 +2,8 @@
 each cloud's catalogue (flavors and images change rarely; checking a launch against the cache spares the cloud's
 API rate limit).
 
-Callers acting for a project pass its id (`account(..., project_id=)`, `check_enabled`, `require`): another
-project's account is then "does not exist", exactly like an unknown id. The worker and other internal callers
-leave it out.
+It reaches any project's account by its id: a request first looks the id up in its project (`owned.cloud`), so that
+another project's account is "does not exist" exactly like an unknown id, and passes only an id it owns on here.
 """
 
 from __future__ import annotations
@@ -130,16 +129,16 @@ class CloudDirectory:
                 module=driver,
             )
 
-    async def check_enabled(self, cloud_id: str, *, project_id: str | None = None) -> CloudAccount:
+    async def check_enabled(self, cloud_id: str) -> CloudAccount:
         """The account, when its adapter module is enabled; raises ModuleDisabled (409) otherwise."""
-        account = await self.account(cloud_id, project_id=project_id)
+        account = await self.account(cloud_id)
         self._check_module(cloud_id, account.driver)
         return account
 
-    async def account(self, cloud_id: str, *, project_id: str | None = None) -> CloudAccount:
-        """The account; raises NotFound when there is none, or when `project_id` is given and it is another's."""
+    async def account(self, cloud_id: str) -> CloudAccount:
+        """The account, whichever project's it is; raises NotFound when there is none."""
         account = await repository.get_cloud(self._pool, cloud_id)
-        if account is None or (project_id is not None and account.project_id != project_id):
+        if account is None:
             raise NotFound(f"Cloud {cloud_id} does not exist.")
         return account
 
@@ -154,12 +153,10 @@ class CloudDirectory:
                 log.warning("cloud %s: features from its adapter class, connecting failed: %s", cloud_id, exc)
         return driver_features(account.driver)
 
-    async def require(
-        self, cloud_id: str, *operations: str, feature: Feature | None = None, project_id: str | None = None
-    ) -> None:
+    async def require(self, cloud_id: str, *operations: str, feature: Feature | None = None) -> None:
         """Refuse an operation of an account whose adapter module is disabled (409), or that the cloud's adapter
         does not declare (501), before anything is recorded or called; NotFound as `account`."""
-        account = await self.check_enabled(cloud_id, project_id=project_id)
+        account = await self.check_enabled(cloud_id)
         declared = await self.features(cloud_id)
         needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
         for wanted in needed:

@@ -18,11 +18,12 @@ from kernel import correlation
 from kernel.db import Pool
 from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
 from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
-from services.provisioner import domain, errors, repository
+from services.provisioner import domain, errors, owned, repository
 from services.provisioner import resources_repository as resource_store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord, RetryPolicy, UserAction
 from services.provisioner.pacing import Pacer, give_up_reason, plan_after_failure
+from services.provisioner.resources import ResourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,23 @@ async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[d
     return problems
 
 
-async def _launch_options(pool: Pool, req: LaunchRequest) -> tuple[dict[str, object], list[dict[str, str]]]:
+async def _named(pool: Pool, req: LaunchRequest) -> tuple[ResourceRecord | None, dict[str, ResourceRecord]]:
+    """The project's key pair and security groups a launch names, as far as the project has them."""
+    key = None
+    if req.key_name is not None:
+        key = await resource_store.find_by_name(pool, req.project_id, "key_pair", req.cloud_id, req.key_name)
+    groups = await resource_store.many(pool, req.project_id, "security_group", req.security_group_ids)
+    return key, {g.id: g for g in groups}
+
+
+def _launch_options(
+    req: LaunchRequest, key: ResourceRecord | None, groups: Mapping[str, ResourceRecord]
+) -> tuple[dict[str, object], list[dict[str, str]]]:
     """The cloud's names for the key pair and groups a launch names, and the problems with them."""
     problems = []
     provider_groups: list[str] = []
-    if req.key_name is not None:
-        key = await resource_store.find_by_name(pool, req.project_id, "key_pair", req.cloud_id, req.key_name)
-        if key is None or key.state != "available":
-            problems.append({"location": "body.key_name", "message": f"no key pair {req.key_name} in {req.cloud_id}"})
-    groups = {
-        g.id: g for g in await resource_store.many(pool, req.project_id, "security_group", req.security_group_ids)
-    }
+    if req.key_name is not None and (key is None or key.state != "available"):
+        problems.append({"location": "body.key_name", "message": f"no key pair {req.key_name} in {req.cloud_id}"})
     for n, group_id in enumerate(req.security_group_ids):
         group = groups.get(group_id)
         if group is None or group.cloud_id != req.cloud_id or group.provider_id is None or group.state != "available":
@@ -108,13 +115,9 @@ async def _launch_options(pool: Pool, req: LaunchRequest) -> tuple[dict[str, obj
 
 async def launch(pool: Pool, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
     """Accept a launch: validate it against the cloud, then record it; the worker creates it in the cloud."""
-    try:
-        await clouds.account(req.cloud_id, project_id=req.project_id)
-    except NotFound:
-        raise ValidationFailed(
-            f"Cloud {req.cloud_id} does not exist.", errors=[{"location": "body.cloud_id", "message": "unknown cloud"}]
-        ) from None
-    await clouds.require(req.cloud_id, "launch_instance", project_id=req.project_id)
+    await owned.cloud(pool, req.project_id, req.cloud_id, named_in="body.cloud_id")
+    key, groups = await _named(pool, req)
+    await clouds.require(req.cloud_id, "launch_instance")
     if req.user_data is not None:
         await clouds.require(req.cloud_id, feature=Feature.USER_DATA)
     if req.zone is not None:
@@ -124,7 +127,7 @@ async def launch(pool: Pool, clouds: CloudDirectory, req: LaunchRequest) -> Inst
     if req.security_group_ids:
         await clouds.require(req.cloud_id, "list_security_groups")
     problems = await _check_catalogue(clouds, req)
-    options, more = await _launch_options(pool, req)
+    options, more = _launch_options(req, key, groups)
     problems += more
     if problems:
         raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
@@ -178,7 +181,7 @@ async def request_action(
     action: UserAction,
     correlation_id: str,
 ) -> InstanceRecord:
-    current = await get(pool, project_id, instance_id)
+    current = await owned.instance(pool, project_id, instance_id)
     await clouds.check_enabled(current.cloud_id)
     if current.exists_in_cloud:
         await clouds.require(current.cloud_id, _ACTION_OPERATIONS[action])
@@ -199,16 +202,13 @@ async def request_action(
 
 
 async def get(pool: Pool, project_id: str, instance_id: str) -> InstanceRecord:
-    record = await repository.get(pool, project_id, instance_id)
-    if record is None:
-        raise NotFound(f"Instance {instance_id} does not exist.")
-    return record
+    return await owned.instance(pool, project_id, instance_id)
 
 
 async def _in_cloud(
     pool: Pool, clouds: CloudDirectory, project_id: str, instance_id: str, operation: str
 ) -> InstanceRecord:
-    record = await get(pool, project_id, instance_id)
+    record = await owned.instance(pool, project_id, instance_id)
     await clouds.require(record.cloud_id, operation)
     if record.provider_id is None or record.state in domain.ENDED:
         raise InvalidState(f"Instance {instance_id} is {record.state}: it is not in its cloud.", state=record.state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from kernel import correlation
-from services.provisioner.api import Project
+from kernel.authz import Operator, Reader
 from services.provisioner.inventory import SyncRun
 from services.provisioner.inventory_handlers import Inventory
 from services.provisioner.listing import SyncPaging
@@ -44,9 +44,9 @@ def sync_run_out(run: SyncRun) -> SyncRunOut:
 
 
 @router.post("/clouds/{cloud_id}/sync", status_code=202, response_model=SyncRunOut)
-async def start_sync(request: Request, cloud_id: str, project: Project = "default") -> SyncRunOut:
+async def start_sync(request: Request, cloud_id: str, caller: Operator) -> SyncRunOut:
     run = await inventory_of(request).request(
-        cloud_id, project_id=project, correlation_id=correlation.current.get() or ""
+        cloud_id, project_id=caller.project_id, correlation_id=correlation.current.get() or ""
     )
     return sync_run_out(run)
 
@@ -55,16 +55,16 @@ async def start_sync(request: Request, cloud_id: str, project: Project = "defaul
 async def list_syncs(
     request: Request,
     cloud_id: str,
+    caller: Reader,
     paging: SyncPaging,
-    project: Project = "default",
 ) -> Page[SyncRunOut]:
-    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=project, paging=paging)
+    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=caller.project_id, paging=paging)
     return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
 
 
 @router.get("/clouds/{cloud_id}/syncs/{sync_id}", response_model=SyncRunOut)
-async def get_sync(request: Request, cloud_id: str, sync_id: str, project: Project = "default") -> SyncRunOut:
-    return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=project))
+async def get_sync(request: Request, cloud_id: str, sync_id: str, caller: Reader) -> SyncRunOut:
+    return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=caller.project_id))
 
 
 __all__ = ["router"]

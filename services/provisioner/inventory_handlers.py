@@ -25,11 +25,11 @@ from adapters.base import CloudAdapter, CloudError, Feature, Throttled
 from adapters.base import Instance as CloudInstance
 from adapters.base import Volume as CloudVolume
 from kernel.db import Connection, Pool
-from kernel.errors import ClanaviError, NotFound
+from kernel.errors import ClanaviError
 from kernel.events import CloudSynced, CloudSyncFailed, Envelope, new_event
 from kernel.keyset import PageRequest
 from kernel.runtime import stop_tasks
-from services.provisioner import errors, repository
+from services.provisioner import errors, owned, repository
 from services.provisioner import inventory_repository as store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
@@ -212,8 +212,8 @@ class Inventory:
         """Start a sync of one of the project's accounts in the background and answer its run at once; while one is
         running already, answer that one. NotFound for another project's account, ModuleDisabled (409) when its
         module is disabled, NotImplementedByCloud (501) when its adapter cannot list instances."""
-        await self._clouds.require(cloud_id, "list_instances", project_id=project_id)
-        account = await self._clouds.account(cloud_id, project_id=project_id)
+        account = await owned.cloud(self._pool, project_id, cloud_id)
+        await self._clouds.require(account.id, "list_instances")
         claim = await self._claim(account, "manual", correlation_id)
         if isinstance(claim, SyncRun):
             return claim
@@ -236,15 +236,12 @@ class Inventory:
         return await self._execute(claim)
 
     async def runs(self, cloud_id: str, *, project_id: str, paging: PageRequest) -> tuple[list[SyncRun], str | None]:
-        await self._clouds.account(cloud_id, project_id=project_id)
-        return await store.page_runs(self._pool, cloud_id, paging)
+        await owned.cloud(self._pool, project_id, cloud_id)
+        return await store.page_runs(self._pool, project_id, cloud_id, paging)
 
     async def run(self, cloud_id: str, run_id: str, *, project_id: str) -> SyncRun:
-        await self._clouds.account(cloud_id, project_id=project_id)
-        found = await store.get_run(self._pool, cloud_id, run_id)
-        if found is None:
-            raise NotFound(f"Sync {run_id} of cloud {cloud_id} does not exist.")
-        return found
+        await owned.cloud(self._pool, project_id, cloud_id)
+        return await owned.sync_run(self._pool, project_id, cloud_id, run_id)
 
     async def close(self) -> None:
         """Stop the runs under way (each is closed as interrupted)."""

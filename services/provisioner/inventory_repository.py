@@ -356,12 +356,17 @@ async def running(conn: Connection | Pool, cloud_id: str) -> SyncRun | None:
     return _run(row) if row else None
 
 
-async def get_run(conn: Connection | Pool, cloud_id: str, run_id: str) -> SyncRun | None:
+async def get_run(conn: Connection | Pool, project_id: str, cloud_id: str, run_id: str) -> SyncRun | None:
     try:
         key = uuid.UUID(run_id)
     except ValueError:
         return None
-    row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE id = $1 AND cloud_id = $2", key, cloud_id)
+    row = await conn.fetchrow(
+        f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE id = $1 AND cloud_id = $2 AND project_id = $3",
+        key,
+        cloud_id,
+        project_id,
+    )
     return _run(row) if row else None
 
 
@@ -373,9 +378,13 @@ RUN_LISTING = Listing(
 )
 
 
-async def page_runs(conn: Connection | Pool, cloud_id: str, request: PageRequest) -> tuple[list[SyncRun], str | None]:
-    """One page of the account's runs (newest first unless the request says), and the next page's cursor."""
-    return await fetch_page(conn, RUN_LISTING, Where().add("cloud_id = {}", cloud_id), request, _run)
+async def page_runs(
+    conn: Connection | Pool, project_id: str, cloud_id: str, request: PageRequest
+) -> tuple[list[SyncRun], str | None]:
+    """One page of the project's runs of an account (newest first unless the request says), and the next page's
+    cursor."""
+    where = Where().add("project_id = {}", project_id).add("cloud_id = {}", cloud_id)
+    return await fetch_page(conn, RUN_LISTING, where, request, _run)
 
 
 async def last_started(conn: Connection | Pool) -> dict[str, datetime]:

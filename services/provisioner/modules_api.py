@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from kernel import correlation
+from kernel.authz import Admin
 from services.provisioner import modules
-from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.api import clouds_of, pool_of
 from services.provisioner.schemas import ListOf, ModuleOut, ModuleUpdate
 
 router = APIRouter(prefix="/v1")
@@ -28,24 +29,24 @@ def module_out(view: modules.ModuleView) -> ModuleOut:
 
 
 @router.get("/modules", response_model=ListOf[ModuleOut])
-async def list_modules(request: Request) -> ListOf[ModuleOut]:
+async def list_modules(request: Request, caller: Admin) -> ListOf[ModuleOut]:
     views = await modules.list_modules(pool_of(request), clouds_of(request))
     return ListOf[ModuleOut](items=[module_out(v) for v in views])
 
 
 @router.get("/modules/{name}", response_model=ModuleOut)
-async def get_module(request: Request, name: str) -> ModuleOut:
+async def get_module(request: Request, name: str, caller: Admin) -> ModuleOut:
     return module_out(await modules.get_module(pool_of(request), clouds_of(request), name))
 
 
 @router.put("/modules/{name}", response_model=ModuleOut)
-async def put_module(request: Request, name: str, body: ModuleUpdate, project: Project = "default") -> ModuleOut:
+async def put_module(request: Request, name: str, body: ModuleUpdate, caller: Admin) -> ModuleOut:
     view = await modules.set_enabled(
         pool_of(request),
         clouds_of(request),
         name,
         enabled=body.enabled,
-        project_id=project,
+        project_id=caller.project_id,
         correlation_id=correlation.current.get() or "",
     )
     return module_out(view)

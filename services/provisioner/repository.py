@@ -239,12 +239,28 @@ async def page_clouds(
 
 
 async def get_cloud(pool: Pool | Connection, cloud_id: str) -> CloudAccount | None:
+    """Any project's account: for the worker and the provisioner's start (requests use `owned_cloud`)."""
     row = await pool.fetchrow(f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1", cloud_id)
     return _account(row) if row else None
 
 
+async def owned_cloud(pool: Pool | Connection, project_id: str, cloud_id: str) -> CloudAccount | None:
+    row = await pool.fetchrow(
+        f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1 AND project_id = $2", cloud_id, project_id
+    )
+    return _account(row) if row else None
+
+
 async def lock_cloud(conn: Connection, cloud_id: str) -> CloudAccount | None:
+    """Any project's account, locked: for the provisioner's start (requests use `lock_owned_cloud`)."""
     row = await conn.fetchrow(f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1 FOR UPDATE", cloud_id)
+    return _account(row) if row else None
+
+
+async def lock_owned_cloud(conn: Connection, project_id: str, cloud_id: str) -> CloudAccount | None:
+    row = await conn.fetchrow(
+        f"SELECT {_CLOUD_COLUMNS} FROM clouds WHERE id = $1 AND project_id = $2 FOR UPDATE", cloud_id, project_id
+    )
     return _account(row) if row else None
 
 
@@ -501,11 +517,13 @@ async def of_cloud(conn: Connection | Pool, cloud_id: str) -> list[tuple[Instanc
     return [(_record(r), r["version"]) for r in rows]
 
 
-async def using_security_group(conn: Connection | Pool, group_id: str) -> list[str]:
-    """Ids of the instances launched with a security group (a Clanavi id) that are not terminated."""
+async def using_security_group(conn: Connection | Pool, project_id: str, group_id: str) -> list[str]:
+    """Ids of the project's instances launched with a security group (a Clanavi id) that are not terminated."""
     rows = await conn.fetch(
-        """SELECT id FROM instances WHERE $1 = ANY(security_group_ids) AND state NOT IN ('terminated', 'gone')
+        """SELECT id FROM instances
+           WHERE project_id = $1 AND $2 = ANY(security_group_ids) AND state NOT IN ('terminated', 'gone')
            ORDER BY created_at""",
+        project_id,
         group_id,
     )
     return [str(r["id"]) for r in rows]

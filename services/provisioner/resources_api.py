@@ -13,10 +13,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel import correlation
+from kernel.authz import Operator, Reader
 from kernel.keyset import PageRequest
 from services.provisioner import resources_handlers as handlers
 from services.provisioner import resources_repository as store
-from services.provisioner.api import Project, clouds_of, pool_of
+from services.provisioner.api import clouds_of, pool_of
 from services.provisioner.listing import RecordPaging
 from services.provisioner.resources import Kind, ResourceRecord, rule_from_dict
 from services.provisioner.resources_handlers import Outcome
@@ -152,10 +153,8 @@ def _path_id(path: str) -> str:
 def _get_route(path: str, kind: Kind, shape: Callable[[ResourceRecord], Any], model: type, *, name: str) -> None:
     """GET one record of `kind`, by the id in `path`."""
 
-    async def get_one(
-        request: Request, resource_id: str = Path(alias=_path_id(path)), project: Project = "default"
-    ) -> Any:
-        return shape(await _one(request, project, kind, resource_id))
+    async def get_one(request: Request, caller: Reader, resource_id: str = Path(alias=_path_id(path))) -> Any:
+        return shape(await _one(request, caller.project_id, kind, resource_id))
 
     router.add_api_route(path, get_one, methods=["GET"], response_model=model, name=name)
 
@@ -166,12 +165,9 @@ def _action_route(
     """Carry out an `action` without parameters on the record of `kind` named by the id in `path`."""
 
     async def act(
-        request: Request,
-        response: Response,
-        resource_id: str = Path(alias=_path_id(path)),
-        project: Project = "default",
+        request: Request, response: Response, caller: Operator, resource_id: str = Path(alias=_path_id(path))
     ) -> Any:
-        outcome = await _act(request, project, kind, resource_id, action)
+        outcome = await _act(request, caller.project_id, kind, resource_id, action)
         return _answer(response, outcome, shape, created=False)
 
     router.add_api_route(path, act, methods=[method], response_model=model, name=name)
@@ -182,12 +178,12 @@ def _action_route(
 
 @router.post("/key-pairs", status_code=201, response_model=KeyPairCreated)
 async def create_key_pair(
-    request: Request, response: Response, body: KeyPairCreate, project: Project = "default"
+    request: Request, response: Response, body: KeyPairCreate, caller: Operator
 ) -> KeyPairCreated:
     outcome = await handlers.create_key_pair(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         name=body.name,
         correlation_id=_cid(),
@@ -197,13 +193,11 @@ async def create_key_pair(
 
 
 @router.post("/key-pairs/import", status_code=201, response_model=KeyPairOut)
-async def import_key_pair(
-    request: Request, response: Response, body: KeyPairImport, project: Project = "default"
-) -> KeyPairOut:
+async def import_key_pair(request: Request, response: Response, body: KeyPairImport, caller: Operator) -> KeyPairOut:
     outcome = await handlers.import_key_pair(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         name=body.name,
         public_key=body.public_key,
@@ -215,13 +209,13 @@ async def import_key_pair(
 @router.get("/key-pairs", response_model=Page[KeyPairOut])
 async def list_key_pairs(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[KeyPairState] | None, Query()] = None,
     name: str | None = None,
 ) -> Page[KeyPairOut]:
-    flt = store.ResourceFilter(project, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
+    flt = store.ResourceFilter(caller.project_id, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
     return await _page(request, key_pair_out, flt, paging)
 
 
@@ -238,12 +232,12 @@ _action_route(
 
 @router.post("/security-groups", status_code=201, response_model=SecurityGroupOut)
 async def create_security_group(
-    request: Request, response: Response, body: SecurityGroupCreate, project: Project = "default"
+    request: Request, response: Response, body: SecurityGroupCreate, caller: Operator
 ) -> SecurityGroupOut:
     outcome = await handlers.create_security_group(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         name=body.name,
         description=body.description,
@@ -255,13 +249,13 @@ async def create_security_group(
 @router.get("/security-groups", response_model=Page[SecurityGroupOut])
 async def list_security_groups(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[SecurityGroupState] | None, Query()] = None,
     name: str | None = None,
 ) -> Page[SecurityGroupOut]:
-    flt = store.ResourceFilter(project, "security_group", cloud_id=cloud_id, states=state or (), name=name)
+    flt = store.ResourceFilter(caller.project_id, "security_group", cloud_id=cloud_id, states=state or (), name=name)
     return await _page(request, security_group_out, flt, paging)
 
 
@@ -272,33 +266,38 @@ _get_route(
 
 @router.delete("/security-groups/{group_id}", response_model=SecurityGroupOut)
 async def delete_security_group(
-    request: Request, response: Response, group_id: str, project: Project = "default"
+    request: Request, response: Response, group_id: str, caller: Operator
 ) -> SecurityGroupOut:
     outcome = await handlers.delete_security_group(
-        pool_of(request), clouds_of(request), project_id=project, group_id=group_id, correlation_id=_cid()
+        pool_of(request), clouds_of(request), project_id=caller.project_id, group_id=group_id, correlation_id=_cid()
     )
     return _answer(response, outcome, security_group_out, created=False)
 
 
 @router.post("/security-groups/{group_id}/rules", response_model=SecurityGroupOut)
 async def authorize_rule(
-    request: Request, response: Response, group_id: str, body: SecurityRuleIn, project: Project = "default"
+    request: Request, response: Response, group_id: str, body: SecurityRuleIn, caller: Operator
 ) -> SecurityGroupOut:
     rule = rule_from_dict(body.model_dump())
     outcome = await handlers.authorize_rule(
-        pool_of(request), clouds_of(request), project_id=project, group_id=group_id, rule=rule, correlation_id=_cid()
+        pool_of(request),
+        clouds_of(request),
+        project_id=caller.project_id,
+        group_id=group_id,
+        rule=rule,
+        correlation_id=_cid(),
     )
     return _answer(response, outcome, security_group_out, created=False)
 
 
 @router.delete("/security-groups/{group_id}/rules/{rule_id}", response_model=SecurityGroupOut)
 async def revoke_rule(
-    request: Request, response: Response, group_id: str, rule_id: str, project: Project = "default"
+    request: Request, response: Response, group_id: str, rule_id: str, caller: Operator
 ) -> SecurityGroupOut:
     outcome = await handlers.revoke_rule(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         group_id=group_id,
         rule_id=rule_id,
         correlation_id=_cid(),
@@ -310,13 +309,11 @@ async def revoke_rule(
 
 
 @router.post("/volumes", status_code=201, response_model=VolumeOut)
-async def create_volume(
-    request: Request, response: Response, body: VolumeCreate, project: Project = "default"
-) -> VolumeOut:
+async def create_volume(request: Request, response: Response, body: VolumeCreate, caller: Operator) -> VolumeOut:
     outcome = await handlers.create_volume(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         name=body.name,
         size_gb=body.size_gb,
@@ -330,8 +327,8 @@ async def create_volume(
 @router.get("/volumes", response_model=Page[VolumeOut])
 async def list_volumes(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[VolumeStateName] | None, Query()] = None,
     name: str | None = None,
@@ -339,7 +336,7 @@ async def list_volumes(
     discovered: bool | None = None,
 ) -> Page[VolumeOut]:
     flt = store.ResourceFilter(
-        project,
+        caller.project_id,
         "volume",
         cloud_id=cloud_id,
         states=state or (),
@@ -358,12 +355,12 @@ _action_route("DELETE", "/volumes/{volume_id}", "volume", "delete", volume_out, 
 
 @router.post("/volumes/{volume_id}/actions/attach", response_model=VolumeOut)
 async def attach_volume(
-    request: Request, response: Response, volume_id: str, body: VolumeAttach, project: Project = "default"
+    request: Request, response: Response, volume_id: str, body: VolumeAttach, caller: Operator
 ) -> VolumeOut:
     outcome = await handlers.attach_volume(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         volume_id=volume_id,
         instance_id=body.instance_id,
         device=body.device,
@@ -381,13 +378,11 @@ _action_route(
 
 
 @router.post("/snapshots", status_code=201, response_model=SnapshotOut)
-async def create_snapshot(
-    request: Request, response: Response, body: SnapshotCreate, project: Project = "default"
-) -> SnapshotOut:
+async def create_snapshot(request: Request, response: Response, body: SnapshotCreate, caller: Operator) -> SnapshotOut:
     outcome = await handlers.create_snapshot(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         volume_id=body.volume_id,
         name=body.name,
         correlation_id=_cid(),
@@ -398,15 +393,15 @@ async def create_snapshot(
 @router.get("/snapshots", response_model=Page[SnapshotOut])
 async def list_snapshots(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[SnapshotStateName] | None, Query()] = None,
     name: str | None = None,
     volume_id: str | None = None,
 ) -> Page[SnapshotOut]:
     flt = store.ResourceFilter(
-        project, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
+        caller.project_id, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
     )
     return await _page(request, snapshot_out, flt, paging)
 
@@ -423,13 +418,11 @@ _action_route(
 
 
 @router.post("/addresses", status_code=201, response_model=AddressOut)
-async def allocate_address(
-    request: Request, response: Response, body: AddressAllocate, project: Project = "default"
-) -> AddressOut:
+async def allocate_address(request: Request, response: Response, body: AddressAllocate, caller: Operator) -> AddressOut:
     outcome = await handlers.allocate_address(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         name=body.name,
         correlation_id=_cid(),
@@ -440,15 +433,15 @@ async def allocate_address(
 @router.get("/addresses", response_model=Page[AddressOut])
 async def list_addresses(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[AddressStateName] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
 ) -> Page[AddressOut]:
     flt = store.ResourceFilter(
-        project, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+        caller.project_id, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
     )
     return await _page(request, address_out, flt, paging)
 
@@ -463,12 +456,12 @@ _action_route(
 
 @router.post("/addresses/{address_id}/actions/associate", response_model=AddressOut)
 async def associate_address(
-    request: Request, response: Response, address_id: str, body: AddressAssociate, project: Project = "default"
+    request: Request, response: Response, address_id: str, body: AddressAssociate, caller: Operator
 ) -> AddressOut:
     outcome = await handlers.associate_address(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         address_id=address_id,
         instance_id=body.instance_id,
         correlation_id=_cid(),
@@ -491,13 +484,11 @@ _action_route(
 
 
 @router.post("/images", status_code=201, response_model=CustomImageOut)
-async def create_image(
-    request: Request, response: Response, body: ImageCreate, project: Project = "default"
-) -> CustomImageOut:
+async def create_image(request: Request, response: Response, body: ImageCreate, caller: Operator) -> CustomImageOut:
     outcome = await handlers.create_image(
         pool_of(request),
         clouds_of(request),
-        project_id=project,
+        project_id=caller.project_id,
         cloud_id=body.cloud_id,
         instance_id=body.instance_id,
         name=body.name,
@@ -509,15 +500,15 @@ async def create_image(
 @router.get("/images/custom", response_model=Page[CustomImageOut])
 async def list_custom_images(
     request: Request,
+    caller: Reader,
     paging: RecordPaging,
-    project: Project = "default",
     cloud_id: str | None = None,
     state: Annotated[list[CustomImageState] | None, Query()] = None,
     name: str | None = None,
     instance_id: str | None = None,
 ) -> Page[CustomImageOut]:
     flt = store.ResourceFilter(
-        project, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
+        caller.project_id, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
     )
     return await _page(request, image_out, flt, paging)
 

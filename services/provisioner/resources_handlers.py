@@ -47,7 +47,7 @@ from adapters.base import (
 from kernel import correlation
 from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
-from services.provisioner import errors, repository, resources, resources_cloud
+from services.provisioner import errors, owned, repository, resources, resources_cloud
 from services.provisioner import resources_repository as store
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord, RetryPolicy
@@ -86,16 +86,6 @@ class Outcome:
 # --- shared steps ----------------------------------------------------------------------------------------------
 
 
-async def _account(clouds: CloudDirectory, cloud_id: str, project_id: str) -> None:
-    """The project's account; another project's is as unknown as an id nobody has."""
-    try:
-        await clouds.account(cloud_id, project_id=project_id)
-    except NotFound:
-        raise ValidationFailed(
-            f"Cloud {cloud_id} does not exist.", errors=[{"location": "body.cloud_id", "message": "unknown cloud"}]
-        ) from None
-
-
 async def _create(clouds: CloudDirectory, pool: Pool, record: ResourceRecord) -> Outcome:
     await clouds.adapter(record.cloud_id)  # a disabled or uninstalled cloud is refused before anything is written
     async with pool.acquire() as conn, conn.transaction():
@@ -106,24 +96,23 @@ async def _create(clouds: CloudDirectory, pool: Pool, record: ResourceRecord) ->
 async def _act(
     clouds: CloudDirectory,
     pool: Pool,
-    *,
-    project_id: str,
-    kind: Kind,
-    resource_id: str,
+    current: ResourceRecord,
     action: str,
+    *,
     params: Mapping[str, Any] | None = None,
     correlation_id: str,
 ) -> Outcome:
-    current = await get(pool, project_id, kind, resource_id)
+    """Carry out `action` on a record the caller looked up in its project (`owned.resource`)."""
+    kind = current.kind
     await clouds.check_enabled(current.cloud_id)
     rules = resources.RULES[kind]
     if resources.needs_cloud(current) and not (action == rules.remove and current.state == rules.gone):
         await clouds.require(current.cloud_id, *resources_cloud.OPERATIONS[(kind, action)])
         await clouds.adapter(current.cloud_id)
     async with pool.acquire() as conn, conn.transaction():
-        record = await store.lock(conn, project_id, kind, resource_id)
+        record = await store.lock(conn, current.project_id, kind, current.id)
         if record is None:
-            raise NotFound(f"{resources.label(kind).capitalize()} {resource_id} does not exist.")
+            raise owned.missing(resources.label(kind), current.id)
         if action == rules.remove and not resources.needs_cloud(record) and record.state != rules.gone:
             # Its creation failed: it never existed in the cloud, so there is nothing to call.
             after, events = resources.withdrawn(replace(record, correlation_id=correlation_id))
@@ -187,29 +176,24 @@ def _value(value: Any) -> resources.CloudValue:
 
 
 async def get(pool: Pool, project_id: str, kind: Kind, resource_id: str) -> ResourceRecord:
-    record = await store.get(pool, project_id, kind, resource_id)
-    if record is None:
-        raise NotFound(f"{resources.label(kind).capitalize()} {resource_id} does not exist.")
-    return record
+    return await owned.resource(pool, project_id, kind, resource_id)
 
 
-async def _instance(
-    conn: Connection | Pool, project_id: str, instance_id: str, *, cloud_id: str | None, location: str
-) -> InstanceRecord:
-    """A referenced instance of the project that exists in its cloud (and in `cloud_id`, when given)."""
-    record = await repository.get(conn, project_id, instance_id)
-    if record is None:
+def _same_cloud(what: str, given: str, found_in: str, cloud_id: str | None, location: str) -> None:
+    """Refuse a record of the project named in the body that is in another of its clouds than `cloud_id`."""
+    if cloud_id is not None and found_in != cloud_id:
         raise ValidationFailed(
-            f"Instance {instance_id} does not exist.", errors=[{"location": location, "message": "unknown instance"}]
-        )
-    if cloud_id is not None and record.cloud_id != cloud_id:
-        raise ValidationFailed(
-            f"Instance {instance_id} is in cloud {record.cloud_id}, not {cloud_id}.",
+            f"{what.capitalize()} {given} is in cloud {found_in}, not {cloud_id}.",
             errors=[{"location": location, "message": "in another cloud"}],
         )
-    if record.provider_id is None or record.state in ("terminating", "terminated", "error"):
-        raise InvalidState(f"Instance {instance_id} is {record.state}.", state=record.state)
-    return record
+
+
+def _usable(instance: InstanceRecord, *, cloud_id: str | None, location: str) -> InstanceRecord:
+    """An instance of the project named in the body, when it exists in its cloud (and in `cloud_id`, when given)."""
+    _same_cloud("instance", instance.id, instance.cloud_id, cloud_id, location)
+    if instance.provider_id is None or instance.state in ("terminating", "terminated", "error"):
+        raise InvalidState(f"Instance {instance.id} is {instance.state}.", state=instance.state)
+    return instance
 
 
 def _new(
@@ -264,7 +248,7 @@ def check_public_key(public_key: str) -> str:
 async def create_key_pair(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, cloud_id: str, name: str, correlation_id: str
 ) -> Outcome:
-    await _account(clouds, cloud_id, project_id)
+    await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
     await clouds.require(cloud_id, "create_key_pair")
     record = _new("key_pair", project_id=project_id, cloud_id=cloud_id, name=name, correlation_id=correlation_id)
     return await _create(clouds, pool, record)
@@ -280,8 +264,8 @@ async def import_key_pair(
     public_key: str,
     correlation_id: str,
 ) -> Outcome:
+    await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
     key = check_public_key(public_key)
-    await _account(clouds, cloud_id, project_id)
     await clouds.require(cloud_id, "import_key_pair")
     record = _new(
         "key_pair",
@@ -308,7 +292,7 @@ async def create_security_group(
     description: str,
     correlation_id: str,
 ) -> Outcome:
-    await _account(clouds, cloud_id, project_id)
+    await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
     await clouds.require(cloud_id, "create_security_group")
     record = _new(
         "security_group",
@@ -324,63 +308,42 @@ async def create_security_group(
 async def authorize_rule(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, group_id: str, rule: SecurityRule, correlation_id: str
 ) -> Outcome:
+    group = await owned.resource(pool, project_id, "security_group", group_id)
     rule = resources.check_rule(rule)
-    group = await get(pool, project_id, "security_group", group_id)
     if resources.find_rule(group, resources.rule_id(rule)) is not None:
         return Outcome(group, done=True)  # granted already: nothing to do
-    return await _rule_action(clouds, pool, project_id, group_id, "authorize", rule, correlation_id)
+    return await _rule_action(clouds, pool, group, "authorize", rule, correlation_id)
 
 
 async def revoke_rule(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, group_id: str, rule_id: str, correlation_id: str
 ) -> Outcome:
-    group = await get(pool, project_id, "security_group", group_id)
+    group = await owned.resource(pool, project_id, "security_group", group_id)
     rule = resources.find_rule(group, rule_id)
     if rule is None:
         raise NotFound(f"Security group {group_id} has no rule {rule_id}.")
-    return await _rule_action(clouds, pool, project_id, group_id, "revoke", rule, correlation_id)
+    return await _rule_action(clouds, pool, group, "revoke", rule, correlation_id)
 
 
 async def _rule_action(
-    clouds: CloudDirectory,
-    pool: Pool,
-    project_id: str,
-    group_id: str,
-    action: str,
-    rule: SecurityRule,
-    correlation_id: str,
+    clouds: CloudDirectory, pool: Pool, group: ResourceRecord, action: str, rule: SecurityRule, correlation_id: str
 ) -> Outcome:
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind="security_group",
-        resource_id=group_id,
-        action=action,
-        params={"rule": resources.rule_to_dict(rule)},
-        correlation_id=correlation_id,
-    )
+    params = {"rule": resources.rule_to_dict(rule)}
+    return await _act(clouds, pool, group, action, params=params, correlation_id=correlation_id)
 
 
 async def delete_security_group(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, group_id: str, correlation_id: str
 ) -> Outcome:
-    users = await repository.using_security_group(pool, group_id)
+    group = await owned.resource(pool, project_id, "security_group", group_id)
+    users = await repository.using_security_group(pool, project_id, group.id)
     if users:
         raise InvalidState(
             f"Security group {group_id} is used by {len(users)} instance(s) that are not terminated: "
             + ", ".join(users[:5]),
             instance_ids=users[:20],
         )
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind="security_group",
-        resource_id=group_id,
-        action="delete",
-        correlation_id=correlation_id,
-    )
+    return await _act(clouds, pool, group, "delete", correlation_id=correlation_id)
 
 
 # --- volumes and snapshots -------------------------------------------------------------------------------------
@@ -412,17 +375,15 @@ async def create_volume(
     snapshot_id: str | None,
     correlation_id: str,
 ) -> Outcome:
-    await _account(clouds, cloud_id, project_id)
+    await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
+    snapshot = None
+    if snapshot_id is not None:
+        snapshot = await owned.resource(pool, project_id, "snapshot", snapshot_id, named_in="body.snapshot_id")
     await clouds.require(cloud_id, "create_volume")
     pending: dict[str, Any] = {}
-    if snapshot_id is not None:
+    if snapshot is not None:
         await clouds.require(cloud_id, feature=Feature.VOLUME_FROM_SNAPSHOT)
-        snapshot = await store.get(pool, project_id, "snapshot", snapshot_id)
-        if snapshot is None or snapshot.cloud_id != cloud_id:
-            raise ValidationFailed(
-                f"Snapshot {snapshot_id} does not exist in cloud {cloud_id}.",
-                errors=[{"location": "body.snapshot_id", "message": "unknown snapshot"}],
-            )
+        _same_cloud("snapshot", snapshot.id, snapshot.cloud_id, cloud_id, "body.snapshot_id")
         if snapshot.state != "available":
             raise InvalidState(f"Snapshot {snapshot_id} is {snapshot.state}.", state=snapshot.state)
         least = int(snapshot.attrs.get("size_gb") or 1)
@@ -461,28 +422,17 @@ async def attach_volume(
     device: str | None,
     correlation_id: str,
 ) -> Outcome:
-    volume = await get(pool, project_id, "volume", volume_id)
-    instance = await _instance(pool, project_id, instance_id, cloud_id=volume.cloud_id, location="body.instance_id")
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind="volume",
-        resource_id=volume_id,
-        action="attach",
-        params={"instance_id": instance.id, "provider_instance_id": instance.provider_id, "device": device},
-        correlation_id=correlation_id,
-    )
+    volume = await owned.resource(pool, project_id, "volume", volume_id)
+    instance = await owned.instance(pool, project_id, instance_id, named_in="body.instance_id")
+    _usable(instance, cloud_id=volume.cloud_id, location="body.instance_id")
+    params = {"instance_id": instance.id, "provider_instance_id": instance.provider_id, "device": device}
+    return await _act(clouds, pool, volume, "attach", params=params, correlation_id=correlation_id)
 
 
 async def create_snapshot(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, volume_id: str, name: str, correlation_id: str
 ) -> Outcome:
-    volume = await store.get(pool, project_id, "volume", volume_id)
-    if volume is None:
-        raise ValidationFailed(
-            f"Volume {volume_id} does not exist.", errors=[{"location": "body.volume_id", "message": "unknown volume"}]
-        )
+    volume = await owned.resource(pool, project_id, "volume", volume_id, named_in="body.volume_id")
     await clouds.require(volume.cloud_id, "create_snapshot")
     if volume.provider_id is None or volume.state not in ("available", "in-use"):
         raise InvalidState(f"Volume {volume_id} is {volume.state}.", state=volume.state)
@@ -504,7 +454,7 @@ async def create_snapshot(
 async def allocate_address(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, cloud_id: str, name: str | None, correlation_id: str
 ) -> Outcome:
-    await _account(clouds, cloud_id, project_id)
+    await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
     await clouds.require(cloud_id, "allocate_address", "list_addresses")
     adapter = await clouds.adapter(cloud_id)
     try:
@@ -529,18 +479,11 @@ async def allocate_address(
 async def associate_address(
     pool: Pool, clouds: CloudDirectory, *, project_id: str, address_id: str, instance_id: str, correlation_id: str
 ) -> Outcome:
-    address = await get(pool, project_id, "address", address_id)
-    instance = await _instance(pool, project_id, instance_id, cloud_id=address.cloud_id, location="body.instance_id")
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind="address",
-        resource_id=address_id,
-        action="associate",
-        params={"instance_id": instance.id, "provider_instance_id": instance.provider_id},
-        correlation_id=correlation_id,
-    )
+    address = await owned.resource(pool, project_id, "address", address_id)
+    instance = await owned.instance(pool, project_id, instance_id, named_in="body.instance_id")
+    _usable(instance, cloud_id=address.cloud_id, location="body.instance_id")
+    params = {"instance_id": instance.id, "provider_instance_id": instance.provider_id}
+    return await _act(clouds, pool, address, "associate", params=params, correlation_id=correlation_id)
 
 
 # --- images ----------------------------------------------------------------------------------------------------
@@ -557,8 +500,9 @@ async def create_image(
     correlation_id: str,
 ) -> Outcome:
     if cloud_id is not None:
-        await _account(clouds, cloud_id, project_id)
-    instance = await _instance(pool, project_id, instance_id, cloud_id=cloud_id, location="body.instance_id")
+        await owned.cloud(pool, project_id, cloud_id, named_in="body.cloud_id")
+    instance = await owned.instance(pool, project_id, instance_id, named_in="body.instance_id")
+    _usable(instance, cloud_id=cloud_id, location="body.instance_id")
     await clouds.require(instance.cloud_id, "create_image")
     record = _new(
         "image",
@@ -586,15 +530,8 @@ async def act(
     correlation_id: str,
 ) -> Outcome:
     """An action that takes no parameters: delete, detach, disassociate, release, deregister."""
-    return await _act(
-        clouds,
-        pool,
-        project_id=project_id,
-        kind=kind,
-        resource_id=resource_id,
-        action=action,
-        correlation_id=correlation_id,
-    )
+    current = await owned.resource(pool, project_id, kind, resource_id)
+    return await _act(clouds, pool, current, action, correlation_id=correlation_id)
 
 
 # --- the worker's steps ----------------------------------------------------------------------------------------

@@ -344,7 +344,7 @@ async def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
     try:
 
         async def two_runs() -> list[SyncRun]:
-            runs, _ = await inventory_repository.page_runs(pool, "sim", PageRequest(10))
+            runs, _ = await inventory_repository.page_runs(pool, PROJECT, "sim", PageRequest(10))
             return runs if len(runs) >= 2 and runs[0].status != "running" else []
 
         deadline = time.monotonic() + 10
