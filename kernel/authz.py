@@ -46,8 +46,9 @@ async def optional_caller(request: Request) -> Identity | None:
 
 
 def route_permission(route: Any) -> Permission | None:
-    """The permission a route (a FastAPI APIRoute) declared through `allowed`, at any depth of its dependencies;
-    None for a route that declared none."""
+    """The permission a route declared through `allowed`, at any depth of its dependencies; None for a route that
+    declared none. `route` is an APIRoute or a RouteContext: an app's routes, those of included routers too, are
+    `fastapi.routing.iter_route_contexts(app.routes)` (`app.routes` itself holds included routers whole)."""
     pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
     while pending:
         dependant = pending.pop()

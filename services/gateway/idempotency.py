@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,7 +105,7 @@ class Idempotency:
         self.wait_seconds = wait_seconds
         self.prefix = prefix
         self.methods = frozenset(methods)
-        self._permissions: dict[int, Permission | None] = {}
+        self._routes: list[tuple[RouteContext, Permission | None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in self.methods or not scope["path"].startswith(self.prefix):
@@ -151,13 +152,13 @@ class Idempotency:
     def _permission(self, scope: Scope) -> Permission | None:
         """The permission the route this request goes to declares (kernel.authz), None when it declares none or no
         route matches."""
-        for route in scope["app"].router.routes:
+        if self._routes is None:
+            # Every route of the app, those of included routers too, with what it declares; read once.
+            self._routes = [(route, route_permission(route)) for route in iter_route_contexts(scope["app"].routes)]
+        for route, permission in self._routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                known = id(route)
-                if known not in self._permissions:
-                    self._permissions[known] = route_permission(route)
-                return self._permissions[known]
+                return permission
         return None
 
     async def _acquire(self, owner: KeyOwner, authority: str, print_: bytes) -> uuid.UUID | StoredAnswer | _Refusal:

@@ -7,26 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Servers
 from tests.e2e.conftest import _platform
-from tests.e2e.platform import Platform, eventually, wait_for_state
+from tests.e2e.platform import Platform
+from tests.e2e.tenants import (
+    BODY_REFERENCES,
+    MANAGER_READS,
+    OWN_PROJECT_WRITES,
+    PUBLIC,
+    World,
+    admin_only,
+    bodies,
+    build_world,
+    call,
+    created,
+    fill,
+    lists_of_project,
+)
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "correct horse battery staple"
-SIM_CONFIG = {"boot_seconds": 0.2, "stop_seconds": 0.1, "start_seconds": 0.1, "terminate_seconds": 0.1}
-# Routes anyone may call (they authenticate the caller themselves) and routes every caller may call on their own
-# account; neither holds another project's objects.
-PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me")}
 
 
 @pytest.fixture(scope="module")
@@ -34,212 +39,10 @@ def platform(servers: Servers) -> Iterator[Platform]:
     yield from _platform(servers, boot="0.2", stop="0.1", start="0.1", reboot="0.1", terminate="0.1")
 
 
-@dataclass
-class Tenant:
-    """A project, its owner's client, and the ids of everything made in it."""
-
-    project: str
-    client: httpx.AsyncClient
-    ids: dict[str, str] = field(default_factory=dict)
-
-
-async def login(platform: Platform, email: str, project: str) -> httpx.AsyncClient:
-    async with platform.client(token=None) as anonymous:
-        answer = await anonymous.post(
-            "/v1/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
-        )
-    assert answer.status_code == 200, answer.text
-    token = answer.json()["access_token"]
-    return httpx.AsyncClient(
-        base_url=platform.gateway_url,
-        headers={"Authorization": f"Bearer {token}", "X-Clanavi-Project": project},
-        timeout=30,
-    )
-
-
-def created(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code in (200, 201, 202), answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-async def user_in(admin: httpx.AsyncClient, email: str, project: str, role: str) -> str:
-    user = created(
-        await admin.post("/v1/users", json={"email": email, "name": email.split("@")[0], "password": PASSWORD})
-    )
-    member = await admin.put(f"/v1/members/{user['id']}", json={"role": role}, headers={"X-Clanavi-Project": project})
-    assert member.status_code in (200, 201), member.text
-    return str(user["id"])
-
-
-async def populate(tenant: Tenant) -> None:
-    """One of every kind of object, made by the project's owner in a SimCloud account of the project's own."""
-    c, ids = tenant.client, tenant.ids
-    cloud = created(
-        await c.post("/v1/clouds", json={"name": f"sim-{tenant.project}", "driver": "simcloud", "config": SIM_CONFIG})
-    )
-    ids["cloud_id"] = cloud["id"]
-    launch = {"cloud_id": cloud["id"], "image_id": "img-debian-12", "flavor_id": "sim.small"}
-    instance = created(await c.post("/v1/instances", json={**launch, "name": f"web-{tenant.project}"}))
-    ids["instance_id"] = instance["id"]
-    await wait_for_state(c, instance["id"], "running")
-    ids["key_pair_id"] = created(await c.post("/v1/key-pairs", json={"cloud_id": cloud["id"], "name": "deploy"}))["id"]
-    group = created(await c.post("/v1/security-groups", json={"cloud_id": cloud["id"], "name": "web"}))
-    port = 22 if tenant.project == "alpha" else 2222
-    ids["group_id"] = group["id"]
-    rule = created(
-        await c.post(
-            f"/v1/security-groups/{group['id']}/rules",
-            # rule ids derive from the rule, so each project's rule is its own
-            json={"protocol": "tcp", "from_port": port, "to_port": port, "cidr": "10.0.0.0/8"},
-        )
-    )
-    ids["rule_id"] = rule["rules"][0]["id"] if "rules" in rule else rule["id"]
-    volume = created(await c.post("/v1/volumes", json={"cloud_id": cloud["id"], "name": "data", "size_gb": 1}))
-    ids["volume_id"] = volume["id"]
-    await eventually(lambda: _state_is(c, f"/v1/volumes/{volume['id']}", "available"), what="volume available")
-    snapshot = created(await c.post("/v1/snapshots", json={"volume_id": volume["id"], "name": "nightly"}))
-    ids["snapshot_id"] = snapshot["id"]
-    ids["address_id"] = created(await c.post("/v1/addresses", json={"cloud_id": cloud["id"], "name": "front"}))["id"]
-    image = created(await c.post("/v1/images", json={"instance_id": instance["id"], "name": "golden"}))
-    ids["image_id"] = image["id"]
-    key = created(await c.post("/v1/api-keys", json={"name": "ci", "role": "operator"}))
-    ids["key_id"] = key["id"]
-    ids["sync_id"] = created(await c.post(f"/v1/clouds/{cloud['id']}/sync"))["id"]
-
-
-async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
-    return bool((await client.get(path)).json().get("state") == state)
-
-
-@dataclass
-class World:
-    admin: httpx.AsyncClient
-    alpha: Tenant
-    beta: Tenant
-    viewer: httpx.AsyncClient  # a viewer of alpha
-    operations: list[tuple[str, str]]
-    user_ids: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 async def world(platform: Platform) -> AsyncIterator[World]:
-    async with platform.client() as admin:
-        for project in ("alpha", "beta"):
-            answer = await admin.post("/v1/projects", json={"id": project, "name": project.title()})
-            assert answer.status_code == 201, answer.text
-        users = {
-            "alice": await user_in(admin, "alice@example.com", "alpha", "owner"),
-            "bob": await user_in(admin, "bob@example.com", "beta", "owner"),
-            "vera": await user_in(admin, "vera@example.com", "alpha", "viewer"),
-        }
-        alpha = Tenant("alpha", await login(platform, "alice@example.com", "alpha"))
-        beta = Tenant("beta", await login(platform, "bob@example.com", "beta"))
-        viewer = await login(platform, "vera@example.com", "alpha")
-        await populate(alpha)
-        await populate(beta)
-        spec = (await admin.get("/openapi.json")).json()
-        operations = [
-            (method.upper(), path)
-            for path, ops in spec["paths"].items()
-            if path.startswith("/v1/")
-            for method in ops
-            if method in {"get", "post", "put", "patch", "delete"}
-        ]
-        try:
-            yield World(admin, alpha, beta, viewer, operations, users)
-        finally:
-            for client in (alpha.client, beta.client, viewer):
-                await client.aclose()
-
-
-# --- what each route is called with ----------------------------------------------------------------------------
-
-
-def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str], Any]:
-    """A valid body for every route that takes one, naming alpha's objects wherever a body names an object."""
-    cloud = ids["cloud_id"]
-    return {
-        ("POST", "/v1/instances"): {
-            "cloud_id": cloud,
-            "name": "x",
-            "image_id": "img-debian-12",
-            "flavor_id": "sim.small",
-        },
-        ("POST", "/v1/key-pairs"): {"cloud_id": cloud, "name": "x"},
-        ("POST", "/v1/key-pairs/import"): {
-            "cloud_id": cloud,
-            "name": "x",
-            "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3Gv3NwR2Yc9S0cJp8n4mC7q7n9m7Yc0kQe0b1xKpQh me@host",
-        },
-        ("POST", "/v1/security-groups"): {"cloud_id": cloud, "name": "x"},
-        ("POST", "/v1/security-groups/{group_id}/rules"): {
-            "protocol": "tcp",
-            "from_port": 80,
-            "to_port": 80,
-            "cidr": "0.0.0.0/0",
-        },
-        ("POST", "/v1/volumes"): {"cloud_id": cloud, "name": "x", "size_gb": 1},
-        ("POST", "/v1/volumes/{volume_id}/actions/attach"): {"instance_id": ids["instance_id"]},
-        ("POST", "/v1/snapshots"): {"volume_id": ids["volume_id"], "name": "x"},
-        ("POST", "/v1/addresses"): {"cloud_id": cloud},
-        ("POST", "/v1/addresses/{address_id}/actions/associate"): {"instance_id": ids["instance_id"]},
-        ("POST", "/v1/images"): {"instance_id": ids["instance_id"], "name": "x"},
-        ("POST", "/v1/clouds"): {"name": "x", "driver": "simcloud", "config": {}},
-        ("PATCH", "/v1/clouds/{cloud_id}"): {"name": "renamed"},
-        ("PUT", "/v1/modules/{name}"): {"enabled": True},
-        ("POST", "/v1/users"): {"email": "mallory@example.com", "name": "m", "password": PASSWORD},
-        ("PATCH", "/v1/users/{user_id}"): {"name": "m"},
-        ("POST", "/v1/projects"): {"id": "mallory", "name": "Mallory"},
-        ("PUT", "/v1/members/{user_id}"): {"role": "viewer"},
-        ("POST", "/v1/api-keys"): {"name": "x"},
-    }
-
-
-def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
-    values = {
-        **ids,
-        "action": "stop",
-        "name": "simcloud",
-        "project_id": "alpha",
-        # a member of alpha only: to beta's owner an unknown member
-        "user_id": user_ids["vera"],
-    }
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
-
-
-ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify")
-ADMIN_ONLY = {("POST", "/v1/projects")}
-# Reads of a project's credentials-like objects: owners (and admins) only.
-MANAGER_READS = {("GET", "/v1/api-keys"), ("GET", "/v1/api-keys/{key_id}")}
-# Routes that make something in the caller's own project without naming any object of another project.
-# Routes that name alpha's objects only in their body.
-BODY_REFERENCES = {
-    ("POST", "/v1/instances"),
-    ("POST", "/v1/key-pairs"),
-    ("POST", "/v1/key-pairs/import"),
-    ("POST", "/v1/security-groups"),
-    ("POST", "/v1/volumes"),
-    ("POST", "/v1/snapshots"),
-    ("POST", "/v1/addresses"),
-    ("POST", "/v1/images"),
-}
-OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys"), ("PUT", "/v1/members/{user_id}")}
-
-
-def admin_only(method: str, path: str) -> bool:
-    return path.startswith(ADMIN_ONLY_PREFIXES) or (method, path) in ADMIN_ONLY
-
-
-def lists_of_project(method: str, path: str) -> bool:
-    """Routes that answer the caller's own project's objects (collections), rather than one object by id."""
-    return method == "GET" and "{" not in path
-
-
-async def call(client: httpx.AsyncClient, method: str, path: str, world: World, **params: str) -> httpx.Response:
-    ids, users = world.alpha.ids, world.user_ids
-    body = bodies(ids, users).get((method, path))
-    return await client.request(method, fill(path, ids, users), json=body, params=params or None)
+    async for built in build_world(platform):
+        yield built
 
 
 # --- the tests -------------------------------------------------------------------------------------------------

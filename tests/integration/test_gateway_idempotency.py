@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -114,7 +114,10 @@ def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
         backend.runs += 1
         return {"code": "invalid_state", "id": instance_id}
 
-    @app.post("/v1/api-keys", status_code=201)
+    # An included router, as the gateway's routes are: its routes are found and their permissions read too.
+    keys = APIRouter(prefix="/v1")
+
+    @keys.post("/api-keys", status_code=201)
     async def create_key(caller: Manager) -> Response:
         backend.runs += 1
         secret = f"clk_secret_{backend.runs}_{uuid.uuid4().hex}"
@@ -123,6 +126,8 @@ def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
             status_code=201,
             headers={"Cache-Control": "no-store", "Location": "/v1/api-keys/1", "X-Custom": "kept"},
         )
+
+    app.include_router(keys)
 
     return app
 
