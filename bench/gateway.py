@@ -65,9 +65,10 @@ def _progress(message: str) -> None:
 
 
 def serve_hello(port: int) -> None:
-    """A bare FastAPI app, served the way `services/__main__.py serve` serves each service."""
-    import uvicorn
+    """A bare FastAPI app, served the way `clanavi serve` serves each service."""
     from fastapi import FastAPI
+
+    from kernel import http
 
     app = FastAPI()
 
@@ -75,17 +76,8 @@ def serve_hello(port: int) -> None:
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # Served exactly as the services are.
+    http.serve(app, host="127.0.0.1", port=port)
 
 
 @dataclass

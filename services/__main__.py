@@ -24,29 +24,12 @@ def _settings(service: str) -> Any:
 
 
 def serve(service: str) -> None:
-    import uvicorn
-
-    from kernel import logs
+    from kernel import http, logs
 
     settings = _settings(service)
     logs.configure(service, settings.kernel.log_level, settings.kernel.log_format)
     app = importlib.import_module(f"services.{service}.app").create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        # Client addresses come from the peer and CLANAVI_GATEWAY_TRUSTED_PROXIES alone (the gateway's rate limits
-        # key on them). uvicorn's own handling would replace the peer with any X-Forwarded-For sent from loopback
-        # (or from whatever FORWARDED_ALLOW_IPS names) before the gateway sees the request.
-        proxy_headers=False,
-        forwarded_allow_ips="",
-    )
+    http.serve(app, host=settings.host, port=settings.port)
 
 
 def migrate(service: str) -> None:
