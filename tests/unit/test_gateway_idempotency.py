@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import db
+from kernel.crypto import Keyring
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
 from services.gateway.idempotency import Idempotency, fingerprint, valid_key
@@ -57,7 +58,7 @@ async def client(store_down: StoreDown) -> AsyncIterator[httpx.AsyncClient]:
         middleware=[
             Middleware(FakeAuth),
             Middleware(BodyLimit, max_bytes=1024),
-            Middleware(Idempotency, pool=store_down),
+            Middleware(Idempotency, pool=store_down, keyring=Keyring("unit-test-secret-key-0123456789abcdef")),
         ],
     )
 
