@@ -1,0 +1,166 @@
+"""The unit of work every use case runs in: one transaction in which it reads and changes its service's records and
+records the events the change caused, which commit together (the transactional outbox) or not at all.
+
+A use case receives a `UnitOfWork` and opens it once per transaction it needs:
+
+    async with uow.transaction() as tx:
+        record = await tx.repos.instances.lock(instance_id)
+        ...
+        await tx.repos.instances.save(after)
+        tx.emit(after, InstanceStopped(...))          # chained to the record's last event
+
+    async with uow.reading() as repos:                # a read needs no transaction
+        page = await repos.instances.page(...)
+
+Events are chained as they are emitted: each is caused by the one before it about the same record (the first by the
+record's last event), and carries the record's project and correlation id. They go into the outbox when the
+transaction commits, and the relay is woken by it; `notify` wakes other listeners (a worker) at commit the same way.
+Nothing is written when the block raises.
+
+`PostgresUnitOfWork` runs on a pool; `FakeUnitOfWork` keeps the repositories a test gives it in memory, with the same
+commit-or-nothing behaviour, so use cases are unit-tested without any server.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from kernel import correlation, outbox
+from kernel.db import Connection, Pool
+from kernel.events import Envelope, EventPayload, new_event
+
+__all__ = [
+    "Chained",
+    "FakeUnitOfWork",
+    "PostgresUnitOfWork",
+    "Transaction",
+    "UnitOfWork",
+    "chain",
+]
+
+R = TypeVar("R")
+
+
+class Chained(Protocol):
+    """What chaining reads of the record an event is about."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def last_event_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    project_id: str
+    correlation_id: str
+    last_event_id: str | None = None
+
+
+def chain(record: Chained, payloads: Sequence[EventPayload]) -> tuple[list[Envelope], str | None]:
+    """The envelopes of a record's new events, each caused by the one before (the first by the record's last event),
+    and the id of the last (the record's last event id after them)."""
+    envelopes = []
+    causation = record.last_event_id
+    for payload in payloads:
+        envelope = new_event(
+            payload, project_id=record.project_id, correlation_id=record.correlation_id, causation_id=causation
+        )
+        envelopes.append(envelope)
+        causation = str(envelope.id)
+    return envelopes, causation
+
+
+@dataclass
+class Transaction(Generic[R]):
+    """One open transaction: its repositories, and the events and notifications it will commit."""
+
+    repos: R
+    events: list[Envelope] = field(default_factory=list)
+    notifications: set[str] = field(default_factory=set)
+
+    def emit(self, about: Chained, *payloads: EventPayload) -> str | None:
+        """Queue events about a record; returns the id of the last (the record's `last_event_id` from now on)."""
+        envelopes, last = chain(about, payloads)
+        self.events.extend(envelopes)
+        return last
+
+    def emit_new(self, project_id: str, *payloads: EventPayload, correlation_id: str | None = None) -> str | None:
+        """Queue events about something with no record of its own (they are chained among themselves), in the
+        request's correlation id unless one is given."""
+        cid = correlation_id or correlation.accept_or_new(correlation.current.get())
+        return self.emit(_Origin(project_id, cid), *payloads)
+
+    def notify(self, channel: str) -> None:
+        """Wake the listeners of `channel` once this transaction commits."""
+        self.notifications.add(channel)
+
+
+class UnitOfWork(Protocol[R]):
+    """What a use case is given: transactions, and reads without one, over its service's repositories."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction[R]]: ...
+
+    def reading(self) -> AbstractAsyncContextManager[R]: ...
+
+
+class PostgresUnitOfWork(Generic[R]):
+    """Transactions on a pool; `repositories` binds the service's repositories to a connection."""
+
+    def __init__(self, pool: Callable[[], Pool], repositories: Callable[[Connection], R]) -> None:
+        self._pool = pool
+        self._repositories = repositories
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction[R]]:
+        async with self._pool().acquire() as conn, conn.transaction():
+            tx = Transaction(self._repositories(conn))
+            yield tx
+            await outbox.add(conn, *tx.events)
+            for channel in sorted(tx.notifications):
+                # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
+                await conn.execute(f'NOTIFY "{channel}"')
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[R]:
+        async with self._pool().acquire() as conn:
+            yield self._repositories(conn)
+
+
+class FakeUnitOfWork(Generic[R]):
+    """In memory: `repos` are the committed state. A transaction works on a deep copy of them, which replaces them
+    when the block ends without an error; `committed` counts those, `events` and `notifications` are what they
+    committed, in order."""
+
+    def __init__(self, repos: R) -> None:
+        self.repos = repos
+        self.committed = 0
+        self.rolled_back = 0
+        self.events: list[Envelope] = []
+        self.notifications: list[str] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction[R]]:
+        tx = Transaction(copy.deepcopy(self.repos))
+        try:
+            yield tx
+        except BaseException:
+            self.rolled_back += 1
+            raise
+        self.repos = tx.repos
+        self.events.extend(tx.events)
+        self.notifications.extend(sorted(tx.notifications))
+        self.committed += 1
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[R]:
+        yield self.repos
+
+    def event_types(self) -> list[str]:
+        return [e.type for e in self.events]
