@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation, storable_text
-from kernel.errors import ClanaviError, problem, problem_from_error
+from kernel.errors import PROBLEM_SCHEMA, ClanaviError, problem, problem_from_error
 from kernel.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ _STATUS_CODES = {
     422: "validation_failed",
     429: "rate_limited",
 }
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting problem JSON answers with these statuses (a route's own refusals)."""
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        status: {"description": "Problem", "content": content, **({"headers": _RETRY_AFTER} if status == 429 else {})}
+        for status in statuses
+    }
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -319,6 +331,15 @@ def create_base_app(
         app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(CorrelationMiddleware)
     app.include_router(probes_router(readiness))
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # Routes document their refusals as problem JSON (problem_responses): the schema they refer to is here.
+        schema = generated()
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault("Problem", PROBLEM_SCHEMA)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -12,7 +12,8 @@ from starlette.middleware import Middleware
 from kernel.http import create_base_app
 from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.runtime import ServiceRuntime
-from services.audit import api, handlers
+from services.audit import handlers
+from services.audit.routes import ROUTERS
 from services.audit.settings import AuditSettings
 
 __all__ = ["MIGRATIONS", "SCHEMA", "create_app"]
@@ -42,5 +43,6 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
     )
     app.state.runtime = runtime
-    app.include_router(api.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

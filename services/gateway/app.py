@@ -11,27 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
-from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
-from services.gateway import api, clouds_api, identity_api, inventory_api, resources_api
-from services.gateway.auth import PROJECT_HEADER, PUBLIC_PATHS, Authentication
+from services.audit.routes import ROUTERS as AUDIT_ROUTERS
+from services.gateway import identity_api, openapi
+from services.gateway.auth import PROJECT_HEADER, Authentication
 from services.gateway.idempotency import Idempotency
 from services.gateway.idempotency_store import SEALING_PURPOSE, IdempotencyStore, purge_forever
 from services.gateway.identity import bootstrap
 from services.gateway.identity.authenticator import Authenticator
-from services.gateway.identity.domain import PROJECT_ID_PATTERN
 from services.gateway.identity.handlers import IdentityService
 from services.gateway.identity.passwords import PasswordHashing
 from services.gateway.identity.tokens import AccessTokens
 from services.gateway.limits import BodyLimit
+from services.gateway.proxy import ProxiedService, Upstream, proxy_routes
 from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
 from services.gateway.settings import GatewaySettings
-from services.gateway.upstream import Upstream
+from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
 
 __all__ = ["MIGRATIONS", "SCHEMA", "create_app"]
 
@@ -133,49 +132,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.provisioner = provisioner
     app.state.audit = audit
     app.include_router(identity_api.router)
-    app.include_router(api.router)
-    app.include_router(clouds_api.router)
-    app.include_router(resources_api.router)
-    app.include_router(inventory_api.router)
+    # The services' routes, each declared once in its service: the gateway relays them.
+    services = (ProxiedService(provisioner, PROVISIONER_ROUTERS), ProxiedService(audit, AUDIT_ROUTERS))
+    app.router.routes.extend(proxy_routes(services))
 
-    def openapi() -> dict[str, Any]:
+    def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-            schema["components"]["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "An access token or an API key"},
-                "oauth2": {
-                    "type": "oauth2",
-                    "flows": {"password": {"tokenUrl": "/v1/auth/token", "refreshUrl": "/v1/auth/token", "scopes": {}}},
-                },
-            }
-            schema["security"] = [{"bearer": []}, {"oauth2": []}]
-            _document_project_selection(schema)
-            app.openapi_schema = schema
+            app.openapi_schema = openapi.build(app, services)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = document  # type: ignore[method-assign]
     return app
-
-
-def _document_project_selection(schema: dict[str, Any]) -> None:
-    """Every authenticated operation takes the project header, and may answer 400 (a caller in several projects
-    named none) or 404 (a project the caller cannot reach): the authentication middleware decides both."""
-    header = {
-        "name": PROJECT_HEADER,
-        "in": "header",
-        "required": False,
-        "description": "The project the call acts in (see the API description for the default)",
-        "schema": {"type": "string", "pattern": PROJECT_ID_PATTERN},
-    }
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path, operations in schema.get("paths", {}).items():
-        if not path.startswith("/v1/") or path in PUBLIC_PATHS:
-            continue
-        for operation in operations.values():
-            parameters = operation.setdefault("parameters", [])
-            if not any(p.get("name") == PROJECT_HEADER for p in parameters):
-                parameters.append(header)
-            responses = operation.setdefault("responses", {})
-            for status in ("400", "404"):
-                responses.setdefault(status, {"description": "Problem", "content": problem})

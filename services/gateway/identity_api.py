@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from kernel import correlation
 from kernel.authz import Admin, Anyone, Manager, Reader
 from kernel.errors import ValidationFailed
+from kernel.http import problem_responses
 from kernel.identity import Identity, Role
-from services.gateway.api import problem_responses
 from services.gateway.auth import CurrentSubject
 from services.gateway.identity.handlers import Actor, IdentityService, TokenPair
 from services.gateway.identity.listing import ApiKeyPaging, MemberPaging, ProjectPaging, UserPaging

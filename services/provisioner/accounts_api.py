@@ -4,13 +4,14 @@ fields, never their values. Reached only through the gateway."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from adapters.base import CloudError
 from kernel import correlation
 from kernel.authz import Manager, Reader
+from kernel.http import problem_responses
 from services.provisioner import accounts, errors, owned, repository
 from services.provisioner import accounts_handlers as handlers
 from services.provisioner.api import clouds_of, pool_of
@@ -21,7 +22,14 @@ from services.provisioner.schemas import CloudCreate, CloudOut, CloudUpdate, Lis
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
+
+_SECRETS = (
+    "Secrets go in `credentials` (ec2: `access_key_id`, `secret_access_key`, `session_token`; openstack and xcp: "
+    "`password`; a URL setting that carries a password), everything else in `config`: a secret in `config` is refused "
+    "with 422 naming it. Credentials are stored encrypted and never shown; answers list their names in "
+    "`credential_fields`."
+)
 
 
 def _within(request: Request) -> float:
@@ -47,7 +55,7 @@ async def cloud_out(clouds: CloudDirectory, account: CloudAccount) -> CloudOut:
     )
 
 
-@router.get("/clouds", response_model=Page[CloudOut])
+@router.get("/clouds", response_model=Page[CloudOut], summary="List the project's cloud accounts")
 async def list_clouds(
     request: Request,
     caller: Reader,
@@ -62,7 +70,16 @@ async def list_clouds(
     return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
 
 
-@router.post("/clouds", status_code=201, response_model=CloudOut)
+@router.post(
+    "/clouds",
+    status_code=201,
+    response_model=CloudOut,
+    summary="Add a cloud account to the project",
+    description="The account is connected and asked for its regions (or flavors) first: when that fails the answer "
+    "is 422 `cloud_connection_failed` with the cloud's message, and nothing is stored. Names are unique in a project "
+    f"(409). {_SECRETS} Event `cloud.added`.",
+    responses=problem_responses(403, 409),
+)
 async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
     account = await handlers.create(
@@ -82,13 +99,24 @@ async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> 
     return await cloud_out(clouds, account)
 
 
-@router.get("/clouds/{cloud_id}", response_model=CloudOut)
+@router.get(
+    "/clouds/{cloud_id}", response_model=CloudOut, summary="One cloud account", responses=problem_responses(404)
+)
 async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut:
     account = await owned.cloud(pool_of(request), caller.project_id, cloud_id)
     return await cloud_out(clouds_of(request), account)
 
 
-@router.patch("/clouds/{cloud_id}", response_model=CloudOut)
+@router.patch(
+    "/clouds/{cloud_id}",
+    response_model=CloudOut,
+    summary="Change a cloud account",
+    description="Fields left out stay as they are; `config` and `credentials` each replace the whole object. New "
+    "settings or credentials are tested like a new account's before they replace the old ones (422 "
+    "`cloud_connection_failed`, nothing changed); then the next call to the cloud connects with them. Accounts from "
+    f"the provisioner's configuration answer 409 `cloud_configured`. {_SECRETS} Event `cloud.updated`.",
+    responses=problem_responses(403, 404, 409),
+)
 async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
     account = await handlers.update(
@@ -105,8 +133,23 @@ async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, calle
     return await cloud_out(clouds, account)
 
 
-@router.delete("/clouds/{cloud_id}", status_code=204)
-async def delete_cloud(request: Request, cloud_id: str, caller: Manager, force: bool = False) -> Response:
+@router.delete(
+    "/clouds/{cloud_id}",
+    status_code=204,
+    summary="Remove a cloud account",
+    description="While Clanavi holds live resources in the account (instances not terminated, volumes, snapshots, "
+    "addresses, key pairs, security groups, images) the answer is 409 `cloud_in_use` with their counts in `in_use`. "
+    "With `force=true` the account goes anyway, and with it Clanavi's records of those resources: the cloud itself "
+    "is not touched, so they keep running (and costing) there. Accounts from the provisioner's configuration answer "
+    "409 `cloud_configured`. Event `cloud.removed`.",
+    responses=problem_responses(403, 404, 409),
+)
+async def delete_cloud(
+    request: Request,
+    cloud_id: str,
+    caller: Manager,
+    force: Annotated[bool, Query(description="Also drop Clanavi's records of live resources")] = False,
+) -> Response:
     await handlers.remove(
         pool_of(request),
         clouds_of(request),
@@ -126,7 +169,12 @@ async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
         raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
 
 
-@router.get("/clouds/{cloud_id}/regions", response_model=ListOf[RegionOut])
+@router.get(
+    "/clouds/{cloud_id}/regions",
+    response_model=ListOf[RegionOut],
+    summary="The cloud's regions",
+    responses=problem_responses(404, 409, 501),
+)
 async def list_regions(request: Request, cloud_id: str, caller: Reader) -> ListOf[RegionOut]:
     clouds = clouds_of(request)
     await owned.cloud(pool_of(request), caller.project_id, cloud_id)
@@ -135,7 +183,12 @@ async def list_regions(request: Request, cloud_id: str, caller: Reader) -> ListO
     return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
 
 
-@router.get("/clouds/{cloud_id}/zones", response_model=ListOf[ZoneOut])
+@router.get(
+    "/clouds/{cloud_id}/zones",
+    response_model=ListOf[ZoneOut],
+    summary="The cloud's availability zones",
+    responses=problem_responses(404, 409, 501),
+)
 async def list_zones(request: Request, cloud_id: str, caller: Reader) -> ListOf[ZoneOut]:
     clouds = clouds_of(request)
     await owned.cloud(pool_of(request), caller.project_id, cloud_id)

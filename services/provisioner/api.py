@@ -18,6 +18,7 @@ from adapters.base import CloudAdapter, CloudError
 from kernel import correlation
 from kernel.authz import Operator, Reader
 from kernel.db import Pool
+from kernel.http import problem_responses
 from services.provisioner import errors, handlers, owned, repository
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import InstanceRecord
@@ -36,7 +37,8 @@ from services.provisioner.schemas import (
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+_SEVERAL = "Repeat to match several"
 
 
 def pool_of(request: Request) -> Pool:
@@ -99,7 +101,13 @@ async def _from_each_cloud(
     return found
 
 
-@router.get("/images", response_model=ListOf[ImageOut])
+@router.get(
+    "/images",
+    response_model=ListOf[ImageOut],
+    tags=["images"],
+    summary="The clouds' image catalogues (ids to launch from)",
+    responses=problem_responses(404, 409),
+)
 async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
     return ListOf[ImageOut](
@@ -110,7 +118,7 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
     )
 
 
-@router.get("/flavors", response_model=ListOf[FlavorOut])
+@router.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404, 409))
 async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
     return ListOf[FlavorOut](
@@ -121,7 +129,16 @@ async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = 
     )
 
 
-@router.post("/instances", status_code=202, response_model=InstanceOut)
+@router.post(
+    "/instances",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Launch an instance",
+    description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
+    "ids of the project's security groups there; `user_data` is at most 16 KiB.",
+    responses=problem_responses(403, 409, 501),
+)
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> InstanceOut:
     record = await handlers.launch(
         pool_of(request),
@@ -143,15 +160,17 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
     return instance_out(record)
 
 
-@router.get("/instances", response_model=Page[InstanceOut])
+@router.get("/instances", response_model=Page[InstanceOut], tags=["instances"], summary="List instances")
 async def list_instances(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[InstanceStateName] | None, Query()] = None,
+    state: Annotated[list[InstanceStateName] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
-    discovered: bool | None = None,
+    discovered: Annotated[
+        bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
+    ] = None,
 ) -> Page[InstanceOut]:
     records, next_cursor = await repository.page(
         pool_of(request),
@@ -167,12 +186,21 @@ async def list_instances(
     return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
 
 
-@router.get("/instances/{instance_id}", response_model=InstanceOut)
+@router.get(
+    "/instances/{instance_id}", response_model=InstanceOut, tags=["instances"], responses=problem_responses(404)
+)
 async def get_instance(request: Request, instance_id: str, caller: Reader) -> InstanceOut:
     return instance_out(await handlers.get(pool_of(request), caller.project_id, instance_id))
 
 
-@router.delete("/instances/{instance_id}", status_code=202, response_model=InstanceOut)
+@router.delete(
+    "/instances/{instance_id}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Terminate an instance",
+    responses=problem_responses(404, 409),
+)
 async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
     return instance_out(
         await handlers.request_action(
@@ -186,7 +214,14 @@ async def terminate_instance(request: Request, instance_id: str, caller: Operato
     )
 
 
-@router.post("/instances/{instance_id}/actions/{action}", status_code=202, response_model=InstanceOut)
+@router.post(
+    "/instances/{instance_id}/actions/{action}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Start, stop, reboot, suspend or resume an instance",
+    responses=problem_responses(403, 404, 409, 501),
+)
 async def instance_action(
     request: Request,
     instance_id: str,
@@ -205,7 +240,13 @@ async def instance_action(
     )
 
 
-@router.get("/instances/{instance_id}/console", response_class=PlainTextResponse)
+@router.get(
+    "/instances/{instance_id}/console",
+    response_class=PlainTextResponse,
+    tags=["instances"],
+    summary="The instance's console output (text)",
+    responses=problem_responses(404, 409, 501),
+)
 async def instance_console(request: Request, instance_id: str, caller: Reader) -> PlainTextResponse:
     text = await handlers.console_output(
         pool_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id
@@ -213,9 +254,18 @@ async def instance_console(request: Request, instance_id: str, caller: Reader) -
     return PlainTextResponse(text)
 
 
-@router.get("/instances/{instance_id}/metrics", response_model=MetricsOut)
+@router.get(
+    "/instances/{instance_id}/metrics",
+    response_model=MetricsOut,
+    tags=["instances"],
+    summary="Recent metric samples of the instance (CPU utilisation; network and disk where the cloud has them)",
+    responses=problem_responses(404, 409, 501),
+)
 async def instance_metrics(
-    request: Request, instance_id: str, caller: Reader, since: AwareDatetime | None = None
+    request: Request,
+    instance_id: str,
+    caller: Reader,
+    since: Annotated[AwareDatetime | None, Query(description="Samples from this time on; default an hour ago")] = None,
 ) -> MetricsOut:
     start, samples = await handlers.metrics(
         pool_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id, since=since

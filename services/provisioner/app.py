@@ -25,12 +25,13 @@ from kernel.http import create_base_app, problem_response
 from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
-from services.provisioner import accounts_api, api, errors, inventory_api, modules_api, resources_api
+from services.provisioner import errors
 from services.provisioner.accounts_handlers import Configured, configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.domain import RetryPolicy
 from services.provisioner.errors import RetryLater
 from services.provisioner.inventory_handlers import Inventory
+from services.provisioner.routes import ROUTERS
 from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME, ProvisionerSettings
 from services.provisioner.worker import Worker
 
@@ -102,11 +103,8 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
     )
-    app.include_router(api.router)
-    app.include_router(accounts_api.router)
-    app.include_router(resources_api.router)
-    app.include_router(modules_api.router)
-    app.include_router(inventory_api.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(RetryLater, _retry_later)
     app.add_exception_handler(CloudError, _cloud_error)
     return app

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Request
 
 from kernel import correlation
 from kernel.authz import Operator, Reader
+from kernel.http import problem_responses
 from services.provisioner.inventory import SyncRun
 from services.provisioner.inventory_handlers import Inventory
 from services.provisioner.listing import SyncPaging
 from services.provisioner.schemas import Page, SyncRunOut
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
 
 
 def inventory_of(request: Request) -> Inventory:
@@ -43,7 +44,15 @@ def sync_run_out(run: SyncRun) -> SyncRunOut:
     )
 
 
-@router.post("/clouds/{cloud_id}/sync", status_code=202, response_model=SyncRunOut)
+@router.post(
+    "/clouds/{cloud_id}/sync",
+    status_code=202,
+    response_model=SyncRunOut,
+    summary="Reconcile the account with its cloud, in the background",
+    description="Answers the run at once (`running`); while a sync of the account is running already, answers that "
+    "one instead of starting another. Follow it with GET /v1/clouds/{cloud_id}/syncs/{sync_id}.",
+    responses=problem_responses(403, 404, 409, 501),
+)
 async def start_sync(request: Request, cloud_id: str, caller: Operator) -> SyncRunOut:
     run = await inventory_of(request).request(
         cloud_id, project_id=caller.project_id, correlation_id=correlation.current.get() or ""
@@ -51,7 +60,12 @@ async def start_sync(request: Request, cloud_id: str, caller: Operator) -> SyncR
     return sync_run_out(run)
 
 
-@router.get("/clouds/{cloud_id}/syncs", response_model=Page[SyncRunOut])
+@router.get(
+    "/clouds/{cloud_id}/syncs",
+    response_model=Page[SyncRunOut],
+    summary="The account's sync runs, newest first",
+    responses=problem_responses(404),
+)
 async def list_syncs(
     request: Request,
     cloud_id: str,
@@ -62,7 +76,12 @@ async def list_syncs(
     return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
 
 
-@router.get("/clouds/{cloud_id}/syncs/{sync_id}", response_model=SyncRunOut)
+@router.get(
+    "/clouds/{cloud_id}/syncs/{sync_id}",
+    response_model=SyncRunOut,
+    summary="One sync run",
+    responses=problem_responses(404),
+)
 async def get_sync(request: Request, cloud_id: str, sync_id: str, caller: Reader) -> SyncRunOut:
     return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=caller.project_id))
 

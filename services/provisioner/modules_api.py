@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 
 from kernel import correlation
 from kernel.authz import Admin
+from kernel.http import problem_responses
 from services.provisioner import modules
 from services.provisioner.api import clouds_of, pool_of
 from services.provisioner.schemas import ListOf, ModuleOut, ModuleUpdate
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["modules"], responses=problem_responses(401, 422))
 
 
 def module_out(view: modules.ModuleView) -> ModuleOut:
@@ -28,18 +29,32 @@ def module_out(view: modules.ModuleView) -> ModuleOut:
     )
 
 
-@router.get("/modules", response_model=ListOf[ModuleOut])
+@router.get(
+    "/modules",
+    response_model=ListOf[ModuleOut],
+    summary="The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
+    responses=problem_responses(403),
+)
 async def list_modules(request: Request, caller: Admin) -> ListOf[ModuleOut]:
     views = await modules.list_modules(pool_of(request), clouds_of(request))
     return ListOf[ModuleOut](items=[module_out(v) for v in views])
 
 
-@router.get("/modules/{name}", response_model=ModuleOut)
+@router.get(
+    "/modules/{name}", response_model=ModuleOut, summary="One adapter module", responses=problem_responses(403, 404)
+)
 async def get_module(request: Request, name: str, caller: Admin) -> ModuleOut:
     return module_out(await modules.get_module(pool_of(request), clouds_of(request), name))
 
 
-@router.put("/modules/{name}", response_model=ModuleOut)
+@router.put(
+    "/modules/{name}",
+    response_model=ModuleOut,
+    summary="Enable or disable an adapter module at runtime",
+    description="A disabled module's cloud accounts answer 409 `module_disabled` to anything that calls the cloud; "
+    "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
+    responses=problem_responses(403, 404),
+)
 async def put_module(request: Request, name: str, body: ModuleUpdate, caller: Admin) -> ModuleOut:
     view = await modules.set_enabled(
         pool_of(request),

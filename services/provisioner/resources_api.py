@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel import correlation
 from kernel.authz import Operator, Reader
+from kernel.http import problem_responses
 from kernel.keyset import PageRequest
 from services.provisioner import resources_handlers as handlers
 from services.provisioner import resources_repository as store
@@ -51,7 +52,14 @@ from services.provisioner.schemas import (
 
 Out = TypeVar("Out")
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+
+# What every write may answer besides its success.
+_WRITE: dict[int | str, dict[str, Any]] = {
+    **problem_responses(403, 404, 409, 501),
+    202: {"description": "The cloud did not answer; Clanavi finishes the action in the background"},
+}
+_SEVERAL = "Repeat to match several"
 
 
 def _cid() -> str:
@@ -150,17 +158,44 @@ def _path_id(path: str) -> str:
     return path.split("{", 1)[1].split("}", 1)[0]
 
 
-def _get_route(path: str, kind: Kind, shape: Callable[[ResourceRecord], Any], model: type, *, name: str) -> None:
+def _get_route(
+    path: str,
+    kind: Kind,
+    shape: Callable[[ResourceRecord], Any],
+    model: type,
+    *,
+    name: str,
+    tag: str,
+    summary: str | None = None,
+) -> None:
     """GET one record of `kind`, by the id in `path`."""
 
     async def get_one(request: Request, caller: Reader, resource_id: str = Path(alias=_path_id(path))) -> Any:
         return shape(await _one(request, caller.project_id, kind, resource_id))
 
-    router.add_api_route(path, get_one, methods=["GET"], response_model=model, name=name)
+    router.add_api_route(
+        path,
+        get_one,
+        methods=["GET"],
+        response_model=model,
+        name=name,
+        tags=[tag],
+        summary=summary,
+        responses=problem_responses(404),
+    )
 
 
 def _action_route(
-    method: str, path: str, kind: Kind, action: str, shape: Callable[[ResourceRecord], Any], model: type, *, name: str
+    method: str,
+    path: str,
+    kind: Kind,
+    action: str,
+    shape: Callable[[ResourceRecord], Any],
+    model: type,
+    *,
+    name: str,
+    tag: str,
+    summary: str,
 ) -> None:
     """Carry out an `action` without parameters on the record of `kind` named by the id in `path`."""
 
@@ -170,13 +205,22 @@ def _action_route(
         outcome = await _act(request, caller.project_id, kind, resource_id, action)
         return _answer(response, outcome, shape, created=False)
 
-    router.add_api_route(path, act, methods=[method], response_model=model, name=name)
+    router.add_api_route(
+        path, act, methods=[method], response_model=model, name=name, tags=[tag], summary=summary, responses=_WRITE
+    )
 
 
 # --- key pairs -------------------------------------------------------------------------------------------------
 
 
-@router.post("/key-pairs", status_code=201, response_model=KeyPairCreated)
+@router.post(
+    "/key-pairs",
+    status_code=201,
+    response_model=KeyPairCreated,
+    tags=["key pairs"],
+    summary="Create a key pair; the answer holds its private key, shown this once",
+    responses=problem_responses(403, 409, 501),
+)
 async def create_key_pair(
     request: Request, response: Response, body: KeyPairCreate, caller: Operator
 ) -> KeyPairCreated:
@@ -192,7 +236,14 @@ async def create_key_pair(
     return KeyPairCreated(**key_pair_out(outcome.record).model_dump(), private_key=outcome.private_key)
 
 
-@router.post("/key-pairs/import", status_code=201, response_model=KeyPairOut)
+@router.post(
+    "/key-pairs/import",
+    status_code=201,
+    response_model=KeyPairOut,
+    tags=["key pairs"],
+    summary="Import a key pair from an OpenSSH public key",
+    responses=_WRITE,
+)
 async def import_key_pair(request: Request, response: Response, body: KeyPairImport, caller: Operator) -> KeyPairOut:
     outcome = await handlers.import_key_pair(
         pool_of(request),
@@ -206,31 +257,46 @@ async def import_key_pair(request: Request, response: Response, body: KeyPairImp
     return _answer(response, outcome, key_pair_out, created=True)
 
 
-@router.get("/key-pairs", response_model=Page[KeyPairOut])
+@router.get("/key-pairs", response_model=Page[KeyPairOut], tags=["key pairs"], summary="List key pairs")
 async def list_key_pairs(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[KeyPairState] | None, Query()] = None,
+    state: Annotated[list[KeyPairState] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
 ) -> Page[KeyPairOut]:
     flt = store.ResourceFilter(caller.project_id, "key_pair", cloud_id=cloud_id, states=state or (), name=name)
     return await _page(request, key_pair_out, flt, paging)
 
 
-_get_route("/key-pairs/{key_pair_id}", "key_pair", key_pair_out, KeyPairOut, name="get_key_pair")
+_get_route("/key-pairs/{key_pair_id}", "key_pair", key_pair_out, KeyPairOut, name="get_key_pair", tag="key pairs")
 
 
 _action_route(
-    "DELETE", "/key-pairs/{key_pair_id}", "key_pair", "delete", key_pair_out, KeyPairOut, name="delete_key_pair"
+    "DELETE",
+    "/key-pairs/{key_pair_id}",
+    "key_pair",
+    "delete",
+    key_pair_out,
+    KeyPairOut,
+    name="delete_key_pair",
+    tag="key pairs",
+    summary="Delete a key pair; repeating it is harmless",
 )
 
 
 # --- security groups -------------------------------------------------------------------------------------------
 
 
-@router.post("/security-groups", status_code=201, response_model=SecurityGroupOut)
+@router.post(
+    "/security-groups",
+    status_code=201,
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Create a security group",
+    responses=_WRITE,
+)
 async def create_security_group(
     request: Request, response: Response, body: SecurityGroupCreate, caller: Operator
 ) -> SecurityGroupOut:
@@ -246,13 +312,15 @@ async def create_security_group(
     return _answer(response, outcome, security_group_out, created=True)
 
 
-@router.get("/security-groups", response_model=Page[SecurityGroupOut])
+@router.get(
+    "/security-groups", response_model=Page[SecurityGroupOut], tags=["security groups"], summary="List security groups"
+)
 async def list_security_groups(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[SecurityGroupState] | None, Query()] = None,
+    state: Annotated[list[SecurityGroupState] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
 ) -> Page[SecurityGroupOut]:
     flt = store.ResourceFilter(caller.project_id, "security_group", cloud_id=cloud_id, states=state or (), name=name)
@@ -260,11 +328,22 @@ async def list_security_groups(
 
 
 _get_route(
-    "/security-groups/{group_id}", "security_group", security_group_out, SecurityGroupOut, name="get_security_group"
+    "/security-groups/{group_id}",
+    "security_group",
+    security_group_out,
+    SecurityGroupOut,
+    name="get_security_group",
+    tag="security groups",
 )
 
 
-@router.delete("/security-groups/{group_id}", response_model=SecurityGroupOut)
+@router.delete(
+    "/security-groups/{group_id}",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Delete a security group (409 while instances that are not terminated use it)",
+    responses=_WRITE,
+)
 async def delete_security_group(
     request: Request, response: Response, group_id: str, caller: Operator
 ) -> SecurityGroupOut:
@@ -274,7 +353,13 @@ async def delete_security_group(
     return _answer(response, outcome, security_group_out, created=False)
 
 
-@router.post("/security-groups/{group_id}/rules", response_model=SecurityGroupOut)
+@router.post(
+    "/security-groups/{group_id}/rules",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Authorize a rule (granting one the group has already changes nothing)",
+    responses=_WRITE,
+)
 async def authorize_rule(
     request: Request, response: Response, group_id: str, body: SecurityRuleIn, caller: Operator
 ) -> SecurityGroupOut:
@@ -290,7 +375,13 @@ async def authorize_rule(
     return _answer(response, outcome, security_group_out, created=False)
 
 
-@router.delete("/security-groups/{group_id}/rules/{rule_id}", response_model=SecurityGroupOut)
+@router.delete(
+    "/security-groups/{group_id}/rules/{rule_id}",
+    response_model=SecurityGroupOut,
+    tags=["security groups"],
+    summary="Revoke a rule, by the id the group lists it with",
+    responses=_WRITE,
+)
 async def revoke_rule(
     request: Request, response: Response, group_id: str, rule_id: str, caller: Operator
 ) -> SecurityGroupOut:
@@ -308,7 +399,14 @@ async def revoke_rule(
 # --- volumes ---------------------------------------------------------------------------------------------------
 
 
-@router.post("/volumes", status_code=201, response_model=VolumeOut)
+@router.post(
+    "/volumes",
+    status_code=201,
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Create a volume (empty, or from a snapshot); it goes creating -> available",
+    responses=_WRITE,
+)
 async def create_volume(request: Request, response: Response, body: VolumeCreate, caller: Operator) -> VolumeOut:
     outcome = await handlers.create_volume(
         pool_of(request),
@@ -324,16 +422,18 @@ async def create_volume(request: Request, response: Response, body: VolumeCreate
     return _answer(response, outcome, volume_out, created=True)
 
 
-@router.get("/volumes", response_model=Page[VolumeOut])
+@router.get("/volumes", response_model=Page[VolumeOut], tags=["volumes"], summary="List volumes")
 async def list_volumes(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[VolumeStateName] | None, Query()] = None,
+    state: Annotated[list[VolumeStateName] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
-    instance_id: str | None = None,
-    discovered: bool | None = None,
+    instance_id: Annotated[str | None, Query(description="Attached to this instance")] = None,
+    discovered: Annotated[
+        bool | None, Query(description="true: only volumes adopted by an inventory sync; false: only Clanavi's own")
+    ] = None,
 ) -> Page[VolumeOut]:
     flt = store.ResourceFilter(
         caller.project_id,
@@ -347,13 +447,29 @@ async def list_volumes(
     return await _page(request, volume_out, flt, paging)
 
 
-_get_route("/volumes/{volume_id}", "volume", volume_out, VolumeOut, name="get_volume")
+_get_route("/volumes/{volume_id}", "volume", volume_out, VolumeOut, name="get_volume", tag="volumes")
 
 
-_action_route("DELETE", "/volumes/{volume_id}", "volume", "delete", volume_out, VolumeOut, name="delete_volume")
+_action_route(
+    "DELETE",
+    "/volumes/{volume_id}",
+    "volume",
+    "delete",
+    volume_out,
+    VolumeOut,
+    name="delete_volume",
+    tag="volumes",
+    summary="Delete an available volume; repeating it is harmless",
+)
 
 
-@router.post("/volumes/{volume_id}/actions/attach", response_model=VolumeOut)
+@router.post(
+    "/volumes/{volume_id}/actions/attach",
+    response_model=VolumeOut,
+    tags=["volumes"],
+    summary="Attach to an instance of the same cloud; it goes attaching -> in-use",
+    responses=_WRITE,
+)
 async def attach_volume(
     request: Request, response: Response, volume_id: str, body: VolumeAttach, caller: Operator
 ) -> VolumeOut:
@@ -370,14 +486,29 @@ async def attach_volume(
 
 
 _action_route(
-    "POST", "/volumes/{volume_id}/actions/detach", "volume", "detach", volume_out, VolumeOut, name="detach_volume"
+    "POST",
+    "/volumes/{volume_id}/actions/detach",
+    "volume",
+    "detach",
+    volume_out,
+    VolumeOut,
+    name="detach_volume",
+    tag="volumes",
+    summary="Detach; it goes detaching -> available",
 )
 
 
 # --- snapshots -------------------------------------------------------------------------------------------------
 
 
-@router.post("/snapshots", status_code=201, response_model=SnapshotOut)
+@router.post(
+    "/snapshots",
+    status_code=201,
+    response_model=SnapshotOut,
+    tags=["snapshots"],
+    summary="Snapshot a volume; it goes pending -> available (make a volume from it with POST /v1/volumes)",
+    responses=_WRITE,
+)
 async def create_snapshot(request: Request, response: Response, body: SnapshotCreate, caller: Operator) -> SnapshotOut:
     outcome = await handlers.create_snapshot(
         pool_of(request),
@@ -390,15 +521,15 @@ async def create_snapshot(request: Request, response: Response, body: SnapshotCr
     return _answer(response, outcome, snapshot_out, created=True)
 
 
-@router.get("/snapshots", response_model=Page[SnapshotOut])
+@router.get("/snapshots", response_model=Page[SnapshotOut], tags=["snapshots"], summary="List snapshots")
 async def list_snapshots(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[SnapshotStateName] | None, Query()] = None,
+    state: Annotated[list[SnapshotStateName] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
-    volume_id: str | None = None,
+    volume_id: Annotated[str | None, Query(description="Snapshots of this volume")] = None,
 ) -> Page[SnapshotOut]:
     flt = store.ResourceFilter(
         caller.project_id, "snapshot", cloud_id=cloud_id, states=state or (), name=name, volume_id=volume_id
@@ -406,18 +537,33 @@ async def list_snapshots(
     return await _page(request, snapshot_out, flt, paging)
 
 
-_get_route("/snapshots/{snapshot_id}", "snapshot", snapshot_out, SnapshotOut, name="get_snapshot")
+_get_route("/snapshots/{snapshot_id}", "snapshot", snapshot_out, SnapshotOut, name="get_snapshot", tag="snapshots")
 
 
 _action_route(
-    "DELETE", "/snapshots/{snapshot_id}", "snapshot", "delete", snapshot_out, SnapshotOut, name="delete_snapshot"
+    "DELETE",
+    "/snapshots/{snapshot_id}",
+    "snapshot",
+    "delete",
+    snapshot_out,
+    SnapshotOut,
+    name="delete_snapshot",
+    tag="snapshots",
+    summary="Delete a snapshot; repeating it is harmless",
 )
 
 
 # --- addresses -------------------------------------------------------------------------------------------------
 
 
-@router.post("/addresses", status_code=201, response_model=AddressOut)
+@router.post(
+    "/addresses",
+    status_code=201,
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Allocate a public address (elastic / floating IP)",
+    responses=_WRITE,
+)
 async def allocate_address(request: Request, response: Response, body: AddressAllocate, caller: Operator) -> AddressOut:
     outcome = await handlers.allocate_address(
         pool_of(request),
@@ -430,15 +576,15 @@ async def allocate_address(request: Request, response: Response, body: AddressAl
     return _answer(response, outcome, address_out, created=True)
 
 
-@router.get("/addresses", response_model=Page[AddressOut])
+@router.get("/addresses", response_model=Page[AddressOut], tags=["addresses"], summary="List addresses")
 async def list_addresses(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[AddressStateName] | None, Query()] = None,
+    state: Annotated[list[AddressStateName] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
-    instance_id: str | None = None,
+    instance_id: Annotated[str | None, Query(description="Associated with this instance")] = None,
 ) -> Page[AddressOut]:
     flt = store.ResourceFilter(
         caller.project_id, "address", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
@@ -446,15 +592,29 @@ async def list_addresses(
     return await _page(request, address_out, flt, paging)
 
 
-_get_route("/addresses/{address_id}", "address", address_out, AddressOut, name="get_address")
+_get_route("/addresses/{address_id}", "address", address_out, AddressOut, name="get_address", tag="addresses")
 
 
 _action_route(
-    "DELETE", "/addresses/{address_id}", "address", "release", address_out, AddressOut, name="release_address"
+    "DELETE",
+    "/addresses/{address_id}",
+    "address",
+    "release",
+    address_out,
+    AddressOut,
+    name="release_address",
+    tag="addresses",
+    summary="Release an address that is not associated; repeating it is harmless",
 )
 
 
-@router.post("/addresses/{address_id}/actions/associate", response_model=AddressOut)
+@router.post(
+    "/addresses/{address_id}/actions/associate",
+    response_model=AddressOut,
+    tags=["addresses"],
+    summary="Associate with an instance of the same cloud",
+    responses=_WRITE,
+)
 async def associate_address(
     request: Request, response: Response, address_id: str, body: AddressAssociate, caller: Operator
 ) -> AddressOut:
@@ -477,13 +637,22 @@ _action_route(
     address_out,
     AddressOut,
     name="disassociate_address",
+    tag="addresses",
+    summary="Disassociate from its instance",
 )
 
 
 # --- images made from instances --------------------------------------------------------------------------------
 
 
-@router.post("/images", status_code=201, response_model=CustomImageOut)
+@router.post(
+    "/images",
+    status_code=201,
+    response_model=CustomImageOut,
+    tags=["images"],
+    summary="Make an image from an instance; it goes pending -> available (launch it by its provider_id)",
+    responses=_WRITE,
+)
 async def create_image(request: Request, response: Response, body: ImageCreate, caller: Operator) -> CustomImageOut:
     outcome = await handlers.create_image(
         pool_of(request),
@@ -497,15 +666,20 @@ async def create_image(request: Request, response: Response, body: ImageCreate, 
     return _answer(response, outcome, image_out, created=True)
 
 
-@router.get("/images/custom", response_model=Page[CustomImageOut])
+@router.get(
+    "/images/custom",
+    response_model=Page[CustomImageOut],
+    tags=["images"],
+    summary="List the images the project made from instances",
+)
 async def list_custom_images(
     request: Request,
     caller: Reader,
     paging: RecordPaging,
     cloud_id: str | None = None,
-    state: Annotated[list[CustomImageState] | None, Query()] = None,
+    state: Annotated[list[CustomImageState] | None, Query(description=_SEVERAL)] = None,
     name: str | None = None,
-    instance_id: str | None = None,
+    instance_id: Annotated[str | None, Query(description="Made from this instance")] = None,
 ) -> Page[CustomImageOut]:
     flt = store.ResourceFilter(
         caller.project_id, "image", cloud_id=cloud_id, states=state or (), name=name, instance_id=instance_id
@@ -513,10 +687,28 @@ async def list_custom_images(
     return await _page(request, image_out, flt, paging)
 
 
-_get_route("/images/{image_id}", "image", image_out, CustomImageOut, name="get_image")
+_get_route(
+    "/images/{image_id}",
+    "image",
+    image_out,
+    CustomImageOut,
+    name="get_image",
+    tag="images",
+    summary="An image the project made (by its Clanavi id)",
+)
 
 
-_action_route("DELETE", "/images/{image_id}", "image", "deregister", image_out, CustomImageOut, name="deregister_image")
+_action_route(
+    "DELETE",
+    "/images/{image_id}",
+    "image",
+    "deregister",
+    image_out,
+    CustomImageOut,
+    name="deregister_image",
+    tag="images",
+    summary="Deregister an image the project made; repeating it is harmless",
+)
 
 
 __all__ = ["router"]

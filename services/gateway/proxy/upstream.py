@@ -7,11 +7,9 @@ request where aiohttp spends under 0.1 ms (`bench/gateway.py` measures the whole
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
-from fastapi import Response
+from fastapi import Request, Response
 from yarl import URL
 
 from kernel import correlation
@@ -20,17 +18,24 @@ from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner
 
 log = logging.getLogger(__name__)
 
-_PASSED_HEADERS = ("content-type", "retry-after", "location")
-
-Params = Mapping[str, Any] | list[tuple[str, Any]]
-
-
-def _query(params: Params | None) -> list[tuple[str, str]] | None:
-    """Query parameters as strings, leaving out those without a value."""
-    if params is None:
-        return None
-    items = params.items() if isinstance(params, Mapping) else params
-    return [(key, str(value)) for key, value in items if value is not None]
+# Headers that belong to one hop or one response rather than to the answer: the gateway makes its own.
+_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "date",
+        "server",
+        "x-correlation-id",
+        "upgrade",
+        "proxy-connection",
+        "te",
+        "trailer",
+    }
+)
+# What of the client's request a service needs besides its body: the rest is the gateway's business.
+_FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
 
 
 class Upstream:
@@ -52,29 +57,29 @@ class Upstream:
             )
         return self._session
 
-    async def forward(
-        self,
-        method: str,
-        path: str,
-        *,
-        caller: Identity,
-        params: Params | None = None,
-        body: bytes | None = None,
-    ) -> Response:
-        headers = {IDENTITY_HEADER: self._signer.sign(caller), "X-Correlation-ID": correlation.current.get() or ""}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        # The path's parameters are quoted already (api.quoted): keep them as they are.
-        url = URL(self._base + path, encoded=True)
+    async def relay(self, request: Request, *, caller: Identity) -> Response:
+        """Send the request on as it was received (method, path, query and body untouched) with the caller's signed
+        identity, and answer what the service answers, problem JSON included."""
+        headers = {name: request.headers[name] for name in _FORWARDED_REQUEST_HEADERS if name in request.headers}
+        headers[IDENTITY_HEADER] = self._signer.sign(caller)
+        headers["X-Correlation-ID"] = correlation.current.get() or ""
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        query = request.scope.get("query_string", b"")
+        target = self._base + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        body = await request.body()
         try:
-            async with self._client().request(method, url, params=_query(params), data=body, headers=headers) as answer:
+            async with self._client().request(
+                request.method, URL(target, encoded=True), data=body or None, headers=headers
+            ) as answer:
                 content = await answer.read()
+                passed = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS]
                 status = answer.status
-                passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_HEADERS}
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("%s unreachable: %s", self.name, exc)
             raise ServiceUnavailable(f"The {self.name} service is not reachable; try again shortly.") from exc
-        return Response(content=content, status_code=status, headers=passed)
+        response = Response(content=content, status_code=status)
+        response.raw_headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in passed)
+        return response
 
     async def ready(self) -> bool:
         try:

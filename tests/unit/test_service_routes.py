@@ -1,0 +1,94 @@
+"""Each public route is declared once, in the service that owns it, with the permission it needs: the service
+checks it on the identity the gateway signed, and the gateway builds its own route from the same declaration and
+checks it before relaying. Read from the declarations themselves (kernel.authz.route_permission): a route without a
+permission, or one the gateway does not serve, fails here."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRouter
+from pydantic import SecretStr
+from starlette.routing import Route
+
+from kernel.authz import route_permission
+from kernel.identity import Permission
+from kernel.settings import KernelSettings
+from services.audit.routes import ROUTERS as AUDIT_ROUTERS
+from services.gateway.app import create_app
+from services.gateway.proxy.routes import declared_routes
+from services.gateway.settings import GatewaySettings
+from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
+
+SERVICES: dict[str, tuple[APIRouter, ...]] = {"provisioner": PROVISIONER_ROUTERS, "audit": AUDIT_ROUTERS}
+
+
+@pytest.fixture
+def gateway() -> FastAPI:
+    kernel = KernelSettings(
+        env="test",
+        database_url=SecretStr("postgresql://nowhere/none"),
+        amqp_url=SecretStr("amqp://nowhere/"),
+        internal_key=SecretStr("unit-internal-key-0123456789abcdef01234"),
+        secret_key=SecretStr("unit-secret-key-0123456789abcdef0123456"),
+    )
+    return create_app(GatewaySettings(kernel=kernel))
+
+
+def declared(routers: tuple[APIRouter, ...]) -> list[tuple[str, str, Permission | None]]:
+    return [
+        (method, str(route.path), route_permission(route))
+        for route in declared_routes(routers)
+        for method in sorted(route.methods or ())
+    ]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_service_route_declares_a_permission(service: str) -> None:
+    routes = declared(SERVICES[service])
+    assert routes
+    assert not [f"{m} {p}" for m, p, permission in routes if permission is None]
+
+
+def test_the_gateway_serves_every_declared_route_and_nothing_else_of_theirs(gateway: FastAPI) -> None:
+    served = {
+        (method, route.path, route.endpoint.__name__)
+        for route in gateway.router.routes
+        if isinstance(route, Route) and route.endpoint.__name__.startswith("relay_to_")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    wanted = {
+        (method, path, f"relay_to_{service}")
+        for service, routers in SERVICES.items()
+        for method, path, _ in declared(routers)
+        if method != "HEAD"
+    }
+    assert served == wanted
+
+
+def test_the_gateway_documents_every_declared_route_with_its_refusals(gateway: FastAPI) -> None:
+    paths = gateway.openapi()["paths"]
+    for service, routers in SERVICES.items():
+        for method, path, permission in declared(routers):
+            if method == "HEAD":
+                continue
+            responses = paths[path][method.lower()]["responses"]
+            assert {"401", "413", "422", "429", "503"} <= set(responses), (service, method, path)
+            if permission is not Permission.READ:
+                assert "403" in responses, (service, method, path)
+
+
+def test_the_provisioner_permissions_are_the_documented_ones() -> None:
+    """Reading needs read; cloud accounts need manage to change; adapter modules are the platform admins'; the
+    rest, operate."""
+    for method, path, permission in declared(PROVISIONER_ROUTERS):
+        if path.startswith("/v1/modules"):
+            expected = Permission.ADMIN
+        elif method == "GET":
+            expected = Permission.READ
+        elif path in ("/v1/clouds", "/v1/clouds/{cloud_id}"):
+            expected = Permission.MANAGE
+        else:
+            expected = Permission.OPERATE
+        assert permission is expected, (method, path)
