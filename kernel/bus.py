@@ -21,8 +21,10 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from tenacity import stop_after_delay, wait_fixed
 
 from kernel.outbox import OutgoingMessage
+from kernel.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +50,19 @@ class Bus:
 
     async def connect(self, patience: float = 30.0) -> None:
         """Connect (retrying for `patience` seconds: the broker may still be starting) and declare the exchanges."""
-        deadline = asyncio.get_running_loop().time() + patience
-        while True:
-            try:
+        async for attempt in retrying(
+            (OSError, aio_pika.exceptions.AMQPConnectionError),
+            wait=wait_fixed(0.5),
+            stop=stop_after_delay(patience),
+            log=log,
+            level=logging.INFO,
+            what="connecting to RabbitMQ",
+        ):
+            with attempt:
                 self._connection = await aio_pika.connect_robust(
                     self._url, client_properties={"connection_name": f"clanavi-{self.service}"}, timeout=5
                 )
-                break
-            except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                log.info("waiting for RabbitMQ: %s", exc)
-                await asyncio.sleep(0.5)
+        assert self._connection is not None
         # A message no queue takes comes back as an error instead of vanishing: the outbox keeps it and retries until
         # a subscriber's queue is bound (on a first deploy the publisher may start before any subscriber).
         self._publish_channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
+from tenacity import wait_exponential
 
 from kernel import correlation
 from kernel.db import Connection, Pool
@@ -20,6 +21,7 @@ from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 from kernel.events.envelope import UnknownEventType
 from kernel.metrics import EVENTS_CONSUMED
+from kernel.retry import pause_after
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class EventConsumer:
         self._pool = pool
         self._name = name
         self._handle = handle
-        self._retry_delay = retry_delay
+        # The pause before a failed delivery goes back: `retry_delay` doubling with each delivery, up to 10 s.
+        self._backoff = wait_exponential(multiplier=retry_delay, max=10.0)
         # Deliveries handled at once; kept below the pool size so the service's API always finds a connection.
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -79,7 +82,7 @@ class EventConsumer:
             )
             EVENTS_CONSUMED.labels(type=envelope.type, outcome="retry").inc()
             # Requeued messages come straight back; a short pause keeps a failing handler from spinning.
-            await asyncio.sleep(min(self._retry_delay * (2**deliveries), 10.0))
+            await asyncio.sleep(pause_after(self._backoff, deliveries + 1))
             await message.nack(requeue=True)
         finally:
             correlation.current.reset(token)

@@ -10,6 +10,9 @@ import contextlib
 import logging
 
 import asyncpg
+from tenacity import wait_fixed
+
+from kernel.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +36,22 @@ class Wakeup:
         self._event.clear()
 
     async def listen(self) -> None:
-        """Run until cancelled, reconnecting when the connection drops."""
+        """Run until cancelled, listening again at once when the connection closes, and a second after it fails."""
         while True:
-            conn: asyncpg.Connection[asyncpg.Record] | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                await conn.add_listener(self.channel, lambda *_: self._event.set())
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda *_, done=closed: done.set())
-                self._event.set()  # work may have been committed while nobody listened
-                await closed.wait()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("listener on %s lost its connection: %s", self.channel, exc)
-                await asyncio.sleep(1.0)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
+            async for attempt in retrying(
+                (OSError, asyncpg.PostgresError), wait=wait_fixed(1.0), log=log, what=f"listener on {self.channel}"
+            ):
+                with attempt:
+                    await self._listen_once()
+
+    async def _listen_once(self) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            await conn.add_listener(self.channel, lambda *_: self._event.set())
+            closed = asyncio.Event()
+            conn.add_termination_listener(lambda *_, done=closed: done.set())
+            self._event.set()  # work may have been committed while nobody listened
+            await closed.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)

@@ -10,10 +10,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from tenacity import wait_exponential
+
 from kernel.db import Connection, Pool
 from kernel.events import Envelope
 from kernel.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 from kernel.notify import Wakeup
+from kernel.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +88,20 @@ class OutboxRelay:
             return count
 
     async def run(self) -> None:
+        """Relay until cancelled. A failing batch (the broker or the database is away) is tried again after 0.2 s,
+        doubling up to 5 s; an idle relay waits for a commit's notification, or polls every `idle_poll` seconds."""
         listener = asyncio.create_task(self._wake.listen(), name=f"outbox-listen-{self._schema}")
-        backoff = 0.2
         try:
             while True:
-                try:
-                    sent = await self.relay_once()
-                    backoff = 0.2
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - the broker or the database is away: retry later
-                    OUTBOX_RELAY_ERRORS.inc()
-                    log.warning("outbox relay could not publish, retrying in %.1fs: %s", backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
+                async for attempt in retrying(
+                    Exception, wait=wait_exponential(multiplier=0.2, max=5.0), log=log, what="outbox relay"
+                ):
+                    with attempt:
+                        try:
+                            sent = await self.relay_once()
+                        except Exception:
+                            OUTBOX_RELAY_ERRORS.inc()
+                            raise
                 if sent < self._batch_size:
                     await self._wake.wait(self._idle_poll)
         finally:
