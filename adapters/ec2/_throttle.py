@@ -1,9 +1,10 @@
 """Client-side rate limiting: token buckets shaped like EC2's own, so an account stays under its request limits.
 
 EC2 evaluates request limits per API action (each action has its own bucket, sized by its category) and charges
-some actions per resource as well (RunInstances: one token per instance). The adapter mirrors that with one
-`TokenBucket` per action and per resource-charged action. Buckets take an injectable clock; `Throttle.acquire` is
-the only place that waits.
+some actions per resource as well (RunInstances: one token per instance). The adapter mirrors that with one of the
+kernel's `TokenBucket`s per action and per resource-charged action, reserving ahead: a request waits off its share of
+the debt rather than being refused, unless the wait would exceed `max_wait_seconds`. Buckets take an injectable
+clock; `Throttle.acquire` is the only place that waits.
 """
 
 from __future__ import annotations
@@ -12,64 +13,26 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from tenacity import wait_random_exponential
+
 from adapters.base import Throttled
 from adapters.ec2._config import BucketConfig, ThrottleConfig
+from kernel.token_bucket import Clock, TokenBucket
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
 
 
-class TokenBucket:
-    """`capacity` tokens at most, refilled continuously at `rate` per second.
-
-    `reserve` always takes the tokens, overdrawing the bucket if need be, and answers how long the caller must wait
-    before acting: concurrent callers so queue in arrival order, each waiting off its own share of the debt.
-    """
-
-    def __init__(self, capacity: float, rate: float, clock: Clock = time.monotonic) -> None:
-        if capacity <= 0 or rate <= 0:
-            raise ValueError("a token bucket needs a positive capacity and refill rate")
-        self.capacity = capacity
-        self.rate = rate
-        self._clock = clock
-        self._tokens = capacity
-        self._stamp = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    @property
-    def tokens(self) -> float:
-        """Tokens in the bucket now; negative while reservations are still being waited off."""
-        self._refill()
-        return self._tokens
-
-    def reserve(self, cost: float = 1.0) -> float:
-        """Take `cost` tokens (at most a full bucket); the seconds to wait before spending them (0: they were there)."""
-        self._refill()
-        self._tokens -= min(cost, self.capacity)
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def refund(self, cost: float = 1.0) -> None:
-        """Give back tokens reserved for a request that was never sent."""
-        self._refill()
-        self._tokens = min(self.capacity, self._tokens + min(cost, self.capacity))
-
-
-def backoff_delay(attempt: int, base: float, cap: float, uniform: Callable[[], float]) -> float:
-    """Exponential backoff with full jitter: a delay drawn from [0, min(cap, base * 2**attempt)).
-
-    `attempt` counts from 0 for the first retry; `uniform` draws from [0, 1).
-    """
-    return uniform() * min(cap, base * 2.0 ** min(attempt, 32))
-
-
 def is_non_mutating(action: str) -> bool:
     return action.startswith(NON_MUTATING_PREFIXES)
+
+
+def backoff(config: ThrottleConfig) -> wait_random_exponential:
+    """The pause before a throttled call's next attempt: exponential with full jitter, a delay drawn from
+    [0, min(cap, base * 2**(n - 1))] after the nth failure, so that the clients EC2 throttled together do not all come
+    back together."""
+    return wait_random_exponential(multiplier=config.backoff_base_seconds, max=config.backoff_cap_seconds)
 
 
 class Throttle:
@@ -145,4 +108,4 @@ class Throttle:
             raise
 
 
-__all__ = ["Throttle", "TokenBucket", "backoff_delay", "is_non_mutating"]
+__all__ = ["Sleep", "Throttle", "backoff", "is_non_mutating"]

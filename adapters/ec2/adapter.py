@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 import aioboto3
 from aiobotocore.config import AioConfig
+from tenacity import stop_after_attempt
 
 from adapters.base import (
     AdapterBase,
@@ -53,7 +53,8 @@ from adapters.base import (
 from adapters.ec2 import _mapping as m
 from adapters.ec2._config import Ec2Config
 from adapters.ec2._errors import SDK_ERRORS, translate
-from adapters.ec2._throttle import Sleep, Throttle, backoff_delay, is_non_mutating
+from adapters.ec2._throttle import Sleep, Throttle, backoff, is_non_mutating
+from kernel.retry import retrying
 
 if TYPE_CHECKING:
     from types_aiobotocore_cloudwatch.client import CloudWatchClient
@@ -138,7 +139,6 @@ class Ec2Adapter(AdapterBase):
         *,
         throttle: Throttle | None = None,
         sleep: Sleep = asyncio.sleep,
-        uniform: Callable[[], float] | None = None,
     ) -> None:
         """Use `open` (or the registry's `connect`): it builds the clients this takes."""
         self.account_id = account_id
@@ -148,7 +148,6 @@ class Ec2Adapter(AdapterBase):
         self._resources = resources
         self._throttle = throttle or Throttle(config.throttle)
         self._sleep = sleep
-        self._uniform = uniform or random.Random().random  # noqa: S311 - backoff jitter, not a secret
         self._flavors: dict[str, Flavor] | None = None
         # The last description seen of each instance (bounded): `terminate_instance` answers from it.
         self._seen: OrderedDict[str, Instance] = OrderedDict()
@@ -208,23 +207,28 @@ class Ec2Adapter(AdapterBase):
     ) -> T:
         """Send one request: within the rate limit, retried while throttled, its errors the contract's."""
         repeatable = is_non_mutating(action) if idempotent is None else idempotent
+
+        def retryable(error: Exception) -> bool:
+            return isinstance(error, Throttled) or (repeatable and isinstance(error, CloudUnavailable))
+
         limits = self.config.throttle
-        attempt = 0
-        while True:
+        async for attempt in retrying(
+            retryable,
+            wait=backoff(limits),
+            stop=stop_after_attempt(limits.max_attempts),
+            sleep=self._sleep,
+            log=log,
+            level=logging.INFO,
+            what=f"EC2 {action}",
+        ):
+            # Outside the attempt: a request the rate limit refuses was never sent, and is not retried.
             await self._throttle.acquire(service, action, resources)
-            try:
-                return await send()
-            except SDK_ERRORS as exc:
-                error = translate(exc, action)
-                retry = isinstance(error, Throttled) or (repeatable and isinstance(error, CloudUnavailable))
-                attempt += 1
-                if not retry or attempt >= limits.max_attempts:
-                    raise error from exc
-                delay = backoff_delay(
-                    attempt - 1, limits.backoff_base_seconds, limits.backoff_cap_seconds, self._uniform
-                )
-                log.info("EC2 %s attempt %d failed (%s); again in %.2fs", action, attempt, error, delay)
-                await self._sleep(delay)
+            with attempt:
+                try:
+                    answer = await send()
+                except SDK_ERRORS as exc:
+                    raise translate(exc, action) from exc
+        return answer
 
     # --- regions, zones, flavors ----------------------------------------------------------------------------------
 

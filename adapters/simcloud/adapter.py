@@ -44,6 +44,7 @@ from adapters.simcloud.security_groups import SecurityGroups
 from adapters.simcloud.snapshots import Snapshots
 from adapters.simcloud.store import SimStore
 from adapters.simcloud.volumes import Volumes
+from kernel.token_bucket import TokenBucket
 
 
 class SimCloudAdapter(AdapterBase):
@@ -77,7 +78,7 @@ class SimCloudAdapter(AdapterBase):
         self,
         store: SimStore,
         config: SimCloudConfig,
-        bucket: throttle.TokenBucket | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self._config = config
         rate = config.rate_limit_per_second

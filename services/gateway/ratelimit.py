@@ -19,19 +19,19 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import problem
 from kernel.http import problem_response
 from kernel.identity import Identity
+from kernel.token_bucket import Clock, TokenBucket
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Clock = Callable[[], float]
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 LOGIN_ROUTES = frozenset({("POST", "/v1/auth/token")})
@@ -45,7 +45,8 @@ class Refusal:
 
 
 class TokenBuckets:
-    """One token bucket per key, the least recently used forgotten beyond `max_keys`."""
+    """One of the kernel's token buckets per key, refusing when empty; the least recently used forgotten beyond
+    `max_keys`."""
 
     def __init__(self, rate: float, burst: int, *, max_keys: int = MAX_CLIENTS, clock: Clock = time.monotonic) -> None:
         if rate <= 0 or burst < 1:
@@ -54,28 +55,19 @@ class TokenBuckets:
         self.burst = burst
         self.max_keys = max_keys
         self._clock = clock
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # key -> [tokens, last refill]
+        self._buckets: LRUCache[str, TokenBucket] = LRUCache(max_keys)
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def take(self, key: str) -> Refusal | None:
         """Take one token for `key`: None when there was one, else how long to wait."""
-        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = [float(self.burst), now]
-            self._buckets[key] = bucket
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-            bucket[0] = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
-            bucket[1] = now
-        if bucket[0] >= 1.0:
-            bucket[0] -= 1.0
+            bucket = self._buckets[key] = TokenBucket(self.burst, self.rate, self._clock)
+        if bucket.take():
             return None
-        return Refusal((1.0 - bucket[0]) / self.rate, self.burst)
+        return Refusal(bucket.wait_seconds(), self.burst)
 
 
 def buckets(

@@ -12,7 +12,7 @@ from adapters.base import InstanceState, QuotaExceeded, Throttled, VolumeSpec, V
 from adapters.registry import AdapterContext
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore, connect
 from adapters.simcloud.faults import launch_fails
-from adapters.simcloud.throttle import TokenBucket
+from adapters.simcloud.throttle import account_bucket
 from kernel import db
 from tests.integration.simcloud_harness import Make, SimClock, spec
 
@@ -92,7 +92,7 @@ class Monotonic:
 
 async def test_every_call_of_the_account_spends_from_one_bucket(pool: db.Pool) -> None:
     ticks = Monotonic()
-    cloud = SimCloudAdapter(SimStore(pool, f"acct-{uuid.uuid4().hex[:8]}"), SimCloudConfig(), TokenBucket(3, ticks))
+    cloud = SimCloudAdapter(SimStore(pool, f"acct-{uuid.uuid4().hex[:8]}"), SimCloudConfig(), account_bucket(3, ticks))
 
     await cloud.list_flavors()
     launched = await cloud.launch_instance(spec())
@@ -126,7 +126,7 @@ async def test_the_rate_limit_setting_throttles_the_account_across_its_adapters(
 async def test_throttled_calls_change_nothing(pool: db.Pool) -> None:
     ticks = Monotonic()
     account = f"acct-{uuid.uuid4().hex[:8]}"
-    cloud = SimCloudAdapter(SimStore(pool, account), SimCloudConfig(), TokenBucket(1, ticks))
+    cloud = SimCloudAdapter(SimStore(pool, account), SimCloudConfig(), account_bucket(1, ticks))
     await cloud.list_regions()
 
     with pytest.raises(Throttled):

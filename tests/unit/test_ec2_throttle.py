@@ -1,4 +1,5 @@
-"""The EC2 adapter's client-side rate limit and backoff, on a hand-driven clock: no sleeping, no server."""
+"""The EC2 adapter's client-side rate limit (its policy over the kernel's token bucket) and its backoff, on a
+hand-driven clock: no sleeping, no server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 
 from adapters.base import Throttled
 from adapters.ec2 import ThrottleConfig
-from adapters.ec2._throttle import Throttle, TokenBucket, backoff_delay, is_non_mutating
+from adapters.ec2._throttle import Throttle, backoff, is_non_mutating
+from kernel.retry import pause_after
 
 
 class FakeClock:
@@ -32,62 +34,6 @@ class RecordingSleep:
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.clock.advance(seconds)
-
-
-def test_a_full_bucket_serves_its_capacity_at_once_then_one_per_refill() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(capacity=100, rate=20, clock=clock)
-    assert [bucket.reserve() for _ in range(100)] == [0.0] * 100
-    # The 101st request waits for one token at 20/s; the next for two.
-    assert bucket.reserve() == pytest.approx(0.05)
-    assert bucket.reserve() == pytest.approx(0.10)
-
-
-def test_refill_stops_at_capacity() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(capacity=10, rate=5, clock=clock)
-    for _ in range(10):
-        bucket.reserve()
-    assert bucket.tokens == pytest.approx(0)
-    clock.advance(1.0)
-    assert bucket.tokens == pytest.approx(5)
-    clock.advance(3600)
-    assert bucket.tokens == pytest.approx(10)
-
-
-def test_overdrawn_reservations_queue_in_arrival_order() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(capacity=1, rate=2, clock=clock)
-    waits = [bucket.reserve() for _ in range(4)]
-    assert waits == pytest.approx([0.0, 0.5, 1.0, 1.5])
-    clock.advance(1.5)  # by now every reservation has been waited off
-    assert bucket.tokens == pytest.approx(0)
-    assert bucket.reserve() == pytest.approx(0.5)
-
-
-def test_a_refund_gives_back_what_was_not_spent() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(capacity=2, rate=1, clock=clock)
-    bucket.reserve(2)
-    assert bucket.reserve() == pytest.approx(1.0)
-    bucket.refund()
-    assert bucket.reserve() == pytest.approx(1.0)
-    bucket.refund(50)  # never above capacity
-    clock.advance(100)
-    assert bucket.tokens == pytest.approx(2)
-
-
-def test_a_cost_above_capacity_is_charged_as_a_full_bucket() -> None:
-    bucket = TokenBucket(capacity=1000, rate=2, clock=FakeClock())
-    assert bucket.reserve(5000) == 0.0
-    assert bucket.reserve(1) == pytest.approx(0.5)
-
-
-def test_a_bucket_needs_positive_sizes() -> None:
-    with pytest.raises(ValueError):
-        TokenBucket(capacity=0, rate=1)
-    with pytest.raises(ValueError):
-        TokenBucket(capacity=1, rate=0)
 
 
 def test_actions_are_classified_like_ec2() -> None:
@@ -178,17 +124,11 @@ async def test_acquire_waits_off_the_debt_and_refunds_when_cancelled() -> None:
     assert blocked.request_bucket("ec2", "DescribeImages").tokens == pytest.approx(0)
 
 
-class Draws:
-    def __init__(self, *values: float) -> None:
-        self.values = list(values)
-
-    def __call__(self) -> float:
-        return self.values.pop(0)
-
-
 def test_backoff_doubles_up_to_the_cap_with_full_jitter() -> None:
-    top = [backoff_delay(attempt, 0.5, 20.0, lambda: 0.999999) for attempt in range(8)]
-    assert top == pytest.approx([0.5, 1, 2, 4, 8, 16, 20, 20], rel=1e-5)
-    assert backoff_delay(3, 0.5, 20.0, lambda: 0.0) == 0.0
-    assert backoff_delay(2, 0.5, 20.0, Draws(0.5)) == pytest.approx(1.0)
-    assert backoff_delay(10_000, 0.5, 20.0, lambda: 0.5) == pytest.approx(10.0)  # no overflow
+    wait = backoff(ThrottleConfig(backoff_base_seconds=0.5, backoff_cap_seconds=20.0))
+    for failures, ceiling in zip(range(1, 9), (0.5, 1, 2, 4, 8, 16, 20, 20), strict=True):
+        draws = [pause_after(wait, failures) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in draws)
+        # Full jitter: spread over the whole range, not bunched at its top.
+        assert min(draws) < ceiling * 0.2 and max(draws) > ceiling * 0.8
+    assert 0 <= pause_after(wait, 10_000) <= 20.0  # no overflow

@@ -1,10 +1,11 @@
-"""SimCloud's API rate limit: a token bucket with a burst of max(1, rate), on a clock the test moves."""
+"""SimCloud's API rate limit: the kernel's token bucket with a burst of max(1, rate), refusing when empty, on a clock
+the test moves."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapters.simcloud.throttle import TokenBucket, bucket_for
+from adapters.simcloud.throttle import account_bucket, bucket_for
 
 
 class Clock:
@@ -17,7 +18,7 @@ class Clock:
 
 def test_a_burst_of_rate_calls_then_one_per_interval() -> None:
     clock = Clock()
-    bucket = TokenBucket(5, clock)
+    bucket = account_bucket(5, clock)
 
     assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
     assert bucket.wait_seconds() == pytest.approx(0.2)
@@ -30,7 +31,7 @@ def test_a_burst_of_rate_calls_then_one_per_interval() -> None:
 
 def test_a_slow_rate_still_allows_one_call() -> None:
     clock = Clock()
-    bucket = TokenBucket(0.5, clock)
+    bucket = account_bucket(0.5, clock)
 
     assert bucket.take()
     assert not bucket.take()
@@ -41,7 +42,7 @@ def test_a_slow_rate_still_allows_one_call() -> None:
 
 def test_an_idle_bucket_fills_only_to_its_burst() -> None:
     clock = Clock()
-    bucket = TokenBucket(3, clock)
+    bucket = account_bucket(3, clock)
     for _ in range(3):
         bucket.take()
 
@@ -52,7 +53,7 @@ def test_an_idle_bucket_fills_only_to_its_burst() -> None:
 
 def test_refused_calls_take_nothing() -> None:
     clock = Clock()
-    bucket = TokenBucket(1, clock)
+    bucket = account_bucket(1, clock)
     bucket.take()
 
     for _ in range(100):
@@ -60,6 +61,11 @@ def test_refused_calls_take_nothing() -> None:
     clock.now += 1
 
     assert bucket.take()
+
+
+def test_the_burst_is_the_rate_and_at_least_one() -> None:
+    assert (account_bucket(5).capacity, account_bucket(5).rate) == (5, 5)
+    assert (account_bucket(0.5).capacity, account_bucket(0.5).rate) == (1, 0.5)
 
 
 def test_one_bucket_per_account_and_rate() -> None:
