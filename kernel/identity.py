@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
+from cachetools import TLRUCache, TTLCache
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -85,31 +86,35 @@ class Identity:
         )
 
 
+def _internal_key(key: bytes) -> bytes:
+    if len(key) < 32:
+        raise ValueError("the internal key must be at least 32 bytes")
+    return key
+
+
 class IdentitySigner:
     """Signs identities for the services. A signed token is reused for a third of its lifetime: signing every request
     of a busy caller again would cost more than the forwarding."""
 
-    def __init__(self, key: bytes, *, ttl: float = 60.0) -> None:
-        if len(key) < 32:
-            raise ValueError("the internal key must be at least 32 bytes")
-        self._key = key
+    def __init__(self, key: bytes, *, ttl: float = 60.0, remember: int = 10_000) -> None:
+        self._key = _internal_key(key)
         self._ttl = ttl
-        self._cache: dict[Identity, tuple[float, str]] = {}
+        self._signed: TTLCache[Identity, str, float] = TTLCache(remember, ttl / 3)
 
     def sign(self, identity: Identity) -> str:
-        now = time.time()
-        cached = self._cache.get(identity)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        token = jwt.encode(
-            {**identity.claims(), "aud": INTERNAL_AUDIENCE, "iat": int(now), "exp": int(now + self._ttl)},
-            self._key,
-            algorithm=_ALGORITHM,
-        )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[identity] = (now + self._ttl / 3, token)
+        token = self._signed.get(identity)
+        if token is None:
+            now = time.time()
+            token = self._signed[identity] = jwt.encode(
+                {**identity.claims(), "aud": INTERNAL_AUDIENCE, "iat": int(now), "exp": int(now + self._ttl)},
+                self._key,
+                algorithm=_ALGORITHM,
+            )
         return token
+
+
+def _expiry(_token: str, checked: tuple[float, Identity], _now: float) -> float:
+    return checked[0]
 
 
 class IdentityVerifier:
@@ -117,21 +122,17 @@ class IdentityVerifier:
     reuses its tokens, and checking the signature again on every request would cost more than the lookup."""
 
     def __init__(self, key: bytes, *, remember: int = 10_000) -> None:
-        if len(key) < 32:
-            raise ValueError("the internal key must be at least 32 bytes")
-        self._key = key
-        self._remember = remember
-        self._checked: dict[str, tuple[float, Identity]] = {}
+        self._key = _internal_key(key)
+        # token -> (its expiry, as a time.time(); its identity)
+        self._checked: TLRUCache[str, tuple[float, Identity], float] = TLRUCache(remember, _expiry, time.time)
 
     def verify(self, token: str | None) -> Identity:
         """The identity in a token the gateway signed; raises Unauthenticated otherwise."""
         if not token:
             raise Unauthenticated("This service is reached through the gateway only.")
         known = self._checked.get(token)
-        if known is not None and known[0] > time.time():
+        if known is not None:
             return known[1]
-        if len(self._checked) >= self._remember:
-            self._checked.clear()
         return self._check(token)
 
     def _check(self, token: str) -> Identity:

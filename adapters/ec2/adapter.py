@@ -13,7 +13,6 @@ import asyncio
 import functools
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 import aioboto3
 from aiobotocore.config import AioConfig
+from cachetools import LRUCache
 from tenacity import stop_after_attempt
 
 from adapters.base import (
@@ -149,8 +149,8 @@ class Ec2Adapter(AdapterBase):
         self._throttle = throttle or Throttle(config.throttle)
         self._sleep = sleep
         self._flavors: dict[str, Flavor] | None = None
-        # The last description seen of each instance (bounded): `terminate_instance` answers from it.
-        self._seen: OrderedDict[str, Instance] = OrderedDict()
+        # The last description seen of each instance: `terminate_instance` answers from it.
+        self._seen: LRUCache[str, Instance] = LRUCache(_SEEN_INSTANCES)
         self._vpc_id: str | None = config.vpc_id
         self._zone: str | None = config.default_zone
         self._closed = False
@@ -379,9 +379,6 @@ class Ec2Adapter(AdapterBase):
 
     def _remember(self, instance: Instance) -> Instance:
         self._seen[instance.id] = instance
-        self._seen.move_to_end(instance.id)
-        if len(self._seen) > _SEEN_INSTANCES:
-            self._seen.popitem(last=False)
         return instance
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:

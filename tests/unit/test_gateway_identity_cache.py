@@ -1,4 +1,5 @@
-"""The authenticator's cache: values kept for a while, one load per key at a time, and a clear that wins."""
+"""The authenticator's cache (the kernel's LoadingCache): values kept for a while, one load per key at a time, a clear
+that wins, and a bound that forgets the least recently used."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 
 import pytest
 
+from kernel.caching import LoadingCache
 from kernel.errors import Unauthenticated
-from services.gateway.identity.authenticator import TtlCache, bearer_token
+from services.gateway.identity.authenticator import bearer_token
 
 
 class Clock:
@@ -35,7 +37,7 @@ class Source:
 
 async def test_a_value_is_kept_for_the_ttl() -> None:
     clock, source = Clock(), Source()
-    cache: TtlCache[str, str] = TtlCache(0.5, clock=clock)
+    cache: LoadingCache[str, str] = LoadingCache(0.5, clock=clock)
 
     assert await cache.get("k", source.load) == "v1"
     source.value = "v2"
@@ -48,7 +50,7 @@ async def test_a_value_is_kept_for_the_ttl() -> None:
 
 async def test_a_zero_ttl_keeps_nothing() -> None:
     source = Source()
-    cache: TtlCache[str, str] = TtlCache(0)
+    cache: LoadingCache[str, str] = LoadingCache(0)
     await cache.get("k", source.load)
     await cache.get("k", source.load)
     assert source.loads == 2
@@ -57,7 +59,7 @@ async def test_a_zero_ttl_keeps_nothing() -> None:
 async def test_concurrent_misses_share_one_load() -> None:
     source = Source()
     source.gate = asyncio.Event()
-    cache: TtlCache[str, str] = TtlCache(0.5)
+    cache: LoadingCache[str, str] = LoadingCache(0.5)
 
     waiting = [asyncio.create_task(cache.get("k", source.load)) for _ in range(64)]
     await asyncio.sleep(0)
@@ -70,7 +72,7 @@ async def test_concurrent_misses_share_one_load() -> None:
 async def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
     source = Source()
     source.gate = asyncio.Event()
-    cache: TtlCache[str, str] = TtlCache(0.5)
+    cache: LoadingCache[str, str] = LoadingCache(0.5)
     first = asyncio.create_task(cache.get("k", source.load))
     second = asyncio.create_task(cache.get("k", source.load))
     await asyncio.sleep(0)
@@ -84,7 +86,7 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
 
 
 async def test_a_failed_load_is_not_kept() -> None:
-    cache: TtlCache[str, str] = TtlCache(0.5)
+    cache: LoadingCache[str, str] = LoadingCache(0.5)
 
     async def broken() -> str:
         raise OSError("database away")
@@ -97,7 +99,7 @@ async def test_a_failed_load_is_not_kept() -> None:
 async def test_a_load_that_began_before_a_clear_is_not_kept() -> None:
     source = Source()
     source.gate = asyncio.Event()
-    cache: TtlCache[str, str] = TtlCache(5)
+    cache: LoadingCache[str, str] = LoadingCache(5)
     stale = asyncio.create_task(cache.get("k", source.load))
     await asyncio.sleep(0)
 
@@ -108,6 +110,47 @@ async def test_a_load_that_began_before_a_clear_is_not_kept() -> None:
     assert await stale == "v2"  # answered with what the load read...
     source.value = "v3"
     assert await cache.get("k", source.load) == "v3"  # ...but not kept
+
+
+async def test_beyond_its_bound_the_least_recently_used_is_forgotten() -> None:
+    clock, source = Clock(), Source()
+    cache: LoadingCache[str, str] = LoadingCache(60, maxsize=2, clock=clock)
+    await cache.get("a", source.load)
+    await cache.get("b", source.load)
+    await cache.get("a", source.load)  # "b" is now the least recently used
+    await cache.get("c", source.load)
+
+    assert len(cache) == 2
+    assert source.loads == 3
+    await cache.get("a", source.load)
+    assert source.loads == 3, "a recently used value was evicted"
+    await cache.get("b", source.load)
+    assert source.loads == 4, "the least recently used value was kept"
+
+
+async def test_expired_values_make_room_and_are_loaded_again() -> None:
+    clock, source = Clock(), Source()
+    cache: LoadingCache[str, str] = LoadingCache(1, maxsize=2, clock=clock)
+    await cache.get("a", source.load)
+    await cache.get("b", source.load)
+    clock.now += 1
+    assert len(cache) == 0
+    await cache.get("a", source.load)
+    assert source.loads == 3
+
+
+async def test_a_none_value_is_kept_like_any_other() -> None:
+    calls = 0
+
+    async def unknown() -> str | None:
+        nonlocal calls
+        calls += 1
+        return None
+
+    cache: LoadingCache[str, str | None] = LoadingCache(5)
+    assert await cache.get("k", unknown) is None
+    assert await cache.get("k", unknown) is None
+    assert calls == 1
 
 
 @pytest.mark.parametrize("header", ["Bearer abc", "bearer abc", "BEARER  abc "])

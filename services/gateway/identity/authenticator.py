@@ -3,18 +3,17 @@
 What the database says of an API key, a user and its memberships, and whether an access token's login goes on, is
 remembered for `cache_seconds` (0.5 s by default), so a busy caller costs a hash and a few dictionary look-ups per
 request, and a revoked key, a disabled user or an ended login stops working on every replica within that time.
-Concurrent requests that miss the cache share one query.
+Concurrent requests that miss the cache share one query (the kernel's `LoadingCache`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 
+from kernel.caching import LoadingCache
 from kernel.db import Pool
 from kernel.errors import ServiceUnavailable, Unauthenticated
 from kernel.identity import Identity
@@ -30,60 +29,11 @@ from services.gateway.identity.domain import (
 )
 from services.gateway.identity.tokens import AccessTokens, TokenExpired, looks_like_jwt, secret_hash
 
-__all__ = ["Authenticator", "TtlCache", "bearer_token"]
+__all__ = ["Authenticator", "bearer_token"]
 
-K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 _INVALID = "The token is not valid."
-
-
-class TtlCache(Generic[K, V]):
-    """Values loaded on demand and kept for `ttl` seconds; one load per key at a time."""
-
-    def __init__(self, ttl: float, *, limit: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self._limit = limit
-        self._clock = clock
-        self._entries: dict[K, tuple[float, V]] = {}
-        self._loading: dict[K, asyncio.Future[V]] = {}
-        self._generation = 0
-
-    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > self._clock():
-            return entry[1]
-        task = self._loading.get(key)
-        if task is None:
-            # A task of its own, so a caller that goes away does not cancel the load the others wait for.
-            task = asyncio.ensure_future(self._load(key, load, self._generation))
-            task.add_done_callback(_retrieve)
-            self._loading[key] = task
-        return await asyncio.shield(task)
-
-    async def _load(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
-        try:
-            value = await load()
-        finally:
-            if generation == self._generation:
-                del self._loading[key]
-        # A load that began before a clear may have read what the clear was for: answer it, but keep it not.
-        if generation == self._generation and self.ttl > 0:
-            if len(self._entries) >= self._limit:
-                self._entries.clear()
-            self._entries[key] = (self._clock() + self.ttl, value)
-        return value
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._loading.clear()
-        self._generation += 1
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Marks a failed load's error as seen: its waiters got it, or nobody was left to."""
-    if not task.cancelled():
-        task.exception()
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -103,10 +53,10 @@ class Authenticator:
         self._pool = pool
         self._tokens = tokens
         self._clock = clock
-        self._keys: TtlCache[str, KeyGrant | None] = TtlCache(cache_seconds)
-        self._users: TtlCache[str, UserGrant | None] = TtlCache(cache_seconds)
-        self._projects: TtlCache[str, bool] = TtlCache(cache_seconds)
-        self._sessions: TtlCache[str, bool] = TtlCache(cache_seconds)
+        self._keys: LoadingCache[str, KeyGrant | None] = LoadingCache(cache_seconds)
+        self._users: LoadingCache[str, UserGrant | None] = LoadingCache(cache_seconds)
+        self._projects: LoadingCache[str, bool] = LoadingCache(cache_seconds)
+        self._sessions: LoadingCache[str, bool] = LoadingCache(cache_seconds)
 
     def forget(self) -> None:
         """Drop what is cached: this replica made a change that may take rights away."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+from cachetools import TLRUCache
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -66,7 +67,7 @@ class AccessTokens:
         self._key = derive_key(internal_key, _ACCESS_KEY_LABEL)
         self.ttl = ttl
         self._clock = clock
-        self._verified: dict[str, AccessClaims] = {}
+        self._verified: TLRUCache[str, AccessClaims, float] = TLRUCache(_CACHE_LIMIT, _expiry, time.time)
 
     def issue(self, user_id: str, session_id: str) -> str:
         now = int(self._clock())
@@ -82,11 +83,9 @@ class AccessTokens:
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims:
+        # A remembered token is gone from the cache once it expires: decoding it again then says it expired.
         known = self._verified.get(token)
         if known is not None:
-            if known.expires_at <= time.time():
-                del self._verified[token]
-                raise TokenExpired("The access token has expired; get a new one with the refresh token.")
             return known
         try:
             claims = jwt.decode(
@@ -108,10 +107,12 @@ class AccessTokens:
             raise TokenExpired("The access token has expired; get a new one with the refresh token.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated("The access token is not valid.") from None
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._verified.clear()
         self._verified[token] = verified
         return verified
+
+
+def _expiry(_token: str, claims: AccessClaims, _now: float) -> float:
+    return claims.expires_at
 
 
 def looks_like_jwt(token: str) -> bool:
