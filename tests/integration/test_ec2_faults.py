@@ -19,23 +19,16 @@ from adapters.base import CloudAuthError, CloudUnavailable, Throttled
 from adapters.ec2 import Ec2Adapter, Ec2Config
 from adapters.ec2._throttle import Throttle
 from devstack.ports import free_port
+from tests.clock import FakeClock
 from tests.contract.clouds.ec2 import REGION, fresh_adapter, launch_spec
 
 pytestmark = pytest.mark.integration
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Waits:
     """The adapter's sleep: records each wait and moves the clock on by it (nothing really sleeps)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.seconds: list[float] = []
 
@@ -93,7 +86,7 @@ async def faulty(stack: AsyncExitStack, reference: Ec2Adapter, **overrides: Any)
     faults = Faults()
     # A before-call handler may answer in the request's place (the stubs type handlers as returning None).
     ec2.meta.events.register("before-call.ec2.*", cast("Callable[..., None]", faults))
-    clock = Clock()
+    clock = FakeClock()
     waits = Waits(clock)
     throttle = Throttle(config.throttle, clock=clock, sleep=waits)
     adapter = Ec2Adapter("faulty", config, ec2, cloudwatch, AsyncExitStack(), throttle=throttle, sleep=waits)

@@ -14,6 +14,7 @@ from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore, connect
 from adapters.simcloud.faults import launch_fails
 from adapters.simcloud.throttle import account_bucket
 from kernel import db
+from tests.clock import FakeClock
 from tests.integration.simcloud_harness import Make, SimClock, spec
 
 pytestmark = pytest.mark.integration
@@ -82,16 +83,8 @@ async def test_quotas_are_per_account(make: Make) -> None:
 # --- the API rate limit ------------------------------------------------------------------------------------------
 
 
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_every_call_of_the_account_spends_from_one_bucket(pool: db.Pool) -> None:
-    ticks = Monotonic()
+    ticks = FakeClock()
     cloud = SimCloudAdapter(SimStore(pool, f"acct-{uuid.uuid4().hex[:8]}"), SimCloudConfig(), account_bucket(3, ticks))
 
     await cloud.list_flavors()
@@ -124,7 +117,7 @@ async def test_the_rate_limit_setting_throttles_the_account_across_its_adapters(
 
 
 async def test_throttled_calls_change_nothing(pool: db.Pool) -> None:
-    ticks = Monotonic()
+    ticks = FakeClock()
     account = f"acct-{uuid.uuid4().hex[:8]}"
     cloud = SimCloudAdapter(SimStore(pool, account), SimCloudConfig(), account_bucket(1, ticks))
     await cloud.list_regions()

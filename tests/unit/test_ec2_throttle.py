@@ -11,17 +11,7 @@ from adapters.base import Throttled
 from adapters.ec2 import ThrottleConfig
 from adapters.ec2._throttle import Throttle, backoff, is_non_mutating
 from kernel.retry import pause_after
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clock import FakeClock
 
 
 class RecordingSleep:

@@ -10,14 +10,7 @@ import pytest
 from kernel.caching import LoadingCache
 from kernel.errors import Unauthenticated
 from services.gateway.identity.authenticator import bearer_token
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 class Source:
@@ -36,7 +29,7 @@ class Source:
 
 
 async def test_a_value_is_kept_for_the_ttl() -> None:
-    clock, source = Clock(), Source()
+    clock, source = FakeClock(), Source()
     cache: LoadingCache[str, str] = LoadingCache(0.5, clock=clock)
 
     assert await cache.get("k", source.load) == "v1"
@@ -113,7 +106,7 @@ async def test_a_load_that_began_before_a_clear_is_not_kept() -> None:
 
 
 async def test_beyond_its_bound_the_least_recently_used_is_forgotten() -> None:
-    clock, source = Clock(), Source()
+    clock, source = FakeClock(), Source()
     cache: LoadingCache[str, str] = LoadingCache(60, maxsize=2, clock=clock)
     await cache.get("a", source.load)
     await cache.get("b", source.load)
@@ -129,7 +122,7 @@ async def test_beyond_its_bound_the_least_recently_used_is_forgotten() -> None:
 
 
 async def test_expired_values_make_room_and_are_loaded_again() -> None:
-    clock, source = Clock(), Source()
+    clock, source = FakeClock(), Source()
     cache: LoadingCache[str, str] = LoadingCache(1, maxsize=2, clock=clock)
     await cache.get("a", source.load)
     await cache.get("b", source.load)

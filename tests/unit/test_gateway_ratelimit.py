@@ -14,14 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
 from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit, TokenBuckets, client_address, parse_networks
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 class FakeAuth:
@@ -41,7 +34,7 @@ class FakeAuth:
         await self.app(scope, receive, send)
 
 
-def make_app(clock: Clock, **client: Any) -> FastAPI:
+def make_app(clock: FakeClock, **client: Any) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {}
 
@@ -69,8 +62,8 @@ def make_app(clock: Clock, **client: Any) -> FastAPI:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def client_for(app: FastAPI, ip: str = "203.0.113.7") -> httpx.AsyncClient:
@@ -79,11 +72,11 @@ def client_for(app: FastAPI, ip: str = "203.0.113.7") -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def app(clock: Clock) -> AsyncIterator[FastAPI]:
+async def app(clock: FakeClock) -> AsyncIterator[FastAPI]:
     yield make_app(clock)
 
 
-def test_bucket_allows_burst_then_refills_at_rate(clock: Clock) -> None:
+def test_bucket_allows_burst_then_refills_at_rate(clock: FakeClock) -> None:
     bucket = TokenBuckets(2.0, 4, clock=clock)
     assert [bucket.take("a") for _ in range(4)] == [None] * 4
     refusal = bucket.take("a")
@@ -96,7 +89,7 @@ def test_bucket_allows_burst_then_refills_at_rate(clock: Clock) -> None:
     assert bucket.take("a") is not None
 
 
-def test_buckets_forget_the_least_recently_seen_beyond_the_bound(clock: Clock) -> None:
+def test_buckets_forget_the_least_recently_seen_beyond_the_bound(clock: FakeClock) -> None:
     bucket = TokenBuckets(1.0, 1, max_keys=3, clock=clock)
     for key in "abc":
         assert bucket.take(key) is None
@@ -128,7 +121,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert client_address(scope("10.1.1.1", "1.2.3.4"), ()) == "10.1.1.1"
 
 
-async def test_over_the_limit_is_429_problem_with_retry_after(app: FastAPI, clock: Clock) -> None:
+async def test_over_the_limit_is_429_problem_with_retry_after(app: FastAPI, clock: FakeClock) -> None:
     async with client_for(app) as client:
         # Principal bucket: burst 2 at 1/s.
         ok = [await client.get("/v1/things", headers={"Authorization": "Bearer alice"}) for _ in range(2)]
@@ -146,7 +139,7 @@ async def test_over_the_limit_is_429_problem_with_retry_after(app: FastAPI, cloc
         assert (await client.get("/v1/things", headers={"Authorization": "Bearer alice"})).status_code == 200
 
 
-async def test_retry_after_is_whole_seconds_and_at_least_one(clock: Clock) -> None:
+async def test_retry_after_is_whole_seconds_and_at_least_one(clock: FakeClock) -> None:
     app = make_app(clock, rate=0.25, burst=1)
     async with client_for(app) as client:
         assert (await client.get("/healthz")).status_code == 200
@@ -157,7 +150,7 @@ async def test_retry_after_is_whole_seconds_and_at_least_one(clock: Clock) -> No
         assert (await client.get("/nowhere")).headers["retry-after"] == "1"
 
 
-async def test_principal_and_ip_buckets_are_independent(clock: Clock) -> None:
+async def test_principal_and_ip_buckets_are_independent(clock: FakeClock) -> None:
     app = make_app(clock, burst=4)
     async with client_for(app, "203.0.113.1") as one, client_for(app, "203.0.113.2") as two:
 
@@ -181,7 +174,7 @@ async def test_unauthenticated_requests_count_against_the_ip(app: FastAPI) -> No
         assert [(await client.get("/v1/things")).status_code for _ in range(4)] == [401, 401, 401, 429]
 
 
-async def test_login_has_a_stricter_limit_per_ip(app: FastAPI, clock: Clock) -> None:
+async def test_login_has_a_stricter_limit_per_ip(app: FastAPI, clock: FakeClock) -> None:
     async with client_for(app, "203.0.113.1") as one, client_for(app, "203.0.113.2") as two:
         assert [(await one.post("/v1/auth/token")).status_code for _ in range(3)] == [200, 200, 429]
         refused = await one.post("/v1/auth/token")
@@ -191,20 +184,20 @@ async def test_login_has_a_stricter_limit_per_ip(app: FastAPI, clock: Clock) -> 
         assert (await one.post("/v1/auth/token")).status_code == 200
 
 
-async def test_probes_are_never_limited(clock: Clock) -> None:
+async def test_probes_are_never_limited(clock: FakeClock) -> None:
     app = make_app(clock, rate=1.0, burst=1)
     async with client_for(app) as client:
         for path in ("/healthz", "/readyz", "/metrics") * 5:
             assert (await client.get(path)).status_code == 200
 
 
-async def test_zero_rate_turns_a_limit_off(clock: Clock) -> None:
+async def test_zero_rate_turns_a_limit_off(clock: FakeClock) -> None:
     app = make_app(clock, rate=0, login_rate=0)
     async with client_for(app) as client:
         assert {(await client.post("/v1/auth/token")).status_code for _ in range(50)} == {200}
 
 
-async def test_trusted_proxy_forwards_the_client_address(clock: Clock) -> None:
+async def test_trusted_proxy_forwards_the_client_address(clock: FakeClock) -> None:
     app = make_app(clock, rate=1.0, burst=1, trusted_proxies="127.0.0.0/8, ::1")
     async with client_for(app, "127.0.0.1") as proxy:
         for client_ip in ("198.51.100.1", "198.51.100.2"):

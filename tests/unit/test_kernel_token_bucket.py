@@ -6,17 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.token_bucket import TokenBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clock import FakeClock
 
 
 def test_a_full_bucket_serves_its_capacity_at_once_then_one_per_refill() -> None:

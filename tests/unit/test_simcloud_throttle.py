@@ -6,18 +6,11 @@ from __future__ import annotations
 import pytest
 
 from adapters.simcloud.throttle import account_bucket, bucket_for
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 def test_a_burst_of_rate_calls_then_one_per_interval() -> None:
-    clock = Clock()
+    clock = FakeClock()
     bucket = account_bucket(5, clock)
 
     assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
@@ -30,7 +23,7 @@ def test_a_burst_of_rate_calls_then_one_per_interval() -> None:
 
 
 def test_a_slow_rate_still_allows_one_call() -> None:
-    clock = Clock()
+    clock = FakeClock()
     bucket = account_bucket(0.5, clock)
 
     assert bucket.take()
@@ -41,7 +34,7 @@ def test_a_slow_rate_still_allows_one_call() -> None:
 
 
 def test_an_idle_bucket_fills_only_to_its_burst() -> None:
-    clock = Clock()
+    clock = FakeClock()
     bucket = account_bucket(3, clock)
     for _ in range(3):
         bucket.take()
@@ -52,7 +45,7 @@ def test_an_idle_bucket_fills_only_to_its_burst() -> None:
 
 
 def test_refused_calls_take_nothing() -> None:
-    clock = Clock()
+    clock = FakeClock()
     bucket = account_bucket(1, clock)
     bucket.take()
 
