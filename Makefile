@@ -1,8 +1,9 @@
 # The front door: `make run` starts the whole platform, `make test` runs every check. Both install what is missing.
+# `make stop` stops what `make run` started (its data stays for the next run); `make clean` deletes that data.
 PY := .venv/bin/python
 SOURCES := kernel adapters services devstack bench tests
 
-.PHONY: run stop test lint format bench install
+.PHONY: run stop clean test lint format bench install
 
 install:
 	@scripts/bootstrap.sh
@@ -12,6 +13,9 @@ run: install
 
 stop:
 	@if [ -x $(PY) ]; then $(PY) -m devstack stop; fi
+
+clean:
+	@if [ -x $(PY) ]; then $(PY) -m devstack clean; fi
 
 lint: install
 	.venv/bin/ruff check $(SOURCES)

@@ -1,16 +1,22 @@
-"""`python -m devstack run|stop`: the local platform behind `make run` and `make stop`.
+"""`python -m devstack run|stop|clean`: the local platform behind `make run`, `make stop` and `make clean`.
 
-`run` starts PostgreSQL and RabbitMQ under the run directory (unless CLANAVI_DATABASE_URL / CLANAVI_AMQP_URL point at
-servers of your own), each with a generated password, makes an admin API key, the first admin's password and the
-platform's keys on first use (kept in the run directory, mode 0600), and runs every service under honcho until
+`run` checks every service's settings first (a bad one stops it with one line naming the variable, before anything
+starts), then starts PostgreSQL and RabbitMQ under the run directory (unless CLANAVI_DATABASE_URL / CLANAVI_AMQP_URL
+point at servers of your own), each with a generated password, makes an admin API key, the first admin's password and
+the platform's keys on first use (kept in the run directory, mode 0600), and runs every service under honcho until
 Ctrl-C or `stop`. The run directory is not listable by other accounts (as root they may pass through it, for the
-`postgres` account to reach its cluster).
+`postgres` account to reach its cluster). When `postgres` cannot reach the run directory at all (a checkout in root's
+home), the cluster lives under /var/lib/clanavi-dev and `.run/postgres` links to it (see devstack.postgres).
+
+`stop` stops what `run` started; the data stays for the next `run`. `clean` deletes it: the servers' data, wherever
+it lives, and the run directory with its keys.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +30,10 @@ from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 
 SERVICES = {"provisioner": 8081, "audit": 8082, "gateway": 8080}
+# The exit status when settings are refused, as `clanavi` has it.
+BAD_SETTINGS = 2
+# RabbitMQ's Erlang distribution port is this far above its AMQP port, and epmd's is one above.
+DIST_PORT_OFFSET = 20000
 # How long `stop` waits for `run` to stop the services and the servers itself.
 STOP_WAIT_SECONDS = 90.0
 
@@ -32,15 +42,39 @@ def run_dir() -> Path:
     return Path(os.environ.get("CLANAVI_RUN_DIR", Path.cwd() / ".run")).resolve()
 
 
+class BadSetting(ValueError):
+    """A variable of devstack's own that it cannot use; the message names it."""
+
+
+def dev_port(variable: str, default: int, *, highest: int = 65535) -> int:
+    value = os.environ.get(variable) or str(default)
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= highest:
+        raise BadSetting(
+            f"{variable} is not a valid port{f' (at most {highest})' if highest < 65535 else ''}: {value!r}"
+        )
+    return port
+
+
 def servers(root: Path) -> tuple[PostgresServer | None, RabbitServer | None]:
     pg = None
     if not os.environ.get("CLANAVI_DATABASE_URL"):
-        pg = PostgresServer(root / "postgres", int(os.environ.get("CLANAVI_DEV_PG_PORT", "5442")))
+        pg = PostgresServer(root / "postgres", dev_port("CLANAVI_DEV_PG_PORT", 5442))
     rabbit = None
     if not os.environ.get("CLANAVI_AMQP_URL"):
-        port = int(os.environ.get("CLANAVI_DEV_AMQP_PORT", "5682"))
-        rabbit = RabbitServer(root / "rabbitmq", port, dist_port=port + 20000, epmd_port=port + 1)
+        port = dev_port("CLANAVI_DEV_AMQP_PORT", 5682, highest=65535 - DIST_PORT_OFFSET)
+        rabbit = RabbitServer(root / "rabbitmq", port, dist_port=port + DIST_PORT_OFFSET, epmd_port=port + 1)
     return pg, rabbit
+
+
+def services_accept(env: dict[str, str]) -> bool:
+    """True when every service accepts its settings in `env`; otherwise `clanavi check` has said why on stderr, in
+    the very line the service itself would."""
+    checked = subprocess.run([sys.executable, "-m", "services", "check"], env=env, check=False)  # noqa: S603
+    return checked.returncode == 0
 
 
 def kept_secret(root: Path, variable: str, file_name: str) -> str:
@@ -62,8 +96,7 @@ def without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def stop_servers(root: Path) -> None:
-    pg, rabbit = servers(root)
+def stop_servers(pg: PostgresServer | None, rabbit: RabbitServer | None) -> None:
     if rabbit is not None:
         rabbit.stop()
     if pg is not None:
@@ -71,12 +104,31 @@ def stop_servers(root: Path) -> None:
 
 
 def run() -> int:
+    pg, rabbit = servers(run_dir())
     root = private_dir(run_dir(), passable=True)
     pid_file = root / "devstack.pid"
     running = _running_pid(pid_file)
     if running:
         print(f"already running (process {running}); `make stop` stops it", file=sys.stderr)
         return 1
+    env = dict(os.environ)
+    token = admin_token(root)
+    env["CLANAVI_ADMIN_TOKEN"] = token
+    # The keys the services trust each other with and encrypt cloud credentials with, and the first admin.
+    env["CLANAVI_INTERNAL_KEY"] = kept_secret(root, "CLANAVI_INTERNAL_KEY", "internal-key")
+    env["CLANAVI_SECRET_KEY"] = kept_secret(root, "CLANAVI_SECRET_KEY", "secret-key")
+    admin_email = env.setdefault("CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_EMAIL", "admin@clanavi.local")
+    password = kept_secret(root, "CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD", "admin-password")
+    env["CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"] = password
+    env.setdefault("CLANAVI_LOG_FORMAT", "text")
+    # The servers' URLs carry passwords made when they first start; the check needs their shape only.
+    checked = dict(env)
+    if pg is not None:
+        checked["CLANAVI_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{pg.port}/{pg.database}"
+    if rabbit is not None:
+        checked["CLANAVI_AMQP_URL"] = f"amqp://clanavi@127.0.0.1:{rabbit.port}/"
+    if not services_accept(checked):
+        return BAD_SETTINGS
     pid_file.write_text(str(os.getpid()))
     honcho: subprocess.Popen[bytes] | None = None
     asked_to_stop = False
@@ -91,26 +143,17 @@ def run() -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    pg, rabbit = servers(root)
-    env = dict(os.environ)
     try:
         if pg is not None:
-            print(f"starting PostgreSQL on 127.0.0.1:{pg.port} ({pg.root})", flush=True)
+            print(f"starting PostgreSQL on 127.0.0.1:{pg.port}", flush=True)
             pg.start()
+            if pg.root.is_symlink():
+                print(f"  its data: {pg.home} ({pg.root} links there; `make clean` deletes it)", flush=True)
             env["CLANAVI_DATABASE_URL"] = pg.url
         if rabbit is not None:
             print(f"starting RabbitMQ on 127.0.0.1:{rabbit.port} ({rabbit.root})", flush=True)
             rabbit.start()
             env["CLANAVI_AMQP_URL"] = rabbit.url
-        token = admin_token(root)
-        env["CLANAVI_ADMIN_TOKEN"] = token
-        # The keys the services trust each other with and encrypt cloud credentials with, and the first admin.
-        env["CLANAVI_INTERNAL_KEY"] = kept_secret(root, "CLANAVI_INTERNAL_KEY", "internal-key")
-        env["CLANAVI_SECRET_KEY"] = kept_secret(root, "CLANAVI_SECRET_KEY", "secret-key")
-        admin_email = env.setdefault("CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_EMAIL", "admin@clanavi.local")
-        password = kept_secret(root, "CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD", "admin-password")
-        env["CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"] = password
-        env.setdefault("CLANAVI_LOG_FORMAT", "text")
         procfile = root / "Procfile"
         procfile.write_text("".join(f"{name}: {sys.executable} -m services serve {name}\n" for name in SERVICES))
         gateway = f"http://127.0.0.1:{os.environ.get('CLANAVI_GATEWAY_PORT', SERVICES['gateway'])}"
@@ -137,7 +180,7 @@ def run() -> int:
             honcho.terminate()
             honcho.wait()
         print("stopping RabbitMQ and PostgreSQL", flush=True)
-        stop_servers(root)
+        stop_servers(pg, rabbit)
         pid_file.unlink(missing_ok=True)
 
 
@@ -176,15 +219,33 @@ def stop() -> int:
         except (ProcessLookupError, ValueError):
             pass
         honcho_pid_file.unlink(missing_ok=True)
-    stop_servers(root)
+    stop_servers(*servers(root))
+    return 0
+
+
+def clean() -> int:
+    """Delete what `run` keeps: the servers' data (PostgreSQL's wherever it lives) and the run directory."""
+    root = run_dir()
+    if pid := _running_pid(root / "devstack.pid"):
+        print(f"still running (process {pid}); `make stop` first", file=sys.stderr)
+        return 1
+    stop_servers(*servers(root))  # those of a `run` that was killed
+    # Wherever it lives, and even when CLANAVI_DATABASE_URL names another server now.
+    PostgresServer(root / "postgres", 0).remove()
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"deleted {root} and the servers' data")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
-    parser.add_argument("command", choices=["run", "stop"])
+    parser.add_argument("command", choices=["run", "stop", "clean"])
     args = parser.parse_args()
-    return run() if args.command == "run" else stop()
+    try:
+        return {"run": run, "stop": stop, "clean": clean}[args.command]()
+    except BadSetting as exc:
+        print(f"clanavi: {exc}", file=sys.stderr)
+        return BAD_SETTINGS
 
 
 if __name__ == "__main__":

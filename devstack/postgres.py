@@ -11,6 +11,12 @@ other socket connection needs the password too.
 
 A cluster made before passwords existed (trust authentication, no password file) is converted at its next start: the
 old trust rules still let devstack in over the socket once, to set the password, and the new rules replace them.
+
+The cluster lives in `root`, unless the server could not use it there: as root, when the `postgres` account cannot
+reach `root` (a checkout in root's own home, mode 0700 on Debian), or when the socket's path would be too long for a
+Unix socket (a deep checkout). Then it lives in a directory of its own under `STATE_DIR` (or `~/.local/state`), named
+after `root`'s path, and `root` becomes a symbolic link to it: the data outlives reboots and every later start (and
+`stop`) finds it through the link. `remove()` deletes both.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ from urllib.parse import quote
 from devstack._private import kept_secret, server_user, write_private
 
 PG_BIN = Path(os.environ.get("CLANAVI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# Where clusters live that cannot live where they were asked to (see above): as root, a directory the `postgres`
+# account can pass through; otherwise the user's own state directory.
+STATE_DIR = "/var/lib/clanavi-dev"
+# sockaddr_un.sun_path holds 108 bytes on Linux, the terminating NUL included.
+_MAX_SOCKET_PATH = 107
 SUPERUSER = "postgres"  # as named in HBA and IDENT
 HBA = """\
 # Written by devstack at every start.
@@ -51,6 +62,16 @@ class ServerError(RuntimeError):
     """A local server could not be started or stopped."""
 
 
+def state_dir() -> Path:
+    """Where clusters are kept that cannot live where they were asked to (CLANAVI_DEV_STATE_DIR overrides)."""
+    if chosen := os.environ.get("CLANAVI_DEV_STATE_DIR"):
+        return Path(chosen)
+    if os.geteuid() == 0:
+        return Path(STATE_DIR)
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "clanavi-dev"
+
+
 def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
     """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5802/7677), computed here so that the password itself
     never reaches the server, its logs or a command line."""
@@ -67,7 +88,7 @@ def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
 
 @dataclass
 class PostgresServer:
-    """One cluster: data in `root/data`, socket, log and password in `root`."""
+    """One cluster: data in `home/data`, socket, log and password in `home`, which is `root` or where it links to."""
 
     root: Path
     port: int
@@ -75,12 +96,16 @@ class PostgresServer:
     durable: bool = True
 
     @property
+    def home(self) -> Path:
+        return self.root.resolve() if self.root.is_symlink() else self.root
+
+    @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def password_file(self) -> Path:
-        return self.root / "password"
+        return self.home / "password"
 
     @property
     def password(self) -> str:
@@ -106,19 +131,66 @@ class PostgresServer:
             raise ServerError(f"{shlex.join(args)} failed: {result.stdout}{result.stderr}")
         return result
 
+    def _socket_path(self, home: Path) -> Path:
+        return home / f".s.PGSQL.{self.port}"
+
+    def _reachable(self, path: Path, owner: pwd.struct_passwd | None) -> bool:
+        """True when the account the server runs as may pass through `path` and every directory above it."""
+        if owner is None:
+            return True
+        return self._run(["test", "-x", str(path)], check=False).returncode == 0
+
+    def _elsewhere(self) -> Path:
+        """The directory of its own the cluster lives in when it cannot live in `root`."""
+        wanted = self.root.parent.resolve() / self.root.name
+        return state_dir() / hashlib.sha256(str(wanted).encode()).hexdigest()[:16]
+
+    def _settle_home(self, owner: pwd.struct_passwd | None) -> None:
+        """Make `root` a link to a directory of its own when the server could not use `root` itself."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        if self.root.is_symlink():
+            target = self.home
+        elif len(str(self._socket_path(self.root))) > _MAX_SOCKET_PATH or not self._reachable(self.root.parent, owner):
+            target = self._elsewhere()
+        else:
+            return
+        if not target.parent.exists():
+            target.parent.mkdir(parents=True)
+            # As root, `postgres` passes through to its cluster; nobody lists whose clusters are there.
+            target.parent.chmod(0o711 if owner is not None else 0o700)
+        if not self.root.is_symlink():
+            if self.root.exists():
+                # What an earlier start left there (a cluster made before the checkout became unreachable, or the
+                # password of a start that could not go on): moved, not lost.
+                if target.exists():
+                    raise ServerError(f"both {self.root} and {target} hold a cluster; remove the one not wanted")
+                shutil.move(self.root, target)
+                if owner is not None:
+                    # A move across file systems is a copy, made by us.
+                    for directory, _, files in os.walk(target):
+                        for path in (directory, *(os.path.join(directory, name) for name in files)):
+                            os.chown(path, owner.pw_uid, owner.pw_gid)
+            target.mkdir(exist_ok=True)
+            # Which checkout the cluster belongs to, for whoever finds it there.
+            (target / "origin").write_text(f"{self.root.parent.resolve() / self.root.name}\n")
+            self.root.symlink_to(target, target_is_directory=True)
+        if len(str(self._socket_path(target))) > _MAX_SOCKET_PATH:
+            raise ServerError(f"{target} is too long a path for PostgreSQL's socket; set CLANAVI_DEV_STATE_DIR shorter")
+
     def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         owner = server_user()
+        self._settle_home(owner)
+        home = self.home
+        home.mkdir(parents=True, exist_ok=True)
         if owner is not None:
-            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            os.chown(home, owner.pw_uid, owner.pw_gid)
         # The socket lives here too: other accounts cannot even reach it.
-        self.root.chmod(0o700)
+        home.chmod(0o700)
         kept_secret(self.password_file, owner=owner)  # made now, owned by the account initdb runs as
         if owner is not None:
-            # The postgres user must be able to reach the directory through every parent.
-            probe = self._run(["test", "-w", str(self.root)], check=False)
+            probe = self._run(["test", "-w", str(home)], check=False)
             if probe.returncode != 0:
-                raise ServerError(f"the postgres user cannot write {self.root}; put the run directory elsewhere")
+                raise ServerError(f"the postgres user cannot write {home}; set CLANAVI_DEV_STATE_DIR to where it can")
 
     def _write_authentication(self) -> None:
         owner = server_user()
@@ -157,7 +229,7 @@ class PostgresServer:
         else:
             options = [
                 f"-p {self.port}",
-                f"-k {self.root}",
+                f"-k {self.home}",
                 "-c listen_addresses=127.0.0.1",
                 "-c max_connections=300",
             ]
@@ -170,7 +242,7 @@ class PostgresServer:
                     "-D",
                     str(self.data_dir),
                     "-l",
-                    str(self.root / "postgres.log"),
+                    str(self.home / "postgres.log"),
                     "-o",
                     " ".join(options),
                     "-w",
@@ -195,7 +267,7 @@ class PostgresServer:
 
     def _psql(self, database: str, *args: str, input: str | None = None) -> str:
         psql = shutil.which("psql") or str(PG_BIN / "psql")
-        command = [psql, "-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER, "-d", database]
+        command = [psql, "-h", str(self.home), "-p", str(self.port), "-U", SUPERUSER, "-d", database]
         result = self._run([*command, "-tAq", "-v", "ON_ERROR_STOP=1", *args], input=input)
         return result.stdout
 
@@ -210,3 +282,11 @@ class PostgresServer:
     def stop(self) -> None:
         if self.data_dir.exists() and self.is_running():
             self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], check=False)
+
+    def remove(self) -> None:
+        """Stop the server and delete the cluster, wherever it lives, and `root` (a directory or a link)."""
+        self.stop()
+        home = self.home
+        if self.root.is_symlink():
+            self.root.unlink()
+        shutil.rmtree(home, ignore_errors=True)

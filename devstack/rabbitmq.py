@@ -8,7 +8,8 @@ Clients log in as `clanavi` with a generated password (kept in `root/password`, 
 host; `guest` does not exist. The node loads the user from a definitions file at boot (which holds the password's
 salted hash only), so a new node never has `guest` at all; a node made before passwords existed gets the user and
 loses `guest` at its next start. `rabbitmqctl` needs no password: it proves itself with the Erlang cookie in the
-node's home, which only its owner can read.
+node's home, which only its owner can read. Every listener is on loopback: AMQP, epmd, the Erlang distribution port
+and those of `rabbitmqctl`'s own nodes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from devstack.ports import free_port
 
 RABBIT_BIN = Path(os.environ.get("CLANAVI_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 USER = "clanavi"
+LOOPBACK = "127.0.0.1"
+LOOPBACK_DISTRIBUTION = "-kernel inet_dist_use_interface {127,0,0,1}"
 NO_SUCH_USER = 67  # rabbitmqctl's exit status (EX_NOUSER) when the user to delete does not exist
 
 
@@ -83,7 +86,7 @@ class RabbitServer:
         env.update(
             HOME=str(self.root),
             RABBITMQ_NODENAME=self.node,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_MNESIA_BASE=str(self.root / "mnesia"),
@@ -94,6 +97,11 @@ class RabbitServer:
             RABBITMQ_CONFIG_FILE=str(self.root / "rabbitmq.conf"),
             RABBITMQ_ADVANCED_CONFIG_FILE=str(self.root / "advanced.config"),
             ERL_EPMD_PORT=str(self.epmd_port),
+            # Only this machine talks to the node: epmd, the node's distribution port and the CLI's own short-lived
+            # nodes listen on loopback, never on every interface.
+            ERL_EPMD_ADDRESS=LOOPBACK,
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=LOOPBACK_DISTRIBUTION,
+            RABBITMQ_CTL_ERL_ARGS=LOOPBACK_DISTRIBUTION,
         )
         return env
 

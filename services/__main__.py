@@ -1,6 +1,11 @@
 """`clanavi serve <service>` runs one service; `clanavi migrate <service>` only brings its schema up to date;
 `clanavi rotate-keys provisioner` rewraps the cloud credentials sealed with a key of CLANAVI_SECRET_KEY_PREVIOUS with
-CLANAVI_SECRET_KEY (the provisioner also does it at start), and exits 1 when some no key opens."""
+CLANAVI_SECRET_KEY (the provisioner also does it at start), and exits 1 when some no key opens; `clanavi check
+[service...]` checks the services' settings without starting anything.
+
+Settings a command cannot use stop it before it starts anything: one line on stderr naming each variable at fault,
+and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,28 @@ import importlib
 import sys
 from typing import Any
 
+from kernel.settings import InvalidSettings, ServiceSettings, problems_of, read_settings
+
 SERVICES = ("gateway", "provisioner", "audit")
+# The exit status of a command refused for its settings (as for a usage error).
+BAD_SETTINGS = 2
 
 
-def _settings(service: str) -> Any:
+def settings_class(service: str) -> type[ServiceSettings]:
     module = importlib.import_module(f"services.{service}.settings")
-    cls = next(
+    cls: type[ServiceSettings] = next(
         v
         for k, v in vars(module).items()
         if k.endswith("Settings") and k != "ServiceSettings" and isinstance(v, type) and v.__module__ == module.__name__
     )
-    return cls()
+    return cls
+
+
+def _settings(service: str, *, check: bool = True) -> Any:
+    settings = read_settings(settings_class(service))
+    if check:
+        settings.check()
+    return settings
 
 
 def serve(service: str) -> None:
@@ -35,7 +51,8 @@ def serve(service: str) -> None:
 def migrate(service: str) -> None:
     from kernel.migrations import migrate as run
 
-    settings = _settings(service)
+    # Only the database is needed: no key is checked.
+    settings = _settings(service, check=False)
     app_module = importlib.import_module(f"services.{service}.app")
     location = getattr(app_module, "MIGRATIONS", None)
     if location is None:
@@ -50,12 +67,11 @@ def rotate_keys(service: str) -> int:
     from services.provisioner import accounts_handlers
     from services.provisioner.app import MIGRATIONS, SCHEMA
 
-    settings = _settings(service)
+    settings = _settings(service, check=False)
     try:
         keyring = settings.keyring()
     except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        raise InvalidSettings([str(exc)]) from None
     url = settings.kernel.database_url.get_secret_value()
     run(url, schema=SCHEMA, location=MIGRATIONS)
 
@@ -79,6 +95,13 @@ def rotate_keys(service: str) -> int:
     return 0
 
 
+def check(services: list[str]) -> int:
+    problems = problems_of(settings_class(service) for service in services or SERVICES)
+    if problems:
+        raise InvalidSettings(problems)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="clanavi", description="Run a Clanavi service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,10 +110,20 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("service", choices=SERVICES)
     rotate = sub.add_parser("rotate-keys", help="rewrap encrypted secrets with the current CLANAVI_SECRET_KEY")
     rotate.add_argument("service", choices=("provisioner",))
+    checking = sub.add_parser("check", help="check the services' settings (all of them by default)")
+    checking.add_argument("services", nargs="*", metavar="service", help=", ".join(SERVICES))
     args = parser.parse_args(argv)
-    if args.command == "rotate-keys":
-        sys.exit(rotate_keys(args.service))
-    (serve if args.command == "serve" else migrate)(args.service)
+    if args.command == "check" and (unknown := set(args.services) - set(SERVICES)):
+        parser.error(f"unknown service: {', '.join(sorted(unknown))} (choose from {', '.join(SERVICES)})")
+    try:
+        if args.command == "rotate-keys":
+            sys.exit(rotate_keys(args.service))
+        if args.command == "check":
+            sys.exit(check(args.services))
+        (serve if args.command == "serve" else migrate)(args.service)
+    except InvalidSettings as exc:
+        print(f"clanavi: {exc}", file=sys.stderr)
+        sys.exit(BAD_SETTINGS)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 Real servers: one PostgreSQL cluster and one RabbitMQ node per test session, started on free ports in a temporary
 directory (or the servers named by CLANAVI_TEST_DATABASE_URL / CLANAVI_TEST_AMQP_URL). Isolation per test: a fresh
 database and a bus prefix of its own, so tests never see each other's rows or messages.
+
+Settings have no server URLs by default: a test that reads settings from the environment without naming servers gets
+URLs that reach nothing, never whatever the shell running the tests points at.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from kernel.settings import KernelSettings
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123456789"
 # The key the tests' services encrypt secrets at rest with.
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789ab"
+# Valid URLs of servers that do not exist (nothing listens on port 9, "discard").
+NOWHERE_DATABASE_URL = "postgresql://clanavi-tests@127.0.0.1:9/nowhere"
+NOWHERE_AMQP_URL = "amqp://clanavi-tests@127.0.0.1:9/"
+
+
+@pytest.fixture(autouse=True)
+def servers_nowhere_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLANAVI_DATABASE_URL", NOWHERE_DATABASE_URL)
+    monkeypatch.setenv("CLANAVI_AMQP_URL", NOWHERE_AMQP_URL)
 
 
 @dataclass
@@ -51,8 +63,10 @@ def servers() -> Iterator[Servers]:
         yield Servers(root, pg, rabbit)
     finally:
         rabbit.stop()
-        pg.stop()
-        if not os.environ.get("CLANAVI_KEEP_TEST_DIR"):
+        if os.environ.get("CLANAVI_KEEP_TEST_DIR"):
+            pg.stop()
+        else:
+            pg.remove()  # its cluster too, should it live outside `root` (see devstack.postgres)
             shutil.rmtree(root, ignore_errors=True)
 
 

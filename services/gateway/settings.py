@@ -1,17 +1,29 @@
 """The gateway's settings (environment prefix `CLANAVI_GATEWAY_`; the admin token is `CLANAVI_ADMIN_TOKEN`)."""
 
-from pydantic import Field, SecretStr
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from kernel.settings import ServiceSettings
+from kernel.settings import ServiceSettings, check_url
+from services.gateway.ratelimit import parse_networks
+
+
+def _http_url(url: str) -> str:
+    return check_url(url, ("http", "https"))
+
+
+# A plain string, checked: pydantic's URL types would hand the upstream client a changed URL (a trailing slash).
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLANAVI_GATEWAY_", extra="ignore", populate_by_name=True)
 
     port: int = Field(default=8080, ge=1, le=65535)
-    provisioner_url: str = "http://127.0.0.1:8081"
-    audit_url: str = "http://127.0.0.1:8082"
+    provisioner_url: HttpUrl = "http://127.0.0.1:8081"
+    audit_url: HttpUrl = "http://127.0.0.1:8082"
     # When set, an admin API key whose value is exactly this token exists (stored hashed); changing the variable
     # replaces that key at the next start. `make run` generates one.
     admin_token: SecretStr | None = Field(default=None, validation_alias="CLANAVI_ADMIN_TOKEN", min_length=16)
@@ -39,3 +51,13 @@ class GatewaySettings(ServiceSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     idempotency_lease_seconds: float = Field(default=60.0, gt=0)
     idempotency_wait_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # its ValueError names the address that is not one
+        return value
+
+    def startup_checks(self) -> list[Callable[[], object]]:
+        # Stored answers that carry secrets are sealed with the secret key.
+        return [*super().startup_checks(), self.kernel.keyring]

@@ -12,6 +12,7 @@ without it. `CLANAVI_SECRET_KEY_PREVIOUS` (comma-separated) lists keys it replac
 are still read, and rewrapped with the current key at start (or by `clanavi rotate-keys provisioner`).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -109,6 +110,9 @@ class ProvisionerSettings(ServiceSettings):
         """The keys of cloud credentials (CLANAVI_SECRET_KEY, shared by every replica); raises ValueError naming the
         variable when one is missing or too short."""
         return self.kernel.keyring()
+
+    def startup_checks(self) -> list[Callable[[], object]]:
+        return [*super().startup_checks(), self.keyring]
 
     def sim_config(self) -> dict[str, Any]:
         return {

@@ -4,8 +4,10 @@ servers of an older devstack (trust authentication, guest/guest) at their next s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -115,13 +117,13 @@ async def test_postgres_socket_is_for_the_cluster_owner_only(servers: Servers, t
     """As root the cluster belongs to `postgres`; root itself, without the password, is refused on the socket."""
     with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError):
         await asyncpg.connect(
-            host=str(servers.postgres.root),
+            host=str(servers.postgres.home),
             port=servers.postgres.port,
             user="postgres",
             database="postgres",
             passfile=str(tmp_path / "no-passfile"),
         )
-    assert mode(servers.postgres.root) == 0o700
+    assert mode(servers.postgres.home) == 0o700
 
 
 async def test_rabbitmq_lets_in_only_with_its_password(servers: Servers) -> None:
@@ -207,3 +209,96 @@ async def test_an_older_rabbitmq_node_is_converted(root: Path) -> None:
         await assert_rabbitmq_password_only(rabbit)
     finally:
         rabbit.stop()
+
+
+# --- where the cluster lives -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def state_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Where clusters go that cannot live where they were asked to: a directory of this test's own."""
+    path = private_dir(Path(tempfile.mkdtemp(prefix="clanavi-state-")), passable=True) / "clusters"
+    monkeypatch.setenv("CLANAVI_DEV_STATE_DIR", str(path))
+    yield path
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+async def assert_cluster_keeps_data_elsewhere(pg: PostgresServer, state_dir: Path) -> None:
+    """`pg` starts with its cluster under `state_dir`, `root` linking to it; data outlives a stop and a new object
+    for the same root (as the next `make run` makes); `remove` leaves nothing."""
+    try:
+        pg.start()
+        assert pg.root.is_symlink()
+        assert pg.home.parent == state_dir
+        assert (pg.home / "origin").read_text().strip() == str(pg.root)
+        assert_owner_only(pg.password_file)
+        pg.psql("CREATE TABLE kept (value text); INSERT INTO kept VALUES ('before')", database=pg.database)
+        pg.stop()
+
+        again = PostgresServer(pg.root, pg.port, durable=False)
+        assert again.home == pg.home
+        again.start()
+        conn = await asyncpg.connect(again.url)
+        try:
+            assert await conn.fetchval("SELECT value FROM kept") == "before"
+        finally:
+            await conn.close()
+    finally:
+        pg.remove()
+    assert not pg.root.exists() and not pg.root.is_symlink()
+    assert list(state_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: otherwise the cluster runs as the account that owns root")
+async def test_a_cluster_the_postgres_account_cannot_reach_lives_elsewhere(root: Path, state_dir: Path) -> None:
+    """As root with a checkout in /root (mode 0700): `postgres` cannot pass, so the cluster lives in the state dir."""
+    checkout = root / "home"
+    checkout.mkdir(mode=0o700)
+    run_dir = private_dir(checkout / "clanavi" / ".run", passable=True)
+    # What the start that failed before this fix left: a password file, no cluster.
+    (run_dir / "postgres").mkdir()
+    (run_dir / "postgres" / "password").write_text("left-over\n")
+
+    pg = PostgresServer(run_dir / "postgres", free_port(), durable=False)
+    await assert_cluster_keeps_data_elsewhere(pg, state_dir)
+    assert mode(state_dir) == 0o711  # `postgres` passes through, nobody lists
+
+
+async def test_a_cluster_whose_socket_path_would_be_too_long_lives_elsewhere(root: Path, state_dir: Path) -> None:
+    deep = root / ("d" * 60) / ("e" * 60)
+    pg = PostgresServer(private_dir(deep, passable=True) / "postgres", free_port(), durable=False)
+
+    await assert_cluster_keeps_data_elsewhere(pg, state_dir)
+
+
+# --- RabbitMQ listens on loopback only -----------------------------------------------------------------------------
+
+
+def listening(ports: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket listening on one of `ports`, from /proc/net/tcp and tcp6."""
+    found = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                local, _remote, state = line.split()[1:4]
+                address, port = local.split(":")
+                if state != "0A" or int(port, 16) not in ports:  # 0A: LISTEN
+                    continue
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word of the address in host order (little-endian here).
+                packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add((socket.inet_ntop(family, packed), int(port, 16)))
+    return found
+
+
+def test_rabbitmq_listens_on_loopback_only(servers: Servers) -> None:
+    rabbit = servers.rabbit
+    ports = {rabbit.port, rabbit.dist_port, rabbit.epmd_port}
+
+    sockets = listening(ports)
+
+    assert {port for _, port in sockets} == ports, sockets  # AMQP, the Erlang distribution and epmd
+    assert all(ipaddress.ip_address(address).is_loopback for address, _ in sockets), sockets
+    # rabbitmqctl's own short-lived nodes listen for the node's answer: on loopback too.
+    assert "inet_dist_use_interface {127,0,0,1}" in rabbit.env()["RABBITMQ_CTL_ERL_ARGS"]
