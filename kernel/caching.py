@@ -22,13 +22,13 @@ V = TypeVar("V")
 
 class LoadingCache(Generic[K, V]):
     """Values loaded on demand and kept for `ttl` seconds, `maxsize` at most; one load per key at a time, and a load
-    that began before a `clear` is answered but not kept (it may have read what the clear was for)."""
+    that began before a `clear` (or a `discard` of its key) is answered but not kept: it may have read what the clear
+    was for."""
 
     def __init__(self, ttl: float, *, maxsize: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self._entries: TTLCache[K, V, float] = TTLCache(maxsize, ttl, clock)
-        self._loading: dict[K, asyncio.Future[V]] = {}
-        self._generation = 0
+        self._loading: dict[K, asyncio.Task[V]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -41,25 +41,34 @@ class LoadingCache(Generic[K, V]):
         task = self._loading.get(key)
         if task is None:
             # A task of its own, so a caller that goes away does not cancel the load the others wait for.
-            task = asyncio.ensure_future(self._load(key, load, self._generation))
+            task = asyncio.ensure_future(self._load(key, load))
             task.add_done_callback(_retrieve)
             self._loading[key] = task
         return await asyncio.shield(task)
 
-    async def _load(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         try:
             value = await load()
         finally:
-            if generation == self._generation:
-                del self._loading[key]
-        if generation == self._generation and self.ttl > 0:
+            current = self._done_loading(key)
+        if current and self.ttl > 0:
             self._entries[key] = value
         return value
+
+    def _done_loading(self, key: K) -> bool:
+        """Whether this load is still the key's: not cleared nor discarded since it began."""
+        current = self._loading.get(key) is asyncio.current_task()
+        if current:
+            del self._loading[key]
+        return current
+
+    def discard(self, key: K) -> None:
+        self._entries.pop(key, None)
+        self._loading.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
         self._loading.clear()
-        self._generation += 1
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

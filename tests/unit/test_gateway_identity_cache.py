@@ -105,6 +105,68 @@ async def test_a_load_that_began_before_a_clear_is_not_kept() -> None:
     assert await cache.get("k", source.load) == "v3"  # ...but not kept
 
 
+async def test_a_discarded_key_is_loaded_again_and_the_others_are_kept() -> None:
+    source = Source()
+    cache: LoadingCache[str, str] = LoadingCache(5)
+    await cache.get("a", source.load)
+    await cache.get("b", source.load)
+
+    cache.discard("a")
+    cache.discard("never-loaded")
+    source.value = "v2"
+
+    assert await cache.get("a", source.load) == "v2"
+    assert await cache.get("b", source.load) == "v1"
+    assert source.loads == 3
+
+
+async def test_a_load_that_began_before_its_key_was_discarded_is_not_kept() -> None:
+    source, gate = Source(), asyncio.Event()
+    source.gate = gate
+    cache: LoadingCache[str, str] = LoadingCache(5)
+    stale = asyncio.create_task(cache.get("k", source.load))
+    while source.loads == 0:  # the load is under way
+        await asyncio.sleep(0)
+
+    cache.discard("k")
+    source.gate = None
+    source.value = "v2"
+    assert await cache.get("k", source.load) == "v2"  # a load of its own, not the stale one's
+    source.value = "v3"
+    gate.set()
+
+    assert await stale == "v3"
+    assert await cache.get("k", source.load) == "v2"
+    assert source.loads == 2
+
+
+async def test_a_stale_load_ending_late_leaves_the_newer_one_alone() -> None:
+    stale_gate, fresh_gate = asyncio.Event(), asyncio.Event()
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await (stale_gate if loads == 1 else fresh_gate).wait()
+        return f"load {loads}"
+
+    cache: LoadingCache[str, str] = LoadingCache(5)
+    stale = asyncio.create_task(cache.get("k", load))
+    await asyncio.sleep(0)
+    cache.clear()
+    fresh = [asyncio.create_task(cache.get("k", load)) for _ in range(3)]
+    await asyncio.sleep(0)
+
+    stale_gate.set()
+    await stale
+    late = asyncio.create_task(cache.get("k", load))  # joins the fresh load still under way
+    await asyncio.sleep(0)
+    fresh_gate.set()
+
+    assert await asyncio.gather(*fresh, late) == ["load 2"] * 4
+    assert await cache.get("k", load) == "load 2" and loads == 2
+
+
 async def test_beyond_its_bound_the_least_recently_used_is_forgotten() -> None:
     clock, source = FakeClock(), Source()
     cache: LoadingCache[str, str] = LoadingCache(60, maxsize=2, clock=clock)
