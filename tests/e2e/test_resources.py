@@ -420,8 +420,8 @@ async def test_an_operation_the_cloud_does_not_declare_is_501(platform: Platform
     ("variable", "value", "message"),
     [
         ("CLANAVI_PROVISIONER_CLOUDS", '[{"id": "x", "name": "X", "driver": "nope"}]', "unknown driver 'nope'"),
-        ("CLANAVI_PROVISIONER_CLOUDS", '[{"id": "x",', 'error parsing value for field "clouds"'),
-        ("CLANAVI_PROVISIONER_SIM_OPTIONS", "{not json", 'error parsing value for field "sim_options"'),
+        ("CLANAVI_PROVISIONER_CLOUDS", '[{"id": "x",', "CLANAVI_PROVISIONER_CLOUDS is not valid JSON"),
+        ("CLANAVI_PROVISIONER_SIM_OPTIONS", "{not json", "CLANAVI_PROVISIONER_SIM_OPTIONS is not valid JSON"),
     ],
 )
 def test_the_provisioner_refuses_to_start_with_bad_cloud_settings(variable: str, value: str, message: str) -> None:
