@@ -2,7 +2,8 @@
 
 No password, password hash, token or key (not even a part of one) ever travels in these events. `actor` is the
 principal that made the change (`user:<id>`, `key:<id>`, or `system` for what the gateway seeds at start).
-Platform-wide facts (users) are recorded in the project `default`; the others in the project they concern.
+Facts about the platform rather than one project (users, admin keys, projects being created) are recorded in
+`PLATFORM_SCOPE`; memberships and a project's own keys in the project they concern.
 """
 
 from __future__ import annotations
@@ -10,6 +11,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from kernel.events.envelope import EventPayload
+
+__all__ = [
+    "PLATFORM_SCOPE",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "MemberAdded",
+    "MemberChanged",
+    "MemberRemoved",
+    "ProjectCreated",
+    "UserCreated",
+    "UserUpdated",
+]
+
+# The project id of events about the platform itself. No project can have it (project ids match
+# ^[a-z0-9][a-z0-9-]{1,62}$), so no project's members ever list these events; platform admins read them apart.
+PLATFORM_SCOPE = "_platform"
 
 
 class _UserEvent(EventPayload):

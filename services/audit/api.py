@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from kernel.authz import Admin, Reader
 from kernel.db import Pool
 from kernel.errors import ValidationFailed
+from kernel.events.identity import PLATFORM_SCOPE
+from kernel.http import problem_responses
+from kernel.identity import Permission
 from services.audit import repository
 from services.audit.domain import EventFilter
 from services.audit.listing import EventPaging
@@ -17,7 +20,7 @@ from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
 
 __all__ = ["get_pool", "router"]
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 422))
 
 
 async def get_pool(request: Request) -> Pool:
@@ -27,6 +30,13 @@ async def get_pool(request: Request) -> Pool:
 
 PoolDep = Annotated[Pool, Depends(get_pool)]
 TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
+ScopeQuery = Annotated[
+    Literal["project", "platform"],
+    Query(
+        description="`project`: the events of the caller's project. `platform`: the events about the platform rather "
+        "than one project (users, projects being created, admin API keys); platform admins only."
+    ),
+]
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -45,19 +55,29 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         ) from None
 
 
-@router.get("/events", summary="Recorded events of the project, oldest first unless order=desc")
+@router.get(
+    "/events",
+    summary="Recorded events of the project, oldest first unless order=desc",
+    description="The trail of the caller's project; with `scope=platform`, platform admins read the events about "
+    "the platform itself, which no project's trail shows (403 for anybody else).",
+    responses=problem_responses(403),
+)
 async def list_events(
     pool: PoolDep,
     caller: Reader,
     paging: EventPaging,
+    scope: ScopeQuery = "project",
     type_: TypesQuery = None,
     resource_id: Annotated[str | None, Query(description="The resource the events are about.")] = None,
     correlation_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
     until: Annotated[datetime | None, Query(description="occurred_at < until (UTC if no offset).")] = None,
 ) -> AuditEventPage:
+    if scope == "platform":
+        # The route declares what a project's trail needs, all the gateway checks; the platform's needs more.
+        caller.require(Permission.ADMIN)
     filters = EventFilter(
-        project_id=caller.project_id,
+        project_id=PLATFORM_SCOPE if scope == "platform" else caller.project_id,
         types=tuple(type_ or ()),
         resource_id=resource_id,
         correlation_id=correlation_id,
@@ -68,7 +88,7 @@ async def list_events(
     return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/verify", summary="Recompute the hash chain over the whole trail")
+@router.get("/verify", summary="Recompute the hash chain over the whole trail", responses=problem_responses(403))
 async def verify_trail(pool: PoolDep, caller: Admin) -> ChainVerification:
     # The chain spans every project, so the service refuses non-admins itself instead of relying on the gateway.
     result = await repository.verify(pool)

@@ -82,7 +82,8 @@ class AuditRecord:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """What a query selects; always within one project. `since` is inclusive, `until` exclusive."""
+    """What a query selects; always within one project (or the platform's scope, kernel.events.identity's
+    PLATFORM_SCOPE). `since` is inclusive, `until` exclusive."""
 
     project_id: str
     types: tuple[str, ...] = ()

@@ -262,10 +262,14 @@ async def remove_member(user_id: str, caller: Manager, service: Service) -> Resp
     response_model=MemberOut,
     tags=["members"],
     summary="Add an existing user to the current project (201), or change its role (200)",
+    description="Owners add users they already share a project with (an API key: members of its own project); any "
+    "other user is 404 like an id nobody has. Platform admins add any user.",
     responses={**problem_responses(403, 404, 409), 201: {"description": "Added", "model": MemberOut}},
 )
-async def put_member(user_id: str, body: MemberPut, caller: Manager, service: Service, response: Response) -> MemberOut:
-    member, added = await service.put_member(actor(caller), caller.project_id, user_id, body.role)
+async def put_member(
+    user_id: str, body: MemberPut, caller: Manager, subject: CurrentSubject, service: Service, response: Response
+) -> MemberOut:
+    member, added = await service.put_member(actor(caller), caller, subject, user_id, body.role)
     if added:
         response.status_code = 201
     return MemberOut.of(member)

@@ -167,7 +167,6 @@ ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify")
 ADMIN_ONLY = {("POST", "/v1/projects")}
 # Reads of a project's credentials-like objects: owners (and admins) only.
 MANAGER_READS = {("GET", "/v1/api-keys"), ("GET", "/v1/api-keys/{key_id}")}
-# Routes that make something in the caller's own project without naming any object of another project.
 # Routes that name alpha's objects only in their body.
 BODY_REFERENCES = {
     ("POST", "/v1/instances"),
@@ -179,7 +178,9 @@ BODY_REFERENCES = {
     ("POST", "/v1/addresses"),
     ("POST", "/v1/images"),
 }
-OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys"), ("PUT", "/v1/members/{user_id}")}
+# Routes that make something in the caller's own project without naming any object of another project. Not
+# `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.
+OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys")}
 
 
 def admin_only(method: str, path: str) -> bool:

@@ -9,13 +9,15 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from kernel.events.identity import PLATFORM_SCOPE
 from tests.conftest import Servers
 from tests.e2e.conftest import _platform
-from tests.e2e.platform import Platform
+from tests.e2e.platform import Platform, audit_events, eventually
 from tests.e2e.tenants import (
     BODY_REFERENCES,
     MANAGER_READS,
@@ -29,6 +31,8 @@ from tests.e2e.tenants import (
     created,
     fill,
     lists_of_project,
+    login,
+    user_in,
 )
 
 pytestmark = pytest.mark.e2e
@@ -122,6 +126,51 @@ async def test_audit_trail_is_per_project(world: World) -> None:
     assert events and all(e["project_id"] == "beta" for e in events)
     assert not set(world.alpha.ids.values()) & {e.get("subject") for e in events}
     assert json.dumps(events).find(world.alpha.ids["instance_id"]) == -1
+
+
+async def test_the_platforms_events_are_in_no_projects_trail_and_only_admins_read_them(
+    world: World, platform: Platform
+) -> None:
+    dana = await user_in(world.admin, "dana@example.com", "default", "viewer")
+    renamed = await world.admin.patch(f"/v1/users/{world.user_ids['vera']}", json={"name": "Vera V."})
+    assert renamed.status_code == 200, renamed.text
+    # An admin key made and revoked while the admin acts in default (as it does without the project header).
+    admin_key = created(await world.admin.post("/v1/api-keys", json={"name": "ops", "admin": True}))
+    assert (await world.admin.delete(f"/v1/api-keys/{admin_key['id']}")).status_code == 200
+    seeded_key = (await world.admin.get("/v1/me")).json()["api_key"]["id"]
+    users = {dana, *world.user_ids.values()}
+
+    async def platform_trail() -> list[dict[str, Any]] | None:
+        items = await audit_events(world.admin, scope="platform")
+        facts = {(e["type"], e["subject"]) for e in items}
+        wanted = {("user.created", u) for u in users} | {("api_key.revoked", admin_key["id"])}
+        return items if wanted <= facts else None
+
+    trail = await eventually(platform_trail, what="the platform's events in its trail")
+    assert {e["project_id"] for e in trail} == {PLATFORM_SCOPE}
+    kinds = {(e["type"], e["subject"]) for e in trail}
+    assert {
+        ("project.created", "alpha"),
+        ("project.created", "beta"),
+        ("user.updated", world.user_ids["vera"]),
+    } <= kinds
+    assert ("api_key.created", admin_key["id"]) in kinds
+
+    viewer_of_default = await login(platform, "dana@example.com", "default")
+    async with viewer_of_default:
+        for who, client in {"viewer of default": viewer_of_default, "viewer of alpha": world.viewer}.items():
+            seen = await audit_events(client)
+            platform_facts = [
+                (e["type"], e["project_id"])
+                for e in seen
+                if e["type"] in {"user.created", "user.updated", "project.created"}
+                or e["subject"] in {admin_key["id"], seeded_key}
+            ]
+            assert not platform_facts, f"the {who} reads the platform's events: {platform_facts}"
+        for client in (viewer_of_default, world.viewer, world.alpha.client, world.beta.client):
+            refused = await client.get("/v1/audit/events", params={"scope": "platform"})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["code"] == "forbidden"
 
 
 async def test_a_revoked_api_key_stops_working_within_a_second(world: World, platform: Platform) -> None:

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from devstack import PostgresServer, RabbitServer, free_port
 from kernel.bus import Bus
 from kernel.events import Envelope
+from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, IdentitySigner, Role
 from kernel.settings import KernelSettings
 from services.audit.app import create_app
@@ -253,6 +254,45 @@ async def test_a_viewer_lists_the_events_of_its_project(client: httpx.AsyncClien
     response = await client.get("/v1/audit/events", headers=identity_headers("p1", Role.VIEWER))
     assert response.status_code == 200
     assert [item["id"] for item in response.json()["items"]] == [str(mine.id)]
+
+
+async def test_the_platforms_events_are_listed_apart_and_to_platform_admins_only(
+    client: httpx.AsyncClient, publisher: Bus
+) -> None:
+    platform = event(1, type="user.created", project_id=PLATFORM_SCOPE, subject="u-1", payload={"admin": True})
+    default = event(2, project_id="default")
+    await publish(publisher, platform, default)
+    await wait_for_count(client, 1, project="default")
+    admin = identity_headers("default", admin=True)
+    deadline = asyncio.get_running_loop().time() + 15
+    while not (await client.get("/v1/audit/events", params={"scope": "platform"}, headers=admin)).json()["items"]:
+        assert asyncio.get_running_loop().time() < deadline, "the platform's event was not recorded"
+        await asyncio.sleep(0.05)
+
+    async def ids(headers: dict[str, str], **params: str) -> list[str]:
+        response = await client.get("/v1/audit/events", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    for role in Role:
+        assert await ids(identity_headers("default", role)) == [str(default.id)]
+    assert await ids(admin) == await ids(admin, scope="project") == [str(default.id)]
+    assert await ids(admin, scope="platform") == [str(platform.id)]
+    assert await ids(admin, scope="platform", resource_id="u-1", type="user.created") == [str(platform.id)]
+    assert await ids(identity_headers("p1", admin=True), scope="platform") == [str(platform.id)]
+    for role in Role:
+        refused = await client.get(
+            "/v1/audit/events", params={"scope": "platform"}, headers=identity_headers("default", role)
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "forbidden" and str(platform.id) not in refused.text
+    unknown = await client.get("/v1/audit/events", params={"scope": "everything"}, headers=admin)
+    assert unknown.status_code == 422 and "query.scope" in [e["location"] for e in unknown.json()["errors"]]
+
+    declared = (await client.get("/openapi.json")).json()["paths"]["/v1/audit/events"]["get"]
+    scope = next(p for p in declared["parameters"] if p["name"] == "scope")
+    assert scope["in"] == "query" and scope["schema"]["enum"] == ["project", "platform"]
+    assert "admins" in scope["description"] and "403" in declared["responses"]
 
 
 async def test_verify_reports_a_changed_receipt_time(

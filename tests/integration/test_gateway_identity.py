@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from pydantic import SecretStr
 
 from kernel.events import Envelope
+from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, IdentitySigner, Role
 from kernel.settings import KernelSettings
 from services.gateway.app import create_app
@@ -550,7 +551,7 @@ async def test_users_are_created_listed_and_changed_without_their_password(
 
     events = await gw.events_of("user.updated", user["id"])
     assert events[0].payload["changed"] == ["name", "password"]
-    assert events[0].project_id == "default"
+    assert events[0].project_id == PLATFORM_SCOPE
     assert (await gw.events_of("user.created", user["id"]))[0].payload["actor"].startswith("key:")
 
 
@@ -626,14 +627,14 @@ async def test_projects_are_created_once_and_seen_by_their_members(gw: Gateway, 
         params["cursor"] = page["next_cursor"]
     assert "default" in all_ids and project in all_ids and len(all_ids) == len(set(all_ids))
     created = await gw.events_of("project.created", project)
-    assert created[0].project_id == project and created[0].payload["name"] == f"Project {project}"
+    assert created[0].project_id == PLATFORM_SCOPE and created[0].payload["name"] == f"Project {project}"
 
 
 async def test_owners_manage_members_and_keep_an_owner(gw: Gateway, client: httpx.AsyncClient) -> None:
-    project = await new_project(client)
-    owner = await new_user(client, (project, Role.OWNER))
-    other = await new_user(client)
-    headers = bearer(await access_token(client, owner))
+    project, shared = await new_project(client), await new_project(client)
+    owner = await new_user(client, (project, Role.OWNER), (shared, Role.VIEWER))
+    other = await new_user(client, (shared, Role.VIEWER))
+    headers = bearer(await access_token(client, owner), project)
 
     added = await client.put(f"/v1/members/{other.id}", json={"role": "viewer"}, headers=headers)
     assert added.status_code == 201 and added.json()["role"] == "viewer" and added.json()["email"] == other.email
@@ -662,10 +663,56 @@ async def test_owners_manage_members_and_keep_an_owner(gw: Gateway, client: http
     assert (await client.delete(f"/v1/members/{other.id}", headers=headers)).status_code == 404
     other_token = await access_token(client, other)
     assert (await client.get("/v1/me", headers=bearer(other_token, project))).status_code == 404
+    assert (await client.put(f"/v1/members/{other.id}", json={"role": "viewer"}, headers=headers)).status_code == 201
 
-    kinds = [e.type for e in gw.seen + await gw.events_of("member.removed", other.id) if e.subject == other.id]
-    assert {"member.added", "member.changed", "member.removed"} <= set(kinds)
-    assert all(e.project_id == project for e in gw.seen if e.subject == other.id and e.type.startswith("member."))
+    await gw.events_of("member.removed", other.id)  # the events seen so far hold it from here on
+    about = [e for e in gw.seen if e.subject == other.id and e.type.startswith("member.")]
+    assert {"member.added", "member.changed", "member.removed"} <= {e.type for e in about if e.project_id == project}
+    assert {e.project_id for e in about} == {project, shared}
+
+
+async def test_an_owner_adds_only_users_it_already_shares_a_project_with(client: httpx.AsyncClient) -> None:
+    alpha, beta, shared = await new_project(client), await new_project(client), await new_project(client)
+    owner = await new_user(client, (beta, Role.OWNER), (shared, Role.VIEWER))
+    stranger = await new_user(client, (alpha, Role.OWNER))  # another project's user
+    loner = await new_user(client)  # in no project at all
+    neighbour = await new_user(client, (shared, Role.VIEWER))
+    headers = bearer(await access_token(client, owner), beta)
+
+    async def put(user_id: str, who: dict[str, str] = headers) -> httpx.Response:
+        return await client.put(f"/v1/members/{user_id}", json={"role": "viewer"}, headers=who)
+
+    nobody = str(uuid.uuid4())
+    unknown = await put(nobody)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
+    for user in (stranger, loner):
+        answer = await put(user.id)
+        assert shape(answer, user.id) == shape(unknown, nobody), "the answer tells that the user exists"
+        assert user.email not in answer.text
+    # Neither do the other member routes tell a user elsewhere from nobody.
+    for method in ("GET", "DELETE"):
+        missing = await client.request(method, f"/v1/members/{nobody}", headers=headers)
+        elsewhere = await client.request(method, f"/v1/members/{stranger.id}", headers=headers)
+        assert missing.status_code == elsewhere.status_code == 404, (method, elsewhere.text)
+        assert shape(elsewhere, stranger.id) == shape(missing, nobody), method
+    members = (await client.get("/v1/members", headers=headers)).json()["items"]
+    assert [m["user_id"] for m in members] == [owner.id], "a refused user was added after all"
+
+    added = await put(neighbour.id)
+    assert added.status_code == 201, added.text
+    assert added.json()["email"] == neighbour.email and added.json()["role"] == "viewer"
+
+    # An API key reaches its own project only: a user its owner shares another project with is nobody to it.
+    key = await new_key(client, headers, name="members")
+    other_neighbour = await new_user(client, (shared, Role.VIEWER))
+    by_key = await put(other_neighbour.id, bearer(key["key"]))
+    assert shape(by_key, other_neighbour.id) == shape(unknown, nobody)
+    changed = await client.put(f"/v1/members/{neighbour.id}", json={"role": "operator"}, headers=bearer(key["key"]))
+    assert changed.status_code == 200 and changed.json()["role"] == "operator"
+
+    for user in (stranger, loner, other_neighbour):
+        by_admin = await put(user.id, admin(beta))
+        assert by_admin.status_code == 201 and by_admin.json()["email"] == user.email, by_admin.text
 
 
 # --- API keys -----------------------------------------------------------------------------------------------------
@@ -720,9 +767,9 @@ async def test_a_key_may_not_exceed_its_creator(client: httpx.AsyncClient) -> No
         assert (await client.post("/v1/api-keys", json=body, headers=headers)).status_code == 422
 
     # The owner becomes a viewer: its owner key now acts as a viewer.
-    second = await new_user(client)
-    await client.put(f"/v1/members/{second.id}", json={"role": "owner"}, headers=headers)
-    await client.put(f"/v1/members/{owner.id}", json={"role": "viewer"}, headers=admin(project))
+    await new_user(client, (project, Role.OWNER))
+    demoted = await client.put(f"/v1/members/{owner.id}", json={"role": "viewer"}, headers=admin(project))
+    assert demoted.status_code == 200, demoted.text
     me = (await client.get("/v1/me", headers=bearer(default_role["key"]))).json()
     assert me["role"] == "viewer"
 
@@ -786,6 +833,41 @@ async def test_an_expired_key_is_refused(client: httpx.AsyncClient, db: asyncpg.
     refused = await client.get("/v1/me", headers=bearer(created["key"]))
     assert "expired" in refused.json()["detail"]
     assert (await client.get(f"/v1/api-keys/{created['id']}", headers=admin(project))).json()["state"] == "expired"
+
+
+# --- where identity events are recorded --------------------------------------------------------------------------
+
+
+async def test_the_platforms_events_are_in_no_projects_trail(gw: Gateway, client: httpx.AsyncClient) -> None:
+    project = await new_project(client)
+    person = await new_user(client, (project, Role.OWNER))
+    await client.patch(f"/v1/users/{person.id}", json={"admin": True, "name": "Promoted"}, headers=ADMIN)
+    admin_key = await new_key(client, admin(project), name="ops", admin=True)
+    assert (await client.delete(f"/v1/api-keys/{admin_key['id']}", headers=admin(project))).status_code == 200
+    own_key = await new_key(client, bearer(await access_token(client, person), project), name="ci")
+    assert (await client.delete(f"/v1/api-keys/{own_key['id']}", headers=admin(project))).status_code == 200
+    root = (await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)).json()["access_token"]
+    root_id = (await client.get("/v1/me", headers=bearer(root))).json()["user"]["id"]
+    seeded_key = (await client.get("/v1/me", headers=ADMIN)).json()["api_key"]["id"]
+
+    platform = [
+        *await gw.events_of("user.created", person.id),
+        *await gw.events_of("user.updated", person.id),
+        *await gw.events_of("project.created", project),
+        *await gw.events_of("api_key.created", admin_key["id"]),
+        *await gw.events_of("api_key.revoked", admin_key["id"]),
+        # what the gateway seeded at start: the admin user and the key of CLANAVI_ADMIN_TOKEN
+        *await gw.events_of("user.created", root_id),
+        *await gw.events_of("api_key.created", seeded_key),
+    ]
+    assert {e.project_id for e in platform} == {PLATFORM_SCOPE}, [(e.type, e.project_id) for e in platform]
+    of_project = [
+        *await gw.events_of("member.added", person.id),
+        *await gw.events_of("api_key.created", own_key["id"]),
+        *await gw.events_of("api_key.revoked", own_key["id"]),
+    ]
+    assert {e.project_id for e in of_project} == {project}
+    assert {e.project_id for e in await gw.events_of("member.added", root_id)} == {"default"}
 
 
 # --- what nothing may ever show -------------------------------------------------------------------------------

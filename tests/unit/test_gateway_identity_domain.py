@@ -156,3 +156,24 @@ def test_a_subject_without_user_or_binding_reaches_nothing() -> None:
     subject = Subject("key:k1", None, "k1", admin=False, role_cap=OWNER)
     with pytest.raises(NotFound):
         select_project(subject, "p1")
+
+
+# --- the projects a subject is a member of (whose members it may add elsewhere) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "projects"),
+    [
+        (user_subject(user({"p2": VIEWER, "p1": OWNER})), ["p1", "p2"]),
+        (user_subject(user({})), []),
+        # A platform admin reaches every project, but is a member of its own only.
+        (user_subject(user({"p1": VIEWER}, admin=True)), ["p1"]),
+        (key_subject(key(role=VIEWER), user({"p1": OWNER, "p2": OWNER})), ["p1"]),
+        (key_subject(key(role=VIEWER), user({"p2": OWNER})), []),  # its user left the key's project
+        (key_subject(key(user_id=None, project="p3"), None), ["p3"]),
+        (key_subject(key(project=None, admin=True), user({"p1": VIEWER})), ["p1"]),
+        (key_subject(key(user_id=None, project=None, admin=True), None), []),
+    ],
+)
+def test_a_subjects_projects_are_those_it_may_act_in_as_a_member(subject: Subject, projects: list[str]) -> None:
+    assert subject.projects() == projects

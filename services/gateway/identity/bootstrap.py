@@ -9,6 +9,7 @@ import uuid
 from kernel import outbox
 from kernel.db import Connection
 from kernel.events import ApiKeyRevoked, MemberAdded, UserCreated, new_event
+from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Role
 from services.gateway.identity import repository
 from services.gateway.identity.domain import DEFAULT_PROJECT
@@ -45,9 +46,7 @@ async def seed_admin_token(service: IdentityService, token: str) -> None:
             elif key.revoked_at is None:
                 await repository.revoke_api_key(conn, key.id)
                 event = ApiKeyRevoked(key_id=key.id, name=key.name, actor=SYSTEM)
-                await outbox.add(
-                    conn, new_event(event, project_id=DEFAULT_PROJECT, correlation_id=actor.correlation_id)
-                )
+                await outbox.add(conn, new_event(event, project_id=PLATFORM_SCOPE, correlation_id=actor.correlation_id))
                 log.info("the admin key of an earlier CLANAVI_ADMIN_TOKEN is revoked")
         if current is not None:
             if current.revoked_at is not None:
@@ -69,7 +68,7 @@ async def seed_admin_token(service: IdentityService, token: str) -> None:
         )
         await outbox.add(
             conn,
-            new_event(api_key_created(record, actor), project_id=DEFAULT_PROJECT, correlation_id=actor.correlation_id),
+            new_event(api_key_created(record, actor), project_id=PLATFORM_SCOPE, correlation_id=actor.correlation_id),
         )
     log.info("CLANAVI_ADMIN_TOKEN is admin key %s", record.id)
 
@@ -90,12 +89,15 @@ async def seed_admin_user(service: IdentityService, email: str, password: str) -
         await repository.upsert_member(conn, DEFAULT_PROJECT, user.id, Role.OWNER)
         await outbox.add(
             conn,
-            *(
-                new_event(payload, project_id=DEFAULT_PROJECT, correlation_id=actor.correlation_id)
-                for payload in (
-                    UserCreated(user_id=user.id, admin=True, actor=SYSTEM),
-                    MemberAdded(user_id=user.id, role=Role.OWNER.value, actor=SYSTEM),
-                )
+            new_event(
+                UserCreated(user_id=user.id, admin=True, actor=SYSTEM),
+                project_id=PLATFORM_SCOPE,
+                correlation_id=actor.correlation_id,
+            ),
+            new_event(
+                MemberAdded(user_id=user.id, role=Role.OWNER.value, actor=SYSTEM),
+                project_id=DEFAULT_PROJECT,
+                correlation_id=actor.correlation_id,
             ),
         )
     log.info("admin user %s created for the bootstrap email", user.id)

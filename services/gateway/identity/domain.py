@@ -142,6 +142,12 @@ class Subject:
             return None
         return member if self.role_cap is None else min_role(self.role_cap, member)
 
+    def projects(self) -> list[str]:
+        """The projects this subject is a member of and may act in (a key bound to a project: that one only), sorted;
+        platform admins reach every project besides."""
+        candidates = {self.bound_project} if self.bound_project is not None else set(self.memberships)
+        return sorted(p for p in candidates if self.role_in(p) is not None)
+
 
 def user_subject(user: UserGrant) -> Subject:
     return Subject(

@@ -28,11 +28,11 @@ from kernel.events import (
     UserUpdated,
     new_event,
 )
+from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, Role
 from kernel.keyset import PageRequest
 from services.gateway.identity import repository
 from services.gateway.identity.domain import (
-    DEFAULT_PROJECT,
     ApiKey,
     Member,
     Project,
@@ -192,7 +192,7 @@ class IdentityService:
                 conn, user_id=str(uuid.uuid4()), email=email, name=name, password_hash=password_hash, admin=admin
             )
             await _publish(
-                conn, actor, DEFAULT_PROJECT, UserCreated(user_id=user.id, admin=admin, actor=actor.principal)
+                conn, actor, PLATFORM_SCOPE, UserCreated(user_id=user.id, admin=admin, actor=actor.principal)
             )
         log.info("user %s created by %s", user.id, actor.principal)
         return user
@@ -241,7 +241,7 @@ class IdentityService:
                 await _publish(
                     conn,
                     actor,
-                    DEFAULT_PROJECT,
+                    PLATFORM_SCOPE,
                     UserUpdated(
                         user_id=user_id,
                         changed=changed,
@@ -265,8 +265,9 @@ class IdentityService:
     async def create_project(self, actor: Actor, project_id: str, name: str) -> Project:
         async with self.pool.acquire() as conn, conn.transaction():
             project = await repository.insert_project(conn, project_id, name)
+            # Made by an admin before the project has members: a fact of the platform's, not of the project's trail.
             await _publish(
-                conn, actor, project_id, ProjectCreated(project_id=project_id, name=name, actor=actor.principal)
+                conn, actor, PLATFORM_SCOPE, ProjectCreated(project_id=project_id, name=name, actor=actor.principal)
             )
         self._on_change()
         log.info("project %s created by %s", project_id, actor.principal)
@@ -302,11 +303,22 @@ class IdentityService:
 
     # --- members ----------------------------------------------------------------------------------------------
 
-    async def put_member(self, actor: Actor, project_id: str, user_id: str, role: Role) -> tuple[Member, bool]:
-        """Adds an existing user to the project or changes its role; True when it was added."""
+    async def put_member(
+        self, actor: Actor, identity: Identity, subject: Subject, user_id: str, role: Role
+    ) -> tuple[Member, bool]:
+        """Adds an existing user to the caller's current project or changes its role; True when it was added.
+
+        Platform admins may add any user. Anybody else only a user they already share a project with (one they could
+        list among some project's members anyway): any other user is not found, exactly like an id nobody has, so a
+        user id tells an owner nothing about the platform's other users."""
+        project_id = identity.project_id
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.lock_memberships(conn, project_id)
-            if await repository.get_user(conn, user_id) is None:
+            if identity.admin:
+                user = await repository.get_user(conn, user_id)
+            else:
+                user = await repository.get_user_in(conn, user_id, subject.projects())
+            if user is None:
                 raise NotFound(f"User {user_id} not found.")
             before = await repository.get_member(conn, project_id, user_id)
             if before is not None and before.role is role:
@@ -395,7 +407,7 @@ class IdentityService:
                 admin=admin,
                 expires_at=expires_at,
             )
-            await _publish(conn, actor, identity.project_id, api_key_created(record, actor))
+            await _publish(conn, actor, _key_scope(record), api_key_created(record, actor))
         log.info("API key %s created by %s", record.id, actor.principal)
         return NewApiKey(record, secret)
 
@@ -412,7 +424,7 @@ class IdentityService:
             await _publish(
                 conn,
                 actor,
-                identity.project_id,
+                _key_scope(record),
                 ApiKeyRevoked(key_id=record.id, name=record.name, actor=actor.principal),
             )
         self._on_change()
@@ -455,6 +467,12 @@ class IdentityService:
             if bound is not None and role is not None:
                 projects.append((bound, role))
         return Me(subject, identity, user, key, projects)
+
+
+def _key_scope(record: ApiKey) -> str:
+    """Where a key's events are recorded: in its project, or for an admin key (bound to none, acting in every one)
+    with the platform's events, whichever project the admin made or revoked it in."""
+    return record.project_id if record.project_id is not None else PLATFORM_SCOPE
 
 
 def api_key_created(record: ApiKey, actor: Actor) -> ApiKeyCreated:

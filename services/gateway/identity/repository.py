@@ -6,6 +6,7 @@ Functions take a connection inside the caller's transaction, or the pool for rea
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "get_member",
     "get_project",
     "get_user",
+    "get_user_in",
     "insert_api_key",
     "insert_project",
     "insert_refresh_token",
@@ -196,6 +198,20 @@ async def get_user(db: Reader, user_id: str, *, lock: bool = False) -> User | No
     if key is None:
         return None
     row = await db.fetchrow(f"SELECT {_USER} FROM users WHERE id = $1{' FOR UPDATE' if lock else ''}", key)
+    return _user(row) if row else None
+
+
+async def get_user_in(db: Reader, user_id: str, projects: Sequence[str]) -> User | None:
+    """The user, when it is a member of at least one of `projects`."""
+    key = _uuid(user_id)
+    if key is None or not projects:
+        return None
+    row = await db.fetchrow(
+        f"SELECT {_USER} FROM users u WHERE id = $1"
+        " AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.project_id = ANY($2::text[]))",
+        key,
+        list(projects),
+    )
     return _user(row) if row else None
 
 
