@@ -1,4 +1,9 @@
-"""The one place where AWS SDK errors become the contract's error types."""
+"""The one place where AWS SDK errors become the contract's error types.
+
+Their words are ours: an action, EC2's error code, an HTTP status, and a fixed description of what went wrong. Never
+what the other side sent (an error's message, an answer that did not parse, a banner): an endpoint that is not EC2
+must not have its answers read back through Clanavi's. The SDK's exception, with all of it, is chained for the log.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,17 @@ import aiohttp
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
     PartialCredentialsError,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
 )
 from botocore.parsers import ResponseParserError
 
@@ -90,6 +100,8 @@ _CODES: dict[str, type[CloudError]] = {
 
 # "InvalidInstanceID.Malformed", "InvalidGroupId.Malformed"...: an id that cannot name anything names nothing.
 _MALFORMED_ID = re.compile(r"^Invalid\w*I[dD]\.Malformed$")
+# What an error code looks like; anything else in its place is the other side's text, not a code.
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,79}$")
 
 
 def _class_for(code: str, status: int) -> type[CloudError]:
@@ -118,26 +130,44 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+def _failure(exc: Exception) -> str:
+    """A fixed description of a request that got no EC2 answer."""
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, SSLError | aiohttp.ClientSSLError):
+        return "TLS failure (handshake or certificate)"
+    if isinstance(exc, ProxyConnectionError):
+        return "cannot connect to the proxy"
+    if isinstance(exc, EndpointConnectionError | aiohttp.ClientConnectorError):
+        return "cannot connect to the endpoint"
+    if isinstance(exc, ConnectionClosedError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "the connection closed before an answer"
+    if isinstance(exc, ResponseParserError):
+        return "not an EC2 endpoint (unexpected answer)"
+    cause = exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else exc
+    if isinstance(cause, aiohttp.ClientResponseError):
+        return "not an EC2 endpoint (the answer is not HTTP)"
+    return f"the request failed ({type(exc).__name__})"
+
+
 def translate(exc: Exception, action: str) -> CloudError:
     """The contract's error for an SDK error raised by `action`; anything unrecognised is a `CloudUnavailable`."""
     if isinstance(exc, CloudError):
         return exc
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "")) or "Unknown"
+        code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        message = error.get("Message") or code
-        return _class_for(code, status)(f"EC2 {action}: {code}: {message}")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return CloudAuthError(f"EC2 {action}: {exc}")
-    if isinstance(exc, (ParamValidationError, NoRegionError)):
-        return InvalidCloudRequest(f"EC2 {action}: {exc}")
-    if isinstance(exc, (ConnectionError, HTTPClientError, ResponseParserError, aiohttp.ClientError, TimeoutError)):
-        # EndpointConnectionError, timeouts, connections closed, and error pages that are not AWS answers.
-        return CloudUnavailable(f"EC2 {action}: {exc}")
-    if isinstance(exc, BotoCoreError):
-        return CloudUnavailable(f"EC2 {action}: {exc}")
-    return CloudUnavailable(f"EC2 {action}: {type(exc).__name__}: {exc}")
+        if not _CODE.match(code):
+            # An error page instead of EC2's error document (botocore then makes the status its "code").
+            kind = _class_for("", status)
+            kind = CloudUnavailable if kind is InvalidCloudRequest else kind
+            return kind(f"EC2 {action}: not an EC2 endpoint (unexpected answer, HTTP status {status})")
+        return _class_for(code, status)(f"EC2 {action}: {code}")
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return CloudAuthError(f"EC2 {action}: no or incomplete credentials")
+    if isinstance(exc, ParamValidationError | NoRegionError):
+        return InvalidCloudRequest(f"EC2 {action}: {exc}")  # the SDK's words about our own request
+    return CloudUnavailable(f"EC2 {action}: {_failure(exc)}")
 
 
 # What the SDK raises for a call gone wrong; anything else is a bug and is left to propagate.

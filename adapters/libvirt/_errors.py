@@ -1,4 +1,10 @@
-"""The one place where libvirt's errors become the contract's error types."""
+"""The one place where libvirt's errors become the contract's error types.
+
+Once connected, libvirt's words are the hypervisor's and are kept. The words of a connection that failed are not:
+they may quote the other side (ssh's error output, the first bytes of an answer that is not libvirt's), and an
+endpoint that is not libvirt must not have its answers read back through Clanavi's. Those get a fixed description;
+libvirt's exception, with all of it, is chained for the log.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +70,16 @@ _AUTH = frozenset(
 _UNAVAILABLE = frozenset(
     _code(n) for n in ("SYSTEM_ERROR", "RPC", "NO_CONNECT", "INVALID_CONN", "OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE")
 )
+# The connection to the hypervisor failed (or its login did): libvirt's words may quote the other side.
+_CONNECTION = {
+    _code("SYSTEM_ERROR"): "cannot reach the hypervisor",
+    _code("RPC"): "no libvirt answer (RPC failure)",
+    _code("NO_CONNECT"): "cannot connect to the hypervisor",
+    _code("AUTH_FAILED"): "authentication failed",
+    _code("AUTH_CANCELLED"): "authentication failed",
+    _code("AUTH_UNAVAILABLE"): "authentication failed",
+}
+_CONNECTION.pop(-1, None)
 _INVALID_STATE = frozenset(_code(n) for n in ("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"))
 _INVALID_REQUEST = frozenset(
     _code(n)
@@ -99,6 +115,8 @@ def translate(exc: BaseException, operation: str) -> CloudError:
     """The contract's error for a libvirt error raised while doing `operation`."""
     code = code_of(exc)
     message = str(exc) or f"libvirt error {code}"
+    if code in _CONNECTION:
+        message = f"{operation}: {_CONNECTION[code]} (libvirt error {code})"
     if code in _NOT_FOUND:
         return CloudNotFound(message)
     if code in _AUTH:

@@ -1,4 +1,10 @@
-"""The one place where openstacksdk and keystoneauth errors become the contract's error types."""
+"""The one place where openstacksdk and keystoneauth errors become the contract's error types.
+
+Their words are ours: an action, an HTTP status, and a fixed description of what went wrong. Never what the other side
+sent (an error document's message, a page, a banner): an endpoint that is not OpenStack must not have its answers read
+back through Clanavi's. The SDK's exception, with all of it, is chained for the log. The other side's words still
+decide between types (Nova says "quota" in a 403), without being repeated.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +55,23 @@ def _class_for_status(status: int | None, message: str) -> type[CloudError]:
     return InvalidCloudRequest
 
 
+def _failure(exc: Exception) -> str:
+    """A fixed description of a request that got no OpenStack answer."""
+    if isinstance(exc, ksa.ConnectTimeout):
+        return "timed out"
+    if isinstance(exc, ksa.SSLError):
+        return "TLS failure (handshake or certificate)"
+    if isinstance(exc, ksa.ConnectFailure):
+        return "cannot connect to the endpoint"
+    if isinstance(exc, ksa.DiscoveryFailure):
+        return "not an OpenStack identity endpoint (no API version found)"
+    if isinstance(exc, ksa.EndpointNotFound | sdk.EndpointNotFound | sdk.ServiceDiscoveryException):
+        return "the service catalogue names no endpoint for the service"
+    if isinstance(exc, sdk.InvalidResponse | ksa.InvalidResponse):
+        return "unexpected answer"
+    return f"the request failed ({type(exc).__name__})"
+
+
 def translate(exc: Exception, action: str) -> CloudError:
     """The contract's error for what openstacksdk or keystoneauth raised while doing `action`."""
     if isinstance(exc, CloudError):
@@ -57,22 +80,18 @@ def translate(exc: Exception, action: str) -> CloudError:
     if isinstance(exc, sdk.SDKException) and not isinstance(exc, sdk.HttpException) and isinstance(cause, Exception):
         if isinstance(cause, ksa.ClientException | sdk.SDKException):
             return translate(cause, action)  # the SDK wraps keystoneauth's errors (a refused login) in its own
-    if isinstance(exc, sdk.ResourceNotFound | sdk.NotFoundException):
-        return CloudNotFound(f"OpenStack {action}: {exc}")
+    if isinstance(exc, sdk.ResourceNotFound) and exc.response is None:
+        return CloudNotFound(f"OpenStack {action}: {exc}")  # the SDK's own words: nothing has that name or id
     if isinstance(exc, sdk.HttpException):
         status = exc.status_code
-        message = str(exc.details or exc)
-        return _class_for_status(status, message)(f"OpenStack {action}: HTTP {status}: {message}")
+        said = f"HTTP {status}" if status else _failure(exc)
+        return _class_for_status(status, str(exc.details or exc))(f"OpenStack {action}: {said}")
     if isinstance(exc, ksa.http.HttpError):
-        return _class_for_status(exc.http_status, str(exc))(f"OpenStack {action}: {exc}")
+        return _class_for_status(exc.http_status, str(exc))(f"OpenStack {action}: HTTP {exc.http_status}")
     if isinstance(exc, ksa.AuthorizationFailure | ksa.Unauthorized | ksa.MissingAuthPlugin):
-        return CloudAuthError(f"OpenStack {action}: {exc}")
-    if isinstance(exc, ksa.ConnectionError | ksa.DiscoveryFailure | sdk.ServiceDiscoveryException):
-        return CloudUnavailable(f"OpenStack {action}: {exc}")
-    if isinstance(exc, sdk.EndpointNotFound):
-        return CloudUnavailable(f"OpenStack {action}: {exc}")
+        return CloudAuthError(f"OpenStack {action}: authentication failed")
     if isinstance(exc, ksa.ClientException | sdk.SDKException):
-        return CloudUnavailable(f"OpenStack {action}: {exc}")
+        return CloudUnavailable(f"OpenStack {action}: {_failure(exc)}")
     raise exc
 
 

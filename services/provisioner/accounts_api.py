@@ -75,9 +75,11 @@ async def list_clouds(
     status_code=201,
     response_model=CloudOut,
     summary="Add a cloud account to the project",
-    description="The account is connected and asked for its regions (or flavors) first: when that fails the answer "
-    "is 422 `cloud_connection_failed` with the cloud's message, and nothing is stored. Names are unique in a project "
-    f"(409). {_SECRETS} Event `cloud.added`.",
+    description="Every URL in the settings is resolved first: one that reaches a denied network (loopback and "
+    "link-local by default, cloud metadata among them) or does not resolve is refused with 422 "
+    "`cloud_endpoint_denied` naming the setting. Then the account is connected and asked for its regions (or flavors): "
+    "when that fails the answer is 422 `cloud_connection_failed` saying what went wrong (never what the other side "
+    f"answered). Either way nothing is stored. Names are unique in a project (409). {_SECRETS} Event `cloud.added`.",
     responses=problem_responses(403, 409),
 )
 async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> CloudOut:
@@ -112,9 +114,10 @@ async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut
     response_model=CloudOut,
     summary="Change a cloud account",
     description="Fields left out stay as they are; `config` and `credentials` each replace the whole object. New "
-    "settings or credentials are tested like a new account's before they replace the old ones (422 "
-    "`cloud_connection_failed`, nothing changed); then the next call to the cloud connects with them. Accounts from "
-    f"the provisioner's configuration answer 409 `cloud_configured`. {_SECRETS} Event `cloud.updated`.",
+    "settings or credentials are checked and tested like a new account's before they replace the old ones (422 "
+    "`cloud_endpoint_denied` or `cloud_connection_failed`, nothing changed); then the next call to the cloud "
+    "connects with them. Accounts from the provisioner's configuration answer 409 `cloud_configured`. "
+    f"{_SECRETS} Event `cloud.updated`.",
     responses=problem_responses(403, 404, 409),
 )
 async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, caller: Manager) -> CloudOut:

@@ -2,10 +2,11 @@
 configured accounts up to date, seals secrets still stored in the clear, and rewraps credentials sealed with an old
 key. No FastAPI and no aio-pika here.
 
-A new or changed account is connected and asked for something cheap (its regions) before anything is stored: an
-account that cannot connect is refused with the cloud's own message (credential values blanked out). The change and
-its event (`cloud.added`, `cloud.updated`, `cloud.removed`; names of credential fields, never values) commit in one
-transaction.
+A new or changed account is checked against the endpoint policy (`accounts_endpoints`), then connected and asked for
+something cheap (its regions) before anything is stored: an account that cannot connect is refused with what the
+adapter says went wrong (never what the other side answered; credential values blanked out), and the whole error goes
+to the log. The change and its event (`cloud.added`, `cloud.updated`, `cloud.removed`; names of credential fields,
+never values) commit in one transaction.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kernel.crypto import CryptoError, Keyring
 from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, Conflict, ValidationFailed
 from kernel.events import CloudAdded, CloudRemoved, CloudUpdated, EventPayload, new_event
-from services.provisioner import accounts, owned, repository, resources
+from services.provisioner import accounts, accounts_endpoints, errors, owned, repository, resources
 from services.provisioner.accounts import CloudConnectionFailed, CloudInUse, ConfiguredAccount, Misconfigured
 from services.provisioner.clouds import CloudDirectory
 from services.provisioner.errors import ModuleDisabled
@@ -135,9 +136,11 @@ async def check_connection(
     credentials: Mapping[str, Any],
     within: float,
 ) -> None:
-    """Connect the account as it would be stored and make one cheap authenticated call. Raises
-    CloudConnectionFailed (422) with the cloud's message, or ValidationFailed (422) naming the settings the adapter
-    refuses; never with a credential value in it."""
+    """Check where the account points, then connect it as it would be stored and make one cheap authenticated call.
+    Raises EndpointDenied (422) naming the settings that point into a denied network, CloudConnectionFailed (422)
+    saying what went wrong, or ValidationFailed (422) naming the settings the adapter refuses; never with a credential
+    value in it, nor what the other side answered."""
+    await accounts_endpoints.check(config, credentials, deny=clouds.endpoint_deny, within=within)
     try:
         async with asyncio.timeout(within):
             adapter = await clouds.connect(cloud_id, driver, {**config, **credentials})
@@ -161,21 +164,25 @@ async def check_connection(
                 for loc, msg in exc.problems
             ],
         ) from None
-    except CloudError as exc:
-        message = accounts.scrub(str(exc) or type(exc).__name__, credentials)
-        raise CloudConnectionFailed(
-            f"Connecting to the cloud failed: {message}. Nothing was stored.",
-            cloud_error=type(exc).__name__,
-            errors=[{"location": "body", "message": message}],
-        ) from None
     except ClanaviError:
         raise
     except Exception as exc:  # noqa: BLE001 - an SDK error no adapter translated still means "cannot connect"
-        message = accounts.scrub(f"{type(exc).__name__}: {exc}", credentials)
-        log.warning("connection test of cloud %s (%s) failed: %s", cloud_id, driver, message)
+        log.warning(
+            "connection test of cloud %s (%s) failed: %s",
+            cloud_id,
+            driver,
+            accounts.scrub(errors.chain(exc), credentials),
+        )
+        if isinstance(exc, CloudError):
+            message = accounts.scrub(errors.describe(exc), credentials)
+            extensions = {"cloud_error": type(exc).__name__}
+        else:
+            # The SDK's own words may quote the other side: only its type is said.
+            message, extensions = f"the {driver} adapter raised {type(exc).__name__}", {}
         raise CloudConnectionFailed(
             f"Connecting to the cloud failed: {message}. Nothing was stored.",
             errors=[{"location": "body", "message": message}],
+            **extensions,
         ) from None
 
 

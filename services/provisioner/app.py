@@ -65,7 +65,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
                 "CLANAVI_SECRET_KEY_PREVIOUS)",
                 ", ".join(rewrapped.unreadable),
             )
-        clouds = CloudDirectory(runtime.pool, keyring=keyring)
+        clouds = CloudDirectory(runtime.pool, keyring=keyring, endpoint_deny=settings.endpoint_deny_networks())
         await clouds.load_modules()
         if clouds.module_enabled("simcloud"):
             # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.

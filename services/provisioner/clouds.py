@@ -37,11 +37,16 @@ from adapters.registry import AdapterContext, UnknownDriver, factory
 from kernel.crypto import Keyring
 from kernel.db import Pool
 from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
+from kernel.networks import Network, parse_networks
 from services.provisioner import accounts, repository
 from services.provisioner.errors import ModuleDisabled
 from services.provisioner.repository import CloudAccount
+from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
 
 log = logging.getLogger(__name__)
+
+# Where accounts added through the API may not point, unless the provisioner's settings say otherwise.
+_ENDPOINT_DENY = parse_networks(DEFAULT_ENDPOINT_DENY)
 
 # operation -> the feature that promises it
 _OPERATION_FEATURE: dict[str, Feature] = {op: f for f, ops in FEATURE_OPERATIONS.items() for op in ops}
@@ -88,11 +93,14 @@ class CloudDirectory:
         catalogue_ttl: float = 60.0,
         connected: Mapping[str, CloudAdapter] | None = None,
         keyring: Keyring | None = None,
+        endpoint_deny: Sequence[Network] = _ENDPOINT_DENY,
     ) -> None:
         """`connected`: adapters already connected, by account id (used as they are, never connected again).
-        `keyring`: opens the accounts' credentials (without it, an account that has some cannot connect)."""
+        `keyring`: opens the accounts' credentials (without it, an account that has some cannot connect).
+        `endpoint_deny`: networks an account added or changed through the API may not point at."""
         self._pool = pool
         self.keyring = keyring
+        self.endpoint_deny = tuple(endpoint_deny)
         self._adapters: dict[str, CloudAdapter] = dict(connected or {})
         self._lock = asyncio.Lock()
         self._catalogues: dict[str, _Catalogue] = {}

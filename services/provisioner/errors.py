@@ -13,10 +13,16 @@
 | any other `CloudError` | 502 | `cloud_error` |
 
 Not from a cloud: `ModuleDisabled` (409 `module_disabled`), the account's adapter module is disabled.
+
+A problem's detail, a record's `reason` and an event say of a cloud error only what `describe` gives: the adapter's
+own words, which never carry what the other side sent (each adapter's `_errors.py` sees to that: fixed descriptions,
+error codes, HTTP statuses), on one line and cut short. The whole chain, the SDK's exception with the answer it got,
+goes to the log (`chain`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from adapters.base import (
@@ -39,6 +45,11 @@ from kernel.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+
+log = logging.getLogger(__name__)
+
+# A cloud error's words in an answer: enough for a code, a status and a sentence, never a page.
+_LONGEST = 300
 
 
 class QuotaExhausted(Conflict):
@@ -88,12 +99,29 @@ def retry_after(exc: CloudError) -> float:
     return float(value) if isinstance(value, int | float) and value > 0 else 1.0
 
 
+def describe(exc: CloudError) -> str:
+    """What an answer, a record or an event may say of a cloud error."""
+    said = " ".join((str(exc) or type(exc).__name__).split())
+    return said if len(said) <= _LONGEST else f"{said[: _LONGEST - 3]}..."
+
+
+def chain(exc: BaseException) -> str:
+    """An error and every error it came from, for the log."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return " <- ".join(f"{type(e).__name__}: {e}" for e in seen)
+
+
 def from_cloud(
     exc: CloudError, *, cloud_id: str | None, field: str | None = None, invalid_field: str | None = None
 ) -> ClanaviError:
     """The API error for an adapter error; `field` names the body field whose id the cloud did not find,
     `invalid_field` the one a refused request most likely concerns."""
-    detail = str(exc) or type(exc).__name__
+    log.info("cloud %s: %s", cloud_id or "?", chain(exc))
+    detail = describe(exc)
     cloud = f"Cloud {cloud_id}" if cloud_id else "The cloud"
     if isinstance(exc, UnsupportedOperation):
         return NotImplementedByCloud(
@@ -124,7 +152,7 @@ def from_cloud(
 
 def reason(exc: CloudError) -> str:
     """A failure in words for a record's `reason` and a `*.failed` event."""
-    detail = str(exc) or type(exc).__name__
+    detail = describe(exc)
     if isinstance(exc, QuotaExceeded):
         return f"The cloud's quota is exhausted: {detail}"
     if isinstance(exc, Throttled):
@@ -142,6 +170,8 @@ __all__ = [
     "ModuleDisabled",
     "QuotaExhausted",
     "RetryLater",
+    "chain",
+    "describe",
     "from_cloud",
     "reason",
     "retry_after",

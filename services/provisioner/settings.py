@@ -10,6 +10,17 @@ they are stored encrypted, never in the account's configuration.
 `CLANAVI_SECRET_KEY` (at least 32 characters) encrypts cloud credentials at rest; the provisioner does not start
 without it. `CLANAVI_SECRET_KEY_PREVIOUS` (comma-separated) lists keys it replaced: credentials sealed with one of them
 are still read, and rewrapped with the current key at start (or by `clanavi rotate-keys provisioner`).
+
+`CLANAVI_PROVISIONER_ENDPOINT_DENY` (comma-separated addresses or CIDR networks, checked at start) says where an
+account added or changed through the API may not point. Every URL in its settings (EC2 `endpoint_url`, OpenStack
+`auth_url`, XCP `url`, a libvirt `uri` with a host...) is resolved first, and refused with 422 naming the setting when
+any of its addresses is in one of these networks, before anything connects. A URI that reaches this machine without a
+network address (libvirt's `qemu:///system`, `+unix`, `+ext`, `?command=`) counts as 127.0.0.1 and ::1. By default
+loopback, "this network", the unspecified addresses and link-local ones (cloud metadata services among them, and
+EC2's IPv6 one) are denied; an empty value denies nothing (the tests' local stand-ins). Accounts from
+`CLANAVI_PROVISIONER_CLOUDS` are the operator's and are not checked. Not covered: a name that resolves elsewhere by
+the time the adapter connects (DNS rebinding: adapters connect later, by name), HTTP redirects the SDKs follow, and
+the endpoints an OpenStack service catalogue names.
 """
 
 from collections.abc import Callable
@@ -20,10 +31,12 @@ from pydantic_settings import SettingsConfigDict
 
 from adapters import registry
 from kernel.crypto import Keyring
+from kernel.networks import Network, parse_networks
 from kernel.settings import ServiceSettings
 
 SIM_CLOUD_ID = "sim"
 SIM_CLOUD_NAME = "SimCloud"
+DEFAULT_ENDPOINT_DENY = "127.0.0.0/8,::1/128,0.0.0.0/8,::/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
 
 
 class CloudAccountConfig(BaseModel):
@@ -83,6 +96,8 @@ class ProvisionerSettings(ServiceSettings):
     sync_interval_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
     # How long a new or changed account's connection test may take before it counts as failed.
     connection_test_seconds: float = Field(default=20.0, gt=0, le=300)
+    # Networks an account added through the API may not point at (see the module's docstring).
+    endpoint_deny: str = DEFAULT_ENDPOINT_DENY
 
     @field_validator("clouds")
     @classmethod
@@ -106,6 +121,15 @@ class ProvisionerSettings(ServiceSettings):
             )
         return clouds
 
+    @field_validator("endpoint_deny")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"comma-separated addresses or CIDR networks expected: {exc}") from None
+        return value
+
     def keyring(self) -> Keyring:
         """The keys of cloud credentials (CLANAVI_SECRET_KEY, shared by every replica); raises ValueError naming the
         variable when one is missing or too short."""
@@ -113,6 +137,9 @@ class ProvisionerSettings(ServiceSettings):
 
     def startup_checks(self) -> list[Callable[[], object]]:
         return [*super().startup_checks(), self.keyring]
+
+    def endpoint_deny_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.endpoint_deny)
 
     def sim_config(self) -> dict[str, Any]:
         return {

@@ -47,6 +47,8 @@ class Platform:
             gateway_provisioner_url=f"http://127.0.0.1:{ports['provisioner']}",
             gateway_audit_url=f"http://127.0.0.1:{ports['audit']}",
             provisioner_follow_interval="0.05",
+            # Accounts added through the API point at the stand-ins on 127.0.0.1 (moto): loopback is allowed here.
+            provisioner_endpoint_deny="",
             **{f"{name}_port": str(port) for name, port in ports.items()},
             **{f"provisioner_sim_{k}_seconds": v for k, v in self.sim_timings.items()},
         )

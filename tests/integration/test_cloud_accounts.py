@@ -1,7 +1,11 @@
 """Cloud accounts per project on the whole provisioner app, with real PostgreSQL, RabbitMQ, SimCloud and a moto server:
 credentials are sealed at rest (the column never holds them, another key cannot open them), configured secrets are
 split out of `config`, old keys are rewrapped at start and by `clanavi rotate-keys`, accounts nobody can read answer
-409, and each project sees and uses only its own accounts."""
+409, each project sees and uses only its own accounts, accounts added through the API may not point at this machine
+or at cloud metadata (configured ones may), and a failed connection test never repeats what the other side answered.
+
+The stand-ins (moto) listen on 127.0.0.1: the tests that add accounts pointing at them turn the endpoint policy off
+(`endpoint_deny=""`), the tests of the policy keep the default."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from kernel.crypto import Keyring, Sealed, UnknownKey
 from kernel.settings import KernelSettings
 from services.provisioner import accounts, repository
 from services.provisioner.app import create_app
-from services.provisioner.settings import ProvisionerSettings
+from services.provisioner.settings import DEFAULT_ENDPOINT_DENY, ProvisionerSettings
 from tests.contract.clouds.ec2 import moto_server_for
 from tests.signing import identity_headers
 
@@ -107,7 +111,11 @@ def moto(request: pytest.FixtureRequest) -> MotoServer:
 @pytest.fixture
 def make_settings(kernel_settings: KernelSettings) -> Callable[..., ProvisionerSettings]:
     def make(
-        *, key: str = KEY, previous: str | None = None, clouds: list[dict[str, Any]] | None = None
+        *,
+        key: str = KEY,
+        previous: str | None = None,
+        clouds: list[dict[str, Any]] | None = None,
+        endpoint_deny: str = "",
     ) -> ProvisionerSettings:
         return ProvisionerSettings(
             kernel=kernel_settings.model_copy(
@@ -118,6 +126,7 @@ def make_settings(kernel_settings: KernelSettings) -> Callable[..., ProvisionerS
             connection_test_seconds=10,
             sim_boot_seconds=0.1,
             sim_terminate_seconds=0.1,
+            endpoint_deny=endpoint_deny,
         )
 
     return make
@@ -627,3 +636,220 @@ def _no_stray_secret_key() -> Iterator[None]:
     saved = {k: os.environ.pop(k) for k in ("CLANAVI_SECRET_KEY", "CLANAVI_SECRET_KEY_PREVIOUS") if k in os.environ}
     yield
     os.environ.update(saved)
+
+
+# --- where accounts may point ------------------------------------------------------------------------------------
+
+BANNER = "SECRET-BANNER-1234"
+DENIED = "cloud_endpoint_denied"
+
+
+class Listener:
+    """A TCP server on loopback (127.0.0.1, and ::1 on the same port when it can) that counts the connections it
+    accepts and answers each with `answer`, then closes it."""
+
+    def __init__(self, answer: bytes = b"") -> None:
+        self.answer = answer
+        self.accepted = 0
+        self.servers: list[asyncio.Server] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            if self.answer and not self.answer.startswith(b"HTTP/"):
+                writer.write(self.answer)  # a banner, sent before anything is asked
+            else:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                writer.write(self.answer)
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> int:
+        first = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.servers.append(first)
+        port: int = first.sockets[0].getsockname()[1]
+        try:
+            self.servers.append(await asyncio.start_server(self._serve, "::1", port))
+        except OSError:
+            pass  # no IPv6 here: [::1] is refused before any connection all the same
+        return port
+
+    async def __aexit__(self, *exc: object) -> None:
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+
+
+def http_answer(status: str, body: str, content_type: str) -> bytes:
+    return (
+        f"HTTP/1.1 {status} {BANNER}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n{body}"
+    ).encode()
+
+
+# What another service (one that is not the cloud's) might answer, each carrying the banner.
+ANSWERS = {
+    # (A page that is well-formed XML passes for an EC2 answer with no regions in it: no use here.)
+    "a page": http_answer("200", f"<!DOCTYPE html><html><body>{BANNER}<br></body></html>", "text/html"),
+    "an error document": http_answer(
+        "404", json.dumps({"error": {"message": BANNER, "code": 404}}), "application/json"
+    ),
+    "a server error": http_answer("500", f"<html>{BANNER}</html>", "text/html"),
+    "a banner": f"{BANNER}\r\n".encode(),
+}
+XMLRPC_FAULT = http_answer(
+    "200",
+    "<?xml version='1.0'?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int>"
+    f"</value></member><member><name>faultString</name><value><string>{BANNER}</string></value></member></struct>"
+    "</value></fault></methodResponse>",
+    "text/xml",
+)
+
+
+def account_at(driver: str, url: str) -> dict[str, Any]:
+    """A new account of `driver` whose endpoint is `url`."""
+    if driver == "ec2":
+        config = {
+            "region": "us-east-1",
+            "endpoint_url": url,
+            "throttle": {"max_attempts": 1},
+            "connect_timeout_seconds": 5,
+            "read_timeout_seconds": 5,
+        }
+        return {"config": config, "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET}}
+    if driver == "openstack":
+        config = {"auth_url": f"{url}/v3", "username": "admin", "project_name": "admin", "timeout_seconds": 5}
+        return {"config": config, "credentials": {"password": XCP_PASSWORD}}
+    assert driver == "xcp"
+    return {"config": {"url": url, "username": "root"}, "credentials": {"password": XCP_PASSWORD}}
+
+
+async def test_accounts_added_through_the_api_may_not_point_at_this_machine_or_at_metadata(
+    make_settings: Callable[..., ProvisionerSettings], db: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    listener = Listener()
+    async with listener as port, provisioner(make_settings(endpoint_deny=DEFAULT_ENDPOINT_DENY)) as client:
+        ec2 = account_at("ec2", "")
+        refused: list[tuple[dict[str, Any], str]] = [
+            *(
+                ({**ec2, "driver": "ec2", "config": {**ec2["config"], "endpoint_url": url}}, "body.config.endpoint_url")
+                for url in (
+                    f"http://127.0.0.1:{port}",
+                    f"http://localhost:{port}/",
+                    f"http://[::1]:{port}",
+                    f"http://[::ffff:127.0.0.1]:{port}",
+                    f"http://2130706433:{port}",  # 127.0.0.1 as one number
+                    f"http://0.0.0.0:{port}",
+                    "http://169.254.169.254/latest/meta-data/",
+                    "http://no-such-host.invalid/",
+                )
+            ),
+            (
+                {**ec2, "driver": "ec2", "config": {"cloudwatch_endpoint_url": f"http://127.0.0.1:{port}"}},
+                "body.config.cloudwatch_endpoint_url",
+            ),
+            ({**account_at("openstack", f"http://localhost:{port}"), "driver": "openstack"}, "body.config.auth_url"),
+            ({**account_at("xcp", f"https://127.0.0.1:{port}/"), "driver": "xcp"}, "body.config.url"),
+            ({"driver": "libvirt", "config": {"uri": f"qemu+tcp://127.0.0.1:{port}/system"}}, "body.config.uri"),
+            ({"driver": "libvirt", "config": {"uri": "qemu:///system"}}, "body.config.uri"),
+            ({"driver": "libvirt", "config": {"uri": "qemu+ext:///system?command=/bin/true"}}, "body.config.uri"),
+            (
+                {"driver": "libvirt", "config": {}, "credentials": {"uri": f"qemu+ssh://root:pw@localhost:{port}/x"}},
+                "body.credentials.uri",
+            ),
+        ]
+        for n, (body, location) in enumerate(refused):
+            answer = await client.post("/v1/clouds", headers=alpha(), json={"name": f"c{n}", **body})
+            assert answer.status_code == 422, (body, answer.text)
+            problem = answer.json()
+            assert problem["code"] == DENIED and [e["location"] for e in problem["errors"]] == [location], problem
+            assert "CLANAVI_PROVISIONER_ENDPOINT_DENY" in problem["detail"]
+        assert await db.fetchval("SELECT count(*) FROM clouds WHERE project_id = 'alpha'") == 0
+
+        # libvirt's test driver opens nothing: allowed.
+        lab = ok(
+            await client.post(
+                "/v1/clouds",
+                headers=alpha(),
+                json={"name": "lab", "driver": "libvirt", "config": {"uri": "test:///default", "pool": "default-pool"}},
+            ),
+            201,
+        )
+        moved = await client.patch(
+            f"/v1/clouds/{lab['id']}", headers=alpha(), json={"config": {"uri": f"qemu+tcp://localhost:{port}/system"}}
+        )
+        assert moved.status_code == 422 and moved.json()["code"] == DENIED, moved.text
+        assert moved.json()["errors"][0]["location"] == "body.config.uri"
+
+        # Accounts added earlier (when the policy allowed them) cannot be moved there either.
+        for cloud_id, driver, config, field in (
+            ("cld-aws", "ec2", {"region": "us-east-1", "endpoint_url": "http://ec2.example.org"}, "endpoint_url"),
+            ("cld-os", "openstack", {**account_at("openstack", "http://keystone.example.org")["config"]}, "auth_url"),
+            ("cld-xen", "xcp", {"url": "https://xen.example.org", "username": "root"}, "url"),
+        ):
+            await seal_api_account(db, KEY, cloud_id, config)
+            await db.execute("UPDATE clouds SET driver = $2 WHERE id = $1", cloud_id, driver)
+            if driver != "ec2":
+                sealed, key_id = accounts.seal(Keyring(KEY), cloud_id, {"password": XCP_PASSWORD})
+                await db.execute(
+                    "UPDATE clouds SET credentials = $2, credentials_key_id = $3, credential_fields = '{password}' "
+                    "WHERE id = $1",
+                    cloud_id,
+                    sealed,
+                    key_id,
+                )
+            url = f"http://127.0.0.1:{port}/v3" if driver == "openstack" else f"http://127.0.0.1:{port}"
+            answer = await client.patch(
+                f"/v1/clouds/{cloud_id}", headers=alpha(), json={"config": {**config, field: url}}
+            )
+            assert answer.status_code == 422 and answer.json()["code"] == DENIED, answer.text
+            assert answer.json()["errors"][0]["location"] == f"body.config.{field}"
+            assert ok(await client.get(f"/v1/clouds/{cloud_id}", headers=alpha()))["config"][field] == config[field]
+            # A change that connects nothing is not checked.
+            assert ok(await client.patch(f"/v1/clouds/{cloud_id}", headers=alpha(), json={"name": f"{driver}-2"}))
+
+        stored = await db.fetch("SELECT id, config FROM clouds WHERE project_id = 'alpha' ORDER BY id")
+        assert [r["id"] for r in stored] == sorted(["cld-aws", "cld-os", "cld-xen", lab["id"]])
+        assert all(str(port) not in json.dumps(r["config"]) for r in stored)
+    assert listener.accepted == 0
+
+
+async def test_accounts_from_configuration_are_not_checked(
+    make_settings: Callable[..., ProvisionerSettings], moto: MotoServer
+) -> None:
+    aws = {
+        "id": "aws",
+        "name": "AWS",
+        "driver": "ec2",
+        "config": ec2_config(moto),
+        "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
+    }
+    settings = make_settings(clouds=[aws], endpoint_deny=DEFAULT_ENDPOINT_DENY)
+    assert moto.url.startswith("http://127.0.0.1:")
+    async with provisioner(settings) as client:
+        assert ok(await client.get("/v1/clouds/aws/regions", headers=default()))["items"]
+
+
+@pytest.mark.parametrize("driver", ["ec2", "openstack", "xcp"])
+async def test_a_failed_connection_test_does_not_repeat_what_the_other_side_answered(
+    make_settings: Callable[..., ProvisionerSettings],
+    db: asyncpg.Connection[asyncpg.Record],
+    caplog: pytest.LogCaptureFixture,
+    driver: str,
+) -> None:
+    answers = {**ANSWERS, "an XML-RPC fault": XMLRPC_FAULT} if driver == "xcp" else ANSWERS
+    async with provisioner(make_settings()) as client:
+        for what, answer in answers.items():
+            async with Listener(answer) as port:
+                body = {"name": "probe", "driver": driver, **account_at(driver, f"http://127.0.0.1:{port}")}
+                refused = await client.post("/v1/clouds", headers=alpha(), json=body)
+            assert refused.status_code == 422, (what, refused.text)
+            assert refused.json()["code"] == "cloud_connection_failed", (what, refused.text)
+            assert BANNER not in refused.text, (what, refused.text)
+            assert not any(secret in refused.text for secret in SECRETS)
+    assert await db.fetchval("SELECT count(*) FROM clouds WHERE project_id = 'alpha'") == 0
+    # The whole error is the operators' to read.
+    assert BANNER in caplog.text

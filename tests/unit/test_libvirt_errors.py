@@ -53,7 +53,28 @@ def libvirt_error(code: int, message: str = "it went wrong") -> libvirt.libvirtE
 def test_each_error_code_has_its_contract_error(code: int, expected: type[CloudError]) -> None:
     translated = _errors.translate(libvirt_error(code, "libvirt says no"), "launch_instance")
     assert type(translated) is expected
-    assert "libvirt says no" in str(translated)
+    if code in CONNECTION_FAILED:
+        assert "libvirt says no" not in str(translated) and f"libvirt error {code}" in str(translated)
+    else:
+        assert "libvirt says no" in str(translated)
+
+
+CONNECTION_FAILED = (
+    libvirt.VIR_ERR_SYSTEM_ERROR,
+    libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_AUTH_FAILED,
+    libvirt.VIR_ERR_AUTH_CANCELLED,
+)
+
+
+@pytest.mark.parametrize("code", CONNECTION_FAILED)
+def test_a_failed_connection_does_not_repeat_what_the_other_side_sent(code: int) -> None:
+    # libvirt quotes ssh's error output, or reads the first bytes of an HTTP answer as a packet's length.
+    said = "End of file while reading data: SECRET-BANNER-1234: Input/output error"
+    translated = _errors.translate(libvirt_error(code, said), "connect")
+    assert "SECRET-BANNER-1234" not in str(translated)
+    assert str(translated).startswith("connect: ")
 
 
 def test_unsupported_by_the_driver_names_the_operation() -> None:
