@@ -10,16 +10,27 @@ alone to have refused a caller. The permission a route declares can be read back
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
 from kernel.errors import Unauthenticated
 from kernel.identity import Identity, Permission
 
-__all__ = ["Admin", "Anyone", "Manager", "Operator", "Reader", "allowed", "optional_caller", "route_permission"]
+__all__ = [
+    "Admin",
+    "Anyone",
+    "Manager",
+    "Operator",
+    "Reader",
+    "allowed",
+    "optional_caller",
+    "requiring",
+    "route_permission",
+]
 
 _PERMISSION_ATTRIBUTE = "clanavi_permission"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def allowed(permission: Permission) -> Callable[[Request], Awaitable[Identity]]:
@@ -34,8 +45,14 @@ def allowed(permission: Permission) -> Callable[[Request], Awaitable[Identity]]:
         return identity
 
     check.__name__ = f"require_{permission.value}"
-    setattr(check, _PERMISSION_ATTRIBUTE, permission)
-    return check
+    return requiring(permission, check)
+
+
+def requiring(permission: Permission, function: F) -> F:
+    """Mark `function` (a dependency, or an endpoint that checks the caller itself) as needing `permission`, so that
+    `route_permission` can read it back."""
+    setattr(function, _PERMISSION_ATTRIBUTE, permission)
+    return function
 
 
 async def optional_caller(request: Request) -> Identity | None:
@@ -49,6 +66,9 @@ def route_permission(route: Any) -> Permission | None:
     """The permission a route declared through `allowed`, at any depth of its dependencies; None for a route that
     declared none. `route` is an APIRoute or a RouteContext: an app's routes, those of included routers too, are
     `fastapi.routing.iter_route_contexts(app.routes)` (`app.routes` itself holds included routers whole)."""
+    declared = getattr(getattr(route, "endpoint", None), _PERMISSION_ATTRIBUTE, None)
+    if isinstance(declared, Permission):
+        return declared
     pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
     while pending:
         dependant = pending.pop()

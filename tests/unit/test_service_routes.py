@@ -92,3 +92,16 @@ def test_the_provisioner_permissions_are_the_documented_ones() -> None:
         else:
             expected = Permission.OPERATE
         assert permission is expected, (method, path)
+
+
+def test_the_gateway_routes_carry_the_declared_permission(gateway: FastAPI) -> None:
+    """The idempotency keys read a route's permission back before replaying a stored answer."""
+    wanted = {
+        (method, path): permission for routers in SERVICES.values() for method, path, permission in declared(routers)
+    }
+    relays = [r for r in gateway.router.routes if isinstance(r, Route) and r.endpoint.__name__.startswith("relay_to_")]
+    assert relays
+    for route in relays:
+        for method in route.methods or ():
+            if method != "HEAD":
+                assert route_permission(route) is wanted[(method, route.path)], (method, route.path)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.routing import Route
 
-from kernel.authz import route_permission
+from kernel.authz import requiring, route_permission
 from kernel.errors import Unauthenticated
 from kernel.identity import Identity, Permission
 from services.gateway.proxy.upstream import Upstream
@@ -71,4 +71,5 @@ def _relay(upstream: Upstream, permission: Permission) -> Callable[[Request], Aw
         return await upstream.relay(request, caller=identity)
 
     relay.__name__ = f"relay_to_{upstream.name}"
-    return relay
+    # Read back by the idempotency keys, which check the permission before replaying a stored answer.
+    return requiring(permission, relay)
