@@ -29,9 +29,8 @@ from kernel import correlation
 from kernel.errors import problem
 from kernel.http import problem_response
 from kernel.identity import Identity
+from kernel.networks import Network, network_of, parse_networks
 from kernel.token_bucket import Clock, TokenBucket
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 LOGIN_ROUTES = frozenset({("POST", "/v1/auth/token")})
@@ -77,17 +76,6 @@ def buckets(
     return TokenBuckets(rate, burst, max_keys=max_keys, clock=clock) if rate > 0 else None
 
 
-def parse_networks(values: str | Iterable[str | Network]) -> tuple[Network, ...]:
-    """Networks from addresses or CIDR blocks, given one by one or comma-separated; ValueError when one is not."""
-    if isinstance(values, str):
-        values = values.split(",")
-    return tuple(
-        value if isinstance(value, Network) else ipaddress.ip_network(value.strip(), strict=False)
-        for value in values
-        if not isinstance(value, str) or value.strip()
-    )
-
-
 def client_address(scope: Scope, trusted: Collection[Network]) -> str:
     """The client's IP address: the peer, or what trusted proxies say in `X-Forwarded-For`."""
     peer = scope.get("client")
@@ -111,11 +99,7 @@ def client_address(scope: Scope, trusted: Collection[Network]) -> str:
 
 
 def _is_trusted(address: str, trusted: Collection[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    return network_of(address, trusted) is not None
 
 
 async def _refuse(scope: Scope, send: Send, refusal: Refusal, detail: str) -> None:
@@ -222,5 +206,4 @@ __all__ = [
     "Refusal",
     "TokenBuckets",
     "client_address",
-    "parse_networks",
 ]

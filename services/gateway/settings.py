@@ -6,8 +6,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from kernel.networks import parse_networks
 from kernel.settings import ServiceSettings, check_url
-from services.gateway.ratelimit import parse_networks
 
 
 def _http_url(url: str) -> str:

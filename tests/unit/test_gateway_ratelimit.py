@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
-from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit, TokenBuckets, client_address, parse_networks
+from kernel.networks import parse_networks
+from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit, TokenBuckets, client_address
 from tests.clock import FakeClock
 
 
