@@ -40,6 +40,7 @@ from kernel.events import Envelope, InstanceLaunched, new_event, parse_payload
 from kernel.migrations import INBOX_DDL, OUTBOX_DDL
 from kernel.outbox import OutboxRelay, OutgoingMessage
 from kernel.settings import KernelSettings
+from kernel.unit_of_work import PostgresUnitOfWork, Transaction
 
 PROJECT_ID = "bench-project"
 WAIT_TIMEOUT = 120.0
@@ -188,11 +189,29 @@ async def _wait_all(futures: Sequence[asyncio.Future[float]], what: str) -> None
 # --- the pipeline -----------------------------------------------------------------------------------------------
 
 
-class TimedConsumer(EventConsumer):
+class Launches:
+    """The consumer's one repository: what a read model or the audit would keep of each launch."""
+
+    def __init__(self, conn: db.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, envelope: Envelope, launched: InstanceLaunched) -> None:
+        await self._conn.execute(
+            "INSERT INTO launches (event_id, instance_id, provider_id, occurred_at) VALUES ($1, $2, $3, $4)",
+            envelope.id,
+            launched.instance_id,
+            launched.provider_id,
+            envelope.occurred_at,
+        )
+
+
+class TimedConsumer(EventConsumer[Launches]):
     """An `EventConsumer` that notes the time once its transaction (handler + inbox row) has committed."""
 
-    def __init__(self, pool: db.Pool, *, name: str, handle: Handler, concurrency: int, tracker: Tracker) -> None:
-        super().__init__(pool, name=name, handle=handle, concurrency=concurrency)
+    def __init__(
+        self, pool: db.Pool, *, name: str, handle: Handler[Launches], concurrency: int, tracker: Tracker
+    ) -> None:
+        super().__init__(PostgresUnitOfWork(lambda: pool, Launches), name=name, handle=handle, concurrency=concurrency)
         self._tracker = tracker
         self.duplicates = 0
 
@@ -206,17 +225,11 @@ class TimedConsumer(EventConsumer):
         return fresh
 
 
-async def _record_launch(conn: db.Connection, envelope: Envelope) -> None:
-    """The consumer's handler: what a read model or the audit would do with the event."""
+async def _record_launch(tx: Transaction[Launches], envelope: Envelope) -> None:
+    """The consumer's handler."""
     payload = parse_payload(envelope)
     assert isinstance(payload, InstanceLaunched)
-    await conn.execute(
-        "INSERT INTO launches (event_id, instance_id, provider_id, occurred_at) VALUES ($1, $2, $3, $4)",
-        envelope.id,
-        payload.instance_id,
-        payload.provider_id,
-        envelope.occurred_at,
-    )
+    await tx.repos.add(envelope, payload)
 
 
 def _launch_event(n: int) -> Envelope:

@@ -1,4 +1,5 @@
-"""Consuming events: each delivery is handled in one database transaction together with its inbox row, then acked.
+"""Consuming events: each delivery is handled in one transaction of the service's unit of work, which also records
+the event in the consumer's inbox and adds what the handler emits to the outbox; then the message is acked.
 
 A redelivered event whose id is already in the inbox is acked without running the handler again. Transient
 failures are nacked for another try; the queue's delivery limit moves a message that keeps failing to the dead-letter
@@ -9,34 +10,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Generic, Protocol, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from tenacity import wait_exponential
 
 from kernel import correlation
-from kernel.db import Connection, Pool
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 from kernel.events.envelope import UnknownEventType
 from kernel.metrics import EVENTS_CONSUMED
 from kernel.retry import pause_after
+from kernel.unit_of_work import Transaction
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, Envelope], Awaitable[None]]
+__all__ = ["EventConsumer", "Handler", "PermanentFailure", "Receiving"]
+
+R = TypeVar("R")
+
+# Given the delivery's transaction rather than a connection: what a handler changes and emits commits with the
+# inbox row, or not at all.
+Handler = Callable[[Transaction[R], Envelope], Awaitable[None]]
+
+
+class Receiving(Protocol[R]):
+    """What a consumer needs of its service's unit of work (kernel.unit_of_work has it)."""
+
+    def receiving(self, event_id: uuid.UUID, consumer: str) -> AbstractAsyncContextManager[Transaction[R] | None]: ...
 
 
 class PermanentFailure(Exception):
     """The event can never be handled; retrying is pointless."""
 
 
-class EventConsumer:
+class EventConsumer(Generic[R]):
     def __init__(
-        self, pool: Pool, *, name: str, handle: Handler, retry_delay: float = 0.5, concurrency: int = 8
+        self, uow: Receiving[R], *, name: str, handle: Handler[R], retry_delay: float = 0.5, concurrency: int = 8
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._name = name
         self._handle = handle
         # The pause before a failed delivery goes back: `retry_delay` doubling with each delivery, up to 10 s.
@@ -46,15 +62,10 @@ class EventConsumer:
 
     async def handle_delivery(self, envelope: Envelope) -> bool:
         """Run the handler once per event id; False when the event had been handled before."""
-        async with self._slots, self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                envelope.id,
-                self._name,
-            )
-            if not fresh:
+        async with self._slots, self._uow.receiving(envelope.id, self._name) as tx:
+            if tx is None:
                 return False
-            await self._handle(conn, envelope)
+            await self._handle(tx, envelope)
             return True
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:

@@ -8,16 +8,18 @@ import asyncio
 import logging
 from collections.abc import Collection, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel import db
 from kernel.bus import Bus
-from kernel.consumer import EventConsumer, Handler
+from kernel.consumer import EventConsumer, Handler, Receiving
 from kernel.migrations import migrate
 from kernel.outbox import OutboxRelay
 from kernel.settings import KernelSettings
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 # How long a stopping service waits for each of its parts (tasks, bus, pool) before it gives up on it.
 STOP_GRACE_SECONDS = 10.0
@@ -70,9 +72,10 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.pool, self.bus.publish_many, schema=self.schema, dsn=self.dsn)
         self.spawn(self.relay.run(), name="outbox-relay")
 
-    async def start_consumer(self, bindings: Sequence[str], handle: Handler) -> None:
+    async def start_consumer(self, bindings: Sequence[str], uow: Receiving[R], handle: Handler[R]) -> None:
+        """Subscribe to `bindings`; each event is handled by `handle` in a transaction of `uow`."""
         consumer = EventConsumer(
-            self.pool, name=self.service, handle=handle, concurrency=max(1, self.settings.db_pool_max - 2)
+            uow, name=self.service, handle=handle, concurrency=max(1, self.settings.db_pool_max - 2)
         )
         await self.bus.subscribe(
             bindings=bindings,

@@ -17,6 +17,10 @@ record's last event), and carries the record's project and correlation id. They 
 transaction commits, and the relay is woken by it; `notify` wakes other listeners (a worker) at commit the same way.
 Nothing is written when the block raises.
 
+An event consumer handles each delivery in `receiving(event_id, consumer)`, a transaction that also records the event
+in the consumer's inbox (None, and nothing written, for a redelivery); what its handler emits about the delivered
+event is chained to it with `caused_by(envelope)`.
+
 `PostgresUnitOfWork` runs on a pool; `FakeUnitOfWork` keeps the repositories a test gives it in memory, with the same
 commit-or-nothing behaviour, so use cases are unit-tested without any server.
 """
@@ -24,6 +28,7 @@ commit-or-nothing behaviour, so use cases are unit-tested without any server.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +44,7 @@ __all__ = [
     "PostgresUnitOfWork",
     "Transaction",
     "UnitOfWork",
+    "caused_by",
     "chain",
 ]
 
@@ -61,6 +67,11 @@ class _Origin:
     project_id: str
     correlation_id: str
     last_event_id: str | None = None
+
+
+def caused_by(envelope: Envelope) -> Chained:
+    """What a consumer's events are chained to: the event it received, in that event's project and correlation."""
+    return _Origin(envelope.project_id, envelope.correlation_id, str(envelope.id))
 
 
 def chain(record: Chained, payloads: Sequence[EventPayload]) -> tuple[list[Envelope], str | None]:
@@ -119,24 +130,45 @@ class PostgresUnitOfWork(Generic[R]):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
-        async with self._pool().acquire() as conn, conn.transaction():
-            tx = Transaction(self._repositories(conn))
+        async with self._pool().acquire() as conn, conn.transaction(), self._on(conn) as tx:
             yield tx
-            await outbox.add(conn, *tx.events)
-            for channel in sorted(tx.notifications):
-                # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
-                await conn.execute(f'NOTIFY "{channel}"')
+
+    @asynccontextmanager
+    async def receiving(self, event_id: uuid.UUID, consumer: str) -> AsyncIterator[Transaction[R] | None]:
+        """A transaction that also records `event_id` in `consumer`'s inbox; None, with nothing written, when the
+        inbox holds it already (a redelivery)."""
+        async with self._pool().acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+                event_id,
+                consumer,
+            )
+            if not fresh:
+                yield None
+                return
+            async with self._on(conn) as tx:
+                yield tx
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[R]:
         async with self._pool().acquire() as conn:
             yield self._repositories(conn)
 
+    @asynccontextmanager
+    async def _on(self, conn: Connection) -> AsyncIterator[Transaction[R]]:
+        """The work of a transaction open on `conn`: what the block queued is written before it commits."""
+        tx = Transaction(self._repositories(conn))
+        yield tx
+        await outbox.add(conn, *tx.events)
+        for channel in sorted(tx.notifications):
+            # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
+            await conn.execute(f'NOTIFY "{channel}"')
+
 
 class FakeUnitOfWork(Generic[R]):
     """In memory: `repos` are the committed state. A transaction works on a deep copy of them, which replaces them
     when the block ends without an error; `committed` counts those, `events` and `notifications` are what they
-    committed, in order."""
+    committed, in order, and `inbox` the (event id, consumer) pairs received."""
 
     def __init__(self, repos: R) -> None:
         self.repos = repos
@@ -144,6 +176,7 @@ class FakeUnitOfWork(Generic[R]):
         self.rolled_back = 0
         self.events: list[Envelope] = []
         self.notifications: list[str] = []
+        self.inbox: set[tuple[uuid.UUID, str]] = set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
@@ -157,6 +190,15 @@ class FakeUnitOfWork(Generic[R]):
         self.events.extend(tx.events)
         self.notifications.extend(sorted(tx.notifications))
         self.committed += 1
+
+    @asynccontextmanager
+    async def receiving(self, event_id: uuid.UUID, consumer: str) -> AsyncIterator[Transaction[R] | None]:
+        if (event_id, consumer) in self.inbox:
+            yield None
+            return
+        async with self.transaction() as tx:
+            yield tx
+        self.inbox.add((event_id, consumer))
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[R]:

@@ -3,35 +3,32 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from kernel.authz import Admin, Reader
-from kernel.db import Pool
 from kernel.errors import ValidationFailed
-from kernel.events.identity import PLATFORM_SCOPE
 from kernel.http import problem_responses
-from kernel.identity import Permission
-from services.audit import repository
-from services.audit.domain import EventFilter
+from services.audit import handlers
+from services.audit.handlers import AuditUnitOfWork, Scope
 from services.audit.listing import EventPaging
 from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
 
-__all__ = ["get_pool", "router"]
+__all__ = ["router", "unit_of_work"]
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 422))
 
 
-async def get_pool(request: Request) -> Pool:
-    pool: Pool = request.app.state.runtime.pool
-    return pool
+async def unit_of_work(request: Request) -> AuditUnitOfWork:
+    uow: AuditUnitOfWork = request.app.state.uow
+    return uow
 
 
-PoolDep = Annotated[Pool, Depends(get_pool)]
+Work = Annotated[AuditUnitOfWork, Depends(unit_of_work)]
 TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
 ScopeQuery = Annotated[
-    Literal["project", "platform"],
+    Scope,
     Query(
         description="`project`: the events of the caller's project. `platform`: the events about the platform rather "
         "than one project (users, projects being created, admin API keys); platform admins only."
@@ -63,7 +60,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     responses=problem_responses(403),
 )
 async def list_events(
-    pool: PoolDep,
+    uow: Work,
     caller: Reader,
     paging: EventPaging,
     scope: ScopeQuery = "project",
@@ -73,23 +70,24 @@ async def list_events(
     since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
     until: Annotated[datetime | None, Query(description="occurred_at < until (UTC if no offset).")] = None,
 ) -> AuditEventPage:
-    if scope == "platform":
-        # The route declares what a project's trail needs, all the gateway checks; the platform's needs more.
-        caller.require(Permission.ADMIN)
-    filters = EventFilter(
-        project_id=PLATFORM_SCOPE if scope == "platform" else caller.project_id,
-        types=tuple(type_ or ()),
+    # The route declares what a project's trail needs, all the gateway checks; the handler checks what the
+    # platform's needs besides.
+    page = await handlers.list_events(
+        uow,
+        caller,
+        paging,
+        scope=scope,
+        types=type_ or (),
         resource_id=resource_id,
         correlation_id=correlation_id,
         since=_utc(since, "since"),
         until=_utc(until, "until"),
     )
-    page = await repository.query(pool, filters, paging)
     return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/verify", summary="Recompute the hash chain over the whole trail", responses=problem_responses(403))
-async def verify_trail(pool: PoolDep, caller: Admin) -> ChainVerification:
+async def verify_trail(uow: Work, caller: Admin) -> ChainVerification:
     # The chain spans every project, so the service refuses non-admins itself instead of relying on the gateway.
-    result = await repository.verify(pool)
+    result = await handlers.verify(uow)
     return ChainVerification.model_validate(result, from_attributes=True)

@@ -1,4 +1,5 @@
-"""The audit service's FastAPI app: its lifespan migrates the schema and subscribes to every event."""
+"""The audit service's FastAPI app: its lifespan migrates the schema and subscribes to every event; the routes and the
+consumer share one unit of work."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from starlette.middleware import Middleware
 from kernel.http import create_base_app
 from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.runtime import ServiceRuntime
-from services.audit import handlers
+from kernel.unit_of_work import PostgresUnitOfWork
+from services.audit import consumers
+from services.audit.handlers import AuditRepositories
+from services.audit.repository import Repositories
 from services.audit.routes import ROUTERS
 from services.audit.settings import AuditSettings
 
@@ -25,13 +29,14 @@ SCHEMA = "audit"
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     runtime = ServiceRuntime("audit", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    uow = PostgresUnitOfWork[AuditRepositories](lambda: runtime.pool, Repositories)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             await runtime.start_database()
             await runtime.start_bus()
-            await runtime.start_consumer(["#"], handlers.record_event)
+            await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_event)
             yield
         finally:
             await runtime.stop()
@@ -43,6 +48,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
     )
     app.state.runtime = runtime
+    app.state.uow = uow
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -1,4 +1,5 @@
-"""The hash chain that makes the audit trail tamper-evident, and the filters of a query. Pure: no I/O.
+"""The hash chain that makes the audit trail tamper-evident, the filters of a query and what reading and verifying the
+trail answer. Pure: no I/O.
 
 Each record's hash is sha256(previous hash + canonical bytes of the record); the first record chains to 32 zero
 bytes. The bytes a record contributes depend on the hash version it was written with:
@@ -32,7 +33,9 @@ __all__ = [
     "HASH_VERSION",
     "AuditRecord",
     "EventFilter",
+    "Page",
     "UnstorableEvent",
+    "Verification",
     "canonical",
     "chain_hash",
     "record_hash",
@@ -98,6 +101,19 @@ class EventFilter:
                 "`since` must not be later than `until`.",
                 errors=[{"location": "query.since", "message": "later than until", "type": "range"}],
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    valid: bool
+    checked: int
+    first_invalid_seq: int | None
 
 
 def _time(value: datetime) -> str:

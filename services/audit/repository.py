@@ -1,12 +1,10 @@
-"""The events table: appending to the chain, querying with keyset pagination, and verifying the chain."""
+"""The events table on one connection: appending to the chain, reading pages of it, and verifying it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
 
-from kernel.db import Connection, Pool
+from kernel.db import Connection
 from kernel.events import Envelope
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.audit.domain import (
@@ -14,30 +12,24 @@ from services.audit.domain import (
     HASH_VERSION,
     AuditRecord,
     EventFilter,
+    Page,
     UnstorableEvent,
+    Verification,
     chain_hash,
     verify_chain,
 )
 
-__all__ = ["Page", "Verification", "append", "query", "verify"]
+__all__ = ["EVENT_LISTING", "EventRepository", "Repositories"]
 
 _COLUMNS = (
     "seq, id, type, version, occurred_at, project_id, correlation_id, causation_id, subject, payload, "
     "received_at, prev_hash, hash, hash_version"
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[AuditRecord]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    valid: bool
-    checked: int
-    first_invalid_seq: int | None
+# The trail is read in the order events happened; seq (the order they were recorded) breaks ties.
+EVENT_LISTING = Listing(
+    f"SELECT {_COLUMNS} FROM events", {"occurred_at": Column("occurred_at", "timestamptz")}, Column("seq", "bigint")
+)
 
 
 def _record(row: asyncpg.Record) -> AuditRecord:
@@ -63,88 +55,86 @@ def _record(row: asyncpg.Record) -> AuditRecord:
     )
 
 
-async def append(conn: Connection, envelope: Envelope) -> bool:
-    """Add `envelope` at the end of the chain; False when an event with its id is already stored."""
-    async with conn.transaction():
-        # One appender at a time per schema, until commit: the next one must read the hash this one writes.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
-        try:
-            # Hash what the database will hand back (jsonb rewrites numbers, timestamps come back in UTC), so
-            # verification recomputes exactly the same bytes. seq and received_at are hashed too, so they are chosen
-            # here rather than left to the column defaults; received_at is read after the lock (a transaction's now()
-            # is when it began), so it follows seq. A redelivery takes no seq.
-            row = await conn.fetchrow(
-                "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at, clock_timestamp() AS received_at,"
-                " (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev,"
-                " CASE WHEN EXISTS (SELECT 1 FROM events WHERE id = $3) THEN NULL"
-                " ELSE nextval(pg_get_serial_sequence('events', 'seq')) END AS seq",
-                envelope.payload,
-                envelope.occurred_at,
+class EventRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def append(self, envelope: Envelope) -> bool:
+        """Add `envelope` at the end of the chain; False when an event with its id is already stored."""
+        conn = self._conn
+        # A transaction of its own (a savepoint inside the caller's): the chain lock below must be held until the
+        # row is written, even on a connection whose caller opened none.
+        async with conn.transaction():
+            # One appender at a time per schema, until commit: the next one must read the hash this one writes.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
+            try:
+                # Hash what the database will hand back (jsonb rewrites numbers, timestamps come back in UTC), so
+                # verification recomputes exactly the same bytes. seq and received_at are hashed too, so they are
+                # chosen here rather than left to the column defaults; received_at is read after the lock (a
+                # transaction's now() is when it began), so it follows seq. A redelivery takes no seq.
+                row = await conn.fetchrow(
+                    "SELECT $1::jsonb AS payload, $2::timestamptz AS occurred_at, clock_timestamp() AS received_at,"
+                    " (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev,"
+                    " CASE WHEN EXISTS (SELECT 1 FROM events WHERE id = $3) THEN NULL"
+                    " ELSE nextval(pg_get_serial_sequence('events', 'seq')) END AS seq",
+                    envelope.payload,
+                    envelope.occurred_at,
+                    envelope.id,
+                )
+                assert row is not None
+                if row["seq"] is None:
+                    return False
+                normalized = {"payload": row["payload"], "occurred_at": row["occurred_at"]}
+                stored = envelope.model_copy(update=normalized)
+                prev = bytes(row["prev"]) if row["prev"] is not None else GENESIS
+                digest = chain_hash(prev, stored, seq=row["seq"], received_at=row["received_at"])
+            except (asyncpg.DataError, ValueError) as exc:
+                raise UnstorableEvent(f"event {envelope.id} cannot be stored: {exc}") from exc
+            await conn.execute(
+                "INSERT INTO events (seq, id, type, version, occurred_at, project_id, correlation_id, causation_id,"
+                " subject, payload, received_at, prev_hash, hash, hash_version)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                row["seq"],
                 envelope.id,
+                envelope.type,
+                envelope.version,
+                envelope.occurred_at,
+                envelope.project_id,
+                envelope.correlation_id,
+                envelope.causation_id,
+                envelope.subject,
+                envelope.payload,
+                row["received_at"],
+                prev,
+                digest,
+                HASH_VERSION,
             )
-            assert row is not None
-            if row["seq"] is None:
-                return False
-            normalized = {"payload": row["payload"], "occurred_at": row["occurred_at"]}
-            stored = envelope.model_copy(update=normalized)
-            prev = bytes(row["prev"]) if row["prev"] is not None else GENESIS
-            digest = chain_hash(prev, stored, seq=row["seq"], received_at=row["received_at"])
-        except (asyncpg.DataError, ValueError) as exc:
-            raise UnstorableEvent(f"event {envelope.id} cannot be stored: {exc}") from exc
-        await conn.execute(
-            "INSERT INTO events (seq, id, type, version, occurred_at, project_id, correlation_id, causation_id,"
-            " subject, payload, received_at, prev_hash, hash, hash_version)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            row["seq"],
-            envelope.id,
-            envelope.type,
-            envelope.version,
-            envelope.occurred_at,
-            envelope.project_id,
-            envelope.correlation_id,
-            envelope.causation_id,
-            envelope.subject,
-            envelope.payload,
-            row["received_at"],
-            prev,
-            digest,
-            HASH_VERSION,
+            return True
+
+    async def page(self, filters: EventFilter, request: PageRequest) -> Page:
+        """One page of the events that `filters` selects, in the request's order."""
+        where = (
+            Where()
+            .add("project_id = {}", filters.project_id)
+            .given("type = ANY({}::text[])", filters.types)
+            .given("subject = {}", filters.resource_id)
+            .given("correlation_id = {}", filters.correlation_id)
+            .given("occurred_at >= {}", filters.since)
+            .given("occurred_at < {}", filters.until)
         )
-        return True
+        items, next_cursor = await fetch_page(self._conn, EVENT_LISTING, where, request, _record)
+        return Page(items=items, next_cursor=next_cursor)
 
-
-# The trail is read in the order events happened; seq (the order they were recorded) breaks ties.
-EVENT_LISTING = Listing(
-    f"SELECT {_COLUMNS} FROM events", {"occurred_at": Column("occurred_at", "timestamptz")}, Column("seq", "bigint")
-)
-
-
-async def query(pool: Pool, filters: EventFilter, request: PageRequest) -> Page:
-    """One page of the project's events that `filters` selects, in the request's order."""
-    where = (
-        Where()
-        .add("project_id = {}", filters.project_id)
-        .given("type = ANY({}::text[])", filters.types)
-        .given("subject = {}", filters.resource_id)
-        .given("correlation_id = {}", filters.correlation_id)
-        .given("occurred_at >= {}", filters.since)
-        .given("occurred_at < {}", filters.until)
-    )
-    items, next_cursor = await fetch_page(pool, EVENT_LISTING, where, request, _record)
-    return Page(items=items, next_cursor=next_cursor)
-
-
-async def verify(pool: Pool, chunk_size: int = 1000) -> Verification:
-    """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""
-    prev, checked = GENESIS, 0
-    after: int | None = None
-    async with pool.acquire() as conn:
+    async def verify(self, chunk_size: int = 1000) -> Verification:
+        """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""
+        prev, checked = GENESIS, 0
+        after: int | None = None
         while True:
             # The first chunk has no lower bound: a record whose seq was made zero or negative is still checked.
             if after is None:
-                rows = await conn.fetch(f"SELECT {_COLUMNS} FROM events ORDER BY seq LIMIT $1", chunk_size)
+                rows = await self._conn.fetch(f"SELECT {_COLUMNS} FROM events ORDER BY seq LIMIT $1", chunk_size)
             else:
-                rows = await conn.fetch(
+                rows = await self._conn.fetch(
                     f"SELECT {_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", after, chunk_size
                 )
             if not rows:
@@ -156,3 +146,10 @@ async def verify(pool: Pool, chunk_size: int = 1000) -> Verification:
                 return Verification(valid=False, checked=checked, first_invalid_seq=bad)
             checked += len(records)
             prev, after = records[-1].hash, records[-1].seq
+
+
+class Repositories:
+    """The audit's repositories on one connection, as its unit of work hands them to the use cases."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.events = EventRepository(conn)

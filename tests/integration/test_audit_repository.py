@@ -27,10 +27,12 @@ from kernel.events import Envelope
 from kernel.keyset import Order, PageRequest
 from kernel.migrations import migrate
 from kernel.pagination import encode_cursor
-from services.audit import repository
+from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.app import MIGRATIONS
-from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, chain_hash
-from services.audit.handlers import record_event
+from services.audit.consumers import on_event
+from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, Page, Verification, chain_hash
+from services.audit.handlers import AuditRepositories
+from services.audit.repository import EventRepository, Repositories
 
 pytestmark = pytest.mark.integration
 
@@ -81,14 +83,30 @@ def event(n: int = 0, **changes: Any) -> Envelope:
     return Envelope.model_validate(fields)
 
 
+def consumer(pool: db.Pool) -> EventConsumer[AuditRepositories]:
+    return EventConsumer(
+        PostgresUnitOfWork[AuditRepositories](lambda: pool, Repositories), name="audit", handle=on_event
+    )
+
+
 async def store(pool: db.Pool, *envelopes: Envelope) -> None:
     for env in envelopes:
         async with pool.acquire() as conn:
-            assert await repository.append(conn, env)
+            assert await EventRepository(conn).append(env)
+
+
+async def query(pool: db.Pool, filters: EventFilter, request: PageRequest) -> Page:
+    async with pool.acquire() as conn:
+        return await EventRepository(conn).page(filters, request)
+
+
+async def verify(pool: db.Pool, chunk_size: int = 1000) -> Verification:
+    async with pool.acquire() as conn:
+        return await EventRepository(conn).verify(chunk_size)
 
 
 async def ids(pool: db.Pool, order: Order = "asc", **filters: Any) -> list[uuid.UUID]:
-    page = await repository.query(pool, EventFilter(**{"project_id": "p1", **filters}), PageRequest(500, order=order))
+    page = await query(pool, EventFilter(**{"project_id": "p1", **filters}), PageRequest(500, order=order))
     assert page.next_cursor is None
     return [r.envelope.id for r in page.items]
 
@@ -98,9 +116,7 @@ async def walk(pool: db.Pool, filters: EventFilter, limit: int, order: Order = "
     cursor: str | None = None
     while True:
         # Only the first page names the order: the cursor carries it on.
-        page = await repository.query(
-            pool, filters, PageRequest(limit, cursor, order=order if cursor is None else "asc")
-        )
+        page = await query(pool, filters, PageRequest(limit, cursor, order=order if cursor is None else "asc"))
         assert len(page.items) <= limit
         items += page.items
         if page.next_cursor is None:
@@ -111,7 +127,7 @@ async def walk(pool: db.Pool, filters: EventFilter, limit: int, order: Order = "
 async def test_appended_events_come_back_as_they_were_sent(pool: db.Pool) -> None:
     env = event(1, causation_id="cause-1", payload={"name": "web", "tags": ["a", "b"], "size": {"cpu": 2}})
     await store(pool, env)
-    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(50))
+    page = await query(pool, EventFilter(project_id="p1"), PageRequest(50))
     [record] = page.items
     assert record.envelope.model_dump() == env.model_dump()
     assert record.seq >= 1 and len(record.hash) == 32 and record.prev_hash == bytes(32)
@@ -147,7 +163,7 @@ async def test_pages_join_without_gaps_or_repeats(pool: db.Pool, order: Order) -
     # Several events share a timestamp and arrive out of time order: seq must break the ties.
     envelopes = [event(n, occurred_at=T0 + timedelta(seconds=(n * 7) % 5)) for n in range(23)]
     await store(pool, *envelopes)
-    everything = (await repository.query(pool, EventFilter(project_id="p1"), PageRequest(500, order=order))).items
+    everything = (await query(pool, EventFilter(project_id="p1"), PageRequest(500, order=order))).items
     keys = [(r.envelope.occurred_at, r.seq) for r in everything]
     assert keys == sorted(keys, reverse=order == "desc") and len(keys) == 23
 
@@ -156,26 +172,24 @@ async def test_pages_join_without_gaps_or_repeats(pool: db.Pool, order: Order) -
 
     # An event recorded between two pages shows up on a later one when it sorts after the cursor.
     filters = EventFilter(project_id="p1")
-    first = await repository.query(pool, filters, PageRequest(5))
+    first = await query(pool, filters, PageRequest(5))
     await store(pool, event(99, occurred_at=T0 + timedelta(hours=1)))
     rest: list[AuditRecord] = []
     cursor = first.next_cursor
     while cursor is not None:
-        page = await repository.query(pool, filters, PageRequest(5, cursor))
+        page = await query(pool, filters, PageRequest(5, cursor))
         rest += page.items
         cursor = page.next_cursor
-    now = (await repository.query(pool, filters, PageRequest(500))).items
+    now = (await query(pool, filters, PageRequest(500))).items
     assert [r.seq for r in first.items + rest] == [r.seq for r in now] and len(now) == 24
 
 
 async def test_bad_cursors_are_refused(pool: db.Pool) -> None:
     await store(pool, *(event(n) for n in range(3)))
-    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(1))
+    page = await query(pool, EventFilter(project_id="p1"), PageRequest(1))
     assert page.next_cursor is not None
     # A cursor continues its own walk whatever order the request names.
-    following = await repository.query(
-        pool, EventFilter(project_id="p1"), PageRequest(1, page.next_cursor, order="desc")
-    )
+    following = await query(pool, EventFilter(project_id="p1"), PageRequest(1, page.next_cursor, order="desc"))
     assert following.items[0].seq > page.items[0].seq
     for cursor in (
         "garbage!",
@@ -187,7 +201,7 @@ async def test_bad_cursors_are_refused(pool: db.Pool) -> None:
         "WzFd",
     ):
         with pytest.raises(ValidationFailed):
-            await repository.query(pool, EventFilter(project_id="p1"), PageRequest(1, cursor))
+            await query(pool, EventFilter(project_id="p1"), PageRequest(1, cursor))
 
 
 async def test_events_cannot_be_updated_deleted_or_truncated(pool: db.Pool) -> None:
@@ -213,13 +227,13 @@ async def tamper(pool: db.Pool, sql: str, *args: Any) -> None:
 
 
 async def test_verify_detects_a_changed_row(pool: db.Pool) -> None:
-    empty = repository.Verification(valid=True, checked=0, first_invalid_seq=None)
-    assert await repository.verify(pool) == empty
+    empty = Verification(valid=True, checked=0, first_invalid_seq=None)
+    assert await verify(pool) == empty
     await store(pool, *(event(n) for n in range(7)))
-    assert await repository.verify(pool, chunk_size=3) == repository.Verification(True, 7, None)
+    assert await verify(pool, chunk_size=3) == Verification(True, 7, None)
     await tamper(pool, "UPDATE events SET payload = '{\"n\": 99}' WHERE seq = 5")
-    assert await repository.verify(pool, chunk_size=3) == repository.Verification(False, 5, 5)
-    assert await repository.verify(pool, chunk_size=1000) == repository.Verification(False, 5, 5)
+    assert await verify(pool, chunk_size=3) == Verification(False, 5, 5)
+    assert await verify(pool, chunk_size=1000) == Verification(False, 5, 5)
 
 
 # One edit per stored column of the record at seq 3, and the seq verification must report. The trail holds seqs
@@ -264,35 +278,35 @@ async def test_verify_detects_a_change_to_any_stored_column(pool: db.Pool, colum
     async with pool.acquire() as conn:
         await conn.execute("SELECT nextval(pg_get_serial_sequence('events', 'seq'))")
     await store(pool, *(event(n) for n in range(3, 5)))
-    assert await repository.verify(pool, chunk_size=2) == repository.Verification(True, 5, None)
+    assert await verify(pool, chunk_size=2) == Verification(True, 5, None)
 
     value, broken_at = COLUMN_EDITS[column]
     await tamper(pool, f"UPDATE events SET {column} = {value} WHERE seq = 3")
-    assert await repository.verify(pool, chunk_size=2) == repository.Verification(False, 3, broken_at)
-    assert await repository.verify(pool) == repository.Verification(False, 3, broken_at)
+    assert await verify(pool, chunk_size=2) == Verification(False, 3, broken_at)
+    assert await verify(pool) == Verification(False, 3, broken_at)
 
 
 async def test_an_edit_with_its_hash_recomputed_breaks_the_next_link(pool: db.Pool) -> None:
     await store(pool, *(event(n) for n in range(4)))
-    page = await repository.query(pool, EventFilter(project_id="p1"), PageRequest(50))
+    page = await query(pool, EventFilter(project_id="p1"), PageRequest(50))
     second = page.items[1]
     later = second.received_at + timedelta(seconds=30)
     digest = chain_hash(second.prev_hash, second.envelope, seq=second.seq, received_at=later)
     await tamper(pool, "UPDATE events SET received_at = $1, hash = $2 WHERE seq = $3", later, digest, second.seq)
-    assert await repository.verify(pool) == repository.Verification(False, 3, page.items[2].seq)
+    assert await verify(pool) == Verification(False, 3, page.items[2].seq)
 
 
 async def test_a_record_moved_below_seq_1_is_still_checked(pool: db.Pool) -> None:
     await store(pool, *(event(n) for n in range(3)))
     await tamper(pool, "UPDATE events SET seq = -1 WHERE seq = 1")
-    assert await repository.verify(pool) == repository.Verification(False, 1, -1)
+    assert await verify(pool) == Verification(False, 1, -1)
 
 
 async def test_verify_detects_a_removed_row(pool: db.Pool) -> None:
     await store(pool, *(event(n) for n in range(5)))
     await tamper(pool, "DELETE FROM events WHERE seq = 3")
     # The row after the gap no longer follows from the one before it.
-    assert await repository.verify(pool, chunk_size=2) == repository.Verification(False, 3, 4)
+    assert await verify(pool, chunk_size=2) == Verification(False, 3, 4)
 
 
 async def test_hashes_survive_the_round_trip_through_jsonb_and_timestamptz(pool: db.Pool) -> None:
@@ -310,22 +324,22 @@ async def test_hashes_survive_the_round_trip_through_jsonb_and_timestamptz(pool:
         },
     )
     await store(pool, awkward, event(2))
-    assert (await repository.verify(pool)).valid
+    assert (await verify(pool)).valid
 
 
 async def test_an_unstorable_event_fails_permanently_and_stores_nothing(pool: db.Pool) -> None:
-    consumer = EventConsumer(pool, name="audit", handle=record_event)
+    audit = consumer(pool)
     with pytest.raises(PermanentFailure):
-        await consumer.handle_delivery(event(1, payload={"text": "nul \x00 byte"}))
-    assert await consumer.handle_delivery(event(2))
-    assert await repository.verify(pool) == repository.Verification(True, 1, None)
+        await audit.handle_delivery(event(1, payload={"text": "nul \x00 byte"}))
+    assert await audit.handle_delivery(event(2))
+    assert await verify(pool) == Verification(True, 1, None)
 
 
 async def test_the_consumer_records_a_duplicate_delivery_once(pool: db.Pool) -> None:
-    consumer = EventConsumer(pool, name="audit", handle=record_event)
+    audit = consumer(pool)
     env = event(1)
-    assert await consumer.handle_delivery(env) is True
-    assert await consumer.handle_delivery(env) is False
+    assert await audit.handle_delivery(env) is True
+    assert await audit.handle_delivery(env) is False
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM events WHERE id = $1", env.id) == 1
 
@@ -334,16 +348,16 @@ async def test_append_skips_an_event_it_already_holds(pool: db.Pool) -> None:
     # The inbox may have been pruned since the first delivery; the events table still knows the id.
     env = event(1)
     async with pool.acquire() as conn:
-        assert await repository.append(conn, env) is True
-        assert await repository.append(conn, env) is False
-    assert await repository.verify(pool) == repository.Verification(True, 1, None)
+        assert await EventRepository(conn).append(env) is True
+        assert await EventRepository(conn).append(env) is False
+    assert await verify(pool) == Verification(True, 1, None)
 
 
 async def test_concurrent_deliveries_append_one_at_a_time(pool: db.Pool) -> None:
-    consumer = EventConsumer(pool, name="audit", handle=record_event)
-    results = await asyncio.gather(*(consumer.handle_delivery(event(n)) for n in range(40)))
+    audit = consumer(pool)
+    results = await asyncio.gather(*(audit.handle_delivery(event(n)) for n in range(40)))
     assert all(results)
-    assert await repository.verify(pool, chunk_size=7) == repository.Verification(True, 40, None)
+    assert await verify(pool, chunk_size=7) == Verification(True, 40, None)
 
 
 # --- records stored before migration 0002 ------------------------------------------------------------------------
@@ -434,7 +448,7 @@ async def test_records_stored_before_hash_versions_still_verify_and_chain_on(url
 
 
 async def check_across_the_upgrade(pool: db.Pool) -> None:
-    assert await repository.verify(pool) == repository.Verification(True, 3, None)
+    assert await verify(pool) == Verification(True, 3, None)
 
     await store(pool, event(4), event(5))
     async with pool.acquire() as conn:
@@ -443,14 +457,14 @@ async def check_across_the_upgrade(pool: db.Pool) -> None:
     records = await walk(pool, EventFilter(project_id="p1"), limit=50)
     assert [r.hash_version for r in records] == [1, 1, 1, 2, 2, 1, 2]
     assert records[3].prev_hash == records[2].hash
-    assert await repository.verify(pool, chunk_size=2) == repository.Verification(True, 7, None)
+    assert await verify(pool, chunk_size=2) == Verification(True, 7, None)
 
     # Old records' envelopes stay covered, and so does the rule each record names.
     await tamper(pool, "UPDATE events SET hash_version = 2 WHERE seq = $1", records[1].seq)
-    assert await repository.verify(pool) == repository.Verification(False, 2, records[1].seq)
+    assert await verify(pool) == Verification(False, 2, records[1].seq)
     await tamper(pool, "UPDATE events SET hash_version = 1 WHERE seq = $1", records[1].seq)
     await tamper(pool, "UPDATE events SET subject = 'i-x' WHERE seq = $1", records[0].seq)
-    assert await repository.verify(pool) == repository.Verification(False, 1, records[0].seq)
+    assert await verify(pool) == Verification(False, 1, records[0].seq)
 
 
 async def test_migrations_keep_the_trail_append_only_and_refuse_to_downgrade(audit_url: str, pool: db.Pool) -> None:
@@ -468,4 +482,4 @@ async def test_migrations_keep_the_trail_append_only_and_refuse_to_downgrade(aud
     for revision in ("0001", "base"):
         with pytest.raises(CommandError, match="never dropped"):
             await asyncio.to_thread(command.downgrade, alembic_config(audit_url), revision)
-    assert await repository.verify(pool) == repository.Verification(True, 1, None)
+    assert await verify(pool) == Verification(True, 1, None)

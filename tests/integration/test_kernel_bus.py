@@ -26,6 +26,7 @@ from kernel.db import Connection, Pool
 from kernel.events import Envelope, EventPayload, new_event, parse_payload
 from kernel.migrations import INBOX_DDL, OUTBOX_DDL
 from kernel.outbox import OutboxRelay
+from kernel.unit_of_work import PostgresUnitOfWork, Transaction, caused_by
 from tests.conftest import Servers, make_pool
 
 pytestmark = pytest.mark.integration
@@ -39,6 +40,32 @@ SERVICE = "t"
 class ThingHappened(EventPayload):
     TYPE = "test_kernel_bus.thing_happened"
     n: int
+
+
+class ThingNoted(EventPayload):
+    """What the handler emits in reply, in tests of the consumer alone."""
+
+    TYPE = "test_kernel_bus.thing_noted"
+    n: int
+
+
+class Received:
+    """The test service's one repository: the table its handler writes to."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, envelope: Envelope, n: int) -> None:
+        await self._conn.execute(
+            "INSERT INTO received (event_id, n, correlation_id) VALUES ($1, $2, $3)",
+            envelope.id,
+            n,
+            correlation.current.get(),
+        )
+
+
+def unit_of_work(pool: Pool) -> PostgresUnitOfWork[Received]:
+    return PostgresUnitOfWork(lambda: pool, Received)
 
 
 class AlwaysFails(EventPayload):
@@ -184,8 +211,8 @@ async def amqp(servers: Servers) -> AsyncIterator[AbstractRobustConnection]:
     await connection.close()
 
 
-def recording_handler(observed: Observed) -> Callable[[Connection, Envelope], Awaitable[None]]:
-    async def handle(conn: Connection, envelope: Envelope) -> None:
+def recording_handler(observed: Observed) -> Callable[[Transaction[Received], Envelope], Awaitable[None]]:
+    async def handle(tx: Transaction[Received], envelope: Envelope) -> None:
         observed.attempts.append(envelope.id)
         payload = parse_payload(envelope)
         if isinstance(payload, AlwaysFails):
@@ -193,12 +220,7 @@ def recording_handler(observed: Observed) -> Callable[[Connection, Envelope], Aw
         if isinstance(payload, NeverValid):
             raise PermanentFailure("this event can never be handled")
         assert isinstance(payload, ThingHappened)
-        await conn.execute(
-            "INSERT INTO received (event_id, n, correlation_id) VALUES ($1, $2, $3)",
-            envelope.id,
-            payload.n,
-            correlation.current.get(),
-        )
+        await tx.repos.add(envelope, payload.n)
 
     return handle
 
@@ -211,7 +233,7 @@ async def start_service(
     tap = await channel.declare_queue(exclusive=True, auto_delete=True)
     await tap.bind(bus.exchange_name, routing_key="#")
     observed = Observed()
-    consumer = EventConsumer(pool, name=SERVICE, handle=recording_handler(observed), retry_delay=0.01)
+    consumer = EventConsumer(unit_of_work(pool), name=SERVICE, handle=recording_handler(observed), retry_delay=0.01)
 
     async def on_message(message: AbstractIncomingMessage) -> None:
         try:
@@ -402,6 +424,45 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(servic
     assert service.attempts == []
 
 
+async def _noting(tx: Transaction[Received], envelope: Envelope) -> None:
+    """Records the event and emits a reply to it; an n of 0 fails after both."""
+    payload = parse_payload(envelope)
+    assert isinstance(payload, ThingHappened)
+    await tx.repos.add(envelope, payload.n)
+    tx.emit(caused_by(envelope), ThingNoted(n=payload.n))
+    if payload.n == 0:
+        raise RuntimeError("the handler fails after its writes")
+
+
+async def _outbox(pool: Pool) -> list[Envelope]:
+    return [Envelope.model_validate_json(r["body"]) for r in await pool.fetch("SELECT body FROM outbox ORDER BY seq")]
+
+
+async def test_what_a_handler_emits_commits_with_its_effect_and_the_inbox_row(pool: Pool) -> None:
+    consumer = EventConsumer(unit_of_work(pool), name=SERVICE, handle=_noting)
+    delivered = new_event(ThingHappened(n=7), project_id="proj", correlation_id="cid-7")
+
+    assert await consumer.handle_delivery(delivered) is True
+    assert await consumer.handle_delivery(delivered) is False
+
+    [reply] = await _outbox(pool)
+    assert (reply.type, reply.payload) == (ThingNoted.TYPE, {"n": 7})
+    assert (reply.project_id, reply.correlation_id, reply.causation_id) == ("proj", "cid-7", str(delivered.id))
+    assert await pool.fetchval("SELECT count(*) FROM received") == 1
+
+
+async def test_a_failing_handler_leaves_no_effect_no_reply_and_no_inbox_row(pool: Pool) -> None:
+    consumer = EventConsumer(unit_of_work(pool), name=SERVICE, handle=_noting)
+    failing = new_event(ThingHappened(n=0), project_id="proj", correlation_id="cid-0")
+
+    with pytest.raises(RuntimeError):
+        await consumer.handle_delivery(failing)
+
+    assert await _outbox(pool) == []
+    assert await pool.fetchval("SELECT count(*) FROM received") == 0
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
+
+
 # --- the broker goes away -------------------------------------------------------------------------------------
 
 
@@ -418,10 +479,10 @@ async def test_the_relay_keeps_events_while_the_broker_is_down_and_publishes_the
     await bus.connect(patience=10)
     received: list[Envelope] = []
 
-    async def handle(conn: Connection, envelope: Envelope) -> None:
+    async def handle(tx: Transaction[Received], envelope: Envelope) -> None:
         received.append(envelope)
 
-    consumer = EventConsumer(pool, name=SERVICE, handle=handle, retry_delay=0.01)
+    consumer = EventConsumer(unit_of_work(pool), name=SERVICE, handle=handle, retry_delay=0.01)
     await bus.subscribe(bindings=["test_kernel_bus.#"], callback=consumer, max_deliveries=5, prefetch=1)
     relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=module_database, idle_poll=0.2)
     task = asyncio.create_task(relay.run(), name="test-outbox-relay-outage")
@@ -484,12 +545,12 @@ async def test_an_event_no_queue_takes_stays_in_the_outbox_until_a_subscriber_bi
 
     received: list[uuid.UUID] = []
 
-    async def handle(conn: Connection, envelope: Envelope) -> None:
+    async def handle(tx: Transaction[Received], envelope: Envelope) -> None:
         received.append(envelope.id)
 
     subscriber = Bus(servers.rabbit.url, prefix=bus_prefix, service="late")
     await subscriber.connect()
-    consumer = EventConsumer(pool, name="late", handle=handle)
+    consumer = EventConsumer(unit_of_work(pool), name="late", handle=handle)
     await subscriber.subscribe(bindings=["#"], callback=consumer, max_deliveries=3, prefetch=10)
     try:
         assert await relay.relay_once() == 1

@@ -1,0 +1,94 @@
+"""The audit trail in memory (services.audit.handlers.EventStore), chained and verified by the domain's own rules, and
+refusing what PostgreSQL refuses to store (a NUL character in text, NaN or an infinity in a number)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+from kernel.events import Envelope
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import FakeUnitOfWork
+from services.audit.domain import (
+    GENESIS,
+    HASH_VERSION,
+    AuditRecord,
+    EventFilter,
+    Page,
+    UnstorableEvent,
+    Verification,
+    chain_hash,
+    verify_chain,
+)
+from services.audit.handlers import AuditRepositories
+from tests.fakes.paging import page
+
+__all__ = ["FakeAuditRepositories", "FakeEventStore", "fake_audit", "records", "tamper"]
+
+
+class FakeEventStore:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    async def append(self, envelope: Envelope) -> bool:
+        if any(r.envelope.id == envelope.id for r in self.records):
+            return False
+        try:
+            text = json.dumps(envelope.payload, allow_nan=False)
+        except ValueError as exc:
+            raise UnstorableEvent(f"event {envelope.id} cannot be stored: {exc}") from exc
+        if "\\u0000" in text:
+            raise UnstorableEvent(f"event {envelope.id} cannot be stored: a NUL character")
+        seq = len(self.records) + 1
+        received_at = datetime.now(UTC) + timedelta(microseconds=seq)
+        prev = self.records[-1].hash if self.records else GENESIS
+        digest = chain_hash(prev, envelope, seq=seq, received_at=received_at)
+        self.records.append(AuditRecord(seq, envelope, received_at, prev, digest, HASH_VERSION))
+        return True
+
+    async def page(self, filters: EventFilter, request: PageRequest) -> Page:
+        selected = [r for r in self.records if _selects(filters, r.envelope)]
+        items, next_cursor = page(selected, request, {"occurred_at": lambda r: r.envelope.occurred_at}, lambda r: r.seq)
+        return Page(items, next_cursor)
+
+    async def verify(self, chunk_size: int = 1000) -> Verification:
+        bad = verify_chain(self.records)
+        if bad is None:
+            return Verification(True, len(self.records), None)
+        checked = next(i for i, r in enumerate(self.records) if r.seq == bad) + 1
+        return Verification(False, checked, bad)
+
+
+def _selects(filters: EventFilter, envelope: Envelope) -> bool:
+    return (
+        envelope.project_id == filters.project_id
+        and (not filters.types or envelope.type in filters.types)
+        and (filters.resource_id is None or envelope.subject == filters.resource_id)
+        and (filters.correlation_id is None or envelope.correlation_id == filters.correlation_id)
+        and (filters.since is None or envelope.occurred_at >= filters.since)
+        and (filters.until is None or envelope.occurred_at < filters.until)
+    )
+
+
+class FakeAuditRepositories:
+    def __init__(self) -> None:
+        self.events = FakeEventStore()
+
+
+def fake_audit() -> FakeUnitOfWork[AuditRepositories]:
+    return FakeUnitOfWork[AuditRepositories](FakeAuditRepositories())
+
+
+def records(uow: FakeUnitOfWork[AuditRepositories]) -> list[AuditRecord]:
+    """The trail as the last committed transaction left it."""
+    repos = uow.repos
+    assert isinstance(repos, FakeAuditRepositories)
+    return repos.events.records
+
+
+def tamper(uow: FakeUnitOfWork[AuditRepositories], seq: int, **changes: object) -> None:
+    """Change a stored event's envelope behind the chain's back."""
+    trail = records(uow)
+    record = trail[seq - 1]
+    trail[seq - 1] = dataclasses.replace(record, envelope=record.envelope.model_copy(update=changes))
