@@ -1,15 +1,25 @@
-"""Gateway overhead benchmark (7a): `python -m bench.gateway [--instances 60] [--duration 10] [--rounds 2]`.
+"""The request paths at the speed of the stack: `python -m bench.gateway [--instances 60] [--duration 10]
+[--post-duration 5] [--rounds 2]`.
 
 Starts its own PostgreSQL and RabbitMQ, then provisioner, audit and gateway as processes (as `make run` does) with
-SimCloud, creates instances through the gateway, and drives `GET /v1/instances?limit=50` with wrk
-(`-t2 -c64 -d10s --latency`, admin token). In the same run, a bare FastAPI hello endpoint served by uvicorn exactly
-as the services are (uvloop, httptools, one worker) in its own process gets the same wrk load; the two alternate,
-`--rounds` times each. The gateway's rate limits are raised far above what wrk can send, so nothing is throttled
-while the limiter still runs on every request.
+SimCloud at its default timings, creates instances through the gateway, and drives three routes through the whole
+platform with wrk (`-t2 -c64 --latency`, admin API key): `GET /v1/instances?limit=50`, `GET /v1/instances/{id}` and
+`POST /v1/instances` (202, no Idempotency-Key, each request a launch with a name of its own, from a Lua script).
 
-What the ratio means: a list through the gateway is authentication, rate limiting, validation, one HTTP call to the
-provisioner (which reads PostgreSQL and serialises 50 instances) and passing the answer back, on the same two cores
-wrk uses; the hello endpoint is the floor of the HTTP stack. Prints one JSON object to stdout, a table to stderr.
+Each route is measured beside its anchor (`bench.anchor`): the simplest service a user could write for the same job,
+one FastAPI app served with the same uvicorn settings (`kernel.http.serve`), reading the same rows of the same
+PostgreSQL with asyncpg and answering the platform's own answer models, without authentication; its POST inserts one
+row into a table of its own. Before any load, the anchor's answers are compared with the gateway's (the same list
+items in the same order, the same record, the same fields in a launch's answer). A bare FastAPI hello endpoint,
+served the same way, is the floor of the HTTP stack, and the list runs once more with a JWT access token.
+
+Every target runs `--rounds` times, gateway and anchor side by side, their order swapped every round, since the
+machine is shared. After each POST through the gateway the benchmark waits until every launched instance is running
+and the platform is idle again, so the launches' background work (the worker, SimCloud, the outbox, the audit trail)
+is charged to no other figure. During every run the CPU of each server process is read from /proc (PostgreSQL's
+divided by the process each backend serves), and the resident memory of every server is read before the load and
+after it. The gateway's rate limits are raised far above what wrk can send, so nothing is throttled while the
+limiter still runs on every request. Prints one JSON object to stdout, a table to stderr.
 """
 
 from __future__ import annotations
@@ -29,18 +39,20 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import asyncpg
 import httpx
 
+from bench import _procfs, anchor
 from bench._servers import Endpoints, bench_servers
-from bench.pipeline import CpuWindow
 from devstack import free_port
 from devstack.processes import ServiceProcess, service_env, stop_process
 
@@ -50,64 +62,98 @@ INTERNAL_KEY = secrets.token_hex(32)
 SECRET_KEY = secrets.token_hex(32)
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = secrets.token_hex(16)
-LIST_PATH = "/v1/instances?limit=50"
-HELLO_PATH = "/hello"
+INSTANCES_PATH = "/v1/instances"
+LIST_PATH = f"{INSTANCES_PATH}?limit=50"
+HELLO_PATH = anchor.HELLO_PATH
+LAUNCH = {"image_id": "img-debian-12", "flavor_id": "sim.small", "tags": {"team": "bench"}}
 # Far above what wrk can send on two cores: the limiter runs, but never refuses.
 UNTHROTTLED = "1000000"
 SERVICES = ("provisioner", "audit", "gateway")
+
+ROUTES = ("list", "get", "post")
+ROUTE_NAMES = {"list": f"GET {LIST_PATH}", "get": f"GET {INSTANCES_PATH}/{{id}}", "post": f"POST {INSTANCES_PATH}"}
+# The processes a request of each kind goes through; their CPU makes its server_cpu_ms_per_request.
+PATHS = {
+    "gateway": ("gateway", "provisioner", "audit", "postgres", "rabbitmq"),
+    "anchor": ("anchor", "postgres"),
+    "hello": ("hello",),
+}
+PROCESSES = ("gateway", "provisioner", "audit", "postgres", "rabbitmq", "anchor", "hello")
+# The targets of the issue "The request and event paths at the speed of the stack".
+MIN_RATE_OVER_ANCHOR = 0.5
+MAX_LIST_P99_MS = 120.0
+MAX_SERVICE_RSS_MB = 120.0
+P99_TARGET = f"list_p99_at_most_{MAX_LIST_P99_MS:.0f}ms"
+# How long the platform may take to finish the launches of a POST run before the benchmark goes on regardless.
+SETTLE_TIMEOUT_S = 300.0
+# Cores above its idle use at which the platform counts as busy still.
+QUIET_MARGIN_CORES = 0.1
+
+
+def rate_target(route: str) -> str:
+    return f"{route}_rps_at_least_{MIN_RATE_OVER_ANCHOR}x_anchor"
+
+
+def rss_target(service: str) -> str:
+    return f"{service}_rss_at_most_{MAX_SERVICE_RSS_MB:.0f}MB"
 
 
 def _progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-# --- the hello baseline -----------------------------------------------------------------------------------------
-
-
-def serve_hello(port: int) -> None:
-    """A bare FastAPI app, served the way `clanavi serve` serves each service."""
-    from fastapi import FastAPI
-
-    from kernel import http
-
-    app = FastAPI()
-
-    @app.get(HELLO_PATH)
-    async def hello() -> dict[str, str]:
-        return {"hello": "world"}
-
-    # Served exactly as the services are.
-    http.serve(app, host="127.0.0.1", port=port)
+# --- the anchor and the hello floor ----------------------------------------------------------------------------
 
 
 @dataclass
-class HelloProcess:
+class ChildServer:
+    """A server of the benchmark's own (`python -m <args>`), ready once `ready_path` answers 200."""
+
+    name: str
+    args: Sequence[str]
     port: int
+    ready_path: str
     log_path: Path
-    process: subprocess.Popen[bytes] | None = None
+    env: Mapping[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "bench.gateway", "--serve-hello", str(self.port)],
+                [sys.executable, "-m", *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=None if self.env is None else dict(self.env),
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the hello server exited; see {self.log_path}")
+                raise RuntimeError(f"the {self.name} server exited; see {self.log_path}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{HELLO_PATH}", timeout=1) as answer:  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=1) as answer:  # noqa: S310 - loopback
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
-        raise TimeoutError(f"the hello server did not answer; see {self.log_path}")
+        raise TimeoutError(f"the {self.name} server did not answer; see {self.log_path}")
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"the {self.name} server is not started")
+        return self.process.pid
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+async def create_anchor_schema(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await anchor.create_schema(conn)
+    finally:
+        await conn.close()
 
 
 # --- wrk --------------------------------------------------------------------------------------------------------
@@ -146,6 +192,28 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
+def launch_script(prefix: str) -> str:
+    """wrk's Lua script for launches: a POST of `LAUNCH`, each named `<prefix>-t<wrk thread>-<n>`."""
+    fields = json.dumps(LAUNCH)[1:-1].replace("%", "%%")
+    return f"""-- Each request a launch of its own, as users send them (no Idempotency-Key).
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+
+local sent = 0
+function request()
+  sent = sent + 1
+  local body = string.format('{{"name": "{prefix}-t%d-%d", {fields}}}', thread_number, sent)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -160,24 +228,134 @@ def ensure_wrk() -> str:
     return found
 
 
-def run_wrk(wrk: str, url: str, *, duration: int, token: str | None, pids: dict[str, int]) -> dict[str, Any]:
-    """One wrk run, with the CPU the servers in `pids` (and the whole machine, other tenants included) used."""
+# --- where the CPU goes ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Every server process of the run: roots of the process trees by name, and PostgreSQL's postmaster and port
+    (absent when the benchmark uses a server it did not start)."""
+
+    pids: dict[str, int]
+    postmaster: int | None = None
+    postgres_port: int | None = None
+
+    def window(self) -> ServerCpu:
+        return ServerCpu(self)
+
+    def platform_cores(self, seconds: float) -> float:
+        """Cores the platform's processes (services, PostgreSQL, RabbitMQ) use over the next `seconds`."""
+        window = self.window()
+        time.sleep(seconds)
+        used = window.use().cores()
+        return sum(used.get(name) or 0.0 for name in (*SERVICES, "postgres", "rabbitmq"))
+
+    def quiet(self, idle_cores: float, timeout: float) -> tuple[bool, float]:
+        """Wait until the platform's processes are back near idle (work queued by a run's last requests done):
+        whether they are, and the cores they used in the last second."""
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = self.platform_cores(1.0)
+            if busy <= idle_cores + QUIET_MARGIN_CORES or time.monotonic() > deadline:
+                return busy <= idle_cores + QUIET_MARGIN_CORES, busy
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds each server used over `wall` seconds (PostgreSQL's over every process of its cluster, also by the
+    client each backend served), and the cores the whole machine was busy with, every tenant and wrk included."""
+
+    wall: float
+    seconds: dict[str, float | None]
+    postgres_by_client: dict[str, float]
+    machine_cores: float | None
+
+    def cores(self) -> dict[str, float | None]:
+        used = {name: None if v is None else round(v / self.wall, 3) for name, v in self.seconds.items()}
+        return {**used, "machine": self.machine_cores}
+
+    def per_request(self, requests: int, path: Sequence[str]) -> dict[str, Any]:
+        """Milliseconds of CPU per request: of each server, of PostgreSQL by client, and of the servers on `path`
+        (None unless every one of them was measured)."""
+
+        def ms(seconds: float | None) -> float | None:
+            return round(seconds / requests * 1000, 3) if seconds is not None and requests > 0 else None
+
+        on_path = [self.seconds.get(name) for name in path]
+        return {
+            "cpu_ms_per_request": {name: ms(v) for name, v in self.seconds.items()},
+            "postgres_cpu_ms_per_request_by_client": {
+                name: ms(v) for name, v in sorted(self.postgres_by_client.items()) if v > 0
+            },
+            "server_cpu_ms_per_request": (
+                ms(sum(v for v in on_path if v is not None)) if None not in on_path else None
+            ),
+        }
+
+
+class ServerCpu:
+    """Counts the CPU every server uses from its creation until `use()`, from one reading of /proc at each end."""
+
+    def __init__(self, servers: Servers) -> None:
+        self._pids = servers.pids
+        self._postgres: _procfs.BackendCpu | None = None
+        if servers.postmaster is not None and servers.postgres_port is not None:
+            # Named so that a backend serving this process (row counts between runs) is not charged to a server.
+            clients = {**{name: pid for name, pid in self._pids.items() if name != "rabbitmq"}, "bench": os.getpid()}
+            self._postgres = _procfs.BackendCpu(servers.postmaster, servers.postgres_port, clients)
+        self._began = time.perf_counter()
+        self._machine = _procfs.machine_busy_seconds()
+        stats = _procfs.all_stats()
+        self._start = {name: _procfs.tree_seconds(pid, stats) for name, pid in self._pids.items()}
+
+    def use(self) -> CpuUse:
+        stats = _procfs.all_stats()
+        wall = time.perf_counter() - self._began
+        machine_now = _procfs.machine_busy_seconds()
+        machine = (
+            None if machine_now is None or self._machine is None else round((machine_now - self._machine) / wall, 2)
+        )
+        used: dict[str, float | None] = {}
+        for name, pid in self._pids.items():
+            before, now = self._start[name], _procfs.tree_seconds(pid, stats)
+            used[name] = None if before is None or now is None else now - before
+        by_client = self._postgres.seconds() if self._postgres is not None else {}
+        used["postgres"] = sum(by_client.values()) if by_client else None
+        return CpuUse(wall, {n: used[n] for n in PROCESSES if n in used}, by_client, machine)
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    *,
+    duration: int,
+    token: str | None,
+    servers: Servers,
+    path: Sequence[str],
+    script: Path | None = None,
+) -> tuple[dict[str, Any], ServerCpu]:
+    """One wrk run, with the CPU each server (and the whole machine, other tenants included) used meanwhile; and the
+    CPU count begun with it, which goes on until read again."""
     command = [wrk, "-t2", "-c64", f"-d{duration}s", "--latency"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
-    window = CpuWindow(pids)
+    if script is not None:
+        command += ["-s", str(script)]
+    window = servers.window()
     done = subprocess.run([*command, url], check=True, capture_output=True, text=True)  # noqa: S603
-    cores = window.cores()
-    cores.pop("bench_process", None)  # this process only waits for wrk
+    use = window.use()
     result = parse_wrk(done.stdout)
-    result["cpu_cores_used"] = cores
+    result["cpu_cores_used"] = use.cores()
     # Steadier than the rates on a shared machine: other tenants' load changes time, not CPU per request.
-    servers = [v for k, v in cores.items() if k != "machine"]
-    if result["requests_per_s"] > 0 and all(v is not None for v in servers):
-        result["server_cpu_ms_per_request"] = round(
-            sum(v for v in servers if v is not None) / result["requests_per_s"] * 1000, 3
-        )
-    return result
+    result.update(use.per_request(result.get("requests", 0), path))
+    return result, window
+
+
+def memory(servers: Servers) -> dict[str, dict[str, float | int] | None]:
+    roots = dict(servers.pids)
+    if servers.postmaster is not None:
+        roots["postgres"] = servers.postmaster
+    return {name: _procfs.memory_mb(roots[name]) for name in PROCESSES if name in roots}
 
 
 # --- the platform -----------------------------------------------------------------------------------------------
@@ -206,9 +384,9 @@ def platform_processes(endpoints: Endpoints, root: Path) -> Iterator[dict[str, S
         gateway_login_rate_burst=UNTHROTTLED,
         gateway_bootstrap_admin_email=ADMIN_EMAIL,
         gateway_bootstrap_admin_password=ADMIN_PASSWORD,
-        provisioner_follow_interval="0.05",
-        provisioner_sim_boot_seconds="0.2",
-        provisioner_sim_terminate_seconds="0.1",
+        # SimCloud boots, and the worker follows, at the platform's default pace, so launches keep the worker as
+        # busy as a user's would. A scheduled inventory sync would land in some timed run and be charged to it.
+        provisioner_sync_interval_seconds="0",
         **{f"{name}_port": str(port) for name, port in ports.items()},
     )
     processes = {name: ServiceProcess(name, port, env, root / f"{name}.log") for name, port in ports.items()}
@@ -223,7 +401,8 @@ def platform_processes(endpoints: Endpoints, root: Path) -> Iterator[dict[str, S
             process.stop()
 
 
-async def create_instances(base_url: str, count: int) -> int:
+async def create_instances(base_url: str, count: int) -> dict[str, Any]:
+    """Launch `count` instances, wait until they run, and return the page the benchmark lists."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
         semaphore = asyncio.Semaphore(8)
@@ -231,8 +410,8 @@ async def create_instances(base_url: str, count: int) -> int:
         async def launch(n: int) -> str:
             async with semaphore:
                 answer = await client.post(
-                    "/v1/instances",
-                    json={"name": f"bench-{n}", "image_id": "img-debian-12", "flavor_id": "sim.small"},
+                    INSTANCES_PATH,
+                    json={"name": f"bench-{n}", **LAUNCH},
                     headers={"Idempotency-Key": f"bench-{n}-{uuid.uuid4().hex}"},
                 )
                 if answer.status_code != 202:
@@ -243,7 +422,7 @@ async def create_instances(base_url: str, count: int) -> int:
         ids = await asyncio.gather(*(launch(n) for n in range(count)))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            page = (await client.get("/v1/instances", params={"limit": 500, "state": "running"})).json()
+            page = (await client.get(INSTANCES_PATH, params={"limit": 500, "state": "running"})).json()
             if len(page["items"]) >= len(ids):
                 break
             await asyncio.sleep(0.2)
@@ -252,7 +431,8 @@ async def create_instances(base_url: str, count: int) -> int:
         listed = await client.get(LIST_PATH)
         if listed.status_code != 200 or len(listed.json()["items"]) != 50:
             raise RuntimeError(f"{LIST_PATH} answered {listed.status_code}: {listed.text[:300]}")
-        return len(listed.content)
+        answer: dict[str, Any] = listed.json()
+        return answer
 
 
 async def access_token(base_url: str) -> tuple[str | None, str]:
@@ -275,6 +455,92 @@ async def access_token(base_url: str) -> tuple[str | None, str]:
         return token, "ok"
 
 
+async def compare_answers(gateway: str, anchor_url: str, instance_id: str) -> dict[str, Any]:
+    """The anchor answers what the gateway answers: else the ratios would compare different work. Raises if not."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        httpx.AsyncClient(base_url=gateway, headers=headers, timeout=30) as platform_client,
+        httpx.AsyncClient(base_url=anchor_url, timeout=30) as anchor_client,
+    ):
+        answers = {}
+        for name, client in (("gateway", platform_client), ("anchor", anchor_client)):
+            listed = await client.get(LIST_PATH)
+            one = await client.get(f"{INSTANCES_PATH}/{instance_id}")
+            launched = await client.post(INSTANCES_PATH, json={"name": f"check-{name}", **LAUNCH})
+            for what, answer, status in (("list", listed, 200), ("get", one, 200), ("post", launched, 202)):
+                if answer.status_code != status:
+                    raise RuntimeError(f"{name} {ROUTE_NAMES[what]} answered {answer.status_code}: {answer.text[:300]}")
+            answers[name] = (listed, one, launched)
+    (gw_list, gw_one, gw_post), (an_list, an_one, an_post) = answers["gateway"], answers["anchor"]
+    gw_items, an_items = gw_list.json()["items"], an_list.json()["items"]
+    if [i["id"] for i in gw_items] != [i["id"] for i in an_items]:
+        raise RuntimeError("the anchor lists other instances, or in another order, than the gateway")
+    if gw_items != an_items:
+        differ = sorted({k for g, a in zip(gw_items, an_items, strict=True) for k in g if g.get(k) != a.get(k)})
+        raise RuntimeError(f"the anchor's list items differ from the gateway's in {differ}")
+    if gw_one.json() != an_one.json():
+        raise RuntimeError("the anchor's GET of one instance differs from the gateway's")
+    if set(gw_post.json()) != set(an_post.json()):
+        raise RuntimeError("the anchor's launch answer has other fields than the gateway's")
+    return {
+        "list_items_equal": True,
+        "list_ids_in_same_order": True,
+        "list_answer_bytes": {"gateway": len(gw_list.content), "anchor": len(an_list.content)},
+        "get_equal": True,
+        "get_answer_bytes": {"gateway": len(gw_one.content), "anchor": len(an_one.content)},
+        "post_fields_equal": True,
+        "post_state": {
+            "gateway": [gw_post.json()["state"], gw_post.json()["pending_action"]],
+            "anchor": [an_post.json()["state"], an_post.json()["pending_action"]],
+        },
+    }
+
+
+async def _fetchval(database_url: str, query: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+def count_rows(database_url: str, table: str, project_id: str) -> int:
+    return int(asyncio.run(_fetchval(database_url, f"SELECT count(*) FROM {table} WHERE project_id = $1", project_id)))
+
+
+def wait_for_launches(database_url: str, project_id: str, timeout: float) -> int:
+    """Wait until no instance of the project is still launching (or in another transition); how many still are."""
+    deadline = time.monotonic() + timeout
+    while True:
+        moving = int(
+            asyncio.run(
+                _fetchval(
+                    database_url,
+                    """SELECT count(*) FROM provisioner.instances
+                       WHERE project_id = $1 AND (pending_action IS NOT NULL OR state NOT IN ('running', 'error'))""",
+                    project_id,
+                )
+            )
+        )
+        if moving == 0 or time.monotonic() > deadline:
+            return moving
+        time.sleep(0.5)
+
+
+def settle(database_url: str, project_id: str, servers: Servers, idle_cores: float) -> dict[str, Any]:
+    """Wait until every instance of the project has finished its transition and the platform's CPU is back near
+    idle (the launches' events have gone through the outbox, RabbitMQ and the audit trail)."""
+    began = time.monotonic()
+    moving = wait_for_launches(database_url, project_id, SETTLE_TIMEOUT_S)
+    quiet, busy = servers.quiet(idle_cores, max(0.0, SETTLE_TIMEOUT_S - (time.monotonic() - began)))
+    return {
+        "settled": moving == 0 and quiet,
+        "seconds": round(time.monotonic() - began, 1),
+        "still_moving": moving,
+        "platform_cores_at_end": round(busy, 2),
+    }
+
+
 # --- the run ----------------------------------------------------------------------------------------------------
 
 
@@ -282,27 +548,161 @@ async def access_token(base_url: str) -> tuple[str | None, str]:
 class Options:
     instances: int
     duration: int
+    post_duration: int
     rounds: int
 
 
-def _mean(runs: Sequence[dict[str, Any]], key: str) -> float:
-    return round(sum(float(run[key]) for run in runs) / len(runs), 3)
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 3) if known and len(known) == len(values) else None
 
 
-def _summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "requests_per_s": round(_mean(runs, "requests_per_s"), 1),
-        "p50_ms": _mean(runs, "p50_ms"),
-        "p99_ms": _mean(runs, "p99_ms"),
+def _mean_by_key(maps: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:
+    keys = sorted({k for m in maps for k in m})
+    return {k: _mean([m.get(k, 0.0) for m in maps]) for k in keys}
+
+
+def summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of the runs' figures, and the runs."""
+    result: dict[str, Any] = {
+        "requests_per_s": round(float(_mean([r["requests_per_s"] for r in runs]) or 0.0), 1),
+        "p50_ms": _mean([r.get("p50_ms") for r in runs]),
+        "p99_ms": _mean([r.get("p99_ms") for r in runs]),
+        "server_cpu_ms_per_request": _mean([r.get("server_cpu_ms_per_request") for r in runs]),
+        "cpu_ms_per_request": _mean_by_key([r["cpu_ms_per_request"] for r in runs]),
+        "postgres_cpu_ms_per_request_by_client": _mean_by_key(
+            [r["postgres_cpu_ms_per_request_by_client"] for r in runs]
+        ),
+        "runs": list(runs),
     }
-    if all("server_cpu_ms_per_request" in run for run in runs):
-        summary["server_cpu_ms_per_request"] = _mean(runs, "server_cpu_ms_per_request")
-    summary["runs"] = list(runs)
-    return summary
+    if runs and all("until_settled" in r for r in runs):
+        whole = [r["until_settled"] for r in runs]
+        result["until_settled"] = {
+            "seconds": _mean([w["seconds"] for w in whole]),
+            "server_cpu_ms_per_request": _mean([w["server_cpu_ms_per_request"] for w in whole]),
+            "cpu_ms_per_request": _mean_by_key([w["cpu_ms_per_request"] for w in whole]),
+            "postgres_cpu_ms_per_request_by_client": _mean_by_key(
+                [w["postgres_cpu_ms_per_request_by_client"] for w in whole]
+            ),
+        }
+    return result
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b > 0 else None
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def compare(gateway: dict[str, Any], anchor_: dict[str, Any]) -> dict[str, Any]:
+    """Gateway over anchor, of the means of the rounds (the targets are judged on these) and of each round's pair."""
+    pairs = zip(gateway["runs"], anchor_["runs"], strict=True)
+    return {
+        "rps_gateway_over_anchor": _ratio(gateway["requests_per_s"], anchor_["requests_per_s"]),
+        "rps_gateway_over_anchor_by_round": [_ratio(g["requests_per_s"], a["requests_per_s"]) for g, a in pairs],
+        "p50_gateway_over_anchor": _ratio(gateway["p50_ms"], anchor_["p50_ms"]),
+        "p99_gateway_over_anchor": _ratio(gateway["p99_ms"], anchor_["p99_ms"]),
+        "cpu_per_request_gateway_over_anchor": _ratio(
+            gateway["server_cpu_ms_per_request"], anchor_["server_cpu_ms_per_request"]
+        ),
+    }
+
+
+def targets(routes: Mapping[str, Mapping[str, Any]], memory_mb: Mapping[str, Any]) -> dict[str, bool | None]:
+    """Each target of the issue, held or not (None: not measured)."""
+    held: dict[str, bool | None] = {}
+    for route in ROUTES:
+        ratio = routes[route]["ratios"]["rps_gateway_over_anchor"]
+        held[rate_target(route)] = None if ratio is None else ratio >= MIN_RATE_OVER_ANCHOR
+    p99 = routes["list"]["gateway"]["p99_ms"]
+    held[P99_TARGET] = None if p99 is None else p99 <= MAX_LIST_P99_MS
+    for service in SERVICES:
+        seen = [memory_mb[when].get(service) for when in ("idle", "after")]
+        held[rss_target(service)] = (
+            None if None in seen else all(s["rss_mb"] <= MAX_SERVICE_RSS_MB for s in seen if s is not None)
+        )
+    return held
+
+
+def _url(route: str, instance_id: str) -> str:
+    return {"list": LIST_PATH, "get": f"{INSTANCES_PATH}/{instance_id}", "post": INSTANCES_PATH}[route]
+
+
+@dataclass
+class Rounds:
+    """The timed runs, once every server is up and the anchor has been checked against the gateway."""
+
+    wrk: str
+    options: Options
+    servers: Servers
+    database_url: str
+    project_id: str
+    instance_id: str
+    # Base URLs of "gateway", "anchor" and "hello".
+    urls: dict[str, str]
+    jwt: str | None
+    script: Path
+    platform_idle_cores: float
+    runs: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {
+            **{f"{route}_{side}": [] for route in ROUTES for side in ("gateway", "anchor")},
+            "hello": [],
+            "list_gateway_jwt": [],
+        }
+    )
+    settled: list[dict[str, Any]] = field(default_factory=list)
+
+    def _wrk(
+        self, url: str, path: Sequence[str], *, token: str | None, post: bool = False
+    ) -> tuple[dict[str, Any], ServerCpu]:
+        return run_wrk(
+            self.wrk,
+            url,
+            duration=self.options.post_duration if post else self.options.duration,
+            token=token,
+            servers=self.servers,
+            path=path,
+            script=self.script if post else None,
+        )
+
+    def _quiet(self) -> None:
+        # The servers may still be answering the requests queued when wrk stopped: that CPU is the last run's.
+        self.servers.quiet(self.platform_idle_cores, timeout=10.0)
+
+    def route(self, round_: int, route: str, side: str) -> None:
+        _progress(f"round {round_}: {side} {ROUTE_NAMES[route]}")
+        url, token = self.urls[side] + _url(route, self.instance_id), ADMIN_TOKEN if side == "gateway" else None
+        if route != "post":
+            self.runs[f"{route}_{side}"].append(self._wrk(url, PATHS[side], token=token)[0])
+            self._quiet()
+            return
+        table = "provisioner.instances" if side == "gateway" else f"{anchor.SCHEMA}.instances"
+        self.script.write_text(launch_script(f"r{round_}-{side}"))
+        before = count_rows(self.database_url, table, self.project_id)
+        result, since_start = self._wrk(url, PATHS[side], token=token, post=True)
+        created = result["created"] = count_rows(self.database_url, table, self.project_id) - before
+        self.runs[f"post_{side}"].append(result)
+        if side == "anchor":
+            self._quiet()
+            return
+        _progress(f"round {round_}: waiting until the {created} launches are done")
+        self.settled.append(settle(self.database_url, self.project_id, self.servers, self.platform_idle_cores))
+        # A launch goes on after its 202 (the worker, SimCloud, the outbox, the audit trail): its whole cost.
+        whole = since_start.use()
+        result["until_settled"] = {"seconds": round(whole.wall, 1), **whole.per_request(created, PATHS[side])}
+
+    def round(self, round_: int) -> None:
+        # Swapped every round, so neither side always runs on a machine the other has just warmed.
+        sides = ("gateway", "anchor") if round_ % 2 else ("anchor", "gateway")
+        for route in ROUTES:
+            for side in sides:
+                self.route(round_, route, side)
+        _progress(f"round {round_}: hello")
+        self.runs["hello"].append(self._wrk(self.urls["hello"] + HELLO_PATH, PATHS["hello"], token=None)[0])
+        if self.jwt is not None:
+            _progress(f"round {round_}: gateway {ROUTE_NAMES['list']} (JWT access token)")
+            self.runs["list_gateway_jwt"].append(
+                self._wrk(self.urls["gateway"] + LIST_PATH, PATHS["gateway"], token=self.jwt)[0]
+            )
+            self._quiet()
 
 
 def measure(options: Options) -> dict[str, Any]:
@@ -312,99 +712,237 @@ def measure(options: Options) -> dict[str, Any]:
     try:
         with bench_servers() as endpoints, platform_processes(endpoints, root) as processes:
             gateway = f"http://127.0.0.1:{processes['gateway'].port}"
+            # Before any request: what starting alone costs (a peak later than this is the requests').
+            memory_ready = {
+                name: _procfs.memory_mb(p.process.pid) for name, p in processes.items() if p.process is not None
+            }
             _progress(f"creating {options.instances} SimCloud instances through the gateway")
-            list_bytes = asyncio.run(create_instances(gateway, options.instances))
+            page = asyncio.run(create_instances(gateway, options.instances))
+            project_id, instance_id = page["items"][0]["project_id"], page["items"][0]["id"]
             token, jwt_note = asyncio.run(access_token(gateway))
             _progress(f"JWT access token: {jwt_note}")
-            hello = HelloProcess(free_port(), root / "hello.log")
-            hello.start()
+            asyncio.run(create_anchor_schema(endpoints.database_url))
+            anchor_env = {**os.environ, anchor.DATABASE_ENV: endpoints.database_url, anchor.PROJECT_ENV: project_id}
+            ports = {"anchor": free_port(), "hello": free_port()}
+            children = [
+                ChildServer(
+                    "anchor",
+                    ["bench.anchor", "anchor", str(ports["anchor"])],
+                    ports["anchor"],
+                    LIST_PATH,
+                    root / "anchor.log",
+                    anchor_env,
+                ),
+                ChildServer(
+                    "hello",
+                    ["bench.anchor", "hello", str(ports["hello"])],
+                    ports["hello"],
+                    HELLO_PATH,
+                    root / "hello.log",
+                ),
+            ]
             try:
+                for child in children:
+                    child.start()
+                urls = {"gateway": gateway, **{name: f"http://127.0.0.1:{port}" for name, port in ports.items()}}
+                checks = asyncio.run(compare_answers(gateway, urls["anchor"], instance_id))
+                _progress("the anchor answers the same list items, record and launch fields as the gateway")
                 pids = {name: p.process.pid for name, p in processes.items() if p.process is not None}
-                pids.update(endpoints.pids)
-                hello_pids = {"hello": hello.process.pid} if hello.process is not None else {}
-                results: dict[str, list[dict[str, Any]]] = {"gateway": [], "hello": [], "gateway_jwt": []}
+                pids.update({child.name: child.pid for child in children})
+                if "rabbitmq" in endpoints.pids:
+                    pids["rabbitmq"] = endpoints.pids["rabbitmq"]
+                postgres_port = urllib.parse.urlsplit(endpoints.database_url).port
+                servers = Servers(pids, endpoints.pids.get("postgres"), postgres_port)
+
+                # The checks launched an instance: the platform is idle once it runs.
+                wait_for_launches(endpoints.database_url, project_id, SETTLE_TIMEOUT_S)
+                time.sleep(1.0)
+                idle_window = servers.window()
+                time.sleep(3.0)
+                idle_cores = idle_window.use().cores()
+                memory_idle = memory(servers)
+                rounds = Rounds(
+                    wrk=wrk,
+                    options=options,
+                    servers=servers,
+                    database_url=endpoints.database_url,
+                    project_id=project_id,
+                    instance_id=instance_id,
+                    urls=urls,
+                    jwt=token,
+                    script=root / "launch.lua",
+                    platform_idle_cores=sum(
+                        idle_cores.get(name) or 0.0 for name in (*SERVICES, "postgres", "rabbitmq")
+                    ),
+                )
                 for round_ in range(1, options.rounds + 1):
-                    _progress(f"round {round_}: wrk on the gateway {LIST_PATH} (admin token)")
-                    results["gateway"].append(
-                        run_wrk(wrk, gateway + LIST_PATH, duration=options.duration, token=ADMIN_TOKEN, pids=pids)
-                    )
-                    _progress(f"round {round_}: wrk on the hello endpoint")
-                    results["hello"].append(
-                        run_wrk(
-                            wrk,
-                            f"http://127.0.0.1:{hello.port}{HELLO_PATH}",
-                            duration=options.duration,
-                            token=None,
-                            pids=hello_pids,
-                        )
-                    )
-                    if token is not None:
-                        _progress(f"round {round_}: wrk on the gateway {LIST_PATH} (JWT access token)")
-                        results["gateway_jwt"].append(
-                            run_wrk(wrk, gateway + LIST_PATH, duration=options.duration, token=token, pids=pids)
-                        )
+                    rounds.round(round_)
+                memory_after = memory(servers)
             finally:
-                hello.stop()
+                for child in children:
+                    child.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    gw, base = _summary(results["gateway"]), _summary(results["hello"])
-    refused = sum(run["non_2xx_3xx"] + run["socket_errors"] for runs in results.values() for run in runs)
+    runs = rounds.runs
+    routes: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        gw, an = summary(runs[f"{route}_gateway"]), summary(runs[f"{route}_anchor"])
+        routes[route] = {"request": ROUTE_NAMES[route], "gateway": gw, "anchor": an, "ratios": compare(gw, an)}
+    routes["post"]["created"] = {
+        "gateway_instances_launched": sum(run["created"] for run in runs["post_gateway"]),
+        "anchor_rows_inserted": sum(run["created"] for run in runs["post_anchor"]),
+        "after_each_gateway_run": rounds.settled,
+    }
+    hello = summary(runs["hello"])
+    memory_mb = {"ready": memory_ready, "idle": memory_idle, "after": memory_after}
+    every_run = [run for series in runs.values() for run in series]
     output: dict[str, Any] = {
-        "benchmark": "gateway-overhead-7a",
+        "benchmark": "gateway-request-paths",
         "method": (
-            f"wrk -t2 -c64 -d{options.duration}s --latency, {options.rounds} rounds alternating gateway and hello; "
-            f"gateway: GET {LIST_PATH} with Authorization: Bearer <admin token> over {options.instances} SimCloud "
-            "instances, gateway -> provisioner -> PostgreSQL, every service one uvicorn worker (uvloop, httptools); "
-            "hello: bare FastAPI GET returning a small dict, same uvicorn settings, own process; the figures are the "
-            "mean of the rounds; all on the same machine as wrk; server_cpu_ms_per_request = CPU of the gateway, "
-            "provisioner, audit, PostgreSQL and RabbitMQ process trees (hello: its process) / requests; "
-            "cpu_cores_used.machine counts every tenant of the machine, wrk included"
+            f"wrk -t2 -c64 --latency, {options.duration} s per GET run and {options.post_duration} s per POST run, "
+            f"{options.rounds} rounds, gateway and anchor side by side (order swapped every round); gateway: "
+            f"Authorization: Bearer <admin API key>, {options.instances} SimCloud instances at default boot times, "
+            "every service one uvicorn worker (kernel.http.serve: uvloop, httptools); anchor: bench.anchor, one "
+            "FastAPI app with one asyncpg pool (2-10 connections), same serve, the provisioner's rows and answer "
+            "models, no authentication, its POST one INSERT into anchor.instances; hello: bare FastAPI GET of a "
+            "small dict, same serve; POST bodies: a launch of its own per request, no Idempotency-Key; after each "
+            "gateway POST run the benchmark waits until the launches are running and the platform is idle; figures "
+            "are the mean of the rounds; cpu_ms_per_request per process tree from /proc (postgres: every process "
+            "of the cluster, also by the client each backend serves); server_cpu_ms_per_request: the processes on "
+            "the request's path (gateway: gateway, provisioner, audit, postgres, rabbitmq; anchor: anchor, "
+            "postgres; hello: hello); post until_settled: the CPU from the start of a gateway POST run until the "
+            "platform is idle again, per instance launched; cpu_cores_used.machine counts every tenant of the "
+            "machine, wrk included; "
+            "memory_mb: VmRSS of each server's process tree when the services are ready (before any request), "
+            "idle before the load and after it; peak_rss_mb its VmHWM; pss_mb shares memory among processes"
         ),
         "rate_limits": f"raised to {UNTHROTTLED}/s with burst {UNTHROTTLED} (per IP, per key, login) so nothing is "
         "throttled; the limiter still runs on every request",
-        "list_answer_bytes": list_bytes,
-        "gateway": gw,
-        "hello": base,
-        "ratios": {
-            "gateway_rps_over_hello_rps": _ratio(gw["requests_per_s"], base["requests_per_s"]),
-            "gateway_p50_over_hello_p50": _ratio(gw["p50_ms"], base["p50_ms"]),
-            "gateway_p99_over_hello_p99": _ratio(gw["p99_ms"], base["p99_ms"]),
-            "gateway_cpu_per_request_over_hello": _ratio(
-                gw.get("server_cpu_ms_per_request", 0.0), base.get("server_cpu_ms_per_request", 0.0)
-            ),
+        "checks": checks,
+        "routes": routes,
+        "hello": hello,
+        "gateway_list_jwt": summary(runs["list_gateway_jwt"]) if runs["list_gateway_jwt"] else {"skipped": jwt_note},
+        "ratios_to_hello": {
+            f"{route}_{side}_rps_over_hello": _ratio(routes[route][side]["requests_per_s"], hello["requests_per_s"])
+            for route in ROUTES
+            for side in ("gateway", "anchor")
         },
-        "gateway_jwt": _summary(results["gateway_jwt"]) if results["gateway_jwt"] else {"skipped": jwt_note},
-        "errors_or_non_2xx": refused,
-        "wrk_timeouts_over_2s": sum(run["timeouts"] for runs in results.values() for run in runs),
+        "idle_cpu_cores": idle_cores,
+        "memory_mb": memory_mb,
+        "targets": targets(routes, memory_mb),
+        "errors_or_non_2xx": sum(run["non_2xx_3xx"] + run["socket_errors"] for run in every_run),
+        "wrk_timeouts_over_2s": sum(run["timeouts"] for run in every_run),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "elapsed_s": round(time.perf_counter() - began, 1),
     }
-    if results["gateway_jwt"]:
-        jwt = output["gateway_jwt"]
-        output["ratios"]["gateway_jwt_rps_over_hello_rps"] = _ratio(jwt["requests_per_s"], base["requests_per_s"])
     return output
 
 
+def _figure(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _yes(held: bool | None) -> str:
+    return "-" if held is None else ("yes" if held else "NO")
+
+
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'':24} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'server CPU ms/req':>18}"]
-    for name in ("gateway", "gateway_jwt", "hello"):
-        row = result[name]
-        if "requests_per_s" in row:
-            cpu = row.get("server_cpu_ms_per_request")
+    held = result["targets"]
+    width = max(len(name) for name in ROUTE_NAMES.values()) + 2
+    lines = [f"{'':{width}}{'':16}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"]
+
+    def row(request: str, label: str, figures: Mapping[str, Any], spec: tuple[str, str] = (".1f", ".2f")) -> None:
+        lines.append(
+            f"{request:{width}}{label:16}{_figure(figures.get('requests_per_s'), spec[0]):>9}"
+            f"{_figure(figures.get('p50_ms'), spec[1]):>9}{_figure(figures.get('p99_ms'), spec[1]):>9}"
+            f"{_figure(figures.get('server_cpu_ms_per_request'), '.3f'):>12}"
+        )
+
+    for route, figures in result["routes"].items():
+        ratios = figures["ratios"]
+        row(figures["request"], "gateway", figures["gateway"])
+        row("", "anchor", figures["anchor"])
+        as_figures = {
+            "requests_per_s": ratios["rps_gateway_over_anchor"],
+            "p50_ms": ratios["p50_gateway_over_anchor"],
+            "p99_ms": ratios["p99_gateway_over_anchor"],
+            "server_cpu_ms_per_request": ratios["cpu_per_request_gateway_over_anchor"],
+        }
+        row("", "gateway/anchor", as_figures, (".3f", ".2f"))
+        note = f"req/s >= {MIN_RATE_OVER_ANCHOR}x anchor: {_yes(held[rate_target(route)])}"
+        if route == "list":
+            note += f"; p99 <= {MAX_LIST_P99_MS:.0f} ms: {_yes(held[P99_TARGET])}"
+        by_round = ", ".join(_figure(r, ".2f") for r in ratios["rps_gateway_over_anchor_by_round"])
+        lines[-1] += f"   target {note} (rounds: {by_round})"
+        if "until_settled" in figures["gateway"]:
+            whole = figures["gateway"]["until_settled"]
             lines.append(
-                f"{name:24} {row['requests_per_s']:>10.1f} {row['p50_ms']:>9.2f} {row['p99_ms']:>9.2f} "
-                f"{cpu if cpu is not None else '-':>18}"
+                f"{'':{width}}{'':16}gateway CPU per launch until it runs and its events are recorded: "
+                f"{_figure(whole['server_cpu_ms_per_request'], '.3f')} ms"
             )
-    ratios = result["ratios"]
+    if "requests_per_s" in result["gateway_list_jwt"]:
+        row(ROUTE_NAMES["list"], "gateway (JWT)", result["gateway_list_jwt"])
+    else:
+        lines.append(f"JWT run skipped: {result['gateway_list_jwt']['skipped']}")
+    row(f"GET {HELLO_PATH}", "hello", result["hello"])
+    to_hello = result["ratios_to_hello"]
     lines.append(
-        f"gateway/hello: req/s x{ratios['gateway_rps_over_hello_rps']}, p50 x{ratios['gateway_p50_over_hello_p50']}, "
-        f"p99 x{ratios['gateway_p99_over_hello_p99']}, server CPU per request "
-        f"x{ratios['gateway_cpu_per_request_over_hello']}"
+        "req/s over hello's: "
+        + ", ".join(
+            f"{route} gateway {_figure(to_hello[f'{route}_gateway_rps_over_hello'], '.3f')} / "
+            f"anchor {_figure(to_hello[f'{route}_anchor_rps_over_hello'], '.3f')}"
+            for route in ROUTES
+        )
+    )
+
+    lines.append("")
+    lines.append("CPU ms per request, by process (postgres: every process of its cluster)")
+    lines.append(f"{'':30}" + "".join(f"{name:>12}" for name in PROCESSES))
+    series = [(f"{route} {side}", result["routes"][route][side]) for route in ROUTES for side in ("gateway", "anchor")]
+    if "until_settled" in result["routes"]["post"]["gateway"]:
+        series.append(("post gateway, until settled", result["routes"]["post"]["gateway"]["until_settled"]))
+    for label, figures in [*series, ("hello", result["hello"])]:
+        cpu = figures["cpu_ms_per_request"]
+        lines.append(f"{label:30}" + "".join(f"{_figure(cpu.get(name), '.3f'):>12}" for name in PROCESSES))
+    lines.append("PostgreSQL's CPU ms per request, by the process its backends serve")
+    for label, figures in series:
+        by_client = figures["postgres_cpu_ms_per_request_by_client"]
+        lines.append(f"{label:30}" + ", ".join(f"{k} {_figure(v, '.3f')}" for k, v in by_client.items() if v))
+
+    lines.append("")
+    lines.append(
+        f"{'memory, MB':30}{'RSS ready':>10}{'peak':>8}{'RSS idle':>10}{'RSS after':>10}{'peak':>8}{'PSS after':>10}"
+    )
+    for name in result["memory_mb"]["idle"]:
+        idle, after = result["memory_mb"]["idle"][name] or {}, result["memory_mb"]["after"][name] or {}
+        ready = result["memory_mb"]["ready"].get(name) or {}
+        target = held.get(rss_target(name))
+        processes = after.get("processes", 1)
+        lines.append(
+            f"{name:30}{_figure(ready.get('rss_mb'), '.1f'):>10}{_figure(ready.get('peak_rss_mb'), '.1f'):>8}"
+            f"{_figure(idle.get('rss_mb'), '.1f'):>10}{_figure(after.get('rss_mb'), '.1f'):>10}"
+            f"{_figure(after.get('peak_rss_mb'), '.1f'):>8}{_figure(after.get('pss_mb'), '.1f'):>10}"
+            + (f"   RSS <= {MAX_SERVICE_RSS_MB:.0f} MB: {_yes(target)}" if target is not None else "")
+            + (f"   ({processes} processes: RSS counts shared memory in each)" if processes > 1 else "")
+        )
+
+    lines.append("")
+    created = result["routes"]["post"]["created"]
+    waits = [f"{s['seconds']} s" + ("" if s["settled"] else " (not idle)") for s in created["after_each_gateway_run"]]
+    lines.append(
+        f"POST runs: the gateway launched {created['gateway_instances_launched']} instances, the anchor inserted "
+        f"{created['anchor_rows_inserted']} rows; the platform was done after {', '.join(waits)}"
+    )
+    checks = result["checks"]
+    lines.append(
+        f"checked before the load: the same list items in the same order ({checks['list_answer_bytes']['gateway']} / "
+        f"{checks['list_answer_bytes']['anchor']} bytes), the same record, launch answers with the same fields"
     )
     lines.append(f"rate limits: {result['rate_limits']}")
-    if "skipped" in result["gateway_jwt"]:
-        lines.append(f"JWT run skipped: {result['gateway_jwt']['skipped']}")
+    lines.append(
+        f"errors or non-2xx: {result['errors_or_non_2xx']}, wrk timeouts (> 2 s): {result['wrk_timeouts_over_2s']}"
+    )
     return "\n".join(lines)
 
 
@@ -422,17 +960,17 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=_positive, default=60, help="instances to create and list (60)")
-    parser.add_argument("--duration", type=_positive, default=10, help="seconds per wrk run (10)")
-    parser.add_argument("--rounds", type=_positive, default=2, help="wrk runs per target, alternating (2)")
-    parser.add_argument("--serve-hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=_positive, default=10, help="seconds per GET run (10)")
+    parser.add_argument("--post-duration", type=_positive, default=5, help="seconds per POST run (5)")
+    parser.add_argument("--rounds", type=_positive, default=2, help="runs per target, alternating (2)")
     args = parser.parse_args(argv)
-    if args.serve_hello:
-        serve_hello(args.serve_hello)
-        return 0
     if args.instances < 50:
         parser.error("--instances must be at least 50: the listed page holds 50")
     signal.signal(signal.SIGTERM, _terminate)  # so the servers and processes are stopped on `kill` too
-    result = measure(Options(instances=args.instances, duration=args.duration, rounds=args.rounds))
+    options = Options(
+        instances=args.instances, duration=args.duration, post_duration=args.post_duration, rounds=args.rounds
+    )
+    result = measure(options)
     print(json.dumps(result, indent=2))
     print(table(result), file=sys.stderr)
     return 0 if result["errors_or_non_2xx"] == 0 else 1
