@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -23,6 +24,8 @@ from kernel.metrics import HTTP_LATENCY, HTTP_REQUESTS
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Sent with every answer that holds a secret (tokens, a new API key, a private key): no cache or proxy may keep it.
+NO_STORE_HEADERS: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 

@@ -16,19 +16,24 @@ from starlette.middleware import Middleware
 from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
+from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
-from services.gateway import identity_api, openapi
-from services.gateway.auth import PROJECT_HEADER, Authentication
-from services.gateway.idempotency import Idempotency
-from services.gateway.idempotency_store import SEALING_PURPOSE, IdempotencyStore, purge_forever
+from services.gateway import openapi
+from services.gateway.identity import api as identity_api
 from services.gateway.identity import bootstrap
 from services.gateway.identity.authenticator import Authenticator
 from services.gateway.identity.handlers import IdentityService
 from services.gateway.identity.passwords import PasswordHashing
+from services.gateway.identity.ports import IdentityRepositories
+from services.gateway.identity.repository import Repositories
+from services.gateway.identity.sessions import Sessions
 from services.gateway.identity.tokens import AccessTokens
-from services.gateway.limits import BodyLimit
+from services.gateway.middleware.authentication import PROJECT_HEADER, Authentication
+from services.gateway.middleware.body_limit import BodyLimit
+from services.gateway.middleware.idempotency import Idempotency
+from services.gateway.middleware.idempotency_store import SEALING_PURPOSE, IdempotencyStore, purge_forever
+from services.gateway.middleware.ratelimit import ClientRateLimit, PrincipalRateLimit
 from services.gateway.proxy import ProxiedService, Upstream, proxy_routes
-from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
 from services.gateway.settings import GatewaySettings
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
 
@@ -56,13 +61,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories)
     tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
-    authenticator = Authenticator(
-        lambda: runtime.pool, tokens, cache_seconds=settings.auth_cache_seconds, clock=time.time
-    )
-    identity = IdentityService(
-        lambda: runtime.pool,
-        hashing=PasswordHashing(),
+    hashing = PasswordHashing()
+    authenticator = Authenticator(uow, tokens, cache_seconds=settings.auth_cache_seconds, clock=time.time)
+    identity = IdentityService(uow, hashing=hashing, on_change=authenticator.forget)
+    sessions = Sessions(
+        uow,
+        hashing=hashing,
         tokens=tokens,
         refresh_ttl=settings.refresh_token_ttl_seconds,
         on_change=authenticator.forget,
@@ -85,10 +91,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 name="idempotency-purge",
             )
             if settings.admin_token is not None:
-                await bootstrap.seed_admin_token(identity, settings.admin_token.get_secret_value())
+                await bootstrap.seed_admin_token(uow, settings.admin_token.get_secret_value())
             if settings.bootstrap_admin_email and settings.bootstrap_admin_password is not None:
                 await bootstrap.seed_admin_user(
-                    identity, settings.bootstrap_admin_email, settings.bootstrap_admin_password.get_secret_value()
+                    uow, hashing, settings.bootstrap_admin_email, settings.bootstrap_admin_password.get_secret_value()
                 )
             yield
         finally:
@@ -128,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.identity = identity
+    app.state.sessions = sessions
     app.state.authenticator = authenticator
     app.state.provisioner = provisioner
     app.state.audit = audit

@@ -15,8 +15,8 @@ from kernel.authz import route_permission
 from kernel.errors import PROBLEM_SCHEMA
 from kernel.http import PROBLEM_JSON, problem_responses
 from kernel.identity import Permission
-from services.gateway.auth import PROJECT_HEADER, PUBLIC_PATHS
 from services.gateway.identity.domain import PROJECT_ID_PATTERN
+from services.gateway.middleware.authentication import PROJECT_HEADER, PUBLIC_PATHS
 from services.gateway.proxy import ProxiedService
 from services.gateway.proxy.routes import declared_routes
 

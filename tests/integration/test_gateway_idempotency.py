@@ -25,16 +25,16 @@ from kernel.crypto import Keyring
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
 from kernel.migrations import migrate
-from services.gateway.idempotency import Idempotency, fingerprint
-from services.gateway.idempotency_store import (
+from services.gateway.middleware.body_limit import BodyLimit
+from services.gateway.middleware.idempotency import Idempotency, fingerprint
+from services.gateway.middleware.idempotency_store import (
     SEALING_PURPOSE,
     IdempotencyStore,
     KeyOwner,
     StoredAnswer,
     UnreadableAnswer,
 )
-from services.gateway.limits import BodyLimit
-from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit
+from services.gateway.middleware.ratelimit import ClientRateLimit, PrincipalRateLimit
 from tests.conftest import make_pool
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "gateway" / "migrations"

@@ -13,9 +13,9 @@ from starlette.types import Message
 from kernel.errors import Unauthenticated
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
-from services.gateway.auth import PUBLIC_PATHS, Authentication
 from services.gateway.identity.authenticator import bearer_token
 from services.gateway.identity.domain import KeyGrant, Subject, UserGrant, key_subject, select_project, user_subject
+from services.gateway.middleware.authentication import PUBLIC_PATHS, Authentication
 
 VIEWER_TOKEN = "clk_viewer"
 ADMIN_TOKEN = "clk_admin"

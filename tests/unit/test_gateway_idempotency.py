@@ -15,8 +15,8 @@ from kernel import db
 from kernel.crypto import Keyring
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
-from services.gateway.idempotency import Idempotency, fingerprint, valid_key
-from services.gateway.limits import BodyLimit
+from services.gateway.middleware.body_limit import BodyLimit
+from services.gateway.middleware.idempotency import Idempotency, fingerprint, valid_key
 
 
 class FakeAuth:

@@ -81,8 +81,9 @@ def test_an_expired_token_says_so() -> None:
 
 
 def test_a_remembered_token_still_expires() -> None:
-    issuer = tokens(ttl=2)
-    token = issuer.issue(USER, SESSION)
+    # Issued half a second ago for two seconds: it expires within 1.5 s, and not before it is first verified.
+    token = tokens(ttl=2, at=time.time() - 0.5).issue(USER, SESSION)
+    issuer = tokens()
     issuer.verify(token)  # remembered from now on
     deadline = time.monotonic() + 4
     while True:

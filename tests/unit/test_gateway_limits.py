@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from kernel.http import PROBLEM_JSON, create_base_app
-from services.gateway.limits import BodyLimit
+from services.gateway.middleware.body_limit import BodyLimit
 
 LIMIT = 64
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kernel.http import PROBLEM_JSON, create_base_app
 from kernel.identity import Identity, Role
 from kernel.networks import parse_networks
-from services.gateway.ratelimit import ClientRateLimit, PrincipalRateLimit, TokenBuckets, client_address
+from services.gateway.middleware.ratelimit import ClientRateLimit, PrincipalRateLimit, TokenBuckets, client_address
 from tests.clock import FakeClock
 
 

@@ -3,7 +3,8 @@
 What the database says of an API key, a user and its memberships, and whether an access token's login goes on, is
 remembered for `cache_seconds` (0.5 s by default), so a busy caller costs a hash and a few dictionary look-ups per
 request, and a revoked key, a disabled user or an ended login stops working on every replica within that time.
-Concurrent requests that miss the cache share one query (the kernel's `LoadingCache`).
+Concurrent requests that miss the cache share one query (the kernel's `LoadingCache`), which reads without a
+transaction.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from typing import TypeVar
 import asyncpg
 
 from kernel.caching import LoadingCache
-from kernel.db import Pool
 from kernel.errors import ServiceUnavailable, Unauthenticated
 from kernel.identity import Identity
-from services.gateway.identity import repository
 from services.gateway.identity.domain import (
     KeyGrant,
     Subject,
@@ -27,6 +26,7 @@ from services.gateway.identity.domain import (
     user_subject,
     valid_project_id,
 )
+from services.gateway.identity.ports import GrantReads, IdentityUnitOfWork
 from services.gateway.identity.tokens import AccessTokens, TokenExpired, looks_like_jwt, secret_hash
 
 __all__ = ["Authenticator", "bearer_token"]
@@ -48,9 +48,9 @@ def bearer_token(authorization: str | None) -> str:
 
 class Authenticator:
     def __init__(
-        self, pool: Callable[[], Pool], tokens: AccessTokens, *, cache_seconds: float, clock: Callable[[], float]
+        self, uow: IdentityUnitOfWork, tokens: AccessTokens, *, cache_seconds: float, clock: Callable[[], float]
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._tokens = tokens
         self._clock = clock
         self._keys: LoadingCache[str, KeyGrant | None] = LoadingCache(cache_seconds)
@@ -71,7 +71,7 @@ class Authenticator:
         if looks_like_jwt(token):
             claims = self._tokens.verify(token)
             alive = await self._sessions.get(
-                claims.session_id, lambda: self._read(repository.session_alive, claims.session_id)
+                claims.session_id, lambda: self._read(lambda grants: grants.session_alive(claims.session_id))
             )
             if not alive:
                 raise Unauthenticated("The login this access token belongs to has ended; log in again.")
@@ -80,7 +80,7 @@ class Authenticator:
                 raise Unauthenticated("The access token is not valid.")
             return user_subject(user)
         digest = secret_hash(token)
-        key = await self._keys.get(digest, lambda: self._read(repository.key_grant, digest))
+        key = await self._keys.get(digest, lambda: self._read(lambda grants: grants.key(digest)))
         if key is None:
             raise Unauthenticated(_INVALID)
         if key.expires_at is not None and key.expires_at <= self._clock():
@@ -97,14 +97,17 @@ class Authenticator:
         subject = await self.subject(authorization)
         exists = False
         if subject.admin and project is not None and valid_project_id(project):
-            exists = await self._projects.get(project, lambda: self._read(repository.project_exists, project))
+            exists = await self._projects.get(
+                project, lambda: self._read(lambda grants: grants.project_exists(project))
+            )
         return subject, select_project(subject, project, requested_exists=exists)
 
     async def _user(self, user_id: str) -> UserGrant | None:
-        return await self._users.get(user_id, lambda: self._read(repository.user_grant, user_id))
+        return await self._users.get(user_id, lambda: self._read(lambda grants: grants.user(user_id)))
 
-    async def _read(self, query: Callable[[Pool, str], Awaitable[V]], arg: str) -> V:
+    async def _read(self, query: Callable[[GrantReads], Awaitable[V]]) -> V:
         try:
-            return await query(self._pool(), arg)
+            async with self._uow.reading() as repos:
+                return await query(repos.grants)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise ServiceUnavailable("Authentication is not available right now; try again shortly.") from exc

@@ -18,6 +18,7 @@ __all__ = [
     "KeyGrant",
     "Member",
     "Project",
+    "RefreshRecord",
     "Subject",
     "User",
     "UserGrant",
@@ -91,6 +92,19 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A refresh token: used once, then succeeded by another of its family (the login)."""
+
+    id: str
+    user_id: str
+    family_id: str
+    expires_at: datetime
+    used: bool
+    revoked: bool
+    expired: bool
 
 
 # --- what the authenticator knows of a credential ------------------------------------------------------------

@@ -37,7 +37,7 @@ from kernel.crypto import Keyring
 from kernel.errors import problem
 from kernel.http import buffered_body, problem_response
 from kernel.identity import Identity, Permission
-from services.gateway.idempotency_store import IdempotencyStore, KeyOwner, StoredAnswer, UnreadableAnswer
+from services.gateway.middleware.idempotency_store import IdempotencyStore, KeyOwner, StoredAnswer, UnreadableAnswer
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Protocol
 
-from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
@@ -23,8 +22,6 @@ __all__ = [
     "SELF_PATHS",
     "Authenticates",
     "Authentication",
-    "CurrentSubject",
-    "current_subject",
 ]
 
 PROTECTED_PREFIX = "/v1/"
@@ -89,14 +86,3 @@ async def _refuse(scope: Scope, send: Send, error: ClanaviError) -> None:
     challenge = [(b"www-authenticate", b'Bearer realm="clanavi"')] if isinstance(error, Unauthenticated) else []
     body = problem_from_error(error, instance=scope["path"], correlation_id=correlation.current.get())
     await send_problem(send, body, challenge)
-
-
-async def current_subject(request: Request) -> Subject:
-    """Who authenticated the request (the Authentication middleware put it there)."""
-    subject: Subject | None = getattr(request.state, "subject", None)
-    if subject is None:
-        raise Unauthenticated("Send `Authorization: Bearer <token>`.")
-    return subject
-
-
-CurrentSubject = Annotated[Subject, Depends(current_subject)]

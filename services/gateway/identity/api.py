@@ -1,6 +1,7 @@
 """The identity API: logging in, who am I, users, projects, the current project's members and API keys.
 
-The current project is the one the `X-Clanavi-Project` header names (the Authentication middleware chose it).
+The current project is the one the `X-Clanavi-Project` header names (the Authentication middleware chose it, and put
+who authenticated in the request state).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 
 from kernel import correlation
 from kernel.authz import Admin, Anyone, Manager, Reader
-from kernel.errors import ValidationFailed
-from kernel.http import problem_responses
+from kernel.errors import Unauthenticated, ValidationFailed
+from kernel.http import NO_STORE_HEADERS, problem_responses
 from kernel.identity import Identity, Role
-from services.gateway.auth import CurrentSubject
-from services.gateway.identity.handlers import Actor, IdentityService, TokenPair
+from services.gateway.identity.domain import Subject
+from services.gateway.identity.handlers import Actor, IdentityService
 from services.gateway.identity.listing import ApiKeyPaging, MemberPaging, ProjectPaging, UserPaging
 from services.gateway.identity.schemas import (
     EMAIL_PATTERN,
@@ -36,6 +37,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.gateway.identity.sessions import Sessions, TokenPair
 from services.provisioner.schemas import Page
 
 __all__ = ["router"]
@@ -46,11 +48,25 @@ async def identity_service(request: Request) -> IdentityService:
     return service
 
 
+async def sessions(request: Request) -> Sessions:
+    found: Sessions = request.app.state.sessions
+    return found
+
+
+async def current_subject(request: Request) -> Subject:
+    """Who authenticated the request."""
+    subject: Subject | None = getattr(request.state, "subject", None)
+    if subject is None:
+        raise Unauthenticated("Send `Authorization: Bearer <token>`.")
+    return subject
+
+
 Service = Annotated[IdentityService, Depends(identity_service)]
+SessionsDep = Annotated[Sessions, Depends(sessions)]
+CurrentSubject = Annotated[Subject, Depends(current_subject)]
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 _PUBLIC: dict[str, object] = {"security": []}
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def actor(identity: Identity) -> Actor:
@@ -61,7 +77,7 @@ def actor(identity: Identity) -> Actor:
 
 
 def _tokens(pair: TokenPair, response: Response) -> TokenOut:
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE_HEADERS)
     return TokenOut(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
 
 
@@ -75,7 +91,7 @@ def _tokens(pair: TokenPair, response: Response) -> TokenOut:
     "a refresh token used a second time ends that login altogether.",
     openapi_extra=_PUBLIC,
 )
-async def issue_token(form: Annotated[TokenForm, Form()], service: Service, response: Response) -> TokenOut:
+async def issue_token(form: Annotated[TokenForm, Form()], service: SessionsDep, response: Response) -> TokenOut:
     if form.grant_type == "password":
         if not form.username or form.password is None:
             raise ValidationFailed(
@@ -97,7 +113,7 @@ async def issue_token(form: Annotated[TokenForm, Form()], service: Service, resp
     summary="End one of the caller's logins: its refresh token (and every one rotated from it) stops working",
     description="Someone else's refresh token, or an unknown one, changes nothing.",
 )
-async def logout(body: LogoutIn, caller: Anyone, subject: CurrentSubject, service: Service) -> Response:
+async def logout(body: LogoutIn, caller: Anyone, subject: CurrentSubject, service: SessionsDep) -> Response:
     await service.logout(subject, body.refresh_token)
     return Response(status_code=204)
 
@@ -298,7 +314,7 @@ async def create_api_key(
         expires_in_days=body.expires_in_days,
         admin=body.admin,
     )
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE_HEADERS)
     return ApiKeyCreatedOut.issued(created.record, created.key)
 
 
