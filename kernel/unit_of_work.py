@@ -6,16 +6,16 @@ A use case receives a `UnitOfWork` and opens it once per transaction it needs:
     async with uow.transaction() as tx:
         record = await tx.repos.instances.lock(instance_id)
         ...
+        after = tx.changed(after, InstanceStopped(...))  # chained to the record's last event, which it becomes
         await tx.repos.instances.save(after)
-        tx.emit(after, InstanceStopped(...))          # chained to the record's last event
 
     async with uow.reading() as repos:                # a read needs no transaction
         page = await repos.instances.page(...)
 
 Events are chained as they are emitted: each is caused by the one before it about the same record (the first by the
 record's last event), and carries the record's project and correlation id. They go into the outbox when the
-transaction commits, and the relay is woken by it; `notify` wakes other listeners (a worker) at commit the same way.
-Nothing is written when the block raises.
+transaction commits, and the relay is woken by it; `notify` wakes other listeners (a worker, the replicas that keep
+a copy of what changed) at commit the same way. Nothing is written when the block raises.
 
 An event consumer handles each delivery in `receiving(event_id, consumer)`, a transaction that also records the event
 in the consumer's inbox (None, and nothing written, for a redelivery); what its handler emits about the delivered
@@ -28,11 +28,12 @@ commit-or-nothing behaviour, so use cases are unit-tested without any server.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from kernel import correlation, outbox
 from kernel.db import Connection, Pool
@@ -48,6 +49,9 @@ __all__ = [
     "chain",
 ]
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 R = TypeVar("R")
 
 
@@ -60,6 +64,15 @@ class Chained(Protocol):
     def correlation_id(self) -> str: ...
     @property
     def last_event_id(self) -> str | None: ...
+
+
+if TYPE_CHECKING:
+
+    class ChainedRecord(Chained, DataclassInstance, Protocol):
+        """A record kept as a dataclass, whose `last_event_id` a change replaces."""
+
+
+D = TypeVar("D", bound="ChainedRecord")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +107,8 @@ class Transaction(Generic[R]):
 
     repos: R
     events: list[Envelope] = field(default_factory=list)
-    notifications: set[str] = field(default_factory=set)
+    # (channel, payload) pairs
+    notifications: set[tuple[str, str]] = field(default_factory=set)
 
     def emit(self, about: Chained, *payloads: EventPayload) -> str | None:
         """Queue events about a record; returns the id of the last (the record's `last_event_id` from now on)."""
@@ -102,15 +116,22 @@ class Transaction(Generic[R]):
         self.events.extend(envelopes)
         return last
 
+    def changed(self, record: D, *payloads: EventPayload) -> D:
+        """Queue the events of a record's change; the record with the last of them as its `last_event_id` (the same
+        record when there are none), which is what its repository saves."""
+        if not payloads:
+            return record
+        return dataclasses.replace(record, last_event_id=self.emit(record, *payloads))
+
     def emit_new(self, project_id: str, *payloads: EventPayload, correlation_id: str | None = None) -> str | None:
         """Queue events about something with no record of its own (they are chained among themselves), in the
         request's correlation id unless one is given."""
         cid = correlation_id or correlation.accept_or_new(correlation.current.get())
         return self.emit(_Origin(project_id, cid), *payloads)
 
-    def notify(self, channel: str) -> None:
-        """Wake the listeners of `channel` once this transaction commits."""
-        self.notifications.add(channel)
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` once this transaction commits, telling them `payload`."""
+        self.notifications.add((channel, payload))
 
 
 class UnitOfWork(Protocol[R]):
@@ -160,9 +181,9 @@ class PostgresUnitOfWork(Generic[R]):
         tx = Transaction(self._repositories(conn))
         yield tx
         await outbox.add(conn, *tx.events)
-        for channel in sorted(tx.notifications):
+        for channel, payload in sorted(tx.notifications):
             # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
-            await conn.execute(f'NOTIFY "{channel}"')
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
 
 class FakeUnitOfWork(Generic[R]):
@@ -175,7 +196,7 @@ class FakeUnitOfWork(Generic[R]):
         self.committed = 0
         self.rolled_back = 0
         self.events: list[Envelope] = []
-        self.notifications: list[str] = []
+        self.notifications: list[tuple[str, str]] = []
         self.inbox: set[tuple[uuid.UUID, str]] = set()
 
     @asynccontextmanager
