@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,13 @@ from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from devstack import PostgresServer, free_port
 from kernel import db
 from kernel.migrations import migrate
-from services.provisioner import repository
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.clouds import CloudDirectory
-from services.provisioner.inventory import SyncRun
-from services.provisioner.inventory_handlers import CHUNK_SIZE, Inventory
-from services.provisioner.settings import SIM_CLOUD_ID
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clouds.domain import CONFIGURED_PROJECT, Cloud
+from services.provisioner.inventory.domain import SyncRun
+from services.provisioner.inventory.handlers import CHUNK_SIZE, Inventory
+from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME
+from services.provisioner.unit_of_work import on_postgres
 
 CONCURRENCY = 16
 
@@ -122,12 +124,15 @@ async def bench(pg: PostgresServer, n: int, changed: int, page_size: int) -> dic
     await asyncio.to_thread(migrate, pg.url, schema=SCHEMA, location=MIGRATIONS)
     pool = await db.create_pool(pg.url, schema=SCHEMA, application="bench", min_size=2, max_size=CONCURRENCY + 4)
     try:
-        await repository.upsert_cloud(pool, cloud_id=SIM_CLOUD_ID, name="SimCloud", driver="simcloud", config={})
+        uow = on_postgres(lambda: pool)
+        sim_cloud = Cloud(SIM_CLOUD_ID, CONFIGURED_PROJECT, SIM_CLOUD_NAME, "simcloud", {}, True, datetime.now(UTC))
+        async with uow.transaction() as tx:
+            await tx.repos.clouds.add(sim_cloud)
         config = SimCloudConfig(stop_seconds=0, terminate_seconds=0)
         sim = CountedSim(SimStore(pool, SIM_CLOUD_ID), config)
-        clouds = CloudDirectory(pool, connected={SIM_CLOUD_ID: sim})
+        clouds = CloudDirectory(uow, connected={SIM_CLOUD_ID: sim})
         await clouds.load_modules()
-        inventory = Inventory(pool, clouds, interval=0, page_size=page_size)
+        inventory = Inventory(uow, clouds, page_size=page_size)
 
         log(f"seeding {n} instances into SimCloud's tables")
         started = time.perf_counter()

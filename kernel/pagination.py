@@ -1,12 +1,22 @@
-"""Opaque cursors for keyset pagination: stable under inserts, no OFFSET scans."""
+"""Opaque cursors for keyset pagination: stable under inserts, no OFFSET scans; and the one page every listing of
+every service answers."""
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
 
 from kernel.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 def encode_cursor(*values: Any) -> str:

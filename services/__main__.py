@@ -64,8 +64,9 @@ def migrate(service: str) -> None:
 def rotate_keys(service: str) -> int:
     from kernel import db
     from kernel.migrations import migrate as run
-    from services.provisioner import accounts_handlers
     from services.provisioner.app import MIGRATIONS, SCHEMA
+    from services.provisioner.clouds import configured
+    from services.provisioner.unit_of_work import on_postgres
 
     settings = _settings(service, check=False)
     try:
@@ -75,11 +76,12 @@ def rotate_keys(service: str) -> int:
     url = settings.kernel.database_url.get_secret_value()
     run(url, schema=SCHEMA, location=MIGRATIONS)
 
-    async def rewrap() -> accounts_handlers.Rewrapped:
+    async def rewrap() -> configured.Rewrapped:
         pool = await db.create_pool(url, schema=SCHEMA, application="clanavi-rotate-keys", min_size=1, max_size=2)
+        uow = on_postgres(lambda: pool)
         try:
-            await accounts_handlers.seal_plaintext(pool, keyring)
-            return await accounts_handlers.rewrap_all(pool, keyring)
+            await configured.seal_plaintext(uow, keyring)
+            return await configured.rewrap_all(uow, keyring)
         finally:
             await pool.close()
 

@@ -1,8 +1,9 @@
 """The provisioner app: its lifespan migrates and connects everything, then starts the outbox relay and the worker.
 
-It does not start without CLANAVI_SECRET_KEY (cloud credentials are encrypted with it). At start the configured cloud
-accounts are brought up to date with their secrets sealed, secrets still stored in the clear are sealed, and
-credentials sealed with a previous key are rewrapped with the current one.
+It does not start without CLANAVI_SECRET_KEY (cloud credentials are encrypted with it), nor with a worker that could
+take every pooled connection. At start the configured clouds are brought up to date with their secrets sealed,
+secrets still stored in the clear are sealed, and credentials sealed with a previous key are rewrapped with the
+current one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.middleware import Middleware
 
 import adapters.simcloud as simcloud
 from adapters.base import CloudError
+from adapters.registry import AdapterContext
 from kernel import correlation
 from kernel.errors import problem_from_error
 from kernel.http import create_base_app, problem_response
@@ -26,25 +28,34 @@ from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
 from services.provisioner import errors
-from services.provisioner.accounts_handlers import Configured, configure, rewrap_all, seal_plaintext
-from services.provisioner.clouds import CloudDirectory
-from services.provisioner.domain import RetryPolicy
+from services.provisioner.clouds.configured import Configured, configure, rewrap_all, seal_plaintext
+from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.errors import RetryLater
-from services.provisioner.inventory_handlers import Inventory
+from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.inventory.handlers import Inventory
+from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.routes import ROUTERS
 from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME, ProvisionerSettings
-from services.provisioner.worker import Worker
+from services.provisioner.unit_of_work import on_postgres
+from services.provisioner.work.engine import Engine
+from services.provisioner.work.pacing import RetryPolicy
+from services.provisioner.work.worker import Worker
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "provisioner"
+# The table of kinds the one pending-action engine serves.
+KINDS = (INSTANCES, RESOURCES)
 
 
 def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     settings = settings or ProvisionerSettings()
     keyring = settings.keyring()
+    settings.check_concurrency()
     runtime = ServiceRuntime("provisioner", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    uow = on_postgres(lambda: runtime.pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,37 +66,41 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             Configured(SIM_CLOUD_ID, SIM_CLOUD_NAME, "simcloud", settings.sim_config(), {}),
             *(Configured(a.id, a.name, a.driver, a.config, a.credentials, a.enabled) for a in settings.clouds),
         ]
-        await configure(runtime.pool, keyring, configured)
-        await seal_plaintext(runtime.pool, keyring)
-        rewrapped = await rewrap_all(runtime.pool, keyring)
+        await configure(uow, keyring, configured)
+        await seal_plaintext(uow, keyring)
+        rewrapped = await rewrap_all(uow, keyring)
         if rewrapped.unreadable:
             log.error(
-                "no key opens the credentials of cloud accounts %s: they answer 409 cloud_credentials_unreadable "
+                "no key opens the credentials of clouds %s: they answer 409 cloud_credentials_unreadable "
                 "until their credentials are set again (or the key they were sealed with is added to "
                 "CLANAVI_SECRET_KEY_PREVIOUS)",
                 ", ".join(rewrapped.unreadable),
             )
-        clouds = CloudDirectory(runtime.pool, keyring=keyring, endpoint_deny=settings.endpoint_deny_networks())
+        clouds = CloudDirectory(
+            uow,
+            context=AdapterContext(pool=runtime.pool),
+            keyring=keyring,
+            endpoint_deny=settings.endpoint_deny_networks(),
+        )
         await clouds.load_modules()
         if clouds.module_enabled("simcloud"):
             # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
             await clouds.adapter(SIM_CLOUD_ID)
         await runtime.start_bus()
         runtime.start_relay()
+        policy = RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds)
+        engine = Engine(uow, clouds, policy=policy)
         worker = Worker(
-            runtime.pool,
-            clouds,
-            dsn=runtime.dsn,
-            interval=settings.follow_interval,
-            concurrency=settings.concurrency,
-            policy=RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds),
+            engine, KINDS, dsn=runtime.dsn, interval=settings.follow_interval, concurrency=settings.concurrency
         )
         runtime.spawn(worker.wakeup.listen(), name="work-listener")
         runtime.spawn(worker.run_actions(), name="actions")
         runtime.spawn(worker.run_follow(), name="follow")
         runtime.spawn(clouds.follow_changes(runtime.dsn), name="cloud-changes")
-        inventory = Inventory(runtime.pool, clouds, interval=settings.sync_interval_seconds)
-        runtime.spawn(inventory.run_scheduled(), name="inventory")
+        inventory = Inventory(uow, clouds)
+        runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
+        app.state.uow = uow
+        app.state.engine = engine
         app.state.inventory = inventory
         app.state.runtime = runtime
         app.state.clouds = clouds

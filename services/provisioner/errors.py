@@ -1,4 +1,6 @@
-"""The one place where a cloud's errors become the API's: each adapter error type maps to one problem.
+"""The one place where a cloud's errors become the API's: each adapter error type (`adapters.base`) maps to one
+problem, and the problem of a cloud's own condition has the adapter error's name (`QuotaExceeded`, `Throttled`,
+`CloudUnavailable`: the same thing, as the API tells it).
 
 | adapter error | HTTP | code |
 |---|---|---|
@@ -12,7 +14,7 @@
 | `CloudAuthError` | 502 | `cloud_auth_failed` |
 | any other `CloudError` | 502 | `cloud_error` |
 
-Not from a cloud: `ModuleDisabled` (409 `module_disabled`), the account's adapter module is disabled.
+Not from a cloud: `ModuleDisabled` (409 `module_disabled`), the cloud's adapter module is disabled.
 
 A problem's detail, a record's `reason` and an event say of a cloud error only what `describe` gives: the adapter's
 own words, which never carry what the other side sent (each adapter's `_errors.py` sees to that: fixed descriptions,
@@ -25,17 +27,8 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from adapters.base import (
-    CloudAuthError,
-    CloudError,
-    CloudNotFound,
-    CloudUnavailable,
-    InvalidCloudRequest,
-    InvalidCloudState,
-    QuotaExceeded,
-    Throttled,
-    UnsupportedOperation,
-)
+from adapters import base as cloud_errors
+from adapters.base import CloudError
 from kernel.errors import (
     ClanaviError,
     Conflict,
@@ -52,7 +45,7 @@ log = logging.getLogger(__name__)
 _LONGEST = 300
 
 
-class QuotaExhausted(Conflict):
+class QuotaExceeded(Conflict):
     code = "quota_exceeded"
     title = "The cloud account's quota is exhausted"
 
@@ -72,12 +65,12 @@ class RetryLater(ServiceUnavailable):
         self.retry_after = max(1, round(retry_after))
 
 
-class CloudThrottled(RetryLater):
+class Throttled(RetryLater):
     code = "throttled"
     title = "The cloud is throttling requests"
 
 
-class CloudAway(RetryLater):
+class CloudUnavailable(RetryLater):
     code = "cloud_unavailable"
     title = "The cloud did not answer"
 
@@ -123,29 +116,29 @@ def from_cloud(
     log.info("cloud %s: %s", cloud_id or "?", chain(exc))
     detail = describe(exc)
     cloud = f"Cloud {cloud_id}" if cloud_id else "The cloud"
-    if isinstance(exc, UnsupportedOperation):
+    if isinstance(exc, cloud_errors.UnsupportedOperation):
         return NotImplementedByCloud(
             f"{cloud} ({exc.driver}) does not support {exc.operation}.",
             operation=exc.operation,
         )
-    if isinstance(exc, CloudNotFound):
+    if isinstance(exc, cloud_errors.CloudNotFound):
         if field is not None:
             return ValidationFailed(
                 f"{cloud} does not have it: {detail}", errors=[{"location": field, "message": detail}]
             )
         return NotFound(f"{cloud} does not have it: {detail}")
-    if isinstance(exc, InvalidCloudRequest):
+    if isinstance(exc, cloud_errors.InvalidCloudRequest):
         errors = [{"location": invalid_field, "message": detail}] if invalid_field else []
         return ValidationFailed(f"{cloud} refused the request: {detail}", errors=errors)
-    if isinstance(exc, InvalidCloudState):
+    if isinstance(exc, cloud_errors.InvalidCloudState):
         return InvalidState(f"{cloud} refused it in the resource's current state: {detail}")
-    if isinstance(exc, QuotaExceeded):
-        return QuotaExhausted(f"{cloud}'s quota is exhausted: {detail}")
-    if isinstance(exc, Throttled):
-        return CloudThrottled(f"{cloud} is throttling requests: {detail}", retry_after=retry_after(exc))
-    if isinstance(exc, CloudUnavailable):
-        return CloudAway(f"{cloud} did not answer: {detail}", retry_after=retry_after(exc))
-    if isinstance(exc, CloudAuthError):
+    if isinstance(exc, cloud_errors.QuotaExceeded):
+        return QuotaExceeded(f"{cloud}'s quota is exhausted: {detail}")
+    if isinstance(exc, cloud_errors.Throttled):
+        return Throttled(f"{cloud} is throttling requests: {detail}", retry_after=retry_after(exc))
+    if isinstance(exc, cloud_errors.CloudUnavailable):
+        return CloudUnavailable(f"{cloud} did not answer: {detail}", retry_after=retry_after(exc))
+    if isinstance(exc, cloud_errors.CloudAuthError):
         return CloudAuthFailed(f"{cloud} refused Clanavi's credentials: {detail}")
     return CloudFailed(f"{cloud} failed: {detail}")
 
@@ -153,9 +146,9 @@ def from_cloud(
 def reason(exc: CloudError) -> str:
     """A failure in words for a record's `reason` and a `*.failed` event."""
     detail = describe(exc)
-    if isinstance(exc, QuotaExceeded):
+    if isinstance(exc, cloud_errors.QuotaExceeded):
         return f"The cloud's quota is exhausted: {detail}"
-    if isinstance(exc, Throttled):
+    if isinstance(exc, cloud_errors.Throttled):
         return f"The cloud kept throttling requests: {detail}"
     if exc.retryable:
         return f"The cloud kept failing: {detail}"
@@ -164,12 +157,12 @@ def reason(exc: CloudError) -> str:
 
 __all__ = [
     "CloudAuthFailed",
-    "CloudAway",
     "CloudFailed",
-    "CloudThrottled",
+    "CloudUnavailable",
     "ModuleDisabled",
-    "QuotaExhausted",
+    "QuotaExceeded",
     "RetryLater",
+    "Throttled",
     "chain",
     "describe",
     "from_cloud",

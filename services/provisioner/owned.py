@@ -11,14 +11,12 @@ An id named in a path is answered with 404 `not_found`; one named in a body (`na
 
 from __future__ import annotations
 
-from kernel.db import Connection, Pool
 from kernel.errors import ClanaviError, NotFound, ValidationFailed
-from services.provisioner import inventory_repository, repository
-from services.provisioner import resources_repository as store
-from services.provisioner.domain import InstanceRecord
-from services.provisioner.inventory import SyncRun
-from services.provisioner.repository import CloudAccount
-from services.provisioner.resources import Kind, ResourceRecord, label
+from services.provisioner.clouds.domain import Cloud
+from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.inventory.domain import SyncRun
+from services.provisioner.resources.domain import Kind, ResourceRecord, label
+from services.provisioner.unit_of_work import Repositories
 
 
 def missing(what: str, given: str, named_in: str | None = None) -> ClanaviError:
@@ -29,36 +27,34 @@ def missing(what: str, given: str, named_in: str | None = None) -> ClanaviError:
     return ValidationFailed(detail, errors=[{"location": named_in, "message": f"unknown {what}"}])
 
 
-async def cloud(
-    conn: Connection | Pool, project_id: str, cloud_id: str, *, named_in: str | None = None
-) -> CloudAccount:
-    account = await repository.owned_cloud(conn, project_id, cloud_id)
-    if account is None:
+async def cloud(repos: Repositories, project_id: str, cloud_id: str, *, named_in: str | None = None) -> Cloud:
+    found = await repos.clouds.get(project_id, cloud_id)
+    if found is None:
         raise missing("cloud", cloud_id, named_in)
-    return account
+    return found
 
 
 async def instance(
-    conn: Connection | Pool, project_id: str, instance_id: str, *, named_in: str | None = None
+    repos: Repositories, project_id: str, instance_id: str, *, named_in: str | None = None
 ) -> InstanceRecord:
-    record = await repository.get(conn, project_id, instance_id)
+    record = await repos.instances.get(project_id, instance_id)
     if record is None:
         raise missing("instance", instance_id, named_in)
     return record
 
 
 async def resource(
-    conn: Connection | Pool, project_id: str, kind: Kind, resource_id: str, *, named_in: str | None = None
+    repos: Repositories, project_id: str, kind: Kind, resource_id: str, *, named_in: str | None = None
 ) -> ResourceRecord:
-    record = await store.get(conn, project_id, kind, resource_id)
+    record = await repos.resources.get(project_id, kind, resource_id)
     if record is None:
         raise missing(label(kind), resource_id, named_in)
     return record
 
 
-async def sync_run(conn: Connection | Pool, project_id: str, cloud_id: str, run_id: str) -> SyncRun:
-    """A run of one of the project's accounts (look the account up first: an unknown account is the answer then)."""
-    run = await inventory_repository.get_run(conn, project_id, cloud_id, run_id)
+async def sync_run(repos: Repositories, project_id: str, cloud_id: str, run_id: str) -> SyncRun:
+    """A run of one of the project's clouds (look the cloud up first: an unknown cloud is the answer then)."""
+    run = await repos.inventory.get_run(project_id, cloud_id, run_id)
     if run is None:
         raise NotFound(f"Sync {run_id} of cloud {cloud_id} does not exist.")
     return run

@@ -1,7 +1,12 @@
 """The provisioner's public routes, in the order they match: what its app serves and what the gateway proxies."""
 
-from services.provisioner import accounts_api, api, inventory_api, modules_api, resources_api
+from services.provisioner.clouds.api import catalogue
+from services.provisioner.clouds.api import router as clouds
+from services.provisioner.instances.api import router as instances
+from services.provisioner.inventory.api import router as inventory
+from services.provisioner.modules.api import router as modules
+from services.provisioner.resources.api import ROUTERS as RESOURCES
 
-ROUTERS = (api.router, accounts_api.router, resources_api.router, modules_api.router, inventory_api.router)
+ROUTERS = (catalogue, instances, clouds, *RESOURCES, modules, inventory)
 
 __all__ = ["ROUTERS"]

@@ -34,6 +34,11 @@ from kernel.crypto import Keyring
 from kernel.networks import Network, parse_networks
 from kernel.settings import ServiceSettings
 
+# Pooled connections the worker leaves to everything else at its busiest (requests, the outbox relay, the follower,
+# inventory syncs): each action in flight holds one only for its short claim and settle transactions, but at the
+# same moments.
+RESERVED_CONNECTIONS = 2
+
 SIM_CLOUD_ID = "sim"
 SIM_CLOUD_NAME = "SimCloud"
 DEFAULT_ENDPOINT_DENY = "127.0.0.0/8,::1/128,0.0.0.0/8,::/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
@@ -136,7 +141,18 @@ class ProvisionerSettings(ServiceSettings):
         return self.kernel.keyring()
 
     def startup_checks(self) -> list[Callable[[], object]]:
-        return [*super().startup_checks(), self.keyring]
+        return [*super().startup_checks(), self.keyring, self.check_concurrency]
+
+    def check_concurrency(self) -> None:
+        """Refuse (ValueError naming the settings) a worker that could take every connection of the pool."""
+        pool = self.kernel.db_pool_max
+        if self.concurrency > pool - RESERVED_CONNECTIONS:
+            raise ValueError(
+                f"CLANAVI_PROVISIONER_CONCURRENCY={self.concurrency} needs more database connections than "
+                f"CLANAVI_DB_POOL_MAX={pool} leaves it: at most {pool - RESERVED_CONNECTIONS} actions can be in "
+                f"flight while {RESERVED_CONNECTIONS} connections stay free for requests and the outbox relay; lower "
+                "the one or raise the other"
+            )
 
     def endpoint_deny_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.endpoint_deny)

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,10 @@ from devstack import free_port
 from devstack.moto import MotoServer
 from kernel.crypto import Keyring, Sealed, UnknownKey
 from kernel.settings import KernelSettings
-from services.provisioner import accounts, repository
 from services.provisioner.app import create_app
+from services.provisioner.clouds import credentials
+from services.provisioner.clouds.domain import Cloud, CredentialsUnreadable
+from services.provisioner.clouds.repository import PostgresCloudRepository
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY, ProvisionerSettings
 from tests.contract.clouds.ec2 import moto_server_for
 from tests.signing import identity_headers
@@ -223,9 +226,9 @@ async def test_configured_secrets_are_split_out_of_config_and_sealed(
     assert aws["credentials_key_id"] == Keyring(KEY).key_id
     with pytest.raises(UnknownKey):
         Keyring(OLD).open(Sealed.from_bytes(aws["credentials"]), record_id="provisioner.clouds/aws")
-    account = await repository.get_cloud(db, "aws")
+    account = await PostgresCloudRepository(db).find("aws")
     assert account is not None
-    assert accounts.open_credentials(Keyring(KEY), account) == {
+    assert credentials.open_credentials(Keyring(KEY), account) == {
         "access_key_id": AWS_KEY_ID,
         "secret_access_key": AWS_SECRET,
     }
@@ -235,10 +238,10 @@ async def test_configured_secrets_are_split_out_of_config_and_sealed(
         aws["credentials"],
         aws["credentials_key_id"],
     )
-    xen = await repository.get_cloud(db, "xen")
+    xen = await PostgresCloudRepository(db).find("xen")
     assert xen is not None
-    with pytest.raises(accounts.CredentialsUnreadable):
-        accounts.open_credentials(Keyring(KEY), xen)
+    with pytest.raises(CredentialsUnreadable):
+        credentials.open_credentials(Keyring(KEY), xen)
 
 
 async def test_a_restart_with_unchanged_configuration_changes_nothing(
@@ -295,21 +298,24 @@ async def seal_api_account(
     db: asyncpg.Connection[asyncpg.Record], key: str, cloud_id: str, config: dict[str, Any], project: str = "alpha"
 ) -> bytes:
     """An account added through the API earlier, its credentials sealed with `key`."""
-    sealed, key_id = accounts.seal(
+    sealed, key_id = credentials.seal(
         Keyring(key), cloud_id, {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET}
     )
     assert sealed is not None
-    await repository.upsert_cloud(
-        db,
-        cloud_id=cloud_id,
-        name=cloud_id,
-        driver="ec2",
-        config=config,
-        project_id=project,
-        credentials=sealed,
-        credentials_key_id=key_id,
-        credential_fields=["access_key_id", "secret_access_key"],
-        source="api",
+    await PostgresCloudRepository(db).add(
+        Cloud(
+            id=cloud_id,
+            project_id=project,
+            name=cloud_id,
+            driver="ec2",
+            config=config,
+            enabled=True,
+            created_at=datetime.now(UTC),
+            credentials=sealed,
+            credentials_key_id=key_id,
+            credential_fields=("access_key_id", "secret_access_key"),
+            source="api",
+        )
     )
     return sealed
 
@@ -329,8 +335,9 @@ async def test_rotation_rewraps_old_credentials_at_start_and_unreadable_ones_ans
         before = Sealed.from_bytes(old_sealed)
         assert (rewrapped.nonce, rewrapped.ciphertext) == (before.nonce, before.ciphertext)
         # The old key is no longer needed, and the account works.
-        account = await repository.get_cloud(db, "cld-rotated")
-        assert account is not None and accounts.open_credentials(Keyring(KEY), account)["access_key_id"] == AWS_KEY_ID
+        account = await PostgresCloudRepository(db).find("cld-rotated")
+        assert account is not None
+        assert credentials.open_credentials(Keyring(KEY), account)["access_key_id"] == AWS_KEY_ID
         assert ok(await client.get("/v1/clouds/cld-rotated/regions", headers=alpha()))["items"]
 
         # No key opens this one: the service runs, the account says so and refuses to be used.
@@ -793,7 +800,7 @@ async def test_accounts_added_through_the_api_may_not_point_at_this_machine_or_a
             await seal_api_account(db, KEY, cloud_id, config)
             await db.execute("UPDATE clouds SET driver = $2 WHERE id = $1", cloud_id, driver)
             if driver != "ec2":
-                sealed, key_id = accounts.seal(Keyring(KEY), cloud_id, {"password": XCP_PASSWORD})
+                sealed, key_id = credentials.seal(Keyring(KEY), cloud_id, {"password": XCP_PASSWORD})
                 await db.execute(
                     "UPDATE clouds SET credentials = $2, credentials_key_id = $3, credential_fields = '{password}' "
                     "WHERE id = $1",

@@ -22,22 +22,27 @@ from kernel import db
 from kernel.errors import InvalidState, NotFound
 from kernel.keyset import PageRequest
 from kernel.migrations import migrate
-from services.provisioner import handlers, inventory_repository, modules, repository, resources, resources_handlers
-from services.provisioner import resources_repository as resource_store
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.clouds import CloudDirectory
-from services.provisioner.domain import RetryPolicy
 from services.provisioner.errors import ModuleDisabled
-from services.provisioner.inventory import INSTANCE_TAG, SyncRun
-from services.provisioner.inventory_handlers import Inventory
-from services.provisioner.pacing import Pacer
-from services.provisioner.resources_api import volume_out
+from services.provisioner.instances import handlers
+from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.instances.domain import INSTANCE_TAG
+from services.provisioner.instances.repository import InstanceFilter
+from services.provisioner.inventory.domain import SyncRun
+from services.provisioner.inventory.handlers import Inventory
+from services.provisioner.inventory.repository import INTERRUPTED
+from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.modules import handlers as modules
+from services.provisioner.resources import domain as resources
+from services.provisioner.resources import handlers as resources_handlers
+from services.provisioner.resources.api.common import volume_out
+from services.provisioner.resources.repository import ResourceFilter
 from tests.conftest import Servers, make_pool
+from tests.integration.provisioner_parts import Parts, add_cloud, parts
 
 pytestmark = pytest.mark.integration
 
 PROJECT = "p"
-POLICY = RetryPolicy(max_attempts=5, throttle_budget=60.0)
 
 
 class ListedSim(SimCloudAdapter):
@@ -86,9 +91,7 @@ async def url(servers: Servers) -> AsyncIterator[str]:
 @pytest.fixture
 async def pool(url: str) -> AsyncIterator[db.Pool]:
     pool = await make_pool(url, SCHEMA)
-    await repository.upsert_cloud(
-        pool, cloud_id="sim", name="SimCloud", driver="simcloud", config={}, project_id=PROJECT
-    )
+    await add_cloud(pool, "sim", project_id=PROJECT)
     yield pool
     await pool.close()
 
@@ -103,16 +106,16 @@ def sim(pool: db.Pool) -> ListedSim:
 
 
 @pytest.fixture
-async def clouds(pool: db.Pool, sim: ListedSim) -> AsyncIterator[CloudDirectory]:
-    directory = CloudDirectory(pool, connected={"sim": sim})
-    await directory.load_modules()
-    yield directory
-    await directory.close()
+async def p(pool: db.Pool, sim: ListedSim) -> AsyncIterator[Parts]:
+    made = parts(pool, {"sim": sim})
+    await made.clouds.load_modules()
+    yield made
+    await made.clouds.close()
 
 
 @pytest.fixture
-async def inventory(pool: db.Pool, clouds: CloudDirectory) -> AsyncIterator[Inventory]:
-    inventory = Inventory(pool, clouds, interval=0, page_size=2)
+async def inventory(p: Parts) -> AsyncIterator[Inventory]:
+    inventory = Inventory(p.uow, p.clouds, page_size=2)
     yield inventory
     await inventory.close()
 
@@ -134,9 +137,13 @@ async def last_seq(pool: db.Pool) -> int:
     return int(await pool.fetchval("SELECT coalesce(max(seq), 0) FROM outbox"))
 
 
+async def instances(pool: db.Pool, **filters: Any) -> list[Any]:
+    async with parts(pool).uow.reading() as repos:
+        return (await repos.instances.page(InstanceFilter(project_id=PROJECT, **filters), PageRequest(500)))[0]
+
+
 async def by_provider(pool: db.Pool) -> dict[str, Any]:
-    records, _ = await repository.page(pool, repository.InstanceFilter(project_id=PROJECT), PageRequest(500))
-    return {r.provider_id or "": r for r in records}
+    return {r.provider_id or "": r for r in await instances(pool)}
 
 
 async def sync(inventory: Inventory) -> SyncRun:
@@ -215,13 +222,8 @@ async def test_outside_instances_are_adopted_and_outside_changes_followed(
     assert [e["type"] for e in await events(pool, seen)] == ["cloud.synced"]
 
     # The list filters.
-    mine, _ = await repository.page(
-        pool, repository.InstanceFilter(project_id=PROJECT, discovered=False), PageRequest(50)
-    )
-    assert mine == []
-    gone, _ = await repository.page(
-        pool, repository.InstanceFilter(project_id=PROJECT, discovered=True, states=["gone"]), PageRequest(50)
-    )
+    assert await instances(pool, discovered=False) == []
+    gone = await instances(pool, discovered=True, states=["gone"])
     assert {r.provider_id for r in gone} == {made[2], made[3]}
 
     # The runs, newest first, paged.
@@ -232,13 +234,13 @@ async def test_outside_instances_are_adopted_and_outside_changes_followed(
 
 
 async def test_clanavi_s_own_work_in_flight_is_neither_adopted_nor_undone(
-    pool: db.Pool, sim: ListedSim, clouds: CloudDirectory, inventory: Inventory
+    pool: db.Pool, sim: ListedSim, p: Parts, inventory: Inventory
 ) -> None:
     request = handlers.LaunchRequest(
         project_id=PROJECT, cloud_id="sim", name="mine", image_id="img-debian-12", flavor_id="sim.small",
         correlation_id="c",
     )  # fmt: skip
-    record = await handlers.launch(pool, clouds, request)
+    record = await handlers.launch(p.uow, p.clouds, request)
     # The worker's launch call reached the cloud, but its answer is not recorded yet.
     await sim.launch_instance(
         LaunchSpec(
@@ -251,26 +253,26 @@ async def test_clanavi_s_own_work_in_flight_is_neither_adopted_nor_undone(
     run = await sync(inventory)
 
     assert (run.counts.adopted, run.counts.vanished) == (1, 0)
-    assert await handlers.get(pool, PROJECT, record.id) == record
+    assert await handlers.get(p.uow, PROJECT, record.id) == record
     assert [r.name for r in (await by_provider(pool)).values() if r.discovered] == ["theirs"]
 
     # The worker records its launch (SimCloud answers the same instance for the same token): nothing to do then.
-    assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer())
-    launched = await handlers.get(pool, PROJECT, record.id)
+    assert await p.engine.step(INSTANCES, record.id)
+    launched = await handlers.get(p.uow, PROJECT, record.id)
     assert launched.provider_id is not None and launched.state == "running"
     run = await sync(inventory)
     assert (run.counts.adopted, run.counts.drifted, run.counts.vanished, run.counts.unchanged) == (0, 0, 0, 2)
 
     # While the cloud is being listed, Clanavi launches one more instance and stops another: the listing, taken
     # before, shows neither the new instance nor the stop.
-    late = await handlers.launch(pool, clouds, request)
+    late = await handlers.launch(p.uow, p.clouds, request)
 
     async def meanwhile() -> None:
-        assert await handlers.dispatch(pool, clouds, late.id, policy=POLICY, pacer=Pacer())
+        assert await p.engine.step(INSTANCES, late.id)
         await handlers.request_action(
-            pool, clouds, project_id=PROJECT, instance_id=record.id, action="stop", correlation_id="c"
+            p.uow, p.clouds, project_id=PROJECT, instance_id=record.id, action="stop", correlation_id="c"
         )
-        assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer())
+        assert await p.engine.step(INSTANCES, record.id)
 
     sim.after_listing = meanwhile
     seen = await last_seq(pool)
@@ -278,8 +280,8 @@ async def test_clanavi_s_own_work_in_flight_is_neither_adopted_nor_undone(
 
     assert sim.after_listing is None  # it ran
     assert (run.counts.adopted, run.counts.drifted, run.counts.vanished) == (0, 0, 0)
-    assert (await handlers.get(pool, PROJECT, late.id)).state == "running"
-    assert (await handlers.get(pool, PROJECT, record.id)).state == "stopped"
+    assert (await handlers.get(p.uow, PROJECT, late.id)).state == "running"
+    assert (await handlers.get(p.uow, PROJECT, record.id)).state == "stopped"
     assert not [e for e in await events(pool, seen) if e["type"].startswith("instance.") and "sync_id" in e["payload"]]
     # The next sync sees them as they are.
     run = await sync(inventory)
@@ -296,7 +298,8 @@ async def test_runs_of_an_account_never_overlap(url: str, pool: db.Pool, sim: Li
     assert (await inventory.request("sim", project_id=PROJECT, correlation_id="c2")).id == started.id
     other_pool = await make_pool(url, SCHEMA)
     try:
-        replica = Inventory(other_pool, CloudDirectory(other_pool, connected={"sim": sim}), interval=0)
+        replica_parts = parts(other_pool, {"sim": sim})
+        replica = Inventory(replica_parts.uow, replica_parts.clouds)
         assert (await replica.sync("sim", trigger="scheduled", correlation_id="c3")).id == started.id
     finally:
         await other_pool.close()
@@ -321,30 +324,30 @@ async def until(probe: Callable[[], Awaitable[SyncRun]], status: str, within: fl
 async def test_a_run_left_running_by_a_stopped_provisioner_is_closed_by_the_next(
     pool: db.Pool, inventory: Inventory
 ) -> None:
-    async with pool.acquire() as conn:
-        stale = await inventory_repository.start_run(
-            conn, cloud_id="sim", project_id=PROJECT, trigger="scheduled", correlation_id="c"
+    async with parts(pool).uow.transaction() as tx:
+        stale = await tx.repos.inventory.start_run(
+            cloud_id="sim", project_id=PROJECT, trigger="scheduled", correlation_id="c", lease=0
         )
-    # Its process held the lock; gone with it, the lock is free again.
+    # Its process renewed the run's lease; gone with it, the lease runs out.
+    assert stale is not None
 
     run = await sync(inventory)
 
     assert run.status == "succeeded"
     closed = await inventory.run("sim", stale.id, project_id=PROJECT)
-    assert (closed.status, closed.error) == ("failed", inventory_repository.INTERRUPTED)
+    assert (closed.status, closed.error) == ("failed", INTERRUPTED)
 
 
-async def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
-    pool: db.Pool, sim: ListedSim, clouds: CloudDirectory
-) -> None:
+async def test_a_failing_run_is_recorded_and_the_schedule_goes_on(pool: db.Pool, sim: ListedSim, p: Parts) -> None:
     await outside(sim, "ext")
     sim.failures = [CloudAuthError("the account's key was revoked")]
-    scheduled = Inventory(pool, clouds, interval=0.3)
-    task = asyncio.create_task(scheduled.run_scheduled())
+    scheduled = Inventory(p.uow, p.clouds)
+    task = asyncio.create_task(Schedule(scheduled, interval=0.3).run())
     try:
 
         async def two_runs() -> list[SyncRun]:
-            runs, _ = await inventory_repository.page_runs(pool, PROJECT, "sim", PageRequest(10))
+            async with p.uow.reading() as repos:
+                runs, _ = await repos.inventory.page_runs(PROJECT, "sim", PageRequest(10))
             return runs if len(runs) >= 2 and runs[0].status != "running" else []
 
         deadline = time.monotonic() + 10
@@ -365,7 +368,7 @@ async def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
 
 
 async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
-    pool: db.Pool, clouds: CloudDirectory, inventory: Inventory
+    pool: db.Pool, p: Parts, inventory: Inventory
 ) -> None:
     with pytest.raises(NotFound):
         await inventory.request("sim", project_id="someone-else", correlation_id="c")
@@ -374,22 +377,22 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
     with pytest.raises(NotFound):
         await inventory.runs("sim", project_id="someone-else", paging=PageRequest(10))
 
-    await modules.set_enabled(pool, clouds, "simcloud", enabled=False, project_id=PROJECT, correlation_id="c")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, project_id=PROJECT, correlation_id="c")
     with pytest.raises(ModuleDisabled):
         await inventory.request("sim", project_id=PROJECT, correlation_id="c")
-    scheduled = Inventory(pool, clouds, interval=0.01)
-    await scheduled.sync_due()
+    await Schedule(Inventory(p.uow, p.clouds), interval=0.01).sync_due()
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
 
 
 async def volumes(pool: db.Pool, *, discovered: bool | None = None) -> dict[str, resources.ResourceRecord]:
-    flt = resource_store.ResourceFilter(PROJECT, "volume", discovered=discovered)
-    records, _ = await resource_store.page(pool, flt, PageRequest(500))
+    flt = ResourceFilter(PROJECT, "volume", discovered=discovered)
+    async with parts(pool).uow.reading() as repos:
+        records, _ = await repos.resources.page(flt, PageRequest(500))
     return {r.provider_id or r.id: r for r in records}
 
 
 async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creation_is_left_alone(
-    pool: db.Pool, sim: ListedSim, clouds: CloudDirectory, inventory: Inventory
+    pool: db.Pool, sim: ListedSim, p: Parts, inventory: Inventory
 ) -> None:
     instance = await outside(sim, "ext-vm")
     kept = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
@@ -407,8 +410,8 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
         correlation_id="c-own",
         now=datetime.now(UTC),
     )
-    async with pool.acquire() as conn:
-        await resource_store.insert(conn, own, retry_in=600)
+    async with p.uow.transaction() as tx:
+        await tx.repos.resources.add(own, claim=str(uuid.uuid4()), lease=600)
     seq = await last_seq(pool)
 
     first = await sync(inventory)
@@ -450,8 +453,8 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
     ]
     assert volume_out(gone).state == "gone"
     with pytest.raises(InvalidState):
-        await resources_handlers.act(
-            pool, clouds, project_id=PROJECT, kind="volume", resource_id=gone.id, action="delete", correlation_id="c"
+        await resources_handlers.act_plainly(
+            p.ports, project_id=PROJECT, kind="volume", resource_id=gone.id, action="delete", correlation_id="c"
         )
     seq = await last_seq(pool)
 
@@ -462,8 +465,8 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
     assert [e["type"] for e in await events(pool, seq)] == ["cloud.synced"]
     assert (await volumes(pool))[dropped.id].state == "gone"
     # A gone volume is not something Clanavi still holds in the cloud.
-    async with pool.acquire() as conn:
-        live = await repository.cloud_usage(conn, "sim", {k: r.gone for k, r in resources.RULES.items()})
+    async with p.uow.reading() as repos:
+        live = await repos.clouds.usage("sim", {k: r.gone for k, r in resources.RULES.items()})
     assert sorted(live["volume"]) == sorted([adopted.id, own.id])
 
 
@@ -500,14 +503,14 @@ class VolumelessSim(SimCloudAdapter):
 async def test_an_adapter_without_volumes_has_its_volumes_left_alone(pool: db.Pool) -> None:
     sim = VolumelessSim(SimStore(pool, "sim"), SimCloudConfig(volume_seconds=0))
     await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
-    clouds = CloudDirectory(pool, connected={"sim": sim})
-    await clouds.load_modules()
-    inventory = Inventory(pool, clouds, interval=0)
+    volumeless = parts(pool, {"sim": sim})
+    await volumeless.clouds.load_modules()
+    inventory = Inventory(volumeless.uow, volumeless.clouds)
     try:
         run = await sync(inventory)
     finally:
         await inventory.close()
-        await clouds.close()
+        await volumeless.clouds.close()
 
     assert run.status == "succeeded" and run.counts.volumes_listed == 0
     assert await volumes(pool) == {}

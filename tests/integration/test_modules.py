@@ -17,17 +17,15 @@ from adapters.simcloud import SCHEMA as SIM_SCHEMA
 from kernel import db
 from kernel.errors import NotFound
 from kernel.migrations import migrate
-from services.provisioner import handlers, modules, repository
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.clouds import CloudDirectory
-from services.provisioner.domain import RetryPolicy
 from services.provisioner.errors import ModuleDisabled
-from services.provisioner.pacing import Pacer
+from services.provisioner.instances import handlers
+from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.modules import handlers as modules
 from tests.conftest import Servers, make_pool
+from tests.integration.provisioner_parts import Parts, add_cloud, parts
 
 pytestmark = pytest.mark.integration
-
-POLICY = RetryPolicy(max_attempts=5, throttle_budget=60.0)
 
 
 @pytest.fixture
@@ -39,18 +37,22 @@ async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
     await asyncio.to_thread(migrate, url, schema=SCHEMA, location=MIGRATIONS)
     pool = await make_pool(url, SCHEMA)
     # The account belongs to the project the tests act in: another project's is as unknown as no account.
-    await repository.upsert_cloud(pool, cloud_id="sim", name="SimCloud", driver="simcloud", config={}, project_id="p")
+    await add_cloud(pool, "sim", project_id="p")
     yield pool
     await pool.close()
     await asyncio.to_thread(servers.postgres.drop_database, name)
 
 
 @pytest.fixture
-async def clouds(pool: db.Pool) -> AsyncIterator[CloudDirectory]:
-    directory = CloudDirectory(pool)
-    await directory.load_modules()
-    yield directory
-    await directory.close()
+async def p(pool: db.Pool) -> AsyncIterator[Parts]:
+    made = parts(pool)
+    await made.clouds.load_modules()
+    yield made
+    await made.clouds.close()
+
+
+async def due(p: Parts) -> list[str]:
+    return await p.engine.due(INSTANCES, 100)
 
 
 def launch_request(name: str) -> handlers.LaunchRequest:
@@ -64,46 +66,44 @@ async def outbox(pool: db.Pool) -> list[dict[str, object]]:
     return [json.loads(r["body"]) for r in rows]
 
 
-async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_after(
-    pool: db.Pool, clouds: CloudDirectory
-) -> None:
-    record = await handlers.launch(pool, clouds, launch_request("held"))
+async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_after(pool: db.Pool, p: Parts) -> None:
+    record = await handlers.launch(p.uow, p.clouds, launch_request("held"))
     assert record.pending_action == "launch"
 
-    view = await modules.set_enabled(pool, clouds, "simcloud", enabled=False, project_id="p", correlation_id="c1")
+    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, project_id="p", correlation_id="c1")
     assert view.enabled is False and view.cloud_ids == ("sim",)
-    assert record.id not in await repository.due_actions(pool, 100)
-    assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer()) is False
+    assert record.id not in await due(p)
+    assert await p.engine.step(INSTANCES, record.id) is False
 
     # A worker that still believes the module enabled: the database holds the row back.
-    stale = CloudDirectory(pool)
-    assert stale.module_enabled("simcloud")
-    assert await handlers.dispatch(pool, stale, record.id, policy=POLICY, pacer=Pacer()) is False
-    await stale.close()
+    stale = parts(pool)
+    assert stale.clouds.module_enabled("simcloud")
+    assert await stale.engine.step(INSTANCES, record.id) is False
+    await stale.clouds.close()
 
     # Nothing more is recorded while it is disabled, and the held row is untouched.
     with pytest.raises(ModuleDisabled) as refused:
-        await handlers.launch(pool, clouds, launch_request("refused"))
+        await handlers.launch(p.uow, p.clouds, launch_request("refused"))
     assert refused.value.http_status == 409 and refused.value.code == "module_disabled"
     with pytest.raises(ModuleDisabled):
         await handlers.request_action(
-            pool, clouds, project_id="p", instance_id=record.id, action="terminate", correlation_id="c"
+            p.uow, p.clouds, project_id="p", instance_id=record.id, action="terminate", correlation_id="c"
         )
-    assert await handlers.get(pool, "p", record.id) == record
+    assert await handlers.get(p.uow, "p", record.id) == record
     assert await pool.fetchval("SELECT count(*) FROM instances") == 1
 
     # The state is in the database: a provisioner starting now reads it.
-    restarted = CloudDirectory(pool)
+    restarted = parts(pool).clouds
     await restarted.load_modules()
     assert not restarted.module_enabled("simcloud")
     await restarted.close()
 
-    await modules.set_enabled(pool, clouds, "simcloud", enabled=True, project_id="p", correlation_id="c2")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id="p", correlation_id="c2")
     # Enabling again changes nothing and publishes nothing.
-    await modules.set_enabled(pool, clouds, "simcloud", enabled=True, project_id="p", correlation_id="c3")
-    assert record.id in await repository.due_actions(pool, 100)
-    assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer()) is True
-    launched = await handlers.get(pool, "p", record.id)
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id="p", correlation_id="c3")
+    assert record.id in await due(p)
+    assert await p.engine.step(INSTANCES, record.id) is True
+    launched = await handlers.get(p.uow, "p", record.id)
     assert launched.pending_action is None and launched.provider_id is not None and launched.state == "pending"
 
     facts = [
@@ -115,23 +115,21 @@ async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_
     ]
 
 
-async def test_a_worker_that_learns_of_the_change_first_leaves_the_action_untouched(
-    pool: db.Pool, clouds: CloudDirectory
-) -> None:
-    record = await handlers.launch(pool, clouds, launch_request("raced"))
+async def test_a_worker_that_learns_of_the_change_first_leaves_the_action_untouched(pool: db.Pool, p: Parts) -> None:
+    record = await handlers.launch(p.uow, p.clouds, launch_request("raced"))
     # Disabled in this process's memory but not yet in the database: the row is claimed, the adapter refused.
-    clouds.set_module("simcloud", enabled=False)
-    assert record.id in await repository.due_actions(pool, 100)
-    assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer()) is False
-    assert await handlers.get(pool, "p", record.id) == record
-    clouds.set_module("simcloud", enabled=True)
-    assert await handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer()) is True
+    p.clouds.set_module("simcloud", enabled=False)
+    assert record.id in await due(p)
+    assert await p.engine.step(INSTANCES, record.id) is False
+    assert await handlers.get(p.uow, "p", record.id) == record
+    p.clouds.set_module("simcloud", enabled=True)
+    assert await p.engine.step(INSTANCES, record.id) is True
 
 
-async def test_an_unknown_module_is_not_found(pool: db.Pool, clouds: CloudDirectory) -> None:
-    names = [v.name for v in await modules.list_modules(pool, clouds)]
+async def test_an_unknown_module_is_not_found(pool: db.Pool, p: Parts) -> None:
+    names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
     assert names[:3] == ["simcloud", "ec2", "libvirt"]
     with pytest.raises(NotFound, match="Module nope does not exist") as missing:
-        await modules.set_enabled(pool, clouds, "nope", enabled=False, project_id="p", correlation_id="c")
+        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, project_id="p", correlation_id="c")
     assert missing.value.http_status == 404
     assert await pool.fetchval("SELECT count(*) FROM modules") == 0

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
@@ -35,14 +35,18 @@ from kernel import db
 from kernel.errors import ServiceUnavailable
 from kernel.keyset import PageRequest
 from kernel.migrations import migrate
-from services.provisioner import handlers, repository, resources, resources_handlers
-from services.provisioner import resources_repository as store
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.clouds import CloudDirectory
-from services.provisioner.domain import RetryPolicy
-from services.provisioner.pacing import Pacer
-from services.provisioner.resources import ResourceRecord
+from services.provisioner.instances import handlers
+from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.resources import domain as resources
+from services.provisioner.resources import handlers as resources_handlers
+from services.provisioner.resources.cloud import RESOURCES
+from services.provisioner.resources.domain import ResourceRecord
+from services.provisioner.resources.repository import ResourceFilter
+from services.provisioner.work.engine import Engine, Kind
+from services.provisioner.work.pacing import Pacer, RetryPolicy
 from tests.conftest import Servers, make_pool
+from tests.integration.provisioner_parts import Parts, add_cloud, parts
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +120,7 @@ async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
     await asyncio.to_thread(migrate, url, schema=SCHEMA, location=MIGRATIONS)
     pool = await make_pool(url, SCHEMA)
     # The account belongs to the project the tests act in: another project's is as unknown as no account.
-    await repository.upsert_cloud(pool, cloud_id="sim", name="SimCloud", driver="simcloud", config={}, project_id="p")
+    await add_cloud(pool, "sim", project_id="p")
     yield pool
     await pool.close()
     await asyncio.to_thread(servers.postgres.drop_database, name)
@@ -129,8 +133,8 @@ def cloud(pool: db.Pool) -> LosingCloud:
 
 
 @pytest.fixture
-def clouds(pool: db.Pool, cloud: LosingCloud) -> CloudDirectory:
-    return CloudDirectory(pool, connected={"sim": cloud})
+def p(pool: db.Pool, cloud: LosingCloud) -> Parts:
+    return parts(pool, {"sim": cloud}, policy=POLICY)
 
 
 def new_volume(name: str) -> ResourceRecord:
@@ -147,12 +151,41 @@ def new_volume(name: str) -> ResourceRecord:
     )
 
 
-async def worker_step(pool: db.Pool, clouds: CloudDirectory, resource_id: str, within: float = 10.0) -> None:
+async def step(p: Parts, kind: Kind[Any, Any, Any], record_id: str) -> bool:
+    """The worker's step for a record, with a pacer of its own (a throttled cloud is not left alone meanwhile)."""
+    return await Engine(p.uow, p.clouds, policy=POLICY, pacer=Pacer()).step(kind, record_id)
+
+
+async def worker_step(p: Parts, resource_id: str, within: float = 10.0) -> None:
     """Run the worker's step for a record as soon as its action is due (polling, with a deadline)."""
     deadline = time.monotonic() + within
-    while not await resources_handlers.dispatch(pool, clouds, resource_id, policy=POLICY, pacer=Pacer()):
+    while not await step(p, RESOURCES, resource_id):
         assert time.monotonic() < deadline, f"the action of {resource_id} never came due"
         await asyncio.sleep(0.05)
+
+
+async def insert(p: Parts, record: ResourceRecord) -> None:
+    """What a request leaves when its process dies before its cloud call: the record, due at once."""
+    async with p.uow.transaction() as tx:
+        await tx.repos.resources.add(record)
+
+
+async def resources_of(p: Parts, kind: resources.Kind) -> list[ResourceRecord]:
+    async with p.uow.reading() as repos:
+        return (await repos.resources.page(ResourceFilter("p", kind), PageRequest(10)))[0]
+
+
+async def due_now(pool: db.Pool, table: str, record_id: str) -> None:
+    await pool.execute(f"UPDATE {table} SET next_attempt_at = now() WHERE id = $1", uuid.UUID(record_id))
+
+
+async def since(pool: db.Pool, table: str, record_id: str, *, seconds: int) -> None:
+    """Make the record's action as old as `seconds`."""
+    await pool.execute(
+        f"UPDATE {table} SET pending_since = now() - make_interval(secs => $2) WHERE id = $1",
+        uuid.UUID(record_id),
+        seconds,
+    )
 
 
 async def outbox_types(pool: db.Pool) -> list[str]:
@@ -161,13 +194,12 @@ async def outbox_types(pool: db.Pool) -> list[str]:
 
 
 async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_adopts_the_volume(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
+    p: Parts, cloud: LosingCloud
 ) -> None:
     cloud.lose.add("create_volume")
 
     outcome = await resources_handlers.create_volume(
-        pool,
-        clouds,
+        p.ports,
         project_id="p",
         cloud_id="sim",
         name="data",
@@ -180,104 +212,93 @@ async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_ado
     assert not outcome.done
     assert (outcome.record.state, outcome.record.pending_action) == ("creating", "create")
     assert outcome.record.provider_id is None and "did not answer" in (outcome.record.reason or "")
-    assert await outbox_types(pool) == []
+    assert await outbox_types(p.pool) == []
 
-    await worker_step(pool, clouds, outcome.record.id)
+    await worker_step(p, outcome.record.id)
 
     volumes = [v for v in await cloud.real.list_volumes() if v.name == outcome.record.attrs["cloud_name"]]
     assert len(volumes) == 1, "the cloud got a second volume"
-    record = await resources_handlers.get(pool, "p", "volume", outcome.record.id)
+    record = await resources_handlers.get(p.ports, "p", "volume", outcome.record.id)
     assert record.provider_id == volumes[0].id and record.pending_action is None and record.reason is None
     assert cloud.calls.count("create_volume") == 1
-    assert (await outbox_types(pool))[0] == "volume.created"
+    assert (await outbox_types(p.pool))[0] == "volume.created"
 
 
-async def test_a_volume_creation_interrupted_by_a_crash_is_finished_by_the_worker(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
+async def test_a_volume_creation_interrupted_by_a_crash_is_finished_by_the_worker(p: Parts, cloud: LosingCloud) -> None:
     # What a request leaves when its process dies between the cloud call and the commit: the record with the
     # action pending (committed first) and the volume in the cloud.
     record = new_volume("crash")
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert(conn, record, retry_in=0)
+    await insert(p, record)
     made = await cloud.real.create_volume(VolumeSpec(name=record.attrs["cloud_name"], size_gb=1))
 
-    await worker_step(pool, clouds, record.id)
+    await worker_step(p, record.id)
 
-    after = await resources_handlers.get(pool, "p", "volume", record.id)
+    after = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert after.provider_id == made.id and after.state == "available"
     assert "create_volume" not in cloud.calls
-    assert await outbox_types(pool) == ["volume.created", "volume.available"]
+    assert await outbox_types(p.pool) == ["volume.created", "volume.available"]
 
 
-async def test_an_uncreated_volume_is_created_by_the_worker(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
+async def test_an_uncreated_volume_is_created_by_the_worker(p: Parts, cloud: LosingCloud) -> None:
     record = new_volume("late")
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert(conn, record, retry_in=0)
+    await insert(p, record)
 
-    await worker_step(pool, clouds, record.id)
+    await worker_step(p, record.id)
 
-    after = await resources_handlers.get(pool, "p", "volume", record.id)
+    after = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert after.provider_id is not None and cloud.calls.count("create_volume") == 1
 
 
 async def test_an_interrupted_key_pair_creation_is_undone_since_its_private_key_is_lost(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
+    p: Parts, cloud: LosingCloud
 ) -> None:
     cloud.lose.add("create_key_pair")
 
     with pytest.raises(ServiceUnavailable) as caught:
         await resources_handlers.create_key_pair(
-            pool, clouds, project_id="p", cloud_id="sim", name="deploy", correlation_id="c"
+            p.ports, project_id="p", cloud_id="sim", name="deploy", correlation_id="c"
         )
 
     assert caught.value.code == "cloud_unavailable"
     assert [k.name for k in await cloud.real.list_key_pairs()] == ["deploy"]
-    (pending,) = (await store.page(pool, store.ResourceFilter("p", "key_pair"), PageRequest(10)))[0]
+    (pending,) = await resources_of(p, "key_pair")
 
-    await worker_step(pool, clouds, pending.id)
+    await worker_step(p, pending.id)
 
     assert await cloud.real.list_key_pairs() == []
-    assert await store.get(pool, "p", "key_pair", pending.id) is None
-    assert await outbox_types(pool) == []
+    assert await resources_of(p, "key_pair") == []
+    assert await outbox_types(p.pool) == []
     again = await resources_handlers.create_key_pair(
-        pool, clouds, project_id="p", cloud_id="sim", name="deploy", correlation_id="c"
+        p.ports, project_id="p", cloud_id="sim", name="deploy", correlation_id="c"
     )
     assert again.done and again.private_key
 
 
-async def test_a_lost_address_allocation_is_found_by_elimination(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
+async def test_a_lost_address_allocation_is_found_by_elimination(p: Parts, cloud: LosingCloud) -> None:
     foreign = await cloud.real.allocate_address()  # held by the account, not by Clanavi
     cloud.lose.add("allocate_address")
 
     outcome = await resources_handlers.allocate_address(
-        pool, clouds, project_id="p", cloud_id="sim", name=None, correlation_id="c"
+        p.ports, project_id="p", cloud_id="sim", name=None, correlation_id="c"
     )
     assert not outcome.done and outcome.record.pending["known_before"] == [foreign.id]
 
-    await worker_step(pool, clouds, outcome.record.id)
+    await worker_step(p, outcome.record.id)
 
     held = await cloud.real.list_addresses()
     assert len(held) == 2, "the worker allocated a second address"
-    record = await resources_handlers.get(pool, "p", "address", outcome.record.id)
+    record = await resources_handlers.get(p.ports, "p", "address", outcome.record.id)
     assert record.provider_id in {a.id for a in held} - {foreign.id}
     assert record.state == "available" and record.attrs["ip"]
     assert cloud.calls.count("allocate_address") == 1
 
 
-async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
+async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(p: Parts, cloud: LosingCloud) -> None:
     cloud.throttle.add("create_volume")
 
     with pytest.raises(ServiceUnavailable) as caught:
         await resources_handlers.create_volume(
-            pool,
-            clouds,
+            p.ports,
             project_id="p",
             cloud_id="sim",
             name="d",
@@ -288,55 +309,49 @@ async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(
         )
 
     assert caught.value.code == "throttled"
-    assert (await store.page(pool, store.ResourceFilter("p", "volume"), PageRequest(10)))[0] == []
+    assert await resources_of(p, "volume") == []
     assert await cloud.real.list_volumes() == []
 
 
 async def test_the_worker_keeps_trying_a_throttling_cloud_without_using_up_attempts(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
+    p: Parts, cloud: LosingCloud
 ) -> None:
     record = new_volume("slow")
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert(conn, record, retry_in=0)
+    await insert(p, record)
     cloud.throttle.add("list_volumes")
 
     for _ in range(POLICY.max_attempts + 2):
-        await resources_handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer())
-        await pool.execute("UPDATE resources SET next_attempt_at = now() WHERE id = $1", uuid.UUID(record.id))
+        await step(p, RESOURCES, record.id)
+        await due_now(p.pool, "resources", record.id)
 
-    waiting = await resources_handlers.get(pool, "p", "volume", record.id)
+    waiting = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert (waiting.state, waiting.pending_action, waiting.attempts) == ("creating", "create", 0)
     assert waiting.throttled == POLICY.max_attempts + 2
 
     cloud.throttle.clear()
-    await resources_handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer())
-    done = await resources_handlers.get(pool, "p", "volume", record.id)
+    await step(p, RESOURCES, record.id)
+    done = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert done.provider_id is not None and done.throttled == 0
 
 
-async def test_a_throttling_cloud_fails_the_action_once_the_budget_is_spent(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
+async def test_a_throttling_cloud_fails_the_action_once_the_budget_is_spent(p: Parts, cloud: LosingCloud) -> None:
     record = new_volume("never")
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert(conn, record, retry_in=0)
-    await pool.execute(
-        "UPDATE resources SET pending_since = now() - interval '61 seconds' WHERE id = $1", uuid.UUID(record.id)
-    )
+    await insert(p, record)
+    await since(p.pool, "resources", record.id, seconds=61)
     cloud.throttle.add("list_volumes")
 
-    await resources_handlers.dispatch(pool, clouds, record.id, policy=POLICY, pacer=Pacer())
+    await step(p, RESOURCES, record.id)
 
-    failed = await resources_handlers.get(pool, "p", "volume", record.id)
+    failed = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert (failed.state, failed.pending_action) == ("error", None)
     assert "kept throttling requests for 60 s" in (failed.reason or "")
-    assert await outbox_types(pool) == ["volume.failed"]
+    assert await outbox_types(p.pool) == ["volume.failed"]
 
 
-async def _launch(pool: db.Pool, clouds: CloudDirectory) -> str:
+async def _launch(p: Parts) -> str:
     record = await handlers.launch(
-        pool,
-        clouds,
+        p.uow,
+        p.clouds,
         handlers.LaunchRequest(
             project_id="p",
             cloud_id="sim",
@@ -349,56 +364,48 @@ async def _launch(pool: db.Pool, clouds: CloudDirectory) -> str:
     return record.id
 
 
-async def _dispatch_now(pool: db.Pool, clouds: CloudDirectory, instance_id: str) -> None:
-    await pool.execute("UPDATE instances SET next_attempt_at = now() WHERE id = $1", uuid.UUID(instance_id))
-    assert await handlers.dispatch(pool, clouds, instance_id, policy=POLICY, pacer=Pacer())
+async def _dispatch_now(p: Parts, instance_id: str) -> None:
+    await due_now(p.pool, "instances", instance_id)
+    assert await step(p, INSTANCES, instance_id)
 
 
-async def test_a_throttled_launch_keeps_its_attempts_then_launches_once(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
-    instance_id = await _launch(pool, clouds)
+async def test_a_throttled_launch_keeps_its_attempts_then_launches_once(p: Parts, cloud: LosingCloud) -> None:
+    instance_id = await _launch(p)
     cloud.throttle.add("launch_instance")
 
     for _ in range(POLICY.max_attempts * 2):
-        await _dispatch_now(pool, clouds, instance_id)
-    waiting = await handlers.get(pool, "p", instance_id)
+        await _dispatch_now(p, instance_id)
+    waiting = await handlers.get(p.uow, "p", instance_id)
     assert (waiting.state, waiting.pending_action, waiting.attempts) == ("requested", "launch", 0)
     assert waiting.throttled == POLICY.max_attempts * 2 and "slow down" in (waiting.reason or "")
 
     cloud.throttle.clear()
-    await _dispatch_now(pool, clouds, instance_id)
-    launched = await handlers.get(pool, "p", instance_id)
+    await _dispatch_now(p, instance_id)
+    launched = await handlers.get(p.uow, "p", instance_id)
     assert launched.provider_id is not None and launched.throttled == 0 and launched.pending_action is None
     assert cloud.calls.count("launch_instance") == POLICY.max_attempts * 2 + 1
 
 
-async def test_a_launch_throttled_past_the_budget_fails_with_a_clear_reason(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
-    instance_id = await _launch(pool, clouds)
-    await pool.execute(
-        "UPDATE instances SET pending_since = now() - interval '61 seconds' WHERE id = $1", uuid.UUID(instance_id)
-    )
+async def test_a_launch_throttled_past_the_budget_fails_with_a_clear_reason(p: Parts, cloud: LosingCloud) -> None:
+    instance_id = await _launch(p)
+    await since(p.pool, "instances", instance_id, seconds=61)
     cloud.throttle.add("launch_instance")
 
-    await _dispatch_now(pool, clouds, instance_id)
+    await _dispatch_now(p, instance_id)
 
-    failed = await handlers.get(pool, "p", instance_id)
+    failed = await handlers.get(p.uow, "p", instance_id)
     assert (failed.state, failed.pending_action) == ("error", None)
     assert (failed.reason or "").startswith("The cloud kept throttling requests for 60 s")
-    assert (await outbox_types(pool))[-1] == "instance.failed"
+    assert (await outbox_types(p.pool))[-1] == "instance.failed"
 
 
-async def test_a_launch_whose_cloud_is_away_fails_after_its_attempts(
-    pool: db.Pool, cloud: LosingCloud, clouds: CloudDirectory
-) -> None:
-    instance_id = await _launch(pool, clouds)
+async def test_a_launch_whose_cloud_is_away_fails_after_its_attempts(p: Parts, cloud: LosingCloud) -> None:
+    instance_id = await _launch(p)
     cloud.throttle.clear()
     for _ in range(POLICY.max_attempts):
         cloud.lose.add("launch_instance")
-        await _dispatch_now(pool, clouds, instance_id)
-        record = await handlers.get(pool, "p", instance_id)
+        await _dispatch_now(p, instance_id)
+        record = await handlers.get(p.uow, "p", instance_id)
         if record.state == "error":
             break
     # Each lost answer still launched (idempotently, by the client token): one instance in the cloud.

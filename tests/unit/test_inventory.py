@@ -13,9 +13,11 @@ from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
 from kernel.errors import InvalidState
 from kernel.events import InstanceDiscovered, InstanceDrifted, InstanceVanished
-from services.provisioner import domain
-from services.provisioner.domain import Action, InstanceRecord
-from services.provisioner.inventory import INSTANCE_TAG, InstancePlan, plan_instances
+from services.provisioner.instances import domain
+from services.provisioner.instances.domain import INSTANCE_TAG, Action, InstanceRecord
+from services.provisioner.inventory import domain as inventory
+from services.provisioner.inventory.domain import Plan, Sync
+from services.provisioner.inventory.rules import InstanceRules
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -79,18 +81,9 @@ def plan(
     *,
     stable: Collection[str] | None = None,
     group_ids: Mapping[str, str] | None = None,
-) -> InstancePlan:
-    return plan_instances(
-        listed,
-        records,
-        cloud_id="sim",
-        project_id="proj",
-        sync_id="run-1",
-        correlation_id="sync-cid",
-        stable={r.id for r in records} if stable is None else stable,
-        now=NOW,
-        group_ids=group_ids,
-    )
+) -> Plan[InstanceRecord]:
+    rules = InstanceRules(Sync("sim", "proj", "run-1", "sync-cid", NOW), group_ids=group_ids or {})
+    return inventory.plan(rules, listed, records, stable={r.id for r in records} if stable is None else stable)
 
 
 def test_an_instance_unknown_to_clanavi_is_adopted_as_discovered() -> None:

@@ -13,9 +13,11 @@ from adapters.base import Volume as CloudVolume
 from adapters.base import VolumeState as VS
 from kernel.errors import InvalidState
 from kernel.events import VolumeDiscovered, VolumeDrifted, VolumeVanished
-from services.provisioner import resources
-from services.provisioner.inventory import VolumePlan, plan_volumes
-from services.provisioner.resources import ResourceRecord
+from services.provisioner.inventory import domain as inventory
+from services.provisioner.inventory.domain import Plan, Sync
+from services.provisioner.inventory.rules import VolumeRules
+from services.provisioner.resources import domain as resources
+from services.provisioner.resources.domain import ResourceRecord
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -76,21 +78,12 @@ def plan(
     *,
     stable: Collection[str] | None = None,
     instance_ids: Mapping[str, str] | None = None,
-) -> VolumePlan:
-    return plan_volumes(
-        listed,
-        records,
-        cloud_id="sim",
-        project_id="proj",
-        sync_id="run-1",
-        correlation_id="sync-cid",
-        stable={r.id for r in records} if stable is None else stable,
-        now=NOW,
-        instance_ids=instance_ids,
-    )
+) -> Plan[ResourceRecord]:
+    rules = VolumeRules(Sync("sim", "proj", "run-1", "sync-cid", NOW), instance_ids=instance_ids or {})
+    return inventory.plan(rules, listed, records, stable={r.id for r in records} if stable is None else stable)
 
 
-def counts(found: VolumePlan) -> list[int]:
+def counts(found: Plan[ResourceRecord]) -> list[int]:
     return [len(found.adopt), len(found.drift), len(found.vanish), found.unchanged, found.skipped]
 
 

@@ -18,9 +18,11 @@ from services.audit import listing as audit_listing
 from services.audit import repository as audit_repository
 from services.gateway.identity import listing as identity_listing
 from services.gateway.identity import repository as identity_repository
-from services.provisioner import inventory_repository, resources_repository
 from services.provisioner import listing as provisioner_listing
-from services.provisioner import repository as provisioner_repository
+from services.provisioner.clouds.repository import CLOUD_LISTING
+from services.provisioner.instances.repository import INSTANCE_LISTING
+from services.provisioner.inventory.repository import RUN_LISTING
+from services.provisioner.resources.repository import RESOURCE_LISTING
 
 
 def test_conditions_number_their_parameters_in_order() -> None:
@@ -92,10 +94,10 @@ def test_the_first_sort_is_the_default_and_a_listing_needs_one() -> None:
 @pytest.mark.parametrize(
     ("api", "listing"),
     [
-        (provisioner_listing.RecordSort, provisioner_repository.INSTANCE_LISTING),
-        (provisioner_listing.RecordSort, resources_repository.RESOURCE_LISTING),
-        (provisioner_listing.CloudSort, provisioner_repository.CLOUD_LISTING),
-        (provisioner_listing.SyncSort, inventory_repository.RUN_LISTING),
+        (provisioner_listing.RecordSort, INSTANCE_LISTING),
+        (provisioner_listing.RecordSort, RESOURCE_LISTING),
+        (provisioner_listing.CloudSort, CLOUD_LISTING),
+        (provisioner_listing.SyncSort, RUN_LISTING),
         (identity_listing.UserSort, identity_repository.USER_LISTING),
         (identity_listing.ProjectSort, identity_repository.PROJECT_LISTING),
         (identity_listing.MemberSort, identity_repository.MEMBER_LISTING),

@@ -25,10 +25,11 @@ from adapters.base import (
 )
 from kernel.errors import InvalidState, ValidationFailed
 from kernel.events import InstanceRunning, InstanceSuspended
-from services.provisioner import domain, errors
-from services.provisioner.clouds import adapter_class, driver_features
-from services.provisioner.domain import InstanceRecord
-from services.provisioner.resources_handlers import check_public_key
+from services.provisioner import errors
+from services.provisioner.clouds.directory import adapter_class, module_features
+from services.provisioner.instances import domain
+from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.resources.handlers import check_public_key
 from services.provisioner.settings import CloudAccountConfig, ProvisionerSettings
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -78,8 +79,8 @@ def test_features_are_read_from_the_adapter_class_without_connecting() -> None:
     cls = adapter_class("simcloud")
 
     assert cls is not None and cls.__name__ == "SimCloudAdapter"
-    assert driver_features("simcloud") == cls.features
-    assert adapter_class("nope") is None and driver_features("nope") == frozenset()
+    assert module_features("simcloud") == cls.features
+    assert adapter_class("nope") is None and module_features("nope") == frozenset()
 
 
 # --- the error table -------------------------------------------------------------------------------------------

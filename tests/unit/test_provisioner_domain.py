@@ -19,8 +19,9 @@ from kernel.events import (
     InstanceStopped,
     InstanceTerminated,
 )
-from services.provisioner import domain
-from services.provisioner.domain import REQUESTED, Action, InstanceRecord, UserAction
+from services.provisioner.instances import domain
+from services.provisioner.instances.domain import REQUESTED, Action, InstanceRecord, UserAction
+from services.provisioner.work.pacing import retry_delay
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 IDS = {"instance_id": "inst-1", "cloud_id": "sim-1"}
@@ -293,13 +294,13 @@ def test_action_failed_on_a_vanished_instance_fails_it() -> None:
 
 
 def test_retry_delay_doubles_from_half_a_second() -> None:
-    assert [domain.retry_delay(n) for n in range(0, 7)] == [0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    assert [retry_delay(n) for n in range(0, 7)] == [0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
 
 
 def test_retry_delay_is_capped_at_thirty_seconds() -> None:
-    assert domain.retry_delay(7) == 30.0
-    assert domain.retry_delay(50) == 30.0
-    delays = [domain.retry_delay(n) for n in range(0, 60)]
+    assert retry_delay(7) == 30.0
+    assert retry_delay(50) == 30.0
+    delays = [retry_delay(n) for n in range(0, 60)]
     assert delays == sorted(delays)
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from kernel.networks import network_of, parse_networks
-from services.provisioner.accounts_endpoints import Endpoint, EndpointDenied, check, endpoint, endpoints
+from services.provisioner.clouds.endpoints import Endpoint, EndpointDenied, check, endpoint, endpoints
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY, ProvisionerSettings
 
 

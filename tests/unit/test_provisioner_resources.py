@@ -47,8 +47,9 @@ from kernel.events import (
     VolumeDetached,
     VolumeFailed,
 )
-from services.provisioner import resources
-from services.provisioner.resources import Kind, ResourceRecord
+from services.provisioner.resources import domain as resources
+from services.provisioner.resources import security_rules, transitions
+from services.provisioner.resources.domain import Kind, ResourceRecord
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 RID = "0b5c1c7e-5a8f-4c39-9d0e-2f4b8e1a7c11"
@@ -186,7 +187,7 @@ def test_removing_a_resource_whose_creation_failed_needs_no_cloud() -> None:
 
 
 def test_a_key_pair_made_by_the_cloud_is_announced_without_its_private_key() -> None:
-    after, events = resources.applied(
+    after, events = transitions.applied(
         new("key_pair"), KeyPair(name="thing", fingerprint="ab:cd", private_key="SECRET"), now=NOW
     )
 
@@ -198,19 +199,19 @@ def test_a_key_pair_made_by_the_cloud_is_announced_without_its_private_key() -> 
 
 
 def test_key_pair_deletion_and_import() -> None:
-    imported, events = resources.applied(
+    imported, events = transitions.applied(
         new("key_pair", action="import"), KeyPair(name="thing", fingerprint="f"), now=NOW
     )
     assert events[0] == KeyPairCreated(key_pair_id=RID, cloud_id="sim", name="thing", fingerprint="f", imported=True)
 
     deleting = resources.request(imported, "delete", {}, correlation_id="c")
-    after, events = resources.applied(deleting, None, now=NOW)
+    after, events = transitions.applied(deleting, None, now=NOW)
     assert after.state == "deleted" and after.pending_action is None
     assert events == [KeyPairDeleted(key_pair_id=RID, cloud_id="sim", name="thing")]
 
 
 def test_security_group_creation_and_rules() -> None:
-    created, events = resources.applied(
+    created, events = transitions.applied(
         new("security_group", attrs={"description": "web"}),
         SecurityGroup(id="sg-1", name="thing", description="web"),
         now=NOW,
@@ -220,9 +221,9 @@ def test_security_group_creation_and_rules() -> None:
         SecurityGroupCreated(security_group_id=RID, cloud_id="sim", provider_id="sg-1", name="thing", description="web")
     ]
 
-    rule = resources.rule_to_dict(SSH)
+    rule = security_rules.rule_to_dict(SSH)
     authorizing = resources.request(created, "authorize", {"rule": rule}, correlation_id="c")
-    granted, events = resources.applied(
+    granted, events = transitions.applied(
         authorizing, SecurityGroup(id="sg-1", name="t", description="", rules=(SSH,)), now=NOW
     )
     fact = SecurityRuleFact(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="0.0.0.0/0")
@@ -232,11 +233,11 @@ def test_security_group_creation_and_rules() -> None:
             security_group_id=RID, cloud_id="sim", provider_id="sg-1", rule_id=rule["id"], rule=fact
         )
     ]
-    assert resources.find_rule(granted, rule["id"]) == SSH
+    assert security_rules.find_rule(granted, rule["id"]) == SSH
 
     revoking = resources.request(granted, "revoke", {"rule": rule}, correlation_id="c")
-    after, events = resources.applied(revoking, SecurityGroup(id="sg-1", name="t", description=""), now=NOW)
-    assert after.attrs["rules"] == [] and resources.find_rule(after, rule["id"]) is None
+    after, events = transitions.applied(revoking, SecurityGroup(id="sg-1", name="t", description=""), now=NOW)
+    assert after.attrs["rules"] == [] and security_rules.find_rule(after, rule["id"]) is None
     assert events == [
         SecurityGroupRuleRevoked(
             security_group_id=RID, cloud_id="sim", provider_id="sg-1", rule_id=rule["id"], rule=fact
@@ -248,8 +249,8 @@ def test_rule_ids_depend_on_the_rule_only() -> None:
     same = SecurityRule(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="0.0.0.0/0")
     other = SecurityRule(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="10.0.0.0/8")
 
-    assert resources.rule_id(SSH) == resources.rule_id(same) != resources.rule_id(other)
-    assert resources.rule_id(SSH).startswith("rule-")
+    assert security_rules.rule_id(SSH) == security_rules.rule_id(same) != security_rules.rule_id(other)
+    assert security_rules.rule_id(SSH).startswith("rule-")
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,7 @@ def test_rule_ids_depend_on_the_rule_only() -> None:
 )
 def test_bad_rules_name_the_field(rule: SecurityRule, location: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        resources.check_rule(rule)
+        security_rules.check_rule(rule)
 
     assert caught.value.extensions["errors"][0]["location"] == location
 
@@ -271,11 +272,11 @@ def test_bad_rules_name_the_field(rule: SecurityRule, location: str) -> None:
 def test_a_rule_network_is_normalised() -> None:
     rule = SecurityRule("egress", "all", None, None, "10.1.2.3/8")
 
-    assert resources.check_rule(rule).cidr == "10.0.0.0/8"
+    assert security_rules.check_rule(rule).cidr == "10.0.0.0/8"
 
 
 def test_a_volume_goes_created_available_attached_detached() -> None:
-    created, events = resources.applied(new("volume", attrs={"size_gb": 2}), volume(VolumeState.CREATING), now=NOW)
+    created, events = transitions.applied(new("volume", attrs={"size_gb": 2}), volume(VolumeState.CREATING), now=NOW)
     assert (created.state, created.provider_id) == ("creating", "p-1")
     assert events == [
         VolumeCreated(
@@ -284,24 +285,24 @@ def test_a_volume_goes_created_available_attached_detached() -> None:
     ]
     ids = {"volume_id": RID, "cloud_id": "sim", "provider_id": "p-1"}
 
-    available, events = resources.observe(created, volume(VolumeState.AVAILABLE), now=NOW)
+    available, events = transitions.observe(created, volume(VolumeState.AVAILABLE), now=NOW)
     assert available.state == "available" and events == [VolumeAvailable(**ids)]
-    assert resources.observe(available, volume(VolumeState.AVAILABLE), now=NOW) == (available, [])
+    assert transitions.observe(available, volume(VolumeState.AVAILABLE), now=NOW) == (available, [])
 
     attaching = resources.request(
         available, "attach", {"instance_id": "inst-1", "provider_instance_id": "i-1"}, correlation_id="c"
     )
-    slow, events = resources.applied(attaching, volume(VolumeState.ATTACHING, instance_id="i-1"), now=NOW)
+    slow, events = transitions.applied(attaching, volume(VolumeState.ATTACHING, instance_id="i-1"), now=NOW)
     assert (slow.state, slow.pending_action, events) == ("attaching", None, [])
-    assert slow in resources.follow_targets([slow])
-    attached, events = resources.observe(
+    assert slow in transitions.follow_targets([slow])
+    attached, events = transitions.observe(
         slow, volume(VolumeState.IN_USE, instance_id="i-1", device="/dev/vdb"), now=NOW
     )
     assert (attached.state, attached.attrs["instance_id"], attached.attrs["device"]) == ("in-use", "inst-1", "/dev/vdb")
     assert events == [VolumeAttached(**ids, instance_id="inst-1", device="/dev/vdb")]
 
     detaching = resources.request(attached, "detach", {}, correlation_id="c")
-    detached, events = resources.applied(detaching, volume(VolumeState.AVAILABLE), now=NOW)
+    detached, events = transitions.applied(detaching, volume(VolumeState.AVAILABLE), now=NOW)
     assert (detached.state, detached.attrs["instance_id"]) == ("available", None)
     assert events == [VolumeDetached(**ids, instance_id="inst-1")]
 
@@ -309,7 +310,7 @@ def test_a_volume_goes_created_available_attached_detached() -> None:
 def test_a_volume_the_cloud_reports_in_error_fails() -> None:
     creating = existing("volume", "creating", last_action="create")
 
-    after, events = resources.observe(creating, volume(VolumeState.ERROR), now=NOW)
+    after, events = transitions.observe(creating, volume(VolumeState.ERROR), now=NOW)
 
     assert after.state == "error" and after.reason
     assert events == [
@@ -322,25 +323,25 @@ def test_a_volume_the_cloud_reports_in_error_fails() -> None:
 def test_a_vanished_resource_is_given_a_grace_then_fails_unless_it_was_being_removed() -> None:
     creating = replace(existing("volume", "creating"), updated_at=NOW)
 
-    assert resources.observe(creating, None, now=NOW + timedelta(seconds=5)) == (creating, [])
-    after, events = resources.observe(creating, None, now=NOW + timedelta(seconds=31))
+    assert transitions.observe(creating, None, now=NOW + timedelta(seconds=5)) == (creating, [])
+    after, events = transitions.observe(creating, None, now=NOW + timedelta(seconds=31))
     assert after.state == "error" and isinstance(events[0], VolumeFailed)
 
     deleting = existing("volume", "deleting")
-    after, events = resources.observe(deleting, None, now=NOW)
+    after, events = transitions.observe(deleting, None, now=NOW)
     assert after.state == "deleted" and events == [VolumeDeleted(volume_id=RID, cloud_id="sim", provider_id="p-1")]
 
 
 def test_a_volume_held_by_a_terminated_instance_is_released_by_the_cloud() -> None:
     held = existing("volume", "detaching", instance_id="inst-1")
 
-    after, events = resources.observe(held, volume(VolumeState.AVAILABLE), now=NOW)
+    after, events = transitions.observe(held, volume(VolumeState.AVAILABLE), now=NOW)
 
     assert after.state == "available"
     assert events == [VolumeDetached(volume_id=RID, cloud_id="sim", provider_id="p-1", instance_id="inst-1")]
     still = replace(held, updated_at=NOW)
-    assert resources.observe(still, volume(VolumeState.IN_USE), now=NOW + timedelta(seconds=1)) == (still, [])
-    kept, events = resources.observe(still, volume(VolumeState.IN_USE), now=NOW + timedelta(seconds=60))
+    assert transitions.observe(still, volume(VolumeState.IN_USE), now=NOW + timedelta(seconds=1)) == (still, [])
+    kept, events = transitions.observe(still, volume(VolumeState.IN_USE), now=NOW + timedelta(seconds=60))
     assert kept.state == "in-use" and events == []
 
 
@@ -348,11 +349,11 @@ def test_a_snapshot_goes_pending_then_available() -> None:
     record = new("snapshot", attrs={"volume_id": "vol-1", "size_gb": 2})
     answer = Snapshot(id="p-1", volume_id="pv-1", size_gb=2, state=SnapshotState.PENDING, created_at=NOW)
 
-    created, events = resources.applied(record, answer, now=NOW)
+    created, events = transitions.applied(record, answer, now=NOW)
     assert events == [
         SnapshotCreated(snapshot_id=RID, cloud_id="sim", provider_id="p-1", name="thing", volume_id="vol-1", size_gb=2)
     ]
-    available, events = resources.observe(created, replace(answer, state=SnapshotState.AVAILABLE), now=NOW)
+    available, events = transitions.observe(created, replace(answer, state=SnapshotState.AVAILABLE), now=NOW)
     assert available.state == "available"
     assert events == [SnapshotAvailable(snapshot_id=RID, cloud_id="sim", provider_id="p-1")]
 
@@ -360,7 +361,7 @@ def test_a_snapshot_goes_pending_then_available() -> None:
 def test_an_instant_image_is_created_and_available_at_once() -> None:
     record = new("image", attrs={"instance_id": "inst-1"})
 
-    after, events = resources.applied(record, Image(id="img-9", name="thing-x", os="linux"), now=NOW)
+    after, events = transitions.applied(record, Image(id="img-9", name="thing-x", os="linux"), now=NOW)
 
     ids = {"image_id": RID, "cloud_id": "sim", "provider_id": "img-9"}
     assert after.state == "available"
@@ -370,7 +371,9 @@ def test_an_instant_image_is_created_and_available_at_once() -> None:
 def test_an_image_the_cloud_could_not_make_fails() -> None:
     pending = existing("image", "pending", instance_id="inst-1")
 
-    after, events = resources.observe(pending, Image(id="p-1", name="x", os="linux", state=ImageState.FAILED), now=NOW)
+    after, events = transitions.observe(
+        pending, Image(id="p-1", name="x", os="linux", state=ImageState.FAILED), now=NOW
+    )
 
     assert after.state == "error"
     assert events == [
@@ -379,14 +382,14 @@ def test_an_image_the_cloud_could_not_make_fails() -> None:
         )
     ]
     deregistering = resources.request(existing("image", "available"), "deregister", {}, correlation_id="c")
-    gone, events = resources.applied(deregistering, None, now=NOW)
+    gone, events = transitions.applied(deregistering, None, now=NOW)
     assert gone.state == "deregistered" and events == [
         ImageDeregistered(image_id=RID, cloud_id="sim", provider_id="p-1")
     ]
 
 
 def test_an_address_goes_allocated_associated_disassociated_released() -> None:
-    allocated, events = resources.applied(new("address"), Address(id="eip-1", ip="203.0.113.7"), now=NOW)
+    allocated, events = transitions.applied(new("address"), Address(id="eip-1", ip="203.0.113.7"), now=NOW)
     ids = {"address_id": RID, "cloud_id": "sim", "provider_id": "eip-1"}
     assert (allocated.state, allocated.attrs["ip"]) == ("available", "203.0.113.7")
     assert events == [AddressAllocated(**ids, ip="203.0.113.7")]
@@ -394,19 +397,19 @@ def test_an_address_goes_allocated_associated_disassociated_released() -> None:
     associating = resources.request(
         allocated, "associate", {"instance_id": "inst-1", "provider_instance_id": "i-1"}, correlation_id="c"
     )
-    associated, events = resources.applied(
+    associated, events = transitions.applied(
         associating, Address(id="eip-1", ip="203.0.113.7", instance_id="i-1"), now=NOW
     )
     assert (associated.state, associated.attrs["instance_id"]) == ("associated", "inst-1")
     assert events == [AddressAssociated(**ids, ip="203.0.113.7", instance_id="inst-1")]
 
     disassociating = resources.request(associated, "disassociate", {}, correlation_id="c")
-    free, events = resources.applied(disassociating, Address(id="eip-1", ip="203.0.113.7"), now=NOW)
+    free, events = transitions.applied(disassociating, Address(id="eip-1", ip="203.0.113.7"), now=NOW)
     assert (free.state, free.attrs["instance_id"]) == ("available", None)
     assert events == [AddressDisassociated(**ids, ip="203.0.113.7", instance_id="inst-1")]
 
     releasing = resources.request(free, "release", {}, correlation_id="c")
-    released, events = resources.applied(releasing, None, now=NOW)
+    released, events = transitions.applied(releasing, None, now=NOW)
     assert released.state == "released" and events == [AddressReleased(**ids, ip="203.0.113.7")]
 
 
@@ -450,11 +453,11 @@ def test_only_records_in_a_cloud_transition_are_followed() -> None:
         replace(new("volume"), state="creating"),
     ]
 
-    assert resources.follow_targets(records) == [records[0], records[3], records[4]]
+    assert transitions.follow_targets(records) == [records[0], records[3], records[4]]
 
 
 def test_the_index_of_followed_records_names_every_followed_state() -> None:
-    migration = Path(resources.__file__).parent / "migrations" / "versions" / "0002_resources.py"
+    migration = Path(resources.__file__).parents[1] / "migrations" / "versions" / "0002_resources.py"
     text = migration.read_text()
     index = text[text.index("CREATE INDEX resources_moving") :].split('""")', 1)[0]
 

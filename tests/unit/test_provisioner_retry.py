@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.provisioner import domain
-from services.provisioner.domain import RetryPolicy
-from services.provisioner.pacing import Pacer
+from services.provisioner.work import pacing as domain
+from services.provisioner.work.pacing import Pacer, RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, throttle_budget=600.0)
 

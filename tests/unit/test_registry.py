@@ -14,8 +14,8 @@ import pytest
 from adapters import registry
 from adapters.base import Feature
 from adapters.registry import DRIVERS, UnknownDriver
-from services.provisioner import modules
-from services.provisioner.clouds import adapter_class, driver_features
+from services.provisioner.clouds.directory import adapter_class, module_features
+from services.provisioner.modules import handlers as modules
 from services.provisioner.settings import CloudAccountConfig
 
 
@@ -71,7 +71,7 @@ def test_a_plugin_is_found_loaded_and_declares_its_features(site: Path) -> None:
     assert registry.factory("tiny").__module__ == "clanavi_tiny"
     cls = adapter_class("tiny")
     assert cls is not None and cls.__name__ == "TinyAdapter"
-    assert driver_features("tiny") == frozenset({Feature.FLAVORS})
+    assert module_features("tiny") == frozenset({Feature.FLAVORS})
     assert CloudAccountConfig(id="t1", name="Tiny", driver="tiny").driver == "tiny"
 
 
@@ -91,7 +91,7 @@ def test_a_broken_plugin_is_listed_as_unavailable_and_never_raises(
         assert found["simcloud"].source == "builtin"
         assert found["broken"].source == "plugin"
         assert modules._availability("broken") == (False, "RuntimeError: this plugin cannot start")
-        assert adapter_class("broken") is None and driver_features("broken") == frozenset()
+        assert adapter_class("broken") is None and module_features("broken") == frozenset()
     assert "ignored" in caplog.text and "cannot be loaded" in caplog.text
     assert modules._availability("simcloud") == (True, None)
     assert modules._availability("never-installed") == (False, "not installed")

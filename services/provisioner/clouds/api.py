@@ -1,0 +1,274 @@
+"""Routes of a project's clouds (cloud accounts), of where each runs things (regions, zones) and of what it offers
+(its catalogue of images and flavors). Answers name credential fields, never their values. Reached only through the
+gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+
+from adapters.base import CloudAdapter, CloudError
+from kernel.authz import Manager, Reader
+from kernel.http import problem_responses
+from services.provisioner import errors, owned
+from services.provisioner.clouds import credentials, handlers
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clouds.domain import Cloud, shown_config
+from services.provisioner.listing import CloudPaging
+from services.provisioner.schemas import (
+    CloudCreate,
+    CloudOut,
+    CloudUpdate,
+    FlavorOut,
+    ImageOut,
+    ListOf,
+    Page,
+    RegionOut,
+    ZoneOut,
+)
+from services.provisioner.state import clouds_of, correlation_id, uow_of
+
+T = TypeVar("T")
+
+router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
+# The clouds' catalogues are documented under what they list.
+catalogue = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+
+_SECRETS = (
+    "Secrets go in `credentials` (ec2: `access_key_id`, `secret_access_key`, `session_token`; openstack and xcp: "
+    "`password`; a URL setting that carries a password), everything else in `config`: a secret in `config` is refused "
+    "with 422 naming it. Credentials are stored encrypted and never shown; answers list their names in "
+    "`credential_fields`."
+)
+
+
+def _within(request: Request) -> float:
+    seconds: float = request.app.state.connection_test_seconds
+    return seconds
+
+
+async def cloud_out(clouds: CloudDirectory, cloud: Cloud) -> CloudOut:
+    return CloudOut(
+        id=cloud.id,
+        project_id=cloud.project_id,
+        name=cloud.name,
+        driver=cloud.driver,
+        enabled=cloud.enabled,
+        module_enabled=clouds.module_enabled(cloud.driver),
+        features=sorted(await clouds.features(cloud)),
+        config=shown_config(cloud),
+        credential_fields=list(cloud.credential_fields),
+        credentials_readable=credentials.readable(clouds.keyring, cloud),
+        source=cloud.source,
+        created_at=cloud.created_at,
+        updated_at=cloud.updated_at or cloud.created_at,
+    )
+
+
+@router.get("/clouds", response_model=Page[CloudOut], summary="List the project's cloud accounts")
+async def list_clouds(
+    request: Request,
+    caller: Reader,
+    paging: CloudPaging,
+    driver: str | None = None,
+    name: str | None = None,
+) -> Page[CloudOut]:
+    clouds = clouds_of(request)
+    async with uow_of(request).reading() as repos:
+        found, next_cursor = await repos.clouds.page(caller.project_id, driver=driver, name=name, request=paging)
+    return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
+
+
+@router.post(
+    "/clouds",
+    status_code=201,
+    response_model=CloudOut,
+    summary="Add a cloud account to the project",
+    description="Every URL in the settings is resolved first: one that reaches a denied network (loopback and "
+    "link-local by default, cloud metadata among them) or does not resolve is refused with 422 "
+    "`cloud_endpoint_denied` naming the setting. Then the account is connected and asked for its regions (or flavors): "
+    "when that fails the answer is 422 `cloud_connection_failed` saying what went wrong (never what the other side "
+    f"answered). Either way nothing is stored. Names are unique in a project (409). {_SECRETS} Event `cloud.added`.",
+    responses=problem_responses(403, 409),
+)
+async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> CloudOut:
+    clouds = clouds_of(request)
+    cloud = await handlers.create(
+        uow_of(request),
+        clouds,
+        handlers.NewCloud(
+            project_id=caller.project_id,
+            name=body.name,
+            driver=body.driver,
+            config=body.config,
+            credentials=body.credentials,
+            enabled=body.enabled,
+            correlation_id=correlation_id(),
+        ),
+        within=_within(request),
+    )
+    return await cloud_out(clouds, cloud)
+
+
+@router.get(
+    "/clouds/{cloud_id}", response_model=CloudOut, summary="One cloud account", responses=problem_responses(404)
+)
+async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut:
+    async with uow_of(request).reading() as repos:
+        cloud = await owned.cloud(repos, caller.project_id, cloud_id)
+    return await cloud_out(clouds_of(request), cloud)
+
+
+@router.patch(
+    "/clouds/{cloud_id}",
+    response_model=CloudOut,
+    summary="Change a cloud account",
+    description="Fields left out stay as they are; `config` and `credentials` each replace the whole object. New "
+    "settings or credentials are checked and tested like a new account's before they replace the old ones (422 "
+    "`cloud_endpoint_denied` or `cloud_connection_failed`, nothing changed); then the next call to the cloud "
+    "connects with them. Accounts from the provisioner's configuration answer 409 `cloud_configured`. "
+    f"{_SECRETS} Event `cloud.updated`.",
+    responses=problem_responses(403, 404, 409),
+)
+async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, caller: Manager) -> CloudOut:
+    clouds = clouds_of(request)
+    cloud = await handlers.update(
+        uow_of(request),
+        clouds,
+        project_id=caller.project_id,
+        cloud_id=cloud_id,
+        change=handlers.CloudChange(
+            name=body.name, config=body.config, credentials=body.credentials, enabled=body.enabled
+        ),
+        correlation_id=correlation_id(),
+        within=_within(request),
+    )
+    return await cloud_out(clouds, cloud)
+
+
+@router.delete(
+    "/clouds/{cloud_id}",
+    status_code=204,
+    summary="Remove a cloud account",
+    description="While Clanavi holds live resources in the account (instances not terminated, volumes, snapshots, "
+    "addresses, key pairs, security groups, images) the answer is 409 `cloud_in_use` with their counts in `in_use`. "
+    "With `force=true` the account goes anyway, and with it Clanavi's records of those resources: the cloud itself "
+    "is not touched, so they keep running (and costing) there. Accounts from the provisioner's configuration answer "
+    "409 `cloud_configured`. Event `cloud.removed`.",
+    responses=problem_responses(403, 404, 409),
+)
+async def delete_cloud(
+    request: Request,
+    cloud_id: str,
+    caller: Manager,
+    force: Annotated[bool, Query(description="Also drop Clanavi's records of live resources")] = False,
+) -> Response:
+    await handlers.remove(
+        uow_of(request),
+        clouds_of(request),
+        project_id=caller.project_id,
+        cloud_id=cloud_id,
+        force=force,
+        correlation_id=correlation_id(),
+    )
+    return Response(status_code=204)
+
+
+async def _owned(request: Request, project_id: str, cloud_id: str, *operations: str) -> Cloud:
+    """One of the project's clouds, when its adapter does `operations` (409, 501 otherwise)."""
+    async with uow_of(request).reading() as repos:
+        cloud = await owned.cloud(repos, project_id, cloud_id)
+    await clouds_of(request).require(cloud, *operations)
+    return cloud
+
+
+async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
+    """Await a call to a cloud; a cloud error becomes the problem it means."""
+    try:
+        return await call
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+
+
+@router.get(
+    "/clouds/{cloud_id}/regions",
+    response_model=ListOf[RegionOut],
+    summary="The cloud's regions",
+    responses=problem_responses(404, 409, 501),
+)
+async def list_regions(request: Request, cloud_id: str, caller: Reader) -> ListOf[RegionOut]:
+    await _owned(request, caller.project_id, cloud_id, "list_regions")
+    regions = await _in_cloud(cloud_id, clouds_of(request).regions(cloud_id))
+    return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
+
+
+@router.get(
+    "/clouds/{cloud_id}/zones",
+    response_model=ListOf[ZoneOut],
+    summary="The cloud's availability zones",
+    responses=problem_responses(404, 409, 501),
+)
+async def list_zones(request: Request, cloud_id: str, caller: Reader) -> ListOf[ZoneOut]:
+    await _owned(request, caller.project_id, cloud_id, "list_zones")
+    zones = await _in_cloud(cloud_id, clouds_of(request).zones(cloud_id))
+    return ListOf[ZoneOut](
+        items=[ZoneOut(id=z.id, cloud_id=cloud_id, region_id=z.region_id, available=z.available) for z in zones]
+    )
+
+
+async def _cloud_ids(request: Request, project: str, cloud_id: str | None) -> list[str]:
+    async with uow_of(request).reading() as repos:
+        if cloud_id:
+            return [(await owned.cloud(repos, project, cloud_id)).id]
+        mine = await repos.clouds.of_project(project)
+    clouds = clouds_of(request)
+    # Every enabled cloud of the project whose adapter module is enabled too: a disabled module's are left out.
+    return [c.id for c in mine if c.enabled and clouds.module_enabled(c.driver)]
+
+
+async def _from_each_cloud(
+    request: Request, project: str, cloud_id: str | None, fetch: Callable[[CloudAdapter], Awaitable[Sequence[T]]]
+) -> list[tuple[str, T]]:
+    """What `fetch` answers in the project's cloud asked about (or in every enabled one of the project), each item
+    with its cloud's id."""
+    found: list[tuple[str, T]] = []
+    for cid in await _cloud_ids(request, project, cloud_id):
+        try:
+            items = await fetch(await clouds_of(request).adapter(cid))
+        except CloudError as exc:
+            raise errors.from_cloud(exc, cloud_id=cid) from exc
+        found += [(cid, item) for item in items]
+    return found
+
+
+@catalogue.get(
+    "/images",
+    response_model=ListOf[ImageOut],
+    tags=["images"],
+    summary="The clouds' image catalogues (ids to launch from)",
+    responses=problem_responses(404, 409),
+)
+async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
+    found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
+    return ListOf[ImageOut](
+        items=[
+            ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
+            for cid, i in found
+        ]
+    )
+
+
+@catalogue.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404, 409))
+async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
+    found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
+    return ListOf[FlavorOut](
+        items=[
+            FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
+            for cid, f in found
+        ]
+    )
+
+
+__all__ = ["catalogue", "cloud_out", "router"]

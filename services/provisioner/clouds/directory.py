@@ -1,0 +1,297 @@
+"""The clouds this provisioner serves: their connected adapters, what each can do, which adapter modules are
+disabled, and a short-lived cache of each cloud's catalogue and places (flavors, images, regions and zones change
+rarely; checking a launch against the cache spares the cloud's API rate limit).
+
+It reaches any project's cloud by its id: a request first looks the id up in its project (`owned.cloud`), so that
+another project's cloud is "does not exist" exactly like an unknown id, and passes only a cloud it owns on here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+from tenacity import wait_fixed
+
+from adapters import registry
+from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature, Flavor, Image, Region, Zone
+from adapters.registry import AdapterContext, UnknownDriver, factory
+from kernel.caching import LoadingCache
+from kernel.crypto import Keyring
+from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
+from kernel.networks import Network, parse_networks
+from kernel.retry import retrying
+from services.provisioner.clouds import credentials
+from services.provisioner.clouds.domain import Cloud, Misconfigured
+from services.provisioner.errors import ModuleDisabled
+from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
+from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Notified (payload: the cloud's id) when a cloud changes or goes: every replica drops its connected adapter.
+CLOUDS_CHANNEL = "provisioner_clouds"
+
+# Where clouds added through the API may not point, unless the provisioner's settings say otherwise.
+_ENDPOINT_DENY = parse_networks(DEFAULT_ENDPOINT_DENY)
+
+# operation -> the feature that promises it
+_OPERATION_FEATURE: dict[str, Feature] = {op: f for f, ops in FEATURE_OPERATIONS.items() for op in ops}
+
+# Connects a new adapter: (cloud id, driver, settings with the credentials) -> the adapter.
+Connector = Callable[[str, str, Mapping[str, Any]], Awaitable[CloudAdapter]]
+
+
+def adapter_class(driver: str) -> type[CloudAdapter] | None:
+    """The adapter class a module's factory returns, read from its annotation without connecting anything.
+
+    None when the module is unknown, cannot be imported here, or its factory does not name its class.
+    """
+    try:
+        connect = registry.load(driver)
+    except UnknownDriver:
+        return None
+    except Exception:  # noqa: BLE001 - an adapter that cannot load here simply declares nothing
+        log.warning("the %s adapter cannot be loaded in this process", driver, exc_info=True)
+        return None
+    returned: Any = inspect.signature(connect).return_annotation
+    if isinstance(returned, str):
+        # `from __future__ import annotations`: the annotation names a class of the factory's module.
+        returned = getattr(connect, "__globals__", {}).get(returned)
+    if inspect.isclass(returned) and isinstance(getattr(returned, "features", None), frozenset):
+        return typing.cast("type[CloudAdapter]", returned)
+    return None
+
+
+def module_features(driver: str) -> frozenset[Feature]:
+    """What a module's adapter class declares."""
+    cls = adapter_class(driver)
+    return cls.features if cls is not None else frozenset()
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    flavors: Mapping[str, Flavor]
+    images: Mapping[str, Image]
+
+
+class CloudDirectory:
+    def __init__(
+        self,
+        uow: ProvisionerUnitOfWork,
+        *,
+        context: AdapterContext | None = None,
+        connect: Connector | None = None,
+        connected: Mapping[str, CloudAdapter] | None = None,
+        keyring: Keyring | None = None,
+        endpoint_deny: Sequence[Network] = _ENDPOINT_DENY,
+        catalogue_ttl: float = 60.0,
+    ) -> None:
+        """`context`: what adapters are lent (SimCloud's pool); `connect`: how an adapter is connected (by default
+        the module's factory, given `context`). `connected`: adapters already connected, by cloud id (used as they
+        are, never connected again). `keyring`: opens the clouds' credentials (without it, a cloud that has some
+        cannot connect). `endpoint_deny`: networks a cloud added or changed through the API may not point at."""
+        self._uow = uow
+        self._context = context or AdapterContext(pool=None)
+        self._connect = connect or self._by_module
+        self.keyring = keyring
+        self.endpoint_deny = tuple(endpoint_deny)
+        self._adapters: dict[str, CloudAdapter] = dict(connected or {})
+        self._lock = asyncio.Lock()
+        self._catalogues: LoadingCache[str, _Catalogue] = LoadingCache(catalogue_ttl, maxsize=10_000)
+        self._places: LoadingCache[str, tuple[Sequence[Region], Sequence[Zone]]] = LoadingCache(
+            catalogue_ttl, maxsize=10_000
+        )
+        # Adapter modules an admin disabled (kept in the database; `load_modules` reads them at start).
+        self._disabled: set[str] = set()
+        # cloud id -> driver, of the connected adapters
+        self._drivers: dict[str, str] = {}
+
+    async def load_modules(self) -> None:
+        async with self._uow.reading() as repos:
+            self._disabled = await repos.modules.disabled()
+
+    def module_enabled(self, driver: str) -> bool:
+        return driver not in self._disabled
+
+    def set_module(self, driver: str, *, enabled: bool) -> None:
+        """Call after the change is committed; from now on the module's clouds refuse (or serve) operations."""
+        if enabled:
+            self._disabled.discard(driver)
+        else:
+            self._disabled.add(driver)
+
+    def require_module(self, cloud_id: str, driver: str) -> None:
+        """Raises ModuleDisabled (409) when the adapter module `driver` of cloud `cloud_id` is disabled."""
+        if driver in self._disabled:
+            raise ModuleDisabled(
+                f"Cloud {cloud_id} uses the {driver} adapter module, which is disabled; "
+                f"nothing was done. Enable the module (PUT /v1/modules/{driver}) to use the cloud again.",
+                cloud_id=cloud_id,
+                module=driver,
+            )
+
+    async def cloud(self, cloud_id: str) -> Cloud:
+        """The cloud, whichever project's it is; raises NotFound when there is none."""
+        async with self._uow.reading() as repos:
+            found = await repos.clouds.find(cloud_id)
+        if found is None:
+            raise NotFound(f"Cloud {cloud_id} does not exist.")
+        return found
+
+    async def features(self, cloud: Cloud) -> frozenset[Feature]:
+        """What the cloud's adapter declares. A connected adapter knows best (libvirt on a QEMU host adds
+        hot-plugging to what its class declares); the class answers for clouds that are disabled or unreachable."""
+        if cloud.enabled and self.module_enabled(cloud.driver):
+            try:
+                return (await self.adapter(cloud.id)).features
+            except (CloudError, ClanaviError) as exc:
+                log.warning("cloud %s: features from its adapter class, connecting failed: %s", cloud.id, exc)
+        return module_features(cloud.driver)
+
+    async def require(self, cloud: Cloud, *operations: str, feature: Feature | None = None) -> None:
+        """Refuse an operation of a cloud whose adapter module is disabled (409), or that the cloud's adapter does
+        not declare (501), before anything is recorded or called."""
+        self.require_module(cloud.id, cloud.driver)
+        declared = await self.features(cloud)
+        needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
+        for wanted in needed:
+            if wanted not in declared:
+                raise NotImplementedByCloud(
+                    f"Cloud {cloud.id} ({cloud.driver}) does not support {wanted.value.replace('_', ' ')}.",
+                    cloud_id=cloud.id,
+                    feature=wanted.value,
+                )
+
+    async def adapter(self, cloud_id: str) -> CloudAdapter:
+        """The connected adapter of an enabled cloud (connected once, then reused); raises ModuleDisabled when the
+        cloud's adapter module is disabled."""
+        cached = self._adapters.get(cloud_id)
+        if cached is not None and cloud_id in self._drivers:
+            self.require_module(cloud_id, self._drivers[cloud_id])
+            return cached
+        async with self._lock:
+            cloud = await self.cloud(cloud_id)
+            self.require_module(cloud_id, cloud.driver)
+            if cloud_id in self._adapters:
+                return self._adapters[cloud_id]
+            if not cloud.enabled:
+                raise Conflict(f"Cloud {cloud_id} is disabled.")
+            config = {**cloud.config, **credentials.open_credentials(self.keyring, cloud)}
+            adapter = await self.connect(cloud_id, cloud.driver, config)
+            self._adapters[cloud_id] = adapter
+            self._drivers[cloud_id] = cloud.driver
+            return adapter
+
+    async def connect(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
+        """A new adapter, not kept (the caller closes it): `config` holds the credentials too. Raises Misconfigured
+        (409) when the adapter refuses the settings, or Conflict when it is not installed."""
+        try:
+            return await self._connect(cloud_id, driver, config)
+        except ValidationError as exc:
+            # Messages only: pydantic keeps the input apart, and the input may be a secret.
+            problems = [(".".join(map(str, e["loc"])) or "config", e["msg"]) for e in exc.errors()]
+            raise Misconfigured(
+                f"Cloud {cloud_id} is misconfigured: " + "; ".join(f"{loc}: {msg}" for loc, msg in problems), problems
+            ) from None
+
+    async def _by_module(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
+        try:
+            connect = factory(driver)
+        except UnknownDriver:
+            raise Conflict(f"Cloud {cloud_id} uses the {driver} adapter, which is not installed.") from None
+        return await connect(cloud_id, config, self._context)
+
+    async def forget(self, cloud_id: str) -> None:
+        """Drop what is kept of a cloud that changed or went: its next use connects with what is stored now."""
+        async with self._lock:
+            adapter = self._adapters.pop(cloud_id, None)
+            self._drivers.pop(cloud_id, None)
+        self._catalogues.discard(cloud_id)
+        self._places.discard(cloud_id)
+        if adapter is not None:
+            try:
+                await adapter.close()
+            except Exception as exc:  # noqa: BLE001 - a half-broken client must not fail the change that dropped it
+                log.warning("closing the old adapter of cloud %s failed: %s", cloud_id, type(exc).__name__)
+
+    async def follow_changes(self, dsn: str) -> None:
+        """Forget the clouds that change or go (in any replica), as `CLOUDS_CHANNEL` tells; runs until cancelled,
+        listening again a second after the connection drops."""
+        missed = False
+        while True:
+            async for attempt in retrying(
+                (OSError, asyncpg.PostgresError), wait=wait_fixed(1.0), log=log, what=f"listener on {CLOUDS_CHANNEL}"
+            ):
+                with attempt:
+                    try:
+                        await self._follow_once(dsn, catch_up=missed)
+                    finally:
+                        missed = True
+
+    async def _follow_once(self, dsn: str, *, catch_up: bool) -> None:
+        changed: asyncio.Queue[str | None] = asyncio.Queue()
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.add_listener(CLOUDS_CHANNEL, lambda *args: changed.put_nowait(str(args[-1])))
+            conn.add_termination_listener(lambda *_: changed.put_nowait(None))
+            if catch_up:
+                # Changes made while nobody listened are unknown: reconnect every cloud on its next use.
+                for kept in list(self._adapters):
+                    await self.forget(kept)
+            while (cloud_id := await changed.get()) is not None:
+                await self.forget(cloud_id)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    async def _catalogue(self, cloud_id: str) -> _Catalogue:
+        async def load() -> _Catalogue:
+            adapter = await self.adapter(cloud_id)
+            flavors, images = await adapter.list_flavors(), await adapter.list_images()
+            return _Catalogue({f.id: f for f in flavors}, {i.id: i for i in images})
+
+        return await self._catalogues.get(cloud_id, load)
+
+    async def flavor(self, cloud_id: str, flavor_id: str) -> Flavor:
+        """A flavor of the cloud, from the cached catalogue; raises CloudNotFound."""
+        found = (await self._catalogue(cloud_id)).flavors.get(flavor_id)
+        if found is None:
+            return await (await self.adapter(cloud_id)).get_flavor(flavor_id)
+        return found
+
+    async def image(self, cloud_id: str, image_id: str) -> Image:
+        """An image of the cloud, from the cached catalogue, else asked for (an image made since); CloudNotFound."""
+        found = (await self._catalogue(cloud_id)).images.get(image_id)
+        if found is None:
+            return await (await self.adapter(cloud_id)).get_image(image_id)
+        return found
+
+    async def _where(self, cloud_id: str) -> tuple[Sequence[Region], Sequence[Zone]]:
+        async def load() -> tuple[Sequence[Region], Sequence[Zone]]:
+            adapter = await self.adapter(cloud_id)
+            return await adapter.list_regions(), await adapter.list_zones()
+
+        return await self._places.get(cloud_id, load)
+
+    async def regions(self, cloud_id: str) -> Sequence[Region]:
+        return (await self._where(cloud_id))[0]
+
+    async def zones(self, cloud_id: str) -> Sequence[Zone]:
+        return (await self._where(cloud_id))[1]
+
+    async def close(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.close()
+        self._adapters.clear()
+
+
+__all__ = ["CLOUDS_CHANNEL", "CloudDirectory", "Connector", "adapter_class", "module_features"]

@@ -1,0 +1,181 @@
+"""A project's clouds (each a cloud account: an adapter module, its settings and its sealed credentials) and the
+rules of their settings: which are secret, and which go in `config`; no I/O."""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from adapters import registry
+from kernel.errors import Conflict, ValidationFailed
+
+# The project the clouds from configuration (and the built-in `sim`) belong to.
+CONFIGURED_PROJECT = "default"
+
+Source = Literal["api", "configuration"]
+
+# Driver -> the settings of its adapter that are secret: never in `config`, only in `credentials`. Besides these, a
+# URL setting that carries a password (`qemu+ssh://user:pw@host/system`) is secret as a whole. A plugin adapter
+# declares its own as `SECRET_FIELDS` (a frozenset) in the module of its factory.
+SECRET_FIELDS: dict[str, frozenset[str]] = {
+    "simcloud": frozenset(),
+    "ec2": frozenset({"access_key_id", "secret_access_key", "session_token"}),
+    "openstack": frozenset({"password"}),
+    "xcp": frozenset({"password"}),
+    "libvirt": frozenset(),
+}
+
+# Record kind -> the name its count has in a `cloud_in_use` problem and a `cloud.removed` event.
+PLURALS = {
+    "key_pair": "key_pairs",
+    "security_group": "security_groups",
+    "volume": "volumes",
+    "snapshot": "snapshots",
+    "address": "addresses",
+    "image": "images",
+    "instances": "instances",
+}
+
+
+@dataclass(frozen=True)
+class Cloud:
+    id: str
+    project_id: str
+    name: str
+    # The adapter module's name.
+    driver: str
+    # The adapter's settings without its secrets (those are in `credentials`).
+    config: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+    # The sealed secret fields (`kernel.crypto.Sealed`, bound to the cloud: `credentials.open_credentials`).
+    credentials: bytes | None = field(default=None, repr=False)
+    credentials_key_id: str | None = None
+    credential_fields: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+    # "api", or "configuration" (CLANAVI_PROVISIONER_CLOUDS and the built-in `sim`).
+    source: Source = "configuration"
+
+
+class CloudConnectionFailed(ValidationFailed):
+    """The connection test of a new or changed cloud failed: nothing was stored."""
+
+    code = "cloud_connection_failed"
+    title = "Clanavi could not connect to the cloud with these settings"
+
+
+class CloudInUse(Conflict):
+    code = "cloud_in_use"
+    title = "Clanavi still holds live resources in this cloud account"
+
+
+class CredentialsUnreadable(Conflict):
+    code = "cloud_credentials_unreadable"
+    title = "No key the provisioner holds opens the cloud account's credentials"
+
+
+class CloudConfigured(Conflict):
+    code = "cloud_configured"
+    title = "The cloud account comes from the provisioner's configuration"
+
+
+class Misconfigured(Conflict):
+    """The adapter refused the cloud's settings; `problems` are (setting, message) pairs, never a value."""
+
+    def __init__(self, detail: str, problems: list[tuple[str, str]]) -> None:
+        super().__init__(detail)
+        self.problems = problems
+
+
+def new_cloud_id() -> str:
+    return f"cld-{secrets.token_hex(5)}"
+
+
+def secret_fields(driver: str) -> frozenset[str]:
+    known = SECRET_FIELDS.get(driver)
+    if known is not None:
+        return known
+    try:
+        module = importlib.import_module(registry.module(driver).target.partition(":")[0])
+        declared: object = getattr(module, "SECRET_FIELDS", frozenset())
+    except Exception:  # noqa: BLE001 - a plugin that does not load declares nothing; connecting it reports why
+        return frozenset()
+    if isinstance(declared, frozenset | set | tuple | list):
+        return frozenset(str(name) for name in declared)
+    return frozenset()
+
+
+def _url_with_password(value: Any) -> bool:
+    if not isinstance(value, str) or "://" not in value:
+        return False
+    try:
+        return urlsplit(value).password is not None
+    except ValueError:
+        return False
+
+
+def is_secret(driver: str, name: str, value: Any) -> bool:
+    return name in secret_fields(driver) or _url_with_password(value)
+
+
+def split(driver: str, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`config` without its secrets, and the secrets."""
+    plain = {k: v for k, v in config.items() if not is_secret(driver, k, v)}
+    return plain, {k: v for k, v in config.items() if k not in plain}
+
+
+def check(driver: str, config: Mapping[str, Any], credentials: Mapping[str, Any], *, where: str = "body") -> None:
+    """Refuse (422) a secret in `config`, and anything in `credentials` that is not a secret of the adapter."""
+    problems = []
+    for name in sorted(config):
+        if is_secret(driver, name, config[name]):
+            problems.append(
+                {"location": f"{where}.config.{name}", "message": f"{name} is a secret: send it in `credentials`"}
+            )
+    for name in sorted(credentials):
+        if name in config:
+            problems.append({"location": f"{where}.credentials.{name}", "message": f"{name} is in `config` too"})
+        elif not is_secret(driver, name, credentials[name]):
+            problems.append(
+                {
+                    "location": f"{where}.credentials.{name}",
+                    "message": f"{name} is not a secret of the {driver} adapter: send it in `config`",
+                }
+            )
+    if problems:
+        fields = ", ".join(p["location"].rsplit(".", 1)[1] for p in problems)
+        raise ValidationFailed(
+            f"Secrets go in `credentials`, which is stored encrypted and never shown; everything else in `config` "
+            f"({fields}).",
+            errors=problems,
+        )
+
+
+def shown_config(cloud: Cloud) -> dict[str, Any]:
+    """The settings an answer may show: never a secret, even one stored before secrets were split out."""
+    return split(cloud.driver, cloud.config)[0]
+
+
+__all__ = [
+    "CONFIGURED_PROJECT",
+    "PLURALS",
+    "SECRET_FIELDS",
+    "Cloud",
+    "CloudConfigured",
+    "CloudConnectionFailed",
+    "CloudInUse",
+    "CredentialsUnreadable",
+    "Misconfigured",
+    "Source",
+    "check",
+    "is_secret",
+    "new_cloud_id",
+    "secret_fields",
+    "shown_config",
+    "split",
+]

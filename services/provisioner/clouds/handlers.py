@@ -1,0 +1,375 @@
+"""Use cases of a project's clouds: a project adds, changes and removes them. No FastAPI and no aio-pika here.
+
+A new or changed cloud is checked against the endpoint policy (`endpoints`), then connected and asked for something
+cheap (its regions) before anything is stored: a cloud that cannot connect is refused with what the adapter says went
+wrong (never what the other side answered; credential values blanked out), and the whole error goes to the log. The
+change and its event (`cloud.added`, `cloud.updated`, `cloud.removed`; names of credential fields, never values)
+commit in one transaction. The clouds from configuration are kept by `configured`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters import registry
+from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature
+from kernel.crypto import Keyring
+from kernel.errors import ClanaviError, Conflict, ValidationFailed
+from kernel.events import CloudAdded, CloudRemoved, CloudUpdated
+from services.provisioner import errors, owned
+from services.provisioner.clouds import credentials as sealing
+from services.provisioner.clouds import domain, endpoints
+from services.provisioner.clouds.directory import CLOUDS_CHANNEL, CloudDirectory
+from services.provisioner.clouds.domain import (
+    PLURALS,
+    Cloud,
+    CloudConfigured,
+    CloudConnectionFailed,
+    CloudInUse,
+    CredentialsUnreadable,
+    Misconfigured,
+)
+from services.provisioner.clouds.repository import NameTaken, StillReferenced
+from services.provisioner.errors import ModuleDisabled
+from services.provisioner.resources.domain import RULES
+from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+
+log = logging.getLogger(__name__)
+
+# The cheap authenticated call of a connection test: the first of these the adapter declares.
+_PROBES: tuple[tuple[Feature, str], ...] = (
+    (Feature.ZONES, "list_regions"),
+    (Feature.FLAVORS, "list_flavors"),
+    (Feature.IMAGES, "list_images"),
+)
+assert all(op in FEATURE_OPERATIONS[feature] for feature, op in _PROBES)
+
+
+@dataclass(frozen=True)
+class NewCloud:
+    project_id: str
+    name: str
+    driver: str
+    config: Mapping[str, Any]
+    credentials: Mapping[str, str]
+    enabled: bool
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class CloudChange:
+    """What a PATCH names; None leaves a field as it is. `config` and `credentials` replace the whole object."""
+
+    name: str | None = None
+    config: Mapping[str, Any] | None = None
+    credentials: Mapping[str, str] | None = None
+    enabled: bool | None = None
+
+
+def keyring_of(clouds: CloudDirectory) -> Keyring:
+    if clouds.keyring is None:
+        raise RuntimeError("the cloud directory has no keyring: pass one to CloudDirectory")
+    return clouds.keyring
+
+
+def same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    return sorted(
+        k for k in set(before) | set(after) if k not in before or k not in after or not same(before[k], after[k])
+    )
+
+
+def changed_fields(**differs: bool) -> list[str]:
+    """The names of the fields that differ, in the order given."""
+    return [name for name, differ in differs.items() if differ]
+
+
+# --- the connection test ----------------------------------------------------------------------------------------
+
+
+async def _probe(adapter: CloudAdapter) -> None:
+    for feature, operation in _PROBES:
+        if feature in adapter.features:
+            await getattr(adapter, operation)()
+            return
+
+
+async def check_connection(
+    clouds: CloudDirectory,
+    *,
+    cloud_id: str,
+    driver: str,
+    config: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    within: float,
+) -> None:
+    """Check where the cloud points, then connect it as it would be stored and make one cheap authenticated call.
+    Raises EndpointDenied (422) naming the settings that point into a denied network, CloudConnectionFailed (422)
+    saying what went wrong, or ValidationFailed (422) naming the settings the adapter refuses; never with a credential
+    value in it, nor what the other side answered."""
+    await endpoints.check(config, credentials, deny=clouds.endpoint_deny, within=within)
+    try:
+        async with asyncio.timeout(within):
+            adapter = await clouds.connect(cloud_id, driver, {**config, **credentials})
+            try:
+                await _probe(adapter)
+            finally:
+                await adapter.close()
+    except TimeoutError:
+        raise CloudConnectionFailed(
+            f"The cloud did not answer the connection test within {within:g} seconds; nothing was stored.",
+            errors=[{"location": "body.config", "message": "no answer"}],
+        ) from None
+    except Misconfigured as exc:
+        raise ValidationFailed(
+            f"The {driver} adapter refuses these settings; nothing was stored.",
+            errors=[
+                {
+                    "location": f"body.{'credentials' if loc.split('.')[0] in credentials else 'config'}.{loc}",
+                    "message": msg,
+                }
+                for loc, msg in exc.problems
+            ],
+        ) from None
+    except ClanaviError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an SDK error no adapter translated still means "cannot connect"
+        log.warning(
+            "connection test of cloud %s (%s) failed: %s",
+            cloud_id,
+            driver,
+            sealing.scrub(errors.chain(exc), credentials),
+        )
+        if isinstance(exc, CloudError):
+            message = sealing.scrub(errors.describe(exc), credentials)
+            extensions = {"cloud_error": type(exc).__name__}
+        else:
+            # The SDK's own words may quote the other side: only its type is said.
+            message, extensions = f"the {driver} adapter raised {type(exc).__name__}", {}
+        raise CloudConnectionFailed(
+            f"Connecting to the cloud failed: {message}. Nothing was stored.",
+            errors=[{"location": "body", "message": message}],
+            **extensions,
+        ) from None
+
+
+# --- a project's clouds -----------------------------------------------------------------------------------------
+
+
+def _known_driver(clouds: CloudDirectory, driver: str) -> None:
+    known = registry.modules()
+    if driver not in known:
+        raise ValidationFailed(
+            f"There is no {driver} adapter; known: {', '.join(sorted(known))}.",
+            errors=[{"location": "body.driver", "message": "unknown driver"}],
+        )
+    if not clouds.module_enabled(driver):
+        raise ModuleDisabled(
+            f"The {driver} adapter module is disabled; nothing was stored. An admin enables it with "
+            f"PUT /v1/modules/{driver}.",
+            module=driver,
+        )
+
+
+def _name_taken(project_id: str, name: str) -> Conflict:
+    return Conflict(
+        f"Project {project_id} has a cloud account named {name} already.",
+        errors=[{"location": "body.name", "message": "name taken in this project"}],
+    )
+
+
+async def create(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, req: NewCloud, *, within: float) -> Cloud:
+    """Add a cloud to the project once it connects; 201 with it."""
+    _known_driver(clouds, req.driver)
+    domain.check(req.driver, req.config, req.credentials)
+    async with uow.reading() as repos:
+        if await repos.clouds.named(req.project_id, req.name) is not None:
+            raise _name_taken(req.project_id, req.name)
+    cloud_id = domain.new_cloud_id()
+    await check_connection(
+        clouds, cloud_id=cloud_id, driver=req.driver, config=req.config, credentials=req.credentials, within=within
+    )
+    sealed, key_id = sealing.seal(keyring_of(clouds), cloud_id, req.credentials)
+    draft = Cloud(
+        id=cloud_id,
+        project_id=req.project_id,
+        name=req.name,
+        driver=req.driver,
+        config=dict(req.config),
+        enabled=req.enabled,
+        created_at=datetime.now(UTC),
+        credentials=sealed,
+        credentials_key_id=key_id,
+        credential_fields=tuple(sorted(req.credentials)),
+        source="api",
+    )
+    async with uow.transaction() as tx:
+        try:
+            cloud = await tx.repos.clouds.add(draft)
+        except NameTaken:
+            raise _name_taken(req.project_id, req.name) from None
+        added = CloudAdded(
+            cloud_id=cloud.id,
+            name=cloud.name,
+            driver=cloud.driver,
+            project=cloud.project_id,
+            source="api",
+            config_fields=sorted(cloud.config),
+            credential_fields=list(cloud.credential_fields),
+        )
+        tx.emit_new(req.project_id, added, correlation_id=req.correlation_id)
+    log.info("cloud %s (%s) added to project %s", cloud.id, cloud.driver, cloud.project_id)
+    return cloud
+
+
+def _refuse_configured(cloud: Cloud, doing: str) -> None:
+    if cloud.source == "configuration":
+        raise CloudConfigured(
+            f"Cloud {cloud.id} comes from the provisioner's configuration (CLANAVI_PROVISIONER_CLOUDS, or the "
+            f"built-in `sim`): {doing} it there.",
+            cloud_id=cloud.id,
+        )
+
+
+async def update(
+    uow: ProvisionerUnitOfWork,
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    cloud_id: str,
+    change: CloudChange,
+    correlation_id: str,
+    within: float,
+) -> Cloud:
+    """Change a cloud; new settings or credentials are tested before they replace the old ones."""
+    async with uow.reading() as repos:
+        cloud = await owned.cloud(repos, project_id, cloud_id)
+    _refuse_configured(cloud, "change")
+    config = dict(change.config) if change.config is not None else cloud.config
+    config_changed = not same(config, cloud.config)
+    credentials: dict[str, Any] = {}
+    changed_credentials: list[str] = []
+    if change.credentials is not None:
+        credentials = dict(change.credentials)
+        try:
+            changed_credentials = changed_keys(sealing.open_credentials(clouds.keyring, cloud), credentials)
+        except CredentialsUnreadable:
+            changed_credentials = sorted(set(credentials) | set(cloud.credential_fields))
+    if config_changed or changed_credentials:
+        if change.credentials is None:
+            credentials = sealing.open_credentials(clouds.keyring, cloud)
+        domain.check(cloud.driver, config, credentials)
+        clouds.require_module(cloud_id, cloud.driver)
+        await check_connection(
+            clouds, cloud_id=cloud_id, driver=cloud.driver, config=config, credentials=credentials, within=within
+        )
+    async with uow.transaction() as tx:
+        current = await tx.repos.clouds.lock(project_id, cloud_id)
+        if current is None:
+            raise owned.missing("cloud", cloud_id)
+        after = replace(
+            current,
+            name=change.name if change.name is not None else current.name,
+            enabled=change.enabled if change.enabled is not None else current.enabled,
+            config=config,
+        )
+        if changed_credentials:
+            sealed, key_id = sealing.seal(keyring_of(clouds), cloud_id, credentials)
+            after = replace(
+                after, credentials=sealed, credentials_key_id=key_id, credential_fields=tuple(sorted(credentials))
+            )
+        changed = changed_fields(
+            name=after.name != current.name,
+            enabled=after.enabled != current.enabled,
+            config=config_changed,
+            credentials=bool(changed_credentials),
+        )
+        if not changed:
+            return current
+        try:
+            saved = await tx.repos.clouds.update(after)
+        except NameTaken:
+            raise _name_taken(project_id, after.name) from None
+        updated = CloudUpdated(
+            cloud_id=cloud_id,
+            name=saved.name,
+            driver=saved.driver,
+            project=saved.project_id,
+            source="api",
+            changed=changed,
+            config_fields=changed_keys(current.config, config),
+            credential_fields=changed_credentials,
+        )
+        tx.emit_new(project_id, updated, correlation_id=correlation_id)
+        tx.notify(CLOUDS_CHANNEL, cloud_id)
+    await clouds.forget(cloud_id)
+    log.info("cloud %s changed: %s", cloud_id, ", ".join(changed))
+    return saved
+
+
+async def remove(
+    uow: ProvisionerUnitOfWork,
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    cloud_id: str,
+    force: bool,
+    correlation_id: str,
+) -> None:
+    """Remove a cloud. While Clanavi holds live resources in it, only with `force`, which drops Clanavi's records of
+    them too (the cloud itself is not touched)."""
+    async with uow.reading() as repos:
+        cloud = await owned.cloud(repos, project_id, cloud_id)
+    _refuse_configured(cloud, "remove")
+    gone: dict[str, str] = {kind: rules.gone for kind, rules in RULES.items()}
+    try:
+        async with uow.transaction() as tx:
+            current = await tx.repos.clouds.lock(project_id, cloud_id)
+            if current is None:
+                raise owned.missing("cloud", cloud_id)
+            live = await tx.repos.clouds.usage(cloud_id, gone)
+            if live and not force:
+                counts = {PLURALS[kind]: len(ids) for kind, ids in live.items()}
+                raise CloudInUse(
+                    f"Clanavi holds live resources in cloud {cloud_id} ("
+                    + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+                    + "): delete them first, or remove the account with ?force=true, which also drops Clanavi's "
+                    "records of them (the cloud keeps them).",
+                    cloud_id=cloud_id,
+                    in_use=counts,
+                )
+            # Records of what ended (terminated instances, deleted volumes...) go too: the audit keeps their history.
+            await tx.repos.clouds.forget_records(cloud_id)
+            forgotten = live if force else {}
+            await tx.repos.clouds.delete(cloud_id)
+            removed = CloudRemoved(
+                cloud_id=cloud_id,
+                name=current.name,
+                driver=current.driver,
+                project=current.project_id,
+                forced=force,
+                forgotten={PLURALS[kind]: len(ids) for kind, ids in forgotten.items()},
+                forgotten_ids=[i for ids in forgotten.values() for i in ids],
+            )
+            tx.emit_new(project_id, removed, correlation_id=correlation_id)
+            tx.notify(CLOUDS_CHANNEL, cloud_id)
+    except StillReferenced:
+        # Something was recorded in the cloud meanwhile (or in a table that keeps its records): still in use.
+        raise CloudInUse(
+            f"Clanavi recorded something in cloud {cloud_id} meanwhile; nothing was removed. Try again.",
+            cloud_id=cloud_id,
+        ) from None
+    await clouds.forget(cloud_id)
+    log.info("cloud %s removed%s", cloud_id, " with its records" if force else "")
+
+
+__all__ = ["CloudChange", "NewCloud", "check_connection", "create", "remove", "update"]

@@ -1,0 +1,201 @@
+"""The instance routes: parse, call a handler, shape the answer. Reached only through the gateway.
+
+Each `/v1` route declares the permission it needs (kernel.authz), the one the gateway's route of the same path and
+method needs: the identity the gateway signed must grant it here too, so a caller the gateway let through by mistake
+(or a request that got past it) is still refused. The caller's project comes from that identity.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime
+
+from kernel.authz import Operator, Reader
+from kernel.http import problem_responses
+from services.provisioner.instances import handlers
+from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.instances.repository import InstanceFilter
+from services.provisioner.listing import RecordPaging
+from services.provisioner.schemas import (
+    InstanceCreate,
+    InstanceOut,
+    InstanceStateName,
+    MetricSampleOut,
+    MetricsOut,
+    Page,
+)
+from services.provisioner.state import clouds_of, correlation_id, uow_of
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+_SEVERAL = "Repeat to match several"
+
+
+def instance_out(record: InstanceRecord) -> InstanceOut:
+    return InstanceOut(
+        id=record.id,
+        project_id=record.project_id,
+        cloud_id=record.cloud_id,
+        name=record.name,
+        image_id=record.image_id,
+        flavor_id=record.flavor_id,
+        provider_id=record.provider_id,
+        state=record.state,
+        pending_action=record.pending_action,
+        reason=record.reason,
+        private_ips=list(record.private_ips),
+        key_name=record.key_name,
+        security_group_ids=list(record.security_group_ids),
+        zone=record.zone,
+        tags=dict(record.tags),
+        discovered=record.discovered,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+@router.post(
+    "/instances",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Launch an instance",
+    description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
+    "ids of the project's security groups there; `user_data` is at most 16 KiB.",
+    responses=problem_responses(403, 409, 501),
+)
+async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> InstanceOut:
+    record = await handlers.launch(
+        uow_of(request),
+        clouds_of(request),
+        handlers.LaunchRequest(
+            project_id=caller.project_id,
+            cloud_id=body.cloud_id,
+            name=body.name,
+            image_id=body.image_id,
+            flavor_id=body.flavor_id,
+            correlation_id=correlation_id(),
+            key_name=body.key_name,
+            security_group_ids=tuple(body.security_group_ids),
+            user_data=body.user_data,
+            zone=body.zone,
+            tags=body.tags,
+        ),
+    )
+    return instance_out(record)
+
+
+@router.get("/instances", response_model=Page[InstanceOut], tags=["instances"], summary="List instances")
+async def list_instances(
+    request: Request,
+    caller: Reader,
+    paging: RecordPaging,
+    cloud_id: str | None = None,
+    state: Annotated[list[InstanceStateName] | None, Query(description=_SEVERAL)] = None,
+    name: str | None = None,
+    discovered: Annotated[
+        bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
+    ] = None,
+) -> Page[InstanceOut]:
+    flt = InstanceFilter(
+        project_id=caller.project_id, cloud_id=cloud_id, states=state or (), name=name, discovered=discovered
+    )
+    async with uow_of(request).reading() as repos:
+        records, next_cursor = await repos.instances.page(flt, paging)
+    return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
+
+
+@router.get(
+    "/instances/{instance_id}", response_model=InstanceOut, tags=["instances"], responses=problem_responses(404)
+)
+async def get_instance(request: Request, instance_id: str, caller: Reader) -> InstanceOut:
+    return instance_out(await handlers.get(uow_of(request), caller.project_id, instance_id))
+
+
+@router.delete(
+    "/instances/{instance_id}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Terminate an instance",
+    responses=problem_responses(404, 409),
+)
+async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
+    return instance_out(
+        await handlers.request_action(
+            uow_of(request),
+            clouds_of(request),
+            project_id=caller.project_id,
+            instance_id=instance_id,
+            action="terminate",
+            correlation_id=correlation_id(),
+        )
+    )
+
+
+@router.post(
+    "/instances/{instance_id}/actions/{action}",
+    status_code=202,
+    response_model=InstanceOut,
+    tags=["instances"],
+    summary="Start, stop, reboot, suspend or resume an instance",
+    responses=problem_responses(403, 404, 409, 501),
+)
+async def instance_action(
+    request: Request,
+    instance_id: str,
+    action: Annotated[Literal["start", "stop", "reboot", "suspend", "resume"], Path()],
+    caller: Operator,
+) -> InstanceOut:
+    return instance_out(
+        await handlers.request_action(
+            uow_of(request),
+            clouds_of(request),
+            project_id=caller.project_id,
+            instance_id=instance_id,
+            action=action,
+            correlation_id=correlation_id(),
+        )
+    )
+
+
+@router.get(
+    "/instances/{instance_id}/console",
+    response_class=PlainTextResponse,
+    tags=["instances"],
+    summary="The instance's console output (text)",
+    responses=problem_responses(404, 409, 501),
+)
+async def instance_console(request: Request, instance_id: str, caller: Reader) -> PlainTextResponse:
+    text = await handlers.console_output(
+        uow_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id
+    )
+    return PlainTextResponse(text)
+
+
+@router.get(
+    "/instances/{instance_id}/metrics",
+    response_model=MetricsOut,
+    tags=["instances"],
+    summary="Recent metric samples of the instance (CPU utilisation; network and disk where the cloud has them)",
+    responses=problem_responses(404, 409, 501),
+)
+async def instance_metrics(
+    request: Request,
+    instance_id: str,
+    caller: Reader,
+    since: Annotated[AwareDatetime | None, Query(description="Samples from this time on; default an hour ago")] = None,
+) -> MetricsOut:
+    start, samples = await handlers.metrics(
+        uow_of(request), clouds_of(request), project_id=caller.project_id, instance_id=instance_id, since=since
+    )
+    return MetricsOut(
+        instance_id=instance_id,
+        since=start,
+        items=[MetricSampleOut(name=s.name, timestamp=s.timestamp, value=s.value, unit=s.unit) for s in samples],
+    )
+
+
+__all__ = ["router"]

@@ -1,0 +1,244 @@
+"""The instance use cases: launch, the actions on an instance, and what its cloud shows of it (console, metrics).
+
+No FastAPI and no aio-pika here: requests arrive as plain values, events leave through the unit of work's outbox. A
+request only records what it asks for; the pending-action engine (`services.provisioner.work`) makes the cloud call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from adapters.base import CloudError, CloudNotFound, Feature, MetricSample
+from kernel.errors import InvalidState, NotFound, ValidationFailed
+from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
+from services.provisioner import errors, owned
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clouds.domain import Cloud
+from services.provisioner.instances import domain
+from services.provisioner.instances.domain import InstanceRecord, UserAction
+from services.provisioner.resources.domain import ResourceRecord
+from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.work.engine import WORK_CHANNEL
+
+# The operation each user action calls: refused with 501 up front on a cloud that lacks it.
+_ACTION_OPERATIONS: dict[UserAction, str] = {
+    "start": "start_instance",
+    "stop": "stop_instance",
+    "reboot": "reboot_instance",
+    "suspend": "suspend_instance",
+    "resume": "resume_instance",
+    "terminate": "terminate_instance",
+}
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    project_id: str
+    cloud_id: str
+    name: str
+    image_id: str
+    flavor_id: str
+    correlation_id: str
+    # The name of one of the project's key pairs in that cloud.
+    key_name: str | None = None
+    # Clanavi ids of the project's security groups in that cloud.
+    security_group_ids: Sequence[str] = ()
+    user_data: str | None = None
+    zone: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
+    problems = []
+    try:
+        await clouds.image(req.cloud_id, req.image_id)
+    except CloudNotFound:
+        problems.append({"location": "body.image_id", "message": f"no image {req.image_id} in {req.cloud_id}"})
+    try:
+        await clouds.flavor(req.cloud_id, req.flavor_id)
+    except CloudNotFound:
+        problems.append({"location": "body.flavor_id", "message": f"no flavor {req.flavor_id} in {req.cloud_id}"})
+    if req.zone is not None and req.zone not in {z.id for z in await clouds.zones(req.cloud_id)}:
+        problems.append({"location": "body.zone", "message": f"no zone {req.zone} in {req.cloud_id}"})
+    return problems
+
+
+def _launch_options(
+    req: LaunchRequest, key: ResourceRecord | None, groups: Sequence[ResourceRecord]
+) -> tuple[dict[str, object], list[dict[str, str]]]:
+    """The cloud's names for the key pair and groups a launch names, and the problems with them."""
+    problems = []
+    by_id = {g.id: g for g in groups}
+    provider_groups: list[str] = []
+    if req.key_name is not None and (key is None or key.state != "available"):
+        problems.append({"location": "body.key_name", "message": f"no key pair {req.key_name} in {req.cloud_id}"})
+    for n, group_id in enumerate(req.security_group_ids):
+        group = by_id.get(group_id)
+        if group is None or group.cloud_id != req.cloud_id or group.provider_id is None or group.state != "available":
+            problems.append(
+                {
+                    "location": f"body.security_group_ids.{n}",
+                    "message": f"no security group {group_id} in {req.cloud_id}",
+                }
+            )
+        else:
+            provider_groups.append(group.provider_id)
+    options: dict[str, object] = {"security_group_provider_ids": provider_groups}
+    if req.user_data is not None:
+        options["user_data"] = req.user_data
+    return options, problems
+
+
+async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchRequest) -> None:
+    await clouds.require(cloud, "launch_instance")
+    if req.user_data is not None:
+        await clouds.require(cloud, feature=Feature.USER_DATA)
+    if req.zone is not None:
+        await clouds.require(cloud, "list_zones")
+    if req.key_name is not None:
+        await clouds.require(cloud, "list_key_pairs")
+    if req.security_group_ids:
+        await clouds.require(cloud, "list_security_groups")
+
+
+async def launch(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
+    """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud."""
+    async with uow.reading() as repos:
+        cloud = await owned.cloud(repos, req.project_id, req.cloud_id, named_in="body.cloud_id")
+        key = None
+        if req.key_name is not None:
+            key = await repos.resources.named(req.project_id, "key_pair", req.cloud_id, req.key_name)
+        groups = await repos.resources.many(req.project_id, "security_group", req.security_group_ids)
+    await _require_launch(clouds, cloud, req)
+    try:
+        problems = await _check_catalogue(clouds, req)
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=req.cloud_id) from exc
+    options, more = _launch_options(req, key, groups)
+    problems += more
+    if problems:
+        raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
+    now = datetime.now(UTC)
+    record = InstanceRecord(
+        id=str(uuid.uuid4()),
+        project_id=req.project_id,
+        cloud_id=req.cloud_id,
+        name=req.name,
+        image_id=req.image_id,
+        flavor_id=req.flavor_id,
+        provider_id=None,
+        state=domain.REQUESTED,
+        pending_action="launch",
+        attempts=0,
+        reason=None,
+        private_ips=(),
+        correlation_id=req.correlation_id,
+        last_event_id=None,
+        created_at=now,
+        updated_at=now,
+        key_name=req.key_name,
+        security_group_ids=tuple(req.security_group_ids),
+        zone=req.zone,
+        tags=dict(req.tags),
+        launch_options=options,
+        pending_since=now,
+    )
+    event = InstanceRequested(
+        instance_id=record.id,
+        cloud_id=record.cloud_id,
+        name=record.name,
+        image_id=record.image_id,
+        flavor_id=record.flavor_id,
+        key_name=record.key_name,
+        security_group_ids=list(record.security_group_ids),
+        zone=record.zone,
+        tags=dict(record.tags),
+        user_data_bytes=len(req.user_data.encode()) if req.user_data else 0,
+    )
+    async with uow.transaction() as tx:
+        record = tx.changed(record, event)
+        await tx.repos.instances.add(record)
+        tx.notify(WORK_CHANNEL)
+    return record
+
+
+async def request_action(
+    uow: ProvisionerUnitOfWork,
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    instance_id: str,
+    action: UserAction,
+    correlation_id: str,
+) -> InstanceRecord:
+    """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out."""
+    async with uow.reading() as repos:
+        current = await owned.instance(repos, project_id, instance_id)
+        cloud = await owned.cloud(repos, project_id, current.cloud_id)
+    clouds.require_module(cloud.id, cloud.driver)
+    if current.exists_in_cloud:
+        await clouds.require(cloud, _ACTION_OPERATIONS[action])
+    async with uow.transaction() as tx:
+        record = await tx.repos.instances.lock(project_id, instance_id)
+        if record is None:
+            raise NotFound(f"Instance {instance_id} does not exist.")
+        after = domain.request_action(record, action)
+        if after is record:
+            return record
+        after = replace(after, correlation_id=correlation_id, pending_since=datetime.now(UTC))
+        events: list[EventPayload] = [
+            InstanceActionRequested(instance_id=record.id, cloud_id=record.cloud_id, action=action)
+        ]
+        if after.state == "terminated":
+            events += domain.withdrawn(after)
+        saved = await tx.repos.instances.save(tx.changed(after, *events))
+        if saved.pending_action is not None:
+            tx.notify(WORK_CHANNEL)
+        return saved
+
+
+async def get(uow: ProvisionerUnitOfWork, project_id: str, instance_id: str) -> InstanceRecord:
+    async with uow.reading() as repos:
+        return await owned.instance(repos, project_id, instance_id)
+
+
+async def _in_cloud(
+    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, project_id: str, instance_id: str, operation: str
+) -> InstanceRecord:
+    async with uow.reading() as repos:
+        record = await owned.instance(repos, project_id, instance_id)
+        cloud = await owned.cloud(repos, project_id, record.cloud_id)
+    await clouds.require(cloud, operation)
+    if record.provider_id is None or record.state in domain.ENDED:
+        raise InvalidState(f"Instance {instance_id} is {record.state}: it is not in its cloud.", state=record.state)
+    return record
+
+
+async def console_output(
+    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, *, project_id: str, instance_id: str
+) -> str:
+    """What the instance printed on its console (as much as its cloud keeps)."""
+    record = await _in_cloud(uow, clouds, project_id, instance_id, "console_output")
+    try:
+        return await (await clouds.adapter(record.cloud_id)).console_output(record.provider_id or "")
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=record.cloud_id) from exc
+
+
+async def metrics(
+    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, *, project_id: str, instance_id: str, since: datetime | None
+) -> tuple[datetime, Sequence[MetricSample]]:
+    """Recent samples of the instance's metrics since `since` (default: the last hour), oldest first."""
+    record = await _in_cloud(uow, clouds, project_id, instance_id, "get_metrics")
+    start = since or datetime.now(UTC) - timedelta(hours=1)
+    try:
+        samples = await (await clouds.adapter(record.cloud_id)).get_metrics(record.provider_id or "", start)
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=record.cloud_id) from exc
+    return start, sorted(samples, key=lambda s: (s.timestamp, s.name))
+
+
+__all__ = ["LaunchRequest", "console_output", "get", "launch", "metrics", "request_action"]

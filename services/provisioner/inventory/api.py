@@ -1,0 +1,81 @@
+"""Routes of inventory sync: start a sync of a cloud, and read its runs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from kernel.authz import Operator, Reader
+from kernel.http import problem_responses
+from services.provisioner.inventory.domain import SyncRun
+from services.provisioner.listing import SyncPaging
+from services.provisioner.schemas import Page, SyncRunOut
+from services.provisioner.state import correlation_id, inventory_of
+
+router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
+
+
+def sync_run_out(run: SyncRun) -> SyncRunOut:
+    return SyncRunOut(
+        id=run.id,
+        cloud_id=run.cloud_id,
+        project_id=run.project_id,
+        trigger=run.trigger,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        adopted=run.counts.adopted,
+        drifted=run.counts.drifted,
+        vanished=run.counts.vanished,
+        unchanged=run.counts.unchanged,
+        listed=run.counts.listed,
+        list_calls=run.counts.list_calls,
+        volumes_adopted=run.counts.volumes_adopted,
+        volumes_drifted=run.counts.volumes_drifted,
+        volumes_vanished=run.counts.volumes_vanished,
+        volumes_unchanged=run.counts.volumes_unchanged,
+        volumes_listed=run.counts.volumes_listed,
+        error=run.error,
+    )
+
+
+@router.post(
+    "/clouds/{cloud_id}/sync",
+    status_code=202,
+    response_model=SyncRunOut,
+    summary="Reconcile the account with its cloud, in the background",
+    description="Answers the run at once (`running`); while a sync of the account is running already, answers that "
+    "one instead of starting another. Follow it with GET /v1/clouds/{cloud_id}/syncs/{sync_id}.",
+    responses=problem_responses(403, 404, 409, 501),
+)
+async def start_sync(request: Request, cloud_id: str, caller: Operator) -> SyncRunOut:
+    run = await inventory_of(request).request(cloud_id, project_id=caller.project_id, correlation_id=correlation_id())
+    return sync_run_out(run)
+
+
+@router.get(
+    "/clouds/{cloud_id}/syncs",
+    response_model=Page[SyncRunOut],
+    summary="The account's sync runs, newest first",
+    responses=problem_responses(404),
+)
+async def list_syncs(
+    request: Request,
+    cloud_id: str,
+    caller: Reader,
+    paging: SyncPaging,
+) -> Page[SyncRunOut]:
+    runs, next_cursor = await inventory_of(request).runs(cloud_id, project_id=caller.project_id, paging=paging)
+    return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
+
+
+@router.get(
+    "/clouds/{cloud_id}/syncs/{sync_id}",
+    response_model=SyncRunOut,
+    summary="One sync run",
+    responses=problem_responses(404),
+)
+async def get_sync(request: Request, cloud_id: str, sync_id: str, caller: Reader) -> SyncRunOut:
+    return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=caller.project_id))
+
+
+__all__ = ["router"]

@@ -1,0 +1,373 @@
+"""Inventory sync: reconcile a cloud's records with what the cloud has, on demand and on a schedule.
+
+One run of a cloud: record the run, held by a lease that the run renews (so no two runs of a cloud ever overlap, in
+this process or another replica, and a run whose provisioner stopped is closed by the next), then for each kind it
+reconciles (instances, then volumes when the adapter has them): read every record's version, list everything the
+cloud has page by page, read the records again, compare them in memory (`domain.plan`), and write the changes in
+chunks, each chunk's rows and events in one transaction. The run closes with `cloud.synced` (or `cloud.sync_failed`).
+No database connection is held while the cloud is listed.
+
+No FastAPI and no aio-pika here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Generic
+
+from adapters.base import CloudError, Feature
+from adapters.base import Instance as CloudInstance
+from adapters.base import Volume as CloudVolume
+from kernel.errors import ClanaviError
+from kernel.events import CloudSynced, CloudSyncFailed, EventPayload
+from kernel.keyset import PageRequest
+from kernel.retry import Sleep
+from kernel.runtime import stop_tasks
+from kernel.unit_of_work import chain
+from services.provisioner import errors, owned
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clouds.domain import Cloud
+from services.provisioner.inventory.cloud import PAGE_SIZE, list_all, list_volumes
+from services.provisioner.inventory.domain import (
+    C,
+    Change,
+    Counts,
+    Plan,
+    R,
+    Rules,
+    Sync,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+    plan,
+)
+from services.provisioner.inventory.repository import INTERRUPTED, InventoryRepository
+from services.provisioner.inventory.rules import InstanceRules, VolumeRules
+from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Records written per transaction.
+CHUNK_SIZE = 1000
+# Seconds a run holds its cloud without renewing: how long a run whose provisioner stopped blocks the next one.
+RUN_LEASE = 30.0
+
+
+@dataclass(frozen=True)
+class _Reconciled(Generic[R, C]):
+    """One kind a sync reconciles: how its records are read and written, and its rules."""
+
+    versions: Callable[[InventoryRepository, str], Awaitable[dict[str, str]]]
+    records: Callable[[InventoryRepository, str], Awaitable[list[tuple[R, str]]]]
+    rules: Callable[[InventoryRepository, Sync], Awaitable[Rules[R, C]]]
+    adopt: Callable[[InventoryRepository, Sequence[R]], Awaitable[set[str]]]
+    correct: Callable[[InventoryRepository, Sequence[tuple[R, str]]], Awaitable[set[str]]]
+
+
+async def _instance_rules(repo: InventoryRepository, sync: Sync) -> InstanceRules:
+    return InstanceRules(sync, group_ids=await repo.security_group_ids(sync.cloud_id))
+
+
+async def _volume_rules(repo: InventoryRepository, sync: Sync) -> VolumeRules:
+    return VolumeRules(sync, instance_ids=await repo.instance_ids(sync.cloud_id))
+
+
+_INSTANCES: _Reconciled[Any, Any] = _Reconciled(
+    lambda repo, cid: repo.instance_versions(cid),
+    lambda repo, cid: repo.instances(cid),
+    _instance_rules,
+    lambda repo, records: repo.adopt_instances(records),
+    lambda repo, changes: repo.correct_instances(changes),
+)
+_VOLUMES: _Reconciled[Any, Any] = _Reconciled(
+    lambda repo, cid: repo.volume_versions(cid),
+    lambda repo, cid: repo.volumes(cid),
+    _volume_rules,
+    lambda repo, records: repo.adopt_volumes(records),
+    lambda repo, changes: repo.correct_volumes(changes),
+)
+
+
+@dataclass
+class _Written:
+    """What a run did to one kind (a failed run keeps what it did before the failure)."""
+
+    adopted: int = 0
+    drifted: int = 0
+    vanished: int = 0
+    unchanged: int = 0
+    listed: int = 0
+    list_calls: int = 0
+
+
+@dataclass
+class _Tally:
+    instances: _Written = field(default_factory=_Written)
+    volumes: _Written = field(default_factory=_Written)
+
+    def counts(self) -> Counts:
+        i, v = self.instances, self.volumes
+        return Counts(
+            adopted=i.adopted,
+            drifted=i.drifted,
+            vanished=i.vanished,
+            unchanged=i.unchanged,
+            listed=i.listed,
+            list_calls=i.list_calls,
+            volumes_adopted=v.adopted,
+            volumes_drifted=v.drifted,
+            volumes_vanished=v.vanished,
+            volumes_unchanged=v.unchanged,
+            volumes_listed=v.listed,
+        )
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """What a change's event is chained to: the record's last event, in the run's correlation id."""
+
+    project_id: str
+    correlation_id: str
+    last_event_id: str | None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, CloudError):
+        return errors.reason(exc)
+    if isinstance(exc, ClanaviError):
+        return exc.detail
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Inventory:
+    """Runs syncs: requested ones in the background, and those a `schedule.Schedule` asks for."""
+
+    def __init__(
+        self,
+        uow: ProvisionerUnitOfWork,
+        clouds: CloudDirectory,
+        *,
+        page_size: int = PAGE_SIZE,
+        chunk_size: int = CHUNK_SIZE,
+        lease: float = RUN_LEASE,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.uow = uow
+        self.clouds = clouds
+        self._page_size = page_size
+        self._chunk_size = chunk_size
+        self._lease = lease
+        self._sleep = sleep
+        self._tasks: set[asyncio.Task[SyncRun]] = set()
+
+    # --- on demand --------------------------------------------------------------------------------------------
+
+    async def request(self, cloud_id: str, *, project_id: str, correlation_id: str) -> SyncRun:
+        """Start a sync of one of the project's clouds in the background and answer its run at once; while one is
+        running already, answer that one. NotFound for another project's cloud, ModuleDisabled (409) when its
+        module is disabled, NotImplementedByCloud (501) when its adapter cannot list instances."""
+        async with self.uow.reading() as repos:
+            cloud = await owned.cloud(repos, project_id, cloud_id)
+        await self.clouds.require(cloud, "list_instances")
+        run, ours = await self._claim(cloud, "manual", correlation_id)
+        if ours:
+            task = asyncio.create_task(self._execute(cloud, run), name=f"sync-{cloud_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+        return run
+
+    def _finished(self, task: asyncio.Task[SyncRun]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a sync could not be recorded", exc_info=task.exception())
+
+    async def sync(self, cloud_id: str, *, trigger: SyncTrigger, correlation_id: str) -> SyncRun:
+        """Sync a cloud now and answer the finished run (or the one already running, untouched)."""
+        cloud = await self.clouds.cloud(cloud_id)
+        self.clouds.require_module(cloud.id, cloud.driver)
+        run, ours = await self._claim(cloud, trigger, correlation_id)
+        return await self._execute(cloud, run) if ours else run
+
+    async def runs(self, cloud_id: str, *, project_id: str, paging: PageRequest) -> tuple[list[SyncRun], str | None]:
+        async with self.uow.reading() as repos:
+            await owned.cloud(repos, project_id, cloud_id)
+            return await repos.inventory.page_runs(project_id, cloud_id, paging)
+
+    async def run(self, cloud_id: str, run_id: str, *, project_id: str) -> SyncRun:
+        async with self.uow.reading() as repos:
+            await owned.cloud(repos, project_id, cloud_id)
+            return await owned.sync_run(repos, project_id, cloud_id, run_id)
+
+    async def close(self) -> None:
+        """Stop the runs under way (each is closed as interrupted)."""
+        await stop_tasks(list(self._tasks))
+
+    # --- a run --------------------------------------------------------------------------------------------------
+
+    async def _claim(self, cloud: Cloud, trigger: SyncTrigger, correlation_id: str) -> tuple[SyncRun, bool]:
+        """A new run of the cloud, held by this process (True); or the run already running (False)."""
+        for _ in range(100):
+            async with self.uow.transaction() as tx:
+                run = await tx.repos.inventory.start_run(
+                    cloud_id=cloud.id,
+                    project_id=cloud.project_id,
+                    trigger=trigger,
+                    correlation_id=correlation_id,
+                    lease=self._lease,
+                )
+                if run is not None:
+                    return run, True
+                current = await tx.repos.inventory.running(cloud.id)
+            if current is not None:
+                return current, False
+            # The run that held the cloud has just finished: try again.
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"cloud {cloud.id} is neither free to sync nor running a sync")
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, run: SyncRun) -> AsyncIterator[None]:
+        renewing = asyncio.create_task(self._renew(run), name=f"sync-lease-{run.id}")
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew(self, run: SyncRun) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                async with self.uow.transaction() as tx:
+                    await tx.repos.inventory.hold_run(run.id, self._lease)
+            except Exception:  # noqa: BLE001 - tried again at the next turn; a lost lease only lets a second run in
+                log.warning("renewing the lease of sync %s failed", run.id, exc_info=True)
+
+    async def _execute(self, cloud: Cloud, run: SyncRun) -> SyncRun:
+        tally = _Tally()
+        try:
+            async with self._holding(run):
+                await self._reconcile(cloud, run, tally)
+        except asyncio.CancelledError:
+            await self._interrupted(run, tally.counts())
+            raise
+        except Exception as exc:
+            error = _describe(exc)
+            log.warning("sync %s of cloud %s failed: %s", run.id, cloud.id, error)
+            failed = CloudSyncFailed(cloud_id=cloud.id, sync_id=run.id, trigger=run.trigger, error=error)
+            return await self._finish(run, "failed", tally.counts(), error, failed)
+        counts = tally.counts()
+        synced = CloudSynced(
+            cloud_id=cloud.id,
+            sync_id=run.id,
+            trigger=run.trigger,
+            adopted=counts.adopted,
+            drifted=counts.drifted,
+            vanished=counts.vanished,
+            unchanged=counts.unchanged,
+            volumes_adopted=counts.volumes_adopted,
+            volumes_drifted=counts.volumes_drifted,
+            volumes_vanished=counts.volumes_vanished,
+            volumes_unchanged=counts.volumes_unchanged,
+        )
+        log.info(
+            "sync %s of cloud %s: %d listed in %d calls, %d adopted, %d drifted, %d vanished, %d unchanged",
+            run.id,
+            cloud.id,
+            counts.listed,
+            counts.list_calls,
+            counts.adopted,
+            counts.drifted,
+            counts.vanished,
+            counts.unchanged,
+        )
+        return await self._finish(run, "succeeded", counts, None, synced)
+
+    async def _finish(
+        self, run: SyncRun, status: SyncStatus, counts: Counts, error: str | None, fact: EventPayload
+    ) -> SyncRun:
+        async with self.uow.transaction() as tx:
+            finished = await tx.repos.inventory.finish_run(run.id, status=status, counts=counts, error=error)
+            tx.emit_new(run.project_id, fact, correlation_id=run.correlation_id)
+        return finished
+
+    async def _interrupted(self, run: SyncRun, counts: Counts) -> None:
+        """Close a run stopped by shutdown. Best effort: the cloud's next run closes it otherwise."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2), self.uow.transaction() as tx:
+                await tx.repos.inventory.finish_run(run.id, status="failed", counts=counts, error=INTERRUPTED)
+
+    async def _reconcile(self, cloud: Cloud, run: SyncRun, tally: _Tally) -> None:
+        adapter = await self.clouds.adapter(cloud.id)
+
+        async def instances() -> tuple[list[CloudInstance], int]:
+            return await list_all(adapter, page_size=self._page_size, sleep=self._sleep)
+
+        await self._reconcile_kind(_INSTANCES, instances, cloud, run, tally.instances)
+        if Feature.VOLUMES in adapter.features:
+
+            async def volumes() -> tuple[list[CloudVolume], int]:
+                return await list_volumes(adapter, sleep=self._sleep)
+
+            await self._reconcile_kind(_VOLUMES, volumes, cloud, run, tally.volumes)
+
+    async def _reconcile_kind(
+        self,
+        kind: _Reconciled[R, C],
+        listing: Callable[[], Awaitable[tuple[list[C], int]]],
+        cloud: Cloud,
+        run: SyncRun,
+        written: _Written,
+    ) -> None:
+        async with self.uow.reading() as repos:
+            before = await kind.versions(repos.inventory, cloud.id)
+        listed, written.list_calls = await listing()
+        written.listed = len(listed)
+        sync = Sync(cloud.id, cloud.project_id, run.id, run.correlation_id, datetime.now(UTC))
+        async with self.uow.reading() as repos:
+            found = await kind.records(repos.inventory, cloud.id)
+            rules = await kind.rules(repos.inventory, sync)
+        after = {r.id: version for r, version in found}
+        stable = {i for i, version in after.items() if before.get(i) == version}
+        changes = plan(rules, listed, [r for r, _ in found], stable=stable)
+        written.unchanged = changes.unchanged
+        await self._write(kind, changes, after, run, written)
+
+    async def _write(
+        self, kind: _Reconciled[R, C], changes: Plan[R], versions: Mapping[str, str], run: SyncRun, written: _Written
+    ) -> None:
+        """Write a plan in chunks, each with its events in one transaction, updating only records still at the
+        version read; count what was adopted, drifted and vanished."""
+        drifting = {c.after.id for c in changes.drift}
+        for chunk in _chunks(changes.adopt, self._chunk_size):
+            chained = [_chained(c, run) for c in chunk]
+            async with self.uow.transaction() as tx:
+                inserted = await kind.adopt(tx.repos.inventory, [record for record, _ in chained])
+                tx.events.extend(e for record, events in chained if record.id in inserted for e in events)
+            written.adopted += len(inserted)
+        for chunk in _chunks(changes.drift + changes.vanish, self._chunk_size):
+            chained = [_chained(c, run) for c in chunk]
+            async with self.uow.transaction() as tx:
+                updated = await kind.correct(tx.repos.inventory, [(r, versions[r.id]) for r, _ in chained])
+                tx.events.extend(e for record, events in chained if record.id in updated for e in events)
+            written.drifted += len(updated & drifting)
+            written.vanished += len(updated - drifting)
+
+
+def _chunks(items: Sequence[Change[R]], size: int) -> list[Sequence[Change[R]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _chained(change: Change[R], run: SyncRun) -> tuple[R, list[Any]]:
+    """The record after the change, its last event being the change's event (caused by the record's last)."""
+    cause = _Cause(change.after.project_id, run.correlation_id, change.before.last_event_id if change.before else None)
+    envelopes, last = chain(cause, [change.event])
+    return replace(change.after, last_event_id=last), envelopes
+
+
+__all__ = ["CHUNK_SIZE", "PAGE_SIZE", "RUN_LEASE", "Inventory"]

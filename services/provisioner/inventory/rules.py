@@ -1,0 +1,249 @@
+"""The rules of each kind an inventory sync reconciles: when a record is Clanavi's business (ended, busy, being
+created), when what the cloud lists means a change, and the records and events of an adoption, a drift and a
+vanishing; no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from adapters.base import Instance as CloudInstance
+from adapters.base import InstanceState as S
+from adapters.base import Volume as CloudVolume
+from adapters.base import VolumeState as VS
+from kernel.events import (
+    InstanceDiscovered,
+    InstanceDrifted,
+    InstanceVanished,
+    VolumeDiscovered,
+    VolumeDrifted,
+    VolumeVanished,
+)
+from services.provisioner.instances.domain import (
+    ENDED,
+    GONE,
+    INSTANCE_TAG,
+    REQUESTED,
+    RESERVED_TAG_PREFIX,
+    TRANSITIONAL,
+    InstanceRecord,
+)
+from services.provisioner.inventory.domain import Change, Sync
+from services.provisioner.resources.domain import ResourceRecord
+
+# Cloud states that mean the thing is on its way out or out: nothing to adopt, and a record Clanavi did not end is
+# gone.
+_INSTANCE_ENDING = frozenset({S.TERMINATING, S.TERMINATED})
+_VOLUME_ENDING = frozenset({VS.DELETING, VS.DELETED})
+# Volume records no sync touches again.
+VOLUME_ENDED = frozenset({VS.DELETED.value, GONE})
+_VOLUME_ERROR = "The cloud reports the volume in error."
+
+
+# --- instances --------------------------------------------------------------------------------------------------
+
+
+def _tags(cloud: CloudInstance) -> dict[str, str]:
+    return {k: v for k, v in cloud.tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
+
+
+@dataclass(frozen=True)
+class InstanceRules:
+    sync: Sync
+    # The cloud's security group ids -> Clanavi's (groups Clanavi does not know are left out of adopted records).
+    group_ids: Mapping[str, str] = field(default_factory=dict)
+
+    def ended(self, record: InstanceRecord) -> bool:
+        return record.state in ENDED
+
+    def busy(self, record: InstanceRecord) -> bool:
+        return record.pending_action is not None or record.state == REQUESTED or record.state in TRANSITIONAL
+
+    def in_making(self, records: Sequence[InstanceRecord]) -> Callable[[CloudInstance], bool]:
+        # Clanavi's own launch whose answer is not recorded yet: the cloud lists it with the record's tag.
+        launching = {r.id for r in records if r.pending_action == "launch" or r.state == REQUESTED}
+        return lambda cloud: cloud.tags.get(INSTANCE_TAG, "") in launching
+
+    def adoptable(self, cloud: CloudInstance) -> bool:
+        return cloud.state not in _INSTANCE_ENDING and cloud.state != S.UNKNOWN
+
+    def ending(self, cloud: CloudInstance) -> bool:
+        return cloud.state in _INSTANCE_ENDING
+
+    def same(self, record: InstanceRecord, cloud: CloudInstance) -> bool:
+        return cloud.state == S.UNKNOWN or cloud.state.value == record.state
+
+    def adopt(self, cloud: CloudInstance, record_id: str | None = None) -> Change[InstanceRecord]:
+        tags = _tags(cloud)
+        sync = self.sync
+        record = InstanceRecord(
+            id=record_id or str(uuid.uuid4()),
+            project_id=sync.project_id,
+            cloud_id=sync.cloud_id,
+            name=cloud.name or cloud.id,
+            image_id=cloud.image_id,
+            flavor_id=cloud.flavor_id,
+            provider_id=cloud.id,
+            state=cloud.state.value,
+            pending_action=None,
+            attempts=0,
+            reason=cloud.reason if cloud.state == S.ERROR else None,
+            private_ips=tuple(cloud.private_ips) + tuple(cloud.public_ips),
+            correlation_id=sync.correlation_id,
+            last_event_id=None,
+            created_at=sync.now,
+            updated_at=sync.now,
+            key_name=cloud.key_name,
+            security_group_ids=tuple(self.group_ids[g] for g in cloud.security_group_ids if g in self.group_ids),
+            zone=cloud.zone,
+            tags=tags,
+            discovered=True,
+        )
+        event = InstanceDiscovered(
+            instance_id=record.id,
+            cloud_id=sync.cloud_id,
+            provider_id=cloud.id,
+            sync_id=sync.sync_id,
+            name=record.name,
+            image_id=record.image_id,
+            flavor_id=record.flavor_id,
+            state=record.state,
+            zone=record.zone,
+            tags=tags,
+        )
+        return Change(None, record, event)
+
+    def drift(self, record: InstanceRecord, cloud: CloudInstance) -> Change[InstanceRecord]:
+        reason = (cloud.reason or "The cloud reports the instance in error.") if cloud.state == S.ERROR else None
+        after = replace(record, state=cloud.state.value, reason=reason)
+        event = InstanceDrifted(
+            instance_id=record.id,
+            cloud_id=record.cloud_id,
+            provider_id=cloud.id,
+            sync_id=self.sync.sync_id,
+            from_state=record.state,
+            to_state=after.state,
+        )
+        return Change(record, after, event)
+
+    def vanish(self, record: InstanceRecord) -> Change[InstanceRecord]:
+        event = InstanceVanished(
+            instance_id=record.id,
+            cloud_id=record.cloud_id,
+            provider_id=record.provider_id or "",
+            sync_id=self.sync.sync_id,
+            previous_state=record.state,
+        )
+        return Change(record, replace(record, state=GONE), event)
+
+
+# --- volumes ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolumeRules:
+    sync: Sync
+    # The cloud's instance ids -> Clanavi's: an adopted or corrected volume is attached to the Clanavi instance.
+    instance_ids: Mapping[str, str] = field(default_factory=dict)
+
+    def ended(self, record: ResourceRecord) -> bool:
+        return record.state in VOLUME_ENDED
+
+    def busy(self, record: ResourceRecord) -> bool:
+        return record.pending_action is not None or record.provider_id is None or record.state in record.rules.followed
+
+    def in_making(self, records: Sequence[ResourceRecord]) -> Callable[[CloudVolume], bool]:
+        # Clanavi's own creation whose answer is not recorded yet: the cloud lists it by the name Clanavi gave it.
+        creating = {
+            str(r.attrs["cloud_name"])
+            for r in records
+            if r.attrs.get("cloud_name")
+            and (r.pending_action == r.rules.create or (r.provider_id is None and r.state == r.rules.creating))
+        }
+        return lambda cloud: cloud.name in creating
+
+    def adoptable(self, cloud: CloudVolume) -> bool:
+        return cloud.state not in _VOLUME_ENDING
+
+    def ending(self, cloud: CloudVolume) -> bool:
+        return cloud.state in _VOLUME_ENDING
+
+    def same(self, record: ResourceRecord, cloud: CloudVolume) -> bool:
+        return cloud.state.value == record.state
+
+    def _attachment(self, cloud: CloudVolume) -> dict[str, str | None]:
+        """The volume's attachment as Clanavi records it: the instance by its Clanavi id, None when Clanavi does not
+        know that instance."""
+        attached = cloud.state == VS.IN_USE and cloud.instance_id is not None
+        return {
+            "instance_id": self.instance_ids.get(cloud.instance_id or "") if attached else None,
+            "device": cloud.device if attached else None,
+        }
+
+    def adopt(self, cloud: CloudVolume, record_id: str | None = None) -> Change[ResourceRecord]:
+        attachment = self._attachment(cloud)
+        sync = self.sync
+        record = ResourceRecord(
+            id=record_id or str(uuid.uuid4()),
+            kind="volume",
+            project_id=sync.project_id,
+            cloud_id=sync.cloud_id,
+            name=cloud.name or cloud.id,
+            provider_id=cloud.id,
+            state=cloud.state.value,
+            pending_action=None,
+            pending={},
+            attempts=0,
+            throttled=0,
+            reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
+            attrs={"cloud_name": cloud.name, "size_gb": cloud.size_gb, "zone": cloud.zone, **attachment},
+            correlation_id=sync.correlation_id,
+            last_event_id=None,
+            pending_since=None,
+            created_at=sync.now,
+            updated_at=sync.now,
+            discovered=True,
+        )
+        event = VolumeDiscovered(
+            volume_id=record.id,
+            cloud_id=sync.cloud_id,
+            provider_id=cloud.id,
+            sync_id=sync.sync_id,
+            name=record.name,
+            size_gb=cloud.size_gb,
+            state=record.state,
+            zone=cloud.zone,
+            instance_id=attachment["instance_id"],
+        )
+        return Change(None, record, event)
+
+    def drift(self, record: ResourceRecord, cloud: CloudVolume) -> Change[ResourceRecord]:
+        after = replace(
+            record,
+            state=cloud.state.value,
+            reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
+            attrs={**record.attrs, **self._attachment(cloud), "size_gb": cloud.size_gb},
+        )
+        event = VolumeDrifted(
+            volume_id=record.id,
+            cloud_id=record.cloud_id,
+            provider_id=cloud.id,
+            sync_id=self.sync.sync_id,
+            from_state=record.state,
+            to_state=after.state,
+        )
+        return Change(record, after, event)
+
+    def vanish(self, record: ResourceRecord) -> Change[ResourceRecord]:
+        event = VolumeVanished(
+            volume_id=record.id,
+            cloud_id=record.cloud_id,
+            provider_id=record.provider_id or "",
+            sync_id=self.sync.sync_id,
+            previous_state=record.state,
+        )
+        return Change(record, replace(record, state=GONE), event)
+
+
+__all__ = ["VOLUME_ENDED", "InstanceRules", "VolumeRules"]

@@ -1,0 +1,1 @@
+"""Adapter modules: the installed adapters, and enabling or disabling one at runtime."""

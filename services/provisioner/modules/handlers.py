@@ -1,0 +1,99 @@
+"""Adapter modules: which adapters this provisioner has (built in, or plugins from the `clanavi.adapters` entry point
+group), what each can do, and enabling or disabling one at runtime. A disabled module's clouds refuse every operation
+(409 `module_disabled`); their pending work waits in the database and resumes once it is enabled."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from adapters import registry
+from kernel import events
+from kernel.errors import NotFound
+from services.provisioner.clouds.directory import CloudDirectory, module_features
+from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.work.engine import WORK_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModuleView:
+    module: registry.Module | None
+    name: str
+    enabled: bool
+    available: bool
+    reason: str | None
+    features: tuple[str, ...]
+    cloud_ids: tuple[str, ...]
+
+
+def _availability(name: str) -> tuple[bool, str | None]:
+    """Whether the module's factory imports here, and why not."""
+    try:
+        registry.load(name)
+    except registry.UnknownDriver:
+        return False, "not installed"
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is listed as unavailable, never crashes the service
+        log.warning("the %s adapter module cannot be loaded", name, exc_info=True)
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, None
+
+
+async def list_modules(uow: ProvisionerUnitOfWork, clouds: CloudDirectory) -> list[ModuleView]:
+    installed = registry.modules()
+    async with uow.reading() as repos:
+        every = await repos.clouds.every()
+        recorded = await repos.modules.recorded()
+    names = list(installed) + sorted(({c.driver for c in every} | set(recorded)) - set(installed))
+    views: list[ModuleView] = []
+    for name in names:
+        available, reason = _availability(name)
+        views.append(
+            ModuleView(
+                module=installed.get(name),
+                name=name,
+                enabled=clouds.module_enabled(name),
+                available=available,
+                reason=reason,
+                features=tuple(sorted(module_features(name))) if available else (),
+                cloud_ids=tuple(c.id for c in every if c.driver == name),
+            )
+        )
+    return views
+
+
+async def get_module(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, name: str) -> ModuleView:
+    for view in await list_modules(uow, clouds):
+        if view.name == name:
+            return view
+    raise NotFound(f"Module {name} does not exist.")
+
+
+async def set_enabled(
+    uow: ProvisionerUnitOfWork,
+    clouds: CloudDirectory,
+    name: str,
+    *,
+    enabled: bool,
+    project_id: str,
+    correlation_id: str,
+) -> ModuleView:
+    """Enable or disable a module; its state and the `module.enabled`/`module.disabled` event commit together."""
+    await get_module(uow, clouds, name)
+    async with uow.transaction() as tx:
+        changed = await tx.repos.modules.set(name, enabled=enabled)
+        if changed:
+            cloud_ids = await tx.repos.clouds.using_driver(name)
+            fact = (events.ModuleEnabled if enabled else events.ModuleDisabled)(module=name, cloud_ids=cloud_ids)
+            tx.emit_new(project_id, fact, correlation_id=correlation_id)
+            if enabled:
+                # Wake the worker: the module's held actions are due again.
+                tx.notify(WORK_CHANNEL)
+    clouds.set_module(name, enabled=enabled)
+    if changed:
+        log.info("adapter module %s %s", name, "enabled" if enabled else "disabled")
+    return await get_module(uow, clouds, name)
+
+
+__all__ = ["ModuleView", "get_module", "list_modules", "set_enabled"]

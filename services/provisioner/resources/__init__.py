@@ -1,0 +1,1 @@
+"""The other resources: key pairs, security groups, volumes, snapshots, addresses and images made from instances."""

@@ -1,0 +1,49 @@
+"""The provisioner's unit of work: every use case and the engine open transactions on it over these repositories.
+
+`repositories` binds the PostgreSQL repositories to one connection (`PostgresUnitOfWork` calls it for each
+transaction); the unit tests give `kernel.unit_of_work.FakeUnitOfWork` in-memory ones (tests/fakes/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from kernel.db import Connection, Pool
+from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
+from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
+from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
+from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
+from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
+
+
+@dataclass
+class Repositories:
+    clouds: CloudRepository
+    modules: ModuleRepository
+    instances: InstanceRepository
+    resources: ResourceRepository
+    inventory: InventoryRepository
+
+
+ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
+
+
+def repositories(conn: Connection) -> Repositories:
+    return Repositories(
+        clouds=PostgresCloudRepository(conn),
+        modules=PostgresModuleRepository(conn),
+        instances=PostgresInstanceRepository(conn),
+        resources=PostgresResourceRepository(conn),
+        inventory=PostgresInventoryRepository(conn),
+    )
+
+
+def on_postgres(pool: Callable[[], Pool]) -> PostgresUnitOfWork[Repositories]:
+    """The unit of work on the pool `pool()` answers (the pool exists only once the service has started)."""
+    return PostgresUnitOfWork(pool, repositories)
+
+
+__all__ = ["ProvisionerUnitOfWork", "Repositories", "on_postgres", "repositories"]

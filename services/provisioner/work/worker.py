@@ -1,0 +1,74 @@
+"""The provisioner's background work: take each due action of every kind to the engine (at most `concurrency` at a
+time, woken by LISTEN/NOTIFY, polling otherwise), and follow the transitions of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from kernel.notify import Wakeup
+from services.provisioner.work.engine import WORK_CHANNEL, Engine, Kind
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+class Worker(Generic[R]):
+    def __init__(
+        self,
+        engine: Engine[R],
+        kinds: Sequence[Kind[R, Any, Any]],
+        *,
+        dsn: str,
+        interval: float,
+        concurrency: int,
+    ) -> None:
+        self._engine = engine
+        self._kinds = kinds
+        self._interval = interval
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._in_flight: set[tuple[str, str]] = set()
+        self.wakeup = Wakeup(dsn, WORK_CHANNEL)
+
+    async def _step(self, kind: Kind[R, Any, Any], record_id: str) -> None:
+        try:
+            async with self._slots:
+                await self._engine.step(kind, record_id)
+        except Exception:
+            log.exception("the %s action of %s failed; it will be tried again", kind.name, record_id)
+        finally:
+            self._in_flight.discard((kind.name, record_id))
+            self.wakeup.set()
+
+    async def run_actions(self) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        while True:
+            for kind in self._kinds:
+                try:
+                    due = await self._engine.due(kind, self._concurrency * 4)
+                except Exception:
+                    log.exception("looking for due %s actions failed", kind.name)
+                    continue
+                for record_id in due:
+                    if (kind.name, record_id) not in self._in_flight:
+                        self._in_flight.add((kind.name, record_id))
+                        task = asyncio.create_task(self._step(kind, record_id))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+            await self.wakeup.wait(self._interval)
+
+    async def run_follow(self) -> None:
+        while True:
+            for kind in self._kinds:
+                try:
+                    await self._engine.follow(kind)
+                except Exception:
+                    log.exception("following %ss failed", kind.name)
+            await asyncio.sleep(self._interval)
+
+
+__all__ = ["Worker"]

@@ -1,0 +1,686 @@
+"""The provisioner's repositories in memory, behind the same ports as the PostgreSQL ones, for unit tests of its use
+cases and of the pending-action engine without any server.
+
+Every repository is a view of one `FakeDatabase`; `kernel.unit_of_work.FakeUnitOfWork` copies it for each
+transaction and keeps the copy when the transaction commits. The database's clock (seconds, moved by the test) is
+the one thing copies share: leases and due times are read on it, as PostgreSQL reads its own `now()`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from kernel.crypto import Keyring
+from kernel.errors import Conflict
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import FakeUnitOfWork
+from services.provisioner.clouds.directory import CloudDirectory, Connector
+from services.provisioner.clouds.domain import Cloud
+from services.provisioner.clouds.repository import NameTaken, StillReferenced
+from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord
+from services.provisioner.instances.repository import InstanceFilter
+from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
+from services.provisioner.inventory.repository import INTERRUPTED
+from services.provisioner.resources.domain import RULES, Kind, ResourceRecord
+from services.provisioner.resources.handlers import Ports
+from services.provisioner.resources.repository import ResourceFilter
+from services.provisioner.unit_of_work import Repositories
+from services.provisioner.work.engine import Engine
+from services.provisioner.work.pacing import Pacer, RetryPolicy
+from tests.clock import FakeClock
+from tests.fakes.cloud import FakeCloud
+from tests.fakes.paging import page
+
+R = TypeVar("R", InstanceRecord, ResourceRecord)
+
+
+@dataclass
+class Row(Generic[R]):
+    """A record as its table keeps it: with when its action is due, who holds it, and its version."""
+
+    record: R
+    next_at: float = 0.0
+    claim: str | None = None
+    claimed_until: float | None = None
+    version: int = 1
+
+
+@dataclass
+class Run:
+    run: SyncRun
+    held_until: float | None
+
+
+@dataclass
+class FakeDatabase:
+    clock: FakeClock = field(default_factory=FakeClock)
+    clouds: dict[str, Cloud] = field(default_factory=dict)
+    modules: dict[str, bool] = field(default_factory=dict)
+    instances: dict[str, Row[InstanceRecord]] = field(default_factory=dict)
+    resources: dict[str, Row[ResourceRecord]] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    versions: int = 1
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
+        memo[id(self.clock)] = self.clock
+        copied = FakeDatabase.__new__(FakeDatabase)
+        memo[id(self)] = copied
+        for name, value in vars(self).items():
+            setattr(copied, name, copy.deepcopy(value, memo))
+        return copied
+
+    @property
+    def now(self) -> float:
+        return self.clock()
+
+    def next_version(self) -> int:
+        self.versions += 1
+        return self.versions
+
+    def held(self, cloud_id: str) -> bool:
+        """Whether the cloud's adapter module is disabled (its rows wait)."""
+        cloud = self.clouds.get(cloud_id)
+        return cloud is not None and not self.modules.get(cloud.driver, True)
+
+
+_RECORD_SORTS: dict[str, Callable[[Any], Any]] = {
+    "created_at": lambda r: r.created_at,
+    "updated_at": lambda r: r.updated_at,
+    "name": lambda r: r.name,
+    "state": lambda r: r.state,
+}
+_CLOUD_SORTS: dict[str, Callable[[Any], Any]] = {"created_at": lambda c: c.created_at, "name": lambda c: c.name}
+
+
+def _page(records: list[Any], request: PageRequest) -> tuple[list[Any], str | None]:
+    return page(records, request, _RECORD_SORTS, key=lambda r: r.id)
+
+
+class _Pending(Generic[R]):
+    """The engine's statements on one table of rows."""
+
+    def __init__(self, db: FakeDatabase, rows: dict[str, Row[R]]) -> None:
+        self.db = db
+        self.rows: dict[str, Row[R]] = rows
+
+    def _shown(self, row: Row[R]) -> R:
+        return row.record
+
+    def _due(self, row: Row[R]) -> bool:
+        now = self.db.now
+        return (
+            row.record.pending_action is not None
+            and row.next_at <= now
+            and (row.claimed_until is None or row.claimed_until < now)
+            and not self.db.held(row.record.cloud_id)
+        )
+
+    async def due(self, limit: int) -> list[str]:
+        due = sorted((r for r in self.rows.values() if self._due(r)), key=lambda r: r.next_at)
+        return [r.record.id for r in due[:limit]]
+
+    async def claim(self, record_id: str, token: str, lease: float) -> R | None:
+        row = self.rows.get(record_id)
+        if row is None or not self._due(row):
+            return None
+        row.claim, row.claimed_until = token, self.db.now + lease
+        return self._shown(row)
+
+    async def extend(self, record_id: str, token: str, lease: float) -> bool:
+        row = self.rows.get(record_id)
+        if row is None or row.claim != token:
+            return False
+        row.claimed_until = self.db.now + lease
+        return True
+
+    async def release(self, record_id: str, token: str) -> bool:
+        row = self.rows.get(record_id)
+        if row is None or row.claim != token:
+            return False
+        row.claim = row.claimed_until = None
+        return True
+
+    async def discard(self, record_id: str, token: str) -> bool:
+        row = self.rows.get(record_id)
+        if row is None or row.claim != token:
+            return False
+        del self.rows[record_id]
+        return True
+
+    def write(
+        self,
+        record: R,
+        *,
+        retry_in: float = 0.0,
+        only_for: str | None = None,
+        hold: str | None = None,
+        lease: float = 0,
+    ) -> R | None:
+        row = self.rows.get(record.id)
+        if row is None or (only_for is not None and row.claim != only_for):
+            return None
+        row.record = replace(record, updated_at=datetime.now(UTC))
+        row.next_at = self.db.now + retry_in
+        row.claim, row.claimed_until = hold, (self.db.now + lease if hold is not None else None)
+        row.version = self.db.next_version()
+        return self._shown(row)
+
+    async def save(self, record: R) -> R:
+        saved = self.write(record)
+        if saved is None:
+            raise LookupError(record.id)
+        return saved
+
+    async def settle(self, record: R, token: str, *, retry_in: float) -> R | None:
+        return self.write(record, retry_in=retry_in, only_for=token)
+
+
+class FakeInstanceRepository(_Pending[InstanceRecord]):
+    def __init__(self, db: FakeDatabase) -> None:
+        super().__init__(db, db.instances)
+
+    def _shown(self, row: Row[InstanceRecord]) -> InstanceRecord:
+        in_flight = row.claim is not None and row.claimed_until is not None and row.claimed_until >= self.db.now
+        return replace(row.record, in_flight=in_flight)
+
+    def write(
+        self,
+        record: InstanceRecord,
+        *,
+        retry_in: float = 0.0,
+        only_for: str | None = None,
+        hold: str | None = None,
+        lease: float = 0,
+    ) -> InstanceRecord | None:
+        return super().write(
+            replace(record, in_flight=False), retry_in=retry_in, only_for=only_for, hold=hold, lease=lease
+        )
+
+    async def add(self, record: InstanceRecord) -> None:
+        self.rows[record.id] = Row(replace(record, in_flight=False), self.db.now, version=self.db.next_version())
+
+    async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None:
+        row = self.rows.get(instance_id)
+        return self._shown(row) if row is not None and row.record.project_id == project_id else None
+
+    lock = get
+
+    async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
+        return _page([self._shown(r) for r in self.rows.values() if _matches(r.record, flt)], request)
+
+    async def using_security_group(self, project_id: str, group_id: str) -> list[str]:
+        return [
+            r.record.id
+            for r in self.rows.values()
+            if r.record.project_id == project_id
+            and group_id in r.record.security_group_ids
+            and r.record.state not in ("terminated", "gone")
+        ]
+
+    async def moving(self) -> list[InstanceRecord]:
+        return [
+            self._shown(r)
+            for r in self.rows.values()
+            if r.record.pending_action is None
+            and r.record.state in TRANSITIONAL
+            and r.record.provider_id is not None
+            and not self.db.held(r.record.cloud_id)
+        ]
+
+    async def lock_moving(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        return [
+            self._shown(self.rows[i])
+            for i in ids
+            if i in self.rows
+            and self.rows[i].record.pending_action is None
+            and self.rows[i].record.state in TRANSITIONAL
+        ]
+
+
+def _matches(record: InstanceRecord | ResourceRecord, flt: InstanceFilter | ResourceFilter) -> bool:
+    return (
+        record.project_id == flt.project_id
+        and flt.cloud_id in (None, record.cloud_id)
+        and (not flt.states or record.state in flt.states)
+        and flt.name in (None, record.name)
+        and flt.discovered in (None, record.discovered)
+    )
+
+
+class FakeResourceRepository(_Pending[ResourceRecord]):
+    def __init__(self, db: FakeDatabase) -> None:
+        super().__init__(db, db.resources)
+
+    async def add(self, record: ResourceRecord, *, claim: str | None = None, lease: float = 0.0) -> None:
+        if record.kind in ("key_pair", "security_group") and any(
+            (r.record.cloud_id, r.record.kind, r.record.name) == (record.cloud_id, record.kind, record.name)
+            and r.record.state != "deleted"
+            for r in self.rows.values()
+        ):
+            raise Conflict(f"A {record.kind} named {record.name} exists already.")
+        until = self.db.now + lease if claim is not None else None
+        self.rows[record.id] = Row(record, self.db.now, claim, until, self.db.next_version())
+
+    async def hold(self, record: ResourceRecord, token: str, lease: float) -> ResourceRecord:
+        saved = self.write(record, hold=token, lease=lease)
+        assert saved is not None
+        return saved
+
+    async def get(self, project_id: str, kind: Kind, resource_id: str) -> ResourceRecord | None:
+        row = self.rows.get(resource_id)
+        if row is None or (row.record.project_id, row.record.kind) != (project_id, kind):
+            return None
+        return row.record
+
+    lock = get
+
+    async def find(self, resource_id: str) -> ResourceRecord | None:
+        row = self.rows.get(resource_id)
+        return row.record if row else None
+
+    async def named(self, project_id: str, kind: Kind, cloud_id: str, name: str) -> ResourceRecord | None:
+        found = [
+            r.record
+            for r in self.rows.values()
+            if (r.record.project_id, r.record.kind, r.record.cloud_id, r.record.name)
+            == (project_id, kind, cloud_id, name)
+            and r.record.state != RULES[kind].gone
+        ]
+        return max(found, key=lambda r: r.created_at) if found else None
+
+    async def many(self, project_id: str, kind: Kind, ids: Sequence[str]) -> list[ResourceRecord]:
+        return [r for i in ids if (r := await self.get(project_id, kind, i)) is not None]
+
+    async def provider_ids(self, cloud_id: str, kind: Kind) -> set[str]:
+        return {
+            r.record.provider_id
+            for r in self.rows.values()
+            if (r.record.cloud_id, r.record.kind) == (cloud_id, kind) and r.record.provider_id is not None
+        }
+
+    async def page(self, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]:
+        return _page(
+            [
+                r.record
+                for r in self.rows.values()
+                if _matches(r.record, flt)
+                and r.record.kind == flt.kind
+                and flt.instance_id in (None, r.record.attrs.get("instance_id"))
+                and flt.volume_id in (None, r.record.attrs.get("volume_id"))
+            ],
+            request,
+        )
+
+    async def release_held_by(self, instance_id: str) -> None:
+        for row in self.rows.values():
+            r = row.record
+            if r.attrs.get("instance_id") == instance_id and r.pending_action is None:
+                if (r.kind, r.state) in (("volume", "in-use"), ("address", "associated")):
+                    state = "detaching" if r.kind == "volume" else "disassociating"
+                    row.record = replace(r, state=state, updated_at=datetime.now(UTC))
+
+    async def moving(self) -> list[ResourceRecord]:
+        return [
+            r.record
+            for r in self.rows.values()
+            if r.record.pending_action is None
+            and r.record.provider_id is not None
+            and r.record.state in r.record.rules.followed
+            and not self.db.held(r.record.cloud_id)
+        ]
+
+    async def lock_moving(self, ids: Sequence[str]) -> list[ResourceRecord]:
+        return [self.rows[i].record for i in ids if i in self.rows and self.rows[i].record.pending_action is None]
+
+
+class FakeCloudRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def get(self, project_id: str, cloud_id: str) -> Cloud | None:
+        cloud = self.db.clouds.get(cloud_id)
+        return cloud if cloud is not None and cloud.project_id == project_id else None
+
+    lock = get
+
+    async def find(self, cloud_id: str) -> Cloud | None:
+        return self.db.clouds.get(cloud_id)
+
+    lock_any = find
+
+    async def named(self, project_id: str, name: str) -> Cloud | None:
+        return next((c for c in self.db.clouds.values() if (c.project_id, c.name) == (project_id, name)), None)
+
+    async def of_project(self, project_id: str) -> list[Cloud]:
+        return [c for c in await self.every() if c.project_id == project_id]
+
+    async def every(self) -> list[Cloud]:
+        return sorted(self.db.clouds.values(), key=lambda c: (c.created_at, c.id))
+
+    async def page(
+        self, project_id: str, *, driver: str | None, name: str | None, request: PageRequest
+    ) -> tuple[list[Cloud], str | None]:
+        found = [c for c in await self.of_project(project_id) if driver in (None, c.driver) and name in (None, c.name)]
+        return page(found, request, _CLOUD_SORTS, key=lambda c: c.id)
+
+    async def add(self, cloud: Cloud) -> Cloud:
+        if await self.named(cloud.project_id, cloud.name) is not None:
+            raise NameTaken(cloud)
+        self.db.clouds[cloud.id] = replace(cloud, updated_at=cloud.created_at)
+        return self.db.clouds[cloud.id]
+
+    async def update(self, cloud: Cloud) -> Cloud:
+        other = await self.named(cloud.project_id, cloud.name)
+        if other is not None and other.id != cloud.id:
+            raise NameTaken(cloud)
+        self.db.clouds[cloud.id] = replace(cloud, updated_at=datetime.now(UTC))
+        return self.db.clouds[cloud.id]
+
+    async def delete(self, cloud_id: str) -> None:
+        held = {r.record.cloud_id for r in self.db.instances.values()}
+        if cloud_id in held | {r.record.cloud_id for r in self.db.resources.values()}:
+            raise StillReferenced(cloud_id)
+        self.db.clouds.pop(cloud_id, None)
+
+    async def sealed_with_other_keys(self, key_id: str) -> list[Cloud]:
+        return [c for c in await self.every() if c.credentials is not None and c.credentials_key_id != key_id]
+
+    async def rewrap(self, cloud_id: str, *, before: bytes, after: bytes, key_id: str) -> bool:
+        cloud = self.db.clouds.get(cloud_id)
+        if cloud is None or cloud.credentials != before:
+            return False
+        self.db.clouds[cloud_id] = replace(cloud, credentials=after, credentials_key_id=key_id)
+        return True
+
+    async def usage(self, cloud_id: str, gone: Mapping[str, str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for row in self.db.instances.values():
+            r = row.record
+            live = r.provider_id is not None or r.pending_action is not None
+            if r.cloud_id == cloud_id and r.state not in ("terminated", "gone") and live:
+                found.setdefault("instances", []).append(r.id)
+        for res in self.db.resources.values():
+            q = res.record
+            live = q.provider_id is not None or q.pending_action is not None
+            if q.cloud_id == cloud_id and q.kind in gone and q.state not in (gone[q.kind], "gone") and live:
+                found.setdefault(q.kind, []).append(q.id)
+        return found
+
+    async def forget_records(self, cloud_id: str) -> dict[str, list[str]]:
+        forgotten: dict[str, list[str]] = {}
+        for rid, res in list(self.db.resources.items()):
+            if res.record.cloud_id == cloud_id:
+                forgotten.setdefault(res.record.kind, []).append(rid)
+                del self.db.resources[rid]
+        for iid, row in list(self.db.instances.items()):
+            if row.record.cloud_id == cloud_id:
+                forgotten.setdefault("instances", []).append(iid)
+                del self.db.instances[iid]
+        return forgotten
+
+    async def using_driver(self, driver: str) -> list[str]:
+        return sorted(c.id for c in self.db.clouds.values() if c.driver == driver)
+
+
+class FakeModuleRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def disabled(self) -> set[str]:
+        return {name for name, enabled in self.db.modules.items() if not enabled}
+
+    async def recorded(self) -> dict[str, bool]:
+        return dict(self.db.modules)
+
+    async def set(self, name: str, *, enabled: bool) -> bool:
+        before = self.db.modules.get(name, True)
+        self.db.modules[name] = enabled
+        return before != enabled
+
+
+class FakeInventoryRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    def _volumes(self, cloud_id: str) -> list[Row[ResourceRecord]]:
+        return [r for r in self.db.resources.values() if (r.record.cloud_id, r.record.kind) == (cloud_id, "volume")]
+
+    async def instances(self, cloud_id: str) -> list[tuple[InstanceRecord, str]]:
+        return [(r.record, str(r.version)) for r in self.db.instances.values() if r.record.cloud_id == cloud_id]
+
+    async def volumes(self, cloud_id: str) -> list[tuple[ResourceRecord, str]]:
+        return [(r.record, str(r.version)) for r in self._volumes(cloud_id)]
+
+    async def instance_versions(self, cloud_id: str) -> dict[str, str]:
+        return {record.id: version for record, version in await self.instances(cloud_id)}
+
+    async def volume_versions(self, cloud_id: str) -> dict[str, str]:
+        return {record.id: version for record, version in await self.volumes(cloud_id)}
+
+    async def security_group_ids(self, cloud_id: str) -> dict[str, str]:
+        return {
+            r.record.provider_id: r.record.id
+            for r in self.db.resources.values()
+            if (r.record.cloud_id, r.record.kind) == (cloud_id, "security_group")
+            and r.record.provider_id is not None
+            and r.record.state != "deleted"
+        }
+
+    async def instance_ids(self, cloud_id: str) -> dict[str, str]:
+        return {
+            r.record.provider_id: r.record.id
+            for r in self.db.instances.values()
+            if r.record.cloud_id == cloud_id
+            and r.record.provider_id is not None
+            and r.record.state not in ("terminated", "gone")
+        }
+
+    def _adopt(self, rows: dict[str, Row[R]], records: Sequence[R]) -> set[str]:
+        inserted = set()
+        for record in records:
+            taken = {(r.record.cloud_id, r.record.provider_id) for r in rows.values()}
+            if (record.cloud_id, record.provider_id) not in taken:
+                rows[record.id] = Row(record, version=self.db.next_version())
+                inserted.add(record.id)
+        return inserted
+
+    async def adopt_instances(self, records: Sequence[InstanceRecord]) -> set[str]:
+        return self._adopt(self.db.instances, records)
+
+    async def adopt_volumes(self, records: Sequence[ResourceRecord]) -> set[str]:
+        return self._adopt(self.db.resources, records)
+
+    def _correct(self, rows: dict[str, Row[R]], changes: Sequence[tuple[R, str]]) -> set[str]:
+        updated = set()
+        for after, version in changes:
+            row = rows.get(after.id)
+            if row is not None and str(row.version) == version and row.record.pending_action is None:
+                row.record = after
+                row.version = self.db.next_version()
+                updated.add(after.id)
+        return updated
+
+    async def correct_instances(self, changes: Sequence[tuple[InstanceRecord, str]]) -> set[str]:
+        return self._correct(self.db.instances, changes)
+
+    async def correct_volumes(self, changes: Sequence[tuple[ResourceRecord, str]]) -> set[str]:
+        return self._correct(self.db.resources, changes)
+
+    async def start_run(
+        self, *, cloud_id: str, project_id: str, trigger: SyncTrigger, correlation_id: str, lease: float
+    ) -> SyncRun | None:
+        now = self.db.now
+        for held in self.db.runs.values():
+            expired = held.held_until is None or held.held_until < now
+            if held.run.cloud_id == cloud_id and held.run.status == "running" and expired:
+                held.run = replace(held.run, status="failed", finished_at=datetime.now(UTC), error=INTERRUPTED)
+                held.held_until = None
+        if await self.running(cloud_id) is not None:
+            return None
+        started = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=now)
+        run = SyncRun(
+            f"run-{len(self.db.runs) + 1}",
+            cloud_id,
+            project_id,
+            trigger,
+            "running",
+            started,
+            None,
+            Counts(),
+            None,
+            correlation_id,
+        )
+        self.db.runs[run.id] = Run(run, now + lease)
+        return run
+
+    async def hold_run(self, run_id: str, lease: float) -> bool:
+        held = self.db.runs.get(run_id)
+        if held is None or held.run.status != "running":
+            return False
+        held.held_until = self.db.now + lease
+        return True
+
+    async def finish_run(self, run_id: str, *, status: SyncStatus, counts: Counts, error: str | None) -> SyncRun:
+        held = self.db.runs[run_id]
+        held.run = replace(held.run, status=status, counts=counts, error=error, finished_at=datetime.now(UTC))
+        held.held_until = None
+        return held.run
+
+    async def running(self, cloud_id: str) -> SyncRun | None:
+        return next(
+            (h.run for h in self.db.runs.values() if h.run.cloud_id == cloud_id and h.run.status == "running"), None
+        )
+
+    async def get_run(self, project_id: str, cloud_id: str, run_id: str) -> SyncRun | None:
+        held = self.db.runs.get(run_id)
+        if held is None or (held.run.project_id, held.run.cloud_id) != (project_id, cloud_id):
+            return None
+        return held.run
+
+    async def page_runs(self, project_id: str, cloud_id: str, request: PageRequest) -> tuple[list[SyncRun], str | None]:
+        runs = [h.run for h in self.db.runs.values() if (h.run.project_id, h.run.cloud_id) == (project_id, cloud_id)]
+        runs.sort(key=lambda r: r.started_at, reverse=True)
+        start = int(request.cursor or 0)
+        return runs[start : start + request.limit], None
+
+    async def last_started(self) -> dict[str, datetime]:
+        last: dict[str, datetime] = {}
+        for h in self.db.runs.values():
+            last[h.run.cloud_id] = max(last.get(h.run.cloud_id, h.run.started_at), h.run.started_at)
+        return last
+
+
+def fake_repositories(db: FakeDatabase) -> Repositories:
+    return Repositories(
+        clouds=FakeCloudRepository(db),
+        modules=FakeModuleRepository(db),
+        instances=FakeInstanceRepository(db),
+        resources=FakeResourceRepository(db),
+        inventory=FakeInventoryRepository(db),
+    )
+
+
+def fake_unit_of_work(db: FakeDatabase | None = None) -> FakeUnitOfWork[Repositories]:
+    return FakeUnitOfWork(fake_repositories(db or FakeDatabase()))
+
+
+def database(uow: FakeUnitOfWork[Repositories]) -> FakeDatabase:
+    """The committed state of a fake unit of work's database."""
+    clouds = uow.repos.clouds
+    assert isinstance(clouds, FakeCloudRepository)
+    return clouds.db
+
+
+# --- a provisioner made of fakes -----------------------------------------------------------------------------------
+
+PROJECT = "p"
+KEY = "unit-secret-key-0123456789abcdef0123456"
+
+
+@dataclass
+class FakeProvisioner:
+    """The provisioner's use cases and engine over the fakes: one cloud `sim` of project `p`, served by `cloud`."""
+
+    uow: FakeUnitOfWork[Repositories]
+    cloud: FakeCloud
+    clouds: CloudDirectory
+    engine: Engine[Repositories]
+
+    @property
+    def ports(self) -> Ports:
+        return Ports(self.uow, self.clouds, self.engine)
+
+    @property
+    def db(self) -> FakeDatabase:
+        """The committed database (each commit replaces it): a test changes it to set up what it needs."""
+        return database(self.uow)
+
+    def event_types(self) -> list[str]:
+        return self.uow.event_types()
+
+    def step_engine(self, *, lease: float | None = None) -> Engine[Repositories]:
+        """Another worker's engine on the same database (with its own pacer)."""
+        return Engine(self.uow, self.clouds, policy=self.engine.policy, pacer=pacer(self.db.clock), lease=lease or 30.0)
+
+
+def pacer(clock: FakeClock) -> Pacer:
+    return Pacer(clock=clock, rand=lambda: 0.5)
+
+
+def a_cloud(cloud_id: str = "sim", *, project_id: str = PROJECT, name: str = "SimCloud", **fields: Any) -> Cloud:
+    return Cloud(
+        id=cloud_id,
+        project_id=project_id,
+        name=name,
+        driver=fields.pop("driver", "simcloud"),
+        config=fields.pop("config", {}),
+        enabled=fields.pop("enabled", True),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        **fields,
+    )
+
+
+def provisioner(
+    cloud: FakeCloud | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    lease: float = 30.0,
+    connect: Connector | None = None,
+) -> FakeProvisioner:
+    db = FakeDatabase()
+    db.clouds["sim"] = a_cloud()
+    uow = fake_unit_of_work(db)
+    cloud = cloud or FakeCloud()
+    clouds = CloudDirectory(uow, connected={"sim": cloud}, connect=connect, keyring=Keyring(KEY), endpoint_deny=())
+    engine = Engine(
+        uow,
+        clouds,
+        policy=policy or RetryPolicy(max_attempts=3, throttle_budget=60.0),
+        pacer=pacer(db.clock),
+        lease=lease,
+    )
+    return FakeProvisioner(uow, cloud, clouds, engine)
+
+
+__all__ = [
+    "KEY",
+    "PROJECT",
+    "FakeCloudRepository",
+    "FakeDatabase",
+    "FakeInstanceRepository",
+    "FakeInventoryRepository",
+    "FakeModuleRepository",
+    "FakeProvisioner",
+    "FakeResourceRepository",
+    "Row",
+    "a_cloud",
+    "database",
+    "fake_repositories",
+    "fake_unit_of_work",
+    "pacer",
+    "provisioner",
+]

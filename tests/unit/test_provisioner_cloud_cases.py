@@ -1,0 +1,208 @@
+"""The use cases of a project's clouds and of adapter modules on fakes: a cloud is tested through its adapter before
+it is stored (secrets sealed, never in `config`, never in an event); changed; removed only while Clanavi holds nothing
+live in it unless forced; configured clouds are the configuration's; modules are enabled and disabled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from adapters.base import CloudAdapter, CloudAuthError
+from kernel.crypto import Keyring
+from kernel.errors import Conflict, NotFound, ValidationFailed
+from services.provisioner.clouds import configured, credentials, handlers
+from services.provisioner.clouds.domain import CloudConfigured, CloudConnectionFailed, CloudInUse
+from services.provisioner.errors import ModuleDisabled
+from services.provisioner.instances import handlers as instances
+from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.modules import handlers as modules
+from services.provisioner.work.engine import WORK_CHANNEL
+from tests.fakes.cloud import FakeCloud
+from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, provisioner
+
+SECRET = "AKIAEXAMPLE0123456789"
+
+
+class Connector:
+    """Connects every new cloud to a fake of its own, and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.given: list[dict[str, Any]] = []
+        self.next: FakeCloud = FakeCloud()
+
+    async def __call__(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
+        self.given.append({"cloud_id": cloud_id, "driver": driver, **config})
+        made, self.next = self.next, FakeCloud()
+        return made
+
+
+def new_cloud(**fields: Any) -> handlers.NewCloud:
+    base: dict[str, Any] = {
+        "project_id": PROJECT,
+        "name": "aws",
+        "driver": "ec2",
+        "config": {"region": "us-east-1"},
+        "credentials": {"access_key_id": SECRET, "secret_access_key": "s3cr3t-value"},
+        "enabled": True,
+        "correlation_id": "c",
+    }
+    return handlers.NewCloud(**{**base, **fields})
+
+
+def world() -> tuple[FakeProvisioner, Connector]:
+    connector = Connector()
+    return provisioner(connect=connector), connector
+
+
+async def test_a_cloud_is_stored_once_it_connects_with_its_credentials_sealed() -> None:
+    p, connector = world()
+
+    cloud = await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
+
+    assert connector.given[0]["access_key_id"] == SECRET and connector.given[0]["region"] == "us-east-1"
+    stored = p.db.clouds[cloud.id]
+    assert stored.config == {"region": "us-east-1"} and stored.credential_fields == (
+        "access_key_id",
+        "secret_access_key",
+    )
+    assert stored.credentials is not None and SECRET.encode() not in stored.credentials
+    assert credentials.open_credentials(Keyring(KEY), stored)["access_key_id"] == SECRET
+    assert p.event_types() == ["cloud.added"]
+    assert SECRET not in p.uow.events[0].model_dump_json()
+
+
+async def test_secrets_in_config_an_unknown_driver_and_a_taken_name_are_refused_with_nothing_stored() -> None:
+    p, connector = world()
+
+    with pytest.raises(ValidationFailed) as secret:
+        await handlers.create(p.uow, p.clouds, new_cloud(config={"secret_access_key": "x"}, credentials={}), within=5)
+    assert secret.value.extensions["errors"][0]["location"] == "body.config.secret_access_key"
+    with pytest.raises(ValidationFailed):
+        await handlers.create(p.uow, p.clouds, new_cloud(driver="nimbus"), within=5)
+    with pytest.raises(Conflict):
+        await handlers.create(p.uow, p.clouds, new_cloud(name="SimCloud", driver="simcloud", credentials={}), within=5)
+    assert connector.given == [] and list(p.db.clouds) == ["sim"]
+
+
+async def test_a_cloud_that_does_not_connect_is_refused_without_its_credentials_in_the_answer() -> None:
+    p, connector = world()
+    connector.next.fail["list_regions"].append(CloudAuthError(f"the key {SECRET} was refused"))
+
+    with pytest.raises(CloudConnectionFailed) as refused:
+        await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
+
+    assert SECRET not in refused.value.detail and "[redacted]" in refused.value.detail
+    assert list(p.db.clouds) == ["sim"] and p.event_types() == []
+
+
+async def test_a_disabled_module_takes_no_new_clouds() -> None:
+    p, _ = world()
+    p.clouds.set_module("ec2", enabled=False)
+
+    with pytest.raises(ModuleDisabled):
+        await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
+
+
+async def test_a_change_is_tested_like_a_new_cloud_and_the_old_adapter_is_forgotten() -> None:
+    p, connector = world()
+    cloud = await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
+    first = await p.clouds.adapter(cloud.id)
+
+    renamed = await handlers.update(
+        p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, change=handlers.CloudChange(name="prod"),
+        correlation_id="c", within=5,
+    )  # fmt: skip
+    assert renamed.name == "prod" and len(connector.given) == 2
+    moved = await handlers.update(
+        p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id,
+        change=handlers.CloudChange(config={"region": "eu-west-1"}), correlation_id="c", within=5,
+    )  # fmt: skip
+
+    assert moved.config == {"region": "eu-west-1"} and connector.given[-1]["access_key_id"] == SECRET
+    assert isinstance(first, FakeCloud) and first.closed
+    assert p.event_types() == ["cloud.added", "cloud.updated", "cloud.updated"]
+    assert p.uow.events[-1].payload["changed"] == ["config"]
+    assert [n for n in p.uow.notifications if n[0] == "provisioner_clouds"] == [("provisioner_clouds", cloud.id)] * 2
+
+
+async def test_a_configured_cloud_is_changed_and_removed_only_by_configuration() -> None:
+    p, _ = world()
+
+    with pytest.raises(CloudConfigured):
+        await handlers.update(
+            p.uow, p.clouds, project_id=PROJECT, cloud_id="sim", change=handlers.CloudChange(name="x"),
+            correlation_id="c", within=5,
+        )  # fmt: skip
+    with pytest.raises(CloudConfigured):
+        await handlers.remove(p.uow, p.clouds, project_id=PROJECT, cloud_id="sim", force=True, correlation_id="c")
+
+
+async def test_a_cloud_in_use_is_kept_unless_forced_and_then_clanavi_forgets_its_records() -> None:
+    p, _ = world()
+    cloud = await handlers.create(p.uow, p.clouds, new_cloud(driver="simcloud", credentials={}, config={}), within=5)
+    vm = await instances.launch(
+        p.uow,
+        p.clouds,
+        instances.LaunchRequest(
+            project_id=PROJECT, cloud_id=cloud.id, name="vm", image_id="img-debian-12", flavor_id="sim.small",
+            correlation_id="c",
+        ),
+    )  # fmt: skip
+
+    with pytest.raises(CloudInUse) as in_use:
+        await handlers.remove(p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, force=False, correlation_id="c")
+    assert in_use.value.extensions["in_use"] == {"instances": 1}
+    with pytest.raises(NotFound):
+        await handlers.remove(p.uow, p.clouds, project_id="other", cloud_id=cloud.id, force=True, correlation_id="c")
+
+    await handlers.remove(p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, force=True, correlation_id="c")
+
+    assert cloud.id not in p.db.clouds and vm.id not in p.db.instances
+    removed = p.uow.events[-1]
+    assert removed.type == "cloud.removed" and removed.payload["forgotten_ids"] == [vm.id]
+
+
+async def test_the_configured_clouds_are_added_once_and_unchanged_ones_are_left_alone() -> None:
+    p, _ = world()
+    aws = configured.Configured(
+        "aws", "AWS", "ec2", {"region": "us-east-1", "secret_access_key": "s"}, {"access_key_id": SECRET}
+    )
+
+    await configured.configure(p.uow, Keyring(KEY), [aws])
+    await configured.configure(p.uow, Keyring(KEY), [aws])
+
+    stored = p.db.clouds["aws"]
+    assert stored.config == {"region": "us-east-1"}
+    assert set(credentials.open_credentials(Keyring(KEY), stored)) == {"access_key_id", "secret_access_key"}
+    assert p.event_types() == ["cloud.added"]
+    rotated = Keyring("another-secret-key-0123456789abcdef0123", [KEY])
+    assert (await configured.rewrap_all(p.uow, rotated)).rewrapped == 1
+    assert credentials.open_credentials(rotated, p.db.clouds["aws"])["access_key_id"] == SECRET
+
+
+async def test_a_module_is_disabled_and_enabled_with_its_events_and_its_held_work_resumes() -> None:
+    p, _ = world()
+    vm = await instances.launch(
+        p.uow,
+        p.clouds,
+        instances.LaunchRequest(
+            project_id=PROJECT, cloud_id="sim", name="vm", image_id="img-debian-12", flavor_id="sim.small",
+            correlation_id="c",
+        ),
+    )  # fmt: skip
+
+    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, project_id=PROJECT, correlation_id="c")
+    assert (view.enabled, view.cloud_ids) == (False, ("sim",))
+    assert await p.engine.due(INSTANCES, 10) == []
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id=PROJECT, correlation_id="c")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id=PROJECT, correlation_id="c")
+
+    assert await p.engine.due(INSTANCES, 10) == [vm.id]
+    assert p.event_types()[-2:] == ["module.disabled", "module.enabled"]
+    assert p.uow.notifications[-1] == (WORK_CHANNEL, "")
+    with pytest.raises(NotFound):
+        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, project_id=PROJECT, correlation_id="c")
+    names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
+    assert names[:2] == ["simcloud", "ec2"]
