@@ -32,16 +32,19 @@ log = logging.getLogger(__name__)
 __all__ = ["EventConsumer", "Handler", "PermanentFailure", "Receiving"]
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 # Given the delivery's transaction rather than a connection: what a handler changes and emits commits with the
 # inbox row, or not at all.
 Handler = Callable[[Transaction[R], Envelope], Awaitable[None]]
 
 
-class Receiving(Protocol[R]):
+class Receiving(Protocol[R_co]):
     """What a consumer needs of its service's unit of work (kernel.unit_of_work has it)."""
 
-    def receiving(self, event_id: uuid.UUID, consumer: str) -> AbstractAsyncContextManager[Transaction[R] | None]: ...
+    def receiving(
+        self, event_id: uuid.UUID, consumer: str
+    ) -> AbstractAsyncContextManager[Transaction[R_co] | None]: ...
 
 
 class PermanentFailure(Exception):

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 R = TypeVar("R")
+# A use case typed with the repositories it uses is given a unit of work over all of its service's.
+R_co = TypeVar("R_co", covariant=True)
 
 
 class Chained(Protocol):
@@ -101,11 +103,11 @@ def chain(record: Chained, payloads: Sequence[EventPayload]) -> tuple[list[Envel
     return envelopes, causation
 
 
-@dataclass
-class Transaction(Generic[R]):
+@dataclass(frozen=True)
+class Transaction(Generic[R_co]):
     """One open transaction: its repositories, and the events and notifications it will commit."""
 
-    repos: R
+    repos: R_co
     events: list[Envelope] = field(default_factory=list)
     # (channel, payload) pairs
     notifications: set[tuple[str, str]] = field(default_factory=set)
@@ -134,12 +136,12 @@ class Transaction(Generic[R]):
         self.notifications.add((channel, payload))
 
 
-class UnitOfWork(Protocol[R]):
+class UnitOfWork(Protocol[R_co]):
     """What a use case is given: transactions, and reads without one, over its service's repositories."""
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction[R]]: ...
+    def transaction(self) -> AbstractAsyncContextManager[Transaction[R_co]]: ...
 
-    def reading(self) -> AbstractAsyncContextManager[R]: ...
+    def reading(self) -> AbstractAsyncContextManager[R_co]: ...
 
 
 class PostgresUnitOfWork(Generic[R]):
