@@ -131,7 +131,6 @@ async def bench(pg: PostgresServer, n: int, changed: int, page_size: int) -> dic
         config = SimCloudConfig(stop_seconds=0, terminate_seconds=0)
         sim = CountedSim(SimStore(pool, SIM_CLOUD_ID), config)
         clouds = CloudDirectory(uow, connected={SIM_CLOUD_ID: sim})
-        await clouds.load_modules()
         inventory = Inventory(uow, clouds, page_size=page_size)
 
         log(f"seeding {n} instances into SimCloud's tables")

@@ -34,6 +34,7 @@ from services.provisioner.errors import RetryLater
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.routes import ROUTERS
 from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME, ProvisionerSettings
@@ -78,11 +79,11 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             )
         clouds = CloudDirectory(
             uow,
+            disabled_modules=await disabled_modules(uow),
             context=AdapterContext(pool=runtime.pool),
             keyring=keyring,
             endpoint_deny=settings.endpoint_deny_networks(),
         )
-        await clouds.load_modules()
         if clouds.module_enabled("simcloud"):
             # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
             await clouds.adapter(SIM_CLOUD_ID)

@@ -1,39 +1,26 @@
-"""What the provisioner's lifespan built, as its routes reach it from a request: the unit of work, the cloud
-directory, the pending-action engine and the inventory."""
+"""What the provisioner's lifespan built, as every concept's routes reach it from a request: the unit of work (each
+use case sees the repositories it declares) and the pending-action engine; and the request's correlation id. The cloud
+directory and the inventory are reached through their own concepts' routes (`clouds.api`, `inventory.api`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fastapi import Request
 
 from kernel import correlation
-from services.provisioner.clouds.directory import CloudDirectory
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork, Repositories
+from kernel.unit_of_work import UnitOfWork
 from services.provisioner.work.engine import Engine
 
-if TYPE_CHECKING:
-    from services.provisioner.inventory.handlers import Inventory
 
-
-def uow_of(request: Request) -> ProvisionerUnitOfWork:
-    uow: ProvisionerUnitOfWork = request.app.state.uow
+def uow_of(request: Request) -> UnitOfWork[Any]:
+    uow: UnitOfWork[Any] = request.app.state.uow
     return uow
 
 
-def clouds_of(request: Request) -> CloudDirectory:
-    clouds: CloudDirectory = request.app.state.clouds
-    return clouds
-
-
-def engine_of(request: Request) -> Engine[Repositories]:
-    engine: Engine[Repositories] = request.app.state.engine
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
     return engine
-
-
-def inventory_of(request: Request) -> Inventory:
-    inventory: Inventory = request.app.state.inventory
-    return inventory
 
 
 def correlation_id() -> str:
@@ -41,4 +28,4 @@ def correlation_id() -> str:
     return correlation.accept_or_new(correlation.current.get())
 
 
-__all__ = ["clouds_of", "correlation_id", "engine_of", "inventory_of", "uow_of"]
+__all__ = ["correlation_id", "engine_of", "uow_of"]

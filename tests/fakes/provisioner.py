@@ -9,7 +9,7 @@ the one thing copies share: leases and due times are read on it, as PostgreSQL r
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -20,7 +20,7 @@ from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
-from services.provisioner.clouds.repository import NameTaken, StillReferenced
+from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
@@ -396,7 +396,7 @@ class FakeCloudRepository:
         self.db.clouds[cloud_id] = replace(cloud, credentials=after, credentials_key_id=key_id)
         return True
 
-    async def usage(self, cloud_id: str, gone: Mapping[str, str]) -> dict[str, list[str]]:
+    async def usage(self, cloud_id: str) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for row in self.db.instances.values():
             r = row.record
@@ -406,7 +406,7 @@ class FakeCloudRepository:
         for res in self.db.resources.values():
             q = res.record
             live = q.provider_id is not None or q.pending_action is not None
-            if q.cloud_id == cloud_id and q.kind in gone and q.state not in (gone[q.kind], "gone") and live:
+            if q.cloud_id == cloud_id and q.state not in ENDED and live:
                 found.setdefault(q.kind, []).append(q.id)
         return found
 
@@ -608,7 +608,7 @@ class FakeProvisioner:
     uow: FakeUnitOfWork[Repositories]
     cloud: FakeCloud
     clouds: CloudDirectory
-    engine: Engine[Repositories]
+    engine: Engine
 
     @property
     def ports(self) -> Ports:
@@ -622,7 +622,7 @@ class FakeProvisioner:
     def event_types(self) -> list[str]:
         return self.uow.event_types()
 
-    def step_engine(self, *, lease: float | None = None) -> Engine[Repositories]:
+    def step_engine(self, *, lease: float | None = None) -> Engine:
         """Another worker's engine on the same database (with its own pacer)."""
         return Engine(self.uow, self.clouds, policy=self.engine.policy, pacer=pacer(self.db.clock), lease=lease or 30.0)
 

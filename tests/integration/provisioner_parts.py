@@ -4,7 +4,7 @@ would."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from kernel.unit_of_work import PostgresUnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud, Source
 from services.provisioner.clouds.repository import PostgresCloudRepository
+from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.handlers import Ports
 from services.provisioner.unit_of_work import Repositories, on_postgres
 from services.provisioner.work.engine import Engine
@@ -29,7 +30,7 @@ class Parts:
     pool: db.Pool
     uow: PostgresUnitOfWork[Repositories]
     clouds: CloudDirectory
-    engine: Engine[Repositories]
+    engine: Engine
 
     @property
     def ports(self) -> Ports:
@@ -43,9 +44,10 @@ def parts(
     policy: RetryPolicy = POLICY,
     pacer: Pacer | None = None,
     lease: float = 30.0,
+    disabled: Iterable[str] = (),
 ) -> Parts:
     uow = on_postgres(lambda: pool)
-    clouds = CloudDirectory(uow, context=AdapterContext(pool=pool), connected=connected)
+    clouds = CloudDirectory(uow, context=AdapterContext(pool=pool), connected=connected, disabled_modules=disabled)
     return Parts(pool, uow, clouds, Engine(uow, clouds, policy=policy, pacer=pacer or Pacer(), lease=lease))
 
 
@@ -80,4 +82,9 @@ async def add_cloud(
         )
 
 
-__all__ = ["POLICY", "Parts", "add_cloud", "parts"]
+async def started(pool: db.Pool, connected: Mapping[str, CloudAdapter] | None = None) -> Parts:
+    """The parts as a provisioner starting now makes them: with the modules an admin disabled."""
+    return parts(pool, connected, disabled=await disabled_modules(on_postgres(lambda: pool)))
+
+
+__all__ = ["POLICY", "Parts", "add_cloud", "parts", "started"]

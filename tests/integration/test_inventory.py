@@ -38,7 +38,7 @@ from services.provisioner.resources import handlers as resources_handlers
 from services.provisioner.resources.api.common import volume_out
 from services.provisioner.resources.repository import ResourceFilter
 from tests.conftest import Servers, make_pool
-from tests.integration.provisioner_parts import Parts, add_cloud, parts
+from tests.integration.provisioner_parts import Parts, add_cloud, parts, started
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +107,7 @@ def sim(pool: db.Pool) -> ListedSim:
 
 @pytest.fixture
 async def p(pool: db.Pool, sim: ListedSim) -> AsyncIterator[Parts]:
-    made = parts(pool, {"sim": sim})
-    await made.clouds.load_modules()
+    made = await started(pool, {"sim": sim})
     yield made
     await made.clouds.close()
 
@@ -466,7 +465,7 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
     assert (await volumes(pool))[dropped.id].state == "gone"
     # A gone volume is not something Clanavi still holds in the cloud.
     async with p.uow.reading() as repos:
-        live = await repos.clouds.usage("sim", {k: r.gone for k, r in resources.RULES.items()})
+        live = await repos.clouds.usage("sim")
     assert sorted(live["volume"]) == sorted([adopted.id, own.id])
 
 
@@ -503,8 +502,7 @@ class VolumelessSim(SimCloudAdapter):
 async def test_an_adapter_without_volumes_has_its_volumes_left_alone(pool: db.Pool) -> None:
     sim = VolumelessSim(SimStore(pool, "sim"), SimCloudConfig(volume_seconds=0))
     await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
-    volumeless = parts(pool, {"sim": sim})
-    await volumeless.clouds.load_modules()
+    volumeless = await started(pool, {"sim": sim})
     inventory = Inventory(volumeless.uow, volumeless.clouds)
     try:
         run = await sync(inventory)

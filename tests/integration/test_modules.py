@@ -23,7 +23,7 @@ from services.provisioner.instances import handlers
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
 from tests.conftest import Servers, make_pool
-from tests.integration.provisioner_parts import Parts, add_cloud, parts
+from tests.integration.provisioner_parts import Parts, add_cloud, parts, started
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +45,7 @@ async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
 
 @pytest.fixture
 async def p(pool: db.Pool) -> AsyncIterator[Parts]:
-    made = parts(pool)
-    await made.clouds.load_modules()
+    made = await started(pool)
     yield made
     await made.clouds.close()
 
@@ -93,8 +92,7 @@ async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_
     assert await pool.fetchval("SELECT count(*) FROM instances") == 1
 
     # The state is in the database: a provisioner starting now reads it.
-    restarted = parts(pool).clouds
-    await restarted.load_modules()
+    restarted = (await started(pool)).clouds
     assert not restarted.module_enabled("simcloud")
     await restarted.close()
 

@@ -14,10 +14,12 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.clouds import configured, credentials, handlers
 from services.provisioner.clouds.domain import CloudConfigured, CloudConnectionFailed, CloudInUse
+from services.provisioner.clouds.repository import ENDED
 from services.provisioner.errors import ModuleDisabled
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
+from services.provisioner.resources.domain import GONE, RULES
 from services.provisioner.work.engine import WORK_CHANNEL
 from tests.fakes.cloud import FakeCloud
 from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, provisioner
@@ -206,3 +208,7 @@ async def test_a_module_is_disabled_and_enabled_with_its_events_and_its_held_wor
         await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, project_id=PROJECT, correlation_id="c")
     names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
     assert names[:2] == ["simcloud", "ec2"]
+
+
+def test_a_cloud_s_usage_counts_as_ended_exactly_what_the_resource_rules_end_in() -> None:
+    assert {rules.gone for rules in RULES.values()} | {GONE} == ENDED

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from adapters.base import CloudAdapter, CloudError
 from kernel.authz import Manager, Reader
 from kernel.http import problem_responses
-from services.provisioner import errors, owned
+from services.provisioner import errors
 from services.provisioner.clouds import credentials, handlers
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud, shown_config
@@ -28,7 +28,7 @@ from services.provisioner.schemas import (
     RegionOut,
     ZoneOut,
 )
-from services.provisioner.state import clouds_of, correlation_id, uow_of
+from services.provisioner.state import correlation_id, uow_of
 
 T = TypeVar("T")
 
@@ -42,6 +42,12 @@ _SECRETS = (
     "with 422 naming it. Credentials are stored encrypted and never shown; answers list their names in "
     "`credential_fields`."
 )
+
+
+def clouds_of(request: Request) -> CloudDirectory:
+    """The cloud directory the provisioner's lifespan built."""
+    clouds: CloudDirectory = request.app.state.clouds
+    return clouds
 
 
 def _within(request: Request) -> float:
@@ -76,8 +82,9 @@ async def list_clouds(
     name: str | None = None,
 ) -> Page[CloudOut]:
     clouds = clouds_of(request)
-    async with uow_of(request).reading() as repos:
-        found, next_cursor = await repos.clouds.page(caller.project_id, driver=driver, name=name, request=paging)
+    found, next_cursor = await handlers.page(
+        uow_of(request), caller.project_id, driver=driver, name=name, request=paging
+    )
     return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
 
 
@@ -116,8 +123,7 @@ async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> 
     "/clouds/{cloud_id}", response_model=CloudOut, summary="One cloud account", responses=problem_responses(404)
 )
 async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut:
-    async with uow_of(request).reading() as repos:
-        cloud = await owned.cloud(repos, caller.project_id, cloud_id)
+    cloud = await handlers.get(uow_of(request), caller.project_id, cloud_id)
     return await cloud_out(clouds_of(request), cloud)
 
 
@@ -178,8 +184,7 @@ async def delete_cloud(
 
 async def _owned(request: Request, project_id: str, cloud_id: str, *operations: str) -> Cloud:
     """One of the project's clouds, when its adapter does `operations` (409, 501 otherwise)."""
-    async with uow_of(request).reading() as repos:
-        cloud = await owned.cloud(repos, project_id, cloud_id)
+    cloud = await handlers.get(uow_of(request), project_id, cloud_id)
     await clouds_of(request).require(cloud, *operations)
     return cloud
 
@@ -219,10 +224,9 @@ async def list_zones(request: Request, cloud_id: str, caller: Reader) -> ListOf[
 
 
 async def _cloud_ids(request: Request, project: str, cloud_id: str | None) -> list[str]:
-    async with uow_of(request).reading() as repos:
-        if cloud_id:
-            return [(await owned.cloud(repos, project, cloud_id)).id]
-        mine = await repos.clouds.of_project(project)
+    if cloud_id:
+        return [(await handlers.get(uow_of(request), project, cloud_id)).id]
+    mine = await handlers.of_project(uow_of(request), project)
     clouds = clouds_of(request)
     # Every enabled cloud of the project whose adapter module is enabled too: a disabled module's are left out.
     return [c.id for c in mine if c.enabled and clouds.module_enabled(c.driver)]
@@ -271,4 +275,4 @@ async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = 
     )
 
 
-__all__ = ["catalogue", "cloud_out", "router"]
+__all__ = ["catalogue", "cloud_out", "clouds_of", "router"]

@@ -13,13 +13,13 @@ from typing import Any
 from kernel.crypto import CryptoError, Keyring
 from kernel.errors import ValidationFailed
 from kernel.events import CloudAdded, CloudUpdated, EventPayload
+from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials as sealing
 from services.provisioner.clouds import domain
 from services.provisioner.clouds.directory import CLOUDS_CHANNEL
 from services.provisioner.clouds.domain import CONFIGURED_PROJECT, Cloud, CredentialsUnreadable
 from services.provisioner.clouds.handlers import changed_fields, changed_keys, same
-from services.provisioner.clouds.repository import CloudRepository, NameTaken
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.clouds.repository import CloudRepository, CloudStore, NameTaken
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Rewrapped:
     unreadable: tuple[str, ...]
 
 
-async def configure(uow: ProvisionerUnitOfWork, keyring: Keyring, configured: Sequence[Configured]) -> None:
+async def configure(uow: UnitOfWork[CloudStore], keyring: Keyring, configured: Sequence[Configured]) -> None:
     """Create or update the clouds from configuration (project `default`), secrets sealed; a cloud that changed
     gets its `cloud.added` or `cloud.updated`. Raises ValueError naming what is wrong."""
     correlation_id = f"provisioner-start-{uuid.uuid4()}"
@@ -137,7 +137,7 @@ async def _configure_one(
     )
 
 
-async def seal_plaintext(uow: ProvisionerUnitOfWork, keyring: Keyring) -> int:
+async def seal_plaintext(uow: UnitOfWork[CloudStore], keyring: Keyring) -> int:
     """Move secrets still stored in the clear in a cloud's `config` (of a cloud no longer configured, say) into its
     sealed credentials; how many clouds were changed. Clouds whose credentials cannot be opened keep their secrets
     where they are (and are reported by `rewrap_all`)."""
@@ -172,7 +172,7 @@ async def seal_plaintext(uow: ProvisionerUnitOfWork, keyring: Keyring) -> int:
     return moved
 
 
-async def rewrap_all(uow: ProvisionerUnitOfWork, keyring: Keyring) -> Rewrapped:
+async def rewrap_all(uow: UnitOfWork[CloudStore], keyring: Keyring) -> Rewrapped:
     """Rewrap the credentials sealed with a previous key with the current one (only their data keys change)."""
     done = 0
     unreadable: list[str] = []

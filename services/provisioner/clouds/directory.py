@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import logging
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +29,12 @@ from kernel.crypto import Keyring
 from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
 from kernel.networks import Network, parse_networks
 from kernel.retry import retrying
+from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials
 from services.provisioner.clouds.domain import Cloud, Misconfigured
+from services.provisioner.clouds.repository import CloudStore
 from services.provisioner.errors import ModuleDisabled
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,9 @@ class _Catalogue:
 class CloudDirectory:
     def __init__(
         self,
-        uow: ProvisionerUnitOfWork,
+        uow: UnitOfWork[CloudStore],
         *,
+        disabled_modules: Iterable[str] = (),
         context: AdapterContext | None = None,
         connect: Connector | None = None,
         connected: Mapping[str, CloudAdapter] | None = None,
@@ -95,7 +97,8 @@ class CloudDirectory:
         endpoint_deny: Sequence[Network] = _ENDPOINT_DENY,
         catalogue_ttl: float = 60.0,
     ) -> None:
-        """`context`: what adapters are lent (SimCloud's pool); `connect`: how an adapter is connected (by default
+        """`disabled_modules`: the adapter modules an admin disabled (the provisioner reads them at start).
+        `context`: what adapters are lent (SimCloud's pool); `connect`: how an adapter is connected (by default
         the module's factory, given `context`). `connected`: adapters already connected, by cloud id (used as they
         are, never connected again). `keyring`: opens the clouds' credentials (without it, a cloud that has some
         cannot connect). `endpoint_deny`: networks a cloud added or changed through the API may not point at."""
@@ -110,14 +113,9 @@ class CloudDirectory:
         self._places: LoadingCache[str, tuple[Sequence[Region], Sequence[Zone]]] = LoadingCache(
             catalogue_ttl, maxsize=10_000
         )
-        # Adapter modules an admin disabled (kept in the database; `load_modules` reads them at start).
-        self._disabled: set[str] = set()
+        self._disabled = set(disabled_modules)
         # cloud id -> driver, of the connected adapters
         self._drivers: dict[str, str] = {}
-
-    async def load_modules(self) -> None:
-        async with self._uow.reading() as repos:
-            self._disabled = await repos.modules.disabled()
 
     def module_enabled(self, driver: str) -> bool:
         return driver not in self._disabled

@@ -22,7 +22,9 @@ from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature
 from kernel.crypto import Keyring
 from kernel.errors import ClanaviError, Conflict, ValidationFailed
 from kernel.events import CloudAdded, CloudRemoved, CloudUpdated
-from services.provisioner import errors, owned
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import UnitOfWork
+from services.provisioner import errors
 from services.provisioner.clouds import credentials as sealing
 from services.provisioner.clouds import domain, endpoints
 from services.provisioner.clouds.directory import CLOUDS_CHANNEL, CloudDirectory
@@ -35,10 +37,9 @@ from services.provisioner.clouds.domain import (
     CredentialsUnreadable,
     Misconfigured,
 )
-from services.provisioner.clouds.repository import NameTaken, StillReferenced
+from services.provisioner.clouds.repository import CloudStore, NameTaken, StillReferenced, owned_cloud
 from services.provisioner.errors import ModuleDisabled
-from services.provisioner.resources.domain import RULES
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.owned import missing
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _name_taken(project_id: str, name: str) -> Conflict:
     )
 
 
-async def create(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, req: NewCloud, *, within: float) -> Cloud:
+async def create(uow: UnitOfWork[CloudStore], clouds: CloudDirectory, req: NewCloud, *, within: float) -> Cloud:
     """Add a cloud to the project once it connects; 201 with it."""
     _known_driver(clouds, req.driver)
     domain.check(req.driver, req.config, req.credentials)
@@ -241,7 +242,7 @@ def _refuse_configured(cloud: Cloud, doing: str) -> None:
 
 
 async def update(
-    uow: ProvisionerUnitOfWork,
+    uow: UnitOfWork[CloudStore],
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -252,7 +253,7 @@ async def update(
 ) -> Cloud:
     """Change a cloud; new settings or credentials are tested before they replace the old ones."""
     async with uow.reading() as repos:
-        cloud = await owned.cloud(repos, project_id, cloud_id)
+        cloud = await owned_cloud(repos.clouds, project_id, cloud_id)
     _refuse_configured(cloud, "change")
     config = dict(change.config) if change.config is not None else cloud.config
     config_changed = not same(config, cloud.config)
@@ -275,7 +276,7 @@ async def update(
     async with uow.transaction() as tx:
         current = await tx.repos.clouds.lock(project_id, cloud_id)
         if current is None:
-            raise owned.missing("cloud", cloud_id)
+            raise missing("cloud", cloud_id)
         after = replace(
             current,
             name=change.name if change.name is not None else current.name,
@@ -317,7 +318,7 @@ async def update(
 
 
 async def remove(
-    uow: ProvisionerUnitOfWork,
+    uow: UnitOfWork[CloudStore],
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -328,15 +329,14 @@ async def remove(
     """Remove a cloud. While Clanavi holds live resources in it, only with `force`, which drops Clanavi's records of
     them too (the cloud itself is not touched)."""
     async with uow.reading() as repos:
-        cloud = await owned.cloud(repos, project_id, cloud_id)
+        cloud = await owned_cloud(repos.clouds, project_id, cloud_id)
     _refuse_configured(cloud, "remove")
-    gone: dict[str, str] = {kind: rules.gone for kind, rules in RULES.items()}
     try:
         async with uow.transaction() as tx:
             current = await tx.repos.clouds.lock(project_id, cloud_id)
             if current is None:
-                raise owned.missing("cloud", cloud_id)
-            live = await tx.repos.clouds.usage(cloud_id, gone)
+                raise missing("cloud", cloud_id)
+            live = await tx.repos.clouds.usage(cloud_id)
             if live and not force:
                 counts = {PLURALS[kind]: len(ids) for kind, ids in live.items()}
                 raise CloudInUse(
@@ -372,4 +372,22 @@ async def remove(
     log.info("cloud %s removed%s", cloud_id, " with its records" if force else "")
 
 
-__all__ = ["CloudChange", "NewCloud", "check_connection", "create", "remove", "update"]
+async def get(uow: UnitOfWork[CloudStore], project_id: str, cloud_id: str) -> Cloud:
+    async with uow.reading() as repos:
+        return await owned_cloud(repos.clouds, project_id, cloud_id)
+
+
+async def page(
+    uow: UnitOfWork[CloudStore], project_id: str, *, driver: str | None, name: str | None, request: PageRequest
+) -> tuple[list[Cloud], str | None]:
+    """One page of the project's clouds, and the cursor of the next page (None on the last)."""
+    async with uow.reading() as repos:
+        return await repos.clouds.page(project_id, driver=driver, name=name, request=request)
+
+
+async def of_project(uow: UnitOfWork[CloudStore], project_id: str) -> list[Cloud]:
+    async with uow.reading() as repos:
+        return await repos.clouds.of_project(project_id)
+
+
+__all__ = ["CloudChange", "NewCloud", "check_connection", "create", "get", "of_project", "page", "remove", "update"]

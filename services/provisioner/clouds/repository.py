@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import asyncpg
@@ -11,6 +10,11 @@ from kernel.db import Connection
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.listing import CLOUD_SORTS
+from services.provisioner.owned import owned
+
+# The states in which a resource record (of any kind) is of nothing in the cloud any more: each kind's final state,
+# and `gone` (the resource rules declare them; a unit test holds the two together).
+ENDED = frozenset({"deleted", "released", "deregistered", "gone"})
 
 COLUMNS = (
     "id, project_id, name, driver, config, enabled, created_at, updated_at, credentials, credentials_key_id, "
@@ -63,10 +67,9 @@ class CloudRepository(Protocol):
         """Replace the sealed credentials, unless they changed meanwhile; True when replaced."""
         ...
 
-    async def usage(self, cloud_id: str, gone: Mapping[str, str]) -> dict[str, list[str]]:
+    async def usage(self, cloud_id: str) -> dict[str, list[str]]:
         """Ids of the records Clanavi keeps of live things in the cloud, by kind ("instances", and each resource
-        kind of `gone`, which names the kind's final state). A record whose creation failed before reaching the
-        cloud is not live."""
+        kind). A record whose creation failed before reaching the cloud is not live."""
         ...
 
     async def forget_records(self, cloud_id: str) -> dict[str, list[str]]:
@@ -75,6 +78,18 @@ class CloudRepository(Protocol):
         ...
 
     async def using_driver(self, driver: str) -> list[str]: ...
+
+
+class CloudStore(Protocol):
+    """The repositories the clouds' use cases and the cloud directory use."""
+
+    @property
+    def clouds(self) -> CloudRepository: ...
+
+
+async def owned_cloud(repo: CloudRepository, project_id: str, cloud_id: str, *, named_in: str | None = None) -> Cloud:
+    """One of the project's clouds (see `owned`)."""
+    return owned(await repo.get(project_id, cloud_id), "cloud", cloud_id, named_in=named_in)
 
 
 def cloud_of(row: Any) -> Cloud:
@@ -199,7 +214,7 @@ class PostgresCloudRepository:
         )
         return bool(done)
 
-    async def usage(self, cloud_id: str, gone: Mapping[str, str]) -> dict[str, list[str]]:
+    async def usage(self, cloud_id: str) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         rows = await self._conn.fetch(
             """SELECT id FROM instances WHERE cloud_id = $1 AND state NOT IN ('terminated', 'gone')
@@ -210,14 +225,12 @@ class PostgresCloudRepository:
         if rows:
             found["instances"] = [str(r["id"]) for r in rows]
         rows = await self._conn.fetch(
-            """SELECT r.kind, r.id FROM resources r
-                   JOIN unnest($2::text[], $3::text[]) AS g (kind, gone) ON g.kind = r.kind
-               WHERE r.cloud_id = $1 AND r.state NOT IN (g.gone, 'gone')
-                 AND (r.provider_id IS NOT NULL OR r.pending_action IS NOT NULL)
-               ORDER BY r.created_at""",
+            """SELECT kind, id FROM resources
+               WHERE cloud_id = $1 AND NOT state = ANY($2::text[])
+                 AND (provider_id IS NOT NULL OR pending_action IS NOT NULL)
+               ORDER BY created_at""",
             cloud_id,
-            list(gone),
-            list(gone.values()),
+            sorted(ENDED),
         )
         for row in rows:
             found.setdefault(row["kind"], []).append(str(row["id"]))

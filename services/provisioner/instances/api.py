@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
 from kernel.http import problem_responses
+from services.provisioner.clouds.api import clouds_of
 from services.provisioner.instances import handlers
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.instances.repository import InstanceFilter
@@ -27,7 +28,7 @@ from services.provisioner.schemas import (
     MetricsOut,
     Page,
 )
-from services.provisioner.state import clouds_of, correlation_id, uow_of
+from services.provisioner.state import correlation_id, uow_of
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
 _SEVERAL = "Repeat to match several"
@@ -102,8 +103,7 @@ async def list_instances(
     flt = InstanceFilter(
         project_id=caller.project_id, cloud_id=cloud_id, states=state or (), name=name, discovered=discovered
     )
-    async with uow_of(request).reading() as repos:
-        records, next_cursor = await repos.instances.page(flt, paging)
+    records, next_cursor = await handlers.page(uow_of(request), flt, paging)
     return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
 
 

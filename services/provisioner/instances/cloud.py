@@ -16,8 +16,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import INSTANCE_TAG, InstanceRecord, UserAction
-from services.provisioner.instances.repository import InstanceRepository
-from services.provisioner.unit_of_work import Repositories
+from services.provisioner.instances.repository import InstanceRepository, InstanceStore
 from services.provisioner.work.engine import Settlement
 from services.provisioner.work.pacing import Pacer, Retry, jittered_delay
 
@@ -44,10 +43,12 @@ def launch_spec(record: InstanceRecord) -> LaunchSpec:
 class InstanceKind:
     name = "instance"
 
-    def store(self, repos: Repositories) -> InstanceRepository:
+    def store(self, repos: InstanceStore) -> InstanceRepository:
         return repos.instances
 
-    async def call(self, adapter: CloudAdapter, record: InstanceRecord, uow: UnitOfWork[Repositories]) -> CloudInstance:
+    async def call(
+        self, adapter: CloudAdapter, record: InstanceRecord, uow: UnitOfWork[InstanceStore]
+    ) -> CloudInstance:
         action = record.pending_action
         if action == "launch":
             return await adapter.launch_instance(launch_spec(record))
@@ -104,7 +105,7 @@ class InstanceKind:
     ) -> tuple[InstanceRecord, list[EventPayload]]:
         return domain.observe(record, value)
 
-    async def changed(self, repos: Repositories, after: InstanceRecord) -> None:
+    async def changed(self, repos: InstanceStore, after: InstanceRecord) -> None:
         if after.state == S.TERMINATED and after.provider_id is not None:
             await repos.resources.release_held_by(after.id)
 

@@ -14,14 +14,19 @@ from datetime import UTC, datetime, timedelta
 from adapters.base import CloudError, CloudNotFound, Feature, MetricSample
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
-from services.provisioner import errors, owned
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import UnitOfWork
+from services.provisioner import errors
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
+from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, UserAction
-from services.provisioner.resources.domain import ResourceRecord
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.instances.repository import InstanceFilter, InstanceStore, Named, owned_instance
 from services.provisioner.work.engine import WORK_CHANNEL
+
+# The unit of work the instance use cases are given.
+Work = UnitOfWork[InstanceStore]
 
 # The operation each user action calls: refused with 501 up front on a cloud that lacks it.
 _ACTION_OPERATIONS: dict[UserAction, str] = {
@@ -67,7 +72,7 @@ async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[d
 
 
 def _launch_options(
-    req: LaunchRequest, key: ResourceRecord | None, groups: Sequence[ResourceRecord]
+    req: LaunchRequest, key: Named | None, groups: Sequence[Named]
 ) -> tuple[dict[str, object], list[dict[str, str]]]:
     """The cloud's names for the key pair and groups a launch names, and the problems with them."""
     problems = []
@@ -104,10 +109,10 @@ async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchReque
         await clouds.require(cloud, "list_security_groups")
 
 
-async def launch(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
+async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
     """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud."""
     async with uow.reading() as repos:
-        cloud = await owned.cloud(repos, req.project_id, req.cloud_id, named_in="body.cloud_id")
+        cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         key = None
         if req.key_name is not None:
             key = await repos.resources.named(req.project_id, "key_pair", req.cloud_id, req.key_name)
@@ -166,7 +171,7 @@ async def launch(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, req: Launch
 
 
 async def request_action(
-    uow: ProvisionerUnitOfWork,
+    uow: Work,
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -176,8 +181,8 @@ async def request_action(
 ) -> InstanceRecord:
     """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out."""
     async with uow.reading() as repos:
-        current = await owned.instance(repos, project_id, instance_id)
-        cloud = await owned.cloud(repos, project_id, current.cloud_id)
+        current = await owned_instance(repos.instances, project_id, instance_id)
+        cloud = await owned_cloud(repos.clouds, project_id, current.cloud_id)
     clouds.require_module(cloud.id, cloud.driver)
     if current.exists_in_cloud:
         await clouds.require(cloud, _ACTION_OPERATIONS[action])
@@ -200,26 +205,30 @@ async def request_action(
         return saved
 
 
-async def get(uow: ProvisionerUnitOfWork, project_id: str, instance_id: str) -> InstanceRecord:
+async def get(uow: Work, project_id: str, instance_id: str) -> InstanceRecord:
     async with uow.reading() as repos:
-        return await owned.instance(repos, project_id, instance_id)
+        return await owned_instance(repos.instances, project_id, instance_id)
+
+
+async def page(uow: Work, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
+    """One page of a project's instances, and the cursor of the next page (None on the last)."""
+    async with uow.reading() as repos:
+        return await repos.instances.page(flt, request)
 
 
 async def _in_cloud(
-    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, project_id: str, instance_id: str, operation: str
+    uow: Work, clouds: CloudDirectory, project_id: str, instance_id: str, operation: str
 ) -> InstanceRecord:
     async with uow.reading() as repos:
-        record = await owned.instance(repos, project_id, instance_id)
-        cloud = await owned.cloud(repos, project_id, record.cloud_id)
+        record = await owned_instance(repos.instances, project_id, instance_id)
+        cloud = await owned_cloud(repos.clouds, project_id, record.cloud_id)
     await clouds.require(cloud, operation)
     if record.provider_id is None or record.state in domain.ENDED:
         raise InvalidState(f"Instance {instance_id} is {record.state}: it is not in its cloud.", state=record.state)
     return record
 
 
-async def console_output(
-    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, *, project_id: str, instance_id: str
-) -> str:
+async def console_output(uow: Work, clouds: CloudDirectory, *, project_id: str, instance_id: str) -> str:
     """What the instance printed on its console (as much as its cloud keeps)."""
     record = await _in_cloud(uow, clouds, project_id, instance_id, "console_output")
     try:
@@ -229,7 +238,7 @@ async def console_output(
 
 
 async def metrics(
-    uow: ProvisionerUnitOfWork, clouds: CloudDirectory, *, project_id: str, instance_id: str, since: datetime | None
+    uow: Work, clouds: CloudDirectory, *, project_id: str, instance_id: str, since: datetime | None
 ) -> tuple[datetime, Sequence[MetricSample]]:
     """Recent samples of the instance's metrics since `since` (default: the last hour), oldest first."""
     record = await _in_cloud(uow, clouds, project_id, instance_id, "get_metrics")
@@ -241,4 +250,4 @@ async def metrics(
     return start, sorted(samples, key=lambda s: (s.timestamp, s.name))
 
 
-__all__ = ["LaunchRequest", "console_output", "get", "launch", "metrics", "request_action"]
+__all__ = ["LaunchRequest", "Work", "console_output", "get", "launch", "metrics", "page", "request_action"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kernel.db import Connection
 from kernel.keyset import Listing, PageRequest, fetch_page
+from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
+from services.provisioner.owned import owned
 from services.provisioner.work.table import IN_FLIGHT, NOT_HELD, UNCLAIMED, PendingTable, lease_interval
 
 COLUMNS = (
@@ -56,6 +58,46 @@ class InstanceRepository(Protocol):
     async def discard(self, record_id: str, token: str) -> bool: ...
     async def moving(self) -> list[InstanceRecord]: ...
     async def lock_moving(self, ids: Sequence[str]) -> list[InstanceRecord]: ...
+
+
+class Named(Protocol):
+    """What a launch reads of the key pair and security groups it names."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def cloud_id(self) -> str: ...
+    @property
+    def provider_id(self) -> str | None: ...
+    @property
+    def state(self) -> str: ...
+
+
+class HeldResources(Protocol):
+    """What instances ask of the other resources' records: a launch's key pair and groups, and what a terminated
+    instance held."""
+
+    async def named(self, project_id: str, kind: Literal["key_pair"], cloud_id: str, name: str) -> Named | None: ...
+    async def many(self, project_id: str, kind: Literal["security_group"], ids: Sequence[str]) -> Sequence[Named]: ...
+    async def release_held_by(self, instance_id: str) -> None: ...
+
+
+class InstanceStore(Protocol):
+    """The repositories the instance use cases and the engine's instances use."""
+
+    @property
+    def clouds(self) -> CloudRepository: ...
+    @property
+    def instances(self) -> InstanceRepository: ...
+    @property
+    def resources(self) -> HeldResources: ...
+
+
+async def owned_instance(
+    repo: InstanceRepository, project_id: str, instance_id: str, *, named_in: str | None = None
+) -> InstanceRecord:
+    """One of the project's instances (see `owned`)."""
+    return owned(await repo.get(project_id, instance_id), "instance", instance_id, named_in=named_in)
 
 
 def record_of(row: Any) -> InstanceRecord:
@@ -236,9 +278,13 @@ class PostgresInstanceRepository:
 __all__ = [
     "COLUMNS",
     "INSTANCE_LISTING",
+    "HeldResources",
     "InstanceFilter",
     "InstanceRepository",
+    "InstanceStore",
+    "Named",
     "PostgresInstanceRepository",
     "key_of",
+    "owned_instance",
     "record_of",
 ]

@@ -7,11 +7,18 @@ from fastapi import APIRouter, Request
 from kernel.authz import Operator, Reader
 from kernel.http import problem_responses
 from services.provisioner.inventory.domain import SyncRun
+from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.listing import SyncPaging
 from services.provisioner.schemas import Page, SyncRunOut
-from services.provisioner.state import correlation_id, inventory_of
+from services.provisioner.state import correlation_id
 
 router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
+
+
+def inventory_of(request: Request) -> Inventory:
+    """The inventory the provisioner's lifespan built."""
+    inventory: Inventory = request.app.state.inventory
+    return inventory
 
 
 def sync_run_out(run: SyncRun) -> SyncRunOut:

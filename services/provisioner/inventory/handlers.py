@@ -23,15 +23,16 @@ from typing import Any, Generic
 from adapters.base import CloudError, Feature
 from adapters.base import Instance as CloudInstance
 from adapters.base import Volume as CloudVolume
-from kernel.errors import ClanaviError
+from kernel.errors import ClanaviError, NotFound
 from kernel.events import CloudSynced, CloudSyncFailed, EventPayload
 from kernel.keyset import PageRequest
 from kernel.retry import Sleep
 from kernel.runtime import stop_tasks
-from kernel.unit_of_work import chain
-from services.provisioner import errors, owned
+from kernel.unit_of_work import UnitOfWork, chain
+from services.provisioner import errors
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
+from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.inventory.cloud import PAGE_SIZE, list_all, list_volumes
 from services.provisioner.inventory.domain import (
     C,
@@ -46,9 +47,8 @@ from services.provisioner.inventory.domain import (
     SyncTrigger,
     plan,
 )
-from services.provisioner.inventory.repository import INTERRUPTED, InventoryRepository
+from services.provisioner.inventory.repository import INTERRUPTED, InventoryRepository, InventoryStore
 from services.provisioner.inventory.rules import InstanceRules, VolumeRules
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class Inventory:
 
     def __init__(
         self,
-        uow: ProvisionerUnitOfWork,
+        uow: UnitOfWork[InventoryStore],
         clouds: CloudDirectory,
         *,
         page_size: int = PAGE_SIZE,
@@ -172,7 +172,7 @@ class Inventory:
         running already, answer that one. NotFound for another project's cloud, ModuleDisabled (409) when its
         module is disabled, NotImplementedByCloud (501) when its adapter cannot list instances."""
         async with self.uow.reading() as repos:
-            cloud = await owned.cloud(repos, project_id, cloud_id)
+            cloud = await owned_cloud(repos.clouds, project_id, cloud_id)
         await self.clouds.require(cloud, "list_instances")
         run, ours = await self._claim(cloud, "manual", correlation_id)
         if ours:
@@ -195,13 +195,16 @@ class Inventory:
 
     async def runs(self, cloud_id: str, *, project_id: str, paging: PageRequest) -> tuple[list[SyncRun], str | None]:
         async with self.uow.reading() as repos:
-            await owned.cloud(repos, project_id, cloud_id)
+            await owned_cloud(repos.clouds, project_id, cloud_id)
             return await repos.inventory.page_runs(project_id, cloud_id, paging)
 
     async def run(self, cloud_id: str, run_id: str, *, project_id: str) -> SyncRun:
         async with self.uow.reading() as repos:
-            await owned.cloud(repos, project_id, cloud_id)
-            return await owned.sync_run(repos, project_id, cloud_id, run_id)
+            await owned_cloud(repos.clouds, project_id, cloud_id)
+            run = await repos.inventory.get_run(project_id, cloud_id, run_id)
+        if run is None:
+            raise NotFound(f"Sync {run_id} of cloud {cloud_id} does not exist.")
+        return run
 
     async def close(self) -> None:
         """Stop the runs under way (each is closed as interrupted)."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from kernel.db import Connection
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
+from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances import repository as instances
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
@@ -81,6 +82,15 @@ class InventoryRepository(Protocol):
     async def last_started(self) -> dict[str, datetime]:
         """When each cloud's latest run started."""
         ...
+
+
+class InventoryStore(Protocol):
+    """The repositories inventory syncs use."""
+
+    @property
+    def clouds(self) -> CloudRepository: ...
+    @property
+    def inventory(self) -> InventoryRepository: ...
 
 
 def run_of(row: Any) -> SyncRun:
@@ -322,4 +332,11 @@ class PostgresInventoryRepository:
         return {r["cloud_id"]: r["at"] for r in rows}
 
 
-__all__ = ["INTERRUPTED", "RUN_LISTING", "InventoryRepository", "PostgresInventoryRepository", "run_of"]
+__all__ = [
+    "INTERRUPTED",
+    "RUN_LISTING",
+    "InventoryRepository",
+    "InventoryStore",
+    "PostgresInventoryRepository",
+    "run_of",
+]

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 
 from kernel.authz import Admin
 from kernel.http import problem_responses
+from services.provisioner.clouds.api import clouds_of
 from services.provisioner.modules import handlers as modules
 from services.provisioner.schemas import ListOf, ModuleOut, ModuleUpdate
-from services.provisioner.state import clouds_of, correlation_id, uow_of
+from services.provisioner.state import correlation_id, uow_of
 
 router = APIRouter(prefix="/v1", tags=["modules"], responses=problem_responses(401, 422))
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from adapters import registry
 from kernel import events
 from kernel.errors import NotFound
+from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory, module_features
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork
+from services.provisioner.modules.repository import ModuleStore
 from services.provisioner.work.engine import WORK_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _availability(name: str) -> tuple[bool, str | None]:
     return True, None
 
 
-async def list_modules(uow: ProvisionerUnitOfWork, clouds: CloudDirectory) -> list[ModuleView]:
+async def list_modules(uow: UnitOfWork[ModuleStore], clouds: CloudDirectory) -> list[ModuleView]:
     installed = registry.modules()
     async with uow.reading() as repos:
         every = await repos.clouds.every()
@@ -63,7 +64,7 @@ async def list_modules(uow: ProvisionerUnitOfWork, clouds: CloudDirectory) -> li
     return views
 
 
-async def get_module(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, name: str) -> ModuleView:
+async def get_module(uow: UnitOfWork[ModuleStore], clouds: CloudDirectory, name: str) -> ModuleView:
     for view in await list_modules(uow, clouds):
         if view.name == name:
             return view
@@ -71,7 +72,7 @@ async def get_module(uow: ProvisionerUnitOfWork, clouds: CloudDirectory, name: s
 
 
 async def set_enabled(
-    uow: ProvisionerUnitOfWork,
+    uow: UnitOfWork[ModuleStore],
     clouds: CloudDirectory,
     name: str,
     *,
@@ -96,4 +97,10 @@ async def set_enabled(
     return await get_module(uow, clouds, name)
 
 
-__all__ = ["ModuleView", "get_module", "list_modules", "set_enabled"]
+async def disabled_modules(uow: UnitOfWork[ModuleStore]) -> set[str]:
+    """The modules an admin disabled: what a provisioner starting now refuses to use."""
+    async with uow.reading() as repos:
+        return await repos.modules.disabled()
+
+
+__all__ = ["ModuleView", "disabled_modules", "get_module", "list_modules", "set_enabled"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from kernel.db import Connection
+from services.provisioner.clouds.repository import CloudRepository
 
 
 class ModuleRepository(Protocol):
@@ -17,6 +18,15 @@ class ModuleRepository(Protocol):
     async def set(self, name: str, *, enabled: bool) -> bool:
         """Record the module's state; True when it changed."""
         ...
+
+
+class ModuleStore(Protocol):
+    """The repositories the module use cases use."""
+
+    @property
+    def clouds(self) -> CloudRepository: ...
+    @property
+    def modules(self) -> ModuleRepository: ...
 
 
 class PostgresModuleRepository:
@@ -41,4 +51,4 @@ class PostgresModuleRepository:
         return before != enabled
 
 
-__all__ = ["ModuleRepository", "PostgresModuleRepository"]
+__all__ = ["ModuleRepository", "ModuleStore", "PostgresModuleRepository"]

@@ -30,9 +30,8 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
 from services.provisioner.resources import domain, transitions
 from services.provisioner.resources.domain import CloudValue, Kind, ResourceRecord
-from services.provisioner.resources.repository import ResourceRepository
+from services.provisioner.resources.repository import ResourceRepository, ResourceStore
 from services.provisioner.resources.security_rules import rule_from_dict
-from services.provisioner.unit_of_work import Repositories
 from services.provisioner.work.engine import Settlement
 from services.provisioner.work.pacing import Pacer, Retry
 
@@ -217,11 +216,11 @@ OPERATIONS: dict[tuple[Kind, str], tuple[str, ...]] = {
 class ResourceKind:
     name = "resource"
 
-    def store(self, repos: Repositories) -> ResourceRepository:
+    def store(self, repos: ResourceStore) -> ResourceRepository:
         return repos.resources
 
     async def call(
-        self, adapter: CloudAdapter, record: ResourceRecord, uow: UnitOfWork[Repositories]
+        self, adapter: CloudAdapter, record: ResourceRecord, uow: UnitOfWork[ResourceStore]
     ) -> CloudValue | Discarded:
         known: set[str] = set()
         if record.kind == "address" and record.pending_action == "allocate":
@@ -259,7 +258,7 @@ class ResourceKind:
     ) -> tuple[ResourceRecord, list[EventPayload]]:
         return transitions.observe(record, None if isinstance(value, Discarded) else value, now=now)
 
-    async def changed(self, repos: Repositories, after: ResourceRecord) -> None:
+    async def changed(self, repos: ResourceStore, after: ResourceRecord) -> None:
         return None
 
 

@@ -13,8 +13,10 @@ import asyncpg
 from kernel.db import Connection
 from kernel.errors import Conflict
 from kernel.keyset import Listing, PageRequest, fetch_page
-from services.provisioner.instances.repository import key_of
+from services.provisioner.clouds.repository import CloudRepository
+from services.provisioner.instances.repository import InstanceRepository, key_of
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
+from services.provisioner.owned import owned
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, label
 from services.provisioner.work.table import NOT_HELD, PendingTable, lease_interval
 
@@ -85,6 +87,24 @@ class ResourceRepository(Protocol):
     async def discard(self, record_id: str, token: str) -> bool: ...
     async def moving(self) -> list[ResourceRecord]: ...
     async def lock_moving(self, ids: Sequence[str]) -> list[ResourceRecord]: ...
+
+
+class ResourceStore(Protocol):
+    """The repositories the resource use cases and the engine's resources use."""
+
+    @property
+    def clouds(self) -> CloudRepository: ...
+    @property
+    def instances(self) -> InstanceRepository: ...
+    @property
+    def resources(self) -> ResourceRepository: ...
+
+
+async def owned_resource(
+    repo: ResourceRepository, project_id: str, kind: Kind, resource_id: str, *, named_in: str | None = None
+) -> ResourceRecord:
+    """One of the project's resources of `kind` (see `owned`)."""
+    return owned(await repo.get(project_id, kind, resource_id), label(kind), resource_id, named_in=named_in)
 
 
 def record_of(row: Any) -> ResourceRecord:
@@ -321,5 +341,7 @@ __all__ = [
     "PostgresResourceRepository",
     "ResourceFilter",
     "ResourceRepository",
+    "ResourceStore",
+    "owned_resource",
     "record_of",
 ]

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from adapters.base import CloudAdapter, CloudError, Throttled
 from kernel import correlation
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
 
 Rec = TypeVar("Rec", bound="Pending")
-R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 V = TypeVar("V")
 
 
@@ -105,14 +105,14 @@ class Settlement(Generic[Rec]):
     retry_in: float = 0.0
 
 
-class Kind(Protocol[R, Rec, V]):
+class Kind(Protocol[R_contra, Rec, V]):
     """One row of the table of kinds: what the engine does differently for instances and for the other resources.
-    `V` is what the kind's cloud calls answer."""
+    `R_contra` is what the kind reads of the unit of work's repositories, `V` what its cloud calls answer."""
 
     name: str
 
-    def store(self, repos: R) -> PendingStore[Rec]: ...
-    async def call(self, adapter: CloudAdapter, record: Rec, uow: UnitOfWork[R]) -> V:
+    def store(self, repos: R_contra) -> PendingStore[Rec]: ...
+    async def call(self, adapter: CloudAdapter, record: Rec, uow: UnitOfWork[R_contra]) -> V:
         """Carry out the pending action in the cloud; a worker's attempt may follow an interrupted one."""
         ...
 
@@ -132,7 +132,7 @@ class Kind(Protocol[R, Rec, V]):
         ...
 
     def observe(self, record: Rec, value: V | None, now: datetime) -> tuple[Rec, list[EventPayload]]: ...
-    async def changed(self, repos: R, after: Rec) -> None:
+    async def changed(self, repos: R_contra, after: Rec) -> None:
         """What else the change of a record changes, in the same transaction."""
         ...
 
@@ -147,10 +147,12 @@ class ClaimLost(Exception):
     """The record is no longer held by the claim whose outcome was to be settled."""
 
 
-class Engine(Generic[R]):
+class Engine:
+    """The engine of one service's unit of work: whatever repositories each kind reads of it are there."""
+
     def __init__(
         self,
-        uow: UnitOfWork[R],
+        uow: UnitOfWork[Any],
         clouds: Connected,
         *,
         policy: RetryPolicy | None = None,
@@ -167,11 +169,11 @@ class Engine(Generic[R]):
     def new_claim() -> str:
         return str(uuid.uuid4())
 
-    async def due(self, kind: Kind[R, Rec, V], limit: int) -> list[str]:
+    async def due(self, kind: Kind[Any, Rec, V], limit: int) -> list[str]:
         async with self.uow.reading() as repos:
             return await kind.store(repos).due(limit)
 
-    async def step(self, kind: Kind[R, Rec, V], record_id: str) -> bool:
+    async def step(self, kind: Kind[Any, Rec, V], record_id: str) -> bool:
         """The worker's attempt at a due action: False when it was not due (taken by another worker, or not yet)."""
         token = self.new_claim()
         async with self.uow.transaction() as tx:
@@ -192,7 +194,7 @@ class Engine(Generic[R]):
         finally:
             correlation.current.reset(reset)
 
-    async def _attempt(self, kind: Kind[R, Rec, V], record: Rec) -> Settlement[Rec] | None:
+    async def _attempt(self, kind: Kind[Any, Rec, V], record: Rec) -> Settlement[Rec] | None:
         """What came of calling the cloud for the record's action; None to leave it untouched."""
         wait = self.pacer.wait(record.cloud_id)
         if wait > 0:
@@ -216,7 +218,7 @@ class Engine(Generic[R]):
         return kind.applied(record, value)
 
     async def settle(
-        self, kind: Kind[R, Rec, V], record_id: str, token: str, settlement: Settlement[Rec]
+        self, kind: Kind[Any, Rec, V], record_id: str, token: str, settlement: Settlement[Rec]
     ) -> Rec | None:
         """Commit an outcome while `token` still holds the record: the saved record (None when it was removed).
         Raises ClaimLost, having logged it, when the claim is no longer the record's."""
@@ -245,7 +247,7 @@ class Engine(Generic[R]):
             raise
 
     @contextlib.asynccontextmanager
-    async def holding(self, kind: Kind[R, Rec, V], record_id: str, token: str) -> AsyncIterator[None]:
+    async def holding(self, kind: Kind[Any, Rec, V], record_id: str, token: str) -> AsyncIterator[None]:
         """Keep the claim's lease alive while the block runs."""
         renewing = asyncio.create_task(self._renew(kind, record_id, token), name=f"lease-{record_id}")
         try:
@@ -255,7 +257,7 @@ class Engine(Generic[R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
 
-    async def _renew(self, kind: Kind[R, Rec, V], record_id: str, token: str) -> None:
+    async def _renew(self, kind: Kind[Any, Rec, V], record_id: str, token: str) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
@@ -267,7 +269,7 @@ class Engine(Generic[R]):
             if not kept:
                 return
 
-    async def follow(self, kind: Kind[R, Rec, V]) -> int:
+    async def follow(self, kind: Kind[Any, Rec, V]) -> int:
         """Check every record of the kind in transition with its cloud (one call per group) and record what changed;
         how many records changed."""
         async with self.uow.reading() as repos:
@@ -287,7 +289,7 @@ class Engine(Generic[R]):
                 changed += await self._observed(kind, updates, seen, now)
         return changed
 
-    async def _current(self, kind: Kind[R, Rec, V], records: Sequence[Rec]) -> Mapping[str, V] | None:
+    async def _current(self, kind: Kind[Any, Rec, V], records: Sequence[Rec]) -> Mapping[str, V] | None:
         cloud_id = records[0].cloud_id
         if self.pacer.wait(cloud_id) > 0:
             return None
@@ -302,7 +304,7 @@ class Engine(Generic[R]):
         self.pacer.succeeded(cloud_id)
         return seen
 
-    async def _observed(self, kind: Kind[R, Rec, V], ids: Sequence[str], seen: Mapping[str, V], now: datetime) -> int:
+    async def _observed(self, kind: Kind[Any, Rec, V], ids: Sequence[str], seen: Mapping[str, V], now: datetime) -> int:
         changed = 0
         async with self.uow.transaction() as tx:
             store = kind.store(tx.repos)

@@ -6,21 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from kernel.notify import Wakeup
 from services.provisioner.work.engine import WORK_CHANNEL, Engine, Kind
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
 
-
-class Worker(Generic[R]):
+class Worker:
     def __init__(
         self,
-        engine: Engine[R],
-        kinds: Sequence[Kind[R, Any, Any]],
+        engine: Engine,
+        kinds: Sequence[Kind[Any, Any, Any]],
         *,
         dsn: str,
         interval: float,
@@ -34,7 +32,7 @@ class Worker(Generic[R]):
         self._in_flight: set[tuple[str, str]] = set()
         self.wakeup = Wakeup(dsn, WORK_CHANNEL)
 
-    async def _step(self, kind: Kind[R, Any, Any], record_id: str) -> None:
+    async def _step(self, kind: Kind[Any, Any, Any], record_id: str) -> None:
         try:
             async with self._slots:
                 await self._engine.step(kind, record_id)

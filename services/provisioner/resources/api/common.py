@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from kernel.authz import Operator, Reader
 from kernel.http import problem_responses
 from kernel.keyset import PageRequest
+from services.provisioner.clouds.api import clouds_of
 from services.provisioner.resources import handlers
 from services.provisioner.resources.domain import Kind, ResourceRecord
 from services.provisioner.resources.repository import ResourceFilter
@@ -24,7 +25,7 @@ from services.provisioner.resources.schemas import (
     VolumeOut,
 )
 from services.provisioner.schemas import Page
-from services.provisioner.state import clouds_of, correlation_id, engine_of, uow_of
+from services.provisioner.state import correlation_id, engine_of, uow_of
 
 Out = TypeVar("Out")
 
@@ -111,8 +112,7 @@ def answer(
 async def page(
     request: Request, shape: Callable[[ResourceRecord], Out], flt: ResourceFilter, paging: PageRequest
 ) -> Page[Any]:
-    async with uow_of(request).reading() as repos:
-        records, next_cursor = await repos.resources.page(flt, paging)
+    records, next_cursor = await handlers.page(ports_of(request), flt, paging)
     return Page[Any](items=[shape(r) for r in records], next_cursor=next_cursor)
 
 

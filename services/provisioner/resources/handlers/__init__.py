@@ -5,7 +5,7 @@ kind's module checks what its requests name first.
 """
 
 from services.provisioner.resources.handlers.addresses import allocate_address, associate_address, create_image
-from services.provisioner.resources.handlers.flow import Outcome, Ports, act_plainly, get
+from services.provisioner.resources.handlers.flow import Outcome, Ports, act_plainly, get, page
 from services.provisioner.resources.handlers.key_pairs import check_public_key, create_key_pair, import_key_pair
 from services.provisioner.resources.handlers.security_groups import (
     authorize_rule,
@@ -32,5 +32,6 @@ __all__ = [
     "delete_security_group",
     "get",
     "import_key_pair",
+    "page",
     "revoke_rule",
 ]

@@ -36,14 +36,20 @@ from typing import Any
 
 from adapters.base import CloudError, CloudUnavailable, KeyPair
 from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
-from services.provisioner import errors, owned
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import UnitOfWork
+from services.provisioner import errors
+from services.provisioner.clouds import repository as clouds
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.instances.repository import owned_instance
+from services.provisioner.owned import missing
 from services.provisioner.resources import domain, transitions
+from services.provisioner.resources import repository as resources
 from services.provisioner.resources.cloud import OPERATIONS, RESOURCES, perform
 from services.provisioner.resources.domain import CloudValue, Kind, ResourceRecord
-from services.provisioner.unit_of_work import ProvisionerUnitOfWork, Repositories
+from services.provisioner.resources.repository import ResourceFilter, ResourceStore
 from services.provisioner.work.engine import ClaimLost, Engine, Settlement
 
 log = logging.getLogger(__name__)
@@ -66,9 +72,9 @@ _FIELDS: dict[tuple[Kind, str], tuple[str | None, str | None]] = {
 class Ports:
     """What a resource use case works with: its unit of work, the clouds, and the engine whose steps it takes."""
 
-    uow: ProvisionerUnitOfWork
+    uow: UnitOfWork[ResourceStore]
     clouds: CloudDirectory
-    engine: Engine[Repositories]
+    engine: Engine
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ async def owned_cloud(
     """One of the project's clouds (named in a body, by default), when its adapter does `operations` (409, 501
     otherwise)."""
     async with ports.uow.reading() as repos:
-        cloud = await owned.cloud(repos, project_id, cloud_id, named_in=named_in)
+        cloud = await clouds.owned_cloud(repos.clouds, project_id, cloud_id, named_in=named_in)
     if operations:
         await ports.clouds.require(cloud, *operations)
     return cloud
@@ -97,7 +103,7 @@ async def owned_resource(
     ports: Ports, project_id: str, kind: Kind, resource_id: str, *, named_in: str | None = None
 ) -> ResourceRecord:
     async with ports.uow.reading() as repos:
-        return await owned.resource(repos, project_id, kind, resource_id, named_in=named_in)
+        return await resources.owned_resource(repos.resources, project_id, kind, resource_id, named_in=named_in)
 
 
 async def create(ports: Ports, record: ResourceRecord) -> Outcome:
@@ -116,7 +122,7 @@ async def act(
     kind = current.kind
     rules = domain.RULES[kind]
     async with ports.uow.reading() as repos:
-        cloud = await owned.cloud(repos, current.project_id, current.cloud_id)
+        cloud = await clouds.owned_cloud(repos.clouds, current.project_id, current.cloud_id)
     ports.clouds.require_module(cloud.id, cloud.driver)
     if domain.needs_cloud(current) and not (action == rules.remove and current.state == rules.gone):
         await ports.clouds.require(cloud, *OPERATIONS[(kind, action)])
@@ -125,7 +131,7 @@ async def act(
     async with ports.uow.transaction() as tx:
         record = await tx.repos.resources.lock(current.project_id, kind, current.id)
         if record is None:
-            raise owned.missing(domain.label(kind), current.id)
+            raise missing(domain.label(kind), current.id)
         if action == rules.remove and not domain.needs_cloud(record) and record.state != rules.gone:
             # Its creation failed: it never existed in the cloud, so there is nothing to call.
             after, events = domain.withdrawn(replace(record, correlation_id=correlation_id))
@@ -193,6 +199,12 @@ async def get(ports: Ports, project_id: str, kind: Kind, resource_id: str) -> Re
     return await owned_resource(ports, project_id, kind, resource_id)
 
 
+async def page(ports: Ports, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]:
+    """One page of a project's resources of one kind, and the cursor of the next page (None on the last)."""
+    async with ports.uow.reading() as repos:
+        return await repos.resources.page(flt, request)
+
+
 async def act_plainly(
     ports: Ports, *, project_id: str, kind: Kind, resource_id: str, action: str, correlation_id: str
 ) -> Outcome:
@@ -215,7 +227,7 @@ async def usable_instance(
 ) -> InstanceRecord:
     """An instance of the project named in the body, when it exists in its cloud (and in `cloud_id`, when given)."""
     async with ports.uow.reading() as repos:
-        instance = await owned.instance(repos, project_id, instance_id, named_in=location)
+        instance = await owned_instance(repos.instances, project_id, instance_id, named_in=location)
     same_cloud("instance", instance.id, instance.cloud_id, cloud_id, location)
     if instance.provider_id is None or instance.state in ("terminating", "terminated", "error"):
         raise InvalidState(f"Instance {instance.id} is {instance.state}.", state=instance.state)
@@ -258,6 +270,7 @@ __all__ = [
     "new_record",
     "owned_cloud",
     "owned_resource",
+    "page",
     "same_cloud",
     "usable_instance",
 ]
