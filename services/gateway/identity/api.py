@@ -16,6 +16,7 @@ from kernel.authz import Admin, Anyone, Manager, Reader
 from kernel.errors import Unauthenticated, ValidationFailed
 from kernel.http import NO_STORE_HEADERS, problem_responses
 from kernel.identity import Identity, Role
+from kernel.pagination import Page
 from services.gateway.identity.domain import Subject
 from services.gateway.identity.handlers import Actor, IdentityService
 from services.gateway.identity.listing import ApiKeyPaging, MemberPaging, ProjectPaging, UserPaging
@@ -38,7 +39,6 @@ from services.gateway.identity.schemas import (
     UserUpdate,
 )
 from services.gateway.identity.sessions import Sessions, TokenPair
-from services.provisioner.schemas import Page
 
 __all__ = ["router"]
 
