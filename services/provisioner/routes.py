@@ -5,8 +5,8 @@ from services.provisioner.clouds.api import router as clouds
 from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
 from services.provisioner.modules.api import router as modules
-from services.provisioner.resources.api import ROUTERS as RESOURCES
+from services.provisioner.resources.api import router as resources
 
-ROUTERS = (catalogue, instances, clouds, *RESOURCES, modules, inventory)
+ROUTERS = (catalogue, instances, clouds, resources, modules, inventory)
 
 __all__ = ["ROUTERS"]

@@ -21,11 +21,11 @@ from kernel.unit_of_work import FakeUnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
-from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord
+from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
 from services.provisioner.inventory.repository import INTERRUPTED
-from services.provisioner.resources.domain import RULES, Kind, ResourceRecord
+from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, launch_names
 from services.provisioner.resources.handlers import Ports
 from services.provisioner.resources.repository import ResourceFilter
 from services.provisioner.unit_of_work import Repositories
@@ -314,6 +314,12 @@ class FakeResourceRepository(_Pending[ResourceRecord]):
             ],
             request,
         )
+
+    async def launch_names(
+        self, project_id: str, cloud_id: str, key_name: str | None, group_ids: Sequence[str]
+    ) -> LaunchNames:
+        key = await self.named(project_id, "key_pair", cloud_id, key_name) if key_name is not None else None
+        return launch_names(key, await self.many(project_id, "security_group", group_ids), cloud_id)
 
     async def release_held_by(self, instance_id: str) -> None:
         for row in self.rows.values():

@@ -35,7 +35,7 @@ from services.provisioner.inventory.schedule import Schedule
 from services.provisioner.modules import handlers as modules
 from services.provisioner.resources import domain as resources
 from services.provisioner.resources import handlers as resources_handlers
-from services.provisioner.resources.api.common import volume_out
+from services.provisioner.resources.answers import volume_out
 from services.provisioner.resources.repository import ResourceFilter
 from tests.conftest import Servers, make_pool
 from tests.integration.provisioner_parts import Parts, add_cloud, parts, started

@@ -5,6 +5,7 @@ gateway."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -56,21 +57,14 @@ def _within(request: Request) -> float:
 
 
 async def cloud_out(clouds: CloudDirectory, cloud: Cloud) -> CloudOut:
-    return CloudOut(
-        id=cloud.id,
-        project_id=cloud.project_id,
-        name=cloud.name,
-        driver=cloud.driver,
-        enabled=cloud.enabled,
-        module_enabled=clouds.module_enabled(cloud.driver),
-        features=sorted(await clouds.features(cloud)),
-        config=shown_config(cloud),
-        credential_fields=list(cloud.credential_fields),
-        credentials_readable=credentials.readable(clouds.keyring, cloud),
-        source=cloud.source,
-        created_at=cloud.created_at,
-        updated_at=cloud.updated_at or cloud.created_at,
-    )
+    shown = {
+        "module_enabled": clouds.module_enabled(cloud.driver),
+        "features": sorted(await clouds.features(cloud)),
+        "config": shown_config(cloud),
+        "credentials_readable": credentials.readable(clouds.keyring, cloud),
+        "updated_at": cloud.updated_at or cloud.created_at,
+    }
+    return CloudOut.model_validate({**asdict(cloud), **shown})
 
 
 @router.get("/clouds", response_model=Page[CloudOut], summary="List the project's cloud accounts")

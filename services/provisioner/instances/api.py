@@ -35,26 +35,7 @@ _SEVERAL = "Repeat to match several"
 
 
 def instance_out(record: InstanceRecord) -> InstanceOut:
-    return InstanceOut(
-        id=record.id,
-        project_id=record.project_id,
-        cloud_id=record.cloud_id,
-        name=record.name,
-        image_id=record.image_id,
-        flavor_id=record.flavor_id,
-        provider_id=record.provider_id,
-        state=record.state,
-        pending_action=record.pending_action,
-        reason=record.reason,
-        private_ips=list(record.private_ips),
-        key_name=record.key_name,
-        security_group_ids=list(record.security_group_ids),
-        zone=record.zone,
-        tags=dict(record.tags),
-        discovered=record.discovered,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
+    return InstanceOut.model_validate(record, from_attributes=True)
 
 
 @router.post(

@@ -83,16 +83,18 @@ class InstanceRecord:
     name: str
     image_id: str
     flavor_id: str
-    provider_id: str | None
     state: str
-    pending_action: Action | None
-    attempts: int
-    reason: str | None
-    private_ips: tuple[str, ...]
     correlation_id: str
-    last_event_id: str | None
     created_at: datetime
     updated_at: datetime
+    # The instance's id in its cloud, once it is there.
+    provider_id: str | None = None
+    pending_action: Action | None = None
+    # Failed tries of the pending action, and why the last action failed or the instance is in error.
+    attempts: int = 0
+    reason: str | None = None
+    private_ips: tuple[str, ...] = ()
+    last_event_id: str | None = None
     # Launch options (Clanavi ids for security groups; `key_name` is the key pair's name, the same in the cloud).
     key_name: str | None = None
     security_group_ids: tuple[str, ...] = ()
@@ -111,6 +113,15 @@ class InstanceRecord:
     @property
     def exists_in_cloud(self) -> bool:
         return self.provider_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchNames:
+    """What a launch may name: whether its key pair can be used, and the cloud's id of each of its security groups
+    (by Clanavi id) that can."""
+
+    key_usable: bool
+    group_provider_ids: Mapping[str, str]
 
 
 def request_action(record: InstanceRecord, action: UserAction) -> InstanceRecord:

@@ -21,8 +21,8 @@ from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
-from services.provisioner.instances.domain import InstanceRecord, UserAction
-from services.provisioner.instances.repository import InstanceFilter, InstanceStore, Named, owned_instance
+from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
+from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
 from services.provisioner.work.engine import WORK_CHANNEL
 
 # The unit of work the instance use cases are given.
@@ -71,27 +71,21 @@ async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[d
     return problems
 
 
-def _launch_options(
-    req: LaunchRequest, key: Named | None, groups: Sequence[Named]
-) -> tuple[dict[str, object], list[dict[str, str]]]:
+def _launch_options(req: LaunchRequest, names: LaunchNames) -> tuple[dict[str, object], list[dict[str, str]]]:
     """The cloud's names for the key pair and groups a launch names, and the problems with them."""
     problems = []
-    by_id = {g.id: g for g in groups}
-    provider_groups: list[str] = []
-    if req.key_name is not None and (key is None or key.state != "available"):
+    if req.key_name is not None and not names.key_usable:
         problems.append({"location": "body.key_name", "message": f"no key pair {req.key_name} in {req.cloud_id}"})
     for n, group_id in enumerate(req.security_group_ids):
-        group = by_id.get(group_id)
-        if group is None or group.cloud_id != req.cloud_id or group.provider_id is None or group.state != "available":
+        if group_id not in names.group_provider_ids:
             problems.append(
                 {
                     "location": f"body.security_group_ids.{n}",
                     "message": f"no security group {group_id} in {req.cloud_id}",
                 }
             )
-        else:
-            provider_groups.append(group.provider_id)
-    options: dict[str, object] = {"security_group_provider_ids": provider_groups}
+    groups = [names.group_provider_ids[g] for g in req.security_group_ids if g in names.group_provider_ids]
+    options: dict[str, object] = {"security_group_provider_ids": groups}
     if req.user_data is not None:
         options["user_data"] = req.user_data
     return options, problems
@@ -113,55 +107,38 @@ async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> Insta
     """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
-        key = None
-        if req.key_name is not None:
-            key = await repos.resources.named(req.project_id, "key_pair", req.cloud_id, req.key_name)
-        groups = await repos.resources.many(req.project_id, "security_group", req.security_group_ids)
+        names = await repos.resources.launch_names(req.project_id, req.cloud_id, req.key_name, req.security_group_ids)
     await _require_launch(clouds, cloud, req)
     try:
         problems = await _check_catalogue(clouds, req)
     except CloudError as exc:
         raise errors.from_cloud(exc, cloud_id=req.cloud_id) from exc
-    options, more = _launch_options(req, key, groups)
+    options, more = _launch_options(req, names)
     problems += more
     if problems:
         raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
     now = datetime.now(UTC)
+    named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     record = InstanceRecord(
         id=str(uuid.uuid4()),
         project_id=req.project_id,
-        cloud_id=req.cloud_id,
-        name=req.name,
-        image_id=req.image_id,
-        flavor_id=req.flavor_id,
-        provider_id=None,
         state=domain.REQUESTED,
         pending_action="launch",
-        attempts=0,
-        reason=None,
-        private_ips=(),
         correlation_id=req.correlation_id,
-        last_event_id=None,
         created_at=now,
         updated_at=now,
-        key_name=req.key_name,
         security_group_ids=tuple(req.security_group_ids),
-        zone=req.zone,
         tags=dict(req.tags),
         launch_options=options,
         pending_since=now,
+        **named,
     )
     event = InstanceRequested(
         instance_id=record.id,
-        cloud_id=record.cloud_id,
-        name=record.name,
-        image_id=record.image_id,
-        flavor_id=record.flavor_id,
-        key_name=record.key_name,
         security_group_ids=list(record.security_group_ids),
-        zone=record.zone,
         tags=dict(record.tags),
         user_data_bytes=len(req.user_data.encode()) if req.user_data else 0,
+        **named,
     )
     async with uow.transaction() as tx:
         record = tx.changed(record, event)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
-from kernel.db import Connection
 from kernel.keyset import Listing, PageRequest, fetch_page
 from services.provisioner.clouds.repository import CloudRepository
-from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord
+from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
 from services.provisioner.owned import owned
-from services.provisioner.work.table import IN_FLIGHT, NOT_HELD, UNCLAIMED, PendingTable, lease_interval
+from services.provisioner.work.engine import PendingStore
+from services.provisioner.work.table import IN_FLIGHT, NOT_HELD, PendingTable, Stored, kept
 
 COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
@@ -33,12 +33,10 @@ class InstanceFilter:
     discovered: bool | None = None
 
 
-class InstanceRepository(Protocol):
-    async def add(self, record: InstanceRecord) -> None: ...
-    async def save(self, record: InstanceRecord) -> InstanceRecord:
-        """Save a changed record; a request's change ends a claim on it (the call in flight is superseded)."""
-        ...
+class InstanceRepository(PendingStore[InstanceRecord], Protocol):
+    """The `instances` table (and the engine's statements on it)."""
 
+    async def add(self, record: InstanceRecord) -> None: ...
     async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
@@ -49,37 +47,18 @@ class InstanceRepository(Protocol):
         """Ids of the project's instances launched with a security group (a Clanavi id) that have not ended."""
         ...
 
-    # the engine's (services.provisioner.work.engine.PendingStore)
-    async def due(self, limit: int) -> list[str]: ...
-    async def claim(self, record_id: str, token: str, lease: float) -> InstanceRecord | None: ...
-    async def extend(self, record_id: str, token: str, lease: float) -> bool: ...
-    async def settle(self, record: InstanceRecord, token: str, *, retry_in: float) -> InstanceRecord | None: ...
-    async def release(self, record_id: str, token: str) -> bool: ...
-    async def discard(self, record_id: str, token: str) -> bool: ...
-    async def moving(self) -> list[InstanceRecord]: ...
-    async def lock_moving(self, ids: Sequence[str]) -> list[InstanceRecord]: ...
-
-
-class Named(Protocol):
-    """What a launch reads of the key pair and security groups it names."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def cloud_id(self) -> str: ...
-    @property
-    def provider_id(self) -> str | None: ...
-    @property
-    def state(self) -> str: ...
-
 
 class HeldResources(Protocol):
-    """What instances ask of the other resources' records: a launch's key pair and groups, and what a terminated
-    instance held."""
+    """What instances ask of the other resources' records: what a launch may name, and what a terminated instance
+    held."""
 
-    async def named(self, project_id: str, kind: Literal["key_pair"], cloud_id: str, name: str) -> Named | None: ...
-    async def many(self, project_id: str, kind: Literal["security_group"], ids: Sequence[str]) -> Sequence[Named]: ...
-    async def release_held_by(self, instance_id: str) -> None: ...
+    async def launch_names(
+        self, project_id: str, cloud_id: str, key_name: str | None, group_ids: Sequence[str]
+    ) -> LaunchNames: ...
+    async def release_held_by(self, instance_id: str) -> None:
+        """Volumes and addresses the cloud held on a terminated instance are checked again: the engine follows them
+        until the cloud reports them free (or, after a grace, still held)."""
+        ...
 
 
 class InstanceStore(Protocol):
@@ -138,94 +117,51 @@ def key_of(record_id: str) -> uuid.UUID | None:
         return None
 
 
-class PostgresInstanceRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._pending = PendingTable(conn, "instances", COLUMNS)
+class PostgresInstanceRepository(PendingTable[InstanceRecord]):
+    table = "instances"
+    columns = COLUMNS
+    changing: ClassVar[Stored] = {
+        "provider_id": kept,
+        "state": kept,
+        "pending_action": kept,
+        "attempts": kept,
+        "reason": kept,
+        "private_ips": list,
+        "correlation_id": kept,
+        "last_event_id": kept,
+        "launch_options": dict,
+        "throttled": kept,
+        "pending_since": kept,
+        "zone": kept,
+    }
+    inserted: ClassVar[Stored] = {
+        "id": uuid.UUID,
+        "project_id": kept,
+        "cloud_id": kept,
+        "name": kept,
+        "image_id": kept,
+        "flavor_id": kept,
+        "created_at": kept,
+        "updated_at": kept,
+        "key_name": kept,
+        "security_group_ids": list,
+        "tags": dict,
+        **changing,
+    }
+
+    def _record(self, row: Any) -> InstanceRecord:
+        return record_of(row)
 
     async def add(self, record: InstanceRecord) -> None:
-        await self._conn.execute(
-            """INSERT INTO instances (id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state,
-                   pending_action, attempts, reason, private_ips, correlation_id, last_event_id, created_at,
-                   updated_at, key_name, security_group_ids, zone, tags, launch_options, throttled, pending_since)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                       $21, $22, $23)""",
-            uuid.UUID(record.id),
-            record.project_id,
-            record.cloud_id,
-            record.name,
-            record.image_id,
-            record.flavor_id,
-            record.provider_id,
-            record.state,
-            record.pending_action,
-            record.attempts,
-            record.reason,
-            list(record.private_ips),
-            record.correlation_id,
-            record.last_event_id,
-            record.created_at,
-            record.updated_at,
-            record.key_name,
-            list(record.security_group_ids),
-            record.zone,
-            dict(record.tags),
-            dict(record.launch_options),
-            record.throttled,
-            record.pending_since,
-        )
-
-    async def _write(self, record: InstanceRecord, *, retry_in: float, only_for: str | None) -> InstanceRecord | None:
-        """Save the record's changing fields and end any claim (only while `only_for` holds it, when given)."""
-        row = await self._conn.fetchrow(
-            f"""UPDATE instances SET provider_id = $2, state = $3, pending_action = $4, attempts = $5, reason = $6,
-                   private_ips = $7, correlation_id = $8, last_event_id = $9, updated_at = now(),
-                   next_attempt_at = now() + {lease_interval("$10")}, launch_options = $11, throttled = $12,
-                   pending_since = $13, zone = $14, {UNCLAIMED}
-               WHERE id = $1 AND ($15::uuid IS NULL OR claim_token = $15) RETURNING {COLUMNS}""",
-            uuid.UUID(record.id),
-            record.provider_id,
-            record.state,
-            record.pending_action,
-            record.attempts,
-            record.reason,
-            list(record.private_ips),
-            record.correlation_id,
-            record.last_event_id,
-            retry_in,
-            dict(record.launch_options),
-            record.throttled,
-            record.pending_since,
-            record.zone,
-            uuid.UUID(only_for) if only_for is not None else None,
-        )
-        return record_of(row) if row else None
-
-    async def save(self, record: InstanceRecord) -> InstanceRecord:
-        saved = await self._write(record, retry_in=0.0, only_for=None)
-        if saved is None:
-            raise LookupError(f"instance {record.id} is not recorded")
-        return saved
-
-    async def settle(self, record: InstanceRecord, token: str, *, retry_in: float) -> InstanceRecord | None:
-        return await self._write(record, retry_in=retry_in, only_for=token)
+        await self._insert(record)
 
     async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None:
-        return await self._one(project_id, instance_id, lock=False)
+        key = key_of(instance_id)
+        return await self._one("id = $1 AND project_id = $2", key, project_id) if key else None
 
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None:
-        return await self._one(project_id, instance_id, lock=True)
-
-    async def _one(self, project_id: str, instance_id: str, *, lock: bool) -> InstanceRecord | None:
         key = key_of(instance_id)
-        if key is None:
-            return None
-        row = await self._conn.fetchrow(
-            f"SELECT {COLUMNS} FROM instances WHERE id = $1 AND project_id = $2{' FOR UPDATE' if lock else ''}",
-            key,
-            project_id,
-        )
-        return record_of(row) if row else None
+        return await self._one("id = $1 AND project_id = $2 FOR UPDATE", key, project_id) if key else None
 
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         return await fetch_page(self._conn, INSTANCE_LISTING, record_filters(flt), request, record_of)
@@ -240,39 +176,19 @@ class PostgresInstanceRepository:
         )
         return [str(r["id"]) for r in rows]
 
-    async def due(self, limit: int) -> list[str]:
-        return await self._pending.due(limit)
-
-    async def claim(self, record_id: str, token: str, lease: float) -> InstanceRecord | None:
-        row = await self._pending.claim(record_id, token, lease)
-        return record_of(row) if row else None
-
-    async def extend(self, record_id: str, token: str, lease: float) -> bool:
-        return await self._pending.extend(record_id, token, lease)
-
-    async def release(self, record_id: str, token: str) -> bool:
-        return await self._pending.release(record_id, token)
-
-    async def discard(self, record_id: str, token: str) -> bool:
-        return await self._pending.discard(record_id, token)
-
     async def moving(self) -> list[InstanceRecord]:
-        rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM instances
-                WHERE pending_action IS NULL AND state = ANY($1::text[]) AND provider_id IS NOT NULL AND {NOT_HELD}""",
+        return await self._many(
+            f"pending_action IS NULL AND state = ANY($1::text[]) AND provider_id IS NOT NULL AND {NOT_HELD}",
             sorted(TRANSITIONAL),
         )
-        return [record_of(r) for r in rows]
 
     async def lock_moving(self, ids: Sequence[str]) -> list[InstanceRecord]:
-        rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM instances
-                WHERE id = ANY($1::uuid[]) AND pending_action IS NULL AND state = ANY($2::text[])
-                FOR UPDATE SKIP LOCKED""",
+        return await self._many(
+            """id = ANY($1::uuid[]) AND pending_action IS NULL AND state = ANY($2::text[])
+               FOR UPDATE SKIP LOCKED""",
             [uuid.UUID(i) for i in ids],
             sorted(TRANSITIONAL),
         )
-        return [record_of(r) for r in rows]
 
 
 __all__ = [
@@ -282,7 +198,6 @@ __all__ = [
     "InstanceFilter",
     "InstanceRepository",
     "InstanceStore",
-    "Named",
     "PostgresInstanceRepository",
     "key_of",
     "owned_instance",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request
 
 from kernel.authz import Operator, Reader
@@ -22,27 +24,7 @@ def inventory_of(request: Request) -> Inventory:
 
 
 def sync_run_out(run: SyncRun) -> SyncRunOut:
-    return SyncRunOut(
-        id=run.id,
-        cloud_id=run.cloud_id,
-        project_id=run.project_id,
-        trigger=run.trigger,
-        status=run.status,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        adopted=run.counts.adopted,
-        drifted=run.counts.drifted,
-        vanished=run.counts.vanished,
-        unchanged=run.counts.unchanged,
-        listed=run.counts.listed,
-        list_calls=run.counts.list_calls,
-        volumes_adopted=run.counts.volumes_adopted,
-        volumes_drifted=run.counts.volumes_drifted,
-        volumes_vanished=run.counts.volumes_vanished,
-        volumes_unchanged=run.counts.volumes_unchanged,
-        volumes_listed=run.counts.volumes_listed,
-        error=run.error,
-    )
+    return SyncRunOut.model_validate({**asdict(run), **asdict(run.counts)})
 
 
 @router.post(

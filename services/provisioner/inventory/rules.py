@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Generic
 
 from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
 from adapters.base import Volume as CloudVolume
 from adapters.base import VolumeState as VS
 from kernel.events import (
+    EventPayload,
     InstanceDiscovered,
     InstanceDrifted,
     InstanceVanished,
@@ -29,7 +31,7 @@ from services.provisioner.instances.domain import (
     TRANSITIONAL,
     InstanceRecord,
 )
-from services.provisioner.inventory.domain import Change, Sync
+from services.provisioner.inventory.domain import Change, R, Sync
 from services.provisioner.resources.domain import ResourceRecord
 
 # Cloud states that mean the thing is on its way out or out: nothing to adopt, and a record Clanavi did not end is
@@ -41,18 +43,39 @@ VOLUME_ENDED = frozenset({VS.DELETED.value, GONE})
 _VOLUME_ERROR = "The cloud reports the volume in error."
 
 
-# --- instances --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Facts(Generic[R]):
+    """How a kind's drifts and vanishings are told: its events, and the field that names the record."""
 
+    sync: Sync
+    named_by: ClassVar[str]
+    drifted: ClassVar[Callable[..., EventPayload]]
+    vanished: ClassVar[Callable[..., EventPayload]]
 
-def _tags(cloud: CloudInstance) -> dict[str, str]:
-    return {k: v for k, v in cloud.tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
+    def _about(self, record: R, provider_id: str) -> dict[str, Any]:
+        return {
+            self.named_by: record.id,
+            "cloud_id": record.cloud_id,
+            "provider_id": provider_id,
+            "sync_id": self.sync.sync_id,
+        }
+
+    def _drift(self, record: R, after: R, provider_id: str) -> Change[R]:
+        fact = self.drifted(**self._about(record, provider_id), from_state=record.state, to_state=after.state)
+        return Change(record, after, fact)
+
+    def vanish(self, record: R) -> Change[R]:
+        fact = self.vanished(**self._about(record, record.provider_id or ""), previous_state=record.state)
+        return Change(record, replace(record, state=GONE), fact)
 
 
 @dataclass(frozen=True)
-class InstanceRules:
-    sync: Sync
+class InstanceRules(_Facts[InstanceRecord]):
     # The cloud's security group ids -> Clanavi's (groups Clanavi does not know are left out of adopted records).
     group_ids: Mapping[str, str] = field(default_factory=dict)
+    named_by = "instance_id"
+    drifted = InstanceDrifted
+    vanished = InstanceVanished
 
     def ended(self, record: InstanceRecord) -> bool:
         return record.state in ENDED
@@ -75,77 +98,44 @@ class InstanceRules:
         return cloud.state == S.UNKNOWN or cloud.state.value == record.state
 
     def adopt(self, cloud: CloudInstance, record_id: str | None = None) -> Change[InstanceRecord]:
-        tags = _tags(cloud)
         sync = self.sync
+        listed: dict[str, Any] = {"image_id": cloud.image_id, "flavor_id": cloud.flavor_id, "zone": cloud.zone}
+        tags = {k: v for k, v in cloud.tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
         record = InstanceRecord(
             id=record_id or str(uuid.uuid4()),
             project_id=sync.project_id,
             cloud_id=sync.cloud_id,
             name=cloud.name or cloud.id,
-            image_id=cloud.image_id,
-            flavor_id=cloud.flavor_id,
-            provider_id=cloud.id,
             state=cloud.state.value,
-            pending_action=None,
-            attempts=0,
-            reason=cloud.reason if cloud.state == S.ERROR else None,
-            private_ips=tuple(cloud.private_ips) + tuple(cloud.public_ips),
             correlation_id=sync.correlation_id,
-            last_event_id=None,
             created_at=sync.now,
             updated_at=sync.now,
+            provider_id=cloud.id,
+            reason=cloud.reason if cloud.state == S.ERROR else None,
+            private_ips=tuple(cloud.private_ips) + tuple(cloud.public_ips),
             key_name=cloud.key_name,
             security_group_ids=tuple(self.group_ids[g] for g in cloud.security_group_ids if g in self.group_ids),
-            zone=cloud.zone,
             tags=tags,
             discovered=True,
+            **listed,
         )
-        event = InstanceDiscovered(
-            instance_id=record.id,
-            cloud_id=sync.cloud_id,
-            provider_id=cloud.id,
-            sync_id=sync.sync_id,
-            name=record.name,
-            image_id=record.image_id,
-            flavor_id=record.flavor_id,
-            state=record.state,
-            zone=record.zone,
-            tags=tags,
+        fact = InstanceDiscovered(
+            **self._about(record, cloud.id), name=record.name, state=record.state, tags=tags, **listed
         )
-        return Change(None, record, event)
+        return Change(None, record, fact)
 
     def drift(self, record: InstanceRecord, cloud: CloudInstance) -> Change[InstanceRecord]:
         reason = (cloud.reason or "The cloud reports the instance in error.") if cloud.state == S.ERROR else None
-        after = replace(record, state=cloud.state.value, reason=reason)
-        event = InstanceDrifted(
-            instance_id=record.id,
-            cloud_id=record.cloud_id,
-            provider_id=cloud.id,
-            sync_id=self.sync.sync_id,
-            from_state=record.state,
-            to_state=after.state,
-        )
-        return Change(record, after, event)
-
-    def vanish(self, record: InstanceRecord) -> Change[InstanceRecord]:
-        event = InstanceVanished(
-            instance_id=record.id,
-            cloud_id=record.cloud_id,
-            provider_id=record.provider_id or "",
-            sync_id=self.sync.sync_id,
-            previous_state=record.state,
-        )
-        return Change(record, replace(record, state=GONE), event)
-
-
-# --- volumes ----------------------------------------------------------------------------------------------------
+        return self._drift(record, replace(record, state=cloud.state.value, reason=reason), cloud.id)
 
 
 @dataclass(frozen=True)
-class VolumeRules:
-    sync: Sync
+class VolumeRules(_Facts[ResourceRecord]):
     # The cloud's instance ids -> Clanavi's: an adopted or corrected volume is attached to the Clanavi instance.
     instance_ids: Mapping[str, str] = field(default_factory=dict)
+    named_by = "volume_id"
+    drifted = VolumeDrifted
+    vanished = VolumeVanished
 
     def ended(self, record: ResourceRecord) -> bool:
         return record.state in VOLUME_ENDED
@@ -182,41 +172,32 @@ class VolumeRules:
         }
 
     def adopt(self, cloud: CloudVolume, record_id: str | None = None) -> Change[ResourceRecord]:
-        attachment = self._attachment(cloud)
         sync = self.sync
+        attachment = self._attachment(cloud)
         record = ResourceRecord(
             id=record_id or str(uuid.uuid4()),
             kind="volume",
             project_id=sync.project_id,
             cloud_id=sync.cloud_id,
             name=cloud.name or cloud.id,
-            provider_id=cloud.id,
             state=cloud.state.value,
-            pending_action=None,
-            pending={},
-            attempts=0,
-            throttled=0,
-            reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
             attrs={"cloud_name": cloud.name, "size_gb": cloud.size_gb, "zone": cloud.zone, **attachment},
             correlation_id=sync.correlation_id,
-            last_event_id=None,
-            pending_since=None,
             created_at=sync.now,
             updated_at=sync.now,
+            provider_id=cloud.id,
+            reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
             discovered=True,
         )
-        event = VolumeDiscovered(
-            volume_id=record.id,
-            cloud_id=sync.cloud_id,
-            provider_id=cloud.id,
-            sync_id=sync.sync_id,
+        fact = VolumeDiscovered(
+            **self._about(record, cloud.id),
             name=record.name,
             size_gb=cloud.size_gb,
             state=record.state,
             zone=cloud.zone,
             instance_id=attachment["instance_id"],
         )
-        return Change(None, record, event)
+        return Change(None, record, fact)
 
     def drift(self, record: ResourceRecord, cloud: CloudVolume) -> Change[ResourceRecord]:
         after = replace(
@@ -225,25 +206,7 @@ class VolumeRules:
             reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
             attrs={**record.attrs, **self._attachment(cloud), "size_gb": cloud.size_gb},
         )
-        event = VolumeDrifted(
-            volume_id=record.id,
-            cloud_id=record.cloud_id,
-            provider_id=cloud.id,
-            sync_id=self.sync.sync_id,
-            from_state=record.state,
-            to_state=after.state,
-        )
-        return Change(record, after, event)
-
-    def vanish(self, record: ResourceRecord) -> Change[ResourceRecord]:
-        event = VolumeVanished(
-            volume_id=record.id,
-            cloud_id=record.cloud_id,
-            provider_id=record.provider_id or "",
-            sync_id=self.sync.sync_id,
-            previous_state=record.state,
-        )
-        return Change(record, replace(record, state=GONE), event)
+        return self._drift(record, after, cloud.id)
 
 
 __all__ = ["VOLUME_ENDED", "InstanceRules", "VolumeRules"]

@@ -15,8 +15,8 @@ How each kind's record takes a cloud's answer is in `transitions`; the rules of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
@@ -39,6 +39,7 @@ from kernel.events import (
     VolumeDeleted,
     VolumeFailed,
 )
+from services.provisioner.instances.domain import LaunchNames
 
 Kind = Literal["key_pair", "security_group", "volume", "snapshot", "address", "image"]
 KINDS: tuple[Kind, ...] = ("key_pair", "security_group", "volume", "snapshot", "address", "image")
@@ -142,21 +143,22 @@ class ResourceRecord:
     project_id: str
     cloud_id: str
     name: str
-    provider_id: str | None
     state: str
-    # The action waiting for (or in) its cloud call, and its parameters (`previous_state` among them).
-    pending_action: str | None
-    pending: Mapping[str, Any]
-    attempts: int
-    throttled: int
-    reason: str | None
     # What the kind adds: size_gb, zone, instance_id, device, fingerprint, description, rules, ip, cloud_name...
     attrs: Mapping[str, Any]
     correlation_id: str
-    last_event_id: str | None
-    pending_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    # The resource's id in its cloud, once it is there.
+    provider_id: str | None = None
+    # The action waiting for (or in) its cloud call, and its parameters (`previous_state` among them).
+    pending_action: str | None = None
+    pending: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    throttled: int = 0
+    reason: str | None = None
+    last_event_id: str | None = None
+    pending_since: datetime | None = None
     # Created outside Clanavi and adopted by an inventory sync.
     discovered: bool = False
 
@@ -190,19 +192,14 @@ def new_record(
         project_id=project_id,
         cloud_id=cloud_id,
         name=name,
-        provider_id=None,
         state=rules.creating,
-        pending_action=action or rules.create,
-        pending=dict(pending),
-        attempts=0,
-        throttled=0,
-        reason=None,
         attrs={"cloud_name": cloud_name(kind, id, name), **attrs},
         correlation_id=correlation_id,
-        last_event_id=None,
-        pending_since=now,
         created_at=now,
         updated_at=now,
+        pending_action=action or rules.create,
+        pending=dict(pending),
+        pending_since=now,
     )
 
 
@@ -277,6 +274,18 @@ def settled(record: ResourceRecord, state: str, **attrs: Any) -> ResourceRecord:
         reason=None,
         pending_since=None,
         attrs={**record.attrs, **attrs},
+    )
+
+
+def launch_names(key: ResourceRecord | None, groups: Sequence[ResourceRecord], cloud_id: str) -> LaunchNames:
+    """What a launch in `cloud_id` may name of a key pair and security groups the project has."""
+    return LaunchNames(
+        key_usable=key is not None and key.state == "available",
+        group_provider_ids={
+            g.id: g.provider_id
+            for g in groups
+            if g.cloud_id == cloud_id and g.provider_id is not None and g.state == "available"
+        },
     )
 
 
@@ -359,6 +368,7 @@ __all__ = [
     "failed_event",
     "gone_event",
     "label",
+    "launch_names",
     "needs_cloud",
     "new_record",
     "refused",

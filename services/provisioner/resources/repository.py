@@ -6,19 +6,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import asyncpg
 
-from kernel.db import Connection
 from kernel.errors import Conflict
 from kernel.keyset import Listing, PageRequest, fetch_page
 from services.provisioner.clouds.repository import CloudRepository
+from services.provisioner.instances.domain import LaunchNames
 from services.provisioner.instances.repository import InstanceRepository, key_of
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
 from services.provisioner.owned import owned
-from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, label
-from services.provisioner.work.table import NOT_HELD, PendingTable, lease_interval
+from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, label, launch_names
+from services.provisioner.work.engine import PendingStore
+from services.provisioner.work.table import NOT_HELD, PendingTable, Stored, kept
 
 COLUMNS = (
     "id, kind, project_id, cloud_id, name, provider_id, state, pending_action, pending, attempts, throttled, reason, "
@@ -29,6 +30,7 @@ RESOURCE_LISTING = Listing(f"SELECT {COLUMNS} FROM resources", RECORD_SORTS, REC
 _FOLLOWED = sorted({(kind, state) for kind, rules in RULES.items() for state in rules.followed})
 # Constants from the rules (never input): lets the planner use the partial index `resources_moving`.
 _FOLLOWED_STATES = ", ".join(f"'{state}'" for state in sorted({s for _, s in _FOLLOWED}))
+_FOLLOWED_PARAMS = ([k for k, _ in _FOLLOWED], [s for _, s in _FOLLOWED])
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,14 @@ class ResourceFilter:
     discovered: bool | None = None
 
 
-class ResourceRepository(Protocol):
+class ResourceRepository(PendingStore[ResourceRecord], Protocol):
+    """The `resources` table (and the engine's statements on it)."""
+
     async def add(self, record: ResourceRecord, *, claim: str | None = None, lease: float = 0.0) -> None:
         """Record a new resource; with `claim`, its action is held by the request that carries it out. Raises
         Conflict when its name is taken in the cloud (key pairs and security groups)."""
         ...
 
-    async def save(self, record: ResourceRecord) -> ResourceRecord: ...
     async def hold(self, record: ResourceRecord, token: str, lease: float) -> ResourceRecord:
         """Save a record whose action the caller carries out itself, under its claim."""
         ...
@@ -73,20 +76,10 @@ class ResourceRepository(Protocol):
         ...
 
     async def page(self, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]: ...
-    async def release_held_by(self, instance_id: str) -> None:
-        """Volumes and addresses the cloud held on a terminated instance are checked again: the engine follows them
-        until the cloud reports them free (or, after a grace, still held)."""
-        ...
-
-    # the engine's (services.provisioner.work.engine.PendingStore)
-    async def due(self, limit: int) -> list[str]: ...
-    async def claim(self, record_id: str, token: str, lease: float) -> ResourceRecord | None: ...
-    async def extend(self, record_id: str, token: str, lease: float) -> bool: ...
-    async def settle(self, record: ResourceRecord, token: str, *, retry_in: float) -> ResourceRecord | None: ...
-    async def release(self, record_id: str, token: str) -> bool: ...
-    async def discard(self, record_id: str, token: str) -> bool: ...
-    async def moving(self) -> list[ResourceRecord]: ...
-    async def lock_moving(self, ids: Sequence[str]) -> list[ResourceRecord]: ...
+    async def launch_names(
+        self, project_id: str, cloud_id: str, key_name: str | None, group_ids: Sequence[str]
+    ) -> LaunchNames: ...
+    async def release_held_by(self, instance_id: str) -> None: ...
 
 
 class ResourceStore(Protocol):
@@ -131,40 +124,41 @@ def record_of(row: Any) -> ResourceRecord:
     )
 
 
-class PostgresResourceRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._pending = PendingTable(conn, "resources", COLUMNS)
+class PostgresResourceRepository(PendingTable[ResourceRecord]):
+    table = "resources"
+    columns = COLUMNS
+    changing: ClassVar[Stored] = {
+        "provider_id": kept,
+        "state": kept,
+        "pending_action": kept,
+        "pending": dict,
+        "attempts": kept,
+        "throttled": kept,
+        "reason": kept,
+        "attrs": dict,
+        "correlation_id": kept,
+        "last_event_id": kept,
+        "pending_since": kept,
+    }
+    inserted: ClassVar[Stored] = {
+        "id": uuid.UUID,
+        "kind": kept,
+        "project_id": kept,
+        "cloud_id": kept,
+        "name": kept,
+        "created_at": kept,
+        "updated_at": kept,
+        **changing,
+    }
+    # Constants from the rules (never input): lets the planner use the partial index `resources_moving`.
+    moving_state = f"state IN ({_FOLLOWED_STATES}) AND (kind, state) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
+
+    def _record(self, row: Any) -> ResourceRecord:
+        return record_of(row)
 
     async def add(self, record: ResourceRecord, *, claim: str | None = None, lease: float = 0.0) -> None:
         try:
-            await self._conn.execute(
-                f"""INSERT INTO resources (id, kind, project_id, cloud_id, name, provider_id, state, pending_action,
-                       pending, attempts, throttled, reason, attrs, correlation_id, last_event_id, pending_since,
-                       created_at, updated_at, claim_token, claimed_until)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                           CASE WHEN $19::uuid IS NULL THEN NULL ELSE now() + {lease_interval("$20")} END)""",
-                uuid.UUID(record.id),
-                record.kind,
-                record.project_id,
-                record.cloud_id,
-                record.name,
-                record.provider_id,
-                record.state,
-                record.pending_action,
-                dict(record.pending),
-                record.attempts,
-                record.throttled,
-                record.reason,
-                dict(record.attrs),
-                record.correlation_id,
-                record.last_event_id,
-                record.pending_since,
-                record.created_at,
-                record.updated_at,
-                uuid.UUID(claim) if claim is not None else None,
-                lease,
-            )
+            await self._insert(record, claim=claim, lease=lease)
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 f"A {label(record.kind)} named {record.name} already exists in cloud {record.cloud_id}.",
@@ -173,51 +167,19 @@ class PostgresResourceRepository:
 
     async def _write(
         self,
-        record: ResourceRecord,
+        record: Any,
         *,
         retry_in: float = 0.0,
         only_for: str | None = None,
         hold: str | None = None,
         lease: float = 0.0,
     ) -> ResourceRecord | None:
-        """Save the record's changing fields, due after `retry_in` seconds; the claim becomes `hold`'s for `lease`
-        seconds (or ends), and the row is written only while `only_for` holds it, when given."""
         try:
-            row = await self._conn.fetchrow(
-                f"""UPDATE resources SET provider_id = $2, state = $3, pending_action = $4, pending = $5,
-                       attempts = $6, throttled = $7, reason = $8, attrs = $9, correlation_id = $10,
-                       last_event_id = $11, pending_since = $12, updated_at = now(),
-                       next_attempt_at = now() + {lease_interval("$13")}, claim_token = $15,
-                       claimed_until = CASE WHEN $15::uuid IS NULL THEN NULL ELSE now() + {lease_interval("$16")} END
-                   WHERE id = $1 AND ($14::uuid IS NULL OR claim_token = $14) RETURNING {COLUMNS}""",
-                uuid.UUID(record.id),
-                record.provider_id,
-                record.state,
-                record.pending_action,
-                dict(record.pending),
-                record.attempts,
-                record.throttled,
-                record.reason,
-                dict(record.attrs),
-                record.correlation_id,
-                record.last_event_id,
-                record.pending_since,
-                retry_in,
-                uuid.UUID(only_for) if only_for is not None else None,
-                uuid.UUID(hold) if hold is not None else None,
-                lease,
-            )
+            return await super()._write(record, retry_in=retry_in, only_for=only_for, hold=hold, lease=lease)
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 f"Cloud {record.cloud_id} has this {label(record.kind)} under another record already."
             ) from None
-        return record_of(row) if row else None
-
-    async def save(self, record: ResourceRecord) -> ResourceRecord:
-        saved = await self._write(record)
-        if saved is None:
-            raise LookupError(f"resource {record.id} is not recorded")
-        return saved
 
     async def hold(self, record: ResourceRecord, token: str, lease: float) -> ResourceRecord:
         saved = await self._write(record, hold=token, lease=lease)
@@ -225,54 +187,32 @@ class PostgresResourceRepository:
             raise LookupError(f"resource {record.id} is not recorded")
         return saved
 
-    async def settle(self, record: ResourceRecord, token: str, *, retry_in: float) -> ResourceRecord | None:
-        return await self._write(record, retry_in=retry_in, only_for=token)
-
     async def get(self, project_id: str, kind: Kind, resource_id: str) -> ResourceRecord | None:
-        return await self._one(project_id, kind, resource_id, lock=False)
+        key = key_of(resource_id)
+        return await self._one("id = $1 AND project_id = $2 AND kind = $3", key, project_id, kind) if key else None
 
     async def lock(self, project_id: str, kind: Kind, resource_id: str) -> ResourceRecord | None:
-        return await self._one(project_id, kind, resource_id, lock=True)
-
-    async def _one(self, project_id: str, kind: Kind, resource_id: str, *, lock: bool) -> ResourceRecord | None:
         key = key_of(resource_id)
-        if key is None:
-            return None
-        row = await self._conn.fetchrow(
-            f"""SELECT {COLUMNS} FROM resources WHERE id = $1 AND project_id = $2 AND kind = $3
-                {"FOR UPDATE" if lock else ""}""",
-            key,
-            project_id,
-            kind,
-        )
-        return record_of(row) if row else None
+        where = "id = $1 AND project_id = $2 AND kind = $3 FOR UPDATE"
+        return await self._one(where, key, project_id, kind) if key else None
 
     async def find(self, resource_id: str) -> ResourceRecord | None:
-        row = await self._conn.fetchrow(f"SELECT {COLUMNS} FROM resources WHERE id = $1", uuid.UUID(resource_id))
-        return record_of(row) if row else None
+        return await self._one("id = $1", uuid.UUID(resource_id))
 
     async def named(self, project_id: str, kind: Kind, cloud_id: str, name: str) -> ResourceRecord | None:
-        row = await self._conn.fetchrow(
-            f"""SELECT {COLUMNS} FROM resources
-                WHERE project_id = $1 AND kind = $2 AND cloud_id = $3 AND name = $4 AND state <> $5
-                ORDER BY created_at DESC LIMIT 1""",
+        return await self._one(
+            """project_id = $1 AND kind = $2 AND cloud_id = $3 AND name = $4 AND state <> $5
+               ORDER BY created_at DESC LIMIT 1""",
             project_id,
             kind,
             cloud_id,
             name,
             RULES[kind].gone,
         )
-        return record_of(row) if row else None
 
     async def many(self, project_id: str, kind: Kind, ids: Sequence[str]) -> list[ResourceRecord]:
         keys = [k for k in (key_of(i) for i in ids) if k is not None]
-        rows = await self._conn.fetch(
-            f"SELECT {COLUMNS} FROM resources WHERE id = ANY($1::uuid[]) AND project_id = $2 AND kind = $3",
-            keys,
-            project_id,
-            kind,
-        )
-        return [record_of(r) for r in rows]
+        return await self._many("id = ANY($1::uuid[]) AND project_id = $2 AND kind = $3", keys, project_id, kind)
 
     async def provider_ids(self, cloud_id: str, kind: Kind) -> set[str]:
         rows = await self._conn.fetch(
@@ -291,6 +231,12 @@ class PostgresResourceRepository:
         )
         return await fetch_page(self._conn, RESOURCE_LISTING, where, request, record_of)
 
+    async def launch_names(
+        self, project_id: str, cloud_id: str, key_name: str | None, group_ids: Sequence[str]
+    ) -> LaunchNames:
+        key = await self.named(project_id, "key_pair", cloud_id, key_name) if key_name is not None else None
+        return launch_names(key, await self.many(project_id, "security_group", group_ids), cloud_id)
+
     async def release_held_by(self, instance_id: str) -> None:
         await self._conn.execute(
             """UPDATE resources SET state = CASE kind WHEN 'volume' THEN 'detaching' ELSE 'disassociating' END,
@@ -300,39 +246,17 @@ class PostgresResourceRepository:
             instance_id,
         )
 
-    async def due(self, limit: int) -> list[str]:
-        return await self._pending.due(limit)
-
-    async def claim(self, record_id: str, token: str, lease: float) -> ResourceRecord | None:
-        row = await self._pending.claim(record_id, token, lease)
-        return record_of(row) if row else None
-
-    async def extend(self, record_id: str, token: str, lease: float) -> bool:
-        return await self._pending.extend(record_id, token, lease)
-
-    async def release(self, record_id: str, token: str) -> bool:
-        return await self._pending.release(record_id, token)
-
-    async def discard(self, record_id: str, token: str) -> bool:
-        return await self._pending.discard(record_id, token)
-
     async def moving(self) -> list[ResourceRecord]:
-        rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM resources
-                WHERE pending_action IS NULL AND provider_id IS NOT NULL AND state IN ({_FOLLOWED_STATES})
-                  AND {NOT_HELD} AND (kind, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-            [k for k, _ in _FOLLOWED],
-            [s for _, s in _FOLLOWED],
+        return await self._many(
+            f"""pending_action IS NULL AND provider_id IS NOT NULL AND state IN ({_FOLLOWED_STATES}) AND {NOT_HELD}
+                AND (kind, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+            *_FOLLOWED_PARAMS,
         )
-        return [record_of(r) for r in rows]
 
     async def lock_moving(self, ids: Sequence[str]) -> list[ResourceRecord]:
-        rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM resources
-                WHERE id = ANY($1::uuid[]) AND pending_action IS NULL FOR UPDATE SKIP LOCKED""",
-            [uuid.UUID(i) for i in ids],
+        return await self._many(
+            "id = ANY($1::uuid[]) AND pending_action IS NULL FOR UPDATE SKIP LOCKED", [uuid.UUID(i) for i in ids]
         )
-        return [record_of(r) for r in rows]
 
 
 __all__ = [

@@ -36,7 +36,7 @@ from kernel.errors import ClanaviError
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
-from services.provisioner.work.pacing import Pacer, Retry, RetryPolicy, give_up_reason, plan_after_failure
+from services.provisioner.work.pacing import Pacer, Retry, Retrying, RetryPolicy, give_up_reason, plan_after_failure
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +49,15 @@ WORK_CHANNEL = "provisioner_work"
 if TYPE_CHECKING:
     from kernel.unit_of_work import ChainedRecord
 
-    class Pending(ChainedRecord, Protocol):
-        """What the engine reads of a record (a dataclass, whose events it chains)."""
+    class Pending(ChainedRecord, Retrying, Protocol):
+        """What the engine reads of a record (a dataclass, whose events it chains, and whose retries it plans)."""
 
         @property
         def id(self) -> str: ...
         @property
-        def cloud_id(self) -> str: ...
-        @property
         def provider_id(self) -> str | None: ...
         @property
         def pending_action(self) -> str | None: ...
-        @property
-        def attempts(self) -> int: ...
-        @property
-        def throttled(self) -> int: ...
-        @property
-        def pending_since(self) -> datetime | None: ...
-        @property
-        def created_at(self) -> datetime: ...
 
 
 Rec = TypeVar("Rec", bound="Pending")

@@ -1,16 +1,18 @@
-"""The pending-action columns the instances and resources tables share, and the statements the engine's claims make
-on them (PostgreSQL).
+"""The tables of records with pending actions (instances, resources) on PostgreSQL: how their records are written,
+and the statements the engine's claims make on them.
 
 A record's action is due when `pending_action` is set, `next_attempt_at` has passed, nobody holds a live claim on
 it (`claimed_until` passed or unset) and its cloud's adapter module is enabled. Claiming sets `claim_token` and
 `claimed_until` in one statement, so two workers never both get it; the holder renews the lease while its cloud call
-runs, and settles the outcome only while the token is still the row's.
+runs, and settles the outcome only while the token is still the row's. A request's own save ends any claim: the
+user's change supersedes the call in flight.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
 
 from kernel.db import Connection
 
@@ -22,66 +24,133 @@ _DUE = (
 )
 # A claim whose lease has not run out: the cloud is being called for the row's action.
 IN_FLIGHT = "(claim_token IS NOT NULL AND claimed_until >= now()) AS in_flight"
-# The assignments that end a claim.
-UNCLAIMED = "claim_token = NULL, claimed_until = NULL"
+
+# Column -> how the record's attribute of that name is stored.
+Stored = Mapping[str, Callable[[Any], Any]]
+Rec = TypeVar("Rec")
+
+
+def kept(value: Any) -> Any:
+    return value
 
 
 def lease_interval(param: str) -> str:
     return f"make_interval(secs => {param})"
 
 
-class PendingTable:
-    """The claim statements of one table (`instances` or `resources`), on one connection."""
+def _token(token: str | None) -> uuid.UUID | None:
+    return uuid.UUID(token) if token is not None else None
 
-    def __init__(self, conn: Connection, table: str, columns: str) -> None:
+
+class PendingTable(Generic[Rec]):
+    """A table of records with pending actions, on one connection: `table`, the `columns` a record is read from,
+    the `inserted` columns of a new one and the `changing` ones a save writes."""
+
+    table: ClassVar[str]
+    columns: ClassVar[str]
+    inserted: ClassVar[Stored]
+    changing: ClassVar[Stored]
+
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._table = table
-        self._columns = columns
+
+    def _record(self, row: Any) -> Rec:
+        raise NotImplementedError
+
+    async def _one(self, where: str, *args: Any) -> Rec | None:
+        row = await self._conn.fetchrow(f"SELECT {self.columns} FROM {self.table} WHERE {where}", *args)
+        return self._record(row) if row else None
+
+    async def _many(self, where: str, *args: Any) -> list[Rec]:
+        rows = await self._conn.fetch(f"SELECT {self.columns} FROM {self.table} WHERE {where}", *args)
+        return [self._record(r) for r in rows]
+
+    async def _insert(self, record: Any, *, claim: str | None = None, lease: float = 0.0) -> None:
+        """Insert a new record; with `claim`, held by it for `lease` seconds."""
+        n = len(self.inserted)
+        await self._conn.execute(
+            f"""INSERT INTO {self.table} ({", ".join(self.inserted)}, claim_token, claimed_until)
+                VALUES ({", ".join(f"${i}" for i in range(1, n + 1))}, ${n + 1},
+                        CASE WHEN ${n + 1}::uuid IS NULL THEN NULL ELSE now() + {lease_interval(f"${n + 2}")} END)""",
+            *[store(getattr(record, column)) for column, store in self.inserted.items()],
+            _token(claim),
+            lease,
+        )
+
+    async def _write(
+        self,
+        record: Any,
+        *,
+        retry_in: float = 0.0,
+        only_for: str | None = None,
+        hold: str | None = None,
+        lease: float = 0.0,
+    ) -> Rec | None:
+        """Save the record's changing fields, due after `retry_in` seconds; the claim becomes `hold`'s for `lease`
+        seconds (or ends), and the row is written only while `only_for` holds it, when given (None otherwise)."""
+        n = len(self.changing) + 1
+        assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(self.changing, start=2))
+        row = await self._conn.fetchrow(
+            f"""UPDATE {self.table} SET {assignments}, updated_at = now(),
+                    next_attempt_at = now() + {lease_interval(f"${n + 1}")}, claim_token = ${n + 2},
+                    claimed_until = CASE WHEN ${n + 2}::uuid IS NULL THEN NULL
+                                         ELSE now() + {lease_interval(f"${n + 3}")} END
+                WHERE id = $1 AND (${n + 4}::uuid IS NULL OR claim_token = ${n + 4}) RETURNING {self.columns}""",
+            uuid.UUID(record.id),
+            *[store(getattr(record, column)) for column, store in self.changing.items()],
+            retry_in,
+            _token(hold),
+            lease,
+            _token(only_for),
+        )
+        return self._record(row) if row else None
+
+    async def save(self, record: Any) -> Rec:
+        """Save a changed record; a request's change ends a claim on it (the call in flight is superseded)."""
+        saved = await self._write(record)
+        if saved is None:
+            raise LookupError(f"{self.table} has no record {record.id}")
+        return saved
+
+    async def settle(self, record: Any, token: str, *, retry_in: float) -> Rec | None:
+        return await self._write(record, retry_in=retry_in, only_for=token)
 
     async def due(self, limit: int) -> list[str]:
         """Ids of the rows whose action is due, the longest due first."""
         rows = await self._conn.fetch(
-            f"SELECT id FROM {self._table} WHERE {_DUE} ORDER BY next_attempt_at LIMIT $1", limit
+            f"SELECT id FROM {self.table} WHERE {_DUE} ORDER BY next_attempt_at LIMIT $1", limit
         )
         return [str(r["id"]) for r in rows]
 
-    async def claim(self, record_id: str, token: str, lease: float) -> Any:
-        """The row, now held under `token` for `lease` seconds, if its action is due (None otherwise)."""
-        return await self._conn.fetchrow(
-            f"""UPDATE {self._table} SET claim_token = $2, claimed_until = now() + {lease_interval("$3")}
-                WHERE id = $1 AND {_DUE} RETURNING {self._columns}""",
+    async def claim(self, record_id: str, token: str, lease: float) -> Rec | None:
+        """The record, now held under `token` for `lease` seconds, if its action is due (None otherwise)."""
+        row = await self._conn.fetchrow(
+            f"""UPDATE {self.table} SET claim_token = $2, claimed_until = now() + {lease_interval("$3")}
+                WHERE id = $1 AND {_DUE} RETURNING {self.columns}""",
             uuid.UUID(record_id),
             uuid.UUID(token),
             lease,
         )
+        return self._record(row) if row else None
 
-    async def extend(self, record_id: str, token: str, lease: float) -> bool:
+    async def _held(self, change: str, record_id: str, token: str, *args: Any) -> bool:
         done = await self._conn.fetchval(
-            f"""UPDATE {self._table} SET claimed_until = now() + {lease_interval("$3")}
-                WHERE id = $1 AND claim_token = $2 RETURNING true""",
-            uuid.UUID(record_id),
-            uuid.UUID(token),
-            lease,
+            f"{change} WHERE id = $1 AND claim_token = $2 RETURNING true", uuid.UUID(record_id), uuid.UUID(token), *args
         )
         return bool(done)
+
+    async def extend(self, record_id: str, token: str, lease: float) -> bool:
+        return await self._held(
+            f"UPDATE {self.table} SET claimed_until = now() + {lease_interval('$3')}", record_id, token, lease
+        )
 
     async def release(self, record_id: str, token: str) -> bool:
         """End the claim, the row otherwise untouched."""
-        done = await self._conn.fetchval(
-            f"UPDATE {self._table} SET {UNCLAIMED} WHERE id = $1 AND claim_token = $2 RETURNING true",
-            uuid.UUID(record_id),
-            uuid.UUID(token),
-        )
-        return bool(done)
+        return await self._held(f"UPDATE {self.table} SET claim_token = NULL, claimed_until = NULL", record_id, token)
 
     async def discard(self, record_id: str, token: str) -> bool:
         """Delete the row, while the claim is still `token`'s."""
-        done = await self._conn.fetchval(
-            f"DELETE FROM {self._table} WHERE id = $1 AND claim_token = $2 RETURNING true",
-            uuid.UUID(record_id),
-            uuid.UUID(token),
-        )
-        return bool(done)
+        return await self._held(f"DELETE FROM {self.table}", record_id, token)
 
 
-__all__ = ["IN_FLIGHT", "NOT_HELD", "UNCLAIMED", "PendingTable", "lease_interval"]
+__all__ = ["IN_FLIGHT", "NOT_HELD", "PendingTable", "Stored", "kept", "lease_interval"]
