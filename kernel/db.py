@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import TYPE_CHECKING, Any, TypeAlias
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 import pydantic_core
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from asyncpg.pool import PoolConnectionProxy
 
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
 else:
     Pool = asyncpg.Pool
     Connection = asyncpg.Connection
+
+D = TypeVar("D", bound="DataclassInstance")
 
 
 async def _init_connection(conn: Connection) -> None:
@@ -44,3 +50,18 @@ async def ping(pool: Pool) -> bool:
             return bool(value == 1)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
+
+
+def _as_held(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def from_row(cls: type[D], row: Mapping[str, Any], **given: Any) -> D:
+    """The dataclass record a row holds, the row having a column of each field's name; uuids become text and arrays
+    tuples, as frozen records hold them. `given` are the fields that are not one column."""
+    held = {f.name: _as_held(row[f.name]) for f in dataclasses.fields(cls) if f.name not in given}
+    return cls(**held, **given)

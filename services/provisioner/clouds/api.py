@@ -99,15 +99,7 @@ async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> 
     cloud = await handlers.create(
         uow_of(request),
         clouds,
-        handlers.NewCloud(
-            project_id=caller.project_id,
-            name=body.name,
-            driver=body.driver,
-            config=body.config,
-            credentials=body.credentials,
-            enabled=body.enabled,
-            correlation_id=correlation_id(),
-        ),
+        handlers.NewCloud(project_id=caller.project_id, correlation_id=correlation_id(), **body.model_dump()),
         within=_within(request),
     )
     return await cloud_out(clouds, cloud)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kernel.crypto import CryptoError, Keyring
 from kernel.errors import ValidationFailed
-from kernel.events import CloudAdded, CloudUpdated, EventPayload
+from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials as sealing
 from services.provisioner.clouds import domain
@@ -97,15 +97,7 @@ async def _configure_one(
     )
     if current is None:
         cloud = await clouds.add(wanted)
-        return CloudAdded(
-            cloud_id=cloud.id,
-            name=cloud.name,
-            driver=cloud.driver,
-            project=CONFIGURED_PROJECT,
-            source="configuration",
-            config_fields=sorted(config),
-            credential_fields=list(cloud.credential_fields),
-        )
+        return domain.added(cloud)
     try:
         changed_credentials = changed_keys(sealing.open_credentials(keyring, current), credentials)
     except CredentialsUnreadable:
@@ -125,16 +117,8 @@ async def _configure_one(
         # No needless sealing again.
         wanted = replace(wanted, credentials=current.credentials, credentials_key_id=current.credentials_key_id)
     await clouds.update(wanted)
-    return CloudUpdated(
-        cloud_id=item.id,
-        name=item.name,
-        driver=item.driver,
-        project=CONFIGURED_PROJECT,
-        source="configuration",
-        changed=changed,
-        config_fields=[k for k in changed_keys(current.config, config) if k not in credentials],
-        credential_fields=changed_credentials,
-    )
+    config_fields = [k for k in changed_keys(current.config, config) if k not in credentials]
+    return domain.updated(wanted, changed, config_fields, changed_credentials)
 
 
 async def seal_plaintext(uow: UnitOfWork[CloudStore], keyring: Keyring) -> int:

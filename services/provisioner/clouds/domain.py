@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from adapters import registry
 from kernel.errors import Conflict, ValidationFailed
+from kernel.events import CloudAdded, CloudUpdated
 
 # The project the clouds from configuration (and the built-in `sim`) belong to.
 CONFIGURED_PROJECT = "default"
@@ -156,12 +157,37 @@ def check(driver: str, config: Mapping[str, Any], credentials: Mapping[str, Any]
         )
 
 
+def about(cloud: Cloud) -> dict[str, Any]:
+    """What every event of a cloud says of it."""
+    return {"cloud_id": cloud.id, "name": cloud.name, "driver": cloud.driver, "project": cloud.project_id}
+
+
+def added(cloud: Cloud) -> CloudAdded:
+    """The event of a new cloud: names of its fields, never their values."""
+    fields = list(cloud.credential_fields)
+    return CloudAdded(**about(cloud), source=cloud.source, config_fields=sorted(cloud.config), credential_fields=fields)
+
+
+def updated(cloud: Cloud, changed: list[str], config_fields: list[str], credential_fields: list[str]) -> CloudUpdated:
+    """The event of a changed cloud: which fields changed, never their values."""
+    return CloudUpdated(
+        **about(cloud),
+        source=cloud.source,
+        changed=changed,
+        config_fields=config_fields,
+        credential_fields=credential_fields,
+    )
+
+
 def shown_config(cloud: Cloud) -> dict[str, Any]:
     """The settings an answer may show: never a secret, even one stored before secrets were split out."""
     return split(cloud.driver, cloud.config)[0]
 
 
 __all__ = [
+    "about",
+    "added",
+    "updated",
     "CONFIGURED_PROJECT",
     "PLURALS",
     "SECRET_FIELDS",

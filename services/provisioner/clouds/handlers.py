@@ -21,7 +21,7 @@ from adapters import registry
 from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature
 from kernel.crypto import Keyring
 from kernel.errors import ClanaviError, Conflict, ValidationFailed
-from kernel.events import CloudAdded, CloudRemoved, CloudUpdated
+from kernel.events import CloudRemoved
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
@@ -218,16 +218,7 @@ async def create(uow: UnitOfWork[CloudStore], clouds: CloudDirectory, req: NewCl
             cloud = await tx.repos.clouds.add(draft)
         except NameTaken:
             raise _name_taken(req.project_id, req.name) from None
-        added = CloudAdded(
-            cloud_id=cloud.id,
-            name=cloud.name,
-            driver=cloud.driver,
-            project=cloud.project_id,
-            source="api",
-            config_fields=sorted(cloud.config),
-            credential_fields=list(cloud.credential_fields),
-        )
-        tx.emit_new(req.project_id, added, correlation_id=req.correlation_id)
+        tx.emit_new(req.project_id, domain.added(cloud), correlation_id=req.correlation_id)
     log.info("cloud %s (%s) added to project %s", cloud.id, cloud.driver, cloud.project_id)
     return cloud
 
@@ -300,16 +291,7 @@ async def update(
             saved = await tx.repos.clouds.update(after)
         except NameTaken:
             raise _name_taken(project_id, after.name) from None
-        updated = CloudUpdated(
-            cloud_id=cloud_id,
-            name=saved.name,
-            driver=saved.driver,
-            project=saved.project_id,
-            source="api",
-            changed=changed,
-            config_fields=changed_keys(current.config, config),
-            credential_fields=changed_credentials,
-        )
+        updated = domain.updated(saved, changed, changed_keys(current.config, config), changed_credentials)
         tx.emit_new(project_id, updated, correlation_id=correlation_id)
         tx.notify(CLOUDS_CHANNEL, cloud_id)
     await clouds.forget(cloud_id)
@@ -352,10 +334,7 @@ async def remove(
             forgotten = live if force else {}
             await tx.repos.clouds.delete(cloud_id)
             removed = CloudRemoved(
-                cloud_id=cloud_id,
-                name=current.name,
-                driver=current.driver,
-                project=current.project_id,
+                **domain.about(current),
                 forced=force,
                 forgotten={PLURALS[kind]: len(ids) for kind, ids in forgotten.items()},
                 forgotten_ids=[i for ids in forgotten.values() for i in ids],

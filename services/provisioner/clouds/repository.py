@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from kernel.db import Connection
+from kernel.db import Connection, from_row
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.listing import CLOUD_SORTS
@@ -20,6 +20,9 @@ COLUMNS = (
     "id, project_id, name, driver, config, enabled, created_at, updated_at, credentials, credentials_key_id, "
     "credential_fields, source"
 )
+# The fields a change of a cloud writes, and those only its insert does (created_at last: it is updated_at too).
+_CHANGING = "name driver config enabled credentials credentials_key_id credential_fields".split()
+_SET_ONCE = ["project_id", "source", "created_at"]
 CLOUD_LISTING = Listing(f"SELECT {COLUMNS} FROM clouds", CLOUD_SORTS, Column("id", "text"))
 
 
@@ -93,20 +96,7 @@ async def owned_cloud(repo: CloudRepository, project_id: str, cloud_id: str, *, 
 
 
 def cloud_of(row: Any) -> Cloud:
-    return Cloud(
-        id=row["id"],
-        project_id=row["project_id"],
-        name=row["name"],
-        driver=row["driver"],
-        config=row["config"],
-        enabled=row["enabled"],
-        created_at=row["created_at"],
-        credentials=row["credentials"],
-        credentials_key_id=row["credentials_key_id"],
-        credential_fields=tuple(row["credential_fields"]),
-        updated_at=row["updated_at"],
-        source=row["source"],
-    )
+    return from_row(Cloud, row)
 
 
 def _taken(exc: asyncpg.UniqueViolationError, cloud: Cloud) -> Exception:
@@ -154,45 +144,27 @@ class PostgresCloudRepository:
         where = Where().add("project_id = {}", project_id).given("driver = {}", driver).given("name = {}", name)
         return await fetch_page(self._conn, CLOUD_LISTING, where, request, cloud_of)
 
-    async def add(self, cloud: Cloud) -> Cloud:
+    async def _stored(self, statement: str, cloud: Cloud, fields: list[str]) -> Cloud:
+        """Run an INSERT or UPDATE whose $1 is the cloud's id and $2... its `fields`."""
+        values = [list(v) if isinstance(v, tuple) else v for v in (getattr(cloud, f) for f in fields)]
         try:
-            row = await self._conn.fetchrow(
-                f"""INSERT INTO clouds ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $11, $11, $7, $8, $9, $10)
-                    RETURNING {COLUMNS}""",
-                cloud.id,
-                cloud.project_id,
-                cloud.name,
-                cloud.driver,
-                cloud.config,
-                cloud.enabled,
-                cloud.credentials,
-                cloud.credentials_key_id,
-                list(cloud.credential_fields),
-                cloud.source,
-                cloud.created_at,
-            )
+            row = await self._conn.fetchrow(f"{statement} RETURNING {COLUMNS}", cloud.id, *values)
         except asyncpg.UniqueViolationError as exc:
             raise _taken(exc, cloud) from None
         return cloud_of(row)
 
+    async def add(self, cloud: Cloud) -> Cloud:
+        fields = [*_CHANGING, *_SET_ONCE]
+        params = ", ".join(f"${i}" for i in range(2, len(fields) + 2))
+        into = ", ".join(fields)
+        return await self._stored(
+            f"INSERT INTO clouds (id, {into}, updated_at) VALUES ($1, {params}, ${len(fields) + 1})", cloud, fields
+        )
+
     async def update(self, cloud: Cloud) -> Cloud:
-        try:
-            row = await self._conn.fetchrow(
-                f"""UPDATE clouds SET name = $2, driver = $3, config = $4, enabled = $5, credentials = $6,
-                        credentials_key_id = $7, credential_fields = $8, updated_at = now()
-                    WHERE id = $1 RETURNING {COLUMNS}""",
-                cloud.id,
-                cloud.name,
-                cloud.driver,
-                cloud.config,
-                cloud.enabled,
-                cloud.credentials,
-                cloud.credentials_key_id,
-                list(cloud.credential_fields),
-            )
-        except asyncpg.UniqueViolationError as exc:
-            raise _taken(exc, cloud) from None
-        return cloud_of(row)
+        assignments = ", ".join(f"{f} = ${i}" for i, f in enumerate(_CHANGING, start=2))
+        statement = f"UPDATE clouds SET {assignments}, updated_at = now() WHERE id = $1"
+        return await self._stored(statement, cloud, _CHANGING)
 
     async def delete(self, cloud_id: str) -> None:
         try:

@@ -15,9 +15,10 @@ from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
 from kernel.http import problem_responses
+from kernel.identity import Identity
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.instances import handlers
-from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.instances.domain import InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
@@ -52,19 +53,7 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
     record = await handlers.launch(
         uow_of(request),
         clouds_of(request),
-        handlers.LaunchRequest(
-            project_id=caller.project_id,
-            cloud_id=body.cloud_id,
-            name=body.name,
-            image_id=body.image_id,
-            flavor_id=body.flavor_id,
-            correlation_id=correlation_id(),
-            key_name=body.key_name,
-            security_group_ids=tuple(body.security_group_ids),
-            user_data=body.user_data,
-            zone=body.zone,
-            tags=body.tags,
-        ),
+        handlers.LaunchRequest(project_id=caller.project_id, correlation_id=correlation_id(), **body.model_dump()),
     )
     return instance_out(record)
 
@@ -104,16 +93,7 @@ async def get_instance(request: Request, instance_id: str, caller: Reader) -> In
     responses=problem_responses(404, 409),
 )
 async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
-    return instance_out(
-        await handlers.request_action(
-            uow_of(request),
-            clouds_of(request),
-            project_id=caller.project_id,
-            instance_id=instance_id,
-            action="terminate",
-            correlation_id=correlation_id(),
-        )
-    )
+    return await _request(request, caller, instance_id, "terminate")
 
 
 @router.post(
@@ -130,16 +110,19 @@ async def instance_action(
     action: Annotated[Literal["start", "stop", "reboot", "suspend", "resume"], Path()],
     caller: Operator,
 ) -> InstanceOut:
-    return instance_out(
-        await handlers.request_action(
-            uow_of(request),
-            clouds_of(request),
-            project_id=caller.project_id,
-            instance_id=instance_id,
-            action=action,
-            correlation_id=correlation_id(),
-        )
+    return await _request(request, caller, instance_id, action)
+
+
+async def _request(request: Request, caller: Identity, instance_id: str, action: UserAction) -> InstanceOut:
+    record = await handlers.request_action(
+        uow_of(request),
+        clouds_of(request),
+        project_id=caller.project_id,
+        instance_id=instance_id,
+        action=action,
+        correlation_id=correlation_id(),
     )
+    return instance_out(record)
 
 
 @router.get(

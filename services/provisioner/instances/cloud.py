@@ -13,12 +13,11 @@ from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
-from services.provisioner import errors
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import INSTANCE_TAG, InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceRepository, InstanceStore
 from services.provisioner.work.engine import Settlement
-from services.provisioner.work.pacing import Pacer, Retry, jittered_delay
+from services.provisioner.work.pacing import Pacer, jittered_delay
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,6 @@ class InstanceKind:
         else:
             after, events = domain.observe(replace(record, pending_action=None, attempts=0, throttled=0), value)
         return Settlement(after, events)
-
-    def retried(self, record: InstanceRecord, plan: Retry, exc: CloudError) -> InstanceRecord:
-        return replace(record, attempts=plan.attempts, throttled=plan.throttled, reason=errors.describe(exc))
 
     def failed(self, record: InstanceRecord, reason: str) -> Settlement[InstanceRecord]:
         return Settlement(*domain.failed(record, reason))

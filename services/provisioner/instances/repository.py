@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from kernel.db import from_row
 from kernel.keyset import Listing, PageRequest, fetch_page
 from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
@@ -80,33 +81,7 @@ async def owned_instance(
 
 
 def record_of(row: Any) -> InstanceRecord:
-    return InstanceRecord(
-        id=str(row["id"]),
-        project_id=row["project_id"],
-        cloud_id=row["cloud_id"],
-        name=row["name"],
-        image_id=row["image_id"],
-        flavor_id=row["flavor_id"],
-        provider_id=row["provider_id"],
-        state=row["state"],
-        pending_action=row["pending_action"],
-        attempts=row["attempts"],
-        reason=row["reason"],
-        private_ips=tuple(row["private_ips"]),
-        correlation_id=row["correlation_id"],
-        last_event_id=str(row["last_event_id"]) if row["last_event_id"] else None,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        key_name=row["key_name"],
-        security_group_ids=tuple(row["security_group_ids"]),
-        zone=row["zone"],
-        tags=row["tags"],
-        launch_options=row["launch_options"],
-        throttled=row["throttled"],
-        pending_since=row["pending_since"],
-        discovered=row["discovered"],
-        in_flight=row["in_flight"],
-    )
+    return from_row(InstanceRecord, row)
 
 
 def key_of(record_id: str) -> uuid.UUID | None:

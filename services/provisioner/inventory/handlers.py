@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic
 
@@ -49,6 +50,7 @@ from services.provisioner.inventory.domain import (
 )
 from services.provisioner.inventory.repository import INTERRUPTED, InventoryRepository, InventoryStore
 from services.provisioner.inventory.rules import InstanceRules, VolumeRules
+from services.provisioner.work.lease import renewed
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,10 @@ RUN_LEASE = 30.0
 
 @dataclass(frozen=True)
 class _Reconciled(Generic[R, C]):
-    """One kind a sync reconciles: how its records are read and written, and its rules."""
+    """One kind a sync reconciles: how its records are read and written, its rules, and the prefix of its counts in
+    `Counts`."""
 
+    counted: str
     versions: Callable[[InventoryRepository, str], Awaitable[dict[str, str]]]
     records: Callable[[InventoryRepository, str], Awaitable[list[tuple[R, str]]]]
     rules: Callable[[InventoryRepository, Sync], Awaitable[Rules[R, C]]]
@@ -78,6 +82,7 @@ async def _volume_rules(repo: InventoryRepository, sync: Sync) -> VolumeRules:
 
 
 _INSTANCES: _Reconciled[Any, Any] = _Reconciled(
+    "",
     lambda repo, cid: repo.instance_versions(cid),
     lambda repo, cid: repo.instances(cid),
     _instance_rules,
@@ -85,46 +90,13 @@ _INSTANCES: _Reconciled[Any, Any] = _Reconciled(
     lambda repo, changes: repo.correct_instances(changes),
 )
 _VOLUMES: _Reconciled[Any, Any] = _Reconciled(
+    "volumes_",
     lambda repo, cid: repo.volume_versions(cid),
     lambda repo, cid: repo.volumes(cid),
     _volume_rules,
     lambda repo, records: repo.adopt_volumes(records),
     lambda repo, changes: repo.correct_volumes(changes),
 )
-
-
-@dataclass
-class _Written:
-    """What a run did to one kind (a failed run keeps what it did before the failure)."""
-
-    adopted: int = 0
-    drifted: int = 0
-    vanished: int = 0
-    unchanged: int = 0
-    listed: int = 0
-    list_calls: int = 0
-
-
-@dataclass
-class _Tally:
-    instances: _Written = field(default_factory=_Written)
-    volumes: _Written = field(default_factory=_Written)
-
-    def counts(self) -> Counts:
-        i, v = self.instances, self.volumes
-        return Counts(
-            adopted=i.adopted,
-            drifted=i.drifted,
-            vanished=i.vanished,
-            unchanged=i.unchanged,
-            listed=i.listed,
-            list_calls=i.list_calls,
-            volumes_adopted=v.adopted,
-            volumes_drifted=v.drifted,
-            volumes_vanished=v.vanished,
-            volumes_unchanged=v.unchanged,
-            volumes_listed=v.listed,
-        )
 
 
 @dataclass(frozen=True)
@@ -144,26 +116,18 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass(eq=False)
 class Inventory:
     """Runs syncs: requested ones in the background, and those a `schedule.Schedule` asks for."""
 
-    def __init__(
-        self,
-        uow: UnitOfWork[InventoryStore],
-        clouds: CloudDirectory,
-        *,
-        page_size: int = PAGE_SIZE,
-        chunk_size: int = CHUNK_SIZE,
-        lease: float = RUN_LEASE,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.uow = uow
-        self.clouds = clouds
-        self._page_size = page_size
-        self._chunk_size = chunk_size
-        self._lease = lease
-        self._sleep = sleep
-        self._tasks: set[asyncio.Task[SyncRun]] = set()
+    uow: UnitOfWork[InventoryStore]
+    clouds: CloudDirectory
+    _: KW_ONLY
+    page_size: int = PAGE_SIZE
+    chunk_size: int = CHUNK_SIZE
+    lease: float = RUN_LEASE
+    sleep: Sleep = asyncio.sleep
+    _tasks: set[asyncio.Task[SyncRun]] = field(default_factory=set, init=False)
 
     # --- on demand --------------------------------------------------------------------------------------------
 
@@ -221,7 +185,7 @@ class Inventory:
                     project_id=cloud.project_id,
                     trigger=trigger,
                     correlation_id=correlation_id,
-                    lease=self._lease,
+                    lease=self.lease,
                 )
                 if run is not None:
                     return run, True
@@ -232,52 +196,29 @@ class Inventory:
             await asyncio.sleep(0.02)
         raise RuntimeError(f"cloud {cloud.id} is neither free to sync nor running a sync")
 
-    @contextlib.asynccontextmanager
-    async def _holding(self, run: SyncRun) -> AsyncIterator[None]:
-        renewing = asyncio.create_task(self._renew(run), name=f"sync-lease-{run.id}")
-        try:
-            yield
-        finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+    def _holding(self, run: SyncRun) -> contextlib.AbstractAsyncContextManager[None]:
+        async def hold() -> bool:
+            async with self.uow.transaction() as tx:
+                return await tx.repos.inventory.hold_run(run.id, self.lease)
 
-    async def _renew(self, run: SyncRun) -> None:
-        while True:
-            await asyncio.sleep(self._lease / 3)
-            try:
-                async with self.uow.transaction() as tx:
-                    await tx.repos.inventory.hold_run(run.id, self._lease)
-            except Exception:  # noqa: BLE001 - tried again at the next turn; a lost lease only lets a second run in
-                log.warning("renewing the lease of sync %s failed", run.id, exc_info=True)
+        return renewed(self.lease, hold, f"sync {run.id}")
 
     async def _execute(self, cloud: Cloud, run: SyncRun) -> SyncRun:
-        tally = _Tally()
+        tally: Counter[str] = Counter()
         try:
             async with self._holding(run):
                 await self._reconcile(cloud, run, tally)
         except asyncio.CancelledError:
-            await self._interrupted(run, tally.counts())
+            await self._interrupted(run, _counts(tally))
             raise
         except Exception as exc:
             error = _describe(exc)
             log.warning("sync %s of cloud %s failed: %s", run.id, cloud.id, error)
             failed = CloudSyncFailed(cloud_id=cloud.id, sync_id=run.id, trigger=run.trigger, error=error)
-            return await self._finish(run, "failed", tally.counts(), error, failed)
-        counts = tally.counts()
-        synced = CloudSynced(
-            cloud_id=cloud.id,
-            sync_id=run.id,
-            trigger=run.trigger,
-            adopted=counts.adopted,
-            drifted=counts.drifted,
-            vanished=counts.vanished,
-            unchanged=counts.unchanged,
-            volumes_adopted=counts.volumes_adopted,
-            volumes_drifted=counts.volumes_drifted,
-            volumes_vanished=counts.volumes_vanished,
-            volumes_unchanged=counts.volumes_unchanged,
-        )
+            return await self._finish(run, "failed", _counts(tally), error, failed)
+        counts = _counts(tally)
+        told = {name: n for name, n in asdict(counts).items() if name in CloudSynced.model_fields}
+        synced = CloudSynced(cloud_id=cloud.id, sync_id=run.id, trigger=run.trigger, **told)
         log.info(
             "sync %s of cloud %s: %d listed in %d calls, %d adopted, %d drifted, %d vanished, %d unchanged",
             run.id,
@@ -305,19 +246,19 @@ class Inventory:
             async with asyncio.timeout(2), self.uow.transaction() as tx:
                 await tx.repos.inventory.finish_run(run.id, status="failed", counts=counts, error=INTERRUPTED)
 
-    async def _reconcile(self, cloud: Cloud, run: SyncRun, tally: _Tally) -> None:
+    async def _reconcile(self, cloud: Cloud, run: SyncRun, tally: Counter[str]) -> None:
         adapter = await self.clouds.adapter(cloud.id)
 
         async def instances() -> tuple[list[CloudInstance], int]:
-            return await list_all(adapter, page_size=self._page_size, sleep=self._sleep)
+            return await list_all(adapter, page_size=self.page_size, sleep=self.sleep)
 
-        await self._reconcile_kind(_INSTANCES, instances, cloud, run, tally.instances)
+        await self._reconcile_kind(_INSTANCES, instances, cloud, run, tally)
         if Feature.VOLUMES in adapter.features:
 
             async def volumes() -> tuple[list[CloudVolume], int]:
-                return await list_volumes(adapter, sleep=self._sleep)
+                return await list_volumes(adapter, sleep=self.sleep)
 
-            await self._reconcile_kind(_VOLUMES, volumes, cloud, run, tally.volumes)
+            await self._reconcile_kind(_VOLUMES, volumes, cloud, run, tally)
 
     async def _reconcile_kind(
         self,
@@ -325,12 +266,12 @@ class Inventory:
         listing: Callable[[], Awaitable[tuple[list[C], int]]],
         cloud: Cloud,
         run: SyncRun,
-        written: _Written,
+        tally: Counter[str],
     ) -> None:
         async with self.uow.reading() as repos:
             before = await kind.versions(repos.inventory, cloud.id)
-        listed, written.list_calls = await listing()
-        written.listed = len(listed)
+        listed, tally[f"{kind.counted}list_calls"] = await listing()
+        tally[f"{kind.counted}listed"] = len(listed)
         sync = Sync(cloud.id, cloud.project_id, run.id, run.correlation_id, datetime.now(UTC))
         async with self.uow.reading() as repos:
             found = await kind.records(repos.inventory, cloud.id)
@@ -338,28 +279,33 @@ class Inventory:
         after = {r.id: version for r, version in found}
         stable = {i for i, version in after.items() if before.get(i) == version}
         changes = plan(rules, listed, [r for r, _ in found], stable=stable)
-        written.unchanged = changes.unchanged
-        await self._write(kind, changes, after, run, written)
+        tally[f"{kind.counted}unchanged"] = changes.unchanged
+        await self._write(kind, changes, after, run, tally)
 
     async def _write(
-        self, kind: _Reconciled[R, C], changes: Plan[R], versions: Mapping[str, str], run: SyncRun, written: _Written
+        self, kind: _Reconciled[R, C], changes: Plan[R], versions: Mapping[str, str], run: SyncRun, tally: Counter[str]
     ) -> None:
         """Write a plan in chunks, each with its events in one transaction, updating only records still at the
         version read; count what was adopted, drifted and vanished."""
         drifting = {c.after.id for c in changes.drift}
-        for chunk in _chunks(changes.adopt, self._chunk_size):
+        for chunk in _chunks(changes.adopt, self.chunk_size):
             chained = [_chained(c, run) for c in chunk]
             async with self.uow.transaction() as tx:
                 inserted = await kind.adopt(tx.repos.inventory, [record for record, _ in chained])
                 tx.events.extend(e for record, events in chained if record.id in inserted for e in events)
-            written.adopted += len(inserted)
-        for chunk in _chunks(changes.drift + changes.vanish, self._chunk_size):
+            tally[f"{kind.counted}adopted"] += len(inserted)
+        for chunk in _chunks(changes.drift + changes.vanish, self.chunk_size):
             chained = [_chained(c, run) for c in chunk]
             async with self.uow.transaction() as tx:
                 updated = await kind.correct(tx.repos.inventory, [(r, versions[r.id]) for r, _ in chained])
                 tx.events.extend(e for record, events in chained if record.id in updated for e in events)
-            written.drifted += len(updated & drifting)
-            written.vanished += len(updated - drifting)
+            tally[f"{kind.counted}drifted"] += len(updated & drifting)
+            tally[f"{kind.counted}vanished"] += len(updated - drifting)
+
+
+def _counts(tally: Counter[str]) -> Counts:
+    # What a run did so far (a failed run keeps what it did before the failure); the volumes' list calls are not kept.
+    return Counts(**{name: n for name, n in tally.items() if name in Counts.__dataclass_fields__})
 
 
 def _chunks(items: Sequence[Change[R]], size: int) -> list[Sequence[Change[R]]]:

@@ -11,11 +11,11 @@ index), and a run whose lease ran out (its provisioner stopped) is closed as int
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from kernel.db import Connection
+from kernel.db import Connection, from_row
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances import repository as instances
@@ -94,69 +94,38 @@ class InventoryStore(Protocol):
 
 
 def run_of(row: Any) -> SyncRun:
-    return SyncRun(
-        id=str(row["id"]),
-        cloud_id=row["cloud_id"],
-        project_id=row["project_id"],
-        trigger=row["trigger"],
-        status=row["status"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        counts=Counts(**{name: row[name] for name in Counts.__dataclass_fields__}),
-        error=row["error"],
-        correlation_id=row["correlation_id"],
-    )
+    return from_row(SyncRun, row, counts=from_row(Counts, row))
 
 
-def _adopted_instance(record: InstanceRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "project_id": record.project_id,
-        "cloud_id": record.cloud_id,
-        "name": record.name,
-        "image_id": record.image_id,
-        "flavor_id": record.flavor_id,
-        "provider_id": record.provider_id,
-        "state": record.state,
-        "reason": record.reason,
-        "private_ips": list(record.private_ips),
-        "correlation_id": record.correlation_id,
-        "last_event_id": record.last_event_id,
-        "created_at": record.created_at.isoformat(),
-        "key_name": record.key_name,
-        "security_group_ids": list(record.security_group_ids),
-        "zone": record.zone,
-        "tags": dict(record.tags),
-    }
+# The fields of an adopted record that its row is inserted with, and those a correction writes.
+_ADOPTED_INSTANCE = tuple(
+    "id project_id cloud_id name image_id flavor_id provider_id state reason private_ips correlation_id last_event_id "
+    "created_at key_name security_group_ids zone tags".split()
+)
+_ADOPTED_VOLUME = tuple(
+    "id project_id cloud_id name provider_id state reason attrs correlation_id last_event_id created_at".split()
+)
+_CORRECTED = ("id", "state", "reason", "last_event_id")
 
 
-def _adopted_volume(record: ResourceRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "project_id": record.project_id,
-        "cloud_id": record.cloud_id,
-        "name": record.name,
-        "provider_id": record.provider_id,
-        "state": record.state,
-        "reason": record.reason,
-        "attrs": dict(record.attrs),
-        "correlation_id": record.correlation_id,
-        "last_event_id": record.last_event_id,
-        "created_at": record.created_at.isoformat(),
-    }
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _document(record: Any, names: Sequence[str], **more: Any) -> dict[str, Any]:
+    """A record's fields as one row of the JSON document `jsonb_to_recordset` reads back by name."""
+    return {name: _jsonable(getattr(record, name)) for name in names} | more
 
 
 def _corrected(after: InstanceRecord | ResourceRecord, version: str) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": after.id,
-        "state": after.state,
-        "reason": after.reason,
-        "last_event_id": after.last_event_id,
-        "version": version,
-    }
-    if isinstance(after, ResourceRecord):
-        row["attrs"] = dict(after.attrs)
-    return row
+    names = (*_CORRECTED, "attrs") if isinstance(after, ResourceRecord) else _CORRECTED
+    return _document(after, names, version=version)
 
 
 class PostgresInventoryRepository:
@@ -220,7 +189,7 @@ class PostgresInventoryRepository:
                    tags jsonb)
                ON CONFLICT (cloud_id, provider_id) DO NOTHING
                RETURNING id""",
-            [_adopted_instance(r) for r in records],
+            [_document(r, _ADOPTED_INSTANCE) for r in records],
         )
 
     async def adopt_volumes(self, records: Sequence[ResourceRecord]) -> set[str]:
@@ -234,7 +203,7 @@ class PostgresInventoryRepository:
                    attrs jsonb, correlation_id text, last_event_id uuid, created_at timestamptz)
                ON CONFLICT DO NOTHING
                RETURNING id""",
-            [_adopted_volume(r) for r in records],
+            [_document(r, _ADOPTED_VOLUME) for r in records],
         )
 
     async def correct_instances(self, changes: Sequence[tuple[InstanceRecord, str]]) -> set[str]:

@@ -13,15 +13,7 @@ from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
 from adapters.base import Volume as CloudVolume
 from adapters.base import VolumeState as VS
-from kernel.events import (
-    EventPayload,
-    InstanceDiscovered,
-    InstanceDrifted,
-    InstanceVanished,
-    VolumeDiscovered,
-    VolumeDrifted,
-    VolumeVanished,
-)
+from kernel import events
 from services.provisioner.instances.domain import (
     ENDED,
     GONE,
@@ -49,8 +41,8 @@ class _Facts(Generic[R]):
 
     sync: Sync
     named_by: ClassVar[str]
-    drifted: ClassVar[Callable[..., EventPayload]]
-    vanished: ClassVar[Callable[..., EventPayload]]
+    drifted: ClassVar[Callable[..., events.EventPayload]]
+    vanished: ClassVar[Callable[..., events.EventPayload]]
 
     def _about(self, record: R, provider_id: str) -> dict[str, Any]:
         return {
@@ -74,8 +66,8 @@ class InstanceRules(_Facts[InstanceRecord]):
     # The cloud's security group ids -> Clanavi's (groups Clanavi does not know are left out of adopted records).
     group_ids: Mapping[str, str] = field(default_factory=dict)
     named_by = "instance_id"
-    drifted = InstanceDrifted
-    vanished = InstanceVanished
+    drifted = events.InstanceDrifted
+    vanished = events.InstanceVanished
 
     def ended(self, record: InstanceRecord) -> bool:
         return record.state in ENDED
@@ -119,7 +111,7 @@ class InstanceRules(_Facts[InstanceRecord]):
             discovered=True,
             **listed,
         )
-        fact = InstanceDiscovered(
+        fact = events.InstanceDiscovered(
             **self._about(record, cloud.id), name=record.name, state=record.state, tags=tags, **listed
         )
         return Change(None, record, fact)
@@ -134,8 +126,8 @@ class VolumeRules(_Facts[ResourceRecord]):
     # The cloud's instance ids -> Clanavi's: an adopted or corrected volume is attached to the Clanavi instance.
     instance_ids: Mapping[str, str] = field(default_factory=dict)
     named_by = "volume_id"
-    drifted = VolumeDrifted
-    vanished = VolumeVanished
+    drifted = events.VolumeDrifted
+    vanished = events.VolumeVanished
 
     def ended(self, record: ResourceRecord) -> bool:
         return record.state in VOLUME_ENDED
@@ -189,7 +181,7 @@ class VolumeRules(_Facts[ResourceRecord]):
             reason=_VOLUME_ERROR if cloud.state == VS.ERROR else None,
             discovered=True,
         )
-        fact = VolumeDiscovered(
+        fact = events.VolumeDiscovered(
             **self._about(record, cloud.id),
             name=record.name,
             size_gb=cloud.size_gb,

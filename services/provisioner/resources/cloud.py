@@ -20,20 +20,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Collection, Hashable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.base import CloudAdapter, CloudError, CloudNotFound, VolumeSpec
+from adapters.base import CloudAdapter, CloudNotFound, VolumeSpec
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
-from services.provisioner import errors
 from services.provisioner.resources import domain, transitions
 from services.provisioner.resources.domain import CloudValue, Kind, ResourceRecord
 from services.provisioner.resources.repository import ResourceRepository, ResourceStore
 from services.provisioner.resources.security_rules import rule_from_dict
 from services.provisioner.work.engine import Settlement
-from services.provisioner.work.pacing import Pacer, Retry
+from services.provisioner.work.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +231,6 @@ class ResourceKind:
             log.warning("key pair %s: its creation was interrupted; removed from the cloud and from Clanavi", record.id)
             return Settlement(None)
         return Settlement(*transitions.applied(record, value, now=datetime.now(UTC)))
-
-    def retried(self, record: ResourceRecord, plan: Retry, exc: CloudError) -> ResourceRecord:
-        return replace(record, attempts=plan.attempts, throttled=plan.throttled, reason=errors.describe(exc))
 
     def failed(self, record: ResourceRecord, reason: str) -> Settlement[ResourceRecord]:
         return Settlement(*domain.failed(record, str(record.pending_action), reason))

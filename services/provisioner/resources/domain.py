@@ -15,9 +15,10 @@ How each kind's record takes a cloud's answer is in `transitions`; the rules of 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 from adapters.base import Address, Image, ImageState, KeyPair, SecurityGroup, Snapshot, SnapshotState
@@ -174,31 +175,34 @@ class ResourceRecord:
 def new_record(
     kind: Kind,
     *,
-    id: str,  # noqa: A002 - the record's field name
     project_id: str,
     cloud_id: str,
     name: str,
-    attrs: Mapping[str, Any],
-    pending: Mapping[str, Any],
     correlation_id: str,
-    now: datetime,
+    attrs: Mapping[str, Any] | None = None,
+    pending: Mapping[str, Any] | None = None,
     action: str | None = None,
+    id: str | None = None,  # noqa: A002 - the record's field name
+    now: datetime | None = None,
 ) -> ResourceRecord:
-    """A resource accepted for creation: shown as being created, its create action pending."""
+    """A resource accepted for creation: shown as being created, its create action pending. A new id and the time
+    of now unless given."""
     rules = RULES[kind]
+    record_id = id or str(uuid.uuid4())
+    now = now or datetime.now(UTC)
     return ResourceRecord(
-        id=id,
+        id=record_id,
         kind=kind,
         project_id=project_id,
         cloud_id=cloud_id,
         name=name,
         state=rules.creating,
-        attrs={"cloud_name": cloud_name(kind, id, name), **attrs},
+        attrs={"cloud_name": cloud_name(kind, record_id, name), **(attrs or {})},
         correlation_id=correlation_id,
         created_at=now,
         updated_at=now,
         pending_action=action or rules.create,
-        pending=dict(pending),
+        pending=dict(pending or {}),
         pending_since=now,
     )
 

@@ -28,7 +28,6 @@ as `<kind>.failed`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -234,32 +233,6 @@ async def usable_instance(
     return instance
 
 
-def new_record(
-    kind: Kind,
-    *,
-    project_id: str,
-    cloud_id: str,
-    name: str,
-    correlation_id: str,
-    attrs: Mapping[str, Any] | None = None,
-    pending: Mapping[str, Any] | None = None,
-    action: str | None = None,
-    resource_id: str | None = None,
-) -> ResourceRecord:
-    return domain.new_record(
-        kind,
-        id=resource_id or str(uuid.uuid4()),
-        project_id=project_id,
-        cloud_id=cloud_id,
-        name=name,
-        attrs=attrs or {},
-        pending=pending or {},
-        correlation_id=correlation_id,
-        now=datetime.now(UTC),
-        action=action,
-    )
-
-
 __all__ = [
     "Outcome",
     "Ports",
@@ -267,7 +240,6 @@ __all__ = [
     "act_plainly",
     "create",
     "get",
-    "new_record",
     "owned_cloud",
     "owned_resource",
     "page",

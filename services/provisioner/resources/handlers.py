@@ -17,7 +17,7 @@ from adapters.base import CloudError, Feature, SecurityRule
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from services.provisioner import errors
 from services.provisioner.clouds.domain import Cloud
-from services.provisioner.resources.domain import ResourceRecord
+from services.provisioner.resources.domain import ResourceRecord, new_record
 from services.provisioner.resources.flow import (
     Outcome,
     Ports,
@@ -25,7 +25,6 @@ from services.provisioner.resources.flow import (
     act_plainly,
     create,
     get,
-    new_record,
     owned_cloud,
     owned_resource,
     page,
@@ -256,7 +255,7 @@ async def allocate_address(
         correlation_id=correlation_id,
         attrs={"ip": None, "instance_id": None},
         pending={"known_before": known},
-        resource_id=resource_id,
+        id=resource_id,
     )
     return await create(ports, record)
 

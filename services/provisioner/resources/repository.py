@@ -10,11 +10,11 @@ from typing import Any, ClassVar, Protocol
 
 import asyncpg
 
+from kernel.db import from_row
 from kernel.errors import Conflict
 from kernel.keyset import Listing, PageRequest, fetch_page
-from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances.domain import LaunchNames
-from services.provisioner.instances.repository import InstanceRepository, key_of
+from services.provisioner.instances.repository import HeldResources, InstanceStore, key_of
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
 from services.provisioner.owned import owned
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, label, launch_names
@@ -48,7 +48,7 @@ class ResourceFilter:
     discovered: bool | None = None
 
 
-class ResourceRepository(PendingStore[ResourceRecord], Protocol):
+class ResourceRepository(PendingStore[ResourceRecord], HeldResources, Protocol):
     """The `resources` table (and the engine's statements on it)."""
 
     async def add(self, record: ResourceRecord, *, claim: str | None = None, lease: float = 0.0) -> None:
@@ -76,19 +76,11 @@ class ResourceRepository(PendingStore[ResourceRecord], Protocol):
         ...
 
     async def page(self, flt: ResourceFilter, request: PageRequest) -> tuple[list[ResourceRecord], str | None]: ...
-    async def launch_names(
-        self, project_id: str, cloud_id: str, key_name: str | None, group_ids: Sequence[str]
-    ) -> LaunchNames: ...
-    async def release_held_by(self, instance_id: str) -> None: ...
 
 
-class ResourceStore(Protocol):
+class ResourceStore(InstanceStore, Protocol):
     """The repositories the resource use cases and the engine's resources use."""
 
-    @property
-    def clouds(self) -> CloudRepository: ...
-    @property
-    def instances(self) -> InstanceRepository: ...
     @property
     def resources(self) -> ResourceRepository: ...
 
@@ -101,27 +93,7 @@ async def owned_resource(
 
 
 def record_of(row: Any) -> ResourceRecord:
-    return ResourceRecord(
-        id=str(row["id"]),
-        kind=row["kind"],
-        project_id=row["project_id"],
-        cloud_id=row["cloud_id"],
-        name=row["name"],
-        provider_id=row["provider_id"],
-        state=row["state"],
-        pending_action=row["pending_action"],
-        pending=row["pending"],
-        attempts=row["attempts"],
-        throttled=row["throttled"],
-        reason=row["reason"],
-        attrs=row["attrs"],
-        correlation_id=row["correlation_id"],
-        last_event_id=str(row["last_event_id"]) if row["last_event_id"] else None,
-        pending_since=row["pending_since"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        discovered=row["discovered"],
-    )
+    return from_row(ResourceRecord, row)
 
 
 class PostgresResourceRepository(PendingTable[ResourceRecord]):
@@ -165,17 +137,9 @@ class PostgresResourceRepository(PendingTable[ResourceRecord]):
                 errors=[{"location": "body.name", "message": "name taken in this cloud"}],
             ) from None
 
-    async def _write(
-        self,
-        record: Any,
-        *,
-        retry_in: float = 0.0,
-        only_for: str | None = None,
-        hold: str | None = None,
-        lease: float = 0.0,
-    ) -> ResourceRecord | None:
+    async def _write(self, record: Any, **how: Any) -> ResourceRecord | None:
         try:
-            return await super()._write(record, retry_in=retry_in, only_for=only_for, hold=hold, lease=lease)
+            return await super()._write(record, **how)
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 f"Cloud {record.cloud_id} has this {label(record.kind)} under another record already."

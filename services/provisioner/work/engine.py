@@ -20,13 +20,12 @@ kind: read the moving records, ask each cloud about them in one call, and commit
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -36,7 +35,8 @@ from kernel.errors import ClanaviError
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
-from services.provisioner.work.pacing import Pacer, Retry, Retrying, RetryPolicy, give_up_reason, plan_after_failure
+from services.provisioner.work.lease import renewed
+from services.provisioner.work.pacing import Pacer, Retrying, RetryPolicy, give_up_reason, plan_after_failure
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,6 @@ class Kind(Protocol[R_contra, Rec, V]):
         ...
 
     def applied(self, record: Rec, value: V) -> Settlement[Rec]: ...
-    def retried(self, record: Rec, plan: Retry, exc: CloudError) -> Rec: ...
     def failed(self, record: Rec, reason: str) -> Settlement[Rec]: ...
     async def gave_up(self, adapter: CloudAdapter, record: Rec, reason: str, pacer: Pacer) -> Settlement[Rec]:
         """The action failed for good; the kind may ask the cloud how the resource is now."""
@@ -201,7 +200,8 @@ class Engine:
         except CloudError as exc:
             plan = plan_after_failure(record, exc, self.policy, self.pacer)
             if plan is not None:
-                return Settlement(kind.retried(record, plan, exc), retry_in=plan.delay)
+                retried = replace(record, attempts=plan.attempts, throttled=plan.throttled, reason=errors.describe(exc))
+                return Settlement(retried, retry_in=plan.delay)
             log.warning("%s %s of %s failed for good: %s", kind.name, record.pending_action, record.id, exc)
             return await kind.gave_up(adapter, record, give_up_reason(exc, self.policy), self.pacer)
         self.pacer.succeeded(record.cloud_id)
@@ -236,28 +236,16 @@ class Engine:
             )
             raise
 
-    @contextlib.asynccontextmanager
-    async def holding(self, kind: Kind[Any, Rec, V], record_id: str, token: str) -> AsyncIterator[None]:
+    def holding(
+        self, kind: Kind[Any, Rec, V], record_id: str, token: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """Keep the claim's lease alive while the block runs."""
-        renewing = asyncio.create_task(self._renew(kind, record_id, token), name=f"lease-{record_id}")
-        try:
-            yield
-        finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
 
-    async def _renew(self, kind: Kind[Any, Rec, V], record_id: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            try:
-                async with self.uow.transaction() as tx:
-                    kept = await kind.store(tx.repos).extend(record_id, token, self.lease)
-            except Exception:  # noqa: BLE001 - a renewal that fails is tried again; settling checks the claim anyway
-                log.warning("renewing the claim on %s %s failed", kind.name, record_id, exc_info=True)
-                continue
-            if not kept:
-                return
+        async def extend() -> bool:
+            async with self.uow.transaction() as tx:
+                return await kind.store(tx.repos).extend(record_id, token, self.lease)
+
+        return renewed(self.lease, extend, f"{kind.name} {record_id}")
 
     async def follow(self, kind: Kind[Any, Rec, V]) -> int:
         """Check every record of the kind in transition with its cloud (one call per group) and record what changed;
