@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command, context
-from alembic.config import Config
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 OUTBOX_DDL = """
 CREATE TABLE outbox (
@@ -45,6 +44,11 @@ def _async_url(url: str) -> str:
 
 def migrate(database_url: str, *, schema: str, location: Path, revision: str = "head") -> None:
     """Bring `schema` up to `revision` (blocking: call it through `asyncio.to_thread` from async code)."""
+    # Alembic and SQLAlchemy are imported by the start that migrates, not by every import of a service (each unit
+    # test that builds an app would pay a second for them).
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(location))
     config.attributes["database_url"] = database_url
@@ -54,6 +58,10 @@ def migrate(database_url: str, *, schema: str, location: Path, revision: str = "
 
 def run_env() -> None:
     """The body of every service's migrations/env.py."""
+    from alembic import context
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     config = context.config
     url: str = config.attributes["database_url"]
     schema: str = config.attributes["schema"]
