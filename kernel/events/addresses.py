@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class _AddressEvent(EventPayload):
@@ -10,9 +10,7 @@ class _AddressEvent(EventPayload):
     cloud_id: str
     provider_id: str | None
 
-    @property
-    def subject(self) -> str | None:
-        return self.address_id
+    SUBJECT = "address_id"
 
 
 class AddressAllocated(_AddressEvent):
@@ -37,8 +35,5 @@ class AddressReleased(_AddressEvent):
     ip: str | None
 
 
-class AddressFailed(_AddressEvent):
+class AddressFailed(_AddressEvent, ActionFailure):
     TYPE = "address.failed"
-    action: str
-    state: str
-    reason: str

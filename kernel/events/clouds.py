@@ -14,9 +14,7 @@ class _CloudEvent(EventPayload):
     # The project the account belongs to (the envelope's `project_id` is the caller's).
     project: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.cloud_id
+    SUBJECT = "cloud_id"
 
 
 class CloudAdded(_CloudEvent):

@@ -22,6 +22,8 @@ class EventPayload(BaseModel):
 
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    # The field that holds the id of what the event is about (its subject), when it is about one thing.
+    SUBJECT: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -31,7 +33,17 @@ class EventPayload(BaseModel):
     @property
     def subject(self) -> str | None:
         """The id of the resource the event is about, when there is one."""
-        return None
+        return None if self.SUBJECT is None else getattr(self, self.SUBJECT)
+
+
+class ActionFailure(BaseModel):
+    """The fields of an event that says the cloud could not carry out `action`: what is left is `state`, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: str
+    state: str
+    reason: str
 
 
 class Envelope(BaseModel):

@@ -33,9 +33,7 @@ class _UserEvent(EventPayload):
     user_id: str
     actor: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.user_id
+    SUBJECT = "user_id"
 
 
 class UserCreated(_UserEvent):
@@ -58,9 +56,7 @@ class ProjectCreated(EventPayload):
     name: str
     actor: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.project_id
+    SUBJECT = "project_id"
 
 
 class _MemberEvent(EventPayload):
@@ -68,9 +64,7 @@ class _MemberEvent(EventPayload):
     role: str
     actor: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.user_id
+    SUBJECT = "user_id"
 
 
 class MemberAdded(_MemberEvent):
@@ -91,9 +85,7 @@ class _ApiKeyEvent(EventPayload):
     name: str
     actor: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.key_id
+    SUBJECT = "key_id"
 
 
 class ApiKeyCreated(_ApiKeyEvent):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class _ImageEvent(EventPayload):
@@ -10,9 +10,7 @@ class _ImageEvent(EventPayload):
     cloud_id: str
     provider_id: str | None
 
-    @property
-    def subject(self) -> str | None:
-        return self.image_id
+    SUBJECT = "image_id"
 
 
 class ImageCreated(_ImageEvent):
@@ -31,8 +29,5 @@ class ImageDeregistered(_ImageEvent):
     TYPE = "image.deregistered"
 
 
-class ImageFailed(_ImageEvent):
+class ImageFailed(_ImageEvent, ActionFailure):
     TYPE = "image.failed"
-    action: str
-    state: str
-    reason: str

@@ -15,9 +15,7 @@ class _InstanceEvent(EventPayload):
     instance_id: str
     cloud_id: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.instance_id
+    SUBJECT = "instance_id"
 
 
 class InstanceRequested(_InstanceEvent):

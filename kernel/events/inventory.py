@@ -20,9 +20,7 @@ class _InventoryInstanceEvent(EventPayload):
     provider_id: str
     sync_id: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.instance_id
+    SUBJECT = "instance_id"
 
 
 class InstanceDiscovered(_InventoryInstanceEvent):
@@ -58,9 +56,7 @@ class _InventoryVolumeEvent(EventPayload):
     provider_id: str
     sync_id: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.volume_id
+    SUBJECT = "volume_id"
 
 
 class VolumeDiscovered(_InventoryVolumeEvent):
@@ -95,9 +91,7 @@ class _SyncEvent(EventPayload):
     sync_id: str
     trigger: SyncTrigger
 
-    @property
-    def subject(self) -> str | None:
-        return self.cloud_id
+    SUBJECT = "cloud_id"
 
 
 class CloudSynced(_SyncEvent):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class _KeyPairEvent(EventPayload):
@@ -11,9 +11,7 @@ class _KeyPairEvent(EventPayload):
     # A key pair's name is its id in the cloud.
     name: str
 
-    @property
-    def subject(self) -> str | None:
-        return self.key_pair_id
+    SUBJECT = "key_pair_id"
 
 
 class KeyPairCreated(_KeyPairEvent):
@@ -28,10 +26,7 @@ class KeyPairDeleted(_KeyPairEvent):
     TYPE = "key_pair.deleted"
 
 
-class KeyPairFailed(_KeyPairEvent):
+class KeyPairFailed(_KeyPairEvent, ActionFailure):
     """The cloud could not carry out `action`; the key pair is left in `state`."""
 
     TYPE = "key_pair.failed"
-    action: str
-    state: str
-    reason: str

@@ -10,9 +10,7 @@ class _ModuleEvent(EventPayload):
     # The cloud accounts that use the adapter, whose operations the change resumes or holds.
     cloud_ids: list[str]
 
-    @property
-    def subject(self) -> str | None:
-        return self.module
+    SUBJECT = "module"
 
 
 class ModuleEnabled(_ModuleEvent):

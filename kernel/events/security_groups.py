@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class SecurityRuleFact(BaseModel):
@@ -26,9 +26,7 @@ class _SecurityGroupEvent(EventPayload):
     cloud_id: str
     provider_id: str | None
 
-    @property
-    def subject(self) -> str | None:
-        return self.security_group_id
+    SUBJECT = "security_group_id"
 
 
 class SecurityGroupCreated(_SecurityGroupEvent):
@@ -53,10 +51,7 @@ class SecurityGroupRuleRevoked(_SecurityGroupEvent):
     rule: SecurityRuleFact
 
 
-class SecurityGroupFailed(_SecurityGroupEvent):
+class SecurityGroupFailed(_SecurityGroupEvent, ActionFailure):
     """The cloud could not carry out `action`; the group is left in `state`."""
 
     TYPE = "security_group.failed"
-    action: str
-    state: str
-    reason: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class _SnapshotEvent(EventPayload):
@@ -10,9 +10,7 @@ class _SnapshotEvent(EventPayload):
     cloud_id: str
     provider_id: str | None
 
-    @property
-    def subject(self) -> str | None:
-        return self.snapshot_id
+    SUBJECT = "snapshot_id"
 
 
 class SnapshotCreated(_SnapshotEvent):
@@ -32,8 +30,5 @@ class SnapshotDeleted(_SnapshotEvent):
     TYPE = "snapshot.deleted"
 
 
-class SnapshotFailed(_SnapshotEvent):
+class SnapshotFailed(_SnapshotEvent, ActionFailure):
     TYPE = "snapshot.failed"
-    action: str
-    state: str
-    reason: str

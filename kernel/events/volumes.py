@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 
 class _VolumeEvent(EventPayload):
@@ -10,9 +10,7 @@ class _VolumeEvent(EventPayload):
     cloud_id: str
     provider_id: str | None
 
-    @property
-    def subject(self) -> str | None:
-        return self.volume_id
+    SUBJECT = "volume_id"
 
 
 class VolumeCreated(_VolumeEvent):
@@ -44,10 +42,7 @@ class VolumeDeleted(_VolumeEvent):
     TYPE = "volume.deleted"
 
 
-class VolumeFailed(_VolumeEvent):
+class VolumeFailed(_VolumeEvent, ActionFailure):
     """The cloud could not carry out `action` (or reports the volume in error); the volume is left in `state`."""
 
     TYPE = "volume.failed"
-    action: str
-    state: str
-    reason: str
