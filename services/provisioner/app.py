@@ -28,7 +28,7 @@ from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
 from services.provisioner import errors
-from services.provisioner.clouds.configured import Configured, configure, rewrap_all, seal_plaintext
+from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.errors import RetryLater
 from services.provisioner.instances.cloud import INSTANCES
@@ -37,7 +37,7 @@ from services.provisioner.inventory.schedule import Schedule
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.routes import ROUTERS
-from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME, ProvisionerSettings
+from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
 from services.provisioner.unit_of_work import on_postgres
 from services.provisioner.work.engine import Engine
 from services.provisioner.work.pacing import RetryPolicy
@@ -63,11 +63,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         # SimCloud keeps its simulated provider state in a schema of its own.
         await _migrate_simcloud(runtime.dsn)
         await runtime.start_database()
-        configured = [
-            Configured(SIM_CLOUD_ID, SIM_CLOUD_NAME, "simcloud", settings.sim_config(), {}),
-            *(Configured(a.id, a.name, a.driver, a.config, a.credentials, a.enabled) for a in settings.clouds),
-        ]
-        await configure(uow, keyring, configured)
+        await configure(uow, keyring, settings.configured_clouds())
         await seal_plaintext(uow, keyring)
         rewrapped = await rewrap_all(uow, keyring)
         if rewrapped.unreadable:

@@ -44,8 +44,9 @@ SIM_CLOUD_NAME = "SimCloud"
 DEFAULT_ENDPOINT_DENY = "127.0.0.0/8,::1/128,0.0.0.0/8,::/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
 
 
-class CloudAccountConfig(BaseModel):
-    """One cloud account from configuration."""
+class ConfiguredCloud(BaseModel):
+    """A cloud from configuration (CLANAVI_PROVISIONER_CLOUDS): secret fields may stand in `config` or in
+    `credentials`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,7 +97,7 @@ class ProvisionerSettings(ServiceSettings):
     # More of `sim`'s settings, merged over the times above (JSON object).
     sim_options: dict[str, Any] = Field(default_factory=dict)
     # Further cloud accounts (JSON list).
-    clouds: list[CloudAccountConfig] = Field(default_factory=list)
+    clouds: list[ConfiguredCloud] = Field(default_factory=list)
     # Each enabled account is reconciled with its cloud this often (inventory sync); 0 turns the schedule off.
     sync_interval_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
     # How long a new or changed account's connection test may take before it counts as failed.
@@ -106,7 +107,7 @@ class ProvisionerSettings(ServiceSettings):
 
     @field_validator("clouds")
     @classmethod
-    def _distinct_ids(cls, clouds: list[CloudAccountConfig]) -> list[CloudAccountConfig]:
+    def _distinct_ids(cls, clouds: list[ConfiguredCloud]) -> list[ConfiguredCloud]:
         ids = [c.id for c in clouds]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
@@ -115,7 +116,7 @@ class ProvisionerSettings(ServiceSettings):
 
     @field_validator("clouds")
     @classmethod
-    def _distinct_names(cls, clouds: list[CloudAccountConfig]) -> list[CloudAccountConfig]:
+    def _distinct_names(cls, clouds: list[ConfiguredCloud]) -> list[ConfiguredCloud]:
         # Names are unique per project, and every configured account belongs to the same one.
         names = [c.name for c in clouds] + [SIM_CLOUD_NAME]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -156,6 +157,14 @@ class ProvisionerSettings(ServiceSettings):
 
     def endpoint_deny_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.endpoint_deny)
+
+    def configured_clouds(self) -> list[ConfiguredCloud]:
+        """The built-in `sim`, then the clouds of CLANAVI_PROVISIONER_CLOUDS."""
+        # Built, not validated: the validators keep `sim` out of the configured list.
+        sim = ConfiguredCloud.model_construct(
+            id=SIM_CLOUD_ID, name=SIM_CLOUD_NAME, driver="simcloud", config=self.sim_config(), credentials={}
+        )
+        return [sim, *self.clouds]
 
     def sim_config(self) -> dict[str, Any]:
         return {

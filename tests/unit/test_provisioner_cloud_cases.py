@@ -20,6 +20,7 @@ from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
 from services.provisioner.resources.domain import GONE, RULES
+from services.provisioner.settings import ConfiguredCloud
 from services.provisioner.work.engine import WORK_CHANNEL
 from tests.fakes.cloud import FakeCloud
 from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, provisioner
@@ -168,8 +169,12 @@ async def test_a_cloud_in_use_is_kept_unless_forced_and_then_clanavi_forgets_its
 
 async def test_the_configured_clouds_are_added_once_and_unchanged_ones_are_left_alone() -> None:
     p, _ = world()
-    aws = configured.Configured(
-        "aws", "AWS", "ec2", {"region": "us-east-1", "secret_access_key": "s"}, {"access_key_id": SECRET}
+    aws = ConfiguredCloud(
+        id="aws",
+        name="AWS",
+        driver="ec2",
+        config={"region": "us-east-1", "secret_access_key": "s"},
+        credentials={"access_key_id": SECRET},
     )
 
     await configured.configure(p.uow, Keyring(KEY), [aws])

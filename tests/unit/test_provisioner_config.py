@@ -30,7 +30,7 @@ from services.provisioner.clouds.directory import adapter_class, module_features
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.resources.handlers import check_public_key
-from services.provisioner.settings import CloudAccountConfig, ProvisionerSettings
+from services.provisioner.settings import ConfiguredCloud, ProvisionerSettings
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -48,7 +48,7 @@ def test_cloud_accounts_and_sim_options_come_from_json(monkeypatch: pytest.Monke
     settings = ProvisionerSettings()
 
     assert settings.clouds == [
-        CloudAccountConfig(id="aws", name="AWS", driver="ec2", config={"region": "eu-west-1"}, enabled=True)
+        ConfiguredCloud(id="aws", name="AWS", driver="ec2", config={"region": "eu-west-1"}, enabled=True)
     ]
     config = settings.sim_config()
     assert config["rate_limit_per_second"] == 20

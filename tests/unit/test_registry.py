@@ -16,7 +16,7 @@ from adapters.base import Feature
 from adapters.registry import DRIVERS, UnknownDriver
 from services.provisioner.clouds.directory import adapter_class, module_features
 from services.provisioner.modules import handlers as modules
-from services.provisioner.settings import CloudAccountConfig
+from services.provisioner.settings import ConfiguredCloud
 
 
 def write_distribution(root: Path, name: str, version: str, points: dict[str, str], code: dict[str, str]) -> None:
@@ -72,7 +72,7 @@ def test_a_plugin_is_found_loaded_and_declares_its_features(site: Path) -> None:
     cls = adapter_class("tiny")
     assert cls is not None and cls.__name__ == "TinyAdapter"
     assert module_features("tiny") == frozenset({Feature.FLAVORS})
-    assert CloudAccountConfig(id="t1", name="Tiny", driver="tiny").driver == "tiny"
+    assert ConfiguredCloud(id="t1", name="Tiny", driver="tiny").driver == "tiny"
 
 
 def test_a_broken_plugin_is_listed_as_unavailable_and_never_raises(

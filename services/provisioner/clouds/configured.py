@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,20 +20,9 @@ from services.provisioner.clouds.directory import CLOUDS_CHANNEL
 from services.provisioner.clouds.domain import CONFIGURED_PROJECT, Cloud, CredentialsUnreadable
 from services.provisioner.clouds.handlers import changed_fields, changed_keys, same
 from services.provisioner.clouds.repository import CloudRepository, CloudStore, NameTaken
+from services.provisioner.settings import ConfiguredCloud
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Configured:
-    """A cloud from configuration: secret fields may stand in `config` or in `credentials`."""
-
-    id: str
-    name: str
-    driver: str
-    config: Mapping[str, Any]
-    credentials: Mapping[str, Any]
-    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,7 +32,7 @@ class Rewrapped:
     unreadable: tuple[str, ...]
 
 
-async def configure(uow: UnitOfWork[CloudStore], keyring: Keyring, configured: Sequence[Configured]) -> None:
+async def configure(uow: UnitOfWork[CloudStore], keyring: Keyring, configured: Sequence[ConfiguredCloud]) -> None:
     """Create or update the clouds from configuration (project `default`), secrets sealed; a cloud that changed
     gets its `cloud.added` or `cloud.updated`. Raises ValueError naming what is wrong."""
     correlation_id = f"provisioner-start-{uuid.uuid4()}"
@@ -71,7 +60,7 @@ async def configure(uow: UnitOfWork[CloudStore], keyring: Keyring, configured: S
 async def _configure_one(
     clouds: CloudRepository,
     keyring: Keyring,
-    item: Configured,
+    item: ConfiguredCloud,
     config: dict[str, Any],
     credentials: dict[str, Any],
     current: Cloud | None,
@@ -178,4 +167,4 @@ async def rewrap_all(uow: UnitOfWork[CloudStore], keyring: Keyring) -> Rewrapped
     return Rewrapped(done, tuple(unreadable))
 
 
-__all__ = ["Configured", "Rewrapped", "configure", "rewrap_all", "seal_plaintext"]
+__all__ = ["Rewrapped", "configure", "rewrap_all", "seal_plaintext"]
