@@ -10,6 +10,7 @@ from kernel.events.addresses import (
 from kernel.events.clouds import CloudAdded, CloudRemoved, CloudUpdated
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
 from kernel.events.identity import (
+    PLATFORM_SCOPE,
     ApiKeyCreated,
     ApiKeyRevoked,
     MemberAdded,
@@ -63,6 +64,7 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "PLATFORM_SCOPE",
     "AddressAllocated",
     "AddressAssociated",
     "AddressDisassociated",

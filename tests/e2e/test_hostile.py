@@ -357,6 +357,7 @@ async def test_the_reported_replays_hand_nobody_a_secret(arena: Arena, platform:
     made = await arena.operator.post("/v1/key-pairs", json={"cloud_id": cloud, "name": "op"}, headers=keyed("kp"))
     replay = await world.viewer.post("/v1/key-pairs", json={"cloud_id": cloud, "name": "op"}, headers=keyed("kp"))
     assert made.status_code == 201, made.text
+    assert made.headers["cache-control"] == "no-store", "a private key may be kept by a cache on the way"
     assert replay.status_code == 403 and made.json()["private_key"] not in replay.text
     # The reverse: the viewer's refusal first, then the owner's own answer.
     refused = await world.viewer.post("/v1/api-keys", json={"name": "late"}, headers=keyed("poison"))

@@ -69,7 +69,7 @@ async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_
     record = await handlers.launch(p.uow, p.clouds, launch_request("held"))
     assert record.pending_action == "launch"
 
-    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, project_id="p", correlation_id="c1")
+    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, correlation_id="c1")
     assert view.enabled is False and view.cloud_ids == ("sim",)
     assert record.id not in await due(p)
     assert await p.engine.step(INSTANCES, record.id) is False
@@ -96,9 +96,9 @@ async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_
     assert not restarted.module_enabled("simcloud")
     await restarted.close()
 
-    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id="p", correlation_id="c2")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, correlation_id="c2")
     # Enabling again changes nothing and publishes nothing.
-    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id="p", correlation_id="c3")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, correlation_id="c3")
     assert record.id in await due(p)
     assert await p.engine.step(INSTANCES, record.id) is True
     launched = await handlers.get(p.uow, "p", record.id)
@@ -128,6 +128,6 @@ async def test_an_unknown_module_is_not_found(pool: db.Pool, p: Parts) -> None:
     names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
     assert names[:3] == ["simcloud", "ec2", "libvirt"]
     with pytest.raises(NotFound, match="Module nope does not exist") as missing:
-        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, project_id="p", correlation_id="c")
+        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, correlation_id="c")
     assert missing.value.http_status == 404
     assert await pool.fetchval("SELECT count(*) FROM modules") == 0

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.base import CloudAdapter, CloudAuthError
+from kernel import events
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.clouds import configured, credentials, handlers
@@ -200,17 +201,19 @@ async def test_a_module_is_disabled_and_enabled_with_its_events_and_its_held_wor
         ),
     )  # fmt: skip
 
-    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, project_id=PROJECT, correlation_id="c")
+    view = await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, correlation_id="c")
     assert (view.enabled, view.cloud_ids) == (False, ("sim",))
     assert await p.engine.due(INSTANCES, 10) == []
-    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id=PROJECT, correlation_id="c")
-    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, project_id=PROJECT, correlation_id="c")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, correlation_id="c")
+    await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=True, correlation_id="c")
 
     assert await p.engine.due(INSTANCES, 10) == [vm.id]
     assert p.event_types()[-2:] == ["module.disabled", "module.enabled"]
+    # About the platform, not a project: no project's members see them in their trail.
+    assert {e.project_id for e in p.uow.events[-2:]} == {events.PLATFORM_SCOPE}
     assert p.uow.notifications[-1] == (WORK_CHANNEL, "")
     with pytest.raises(NotFound):
-        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, project_id=PROJECT, correlation_id="c")
+        await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, correlation_id="c")
     names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
     assert names[:2] == ["simcloud", "ec2"]
 

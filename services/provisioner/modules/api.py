@@ -61,7 +61,6 @@ async def put_module(request: Request, name: str, body: ModuleUpdate, caller: Ad
         clouds_of(request),
         name,
         enabled=body.enabled,
-        project_id=caller.project_id,
         correlation_id=correlation_id(),
     )
     return module_out(view)

@@ -77,17 +77,17 @@ async def set_enabled(
     name: str,
     *,
     enabled: bool,
-    project_id: str,
     correlation_id: str,
 ) -> ModuleView:
-    """Enable or disable a module; its state and the `module.enabled`/`module.disabled` event commit together."""
+    """Enable or disable a module; its state and the `module.enabled`/`module.disabled` event commit together. The
+    event is about the platform, not a project: it goes to the platform scope, which no project's members list."""
     await get_module(uow, clouds, name)
     async with uow.transaction() as tx:
         changed = await tx.repos.modules.set(name, enabled=enabled)
         if changed:
             cloud_ids = await tx.repos.clouds.using_driver(name)
             fact = (events.ModuleEnabled if enabled else events.ModuleDisabled)(module=name, cloud_ids=cloud_ids)
-            tx.emit_new(project_id, fact, correlation_id=correlation_id)
+            tx.emit_new(events.PLATFORM_SCOPE, fact, correlation_id=correlation_id)
             if enabled:
                 # Wake the worker: the module's held actions are due again.
                 tx.notify(WORK_CHANNEL)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kernel.authz import Operator
-from kernel.http import problem_responses
+from kernel.http import NO_STORE_HEADERS, problem_responses
 from services.provisioner.resources import handlers
 from services.provisioner.resources.answers import (
     address_out,
@@ -90,6 +90,8 @@ async def create_key_pair(request: Request, response: Response, body: KeyPairCre
         ports_of(request), project_id=caller.project_id, correlation_id=correlation_id(), **body.model_dump()
     )
     response.status_code = 201 if outcome.done else 202
+    # The answer holds the private key: nothing on the way may keep a copy.
+    response.headers.update(NO_STORE_HEADERS)
     return NewKeyPairOut(**key_pair_out(outcome.record).model_dump(), private_key=outcome.private_key)
 
 
