@@ -6,11 +6,23 @@ from typing import Any, ClassVar
 
 
 class ClanaviError(Exception):
-    """Base of every error a client may see: a stable `code` and the HTTP status it maps to."""
+    """Base of every error a client may see: a stable `code` and the HTTP status it maps to.
+
+    A subclass says what it is in its class line (`class CloudInUse(Conflict, code="cloud_in_use", title=...)`);
+    what it leaves out it takes from its base."""
 
     code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+
+    def __init_subclass__(cls, *, code: str = "", status: int = 0, title: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
+        if status:
+            cls.http_status = status
+        if title:
+            cls.title = title
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -18,65 +30,37 @@ class ClanaviError(Exception):
         self.extensions = extensions
 
 
-class BadRequest(ClanaviError):
-    code = "bad_request"
-    http_status = 400
-    title = "Bad request"
+class BadRequest(ClanaviError, code="bad_request", status=400, title="Bad request"): ...
 
 
-class Unauthenticated(ClanaviError):
-    code = "unauthenticated"
-    http_status = 401
-    title = "Authentication required"
+class Unauthenticated(ClanaviError, code="unauthenticated", status=401, title="Authentication required"): ...
 
 
-class Forbidden(ClanaviError):
-    code = "forbidden"
-    http_status = 403
-    title = "Forbidden"
+class Forbidden(ClanaviError, code="forbidden", status=403, title="Forbidden"): ...
 
 
-class NotFound(ClanaviError):
-    code = "not_found"
-    http_status = 404
-    title = "Not found"
+class NotFound(ClanaviError, code="not_found", status=404, title="Not found"): ...
 
 
-class Conflict(ClanaviError):
-    code = "conflict"
-    http_status = 409
-    title = "Conflict"
+class Conflict(ClanaviError, code="conflict", status=409, title="Conflict"): ...
 
 
-class InvalidState(Conflict):
-    code = "invalid_state"
-    title = "The resource is not in a state that allows this"
+class InvalidState(Conflict, code="invalid_state", title="The resource is not in a state that allows this"): ...
 
 
-class ValidationFailed(ClanaviError):
-    code = "validation_failed"
-    http_status = 422
-    title = "The request is not valid"
+class ValidationFailed(ClanaviError, code="validation_failed", status=422, title="The request is not valid"): ...
 
 
-class NotImplementedByCloud(ClanaviError):
-    code = "unsupported_operation"
-    http_status = 501
-    title = "The cloud does not support this operation"
+class NotImplementedByCloud(
+    ClanaviError, code="unsupported_operation", status=501, title="The cloud does not support this operation"
+): ...
 
 
-class ServiceUnavailable(ClanaviError):
-    code = "service_unavailable"
-    http_status = 503
-    title = "Service unavailable"
+class ServiceUnavailable(ClanaviError, code="service_unavailable", status=503, title="Service unavailable"): ...
 
 
-class TransientError(ClanaviError):
+class TransientError(ClanaviError, code="transient_error", status=503, title="Temporarily unavailable"):
     """Something that may succeed when tried again (a broker or cloud hiccup); consumers retry these."""
-
-    code = "transient_error"
-    http_status = 503
-    title = "Temporarily unavailable"
 
 
 def problem(

@@ -1,6 +1,7 @@
 """The one place where a cloud's errors become the API's: each adapter error type (`adapters.base`) maps to one
 problem, and the problem of a cloud's own condition has the adapter error's name (`QuotaExceeded`, `Throttled`,
-`CloudUnavailable`: the same thing, as the API tells it).
+`CloudUnavailable`, `CloudAuthError`: the same thing, as the API tells it). The problem of any other cloud error is
+`CloudFailed`, since `CloudError` is the adapters' base, which this module reads by that name.
 
 | adapter error | HTTP | code |
 |---|---|---|
@@ -14,7 +15,7 @@ problem, and the problem of a cloud's own condition has the adapter error's name
 | `CloudAuthError` | 502 | `cloud_auth_failed` |
 | any other `CloudError` | 502 | `cloud_error` |
 
-Not from a cloud: `ModuleDisabled` (409 `module_disabled`), the cloud's adapter module is disabled.
+Not from a cloud: `ModuleIsDisabled` (409 `module_disabled`), the cloud's adapter module is disabled.
 
 A problem's detail, a record's `reason` and an event say of a cloud error only what `describe` gives: the adapter's
 own words, which never carry what the other side sent (each adapter's `_errors.py` sees to that: fixed descriptions,
@@ -25,7 +26,7 @@ goes to the log (`chain`).
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 from adapters import base as cloud_errors
 from adapters.base import CloudError
@@ -45,16 +46,11 @@ log = logging.getLogger(__name__)
 _LONGEST = 300
 
 
-class QuotaExceeded(Conflict):
-    code = "quota_exceeded"
-    title = "The cloud account's quota is exhausted"
+class QuotaExceeded(Conflict, code="quota_exceeded", title="The cloud account's quota is exhausted"): ...
 
 
-class ModuleDisabled(Conflict):
+class ModuleIsDisabled(Conflict, code="module_disabled", title="The cloud's adapter module is disabled"):
     """The account's adapter module is disabled: nothing was recorded or called; enable the module to go on."""
-
-    code = "module_disabled"
-    title = "The cloud's adapter module is disabled"
 
 
 class RetryLater(ServiceUnavailable):
@@ -65,25 +61,16 @@ class RetryLater(ServiceUnavailable):
         self.retry_after = max(1, round(retry_after))
 
 
-class Throttled(RetryLater):
-    code = "throttled"
-    title = "The cloud is throttling requests"
+class Throttled(RetryLater, code="throttled", title="The cloud is throttling requests"): ...
 
 
-class CloudUnavailable(RetryLater):
-    code = "cloud_unavailable"
-    title = "The cloud did not answer"
+class CloudUnavailable(RetryLater, code="cloud_unavailable", title="The cloud did not answer"): ...
 
 
-class CloudFailed(ClanaviError):
-    code: ClassVar[str] = "cloud_error"
-    http_status: ClassVar[int] = 502
-    title: ClassVar[str] = "The cloud failed the request"
+class CloudFailed(ClanaviError, code="cloud_error", status=502, title="The cloud failed the request"): ...
 
 
-class CloudAuthFailed(CloudFailed):
-    code = "cloud_auth_failed"
-    title = "The cloud refused Clanavi's credentials"
+class CloudAuthError(CloudFailed, code="cloud_auth_failed", title="The cloud refused Clanavi's credentials"): ...
 
 
 def retry_after(exc: CloudError) -> float:
@@ -139,7 +126,7 @@ def from_cloud(
     if isinstance(exc, cloud_errors.CloudUnavailable):
         return CloudUnavailable(f"{cloud} did not answer: {detail}", retry_after=retry_after(exc))
     if isinstance(exc, cloud_errors.CloudAuthError):
-        return CloudAuthFailed(f"{cloud} refused Clanavi's credentials: {detail}")
+        return CloudAuthError(f"{cloud} refused Clanavi's credentials: {detail}")
     return CloudFailed(f"{cloud} failed: {detail}")
 
 
@@ -156,10 +143,10 @@ def reason(exc: CloudError) -> str:
 
 
 __all__ = [
-    "CloudAuthFailed",
+    "CloudAuthError",
     "CloudFailed",
     "CloudUnavailable",
-    "ModuleDisabled",
+    "ModuleIsDisabled",
     "QuotaExceeded",
     "RetryLater",
     "Throttled",

@@ -23,7 +23,7 @@ from kernel.errors import InvalidState, NotFound
 from kernel.keyset import PageRequest
 from kernel.migrations import migrate
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.instances import handlers
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.instances.domain import INSTANCE_TAG
@@ -377,7 +377,7 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
         await inventory.runs("sim", project_id="someone-else", paging=PageRequest(10))
 
     await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, correlation_id="c")
-    with pytest.raises(ModuleDisabled):
+    with pytest.raises(ModuleIsDisabled):
         await inventory.request("sim", correlation_id="c")
     await Schedule(Inventory(p.uow, p.clouds), interval=0.01).sync_due()
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0

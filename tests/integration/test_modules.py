@@ -18,7 +18,7 @@ from kernel import db
 from kernel.errors import NotFound
 from kernel.migrations import migrate
 from services.provisioner.app import MIGRATIONS, SCHEMA
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.instances import handlers
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
@@ -81,10 +81,10 @@ async def test_a_recorded_action_waits_while_the_module_is_disabled_and_resumes_
     await stale.clouds.close()
 
     # Nothing more is recorded while it is disabled, and the held row is untouched.
-    with pytest.raises(ModuleDisabled) as refused:
+    with pytest.raises(ModuleIsDisabled) as refused:
         await handlers.launch(p.uow, p.clouds, launch_request("refused"))
     assert refused.value.http_status == 409 and refused.value.code == "module_disabled"
-    with pytest.raises(ModuleDisabled):
+    with pytest.raises(ModuleIsDisabled):
         await handlers.request_action(
             p.uow, p.clouds, project_id="p", instance_id=record.id, action="terminate", correlation_id="c"
         )

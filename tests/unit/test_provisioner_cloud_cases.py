@@ -16,7 +16,7 @@ from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.clouds import configured, credentials, handlers
 from services.provisioner.clouds.domain import CloudConfigured, CloudConnectionFailed, CloudInUse
 from services.provisioner.clouds.repository import ENDED
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
@@ -105,7 +105,7 @@ async def test_a_disabled_module_takes_no_new_clouds() -> None:
     p, _ = world()
     p.clouds.set_module("ec2", enabled=False)
 
-    with pytest.raises(ModuleDisabled):
+    with pytest.raises(ModuleIsDisabled):
         await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.base import Feature
 from kernel.errors import InvalidState, NotFound, NotImplementedByCloud, ValidationFailed
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.instances import handlers
 from services.provisioner.instances.cloud import INSTANCES, launch_spec
 from services.provisioner.instances.domain import InstanceRecord, UserAction
@@ -113,9 +113,9 @@ async def test_a_disabled_module_refuses_launches_and_actions() -> None:
     record = await launched(p)
     p.clouds.set_module("simcloud", enabled=False)
 
-    with pytest.raises(ModuleDisabled):
+    with pytest.raises(ModuleIsDisabled):
         await handlers.launch(p.uow, p.clouds, request())
-    with pytest.raises(ModuleDisabled):
+    with pytest.raises(ModuleIsDisabled):
         await act(p, record, "stop")
 
 

@@ -33,7 +33,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials
 from services.provisioner.clouds.domain import Cloud, Misconfigured
 from services.provisioner.clouds.repository import CloudStore
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,9 @@ class CloudDirectory:
             self._disabled.add(driver)
 
     def require_module(self, cloud_id: str, driver: str) -> None:
-        """Raises ModuleDisabled (409) when the adapter module `driver` of cloud `cloud_id` is disabled."""
+        """Raises ModuleIsDisabled (409) when the adapter module `driver` of cloud `cloud_id` is disabled."""
         if driver in self._disabled:
-            raise ModuleDisabled(
+            raise ModuleIsDisabled(
                 f"Cloud {cloud_id} uses the {driver} adapter module, which is disabled; "
                 f"nothing was done. Enable the module (PUT /v1/modules/{driver}) to use the cloud again.",
                 cloud_id=cloud_id,
@@ -170,7 +170,7 @@ class CloudDirectory:
                 )
 
     async def adapter(self, cloud_id: str) -> CloudAdapter:
-        """The connected adapter of an enabled cloud (connected once, then reused); raises ModuleDisabled when the
+        """The connected adapter of an enabled cloud (connected once, then reused); raises ModuleIsDisabled when the
         cloud's adapter module is disabled."""
         cached = self._adapters.get(cloud_id)
         if cached is not None and cloud_id in self._drivers:

@@ -63,26 +63,25 @@ class Cloud:
     source: Source = "configuration"
 
 
-class CloudConnectionFailed(ValidationFailed):
+class CloudConnectionFailed(
+    ValidationFailed, code="cloud_connection_failed", title="Clanavi could not connect to the cloud with these settings"
+):
     """The connection test of a new or changed cloud failed: nothing was stored."""
 
-    code = "cloud_connection_failed"
-    title = "Clanavi could not connect to the cloud with these settings"
+
+class CloudInUse(Conflict, code="cloud_in_use", title="Clanavi still holds live resources in this cloud account"): ...
 
 
-class CloudInUse(Conflict):
-    code = "cloud_in_use"
-    title = "Clanavi still holds live resources in this cloud account"
+class CredentialsUnreadable(
+    Conflict,
+    code="cloud_credentials_unreadable",
+    title="No key the provisioner holds opens the cloud account's credentials",
+): ...
 
 
-class CredentialsUnreadable(Conflict):
-    code = "cloud_credentials_unreadable"
-    title = "No key the provisioner holds opens the cloud account's credentials"
-
-
-class CloudConfigured(Conflict):
-    code = "cloud_configured"
-    title = "The cloud account comes from the provisioner's configuration"
+class CloudConfigured(
+    Conflict, code="cloud_configured", title="The cloud account comes from the provisioner's configuration"
+): ...
 
 
 class Misconfigured(Conflict):

@@ -37,9 +37,11 @@ _IN_PROCESS = frozenset({"test:///default"})
 _LOCAL_TRANSPORTS = frozenset({"unix", "ext"})
 
 
-class EndpointDenied(ValidationFailed):
-    code = "cloud_endpoint_denied"
-    title = "The cloud account points where the provisioner may not connect"
+class EndpointDenied(
+    ValidationFailed,
+    code="cloud_endpoint_denied",
+    title="The cloud account points where the provisioner may not connect",
+): ...
 
 
 @dataclass(frozen=True)

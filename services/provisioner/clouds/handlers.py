@@ -38,7 +38,7 @@ from services.provisioner.clouds.domain import (
     Misconfigured,
 )
 from services.provisioner.clouds.repository import CloudStore, NameTaken, StillReferenced, owned_cloud
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.owned import missing
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _known_driver(clouds: CloudDirectory, driver: str) -> None:
             errors=[{"location": "body.driver", "message": "unknown driver"}],
         )
     if not clouds.module_enabled(driver):
-        raise ModuleDisabled(
+        raise ModuleIsDisabled(
             f"The {driver} adapter module is disabled; nothing was stored. An admin enables it with "
             f"PUT /v1/modules/{driver}.",
             module=driver,

@@ -133,7 +133,7 @@ class Inventory:
 
     async def request(self, cloud_id: str, *, project_id: str, correlation_id: str) -> SyncRun:
         """Start a sync of one of the project's clouds in the background and answer its run at once; while one is
-        running already, answer that one. NotFound for another project's cloud, ModuleDisabled (409) when its
+        running already, answer that one. NotFound for another project's cloud, ModuleIsDisabled (409) when its
         module is disabled, NotImplementedByCloud (501) when its adapter cannot list instances."""
         async with self.uow.reading() as repos:
             cloud = await owned_cloud(repos.clouds, project_id, cloud_id)

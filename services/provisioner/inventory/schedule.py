@@ -8,7 +8,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.provisioner.errors import ModuleDisabled
+from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.inventory.handlers import Inventory
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Schedule:
                 continue
             try:
                 await self._inventory.sync(cloud.id, trigger="scheduled", correlation_id=f"sync-{uuid.uuid4()}")
-            except ModuleDisabled:
+            except ModuleIsDisabled:
                 continue  # disabled since the list was read
             except asyncio.CancelledError:
                 raise

@@ -191,7 +191,7 @@ class Engine:
             return Settlement(record, retry_in=wait)
         try:
             adapter = await self.clouds.adapter(record.cloud_id)
-        except errors.ModuleDisabled:
+        except errors.ModuleIsDisabled:
             return None  # the action waits, untouched, until the module is enabled again
         except ClanaviError as exc:  # the cloud is disabled, or its adapter not installed
             return kind.failed(record, exc.detail)
