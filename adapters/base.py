@@ -96,40 +96,92 @@ class Feature(enum.StrEnum):
     METRICS = "metrics"
 
 
-# feature -> the adapter methods it promises (the conformance suite checks both directions).
-FEATURE_OPERATIONS: dict[Feature, tuple[str, ...]] = {
-    Feature.ZONES: ("list_regions", "list_zones"),
-    Feature.FLAVORS: ("list_flavors", "get_flavor"),
-    Feature.IMAGES: ("list_images", "get_image"),
-    Feature.IMAGE_CREATE: ("create_image", "deregister_image"),
-    Feature.INSTANCES: ("list_instances", "get_instances", "launch_instance", "terminate_instance"),
+class Operation(enum.StrEnum):
+    """The contract's operations, each named as the `CloudAdapter` method that does it: the one list every table of
+    operations (features, refusals, the provisioner's checks) is written in."""
+
+    LIST_REGIONS = enum.auto()
+    LIST_ZONES = enum.auto()
+    LIST_FLAVORS = enum.auto()
+    GET_FLAVOR = enum.auto()
+    LIST_IMAGES = enum.auto()
+    GET_IMAGE = enum.auto()
+    CREATE_IMAGE = enum.auto()
+    DEREGISTER_IMAGE = enum.auto()
+    LIST_INSTANCES = enum.auto()
+    GET_INSTANCES = enum.auto()
+    LAUNCH_INSTANCE = enum.auto()
+    START_INSTANCE = enum.auto()
+    STOP_INSTANCE = enum.auto()
+    REBOOT_INSTANCE = enum.auto()
+    SUSPEND_INSTANCE = enum.auto()
+    RESUME_INSTANCE = enum.auto()
+    TERMINATE_INSTANCE = enum.auto()
+    CONSOLE_OUTPUT = enum.auto()
+    LIST_KEY_PAIRS = enum.auto()
+    CREATE_KEY_PAIR = enum.auto()
+    IMPORT_KEY_PAIR = enum.auto()
+    DELETE_KEY_PAIR = enum.auto()
+    LIST_SECURITY_GROUPS = enum.auto()
+    CREATE_SECURITY_GROUP = enum.auto()
+    DELETE_SECURITY_GROUP = enum.auto()
+    AUTHORIZE_SECURITY_RULE = enum.auto()
+    REVOKE_SECURITY_RULE = enum.auto()
+    LIST_VOLUMES = enum.auto()
+    CREATE_VOLUME = enum.auto()
+    DELETE_VOLUME = enum.auto()
+    ATTACH_VOLUME = enum.auto()
+    DETACH_VOLUME = enum.auto()
+    LIST_SNAPSHOTS = enum.auto()
+    CREATE_SNAPSHOT = enum.auto()
+    DELETE_SNAPSHOT = enum.auto()
+    LIST_ADDRESSES = enum.auto()
+    ALLOCATE_ADDRESS = enum.auto()
+    ASSOCIATE_ADDRESS = enum.auto()
+    DISASSOCIATE_ADDRESS = enum.auto()
+    RELEASE_ADDRESS = enum.auto()
+    GET_METRICS = enum.auto()
+
+
+# feature -> the operations it promises (the conformance suite checks both directions).
+FEATURE_OPERATIONS: dict[Feature, tuple[Operation, ...]] = {
+    Feature.ZONES: (Operation.LIST_REGIONS, Operation.LIST_ZONES),
+    Feature.FLAVORS: (Operation.LIST_FLAVORS, Operation.GET_FLAVOR),
+    Feature.IMAGES: (Operation.LIST_IMAGES, Operation.GET_IMAGE),
+    Feature.IMAGE_CREATE: (Operation.CREATE_IMAGE, Operation.DEREGISTER_IMAGE),
+    Feature.INSTANCES: (
+        Operation.LIST_INSTANCES,
+        Operation.GET_INSTANCES,
+        Operation.LAUNCH_INSTANCE,
+        Operation.TERMINATE_INSTANCE,
+    ),
     Feature.IDEMPOTENT_LAUNCH: (),
     Feature.USER_DATA: (),
-    Feature.INSTANCE_START_STOP: ("start_instance", "stop_instance"),
-    Feature.INSTANCE_REBOOT: ("reboot_instance",),
-    Feature.INSTANCE_SUSPEND: ("suspend_instance", "resume_instance"),
-    Feature.CONSOLE_OUTPUT: ("console_output",),
-    Feature.KEY_PAIRS: ("list_key_pairs", "create_key_pair", "delete_key_pair"),
-    Feature.KEY_PAIR_IMPORT: ("import_key_pair",),
+    Feature.INSTANCE_START_STOP: (Operation.START_INSTANCE, Operation.STOP_INSTANCE),
+    Feature.INSTANCE_REBOOT: (Operation.REBOOT_INSTANCE,),
+    Feature.INSTANCE_SUSPEND: (Operation.SUSPEND_INSTANCE, Operation.RESUME_INSTANCE),
+    Feature.CONSOLE_OUTPUT: (Operation.CONSOLE_OUTPUT,),
+    Feature.KEY_PAIRS: (Operation.LIST_KEY_PAIRS, Operation.CREATE_KEY_PAIR, Operation.DELETE_KEY_PAIR),
+    Feature.KEY_PAIR_IMPORT: (Operation.IMPORT_KEY_PAIR,),
     Feature.SECURITY_GROUPS: (
-        "list_security_groups",
-        "create_security_group",
-        "delete_security_group",
-        "authorize_security_rule",
-        "revoke_security_rule",
+        Operation.LIST_SECURITY_GROUPS,
+        Operation.CREATE_SECURITY_GROUP,
+        Operation.DELETE_SECURITY_GROUP,
+        Operation.AUTHORIZE_SECURITY_RULE,
+        Operation.REVOKE_SECURITY_RULE,
     ),
-    Feature.VOLUMES: ("list_volumes", "create_volume", "delete_volume"),
-    Feature.VOLUME_ATTACH: ("attach_volume", "detach_volume"),
-    Feature.SNAPSHOTS: ("list_snapshots", "create_snapshot", "delete_snapshot"),
+    Feature.VOLUMES: (Operation.LIST_VOLUMES, Operation.CREATE_VOLUME, Operation.DELETE_VOLUME),
+    Feature.VOLUME_ATTACH: (Operation.ATTACH_VOLUME, Operation.DETACH_VOLUME),
+    Feature.SNAPSHOTS: (Operation.LIST_SNAPSHOTS, Operation.CREATE_SNAPSHOT, Operation.DELETE_SNAPSHOT),
     Feature.VOLUME_FROM_SNAPSHOT: (),
     Feature.ADDRESSES: (
-        "list_addresses",
-        "allocate_address",
-        "associate_address",
-        "disassociate_address",
-        "release_address",
+        Operation.LIST_ADDRESSES,
+        Operation.ALLOCATE_ADDRESS,
+        Operation.ASSOCIATE_ADDRESS,
+        Operation.DISASSOCIATE_ADDRESS,
+        Operation.RELEASE_ADDRESS,
     ),
-    Feature.METRICS: ("get_metrics",),
+    Feature.METRICS: (Operation.GET_METRICS,),
 }
 
 
@@ -422,124 +474,124 @@ class AdapterBase:
         return None
 
     async def list_regions(self) -> Sequence[Region]:
-        raise self._unsupported("list_regions")
+        raise self._unsupported(Operation.LIST_REGIONS)
 
     async def list_zones(self) -> Sequence[Zone]:
-        raise self._unsupported("list_zones")
+        raise self._unsupported(Operation.LIST_ZONES)
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        raise self._unsupported("list_flavors")
+        raise self._unsupported(Operation.LIST_FLAVORS)
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        raise self._unsupported("get_flavor")
+        raise self._unsupported(Operation.GET_FLAVOR)
 
     async def list_images(self) -> Sequence[Image]:
-        raise self._unsupported("list_images")
+        raise self._unsupported(Operation.LIST_IMAGES)
 
     async def get_image(self, image_id: str) -> Image:
-        raise self._unsupported("get_image")
+        raise self._unsupported(Operation.GET_IMAGE)
 
     async def create_image(self, instance_id: str, name: str) -> Image:
-        raise self._unsupported("create_image")
+        raise self._unsupported(Operation.CREATE_IMAGE)
 
     async def deregister_image(self, image_id: str) -> None:
-        raise self._unsupported("deregister_image")
+        raise self._unsupported(Operation.DEREGISTER_IMAGE)
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
-        raise self._unsupported("list_instances")
+        raise self._unsupported(Operation.LIST_INSTANCES)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
-        raise self._unsupported("get_instances")
+        raise self._unsupported(Operation.GET_INSTANCES)
 
     async def launch_instance(self, spec: LaunchSpec) -> Instance:
-        raise self._unsupported("launch_instance")
+        raise self._unsupported(Operation.LAUNCH_INSTANCE)
 
     async def start_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("start_instance")
+        raise self._unsupported(Operation.START_INSTANCE)
 
     async def stop_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("stop_instance")
+        raise self._unsupported(Operation.STOP_INSTANCE)
 
     async def reboot_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("reboot_instance")
+        raise self._unsupported(Operation.REBOOT_INSTANCE)
 
     async def suspend_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("suspend_instance")
+        raise self._unsupported(Operation.SUSPEND_INSTANCE)
 
     async def resume_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("resume_instance")
+        raise self._unsupported(Operation.RESUME_INSTANCE)
 
     async def terminate_instance(self, instance_id: str) -> Instance:
-        raise self._unsupported("terminate_instance")
+        raise self._unsupported(Operation.TERMINATE_INSTANCE)
 
     async def console_output(self, instance_id: str) -> str:
-        raise self._unsupported("console_output")
+        raise self._unsupported(Operation.CONSOLE_OUTPUT)
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:
-        raise self._unsupported("list_key_pairs")
+        raise self._unsupported(Operation.LIST_KEY_PAIRS)
 
     async def create_key_pair(self, name: str) -> KeyPair:
-        raise self._unsupported("create_key_pair")
+        raise self._unsupported(Operation.CREATE_KEY_PAIR)
 
     async def import_key_pair(self, name: str, public_key: str) -> KeyPair:
-        raise self._unsupported("import_key_pair")
+        raise self._unsupported(Operation.IMPORT_KEY_PAIR)
 
     async def delete_key_pair(self, name: str) -> None:
-        raise self._unsupported("delete_key_pair")
+        raise self._unsupported(Operation.DELETE_KEY_PAIR)
 
     async def list_security_groups(self) -> Sequence[SecurityGroup]:
-        raise self._unsupported("list_security_groups")
+        raise self._unsupported(Operation.LIST_SECURITY_GROUPS)
 
     async def create_security_group(self, name: str, description: str) -> SecurityGroup:
-        raise self._unsupported("create_security_group")
+        raise self._unsupported(Operation.CREATE_SECURITY_GROUP)
 
     async def delete_security_group(self, group_id: str) -> None:
-        raise self._unsupported("delete_security_group")
+        raise self._unsupported(Operation.DELETE_SECURITY_GROUP)
 
     async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
-        raise self._unsupported("authorize_security_rule")
+        raise self._unsupported(Operation.AUTHORIZE_SECURITY_RULE)
 
     async def revoke_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
-        raise self._unsupported("revoke_security_rule")
+        raise self._unsupported(Operation.REVOKE_SECURITY_RULE)
 
     async def list_volumes(self) -> Sequence[Volume]:
-        raise self._unsupported("list_volumes")
+        raise self._unsupported(Operation.LIST_VOLUMES)
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
-        raise self._unsupported("create_volume")
+        raise self._unsupported(Operation.CREATE_VOLUME)
 
     async def delete_volume(self, volume_id: str) -> None:
-        raise self._unsupported("delete_volume")
+        raise self._unsupported(Operation.DELETE_VOLUME)
 
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
-        raise self._unsupported("attach_volume")
+        raise self._unsupported(Operation.ATTACH_VOLUME)
 
     async def detach_volume(self, volume_id: str) -> Volume:
-        raise self._unsupported("detach_volume")
+        raise self._unsupported(Operation.DETACH_VOLUME)
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        raise self._unsupported("list_snapshots")
+        raise self._unsupported(Operation.LIST_SNAPSHOTS)
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        raise self._unsupported("create_snapshot")
+        raise self._unsupported(Operation.CREATE_SNAPSHOT)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        raise self._unsupported("delete_snapshot")
+        raise self._unsupported(Operation.DELETE_SNAPSHOT)
 
     async def list_addresses(self) -> Sequence[Address]:
-        raise self._unsupported("list_addresses")
+        raise self._unsupported(Operation.LIST_ADDRESSES)
 
     async def allocate_address(self) -> Address:
-        raise self._unsupported("allocate_address")
+        raise self._unsupported(Operation.ALLOCATE_ADDRESS)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
-        raise self._unsupported("associate_address")
+        raise self._unsupported(Operation.ASSOCIATE_ADDRESS)
 
     async def disassociate_address(self, address_id: str) -> Address:
-        raise self._unsupported("disassociate_address")
+        raise self._unsupported(Operation.DISASSOCIATE_ADDRESS)
 
     async def release_address(self, address_id: str) -> None:
-        raise self._unsupported("release_address")
+        raise self._unsupported(Operation.RELEASE_ADDRESS)
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
-        raise self._unsupported("get_metrics")
+        raise self._unsupported(Operation.GET_METRICS)

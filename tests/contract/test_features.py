@@ -3,6 +3,7 @@ undeclared one is refused with `UnsupportedOperation` naming it, never silently 
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from adapters.base import (
     CloudAdapter,
     Feature,
     LaunchSpec,
+    Operation,
     SecurityRule,
     UnsupportedOperation,
     VolumeSpec,
@@ -25,48 +27,48 @@ from tests.contract.helpers import Cleanup, all_instances, launch_spec, unique
 # One call of each contract operation with harmless arguments: a refusing adapter must refuse before looking at them.
 _RULE = SecurityRule("ingress", "tcp", 22, 22, "0.0.0.0/0")
 _ID = "ct-nothing-0000"
-CALLS: dict[str, Callable[[CloudAdapter], Awaitable[object]]] = {
-    "list_regions": lambda a: a.list_regions(),
-    "list_zones": lambda a: a.list_zones(),
-    "list_flavors": lambda a: a.list_flavors(),
-    "get_flavor": lambda a: a.get_flavor(_ID),
-    "list_images": lambda a: a.list_images(),
-    "get_image": lambda a: a.get_image(_ID),
-    "create_image": lambda a: a.create_image(_ID, unique("img")),
-    "deregister_image": lambda a: a.deregister_image(_ID),
-    "list_instances": lambda a: a.list_instances(),
-    "get_instances": lambda a: a.get_instances([_ID]),
-    "launch_instance": lambda a: a.launch_instance(LaunchSpec(unique("vm"), _ID, _ID, uuid.uuid4().hex)),
-    "terminate_instance": lambda a: a.terminate_instance(_ID),
-    "start_instance": lambda a: a.start_instance(_ID),
-    "stop_instance": lambda a: a.stop_instance(_ID),
-    "reboot_instance": lambda a: a.reboot_instance(_ID),
-    "suspend_instance": lambda a: a.suspend_instance(_ID),
-    "resume_instance": lambda a: a.resume_instance(_ID),
-    "console_output": lambda a: a.console_output(_ID),
-    "list_key_pairs": lambda a: a.list_key_pairs(),
-    "create_key_pair": lambda a: a.create_key_pair(unique("key")),
-    "import_key_pair": lambda a: a.import_key_pair(unique("key"), "ssh-ed25519 AAAA ct"),
-    "delete_key_pair": lambda a: a.delete_key_pair(_ID),
-    "list_security_groups": lambda a: a.list_security_groups(),
-    "create_security_group": lambda a: a.create_security_group(unique("sg"), "contract"),
-    "delete_security_group": lambda a: a.delete_security_group(_ID),
-    "authorize_security_rule": lambda a: a.authorize_security_rule(_ID, _RULE),
-    "revoke_security_rule": lambda a: a.revoke_security_rule(_ID, _RULE),
-    "list_volumes": lambda a: a.list_volumes(),
-    "create_volume": lambda a: a.create_volume(VolumeSpec(unique("vol"), 1)),
-    "delete_volume": lambda a: a.delete_volume(_ID),
-    "attach_volume": lambda a: a.attach_volume(_ID, _ID),
-    "detach_volume": lambda a: a.detach_volume(_ID),
-    "list_snapshots": lambda a: a.list_snapshots(),
-    "create_snapshot": lambda a: a.create_snapshot(_ID, unique("snap")),
-    "delete_snapshot": lambda a: a.delete_snapshot(_ID),
-    "list_addresses": lambda a: a.list_addresses(),
-    "allocate_address": lambda a: a.allocate_address(),
-    "associate_address": lambda a: a.associate_address(_ID, _ID),
-    "disassociate_address": lambda a: a.disassociate_address(_ID),
-    "release_address": lambda a: a.release_address(_ID),
-    "get_metrics": lambda a: a.get_metrics(_ID, datetime.now(UTC)),
+CALLS: dict[Operation, Callable[[CloudAdapter], Awaitable[object]]] = {
+    Operation.LIST_REGIONS: lambda a: a.list_regions(),
+    Operation.LIST_ZONES: lambda a: a.list_zones(),
+    Operation.LIST_FLAVORS: lambda a: a.list_flavors(),
+    Operation.GET_FLAVOR: lambda a: a.get_flavor(_ID),
+    Operation.LIST_IMAGES: lambda a: a.list_images(),
+    Operation.GET_IMAGE: lambda a: a.get_image(_ID),
+    Operation.CREATE_IMAGE: lambda a: a.create_image(_ID, unique("img")),
+    Operation.DEREGISTER_IMAGE: lambda a: a.deregister_image(_ID),
+    Operation.LIST_INSTANCES: lambda a: a.list_instances(),
+    Operation.GET_INSTANCES: lambda a: a.get_instances([_ID]),
+    Operation.LAUNCH_INSTANCE: lambda a: a.launch_instance(LaunchSpec(unique("vm"), _ID, _ID, uuid.uuid4().hex)),
+    Operation.TERMINATE_INSTANCE: lambda a: a.terminate_instance(_ID),
+    Operation.START_INSTANCE: lambda a: a.start_instance(_ID),
+    Operation.STOP_INSTANCE: lambda a: a.stop_instance(_ID),
+    Operation.REBOOT_INSTANCE: lambda a: a.reboot_instance(_ID),
+    Operation.SUSPEND_INSTANCE: lambda a: a.suspend_instance(_ID),
+    Operation.RESUME_INSTANCE: lambda a: a.resume_instance(_ID),
+    Operation.CONSOLE_OUTPUT: lambda a: a.console_output(_ID),
+    Operation.LIST_KEY_PAIRS: lambda a: a.list_key_pairs(),
+    Operation.CREATE_KEY_PAIR: lambda a: a.create_key_pair(unique("key")),
+    Operation.IMPORT_KEY_PAIR: lambda a: a.import_key_pair(unique("key"), "ssh-ed25519 AAAA ct"),
+    Operation.DELETE_KEY_PAIR: lambda a: a.delete_key_pair(_ID),
+    Operation.LIST_SECURITY_GROUPS: lambda a: a.list_security_groups(),
+    Operation.CREATE_SECURITY_GROUP: lambda a: a.create_security_group(unique("sg"), "contract"),
+    Operation.DELETE_SECURITY_GROUP: lambda a: a.delete_security_group(_ID),
+    Operation.AUTHORIZE_SECURITY_RULE: lambda a: a.authorize_security_rule(_ID, _RULE),
+    Operation.REVOKE_SECURITY_RULE: lambda a: a.revoke_security_rule(_ID, _RULE),
+    Operation.LIST_VOLUMES: lambda a: a.list_volumes(),
+    Operation.CREATE_VOLUME: lambda a: a.create_volume(VolumeSpec(unique("vol"), 1)),
+    Operation.DELETE_VOLUME: lambda a: a.delete_volume(_ID),
+    Operation.ATTACH_VOLUME: lambda a: a.attach_volume(_ID, _ID),
+    Operation.DETACH_VOLUME: lambda a: a.detach_volume(_ID),
+    Operation.LIST_SNAPSHOTS: lambda a: a.list_snapshots(),
+    Operation.CREATE_SNAPSHOT: lambda a: a.create_snapshot(_ID, unique("snap")),
+    Operation.DELETE_SNAPSHOT: lambda a: a.delete_snapshot(_ID),
+    Operation.LIST_ADDRESSES: lambda a: a.list_addresses(),
+    Operation.ALLOCATE_ADDRESS: lambda a: a.allocate_address(),
+    Operation.ASSOCIATE_ADDRESS: lambda a: a.associate_address(_ID, _ID),
+    Operation.DISASSOCIATE_ADDRESS: lambda a: a.disassociate_address(_ID),
+    Operation.RELEASE_ADDRESS: lambda a: a.release_address(_ID),
+    Operation.GET_METRICS: lambda a: a.get_metrics(_ID, datetime.now(UTC)),
 }
 
 # A feature that builds on others is only usable with them.
@@ -87,9 +89,18 @@ PREREQUISITES: dict[Feature, frozenset[Feature]] = {
 
 
 def test_the_call_table_covers_every_contract_operation() -> None:
-    operations = {op for ops in FEATURE_OPERATIONS.values() for op in ops}
-    assert set(CALLS) == operations
+    methods = {name for name, member in vars(CloudAdapter).items() if inspect.iscoroutinefunction(member)}
+    assert set(Operation) == methods - {"close"}
+    assert {op for ops in FEATURE_OPERATIONS.values() for op in ops} == set(Operation)
+    assert set(CALLS) == set(Operation)
     assert set(FEATURE_OPERATIONS) == set(Feature)
+
+
+async def test_the_base_refuses_each_operation_by_its_name() -> None:
+    for operation, call in CALLS.items():
+        with pytest.raises(UnsupportedOperation) as refused:
+            await call(AdapterBase())
+        assert refused.value.operation == operation
 
 
 @pytest.mark.each_feature(declared=True)

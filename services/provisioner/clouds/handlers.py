@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters import registry
-from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature
+from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature, Operation
 from kernel.crypto import Keyring
 from kernel.errors import ClanaviError, Conflict, ValidationFailed
 from kernel.events import CloudRemoved
@@ -44,10 +44,10 @@ from services.provisioner.owned import missing
 log = logging.getLogger(__name__)
 
 # The cheap authenticated call of a connection test: the first of these the adapter declares.
-_PROBES: tuple[tuple[Feature, str], ...] = (
-    (Feature.ZONES, "list_regions"),
-    (Feature.FLAVORS, "list_flavors"),
-    (Feature.IMAGES, "list_images"),
+_PROBES: tuple[tuple[Feature, Operation], ...] = (
+    (Feature.ZONES, Operation.LIST_REGIONS),
+    (Feature.FLAVORS, Operation.LIST_FLAVORS),
+    (Feature.IMAGES, Operation.LIST_IMAGES),
 )
 assert all(op in FEATURE_OPERATIONS[feature] for feature, op in _PROBES)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from adapters.base import CloudError, CloudNotFound, Feature, MetricSample
+from adapters.base import CloudError, CloudNotFound, Feature, MetricSample, Operation
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
 from kernel.keyset import PageRequest
@@ -29,13 +29,13 @@ from services.provisioner.work.engine import WORK_CHANNEL
 Work = UnitOfWork[InstanceStore]
 
 # The operation each user action calls: refused with 501 up front on a cloud that lacks it.
-_ACTION_OPERATIONS: dict[UserAction, str] = {
-    "start": "start_instance",
-    "stop": "stop_instance",
-    "reboot": "reboot_instance",
-    "suspend": "suspend_instance",
-    "resume": "resume_instance",
-    "terminate": "terminate_instance",
+_ACTION_OPERATIONS: dict[UserAction, Operation] = {
+    "start": Operation.START_INSTANCE,
+    "stop": Operation.STOP_INSTANCE,
+    "reboot": Operation.REBOOT_INSTANCE,
+    "suspend": Operation.SUSPEND_INSTANCE,
+    "resume": Operation.RESUME_INSTANCE,
+    "terminate": Operation.TERMINATE_INSTANCE,
 }
 
 
@@ -92,15 +92,15 @@ def _launch_options(req: LaunchRequest, names: LaunchNames) -> tuple[dict[str, o
 
 
 async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchRequest) -> None:
-    await clouds.require(cloud, "launch_instance")
+    await clouds.require(cloud, Operation.LAUNCH_INSTANCE)
     if req.user_data is not None:
         await clouds.require(cloud, feature=Feature.USER_DATA)
     if req.zone is not None:
-        await clouds.require(cloud, "list_zones")
+        await clouds.require(cloud, Operation.LIST_ZONES)
     if req.key_name is not None:
-        await clouds.require(cloud, "list_key_pairs")
+        await clouds.require(cloud, Operation.LIST_KEY_PAIRS)
     if req.security_group_ids:
-        await clouds.require(cloud, "list_security_groups")
+        await clouds.require(cloud, Operation.LIST_SECURITY_GROUPS)
 
 
 async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
@@ -207,7 +207,7 @@ async def _in_cloud(
 
 async def console_output(uow: Work, clouds: CloudDirectory, *, project_id: str, instance_id: str) -> str:
     """What the instance printed on its console (as much as its cloud keeps)."""
-    record = await _in_cloud(uow, clouds, project_id, instance_id, "console_output")
+    record = await _in_cloud(uow, clouds, project_id, instance_id, Operation.CONSOLE_OUTPUT)
     try:
         return await (await clouds.adapter(record.cloud_id)).console_output(record.provider_id or "")
     except CloudError as exc:
@@ -218,7 +218,7 @@ async def metrics(
     uow: Work, clouds: CloudDirectory, *, project_id: str, instance_id: str, since: datetime | None
 ) -> tuple[datetime, Sequence[MetricSample]]:
     """Recent samples of the instance's metrics since `since` (default: the last hour), oldest first."""
-    record = await _in_cloud(uow, clouds, project_id, instance_id, "get_metrics")
+    record = await _in_cloud(uow, clouds, project_id, instance_id, Operation.GET_METRICS)
     start = since or datetime.now(UTC) - timedelta(hours=1)
     try:
         samples = await (await clouds.adapter(record.cloud_id)).get_metrics(record.provider_id or "", start)

@@ -21,7 +21,7 @@ from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic
 
-from adapters.base import CloudError, Feature
+from adapters.base import CloudError, Feature, Operation
 from adapters.base import Instance as CloudInstance
 from adapters.base import Volume as CloudVolume
 from kernel.errors import ClanaviError, NotFound
@@ -137,7 +137,7 @@ class Inventory:
         module is disabled, NotImplementedByCloud (501) when its adapter cannot list instances."""
         async with self.uow.reading() as repos:
             cloud = await owned_cloud(repos.clouds, project_id, cloud_id)
-        await self.clouds.require(cloud, "list_instances")
+        await self.clouds.require(cloud, Operation.LIST_INSTANCES)
         run, ours = await self._claim(cloud, "manual", correlation_id)
         if ours:
             task = asyncio.create_task(self._execute(cloud, run), name=f"sync-{cloud_id}")

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Collection, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.base import CloudAdapter, CloudNotFound, VolumeSpec
+from adapters.base import CloudAdapter, CloudNotFound, Operation, VolumeSpec
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.resources import domain, transitions
@@ -188,26 +188,26 @@ async def seen_in_cloud(adapter: CloudAdapter, kind: Kind, provider_ids: Sequenc
 
 
 # Which operation each (kind, action) calls: checked against the adapter's features before anything is recorded.
-OPERATIONS: dict[tuple[Kind, str], tuple[str, ...]] = {
-    ("key_pair", "create"): ("create_key_pair",),
-    ("key_pair", "import"): ("import_key_pair",),
-    ("key_pair", "delete"): ("delete_key_pair",),
-    ("security_group", "create"): ("create_security_group",),
-    ("security_group", "authorize"): ("authorize_security_rule",),
-    ("security_group", "revoke"): ("revoke_security_rule",),
-    ("security_group", "delete"): ("delete_security_group",),
-    ("volume", "create"): ("create_volume",),
-    ("volume", "attach"): ("attach_volume",),
-    ("volume", "detach"): ("detach_volume",),
-    ("volume", "delete"): ("delete_volume",),
-    ("snapshot", "create"): ("create_snapshot",),
-    ("snapshot", "delete"): ("delete_snapshot",),
-    ("address", "allocate"): ("allocate_address", "list_addresses"),
-    ("address", "associate"): ("associate_address",),
-    ("address", "disassociate"): ("disassociate_address",),
-    ("address", "release"): ("release_address",),
-    ("image", "create"): ("create_image",),
-    ("image", "deregister"): ("deregister_image",),
+OPERATIONS: dict[tuple[Kind, str], tuple[Operation, ...]] = {
+    ("key_pair", "create"): (Operation.CREATE_KEY_PAIR,),
+    ("key_pair", "import"): (Operation.IMPORT_KEY_PAIR,),
+    ("key_pair", "delete"): (Operation.DELETE_KEY_PAIR,),
+    ("security_group", "create"): (Operation.CREATE_SECURITY_GROUP,),
+    ("security_group", "authorize"): (Operation.AUTHORIZE_SECURITY_RULE,),
+    ("security_group", "revoke"): (Operation.REVOKE_SECURITY_RULE,),
+    ("security_group", "delete"): (Operation.DELETE_SECURITY_GROUP,),
+    ("volume", "create"): (Operation.CREATE_VOLUME,),
+    ("volume", "attach"): (Operation.ATTACH_VOLUME,),
+    ("volume", "detach"): (Operation.DETACH_VOLUME,),
+    ("volume", "delete"): (Operation.DELETE_VOLUME,),
+    ("snapshot", "create"): (Operation.CREATE_SNAPSHOT,),
+    ("snapshot", "delete"): (Operation.DELETE_SNAPSHOT,),
+    ("address", "allocate"): (Operation.ALLOCATE_ADDRESS, Operation.LIST_ADDRESSES),
+    ("address", "associate"): (Operation.ASSOCIATE_ADDRESS,),
+    ("address", "disassociate"): (Operation.DISASSOCIATE_ADDRESS,),
+    ("address", "release"): (Operation.RELEASE_ADDRESS,),
+    ("image", "create"): (Operation.CREATE_IMAGE,),
+    ("image", "deregister"): (Operation.DEREGISTER_IMAGE,),
 }
 
 

@@ -13,7 +13,7 @@ import binascii
 import uuid
 from typing import Any
 
-from adapters.base import CloudError, Feature, SecurityRule
+from adapters.base import CloudError, Feature, Operation, SecurityRule
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from services.provisioner import errors
 from services.provisioner.clouds.domain import Cloud
@@ -57,7 +57,7 @@ def check_public_key(public_key: str) -> str:
 
 
 async def create_key_pair(ports: Ports, *, project_id: str, cloud_id: str, name: str, correlation_id: str) -> Outcome:
-    await owned_cloud(ports, project_id, cloud_id, "create_key_pair")
+    await owned_cloud(ports, project_id, cloud_id, Operation.CREATE_KEY_PAIR)
     record = new_record("key_pair", project_id=project_id, cloud_id=cloud_id, name=name, correlation_id=correlation_id)
     return await create(ports, record)
 
@@ -67,7 +67,7 @@ async def import_key_pair(
 ) -> Outcome:
     cloud = await owned_cloud(ports, project_id, cloud_id)
     key = check_public_key(public_key)
-    await ports.clouds.require(cloud, "import_key_pair")
+    await ports.clouds.require(cloud, Operation.IMPORT_KEY_PAIR)
     record = new_record(
         "key_pair",
         project_id=project_id,
@@ -86,7 +86,7 @@ async def import_key_pair(
 async def create_security_group(
     ports: Ports, *, project_id: str, cloud_id: str, name: str, description: str, correlation_id: str
 ) -> Outcome:
-    await owned_cloud(ports, project_id, cloud_id, "create_security_group")
+    await owned_cloud(ports, project_id, cloud_id, Operation.CREATE_SECURITY_GROUP)
     record = new_record(
         "security_group",
         project_id=project_id,
@@ -182,7 +182,7 @@ async def create_volume(
     snapshot = None
     if snapshot_id is not None:
         snapshot = await owned_resource(ports, project_id, "snapshot", snapshot_id, named_in="body.snapshot_id")
-    await ports.clouds.require(cloud, "create_volume")
+    await ports.clouds.require(cloud, Operation.CREATE_VOLUME)
     pending: dict[str, Any] = {}
     if snapshot is not None:
         size_gb = await _from_snapshot(ports, cloud, snapshot, size_gb)
@@ -218,7 +218,7 @@ async def attach_volume(
 
 async def create_snapshot(ports: Ports, *, project_id: str, volume_id: str, name: str, correlation_id: str) -> Outcome:
     volume = await owned_resource(ports, project_id, "volume", volume_id, named_in="body.volume_id")
-    await owned_cloud(ports, project_id, volume.cloud_id, "create_snapshot", named_in=None)
+    await owned_cloud(ports, project_id, volume.cloud_id, Operation.CREATE_SNAPSHOT, named_in=None)
     if volume.provider_id is None or volume.state not in ("available", "in-use"):
         raise InvalidState(f"Volume {volume_id} is {volume.state}.", state=volume.state)
     record = new_record(
@@ -239,7 +239,7 @@ async def create_snapshot(ports: Ports, *, project_id: str, volume_id: str, name
 async def allocate_address(
     ports: Ports, *, project_id: str, cloud_id: str, name: str | None, correlation_id: str
 ) -> Outcome:
-    await owned_cloud(ports, project_id, cloud_id, "allocate_address", "list_addresses")
+    await owned_cloud(ports, project_id, cloud_id, Operation.ALLOCATE_ADDRESS, Operation.LIST_ADDRESSES)
     adapter = await ports.clouds.adapter(cloud_id)
     try:
         # What the cloud holds before the call: a worker recovering from a lost answer finds the new one by it.
@@ -277,7 +277,7 @@ async def create_image(
     if cloud_id is not None:
         await owned_cloud(ports, project_id, cloud_id)
     instance = await usable_instance(ports, project_id, instance_id, cloud_id=cloud_id, location="body.instance_id")
-    await owned_cloud(ports, project_id, instance.cloud_id, "create_image", named_in=None)
+    await owned_cloud(ports, project_id, instance.cloud_id, Operation.CREATE_IMAGE, named_in=None)
     record = new_record(
         "image",
         project_id=project_id,
