@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from kernel.authz import Admin, Reader
 from kernel.errors import ValidationFailed
-from kernel.http import problem_responses
+from kernel.http import Routes, problem_responses
 from services.audit import handlers
 from services.audit.handlers import AuditUnitOfWork, Scope
 from services.audit.listing import EventPaging
@@ -18,6 +18,7 @@ from services.audit.schemas import AuditEvent, AuditEventPage, ChainVerification
 __all__ = ["router", "unit_of_work"]
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 422))
+routes = Routes(router)
 
 
 async def unit_of_work(request: Request) -> AuditUnitOfWork:
@@ -52,12 +53,12 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         ) from None
 
 
-@router.get(
+@routes.get(
     "/events",
     summary="Recorded events of the project, oldest first unless order=desc",
+    problems=(403,),
     description="The trail of the caller's project; with `scope=platform`, platform admins read the events about "
     "the platform itself, which no project's trail shows (403 for anybody else).",
-    responses=problem_responses(403),
 )
 async def list_events(
     uow: Work,
@@ -86,7 +87,7 @@ async def list_events(
     return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/verify", summary="Recompute the hash chain over the whole trail", responses=problem_responses(403))
+@routes.get("/verify", summary="Recompute the hash chain over the whole trail", problems=(403,))
 async def verify_trail(uow: Work, caller: Admin) -> ChainVerification:
     # The chain spans every project, so the service refuses non-admins itself instead of relying on the gateway.
     result = await handlers.verify(uow)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from kernel import correlation
 from kernel.authz import Admin, Anyone, Manager, Reader
 from kernel.errors import Unauthenticated, ValidationFailed
-from kernel.http import NO_STORE_HEADERS, problem_responses
+from kernel.http import NO_STORE_HEADERS, Routes, problem_responses
 from kernel.identity import Identity, Role
 from kernel.pagination import Page
 from services.gateway.identity.domain import Subject
@@ -67,6 +67,8 @@ CurrentSubject = Annotated[Subject, Depends(current_subject)]
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 413, 422, 429, 503))
 _PUBLIC: dict[str, object] = {"security": []}
+auth, users, projects = Routes(router, "auth"), Routes(router, "users"), Routes(router, "projects")
+members, api_keys = Routes(router, "members"), Routes(router, "api keys")
 
 
 def actor(identity: Identity) -> Actor:
@@ -81,11 +83,10 @@ def _tokens(pair: TokenPair, response: Response) -> TokenOut:
     return TokenOut(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
 
 
-@router.post(
+@auth.post(
     "/auth/token",
-    response_model=TokenOut,
-    tags=["auth"],
-    summary="Log in (OAuth2 password grant) or refresh (refresh_token grant)",
+    TokenOut,
+    "Log in (OAuth2 password grant) or refresh (refresh_token grant)",
     description="Form-encoded. `grant_type=password&username=<email>&password=...` or "
     "`grant_type=refresh_token&refresh_token=...`. A refresh token works once: the answer holds its successor, and "
     "a refresh token used a second time ends that login altogether.",
@@ -106,11 +107,10 @@ async def issue_token(form: Annotated[TokenForm, Form()], service: SessionsDep, 
     return _tokens(await service.refresh(form.refresh_token), response)
 
 
-@router.post(
+@auth.post(
     "/auth/logout",
-    status_code=204,
-    tags=["auth"],
     summary="End one of the caller's logins: its refresh token (and every one rotated from it) stops working",
+    status=204,
     description="Someone else's refresh token, or an unknown one, changes nothing.",
 )
 async def logout(body: LogoutIn, caller: Anyone, subject: CurrentSubject, service: SessionsDep) -> Response:
@@ -118,7 +118,7 @@ async def logout(body: LogoutIn, caller: Anyone, subject: CurrentSubject, servic
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=MeOut, tags=["auth"], summary="Who the caller is, and its projects")
+@auth.get("/me", MeOut, "Who the caller is, and its projects")
 async def me(caller: Anyone, subject: CurrentSubject, service: Service) -> MeOut:
     found = await service.me(subject, caller)
     return MeOut(
@@ -136,14 +136,7 @@ async def me(caller: Anyone, subject: CurrentSubject, service: Service) -> MeOut
 # --- users -----------------------------------------------------------------------------------------------------
 
 
-@router.post(
-    "/users",
-    status_code=201,
-    response_model=UserOut,
-    tags=["users"],
-    summary="Create a user (admins)",
-    responses=problem_responses(403, 409),
-)
+@users.post("/users", UserOut, "Create a user (admins)", status=201, problems=(403, 409))
 async def create_user(body: UserCreate, caller: Admin, service: Service) -> UserOut:
     user = await service.create_user(
         actor(caller), email=body.email, name=body.name, password=body.password, admin=body.admin
@@ -151,13 +144,7 @@ async def create_user(body: UserCreate, caller: Admin, service: Service) -> User
     return UserOut.of(user)
 
 
-@router.get(
-    "/users",
-    response_model=Page[UserOut],
-    tags=["users"],
-    summary="List users (admins)",
-    responses=problem_responses(403),
-)
+@users.get("/users", Page[UserOut], "List users (admins)", problems=(403,))
 async def list_users(
     caller: Admin,
     service: Service,
@@ -172,24 +159,17 @@ async def list_users(
     return Page(items=[UserOut.of(u) for u in users], next_cursor=next_cursor)
 
 
-@router.get(
-    "/users/{user_id}",
-    response_model=UserOut,
-    tags=["users"],
-    summary="One user (admins)",
-    responses=problem_responses(403, 404),
-)
+@users.get("/users/{user_id}", UserOut, "One user (admins)", problems=(403, 404))
 async def get_user(user_id: str, caller: Admin, service: Service) -> UserOut:
     return UserOut.of(await service.get_user(user_id))
 
 
-@router.patch(
+@users.patch(
     "/users/{user_id}",
-    response_model=UserOut,
-    tags=["users"],
-    summary="Change a user (admins): name, password, admin, disabled",
+    UserOut,
+    "Change a user (admins): name, password, admin, disabled",
+    problems=(403, 404, 409),
     description="Disabling a user, or changing its password, ends its logins; a disabled user's API keys fail.",
-    responses=problem_responses(403, 404, 409),
 )
 async def update_user(user_id: str, body: UserUpdate, caller: Admin, service: Service) -> UserOut:
     user = await service.update_user(
@@ -201,25 +181,13 @@ async def update_user(user_id: str, body: UserUpdate, caller: Admin, service: Se
 # --- projects --------------------------------------------------------------------------------------------------
 
 
-@router.post(
-    "/projects",
-    status_code=201,
-    response_model=ProjectOut,
-    tags=["projects"],
-    summary="Create a project (admins)",
-    responses=problem_responses(403, 409),
-)
+@projects.post("/projects", ProjectOut, "Create a project (admins)", status=201, problems=(403, 409))
 async def create_project(body: ProjectCreate, caller: Admin, service: Service) -> ProjectOut:
     project = await service.create_project(actor(caller), body.id, body.name)
     return ProjectOut.of(project, Role.OWNER)
 
 
-@router.get(
-    "/projects",
-    response_model=Page[ProjectOut],
-    tags=["projects"],
-    summary="The caller's projects (admins: every project)",
-)
+@projects.get("/projects", Page[ProjectOut], "The caller's projects (admins: every project)")
 async def list_projects(
     caller: Anyone, subject: CurrentSubject, service: Service, paging: ProjectPaging
 ) -> Page[ProjectOut]:
@@ -227,13 +195,7 @@ async def list_projects(
     return Page(items=[ProjectOut.of(p, role) for p, role in pairs], next_cursor=next_cursor)
 
 
-@router.get(
-    "/projects/{project_id}",
-    response_model=ProjectOut,
-    tags=["projects"],
-    summary="One of the caller's projects",
-    responses=problem_responses(404),
-)
+@projects.get("/projects/{project_id}", ProjectOut, "One of the caller's projects", problems=(404,))
 async def get_project(project_id: str, caller: Reader, subject: CurrentSubject, service: Service) -> ProjectOut:
     project, role = await service.get_project(caller, subject, project_id)
     return ProjectOut.of(project, role)
@@ -242,7 +204,7 @@ async def get_project(project_id: str, caller: Reader, subject: CurrentSubject, 
 # --- members of the current project ----------------------------------------------------------------------------
 
 
-@router.get("/members", response_model=Page[MemberOut], tags=["members"], summary="The current project's members")
+@members.get("/members", Page[MemberOut], "The current project's members")
 async def list_members(
     caller: Reader, service: Service, paging: MemberPaging, role: Role | None = None
 ) -> Page[MemberOut]:
@@ -250,37 +212,30 @@ async def list_members(
     return Page(items=[MemberOut.of(m) for m in members], next_cursor=next_cursor)
 
 
-@router.get(
-    "/members/{user_id}",
-    response_model=MemberOut,
-    tags=["members"],
-    summary="One member of the current project",
-    responses=problem_responses(404),
-)
+@members.get("/members/{user_id}", MemberOut, "One member of the current project", problems=(404,))
 async def get_member(user_id: str, caller: Reader, service: Service) -> MemberOut:
     return MemberOut.of(await service.get_member(caller.project_id, user_id))
 
 
-@router.delete(
+@members.delete(
     "/members/{user_id}",
-    status_code=204,
-    tags=["members"],
     summary="Remove a member from the current project (never its last owner)",
-    responses=problem_responses(403, 404, 409),
+    status=204,
+    problems=(403, 404, 409),
 )
 async def remove_member(user_id: str, caller: Manager, service: Service) -> Response:
     await service.remove_member(actor(caller), caller.project_id, user_id)
     return Response(status_code=204)
 
 
-@router.put(
+@members.put(
     "/members/{user_id}",
-    response_model=MemberOut,
-    tags=["members"],
-    summary="Add an existing user to the current project (201), or change its role (200)",
+    MemberOut,
+    "Add an existing user to the current project (201), or change its role (200)",
+    problems=(403, 404, 409),
+    responses={201: {"description": "Added", "model": MemberOut}},
     description="Owners add users they already share a project with (an API key: members of its own project); any "
     "other user is 404 like an id nobody has. Platform admins add any user.",
-    responses={**problem_responses(403, 404, 409), 201: {"description": "Added", "model": MemberOut}},
 )
 async def put_member(
     user_id: str, body: MemberPut, caller: Manager, subject: CurrentSubject, service: Service, response: Response
@@ -294,13 +249,12 @@ async def put_member(
 # --- API keys of the current project ---------------------------------------------------------------------------
 
 
-@router.post(
+@api_keys.post(
     "/api-keys",
-    status_code=201,
-    response_model=ApiKeyCreatedOut,
-    tags=["api keys"],
-    summary="Create an API key for the current project; the answer holds the key, shown this once",
-    responses=problem_responses(403),
+    ApiKeyCreatedOut,
+    "Create an API key for the current project; the answer holds the key, shown this once",
+    status=201,
+    problems=(403,),
 )
 async def create_api_key(
     body: ApiKeyCreate, caller: Manager, subject: CurrentSubject, service: Service, response: Response
@@ -318,13 +272,7 @@ async def create_api_key(
     return ApiKeyCreatedOut.issued(created.record, created.key)
 
 
-@router.get(
-    "/api-keys",
-    response_model=Page[ApiKeyOut],
-    tags=["api keys"],
-    summary="The current project's API keys",
-    responses=problem_responses(403),
-)
+@api_keys.get("/api-keys", Page[ApiKeyOut], "The current project's API keys", problems=(403,))
 async def list_api_keys(
     caller: Manager,
     service: Service,
@@ -339,23 +287,11 @@ async def list_api_keys(
     return Page(items=[ApiKeyOut.of(k) for k in keys], next_cursor=next_cursor)
 
 
-@router.get(
-    "/api-keys/{key_id}",
-    response_model=ApiKeyOut,
-    tags=["api keys"],
-    summary="One API key (never the key itself)",
-    responses=problem_responses(403, 404),
-)
+@api_keys.get("/api-keys/{key_id}", ApiKeyOut, "One API key (never the key itself)", problems=(403, 404))
 async def get_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
     return ApiKeyOut.of(await service.get_api_key(caller, key_id))
 
 
-@router.delete(
-    "/api-keys/{key_id}",
-    response_model=ApiKeyOut,
-    tags=["api keys"],
-    summary="Revoke an API key; repeating it is harmless",
-    responses=problem_responses(403, 404),
-)
+@api_keys.delete("/api-keys/{key_id}", ApiKeyOut, "Revoke an API key; repeating it is harmless", problems=(403, 404))
 async def revoke_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
     return ApiKeyOut.of(await service.revoke_api_key(actor(caller), caller, key_id))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from adapters.base import CloudAdapter, CloudError
 from kernel.authz import Manager, Reader
-from kernel.http import problem_responses
+from kernel.http import Routes, problem_responses
 from services.provisioner import errors
 from services.provisioner.clouds import credentials, handlers
 from services.provisioner.clouds.directory import CloudDirectory
@@ -36,6 +36,7 @@ T = TypeVar("T")
 router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
 # The clouds' catalogues are documented under what they list.
 catalogue = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+routes, images, flavors = Routes(router), Routes(catalogue, "images"), Routes(catalogue, "flavors")
 
 _SECRETS = (
     "Secrets go in `credentials` (ec2: `access_key_id`, `secret_access_key`, `session_token`; openstack and xcp: "
@@ -67,7 +68,7 @@ async def cloud_out(clouds: CloudDirectory, cloud: Cloud) -> CloudOut:
     return CloudOut.model_validate({**asdict(cloud), **shown})
 
 
-@router.get("/clouds", response_model=Page[CloudOut], summary="List the project's cloud accounts")
+@routes.get("/clouds", Page[CloudOut], "List the project's cloud accounts")
 async def list_clouds(
     request: Request,
     caller: Reader,
@@ -82,17 +83,17 @@ async def list_clouds(
     return Page[CloudOut](items=[await cloud_out(clouds, a) for a in found], next_cursor=next_cursor)
 
 
-@router.post(
+@routes.post(
     "/clouds",
-    status_code=201,
-    response_model=CloudOut,
-    summary="Add a cloud account to the project",
+    CloudOut,
+    "Add a cloud account to the project",
+    status=201,
+    problems=(403, 409),
     description="Every URL in the settings is resolved first: one that reaches a denied network (loopback and "
     "link-local by default, cloud metadata among them) or does not resolve is refused with 422 "
     "`cloud_endpoint_denied` naming the setting. Then the account is connected and asked for its regions (or flavors): "
     "when that fails the answer is 422 `cloud_connection_failed` saying what went wrong (never what the other side "
     f"answered). Either way nothing is stored. Names are unique in a project (409). {_SECRETS} Event `cloud.added`.",
-    responses=problem_responses(403, 409),
 )
 async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
@@ -105,24 +106,22 @@ async def create_cloud(request: Request, body: CloudCreate, caller: Manager) -> 
     return await cloud_out(clouds, cloud)
 
 
-@router.get(
-    "/clouds/{cloud_id}", response_model=CloudOut, summary="One cloud account", responses=problem_responses(404)
-)
+@routes.get("/clouds/{cloud_id}", CloudOut, "One cloud account", problems=(404,))
 async def get_cloud(request: Request, cloud_id: str, caller: Reader) -> CloudOut:
     cloud = await handlers.get(uow_of(request), caller.project_id, cloud_id)
     return await cloud_out(clouds_of(request), cloud)
 
 
-@router.patch(
+@routes.patch(
     "/clouds/{cloud_id}",
-    response_model=CloudOut,
-    summary="Change a cloud account",
+    CloudOut,
+    "Change a cloud account",
+    problems=(403, 404, 409),
     description="Fields left out stay as they are; `config` and `credentials` each replace the whole object. New "
     "settings or credentials are checked and tested like a new account's before they replace the old ones (422 "
     "`cloud_endpoint_denied` or `cloud_connection_failed`, nothing changed); then the next call to the cloud "
     "connects with them. Accounts from the provisioner's configuration answer 409 `cloud_configured`. "
     f"{_SECRETS} Event `cloud.updated`.",
-    responses=problem_responses(403, 404, 409),
 )
 async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, caller: Manager) -> CloudOut:
     clouds = clouds_of(request)
@@ -140,16 +139,16 @@ async def update_cloud(request: Request, cloud_id: str, body: CloudUpdate, calle
     return await cloud_out(clouds, cloud)
 
 
-@router.delete(
+@routes.delete(
     "/clouds/{cloud_id}",
-    status_code=204,
     summary="Remove a cloud account",
+    status=204,
+    problems=(403, 404, 409),
     description="While Clanavi holds live resources in the account (instances not terminated, volumes, snapshots, "
     "addresses, key pairs, security groups, images) the answer is 409 `cloud_in_use` with their counts in `in_use`. "
     "With `force=true` the account goes anyway, and with it Clanavi's records of those resources: the cloud itself "
     "is not touched, so they keep running (and costing) there. Accounts from the provisioner's configuration answer "
     "409 `cloud_configured`. Event `cloud.removed`.",
-    responses=problem_responses(403, 404, 409),
 )
 async def delete_cloud(
     request: Request,
@@ -183,24 +182,14 @@ async def _in_cloud(cloud_id: str, call: Awaitable[T]) -> T:
         raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
 
 
-@router.get(
-    "/clouds/{cloud_id}/regions",
-    response_model=ListOf[RegionOut],
-    summary="The cloud's regions",
-    responses=problem_responses(404, 409, 501),
-)
+@routes.get("/clouds/{cloud_id}/regions", ListOf[RegionOut], "The cloud's regions", problems=(404, 409, 501))
 async def list_regions(request: Request, cloud_id: str, caller: Reader) -> ListOf[RegionOut]:
     await _owned(request, caller.project_id, cloud_id, "list_regions")
     regions = await _in_cloud(cloud_id, clouds_of(request).regions(cloud_id))
     return ListOf[RegionOut](items=[RegionOut(id=r.id, cloud_id=cloud_id, name=r.name) for r in regions])
 
 
-@router.get(
-    "/clouds/{cloud_id}/zones",
-    response_model=ListOf[ZoneOut],
-    summary="The cloud's availability zones",
-    responses=problem_responses(404, 409, 501),
-)
+@routes.get("/clouds/{cloud_id}/zones", ListOf[ZoneOut], "The cloud's availability zones", problems=(404, 409, 501))
 async def list_zones(request: Request, cloud_id: str, caller: Reader) -> ListOf[ZoneOut]:
     await _owned(request, caller.project_id, cloud_id, "list_zones")
     zones = await _in_cloud(cloud_id, clouds_of(request).zones(cloud_id))
@@ -233,13 +222,7 @@ async def _from_each_cloud(
     return found
 
 
-@catalogue.get(
-    "/images",
-    response_model=ListOf[ImageOut],
-    tags=["images"],
-    summary="The clouds' image catalogues (ids to launch from)",
-    responses=problem_responses(404, 409),
-)
+@images.get("/images", ListOf[ImageOut], "The clouds' image catalogues (ids to launch from)", problems=(404, 409))
 async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
     return ListOf[ImageOut](
@@ -250,7 +233,7 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
     )
 
 
-@catalogue.get("/flavors", response_model=ListOf[FlavorOut], tags=["flavors"], responses=problem_responses(404, 409))
+@flavors.get("/flavors", ListOf[FlavorOut], problems=(404, 409))
 async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
     return ListOf[FlavorOut](

@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
-from kernel.http import problem_responses
+from kernel.http import Routes, problem_responses
 from kernel.identity import Identity
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.instances import handlers
@@ -32,6 +32,7 @@ from services.provisioner.schemas import (
 from services.provisioner.state import correlation_id, uow_of
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+routes = Routes(router, "instances")
 _SEVERAL = "Repeat to match several"
 
 
@@ -39,15 +40,14 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     return InstanceOut.model_validate(record, from_attributes=True)
 
 
-@router.post(
+@routes.post(
     "/instances",
-    status_code=202,
-    response_model=InstanceOut,
-    tags=["instances"],
-    summary="Launch an instance",
+    InstanceOut,
+    "Launch an instance",
+    status=202,
+    problems=(403, 409, 501),
     description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
     "ids of the project's security groups there; `user_data` is at most 16 KiB.",
-    responses=problem_responses(403, 409, 501),
 )
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> InstanceOut:
     record = await handlers.launch(
@@ -58,7 +58,7 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
     return instance_out(record)
 
 
-@router.get("/instances", response_model=Page[InstanceOut], tags=["instances"], summary="List instances")
+@routes.get("/instances", Page[InstanceOut], "List instances")
 async def list_instances(
     request: Request,
     caller: Reader,
@@ -77,32 +77,22 @@ async def list_instances(
     return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
 
 
-@router.get(
-    "/instances/{instance_id}", response_model=InstanceOut, tags=["instances"], responses=problem_responses(404)
-)
+@routes.get("/instances/{instance_id}", InstanceOut, problems=(404,))
 async def get_instance(request: Request, instance_id: str, caller: Reader) -> InstanceOut:
     return instance_out(await handlers.get(uow_of(request), caller.project_id, instance_id))
 
 
-@router.delete(
-    "/instances/{instance_id}",
-    status_code=202,
-    response_model=InstanceOut,
-    tags=["instances"],
-    summary="Terminate an instance",
-    responses=problem_responses(404, 409),
-)
+@routes.delete("/instances/{instance_id}", InstanceOut, "Terminate an instance", status=202, problems=(404, 409))
 async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
     return await _request(request, caller, instance_id, "terminate")
 
 
-@router.post(
+@routes.post(
     "/instances/{instance_id}/actions/{action}",
-    status_code=202,
-    response_model=InstanceOut,
-    tags=["instances"],
-    summary="Start, stop, reboot, suspend or resume an instance",
-    responses=problem_responses(403, 404, 409, 501),
+    InstanceOut,
+    "Start, stop, reboot, suspend or resume an instance",
+    status=202,
+    problems=(403, 404, 409, 501),
 )
 async def instance_action(
     request: Request,
@@ -125,12 +115,11 @@ async def _request(request: Request, caller: Identity, instance_id: str, action:
     return instance_out(record)
 
 
-@router.get(
+@routes.get(
     "/instances/{instance_id}/console",
-    response_class=PlainTextResponse,
-    tags=["instances"],
     summary="The instance's console output (text)",
-    responses=problem_responses(404, 409, 501),
+    problems=(404, 409, 501),
+    response_class=PlainTextResponse,
 )
 async def instance_console(request: Request, instance_id: str, caller: Reader) -> PlainTextResponse:
     text = await handlers.console_output(
@@ -139,12 +128,11 @@ async def instance_console(request: Request, instance_id: str, caller: Reader) -
     return PlainTextResponse(text)
 
 
-@router.get(
+@routes.get(
     "/instances/{instance_id}/metrics",
-    response_model=MetricsOut,
-    tags=["instances"],
-    summary="Recent metric samples of the instance (CPU utilisation; network and disk where the cloud has them)",
-    responses=problem_responses(404, 409, 501),
+    MetricsOut,
+    "Recent metric samples of the instance (CPU utilisation; network and disk where the cloud has them)",
+    problems=(404, 409, 501),
 )
 async def instance_metrics(
     request: Request,

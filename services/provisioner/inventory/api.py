@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 
 from kernel.authz import Operator, Reader
-from kernel.http import problem_responses
+from kernel.http import Routes, problem_responses
 from services.provisioner.inventory.domain import SyncRun
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.listing import SyncPaging
@@ -15,6 +15,7 @@ from services.provisioner.schemas import Page, SyncRunOut
 from services.provisioner.state import correlation_id
 
 router = APIRouter(prefix="/v1", tags=["clouds"], responses=problem_responses(401, 422))
+routes = Routes(router)
 
 
 def inventory_of(request: Request) -> Inventory:
@@ -27,26 +28,21 @@ def sync_run_out(run: SyncRun) -> SyncRunOut:
     return SyncRunOut.model_validate({**asdict(run), **asdict(run.counts)})
 
 
-@router.post(
+@routes.post(
     "/clouds/{cloud_id}/sync",
-    status_code=202,
-    response_model=SyncRunOut,
-    summary="Reconcile the account with its cloud, in the background",
+    SyncRunOut,
+    "Reconcile the account with its cloud, in the background",
+    status=202,
+    problems=(403, 404, 409, 501),
     description="Answers the run at once (`running`); while a sync of the account is running already, answers that "
     "one instead of starting another. Follow it with GET /v1/clouds/{cloud_id}/syncs/{sync_id}.",
-    responses=problem_responses(403, 404, 409, 501),
 )
 async def start_sync(request: Request, cloud_id: str, caller: Operator) -> SyncRunOut:
     run = await inventory_of(request).request(cloud_id, project_id=caller.project_id, correlation_id=correlation_id())
     return sync_run_out(run)
 
 
-@router.get(
-    "/clouds/{cloud_id}/syncs",
-    response_model=Page[SyncRunOut],
-    summary="The account's sync runs, newest first",
-    responses=problem_responses(404),
-)
+@routes.get("/clouds/{cloud_id}/syncs", Page[SyncRunOut], "The account's sync runs, newest first", problems=(404,))
 async def list_syncs(
     request: Request,
     cloud_id: str,
@@ -57,12 +53,7 @@ async def list_syncs(
     return Page[SyncRunOut](items=[sync_run_out(r) for r in runs], next_cursor=next_cursor)
 
 
-@router.get(
-    "/clouds/{cloud_id}/syncs/{sync_id}",
-    response_model=SyncRunOut,
-    summary="One sync run",
-    responses=problem_responses(404),
-)
+@routes.get("/clouds/{cloud_id}/syncs/{sync_id}", SyncRunOut, "One sync run", problems=(404,))
 async def get_sync(request: Request, cloud_id: str, sync_id: str, caller: Reader) -> SyncRunOut:
     return sync_run_out(await inventory_of(request).run(cloud_id, sync_id, project_id=caller.project_id))
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from kernel.authz import Admin
-from kernel.http import problem_responses
+from kernel.http import Routes, problem_responses
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.modules import handlers as modules
 from services.provisioner.schemas import ListOf, ModuleOut, ModuleUpdate
 from services.provisioner.state import correlation_id, uow_of
 
 router = APIRouter(prefix="/v1", tags=["modules"], responses=problem_responses(401, 422))
+routes = Routes(router)
 
 
 def module_out(view: modules.ModuleView) -> ModuleOut:
@@ -29,31 +30,29 @@ def module_out(view: modules.ModuleView) -> ModuleOut:
     )
 
 
-@router.get(
+@routes.get(
     "/modules",
-    response_model=ListOf[ModuleOut],
-    summary="The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
-    responses=problem_responses(403),
+    ListOf[ModuleOut],
+    "The adapter modules: built in or plugins, enabled, available, features, and the accounts using each",
+    problems=(403,),
 )
 async def list_modules(request: Request, caller: Admin) -> ListOf[ModuleOut]:
     views = await modules.list_modules(uow_of(request), clouds_of(request))
     return ListOf[ModuleOut](items=[module_out(v) for v in views])
 
 
-@router.get(
-    "/modules/{name}", response_model=ModuleOut, summary="One adapter module", responses=problem_responses(403, 404)
-)
+@routes.get("/modules/{name}", ModuleOut, "One adapter module", problems=(403, 404))
 async def get_module(request: Request, name: str, caller: Admin) -> ModuleOut:
     return module_out(await modules.get_module(uow_of(request), clouds_of(request), name))
 
 
-@router.put(
+@routes.put(
     "/modules/{name}",
-    response_model=ModuleOut,
-    summary="Enable or disable an adapter module at runtime",
+    ModuleOut,
+    "Enable or disable an adapter module at runtime",
+    problems=(403, 404),
     description="A disabled module's cloud accounts answer 409 `module_disabled` to anything that calls the cloud; "
     "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
-    responses=problem_responses(403, 404),
 )
 async def put_module(request: Request, name: str, body: ModuleUpdate, caller: Admin) -> ModuleOut:
     view = await modules.set_enabled(

@@ -23,7 +23,7 @@ from services.provisioner.resources.answers import (
     snapshot_out,
     volume_out,
 )
-from services.provisioner.resources.routing import Routes, ports_of
+from services.provisioner.resources.routing import KindRoutes, ports_of
 from services.provisioner.resources.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -77,13 +77,15 @@ SUMMARIES = {
 }
 
 
-@router.post(
+key_pairs = KindRoutes(router, SUMMARIES, "key_pair", "/key-pairs", "{key_pair_id}", key_pair_out)
+
+
+@key_pairs.routes.post(
     "/key-pairs",
-    status_code=201,
-    response_model=NewKeyPairOut,
-    tags=["key pairs"],
-    summary="Create a key pair; the answer holds its private key, shown this once",
-    responses=problem_responses(403, 409, 501),
+    NewKeyPairOut,
+    "Create a key pair; the answer holds its private key, shown this once",
+    status=201,
+    problems=(403, 409, 501),
 )
 async def create_key_pair(request: Request, response: Response, body: KeyPairCreate, caller: Operator) -> NewKeyPairOut:
     outcome = await handlers.create_key_pair(
@@ -102,13 +104,12 @@ async def _authorize(ports: handlers.Ports, *, group_id: str, **fields: Any) -> 
     )
 
 
-key_pairs = Routes(router, SUMMARIES, "key_pair", "/key-pairs", "{key_pair_id}", key_pair_out)
 key_pairs.write("import_key_pair", "POST", "/key-pairs/import", handlers.import_key_pair, KeyPairImport, created=True)
 key_pairs.listing("list_key_pairs", KeyPairState)
 key_pairs.one("get_key_pair")
 key_pairs.plain("delete_key_pair", "DELETE", key_pairs.item, "delete")
 
-groups = Routes(router, SUMMARIES, "security_group", "/security-groups", "{group_id}", security_group_out)
+groups = KindRoutes(router, SUMMARIES, "security_group", "/security-groups", "{group_id}", security_group_out)
 groups.write("create_security_group", "POST", groups.path, handlers.create_security_group, SecurityGroupCreate, True)
 groups.listing("list_security_groups", SecurityGroupState)
 groups.one("get_security_group")
@@ -116,7 +117,7 @@ groups.write("delete_security_group", "DELETE", groups.item, handlers.delete_sec
 groups.write("authorize_rule", "POST", f"{groups.item}/rules", _authorize, SecurityRuleIn)
 groups.write("revoke_rule", "DELETE", f"{groups.item}/rules/{{rule_id}}", handlers.revoke_rule)
 
-volumes = Routes(router, SUMMARIES, "volume", "/volumes", "{volume_id}", volume_out)
+volumes = KindRoutes(router, SUMMARIES, "volume", "/volumes", "{volume_id}", volume_out)
 volumes.write("create_volume", "POST", volumes.path, handlers.create_volume, VolumeCreate, created=True)
 volumes.listing(
     "list_volumes",
@@ -129,13 +130,13 @@ volumes.plain("delete_volume", "DELETE", volumes.item, "delete")
 volumes.write("attach_volume", "POST", f"{volumes.item}/actions/attach", handlers.attach_volume, VolumeAttach)
 volumes.plain("detach_volume", "POST", f"{volumes.item}/actions/detach", "detach")
 
-snapshots = Routes(router, SUMMARIES, "snapshot", "/snapshots", "{snapshot_id}", snapshot_out)
+snapshots = KindRoutes(router, SUMMARIES, "snapshot", "/snapshots", "{snapshot_id}", snapshot_out)
 snapshots.write("create_snapshot", "POST", snapshots.path, handlers.create_snapshot, SnapshotCreate, created=True)
 snapshots.listing("list_snapshots", SnapshotStateName, volume_id=(str, "Snapshots of this volume"))
 snapshots.one("get_snapshot")
 snapshots.plain("delete_snapshot", "DELETE", snapshots.item, "delete")
 
-addresses = Routes(router, SUMMARIES, "address", "/addresses", "{address_id}", address_out)
+addresses = KindRoutes(router, SUMMARIES, "address", "/addresses", "{address_id}", address_out)
 addresses.write("allocate_address", "POST", addresses.path, handlers.allocate_address, AddressAllocate, created=True)
 addresses.listing("list_addresses", AddressStateName, instance_id=(str, "Associated with this instance"))
 addresses.one("get_address")
@@ -145,7 +146,7 @@ addresses.write(
 )
 addresses.plain("disassociate_address", "POST", f"{addresses.item}/actions/disassociate", "disassociate")
 
-images = Routes(router, SUMMARIES, "image", "/images", "{image_id}", image_out)
+images = KindRoutes(router, SUMMARIES, "image", "/images", "{image_id}", image_out)
 images.write("create_image", "POST", images.path, handlers.create_image, ImageCreate, created=True)
 images.listing("list_custom_images", CustomImageState, "/images/custom", instance_id=(str, "Made from this instance"))
 images.one("get_image")

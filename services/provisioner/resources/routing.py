@@ -1,4 +1,4 @@
-"""Declaring a resource kind's routes from a line each: `Routes` gives every route's endpoint the signature FastAPI
+"""Declaring a resource kind's routes from a line each: `KindRoutes` gives every route's endpoint the signature FastAPI
 reads (path ids, body, filters, the caller's permission), so it is declared, documented and checked exactly as a
 hand-written route, with the summary the kind's table gives it."""
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from kernel.authz import Operator, Reader
-from kernel.http import problem_responses
+from kernel.http import Routes
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.listing import RecordPaging
 from services.provisioner.resources import handlers
@@ -25,10 +25,8 @@ from services.provisioner.schemas import Page
 from services.provisioner.state import correlation_id, engine_of, uow_of
 
 # What every write may answer besides its success.
-WRITE: dict[int | str, dict[str, Any]] = {
-    **problem_responses(403, 404, 409, 501),
-    202: {"description": "The cloud did not answer; Clanavi finishes the action in the background"},
-}
+WRITE_PROBLEMS = (403, 404, 409, 501)
+LATER = {202: {"description": "The cloud did not answer; Clanavi finishes the action in the background"}}
 SEVERAL = "Repeat to match several"
 
 # A use case a route calls: the ports, then keywords (the project, the correlation id, the path's ids, the body).
@@ -58,22 +56,22 @@ def _endpoint(run: Callable[..., Awaitable[Any]], *parameters: inspect.Parameter
     return endpoint
 
 
-class Routes:
+class KindRoutes:
     """The routes of one kind, on `router`: `path` names the kind's records, `item` one of them; each route's summary
     is what `summaries` says of its name."""
 
     def __init__(
         self, router: APIRouter, summaries: Mapping[str, str], kind: Kind, path: str, item: str, answers: Shape
     ) -> None:
-        self._router, self._summaries = router, summaries
+        self._summaries = summaries
         self.kind, self.path, self.item, self.shape = kind, path, f"{path}/{item}", answers
         self.model: Any = get_type_hints(answers)["return"]
-        self.tag = path.strip("/").replace("-", " ")
+        self.routes = Routes(router, path.strip("/").replace("-", " "))
 
-    def _add(self, name: str, method: str, path: str, endpoint: Callable[..., Any], **declared: Any) -> None:
-        self._router.add_api_route(
-            path, endpoint, methods=[method], name=name, tags=[self.tag], summary=self._summaries.get(name), **declared
-        )
+    def _add(
+        self, name: str, method: str, path: str, endpoint: Callable[..., Any], answer: Any, **declared: Any
+    ) -> None:
+        self.routes(method, path, answer, self._summaries.get(name), name=name, **declared)(endpoint)
 
     def write(
         self,
@@ -96,8 +94,8 @@ class Routes:
         parameters = [_parameter("response", Response), *_ids(path)]
         parameters += [_parameter("body", body)] if body is not None else []
         endpoint = _endpoint(run, *parameters, _parameter("caller", Operator))
-        status = {"status_code": 201} if created else {}
-        self._add(name, method, path, endpoint, response_model=self.model, responses=WRITE, **status)
+        status = 201 if created else None
+        self._add(name, method, path, endpoint, self.model, status=status, problems=WRITE_PROBLEMS, responses=LATER)
 
     def plain(self, name: str, method: str, path: str, action: str) -> None:
         """A route that carries out an action without parameters on the record its path names."""
@@ -123,7 +121,7 @@ class Routes:
             return self.shape(await handlers.get(ports_of(request), caller.project_id, self.kind, resource_id))
 
         endpoint = _endpoint(get_one, _parameter("caller", Reader), *_ids(self.item))
-        self._add(name, "GET", self.item, endpoint, response_model=self.model, responses=problem_responses(404))
+        self._add(name, "GET", self.item, endpoint, self.model, problems=(404,))
 
     def listing(self, name: str, states: Any, path: str = "", **filters: tuple[Any, str]) -> None:
         """GET a page of the project's records, filtered by cloud, state and name, and by `filters` (the record's
@@ -147,7 +145,7 @@ class Routes:
             _parameter("name", str | None, None),
             *extra,
         )
-        self._add(name, "GET", path or self.path, endpoint, response_model=Page[self.model])  # type: ignore[name-defined]
+        self._add(name, "GET", path or self.path, endpoint, Page[self.model])  # type: ignore[name-defined]
 
 
-__all__ = ["SEVERAL", "WRITE", "Routes", "UseCase", "ports_of"]
+__all__ = ["LATER", "SEVERAL", "WRITE_PROBLEMS", "KindRoutes", "UseCase", "ports_of"]
