@@ -193,19 +193,31 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-class CorrelationMiddleware:
-    """Takes or makes the request's correlation id, echoes it in the response, and records metrics.
-
-    Plain ASGI rather than BaseHTTPMiddleware: it adds no task switch to every request.
-    """
+class HttpMiddleware:
+    """A middleware of the HTTP requests `applies` picks (`handle`); every other request, and every other scope (the
+    lifespan), goes on to `app` untouched. Plain ASGI rather than BaseHTTPMiddleware: it adds no task switch to every
+    request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def applies(self, scope: Scope) -> bool:
+        return True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http" and self.applies(scope):
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CorrelationMiddleware(HttpMiddleware):
+    """Takes or makes the request's correlation id, echoes it in the response, and records metrics."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = None
         for name, value in scope["headers"]:
             if name == b"x-correlation-id":
@@ -248,17 +260,11 @@ class CorrelationMiddleware:
             correlation.current.reset(token)
 
 
-class RejectUnstorableText:
+class RejectUnstorableText(HttpMiddleware):
     """Answers 422 to a request whose path, query or body holds text PostgreSQL cannot store (kernel.storable_text):
     such a request would otherwise fail deep inside a service."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         locations = ["path"] if not storable_text.storable(scope["path"]) else []
         locations += storable_text.query_locations(scope["query_string"], "query")
         if not locations and scope["method"] in _BODY_METHODS:

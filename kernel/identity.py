@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import Forbidden, Unauthenticated, problem_from_error
-from kernel.http import send_problem
+from kernel.http import HttpMiddleware, send_problem
 
 IDENTITY_HEADER = "X-Clanavi-Identity"
 _HEADER_KEY = IDENTITY_HEADER.lower().encode()
@@ -151,19 +151,19 @@ class IdentityVerifier:
         return identity
 
 
-class InternalAuth:
+class InternalAuth(HttpMiddleware):
     """Refuses `/v1` calls without a valid gateway-signed identity (401 problem JSON, before the body is read) and
     puts the identity into the request state."""
 
     def __init__(self, app: ASGIApp, verifier: IdentityVerifier, prefix: str = "/v1/") -> None:
-        self.app = app
+        super().__init__(app)
         self.verifier = verifier
         self.prefix = prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        return bool(scope["path"].startswith(self.prefix))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER_KEY), None)
         try:
             identity = self.verifier.verify(header)

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import BadRequest, ClanaviError, Unauthenticated, problem_from_error
-from kernel.http import send_problem
+from kernel.http import HttpMiddleware, send_problem
 from kernel.identity import Identity
 from services.gateway.identity.domain import Subject
 
@@ -42,21 +42,22 @@ class Authenticates(Protocol):
     async def subject(self, authorization: str | None) -> Subject: ...
 
 
-class Authentication:
+class Authentication(HttpMiddleware):
     """Refuses unauthenticated API calls (401 problem JSON with `WWW-Authenticate`), and calls for a project the
     caller may not reach (404, or 400 when the caller must name one); puts the caller's `identity` (a
     kernel.identity.Identity) and `subject` (who authenticated) in the request state."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticates, public: frozenset[str] = PUBLIC_PATHS) -> None:
-        self.app = app
+        super().__init__(app)
         self.authenticator = authenticator
         self.public = public
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"] if scope["type"] == "http" else ""
-        if not path.startswith(PROTECTED_PREFIX) or path in self.public:
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        return path.startswith(PROTECTED_PREFIX) and path not in self.public
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
         authorization = project = None
         for name, value in scope["headers"]:
             if name == b"authorization":

@@ -7,16 +7,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import problem
-from kernel.http import send_problem
+from kernel.http import HttpMiddleware, send_problem
 
 
 def _detail(max_bytes: int) -> str:
     return f"Request bodies are limited to {max_bytes} bytes."
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
@@ -32,10 +32,7 @@ class BodyLimit:
             ),
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._reject(scope, send)

@@ -35,7 +35,7 @@ from kernel import correlation, db
 from kernel.authz import route_permission
 from kernel.crypto import Keyring
 from kernel.errors import problem
-from kernel.http import buffered_body, problem_response
+from kernel.http import HttpMiddleware, buffered_body, problem_response
 from kernel.identity import Identity, Permission
 from services.gateway.middleware.idempotency_store import IdempotencyStore, KeyOwner, StoredAnswer, UnreadableAnswer
 
@@ -84,7 +84,7 @@ class _Refusal:
     headers: dict[str, str] | None = None
 
 
-class Idempotency:
+class Idempotency(HttpMiddleware):
     """ASGI middleware. `pool` returns the gateway's pool; it is called per request, so the pool may be created
     after the middleware stack (in the lifespan)."""
 
@@ -99,7 +99,7 @@ class Idempotency:
         prefix: str = "/v1/",
         methods: Collection[str] = ("POST",),
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.store = IdempotencyStore(pool, keyring)
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
@@ -107,10 +107,10 @@ class Idempotency:
         self.methods = frozenset(methods)
         self._routes: list[tuple[RouteContext, Permission | None]] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in self.methods or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        return scope["method"] in self.methods and bool(scope["path"].startswith(self.prefix))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         values = [value for name, value in scope["headers"] if name == HEADER]
         identity = scope.get("state", {}).get("identity")
         if not values or not isinstance(identity, Identity):

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
 from kernel.errors import problem
-from kernel.http import problem_response
+from kernel.http import HttpMiddleware, problem_response
 from kernel.identity import Identity
 from kernel.networks import Network, network_of, parse_networks
 from kernel.token_bucket import Clock, TokenBucket
@@ -126,7 +126,21 @@ async def _refuse(scope: Scope, send: Send, refusal: Refusal, detail: str) -> No
     await problem_response(body, headers)(scope, no_body, send)
 
 
-class ClientRateLimit:
+class _RateLimit(HttpMiddleware):
+    """A limit on the requests outside `unlimited_paths`: `requests` (None when the rate is 0) has a bucket per key."""
+
+    def __init__(
+        self, app: ASGIApp, rate: float, burst: int, unlimited_paths: Collection[str], max_keys: int, clock: Clock
+    ) -> None:
+        super().__init__(app)
+        self.requests = buckets(rate, burst, max_keys=max_keys, clock=clock)
+        self.unlimited_paths = frozenset(unlimited_paths)
+
+    def applies(self, scope: Scope) -> bool:
+        return scope["path"] not in self.unlimited_paths
+
+
+class ClientRateLimit(_RateLimit):
     """Per client IP, before authentication: every request, and `login_routes` against a stricter limit too."""
 
     def __init__(
@@ -143,17 +157,12 @@ class ClientRateLimit:
         max_clients: int = MAX_CLIENTS,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.app = app
-        self.requests = buckets(rate, burst, max_keys=max_clients, clock=clock)
+        super().__init__(app, rate, burst, unlimited_paths, max_clients, clock)
         self.logins = buckets(login_rate, login_burst, max_keys=max_clients, clock=clock)
         self.trusted = parse_networks(trusted_proxies)
         self.login_routes = frozenset(login_routes)
-        self.unlimited_paths = frozenset(unlimited_paths)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.unlimited_paths:
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = client_address(scope, self.trusted)
         if self.logins is not None and (scope["method"], scope["path"]) in self.login_routes:
             refusal = self.logins.take(client)
@@ -168,7 +177,7 @@ class ClientRateLimit:
         await self.app(scope, receive, send)
 
 
-class PrincipalRateLimit:
+class PrincipalRateLimit(_RateLimit):
     """Per authenticated principal (user or API key), after authentication; unauthenticated requests pass."""
 
     def __init__(
@@ -181,16 +190,14 @@ class PrincipalRateLimit:
         max_principals: int = MAX_CLIENTS,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.app = app
-        self.requests = buckets(rate, burst, max_keys=max_principals, clock=clock)
-        self.unlimited_paths = frozenset(unlimited_paths)
+        super().__init__(app, rate, burst, unlimited_paths, max_principals, clock)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.requests is None or scope["type"] != "http" or scope["path"] in self.unlimited_paths:
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        return self.requests is not None and super().applies(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         identity = scope.get("state", {}).get("identity")
-        if isinstance(identity, Identity):
+        if self.requests is not None and isinstance(identity, Identity):
             refusal = self.requests.take(identity.principal)
             if refusal is not None:
                 await _refuse(scope, send, refusal, f"Too many requests for {identity.principal}; wait and retry.")
