@@ -33,7 +33,6 @@ __all__ = [
     "HASH_VERSION",
     "AuditRecord",
     "EventFilter",
-    "Page",
     "UnstorableEvent",
     "Verification",
     "canonical",
@@ -101,12 +100,6 @@ class EventFilter:
                 "`since` must not be later than `until`.",
                 errors=[{"location": "query.since", "message": "later than until", "type": "range"}],
             )
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[AuditRecord]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from kernel.events import Envelope
 from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, Permission
 from kernel.keyset import PageRequest
+from kernel.pagination import Page
 from kernel.unit_of_work import Transaction, UnitOfWork
-from services.audit.domain import EventFilter, Page, Verification
+from services.audit.domain import AuditRecord, EventFilter, Verification
 
 __all__ = ["AuditRepositories", "AuditUnitOfWork", "EventStore", "Scope", "list_events", "record_event", "verify"]
 
@@ -23,7 +24,7 @@ Scope = Literal["project", "platform"]
 class EventStore(Protocol):
     async def append(self, envelope: Envelope) -> bool: ...
 
-    async def page(self, filters: EventFilter, request: PageRequest) -> Page: ...
+    async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]: ...
 
     async def verify(self, chunk_size: int = ...) -> Verification: ...
 
@@ -53,7 +54,7 @@ async def list_events(
     correlation_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Page:
+) -> Page[AuditRecord]:
     """A page of the caller's project's trail, or of the platform's (platform admins only)."""
     if scope == "platform":
         # A project's reader may read its trail; the platform's spans every project.

@@ -7,12 +7,13 @@ import asyncpg
 from kernel.db import Connection
 from kernel.events import Envelope
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
+from kernel.pagination import Page
 from services.audit.domain import (
+    ENVELOPE_FIELDS,
     GENESIS,
     HASH_VERSION,
     AuditRecord,
     EventFilter,
-    Page,
     UnstorableEvent,
     Verification,
     chain_hash,
@@ -34,17 +35,7 @@ EVENT_LISTING = Listing(
 
 def _record(row: asyncpg.Record) -> AuditRecord:
     # model_construct: stored rows are what we hashed; a tampered row must still load so verify can report it.
-    envelope = Envelope.model_construct(
-        id=row["id"],
-        type=row["type"],
-        version=row["version"],
-        occurred_at=row["occurred_at"],
-        project_id=row["project_id"],
-        correlation_id=row["correlation_id"],
-        causation_id=row["causation_id"],
-        subject=row["subject"],
-        payload=row["payload"],
-    )
+    envelope = Envelope.model_construct(**{name: row[name] for name in ENVELOPE_FIELDS})
     return AuditRecord(
         seq=row["seq"],
         envelope=envelope,
@@ -111,7 +102,7 @@ class EventRepository:
             )
             return True
 
-    async def page(self, filters: EventFilter, request: PageRequest) -> Page:
+    async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]:
         """One page of the events that `filters` selects, in the request's order."""
         where = (
             Where()
@@ -123,7 +114,7 @@ class EventRepository:
             .given("occurred_at < {}", filters.until)
         )
         items, next_cursor = await fetch_page(self._conn, EVENT_LISTING, where, request, _record)
-        return Page(items=items, next_cursor=next_cursor)
+        return Page[AuditRecord](items=items, next_cursor=next_cursor)
 
     async def verify(self, chunk_size: int = 1000) -> Verification:
         """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""

@@ -35,17 +35,8 @@ class AuditEvent(BaseModel):
 
     @classmethod
     def from_record(cls, record: AuditRecord) -> AuditEvent:
-        env = record.envelope
         return cls(
-            id=env.id,
-            type=env.type,
-            version=env.version,
-            occurred_at=env.occurred_at,
-            project_id=env.project_id,
-            correlation_id=env.correlation_id,
-            causation_id=env.causation_id,
-            subject=env.subject,
-            payload=env.payload,
+            **dict(record.envelope),
             seq=record.seq,
             received_at=record.received_at,
             hash=record.hash.hex(),

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from kernel.events import Envelope
 from kernel.keyset import PageRequest
+from kernel.pagination import Page
 from kernel.unit_of_work import FakeUnitOfWork
 from services.audit.domain import (
     GENESIS,
     HASH_VERSION,
     AuditRecord,
     EventFilter,
-    Page,
     UnstorableEvent,
     Verification,
     chain_hash,
@@ -47,10 +47,10 @@ class FakeEventStore:
         self.records.append(AuditRecord(seq, envelope, received_at, prev, digest, HASH_VERSION))
         return True
 
-    async def page(self, filters: EventFilter, request: PageRequest) -> Page:
+    async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]:
         selected = [r for r in self.records if _selects(filters, r.envelope)]
         items, next_cursor = page(selected, request, {"occurred_at": lambda r: r.envelope.occurred_at}, lambda r: r.seq)
-        return Page(items, next_cursor)
+        return Page[AuditRecord](items=items, next_cursor=next_cursor)
 
     async def verify(self, chunk_size: int = 1000) -> Verification:
         bad = verify_chain(self.records)

@@ -26,11 +26,11 @@ from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 from kernel.keyset import Order, PageRequest
 from kernel.migrations import migrate
-from kernel.pagination import encode_cursor
+from kernel.pagination import Page, encode_cursor
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.app import MIGRATIONS
 from services.audit.consumers import on_event
-from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, Page, Verification, chain_hash
+from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, Verification, chain_hash
 from services.audit.handlers import AuditRepositories
 from services.audit.repository import EventRepository, Repositories
 
@@ -95,7 +95,7 @@ async def store(pool: db.Pool, *envelopes: Envelope) -> None:
             assert await EventRepository(conn).append(env)
 
 
-async def query(pool: db.Pool, filters: EventFilter, request: PageRequest) -> Page:
+async def query(pool: db.Pool, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]:
     async with pool.acquire() as conn:
         return await EventRepository(conn).page(filters, request)
 

@@ -372,13 +372,13 @@ async def test_a_disabled_module_or_another_project_s_account_is_not_synced(
     with pytest.raises(NotFound):
         await inventory.request("sim", project_id="someone-else", correlation_id="c")
     with pytest.raises(NotFound):
-        await inventory.request("nowhere", correlation_id="c")
+        await inventory.request("nowhere", project_id=PROJECT, correlation_id="c")
     with pytest.raises(NotFound):
         await inventory.runs("sim", project_id="someone-else", paging=PageRequest(10))
 
     await modules.set_enabled(p.uow, p.clouds, "simcloud", enabled=False, correlation_id="c")
     with pytest.raises(ModuleIsDisabled):
-        await inventory.request("sim", correlation_id="c")
+        await inventory.request("sim", project_id=PROJECT, correlation_id="c")
     await Schedule(Inventory(p.uow, p.clouds), interval=0.01).sync_due()
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
 

@@ -127,8 +127,8 @@ async def me(caller: Anyone, subject: CurrentSubject, service: Service) -> MeOut
         admin=subject.admin,
         project_id=caller.project_id if caller else None,
         role=caller.role if caller else None,
-        user=UserOut.of(found.user) if found.user else None,
-        api_key=ApiKeyOut.of(found.api_key) if found.api_key else None,
+        user=UserOut.model_validate(found.user) if found.user else None,
+        api_key=ApiKeyOut.model_validate(found.api_key) if found.api_key else None,
         projects=[MeProject(id=p.id, name=p.name, role=role) for p, role in found.projects],
     )
 
@@ -141,7 +141,7 @@ async def create_user(body: UserCreate, caller: Admin, service: Service) -> User
     user = await service.create_user(
         actor(caller), email=body.email, name=body.name, password=body.password, admin=body.admin
     )
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 @users.get("/users", Page[UserOut], "List users (admins)", problems=(403,))
@@ -156,12 +156,12 @@ async def list_users(
     disabled: bool | None = None,
 ) -> Page[UserOut]:
     users, next_cursor = await service.list_users(email=email, admin=admin, disabled=disabled, paging=paging)
-    return Page(items=[UserOut.of(u) for u in users], next_cursor=next_cursor)
+    return Page(items=[UserOut.model_validate(u) for u in users], next_cursor=next_cursor)
 
 
 @users.get("/users/{user_id}", UserOut, "One user (admins)", problems=(403, 404))
 async def get_user(user_id: str, caller: Admin, service: Service) -> UserOut:
-    return UserOut.of(await service.get_user(user_id))
+    return UserOut.model_validate(await service.get_user(user_id))
 
 
 @users.patch(
@@ -175,7 +175,7 @@ async def update_user(user_id: str, body: UserUpdate, caller: Admin, service: Se
     user = await service.update_user(
         actor(caller), user_id, name=body.name, password=body.password, admin=body.admin, disabled=body.disabled
     )
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 # --- projects --------------------------------------------------------------------------------------------------
@@ -209,12 +209,12 @@ async def list_members(
     caller: Reader, service: Service, paging: MemberPaging, role: Role | None = None
 ) -> Page[MemberOut]:
     members, next_cursor = await service.list_members(caller.project_id, role=role, paging=paging)
-    return Page(items=[MemberOut.of(m) for m in members], next_cursor=next_cursor)
+    return Page(items=[MemberOut.model_validate(m) for m in members], next_cursor=next_cursor)
 
 
 @members.get("/members/{user_id}", MemberOut, "One member of the current project", problems=(404,))
 async def get_member(user_id: str, caller: Reader, service: Service) -> MemberOut:
-    return MemberOut.of(await service.get_member(caller.project_id, user_id))
+    return MemberOut.model_validate(await service.get_member(caller.project_id, user_id))
 
 
 @members.delete(
@@ -243,7 +243,7 @@ async def put_member(
     member, added = await service.put_member(actor(caller), caller, subject, user_id, body.role)
     if added:
         response.status_code = 201
-    return MemberOut.of(member)
+    return MemberOut.model_validate(member)
 
 
 # --- API keys of the current project ---------------------------------------------------------------------------
@@ -284,14 +284,14 @@ async def list_api_keys(
     keys, next_cursor = await service.list_api_keys(
         caller, admin_keys=admin, user_id=user_id, revoked=revoked, paging=paging
     )
-    return Page(items=[ApiKeyOut.of(k) for k in keys], next_cursor=next_cursor)
+    return Page(items=[ApiKeyOut.model_validate(k) for k in keys], next_cursor=next_cursor)
 
 
 @api_keys.get("/api-keys/{key_id}", ApiKeyOut, "One API key (never the key itself)", problems=(403, 404))
 async def get_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
-    return ApiKeyOut.of(await service.get_api_key(caller, key_id))
+    return ApiKeyOut.model_validate(await service.get_api_key(caller, key_id))
 
 
 @api_keys.delete("/api-keys/{key_id}", ApiKeyOut, "Revoke an API key; repeating it is harmless", problems=(403, 404))
 async def revoke_api_key(key_id: str, caller: Manager, service: Service) -> ApiKeyOut:
-    return ApiKeyOut.of(await service.revoke_api_key(actor(caller), caller, key_id))
+    return ApiKeyOut.model_validate(await service.revoke_api_key(actor(caller), caller, key_id))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Literal
 
 from kernel.errors import BadRequest, NotFound
 from kernel.identity import Identity, Role
@@ -92,6 +93,14 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+
+    @property
+    def state(self) -> Literal["active", "expired", "revoked"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            return "expired"
+        return "active"
 
 
 @dataclass(frozen=True, slots=True)

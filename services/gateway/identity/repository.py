@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from kernel.db import Connection
+from kernel.db import Connection, from_row
 from kernel.errors import Conflict
 from kernel.identity import Role
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
@@ -30,8 +30,9 @@ __all__ = [
     "Users",
 ]
 
-_USER = "id, email, name, is_admin, disabled_at, created_at, updated_at"
-_KEY = "id, name, prefix, user_id, project_id, role, is_admin, expires_at, revoked_at, created_at"
+# Each names the columns of a record's fields (kernel.db.from_row reads them back).
+_USER = "id, email, name, is_admin AS admin, disabled_at, created_at, updated_at"
+_KEY = "id, name, prefix, user_id, project_id, role, is_admin AS admin, expires_at, revoked_at, created_at"
 _MEMBER = "m.project_id, m.user_id, u.email, u.name, m.role, m.created_at"
 
 # The sorts each listing offers (services.gateway.identity.listing names them for the API); the first is the default.
@@ -62,45 +63,19 @@ API_KEY_LISTING = Listing(
 
 
 def _user(row: Any) -> User:
-    return User(
-        id=str(row["id"]),
-        email=row["email"],
-        name=row["name"],
-        admin=row["is_admin"],
-        disabled_at=row["disabled_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return from_row(User, row)
 
 
 def _project(row: Any) -> Project:
-    return Project(id=row["id"], name=row["name"], created_at=row["created_at"])
+    return from_row(Project, row)
 
 
 def _member(row: Any) -> Member:
-    return Member(
-        project_id=row["project_id"],
-        user_id=str(row["user_id"]),
-        email=row["email"],
-        name=row["name"],
-        role=Role(row["role"]),
-        created_at=row["created_at"],
-    )
+    return from_row(Member, row, role=Role(row["role"]))
 
 
 def _key(row: Any) -> ApiKey:
-    return ApiKey(
-        id=str(row["id"]),
-        name=row["name"],
-        prefix=row["prefix"],
-        user_id=str(row["user_id"]) if row["user_id"] else None,
-        project_id=row["project_id"],
-        role=Role(row["role"]),
-        admin=row["is_admin"],
-        expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"],
-        created_at=row["created_at"],
-    )
+    return from_row(ApiKey, row, role=Role(row["role"]))
 
 
 def _uuid(value: str) -> uuid.UUID | None:

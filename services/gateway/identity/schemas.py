@@ -3,13 +3,13 @@ one just issued; an API key appears once, in the answer that creates it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.identity import Role
-from services.gateway.identity.domain import PROJECT_ID_PATTERN, ApiKey, Member, Project, User
+from services.gateway.identity.domain import PROJECT_ID_PATTERN, ApiKey, Project
 from services.gateway.identity.passwords import MIN_PASSWORD_LENGTH
 
 __all__ = [
@@ -38,6 +38,12 @@ _PASSWORD = f"At least {MIN_PASSWORD_LENGTH} characters"
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    """An answer read from the attributes of the record it shows (`model_validate(record)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class TokenForm(_In):
@@ -80,7 +86,7 @@ class UserUpdate(_In):
     disabled: bool | None = Field(default=None, description="A disabled user cannot log in, and its keys fail")
 
 
-class UserOut(BaseModel):
+class UserOut(_Out):
     id: str
     email: str
     name: str
@@ -89,19 +95,6 @@ class UserOut(BaseModel):
     disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            admin=user.admin,
-            disabled=user.disabled,
-            disabled_at=user.disabled_at,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
 
 
 class ProjectCreate(_In):
@@ -124,22 +117,12 @@ class MemberPut(_In):
     role: Role
 
 
-class MemberOut(BaseModel):
+class MemberOut(_Out):
     user_id: str
     email: str
     name: str
     role: Role
     created_at: datetime
-
-    @classmethod
-    def of(cls, member: Member) -> MemberOut:
-        return cls(
-            user_id=member.user_id,
-            email=member.email,
-            name=member.name,
-            role=member.role,
-            created_at=member.created_at,
-        )
 
 
 class ApiKeyCreate(_In):
@@ -149,7 +132,7 @@ class ApiKeyCreate(_In):
     admin: bool = Field(default=False, description="A platform admin key, bound to no project (admins only)")
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(_Out):
     id: str
     name: str
     prefix: str = Field(description="The key's first characters, to tell keys apart")
@@ -162,39 +145,13 @@ class ApiKeyOut(BaseModel):
     revoked_at: datetime | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
-        return cls(**_key_fields(key))
-
 
 class ApiKeyCreatedOut(ApiKeyOut):
     key: str = Field(description="The key itself, shown this once: send it as `Authorization: Bearer <key>`")
 
     @classmethod
     def issued(cls, key: ApiKey, secret: str) -> ApiKeyCreatedOut:
-        return cls(**_key_fields(key), key=secret)
-
-
-def _key_fields(key: ApiKey) -> dict[str, object]:
-    if key.revoked_at is not None:
-        state = "revoked"
-    elif key.expires_at is not None and key.expires_at <= datetime.now(UTC):
-        state = "expired"
-    else:
-        state = "active"
-    return {
-        "id": key.id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "user_id": key.user_id,
-        "project_id": key.project_id,
-        "role": key.role,
-        "admin": key.admin,
-        "state": state,
-        "expires_at": key.expires_at,
-        "revoked_at": key.revoked_at,
-        "created_at": key.created_at,
-    }
+        return cls(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
 
 
 class MeProject(BaseModel):
