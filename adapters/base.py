@@ -3,18 +3,25 @@
 Values are frozen dataclasses; provider-specific data rides in `extra`. Each adapter maps its native states onto
 the normalised enums here in one table, and declares the operations it supports in `features`. `AdapterBase`
 answers every operation with `UnsupportedOperation`, so an adapter overrides exactly what it can do and nothing
-is ever a silent no-op.
+is ever a silent no-op; and it is the one way an adapter calls its cloud (`_call`, `_run`): a blocking SDK's step in a
+worker thread, the SDK's errors translated by the adapter's `_errors` module, every call timed by outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
+
+from prometheus_client import Histogram
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class InstanceState(enum.StrEnum):
@@ -461,11 +468,91 @@ class CloudAdapter(Protocol):
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]: ...
 
 
+# --- calling a cloud -----------------------------------------------------------------------------------------
+
+
+class Translator(Protocol):
+    """An adapter's one place where its SDK's errors become the contract's: its `_errors` module."""
+
+    # What the SDK raises for a call gone wrong; anything else is a bug, and is let through untranslated.
+    SDK_ERRORS: tuple[type[Exception], ...]
+
+    def translate(self, exc: Exception, call: str, /) -> CloudError:
+        """The contract's error for `exc`, in words of our own: never the other side's (an endpoint that is not the
+        cloud must not have its answers read back through Clanavi's); `exc`, with all of it, is chained for the log."""
+        ...
+
+
+CLOUD_CALL_SECONDS = Histogram(
+    "clanavi_cloud_call_duration_seconds",
+    "Calls of adapters to their clouds, by driver, call and outcome (ok, or the contract error's type)",
+    ["driver", "call", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, CloudError):
+        return type(exc).__name__
+    # A bug's exception type would be a label value without bound.
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "unexpected"
+
+
+@contextmanager
+def translating(errors: Translator | None, call: str) -> Iterator[None]:
+    """SDK errors raised inside become the contract's (the SDK's chained); contract errors and bugs pass as they are."""
+    if errors is None:
+        yield
+        return
+    try:
+        yield
+    except errors.SDK_ERRORS as exc:
+        raise errors.translate(exc, call) from exc
+
+
+def guarded(errors: Translator | None, call: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn`, blocking, its SDK errors translated: for an SDK call inside a step that is already in a worker thread."""
+    with translating(errors, call):
+        return fn(*args, **kwargs)
+
+
+async def call_cloud(driver: str, errors: Translator | None, call: str, request: Callable[[], Awaitable[T]]) -> T:
+    """One call to a cloud: its SDK errors translated, timed into `CLOUD_CALL_SECONDS` with its outcome."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        with translating(errors, call):
+            return await request()
+    except BaseException as exc:
+        outcome = _outcome(exc)
+        raise
+    finally:
+        CLOUD_CALL_SECONDS.labels(driver, call, outcome).observe(time.perf_counter() - started)
+
+
+async def run_in_thread(
+    driver: str, errors: Translator | None, call: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`call_cloud` for a blocking SDK (libvirt, XenAPI, openstacksdk): `fn` runs in a worker thread, so the event
+    loop never waits on it."""
+    return await call_cloud(driver, errors, call, lambda: asyncio.to_thread(fn, *args, **kwargs))
+
+
 class AdapterBase:
     """Every operation of the contract, refused with `UnsupportedOperation`; adapters override what they support."""
 
     driver: ClassVar[str] = "base"
     features: ClassVar[frozenset[Feature]] = frozenset()
+    # The adapter's `_errors` module; None for an adapter that raises the contract's errors itself (SimCloud).
+    errors: Translator | None = None
+
+    async def _call(self, call: str, request: Callable[[], Awaitable[T]], /) -> T:
+        """One request of an async SDK (or of SimCloud's store) through `call_cloud`."""
+        return await call_cloud(self.driver, self.errors, call, request)
+
+    async def _run(self, call: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """One step of a blocking SDK, in a worker thread, through `call_cloud`."""
+        return await run_in_thread(self.driver, self.errors, call, fn, *args, **kwargs)
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(self.driver, operation)

@@ -37,6 +37,20 @@ from adapters.base import (
     QuotaExceeded,
     Throttled,
 )
+from adapters.kit import Unanswered, Words
+
+WORDS = Words(
+    "EC2",
+    unanswered=(
+        ((ConnectTimeoutError, ReadTimeoutError), Unanswered.TIMED_OUT),
+        ((SSLError, aiohttp.ClientSSLError), Unanswered.TLS),
+        (ProxyConnectionError, Unanswered.PROXY),
+        ((EndpointConnectionError, aiohttp.ClientConnectorError), Unanswered.CONNECT),
+        ((ConnectionClosedError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError), Unanswered.CLOSED),
+        (ResponseParserError, Unanswered.UNEXPECTED),
+        (aiohttp.ClientResponseError, Unanswered.NOT_HTTP),
+    ),
+)
 
 # EC2 answers these when the account sends too fast; CloudWatch says Throttling.
 THROTTLE_CODES = frozenset(
@@ -130,30 +144,8 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def _failure(exc: Exception) -> str:
-    """A fixed description of a request that got no EC2 answer."""
-    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
-        return "timed out"
-    if isinstance(exc, SSLError | aiohttp.ClientSSLError):
-        return "TLS failure (handshake or certificate)"
-    if isinstance(exc, ProxyConnectionError):
-        return "cannot connect to the proxy"
-    if isinstance(exc, EndpointConnectionError | aiohttp.ClientConnectorError):
-        return "cannot connect to the endpoint"
-    if isinstance(exc, ConnectionClosedError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return "the connection closed before an answer"
-    if isinstance(exc, ResponseParserError):
-        return "not an EC2 endpoint (unexpected answer)"
-    cause = exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else exc
-    if isinstance(cause, aiohttp.ClientResponseError):
-        return "not an EC2 endpoint (the answer is not HTTP)"
-    return f"the request failed ({type(exc).__name__})"
-
-
 def translate(exc: Exception, action: str) -> CloudError:
     """The contract's error for an SDK error raised by `action`; anything unrecognised is a `CloudUnavailable`."""
-    if isinstance(exc, CloudError):
-        return exc
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -161,13 +153,14 @@ def translate(exc: Exception, action: str) -> CloudError:
             # An error page instead of EC2's error document (botocore then makes the status its "code").
             kind = _class_for("", status)
             kind = CloudUnavailable if kind is InvalidCloudRequest else kind
-            return kind(f"EC2 {action}: not an EC2 endpoint (unexpected answer, HTTP status {status})")
-        return _class_for(code, status)(f"EC2 {action}: {code}")
+            return WORDS.error(kind, action, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {status}"))
+        return WORDS.error(_class_for(code, status), action, code)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return CloudAuthError(f"EC2 {action}: no or incomplete credentials")
+        return WORDS.error(CloudAuthError, action, "no or incomplete credentials")
     if isinstance(exc, ParamValidationError | NoRegionError):
-        return InvalidCloudRequest(f"EC2 {action}: {exc}")  # the SDK's words about our own request
-    return CloudUnavailable(f"EC2 {action}: {_failure(exc)}")
+        return WORDS.error(InvalidCloudRequest, action, str(exc))  # the SDK's words about our own request
+    # botocore wraps what aiohttp raised in an HTTPClientError.
+    return WORDS.no_answer(action, exc, exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else None)
 
 
 # What the SDK raises for a call gone wrong; anything else is a bug and is left to propagate.

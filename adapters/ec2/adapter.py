@@ -1,10 +1,10 @@
 """AWS EC2 through aioboto3: one long-lived EC2 client and one CloudWatch client per adapter.
 
 Every request goes through `_call`, which waits for the account's client-side rate limit, retries what EC2
-throttled (and what is safe to repeat after a transient failure) with exponential backoff and jitter, and
-translates SDK errors into the contract's. Operations answer the state as EC2 reports it (`pending`, `stopping`):
-waiting for a transition to finish is the caller's business. List paths batch: one DescribeInstances per page, one
-per 1,000 ids in `get_instances`, never one call per instance.
+throttled (and what is safe to repeat after a transient failure) with exponential backoff and jitter, and sends each
+attempt through `AdapterBase._call` (SDK errors translated by `_errors`, the attempt timed). Operations answer the
+state as EC2 reports it (`pending`, `stopping`): waiting for a transition to finish is the caller's business. List
+paths batch: one DescribeInstances per page, one per 1,000 ids in `get_instances`, never one call per instance.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from adapters.base import (
     VolumeState,
     Zone,
 )
+from adapters.ec2 import _errors
 from adapters.ec2 import _mapping as m
 from adapters.ec2._config import Ec2Config
-from adapters.ec2._errors import SDK_ERRORS, translate
 from adapters.ec2._throttle import Sleep, Throttle, backoff, is_non_mutating
 from kernel.retry import retrying
 
@@ -105,6 +105,7 @@ def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
 
 class Ec2Adapter(AdapterBase):
     driver: ClassVar[str] = "ec2"
+    errors = _errors
     features: ClassVar[frozenset[Feature]] = frozenset(
         {
             Feature.ZONES,
@@ -200,12 +201,13 @@ class Ec2Adapter(AdapterBase):
         self,
         action: str,
         send: Callable[[], Awaitable[T]],
+        /,
         *,
         service: Service = "ec2",
         resources: int = 0,
         idempotent: bool | None = None,
     ) -> T:
-        """Send one request: within the rate limit, retried while throttled, its errors the contract's."""
+        """Send one request: within the rate limit, retried while throttled, each attempt through the base's call."""
         repeatable = is_non_mutating(action) if idempotent is None else idempotent
 
         def retryable(error: Exception) -> bool:
@@ -224,10 +226,7 @@ class Ec2Adapter(AdapterBase):
             # Outside the attempt: a request the rate limit refuses was never sent, and is not retried.
             await self._throttle.acquire(service, action, resources)
             with attempt:
-                try:
-                    answer = await send()
-                except SDK_ERRORS as exc:
-                    raise translate(exc, action) from exc
+                answer = await super()._call(action, send)
         return answer
 
     # --- regions, zones, flavors ----------------------------------------------------------------------------------

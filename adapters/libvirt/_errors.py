@@ -8,9 +8,6 @@ libvirt's exception, with all of it, is chained for the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
 import libvirt
 
 from adapters.base import (
@@ -23,10 +20,9 @@ from adapters.base import (
     QuotaExceeded,
     UnsupportedOperation,
 )
+from adapters.kit import AUTH_FAILED, kinds_by_code
 
 DRIVER = "libvirt"
-P = ParamSpec("P")
-R = TypeVar("R")
 
 LibvirtError: type[Exception] = libvirt.libvirtError
 
@@ -46,61 +42,66 @@ OPERATION_FAILED = _code("OPERATION_FAILED")
 STORAGE_VOL_EXIST = _code("STORAGE_VOL_EXIST")
 DOM_EXIST = _code("DOM_EXIST")
 
-_NOT_FOUND = frozenset(
-    _code(n)
-    for n in (
-        "NO_DOMAIN",
-        "NO_STORAGE_VOL",
-        "NO_STORAGE_POOL",
-        "NO_NETWORK",
-        "NO_DOMAIN_SNAPSHOT",
-        "NO_DOMAIN_METADATA",
-        "NO_SECRET",
-        "NO_NWFILTER",
-        "NO_INTERFACE",
-        "NO_NODE_DEVICE",
-        "NO_DOMAIN_CHECKPOINT",
-        "NO_NETWORK_PORT",
-    )
+
+def _codes(*names: str) -> frozenset[int]:
+    return frozenset(_code(n) for n in names) - {-1}
+
+
+_KINDS = kinds_by_code(
+    {
+        CloudNotFound: _codes(
+            "NO_DOMAIN",
+            "NO_STORAGE_VOL",
+            "NO_STORAGE_POOL",
+            "NO_NETWORK",
+            "NO_DOMAIN_SNAPSHOT",
+            "NO_DOMAIN_METADATA",
+            "NO_SECRET",
+            "NO_NWFILTER",
+            "NO_INTERFACE",
+            "NO_NODE_DEVICE",
+            "NO_DOMAIN_CHECKPOINT",
+            "NO_NETWORK_PORT",
+        ),
+        CloudAuthError: _codes(
+            "AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE", "ACCESS_DENIED", "OPERATION_DENIED"
+        ),
+        # The hypervisor (or the way to it) is down or too slow: trying again later may work.
+        CloudUnavailable: _codes(
+            "SYSTEM_ERROR", "RPC", "NO_CONNECT", "INVALID_CONN", "OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE"
+        ),
+        InvalidCloudState: _codes("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"),
+        InvalidCloudRequest: _codes(
+            "INVALID_ARG",
+            "XML_ERROR",
+            "XML_DETAIL",
+            "XML_INVALID_SCHEMA",
+            "CONFIG_UNSUPPORTED",
+            "DOM_EXIST",
+            "STORAGE_VOL_EXIST",
+            "NETWORK_EXIST",
+            "NO_NAME",
+            "NO_OS",
+            "OPERATION_UNSUPPORTED",
+            "ARGUMENT_UNSUPPORTED",
+        ),
+    }
 )
-_AUTH = frozenset(
-    _code(n) for n in ("AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE", "ACCESS_DENIED", "OPERATION_DENIED")
-)
-# The hypervisor (or the way to it) is down or too slow: trying again later may work.
-_UNAVAILABLE = frozenset(
-    _code(n) for n in ("SYSTEM_ERROR", "RPC", "NO_CONNECT", "INVALID_CONN", "OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE")
-)
+# Kinds that say where the fault lies whatever words come with them.
+_BEFORE_WORDS = (CloudNotFound, CloudAuthError, CloudUnavailable)
 # The connection to the hypervisor failed (or its login did): libvirt's words may quote the other side.
 _CONNECTION = {
     _code("SYSTEM_ERROR"): "cannot reach the hypervisor",
     _code("RPC"): "no libvirt answer (RPC failure)",
     _code("NO_CONNECT"): "cannot connect to the hypervisor",
-    _code("AUTH_FAILED"): "authentication failed",
-    _code("AUTH_CANCELLED"): "authentication failed",
-    _code("AUTH_UNAVAILABLE"): "authentication failed",
+    _code("AUTH_FAILED"): AUTH_FAILED,
+    _code("AUTH_CANCELLED"): AUTH_FAILED,
+    _code("AUTH_UNAVAILABLE"): AUTH_FAILED,
 }
 _CONNECTION.pop(-1, None)
-_INVALID_STATE = frozenset(_code(n) for n in ("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"))
-_INVALID_REQUEST = frozenset(
-    _code(n)
-    for n in (
-        "INVALID_ARG",
-        "XML_ERROR",
-        "XML_DETAIL",
-        "XML_INVALID_SCHEMA",
-        "CONFIG_UNSUPPORTED",
-        "DOM_EXIST",
-        "STORAGE_VOL_EXIST",
-        "NETWORK_EXIST",
-        "NO_NAME",
-        "NO_OS",
-        "OPERATION_UNSUPPORTED",
-        "ARGUMENT_UNSUPPORTED",
-    )
-)
-_UNSUPPORTED = frozenset({NO_SUPPORT})
 # Storage drivers report a full pool in words only (with VIR_ERR_INTERNAL_ERROR or OPERATION_FAILED).
 _QUOTA_WORDS = ("not enough free space",)
+SDK_ERRORS: tuple[type[Exception], ...] = (LibvirtError,)
 
 
 def code_of(exc: BaseException) -> int | None:
@@ -111,35 +112,20 @@ def code_of(exc: BaseException) -> int | None:
     return None if code is None else int(code)
 
 
-def translate(exc: BaseException, operation: str) -> CloudError:
+def translate(exc: Exception, operation: str) -> CloudError:
     """The contract's error for a libvirt error raised while doing `operation`."""
     code = code_of(exc)
     message = str(exc) or f"libvirt error {code}"
     if code in _CONNECTION:
         message = f"{operation}: {_CONNECTION[code]} (libvirt error {code})"
-    if code in _NOT_FOUND:
-        return CloudNotFound(message)
-    if code in _AUTH:
-        return CloudAuthError(message)
-    if code in _UNAVAILABLE:
-        return CloudUnavailable(message)
-    if any(words in message.lower() for words in _QUOTA_WORDS):
+    kind = _KINDS.get(code) if code is not None else None
+    if kind not in _BEFORE_WORDS and any(words in message.lower() for words in _QUOTA_WORDS):
         return QuotaExceeded(message)
-    if code in _INVALID_STATE:
-        return InvalidCloudState(message)
-    if code in _INVALID_REQUEST:
-        return InvalidCloudRequest(message)
-    if code in _UNSUPPORTED:
+    if kind is not None:
+        return kind(message)
+    if code == NO_SUPPORT:
         return UnsupportedOperation(DRIVER, f"{operation} on this hypervisor ({message})")
     return CloudError(f"libvirt error {code}: {message}")
-
-
-def guarded(operation: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run `fn`, turning any libvirt error it lets out into the contract's error."""
-    try:
-        return fn(*args, **kwargs)
-    except LibvirtError as exc:
-        raise translate(exc, operation) from exc
 
 
 def quiet() -> None:

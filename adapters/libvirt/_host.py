@@ -1,8 +1,8 @@
 """Blocking libvirt work, typed: what the adapter asks of one hypervisor connection.
 
 Every method here blocks; the adapter runs each in a worker thread (libvirt connections are thread-safe) through
-`_errors.guarded`, which turns libvirt's errors into the contract's. Methods that take several libvirt calls do
-them in one thread hop. libvirt objects are untyped (`Any`); nothing untyped leaves this module.
+`AdapterBase._run`, which turns libvirt's errors into the contract's (`_errors`). Methods that take several libvirt
+calls do them in one thread hop. libvirt objects are untyped (`Any`); nothing untyped leaves this module.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar
 
 from adapters.base import (
     AdapterBase,
@@ -43,6 +43,7 @@ from adapters.base import (
     InvalidCloudState,
     LaunchSpec,
     MetricSample,
+    Operation,
     Page,
     Region,
     Snapshot,
@@ -51,14 +52,12 @@ from adapters.base import (
     VolumeSpec,
     VolumeState,
     Zone,
+    run_in_thread,
 )
 from adapters.libvirt import _errors, _metrics, _naming, _states, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
 from adapters.registry import AdapterContext
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 GIB = 1024**3
 # Instance ids are UUIDv5 of (account, client token) in this namespace.
@@ -77,6 +76,7 @@ class LibvirtAdapter(AdapterBase):
     """A libvirt host as a cloud with one zone. This class serves hypervisors that cannot hot-plug disks."""
 
     driver: ClassVar[str] = "libvirt"
+    errors = _errors
     features: ClassVar[frozenset[Feature]] = frozenset(
         {
             Feature.ZONES,
@@ -120,16 +120,8 @@ class LibvirtAdapter(AdapterBase):
         self._readings: dict[str, _metrics.Reading] = {}
         self._history: dict[str, deque[MetricSample]] = {}
 
-    async def _run(self, operation: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """One blocking step against libvirt, in a worker thread, with libvirt's errors translated."""
-
-        def call() -> R:
-            return _errors.guarded(operation, fn, *args, **kwargs)
-
-        return await asyncio.to_thread(call)
-
     async def close(self) -> None:
-        await asyncio.to_thread(self._host.close)
+        await self._run("close", self._host.close)
 
     # --- regions, zones, flavors ----------------------------------------------------------------------------
 
@@ -164,25 +156,25 @@ class LibvirtAdapter(AdapterBase):
         return volume_name.startswith(self._config.image_prefix) and len(volume_name) > len(self._config.image_prefix)
 
     async def list_images(self) -> Sequence[Image]:
-        names = [n for n in await self._run("list_images", self._host.volume_names) if self._is_image(n)]
-        found = await self._run("list_images", self._host.volumes, names, with_attachments=False)
+        names = [n for n in await self._run(Operation.LIST_IMAGES, self._host.volume_names) if self._is_image(n)]
+        found = await self._run(Operation.LIST_IMAGES, self._host.volumes, names, with_attachments=False)
         return [self._image(v.facts) for v in found]
 
     async def get_image(self, image_id: str) -> Image:
-        facts = await self._run("get_image", self._host.volume, image_id) if self._is_image(image_id) else None
+        facts = await self._run(Operation.GET_IMAGE, self._host.volume, image_id) if self._is_image(image_id) else None
         if facts is None:
             raise CloudNotFound(f"image {image_id} does not exist")
         return self._image(facts)
 
     async def create_image(self, instance_id: str, name: str) -> Image:
-        view = await self._view_or_not_found("create_image", instance_id)
+        view = await self._view_or_not_found(Operation.CREATE_IMAGE, instance_id)
         if not _naming.valid_image_name(name):
             raise InvalidCloudRequest("an image name is 1-128 letters, digits, '.', '_' or '-', starting alphanumeric")
         image_id = self._config.image_prefix + name
-        if await self._run("create_image", self._host.volume, image_id) is not None:
+        if await self._run(Operation.CREATE_IMAGE, self._host.volume, image_id) is not None:
             raise InvalidCloudRequest(f"an image named {name} exists already")
         facts = await self._run(
-            "create_image",
+            Operation.CREATE_IMAGE,
             self._host.clone_volume,
             view.meta.root_volume,
             image_id,
@@ -192,7 +184,7 @@ class LibvirtAdapter(AdapterBase):
 
     async def deregister_image(self, image_id: str) -> None:
         await self.get_image(image_id)
-        await self._run("deregister_image", self._host.delete_volume, image_id)
+        await self._run(Operation.DEREGISTER_IMAGE, self._host.delete_volume, image_id)
 
     # --- instances ------------------------------------------------------------------------------------------
 
@@ -230,17 +222,17 @@ class LibvirtAdapter(AdapterBase):
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
         if limit < 1:
             raise InvalidCloudRequest("limit must be at least 1")
-        ids = await self._run("list_instances", self._host.managed_domain_ids)
+        ids = await self._run(Operation.LIST_INSTANCES, self._host.managed_domain_ids)
         after = [i for i in ids if cursor is None or i > cursor]
         page = after[:limit]
-        views = await self._run("list_instances", self._host.views, page)
+        views = await self._run(Operation.LIST_INSTANCES, self._host.views, page)
         return Page([self._instance(v) for v in views], page[-1] if len(after) > limit else None)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
         wanted = list(dict.fromkeys(instance_ids))
         if not wanted:
             return []
-        return [self._instance(v) for v in await self._run("get_instances", self._host.views, wanted)]
+        return [self._instance(v) for v in await self._run(Operation.GET_INSTANCES, self._host.views, wanted)]
 
     def instance_id_for(self, client_token: str) -> str:
         """The instance id a launch with this client token gets in this account."""
@@ -280,7 +272,7 @@ class LibvirtAdapter(AdapterBase):
         try:
             async with lock:
                 await self._run(
-                    "launch_instance",
+                    Operation.LAUNCH_INSTANCE,
                     self._host.launch,
                     instance_id=instance_id,
                     image_volume=spec.image_id,
@@ -288,7 +280,7 @@ class LibvirtAdapter(AdapterBase):
                     min_capacity=flavor.disk_gb * GIB,
                     build_xml=build,
                 )
-                view = await self._view_or_not_found("launch_instance", instance_id)
+                view = await self._view_or_not_found(Operation.LAUNCH_INSTANCE, instance_id)
         finally:
             if not lock.locked():
                 self._launching.pop(instance_id, None)
@@ -319,37 +311,37 @@ class LibvirtAdapter(AdapterBase):
         )
 
     async def start_instance(self, instance_id: str) -> Instance:
-        return self._instance(await self._run("start_instance", self._host.act, instance_id, "start"))
+        return self._instance(await self._run(Operation.START_INSTANCE, self._host.act, instance_id, "start"))
 
     async def stop_instance(self, instance_id: str) -> Instance:
         """ACPI shutdown; if the guest is still up after `shutdown_timeout_seconds`, power it off (or, when
         `force_stop_after_timeout` is off, answer `stopping` and let the guest take its time)."""
-        view = await self._run("stop_instance", self._host.act, instance_id, "stop")
+        view = await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "stop")
         deadline = time.monotonic() + self._config.shutdown_timeout_seconds
         interval = 0.05
         while view.state != _states.SHUTOFF and time.monotonic() < deadline:
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 2, 1.0)
-            view = await self._view_or_not_found("stop_instance", instance_id)
+            view = await self._view_or_not_found(Operation.STOP_INSTANCE, instance_id)
         if view.state == _states.SHUTOFF:
             return self._instance(view)
         if self._config.force_stop_after_timeout:
-            return self._instance(await self._run("stop_instance", self._host.act, instance_id, "destroy"))
+            return self._instance(await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "destroy"))
         return self._instance(view, InstanceState.STOPPING)
 
     async def reboot_instance(self, instance_id: str) -> Instance:
-        return self._instance(await self._run("reboot_instance", self._host.act, instance_id, "reboot"))
+        return self._instance(await self._run(Operation.REBOOT_INSTANCE, self._host.act, instance_id, "reboot"))
 
     async def suspend_instance(self, instance_id: str) -> Instance:
-        return self._instance(await self._run("suspend_instance", self._host.act, instance_id, "suspend"))
+        return self._instance(await self._run(Operation.SUSPEND_INSTANCE, self._host.act, instance_id, "suspend"))
 
     async def resume_instance(self, instance_id: str) -> Instance:
-        return self._instance(await self._run("resume_instance", self._host.act, instance_id, "resume"))
+        return self._instance(await self._run(Operation.RESUME_INSTANCE, self._host.act, instance_id, "resume"))
 
     async def terminate_instance(self, instance_id: str) -> Instance:
         """Power off, undefine, delete the root disk. Attached volumes stay, detached; the domain is gone."""
         async with self._disks:
-            view = await self._run("terminate_instance", self._host.terminate, instance_id)
+            view = await self._run(Operation.TERMINATE_INSTANCE, self._host.terminate, instance_id)
         self._readings.pop(instance_id, None)
         self._history.pop(instance_id, None)
         return self._instance(view, InstanceState.TERMINATED)
@@ -411,9 +403,10 @@ class LibvirtAdapter(AdapterBase):
         return self._volume(found[0])
 
     async def list_volumes(self) -> Sequence[Volume]:
-        names = await self._names("list_volumes", "vol")
+        names = await self._names(Operation.LIST_VOLUMES, "vol")
         return [
-            self._volume(v) for v in await self._run("list_volumes", self._host.volumes, names, with_attachments=True)
+            self._volume(v)
+            for v in await self._run(Operation.LIST_VOLUMES, self._host.volumes, names, with_attachments=True)
         ]
 
     def _encode(self, managed_id: str, fields: Mapping[str, str]) -> str:
@@ -431,24 +424,26 @@ class LibvirtAdapter(AdapterBase):
         name = self._encode(volume_id, {"n": spec.name, "s": spec.snapshot_id or ""})
         capacity = spec.size_gb * GIB
         if spec.snapshot_id is None:
-            await self._run("create_volume", self._host.create_volume, name, capacity, self._config.volume_format)
+            await self._run(
+                Operation.CREATE_VOLUME, self._host.create_volume, name, capacity, self._config.volume_format
+            )
         else:
-            source = await self._resolve("create_volume", "snap", spec.snapshot_id)
-            snapshot = await self._run("create_volume", self._host.volume, source)
+            source = await self._resolve(Operation.CREATE_VOLUME, "snap", spec.snapshot_id)
+            snapshot = await self._run(Operation.CREATE_VOLUME, self._host.volume, source)
             if snapshot is None:
                 raise CloudNotFound(f"snapshot {spec.snapshot_id} does not exist")
             if capacity < snapshot.capacity:
                 raise InvalidCloudRequest(f"snapshot {spec.snapshot_id} needs a volume of at least that size")
-            await self._run("create_volume", self._host.clone_volume, source, name, capacity=capacity)
-        return await self._read_volume("create_volume", name)
+            await self._run(Operation.CREATE_VOLUME, self._host.clone_volume, source, name, capacity=capacity)
+        return await self._read_volume(Operation.CREATE_VOLUME, name)
 
     async def delete_volume(self, volume_id: str) -> None:
         async with self._disks:
-            name = await self._resolve("delete_volume", "vol", volume_id)
-            volume = await self._read_volume("delete_volume", name)
+            name = await self._resolve(Operation.DELETE_VOLUME, "vol", volume_id)
+            volume = await self._read_volume(Operation.DELETE_VOLUME, name)
             if volume.instance_id is not None:
                 raise InvalidCloudState(f"volume {volume_id} is attached to instance {volume.instance_id}")
-            await self._run("delete_volume", self._host.delete_volume, name)
+            await self._run(Operation.DELETE_VOLUME, self._host.delete_volume, name)
 
     async def _attach(self, operation: str, volume_id: str, instance_id: str, device: str | None) -> Volume:
         target = None
@@ -509,25 +504,25 @@ class LibvirtAdapter(AdapterBase):
         )
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        names = await self._names("list_snapshots", "snap")
-        found = await self._run("list_snapshots", self._host.volumes, names, with_attachments=False)
+        names = await self._names(Operation.LIST_SNAPSHOTS, "snap")
+        found = await self._run(Operation.LIST_SNAPSHOTS, self._host.volumes, names, with_attachments=False)
         return [self._snapshot(v) for v in found]
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
         """A full copy of the volume, taken while the instance using it (if running) is paused."""
         async with self._disks:
-            source = await self._resolve("create_snapshot", "vol", volume_id)
-            volume = await self._read_volume("create_snapshot", source)
+            source = await self._resolve(Operation.CREATE_SNAPSHOT, "vol", volume_id)
+            volume = await self._read_volume(Operation.CREATE_SNAPSHOT, source)
             snapshot_id = _naming.new_id("snap", datetime.now(UTC))
             target = self._encode(snapshot_id, {"n": name, "v": volume_id})
             facts = await self._run(
-                "create_snapshot", self._host.clone_volume, source, target, attached_to=volume.instance_id
+                Operation.CREATE_SNAPSHOT, self._host.clone_volume, source, target, attached_to=volume.instance_id
             )
         return self._snapshot(PoolVolume(facts, None))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        name = await self._resolve("delete_snapshot", "snap", snapshot_id)
-        await self._run("delete_snapshot", self._host.delete_volume, name)
+        name = await self._resolve(Operation.DELETE_SNAPSHOT, "snap", snapshot_id)
+        await self._run(Operation.DELETE_SNAPSHOT, self._host.delete_volume, name)
 
     # --- metrics --------------------------------------------------------------------------------------------
 
@@ -538,14 +533,14 @@ class LibvirtAdapter(AdapterBase):
         previous reading (or, without a recent one, since a reading taken `metrics_interval_seconds` earlier).
         The samples this adapter has made stay available for later calls.
         """
-        reading = await self._run("get_metrics", self._host.reading, instance_id)
+        reading = await self._run(Operation.GET_METRICS, self._host.reading, instance_id)
         history = self._history.setdefault(instance_id, deque(maxlen=_HISTORY))
         if reading is not None:
             previous = self._readings.get(instance_id)
             gap = None if previous is None else reading.monotonic - previous.monotonic
             if previous is None or gap is None or gap > _MAX_READING_GAP:
                 await asyncio.sleep(self._config.metrics_interval_seconds)
-                later = await self._run("get_metrics", self._host.reading, instance_id)
+                later = await self._run(Operation.GET_METRICS, self._host.reading, instance_id)
                 if later is not None:
                     history.extend(_metrics.samples(reading, later))
                     self._readings[instance_id] = later
@@ -562,11 +557,11 @@ class HotplugLibvirtAdapter(LibvirtAdapter):
 
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
         """Attach live (when running) and persistently."""
-        return await self._attach("attach_volume", volume_id, instance_id, device)
+        return await self._attach(Operation.ATTACH_VOLUME, volume_id, instance_id, device)
 
     async def detach_volume(self, volume_id: str) -> Volume:
         """Detach live and persistently; reads `detaching` until the guest has let the disk go."""
-        return await self._detach("detach_volume", volume_id)
+        return await self._detach(Operation.DETACH_VOLUME, volume_id)
 
 
 async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> LibvirtAdapter:
@@ -574,8 +569,9 @@ async def connect(account_id: str, config: Mapping[str, Any], context: AdapterCo
     del context  # everything lives in libvirt: domain metadata and volume names
     settings = LibvirtConfig.model_validate(dict(config))
     _errors.quiet()
-    host = await asyncio.to_thread(
-        _errors.guarded,
+    host = await run_in_thread(
+        LibvirtAdapter.driver,
+        _errors,
         "connect",
         Host,
         settings.uri,
@@ -585,9 +581,9 @@ async def connect(account_id: str, config: Mapping[str, Any], context: AdapterCo
         image_prefix=settings.image_prefix,
     )
     try:
-        await asyncio.to_thread(_errors.guarded, "connect", host.check)
-        hostname = await asyncio.to_thread(_errors.guarded, "connect", host.hostname)
-        hypervisor = (await asyncio.to_thread(_errors.guarded, "connect", host.hypervisor_type)).upper()
+        await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.check)
+        hostname = await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.hostname)
+        hypervisor = (await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.hypervisor_type)).upper()
     except BaseException:
         await asyncio.to_thread(host.close)
         raise

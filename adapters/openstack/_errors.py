@@ -8,9 +8,6 @@ decide between types (Nova says "quota" in a 403), without being repeated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from keystoneauth1 import exceptions as ksa
 from openstack import exceptions as sdk
 
@@ -24,8 +21,7 @@ from adapters.base import (
     QuotaExceeded,
     Throttled,
 )
-
-T = TypeVar("T")
+from adapters.kit import AUTH_FAILED, Unanswered, Words
 
 _BY_STATUS: dict[int, type[CloudError]] = {
     400: InvalidCloudRequest,
@@ -55,49 +51,39 @@ def _class_for_status(status: int | None, message: str) -> type[CloudError]:
     return InvalidCloudRequest
 
 
-def _failure(exc: Exception) -> str:
-    """A fixed description of a request that got no OpenStack answer."""
-    if isinstance(exc, ksa.ConnectTimeout):
-        return "timed out"
-    if isinstance(exc, ksa.SSLError):
-        return "TLS failure (handshake or certificate)"
-    if isinstance(exc, ksa.ConnectFailure):
-        return "cannot connect to the endpoint"
-    if isinstance(exc, ksa.DiscoveryFailure):
-        return "not an OpenStack identity endpoint (no API version found)"
-    if isinstance(exc, ksa.EndpointNotFound | sdk.EndpointNotFound | sdk.ServiceDiscoveryException):
-        return "the service catalogue names no endpoint for the service"
-    if isinstance(exc, sdk.InvalidResponse | ksa.InvalidResponse):
-        return "unexpected answer"
-    return f"the request failed ({type(exc).__name__})"
+WORDS = Words(
+    "OpenStack",
+    unanswered=(
+        (ksa.ConnectTimeout, Unanswered.TIMED_OUT),
+        (ksa.SSLError, Unanswered.TLS),
+        (ksa.ConnectFailure, Unanswered.CONNECT),
+        (ksa.DiscoveryFailure, "not an OpenStack identity endpoint (no API version found)"),
+        (
+            (ksa.EndpointNotFound, sdk.EndpointNotFound, sdk.ServiceDiscoveryException),
+            "the service catalogue names no endpoint for the service",
+        ),
+        ((sdk.InvalidResponse, ksa.InvalidResponse), Unanswered.UNEXPECTED),
+    ),
+)
+
+# What openstacksdk and keystoneauth raise for a call gone wrong; anything else is a bug and is left to propagate.
+SDK_ERRORS: tuple[type[Exception], ...] = (sdk.SDKException, ksa.ClientException)
 
 
 def translate(exc: Exception, action: str) -> CloudError:
     """The contract's error for what openstacksdk or keystoneauth raised while doing `action`."""
-    if isinstance(exc, CloudError):
-        return exc
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, sdk.SDKException) and not isinstance(exc, sdk.HttpException) and isinstance(cause, Exception):
-        if isinstance(cause, ksa.ClientException | sdk.SDKException):
+        if isinstance(cause, SDK_ERRORS):
             return translate(cause, action)  # the SDK wraps keystoneauth's errors (a refused login) in its own
     if isinstance(exc, sdk.ResourceNotFound) and exc.response is None:
-        return CloudNotFound(f"OpenStack {action}: {exc}")  # the SDK's own words: nothing has that name or id
+        return WORDS.error(CloudNotFound, action, str(exc))  # the SDK's own words: nothing has that name or id
     if isinstance(exc, sdk.HttpException):
         status = exc.status_code
-        said = f"HTTP {status}" if status else _failure(exc)
-        return _class_for_status(status, str(exc.details or exc))(f"OpenStack {action}: {said}")
+        said = f"HTTP {status}" if status else WORDS.failure(exc)
+        return WORDS.error(_class_for_status(status, str(exc.details or exc)), action, said)
     if isinstance(exc, ksa.http.HttpError):
-        return _class_for_status(exc.http_status, str(exc))(f"OpenStack {action}: HTTP {exc.http_status}")
+        return WORDS.error(_class_for_status(exc.http_status, str(exc)), action, f"HTTP {exc.http_status}")
     if isinstance(exc, ksa.AuthorizationFailure | ksa.Unauthorized | ksa.MissingAuthPlugin):
-        return CloudAuthError(f"OpenStack {action}: authentication failed")
-    if isinstance(exc, ksa.ClientException | sdk.SDKException):
-        return CloudUnavailable(f"OpenStack {action}: {_failure(exc)}")
-    raise exc
-
-
-def guarded(action: str, call: Callable[[], T]) -> T:
-    """Run `call` (blocking, in a worker thread), translating any SDK error."""
-    try:
-        return call()
-    except (sdk.SDKException, ksa.ClientException) as exc:
-        raise translate(exc, action) from exc
+        return WORDS.error(CloudAuthError, action, AUTH_FAILED)
+    return WORDS.no_answer(action, exc)

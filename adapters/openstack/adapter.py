@@ -1,21 +1,19 @@
 """OpenStack through openstacksdk: Nova servers, flavors, key pairs and zones, Glance images.
 
 openstacksdk is blocking: the adapter holds one `Connection` (made in a worker thread, never per call) and runs each
-SDK call in `asyncio.to_thread`, through `_errors.guarded` so every SDK error is translated in one place. Nova has
-no client token: the adapter stores it in the server's metadata and looks for it before creating.
+SDK call in a worker thread through `AdapterBase._run`, so every SDK error is translated in one place (`_errors`).
+Nova has no client token: the adapter stores it in the server's metadata and looks for it before creating.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
-import functools
 import re
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import openstack.compute.v2.server
 import openstack.connection
@@ -43,12 +41,11 @@ from adapters.base import (
     Volume,
     VolumeSpec,
     Zone,
+    run_in_thread,
 )
 from adapters.openstack import _errors, _mapping
 from adapters.openstack._config import OpenStackConfig
 from adapters.registry import AdapterContext
-
-T = TypeVar("T")
 
 # Nova rejects bigger pages (osapi_max_limit defaults to 1000).
 MAX_PAGE = 1000
@@ -90,6 +87,7 @@ def _connection(config: OpenStackConfig) -> Any:
 
 class OpenStackAdapter(AdapterBase):
     driver: ClassVar[str] = "openstack"
+    errors = _errors
     features: ClassVar[frozenset[Feature]] = frozenset(
         {
             Feature.ZONES,
@@ -123,14 +121,11 @@ class OpenStackAdapter(AdapterBase):
 
     @classmethod
     async def open(cls, account_id: str, config: OpenStackConfig) -> OpenStackAdapter:
-        conn = await asyncio.to_thread(_errors.guarded, "authenticate", lambda: _open_connection(config))
+        conn = await run_in_thread(cls.driver, cls.errors, "authenticate", _open_connection, config)
         return cls(account_id, config, conn)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._conn.close)
-
-    async def _call(self, action: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(_errors.guarded, action, functools.partial(call, *args, **kwargs))
+        await self._run("close", self._conn.close)
 
     @property
     def _compute(self) -> Any:
@@ -142,7 +137,7 @@ class OpenStackAdapter(AdapterBase):
         return [Region(id=self.config.region_name, name=self.config.region_name)]
 
     async def list_zones(self) -> Sequence[Zone]:
-        zones = await self._call("list availability zones", lambda: list(self._compute.availability_zones()))
+        zones = await self._run("list availability zones", lambda: list(self._compute.availability_zones()))
         return [
             Zone(
                 id=str(z.name),
@@ -153,18 +148,18 @@ class OpenStackAdapter(AdapterBase):
         ]
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        flavors = await self._call("list flavors", lambda: list(self._compute.flavors(details=True)))
+        flavors = await self._run("list flavors", lambda: list(self._compute.flavors(details=True)))
         return [_mapping.to_flavor(f) for f in flavors]
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        return _mapping.to_flavor(await self._call("get flavor", self._compute.get_flavor, flavor_id))
+        return _mapping.to_flavor(await self._run("get flavor", self._compute.get_flavor, flavor_id))
 
     async def list_images(self) -> Sequence[Image]:
-        images = await self._call("list images", lambda: list(self._conn.image.images()))
+        images = await self._run("list images", lambda: list(self._conn.image.images()))
         return [_mapping.to_image(i) for i in images]
 
     async def get_image(self, image_id: str) -> Image:
-        return _mapping.to_image(await self._call("get image", self._conn.image.get_image, image_id))
+        return _mapping.to_image(await self._run("get image", self._conn.image.get_image, image_id))
 
     async def create_image(self, instance_id: str, name: str) -> Image:
         def create() -> Any:
@@ -173,10 +168,10 @@ class OpenStackAdapter(AdapterBase):
             image_id = server.create_image(self._compute, name, None)
             return self._conn.image.get_image(image_id)
 
-        return _mapping.to_image(await self._call("create image", create))
+        return _mapping.to_image(await self._run("create image", create))
 
     async def deregister_image(self, image_id: str) -> None:
-        await self._call("delete image", self._conn.image.delete_image, image_id, ignore_missing=False)
+        await self._run("delete image", self._conn.image.delete_image, image_id, ignore_missing=False)
 
     # --- instances ---------------------------------------------------------------------------------------
 
@@ -188,7 +183,7 @@ class OpenStackAdapter(AdapterBase):
         if cursor is not None:
             query["marker"] = cursor
         # One request: Nova answers at most `limit` servers (and never more than its osapi_max_limit, 1000).
-        servers = await self._call("list servers", self._servers_json, query, follow=False)
+        servers = await self._run("list servers", self._servers_json, query, follow=False)
         items = await self._instances(servers[:size])
         more = len(servers) > size
         return Page(items=items, next_cursor=items[-1].id if more and items else None)
@@ -216,7 +211,7 @@ class OpenStackAdapter(AdapterBase):
 
     async def _all_servers(self, **query: Any) -> list[dict[str, Any]]:
         # No limit: Nova pages at its own maximum and links the next page.
-        return await self._call("list servers", self._servers_json, query, follow=True)
+        return await self._run("list servers", self._servers_json, query, follow=True)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
         if not instance_ids:
@@ -228,14 +223,14 @@ class OpenStackAdapter(AdapterBase):
         """Servers as instances; Nova names their security groups, Neutron is asked for the ids of unknown names."""
         names = {n for server in servers for n in _mapping.server_group_names(server)}
         if names - self._group_ids.keys():
-            groups = await self._call("list security groups", lambda: list(self._conn.network.security_groups()))
+            groups = await self._run("list security groups", lambda: list(self._conn.network.security_groups()))
             self._group_ids = {str(g.name): str(g.id) for g in groups}
         group_ids = dict(self._group_ids)
         # Reading SDK resources is costly (each field access converts): map in the worker thread, not on the loop.
-        return await self._call("read servers", lambda: [_mapping.to_instance(s, group_ids) for s in servers])
+        return await self._run("read servers", lambda: [_mapping.to_instance(s, group_ids) for s in servers])
 
     async def _server(self, instance_id: str) -> Instance:
-        return (await self._instances([await self._call("get server", self._compute.get_server, instance_id)]))[0]
+        return (await self._instances([await self._run("get server", self._compute.get_server, instance_id)]))[0]
 
     async def _find_by_token(self, spec: LaunchSpec) -> Instance | None:
         servers = await self._all_servers(name=f"^{re.escape(spec.name)}$")
@@ -265,11 +260,11 @@ class OpenStackAdapter(AdapterBase):
             attrs["availability_zone"] = spec.zone
         if spec.user_data is not None:
             attrs["user_data"] = base64.b64encode(spec.user_data.encode()).decode()
-        created = await self._call("create server", self._compute.create_server, **attrs)
+        created = await self._run("create server", self._compute.create_server, **attrs)
         return await self._server(str(created.id))
 
     async def _action(self, action: str, instance_id: str, call: Callable[[Any], object]) -> Instance:
-        await self._call(action, call, instance_id)
+        await self._run(action, call, instance_id)
         return await self._server(instance_id)
 
     async def start_instance(self, instance_id: str) -> Instance:
@@ -289,29 +284,29 @@ class OpenStackAdapter(AdapterBase):
 
     async def terminate_instance(self, instance_id: str) -> Instance:
         before = await self._server(instance_id)
-        await self._call("delete server", self._compute.delete_server, instance_id, ignore_missing=False)
+        await self._run("delete server", self._compute.delete_server, instance_id, ignore_missing=False)
         return dataclasses.replace(before, state=InstanceState.TERMINATING)
 
     async def console_output(self, instance_id: str) -> str:
-        answer = await self._call("get console output", self._compute.get_server_console_output, instance_id)
+        answer = await self._run("get console output", self._compute.get_server_console_output, instance_id)
         return str((answer or {}).get("output") or "")
 
     # --- key pairs ---------------------------------------------------------------------------------------
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:
-        keys = await self._call("list key pairs", lambda: list(self._compute.keypairs()))
+        keys = await self._run("list key pairs", lambda: list(self._compute.keypairs()))
         return [_mapping.to_key_pair(k) for k in keys]
 
     async def create_key_pair(self, name: str) -> KeyPair:
-        created = await self._call("create key pair", self._compute.create_keypair, name=name)
+        created = await self._run("create key pair", self._compute.create_keypair, name=name)
         return _mapping.to_key_pair(created, with_private_key=True)
 
     async def import_key_pair(self, name: str, public_key: str) -> KeyPair:
-        created = await self._call("import key pair", self._compute.create_keypair, name=name, public_key=public_key)
+        created = await self._run("import key pair", self._compute.create_keypair, name=name, public_key=public_key)
         return _mapping.to_key_pair(created)
 
     async def delete_key_pair(self, name: str) -> None:
-        await self._call("delete key pair", self._compute.delete_keypair, name, ignore_missing=False)
+        await self._run("delete key pair", self._compute.delete_keypair, name, ignore_missing=False)
 
     # --- volumes and snapshots (Cinder; attachments through Nova) ----------------------------------------
 
@@ -320,11 +315,11 @@ class OpenStackAdapter(AdapterBase):
         return self._conn.block_storage
 
     async def list_volumes(self) -> Sequence[Volume]:
-        volumes = await self._call("list volumes", lambda: list(self._storage.volumes(details=True)))
+        volumes = await self._run("list volumes", lambda: list(self._storage.volumes(details=True)))
         return [_mapping.to_volume(v) for v in volumes]
 
     async def _volume(self, volume_id: str) -> Volume:
-        return _mapping.to_volume(await self._call("get volume", self._storage.get_volume, volume_id))
+        return _mapping.to_volume(await self._run("get volume", self._storage.get_volume, volume_id))
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
         attrs: dict[str, Any] = {"name": spec.name, "size": spec.size_gb}
@@ -332,14 +327,14 @@ class OpenStackAdapter(AdapterBase):
             attrs["availability_zone"] = spec.zone
         if spec.snapshot_id is not None:
             attrs["snapshot_id"] = spec.snapshot_id
-        return _mapping.to_volume(await self._call("create volume", self._storage.create_volume, **attrs))
+        return _mapping.to_volume(await self._run("create volume", self._storage.create_volume, **attrs))
 
     async def delete_volume(self, volume_id: str) -> None:
-        await self._call("delete volume", self._storage.delete_volume, volume_id, ignore_missing=False)
+        await self._run("delete volume", self._storage.delete_volume, volume_id, ignore_missing=False)
 
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
         attrs: dict[str, Any] = {} if device is None else {"device": device}
-        await self._call("attach volume", self._compute.create_volume_attachment, instance_id, volume_id, **attrs)
+        await self._run("attach volume", self._compute.create_volume_attachment, instance_id, volume_id, **attrs)
         return await self._volume(volume_id)
 
     async def detach_volume(self, volume_id: str) -> Volume:
@@ -348,21 +343,21 @@ class OpenStackAdapter(AdapterBase):
             raise InvalidCloudState(f"volume {volume_id} is not attached ({volume.state.value})")
         # A typed server skips the SDK's argument-order guess (a find_server call that warns on every use).
         server = openstack.compute.v2.server.Server.new(id=volume.instance_id)
-        await self._call(
+        await self._run(
             "detach volume", self._compute.delete_volume_attachment, server, volume_id, ignore_missing=False
         )
         return await self._volume(volume_id)
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        snapshots = await self._call("list snapshots", lambda: list(self._storage.snapshots(details=True)))
+        snapshots = await self._run("list snapshots", lambda: list(self._storage.snapshots(details=True)))
         return [_mapping.to_snapshot(s) for s in snapshots]
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        created = await self._call("create snapshot", self._storage.create_snapshot, volume_id=volume_id, name=name)
+        created = await self._run("create snapshot", self._storage.create_snapshot, volume_id=volume_id, name=name)
         return _mapping.to_snapshot(created)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        await self._call("delete snapshot", self._storage.delete_snapshot, snapshot_id, ignore_missing=False)
+        await self._run("delete snapshot", self._storage.delete_snapshot, snapshot_id, ignore_missing=False)
 
     # --- security groups (Neutron) -----------------------------------------------------------------------
 
@@ -371,22 +366,22 @@ class OpenStackAdapter(AdapterBase):
         return self._conn.network
 
     async def list_security_groups(self) -> Sequence[SecurityGroup]:
-        groups = await self._call("list security groups", lambda: list(self._network.security_groups()))
+        groups = await self._run("list security groups", lambda: list(self._network.security_groups()))
         self._group_ids = {str(g.name): str(g.id) for g in groups}
         return [_mapping.to_group(g) for g in groups]
 
     async def _group(self, group_id: str) -> Any:
-        return await self._call("get security group", self._network.get_security_group, group_id)
+        return await self._run("get security group", self._network.get_security_group, group_id)
 
     async def create_security_group(self, name: str, description: str) -> SecurityGroup:
-        created = await self._call(
+        created = await self._run(
             "create security group", self._network.create_security_group, name=name, description=description
         )
         self._group_ids[str(created.name)] = str(created.id)
         return _mapping.to_group(created)
 
     async def delete_security_group(self, group_id: str) -> None:
-        await self._call("delete security group", self._network.delete_security_group, group_id, ignore_missing=False)
+        await self._run("delete security group", self._network.delete_security_group, group_id, ignore_missing=False)
 
     async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
         attrs: dict[str, Any] = {
@@ -400,7 +395,7 @@ class OpenStackAdapter(AdapterBase):
         if rule.protocol in ("tcp", "udp"):
             attrs["port_range_min"] = rule.from_port
             attrs["port_range_max"] = rule.to_port
-        await self._call("create security group rule", self._network.create_security_group_rule, **attrs)
+        await self._run("create security group rule", self._network.create_security_group_rule, **attrs)
         return _mapping.to_group(await self._group(group_id))
 
     async def revoke_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
@@ -409,7 +404,7 @@ class OpenStackAdapter(AdapterBase):
         if not matching:
             raise CloudNotFound(f"security group {group_id} has no rule {rule}")
         for found in matching:
-            await self._call(
+            await self._run(
                 "delete security group rule",
                 self._network.delete_security_group_rule,
                 found["id"],
@@ -420,11 +415,11 @@ class OpenStackAdapter(AdapterBase):
     # --- floating IPs (Neutron) --------------------------------------------------------------------------
 
     async def _instance_by_port(self) -> dict[str, str]:
-        ports = await self._call("list ports", lambda: list(self._network.ports()))
+        ports = await self._run("list ports", lambda: list(self._network.ports()))
         return {str(p.id): str(p.device_id) for p in ports if p.device_id}
 
     async def list_addresses(self) -> Sequence[Address]:
-        ips = await self._call("list floating ips", lambda: list(self._network.ips()))
+        ips = await self._run("list floating ips", lambda: list(self._network.ips()))
         by_port = await self._instance_by_port() if any(ip.port_id for ip in ips) else {}
         return [_mapping.to_address(ip, by_port) for ip in ips]
 
@@ -437,30 +432,30 @@ class OpenStackAdapter(AdapterBase):
                 return str(network.id)
             return None
 
-        found = await self._call("find external network", find)
+        found = await self._run("find external network", find)
         if found is None:
             raise CloudNotFound("no external network to allocate floating IPs from")
         return found
 
     async def allocate_address(self) -> Address:
         network_id = await self._external_network()
-        created = await self._call("allocate floating ip", self._network.create_ip, floating_network_id=network_id)
+        created = await self._run("allocate floating ip", self._network.create_ip, floating_network_id=network_id)
         return _mapping.to_address(created, {})
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
-        ports = await self._call("list ports", lambda: list(self._network.ports(device_id=instance_id)))
+        ports = await self._run("list ports", lambda: list(self._network.ports(device_id=instance_id)))
         if not ports:
             raise CloudNotFound(f"instance {instance_id} has no port to associate an address with")
         port_id = str(ports[0].id)
-        updated = await self._call("associate floating ip", self._network.update_ip, address_id, port_id=port_id)
+        updated = await self._run("associate floating ip", self._network.update_ip, address_id, port_id=port_id)
         return _mapping.to_address(updated, {port_id: instance_id})
 
     async def disassociate_address(self, address_id: str) -> Address:
-        updated = await self._call("disassociate floating ip", self._network.update_ip, address_id, port_id=None)
+        updated = await self._run("disassociate floating ip", self._network.update_ip, address_id, port_id=None)
         return _mapping.to_address(updated, {})
 
     async def release_address(self, address_id: str) -> None:
-        await self._call("release floating ip", self._network.delete_ip, address_id, ignore_missing=False)
+        await self._run("release floating ip", self._network.delete_ip, address_id, ignore_missing=False)
 
 
 async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> OpenStackAdapter:

@@ -3,14 +3,14 @@
 Everything in the contract is here: transitions take the account's configured time, launches are idempotent by
 client token, invalid transitions are refused, quotas and an API rate limit apply, some launches fail, and
 instances have a console and CPU/network/disk metrics driven by a load profile. This class only admits each call
-through the account's rate limit and hands it to the module that holds the concept.
+through the account's rate limit and hands it, through `AdapterBase._call`, to the module that holds the concept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from adapters.base import (
     AdapterBase,
@@ -23,6 +23,7 @@ from adapters.base import (
     KeyPair,
     LaunchSpec,
     MetricSample,
+    Operation,
     Page,
     Region,
     SecurityGroup,
@@ -45,6 +46,8 @@ from adapters.simcloud.snapshots import Snapshots
 from adapters.simcloud.store import SimStore
 from adapters.simcloud.volumes import Volumes
 from kernel.token_bucket import TokenBucket
+
+T = TypeVar("T")
 
 
 class SimCloudAdapter(AdapterBase):
@@ -95,11 +98,18 @@ class SimCloudAdapter(AdapterBase):
     def config(self) -> SimCloudConfig:
         return self._config
 
-    def _admit(self) -> None:
-        if self._bucket is not None and not self._bucket.take():
-            raise Throttled(
-                f"rate limit of {self._bucket.rate:g} calls/s exceeded; retry in {self._bucket.wait_seconds():.2f} s"
-            )
+    async def _call(self, call: str, request: Callable[[], Awaitable[T]], /) -> T:
+        """Every call takes its token of the account's rate limit first; a refused one counts as a `Throttled` call."""
+
+        async def admitted() -> T:
+            if self._bucket is not None and not self._bucket.take():
+                raise Throttled(
+                    f"rate limit of {self._bucket.rate:g} calls/s exceeded; "
+                    f"retry in {self._bucket.wait_seconds():.2f} s"
+                )
+            return await request()
+
+        return await super()._call(call, admitted)
 
     async def close(self) -> None:
         return None
@@ -107,187 +117,145 @@ class SimCloudAdapter(AdapterBase):
     # regions and zones
 
     async def list_regions(self) -> Sequence[Region]:
-        self._admit()
-        return self._catalogue.regions()
+        return await self._call(Operation.LIST_REGIONS, self._catalogue.regions)
 
     async def list_zones(self) -> Sequence[Zone]:
-        self._admit()
-        return self._catalogue.zones()
+        return await self._call(Operation.LIST_ZONES, self._catalogue.zones)
 
     # flavors and images
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        self._admit()
-        return await self._catalogue.flavors()
+        return await self._call(Operation.LIST_FLAVORS, self._catalogue.flavors)
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        self._admit()
-        return await self._catalogue.flavor(flavor_id)
+        return await self._call(Operation.GET_FLAVOR, lambda: self._catalogue.flavor(flavor_id))
 
     async def list_images(self) -> Sequence[Image]:
-        self._admit()
-        return await self._catalogue.images()
+        return await self._call(Operation.LIST_IMAGES, self._catalogue.images)
 
     async def get_image(self, image_id: str) -> Image:
-        self._admit()
-        return await self._catalogue.image(image_id)
+        return await self._call(Operation.GET_IMAGE, lambda: self._catalogue.image(image_id))
 
     async def create_image(self, instance_id: str, name: str) -> Image:
-        self._admit()
-        return await self._catalogue.create_image(instance_id, name)
+        return await self._call(Operation.CREATE_IMAGE, lambda: self._catalogue.create_image(instance_id, name))
 
     async def deregister_image(self, image_id: str) -> None:
-        self._admit()
-        await self._catalogue.deregister_image(image_id)
+        await self._call(Operation.DEREGISTER_IMAGE, lambda: self._catalogue.deregister_image(image_id))
 
     # instances
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
-        self._admit()
-        return await self._instances.page(cursor, limit)
+        return await self._call(Operation.LIST_INSTANCES, lambda: self._instances.page(cursor, limit))
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
-        self._admit()
-        return await self._instances.get_many(instance_ids)
+        return await self._call(Operation.GET_INSTANCES, lambda: self._instances.get_many(instance_ids))
 
     async def launch_instance(self, spec: LaunchSpec) -> Instance:
-        self._admit()
-        return await self._instances.launch(spec)
+        return await self._call(Operation.LAUNCH_INSTANCE, lambda: self._instances.launch(spec))
 
     async def start_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "start")
+        return await self._call(Operation.START_INSTANCE, lambda: self._instances.act(instance_id, "start"))
 
     async def stop_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "stop")
+        return await self._call(Operation.STOP_INSTANCE, lambda: self._instances.act(instance_id, "stop"))
 
     async def reboot_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "reboot")
+        return await self._call(Operation.REBOOT_INSTANCE, lambda: self._instances.act(instance_id, "reboot"))
 
     async def suspend_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "suspend")
+        return await self._call(Operation.SUSPEND_INSTANCE, lambda: self._instances.act(instance_id, "suspend"))
 
     async def resume_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "resume")
+        return await self._call(Operation.RESUME_INSTANCE, lambda: self._instances.act(instance_id, "resume"))
 
     async def terminate_instance(self, instance_id: str) -> Instance:
-        self._admit()
-        return await self._instances.act(instance_id, "terminate")
+        return await self._call(Operation.TERMINATE_INSTANCE, lambda: self._instances.act(instance_id, "terminate"))
 
     async def console_output(self, instance_id: str) -> str:
-        self._admit()
-        return await self._instances.console_output(instance_id)
+        return await self._call(Operation.CONSOLE_OUTPUT, lambda: self._instances.console_output(instance_id))
 
     async def ex_set_load(self, instance_id: str, profile: str) -> Instance:
         """Drive the instance's synthetic CPU load from now on (`steady:`, `ramp:` or `spike:`; see `load`)."""
-        self._admit()
-        return await self._instances.set_load(instance_id, profile)
+        return await self._call("ex_set_load", lambda: self._instances.set_load(instance_id, profile))
 
     # key pairs
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:
-        self._admit()
-        return await self._key_pairs.list()
+        return await self._call(Operation.LIST_KEY_PAIRS, self._key_pairs.list)
 
     async def create_key_pair(self, name: str) -> KeyPair:
-        self._admit()
-        return await self._key_pairs.create(name)
+        return await self._call(Operation.CREATE_KEY_PAIR, lambda: self._key_pairs.create(name))
 
     async def import_key_pair(self, name: str, public_key: str) -> KeyPair:
-        self._admit()
-        return await self._key_pairs.import_(name, public_key)
+        return await self._call(Operation.IMPORT_KEY_PAIR, lambda: self._key_pairs.import_(name, public_key))
 
     async def delete_key_pair(self, name: str) -> None:
-        self._admit()
-        await self._key_pairs.delete(name)
+        await self._call(Operation.DELETE_KEY_PAIR, lambda: self._key_pairs.delete(name))
 
     # security groups
 
     async def list_security_groups(self) -> Sequence[SecurityGroup]:
-        self._admit()
-        return await self._groups.list()
+        return await self._call(Operation.LIST_SECURITY_GROUPS, self._groups.list)
 
     async def create_security_group(self, name: str, description: str) -> SecurityGroup:
-        self._admit()
-        return await self._groups.create(name, description)
+        return await self._call(Operation.CREATE_SECURITY_GROUP, lambda: self._groups.create(name, description))
 
     async def delete_security_group(self, group_id: str) -> None:
-        self._admit()
-        await self._groups.delete(group_id)
+        await self._call(Operation.DELETE_SECURITY_GROUP, lambda: self._groups.delete(group_id))
 
     async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
-        self._admit()
-        return await self._groups.authorize(group_id, rule)
+        return await self._call(Operation.AUTHORIZE_SECURITY_RULE, lambda: self._groups.authorize(group_id, rule))
 
     async def revoke_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
-        self._admit()
-        return await self._groups.revoke(group_id, rule)
+        return await self._call(Operation.REVOKE_SECURITY_RULE, lambda: self._groups.revoke(group_id, rule))
 
     # volumes and snapshots
 
     async def list_volumes(self) -> Sequence[Volume]:
-        self._admit()
-        return await self._volumes.list()
+        return await self._call(Operation.LIST_VOLUMES, self._volumes.list)
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
-        self._admit()
-        return await self._volumes.create(spec)
+        return await self._call(Operation.CREATE_VOLUME, lambda: self._volumes.create(spec))
 
     async def delete_volume(self, volume_id: str) -> None:
-        self._admit()
-        await self._volumes.delete(volume_id)
+        await self._call(Operation.DELETE_VOLUME, lambda: self._volumes.delete(volume_id))
 
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
-        self._admit()
-        return await self._volumes.attach(volume_id, instance_id, device)
+        return await self._call(Operation.ATTACH_VOLUME, lambda: self._volumes.attach(volume_id, instance_id, device))
 
     async def detach_volume(self, volume_id: str) -> Volume:
-        self._admit()
-        return await self._volumes.detach(volume_id)
+        return await self._call(Operation.DETACH_VOLUME, lambda: self._volumes.detach(volume_id))
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        self._admit()
-        return await self._snapshots.list()
+        return await self._call(Operation.LIST_SNAPSHOTS, self._snapshots.list)
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        self._admit()
-        return await self._snapshots.create(volume_id, name)
+        return await self._call(Operation.CREATE_SNAPSHOT, lambda: self._snapshots.create(volume_id, name))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        self._admit()
-        await self._snapshots.delete(snapshot_id)
+        await self._call(Operation.DELETE_SNAPSHOT, lambda: self._snapshots.delete(snapshot_id))
 
     # addresses
 
     async def list_addresses(self) -> Sequence[Address]:
-        self._admit()
-        return await self._addresses.list()
+        return await self._call(Operation.LIST_ADDRESSES, self._addresses.list)
 
     async def allocate_address(self) -> Address:
-        self._admit()
-        return await self._addresses.allocate()
+        return await self._call(Operation.ALLOCATE_ADDRESS, self._addresses.allocate)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
-        self._admit()
-        return await self._addresses.associate(address_id, instance_id)
+        return await self._call(Operation.ASSOCIATE_ADDRESS, lambda: self._addresses.associate(address_id, instance_id))
 
     async def disassociate_address(self, address_id: str) -> Address:
-        self._admit()
-        return await self._addresses.disassociate(address_id)
+        return await self._call(Operation.DISASSOCIATE_ADDRESS, lambda: self._addresses.disassociate(address_id))
 
     async def release_address(self, address_id: str) -> None:
-        self._admit()
-        await self._addresses.release(address_id)
+        await self._call(Operation.RELEASE_ADDRESS, lambda: self._addresses.release(address_id))
 
     # metrics
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
-        self._admit()
-        return await self._instances.metrics(instance_id, since)
+        return await self._call(Operation.GET_METRICS, lambda: self._instances.metrics(instance_id, since))
 
 
 async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> SimCloudAdapter:

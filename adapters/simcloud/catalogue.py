@@ -52,10 +52,10 @@ class Catalogue:
         self._store = store
         self._config = config
 
-    def regions(self) -> list[Region]:
+    async def regions(self) -> list[Region]:
         return [Region(id=self._config.region, name=self._config.region)]
 
-    def zones(self) -> list[Zone]:
+    async def zones(self) -> list[Zone]:
         return [Zone(id=zone, region_id=self._config.region) for zone in self._config.zones]
 
     def zone(self, wanted: str | None) -> str:

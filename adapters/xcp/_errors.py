@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import socket
-import ssl
 import xmlrpc.client
 from xml.parsers.expat import ExpatError
 
@@ -29,42 +27,52 @@ from adapters.base import (
     QuotaExceeded,
     Throttled,
 )
+from adapters.kit import AUTH_FAILED, Unanswered, Words, kinds_by_code
 
 Failure: type[Exception] = XenAPI.Failure
 
-_NOT_FOUND = frozenset({"HANDLE_INVALID", "UUID_INVALID"})
-_AUTH = frozenset({"SESSION_AUTHENTICATION_FAILED", "SESSION_INVALID", "RBAC_PERMISSION_DENIED", "PERMISSION_DENIED"})
-_INVALID_STATE = frozenset(
+_KINDS = kinds_by_code(
     {
-        "VM_BAD_POWER_STATE",
-        "VM_IS_TEMPLATE",
-        "OPERATION_NOT_ALLOWED",
-        "VDI_IN_USE",
-        "VM_MISSING_PV_DRIVERS",
-        "OTHER_OPERATION_IN_PROGRESS",
-        "DEVICE_ALREADY_ATTACHED",
-        "DEVICE_ALREADY_DETACHED",
-        "VM_HAS_PCI_ATTACHED",
+        CloudNotFound: ("HANDLE_INVALID", "UUID_INVALID"),
+        CloudAuthError: (
+            "SESSION_AUTHENTICATION_FAILED",
+            "SESSION_INVALID",
+            "RBAC_PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+        ),
+        InvalidCloudState: (
+            "VM_BAD_POWER_STATE",
+            "VM_IS_TEMPLATE",
+            "OPERATION_NOT_ALLOWED",
+            "VDI_IN_USE",
+            "VM_MISSING_PV_DRIVERS",
+            "OTHER_OPERATION_IN_PROGRESS",
+            "DEVICE_ALREADY_ATTACHED",
+            "DEVICE_ALREADY_DETACHED",
+            "VM_HAS_PCI_ATTACHED",
+        ),
+        QuotaExceeded: ("SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "LICENCE_RESTRICTION"),
+        Throttled: ("TOO_MANY_PENDING_TASKS", "TOO_MANY_STORAGE_MIGRATES"),
+        CloudUnavailable: ("HOST_IS_SLAVE", "HOST_STILL_BOOTING", "HOST_OFFLINE", "INTERNAL_ERROR"),
+        InvalidCloudRequest: (
+            "FIELD_TYPE_ERROR",
+            "VALUE_NOT_SUPPORTED",
+            "MESSAGE_PARAMETER_COUNT_MISMATCH",
+            "MESSAGE_METHOD_UNKNOWN",
+            "MAP_DUPLICATE_KEY",
+            "DEVICE_ALREADY_EXISTS",
+            "INVALID_VALUE",
+        ),
     }
 )
-_QUOTA = frozenset({"SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "LICENCE_RESTRICTION"})
-_THROTTLED = frozenset({"TOO_MANY_PENDING_TASKS", "TOO_MANY_STORAGE_MIGRATES"})
-_UNAVAILABLE = frozenset({"HOST_IS_SLAVE", "HOST_STILL_BOOTING", "HOST_OFFLINE", "INTERNAL_ERROR"})
-_INVALID_REQUEST = frozenset(
-    {
-        "FIELD_TYPE_ERROR",
-        "VALUE_NOT_SUPPORTED",
-        "MESSAGE_PARAMETER_COUNT_MISMATCH",
-        "MESSAGE_METHOD_UNKNOWN",
-        "MAP_DUPLICATE_KEY",
-        "DEVICE_ALREADY_EXISTS",
-        "INVALID_VALUE",
-    }
-)
-
 
 # What an XAPI error code looks like; anything else in its place is text of the other side's, not a code.
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,79}$")
+
+WORDS = Words("XAPI", unanswered=(((ExpatError, xmlrpc.client.ResponseError), Unanswered.UNEXPECTED),))
+
+# What XenAPI and its transport raise for a call gone wrong; anything else is a bug and is left to propagate.
+SDK_ERRORS: tuple[type[Exception], ...] = (Failure, xmlrpc.client.Error, OSError, http.client.HTTPException, ExpatError)
 
 
 def failure_code(exc: BaseException) -> str | None:
@@ -77,54 +85,20 @@ def failure_code(exc: BaseException) -> str | None:
     return None
 
 
-def _unreachable(exc: BaseException) -> str:
-    """A fixed description of a call that got no XAPI answer."""
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return "TLS failure (handshake or certificate)"
-    if isinstance(exc, ExpatError | xmlrpc.client.ResponseError):
-        return "not an XAPI endpoint (unexpected answer)"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "the connection closed before an answer"
-    if isinstance(exc, http.client.HTTPException):
-        return "not an XAPI endpoint (the answer is not HTTP)"
-    return "cannot connect to xapi"
-
-
-def translate(exc: BaseException, operation: str) -> CloudError | None:
-    """The contract's error for what XenAPI raised during `operation`; None for what is not XAPI's (a bug)."""
+def translate(exc: Exception, operation: str) -> CloudError:
+    """The contract's error for what XenAPI raised during `operation`."""
     code = failure_code(exc)
     if code is not None:
-        message = f"XAPI {operation}: {code if _CODE.match(code) else 'an error'}"
-        if code in _NOT_FOUND:
-            return CloudNotFound(message)
-        if code in _AUTH:
-            return CloudAuthError(message)
-        if code in _INVALID_STATE:
-            return InvalidCloudState(message)
-        if code in _QUOTA:
-            return QuotaExceeded(message)
-        if code in _THROTTLED:
-            return Throttled(message)
-        if code in _UNAVAILABLE:
-            return CloudUnavailable(message)
-        if code in _INVALID_REQUEST:
-            return InvalidCloudRequest(message)
-        return CloudError(message)
+        return WORDS.error(_KINDS.get(code, CloudError), operation, code if _CODE.match(code) else "an error")
     if isinstance(exc, xmlrpc.client.Fault):
         # XenAPI's own faults: 401 "You must log in", 500 "Tried 3 times to get a valid session" (or an answer
         # without XAPI's Status), 504 timeout.
         fault = exc.faultCode if isinstance(exc.faultCode, int) else "?"
         if fault == 401:
-            return CloudAuthError(f"XAPI {operation}: authentication failed (fault 401)")
-        return CloudUnavailable(f"XAPI {operation}: xapi fault {fault}")
+            return WORDS.error(CloudAuthError, operation, f"{AUTH_FAILED} (fault 401)")
+        return WORDS.error(CloudUnavailable, operation, f"xapi fault {fault}")
     if isinstance(exc, xmlrpc.client.ProtocolError):
         if exc.errcode in (401, 403):
-            return CloudAuthError(f"XAPI {operation}: authentication failed (HTTP status {exc.errcode})")
-        return CloudUnavailable(
-            f"XAPI {operation}: not an XAPI endpoint (unexpected answer, HTTP status {exc.errcode})"
-        )
-    if isinstance(exc, OSError | http.client.HTTPException | ExpatError | xmlrpc.client.ResponseError):
-        return CloudUnavailable(f"XAPI {operation}: {_unreachable(exc)}")
-    return None
+            return WORDS.error(CloudAuthError, operation, f"{AUTH_FAILED} (HTTP status {exc.errcode})")
+        return WORDS.error(CloudUnavailable, operation, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {exc.errcode}"))
+    return WORDS.no_answer(operation, exc)

@@ -1,7 +1,7 @@
 """A typed door onto XenAPI's untyped `Session`: one session, one call at a time, errors translated on the way out.
 
 XenAPI's `Session` is an `xmlrpc.client.ServerProxy`, whose transport keeps one HTTP connection and is not safe to
-use from two threads at once, so calls are serialised by a lock; the adapter runs each in `asyncio.to_thread`.
+use from two threads at once, so calls are serialised by a lock; the adapter runs them in worker threads.
 On `SESSION_INVALID` (xapi restarted, the session expired) XenAPI's request loop logs in again with the same
 credentials and retries the call.
 """
@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import XenAPI
 
-from adapters.base import CloudError
+from adapters.base import guarded
 from adapters.xcp import _errors
 
 ORIGINATOR = "clanavi"
@@ -28,7 +28,8 @@ class Xapi:
 
     def login(self, username: str, password: str) -> None:
         with self._lock:
-            self._guard(
+            guarded(
+                _errors,
                 "session.login_with_password",
                 self._session.login_with_password,
                 username,
@@ -44,27 +45,17 @@ class Xapi:
             try:
                 if self.logged_in:
                     self.logged_in = False
-                    self._guard("session.logout", self._session.xenapi.session.logout)
+                    guarded(_errors, "session.logout", self._session.xenapi.session.logout)
             finally:
                 self._session("close")()  # ServerProxy's way to close its transport
 
     def call(self, method: str, *args: object) -> Any:
         """`method` ("VM.start", ...) with the session reference put first, as every XAPI call takes it."""
         with self._lock:
-            return self._guard(method, self._session.xenapi_request, method, args)
+            return guarded(_errors, method, self._session.xenapi_request, method, args)
 
     def record(self, cls: str, ref: str) -> dict[str, Any]:
         return cast(dict[str, Any], self.call(f"{cls}.get_record", ref))
 
     def records(self, cls: str) -> dict[str, dict[str, Any]]:
         return cast(dict[str, dict[str, Any]], self.call(f"{cls}.get_all_records"))
-
-    @staticmethod
-    def _guard(operation: str, fn: Any, *args: object) -> Any:
-        try:
-            return fn(*args)
-        except Exception as exc:
-            error: CloudError | None = _errors.translate(exc, operation)
-            if error is None:
-                raise
-            raise error from exc

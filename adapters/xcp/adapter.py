@@ -8,7 +8,8 @@ from `VM_metrics`. Not offered, because XAPI has nothing honest to map them to: 
 public addresses, user data and console output (a launch that asks for any of them is refused, not half done).
 
 Everything Clanavi keeps about a resource rides in the object's `other_config` under `clanavi_*` keys, so the
-adapter holds no state of its own. XenAPI is synchronous XML-RPC: every call runs in `asyncio.to_thread`.
+adapter holds no state of its own. XenAPI is synchronous XML-RPC: each operation's calls run in one worker thread
+(`AdapterBase._run`), each XAPI call's errors translated on the way out (`_xapi`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from adapters.base import (
     AdapterBase,
@@ -35,6 +36,7 @@ from adapters.base import (
     InvalidCloudState,
     LaunchSpec,
     MetricSample,
+    Operation,
     Page,
     Snapshot,
     SnapshotState,
@@ -42,6 +44,7 @@ from adapters.base import (
     Volume,
     VolumeSpec,
     VolumeState,
+    run_in_thread,
 )
 from adapters.registry import AdapterContext
 from adapters.xcp import _errors
@@ -53,7 +56,6 @@ DRIVER = "xcp"
 GIB = 1024**3
 MIB = 1024**2
 NULL = "OpaqueRef:NULL"
-R = TypeVar("R")
 
 # other_config keys
 ACCOUNT = "clanavi_account"
@@ -102,6 +104,7 @@ def _device_name(userdevice: str) -> str:
 
 class XcpAdapter(AdapterBase):
     driver: ClassVar[str] = DRIVER
+    errors = _errors
     features: ClassVar[frozenset[Feature]] = frozenset(
         {
             Feature.FLAVORS,
@@ -133,19 +136,18 @@ class XcpAdapter(AdapterBase):
     @classmethod
     async def open(cls, account_id: str, config: XcpConfig) -> XcpAdapter:
         xapi = Xapi(config.url, ignore_ssl=config.ignore_ssl)
-        await asyncio.to_thread(xapi.login, config.username, config.password.get_secret_value())
+        await run_in_thread(
+            cls.driver, cls.errors, "connect", xapi.login, config.username, config.password.get_secret_value()
+        )
         try:
-            sr, network = await asyncio.to_thread(_resolve, xapi, config)
+            sr, network = await run_in_thread(cls.driver, cls.errors, "connect", _resolve, xapi, config)
         except BaseException:
             await asyncio.to_thread(xapi.logout)
             raise
         return cls(account_id, config, xapi, sr, network)
 
-    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
-        return await asyncio.to_thread(fn, *args)
-
     async def close(self) -> None:
-        await asyncio.to_thread(self.xapi.logout)
+        await self._run("close", self.xapi.logout)
 
     # --- flavors and images -------------------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class XcpAdapter(AdapterBase):
             raise CloudNotFound(f"no flavor {flavor_id} in this account") from None
 
     async def list_images(self) -> Sequence[Image]:
-        return await self._run(self._list_images)
+        return await self._run(Operation.LIST_IMAGES, self._list_images)
 
     def _list_images(self) -> list[Image]:
         images = [self._image(rec) for rec in self.xapi.records("VM").values() if self._is_image(rec)]
@@ -185,7 +187,7 @@ class XcpAdapter(AdapterBase):
         )
 
     async def get_image(self, image_id: str) -> Image:
-        return await self._run(self._get_image, image_id)
+        return await self._run(Operation.GET_IMAGE, self._get_image, image_id)
 
     def _get_image(self, image_id: str) -> Image:
         ref, rec = self._vm_by_uuid(image_id)
@@ -194,7 +196,7 @@ class XcpAdapter(AdapterBase):
         return self._image(rec)
 
     async def create_image(self, instance_id: str, name: str) -> Image:
-        return await self._run(self._create_image, instance_id, name)
+        return await self._run(Operation.CREATE_IMAGE, self._create_image, instance_id, name)
 
     def _create_image(self, instance_id: str, name: str) -> Image:
         ref, rec = self._instance_ref(instance_id)
@@ -217,7 +219,7 @@ class XcpAdapter(AdapterBase):
         return "unknown"
 
     async def deregister_image(self, image_id: str) -> None:
-        await self._run(self._deregister_image, image_id)
+        await self._run(Operation.DEREGISTER_IMAGE, self._deregister_image, image_id)
 
     def _deregister_image(self, image_id: str) -> None:
         ref, rec = self._vm_by_uuid(image_id)
@@ -294,7 +296,7 @@ class XcpAdapter(AdapterBase):
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
         if limit < 1:
             raise InvalidCloudRequest("limit must be at least 1")
-        every = await self._run(self._all_instances)
+        every = await self._run(Operation.LIST_INSTANCES, self._all_instances)
         after = [i for i in every if cursor is None or i.id > cursor]
         page = after[:limit]
         return Page(page, page[-1].id if len(after) > limit else None)
@@ -303,7 +305,7 @@ class XcpAdapter(AdapterBase):
         if not instance_ids:
             return []
         wanted = set(instance_ids)
-        return [i for i in await self._run(self._all_instances) if i.id in wanted]
+        return [i for i in await self._run(Operation.GET_INSTANCES, self._all_instances) if i.id in wanted]
 
     async def launch_instance(self, spec: LaunchSpec) -> Instance:
         refused = [
@@ -319,7 +321,7 @@ class XcpAdapter(AdapterBase):
         if refused:
             raise UnsupportedOperation(DRIVER, f"launch_instance with {', '.join(refused)}")
         flavor = await self.get_flavor(spec.flavor_id)
-        return await self._run(self._launch, spec, flavor)
+        return await self._run(Operation.LAUNCH_INSTANCE, self._launch, spec, flavor)
 
     def _launch(self, spec: LaunchSpec, flavor: Flavor) -> Instance:
         with self._launching:
@@ -431,7 +433,7 @@ class XcpAdapter(AdapterBase):
             elif power == "Suspended":
                 self.xapi.call("VM.resume", ref, False, False)
 
-        return await self._run(self._power, instance_id, start)
+        return await self._run(Operation.START_INSTANCE, self._power, instance_id, start)
 
     def _gently(self, clean: str, hard: str, ref: str) -> None:
         try:
@@ -448,11 +450,14 @@ class XcpAdapter(AdapterBase):
             elif power in ("Paused", "Suspended"):
                 self.xapi.call("VM.hard_shutdown", ref)
 
-        return await self._run(self._power, instance_id, stop)
+        return await self._run(Operation.STOP_INSTANCE, self._power, instance_id, stop)
 
     async def reboot_instance(self, instance_id: str) -> Instance:
         return await self._run(
-            self._power, instance_id, lambda ref, _power: self._gently("VM.clean_reboot", "VM.hard_reboot", ref)
+            Operation.REBOOT_INSTANCE,
+            self._power,
+            instance_id,
+            lambda ref, _power: self._gently("VM.clean_reboot", "VM.hard_reboot", ref),
         )
 
     async def suspend_instance(self, instance_id: str) -> Instance:
@@ -460,7 +465,7 @@ class XcpAdapter(AdapterBase):
             if power != "Suspended":
                 self.xapi.call("VM.suspend", ref)
 
-        return await self._run(self._power, instance_id, suspend)
+        return await self._run(Operation.SUSPEND_INSTANCE, self._power, instance_id, suspend)
 
     async def resume_instance(self, instance_id: str) -> Instance:
         def resume(ref: str, power: str) -> None:
@@ -471,10 +476,10 @@ class XcpAdapter(AdapterBase):
             elif power == "Halted":
                 raise InvalidCloudState(f"instance {instance_id} is stopped, not suspended: start it")
 
-        return await self._run(self._power, instance_id, resume)
+        return await self._run(Operation.RESUME_INSTANCE, self._power, instance_id, resume)
 
     async def terminate_instance(self, instance_id: str) -> Instance:
-        return await self._run(self._terminate, instance_id)
+        return await self._run(Operation.TERMINATE_INSTANCE, self._terminate, instance_id)
 
     def _terminate(self, instance_id: str) -> Instance:
         ref, rec = self._instance_ref(instance_id)
@@ -519,7 +524,7 @@ class XcpAdapter(AdapterBase):
         return sorted((self._volume(r, vbds) for r in vdis), key=lambda v: v.id)
 
     async def list_volumes(self) -> Sequence[Volume]:
-        return await self._run(self._list_volumes)
+        return await self._run(Operation.LIST_VOLUMES, self._list_volumes)
 
     def _vdi(self, vdi_uuid: str, owned: Callable[[Mapping[str, Any]], bool], kind: str) -> tuple[str, dict[str, Any]]:
         ref: str = self.xapi.call("VDI.get_by_uuid", vdi_uuid)
@@ -537,7 +542,7 @@ class XcpAdapter(AdapterBase):
             raise UnsupportedOperation(DRIVER, "create_volume in a zone")
         if spec.size_gb < 1:
             raise InvalidCloudRequest("a volume is at least 1 GB")
-        return await self._run(self._create_volume, spec)
+        return await self._run(Operation.CREATE_VOLUME, self._create_volume, spec)
 
     def _create_volume(self, spec: VolumeSpec) -> Volume:
         config = {VOLUME_OWNER: self.account_id, CREATED: _now_iso()}
@@ -568,7 +573,7 @@ class XcpAdapter(AdapterBase):
         return self._read_volume(ref)
 
     async def delete_volume(self, volume_id: str) -> None:
-        await self._run(self._delete_volume, volume_id)
+        await self._run(Operation.DELETE_VOLUME, self._delete_volume, volume_id)
 
     def _delete_volume(self, volume_id: str) -> None:
         ref, rec = self._vdi(volume_id, self._is_volume, "volume")
@@ -583,7 +588,7 @@ class XcpAdapter(AdapterBase):
             if match is None:
                 raise InvalidCloudRequest(f"device {device!r} is not a Xen disk name (xvdb ... xvdp)")
             userdevice = str(ord(match.group(1)) - ord("a"))
-        return await self._run(self._attach, volume_id, instance_id, userdevice)
+        return await self._run(Operation.ATTACH_VOLUME, self._attach, volume_id, instance_id, userdevice)
 
     def _attach(self, volume_id: str, instance_id: str, userdevice: str) -> Volume:
         vdi, rec = self._vdi(volume_id, self._is_volume, "volume")
@@ -614,7 +619,7 @@ class XcpAdapter(AdapterBase):
         return self._read_volume(vdi)
 
     async def detach_volume(self, volume_id: str) -> Volume:
-        return await self._run(self._detach, volume_id)
+        return await self._run(Operation.DETACH_VOLUME, self._detach, volume_id)
 
     def _detach(self, volume_id: str) -> Volume:
         vdi, rec = self._vdi(volume_id, self._is_volume, "volume")
@@ -638,14 +643,14 @@ class XcpAdapter(AdapterBase):
         )
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        return await self._run(self._list_snapshots)
+        return await self._run(Operation.LIST_SNAPSHOTS, self._list_snapshots)
 
     def _list_snapshots(self) -> list[Snapshot]:
         found = [self._snapshot(r) for r in self.xapi.records("VDI").values() if self._is_snapshot(r)]
         return sorted(found, key=lambda s: s.id)
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        return await self._run(self._create_snapshot, volume_id, name)
+        return await self._run(Operation.CREATE_SNAPSHOT, self._create_snapshot, volume_id, name)
 
     def _create_snapshot(self, volume_id: str, name: str) -> Snapshot:
         vdi, _rec = self._vdi(volume_id, self._is_volume, "volume")
@@ -659,7 +664,7 @@ class XcpAdapter(AdapterBase):
         return self._snapshot(self.xapi.record("VDI", snapshot))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        await self._run(self._delete_snapshot, snapshot_id)
+        await self._run(Operation.DELETE_SNAPSHOT, self._delete_snapshot, snapshot_id)
 
     def _delete_snapshot(self, snapshot_id: str) -> None:
         ref, _rec = self._vdi(snapshot_id, self._is_snapshot, "snapshot")
@@ -668,7 +673,7 @@ class XcpAdapter(AdapterBase):
     # --- metrics --------------------------------------------------------------------------------------------------
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
-        return await self._run(self._metrics, instance_id, since)
+        return await self._run(Operation.GET_METRICS, self._metrics, instance_id, since)
 
     def _metrics(self, instance_id: str, since: datetime) -> list[MetricSample]:
         _ref, rec = self._instance_ref(instance_id)

@@ -75,7 +75,7 @@ class FakeCloud(AdapterBase):
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
 
-    def _call(self, name: str) -> None:
+    def _called(self, name: str) -> None:
         self.calls.append(name)
         if self.fail[name]:
             raise self.fail[name].pop(0)
@@ -107,38 +107,38 @@ class FakeCloud(AdapterBase):
     # --- places and catalogue ---
 
     async def list_regions(self) -> Sequence[Region]:
-        self._call("list_regions")
+        self._called("list_regions")
         return [Region("sim-1", "Sim One")]
 
     async def list_zones(self) -> Sequence[Zone]:
-        self._call("list_zones")
+        self._called("list_zones")
         return [Zone("sim-1a", "sim-1"), Zone("sim-1b", "sim-1")]
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        self._call("list_flavors")
+        self._called("list_flavors")
         return list(self.flavors.values())
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        self._call("get_flavor")
+        self._called("get_flavor")
         return self._found(self.flavors, flavor_id)
 
     async def list_images(self) -> Sequence[Image]:
-        self._call("list_images")
+        self._called("list_images")
         return list(self.images.values())
 
     async def get_image(self, image_id: str) -> Image:
-        self._call("get_image")
+        self._called("get_image")
         return self._found(self.images, image_id)
 
     async def create_image(self, instance_id: str, name: str) -> Image:
-        self._call("create_image")
+        self._called("create_image")
         self._found(self.instances, instance_id)
         image = Image(self._id("ami"), name, "linux", ImageState.PENDING)
         self.images[image.id] = image
         return self._answer("create_image", image)
 
     async def deregister_image(self, image_id: str) -> None:
-        self._call("deregister_image")
+        self._called("deregister_image")
         self._found(self.images, image_id)
         del self.images[image_id]
 
@@ -151,18 +151,18 @@ class FakeCloud(AdapterBase):
     # --- instances ---
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
-        self._call("list_instances")
+        self._called("list_instances")
         items = sorted(self.instances.values(), key=lambda i: i.id)
         start = int(cursor or 0)
         end = start + limit
         return Page(items[start:end], str(end) if end < len(items) else None)
 
     async def get_instances(self, instance_ids: Sequence[str]) -> Sequence[Instance]:
-        self._call("get_instances")
+        self._called("get_instances")
         return [self.instances[i] for i in instance_ids if i in self.instances]
 
     async def launch_instance(self, spec: LaunchSpec) -> Instance:
-        self._call("launch_instance")
+        self._called("launch_instance")
         known = self.tokens.get(spec.client_token)
         if known is None:
             instance = Instance(
@@ -183,7 +183,7 @@ class FakeCloud(AdapterBase):
         return self._answer("launch_instance", self.instances[known])
 
     def _move(self, name: str, instance_id: str, state: InstanceState) -> Instance:
-        self._call(name)
+        self._called(name)
         instance = replace(self._found(self.instances, instance_id), state=state)
         self.instances[instance_id] = instance
         return self._answer(name, instance)
@@ -207,11 +207,11 @@ class FakeCloud(AdapterBase):
         return self._move("terminate_instance", instance_id, InstanceState.TERMINATING)
 
     async def console_output(self, instance_id: str) -> str:
-        self._call("console_output")
+        self._called("console_output")
         return f"{self._found(self.instances, instance_id).name} login:"
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
-        self._call("get_metrics")
+        self._called("get_metrics")
         self._found(self.instances, instance_id)
         return [
             MetricSample("network_in_bytes", since, 10.0, "bytes"),
@@ -221,41 +221,41 @@ class FakeCloud(AdapterBase):
     # --- key pairs and security groups ---
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:
-        self._call("list_key_pairs")
+        self._called("list_key_pairs")
         return list(self.key_pairs.values())
 
     async def create_key_pair(self, name: str) -> KeyPair:
-        self._call("create_key_pair")
+        self._called("create_key_pair")
         self.key_pairs[name] = KeyPair(name, f"fp-{name}")
         return self._answer("create_key_pair", replace(self.key_pairs[name], private_key="PRIVATE"))
 
     async def import_key_pair(self, name: str, public_key: str) -> KeyPair:
-        self._call("import_key_pair")
+        self._called("import_key_pair")
         self.key_pairs[name] = KeyPair(name, f"fp-{name}")
         return self._answer("import_key_pair", self.key_pairs[name])
 
     async def delete_key_pair(self, name: str) -> None:
-        self._call("delete_key_pair")
+        self._called("delete_key_pair")
         self._found(self.key_pairs, name)
         del self.key_pairs[name]
 
     async def list_security_groups(self) -> Sequence[SecurityGroup]:
-        self._call("list_security_groups")
+        self._called("list_security_groups")
         return list(self.groups.values())
 
     async def create_security_group(self, name: str, description: str) -> SecurityGroup:
-        self._call("create_security_group")
+        self._called("create_security_group")
         group = SecurityGroup(self._id("sg"), name, description)
         self.groups[group.id] = group
         return self._answer("create_security_group", group)
 
     async def delete_security_group(self, group_id: str) -> None:
-        self._call("delete_security_group")
+        self._called("delete_security_group")
         self._found(self.groups, group_id)
         del self.groups[group_id]
 
     def _rules(self, name: str, group_id: str, change: Callable[[tuple[SecurityRule, ...]], Any]) -> SecurityGroup:
-        self._call(name)
+        self._called(name)
         group = self._found(self.groups, group_id)
         self.groups[group_id] = replace(group, rules=tuple(change(group.rules)))
         return self._answer(name, self.groups[group_id])
@@ -269,22 +269,22 @@ class FakeCloud(AdapterBase):
     # --- volumes, snapshots, addresses ---
 
     async def list_volumes(self) -> Sequence[Volume]:
-        self._call("list_volumes")
+        self._called("list_volumes")
         return list(self.volumes.values())
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
-        self._call("create_volume")
+        self._called("create_volume")
         volume = Volume(self._id("vol"), spec.name, spec.size_gb, VolumeState.CREATING, NOW, zone=spec.zone)
         self.volumes[volume.id] = volume
         return self._answer("create_volume", volume)
 
     async def delete_volume(self, volume_id: str) -> None:
-        self._call("delete_volume")
+        self._called("delete_volume")
         self._found(self.volumes, volume_id)
         del self.volumes[volume_id]
 
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume:
-        self._call("attach_volume")
+        self._called("attach_volume")
         volume = replace(
             self._found(self.volumes, volume_id), state=VolumeState.IN_USE, instance_id=instance_id, device=device
         )
@@ -292,51 +292,51 @@ class FakeCloud(AdapterBase):
         return self._answer("attach_volume", volume)
 
     async def detach_volume(self, volume_id: str) -> Volume:
-        self._call("detach_volume")
+        self._called("detach_volume")
         volume = replace(self._found(self.volumes, volume_id), state=VolumeState.AVAILABLE, instance_id=None)
         self.volumes[volume_id] = volume
         return self._answer("detach_volume", volume)
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        self._call("list_snapshots")
+        self._called("list_snapshots")
         return list(self.snapshots.values())
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        self._call("create_snapshot")
+        self._called("create_snapshot")
         volume = self._found(self.volumes, volume_id)
         snapshot = Snapshot(self._id("snap"), volume_id, volume.size_gb, SnapshotState.PENDING, NOW, name=name)
         self.snapshots[snapshot.id] = snapshot
         return self._answer("create_snapshot", snapshot)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        self._call("delete_snapshot")
+        self._called("delete_snapshot")
         self._found(self.snapshots, snapshot_id)
         del self.snapshots[snapshot_id]
 
     async def list_addresses(self) -> Sequence[Address]:
-        self._call("list_addresses")
+        self._called("list_addresses")
         return list(self.addresses.values())
 
     async def allocate_address(self) -> Address:
-        self._call("allocate_address")
+        self._called("allocate_address")
         address = Address(self._id("eip"), f"203.0.113.{len(self.addresses) + 1}")
         self.addresses[address.id] = address
         return self._answer("allocate_address", address)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
-        self._call("associate_address")
+        self._called("associate_address")
         address = replace(self._found(self.addresses, address_id), instance_id=instance_id)
         self.addresses[address_id] = address
         return self._answer("associate_address", address)
 
     async def disassociate_address(self, address_id: str) -> Address:
-        self._call("disassociate_address")
+        self._called("disassociate_address")
         address = replace(self._found(self.addresses, address_id), instance_id=None)
         self.addresses[address_id] = address
         return self._answer("disassociate_address", address)
 
     async def release_address(self, address_id: str) -> None:
-        self._call("release_address")
+        self._called("release_address")
         self._found(self.addresses, address_id)
         del self.addresses[address_id]
 

@@ -14,6 +14,7 @@ from adapters.base import (
     InvalidCloudState,
     QuotaExceeded,
     UnsupportedOperation,
+    guarded,
 )
 from adapters.libvirt import _errors
 
@@ -110,15 +111,15 @@ def test_guarded_translates_and_chains_and_lets_the_rest_through() -> None:
         raise original
 
     with pytest.raises(CloudNotFound) as caught:
-        _errors.guarded("get", fails)
+        guarded(_errors, "get", fails)
     assert caught.value.__cause__ is original
-    assert _errors.guarded("add", lambda a, b: a + b, 2, b=3) == 5
+    assert guarded(_errors, "add", lambda a, b: a + b, 2, b=3) == 5
 
     def breaks() -> None:
         raise KeyError("not libvirt's")
 
     with pytest.raises(KeyError):
-        _errors.guarded("get", breaks)
+        guarded(_errors, "get", breaks)
 
 
 def test_code_of_is_none_for_other_exceptions() -> None:

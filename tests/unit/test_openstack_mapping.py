@@ -19,6 +19,7 @@ from adapters.base import (
     SecurityRule,
     Throttled,
     VolumeState,
+    guarded,
 )
 from adapters.openstack import _errors, _mapping
 
@@ -125,7 +126,7 @@ def test_sdk_errors_are_translated_in_one_place(exc: Exception, expected: type[C
     translated = _errors.translate(exc, "test")
     assert type(translated) is expected
     with pytest.raises(expected):
-        _errors.guarded("test", lambda: (_ for _ in ()).throw(exc))
+        guarded(_errors, "test", lambda: (_ for _ in ()).throw(exc))
 
 
 def test_an_sdk_error_wrapping_a_refused_login_is_an_auth_error() -> None:
