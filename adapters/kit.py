@@ -3,6 +3,8 @@ that an adapter's own modules hold only what is its cloud's.
 
 - `Words` and `Unanswered`: how an adapter tells of a failed call in words of its own, never the other side's, and
   `kinds_by_code`, the one table from an SDK's error codes to the contract's error types.
+- `FlavorConfig`, `FlavorLimits` and `Flavors`: the sizes an account offers on a hypervisor that has no flavors of its
+  own (libvirt, XAPI), checked against that hypervisor's limits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from adapters.base import CloudError, CloudUnavailable
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.base import CloudError, CloudNotFound, CloudUnavailable, Flavor
 
 K = TypeVar("K", bound=Hashable)
 
@@ -92,4 +96,75 @@ def kinds_by_code(groups: Mapping[type[CloudError], Iterable[K]]) -> dict[K, typ
     return table
 
 
-__all__ = ["AUTH_FAILED", "Unanswered", "Words", "kinds_by_code"]
+# --- flavors ---------------------------------------------------------------------------------------------------
+
+
+class FlavorConfig(BaseModel):
+    """A size offered on a hypervisor that has no flavors of its own; its `FlavorLimits` say what it allows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=128)
+    vcpus: int = Field(ge=1)
+    ram_mb: int = Field(ge=64, le=16 * 1024 * 1024)
+    disk_gb: int = Field(ge=0, le=64 * 1024)
+
+
+@dataclass(frozen=True)
+class FlavorLimits:
+    """What one hypervisor allows of the flavors an account offers on it."""
+
+    max_vcpus: int
+    # 0 where a flavor may keep its image's own disk size.
+    min_disk_gb: int
+
+    def check(self, flavors: tuple[FlavorConfig, ...]) -> tuple[FlavorConfig, ...]:
+        """`flavors`, when they are some, with unique ids, each within the limits (pydantic reports the ValueError)."""
+        if not flavors:
+            raise ValueError("at least one flavor is needed")
+        ids = [f.id for f in flavors]
+        if len(set(ids)) != len(ids):
+            raise ValueError("flavor ids must be unique")
+        for flavor in flavors:
+            if flavor.vcpus > self.max_vcpus:
+                raise ValueError(f"flavor {flavor.id}: at most {self.max_vcpus} vCPUs on this hypervisor")
+            if flavor.disk_gb < self.min_disk_gb:
+                raise ValueError(f"flavor {flavor.id}: a disk of at least {self.min_disk_gb} GB")
+        return flavors
+
+    @staticmethod
+    def defaults(prefix: str) -> tuple[FlavorConfig, ...]:
+        """Three sizes, their ids under `prefix`, for an account that names none."""
+        return (
+            FlavorConfig(id=f"{prefix}.small", name="small", vcpus=1, ram_mb=1024, disk_gb=10),
+            FlavorConfig(id=f"{prefix}.medium", name="medium", vcpus=2, ram_mb=4096, disk_gb=20),
+            FlavorConfig(id=f"{prefix}.large", name="large", vcpus=4, ram_mb=8192, disk_gb=40),
+        )
+
+
+class Flavors:
+    """The flavors of an account's settings, as the contract lists and finds them."""
+
+    def __init__(self, configured: Iterable[FlavorConfig]) -> None:
+        self._by_id = {f.id: Flavor(f.id, f.name, f.vcpus, f.ram_mb, f.disk_gb) for f in configured}
+
+    def all(self) -> list[Flavor]:
+        return list(self._by_id.values())
+
+    def get(self, flavor_id: str) -> Flavor:
+        try:
+            return self._by_id[flavor_id]
+        except KeyError:
+            raise CloudNotFound(f"flavor {flavor_id} does not exist") from None
+
+
+__all__ = [
+    "AUTH_FAILED",
+    "FlavorConfig",
+    "FlavorLimits",
+    "Flavors",
+    "Unanswered",
+    "Words",
+    "kinds_by_code",
+]

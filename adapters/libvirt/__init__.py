@@ -1,12 +1,11 @@
 """libvirt: domains made from images kept as volumes in a storage pool (see `adapter` for what is offered)."""
 
 from adapters.libvirt.adapter import HOTPLUG_TYPES, HotplugLibvirtAdapter, LibvirtAdapter, connect
-from adapters.libvirt.config import DEFAULT_FLAVORS, FlavorConfig, LibvirtConfig
+from adapters.libvirt.config import DEFAULT_FLAVORS, LibvirtConfig
 
 __all__ = [
     "DEFAULT_FLAVORS",
     "HOTPLUG_TYPES",
-    "FlavorConfig",
     "HotplugLibvirtAdapter",
     "LibvirtAdapter",
     "LibvirtConfig",

@@ -54,6 +54,7 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
+from adapters.kit import Flavors
 from adapters.libvirt import _errors, _metrics, _naming, _states, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
@@ -111,10 +112,7 @@ class LibvirtAdapter(AdapterBase):
         self._zone = zone
         self._region = region
         self._domain_type = domain_type
-        self._flavors = {
-            f.id: Flavor(id=f.id, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
-            for f in config.flavors
-        }
+        self._flavors = Flavors(config.flavors)
         self._launching: dict[str, asyncio.Lock] = {}
         self._disks = asyncio.Lock()
         self._readings: dict[str, _metrics.Reading] = {}
@@ -132,13 +130,10 @@ class LibvirtAdapter(AdapterBase):
         return [Zone(id=self._zone, region_id=self._region)]
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        return list(self._flavors.values())
+        return self._flavors.all()
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        try:
-            return self._flavors[flavor_id]
-        except KeyError:
-            raise CloudNotFound(f"flavor {flavor_id} does not exist") from None
+        return self._flavors.get(flavor_id)
 
     # --- images ---------------------------------------------------------------------------------------------
 

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-class FlavorConfig(BaseModel):
-    """A size offered on this host; libvirt itself has no notion of flavors."""
+from adapters.kit import FlavorConfig, FlavorLimits
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=128)
-    vcpus: int = Field(ge=1, le=1024)
-    ram_mb: int = Field(ge=64, le=16 * 1024 * 1024)
-    disk_gb: int = Field(ge=1, le=64 * 1024)
-
-
-DEFAULT_FLAVORS = (
-    FlavorConfig(id="lv.small", name="small", vcpus=1, ram_mb=1024, disk_gb=10),
-    FlavorConfig(id="lv.medium", name="medium", vcpus=2, ram_mb=4096, disk_gb=20),
-    FlavorConfig(id="lv.large", name="large", vcpus=4, ram_mb=8192, disk_gb=40),
-)
+# KVM's limit of vCPUs per guest (KVM_MAX_VCPUS, 1024 on x86-64 since Linux 5.15); a root disk is cloned from the
+# image into at least the flavor's size, so a flavor has one.
+LIMITS = FlavorLimits(max_vcpus=1024, min_disk_gb=1)
+DEFAULT_FLAVORS = LIMITS.defaults("lv")
 
 
 class LibvirtConfig(BaseModel):
@@ -33,7 +23,7 @@ class LibvirtConfig(BaseModel):
     pool: str = "default"
     # The libvirt network instances are plugged into.
     network: str = "default"
-    flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
+    flavors: Annotated[tuple[FlavorConfig, ...], AfterValidator(LIMITS.check)] = DEFAULT_FLAVORS
     # Volumes in the pool whose name starts with this are images; the rest of the name is the image's name.
     image_prefix: str = Field(default="image-", min_length=1)
     # Names of the domains, root disks, volumes and snapshots Clanavi creates start with this.
@@ -59,9 +49,4 @@ class LibvirtConfig(BaseModel):
     def _check(self) -> LibvirtConfig:
         if self.image_prefix.startswith(self.prefix) or self.prefix.startswith(self.image_prefix):
             raise ValueError("image_prefix and prefix must not start with one another")
-        ids = [f.id for f in self.flavors]
-        if len(set(ids)) != len(ids):
-            raise ValueError("flavor ids must be unique")
-        if not self.flavors:
-            raise ValueError("at least one flavor is needed")
         return self

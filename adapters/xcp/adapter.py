@@ -46,6 +46,7 @@ from adapters.base import (
     VolumeState,
     run_in_thread,
 )
+from adapters.kit import Flavors
 from adapters.registry import AdapterContext
 from adapters.xcp import _errors
 from adapters.xcp._states import instance_state
@@ -129,7 +130,7 @@ class XcpAdapter(AdapterBase):
         self.xapi = xapi
         self._sr = sr
         self._network = network
-        self._flavors = {f.id: Flavor(f.id, f.name, f.vcpus, f.ram_mb, f.disk_gb) for f in config.flavors}
+        self._flavors = Flavors(config.flavors)
         # One launch at a time, so two retries of one client token cannot both clone.
         self._launching = threading.Lock()
 
@@ -152,13 +153,10 @@ class XcpAdapter(AdapterBase):
     # --- flavors and images -------------------------------------------------------------------------------------
 
     async def list_flavors(self) -> Sequence[Flavor]:
-        return list(self._flavors.values())
+        return self._flavors.all()
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        try:
-            return self._flavors[flavor_id]
-        except KeyError:
-            raise CloudNotFound(f"no flavor {flavor_id} in this account") from None
+        return self._flavors.get(flavor_id)
 
     async def list_images(self) -> Sequence[Image]:
         return await self._run(Operation.LIST_IMAGES, self._list_images)

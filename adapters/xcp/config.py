@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from typing import Annotated
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-class FlavorConfig(BaseModel):
-    """A size offered on this pool; XAPI itself has no notion of flavors."""
+from adapters.kit import FlavorConfig, FlavorLimits
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=128)
-    vcpus: int = Field(ge=1, le=512)
-    ram_mb: int = Field(ge=64, le=16 * 1024 * 1024)
-    disk_gb: int = Field(ge=0, le=64 * 1024)
-
-
-DEFAULT_FLAVORS = (
-    FlavorConfig(id="xcp.small", name="small", vcpus=1, ram_mb=1024, disk_gb=10),
-    FlavorConfig(id="xcp.medium", name="medium", vcpus=2, ram_mb=4096, disk_gb=20),
-    FlavorConfig(id="xcp.large", name="large", vcpus=4, ram_mb=8192, disk_gb=40),
-)
+# Xen's limit of vCPUs per guest is 512 for PV guests (128 for HVM ones, HVM_MAX_VCPUS); a flavor without a disk size
+# keeps its template's.
+LIMITS = FlavorLimits(max_vcpus=512, min_disk_gb=0)
+DEFAULT_FLAVORS = LIMITS.defaults("xcp")
 
 
 class XcpConfig(BaseModel):
@@ -31,19 +21,10 @@ class XcpConfig(BaseModel):
     url: str = Field(min_length=1)
     username: str = Field(min_length=1)
     password: SecretStr
-    flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
+    flavors: Annotated[tuple[FlavorConfig, ...], AfterValidator(LIMITS.check)] = DEFAULT_FLAVORS
     # The storage repository (name label) that holds volumes; by default the pool's default SR.
     sr: str | None = None
     # The network (name label) new instances get a VIF on; None: no VIF.
     network: str | None = None
     # Accept a self-signed certificate on an https:// url (XCP-ng's default one).
     ignore_ssl: bool = False
-
-    @model_validator(mode="after")
-    def _check(self) -> XcpConfig:
-        ids = [f.id for f in self.flavors]
-        if not ids:
-            raise ValueError("at least one flavor is needed")
-        if len(set(ids)) != len(ids):
-            raise ValueError("flavor ids must be unique")
-        return self

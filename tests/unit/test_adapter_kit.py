@@ -1,5 +1,5 @@
-"""What every adapter is built of: the one way a call goes to a cloud (`AdapterBase._call` / `_run`), and the kit's
-words for errors."""
+"""What every adapter is built of: the one way a call goes to a cloud (`AdapterBase._call` / `_run`), the kit's words
+for errors, and its flavors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from adapters.base import (
     AdapterBase,
@@ -20,7 +21,9 @@ from adapters.base import (
     Throttled,
     guarded,
 )
-from adapters.kit import Unanswered, Words, kinds_by_code
+from adapters.kit import FlavorConfig, FlavorLimits, Flavors, Unanswered, Words, kinds_by_code
+from adapters.libvirt import LibvirtConfig
+from adapters.xcp import XcpConfig
 
 
 class SdkError(Exception):
@@ -129,3 +132,38 @@ def test_a_code_names_one_kind() -> None:
     assert kinds_by_code({CloudNotFound: ["GONE"], Throttled: ["SLOW"]}) == {"GONE": CloudNotFound, "SLOW": Throttled}
     with pytest.raises(ValueError, match="SLOW"):
         kinds_by_code({CloudNotFound: ["SLOW"], Throttled: ["SLOW"]})
+
+
+LIBVIRT = {"uri": "test:///default"}
+XCP = {"url": "https://xen.example", "username": "root", "password": "pw"}
+
+
+@pytest.mark.parametrize(
+    ("config", "account", "most_vcpus", "least_disk_gb"),
+    [(LibvirtConfig, LIBVIRT, 1024, 1), (XcpConfig, XCP, 512, 0)],
+)
+def test_one_flavor_config_checked_against_each_hypervisors_limits(
+    config: type[LibvirtConfig | XcpConfig], account: dict[str, str], most_vcpus: int, least_disk_gb: int
+) -> None:
+    def offering(*flavors: tuple[str, int, int]) -> dict[str, object]:
+        sizes = [{"id": i, "name": i, "vcpus": vcpus, "ram_mb": 512, "disk_gb": disk} for i, vcpus, disk in flavors]
+        return {**account, "flavors": sizes}
+
+    accepted = config.model_validate(offering(("a", most_vcpus, least_disk_gb)))
+    assert [type(f) for f in accepted.flavors] == [FlavorConfig]
+    for refused in (
+        offering(("a", most_vcpus + 1, 10)),
+        offering(("a", 1, least_disk_gb - 1)),
+        offering(),
+        offering(("a", 1, 10), ("a", 2, 10)),
+    ):
+        with pytest.raises(ValidationError):
+            config.model_validate(refused)
+
+
+def test_flavors_are_listed_and_found() -> None:
+    table = Flavors(FlavorLimits.defaults("t"))
+    assert [f.id for f in table.all()] == ["t.small", "t.medium", "t.large"]
+    assert table.get("t.large").vcpus == 4
+    with pytest.raises(CloudNotFound):
+        table.get("t.huge")
