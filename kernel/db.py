@@ -60,7 +60,7 @@ def _as_held(value: Any) -> Any:
     return value
 
 
-def from_row(cls: type[D], row: Mapping[str, Any], **given: Any) -> D:
+def from_row(cls: type[D], row: asyncpg.Record | Mapping[str, Any], **given: Any) -> D:
     """The dataclass record a row holds, the row having a column of each field's name; uuids become text and arrays
     tuples, as frozen records hold them. `given` are the fields that are not one column."""
     held = {f.name: _as_held(row[f.name]) for f in dataclasses.fields(cls) if f.name not in given}

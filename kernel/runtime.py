@@ -1,12 +1,14 @@
 """What a service's lifespan starts and stops: its pool (after migrating its schema), its bus connection, the
-outbox relay, and its event consumer. Each service builds one explicitly in its own `app.py`.
+outbox relay, and its event consumer. Each service builds one explicitly in its own `app.py`, and its lifespan runs
+its own part inside `running()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +37,7 @@ class ServiceRuntime:
         self._bus: Bus | None = None
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def pool(self) -> db.Pool:
@@ -51,6 +54,25 @@ class ServiceRuntime:
     @property
     def dsn(self) -> str:
         return self.settings.database_url.get_secret_value()
+
+    @asynccontextmanager
+    async def running(self, *, publishes: bool = True) -> AsyncIterator[None]:
+        """What every service's lifespan does around its own part: migrate and connect the database, connect the
+        bus and, when the service publishes events, start the outbox relay; then, however the lifespan ends (its
+        start failing too), stop everything."""
+        try:
+            await self.start_database()
+            await self.start_bus()
+            if publishes:
+                self.start_relay()
+            yield
+        finally:
+            await self.stop()
+
+    def closing(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Call `close` when the runtime stops: after the background tasks have stopped (nothing uses what it closes
+        any more), before the bus and the pool (it may still write); the last registered first."""
+        self._closers.append(close)
 
     async def start_database(self) -> None:
         await asyncio.to_thread(migrate, self.dsn, schema=self.schema, location=self.migrations)
@@ -101,22 +123,32 @@ class ServiceRuntime:
         return checks
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Cancel the background tasks and close the bus and the pool, within `grace` seconds each: a task that
-        does not stop, or a connection never given back, is logged and left, so that shutdown itself never hangs."""
+        """Cancel the background tasks, call what `closing` registered, and close the bus and the pool, within
+        `grace` seconds each: a task that does not stop, or a connection never given back, is logged and left, so
+        that shutdown itself never hangs."""
         await stop_tasks(self._tasks, grace)
+        while self._closers:
+            close = self._closers.pop()
+            await _within(grace, close(), f"{getattr(close, '__qualname__', close)} did not finish within %.0fs")
         if self._bus is not None:
-            try:
-                async with asyncio.timeout(grace):
-                    await self._bus.close()
-            except TimeoutError:
-                log.error("the bus connection did not close within %.0fs", grace)
+            await _within(grace, self._bus.close(), "the bus connection did not close within %.0fs")
         if self._pool is not None:
-            try:
-                async with asyncio.timeout(grace):
-                    await self._pool.close()
-            except TimeoutError:
-                log.error("database connections still in use after %.0fs; closing them", grace)
+            closed = await _within(
+                grace, self._pool.close(), "database connections still in use after %.0fs; closing them"
+            )
+            if not closed:
                 self._pool.terminate()
+
+
+async def _within(grace: float, done: Awaitable[None], late: str) -> bool:
+    """Await `done` for at most `grace` seconds; False, and `late` logged, when it takes longer."""
+    try:
+        async with asyncio.timeout(grace):
+            await done
+    except TimeoutError:
+        log.error(late, grace)
+        return False
+    return True
 
 
 async def stop_tasks(tasks: Collection[asyncio.Task[Any]], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from tenacity import wait_random_exponential
 
 from adapters.base import Throttled
-from adapters.ec2._config import BucketConfig, ThrottleConfig
+from adapters.ec2.config import BucketConfig, ThrottleConfig
 from kernel.token_bucket import Clock, TokenBucket
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -52,8 +52,9 @@ from adapters.base import (
 )
 from adapters.ec2 import _errors
 from adapters.ec2 import _mapping as m
-from adapters.ec2._config import Ec2Config
 from adapters.ec2._throttle import Sleep, Throttle, backoff, is_non_mutating
+from adapters.ec2.config import Ec2Config
+from adapters.kit import connector
 from kernel.retry import retrying
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
         VolumeTypeDef,
     )
 
-    from adapters.registry import AdapterContext
 
 T = TypeVar("T")
 Service = Literal["ec2", "cloudwatch"]
@@ -586,33 +586,21 @@ class Ec2Adapter(AdapterBase):
     async def delete_security_group(self, group_id: str) -> None:
         await self._call("DeleteSecurityGroup", lambda: self._ec2.delete_security_group(GroupId=group_id))
 
-    async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
+    async def _change_rule(self, verb: str, group_id: str, rule: SecurityRule) -> SecurityGroup:
+        """One of EC2's four rule actions, (Authorize|Revoke)SecurityGroup(Ingress|Egress); the group as it is after."""
+        direction = "Ingress" if rule.direction == "ingress" else "Egress"
+        send: Callable[..., Awaitable[object]] = getattr(
+            self._ec2, f"{verb.lower()}_security_group_{direction.lower()}"
+        )
         permissions = [m.permission_of(rule)]
-        if rule.direction == "ingress":
-            await self._call(
-                "AuthorizeSecurityGroupIngress",
-                lambda: self._ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions),
-            )
-        else:
-            await self._call(
-                "AuthorizeSecurityGroupEgress",
-                lambda: self._ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions),
-            )
+        await self._call(f"{verb}SecurityGroup{direction}", lambda: send(GroupId=group_id, IpPermissions=permissions))
         return await self._group(group_id)
 
+    async def authorize_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
+        return await self._change_rule("Authorize", group_id, rule)
+
     async def revoke_security_rule(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
-        permissions = [m.permission_of(rule)]
-        if rule.direction == "ingress":
-            await self._call(
-                "RevokeSecurityGroupIngress",
-                lambda: self._ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions),
-            )
-        else:
-            await self._call(
-                "RevokeSecurityGroupEgress",
-                lambda: self._ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=permissions),
-            )
-        return await self._group(group_id)
+        return await self._change_rule("Revoke", group_id, rule)
 
     # --- volumes and snapshots ------------------------------------------------------------------------------------
 
@@ -805,10 +793,8 @@ def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> Ec2Adapter:
-    """The registry's factory: an adapter for one EC2 account in one region (`context` is not needed)."""
-    del context
-    return await Ec2Adapter.open(account_id, Ec2Config.model_validate(dict(config)))
+# An adapter for one EC2 account in one region.
+connect = connector(Ec2Config, Ec2Adapter.open)
 
 
 __all__ = ["Ec2Adapter", "connect"]

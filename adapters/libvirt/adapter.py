@@ -19,7 +19,6 @@ pty console is a live stream, not a log to read back). Disk hot-plug is offered 
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 import uuid
@@ -28,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from adapters.base import (
     AdapterBase,
@@ -36,7 +35,6 @@ from adapters.base import (
     Feature,
     Flavor,
     Image,
-    ImageState,
     Instance,
     InstanceState,
     InvalidCloudRequest,
@@ -47,27 +45,22 @@ from adapters.base import (
     Page,
     Region,
     Snapshot,
-    SnapshotState,
     Volume,
     VolumeSpec,
     VolumeState,
     Zone,
     run_in_thread,
 )
-from adapters.kit import Flavors
-from adapters.libvirt import _errors, _metrics, _naming, _states, _xml
+from adapters.kit import Flavors, connector
+from adapters.libvirt import _errors, _mapping, _metrics, _naming, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
-from adapters.registry import AdapterContext
 
-GIB = 1024**3
 # Instance ids are UUIDv5 of (account, client token) in this namespace.
 _TOKEN_NAMESPACE = uuid.UUID("6f0c0a52-3c1e-4f7e-9a57-1f2a3c4d5e60")
 _DEVICE = re.compile(r"^(?:/dev/)?((?:vd|sd|hd|xvd)[a-z]{1,2})$")
 # Hypervisor types (virConnectGetType) whose drivers attach and detach disks of running domains.
 HOTPLUG_TYPES = frozenset({"QEMU", "XEN"})
-# A volume whose age neither its id nor its pool records reads this creation time (and says so in `extra`).
-_UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 # A reading older than this is too stale to difference against; a fresh pair is taken instead.
 _MAX_READING_GAP = 300.0
 _HISTORY = 720
@@ -118,6 +111,39 @@ class LibvirtAdapter(AdapterBase):
         self._readings: dict[str, _metrics.Reading] = {}
         self._history: dict[str, deque[MetricSample]] = {}
 
+    @classmethod
+    async def open(cls, account_id: str, config: LibvirtConfig) -> LibvirtAdapter:
+        """One libvirt connection for the account, its pool and network checked, as the class its hypervisor calls for
+        (`HotplugLibvirtAdapter` where disks hot-plug). Nothing is kept elsewhere: domain metadata and volume names
+        hold it all."""
+        _errors.quiet()
+        host = await run_in_thread(
+            cls.driver,
+            cls.errors,
+            "connect",
+            Host,
+            config.uri,
+            pool=config.pool,
+            network=config.network,
+            prefix=config.prefix,
+            image_prefix=config.image_prefix,
+        )
+        try:
+            hostname, hypervisor = await run_in_thread(cls.driver, cls.errors, "connect", _identify, host)
+        except BaseException:
+            await asyncio.to_thread(host.close)
+            raise
+        zone = config.zone or hostname
+        chosen = HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
+        return chosen(
+            host,
+            config,
+            account_id=account_id,
+            zone=zone,
+            region=config.region or zone,
+            domain_type=config.domain_type or ("test" if hypervisor == "TEST" else "kvm"),
+        )
+
     async def close(self) -> None:
         await self._run("close", self._host.close)
 
@@ -138,14 +164,7 @@ class LibvirtAdapter(AdapterBase):
     # --- images ---------------------------------------------------------------------------------------------
 
     def _image(self, facts: _xml.VolumeFacts) -> Image:
-        return Image(
-            id=facts.name,
-            name=facts.name[len(self._config.image_prefix) :],
-            os=self._config.image_os.get(facts.name, "unknown"),
-            state=ImageState.AVAILABLE,
-            min_disk_gb=math.ceil(facts.capacity / GIB),
-            extra={"pool": self._config.pool, "volume": facts.name, "format": facts.format, "path": facts.path},
-        )
+        return _mapping.to_image(facts, self._config)
 
     def _is_image(self, volume_name: str) -> bool:
         return volume_name.startswith(self._config.image_prefix) and len(volume_name) > len(self._config.image_prefix)
@@ -184,29 +203,7 @@ class LibvirtAdapter(AdapterBase):
     # --- instances ------------------------------------------------------------------------------------------
 
     def _instance(self, view: DomainView, state: InstanceState | None = None) -> Instance:
-        mapped = _states.normalise(view.state, view.reason)
-        meta = view.meta
-        return Instance(
-            id=view.facts.uuid,
-            name=meta.name,
-            state=state or mapped.state,
-            image_id=meta.image_id,
-            flavor_id=meta.flavor_id,
-            created_at=meta.created_at,
-            private_ips=view.private_ips if state is not InstanceState.TERMINATED else (),
-            zone=meta.zone or self._zone,
-            tags=dict(meta.tags),
-            reason=mapped.reason if state is None else None,
-            extra={
-                "domain": view.facts.name,
-                "vcpus": view.facts.vcpus,
-                "memory_mb": view.facts.memory_kib // 1024,
-                "macs": [i.mac for i in view.facts.interfaces if i.mac],
-                "root_volume": meta.root_volume,
-                "libvirt_state": view.state,
-                "libvirt_reason": view.reason,
-            },
-        )
+        return _mapping.to_instance(view, self._zone, state)
 
     async def _view_or_not_found(self, operation: str, instance_id: str) -> DomainView:
         view = await self._run(operation, self._host.view, instance_id)
@@ -272,7 +269,7 @@ class LibvirtAdapter(AdapterBase):
                     instance_id=instance_id,
                     image_volume=spec.image_id,
                     root_volume=root,
-                    min_capacity=flavor.disk_gb * GIB,
+                    min_capacity=flavor.disk_gb * _mapping.GIB,
                     build_xml=build,
                 )
                 view = await self._view_or_not_found(Operation.LAUNCH_INSTANCE, instance_id)
@@ -314,11 +311,11 @@ class LibvirtAdapter(AdapterBase):
         view = await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "stop")
         deadline = time.monotonic() + self._config.shutdown_timeout_seconds
         interval = 0.05
-        while view.state != _states.SHUTOFF and time.monotonic() < deadline:
+        while view.state != _mapping.SHUTOFF and time.monotonic() < deadline:
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 2, 1.0)
             view = await self._view_or_not_found(Operation.STOP_INSTANCE, instance_id)
-        if view.state == _states.SHUTOFF:
+        if view.state == _mapping.SHUTOFF:
             return self._instance(view)
         if self._config.force_stop_after_timeout:
             return self._instance(await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "destroy"))
@@ -356,28 +353,8 @@ class LibvirtAdapter(AdapterBase):
         return "vol", None
 
     def _volume(self, pool_volume: PoolVolume) -> Volume:
-        facts = pool_volume.facts
-        _, managed = self._kind(facts.name)
-        attachment = pool_volume.attachment
-        created = (_naming.created_at(managed.id) if managed else None) or facts.changed_at
-        return Volume(
-            id=managed.id if managed else facts.name,
-            name=managed.fields.get("n", "") if managed else facts.name,
-            size_gb=math.ceil(facts.capacity / GIB),
-            state=VolumeState.IN_USE if attachment else VolumeState.AVAILABLE,
-            created_at=created or _UNKNOWN_TIME,
-            zone=self._zone,
-            instance_id=attachment.instance_id if attachment else None,
-            device=f"/dev/{attachment.target}" if attachment else None,
-            snapshot_id=(managed.fields.get("s") or None) if managed else None,
-            extra={
-                "pool": self._config.pool,
-                "volume": facts.name,
-                "format": facts.format,
-                "path": facts.path,
-                "created_at_known": created is not None,
-            },
-        )
+        _, managed = self._kind(pool_volume.facts.name)
+        return _mapping.to_volume(pool_volume, managed, self._config.pool, self._zone)
 
     async def _names(self, operation: str, kind: str) -> list[str]:
         names = await self._run(operation, self._host.volume_names)
@@ -417,7 +394,7 @@ class LibvirtAdapter(AdapterBase):
             raise InvalidCloudRequest(f"zone {spec.zone} is not this host's zone {self._zone}")
         volume_id = _naming.new_id("vol", datetime.now(UTC))
         name = self._encode(volume_id, {"n": spec.name, "s": spec.snapshot_id or ""})
-        capacity = spec.size_gb * GIB
+        capacity = spec.size_gb * _mapping.GIB
         if spec.snapshot_id is None:
             await self._run(
                 Operation.CREATE_VOLUME, self._host.create_volume, name, capacity, self._config.volume_format
@@ -485,18 +462,9 @@ class LibvirtAdapter(AdapterBase):
     # --- snapshots ------------------------------------------------------------------------------------------
 
     def _snapshot(self, pool_volume: PoolVolume) -> Snapshot:
-        facts = pool_volume.facts
-        _, managed = self._kind(facts.name)
+        _, managed = self._kind(pool_volume.facts.name)
         assert managed is not None and managed.kind == "snap"
-        return Snapshot(
-            id=managed.id,
-            volume_id=managed.fields.get("v", ""),
-            size_gb=math.ceil(facts.capacity / GIB),
-            state=SnapshotState.AVAILABLE,
-            created_at=_naming.created_at(managed.id) or _UNKNOWN_TIME,
-            name=managed.fields.get("n", ""),
-            extra={"pool": self._config.pool, "volume": facts.name, "format": facts.format, "path": facts.path},
-        )
+        return _mapping.to_snapshot(pool_volume, managed, self._config.pool)
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
         names = await self._names(Operation.LIST_SNAPSHOTS, "snap")
@@ -559,39 +527,13 @@ class HotplugLibvirtAdapter(LibvirtAdapter):
         return await self._detach(Operation.DETACH_VOLUME, volume_id)
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> LibvirtAdapter:
-    """Open one libvirt connection for the account, and check its pool and network. Keeps no state elsewhere."""
-    del context  # everything lives in libvirt: domain metadata and volume names
-    settings = LibvirtConfig.model_validate(dict(config))
-    _errors.quiet()
-    host = await run_in_thread(
-        LibvirtAdapter.driver,
-        _errors,
-        "connect",
-        Host,
-        settings.uri,
-        pool=settings.pool,
-        network=settings.network,
-        prefix=settings.prefix,
-        image_prefix=settings.image_prefix,
-    )
-    try:
-        await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.check)
-        hostname = await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.hostname)
-        hypervisor = (await run_in_thread(LibvirtAdapter.driver, _errors, "connect", host.hypervisor_type)).upper()
-    except BaseException:
-        await asyncio.to_thread(host.close)
-        raise
-    zone = settings.zone or hostname
-    cls = HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
-    return cls(
-        host,
-        settings,
-        account_id=account_id,
-        zone=zone,
-        region=settings.region or zone,
-        domain_type=settings.domain_type or ("test" if hypervisor == "TEST" else "kvm"),
-    )
+def _identify(host: Host) -> tuple[str, str]:
+    """The host's name and hypervisor type, once its pool and network are checked."""
+    host.check()
+    return host.hostname(), host.hypervisor_type().upper()
+
+
+connect = connector(LibvirtConfig, LibvirtAdapter.open)
 
 
 __all__ = ["HOTPLUG_TYPES", "HotplugLibvirtAdapter", "LibvirtAdapter", "connect"]

@@ -43,9 +43,9 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
+from adapters.kit import connector
 from adapters.openstack import _errors, _mapping
-from adapters.openstack._config import OpenStackConfig
-from adapters.registry import AdapterContext
+from adapters.openstack.config import OpenStackConfig
 
 # Nova rejects bigger pages (osapi_max_limit defaults to 1000).
 MAX_PAGE = 1000
@@ -458,7 +458,5 @@ class OpenStackAdapter(AdapterBase):
         await self._run("release floating ip", self._network.delete_ip, address_id, ignore_missing=False)
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> OpenStackAdapter:
-    """Authenticate once against Keystone and keep the connection for the adapter's life."""
-    del context  # everything lives in the cloud
-    return await OpenStackAdapter.open(account_id, OpenStackConfig.model_validate(dict(config)))
+# Authenticates once against Keystone and keeps the connection for the adapter's life.
+connect = connector(OpenStackConfig, OpenStackAdapter.open)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import Address, CloudNotFound, InstanceState, InvalidCloudState, QuotaExceeded
+from adapters.base import Address, InstanceState, InvalidCloudState, QuotaExceeded
 from adapters.simcloud import ip_pool
 from adapters.simcloud.store import SCHEMA, SimStore, new_id
 from kernel import db
@@ -35,18 +35,10 @@ class Addresses:
         self._store = store
 
     async def _row(self, conn: db.Connection, address_id: str) -> Any:
-        row = await conn.fetchrow(
-            f"SELECT * FROM {SCHEMA}.addresses WHERE account_id = $1 AND id = $2", self._store.account, address_id
-        )
-        if row is None:
-            raise CloudNotFound(f"address {address_id} does not exist")
-        return row
+        return await self._store.row(conn, "addresses", "address", address_id)
 
     async def list(self) -> list[Address]:
-        rows = await self._store.pool.fetch(
-            f"SELECT * FROM {SCHEMA}.addresses WHERE account_id = $1 ORDER BY created_at, id", self._store.account
-        )
-        return [address_from_row(r) for r in rows]
+        return [address_from_row(r) for r in await self._store.rows("addresses")]
 
     async def allocate(self) -> Address:
         async with self._store.writing() as conn:

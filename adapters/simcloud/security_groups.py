@@ -109,6 +109,10 @@ class SecurityGroups:
                 f"DELETE FROM {SCHEMA}.security_groups WHERE account_id = $1 AND id = $2", self._store.account, group_id
             )
 
+    def _rule_row(self, group_id: str, rule: SecurityRule) -> tuple[object, ...]:
+        """A rule's columns, in the order of `security_rules` ($1 to $7)."""
+        return (self._store.account, group_id, rule.direction, rule.protocol, rule.from_port, rule.to_port, rule.cidr)
+
     async def authorize(self, group_id: str, rule: SecurityRule) -> SecurityGroup:
         rule = rules.canonical(rule)
         async with self._store.writing() as conn:
@@ -121,13 +125,7 @@ class SecurityGroups:
                 f"""INSERT INTO {SCHEMA}.security_rules
                     (account_id, group_id, direction, protocol, from_port, to_port, cidr)
                     VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                self._store.account,
-                group_id,
-                rule.direction,
-                rule.protocol,
-                rule.from_port,
-                rule.to_port,
-                rule.cidr,
+                *self._rule_row(group_id, rule),
             )
             return await self._group(conn, group_id)
 
@@ -140,13 +138,7 @@ class SecurityGroups:
                     WHERE account_id = $1 AND group_id = $2 AND direction = $3 AND protocol = $4
                       AND from_port IS NOT DISTINCT FROM $5 AND to_port IS NOT DISTINCT FROM $6 AND cidr = $7
                     RETURNING seq""",
-                self._store.account,
-                group_id,
-                rule.direction,
-                rule.protocol,
-                rule.from_port,
-                rule.to_port,
-                rule.cidr,
+                *self._rule_row(group_id, rule),
             )
             if removed is None:
                 raise CloudNotFound(f"security group {group_id} has no such rule")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.base import CloudNotFound, InvalidCloudRequest, InvalidCloudState, Snapshot, SnapshotState, VolumeState
+from adapters.base import InvalidCloudRequest, InvalidCloudState, Snapshot, SnapshotState, VolumeState
 from adapters.simcloud import timed
 from adapters.simcloud.config import SimCloudConfig
 from adapters.simcloud.store import SCHEMA, SimStore, new_id
@@ -32,9 +32,7 @@ class Snapshots:
         self._config = config
 
     async def list(self) -> list[Snapshot]:
-        rows = await self._store.pool.fetch(
-            f"SELECT * FROM {SCHEMA}.snapshots WHERE account_id = $1 ORDER BY created_at, id", self._store.account
-        )
+        rows = await self._store.rows("snapshots")
         now = self._store.clock()
         return [snapshot_from_row(r, now) for r in rows]
 
@@ -43,11 +41,7 @@ class Snapshots:
             raise InvalidCloudRequest(f"a snapshot name is at most {MAX_NAME} printable characters")
         async with self._store.writing() as conn:
             now = self._store.clock()
-            volume = await conn.fetchrow(
-                f"SELECT * FROM {SCHEMA}.volumes WHERE account_id = $1 AND id = $2", self._store.account, volume_id
-            )
-            if volume is None:
-                raise CloudNotFound(f"volume {volume_id} does not exist")
+            volume = await self._store.row(conn, "volumes", "volume", volume_id)
             state = volume_state(volume, now)
             if state not in _SNAPSHOTTABLE:
                 raise InvalidCloudState(f"cannot snapshot volume {volume_id} while it is {state.value}")
@@ -67,11 +61,7 @@ class Snapshots:
 
     async def delete(self, snapshot_id: str) -> None:
         async with self._store.writing() as conn:
-            row = await conn.fetchrow(
-                f"SELECT * FROM {SCHEMA}.snapshots WHERE account_id = $1 AND id = $2", self._store.account, snapshot_id
-            )
-            if row is None:
-                raise CloudNotFound(f"snapshot {snapshot_id} does not exist")
+            row = await self._store.row(conn, "snapshots", "snapshot", snapshot_id)
             state = snapshot_from_row(row, self._store.clock()).state
             if state == SnapshotState.PENDING:
                 raise InvalidCloudState(f"cannot delete snapshot {snapshot_id} while it is pending")

@@ -69,6 +69,21 @@ class SimStore:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"simcloud:{self.account}")
             yield conn
 
+    async def row(self, conn: db.Connection | db.Pool, table: str, what: str, object_id: str) -> Any:
+        """The account's row of `table` whose id is `object_id`; `CloudNotFound` (of a `what`) if it has none."""
+        row = await conn.fetchrow(
+            f"SELECT * FROM {SCHEMA}.{table} WHERE account_id = $1 AND id = $2", self.account, object_id
+        )
+        if row is None:
+            raise CloudNotFound(f"{what} {object_id} does not exist")
+        return row
+
+    async def rows(self, table: str) -> list[Any]:
+        """The account's rows of `table`, oldest first."""
+        return await self.pool.fetch(
+            f"SELECT * FROM {SCHEMA}.{table} WHERE account_id = $1 ORDER BY created_at, id", self.account
+        )
+
     async def instance_row(self, conn: db.Connection | db.Pool, instance_id: str) -> Any:
         return await conn.fetchrow(
             f"SELECT {INSTANCE_COLUMNS} FROM {SCHEMA}.instances i WHERE i.account_id = $1 AND i.id = $2",

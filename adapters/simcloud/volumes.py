@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.base import (
-    CloudNotFound,
     InstanceState,
     InvalidCloudRequest,
     InvalidCloudState,
@@ -80,17 +79,10 @@ class Volumes:
         return now + timedelta(seconds=self._config.real_seconds(simulated_seconds))
 
     async def _row(self, conn: db.Connection, volume_id: str) -> Any:
-        row = await conn.fetchrow(
-            f"SELECT * FROM {SCHEMA}.volumes WHERE account_id = $1 AND id = $2", self._store.account, volume_id
-        )
-        if row is None:
-            raise CloudNotFound(f"volume {volume_id} does not exist")
-        return row
+        return await self._store.row(conn, "volumes", "volume", volume_id)
 
     async def list(self) -> list[Volume]:
-        rows = await self._store.pool.fetch(
-            f"SELECT * FROM {SCHEMA}.volumes WHERE account_id = $1 ORDER BY created_at, id", self._store.account
-        )
+        rows = await self._store.rows("volumes")
         now = self._store.clock()
         return [volume_from_row(r, now) for r in rows]
 
@@ -103,13 +95,7 @@ class Volumes:
         async with self._store.writing() as conn:
             now = self._store.clock()
             if spec.snapshot_id is not None:
-                snapshot = await conn.fetchrow(
-                    f"SELECT * FROM {SCHEMA}.snapshots WHERE account_id = $1 AND id = $2",
-                    self._store.account,
-                    spec.snapshot_id,
-                )
-                if snapshot is None:
-                    raise CloudNotFound(f"snapshot {spec.snapshot_id} does not exist")
+                snapshot = await self._store.row(conn, "snapshots", "snapshot", spec.snapshot_id)
                 state = timed.settled(snapshot["state"], snapshot["target_state"], snapshot["due_at"], now)
                 if state != SnapshotState.AVAILABLE:
                     raise InvalidCloudState(f"snapshot {spec.snapshot_id} is {state}, not available")

@@ -18,7 +18,6 @@ import asyncio
 import json
 import re
 import threading
-import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -29,7 +28,6 @@ from adapters.base import (
     Feature,
     Flavor,
     Image,
-    ImageState,
     Instance,
     InstanceState,
     InvalidCloudRequest,
@@ -39,39 +37,39 @@ from adapters.base import (
     Operation,
     Page,
     Snapshot,
-    SnapshotState,
     UnsupportedOperation,
     Volume,
     VolumeSpec,
-    VolumeState,
     run_in_thread,
 )
-from adapters.kit import Flavors
-from adapters.registry import AdapterContext
+from adapters.kit import Flavors, connector
 from adapters.xcp import _errors
-from adapters.xcp._states import instance_state
+from adapters.xcp._mapping import (
+    ACCOUNT,
+    CREATED,
+    FLAVOR,
+    FROM_SNAPSHOT,
+    GIB,
+    IDEMPOTENCY,
+    IMAGE,
+    IMAGE_OWNER,
+    SNAPSHOT_OWNER,
+    TAGS,
+    VOLUME_OF,
+    VOLUME_OWNER,
+    parse_time,
+    to_image,
+    to_instance,
+    to_snapshot,
+    to_volume,
+)
 from adapters.xcp._xapi import Xapi
 from adapters.xcp.config import XcpConfig
 
 DRIVER = "xcp"
-GIB = 1024**3
 MIB = 1024**2
 NULL = "OpaqueRef:NULL"
 
-# other_config keys
-ACCOUNT = "clanavi_account"
-IDEMPOTENCY = "clanavi_token"
-IMAGE = "clanavi_image"
-FLAVOR = "clanavi_flavor"
-CREATED = "clanavi_created"
-TAGS = "clanavi_tags"
-IMAGE_OWNER = "clanavi_image_owner"
-VOLUME_OWNER = "clanavi_volume"
-FROM_SNAPSHOT = "clanavi_from_snapshot"
-SNAPSHOT_OWNER = "clanavi_snapshot"
-VOLUME_OF = "clanavi_volume_of"
-
-_DISK_SIZE = re.compile(r'<disk [^>]*size="(\d+)"')
 _DEVICE = re.compile(r"^(?:/dev/)?xvd([a-p])$")
 # clean_shutdown / clean_reboot need the guest's cooperation (PV drivers); without it, pull the plug.
 _NEEDS_FORCE = frozenset({"VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE", "VM_LACKS_FEATURE_SHUTDOWN"})
@@ -79,28 +77,6 @@ _NEEDS_FORCE = frozenset({"VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE", "VM_LACKS
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _parse_time(value: object) -> datetime | None:
-    """An XAPI DateTime ("20261124T11:02:03Z", maybe without the Z) as an aware datetime."""
-    text = value.value if isinstance(value, xmlrpc.client.DateTime) else str(value)
-    for fmt in ("%Y%m%dT%H:%M:%SZ", "%Y%m%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
-
-
-def _created(config: Mapping[str, str]) -> datetime:
-    try:
-        return datetime.fromisoformat(config[CREATED])
-    except (KeyError, ValueError):
-        return datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _device_name(userdevice: str) -> str:
-    return f"xvd{chr(ord('a') + int(userdevice))}" if userdevice.isdigit() else userdevice
 
 
 class XcpAdapter(AdapterBase):
@@ -162,7 +138,7 @@ class XcpAdapter(AdapterBase):
         return await self._run(Operation.LIST_IMAGES, self._list_images)
 
     def _list_images(self) -> list[Image]:
-        images = [self._image(rec) for rec in self.xapi.records("VM").values() if self._is_image(rec)]
+        images = [to_image(rec) for rec in self.xapi.records("VM").values() if self._is_image(rec)]
         return sorted(images, key=lambda i: (i.name, i.id))
 
     def _is_image(self, rec: Mapping[str, Any]) -> bool:
@@ -172,18 +148,6 @@ class XcpAdapter(AdapterBase):
         # The pool's templates, plus the images this account made (not other accounts' or others' snapshots).
         return owner == self.account_id if owner is not None or rec.get("is_a_snapshot") else True
 
-    def _image(self, rec: Mapping[str, Any]) -> Image:
-        config: Mapping[str, str] = rec["other_config"]
-        sizes = [int(s) for s in _DISK_SIZE.findall(config.get("disks", ""))]
-        return Image(
-            id=rec["uuid"],
-            name=rec["name_label"],
-            os=config.get("clanavi_os") or config.get("install-distro") or rec["name_label"],
-            state=ImageState.AVAILABLE,
-            min_disk_gb=-(-sum(sizes) // GIB) if sizes else 0,
-            extra={"description": rec.get("name_description", ""), "snapshot": bool(rec.get("is_a_snapshot"))},
-        )
-
     async def get_image(self, image_id: str) -> Image:
         return await self._run(Operation.GET_IMAGE, self._get_image, image_id)
 
@@ -191,7 +155,7 @@ class XcpAdapter(AdapterBase):
         ref, rec = self._vm_by_uuid(image_id)
         if not self._is_image(rec):
             raise CloudNotFound(f"no image {image_id}")
-        return self._image(rec)
+        return to_image(rec)
 
     async def create_image(self, instance_id: str, name: str) -> Image:
         return await self._run(Operation.CREATE_IMAGE, self._create_image, instance_id, name)
@@ -205,7 +169,7 @@ class XcpAdapter(AdapterBase):
             snapshot,
             {IMAGE_OWNER: self.account_id, CREATED: _now_iso(), "clanavi_os": source_os, "clanavi_source": instance_id},
         )
-        return self._image(self.xapi.record("VM", snapshot))
+        return to_image(self.xapi.record("VM", snapshot))
 
     def _image_os(self, rec: Mapping[str, Any]) -> str:
         image_id = rec["other_config"].get(IMAGE)
@@ -236,32 +200,6 @@ class XcpAdapter(AdapterBase):
             and rec["other_config"].get(ACCOUNT) == self.account_id
         )
 
-    def _instance(
-        self, rec: Mapping[str, Any], guest: Mapping[str, Any] | None = None, state: InstanceState | None = None
-    ) -> Instance:
-        config: Mapping[str, str] = rec["other_config"]
-        networks: Mapping[str, str] = (guest or {}).get("networks", {})
-        ips = tuple(sorted(v for k, v in networks.items() if k.endswith("/ip")))
-        try:
-            tags = {str(k): str(v) for k, v in json.loads(config.get(TAGS, "{}")).items()}
-        except (ValueError, AttributeError):
-            tags = {}
-        return Instance(
-            id=rec["uuid"],
-            name=rec["name_label"],
-            state=state or instance_state(rec["power_state"]),
-            image_id=config.get(IMAGE, ""),
-            flavor_id=config.get(FLAVOR, ""),
-            created_at=_created(config),
-            private_ips=ips,
-            tags=tags,
-            extra={
-                "power_state": rec["power_state"],
-                "vcpus": int(rec["VCPUs_at_startup"]),
-                "memory_bytes": int(rec["memory_static_max"]),
-            },
-        )
-
     def _guest(self, rec: Mapping[str, Any]) -> Mapping[str, Any] | None:
         ref = rec.get("guest_metrics", NULL)
         if ref == NULL:
@@ -283,13 +221,13 @@ class XcpAdapter(AdapterBase):
 
     def _read(self, ref: str) -> Instance:
         rec = self.xapi.record("VM", ref)
-        return self._instance(rec, self._guest(rec))
+        return to_instance(rec, self._guest(rec))
 
     def _all_instances(self) -> list[Instance]:
         vms = self.xapi.records("VM")
         mine = [rec for rec in vms.values() if self._is_instance(rec)]
         guests = self.xapi.records("VM_guest_metrics") if any(r["guest_metrics"] != NULL for r in mine) else {}
-        return sorted((self._instance(r, guests.get(r["guest_metrics"])) for r in mine), key=lambda i: i.id)
+        return sorted((to_instance(r, guests.get(r["guest_metrics"])) for r in mine), key=lambda i: i.id)
 
     async def list_instances(self, *, cursor: str | None = None, limit: int = 100) -> Page[Instance]:
         if limit < 1:
@@ -481,7 +419,7 @@ class XcpAdapter(AdapterBase):
 
     def _terminate(self, instance_id: str) -> Instance:
         ref, rec = self._instance_ref(instance_id)
-        last = self._instance(rec, state=InstanceState.TERMINATED)
+        last = to_instance(rec, state=InstanceState.TERMINATED)
         if rec["power_state"] != "Halted":
             self.xapi.call("VM.hard_shutdown", ref)
         self._destroy_vm_and_disks(ref, self.xapi.record("VM", ref))
@@ -490,25 +428,9 @@ class XcpAdapter(AdapterBase):
     # --- volumes and snapshots ------------------------------------------------------------------------------------
 
     def _volume(self, rec: Mapping[str, Any], vbds: Mapping[str, Mapping[str, Any]]) -> Volume:
-        config: Mapping[str, str] = rec["other_config"]
         attachment = next((vbds[v] for v in rec["VBDs"] if v in vbds), None)
-        instance_id = device = None
-        state = VolumeState.AVAILABLE
-        if attachment is not None:
-            instance_id = str(self.xapi.call("VM.get_uuid", attachment["VM"]))
-            device = attachment.get("device") or _device_name(attachment["userdevice"])
-            state = VolumeState.IN_USE
-        return Volume(
-            id=rec["uuid"],
-            name=rec["name_label"],
-            size_gb=-(-int(rec["virtual_size"]) // GIB),
-            state=state,
-            created_at=_created(config),
-            instance_id=instance_id,
-            device=device,
-            snapshot_id=config.get(FROM_SNAPSHOT),
-            extra={"sr": self._sr, "attached": bool(attachment and attachment["currently_attached"])},
-        )
+        instance_id = None if attachment is None else str(self.xapi.call("VM.get_uuid", attachment["VM"]))
+        return to_volume(rec, attachment, instance_id, self._sr)
 
     def _is_volume(self, rec: Mapping[str, Any]) -> bool:
         return not rec["is_a_snapshot"] and rec["other_config"].get(VOLUME_OWNER) == self.account_id
@@ -629,22 +551,11 @@ class XcpAdapter(AdapterBase):
             self.xapi.call("VBD.destroy", vbd)
         return self._read_volume(vdi)
 
-    def _snapshot(self, rec: Mapping[str, Any]) -> Snapshot:
-        config: Mapping[str, str] = rec["other_config"]
-        return Snapshot(
-            id=rec["uuid"],
-            volume_id=config.get(VOLUME_OF, ""),
-            size_gb=-(-int(rec["virtual_size"]) // GIB),
-            state=SnapshotState.AVAILABLE,
-            created_at=_created(config),
-            name=rec["name_label"],
-        )
-
     async def list_snapshots(self) -> Sequence[Snapshot]:
         return await self._run(Operation.LIST_SNAPSHOTS, self._list_snapshots)
 
     def _list_snapshots(self) -> list[Snapshot]:
-        found = [self._snapshot(r) for r in self.xapi.records("VDI").values() if self._is_snapshot(r)]
+        found = [to_snapshot(r) for r in self.xapi.records("VDI").values() if self._is_snapshot(r)]
         return sorted(found, key=lambda s: s.id)
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
@@ -659,7 +570,7 @@ class XcpAdapter(AdapterBase):
             snapshot,
             {SNAPSHOT_OWNER: self.account_id, VOLUME_OF: volume_id, CREATED: _now_iso()},
         )
-        return self._snapshot(self.xapi.record("VDI", snapshot))
+        return to_snapshot(self.xapi.record("VDI", snapshot))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._run(Operation.DELETE_SNAPSHOT, self._delete_snapshot, snapshot_id)
@@ -678,7 +589,7 @@ class XcpAdapter(AdapterBase):
         if rec["power_state"] != "Running" or rec["metrics"] == NULL:
             return []
         metrics = self.xapi.record("VM_metrics", rec["metrics"])
-        when = _parse_time(metrics.get("last_updated", ""))
+        when = parse_time(metrics.get("last_updated", ""))
         usage = [float(v) for v in dict(metrics.get("VCPUs_utilisation") or {}).values()]
         if when is None or not usage or when < since:
             return []
@@ -707,7 +618,5 @@ def _resolve(xapi: Xapi, config: XcpConfig) -> tuple[str, str | None]:
     return sr, network
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> XcpAdapter:
-    """Log in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config."""
-    del context
-    return await XcpAdapter.open(account_id, XcpConfig.model_validate(dict(config)))
+# Logs in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config.
+connect = connector(XcpConfig, XcpAdapter.open)

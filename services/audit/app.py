@@ -33,13 +33,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            await runtime.start_database()
-            await runtime.start_bus()
+        async with runtime.running(publishes=False):
             await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_event)
             yield
-        finally:
-            await runtime.stop()
 
     app = create_base_app(
         "Clanavi audit",

@@ -77,12 +77,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {**await runtime.readiness(), "provisioner": await provisioner.ready(), "audit": await audit.ready()}
 
+    runtime.closing(provisioner.close)
+    runtime.closing(audit.close)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            await runtime.start_database()
-            await runtime.start_bus()
-            runtime.start_relay()
+        async with runtime.running():
             runtime.spawn(
                 purge_forever(
                     IdempotencyStore(lambda: runtime.pool, answers_keyring),
@@ -97,10 +97,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     uow, hashing, settings.bootstrap_admin_email, settings.bootstrap_admin_password.get_secret_value()
                 )
             yield
-        finally:
-            await provisioner.close()
-            await audit.close()
-            await runtime.stop()
 
     app = create_base_app(
         "Clanavi",

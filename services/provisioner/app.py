@@ -62,52 +62,47 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SimCloud keeps its simulated provider state in a schema of its own.
         await _migrate_simcloud(runtime.dsn)
-        await runtime.start_database()
-        await configure(uow, keyring, settings.configured_clouds())
-        await seal_plaintext(uow, keyring)
-        rewrapped = await rewrap_all(uow, keyring)
-        if rewrapped.unreadable:
-            log.error(
-                "no key opens the credentials of clouds %s: they answer 409 cloud_credentials_unreadable "
-                "until their credentials are set again (or the key they were sealed with is added to "
-                "CLANAVI_SECRET_KEY_PREVIOUS)",
-                ", ".join(rewrapped.unreadable),
+        async with runtime.running():
+            await configure(uow, keyring, settings.configured_clouds())
+            await seal_plaintext(uow, keyring)
+            rewrapped = await rewrap_all(uow, keyring)
+            if rewrapped.unreadable:
+                log.error(
+                    "no key opens the credentials of clouds %s: they answer 409 cloud_credentials_unreadable "
+                    "until their credentials are set again (or the key they were sealed with is added to "
+                    "CLANAVI_SECRET_KEY_PREVIOUS)",
+                    ", ".join(rewrapped.unreadable),
+                )
+            clouds = CloudDirectory(
+                uow,
+                disabled_modules=await disabled_modules(uow),
+                context=AdapterContext(pool=runtime.pool),
+                keyring=keyring,
+                endpoint_deny=settings.endpoint_deny_networks(),
             )
-        clouds = CloudDirectory(
-            uow,
-            disabled_modules=await disabled_modules(uow),
-            context=AdapterContext(pool=runtime.pool),
-            keyring=keyring,
-            endpoint_deny=settings.endpoint_deny_networks(),
-        )
-        if clouds.module_enabled("simcloud"):
-            # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
-            await clouds.adapter(SIM_CLOUD_ID)
-        await runtime.start_bus()
-        runtime.start_relay()
-        policy = RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds)
-        engine = Engine(uow, clouds, policy=policy)
-        worker = Worker(
-            engine, KINDS, dsn=runtime.dsn, interval=settings.follow_interval, concurrency=settings.concurrency
-        )
-        runtime.spawn(worker.wakeup.listen(), name="work-listener")
-        runtime.spawn(worker.run_actions(), name="actions")
-        runtime.spawn(worker.run_follow(), name="follow")
-        runtime.spawn(clouds.follow_changes(runtime.dsn), name="cloud-changes")
-        inventory = Inventory(uow, clouds)
-        runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
-        app.state.uow = uow
-        app.state.engine = engine
-        app.state.inventory = inventory
-        app.state.runtime = runtime
-        app.state.clouds = clouds
-        app.state.connection_test_seconds = settings.connection_test_seconds
-        try:
+            runtime.closing(clouds.close)
+            if clouds.module_enabled("simcloud"):
+                # Connecting SimCloud checks its settings (SIM_OPTIONS among them): a mistake stops the start here.
+                await clouds.adapter(SIM_CLOUD_ID)
+            policy = RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds)
+            engine = Engine(uow, clouds, policy=policy)
+            worker = Worker(
+                engine, KINDS, dsn=runtime.dsn, interval=settings.follow_interval, concurrency=settings.concurrency
+            )
+            runtime.spawn(worker.wakeup.listen(), name="work-listener")
+            runtime.spawn(worker.run_actions(), name="actions")
+            runtime.spawn(worker.run_follow(), name="follow")
+            runtime.spawn(clouds.follow_changes(runtime.dsn), name="cloud-changes")
+            inventory = Inventory(uow, clouds)
+            runtime.closing(inventory.close)
+            runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
+            app.state.uow = uow
+            app.state.engine = engine
+            app.state.inventory = inventory
+            app.state.runtime = runtime
+            app.state.clouds = clouds
+            app.state.connection_test_seconds = settings.connection_test_seconds
             yield
-        finally:
-            await inventory.close()
-            await runtime.stop()
-            await clouds.close()
 
     app = create_base_app(
         "Clanavi provisioner",

@@ -230,7 +230,7 @@ async def test_disabling_simcloud_holds_its_clouds_and_enabling_restores_them(pl
 
         # Both changes are facts in the audit, and no instance failed along the way.
         async def module_events() -> list[str] | None:
-            types = [e["type"] for e in await audit_events(client, resource_id="simcloud")]
+            types = [e["type"] for e in await audit_events(client, resource_id="simcloud", scope="platform")]
             return types if len(types) >= 2 else None
 
         assert await eventually(module_events, what="module events") == ["module.disabled", "module.enabled"]

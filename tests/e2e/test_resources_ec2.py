@@ -171,5 +171,7 @@ async def test_disabling_the_ec2_module_mid_run_refuses_its_accounts_and_loses_n
             assert enabled.status_code == 200, enabled.text
         ok(await client.post(f"/v1/instances/{kept}/actions/stop"), 202)
         await wait_for_state(client, kept, "stopped")
-        types = [e["type"] for e in await audit_events(client, type=["module.disabled", "module.enabled"])]
+        types = [
+            e["type"] for e in await audit_events(client, type=["module.disabled", "module.enabled"], scope="platform")
+        ]
         assert types[-2:] == ["module.disabled", "module.enabled"]

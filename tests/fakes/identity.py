@@ -17,7 +17,7 @@ from kernel.identity import Role
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
 from services.gateway.identity.domain import ApiKey, KeyGrant, Member, Project, RefreshRecord, User, UserGrant
-from services.gateway.identity.ports import IdentityRepositories
+from services.gateway.identity.ports import ApiKeyRow, IdentityRepositories, UserChange
 from tests.clock import FakeClock
 from tests.fakes.paging import page
 
@@ -98,29 +98,21 @@ class FakeUsers(_Table):
                 return user, self._t.password_hashes[user.id]
         return None
 
-    async def update(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        password_hash: str | None = None,
-        admin: bool | None = None,
-        disabled: bool | None = None,
-    ) -> User:
+    async def update(self, user_id: str, change: UserChange) -> User:
         before = self._t.users[user_id]
         disabled_at = before.disabled_at
-        if disabled is not None:
-            disabled_at = (disabled_at or self._t.now()) if disabled else None
+        if change.disabled is not None:
+            disabled_at = (disabled_at or self._t.now()) if change.disabled else None
         after = dataclasses.replace(
             before,
-            name=before.name if name is None else name,
-            admin=before.admin if admin is None else admin,
+            name=before.name if change.name is None else change.name,
+            admin=before.admin if change.admin is None else change.admin,
             disabled_at=disabled_at,
             updated_at=self._t.now(),
         )
         self._t.users[user_id] = after
-        if password_hash is not None:
-            self._t.password_hashes[user_id] = password_hash
+        if change.password_hash is not None:
+            self._t.password_hashes[user_id] = change.password_hash
         return after
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -199,24 +191,23 @@ class FakeMembers(_Table):
 
 
 class FakeApiKeys(_Table):
-    async def insert(
-        self,
-        *,
-        key_id: str,
-        name: str,
-        key_hash: str,
-        prefix: str,
-        user_id: str | None,
-        project_id: str | None,
-        role: Role,
-        admin: bool,
-        expires_at: datetime | None,
-    ) -> ApiKey:
-        if key_hash in self._t.key_hashes.values():
+    async def insert(self, row: ApiKeyRow) -> ApiKey:
+        if row.key_hash in self._t.key_hashes.values():
             raise AssertionError("api_keys.key_hash is unique")
-        key = ApiKey(key_id, name, prefix, user_id, project_id, role, admin, expires_at, None, self._t.now())
-        self._t.keys[key_id] = key
-        self._t.key_hashes[key_id] = key_hash
+        key = ApiKey(
+            row.key_id,
+            row.name,
+            row.prefix,
+            row.user_id,
+            row.project_id,
+            row.role,
+            row.admin,
+            row.expires_at,
+            None,
+            self._t.now(),
+        )
+        self._t.keys[row.key_id] = key
+        self._t.key_hashes[row.key_id] = row.key_hash
         return key
 
     async def get(self, key_id: str) -> ApiKey | None:

@@ -75,11 +75,21 @@ def test_bad_cloud_accounts_are_refused(monkeypatch: pytest.MonkeyPatch, clouds:
         ProvisionerSettings()
 
 
-def test_features_are_read_from_the_adapter_class_without_connecting() -> None:
-    cls = adapter_class("simcloud")
+@pytest.mark.parametrize(
+    ("driver", "name"),
+    [
+        ("simcloud", "SimCloudAdapter"),
+        ("ec2", "Ec2Adapter"),
+        ("openstack", "OpenStackAdapter"),
+        ("libvirt", "LibvirtAdapter"),
+        ("xcp", "XcpAdapter"),
+    ],
+)
+def test_features_are_read_from_the_adapter_class_without_connecting(driver: str, name: str) -> None:
+    cls = adapter_class(driver)
 
-    assert cls is not None and cls.__name__ == "SimCloudAdapter"
-    assert module_features("simcloud") == cls.features
+    assert cls is not None and cls.__name__ == name
+    assert module_features(driver) == cls.features and cls.features
     assert adapter_class("nope") is None and module_features("nope") == frozenset()
 
 

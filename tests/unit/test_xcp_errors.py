@@ -18,7 +18,7 @@ from adapters.base import (
     QuotaExceeded,
 )
 from adapters.xcp import _errors
-from adapters.xcp._states import POWER_STATES, instance_state
+from adapters.xcp._mapping import POWER_STATES, instance_state
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kernel.db import Connection
+from kernel.db import Connection, from_row
 from kernel.identity import Role
 from services.gateway.identity.domain import KeyGrant, RefreshRecord, UserGrant
 
@@ -36,17 +36,7 @@ class RefreshTokens:
             " expires_at <= now() AS expired FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
             token_hash,
         )
-        if row is None:
-            return None
-        return RefreshRecord(
-            id=str(row["id"]),
-            user_id=str(row["user_id"]),
-            family_id=str(row["family_id"]),
-            expires_at=row["expires_at"],
-            used=row["used"],
-            revoked=row["revoked"],
-            expired=row["expired"],
-        )
+        return from_row(RefreshRecord, row) if row is not None else None
 
     async def use(self, token_id: str) -> None:
         await self._conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", uuid.UUID(token_id))
@@ -72,20 +62,12 @@ class Grants:
 
     async def key(self, key_hash: str) -> KeyGrant | None:
         row = await self._conn.fetchrow(
-            "SELECT id, user_id, project_id, role, is_admin, extract(epoch FROM expires_at) AS expires"
+            "SELECT id AS key_id, user_id, project_id, role, is_admin AS admin,"
+            " extract(epoch FROM expires_at)::float8 AS expires_at"
             " FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
             key_hash,
         )
-        if row is None:
-            return None
-        return KeyGrant(
-            key_id=str(row["id"]),
-            user_id=str(row["user_id"]) if row["user_id"] else None,
-            project_id=row["project_id"],
-            role=Role(row["role"]),
-            admin=row["is_admin"],
-            expires_at=float(row["expires"]) if row["expires"] is not None else None,
-        )
+        return from_row(KeyGrant, row, role=Role(row["role"])) if row is not None else None
 
     async def user(self, user_id: str) -> UserGrant | None:
         row = await self._conn.fetchrow(

@@ -12,7 +12,7 @@ from kernel.identity import Role
 from services.gateway.identity.domain import DEFAULT_PROJECT
 from services.gateway.identity.handlers import SYSTEM, Actor, api_key_created
 from services.gateway.identity.passwords import PasswordHashing
-from services.gateway.identity.ports import IdentityUnitOfWork
+from services.gateway.identity.ports import ApiKeyRow, IdentityUnitOfWork
 from services.gateway.identity.tokens import display_prefix, secret_hash
 
 __all__ = ["ADMIN_TOKEN_KEY_NAME", "seed_admin_token", "seed_admin_user"]
@@ -49,15 +49,17 @@ async def seed_admin_token(uow: IdentityUnitOfWork, token: str) -> None:
         if await tx.repos.api_keys.hash_exists(digest):
             raise RuntimeError("CLANAVI_ADMIN_TOKEN has the value of another API key; choose a new one")
         record = await tx.repos.api_keys.insert(
-            key_id=str(uuid.uuid4()),
-            name=ADMIN_TOKEN_KEY_NAME,
-            key_hash=digest,
-            prefix=display_prefix(token),
-            user_id=None,
-            project_id=None,
-            role=Role.OWNER,
-            admin=True,
-            expires_at=None,
+            ApiKeyRow(
+                key_id=str(uuid.uuid4()),
+                name=ADMIN_TOKEN_KEY_NAME,
+                key_hash=digest,
+                prefix=display_prefix(token),
+                user_id=None,
+                project_id=None,
+                role=Role.OWNER,
+                admin=True,
+                expires_at=None,
+            )
         )
         actor.emit(tx, PLATFORM_SCOPE, api_key_created(record, actor))
     log.info("CLANAVI_ADMIN_TOKEN is admin key %s", record.id)

@@ -30,7 +30,13 @@ from kernel.keyset import PageRequest
 from kernel.unit_of_work import Transaction
 from services.gateway.identity.domain import ApiKey, Member, Project, Subject, User, role_at_most, valid_project_id
 from services.gateway.identity.passwords import PasswordHashing
-from services.gateway.identity.ports import IdentityRepositories, IdentityUnitOfWork, MemberRepository
+from services.gateway.identity.ports import (
+    ApiKeyRow,
+    IdentityRepositories,
+    IdentityUnitOfWork,
+    MemberRepository,
+    UserChange,
+)
 from services.gateway.identity.tokens import display_prefix, new_api_key, secret_hash
 
 __all__ = ["SYSTEM", "Actor", "IdentityService", "Me", "NewApiKey", "api_key_created", "key_scope"]
@@ -114,9 +120,8 @@ class IdentityService:
             before = await tx.repos.users.lock(user_id)
             if before is None:
                 raise NotFound(f"User {user_id} not found.")
-            after = await tx.repos.users.update(
-                user_id, name=name, password_hash=password_hash, admin=admin, disabled=disabled
-            )
+            change = UserChange(name=name, password_hash=password_hash, admin=admin, disabled=disabled)
+            after = await tx.repos.users.update(user_id, change)
             changed = [
                 field
                 for field, differs in (
@@ -283,15 +288,17 @@ class IdentityService:
         secret = new_api_key()
         async with self._uow.transaction() as tx:
             record = await tx.repos.api_keys.insert(
-                key_id=str(uuid.uuid4()),
-                name=name,
-                key_hash=secret_hash(secret),
-                prefix=display_prefix(secret),
-                user_id=subject.user_id,
-                project_id=None if admin else identity.project_id,
-                role=role,
-                admin=admin,
-                expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+                ApiKeyRow(
+                    key_id=str(uuid.uuid4()),
+                    name=name,
+                    key_hash=secret_hash(secret),
+                    prefix=display_prefix(secret),
+                    user_id=subject.user_id,
+                    project_id=None if admin else identity.project_id,
+                    role=role,
+                    admin=admin,
+                    expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+                )
             )
             actor.emit(tx, key_scope(record), api_key_created(record, actor))
         log.info("API key %s created by %s", record.id, actor.principal)

@@ -6,6 +6,7 @@ services.gateway.identity.repository implements them on PostgreSQL; the unit tes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -16,14 +17,41 @@ from services.gateway.identity.domain import ApiKey, KeyGrant, Member, Project, 
 
 __all__ = [
     "ApiKeyRepository",
+    "ApiKeyRow",
     "GrantReads",
     "IdentityRepositories",
     "IdentityUnitOfWork",
     "MemberRepository",
     "ProjectRepository",
     "RefreshTokenRepository",
+    "UserChange",
     "UserRepository",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class UserChange:
+    """What changes of a user: each field that is not None."""
+
+    name: str | None = None
+    password_hash: str | None = None
+    admin: bool | None = None
+    disabled: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    """A new API key as it is stored: the key's hash, never the key."""
+
+    key_id: str
+    name: str
+    key_hash: str
+    prefix: str
+    user_id: str | None
+    project_id: str | None
+    role: Role
+    admin: bool
+    expires_at: datetime | None
 
 
 class UserRepository(Protocol):
@@ -41,16 +69,8 @@ class UserRepository(Protocol):
     async def login(self, email: str) -> tuple[User, str] | None:
         """The user with this email (in any case) and its password hash."""
 
-    async def update(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        password_hash: str | None = None,
-        admin: bool | None = None,
-        disabled: bool | None = None,
-    ) -> User:
-        """Changes what is not None of a user the caller locked."""
+    async def update(self, user_id: str, change: UserChange) -> User:
+        """Changes a user the caller locked."""
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
@@ -91,19 +111,7 @@ class MemberRepository(Protocol):
 
 
 class ApiKeyRepository(Protocol):
-    async def insert(
-        self,
-        *,
-        key_id: str,
-        name: str,
-        key_hash: str,
-        prefix: str,
-        user_id: str | None,
-        project_id: str | None,
-        role: Role,
-        admin: bool,
-        expires_at: datetime | None,
-    ) -> ApiKey: ...
+    async def insert(self, row: ApiKeyRow) -> ApiKey: ...
 
     async def get(self, key_id: str) -> ApiKey | None: ...
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -17,6 +16,7 @@ from kernel.identity import Role
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from services.gateway.identity.auth_repository import Grants, RefreshTokens
 from services.gateway.identity.domain import ApiKey, Member, Project, User
+from services.gateway.identity.ports import ApiKeyRow, UserChange
 
 __all__ = [
     "API_KEY_LISTING",
@@ -142,15 +142,7 @@ class Users(_Bound):
         )
         return (_user(row), row["password_hash"]) if row else None
 
-    async def update(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        password_hash: str | None = None,
-        admin: bool | None = None,
-        disabled: bool | None = None,
-    ) -> User:
+    async def update(self, user_id: str, change: UserChange) -> User:
         row = await self._conn.fetchrow(
             f"""UPDATE users SET
                   name = coalesce($2, name),
@@ -161,10 +153,10 @@ class Users(_Bound):
                   updated_at = now()
                 WHERE id = $1 RETURNING {_USER}""",
             uuid.UUID(user_id),
-            name,
-            password_hash,
-            admin,
-            disabled,
+            change.name,
+            change.password_hash,
+            change.admin,
+            change.disabled,
         )
         assert row is not None, "update on a user the caller did not lock"
         return _user(row)
@@ -255,33 +247,21 @@ class Members(_Bound):
 
 
 class ApiKeys(_Bound):
-    async def insert(
-        self,
-        *,
-        key_id: str,
-        name: str,
-        key_hash: str,
-        prefix: str,
-        user_id: str | None,
-        project_id: str | None,
-        role: Role,
-        admin: bool,
-        expires_at: datetime | None,
-    ) -> ApiKey:
-        row = await self._conn.fetchrow(
+    async def insert(self, row: ApiKeyRow) -> ApiKey:
+        stored = await self._conn.fetchrow(
             "INSERT INTO api_keys (id, name, key_hash, prefix, user_id, project_id, role, is_admin, expires_at)"
             f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_KEY}",
-            uuid.UUID(key_id),
-            name,
-            key_hash,
-            prefix,
-            uuid.UUID(user_id) if user_id else None,
-            project_id,
-            role.value,
-            admin,
-            expires_at,
+            uuid.UUID(row.key_id),
+            row.name,
+            row.key_hash,
+            row.prefix,
+            uuid.UUID(row.user_id) if row.user_id else None,
+            row.project_id,
+            row.role.value,
+            row.admin,
+            row.expires_at,
         )
-        return _key(row)
+        return _key(stored)
 
     async def get(self, key_id: str) -> ApiKey | None:
         return await self._one(f"SELECT {_KEY} FROM api_keys", key_id, _key, lock=False)

@@ -26,7 +26,7 @@ from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature,
 from adapters.registry import AdapterContext, UnknownDriver, factory
 from kernel.caching import LoadingCache
 from kernel.crypto import Keyring
-from kernel.errors import ClanaviError, Conflict, NotFound, NotImplementedByCloud
+from kernel.errors import ClanaviError, Conflict, NotImplementedByCloud
 from kernel.networks import Network, parse_networks
 from kernel.retry import retrying
 from kernel.unit_of_work import UnitOfWork
@@ -34,6 +34,7 @@ from services.provisioner.clouds import credentials
 from services.provisioner.clouds.domain import Cloud, Misconfigured
 from services.provisioner.clouds.repository import CloudStore
 from services.provisioner.errors import ModuleIsDisabled
+from services.provisioner.owned import owned
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
 
 log = logging.getLogger(__name__)
@@ -140,10 +141,7 @@ class CloudDirectory:
     async def cloud(self, cloud_id: str) -> Cloud:
         """The cloud, whichever project's it is; raises NotFound when there is none."""
         async with self._uow.reading() as repos:
-            found = await repos.clouds.find(cloud_id)
-        if found is None:
-            raise NotFound(f"Cloud {cloud_id} does not exist.")
-        return found
+            return owned(await repos.clouds.find(cloud_id), "cloud", cloud_id)
 
     async def features(self, cloud: Cloud) -> frozenset[Feature]:
         """What the cloud's adapter declares. A connected adapter knows best (libvirt on a QEMU host adds

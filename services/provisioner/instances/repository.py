@@ -14,7 +14,15 @@ from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, 
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filters
 from services.provisioner.owned import owned
 from services.provisioner.work.engine import PendingStore
-from services.provisioner.work.table import IN_FLIGHT, NOT_HELD, PendingTable, Stored, kept
+from services.provisioner.work.table import (
+    IN_FLIGHT,
+    NOT_HELD,
+    PENDING_COLUMNS,
+    RECORD_COLUMNS,
+    PendingTable,
+    Stored,
+    kept,
+)
 
 COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
@@ -95,29 +103,11 @@ def key_of(record_id: str) -> uuid.UUID | None:
 class PostgresInstanceRepository(PendingTable[InstanceRecord]):
     table = "instances"
     columns = COLUMNS
-    changing: ClassVar[Stored] = {
-        "provider_id": kept,
-        "state": kept,
-        "pending_action": kept,
-        "attempts": kept,
-        "reason": kept,
-        "private_ips": list,
-        "correlation_id": kept,
-        "last_event_id": kept,
-        "launch_options": dict,
-        "throttled": kept,
-        "pending_since": kept,
-        "zone": kept,
-    }
+    changing: ClassVar[Stored] = {**PENDING_COLUMNS, "private_ips": list, "launch_options": dict, "zone": kept}
     inserted: ClassVar[Stored] = {
-        "id": uuid.UUID,
-        "project_id": kept,
-        "cloud_id": kept,
-        "name": kept,
+        **RECORD_COLUMNS,
         "image_id": kept,
         "flavor_id": kept,
-        "created_at": kept,
-        "updated_at": kept,
         "key_name": kept,
         "security_group_ids": list,
         "tags": dict,

@@ -23,54 +23,73 @@ from services.provisioner.instances.domain import (
     TRANSITIONAL,
     InstanceRecord,
 )
-from services.provisioner.inventory.domain import Change, R, Sync
+from services.provisioner.inventory.domain import C, Change, R, Sync
 from services.provisioner.resources.domain import ResourceRecord
 
-# Cloud states that mean the thing is on its way out or out: nothing to adopt, and a record Clanavi did not end is
-# gone.
-_INSTANCE_ENDING = frozenset({S.TERMINATING, S.TERMINATED})
-_VOLUME_ENDING = frozenset({VS.DELETING, VS.DELETED})
 # Volume records no sync touches again.
 VOLUME_ENDED = frozenset({VS.DELETED.value, GONE})
 _VOLUME_ERROR = "The cloud reports the volume in error."
 
 
 @dataclass(frozen=True)
-class _Facts(Generic[R]):
-    """How a kind's drifts and vanishings are told: its events, and the field that names the record."""
+class _Kind:
+    """What a sync tells of one kind: the field that names a record in its events, its drift and vanishing events,
+    the record states no sync touches again, and the cloud states that mean the thing is on its way out or out
+    (nothing to adopt, and a record Clanavi did not end is gone)."""
+
+    named_by: str
+    drifted: Callable[..., events.EventPayload]
+    vanished: Callable[..., events.EventPayload]
+    ended: frozenset[str]
+    ending: frozenset[S] | frozenset[VS]
+
+
+_INSTANCES = _Kind(
+    "instance_id", events.InstanceDrifted, events.InstanceVanished, ENDED, frozenset({S.TERMINATING, S.TERMINATED})
+)
+_VOLUMES = _Kind(
+    "volume_id", events.VolumeDrifted, events.VolumeVanished, VOLUME_ENDED, frozenset({VS.DELETING, VS.DELETED})
+)
+
+
+@dataclass(frozen=True)
+class _Facts(Generic[R, C]):
+    """The rules every kind keeps alike, told by its `kind`."""
 
     sync: Sync
-    named_by: ClassVar[str]
-    drifted: ClassVar[Callable[..., events.EventPayload]]
-    vanished: ClassVar[Callable[..., events.EventPayload]]
+    kind: ClassVar[_Kind]
+
+    def ended(self, record: R) -> bool:
+        return record.state in self.kind.ended
+
+    def ending(self, cloud: C) -> bool:
+        return cloud.state in self.kind.ending
+
+    def adoptable(self, cloud: C) -> bool:
+        return not self.ending(cloud)
 
     def _about(self, record: R, provider_id: str) -> dict[str, Any]:
         return {
-            self.named_by: record.id,
+            self.kind.named_by: record.id,
             "cloud_id": record.cloud_id,
             "provider_id": provider_id,
             "sync_id": self.sync.sync_id,
         }
 
     def _drift(self, record: R, after: R, provider_id: str) -> Change[R]:
-        fact = self.drifted(**self._about(record, provider_id), from_state=record.state, to_state=after.state)
+        fact = self.kind.drifted(**self._about(record, provider_id), from_state=record.state, to_state=after.state)
         return Change(record, after, fact)
 
     def vanish(self, record: R) -> Change[R]:
-        fact = self.vanished(**self._about(record, record.provider_id or ""), previous_state=record.state)
+        fact = self.kind.vanished(**self._about(record, record.provider_id or ""), previous_state=record.state)
         return Change(record, replace(record, state=GONE), fact)
 
 
 @dataclass(frozen=True)
-class InstanceRules(_Facts[InstanceRecord]):
+class InstanceRules(_Facts[InstanceRecord, CloudInstance]):
     # The cloud's security group ids -> Clanavi's (groups Clanavi does not know are left out of adopted records).
     group_ids: Mapping[str, str] = field(default_factory=dict)
-    named_by = "instance_id"
-    drifted = events.InstanceDrifted
-    vanished = events.InstanceVanished
-
-    def ended(self, record: InstanceRecord) -> bool:
-        return record.state in ENDED
+    kind = _INSTANCES
 
     def busy(self, record: InstanceRecord) -> bool:
         return record.pending_action is not None or record.state == REQUESTED or record.state in TRANSITIONAL
@@ -81,10 +100,7 @@ class InstanceRules(_Facts[InstanceRecord]):
         return lambda cloud: cloud.tags.get(INSTANCE_TAG, "") in launching
 
     def adoptable(self, cloud: CloudInstance) -> bool:
-        return cloud.state not in _INSTANCE_ENDING and cloud.state != S.UNKNOWN
-
-    def ending(self, cloud: CloudInstance) -> bool:
-        return cloud.state in _INSTANCE_ENDING
+        return super().adoptable(cloud) and cloud.state != S.UNKNOWN
 
     def same(self, record: InstanceRecord, cloud: CloudInstance) -> bool:
         return cloud.state == S.UNKNOWN or cloud.state.value == record.state
@@ -122,15 +138,10 @@ class InstanceRules(_Facts[InstanceRecord]):
 
 
 @dataclass(frozen=True)
-class VolumeRules(_Facts[ResourceRecord]):
+class VolumeRules(_Facts[ResourceRecord, CloudVolume]):
     # The cloud's instance ids -> Clanavi's: an adopted or corrected volume is attached to the Clanavi instance.
     instance_ids: Mapping[str, str] = field(default_factory=dict)
-    named_by = "volume_id"
-    drifted = events.VolumeDrifted
-    vanished = events.VolumeVanished
-
-    def ended(self, record: ResourceRecord) -> bool:
-        return record.state in VOLUME_ENDED
+    kind = _VOLUMES
 
     def busy(self, record: ResourceRecord) -> bool:
         return record.pending_action is not None or record.provider_id is None or record.state in record.rules.followed
@@ -144,12 +155,6 @@ class VolumeRules(_Facts[ResourceRecord]):
             and (r.pending_action == r.rules.create or (r.provider_id is None and r.state == r.rules.creating))
         }
         return lambda cloud: cloud.name in creating
-
-    def adoptable(self, cloud: CloudVolume) -> bool:
-        return cloud.state not in _VOLUME_ENDING
-
-    def ending(self, cloud: CloudVolume) -> bool:
-        return cloud.state in _VOLUME_ENDING
 
     def same(self, record: ResourceRecord, cloud: CloudVolume) -> bool:
         return cloud.state.value == record.state

@@ -19,7 +19,7 @@ from services.provisioner.listing import RECORD_KEY, RECORD_SORTS, record_filter
 from services.provisioner.owned import owned
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, label, launch_names
 from services.provisioner.work.engine import PendingStore
-from services.provisioner.work.table import NOT_HELD, PendingTable, Stored, kept
+from services.provisioner.work.table import NOT_HELD, PENDING_COLUMNS, RECORD_COLUMNS, PendingTable, Stored, kept
 
 COLUMNS = (
     "id, kind, project_id, cloud_id, name, provider_id, state, pending_action, pending, attempts, throttled, reason, "
@@ -99,29 +99,8 @@ def record_of(row: Any) -> ResourceRecord:
 class PostgresResourceRepository(PendingTable[ResourceRecord]):
     table = "resources"
     columns = COLUMNS
-    changing: ClassVar[Stored] = {
-        "provider_id": kept,
-        "state": kept,
-        "pending_action": kept,
-        "pending": dict,
-        "attempts": kept,
-        "throttled": kept,
-        "reason": kept,
-        "attrs": dict,
-        "correlation_id": kept,
-        "last_event_id": kept,
-        "pending_since": kept,
-    }
-    inserted: ClassVar[Stored] = {
-        "id": uuid.UUID,
-        "kind": kept,
-        "project_id": kept,
-        "cloud_id": kept,
-        "name": kept,
-        "created_at": kept,
-        "updated_at": kept,
-        **changing,
-    }
+    changing: ClassVar[Stored] = {**PENDING_COLUMNS, "pending": dict, "attrs": dict}
+    inserted: ClassVar[Stored] = {**RECORD_COLUMNS, "kind": kept, **changing}
     # Constants from the rules (never input): lets the planner use the partial index `resources_moving`.
     moving_state = f"state IN ({_FOLLOWED_STATES}) AND (kind, state) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
 

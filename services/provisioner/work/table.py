@@ -34,6 +34,28 @@ def kept(value: Any) -> Any:
     return value
 
 
+# The columns every pending record has: those a new row is given once, and those its action's progress changes.
+RECORD_COLUMNS: Stored = {
+    "id": uuid.UUID,
+    "project_id": kept,
+    "cloud_id": kept,
+    "name": kept,
+    "created_at": kept,
+    "updated_at": kept,
+}
+PENDING_COLUMNS: Stored = {
+    "provider_id": kept,
+    "state": kept,
+    "pending_action": kept,
+    "attempts": kept,
+    "throttled": kept,
+    "pending_since": kept,
+    "reason": kept,
+    "correlation_id": kept,
+    "last_event_id": kept,
+}
+
+
 def lease_interval(param: str) -> str:
     return f"make_interval(secs => {param})"
 
@@ -153,4 +175,13 @@ class PendingTable(Generic[Rec]):
         return await self._held(f"DELETE FROM {self.table}", record_id, token)
 
 
-__all__ = ["IN_FLIGHT", "NOT_HELD", "PendingTable", "Stored", "kept", "lease_interval"]
+__all__ = [
+    "IN_FLIGHT",
+    "NOT_HELD",
+    "PENDING_COLUMNS",
+    "RECORD_COLUMNS",
+    "PendingTable",
+    "Stored",
+    "kept",
+    "lease_interval",
+]
