@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench._cli import progress
 from devstack import PostgresServer, RabbitServer, free_port
 
 DATABASE_ENV = "CLANAVI_BENCH_DATABASE_URL"
@@ -31,46 +31,11 @@ class Endpoints:
     pids: dict[str, int] = field(default_factory=dict)
 
 
-def _progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def _read_pid(path: Path) -> int:
     try:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def _proc_stat(pid: str) -> tuple[int, int] | None:
-    """(parent pid, user + system clock ticks) of a live process, from /proc/<pid>/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def tree_cpu_seconds(root: int) -> float | None:
-    """CPU time used so far by a process and its live descendants (Linux only; None when unavailable)."""
-    try:
-        entries = [name for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return None
-    stats = {int(name): stat for name in entries if (stat := _proc_stat(name)) is not None}
-    if root not in stats:
-        return None
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in stats.items():
-        children.setdefault(parent, []).append(pid)
-    ticks, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        ticks += stats[pid][1]
-        todo.extend(children.get(pid, []))
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -87,7 +52,7 @@ def bench_servers() -> Iterator[Endpoints]:
     pg = None if database_url else PostgresServer(root / "postgres", free_port(), durable=True)
     rabbit = None if amqp_url else RabbitServer(root / "rabbitmq", free_port())
     try:
-        _progress(f"starting {'PostgreSQL ' if pg else ''}{'RabbitMQ ' if rabbit else ''}in {root}")
+        progress(f"starting {'PostgreSQL ' if pg else ''}{'RabbitMQ ' if rabbit else ''}in {root}")
         with ThreadPoolExecutor(max_workers=2) as pool:
             started = [pool.submit(server.start) for server in (pg, rabbit) if server is not None]
             for future in started:
@@ -105,7 +70,7 @@ def bench_servers() -> Iterator[Endpoints]:
             pids={name: pid for name, pid in pids.items() if pid > 0},
         )
     finally:
-        _progress("stopping the benchmark's servers")
+        progress("stopping the benchmark's servers")
         if rabbit is not None:
             with contextlib.suppress(Exception):
                 rabbit.stop()

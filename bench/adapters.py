@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from typing import Any
 
 from adapters.base import CloudAdapter, LaunchSpec
 from adapters.registry import AdapterContext, factory
+from bench._cli import machine
 from devstack import PostgresServer, free_port
 from devstack.moto import MotoServer
 from kernel import db
@@ -268,7 +267,7 @@ async def bench(pg: PostgresServer, moto: MotoServer, n: int, concurrency: int) 
                 results["simcloud_adapter"]["instances_per_s_end_to_end"] / ours["instances_per_s_end_to_end"], 2
             ),
         },
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
     }
 
 

@@ -27,21 +27,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Query
 
+from kernel.db import Connection, Pool
 from services.provisioner.schemas import InstanceCreate, InstanceOut, Page
-
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
-    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
-else:
-    Pool = asyncpg.Pool
-    Connection = asyncpg.Connection
 
 DATABASE_ENV = "CLANAVI_BENCH_ANCHOR_DATABASE_URL"
 PROJECT_ENV = "CLANAVI_BENCH_ANCHOR_PROJECT"

@@ -29,11 +29,9 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,13 +43,13 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import asyncpg
 import httpx
 
 from bench import _procfs, anchor
+from bench._cli import exit_on_sigterm, machine, positive, progress
 from bench._servers import Endpoints, bench_servers
 from devstack import free_port
 from devstack.processes import ServiceProcess, service_env, stop_process
@@ -96,10 +94,6 @@ def rate_target(route: str) -> str:
 
 def rss_target(service: str) -> str:
     return f"{service}_rss_at_most_{MAX_SERVICE_RSS_MB:.0f}MB"
-
-
-def _progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 # --- the anchor and the hello floor ----------------------------------------------------------------------------
@@ -220,7 +214,7 @@ def ensure_wrk() -> str:
         return found
     if os.geteuid() != 0:
         raise SystemExit("wrk is not installed: run `sudo apt-get install wrk` (or `make install`)")
-    _progress("wrk is not installed: installing the Debian package with apt-get")
+    progress("wrk is not installed: installing the Debian package with apt-get")
     subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)  # noqa: S603,S607
     found = shutil.which("wrk")
     if not found:
@@ -668,7 +662,7 @@ class Rounds:
         self.servers.quiet(self.platform_idle_cores, timeout=10.0)
 
     def route(self, round_: int, route: str, side: str) -> None:
-        _progress(f"round {round_}: {side} {ROUTE_NAMES[route]}")
+        progress(f"round {round_}: {side} {ROUTE_NAMES[route]}")
         url, token = self.urls[side] + _url(route, self.instance_id), ADMIN_TOKEN if side == "gateway" else None
         if route != "post":
             self.runs[f"{route}_{side}"].append(self._wrk(url, PATHS[side], token=token)[0])
@@ -683,7 +677,7 @@ class Rounds:
         if side == "anchor":
             self._quiet()
             return
-        _progress(f"round {round_}: waiting until the {created} launches are done")
+        progress(f"round {round_}: waiting until the {created} launches are done")
         self.settled.append(settle(self.database_url, self.project_id, self.servers, self.platform_idle_cores))
         # A launch goes on after its 202 (the worker, SimCloud, the outbox, the audit trail): its whole cost.
         whole = since_start.use()
@@ -695,10 +689,10 @@ class Rounds:
         for route in ROUTES:
             for side in sides:
                 self.route(round_, route, side)
-        _progress(f"round {round_}: hello")
+        progress(f"round {round_}: hello")
         self.runs["hello"].append(self._wrk(self.urls["hello"] + HELLO_PATH, PATHS["hello"], token=None)[0])
         if self.jwt is not None:
-            _progress(f"round {round_}: gateway {ROUTE_NAMES['list']} (JWT access token)")
+            progress(f"round {round_}: gateway {ROUTE_NAMES['list']} (JWT access token)")
             self.runs["list_gateway_jwt"].append(
                 self._wrk(self.urls["gateway"] + LIST_PATH, PATHS["gateway"], token=self.jwt)[0]
             )
@@ -716,11 +710,11 @@ def measure(options: Options) -> dict[str, Any]:
             memory_ready = {
                 name: _procfs.memory_mb(p.process.pid) for name, p in processes.items() if p.process is not None
             }
-            _progress(f"creating {options.instances} SimCloud instances through the gateway")
+            progress(f"creating {options.instances} SimCloud instances through the gateway")
             page = asyncio.run(create_instances(gateway, options.instances))
             project_id, instance_id = page["items"][0]["project_id"], page["items"][0]["id"]
             token, jwt_note = asyncio.run(access_token(gateway))
-            _progress(f"JWT access token: {jwt_note}")
+            progress(f"JWT access token: {jwt_note}")
             asyncio.run(create_anchor_schema(endpoints.database_url))
             anchor_env = {**os.environ, anchor.DATABASE_ENV: endpoints.database_url, anchor.PROJECT_ENV: project_id}
             ports = {"anchor": free_port(), "hello": free_port()}
@@ -746,7 +740,7 @@ def measure(options: Options) -> dict[str, Any]:
                     child.start()
                 urls = {"gateway": gateway, **{name: f"http://127.0.0.1:{port}" for name, port in ports.items()}}
                 checks = asyncio.run(compare_answers(gateway, urls["anchor"], instance_id))
-                _progress("the anchor answers the same list items, record and launch fields as the gateway")
+                progress("the anchor answers the same list items, record and launch fields as the gateway")
                 pids = {name: p.process.pid for name, p in processes.items() if p.process is not None}
                 pids.update({child.name: child.pid for child in children})
                 if "rabbitmq" in endpoints.pids:
@@ -833,7 +827,7 @@ def measure(options: Options) -> dict[str, Any]:
         "targets": targets(routes, memory_mb),
         "errors_or_non_2xx": sum(run["non_2xx_3xx"] + run["socket_errors"] for run in every_run),
         "wrk_timeouts_over_2s": sum(run["timeouts"] for run in every_run),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "elapsed_s": round(time.perf_counter() - began, 1),
     }
     return output
@@ -946,27 +940,16 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=_positive, default=60, help="instances to create and list (60)")
-    parser.add_argument("--duration", type=_positive, default=10, help="seconds per GET run (10)")
-    parser.add_argument("--post-duration", type=_positive, default=5, help="seconds per POST run (5)")
-    parser.add_argument("--rounds", type=_positive, default=2, help="runs per target, alternating (2)")
+    parser.add_argument("--instances", type=positive, default=60, help="instances to create and list (60)")
+    parser.add_argument("--duration", type=positive, default=10, help="seconds per GET run (10)")
+    parser.add_argument("--post-duration", type=positive, default=5, help="seconds per POST run (5)")
+    parser.add_argument("--rounds", type=positive, default=2, help="runs per target, alternating (2)")
     args = parser.parse_args(argv)
     if args.instances < 50:
         parser.error("--instances must be at least 50: the listed page holds 50")
-    signal.signal(signal.SIGTERM, _terminate)  # so the servers and processes are stopped on `kill` too
+    exit_on_sigterm()
     options = Options(
         instances=args.instances, duration=args.duration, post_duration=args.post_duration, rounds=args.rounds
     )

@@ -23,19 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
-import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import adapters.simcloud
 from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
+from bench._cli import machine, progress
 from devstack import PostgresServer, free_port
 from kernel import db
 from kernel.migrations import migrate
@@ -48,10 +47,6 @@ from services.provisioner.settings import SIM_CLOUD_ID, SIM_CLOUD_NAME
 from services.provisioner.unit_of_work import on_postgres
 
 CONCURRENCY = 16
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 class CountedSim(SimCloudAdapter):
@@ -91,6 +86,12 @@ async def change_outside(sim: SimCloudAdapter, ids: list[str]) -> None:
                 await sim.terminate_instance(instance_id)
 
     await asyncio.gather(*(act(n, i) for n, i in enumerate(ids)))
+
+
+async def _seconds(work: Awaitable[None]) -> float:
+    started = time.perf_counter()
+    await work
+    return time.perf_counter() - started
 
 
 async def outbox_rows(pool: db.Pool) -> int:
@@ -133,26 +134,22 @@ async def bench(pg: PostgresServer, n: int, changed: int, page_size: int) -> dic
         clouds = CloudDirectory(uow, connected={SIM_CLOUD_ID: sim})
         inventory = Inventory(uow, clouds, page_size=page_size)
 
-        log(f"seeding {n} instances into SimCloud's tables")
-        started = time.perf_counter()
-        await seed(pool, n)
-        seed_seconds = time.perf_counter() - started
+        progress(f"seeding {n} instances into SimCloud's tables")
+        seed_seconds = await _seconds(seed(pool, n))
 
-        log("sync 1: adopting every instance")
+        progress("sync 1: adopting every instance")
         first = await timed_sync(inventory, sim, pool, n)
         assert first["adopted"] == n, first
-        log("sync 2: nothing changed")
+        progress("sync 2: nothing changed")
         second = await timed_sync(inventory, sim, pool, n)
         assert second["unchanged"] == n and second["events_written"] == 1, second
 
         ids = [r["id"] for r in await pool.fetch(f"SELECT id FROM {adapters.simcloud.SCHEMA}.instances ORDER BY id")]
         step = max(1, len(ids) // changed)
         chosen = ids[::step][:changed]
-        log(f"changing {len(chosen)} instances through SimCloud's API")
-        started = time.perf_counter()
-        await change_outside(sim, chosen)
-        change_seconds = time.perf_counter() - started
-        log("sync 3: after the changes")
+        progress(f"changing {len(chosen)} instances through SimCloud's API")
+        change_seconds = await _seconds(change_outside(sim, chosen))
+        progress("sync 3: after the changes")
         third = await timed_sync(inventory, sim, pool, n)
         assert third["drifted"] + third["vanished"] == len(chosen), third
         await clouds.close()
@@ -176,7 +173,7 @@ async def bench(pg: PostgresServer, n: int, changed: int, page_size: int) -> dic
         "first_sync_adopt_all": first,
         "second_sync_nothing_changed": second,
         "third_sync_after_changes": third,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
     }
 
 
@@ -190,7 +187,7 @@ def main() -> None:
     root.chmod(0o755)  # the postgres user must reach its data directory inside
     pg = PostgresServer(root / "postgres", free_port(), durable=True)
     try:
-        log("starting PostgreSQL")
+        progress("starting PostgreSQL")
         pg.start()
         print(json.dumps(asyncio.run(bench(pg, args.instances, args.changed, args.page_size)), indent=2))
     finally:

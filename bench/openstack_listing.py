@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ import httpx
 
 from adapters.base import Instance
 from adapters.openstack import OpenStackAdapter, OpenStackConfig
+from bench._cli import machine
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import REGION
 
@@ -134,7 +133,7 @@ async def bench(servers: int, page: int, rounds: int) -> dict[str, Any]:
             "pages_per_s": round(raw_pages / best_floor, 1),
         },
         "ratio_adapter_over_floor_seconds": round(best / best_floor, 2),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
     }
 
 

@@ -17,22 +17,20 @@ import contextlib
 import json
 import logging
 import math
-import os
-import platform
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from bench._servers import Endpoints, bench_servers, tree_cpu_seconds
+from bench import _procfs
+from bench._cli import exit_on_sigterm, machine, non_negative, positive, progress
+from bench._servers import Endpoints, bench_servers
 from kernel import db, outbox
 from kernel.bus import Bus
 from kernel.consumer import EventConsumer, Handler
@@ -55,10 +53,6 @@ METHOD = (
     "cpu_cores_used = CPU s / wall s of this process, each own server's process tree and the whole shared machine; "
     "cpu_ms_per_* = this process + own servers; pools, prefetch, consumer concurrency as ServiceRuntime defaults"
 )
-
-
-def _progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def _setting_default(name: str) -> int:
@@ -102,17 +96,6 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 2) if denominator > 0 else None
 
 
-def _machine_busy_ticks() -> int | None:
-    """Busy CPU time of the whole machine in clock ticks (Linux /proc/stat), None elsewhere."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields[:8]) - idle
-
-
 class CpuWindow:
     """CPU used during a run, in cores (1.0 = one core busy): by this process, by each server the benchmark started
     (with their child processes), and by the whole machine, which other tenants may share."""
@@ -121,19 +104,21 @@ class CpuWindow:
         self._pids = pids
         self._wall = time.perf_counter()
         self._process = time.process_time()
-        self._servers = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
-        self._machine = _machine_busy_ticks()
+        stats = _procfs.all_stats()
+        self._servers = {name: _procfs.tree_seconds(pid, stats) for name, pid in pids.items()}
+        self._machine = _procfs.machine_busy_seconds()
 
     def cores(self) -> dict[str, float | None]:
         wall = time.perf_counter() - self._wall
         used: dict[str, float | None] = {"bench_process": round((time.process_time() - self._process) / wall, 2)}
+        stats = _procfs.all_stats()
         for name, pid in self._pids.items():
-            before, now = self._servers[name], tree_cpu_seconds(pid)
+            before, now = self._servers[name], _procfs.tree_seconds(pid, stats)
             used[name] = round((now - before) / wall, 2) if before is not None and now is not None else None
-        machine_now = _machine_busy_ticks()
+        machine_now = _procfs.machine_busy_seconds()
         used["machine"] = None
         if machine_now is not None and self._machine is not None:
-            used["machine"] = round((machine_now - self._machine) / os.sysconf("SC_CLK_TCK") / wall, 2)
+            used["machine"] = round((machine_now - self._machine) / wall, 2)
         return used
 
 
@@ -184,6 +169,24 @@ async def _wait_all(futures: Sequence[asyncio.Future[float]], what: str) -> None
     except TimeoutError:
         missing = sum(1 for f in futures if not f.done())
         raise RuntimeError(f"{what}: {missing} of {len(futures)} not consumed after {WAIT_TIMEOUT:.0f}s") from None
+
+
+# An event or message sent, and when it is consumed.
+Sent = tuple[uuid.UUID, asyncio.Future[float]]
+
+
+async def _consumed(sent: Sequence[Sent], what: str) -> list[uuid.UUID]:
+    """The ids of what was sent, once every one of them is consumed."""
+    await _wait_all([consumed for _, consumed in sent], what)
+    return [sent_id for sent_id, _ in sent]
+
+
+async def _one_at_a_time(send: Callable[[], Awaitable[Sent]], count: int, what: str) -> list[uuid.UUID]:
+    """Send `count` times, each once the one before is consumed."""
+    ids = []
+    for _ in range(count):
+        ids += await _consumed([await send()], what)
+    return ids
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------------
@@ -303,22 +306,25 @@ class Pipeline:
         return self._producer_pool
 
     async def create_schemas(self) -> None:
+        tables = {
+            self.producer_schema: (
+                OUTBOX_DDL,
+                "CREATE TABLE instances (id uuid PRIMARY KEY, project_id text NOT NULL, name text NOT NULL, "
+                "state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+            ),
+            self.consumer_schema: (
+                INBOX_DDL,
+                "CREATE TABLE launches (event_id uuid PRIMARY KEY, instance_id text NOT NULL, provider_id text NOT "
+                "NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())",
+            ),
+        }
         conn = await asyncpg.connect(self.database_url)
         try:
-            await conn.execute(f"CREATE SCHEMA {self.producer_schema}")
-            await conn.execute(f"SET search_path TO {self.producer_schema}")
-            await conn.execute(OUTBOX_DDL)
-            await conn.execute(
-                "CREATE TABLE instances (id uuid PRIMARY KEY, project_id text NOT NULL, name text NOT NULL, "
-                "state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
-            )
-            await conn.execute(f"CREATE SCHEMA {self.consumer_schema}")
-            await conn.execute(f"SET search_path TO {self.consumer_schema}")
-            await conn.execute(INBOX_DDL)
-            await conn.execute(
-                "CREATE TABLE launches (event_id uuid PRIMARY KEY, instance_id text NOT NULL, provider_id text NOT "
-                "NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
-            )
+            for schema, statements in tables.items():
+                await conn.execute(f"CREATE SCHEMA {schema}")
+                await conn.execute(f"SET search_path TO {schema}")
+                for statement in statements:
+                    await conn.execute(statement)
         finally:
             await conn.close()
 
@@ -374,7 +380,7 @@ class Pipeline:
                 await self._relay_task
             self._relay_task = None
 
-    async def produce(self) -> tuple[uuid.UUID, asyncio.Future[float]]:
+    async def produce(self) -> Sent:
         """One producer transaction: the instance row and its event; returns once committed."""
         self._sequence += 1
         event = _launch_event(self._sequence)
@@ -393,15 +399,10 @@ class Pipeline:
         return event.id, consumed
 
     async def paced(self, count: int) -> list[uuid.UUID]:
-        ids = []
-        for _ in range(count):
-            event_id, consumed = await self.produce()
-            await _wait_all([consumed], "pipeline paced event")
-            ids.append(event_id)
-        return ids
+        return await _one_at_a_time(self.produce, count, "pipeline paced event")
 
-    async def _produce_concurrently(self, count: int, producers: int) -> list[tuple[uuid.UUID, asyncio.Future[float]]]:
-        produced: list[tuple[uuid.UUID, asyncio.Future[float]]] = []
+    async def _produce_concurrently(self, count: int, producers: int) -> list[Sent]:
+        produced: list[Sent] = []
         remaining = count
 
         async def producer() -> None:
@@ -414,16 +415,14 @@ class Pipeline:
         return produced
 
     async def concurrent(self, count: int, producers: int) -> list[uuid.UUID]:
-        produced = await self._produce_concurrently(count, producers)
-        await _wait_all([consumed for _, consumed in produced], "pipeline throughput events")
-        return [event_id for event_id, _ in produced]
+        return await _consumed(await self._produce_concurrently(count, producers), "pipeline throughput events")
 
-    async def fill_backlog(self, count: int, producers: int) -> list[tuple[uuid.UUID, asyncio.Future[float]]]:
+    async def fill_backlog(self, count: int, producers: int) -> list[Sent]:
         """Commit `count` events with the relay stopped."""
         await self.pause_relay()
         return await self._produce_concurrently(count, producers)
 
-    async def drain(self, backlog: list[tuple[uuid.UUID, asyncio.Future[float]]]) -> float:
+    async def drain(self, backlog: list[Sent]) -> float:
         """Start the relay on a backlog; seconds from then to the last consumer commit. The capacity of relay, broker
         and consumer without producers competing for the CPU."""
         began = time.perf_counter()
@@ -444,17 +443,16 @@ class Pipeline:
 
     async def close(self, *, drop_schemas: bool, drop_topology: bool) -> None:
         await self.pause_relay()
-        for bus in (self._consumer_bus, self._relay_bus):
-            if bus is not None:
-                with contextlib.suppress(Exception):
-                    await bus.close()
+        await _close_quietly(self._consumer_bus, self._relay_bus)
         if drop_topology:
+            queue = f"{self.prefix}.bench-consumer"
             with contextlib.suppress(Exception):
-                await _delete_topology(self.amqp_url, self.prefix, "bench-consumer")
-        for pool in (self._consumer_pool, self._producer_pool):
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    await pool.close()
+                await _delete_topology(
+                    self.amqp_url,
+                    queues=(queue, f"{queue}.dead"),
+                    exchanges=(f"{self.prefix}.events", f"{self.prefix}.dead"),
+                )
+        await _close_quietly(self._consumer_pool, self._producer_pool)
         if drop_schemas:
             with contextlib.suppress(Exception):
                 conn = await asyncpg.connect(self.database_url)
@@ -465,14 +463,26 @@ class Pipeline:
                     await conn.close()
 
 
-async def _delete_topology(amqp_url: str, prefix: str, service: str) -> None:
-    """Remove what the pipeline declared on a broker the benchmark does not own."""
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def _close_quietly(*resources: _Closable | None) -> None:
+    """Close each one that was opened; a failure to close one does not keep the others open."""
+    for resource in resources:
+        if resource is not None:
+            with contextlib.suppress(Exception):
+                await resource.close()
+
+
+async def _delete_topology(amqp_url: str, *, queues: Sequence[str], exchanges: Sequence[str] = ()) -> None:
+    """Remove what a run declared on a broker the benchmark does not own."""
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        for queue in (f"{prefix}.{service}", f"{prefix}.{service}.dead"):
+        for queue in queues:
             await channel.queue_delete(queue)
-        for exchange in (f"{prefix}.events", f"{prefix}.dead"):
+        for exchange in exchanges:
             await channel.exchange_delete(exchange)
     finally:
         await connection.close()
@@ -513,7 +523,7 @@ class RawRoundTrip:
             self.tracker.finish(uuid.UUID(message.message_id), received)
         await message.ack()
 
-    async def publish(self) -> tuple[uuid.UUID, asyncio.Future[float]]:
+    async def publish(self) -> Sent:
         assert self._exchange is not None
         message_id = uuid.uuid4()
         consumed = self.tracker.expect(message_id)
@@ -531,31 +541,16 @@ class RawRoundTrip:
         return message_id, consumed
 
     async def paced(self, count: int) -> list[uuid.UUID]:
-        ids = []
-        for _ in range(count):
-            message_id, consumed = await self.publish()
-            await _wait_all([consumed], "raw paced message")
-            ids.append(message_id)
-        return ids
+        return await _one_at_a_time(self.publish, count, "raw paced message")
 
     async def concurrent(self, count: int) -> list[uuid.UUID]:
-        sent = await asyncio.gather(*(self.publish() for _ in range(count)))
-        await _wait_all([consumed for _, consumed in sent], "raw throughput messages")
-        return [message_id for message_id, _ in sent]
+        return await _consumed(await asyncio.gather(*(self.publish() for _ in range(count))), "raw throughput messages")
 
     async def close(self, *, drop: bool) -> None:
-        for connection in (self._consumer, self._publisher):
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
+        await _close_quietly(self._consumer, self._publisher)
         if drop:
             with contextlib.suppress(Exception):
-                connection = await aio_pika.connect(self.amqp_url)
-                try:
-                    channel = await connection.channel()
-                    await channel.queue_delete(self.queue_name)
-                finally:
-                    await connection.close()
+                await _delete_topology(self.amqp_url, queues=(self.queue_name,))
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -574,29 +569,29 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
     pipeline = Pipeline(endpoints.database_url, endpoints.amqp_url, tag=tag)
     raw = RawRoundTrip(endpoints.amqp_url, queue=f"bench{tag}.raw")
     try:
-        _progress("setting up the pipeline and the raw baseline")
+        progress("setting up the pipeline and the raw baseline")
         await pipeline.start()
         await raw.start()
 
-        _progress(f"warm-up: {options.warmup} pipeline events and raw messages, paced then concurrent")
+        progress(f"warm-up: {options.warmup} pipeline events and raw messages, paced then concurrent")
         await pipeline.paced(options.warmup)
         await pipeline.concurrent(options.warmup, options.producers)
         await raw.paced(options.warmup)
         await raw.concurrent(options.warmup)
 
-        _progress(f"raw paced: {options.paced} messages")
+        progress(f"raw paced: {options.paced} messages")
         raw_paced = latency_summary(raw.tracker.latencies(await raw.paced(options.paced)))
-        _progress(f"pipeline paced: {options.paced} events")
+        progress(f"pipeline paced: {options.paced} events")
         paced_ids = await pipeline.paced(options.paced)
         pipeline_paced = latency_summary(pipeline.tracker.latencies(paced_ids))
         paced_to_relay = [pipeline.relay_stats.confirmed[i] - pipeline.tracker.started[i] for i in paced_ids]
 
-        _progress(f"raw throughput: {options.events} messages published concurrently")
+        progress(f"raw throughput: {options.events} messages published concurrently")
         raw_window = CpuWindow(endpoints.pids)
         raw_ids = await raw.concurrent(options.events)
         raw_cpu = raw_window.cores()
         raw_rate = len(raw_ids) / raw.tracker.span(raw_ids)
-        _progress(f"pipeline throughput: {options.events} events from {options.producers} producers")
+        progress(f"pipeline throughput: {options.events} events from {options.producers} producers")
         pipeline.relay_stats.reset()
         window = CpuWindow(endpoints.pids)
         pipeline_ids = await pipeline.concurrent(options.events, options.producers)
@@ -615,7 +610,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 overtaken += 1
             latest = max(latest, relay.position[event_id])
 
-        _progress(f"pipeline backlog drain: {options.events} events committed with the relay stopped, then relayed")
+        progress(f"pipeline backlog drain: {options.events} events committed with the relay stopped, then relayed")
         backlog = await pipeline.fill_backlog(options.events, options.producers)
         pipeline.relay_stats.reset()
         drain_window = CpuWindow(endpoints.pids)
@@ -694,11 +689,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 "postgres": "own, temporary, durable=True" if endpoints.own_database else "external",
                 "rabbitmq": "own, temporary" if endpoints.own_broker else "external",
             },
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-            },
+            "machine": machine(),
             "versions": {
                 "aio_pika": aio_pika.__version__,
                 "asyncpg": asyncpg.__version__,
@@ -708,43 +699,25 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
             "postgres_settings": {k: v for k, v in postgres.items() if k != "server_version"},
         }
     finally:
-        _progress("tearing down")
+        progress("tearing down")
         await raw.close(drop=not endpoints.own_broker)
         await pipeline.close(drop_schemas=not endpoints.own_database, drop_topology=not endpoints.own_broker)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=_positive, default=2000, help="events in the throughput runs (2000)")
-    parser.add_argument("--paced", type=_positive, default=300, help="events in the paced runs (300)")
-    parser.add_argument("--warmup", type=_non_negative, default=50, help="unmeasured events before measuring (50)")
-    parser.add_argument("--producers", type=_positive, default=8, help="concurrent producer tasks (8)")
+    parser.add_argument("--events", type=positive, default=2000, help="events in the throughput runs (2000)")
+    parser.add_argument("--paced", type=positive, default=300, help="events in the paced runs (300)")
+    parser.add_argument("--warmup", type=non_negative, default=50, help="unmeasured events before measuring (50)")
+    parser.add_argument("--producers", type=positive, default=8, help="concurrent producer tasks (8)")
     args = parser.parse_args(argv)
     return Options(events=args.events, paced=args.paced, warmup=args.warmup, producers=args.producers)
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _terminate)  # so the servers are stopped on `kill` too
+    exit_on_sigterm()
     began = time.perf_counter()
     with bench_servers() as endpoints:
         result = asyncio.run(measure(endpoints, options))
