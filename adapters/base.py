@@ -191,6 +191,36 @@ FEATURE_OPERATIONS: dict[Feature, tuple[Operation, ...]] = {
     Feature.METRICS: (Operation.GET_METRICS,),
 }
 
+# What a hypervisor offers as much as a cloud does: machines made from images, in flavors, with disks and snapshots.
+# Every adapter's `features` start from these.
+MACHINE_FEATURES = frozenset(
+    {
+        Feature.FLAVORS,
+        Feature.IMAGES,
+        Feature.IMAGE_CREATE,
+        Feature.INSTANCES,
+        Feature.IDEMPOTENT_LAUNCH,
+        Feature.INSTANCE_START_STOP,
+        Feature.INSTANCE_REBOOT,
+        Feature.VOLUMES,
+        Feature.SNAPSHOTS,
+        Feature.VOLUME_FROM_SNAPSHOT,
+    }
+)
+# What a cloud's API offers around its machines; a hypervisor has a few of them at most.
+CLOUD_FEATURES = frozenset(
+    {
+        Feature.ZONES,
+        Feature.USER_DATA,
+        Feature.CONSOLE_OUTPUT,
+        Feature.KEY_PAIRS,
+        Feature.KEY_PAIR_IMPORT,
+        Feature.SECURITY_GROUPS,
+        Feature.VOLUME_ATTACH,
+        Feature.ADDRESSES,
+    }
+)
+
 
 # --- values --------------------------------------------------------------------------------------------------
 

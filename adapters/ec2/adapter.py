@@ -25,6 +25,8 @@ from cachetools import LRUCache
 from tenacity import stop_after_attempt
 
 from adapters.base import (
+    CLOUD_FEATURES,
+    MACHINE_FEATURES,
     AdapterBase,
     Address,
     CloudNotFound,
@@ -106,29 +108,7 @@ def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
 class Ec2Adapter(AdapterBase):
     driver: ClassVar[str] = "ec2"
     errors = _errors
-    features: ClassVar[frozenset[Feature]] = frozenset(
-        {
-            Feature.ZONES,
-            Feature.FLAVORS,
-            Feature.IMAGES,
-            Feature.IMAGE_CREATE,
-            Feature.INSTANCES,
-            Feature.IDEMPOTENT_LAUNCH,
-            Feature.USER_DATA,
-            Feature.INSTANCE_START_STOP,
-            Feature.INSTANCE_REBOOT,
-            Feature.CONSOLE_OUTPUT,
-            Feature.KEY_PAIRS,
-            Feature.KEY_PAIR_IMPORT,
-            Feature.SECURITY_GROUPS,
-            Feature.VOLUMES,
-            Feature.VOLUME_ATTACH,
-            Feature.SNAPSHOTS,
-            Feature.VOLUME_FROM_SNAPSHOT,
-            Feature.ADDRESSES,
-            Feature.METRICS,
-        }
-    )
+    features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.METRICS}
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from functools import partial
 from typing import ClassVar
 
 from adapters.base import (
+    MACHINE_FEATURES,
     AdapterBase,
     CloudNotFound,
     Feature,
@@ -71,23 +72,11 @@ class LibvirtAdapter(AdapterBase):
 
     driver: ClassVar[str] = "libvirt"
     errors = _errors
-    features: ClassVar[frozenset[Feature]] = frozenset(
-        {
-            Feature.ZONES,
-            Feature.FLAVORS,
-            Feature.IMAGES,
-            Feature.IMAGE_CREATE,
-            Feature.INSTANCES,
-            Feature.IDEMPOTENT_LAUNCH,
-            Feature.INSTANCE_START_STOP,
-            Feature.INSTANCE_REBOOT,
-            Feature.INSTANCE_SUSPEND,
-            Feature.VOLUMES,
-            Feature.SNAPSHOTS,
-            Feature.VOLUME_FROM_SNAPSHOT,
-            Feature.METRICS,
-        }
-    )
+    features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | {
+        Feature.ZONES,
+        Feature.INSTANCE_SUSPEND,
+        Feature.METRICS,
+    }
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ import openstack.exceptions
 import openstack.warnings
 
 from adapters.base import (
+    CLOUD_FEATURES,
+    MACHINE_FEATURES,
     AdapterBase,
     Address,
     CloudNotFound,
@@ -88,29 +90,7 @@ def _connection(config: OpenStackConfig) -> Any:
 class OpenStackAdapter(AdapterBase):
     driver: ClassVar[str] = "openstack"
     errors = _errors
-    features: ClassVar[frozenset[Feature]] = frozenset(
-        {
-            Feature.ZONES,
-            Feature.FLAVORS,
-            Feature.IMAGES,
-            Feature.IMAGE_CREATE,
-            Feature.INSTANCES,
-            Feature.IDEMPOTENT_LAUNCH,
-            Feature.USER_DATA,
-            Feature.INSTANCE_START_STOP,
-            Feature.INSTANCE_REBOOT,
-            Feature.INSTANCE_SUSPEND,
-            Feature.CONSOLE_OUTPUT,
-            Feature.KEY_PAIRS,
-            Feature.KEY_PAIR_IMPORT,
-            Feature.VOLUMES,
-            Feature.VOLUME_ATTACH,
-            Feature.SNAPSHOTS,
-            Feature.VOLUME_FROM_SNAPSHOT,
-            Feature.SECURITY_GROUPS,
-            Feature.ADDRESSES,
-        }
-    )
+    features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND}
 
     def __init__(self, account_id: str, config: OpenStackConfig, conn: Any) -> None:
         self.account_id = account_id

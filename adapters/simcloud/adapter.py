@@ -52,30 +52,8 @@ T = TypeVar("T")
 
 class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
-    features: ClassVar[frozenset[Feature]] = frozenset(
-        {
-            Feature.ZONES,
-            Feature.FLAVORS,
-            Feature.IMAGES,
-            Feature.IMAGE_CREATE,
-            Feature.INSTANCES,
-            Feature.IDEMPOTENT_LAUNCH,
-            Feature.USER_DATA,
-            Feature.INSTANCE_START_STOP,
-            Feature.INSTANCE_REBOOT,
-            Feature.INSTANCE_SUSPEND,
-            Feature.CONSOLE_OUTPUT,
-            Feature.KEY_PAIRS,
-            Feature.KEY_PAIR_IMPORT,
-            Feature.SECURITY_GROUPS,
-            Feature.VOLUMES,
-            Feature.VOLUME_ATTACH,
-            Feature.SNAPSHOTS,
-            Feature.VOLUME_FROM_SNAPSHOT,
-            Feature.ADDRESSES,
-            Feature.METRICS,
-        }
-    )
+    # SimCloud offers the whole contract.
+    features: ClassVar[frozenset[Feature]] = frozenset(Feature)
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from adapters.base import (
+    MACHINE_FEATURES,
     AdapterBase,
     CloudNotFound,
     Feature,
@@ -82,23 +83,11 @@ def _now_iso() -> str:
 class XcpAdapter(AdapterBase):
     driver: ClassVar[str] = DRIVER
     errors = _errors
-    features: ClassVar[frozenset[Feature]] = frozenset(
-        {
-            Feature.FLAVORS,
-            Feature.IMAGES,
-            Feature.IMAGE_CREATE,
-            Feature.INSTANCES,
-            Feature.IDEMPOTENT_LAUNCH,
-            Feature.INSTANCE_START_STOP,
-            Feature.INSTANCE_REBOOT,
-            Feature.INSTANCE_SUSPEND,
-            Feature.VOLUMES,
-            Feature.VOLUME_ATTACH,
-            Feature.SNAPSHOTS,
-            Feature.VOLUME_FROM_SNAPSHOT,
-            Feature.METRICS,
-        }
-    )
+    features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | {
+        Feature.VOLUME_ATTACH,
+        Feature.INSTANCE_SUSPEND,
+        Feature.METRICS,
+    }
 
     def __init__(self, account_id: str, config: XcpConfig, xapi: Xapi, sr: str, network: str | None) -> None:
         self.account_id = account_id
