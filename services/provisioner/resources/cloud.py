@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -50,21 +50,33 @@ def _cloud_name(record: ResourceRecord) -> str:
     return str(record.attrs.get("cloud_name", record.name))
 
 
+# The call that removes a resource of each kind from its cloud (the kind's `remove` action).
+_REMOVALS: Mapping[Kind, Callable[[CloudAdapter, str], Awaitable[None]]] = {
+    "key_pair": lambda adapter, pid: adapter.delete_key_pair(pid),
+    "security_group": lambda adapter, pid: adapter.delete_security_group(pid),
+    "volume": lambda adapter, pid: adapter.delete_volume(pid),
+    "snapshot": lambda adapter, pid: adapter.delete_snapshot(pid),
+    "address": lambda adapter, pid: adapter.release_address(pid),
+    "image": lambda adapter, pid: adapter.deregister_image(pid),
+}
+
+
 async def perform(adapter: CloudAdapter, record: ResourceRecord) -> CloudValue:
     """Carry out `record.pending_action`; the cloud's answer, for `transitions.applied`."""
     action = record.pending_action
     name = _cloud_name(record)
     pid = record.provider_id or ""
     p = record.pending
+    if action == domain.RULES[record.kind].remove:
+        with contextlib.suppress(CloudNotFound):  # a resource the cloud no longer has is removed already
+            await _REMOVALS[record.kind](adapter, pid)
+        return None
     match (record.kind, action):
         # key pairs: the name is the id in the cloud
         case ("key_pair", "create"):
             return await adapter.create_key_pair(name)
         case ("key_pair", "import"):
             return await adapter.import_key_pair(name, str(p["public_key"]))
-        case ("key_pair", "delete"):
-            await _gone(adapter.delete_key_pair(pid))
-            return None
         case ("security_group", "create"):
             # Some clouds (EC2) insist on a description: the name stands in for an empty one.
             return await adapter.create_security_group(name, str(record.attrs.get("description") or record.name))
@@ -72,9 +84,6 @@ async def perform(adapter: CloudAdapter, record: ResourceRecord) -> CloudValue:
             return await adapter.authorize_security_rule(pid, rule_from_dict(p["rule"]))
         case ("security_group", "revoke"):
             return await adapter.revoke_security_rule(pid, rule_from_dict(p["rule"]))
-        case ("security_group", "delete"):
-            await _gone(adapter.delete_security_group(pid))
-            return None
         case ("volume", "create"):
             spec = VolumeSpec(
                 name=name,
@@ -87,28 +96,16 @@ async def perform(adapter: CloudAdapter, record: ResourceRecord) -> CloudValue:
             return await adapter.attach_volume(pid, str(p["provider_instance_id"]), p.get("device"))
         case ("volume", "detach"):
             return await adapter.detach_volume(pid)
-        case ("volume", "delete"):
-            await _gone(adapter.delete_volume(pid))
-            return None
         case ("snapshot", "create"):
             return await adapter.create_snapshot(str(p["provider_volume_id"]), name)
-        case ("snapshot", "delete"):
-            await _gone(adapter.delete_snapshot(pid))
-            return None
         case ("address", "allocate"):
             return await adapter.allocate_address()
         case ("address", "associate"):
             return await adapter.associate_address(pid, str(p["provider_instance_id"]))
         case ("address", "disassociate"):
             return await adapter.disassociate_address(pid)
-        case ("address", "release"):
-            await _gone(adapter.release_address(pid))
-            return None
         case ("image", "create"):
             return await adapter.create_image(str(p["provider_instance_id"]), name)
-        case ("image", "deregister"):
-            await _gone(adapter.deregister_image(pid))
-            return None
     raise ValueError(f"no cloud call for {record.kind} {action}")
 
 
@@ -159,12 +156,6 @@ async def _done_before(adapter: CloudAdapter, record: ResourceRecord, known_addr
         case ("image", "create"):
             return next((i for i in await adapter.list_images() if i.name == name), None)
     return None
-
-
-async def _gone(call: Awaitable[None]) -> None:
-    """A deletion: a resource the cloud no longer has is deleted already."""
-    with contextlib.suppress(CloudNotFound):
-        await call
 
 
 async def seen_in_cloud(adapter: CloudAdapter, kind: Kind, provider_ids: Sequence[str]) -> dict[str, CloudValue]:
