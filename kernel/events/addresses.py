@@ -13,25 +13,29 @@ class _AddressEvent(EventPayload):
     SUBJECT = "address_id"
 
 
-class AddressAllocated(_AddressEvent):
+class _HeldAddressEvent(_AddressEvent):
+    """An event of an address the cloud has allocated, which has an `ip` from then on."""
+
+    ip: str
+
+
+class AddressAllocated(_HeldAddressEvent):
     TYPE = "address.allocated"
-    ip: str
 
 
-class AddressAssociated(_AddressEvent):
+class AddressAssociated(_HeldAddressEvent):
     TYPE = "address.associated"
-    ip: str
     instance_id: str
 
 
-class AddressDisassociated(_AddressEvent):
+class AddressDisassociated(_HeldAddressEvent):
     TYPE = "address.disassociated"
-    ip: str
     instance_id: str | None
 
 
 class AddressReleased(_AddressEvent):
     TYPE = "address.released"
+    # None when the cloud had not allocated it yet.
     ip: str | None
 
 

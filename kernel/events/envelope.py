@@ -36,10 +36,18 @@ class EventPayload(BaseModel):
         return None if self.SUBJECT is None else getattr(self, self.SUBJECT)
 
 
-class ActionFailure(BaseModel):
-    """The fields of an event that says the cloud could not carry out `action`: what is left is `state`, and why."""
+class FieldGroup(BaseModel):
+    """Fields that several events hold, mixed into each of them.
+
+    A payload lists the fields of its bases from the last base to the first: a group named before an event's base
+    comes after that base's fields, one named after it comes before them.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActionFailure(FieldGroup):
+    """The fields of an event that says the cloud could not carry out `action`: what is left is `state`, and why."""
 
     action: str
     state: str

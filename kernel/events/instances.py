@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import ActionFailure, EventPayload
 
 UserAction = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
@@ -87,10 +87,8 @@ class InstanceFailed(_InstanceEvent):
     reason: str
 
 
-class InstanceActionFailed(_InstanceEvent):
+class InstanceActionFailed(ActionFailure, _InstanceEvent):
     """The cloud refused or could not carry out a user action; the instance keeps `state`."""
 
     TYPE = "instance.action_failed"
     action: UserAction
-    state: str
-    reason: str

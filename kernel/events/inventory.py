@@ -9,9 +9,26 @@ from typing import Literal
 
 from pydantic import Field
 
-from kernel.events.envelope import EventPayload
+from kernel.events.envelope import EventPayload, FieldGroup
 
 SyncTrigger = Literal["scheduled", "manual"]
+
+
+# What a sync reports of every kind of resource it reconciles; named first among an event's bases, so that the
+# payload has the resource's ids first.
+
+
+class _Drift(FieldGroup):
+    """The cloud reported another state than the record had, with no action of Clanavi's under way."""
+
+    from_state: str
+    to_state: str
+
+
+class _Vanishing(FieldGroup):
+    """The resource is no longer in its cloud (deleted or terminated outside Clanavi); the record is `gone`."""
+
+    previous_state: str
 
 
 class _InventoryInstanceEvent(EventPayload):
@@ -35,19 +52,12 @@ class InstanceDiscovered(_InventoryInstanceEvent):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class InstanceDrifted(_InventoryInstanceEvent):
-    """The cloud reported another state than the record had, with no action of Clanavi's under way."""
-
+class InstanceDrifted(_Drift, _InventoryInstanceEvent):
     TYPE = "instance.drifted"
-    from_state: str
-    to_state: str
 
 
-class InstanceVanished(_InventoryInstanceEvent):
-    """The instance is no longer in its cloud (deleted or terminated outside Clanavi); the record is `gone`."""
-
+class InstanceVanished(_Vanishing, _InventoryInstanceEvent):
     TYPE = "instance.vanished"
-    previous_state: str
 
 
 class _InventoryVolumeEvent(EventPayload):
@@ -71,19 +81,12 @@ class VolumeDiscovered(_InventoryVolumeEvent):
     instance_id: str | None = None
 
 
-class VolumeDrifted(_InventoryVolumeEvent):
-    """The cloud reported another state than the record had, with no action of Clanavi's under way."""
-
+class VolumeDrifted(_Drift, _InventoryVolumeEvent):
     TYPE = "volume.drifted"
-    from_state: str
-    to_state: str
 
 
-class VolumeVanished(_InventoryVolumeEvent):
-    """The volume is no longer in its cloud (deleted outside Clanavi); the record is `gone`."""
-
+class VolumeVanished(_Vanishing, _InventoryVolumeEvent):
     TYPE = "volume.vanished"
-    previous_state: str
 
 
 class _SyncEvent(EventPayload):

@@ -39,16 +39,17 @@ class SecurityGroupDeleted(_SecurityGroupEvent):
     TYPE = "security_group.deleted"
 
 
-class SecurityGroupRuleAuthorized(_SecurityGroupEvent):
+class _SecurityGroupRuleEvent(_SecurityGroupEvent):
+    rule_id: str
+    rule: SecurityRuleFact
+
+
+class SecurityGroupRuleAuthorized(_SecurityGroupRuleEvent):
     TYPE = "security_group.rule_authorized"
-    rule_id: str
-    rule: SecurityRuleFact
 
 
-class SecurityGroupRuleRevoked(_SecurityGroupEvent):
+class SecurityGroupRuleRevoked(_SecurityGroupRuleEvent):
     TYPE = "security_group.rule_revoked"
-    rule_id: str
-    rule: SecurityRuleFact
 
 
 class SecurityGroupFailed(_SecurityGroupEvent, ActionFailure):
