@@ -328,22 +328,16 @@ class Pipeline:
         finally:
             await conn.close()
 
+    async def _pool(self, schema: str, role: str) -> db.Pool:
+        """A pool sized as a service's (ServiceRuntime's defaults)."""
+        return await db.create_pool(
+            self.database_url, schema=schema, application=f"clanavi-bench-{role}", min_size=POOL_MIN, max_size=POOL_MAX
+        )
+
     async def start(self) -> None:
         await self.create_schemas()
-        self._producer_pool = await db.create_pool(
-            self.database_url,
-            schema=self.producer_schema,
-            application="clanavi-bench-producer",
-            min_size=POOL_MIN,
-            max_size=POOL_MAX,
-        )
-        self._consumer_pool = await db.create_pool(
-            self.database_url,
-            schema=self.consumer_schema,
-            application="clanavi-bench-consumer",
-            min_size=POOL_MIN,
-            max_size=POOL_MAX,
-        )
+        self._producer_pool = await self._pool(self.producer_schema, "producer")
+        self._consumer_pool = await self._pool(self.consumer_schema, "consumer")
         self._relay_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-relay")
         await self._relay_bus.connect()
         self._consumer_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-consumer")
