@@ -10,12 +10,21 @@ from typing import Literal
 from pydantic import Field
 
 from kernel.events.envelope import EventPayload, FieldGroup
+from kernel.events.instances import _InstanceEvent
+from kernel.events.volumes import _VolumeEvent
 
 SyncTrigger = Literal["scheduled", "manual"]
 
 
 # What a sync reports of every kind of resource it reconciles; named first among an event's bases, so that the
 # payload has the resource's ids first.
+
+
+class _Synced(FieldGroup):
+    """The sync `sync_id` saw the resource in its cloud, so its id there (`provider_id`) is known."""
+
+    provider_id: str
+    sync_id: str
 
 
 class _Drift(FieldGroup):
@@ -31,13 +40,8 @@ class _Vanishing(FieldGroup):
     previous_state: str
 
 
-class _InventoryInstanceEvent(EventPayload):
-    instance_id: str
-    cloud_id: str
-    provider_id: str
-    sync_id: str
-
-    SUBJECT = "instance_id"
+class _InventoryInstanceEvent(_Synced, _InstanceEvent):
+    """An instance's record, as a sync changed it."""
 
 
 class InstanceDiscovered(_InventoryInstanceEvent):
@@ -60,13 +64,8 @@ class InstanceVanished(_Vanishing, _InventoryInstanceEvent):
     TYPE = "instance.vanished"
 
 
-class _InventoryVolumeEvent(EventPayload):
-    volume_id: str
-    cloud_id: str
-    provider_id: str
-    sync_id: str
-
-    SUBJECT = "volume_id"
+class _InventoryVolumeEvent(_Synced, _VolumeEvent):
+    """A volume's record, as a sync changed it."""
 
 
 class VolumeDiscovered(_InventoryVolumeEvent):
