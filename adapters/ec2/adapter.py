@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -78,6 +78,8 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+# An answer of EC2's (or CloudWatch's), as the SDK types it.
+R = TypeVar("R", bound=Mapping[str, object])
 Service = Literal["ec2", "cloudwatch"]
 
 log = logging.getLogger("clanavi.adapters.ec2")
@@ -103,6 +105,13 @@ _REFUSED: Mapping[str, frozenset[InstanceState]] = {
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _the_one(found: Sequence[T], kind: str, resource_id: str) -> T:
+    """What a describe by one id found; nothing found is `CloudNotFound`."""
+    if not found:
+        raise CloudNotFound(f"EC2 has no {kind} {resource_id}")
+    return found[0]
 
 
 class Ec2Adapter(AdapterBase):
@@ -209,6 +218,18 @@ class Ec2Adapter(AdapterBase):
                 answer = await super()._call(action, send)
         return answer
 
+    async def _pages(
+        self, action: str, operation: Callable[..., Awaitable[R]], /, *, service: Service = "ec2", **params: Any
+    ) -> AsyncIterator[R]:
+        """Each answer to `action` with `params`, following NextToken to the last page."""
+        while True:
+            answer = await self._call(action, functools.partial(operation, **params), service=service)
+            yield answer
+            token = answer.get("NextToken")
+            if not token:
+                return
+            params["NextToken"] = token
+
     # --- regions, zones, flavors ----------------------------------------------------------------------------------
 
     async def list_regions(self) -> Sequence[Region]:
@@ -236,25 +257,15 @@ class Ec2Adapter(AdapterBase):
         return self._zone
 
     async def _describe_instance_types(self, names: Sequence[str] = ()) -> dict[str, Flavor]:
-        flavors: dict[str, Flavor] = {}
-        token: str | None = None
-        while True:
-            if names:
-                # With names EC2 answers them all at once (and refuses MaxResults).
-                request = functools.partial(
-                    self._ec2.describe_instance_types, InstanceTypes=cast("list[InstanceTypeType]", list(names))
-                )
-            elif token:
-                request = functools.partial(self._ec2.describe_instance_types, MaxResults=100, NextToken=token)
-            else:
-                request = functools.partial(self._ec2.describe_instance_types, MaxResults=100)
-            answer = await self._call("DescribeInstanceTypes", request)
-            for raw in answer.get("InstanceTypes", []):
-                flavor = m.to_flavor(raw)
-                flavors[flavor.id] = flavor
-            token = answer.get("NextToken")
-            if names or not token:
-                return flavors
+        describe = self._ec2.describe_instance_types
+        if names:
+            # With names EC2 answers them all at once (and refuses MaxResults).
+            wanted = cast("list[InstanceTypeType]", list(names))
+            answers = [await self._call("DescribeInstanceTypes", lambda: describe(InstanceTypes=wanted))]
+        else:
+            answers = [answer async for answer in self._pages("DescribeInstanceTypes", describe, MaxResults=100)]
+        flavors = (m.to_flavor(raw) for answer in answers for raw in answer.get("InstanceTypes", []))
+        return {flavor.id: flavor for flavor in flavors}
 
     async def _flavor_table(self) -> dict[str, Flavor]:
         # Instance types do not change while an adapter lives: read them once.
@@ -299,10 +310,7 @@ class Ec2Adapter(AdapterBase):
 
     async def get_image(self, image_id: str) -> Image:
         answer = await self._call("DescribeImages", lambda: self._ec2.describe_images(ImageIds=[image_id]))
-        found = answer.get("Images", [])
-        if not found:
-            raise CloudNotFound(f"EC2 has no image {image_id}")
-        return m.to_image(found[0])
+        return m.to_image(_the_one(answer.get("Images", []), "image", image_id))
 
     async def ex_search_images(self, name: str, owners: Sequence[str] = ("amazon",)) -> Sequence[Image]:
         """Available images of `owners` whose name matches `name` (EC2 wildcards `*` and `?`), newest first; for
@@ -333,24 +341,13 @@ class Ec2Adapter(AdapterBase):
     async def _describe_instances(self, request: DescribeInstancesRequestTypeDef) -> list[InstanceTypeDef]:
         """Every instance a DescribeInstances request matches, following NextToken."""
         found: list[InstanceTypeDef] = []
-        params = dict(request)
-        while True:
-            answer = await self._call(
-                "DescribeInstances",
-                functools.partial(self._ec2.describe_instances, **params),  # type: ignore[arg-type]
-            )
+        async for answer in self._pages("DescribeInstances", self._ec2.describe_instances, **request):
             for reservation in answer.get("Reservations", []):
                 found.extend(reservation.get("Instances", []))
-            token = answer.get("NextToken")
-            if not token:
-                return found
-            params["NextToken"] = token
+        return found
 
     async def _raw_instance(self, instance_id: str) -> InstanceTypeDef:
-        found = await self._describe_instances({"InstanceIds": [instance_id]})
-        if not found:
-            raise CloudNotFound(f"EC2 has no instance {instance_id}")
-        return found[0]
+        return _the_one(await self._describe_instances({"InstanceIds": [instance_id]}), "instance", instance_id)
 
     def _instance(self, raw: InstanceTypeDef) -> Instance:
         """The contract's instance for an EC2 description, remembered for `terminate_instance`."""
@@ -522,29 +519,16 @@ class Ec2Adapter(AdapterBase):
         return self._vpc_id
 
     async def _groups(self, filters: Sequence[FilterTypeDef]) -> list[SecurityGroup]:
-        groups: list[SecurityGroup] = []
-        token: str | None = None
-        while True:
-            if token:
-                request = functools.partial(
-                    self._ec2.describe_security_groups, Filters=list(filters), MaxResults=1000, NextToken=token
-                )
-            else:
-                request = functools.partial(self._ec2.describe_security_groups, Filters=list(filters), MaxResults=1000)
-            answer = await self._call("DescribeSecurityGroups", request)
-            groups.extend(m.to_security_group(raw) for raw in answer.get("SecurityGroups", []))
-            token = answer.get("NextToken")
-            if not token:
-                return groups
+        pages = self._pages(
+            "DescribeSecurityGroups", self._ec2.describe_security_groups, Filters=list(filters), MaxResults=1000
+        )
+        return [m.to_security_group(raw) async for answer in pages for raw in answer.get("SecurityGroups", [])]
 
     async def _group(self, group_id: str) -> SecurityGroup:
         answer = await self._call(
             "DescribeSecurityGroups", lambda: self._ec2.describe_security_groups(GroupIds=[group_id])
         )
-        found = answer.get("SecurityGroups", [])
-        if not found:
-            raise CloudNotFound(f"EC2 has no security group {group_id}")
-        return m.to_security_group(found[0])
+        return m.to_security_group(_the_one(answer.get("SecurityGroups", []), "security group", group_id))
 
     async def list_security_groups(self) -> Sequence[SecurityGroup]:
         groups = await self._groups([{"Name": "vpc-id", "Values": [await self._vpc()]}])
@@ -586,24 +570,11 @@ class Ec2Adapter(AdapterBase):
 
     async def _raw_volume(self, volume_id: str) -> VolumeTypeDef:
         answer = await self._call("DescribeVolumes", lambda: self._ec2.describe_volumes(VolumeIds=[volume_id]))
-        found = answer.get("Volumes", [])
-        if not found:
-            raise CloudNotFound(f"EC2 has no volume {volume_id}")
-        return found[0]
+        return _the_one(answer.get("Volumes", []), "volume", volume_id)
 
     async def list_volumes(self) -> Sequence[Volume]:
-        volumes: list[Volume] = []
-        token: str | None = None
-        while True:
-            if token:
-                request = functools.partial(self._ec2.describe_volumes, MaxResults=500, NextToken=token)
-            else:
-                request = functools.partial(self._ec2.describe_volumes, MaxResults=500)
-            answer = await self._call("DescribeVolumes", request)
-            volumes.extend(m.to_volume(raw) for raw in answer.get("Volumes", []))
-            token = answer.get("NextToken")
-            if not token:
-                return volumes
+        pages = self._pages("DescribeVolumes", self._ec2.describe_volumes, MaxResults=500)
+        return [m.to_volume(raw) async for answer in pages for raw in answer.get("Volumes", [])]
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
         request: CreateVolumeRequestTypeDef = {
@@ -662,20 +633,8 @@ class Ec2Adapter(AdapterBase):
         return replace(volume, state=VolumeState.DETACHING, extra=extra)
 
     async def list_snapshots(self) -> Sequence[Snapshot]:
-        snapshots: list[Snapshot] = []
-        token: str | None = None
-        while True:
-            if token:
-                request = functools.partial(
-                    self._ec2.describe_snapshots, OwnerIds=["self"], MaxResults=1000, NextToken=token
-                )
-            else:
-                request = functools.partial(self._ec2.describe_snapshots, OwnerIds=["self"], MaxResults=1000)
-            answer = await self._call("DescribeSnapshots", request)
-            snapshots.extend(m.to_snapshot(raw) for raw in answer.get("Snapshots", []))
-            token = answer.get("NextToken")
-            if not token:
-                return snapshots
+        pages = self._pages("DescribeSnapshots", self._ec2.describe_snapshots, OwnerIds=["self"], MaxResults=1000)
+        return [m.to_snapshot(raw) async for answer in pages for raw in answer.get("Snapshots", [])]
 
     async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
         tags: list[TagSpecificationTypeDef] = []
@@ -694,10 +653,7 @@ class Ec2Adapter(AdapterBase):
 
     async def _address(self, address_id: str) -> Address:
         answer = await self._call("DescribeAddresses", lambda: self._ec2.describe_addresses(AllocationIds=[address_id]))
-        found = answer.get("Addresses", [])
-        if not found:
-            raise CloudNotFound(f"EC2 has no address {address_id}")
-        return m.to_address(found[0])
+        return m.to_address(_the_one(answer.get("Addresses", []), "address", address_id))
 
     async def list_addresses(self) -> Sequence[Address]:
         answer = await self._call("DescribeAddresses", lambda: self._ec2.describe_addresses())
@@ -749,22 +705,15 @@ class Ec2Adapter(AdapterBase):
             "ScanBy": "TimestampAscending",
         }
         samples: list[MetricSample] = []
-        while True:
-            answer = await self._call(
-                "GetMetricData",
-                functools.partial(self._cloudwatch.get_metric_data, **request),
-                service="cloudwatch",
-            )
+        async for answer in self._pages(
+            "GetMetricData", self._cloudwatch.get_metric_data, service="cloudwatch", **request
+        ):
             for result in answer.get("MetricDataResults", []):
                 name, unit = names[result.get("Id", "")]
                 for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                     stamp = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
                     if stamp >= start:
                         samples.append(MetricSample(name=name, timestamp=stamp.astimezone(UTC), value=value, unit=unit))
-            token = answer.get("NextToken")
-            if not token:
-                break
-            request["NextToken"] = token
         samples.sort(key=lambda s: (s.timestamp, s.name))
         return samples
 
