@@ -349,14 +349,19 @@ class XcpAdapter(AdapterBase):
         action(ref, rec["power_state"])
         return self._read(ref)
 
+    def _wake(self, ref: str, power: str) -> None:
+        """Run a paused or suspended VM again; one in any other state is left as it is."""
+        if power == "Suspended":
+            self.xapi.call("VM.resume", ref, False, False)
+        elif power == "Paused":
+            self.xapi.call("VM.unpause", ref)
+
     async def start_instance(self, instance_id: str) -> Instance:
         def start(ref: str, power: str) -> None:
             if power == "Halted":
                 self.xapi.call("VM.start", ref, False, False)
-            elif power == "Paused":
-                self.xapi.call("VM.unpause", ref)
-            elif power == "Suspended":
-                self.xapi.call("VM.resume", ref, False, False)
+            else:
+                self._wake(ref, power)
 
         return await self._run(Operation.START_INSTANCE, self._power, instance_id, start)
 
@@ -394,12 +399,9 @@ class XcpAdapter(AdapterBase):
 
     async def resume_instance(self, instance_id: str) -> Instance:
         def resume(ref: str, power: str) -> None:
-            if power == "Suspended":
-                self.xapi.call("VM.resume", ref, False, False)
-            elif power == "Paused":
-                self.xapi.call("VM.unpause", ref)
-            elif power == "Halted":
+            if power == "Halted":
                 raise InvalidCloudState(f"instance {instance_id} is stopped, not suspended: start it")
+            self._wake(ref, power)
 
         return await self._run(Operation.RESUME_INSTANCE, self._power, instance_id, resume)
 
