@@ -41,7 +41,7 @@ def image_from_row(row: Any, now: datetime) -> Image:
         id=row["id"],
         name=row["name"],
         os=row["os"],
-        state=ImageState(timed.settled(row["state"], row["target_state"], row["due_at"], now)),
+        state=ImageState(timed.settled(row, now)),
         min_disk_gb=row["min_disk_gb"],
         extra=extra,
     )

@@ -170,6 +170,15 @@ def _spread(lines: Sequence[str], start: float, stop: float) -> Script:
     return [(start + i * step, line) for i, line in enumerate(lines)]
 
 
+def _failed(guest: Guest, early: Script, *crash: str) -> Script:
+    """A boot that fails: its early lines, the guest's last words as its kernel crashes, then SimCloud's reason."""
+    return [
+        *early,
+        *((1.0, line) for line in crash),
+        (1.0, f"simcloud: instance {guest.instance_id} failed: {guest.reason or 'simulated hardware failure'}"),
+    ]
+
+
 def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim_seconds: float) -> Script:
     local_pid, init_pid, config_pid, final_pid = (guest.pid + offset for offset in _STAGE_PID_OFFSETS)
 
@@ -195,12 +204,12 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
         (0.32, f"systemd[1]: Hostname set to <{guest.hostname}>."),
     ]
     if fails:
-        return [
-            *early,
-            (1.0, "mce: [Hardware Error]: CPU 0: Machine Check Exception: 5 Bank 4: b200000000070f0f"),
-            (1.0, "Kernel panic - not syncing: Fatal machine check"),
-            (1.0, f"simcloud: instance {guest.instance_id} failed: {guest.reason or 'simulated hardware failure'}"),
-        ]
+        return _failed(
+            guest,
+            early,
+            "mce: [Hardware Error]: CPU 0: Machine Check Exception: 5 Bank 4: b200000000070f0f",
+            "Kernel panic - not syncing: Fatal machine check",
+        )
     data = guest.user_data
     first = _first_line(data)
     unhandled: Script = []
@@ -254,11 +263,7 @@ def _windows_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta) -
         (0.5, f"{_wall(at + planned * 0.5)} SimLaunch: computer name {guest.hostname.upper()[:15]}"),
     ]
     if fails:
-        return [
-            *early,
-            (1.0, "*** STOP: 0x0000009C MACHINE_CHECK_EXCEPTION"),
-            (1.0, f"simcloud: instance {guest.instance_id} failed: {guest.reason or 'simulated hardware failure'}"),
-        ]
+        return _failed(guest, early, "*** STOP: 0x0000009C MACHINE_CHECK_EXCEPTION")
     return [
         *early,
         (0.6, f"SimLaunch: network adapter Ethernet up, address {guest.private_ip}"),

@@ -20,7 +20,7 @@ def snapshot_from_row(row: Any, now: datetime) -> Snapshot:
         id=row["id"],
         volume_id=row["volume_id"],
         size_gb=row["size_gb"],
-        state=SnapshotState(timed.settled(row["state"], row["target_state"], row["due_at"], now)),
+        state=SnapshotState(timed.settled(row, now)),
         created_at=row["created_at"],
         name=row["name"],
     )

@@ -35,7 +35,7 @@ _ATTACHABLE_TO = frozenset({InstanceState.RUNNING, InstanceState.STOPPED})
 
 
 def volume_state(row: Any, now: datetime) -> VolumeState:
-    return VolumeState(timed.settled(row["state"], row["target_state"], row["due_at"], now))
+    return VolumeState(timed.settled(row, now))
 
 
 def volume_from_row(row: Any, now: datetime) -> Volume:
@@ -96,7 +96,7 @@ class Volumes:
             now = self._store.clock()
             if spec.snapshot_id is not None:
                 snapshot = await self._store.row(conn, "snapshots", "snapshot", spec.snapshot_id)
-                state = timed.settled(snapshot["state"], snapshot["target_state"], snapshot["due_at"], now)
+                state = timed.settled(snapshot, now)
                 if state != SnapshotState.AVAILABLE:
                     raise InvalidCloudState(f"snapshot {spec.snapshot_id} is {state}, not available")
                 if spec.size_gb < snapshot["size_gb"]:
