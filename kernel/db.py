@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -60,8 +61,16 @@ def _as_held(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
+    # Read once per class: listing a page of records reads rows by the hundred.
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def from_row(cls: type[D], row: asyncpg.Record | Mapping[str, Any], **given: Any) -> D:
     """The dataclass record a row holds, the row having a column of each field's name; uuids become text and arrays
     tuples, as frozen records hold them. `given` are the fields that are not one column."""
-    held = {f.name: _as_held(row[f.name]) for f in dataclasses.fields(cls) if f.name not in given}
-    return cls(**held, **given)
+    if given:
+        held = {name: _as_held(row[name]) for name in _field_names(cls) if name not in given}
+        return cls(**held, **given)
+    return cls(**{name: _as_held(row[name]) for name in _field_names(cls)})

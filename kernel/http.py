@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from fastapi.types import DecoratedCallable as Endpoint
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -385,12 +386,17 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
     return router
 
 
+_NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
+
 def create_base_app(
     title: str, readiness: ReadinessCheck, *, middleware: Sequence[Middleware] = (), **kwargs: Any
 ) -> FastAPI:
     """A service app with problem JSON errors, probes and metrics. `middleware` runs outermost first, inside the
     correlation middleware, so even an early refusal carries the request's correlation id."""
-    app = FastAPI(title=title, **kwargs)
+    # The services' telemetry is their Prometheus metrics and correlated logs; FastAPI's own OpenTelemetry hooks
+    # would otherwise look up the global providers (reading the environment) on every request.
+    app = FastAPI(title=title, telemetry=_NO_OPENTELEMETRY, **kwargs)
     install_problem_handlers(app)
     app.add_middleware(RejectUnstorableText)
     for entry in reversed(middleware):

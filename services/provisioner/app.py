@@ -92,7 +92,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             runtime.spawn(worker.wakeup.listen(), name="work-listener")
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
-            runtime.spawn(clouds.follow_changes(runtime.dsn), name="cloud-changes")
+            runtime.spawn(clouds.follow_changes(runtime.dsn, lambda: disabled_modules(uow)), name="cloud-changes")
             inventory = Inventory(uow, clouds)
             runtime.closing(inventory.close)
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Notified (payload: the cloud's id) when a cloud changes or goes: every replica drops its connected adapter.
 CLOUDS_CHANNEL = "provisioner_clouds"
+# Tells every replica a module an admin enabled or disabled: `<module>=enabled` or `<module>=disabled`.
+MODULES_CHANNEL = "provisioner_modules"
 
 # Where clouds added through the API may not point, unless the provisioner's settings say otherwise.
 _ENDPOINT_DENY = parse_networks(DEFAULT_ENDPOINT_DENY)
@@ -219,9 +221,11 @@ class CloudDirectory:
             except Exception as exc:  # noqa: BLE001 - a half-broken client must not fail the change that dropped it
                 log.warning("closing the old adapter of cloud %s failed: %s", cloud_id, type(exc).__name__)
 
-    async def follow_changes(self, dsn: str) -> None:
-        """Forget the clouds that change or go (in any replica), as `CLOUDS_CHANNEL` tells; runs until cancelled,
-        listening again a second after the connection drops."""
+    async def follow_changes(self, dsn: str, disabled_modules: Callable[[], Awaitable[Iterable[str]]]) -> None:
+        """Follow what any replica changes, as the database tells every provisioner at commit: forget the clouds that
+        change or go (`CLOUDS_CHANNEL`), and enable or disable the modules an admin switched (`MODULES_CHANNEL`).
+        Runs until cancelled, listening again a second after the connection drops; what changed while nobody
+        listened is read again then (`disabled_modules`, the modules disabled now)."""
         missed = False
         while True:
             async for attempt in retrying(
@@ -229,22 +233,33 @@ class CloudDirectory:
             ):
                 with attempt:
                     try:
-                        await self._follow_once(dsn, catch_up=missed)
+                        await self._follow_once(dsn, disabled_modules if missed else None)
                     finally:
                         missed = True
 
-    async def _follow_once(self, dsn: str, *, catch_up: bool) -> None:
-        changed: asyncio.Queue[str | None] = asyncio.Queue()
+    async def _follow_once(self, dsn: str, catch_up: Callable[[], Awaitable[Iterable[str]]] | None) -> None:
+        changed: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.add_listener(CLOUDS_CHANNEL, lambda *args: changed.put_nowait(str(args[-1])))
+
+            def heard(_conn: Any, _pid: int, channel: str, payload: object) -> None:
+                changed.put_nowait((channel, str(payload)))
+
+            for channel in (CLOUDS_CHANNEL, MODULES_CHANNEL):
+                await conn.add_listener(channel, heard)
             conn.add_termination_listener(lambda *_: changed.put_nowait(None))
-            if catch_up:
+            if catch_up is not None:
                 # Changes made while nobody listened are unknown: reconnect every cloud on its next use.
+                self._disabled = set(await catch_up())
                 for kept in list(self._adapters):
                     await self.forget(kept)
-            while (cloud_id := await changed.get()) is not None:
-                await self.forget(cloud_id)
+            while (change := await changed.get()) is not None:
+                channel, payload = change
+                if channel == MODULES_CHANNEL:
+                    module, _, state = payload.partition("=")
+                    self.set_module(module, enabled=state == "enabled")
+                else:
+                    await self.forget(payload)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)

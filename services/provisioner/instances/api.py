@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
 from kernel.http import Routes, problem_responses
 from kernel.identity import Identity
+from kernel.pagination import page_answer
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.instances import handlers
 from services.provisioner.instances.domain import InstanceRecord, UserAction
@@ -69,12 +70,12 @@ async def list_instances(
     discovered: Annotated[
         bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
     ] = None,
-) -> Page[InstanceOut]:
+) -> Response:
     flt = InstanceFilter(
         project_id=caller.project_id, cloud_id=cloud_id, states=state or (), name=name, discovered=discovered
     )
     records, next_cursor = await handlers.page(uow_of(request), flt, paging)
-    return Page[InstanceOut](items=[instance_out(r) for r in records], next_cursor=next_cursor)
+    return page_answer(InstanceOut, records, next_cursor)
 
 
 @routes.get("/instances/{instance_id}", InstanceOut, problems=(404,))

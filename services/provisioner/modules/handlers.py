@@ -11,7 +11,7 @@ from adapters import registry
 from kernel import events
 from kernel.errors import NotFound
 from kernel.unit_of_work import UnitOfWork
-from services.provisioner.clouds.directory import CloudDirectory, module_features
+from services.provisioner.clouds.directory import MODULES_CHANNEL, CloudDirectory, module_features
 from services.provisioner.modules.repository import ModuleStore
 from services.provisioner.work.engine import WORK_CHANNEL
 
@@ -88,6 +88,8 @@ async def set_enabled(
             cloud_ids = await tx.repos.clouds.using_driver(name)
             fact = (events.ModuleEnabled if enabled else events.ModuleDisabled)(module=name, cloud_ids=cloud_ids)
             tx.emit_new(events.PLATFORM_SCOPE, fact, correlation_id=correlation_id)
+            # Every replica follows (this one too, at once below): the module's clouds refuse or serve everywhere.
+            tx.notify(MODULES_CHANNEL, f"{name}={'enabled' if enabled else 'disabled'}")
             if enabled:
                 # Wake the worker: the module's held actions are due again.
                 tx.notify(WORK_CHANNEL)
