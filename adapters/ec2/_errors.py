@@ -27,16 +27,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from adapters.base import (
-    CloudAuthError,
-    CloudError,
-    CloudNotFound,
-    CloudUnavailable,
-    InvalidCloudRequest,
-    InvalidCloudState,
-    QuotaExceeded,
-    Throttled,
-)
+from adapters import base
 from adapters.kit import Unanswered, Words
 
 WORDS = Words(
@@ -57,59 +48,59 @@ THROTTLE_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException"}
 )
 
-_CODES: dict[str, type[CloudError]] = {
+_CODES: dict[str, type[base.CloudError]] = {
     # credentials and permissions
-    "AuthFailure": CloudAuthError,
-    "UnauthorizedOperation": CloudAuthError,
-    "InvalidClientTokenId": CloudAuthError,
-    "SignatureDoesNotMatch": CloudAuthError,
-    "IncompleteSignature": CloudAuthError,
-    "MissingAuthenticationToken": CloudAuthError,
-    "ExpiredToken": CloudAuthError,
-    "RequestExpired": CloudAuthError,
-    "AccessDenied": CloudAuthError,
-    "AccessDeniedException": CloudAuthError,
-    "OptInRequired": CloudAuthError,
-    "PendingVerification": CloudAuthError,
-    "Blocked": CloudAuthError,
+    "AuthFailure": base.CloudAuthError,
+    "UnauthorizedOperation": base.CloudAuthError,
+    "InvalidClientTokenId": base.CloudAuthError,
+    "SignatureDoesNotMatch": base.CloudAuthError,
+    "IncompleteSignature": base.CloudAuthError,
+    "MissingAuthenticationToken": base.CloudAuthError,
+    "ExpiredToken": base.CloudAuthError,
+    "RequestExpired": base.CloudAuthError,
+    "AccessDenied": base.CloudAuthError,
+    "AccessDeniedException": base.CloudAuthError,
+    "OptInRequired": base.CloudAuthError,
+    "PendingVerification": base.CloudAuthError,
+    "Blocked": base.CloudAuthError,
     # the resource is there, but not in a state that allows this
-    "IncorrectState": InvalidCloudState,
-    "IncorrectInstanceState": InvalidCloudState,
-    "IncorrectModificationState": InvalidCloudState,
-    "InvalidState": InvalidCloudState,
-    "VolumeInUse": InvalidCloudState,
-    "DependencyViolation": InvalidCloudState,
-    "InvalidIPAddress.InUse": InvalidCloudState,
-    "InvalidSnapshot.InUse": InvalidCloudState,
-    "InvalidAttachment.NotFound": InvalidCloudState,  # the volume is not attached
-    "Resource.AlreadyAssociated": InvalidCloudState,
-    "UnsupportedOperation": InvalidCloudState,  # e.g. stopping an instance-store-backed instance
+    "IncorrectState": base.InvalidCloudState,
+    "IncorrectInstanceState": base.InvalidCloudState,
+    "IncorrectModificationState": base.InvalidCloudState,
+    "InvalidState": base.InvalidCloudState,
+    "VolumeInUse": base.InvalidCloudState,
+    "DependencyViolation": base.InvalidCloudState,
+    "InvalidIPAddress.InUse": base.InvalidCloudState,
+    "InvalidSnapshot.InUse": base.InvalidCloudState,
+    "InvalidAttachment.NotFound": base.InvalidCloudState,  # the volume is not attached
+    "Resource.AlreadyAssociated": base.InvalidCloudState,
+    "UnsupportedOperation": base.InvalidCloudState,  # e.g. stopping an instance-store-backed instance
     # quotas (RequestLimitExceeded, a rate limit, is handled apart)
-    "InstanceLimitExceeded": QuotaExceeded,
-    "VcpuLimitExceeded": QuotaExceeded,
-    "AddressLimitExceeded": QuotaExceeded,
-    "VolumeLimitExceeded": QuotaExceeded,
-    "SnapshotLimitExceeded": QuotaExceeded,
-    "ResourceLimitExceeded": QuotaExceeded,
-    "MaxIOPSLimitExceeded": QuotaExceeded,
-    "SecurityGroupLimitExceeded": QuotaExceeded,
-    "RulesPerSecurityGroupLimitExceeded": QuotaExceeded,
-    "KeyPairLimitExceeded": QuotaExceeded,
-    "LimitExceeded": QuotaExceeded,
+    "InstanceLimitExceeded": base.QuotaExceeded,
+    "VcpuLimitExceeded": base.QuotaExceeded,
+    "AddressLimitExceeded": base.QuotaExceeded,
+    "VolumeLimitExceeded": base.QuotaExceeded,
+    "SnapshotLimitExceeded": base.QuotaExceeded,
+    "ResourceLimitExceeded": base.QuotaExceeded,
+    "MaxIOPSLimitExceeded": base.QuotaExceeded,
+    "SecurityGroupLimitExceeded": base.QuotaExceeded,
+    "RulesPerSecurityGroupLimitExceeded": base.QuotaExceeded,
+    "KeyPairLimitExceeded": base.QuotaExceeded,
+    "LimitExceeded": base.QuotaExceeded,
     # the cloud cannot serve this now; later may work
-    "InternalError": CloudUnavailable,
-    "InternalFailure": CloudUnavailable,
-    "ServiceUnavailable": CloudUnavailable,
-    "Unavailable": CloudUnavailable,
-    "InsufficientInstanceCapacity": CloudUnavailable,
-    "InsufficientAddressCapacity": CloudUnavailable,
-    "InsufficientCapacity": CloudUnavailable,
-    "InsufficientFreeAddressesInSubnet": CloudUnavailable,
-    "InsufficientReservedInstanceCapacity": CloudUnavailable,
-    "InsufficientVolumeCapacity": CloudUnavailable,
+    "InternalError": base.CloudUnavailable,
+    "InternalFailure": base.CloudUnavailable,
+    "ServiceUnavailable": base.CloudUnavailable,
+    "Unavailable": base.CloudUnavailable,
+    "InsufficientInstanceCapacity": base.CloudUnavailable,
+    "InsufficientAddressCapacity": base.CloudUnavailable,
+    "InsufficientCapacity": base.CloudUnavailable,
+    "InsufficientFreeAddressesInSubnet": base.CloudUnavailable,
+    "InsufficientReservedInstanceCapacity": base.CloudUnavailable,
+    "InsufficientVolumeCapacity": base.CloudUnavailable,
     # things that do not exist, named by codes without the usual suffix
-    "InvalidAMIID.Unavailable": CloudNotFound,
-    "InvalidInstanceType": CloudNotFound,
+    "InvalidAMIID.Unavailable": base.CloudNotFound,
+    "InvalidInstanceType": base.CloudNotFound,
 }
 
 # "InvalidInstanceID.Malformed", "InvalidGroupId.Malformed"...: an id that cannot name anything names nothing.
@@ -118,23 +109,23 @@ _MALFORMED_ID = re.compile(r"^Invalid\w*I[dD]\.Malformed$")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,79}$")
 
 
-def _class_for(code: str, status: int) -> type[CloudError]:
+def _class_for(code: str, status: int) -> type[base.CloudError]:
     if code in THROTTLE_CODES:
-        return Throttled
+        return base.Throttled
     known = _CODES.get(code)
     if known is not None:
         return known
     if code.endswith(".NotFound") or _MALFORMED_ID.match(code):
-        return CloudNotFound
+        return base.CloudNotFound
     if code.endswith("LimitExceeded"):
-        return QuotaExceeded
+        return base.QuotaExceeded
     if status in (401, 403):
-        return CloudAuthError
+        return base.CloudAuthError
     if status >= 500:
-        return CloudUnavailable
+        return base.CloudUnavailable
     # *.Duplicate, InvalidParameterValue, InvalidParameterCombination, MissingParameter, InvalidKeyPair.Format,
     # IdempotentParameterMismatch and every other refusal of the request as such.
-    return InvalidCloudRequest
+    return base.InvalidCloudRequest
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -144,21 +135,21 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def translate(exc: Exception, action: str) -> CloudError:
-    """The contract's error for an SDK error raised by `action`; anything unrecognised is a `CloudUnavailable`."""
+def translate(exc: Exception, action: str) -> base.CloudError:
+    """The contract's error for an SDK error raised by `action`; anything unrecognised is a `base.CloudUnavailable`."""
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if not _CODE.match(code):
             # An error page instead of EC2's error document (botocore then makes the status its "code").
             kind = _class_for("", status)
-            kind = CloudUnavailable if kind is InvalidCloudRequest else kind
+            kind = base.CloudUnavailable if kind is base.InvalidCloudRequest else kind
             return WORDS.error(kind, action, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {status}"))
         return WORDS.error(_class_for(code, status), action, code)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return WORDS.error(CloudAuthError, action, "no or incomplete credentials")
+        return WORDS.error(base.CloudAuthError, action, "no or incomplete credentials")
     if isinstance(exc, ParamValidationError | NoRegionError):
-        return WORDS.error(InvalidCloudRequest, action, str(exc))  # the SDK's words about our own request
+        return WORDS.error(base.InvalidCloudRequest, action, str(exc))  # the SDK's words about our own request
     # botocore wraps what aiohttp raised in an HTTPClientError.
     return WORDS.no_answer(action, exc, exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else None)
 

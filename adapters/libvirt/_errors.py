@@ -10,16 +10,7 @@ from __future__ import annotations
 
 import libvirt
 
-from adapters.base import (
-    CloudAuthError,
-    CloudError,
-    CloudNotFound,
-    CloudUnavailable,
-    InvalidCloudRequest,
-    InvalidCloudState,
-    QuotaExceeded,
-    UnsupportedOperation,
-)
+from adapters import base
 from adapters.kit import AUTH_FAILED, kinds_by_code
 
 DRIVER = "libvirt"
@@ -49,7 +40,7 @@ def _codes(*names: str) -> frozenset[int]:
 
 _KINDS = kinds_by_code(
     {
-        CloudNotFound: _codes(
+        base.CloudNotFound: _codes(
             "NO_DOMAIN",
             "NO_STORAGE_VOL",
             "NO_STORAGE_POOL",
@@ -63,15 +54,15 @@ _KINDS = kinds_by_code(
             "NO_DOMAIN_CHECKPOINT",
             "NO_NETWORK_PORT",
         ),
-        CloudAuthError: _codes(
+        base.CloudAuthError: _codes(
             "AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE", "ACCESS_DENIED", "OPERATION_DENIED"
         ),
         # The hypervisor (or the way to it) is down or too slow: trying again later may work.
-        CloudUnavailable: _codes(
+        base.CloudUnavailable: _codes(
             "SYSTEM_ERROR", "RPC", "NO_CONNECT", "INVALID_CONN", "OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE"
         ),
-        InvalidCloudState: _codes("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"),
-        InvalidCloudRequest: _codes(
+        base.InvalidCloudState: _codes("OPERATION_INVALID", "RESOURCE_BUSY", "OPERATION_ABORTED"),
+        base.InvalidCloudRequest: _codes(
             "INVALID_ARG",
             "XML_ERROR",
             "XML_DETAIL",
@@ -88,7 +79,7 @@ _KINDS = kinds_by_code(
     }
 )
 # Kinds that say where the fault lies whatever words come with them.
-_BEFORE_WORDS = (CloudNotFound, CloudAuthError, CloudUnavailable)
+_BEFORE_WORDS = (base.CloudNotFound, base.CloudAuthError, base.CloudUnavailable)
 # The connection to the hypervisor failed (or its login did): libvirt's words may quote the other side.
 _CONNECTION = {
     _code("SYSTEM_ERROR"): "cannot reach the hypervisor",
@@ -112,7 +103,7 @@ def code_of(exc: BaseException) -> int | None:
     return None if code is None else int(code)
 
 
-def translate(exc: Exception, operation: str) -> CloudError:
+def translate(exc: Exception, operation: str) -> base.CloudError:
     """The contract's error for a libvirt error raised while doing `operation`."""
     code = code_of(exc)
     message = str(exc) or f"libvirt error {code}"
@@ -120,12 +111,12 @@ def translate(exc: Exception, operation: str) -> CloudError:
         message = f"{operation}: {_CONNECTION[code]} (libvirt error {code})"
     kind = _KINDS.get(code) if code is not None else None
     if kind not in _BEFORE_WORDS and any(words in message.lower() for words in _QUOTA_WORDS):
-        return QuotaExceeded(message)
+        return base.QuotaExceeded(message)
     if kind is not None:
         return kind(message)
     if code == NO_SUPPORT:
-        return UnsupportedOperation(DRIVER, f"{operation} on this hypervisor ({message})")
-    return CloudError(f"libvirt error {code}: {message}")
+        return base.UnsupportedOperation(DRIVER, f"{operation} on this hypervisor ({message})")
+    return base.CloudError(f"libvirt error {code}: {message}")
 
 
 def quiet() -> None:

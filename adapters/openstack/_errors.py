@@ -11,44 +11,35 @@ from __future__ import annotations
 from keystoneauth1 import exceptions as ksa
 from openstack import exceptions as sdk
 
-from adapters.base import (
-    CloudAuthError,
-    CloudError,
-    CloudNotFound,
-    CloudUnavailable,
-    InvalidCloudRequest,
-    InvalidCloudState,
-    QuotaExceeded,
-    Throttled,
-)
+from adapters import base
 from adapters.kit import AUTH_FAILED, Unanswered, Words
 
-_BY_STATUS: dict[int, type[CloudError]] = {
-    400: InvalidCloudRequest,
-    401: CloudAuthError,
-    403: CloudAuthError,
-    404: CloudNotFound,
-    409: InvalidCloudState,
-    413: QuotaExceeded,
-    429: Throttled,
+_BY_STATUS: dict[int, type[base.CloudError]] = {
+    400: base.InvalidCloudRequest,
+    401: base.CloudAuthError,
+    403: base.CloudAuthError,
+    404: base.CloudNotFound,
+    409: base.InvalidCloudState,
+    413: base.QuotaExceeded,
+    429: base.Throttled,
 }
 
 
-def _class_for_status(status: int | None, message: str) -> type[CloudError]:
+def _class_for_status(status: int | None, message: str) -> type[base.CloudError]:
     if status is None:
-        return CloudUnavailable
+        return base.CloudUnavailable
     lowered = message.lower()
     if status == 403 and "quota" in lowered:
-        return QuotaExceeded
+        return base.QuotaExceeded
     if status == 400 and ("status must be" in lowered or "dependent snapshots" in lowered):
-        return InvalidCloudState  # Cinder refuses a busy volume or snapshot with 400 InvalidVolume
+        return base.InvalidCloudState  # Cinder refuses a busy volume or snapshot with 400 InvalidVolume
     if status == 409 and ("already exists" in lowered or "duplicate" in lowered):
-        return InvalidCloudRequest  # Nova and Neutron answer a name taken with 409, like a state conflict
+        return base.InvalidCloudRequest  # Nova and Neutron answer a name taken with 409, like a state conflict
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status >= 500:
-        return CloudUnavailable
-    return InvalidCloudRequest
+        return base.CloudUnavailable
+    return base.InvalidCloudRequest
 
 
 WORDS = Words(
@@ -70,14 +61,14 @@ WORDS = Words(
 SDK_ERRORS: tuple[type[Exception], ...] = (sdk.SDKException, ksa.ClientException)
 
 
-def translate(exc: Exception, action: str) -> CloudError:
+def translate(exc: Exception, action: str) -> base.CloudError:
     """The contract's error for what openstacksdk or keystoneauth raised while doing `action`."""
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, sdk.SDKException) and not isinstance(exc, sdk.HttpException) and isinstance(cause, Exception):
         if isinstance(cause, SDK_ERRORS):
             return translate(cause, action)  # the SDK wraps keystoneauth's errors (a refused login) in its own
     if isinstance(exc, sdk.ResourceNotFound) and exc.response is None:
-        return WORDS.error(CloudNotFound, action, str(exc))  # the SDK's own words: nothing has that name or id
+        return WORDS.error(base.CloudNotFound, action, str(exc))  # the SDK's own words: nothing has that name or id
     if isinstance(exc, sdk.HttpException):
         status = exc.status_code
         said = f"HTTP {status}" if status else WORDS.failure(exc)
@@ -85,5 +76,5 @@ def translate(exc: Exception, action: str) -> CloudError:
     if isinstance(exc, ksa.http.HttpError):
         return WORDS.error(_class_for_status(exc.http_status, str(exc)), action, f"HTTP {exc.http_status}")
     if isinstance(exc, ksa.AuthorizationFailure | ksa.Unauthorized | ksa.MissingAuthPlugin):
-        return WORDS.error(CloudAuthError, action, AUTH_FAILED)
+        return WORDS.error(base.CloudAuthError, action, AUTH_FAILED)
     return WORDS.no_answer(action, exc)

@@ -17,30 +17,21 @@ from xml.parsers.expat import ExpatError
 
 import XenAPI
 
-from adapters.base import (
-    CloudAuthError,
-    CloudError,
-    CloudNotFound,
-    CloudUnavailable,
-    InvalidCloudRequest,
-    InvalidCloudState,
-    QuotaExceeded,
-    Throttled,
-)
+from adapters import base
 from adapters.kit import AUTH_FAILED, Unanswered, Words, kinds_by_code
 
 Failure: type[Exception] = XenAPI.Failure
 
 _KINDS = kinds_by_code(
     {
-        CloudNotFound: ("HANDLE_INVALID", "UUID_INVALID"),
-        CloudAuthError: (
+        base.CloudNotFound: ("HANDLE_INVALID", "UUID_INVALID"),
+        base.CloudAuthError: (
             "SESSION_AUTHENTICATION_FAILED",
             "SESSION_INVALID",
             "RBAC_PERMISSION_DENIED",
             "PERMISSION_DENIED",
         ),
-        InvalidCloudState: (
+        base.InvalidCloudState: (
             "VM_BAD_POWER_STATE",
             "VM_IS_TEMPLATE",
             "OPERATION_NOT_ALLOWED",
@@ -51,10 +42,10 @@ _KINDS = kinds_by_code(
             "DEVICE_ALREADY_DETACHED",
             "VM_HAS_PCI_ATTACHED",
         ),
-        QuotaExceeded: ("SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "LICENCE_RESTRICTION"),
-        Throttled: ("TOO_MANY_PENDING_TASKS", "TOO_MANY_STORAGE_MIGRATES"),
-        CloudUnavailable: ("HOST_IS_SLAVE", "HOST_STILL_BOOTING", "HOST_OFFLINE", "INTERNAL_ERROR"),
-        InvalidCloudRequest: (
+        base.QuotaExceeded: ("SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "LICENCE_RESTRICTION"),
+        base.Throttled: ("TOO_MANY_PENDING_TASKS", "TOO_MANY_STORAGE_MIGRATES"),
+        base.CloudUnavailable: ("HOST_IS_SLAVE", "HOST_STILL_BOOTING", "HOST_OFFLINE", "INTERNAL_ERROR"),
+        base.InvalidCloudRequest: (
             "FIELD_TYPE_ERROR",
             "VALUE_NOT_SUPPORTED",
             "MESSAGE_PARAMETER_COUNT_MISMATCH",
@@ -85,20 +76,22 @@ def failure_code(exc: BaseException) -> str | None:
     return None
 
 
-def translate(exc: Exception, operation: str) -> CloudError:
+def translate(exc: Exception, operation: str) -> base.CloudError:
     """The contract's error for what XenAPI raised during `operation`."""
     code = failure_code(exc)
     if code is not None:
-        return WORDS.error(_KINDS.get(code, CloudError), operation, code if _CODE.match(code) else "an error")
+        return WORDS.error(_KINDS.get(code, base.CloudError), operation, code if _CODE.match(code) else "an error")
     if isinstance(exc, xmlrpc.client.Fault):
         # XenAPI's own faults: 401 "You must log in", 500 "Tried 3 times to get a valid session" (or an answer
         # without XAPI's Status), 504 timeout.
         fault = exc.faultCode if isinstance(exc.faultCode, int) else "?"
         if fault == 401:
-            return WORDS.error(CloudAuthError, operation, f"{AUTH_FAILED} (fault 401)")
-        return WORDS.error(CloudUnavailable, operation, f"xapi fault {fault}")
+            return WORDS.error(base.CloudAuthError, operation, f"{AUTH_FAILED} (fault 401)")
+        return WORDS.error(base.CloudUnavailable, operation, f"xapi fault {fault}")
     if isinstance(exc, xmlrpc.client.ProtocolError):
         if exc.errcode in (401, 403):
-            return WORDS.error(CloudAuthError, operation, f"{AUTH_FAILED} (HTTP status {exc.errcode})")
-        return WORDS.error(CloudUnavailable, operation, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {exc.errcode}"))
+            return WORDS.error(base.CloudAuthError, operation, f"{AUTH_FAILED} (HTTP status {exc.errcode})")
+        return WORDS.error(
+            base.CloudUnavailable, operation, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {exc.errcode}")
+        )
     return WORDS.no_answer(operation, exc)
