@@ -416,9 +416,12 @@ def create_base_app(
 
 
 def serve(app: ASGIApp, *, host: str, port: int) -> None:
-    """Run `app` as every service runs: uvloop and httptools, one worker, no access log (logs carry the requests'
-    correlation ids instead), ten seconds to finish requests at shutdown."""
+    """Run `app` as every service runs: uvloop and httptools (refusing what it cannot parse in problem JSON), one
+    worker, no access log (logs carry the requests' correlation ids instead), ten seconds to finish requests at
+    shutdown."""
     import uvicorn  # a server dependency only where a server runs
+
+    from kernel.raw_http import ProblemHttpTools
 
     uvicorn.run(
         app,
@@ -426,7 +429,7 @@ def serve(app: ASGIApp, *, host: str, port: int) -> None:
         port=port,
         log_config=None,
         loop="uvloop",
-        http="httptools",
+        http=ProblemHttpTools,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=10,

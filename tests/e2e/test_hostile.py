@@ -423,3 +423,28 @@ async def test_a_caller_whose_role_changed_gets_no_replay_on_any_post_route(aren
                 failures.append(f"{method} {path}: the owner again did not get its own answer back")
     assert replayed >= 10
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"DELETE /v1/snapshots/x HTTP/1.1\r\nHost: clanavi\r\nContent-Length: \r\n\r\n",  # an empty Content-Length
+        b"GET /v1/instances HTTP/1.1\r\nHost: clanavi\r\nnot a header\r\n\r\n",
+        b"GET /v1/instances HTTP/1.1\r\nHost: clanavi\r\nBad;Name: x\r\n\r\n",
+    ],
+)
+async def test_a_request_that_cannot_be_parsed_is_refused_in_problem_json(platform: Platform, head: bytes) -> None:
+    url = httpx.URL(platform.gateway_url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)  # the server closes the connection after it
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request", answer
+    assert b"content-type: application/problem+json" in headers.lower().split(b"\r\n"), answer
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["code"] == "bad_request", problem
