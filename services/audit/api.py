@@ -27,7 +27,7 @@ async def unit_of_work(request: Request) -> AuditUnitOfWork:
 
 
 Work = Annotated[AuditUnitOfWork, Depends(unit_of_work)]
-TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable.")]
+TypesQuery = Annotated[list[str] | None, Query(alias="type", description="Exact event type; repeatable")]
 ScopeQuery = Annotated[
     Scope,
     Query(
@@ -55,21 +55,21 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
 
 @routes.get(
     "/events",
-    summary="Recorded events of the project, oldest first unless order=desc",
+    summary="The activity trail",
     problems=(403,),
     description="The trail of the caller's project; with `scope=platform`, platform admins read the events about "
     "the platform itself, which no project's trail shows (403 for anybody else).",
 )
-async def list_events(
+async def list_audit_events(
     uow: Work,
     caller: Reader,
     paging: EventPaging,
     scope: ScopeQuery = "project",
     type_: TypesQuery = None,
-    resource_id: Annotated[str | None, Query(description="The resource the events are about.")] = None,
+    resource_id: Annotated[str | None, Query(description="The resource the events are about")] = None,
     correlation_id: str | None = None,
-    since: Annotated[datetime | None, Query(description="occurred_at >= since (UTC if no offset).")] = None,
-    until: Annotated[datetime | None, Query(description="occurred_at < until (UTC if no offset).")] = None,
+    since: Annotated[datetime | None, Query(description="occurred_at >= since")] = None,
+    until: Annotated[datetime | None, Query(description="occurred_at < until")] = None,
 ) -> AuditEventPage:
     # The route declares what a project's trail needs, all the gateway checks; the handler checks what the
     # platform's needs besides.
@@ -87,8 +87,12 @@ async def list_events(
     return AuditEventPage(items=[AuditEvent.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@routes.get("/verify", summary="Recompute the hash chain over the whole trail", problems=(403,))
-async def verify_trail(uow: Work, caller: Admin) -> ChainVerification:
+@routes.get(
+    "/verify",
+    summary="Check that the audit trail's hash chain is intact (admins: the chain spans every project)",
+    problems=(403,),
+)
+async def verify_audit(uow: Work, caller: Admin) -> ChainVerification:
     # The chain spans every project, so the service refuses non-admins itself instead of relying on the gateway.
     result = await handlers.verify(uow)
     return ChainVerification.model_validate(result, from_attributes=True)
