@@ -359,7 +359,6 @@ class Pipeline:
             self.producer_pool,
             self.relay_stats.wrap(self._relay_bus.publish_many),
             schema=self.producer_schema,
-            dsn=self.database_url,
         )
         self.resume_relay()
 
@@ -389,6 +388,8 @@ class Pipeline:
                 )
                 await outbox.add(conn, event)
             committed = time.perf_counter()
+        if self._relay is not None:
+            self._relay.wake()  # as a service's unit of work does once it committed events
         self.tracker.start(event.id, committed)
         return event.id, consumed
 

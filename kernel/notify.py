@@ -1,4 +1,5 @@
-"""Waking a background loop when another transaction commits work for it (PostgreSQL LISTEN/NOTIFY).
+"""Waking a background loop when work is committed for it: by this process (a Signal) or by any (PostgreSQL
+LISTEN/NOTIFY, a Wakeup).
 
 A notification is an optimisation, never the only signal: loops also poll, so a lost connection costs latency only.
 """
@@ -17,10 +18,10 @@ from kernel.retry import retrying
 log = logging.getLogger(__name__)
 
 
-class Wakeup:
-    def __init__(self, dsn: str, channel: str) -> None:
-        self._dsn = dsn
-        self.channel = channel
+class Signal:
+    """Wakes a loop of this process that waits for work, from the code that made the work."""
+
+    def __init__(self) -> None:
         self._event = asyncio.Event()
 
     def set(self) -> None:
@@ -34,6 +35,15 @@ class Wakeup:
             async with asyncio.timeout(at_most):
                 await self._event.wait()
         self._event.clear()
+
+
+class Wakeup(Signal):
+    """A signal that another process sets too, with a NOTIFY on `channel` its transaction sends at commit."""
+
+    def __init__(self, dsn: str, channel: str) -> None:
+        super().__init__()
+        self._dsn = dsn
+        self.channel = channel
 
     async def listen(self) -> None:
         """Run until cancelled, listening again at once when the connection closes, and a second after it fails."""

@@ -5,8 +5,6 @@ is lost when the broker or the process goes away: the relay simply publishes it 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -15,7 +13,7 @@ from tenacity import wait_exponential
 from kernel.db import Connection, Pool
 from kernel.events import Envelope
 from kernel.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
-from kernel.notify import Wakeup
+from kernel.notify import Signal
 from kernel.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -25,12 +23,9 @@ OutgoingMessage = tuple[str, str, bytes]
 PublishMany = Callable[[Sequence[OutgoingMessage]], Awaitable[None]]
 
 
-def _channel(schema: str) -> str:
-    return f"outbox_{schema}"
-
-
 async def add(conn: Connection, *events: Envelope) -> None:
-    """Queue events for publication; call inside the transaction that makes the change they report."""
+    """Queue events for publication; call inside the transaction that makes the change they report, and wake the
+    relay once it committed (the unit of work does both)."""
     if not events:
         return
     # One statement however many: a bulk change (an inventory sync) queues thousands at once.
@@ -40,8 +35,6 @@ async def add(conn: Connection, *events: Envelope) -> None:
         [e.routing_key for e in events],
         [e.model_dump_json() for e in events],
     )
-    # Delivered at commit only, so the relay wakes for committed rows and never for rolled-back ones.
-    await conn.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
 
 
 class OutboxRelay:
@@ -49,6 +42,11 @@ class OutboxRelay:
 
     Concurrent writers may commit out of that order, and consumers handle deliveries concurrently: a consumer that
     cares about order uses `occurred_at` and the state it already holds, never arrival order.
+
+    The writers of this process wake it after they commit (`wake`). No NOTIFY: PostgreSQL serialises every commit
+    that sends one on a global lock, which capped how many writes with events could commit at once. What another
+    process commits is that process's relay's to send; any relay still finds whatever is left (its process ended
+    right after the commit) on its next poll.
     """
 
     def __init__(
@@ -57,7 +55,6 @@ class OutboxRelay:
         publish_many: PublishMany,
         *,
         schema: str,
-        dsn: str,
         batch_size: int = 500,
         idle_poll: float = 1.0,
     ) -> None:
@@ -66,7 +63,11 @@ class OutboxRelay:
         self._schema = schema
         self._batch_size = batch_size
         self._idle_poll = idle_poll
-        self._wake = Wakeup(dsn, _channel(schema))
+        self._committed = Signal()
+
+    def wake(self) -> None:
+        """Events were committed to the outbox: send them now rather than at the next poll."""
+        self._committed.set()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -89,22 +90,16 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled. A failing batch (the broker or the database is away) is tried again after 0.2 s,
-        doubling up to 5 s; an idle relay waits for a commit's notification, or polls every `idle_poll` seconds."""
-        listener = asyncio.create_task(self._wake.listen(), name=f"outbox-listen-{self._schema}")
-        try:
-            while True:
-                async for attempt in retrying(
-                    Exception, wait=wait_exponential(multiplier=0.2, max=5.0), log=log, what="outbox relay"
-                ):
-                    with attempt:
-                        try:
-                            sent = await self.relay_once()
-                        except Exception:
-                            OUTBOX_RELAY_ERRORS.inc()
-                            raise
-                if sent < self._batch_size:
-                    await self._wake.wait(self._idle_poll)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        doubling up to 5 s; an idle relay waits to be woken, or polls every `idle_poll` seconds."""
+        while True:
+            async for attempt in retrying(
+                Exception, wait=wait_exponential(multiplier=0.2, max=5.0), log=log, what="outbox relay"
+            ):
+                with attempt:
+                    try:
+                        sent = await self.relay_once()
+                    except Exception:
+                        OUTBOX_RELAY_ERRORS.inc()
+                        raise
+            if sent < self._batch_size:
+                await self._committed.wait(self._idle_poll)

@@ -90,8 +90,13 @@ class ServiceRuntime:
         )
         await self._bus.connect()
 
+    def wake_relay(self) -> None:
+        """The service's unit of work committed events: the relay sends them now (none runs before the start)."""
+        if self.relay is not None:
+            self.relay.wake()
+
     def start_relay(self) -> None:
-        self.relay = OutboxRelay(self.pool, self.bus.publish_many, schema=self.schema, dsn=self.dsn)
+        self.relay = OutboxRelay(self.pool, self.bus.publish_many, schema=self.schema)
         self.spawn(self.relay.run(), name="outbox-relay")
 
     async def start_consumer(self, bindings: Sequence[str], uow: Receiving[R], handle: Handler[R]) -> None:

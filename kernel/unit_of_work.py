@@ -145,32 +145,48 @@ class UnitOfWork(Protocol[R_co]):
 
 
 class PostgresUnitOfWork(Generic[R]):
-    """Transactions on a pool; `repositories` binds the service's repositories to a connection."""
+    """Transactions on a pool; `repositories` binds the service's repositories to a connection, and `wrote_events`
+    is called once a transaction that queued events has committed (it wakes the service's outbox relay)."""
 
-    def __init__(self, pool: Callable[[], Pool], repositories: Callable[[Connection], R]) -> None:
+    def __init__(
+        self,
+        pool: Callable[[], Pool],
+        repositories: Callable[[Connection], R],
+        *,
+        wrote_events: Callable[[], None] = lambda: None,
+    ) -> None:
         self._pool = pool
         self._repositories = repositories
+        self._wrote_events = wrote_events
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
-        async with self._pool().acquire() as conn, conn.transaction(), self._on(conn) as tx:
-            yield tx
+        async with self._pool().acquire() as conn:
+            async with conn.transaction(), self._on(conn) as tx:
+                yield tx
+            self._committed(tx)
 
     @asynccontextmanager
     async def receiving(self, event_id: uuid.UUID, consumer: str) -> AsyncIterator[Transaction[R] | None]:
         """A transaction that also records `event_id` in `consumer`'s inbox; None, with nothing written, when the
         inbox holds it already (a redelivery)."""
-        async with self._pool().acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                event_id,
-                consumer,
-            )
-            if not fresh:
-                yield None
-                return
-            async with self._on(conn) as tx:
-                yield tx
+        async with self._pool().acquire() as conn:
+            async with conn.transaction():
+                fresh = await conn.fetchval(
+                    "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+                    event_id,
+                    consumer,
+                )
+                if not fresh:
+                    yield None
+                    return
+                async with self._on(conn) as tx:
+                    yield tx
+            self._committed(tx)
+
+    def _committed(self, tx: Transaction[R]) -> None:
+        if tx.events:
+            self._wrote_events()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[R]:

@@ -29,7 +29,7 @@ SCHEMA = "audit"
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     runtime = ServiceRuntime("audit", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
-    uow = PostgresUnitOfWork[AuditRepositories](lambda: runtime.pool, Repositories)
+    uow = PostgresUnitOfWork[AuditRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -61,7 +61,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
-    uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories)
+    uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
     hashing = PasswordHashing()
     authenticator = Authenticator(uow, tokens, cache_seconds=settings.auth_cache_seconds, clock=time.time)

@@ -56,7 +56,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     keyring = settings.keyring()
     settings.check_concurrency()
     runtime = ServiceRuntime("provisioner", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
-    uow = on_postgres(lambda: runtime.pool)
+    uow = on_postgres(lambda: runtime.pool, wrote_events=runtime.wake_relay)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,9 +41,12 @@ def repositories(conn: Connection) -> Repositories:
     )
 
 
-def on_postgres(pool: Callable[[], Pool]) -> PostgresUnitOfWork[Repositories]:
-    """The unit of work on the pool `pool()` answers (the pool exists only once the service has started)."""
-    return PostgresUnitOfWork(pool, repositories)
+def on_postgres(
+    pool: Callable[[], Pool], *, wrote_events: Callable[[], None] = lambda: None
+) -> PostgresUnitOfWork[Repositories]:
+    """The unit of work on the pool `pool()` answers (the pool exists only once the service has started);
+    `wrote_events` wakes the outbox relay."""
+    return PostgresUnitOfWork(pool, repositories, wrote_events=wrote_events)
 
 
 __all__ = ["ProvisionerUnitOfWork", "Repositories", "on_postgres", "repositories"]

@@ -244,7 +244,7 @@ async def start_service(
     # One message at a time: the handler sees them in the order the queue holds them.
     await bus.subscribe(bindings=["test_kernel_bus.#"], callback=on_message, max_deliveries=MAX_DELIVERIES, prefetch=1)
     dead = await channel.declare_queue(f"{bus_prefix}.{SERVICE}.dead", passive=True)
-    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=dsn, idle_poll=0.2)
+    relay = OutboxRelay(pool, bus.publish_many, schema=schema, idle_poll=0.2)
     harness = Harness(
         pool=pool,
         bus=bus,
@@ -484,7 +484,7 @@ async def test_the_relay_keeps_events_while_the_broker_is_down_and_publishes_the
 
     consumer = EventConsumer(unit_of_work(pool), name=SERVICE, handle=handle, retry_delay=0.01)
     await bus.subscribe(bindings=["test_kernel_bus.#"], callback=consumer, max_deliveries=5, prefetch=1)
-    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=module_database, idle_poll=0.2)
+    relay = OutboxRelay(pool, bus.publish_many, schema=schema, idle_poll=0.2)
     task = asyncio.create_task(relay.run(), name="test-outbox-relay-outage")
     try:
         [before] = await _commit(pool, ThingHappened(n=0))
@@ -537,7 +537,7 @@ async def test_an_event_no_queue_takes_stays_in_the_outbox_until_a_subscriber_bi
     """A publisher that starts before any subscriber (a first deploy) must not lose what it publishes meanwhile."""
     bus = Bus(servers.rabbit.url, prefix=bus_prefix, service="publisher")
     await bus.connect()
-    relay = OutboxRelay(pool, bus.publish_many, schema=schema, dsn=module_database, idle_poll=0.05)
+    relay = OutboxRelay(pool, bus.publish_many, schema=schema, idle_poll=0.05)
     early = await _commit(pool, ThingHappened(n=1))
     with pytest.raises(aio_pika.exceptions.PublishError):
         await relay.relay_once()

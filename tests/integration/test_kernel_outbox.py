@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import pytest
 
 from kernel import outbox
-from kernel.db import Pool
+from kernel.db import Connection, Pool
 from kernel.events import Envelope, EventPayload, new_event
 from kernel.migrations import INBOX_DDL, OUTBOX_DDL
 from kernel.outbox import OutboxRelay, OutgoingMessage
+from kernel.unit_of_work import PostgresUnitOfWork
 from tests.conftest import make_pool
 
 pytestmark = pytest.mark.integration
@@ -119,7 +120,7 @@ async def test_relay_once_publishes_in_batches_in_commit_order(pool: Pool, schem
     await commit(pool, *first)
     await commit(pool, *second)
     publish = FakePublisher()
-    relay = OutboxRelay(pool, publish, schema=schema, dsn=module_database, batch_size=3)
+    relay = OutboxRelay(pool, publish, schema=schema, batch_size=3)
 
     sent = [await relay.relay_once() for _ in range(5)]
 
@@ -139,7 +140,7 @@ async def test_a_failed_publish_keeps_the_batch_for_the_next_try(pool: Pool, sch
     batch = events(1, 2, 3)
     await commit(pool, *batch)
     publish = FakePublisher(failures=1)
-    relay = OutboxRelay(pool, publish, schema=schema, dsn=module_database)
+    relay = OutboxRelay(pool, publish, schema=schema)
 
     with pytest.raises(ConnectionError):
         await relay.relay_once()
@@ -154,7 +155,7 @@ async def test_the_relay_rides_out_publish_failures(pool: Pool, schema: str, mod
     batch = events(1, 2)
     await commit(pool, *batch)
     publish = FakePublisher(failures=2)
-    relay = OutboxRelay(pool, publish, schema=schema, dsn=module_database, idle_poll=0.1)
+    relay = OutboxRelay(pool, publish, schema=schema, idle_poll=0.1)
     task = asyncio.create_task(relay.run())
     try:
 
@@ -170,40 +171,40 @@ async def test_the_relay_rides_out_publish_failures(pool: Pool, schema: str, mod
             await task
 
 
-async def test_events_are_announced_at_commit_only(pool: Pool, schema: str, module_database: str) -> None:
-    heard: asyncio.Queue[str] = asyncio.Queue()
-    listener = await asyncpg.connect(module_database)
-    try:
-        await listener.add_listener(f"outbox_{schema}", lambda *args: heard.put_nowait(str(args[3])))
-        with pytest.raises(RuntimeError):
-            async with pool.acquire() as conn, conn.transaction():
-                await outbox.add(conn, *events(1))
-                raise RuntimeError("rolled back")
-        await commit(pool, *events(2))
-
-        # Notifications arrive in commit order: had the rollback announced anything, it would come first.
-        assert await asyncio.wait_for(heard.get(), DEADLINE) == ""
-        await listener.execute("SELECT 1")  # a round trip flushes any notification still on its way
-        assert heard.empty()
-    finally:
-        await listener.close()
+def _unit_of_work(pool: Pool, wrote_events: Callable[[], None]) -> PostgresUnitOfWork[Connection]:
+    return PostgresUnitOfWork(lambda: pool, lambda conn: conn, wrote_events=wrote_events)
 
 
-async def test_an_idle_relay_wakes_when_events_are_committed(pool: Pool, schema: str, module_database: str) -> None:
+async def test_the_relay_is_woken_after_a_commit_with_events_only(pool: Pool) -> None:
+    woken: list[int] = []
+    uow = _unit_of_work(pool, lambda: woken.append(len(woken)))
+    with pytest.raises(RuntimeError):
+        async with uow.transaction() as tx:
+            tx.emit_new("p", ItemStored(n=1), correlation_id="c")
+            raise RuntimeError("rolled back")
+    async with uow.transaction():
+        pass  # no events: nothing to send
+    assert woken == [] and await pending(pool) == 0
+
+    async with uow.transaction() as tx:
+        tx.emit_new("p", ItemStored(n=2), correlation_id="c")
+        assert woken == [], "woken before the commit"
+    assert woken == [0] and await pending(pool) == 1
+
+
+async def test_an_idle_relay_sends_what_its_unit_of_work_committed_at_once(pool: Pool, schema: str) -> None:
     publish = FakePublisher()
-    # It would wait a minute between polls: only the notification can make it publish quickly.
-    relay = OutboxRelay(pool, publish, schema=schema, dsn=module_database, idle_poll=60)
+    # It would wait a minute between polls: only being woken can make it publish quickly.
+    relay = OutboxRelay(pool, publish, schema=schema, idle_poll=60)
+    uow = _unit_of_work(pool, relay.wake)
     task = asyncio.create_task(relay.run())
     try:
-        await eventually(lambda: _listening(pool, f"outbox_{schema}"), "the relay to listen")
-        [first] = events(1)
-        await commit(pool, first)
-        await eventually(lambda: _published(publish, 1), "the first event")
-        [second] = events(2)
-        await commit(pool, second)
-
-        await eventually(lambda: _published(publish, 2), "the second event", timeout=5)
-        assert publish.ids == [str(first.id), str(second.id)]
+        sent = []
+        for n in (1, 2):
+            async with uow.transaction() as tx:
+                sent.append(tx.emit_new("p", ItemStored(n=n), correlation_id="c"))
+            await eventually(lambda n=n: _published(publish, n), f"event {n}", timeout=5)  # type: ignore[misc]
+        assert publish.ids == sent
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -216,8 +217,3 @@ async def _is_zero(count: Awaitable[int]) -> bool:
 
 async def _published(publish: FakePublisher, count: int) -> bool:
     return len(publish.ids) >= count
-
-
-async def _listening(pool: Pool, channel: str) -> bool:
-    rows: list[Any] = await pool.fetch("SELECT query FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
-    return any(channel in r["query"] for r in rows)
