@@ -158,6 +158,13 @@ class PostgresUnitOfWork(Generic[R]):
         self._pool = pool
         self._repositories = repositories
         self._wrote_events = wrote_events
+        self._in_process: dict[str, Callable[[], None]] = {}
+
+    def wake_in_process(self, channel: str, wake: Callable[[], None]) -> None:
+        """Tell `channel`'s notifications to `wake`, in this process, once their transaction commits, instead of
+        sending a NOTIFY: for work that any process's loop may take (the loops also poll). PostgreSQL serialises every
+        commit that notifies on one lock, so a busy write path notifies nobody it need not."""
+        self._in_process[channel] = wake
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
@@ -187,6 +194,8 @@ class PostgresUnitOfWork(Generic[R]):
     def _committed(self, tx: Transaction[R]) -> None:
         if tx.events:
             self._wrote_events()
+        for channel in {channel for channel, _ in tx.notifications if channel in self._in_process}:
+            self._in_process[channel]()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[R]:
@@ -200,8 +209,9 @@ class PostgresUnitOfWork(Generic[R]):
         yield tx
         await outbox.add(conn, *tx.events)
         for channel, payload in sorted(tx.notifications):
-            # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
-            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+            if channel not in self._in_process:
+                # NOTIFY is transactional: listeners hear it at commit, never for a rollback.
+                await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
 
 class FakeUnitOfWork(Generic[R]):

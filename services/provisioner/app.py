@@ -39,7 +39,7 @@ from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.routes import ROUTERS
 from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
 from services.provisioner.unit_of_work import on_postgres
-from services.provisioner.work.engine import Engine
+from services.provisioner.work.engine import WORK_CHANNEL, Engine
 from services.provisioner.work.pacing import RetryPolicy
 from services.provisioner.work.worker import Worker
 
@@ -86,10 +86,8 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
                 await clouds.adapter(SIM_CLOUD_ID)
             policy = RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds)
             engine = Engine(uow, clouds, policy=policy)
-            worker = Worker(
-                engine, KINDS, dsn=runtime.dsn, interval=settings.follow_interval, concurrency=settings.concurrency
-            )
-            runtime.spawn(worker.wakeup.listen(), name="work-listener")
+            worker = Worker(engine, KINDS, interval=settings.follow_interval, concurrency=settings.concurrency)
+            uow.wake_in_process(WORK_CHANNEL, worker.wakeup.set)
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
             runtime.spawn(clouds.follow_changes(runtime.dsn, lambda: disabled_modules(uow)), name="cloud-changes")

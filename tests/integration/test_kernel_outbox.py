@@ -192,6 +192,35 @@ async def test_the_relay_is_woken_after_a_commit_with_events_only(pool: Pool) ->
     assert woken == [0] and await pending(pool) == 1
 
 
+async def test_a_channel_woken_in_process_sends_no_notify_and_wakes_after_commit_only(
+    pool: Pool, module_database: str
+) -> None:
+    woken: list[str] = []
+    uow = _unit_of_work(pool, lambda: None)
+    uow.wake_in_process("local_work", lambda: woken.append("local_work"))
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(module_database)
+    try:
+        for channel in ("local_work", "everyone"):
+            await listener.add_listener(channel, lambda _c, _p, channel, _payload: heard.put_nowait(channel))
+        with pytest.raises(RuntimeError):
+            async with uow.transaction() as tx:
+                tx.notify("local_work")
+                raise RuntimeError("rolled back")
+        assert woken == []
+        async with uow.transaction() as tx:
+            tx.notify("local_work")
+            tx.notify("everyone")
+            assert woken == [], "woken before the commit"
+        assert woken == ["local_work"]
+        # The other channel is still told to every process, by a NOTIFY at commit.
+        assert await asyncio.wait_for(heard.get(), DEADLINE) == "everyone"
+        await listener.execute("SELECT 1")  # a round trip flushes any notification still on its way
+        assert heard.empty()
+    finally:
+        await listener.close()
+
+
 async def test_an_idle_relay_sends_what_its_unit_of_work_committed_at_once(pool: Pool, schema: str) -> None:
     publish = FakePublisher()
     # It would wait a minute between polls: only being woken can make it publish quickly.

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from kernel.notify import Wakeup
-from services.provisioner.work.engine import WORK_CHANNEL, Engine, Kind
+from kernel.notify import Signal
+from services.provisioner.work.engine import Engine, Kind
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,6 @@ class Worker:
         engine: Engine,
         kinds: Sequence[Kind[Any, Any, Any]],
         *,
-        dsn: str,
         interval: float,
         concurrency: int,
     ) -> None:
@@ -30,7 +29,8 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._in_flight: set[tuple[str, str]] = set()
-        self.wakeup = Wakeup(dsn, WORK_CHANNEL)
+        # Set by the unit of work when a transaction that made work commits (wake_in_process), and by finished steps.
+        self.wakeup = Signal()
 
     async def _step(self, kind: Kind[Any, Any, Any], record_id: str) -> None:
         try:
