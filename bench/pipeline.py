@@ -1,8 +1,13 @@
-"""The lifecycle event pipeline benchmark: `python -m bench.pipeline [--events N] [--warmup N]`.
+"""The lifecycle event pipeline benchmark: `python -m bench.pipeline [--events N] [--warmup N] [--subscribers N]`.
 
 What is timed, per event: the producer commits a row and an event into its outbox (`kernel.outbox.add`); the
 `OutboxRelay` publishes it with confirms through a `Bus`; the consumer's `EventConsumer` handles it in one transaction
 with its inbox row. Latency = consumer commit - producer commit, both `time.perf_counter()` in this one process.
+
+The fan-out run sends the same kind of events, through a relay of their own, to `--subscribers` services at once, as
+the platform does: the audit's own consumer (its migrations, handler and hash-chained repository, wired as
+services/audit/app.py wires them) and stand-ins built on the kernel like the single consumer. Each has its own schema,
+pool, `Bus` connection (so its own durable queue) and inbox; an event is consumed once the last of them committed it.
 
 The same broker also runs a raw aio-pika baseline (persistent message, publisher confirms, quorum queue, manual ack),
 so the ratios in the output compare like with like on this machine. One JSON object goes to stdout, progress to
@@ -22,7 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import asyncpg
@@ -33,15 +38,21 @@ from bench._cli import exit_on_sigterm, machine, non_negative, positive, progres
 from bench._servers import Endpoints, bench_servers
 from kernel import db, outbox
 from kernel.bus import Bus
-from kernel.consumer import EventConsumer, Handler
+from kernel.consumer import EventConsumer, Handler, Receiving
 from kernel.events import Envelope, InstanceLaunched, new_event, parse_payload
-from kernel.migrations import INBOX_DDL, OUTBOX_DDL
+from kernel.migrations import INBOX_DDL, OUTBOX_DDL, migrate
 from kernel.outbox import OutboxRelay, OutgoingMessage
 from kernel.settings import KernelSettings
 from kernel.unit_of_work import PostgresUnitOfWork, Transaction
+from services.audit import consumers as audit_consumers
+from services.audit import repository as audit_repository
+from services.audit.app import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.app import SCHEMA as AUDIT_SCHEMA
+from services.audit.handlers import AuditRepositories
 
 PROJECT_ID = "bench-project"
 WAIT_TIMEOUT = 120.0
+LAUNCHED = f"{InstanceLaunched.TYPE}.v{InstanceLaunched.VERSION}"
 
 METHOD = (
     "one process, one event loop, own PostgreSQL 15 (fsync on) + RabbitMQ; pipeline latency = perf_counter after the "
@@ -51,7 +62,10 @@ METHOD = (
     "throughput = concurrent producers or publishes, rate = first commit/publish to last consumer commit/receipt; "
     "backlog_drain = events committed with the relay stopped, then relayed (relay + broker + consumer alone); "
     "cpu_cores_used = CPU s / wall s of this process, each own server's process tree and the whole shared machine; "
-    "cpu_ms_per_* = this process + own servers; pools, prefetch, consumer concurrency as ServiceRuntime defaults"
+    "cpu_ms_per_* = this process + own servers; pools, prefetch, consumer concurrency as ServiceRuntime defaults; "
+    "fan_out = the throughput run through a relay of its own to N subscribing services at once (the audit's consumer "
+    "with its migrations, handler and repository, and N-1 stand-ins like the single consumer), each with its own "
+    "schema, pool, Bus connection, quorum queue and inbox; latency and rate end at the commit of the last of them"
 )
 
 
@@ -130,16 +144,28 @@ def cpu_per_item(cores: dict[str, float | None], rate: float) -> float | None:
     return round(sum(v for v in own if v is not None) / rate * 1000, 3)
 
 
+def cpu_per_item_each(cores: dict[str, float | None], rate: float) -> dict[str, float | None]:
+    """Milliseconds of CPU per event or message of this process and of each server the benchmark started."""
+    return {
+        name: round(used / rate * 1000, 3) if used is not None and rate > 0 else None
+        for name, used in cores.items()
+        if name != "machine"
+    }
+
+
 # --- tracking commit and consumption times by event id ---------------------------------------------------------
 
 
 @dataclass
 class Tracker:
-    """Start times (producer commit, raw publish) and end times (consumer commit, raw receipt) by id."""
+    """Start times (producer commit, raw publish) and end times (consumer commit, raw receipt) by id. With `needed`
+    subscribers, an id is finished when the `needed`-th of them reports it (each reports an id once)."""
 
     started: dict[uuid.UUID, float] = field(default_factory=dict)
     finished: dict[uuid.UUID, float] = field(default_factory=dict)
+    needed: int = 1
     _waiters: dict[uuid.UUID, asyncio.Future[float]] = field(default_factory=dict)
+    _reported: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def expect(self, event_id: uuid.UUID) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -150,6 +176,12 @@ class Tracker:
         self.started[event_id] = at
 
     def finish(self, event_id: uuid.UUID, at: float) -> None:
+        if self.needed > 1:
+            reported = self._reported.get(event_id, 0) + 1
+            if reported < self.needed:
+                self._reported[event_id] = reported
+                return
+            self._reported.pop(event_id, None)
         self.finished[event_id] = at
         future = self._waiters.pop(event_id, None)
         if future is not None and not future.done():
@@ -208,20 +240,23 @@ class Launches:
         )
 
 
-class TimedConsumer(EventConsumer[Launches]):
+R = TypeVar("R")
+
+
+class TimedConsumer(EventConsumer[R]):
     """An `EventConsumer` that notes the time once its transaction (handler + inbox row) has committed."""
 
-    def __init__(
-        self, pool: db.Pool, *, name: str, handle: Handler[Launches], concurrency: int, tracker: Tracker
-    ) -> None:
-        super().__init__(PostgresUnitOfWork(lambda: pool, Launches), name=name, handle=handle, concurrency=concurrency)
+    def __init__(self, uow: Receiving[R], *, name: str, handle: Handler[R], concurrency: int, tracker: Tracker) -> None:
+        super().__init__(uow, name=name, handle=handle, concurrency=concurrency)
         self._tracker = tracker
         self.duplicates = 0
+        self.committed: dict[uuid.UUID, float] = {}
 
     async def handle_delivery(self, envelope: Envelope) -> bool:
         fresh = await super().handle_delivery(envelope)
         committed = time.perf_counter()
         if fresh:
+            self.committed[envelope.id] = committed
             self._tracker.finish(envelope.id, committed)
         else:
             self.duplicates += 1
@@ -248,6 +283,102 @@ def _launch_event(n: int) -> Envelope:
         project_id=PROJECT_ID,
         correlation_id=f"bench-{n}",
     )
+
+
+LAUNCHES_DDL = (
+    "CREATE TABLE launches (event_id uuid PRIMARY KEY, instance_id text NOT NULL, provider_id text NOT NULL, "
+    "occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+class Subscriber(Protocol):
+    """A subscribing service: its schema, what its queue is bound to, and its consumer."""
+
+    @property
+    def service(self) -> str:
+        """Its Bus service name (so its own durable queue) and its consumer's name in its inbox."""
+
+    @property
+    def schema(self) -> str: ...
+
+    @property
+    def bindings(self) -> Sequence[str]: ...
+
+    async def create_schema(self, database_url: str) -> None: ...
+
+    def consumer(self, pool: db.Pool, tracker: Tracker) -> TimedConsumer[Any]: ...
+
+    async def stored(self, conn: db.Connection, ids: Sequence[uuid.UUID]) -> int:
+        """How many of the events `ids` its table holds."""
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A consumer built on the kernel that keeps a row per launch: the single consumer, and the fan-out's others."""
+
+    service: str
+    schema: str
+    bindings: tuple[str, ...] = (LAUNCHED,)
+
+    async def create_schema(self, database_url: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f"CREATE SCHEMA {self.schema}")
+            await conn.execute(f"SET search_path TO {self.schema}")
+            for statement in (INBOX_DDL, LAUNCHES_DDL):
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def consumer(self, pool: db.Pool, tracker: Tracker) -> TimedConsumer[Launches]:
+        return TimedConsumer(
+            PostgresUnitOfWork(lambda: pool, Launches),
+            name=self.service,
+            handle=_record_launch,
+            concurrency=CONSUMER_CONCURRENCY,
+            tracker=tracker,
+        )
+
+    async def stored(self, conn: db.Connection, ids: Sequence[uuid.UUID]) -> int:
+        count = await conn.fetchval("SELECT count(*) FROM launches WHERE event_id = ANY($1::uuid[])", list(ids))
+        return int(count)
+
+
+@dataclass(frozen=True)
+class AuditSubscriber:
+    """The audit service's consumer as services/audit/app.py wires it: the schema its migrations make, its bindings,
+    its handler, its repositories in a unit of work of their own, its service name as the consumer's name."""
+
+    schema: str
+    service: str = "audit"
+    bindings: tuple[str, ...] = audit_consumers.BINDINGS
+
+    async def create_schema(self, database_url: str) -> None:
+        await asyncio.to_thread(migrate, database_url, schema=self.schema, location=AUDIT_MIGRATIONS)
+
+    def consumer(self, pool: db.Pool, tracker: Tracker) -> TimedConsumer[AuditRepositories]:
+        uow = PostgresUnitOfWork[AuditRepositories](lambda: pool, audit_repository.Repositories)
+        return TimedConsumer(
+            uow, name=self.service, handle=audit_consumers.on_event, concurrency=CONSUMER_CONCURRENCY, tracker=tracker
+        )
+
+    async def stored(self, conn: db.Connection, ids: Sequence[uuid.UUID]) -> int:
+        count = await conn.fetchval("SELECT count(*) FROM events WHERE id = ANY($1::uuid[])", list(ids))
+        return int(count)
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """A subscriber while the pipeline runs: its pool, its bus connection and its consumer."""
+
+    subscriber: Subscriber
+    pool: db.Pool
+    bus: Bus
+    consumer: TimedConsumer[Any]
+
+    async def stored(self, ids: Sequence[uuid.UUID]) -> int:
+        async with self.pool.acquire() as conn:
+            return await self.subscriber.stored(conn, ids)
 
 
 @dataclass
@@ -281,23 +412,22 @@ class RelayStats:
 
 
 class Pipeline:
-    """Producer schema (instances + outbox), relay, consumer schema (inbox + launches), on one database."""
+    """Producer schema (instances + outbox) and relay, and each subscriber's schema (its inbox and tables), on one
+    database; an event is consumed once every subscriber committed it."""
 
-    def __init__(self, database_url: str, amqp_url: str, *, tag: str) -> None:
+    def __init__(self, database_url: str, amqp_url: str, *, tag: str, subscribers: Sequence[Subscriber]) -> None:
         self.database_url = database_url
         self.amqp_url = amqp_url
         self.producer_schema = f"bench_producer_{tag}"
-        self.consumer_schema = f"bench_consumer_{tag}"
         self.prefix = f"bench{tag}"
-        self.tracker = Tracker()
+        self.subscribers = subscribers
+        self.tracker = Tracker(needed=len(subscribers))
         self.relay_stats = RelayStats()
         self._producer_pool: db.Pool | None = None
-        self._consumer_pool: db.Pool | None = None
         self._relay_bus: Bus | None = None
-        self._consumer_bus: Bus | None = None
         self._relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
-        self.consumer: TimedConsumer | None = None
+        self.subscribed: list[Subscribed] = []
         self._sequence = 0
 
     @property
@@ -306,27 +436,20 @@ class Pipeline:
         return self._producer_pool
 
     async def create_schemas(self) -> None:
-        tables = {
-            self.producer_schema: (
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(f"CREATE SCHEMA {self.producer_schema}")
+            await conn.execute(f"SET search_path TO {self.producer_schema}")
+            for statement in (
                 OUTBOX_DDL,
                 "CREATE TABLE instances (id uuid PRIMARY KEY, project_id text NOT NULL, name text NOT NULL, "
                 "state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
-            ),
-            self.consumer_schema: (
-                INBOX_DDL,
-                "CREATE TABLE launches (event_id uuid PRIMARY KEY, instance_id text NOT NULL, provider_id text NOT "
-                "NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())",
-            ),
-        }
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            for schema, statements in tables.items():
-                await conn.execute(f"CREATE SCHEMA {schema}")
-                await conn.execute(f"SET search_path TO {schema}")
-                for statement in statements:
-                    await conn.execute(statement)
+            ):
+                await conn.execute(statement)
         finally:
             await conn.close()
+        for subscriber in self.subscribers:
+            await subscriber.create_schema(self.database_url)
 
     async def _pool(self, schema: str, role: str) -> db.Pool:
         """A pool sized as a service's (ServiceRuntime's defaults)."""
@@ -337,24 +460,19 @@ class Pipeline:
     async def start(self) -> None:
         await self.create_schemas()
         self._producer_pool = await self._pool(self.producer_schema, "producer")
-        self._consumer_pool = await self._pool(self.consumer_schema, "consumer")
         self._relay_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-relay")
         await self._relay_bus.connect()
-        self._consumer_bus = Bus(self.amqp_url, prefix=self.prefix, service="bench-consumer")
-        await self._consumer_bus.connect()
-        self.consumer = TimedConsumer(
-            self._consumer_pool,
-            name="bench-consumer",
-            handle=_record_launch,
-            concurrency=CONSUMER_CONCURRENCY,
-            tracker=self.tracker,
-        )
-        await self._consumer_bus.subscribe(
-            bindings=[f"{InstanceLaunched.TYPE}.v{InstanceLaunched.VERSION}"],
-            callback=self.consumer,
-            max_deliveries=MAX_DELIVERIES,
-            prefetch=PREFETCH,
-        )
+        for subscriber in self.subscribers:
+            pool = await self._pool(subscriber.schema, subscriber.service.removeprefix("bench-"))
+            bus = Bus(self.amqp_url, prefix=self.prefix, service=subscriber.service)
+            self.subscribed.append(Subscribed(subscriber, pool, bus, subscriber.consumer(pool, self.tracker)))
+            await bus.connect()
+            await bus.subscribe(
+                bindings=subscriber.bindings,
+                callback=self.subscribed[-1].consumer,
+                max_deliveries=MAX_DELIVERIES,
+                prefetch=PREFETCH,
+            )
         self._relay = OutboxRelay(
             self.producer_pool,
             self.relay_stats.wrap(self._relay_bus.publish_many),
@@ -438,21 +556,21 @@ class Pipeline:
 
     async def close(self, *, drop_schemas: bool, drop_topology: bool) -> None:
         await self.pause_relay()
-        await _close_quietly(self._consumer_bus, self._relay_bus)
+        await _close_quietly(*(s.bus for s in self.subscribed), self._relay_bus)
         if drop_topology:
-            queue = f"{self.prefix}.bench-consumer"
+            queues = [f"{self.prefix}.{s.service}" for s in self.subscribers]
             with contextlib.suppress(Exception):
                 await _delete_topology(
                     self.amqp_url,
-                    queues=(queue, f"{queue}.dead"),
+                    queues=[name for queue in queues for name in (queue, f"{queue}.dead")],
                     exchanges=(f"{self.prefix}.events", f"{self.prefix}.dead"),
                 )
-        await _close_quietly(self._consumer_pool, self._producer_pool)
+        await _close_quietly(*(s.pool for s in self.subscribed), self._producer_pool)
         if drop_schemas:
             with contextlib.suppress(Exception):
                 conn = await asyncpg.connect(self.database_url)
                 try:
-                    for schema in (self.producer_schema, self.consumer_schema):
+                    for schema in (self.producer_schema, *(s.schema for s in self.subscribers)):
                         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                 finally:
                     await conn.close()
@@ -557,11 +675,70 @@ class Options:
     paced: int
     warmup: int
     producers: int
+    subscribers: int
+
+
+def fan_out_subscribers(count: int, *, tag: str) -> list[Subscriber]:
+    """The audit's consumer and `count` - 1 stand-ins, each in a schema of its own."""
+    subscribers: list[Subscriber] = [AuditSubscriber(schema=f"bench_{AUDIT_SCHEMA}_{tag}")]
+    subscribers += [StandIn(f"bench-subscriber-{n}", f"bench_subscriber{n}_{tag}") for n in range(1, count)]
+    return subscribers
+
+
+async def measure_fan_out(endpoints: Endpoints, options: Options, *, tag: str) -> dict[str, Any]:
+    """The throughput run through a relay of its own to `options.subscribers` subscribing services at once."""
+    subscribers = fan_out_subscribers(options.subscribers, tag=tag)
+    fan_out = Pipeline(endpoints.database_url, endpoints.amqp_url, tag=f"{tag}_fan", subscribers=subscribers)
+    try:
+        progress(f"setting up the fan-out to {len(subscribers)} subscribers")
+        await fan_out.start()
+        progress(f"fan-out warm-up: {options.warmup} events")
+        warmup_ids = await fan_out.concurrent(options.warmup, options.producers)
+        progress(f"fan-out throughput: {options.events} events from {options.producers} producers")
+        fan_out.relay_stats.reset()
+        window = CpuWindow(endpoints.pids)
+        ids = await fan_out.concurrent(options.events, options.producers)
+        cpu = window.cores()
+        relay_batches = fan_out.relay_stats.batches
+        rate = len(ids) / fan_out.tracker.span(ids)
+
+        expected = warmup_ids + ids
+        pending = await fan_out.outbox_pending()
+        started = fan_out.tracker.started
+        by_subscriber: dict[str, dict[str, Any]] = {}
+        for subscribed in fan_out.subscribed:
+            committed = subscribed.consumer.committed
+            by_subscriber[subscribed.subscriber.service] = {
+                "latency": latency_summary([committed[i] - started[i] for i in ids]),
+                "duplicates_seen": subscribed.consumer.duplicates,
+                "events_lost": len(expected) - await subscribed.stored(expected),
+            }
+        audit = fan_out.subscribed[0]
+        async with audit.pool.acquire() as conn:
+            chain = await audit_repository.EventRepository(conn).verify()
+        return {
+            "subscribers": len(subscribers),
+            "events_per_s": round(rate, 1),
+            "latency": latency_summary(fan_out.tracker.latencies(ids)),
+            "relay_batches": relay_batches,
+            "relay_mean_batch": round(len(ids) / relay_batches, 1) if relay_batches else None,
+            "cpu_cores_used": cpu,
+            "cpu_ms_per_event": cpu_per_item(cpu, rate),
+            "cpu_ms_per_event_by_process": cpu_per_item_each(cpu, rate),
+            "by_subscriber": by_subscriber,
+            "duplicates_seen": sum(s["duplicates_seen"] for s in by_subscriber.values()),
+            "events_lost": sum(s["events_lost"] for s in by_subscriber.values()),
+            "outbox_left": pending,
+            "audit_chain": {"valid": chain.valid, "checked": chain.checked, "expected": len(expected)},
+        }
+    finally:
+        await fan_out.close(drop_schemas=not endpoints.own_database, drop_topology=not endpoints.own_broker)
 
 
 async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
-    pipeline = Pipeline(endpoints.database_url, endpoints.amqp_url, tag=tag)
+    single = StandIn("bench-consumer", f"bench_consumer_{tag}")
+    pipeline = Pipeline(endpoints.database_url, endpoints.amqp_url, tag=tag, subscribers=[single])
     raw = RawRoundTrip(endpoints.amqp_url, queue=f"bench{tag}.raw")
     try:
         progress("setting up the pipeline and the raw baseline")
@@ -615,7 +792,13 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
 
         pending = await pipeline.outbox_pending()
         postgres = await pipeline.server_facts()
-        assert pipeline.consumer is not None
+        (consumer,) = (subscribed.consumer for subscribed in pipeline.subscribed)
+
+        fan_out = None
+        if options.subscribers:
+            await pipeline.pause_relay()  # its once-a-second poll stays out of the fan-out's CPU
+            fan_out = await measure_fan_out(endpoints, options, tag=tag)
+
         rabbit_version = raw.server_properties.get("version")
         if isinstance(rabbit_version, bytes):
             rabbit_version = rabbit_version.decode()
@@ -630,6 +813,7 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 "paced": options.paced,
                 "warmup": options.warmup,
                 "producers": options.producers,
+                "subscribers": options.subscribers,
             },
             "pipeline": {
                 "paced_latency": pipeline_paced,
@@ -653,8 +837,9 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                     "cpu_cores_used": drain_cpu,
                     "cpu_ms_per_event_relay_and_consumer": cpu_per_item(drain_cpu, drain_rate),
                 },
-                "duplicates_seen": pipeline.consumer.duplicates,
+                "duplicates_seen": consumer.duplicates,
                 "outbox_left": pending,
+                "fan_out": fan_out,
             },
             "raw_amqp": {
                 "paced_latency": raw_paced,
@@ -673,6 +858,11 @@ async def measure(endpoints: Endpoints, options: Options) -> dict[str, Any]:
                 "pipeline_cpu_per_event_over_raw_cpu_per_message": _ratio(
                     cpu_per_item(cpu, pipeline_rate) or 0.0, cpu_per_item(raw_cpu, raw_rate) or 0.0
                 ),
+                "fan_out_cpu_per_event_over_pipeline_cpu_per_event": _ratio(
+                    fan_out["cpu_ms_per_event"] or 0.0, cpu_per_item(cpu, pipeline_rate) or 0.0
+                )
+                if fan_out is not None
+                else None,
             },
             "settings": {
                 "db_pool_min": POOL_MIN,
@@ -705,8 +895,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--paced", type=positive, default=300, help="events in the paced runs (300)")
     parser.add_argument("--warmup", type=non_negative, default=50, help="unmeasured events before measuring (50)")
     parser.add_argument("--producers", type=positive, default=8, help="concurrent producer tasks (8)")
+    parser.add_argument(
+        "--subscribers",
+        type=non_negative,
+        default=5,
+        help="services in the fan-out run: the audit and stand-ins (5; 0 skips the run)",
+    )
     args = parser.parse_args(argv)
-    return Options(events=args.events, paced=args.paced, warmup=args.warmup, producers=args.producers)
+    return Options(
+        events=args.events,
+        paced=args.paced,
+        warmup=args.warmup,
+        producers=args.producers,
+        subscribers=args.subscribers,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
