@@ -57,7 +57,7 @@ LAUNCHED = f"{InstanceLaunched.TYPE}.v{InstanceLaunched.VERSION}"
 METHOD = (
     "one process, one event loop, own PostgreSQL 15 (fsync on) + RabbitMQ; pipeline latency = perf_counter after the "
     "producer COMMIT (row + outbox.add) -> after EventConsumer.handle_delivery returns (handler row + inbox committed, "
-    "before ack), via OutboxRelay (LISTEN/NOTIFY) + Bus.publish_many (confirms) + quorum queue; raw = aio-pika "
+    "before ack), via OutboxRelay (woken at commit) + Bus.publish_many (confirms) + quorum queue; raw = aio-pika "
     "persistent publish with confirms to a quorum queue -> consumer receipt (ack after); paced = one at a time; "
     "throughput = concurrent producers or publishes, rate = first commit/publish to last consumer commit/receipt; "
     "backlog_drain = events committed with the relay stopped, then relayed (relay + broker + consumer alone); "
