@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from fastapi.types import DecoratedCallable as Endpoint
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -384,6 +385,13 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def answer(model: BaseModel, *, status: int = 200) -> Response:
+    """The JSON of an answer model, the same bytes FastAPI sends for a route that returns it: FastAPI dumps a returned
+    model to a dict, validates that again and only then writes it, three passes a busy route (one record, a launch)
+    does without."""
+    return Response(model.model_dump_json(by_alias=True), status_code=status, media_type="application/json")
 
 
 _NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}

@@ -33,7 +33,7 @@ def page_answer(model: type[BaseModel], records: Sequence[object], next_cursor: 
     one pass each, where answer models built one by one and then serialised by the route cost twice the CPU."""
     pages = _pages(model)
     page = pages.validate_python({"items": records, "next_cursor": next_cursor}, from_attributes=True)
-    return Response(pages.dump_json(page), media_type="application/json")
+    return Response(pages.dump_json(page, by_alias=True), media_type="application/json")
 
 
 def encode_cursor(*values: Any) -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
-from kernel.http import Routes, problem_responses
+from kernel.http import Routes, answer, problem_responses
 from kernel.identity import Identity
 from kernel.pagination import page_answer
 from services.provisioner.clouds.api import clouds_of
@@ -50,13 +50,13 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
     "ids of the project's security groups there; `user_data` is at most 16 KiB.",
 )
-async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> InstanceOut:
+async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> Response:
     record = await handlers.launch(
         uow_of(request),
         clouds_of(request),
         handlers.LaunchRequest(project_id=caller.project_id, correlation_id=correlation_id(), **body.model_dump()),
     )
-    return instance_out(record)
+    return answer(instance_out(record), status=202)
 
 
 @routes.get("/instances", Page[InstanceOut], "List instances")
@@ -79,12 +79,12 @@ async def list_instances(
 
 
 @routes.get("/instances/{instance_id}", InstanceOut, problems=(404,))
-async def get_instance(request: Request, instance_id: str, caller: Reader) -> InstanceOut:
-    return instance_out(await handlers.get(uow_of(request), caller.project_id, instance_id))
+async def get_instance(request: Request, instance_id: str, caller: Reader) -> Response:
+    return answer(instance_out(await handlers.get(uow_of(request), caller.project_id, instance_id)))
 
 
 @routes.delete("/instances/{instance_id}", InstanceOut, "Terminate an instance", status=202, problems=(404, 409))
-async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> InstanceOut:
+async def terminate_instance(request: Request, instance_id: str, caller: Operator) -> Response:
     return await _request(request, caller, instance_id, "terminate")
 
 
@@ -100,11 +100,11 @@ async def instance_action(
     instance_id: str,
     action: Annotated[Literal["start", "stop", "reboot", "suspend", "resume"], Path()],
     caller: Operator,
-) -> InstanceOut:
+) -> Response:
     return await _request(request, caller, instance_id, action)
 
 
-async def _request(request: Request, caller: Identity, instance_id: str, action: UserAction) -> InstanceOut:
+async def _request(request: Request, caller: Identity, instance_id: str, action: UserAction) -> Response:
     record = await handlers.request_action(
         uow_of(request),
         clouds_of(request),
@@ -113,7 +113,7 @@ async def _request(request: Request, caller: Identity, instance_id: str, action:
         action=action,
         correlation_id=correlation_id(),
     )
-    return instance_out(record)
+    return answer(instance_out(record), status=202)
 
 
 @routes.get(
