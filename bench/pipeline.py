@@ -252,15 +252,13 @@ class TimedConsumer(EventConsumer[R]):
         self.duplicates = 0
         self.committed: dict[uuid.UUID, float] = {}
 
-    async def handle_delivery(self, envelope: Envelope) -> bool:
-        fresh = await super().handle_delivery(envelope)
+    def after_commit(self, envelope: Envelope, fresh: bool) -> None:
         committed = time.perf_counter()
         if fresh:
             self.committed[envelope.id] = committed
             self._tracker.finish(envelope.id, committed)
         else:
             self.duplicates += 1
-        return fresh
 
 
 async def _record_launch(tx: Transaction[Launches], envelope: Envelope) -> None:

@@ -191,6 +191,24 @@ class PostgresUnitOfWork(Generic[R]):
                     yield tx
             self._committed(tx)
 
+    @asynccontextmanager
+    async def receiving_many(
+        self, event_ids: Sequence[uuid.UUID], consumer: str
+    ) -> AsyncIterator[tuple[Transaction[R], frozenset[uuid.UUID]]]:
+        """One transaction that records all of `event_ids` in `consumer`'s inbox, with the ids it did not hold yet
+        (the events to handle; the others are redeliveries)."""
+        async with self._pool().acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "INSERT INTO inbox (event_id, consumer) SELECT unnest($1::uuid[]), $2"
+                    " ON CONFLICT DO NOTHING RETURNING event_id",
+                    list(event_ids),
+                    consumer,
+                )
+                async with self._on(conn) as tx:
+                    yield tx, frozenset(row["event_id"] for row in rows)
+            self._committed(tx)
+
     def _committed(self, tx: Transaction[R]) -> None:
         if tx.events:
             self._wrote_events()
@@ -248,6 +266,15 @@ class FakeUnitOfWork(Generic[R]):
         async with self.transaction() as tx:
             yield tx
         self.inbox.add((event_id, consumer))
+
+    @asynccontextmanager
+    async def receiving_many(
+        self, event_ids: Sequence[uuid.UUID], consumer: str
+    ) -> AsyncIterator[tuple[Transaction[R], frozenset[uuid.UUID]]]:
+        fresh = frozenset(event_id for event_id in event_ids if (event_id, consumer) not in self.inbox)
+        async with self.transaction() as tx:
+            yield tx, fresh
+        self.inbox.update((event_id, consumer) for event_id in fresh)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[R]:

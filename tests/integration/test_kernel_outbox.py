@@ -246,3 +246,24 @@ async def _is_zero(count: Awaitable[int]) -> bool:
 
 async def _published(publish: FakePublisher, count: int) -> bool:
     return len(publish.ids) >= count
+
+
+async def test_events_received_together_are_recorded_in_the_inbox_at_one_commit(pool: Pool) -> None:
+    uow = _unit_of_work(pool, lambda: None)
+    held, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with uow.receiving(held, "svc") as tx:
+        assert tx is not None
+
+    with pytest.raises(RuntimeError):
+        async with uow.receiving_many([first, held], "svc") as (_, fresh):
+            assert fresh == {first}
+            raise RuntimeError("a handler failed")
+    async with uow.receiving_many([held, first, second], "svc") as (_, fresh):
+        assert fresh == {first, second}  # the failed batch recorded nothing
+    async with uow.receiving_many([second], "other") as (_, fresh):
+        assert fresh == {second}  # another consumer's inbox
+
+    rows = await pool.fetch("SELECT event_id, consumer FROM inbox ORDER BY consumer, event_id")
+    assert sorted((r["event_id"], r["consumer"]) for r in rows) == sorted(
+        [(held, "svc"), (first, "svc"), (second, "svc"), (second, "other")]
+    )

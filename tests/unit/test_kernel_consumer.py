@@ -4,6 +4,7 @@ dead-letters the message."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -124,3 +125,39 @@ async def deliver(uow: FakeUnitOfWork[Seen], body: bytes) -> str | None:
 async def test_each_outcome_acks_retries_or_dead_letters(uow: FakeUnitOfWork[Seen], body: bytes, outcome: str) -> None:
     assert await deliver(uow, body) == outcome
     assert len(uow.inbox) == (1 if outcome == "ack" else 0)
+
+
+async def deliver_together(uow: FakeUnitOfWork[Seen], *envelopes: Envelope) -> list[str | None]:
+    """Deliver `envelopes` at once to a consumer with one transaction at a time: all but the first wait for it."""
+    messages = [Message(e.model_dump_json().encode()) for e in envelopes]
+    waiting = EventConsumer(uow, name="svc", handle=pong, retry_delay=0, concurrency=1)
+    await asyncio.gather(*(waiting(cast(AbstractIncomingMessage, m)) for m in messages))
+    return [m.outcome for m in messages]
+
+
+async def test_events_delivered_together_are_handled_in_one_transaction(uow: FakeUnitOfWork[Seen]) -> None:
+    pings = [ping(n) for n in range(1, 6)]
+
+    assert await deliver_together(uow, *pings) == ["ack"] * 5
+
+    assert uow.committed == 1 and uow.repos.numbers == [1, 2, 3, 4, 5]
+    assert uow.inbox == {(p.id, "svc") for p in pings}
+    # Each reply continues its own event, not the batch's first.
+    assert [(r.correlation_id, r.causation_id) for r in uow.events] == [(p.correlation_id, str(p.id)) for p in pings]
+
+
+async def test_a_redelivery_in_or_before_a_batch_is_handled_once(uow: FakeUnitOfWork[Seen]) -> None:
+    earlier, again = ping(1), ping(2)
+    assert await consumer(uow).handle_delivery(earlier)
+
+    assert await deliver_together(uow, earlier, again, again, ping(3)) == ["ack"] * 4
+
+    assert uow.repos.numbers == [1, 2, 3]
+
+
+async def test_a_failing_event_fails_alone_and_the_rest_of_its_batch_is_handled(uow: FakeUnitOfWork[Seen]) -> None:
+    outcomes = await deliver_together(uow, ping(2), ping(0), ping(-1), ping(3))
+
+    assert outcomes == ["ack", "retry", "dead", "ack"]
+    assert uow.repos.numbers == [2, 3] and len(uow.inbox) == 2
+    assert uow.rolled_back == 3  # the batch, then the two failing events on their own
