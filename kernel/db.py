@@ -33,12 +33,21 @@ async def _init_connection(conn: Connection) -> None:
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=pydantic_core.from_json, schema="pg_catalog")
 
 
+async def _keep_session(conn: Connection) -> None:
+    # What asyncpg always does on release stays (an open transaction is rolled back, listeners are dropped); its reset
+    # query (UNLISTEN *, RESET ALL, unlock advisory locks, close cursors) is a round trip per request for nothing
+    # here: no code changes a pooled connection's session (SET, session advisory locks, LISTEN, held cursors).
+    # Listeners have connections of their own (kernel.notify), and the schema is a startup setting.
+    return None
+
+
 async def create_pool(url: str, *, schema: str, application: str, min_size: int = 2, max_size: int = 10) -> Pool:
     pool: Pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"search_path": f"{schema},public", "application_name": application},
     )
     return pool
