@@ -18,7 +18,7 @@ from typing import Any, Literal
 import libvirt
 
 from adapters.base import CloudNotFound, InvalidCloudRequest, InvalidCloudState
-from adapters.libvirt import _mapping, _xml
+from adapters.libvirt import _states, _xml
 from adapters.libvirt._errors import (
     DOM_EXIST,
     INVALID_ARG,
@@ -63,7 +63,7 @@ class DomainView:
 
     @property
     def active(self) -> bool:
-        return _mapping.is_active(self.state)
+        return _states.is_active(self.state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class Host:
             return None
         state, reason = (int(v) for v in domain.state(0))
         ips: tuple[str, ...] = ()
-        if _mapping.is_active(state):
+        if _states.is_active(state):
             ips = self._addresses(domain)
         return DomainView(facts, facts.meta, state, reason, ips)
 
@@ -231,7 +231,7 @@ class Host:
             domain.create()
         except LibvirtError:
             state = int(domain.state(0)[0])
-            if not _mapping.is_active(state):
+            if not _states.is_active(state):
                 # Leave nothing half made: a retried launch with the same token starts over.
                 self._undefine(domain)
                 self._delete_volume_quietly(root)
@@ -240,7 +240,7 @@ class Host:
 
     def _start_if_never_started(self, domain: Any) -> None:
         state, reason = (int(v) for v in domain.state(0))
-        if (state, reason) != (_mapping.SHUTOFF, _mapping.SHUTOFF_UNKNOWN):
+        if (state, reason) != (_states.SHUTOFF, _states.SHUTOFF_UNKNOWN):
             return
         view = self._view(domain)
         if view is None or datetime.now(UTC) - view.meta.created_at > UNSTARTED_GRACE:
@@ -248,7 +248,7 @@ class Host:
         try:
             domain.create()
         except LibvirtError:
-            if not _mapping.is_active(int(domain.state(0)[0])):
+            if not _states.is_active(int(domain.state(0)[0])):
                 raise  # not started by a concurrent retry either
 
     def _root_clone(
@@ -282,13 +282,13 @@ class Host:
         to) changes nothing. Returns the domain as it reads right after."""
         domain = self._require(instance_id)
         state = int(domain.state(0)[0])
-        running = state in (_mapping.RUNNING, _mapping.BLOCKED)
-        paused = state == _mapping.PAUSED
-        off = state == _mapping.SHUTOFF
+        running = state in (_states.RUNNING, _states.BLOCKED)
+        paused = state == _states.PAUSED
+        off = state == _states.SHUTOFF
         if action == "start":
             if off:
                 domain.create()
-            elif not (running or state == _mapping.PMSUSPENDED):
+            elif not (running or state == _states.PMSUSPENDED):
                 raise InvalidCloudState(f"cannot start an instance that is {self._word(state)}")
         elif action == "stop":
             if paused:
@@ -296,7 +296,7 @@ class Host:
                 domain.shutdown()
             elif running:
                 domain.shutdown()
-            elif state in (_mapping.CRASHED, _mapping.PMSUSPENDED):
+            elif state in (_states.CRASHED, _states.PMSUSPENDED):
                 domain.destroy()
         elif action == "destroy":
             if not off:
@@ -313,7 +313,7 @@ class Host:
         elif action == "resume":
             if paused:
                 domain.resume()
-            elif state == _mapping.PMSUSPENDED:
+            elif state == _states.PMSUSPENDED:
                 domain.pMWakeup(0)
             elif not running:
                 raise InvalidCloudState(f"cannot resume an instance that is {self._word(state)}")
@@ -324,7 +324,7 @@ class Host:
 
     @staticmethod
     def _word(state: int) -> str:
-        return _mapping.normalise(state, -1).state.value
+        return _states.normalise(state, -1).state.value
 
     def terminate(self, instance_id: str) -> DomainView:
         """Power off, undefine, and delete the root disk; the domain as it was before."""
@@ -349,7 +349,7 @@ class Host:
     def _quiesced(self, instance_id: str | None) -> Iterator[None]:
         """Pause a running domain while one of its disks is copied, so the copy is consistent as after a crash."""
         domain = self._domain(instance_id) if instance_id else None
-        if domain is None or int(domain.state(0)[0]) not in (_mapping.RUNNING, _mapping.BLOCKED):
+        if domain is None or int(domain.state(0)[0]) not in (_states.RUNNING, _states.BLOCKED):
             yield
             return
         domain.suspend()
@@ -479,7 +479,7 @@ class Host:
         edit: Callable[[str, str], str],
         argument: str,
     ) -> None:
-        active = _mapping.is_active(int(domain.state(0)[0]))
+        active = _states.is_active(int(domain.state(0)[0]))
         try:
             hotplug(_AFFECT_CONFIG | (_AFFECT_LIVE if active else 0))
         except LibvirtError as exc:
@@ -499,7 +499,7 @@ class Host:
         domain = self._require(instance_id)
         facts = _xml.parse_domain(str(domain.XMLDesc(0)))
         info = domain.info()
-        if int(info[0]) not in (_mapping.RUNNING, _mapping.BLOCKED):
+        if int(info[0]) not in (_states.RUNNING, _states.BLOCKED):
             return None
         rx = tx = rd = wr = 0
         for interface in facts.interfaces:

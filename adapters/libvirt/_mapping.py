@@ -1,19 +1,16 @@
-"""What libvirt has, as the contract's values: the one table of domain states onto Clanavi's `InstanceState`, and
-one function per resource kind. No I/O here.
-
-The numbers are libvirt's `virDomainState` and `virDomain*Reason` values (a unit test checks them against
-libvirt-python), kept here as plain integers so this module needs no libvirt to import.
+"""What libvirt has, as the contract's values: one function per resource kind, a domain's state read through
+`_states`' table. No I/O here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapters.base import Image, ImageState, Instance, InstanceState, Snapshot, SnapshotState, Volume, VolumeState
 from adapters.libvirt import _naming
+from adapters.libvirt._states import normalise
 
 if TYPE_CHECKING:
     from adapters.libvirt._host import DomainView, PoolVolume
@@ -23,68 +20,6 @@ if TYPE_CHECKING:
 GIB = 1024**3
 # A volume whose age neither its id nor its pool records reads this creation time (and says so in `extra`).
 UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-# virDomainState
-NOSTATE = 0
-RUNNING = 1
-BLOCKED = 2
-PAUSED = 3
-SHUTDOWN = 4
-SHUTOFF = 5
-CRASHED = 6
-PMSUSPENDED = 7
-
-# virDomainPausedReason values that mean the hypervisor stopped the guest because something went wrong.
-PAUSED_IOERROR = 5
-PAUSED_WATCHDOG = 6
-PAUSED_CRASHED = 10
-PAUSED_POSTCOPY_FAILED = 13
-# virDomainShutoffReason: UNKNOWN is also what a domain that never ran reads.
-SHUTOFF_UNKNOWN = 0
-# virDomainShutoffReason values that mean the guest did not end well.
-SHUTOFF_CRASHED = 3
-SHUTOFF_FAILED = 6
-
-
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    state: InstanceState
-    # Why the instance is in `error`, for the user.
-    reason: str | None = None
-
-
-# (libvirt state, reason or None for "any other reason") -> normalised state
-STATE_MAP: dict[tuple[int, int | None], Mapped] = {
-    (NOSTATE, None): Mapped(InstanceState.UNKNOWN),
-    (RUNNING, None): Mapped(InstanceState.RUNNING),
-    # Blocked on a resource (waiting for I/O, idle): still running as far as the user can tell.
-    (BLOCKED, None): Mapped(InstanceState.RUNNING),
-    (PAUSED, None): Mapped(InstanceState.SUSPENDED),
-    (PAUSED, PAUSED_IOERROR): Mapped(InstanceState.ERROR, "the hypervisor paused the instance after a disk I/O error"),
-    (PAUSED, PAUSED_WATCHDOG): Mapped(
-        InstanceState.ERROR, "the hypervisor paused the instance when its watchdog fired"
-    ),
-    (PAUSED, PAUSED_CRASHED): Mapped(InstanceState.ERROR, "the guest crashed; the hypervisor keeps it paused"),
-    (PAUSED, PAUSED_POSTCOPY_FAILED): Mapped(InstanceState.ERROR, "a post-copy migration of the instance failed"),
-    # The guest is shutting down (an ACPI power button was pressed, or the guest began on its own).
-    (SHUTDOWN, None): Mapped(InstanceState.STOPPING),
-    (SHUTOFF, None): Mapped(InstanceState.STOPPED),
-    (SHUTOFF, SHUTOFF_CRASHED): Mapped(InstanceState.ERROR, "the guest crashed and was powered off"),
-    (SHUTOFF, SHUTOFF_FAILED): Mapped(InstanceState.ERROR, "the hypervisor failed to start the instance"),
-    (CRASHED, None): Mapped(InstanceState.ERROR, "the guest crashed"),
-    # Suspended by the guest itself (S3/S4).
-    (PMSUSPENDED, None): Mapped(InstanceState.SUSPENDED),
-}
-
-
-def normalise(state: int, reason: int) -> Mapped:
-    """The normalised state of a domain from `virDomainGetState`'s (state, reason)."""
-    return STATE_MAP.get((state, reason)) or STATE_MAP.get((state, None)) or Mapped(InstanceState.UNKNOWN)
-
-
-def is_active(state: int) -> bool:
-    """True when the domain has a running QEMU (or test) process behind it, paused or not."""
-    return state not in (SHUTOFF, NOSTATE)
 
 
 def to_image(facts: VolumeFacts, config: LibvirtConfig) -> Image:

@@ -53,7 +53,7 @@ from adapters.base import (
     run_in_thread,
 )
 from adapters.kit import Flavors, connector
-from adapters.libvirt import _errors, _mapping, _metrics, _naming, _xml
+from adapters.libvirt import _errors, _mapping, _metrics, _naming, _states, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
 
@@ -300,11 +300,11 @@ class LibvirtAdapter(AdapterBase):
         view = await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "stop")
         deadline = time.monotonic() + self._config.shutdown_timeout_seconds
         interval = 0.05
-        while view.state != _mapping.SHUTOFF and time.monotonic() < deadline:
+        while view.state != _states.SHUTOFF and time.monotonic() < deadline:
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 2, 1.0)
             view = await self._view_or_not_found(Operation.STOP_INSTANCE, instance_id)
-        if view.state == _mapping.SHUTOFF:
+        if view.state == _states.SHUTOFF:
             return self._instance(view)
         if self._config.force_stop_after_timeout:
             return self._instance(await self._run(Operation.STOP_INSTANCE, self._host.act, instance_id, "destroy"))

@@ -6,7 +6,7 @@ import libvirt
 import pytest
 
 from adapters.base import InstanceState as S
-from adapters.libvirt import _mapping
+from adapters.libvirt import _states
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from adapters.libvirt import _mapping
     ],
 )
 def test_the_numbers_are_libvirts(ours: str, theirs: str) -> None:
-    assert getattr(_mapping, ours) == getattr(libvirt, theirs)
+    assert getattr(_states, ours) == getattr(libvirt, theirs)
 
 
 @pytest.mark.parametrize(
@@ -52,17 +52,17 @@ def test_the_numbers_are_libvirts(ours: str, theirs: str) -> None:
     ],
 )
 def test_each_state_maps_once(state: int, reason: int, expected: S) -> None:
-    mapped = _mapping.normalise(state, reason)
+    mapped = _states.normalise(state, reason)
     assert mapped.state is expected
     assert (mapped.reason is not None) == (expected is S.ERROR), "an error says why, and only an error"
 
 
 def test_every_libvirt_state_is_in_the_table() -> None:
     # virDomainState runs from NOSTATE (0) to PMSUSPENDED, its last value.
-    assert {state for state, _ in _mapping.STATE_MAP} == set(range(libvirt.VIR_DOMAIN_PMSUSPENDED + 1))
+    assert {state for state, _ in _states.STATE_MAP} == set(range(libvirt.VIR_DOMAIN_PMSUSPENDED + 1))
 
 
 def test_only_a_domain_that_is_off_is_inactive() -> None:
-    assert not _mapping.is_active(libvirt.VIR_DOMAIN_SHUTOFF)
-    assert _mapping.is_active(libvirt.VIR_DOMAIN_PAUSED)
-    assert _mapping.is_active(libvirt.VIR_DOMAIN_RUNNING)
+    assert not _states.is_active(libvirt.VIR_DOMAIN_SHUTOFF)
+    assert _states.is_active(libvirt.VIR_DOMAIN_PAUSED)
+    assert _states.is_active(libvirt.VIR_DOMAIN_RUNNING)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from adapters.base import InstanceState
-from adapters.libvirt import LibvirtAdapter, LibvirtConfig, _mapping, _xml
+from adapters.libvirt import LibvirtAdapter, LibvirtConfig, _states, _xml
 from adapters.libvirt._host import Action, DomainView, Host
 
 UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
@@ -31,7 +31,7 @@ class Guest:
 
     def __init__(self, answers_after: int | None) -> None:
         self.answers_after = answers_after
-        self.state = _mapping.RUNNING
+        self.state = _states.RUNNING
         self.reason = 1
         self.pressed = False
         self.looks = 0
@@ -42,7 +42,7 @@ class Guest:
         if self.pressed:
             self.looks += 1
             if self.answers_after is not None and self.looks >= self.answers_after:
-                self.state, self.reason = _mapping.SHUTOFF, 1
+                self.state, self.reason = _states.SHUTOFF, 1
         facts = _xml.DomainFacts(UUID, f"clanavi-{UUID}", 1, 1024, META, (), ())
         return DomainView(facts, META, self.state, self.reason, ())
 
@@ -51,7 +51,7 @@ class Guest:
         if action == "stop":
             self.pressed = True
         elif action == "destroy":
-            self.state, self.reason = _mapping.SHUTOFF, 2
+            self.state, self.reason = _states.SHUTOFF, 2
         view = self.view(instance_id)
         assert view is not None
         return view
