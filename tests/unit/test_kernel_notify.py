@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kernel.notify import Wakeup
+from kernel.notify import Signal
 
 
-def wakeup() -> Wakeup:
-    # No listener runs in these tests: the DSN is never used.
-    return Wakeup("postgresql://127.0.0.1:1/none", "test")
+def wakeup() -> Signal:
+    return Signal()
 
 
 async def test_a_notification_ends_the_wait_at_once() -> None:
@@ -41,7 +40,7 @@ async def test_a_waiting_loop_stops_when_cancelled_as_it_is_notified() -> None:
     for _ in range(50):
         w = wakeup()
 
-        async def loop(w: Wakeup = w) -> None:
+        async def loop(w: Signal = w) -> None:
             while True:
                 await w.wait(30)
 

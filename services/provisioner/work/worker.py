@@ -1,5 +1,6 @@
 """The provisioner's background work: take each due action of every kind to the engine (at most `concurrency` at a
-time, woken by LISTEN/NOTIFY, polling otherwise), and follow the transitions of every kind."""
+time, woken when a transaction of this process records work, polling otherwise for what another replica recorded),
+and follow the transitions of every kind."""
 
 from __future__ import annotations
 
