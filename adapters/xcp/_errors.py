@@ -37,6 +37,7 @@ _KINDS = kinds_by_code(
             "OPERATION_NOT_ALLOWED",
             "VDI_IN_USE",
             "VM_MISSING_PV_DRIVERS",
+            "VM_LACKS_FEATURE",
             "OTHER_OPERATION_IN_PROGRESS",
             "DEVICE_ALREADY_ATTACHED",
             "DEVICE_ALREADY_DETACHED",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -68,11 +69,13 @@ from adapters.xcp._xapi import Xapi
 from adapters.xcp.config import XcpConfig
 
 DRIVER = "xcp"
+log = logging.getLogger("clanavi.adapters.xcp")
 MIB = 1024**2
 NULL = "OpaqueRef:NULL"
 
 _DEVICE = re.compile(r"^(?:/dev/)?xvd([a-p])$")
-# clean_shutdown / clean_reboot need the guest's cooperation (PV drivers); without it, pull the plug.
+# clean_shutdown / clean_reboot need the guest's cooperation (PV drivers); without it, pull the plug. Today's xapi
+# refuses with VM_LACKS_FEATURE [vm]; older ones said VM_MISSING_PV_DRIVERS [vm].
 _NEEDS_FORCE = frozenset({"VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE", "VM_LACKS_FEATURE_SHUTDOWN"})
 
 
@@ -369,8 +372,16 @@ class XcpAdapter(AdapterBase):
         try:
             self.xapi.call(clean, ref)
         except InvalidCloudState as exc:
-            if _errors.failure_code(exc.__cause__ or exc) not in _NEEDS_FORCE:
+            code = _errors.failure_code(exc.__cause__ or exc)
+            if code not in _NEEDS_FORCE:
                 raise
+            log.warning(
+                "%s refused (%s): the guest has no PV drivers to act on it; falling back to %s for VM %s",
+                clean,
+                code,
+                hard,
+                self.xapi.call("VM.get_uuid", ref),
+            )
             self.xapi.call(hard, ref)
 
     async def stop_instance(self, instance_id: str) -> Instance:

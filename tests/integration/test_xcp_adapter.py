@@ -6,6 +6,7 @@ state the adapter only claims cannot pass; the stand-in's request log shows whic
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -182,6 +183,36 @@ async def test_power_states_read_back_from_xapi(standin: XapiStandIn, adapter: X
     assert power() == "Halted"
     assert (await adapter.start_instance(launched.id)).state is S.RUNNING
     assert power() == "Running"
+
+
+def remove_pv_drivers(standin: XapiStandIn, vm_uuid: str) -> None:
+    with standin.state.lock:
+        ref = standin.state._by_uuid("VM", vm_uuid)
+        standin.state.remove_pv_drivers(ref)
+
+
+async def test_a_guest_without_pv_drivers_is_stopped_and_rebooted_the_hard_way(
+    standin: XapiStandIn, adapter: XcpAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    launched = await adapter.launch_instance(spec(standin))
+    remove_pv_drivers(standin, launched.id)
+    caplog.set_level(logging.INFO, logger="clanavi.adapters.xcp")
+
+    before = (standin.calls("VM.clean_reboot"), standin.calls("VM.hard_reboot"))
+    assert (await adapter.reboot_instance(launched.id)).state is S.RUNNING
+    assert (standin.calls("VM.clean_reboot"), standin.calls("VM.hard_reboot")) == (before[0] + 1, before[1] + 1)
+    assert "VM.clean_reboot refused (VM_LACKS_FEATURE)" in caplog.text and "VM.hard_reboot" in caplog.text
+
+    remove_pv_drivers(standin, launched.id)  # the rebooted guest still has no drivers
+    with pytest.raises(InvalidCloudState, match="VM_LACKS_FEATURE"):  # suspending has no hard way
+        await adapter.suspend_instance(launched.id)
+
+    before = (standin.calls("VM.clean_shutdown"), standin.calls("VM.hard_shutdown"))
+    assert (await adapter.stop_instance(launched.id)).state is S.STOPPED
+    assert (standin.calls("VM.clean_shutdown"), standin.calls("VM.hard_shutdown")) == (before[0] + 1, before[1] + 1)
+    assert "VM.clean_shutdown refused (VM_LACKS_FEATURE)" in caplog.text
+    rec = vm_record(standin, launched.id)
+    assert rec is not None and rec["power_state"] == "Halted"
 
 
 async def test_a_template_is_not_an_instance(standin: XapiStandIn, adapter: XcpAdapter) -> None:

@@ -60,3 +60,36 @@ def test_wire_format_and_error_codes(server: XapiStandIn) -> None:
     assert call(proxy, "session.logout")(session)["Status"] == "Success"
     assert call(proxy, "VM.get_all")(session)["ErrorDescription"][0] == "SESSION_INVALID"
     assert server.requests[:2] == ["session.login_with_password", "session.login_with_password"]
+
+
+def test_a_guest_without_pv_drivers_refuses_clean_operations_as_xapi_does(server: XapiStandIn) -> None:
+    proxy = xmlrpc.client.ServerProxy(server.url, allow_none=True)
+    call = getattr
+    session = call(proxy, "session.login_with_password")("root", "pw", "2.0", "t")["Value"]
+    template = call(proxy, "VM.get_by_name_label")(session, TEMPLATES[0])["Value"][0]
+    vm = call(proxy, "VM.clone")(session, template, "no-tools")["Value"]
+    assert call(proxy, "VM.provision")(session, vm)["Status"] == "Success"
+    assert call(proxy, "VM.set_is_a_template")(session, vm, False)["Status"] == "Success"
+    assert call(proxy, "VM.start")(session, vm, False, False)["Status"] == "Success"
+    # With the PV drivers, the guest reports their version and features, and shuts down cleanly.
+    guest = call(proxy, "VM.get_guest_metrics")(session, vm)["Value"]
+    record = call(proxy, "VM_guest_metrics.get_record")(session, guest)["Value"]
+    assert record["PV_drivers_detected"] is True and record["other"]["feature-shutdown"] == "1"
+    assert call(proxy, "VM.clean_reboot")(session, vm)["Status"] == "Success"
+
+    with server.state.lock:
+        server.state.remove_pv_drivers(vm)
+    lacks = {"Status": "Failure", "ErrorDescription": ["VM_LACKS_FEATURE", vm]}
+    assert call(proxy, "VM.clean_shutdown")(session, vm) == lacks
+    assert call(proxy, "VM.clean_reboot")(session, vm) == lacks
+    assert call(proxy, "VM.suspend")(session, vm) == lacks
+    assert call(proxy, "VM.get_power_state")(session, vm)["Value"] == "Running"
+    assert call(proxy, "VM.hard_reboot")(session, vm)["Status"] == "Success"
+    assert call(proxy, "VM.hard_shutdown")(session, vm)["Status"] == "Success"
+    # A halted VM is refused for its power state first, as xapi checks that before features.
+    assert call(proxy, "VM.clean_shutdown")(session, vm)["ErrorDescription"] == [
+        "VM_BAD_POWER_STATE",
+        vm,
+        "running",
+        "halted",
+    ]

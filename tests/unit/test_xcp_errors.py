@@ -29,6 +29,8 @@ from adapters.xcp._mapping import POWER_STATES, instance_state
         (["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"], CloudAuthError),
         (["VM_BAD_POWER_STATE", "OpaqueRef:x", "halted", "running"], InvalidCloudState),
         (["VM_IS_TEMPLATE", "OpaqueRef:x"], InvalidCloudState),
+        # xapi's check_op_for_feature: [vm ref]; the adapter falls back to the hard way where there is one.
+        (["VM_LACKS_FEATURE", "OpaqueRef:x"], InvalidCloudState),
         (["OPERATION_NOT_ALLOWED", "why"], InvalidCloudState),
         (["VDI_IN_USE", "OpaqueRef:x", "destroy"], InvalidCloudState),
         (["SR_FULL", "1", "2"], QuotaExceeded),

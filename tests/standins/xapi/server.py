@@ -29,6 +29,23 @@ HOST_MEMORY = 64 * GIB
 
 TEMPLATES = ("Debian Bookworm 12", "Ubuntu Noble 24.04")
 
+# What a guest with the PV drivers (and their agent) reports in VM_guest_metrics.
+PV_DRIVERS_VERSION = {"major": "9", "minor": "4", "micro": "0", "build": "100"}
+PV_FEATURES = {
+    "feature-shutdown": "1",
+    "feature-poweroff": "1",
+    "feature-reboot": "1",
+    "feature-suspend": "1",
+    "feature-vcpu-hotplug": "1",
+}
+# xapi's check_op_for_feature (xapi_vm_lifecycle.ml): on a running HVM guest without PV drivers, an operation that
+# needs the guest's help is refused with VM_LACKS_FEATURE unless guest metrics' `other` shows one of its features.
+NEEDS_FEATURE = {
+    "clean_shutdown": ("feature-shutdown", "feature-poweroff"),
+    "clean_reboot": ("feature-shutdown", "feature-reboot"),
+    "suspend": ("feature-suspend",),
+}
+
 
 class XapiFailure(Exception):
     def __init__(self, *description: str) -> None:
@@ -122,7 +139,9 @@ class XapiState:
         return ref
 
     def _new_vm(self, name: str, *, template: bool) -> str:
-        metrics = self._add("VM_metrics", memory_actual="0", VCPUs_number="0", VCPUs_utilisation={}, start_time=_now())
+        metrics = self._add(
+            "VM_metrics", memory_actual="0", VCPUs_number="0", VCPUs_utilisation={}, start_time=_now(), hvm=False
+        )
         return self._add(
             "VM",
             name_label=name,
@@ -181,6 +200,7 @@ class XapiState:
                 VCPUs_utilisation={str(i): 0.05 for i in range(int(vm["VCPUs_at_startup"]))},
                 start_time=_now(),
                 last_updated=_now(),
+                hvm=True,  # the templates' guests boot HVM, as today's xapi templates do
             )
             if vm["guest_metrics"] == "OpaqueRef:NULL":
                 networks = {}
@@ -189,7 +209,13 @@ class XapiState:
                     self._ip += 1
                     networks[f"{device}/ip"] = f"10.0.0.{self._ip}"
                 vm["guest_metrics"] = self._add(
-                    "VM_guest_metrics", os_version={"name": vm["name_label"]}, networks=networks, last_updated=_now()
+                    "VM_guest_metrics",
+                    os_version={"name": vm["name_label"]},
+                    networks=networks,
+                    PV_drivers_detected=True,
+                    PV_drivers_version=dict(PV_DRIVERS_VERSION),
+                    other=dict(PV_FEATURES),
+                    last_updated=_now(),
                 )
             for vbd in vm["VBDs"]:
                 self.get("VBD", vbd)["currently_attached"] = True
@@ -199,6 +225,34 @@ class XapiState:
             metrics.update(VCPUs_number="0", memory_actual="0", VCPUs_utilisation={})
             for vbd in vm["VBDs"]:
                 self.get("VBD", vbd)["currently_attached"] = False
+
+    def remove_pv_drivers(self, ref: str) -> None:
+        """The VM's guest as one without PV drivers or guest agent reports itself: no drivers, no features."""
+        gm = self.get("VM_guest_metrics", self._vm(ref)["guest_metrics"])
+        gm.update(PV_drivers_detected=False, PV_drivers_version={}, other={}, networks={})
+
+    def _assert_feature(self, ref: str, op: str) -> None:
+        """VM_LACKS_FEATURE as xapi decides it: a running guest not known to have booted PV, without PV drivers
+        (a parseable PV_drivers_version), and without any of the features `op` needs in guest metrics' `other`."""
+        vm = self._vm(ref)
+        if vm["power_state"] != "Running":
+            return
+        metrics = self.objects["VM_metrics"].get(vm["metrics"])
+        if metrics is not None and metrics.get("hvm") is False:
+            return  # PV guests offer support implicitly
+        gm = self.objects["VM_guest_metrics"].get(vm["guest_metrics"])
+        version = gm.get("PV_drivers_version", {}) if gm is not None else {}
+        if "major" in version and "minor" in version:
+            return  # full PV drivers imply all features
+        other = gm.get("other", {}) if gm is not None else {}
+        if not any(other.get(feature) == "1" for feature in NEEDS_FEATURE[op]):
+            raise XapiFailure("VM_LACKS_FEATURE", ref)
+
+    def _guest_transition(self, ref: Any, op: str, allowed: tuple[str, ...], to: str) -> str:
+        self._power(ref, *allowed)
+        self._assert_feature(ref, op)
+        self._set_power(ref, to)
+        return ""
 
     def _copy_vdi(self, vdi_ref: str, *, snapshot: bool) -> str:
         source = self.get("VDI", vdi_ref)
@@ -323,11 +377,11 @@ class XapiState:
                 "VM.provision": self.vm_provision,
                 "VM.set_is_a_template": self.vm_set_is_a_template,
                 "VM.start": self.vm_start,
-                "VM.clean_shutdown": lambda ref: self._transition(ref, ("Running",), "Halted"),
+                "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", ("Running",), "Halted"),
                 "VM.hard_shutdown": lambda ref: self._transition(ref, ("Running", "Paused", "Suspended"), "Halted"),
-                "VM.clean_reboot": lambda ref: self._transition(ref, ("Running",), "Running"),
+                "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", ("Running",), "Running"),
                 "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running"),
-                "VM.suspend": lambda ref: self._transition(ref, ("Running",), "Suspended"),
+                "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", ("Running",), "Suspended"),
                 "VM.resume": lambda ref, start_paused, force: self._transition(
                     ref, ("Suspended",), "Paused" if start_paused else "Running"
                 ),
