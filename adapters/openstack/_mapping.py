@@ -275,11 +275,31 @@ def server_group_names(server: Any) -> list[str]:
     return [str(g.get("name", "")) for g in _get(server, "security_groups", []) if g.get("name")]
 
 
-def to_rule(rule: Any) -> SecurityRule:
+# Neutron's `protocol` (a name or an IP protocol number, as a string) -> the contract's protocol; None is any.
+_PROTOCOLS: dict[str | None, Protocol_] = {
+    None: "all",
+    "any": "all",
+    "tcp": "tcp",
+    "6": "tcp",
+    "udp": "udp",
+    "17": "udp",
+    "icmp": "icmp",
+    "1": "icmp",
+    "ipv6-icmp": "icmp",
+    "icmpv6": "icmp",
+    "58": "icmp",
+}
+
+
+def to_rule(rule: Any) -> SecurityRule | None:
+    """The contract's rule for a Neutron rule, or None when the contract cannot say it: a rule whose source is another
+    security group (or an address group) rather than a CIDR, or a protocol other than TCP, UDP and ICMP."""
+    if _get(rule, "remote_group_id") or _get(rule, "remote_address_group_id"):
+        return None
     protocol = _get(rule, "protocol")
-    kind: Protocol_ = (
-        "tcp" if protocol == "tcp" else "udp" if protocol == "udp" else "icmp" if protocol == "icmp" else "all"
-    )
+    kind = _PROTOCOLS.get(None if protocol is None else str(protocol).lower())
+    if kind is None:
+        return None
     ports = kind in ("tcp", "udp")
     ethertype = _get(rule, "ether_type") or _get(rule, "ethertype") or "IPv4"
     cidr = _get(rule, "remote_ip_prefix") or ("::/0" if ethertype == "IPv6" else "0.0.0.0/0")  # noqa: S104 - a CIDR
@@ -294,14 +314,43 @@ def to_rule(rule: Any) -> SecurityRule:
     )
 
 
+def _native_rule(rule: Any) -> dict[str, Any]:
+    """A Neutron rule the contract cannot express, as Neutron says it (kept in the group's `extra`)."""
+    return {
+        "id": str(_get(rule, "id")),
+        "direction": _get(rule, "direction"),
+        "ethertype": _get(rule, "ether_type") or _get(rule, "ethertype"),
+        "protocol": _get(rule, "protocol"),
+        "port_range_min": _get(rule, "port_range_min"),
+        "port_range_max": _get(rule, "port_range_max"),
+        "remote_group_id": _get(rule, "remote_group_id"),
+        "remote_address_group_id": _get(rule, "remote_address_group_id"),
+        "remote_ip_prefix": _get(rule, "remote_ip_prefix"),
+    }
+
+
 def to_group(group: Any) -> SecurityGroup:
-    rules = tuple(to_rule(r) for r in _get(group, "security_group_rules", []))
+    """`rules` holds the CIDR rules, their Neutron ids in `extra["rule_ids"]` in the same order.
+
+    The rules whose source is a security group, or whose protocol the contract has no name for, are counted in
+    `extra["unmapped_rules"]` (as EC2's are) and kept as Neutron says them in `extra["native_rules"]`.
+    """
+    rules: list[SecurityRule] = []
+    rule_ids: list[str] = []
+    unmapped: list[dict[str, Any]] = []
+    for raw in _get(group, "security_group_rules", []):
+        rule = to_rule(raw)
+        if rule is None:
+            unmapped.append(_native_rule(raw))
+        else:
+            rules.append(rule)
+            rule_ids.append(str(_get(raw, "id")))
     return SecurityGroup(
         id=str(_get(group, "id")),
         name=str(_get(group, "name", "")),
         description=str(_get(group, "description", "")),
-        rules=rules,
-        extra={"rule_ids": tuple(str(_get(r, "id")) for r in _get(group, "security_group_rules", []))},
+        rules=tuple(rules),
+        extra={"rule_ids": tuple(rule_ids), "unmapped_rules": len(unmapped), "native_rules": tuple(unmapped)},
     )
 
 

@@ -90,6 +90,138 @@ def test_neutron_rules_become_contract_rules() -> None:
     )
 
 
+# Shaped like the Neutron API reference's "Show security group" sample: the default group's rules, two of them open
+# to the group's own members (remote_group_id, no remote_ip_prefix), two open egress.
+_DEFAULT_GROUP = {
+    "security_group": {
+        "id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+        "name": "default",
+        "description": "Default security group",
+        "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+        "tenant_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+        "revision_number": 4,
+        "stateful": True,
+        "tags": [],
+        "created_at": "2018-03-19T19:16:56Z",
+        "updated_at": "2018-03-19T19:16:56Z",
+        "security_group_rules": [
+            {
+                "direction": "egress",
+                "ethertype": "IPv6",
+                "id": "3c0e45ff-adaf-4124-b083-bf390e5482ff",
+                "port_range_max": None,
+                "port_range_min": None,
+                "protocol": None,
+                "remote_group_id": None,
+                "remote_ip_prefix": None,
+                "security_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+                "revision_number": 1,
+                "description": "",
+            },
+            {
+                "direction": "egress",
+                "ethertype": "IPv4",
+                "id": "93aa42e5-80db-4581-9391-3a608bd0e448",
+                "port_range_max": None,
+                "port_range_min": None,
+                "protocol": None,
+                "remote_group_id": None,
+                "remote_ip_prefix": None,
+                "security_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+                "revision_number": 1,
+                "description": "",
+            },
+            {
+                "direction": "ingress",
+                "ethertype": "IPv6",
+                "id": "c0b09f00-1d49-4e64-a0a7-8a186d928138",
+                "port_range_max": None,
+                "port_range_min": None,
+                "protocol": None,
+                "remote_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "remote_ip_prefix": None,
+                "security_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+                "revision_number": 1,
+                "description": "",
+            },
+            {
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "id": "f7d45c89-008e-4bab-88ad-d6811724c51c",
+                "port_range_max": None,
+                "port_range_min": None,
+                "protocol": None,
+                "remote_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "remote_ip_prefix": None,
+                "security_group_id": "85cc3048-abc3-43cc-89b3-377341426ac5",
+                "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+                "revision_number": 1,
+                "description": "",
+            },
+        ],
+    }
+}
+
+
+def test_rules_from_another_group_are_never_shown_open_to_every_address() -> None:
+    group = _mapping.to_group(_DEFAULT_GROUP["security_group"])
+    assert group.rules == (
+        SecurityRule("egress", "all", None, None, "::/0"),
+        SecurityRule("egress", "all", None, None, "0.0.0.0/0"),
+    )
+    assert group.extra["rule_ids"] == ("3c0e45ff-adaf-4124-b083-bf390e5482ff", "93aa42e5-80db-4581-9391-3a608bd0e448")
+    assert group.extra["unmapped_rules"] == 2
+    native = group.extra["native_rules"]
+    assert [(r["id"], r["direction"], r["ethertype"], r["remote_group_id"]) for r in native] == [
+        ("c0b09f00-1d49-4e64-a0a7-8a186d928138", "ingress", "IPv6", "85cc3048-abc3-43cc-89b3-377341426ac5"),
+        ("f7d45c89-008e-4bab-88ad-d6811724c51c", "ingress", "IPv4", "85cc3048-abc3-43cc-89b3-377341426ac5"),
+    ]
+    # So revoking "ingress, all, 0.0.0.0/0" (the adapter compares `to_rule`) cannot pick a group rule.
+    open_ingress = SecurityRule("ingress", "all", None, None, "0.0.0.0/0")
+    rules = _DEFAULT_GROUP["security_group"]["security_group_rules"]
+    assert isinstance(rules, list)
+    assert [r for r in rules if _mapping.to_rule(r) == open_ingress] == []
+
+
+def _numbered_rule(protocol: str, low: int | None, high: int | None) -> dict[str, object]:
+    """Shaped like the Neutron API reference's "Create security group rule" answer, with a protocol number."""
+    return {
+        "direction": "ingress",
+        "ethertype": "IPv4",
+        "id": "2bc0accf-312e-429a-956e-e4407625eb62",
+        "port_range_max": high,
+        "port_range_min": low,
+        "protocol": protocol,
+        "remote_group_id": None,
+        "remote_ip_prefix": "10.0.0.0/24",
+        "security_group_id": "a7734e61-b545-452d-a3cd-0189cbd9747a",
+        "project_id": "e4f50856753b4dc6afee5fa6b9b6c550",
+        "revision_number": 1,
+        "description": "",
+        "created_at": "2018-03-19T19:16:56Z",
+        "updated_at": "2018-03-19T19:16:56Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("protocol", "low", "high", "expected"),
+    [
+        ("6", 80, 80, SecurityRule("ingress", "tcp", 80, 80, "10.0.0.0/24")),
+        ("17", 5000, 5010, SecurityRule("ingress", "udp", 5000, 5010, "10.0.0.0/24")),
+        ("1", None, None, SecurityRule("ingress", "icmp", None, None, "10.0.0.0/24")),
+        ("tcp", 22, 22, SecurityRule("ingress", "tcp", 22, 22, "10.0.0.0/24")),
+        ("47", None, None, None),  # GRE: not "all", which would say more than the rule allows
+    ],
+)
+def test_numbered_protocols_keep_their_ports(
+    protocol: str, low: int | None, high: int | None, expected: SecurityRule | None
+) -> None:
+    assert _mapping.to_rule(_numbered_rule(protocol, low, high)) == expected
+
+
 def test_cinder_states() -> None:
     assert _mapping.to_volume({"id": "v", "status": "in-use", "size": 1}).state is VolumeState.IN_USE
     assert _mapping.to_volume({"id": "v", "status": "error_deleting", "size": 1}).state is VolumeState.ERROR
