@@ -38,12 +38,14 @@ _KINDS = kinds_by_code(
             "VDI_IN_USE",
             "VM_MISSING_PV_DRIVERS",
             "VM_LACKS_FEATURE",
+            "VM_NON_SUSPENDABLE",
             "OTHER_OPERATION_IN_PROGRESS",
             "DEVICE_ALREADY_ATTACHED",
             "DEVICE_ALREADY_DETACHED",
             "VM_HAS_PCI_ATTACHED",
         ),
-        base.QuotaExceeded: ("SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "LICENCE_RESTRICTION"),
+        # NO_HOSTS_AVAILABLE: no host in the pool has the memory (or CPUs) to start the VM; capacity, like the others.
+        base.QuotaExceeded: ("SR_FULL", "HOST_NOT_ENOUGH_FREE_MEMORY", "NO_HOSTS_AVAILABLE", "LICENCE_RESTRICTION"),
         base.Throttled: ("TOO_MANY_PENDING_TASKS", "TOO_MANY_STORAGE_MIGRATES"),
         base.CloudUnavailable: ("HOST_IS_SLAVE", "HOST_STILL_BOOTING", "HOST_OFFLINE", "INTERNAL_ERROR"),
         base.InvalidCloudRequest: (
@@ -57,6 +59,16 @@ _KINDS = kinds_by_code(
         ),
     }
 )
+
+# What some codes mean, in fixed words of ours (their parameters, such as a reason, are the other side's text).
+_MEANS = {
+    "VM_NON_SUSPENDABLE": "the VM cannot be suspended (stop it instead)",
+    "VM_LACKS_FEATURE": "the guest lacks the feature this needs (no PV drivers or guest agent)",
+    "NO_HOSTS_AVAILABLE": "no host has the free resources to run the VM",
+    "HOST_NOT_ENOUGH_FREE_MEMORY": "the host has not enough free memory",
+    "SR_FULL": "the storage repository is full",
+    "VDI_IN_USE": "the disk is in use",
+}
 
 # What an XAPI error code looks like; anything else in its place is text of the other side's, not a code.
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,79}$")
@@ -81,7 +93,10 @@ def translate(exc: Exception, operation: str) -> base.CloudError:
     """The contract's error for what XenAPI raised during `operation`."""
     code = failure_code(exc)
     if code is not None:
-        return WORDS.error(_KINDS.get(code, base.CloudError), operation, code if _CODE.match(code) else "an error")
+        if not _CODE.match(code):
+            return WORDS.error(base.CloudError, operation, "an error")
+        means = _MEANS.get(code)
+        return WORDS.error(_KINDS.get(code, base.CloudError), operation, code if means is None else f"{code}: {means}")
     if isinstance(exc, xmlrpc.client.Fault):
         # XenAPI's own faults: 401 "You must log in", 500 "Tried 3 times to get a valid session" (or an answer
         # without XAPI's Status), 504 timeout.

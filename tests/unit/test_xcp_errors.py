@@ -33,7 +33,11 @@ from adapters.xcp._mapping import POWER_STATES, instance_state
         (["VM_LACKS_FEATURE", "OpaqueRef:x"], InvalidCloudState),
         (["OPERATION_NOT_ALLOWED", "why"], InvalidCloudState),
         (["VDI_IN_USE", "OpaqueRef:x", "destroy"], InvalidCloudState),
-        (["SR_FULL", "1", "2"], QuotaExceeded),
+        (["SR_FULL", "21474836480", "10737418240"], QuotaExceeded),  # [requested; maximum]
+        (["HOST_NOT_ENOUGH_FREE_MEMORY", "4294967296", "1073741824"], QuotaExceeded),  # [needed; available]
+        (["NO_HOSTS_AVAILABLE"], QuotaExceeded),  # no parameters: no host can take the VM
+        (["VM_NON_SUSPENDABLE", "OpaqueRef:x", "nested virtualisation"], InvalidCloudState),  # [vm; reason]
+        (["OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0"], InvalidCloudState),  # [reason]
         (["FIELD_TYPE_ERROR", "virtual_size"], InvalidCloudRequest),
     ],
 )
@@ -41,6 +45,20 @@ def test_failures_map_by_code(details: list[str], expected: type[CloudError]) ->
     error = _errors.translate(XenAPI.Failure(details), "VM.start")
     assert type(error) is expected
     assert details[0] in str(error)
+
+
+@pytest.mark.parametrize(
+    ("details", "says"),
+    [
+        (["VM_NON_SUSPENDABLE", "OpaqueRef:x", "<reason of theirs>"], "the VM cannot be suspended"),
+        (["NO_HOSTS_AVAILABLE"], "no host has the free resources to run the VM"),
+        (["VM_LACKS_FEATURE", "OpaqueRef:x"], "the guest lacks the feature"),
+    ],
+)
+def test_some_codes_are_told_in_clear_words_of_ours(details: list[str], says: str) -> None:
+    error = _errors.translate(XenAPI.Failure(details), "VM.suspend")
+    assert str(error).startswith(f"XAPI VM.suspend: {details[0]}: {says}")
+    assert "OpaqueRef" not in str(error) and "reason of theirs" not in str(error)
 
 
 def test_an_unknown_code_is_a_plain_cloud_error() -> None:
