@@ -43,6 +43,7 @@ SERVER_STATES: dict[str, InstanceState] = {
     "ERROR": InstanceState.ERROR,
     "REBUILD": InstanceState.PENDING,
     "RESIZE": InstanceState.PENDING,
+    "REVERT_RESIZE": InstanceState.PENDING,
     "VERIFY_RESIZE": InstanceState.RUNNING,
     "MIGRATING": InstanceState.RUNNING,
     "PASSWORD": InstanceState.RUNNING,
@@ -62,33 +63,51 @@ TASK_STATES: dict[str, InstanceState] = {
     "deleting": InstanceState.TERMINATING,
 }
 
-# Cinder volume `status` -> the contract's volume state.
+# Cinder volume `status` -> the contract's volume state, for the statuses that say where the volume is going.
 VOLUME_STATES: dict[str, VolumeState] = {
     "creating": VolumeState.CREATING,
-    "downloading": VolumeState.CREATING,
+    "downloading": VolumeState.CREATING,  # filled from an image while being created
+    "restoring-backup": VolumeState.CREATING,  # being written from a backup, not usable until it is done
+    "managing": VolumeState.CREATING,  # an existing backend volume being brought under Cinder
     "available": VolumeState.AVAILABLE,
     "reserved": VolumeState.ATTACHING,
     "attaching": VolumeState.ATTACHING,
     "in-use": VolumeState.IN_USE,
     "detaching": VolumeState.DETACHING,
     "deleting": VolumeState.DELETING,
+    "unmanaging": VolumeState.DELETING,  # leaving Cinder (and the project) without its data being deleted
     "deleted": VolumeState.DELETED,
     "error": VolumeState.ERROR,
     "error_deleting": VolumeState.ERROR,
     "error_restoring": VolumeState.ERROR,
     "error_extending": VolumeState.ERROR,
-    "maintenance": VolumeState.ERROR,
-    "extending": VolumeState.IN_USE,
-    "backing-up": VolumeState.AVAILABLE,
-    "restoring-backup": VolumeState.CREATING,
+    "error_managing": VolumeState.ERROR,
 }
+
+# Cinder statuses of a volume that stays where it is while Cinder works on it (copied to an image, retyped, backed
+# up, grown, offered to another project, migrated). The contract has no "busy" state and the moving ones above
+# would each claim a direction that is not happening: the volume shows where it stands, in use when attached,
+# else available, and Cinder's own word stays in `extra["status"]`; Cinder refuses what cannot be done meanwhile.
+VOLUME_BUSY = frozenset(
+    {
+        "uploading",
+        "retyping",
+        "backing-up",
+        "extending",
+        "updating",
+        "awaiting-transfer",
+        "maintenance",
+    }
+)
 
 # Cinder snapshot `status` -> the contract's snapshot state.
 SNAPSHOT_STATES: dict[str, SnapshotState] = {
     "creating": SnapshotState.PENDING,
     "available": SnapshotState.AVAILABLE,
-    "backing-up": SnapshotState.AVAILABLE,
+    "backing-up": SnapshotState.AVAILABLE,  # read from to make a backup: still whole and kept
+    "restoring": SnapshotState.AVAILABLE,  # read from to revert its volume: still whole and kept
     "deleting": SnapshotState.DELETING,
+    "unmanaging": SnapshotState.DELETING,  # leaving Cinder: gone from the project when done
     "deleted": SnapshotState.DELETING,
     "error": SnapshotState.ERROR,
     "error_deleting": SnapshotState.ERROR,
@@ -231,6 +250,12 @@ def to_key_pair(keypair: Any, *, with_private_key: bool = False) -> KeyPair:
     )
 
 
+def volume_state(status: str, *, attached: bool) -> VolumeState:
+    if status in VOLUME_BUSY:
+        return VolumeState.IN_USE if attached else VolumeState.AVAILABLE
+    return VOLUME_STATES.get(status, VolumeState.ERROR)
+
+
 def to_volume(volume: Any) -> Volume:
     status = str(_get(volume, "status", "")).lower()
     attachments: list[Mapping[str, Any]] = list(_get(volume, "attachments", []))
@@ -239,7 +264,7 @@ def to_volume(volume: Any) -> Volume:
         id=str(_get(volume, "id")),
         name=str(_get(volume, "name", "")),
         size_gb=int(_get(volume, "size", 0)),
-        state=VOLUME_STATES.get(status, VolumeState.ERROR),
+        state=volume_state(status, attached=bool(attachments)),
         created_at=parse_time(_get(volume, "created_at")),
         zone=_get(volume, "availability_zone"),
         instance_id=attached.get("server_id"),

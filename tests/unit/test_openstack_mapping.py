@@ -17,6 +17,7 @@ from adapters.base import (
     InvalidCloudState,
     QuotaExceeded,
     SecurityRule,
+    SnapshotState,
     Throttled,
     VolumeState,
     guarded,
@@ -42,6 +43,16 @@ S = InstanceState
         ("SHUTOFF", "powering-on", S.STARTING),
         ("SUSPENDED", "resuming", S.STARTING),
         ("ACTIVE", "deleting", S.TERMINATING),
+        ("RESIZE", "resize_prep", S.PENDING),
+        ("VERIFY_RESIZE", None, S.RUNNING),
+        ("REVERT_RESIZE", "resize_reverting", S.PENDING),
+        ("MIGRATING", "migrating", S.RUNNING),
+        ("PASSWORD", None, S.RUNNING),
+        ("REBUILD", "rebuilding", S.PENDING),
+        ("RESCUE", None, S.RUNNING),
+        ("SHELVED", None, S.STOPPED),
+        ("SHELVED_OFFLOADED", None, S.STOPPED),
+        ("SOFT_DELETED", None, S.TERMINATED),
         ("SOMETHING_NEW", None, S.UNKNOWN),
     ],
 )
@@ -225,6 +236,109 @@ def test_numbered_protocols_keep_their_ports(
 def test_cinder_states() -> None:
     assert _mapping.to_volume({"id": "v", "status": "in-use", "size": 1}).state is VolumeState.IN_USE
     assert _mapping.to_volume({"id": "v", "status": "error_deleting", "size": 1}).state is VolumeState.ERROR
+
+
+def _cinder_volume(status: str, *, attached: bool) -> dict[str, object]:
+    """Shaped like the Block Storage v3 API reference's "Show a volume's details" sample."""
+    volume_id = "f7223234-1afc-4d19-bfa3-d19deb6235ef"
+    attachments = [
+        {
+            "server_id": "6c8cf6e0-4c8f-442f-9196-9679737feec6",
+            "attachment_id": "3dafcac4-1cb9-4b60-a227-d729baa10cf6",
+            "attached_at": "2017-02-10T14:24:52.000000",
+            "host_name": None,
+            "volume_id": volume_id,
+            "device": "/dev/vdb",
+            "id": volume_id,
+        }
+    ]
+    return {
+        "attachments": attachments if attached else [],
+        "availability_zone": "nova",
+        "bootable": "false",
+        "consistencygroup_id": None,
+        "created_at": "2018-11-29T06:50:07.770785",
+        "description": None,
+        "encrypted": False,
+        "id": volume_id,
+        "metadata": {},
+        "migration_status": None,
+        "multiattach": False,
+        "name": None,
+        "replication_status": None,
+        "size": 10,
+        "snapshot_id": None,
+        "source_volid": None,
+        "status": status,
+        "updated_at": "2018-11-29T06:50:09.413985",
+        "user_id": "c853ca26-e8ea-4797-8a52-ee124a013d0e",
+        "volume_type": "lvmdriver-1",
+        "group_id": None,
+        "provider_id": None,
+        "service_uuid": None,
+        "shared_targets": True,
+        "cluster_name": None,
+        "volume_type_id": "5fed9d7c-401d-46e2-8e80-f30c70cb7e1d",
+        "consumes_quota": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "attached", "expected"),
+    [
+        ("creating", False, VolumeState.CREATING),
+        ("downloading", False, VolumeState.CREATING),
+        ("restoring-backup", False, VolumeState.CREATING),
+        ("managing", False, VolumeState.CREATING),
+        ("reserved", False, VolumeState.ATTACHING),
+        ("detaching", True, VolumeState.DETACHING),
+        ("unmanaging", False, VolumeState.DELETING),
+        ("uploading", False, VolumeState.AVAILABLE),
+        ("uploading", True, VolumeState.IN_USE),
+        ("retyping", False, VolumeState.AVAILABLE),
+        ("retyping", True, VolumeState.IN_USE),
+        ("backing-up", True, VolumeState.IN_USE),
+        ("backing-up", False, VolumeState.AVAILABLE),
+        ("extending", False, VolumeState.AVAILABLE),
+        ("extending", True, VolumeState.IN_USE),
+        ("updating", False, VolumeState.AVAILABLE),
+        ("awaiting-transfer", False, VolumeState.AVAILABLE),
+        ("maintenance", True, VolumeState.IN_USE),
+        ("maintenance", False, VolumeState.AVAILABLE),
+        ("error_extending", False, VolumeState.ERROR),
+    ],
+)
+def test_cinder_volumes_busy_or_moving_are_not_errors(status: str, attached: bool, expected: VolumeState) -> None:
+    volume = _mapping.to_volume(_cinder_volume(status, attached=attached))
+    assert volume.state is expected
+    assert volume.extra["status"] == status  # Cinder's own word stays beside the contract's
+    assert volume.instance_id == ("6c8cf6e0-4c8f-442f-9196-9679737feec6" if attached else None)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("creating", SnapshotState.PENDING),
+        ("backing-up", SnapshotState.AVAILABLE),
+        ("restoring", SnapshotState.AVAILABLE),
+        ("unmanaging", SnapshotState.DELETING),
+        ("error_deleting", SnapshotState.ERROR),
+    ],
+)
+def test_cinder_snapshot_states(status: str, expected: SnapshotState) -> None:
+    """Shaped like the Block Storage v3 API reference's "Show a snapshot's details" sample."""
+    snapshot = {
+        "status": status,
+        "size": 1,
+        "metadata": {},
+        "name": "snap-001",
+        "volume_id": "5aa119a8-d25b-45a7-8d1b-88e127885635",
+        "created_at": "2014-03-25T18:49:56.000000",
+        "description": "Daily backup",
+        "id": "2bb856e1-b3d8-4432-a858-09e4ce939389",
+        "updated_at": None,
+    }
+    assert _mapping.to_snapshot(snapshot).state is expected
 
 
 def _http(status: int, message: str = "boom") -> sdk.HttpException:
