@@ -8,6 +8,12 @@ decide between types (Nova says "quota" in a 403), without being repeated.
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
 from keystoneauth1 import exceptions as ksa
 from openstack import exceptions as sdk
 
@@ -25,12 +31,21 @@ _BY_STATUS: dict[int, type[base.CloudError]] = {
 }
 
 
-def _class_for_status(status: int | None, message: str) -> type[base.CloudError]:
+# Nova's 403 for a limit reached: "Quota exceeded for cores: ...", "Maximum number of ports exceeded",
+# "Maximum number of metadata items exceeds 128", "Quota exceeded, too many key pairs.".
+_LIMIT_WORDS = re.compile(r"quota|maximum number of|exceed|\blimits?\b")
+
+
+def _class_for_status(status: int | None, message: str, *, retry_after: float | None = None) -> type[base.CloudError]:
     if status is None:
         return base.CloudUnavailable
     lowered = message.lower()
-    if status == 403 and "quota" in lowered:
+    if status == 403 and _LIMIT_WORDS.search(lowered):
         return base.QuotaExceeded
+    if status == 409 and ("overquota" in lowered or "quota exceeded" in lowered):
+        return base.QuotaExceeded  # Neutron's OverQuota is a 409
+    if status == 413 and retry_after is not None and "quota" not in lowered:
+        return base.Throttled  # Nova's rate limit ("overLimit") is a 413 that says when to come back
     if status == 400 and ("status must be" in lowered or "dependent snapshots" in lowered):
         return base.InvalidCloudState  # Cinder refuses a busy volume or snapshot with 400 InvalidVolume
     if status == 409 and ("already exists" in lowered or "duplicate" in lowered):
@@ -61,6 +76,44 @@ WORDS = Words(
 SDK_ERRORS: tuple[type[Exception], ...] = (sdk.SDKException, ksa.ClientException)
 
 
+def _retry_after(response: Any) -> float | None:
+    """Seconds an answer's Retry-After asks for (a number of seconds or an HTTP date), None when it names none."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - datetime.now(UTC).timestamp()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _neutron_type(response: Any) -> str:
+    """Neutron's error type ("OverQuota"), which the SDK leaves out of the exception's details."""
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):  # not JSON, or no answer at all
+        return ""
+    error = body.get("NeutronError") if isinstance(body, dict) else None
+    return str(error.get("type") or "") if isinstance(error, dict) else ""
+
+
+def _http_error(status: int | None, message: str, response: Any, action: str, said: str) -> base.CloudError:
+    retry_after = _retry_after(response) if status in (413, 429) else None
+    words = f"{_neutron_type(response)} {message}" if response is not None else message
+    error = WORDS.error(_class_for_status(status, words, retry_after=retry_after), action, said)
+    if retry_after is not None:
+        # The provisioner reads it back (services/provisioner/errors.py's `retry_after`) for its own Retry-After.
+        error.retry_after = retry_after  # type: ignore[attr-defined]
+    return error
+
+
 def translate(exc: Exception, action: str) -> base.CloudError:
     """The contract's error for what openstacksdk or keystoneauth raised while doing `action`."""
     cause = exc.__cause__ or exc.__context__
@@ -72,9 +125,9 @@ def translate(exc: Exception, action: str) -> base.CloudError:
     if isinstance(exc, sdk.HttpException):
         status = exc.status_code
         said = f"HTTP {status}" if status else WORDS.failure(exc)
-        return WORDS.error(_class_for_status(status, str(exc.details or exc)), action, said)
+        return _http_error(status, str(exc.details or exc), exc.response, action, said)
     if isinstance(exc, ksa.http.HttpError):
-        return WORDS.error(_class_for_status(exc.http_status, str(exc)), action, f"HTTP {exc.http_status}")
+        return _http_error(exc.http_status, str(exc), exc.response, action, f"HTTP {exc.http_status}")
     if isinstance(exc, ksa.AuthorizationFailure | ksa.Unauthorized | ksa.MissingAuthPlugin):
         return WORDS.error(base.CloudAuthError, action, AUTH_FAILED)
     return WORDS.no_answer(action, exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 from keystoneauth1 import exceptions as ksa
@@ -23,6 +25,7 @@ from adapters.base import (
     guarded,
 )
 from adapters.openstack import _errors, _mapping
+from services.provisioner.errors import retry_after
 
 S = InstanceState
 
@@ -383,3 +386,126 @@ def test_an_sdk_error_wrapping_a_refused_login_is_an_auth_error() -> None:
             raise sdk.SDKException(str(inner))  # noqa: B904 - how the SDK itself wraps it
     except sdk.SDKException as wrapped:
         assert isinstance(_errors.translate(wrapped, "authenticate"), CloudAuthError)
+
+
+def _answered(status: int, body: object, headers: dict[str, str] | None = None) -> sdk.SDKException:
+    """The exception openstacksdk raises for an answer (through its own `raise_from_response`)."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.headers.update({"Content-Type": "application/json", **(headers or {})})
+    try:
+        sdk.raise_from_response(response)
+    except sdk.SDKException as exc:
+        return exc
+    raise AssertionError("no error raised")
+
+
+_INSTANCES = "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+_POLICY = "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed."
+
+
+def _nova(status: int, key: str, message: str) -> dict[str, object]:
+    return {key: {"code": status, "message": message}}
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            _answered(
+                409,
+                {
+                    "NeutronError": {
+                        "type": "OverQuota",
+                        "message": "Quota exceeded for resources: ['security_group_rule'].",
+                        "detail": "",
+                    }
+                },
+            ),
+            QuotaExceeded,
+        ),
+        (
+            _answered(409, {"NeutronError": {"type": "OverQuota", "message": "Over quota.", "detail": ""}}),
+            QuotaExceeded,
+        ),
+        (
+            _answered(
+                409,
+                {
+                    "NeutronError": {
+                        "type": "InUse",
+                        "message": "Unable to complete operation on network.",
+                        "detail": "",
+                    }
+                },
+            ),
+            InvalidCloudState,
+        ),
+        (_answered(403, _nova(403, "forbidden", "Maximum number of ports exceeded")), QuotaExceeded),
+        (_answered(403, _nova(403, "forbidden", "Maximum number of metadata items exceeds 128")), QuotaExceeded),
+        (
+            _answered(403, _nova(403, "forbidden", "Maximum number of security groups or rules exceeded")),
+            QuotaExceeded,
+        ),
+        (
+            _answered(
+                403,
+                _nova(403, "forbidden", "Quota exceeded for cores: Requested 4, but already used 20 of 20 cores"),
+            ),
+            QuotaExceeded,
+        ),
+        (
+            _answered(
+                403,
+                _nova(403, "forbidden", "Quota exceeded for ram: Requested 512, but already used 51200 of 51200 ram"),
+            ),
+            QuotaExceeded,
+        ),
+        (
+            _answered(
+                403,
+                _nova(403, "forbidden", _INSTANCES),
+            ),
+            QuotaExceeded,
+        ),
+        (
+            _answered(
+                403,
+                _nova(403, "forbidden", _POLICY),
+            ),
+            CloudAuthError,
+        ),
+    ],
+)
+def test_limits_reached_are_quota_errors(exc: Exception, expected: type[CloudError]) -> None:
+    assert type(_errors.translate(exc, "test")) is expected
+
+
+def test_a_throttled_answer_keeps_its_retry_after() -> None:
+    nova_limited = _answered(
+        413,
+        {
+            "overLimit": {
+                "code": 413,
+                "message": "This request was rate-limited.",
+                "retryAfter": "59",
+                "details": 'Only 10 POST request(s) can be made to "*" every minute.',
+            }
+        },
+        {"Retry-After": "59"},
+    )
+    translated = _errors.translate(nova_limited, "launch instance")
+    assert type(translated) is Throttled and translated.retry_after == 59.0  # type: ignore[attr-defined]
+
+    too_many = _answered(429, {"message": "Too many requests"}, {"Retry-After": "7"})
+    translated = _errors.translate(too_many, "list servers")
+    assert type(translated) is Throttled and translated.retry_after == 7.0  # type: ignore[attr-defined]
+    assert retry_after(translated) == 7.0
+
+    dated = _answered(429, {"message": "Too many requests"}, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert _errors.translate(dated, "list servers").retry_after == 0.0  # type: ignore[attr-defined]
+
+    # Without Retry-After, a 413 is a limit reached and a 429 a plain throttle.
+    assert type(_errors.translate(_answered(413, {"message": "Request too large"}), "x")) is QuotaExceeded
+    assert retry_after(_errors.translate(_answered(429, {"message": "slow down"}), "x")) == 1.0
