@@ -7,9 +7,14 @@ Nova has no client token: the adapter stores it in the server's metadata and loo
 
 from __future__ import annotations
 
+import atexit
 import base64
 import dataclasses
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -73,8 +78,31 @@ def _open_connection(config: OpenStackConfig) -> Any:
     return conn
 
 
+# A private folder (made on first use, removed at exit) for the CA bundles of accounts that have one: keystoneauth
+# (through requests) takes a file's path, the account holds the PEM text.
+_CA_FOLDER: str | None = None
+_CA_LOCK = threading.Lock()
+
+
+def _ca_file(pem: str) -> str:
+    """The path of a file holding `pem`, named by its digest, so each bundle is written once per process."""
+    global _CA_FOLDER  # noqa: PLW0603 - made once per process
+    with _CA_LOCK:
+        if _CA_FOLDER is None:
+            _CA_FOLDER = tempfile.mkdtemp(prefix="clanavi-openstack-ca-")
+            atexit.register(shutil.rmtree, _CA_FOLDER, ignore_errors=True)
+        path = os.path.join(_CA_FOLDER, hashlib.sha256(pem.encode()).hexdigest() + ".pem")
+        if not os.path.exists(path):
+            with tempfile.NamedTemporaryFile("w", dir=_CA_FOLDER, delete=False, suffix=".part") as part:
+                part.write(pem)
+            os.replace(part.name, path)
+        return path
+
+
 def _connection(config: OpenStackConfig) -> Any:
     return openstack.connection.Connection(
+        verify=config.verify,
+        cacert=_ca_file(config.cacert) if config.cacert is not None else None,
         auth_url=config.auth_url,
         username=config.username,
         password=config.password,
