@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -195,7 +196,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-class HttpMiddleware:
+class HttpMiddleware(ABC):
     """A middleware of the HTTP requests `applies` picks (`handle`); every other request, and every other scope (the
     lifespan), goes on to `app` untouched. Plain ASGI rather than BaseHTTPMiddleware: it adds no task switch to every
     request."""
@@ -212,8 +213,9 @@ class HttpMiddleware:
         else:
             await self.app(scope, receive, send)
 
+    @abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Handle an HTTP request this middleware applies to."""
 
 
 class CorrelationMiddleware(HttpMiddleware):

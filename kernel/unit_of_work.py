@@ -177,19 +177,8 @@ class PostgresUnitOfWork(Generic[R]):
     async def receiving(self, event_id: uuid.UUID, consumer: str) -> AsyncIterator[Transaction[R] | None]:
         """A transaction that also records `event_id` in `consumer`'s inbox; None, with nothing written, when the
         inbox holds it already (a redelivery)."""
-        async with self._pool().acquire() as conn:
-            async with conn.transaction():
-                fresh = await conn.fetchval(
-                    "INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                    event_id,
-                    consumer,
-                )
-                if not fresh:
-                    yield None
-                    return
-                async with self._on(conn) as tx:
-                    yield tx
-            self._committed(tx)
+        async with self.receiving_many((event_id,), consumer) as (tx, fresh):
+            yield tx if fresh else None
 
     @asynccontextmanager
     async def receiving_many(
