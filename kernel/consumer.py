@@ -49,10 +49,6 @@ Handler = Callable[[Transaction[R], Envelope], Awaitable[None]]
 class Receiving(Protocol[R_co]):
     """What a consumer needs of its service's unit of work (kernel.unit_of_work has it)."""
 
-    def receiving(
-        self, event_id: uuid.UUID, consumer: str
-    ) -> AbstractAsyncContextManager[Transaction[R_co] | None]: ...
-
     def receiving_many(
         self, event_ids: Sequence[uuid.UUID], consumer: str
     ) -> AbstractAsyncContextManager[tuple[Transaction[R_co], frozenset[uuid.UUID]]]: ...
@@ -91,13 +87,8 @@ class EventConsumer(Generic[R]):
 
     async def handle_delivery(self, envelope: Envelope) -> bool:
         """Run the handler once per event id; False when the event had been handled before."""
-        async with self._slots:
-            async with self._uow.receiving(envelope.id, self._name) as tx:
-                if tx is not None:
-                    with _correlated(envelope):
-                        await self._handle(tx, envelope)
-            self.after_commit(envelope, tx is not None)
-            return tx is not None
+        [fresh] = await self.handle_together([envelope])
+        return fresh
 
     async def handle_together(self, envelopes: Sequence[Envelope]) -> list[bool]:
         """Handle `envelopes` in one transaction; for each, False when it had been handled before (or earlier in
