@@ -22,6 +22,7 @@ import httpx
 
 from adapters.base import Instance
 from adapters.openstack import OpenStackAdapter, OpenStackConfig
+from adapters.openstack.adapter import SERVER_MICROVERSION
 from bench._cli import machine
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import REGION
@@ -49,7 +50,9 @@ async def raw_list_all(standin: OpenStackStandIn, token: str, compute_url: str, 
     """The same listing with plain HTTP requests following Nova's `next` links: the floor."""
     count = pages = 0
     url: str | None = f"{compute_url}/servers/detail?limit={page}"
-    async with httpx.AsyncClient(headers={"X-Auth-Token": token}, timeout=30) as client:
+    # At the microversion the adapter reads servers at, so both read the same bodies.
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {SERVER_MICROVERSION}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
         while url:
             answer = (await client.get(url)).json()
             pages += 1

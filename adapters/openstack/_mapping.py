@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,15 +164,16 @@ def instance_state(status: str, task_state: str | None) -> InstanceState:
 
 
 def _ref_id(ref: Any) -> str:
-    """The id in a server's `image`/`flavor` reference (a dict or an SDK resource); "" when booted from volume."""
-    if ref is None:
-        return ""
-    found = _get(ref, "id") or _get(ref, "original_name") or _get(ref, "name")
-    return str(found or "")
+    """The id in a server's `image` reference (a dict or an SDK resource); "" when booted from a volume (Nova says
+    `"image": ""`, which the SDK reads as an empty mapping)."""
+    return str(_get(ref, "id") or "") if ref else ""
 
 
-def to_instance(server: Any, group_ids: Mapping[str, str] | None = None) -> Instance:
-    """`group_ids` maps security group names to ids: Nova names a server's groups, the contract wants ids."""
+def to_instance(
+    server: Any, group_ids: Mapping[str, str] | None = None, flavors: FlavorCatalogue | None = None
+) -> Instance:
+    """`group_ids` maps security group names to ids: Nova names a server's groups, the contract wants ids.
+    `flavors` is the catalogue a flavor embedded in the server (Nova 2.47 and later) is found in."""
     status = str(_get(server, "status", "UNKNOWN"))
     task_state = _get(server, "task_state")
     private: list[str] = []
@@ -188,12 +190,14 @@ def to_instance(server: Any, group_ids: Mapping[str, str] | None = None) -> Inst
     groups = tuple((group_ids or {}).get(name, name) for name in names)
     fault = _get(server, "fault", {})
     state = instance_state(status, task_state)
+    flavor = server_flavor(server)
+    image = _get(server, "image")
     return Instance(
         id=str(_get(server, "id")),
         name=str(_get(server, "name", "")),
         state=state,
-        image_id=_ref_id(_get(server, "image")),
-        flavor_id=_ref_id(_get(server, "flavor")),
+        image_id=_ref_id(image),
+        flavor_id=(flavors or FlavorCatalogue()).flavor_of(flavor).id if flavor else "",
         created_at=parse_time(_get(server, "created_at")),
         private_ips=tuple(private),
         public_ips=tuple(public),
@@ -207,6 +211,10 @@ def to_instance(server: Any, group_ids: Mapping[str, str] | None = None) -> Inst
             "task_state": task_state,
             "vm_state": _get(server, "vm_state"),
             "client_token": metadata.get(TOKEN_KEY),
+            # A server booted from a volume has no image (Nova's `"image": ""`).
+            "boot_from_volume": not image,
+            "locked": bool(_get(server, "is_locked") or _get(server, "locked")),
+            **({"fault_code": fault.get("code")} if fault else {}),
         },
     )
 
@@ -218,8 +226,92 @@ def to_flavor(flavor: Any) -> Flavor:
         vcpus=int(_get(flavor, "vcpus", 0)),
         ram_mb=int(_get(flavor, "ram", 0)),
         disk_gb=int(_get(flavor, "disk", 0)),
-        extra={"ephemeral_gb": int(_get(flavor, "ephemeral", 0)), "is_public": bool(_get(flavor, "is_public", True))},
+        extra={
+            "ephemeral_gb": int(_get(flavor, "ephemeral", 0) or _get(flavor, "OS-FLV-EXT-DATA:ephemeral", 0)),
+            # Nova answered swap as "" (no swap) before 2.75.
+            "swap_mb": int(_get(flavor, "swap", 0) or 0),
+            "is_public": bool(_get(flavor, "is_public", _get(flavor, "os-flavor-access:is_public", True))),
+            "extra_specs": dict(_get(flavor, "extra_specs", {})),
+        },
     )
+
+
+def _sizes(flavor: Flavor) -> tuple[int, int, int, int, int]:
+    return (flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.extra["ephemeral_gb"], flavor.extra["swap_mb"])
+
+
+def server_flavor(server: Any) -> Any:
+    """A server's `flavor`: `{id, links}` up to Nova 2.46, the embedded flavor from 2.47, None when Nova has none
+    to show (a server in a cell that does not answer, read in a listing)."""
+    return _get(server, "flavor") or None
+
+
+def embedded_name(ref: Any) -> str | None:
+    """The name at boot of a flavor Nova embeds in a server (2.47 and later); None for an `{id, links}` one."""
+    return str(_get(ref, "original_name")) if ref and _get(ref, "original_name") else None
+
+
+def embedded_flavor(ref: Any) -> Flavor | None:
+    """The flavor Nova 2.47 and later embed in a server (its sizes and `original_name` at boot, no id), named by
+    that name; None for an older `{id, links}` reference."""
+    name = embedded_name(ref)
+    if name is None:
+        return None
+    flavor = to_flavor({**_plain(ref), "id": name, "name": name})
+    return Flavor(
+        flavor.id, flavor.name, flavor.vcpus, flavor.ram_mb, flavor.disk_gb, {**flavor.extra, "catalogued": False}
+    )
+
+
+def _plain(ref: Any) -> dict[str, Any]:
+    """An embedded flavor's fields as a dict, from Nova's JSON or the SDK's Flavor resource."""
+    if type(ref) is dict:
+        return dict(ref)
+    keys = ("vcpus", "ram", "disk", "ephemeral", "swap", "extra_specs")
+    return {k: getattr(ref, k, None) for k in keys}
+
+
+@dataclass(frozen=True)
+class FlavorCatalogue:
+    """The project's flavors, to name the one a server runs by its id however the server was read.
+
+    Up to 2.46 Nova names a server's flavor by id; from 2.47 it embeds the flavor's sizes and its name at boot
+    instead. An embedded flavor is the catalogue's flavor of that name when the sizes agree, else the one flavor of
+    the same sizes; a flavor no longer in the catalogue (deleted, or replaced by other sizes) is known by its name.
+    """
+
+    flavors: tuple[Flavor, ...] = ()
+    # Names of embedded flavors the catalogue was asked for and did not hold when it was read.
+    missing: frozenset[str] = frozenset()
+    _by_name: dict[str, Flavor] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {f.name: f for f in self.flavors})
+
+    @classmethod
+    def of(cls, flavors: Iterable[Any], asked: Iterable[str] = ()) -> FlavorCatalogue:
+        """The catalogue of Nova's flavor records; `asked` are the embedded names that made it be read."""
+        read = tuple(to_flavor(f) for f in flavors)
+        names = {f.name for f in read}
+        return cls(read, frozenset(n for n in asked if n not in names))
+
+    def knows(self, name: str) -> bool:
+        """Whether the catalogue, as read, can tell which flavor an embedded flavor of this name is."""
+        return name in self._by_name or name in self.missing
+
+    def flavor_of(self, ref: Any) -> Flavor:
+        """The flavor a server's `flavor` reference names: the catalogue's, else the embedded one by its name."""
+        embedded = embedded_flavor(ref)
+        if embedded is None:
+            flavor_id = str(_get(ref, "id") or "")
+            return next((f for f in self.flavors if f.id == flavor_id), Flavor(flavor_id, "", 0, 0, 0))
+        named = self._by_name.get(embedded.name)
+        if named is not None and _sizes(named) == _sizes(embedded):
+            return named
+        same = [f for f in self.flavors if _sizes(f) == _sizes(embedded)]
+        if len(same) > 1:  # flavors of one size may differ by their extra specs
+            same = [f for f in same if f.extra["extra_specs"] == embedded.extra["extra_specs"]]
+        return same[0] if len(same) == 1 else embedded
 
 
 def to_image(image: Any) -> Image:

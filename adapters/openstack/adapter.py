@@ -11,11 +11,13 @@ import atexit
 import base64
 import dataclasses
 import hashlib
+import math
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -23,6 +25,7 @@ from typing import Any, ClassVar
 import openstack.compute.v2.server
 import openstack.connection
 import openstack.exceptions
+import openstack.utils
 import openstack.warnings
 
 from adapters.base import (
@@ -56,6 +59,15 @@ from adapters.openstack.config import OpenStackConfig
 
 # Nova rejects bigger pages (osapi_max_limit defaults to 1000).
 MAX_PAGE = 1000
+
+# The newest Nova microversion whose server records `_mapping` reads: servers are read at this one or the cloud's
+# newest if older, however they are read (a launch, one server, a listing), so each reads the same fields. 2.47 and
+# later embed the flavor (found in the catalogue by `FlavorCatalogue`), 2.69 and later show a server whose cell does
+# not answer as UNKNOWN rather than leave it out of listings.
+SERVER_MICROVERSION = "2.100"
+
+# How long the flavor catalogue is trusted before a server's embedded flavor makes it be read again.
+FLAVORS_TTL_SECONDS = 300.0
 
 
 # Serialises the filter below: `warnings.catch_warnings` swaps process-wide state.
@@ -126,6 +138,13 @@ class OpenStackAdapter(AdapterBase):
         self._conn = conn
         # security group name -> id (Nova shows names); refreshed when a server names a group not in it.
         self._group_ids: dict[str, str] = {}
+        # The flavor catalogue and when it was read (monotonic), refreshed when a server's flavor is not in it.
+        self._flavors = _mapping.FlavorCatalogue()
+        self._flavors_read_at = -math.inf
+        # Flavors servers run that the catalogue no longer holds, by the name they are known by.
+        self._uncatalogued: dict[str, Flavor] = {}
+        # The microversion servers are read at, once Nova's version document was read.
+        self._server_microversion: str | None = None
 
     @classmethod
     async def open(cls, account_id: str, config: OpenStackConfig) -> OpenStackAdapter:
@@ -156,11 +175,25 @@ class OpenStackAdapter(AdapterBase):
         ]
 
     async def list_flavors(self) -> Sequence[Flavor]:
+        return (await self._read_flavors()).flavors
+
+    async def _read_flavors(self, asked: frozenset[str] = frozenset()) -> _mapping.FlavorCatalogue:
         flavors = await self._run("list flavors", lambda: list(self._compute.flavors(details=True)))
-        return [_mapping.to_flavor(f) for f in flavors]
+        self._flavors = _mapping.FlavorCatalogue.of(flavors, asked)
+        self._flavors_read_at = time.monotonic()
+        return self._flavors
 
     async def get_flavor(self, flavor_id: str) -> Flavor:
-        return _mapping.to_flavor(await self._run("get flavor", self._compute.get_flavor, flavor_id))
+        """A flavor by id, or by the name a server's flavor is known by when the catalogue no longer holds it."""
+        try:
+            return _mapping.to_flavor(await self._run("get flavor", self._compute.get_flavor, flavor_id))
+        except CloudNotFound:
+            catalogue = await self._read_flavors(self._flavors.missing)
+            named = {f.name: f for f in catalogue.flavors}.get(flavor_id)
+            found = named or self._uncatalogued.get(flavor_id)
+            if found is None:
+                raise
+            return found
 
     async def list_images(self) -> Sequence[Image]:
         images = await self._run("list images", lambda: list(self._conn.image.images()))
@@ -207,15 +240,23 @@ class OpenStackAdapter(AdapterBase):
         url: str = "/servers/detail"
         params: dict[str, Any] | None = dict(query)
         while True:
-            response = self._compute.get(url, params=params)
-            openstack.exceptions.raise_from_response(response)
-            data = response.json()
+            data = self._nova_json(url, params=params)
             servers.extend(data.get("servers", []))
             links = data.get("servers_links", [])
             following = next((str(link["href"]) for link in links if link.get("rel") == "next"), None)
             if not follow or following is None:
                 return servers
             url, params = following, None
+
+    def _nova_json(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One Nova answer about servers as JSON, at the microversion servers are read at."""
+        if self._server_microversion is None:
+            negotiated = openstack.utils.maximum_supported_microversion(self._compute, SERVER_MICROVERSION)
+            self._server_microversion = negotiated or "2.1"
+        response = self._compute.get(url, params=params, microversion=self._server_microversion)
+        openstack.exceptions.raise_from_response(response)
+        data: dict[str, Any] = response.json()
+        return data
 
     async def _all_servers(self, **query: Any) -> list[dict[str, Any]]:
         # No limit: Nova pages at its own maximum and links the next page.
@@ -228,17 +269,34 @@ class OpenStackAdapter(AdapterBase):
         return await self._instances([s for s in await self._all_servers() if _mapping.server_id(s) in wanted])
 
     async def _instances(self, servers: Sequence[Any]) -> list[Instance]:
-        """Servers as instances; Nova names their security groups, Neutron is asked for the ids of unknown names."""
+        """Servers as instances; Nova names their security groups, Neutron is asked for the ids of unknown names;
+        a flavor Nova embeds is looked for in the catalogue, read again when it does not hold it."""
         names = {n for server in servers for n in _mapping.server_group_names(server)}
         if names - self._group_ids.keys():
             groups = await self._run("list security groups", lambda: list(self._conn.network.security_groups()))
             self._group_ids = {str(g.name): str(g.id) for g in groups}
         group_ids = dict(self._group_ids)
-        # Reading SDK resources is costly (each field access converts): map in the worker thread, not on the loop.
-        return await self._run("read servers", lambda: [_mapping.to_instance(s, group_ids) for s in servers])
+        refs = [_mapping.server_flavor(s) for s in servers]
+        embedded = frozenset(name for name in map(_mapping.embedded_name, refs) if name)
+        stale = time.monotonic() - self._flavors_read_at > FLAVORS_TTL_SECONDS
+        if embedded and (stale or not all(self._flavors.knows(name) for name in embedded)):
+            await self._read_flavors(embedded)
+        flavors = self._flavors
+
+        def read() -> list[Instance]:
+            # Reading SDK resources is costly (each field access converts): map in the worker thread, not the loop.
+            return [_mapping.to_instance(s, group_ids, flavors) for s in servers]
+
+        instances = await self._run("read servers", read)
+        known = {f.id for f in flavors.flavors}
+        for ref, instance in zip(refs, instances, strict=True):
+            if _mapping.embedded_name(ref) and instance.flavor_id not in known:
+                self._uncatalogued[instance.flavor_id] = flavors.flavor_of(ref)
+        return instances
 
     async def _server(self, instance_id: str) -> Instance:
-        return (await self._instances([await self._run("get server", self._compute.get_server, instance_id)]))[0]
+        server = await self._run("get server", self._nova_json, f"/servers/{instance_id}")
+        return (await self._instances([server["server"]]))[0]
 
     async def _find_by_token(self, spec: LaunchSpec) -> Instance | None:
         servers = await self._all_servers(name=f"^{re.escape(spec.name)}$")

@@ -78,6 +78,7 @@ async def test_a_launch_is_read_back_as_asked(standin: OpenStackStandIn, adapter
     standin.transition_seconds = 600  # held in BUILD until let go
     launched = await adapter.launch_instance(spec)
     assert launched.state is S.PENDING
+    assert launched.flavor_id == FLAVOR, "the flavor Nova embeds is found in the catalogue by its id"
     standin.complete_transitions()
     running = await wait_instance(_cloud(adapter, standin), launched.id, S.RUNNING)
     assert (running.name, running.image_id, running.flavor_id) == (spec.name, standin.image_id, FLAVOR)
@@ -88,8 +89,11 @@ async def test_a_launch_is_read_back_as_asked(standin: OpenStackStandIn, adapter
     stored = standin.state.servers[launched.id]
     assert stored.user_data is not None and base64.b64decode(stored.user_data).decode() == script
     assert stored.metadata["clanavi-client-token"] == spec.client_token
-    # openstacksdk negotiated the newest microversion both sides know (the stand-in's 2.46) from the version document.
-    assert (SERVERS, "2.46") in standin.microversions
+    # openstacksdk negotiated the newest microversion both sides know from the version document (the stand-in has
+    # Nova's newest, the SDK's servers stop at 2.100), and the adapter reads servers at that one too.
+    assert (SERVERS, "2.100") in standin.microversions
+    assert (f"{SERVERS}/{launched.id}", "2.100") in standin.microversions
+    assert {v for path, v in standin.microversions if path == f"{SERVERS}/detail"} == {"2.100"}
 
 
 async def test_the_same_client_token_creates_one_server(standin: OpenStackStandIn, adapter: OpenStackAdapter) -> None:
@@ -191,6 +195,7 @@ async def test_reading_more_servers_than_one_nova_page_follows_its_links(
     standin: OpenStackStandIn, adapter: OpenStackAdapter
 ) -> None:
     ids = standin.add_servers(2300)
+    await adapter.list_flavors()  # Nova's version document and the flavor catalogue are read once, before
     before = len(standin.requests)
     wanted = [ids[0], ids[1500], ids[-1]]
     found = await adapter.get_instances(wanted)
@@ -204,3 +209,72 @@ async def test_reading_more_servers_than_one_nova_page_follows_its_links(
     assert "marker" not in sent[0] and sent[1]["marker"] and sent[2]["marker"]
     page = await adapter.list_instances(limit=5000)
     assert len(page.items) == 999 and page.next_cursor == page.items[-1].id
+
+
+# --- flavors at current Nova microversions ---------------------------------------------------------------------
+
+
+async def test_a_servers_flavor_has_one_id_however_the_server_is_read(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    cloud = _cloud(adapter, standin)
+    launched = await adapter.launch_instance(_spec(standin, flavor_id="2"))
+    running = await wait_instance(cloud, launched.id, S.RUNNING)
+    (one,) = await adapter.get_instances([launched.id])
+    listed = next(i for i in (await adapter.list_instances()).items if i.id == launched.id)
+    stopped = await adapter.stop_instance(launched.id)
+    assert {launched.flavor_id, running.flavor_id, one.flavor_id, listed.flavor_id, stopped.flavor_id} == {"2"}
+    assert (await adapter.get_flavor(listed.flavor_id)).name == "m1.small"
+    # Nova embedded the flavor (2.47 and later): no server answer named flavor "2" by id.
+    assert ("GET", "/compute/v2.1/flavors/detail") in standin.requests
+
+
+async def test_a_flavor_gone_from_the_catalogue_is_known_by_its_name_and_sizes(standin: OpenStackStandIn) -> None:
+    standin.add_flavor("g1", "gone.small", vcpus=3, ram=3072, disk=30, ephemeral=5)
+    standin.add_flavor("r1", "renamed.before", vcpus=6, ram=6144, disk=60)
+    adapter = await open_adapter(standin)
+    try:
+        gone = await adapter.launch_instance(_spec(standin, flavor_id="g1"))
+        renamed = await adapter.launch_instance(_spec(standin, flavor_id="r1"))
+        standin.delete_flavor("g1")
+        standin.delete_flavor("r1")
+        standin.add_flavor("r2", "renamed.after", vcpus=6, ram=6144, disk=60)
+    finally:
+        await adapter.close()
+    adapter = await open_adapter(standin)  # a fresh catalogue
+    try:
+        found = {i.id: i.flavor_id for i in await adapter.get_instances([gone.id, renamed.id])}
+        assert found == {gone.id: "gone.small", renamed.id: "r2"}, "by name when gone, by sizes when replaced"
+        flavor = await adapter.get_flavor("gone.small")
+        assert (flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.extra["ephemeral_gb"]) == (3, 3072, 30, 5)
+        assert flavor.extra["catalogued"] is False
+        with pytest.raises(CloudNotFound):
+            await adapter.get_flavor("never.was")
+    finally:
+        await adapter.close()
+
+
+async def test_an_older_nova_names_a_servers_flavor_by_id() -> None:
+    with OpenStackStandIn(nova_max=(2, 46)) as older:
+        adapter = await open_adapter(older)
+        try:
+            launched = await adapter.launch_instance(_spec(older, flavor_id="3"))
+            assert launched.flavor_id == "3"
+            assert {v for path, v in older.microversions if path.startswith(SERVERS)} == {"2.46"}
+            assert ("GET", "/compute/v2.1/flavors/detail") not in older.requests, "no catalogue needed"
+        finally:
+            await adapter.close()
+
+
+async def test_a_server_whose_cell_does_not_answer_is_listed_as_unknown(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    launched = await adapter.launch_instance(_spec(standin))
+    await wait_instance(_cloud(adapter, standin), launched.id, S.RUNNING)
+    standin.cell_down(launched.id)
+    (listed,) = (await adapter.list_instances()).items
+    assert (listed.id, listed.state, listed.name, listed.flavor_id) == (launched.id, S.UNKNOWN, "", "")
+    (one,) = await adapter.get_instances([launched.id])
+    assert one.state is S.UNKNOWN
+    standin.cell_down(launched.id, down=False)
+    assert (await adapter.get_instances([launched.id]))[0].state is S.RUNNING

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.contract.clouds.openstack import standin_for
+from tests.reference import assert_shaped_like, sample
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import PROJECT_ID
 
@@ -66,15 +67,20 @@ def test_nova_needs_a_token_and_negotiates_microversions(http: httpx.Client, sta
     assert http.get("/compute/v2.1/servers").status_code == 401
     headers = {"X-Auth-Token": _token(http, standin)}
     doc = http.get("/compute/v2.1").json()["version"]
-    assert (doc["min_version"], doc["version"]) == ("2.1", "2.46")
+    assert (doc["min_version"], doc["version"]) == ("2.1", "2.104")
     plain = http.get("/compute/v2.1/servers", headers=headers)
     assert plain.headers["OpenStack-API-Version"] == "compute 2.1"
     asked = http.get("/compute/v2.1/servers", headers={**headers, "OpenStack-API-Version": "compute 2.40"})
     assert asked.headers["OpenStack-API-Version"] == "compute 2.40"
     legacy = http.get("/compute/v2.1/servers", headers={**headers, "X-OpenStack-Nova-API-Version": "latest"})
-    assert legacy.headers["X-OpenStack-Nova-API-Version"] == "2.46"
-    too_new = http.get("/compute/v2.1/servers", headers={**headers, "OpenStack-API-Version": "compute 2.99"})
-    assert too_new.status_code == 406 and too_new.json()["notAcceptable"]["code"] == 406
+    assert legacy.headers["X-OpenStack-Nova-API-Version"] == "2.104"
+    both = {**headers, "OpenStack-API-Version": "volume 3.5, compute 2.60", "X-OpenStack-Nova-API-Version": "2.3"}
+    assert http.get("/compute/v2.1/servers", headers=both).headers["OpenStack-API-Version"] == "compute 2.60"
+    too_new = http.get("/compute/v2.1/servers", headers={**headers, "OpenStack-API-Version": "compute 2.105"})
+    # Nova's Fault names no 406: it is a computeFault.
+    assert too_new.status_code == 406 and too_new.json()["computeFault"]["code"] == 406
+    bad = http.get("/compute/v2.1/servers", headers={**headers, "OpenStack-API-Version": "compute 2.x"})
+    assert bad.status_code == 400 and bad.json()["badRequest"]["code"] == 400
 
 
 def test_servers_page_and_errors_look_like_nova_and_neutron(http: httpx.Client, standin: OpenStackStandIn) -> None:
@@ -104,3 +110,147 @@ def test_servers_page_and_errors_look_like_nova_and_neutron(http: httpx.Client, 
     neutron = http.get(f"/network/v2.0/security-groups/{missing}", headers=headers)
     assert neutron.status_code == 404 and neutron.json()["NeutronError"]["type"] == "SecurityGroupNotFound"
     assert ("DELETE", f"/compute/v2.1/servers/{made[0]}") in standin.requests
+
+
+# --- answers shaped like the API references' samples ----------------------------------------------------------
+
+# What a project member is not shown, which the samples (made as an admin) show.
+_ADMIN_ONLY = ("OS-EXT-SRV-ATTR:host", "OS-EXT-SRV-ATTR:hypervisor_hostname", "OS-EXT-SRV-ATTR:instance_name")
+_ADMIN_ONLY_V23 = (
+    *_ADMIN_ONLY,
+    "OS-EXT-SRV-ATTR:hostname",
+    "OS-EXT-SRV-ATTR:kernel_id",
+    "OS-EXT-SRV-ATTR:launch_index",
+    "OS-EXT-SRV-ATTR:ramdisk_id",
+    "OS-EXT-SRV-ATTR:reservation_id",
+    "OS-EXT-SRV-ATTR:root_device_name",
+    "OS-EXT-SRV-ATTR:user_data",
+    "host_status",
+)
+
+
+def _nova(http: httpx.Client, standin: OpenStackStandIn, version: str) -> dict[str, str]:
+    return {"X-Auth-Token": _token(http, standin), "OpenStack-API-Version": f"compute {version}"}
+
+
+def _running_server(http: httpx.Client, standin: OpenStackStandIn, headers: dict[str, str]) -> str:
+    """A running server with a volume attached, in the default group, with metadata: every field has a value."""
+    body = {
+        "server": {
+            "name": "sample",
+            "imageRef": standin.image_id,
+            "flavorRef": "2",
+            "networks": "auto",
+            "metadata": {"team": "platform"},
+            "availability_zone": "nova",
+        }
+    }
+    server_id = str(http.post("/compute/v2.1/servers", json=body, headers=headers).json()["server"]["id"])
+    volume = http.post(f"/volume/v3/{PROJECT_ID}/volumes", json={"volume": {"size": 1}}, headers=headers)
+    standin.complete_transitions()
+    attach = {"volumeAttachment": {"volumeId": volume.json()["volume"]["id"]}}
+    assert http.post(
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments", json=attach, headers=headers
+    ).is_success
+    standin.complete_transitions()
+    return server_id
+
+
+@pytest.mark.parametrize(
+    ("version", "show", "listed", "absent"),
+    [
+        ("2.1", "nova-server-get-v2.1.json", None, _ADMIN_ONLY),
+        ("2.47", "nova-server-get-v2.47.json", None, _ADMIN_ONLY_V23),
+        ("2.100", "nova-server-get-v2.100.json", "nova-servers-details-v2.100.json", ()),
+    ],
+)
+def test_servers_are_shaped_as_nova_shows_them_at_each_microversion(
+    http: httpx.Client,
+    standin: OpenStackStandIn,
+    version: str,
+    show: str,
+    listed: str | None,
+    absent: tuple[str, ...],
+) -> None:
+    headers = _nova(http, standin, version)
+    server_id = _running_server(http, standin, headers)
+    answer = http.get(f"/compute/v2.1/servers/{server_id}", headers=headers)
+    assert answer.headers["OpenStack-API-Version"] == f"compute {version}"
+    assert_shaped_like(answer.json(), sample(f"openstack/{show}"), absent=[f"server.{k}" for k in absent])
+    flavor = answer.json()["server"]["flavor"]
+    if version == "2.1":
+        assert flavor["id"] == "2", "up to 2.46 a server names its flavor by id"
+    else:
+        assert "id" not in flavor and flavor["original_name"] == "m1.small" and flavor["ram"] == 2048
+    if listed is not None:
+        listing = http.get("/compute/v2.1/servers/detail", headers=headers).json()
+        assert_shaped_like(listing, sample(f"openstack/{listed}"), absent=["servers_links"])
+        assert "server_groups" not in listing["servers"][0], "the detail listing does not show server groups"
+        standin.add_servers(1)  # a second server, so that a page of one links the next
+        page = http.get("/compute/v2.1/servers/detail", params={"limit": 1}, headers=headers).json()
+        assert_shaped_like(page, sample(f"openstack/{listed}"))
+
+
+def test_a_server_whose_cell_is_down_is_partial_from_2_69_and_missing_before(
+    http: httpx.Client, standin: OpenStackStandIn
+) -> None:
+    headers = _nova(http, standin, "2.69")
+    server_id = _running_server(http, standin, headers)
+    standin.cell_down(server_id)
+    listed = http.get("/compute/v2.1/servers/detail", headers=headers).json()
+    assert_shaped_like(listed, sample("openstack/nova-servers-details-down-cell-v2.69.json"))
+    shown = http.get(f"/compute/v2.1/servers/{server_id}", headers=headers).json()
+    assert_shaped_like(shown, sample("openstack/nova-server-get-down-cell-v2.69.json"))
+    assert shown["server"]["status"] == "UNKNOWN" and "name" not in shown["server"]
+    older = _nova(http, standin, "2.68")
+    assert http.get("/compute/v2.1/servers/detail", headers=older).json()["servers"] == []
+    refused = http.get(f"/compute/v2.1/servers/{server_id}", headers=older)
+    assert refused.status_code == 500 and refused.json()["computeFault"]["code"] == 500
+
+
+def test_flavors_keypairs_attachments_and_versions_are_shaped_as_nova_shows_them(
+    http: httpx.Client, standin: OpenStackStandIn
+) -> None:
+    headers = _nova(http, standin, "2.61")
+    assert_shaped_like(
+        http.get("/compute/v2.1/flavors/2", headers=headers).json(), sample("openstack/nova-flavor-get-v2.61.json")
+    )
+    keys = _nova(http, standin, "2.10")
+    made = http.post("/compute/v2.1/os-keypairs", json={"keypair": {"name": "k1"}}, headers=keys)
+    assert made.status_code == 201
+    assert_shaped_like(made.json(), sample("openstack/nova-keypair-create-v2.10.json"))
+    listed = http.get("/compute/v2.1/os-keypairs", headers=keys).json()
+    assert_shaped_like(listed, sample("openstack/nova-keypairs-list-v2.10.json"))
+    newest = _nova(http, standin, "2.92")
+    refused = http.post("/compute/v2.1/os-keypairs", json={"keypair": {"name": "k2"}}, headers=newest)
+    assert refused.status_code == 400, "from 2.92 Nova no longer makes key pairs"
+    attach_headers = _nova(http, standin, "2.79")
+    server_id = _running_server(http, standin, attach_headers)
+    volume = http.post(f"/volume/v3/{PROJECT_ID}/volumes", json={"volume": {"size": 1}}, headers=attach_headers)
+    standin.complete_transitions()
+    attach = {"volumeAttachment": {"volumeId": volume.json()["volume"]["id"]}}
+    answer = http.post(f"/compute/v2.1/servers/{server_id}/os-volume_attachments", json=attach, headers=attach_headers)
+    assert_shaped_like(answer.json(), sample("openstack/nova-volume-attach-v2.79.json"))
+    attachments = http.get(
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments", headers=_nova(http, standin, "2.89")
+    )
+    assert_shaped_like(attachments.json(), sample("openstack/nova-volume-attachments-v2.89.json"))
+    assert len(attachments.json()["volumeAttachments"]) == 2
+    assert_shaped_like(http.get("/compute/v2.1").json(), sample("openstack/nova-version-v2.1.json"))
+
+
+def test_newer_microversions_refuse_what_older_ones_let_pass(http: httpx.Client, standin: OpenStackStandIn) -> None:
+    server_id = _running_server(http, standin, _nova(http, standin, "2.100"))
+    volume = http.post(
+        f"/volume/v3/{PROJECT_ID}/volumes", json={"volume": {"size": 1}}, headers=_nova(http, standin, "2.100")
+    )
+    standin.complete_transitions()
+    attach = {"volumeAttachment": {"volumeId": volume.json()["volume"]["id"]}}
+    answer = http.post(
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments", json=attach, headers=_nova(http, standin, "2.101")
+    )
+    assert (answer.status_code, answer.content) == (202, b""), "from 2.101 an attachment answers 202 without a body"
+    unknown = {"limit": "5", "not-a-filter": "x"}
+    assert http.get("/compute/v2.1/servers", params=unknown, headers=_nova(http, standin, "2.74")).status_code == 200
+    refused = http.get("/compute/v2.1/servers", params=unknown, headers=_nova(http, standin, "2.75"))
+    assert refused.status_code == 400 and refused.json()["badRequest"]["code"] == 400

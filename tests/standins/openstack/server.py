@@ -25,12 +25,14 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.standins.openstack import nova_views
+from tests.standins.openstack.faults import HttpError, fault, neutron_error, nova_error
+from tests.standins.openstack.nova_views import NOVA_MAX, NOVA_MIN
+
 PROJECT_ID = "6f0b7c1e2d3a4b5c8d9e0f1a2b3c4d5e"
 USER_ID = "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b"
 REGION = "RegionOne"
 ZONE = "nova"
-NOVA_MIN = (2, 1)
-NOVA_MAX = (2, 46)
 EXTERNAL_NET = "public"
 # Nova's default osapi_max_limit: no page holds more servers, whatever `limit` asks.
 MAX_LIMIT = 1000
@@ -44,27 +46,14 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-def nova_error(status: int, kind: str, message: str) -> HttpError:
-    return HttpError(status, {kind: {"code": status, "message": message}})
-
-
-def neutron_error(status: int, kind: str, message: str) -> HttpError:
-    return HttpError(status, {"NeutronError": {"type": kind, "message": message, "detail": ""}})
-
-
 @dataclass
 class Server:
     id: str
     name: str
+    # "" for a server booted from a volume.
     image_id: str
-    flavor_id: str
+    # The flavor as it was at boot (Nova keeps its own copy in the instance).
+    flavor: dict[str, Any]
     created: str
     status: str = "BUILD"
     target: str | None = "ACTIVE"
@@ -73,10 +62,36 @@ class Server:
     security_groups: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     zone: str = ZONE
+    # The zone asked for at boot (2.96's pinned_availability_zone), None when Nova picked one.
+    pinned_zone: str | None = None
     user_data: str | None = None
     fixed_ip: str = ""
     port_id: str = ""
     console: list[str] = field(default_factory=list)
+    updated: str = ""
+    launched_at: str | None = None
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    locked: bool = False
+    locked_reason: str | None = None
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    # The image's properties at boot that Nova knows (ImageMetaProps), shown from 2.98.
+    image_properties: dict[str, str] = field(default_factory=dict)
+    # Set when the build failed: code, created, message and details, as Nova records an instance fault.
+    fault: dict[str, Any] | None = None
+    # What the build is to fail with (code, message, details), set when it was asked to fail.
+    failure: dict[str, Any] | None = None
+    # The server's cell does not answer: 2.69 and later show what the API database knows, earlier ones nothing.
+    cell_down: bool = False
+
+    @property
+    def flavor_id(self) -> str:
+        return str(self.flavor["id"])
+
+    @property
+    def hostname(self) -> str:
+        """Nova's hostname for a display name (nova.utils.sanitize_hostname, simplified to what names here hold)."""
+        return re.sub(r"[^\w.-]+", "-", self.name.lower()).strip("-.") or "server"
 
 
 @dataclass
@@ -93,6 +108,9 @@ class Volume:
     server_id: str | None = None
     device: str | None = None
     attachment_id: str | None = None
+    # Nova's block device mapping of the attachment (2.89's bdm_uuid) and whether deleting the server deletes it.
+    bdm_uuid: str | None = None
+    delete_on_termination: bool = False
 
 
 @dataclass
@@ -141,8 +159,11 @@ class OpenStackStandIn:
         password: str = "secret",  # noqa: S107 - the stand-in's test credentials
         project_name: str = "demo",
         transition_seconds: float = 0.2,
+        nova_max: tuple[int, int] = NOVA_MAX,
     ) -> None:
         self.username = username
+        # The newest microversion this Nova serves: Nova's own by default, an older release's when asked.
+        self.nova_max = nova_max
         self.password = password
         self.project_name = project_name
         self.transition_seconds = transition_seconds
@@ -153,6 +174,8 @@ class OpenStackStandIn:
         # (path, the Nova microversion the request was served at) for every compute API request.
         self.microversions: list[tuple[str, str]] = []
         self.state = State()
+        # What the next builds fail with, oldest first (see `fail_builds`).
+        self.build_failures: list[dict[str, Any]] = []
         self.lock = threading.RLock()
         self.image_id = _uuid()
         self._seed()
@@ -200,18 +223,7 @@ class OpenStackStandIn:
 
     def _seed(self) -> None:
         for fid, name, vcpus, ram, disk in _FLAVORS:
-            self.state.flavors[fid] = {
-                "id": fid,
-                "name": name,
-                "vcpus": vcpus,
-                "ram": ram,
-                "disk": disk,
-                "OS-FLV-EXT-DATA:ephemeral": 0,
-                "OS-FLV-DISABLED:disabled": False,
-                "swap": "",
-                "rxtx_factor": 1.0,
-                "os-flavor-access:is_public": True,
-            }
+            self.add_flavor(fid, name, vcpus=vcpus, ram=ram, disk=disk)
         self.state.images[self.image_id] = self._image_body(self.image_id, "cirros-0.6.2-x86_64", "cirros")
         other = _uuid()
         self.state.images[other] = self._image_body(other, "ubuntu-24.04", "ubuntu")
@@ -219,6 +231,43 @@ class OpenStackStandIn:
 
     PRIVATE_NET = "1b2c3d4e-0000-4000-8000-00000000a001"
     PUBLIC_NET = "1b2c3d4e-0000-4000-8000-00000000b002"
+
+    project_id = PROJECT_ID
+    user_id = USER_ID
+
+    def add_flavor(
+        self,
+        flavor_id: str,
+        name: str,
+        *,
+        vcpus: int,
+        ram: int,
+        disk: int,
+        ephemeral: int = 0,
+        swap: int = 0,
+        extra_specs: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A flavor in the catalogue, as Nova stores it (its answers are shaped per microversion by `nova_views`)."""
+        flavor: dict[str, Any] = {
+            "id": flavor_id,
+            "name": name,
+            "vcpus": vcpus,
+            "ram": ram,
+            "disk": disk,
+            "OS-FLV-EXT-DATA:ephemeral": ephemeral,
+            "swap": swap,
+            "os-flavor-access:is_public": True,
+            "extra_specs": dict(extra_specs or {}),
+            "description": None,
+        }
+        with self.lock:
+            self.state.flavors[flavor_id] = flavor
+        return flavor
+
+    def delete_flavor(self, flavor_id: str) -> None:
+        """Take a flavor out of the catalogue; servers booted with it keep their copy, as in Nova."""
+        with self.lock:
+            del self.state.flavors[flavor_id]
 
     def add_group(self, name: str, description: str) -> dict[str, Any]:
         group: dict[str, Any] = {
@@ -297,6 +346,7 @@ class OpenStackStandIn:
         """Forget everything (servers, volumes, groups...) and the request logs; transitions take the default time."""
         with self.lock:
             self.transition_seconds = self._default_transition_seconds
+            self.build_failures.clear()
             self.state = State()
             self.requests.clear()
             self.queries.clear()
@@ -314,10 +364,12 @@ class OpenStackStandIn:
                     id=_uuid(),
                     name=f"{name_prefix}-{len(self.state.servers)}",
                     image_id=self.image_id,
-                    flavor_id="1",
+                    flavor=dict(self.state.flavors["1"]),
                     created=_now(),
                     status="ACTIVE",
                     target=None,
+                    launched_at=_now(),
+                    image_properties=_image_properties(self.state.images[self.image_id]),
                     fixed_ip=f"10.0.{self.state.next_ip // 250}.{self.state.next_ip % 250 + 2}",
                     port_id=_uuid(),
                     security_groups=[g["id"] for g in self.state.groups.values() if g["name"] == "default"],
@@ -326,6 +378,17 @@ class OpenStackStandIn:
                 self.state.servers[server.id] = server
                 ids.append(server.id)
         return ids
+
+    def fail_builds(self, message: str, *, code: int = 500, details: str = "", count: int = 1) -> None:
+        """The next `count` servers end their build in ERROR with this fault (a scheduling failure is Nova's 500
+        "No valid host was found. ..." whose details are a traceback)."""
+        with self.lock:
+            self.build_failures.extend({"code": code, "message": message, "details": details} for _ in range(count))
+
+    def cell_down(self, server_id: str, down: bool = True) -> None:
+        """The server's cell stops (or starts again) answering the API."""
+        with self.lock:
+            self.state.servers[server_id].cell_down = down
 
     def complete_transitions(self) -> None:
         """End every transition under way now (for tests that hold a resource mid-transition, then let it go)."""
@@ -342,6 +405,11 @@ class OpenStackStandIn:
         if server.target is not None and time.monotonic() >= server.until:
             server.status = server.target
             server.target = None
+            server.updated = _now()
+            if server.launched_at is None and server.status == "ACTIVE":
+                server.launched_at = server.updated
+            if server.status == "ERROR" and server.failure is not None:
+                server.fault = dict(server.failure, created=server.updated)
             if server.status == "ACTIVE" and not server.console:
                 server.console = [f"cirros login: {server.name}", "Starting network... done", "login:"]
 
@@ -350,7 +418,8 @@ class OpenStackStandIn:
             item.status = item.target
             item.target = None
             if isinstance(item, Volume) and item.status == "available":
-                item.server_id = item.device = item.attachment_id = None
+                item.server_id = item.device = item.attachment_id = item.bdm_uuid = None
+                item.delete_on_termination = False
 
     def transition(self, server: Server | Volume | Snapshot, now_status: str, target: str) -> None:
         server.status = now_status
@@ -434,31 +503,44 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             raise HttpError(404, {"itemNotFound": {"code": 404, "message": f"The resource could not be found: {path}"}})
         except HttpError as exc:
-            self._send(exc.status, exc.body, extra_headers)
+            self._send(exc.status, exc.body, {**extra_headers, **exc.headers})
 
     def _microversion(self) -> dict[str, str]:
+        """The Nova microversion asked for (the service's entry of `OpenStack-API-Version`, else the legacy header;
+        2.1 when neither names one), refused as Nova refuses it; the headers that tell which one answered."""
         asked = None
-        header = self.headers.get("OpenStack-API-Version")
-        if header and header.lower().startswith("compute "):
-            asked = header.split(None, 1)[1].strip()
+        for entry in (self.headers.get("OpenStack-API-Version") or "").split(","):
+            service, _, value = entry.strip().partition(" ")
+            if service.lower() == "compute" and value.strip():
+                asked = value.strip()
         asked = asked or self.headers.get("X-OpenStack-Nova-API-Version")
+        newest = self.owner.nova_max
         version = NOVA_MIN
-        if asked == "latest":
-            version = NOVA_MAX
+        if asked is not None and asked.lower() == "latest":
+            version = newest
         elif asked:
-            try:
-                major, minor = (int(p) for p in asked.split("."))
-            except ValueError as exc:
-                raise nova_error(400, "badRequest", f"Invalid API version request string {asked}") from exc
-            version = (major, minor)
-            if not NOVA_MIN <= version <= NOVA_MAX:
-                raise nova_error(406, "notAcceptable", f"Version {asked} is not supported by the API.")
+            match = re.fullmatch(r"([1-9]\d*)\.([1-9]\d*|0)", asked)
+            if match is None:
+                raise nova_error(
+                    400,
+                    "badRequest",
+                    f"API Version String {asked} is of invalid format. Must be of format MajorNum.MinorNum.",
+                )
+            version = (int(match[1]), int(match[2]))
+            if not NOVA_MIN <= version <= newest:
+                # InvalidGlobalAPIVersion: a 406 is not in Fault's table, so it is a computeFault.
+                raise fault(
+                    406,
+                    f"Version {asked} is not supported by the API. Minimum is {NOVA_MIN[0]}.{NOVA_MIN[1]} and "
+                    f"maximum is {newest[0]}.{newest[1]}.",
+                )
         text = f"{version[0]}.{version[1]}"
         self.microversion = version
         return {
             "OpenStack-API-Version": f"compute {text}",
             "X-OpenStack-Nova-API-Version": text,
             "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+            "X-Compute-Request-Id": f"req-{_uuid()}",
         }
 
     microversion: tuple[int, int] = NOVA_MIN
@@ -578,24 +660,37 @@ def issue_token(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dict[
 # --- version documents ---------------------------------------------------------------------------------------
 
 
-def _nova_version(base: str) -> dict[str, Any]:
+def _nova_version(owner: OpenStackStandIn) -> dict[str, Any]:
+    newest = owner.nova_max
     return {
         "id": "v2.1",
+        "links": [{"rel": "self", "href": f"{owner.base}/compute/v2.1/"}],
         "status": "CURRENT",
-        "version": f"{NOVA_MAX[0]}.{NOVA_MAX[1]}",
+        "version": f"{newest[0]}.{newest[1]}",
         "min_version": f"{NOVA_MIN[0]}.{NOVA_MIN[1]}",
         "updated": "2013-07-23T11:33:21Z",
-        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
     }
 
 
 def compute_versions(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
-    return 300, {"versions": [_nova_version(h.owner.base)]}, {}
+    legacy = {
+        "id": "v2.0",
+        "links": [{"rel": "self", "href": f"{h.owner.base}/compute/v2/"}],
+        "status": "DEPRECATED",
+        "version": "",
+        "min_version": "",
+        "updated": "2025-07-04T12:00:00Z",
+    }
+    return 300, {"versions": [legacy, _nova_version(h.owner)]}, {}
 
 
 def compute_version(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
-    return 200, {"version": _nova_version(h.owner.base)}, {}
+    version = _nova_version(h.owner)
+    version["links"].append({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"})
+    version["media-types"] = [
+        {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}
+    ]
+    return 200, {"version": version}, {}
 
 
 def image_versions(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -633,91 +728,42 @@ def _server_or_404(h: _Handler, server_id: str) -> Server:
     return server
 
 
-_VM_STATE = {
-    "BUILD": ("building", "spawning", 0),
-    "ACTIVE": ("active", None, 1),
-    "SHUTOFF": ("stopped", None, 4),
-    "REBOOT": ("active", "rebooting", 1),
-    "HARD_REBOOT": ("active", "rebooting_hard", 1),
-    "SUSPENDED": ("suspended", None, 7),
-    "ERROR": ("error", None, 0),
-}
+# The query parameters `GET /servers` and `/servers/detail` know (schemas/servers.py's index_query_v275): from 2.75
+# any other is refused.
+_SERVER_QUERY = frozenset(
+    """user_id project_id tenant_id launch_index image_ref image kernel_id ramdisk_id hostname key_name power_state
+    vm_state task_state host node flavor reservation_id launched_at terminated_at availability_zone name display_name
+    description display_description locked_by uuid root_device_name config_drive access_ip_v4 access_ip_v6
+    auto_disk_config progress sort_key sort_dir all_tenants soft_deleted deleted status changes-since ip ip6
+    created_at limit marker tags tags-any not-tags not-tags-any changes-before locked""".split()
+)
 
 
-def _server_body(h: _Handler, s: Server) -> dict[str, Any]:
-    base = h.owner.base
-    vm_state, task_state, power = _VM_STATE.get(s.status, ("active", None, 1))
-    if s.target is not None:
-        task_state = {
-            ("ACTIVE", "SHUTOFF"): "powering-off",
-            ("SHUTOFF", "ACTIVE"): "powering-on",
-            ("ACTIVE", "SUSPENDED"): "suspending",
-            ("SUSPENDED", "ACTIVE"): "resuming",
-        }.get((s.status, s.target), task_state)
-    return {
-        "id": s.id,
-        "name": s.name,
-        "status": s.status,
-        "tenant_id": PROJECT_ID,
-        "user_id": USER_ID,
-        "metadata": dict(s.metadata),
-        "hostId": hashlib.sha224(PROJECT_ID.encode()).hexdigest(),
-        "image": {"id": s.image_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/images/{s.image_id}"}]},
-        "flavor": {"id": s.flavor_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{s.flavor_id}"}]},
-        "created": s.created,
-        "updated": _now(),
-        "addresses": _server_addresses(h, s),
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{s.id}"}],
-        "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": s.zone,
-        "config_drive": "",
-        "key_name": s.key_name,
-        "OS-SRV-USG:launched_at": None if s.status == "BUILD" else s.created,
-        "OS-SRV-USG:terminated_at": None,
-        "OS-EXT-STS:power_state": power,
-        "OS-EXT-STS:task_state": task_state,
-        "OS-EXT-STS:vm_state": vm_state,
-        "os-extended-volumes:volumes_attached": [
-            {"id": v.id, "delete_on_termination": False} for v in h.owner.state.volumes.values() if v.server_id == s.id
-        ],
-        "security_groups": [
-            {"name": h.owner.state.groups[g]["name"]} for g in s.security_groups if g in h.owner.state.groups
-        ],
-        "progress": 0,
-        "locked": False,
-        "description": None,
-        "tags": [],
-    }
-
-
-def _server_addresses(h: _Handler, s: Server) -> dict[str, Any]:
-    if not s.fixed_ip:
-        return {}
-    mac = "fa:16:3e:00:00:01"
-    entries: list[dict[str, Any]] = [
-        {"version": 4, "addr": s.fixed_ip, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac}
-    ]
-    entries.extend(
-        {"version": 4, "addr": f["floating_ip_address"], "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac}
-        for f in h.owner.state.floating.values()
-        if f["port_id"] == s.port_id
-    )
-    return {"private": entries}
+def _check_query(h: _Handler, query: dict[str, str], known: frozenset[str], since: tuple[int, int]) -> None:
+    unknown = sorted(set(query) - known)
+    if unknown and h.microversion >= since:
+        raise nova_error(
+            400,
+            "badRequest",
+            f"Invalid input for query parameters {unknown[0]}. Value: {query[unknown[0]]}. Additional properties "
+            f"are not allowed ('{unknown[0]}' was unexpected)",
+        )
 
 
 def list_servers(h: _Handler, params: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
+    _check_query(h, query, _SERVER_QUERY, (2, 75))
     detail = params.get("detail") is not None
     servers = sorted(h.owner.state.servers.values(), key=lambda s: (s.created, s.id), reverse=True)
     for s in servers:
         h.owner.settle(s)
+    if h.microversion < (2, 69):
+        servers = [s for s in servers if not s.cell_down]  # before 2.69 a cell that does not answer is skipped
     if "name" in query:
         try:
             pattern = re.compile(query["name"])
         except re.error as exc:
             raise nova_error(400, "badRequest", f"Invalid name filter {query['name']}") from exc
-        servers = [s for s in servers if pattern.search(s.name)]
+        servers = [s for s in servers if not s.cell_down and pattern.search(s.name)]
     if "status" in query:
         servers = [s for s in servers if s.status == query["status"].upper()]
     marker = query.get("marker")
@@ -735,14 +781,7 @@ def list_servers(h: _Handler, params: dict[str, str], query: dict[str, str], _b:
     limit = min(limit, MAX_LIMIT)  # Nova's osapi_max_limit
     page = servers[:limit]
     items = [
-        _server_body(h, s)
-        if detail
-        else {
-            "id": s.id,
-            "name": s.name,
-            "links": [{"rel": "self", "href": f"{h.owner.base}/compute/v2.1/servers/{s.id}"}],
-        }
-        for s in page
+        nova_views.server(h.owner, s, h.microversion, show=False) if detail else _server_summary(h, s) for s in page
     ]
     answer: dict[str, Any] = {"servers": items}
     if page and len(servers) > limit:
@@ -751,6 +790,17 @@ def list_servers(h: _Handler, params: dict[str, str], query: dict[str, str], _b:
             {"rel": "next", "href": f"{h.owner.base}/compute/v2.1/servers{suffix}?limit={limit}&marker={page[-1].id}"}
         ]
     return 200, answer, {}
+
+
+def _server_summary(h: _Handler, s: Server) -> dict[str, Any]:
+    """An item of `GET /servers` (ViewBuilder.basic)."""
+    links = [
+        {"rel": "self", "href": f"{h.owner.base}/compute/v2.1/servers/{s.id}"},
+        {"rel": "bookmark", "href": f"{h.owner.base}/compute/servers/{s.id}"},
+    ]
+    if s.cell_down:
+        return {"id": s.id, "status": "UNKNOWN", "links": links}
+    return {"id": s.id, "name": s.name, "links": links}
 
 
 def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dict[str, Any]) -> Answer:
@@ -762,16 +812,18 @@ def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
         raise nova_error(
             400, "badRequest", "Invalid input for field/attribute server. 'networks' is a required property"
         )
-    image_id = spec.get("imageRef", "")
-    flavor_id = str(spec.get("flavorRef", ""))
-    if image_id not in owner.state.images:
+    image_id = spec.get("imageRef") or ""
+    boot_volume = _boot_volume(h, spec)
+    if boot_volume is None and image_id not in owner.state.images:
         raise nova_error(400, "badRequest", f"Invalid imageRef provided. Image {image_id} could not be found.")
+    flavor_id = str(spec.get("flavorRef", ""))
     if flavor_id not in owner.state.flavors:
         raise nova_error(400, "badRequest", f"Flavor {flavor_id} could not be found.")
     key_name = spec.get("key_name")
     if key_name is not None and key_name not in owner.state.keypairs:
         raise nova_error(400, "badRequest", f"Invalid key_name provided. Key pair {key_name} could not be found.")
-    zone = spec.get("availability_zone") or ZONE
+    asked_zone = spec.get("availability_zone")
+    zone = asked_zone or ZONE
     if zone != ZONE:
         raise nova_error(400, "badRequest", f"The requested availability zone is not available: {zone}")
     user_data = spec.get("user_data")
@@ -790,27 +842,44 @@ def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
         if found is None:
             raise nova_error(400, "badRequest", f"Security group {ref} not found for project {PROJECT_ID}.")
         groups.append(found["id"])
+    hints = body.get("OS-SCH-HNT:scheduler_hints") or body.get("os:scheduler_hints") or {}
     server = Server(
         id=_uuid(),
         name=spec["name"],
-        image_id=image_id,
-        flavor_id=flavor_id,
+        image_id="" if boot_volume is not None else image_id,
+        flavor=dict(owner.state.flavors[flavor_id]),
         created=_now(),
         key_name=key_name,
         security_groups=groups,
         metadata=dict(metadata),
         zone=zone,
+        pinned_zone=asked_zone,
         user_data=user_data,
         fixed_ip=f"10.0.0.{owner.state.next_ip}",
         port_id=_uuid(),
+        description=spec.get("description") if h.microversion >= (2, 19) else None,
+        tags=list(spec.get("tags") or []) if h.microversion >= (2, 52) else [],
+        scheduler_hints=dict(hints),
+        image_properties={} if boot_volume is not None else _image_properties(owner.state.images[image_id]),
     )
+    server.updated = server.created
     owner.state.next_ip += 1
-    owner.transition(server, "BUILD", "ACTIVE")
+    failure = owner.build_failures.pop(0) if owner.build_failures else None
+    owner.transition(server, "BUILD", "ACTIVE" if failure is None else "ERROR")
+    server.failure = failure
     owner.state.servers[server.id] = server
+    if boot_volume is not None:
+        boot_volume.server_id, boot_volume.device = server.id, "/dev/vda"
+        boot_volume.attachment_id, boot_volume.bdm_uuid = _uuid(), _uuid()
+        boot_volume.delete_on_termination = bool(spec["block_device_mapping_v2"][0].get("delete_on_termination"))
+        owner.transition(boot_volume, "attaching", "in-use")
     answer = {
         "server": {
             "id": server.id,
-            "links": [{"rel": "self", "href": f"{owner.base}/compute/v2.1/servers/{server.id}"}],
+            "links": [
+                {"rel": "self", "href": f"{owner.base}/compute/v2.1/servers/{server.id}"},
+                {"rel": "bookmark", "href": f"{owner.base}/compute/servers/{server.id}"},
+            ],
             "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": owner.state.groups[g]["name"]} for g in groups],
             "adminPass": uuid.uuid4().hex[:12],
@@ -819,8 +888,45 @@ def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
     return 202, answer, {"Location": f"{owner.base}/compute/v2.1/servers/{server.id}"}
 
 
-def get_server(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
-    return 200, {"server": _server_body(h, _server_or_404(h, params["id"]))}, {}
+def _image_properties(image: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in image.items() if k in nova_views.IMAGE_META_PROPS and v is not None}
+
+
+def _boot_volume(h: _Handler, spec: dict[str, Any]) -> Volume | None:
+    """The volume a server boots from (block_device_mapping_v2's boot_index 0 of source and destination volume)."""
+    mappings = spec.get("block_device_mapping_v2") or []
+    boot = next((m for m in mappings if str(m.get("boot_index")) == "0"), None)
+    if boot is None:
+        return None
+    if (boot.get("source_type"), boot.get("destination_type")) != ("volume", "volume"):
+        raise nova_error(
+            400, "badRequest", "Block Device Mapping is Invalid: the stand-in boots existing volumes only."
+        )
+    volume = h.owner.state.volumes.get(str(boot.get("uuid")))
+    if volume is None:
+        raise nova_error(
+            400, "badRequest", f"Block Device Mapping is Invalid: failed to get volume {boot.get('uuid')}."
+        )
+    h.owner.settle_volume(volume)
+    if volume.status != "available":
+        raise nova_error(
+            400,
+            "badRequest",
+            f"Invalid volume: volume {volume.id} status must be 'available'. Currently in '{volume.status}'",
+        )
+    return volume
+
+
+def get_server(h: _Handler, params: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
+    _check_query(h, query, frozenset(), (2, 102))
+    server = h.owner.state.servers.get(params["id"])
+    if server is not None and server.cell_down and h.microversion < (2, 69):
+        raise fault(
+            500,
+            "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the "
+            "Nova API log if possible.\n<class 'nova.exception.NovaException'>",
+        )
+    return 200, {"server": nova_views.server(h.owner, _server_or_404(h, params["id"]), h.microversion, show=True)}, {}
 
 
 def delete_server(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -829,15 +935,18 @@ def delete_server(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: d
     for floating in h.owner.state.floating.values():
         if floating["port_id"] == server.port_id:
             floating.update(port_id=None, fixed_ip_address=None, status="DOWN")
-    for volume in h.owner.state.volumes.values():
+    for volume in list(h.owner.state.volumes.values()):
         if volume.server_id == server.id:
+            if volume.delete_on_termination:
+                del h.owner.state.volumes[volume.id]
+                continue
             volume.status, volume.target = "available", None
-            volume.server_id = volume.device = volume.attachment_id = None
+            volume.server_id = volume.device = volume.attachment_id = volume.bdm_uuid = None
     return 204, None, {}
 
 
 def _conflict(server: Server, action: str) -> HttpError:
-    vm_state = _VM_STATE.get(server.status, ("active", None, 1))[0]
+    vm_state = nova_views.VM_STATES.get(server.status, ("active", None, 1))[0]
     return nova_error(
         409,
         "conflictingRequest",
@@ -902,16 +1011,17 @@ def server_action(h: _Handler, params: dict[str, str], _q: dict[str, str], body:
     raise nova_error(400, "badRequest", "There is no such action: " + str(action))
 
 
-def list_flavors(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
-    flavors = [dict(f, links=[]) for f in h.owner.state.flavors.values()]
-    return 200, {"flavors": flavors}, {}
+def list_flavors(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
+    detail = params.get("detail") is not None
+    flavors = sorted(h.owner.state.flavors.values(), key=lambda f: (f["ram"], f["id"]))
+    return 200, {"flavors": [nova_views.flavor(h.owner, f, h.microversion, detail=detail) for f in flavors]}, {}
 
 
 def get_flavor(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
     flavor = h.owner.state.flavors.get(params["id"])
     if flavor is None:
         raise nova_error(404, "itemNotFound", f"Flavor {params['id']} could not be found.")
-    return 200, {"flavor": dict(flavor, links=[])}, {}
+    return 200, {"flavor": nova_views.flavor(h.owner, flavor, h.microversion, detail=True)}, {}
 
 
 def availability_zones(_h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -930,11 +1040,19 @@ def _fingerprint(public_key: str) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
+# nova/api/openstack/compute/views/keypairs.py: what each answer holds ("type" from 2.2).
+_KEYPAIR_INDEX = ("name", "public_key", "fingerprint")
+_KEYPAIR_CREATE = (*_KEYPAIR_INDEX, "user_id")
+_KEYPAIR_SHOW = (*_KEYPAIR_CREATE, "created_at", "deleted", "deleted_at", "id", "updated_at")
+
+
+def _keypair_view(h: _Handler, kp: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    shown = (*fields, "type") if h.microversion >= (2, 2) else fields
+    return {k: kp[k] for k in shown}
+
+
 def list_keypairs(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
-    keys = [
-        {"keypair": {k: v for k, v in kp.items() if k in ("name", "public_key", "fingerprint", "type")}}
-        for kp in h.owner.state.keypairs.values()
-    ]
+    keys = [{"keypair": _keypair_view(h, kp, _KEYPAIR_INDEX)} for kp in h.owner.state.keypairs.values()]
     return 200, {"keypairs": keys}, {}
 
 
@@ -942,18 +1060,29 @@ def get_keypair(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dic
     kp = h.owner.state.keypairs.get(params["name"])
     if kp is None:
         raise nova_error(404, "itemNotFound", f"Keypair {params['name']} not found for user {USER_ID}")
-    return 200, {"keypair": kp}, {}
+    return 200, {"keypair": _keypair_view(h, kp, _KEYPAIR_SHOW)}, {}
 
 
 def create_keypair(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dict[str, Any]) -> Answer:
     spec = body.get("keypair") or {}
     name = spec.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[\w\-. @]{1,255}", name):
-        raise nova_error(400, "badRequest", "Keypair data is invalid: Keypair name contains unsafe characters")
+    # 2.92 allows "@" and "." in names, and no longer makes a key pair: the public key is required.
+    allowed = r"[_\-@. a-zA-Z0-9]{1,255}" if h.microversion >= (2, 92) else r"[_\- a-zA-Z0-9]{1,255}"
+    if not isinstance(name, str) or not re.fullmatch(allowed, name) or not name.strip():
+        raise nova_error(400, "badRequest", f"Invalid input for field/attribute name. Value: {name}.")
+    key_type = spec.get("type", "ssh") if h.microversion >= (2, 2) else "ssh"
+    if key_type not in ("ssh", "x509"):
+        raise nova_error(400, "badRequest", f"Invalid input for field/attribute type. Value: {key_type}.")
+    public_key = spec.get("public_key")
+    if public_key is None and h.microversion >= (2, 92):
+        raise nova_error(
+            400,
+            "badRequest",
+            "Invalid input for field/attribute keypair. Value: {}. 'public_key' is a required property",
+        )
     if name in h.owner.state.keypairs:
         raise nova_error(409, "conflictingRequest", f"Key pair '{name}' already exists.")
     private_key = None
-    public_key = spec.get("public_key")
     if public_key is None:
         key = ed25519.Ed25519PrivateKey.generate()
         private_key = key.private_bytes(
@@ -965,14 +1094,16 @@ def create_keypair(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: di
         "name": name,
         "public_key": public_key,
         "fingerprint": _fingerprint(public_key),
-        "type": spec.get("type", "ssh"),
+        "type": key_type,
         "user_id": USER_ID,
         "created_at": _now(),
         "deleted": False,
+        "deleted_at": None,
+        "updated_at": None,
         "id": len(h.owner.state.keypairs) + 1,
     }
     h.owner.state.keypairs[name] = kp
-    answer = dict(kp)
+    answer = _keypair_view(h, kp, _KEYPAIR_CREATE)
     if private_key is not None:
         answer["private_key"] = private_key
     return (201 if h.microversion >= (2, 2) else 200), {"keypair": answer}, {}
@@ -1189,14 +1320,10 @@ def delete_snapshot(h: _Handler, params: dict[str, str], _q: dict[str, str], _b:
 # --- Nova volume attachments ---------------------------------------------------------------------------------
 
 
-def _attachment_body(v: Volume) -> dict[str, Any]:
-    return {"id": v.id, "serverId": v.server_id, "volumeId": v.id, "device": v.device}
-
-
 def list_attachments(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
     server = _server_or_404(h, params["id"])
     attached = [v for v in h.owner.state.volumes.values() if v.server_id == server.id]
-    return 200, {"volumeAttachments": [_attachment_body(v) for v in attached]}, {}
+    return 200, {"volumeAttachments": [nova_views.attachment(v, h.microversion) for v in attached]}, {}
 
 
 def attach_volume(h: _Handler, params: dict[str, str], _q: dict[str, str], body: dict[str, Any]) -> Answer:
@@ -1218,9 +1345,12 @@ def attach_volume(h: _Handler, params: dict[str, str], _q: dict[str, str], body:
         )
     used = {v.device for v in h.owner.state.volumes.values() if v.server_id == server.id}
     device = spec.get("device") or next(f"/dev/vd{c}" for c in "bcdefghijklmnop" if f"/dev/vd{c}" not in used)
-    volume.server_id, volume.device, volume.attachment_id = server.id, device, _uuid()
+    volume.server_id, volume.device, volume.attachment_id, volume.bdm_uuid = server.id, device, _uuid(), _uuid()
+    volume.delete_on_termination = bool(spec.get("delete_on_termination")) if h.microversion >= (2, 79) else False
     h.owner.transition(volume, "attaching", "in-use")
-    return 200, {"volumeAttachment": _attachment_body(volume)}, {}
+    if h.microversion >= (2, 101):
+        return 202, None, {}  # no longer waits for the device name
+    return 200, {"volumeAttachment": nova_views.attached(volume, h.microversion)}, {}
 
 
 def detach_volume(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -1230,6 +1360,8 @@ def detach_volume(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: d
         h.owner.settle_volume(volume)
     if volume is None or volume.server_id != server.id:
         raise nova_error(404, "itemNotFound", f"volume_id not found: {params['volume_id']}")
+    if volume.device == "/dev/vda" and not server.image_id:
+        raise nova_error(400, "badRequest", "Cannot detach a root device volume")
     if volume.status != "in-use":
         raise nova_error(
             400,
@@ -1478,7 +1610,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Route]]] = [
     (re.compile(r"/compute/v2\.1/servers(?P<detail>/detail)?"), {"GET": list_servers, "POST": create_server}),
     (re.compile(rf"/compute/v2\.1/servers/(?P<id>{_UUID})"), {"GET": get_server, "DELETE": delete_server}),
     (re.compile(rf"/compute/v2\.1/servers/(?P<id>{_UUID})/action"), {"POST": server_action}),
-    (re.compile(r"/compute/v2\.1/flavors(/detail)?"), {"GET": list_flavors}),
+    (re.compile(r"/compute/v2\.1/flavors(?P<detail>/detail)?"), {"GET": list_flavors}),
     (re.compile(r"/compute/v2\.1/flavors/(?P<id>[^/]+)"), {"GET": get_flavor}),
     (re.compile(r"/compute/v2\.1/os-availability-zone"), {"GET": availability_zones}),
     (re.compile(r"/compute/v2\.1/os-keypairs"), {"GET": list_keypairs, "POST": create_keypair}),
