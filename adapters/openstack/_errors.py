@@ -44,8 +44,10 @@ def _class_for_status(status: int | None, message: str, *, retry_after: float | 
         return base.QuotaExceeded
     if status == 409 and ("overquota" in lowered or "quota exceeded" in lowered):
         return base.QuotaExceeded  # Neutron's OverQuota is a 409
-    if status == 413 and retry_after is not None and "quota" not in lowered:
-        return base.Throttled  # Nova's rate limit ("overLimit") is a 413 that says when to come back
+    if status == 413 and retry_after and not _LIMIT_WORDS.search(lowered):
+        # Nova's rate limit ("overLimit") is a 413 that says when to come back; Cinder's quota errors are 413s too,
+        # that say "Retry-After: 0" ("Maximum number of snapshots allowed (10) exceeded").
+        return base.Throttled
     if status == 400 and ("status must be" in lowered or "dependent snapshots" in lowered):
         return base.InvalidCloudState  # Cinder refuses a busy volume or snapshot with 400 InvalidVolume
     if status == 409 and ("already exists" in lowered or "duplicate" in lowered):
@@ -107,8 +109,9 @@ def _neutron_type(response: Any) -> str:
 def _http_error(status: int | None, message: str, response: Any, action: str, said: str) -> base.CloudError:
     retry_after = _retry_after(response) if status in (413, 429) else None
     words = f"{_neutron_type(response)} {message}" if response is not None else message
-    error = WORDS.error(_class_for_status(status, words, retry_after=retry_after), action, said)
-    if retry_after is not None:
+    kind = _class_for_status(status, words, retry_after=retry_after)
+    error = WORDS.error(kind, action, said)
+    if retry_after is not None and kind is base.Throttled:
         # The provisioner reads it back (services/provisioner/errors.py's `retry_after`) for its own Retry-After.
         error.retry_after = retry_after  # type: ignore[attr-defined]
     return error

@@ -8,13 +8,32 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
-from adapters.base import CloudAuthError, CloudNotFound, InstanceState, InvalidCloudState, LaunchSpec
+from adapters.base import (
+    CloudAuthError,
+    CloudNotFound,
+    InstanceState,
+    InvalidCloudState,
+    LaunchSpec,
+    QuotaExceeded,
+    Throttled,
+    VolumeSpec,
+    VolumeState,
+)
 from adapters.openstack import OpenStackAdapter
+from services.provisioner.errors import retry_after
 from tests.contract.cloud import ContractCloud
 from tests.contract.clouds.openstack import FLAVOR, SDK_WARNING_FILTERS, open_adapter, standin_for
-from tests.contract.helpers import all_instances, eventually, missing_like, wait_instance, wait_instance_gone
+from tests.contract.helpers import (
+    all_instances,
+    eventually,
+    missing_like,
+    wait_instance,
+    wait_instance_gone,
+    wait_volume,
+)
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import ZONE
 
@@ -278,3 +297,54 @@ async def test_a_server_whose_cell_does_not_answer_is_listed_as_unknown(
     assert one.state is S.UNKNOWN
     standin.cell_down(launched.id, down=False)
     assert (await adapter.get_instances([launched.id]))[0].state is S.RUNNING
+
+
+# --- faults, limits and servers booted from volumes ------------------------------------------------------------
+
+
+async def test_a_failed_build_is_an_error_with_novas_reason(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    standin.fail_builds("No valid host was found. There are not enough hosts available.")
+    launched = await adapter.launch_instance(_spec(standin))
+    failed = await wait_instance(_cloud(adapter, standin), launched.id, S.ERROR)
+    assert failed.reason == "No valid host was found. There are not enough hosts available."
+    assert failed.extra["fault_code"] == 500
+
+
+async def test_nova_quotas_and_rate_limits(standin: OpenStackStandIn, adapter: OpenStackAdapter) -> None:
+    standin.quotas.instances = 1
+    await adapter.launch_instance(_spec(standin))
+    with pytest.raises(QuotaExceeded):  # Nova: 403 forbidden, "Quota exceeded for instances: ..."
+        await adapter.launch_instance(_spec(standin))
+    standin.quotas.key_pairs = 0
+    with pytest.raises(QuotaExceeded):  # Nova: 403 forbidden, "Quota exceeded, too many key pairs."
+        await adapter.create_key_pair("one-too-many")
+    for status in (429, 413):
+        standin.throttle(1, retry_after=30, status=status)
+        with pytest.raises(Throttled) as throttled:
+            await adapter.list_instances()
+        assert retry_after(throttled.value) == 30.0
+    assert len((await adapter.list_instances()).items) == 1
+
+
+async def test_a_server_booted_from_a_volume_reads_without_an_image(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    volume = await adapter.create_volume(VolumeSpec("root", 1))
+    cloud = _cloud(adapter, standin)
+    await wait_volume(cloud, volume.id, VolumeState.AVAILABLE)
+    boot = {"boot_index": 0, "uuid": volume.id, "source_type": "volume", "destination_type": "volume"}
+    body = {"server": {"name": "bfv", "flavorRef": FLAVOR, "networks": "auto", "block_device_mapping_v2": [boot]}}
+    # The contract launches from images: the server is made as another Nova client would make it.
+    async with httpx.AsyncClient(base_url=standin.base, timeout=10) as http:
+        user = {"name": standin.username, "password": standin.password}
+        login = {"identity": {"methods": ["password"], "password": {"user": user}}}
+        token = (await http.post("/identity/v3/auth/tokens", json={"auth": login})).headers["X-Subject-Token"]
+        created = (await http.post("/compute/v2.1/servers", json=body, headers={"X-Auth-Token": token})).json()
+    running = await wait_instance(cloud, created["server"]["id"], S.RUNNING)
+    assert (running.image_id, running.flavor_id, running.extra["boot_from_volume"]) == ("", FLAVOR, True)
+    attached = await wait_volume(cloud, volume.id, VolumeState.IN_USE)
+    assert attached.instance_id == running.id
+    await adapter.terminate_instance(running.id)
+    await wait_instance_gone(cloud, running.id)

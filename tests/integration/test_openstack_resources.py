@@ -14,6 +14,7 @@ from adapters.base import (
     InvalidCloudRequest,
     InvalidCloudState,
     LaunchSpec,
+    QuotaExceeded,
     SecurityRule,
     Snapshot,
     SnapshotState,
@@ -155,3 +156,39 @@ async def test_a_floating_ip_shows_as_the_servers_public_ip(
     assert await adapter.list_addresses() == []
     with pytest.raises(CloudNotFound):
         await adapter.release_address(address.id)
+
+
+async def test_the_default_group_shows_only_what_it_lets_in_from_addresses(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    (default,) = [g for g in await adapter.list_security_groups() if g.name == "default"]
+    # Neutron lets the group's own members in: no address range says that, so no contract rule does.
+    assert set(default.rules) == {
+        SecurityRule("egress", "all", None, None, "0.0.0.0/0"),
+        SecurityRule("egress", "all", None, None, "::/0"),
+    }
+    assert default.extra["unmapped_rules"] == 2
+    assert {(r["ethertype"], r["remote_group_id"]) for r in default.extra["native_rules"]} == {
+        ("IPv4", default.id),
+        ("IPv6", default.id),
+    }
+    with pytest.raises(CloudNotFound):  # "ingress, all, 0.0.0.0/0" is not what the group rules say
+        await adapter.revoke_security_rule(default.id, SecurityRule("ingress", "all", None, None, "0.0.0.0/0"))
+
+
+async def test_neutron_and_cinder_quotas_are_quota_errors(standin: OpenStackStandIn, adapter: OpenStackAdapter) -> None:
+    standin.quotas.security_group = 1  # the default group is one
+    with pytest.raises(QuotaExceeded):  # Neutron: 409 OverQuota
+        await adapter.create_security_group("one-too-many", "")
+    standin.quotas.floatingip = 0
+    with pytest.raises(QuotaExceeded):
+        await adapter.allocate_address()
+    standin.quotas.volumes = 1
+    volume = await adapter.create_volume(VolumeSpec("first", 1))
+    with pytest.raises(QuotaExceeded):  # Cinder: 413 overLimit, "Retry-After: 0"
+        await adapter.create_volume(VolumeSpec("second", 1))
+    await wait_volume(_cloud(adapter, standin), volume.id, V.AVAILABLE)
+    standin.quotas.snapshots = 0
+    with pytest.raises(QuotaExceeded) as refused:
+        await adapter.create_snapshot(volume.id, "snap")
+    assert not hasattr(refused.value, "retry_after"), "a quota is not a throttle to wait out"

@@ -254,3 +254,115 @@ def test_newer_microversions_refuse_what_older_ones_let_pass(http: httpx.Client,
     assert http.get("/compute/v2.1/servers", params=unknown, headers=_nova(http, standin, "2.74")).status_code == 200
     refused = http.get("/compute/v2.1/servers", params=unknown, headers=_nova(http, standin, "2.75"))
     assert refused.status_code == 400 and refused.json()["badRequest"]["code"] == 400
+
+
+def test_the_default_group_lets_its_members_in_and_everything_out_as_neutron_makes_it(
+    http: httpx.Client, standin: OpenStackStandIn
+) -> None:
+    headers = {"X-Auth-Token": _token(http, standin)}
+    (default,) = http.get("/network/v2.0/security-groups", params={"name": "default"}, headers=headers).json()[
+        "security_groups"
+    ]
+    shown = http.get(f"/network/v2.0/security-groups/{default['id']}", headers=headers).json()
+    rule_keys = "security_group.security_group_rules[].remote_address_group_id"  # the rule sample has it
+    assert_shaped_like(shown, sample("openstack/neutron-security-group-show.json"), extra=[rule_keys])
+    rules = {
+        (r["direction"], r["ethertype"], r["remote_group_id"], r["remote_ip_prefix"], r["protocol"])
+        for r in shown["security_group"]["security_group_rules"]
+    }
+    assert rules == {
+        ("ingress", "IPv4", default["id"], None, None),
+        ("ingress", "IPv6", default["id"], None, None),
+        ("egress", "IPv4", None, None, None),
+        ("egress", "IPv6", None, None, None),
+    }
+    made = http.post("/network/v2.0/security-groups", json={"security_group": {"name": "web"}}, headers=headers)
+    assert {(r["direction"], r["remote_group_id"]) for r in made.json()["security_group"]["security_group_rules"]} == {
+        ("egress", None)
+    }, "a group of one's own only lets everything out"
+    rule = http.get(
+        f"/network/v2.0/security-group-rules/{made.json()['security_group']['security_group_rules'][0]['id']}",
+        headers=headers,
+    )
+    group_sample_keys = ("security_group_rule.tags", "security_group_rule.description")  # the group sample has them
+    assert_shaped_like(rule.json(), sample("openstack/neutron-security-group-rule-show.json"), extra=group_sample_keys)
+
+
+def test_quotas_are_refused_as_each_service_refuses_them(http: httpx.Client, standin: OpenStackStandIn) -> None:
+    headers = _nova(http, standin, "2.100")
+    standin.quotas.instances = 1
+    server = {"server": {"name": "q", "imageRef": standin.image_id, "flavorRef": "1", "networks": "auto"}}
+    assert http.post("/compute/v2.1/servers", json=server, headers=headers).status_code == 202
+    nova = http.post("/compute/v2.1/servers", json=server, headers=headers)
+    assert nova.status_code == 403
+    # Nova's one Fault names the body after the status: the 400 sample's shape, named "forbidden".
+    assert_shaped_like(nova.json(), {"forbidden": sample("openstack/nova-fault-400.json")["badRequest"]})
+    assert nova.json()["forbidden"]["message"].startswith("Quota exceeded for instances: Requested 1")
+
+    standin.quotas.security_group = 1  # the default group is one
+    neutron = http.post("/network/v2.0/security-groups", json={"security_group": {"name": "x"}}, headers=headers)
+    assert neutron.status_code == 409
+    assert_shaped_like(neutron.json(), sample("openstack/neutron-error.json"))
+    assert neutron.json()["NeutronError"]["type"] == "OverQuota"
+
+    standin.quotas.snapshots = 0
+    volume = http.post(f"/volume/v3/{PROJECT_ID}/volumes", json={"volume": {"size": 1}}, headers=headers).json()
+    standin.complete_transitions()
+    snapshot = {"snapshot": {"volume_id": volume["volume"]["id"], "name": "s"}}
+    cinder = http.post(f"/volume/v3/{PROJECT_ID}/snapshots", json=snapshot, headers=headers)
+    assert (cinder.status_code, cinder.headers["Retry-After"]) == (413, "0")
+    assert_shaped_like(cinder.json(), sample("openstack/cinder-fault-413.json"))
+
+
+@pytest.mark.parametrize(("status", "reference"), [(429, "nova-fault-429.json"), (413, "nova-fault-413.json")])
+def test_a_rate_limited_request_says_when_to_come_back(
+    http: httpx.Client, standin: OpenStackStandIn, status: int, reference: str
+) -> None:
+    headers = _nova(http, standin, "2.100")
+    standin.throttle(1, retry_after=30, status=status)
+    refused = http.get("/compute/v2.1/servers", headers=headers)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (status, "30")
+    assert refused.headers["OpenStack-API-Version"] == "compute 2.100"
+    assert_shaped_like(refused.json(), sample(f"openstack/{reference}"))
+    assert refused.json()["overLimit"]["retryAfter"] == "30"
+    assert http.get("/compute/v2.1/servers", headers=headers).status_code == 200
+
+
+def test_a_failed_build_leaves_a_fault_shown_as_nova_shows_it(http: httpx.Client, standin: OpenStackStandIn) -> None:
+    headers = _nova(http, standin, "2.100")
+    standin.fail_builds("No valid host was found. ", details="Traceback (most recent call last): ...")
+    standin.fail_builds("Build of instance aborted: Flavor's disk is too small", code=400, details="Traceback ...")
+    made = []
+    for name in ("no-host", "too-small"):
+        body = {"server": {"name": name, "imageRef": standin.image_id, "flavorRef": "1", "networks": "auto"}}
+        made.append(http.post("/compute/v2.1/servers", json=body, headers=headers).json()["server"]["id"])
+    standin.complete_transitions()
+    no_host, too_small = (http.get(f"/compute/v2.1/servers/{i}", headers=headers).json()["server"] for i in made)
+    assert no_host["status"] == too_small["status"] == "ERROR"
+    assert_shaped_like({"fault": no_host["fault"]}, sample("openstack/nova-server-fault.json"))
+    assert "details" not in no_host["fault"], "a 500's details (a traceback) are for admins only"
+    assert too_small["fault"]["details"] == "Traceback ..." and too_small["fault"]["code"] == 400
+    # Nova shows progress only while a server is on its way somewhere, and a fault only in ERROR or DELETED.
+    reference = sample("openstack/nova-server-get-v2.100.json")
+    assert_shaped_like({"server": no_host}, reference, absent=["server.progress"], extra=["server.fault"])
+
+
+def test_a_server_booted_from_a_volume_has_no_image(http: httpx.Client, standin: OpenStackStandIn) -> None:
+    headers = _nova(http, standin, "2.100")
+    volume = http.post(f"/volume/v3/{PROJECT_ID}/volumes", json={"volume": {"size": 1}}, headers=headers).json()
+    standin.complete_transitions()
+    boot = {"boot_index": 0, "uuid": volume["volume"]["id"], "source_type": "volume", "destination_type": "volume"}
+    body = {"server": {"name": "bfv", "flavorRef": "1", "networks": "auto", "block_device_mapping_v2": [boot]}}
+    server_id = http.post("/compute/v2.1/servers", json=body, headers=headers).json()["server"]["id"]
+    standin.complete_transitions()
+    shown = http.get(f"/compute/v2.1/servers/{server_id}", headers=headers).json()
+    assert shown["server"]["image"] == ""
+    assert_shaped_like(
+        {"server": {k: v for k, v in shown["server"].items() if k != "image"}},
+        sample("openstack/nova-server-get-v2.100.json"),
+        absent=["server.image"],
+    )
+    attached = shown["server"]["os-extended-volumes:volumes_attached"]
+    assert [a["id"] for a in attached] == [volume["volume"]["id"]]
+    root = f"/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume['volume']['id']}"
+    assert http.delete(root, headers=headers).status_code == 400, "a root volume cannot be detached"

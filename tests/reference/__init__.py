@@ -36,16 +36,24 @@ def _kind(value: Any) -> str:
 
 
 def shape_differences(
-    answer: Any, reference: Any, *, absent: Iterable[str] = (), maps: Iterable[str] = MAPS, path: str = ""
+    answer: Any,
+    reference: Any,
+    *,
+    absent: Iterable[str] = (),
+    extra: Iterable[str] = (),
+    maps: Iterable[str] = MAPS,
+    path: str = "",
 ) -> list[str]:
     """Where `answer` is not shaped like `reference`: a key one has and the other lacks, or a value of another type.
 
     A null on either side stands for a value of any type (the references print one or the other as examples).
     `absent` lists the paths (such as "server.OS-EXT-SRV-ATTR:host" or "servers[].host_status") of the reference's
-    keys that may be missing from the answer, each for a reason its caller states. An array's items are compared
+    keys that may be missing from the answer, `extra` those of keys the answer may have beyond the reference's,
+    each for a reason its caller states. An array's items are compared
     with the reference's item at the same place, else its first (references list links, say, in a fixed order).
     """
-    absent, maps = frozenset(absent), frozenset(maps)
+    absent, extra, maps = frozenset(absent), frozenset(extra), frozenset(maps)
+    more = {"absent": absent, "extra": extra, "maps": maps}
     if answer is None or reference is None:
         return []
     if _kind(answer) != _kind(reference) and {_kind(answer), _kind(reference)} != {"integer", "number"}:
@@ -54,13 +62,13 @@ def shape_differences(
     if isinstance(reference, list) and reference:
         for i, item in enumerate(answer):
             like = reference[i] if i < len(reference) else reference[0]
-            found += shape_differences(item, like, absent=absent, maps=maps, path=f"{path}[]")
+            found += shape_differences(item, like, **more, path=f"{path}[]")
     elif isinstance(reference, dict):
         if path.rsplit(".", 1)[-1] in maps:
             if reference:
                 first = next(iter(reference.values()))
                 for key, value in answer.items():
-                    found += shape_differences(value, first, absent=absent, maps=maps, path=f"{path}.{key}")
+                    found += shape_differences(value, first, **more, path=f"{path}.{key}")
             return found
         for key in reference.keys() - answer.keys():
             where = f"{path}.{key}" if path else key
@@ -68,15 +76,18 @@ def shape_differences(
                 found.append(f"{where}: missing (the reference has it)")
         for key in answer.keys() - reference.keys():
             where = f"{path}.{key}" if path else key
-            found.append(f"{where}: not in the reference")
+            if where not in extra:
+                found.append(f"{where}: not in the reference")
         for key in answer.keys() & reference.keys():
             where = f"{path}.{key}" if path else key
-            found += shape_differences(answer[key], reference[key], absent=absent, maps=maps, path=where)
+            found += shape_differences(answer[key], reference[key], **more, path=where)
     return found
 
 
-def assert_shaped_like(answer: Any, reference: Any, *, absent: Iterable[str] = (), maps: Iterable[str] = MAPS) -> None:
-    differences = shape_differences(answer, reference, absent=absent, maps=maps)
+def assert_shaped_like(
+    answer: Any, reference: Any, *, absent: Iterable[str] = (), extra: Iterable[str] = (), maps: Iterable[str] = MAPS
+) -> None:
+    differences = shape_differences(answer, reference, absent=absent, extra=extra, maps=maps)
     assert not differences, "\n".join(differences)
 
 

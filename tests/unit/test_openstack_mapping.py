@@ -506,6 +506,18 @@ def test_a_throttled_answer_keeps_its_retry_after() -> None:
     dated = _answered(429, {"message": "Too many requests"}, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
     assert _errors.translate(dated, "list servers").retry_after == 0.0  # type: ignore[attr-defined]
 
+    # Cinder's quota errors are 413 overLimit that say "Retry-After: 0": a limit reached, not a throttle.
+    for message in (
+        "Maximum number of snapshots allowed (10) exceeded",
+        "Maximum number of volumes allowed (10) exceeded for quota 'volumes'.",
+        "Requested volume size 2000G is larger than maximum allowed limit 1000G.",
+    ):
+        cinder = _answered(
+            413, {"overLimit": {"code": 413, "message": message, "retryAfter": "0"}}, {"Retry-After": "0"}
+        )
+        translated = _errors.translate(cinder, "create snapshot")
+        assert type(translated) is QuotaExceeded and not hasattr(translated, "retry_after")
+
     # Without Retry-After, a 413 is a limit reached and a 429 a plain throttle.
     assert type(_errors.translate(_answered(413, {"message": "Request too large"}), "x")) is QuotaExceeded
     assert retry_after(_errors.translate(_answered(429, {"message": "slow down"}), "x")) == 1.0

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from tests.standins.openstack import nova_views
 from tests.standins.openstack.faults import HttpError, fault, neutron_error, nova_error
 from tests.standins.openstack.nova_views import NOVA_MAX, NOVA_MIN
+from tests.standins.openstack.quotas import Quotas, RateLimit
 
 PROJECT_ID = "6f0b7c1e2d3a4b5c8d9e0f1a2b3c4d5e"
 USER_ID = "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b"
@@ -176,6 +177,8 @@ class OpenStackStandIn:
         self.state = State()
         # What the next builds fail with, oldest first (see `fail_builds`).
         self.build_failures: list[dict[str, Any]] = []
+        self.quotas = Quotas()
+        self.rate_limit = RateLimit()
         self.lock = threading.RLock()
         self.image_id = _uuid()
         self._seed()
@@ -270,6 +273,9 @@ class OpenStackStandIn:
             del self.state.flavors[flavor_id]
 
     def add_group(self, name: str, description: str) -> dict[str, Any]:
+        """A security group with the rules Neutron's default template gives it (security-group-default-rules): the
+        default group lets in what comes from its own members and lets everything out, over IPv4 and IPv6; any
+        other group only lets everything out."""
         group: dict[str, Any] = {
             "id": _uuid(),
             "name": name,
@@ -277,14 +283,18 @@ class OpenStackStandIn:
             "project_id": PROJECT_ID,
             "tenant_id": PROJECT_ID,
             "stateful": True,
+            "shared": False,
             "tags": [],
             "created_at": _now(),
             "updated_at": _now(),
             "revision_number": 1,
         }
         self.state.groups[group["id"]] = group
+        default = name == "default"
         for ethertype in ("IPv4", "IPv6"):
             self.add_rule(group["id"], "egress", None, None, None, None, ethertype)
+            if default:
+                self.add_rule(group["id"], "ingress", None, None, None, None, ethertype, remote_group_id=group["id"])
         return group
 
     def add_rule(
@@ -296,6 +306,8 @@ class OpenStackStandIn:
         port_max: int | None,
         cidr: str | None,
         ethertype: str = "IPv4",
+        *,
+        remote_group_id: str | None = None,
     ) -> dict[str, Any]:
         rule: dict[str, Any] = {
             "id": _uuid(),
@@ -306,8 +318,11 @@ class OpenStackStandIn:
             "port_range_min": port_min,
             "port_range_max": port_max,
             "remote_ip_prefix": cidr,
-            "remote_group_id": None,
+            "remote_group_id": remote_group_id,
+            "remote_address_group_id": None,
+            "belongs_to_default_sg": self.state.groups[group_id]["name"] == "default",
             "description": "",
+            "tags": [],
             "project_id": PROJECT_ID,
             "tenant_id": PROJECT_ID,
             "created_at": _now(),
@@ -347,6 +362,8 @@ class OpenStackStandIn:
         with self.lock:
             self.transition_seconds = self._default_transition_seconds
             self.build_failures.clear()
+            self.quotas = Quotas()
+            self.rate_limit = RateLimit()
             self.state = State()
             self.requests.clear()
             self.queries.clear()
@@ -384,6 +401,12 @@ class OpenStackStandIn:
         "No valid host was found. ..." whose details are a traceback)."""
         with self.lock:
             self.build_failures.extend({"code": code, "message": message, "details": details} for _ in range(count))
+
+    def throttle(self, count: int, *, retry_after: int, status: int = 429) -> None:
+        """Refuse the next `count` compute requests as rate-limited (an overLimit 429, or 413 as older Nova said),
+        asking the client to come back in `retry_after` seconds."""
+        with self.lock:
+            self.rate_limit = RateLimit(remaining=count, status=status, retry_after=retry_after)
 
     def cell_down(self, server_id: str, down: bool = True) -> None:
         """The server's cell stops (or starts again) answering the API."""
@@ -497,6 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
                     extra_headers = self._microversion()
                     with owner.lock:
                         owner.microversions.append((split.path, extra_headers["X-OpenStack-Nova-API-Version"]))
+                        owner.rate_limit.check()
                 with owner.lock:
                     status, answer, headers = handler(self, match.groupdict(), query, body)
                 self._send(status, answer, {**extra_headers, **headers})
@@ -843,6 +867,14 @@ def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
             raise nova_error(400, "badRequest", f"Security group {ref} not found for project {PROJECT_ID}.")
         groups.append(found["id"])
     hints = body.get("OS-SCH-HNT:scheduler_hints") or body.get("os:scheduler_hints") or {}
+    running = list(owner.state.servers.values())
+    owner.quotas.check_server(
+        len(running),
+        sum(s.flavor["vcpus"] for s in running),
+        sum(s.flavor["ram"] for s in running),
+        owner.state.flavors[flavor_id],
+        len(metadata),
+    )
     server = Server(
         id=_uuid(),
         name=spec["name"],
@@ -1082,6 +1114,7 @@ def create_keypair(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: di
         )
     if name in h.owner.state.keypairs:
         raise nova_error(409, "conflictingRequest", f"Key pair '{name}' already exists.")
+    h.owner.quotas.check_key_pair(len(h.owner.state.keypairs))
     private_key = None
     if public_key is None:
         key = ed25519.Ed25519PrivateKey.generate()
@@ -1235,12 +1268,19 @@ def create_volume(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
     zone = spec.get("availability_zone") or ZONE
     if zone != ZONE:
         raise _cinder_400(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    h.owner.quotas.check_volume(len(h.owner.state.volumes), _gigabytes(h), size)
     volume = Volume(
         id=_uuid(), name=spec.get("name") or "", size=size, zone=zone, created=_now(), snapshot_id=snapshot_id
     )
     h.owner.transition(volume, "creating", "available")
     h.owner.state.volumes[volume.id] = volume
     return 202, {"volume": _volume_body(h, volume)}, {}
+
+
+def _gigabytes(h: _Handler) -> int:
+    """Cinder's `gigabytes` in use: volumes and, by default (no_snapshot_gb_quota false), snapshots."""
+    state = h.owner.state
+    return sum(v.size for v in state.volumes.values()) + sum(s.size for s in state.snapshots.values())
 
 
 def get_volume(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -1292,6 +1332,7 @@ def create_snapshot(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: d
         raise _cinder_400(
             f"Invalid volume: Volume {volume.id} status must be available, but current status is: {volume.status}."
         )
+    h.owner.quotas.check_snapshot(len(h.owner.state.snapshots), _gigabytes(h), volume.size)
     snapshot = Snapshot(id=_uuid(), name=spec.get("name") or "", volume_id=volume.id, size=volume.size, created=_now())
     h.owner.transition(snapshot, "creating", "available")
     h.owner.state.snapshots[snapshot.id] = snapshot
@@ -1406,6 +1447,8 @@ def create_group(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dict
         raise neutron_error(400, "HTTPBadRequest", "Invalid input for operation: security_group is required.")
     if spec.get("name") == "default":
         raise neutron_error(409, "SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
+    h.owner.quotas.check_neutron("security_group", len(h.owner.state.groups))
+    h.owner.quotas.check_neutron("security_group_rule", len(h.owner.state.rules), asked=2)  # its egress rules
     group = h.owner.add_group(spec.get("name", ""), spec.get("description", ""))
     return 201, {"security_group": _group_body(h, group)}, {}
 
@@ -1466,10 +1509,18 @@ def create_rule(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dict[
             raise neutron_error(
                 409, "SecurityGroupRuleExists", f"Security group rule already exists. Rule id is {rule['id']}."
             )
+    h.owner.quotas.check_neutron("security_group_rule", len(h.owner.state.rules))
     rule = h.owner.add_rule(
         group["id"], spec["direction"], protocol, low, high, spec.get("remote_ip_prefix"), str(candidate["ethertype"])
     )
     return 201, {"security_group_rule": rule}, {}
+
+
+def get_rule(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
+    rule = h.owner.state.rules.get(params["id"])
+    if rule is None:
+        raise neutron_error(404, "SecurityGroupRuleNotFound", f"Security group rule {params['id']} does not exist")
+    return 200, {"security_group_rule": rule}, {}
 
 
 def delete_rule(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -1545,6 +1596,7 @@ def create_floating(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: d
         raise neutron_error(400, "HTTPBadRequest", "Invalid input for floating_network_id.")
     if spec["floating_network_id"] != h.owner.PUBLIC_NET:
         raise neutron_error(400, "BadRequest", f"Network {spec['floating_network_id']} is not a valid external network")
+    h.owner.quotas.check_neutron("floatingip", len(h.owner.state.floating))
     ip = f"172.24.4.{h.owner.state.next_floating}"
     h.owner.state.next_floating += 1
     floating = {
@@ -1622,7 +1674,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Route]]] = [
     (re.compile(r"/network/v2\.0/security-groups"), {"GET": list_groups, "POST": create_group}),
     (re.compile(rf"/network/v2\.0/security-groups/(?P<id>{_UUID})"), {"GET": get_group, "DELETE": delete_group}),
     (re.compile(r"/network/v2\.0/security-group-rules"), {"GET": list_rules, "POST": create_rule}),
-    (re.compile(rf"/network/v2\.0/security-group-rules/(?P<id>{_UUID})"), {"DELETE": delete_rule}),
+    (re.compile(rf"/network/v2\.0/security-group-rules/(?P<id>{_UUID})"), {"GET": get_rule, "DELETE": delete_rule}),
     (re.compile(r"/network/v2\.0/networks"), {"GET": list_networks}),
     (re.compile(r"/network/v2\.0/ports"), {"GET": list_ports}),
     (re.compile(r"/network/v2\.0/floatingips"), {"GET": list_floating, "POST": create_floating}),
