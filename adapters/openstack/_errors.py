@@ -20,14 +20,22 @@ from openstack import exceptions as sdk
 from adapters import base
 from adapters.kit import AUTH_FAILED, Unanswered, Words
 
+# By HTTP status, as Nova and Cinder name their error bodies (wsgi.Fault: badRequest, unauthorized, forbidden,
+# itemNotFound, badMethod, conflictingRequest, overLimit, badMediaType, notImplemented, serviceUnavailable, else
+# computeFault), Neutron its NeutronError types, Glance and Keystone their statuses; the words decide within a status.
 _BY_STATUS: dict[int, type[base.CloudError]] = {
     400: base.InvalidCloudRequest,
     401: base.CloudAuthError,
     403: base.CloudAuthError,
     404: base.CloudNotFound,
+    # A proxy or the service gave up waiting for the request: sending it again may work.
+    408: base.CloudUnavailable,
     409: base.InvalidCloudState,
+    410: base.CloudNotFound,
     413: base.QuotaExceeded,
     429: base.Throttled,
+    # notImplemented: the cloud's driver cannot do this (Nova suspending a bare metal server); no retry will.
+    501: base.InvalidCloudRequest,
 }
 
 

@@ -27,7 +27,9 @@ from adapters.base import (
 # Server metadata key that carries the launch's client token (Nova has no client token of its own).
 TOKEN_KEY = "clanavi-client-token"  # noqa: S105 - a metadata key, not a secret
 
-# Nova server `status` -> the contract's state (Libcloud's NODE_STATE_MAP).
+# Nova server `status` -> the contract's state (Libcloud's NODE_STATE_MAP). Nova derives the status from the
+# server's vm_state and task_state (nova/api/openstack/common.py's _STATE_MAP); the statuses are its response
+# schema's (nova/api/openstack/compute/schemas/servers.py's _server_status).
 SERVER_STATES: dict[str, InstanceState] = {
     "BUILD": InstanceState.PENDING,
     "ACTIVE": InstanceState.RUNNING,
@@ -36,33 +38,53 @@ SERVER_STATES: dict[str, InstanceState] = {
     "REBOOT": InstanceState.REBOOTING,
     "HARD_REBOOT": InstanceState.REBOOTING,
     "SUSPENDED": InstanceState.SUSPENDED,
-    "PAUSED": InstanceState.SUSPENDED,
-    "SHELVED": InstanceState.STOPPED,
-    "SHELVED_OFFLOADED": InstanceState.STOPPED,
+    "PAUSED": InstanceState.SUSPENDED,  # frozen in memory, as a suspended server is on disk
+    "SHELVED": InstanceState.STOPPED,  # stopped, its disk kept as an image
+    "SHELVED_OFFLOADED": InstanceState.STOPPED,  # ... and off its host
     "DELETED": InstanceState.TERMINATED,
-    "SOFT_DELETED": InstanceState.TERMINATED,
+    "SOFT_DELETED": InstanceState.TERMINATED,  # restorable for a while (a restore shows by its task state)
     "ERROR": InstanceState.ERROR,
     "REBUILD": InstanceState.PENDING,
     "RESIZE": InstanceState.PENDING,
     "REVERT_RESIZE": InstanceState.PENDING,
-    "VERIFY_RESIZE": InstanceState.RUNNING,
-    "MIGRATING": InstanceState.RUNNING,
+    "VERIFY_RESIZE": InstanceState.RUNNING,  # resized and running, waiting for a confirm or a revert
+    "MIGRATING": InstanceState.RUNNING,  # live migration: it keeps running
     "PASSWORD": InstanceState.RUNNING,
     "RESCUE": InstanceState.RUNNING,
-    "UNKNOWN": InstanceState.UNKNOWN,
+    "UNKNOWN": InstanceState.UNKNOWN,  # its cell does not answer (2.69), or Nova's records are broken
 }
 
-# Nova `OS-EXT-STS:task_state` values that say more than the status does while a transition runs.
+# The statuses of a shelved server, shown stopped: it starts by being unshelved.
+SHELVED = frozenset({"SHELVED", "SHELVED_OFFLOADED"})
+
+# Nova `OS-EXT-STS:task_state` values (nova.objects.fields.InstanceTaskState) that tell where a server is going
+# when its status does not: powering off an ACTIVE server, shelving it, deleting one in ERROR. Task states that leave
+# the server where it is (snapshots, rescue, pause, suspend, password) or whose status says it already (building,
+# rebuilding, resizing, migrating) are not here; neither is "suspending", which the provisioner waits out itself.
 TASK_STATES: dict[str, InstanceState] = {
     "powering-off": InstanceState.STOPPING,
+    "shelving": InstanceState.STOPPING,
+    "shelving_image_pending_upload": InstanceState.STOPPING,
+    "shelving_image_uploading": InstanceState.STOPPING,
+    "shelving_offloading": InstanceState.STOPPING,
     "powering-on": InstanceState.STARTING,
     "resuming": InstanceState.STARTING,
+    "unpausing": InstanceState.STARTING,
+    "unshelving": InstanceState.STARTING,
+    "restoring": InstanceState.STARTING,  # a soft-deleted server coming back
     "rebooting": InstanceState.REBOOTING,
-    "rebooting_hard": InstanceState.REBOOTING,
     "reboot_pending": InstanceState.REBOOTING,
     "reboot_started": InstanceState.REBOOTING,
+    "rebooting_hard": InstanceState.REBOOTING,
+    "reboot_pending_hard": InstanceState.REBOOTING,
+    "reboot_started_hard": InstanceState.REBOOTING,
     "deleting": InstanceState.TERMINATING,
+    "soft-deleting": InstanceState.TERMINATING,
 }
+
+# `OS-EXT-STS:power_state` (nova.compute.power_state) by name, kept in an instance's `extra`: the hypervisor's word,
+# which Nova's status follows only after its next power state sync.
+POWER_STATES: dict[int, str] = {0: "nostate", 1: "running", 3: "paused", 4: "shutdown", 6: "crashed", 7: "suspended"}
 
 # Cinder volume `status` -> the contract's volume state, for the statuses that say where the volume is going.
 VOLUME_STATES: dict[str, VolumeState] = {
@@ -83,6 +105,7 @@ VOLUME_STATES: dict[str, VolumeState] = {
     "error_restoring": VolumeState.ERROR,
     "error_extending": VolumeState.ERROR,
     "error_managing": VolumeState.ERROR,
+    "error_backing-up": VolumeState.ERROR,
 }
 
 # Cinder statuses of a volume that stays where it is while Cinder works on it (copied to an image, retyped, backed
@@ -98,6 +121,7 @@ VOLUME_BUSY = frozenset(
         "updating",
         "awaiting-transfer",
         "maintenance",
+        "migrating",
     }
 )
 
@@ -107,6 +131,7 @@ SNAPSHOT_STATES: dict[str, SnapshotState] = {
     "available": SnapshotState.AVAILABLE,
     "backing-up": SnapshotState.AVAILABLE,  # read from to make a backup: still whole and kept
     "restoring": SnapshotState.AVAILABLE,  # read from to revert its volume: still whole and kept
+    "updating": SnapshotState.AVAILABLE,  # its record changing (a group snapshot's): still whole and kept
     "deleting": SnapshotState.DELETING,
     "unmanaging": SnapshotState.DELETING,  # leaving Cinder: gone from the project when done
     "deleted": SnapshotState.DELETING,
@@ -134,6 +159,8 @@ _RAW_KEYS = {
     "availability_zone": "OS-EXT-AZ:availability_zone",
     "task_state": "OS-EXT-STS:task_state",
     "vm_state": "OS-EXT-STS:vm_state",
+    "power_state": "OS-EXT-STS:power_state",
+    "is_locked": "locked",
 }
 
 
@@ -158,7 +185,9 @@ def parse_time(value: Any) -> datetime:
 
 
 def instance_state(status: str, task_state: str | None) -> InstanceState:
-    if task_state and task_state in TASK_STATES and status != "ERROR":
+    """A task under way says where the server goes, even from ERROR (a server in error being deleted is
+    terminating, one being hard rebooted comes back); Nova clears the task state when a task fails."""
+    if task_state and task_state in TASK_STATES:
         return TASK_STATES[task_state]
     return SERVER_STATES.get(status.upper(), InstanceState.UNKNOWN)
 
@@ -210,10 +239,11 @@ def to_instance(
             "status": status,
             "task_state": task_state,
             "vm_state": _get(server, "vm_state"),
+            "power_state": POWER_STATES.get(_get(server, "power_state")),
             "client_token": metadata.get(TOKEN_KEY),
             # A server booted from a volume has no image (Nova's `"image": ""`).
             "boot_from_volume": not image,
-            "locked": bool(_get(server, "is_locked") or _get(server, "locked")),
+            "locked": bool(_get(server, "is_locked")),
             **({"fault_code": fault.get("code")} if fault else {}),
         },
     )

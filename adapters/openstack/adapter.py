@@ -333,8 +333,18 @@ class OpenStackAdapter(AdapterBase):
         await self._run(action, call, instance_id)
         return await self._server(instance_id)
 
+    async def _instead(self, instance_id: str, statuses: frozenset[str]) -> bool:
+        """Whether a server Nova refused an action for is in one of `statuses`, which another action answers."""
+        return (await self._server(instance_id)).extra["status"] in statuses
+
     async def start_instance(self, instance_id: str) -> Instance:
-        return await self._action("start server", instance_id, self._compute.start_server)
+        try:
+            return await self._action("start server", instance_id, self._compute.start_server)
+        except InvalidCloudState:
+            # A shelved server shows stopped, and starts by being unshelved (Nova refuses os-start).
+            if not await self._instead(instance_id, _mapping.SHELVED):
+                raise
+        return await self._action("unshelve server", instance_id, self._compute.unshelve_server)
 
     async def stop_instance(self, instance_id: str) -> Instance:
         return await self._action("stop server", instance_id, self._compute.stop_server)
@@ -346,7 +356,13 @@ class OpenStackAdapter(AdapterBase):
         return await self._action("suspend server", instance_id, self._compute.suspend_server)
 
     async def resume_instance(self, instance_id: str) -> Instance:
-        return await self._action("resume server", instance_id, self._compute.resume_server)
+        try:
+            return await self._action("resume server", instance_id, self._compute.resume_server)
+        except InvalidCloudState:
+            # A paused server shows suspended, and resumes by being unpaused (Nova refuses resume).
+            if not await self._instead(instance_id, frozenset({"PAUSED"})):
+                raise
+        return await self._action("unpause server", instance_id, self._compute.unpause_server)
 
     async def terminate_instance(self, instance_id: str) -> Instance:
         before = await self._server(instance_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 import pytest
@@ -302,6 +302,17 @@ async def test_a_server_whose_cell_does_not_answer_is_listed_as_unknown(
 # --- faults, limits and servers booted from volumes ------------------------------------------------------------
 
 
+async def _nova_post(standin: OpenStackStandIn, path: str, body: Mapping[str, object]) -> httpx.Response:
+    """What another Nova client (the dashboard, the CLI) asks of the same project: a token, then the request."""
+    async with httpx.AsyncClient(base_url=standin.base, timeout=10) as http:
+        user = {"name": standin.username, "password": standin.password}
+        login = {"identity": {"methods": ["password"], "password": {"user": user}}}
+        token = (await http.post("/identity/v3/auth/tokens", json={"auth": login})).headers["X-Subject-Token"]
+        answer = await http.post(f"/compute/v2.1{path}", json=body, headers={"X-Auth-Token": token})
+    assert answer.is_success, answer.text
+    return answer
+
+
 async def test_a_failed_build_is_an_error_with_novas_reason(
     standin: OpenStackStandIn, adapter: OpenStackAdapter
 ) -> None:
@@ -337,14 +348,33 @@ async def test_a_server_booted_from_a_volume_reads_without_an_image(
     boot = {"boot_index": 0, "uuid": volume.id, "source_type": "volume", "destination_type": "volume"}
     body = {"server": {"name": "bfv", "flavorRef": FLAVOR, "networks": "auto", "block_device_mapping_v2": [boot]}}
     # The contract launches from images: the server is made as another Nova client would make it.
-    async with httpx.AsyncClient(base_url=standin.base, timeout=10) as http:
-        user = {"name": standin.username, "password": standin.password}
-        login = {"identity": {"methods": ["password"], "password": {"user": user}}}
-        token = (await http.post("/identity/v3/auth/tokens", json={"auth": login})).headers["X-Subject-Token"]
-        created = (await http.post("/compute/v2.1/servers", json=body, headers={"X-Auth-Token": token})).json()
+    created = (await _nova_post(standin, "/servers", body)).json()
     running = await wait_instance(cloud, created["server"]["id"], S.RUNNING)
     assert (running.image_id, running.flavor_id, running.extra["boot_from_volume"]) == ("", FLAVOR, True)
     attached = await wait_volume(cloud, volume.id, VolumeState.IN_USE)
     assert attached.instance_id == running.id
     await adapter.terminate_instance(running.id)
     await wait_instance_gone(cloud, running.id)
+
+
+async def test_a_shelved_server_starts_and_a_paused_one_resumes(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    cloud = _cloud(adapter, standin)
+    shelved = await adapter.launch_instance(_spec(standin))
+    paused = await adapter.launch_instance(_spec(standin))
+    for server_id in (shelved.id, paused.id):
+        await wait_instance(cloud, server_id, S.RUNNING)
+    # Shelved and paused elsewhere (the contract has no word for either): Nova's own actions.
+    await _nova_post(standin, f"/servers/{shelved.id}/action", {"shelve": None})
+    await _nova_post(standin, f"/servers/{paused.id}/action", {"pause": None})
+    assert (await wait_instance(cloud, shelved.id, S.STOPPED)).extra["status"] == "SHELVED_OFFLOADED"
+    assert (await wait_instance(cloud, paused.id, S.SUSPENDED)).extra["status"] == "PAUSED"
+    assert (await adapter.start_instance(shelved.id)).state is S.STARTING
+    assert (await adapter.resume_instance(paused.id)).state is S.STARTING
+    for server_id in (shelved.id, paused.id):
+        await wait_instance(cloud, server_id, S.RUNNING)
+    with pytest.raises(InvalidCloudState):  # running: neither start nor unshelve
+        await adapter.start_instance(shelved.id)
+    actions = [path for method, path in standin.requests if method == "POST" and path.endswith("/action")]
+    assert len(actions) == 7, "start tried first, then unshelve; resume, then unpause; the last start alone"

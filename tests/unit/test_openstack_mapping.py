@@ -41,7 +41,7 @@ S = InstanceState
         ("SUSPENDED", None, S.SUSPENDED),
         ("DELETED", None, S.TERMINATED),
         ("ERROR", None, S.ERROR),
-        ("ERROR", "deleting", S.ERROR),
+        ("ERROR", "deleting", S.TERMINATING),  # a server in error being deleted
         ("ACTIVE", "powering-off", S.STOPPING),
         ("SHUTOFF", "powering-on", S.STARTING),
         ("SUSPENDED", "resuming", S.STARTING),

@@ -29,6 +29,9 @@ VM_STATES: dict[str, tuple[str, str | None, int]] = {
     "REBOOT": ("active", "rebooting", 1),
     "HARD_REBOOT": ("active", "rebooting_hard", 1),
     "SUSPENDED": ("suspended", None, 7),
+    "PAUSED": ("paused", None, 3),
+    "SHELVED": ("shelved", None, 4),
+    "SHELVED_OFFLOADED": ("shelved_offloaded", None, 0),
     "ERROR": ("error", None, 0),
 }
 
@@ -38,6 +41,11 @@ TASK_STATES: dict[tuple[str, str], str] = {
     ("SHUTOFF", "ACTIVE"): "powering-on",
     ("ACTIVE", "SUSPENDED"): "suspending",
     ("SUSPENDED", "ACTIVE"): "resuming",
+    ("ACTIVE", "PAUSED"): "pausing",
+    ("PAUSED", "ACTIVE"): "unpausing",
+    ("SHELVED_OFFLOADED", "ACTIVE"): "unshelving",
+    ("SHELVED", "ACTIVE"): "unshelving",
+    **{(now, "SHELVED_OFFLOADED"): "shelving" for now in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED")},
 }
 
 # ViewBuilder._progress_statuses and _fault_statuses.

@@ -1022,6 +1022,27 @@ def server_action(h: _Handler, params: dict[str, str], _q: dict[str, str], body:
             raise _conflict(server, "resume")
         owner.transition(server, "SUSPENDED", "ACTIVE")
         return 202, None, {}
+    if action == "pause":
+        if server.status != "ACTIVE" or busy:
+            raise _conflict(server, "pause")
+        owner.transition(server, "ACTIVE", "PAUSED")
+        return 202, None, {}
+    if action == "unpause":
+        if server.status != "PAUSED" or busy:
+            raise _conflict(server, "unpause")
+        owner.transition(server, "PAUSED", "ACTIVE")
+        return 202, None, {}
+    if action == "shelve":
+        # shelved_offload_time is 0 by default: a shelved server leaves its host at once.
+        if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED") or busy:
+            raise _conflict(server, "shelve")
+        owner.transition(server, server.status, "SHELVED_OFFLOADED")
+        return 202, None, {}
+    if action == "unshelve":
+        if server.status not in ("SHELVED", "SHELVED_OFFLOADED") or busy:
+            raise _conflict(server, "unshelve")
+        owner.transition(server, server.status, "ACTIVE")
+        return 202, None, {}
     if action == "os-getConsoleOutput":
         if server.status == "BUILD":
             raise _conflict(server, "os-getConsoleOutput")
