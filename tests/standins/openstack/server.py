@@ -4,6 +4,10 @@ Written from the public API references (docs.openstack.org/api-ref): the bodies,
 the documented ones, so openstacksdk runs its real code (discovery, microversions, pagination, error parsing).
 State lives in memory per `OpenStackStandIn`; every request is logged as (method, path) in `requests`.
 Transitions (BUILD -> ACTIVE, ACTIVE -> SHUTOFF...) complete `transition_seconds` after they start, computed on read.
+Beside this module: `nova_views` (Nova's answers at each microversion), `faults` (each service's error bodies) and
+`quotas` (the services' default quotas, and a rate limit in front of Nova). Tests can make builds fail (`fail_builds`),
+cells stop answering (`cell_down`), Nova rate-limit (`throttle`) and quotas run out (`quotas`), as real clouds do;
+tests/integration/test_openstack_standin.py holds the answers to the references' samples (tests/reference).
 """
 
 from __future__ import annotations
