@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -143,8 +144,9 @@ class OpenStackAdapter(AdapterBase):
         self._flavors_read_at = -math.inf
         # Flavors servers run that the catalogue no longer holds, by the name they are known by.
         self._uncatalogued: dict[str, Flavor] = {}
-        # The microversion servers are read at, once Nova's version document was read.
+        # The microversion servers are read at, once Nova's version document was read (`_negotiated`).
         self._server_microversion: str | None = None
+        self._negotiated = False
 
     @classmethod
     async def open(cls, account_id: str, config: OpenStackConfig) -> OpenStackAdapter:
@@ -250,9 +252,12 @@ class OpenStackAdapter(AdapterBase):
 
     def _nova_json(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One Nova answer about servers as JSON, at the microversion servers are read at."""
-        if self._server_microversion is None:
-            negotiated = openstack.utils.maximum_supported_microversion(self._compute, SERVER_MICROVERSION)
-            self._server_microversion = negotiated or "2.1"
+        if not self._negotiated:
+            # None for a Nova that names no microversions in its version document: then none is asked for.
+            self._server_microversion = openstack.utils.maximum_supported_microversion(
+                self._compute, SERVER_MICROVERSION
+            )
+            self._negotiated = True
         response = self._compute.get(url, params=params, microversion=self._server_microversion)
         openstack.exceptions.raise_from_response(response)
         data: dict[str, Any] = response.json()
@@ -295,7 +300,7 @@ class OpenStackAdapter(AdapterBase):
         return instances
 
     async def _server(self, instance_id: str) -> Instance:
-        server = await self._run("get server", self._nova_json, f"/servers/{instance_id}")
+        server = await self._run("get server", self._nova_json, f"/servers/{urllib.parse.quote(instance_id, safe='')}")
         return (await self._instances([server["server"]]))[0]
 
     async def _find_by_token(self, spec: LaunchSpec) -> Instance | None:
