@@ -5,6 +5,11 @@ the normalised enums here in one table, and declares the operations it supports 
 answers every operation with `UnsupportedOperation`, so an adapter overrides exactly what it can do and nothing
 is ever a silent no-op; and it is the one way an adapter calls its cloud (`_call`, `_run`): a blocking SDK's step in a
 worker thread, the SDK's errors translated by the adapter's `_errors` module, every call timed by outcome.
+
+An adapter class also says, without connecting, what the platform needs to know of its accounts: `features`,
+`config_model` (an account's settings), `secret_fields` (those of them that are secret) and `features_for` (the
+features of the class that serves an account of given settings, for an adapter with variants); `connect` opens one
+account's adapter from its settings.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 from prometheus_client import Histogram
+from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -568,13 +574,52 @@ async def run_in_thread(
     return await call_cloud(driver, errors, call, lambda: asyncio.to_thread(fn, *args, **kwargs))
 
 
+# --- connecting ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the platform lends an adapter: a database pool for adapters that keep state (SimCloud)."""
+
+    pool: Any
+
+
+class NoSettings(BaseModel):
+    """The settings of an adapter that takes none: any setting is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class AdapterBase:
     """Every operation of the contract, refused with `UnsupportedOperation`; adapters override what they support."""
 
     driver: ClassVar[str] = "base"
     features: ClassVar[frozenset[Feature]] = frozenset()
+    # An account's settings, as `connect` validates them.
+    config_model: ClassVar[type[BaseModel]] = NoSettings
+    # The settings that are secret: stored sealed, never shown.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
     # The adapter's `_errors` module; None for an adapter that raises the contract's errors itself (SimCloud).
     errors: Translator | None = None
+
+    @classmethod
+    def features_for(cls, config: Mapping[str, Any]) -> frozenset[Feature]:
+        """What an account of these settings will be served with, told without connecting. An adapter whose accounts
+        are served by variants of it (libvirt: hosts that hot-plug disks) says which; the connected adapter's own
+        `features` are the final word."""
+        return cls.features
+
+    @classmethod
+    async def open(cls, account_id: str, config: Any) -> Self:
+        """The adapter of one account, from its validated settings (a `config_model`)."""
+        raise NotImplementedError(f"{cls.__name__} overrides open (or connect)")
+
+    @classmethod
+    async def connect(cls, account_id: str, config: Mapping[str, Any], context: AdapterContext) -> Self:
+        """The adapter of one account, from its settings as stored (credentials included): validated as
+        `config_model` (pydantic's ValidationError names what is refused), then `open`ed. The context's pool is for
+        adapters that keep state in the platform's database; an adapter that keeps it all in its cloud ignores it."""
+        return await cls.open(account_id, cls.config_model.model_validate(dict(config)))
 
     async def _call(self, call: str, request: Callable[[], Awaitable[T]], /) -> T:
         """One request of an async SDK (or of SimCloud's store) through `call_cloud`."""

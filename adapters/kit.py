@@ -5,10 +5,10 @@ that an adapter's own modules hold only what is its cloud's.
   `kinds_by_code`, the one table from an SDK's error codes to the contract's error types.
 - `FlavorConfig`, `FlavorLimits` and `Flavors`: the sizes an account offers on a hypervisor that has no flavors of its
   own (libvirt, XAPI), checked against that hypervisor's limits.
-- `connector`: the registry's `connect` of an adapter that is opened from its account's settings alone.
 
-Every adapter package has the same files: `__init__.py` (its public names: the adapter, its config, `connect`),
-`adapter.py` (the adapter class, its `open`, and `connect`), `config.py` (the account's settings), `_errors.py` (the
+Every adapter package has the same files: `__init__.py` (its public names: the adapter class and its config),
+`adapter.py` (the adapter class: what it declares, `features`, `config_model`, `secret_fields`, and its `open`, which
+`AdapterBase.connect` calls with the validated settings), `config.py` (the account's settings), `_errors.py` (the
 SDK's errors as the contract's: `SDK_ERRORS`, `translate`) and `_mapping.py` (the cloud's states and records as the
 contract's values, no I/O); what only it needs (an SDK's door, a throttle) stands beside them in private modules.
 SimCloud, which is its own cloud, has no SDK to translate: its store is split by concept (instances, volumes, ...),
@@ -20,18 +20,15 @@ from __future__ import annotations
 import enum
 import http.client
 import ssl
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import CloudAdapter, CloudError, CloudNotFound, CloudUnavailable, Flavor
-from adapters.registry import AdapterContext
+from adapters.base import CloudError, CloudNotFound, CloudUnavailable, Flavor
 
 K = TypeVar("K", bound=Hashable)
-A = TypeVar("A", bound=CloudAdapter)
-C = TypeVar("C", bound=BaseModel)
 
 AUTH_FAILED = "authentication failed"
 
@@ -170,24 +167,6 @@ class Flavors:
             raise CloudNotFound(f"flavor {flavor_id} does not exist") from None
 
 
-# --- connecting ------------------------------------------------------------------------------------------------
-
-
-def connector(
-    settings: type[C], open_: Callable[[str, C], Awaitable[A]]
-) -> Callable[[str, Mapping[str, Any], AdapterContext], Awaitable[A]]:
-    """The registry's `connect` of an adapter that keeps all it knows in its cloud (the context's pool is not
-    needed): the account's settings validated as `settings`, then `open_(account_id, settings)`."""
-
-    async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> A:
-        return await open_(account_id, settings.model_validate(dict(config)))
-
-    # The registry reads an adapter's features from the class its `connect` names, without connecting: `open_` is
-    # the adapter class's own classmethod, bound to that class.
-    connect.__annotations__["return"] = getattr(open_, "__self__", Any)
-    return connect
-
-
 __all__ = [
     "AUTH_FAILED",
     "FlavorConfig",
@@ -195,6 +174,5 @@ __all__ = [
     "Flavors",
     "Unanswered",
     "Words",
-    "connector",
     "kinds_by_code",
 ]

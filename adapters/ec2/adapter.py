@@ -56,7 +56,6 @@ from adapters.ec2 import _errors
 from adapters.ec2 import _mapping as m
 from adapters.ec2._throttle import Sleep, Throttle, backoff, is_non_mutating
 from adapters.ec2.config import Ec2Config
-from adapters.kit import connector
 from kernel.retry import retrying
 
 if TYPE_CHECKING:
@@ -118,6 +117,8 @@ class Ec2Adapter(AdapterBase):
     driver: ClassVar[str] = "ec2"
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.METRICS}
+    config_model: ClassVar[type[Ec2Config]] = Ec2Config
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"access_key_id", "secret_access_key", "session_token"})
 
     def __init__(
         self,
@@ -130,7 +131,7 @@ class Ec2Adapter(AdapterBase):
         throttle: Throttle | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Use `open` (or the registry's `connect`): it builds the clients this takes."""
+        """Use `open` (or `connect`): it builds the clients this takes."""
         self.account_id = account_id
         self.config = config
         self._ec2 = ec2
@@ -722,8 +723,4 @@ def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-# An adapter for one EC2 account in one region.
-connect = connector(Ec2Config, Ec2Adapter.open)
-
-
-__all__ = ["Ec2Adapter", "connect"]
+__all__ = ["Ec2Adapter"]

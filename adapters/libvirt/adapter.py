@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from adapters.base import (
     MACHINE_FEATURES,
@@ -52,7 +52,7 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
-from adapters.kit import Flavors, connector
+from adapters.kit import Flavors
 from adapters.libvirt import _errors, _mapping, _metrics, _naming, _states, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
@@ -77,6 +77,7 @@ class LibvirtAdapter(AdapterBase):
         Feature.INSTANCE_SUSPEND,
         Feature.METRICS,
     }
+    config_model: ClassVar[type[LibvirtConfig]] = LibvirtConfig
 
     def __init__(
         self,
@@ -101,6 +102,15 @@ class LibvirtAdapter(AdapterBase):
         self._history: dict[str, deque[MetricSample]] = {}
 
     @classmethod
+    def features_for(cls, config: Mapping[str, Any]) -> frozenset[Feature]:
+        """The features of the class that serves a host of the account's URI, whose driver (`qemu` of
+        `qemu+ssh://host/system`) is its hypervisor's type. A URI alias (libvirt.conf's `uri_aliases`) names no driver:
+        the class that does not hot-plug answers for it until a connected adapter says otherwise."""
+        uri = config.get("uri")
+        scheme, separator, _ = uri.partition("://") if isinstance(uri, str) else ("", "", "")
+        return _serving(scheme.partition("+")[0].upper() if separator else "").features
+
+    @classmethod
     async def open(cls, account_id: str, config: LibvirtConfig) -> LibvirtAdapter:
         """One libvirt connection for the account, its pool and network checked, as the class its hypervisor calls for
         (`HotplugLibvirtAdapter` where disks hot-plug). Nothing is kept elsewhere: domain metadata and volume names
@@ -123,8 +133,7 @@ class LibvirtAdapter(AdapterBase):
             await asyncio.to_thread(host.close)
             raise
         zone = config.zone or hostname
-        chosen = HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
-        return chosen(
+        return _serving(hypervisor)(
             host,
             config,
             account_id=account_id,
@@ -516,13 +525,15 @@ class HotplugLibvirtAdapter(LibvirtAdapter):
         return await self._detach(Operation.DETACH_VOLUME, volume_id)
 
 
+def _serving(hypervisor: str) -> type[LibvirtAdapter]:
+    """The class that serves a host of this hypervisor type (virConnectGetType's, in capitals)."""
+    return HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
+
+
 def _identify(host: Host) -> tuple[str, str]:
     """The host's name and hypervisor type, once its pool and network are checked."""
     host.check()
     return host.hostname(), host.hypervisor_type().upper()
 
 
-connect = connector(LibvirtConfig, LibvirtAdapter.open)
-
-
-__all__ = ["HOTPLUG_TYPES", "HotplugLibvirtAdapter", "LibvirtAdapter", "connect"]
+__all__ = ["HOTPLUG_TYPES", "HotplugLibvirtAdapter", "LibvirtAdapter"]

@@ -50,7 +50,6 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
-from adapters.kit import connector
 from adapters.openstack import _errors, _mapping
 from adapters.openstack.config import OpenStackConfig
 
@@ -119,6 +118,8 @@ class OpenStackAdapter(AdapterBase):
     driver: ClassVar[str] = "openstack"
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND}
+    config_model: ClassVar[type[OpenStackConfig]] = OpenStackConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
     def __init__(self, account_id: str, config: OpenStackConfig, conn: Any) -> None:
         self.account_id = account_id
@@ -129,6 +130,7 @@ class OpenStackAdapter(AdapterBase):
 
     @classmethod
     async def open(cls, account_id: str, config: OpenStackConfig) -> OpenStackAdapter:
+        """Authenticates once against Keystone and keeps the connection for the adapter's life."""
         conn = await run_in_thread(cls.driver, cls.errors, "authenticate", _open_connection, config)
         return cls(account_id, config, conn)
 
@@ -464,7 +466,3 @@ class OpenStackAdapter(AdapterBase):
 
     async def release_address(self, address_id: str) -> None:
         await self._run("release floating ip", self._network.delete_ip, address_id, ignore_missing=False)
-
-
-# Authenticates once against Keystone and keeps the connection for the adapter's life.
-connect = connector(OpenStackConfig, OpenStackAdapter.open)

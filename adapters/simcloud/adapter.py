@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from adapters.base import (
     AdapterBase,
+    AdapterContext,
     Address,
     Feature,
     Flavor,
@@ -34,7 +35,6 @@ from adapters.base import (
     VolumeSpec,
     Zone,
 )
-from adapters.registry import AdapterContext
 from adapters.simcloud import throttle
 from adapters.simcloud.addresses import Addresses
 from adapters.simcloud.catalogue import Catalogue
@@ -54,6 +54,12 @@ class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
     # SimCloud offers the whole contract.
     features: ClassVar[frozenset[Feature]] = frozenset(Feature)
+    config_model: ClassVar[type[SimCloudConfig]] = SimCloudConfig
+
+    @classmethod
+    async def connect(cls, account_id: str, config: Mapping[str, Any], context: AdapterContext) -> Self:
+        """An account's adapter over its rows in the platform's database (the context's pool)."""
+        return cls(SimStore(context.pool, account_id), SimCloudConfig.model_validate(dict(config)))
 
     def __init__(
         self,
@@ -236,8 +242,4 @@ class SimCloudAdapter(AdapterBase):
         return await self._call(Operation.GET_METRICS, lambda: self._instances.metrics(instance_id, since))
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> SimCloudAdapter:
-    return SimCloudAdapter(SimStore(context.pool, account_id), SimCloudConfig.model_validate(dict(config)))
-
-
-__all__ = ["InstanceState", "SimCloudAdapter", "SimCloudConfig", "connect"]
+__all__ = ["InstanceState", "SimCloudAdapter", "SimCloudConfig"]

@@ -44,7 +44,7 @@ from adapters.base import (
     VolumeSpec,
     run_in_thread,
 )
-from adapters.kit import Flavors, connector
+from adapters.kit import Flavors
 from adapters.xcp import _errors
 from adapters.xcp._mapping import (
     ACCOUNT,
@@ -91,6 +91,8 @@ class XcpAdapter(AdapterBase):
         Feature.INSTANCE_SUSPEND,
         Feature.METRICS,
     }
+    config_model: ClassVar[type[XcpConfig]] = XcpConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
     def __init__(self, account_id: str, config: XcpConfig, xapi: Xapi, sr: str, network: str | None) -> None:
         self.account_id = account_id
@@ -104,6 +106,7 @@ class XcpAdapter(AdapterBase):
 
     @classmethod
     async def open(cls, account_id: str, config: XcpConfig) -> XcpAdapter:
+        """Logs in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config."""
         xapi = Xapi(config.url, ignore_ssl=config.ignore_ssl)
         await run_in_thread(
             cls.driver, cls.errors, "connect", xapi.login, config.username, config.password.get_secret_value()
@@ -618,7 +621,3 @@ def _resolve(xapi: Xapi, config: XcpConfig) -> tuple[str, str | None]:
             raise InvalidCloudRequest(f"no network named {config.network!r}")
         network = networks[0]
     return sr, network
-
-
-# Logs in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config.
-connect = connector(XcpConfig, XcpAdapter.open)

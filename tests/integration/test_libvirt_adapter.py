@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import libvirt
 import pytest
 
+from adapters import registry
 from adapters.base import (
     CloudNotFound,
     CloudUnavailable,
@@ -36,7 +37,7 @@ from adapters.base import (
 )
 from adapters.libvirt import HotplugLibvirtAdapter, LibvirtAdapter
 from adapters.libvirt import _xml as libvirt_xml
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from tests.contract.clouds.libvirt import POOL, Hypervisor, connect, hypervisor
 
 pytestmark = pytest.mark.integration
@@ -149,10 +150,12 @@ async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], boo
 
 
 async def test_the_registry_connects_the_cold_plug_adapter_to_the_test_driver(shared: Hypervisor) -> None:
-    adapter = await factory("libvirt")("acct", shared.config(), AdapterContext(pool=None))
+    adapter = await registry.connect("libvirt", "acct", shared.config(), AdapterContext(pool=None))
     try:
         assert type(adapter) is LibvirtAdapter, "the test driver cannot hot-plug disks"
         assert Feature.VOLUME_ATTACH not in adapter.features
+        # What the provisioner is told of the account without connecting is what the connected adapter declares.
+        assert registry.adapter_class("libvirt").features_for(shared.config()) == adapter.features
         assert HotplugLibvirtAdapter.features == adapter.features | {Feature.VOLUME_ATTACH}
         host = str(shared.keeper.getHostname())
         assert list(await adapter.list_zones()) == [Zone(id=host, region_id=host)]

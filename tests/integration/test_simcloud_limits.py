@@ -10,7 +10,7 @@ import pytest
 
 from adapters.base import InstanceState, QuotaExceeded, Throttled, VolumeSpec, VolumeState
 from adapters.registry import AdapterContext
-from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore, connect
+from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from adapters.simcloud.faults import launch_fails
 from adapters.simcloud.throttle import account_bucket
 from kernel import db
@@ -104,9 +104,9 @@ async def test_the_rate_limit_setting_throttles_the_account_across_its_adapters(
     account = f"acct-{uuid.uuid4().hex[:8]}"
     # One call every 100 s: the burst of one is spent and nothing refills while the test runs.
     settings = {"rate_limit_per_second": 0.01}
-    first = await connect(account, settings, AdapterContext(pool=pool))
-    second = await connect(account, settings, AdapterContext(pool=pool))
-    elsewhere = await connect(f"other-{uuid.uuid4().hex[:8]}", settings, AdapterContext(pool=pool))
+    first = await SimCloudAdapter.connect(account, settings, AdapterContext(pool=pool))
+    second = await SimCloudAdapter.connect(account, settings, AdapterContext(pool=pool))
+    elsewhere = await SimCloudAdapter.connect(f"other-{uuid.uuid4().hex[:8]}", settings, AdapterContext(pool=pool))
 
     await first.list_regions()
 
@@ -199,7 +199,7 @@ async def test_speedup_shortens_every_transition(make: Make, clock: SimClock) ->
 
 async def test_speedup_on_the_real_clock(pool: db.Pool) -> None:
     # A minute's boot at 600 times the speed: a tenth of a second.
-    cloud = await connect(
+    cloud = await SimCloudAdapter.connect(
         f"acct-{uuid.uuid4().hex[:8]}", {"boot_seconds": 60, "speedup": 600}, AdapterContext(pool=pool)
     )
     loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from adapters import registry
 from adapters.base import (
     CloudAuthError,
     CloudNotFound,
@@ -25,7 +26,7 @@ from adapters.base import (
     VolumeSpec,
     VolumeState,
 )
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from adapters.xcp import XcpAdapter
 from devstack.ports import free_port
 from tests.contract.clouds.xcp import FLAVOR, account_config, connect, standin_for, template_uuid
@@ -78,7 +79,7 @@ def vdi_record(standin: XapiStandIn, vdi_uuid: str) -> dict[str, Any] | None:
 
 
 async def test_the_registry_knows_the_xcp_driver(standin: XapiStandIn) -> None:
-    adapter = await factory("xcp")("acct-registry", account_config(standin), AdapterContext(pool=None))
+    adapter = await registry.connect("xcp", "acct-registry", account_config(standin), AdapterContext(pool=None))
     try:
         assert isinstance(adapter, XcpAdapter)
         assert template_uuid(standin) in {i.id for i in await adapter.list_images()}
