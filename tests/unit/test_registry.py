@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from services.provisioner.clouds import domain
 from services.provisioner.clouds.directory import declared_features
 from services.provisioner.modules import handlers as modules
 from services.provisioner.settings import ConfiguredCloud
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_distribution(root: Path, name: str, version: str, points: dict[str, str], code: dict[str, str]) -> None:
@@ -88,6 +91,23 @@ def test_builtin_adapters_are_classes_of_modules_without_a_distribution() -> Non
     assert registry.module("simcloud").source == "builtin"
     with pytest.raises(UnknownDriver):
         registry.adapter_class("no-such-adapter")
+
+
+def test_each_builtin_extra_is_one_of_the_package_and_all_installs_every_one() -> None:
+    """The extra an unavailable module names is one `pip install clanavi[...]` knows."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    named = {b.extra for b in DRIVERS.values() if b.extra is not None}
+    assert named == {"ec2", "openstack", "libvirt", "xen"}
+    sdks = {extra: [r.partition(">")[0] for r in extras[extra]] for extra in named}
+    assert sdks == {
+        "ec2": ["aioboto3"],
+        "openstack": ["openstacksdk"],
+        "libvirt": ["libvirt-python"],
+        "xen": ["XenAPI"],
+    }
+    assert not {r.partition(">")[0] for r in project["dependencies"]} & {s for each in sdks.values() for s in each}
+    assert extras["all"] == ["clanavi[ec2,openstack,libvirt,xen]"]
 
 
 @pytest.mark.parametrize(
