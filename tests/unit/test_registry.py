@@ -22,6 +22,7 @@ from services.provisioner.clouds import domain
 from services.provisioner.clouds.directory import declared_features
 from services.provisioner.modules import handlers as modules
 from services.provisioner.settings import ConfiguredCloud
+from tests.fakes.sdks import without_sdk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -221,11 +222,7 @@ def test_a_plugin_that_names_a_function_or_a_half_class_is_unavailable_and_says_
 
 
 def test_a_builtin_module_whose_sdk_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As in an install without clanavi[xen]: importing XenAPI fails (None in sys.modules stops an import). The
-    installed package without the extra is proven by tests/integration/test_sdk_extras.py."""
-    monkeypatch.setitem(sys.modules, "XenAPI", None)
-    for name in [m for m in sys.modules if m == "adapters.xcp" or m.startswith("adapters.xcp.")]:
-        monkeypatch.delitem(sys.modules, name)
+    without_sdk(monkeypatch, "XenAPI", "adapters.xcp")
     with pytest.raises(Unavailable) as caught:
         registry.adapter_class("xcp")
     assert caught.value.extra == "xen"
