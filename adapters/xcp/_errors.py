@@ -3,6 +3,9 @@
 XAPI answers `{"Status": "Failure", "ErrorDescription": [CODE, ...]}`; XenAPI raises that as `XenAPI.Failure` with
 `details` the description. `SESSION_INVALID` never reaches here: XenAPI logs in again and retries by itself.
 
+xapi's HTTP interface (xcp-rrdd's `/rrd_updates`) answers with an HTTP status instead: 401 for a session it does not
+know, 400 for a request it cannot read, 500 when it has nothing to export or failed; its pages are not read.
+
 Their words are ours: an operation, XAPI's error code, an HTTP status, and a fixed description of what went wrong.
 Never what the other side sent (a fault's text, a reason phrase, a banner): an endpoint that is not xapi must not have
 its answers read back through Clanavi's. XenAPI's exception, with all of it, is chained for the log.
@@ -19,6 +22,7 @@ import XenAPI
 
 from adapters import base
 from adapters.kit import AUTH_FAILED, Unanswered, Words, kinds_by_code
+from adapters.xcp._rrd import Unreadable
 
 Failure: type[Exception] = XenAPI.Failure
 
@@ -73,10 +77,28 @@ _MEANS = {
 # What an XAPI error code looks like; anything else in its place is text of the other side's, not a code.
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,79}$")
 
-WORDS = Words("XAPI", unanswered=(((ExpatError, xmlrpc.client.ResponseError), Unanswered.UNEXPECTED),))
+WORDS = Words("XAPI", unanswered=(((ExpatError, xmlrpc.client.ResponseError, Unreadable), Unanswered.UNEXPECTED),))
 
-# What XenAPI and its transport raise for a call gone wrong; anything else is a bug and is left to propagate.
-SDK_ERRORS: tuple[type[Exception], ...] = (Failure, xmlrpc.client.Error, OSError, http.client.HTTPException, ExpatError)
+
+class HttpRefused(Exception):
+    """xapi's HTTP interface answered `status`, not 200."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+# What XenAPI and its transport (and the HTTP door beside it) raise for a call gone wrong; anything else is a bug
+# and is left to propagate.
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    Failure,
+    xmlrpc.client.Error,
+    OSError,
+    http.client.HTTPException,
+    ExpatError,
+    HttpRefused,
+    Unreadable,
+)
 
 
 def failure_code(exc: BaseException) -> str | None:
@@ -104,6 +126,15 @@ def translate(exc: Exception, operation: str) -> base.CloudError:
         if fault == 401:
             return WORDS.error(base.CloudAuthError, operation, f"{AUTH_FAILED} (fault 401)")
         return WORDS.error(base.CloudUnavailable, operation, f"xapi fault {fault}")
+    if isinstance(exc, HttpRefused):
+        status = exc.status
+        if status in (401, 403):
+            return WORDS.error(base.CloudAuthError, operation, f"{AUTH_FAILED} (HTTP status {status})")
+        if status == 400:
+            return WORDS.error(base.InvalidCloudRequest, operation, "the request was refused (HTTP status 400)")
+        if status in (500, 503):
+            return WORDS.error(base.CloudUnavailable, operation, f"the host failed to answer (HTTP status {status})")
+        return WORDS.error(base.CloudUnavailable, operation, WORDS.said(Unanswered.UNEXPECTED, f"HTTP status {status}"))
     if isinstance(exc, xmlrpc.client.ProtocolError):
         if exc.errcode in (401, 403):
             return WORDS.error(base.CloudAuthError, operation, f"{AUTH_FAILED} (HTTP status {exc.errcode})")

@@ -17,7 +17,7 @@ from adapters.base import (
     InvalidCloudState,
     QuotaExceeded,
 )
-from adapters.xcp import _errors
+from adapters.xcp import _errors, _rrd
 from adapters.xcp._mapping import POWER_STATES, instance_state
 
 
@@ -80,3 +80,26 @@ def test_power_states_table() -> None:
     assert instance_state("Paused") is InstanceState.SUSPENDED
     assert instance_state("Crashed") is InstanceState.UNKNOWN
     assert set(POWER_STATES) == {"Halted", "Running", "Paused", "Suspended"}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "says"),
+    [
+        (401, CloudAuthError, "authentication failed (HTTP status 401)"),
+        (403, CloudAuthError, "authentication failed (HTTP status 403)"),
+        (400, InvalidCloudRequest, "the request was refused (HTTP status 400)"),
+        (500, CloudUnavailable, "the host failed to answer (HTTP status 500)"),
+        (404, CloudUnavailable, "not an XAPI endpoint (unexpected answer, HTTP status 404)"),
+    ],
+)
+def test_http_answers_of_xapis_http_interface(status: int, expected: type[CloudError], says: str) -> None:
+    error = _errors.translate(_errors.HttpRefused(status), "GET /rrd_updates")
+    assert type(error) is expected
+    assert str(error) == f"XAPI GET /rrd_updates: {says}"
+
+
+def test_an_answer_that_is_no_xport_is_not_xapis() -> None:
+    error = _errors.translate(_rrd.Unreadable("not XML"), "get_metrics")
+    assert type(error) is CloudUnavailable
+    assert str(error) == "XAPI get_metrics: not an XAPI endpoint (unexpected answer)"
+    assert isinstance(_rrd.Unreadable("x"), _errors.SDK_ERRORS)

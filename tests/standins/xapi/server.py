@@ -5,19 +5,30 @@ and answers `{"Status": "Success", "Value": ...}` or `{"Status": "Failure", "Err
 int64 fields travel as decimal strings as real XAPI sends them; references read `OpaqueRef:<uuid>`. The state is in
 memory; every request's method name is logged (`requests`) so a test can see the real XenAPI client went over the
 wire. Binds 127.0.0.1 on a port the kernel picks.
+
+Beside XML-RPC, the same port serves what xapi serves over plain HTTP: xcp-rrdd's `GET /rrd_updates` (`rrd`),
+authenticated as xapi's HTTP handlers are (a `session_id` in the query or a cookie, or HTTP Basic credentials;
+otherwise 401). Like today's xapi, the stand-in leaves `VM_metrics.VCPUs_utilisation` at `{0: 0.0}`, stamped 1970:
+the figures are only in the RRDs.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import email.message
 import re
 import threading
+import time
+import urllib.parse
 import uuid
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+from tests.standins.xapi import rrd
 
 Record = dict[str, Any]
 
@@ -26,6 +37,10 @@ API_MINOR = "21"
 GIB = 1024**3
 MIB = 1024**2
 HOST_MEMORY = 64 * GIB
+HOST_CPUS = 4
+# The host came up this long before the stand-in started: its own and dom0's RRDs have that much history.
+UPTIME_SECONDS = 3600.0
+EPOCH = "19700101T00:00:00Z"
 
 TEMPLATES = ("Debian Bookworm 12", "Ubuntu Noble 24.04")
 
@@ -93,6 +108,9 @@ class XapiState:
             )
         }
         self._ip = 10
+        self.booted = time.time() - UPTIME_SECONDS
+        # xcp-rrdd's RRDs: the host's, and each domain's by VM uuid (dom0's among them).
+        self.rrds: dict[str, rrd.DomainRrd] = {}
         self.host_metrics = self._add("host_metrics", memory_total=str(HOST_MEMORY), memory_free=str(HOST_MEMORY))
         self.host = self._add(
             "host",
@@ -124,7 +142,12 @@ class XapiState:
         )
         self.pool = self._add("pool", name_label="standin-pool", master=self.host, default_SR=self.sr, other_config={})
         dom0 = self._new_vm("Control domain on host: xcp-standin-host", template=False)
-        self.objects["VM"][dom0].update(is_control_domain=True, power_state="Running", resident_on=self.host)
+        self.objects["VM"][dom0].update(is_control_domain=True, power_state="Running", resident_on=self.host, domid="0")
+        self.objects["host"][self.host]["control_domain"] = dom0
+        self.host_rrd = self._host_rrd()
+        dom0_rrd = self.rrd_of(dom0)
+        dom0_rrd.start(self.booted)
+        self._track(dom0, self.booted)
         for name in TEMPLATES:
             template = self._new_vm(name, template=True)
             rec = self.objects["VM"][template]
@@ -139,8 +162,15 @@ class XapiState:
         return ref
 
     def _new_vm(self, name: str, *, template: bool) -> str:
+        # copy_metrics (xapi_vm_helpers.ml): VCPUs_utilisation is created as {0: 0.0} and never written again.
         metrics = self._add(
-            "VM_metrics", memory_actual="0", VCPUs_number="0", VCPUs_utilisation={}, start_time=_now(), hvm=False
+            "VM_metrics",
+            memory_actual="0",
+            VCPUs_number="0",
+            VCPUs_utilisation={"0": 0.0},
+            start_time=xmlrpc.client.DateTime(EPOCH),
+            last_updated=xmlrpc.client.DateTime(EPOCH),
+            hvm=False,
         )
         return self._add(
             "VM",
@@ -187,19 +217,29 @@ class XapiState:
             raise XapiFailure("VM_BAD_POWER_STATE", ref, expected[0].lower(), vm["power_state"].lower())
         return vm
 
-    def _set_power(self, ref: str, state: str) -> None:
+    def _set_power(self, ref: str, state: str, *, new_domain: bool = False) -> None:
+        """`state` for the VM, and what follows from it: its domain made or destroyed (a reboot makes a new one),
+        its devices plugged or unplugged, and xcp-rrdd told."""
         vm = self._vm(ref)
+        before = vm["power_state"]
         vm["power_state"] = state
         metrics = self.get("VM_metrics", vm["metrics"])
-        if state == "Running":
-            vm["domid"] = str(len(self.objects["VM"]))
+        now = time.time()
+        history = self.rrd_of(ref)
+        if state in ("Running", "Paused"):
+            if before in ("Halted", "Suspended") or new_domain:
+                history.stop(now)
+                history.start(now)
+                vm["domid"] = str(len(self.objects["VM"]) + len(history.lives))
+                metrics.update(start_time=_now())
+            if state == "Paused" and before != "Paused":
+                history.pause(now)
+            elif state == "Running" and before == "Paused" and not new_domain:
+                history.unpause(now)
             vm["resident_on"] = self.host
             metrics.update(
                 VCPUs_number=vm["VCPUs_at_startup"],
                 memory_actual=vm["memory_dynamic_max"],
-                VCPUs_utilisation={str(i): 0.05 for i in range(int(vm["VCPUs_at_startup"]))},
-                start_time=_now(),
-                last_updated=_now(),
                 hvm=True,  # the templates' guests boot HVM, as today's xapi templates do
             )
             if vm["guest_metrics"] == "OpaqueRef:NULL":
@@ -218,13 +258,128 @@ class XapiState:
                     last_updated=_now(),
                 )
             for vbd in vm["VBDs"]:
-                self.get("VBD", vbd)["currently_attached"] = True
+                self._plugged(vbd, True)
+            for vif in vm["VIFs"]:
+                self.get("VIF", vif)["currently_attached"] = True
         elif state in ("Halted", "Suspended"):
+            history.stop(now)
             vm["domid"] = "-1"
             vm["resident_on"] = "OpaqueRef:NULL"
-            metrics.update(VCPUs_number="0", memory_actual="0", VCPUs_utilisation={})
+            metrics.update(VCPUs_number="0", memory_actual="0")
             for vbd in vm["VBDs"]:
-                self.get("VBD", vbd)["currently_attached"] = False
+                self._plugged(vbd, False)
+            for vif in vm["VIFs"]:
+                self.get("VIF", vif)["currently_attached"] = False
+        self._track(ref, now)
+
+    def _plugged(self, vbd_ref: str, attached: bool) -> None:
+        vbd = self.get("VBD", vbd_ref)
+        vbd["currently_attached"] = attached
+        if attached and vbd["userdevice"].isdigit():
+            vbd["device"] = f"xvd{chr(ord('a') + int(vbd['userdevice']))}"
+
+    # --- xcp-rrdd ------------------------------------------------------------------------------------------------
+
+    def rrd_of(self, vm_ref: str) -> rrd.DomainRrd:
+        """The VM's RRD history (made empty the first time it is asked for)."""
+        vm_uuid = self._vm(vm_ref)["uuid"]
+        found = self.rrds.get(vm_uuid)
+        if found is None:
+            found = self.rrds[vm_uuid] = rrd.DomainRrd(vm_uuid, min_max=False)
+        return found
+
+    def _track(self, vm_ref: str, now: float) -> None:
+        """Tell xcp-rrdd which data sources the plugins report for the VM now: one per vCPU (rrdp-cpu), its memory
+        (rrdp-squeezed), each plugged VIF (rrdp-netdev) and disk (rrdp-iostat)."""
+        vm = self._vm(vm_ref)
+        history = self.rrd_of(vm_ref)
+        if not history.resident:
+            history.track(now, {})
+            return
+        vcpus = max(1, int(vm["VCPUs_at_startup"]))
+        memory = float(vm["memory_dynamic_max"])
+
+        # The load is read at each point, so a test may set it after the VM started.
+        def busy(vcpu: int) -> rrd.Value:
+            return lambda t, paused: 0.0 if paused else history.cpu(t, vcpu)
+
+        def rate(what: str, scale: float = 1.0) -> rrd.Value:
+            return lambda t, paused: 0.0 if paused else float(getattr(history.load, what)) * scale
+
+        def level(amount: float) -> rrd.Value:
+            return lambda t, paused: amount
+
+        wanted: dict[str, tuple[bool, rrd.Value]] = {f"cpu{i}": (True, busy(i)) for i in range(vcpus)}
+        wanted["cpu_usage"] = (
+            True,
+            lambda t, paused: 0.0 if paused else sum(history.cpu(t, i) for i in range(vcpus)) / vcpus,
+        )
+        wanted["memory"] = (False, level(memory))
+        if not vm["is_control_domain"]:
+            wanted["memory_target"] = (False, level(memory))
+            wanted["memory_internal_free"] = (False, level(memory * 0.4 / 1024))  # KiB, from the guest agent
+        for vif_ref in vm["VIFs"]:
+            vif = self.get("VIF", vif_ref)
+            if vif["currently_attached"]:
+                wanted[f"vif_{vif['device']}_rx"] = (True, rate("rx"))
+                wanted[f"vif_{vif['device']}_tx"] = (True, rate("tx"))
+        for vbd_ref in vm["VBDs"]:
+            vbd = self.get("VBD", vbd_ref)
+            if vbd["currently_attached"] and vbd["device"]:
+                dev = vbd["device"]
+                wanted[f"vbd_{dev}_read"] = (True, rate("read"))
+                wanted[f"vbd_{dev}_write"] = (True, rate("write"))
+                wanted[f"vbd_{dev}_read_latency"] = (False, level(180.0))
+                wanted[f"vbd_{dev}_write_latency"] = (False, level(260.0))
+                wanted[f"vbd_{dev}_io_throughput_read"] = (True, rate("read", 1 / MIB))
+                wanted[f"vbd_{dev}_io_throughput_write"] = (True, rate("write", 1 / MIB))
+        history.track(now, wanted)
+
+    def _host_rrd(self) -> rrd.DomainRrd:
+        """The host's RRD (rrdp-cpu's physical CPUs, its load and memory), kept with min and max as xcp-rrdd keeps a
+        host's."""
+        host = rrd.DomainRrd(self.get("host", self.host)["uuid"], min_max=True, load=rrd.Load(cpu=0.3))
+        host.start(self.booted)
+
+        def level(amount: float) -> rrd.Value:
+            return lambda t, paused: amount
+
+        def busy(cpu: int) -> rrd.Value:
+            return lambda t, paused: host.cpu(t, cpu)
+
+        wanted: dict[str, tuple[bool, rrd.Value]] = {f"cpu{i}": (True, busy(i)) for i in range(HOST_CPUS)}
+        wanted["cpu_avg"] = (True, level(0.3))
+        wanted["loadavg"] = (False, level(0.42))
+        wanted["memory_total_kib"] = (False, level(HOST_MEMORY / 1024))
+        wanted["memory_free_kib"] = (False, level(HOST_MEMORY / 2048))
+        host.track(self.booted, wanted)
+        return host
+
+    def set_load(self, vm_ref: str, load: rrd.Load) -> None:
+        """What the VM's guest does from now on (and, as the stand-in computes its history, did before)."""
+        self.rrd_of(vm_ref).load = load
+
+    def backdate(self, vm_ref: str, seconds: float) -> None:
+        """As if the running VM had been started `seconds` earlier: xcp-rrdd has that much history of it."""
+        self.rrd_of(vm_ref).backdate(seconds)
+
+    def rrd_updates(self, query: list[tuple[str, str]], now: float) -> rrd.Export:
+        """`get_rrd_updates_handler`'s export for `query` (its `start` known to be there)."""
+        start = int(next(v for k, v in query if k == "start"))  # ValueError: xcp-rrdd's answer is a 500
+        params = dict(query)
+        cf = params.get("cf") if params.get("cf") in rrd.CFS else None
+        try:
+            interval = int(params.get("interval", "0"))
+        except ValueError:
+            interval = 0
+        wanted = [v for k, v in query if k == "vm_uuid"]
+        chosen: list[tuple[str, rrd.DomainRrd]] = []
+        if params.get("host") == "true":
+            chosen.append((f"host:{self.host_rrd.uuid}:", self.host_rrd))
+        for vm_uuid, history in self.rrds.items():
+            if history.served(now) and (not wanted or vm_uuid in wanted):
+                chosen.append((f"vm:{vm_uuid}:", history))
+        return rrd.export(chosen, now, start, interval, cf)
 
     def remove_pv_drivers(self, ref: str) -> None:
         """The VM's guest as one without PV drivers or guest agent reports itself: no drivers, no features."""
@@ -251,7 +406,7 @@ class XapiState:
     def _guest_transition(self, ref: Any, op: str, allowed: tuple[str, ...], to: str) -> str:
         self._power(ref, *allowed)
         self._assert_feature(ref, op)
-        self._set_power(ref, to)
+        self._set_power(ref, to, new_domain=op == "clean_reboot")
         return ""
 
     def _copy_vdi(self, vdi_ref: str, *, snapshot: bool) -> str:
@@ -380,7 +535,7 @@ class XapiState:
                 "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", ("Running",), "Halted"),
                 "VM.hard_shutdown": lambda ref: self._transition(ref, ("Running", "Paused", "Suspended"), "Halted"),
                 "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", ("Running",), "Running"),
-                "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running"),
+                "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running", new_domain=True),
                 "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", ("Running",), "Suspended"),
                 "VM.resume": lambda ref, start_paused, force: self._transition(
                     ref, ("Suspended",), "Paused" if start_paused else "Running"
@@ -412,6 +567,21 @@ class XapiState:
         )
         return m
 
+    def field_getter(self, method: str) -> Callable[..., Any] | None:
+        """xapi's generated `<class>.get_<field>` for any field of a class's records, when `method` is one."""
+        cls, _, name = method.partition(".")
+        if cls not in self.objects or not name.startswith("get_"):
+            return None
+        key = name.removeprefix("get_")
+
+        def getter(ref: Any) -> Any:
+            rec = self.get(cls, ref)
+            if key not in rec:
+                raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+            return copy.deepcopy(rec[key])
+
+        return getter
+
     def _by_uuid(self, cls: str, value: Any) -> str:
         for ref, rec in self.objects[cls].items():
             if rec["uuid"] == value:
@@ -432,9 +602,9 @@ class XapiState:
             config[str(key)] = str(value)
         return ""
 
-    def _transition(self, ref: Any, allowed: tuple[str, ...], to: str) -> str:
+    def _transition(self, ref: Any, allowed: tuple[str, ...], to: str, *, new_domain: bool = False) -> str:
         self._power(ref, *allowed)
-        self._set_power(ref, to)
+        self._set_power(ref, to, new_domain=new_domain)
         return ""
 
     def _halted_set(self, ref: Any, **fields: str) -> str:
@@ -592,7 +762,8 @@ class XapiState:
             raise XapiFailure("VM_BAD_POWER_STATE", vbd["VM"], "running", vm["power_state"].lower())
         if vbd["currently_attached"]:
             raise XapiFailure("DEVICE_ALREADY_ATTACHED", ref)
-        vbd.update(currently_attached=True, device=f"xvd{chr(ord('a') + int(vbd['userdevice']))}")
+        self._plugged(ref, True)
+        self._track(vbd["VM"], time.time())
         return ""
 
     def vbd_unplug(self, ref: Any) -> str:
@@ -600,6 +771,7 @@ class XapiState:
         if not vbd["currently_attached"]:
             raise XapiFailure("DEVICE_ALREADY_DETACHED", ref)
         vbd["currently_attached"] = False
+        self._track(vbd["VM"], time.time())
         return ""
 
     def vif_create(self, record: Any) -> str:
@@ -621,6 +793,28 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         return None
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        standin: XapiStandIn = getattr(self.server, "standin")  # noqa: B009 - set by XapiStandIn.start
+        status, reason, headers, body = standin.http_get(self.path, self.headers)
+        self.send_response(status, reason)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if ("Connection", "close") in headers:
+            self.close_connection = True
+
+
+# Http_svr's pages for refusals (http_svr.ml).
+_UNAUTHORISED = b"<html><body><h1>HTTP 401 unauthorised</h1>Please check your credentials and retry.</body></html>"
+_INTERNAL = (
+    b"<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try "
+    b"again. If the problem persists, please contact your support representative.<h1> Additional information </h1>"
+)
+_CLOSE = [("Connection", "close"), ("Cache-Control", "no-cache, no-store")]
+HttpAnswer = tuple[int, str, list[tuple[str, str]], bytes]
 
 
 class XapiStandIn:
@@ -644,6 +838,7 @@ class XapiStandIn:
             ("127.0.0.1", 0), requestHandler=_Handler, allow_none=True, logRequests=False, use_builtin_types=False
         )
         server.register_instance(self)
+        server.standin = self  # type: ignore[attr-defined]  # what _Handler.do_GET answers with
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="xapi-standin", daemon=True)
         self._thread.start()
@@ -666,6 +861,60 @@ class XapiStandIn:
     def calls(self, method: str) -> int:
         return sum(1 for m in list(self.requests) if m == method)
 
+    def _authorised(self, query: list[tuple[str, str]], headers: Mapping[str, str] | email.message.Message) -> bool:
+        """Xapi_http's check: a session reference in the query or a cookie, else HTTP Basic credentials."""
+        state = self.state
+        session = next((v for k, v in query if k == "session_id"), None)
+        if session is None:
+            cookies = [c.strip().partition("=") for c in (headers.get("Cookie") or "").split(";")]
+            session = next((v for k, _, v in cookies if k == "session_id"), None)
+        if session is not None:
+            return session in state.sessions
+        scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return False
+        return (user, password) == (state.username, state.password)
+
+    def http_get(self, target: str, headers: Mapping[str, str] | email.message.Message) -> HttpAnswer:
+        """What xapi answers a GET on its HTTP interface: `/rrd_updates` only (anything else is not found)."""
+        url = urllib.parse.urlsplit(target)
+        self.requests.append(f"GET {url.path}")
+        if url.path != "/rrd_updates":
+            return 404, "Not Found", _CLOSE, b""
+        query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+        with self.state.lock:
+            if not self._authorised(query, headers):
+                return (
+                    401,
+                    "Unauthorised",
+                    [("Content-Type", "text/html"), *_CLOSE, ("WWW-Authenticate", 'Basic realm="rrd_updates"')],
+                    _UNAUTHORISED,
+                )
+            if not any(k == "start" for k, _ in query):
+                return 400, "Bad Request", _CLOSE, b""
+            try:
+                updates = self.state.rrd_updates(query, time.time())
+            except (rrd.NoRraAvailable, ValueError) as exc:
+                extra = "Rrd.No_RRA_Available" if isinstance(exc, rrd.NoRraAvailable) else 'Failure("int_of_string")'
+                page = _INTERNAL + extra.encode() + b"</body></html>"
+                return 500, "Internal Error", [("Content-Type", "text/html"), *_CLOSE], page
+        as_json = rrd.prefers_json(headers.get("Accept"), query)
+        body = rrd.to_json(updates) if as_json else rrd.to_xml(updates)
+        return (
+            200,
+            "OK",
+            [
+                ("Content-Type", "application/json" if as_json else "text/xml"),
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "X-Requested-With"),
+            ],
+            body,
+        )
+
     # SimpleXMLRPCServer calls this for every method.
     def _dispatch(self, method: str, params: tuple[Any, ...]) -> dict[str, Any]:
         self.requests.append(method)
@@ -685,7 +934,7 @@ class XapiStandIn:
                 if method == "session.logout":
                     state.sessions.discard(params[0])
                     return {"Status": "Success", "Value": ""}
-                implementation = self._methods.get(method)
+                implementation = self._methods.get(method) or state.field_getter(method)
                 if implementation is None:
                     raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
                 try:
