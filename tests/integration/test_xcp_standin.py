@@ -62,7 +62,11 @@ def test_wire_format_and_error_codes(server: XapiStandIn) -> None:
     assert all(isinstance(r["VCPUs_max"], str) for r in records.values())
 
     template = call(proxy, "VM.get_by_name_label")(session, TEMPLATES[0])["Value"][0]
-    assert call(proxy, "VM.start")(session, template, False, False)["ErrorDescription"] == ["VM_IS_TEMPLATE", template]
+    assert call(proxy, "VM.start")(session, template, False, False)["ErrorDescription"] == [
+        "VM_IS_TEMPLATE",
+        template,
+        "start",
+    ]
     missing = "OpaqueRef:00000000-0000-0000-0000-000000000000"
     assert call(proxy, "VM.get_record")(session, missing)["ErrorDescription"] == ["HANDLE_INVALID", "VM", missing]
     vm = call(proxy, "VM.clone")(session, template, "x")["Value"]
@@ -70,7 +74,12 @@ def test_wire_format_and_error_codes(server: XapiStandIn) -> None:
     assert call(proxy, "VM.set_is_a_template")(session, vm, False)["Status"] == "Success"
     assert call(proxy, "VM.suspend")(session, vm)["ErrorDescription"] == ["VM_BAD_POWER_STATE", vm, "running", "halted"]
     assert call(proxy, "VM.start")(session, vm, False, False)["Status"] == "Success"
-    assert call(proxy, "VM.destroy")(session, vm)["ErrorDescription"] == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
+    assert call(proxy, "VM.destroy")(session, vm)["ErrorDescription"] == [
+        "VM_BAD_POWER_STATE",
+        vm,
+        "halted, suspended",
+        "running",
+    ]
     assert call(proxy, "session.logout")(session)["Status"] == "Success"
     assert call(proxy, "VM.get_all")(session)["ErrorDescription"][0] == "SESSION_INVALID"
     assert server.requests[:2] == ["session.login_with_password", "session.login_with_password"]

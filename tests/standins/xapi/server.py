@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import email.message
+import inspect
 import re
 import threading
 import time
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
-from tests.standins.xapi import rrd
+from tests.standins.xapi import records, rrd
 
 Record = dict[str, Any]
 
@@ -60,6 +61,37 @@ NEEDS_FEATURE = {
     "clean_reboot": ("feature-shutdown", "feature-reboot"),
     "suspend": ("feature-suspend",),
 }
+
+
+# xapi_vm_lifecycle.ml's allowed_power_states, for the operations the stand-in has, in its order (which is the order
+# of VM_BAD_POWER_STATE's "expected"). A snapshot may also be cloned or copied while suspended.
+ALLOWED_POWER_STATES: dict[str, tuple[str, ...]] = {
+    "provision": ("Halted",),
+    "start": ("Halted",),
+    "make_into_template": ("Halted",),
+    "changing_VCPUs": ("Halted",),
+    "changing_memory_limits": ("Halted",),
+    "unpause": ("Paused",),
+    "resume": ("Suspended",),
+    "clean_reboot": ("Running",),
+    "clean_shutdown": ("Running",),
+    "pause": ("Running",),
+    "suspend": ("Running",),
+    "clone": ("Halted",),
+    "copy": ("Halted",),
+    "destroy": ("Halted", "Suspended"),
+    "export": ("Halted", "Suspended"),
+    "hard_reboot": ("Paused", "Running"),
+    "hard_shutdown": ("Paused", "Suspended", "Running"),
+    "snapshot": ("Halted", "Paused", "Suspended", "Running"),
+}
+# check_template: what a (non-default) template allows; check_snapshot: what a snapshot allows.
+TEMPLATE_OPERATIONS = frozenset(
+    {"changing_memory_limits", "changing_VCPUs", "clone", "copy", "export", "provision", "destroy"}
+)
+SNAPSHOT_OPERATIONS = frozenset({"clone", "copy", "export", "destroy", "hard_shutdown"})
+# The control domain's, beside those of memory and VCPUs: start, destroy (which dom0 refuses by itself).
+CONTROL_DOMAIN_OPERATIONS = frozenset({"changing_memory_limits", "changing_VCPUs", "start", "destroy"})
 
 
 class XapiFailure(Exception):
@@ -158,7 +190,7 @@ class XapiState:
 
     def _add(self, cls: str, **fields: Any) -> str:
         ref = _ref()
-        self.objects[cls][ref] = {"uuid": str(uuid.uuid4()), **fields}
+        self.objects[cls][ref] = {**records.blank(cls), "uuid": str(uuid.uuid4()), **fields}
         return ref
 
     def _new_vm(self, name: str, *, template: bool) -> str:
@@ -209,13 +241,59 @@ class XapiState:
     def _vm(self, ref: Any) -> Record:
         return self.get("VM", ref)
 
-    def _power(self, ref: str, *expected: str) -> Record:
+    def operation_error(self, ref: str, op: str) -> list[str] | None:
+        """check_operation_error (xapi_vm_lifecycle.ml), in its order, for the operations the stand-in has: the power
+        state first, then another operation in progress, the template, the snapshot, provisioning a non-template,
+        the control domain, and the guest's features."""
         vm = self._vm(ref)
-        if vm["is_a_template"]:
-            raise XapiFailure("VM_IS_TEMPLATE", ref)
-        if vm["power_state"] not in expected:
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, expected[0].lower(), vm["power_state"].lower())
-        return vm
+        power = vm["power_state"]
+        allowed = ALLOWED_POWER_STATES[op]
+        if op in ("clone", "copy") and vm["is_a_snapshot"]:
+            allowed = (*allowed, "Suspended")
+        if power not in allowed:
+            return ["VM_BAD_POWER_STATE", ref, ", ".join(a.lower() for a in allowed), power.lower()]
+        if vm["current_operations"]:
+            task, current = next(iter(vm["current_operations"].items()))
+            return ["OTHER_OPERATION_IN_PROGRESS", "VM", ref, current, task]
+        if vm["is_a_template"] and not vm["is_a_snapshot"]:
+            default = vm["is_default_template"] or vm["other_config"].get("default_template") == "true"
+            if op not in TEMPLATE_OPERATIONS or (op == "destroy" and default):
+                return ["VM_IS_TEMPLATE", ref, op]
+        if vm["is_a_snapshot"] and op not in SNAPSHOT_OPERATIONS:
+            return ["VM_IS_SNAPSHOT", ref, op]
+        if op == "provision" and not vm["is_a_template"]:
+            return ["PROVISION_ONLY_ALLOWED_ON_TEMPLATE"]
+        if vm["is_control_domain"]:
+            if op == "destroy":
+                return ["OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0"]
+            if op not in CONTROL_DOMAIN_OPERATIONS:
+                return ["OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain"]
+        if op in NEEDS_FEATURE and not self._has_feature(ref, op):
+            return ["VM_LACKS_FEATURE", ref]
+        return None
+
+    def _power(self, ref: str, op: str) -> Record:
+        """The VM, once `op` is valid on it; xapi's error for it otherwise."""
+        error = self.operation_error(ref, op)
+        if error is not None:
+            raise XapiFailure(*error)
+        return self._vm(ref)
+
+    def update_allowed_operations(self, ref: str) -> None:
+        """VM.allowed_operations as xapi keeps it: every operation that would pass its checks now."""
+        vm = self._vm(ref)
+        vm["allowed_operations"] = [op for op in ALLOWED_POWER_STATES if self.operation_error(ref, op) is None]
+
+    def begin_operation(self, ref: str, op: str) -> str:
+        """`op` in progress on the VM, as another client's task would hold it: the task's reference."""
+        task = _ref()
+        self._vm(ref)["current_operations"][task] = op
+        self.update_allowed_operations(ref)
+        return task
+
+    def end_operation(self, ref: str, task: str) -> None:
+        self._vm(ref)["current_operations"].pop(task, None)
+        self.update_allowed_operations(ref)
 
     def _set_power(self, ref: str, state: str, *, new_domain: bool = False) -> None:
         """`state` for the VM, and what follows from it: its domain made or destroyed (a reboot makes a new one),
@@ -386,26 +464,25 @@ class XapiState:
         gm = self.get("VM_guest_metrics", self._vm(ref)["guest_metrics"])
         gm.update(PV_drivers_detected=False, PV_drivers_version={}, other={}, networks={})
 
-    def _assert_feature(self, ref: str, op: str) -> None:
-        """VM_LACKS_FEATURE as xapi decides it: a running guest not known to have booted PV, without PV drivers
-        (a parseable PV_drivers_version), and without any of the features `op` needs in guest metrics' `other`."""
+    def _has_feature(self, ref: str, op: str) -> bool:
+        """check_op_for_feature: whether the guest can take part in `op`; only a running guest not known to have
+        booted PV, without PV drivers (a parseable PV_drivers_version) and without any of the features `op` needs in
+        guest metrics' `other` cannot."""
         vm = self._vm(ref)
         if vm["power_state"] != "Running":
-            return
+            return True
         metrics = self.objects["VM_metrics"].get(vm["metrics"])
         if metrics is not None and metrics.get("hvm") is False:
-            return  # PV guests offer support implicitly
+            return True  # PV guests offer support implicitly
         gm = self.objects["VM_guest_metrics"].get(vm["guest_metrics"])
         version = gm.get("PV_drivers_version", {}) if gm is not None else {}
         if "major" in version and "minor" in version:
-            return  # full PV drivers imply all features
+            return True  # full PV drivers imply all features
         other = gm.get("other", {}) if gm is not None else {}
-        if not any(other.get(feature) == "1" for feature in NEEDS_FEATURE[op]):
-            raise XapiFailure("VM_LACKS_FEATURE", ref)
+        return any(other.get(feature) == "1" for feature in NEEDS_FEATURE[op])
 
-    def _guest_transition(self, ref: Any, op: str, allowed: tuple[str, ...], to: str) -> str:
-        self._power(ref, *allowed)
-        self._assert_feature(ref, op)
+    def _guest_transition(self, ref: Any, op: str, to: str) -> str:
+        self._power(ref, op)
         self._set_power(ref, to, new_domain=op == "clean_reboot")
         return ""
 
@@ -527,26 +604,27 @@ class XapiState:
                 "VM.get_metrics": lambda ref: self._vm(ref)["metrics"],
                 "VM.get_guest_metrics": lambda ref: self._vm(ref)["guest_metrics"],
                 "VM.clone": self.vm_clone,
-                "VM.copy": lambda ref, name, sr: self.vm_clone(ref, name),
+                "VM.copy": lambda ref, name, sr: self.vm_clone(ref, name, "copy"),
                 "VM.snapshot": self.vm_snapshot,
                 "VM.provision": self.vm_provision,
                 "VM.set_is_a_template": self.vm_set_is_a_template,
                 "VM.start": self.vm_start,
-                "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", ("Running",), "Halted"),
-                "VM.hard_shutdown": lambda ref: self._transition(ref, ("Running", "Paused", "Suspended"), "Halted"),
-                "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", ("Running",), "Running"),
-                "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running", new_domain=True),
-                "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", ("Running",), "Suspended"),
+                "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", "Halted"),
+                "VM.hard_shutdown": lambda ref: self._transition(ref, "hard_shutdown", "Halted"),
+                "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", "Running"),
+                "VM.hard_reboot": lambda ref: self._transition(ref, "hard_reboot", "Running", new_domain=True),
+                "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", "Suspended"),
                 "VM.resume": lambda ref, start_paused, force: self._transition(
-                    ref, ("Suspended",), "Paused" if start_paused else "Running"
+                    ref, "resume", "Paused" if start_paused else "Running"
                 ),
-                "VM.pause": lambda ref: self._transition(ref, ("Running",), "Paused"),
-                "VM.unpause": lambda ref: self._transition(ref, ("Paused",), "Running"),
+                "VM.pause": lambda ref: self._transition(ref, "pause", "Paused"),
+                "VM.unpause": lambda ref: self._transition(ref, "unpause", "Running"),
                 "VM.destroy": self.vm_destroy,
-                "VM.set_VCPUs_max": lambda ref, n: self._halted_set(ref, VCPUs_max=str(int(n))),
+                "VM.set_VCPUs_max": lambda ref, n: self._halted_set(ref, "changing_VCPUs", VCPUs_max=str(int(n))),
                 "VM.set_VCPUs_at_startup": self.vm_set_vcpus_at_startup,
                 "VM.set_memory_limits": lambda ref, smin, smax, dmin, dmax: self._halted_set(
                     ref,
+                    "changing_memory_limits",
                     memory_static_min=str(int(smin)),
                     memory_static_max=str(int(smax)),
                     memory_dynamic_min=str(int(dmin)),
@@ -597,45 +675,36 @@ class XapiState:
         if value is None:
             config.pop(key, None)
         elif key in config:
-            raise XapiFailure("MAP_DUPLICATE_KEY", cls, "other_config", ref, str(key))
+            raise XapiFailure("MAP_DUPLICATE_KEY", cls, "other_config", self.get(cls, ref)["uuid"], str(key))
         else:
             config[str(key)] = str(value)
         return ""
 
-    def _transition(self, ref: Any, allowed: tuple[str, ...], to: str, *, new_domain: bool = False) -> str:
-        self._power(ref, *allowed)
+    def _transition(self, ref: Any, op: str, to: str, *, new_domain: bool = False) -> str:
+        self._power(ref, op)
         self._set_power(ref, to, new_domain=new_domain)
         return ""
 
-    def _halted_set(self, ref: Any, **fields: str) -> str:
-        vm = self._vm(ref)
-        if vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
-        vm.update(fields)
+    def _halted_set(self, ref: Any, op: str, **fields: str) -> str:
+        self._power(ref, op).update(fields)
         return ""
 
     def vm_set_vcpus_at_startup(self, ref: Any, n: Any) -> str:
         vm = self._vm(ref)
         if int(n) > int(vm["VCPUs_max"]):
             raise XapiFailure("VALUE_NOT_SUPPORTED", "VCPU_at_startup", str(n), "value greater than VCPUs_max")
-        return self._halted_set(ref, VCPUs_at_startup=str(int(n)))
+        return self._halted_set(ref, "changing_VCPUs", VCPUs_at_startup=str(int(n)))
 
-    def vm_clone(self, ref: Any, name: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_control_domain"] or vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+    def vm_clone(self, ref: Any, name: Any, op: str = "clone") -> str:
+        self._power(ref, op)
         return self._copy_vm(ref, str(name), snapshot=False)
 
     def vm_snapshot(self, ref: Any, name: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_a_template"] or vm["is_control_domain"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.snapshot of a template or the control domain")
+        self._power(ref, "snapshot")
         return self._copy_vm(ref, str(name), snapshot=True)
 
     def vm_provision(self, ref: Any) -> str:
-        vm = self._vm(ref)
-        if not vm["is_a_template"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.provision needs a template")
+        vm = self._power(ref, "provision")
         disks = vm["other_config"].pop("disks", "")
         for device, size, sr_uuid, bootable, _kind in _DISK.findall(disks):
             sr = (
@@ -659,25 +728,21 @@ class XapiState:
         return ""
 
     def vm_set_is_a_template(self, ref: Any, value: Any) -> str:
-        vm = self._vm(ref)
+        vm = self._power(ref, "make_into_template") if value else self._vm(ref)
         if vm["is_a_snapshot"] and not value:
             raise XapiFailure("OPERATION_NOT_ALLOWED", "a snapshot stays a template; clone it instead")
         vm["is_a_template"] = bool(value)
         return ""
 
     def vm_start(self, ref: Any, start_paused: Any, force: Any) -> str:
-        vm = self._power(ref, "Halted")
+        vm = self._power(ref, "start")
         if int(vm["memory_static_max"]) > HOST_MEMORY:
             raise XapiFailure("HOST_NOT_ENOUGH_FREE_MEMORY", vm["memory_static_max"], str(HOST_MEMORY))
         self._set_power(ref, "Paused" if start_paused else "Running")
         return ""
 
     def vm_destroy(self, ref: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_control_domain"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "the control domain cannot be destroyed")
-        if vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+        vm = self._power(ref, "destroy")
         for vbd in list(vm["VBDs"]):
             self._destroy_vbd(vbd)
         for vif in list(vm["VIFs"]):
@@ -750,8 +815,10 @@ class XapiState:
         return vbd
 
     def vbd_destroy(self, ref: Any) -> str:
-        if self.get("VBD", ref)["currently_attached"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VBD is currently attached; unplug it first")
+        vbd = self.get("VBD", ref)
+        if vbd["currently_attached"]:
+            vm_uuid = self._vm(vbd["VM"])["uuid"]
+            raise XapiFailure("OPERATION_NOT_ALLOWED", f"VBD '{vbd['uuid']}' still attached to '{vm_uuid}'")
         self._destroy_vbd(ref)
         return ""
 
@@ -768,6 +835,9 @@ class XapiState:
 
     def vbd_unplug(self, ref: Any) -> str:
         vbd = self.get("VBD", ref)
+        vm = self._vm(vbd["VM"])
+        if vm["power_state"] != "Running":
+            raise XapiFailure("VM_BAD_POWER_STATE", vbd["VM"], "running", vm["power_state"].lower())
         if not vbd["currently_attached"]:
             raise XapiFailure("DEVICE_ALREADY_DETACHED", ref)
         vbd["currently_attached"] = False
@@ -938,9 +1008,17 @@ class XapiStandIn:
                 if implementation is None:
                     raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
                 try:
+                    arity = [p for p in inspect.signature(implementation).parameters.values() if p.default is p.empty]
+                    if len(arity) != len(params) - 1:
+                        # Counted as xapi counts them, the session among them.
+                        raise XapiFailure(
+                            "MESSAGE_PARAMETER_COUNT_MISMATCH", method, str(len(arity) + 1), str(len(params))
+                        )
                     value = implementation(*params[1:])
-                except TypeError as exc:
-                    raise XapiFailure("MESSAGE_PARAMETER_COUNT_MISMATCH", method, "?", str(len(params) - 1)) from exc
+                finally:
+                    if ".get" not in method:
+                        for vm in state.objects["VM"]:
+                            state.update_allowed_operations(vm)
                 return {"Status": "Success", "Value": "" if value is None else value}
         except XapiFailure as failure:
             return {"Status": "Failure", "ErrorDescription": failure.description}
