@@ -302,6 +302,21 @@ async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
         await adapter.get_image(image.id)
 
 
+async def test_an_operation_another_client_runs_shows_in_the_state(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    ref = vm_ref(standin, instance.id)
+    with standin.state.lock:
+        task = standin.state.begin_operation(ref, "clean_shutdown")
+    [seen] = await adapter.get_instances([instance.id])
+    assert seen.state is S.STOPPING and seen.extra["current_operations"] == ["clean_shutdown"]
+    # xapi refuses another operation meanwhile, and the contract hears why.
+    with pytest.raises(InvalidCloudState, match="OTHER_OPERATION_IN_PROGRESS: another operation is in progress"):
+        await adapter.reboot_instance(instance.id)
+    with standin.state.lock:
+        standin.state.end_operation(ref, task)
+    assert (await adapter.reboot_instance(instance.id)).state is S.RUNNING
+
+
 def vm_ref(standin: XapiStandIn, vm_uuid: str) -> str:
     with standin.state.lock:
         return standin.state._by_uuid("VM", vm_uuid)
