@@ -3,9 +3,10 @@
 What is offered (`features`): flavors (from the account's settings: XAPI has none), images (templates; `create_image`
 snapshots a VM into a template), instances with idempotent launch (the client token is kept in the VM's
 `other_config` and looked up before cloning), start/stop, reboot, suspend/resume, volumes (VDIs in the account's SR)
-attached through VBDs (plugged at once on a running VM), VDI snapshots and volumes made from them, and CPU metrics
-from `VM_metrics`. Not offered, because XAPI has nothing honest to map them to: zones, key pairs, security groups,
-public addresses, user data and console output (a launch that asks for any of them is refused, not half done).
+attached through VBDs (plugged at once on a running VM), VDI snapshots and volumes made from them, and metrics (CPU,
+network and disk) from the RRDs xcp-rrdd keeps on the VM's host (`_rrd`). Not offered, because XAPI has nothing honest
+to map them to: zones, key pairs, security groups, public addresses, user data and console output (a launch that asks
+for any of them is refused, not half done).
 
 Everything Clanavi keeps about a resource rides in the object's `other_config` under `clanavi_*` keys, so the
 adapter holds no state of its own. XenAPI is synchronous XML-RPC: each operation's calls run in one worker thread
@@ -45,7 +46,7 @@ from adapters.base import (
     run_in_thread,
 )
 from adapters.kit import Flavors
-from adapters.xcp import _errors
+from adapters.xcp import _errors, _rrd
 from adapters.xcp._mapping import (
     ACCOUNT,
     CREATED,
@@ -59,7 +60,6 @@ from adapters.xcp._mapping import (
     TAGS,
     VOLUME_OF,
     VOLUME_OWNER,
-    parse_time,
     to_image,
     to_instance,
     to_snapshot,
@@ -590,16 +590,23 @@ class XcpAdapter(AdapterBase):
         return await self._run(Operation.GET_METRICS, self._metrics, instance_id, since)
 
     def _metrics(self, instance_id: str, since: datetime) -> list[MetricSample]:
+        """The instance's samples from xcp-rrdd on the host it runs on. Only a resident domain has an RRD there (a
+        halted or suspended VM's is archived on the master, out of `/rrd_updates`' reach), so any other has none."""
         _ref, rec = self._instance_ref(instance_id)
-        if rec["power_state"] != "Running" or rec["metrics"] == NULL:
+        host = rec["resident_on"]
+        if rec["power_state"] not in ("Running", "Paused") or host == NULL:
             return []
-        metrics = self.xapi.record("VM_metrics", rec["metrics"])
-        when = parse_time(metrics.get("last_updated", ""))
-        usage = [float(v) for v in dict(metrics.get("VCPUs_utilisation") or {}).values()]
-        if when is None or not usage or when < since:
-            return []
-        percent = min(100.0, max(0.0, 100.0 * sum(usage) / len(usage)))
-        return [MetricSample("cpu_utilization", when, percent, "percent")]
+        uuids = [instance_id]
+        # xcp-rrdd answers 500 when none of the VMs asked for has an RRD yet, as a VM has not for its first seconds;
+        # its host's control domain always has one, so that answer is left for real failures.
+        dom0 = self.xapi.call("host.get_control_domain", host)
+        if dom0 != NULL:
+            uuids.append(str(self.xapi.call("VM.get_uuid", dom0)))
+        pools = self.xapi.call("pool.get_all")
+        master = self.xapi.call("pool.get_master", pools[0]) if pools else NULL
+        address = None if host == master else str(self.xapi.call("host.get_address", host))
+        body, content_type = self.xapi.get("/rrd_updates", _rrd.query(self.xapi.handle, since, uuids), address)
+        return _rrd.samples(_rrd.parse(body, content_type), instance_id, since)
 
 
 def _resolve(xapi: Xapi, config: XcpConfig) -> tuple[str, str | None]:

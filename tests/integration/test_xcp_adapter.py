@@ -6,6 +6,7 @@ state the adapter only claims cannot pass; the stand-in's request log shows whic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from adapters.xcp import XcpAdapter
 from devstack.ports import free_port
 from tests.contract.clouds.xcp import FLAVOR, account_config, connect, standin_for, template_uuid
 from tests.standins.xapi import XapiStandIn
+from tests.standins.xapi.rrd import Load
 
 pytestmark = pytest.mark.integration
 
@@ -301,10 +303,87 @@ async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
         await adapter.get_image(image.id)
 
 
-async def test_cpu_metrics_come_from_vm_metrics(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+async def test_an_operation_another_client_runs_shows_in_the_state(standin: XapiStandIn, adapter: XcpAdapter) -> None:
     instance = await adapter.launch_instance(spec(standin))
-    samples = await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))
-    assert [s.name for s in samples] == ["cpu_utilization"]
-    assert samples[0].value == pytest.approx(5.0)
+    ref = vm_ref(standin, instance.id)
+    with standin.state.lock:
+        task = standin.state.begin_operation(ref, "clean_shutdown")
+    [seen] = await adapter.get_instances([instance.id])
+    assert seen.state is S.STOPPING and seen.extra["current_operations"] == ["clean_shutdown"]
+    # xapi refuses another operation meanwhile, and the contract hears why.
+    with pytest.raises(InvalidCloudState, match="OTHER_OPERATION_IN_PROGRESS: another operation is in progress"):
+        await adapter.reboot_instance(instance.id)
+    with standin.state.lock:
+        standin.state.end_operation(ref, task)
+    assert (await adapter.reboot_instance(instance.id)).state is S.RUNNING
+
+
+def vm_ref(standin: XapiStandIn, vm_uuid: str) -> str:
+    with standin.state.lock:
+        return standin.state._by_uuid("VM", vm_uuid)
+
+
+async def test_metrics_come_from_xcp_rrdd_not_vm_metrics(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    # Just started: xcp-rrdd has not read the domain yet (it has no RRD, which rrdd answers with a 500 when it is all
+    # that was asked for); the adapter asks for dom0's too, so this is no error but no samples.
+    before = standin.calls("GET /rrd_updates")
+    assert list(await adapter.get_metrics(instance.id, hour_ago)) == []
+    assert standin.calls("GET /rrd_updates") == before + 1
+    ref = vm_ref(standin, instance.id)
+    with standin.state.lock:
+        metrics = standin.state.get("VM_metrics", standin.state._vm(ref)["metrics"])
+        assert metrics["VCPUs_utilisation"] == {"0": 0.0}, "xapi no longer writes it"
+
+        standin.state.set_load(ref, Load(cpu=0.3, rx=1_000, tx=200, read=4_096, write=512))
+        standin.state.backdate(ref, 15 * 60)
+    # 15 minutes of history: per minute over the last hour (the 5 s archive keeps 10 minutes only).
+    samples = await adapter.get_metrics(instance.id, hour_ago)
+    names = {s.name for s in samples}
+    assert names == {"cpu_utilization", "network_in_bytes", "network_out_bytes", "disk_read_bytes", "disk_write_bytes"}
+    cpu = [s for s in samples if s.name == "cpu_utilization"]
+    assert 13 <= len(cpu) <= 16
+    assert all(s.value == pytest.approx(30.0) for s in cpu)
+    assert all(s.timestamp.second == 0 and s.timestamp >= hour_ago for s in samples)
+    per_minute = {s.name: s.value for s in samples if s.timestamp == cpu[-1].timestamp}
+    assert per_minute["network_in_bytes"] == pytest.approx(60_000.0)
+    assert per_minute["network_out_bytes"] == pytest.approx(12_000.0)
+    assert per_minute["disk_read_bytes"] == pytest.approx(4_096 * 60)
+    assert per_minute["disk_write_bytes"] == pytest.approx(512 * 60)
+
+    # Over the last five minutes: xcp-rrdd's 5 s archive.
+    recent = list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5)))
+    steps = sorted({s.timestamp for s in recent})
+    assert len(steps) >= 55 and all((b - a).total_seconds() == 5 for a, b in zip(steps, steps[1:], strict=False))
+    assert {s.value for s in recent if s.name == "network_in_bytes"} == {5_000.0}
+
+    # Stopped, its RRD leaves the host (archived on the master, which /rrd_updates does not read): nothing to read.
     await adapter.stop_instance(instance.id)
-    assert list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))) == []
+    assert list(await adapter.get_metrics(instance.id, hour_ago)) == []
+
+
+async def test_metrics_of_one_vm_are_its_own(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    busy = await adapter.launch_instance(spec(standin))
+    idle = await adapter.launch_instance(spec(standin))
+    with standin.state.lock:
+        for instance, cpu in ((busy, 0.9), (idle, 0.05)):
+            standin.state.set_load(vm_ref(standin, instance.id), Load(cpu=cpu))
+            standin.state.backdate(vm_ref(standin, instance.id), 120)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert {round(s.value) for s in await adapter.get_metrics(busy.id, since) if s.name == "cpu_utilization"} == {90}
+    assert {round(s.value) for s in await adapter.get_metrics(idle.id, since) if s.name == "cpu_utilization"} == {5}
+
+
+async def test_metrics_with_an_expired_session_are_refused_as_xapi_refuses_them(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    session = adapter.xapi.handle
+    standin.invalidate_sessions()
+    # The XML-RPC calls before the HTTP one log in again, so the metrics are read with the new session.
+    assert list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(hours=1))) == []
+    assert adapter.xapi.handle != session
+    standin.invalidate_sessions()
+    with pytest.raises(CloudAuthError, match="HTTP status 401"):
+        await asyncio.to_thread(adapter.xapi.get, "/rrd_updates", [("session_id", session), ("start", "0")], None)
