@@ -51,7 +51,7 @@ class Call(Generic[T]):
     form: Mapping[str, str] | None = None
     idempotency_key: str | None = None
     public: bool = False
-    accept: str = "application/json"
+    accept: str = "application/json, application/problem+json"
 
 
 def path(template: str, *ids: str) -> str:

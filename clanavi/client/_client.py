@@ -58,9 +58,8 @@ def _tokens(token: str | None, api_key: str | None, tokens: Tokens | None) -> To
     given = [value for value in (token, api_key, tokens) if value is not None]
     if len(given) > 1:
         raise ConfigurationError("give one of token, api_key and tokens")
-    if isinstance(token or api_key, str):
-        return Tokens(str(token or api_key))
-    return tokens
+    bearer = token if token is not None else api_key
+    return Tokens(bearer) if bearer is not None else tokens
 
 
 def _from_environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
@@ -69,6 +68,14 @@ def _from_environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     if url is None:
         raise ConfigurationError("CLANAVI_URL is not set: it names the API, e.g. http://127.0.0.1:8080")
     return {"base_url": url, "token": token, "project": project}
+
+
+def _settings(environ: Mapping[str, str] | None, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The environment's settings under the options given: credentials given replace the environment's."""
+    found = _from_environment(environ)
+    if any(options.get(name) is not None for name in ("token", "api_key", "tokens")):
+        found.pop("token")
+    return {**found, **options}
 
 
 class _Api(Namespace[M]):
@@ -181,7 +188,7 @@ class AsyncClient(_Api[Async]):
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """A client of `CLANAVI_URL`, with `CLANAVI_TOKEN` and in `CLANAVI_PROJECT` when they are set; `options`
         are the constructor's and take precedence."""
-        return cls(**{**_from_environment(environ), **options})
+        return cls(**_settings(environ, options))
 
     async def aclose(self) -> None:
         if self._owns:
@@ -235,7 +242,7 @@ class Client(_Api[Sync]):
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """A client of `CLANAVI_URL`, with `CLANAVI_TOKEN` and in `CLANAVI_PROJECT` when they are set; `options`
         are the constructor's and take precedence."""
-        return cls(**{**_from_environment(environ), **options})
+        return cls(**_settings(environ, options))
 
     def close(self) -> None:
         if self._owns:

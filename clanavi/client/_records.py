@@ -32,10 +32,18 @@ class Records(Namespace[M], Generic[M, R]):
     def _one(self, record_id: str) -> Call[R]:
         return Call("GET", path(self.route + "/{}", record_id), model_of(self.model))
 
-    def _on(self, method: str, record_id: str, suffix: str = "", **call: object) -> Call[R]:
+    def _on(
+        self,
+        method: str,
+        record_id: str,
+        suffix: str = "",
+        *,
+        content: bytes | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[R]:
         """A write on one record (`suffix`: `/actions/attach`), answering the record."""
         route = path(self.route + "/{}" + suffix, record_id)
-        return Call(method, route, model_of(self.model), **call)  # type: ignore[arg-type]
+        return Call(method, route, model_of(self.model), content=content, idempotency_key=idempotency_key)
 
     @operation
     def get(self, record_id: str) -> Call[R]:

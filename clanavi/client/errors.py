@@ -12,7 +12,7 @@ import http
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
@@ -87,8 +87,6 @@ class FieldError:
 class ApiError(ClientError):
     """The API refused a request. `detail` is the API's sentence for a person, `code` the stable machine-readable
     code, `errors` the bad fields; `correlation_id` ties it to the platform's logs and audit."""
-
-    status_family: ClassVar[int | None] = None
 
     def __init__(
         self,

@@ -237,10 +237,14 @@ async def test_the_environment_names_the_url_token_and_project(mode: str) -> Non
     assert client.base_url == "http://gw:8080" and client.project == "web"
     assert client.tokens is not None and client.tokens.access_token == "env-key"
     assert "env-key" not in repr(client.tokens)
-    assert kind.from_env(environ, project="ops").project == "ops"
+    other = kind.from_env(environ, project="ops")
+    with_key = kind.from_env(environ, api_key="own-key")
+    assert other.project == "ops" and other.tokens == client.tokens
+    assert with_key.tokens is not None and with_key.tokens.access_token == "own-key"
     with pytest.raises(ConfigurationError, match="CLANAVI_URL"):
         kind.from_env({"CLANAVI_TOKEN": "env-key"})
-    await close(client)
+    for made in (client, other, with_key):
+        await close(made)
 
 
 # --- refusals as typed errors ----------------------------------------------------------------------------------
