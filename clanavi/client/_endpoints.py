@@ -74,10 +74,11 @@ class _Declared(Generic[P, T]):
         def bound(*args: Any, **kwargs: Any) -> Any:
             return self._carry(namespace, build(namespace, *args, **kwargs))
 
-        # Shown without `self` (help(), editors, a command line reading signatures).
+        # Shown without `self`, and without what the builder answers (help(), editors, a command line reading
+        # signatures): the namespace's mode decides what the caller gets.
         signature = inspect.signature(build)
         bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=list(signature.parameters.values())[1:]
+            parameters=list(signature.parameters.values())[1:], return_annotation=inspect.Signature.empty
         )
         return bound
 
