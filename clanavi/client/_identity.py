@@ -9,7 +9,7 @@ from clanavi.client._calls import Call, body, model_of, nothing, page_of, path, 
 from clanavi.client._endpoints import M, Namespace, listing, operation
 from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
-from kernel.identity import Role
+from kernel.roles import Role
 from services.gateway.identity.schemas import (
     ApiKeyCreate,
     ApiKeyCreatedOut,

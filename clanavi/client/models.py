@@ -1,8 +1,8 @@
 """The API's bodies and answers: the very models the services declare (and validate requests with), gathered for
 the client's users."""
 
-from kernel.identity import Role
 from kernel.pagination import Page
+from kernel.roles import Role
 from services.audit.schemas import AuditEvent, ChainVerification
 from services.gateway.identity.schemas import (
     ApiKeyCreate,
