@@ -9,6 +9,7 @@ import pytest
 from adapters.base import Address, Feature
 from tests.contract.cloud import ContractCloud
 from tests.contract.helpers import Cleanup, eventually, find_address, find_instance, running_instance, wait_gone
+from tests.tokens import new_token
 
 
 async def _address_reads(cloud: ContractCloud, address_id: str, instance_id: str | None) -> Address:
@@ -35,7 +36,7 @@ async def _instance_has_ip(cloud: ContractCloud, instance_id: str, ip: str, pres
 async def test_allocate_associate_disassociate_release(cloud: ContractCloud, cleanup: Cleanup) -> None:
     instance = await running_instance(cloud, cleanup)
 
-    address = await cloud.adapter.allocate_address()
+    address = await cloud.adapter.allocate_address(client_token=new_token())
     cleanup.address(address.id)
     assert address.id, "an address without an id"
     ipaddress.ip_address(address.ip)  # a real IP address, not a placeholder

@@ -18,11 +18,12 @@ from tests.contract.helpers import (
     unique,
     wait_instance,
 )
+from tests.tokens import new_token
 
 
 async def _image_of(cloud: ContractCloud, cleanup: Cleanup, instance: Instance) -> Image:
     name = unique("img")
-    image = await cloud.adapter.create_image(instance.id, name)
+    image = await cloud.adapter.create_image(instance.id, name, client_token=new_token())
     cleanup.image(image.id)
     assert image.id, "an image without an id"
     assert image.id != instance.image_id, "create_image answered the instance's own image"

@@ -16,12 +16,13 @@ from tests.contract.helpers import (
     wait_gone,
     wait_volume,
 )
+from tests.tokens import new_token
 
 V = VolumeState
 
 
 async def _available_volume(cloud: ContractCloud, cleanup: Cleanup, spec: VolumeSpec | None = None) -> Volume:
-    spec = spec or VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone)
+    spec = spec or VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone, client_token=new_token())
     volume = await cloud.adapter.create_volume(spec)
     cleanup.volume(volume.id)
     assert volume.id, "a volume without an id"
@@ -45,7 +46,7 @@ async def _volume_gone(cloud: ContractCloud, volume_id: str) -> None:
 
 async def _available_snapshot(cloud: ContractCloud, cleanup: Cleanup, volume: Volume) -> Snapshot:
     name = unique("snap")
-    snapshot = await cloud.adapter.create_snapshot(volume.id, name)
+    snapshot = await cloud.adapter.create_snapshot(volume.id, name, client_token=new_token())
     cleanup.snapshot(snapshot.id)
     assert snapshot.id, "a snapshot without an id"
     assert snapshot.volume_id == volume.id
@@ -111,7 +112,9 @@ async def test_snapshot_create_then_delete(cloud: ContractCloud, cleanup: Cleanu
 async def test_volume_from_a_snapshot(cloud: ContractCloud, cleanup: Cleanup) -> None:
     source = await _available_volume(cloud, cleanup)
     snapshot = await _available_snapshot(cloud, cleanup, source)
-    spec = VolumeSpec(name=unique("vol"), size_gb=snapshot.size_gb, zone=cloud.zone, snapshot_id=snapshot.id)
+    spec = VolumeSpec(
+        name=unique("vol"), size_gb=snapshot.size_gb, zone=cloud.zone, snapshot_id=snapshot.id, client_token=new_token()
+    )
     restored = await _available_volume(cloud, cleanup, spec)
     assert restored.id != source.id
     assert restored.snapshot_id == snapshot.id

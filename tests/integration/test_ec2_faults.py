@@ -21,6 +21,7 @@ from adapters.ec2._throttle import Throttle
 from devstack.ports import free_port
 from tests.clock import FakeClock
 from tests.contract.clouds.ec2 import REGION, fresh_adapter, launch_spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,7 @@ async def test_an_unreachable_endpoint_is_unavailable() -> None:
         with pytest.raises(CloudUnavailable):
             await adapter.list_regions()
         with pytest.raises(CloudUnavailable):
-            await adapter.allocate_address()
+            await adapter.allocate_address(client_token=new_token())
     finally:
         await adapter.close()
 
