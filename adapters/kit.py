@@ -184,9 +184,9 @@ R = TypeVar("R", bound=_Identified)
 
 
 def token_digest(account_id: str, client_token: str) -> str:
-    """A client token of an account as 32 hex digits: for a cloud that can keep a token only in a name, where it
-    must be short, of few characters, and not another account's."""
-    return hashlib.sha256(f"{account_id}\n{client_token}".encode()).hexdigest()[:32]
+    """A client token of an account as 16 hex digits: for a cloud that can keep a token only in a name, where it
+    must be short, of few characters, and not another account's (64 bits: no two tokens of an account meet)."""
+    return hashlib.sha256(f"{account_id}\n{client_token}".encode()).hexdigest()[:16]
 
 
 def made_by_token(kind: str, found: R, **asked: object) -> R:

@@ -345,9 +345,10 @@ class OpenStackAdapter(AdapterBase):
         return _mapping.to_volume(await self._run("get volume", self._storage.get_volume, volume_id))
 
     def _volumes_by_token(self, client_token: str) -> list[Any]:
-        # Cinder takes the metadata filter as a Python dict literal, which this JSON object is.
+        # Cinder takes the metadata filter as a Python dict literal, which this JSON object is. The SDK names the
+        # query parameter `properties`: given as `metadata`, it would also compare each volume's dict with this text.
         asked = json.dumps({_mapping.TOKEN_KEY: client_token})
-        volumes = self._storage.volumes(details=True, metadata=asked)
+        volumes = self._storage.volumes(details=True, properties=asked)
         return [v for v in volumes if (v.metadata or {}).get(_mapping.TOKEN_KEY) == client_token]
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:

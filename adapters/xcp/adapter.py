@@ -4,8 +4,9 @@ What is offered (`features`): flavors (from the account's settings: XAPI has non
 snapshots a VM into a template), instances with idempotent launch (the client token is kept in the VM's
 `other_config` and looked up before cloning; images, volumes and snapshots keep theirs the same way), start/stop,
 reboot, suspend/resume, volumes (VDIs in the account's SR) attached through VBDs (plugged at once on a running VM),
-VDI snapshots and volumes made from them, and CPU metrics from `VM_metrics`. Not offered, because XAPI has nothing honest to map them to: zones, key pairs, security groups,
-public addresses, user data and console output (a launch that asks for any of them is refused, not half done).
+VDI snapshots and volumes made from them, and CPU metrics from `VM_metrics`. Not offered, because XAPI has nothing
+honest to map them to: zones, key pairs, security groups, public addresses, user data and console output (a launch
+that asks for any of them is refused, not half done).
 
 Everything Clanavi keeps about a resource rides in the object's `other_config` under `clanavi_*` keys, so the
 adapter holds no state of its own. XenAPI is synchronous XML-RPC: each operation's calls run in one worker thread

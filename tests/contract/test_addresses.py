@@ -8,7 +8,15 @@ import pytest
 
 from adapters.base import Address, Feature
 from tests.contract.cloud import ContractCloud
-from tests.contract.helpers import Cleanup, eventually, find_address, find_instance, running_instance, wait_gone
+from tests.contract.helpers import (
+    Cleanup,
+    eventually,
+    find_address,
+    find_instance,
+    running_instance,
+    unique,
+    wait_gone,
+)
 from tests.tokens import new_token
 
 
@@ -58,3 +66,18 @@ async def test_allocate_associate_disassociate_release(cloud: ContractCloud, cle
     await cloud.adapter.release_address(address.id)
     await wait_gone(lambda: find_address(cloud, address.id), cloud.settle_seconds, f"address {address.id}")
     assert address.ip not in {a.ip for a in await cloud.adapter.list_addresses()}
+
+
+@pytest.mark.needs(Feature.ADDRESSES, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_allocates_one_address(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    token = unique("tok")
+    first = await cloud.adapter.allocate_address(client_token=token)
+    cleanup.address(first.id)
+    again = await cloud.adapter.allocate_address(client_token=token)
+    assert (again.id, again.ip) == (first.id, first.ip), "an allocation retried with its client token made another"
+
+    other = await cloud.adapter.allocate_address(client_token=unique("tok"))
+    cleanup.address(other.id)
+    assert other.id != first.id and other.ip != first.ip
+    held = [a.id for a in await cloud.adapter.list_addresses()]
+    assert held.count(first.id) == 1 and other.id in held

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from adapters.base import Feature, InvalidCloudState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from adapters.base import (
+    Feature,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeSpec,
+    VolumeState,
+)
 from tests.contract.cloud import ContractCloud
 from tests.contract.helpers import (
     Cleanup,
@@ -124,3 +135,39 @@ async def test_volume_from_a_snapshot(cloud: ContractCloud, cleanup: Cleanup) ->
     await _volume_gone(cloud, restored.id)
     await cloud.adapter.delete_snapshot(snapshot.id)
     await wait_gone(lambda: find_snapshot(cloud, snapshot.id), cloud.settle_seconds, f"snapshot {snapshot.id}")
+
+
+@pytest.mark.needs(Feature.VOLUMES, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_creates_one_volume(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    spec = VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone, client_token=unique("tok"))
+    first = await cloud.adapter.create_volume(spec)
+    cleanup.volume(first.id)
+    again = await cloud.adapter.create_volume(spec)
+    assert again.id == first.id, "a create retried with the same client token made a second volume"
+    await wait_volume(cloud, first.id, V.AVAILABLE)
+    assert (await cloud.adapter.create_volume(spec)).id == first.id
+
+    other = await cloud.adapter.create_volume(replace(spec, client_token=unique("tok")))
+    cleanup.volume(other.id)
+    assert other.id != first.id, "a create with a new client token answered an earlier volume"
+    named = sorted(v.id for v in await cloud.adapter.list_volumes() if v.name == spec.name)
+    assert named == sorted([first.id, other.id]), f"volumes named {spec.name}: {named}"
+
+    with pytest.raises(InvalidCloudRequest):  # the token made a volume of another size
+        await cloud.adapter.create_volume(replace(spec, size_gb=2))
+
+
+@pytest.mark.needs(Feature.SNAPSHOTS, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_creates_one_snapshot(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    volume = await _available_volume(cloud, cleanup)
+    name, token = unique("snap"), unique("tok")
+    first = await cloud.adapter.create_snapshot(volume.id, name, client_token=token)
+    cleanup.snapshot(first.id)
+    again = await cloud.adapter.create_snapshot(volume.id, name, client_token=token)
+    assert again.id == first.id, "a create retried with the same client token made a second snapshot"
+
+    other = await cloud.adapter.create_snapshot(volume.id, name, client_token=unique("tok"))
+    cleanup.snapshot(other.id)
+    assert other.id != first.id, "a create with a new client token answered an earlier snapshot"
+    mine = sorted(s.id for s in await cloud.adapter.list_snapshots() if s.volume_id == volume.id)
+    assert mine == sorted([first.id, other.id]), f"snapshots of volume {volume.id}: {mine}"

@@ -463,6 +463,25 @@ async def test_a_full_pool_is_a_quota(shared: Hypervisor, adapter: LibvirtAdapte
     assert shared.volume_names() == before
 
 
+async def test_creates_raced_with_one_client_token_make_one_volume_and_one_image(
+    shared: Hypervisor, adapter: LibvirtAdapter, made: Made, image: str
+) -> None:
+    token = new_token()
+    volumes = await asyncio.gather(
+        *(adapter.create_volume(VolumeSpec(name="raced", size_gb=1, client_token=token)) for _ in range(3))
+    )
+    made.volumes.extend({v.id for v in volumes})
+    assert len({v.id for v in volumes}) == 1
+    assert [n for n in shared.volume_names() if volumes[0].id in n] == [volumes[0].extra["volume"]]
+
+    instance = await made.launch(spec(image))
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    images = await asyncio.gather(*(adapter.create_image(instance.id, name, client_token=token) for _ in range(2)))
+    made.images.extend({i.id for i in images})
+    assert len({i.id for i in images}) == 1, "two images for one client token"
+    assert [n for n in shared.volume_names() if n.startswith(f"image-{name}")] == [images[0].id]
+
+
 # --- images -----------------------------------------------------------------------------------------------------
 
 
@@ -471,9 +490,10 @@ async def test_images_made_from_instances_launch_and_deregister(
 ) -> None:
     instance = await made.launch(spec(image, flavor_id="lv.small"))
     name = f"it-{uuid.uuid4().hex[:8]}"
-    made.images.append(f"image-{name}")
     created = await adapter.create_image(instance.id, name, client_token=new_token())
-    assert (created.id, created.name, created.min_disk_gb) == (f"image-{name}", name, 10)
+    made.images.append(created.id)
+    # Named by its name and its client token, whose digest no image name can hold (it has no '=').
+    assert created.id.startswith(f"image-{name}.t=") and (created.name, created.min_disk_gb) == (name, 10)
     assert domain_state(shared, instance.id) == libvirt.VIR_DOMAIN_RUNNING, "paused for the copy, then resumed"
     assert await adapter.get_image(created.id) == created
     assert created.id in {i.id for i in await adapter.list_images()}

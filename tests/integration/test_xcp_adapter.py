@@ -284,11 +284,15 @@ async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAda
 async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
     standin: XapiStandIn, adapter: XcpAdapter
 ) -> None:
-    instance = await adapter.launch_instance(spec(standin))
-    image = await adapter.create_image(instance.id, "golden", client_token=new_token())
+    asked = spec(standin)
+    instance = await adapter.launch_instance(asked)
+    token = new_token()
+    image = await adapter.create_image(instance.id, "golden", client_token=token)
     rec = vm_record(standin, image.id)
     assert rec is not None and rec["is_a_snapshot"] is True and rec["is_a_template"] is True
-    assert "clanavi_token" not in rec["other_config"], "the image carries the instance's client token"
+    # The image keeps the client token of its own create, not the launch's of the instance it was made from.
+    assert rec["other_config"]["clanavi_token"] == token != asked.client_token
+    assert (await adapter.create_image(instance.id, "golden", client_token=token)).id == image.id
     child = await adapter.launch_instance(spec(standin, image_id=image.id))
     assert child.image_id == image.id and child.state is S.RUNNING
     other = await connect(standin)  # another account does not see this account's image
