@@ -93,6 +93,7 @@ class Feature(enum.StrEnum):
     IMAGE_CREATE = "image_create"
     INSTANCES = "instances"
     IDEMPOTENT_LAUNCH = "idempotent_launch"
+    IDEMPOTENT_CREATE = "idempotent_create"
     USER_DATA = "user_data"
     INSTANCE_START_STOP = "instance_start_stop"
     INSTANCE_REBOOT = "instance_reboot"
@@ -169,6 +170,8 @@ FEATURE_OPERATIONS: dict[Feature, tuple[Operation, ...]] = {
         Operation.TERMINATE_INSTANCE,
     ),
     Feature.IDEMPOTENT_LAUNCH: (),
+    # create_volume, create_snapshot, create_image and allocate_address honour their client token.
+    Feature.IDEMPOTENT_CREATE: (),
     Feature.USER_DATA: (),
     Feature.INSTANCE_START_STOP: (Operation.START_INSTANCE, Operation.STOP_INSTANCE),
     Feature.INSTANCE_REBOOT: (Operation.REBOOT_INSTANCE,),
@@ -206,6 +209,7 @@ MACHINE_FEATURES = frozenset(
         Feature.IMAGE_CREATE,
         Feature.INSTANCES,
         Feature.IDEMPOTENT_LAUNCH,
+        Feature.IDEMPOTENT_CREATE,
         Feature.INSTANCE_START_STOP,
         Feature.INSTANCE_REBOOT,
         Feature.VOLUMES,
@@ -343,6 +347,8 @@ class VolumeSpec:
     size_gb: int
     zone: str | None = None
     snapshot_id: str | None = None
+    # The same token always yields the same volume (see `CloudAdapter`'s client tokens).
+    client_token: str = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +442,17 @@ class UnsupportedOperation(CloudError):
 
 @runtime_checkable
 class CloudAdapter(Protocol):
-    """One cloud account, reached through its provider's API."""
+    """One cloud account, reached through its provider's API.
+
+    Client tokens: `launch_instance` (`LaunchSpec.client_token`), `create_volume` (`VolumeSpec.client_token`),
+    `create_snapshot`, `create_image` and `allocate_address` (their `client_token`) each take a token chosen by the
+    caller, at most 64 printable ASCII characters. A second call with a token of the account answers the resource
+    the first call made (the same id, in whatever state it is now), never a second one, so a create retried after a
+    lost answer or a crash makes nothing twice. A token already used for another request (a snapshot of another
+    volume, a volume of another size) is refused with `InvalidCloudRequest` where the adapter or its cloud can tell.
+    Adapters that honour the tokens declare `IDEMPOTENT_LAUNCH` and `IDEMPOTENT_CREATE`; one that does not may make
+    a second resource, and its callers must find the first some other way.
+    """
 
     driver: ClassVar[str]
     features: ClassVar[frozenset[Feature]]
@@ -452,7 +468,7 @@ class CloudAdapter(Protocol):
     async def get_flavor(self, flavor_id: str) -> Flavor: ...
     async def list_images(self) -> Sequence[Image]: ...
     async def get_image(self, image_id: str) -> Image: ...
-    async def create_image(self, instance_id: str, name: str) -> Image: ...
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image: ...
     async def deregister_image(self, image_id: str) -> None: ...
 
     # instances
@@ -490,12 +506,12 @@ class CloudAdapter(Protocol):
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume: ...
     async def detach_volume(self, volume_id: str) -> Volume: ...
     async def list_snapshots(self) -> Sequence[Snapshot]: ...
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot: ...
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot: ...
     async def delete_snapshot(self, snapshot_id: str) -> None: ...
 
     # addresses
     async def list_addresses(self) -> Sequence[Address]: ...
-    async def allocate_address(self) -> Address: ...
+    async def allocate_address(self, *, client_token: str) -> Address: ...
     async def associate_address(self, address_id: str, instance_id: str) -> Address: ...
     async def disassociate_address(self, address_id: str) -> Address: ...
     async def release_address(self, address_id: str) -> None: ...
@@ -653,7 +669,7 @@ class AdapterBase:
     async def get_image(self, image_id: str) -> Image:
         raise self._unsupported(Operation.GET_IMAGE)
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
         raise self._unsupported(Operation.CREATE_IMAGE)
 
     async def deregister_image(self, image_id: str) -> None:
@@ -734,7 +750,7 @@ class AdapterBase:
     async def list_snapshots(self) -> Sequence[Snapshot]:
         raise self._unsupported(Operation.LIST_SNAPSHOTS)
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
         raise self._unsupported(Operation.CREATE_SNAPSHOT)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
@@ -743,7 +759,7 @@ class AdapterBase:
     async def list_addresses(self) -> Sequence[Address]:
         raise self._unsupported(Operation.LIST_ADDRESSES)
 
-    async def allocate_address(self) -> Address:
+    async def allocate_address(self, *, client_token: str) -> Address:
         raise self._unsupported(Operation.ALLOCATE_ADDRESS)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:

@@ -5,6 +5,7 @@ that an adapter's own modules hold only what is its cloud's.
   `kinds_by_code`, the one table from an SDK's error codes to the contract's error types.
 - `FlavorConfig`, `FlavorLimits` and `Flavors`: the sizes an account offers on a hypervisor that has no flavors of its
   own (libvirt, XAPI), checked against that hypervisor's limits.
+- `token_digest` and `made_by_token`: what the creates that honour a client token share (see `base.CloudAdapter`).
 
 Every adapter package has the same files: `__init__.py` (its public names: the adapter class and its config),
 `adapter.py` (the adapter class: what it declares, `features`, `config_model`, `secret_fields`, and its `open`, which
@@ -18,15 +19,16 @@ each module turning its rows into the contract's values.
 from __future__ import annotations
 
 import enum
+import hashlib
 import http.client
 import ssl
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import CloudError, CloudNotFound, CloudUnavailable, Flavor
+from adapters.base import CloudError, CloudNotFound, CloudUnavailable, Flavor, InvalidCloudRequest
 
 K = TypeVar("K", bound=Hashable)
 
@@ -167,6 +169,34 @@ class Flavors:
             raise CloudNotFound(f"flavor {flavor_id} does not exist") from None
 
 
+# --- client tokens ---------------------------------------------------------------------------------------------
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Identified)
+
+
+def token_digest(account_id: str, client_token: str) -> str:
+    """A client token of an account as 16 hex digits: for a cloud that can keep a token only in a name, where it
+    must be short, of few characters, and not another account's (64 bits: no two tokens of an account meet)."""
+    return hashlib.sha256(f"{account_id}\n{client_token}".encode()).hexdigest()[:16]
+
+
+def made_by_token(kind: str, found: R, **asked: object) -> R:
+    """The answer to a create whose client token made `found` before: `found`, when it was made as `asked` now
+    (each keyword names one of its fields); a token reused for another request is refused."""
+    differs = sorted(name for name, value in asked.items() if getattr(found, name) != value)
+    if differs:
+        raise InvalidCloudRequest(
+            f"the client token was used for {kind} {found.id}, which differs in {', '.join(differs)}"
+        )
+    return found
+
+
 __all__ = [
     "AUTH_FAILED",
     "FlavorConfig",
@@ -175,4 +205,6 @@ __all__ = [
     "Unanswered",
     "Words",
     "kinds_by_code",
+    "made_by_token",
+    "token_digest",
 ]

@@ -120,8 +120,10 @@ class SimCloudAdapter(AdapterBase):
     async def get_image(self, image_id: str) -> Image:
         return await self._call(Operation.GET_IMAGE, lambda: self._catalogue.image(image_id))
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
-        return await self._call(Operation.CREATE_IMAGE, lambda: self._catalogue.create_image(instance_id, name))
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        return await self._call(
+            Operation.CREATE_IMAGE, lambda: self._catalogue.create_image(instance_id, name, client_token)
+        )
 
     async def deregister_image(self, image_id: str) -> None:
         await self._call(Operation.DEREGISTER_IMAGE, lambda: self._catalogue.deregister_image(image_id))
@@ -213,8 +215,10 @@ class SimCloudAdapter(AdapterBase):
     async def list_snapshots(self) -> Sequence[Snapshot]:
         return await self._call(Operation.LIST_SNAPSHOTS, self._snapshots.list)
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        return await self._call(Operation.CREATE_SNAPSHOT, lambda: self._snapshots.create(volume_id, name))
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        return await self._call(
+            Operation.CREATE_SNAPSHOT, lambda: self._snapshots.create(volume_id, name, client_token)
+        )
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._call(Operation.DELETE_SNAPSHOT, lambda: self._snapshots.delete(snapshot_id))
@@ -224,8 +228,8 @@ class SimCloudAdapter(AdapterBase):
     async def list_addresses(self) -> Sequence[Address]:
         return await self._call(Operation.LIST_ADDRESSES, self._addresses.list)
 
-    async def allocate_address(self) -> Address:
-        return await self._call(Operation.ALLOCATE_ADDRESS, self._addresses.allocate)
+    async def allocate_address(self, *, client_token: str) -> Address:
+        return await self._call(Operation.ALLOCATE_ADDRESS, lambda: self._addresses.allocate(client_token))
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
         return await self._call(Operation.ASSOCIATE_ADDRESS, lambda: self._addresses.associate(address_id, instance_id))

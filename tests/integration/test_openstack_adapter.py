@@ -17,6 +17,7 @@ from tests.contract.clouds.openstack import FLAVOR, SDK_WARNING_FILTERS, open_ad
 from tests.contract.helpers import all_instances, eventually, missing_like, wait_instance, wait_instance_gone
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import ZONE
+from tests.tokens import new_token
 
 pytestmark = [pytest.mark.filterwarnings(f) for f in SDK_WARNING_FILTERS]
 
@@ -177,7 +178,7 @@ async def test_image_from_a_server_and_console_output(standin: OpenStackStandIn,
     await wait_instance(cloud, launched.id, S.RUNNING)
     output = await eventually(lambda: adapter.console_output(launched.id), 5.0, what="console output")
     assert "login:" in output
-    image = await adapter.create_image(launched.id, "snap-of-vm")
+    image = await adapter.create_image(launched.id, "snap-of-vm", client_token=new_token())
     assert image.name == "snap-of-vm"
     assert image.extra["instance_id"] == launched.id
     assert (await adapter.get_image(image.id)).id == image.id

@@ -16,6 +16,7 @@ from adapters.simcloud.throttle import account_bucket
 from kernel import db
 from tests.clock import FakeClock
 from tests.integration.simcloud_harness import Make, SimClock, spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +190,7 @@ async def test_speedup_shortens_every_transition(make: Make, clock: SimClock) ->
     await cloud.stop_instance(launched.id)
     clock.advance(0.5)
     assert (await states(cloud, [launched.id]))[launched.id] == InstanceState.STOPPED
-    volume = await cloud.create_volume(VolumeSpec("v", 10))
+    volume = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
     clock.advance(1.99)
     assert [v.state for v in await cloud.list_volumes()] == [VolumeState.CREATING]
     clock.advance(0.01)

@@ -33,6 +33,7 @@ from devstack.ports import free_port
 from tests.contract.clouds.xcp import FLAVOR, account_config, connect, standin_for, template_uuid
 from tests.standins.xapi import XapiStandIn
 from tests.standins.xapi.rrd import Load
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -240,7 +241,7 @@ async def test_volume_attach_plugs_into_a_running_vm_and_terminate_keeps_it(
     standin: XapiStandIn, adapter: XcpAdapter
 ) -> None:
     launched = await adapter.launch_instance(spec(standin))
-    volume = await adapter.create_volume(VolumeSpec(name="data", size_gb=2))
+    volume = await adapter.create_volume(VolumeSpec(name="data", size_gb=2, client_token=new_token()))
     rec = vdi_record(standin, volume.id)
     assert rec is not None and rec["virtual_size"] == str(2 * 1024**3)
 
@@ -271,11 +272,13 @@ async def test_volume_attach_plugs_into_a_running_vm_and_terminate_keeps_it(
 
 
 async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAdapter) -> None:
-    volume = await adapter.create_volume(VolumeSpec(name="src", size_gb=1))
-    snapshot = await adapter.create_snapshot(volume.id, "snap")
+    volume = await adapter.create_volume(VolumeSpec(name="src", size_gb=1, client_token=new_token()))
+    snapshot = await adapter.create_snapshot(volume.id, "snap", client_token=new_token())
     rec = vdi_record(standin, snapshot.id)
     assert rec is not None and rec["is_a_snapshot"] is True
-    restored = await adapter.create_volume(VolumeSpec(name="restored", size_gb=1, snapshot_id=snapshot.id))
+    restored = await adapter.create_volume(
+        VolumeSpec(name="restored", size_gb=1, snapshot_id=snapshot.id, client_token=new_token())
+    )
     assert restored.snapshot_id == snapshot.id
     await adapter.delete_snapshot(snapshot.id)
     assert vdi_record(standin, snapshot.id) is None
@@ -284,11 +287,15 @@ async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAda
 async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
     standin: XapiStandIn, adapter: XcpAdapter
 ) -> None:
-    instance = await adapter.launch_instance(spec(standin))
-    image = await adapter.create_image(instance.id, "golden")
+    asked = spec(standin)
+    instance = await adapter.launch_instance(asked)
+    token = new_token()
+    image = await adapter.create_image(instance.id, "golden", client_token=token)
     rec = vm_record(standin, image.id)
     assert rec is not None and rec["is_a_snapshot"] is True and rec["is_a_template"] is True
-    assert "clanavi_token" not in rec["other_config"], "the image carries the instance's client token"
+    # The image keeps the client token of its own create, not the launch's of the instance it was made from.
+    assert rec["other_config"]["clanavi_token"] == token != asked.client_token
+    assert (await adapter.create_image(instance.id, "golden", client_token=token)).id == image.id
     child = await adapter.launch_instance(spec(standin, image_id=image.id))
     assert child.image_id == image.id and child.state is S.RUNNING
     other = await connect(standin)  # another account does not see this account's image
