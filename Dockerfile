@@ -19,11 +19,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libvirt-dev pkg-config gcc \
  && rm -rf /var/lib/apt/lists/*
 
-# Dependencies in their own layer: code edits then skip re-installing them.
+# Dependencies in their own layer: code edits then skip re-installing them. Every cloud SDK (clanavi[all]).
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv sync --frozen --no-dev --no-install-project --no-editable
+    uv sync --frozen --no-dev --extra all --no-install-project --no-editable
 
 COPY pyproject.toml uv.lock README.md ./
 COPY kernel ./kernel
@@ -31,7 +31,7 @@ COPY adapters ./adapters
 COPY services ./services
 # --no-editable: the project lands in site-packages, so the runtime needs only /app/.venv, not /src.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --extra all --no-editable
 
 
 FROM ${PYTHON_IMAGE} AS runtime

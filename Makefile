@@ -1,7 +1,7 @@
 # The front door: `make run` starts the whole platform, `make test` runs every check. Both install what is missing.
 # `make stop` stops what `make run` started (its data stays for the next run); `make clean` deletes that data.
 PY := .venv/bin/python
-SOURCES := kernel adapters services devstack bench tests
+SOURCES := kernel adapters services clanavi devstack bench tests
 # Every service, test run and command starts from compiled byte code (kept in the ignored __pycache__ folders):
 # compiling the stack's 1,600 modules again costs each process start seconds of CPU.
 unexport PYTHONDONTWRITEBYTECODE

@@ -5,6 +5,11 @@ the normalised enums here in one table, and declares the operations it supports 
 answers every operation with `UnsupportedOperation`, so an adapter overrides exactly what it can do and nothing
 is ever a silent no-op; and it is the one way an adapter calls its cloud (`_call`, `_run`): a blocking SDK's step in a
 worker thread, the SDK's errors translated by the adapter's `_errors` module, every call timed by outcome.
+
+An adapter class also says, without connecting, what the platform needs to know of its accounts: `features`,
+`config_model` (an account's settings), `secret_fields` (those of them that are secret) and `features_for` (the
+features of the class that serves an account of given settings, for an adapter with variants); `connect` opens one
+account's adapter from its settings.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 from prometheus_client import Histogram
+from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -87,6 +93,7 @@ class Feature(enum.StrEnum):
     IMAGE_CREATE = "image_create"
     INSTANCES = "instances"
     IDEMPOTENT_LAUNCH = "idempotent_launch"
+    IDEMPOTENT_CREATE = "idempotent_create"
     USER_DATA = "user_data"
     INSTANCE_START_STOP = "instance_start_stop"
     INSTANCE_REBOOT = "instance_reboot"
@@ -163,6 +170,8 @@ FEATURE_OPERATIONS: dict[Feature, tuple[Operation, ...]] = {
         Operation.TERMINATE_INSTANCE,
     ),
     Feature.IDEMPOTENT_LAUNCH: (),
+    # create_volume, create_snapshot, create_image and allocate_address honour their client token.
+    Feature.IDEMPOTENT_CREATE: (),
     Feature.USER_DATA: (),
     Feature.INSTANCE_START_STOP: (Operation.START_INSTANCE, Operation.STOP_INSTANCE),
     Feature.INSTANCE_REBOOT: (Operation.REBOOT_INSTANCE,),
@@ -200,6 +209,7 @@ MACHINE_FEATURES = frozenset(
         Feature.IMAGE_CREATE,
         Feature.INSTANCES,
         Feature.IDEMPOTENT_LAUNCH,
+        Feature.IDEMPOTENT_CREATE,
         Feature.INSTANCE_START_STOP,
         Feature.INSTANCE_REBOOT,
         Feature.VOLUMES,
@@ -337,6 +347,8 @@ class VolumeSpec:
     size_gb: int
     zone: str | None = None
     snapshot_id: str | None = None
+    # The same token always yields the same volume (see `CloudAdapter`'s client tokens).
+    client_token: str = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +442,17 @@ class UnsupportedOperation(CloudError):
 
 @runtime_checkable
 class CloudAdapter(Protocol):
-    """One cloud account, reached through its provider's API."""
+    """One cloud account, reached through its provider's API.
+
+    Client tokens: `launch_instance` (`LaunchSpec.client_token`), `create_volume` (`VolumeSpec.client_token`),
+    `create_snapshot`, `create_image` and `allocate_address` (their `client_token`) each take a token chosen by the
+    caller, at most 64 printable ASCII characters. A second call with a token of the account answers the resource
+    the first call made (the same id, in whatever state it is now), never a second one, so a create retried after a
+    lost answer or a crash makes nothing twice. A token already used for another request (a snapshot of another
+    volume, a volume of another size) is refused with `InvalidCloudRequest` where the adapter or its cloud can tell.
+    Adapters that honour the tokens declare `IDEMPOTENT_LAUNCH` and `IDEMPOTENT_CREATE`; one that does not may make
+    a second resource, and its callers must find the first some other way.
+    """
 
     driver: ClassVar[str]
     features: ClassVar[frozenset[Feature]]
@@ -446,7 +468,7 @@ class CloudAdapter(Protocol):
     async def get_flavor(self, flavor_id: str) -> Flavor: ...
     async def list_images(self) -> Sequence[Image]: ...
     async def get_image(self, image_id: str) -> Image: ...
-    async def create_image(self, instance_id: str, name: str) -> Image: ...
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image: ...
     async def deregister_image(self, image_id: str) -> None: ...
 
     # instances
@@ -484,12 +506,12 @@ class CloudAdapter(Protocol):
     async def attach_volume(self, volume_id: str, instance_id: str, device: str | None = None) -> Volume: ...
     async def detach_volume(self, volume_id: str) -> Volume: ...
     async def list_snapshots(self) -> Sequence[Snapshot]: ...
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot: ...
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot: ...
     async def delete_snapshot(self, snapshot_id: str) -> None: ...
 
     # addresses
     async def list_addresses(self) -> Sequence[Address]: ...
-    async def allocate_address(self) -> Address: ...
+    async def allocate_address(self, *, client_token: str) -> Address: ...
     async def associate_address(self, address_id: str, instance_id: str) -> Address: ...
     async def disassociate_address(self, address_id: str) -> Address: ...
     async def release_address(self, address_id: str) -> None: ...
@@ -568,13 +590,52 @@ async def run_in_thread(
     return await call_cloud(driver, errors, call, lambda: asyncio.to_thread(fn, *args, **kwargs))
 
 
+# --- connecting ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the platform lends an adapter: a database pool for adapters that keep state (SimCloud)."""
+
+    pool: Any
+
+
+class NoSettings(BaseModel):
+    """The settings of an adapter that takes none: any setting is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class AdapterBase:
     """Every operation of the contract, refused with `UnsupportedOperation`; adapters override what they support."""
 
     driver: ClassVar[str] = "base"
     features: ClassVar[frozenset[Feature]] = frozenset()
+    # An account's settings, as `connect` validates them.
+    config_model: ClassVar[type[BaseModel]] = NoSettings
+    # The settings that are secret: stored sealed, never shown.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
     # The adapter's `_errors` module; None for an adapter that raises the contract's errors itself (SimCloud).
     errors: Translator | None = None
+
+    @classmethod
+    def features_for(cls, config: Mapping[str, Any]) -> frozenset[Feature]:
+        """What an account of these settings will be served with, told without connecting. An adapter whose accounts
+        are served by variants of it (libvirt: hosts that hot-plug disks) says which; the connected adapter's own
+        `features` are the final word."""
+        return cls.features
+
+    @classmethod
+    async def open(cls, account_id: str, config: Any) -> Self:
+        """The adapter of one account, from its validated settings (a `config_model`)."""
+        raise NotImplementedError(f"{cls.__name__} overrides open (or connect)")
+
+    @classmethod
+    async def connect(cls, account_id: str, config: Mapping[str, Any], context: AdapterContext) -> Self:
+        """The adapter of one account, from its settings as stored (credentials included): validated as
+        `config_model` (pydantic's ValidationError names what is refused), then `open`ed. The context's pool is for
+        adapters that keep state in the platform's database; an adapter that keeps it all in its cloud ignores it."""
+        return await cls.open(account_id, cls.config_model.model_validate(dict(config)))
 
     async def _call(self, call: str, request: Callable[[], Awaitable[T]], /) -> T:
         """One request of an async SDK (or of SimCloud's store) through `call_cloud`."""
@@ -608,7 +669,7 @@ class AdapterBase:
     async def get_image(self, image_id: str) -> Image:
         raise self._unsupported(Operation.GET_IMAGE)
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
         raise self._unsupported(Operation.CREATE_IMAGE)
 
     async def deregister_image(self, image_id: str) -> None:
@@ -689,7 +750,7 @@ class AdapterBase:
     async def list_snapshots(self) -> Sequence[Snapshot]:
         raise self._unsupported(Operation.LIST_SNAPSHOTS)
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
         raise self._unsupported(Operation.CREATE_SNAPSHOT)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
@@ -698,7 +759,7 @@ class AdapterBase:
     async def list_addresses(self) -> Sequence[Address]:
         raise self._unsupported(Operation.LIST_ADDRESSES)
 
-    async def allocate_address(self) -> Address:
+    async def allocate_address(self, *, client_token: str) -> Address:
         raise self._unsupported(Operation.ALLOCATE_ADDRESS)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:

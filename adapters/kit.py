@@ -5,10 +5,11 @@ that an adapter's own modules hold only what is its cloud's.
   `kinds_by_code`, the one table from an SDK's error codes to the contract's error types.
 - `FlavorConfig`, `FlavorLimits` and `Flavors`: the sizes an account offers on a hypervisor that has no flavors of its
   own (libvirt, XAPI), checked against that hypervisor's limits.
-- `connector`: the registry's `connect` of an adapter that is opened from its account's settings alone.
+- `token_digest` and `made_by_token`: what the creates that honour a client token share (see `base.CloudAdapter`).
 
-Every adapter package has the same files: `__init__.py` (its public names: the adapter, its config, `connect`),
-`adapter.py` (the adapter class, its `open`, and `connect`), `config.py` (the account's settings), `_errors.py` (the
+Every adapter package has the same files: `__init__.py` (its public names: the adapter class and its config),
+`adapter.py` (the adapter class: what it declares, `features`, `config_model`, `secret_fields`, and its `open`, which
+`AdapterBase.connect` calls with the validated settings), `config.py` (the account's settings), `_errors.py` (the
 SDK's errors as the contract's: `SDK_ERRORS`, `translate`) and `_mapping.py` (the cloud's states and records as the
 contract's values, no I/O); what only it needs (an SDK's door, a throttle) stands beside them in private modules.
 SimCloud, which is its own cloud, has no SDK to translate: its store is split by concept (instances, volumes, ...),
@@ -18,20 +19,18 @@ each module turning its rows into the contract's values.
 from __future__ import annotations
 
 import enum
+import hashlib
 import http.client
 import ssl
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import CloudAdapter, CloudError, CloudNotFound, CloudUnavailable, Flavor
-from adapters.registry import AdapterContext
+from adapters.base import CloudError, CloudNotFound, CloudUnavailable, Flavor, InvalidCloudRequest
 
 K = TypeVar("K", bound=Hashable)
-A = TypeVar("A", bound=CloudAdapter)
-C = TypeVar("C", bound=BaseModel)
 
 AUTH_FAILED = "authentication failed"
 
@@ -170,22 +169,32 @@ class Flavors:
             raise CloudNotFound(f"flavor {flavor_id} does not exist") from None
 
 
-# --- connecting ------------------------------------------------------------------------------------------------
+# --- client tokens ---------------------------------------------------------------------------------------------
 
 
-def connector(
-    settings: type[C], open_: Callable[[str, C], Awaitable[A]]
-) -> Callable[[str, Mapping[str, Any], AdapterContext], Awaitable[A]]:
-    """The registry's `connect` of an adapter that keeps all it knows in its cloud (the context's pool is not
-    needed): the account's settings validated as `settings`, then `open_(account_id, settings)`."""
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
-    async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> A:
-        return await open_(account_id, settings.model_validate(dict(config)))
 
-    # The registry reads an adapter's features from the class its `connect` names, without connecting: `open_` is
-    # the adapter class's own classmethod, bound to that class.
-    connect.__annotations__["return"] = getattr(open_, "__self__", Any)
-    return connect
+R = TypeVar("R", bound=_Identified)
+
+
+def token_digest(account_id: str, client_token: str) -> str:
+    """A client token of an account as 16 hex digits: for a cloud that can keep a token only in a name, where it
+    must be short, of few characters, and not another account's (64 bits: no two tokens of an account meet)."""
+    return hashlib.sha256(f"{account_id}\n{client_token}".encode()).hexdigest()[:16]
+
+
+def made_by_token(kind: str, found: R, **asked: object) -> R:
+    """The answer to a create whose client token made `found` before: `found`, when it was made as `asked` now
+    (each keyword names one of its fields); a token reused for another request is refused."""
+    differs = sorted(name for name, value in asked.items() if getattr(found, name) != value)
+    if differs:
+        raise InvalidCloudRequest(
+            f"the client token was used for {kind} {found.id}, which differs in {', '.join(differs)}"
+        )
+    return found
 
 
 __all__ = [
@@ -195,6 +204,7 @@ __all__ = [
     "Flavors",
     "Unanswered",
     "Words",
-    "connector",
     "kinds_by_code",
+    "made_by_token",
+    "token_digest",
 ]

@@ -29,8 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from adapters import registry
 from adapters.base import CloudAdapter, LaunchSpec
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from bench._cli import machine
 from devstack import PostgresServer, free_port
 from devstack.moto import MotoServer
@@ -216,7 +217,7 @@ async def bench(pg: PostgresServer, moto: MotoServer, n: int, concurrency: int) 
             "reboot_seconds": 0,
             "terminate_seconds": 0,
         }
-        sim = await factory("simcloud")("bench", timings, AdapterContext(pool=pool))
+        sim = await registry.connect("simcloud", "bench", timings, AdapterContext(pool=pool))
         log(f"SimCloud: {n} instances")
         results["simcloud_adapter"] = await run_adapter(sim, "img-debian-12", "sim.small", n, concurrency)
         await sim.close()
@@ -230,7 +231,7 @@ async def bench(pg: PostgresServer, moto: MotoServer, n: int, concurrency: int) 
         "secret_access_key": "testing",
         **UNTHROTTLED,
     }
-    ec2 = await factory("ec2")("bench", config, AdapterContext(pool=None))
+    ec2 = await registry.connect("ec2", "bench", config, AdapterContext(pool=None))
     image_id = await _linux_image(ec2)
     log(f"EC2 adapter (aioboto3) against moto: {n} instances")
     try:

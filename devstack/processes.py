@@ -22,11 +22,16 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # The interpreter, and where it starts: another venv's python, started outside this repository, serves the Clanavi
+    # installed in that venv.
+    python: str = sys.executable
+    cwd: Path | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "services", "serve", self.name],
+                [self.python, "-m", "services", "serve", self.name],
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kernel import correlation, storable_text
 from kernel.errors import PROBLEM_SCHEMA, ClanaviError, problem, problem_from_error
 from kernel.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from kernel.pagination import page_adapter
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +388,15 @@ def probes_router(readiness: ReadinessCheck) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def page_answer(model: type[BaseModel], records: Sequence[object], next_cursor: str | None) -> Response:
+    """The JSON of a page of `model`s read from the records' attributes, the same bytes a route answering
+    `Page[model]` sends. A listing is a service's busiest route: pydantic-core validates and writes the whole page in
+    one pass each, where answer models built one by one and then serialised by the route cost twice the CPU."""
+    pages = page_adapter(model)
+    page = pages.validate_python({"items": records, "next_cursor": next_cursor}, from_attributes=True)
+    return Response(pages.dump_json(page, by_alias=True), media_type="application/json")
 
 
 def answer(model: BaseModel, *, status: int = 200) -> Response:

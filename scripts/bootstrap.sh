@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for running and testing Clanavi on Debian 12: the Debian packages for PostgreSQL and
-# RabbitMQ, then a virtual environment (.venv) with the locked Python dependencies. Safe to run again: it only does
-# what is not done yet.
+# RabbitMQ, then a virtual environment (.venv) with the locked Python dependencies, every cloud SDK extra among them
+# (clanavi[all]). Safe to run again: it only does what is not done yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +52,6 @@ fi
 # System certificates: a TLS-inspecting proxy's CA is trusted there, not in uv's bundled roots.
 export UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
 # The interpreter itself, not a wrapper such as a pyenv shim: uv would rebuild the venv on every run otherwise.
-.cache/uv-venv/bin/uv sync --frozen --quiet --python "$(python3 -c 'import sys; print(sys.executable)')"
+# Every extra: `make run` serves, and `make test` tests, every adapter. (uv's cache, ~/.cache/uv unless UV_CACHE_DIR
+# says otherwise, is what tests/integration/test_sdk_extras.py installs a venv without one extra from.)
+.cache/uv-venv/bin/uv sync --frozen --all-extras --quiet --python "$(python3 -c 'import sys; print(sys.executable)')"

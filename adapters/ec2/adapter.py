@@ -37,6 +37,7 @@ from adapters.base import (
     ImageState,
     Instance,
     InstanceState,
+    InvalidCloudRequest,
     InvalidCloudState,
     KeyPair,
     LaunchSpec,
@@ -56,7 +57,7 @@ from adapters.ec2 import _errors
 from adapters.ec2 import _mapping as m
 from adapters.ec2._throttle import Sleep, Throttle, backoff, is_non_mutating
 from adapters.ec2.config import Ec2Config
-from adapters.kit import connector
+from adapters.kit import made_by_token
 from kernel.retry import retrying
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ _INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 # DescribeInstances: ids per call by InstanceIds, and values per instance-id filter.
 _IDS_PER_CALL = 1000
 _FILTER_VALUES = 200
+# EC2's answer to a CreateImage whose name the account has given an image already.
+_DUPLICATE_AMI = "InvalidAMIName.Duplicate"
 # Instances whose last description the adapter keeps (a few hundred bytes each).
 _SEEN_INSTANCES = 10_000
 
@@ -118,6 +121,8 @@ class Ec2Adapter(AdapterBase):
     driver: ClassVar[str] = "ec2"
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.METRICS}
+    config_model: ClassVar[type[Ec2Config]] = Ec2Config
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"access_key_id", "secret_access_key", "session_token"})
 
     def __init__(
         self,
@@ -130,7 +135,7 @@ class Ec2Adapter(AdapterBase):
         throttle: Throttle | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Use `open` (or the registry's `connect`): it builds the clients this takes."""
+        """Use `open` (or `connect`): it builds the clients this takes."""
         self.account_id = account_id
         self.config = config
         self._ec2 = ec2
@@ -322,8 +327,33 @@ class Ec2Adapter(AdapterBase):
         found = sorted(answer.get("Images", []), key=lambda raw: (raw.get("CreationDate", ""), raw.get("ImageId", "")))
         return [m.to_image(raw) for raw in reversed(found)]
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
-        created = await self._call("CreateImage", lambda: self._ec2.create_image(InstanceId=instance_id, Name=name))
+    async def _image_by_token(self, token: str) -> Image | None:
+        answer = await self._call(
+            "DescribeImages", lambda: self._ec2.describe_images(Owners=["self"], Filters=_tagged(token))
+        )
+        found = answer.get("Images", [])
+        return m.to_image(found[0]) if found else None
+
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        """CreateImage has no ClientToken: the image is tagged with the token as it is made, and looked for first.
+        Image names are unique in an account, so of two calls racing with one token, the second is refused as a
+        duplicate and finds the first's image."""
+        token = m.ec2_client_token(client_token)
+        earlier = await self._image_by_token(token)
+        if earlier is not None:
+            return made_by_token("image", earlier, name=name)
+        tags: list[TagSpecificationTypeDef] = [{"ResourceType": "image", "Tags": _tag_list({m.TOKEN_TAG: token})}]
+        try:
+            created = await self._call(
+                "CreateImage",
+                lambda: self._ec2.create_image(InstanceId=instance_id, Name=name, TagSpecifications=tags),
+            )
+        except InvalidCloudRequest as refused:
+            duplicate = refused.__cause__ is not None and _errors.error_code(refused.__cause__) == _DUPLICATE_AMI
+            raced = await self._image_by_token(token) if duplicate else None
+            if raced is None:
+                raise
+            return made_by_token("image", raced, name=name)
         image_id = created["ImageId"]
         try:
             return await self.get_image(image_id)
@@ -577,17 +607,27 @@ class Ec2Adapter(AdapterBase):
         return [m.to_volume(raw) async for answer in pages for raw in answer.get("Volumes", [])]
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
+        """CreateVolume takes the ClientToken itself; the volume is tagged with it too, for `client_token_lookup`."""
+        token = m.ec2_client_token(spec.client_token)
+        if self.config.client_token_lookup:
+            earlier = await self._call(
+                "DescribeVolumes", lambda: self._ec2.describe_volumes(Filters=_tagged(token), MaxResults=5)
+            )
+            for raw in earlier.get("Volumes", []):
+                return _same_volume(m.to_volume(raw), spec)
+        tags = {m.TOKEN_TAG: token, **({m.NAME_TAG: spec.name} if spec.name else {})}
         request: CreateVolumeRequestTypeDef = {
             "AvailabilityZone": spec.zone or await self._default_zone(),
             "VolumeType": cast("VolumeTypeType", self.config.volume_type),
+            "ClientToken": token,
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": _tag_list(tags)}],
         }
         if spec.snapshot_id:
             request["SnapshotId"] = spec.snapshot_id
         if spec.size_gb > 0 or not spec.snapshot_id:
             request["Size"] = spec.size_gb
-        if spec.name:
-            request["TagSpecifications"] = [{"ResourceType": "volume", "Tags": _tag_list({m.NAME_TAG: spec.name})}]
-        answer = await self._call("CreateVolume", lambda: self._ec2.create_volume(**request))
+        # The ClientToken makes a repeated CreateVolume harmless, so transient failures are retried too.
+        answer = await self._call("CreateVolume", lambda: self._ec2.create_volume(**request), idempotent=True)
         return m.to_volume(cast("VolumeTypeDef", answer))
 
     async def delete_volume(self, volume_id: str) -> None:
@@ -636,10 +676,18 @@ class Ec2Adapter(AdapterBase):
         pages = self._pages("DescribeSnapshots", self._ec2.describe_snapshots, OwnerIds=["self"], MaxResults=1000)
         return [m.to_snapshot(raw) async for answer in pages for raw in answer.get("Snapshots", [])]
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        tags: list[TagSpecificationTypeDef] = []
-        if name:
-            tags.append({"ResourceType": "snapshot", "Tags": _tag_list({m.NAME_TAG: name})})
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        """CreateSnapshot has no ClientToken: the snapshot is tagged with the token as it is made, and looked for
+        first (EC2 has nothing that would refuse a second one made at the same moment)."""
+        token = m.ec2_client_token(client_token)
+        earlier = await self._call(
+            "DescribeSnapshots",
+            lambda: self._ec2.describe_snapshots(OwnerIds=["self"], Filters=_tagged(token), MaxResults=5),
+        )
+        for raw in earlier.get("Snapshots", []):
+            return made_by_token("snapshot", m.to_snapshot(raw), volume_id=volume_id)
+        tagged = {m.TOKEN_TAG: token, **({m.NAME_TAG: name} if name else {})}
+        tags: list[TagSpecificationTypeDef] = [{"ResourceType": "snapshot", "Tags": _tag_list(tagged)}]
         answer = await self._call(
             "CreateSnapshot",
             lambda: self._ec2.create_snapshot(VolumeId=volume_id, Description=name, TagSpecifications=tags),
@@ -659,8 +707,17 @@ class Ec2Adapter(AdapterBase):
         answer = await self._call("DescribeAddresses", lambda: self._ec2.describe_addresses())
         return [m.to_address(raw) for raw in answer.get("Addresses", [])]
 
-    async def allocate_address(self) -> Address:
-        answer = await self._call("AllocateAddress", lambda: self._ec2.allocate_address(Domain="vpc"))
+    async def allocate_address(self, *, client_token: str) -> Address:
+        """AllocateAddress has no ClientToken: the address is tagged with the token as it is allocated, and looked
+        for first (EC2 has nothing that would refuse a second one allocated at the same moment)."""
+        token = m.ec2_client_token(client_token)
+        earlier = await self._call("DescribeAddresses", lambda: self._ec2.describe_addresses(Filters=_tagged(token)))
+        for raw in earlier.get("Addresses", []):
+            return m.to_address(raw)
+        tags: list[TagSpecificationTypeDef] = [{"ResourceType": "elastic-ip", "Tags": _tag_list({m.TOKEN_TAG: token})}]
+        answer = await self._call(
+            "AllocateAddress", lambda: self._ec2.allocate_address(Domain="vpc", TagSpecifications=tags)
+        )
         return Address(
             id=answer["AllocationId"],
             ip=answer["PublicIp"],
@@ -722,8 +779,15 @@ def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-# An adapter for one EC2 account in one region.
-connect = connector(Ec2Config, Ec2Adapter.open)
+def _tagged(token: str) -> list[FilterTypeDef]:
+    """The describe filter for what a create with this client token made."""
+    return [{"Name": f"tag:{m.TOKEN_TAG}", "Values": [token]}]
 
 
-__all__ = ["Ec2Adapter", "connect"]
+def _same_volume(found: Volume, spec: VolumeSpec) -> Volume:
+    # A volume made from a snapshot without a size has the snapshot's.
+    sized = {"size_gb": spec.size_gb} if spec.size_gb > 0 else {}
+    return made_by_token("volume", found, snapshot_id=spec.snapshot_id, **sized)
+
+
+__all__ = ["Ec2Adapter"]

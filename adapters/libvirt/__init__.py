@@ -1,6 +1,6 @@
 """libvirt: domains made from images kept as volumes in a storage pool (see `adapter` for what is offered)."""
 
-from adapters.libvirt.adapter import HOTPLUG_TYPES, HotplugLibvirtAdapter, LibvirtAdapter, connect
+from adapters.libvirt.adapter import HOTPLUG_TYPES, HotplugLibvirtAdapter, LibvirtAdapter
 from adapters.libvirt.config import DEFAULT_FLAVORS, LibvirtConfig
 
 __all__ = [
@@ -9,5 +9,4 @@ __all__ = [
     "HotplugLibvirtAdapter",
     "LibvirtAdapter",
     "LibvirtConfig",
-    "connect",
 ]

@@ -25,7 +25,7 @@ UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 def to_image(facts: VolumeFacts, config: LibvirtConfig) -> Image:
     return Image(
         id=facts.name,
-        name=facts.name[len(config.image_prefix) :],
+        name=_naming.image_name(config.image_prefix, facts.name),
         os=config.image_os.get(facts.name, "unknown"),
         state=ImageState.AVAILABLE,
         min_disk_gb=math.ceil(facts.capacity / GIB),

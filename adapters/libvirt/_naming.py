@@ -2,10 +2,15 @@
 
 A storage volume has no metadata of its own, so what Clanavi knows about a volume lives in its name:
 
-- images:      `<image_prefix><image name>`, e.g. `image-debian-12`; the id is the volume's name.
+- images:      `<image_prefix><image name>`, e.g. `image-debian-12`, or `<image_prefix><image name>.t=<token>` for one
+               made from an instance; the id is the volume's name.
 - root disks:  `<prefix>root-<instance uuid>`; never shown as volumes.
-- volumes:     `<prefix>vol-<id hex>[.n=<name>][.s=<snapshot id>]`; the id is `vol-<id hex>`.
-- snapshots:   `<prefix>snap-<id hex>[.n=<name>].v=<volume id>`; the id is `snap-<id hex>`.
+- volumes:     `<prefix>vol-<id hex>[.n=<name>][.s=<snapshot id>].t=<token>`; the id is `vol-<id hex>`.
+- snapshots:   `<prefix>snap-<id hex>[.n=<name>].v=<volume id>.t=<token>`; the id is `snap-<id hex>`.
+
+`<token>` is the digest of the client token of the create that made it (`kit.token_digest`), which a repeated create
+looks for. An image's name is its name alone, so it is not made twice even by two calls at one moment; a volume's
+carries its creation time too, so the adapter makes one create of a token wait for another.
 
 Ids start with their creation time in milliseconds (like UUIDv7), so a volume's age survives without metadata.
 Field values are percent-encoded, dots included, so `.` only ever separates fields. Any other volume in the pool
@@ -78,6 +83,20 @@ def decode(prefix: str, volume_name: str) -> Managed | None:
         fields[key] = urllib.parse.unquote(value)
     kind: Kind = "vol" if match.group(1) == "vol" else "snap"
     return Managed(kind, head, fields)
+
+
+# Image names have no '=', so this cannot end a name of the image's own.
+_IMAGE_TOKEN = ".t="  # noqa: S105 - a separator in a name, not a secret
+
+
+def image_volume(image_prefix: str, name: str, token: str) -> str:
+    """The libvirt volume name (and id) of the image `name` made by the create whose client token has this digest."""
+    return f"{image_prefix}{name}{_IMAGE_TOKEN}{token}"
+
+
+def image_name(image_prefix: str, volume_name: str) -> str:
+    """The name of the image that is the volume `volume_name`."""
+    return volume_name[len(image_prefix) :].partition(_IMAGE_TOKEN)[0]
 
 
 def root_volume(prefix: str, instance_id: str) -> str:

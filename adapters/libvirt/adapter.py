@@ -23,15 +23,18 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
+from weakref import WeakValueDictionary
 
 from adapters.base import (
     MACHINE_FEATURES,
     AdapterBase,
+    CloudError,
     CloudNotFound,
     Feature,
     Flavor,
@@ -52,7 +55,7 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
-from adapters.kit import Flavors, connector
+from adapters.kit import Flavors, made_by_token, token_digest
 from adapters.libvirt import _errors, _mapping, _metrics, _naming, _states, _xml
 from adapters.libvirt._host import DomainView, Host, PoolVolume
 from adapters.libvirt.config import LibvirtConfig
@@ -77,6 +80,7 @@ class LibvirtAdapter(AdapterBase):
         Feature.INSTANCE_SUSPEND,
         Feature.METRICS,
     }
+    config_model: ClassVar[type[LibvirtConfig]] = LibvirtConfig
 
     def __init__(
         self,
@@ -96,9 +100,20 @@ class LibvirtAdapter(AdapterBase):
         self._domain_type = domain_type
         self._flavors = Flavors(config.flavors)
         self._launching: dict[str, asyncio.Lock] = {}
+        # Client token digest -> the lock of its create, while someone holds or awaits it.
+        self._creating: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self._disks = asyncio.Lock()
         self._readings: dict[str, _metrics.Reading] = {}
         self._history: dict[str, deque[MetricSample]] = {}
+
+    @classmethod
+    def features_for(cls, config: Mapping[str, Any]) -> frozenset[Feature]:
+        """The features of the class that serves a host of the account's URI, whose driver (`qemu` of
+        `qemu+ssh://host/system`) is its hypervisor's type. A URI alias (libvirt.conf's `uri_aliases`) names no driver:
+        the class that does not hot-plug answers for it until a connected adapter says otherwise."""
+        uri = config.get("uri")
+        scheme, separator, _ = uri.partition("://") if isinstance(uri, str) else ("", "", "")
+        return _serving(scheme.partition("+")[0].upper() if separator else "").features
 
     @classmethod
     async def open(cls, account_id: str, config: LibvirtConfig) -> LibvirtAdapter:
@@ -123,8 +138,7 @@ class LibvirtAdapter(AdapterBase):
             await asyncio.to_thread(host.close)
             raise
         zone = config.zone or hostname
-        chosen = HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
-        return chosen(
+        return _serving(hypervisor)(
             host,
             config,
             account_id=account_id,
@@ -169,21 +183,33 @@ class LibvirtAdapter(AdapterBase):
             raise CloudNotFound(f"image {image_id} does not exist")
         return self._image(facts)
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
-        view = await self._view_or_not_found(Operation.CREATE_IMAGE, instance_id)
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        """A copy of the instance's root disk, named by the image's name and the client token: a repeated create
+        finds it by that name, and of two at one moment libvirt refuses the second, which then finds the first's."""
         if not _naming.valid_image_name(name):
             raise InvalidCloudRequest("an image name is 1-128 letters, digits, '.', '_' or '-', starting alphanumeric")
-        image_id = self._config.image_prefix + name
-        if await self._run(Operation.CREATE_IMAGE, self._host.volume, image_id) is not None:
+        prefix = self._config.image_prefix
+        image_id = _naming.image_volume(prefix, name, token_digest(self._account, client_token))
+        made = await self._run(Operation.CREATE_IMAGE, self._host.volume, image_id)
+        if made is not None:
+            return self._image(made)
+        view = await self._view_or_not_found(Operation.CREATE_IMAGE, instance_id)
+        names = await self._run(Operation.CREATE_IMAGE, self._host.volume_names)
+        if any(self._is_image(n) and _naming.image_name(prefix, n) == name for n in names):
             raise InvalidCloudRequest(f"an image named {name} exists already")
-        facts = await self._run(
-            Operation.CREATE_IMAGE,
-            self._host.clone_volume,
-            view.meta.root_volume,
-            image_id,
-            attached_to=instance_id,
-        )
-        return self._image(facts)
+        try:
+            made = await self._run(
+                Operation.CREATE_IMAGE,
+                self._host.clone_volume,
+                view.meta.root_volume,
+                image_id,
+                attached_to=instance_id,
+            )
+        except CloudError:
+            made = await self._run(Operation.CREATE_IMAGE, self._host.volume, image_id)
+            if made is None:
+                raise
+        return self._image(made)
 
     async def deregister_image(self, image_id: str) -> None:
         await self.get_image(image_id)
@@ -376,13 +402,40 @@ class LibvirtAdapter(AdapterBase):
         except ValueError as exc:
             raise InvalidCloudRequest(str(exc)) from None
 
+    async def _made_by(self, operation: str, kind: str, token: str) -> str | None:
+        """The libvirt name of the volume or snapshot made by the create whose client token has this digest."""
+        for name in await self._names(operation, kind):
+            _, managed = self._kind(name)
+            if managed is not None and managed.fields.get("t") == token:
+                return name
+        return None
+
+    @asynccontextmanager
+    async def _alone(self, token: str) -> AsyncIterator[None]:
+        """One create at a time of a client token (whose digest this is) in this adapter: a volume's name holds its
+        creation time, so libvirt would not refuse a second one made at the same moment."""
+        lock = self._creating.get(token)
+        if lock is None:
+            lock = self._creating[token] = asyncio.Lock()
+        async with lock:
+            yield
+
     async def create_volume(self, spec: VolumeSpec) -> Volume:
         if spec.size_gb < 1:
             raise InvalidCloudRequest("a volume holds at least 1 GB")
         if spec.zone is not None and spec.zone != self._zone:
             raise InvalidCloudRequest(f"zone {spec.zone} is not this host's zone {self._zone}")
+        token = token_digest(self._account, spec.client_token)
+        async with self._alone(token):
+            made = await self._made_by(Operation.CREATE_VOLUME, "vol", token)
+            if made is not None:
+                volume = await self._read_volume(Operation.CREATE_VOLUME, made)
+                return made_by_token("volume", volume, size_gb=spec.size_gb, snapshot_id=spec.snapshot_id)
+            return await self._new_volume(spec, token)
+
+    async def _new_volume(self, spec: VolumeSpec, token: str) -> Volume:
         volume_id = _naming.new_id("vol", datetime.now(UTC))
-        name = self._encode(volume_id, {"n": spec.name, "s": spec.snapshot_id or ""})
+        name = self._encode(volume_id, {"n": spec.name, "s": spec.snapshot_id or "", "t": token})
         capacity = spec.size_gb * _mapping.GIB
         if spec.snapshot_id is None:
             await self._run(
@@ -460,13 +513,20 @@ class LibvirtAdapter(AdapterBase):
         found = await self._run(Operation.LIST_SNAPSHOTS, self._host.volumes, names, with_attachments=False)
         return [self._snapshot(v) for v in found]
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        """A full copy of the volume, taken while the instance using it (if running) is paused."""
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        """A full copy of the volume, taken while the instance using it (if running) is paused. Snapshots are made
+        one at a time, so a client token's is looked for first without a race."""
+        token = token_digest(self._account, client_token)
         async with self._disks:
+            made = await self._made_by(Operation.CREATE_SNAPSHOT, "snap", token)
+            if made is not None:
+                found = await self._run(Operation.CREATE_SNAPSHOT, self._host.volumes, [made], with_attachments=False)
+                if found:
+                    return made_by_token("snapshot", self._snapshot(found[0]), volume_id=volume_id)
             source = await self._resolve(Operation.CREATE_SNAPSHOT, "vol", volume_id)
             volume = await self._read_volume(Operation.CREATE_SNAPSHOT, source)
             snapshot_id = _naming.new_id("snap", datetime.now(UTC))
-            target = self._encode(snapshot_id, {"n": name, "v": volume_id})
+            target = self._encode(snapshot_id, {"n": name, "v": volume_id, "t": token})
             facts = await self._run(
                 Operation.CREATE_SNAPSHOT, self._host.clone_volume, source, target, attached_to=volume.instance_id
             )
@@ -516,13 +576,15 @@ class HotplugLibvirtAdapter(LibvirtAdapter):
         return await self._detach(Operation.DETACH_VOLUME, volume_id)
 
 
+def _serving(hypervisor: str) -> type[LibvirtAdapter]:
+    """The class that serves a host of this hypervisor type (virConnectGetType's, in capitals)."""
+    return HotplugLibvirtAdapter if hypervisor in HOTPLUG_TYPES else LibvirtAdapter
+
+
 def _identify(host: Host) -> tuple[str, str]:
     """The host's name and hypervisor type, once its pool and network are checked."""
     host.check()
     return host.hostname(), host.hypervisor_type().upper()
 
 
-connect = connector(LibvirtConfig, LibvirtAdapter.open)
-
-
-__all__ = ["HOTPLUG_TYPES", "HotplugLibvirtAdapter", "LibvirtAdapter", "connect"]
+__all__ = ["HOTPLUG_TYPES", "HotplugLibvirtAdapter", "LibvirtAdapter"]

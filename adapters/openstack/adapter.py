@@ -2,7 +2,8 @@
 
 openstacksdk is blocking: the adapter holds one `Connection` (made in a worker thread, never per call) and runs each
 SDK call in a worker thread through `AdapterBase._run`, so every SDK error is translated in one place (`_errors`).
-Nova has no client token: the adapter stores it in the server's metadata and looks for it before creating.
+Nova has no client token: the adapter stores it in the server's metadata and looks for it before creating; so too
+for volumes and snapshots (Cinder metadata), images (a Glance property) and floating IPs (their description).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import atexit
 import base64
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import re
@@ -54,7 +56,7 @@ from adapters.base import (
     Zone,
     run_in_thread,
 )
-from adapters.kit import connector
+from adapters.kit import made_by_token
 from adapters.openstack import _errors, _mapping
 from adapters.openstack.config import OpenStackConfig
 
@@ -132,6 +134,8 @@ class OpenStackAdapter(AdapterBase):
     driver: ClassVar[str] = "openstack"
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND}
+    config_model: ClassVar[type[OpenStackConfig]] = OpenStackConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
     def __init__(self, account_id: str, config: OpenStackConfig, conn: Any) -> None:
         self.account_id = account_id
@@ -150,6 +154,7 @@ class OpenStackAdapter(AdapterBase):
 
     @classmethod
     async def open(cls, account_id: str, config: OpenStackConfig) -> OpenStackAdapter:
+        """Authenticates once against Keystone and keeps the connection for the adapter's life."""
         conn = await run_in_thread(cls.driver, cls.errors, "authenticate", _open_connection, config)
         return cls(account_id, config, conn)
 
@@ -204,11 +209,24 @@ class OpenStackAdapter(AdapterBase):
     async def get_image(self, image_id: str) -> Image:
         return _mapping.to_image(await self._run("get image", self._conn.image.get_image, image_id))
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
+    def _images_by_token(self, client_token: str) -> list[dict[str, Any]]:
+        """Glance filters images by any property given as a query parameter; the SDK's image list knows only its
+        own, so the request goes through the image proxy as is (its session, auth and errors)."""
+        response = self._conn.image.get("/images", params={_mapping.TOKEN_KEY: client_token})
+        openstack.exceptions.raise_from_response(response)
+        images: list[dict[str, Any]] = response.json().get("images", [])
+        return [i for i in images if i.get(_mapping.TOKEN_KEY) == client_token]
+
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        """Nova has no client token: the image is made with it as a property, and looked for first."""
+        earlier = await self._run("list images", self._images_by_token, client_token)
+        if earlier:
+            return made_by_token("image", _mapping.to_image(earlier[0]), name=name)
+
         def create() -> Any:
             # The proxy's create_server_image reads the image back through the deprecated cloud layer; this does not.
             server = self._compute.get_server(instance_id)
-            image_id = server.create_image(self._compute, name, None)
+            image_id = server.create_image(self._compute, name, {_mapping.TOKEN_KEY: client_token})
             return self._conn.image.get_image(image_id)
 
         return _mapping.to_image(await self._run("create image", create))
@@ -408,8 +426,24 @@ class OpenStackAdapter(AdapterBase):
     async def _volume(self, volume_id: str) -> Volume:
         return _mapping.to_volume(await self._run("get volume", self._storage.get_volume, volume_id))
 
+    def _volumes_by_token(self, client_token: str) -> list[Any]:
+        # Cinder takes the metadata filter as a Python dict literal, which this JSON object is. The SDK names the
+        # query parameter `properties`: given as `metadata`, it would also compare each volume's dict with this text.
+        asked = json.dumps({_mapping.TOKEN_KEY: client_token})
+        volumes = self._storage.volumes(details=True, properties=asked)
+        return [v for v in volumes if (v.metadata or {}).get(_mapping.TOKEN_KEY) == client_token]
+
     async def create_volume(self, spec: VolumeSpec) -> Volume:
-        attrs: dict[str, Any] = {"name": spec.name, "size": spec.size_gb}
+        """Cinder has no client token: the volume is made with it in its metadata, and looked for first."""
+        earlier = await self._run("list volumes", self._volumes_by_token, spec.client_token)
+        if earlier:
+            volume = _mapping.to_volume(earlier[0])
+            return made_by_token("volume", volume, size_gb=spec.size_gb, snapshot_id=spec.snapshot_id)
+        attrs: dict[str, Any] = {
+            "name": spec.name,
+            "size": spec.size_gb,
+            "metadata": {_mapping.TOKEN_KEY: spec.client_token},
+        }
         if spec.zone is not None:
             attrs["availability_zone"] = spec.zone
         if spec.snapshot_id is not None:
@@ -439,8 +473,24 @@ class OpenStackAdapter(AdapterBase):
         snapshots = await self._run("list snapshots", lambda: list(self._storage.snapshots(details=True)))
         return [_mapping.to_snapshot(s) for s in snapshots]
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        created = await self._run("create snapshot", self._storage.create_snapshot, volume_id=volume_id, name=name)
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        """Cinder has no client token: the snapshot is made with it in its metadata, and looked for first among the
+        volume's snapshots (the SDK cannot ask Cinder to filter snapshots by metadata)."""
+
+        def made() -> list[Any]:
+            snapshots = self._storage.snapshots(details=True, volume_id=volume_id)
+            return [s for s in snapshots if (s.metadata or {}).get(_mapping.TOKEN_KEY) == client_token]
+
+        earlier = await self._run("list snapshots", made)
+        if earlier:
+            return _mapping.to_snapshot(earlier[0])
+        created = await self._run(
+            "create snapshot",
+            self._storage.create_snapshot,
+            volume_id=volume_id,
+            name=name,
+            metadata={_mapping.TOKEN_KEY: client_token},
+        )
         return _mapping.to_snapshot(created)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
@@ -524,9 +574,19 @@ class OpenStackAdapter(AdapterBase):
             raise CloudNotFound("no external network to allocate floating IPs from")
         return found
 
-    async def allocate_address(self) -> Address:
+    async def allocate_address(self, *, client_token: str) -> Address:
+        """Neutron has no client token: the floating IP is made with it as its description, and looked for first
+        (an address found this way may have been associated since: it is read as it is)."""
+        description = f"{_mapping.TOKEN_KEY}:{client_token}"
+        earlier = await self._run("list floating ips", lambda: list(self._network.ips(description=description)))
+        for ip in earlier:
+            if ip.description == description:
+                by_port = await self._instance_by_port() if ip.port_id else {}
+                return _mapping.to_address(ip, by_port)
         network_id = await self._external_network()
-        created = await self._run("allocate floating ip", self._network.create_ip, floating_network_id=network_id)
+        created = await self._run(
+            "allocate floating ip", self._network.create_ip, floating_network_id=network_id, description=description
+        )
         return _mapping.to_address(created, {})
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
@@ -543,7 +603,3 @@ class OpenStackAdapter(AdapterBase):
 
     async def release_address(self, address_id: str) -> None:
         await self._run("release floating ip", self._network.delete_ip, address_id, ignore_missing=False)
-
-
-# Authenticates once against Keystone and keeps the connection for the adapter's life.
-connect = connector(OpenStackConfig, OpenStackAdapter.open)

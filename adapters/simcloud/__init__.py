@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from adapters.simcloud.adapter import SimCloudAdapter, connect
+from adapters.simcloud.adapter import SimCloudAdapter
 from adapters.simcloud.config import SimCloudConfig
 from adapters.simcloud.store import SCHEMA, SimStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["MIGRATIONS", "SCHEMA", "SimCloudAdapter", "SimCloudConfig", "SimStore", "connect"]
+__all__ = ["MIGRATIONS", "SCHEMA", "SimCloudAdapter", "SimCloudConfig", "SimStore"]

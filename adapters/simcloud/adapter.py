@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from adapters.base import (
     AdapterBase,
+    AdapterContext,
     Address,
     Feature,
     Flavor,
@@ -34,7 +35,6 @@ from adapters.base import (
     VolumeSpec,
     Zone,
 )
-from adapters.registry import AdapterContext
 from adapters.simcloud import throttle
 from adapters.simcloud.addresses import Addresses
 from adapters.simcloud.catalogue import Catalogue
@@ -54,6 +54,12 @@ class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
     # SimCloud offers the whole contract.
     features: ClassVar[frozenset[Feature]] = frozenset(Feature)
+    config_model: ClassVar[type[SimCloudConfig]] = SimCloudConfig
+
+    @classmethod
+    async def connect(cls, account_id: str, config: Mapping[str, Any], context: AdapterContext) -> Self:
+        """An account's adapter over its rows in the platform's database (the context's pool)."""
+        return cls(SimStore(context.pool, account_id), SimCloudConfig.model_validate(dict(config)))
 
     def __init__(
         self,
@@ -114,8 +120,10 @@ class SimCloudAdapter(AdapterBase):
     async def get_image(self, image_id: str) -> Image:
         return await self._call(Operation.GET_IMAGE, lambda: self._catalogue.image(image_id))
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
-        return await self._call(Operation.CREATE_IMAGE, lambda: self._catalogue.create_image(instance_id, name))
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        return await self._call(
+            Operation.CREATE_IMAGE, lambda: self._catalogue.create_image(instance_id, name, client_token)
+        )
 
     async def deregister_image(self, image_id: str) -> None:
         await self._call(Operation.DEREGISTER_IMAGE, lambda: self._catalogue.deregister_image(image_id))
@@ -207,8 +215,10 @@ class SimCloudAdapter(AdapterBase):
     async def list_snapshots(self) -> Sequence[Snapshot]:
         return await self._call(Operation.LIST_SNAPSHOTS, self._snapshots.list)
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        return await self._call(Operation.CREATE_SNAPSHOT, lambda: self._snapshots.create(volume_id, name))
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        return await self._call(
+            Operation.CREATE_SNAPSHOT, lambda: self._snapshots.create(volume_id, name, client_token)
+        )
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._call(Operation.DELETE_SNAPSHOT, lambda: self._snapshots.delete(snapshot_id))
@@ -218,8 +228,8 @@ class SimCloudAdapter(AdapterBase):
     async def list_addresses(self) -> Sequence[Address]:
         return await self._call(Operation.LIST_ADDRESSES, self._addresses.list)
 
-    async def allocate_address(self) -> Address:
-        return await self._call(Operation.ALLOCATE_ADDRESS, self._addresses.allocate)
+    async def allocate_address(self, *, client_token: str) -> Address:
+        return await self._call(Operation.ALLOCATE_ADDRESS, lambda: self._addresses.allocate(client_token))
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:
         return await self._call(Operation.ASSOCIATE_ADDRESS, lambda: self._addresses.associate(address_id, instance_id))
@@ -236,8 +246,4 @@ class SimCloudAdapter(AdapterBase):
         return await self._call(Operation.GET_METRICS, lambda: self._instances.metrics(instance_id, since))
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: AdapterContext) -> SimCloudAdapter:
-    return SimCloudAdapter(SimStore(context.pool, account_id), SimCloudConfig.model_validate(dict(config)))
-
-
-__all__ = ["InstanceState", "SimCloudAdapter", "SimCloudConfig", "connect"]
+__all__ = ["InstanceState", "SimCloudAdapter", "SimCloudConfig"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.base import Address, InstanceState, InvalidCloudState, QuotaExceeded
 from adapters.simcloud import ip_pool
-from adapters.simcloud.store import SCHEMA, SimStore, new_id
+from adapters.simcloud.store import SCHEMA, SimStore, check_client_token, new_id
 from kernel import db
 
 _ASSOCIABLE = frozenset(
@@ -40,19 +40,24 @@ class Addresses:
     async def list(self) -> list[Address]:
         return [address_from_row(r) for r in await self._store.rows("addresses")]
 
-    async def allocate(self) -> Address:
+    async def allocate(self, client_token: str) -> Address:
+        check_client_token(client_token)
         async with self._store.writing() as conn:
+            made = await self._store.made_by(conn, "addresses", client_token)
+            if made is not None:
+                return address_from_row(made)
             taken = await conn.fetch(f"SELECT ip FROM {SCHEMA}.addresses WHERE account_id = $1", self._store.account)
             ip = ip_pool.pick({r["ip"] for r in taken})
             if ip is None:
                 raise QuotaExceeded(f"the account holds all {len(ip_pool.ADDRESSES)} public addresses SimCloud has")
             row = await conn.fetchrow(
-                f"""INSERT INTO {SCHEMA}.addresses (account_id, id, ip, created_at)
-                    VALUES ($1, $2, $3, $4) RETURNING *""",
+                f"""INSERT INTO {SCHEMA}.addresses (account_id, id, ip, created_at, client_token)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING *""",
                 self._store.account,
                 new_id("eip"),
                 ip,
                 self._store.clock(),
+                client_token,
             )
             return address_from_row(row)
 

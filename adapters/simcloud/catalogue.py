@@ -17,9 +17,10 @@ from adapters.base import (
     Region,
     Zone,
 )
+from adapters.kit import made_by_token
 from adapters.simcloud import timed
 from adapters.simcloud.config import SimCloudConfig
-from adapters.simcloud.store import SCHEMA, SimStore, new_id
+from adapters.simcloud.store import SCHEMA, SimStore, check_client_token, new_id
 from kernel import db
 
 _IMAGE_COLUMNS = "id, name, os, min_disk_gb, account_id, state, target_state, due_at, created_at, source_instance_id"
@@ -106,11 +107,15 @@ class Catalogue:
             raise CloudNotFound(f"image {image_id} does not exist")
         return image_from_row(row, self._store.clock())
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
+    async def create_image(self, instance_id: str, name: str, client_token: str) -> Image:
         if not 1 <= len(name) <= MAX_IMAGE_NAME or not name.isprintable():
             raise InvalidCloudRequest(f"an image name is 1 to {MAX_IMAGE_NAME} printable characters")
+        check_client_token(client_token)
         async with self._store.writing() as conn:
             now = self._store.clock()
+            made = await self._store.made_by(conn, "images", client_token)
+            if made is not None:
+                return made_by_token("image", image_from_row(made, now), name=name)
             state, instance = await self._store.instance_state(conn, instance_id, now)
             if state not in _IMAGEABLE:
                 raise InvalidCloudState(f"cannot create an image from an instance that is {state.value}")
@@ -123,8 +128,9 @@ class Catalogue:
             flavor = await self.flavor(instance["flavor_id"], conn)
             row = await conn.fetchrow(
                 f"""INSERT INTO {SCHEMA}.images
-                    (id, name, os, min_disk_gb, account_id, state, target_state, due_at, created_at, source_instance_id)
-                    VALUES ($1, $2, $3, $4, $5, 'pending', 'available', $6, $7, $8)
+                    (id, name, os, min_disk_gb, account_id, state, target_state, due_at, created_at, source_instance_id,
+                     client_token)
+                    VALUES ($1, $2, $3, $4, $5, 'pending', 'available', $6, $7, $8, $9)
                     RETURNING {_IMAGE_COLUMNS}""",
                 new_id("img"),
                 name,
@@ -134,6 +140,7 @@ class Catalogue:
                 now + timedelta(seconds=self._config.real_seconds(self._config.image_seconds)),
                 now,
                 instance_id,
+                client_token,
             )
             return image_from_row(row, now)
 

@@ -33,6 +33,7 @@ from adapters.simcloud.store import (
     INSTANCE_COLUMNS,
     SCHEMA,
     SimStore,
+    check_client_token,
     new_instance_id,
     new_private_ip,
     phase_from_row,
@@ -75,8 +76,7 @@ def _profile(text: str) -> load.LoadProfile:
 def _check_spec(spec: LaunchSpec) -> None:
     if not 1 <= len(spec.name) <= MAX_NAME or not spec.name.isprintable():
         raise InvalidCloudRequest(f"an instance name is 1 to {MAX_NAME} printable characters")
-    if not spec.client_token or len(spec.client_token) > 64:
-        raise InvalidCloudRequest("a client token is 1 to 64 characters")
+    check_client_token(spec.client_token)
     if spec.user_data is not None and len(spec.user_data.encode()) > MAX_USER_DATA_BYTES:
         raise InvalidCloudRequest(f"user data is limited to {MAX_USER_DATA_BYTES} bytes")
     if len(spec.tags) > MAX_TAGS:

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.base import InvalidCloudRequest, InvalidCloudState, Snapshot, SnapshotState, VolumeState
+from adapters.kit import made_by_token
 from adapters.simcloud import timed
 from adapters.simcloud.config import SimCloudConfig
-from adapters.simcloud.store import SCHEMA, SimStore, new_id
+from adapters.simcloud.store import SCHEMA, SimStore, check_client_token, new_id
 from adapters.simcloud.volumes import volume_state
 
 MAX_NAME = 255
@@ -36,19 +37,23 @@ class Snapshots:
         now = self._store.clock()
         return [snapshot_from_row(r, now) for r in rows]
 
-    async def create(self, volume_id: str, name: str) -> Snapshot:
+    async def create(self, volume_id: str, name: str, client_token: str) -> Snapshot:
         if len(name) > MAX_NAME or not name.isprintable():
             raise InvalidCloudRequest(f"a snapshot name is at most {MAX_NAME} printable characters")
+        check_client_token(client_token)
         async with self._store.writing() as conn:
             now = self._store.clock()
+            made = await self._store.made_by(conn, "snapshots", client_token)
+            if made is not None:
+                return made_by_token("snapshot", snapshot_from_row(made, now), volume_id=volume_id)
             volume = await self._store.row(conn, "volumes", "volume", volume_id)
             state = volume_state(volume, now)
             if state not in _SNAPSHOTTABLE:
                 raise InvalidCloudState(f"cannot snapshot volume {volume_id} while it is {state.value}")
             row = await conn.fetchrow(
                 f"""INSERT INTO {SCHEMA}.snapshots
-                    (account_id, id, volume_id, name, size_gb, state, target_state, due_at, created_at)
-                    VALUES ($1, $2, $3, $4, $5, 'pending', 'available', $6, $7) RETURNING *""",
+                    (account_id, id, volume_id, name, size_gb, state, target_state, due_at, created_at, client_token)
+                    VALUES ($1, $2, $3, $4, $5, 'pending', 'available', $6, $7, $8) RETURNING *""",
                 self._store.account,
                 new_id("snap"),
                 volume_id,
@@ -56,6 +61,7 @@ class Snapshots:
                 volume["size_gb"],
                 now + timedelta(seconds=self._config.real_seconds(self._config.snapshot_seconds)),
                 now,
+                client_token,
             )
             return snapshot_from_row(row, now)
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import CloudNotFound, InstanceState
+from adapters.base import CloudNotFound, InstanceState, InvalidCloudRequest
 from adapters.simcloud import machine
 from adapters.simcloud.machine import Phase
 from kernel import db
@@ -31,6 +31,14 @@ INSTANCE_COLUMNS = f"""i.id, i.name, i.image_id, i.flavor_id, i.state, i.target_
 
 # Instances that count as existing at time $2: neither terminated nor due to be by then.
 ALIVE = "NOT (i.state = 'terminated' OR (i.target_state = 'terminated' AND i.due_at <= $2))"
+
+
+MAX_CLIENT_TOKEN = 64
+
+
+def check_client_token(client_token: str) -> None:
+    if not 0 < len(client_token) <= MAX_CLIENT_TOKEN:
+        raise InvalidCloudRequest(f"a client token is 1 to {MAX_CLIENT_TOKEN} characters")
 
 
 def utcnow() -> datetime:
@@ -77,6 +85,12 @@ class SimStore:
         if row is None:
             raise CloudNotFound(f"{what} {object_id} does not exist")
         return row
+
+    async def made_by(self, conn: db.Connection, table: str, client_token: str) -> Any:
+        """The account's row of `table` that a create with this client token made, or None."""
+        return await conn.fetchrow(
+            f"SELECT * FROM {SCHEMA}.{table} WHERE account_id = $1 AND client_token = $2", self.account, client_token
+        )
 
     async def rows(self, table: str) -> list[Any]:
         """The account's rows of `table`, oldest first."""

@@ -19,10 +19,11 @@ from adapters.base import (
     VolumeSpec,
     VolumeState,
 )
+from adapters.kit import made_by_token
 from adapters.simcloud import timed
 from adapters.simcloud.catalogue import Catalogue
 from adapters.simcloud.config import SimCloudConfig
-from adapters.simcloud.store import SCHEMA, SimStore, new_id
+from adapters.simcloud.store import SCHEMA, SimStore, check_client_token, new_id
 from kernel import db
 
 MIN_SIZE_GB = 1
@@ -91,9 +92,14 @@ class Volumes:
             raise InvalidCloudRequest(f"a volume is {MIN_SIZE_GB} to {MAX_SIZE_GB} GB, not {spec.size_gb}")
         if len(spec.name) > MAX_NAME or not spec.name.isprintable():
             raise InvalidCloudRequest(f"a volume name is at most {MAX_NAME} printable characters")
+        check_client_token(spec.client_token)
         zone = self._catalogue.zone(spec.zone)
         async with self._store.writing() as conn:
             now = self._store.clock()
+            made = await self._store.made_by(conn, "volumes", spec.client_token)
+            if made is not None:
+                volume = volume_from_row(made, now)
+                return made_by_token("volume", volume, size_gb=spec.size_gb, snapshot_id=spec.snapshot_id)
             if spec.snapshot_id is not None:
                 snapshot = await self._store.row(conn, "snapshots", "snapshot", spec.snapshot_id)
                 state = timed.settled(snapshot, now)
@@ -105,8 +111,9 @@ class Volumes:
                     )
             row = await conn.fetchrow(
                 f"""INSERT INTO {SCHEMA}.volumes
-                    (account_id, id, name, size_gb, zone, state, target_state, due_at, created_at, snapshot_id)
-                    VALUES ($1, $2, $3, $4, $5, 'creating', 'available', $6, $7, $8) RETURNING *""",
+                    (account_id, id, name, size_gb, zone, state, target_state, due_at, created_at, snapshot_id,
+                     client_token)
+                    VALUES ($1, $2, $3, $4, $5, 'creating', 'available', $6, $7, $8, $9) RETURNING *""",
                 self._store.account,
                 new_id("vol"),
                 spec.name,
@@ -115,6 +122,7 @@ class Volumes:
                 self._after(now, self._config.volume_seconds),
                 now,
                 spec.snapshot_id,
+                spec.client_token,
             )
             return volume_from_row(row, now)
 

@@ -14,13 +14,42 @@ from adapters.base import Image, ImageState, Instance, InstanceState, Snapshot, 
 
 GIB = 1024**3
 
-# VM.power_state, as XAPI spells it.
+# VM.power_state (the enum vm_power_state), as XAPI spells it. A paused domain keeps its memory but runs no vCPU:
+# to a user it is suspended, and resume unpauses it.
 POWER_STATES: dict[str, InstanceState] = {
     "Halted": InstanceState.STOPPED,
     "Running": InstanceState.RUNNING,
     "Paused": InstanceState.SUSPENDED,
     "Suspended": InstanceState.SUSPENDED,
 }
+
+# VM.current_operations (task -> vm_operations) that move the VM between power states, and where they lead while
+# they run; the others (snapshot, clone, export, migration, memory or vCPU changes, ...) leave its state as it is.
+OPERATION_STATES: dict[str, InstanceState] = {
+    "provision": InstanceState.PENDING,
+    "import": InstanceState.PENDING,
+    "start": InstanceState.STARTING,
+    "start_on": InstanceState.STARTING,
+    "resume": InstanceState.STARTING,
+    "resume_on": InstanceState.STARTING,
+    "unpause": InstanceState.STARTING,
+    "clean_reboot": InstanceState.REBOOTING,
+    "hard_reboot": InstanceState.REBOOTING,
+    "clean_shutdown": InstanceState.STOPPING,
+    "hard_shutdown": InstanceState.STOPPING,
+    "shutdown": InstanceState.STOPPING,
+    "suspend": InstanceState.STOPPING,
+    "pause": InstanceState.STOPPING,
+    "destroy": InstanceState.TERMINATING,
+}
+# When several run at once, the one that goes furthest tells.
+_PRECEDENCE = (
+    InstanceState.TERMINATING,
+    InstanceState.STOPPING,
+    InstanceState.REBOOTING,
+    InstanceState.STARTING,
+    InstanceState.PENDING,
+)
 
 # other_config keys
 ACCOUNT = "clanavi_account"
@@ -38,7 +67,12 @@ VOLUME_OF = "clanavi_volume_of"
 _DISK_SIZE = re.compile(r'<disk [^>]*size="(\d+)"')
 
 
-def instance_state(power_state: str) -> InstanceState:
+def instance_state(power_state: str, current_operations: Mapping[str, str] | None = None) -> InstanceState:
+    """The VM's state: where an operation in progress takes it, else its power state."""
+    moving = {OPERATION_STATES[op] for op in (current_operations or {}).values() if op in OPERATION_STATES}
+    for state in _PRECEDENCE:
+        if state in moving:
+            return state
     return POWER_STATES.get(power_state, InstanceState.UNKNOWN)
 
 
@@ -92,7 +126,7 @@ def to_instance(
     return Instance(
         id=rec["uuid"],
         name=rec["name_label"],
-        state=state or instance_state(rec["power_state"]),
+        state=state or instance_state(rec["power_state"], rec.get("current_operations")),
         image_id=config.get(IMAGE, ""),
         flavor_id=config.get(FLAVOR, ""),
         created_at=created(config),
@@ -100,6 +134,7 @@ def to_instance(
         tags=tags,
         extra={
             "power_state": rec["power_state"],
+            "current_operations": sorted(set(dict(rec.get("current_operations") or {}).values())),
             "vcpus": int(rec["VCPUs_at_startup"]),
             "memory_bytes": int(rec["memory_static_max"]),
         },

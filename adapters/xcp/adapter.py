@@ -2,9 +2,10 @@
 
 What is offered (`features`): flavors (from the account's settings: XAPI has none), images (templates; `create_image`
 snapshots a VM into a template), instances with idempotent launch (the client token is kept in the VM's
-`other_config` and looked up before cloning), start/stop, reboot, suspend/resume, volumes (VDIs in the account's SR)
-attached through VBDs (plugged at once on a running VM), VDI snapshots and volumes made from them, and CPU metrics
-from `VM_metrics`. Not offered, because XAPI has nothing honest to map them to: zones, key pairs, security groups,
+`other_config` and looked up before cloning; images, volumes and snapshots keep theirs the same way), start/stop,
+reboot, suspend/resume, volumes (VDIs in the account's SR) attached through VBDs (plugged at once on a running VM),
+VDI snapshots and volumes made from them, and metrics (CPU, network and disk) from the RRDs xcp-rrdd keeps on the
+VM's host (`_rrd`). Not offered, because XAPI has nothing honest to map them to: zones, key pairs, security groups,
 public addresses, user data and console output (a launch that asks for any of them is refused, not half done).
 
 Everything Clanavi keeps about a resource rides in the object's `other_config` under `clanavi_*` keys, so the
@@ -44,8 +45,8 @@ from adapters.base import (
     VolumeSpec,
     run_in_thread,
 )
-from adapters.kit import Flavors, connector
-from adapters.xcp import _errors
+from adapters.kit import Flavors, made_by_token
+from adapters.xcp import _errors, _rrd
 from adapters.xcp._mapping import (
     ACCOUNT,
     CREATED,
@@ -59,7 +60,6 @@ from adapters.xcp._mapping import (
     TAGS,
     VOLUME_OF,
     VOLUME_OWNER,
-    parse_time,
     to_image,
     to_instance,
     to_snapshot,
@@ -91,6 +91,8 @@ class XcpAdapter(AdapterBase):
         Feature.INSTANCE_SUSPEND,
         Feature.METRICS,
     }
+    config_model: ClassVar[type[XcpConfig]] = XcpConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
     def __init__(self, account_id: str, config: XcpConfig, xapi: Xapi, sr: str, network: str | None) -> None:
         self.account_id = account_id
@@ -101,9 +103,12 @@ class XcpAdapter(AdapterBase):
         self._flavors = Flavors(config.flavors)
         # One launch at a time, so two retries of one client token cannot both clone.
         self._launching = threading.Lock()
+        # One create of a volume, snapshot or image at a time, for the same reason.
+        self._creating = threading.Lock()
 
     @classmethod
     async def open(cls, account_id: str, config: XcpConfig) -> XcpAdapter:
+        """Logs in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config."""
         xapi = Xapi(config.url, ignore_ssl=config.ignore_ssl)
         await run_in_thread(
             cls.driver, cls.errors, "connect", xapi.login, config.username, config.password.get_secret_value()
@@ -149,19 +154,39 @@ class XcpAdapter(AdapterBase):
             raise CloudNotFound(f"no image {image_id}")
         return to_image(rec)
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
-        return await self._run(Operation.CREATE_IMAGE, self._create_image, instance_id, name)
+    def _made_by(self, kind: str, owned: Callable[[Mapping[str, Any]], bool], client_token: str) -> str | None:
+        """The object of class `kind` (VM, VDI) of this account that a create with this client token made."""
+        for ref, rec in self.xapi.records(kind).items():
+            if owned(rec) and rec["other_config"].get(IDEMPOTENCY) == client_token:
+                return ref
+        return None
 
-    def _create_image(self, instance_id: str, name: str) -> Image:
-        ref, rec = self._instance_ref(instance_id)
-        snapshot = self.xapi.call("VM.snapshot", ref, name)
-        source_os = self._image_os(rec)
-        self.xapi.call(
-            "VM.set_other_config",
-            snapshot,
-            {IMAGE_OWNER: self.account_id, CREATED: _now_iso(), "clanavi_os": source_os, "clanavi_source": instance_id},
-        )
-        return to_image(self.xapi.record("VM", snapshot))
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
+        return await self._run(Operation.CREATE_IMAGE, self._create_image, instance_id, name, client_token)
+
+    def _create_image(self, instance_id: str, name: str, client_token: str) -> Image:
+        with self._creating:
+            made = self._made_by("VM", self._is_own_image, client_token)
+            if made is not None:
+                return made_by_token("image", to_image(self.xapi.record("VM", made)), name=name)
+            ref, rec = self._instance_ref(instance_id)
+            snapshot = self.xapi.call("VM.snapshot", ref, name)
+            source_os = self._image_os(rec)
+            self.xapi.call(
+                "VM.set_other_config",
+                snapshot,
+                {
+                    IMAGE_OWNER: self.account_id,
+                    IDEMPOTENCY: client_token,
+                    CREATED: _now_iso(),
+                    "clanavi_os": source_os,
+                    "clanavi_source": instance_id,
+                },
+            )
+            return to_image(self.xapi.record("VM", snapshot))
+
+    def _is_own_image(self, rec: Mapping[str, Any]) -> bool:
+        return self._is_image(rec) and rec["other_config"].get(IMAGE_OWNER) == self.account_id
 
     def _image_os(self, rec: Mapping[str, Any]) -> str:
         image_id = rec["other_config"].get(IMAGE)
@@ -467,7 +492,15 @@ class XcpAdapter(AdapterBase):
         return await self._run(Operation.CREATE_VOLUME, self._create_volume, spec)
 
     def _create_volume(self, spec: VolumeSpec) -> Volume:
-        config = {VOLUME_OWNER: self.account_id, CREATED: _now_iso()}
+        with self._creating:
+            made = self._made_by("VDI", self._is_volume, spec.client_token)
+            if made is not None:
+                volume = self._read_volume(made)
+                return made_by_token("volume", volume, size_gb=spec.size_gb, snapshot_id=spec.snapshot_id)
+            return self._new_volume(spec)
+
+    def _new_volume(self, spec: VolumeSpec) -> Volume:
+        config = {VOLUME_OWNER: self.account_id, IDEMPOTENCY: spec.client_token, CREATED: _now_iso()}
         if spec.snapshot_id is None:
             ref = self.xapi.call(
                 "VDI.create",
@@ -560,19 +593,23 @@ class XcpAdapter(AdapterBase):
         found = [to_snapshot(r) for r in self.xapi.records("VDI").values() if self._is_snapshot(r)]
         return sorted(found, key=lambda s: s.id)
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        return await self._run(Operation.CREATE_SNAPSHOT, self._create_snapshot, volume_id, name)
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        return await self._run(Operation.CREATE_SNAPSHOT, self._create_snapshot, volume_id, name, client_token)
 
-    def _create_snapshot(self, volume_id: str, name: str) -> Snapshot:
-        vdi, _rec = self._vdi(volume_id, self._is_volume, "volume")
-        snapshot = self.xapi.call("VDI.snapshot", vdi, {})
-        self.xapi.call("VDI.set_name_label", snapshot, name)
-        self.xapi.call(
-            "VDI.set_other_config",
-            snapshot,
-            {SNAPSHOT_OWNER: self.account_id, VOLUME_OF: volume_id, CREATED: _now_iso()},
-        )
-        return to_snapshot(self.xapi.record("VDI", snapshot))
+    def _create_snapshot(self, volume_id: str, name: str, client_token: str) -> Snapshot:
+        with self._creating:
+            made = self._made_by("VDI", self._is_snapshot, client_token)
+            if made is not None:
+                return made_by_token("snapshot", to_snapshot(self.xapi.record("VDI", made)), volume_id=volume_id)
+            vdi, _rec = self._vdi(volume_id, self._is_volume, "volume")
+            snapshot = self.xapi.call("VDI.snapshot", vdi, {})
+            self.xapi.call("VDI.set_name_label", snapshot, name)
+            self.xapi.call(
+                "VDI.set_other_config",
+                snapshot,
+                {SNAPSHOT_OWNER: self.account_id, VOLUME_OF: volume_id, IDEMPOTENCY: client_token, CREATED: _now_iso()},
+            )
+            return to_snapshot(self.xapi.record("VDI", snapshot))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._run(Operation.DELETE_SNAPSHOT, self._delete_snapshot, snapshot_id)
@@ -587,16 +624,23 @@ class XcpAdapter(AdapterBase):
         return await self._run(Operation.GET_METRICS, self._metrics, instance_id, since)
 
     def _metrics(self, instance_id: str, since: datetime) -> list[MetricSample]:
+        """The instance's samples from xcp-rrdd on the host it runs on. Only a resident domain has an RRD there (a
+        halted or suspended VM's is archived on the master, out of `/rrd_updates`' reach), so any other has none."""
         _ref, rec = self._instance_ref(instance_id)
-        if rec["power_state"] != "Running" or rec["metrics"] == NULL:
+        host = rec["resident_on"]
+        if rec["power_state"] not in ("Running", "Paused") or host == NULL:
             return []
-        metrics = self.xapi.record("VM_metrics", rec["metrics"])
-        when = parse_time(metrics.get("last_updated", ""))
-        usage = [float(v) for v in dict(metrics.get("VCPUs_utilisation") or {}).values()]
-        if when is None or not usage or when < since:
-            return []
-        percent = min(100.0, max(0.0, 100.0 * sum(usage) / len(usage)))
-        return [MetricSample("cpu_utilization", when, percent, "percent")]
+        uuids = [instance_id]
+        # xcp-rrdd answers 500 when none of the VMs asked for has an RRD yet, as a VM has not for its first seconds;
+        # its host's control domain always has one, so that answer is left for real failures.
+        dom0 = self.xapi.call("host.get_control_domain", host)
+        if dom0 != NULL:
+            uuids.append(str(self.xapi.call("VM.get_uuid", dom0)))
+        pools = self.xapi.call("pool.get_all")
+        master = self.xapi.call("pool.get_master", pools[0]) if pools else NULL
+        address = None if host == master else str(self.xapi.call("host.get_address", host))
+        body, content_type = self.xapi.get("/rrd_updates", _rrd.query(self.xapi.handle, since, uuids), address)
+        return _rrd.samples(_rrd.parse(body, content_type), instance_id, since)
 
 
 def _resolve(xapi: Xapi, config: XcpConfig) -> tuple[str, str | None]:
@@ -618,7 +662,3 @@ def _resolve(xapi: Xapi, config: XcpConfig) -> tuple[str, str | None]:
             raise InvalidCloudRequest(f"no network named {config.network!r}")
         network = networks[0]
     return sr, network
-
-
-# Logs in to the pool master once for the account; everything Clanavi keeps lives in XAPI's other_config.
-connect = connector(XcpConfig, XcpAdapter.open)

@@ -15,7 +15,8 @@ problem, and the problem of a cloud's own condition has the adapter error's name
 | `CloudAuthError` | 502 | `cloud_auth_failed` |
 | any other `CloudError` | 502 | `cloud_error` |
 
-Not from a cloud: `ModuleIsDisabled` (409 `module_disabled`), the cloud's adapter module is disabled.
+Not from a cloud: `ModuleIsDisabled` (409 `module_disabled`), the cloud's adapter module is disabled, and
+`ModuleUnavailable` (409 `module_unavailable`), it cannot be loaded here (its SDK's extra is not installed, say).
 
 A problem's detail, a record's `reason` and an event say of a cloud error only what `describe` gives: the adapter's
 own words, which never carry what the other side sent (each adapter's `_errors.py` sees to that: fixed descriptions,
@@ -30,6 +31,7 @@ from typing import Any
 
 from adapters import base as cloud_errors
 from adapters.base import CloudError
+from adapters.registry import Unavailable
 from kernel.errors import (
     ClanaviError,
     Conflict,
@@ -51,6 +53,27 @@ class QuotaExceeded(Conflict, code="quota_exceeded", title="The cloud account's 
 
 class ModuleIsDisabled(Conflict, code="module_disabled", title="The cloud's adapter module is disabled"):
     """The account's adapter module is disabled: nothing was recorded or called; enable the module to go on."""
+
+
+class ModuleUnavailable(
+    Conflict, code="module_unavailable", title="The adapter module cannot be loaded by the provisioner"
+):
+    """The adapter module is known but cannot be loaded in this provisioner: nothing was recorded or called.
+    `module` names it, `reason` says why; `extra` names the `clanavi` extra that installs what it lacks."""
+
+
+def module_unavailable(exc: Unavailable, *, cloud_id: str | None = None) -> ModuleUnavailable:
+    """The problem of using a module the registry could not load."""
+    subject = (
+        f"Cloud {cloud_id} uses the {exc.driver} adapter module, which" if cloud_id else f"The {exc.driver} module"
+    )
+    remedy = f" Install clanavi[{exc.extra}] where the provisioner runs and restart it." if exc.extra else ""
+    extensions: dict[str, Any] = {"module": exc.driver, "reason": exc.reason}
+    if exc.extra is not None:
+        extensions["extra"] = exc.extra
+    if cloud_id is not None:
+        extensions["cloud_id"] = cloud_id
+    return ModuleUnavailable(f"{subject} cannot be loaded here ({exc.reason}); nothing was done.{remedy}", **extensions)
 
 
 class RetryLater(ServiceUnavailable):
@@ -147,12 +170,14 @@ __all__ = [
     "CloudFailed",
     "CloudUnavailable",
     "ModuleIsDisabled",
+    "ModuleUnavailable",
     "QuotaExceeded",
     "RetryLater",
     "Throttled",
     "chain",
     "describe",
     "from_cloud",
+    "module_unavailable",
     "reason",
     "retry_after",
 ]

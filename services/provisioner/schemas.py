@@ -127,9 +127,12 @@ class ModuleOut(BaseModel):
     distribution: str | None = None
     version: str | None = None
     enabled: bool
-    # Whether its module imports in the provisioner; `reason` says why not.
+    # Whether its adapter class loads in the provisioner; `reason` says why not, such as "needs the clanavi[xen]
+    # extra: No module named 'XenAPI'" for a built-in module whose cloud SDK is not installed.
     available: bool
     reason: str | None = None
+    # What its adapter class declares; an account may be served by a variant that offers more (libvirt on a host that
+    # hot-plugs disks): its own `features` say.
     features: list[str]
     cloud_ids: list[str]
 

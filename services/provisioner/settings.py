@@ -3,9 +3,10 @@
 `CLANAVI_PROVISIONER_CLOUDS` is a JSON list of accounts, `[{"id", "name", "driver", "config", "enabled"}]`, created
 or updated at start beside the built-in SimCloud account `sim`; `CLANAVI_PROVISIONER_SIM_OPTIONS` is a JSON object
 merged into `sim`'s configuration (any SimCloud setting, for example `{"rate_limit_per_second": 20}`). Invalid JSON,
-an unknown driver or a repeated id stops the service at start with a message naming the setting. Secret fields
-of a configured account (see `accounts.SECRET_FIELDS`) may stand in its `config` or in its `credentials`: either way
-they are stored encrypted, never in the account's configuration.
+an unknown driver or a repeated id stops the service at start with a message naming the setting; an account whose
+adapter module cannot be loaded here (its SDK's extra is not installed) is left as it is stored, with a warning.
+Secret fields of a configured account (its adapter class's `secret_fields`) may stand in its `config` or in its
+`credentials`: either way they are stored encrypted, never in the account's configuration.
 
 `CLANAVI_SECRET_KEY` (at least 32 characters) encrypts cloud credentials at rest; the provisioner does not start
 without it. `CLANAVI_SECRET_KEY_PREVIOUS` (comma-separated) lists keys it replaced: credentials sealed with one of them

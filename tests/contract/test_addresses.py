@@ -8,7 +8,16 @@ import pytest
 
 from adapters.base import Address, Feature
 from tests.contract.cloud import ContractCloud
-from tests.contract.helpers import Cleanup, eventually, find_address, find_instance, running_instance, wait_gone
+from tests.contract.helpers import (
+    Cleanup,
+    eventually,
+    find_address,
+    find_instance,
+    running_instance,
+    unique,
+    wait_gone,
+)
+from tests.tokens import new_token
 
 
 async def _address_reads(cloud: ContractCloud, address_id: str, instance_id: str | None) -> Address:
@@ -35,7 +44,7 @@ async def _instance_has_ip(cloud: ContractCloud, instance_id: str, ip: str, pres
 async def test_allocate_associate_disassociate_release(cloud: ContractCloud, cleanup: Cleanup) -> None:
     instance = await running_instance(cloud, cleanup)
 
-    address = await cloud.adapter.allocate_address()
+    address = await cloud.adapter.allocate_address(client_token=new_token())
     cleanup.address(address.id)
     assert address.id, "an address without an id"
     ipaddress.ip_address(address.ip)  # a real IP address, not a placeholder
@@ -57,3 +66,18 @@ async def test_allocate_associate_disassociate_release(cloud: ContractCloud, cle
     await cloud.adapter.release_address(address.id)
     await wait_gone(lambda: find_address(cloud, address.id), cloud.settle_seconds, f"address {address.id}")
     assert address.ip not in {a.ip for a in await cloud.adapter.list_addresses()}
+
+
+@pytest.mark.needs(Feature.ADDRESSES, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_allocates_one_address(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    token = unique("tok")
+    first = await cloud.adapter.allocate_address(client_token=token)
+    cleanup.address(first.id)
+    again = await cloud.adapter.allocate_address(client_token=token)
+    assert (again.id, again.ip) == (first.id, first.ip), "an allocation retried with its client token made another"
+
+    other = await cloud.adapter.allocate_address(client_token=unique("tok"))
+    cleanup.address(other.id)
+    assert other.id != first.id and other.ip != first.ip
+    held = [a.id for a in await cloud.adapter.list_addresses()]
+    assert held.count(first.id) == 1 and other.id in held

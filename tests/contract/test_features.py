@@ -23,6 +23,7 @@ from adapters.base import (
 )
 from tests.contract.cloud import ContractCloud
 from tests.contract.helpers import Cleanup, all_instances, launch_spec, unique
+from tests.tokens import new_token
 
 # One call of each contract operation with harmless arguments: a refusing adapter must refuse before looking at them.
 _RULE = SecurityRule("ingress", "tcp", 22, 22, "0.0.0.0/0")
@@ -34,7 +35,7 @@ CALLS: dict[Operation, Callable[[CloudAdapter], Awaitable[object]]] = {
     Operation.GET_FLAVOR: lambda a: a.get_flavor(_ID),
     Operation.LIST_IMAGES: lambda a: a.list_images(),
     Operation.GET_IMAGE: lambda a: a.get_image(_ID),
-    Operation.CREATE_IMAGE: lambda a: a.create_image(_ID, unique("img")),
+    Operation.CREATE_IMAGE: lambda a: a.create_image(_ID, unique("img"), client_token=new_token()),
     Operation.DEREGISTER_IMAGE: lambda a: a.deregister_image(_ID),
     Operation.LIST_INSTANCES: lambda a: a.list_instances(),
     Operation.GET_INSTANCES: lambda a: a.get_instances([_ID]),
@@ -56,15 +57,15 @@ CALLS: dict[Operation, Callable[[CloudAdapter], Awaitable[object]]] = {
     Operation.AUTHORIZE_SECURITY_RULE: lambda a: a.authorize_security_rule(_ID, _RULE),
     Operation.REVOKE_SECURITY_RULE: lambda a: a.revoke_security_rule(_ID, _RULE),
     Operation.LIST_VOLUMES: lambda a: a.list_volumes(),
-    Operation.CREATE_VOLUME: lambda a: a.create_volume(VolumeSpec(unique("vol"), 1)),
+    Operation.CREATE_VOLUME: lambda a: a.create_volume(VolumeSpec(unique("vol"), 1, client_token=new_token())),
     Operation.DELETE_VOLUME: lambda a: a.delete_volume(_ID),
     Operation.ATTACH_VOLUME: lambda a: a.attach_volume(_ID, _ID),
     Operation.DETACH_VOLUME: lambda a: a.detach_volume(_ID),
     Operation.LIST_SNAPSHOTS: lambda a: a.list_snapshots(),
-    Operation.CREATE_SNAPSHOT: lambda a: a.create_snapshot(_ID, unique("snap")),
+    Operation.CREATE_SNAPSHOT: lambda a: a.create_snapshot(_ID, unique("snap"), client_token=new_token()),
     Operation.DELETE_SNAPSHOT: lambda a: a.delete_snapshot(_ID),
     Operation.LIST_ADDRESSES: lambda a: a.list_addresses(),
-    Operation.ALLOCATE_ADDRESS: lambda a: a.allocate_address(),
+    Operation.ALLOCATE_ADDRESS: lambda a: a.allocate_address(client_token=new_token()),
     Operation.ASSOCIATE_ADDRESS: lambda a: a.associate_address(_ID, _ID),
     Operation.DISASSOCIATE_ADDRESS: lambda a: a.disassociate_address(_ID),
     Operation.RELEASE_ADDRESS: lambda a: a.release_address(_ID),
@@ -138,12 +139,14 @@ async def test_user_data_is_refused_where_not_supported(cloud: ContractCloud, cl
 @pytest.mark.needs(Feature.VOLUMES, Feature.SNAPSHOTS)
 @pytest.mark.lacks(Feature.VOLUME_FROM_SNAPSHOT)
 async def test_volume_from_snapshot_is_refused_where_not_supported(cloud: ContractCloud, cleanup: Cleanup) -> None:
-    volume = await cloud.adapter.create_volume(VolumeSpec(unique("vol"), 1, zone=cloud.zone))
+    volume = await cloud.adapter.create_volume(VolumeSpec(unique("vol"), 1, zone=cloud.zone, client_token=new_token()))
     cleanup.volume(volume.id)
-    snapshot = await cloud.adapter.create_snapshot(volume.id, unique("snap"))
+    snapshot = await cloud.adapter.create_snapshot(volume.id, unique("snap"), client_token=new_token())
     cleanup.snapshot(snapshot.id)
     name = unique("vol")
     with pytest.raises(UnsupportedOperation):
-        created = await cloud.adapter.create_volume(VolumeSpec(name, 1, zone=cloud.zone, snapshot_id=snapshot.id))
+        created = await cloud.adapter.create_volume(
+            VolumeSpec(name, 1, zone=cloud.zone, snapshot_id=snapshot.id, client_token=new_token())
+        )
         cleanup.volume(created.id)
     assert name not in {v.name for v in await cloud.adapter.list_volumes()}

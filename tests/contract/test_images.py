@@ -18,11 +18,12 @@ from tests.contract.helpers import (
     unique,
     wait_instance,
 )
+from tests.tokens import new_token
 
 
 async def _image_of(cloud: ContractCloud, cleanup: Cleanup, instance: Instance) -> Image:
     name = unique("img")
-    image = await cloud.adapter.create_image(instance.id, name)
+    image = await cloud.adapter.create_image(instance.id, name, client_token=new_token())
     cleanup.image(image.id)
     assert image.id, "an image without an id"
     assert image.id != instance.image_id, "create_image answered the instance's own image"
@@ -81,3 +82,20 @@ async def test_image_of_a_stopped_instance_launches_and_deregisters(cloud: Contr
     assert child.image_id == image.id
     await wait_instance(cloud, child.id, InstanceState.RUNNING)
     await _deregister(cloud, image)
+
+
+@pytest.mark.needs(Feature.IMAGE_CREATE, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_creates_one_image(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    instance = await running_instance(cloud, cleanup)
+    name, token = unique("img"), unique("tok")
+    first = await cloud.adapter.create_image(instance.id, name, client_token=token)
+    cleanup.image(first.id)
+    again = await cloud.adapter.create_image(instance.id, name, client_token=token)
+    assert again.id == first.id, "a create retried with the same client token made a second image"
+
+    other = await cloud.adapter.create_image(instance.id, unique("img"), client_token=unique("tok"))
+    cleanup.image(other.id)
+    assert other.id != first.id, "a create with a new client token answered an earlier image"
+    listed = [i.id for i in await cloud.adapter.list_images()]
+    assert listed.count(first.id) == 1 and other.id in listed
+    assert [i.id for i in await cloud.adapter.list_images() if i.name == name] == [first.id]

@@ -23,6 +23,7 @@ from tests.contract.helpers import (
     wait_instance,
     wait_instance_gone,
 )
+from tests.tokens import new_token
 
 S = InstanceState
 
@@ -201,7 +202,7 @@ ON_ONE_INSTANCE: dict[Feature, tuple[Callable[[CloudAdapter, str], Awaitable[obj
     Feature.INSTANCE_REBOOT: (lambda a, i: a.reboot_instance(i),),
     Feature.INSTANCE_SUSPEND: (lambda a, i: a.suspend_instance(i), lambda a, i: a.resume_instance(i)),
     Feature.CONSOLE_OUTPUT: (lambda a, i: a.console_output(i),),
-    Feature.IMAGE_CREATE: (lambda a, i: a.create_image(i, unique("img")),),
+    Feature.IMAGE_CREATE: (lambda a, i: a.create_image(i, unique("img"), client_token=new_token()),),
     Feature.METRICS: (lambda a, i: a.get_metrics(i, datetime.now(UTC)),),
 }
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from adapters.base import Feature, InvalidCloudState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from adapters.base import (
+    Feature,
+    InvalidCloudRequest,
+    InvalidCloudState,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeSpec,
+    VolumeState,
+)
 from tests.contract.cloud import ContractCloud
 from tests.contract.helpers import (
     Cleanup,
@@ -16,12 +27,13 @@ from tests.contract.helpers import (
     wait_gone,
     wait_volume,
 )
+from tests.tokens import new_token
 
 V = VolumeState
 
 
 async def _available_volume(cloud: ContractCloud, cleanup: Cleanup, spec: VolumeSpec | None = None) -> Volume:
-    spec = spec or VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone)
+    spec = spec or VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone, client_token=new_token())
     volume = await cloud.adapter.create_volume(spec)
     cleanup.volume(volume.id)
     assert volume.id, "a volume without an id"
@@ -45,7 +57,7 @@ async def _volume_gone(cloud: ContractCloud, volume_id: str) -> None:
 
 async def _available_snapshot(cloud: ContractCloud, cleanup: Cleanup, volume: Volume) -> Snapshot:
     name = unique("snap")
-    snapshot = await cloud.adapter.create_snapshot(volume.id, name)
+    snapshot = await cloud.adapter.create_snapshot(volume.id, name, client_token=new_token())
     cleanup.snapshot(snapshot.id)
     assert snapshot.id, "a snapshot without an id"
     assert snapshot.volume_id == volume.id
@@ -111,7 +123,9 @@ async def test_snapshot_create_then_delete(cloud: ContractCloud, cleanup: Cleanu
 async def test_volume_from_a_snapshot(cloud: ContractCloud, cleanup: Cleanup) -> None:
     source = await _available_volume(cloud, cleanup)
     snapshot = await _available_snapshot(cloud, cleanup, source)
-    spec = VolumeSpec(name=unique("vol"), size_gb=snapshot.size_gb, zone=cloud.zone, snapshot_id=snapshot.id)
+    spec = VolumeSpec(
+        name=unique("vol"), size_gb=snapshot.size_gb, zone=cloud.zone, snapshot_id=snapshot.id, client_token=new_token()
+    )
     restored = await _available_volume(cloud, cleanup, spec)
     assert restored.id != source.id
     assert restored.snapshot_id == snapshot.id
@@ -121,3 +135,39 @@ async def test_volume_from_a_snapshot(cloud: ContractCloud, cleanup: Cleanup) ->
     await _volume_gone(cloud, restored.id)
     await cloud.adapter.delete_snapshot(snapshot.id)
     await wait_gone(lambda: find_snapshot(cloud, snapshot.id), cloud.settle_seconds, f"snapshot {snapshot.id}")
+
+
+@pytest.mark.needs(Feature.VOLUMES, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_creates_one_volume(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    spec = VolumeSpec(name=unique("vol"), size_gb=1, zone=cloud.zone, client_token=unique("tok"))
+    first = await cloud.adapter.create_volume(spec)
+    cleanup.volume(first.id)
+    again = await cloud.adapter.create_volume(spec)
+    assert again.id == first.id, "a create retried with the same client token made a second volume"
+    await wait_volume(cloud, first.id, V.AVAILABLE)
+    assert (await cloud.adapter.create_volume(spec)).id == first.id
+
+    other = await cloud.adapter.create_volume(replace(spec, client_token=unique("tok")))
+    cleanup.volume(other.id)
+    assert other.id != first.id, "a create with a new client token answered an earlier volume"
+    named = sorted(v.id for v in await cloud.adapter.list_volumes() if v.name == spec.name)
+    assert named == sorted([first.id, other.id]), f"volumes named {spec.name}: {named}"
+
+    with pytest.raises(InvalidCloudRequest):  # the token made a volume of another size
+        await cloud.adapter.create_volume(replace(spec, size_gb=2))
+
+
+@pytest.mark.needs(Feature.SNAPSHOTS, Feature.IDEMPOTENT_CREATE)
+async def test_the_same_client_token_creates_one_snapshot(cloud: ContractCloud, cleanup: Cleanup) -> None:
+    volume = await _available_volume(cloud, cleanup)
+    name, token = unique("snap"), unique("tok")
+    first = await cloud.adapter.create_snapshot(volume.id, name, client_token=token)
+    cleanup.snapshot(first.id)
+    again = await cloud.adapter.create_snapshot(volume.id, name, client_token=token)
+    assert again.id == first.id, "a create retried with the same client token made a second snapshot"
+
+    other = await cloud.adapter.create_snapshot(volume.id, name, client_token=unique("tok"))
+    cleanup.snapshot(other.id)
+    assert other.id != first.id, "a create with a new client token answered an earlier snapshot"
+    mine = sorted(s.id for s in await cloud.adapter.list_snapshots() if s.volume_id == volume.id)
+    assert mine == sorted([first.id, other.id]), f"snapshots of volume {volume.id}: {mine}"

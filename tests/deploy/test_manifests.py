@@ -604,6 +604,8 @@ def test_dockerfile_builds_with_pinned_uv_and_no_dev_deps() -> None:
     assert syncs, "dependencies must be installed with uv sync"
     for args in syncs:
         assert "--frozen" in args and "--no-dev" in args, args
+        # The image serves every built-in adapter: each cloud SDK's extra.
+        assert "--extra all" in args, args
 
 
 def test_dockerignore_keeps_local_state_out() -> None:

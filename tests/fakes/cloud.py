@@ -1,6 +1,7 @@
-"""An in-memory cloud behind the adapter contract, for the provisioner's unit tests: instances launched once per client
-token, every resource kind, transitions that complete when the test says (`finish`), and chosen failures: `fail`
-refuses a call before it acts, `lose` lets it act and then loses its answer (CloudUnavailable)."""
+"""An in-memory cloud behind the adapter contract, for the provisioner's unit tests: instances launched, and volumes,
+snapshots, images and addresses made, once per client token, every resource kind, transitions that complete when the
+test says (`finish`), and chosen failures: `fail` refuses a call before it acts, `lose` lets it act and then loses its
+answer (CloudUnavailable)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ class FakeCloud(AdapterBase):
     def __init__(self) -> None:
         self.instances: dict[str, Instance] = {}
         self.tokens: dict[str, str] = {}
+        # (what was made, client token) -> its id, for volumes, snapshots, images and addresses.
+        self.made: dict[tuple[str, str], str] = {}
         self.key_pairs: dict[str, KeyPair] = {}
         self.groups: dict[str, SecurityGroup] = {}
         self.volumes: dict[str, Volume] = {}
@@ -74,6 +77,16 @@ class FakeCloud(AdapterBase):
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
+
+    def _once(self, kind: str, client_token: str, table: dict[str, T], make: Callable[[str], T]) -> T:
+        """What the client token made of `kind` before, if it is still there; else `make(new id)`, remembered."""
+        known = self.made.get((kind, client_token))
+        if known is not None and known in table:
+            return table[known]
+        made_id = self._id(kind)
+        table[made_id] = made = make(made_id)
+        self.made[(kind, client_token)] = made_id
+        return made
 
     def _called(self, name: str) -> None:
         self.calls.append(name)
@@ -130,11 +143,10 @@ class FakeCloud(AdapterBase):
         self._called("get_image")
         return self._found(self.images, image_id)
 
-    async def create_image(self, instance_id: str, name: str) -> Image:
+    async def create_image(self, instance_id: str, name: str, *, client_token: str) -> Image:
         self._called("create_image")
         self._found(self.instances, instance_id)
-        image = Image(self._id("ami"), name, "linux", ImageState.PENDING)
-        self.images[image.id] = image
+        image = self._once("ami", client_token, self.images, lambda i: Image(i, name, "linux", ImageState.PENDING))
         return self._answer("create_image", image)
 
     async def deregister_image(self, image_id: str) -> None:
@@ -274,8 +286,12 @@ class FakeCloud(AdapterBase):
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
         self._called("create_volume")
-        volume = Volume(self._id("vol"), spec.name, spec.size_gb, VolumeState.CREATING, NOW, zone=spec.zone)
-        self.volumes[volume.id] = volume
+        volume = self._once(
+            "vol",
+            spec.client_token,
+            self.volumes,
+            lambda i: Volume(i, spec.name, spec.size_gb, VolumeState.CREATING, NOW, zone=spec.zone),
+        )
         return self._answer("create_volume", volume)
 
     async def delete_volume(self, volume_id: str) -> None:
@@ -301,11 +317,15 @@ class FakeCloud(AdapterBase):
         self._called("list_snapshots")
         return list(self.snapshots.values())
 
-    async def create_snapshot(self, volume_id: str, name: str) -> Snapshot:
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
         self._called("create_snapshot")
         volume = self._found(self.volumes, volume_id)
-        snapshot = Snapshot(self._id("snap"), volume_id, volume.size_gb, SnapshotState.PENDING, NOW, name=name)
-        self.snapshots[snapshot.id] = snapshot
+        snapshot = self._once(
+            "snap",
+            client_token,
+            self.snapshots,
+            lambda i: Snapshot(i, volume_id, volume.size_gb, SnapshotState.PENDING, NOW, name=name),
+        )
         return self._answer("create_snapshot", snapshot)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
@@ -317,10 +337,10 @@ class FakeCloud(AdapterBase):
         self._called("list_addresses")
         return list(self.addresses.values())
 
-    async def allocate_address(self) -> Address:
+    async def allocate_address(self, *, client_token: str) -> Address:
         self._called("allocate_address")
-        address = Address(self._id("eip"), f"203.0.113.{len(self.addresses) + 1}")
-        self.addresses[address.id] = address
+        ip = f"203.0.113.{len(self.addresses) + 1}"
+        address = self._once("eip", client_token, self.addresses, lambda i: Address(i, ip))
         return self._answer("allocate_address", address)
 
     async def associate_address(self, address_id: str, instance_id: str) -> Address:

@@ -11,6 +11,7 @@ from adapters.base import CloudNotFound, ImageState, InstanceState
 from adapters.ec2 import Ec2Adapter
 from tests.contract.clouds.ec2 import FLAVOR, REGION, fresh_adapter, launch_spec, moto_server_for, open_adapter
 from tests.contract.helpers import eventually
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ async def test_images_are_the_configured_ones_and_those_made_here(ec2: Ec2Adapte
         await ec2.get_image("ami-0123456789abcdef0")
 
     instance = await ec2.launch_instance(launch_spec(ec2))
-    made = await ec2.create_image(instance.id, "clanavi-golden")
+    made = await ec2.create_image(instance.id, "clanavi-golden", client_token=new_token())
     assert made.name == "clanavi-golden"
     assert made.state in {ImageState.PENDING, ImageState.AVAILABLE}
     assert made.extra["source_instance_id"] == instance.id
@@ -84,7 +85,7 @@ async def test_images_are_the_configured_ones_and_those_made_here(ec2: Ec2Adapte
     with pytest.raises(CloudNotFound):
         await ec2.deregister_image(made.id)
     with pytest.raises(CloudNotFound):
-        await ec2.create_image("i-0123456789abcdef0", "from-nothing")
+        await ec2.create_image("i-0123456789abcdef0", "from-nothing", client_token=new_token())
 
 
 async def test_search_finds_public_images_newest_first(ec2: Ec2Adapter) -> None:

@@ -15,12 +15,13 @@ import aioboto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from adapters.base import CloudAuthError, CloudUnavailable, Throttled
+from adapters.base import CloudAuthError, CloudUnavailable, InvalidCloudRequest, Throttled, VolumeSpec
 from adapters.ec2 import Ec2Adapter, Ec2Config
 from adapters.ec2._throttle import Throttle
 from devstack.ports import free_port
 from tests.clock import FakeClock
-from tests.contract.clouds.ec2 import REGION, fresh_adapter, launch_spec
+from tests.contract.clouds.ec2 import REGION, ZONE, fresh_adapter, launch_spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -38,29 +39,34 @@ class Waits:
 
 
 class Faults:
-    """A botocore `before-call` handler: answers the next calls of an action with an EC2 error, counts all calls."""
+    """A botocore `before-call` handler: answers the next calls of an action with an EC2 error (or an answer of the
+    test's), counts all calls and keeps what each sent."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        self._planned: dict[str, list[tuple[int, str]]] = {}
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        self._planned: dict[str, list[tuple[int, dict[str, Any]]]] = {}
 
     def fail(self, action: str, code: str, status: int = 400, times: int = 1) -> None:
-        self._planned.setdefault(action, []).extend([(status, code)] * times)
+        answer = {"Error": {"Code": code, "Message": f"injected {code}"}}
+        self._planned.setdefault(action, []).extend([(status, answer)] * times)
+
+    def answer(self, action: str, parsed: dict[str, Any]) -> None:
+        """The next call of `action` is answered with `parsed`, as EC2 would have, without reaching moto."""
+        self._planned.setdefault(action, []).append((200, parsed))
 
     def count(self, action: str) -> int:
         return self.calls.count(action)
 
     def __call__(self, model: Any, **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         self.calls.append(model.name)
+        self.sent.setdefault(model.name, []).append(dict(kwargs.get("params", {}).get("body") or {}))
         planned = self._planned.get(model.name)
         if not planned:
             return None  # the request goes to moto
-        status, code = planned.pop(0)
-        answer = {
-            "Error": {"Code": code, "Message": f"injected {code}"},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        }
-        return AWSResponse("http://injected", status, HTTPHeaders(), None), answer
+        status, answer = planned.pop(0)
+        meta = {"ResponseMetadata": {"HTTPStatusCode": status}}
+        return AWSResponse("http://injected", status, HTTPHeaders(), None), {**answer, **meta}
 
 
 @pytest.fixture
@@ -139,6 +145,41 @@ async def test_transient_failures_are_retried_only_where_repeating_is_safe(
     assert [i.id for i in (await reference.list_instances()).items] == [launched.id]
 
 
+async def test_create_volume_sends_its_client_token_so_a_transient_failure_is_retried(
+    stack: AsyncExitStack, reference: Ec2Adapter
+) -> None:
+    adapter, faults, _ = await faulty(stack, reference, throttle=QUICK, client_token_lookup=False)
+    faults.fail("CreateVolume", "InternalError", 500)
+    token = new_token()
+    made = await adapter.create_volume(VolumeSpec("data", 1, zone=ZONE, client_token=token))
+    assert faults.count("CreateVolume") == 2 and "DescribeVolumes" not in faults.calls
+    assert [sent["ClientToken"] for sent in faults.sent["CreateVolume"]] == [token, token]
+    assert [v.id for v in await reference.list_volumes()] == [made.id]
+    faults.fail("CreateSnapshot", "InternalError", 500)
+    with pytest.raises(CloudUnavailable):  # no ClientToken there: it may have happened, so it is not repeated
+        await adapter.create_snapshot(made.id, "nightly", client_token=new_token())
+    assert faults.count("CreateSnapshot") == 1
+
+
+async def test_an_image_refused_as_a_duplicate_is_the_one_its_client_token_made(
+    stack: AsyncExitStack, reference: Ec2Adapter
+) -> None:
+    instance = await reference.launch_instance(launch_spec(reference))
+    token = new_token()
+    first = await reference.create_image(instance.id, "golden", client_token=token)
+    adapter, faults, _ = await faulty(stack, reference, throttle=QUICK)
+    # Two creates raced: this one looked before the other's image was there, and EC2 then refuses its name.
+    faults.answer("DescribeImages", {"Images": []})
+    faults.fail("CreateImage", "InvalidAMIName.Duplicate")
+    raced = await adapter.create_image(instance.id, "golden", client_token=token)
+    assert raced.id == first.id
+    assert faults.count("CreateImage") == 1 and faults.count("DescribeImages") == 2
+    faults.answer("DescribeImages", {"Images": []})
+    faults.fail("CreateImage", "InvalidAMIName.Duplicate")
+    with pytest.raises(InvalidCloudRequest):  # another token's image has the name
+        await adapter.create_image(instance.id, "golden", client_token=new_token())
+
+
 async def test_refused_credentials_are_an_auth_error_and_not_retried(
     stack: AsyncExitStack, reference: Ec2Adapter
 ) -> None:
@@ -160,7 +201,7 @@ async def test_an_unreachable_endpoint_is_unavailable() -> None:
         with pytest.raises(CloudUnavailable):
             await adapter.list_regions()
         with pytest.raises(CloudUnavailable):
-            await adapter.allocate_address()
+            await adapter.allocate_address(client_token=new_token())
     finally:
         await adapter.close()
 

@@ -19,6 +19,7 @@ from adapters.base import (
 from adapters.ec2 import Ec2Adapter
 from tests.contract.clouds.ec2 import fresh_adapter, launch_spec
 from tests.contract.helpers import eventually
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +110,7 @@ async def test_an_elastic_ip_shows_on_its_instance_until_released(ec2: Ec2Adapte
     await eventually(
         lambda: ec2.get_instances([instance.id]), 10, until=lambda f: f[0].state is InstanceState.RUNNING, what="run"
     )
-    address = await ec2.allocate_address()
+    address = await ec2.allocate_address(client_token=new_token())
     assert address.id.startswith("eipalloc-") and address.ip
     assert address.instance_id is None
     assert address.id in {a.id for a in await ec2.list_addresses()}

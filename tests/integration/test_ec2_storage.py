@@ -18,6 +18,7 @@ from adapters.base import (
 from adapters.ec2 import Ec2Adapter
 from tests.contract.clouds.ec2 import ZONE, fresh_adapter, launch_spec
 from tests.contract.helpers import eventually
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ async def volume_reads(ec2: Ec2Adapter, volume_id: str, state: VolumeState) -> V
 
 async def test_a_volume_attaches_detaches_and_is_deleted(ec2: Ec2Adapter) -> None:
     instance = await ec2.launch_instance(launch_spec(ec2, zone=ZONE))
-    created = await ec2.create_volume(VolumeSpec(name="data", size_gb=5, zone=ZONE))
+    created = await ec2.create_volume(VolumeSpec(name="data", size_gb=5, zone=ZONE, client_token=new_token()))
     assert (created.name, created.size_gb, created.zone) == ("data", 5, ZONE)
     assert created.state in {V.CREATING, V.AVAILABLE}
     assert created.extra["volume_type"] == "gp3"
@@ -57,10 +58,10 @@ async def test_a_volume_attaches_detaches_and_is_deleted(ec2: Ec2Adapter) -> Non
     with pytest.raises(InvalidCloudState):
         await ec2.delete_volume(created.id)  # VolumeInUse
 
-    second = await ec2.create_volume(VolumeSpec(name="logs", size_gb=1, zone=ZONE))
+    second = await ec2.create_volume(VolumeSpec(name="logs", size_gb=1, zone=ZONE, client_token=new_token()))
     await volume_reads(ec2, second.id, V.AVAILABLE)
     assert (await ec2.attach_volume(second.id, instance.id)).device == "/dev/sdg"
-    third = await ec2.create_volume(VolumeSpec(name="scratch", size_gb=1, zone=ZONE))
+    third = await ec2.create_volume(VolumeSpec(name="scratch", size_gb=1, zone=ZONE, client_token=new_token()))
     assert (await ec2.attach_volume(third.id, instance.id, device="/dev/sdz")).device == "/dev/sdz"
 
     detaching = await ec2.detach_volume(created.id)
@@ -79,13 +80,13 @@ async def test_a_volume_attaches_detaches_and_is_deleted(ec2: Ec2Adapter) -> Non
 
 
 async def test_a_volume_without_a_zone_goes_to_the_first_zone(ec2: Ec2Adapter) -> None:
-    volume = await ec2.create_volume(VolumeSpec(name="anywhere", size_gb=1))
+    volume = await ec2.create_volume(VolumeSpec(name="anywhere", size_gb=1, client_token=new_token()))
     assert volume.zone == f"{ec2.config.region}a"
 
 
 async def test_snapshots_and_volumes_made_from_them(ec2: Ec2Adapter) -> None:
-    source = await ec2.create_volume(VolumeSpec(name="source", size_gb=3, zone=ZONE))
-    snapshot = await ec2.create_snapshot(source.id, "nightly")
+    source = await ec2.create_volume(VolumeSpec(name="source", size_gb=3, zone=ZONE, client_token=new_token()))
+    snapshot = await ec2.create_snapshot(source.id, "nightly", client_token=new_token())
     assert (snapshot.volume_id, snapshot.size_gb, snapshot.name) == (source.id, 3, "nightly")
     assert snapshot.state in {SnapshotState.PENDING, SnapshotState.AVAILABLE}
     assert snapshot.created_at.tzinfo is not None
@@ -95,12 +96,18 @@ async def test_snapshots_and_volumes_made_from_them(ec2: Ec2Adapter) -> None:
 
     await eventually(listed, 10, until=lambda s: s.get(snapshot.id) is SnapshotState.AVAILABLE, what="completed")
 
-    restored = await ec2.create_volume(VolumeSpec(name="restored", size_gb=3, zone=ZONE, snapshot_id=snapshot.id))
+    restored = await ec2.create_volume(
+        VolumeSpec(name="restored", size_gb=3, zone=ZONE, snapshot_id=snapshot.id, client_token=new_token())
+    )
     assert (restored.snapshot_id, restored.size_gb) == (snapshot.id, 3)
-    bigger = await ec2.create_volume(VolumeSpec(name="bigger", size_gb=10, zone=ZONE, snapshot_id=snapshot.id))
+    bigger = await ec2.create_volume(
+        VolumeSpec(name="bigger", size_gb=10, zone=ZONE, snapshot_id=snapshot.id, client_token=new_token())
+    )
     assert bigger.size_gb == 10
     with pytest.raises(CloudNotFound):
-        await ec2.create_volume(VolumeSpec(name="x", size_gb=1, zone=ZONE, snapshot_id="snap-0123456789abcdef0"))
+        await ec2.create_volume(
+            VolumeSpec(name="x", size_gb=1, zone=ZONE, snapshot_id="snap-0123456789abcdef0", client_token=new_token())
+        )
 
     await ec2.delete_snapshot(snapshot.id)
     await eventually(listed, 10, until=lambda s: snapshot.id not in s, what="snapshot deleted")
@@ -110,7 +117,7 @@ async def test_snapshots_and_volumes_made_from_them(ec2: Ec2Adapter) -> None:
 
 
 async def test_unknown_volumes_and_instances_are_not_found(ec2: Ec2Adapter) -> None:
-    volume = await ec2.create_volume(VolumeSpec(name="lonely", size_gb=1, zone=ZONE))
+    volume = await ec2.create_volume(VolumeSpec(name="lonely", size_gb=1, zone=ZONE, client_token=new_token()))
     instance = await ec2.launch_instance(launch_spec(ec2, zone=ZONE))
     assert instance.state is InstanceState.PENDING
     with pytest.raises(CloudNotFound):
@@ -120,4 +127,4 @@ async def test_unknown_volumes_and_instances_are_not_found(ec2: Ec2Adapter) -> N
     with pytest.raises(CloudNotFound):
         await ec2.detach_volume("vol-0123456789abcdef0")
     with pytest.raises(CloudNotFound):
-        await ec2.create_snapshot("vol-0123456789abcdef0", "nothing")
+        await ec2.create_snapshot("vol-0123456789abcdef0", "nothing", client_token=new_token())

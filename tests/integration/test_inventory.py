@@ -39,6 +39,7 @@ from services.provisioner.resources.answers import volume_out
 from services.provisioner.resources.repository import ResourceFilter
 from tests.conftest import Servers, make_pool
 from tests.integration.provisioner_parts import Parts, add_cloud, parts, started
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -394,8 +395,8 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
     pool: db.Pool, sim: ListedSim, p: Parts, inventory: Inventory
 ) -> None:
     instance = await outside(sim, "ext-vm")
-    kept = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
-    dropped = await sim.create_volume(VolumeSpec(name="ext-scratch", size_gb=8))
+    kept = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5, client_token=new_token()))
+    dropped = await sim.create_volume(VolumeSpec(name="ext-scratch", size_gb=8, client_token=new_token()))
     await sim.attach_volume(kept.id, instance, "/dev/vdb")
     # A volume Clanavi is creating: its cloud call has not answered yet.
     own = resources.new_record(
@@ -472,7 +473,7 @@ async def test_outside_volumes_are_adopted_and_followed_and_clanavi_s_own_creati
 async def test_a_volume_record_changed_while_the_cloud_was_listed_waits_for_the_next_sync(
     pool: db.Pool, sim: ListedSim, inventory: Inventory
 ) -> None:
-    made = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
+    made = await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5, client_token=new_token()))
     await sync(inventory)
     record = (await volumes(pool))[made.id]
     await sim.delete_volume(made.id)
@@ -501,7 +502,7 @@ class VolumelessSim(SimCloudAdapter):
 
 async def test_an_adapter_without_volumes_has_its_volumes_left_alone(pool: db.Pool) -> None:
     sim = VolumelessSim(SimStore(pool, "sim"), SimCloudConfig(volume_seconds=0))
-    await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5))
+    await sim.create_volume(VolumeSpec(name="ext-data", size_gb=5, client_token=new_token()))
     volumeless = await started(pool, {"sim": sim})
     inventory = Inventory(volumeless.uow, volumeless.clouds)
     try:

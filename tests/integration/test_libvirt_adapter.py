@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import libvirt
 import pytest
 
+from adapters import registry
 from adapters.base import (
     CloudNotFound,
     CloudUnavailable,
@@ -36,8 +37,9 @@ from adapters.base import (
 )
 from adapters.libvirt import HotplugLibvirtAdapter, LibvirtAdapter
 from adapters.libvirt import _xml as libvirt_xml
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from tests.contract.clouds.libvirt import POOL, Hypervisor, connect, hypervisor
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -149,10 +151,12 @@ async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], boo
 
 
 async def test_the_registry_connects_the_cold_plug_adapter_to_the_test_driver(shared: Hypervisor) -> None:
-    adapter = await factory("libvirt")("acct", shared.config(), AdapterContext(pool=None))
+    adapter = await registry.connect("libvirt", "acct", shared.config(), AdapterContext(pool=None))
     try:
         assert type(adapter) is LibvirtAdapter, "the test driver cannot hot-plug disks"
         assert Feature.VOLUME_ATTACH not in adapter.features
+        # What the provisioner is told of the account without connecting is what the connected adapter declares.
+        assert registry.adapter_class("libvirt").features_for(shared.config()) == adapter.features
         assert HotplugLibvirtAdapter.features == adapter.features | {Feature.VOLUME_ATTACH}
         host = str(shared.keeper.getHostname())
         assert list(await adapter.list_zones()) == [Zone(id=host, region_id=host)]
@@ -370,7 +374,7 @@ async def test_volumes_attach_to_stopped_instances_on_a_hypervisor_without_hotpl
     shared: Hypervisor, adapter: LibvirtAdapter, made: Made, image: str
 ) -> None:
     instance = await made.launch(spec(image))
-    volume = await adapter.create_volume(VolumeSpec(name="data.1 é", size_gb=2))
+    volume = await adapter.create_volume(VolumeSpec(name="data.1 é", size_gb=2, client_token=new_token()))
     made.volumes.append(volume.id)
     assert (volume.name, volume.size_gb, volume.state, volume.instance_id) == (
         "data.1 é",
@@ -426,9 +430,9 @@ async def test_volumes_attach_to_stopped_instances_on_a_hypervisor_without_hotpl
 async def test_snapshots_copy_a_volume_and_volumes_come_from_them(
     shared: Hypervisor, adapter: LibvirtAdapter, made: Made
 ) -> None:
-    volume = await adapter.create_volume(VolumeSpec(name="source", size_gb=2))
+    volume = await adapter.create_volume(VolumeSpec(name="source", size_gb=2, client_token=new_token()))
     made.volumes.append(volume.id)
-    snapshot = await adapter.create_snapshot(volume.id, "nightly.1 ü")
+    snapshot = await adapter.create_snapshot(volume.id, "nightly.1 ü", client_token=new_token())
     made.snapshots.append(snapshot.id)
     assert (snapshot.volume_id, snapshot.name, snapshot.size_gb) == (volume.id, "nightly.1 ü", 2)
     assert snapshot.id in {s.id for s in await adapter.list_snapshots()}
@@ -436,8 +440,12 @@ async def test_snapshots_copy_a_volume_and_volumes_come_from_them(
     assert snapshot.extra["volume"] in shared.volume_names()
 
     with pytest.raises(InvalidCloudRequest):
-        await adapter.create_volume(VolumeSpec(name="small", size_gb=1, snapshot_id=snapshot.id))
-    restored = await adapter.create_volume(VolumeSpec(name="restored", size_gb=3, snapshot_id=snapshot.id))
+        await adapter.create_volume(
+            VolumeSpec(name="small", size_gb=1, snapshot_id=snapshot.id, client_token=new_token())
+        )
+    restored = await adapter.create_volume(
+        VolumeSpec(name="restored", size_gb=3, snapshot_id=snapshot.id, client_token=new_token())
+    )
     made.volumes.append(restored.id)
     assert (restored.snapshot_id, restored.size_gb, restored.state) == (snapshot.id, 3, VolumeState.AVAILABLE)
     assert volume_capacity(shared, restored.extra["volume"]) == 3 * GIB
@@ -445,7 +453,7 @@ async def test_snapshots_copy_a_volume_and_volumes_come_from_them(
     with pytest.raises(CloudNotFound):
         await adapter.delete_snapshot(volume.id)  # a volume's id names no snapshot
     with pytest.raises(CloudNotFound):
-        await adapter.create_volume(VolumeSpec(name="x", size_gb=1, snapshot_id=restored.id))
+        await adapter.create_volume(VolumeSpec(name="x", size_gb=1, snapshot_id=restored.id, client_token=new_token()))
     await adapter.delete_snapshot(snapshot.id)
     assert snapshot.id not in {s.id for s in await adapter.list_snapshots()}
     assert {volume.id, restored.id} <= {v.id for v in await adapter.list_volumes()}, "volumes outlive snapshots"
@@ -454,8 +462,27 @@ async def test_snapshots_copy_a_volume_and_volumes_come_from_them(
 async def test_a_full_pool_is_a_quota(shared: Hypervisor, adapter: LibvirtAdapter) -> None:
     before = shared.volume_names()
     with pytest.raises(QuotaExceeded):
-        await adapter.create_volume(VolumeSpec(name="huge", size_gb=10 * 1024))
+        await adapter.create_volume(VolumeSpec(name="huge", size_gb=10 * 1024, client_token=new_token()))
     assert shared.volume_names() == before
+
+
+async def test_creates_raced_with_one_client_token_make_one_volume_and_one_image(
+    shared: Hypervisor, adapter: LibvirtAdapter, made: Made, image: str
+) -> None:
+    token = new_token()
+    volumes = await asyncio.gather(
+        *(adapter.create_volume(VolumeSpec(name="raced", size_gb=1, client_token=token)) for _ in range(3))
+    )
+    made.volumes.extend({v.id for v in volumes})
+    assert len({v.id for v in volumes}) == 1
+    assert [n for n in shared.volume_names() if volumes[0].id in n] == [volumes[0].extra["volume"]]
+
+    instance = await made.launch(spec(image))
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    images = await asyncio.gather(*(adapter.create_image(instance.id, name, client_token=token) for _ in range(2)))
+    made.images.extend({i.id for i in images})
+    assert len({i.id for i in images}) == 1, "two images for one client token"
+    assert [n for n in shared.volume_names() if n.startswith(f"image-{name}")] == [images[0].id]
 
 
 # --- images -----------------------------------------------------------------------------------------------------
@@ -466,16 +493,17 @@ async def test_images_made_from_instances_launch_and_deregister(
 ) -> None:
     instance = await made.launch(spec(image, flavor_id="lv.small"))
     name = f"it-{uuid.uuid4().hex[:8]}"
-    made.images.append(f"image-{name}")
-    created = await adapter.create_image(instance.id, name)
-    assert (created.id, created.name, created.min_disk_gb) == (f"image-{name}", name, 10)
+    created = await adapter.create_image(instance.id, name, client_token=new_token())
+    made.images.append(created.id)
+    # Named by its name and its client token, whose digest no image name can hold (it has no '=').
+    assert created.id.startswith(f"image-{name}.t=") and (created.name, created.min_disk_gb) == (name, 10)
     assert domain_state(shared, instance.id) == libvirt.VIR_DOMAIN_RUNNING, "paused for the copy, then resumed"
     assert await adapter.get_image(created.id) == created
     assert created.id in {i.id for i in await adapter.list_images()}
     with pytest.raises(InvalidCloudRequest):
-        await adapter.create_image(instance.id, name)
+        await adapter.create_image(instance.id, name, client_token=new_token())
     with pytest.raises(InvalidCloudRequest):
-        await adapter.create_image(instance.id, "no spaces please")
+        await adapter.create_image(instance.id, "no spaces please", client_token=new_token())
 
     child = await made.launch(replace(spec(image), image_id=created.id))
     assert (child.image_id, child.state) == (created.id, S.RUNNING)

@@ -36,6 +36,7 @@ from tests.contract.helpers import (
 )
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import ZONE
+from tests.tokens import new_token
 
 pytestmark = [pytest.mark.filterwarnings(f) for f in SDK_WARNING_FILTERS]
 
@@ -200,7 +201,7 @@ async def test_image_from_a_server_and_console_output(standin: OpenStackStandIn,
     await wait_instance(cloud, launched.id, S.RUNNING)
     output = await eventually(lambda: adapter.console_output(launched.id), 5.0, what="console output")
     assert "login:" in output
-    image = await adapter.create_image(launched.id, "snap-of-vm")
+    image = await adapter.create_image(launched.id, "snap-of-vm", client_token=new_token())
     assert image.name == "snap-of-vm"
     assert image.extra["instance_id"] == launched.id
     assert (await adapter.get_image(image.id)).id == image.id
@@ -342,7 +343,7 @@ async def test_nova_quotas_and_rate_limits(standin: OpenStackStandIn, adapter: O
 async def test_a_server_booted_from_a_volume_reads_without_an_image(
     standin: OpenStackStandIn, adapter: OpenStackAdapter
 ) -> None:
-    volume = await adapter.create_volume(VolumeSpec("root", 1))
+    volume = await adapter.create_volume(VolumeSpec("root", 1, client_token=new_token()))
     cloud = _cloud(adapter, standin)
     await wait_volume(cloud, volume.id, VolumeState.AVAILABLE)
     boot = {"boot_index": 0, "uuid": volume.id, "source_type": "volume", "destination_type": "volume"}

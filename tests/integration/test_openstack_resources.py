@@ -27,6 +27,7 @@ from tests.contract.clouds.openstack import FLAVOR, SDK_WARNING_FILTERS, open_ad
 from tests.contract.helpers import eventually, find_instance, find_volume, wait_instance, wait_volume
 from tests.standins.openstack import OpenStackStandIn
 from tests.standins.openstack.server import ZONE
+from tests.tokens import new_token
 
 pytestmark = [pytest.mark.filterwarnings(f) for f in SDK_WARNING_FILTERS]
 
@@ -61,7 +62,7 @@ async def _running(adapter: OpenStackAdapter, standin: OpenStackStandIn, **field
 async def test_volume_attach_detach_and_snapshot(standin: OpenStackStandIn, adapter: OpenStackAdapter) -> None:
     cloud = _cloud(adapter, standin)
     server_id = await _running(adapter, standin)
-    volume = await adapter.create_volume(VolumeSpec("data", 2, zone=ZONE))
+    volume = await adapter.create_volume(VolumeSpec("data", 2, zone=ZONE, client_token=new_token()))
     assert (volume.state, volume.size_gb, volume.zone) == (V.CREATING, 2, ZONE)
     await wait_volume(cloud, volume.id, V.AVAILABLE)
     standin.transition_seconds = 600  # held attaching until let go
@@ -75,14 +76,14 @@ async def test_volume_attach_detach_and_snapshot(standin: OpenStackStandIn, adap
     with pytest.raises(InvalidCloudState):  # Cinder: 400 "Volume status must be available..."
         await adapter.delete_volume(volume.id)
     with pytest.raises(InvalidCloudState):  # a snapshot of an in-use volume needs force, which we do not send
-        await adapter.create_snapshot(volume.id, "busy")
+        await adapter.create_snapshot(volume.id, "busy", client_token=new_token())
     await adapter.detach_volume(volume.id)
     detached = await wait_volume(cloud, volume.id, V.AVAILABLE)
     assert detached.instance_id is None
     with pytest.raises(InvalidCloudState):
         await adapter.detach_volume(volume.id)
 
-    snapshot = await adapter.create_snapshot(volume.id, "nightly")
+    snapshot = await adapter.create_snapshot(volume.id, "nightly", client_token=new_token())
 
     def all_available(found: Sequence[Snapshot]) -> bool:
         return bool(found) and all(s.state is SnapshotState.AVAILABLE for s in found)
@@ -91,7 +92,7 @@ async def test_volume_attach_detach_and_snapshot(standin: OpenStackStandIn, adap
     assert (ready[0].id, ready[0].volume_id, ready[0].size_gb, ready[0].name) == (snapshot.id, volume.id, 2, "nightly")
     with pytest.raises(InvalidCloudState):  # a volume with snapshots is not deleted
         await adapter.delete_volume(volume.id)
-    restored = await adapter.create_volume(VolumeSpec("restored", 2, snapshot_id=snapshot.id))
+    restored = await adapter.create_volume(VolumeSpec("restored", 2, snapshot_id=snapshot.id, client_token=new_token()))
     assert (await wait_volume(cloud, restored.id, V.AVAILABLE)).snapshot_id == snapshot.id
     for volume_id in (restored.id,):
         await adapter.delete_volume(volume_id)
@@ -137,7 +138,7 @@ async def test_a_floating_ip_shows_as_the_servers_public_ip(
 ) -> None:
     cloud = _cloud(adapter, standin)
     server_id = await _running(adapter, standin)
-    address = await adapter.allocate_address()
+    address = await adapter.allocate_address(client_token=new_token())
     assert address.ip.startswith("172.24.4.") and address.instance_id is None
     associated = await adapter.associate_address(address.id, server_id)
     assert associated.instance_id == server_id
@@ -182,13 +183,13 @@ async def test_neutron_and_cinder_quotas_are_quota_errors(standin: OpenStackStan
         await adapter.create_security_group("one-too-many", "")
     standin.quotas.floatingip = 0
     with pytest.raises(QuotaExceeded):
-        await adapter.allocate_address()
+        await adapter.allocate_address(client_token=new_token())
     standin.quotas.volumes = 1
-    volume = await adapter.create_volume(VolumeSpec("first", 1))
+    volume = await adapter.create_volume(VolumeSpec("first", 1, client_token=new_token()))
     with pytest.raises(QuotaExceeded):  # Cinder: 413 overLimit, "Retry-After: 0"
-        await adapter.create_volume(VolumeSpec("second", 1))
+        await adapter.create_volume(VolumeSpec("second", 1, client_token=new_token()))
     await wait_volume(_cloud(adapter, standin), volume.id, V.AVAILABLE)
     standin.quotas.snapshots = 0
     with pytest.raises(QuotaExceeded) as refused:
-        await adapter.create_snapshot(volume.id, "snap")
+        await adapter.create_snapshot(volume.id, "snap", client_token=new_token())
     assert not hasattr(refused.value, "retry_after"), "a quota is not a throttle to wait out"

@@ -366,3 +366,81 @@ def test_a_server_booted_from_a_volume_has_no_image(http: httpx.Client, standin:
     assert [a["id"] for a in attached] == [volume["volume"]["id"]]
     root = f"/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume['volume']['id']}"
     assert http.delete(root, headers=headers).status_code == 400, "a root volume cannot be detached"
+
+
+def test_metadata_and_descriptions_are_kept_and_filtered_on_as_the_references_show(
+    http: httpx.Client, standin: OpenStackStandIn
+) -> None:
+    """The request samples of the API references (Nova's server-action-create-image.json, Cinder's
+    volume-create-request.json and snapshot-create-request.json, Neutron's floating IP create), and the filters the
+    references document: a Glance property, Cinder's `metadata` dict, Neutron's `description`."""
+    headers = {"X-Auth-Token": _token(http, standin)}
+    standin.transition_seconds = 0
+    body = {"server": {"name": "src", "imageRef": standin.image_id, "flavorRef": "1", "networks": "auto"}}
+    server = http.post("/compute/v2.1/servers", json=body, headers=headers).json()["server"]["id"]
+    http.get(f"/compute/v2.1/servers/{server}", headers=headers)  # settles the server
+    sample = {"createImage": {"name": "foo-image", "metadata": {"meta_var": "meta_val"}}}
+    made = http.post(f"/compute/v2.1/servers/{server}/action", json=sample, headers=headers)
+    assert made.status_code == 202
+    image_id = made.headers["Location"].rsplit("/", 1)[1]
+    assert http.get(f"/image/v2/images/{image_id}", headers=headers).json()["meta_var"] == "meta_val"
+    found = http.get("/image/v2/images", params={"meta_var": "meta_val"}, headers=headers).json()["images"]
+    assert [i["id"] for i in found] == [image_id]
+    assert http.get("/image/v2/images", params={"meta_var": "other"}, headers=headers).json()["images"] == []
+    bad = {"createImage": {"name": "x", "metadata": {"bad/key": "v"}}}
+    assert http.post(f"/compute/v2.1/servers/{server}/action", json=bad, headers=headers).status_code == 400
+
+    cinder = f"/volume/v3/{PROJECT_ID}"
+    volume_sample: dict[str, dict[str, Any]] = {
+        "volume": {
+            "size": 10,
+            "availability_zone": None,
+            "source_volid": None,
+            "description": None,
+            "multiattach": False,
+            "snapshot_id": None,
+            "backup_id": None,
+            "name": None,
+            "imageRef": None,
+            "volume_type": None,
+            "metadata": {},
+            "consistencygroup_id": None,
+        }
+    }
+    plain = http.post(f"{cinder}/volumes", json=volume_sample, headers=headers).json()["volume"]
+    assert plain["metadata"] == {}
+    volume_sample["volume"]["metadata"] = {"key": "v3"}
+    tagged = http.post(f"{cinder}/volumes", json=volume_sample, headers=headers).json()["volume"]
+    assert tagged["metadata"] == {"key": "v3"}
+    # cinderclient sends the dict as Python writes it; JSON's spelling is a dict literal too.
+    for spelled in ("{'key': 'v3'}", '{"key": "v3"}'):
+        listed = http.get(f"{cinder}/volumes/detail", params={"metadata": spelled}, headers=headers).json()
+        assert [v["id"] for v in listed["volumes"]] == [tagged["id"]]
+    nothing = http.get(f"{cinder}/volumes/detail", params={"metadata": "key"}, headers=headers).json()
+    assert nothing["volumes"] == []
+
+    http.get(f"{cinder}/volumes/{tagged['id']}", headers=headers)  # settles the volume
+    snapshot_sample = {
+        "snapshot": {
+            "name": "snap-001",
+            "description": "Daily backup",
+            "volume_id": tagged["id"],
+            "force": True,
+            "metadata": {"key": "v3"},
+        }
+    }
+    snapshot = http.post(f"{cinder}/snapshots", json=snapshot_sample, headers=headers).json()["snapshot"]
+    assert snapshot["metadata"] == {"key": "v3"}
+    by_volume = http.get(f"{cinder}/snapshots/detail", params={"volume_id": plain["id"]}, headers=headers).json()
+    assert by_volume["snapshots"] == []
+
+    floating = {"floatingip": {"floating_network_id": standin.PUBLIC_NET, "description": "floating ip for testing"}}
+    fip = http.post("/network/v2.0/floatingips", json=floating, headers=headers).json()["floatingip"]
+    assert fip["description"] == "floating ip for testing"
+    listed_fips = http.get(
+        "/network/v2.0/floatingips", params={"description": "floating ip for testing"}, headers=headers
+    ).json()["floatingips"]
+    assert [f["id"] for f in listed_fips] == [fip["id"]]
+    assert (
+        http.get("/network/v2.0/floatingips", params={"description": "x"}, headers=headers).json()["floatingips"] == []
+    )

@@ -1,7 +1,8 @@
 """A cloud call whose answer is lost (the cloud timed out after acting, or the provisioner died before committing)
 never leaves a resource in the cloud without a record, and is never done twice: the request answers 202, or the
-worker takes the action over and finds what the first try made. On real PostgreSQL and a real SimCloud, behind a
-hand-written adapter that loses chosen answers."""
+worker takes the action over and finds what the first try made: by asking again with the same client token, or, on a
+cloud that does not honour one, by the resource's name or by elimination. On real PostgreSQL and a real SimCloud,
+behind a hand-written adapter that loses chosen answers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -24,6 +26,7 @@ from adapters.base import (
     Instance,
     KeyPair,
     LaunchSpec,
+    Snapshot,
     Throttled,
     Volume,
     VolumeSpec,
@@ -67,6 +70,9 @@ class LosingCloud(AdapterBase):
         self.throttle: set[str] = set()
         self.calls: list[str] = []
 
+    def _token(self, client_token: str) -> str:
+        return client_token
+
     async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
         self.calls.append(name)
         if name in self.throttle:
@@ -93,7 +99,17 @@ class LosingCloud(AdapterBase):
         return await self._call("list_volumes", self.real.list_volumes)
 
     async def create_volume(self, spec: VolumeSpec) -> Volume:
-        return await self._call("create_volume", lambda: self.real.create_volume(spec))
+        asked = replace(spec, client_token=self._token(spec.client_token))
+        return await self._call("create_volume", lambda: self.real.create_volume(asked))
+
+    async def list_snapshots(self) -> Sequence[Snapshot]:
+        return await self._call("list_snapshots", self.real.list_snapshots)
+
+    async def create_snapshot(self, volume_id: str, name: str, *, client_token: str) -> Snapshot:
+        token = self._token(client_token)
+        return await self._call(
+            "create_snapshot", lambda: self.real.create_snapshot(volume_id, name, client_token=token)
+        )
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:
         return await self._call("list_key_pairs", self.real.list_key_pairs)
@@ -107,8 +123,19 @@ class LosingCloud(AdapterBase):
     async def list_addresses(self) -> Sequence[Address]:
         return await self._call("list_addresses", self.real.list_addresses)
 
-    async def allocate_address(self) -> Address:
-        return await self._call("allocate_address", self.real.allocate_address)
+    async def allocate_address(self, *, client_token: str) -> Address:
+        token = self._token(client_token)
+        return await self._call("allocate_address", lambda: self.real.allocate_address(client_token=token))
+
+
+class CloudWithoutTokens(LosingCloud):
+    """The same cloud as an adapter (a plugin's, say) that does not honour client tokens: a repeated create makes
+    another resource, so the worker finds what a lost try made by its name, or by elimination."""
+
+    features: ClassVar[frozenset[Feature]] = LosingCloud.features - {Feature.IDEMPOTENT_CREATE}
+
+    def _token(self, client_token: str) -> str:
+        return uuid.uuid4().hex
 
 
 @pytest.fixture
@@ -135,6 +162,18 @@ def cloud(pool: db.Pool) -> LosingCloud:
 @pytest.fixture
 def p(pool: db.Pool, cloud: LosingCloud) -> Parts:
     return parts(pool, {"sim": cloud}, policy=POLICY)
+
+
+@pytest.fixture
+def tokenless(pool: db.Pool) -> CloudWithoutTokens:
+    config = SimCloudConfig(volume_seconds=0, snapshot_seconds=0, attach_seconds=0)
+    return CloudWithoutTokens(SimCloudAdapter(SimStore(pool, "sim"), config))
+
+
+@pytest.fixture
+def plain(pool: db.Pool, tokenless: CloudWithoutTokens) -> Parts:
+    """The provisioner's parts on the cloud without client tokens."""
+    return parts(pool, {"sim": tokenless}, policy=POLICY)
 
 
 def new_volume(name: str) -> ResourceRecord:
@@ -193,7 +232,7 @@ async def outbox_types(pool: db.Pool) -> list[str]:
     return [r["routing_key"].rsplit(".", 1)[0] for r in rows]
 
 
-async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_adopts_the_volume(
+async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_gets_the_volume_by_its_token(
     p: Parts, cloud: LosingCloud
 ) -> None:
     cloud.lose.add("create_volume")
@@ -220,23 +259,69 @@ async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_ado
     assert len(volumes) == 1, "the cloud got a second volume"
     record = await resources_handlers.get(p.ports, "p", "volume", outcome.record.id)
     assert record.provider_id == volumes[0].id and record.pending_action is None and record.reason is None
-    assert cloud.calls.count("create_volume") == 1
+    # The worker asked again with the record's id as client token, and got the same volume; it searched nothing.
+    assert cloud.calls.count("create_volume") == 2 and "list_volumes" not in cloud.calls
     assert (await outbox_types(p.pool))[0] == "volume.created"
 
 
-async def test_a_volume_creation_interrupted_by_a_crash_is_finished_by_the_worker(p: Parts, cloud: LosingCloud) -> None:
+async def test_a_volume_creation_interrupted_by_a_crash_is_replayed_into_the_same_volume(
+    p: Parts, cloud: LosingCloud
+) -> None:
     # What a request leaves when its process dies between the cloud call and the commit: the record with the
-    # action pending (committed first) and the volume in the cloud.
+    # action pending (committed first) and the volume in the cloud, made with the record's id as client token.
     record = new_volume("crash")
     await insert(p, record)
-    made = await cloud.real.create_volume(VolumeSpec(name=record.attrs["cloud_name"], size_gb=1))
+    made = await cloud.real.create_volume(
+        VolumeSpec(name=record.attrs["cloud_name"], size_gb=1, client_token=record.id)
+    )
 
     await worker_step(p, record.id)
 
     after = await resources_handlers.get(p.ports, "p", "volume", record.id)
     assert after.provider_id == made.id and after.state == "available"
-    assert "create_volume" not in cloud.calls
+    assert [v.id for v in await cloud.real.list_volumes()] == [made.id], "the replay made a second volume"
+    assert cloud.calls == ["create_volume"]
     assert await outbox_types(p.pool) == ["volume.created", "volume.available"]
+
+
+async def test_a_snapshot_creation_interrupted_by_a_crash_is_replayed_into_the_same_snapshot(
+    p: Parts, cloud: LosingCloud
+) -> None:
+    volume = await cloud.real.create_volume(VolumeSpec(name="source", size_gb=1, client_token=uuid.uuid4().hex))
+    record = resources.new_record(
+        "snapshot",
+        project_id="p",
+        cloud_id="sim",
+        name="nightly",
+        attrs={"volume_id": str(uuid.uuid4()), "size_gb": 1},
+        pending={"provider_volume_id": volume.id},
+        correlation_id="c",
+    )
+    await insert(p, record)
+    made = await cloud.real.create_snapshot(volume.id, record.attrs["cloud_name"], client_token=record.id)
+
+    await worker_step(p, record.id)
+
+    after = await resources_handlers.get(p.ports, "p", "snapshot", record.id)
+    assert after.provider_id == made.id
+    assert [s.id for s in await cloud.real.list_snapshots()] == [made.id], "the replay made a second snapshot"
+    assert cloud.calls == ["create_snapshot"]
+
+
+async def test_without_client_tokens_a_crashed_volume_creation_is_found_by_its_name(
+    plain: Parts, tokenless: CloudWithoutTokens
+) -> None:
+    record = new_volume("crash")
+    await insert(plain, record)
+    made = await tokenless.real.create_volume(
+        VolumeSpec(name=record.attrs["cloud_name"], size_gb=1, client_token=uuid.uuid4().hex)
+    )
+
+    await worker_step(plain, record.id)
+
+    after = await resources_handlers.get(plain.ports, "p", "volume", record.id)
+    assert after.provider_id == made.id and after.state == "available"
+    assert "create_volume" not in tokenless.calls and "list_volumes" in tokenless.calls
 
 
 async def test_an_uncreated_volume_is_created_by_the_worker(p: Parts, cloud: LosingCloud) -> None:
@@ -274,14 +359,14 @@ async def test_an_interrupted_key_pair_creation_is_undone_since_its_private_key_
     assert again.done and again.private_key
 
 
-async def test_a_lost_address_allocation_is_found_by_elimination(p: Parts, cloud: LosingCloud) -> None:
-    foreign = await cloud.real.allocate_address()  # held by the account, not by Clanavi
+async def test_a_lost_address_allocation_is_found_by_its_client_token(p: Parts, cloud: LosingCloud) -> None:
+    foreign = await cloud.real.allocate_address(client_token=uuid.uuid4().hex)  # the account's, not Clanavi's
     cloud.lose.add("allocate_address")
 
     outcome = await resources_handlers.allocate_address(
         p.ports, project_id="p", cloud_id="sim", name=None, correlation_id="c"
     )
-    assert not outcome.done and outcome.record.pending["known_before"] == [foreign.id]
+    assert not outcome.done and "known_before" not in outcome.record.pending
 
     await worker_step(p, outcome.record.id)
 
@@ -290,7 +375,27 @@ async def test_a_lost_address_allocation_is_found_by_elimination(p: Parts, cloud
     record = await resources_handlers.get(p.ports, "p", "address", outcome.record.id)
     assert record.provider_id in {a.id for a in held} - {foreign.id}
     assert record.state == "available" and record.attrs["ip"]
-    assert cloud.calls.count("allocate_address") == 1
+    assert cloud.calls.count("allocate_address") == 2 and "list_addresses" not in cloud.calls
+
+
+async def test_without_client_tokens_a_lost_address_allocation_is_found_by_elimination(
+    plain: Parts, tokenless: CloudWithoutTokens
+) -> None:
+    foreign = await tokenless.real.allocate_address(client_token=uuid.uuid4().hex)
+    tokenless.lose.add("allocate_address")
+
+    outcome = await resources_handlers.allocate_address(
+        plain.ports, project_id="p", cloud_id="sim", name=None, correlation_id="c"
+    )
+    assert not outcome.done and outcome.record.pending["known_before"] == [foreign.id]
+
+    await worker_step(plain, outcome.record.id)
+
+    held = await tokenless.real.list_addresses()
+    assert len(held) == 2, "the worker allocated a second address"
+    record = await resources_handlers.get(plain.ports, "p", "address", outcome.record.id)
+    assert record.provider_id in {a.id for a in held} - {foreign.id}
+    assert tokenless.calls.count("allocate_address") == 1
 
 
 async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(p: Parts, cloud: LosingCloud) -> None:
@@ -318,7 +423,7 @@ async def test_the_worker_keeps_trying_a_throttling_cloud_without_using_up_attem
 ) -> None:
     record = new_volume("slow")
     await insert(p, record)
-    cloud.throttle.add("list_volumes")
+    cloud.throttle.add("create_volume")
 
     for _ in range(POLICY.max_attempts + 2):
         await step(p, RESOURCES, record.id)
@@ -338,7 +443,7 @@ async def test_a_throttling_cloud_fails_the_action_once_the_budget_is_spent(p: P
     record = new_volume("never")
     await insert(p, record)
     await since(p.pool, "resources", record.id, seconds=61)
-    cloud.throttle.add("list_volumes")
+    cloud.throttle.add("create_volume")
 
     await step(p, RESOURCES, record.id)
 

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 import adapters.simcloud
+from adapters import registry
 from adapters.base import (
     CloudAdapter,
     CloudNotFound,
@@ -22,7 +23,7 @@ from adapters.base import (
     InvalidCloudState,
     LaunchSpec,
 )
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from adapters.simcloud import SimCloudAdapter
 from kernel import db
 from kernel.migrations import migrate
@@ -52,7 +53,7 @@ def account() -> str:
 @pytest.fixture
 def connect(pool: db.Pool, account: str) -> Connect:
     async def connect(name: str | None = None, config: dict[str, Any] | None = None) -> SimCloudAdapter:
-        return await adapters.simcloud.connect(
+        return await adapters.simcloud.SimCloudAdapter.connect(
             name or account, FAST if config is None else config, AdapterContext(pool=pool)
         )
 
@@ -94,7 +95,7 @@ async def wait_for_state(cloud: CloudAdapter, instance_id: str, wanted: Instance
 
 
 async def test_the_registry_connects_a_simcloud_adapter(pool: db.Pool, account: str) -> None:
-    adapter = await factory("simcloud")(account, FAST, AdapterContext(pool=pool))
+    adapter = await registry.connect("simcloud", account, FAST, AdapterContext(pool=pool))
 
     assert isinstance(adapter, CloudAdapter)
     assert adapter.driver == "simcloud"
@@ -402,9 +403,9 @@ async def test_a_retried_launch_does_not_validate_again(connect: Connect) -> Non
 
 async def test_a_bad_account_setting_is_refused_when_connecting(pool: db.Pool, account: str) -> None:
     with pytest.raises(ValidationError):
-        await adapters.simcloud.connect(account, {"boot_secnds": 1}, AdapterContext(pool=pool))
+        await adapters.simcloud.SimCloudAdapter.connect(account, {"boot_secnds": 1}, AdapterContext(pool=pool))
     with pytest.raises(ValidationError):
-        await adapters.simcloud.connect(account, {"launch_failure_rate": 2}, AdapterContext(pool=pool))
+        await adapters.simcloud.SimCloudAdapter.connect(account, {"launch_failure_rate": 2}, AdapterContext(pool=pool))
 
 
 async def test_instances_from_before_the_whole_contract_migration_live_on(database_url: str) -> None:
@@ -434,7 +435,7 @@ async def test_instances_from_before_the_whole_contract_migration_live_on(databa
 
     pool = await make_pool(database_url, adapters.simcloud.SCHEMA)
     try:
-        cloud = await adapters.simcloud.connect("acct-old", FAST, AdapterContext(pool=pool))
+        cloud = await adapters.simcloud.SimCloudAdapter.connect("acct-old", FAST, AdapterContext(pool=pool))
         [legacy] = await cloud.get_instances(["sim-0000000000000old"])
         assert (legacy.state, legacy.zone, legacy.security_group_ids, legacy.public_ips) == (
             InstanceState.RUNNING,

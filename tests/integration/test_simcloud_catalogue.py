@@ -17,6 +17,7 @@ from adapters.base import (
     Zone,
 )
 from tests.integration.simcloud_harness import Make, SimClock, running, spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ async def test_an_image_of_an_instance_is_pending_then_available(make: Make, clo
     cloud = make(image_seconds=30)
     instance_id = await running(cloud, clock, flavor_id="sim.medium")
 
-    image = await cloud.create_image(instance_id, "web golden")
+    image = await cloud.create_image(instance_id, "web golden", client_token=new_token())
 
     assert image.state == ImageState.PENDING
     assert image.id.startswith("img-") and image.name == "web golden"
@@ -63,7 +64,7 @@ async def test_an_image_of_an_instance_is_pending_then_available(make: Make, clo
 
 async def test_an_account_launches_from_its_own_image_once_it_is_available(make: Make, clock: SimClock) -> None:
     cloud = make(image_seconds=30)
-    image = await cloud.create_image(await running(cloud, clock), "mine")
+    image = await cloud.create_image(await running(cloud, clock), "mine", client_token=new_token())
 
     with pytest.raises(InvalidCloudState, match="pending"):
         await cloud.launch_instance(spec(image_id=image.id))
@@ -76,7 +77,7 @@ async def test_an_account_launches_from_its_own_image_once_it_is_available(make:
 async def test_an_accounts_images_are_its_own(make: Make, clock: SimClock) -> None:
     cloud = make()
     other = make(f"other-{uuid.uuid4().hex[:8]}")
-    image = await cloud.create_image(await running(cloud, clock), "private")
+    image = await cloud.create_image(await running(cloud, clock), "private", client_token=new_token())
 
     assert image.id not in {i.id for i in await other.list_images()}
     with pytest.raises(CloudNotFound):
@@ -86,19 +87,21 @@ async def test_an_accounts_images_are_its_own(make: Make, clock: SimClock) -> No
     with pytest.raises(CloudNotFound):
         await other.launch_instance(spec(image_id=image.id))
     # Another account may use the same name for its own image.
-    assert (await other.create_image(await running(other, clock), "private")).name == "private"
+    assert (
+        await other.create_image(await running(other, clock), "private", client_token=new_token())
+    ).name == "private"
 
 
 async def test_image_names_are_unique_in_an_account(make: Make, clock: SimClock) -> None:
     cloud = make()
     instance_id = await running(cloud, clock)
-    await cloud.create_image(instance_id, "nightly")
+    await cloud.create_image(instance_id, "nightly", client_token=new_token())
 
     with pytest.raises(InvalidCloudRequest, match="already exists"):
-        await cloud.create_image(instance_id, "nightly")
+        await cloud.create_image(instance_id, "nightly", client_token=new_token())
     for bad in ("", "x" * 129, "tab\there"):
         with pytest.raises(InvalidCloudRequest):
-            await cloud.create_image(instance_id, bad)
+            await cloud.create_image(instance_id, bad, client_token=new_token())
 
 
 async def test_images_need_an_instance_that_exists_and_is_not_terminated(make: Make, clock: SimClock) -> None:
@@ -106,16 +109,16 @@ async def test_images_need_an_instance_that_exists_and_is_not_terminated(make: M
     booting = await cloud.launch_instance(spec())
 
     with pytest.raises(CloudNotFound):
-        await cloud.create_image("sim-00000000000000000", "nothing")
+        await cloud.create_image("sim-00000000000000000", "nothing", client_token=new_token())
     with pytest.raises(InvalidCloudState, match="pending"):
-        await cloud.create_image(booting.id, "too early")
+        await cloud.create_image(booting.id, "too early", client_token=new_token())
     clock.advance(10)
     await cloud.terminate_instance(booting.id)
     with pytest.raises(InvalidCloudState, match="terminating"):
-        await cloud.create_image(booting.id, "too late")
+        await cloud.create_image(booting.id, "too late", client_token=new_token())
     clock.advance(5)
     with pytest.raises(InvalidCloudState, match="terminated"):
-        await cloud.create_image(booting.id, "too late")
+        await cloud.create_image(booting.id, "too late", client_token=new_token())
 
 
 async def test_a_stopped_instance_can_be_imaged(make: Make, clock: SimClock) -> None:
@@ -124,12 +127,12 @@ async def test_a_stopped_instance_can_be_imaged(make: Make, clock: SimClock) -> 
     await cloud.stop_instance(instance_id)
     clock.advance(1)
 
-    assert (await cloud.create_image(instance_id, "cold")).state == ImageState.PENDING
+    assert (await cloud.create_image(instance_id, "cold", client_token=new_token())).state == ImageState.PENDING
 
 
 async def test_a_deregistered_image_is_gone_and_its_instances_live_on(make: Make, clock: SimClock) -> None:
     cloud = make()
-    image = await cloud.create_image(await running(cloud, clock), "short-lived")
+    image = await cloud.create_image(await running(cloud, clock), "short-lived", client_token=new_token())
     clock.advance(cloud.config.image_seconds)
     child = await cloud.launch_instance(spec(image_id=image.id))
 

@@ -10,12 +10,13 @@ import pytest
 
 from adapters.base import InstanceState, QuotaExceeded, Throttled, VolumeSpec, VolumeState
 from adapters.registry import AdapterContext
-from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore, connect
+from adapters.simcloud import SimCloudAdapter, SimCloudConfig, SimStore
 from adapters.simcloud.faults import launch_fails
 from adapters.simcloud.throttle import account_bucket
 from kernel import db
 from tests.clock import FakeClock
 from tests.integration.simcloud_harness import Make, SimClock, spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -104,9 +105,9 @@ async def test_the_rate_limit_setting_throttles_the_account_across_its_adapters(
     account = f"acct-{uuid.uuid4().hex[:8]}"
     # One call every 100 s: the burst of one is spent and nothing refills while the test runs.
     settings = {"rate_limit_per_second": 0.01}
-    first = await connect(account, settings, AdapterContext(pool=pool))
-    second = await connect(account, settings, AdapterContext(pool=pool))
-    elsewhere = await connect(f"other-{uuid.uuid4().hex[:8]}", settings, AdapterContext(pool=pool))
+    first = await SimCloudAdapter.connect(account, settings, AdapterContext(pool=pool))
+    second = await SimCloudAdapter.connect(account, settings, AdapterContext(pool=pool))
+    elsewhere = await SimCloudAdapter.connect(f"other-{uuid.uuid4().hex[:8]}", settings, AdapterContext(pool=pool))
 
     await first.list_regions()
 
@@ -189,7 +190,7 @@ async def test_speedup_shortens_every_transition(make: Make, clock: SimClock) ->
     await cloud.stop_instance(launched.id)
     clock.advance(0.5)
     assert (await states(cloud, [launched.id]))[launched.id] == InstanceState.STOPPED
-    volume = await cloud.create_volume(VolumeSpec("v", 10))
+    volume = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
     clock.advance(1.99)
     assert [v.state for v in await cloud.list_volumes()] == [VolumeState.CREATING]
     clock.advance(0.01)
@@ -199,7 +200,7 @@ async def test_speedup_shortens_every_transition(make: Make, clock: SimClock) ->
 
 async def test_speedup_on_the_real_clock(pool: db.Pool) -> None:
     # A minute's boot at 600 times the speed: a tenth of a second.
-    cloud = await connect(
+    cloud = await SimCloudAdapter.connect(
         f"acct-{uuid.uuid4().hex[:8]}", {"boot_seconds": 60, "speedup": 600}, AdapterContext(pool=pool)
     )
     loop = asyncio.get_running_loop()

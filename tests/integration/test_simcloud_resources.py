@@ -25,6 +25,7 @@ from adapters.simcloud import SimCloudAdapter
 from adapters.simcloud.ip_pool import ADDRESSES
 from kernel import db
 from tests.integration.simcloud_harness import Make, SimClock, running, spec
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -218,7 +219,7 @@ async def test_a_group_in_use_cannot_be_deleted_until_its_instances_are_terminat
 async def test_a_volume_is_creating_then_available_then_deleted(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=4)
 
-    volume = await cloud.create_volume(VolumeSpec("data", 100))
+    volume = await cloud.create_volume(VolumeSpec("data", 100, client_token=new_token()))
 
     assert (volume.state, volume.size_gb, volume.zone, volume.name) == (VolumeState.CREATING, 100, "sim-1a", "data")
     with pytest.raises(InvalidCloudState, match="creating"):
@@ -237,17 +238,19 @@ async def test_volume_sizes_and_zones_are_checked(make: Make) -> None:
 
     for size in (0, -5, 16385):
         with pytest.raises(InvalidCloudRequest, match="1 to 16384 GB"):
-            await cloud.create_volume(VolumeSpec("v", size))
+            await cloud.create_volume(VolumeSpec("v", size, client_token=new_token()))
     with pytest.raises(InvalidCloudRequest, match="zone sim-9z"):
-        await cloud.create_volume(VolumeSpec("v", 10, zone="sim-9z"))
-    assert (await cloud.create_volume(VolumeSpec("v", 16384, zone="sim-1b"))).zone == "sim-1b"
-    assert (await cloud.create_volume(VolumeSpec("v", 1))).size_gb == 1
+        await cloud.create_volume(VolumeSpec("v", 10, zone="sim-9z", client_token=new_token()))
+    assert (await cloud.create_volume(VolumeSpec("v", 16384, zone="sim-1b", client_token=new_token()))).zone == "sim-1b"
+    assert (await cloud.create_volume(VolumeSpec("v", 1, client_token=new_token()))).size_gb == 1
 
 
 async def test_attach_gives_devices_in_order_and_detach_frees_them(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=0, attach_seconds=2)
     instance_id = await running(cloud, clock)
-    first, second, third = [await cloud.create_volume(VolumeSpec(f"v{i}", 10)) for i in range(3)]
+    first, second, third = [
+        await cloud.create_volume(VolumeSpec(f"v{i}", 10, client_token=new_token())) for i in range(3)
+    ]
 
     attaching = await cloud.attach_volume(first.id, instance_id)
     assert (attaching.state, attaching.instance_id, attaching.device) == (
@@ -272,7 +275,7 @@ async def test_attach_gives_devices_in_order_and_detach_frees_them(make: Make, c
 async def test_attach_with_a_chosen_device(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=0, attach_seconds=0)
     instance_id = await running(cloud, clock)
-    a, b = [await cloud.create_volume(VolumeSpec(f"v{i}", 10)) for i in range(2)]
+    a, b = [await cloud.create_volume(VolumeSpec(f"v{i}", 10, client_token=new_token())) for i in range(2)]
 
     assert (await cloud.attach_volume(a.id, instance_id, "/dev/vdf")).device == "/dev/vdf"
     with pytest.raises(InvalidCloudRequest, match="in use"):
@@ -285,7 +288,7 @@ async def test_attach_with_a_chosen_device(make: Make, clock: SimClock) -> None:
 async def test_attach_is_refused_when_states_or_zones_do_not_fit(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=5, attach_seconds=0, boot_seconds=3)
     booting = await cloud.launch_instance(spec())
-    creating = await cloud.create_volume(VolumeSpec("v", 10))
+    creating = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
 
     with pytest.raises(InvalidCloudState, match="creating"):
         await cloud.attach_volume(creating.id, booting.id)
@@ -308,7 +311,7 @@ async def test_attach_is_refused_when_states_or_zones_do_not_fit(make: Make, clo
 
 async def test_attach_to_a_pending_or_suspended_instance_is_refused(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=0, boot_seconds=3)
-    volume = await cloud.create_volume(VolumeSpec("v", 10))
+    volume = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
     booting = await cloud.launch_instance(spec())
 
     with pytest.raises(InvalidCloudState, match="pending"):
@@ -322,7 +325,7 @@ async def test_attach_to_a_pending_or_suspended_instance_is_refused(make: Make, 
 async def test_asking_again_to_attach_or_detach_is_harmless(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=0, attach_seconds=1)
     instance_id = await running(cloud, clock)
-    volume = await cloud.create_volume(VolumeSpec("v", 10))
+    volume = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
 
     first = await cloud.attach_volume(volume.id, instance_id)
     again = await cloud.attach_volume(volume.id, instance_id)
@@ -337,7 +340,7 @@ async def test_asking_again_to_attach_or_detach_is_harmless(make: Make, clock: S
 async def test_terminating_an_instance_detaches_its_volumes(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=0, attach_seconds=0, terminate_seconds=3)
     instance_id = await running(cloud, clock)
-    volumes = [await cloud.create_volume(VolumeSpec(f"v{i}", 10)) for i in range(2)]
+    volumes = [await cloud.create_volume(VolumeSpec(f"v{i}", 10, client_token=new_token())) for i in range(2)]
     for volume in volumes:
         await cloud.attach_volume(volume.id, instance_id)
 
@@ -352,12 +355,12 @@ async def test_terminating_an_instance_detaches_its_volumes(make: Make, clock: S
 
 async def test_a_snapshot_is_pending_then_available_and_makes_volumes(make: Make, clock: SimClock) -> None:
     cloud = make(volume_seconds=1, snapshot_seconds=10)
-    volume = await cloud.create_volume(VolumeSpec("source", 50))
+    volume = await cloud.create_volume(VolumeSpec("source", 50, client_token=new_token()))
     with pytest.raises(InvalidCloudState, match="creating"):
-        await cloud.create_snapshot(volume.id, "too early")
+        await cloud.create_snapshot(volume.id, "too early", client_token=new_token())
     clock.advance(1)
 
-    snapshot = await cloud.create_snapshot(volume.id, "nightly")
+    snapshot = await cloud.create_snapshot(volume.id, "nightly", client_token=new_token())
 
     assert (snapshot.state, snapshot.size_gb, snapshot.volume_id, snapshot.name) == (
         SnapshotState.PENDING,
@@ -366,18 +369,18 @@ async def test_a_snapshot_is_pending_then_available_and_makes_volumes(make: Make
         "nightly",
     )
     with pytest.raises(InvalidCloudState, match="pending"):
-        await cloud.create_volume(VolumeSpec("copy", 50, snapshot_id=snapshot.id))
+        await cloud.create_volume(VolumeSpec("copy", 50, snapshot_id=snapshot.id, client_token=new_token()))
     with pytest.raises(InvalidCloudState, match="pending"):
         await cloud.delete_snapshot(snapshot.id)
     clock.advance(10)
     [listed] = await cloud.list_snapshots()
     assert (listed.id, listed.state) == (snapshot.id, SnapshotState.AVAILABLE)
     with pytest.raises(InvalidCloudRequest, match="at least 50 GB"):
-        await cloud.create_volume(VolumeSpec("copy", 49, snapshot_id=snapshot.id))
-    copy = await cloud.create_volume(VolumeSpec("copy", 80, snapshot_id=snapshot.id))
+        await cloud.create_volume(VolumeSpec("copy", 49, snapshot_id=snapshot.id, client_token=new_token()))
+    copy = await cloud.create_volume(VolumeSpec("copy", 80, snapshot_id=snapshot.id, client_token=new_token()))
     assert (copy.snapshot_id, copy.size_gb, copy.state) == (snapshot.id, 80, VolumeState.CREATING)
     with pytest.raises(CloudNotFound):
-        await cloud.create_volume(VolumeSpec("copy", 80, snapshot_id="snap-0000000000000000"))
+        await cloud.create_volume(VolumeSpec("copy", 80, snapshot_id="snap-0000000000000000", client_token=new_token()))
 
 
 async def test_an_attached_volume_can_be_snapshotted_and_a_snapshot_outlives_its_volume(
@@ -385,9 +388,9 @@ async def test_an_attached_volume_can_be_snapshotted_and_a_snapshot_outlives_its
 ) -> None:
     cloud = make(volume_seconds=0, attach_seconds=0, snapshot_seconds=0)
     instance_id = await running(cloud, clock)
-    volume = await cloud.create_volume(VolumeSpec("v", 10))
+    volume = await cloud.create_volume(VolumeSpec("v", 10, client_token=new_token()))
     await cloud.attach_volume(volume.id, instance_id)
-    snapshot = await cloud.create_snapshot(volume.id, "live")
+    snapshot = await cloud.create_snapshot(volume.id, "live", client_token=new_token())
     await cloud.detach_volume(volume.id)
     await cloud.delete_volume(volume.id)
 
@@ -397,7 +400,7 @@ async def test_an_attached_volume_can_be_snapshotted_and_a_snapshot_outlives_its
     with pytest.raises(CloudNotFound):
         await cloud.delete_snapshot(snapshot.id)
     with pytest.raises(CloudNotFound):
-        await cloud.create_snapshot(volume.id, "gone")
+        await cloud.create_snapshot(volume.id, "gone", client_token=new_token())
 
 
 # --- addresses ---------------------------------------------------------------------------------------------------
@@ -407,7 +410,7 @@ async def test_an_address_is_allocated_associated_disassociated_and_released(mak
     cloud = make()
     instance_id = await running(cloud, clock)
 
-    address = await cloud.allocate_address()
+    address = await cloud.allocate_address(client_token=new_token())
     assert address.ip.startswith("203.0.113.") and address.instance_id is None
 
     associated = await cloud.associate_address(address.id, instance_id)
@@ -430,7 +433,7 @@ async def test_an_address_is_allocated_associated_disassociated_and_released(mak
 async def test_an_address_serves_one_instance_at_a_time(make: Make, clock: SimClock) -> None:
     cloud = make()
     first, second = await running(cloud, clock), await running(cloud, clock)
-    address = await cloud.allocate_address()
+    address = await cloud.allocate_address(client_token=new_token())
     await cloud.associate_address(address.id, first)
 
     assert (await cloud.associate_address(address.id, first)).instance_id == first
@@ -445,7 +448,7 @@ async def test_an_address_serves_one_instance_at_a_time(make: Make, clock: SimCl
 async def test_terminating_an_instance_frees_its_addresses(make: Make, clock: SimClock) -> None:
     cloud = make(terminate_seconds=2)
     instance_id = await running(cloud, clock)
-    address = await cloud.allocate_address()
+    address = await cloud.allocate_address(client_token=new_token())
     await cloud.associate_address(address.id, instance_id)
 
     terminating = await cloud.terminate_instance(instance_id)
@@ -460,13 +463,13 @@ async def test_terminating_an_instance_frees_its_addresses(make: Make, clock: Si
 async def test_addresses_are_unique_in_an_account_until_the_ranges_run_out(make: Make) -> None:
     cloud = make()
 
-    allocated = await asyncio.gather(*(cloud.allocate_address() for _ in range(len(ADDRESSES))))
+    allocated = await asyncio.gather(*(cloud.allocate_address(client_token=new_token()) for _ in range(len(ADDRESSES))))
 
     assert len({a.ip for a in allocated}) == len(ADDRESSES)
     with pytest.raises(QuotaExceeded):
-        await cloud.allocate_address()
+        await cloud.allocate_address(client_token=new_token())
     # Another account draws from the same ranges: addresses are unique per account, as documentation IPs go.
-    assert (await make(f"other-{uuid.uuid4().hex[:8]}").allocate_address()).ip in ADDRESSES
+    assert (await make(f"other-{uuid.uuid4().hex[:8]}").allocate_address(client_token=new_token())).ip in ADDRESSES
 
 
 # --- what survives ----------------------------------------------------------------------------------------------
@@ -477,8 +480,10 @@ async def test_resources_survive_a_new_adapter(make: Make, clock: SimClock) -> N
     instance_id = await running(before, clock)
     await before.create_key_pair("kept")
     group = await before.authorize_security_rule((await before.create_security_group("kept", "")).id, SSH)
-    volume = await before.attach_volume((await before.create_volume(VolumeSpec("kept", 10))).id, instance_id)
-    address = await before.associate_address((await before.allocate_address()).id, instance_id)
+    volume = await before.attach_volume(
+        (await before.create_volume(VolumeSpec("kept", 10, client_token=new_token()))).id, instance_id
+    )
+    address = await before.associate_address((await before.allocate_address(client_token=new_token())).id, instance_id)
     await before.close()
 
     after = make()

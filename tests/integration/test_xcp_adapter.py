@@ -6,6 +6,7 @@ state the adapter only claims cannot pass; the stand-in's request log shows whic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from adapters import registry
 from adapters.base import (
     CloudAuthError,
     CloudNotFound,
@@ -25,11 +27,13 @@ from adapters.base import (
     VolumeSpec,
     VolumeState,
 )
-from adapters.registry import AdapterContext, factory
+from adapters.registry import AdapterContext
 from adapters.xcp import XcpAdapter
 from devstack.ports import free_port
 from tests.contract.clouds.xcp import FLAVOR, account_config, connect, standin_for, template_uuid
 from tests.standins.xapi import XapiStandIn
+from tests.standins.xapi.rrd import Load
+from tests.tokens import new_token
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +82,7 @@ def vdi_record(standin: XapiStandIn, vdi_uuid: str) -> dict[str, Any] | None:
 
 
 async def test_the_registry_knows_the_xcp_driver(standin: XapiStandIn) -> None:
-    adapter = await factory("xcp")("acct-registry", account_config(standin), AdapterContext(pool=None))
+    adapter = await registry.connect("xcp", "acct-registry", account_config(standin), AdapterContext(pool=None))
     try:
         assert isinstance(adapter, XcpAdapter)
         assert template_uuid(standin) in {i.id for i in await adapter.list_images()}
@@ -237,7 +241,7 @@ async def test_volume_attach_plugs_into_a_running_vm_and_terminate_keeps_it(
     standin: XapiStandIn, adapter: XcpAdapter
 ) -> None:
     launched = await adapter.launch_instance(spec(standin))
-    volume = await adapter.create_volume(VolumeSpec(name="data", size_gb=2))
+    volume = await adapter.create_volume(VolumeSpec(name="data", size_gb=2, client_token=new_token()))
     rec = vdi_record(standin, volume.id)
     assert rec is not None and rec["virtual_size"] == str(2 * 1024**3)
 
@@ -268,11 +272,13 @@ async def test_volume_attach_plugs_into_a_running_vm_and_terminate_keeps_it(
 
 
 async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAdapter) -> None:
-    volume = await adapter.create_volume(VolumeSpec(name="src", size_gb=1))
-    snapshot = await adapter.create_snapshot(volume.id, "snap")
+    volume = await adapter.create_volume(VolumeSpec(name="src", size_gb=1, client_token=new_token()))
+    snapshot = await adapter.create_snapshot(volume.id, "snap", client_token=new_token())
     rec = vdi_record(standin, snapshot.id)
     assert rec is not None and rec["is_a_snapshot"] is True
-    restored = await adapter.create_volume(VolumeSpec(name="restored", size_gb=1, snapshot_id=snapshot.id))
+    restored = await adapter.create_volume(
+        VolumeSpec(name="restored", size_gb=1, snapshot_id=snapshot.id, client_token=new_token())
+    )
     assert restored.snapshot_id == snapshot.id
     await adapter.delete_snapshot(snapshot.id)
     assert vdi_record(standin, snapshot.id) is None
@@ -281,11 +287,15 @@ async def test_snapshot_and_volume_from_it(standin: XapiStandIn, adapter: XcpAda
 async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
     standin: XapiStandIn, adapter: XcpAdapter
 ) -> None:
-    instance = await adapter.launch_instance(spec(standin))
-    image = await adapter.create_image(instance.id, "golden")
+    asked = spec(standin)
+    instance = await adapter.launch_instance(asked)
+    token = new_token()
+    image = await adapter.create_image(instance.id, "golden", client_token=token)
     rec = vm_record(standin, image.id)
     assert rec is not None and rec["is_a_snapshot"] is True and rec["is_a_template"] is True
-    assert "clanavi_token" not in rec["other_config"], "the image carries the instance's client token"
+    # The image keeps the client token of its own create, not the launch's of the instance it was made from.
+    assert rec["other_config"]["clanavi_token"] == token != asked.client_token
+    assert (await adapter.create_image(instance.id, "golden", client_token=token)).id == image.id
     child = await adapter.launch_instance(spec(standin, image_id=image.id))
     assert child.image_id == image.id and child.state is S.RUNNING
     other = await connect(standin)  # another account does not see this account's image
@@ -300,10 +310,87 @@ async def test_an_image_of_an_instance_is_a_snapshot_template_that_launches(
         await adapter.get_image(image.id)
 
 
-async def test_cpu_metrics_come_from_vm_metrics(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+async def test_an_operation_another_client_runs_shows_in_the_state(standin: XapiStandIn, adapter: XcpAdapter) -> None:
     instance = await adapter.launch_instance(spec(standin))
-    samples = await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))
-    assert [s.name for s in samples] == ["cpu_utilization"]
-    assert samples[0].value == pytest.approx(5.0)
+    ref = vm_ref(standin, instance.id)
+    with standin.state.lock:
+        task = standin.state.begin_operation(ref, "clean_shutdown")
+    [seen] = await adapter.get_instances([instance.id])
+    assert seen.state is S.STOPPING and seen.extra["current_operations"] == ["clean_shutdown"]
+    # xapi refuses another operation meanwhile, and the contract hears why.
+    with pytest.raises(InvalidCloudState, match="OTHER_OPERATION_IN_PROGRESS: another operation is in progress"):
+        await adapter.reboot_instance(instance.id)
+    with standin.state.lock:
+        standin.state.end_operation(ref, task)
+    assert (await adapter.reboot_instance(instance.id)).state is S.RUNNING
+
+
+def vm_ref(standin: XapiStandIn, vm_uuid: str) -> str:
+    with standin.state.lock:
+        return standin.state._by_uuid("VM", vm_uuid)
+
+
+async def test_metrics_come_from_xcp_rrdd_not_vm_metrics(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    # Just started: xcp-rrdd has not read the domain yet (it has no RRD, which rrdd answers with a 500 when it is all
+    # that was asked for); the adapter asks for dom0's too, so this is no error but no samples.
+    before = standin.calls("GET /rrd_updates")
+    assert list(await adapter.get_metrics(instance.id, hour_ago)) == []
+    assert standin.calls("GET /rrd_updates") == before + 1
+    ref = vm_ref(standin, instance.id)
+    with standin.state.lock:
+        metrics = standin.state.get("VM_metrics", standin.state._vm(ref)["metrics"])
+        assert metrics["VCPUs_utilisation"] == {"0": 0.0}, "xapi no longer writes it"
+
+        standin.state.set_load(ref, Load(cpu=0.3, rx=1_000, tx=200, read=4_096, write=512))
+        standin.state.backdate(ref, 15 * 60)
+    # 15 minutes of history: per minute over the last hour (the 5 s archive keeps 10 minutes only).
+    samples = await adapter.get_metrics(instance.id, hour_ago)
+    names = {s.name for s in samples}
+    assert names == {"cpu_utilization", "network_in_bytes", "network_out_bytes", "disk_read_bytes", "disk_write_bytes"}
+    cpu = [s for s in samples if s.name == "cpu_utilization"]
+    assert 13 <= len(cpu) <= 16
+    assert all(s.value == pytest.approx(30.0) for s in cpu)
+    assert all(s.timestamp.second == 0 and s.timestamp >= hour_ago for s in samples)
+    per_minute = {s.name: s.value for s in samples if s.timestamp == cpu[-1].timestamp}
+    assert per_minute["network_in_bytes"] == pytest.approx(60_000.0)
+    assert per_minute["network_out_bytes"] == pytest.approx(12_000.0)
+    assert per_minute["disk_read_bytes"] == pytest.approx(4_096 * 60)
+    assert per_minute["disk_write_bytes"] == pytest.approx(512 * 60)
+
+    # Over the last five minutes: xcp-rrdd's 5 s archive.
+    recent = list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5)))
+    steps = sorted({s.timestamp for s in recent})
+    assert len(steps) >= 55 and all((b - a).total_seconds() == 5 for a, b in zip(steps, steps[1:], strict=False))
+    assert {s.value for s in recent if s.name == "network_in_bytes"} == {5_000.0}
+
+    # Stopped, its RRD leaves the host (archived on the master, which /rrd_updates does not read): nothing to read.
     await adapter.stop_instance(instance.id)
-    assert list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(minutes=5))) == []
+    assert list(await adapter.get_metrics(instance.id, hour_ago)) == []
+
+
+async def test_metrics_of_one_vm_are_its_own(standin: XapiStandIn, adapter: XcpAdapter) -> None:
+    busy = await adapter.launch_instance(spec(standin))
+    idle = await adapter.launch_instance(spec(standin))
+    with standin.state.lock:
+        for instance, cpu in ((busy, 0.9), (idle, 0.05)):
+            standin.state.set_load(vm_ref(standin, instance.id), Load(cpu=cpu))
+            standin.state.backdate(vm_ref(standin, instance.id), 120)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert {round(s.value) for s in await adapter.get_metrics(busy.id, since) if s.name == "cpu_utilization"} == {90}
+    assert {round(s.value) for s in await adapter.get_metrics(idle.id, since) if s.name == "cpu_utilization"} == {5}
+
+
+async def test_metrics_with_an_expired_session_are_refused_as_xapi_refuses_them(
+    standin: XapiStandIn, adapter: XcpAdapter
+) -> None:
+    instance = await adapter.launch_instance(spec(standin))
+    session = adapter.xapi.handle
+    standin.invalidate_sessions()
+    # The XML-RPC calls before the HTTP one log in again, so the metrics are read with the new session.
+    assert list(await adapter.get_metrics(instance.id, datetime.now(UTC) - timedelta(hours=1))) == []
+    assert adapter.xapi.handle != session
+    standin.invalidate_sessions()
+    with pytest.raises(CloudAuthError, match="HTTP status 401"):
+        await asyncio.to_thread(adapter.xapi.get, "/rrd_updates", [("session_id", session), ("start", "0")], None)

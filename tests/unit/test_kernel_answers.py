@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
-from kernel.http import answer
-from kernel.pagination import Page, page_answer
+from kernel.http import answer, page_answer
+from kernel.pagination import Page
 
 
 class ThingOut(BaseModel):

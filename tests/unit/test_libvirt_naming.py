@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.kit import token_digest
 from adapters.libvirt import _naming
 
 PREFIX = "clanavi-"
@@ -70,3 +71,12 @@ def test_ids_sort_by_age() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [_naming.new_id("vol", start + timedelta(seconds=s)) for s in (0, 1, 60, 3600)]
     assert [i[:16] for i in ids] == sorted(i[:16] for i in ids)
+
+
+def test_an_image_made_by_a_client_token_keeps_its_name_apart_from_the_token() -> None:
+    token = token_digest("account-1", "tok-1")
+    assert len(token) == 16 and token != token_digest("account-2", "tok-1") != token_digest("account-1", "tok-2")
+    volume = _naming.image_volume("image-", "web.v2-golden", token)
+    assert volume == f"image-web.v2-golden.t={token}"
+    assert _naming.image_name("image-", volume) == "web.v2-golden"
+    assert _naming.image_name("image-", "image-debian-12") == "debian-12", "an administrator's image keeps its name"

@@ -4,19 +4,20 @@ live in it unless forced; configured clouds are the configuration's; modules are
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from adapters.base import CloudAdapter, CloudAuthError
+from adapters.base import CloudAdapter, CloudAuthError, Operation
 from kernel import events
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.clouds import configured, credentials, handlers
-from services.provisioner.clouds.domain import CloudConfigured, CloudConnectionFailed, CloudInUse
+from services.provisioner.clouds.domain import CloudConfigured, CloudConnectionFailed, CloudInUse, shown_config
 from services.provisioner.clouds.repository import ENDED
-from services.provisioner.errors import ModuleIsDisabled
+from services.provisioner.errors import ModuleIsDisabled, ModuleUnavailable
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.modules import handlers as modules
@@ -24,7 +25,8 @@ from services.provisioner.resources.domain import GONE, RULES
 from services.provisioner.settings import ConfiguredCloud
 from services.provisioner.work.engine import WORK_CHANNEL
 from tests.fakes.cloud import FakeCloud
-from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, provisioner
+from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, a_cloud, provisioner
+from tests.fakes.sdks import without_sdk
 
 SECRET = "AKIAEXAMPLE0123456789"
 
@@ -216,6 +218,60 @@ async def test_a_module_is_disabled_and_enabled_with_its_events_and_its_held_wor
         await modules.set_enabled(p.uow, p.clouds, "nope", enabled=False, correlation_id="c")
     names = [v.name for v in await modules.list_modules(p.uow, p.clouds)]
     assert names[:2] == ["simcloud", "ec2"]
+
+
+async def test_a_module_whose_sdk_is_missing_takes_no_clouds_and_its_clouds_say_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """xcp without XenAPI: its module is listed unavailable and cannot be enabled; new accounts of it, changes and
+    operations of the ones stored (when it was installed) answer 409 `module_unavailable` naming the extra, never
+    501; its stored settings are neither shown nor moved, and a configured account of it is left as it is."""
+    stored = a_cloud(
+        "xen1", driver="xcp", name="Xen", config={"url": "https://xen.example.org", "username": "root"}, source="api"
+    )
+    plaintext = a_cloud("xen2", driver="xcp", name="Old Xen", config={"url": "https://x", "password": "in-the-clear"})
+    p = provisioner()
+    p.db.clouds.update({"xen1": stored, "xen2": plaintext})
+    without_sdk(monkeypatch, "XenAPI", "adapters.xcp")
+
+    listed = {v.name: v for v in await modules.list_modules(p.uow, p.clouds)}
+    assert (listed["xcp"].available, listed["xcp"].features) == (False, ())
+    assert listed["xcp"].reason is not None and listed["xcp"].reason.startswith("needs the clanavi[xen] extra: ")
+    assert listed["ec2"].available and listed["simcloud"].available
+    with pytest.raises(ModuleUnavailable) as refused:
+        await modules.set_enabled(p.uow, p.clouds, "xcp", enabled=True, correlation_id="c")
+    assert refused.value.extensions["extra"] == "xen" and "clanavi[xen]" in refused.value.detail
+    # Disabling it is harmless.
+    assert not (await modules.set_enabled(p.uow, p.clouds, "xcp", enabled=False, correlation_id="c")).enabled
+    await modules.set_enabled(p.uow, p.clouds, "xcp", enabled=False, correlation_id="c")
+    p.clouds.set_module("xcp", enabled=True)
+
+    with pytest.raises(ModuleUnavailable):
+        await handlers.create(
+            p.uow, p.clouds, new_cloud(driver="xcp", config={"url": "https://xen.example.org"}, credentials={}),
+            within=5,
+        )  # fmt: skip
+    with pytest.raises(ModuleUnavailable):
+        await handlers.update(
+            p.uow, p.clouds, project_id=PROJECT, cloud_id="xen1",
+            change=handlers.CloudChange(config={"url": "https://xen3.example.org"}), correlation_id="c", within=5,
+        )  # fmt: skip
+    with pytest.raises(ModuleUnavailable) as operation:
+        await p.clouds.require(stored, Operation.LIST_FLAVORS)
+    assert operation.value.extensions["cloud_id"] == "xen1"
+    with pytest.raises(ModuleUnavailable):
+        await p.clouds.adapter("xen1")
+    assert await p.clouds.features(stored) == frozenset()
+    assert not p.clouds.module_available("xcp") and p.clouds.module_available("simcloud")
+
+    assert shown_config(stored) == {}
+    assert await configured.seal_plaintext(p.uow, Keyring(KEY)) == 0
+    assert p.db.clouds["xen2"].config == plaintext.config
+    xen = ConfiguredCloud(id="xen3", name="Xen 3", driver="xcp", config={"url": "https://x", "password": "p"})
+    with caplog.at_level(logging.WARNING):
+        await configured.configure(p.uow, Keyring(KEY), [xen])
+    assert "cloud xen3 is left as it is stored" in caplog.text
+    assert set(p.db.clouds) == {"sim", "xen1", "xen2"}
 
 
 def test_a_cloud_s_usage_counts_as_ended_exactly_what_the_resource_rules_end_in() -> None:

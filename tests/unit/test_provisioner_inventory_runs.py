@@ -16,6 +16,7 @@ from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.repository import INTERRUPTED
 from tests.fakes.cloud import FakeCloud
 from tests.fakes.provisioner import PROJECT, FakeProvisioner, provisioner
+from tests.tokens import new_token
 
 
 def runner(p: FakeProvisioner, naps: list[float] | None = None) -> Inventory:
@@ -40,7 +41,7 @@ async def test_a_run_adopts_corrects_and_marks_gone_instances_and_volumes() -> N
     p = provisioner()
     kept, lost = await outside(p.cloud, "kept"), await outside(p.cloud, "lost")
     await outside(p.cloud, "third")
-    disk = await p.cloud.create_volume(VolumeSpec("disk", 5))
+    disk = await p.cloud.create_volume(VolumeSpec("disk", 5, client_token=new_token()))
     await p.cloud.attach_volume(disk.id, kept, "/dev/vdb")
 
     first = await runner(p).sync("sim", trigger="manual", correlation_id="sync-1")

@@ -271,7 +271,16 @@ async def test_a_throttled_request_leaves_nothing_and_says_when_to_retry() -> No
     assert p.db.resources == {}
 
 
-async def test_a_lost_answer_is_accepted_and_the_engine_finds_what_the_first_try_made() -> None:
+class WithoutClientTokens(FakeCloud):
+    """A cloud (a plugin's, say) that makes a second resource when a create is repeated with its client token."""
+
+    features: ClassVar[frozenset[Feature]] = FakeCloud.features - {Feature.IDEMPOTENT_CREATE}
+
+    async def create_volume(self, spec: VolumeSpec) -> Volume:
+        return await super().create_volume(replace(spec, client_token=f"{spec.client_token}-{len(self.calls)}"))
+
+
+async def test_a_lost_answer_is_accepted_and_the_engine_asks_again_with_the_same_client_token() -> None:
     p = provisioner()
     p.cloud.lose.add("create_volume")
 
@@ -291,9 +300,50 @@ async def test_a_lost_answer_is_accepted_and_the_engine_finds_what_the_first_try
     p.db.clock.advance(2)
     assert await p.engine.step(RESOURCES, outcome.record.id)
     after = await handlers.get(p.ports, PROJECT, "volume", outcome.record.id)
-    assert after.provider_id is not None and after.pending_action is None
-    assert p.cloud.calls.count("create_volume") == 1 and len(p.cloud.volumes) == 1
+    assert after.provider_id == next(iter(p.cloud.volumes)) and after.pending_action is None
+    # Asked twice with the record's id as client token: one volume, and no list of the cloud's volumes to search.
+    assert p.cloud.calls.count("create_volume") == 2 and len(p.cloud.volumes) == 1
+    assert "list_volumes" not in p.cloud.calls
     assert p.event_types() == ["volume.created"]
+
+
+async def test_without_client_tokens_the_engine_finds_what_the_first_try_made_by_its_name() -> None:
+    p = provisioner(WithoutClientTokens())
+    p.cloud.lose.add("create_volume")
+
+    outcome = await handlers.create_volume(
+        p.ports,
+        project_id=PROJECT,
+        cloud_id="sim",
+        name="data",
+        size_gb=1,
+        zone=None,
+        snapshot_id=None,
+        correlation_id="c",
+    )
+
+    p.db.clock.advance(2)
+    assert await p.engine.step(RESOURCES, outcome.record.id)
+    after = await handlers.get(p.ports, PROJECT, "volume", outcome.record.id)
+    assert after.provider_id == next(iter(p.cloud.volumes)) and after.pending_action is None
+    assert p.cloud.calls.count("create_volume") == 1 and len(p.cloud.volumes) == 1
+    assert "list_volumes" in p.cloud.calls
+
+
+async def test_an_address_allocation_sends_its_client_token_and_lists_nothing_first() -> None:
+    p = provisioner()
+    p.cloud.lose.add("allocate_address")
+
+    outcome = await handlers.allocate_address(
+        p.ports, project_id=PROJECT, cloud_id="sim", name=None, correlation_id="c"
+    )
+    assert not outcome.done and "known_before" not in outcome.record.pending
+    p.db.clock.advance(2)
+    assert await p.engine.step(RESOURCES, outcome.record.id)
+
+    after = await handlers.get(p.ports, PROJECT, "address", outcome.record.id)
+    assert after.provider_id == next(iter(p.cloud.addresses)) and len(p.cloud.addresses) == 1
+    assert p.cloud.calls.count("allocate_address") == 2 and "list_addresses" not in p.cloud.calls
 
 
 async def test_an_interrupted_key_pair_creation_is_undone_since_its_private_key_is_lost() -> None:
@@ -313,9 +363,11 @@ async def test_a_request_whose_claim_was_taken_over_reports_what_the_worker_did(
     class SlowCloud(FakeCloud):
         async def create_volume(self, spec: VolumeSpec) -> Volume:
             made = await super().create_volume(spec)
-            # The request's lease runs out meanwhile and a worker finishes the action first.
-            p.db.clock.advance(31)
-            await p.step_engine().step(RESOURCES, next(iter(p.db.resources)))
+            if self.calls.count("create_volume") == 1:
+                # The request's lease runs out meanwhile and a worker finishes the action first (asking again with
+                # the same client token).
+                p.db.clock.advance(31)
+                await p.step_engine().step(RESOURCES, next(iter(p.db.resources)))
             return made
 
     p = provisioner(SlowCloud(), lease=30.0)
@@ -336,8 +388,8 @@ async def test_a_request_whose_claim_was_taken_over_reports_what_the_worker_did(
 
 async def test_a_plain_action_on_a_record_the_cloud_never_had_is_withdrawn() -> None:
     p = provisioner()
-    p.cloud.fail["create_volume"].append(CloudUnavailable("no answer"))
-    p.cloud.fail["list_volumes"] += [QuotaExceeded("x")] * 3
+    # The request's try gets no answer; the worker's try (the same client token) is refused.
+    p.cloud.fail["create_volume"] += [CloudUnavailable("no answer"), *[QuotaExceeded("x")] * 3]
     outcome = await handlers.create_volume(
         p.ports,
         project_id=PROJECT,

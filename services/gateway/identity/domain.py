@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from kernel.errors import BadRequest, NotFound
-from kernel.identity import Identity, Role
+from kernel.roles import Identity, Role
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "MIN_PASSWORD_LENGTH",
     "PROJECT_ID_PATTERN",
     "ApiKey",
     "KeyGrant",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_PROJECT = "default"
+# The shortest password a user may set (NIST SP 800-63B asks for at least 8; 12 leaves room for passphrases).
+MIN_PASSWORD_LENGTH = 12
 PROJECT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 _PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
 _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.OWNER: 2}

@@ -11,9 +11,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["MIN_PASSWORD_LENGTH", "PasswordHashing"]
-
-MIN_PASSWORD_LENGTH = 12
+__all__ = ["PasswordHashing"]
 
 
 class PasswordHashing:

@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.identity import Role
-from services.gateway.identity.domain import PROJECT_ID_PATTERN, ApiKey, Project
-from services.gateway.identity.passwords import MIN_PASSWORD_LENGTH
+from kernel.roles import Role
+from services.gateway.identity.domain import MIN_PASSWORD_LENGTH, PROJECT_ID_PATTERN, ApiKey, Project
 
 __all__ = [
     "EMAIL_PATTERN",

@@ -1,6 +1,6 @@
 """The clouds this provisioner serves: their connected adapters, what each can do, which adapter modules are
-disabled, and a short-lived cache of each cloud's catalogue and places (flavors, images, regions and zones change
-rarely; checking a launch against the cache spares the cloud's API rate limit).
+disabled or cannot be loaded here, and a short-lived cache of each cloud's catalogue and places (flavors, images,
+regions and zones change rarely; checking a launch against the cache spares the cloud's API rate limit).
 
 It reaches any project's cloud by its id: a request first looks the id up in its project (`owned.cloud`), so that
 another project's cloud is "does not exist" exactly like an unknown id, and passes only a cloud it owns on here.
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +21,7 @@ from tenacity import wait_fixed
 
 from adapters import registry
 from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature, Flavor, Image, Region, Zone
-from adapters.registry import AdapterContext, UnknownDriver, factory
+from adapters.registry import AdapterClass, AdapterContext, Unavailable, UnknownDriver
 from kernel.caching import LoadingCache
 from kernel.crypto import Keyring
 from kernel.errors import ClanaviError, Conflict, NotImplementedByCloud
@@ -33,7 +31,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials
 from services.provisioner.clouds.domain import Cloud, Misconfigured
 from services.provisioner.clouds.repository import CloudStore
-from services.provisioner.errors import ModuleIsDisabled
+from services.provisioner.errors import ModuleIsDisabled, module_unavailable
 from services.provisioner.owned import owned
 from services.provisioner.settings import DEFAULT_ENDPOINT_DENY
 
@@ -54,31 +52,15 @@ _OPERATION_FEATURE: dict[str, Feature] = {op: f for f, ops in FEATURE_OPERATIONS
 Connector = Callable[[str, str, Mapping[str, Any]], Awaitable[CloudAdapter]]
 
 
-def adapter_class(driver: str) -> type[CloudAdapter] | None:
-    """The adapter class a module's factory returns, read from its annotation without connecting anything.
-
-    None when the module is unknown, cannot be imported here, or its factory does not name its class.
-    """
+def declared_features(driver: str, config: Mapping[str, Any] | None = None) -> frozenset[Feature]:
+    """What a module's adapter class declares, read without connecting: for an account's settings `config`, the
+    features of the class that serves such an account (`features_for`). Nothing when the module cannot be loaded
+    here."""
     try:
-        connect = registry.load(driver)
-    except UnknownDriver:
-        return None
-    except Exception:  # noqa: BLE001 - an adapter that cannot load here simply declares nothing
-        log.warning("the %s adapter cannot be loaded in this process", driver, exc_info=True)
-        return None
-    returned: Any = inspect.signature(connect).return_annotation
-    if isinstance(returned, str):
-        # `from __future__ import annotations`: the annotation names a class of the factory's module.
-        returned = getattr(connect, "__globals__", {}).get(returned)
-    if inspect.isclass(returned) and isinstance(getattr(returned, "features", None), frozenset):
-        return typing.cast("type[CloudAdapter]", returned)
-    return None
-
-
-def module_features(driver: str) -> frozenset[Feature]:
-    """What a module's adapter class declares."""
-    cls = adapter_class(driver)
-    return cls.features if cls is not None else frozenset()
+        cls = registry.adapter_class(driver)
+    except (UnknownDriver, Unavailable):
+        return frozenset()
+    return cls.features if config is None else cls.features_for(config)
 
 
 @dataclass(frozen=True)
@@ -102,9 +84,10 @@ class CloudDirectory:
     ) -> None:
         """`disabled_modules`: the adapter modules an admin disabled (the provisioner reads them at start).
         `context`: what adapters are lent (SimCloud's pool); `connect`: how an adapter is connected (by default
-        the module's factory, given `context`). `connected`: adapters already connected, by cloud id (used as they
-        are, never connected again). `keyring`: opens the clouds' credentials (without it, a cloud that has some
-        cannot connect). `endpoint_deny`: networks a cloud added or changed through the API may not point at."""
+        its module's adapter class connects it, given `context`). `connected`: adapters already connected, by cloud
+        id (used as they are, never connected again). `keyring`: opens the clouds' credentials (without it, a cloud
+        that has some cannot connect). `endpoint_deny`: networks a cloud added or changed through the API may not
+        point at."""
         self._uow = uow
         self._context = context or AdapterContext(pool=None)
         self._connect = connect or self._by_module
@@ -119,6 +102,8 @@ class CloudDirectory:
         self._disabled = set(disabled_modules)
         # cloud id -> driver, of the connected adapters
         self._drivers: dict[str, str] = {}
+        # driver -> its adapter class, once loaded (a module that could not be loaded is tried again next time)
+        self._classes: dict[str, AdapterClass] = {}
 
     def module_enabled(self, driver: str) -> bool:
         return driver not in self._disabled
@@ -140,20 +125,44 @@ class CloudDirectory:
                 module=driver,
             )
 
+    def adapter_class(self, driver: str, cloud_id: str | None = None) -> AdapterClass:
+        """The adapter class of a module; raises ModuleUnavailable (409) when it cannot be loaded here, naming the
+        extra that installs what it lacks, or Conflict when no such module is installed."""
+        found = self._classes.get(driver)
+        if found is not None:
+            return found
+        try:
+            found = registry.adapter_class(driver)
+        except UnknownDriver:
+            whose = f"Cloud {cloud_id} uses the" if cloud_id else "The"
+            raise Conflict(f"{whose} {driver} adapter, which is not installed.") from None
+        except Unavailable as exc:
+            raise module_unavailable(exc, cloud_id=cloud_id) from None
+        self._classes[driver] = found
+        return found
+
+    def module_available(self, driver: str) -> bool:
+        try:
+            self.adapter_class(driver)
+        except ClanaviError:
+            return False
+        return True
+
     async def cloud(self, cloud_id: str) -> Cloud:
         """The cloud, whichever project's it is; raises NotFound when there is none."""
         async with self._uow.reading() as repos:
             return owned(await repos.clouds.find(cloud_id), "cloud", cloud_id)
 
     async def features(self, cloud: Cloud) -> frozenset[Feature]:
-        """What the cloud's adapter declares. A connected adapter knows best (libvirt on a QEMU host adds
-        hot-plugging to what its class declares); the class answers for clouds that are disabled or unreachable."""
+        """What the cloud's adapter declares. A connected adapter knows best; for a cloud that is disabled or
+        unreachable, the class that serves an account of its settings answers (libvirt's, on a host that hot-plugs
+        disks, adds that), and nothing for one whose module cannot be loaded here."""
         if cloud.enabled and self.module_enabled(cloud.driver):
             try:
                 return (await self.adapter(cloud.id)).features
             except (CloudError, ClanaviError) as exc:
                 log.warning("cloud %s: features from its adapter class, connecting failed: %s", cloud.id, exc)
-        return module_features(cloud.driver)
+        return declared_features(cloud.driver, cloud.config)
 
     async def require(self, cloud: Cloud, *operations: str, feature: Feature | None = None) -> None:
         """Refuse an operation of a cloud whose adapter module is disabled (409), or that the cloud's adapter does
@@ -163,6 +172,8 @@ class CloudDirectory:
         needed = [_OPERATION_FEATURE[op] for op in operations] + ([feature] if feature else [])
         for wanted in needed:
             if wanted not in declared:
+                # Nothing is declared of a module that cannot be loaded: say that, not that the cloud lacks it.
+                self.adapter_class(cloud.driver, cloud.id)
                 raise NotImplementedByCloud(
                     f"Cloud {cloud.id} ({cloud.driver}) does not support {wanted.value.replace('_', ' ')}.",
                     cloud_id=cloud.id,
@@ -191,7 +202,8 @@ class CloudDirectory:
 
     async def connect(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
         """A new adapter, not kept (the caller closes it): `config` holds the credentials too. Raises Misconfigured
-        (409) when the adapter refuses the settings, or Conflict when it is not installed."""
+        (409) when the adapter refuses the settings, ModuleUnavailable (409) when its module cannot be loaded here,
+        or Conflict when it is not installed."""
         try:
             return await self._connect(cloud_id, driver, config)
         except ValidationError as exc:
@@ -202,11 +214,7 @@ class CloudDirectory:
             ) from None
 
     async def _by_module(self, cloud_id: str, driver: str, config: Mapping[str, Any]) -> CloudAdapter:
-        try:
-            connect = factory(driver)
-        except UnknownDriver:
-            raise Conflict(f"Cloud {cloud_id} uses the {driver} adapter, which is not installed.") from None
-        return await connect(cloud_id, config, self._context)
+        return await self.adapter_class(driver, cloud_id).connect(cloud_id, config, self._context)
 
     async def forget(self, cloud_id: str) -> None:
         """Drop what is kept of a cloud that changed or went: its next use connects with what is stored now."""
@@ -305,4 +313,4 @@ class CloudDirectory:
         self._adapters.clear()
 
 
-__all__ = ["CLOUDS_CHANNEL", "CloudDirectory", "Connector", "adapter_class", "module_features"]
+__all__ = ["CLOUDS_CHANNEL", "CloudDirectory", "Connector", "declared_features"]

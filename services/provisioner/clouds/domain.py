@@ -1,9 +1,8 @@
 """A project's clouds (each a cloud account: an adapter module, its settings and its sealed credentials) and the
-rules of their settings: which are secret, and which go in `config`; no I/O."""
+rules of their settings: which are secret (as the adapter class declares), and which go in `config`; no I/O."""
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,17 +18,6 @@ from kernel.events import CloudAdded, CloudUpdated
 CONFIGURED_PROJECT = "default"
 
 Source = Literal["api", "configuration"]
-
-# Driver -> the settings of its adapter that are secret: never in `config`, only in `credentials`. Besides these, a
-# URL setting that carries a password (`qemu+ssh://user:pw@host/system`) is secret as a whole. A plugin adapter
-# declares its own as `SECRET_FIELDS` (a frozenset) in the module of its factory.
-SECRET_FIELDS: dict[str, frozenset[str]] = {
-    "simcloud": frozenset(),
-    "ec2": frozenset({"access_key_id", "secret_access_key", "session_token"}),
-    "openstack": frozenset({"password"}),
-    "xcp": frozenset({"password"}),
-    "libvirt": frozenset(),
-}
 
 # Record kind -> the name its count has in a `cloud_in_use` problem and a `cloud.removed` event.
 PLURALS = {
@@ -96,18 +84,14 @@ def new_cloud_id() -> str:
     return f"cld-{secrets.token_hex(5)}"
 
 
-def secret_fields(driver: str) -> frozenset[str]:
-    known = SECRET_FIELDS.get(driver)
-    if known is not None:
-        return known
+def secret_fields(driver: str) -> frozenset[str] | None:
+    """The settings of the driver's adapter that are secret (its class's `secret_fields`): never in `config`, only in
+    `credentials`. Besides these, a URL setting that carries a password (`qemu+ssh://user:pw@host/system`) is secret
+    as a whole. None when the adapter cannot be loaded here: then no setting is known not to be secret."""
     try:
-        module = importlib.import_module(registry.module(driver).target.partition(":")[0])
-        declared: object = getattr(module, "SECRET_FIELDS", frozenset())
-    except Exception:  # noqa: BLE001 - a plugin that does not load declares nothing; connecting it reports why
-        return frozenset()
-    if isinstance(declared, frozenset | set | tuple | list):
-        return frozenset(str(name) for name in declared)
-    return frozenset()
+        return registry.adapter_class(driver).secret_fields
+    except (registry.UnknownDriver, registry.Unavailable):
+        return None
 
 
 def _url_with_password(value: Any) -> bool:
@@ -119,28 +103,34 @@ def _url_with_password(value: Any) -> bool:
         return False
 
 
+def _secret(fields: frozenset[str] | None, name: str, value: Any) -> bool:
+    return fields is None or name in fields or _url_with_password(value)
+
+
 def is_secret(driver: str, name: str, value: Any) -> bool:
-    return name in secret_fields(driver) or _url_with_password(value)
+    return _secret(secret_fields(driver), name, value)
 
 
 def split(driver: str, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`config` without its secrets, and the secrets."""
-    plain = {k: v for k, v in config.items() if not is_secret(driver, k, v)}
+    """`config` without its secrets, and the secrets (all of it, when the adapter that would say cannot be loaded)."""
+    fields = secret_fields(driver)
+    plain = {k: v for k, v in config.items() if not _secret(fields, k, v)}
     return plain, {k: v for k, v in config.items() if k not in plain}
 
 
 def check(driver: str, config: Mapping[str, Any], credentials: Mapping[str, Any], *, where: str = "body") -> None:
     """Refuse (422) a secret in `config`, and anything in `credentials` that is not a secret of the adapter."""
     problems = []
+    fields = secret_fields(driver)
     for name in sorted(config):
-        if is_secret(driver, name, config[name]):
+        if _secret(fields, name, config[name]):
             problems.append(
                 {"location": f"{where}.config.{name}", "message": f"{name} is a secret: send it in `credentials`"}
             )
     for name in sorted(credentials):
         if name in config:
             problems.append({"location": f"{where}.credentials.{name}", "message": f"{name} is in `config` too"})
-        elif not is_secret(driver, name, credentials[name]):
+        elif not _secret(fields, name, credentials[name]):
             problems.append(
                 {
                     "location": f"{where}.credentials.{name}",
@@ -148,10 +138,10 @@ def check(driver: str, config: Mapping[str, Any], credentials: Mapping[str, Any]
                 }
             )
     if problems:
-        fields = ", ".join(p["location"].rsplit(".", 1)[1] for p in problems)
+        named = ", ".join(p["location"].rsplit(".", 1)[1] for p in problems)
         raise ValidationFailed(
             f"Secrets go in `credentials`, which is stored encrypted and never shown; everything else in `config` "
-            f"({fields}).",
+            f"({named}).",
             errors=problems,
         )
 
@@ -179,7 +169,8 @@ def updated(cloud: Cloud, changed: list[str], config_fields: list[str], credenti
 
 
 def shown_config(cloud: Cloud) -> dict[str, Any]:
-    """The settings an answer may show: never a secret, even one stored before secrets were split out."""
+    """The settings an answer may show: never a secret, even one stored before secrets were split out (nothing, when
+    the adapter that knows its secrets cannot be loaded here)."""
     return split(cloud.driver, cloud.config)[0]
 
 
@@ -189,7 +180,6 @@ __all__ = [
     "updated",
     "CONFIGURED_PROJECT",
     "PLURALS",
-    "SECRET_FIELDS",
     "Cloud",
     "CloudConfigured",
     "CloudConnectionFailed",

@@ -179,6 +179,7 @@ def _known_driver(clouds: CloudDirectory, driver: str) -> None:
             f"PUT /v1/modules/{driver}.",
             module=driver,
         )
+    clouds.adapter_class(driver)  # raises ModuleUnavailable (409) naming what the module lacks here
 
 
 def _name_taken(project_id: str, name: str) -> Conflict:
@@ -257,6 +258,7 @@ async def update(
         except CredentialsUnreadable:
             changed_credentials = sorted(set(credentials) | set(cloud.credential_fields))
     if config_changed or changed_credentials:
+        clouds.adapter_class(cloud.driver, cloud_id)  # its secrets are known only to its adapter class
         if change.credentials is None:
             credentials = sealing.open_credentials(clouds.keyring, cloud)
         domain.check(cloud.driver, config, credentials)

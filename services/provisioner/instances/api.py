@@ -14,9 +14,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime
 
 from kernel.authz import Operator, Reader
-from kernel.http import Routes, answer, problem_responses
+from kernel.http import Routes, answer, page_answer, problem_responses
 from kernel.identity import Identity
-from kernel.pagination import page_answer
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.instances import handlers
 from services.provisioner.instances.domain import InstanceRecord, UserAction

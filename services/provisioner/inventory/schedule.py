@@ -40,7 +40,12 @@ class Schedule:
         async with self._inventory.uow.reading() as repos:
             every = await repos.clouds.every()
             last = await repos.inventory.last_started()
-        clouds = [c for c in every if c.enabled and self._inventory.clouds.module_enabled(c.driver)]
+        directory = self._inventory.clouds
+        clouds = [
+            c
+            for c in every
+            if c.enabled and directory.module_enabled(c.driver) and directory.module_available(c.driver)
+        ]
         if not clouds:
             return self._interval
         gap = self._interval / len(clouds)

@@ -50,9 +50,11 @@ async def get_module(request: Request, name: str, caller: Admin) -> ModuleOut:
     "/modules/{name}",
     ModuleOut,
     "Enable or disable an adapter module at runtime",
-    problems=(403, 404),
+    problems=(403, 404, 409),
     description="A disabled module's cloud accounts answer 409 `module_disabled` to anything that calls the cloud; "
-    "their pending work waits and resumes when the module is enabled again. The state survives restarts.",
+    "their pending work waits and resumes when the module is enabled again. The state survives restarts. A module "
+    "that cannot be loaded here (`available` false: a built-in one whose cloud SDK's extra is not installed, a "
+    "broken plugin) cannot be enabled: 409 `module_unavailable` says why and names the extra.",
 )
 async def put_module(request: Request, name: str, body: ModuleUpdate, caller: Admin) -> ModuleOut:
     view = await modules.set_enabled(

@@ -1,6 +1,8 @@
 """Adapter modules: which adapters this provisioner has (built in, or plugins from the `clanavi.adapters` entry point
-group), what each can do, and enabling or disabling one at runtime. A disabled module's clouds refuse every operation
-(409 `module_disabled`); their pending work waits in the database and resumes once it is enabled."""
+group), whether each can be loaded here and what it can do, and enabling or disabling one at runtime. A disabled
+module's clouds refuse every operation (409 `module_disabled`); their pending work waits in the database and resumes
+once it is enabled. A module that cannot be loaded (a built-in one whose SDK's extra is not installed, a broken
+plugin) is listed as unavailable with the reason; it cannot be enabled (409 `module_unavailable`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from adapters import registry
 from kernel import events
 from kernel.errors import NotFound
 from kernel.unit_of_work import UnitOfWork
-from services.provisioner.clouds.directory import MODULES_CHANNEL, CloudDirectory, module_features
+from services.provisioner.clouds.directory import MODULES_CHANNEL, CloudDirectory, declared_features
 from services.provisioner.modules.repository import ModuleStore
 from services.provisioner.work.engine import WORK_CHANNEL
 
@@ -30,14 +32,15 @@ class ModuleView:
 
 
 def _availability(name: str) -> tuple[bool, str | None]:
-    """Whether the module's factory imports here, and why not."""
+    """Whether the module's adapter class loads here, and why not."""
     try:
-        registry.load(name)
+        registry.adapter_class(name)
     except registry.UnknownDriver:
         return False, "not installed"
-    except Exception as exc:  # noqa: BLE001 - a broken plugin is listed as unavailable, never crashes the service
-        log.warning("the %s adapter module cannot be loaded", name, exc_info=True)
-        return False, f"{type(exc).__name__}: {exc}"
+    except registry.Unavailable as exc:
+        if exc.extra is None:  # a missing extra is a choice of the install; a plugin that breaks is worth its trace
+            log.warning("the %s adapter module cannot be loaded", name, exc_info=True)
+        return False, exc.reason
     return True, None
 
 
@@ -57,7 +60,7 @@ async def list_modules(uow: UnitOfWork[ModuleStore], clouds: CloudDirectory) -> 
                 enabled=clouds.module_enabled(name),
                 available=available,
                 reason=reason,
-                features=tuple(sorted(module_features(name))) if available else (),
+                features=tuple(sorted(declared_features(name))) if available else (),
                 cloud_ids=tuple(c.id for c in every if c.driver == name),
             )
         )
@@ -80,8 +83,11 @@ async def set_enabled(
     correlation_id: str,
 ) -> ModuleView:
     """Enable or disable a module; its state and the `module.enabled`/`module.disabled` event commit together. The
-    event is about the platform, not a project: it goes to the platform scope, which no project's members list."""
-    await get_module(uow, clouds, name)
+    event is about the platform, not a project: it goes to the platform scope, which no project's members list.
+    Raises ModuleUnavailable (409) to enable a module that cannot be loaded here."""
+    view = await get_module(uow, clouds, name)
+    if enabled and view.module is not None and not view.available:
+        clouds.adapter_class(name)  # raises ModuleUnavailable, saying why
     async with uow.transaction() as tx:
         changed = await tx.repos.modules.set(name, enabled=enabled)
         if changed:

@@ -2,15 +2,16 @@
 how the record takes their answers, and the reads that follow transitions (one list call per cloud and kind).
 
 `perform` is the call made in the request that asked for the action. `recover` is the worker's, when the request did
-not finish (the process died during the call, or the cloud's answer was lost): the contract has no client token for
-these resources, so before acting again the worker looks for the effect of an earlier try and adopts it instead of
-doing it twice:
+not finish (the process died during the call, or the cloud's answer was lost). Creating a volume, snapshot, image or
+address sends the record's id as the client token, so on a cloud that honours it (`IDEMPOTENT_CREATE`) the worker
+simply asks again and gets what the first try made. Otherwise, before acting again, the worker looks for the effect
+of an earlier try and adopts it instead of doing it twice:
 
-- key pairs and security groups by name (unique in a cloud account), volumes, snapshots and images by their cloud
-  name (which carries the first 8 hex digits of the Clanavi id); an interrupted key pair *creation* is undone
-  instead (its private key was never shown to anybody, so the key pair is useless) and the record removed;
-- an address by elimination: an unassociated address of the account that was not there before the first try and
-  that no Clanavi record holds;
+- key pairs and security groups by name (unique in a cloud account); on a cloud without client tokens, volumes,
+  snapshots and images by their cloud name (which carries the first 8 hex digits of the Clanavi id) and an address
+  by elimination (an unassociated address of the account that was not there before the first try and that no
+  Clanavi record holds); an interrupted key pair *creation* is undone instead (its private key was never shown to
+  anybody, so the key pair is useless) and the record removed;
 - attach, detach, associate, disassociate, authorize and revoke by reading the resource's current state;
 - deletions by treating "not found" as done.
 """
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, 
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.base import CloudAdapter, CloudNotFound, Operation, VolumeSpec
+from adapters.base import CloudAdapter, CloudNotFound, Feature, Operation, VolumeSpec
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.resources import domain, transitions
@@ -48,6 +49,17 @@ DISCARDED: Final = Discarded()
 
 def _cloud_name(record: ResourceRecord) -> str:
     return str(record.attrs.get("cloud_name", record.name))
+
+
+# The creates that take a client token: the record's id, which every try of the record's creation sends alike.
+TOKENED: frozenset[tuple[Kind, str]] = frozenset(
+    {("volume", "create"), ("snapshot", "create"), ("image", "create"), ("address", "allocate")}
+)
+
+
+def finds_by_token(adapter: CloudAdapter, record: ResourceRecord) -> bool:
+    """Whether a try of the record's pending action finds what an earlier one made, by its client token."""
+    return (record.kind, record.pending_action) in TOKENED and Feature.IDEMPOTENT_CREATE in adapter.features
 
 
 # The call that removes a resource of each kind from its cloud (the kind's `remove` action).
@@ -90,6 +102,7 @@ async def perform(adapter: CloudAdapter, record: ResourceRecord) -> CloudValue:
                 size_gb=int(record.attrs["size_gb"]),
                 zone=record.attrs.get("zone"),
                 snapshot_id=p.get("provider_snapshot_id"),
+                client_token=record.id,
             )
             return await adapter.create_volume(spec)
         case ("volume", "attach"):
@@ -97,15 +110,15 @@ async def perform(adapter: CloudAdapter, record: ResourceRecord) -> CloudValue:
         case ("volume", "detach"):
             return await adapter.detach_volume(pid)
         case ("snapshot", "create"):
-            return await adapter.create_snapshot(str(p["provider_volume_id"]), name)
+            return await adapter.create_snapshot(str(p["provider_volume_id"]), name, client_token=record.id)
         case ("address", "allocate"):
-            return await adapter.allocate_address()
+            return await adapter.allocate_address(client_token=record.id)
         case ("address", "associate"):
             return await adapter.associate_address(pid, str(p["provider_instance_id"]))
         case ("address", "disassociate"):
             return await adapter.disassociate_address(pid)
         case ("image", "create"):
-            return await adapter.create_image(str(p["provider_instance_id"]), name)
+            return await adapter.create_image(str(p["provider_instance_id"]), name, client_token=record.id)
     raise ValueError(f"no cloud call for {record.kind} {action}")
 
 
@@ -119,6 +132,8 @@ async def recover(
         if any(k.name == name for k in await adapter.list_key_pairs()):
             await adapter.delete_key_pair(name)
         return DISCARDED
+    if finds_by_token(adapter, record):
+        return await perform(adapter, record)  # the client token answers what an earlier try made, or makes it
     found = await _done_before(adapter, record, known_addresses)
     return found if found is not None else await perform(adapter, record)
 
@@ -212,7 +227,7 @@ class ResourceKind:
         self, adapter: CloudAdapter, record: ResourceRecord, uow: UnitOfWork[ResourceStore]
     ) -> CloudValue | Discarded:
         known: set[str] = set()
-        if record.kind == "address" and record.pending_action == "allocate":
+        if record.kind == "address" and record.pending_action == "allocate" and not finds_by_token(adapter, record):
             async with uow.reading() as repos:
                 known = await repos.resources.provider_ids(record.cloud_id, "address")
         return await recover(adapter, record, known_addresses=known)
@@ -250,4 +265,15 @@ class ResourceKind:
 
 RESOURCES = ResourceKind()
 
-__all__ = ["DISCARDED", "OPERATIONS", "RESOURCES", "Discarded", "ResourceKind", "perform", "recover", "seen_in_cloud"]
+__all__ = [
+    "DISCARDED",
+    "OPERATIONS",
+    "RESOURCES",
+    "TOKENED",
+    "Discarded",
+    "ResourceKind",
+    "finds_by_token",
+    "perform",
+    "recover",
+    "seen_in_cloud",
+]

@@ -13,10 +13,11 @@ action carries it out itself and answers with the result, through the pending-ac
    request's.
 
 If the process dies before the third step, the record still holds the pending action, and the worker takes it over
-once the claim's lease runs out. The cloud has no client token for these resources, so the worker first looks for
-what the interrupted try did and adopts it (`resources.cloud.perform(recovering=True)` explains how, kind by kind); an
-interrupted key pair creation is undone instead, since its private key is lost. So every resource made in a cloud has
-a record, and nothing is done twice.
+once the claim's lease runs out. A creation of a volume, snapshot, image or address sends the record's id as its
+client token, so where the cloud honours it the worker asks again and gets what the first try made; otherwise, and
+for the other actions, the worker first looks for what the interrupted try did and adopts it (`resources.cloud.recover`
+explains how, kind by kind); an interrupted key pair creation is undone instead, since its private key is lost. So
+every resource made in a cloud has a record, and nothing is done twice.
 
 When the cloud refuses at once (bad request, wrong state, quota, not found, throttled) the request is answered with
 the error and the record goes back to what it was (a new one is removed): no event, nothing half-done. When the cloud

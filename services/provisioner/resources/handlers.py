@@ -239,13 +239,16 @@ async def create_snapshot(ports: Ports, *, project_id: str, volume_id: str, name
 async def allocate_address(
     ports: Ports, *, project_id: str, cloud_id: str, name: str | None, correlation_id: str
 ) -> Outcome:
-    await owned_cloud(ports, project_id, cloud_id, Operation.ALLOCATE_ADDRESS, Operation.LIST_ADDRESSES)
-    adapter = await ports.clouds.adapter(cloud_id)
-    try:
-        # What the cloud holds before the call: a worker recovering from a lost answer finds the new one by it.
-        known = sorted(a.id for a in await adapter.list_addresses())
-    except CloudError as exc:
-        raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
+    cloud = await owned_cloud(ports, project_id, cloud_id, Operation.ALLOCATE_ADDRESS, Operation.LIST_ADDRESSES)
+    pending: dict[str, Any] = {}
+    if Feature.IDEMPOTENT_CREATE not in await ports.clouds.features(cloud):
+        adapter = await ports.clouds.adapter(cloud_id)
+        try:
+            # What the cloud holds before the call: a worker recovering from a lost answer finds the new one by it
+            # (a cloud with client tokens answers it for the record's id instead).
+            pending["known_before"] = sorted(a.id for a in await adapter.list_addresses())
+        except CloudError as exc:
+            raise errors.from_cloud(exc, cloud_id=cloud_id) from exc
     resource_id = str(uuid.uuid4())
     record = new_record(
         "address",
@@ -254,7 +257,7 @@ async def allocate_address(
         name=name or f"address-{resource_id[:8]}",
         correlation_id=correlation_id,
         attrs={"ip": None, "instance_id": None},
-        pending={"known_before": known},
+        pending=pending,
         id=resource_id,
     )
     return await create(ports, record)

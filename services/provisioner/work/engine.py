@@ -9,8 +9,9 @@ One action, three steps, never a transaction or a pooled connection held across 
 3. settle: a second transaction saves the outcome and its events (chained, into the outbox), only while the token
    is still the record's. When it is not, another worker took the action over after the lease ran out, or a user's
    request replaced it (a termination): the outcome is logged and dropped. That is safe because every cloud call is
-   one that can be made again: launches carry the record's id as client token, and the other resources are found
-   again by their names in the cloud (`resources.cloud.perform(recovering=True)`).
+   one that can be made again: launches and the creations of volumes, snapshots, images and addresses carry the
+   record's id as client token, and what else an earlier try did is found again in the cloud
+   (`resources.cloud.recover`).
 
 A process killed mid-call leaves a claim that nobody renews: the record is due again once its lease runs out.
 

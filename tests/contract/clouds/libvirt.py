@@ -104,7 +104,7 @@ def hypervisor(config: pytest.Config) -> Hypervisor:
 
 
 async def connect(shared: Hypervisor, account_id: str | None = None, **overrides: Any) -> LibvirtAdapter:
-    return await adapters.libvirt.connect(
+    return await adapters.libvirt.LibvirtAdapter.connect(
         account_id or f"contract-{uuid.uuid4().hex[:8]}", shared.config(**overrides), AdapterContext(pool=None)
     )
 

@@ -41,7 +41,9 @@ async def open_cloud(request: pytest.FixtureRequest) -> AsyncIterator[ContractCl
     url: str = request.getfixturevalue("database_url")
     await asyncio.to_thread(migrate, url, schema=simcloud.SCHEMA, location=simcloud.MIGRATIONS)
     pool = await make_pool(url, "public")
-    adapter = await simcloud.connect(f"contract-{uuid.uuid4().hex[:8]}", TIMINGS, AdapterContext(pool=pool))
+    adapter = await simcloud.SimCloudAdapter.connect(
+        f"contract-{uuid.uuid4().hex[:8]}", TIMINGS, AdapterContext(pool=pool)
+    )
     try:
         yield ContractCloud(
             adapter=adapter, image_id="img-debian-12", flavor_id="sim.small", settle_seconds=5.0, zone="sim-1a"

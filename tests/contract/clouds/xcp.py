@@ -60,7 +60,7 @@ def account_config(standin: XapiStandIn, **overrides: Any) -> dict[str, Any]:
 
 
 async def connect(standin: XapiStandIn, account_id: str | None = None, **overrides: Any) -> XcpAdapter:
-    return await adapters.xcp.connect(
+    return await adapters.xcp.XcpAdapter.connect(
         account_id or f"contract-{uuid.uuid4().hex[:8]}", account_config(standin, **overrides), AdapterContext(None)
     )
 

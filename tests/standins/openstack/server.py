@@ -12,6 +12,7 @@ tests/integration/test_openstack_standin.py holds the answers to the references'
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import json
@@ -116,6 +117,7 @@ class Volume:
     # Nova's block device mapping of the attachment (2.89's bdm_uuid) and whether deleting the server deletes it.
     bdm_uuid: str | None = None
     delete_on_termination: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +130,7 @@ class Snapshot:
     status: str = "creating"
     target: str | None = "available"
     until: float = 0.0
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -1057,8 +1060,12 @@ def server_action(h: _Handler, params: dict[str, str], _q: dict[str, str], body:
         name = (args or {}).get("name")
         if not name:
             raise nova_error(400, "badRequest", "Invalid input for field/attribute name.")
+        metadata = (args or {}).get("metadata", {})
+        if not _nova_metadata(metadata):
+            raise nova_error(400, "badRequest", "Invalid input for field/attribute metadata.")
         image_id = _uuid()
-        image = owner._image_body(image_id, name, "cirros", status="active")
+        # Glance keeps the metadata as the image's own properties, beside what Nova records of the server.
+        image = {**metadata, **owner._image_body(image_id, name, "cirros", status="active")}
         image["instance_uuid"] = server.id
         image["image_type"] = "snapshot"
         image["visibility"] = "private"
@@ -1066,6 +1073,17 @@ def server_action(h: _Handler, params: dict[str, str], _q: dict[str, str], body:
         headers = {"Location": f"{owner.base}/image/v2/images/{image_id}"}
         return 202, ({"image_id": image_id} if h.microversion >= (2, 45) else None), headers
     raise nova_error(400, "badRequest", "There is no such action: " + str(action))
+
+
+# Nova's schema for metadata (parameter_types.metadata): keys of these characters, string values.
+_NOVA_METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+
+
+def _nova_metadata(metadata: Any) -> bool:
+    return isinstance(metadata, dict) and all(
+        isinstance(k, str) and _NOVA_METADATA_KEY.match(k) and isinstance(v, str) and len(v) <= 255
+        for k, v in metadata.items()
+    )
 
 
 def list_flavors(h: _Handler, params: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
@@ -1180,8 +1198,19 @@ def _glance_404(image_id: str) -> HttpError:
     return HttpError(404, {"code": 404, "title": "Not Found", "message": f"No image found with ID {image_id}"})
 
 
+# Glance's list parameters that are not filters; every other one filters, on an image field or property alike.
+_GLANCE_NOT_FILTERS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status"})
+
+
+def _glance_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def list_images(h: _Handler, _p: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
     images = sorted(h.owner.state.images.values(), key=lambda i: (i["created_at"], i["id"]), reverse=True)
+    for key, wanted in query.items():
+        if key not in _GLANCE_NOT_FILTERS:
+            images = [i for i in images if key in i and _glance_text(i[key]) == wanted]
     marker = query.get("marker")
     if marker is not None:
         ids = [i["id"] for i in images]
@@ -1258,17 +1287,35 @@ def _volume_body(h: _Handler, v: Volume) -> dict[str, Any]:
         "source_volid": None,
         "volume_type": "lvmdriver-1",
         "description": None,
-        "metadata": {},
+        "metadata": dict(v.metadata),
         "user_id": USER_ID,
         "os-vol-tenant-attr:tenant_id": PROJECT_ID,
         "links": [{"rel": "self", "href": f"{h.owner.base}/volume/v3/{PROJECT_ID}/volumes/{v.id}"}],
     }
 
 
-def list_volumes(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
+def _cinder_metadata(metadata: Any) -> bool:
+    return isinstance(metadata, dict) and all(
+        isinstance(k, str) and 0 < len(k) <= 255 and isinstance(v, str) and len(v) <= 255 for k, v in metadata.items()
+    )
+
+
+def _metadata_filter(query: dict[str, str]) -> dict[str, Any] | None:
+    """Cinder's `metadata` filter: a dict literal read with ast.literal_eval; anything else matches nothing."""
+    try:
+        wanted = ast.literal_eval(query["metadata"])
+    except (ValueError, SyntaxError):
+        return None
+    return wanted if isinstance(wanted, dict) else None
+
+
+def list_volumes(h: _Handler, _p: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
     volumes = sorted(h.owner.state.volumes.values(), key=lambda v: (v.created, v.id), reverse=True)
     for v in volumes:
         h.owner.settle_volume(v)
+    if "metadata" in query:
+        wanted = _metadata_filter(query)
+        volumes = [v for v in volumes if wanted is not None and wanted.items() <= v.metadata.items()]
     return 200, {"volumes": [_volume_body(h, v) for v in volumes]}, {}
 
 
@@ -1294,8 +1341,17 @@ def create_volume(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
     if zone != ZONE:
         raise _cinder_400(f"Invalid input received: Availability zone '{zone}' is invalid.")
     h.owner.quotas.check_volume(len(h.owner.state.volumes), _gigabytes(h), size)
+    metadata = spec.get("metadata") or {}
+    if not _cinder_metadata(metadata):
+        raise _cinder_400("Invalid input for field/attribute metadata.")
     volume = Volume(
-        id=_uuid(), name=spec.get("name") or "", size=size, zone=zone, created=_now(), snapshot_id=snapshot_id
+        id=_uuid(),
+        name=spec.get("name") or "",
+        size=size,
+        zone=zone,
+        created=_now(),
+        snapshot_id=snapshot_id,
+        metadata=dict(metadata),
     )
     h.owner.transition(volume, "creating", "available")
     h.owner.state.volumes[volume.id] = volume
@@ -1336,14 +1392,16 @@ def _snapshot_body(s: Snapshot) -> dict[str, Any]:
         "created_at": s.created,
         "updated_at": _now(),
         "description": None,
-        "metadata": {},
+        "metadata": dict(s.metadata),
     }
 
 
-def list_snapshots(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
+def list_snapshots(h: _Handler, _p: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
     snapshots = sorted(h.owner.state.snapshots.values(), key=lambda s: (s.created, s.id), reverse=True)
     for s in snapshots:
         h.owner.settle_volume(s)
+    if "volume_id" in query:
+        snapshots = [s for s in snapshots if s.volume_id == query["volume_id"]]
     return 200, {"snapshots": [_snapshot_body(s) for s in snapshots]}, {}
 
 
@@ -1358,7 +1416,17 @@ def create_snapshot(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: d
             f"Invalid volume: Volume {volume.id} status must be available, but current status is: {volume.status}."
         )
     h.owner.quotas.check_snapshot(len(h.owner.state.snapshots), _gigabytes(h), volume.size)
-    snapshot = Snapshot(id=_uuid(), name=spec.get("name") or "", volume_id=volume.id, size=volume.size, created=_now())
+    metadata = spec.get("metadata") or {}
+    if not _cinder_metadata(metadata):
+        raise _cinder_400("Invalid input for field/attribute metadata.")
+    snapshot = Snapshot(
+        id=_uuid(),
+        name=spec.get("name") or "",
+        volume_id=volume.id,
+        size=volume.size,
+        created=_now(),
+        metadata=dict(metadata),
+    )
     h.owner.transition(snapshot, "creating", "available")
     h.owner.state.snapshots[snapshot.id] = snapshot
     return 202, {"snapshot": _snapshot_body(snapshot)}, {}
@@ -1611,7 +1679,8 @@ def _floating_or_404(h: _Handler, floating_id: str) -> dict[str, Any]:
 
 
 def list_floating(h: _Handler, _p: dict[str, str], query: dict[str, str], _b: dict[str, Any]) -> Answer:
-    items = _filtered(list(h.owner.state.floating.values()), query, ("id", "port_id", "floating_ip_address"))
+    keys = ("id", "port_id", "floating_ip_address", "description")
+    items = _filtered(list(h.owner.state.floating.values()), query, keys)
     return 200, {"floatingips": items}, {}
 
 

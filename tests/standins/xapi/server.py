@@ -5,19 +5,31 @@ and answers `{"Status": "Success", "Value": ...}` or `{"Status": "Failure", "Err
 int64 fields travel as decimal strings as real XAPI sends them; references read `OpaqueRef:<uuid>`. The state is in
 memory; every request's method name is logged (`requests`) so a test can see the real XenAPI client went over the
 wire. Binds 127.0.0.1 on a port the kernel picks.
+
+Beside XML-RPC, the same port serves what xapi serves over plain HTTP: xcp-rrdd's `GET /rrd_updates` (`rrd`),
+authenticated as xapi's HTTP handlers are (a `session_id` in the query or a cookie, or HTTP Basic credentials;
+otherwise 401). Like today's xapi, the stand-in leaves `VM_metrics.VCPUs_utilisation` at `{0: 0.0}`, stamped 1970:
+the figures are only in the RRDs.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import email.message
+import inspect
 import re
 import threading
+import time
+import urllib.parse
 import uuid
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+from tests.standins.xapi import records, rrd
 
 Record = dict[str, Any]
 
@@ -26,6 +38,10 @@ API_MINOR = "21"
 GIB = 1024**3
 MIB = 1024**2
 HOST_MEMORY = 64 * GIB
+HOST_CPUS = 4
+# The host came up this long before the stand-in started: its own and dom0's RRDs have that much history.
+UPTIME_SECONDS = 3600.0
+EPOCH = "19700101T00:00:00Z"
 
 TEMPLATES = ("Debian Bookworm 12", "Ubuntu Noble 24.04")
 
@@ -45,6 +61,37 @@ NEEDS_FEATURE = {
     "clean_reboot": ("feature-shutdown", "feature-reboot"),
     "suspend": ("feature-suspend",),
 }
+
+
+# xapi_vm_lifecycle.ml's allowed_power_states, for the operations the stand-in has, in its order (which is the order
+# of VM_BAD_POWER_STATE's "expected"). A snapshot may also be cloned or copied while suspended.
+ALLOWED_POWER_STATES: dict[str, tuple[str, ...]] = {
+    "provision": ("Halted",),
+    "start": ("Halted",),
+    "make_into_template": ("Halted",),
+    "changing_VCPUs": ("Halted",),
+    "changing_memory_limits": ("Halted",),
+    "unpause": ("Paused",),
+    "resume": ("Suspended",),
+    "clean_reboot": ("Running",),
+    "clean_shutdown": ("Running",),
+    "pause": ("Running",),
+    "suspend": ("Running",),
+    "clone": ("Halted",),
+    "copy": ("Halted",),
+    "destroy": ("Halted", "Suspended"),
+    "export": ("Halted", "Suspended"),
+    "hard_reboot": ("Paused", "Running"),
+    "hard_shutdown": ("Paused", "Suspended", "Running"),
+    "snapshot": ("Halted", "Paused", "Suspended", "Running"),
+}
+# check_template: what a (non-default) template allows; check_snapshot: what a snapshot allows.
+TEMPLATE_OPERATIONS = frozenset(
+    {"changing_memory_limits", "changing_VCPUs", "clone", "copy", "export", "provision", "destroy"}
+)
+SNAPSHOT_OPERATIONS = frozenset({"clone", "copy", "export", "destroy", "hard_shutdown"})
+# The control domain's, beside those of memory and VCPUs: start, destroy (which dom0 refuses by itself).
+CONTROL_DOMAIN_OPERATIONS = frozenset({"changing_memory_limits", "changing_VCPUs", "start", "destroy"})
 
 
 class XapiFailure(Exception):
@@ -93,6 +140,9 @@ class XapiState:
             )
         }
         self._ip = 10
+        self.booted = time.time() - UPTIME_SECONDS
+        # xcp-rrdd's RRDs: the host's, and each domain's by VM uuid (dom0's among them).
+        self.rrds: dict[str, rrd.DomainRrd] = {}
         self.host_metrics = self._add("host_metrics", memory_total=str(HOST_MEMORY), memory_free=str(HOST_MEMORY))
         self.host = self._add(
             "host",
@@ -124,7 +174,12 @@ class XapiState:
         )
         self.pool = self._add("pool", name_label="standin-pool", master=self.host, default_SR=self.sr, other_config={})
         dom0 = self._new_vm("Control domain on host: xcp-standin-host", template=False)
-        self.objects["VM"][dom0].update(is_control_domain=True, power_state="Running", resident_on=self.host)
+        self.objects["VM"][dom0].update(is_control_domain=True, power_state="Running", resident_on=self.host, domid="0")
+        self.objects["host"][self.host]["control_domain"] = dom0
+        self.host_rrd = self._host_rrd()
+        dom0_rrd = self.rrd_of(dom0)
+        dom0_rrd.start(self.booted)
+        self._track(dom0, self.booted)
         for name in TEMPLATES:
             template = self._new_vm(name, template=True)
             rec = self.objects["VM"][template]
@@ -135,12 +190,19 @@ class XapiState:
 
     def _add(self, cls: str, **fields: Any) -> str:
         ref = _ref()
-        self.objects[cls][ref] = {"uuid": str(uuid.uuid4()), **fields}
+        self.objects[cls][ref] = {**records.blank(cls), "uuid": str(uuid.uuid4()), **fields}
         return ref
 
     def _new_vm(self, name: str, *, template: bool) -> str:
+        # copy_metrics (xapi_vm_helpers.ml): VCPUs_utilisation is created as {0: 0.0} and never written again.
         metrics = self._add(
-            "VM_metrics", memory_actual="0", VCPUs_number="0", VCPUs_utilisation={}, start_time=_now(), hvm=False
+            "VM_metrics",
+            memory_actual="0",
+            VCPUs_number="0",
+            VCPUs_utilisation={"0": 0.0},
+            start_time=xmlrpc.client.DateTime(EPOCH),
+            last_updated=xmlrpc.client.DateTime(EPOCH),
+            hvm=False,
         )
         return self._add(
             "VM",
@@ -179,27 +241,83 @@ class XapiState:
     def _vm(self, ref: Any) -> Record:
         return self.get("VM", ref)
 
-    def _power(self, ref: str, *expected: str) -> Record:
+    def operation_error(self, ref: str, op: str) -> list[str] | None:
+        """check_operation_error (xapi_vm_lifecycle.ml), in its order, for the operations the stand-in has: the power
+        state first, then another operation in progress, the template, the snapshot, provisioning a non-template,
+        the control domain, and the guest's features."""
         vm = self._vm(ref)
-        if vm["is_a_template"]:
-            raise XapiFailure("VM_IS_TEMPLATE", ref)
-        if vm["power_state"] not in expected:
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, expected[0].lower(), vm["power_state"].lower())
-        return vm
+        power = vm["power_state"]
+        allowed = ALLOWED_POWER_STATES[op]
+        if op in ("clone", "copy") and vm["is_a_snapshot"]:
+            allowed = (*allowed, "Suspended")
+        if power not in allowed:
+            return ["VM_BAD_POWER_STATE", ref, ", ".join(a.lower() for a in allowed), power.lower()]
+        if vm["current_operations"]:
+            task, current = next(iter(vm["current_operations"].items()))
+            return ["OTHER_OPERATION_IN_PROGRESS", "VM", ref, current, task]
+        if vm["is_a_template"] and not vm["is_a_snapshot"]:
+            default = vm["is_default_template"] or vm["other_config"].get("default_template") == "true"
+            if op not in TEMPLATE_OPERATIONS or (op == "destroy" and default):
+                return ["VM_IS_TEMPLATE", ref, op]
+        if vm["is_a_snapshot"] and op not in SNAPSHOT_OPERATIONS:
+            return ["VM_IS_SNAPSHOT", ref, op]
+        if op == "provision" and not vm["is_a_template"]:
+            return ["PROVISION_ONLY_ALLOWED_ON_TEMPLATE"]
+        if vm["is_control_domain"]:
+            if op == "destroy":
+                return ["OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0"]
+            if op not in CONTROL_DOMAIN_OPERATIONS:
+                return ["OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain"]
+        if op in NEEDS_FEATURE and not self._has_feature(ref, op):
+            return ["VM_LACKS_FEATURE", ref]
+        return None
 
-    def _set_power(self, ref: str, state: str) -> None:
+    def _power(self, ref: str, op: str) -> Record:
+        """The VM, once `op` is valid on it; xapi's error for it otherwise."""
+        error = self.operation_error(ref, op)
+        if error is not None:
+            raise XapiFailure(*error)
+        return self._vm(ref)
+
+    def update_allowed_operations(self, ref: str) -> None:
+        """VM.allowed_operations as xapi keeps it: every operation that would pass its checks now."""
         vm = self._vm(ref)
+        vm["allowed_operations"] = [op for op in ALLOWED_POWER_STATES if self.operation_error(ref, op) is None]
+
+    def begin_operation(self, ref: str, op: str) -> str:
+        """`op` in progress on the VM, as another client's task would hold it: the task's reference."""
+        task = _ref()
+        self._vm(ref)["current_operations"][task] = op
+        self.update_allowed_operations(ref)
+        return task
+
+    def end_operation(self, ref: str, task: str) -> None:
+        self._vm(ref)["current_operations"].pop(task, None)
+        self.update_allowed_operations(ref)
+
+    def _set_power(self, ref: str, state: str, *, new_domain: bool = False) -> None:
+        """`state` for the VM, and what follows from it: its domain made or destroyed (a reboot makes a new one),
+        its devices plugged or unplugged, and xcp-rrdd told."""
+        vm = self._vm(ref)
+        before = vm["power_state"]
         vm["power_state"] = state
         metrics = self.get("VM_metrics", vm["metrics"])
-        if state == "Running":
-            vm["domid"] = str(len(self.objects["VM"]))
+        now = time.time()
+        history = self.rrd_of(ref)
+        if state in ("Running", "Paused"):
+            if before in ("Halted", "Suspended") or new_domain:
+                history.stop(now)
+                history.start(now)
+                vm["domid"] = str(len(self.objects["VM"]) + len(history.lives))
+                metrics.update(start_time=_now())
+            if state == "Paused" and before != "Paused":
+                history.pause(now)
+            elif state == "Running" and before == "Paused" and not new_domain:
+                history.unpause(now)
             vm["resident_on"] = self.host
             metrics.update(
                 VCPUs_number=vm["VCPUs_at_startup"],
                 memory_actual=vm["memory_dynamic_max"],
-                VCPUs_utilisation={str(i): 0.05 for i in range(int(vm["VCPUs_at_startup"]))},
-                start_time=_now(),
-                last_updated=_now(),
                 hvm=True,  # the templates' guests boot HVM, as today's xapi templates do
             )
             if vm["guest_metrics"] == "OpaqueRef:NULL":
@@ -218,40 +336,154 @@ class XapiState:
                     last_updated=_now(),
                 )
             for vbd in vm["VBDs"]:
-                self.get("VBD", vbd)["currently_attached"] = True
+                self._plugged(vbd, True)
+            for vif in vm["VIFs"]:
+                self.get("VIF", vif)["currently_attached"] = True
         elif state in ("Halted", "Suspended"):
+            history.stop(now)
             vm["domid"] = "-1"
             vm["resident_on"] = "OpaqueRef:NULL"
-            metrics.update(VCPUs_number="0", memory_actual="0", VCPUs_utilisation={})
+            metrics.update(VCPUs_number="0", memory_actual="0")
             for vbd in vm["VBDs"]:
-                self.get("VBD", vbd)["currently_attached"] = False
+                self._plugged(vbd, False)
+            for vif in vm["VIFs"]:
+                self.get("VIF", vif)["currently_attached"] = False
+        self._track(ref, now)
+
+    def _plugged(self, vbd_ref: str, attached: bool) -> None:
+        vbd = self.get("VBD", vbd_ref)
+        vbd["currently_attached"] = attached
+        if attached and vbd["userdevice"].isdigit():
+            vbd["device"] = f"xvd{chr(ord('a') + int(vbd['userdevice']))}"
+
+    # --- xcp-rrdd ------------------------------------------------------------------------------------------------
+
+    def rrd_of(self, vm_ref: str) -> rrd.DomainRrd:
+        """The VM's RRD history (made empty the first time it is asked for)."""
+        vm_uuid = self._vm(vm_ref)["uuid"]
+        found = self.rrds.get(vm_uuid)
+        if found is None:
+            found = self.rrds[vm_uuid] = rrd.DomainRrd(vm_uuid, min_max=False)
+        return found
+
+    def _track(self, vm_ref: str, now: float) -> None:
+        """Tell xcp-rrdd which data sources the plugins report for the VM now: one per vCPU (rrdp-cpu), its memory
+        (rrdp-squeezed), each plugged VIF (rrdp-netdev) and disk (rrdp-iostat)."""
+        vm = self._vm(vm_ref)
+        history = self.rrd_of(vm_ref)
+        if not history.resident:
+            history.track(now, {})
+            return
+        vcpus = max(1, int(vm["VCPUs_at_startup"]))
+        memory = float(vm["memory_dynamic_max"])
+
+        # The load is read at each point, so a test may set it after the VM started.
+        def busy(vcpu: int) -> rrd.Value:
+            return lambda t, paused: 0.0 if paused else history.cpu(t, vcpu)
+
+        def rate(what: str, scale: float = 1.0) -> rrd.Value:
+            return lambda t, paused: 0.0 if paused else float(getattr(history.load, what)) * scale
+
+        def level(amount: float) -> rrd.Value:
+            return lambda t, paused: amount
+
+        wanted: dict[str, tuple[bool, rrd.Value]] = {f"cpu{i}": (True, busy(i)) for i in range(vcpus)}
+        wanted["cpu_usage"] = (
+            True,
+            lambda t, paused: 0.0 if paused else sum(history.cpu(t, i) for i in range(vcpus)) / vcpus,
+        )
+        wanted["memory"] = (False, level(memory))
+        if not vm["is_control_domain"]:
+            wanted["memory_target"] = (False, level(memory))
+            wanted["memory_internal_free"] = (False, level(memory * 0.4 / 1024))  # KiB, from the guest agent
+        for vif_ref in vm["VIFs"]:
+            vif = self.get("VIF", vif_ref)
+            if vif["currently_attached"]:
+                wanted[f"vif_{vif['device']}_rx"] = (True, rate("rx"))
+                wanted[f"vif_{vif['device']}_tx"] = (True, rate("tx"))
+        for vbd_ref in vm["VBDs"]:
+            vbd = self.get("VBD", vbd_ref)
+            if vbd["currently_attached"] and vbd["device"]:
+                dev = vbd["device"]
+                wanted[f"vbd_{dev}_read"] = (True, rate("read"))
+                wanted[f"vbd_{dev}_write"] = (True, rate("write"))
+                wanted[f"vbd_{dev}_read_latency"] = (False, level(180.0))
+                wanted[f"vbd_{dev}_write_latency"] = (False, level(260.0))
+                wanted[f"vbd_{dev}_io_throughput_read"] = (True, rate("read", 1 / MIB))
+                wanted[f"vbd_{dev}_io_throughput_write"] = (True, rate("write", 1 / MIB))
+        history.track(now, wanted)
+
+    def _host_rrd(self) -> rrd.DomainRrd:
+        """The host's RRD (rrdp-cpu's physical CPUs, its load and memory), kept with min and max as xcp-rrdd keeps a
+        host's."""
+        host = rrd.DomainRrd(self.get("host", self.host)["uuid"], min_max=True, load=rrd.Load(cpu=0.3))
+        host.start(self.booted)
+
+        def level(amount: float) -> rrd.Value:
+            return lambda t, paused: amount
+
+        def busy(cpu: int) -> rrd.Value:
+            return lambda t, paused: host.cpu(t, cpu)
+
+        wanted: dict[str, tuple[bool, rrd.Value]] = {f"cpu{i}": (True, busy(i)) for i in range(HOST_CPUS)}
+        wanted["cpu_avg"] = (True, level(0.3))
+        wanted["loadavg"] = (False, level(0.42))
+        wanted["memory_total_kib"] = (False, level(HOST_MEMORY / 1024))
+        wanted["memory_free_kib"] = (False, level(HOST_MEMORY / 2048))
+        host.track(self.booted, wanted)
+        return host
+
+    def set_load(self, vm_ref: str, load: rrd.Load) -> None:
+        """What the VM's guest does from now on (and, as the stand-in computes its history, did before)."""
+        self.rrd_of(vm_ref).load = load
+
+    def backdate(self, vm_ref: str, seconds: float) -> None:
+        """As if the running VM had been started `seconds` earlier: xcp-rrdd has that much history of it."""
+        self.rrd_of(vm_ref).backdate(seconds)
+
+    def rrd_updates(self, query: list[tuple[str, str]], now: float) -> rrd.Export:
+        """`get_rrd_updates_handler`'s export for `query` (its `start` known to be there)."""
+        start = int(next(v for k, v in query if k == "start"))  # ValueError: xcp-rrdd's answer is a 500
+        params = dict(query)
+        cf = params.get("cf") if params.get("cf") in rrd.CFS else None
+        try:
+            interval = int(params.get("interval", "0"))
+        except ValueError:
+            interval = 0
+        wanted = [v for k, v in query if k == "vm_uuid"]
+        chosen: list[tuple[str, rrd.DomainRrd]] = []
+        if params.get("host") == "true":
+            chosen.append((f"host:{self.host_rrd.uuid}:", self.host_rrd))
+        for vm_uuid, history in self.rrds.items():
+            if history.served(now) and (not wanted or vm_uuid in wanted):
+                chosen.append((f"vm:{vm_uuid}:", history))
+        return rrd.export(chosen, now, start, interval, cf)
 
     def remove_pv_drivers(self, ref: str) -> None:
         """The VM's guest as one without PV drivers or guest agent reports itself: no drivers, no features."""
         gm = self.get("VM_guest_metrics", self._vm(ref)["guest_metrics"])
         gm.update(PV_drivers_detected=False, PV_drivers_version={}, other={}, networks={})
 
-    def _assert_feature(self, ref: str, op: str) -> None:
-        """VM_LACKS_FEATURE as xapi decides it: a running guest not known to have booted PV, without PV drivers
-        (a parseable PV_drivers_version), and without any of the features `op` needs in guest metrics' `other`."""
+    def _has_feature(self, ref: str, op: str) -> bool:
+        """check_op_for_feature: whether the guest can take part in `op`; only a running guest not known to have
+        booted PV, without PV drivers (a parseable PV_drivers_version) and without any of the features `op` needs in
+        guest metrics' `other` cannot."""
         vm = self._vm(ref)
         if vm["power_state"] != "Running":
-            return
+            return True
         metrics = self.objects["VM_metrics"].get(vm["metrics"])
         if metrics is not None and metrics.get("hvm") is False:
-            return  # PV guests offer support implicitly
+            return True  # PV guests offer support implicitly
         gm = self.objects["VM_guest_metrics"].get(vm["guest_metrics"])
         version = gm.get("PV_drivers_version", {}) if gm is not None else {}
         if "major" in version and "minor" in version:
-            return  # full PV drivers imply all features
+            return True  # full PV drivers imply all features
         other = gm.get("other", {}) if gm is not None else {}
-        if not any(other.get(feature) == "1" for feature in NEEDS_FEATURE[op]):
-            raise XapiFailure("VM_LACKS_FEATURE", ref)
+        return any(other.get(feature) == "1" for feature in NEEDS_FEATURE[op])
 
-    def _guest_transition(self, ref: Any, op: str, allowed: tuple[str, ...], to: str) -> str:
-        self._power(ref, *allowed)
-        self._assert_feature(ref, op)
-        self._set_power(ref, to)
+    def _guest_transition(self, ref: Any, op: str, to: str) -> str:
+        self._power(ref, op)
+        self._set_power(ref, to, new_domain=op == "clean_reboot")
         return ""
 
     def _copy_vdi(self, vdi_ref: str, *, snapshot: bool) -> str:
@@ -372,26 +604,27 @@ class XapiState:
                 "VM.get_metrics": lambda ref: self._vm(ref)["metrics"],
                 "VM.get_guest_metrics": lambda ref: self._vm(ref)["guest_metrics"],
                 "VM.clone": self.vm_clone,
-                "VM.copy": lambda ref, name, sr: self.vm_clone(ref, name),
+                "VM.copy": lambda ref, name, sr: self.vm_clone(ref, name, "copy"),
                 "VM.snapshot": self.vm_snapshot,
                 "VM.provision": self.vm_provision,
                 "VM.set_is_a_template": self.vm_set_is_a_template,
                 "VM.start": self.vm_start,
-                "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", ("Running",), "Halted"),
-                "VM.hard_shutdown": lambda ref: self._transition(ref, ("Running", "Paused", "Suspended"), "Halted"),
-                "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", ("Running",), "Running"),
-                "VM.hard_reboot": lambda ref: self._transition(ref, ("Running", "Paused"), "Running"),
-                "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", ("Running",), "Suspended"),
+                "VM.clean_shutdown": lambda ref: self._guest_transition(ref, "clean_shutdown", "Halted"),
+                "VM.hard_shutdown": lambda ref: self._transition(ref, "hard_shutdown", "Halted"),
+                "VM.clean_reboot": lambda ref: self._guest_transition(ref, "clean_reboot", "Running"),
+                "VM.hard_reboot": lambda ref: self._transition(ref, "hard_reboot", "Running", new_domain=True),
+                "VM.suspend": lambda ref: self._guest_transition(ref, "suspend", "Suspended"),
                 "VM.resume": lambda ref, start_paused, force: self._transition(
-                    ref, ("Suspended",), "Paused" if start_paused else "Running"
+                    ref, "resume", "Paused" if start_paused else "Running"
                 ),
-                "VM.pause": lambda ref: self._transition(ref, ("Running",), "Paused"),
-                "VM.unpause": lambda ref: self._transition(ref, ("Paused",), "Running"),
+                "VM.pause": lambda ref: self._transition(ref, "pause", "Paused"),
+                "VM.unpause": lambda ref: self._transition(ref, "unpause", "Running"),
                 "VM.destroy": self.vm_destroy,
-                "VM.set_VCPUs_max": lambda ref, n: self._halted_set(ref, VCPUs_max=str(int(n))),
+                "VM.set_VCPUs_max": lambda ref, n: self._halted_set(ref, "changing_VCPUs", VCPUs_max=str(int(n))),
                 "VM.set_VCPUs_at_startup": self.vm_set_vcpus_at_startup,
                 "VM.set_memory_limits": lambda ref, smin, smax, dmin, dmax: self._halted_set(
                     ref,
+                    "changing_memory_limits",
                     memory_static_min=str(int(smin)),
                     memory_static_max=str(int(smax)),
                     memory_dynamic_min=str(int(dmin)),
@@ -412,6 +645,21 @@ class XapiState:
         )
         return m
 
+    def field_getter(self, method: str) -> Callable[..., Any] | None:
+        """xapi's generated `<class>.get_<field>` for any field of a class's records, when `method` is one."""
+        cls, _, name = method.partition(".")
+        if cls not in self.objects or not name.startswith("get_"):
+            return None
+        key = name.removeprefix("get_")
+
+        def getter(ref: Any) -> Any:
+            rec = self.get(cls, ref)
+            if key not in rec:
+                raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+            return copy.deepcopy(rec[key])
+
+        return getter
+
     def _by_uuid(self, cls: str, value: Any) -> str:
         for ref, rec in self.objects[cls].items():
             if rec["uuid"] == value:
@@ -427,45 +675,36 @@ class XapiState:
         if value is None:
             config.pop(key, None)
         elif key in config:
-            raise XapiFailure("MAP_DUPLICATE_KEY", cls, "other_config", ref, str(key))
+            raise XapiFailure("MAP_DUPLICATE_KEY", cls, "other_config", self.get(cls, ref)["uuid"], str(key))
         else:
             config[str(key)] = str(value)
         return ""
 
-    def _transition(self, ref: Any, allowed: tuple[str, ...], to: str) -> str:
-        self._power(ref, *allowed)
-        self._set_power(ref, to)
+    def _transition(self, ref: Any, op: str, to: str, *, new_domain: bool = False) -> str:
+        self._power(ref, op)
+        self._set_power(ref, to, new_domain=new_domain)
         return ""
 
-    def _halted_set(self, ref: Any, **fields: str) -> str:
-        vm = self._vm(ref)
-        if vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
-        vm.update(fields)
+    def _halted_set(self, ref: Any, op: str, **fields: str) -> str:
+        self._power(ref, op).update(fields)
         return ""
 
     def vm_set_vcpus_at_startup(self, ref: Any, n: Any) -> str:
         vm = self._vm(ref)
         if int(n) > int(vm["VCPUs_max"]):
             raise XapiFailure("VALUE_NOT_SUPPORTED", "VCPU_at_startup", str(n), "value greater than VCPUs_max")
-        return self._halted_set(ref, VCPUs_at_startup=str(int(n)))
+        return self._halted_set(ref, "changing_VCPUs", VCPUs_at_startup=str(int(n)))
 
-    def vm_clone(self, ref: Any, name: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_control_domain"] or vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+    def vm_clone(self, ref: Any, name: Any, op: str = "clone") -> str:
+        self._power(ref, op)
         return self._copy_vm(ref, str(name), snapshot=False)
 
     def vm_snapshot(self, ref: Any, name: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_a_template"] or vm["is_control_domain"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.snapshot of a template or the control domain")
+        self._power(ref, "snapshot")
         return self._copy_vm(ref, str(name), snapshot=True)
 
     def vm_provision(self, ref: Any) -> str:
-        vm = self._vm(ref)
-        if not vm["is_a_template"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VM.provision needs a template")
+        vm = self._power(ref, "provision")
         disks = vm["other_config"].pop("disks", "")
         for device, size, sr_uuid, bootable, _kind in _DISK.findall(disks):
             sr = (
@@ -489,25 +728,21 @@ class XapiState:
         return ""
 
     def vm_set_is_a_template(self, ref: Any, value: Any) -> str:
-        vm = self._vm(ref)
+        vm = self._power(ref, "make_into_template") if value else self._vm(ref)
         if vm["is_a_snapshot"] and not value:
             raise XapiFailure("OPERATION_NOT_ALLOWED", "a snapshot stays a template; clone it instead")
         vm["is_a_template"] = bool(value)
         return ""
 
     def vm_start(self, ref: Any, start_paused: Any, force: Any) -> str:
-        vm = self._power(ref, "Halted")
+        vm = self._power(ref, "start")
         if int(vm["memory_static_max"]) > HOST_MEMORY:
             raise XapiFailure("HOST_NOT_ENOUGH_FREE_MEMORY", vm["memory_static_max"], str(HOST_MEMORY))
         self._set_power(ref, "Paused" if start_paused else "Running")
         return ""
 
     def vm_destroy(self, ref: Any) -> str:
-        vm = self._vm(ref)
-        if vm["is_control_domain"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "the control domain cannot be destroyed")
-        if vm["power_state"] != "Halted":
-            raise XapiFailure("VM_BAD_POWER_STATE", ref, "halted", vm["power_state"].lower())
+        vm = self._power(ref, "destroy")
         for vbd in list(vm["VBDs"]):
             self._destroy_vbd(vbd)
         for vif in list(vm["VIFs"]):
@@ -580,8 +815,10 @@ class XapiState:
         return vbd
 
     def vbd_destroy(self, ref: Any) -> str:
-        if self.get("VBD", ref)["currently_attached"]:
-            raise XapiFailure("OPERATION_NOT_ALLOWED", "VBD is currently attached; unplug it first")
+        vbd = self.get("VBD", ref)
+        if vbd["currently_attached"]:
+            vm_uuid = self._vm(vbd["VM"])["uuid"]
+            raise XapiFailure("OPERATION_NOT_ALLOWED", f"VBD '{vbd['uuid']}' still attached to '{vm_uuid}'")
         self._destroy_vbd(ref)
         return ""
 
@@ -592,14 +829,19 @@ class XapiState:
             raise XapiFailure("VM_BAD_POWER_STATE", vbd["VM"], "running", vm["power_state"].lower())
         if vbd["currently_attached"]:
             raise XapiFailure("DEVICE_ALREADY_ATTACHED", ref)
-        vbd.update(currently_attached=True, device=f"xvd{chr(ord('a') + int(vbd['userdevice']))}")
+        self._plugged(ref, True)
+        self._track(vbd["VM"], time.time())
         return ""
 
     def vbd_unplug(self, ref: Any) -> str:
         vbd = self.get("VBD", ref)
+        vm = self._vm(vbd["VM"])
+        if vm["power_state"] != "Running":
+            raise XapiFailure("VM_BAD_POWER_STATE", vbd["VM"], "running", vm["power_state"].lower())
         if not vbd["currently_attached"]:
             raise XapiFailure("DEVICE_ALREADY_DETACHED", ref)
         vbd["currently_attached"] = False
+        self._track(vbd["VM"], time.time())
         return ""
 
     def vif_create(self, record: Any) -> str:
@@ -621,6 +863,28 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         return None
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        standin: XapiStandIn = getattr(self.server, "standin")  # noqa: B009 - set by XapiStandIn.start
+        status, reason, headers, body = standin.http_get(self.path, self.headers)
+        self.send_response(status, reason)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if ("Connection", "close") in headers:
+            self.close_connection = True
+
+
+# Http_svr's pages for refusals (http_svr.ml).
+_UNAUTHORISED = b"<html><body><h1>HTTP 401 unauthorised</h1>Please check your credentials and retry.</body></html>"
+_INTERNAL = (
+    b"<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try "
+    b"again. If the problem persists, please contact your support representative.<h1> Additional information </h1>"
+)
+_CLOSE = [("Connection", "close"), ("Cache-Control", "no-cache, no-store")]
+HttpAnswer = tuple[int, str, list[tuple[str, str]], bytes]
 
 
 class XapiStandIn:
@@ -644,6 +908,7 @@ class XapiStandIn:
             ("127.0.0.1", 0), requestHandler=_Handler, allow_none=True, logRequests=False, use_builtin_types=False
         )
         server.register_instance(self)
+        server.standin = self  # type: ignore[attr-defined]  # what _Handler.do_GET answers with
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="xapi-standin", daemon=True)
         self._thread.start()
@@ -666,6 +931,60 @@ class XapiStandIn:
     def calls(self, method: str) -> int:
         return sum(1 for m in list(self.requests) if m == method)
 
+    def _authorised(self, query: list[tuple[str, str]], headers: Mapping[str, str] | email.message.Message) -> bool:
+        """Xapi_http's check: a session reference in the query or a cookie, else HTTP Basic credentials."""
+        state = self.state
+        session = next((v for k, v in query if k == "session_id"), None)
+        if session is None:
+            cookies = [c.strip().partition("=") for c in (headers.get("Cookie") or "").split(";")]
+            session = next((v for k, _, v in cookies if k == "session_id"), None)
+        if session is not None:
+            return session in state.sessions
+        scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return False
+        return (user, password) == (state.username, state.password)
+
+    def http_get(self, target: str, headers: Mapping[str, str] | email.message.Message) -> HttpAnswer:
+        """What xapi answers a GET on its HTTP interface: `/rrd_updates` only (anything else is not found)."""
+        url = urllib.parse.urlsplit(target)
+        self.requests.append(f"GET {url.path}")
+        if url.path != "/rrd_updates":
+            return 404, "Not Found", _CLOSE, b""
+        query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+        with self.state.lock:
+            if not self._authorised(query, headers):
+                return (
+                    401,
+                    "Unauthorised",
+                    [("Content-Type", "text/html"), *_CLOSE, ("WWW-Authenticate", 'Basic realm="rrd_updates"')],
+                    _UNAUTHORISED,
+                )
+            if not any(k == "start" for k, _ in query):
+                return 400, "Bad Request", _CLOSE, b""
+            try:
+                updates = self.state.rrd_updates(query, time.time())
+            except (rrd.NoRraAvailable, ValueError) as exc:
+                extra = "Rrd.No_RRA_Available" if isinstance(exc, rrd.NoRraAvailable) else 'Failure("int_of_string")'
+                page = _INTERNAL + extra.encode() + b"</body></html>"
+                return 500, "Internal Error", [("Content-Type", "text/html"), *_CLOSE], page
+        as_json = rrd.prefers_json(headers.get("Accept"), query)
+        body = rrd.to_json(updates) if as_json else rrd.to_xml(updates)
+        return (
+            200,
+            "OK",
+            [
+                ("Content-Type", "application/json" if as_json else "text/xml"),
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "X-Requested-With"),
+            ],
+            body,
+        )
+
     # SimpleXMLRPCServer calls this for every method.
     def _dispatch(self, method: str, params: tuple[Any, ...]) -> dict[str, Any]:
         self.requests.append(method)
@@ -685,13 +1004,21 @@ class XapiStandIn:
                 if method == "session.logout":
                     state.sessions.discard(params[0])
                     return {"Status": "Success", "Value": ""}
-                implementation = self._methods.get(method)
+                implementation = self._methods.get(method) or state.field_getter(method)
                 if implementation is None:
                     raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
                 try:
+                    arity = [p for p in inspect.signature(implementation).parameters.values() if p.default is p.empty]
+                    if len(arity) != len(params) - 1:
+                        # Counted as xapi counts them, the session among them.
+                        raise XapiFailure(
+                            "MESSAGE_PARAMETER_COUNT_MISMATCH", method, str(len(arity) + 1), str(len(params))
+                        )
                     value = implementation(*params[1:])
-                except TypeError as exc:
-                    raise XapiFailure("MESSAGE_PARAMETER_COUNT_MISMATCH", method, "?", str(len(params) - 1)) from exc
+                finally:
+                    if ".get" not in method:
+                        for vm in state.objects["VM"]:
+                            state.update_allowed_operations(vm)
                 return {"Status": "Success", "Value": "" if value is None else value}
         except XapiFailure as failure:
             return {"Status": "Failure", "ErrorDescription": failure.description}

@@ -1,15 +1,16 @@
 """Echo: an in-memory cloud with a fixed catalogue, as a third-party Clanavi adapter plugin.
 
 It does what it declares and nothing else: flavors, images and instances (launched idempotently by client token,
-running at once, terminated for good). Its state lives in the process, one cloud per account id.
+running at once, terminated for good). Its state lives in the process, one cloud per account id. It takes no
+settings (`AdapterBase`'s `config_model` refuses any), so `AdapterBase.connect` validates them and calls `open`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from adapters.base import (
     AdapterBase,
@@ -50,6 +51,10 @@ class EchoAdapter(AdapterBase):
     def __init__(self, account_id: str) -> None:
         self._cloud = _CLOUDS.setdefault(account_id, _Cloud())
         self._account_id = account_id
+
+    @classmethod
+    async def open(cls, account_id: str, config: Any) -> Self:
+        return cls(account_id)
 
     async def list_flavors(self) -> Sequence[Flavor]:
         return FLAVORS
@@ -111,10 +116,4 @@ class EchoAdapter(AdapterBase):
         return gone
 
 
-async def connect(account_id: str, config: Mapping[str, Any], context: Any) -> EchoAdapter:
-    if config:
-        raise InvalidCloudRequest(f"the echo adapter takes no configuration, got {sorted(config)}")
-    return EchoAdapter(account_id)
-
-
-__all__ = ["EchoAdapter", "connect"]
+__all__ = ["EchoAdapter"]
