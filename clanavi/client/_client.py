@@ -4,6 +4,7 @@ and retry policy."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import ssl
 import time
@@ -101,9 +102,15 @@ class _Api(Namespace[M]):
         self.audit: Audit[M] = Audit(driver, context)
 
     def _view(self, context: Context) -> Self:
-        view = object.__new__(type(self))
+        view = copy.copy(self)
         view._assemble(self._driver, self._session, context, self._base_url, owns=False)
         return view
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """A client of `CLANAVI_URL`, with `CLANAVI_TOKEN` and in `CLANAVI_PROJECT` when they are set; `options`
+        are the constructor's and take precedence."""
+        return cls(**_settings(environ, options))
 
     @property
     def base_url(self) -> str:
@@ -184,12 +191,6 @@ class AsyncClient(_Api[Async]):
         self._http = http
         self._assemble(driver, session, Context(project, correlation_id), url, owns=True)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
-        """A client of `CLANAVI_URL`, with `CLANAVI_TOKEN` and in `CLANAVI_PROJECT` when they are set; `options`
-        are the constructor's and take precedence."""
-        return cls(**_settings(environ, options))
-
     async def aclose(self) -> None:
         if self._owns:
             await self._http.aclose()
@@ -201,11 +202,6 @@ class AsyncClient(_Api[Async]):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.aclose()
-
-    def _view(self, context: Context) -> Self:
-        view = super()._view(context)
-        view._http = self._http
-        return view
 
 
 class Client(_Api[Sync]):
@@ -238,12 +234,6 @@ class Client(_Api[Sync]):
         self._http = http
         self._assemble(driver, session, Context(project, correlation_id), url, owns=True)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
-        """A client of `CLANAVI_URL`, with `CLANAVI_TOKEN` and in `CLANAVI_PROJECT` when they are set; `options`
-        are the constructor's and take precedence."""
-        return cls(**_settings(environ, options))
-
     def close(self) -> None:
         if self._owns:
             self._http.close()
@@ -255,8 +245,3 @@ class Client(_Api[Sync]):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
-
-    def _view(self, context: Context) -> Self:
-        view = super()._view(context)
-        view._http = self._http
-        return view

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+X = TypeVar("X")
 B = TypeVar("B", bound=BaseModel)
 
 __all__ = ["Async", "Namespace", "Sync", "listing", "operation", "procedure", "stream"]
@@ -83,32 +84,27 @@ class _Declared(Generic[P, T]):
         return bound
 
 
-class _Operation(_Declared[P, Call[T]]):
+class _Run(_Declared[P, X], Generic[P, X, T]):
+    """An operation the driver runs to its result `T`: awaited on `AsyncClient`, as is on `Client`."""
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, obj: Namespace[Async], owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __get__(self, obj: Namespace[Sync], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, obj: Namespace[Any] | None, owner: type[Any]) -> Any:
+        return self if obj is None else self._bound(obj)
+
+
+class _Operation(_Run[P, Call[T], T]):
     def _carry(self, namespace: Namespace[Any], built: Call[T]) -> Any:
         return namespace._driver.run(fetch(built), namespace._context)
 
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Operation[P, T]: ...
-    @overload
-    def __get__(self, obj: Namespace[Async], owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
-    @overload
-    def __get__(self, obj: Namespace[Sync], owner: type[Any]) -> Callable[P, T]: ...
-    def __get__(self, obj: Namespace[Any] | None, owner: type[Any]) -> Any:
-        return self if obj is None else self._bound(obj)
 
-
-class _Procedure(_Declared[P, Plan[T]]):
+class _Procedure(_Run[P, Plan[T], T]):
     def _carry(self, namespace: Namespace[Any], built: Plan[T]) -> Any:
         return namespace._driver.run(built, namespace._context)
-
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Procedure[P, T]: ...
-    @overload
-    def __get__(self, obj: Namespace[Async], owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
-    @overload
-    def __get__(self, obj: Namespace[Sync], owner: type[Any]) -> Callable[P, T]: ...
-    def __get__(self, obj: Namespace[Any] | None, owner: type[Any]) -> Any:
-        return self if obj is None else self._bound(obj)
 
 
 class _Listing(_Declared[P, Listing[B]]):
