@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.utils
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -31,35 +30,10 @@ from clanavi.client import (
     ValidationFailed,
 )
 from clanavi.client.models import CloudUpdate, InstanceCreate
-from tests.client_kit import AnyClient, Waits, client_of, close, done, instance
+from tests.client_kit import MakeClient, Waits, client_of, close, done, instance
 from tests.network import Network, ok, refused
 
 LAUNCH = InstanceCreate(name="web-1", image_id="img-debian-12", flavor_id="sim.small")
-MakeClient = Callable[..., AnyClient]
-
-
-@pytest.fixture(params=["async", "sync"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
-@pytest.fixture
-async def make(mode: str, waits: Waits) -> AsyncIterator[MakeClient]:
-    made: list[AnyClient] = []
-
-    def build(network: Network, **options: object) -> AnyClient:
-        client = client_of(mode, network, waits, **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        await close(client)
 
 
 def key_of(request: httpx.Request) -> str:

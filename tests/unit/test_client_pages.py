@@ -4,43 +4,16 @@ only on the first (the cursor keeps it); one page on its own; the audit's end, a
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from clanavi.client import AsyncPages
 from services.audit.schemas import AuditEvent
-from tests.client_kit import MOMENT, AnyClient, Waits, client_of, close, done, every, first, instance
+from tests.client_kit import MOMENT, MakeClient, Waits, done, every, first, instance
 from tests.network import Network, ok
-
-MakeClient = Callable[..., AnyClient]
-
-
-@pytest.fixture(params=["async", "sync"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
-@pytest.fixture
-async def make(mode: str, waits: Waits) -> AsyncIterator[MakeClient]:
-    made: list[AnyClient] = []
-
-    def build(network: Network, **options: object) -> AnyClient:
-        client = client_of(mode, network, waits, **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        await close(client)
 
 
 def paged(items: list[Any], size: int) -> Callable[[httpx.Request], httpx.Response]:

@@ -6,31 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
 from clanavi.client import AsyncClient, ConfigurationError, Tokens, Unauthorized
 from clanavi.client.models import TokenOut
-from tests.client_kit import URL, AnyClient, Waits, client_of, close, done, instance
+from tests.client_kit import URL, MakeClient, Waits, done, instance
 from tests.network import Network, ok, refused
-
-MakeClient = Callable[..., AnyClient]
-
-
-@pytest.fixture(params=["async", "sync"])
-async def make(request: pytest.FixtureRequest) -> AsyncIterator[MakeClient]:
-    made: list[AnyClient] = []
-
-    def build(network: Network, **options: object) -> AnyClient:
-        client = client_of(str(request.param), network, Waits(), **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        await close(client)
 
 
 def issued(number: int) -> httpx.Response:

@@ -3,7 +3,6 @@ records as they ended, and the two ways a wait fails (a state that cannot lead t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -11,34 +10,8 @@ import pytest
 
 from clanavi.client import WaitFailed, WaitProgress, WaitTimeout
 from clanavi.client._waiting import FIRST_POLL, LONGEST_POLL
-from tests.client_kit import AnyClient, Waits, client_of, close, done, instance
+from tests.client_kit import MakeClient, Waits, done, instance
 from tests.network import Network, ok
-
-MakeClient = Callable[..., AnyClient]
-
-
-@pytest.fixture(params=["async", "sync"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
-@pytest.fixture
-async def make(mode: str, waits: Waits) -> AsyncIterator[MakeClient]:
-    made: list[AnyClient] = []
-
-    def build(network: Network, **options: object) -> AnyClient:
-        client = client_of(mode, network, waits, **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        await close(client)
 
 
 def states(instance_id: str, *sequence: str, **fields: Any) -> list[httpx.Response]:
