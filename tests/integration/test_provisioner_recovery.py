@@ -50,6 +50,7 @@ from services.provisioner.work.engine import Engine, Kind
 from services.provisioner.work.pacing import Pacer, RetryPolicy
 from tests.conftest import Servers, make_pool
 from tests.integration.provisioner_parts import Parts, add_cloud, parts
+from tests.provisioner_requests import request_volume
 
 pytestmark = pytest.mark.integration
 
@@ -153,10 +154,15 @@ async def pool(servers: Servers) -> AsyncIterator[db.Pool]:
     await asyncio.to_thread(servers.postgres.drop_database, name)
 
 
+def simcloud(pool: db.Pool) -> SimCloudAdapter:
+    """SimCloud on the test's database, its volumes, snapshots and attachments done at once."""
+    config = SimCloudConfig(volume_seconds=0, snapshot_seconds=0, attach_seconds=0)
+    return SimCloudAdapter(SimStore(pool, "sim"), config)
+
+
 @pytest.fixture
 def cloud(pool: db.Pool) -> LosingCloud:
-    config = SimCloudConfig(volume_seconds=0, snapshot_seconds=0, attach_seconds=0)
-    return LosingCloud(SimCloudAdapter(SimStore(pool, "sim"), config))
+    return LosingCloud(simcloud(pool))
 
 
 @pytest.fixture
@@ -166,8 +172,7 @@ def p(pool: db.Pool, cloud: LosingCloud) -> Parts:
 
 @pytest.fixture
 def tokenless(pool: db.Pool) -> CloudWithoutTokens:
-    config = SimCloudConfig(volume_seconds=0, snapshot_seconds=0, attach_seconds=0)
-    return CloudWithoutTokens(SimCloudAdapter(SimStore(pool, "sim"), config))
+    return CloudWithoutTokens(simcloud(pool))
 
 
 @pytest.fixture
@@ -237,16 +242,7 @@ async def test_a_lost_answer_to_a_volume_creation_is_accepted_and_the_worker_get
 ) -> None:
     cloud.lose.add("create_volume")
 
-    outcome = await resources_handlers.create_volume(
-        p.ports,
-        project_id="p",
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    outcome = await request_volume(p.ports)
 
     assert not outcome.done
     assert (outcome.record.state, outcome.record.pending_action) == ("creating", "create")
@@ -402,16 +398,7 @@ async def test_a_throttled_creation_leaves_nothing_and_says_when_to_retry(p: Par
     cloud.throttle.add("create_volume")
 
     with pytest.raises(ServiceUnavailable) as caught:
-        await resources_handlers.create_volume(
-            p.ports,
-            project_id="p",
-            cloud_id="sim",
-            name="d",
-            size_gb=1,
-            zone=None,
-            snapshot_id=None,
-            correlation_id="c",
-        )
+        await request_volume(p.ports, "d")
 
     assert caught.value.code == "throttled"
     assert await resources_of(p, "volume") == []

@@ -12,30 +12,21 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from clanavi.client import Client, Tokens
 from clanavi.client._calls import Call
 from clanavi.client._endpoints import Namespace, _Declared
 from clanavi.client._pages import Listing
 from clanavi.client._steps import Fetch, FetchAll, Now
-from kernel.settings import KernelSettings
-from services.gateway.app import create_app
-from services.gateway.settings import GatewaySettings
+from tests.offline import gateway_app
 
 Operation = tuple[str, str]
 
 
 @pytest.fixture(scope="module")
 def documented() -> set[Operation]:
-    kernel = KernelSettings(
-        env="test",
-        database_url=SecretStr("postgresql://nowhere/none"),
-        amqp_url=SecretStr("amqp://nowhere/"),
-        internal_key=SecretStr("unit-internal-key-0123456789abcdef01234"),
-        secret_key=SecretStr("unit-secret-key-0123456789abcdef0123456"),
-    )
-    app: FastAPI = create_app(GatewaySettings(kernel=kernel))
+    app: FastAPI = gateway_app()
     return {
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()

@@ -6,10 +6,8 @@ events chained; transitions are followed; a disabled module's actions wait."""
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from adapters.base import CloudUnavailable, QuotaExceeded, Throttled
-from kernel.settings import KernelSettings
 from services.provisioner.instances import handlers
 from services.provisioner.instances.cloud import INSTANCES, launch_spec
 from services.provisioner.instances.domain import InstanceRecord
@@ -19,6 +17,8 @@ from services.provisioner.settings import ProvisionerSettings
 from services.provisioner.work.engine import WORK_CHANNEL, ClaimLost, Settlement
 from services.provisioner.work.pacing import RetryPolicy
 from tests.fakes.provisioner import PROJECT, FakeProvisioner, provisioner
+from tests.offline import kernel_settings
+from tests.provisioner_requests import request_volume
 
 
 async def requested(p: FakeProvisioner) -> InstanceRecord:
@@ -200,16 +200,7 @@ async def test_a_terminated_instance_frees_the_volumes_and_addresses_it_held() -
     await p.engine.step(INSTANCES, launch.id)
     p.cloud.finish()
     await p.engine.follow(INSTANCES)
-    volume = await resources.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    volume = await request_volume(p.ports)
     p.cloud.finish()
     await p.engine.follow(RESOURCES)
     await resources.attach_volume(
@@ -244,14 +235,7 @@ async def test_a_disabled_module_s_actions_wait_untouched() -> None:
 
 
 def test_a_worker_that_could_take_every_pooled_connection_is_refused_at_start() -> None:
-    kernel = KernelSettings(
-        env="test",
-        database_url=SecretStr("postgresql://nowhere/none"),
-        amqp_url=SecretStr("amqp://nowhere/"),
-        internal_key=SecretStr("unit-internal-key-0123456789abcdef01234"),
-        secret_key=SecretStr("unit-secret-key-0123456789abcdef0123456"),
-        db_pool_max=10,
-    )
+    kernel = kernel_settings(db_pool_max=10)
     ProvisionerSettings(kernel=kernel, concurrency=8).check_concurrency()
 
     with pytest.raises(ValueError, match="CLANAVI_PROVISIONER_CONCURRENCY=9 .* CLANAVI_DB_POOL_MAX=10"):

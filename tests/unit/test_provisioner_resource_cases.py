@@ -20,6 +20,7 @@ from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.resources.domain import ResourceRecord
 from tests.fakes.cloud import FakeCloud
 from tests.fakes.provisioner import PROJECT, FakeProvisioner, provisioner
+from tests.provisioner_requests import request_volume
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.org"
 SSH = SecurityRule(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="0.0.0.0/0")
@@ -40,17 +41,10 @@ async def an_instance(p: FakeProvisioner) -> str:
     return record.id
 
 
-async def a_volume(p: FakeProvisioner, name: str = "data", size_gb: int | None = 2, **fields: object) -> ResourceRecord:
-    outcome = await handlers.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name=name,
-        size_gb=size_gb,
-        zone=fields.get("zone"),  # type: ignore[arg-type]
-        snapshot_id=fields.get("snapshot_id"),  # type: ignore[arg-type]
-        correlation_id="c",
-    )
+async def a_volume(
+    p: FakeProvisioner, name: str = "data", size_gb: int | None = 2, *, snapshot_id: str | None = None
+) -> ResourceRecord:
+    outcome = await request_volume(p.ports, name, size_gb, snapshot_id=snapshot_id)
     p.cloud.finish()
     await p.engine.follow(RESOURCES)
     return await handlers.get(p.ports, PROJECT, "volume", outcome.record.id)
@@ -284,16 +278,7 @@ async def test_a_lost_answer_is_accepted_and_the_engine_asks_again_with_the_same
     p = provisioner()
     p.cloud.lose.add("create_volume")
 
-    outcome = await handlers.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    outcome = await request_volume(p.ports)
 
     assert not outcome.done and outcome.record.pending_action == "create" and outcome.record.attempts == 1
     assert p.event_types() == []
@@ -311,16 +296,7 @@ async def test_without_client_tokens_the_engine_finds_what_the_first_try_made_by
     p = provisioner(WithoutClientTokens())
     p.cloud.lose.add("create_volume")
 
-    outcome = await handlers.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    outcome = await request_volume(p.ports)
 
     p.db.clock.advance(2)
     assert await p.engine.step(RESOURCES, outcome.record.id)
@@ -371,16 +347,7 @@ async def test_a_request_whose_claim_was_taken_over_reports_what_the_worker_did(
             return made
 
     p = provisioner(SlowCloud(), lease=30.0)
-    outcome = await handlers.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    outcome = await request_volume(p.ports)
 
     assert outcome.done and outcome.record.provider_id is not None
     assert p.event_types() == ["volume.created"] and len(p.cloud.volumes) == 1
@@ -390,16 +357,7 @@ async def test_a_plain_action_on_a_record_the_cloud_never_had_is_withdrawn() -> 
     p = provisioner()
     # The request's try gets no answer; the worker's try (the same client token) is refused.
     p.cloud.fail["create_volume"] += [CloudUnavailable("no answer"), *[QuotaExceeded("x")] * 3]
-    outcome = await handlers.create_volume(
-        p.ports,
-        project_id=PROJECT,
-        cloud_id="sim",
-        name="data",
-        size_gb=1,
-        zone=None,
-        snapshot_id=None,
-        correlation_id="c",
-    )
+    outcome = await request_volume(p.ports)
     p.db.clock.advance(2)
     await p.engine.step(RESOURCES, outcome.record.id)
     failed = await handlers.get(p.ports, PROJECT, "volume", outcome.record.id)

@@ -8,31 +8,21 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRouter
-from pydantic import SecretStr
 from starlette.routing import Route
 
 from kernel.authz import route_permission
 from kernel.identity import Permission
-from kernel.settings import KernelSettings
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
-from services.gateway.app import create_app
 from services.gateway.proxy.routes import declared_routes
-from services.gateway.settings import GatewaySettings
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
+from tests.offline import gateway_app
 
 SERVICES: dict[str, tuple[APIRouter, ...]] = {"provisioner": PROVISIONER_ROUTERS, "audit": AUDIT_ROUTERS}
 
 
 @pytest.fixture
 def gateway() -> FastAPI:
-    kernel = KernelSettings(
-        env="test",
-        database_url=SecretStr("postgresql://nowhere/none"),
-        amqp_url=SecretStr("amqp://nowhere/"),
-        internal_key=SecretStr("unit-internal-key-0123456789abcdef01234"),
-        secret_key=SecretStr("unit-secret-key-0123456789abcdef0123456"),
-    )
-    return create_app(GatewaySettings(kernel=kernel))
+    return gateway_app()
 
 
 def declared(routers: tuple[APIRouter, ...]) -> list[tuple[str, str, Permission | None]]:
