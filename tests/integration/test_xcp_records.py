@@ -78,11 +78,8 @@ class Client:
 
 @pytest.fixture
 def server() -> Iterator[XapiStandIn]:
-    standin = XapiStandIn("root", "pw").start()
-    try:
+    with XapiStandIn("root", "pw") as standin:
         yield standin
-    finally:
-        standin.stop()
 
 
 def a_vm(x: Client, name: str, *, start: bool = True) -> str:

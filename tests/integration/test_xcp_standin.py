@@ -22,11 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def server() -> Iterator[XapiStandIn]:
-    standin = XapiStandIn("root", "pw").start()
-    try:
+    with XapiStandIn("root", "pw") as standin:
         yield standin
-    finally:
-        standin.stop()
 
 
 def login(server: XapiStandIn) -> str:

@@ -888,7 +888,8 @@ HttpAnswer = tuple[int, str, list[tuple[str, str]], bytes]
 
 
 class XapiStandIn:
-    """The stand-in server, in a thread: `start()`, `url`, `requests`, `invalidate_sessions()`, `stop()`."""
+    """The stand-in server, in a thread: `start()` (or `with`), `url`, `requests`, `invalidate_sessions()`,
+    `stop()`."""
 
     def __init__(self, username: str, password: str) -> None:
         self.state = XapiState(username, password)
@@ -922,6 +923,12 @@ class XapiStandIn:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+    def __enter__(self) -> XapiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def invalidate_sessions(self) -> None:
         """Forget every session, as a restarted xapi does: the next call with an old reference gets SESSION_INVALID."""
