@@ -97,8 +97,8 @@ async def test_a_state_changing_request_from_elsewhere_is_refused(
             assert len((await admin.get("/v1/instances", params={"name": name})).json()["items"]) == 1
         # A login form posted from elsewhere is refused too.
         async with browser(platform) as anonymous:
-            token = csrf_of((await anonymous.get(f"{CONSOLE}/login")).text)
-            login = {"csrf": token, "username": members["viewer"].email, "password": "whatever"}
+            login_token = csrf_of((await anonymous.get(f"{CONSOLE}/login")).text)
+            login = {"csrf": login_token, "username": members["viewer"].email, "password": "whatever"}
             answer = await anonymous.post(f"{CONSOLE}/login", data=login, headers={"Origin": "https://evil.example"})
             assert answer.status_code == 403
 

@@ -114,6 +114,7 @@ class Visit:
     def fragment(self, template: str, status: int = 200, **context: Any) -> Response:
         """Part of a page (an htmx swap): `template` alone."""
         context.setdefault("operate", False)
+        context.setdefault("problem", None)
         answer = self.console.templates.TemplateResponse(
             self.request, template, {"csrf": self.session.csrf, "prefix": CONSOLE_PREFIX, **context}, status_code=status
         )
