@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -61,7 +62,7 @@ class Visit:
     def shot(self, name: str) -> None:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
-    def wait(self, what: str, condition: object, within: float = 20.0) -> object:
+    def wait(self, what: str, condition: Callable[[Any], Any], within: float = 20.0) -> Any:
         return WebDriverWait(self.driver, within, poll_frequency=0.1).until(condition, message=what)
 
     def row_state(self, instance_id: str) -> str | None:
@@ -71,7 +72,8 @@ class Visit:
             return None  # swapped as it was read
 
     def csp_violations(self) -> list[str]:
-        return [e["message"] for e in self.driver.get_log("browser") if "Content Security Policy" in e["message"]]
+        entries: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
+        return [e["message"] for e in entries if "Content Security Policy" in e["message"]]
 
 
 def still_there(element: WebElement) -> bool:
@@ -110,8 +112,7 @@ def test_an_operator_launches_watches_stops_audits_and_logs_out(platform: Platfo
     browser.find_element(By.ID, "field-name").submit()
 
     row = visit.wait("the new instance's row", lambda d: d.find_elements(By.XPATH, f"//tr[th/a[text()='{name}']]"))
-    assert isinstance(row, list)
-    instance_id = row[0].get_attribute("id").removeprefix("instance-")
+    instance_id = str(row[0].get_attribute("id")).removeprefix("instance-")
     page = browser.find_element(By.TAG_NAME, "main")
     visit.wait("running", lambda d: visit.row_state(instance_id) == "running")
     assert still_there(page), "the page was reloaded"
@@ -148,8 +149,8 @@ def test_an_operator_launches_watches_stops_audits_and_logs_out(platform: Platfo
     browser.find_element(By.ID, "field-name").send_keys(f"deploy-{name}")
     browser.find_element(By.ID, "field-name").submit()
     link = visit.wait("the key's download", lambda d: d.find_elements(By.PARTIAL_LINK_TEXT, "Download"))
-    assert isinstance(link, list) and link[0].get_attribute("download") == f"deploy-{name}.pem"
-    assert "PRIVATE KEY" in browser.find_element(By.ID, "private-key").get_attribute("value")
+    assert link[0].get_attribute("download") == f"deploy-{name}.pem"
+    assert "PRIVATE KEY" in (browser.find_element(By.ID, "private-key").get_attribute("value") or "")
     visit.shot("key-pair-created")
     visit.open(f"{CONSOLE}/key-pairs")
     assert not browser.find_elements(By.ID, "private-key")
