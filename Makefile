@@ -30,6 +30,7 @@ format: install
 	.venv/bin/ruff check --fix $(SOURCES)
 
 test: lint
+	@scripts/bootstrap.sh --browser
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install

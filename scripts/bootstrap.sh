@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for running and testing Clanavi on Debian 12: the Debian packages for PostgreSQL and
 # RabbitMQ, then a virtual environment (.venv) with the locked Python dependencies, every cloud SDK extra among them
-# (clanavi[all]). Safe to run again: it only does what is not done yet.
+# (clanavi[all]). Safe to run again: it only does what is not done yet. `--browser` (make test) adds Debian's chromium
+# and chromium-driver, which the web console's end-to-end tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,10 @@ python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 # wrk drives the gateway benchmark (make bench).
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${1:-}" = "--browser" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -1,0 +1,72 @@
+"""The web console, served by the gateway at `/console`: server-rendered pages (Jinja2) made live with htmx, every one
+reading and changing data through the gateway's own REST API with the user's token, so that the console can do
+exactly what the user could do with curl, and is refused exactly the same.
+
+The pages run no inline script or style (a strict Content-Security-Policy, `headers.py`); the login is a sealed
+`HttpOnly` cookie (`session.py`); every state-changing request must come from the console's own page (its Origin and
+the login's CSRF token, `visits.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from clanavi.client import ApiError, Unauthorized
+from kernel.crypto import Keyring
+from services.gateway.console.headers import CONSOLE_PREFIX, ConsoleHeaders
+from services.gateway.console.pages import audit, auth, instances, resources, settings
+from services.gateway.console.problems import Problem
+from services.gateway.console.session import SEALING_PURPOSE, SessionCookies
+from services.gateway.console.visits import Console, Refused, SignInNeeded, console_of
+
+__all__ = ["CONSOLE_PREFIX", "SEALING_PURPOSE", "ConsoleHeaders", "install"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _error_page(request: Request, title: str, problem: Problem) -> Response:
+    return console_of(request).templates.TemplateResponse(
+        request, "error.html", {"prefix": CONSOLE_PREFIX, "title": title, "problem": problem},
+        status_code=problem.status,
+    )  # fmt: skip
+
+
+async def _sign_in(request: Request, error: Exception) -> Response:
+    login = f"{CONSOLE_PREFIX}/login"
+    answer: Response = (
+        Response(status_code=204, headers={"HX-Redirect": login})
+        if request.headers.get("hx-request")
+        else RedirectResponse(login, status_code=303)
+    )
+    console_of(request).cookies.clear(answer, request)
+    return answer
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    problem = Problem("This request did not come from a page of the console, or the page is too old: reload it.", 403)
+    return _error_page(request, "Refused", problem)
+
+
+async def _api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    if isinstance(error, Unauthorized):
+        return await _sign_in(request, error)
+    return _error_page(request, "The API refused", Problem.of(error))
+
+
+def install(app: FastAPI, keyring: Keyring, session_seconds: int) -> None:
+    """Serve the console on `app` (the gateway), its sessions sealed with `keyring` and kept `session_seconds`."""
+    app.state.console = Console.create(SessionCookies(keyring, CONSOLE_PREFIX, session_seconds))
+    router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
+    for pages in (auth, instances, audit, resources, settings):
+        router.include_router(pages.router)
+    app.include_router(router)
+    app.add_api_route(CONSOLE_PREFIX, auth.home, methods=["GET"], include_in_schema=False)
+    app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+    app.add_exception_handler(SignInNeeded, _sign_in)
+    app.add_exception_handler(Refused, _refused)
+    # Only the console calls the API through clanavi.client: no API route raises these.
+    app.add_exception_handler(ApiError, _api_error)

@@ -1,0 +1,170 @@
+"""The project's settings: cloud accounts (adding one shows the API's connection test: stored when it passed, its
+refusal when not), the platform's adapter modules (admins), members and API keys (a new key is shown in the answer
+to its creation only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from clanavi.client import ApiError
+from services.gateway.console.headers import CONSOLE_PREFIX
+from services.gateway.console.problems import Problem
+from services.gateway.console.visits import Form, Visit, checked_form, visit
+
+__all__ = ["router"]
+
+router = APIRouter()
+Visiting = Annotated[Visit, Depends(visit)]
+DRIVERS = [(d, d) for d in ("simcloud", "ec2", "openstack", "libvirt", "xcp")]
+ROLES = (("viewer", "viewer"), ("operator", "operator"), ("owner", "owner"))
+
+
+def _json_object(form: Form, name: str, fields: dict[str, str]) -> dict[str, Any]:
+    text = form.get(name).strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        fields[name] = 'A JSON object, such as {"region": "eu-west-1"}.'
+        return {}
+    return value
+
+
+async def _clouds_page(
+    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
+    added: BaseModel | None = None, status: int | None = None, notice: str | None = None,
+) -> Response:  # fmt: skip
+    clouds = [c async for c in current.api.clouds.list(limit=100)]
+    return await current.page(
+        "clouds.html", status or (problem.status if problem else 200), title="Clouds", section="clouds",
+        clouds=clouds, drivers=DRIVERS, problem=problem, values=values or {}, added=added, notice=notice,
+        manage=await current.may_manage(),
+    )  # fmt: skip
+
+
+@router.get("/clouds")
+async def clouds(current: Visiting) -> Response:
+    return await _clouds_page(current)
+
+
+@router.post("/clouds")
+async def add_cloud(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    bad: dict[str, str] = {}
+    config = _json_object(form, "config", bad)
+    credentials = _json_object(form, "credentials", bad)
+    if bad:
+        return await _clouds_page(current, Problem("The request has invalid or missing fields.", fields=bad),
+                                  form.values())  # fmt: skip
+    body = {"name": form.get("name").strip(), "driver": form.get("driver").strip(), "config": config,
+            "credentials": credentials}  # fmt: skip
+    try:
+        added = await current.api.clouds.add(body)
+    except (ApiError, ValidationError) as error:
+        return await _clouds_page(current, Problem.of(error), form.values())
+    return await _clouds_page(current, added=added, status=201)
+
+
+@router.post("/clouds/{cloud_id}/sync")
+async def sync_cloud(cloud_id: str, request: Request, current: Visiting) -> Response:
+    await checked_form(request, current.session)
+    try:
+        run = await current.api.clouds.sync(cloud_id)
+    except ApiError as error:
+        return await _clouds_page(current, Problem.of(error))
+    return await _clouds_page(current, notice=f"Sync {run.id} of {cloud_id} started ({run.status}).")
+
+
+@router.get("/modules")
+async def modules(current: Visiting) -> Response:
+    found = await current.api.modules.list()
+    return await current.page("modules.html", title="Adapter modules", section="modules", modules=found)
+
+
+@router.post("/modules/{name}")
+async def switch_module(name: str, request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    try:
+        if form.get("enabled") == "true":
+            await current.api.modules.enable(name)
+        else:
+            await current.api.modules.disable(name)
+    except ApiError as error:
+        found = await current.api.modules.list()
+        return await current.page(
+            "modules.html", error.status, title="Adapter modules", section="modules", modules=found,
+            problem=Problem.of(error),
+        )  # fmt: skip
+    return current.redirect(f"{CONSOLE_PREFIX}/modules")
+
+
+async def _members_page(
+    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None, cursor: str = ""
+) -> Response:
+    page = await current.api.members.list(sort="email", limit=100).page(cursor or None)
+    return await current.page(
+        "members.html", problem.status if problem else 200, title="Members", section="members", members=page.items,
+        next_cursor=page.next_cursor, cursor=cursor, roles=ROLES, problem=problem, values=values or {},
+        manage=await current.may_manage(),
+    )  # fmt: skip
+
+
+@router.get("/members")
+async def members(current: Visiting, cursor: str = "") -> Response:
+    return await _members_page(current, cursor=cursor)
+
+
+@router.post("/members")
+async def put_member(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    try:
+        if form.get("action") == "remove":
+            await current.api.members.remove(form.get("user_id"))
+        else:
+            await current.api.members.put(form.get("user_id").strip(), {"role": form.get("role")})
+    except (ApiError, ValidationError) as error:
+        return await _members_page(current, Problem.of(error), form.values())
+    return current.redirect(f"{CONSOLE_PREFIX}/members")
+
+
+async def _keys_page(
+    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
+    created: BaseModel | None = None, status: int | None = None,
+) -> Response:  # fmt: skip
+    keys: list[Any] = []
+    if await current.may_manage():
+        keys = (await current.api.api_keys.list(limit=100).page()).items
+    return await current.page(
+        "api_keys.html", status or (problem.status if problem else 200), title="API keys", section="api-keys",
+        keys=keys, roles=ROLES, problem=problem, values=values or {}, created=created,
+        manage=await current.may_manage(),
+    )  # fmt: skip
+
+
+@router.get("/api-keys")
+async def api_keys(current: Visiting) -> Response:
+    return await _keys_page(current)
+
+
+@router.post("/api-keys")
+async def create_api_key(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    try:
+        if form.get("action") == "revoke":
+            await current.api.api_keys.revoke(form.get("key_id"))
+            return current.redirect(f"{CONSOLE_PREFIX}/api-keys")
+        body: dict[str, Any] = {"name": form.get("name").strip(), "role": form.get("role")}
+        if days := form.optional("expires_in_days"):
+            body["expires_in_days"] = int(days) if days.isdigit() else days
+        created = await current.api.api_keys.create(body)
+    except (ApiError, ValidationError) as error:
+        return await _keys_page(current, Problem.of(error), form.values())
+    return await _keys_page(current, created=created, status=201)

@@ -1,0 +1,185 @@
+"""The web console's defences, checked over HTTP as an attacker would try them: its security headers on every page,
+state-changing requests refused unless they come from the console's own page, the session cookie's flags, a viewer
+given no action and refused by the API when it forges one, and a logout that ends the login everywhere."""
+
+from __future__ import annotations
+
+import uuid
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+
+from tests.e2e.console_kit import CONSOLE, Member, add_members, browser, csrf_of, log_in, logged_in
+from tests.e2e.platform import Platform, wait_for_state
+from tests.e2e.tenants import PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+LAUNCH = {"name": "", "cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+
+
+@pytest.fixture(scope="module")
+async def members(platform: Platform) -> dict[str, Member]:
+    return await add_members(platform, uuid.uuid4().hex[:8])
+
+
+def assert_secured(answer: httpx.Response) -> None:
+    csp = answer.headers.get("content-security-policy", "")
+    directives = {part.strip().split(" ", 1)[0]: part.strip() for part in csp.split(";")}
+    assert directives["default-src"] == "default-src 'self'", csp
+    assert directives["script-src"] == "script-src 'self'" and directives["style-src"] == "style-src 'self'", csp
+    assert directives["frame-ancestors"] == "frame-ancestors 'none'", csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["referrer-policy"] == "same-origin"
+
+
+async def test_every_console_answer_carries_the_security_headers(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    async with browser(platform) as anonymous:
+        for path in ("/login", "/instances", "/static/htmx.min.js", "/static/console.css", "/nothing-here"):
+            assert_secured(await anonymous.get(CONSOLE + path))
+    async with logged_in(platform, members["owner"].email) as owner:
+        pages = (
+            "/instances", "/instances/new", "/audit", "/volumes", "/snapshots", "/addresses", "/key-pairs",
+            "/security-groups", "/clouds", "/members", "/api-keys",
+        )  # fmt: skip
+        for path in pages:
+            answer = await owner.get(CONSOLE + path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert_secured(answer)
+            assert answer.headers["cache-control"] == "no-store"
+            # No inline script or style in the page itself: only the console's own files.
+            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
+        refused = await owner.post(f"{CONSOLE}/instances", data=LAUNCH, headers={"Origin": "https://evil.example"})
+        assert refused.status_code == 403
+        assert_secured(refused)
+
+
+async def test_the_console_is_not_in_the_api_document(platform: Platform) -> None:
+    async with platform.client() as admin:
+        paths = (await admin.get("/openapi.json")).json()["paths"]
+    assert not [path for path in paths if path.startswith(CONSOLE)]
+
+
+async def test_a_state_changing_request_from_elsewhere_is_refused(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    async with logged_in(platform, members["operator"].email) as operator:
+        csrf = csrf_of((await operator.get(f"{CONSOLE}/instances/new")).text)
+        name = f"csrf-{uuid.uuid4().hex[:6]}"
+        attempts: list[tuple[dict[str, str], dict[str, str]]] = [
+            ({"Origin": "https://evil.example"}, {"csrf": csrf}),  # another site's page
+            ({"Origin": "null"}, {"csrf": csrf}),  # a sandboxed frame or a data: page
+            ({}, {"csrf": "x" * 43}),  # the right origin, a wrong token
+            ({}, {}),  # the right origin, no token
+        ]
+        for headers, token in attempts:
+            answer = await operator.post(
+                f"{CONSOLE}/instances", data={**LAUNCH, "name": name, **token}, headers=headers
+            )
+            assert answer.status_code == 403, (headers, token, answer.text)
+        # A browser's form post without any Origin header is refused as well.
+        bare = httpx.AsyncClient(base_url=platform.gateway_url, cookies=operator.cookies, timeout=30)
+        async with bare:
+            answer = await bare.post(f"{CONSOLE}/instances", data={**LAUNCH, "name": name, "csrf": csrf})
+            assert answer.status_code == 403
+        async with platform.client() as admin:
+            found = (await admin.get("/v1/instances", params={"name": name})).json()["items"]
+        assert found == []
+        # The same request from the console's page goes through.
+        answer = await operator.post(f"{CONSOLE}/instances", data={**LAUNCH, "name": name, "csrf": csrf})
+        assert answer.status_code == 303, answer.text
+        async with platform.client() as admin:
+            assert len((await admin.get("/v1/instances", params={"name": name})).json()["items"]) == 1
+        # A login form posted from elsewhere is refused too.
+        async with browser(platform) as anonymous:
+            login_token = csrf_of((await anonymous.get(f"{CONSOLE}/login")).text)
+            login = {"csrf": login_token, "username": members["viewer"].email, "password": "whatever"}
+            answer = await anonymous.post(f"{CONSOLE}/login", data=login, headers={"Origin": "https://evil.example"})
+            assert answer.status_code == 403
+
+
+def _cookie(answer: httpx.Response, name: str) -> str:
+    headers = [v for v in answer.headers.get_list("set-cookie") if v.startswith(name + "=")]
+    assert headers, answer.headers
+    return headers[0]
+
+
+async def test_the_session_cookie_is_sealed_http_only_strict_and_secure_off_loopback(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    async with browser(platform) as client:
+        answer = await log_in(client, members["viewer"].email)
+        assert answer.status_code == 303
+        cookie = _cookie(answer, "clanavi_console")
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"httponly", "samesite", "path"} <= attributes and "secure" not in attributes, cookie
+        assert "samesite=strict" in cookie.lower() and "path=/console" in cookie.lower()
+        value = SimpleCookie(cookie)["clanavi_console"].value
+        assert "eyJ" not in value  # no token (JWTs start so) can be read from it
+        # An altered cookie is no login.
+        client.cookies.set("clanavi_console", value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"))
+        page = await client.get(f"{CONSOLE}/instances")
+        assert page.status_code == 303 and page.headers["location"] == f"{CONSOLE}/login"
+    # Reached by another name than the loopback's, both cookies are Secure: a browser sends them over HTTPS only
+    # (this client, over plain HTTP, is handed the login form's cookie by the test).
+    async with browser(platform, host="console.example.com") as remote:
+        form = await remote.get(f"{CONSOLE}/login")
+        login_cookie = _cookie(form, "clanavi_console_login")
+        assert "secure" in {p.strip().lower() for p in login_cookie.split(";")}
+        token = SimpleCookie(login_cookie)["clanavi_console_login"].value
+        fields = {"csrf": csrf_of(form.text), "username": members["viewer"].email, "password": PASSWORD}
+        answer = await remote.post(
+            f"{CONSOLE}/login", data=fields, headers={"Cookie": f"clanavi_console_login={token}"}
+        )
+        assert answer.status_code == 303, answer.text
+        assert "secure" in {p.strip().lower() for p in _cookie(answer, "clanavi_console").split(";")}
+
+
+async def test_a_viewer_sees_no_action_and_a_forged_one_is_refused_by_the_api(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    async with platform.client() as admin:
+        launched = await admin.post("/v1/instances", json={**LAUNCH, "name": f"viewed-{uuid.uuid4().hex[:6]}"})
+        instance = launched.json()
+        await wait_for_state(admin, instance["id"], "running")
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        page = await viewer.get(f"{CONSOLE}/instances", params={"name": instance["name"]})
+        assert page.status_code == 200 and instance["id"] in page.text
+        assert "<button" not in page.text.split("<main", 1)[1].split("</main>")[0].replace(
+            '<button type="submit">Show</button>', ""
+        )
+        assert f"{CONSOLE}/instances/new" not in page.text
+        csrf = csrf_of(page.text)
+        forged = await viewer.post(
+            f"{CONSOLE}/instances/{instance['id']}/actions", data={"csrf": csrf, "action": "stop"}
+        )
+        assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+        launch = await viewer.post(f"{CONSOLE}/instances", data={**LAUNCH, "name": "by-viewer", "csrf": csrf})
+        assert launch.status_code == 403, launch.text
+    async with platform.client() as admin:
+        assert (await admin.get(f"/v1/instances/{instance['id']}")).json()["state"] == "running"
+        refusals = (await admin.get("/v1/instances", params={"name": "by-viewer"})).json()["items"]
+    assert refusals == []
+
+
+async def test_logging_out_ends_the_login_everywhere(platform: Platform, members: dict[str, Member]) -> None:
+    async with logged_in(platform, members["owner"].email) as owner:
+        page = await owner.get(f"{CONSOLE}/instances")
+        stolen = owner.cookies.get("clanavi_console", path=CONSOLE)
+        assert stolen
+        answer = await owner.post(f"{CONSOLE}/logout", data={"csrf": csrf_of(page.text)})
+        assert answer.status_code == 303 and answer.headers["location"].startswith(f"{CONSOLE}/login")
+        assert 'clanavi_console=""' in _cookie(answer, "clanavi_console") or "Max-Age=0" in _cookie(
+            answer, "clanavi_console"
+        )
+    # The cookie kept from before the logout (a copy an attacker took) no longer opens anything: the API refuses
+    # its tokens, and the console sends its bearer to the login.
+    async with browser(platform) as thief:
+        thief.cookies.set("clanavi_console", stolen, path=CONSOLE)
+        again = await thief.get(f"{CONSOLE}/instances")
+        assert again.status_code == 303 and again.headers["location"] == f"{CONSOLE}/login"
