@@ -304,10 +304,15 @@ class LaunchSpec:
     client_token: str
     key_name: str | None = None
     security_group_ids: tuple[str, ...] = ()
-    # A boot script (cloud-init user data), passed to the instance as is.
-    user_data: str | None = None
+    # A boot script (cloud-init user data), passed to the instance as is: text, or bytes (gzip-compressed MIME
+    # multipart, which cloud-init unpacks).
+    user_data: str | bytes | None = None
     zone: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def user_data_bytes(self) -> bytes | None:
+        """The user data as the instance gets it (text as UTF-8)."""
+        return self.user_data.encode() if isinstance(self.user_data, str) else self.user_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,6 +622,9 @@ class AdapterBase:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # The adapter's `_errors` module; None for an adapter that raises the contract's errors itself (SimCloud).
     errors: Translator | None = None
+    # The most bytes of user data a launch may carry (EC2's 16 KiB unless the cloud says otherwise); the provisioner
+    # compresses a template's boot scripts to fit it.
+    user_data_limit: ClassVar[int] = 16 * 1024
 
     @classmethod
     def features_for(cls, config: Mapping[str, Any]) -> frozenset[Feature]:

@@ -119,6 +119,8 @@ def _the_one(found: Sequence[T], kind: str, resource_id: str) -> T:
 
 class Ec2Adapter(AdapterBase):
     driver: ClassVar[str] = "ec2"
+    # EC2 takes 16 KiB of user data before its base64 encoding.
+    user_data_limit: ClassVar[int] = 16 * 1024
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.METRICS}
     config_model: ClassVar[type[Ec2Config]] = Ec2Config
@@ -445,7 +447,8 @@ class Ec2Adapter(AdapterBase):
         if spec.security_group_ids:
             request["SecurityGroupIds"] = list(spec.security_group_ids)
         if spec.user_data is not None:
-            request["UserData"] = spec.user_data  # the SDK base64-encodes it
+            # botocore base64-encodes it, bytes as they are (its stubs type it as text only).
+            request["UserData"] = spec.user_data  # type: ignore[typeddict-item]
         if spec.zone:
             request["Placement"] = {"AvailabilityZone": spec.zone}
         # The ClientToken makes a repeated RunInstances harmless, so transient failures are retried too.

@@ -132,6 +132,8 @@ def _connection(config: OpenStackConfig) -> Any:
 
 class OpenStackAdapter(AdapterBase):
     driver: ClassVar[str] = "openstack"
+    # Nova takes at most 65,535 characters of base64-encoded user data.
+    user_data_limit: ClassVar[int] = 65535 // 4 * 3
     errors = _errors
     features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND}
     config_model: ClassVar[type[OpenStackConfig]] = OpenStackConfig
@@ -348,7 +350,7 @@ class OpenStackAdapter(AdapterBase):
         if spec.zone is not None:
             attrs["availability_zone"] = spec.zone
         if spec.user_data is not None:
-            attrs["user_data"] = base64.b64encode(spec.user_data.encode()).decode()
+            attrs["user_data"] = base64.b64encode(spec.user_data_bytes() or b"").decode()
         created = await self._run("create server", self._compute.create_server, **attrs)
         return await self._server(str(created.id))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -73,11 +74,24 @@ def _profile(text: str) -> load.LoadProfile:
         raise InvalidCloudRequest(str(exc)) from None
 
 
+def _user_data_text(spec: LaunchSpec) -> str | None:
+    """The user data as the guest's cloud-init reads it: gzip unpacked, as cloud-init does before anything else."""
+    data = spec.user_data_bytes()
+    if data is None:
+        return None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError):
+            pass  # cloud-init then treats it as unhandled data, as the console shows
+    return data.decode(errors="replace").replace("\x00", "\ufffd")
+
+
 def _check_spec(spec: LaunchSpec) -> None:
     if not 1 <= len(spec.name) <= MAX_NAME or not spec.name.isprintable():
         raise InvalidCloudRequest(f"an instance name is 1 to {MAX_NAME} printable characters")
     check_client_token(spec.client_token)
-    if spec.user_data is not None and len(spec.user_data.encode()) > MAX_USER_DATA_BYTES:
+    if spec.user_data is not None and len(spec.user_data_bytes() or b"") > MAX_USER_DATA_BYTES:
         raise InvalidCloudRequest(f"user data is limited to {MAX_USER_DATA_BYTES} bytes")
     if len(spec.tags) > MAX_TAGS:
         raise InvalidCloudRequest(f"an instance carries at most {MAX_TAGS} tags")
@@ -186,7 +200,7 @@ class Instances:
                 phase.due_at,
                 now,
                 new_private_ip(),
-                spec.user_data,
+                _user_data_text(spec),
                 dict(spec.tags),
                 faults.REASON if fails else None,
                 zone,

@@ -32,6 +32,9 @@ class InstanceRequested(_InstanceEvent):
     zone: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     user_data_bytes: int = 0
+    # Added in place: the server template (and version) it is launched from. Never the inputs' values.
+    template_id: str | None = None
+    template_version: int | None = None
 
 
 class InstanceActionRequested(_InstanceEvent):

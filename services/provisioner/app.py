@@ -31,7 +31,7 @@ from services.provisioner import errors
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.errors import RetryLater
-from services.provisioner.instances.cloud import INSTANCES
+from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
 from services.provisioner.modules.handlers import disabled_modules
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "provisioner"
-# The table of kinds the one pending-action engine serves.
-KINDS = (INSTANCES, RESOURCES)
 
 
 def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
@@ -86,7 +84,9 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
                 await clouds.adapter(SIM_CLOUD_ID)
             policy = RetryPolicy(max_attempts=settings.max_attempts, throttle_budget=settings.throttle_budget_seconds)
             engine = Engine(uow, clouds, policy=policy)
-            worker = Worker(engine, KINDS, interval=settings.follow_interval, concurrency=settings.concurrency)
+            # The table of kinds the one pending-action engine serves.
+            kinds = (InstanceKind(keyring), RESOURCES)
+            worker = Worker(engine, kinds, interval=settings.follow_interval, concurrency=settings.concurrency)
             uow.wake_in_process(WORK_CHANNEL, worker.wakeup.set)
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # Also imported from here by the gateway's listings.
 from kernel.pagination import Page as Page
@@ -44,6 +44,8 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 CloudId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="Cloud account; default SimCloud")
 ]
+# A value of an input, as a request sets it.
+InputValue = Annotated[str, Field(max_length=4096, pattern=NO_NUL_PATTERN)] | int | float | bool
 RecordId = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN_PATTERN, description="A Clanavi id")]
 
 
@@ -186,10 +188,16 @@ class InstanceCreate(BaseModel):
         description="Host-name-like: letters, digits, '.', '_', '-'",
     )
     cloud_id: CloudId = "sim"
-    image_id: str = Field(
-        min_length=1, max_length=255, pattern=PLAIN_PATTERN, description="The cloud's image id (see GET /v1/images)"
+    image_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=PLAIN_PATTERN,
+        description="The cloud's image id (see GET /v1/images); required without `template_id`",
     )
-    flavor_id: str = Field(min_length=1, max_length=255, pattern=PLAIN_PATTERN)
+    flavor_id: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=PLAIN_PATTERN, description="Required without `template_id`"
+    )
     key_name: Name | None = Field(default=None, description="The name of one of the project's key pairs there")
     security_group_ids: list[RecordId] = Field(
         default_factory=list, max_length=16, description="Clanavi ids of the project's security groups there"
@@ -205,6 +213,35 @@ class InstanceCreate(BaseModel):
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, max_length=40, description="Up to 40; keys starting `clanavi:` are reserved"
     )
+    template_id: RecordId | None = Field(
+        default=None,
+        description="Launch from this server template: its image and flavor for the cloud, its options, its boot "
+        "scripts rendered into the user data",
+    )
+    template_version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="The template's version; default: its default version"
+    )
+    inputs: dict[Annotated[str, Field(max_length=63)], InputValue] = Field(
+        default_factory=dict, max_length=64, description="Values of the template's inputs (the server's level)"
+    )
+
+    @model_validator(mode="after")
+    def _machine_or_template(self) -> InstanceCreate:
+        if self.template_id is None:
+            missing = [f for f in ("image_id", "flavor_id") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} required without template_id")
+            if self.template_version is not None or self.inputs:
+                raise ValueError("template_version and inputs go with template_id")
+        elif self.user_data is not None:
+            raise ValueError("a template's boot scripts make the user data: no user_data with template_id")
+        return self
+
+
+class InputLevelOut(BaseModel):
+    value: str | int | float | bool = Field(description="A secret's shows as ********")
+    level: Literal["script", "template", "server"] = Field(description="Where the value was set")
+    type: str
 
 
 class InstanceOut(BaseModel):
@@ -224,6 +261,11 @@ class InstanceOut(BaseModel):
     zone: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     discovered: bool = Field(default=False, description="Created outside Clanavi and adopted by an inventory sync")
+    template_id: str | None = Field(default=None, description="The server template it was launched from")
+    template_version: int | None = None
+    inputs: dict[str, InputLevelOut] = Field(
+        default_factory=dict, description="The template's inputs as resolved at launch, and the level of each"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -17,6 +17,7 @@ from services.provisioner.instances.repository import InstanceRepository, Postgr
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
+from services.provisioner.templates.repository import PostgresTemplateRepository, TemplateRepository
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Repositories:
     instances: InstanceRepository
     resources: ResourceRepository
     inventory: InventoryRepository
+    templates: TemplateRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -38,6 +40,7 @@ def repositories(conn: Connection) -> Repositories:
         instances=PostgresInstanceRepository(conn),
         resources=PostgresResourceRepository(conn),
         inventory=PostgresInventoryRepository(conn),
+        templates=PostgresTemplateRepository(conn),
     )
 
 

@@ -294,6 +294,14 @@ class CloudDirectory:
             return await (await self.adapter(cloud_id)).get_image(image_id)
         return found
 
+    async def flavors(self, cloud_id: str) -> list[Flavor]:
+        """The cloud's flavors, from the cached catalogue."""
+        return list((await self._catalogue(cloud_id)).flavors.values())
+
+    async def images(self, cloud_id: str) -> list[Image]:
+        """The cloud's images, from the cached catalogue."""
+        return list((await self._catalogue(cloud_id)).images.values())
+
     async def _where(self, cloud_id: str) -> tuple[Sequence[Region], Sequence[Zone]]:
         async def load() -> tuple[Sequence[Region], Sequence[Zone]]:
             adapter = await self.adapter(cloud_id)

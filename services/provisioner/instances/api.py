@@ -47,14 +47,25 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     status=202,
     problems=(403, 409, 501),
     description="`key_name` names one of the project's key pairs in that cloud; `security_group_ids` are Clanavi "
-    "ids of the project's security groups there; `user_data` is at most 16 KiB.",
+    "ids of the project's security groups there; `user_data` is at most 16 KiB. With `template_id`, the server "
+    "template (its `template_version`, else its default) gives the image and flavor for the cloud, the key pair, "
+    "groups, zone and tags, and its boot scripts rendered with the resolved `inputs` make the user data; a "
+    "template that cannot run on the cloud, or an input missing or invalid, is a 422 naming each.",
 )
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> Response:
-    record = await handlers.launch(
-        uow_of(request),
-        clouds_of(request),
-        handlers.LaunchRequest(project_id=caller.project_id, correlation_id=correlation_id(), **body.model_dump()),
+    given = body.model_dump(exclude={"template_id", "template_version", "inputs", "image_id", "flavor_id"})
+    req = handlers.LaunchRequest(
+        project_id=caller.project_id,
+        correlation_id=correlation_id(),
+        image_id=body.image_id or "",
+        flavor_id=body.flavor_id or "",
+        **given,
     )
+    if body.template_id is None:
+        record = await handlers.launch(uow_of(request), clouds_of(request), req)
+    else:
+        template = handlers.TemplateLaunch(body.template_id, body.template_version, body.inputs)
+        record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template)
     return answer(instance_out(record), status=202)
 
 

@@ -8,24 +8,34 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from adapters.base import CloudAdapter, CloudError, LaunchSpec
+from adapters.base import CloudAdapter, CloudError, InvalidCloudRequest, LaunchSpec
 from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
+from kernel.crypto import CryptoError, Keyring
 from kernel.events import EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import INSTANCE_TAG, InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceRepository, InstanceStore
+from services.provisioner.templates import sealing
 from services.provisioner.work.engine import Settlement
 from services.provisioner.work.pacing import Pacer, jittered_delay
 
 log = logging.getLogger(__name__)
 
 
-def launch_spec(record: InstanceRecord) -> LaunchSpec:
-    """The launch of a record; the record's id is the client token, so the same launch never makes two instances."""
+def launch_spec(record: InstanceRecord, keyring: Keyring | None = None) -> LaunchSpec:
+    """The launch of a record; the record's id is the client token, so the same launch never makes two instances.
+    User data kept sealed (a template's boot scripts, which may hold secrets) is opened here, in memory only; a
+    record whose user data no key opens fails its launch rather than launch without it."""
     options = record.launch_options
-    user_data = options.get("user_data")
+    user_data: str | bytes | None = options.get("user_data")
+    sealed = options.get("user_data_sealed")
+    if sealed is not None:
+        try:
+            user_data = sealing.open_user_data(keyring, record.id, str(sealed))
+        except CryptoError:
+            raise InvalidCloudRequest("the launch's user data cannot be opened with this provisioner's keys") from None
     return LaunchSpec(
         name=record.name,
         image_id=record.image_id,
@@ -33,7 +43,7 @@ def launch_spec(record: InstanceRecord) -> LaunchSpec:
         client_token=record.id,
         key_name=record.key_name,
         security_group_ids=tuple(options.get("security_group_provider_ids", ())),
-        user_data=str(user_data) if user_data is not None else None,
+        user_data=user_data,
         zone=record.zone,
         tags={**record.tags, INSTANCE_TAG: record.id},
     )
@@ -41,6 +51,10 @@ def launch_spec(record: InstanceRecord) -> LaunchSpec:
 
 class InstanceKind:
     name = "instance"
+
+    def __init__(self, keyring: Keyring | None = None) -> None:
+        # Opens the user data a launch keeps sealed.
+        self.keyring = keyring
 
     def store(self, repos: InstanceStore) -> InstanceRepository:
         return repos.instances
@@ -50,11 +64,11 @@ class InstanceKind:
     ) -> CloudInstance:
         action = record.pending_action
         if action == "launch":
-            return await adapter.launch_instance(launch_spec(record))
+            return await adapter.launch_instance(launch_spec(record, self.keyring))
         if record.provider_id is None:
             # Termination was asked while the launch was in flight, whose answer was then dropped: the client token
             # finds the instance that launch made (or makes it), and it is terminated.
-            made = await adapter.launch_instance(launch_spec(record))
+            made = await adapter.launch_instance(launch_spec(record, self.keyring))
             return await adapter.terminate_instance(made.id)
         operations = {
             "start": adapter.start_instance,
@@ -106,6 +120,4 @@ class InstanceKind:
             await repos.resources.release_held_by(after.id)
 
 
-INSTANCES = InstanceKind()
-
-__all__ = ["INSTANCES", "InstanceKind", "launch_spec"]
+__all__ = ["InstanceKind", "launch_spec"]

@@ -68,6 +68,8 @@ TRANSITIONAL = frozenset(
     {S.PENDING.value, S.STARTING.value, S.STOPPING.value, S.REBOOTING.value, S.TERMINATING.value, SUSPENDING, RESUMING}
 )
 
+# The launch options that hold user data, in the clear or sealed: dropped once the cloud has it.
+USER_DATA_OPTIONS = frozenset({"user_data", "user_data_sealed"})
 # Most tags a launch may carry, and the prefix Clanavi keeps for its own.
 MAX_TAGS = 40
 RESERVED_TAG_PREFIX = "clanavi:"
@@ -109,6 +111,11 @@ class InstanceRecord:
     discovered: bool = False
     # Whether the worker is calling the cloud for the pending action right now (it holds the record's claim).
     in_flight: bool = False
+    # The server template (and version) it was launched from, and its inputs as resolved then, with the level each
+    # value came from (a secret's value masked).
+    template_id: str | None = None
+    template_version: int | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def exists_in_cloud(self) -> bool:
@@ -150,7 +157,7 @@ def _common(record: InstanceRecord) -> dict[str, str]:
 def launched(record: InstanceRecord, cloud: CloudInstance) -> tuple[InstanceRecord, list[EventPayload]]:
     """The cloud accepted the launch; it may already report the instance running (moto, fast clouds). A record
     asked to terminate while its launch was in flight keeps showing that."""
-    options = {k: v for k, v in record.launch_options.items() if k != "user_data"}
+    options = {k: v for k, v in record.launch_options.items() if k not in USER_DATA_OPTIONS}
     record = replace(
         record,
         provider_id=cloud.id,

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from adapters.base import CloudError, CloudNotFound, Feature, MetricSample, Operation
 from kernel.errors import InvalidState, NotFound, ValidationFailed
@@ -23,6 +24,10 @@ from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
+from services.provisioner.templates import handlers as templates
+from services.provisioner.templates import sealing
+from services.provisioner.templates.handlers import LaunchPlan
+from services.provisioner.templates.repository import TemplateStore
 from services.provisioner.work.engine import WORK_CHANNEL
 
 # The unit of work the instance use cases are given.
@@ -54,6 +59,19 @@ class LaunchRequest:
     user_data: str | None = None
     zone: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TemplateLaunch:
+    """A launch from a server template: which (and which version; None: its default), and the server's inputs."""
+
+    template_id: str
+    version: int | None = None
+    inputs: Mapping[str, object] = field(default_factory=dict)
+
+
+class LaunchStore(InstanceStore, TemplateStore, Protocol):
+    """What a launch from a template reads: the template's records beside the instance's."""
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -91,9 +109,9 @@ def _launch_options(req: LaunchRequest, names: LaunchNames) -> tuple[dict[str, o
     return options, problems
 
 
-async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchRequest) -> None:
+async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchRequest, plan: LaunchPlan | None) -> None:
     await clouds.require(cloud, Operation.LAUNCH_INSTANCE)
-    if req.user_data is not None:
+    if req.user_data is not None or (plan is not None and plan.user_data is not None):
         await clouds.require(cloud, feature=Feature.USER_DATA)
     if req.zone is not None:
         await clouds.require(cloud, Operation.LIST_ZONES)
@@ -103,12 +121,43 @@ async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchReque
         await clouds.require(cloud, Operation.LIST_SECURITY_GROUPS)
 
 
-async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> InstanceRecord:
-    """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud."""
+async def launch_from_template(
+    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch
+) -> InstanceRecord:
+    """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
+    data; every problem a 422 naming its field), then launch what it makes, the template's options in the request's
+    place. Nothing is recorded unless all of it is valid."""
+    plan = await templates.plan_launch(
+        uow,
+        clouds,
+        project_id=req.project_id,
+        cloud_id=req.cloud_id,
+        template_id=template.template_id,
+        version=template.version,
+        server_inputs=template.inputs,
+    )
+    made = replace(
+        req,
+        image_id=plan.image_id,
+        flavor_id=plan.flavor_id,
+        key_name=plan.key_name,
+        security_group_ids=plan.security_group_ids,
+        zone=plan.zone,
+        tags={**plan.tags, **req.tags},
+        user_data=None,
+    )
+    return await launch(uow, clouds, made, plan)
+
+
+async def launch(
+    uow: Work, clouds: CloudDirectory, req: LaunchRequest, plan: LaunchPlan | None = None
+) -> InstanceRecord:
+    """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud. A template's
+    `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         names = await repos.resources.launch_names(req.project_id, req.cloud_id, req.key_name, req.security_group_ids)
-    await _require_launch(clouds, cloud, req)
+    await _require_launch(clouds, cloud, req, plan)
     try:
         problems = await _check_catalogue(clouds, req)
     except CloudError as exc:
@@ -119,8 +168,13 @@ async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> Insta
         raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
     now = datetime.now(UTC)
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
+    instance_id = str(uuid.uuid4())
+    user_data_bytes = len(req.user_data.encode()) if req.user_data else 0
+    if plan is not None and plan.user_data is not None:
+        options["user_data_sealed"] = sealing.seal_user_data(clouds.keyring, instance_id, plan.user_data)
+        user_data_bytes = len(plan.user_data)
     record = InstanceRecord(
-        id=str(uuid.uuid4()),
+        id=instance_id,
         project_id=req.project_id,
         state=domain.REQUESTED,
         pending_action="launch",
@@ -131,13 +185,18 @@ async def launch(uow: Work, clouds: CloudDirectory, req: LaunchRequest) -> Insta
         tags=dict(req.tags),
         launch_options=options,
         pending_since=now,
+        template_id=plan.template_id if plan else None,
+        template_version=plan.template_version if plan else None,
+        inputs=dict(plan.inputs) if plan else {},
         **named,
     )
     event = InstanceRequested(
         instance_id=record.id,
         security_group_ids=list(record.security_group_ids),
         tags=dict(record.tags),
-        user_data_bytes=len(req.user_data.encode()) if req.user_data else 0,
+        user_data_bytes=user_data_bytes,
+        template_id=record.template_id,
+        template_version=record.template_version,
         **named,
     )
     async with uow.transaction() as tx:
@@ -227,4 +286,16 @@ async def metrics(
     return start, sorted(samples, key=lambda s: (s.timestamp, s.name))
 
 
-__all__ = ["LaunchRequest", "Work", "console_output", "get", "launch", "metrics", "page", "request_action"]
+__all__ = [
+    "LaunchRequest",
+    "LaunchStore",
+    "TemplateLaunch",
+    "Work",
+    "console_output",
+    "get",
+    "launch",
+    "launch_from_template",
+    "metrics",
+    "page",
+    "request_action",
+]

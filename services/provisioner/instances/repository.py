@@ -27,7 +27,8 @@ from services.provisioner.work.table import (
 COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
-    f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}"
+    f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
+    "inputs"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -111,6 +112,9 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "key_name": kept,
         "security_group_ids": list,
         "tags": dict,
+        "template_id": kept,
+        "template_version": kept,
+        "inputs": dict,
         **changing,
     }
 

@@ -1,0 +1,83 @@
+"""Boot scripts into cloud-init user data: placeholders filled with the resolved inputs, then one MIME multipart
+message with a part per script, in order (cloud-init runs `text/x-shellscript-per-instance` parts once per instance
+and applies `text/cloud-config` parts). When the message is larger than the cloud takes, it is gzip-compressed
+(cloud-init unpacks gzip user data itself); when even that is too large, the launch is refused.
+
+Placeholders are `{{ name }}` (spaces optional); every one must name a declared input. Other braces are left as they
+are. No I/O here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+from kernel.errors import ValidationFailed
+from services.provisioner.templates.inputs import Value, rendered
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+# Cloud-init's part types for the two kinds of body a script may have.
+SHELL_PART = "x-shellscript-per-instance"
+CLOUD_CONFIG_PART = "cloud-config"
+# The MIME boundary is fixed so the same scripts and inputs render the same bytes (and the same size) every time.
+_BOUNDARY = "==clanavi-boot-parts=="
+
+
+def referenced(body: str) -> list[str]:
+    """The input names a body's placeholders name, in order of first use."""
+    names: list[str] = []
+    for match in PLACEHOLDER.finditer(body):
+        if match.group(1) not in names:
+            names.append(match.group(1))
+    return names
+
+
+def fill(body: str, values: Mapping[str, Value]) -> str:
+    """The body with each placeholder replaced by its input's value, as is (a script quotes what it needs quoted); an
+    optional input nobody set is empty."""
+    return PLACEHOLDER.sub(lambda m: rendered(values[m.group(1)]) if m.group(1) in values else "", body)
+
+
+def part_type(body: str) -> str:
+    return CLOUD_CONFIG_PART if body.startswith("#cloud-config") else SHELL_PART
+
+
+@dataclass(frozen=True, slots=True)
+class BootPart:
+    """One boot script as it goes to the instance: a file name (cloud-init names the script on disk by it) and its
+    filled body."""
+
+    filename: str
+    body: str
+
+
+def multipart(parts: Sequence[BootPart]) -> bytes:
+    message = MIMEMultipart(boundary=_BOUNDARY)
+    for part in parts:
+        text = MIMEText(part.body, part_type(part.body), "utf-8")
+        text.add_header("Content-Disposition", "attachment", filename=part.filename)
+        message.attach(text)
+    return message.as_bytes()
+
+
+def user_data(parts: Sequence[BootPart], limit: int) -> bytes:
+    """The user data of the boot parts, compressed when it does not fit `limit` bytes; raises ValidationFailed (422)
+    when even compressed it does not."""
+    data = multipart(parts)
+    if len(data) <= limit:
+        return data
+    # mtime=0: the same input compresses to the same bytes.
+    packed = gzip.compress(data, mtime=0)
+    if len(packed) <= limit:
+        return packed
+    raise ValidationFailed(
+        f"The boot scripts make {len(data)} bytes of user data, {len(packed)} compressed; the cloud takes {limit}.",
+        errors=[{"location": "body.template_id", "message": f"boot scripts too large for the cloud ({limit} bytes)"}],
+    )
+
+
+__all__ = ["CLOUD_CONFIG_PART", "PLACEHOLDER", "SHELL_PART", "BootPart", "fill", "multipart", "referenced", "user_data"]
