@@ -34,6 +34,7 @@ from services.provisioner.work.pacing import Pacer, RetryPolicy
 from tests.clock import FakeClock
 from tests.fakes.cloud import FakeCloud
 from tests.fakes.paging import page
+from tests.fakes.templates import FakeTemplateRepository, TemplateTables
 
 R = TypeVar("R", InstanceRecord, ResourceRecord)
 
@@ -63,6 +64,7 @@ class FakeDatabase:
     instances: dict[str, Row[InstanceRecord]] = field(default_factory=dict)
     resources: dict[str, Row[ResourceRecord]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    templates: TemplateTables = field(default_factory=TemplateTables)
     versions: int = 1
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
@@ -587,6 +589,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         instances=FakeInstanceRepository(db),
         resources=FakeResourceRepository(db),
         inventory=FakeInventoryRepository(db),
+        templates=FakeTemplateRepository(db.templates),
     )
 
 

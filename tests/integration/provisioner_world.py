@@ -93,6 +93,8 @@ class World:
     spare_address: str  # available
     image: str  # made from `instance`
     sync: str  # a finished sync run of `cloud`
+    script: str  # a boot script `template` runs
+    template: str  # on `cloud`, running `script`
 
     def ids(self) -> dict[str, str]:
         return asdict(self)
@@ -152,7 +154,21 @@ async def build(client: httpx.AsyncClient, project: str) -> World:
     await until(client, f"/v1/images/{image['id']}", h, in_state("available"))
     sync = ok(await client.post(f"/v1/clouds/{cloud}/sync", headers=h), 202)["id"]
     await until(client, f"/v1/clouds/{cloud}/syncs/{sync}", h, lambda run: run["status"] == "succeeded")
+    boot = {
+        "name": f"{project}-hello",
+        "body": "#!/bin/sh\necho hello {{ who }}\n",
+        "inputs": [{"name": "who", "type": "text", "default": "world"}],
+    }
+    script = ok(await client.post("/v1/scripts", headers=h, json=boot), 201)["script_id"]
+    template_body = {
+        "name": f"{project}-web",
+        "clouds": [{"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        "boot_scripts": [{"script_id": script}],
+    }
+    template = ok(await client.post("/v1/templates", headers=h, json=template_body), 201)["template_id"]
     return World(
+        script=script,
+        template=template,
         cloud=cloud,
         key_pair=key_pair["id"],
         key_name=key_name,
@@ -175,7 +191,17 @@ async def everything(database_url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "provisioner"})
     try:
         found: dict[str, Any] = {}
-        for table in ("clouds", "instances", "resources", "sync_runs", "modules"):
+        for table in (
+            "clouds",
+            "instances",
+            "resources",
+            "sync_runs",
+            "modules",
+            "scripts",
+            "script_versions",
+            "templates",
+            "template_versions",
+        ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]
         found["events queued"] = await conn.fetchval("SELECT last_value FROM outbox_seq_seq")

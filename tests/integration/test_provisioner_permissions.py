@@ -44,6 +44,8 @@ PATH_RECORDS = {
     "image_id": "image",
     "cloud_id": "cloud",
     "sync_id": "sync",
+    "script_id": "script",
+    "template_id": "template",
 }
 # Records on which the route would succeed, had it not refused the caller.
 ROUTE_RECORDS = {
@@ -52,7 +54,7 @@ ROUTE_RECORDS = {
     ("DELETE", "/v1/addresses/{address_id}"): {"address_id": "spare_address"},
     ("POST", "/v1/addresses/{address_id}/actions/associate"): {"address_id": "spare_address"},
 }
-PATH_VALUES = {"action": "stop", "name": "simcloud"}
+PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1}
 # A query that makes a route do the most.
 QUERIES = {("DELETE", "/v1/clouds/{cloud_id}"): {"force": "true"}}
 
@@ -60,6 +62,7 @@ QUERIES = {("DELETE", "/v1/clouds/{cloud_id}"): {"force": "true"}}
 def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
     """A body each route taking one would carry out."""
     cloud = world.cloud
+    template_cloud = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"}
     return {
         ("POST", "/v1/instances"): {
             "cloud_id": cloud,
@@ -82,6 +85,13 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/addresses/{address_id}/actions/associate"): {"instance_id": world.instance},
         ("POST", "/v1/images"): {"instance_id": world.instance, "name": "i2"},
         ("PUT", "/v1/modules/{name}"): {"enabled": False},
+        ("POST", "/v1/scripts"): {"name": "s2", "body": "#!/bin/sh\necho hi\n"},
+        ("POST", "/v1/scripts/{script_id}/versions"): {"body": "#!/bin/sh\necho again\n"},
+        ("PATCH", "/v1/scripts/{script_id}/versions/{version}"): {"deprecated": True},
+        ("POST", "/v1/templates"): {"name": "t2", "clouds": [template_cloud]},
+        ("POST", "/v1/templates/{template_id}/versions"): {"clouds": [template_cloud]},
+        ("PATCH", "/v1/templates/{template_id}"): {"default_version": 1},
+        ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": True},
     }
 
 

@@ -40,7 +40,7 @@ OTHER = "alpha"  # whose records the caller names
 CALLER = "beta"  # who calls, with a world of its own
 
 # Path parameters that name no project's record: an instance's action is a verb, a module is the platform's.
-NOT_RECORDS = {"action", "name"}
+NOT_RECORDS = {"action", "name", "version"}
 # Body fields ending in `_id` that name no project's record: the cloud's own catalogue.
 CATALOGUE = {"image_id", "flavor_id"}
 
@@ -99,6 +99,7 @@ class Case:
 
 
 LAUNCH = {"name": "web2", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+TEMPLATE = {"clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}]}
 RULE = {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "0.0.0.0/0"}
 
 
@@ -249,6 +250,57 @@ def cases() -> list[Case]:
         Case("GET", "/v1/clouds/{cloud_id}/syncs", {"cloud_id": t("cloud")}),
         Case("GET", "/v1/clouds/{cloud_id}/syncs/{sync_id}", {"cloud_id": t("cloud"), "sync_id": t("sync")}),
         Case("GET", "/v1/clouds/{cloud_id}/syncs/{sync_id}", {"cloud_id": m("cloud"), "sync_id": t("sync")}),
+        # scripts (the other project's is run by its template) and templates
+        *(
+            Case(method, route, {"script_id": t("script"), "version": 1}, body=body)
+            for method, route, body in (
+                ("GET", "/v1/scripts/{script_id}", None),
+                ("DELETE", "/v1/scripts/{script_id}", None),
+                ("POST", "/v1/scripts/{script_id}/versions", {"body": "#!/bin/sh\necho mine\n"}),
+                ("GET", "/v1/scripts/{script_id}/versions", None),
+                ("GET", "/v1/scripts/{script_id}/versions/{version}", None),
+                ("PATCH", "/v1/scripts/{script_id}/versions/{version}", {"deprecated": True}),
+                ("DELETE", "/v1/scripts/{script_id}/versions/{version}", None),
+            )
+        ),
+        *(
+            Case(method, route, {"template_id": t("template"), "version": 1}, body=body)
+            for method, route, body in (
+                ("GET", "/v1/templates/{template_id}", None),
+                ("PATCH", "/v1/templates/{template_id}", {"default_version": 1}),
+                ("DELETE", "/v1/templates/{template_id}", None),
+                ("POST", "/v1/templates/{template_id}/versions", TEMPLATE),
+                ("GET", "/v1/templates/{template_id}/versions", None),
+                ("GET", "/v1/templates/{template_id}/versions/{version}", None),
+                ("PATCH", "/v1/templates/{template_id}/versions/{version}", {"deprecated": True}),
+                ("DELETE", "/v1/templates/{template_id}/versions/{version}", None),
+            )
+        ),
+        # A template naming their script, key pair and group: the unknown script is what is refused.
+        Case(
+            "POST",
+            "/v1/templates",
+            body={
+                **TEMPLATE,
+                "name": "t2",
+                "key_name": t("key_name"),
+                "security_group_ids": [t("security_group")],
+                "boot_scripts": [{"script_id": t("script")}],
+            },
+        ),
+        Case(
+            "POST",
+            "/v1/templates/{template_id}/versions",
+            {"template_id": m("template")},
+            body={
+                **TEMPLATE,
+                "key_name": t("key_name"),
+                "security_group_ids": [t("security_group")],
+                "boot_scripts": [{"script_id": t("script"), "version": 1}],
+            },
+        ),
+        Case("POST", "/v1/instances", body={"name": "web3", "cloud_id": m("cloud"), "template_id": t("template")}),
+        Case("POST", "/v1/instances", body={"name": "web3", "cloud_id": t("cloud"), "template_id": m("template")}),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (

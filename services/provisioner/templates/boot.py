@@ -10,9 +10,11 @@ are. No I/O here.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.charset import Charset
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
@@ -23,8 +25,9 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 # Cloud-init's part types for the two kinds of body a script may have.
 SHELL_PART = "x-shellscript-per-instance"
 CLOUD_CONFIG_PART = "cloud-config"
-# The MIME boundary is fixed so the same scripts and inputs render the same bytes (and the same size) every time.
-_BOUNDARY = "==clanavi-boot-parts=="
+# Parts travel as they are (8bit), not base64: a third smaller, and readable where cloud-init keeps them.
+_CHARSET = Charset("utf-8")
+_CHARSET.body_encoding = None
 
 
 def referenced(body: str) -> list[str]:
@@ -55,10 +58,20 @@ class BootPart:
     body: str
 
 
+def _boundary(parts: Sequence[BootPart]) -> str:
+    """A boundary that none of the bodies contains (a value set at launch could otherwise add parts of its own),
+    drawn from the bodies so the same scripts and inputs render the same bytes every time."""
+    digest = hashlib.sha256("\0".join(p.body for p in parts).encode()).hexdigest()
+    boundary = f"==clanavi-{digest[:32]}=="
+    while any(boundary in p.body for p in parts):
+        boundary = f"==clanavi-{hashlib.sha256(boundary.encode()).hexdigest()[:32]}=="
+    return boundary
+
+
 def multipart(parts: Sequence[BootPart]) -> bytes:
-    message = MIMEMultipart(boundary=_BOUNDARY)
+    message = MIMEMultipart(boundary=_boundary(parts))
     for part in parts:
-        text = MIMEText(part.body, part_type(part.body), "utf-8")
+        text = MIMEText(part.body, part_type(part.body), _CHARSET)
         text.add_header("Content-Disposition", "attachment", filename=part.filename)
         message.attach(text)
     return message.as_bytes()

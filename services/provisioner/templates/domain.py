@@ -203,7 +203,7 @@ def scripts_problems(spec: TemplateSpec, versions: Mapping[ScriptRef, ScriptVers
             elif version.deprecated:
                 problems.append({"location": at, "message": f"version {ref.version} is deprecated"})
             elif version.phase != phase:
-                problems.append({"location": at, "message": f"a {version.phase} script, not a {phase} one"})
+                problems.append({"location": at, "message": f"phase {version.phase}, not {phase}"})
     return problems
 
 
