@@ -120,4 +120,7 @@ class InstanceKind:
             await repos.resources.release_held_by(after.id)
 
 
-__all__ = ["InstanceKind", "launch_spec"]
+# The kind without a keyring, for a worker that launches no template (a launch with sealed user data fails on it).
+INSTANCES = InstanceKind()
+
+__all__ = ["INSTANCES", "InstanceKind", "launch_spec"]

@@ -27,7 +27,7 @@ SHELL_PART = "x-shellscript-per-instance"
 CLOUD_CONFIG_PART = "cloud-config"
 # Parts travel as they are (8bit), not base64: a third smaller, and readable where cloud-init keeps them.
 _CHARSET = Charset("utf-8")
-_CHARSET.body_encoding = None
+_CHARSET.body_encoding = None  # type: ignore[assignment]  # None is the documented "no encoding"; typeshed says int
 
 
 def referenced(body: str) -> list[str]:
@@ -71,7 +71,8 @@ def _boundary(parts: Sequence[BootPart]) -> str:
 def multipart(parts: Sequence[BootPart]) -> bytes:
     message = MIMEMultipart(boundary=_boundary(parts))
     for part in parts:
-        text = MIMEText(part.body, part_type(part.body), _CHARSET)
+        # The standard library takes a Charset here (it passes it to `set_payload`); typeshed lists only names.
+        text = MIMEText(part.body, part_type(part.body), _CHARSET)  # type: ignore[arg-type]
         text.add_header("Content-Disposition", "attachment", filename=part.filename)
         message.attach(text)
     return message.as_bytes()
