@@ -28,6 +28,7 @@ from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snaps
 from clanavi.client._retry import RetryPolicy
 from clanavi.client._session import Session, Tokens, TokensListener, log_in, log_out, renewal
 from clanavi.client._steps import Plan
+from clanavi.client._templates import Scripts, Templates
 from clanavi.client.errors import ConfigurationError
 from services.gateway.identity.schemas import MeOut, TokenOut
 
@@ -95,6 +96,8 @@ class _Api(Namespace[M]):
         self.addresses: Addresses[M] = Addresses(driver, context)
         self.clouds: Clouds[M] = Clouds(driver, context)
         self.modules: Modules[M] = Modules(driver, context)
+        self.scripts: Scripts[M] = Scripts(driver, context)
+        self.templates: Templates[M] = Templates(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)
         self.api_keys: ApiKeys[M] = ApiKeys(driver, context)

@@ -37,7 +37,10 @@ def documented() -> set[Operation]:
 
 
 def _placeholder(annotation: Any) -> Any:
-    """A value of the parameter's type: a model built without its fields, an id, a list of ids."""
+    """A value of the parameter's type: a model built without its fields, a number (a version), an id, a list of
+    ids."""
+    if annotation is int:
+        return 1
     for arm in typing.get_args(annotation) or (annotation,):
         if inspect.isclass(arm) and issubclass(arm, BaseModel):
             return arm.model_construct()
