@@ -87,6 +87,8 @@ class Case:
                 return mine[value.key]
             if isinstance(value, list):
                 return [resolve(v) for v in value]
+            if isinstance(value, dict):
+                return {k: resolve(v) for k, v in value.items()}
             return value
 
         url = self.route.format(**{k: resolve(v) for k, v in self.path.items()})
