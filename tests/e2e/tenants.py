@@ -92,6 +92,10 @@ async def populate(tenant: Tenant) -> None:
     key = created(await c.post("/v1/api-keys", json={"name": "ci", "role": "operator"}))
     ids["key_id"] = key["id"]
     ids["sync_id"] = created(await c.post(f"/v1/clouds/{cloud['id']}/sync"))["id"]
+    boot = {"name": "hello", "body": "#!/bin/sh\necho hello\n"}
+    ids["script_id"] = created(await c.post("/v1/scripts", json=boot))["script_id"]
+    template = {"name": "web", "clouds": [launch], "boot_scripts": [{"script_id": ids["script_id"]}]}
+    ids["template_id"] = created(await c.post("/v1/templates", json=template))["template_id"]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -114,6 +118,7 @@ class World:
 def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str], Any]:
     """A valid body for every route that takes one, naming alpha's objects wherever a body names an object."""
     cloud = ids["cloud_id"]
+    machine = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"}
     return {
         ("POST", "/v1/instances"): {
             "cloud_id": cloud,
@@ -148,6 +153,13 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/projects"): {"id": "mallory", "name": "Mallory"},
         ("PUT", "/v1/members/{user_id}"): {"role": "viewer"},
         ("POST", "/v1/api-keys"): {"name": "x"},
+        ("POST", "/v1/scripts"): {"name": "x", "body": "#!/bin/sh\necho x\n"},
+        ("POST", "/v1/scripts/{script_id}/versions"): {"body": "#!/bin/sh\necho y\n"},
+        ("PATCH", "/v1/scripts/{script_id}/versions/{version}"): {"deprecated": False},
+        ("POST", "/v1/templates"): {"name": "x", "clouds": [machine]},
+        ("POST", "/v1/templates/{template_id}/versions"): {"clouds": [machine]},
+        ("PATCH", "/v1/templates/{template_id}"): {"default_version": 1},
+        ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": False},
     }
 
 
@@ -157,6 +169,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "action": "stop",
         "name": "simcloud",
         "project_id": "alpha",
+        "version": "1",
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -177,10 +190,11 @@ BODY_REFERENCES = {
     ("POST", "/v1/snapshots"),
     ("POST", "/v1/addresses"),
     ("POST", "/v1/images"),
+    ("POST", "/v1/templates"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.
-OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys")}
+OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys"), ("POST", "/v1/scripts")}
 
 
 def admin_only(method: str, path: str) -> bool:

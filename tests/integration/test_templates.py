@@ -382,13 +382,20 @@ async def test_a_template_is_refused_with_each_problem_named(client: httpx.Async
             inputs=[{"name": "n", "type": "number", "maximum": 5}],
         )
     )["script_id"]
-    body = {
+    machine = {"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}
+    body: dict[str, Any] = {
         "name": "wrong",
-        "clouds": [{"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        "clouds": [machine],
         "boot_scripts": [{"script_id": op}, {"script_id": typed, "version": 3}],
         "decommission_scripts": [{"script_id": "no-such-script"}],
         "values": {"ghost": 1},
     }
+    elsewhere = await client.post(
+        "/v1/templates",
+        headers=H,
+        json={**body, "clouds": [machine, {**machine, "cloud_id": "nowhere"}]},
+    )
+    assert problems(elsewhere)["body.clouds.1.cloud_id"] == "unknown cloud"
     assert problems(await client.post("/v1/templates", headers=H, json=body)) == {
         "body.boot_scripts.0": "phase operational, not boot",
         "body.boot_scripts.1": f"no version 3 of script {typed}",

@@ -213,11 +213,15 @@ async def _versioned(repo: TemplateRepository, project_id: str, draft: TemplateS
 
 
 async def _checked(
-    repo: TemplateRepository, project_id: str, spec: TemplateSpec
+    repos: TemplateStore, project_id: str, spec: TemplateSpec
 ) -> tuple[dict[str, inputs.InputSpec], dict[ScriptRef, ScriptVersion]]:
     """The template's merged input declarations and the script versions it runs; raises ValidationFailed (422)
-    naming every problem: its own content, its scripts, its declarations and values."""
+    naming every problem: its own content, its clouds, its scripts, its declarations and values."""
+    repo = repos.templates
     problems = domain.template_problems(spec)
+    for n, choice in enumerate(spec.clouds):
+        if await repos.clouds.get(project_id, choice.cloud_id) is None:
+            problems.append({"location": f"body.clouds.{n}.cloud_id", "message": "unknown cloud"})
     versions = await repo.script_versions_named(project_id, spec.script_refs())
     problems += domain.scripts_problems(spec, {r: versions.get(r) for r in spec.script_refs()})
     merged: dict[str, inputs.InputSpec] = {}
@@ -255,7 +259,7 @@ async def create_template(
     async with uow.transaction() as tx:
         repo = tx.repos.templates
         spec = await _versioned(repo, project_id, draft)
-        merged, _ = await _checked(repo, project_id, spec)
+        merged, _ = await _checked(tx.repos, project_id, spec)
         stored, sealed, secret_names = _split_values(keyring, record.id, 1, spec, merged)
         version = TemplateVersion(record.id, 1, stored, now, sealed_values=sealed, secret_names=secret_names)
         record = tx.changed(
@@ -291,7 +295,7 @@ async def add_template_version(
         repo = tx.repos.templates
         template = await _template(repo, project_id, template_id, lock=True)
         spec = await _versioned(repo, project_id, draft)
-        merged, _ = await _checked(repo, project_id, spec)
+        merged, _ = await _checked(tx.repos, project_id, spec)
         n = template.latest_version + 1
         stored, sealed, secret_names = _split_values(keyring, template.id, n, spec, merged)
         version = TemplateVersion(template.id, n, stored, _now(), sealed_values=sealed, secret_names=secret_names)
