@@ -11,8 +11,11 @@ Like a real console, this one never shows the user data itself, only what runnin
 - a `#!` shell script: what its commands print, simulated by `adapters.simcloud.shell` (literal `echo` and
   `printf` only; variables are never expanded, so a secret a script assigns or uses never shows);
 - `#cloud-config`: nothing of its content (output of `runcmd` commands is not simulated either);
-- MIME multipart and cloud-init's other formats (`#include`, `#cloud-boothook`, ...): nothing, as scripts
-  inside them are not simulated;
+- MIME multipart (gzip is unpacked when the instance is launched, as cloud-init does first): what each shell part
+  (`text/x-shellscript`, `-per-instance`, `-per-boot`, ...) prints, part after part, simulated the same way; other
+  parts print nothing;
+- cloud-init's other formats (`#include`, `#cloud-boothook`, ...): nothing, as scripts inside them are not
+  simulated;
 - anything else: cloud-init's "Unhandled non-multipart" warning. Real cloud-init quotes the first 24 bytes of
   such user data in it; SimCloud leaves them out;
 - on Windows, `<powershell>` or `<script>` user data: that it ran, not its text or output (EC2Launch-style
@@ -21,6 +24,7 @@ Like a real console, this one never shows the user data itself, only what runnin
 
 from __future__ import annotations
 
+import email
 import hashlib
 import ipaddress
 import re
@@ -149,6 +153,22 @@ def _first_line(data: str | None) -> str:
     return data.partition("\n")[0].strip() if data else ""
 
 
+def _boot_scripts(data: str) -> list[str]:
+    """The shell scripts cloud-init runs from user data: the data itself when it is one, or each shell part of a
+    MIME multipart, in order."""
+    if _first_line(data).startswith("#!"):
+        return [data]
+    if "mime-version:" not in data[:4096].lower():
+        return []
+    scripts = []
+    for part in email.message_from_string(data).walk():
+        if part.get_content_type().startswith("text/x-shellscript"):
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                scripts.append(payload.decode(errors="replace"))
+    return scripts
+
+
 def _script_output(data: str) -> list[str]:
     """The lines a boot script prints: its output split as a terminal shows it, never its text."""
     text = shell.output(data.lstrip(" \t"))
@@ -224,7 +244,7 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
                 "__init__.py[WARNING]: Unhandled non-multipart (text/x-not-multipart) userdata: '...'",
             )
         ]
-    printed = _script_output(data) if data and first.startswith("#!") else []
+    printed = [line for script in _boot_scripts(data or "") for line in _script_output(script)]
     keys = (
         [
             f"ci-info: Authorized keys from /home/{guest.user}/.ssh/authorized_keys for user {guest.user}",

@@ -138,6 +138,22 @@ def test_mime_and_cloud_inits_other_formats_print_nothing_of_their_content() -> 
         assert "finished at" in log
 
 
+def test_each_shell_part_of_a_mime_multipart_prints_what_it_echoes_in_order() -> None:
+    mime = (
+        'Content-Type: multipart/mixed; boundary="==b=="\nMIME-Version: 1.0\n\n'
+        '--==b==\nContent-Type: text/x-shellscript-per-instance; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n\n'
+        "#!/bin/sh\nTOKEN=part-secret\necho first part ran\n"
+        '--==b==\nContent-Type: text/cloud-config; charset="utf-8"\n\n#cloud-config\nruncmd: [echo cc-secret]\n'
+        '--==b==\nContent-Type: text/x-shellscript; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n'
+        "IyEvYmluL3NoCmVjaG8gc2Vjb25kIHBhcnQgcmFuCg==\n"
+        "--==b==--\n"
+    )
+    log = render(replace(GUEST, user_data=mime), BOOT, at(10), 1.0)
+
+    assert log.index("]: first part ran\n") < log.index("]: second part ran\n") < log.index("finished at")
+    assert "secret" not in log and "Unhandled" not in log
+
+
 def test_kernel_timestamps_count_simulated_seconds() -> None:
     fast = render(GUEST, [Entry(T0, Phase(S.PENDING, S.RUNNING, at(0.1)))], at(1), 100.0)
 
