@@ -45,6 +45,19 @@ def test_a_value_of_each_type_is_checked_against_its_constraints() -> None:
     assert inputs.value_problem(InputSpec("t", "text"), "a\x00b") == "must not contain NUL"
 
 
+def test_patterns_whose_matching_could_take_exponential_time_are_refused() -> None:
+    for fine in (r"[A-Za-z0-9-]{12,}", r"[a-z]+-[0-9]+", r"(prod|dev)-[0-9]{3}", r"(?:ab)+", r"[a-z][a-z0-9-]{0,62}"):
+        assert inputs.pattern_problem(fine) is None, fine
+    assert inputs.pattern_problem(r"(\w+\s?)*!") == "a repetition inside a repetition is not allowed"
+    assert inputs.pattern_problem(r"(a|aa)+") == "alternatives inside a repetition are not allowed"
+    assert inputs.pattern_problem(r"(a)\1") == "back-references are not allowed"
+    assert inputs.pattern_problem(r"\w*\w*\w*\w*!") == "at most 3 repetitions of variable length"
+    assert inputs.pattern_problem("(") == "not a regular expression"
+    long = InputSpec("t", "text", pattern=r"\w*\w*\w*!")
+    assert inputs.value_problem(long, "a" * 513) == "must be at most 512 characters"
+    assert inputs.value_problem(long, "a" * 512) == "does not match the pattern"
+
+
 def test_declarations_are_refused_with_each_problem_named() -> None:
     problems = inputs.declaration_problems(
         [

@@ -8,6 +8,7 @@ type `key_pair` or `security_group` names in the cloud is checked by the launch.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,56 @@ class Resolved:
         return {"value": MASK if self.spec.secret else self.value, "level": self.level, "type": self.spec.type}
 
 
+# A value is matched against a pattern only up to this length, and a pattern may hold at most this many repetitions
+# of variable length: with neither nested repetitions nor alternatives inside one (below), matching then stays well
+# under a second however the pattern and the value were chosen (Python's engine backtracks; it has no time limit).
+PATTERN_VALUE_CHARS = 512
+_MAX_VARIABLE_REPEATS = 3
+# CPython's own parser of regular expressions (`re` compiles with it; it has no public name and no type stubs).
+_sre_parse: Any = importlib.import_module("re._parser")
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a pattern is refused: not a regular expression, or one whose matching may take exponential (or high
+    polynomial) time: a back-reference, a repetition inside a repetition, alternatives inside a repetition, or more
+    than a few repetitions of variable length."""
+    try:
+        parsed = _sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return "not a regular expression"
+    variable = 0
+
+    def walk(items: Any, in_repeat: bool) -> str | None:
+        nonlocal variable
+        for op, arg in items:
+            name = str(op)
+            if name in ("GROUPREF", "GROUPREF_EXISTS"):
+                return "back-references are not allowed"
+            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, high, sub = arg
+                if high != low:
+                    variable += 1
+                if in_repeat and high > 1:
+                    return "a repetition inside a repetition is not allowed"
+                found = walk(sub, in_repeat or high > 1)
+            elif name == "BRANCH":
+                if in_repeat:
+                    return "alternatives inside a repetition are not allowed"
+                found = next((f for branch in arg[1] if (f := walk(branch, in_repeat))), None)
+            elif name in ("SUBPATTERN", "ATOMIC_GROUP", "ASSERT", "ASSERT_NOT"):
+                found = walk(arg[-1], in_repeat)
+            else:
+                found = None
+            if found:
+                return found
+        return None
+
+    found = walk(parsed, False)
+    if found is None and variable > _MAX_VARIABLE_REPEATS:
+        return f"at most {_MAX_VARIABLE_REPEATS} repetitions of variable length"
+    return found
+
+
 def _problem(location: str, message: str) -> dict[str, str]:
     return {"location": location, "message": message}
 
@@ -106,10 +157,9 @@ def declaration_problems(specs: Sequence[InputSpec], location: str) -> list[dict
             if spec.type not in ("text", "secret", "cloud_resource"):
                 problems.append(_problem(f"{at}.pattern", "only a text, secret or cloud resource has a pattern"))
             else:
-                try:
-                    re.compile(spec.pattern)
-                except re.error:
-                    problems.append(_problem(f"{at}.pattern", "not a regular expression"))
+                wrong = pattern_problem(spec.pattern)
+                if wrong is not None:
+                    problems.append(_problem(f"{at}.pattern", wrong))
         if (spec.minimum is not None or spec.maximum is not None) and spec.type != "number":
             problems.append(_problem(f"{at}.minimum", "only a number has a minimum or maximum"))
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
@@ -144,6 +194,8 @@ def value_problem(spec: InputSpec, value: object) -> str | None:
         return None if value in spec.choices else f"must be one of {', '.join(spec.choices)}"
     if spec.type in ("key_pair", "security_group") and not value:
         return "must not be empty"
+    if spec.pattern is not None and len(value) > PATTERN_VALUE_CHARS:
+        return f"must be at most {PATTERN_VALUE_CHARS} characters"
     if spec.pattern is not None and re.fullmatch(spec.pattern, value) is None:
         # Never quote the value: it may be a secret.
         return "does not match the pattern"
@@ -221,6 +273,7 @@ __all__ = [
     "INPUT_TYPES",
     "MASK",
     "NAME_PATTERN",
+    "PATTERN_VALUE_CHARS",
     "InputSpec",
     "InputType",
     "Level",
@@ -228,6 +281,7 @@ __all__ = [
     "Value",
     "declaration_problems",
     "merge",
+    "pattern_problem",
     "rendered",
     "resolve",
     "value_problem",

@@ -36,7 +36,12 @@ class InputIn(Strict):
     required: bool = False
     default: InputValue | None = Field(default=None, description="Not for a secret")
     description: str | None = Field(default=None, max_length=1000)
-    pattern: str | None = Field(default=None, max_length=1000, description="A text, secret or cloud resource matches")
+    pattern: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A text, secret or cloud resource matches it whole (at most 512 characters of it); no "
+        "back-references, no repetition or alternatives inside a repetition, at most 3 repetitions of variable length",
+    )
     minimum: float | None = Field(default=None, description="Of a number")
     maximum: float | None = Field(default=None, description="Of a number")
     choices: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list, max_length=100)
