@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -126,6 +127,16 @@ async def test_a_launch_carries_everything_asked_and_answers_pending(ec2: Ec2Ada
     async with session.client("ec2", endpoint_url=ec2.config.endpoint_url) as raw:
         attribute = await raw.describe_instance_attribute(InstanceId=launched.id, Attribute="userData")
     assert base64.b64decode(attribute["UserData"]["Value"]).decode() == script
+
+
+async def test_compressed_user_data_reaches_ec2_byte_for_byte(ec2: Ec2Adapter, image_id: str) -> None:
+    packed = gzip.compress(b"#!/bin/sh\n" + b"echo compressed boot script\n" * 800, mtime=0)
+    launched = await ec2.launch_instance(launch_spec(ec2, user_data=packed))
+    session = aioboto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    async with session.client("ec2", endpoint_url=ec2.config.endpoint_url) as raw:
+        attribute = await raw.describe_instance_attribute(InstanceId=launched.id, Attribute="userData")
+    assert base64.b64decode(attribute["UserData"]["Value"]) == packed
+    assert Ec2Adapter.user_data_limit == 16 * 1024
 
 
 async def test_the_same_client_token_yields_the_same_instance(ec2: Ec2Adapter, image_id: str) -> None:

@@ -5,6 +5,7 @@ marker, and Nova's errors arrive as the contract's."""
 from __future__ import annotations
 
 import base64
+import gzip
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
@@ -15,6 +16,7 @@ from adapters.base import (
     CloudAuthError,
     CloudNotFound,
     InstanceState,
+    InvalidCloudRequest,
     InvalidCloudState,
     LaunchSpec,
     QuotaExceeded,
@@ -83,6 +85,20 @@ async def test_the_sdk_authenticates_with_keystone_and_discovers_nova_over_http(
     # keystoneauth read Nova's version document (microversions) before its first compute call.
     compute = [path for _method, path in standin.requests if path.startswith("/compute")]
     assert compute.index("/compute/v2.1/flavors/detail") > 0, compute
+
+
+async def test_compressed_user_data_reaches_nova_byte_for_byte(
+    standin: OpenStackStandIn, adapter: OpenStackAdapter
+) -> None:
+    packed = gzip.compress(b"#!/bin/sh\n" + b"echo compressed boot script\n" * 800, mtime=0)
+    launched = await adapter.launch_instance(_spec(standin, user_data=packed))
+    stored = standin.state.servers[launched.id].user_data
+    assert stored is not None and base64.b64decode(stored) == packed
+    # Nova refuses more than 65,535 characters of base64: the adapter's limit is the most raw bytes within them.
+    largest = await adapter.launch_instance(_spec(standin, user_data=b"x" * OpenStackAdapter.user_data_limit))
+    assert standin.state.servers[largest.id].user_data is not None
+    with pytest.raises(InvalidCloudRequest):
+        await adapter.launch_instance(_spec(standin, user_data=b"x" * (OpenStackAdapter.user_data_limit + 1)))
 
 
 async def test_a_wrong_password_is_an_auth_error(standin: OpenStackStandIn) -> None:

@@ -859,6 +859,9 @@ def create_server(h: _Handler, _p: dict[str, str], _q: dict[str, str], body: dic
         raise nova_error(400, "badRequest", f"The requested availability zone is not available: {zone}")
     user_data = spec.get("user_data")
     if user_data is not None:
+        # Nova's schema (nova/api/openstack/compute/schemas/servers.py): base64, at most 65,535 characters.
+        if len(user_data) > 65535:
+            raise nova_error(400, "badRequest", "Invalid input for field/attribute user_data.")
         try:
             base64.b64decode(user_data, validate=True)
         except ValueError as exc:
