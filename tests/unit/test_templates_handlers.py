@@ -1,0 +1,89 @@
+"""The script and template use cases on the in-memory unit of work: versions, events, sealing and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.crypto import Keyring
+from kernel.errors import Conflict, NotFound, ValidationFailed
+from services.provisioner.templates import handlers, sealing
+from services.provisioner.templates.domain import (
+    LATEST,
+    CloudChoice,
+    Requirements,
+    ScriptContent,
+    ScriptRef,
+    TemplateSpec,
+)
+from services.provisioner.templates.inputs import InputSpec
+from tests.fakes.provisioner import fake_unit_of_work
+
+KEYRING = Keyring("unit-test-secret-key-0123456789abcdef")
+BODY = "#!/bin/sh\necho {{ site }}\n"
+CONTENT = ScriptContent(BODY, "boot", 60, (InputSpec("site", "text"), InputSpec("token", "secret")))
+
+
+async def test_a_script_gets_a_new_version_only_when_its_content_changes() -> None:
+    uow = fake_unit_of_work()
+    record, first = await handlers.create_script(uow, project_id="p", name="s", content=CONTENT, correlation_id="c")
+    same, created = await handlers.add_script_version(
+        uow, project_id="p", script_id=record.id, content=CONTENT, correlation_id="c"
+    )
+    assert (same.version, created) == (1, False)
+    changed = ScriptContent(BODY + "echo more\n", "boot", 60, CONTENT.inputs)
+    second, created = await handlers.add_script_version(
+        uow, project_id="p", script_id=record.id, content=changed, correlation_id="c"
+    )
+    assert (second.version, created) == (2, True)
+    assert uow.event_types() == ["script.created", "script.version_created", "script.version_created"]
+    with pytest.raises(NotFound):
+        await handlers.add_script_version(uow, project_id="q", script_id=record.id, content=changed, correlation_id="c")
+    assert first.version == 1
+
+
+async def test_a_template_names_only_clouds_of_its_project() -> None:
+    uow = fake_unit_of_work()
+    script, _ = await handlers.create_script(uow, project_id="p", name="s", content=CONTENT, correlation_id="c")
+    spec = TemplateSpec(
+        clouds=(CloudChoice("sim", "img", "flv"),),
+        boot_scripts=(ScriptRef(script.id, LATEST),),
+        values={"site": "example.org", "token": "tok-secret-1"},
+    )
+    # Project p has no cloud "sim": a template may name only its project's clouds.
+    with pytest.raises(ValidationFailed) as refused:
+        await handlers.create_template(uow, KEYRING, project_id="p", name="t", draft=spec, correlation_id="c")
+    assert refused.value.extensions["errors"] == [{"location": "body.clouds.0.cloud_id", "message": "unknown cloud"}]
+
+
+async def test_secret_values_are_sealed_apart_and_a_script_version_in_use_cannot_go() -> None:
+    uow = fake_unit_of_work()
+    script, _ = await handlers.create_script(uow, project_id="p", name="s", content=CONTENT, correlation_id="c")
+    await handlers.add_script_version(
+        uow,
+        project_id="p",
+        script_id=script.id,
+        content=ScriptContent("#!/bin/sh\n", "boot", 60),
+        correlation_id="c",
+    )
+    spec = TemplateSpec(
+        requirements=Requirements("Debian 12"),
+        boot_scripts=(ScriptRef(script.id, 1),),
+        values={"site": "example.org", "token": "tok-secret-1"},
+    )
+    template, version = await handlers.create_template(
+        uow, KEYRING, project_id="p", name="t", draft=spec, correlation_id="c"
+    )
+    assert version.spec.values == {"site": "example.org"} and version.secret_names == ("token",)
+    assert sealing.open_values(KEYRING, template.id, 1, version.sealed_values) == {"token": "tok-secret-1"}
+    assert b"tok-secret-1" not in (version.sealed_values or b"")
+    with pytest.raises(Conflict):
+        sealing.open_values(Keyring("another-secret-key-0123456789abcdef"), template.id, 1, version.sealed_values)
+    with pytest.raises(Conflict):
+        await handlers.delete_script_version(uow, project_id="p", script_id=script.id, version=1, correlation_id="c")
+    with pytest.raises(Conflict):
+        await handlers.delete_script(uow, project_id="p", script_id=script.id, correlation_id="c")
+    assert all("tok-secret-1" not in e.model_dump_json() for e in uow.events)
+    await handlers.delete_template(uow, project_id="p", template_id=template.id, correlation_id="c")
+    await handlers.delete_script_version(uow, project_id="p", script_id=script.id, version=1, correlation_id="c")
+    assert [v.version for v in await handlers.script_versions(uow, "p", script.id)] == [2]
+    assert uow.event_types()[-2:] == ["template.deleted", "script.version_deleted"]
