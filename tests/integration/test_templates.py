@@ -293,9 +293,12 @@ async def test_a_launch_from_a_template_resolves_inputs_renders_boot_parts_and_n
         "body.template_version": "no version 9"
     }
     # The default (2, which runs no scripts and so declares no inputs) launches, with a smaller flavor.
-    plain = {"name": "web-3", "cloud_id": cloud_id, "template_id": template_id}
+    plain = {"name": "web-3", "cloud_id": cloud_id, "template_id": template_id, "tags": {"tier": "1"}}
     second = ok(await client.post("/v1/instances", headers=H, json=plain), 202)
     assert (second["template_version"], second["flavor_id"]) == (2, "sim.nano")
+    assert second["tags"] == {"tier": "1"}
+    with_data = await client.post("/v1/instances", headers=H, json={**plain, "user_data": "#!/bin/sh\n"})
+    assert with_data.status_code == 422
 
 
 async def test_a_template_runs_where_it_names_a_machine_or_its_requirements_find_one(

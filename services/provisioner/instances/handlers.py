@@ -125,8 +125,8 @@ async def launch_from_template(
     uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
-    data; every problem a 422 naming its field), then launch what it makes, the template's options in the request's
-    place. Nothing is recorded unless all of it is valid."""
+    data; every problem a 422 naming its field), then launch what it makes with the template's options where the
+    request names none. Nothing is recorded unless all of it is valid."""
     plan = await templates.plan_launch(
         uow,
         clouds,
@@ -140,9 +140,10 @@ async def launch_from_template(
         req,
         image_id=plan.image_id,
         flavor_id=plan.flavor_id,
-        key_name=plan.key_name,
-        security_group_ids=plan.security_group_ids,
-        zone=plan.zone,
+        # What the launch itself names is the server's level: it wins over the template's.
+        key_name=req.key_name or plan.key_name,
+        security_group_ids=req.security_group_ids or plan.security_group_ids,
+        zone=req.zone or plan.zone,
         tags={**plan.tags, **req.tags},
         user_data=None,
     )
