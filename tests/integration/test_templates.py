@@ -424,3 +424,50 @@ async def test_a_template_is_refused_with_each_problem_named(client: httpx.Async
         "body.boot_scripts.0": "version 1 is deprecated"
     }
     assert ok(await client.get("/v1/templates", headers=H))["items"] == []
+
+
+async def test_key_pair_and_security_group_inputs_name_the_launch_clouds_own(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    cloud_id = await cloud(client)
+    other = await cloud(client, "other")
+    ok(await client.post("/v1/key-pairs", headers=H, json={"cloud_id": cloud_id, "name": "deploy"}), 201)
+    group = ok(await client.post("/v1/security-groups", headers=H, json={"cloud_id": cloud_id, "name": "web"}), 201)
+    elsewhere = ok(await client.post("/v1/security-groups", headers=H, json={"cloud_id": other, "name": "web"}), 201)
+    body = "#!/bin/sh\necho key {{ key }} group {{ group }}\n"
+    declared = [{"name": "key", "type": "key_pair", "required": True}, {"name": "group", "type": "security_group"}]
+    sid = (await script(client, name="net", body=body, inputs=declared))["script_id"]
+    machine = [{"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}]
+    tid = ok(
+        await client.post(
+            "/v1/templates", headers=H, json={"name": "net", "clouds": machine, "boot_scripts": [{"script_id": sid}]}
+        ),
+        201,
+    )["template_id"]
+    launch = {"name": "n", "cloud_id": cloud_id, "template_id": tid}
+    wrong = await client.post(
+        "/v1/instances", headers=H, json={**launch, "inputs": {"key": "nobodys", "group": elsewhere["id"]}}
+    )
+    assert problems(wrong) == {
+        "body.inputs.key": f"no key pair nobodys in {cloud_id}",
+        "body.inputs.group": f"no security group {elsewhere['id']} in {cloud_id}",
+    }
+    made = ok(
+        await client.post(
+            "/v1/instances", headers=H, json={**launch, "inputs": {"key": "deploy", "group": group["id"]}}
+        ),
+        202,
+    )
+    assert made["inputs"]["group"] == {"value": group["id"], "level": "server", "type": "security_group"}
+    running = await until(client, f"/v1/instances/{made['id']}", H, lambda r: r["state"] == "running")
+    conn = await asyncpg.connect(database_url)
+    try:
+        user_data = await conn.fetchval(
+            "SELECT user_data FROM simcloud.instances WHERE id = $1", running["provider_id"]
+        )
+    finally:
+        await conn.close()
+    # The script gets the cloud's id of the group, which is what a command on the instance would use.
+    assert boot_parts(user_data) == [
+        ("text/x-shellscript-per-instance", f"#!/bin/sh\necho key deploy group {group['provider_id']}\n")
+    ]
