@@ -78,7 +78,7 @@ class FakeTemplateRepository:
         return sorted((v for k, v in self.t.script_versions.items() if k[0] == script_id), key=lambda v: v.version)
 
     async def script_versions_named(
-        self, project_id: str, refs: Collection[ScriptRef]
+        self, project_id: str, refs: Collection[ScriptRef], *, hold: bool = False
     ) -> dict[ScriptRef, ScriptVersion]:
         found = {}
         for ref in refs:
@@ -145,3 +145,8 @@ class FakeTemplateRepository:
         return [
             i for i, (t, v, ended) in self.t.launched.items() if t == template_id and version in (None, v) and not ended
         ]
+
+    async def hold_version(self, project_id: str, template_id: str, version: int) -> bool:
+        template = self.t.templates.get(template_id)
+        found = self.t.template_versions.get((template_id, version))
+        return template is not None and template.project_id == project_id and found is not None and not found.deprecated

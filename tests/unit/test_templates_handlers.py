@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from adapters.base import InvalidCloudRequest
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
+from services.provisioner.instances import handlers as instances
+from services.provisioner.instances.cloud import InstanceKind, launch_spec
 from services.provisioner.templates import handlers, sealing
 from services.provisioner.templates.domain import (
     LATEST,
@@ -16,7 +21,7 @@ from services.provisioner.templates.domain import (
     TemplateSpec,
 )
 from services.provisioner.templates.inputs import InputSpec
-from tests.fakes.provisioner import fake_unit_of_work
+from tests.fakes.provisioner import KEY, PROJECT, FakeProvisioner, fake_unit_of_work, provisioner
 
 KEYRING = Keyring("unit-test-secret-key-0123456789abcdef")
 BODY = "#!/bin/sh\necho {{ site }}\n"
@@ -87,3 +92,60 @@ async def test_secret_values_are_sealed_apart_and_a_script_version_in_use_cannot
     await handlers.delete_script_version(uow, project_id="p", script_id=script.id, version=1, correlation_id="c")
     assert [v.version for v in await handlers.script_versions(uow, "p", script.id)] == [2]
     assert uow.event_types()[-2:] == ["template.deleted", "script.version_deleted"]
+
+
+async def _template_on_sim(p: FakeProvisioner) -> str:
+    script, _ = await handlers.create_script(p.uow, project_id=PROJECT, name="s", content=CONTENT, correlation_id="c")
+    spec = TemplateSpec(
+        clouds=(CloudChoice("sim", "img-debian-12", "sim.small"),),
+        boot_scripts=(ScriptRef(script.id, 1),),
+        values={"site": "example.org"},
+    )
+    template, _ = await handlers.create_template(
+        p.uow, p.clouds.keyring, project_id=PROJECT, name="t", draft=spec, correlation_id="c"
+    )
+    return template.id
+
+
+def _request() -> instances.LaunchRequest:
+    return instances.LaunchRequest(
+        project_id=PROJECT, cloud_id="sim", name="web", image_id="", flavor_id="", correlation_id="c"
+    )
+
+
+async def test_the_user_data_of_a_template_launch_stays_sealed_until_the_launch_call() -> None:
+    p = provisioner()
+    template_id = await _template_on_sim(p)
+    launch = instances.TemplateLaunch(template_id, None, {"token": "tok-secret-2"})
+
+    record = await instances.launch_from_template(p.uow, p.clouds, _request(), launch)
+
+    assert (record.template_id, record.template_version, record.image_id) == (template_id, 1, "img-debian-12")
+    assert "user_data" not in record.launch_options
+    sealed = str(record.launch_options["user_data_sealed"])
+    assert "tok-secret-2" not in sealed and "tok-secret-2" not in str(record.inputs)
+    opened = launch_spec(record, Keyring(KEY)).user_data
+    assert isinstance(opened, bytes) and b"echo example.org" in opened
+    with pytest.raises(InvalidCloudRequest):
+        launch_spec(record, None)
+    kind = InstanceKind(Keyring(KEY))
+    assert await p.engine.step(kind, record.id)
+    after = await instances.get(p.uow, PROJECT, record.id)
+    assert after.provider_id is not None and "user_data_sealed" not in after.launch_options
+
+
+async def test_a_version_deprecated_after_the_launch_was_planned_is_not_launched() -> None:
+    p = provisioner()
+    template_id = await _template_on_sim(p)
+    plan = await handlers.plan_launch(
+        p.uow, p.clouds, project_id=PROJECT, cloud_id="sim", template_id=template_id, version=None, server_inputs={}
+    )
+    await handlers.deprecate_template_version(
+        p.uow, project_id=PROJECT, template_id=template_id, version=1, deprecated=True, correlation_id="c"
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        await instances.launch(
+            p.uow, p.clouds, replace(_request(), image_id=plan.image_id, flavor_id=plan.flavor_id), plan
+        )
+    assert refused.value.extensions["errors"][0]["location"] == "body.template_version"
+    assert "instance.requested" not in p.event_types()

@@ -151,7 +151,7 @@ async def launch_from_template(
 
 
 async def launch(
-    uow: Work, clouds: CloudDirectory, req: LaunchRequest, plan: LaunchPlan | None = None
+    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, plan: LaunchPlan | None = None
 ) -> InstanceRecord:
     """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud. A template's
     `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
@@ -201,6 +201,14 @@ async def launch(
         **named,
     )
     async with uow.transaction() as tx:
+        if plan is not None and not await tx.repos.templates.hold_version(
+            req.project_id, plan.template_id, plan.template_version
+        ):
+            # Deleted or deprecated since the launch was planned; held from here until the instance is recorded.
+            raise ValidationFailed(
+                f"Template {plan.template_id} version {plan.template_version} cannot be launched any more.",
+                errors=[{"location": "body.template_version", "message": "deleted or deprecated meanwhile"}],
+            )
         record = tx.changed(record, event)
         await tx.repos.instances.add(record)
         tx.notify(WORK_CHANNEL)

@@ -222,7 +222,8 @@ async def _checked(
     for n, choice in enumerate(spec.clouds):
         if await repos.clouds.get(project_id, choice.cloud_id) is None:
             problems.append({"location": f"body.clouds.{n}.cloud_id", "message": "unknown cloud"})
-    versions = await repo.script_versions_named(project_id, spec.script_refs())
+    # Held: a script version deleted while this template is being made would leave it running nothing.
+    versions = await repo.script_versions_named(project_id, spec.script_refs(), hold=True)
     problems += domain.scripts_problems(spec, {r: versions.get(r) for r in spec.script_refs()})
     merged: dict[str, inputs.InputSpec] = {}
     if not problems:

@@ -55,9 +55,10 @@ class TemplateRepository(Protocol):
     async def script_version(self, script_id: str, version: int) -> ScriptVersion | None: ...
     async def script_versions(self, script_id: str) -> list[ScriptVersion]: ...
     async def script_versions_named(
-        self, project_id: str, refs: Collection[ScriptRef]
+        self, project_id: str, refs: Collection[ScriptRef], *, hold: bool = False
     ) -> dict[ScriptRef, ScriptVersion]:
-        """The project's script versions among `refs` (one of another project's scripts is not found)."""
+        """The project's script versions among `refs` (one of another project's scripts is not found); `hold`: their
+        scripts are held (shared) until the transaction ends, so none of those versions is deleted meanwhile."""
         ...
 
     async def latest_script_versions(self, project_id: str, script_ids: Collection[str]) -> dict[str, int]: ...
@@ -81,6 +82,11 @@ class TemplateRepository(Protocol):
     async def delete_template_version(self, template_id: str, version: int) -> None: ...
     async def live_instances(self, template_id: str, version: int | None = None) -> list[str]:
         """Ids of the instances launched from the template (that version of it) that have not ended."""
+        ...
+
+    async def hold_version(self, project_id: str, template_id: str, version: int) -> bool:
+        """Hold the template (shared) until the transaction ends, so that the version is not deleted meanwhile;
+        whether the version exists and is not deprecated."""
         ...
 
 
@@ -289,7 +295,7 @@ class PostgresTemplateRepository:
         return [_script_version(r) for r in rows]
 
     async def script_versions_named(
-        self, project_id: str, refs: Collection[ScriptRef]
+        self, project_id: str, refs: Collection[ScriptRef], *, hold: bool = False
     ) -> dict[ScriptRef, ScriptVersion]:
         wanted = [r for r in refs if key_of(r.script_id) is not None]
         if not wanted:
@@ -298,7 +304,8 @@ class PostgresTemplateRepository:
             f"""SELECT {", ".join(f"v.{c}" for c in _SCRIPT_VERSION_COLUMNS.split(", "))}
                 FROM script_versions v JOIN scripts s ON s.id = v.script_id
                 WHERE s.project_id = $1
-                  AND (v.script_id, v.version) IN (SELECT * FROM unnest($2::uuid[], $3::int[]))""",
+                  AND (v.script_id, v.version) IN (SELECT * FROM unnest($2::uuid[], $3::int[]))
+                {"FOR SHARE OF s" if hold else ""}""",
             project_id,
             [uuid.UUID(r.script_id) for r in wanted],
             [r.version for r in wanted],
@@ -436,6 +443,20 @@ class PostgresTemplateRepository:
             version,
         )
         return [str(r["id"]) for r in rows]
+
+    async def hold_version(self, project_id: str, template_id: str, version: int) -> bool:
+        key = key_of(template_id)
+        if key is None:
+            return False
+        usable = await self._conn.fetchval(
+            """SELECT NOT v.deprecated FROM templates t JOIN template_versions v ON v.template_id = t.id
+               WHERE t.id = $1 AND t.project_id = $2 AND v.version = $3
+               FOR SHARE OF t""",
+            key,
+            project_id,
+            version,
+        )
+        return bool(usable)
 
 
 __all__ = [
