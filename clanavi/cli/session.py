@@ -1,0 +1,99 @@
+"""Who the command line calls the API as, and where: the client made from the config file and the environment.
+
+`CLANAVI_URL`, `CLANAVI_TOKEN` and `CLANAVI_PROJECT` override what `clanavi login` stored (and `--project` overrides
+them all). Stored credentials are sent only to the URL they were stored for; the tokens of a password login are
+renewed by the client as they run out, and each new pair is written back at once (a refresh token works once)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from clanavi.cli.config import Stored, config_file, load, save
+from clanavi.client import Client, ConfigurationError, Tokens
+
+__all__ = ["Runtime", "Settings", "connect", "keeper", "settings_of"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What one run of the command line works with: its environment and stdin, and the network under the client
+    (`transport`, with the `sleep` and `clock` its waits use: tests give a fake network and clock)."""
+
+    environ: Mapping[str, str]
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], object] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def config_file(self) -> Path:
+        return config_file(self.environ)
+
+    def client(
+        self, url: str, *, tokens: Tokens | None, project: str | None, on_tokens: Callable[[Tokens | None], object]
+    ) -> Client:
+        return Client(
+            url,
+            tokens=tokens,
+            project=project,
+            on_tokens=on_tokens,
+            transport=self.transport,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the calls go, with what credentials, in which project, and where those come from."""
+
+    url: str | None
+    tokens: Tokens | None
+    project: str | None
+    # "environment" (CLANAVI_TOKEN), "config" (a login), or None.
+    credentials_from: str | None
+    stored: Stored
+
+
+def settings_of(runtime: Runtime, project: str | None = None) -> Settings:
+    env = runtime.environ
+    stored = load(runtime.config_file)
+    url = env.get("CLANAVI_URL") or stored.url
+    # Credentials stored for another API are never sent to this one.
+    mine = stored.tokens if stored.url is not None and url == stored.url else None
+    token = env.get("CLANAVI_TOKEN")
+    tokens, source = (Tokens(token), "environment") if token else (mine, "config" if mine else None)
+    chosen = project or env.get("CLANAVI_PROJECT") or stored.project
+    return Settings(url, tokens, chosen, source, stored)
+
+
+def keeper(path: Path) -> Callable[[Tokens | None], None]:
+    """What hears of the client's new tokens: writes them to the config file as they come."""
+
+    def keep(tokens: Tokens | None) -> None:
+        save(path, load(path).with_tokens(tokens))
+
+    return keep
+
+
+def connect(runtime: Runtime, project: str | None = None) -> Client:
+    """A client of the API the settings name, logged in as they say."""
+    settings = settings_of(runtime, project)
+    if settings.url is None:
+        raise ConfigurationError("no API to call: log in with `clanavi login --url URL`, or set CLANAVI_URL")
+    if settings.tokens is None:
+        raise ConfigurationError(f"not logged in to {settings.url}: run `clanavi login`, or set CLANAVI_TOKEN")
+    # Renewed tokens of a stored login go back to the file; a token from the environment is never written down.
+    keep = keeper(runtime.config_file) if settings.credentials_from == "config" else _ignore
+    return runtime.client(settings.url, tokens=settings.tokens, project=settings.project, on_tokens=keep)
+
+
+def _ignore(tokens: Tokens | None) -> None:
+    return None
