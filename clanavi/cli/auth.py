@@ -13,7 +13,7 @@ import typer
 from clanavi.cli.config import Stored, forget_login, load, save
 from clanavi.cli.exits import Refused
 from clanavi.cli.invocation import Invocation, command
-from clanavi.cli.session import settings_of
+from clanavi.cli.session import reaching, settings_of
 from clanavi.client import Tokens, Unauthorized
 from clanavi.client.models import MeOut
 
@@ -53,7 +53,10 @@ def login(
     project = cli.project if cli.project is not None else (stored.project if target == stored.url else None)
     if api_key:
         secret = cli.secret("API key", from_stdin=stdin)
-        with cli.runtime.client(target, tokens=Tokens(secret), project=project, on_tokens=_ignore) as client:
+        with (
+            reaching(target),
+            cli.runtime.client(target, tokens=Tokens(secret), project=project, on_tokens=_ignore) as client,
+        ):
             me = client.me()
         kept = Stored(url=target, project=project, login="api_key", access_token=secret)
     else:
@@ -62,7 +65,7 @@ def login(
                 raise Refused("give your email with --email")
             email = typer.prompt("Email")
         password = cli.secret("Password", from_stdin=stdin)
-        with cli.runtime.client(target, tokens=None, project=project, on_tokens=_ignore) as client:
+        with reaching(target), cli.runtime.client(target, tokens=None, project=project, on_tokens=_ignore) as client:
             client.login(email, password)
             me = client.me()
             kept = Stored(url=target, project=project, login="password", email=email).with_tokens(client.tokens)
@@ -74,13 +77,22 @@ def login(
 def logout(cli: Invocation) -> None:
     """End the login (its tokens stop working everywhere) and forget the credentials kept."""
     stored = load(cli.runtime.config_file)
+    unreached: Refused | None = None
     if stored.login == "password" and stored.url is not None and stored.tokens is not None:
         try:
-            with cli.runtime.client(stored.url, tokens=stored.tokens, project=None, on_tokens=_ignore) as client:
+            with (
+                reaching(stored.url),
+                cli.runtime.client(stored.url, tokens=stored.tokens, project=None, on_tokens=_ignore) as client,
+            ):
                 client.logout()
         except Unauthorized:
             pass  # the login had ended already
+        except Refused as exc:
+            unreached = exc
+    # The credentials are forgotten here even when the API could not be told.
     forget_login(cli.runtime.config_file)
+    if unreached is not None:
+        raise unreached
     cli.display.note(f"logged out of {stored.url}" if stored.login else "not logged in")
     if cli.runtime.environ.get("CLANAVI_TOKEN"):
         cli.display.note("CLANAVI_TOKEN is still set: the other commands use it")

@@ -19,7 +19,7 @@ import typer
 from clanavi.cli.exits import Refused
 from clanavi.cli.output import Display, Format
 from clanavi.cli.progress import Watch
-from clanavi.cli.session import Runtime, connect
+from clanavi.cli.session import Runtime, connect, reaching
 from clanavi.client import Client
 
 __all__ = ["Invocation", "command", "runtime_of"]
@@ -38,7 +38,8 @@ class Invocation:
         """The client of the API this command calls, in the project chosen; closed when the command is done."""
         client = connect(self.runtime, self.project)
         try:
-            yield client
+            with reaching(client.base_url):
+                yield client
         finally:
             client.close()
 

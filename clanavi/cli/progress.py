@@ -75,7 +75,7 @@ class Watch:
                 self._stderr.flush()
             self._states[record.id] = state
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.done, description=self._describe())
+            self._progress.update(self._task, completed=self.done, description=self._describe(), refresh=True)
 
     def _describe(self) -> str:
         wanted = " or ".join(sorted(self._targets))

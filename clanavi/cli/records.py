@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list
 from clanavi.cli.options import DEFAULT_TIMEOUT, Ids, Timeout, Wait
-from clanavi.client import Client
+from clanavi.client import Client, WaitTimeout
 
 __all__ = ["Action", "Kind", "finish", "group_of", "settle", "states_of"]
 
@@ -67,10 +67,15 @@ def settle(
             return found
         clock = cli.runtime.clock
         deadline = clock() + timeout
-        return [
-            namespace.wait_for(record_id, target, timeout=max(0.0, deadline - clock()), progress=watch)
-            for record_id in ids
-        ]
+        done: list[Any] = []
+        try:
+            for record_id in ids:
+                left = max(0.0, deadline - clock())
+                done.append(namespace.wait_for(record_id, target, timeout=left, progress=watch))
+        except WaitTimeout as late:
+            # Said of the whole wait: the time the command was given, and every record not there.
+            raise WaitTimeout(kind.what, [*done, *late.records], late.targets, timeout) from None
+        return done
 
 
 def finish(

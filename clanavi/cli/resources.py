@@ -233,17 +233,18 @@ def authorize(
     cli: Invocation,
     group_id: Id,
     protocol: Annotated[str, typer.Option("--protocol", help="tcp, udp, icmp or all.")],
+    cidr: Annotated[str, typer.Option("--cidr", help="Where from (or, egress, to): 0.0.0.0/0 is anywhere.")],
     ports: Annotated[
         str | None, typer.Option("--port", metavar="PORT[-PORT]", help="tcp and udp: a port or range.")
     ] = None,
-    cidr: Annotated[str | None, typer.Option("--cidr", help="Where from (or, egress, to); default: anywhere.")] = None,
     direction: Annotated[str | None, typer.Option("--direction", help="ingress (default) or egress.")] = None,
     wait: Wait = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Authorize a rule: the group answers with its rules."""
-    given: dict[str, Any] = {"protocol": protocol, **_ports(ports)}
-    given.update({key: value for key, value in (("cidr", cidr), ("direction", direction)) if value is not None})
+    given: dict[str, Any] = {"protocol": protocol, **_ports(ports), "cidr": cidr}
+    if direction is not None:
+        given["direction"] = direction
     rule = SecurityRuleIn.model_validate(given)
     with cli.client() as client:
         group = client.security_groups.authorize(group_id, rule)

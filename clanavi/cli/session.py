@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -16,9 +17,10 @@ from typing import TextIO
 import httpx
 
 from clanavi.cli.config import Stored, config_file, load, save
-from clanavi.client import Client, ConfigurationError, Tokens
+from clanavi.cli.exits import Exit, Refused
+from clanavi.client import Client, ConfigurationError, ConnectionFailed, Tokens
 
-__all__ = ["Runtime", "Settings", "connect", "keeper", "settings_of"]
+__all__ = ["Runtime", "Settings", "connect", "keeper", "reaching", "settings_of"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,12 @@ def connect(runtime: Runtime, project: str | None = None) -> Client:
 
 def _ignore(tokens: Tokens | None) -> None:
     return None
+
+
+@contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Say which API did not answer (the client's error names the request's path only)."""
+    try:
+        yield
+    except ConnectionFailed as exc:
+        raise Refused(f"no answer from {url} ({exc.method} {exc.url}): {exc.words}", Exit.API_ERROR) from None
