@@ -112,7 +112,7 @@ def whoami(cli: Invocation) -> None:
     settings = settings_of(cli.runtime, cli.project)
     with cli.client() as client:
         me = client.me()
-    table = cli.display.format == "table"
+    table = cli.display.format in ("table", "value")
     summary: dict[str, Any] = {
         "url": settings.url,
         "credentials": settings.credentials_from,
@@ -123,4 +123,4 @@ def whoami(cli: Invocation) -> None:
         "role": me.role.value if me.role else None,
         "projects": [f"{p.id} ({p.role.value})" if table else p.model_dump(mode="json") for p in me.projects],
     }
-    cli.display.value(summary)
+    cli.display.summary(summary)

@@ -70,7 +70,8 @@ _OUTPUT = inspect.Parameter(
     inspect.Parameter.KEYWORD_ONLY,
     default="table",
     annotation=Annotated[
-        Format, typer.Option("--output", "-o", help="How to print: a table, JSON or YAML.", show_default=True)
+        Format,
+        typer.Option("--output", "-o", help="How to print: a table, JSON, YAML, or bare values.", show_default=True),
     ],
 )
 _COLUMNS = inspect.Parameter(

@@ -1,5 +1,7 @@
 """What commands print on stdout: records as a table (the columns that matter for each kind, or those `-c` names), as
-JSON or as YAML; and, on stderr, notes for the person at the terminal (what a script reading stdout never parses).
+JSON, as YAML, or as bare values for a shell to read (`-o value -c id`: a line per record, its values separated by
+tabs; of one record, a line per value); and, on stderr, notes for the person at the terminal (what a script reading
+stdout never parses).
 
 Every value is printed as text, never as markup: a name such as `[bold]` is shown as written."""
 
@@ -26,7 +28,7 @@ from clanavi.client import models
 
 __all__ = ["DEFAULT_COLUMNS", "Display", "Format", "cell", "columns_of", "print_table"]
 
-Format = Literal["table", "json", "yaml"]
+Format = Literal["table", "json", "yaml", "value"]
 
 # The columns a table shows of each kind of record when `-c` names none (a single record shows every field).
 DEFAULT_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {
@@ -121,6 +123,9 @@ class Display:
             for name in names:
                 table.add_row(Text(name), Text(cell(getattr(record, name))))
             print_table(table, self.stdout)
+        elif self.format == "value":
+            for name in names:
+                self._write(cell(getattr(record, name)))
         else:
             self._document(_plain(record, names))
 
@@ -132,6 +137,9 @@ class Display:
             for record in records:
                 table.add_row(*(Text(cell(getattr(record, name))) for name in names))
             print_table(table, self.stdout)
+        elif self.format == "value":
+            for record in records:
+                self._write(_line(record, names))
         else:
             self._document([_plain(record, names) for record in records])
 
@@ -140,6 +148,8 @@ class Display:
         names = self.chosen(type(record), every=False)
         if self.format == "table":
             self._write("  ".join(cell(getattr(record, name)) or "-" for name in names))
+        elif self.format == "value":
+            self._write(_line(record, names))
         elif self.format == "json":
             self._write(json.dumps(_plain(record, names), ensure_ascii=False))
         else:
@@ -150,8 +160,8 @@ class Display:
         """Text as it is (a console's output)."""
         self.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
-    def value(self, document: Mapping[str, Any]) -> None:
-        """A summary that is not a record: its fields (or the columns chosen) as a table, JSON or YAML."""
+    def summary(self, document: Mapping[str, Any]) -> None:
+        """A summary that is not a record: its fields (or the columns chosen) as a table, JSON, YAML or values."""
         unknown = [name for name in self.columns if name not in document]
         if unknown:
             raise Refused(f"unknown column {', '.join(unknown)}: choose from {', '.join(document)}")
@@ -162,6 +172,9 @@ class Display:
             for name, each in document.items():
                 table.add_row(Text(str(name)), Text(cell(each)))
             print_table(table, self.stdout)
+        elif self.format == "value":
+            for each in document.values():
+                self._write(cell(each))
         else:
             self._document(dict(document))
 
@@ -178,6 +191,10 @@ class Display:
 
     def _write(self, text: str) -> None:
         self.stdout.write(text + "\n")
+
+
+def _line(record: BaseModel, names: Iterable[str]) -> str:
+    return "\t".join(cell(getattr(record, name)) for name in names)
 
 
 def _plain(record: BaseModel, names: Iterable[str]) -> dict[str, Any]:

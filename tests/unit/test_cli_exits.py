@@ -81,7 +81,7 @@ def test_no_answer_is_1_naming_the_api(cli: Cli) -> None:
         (
             ("instances", "list", "-o", "xml"),
             "clanavi: instances list: Invalid value for '--output' / '-o': Value error, 'xml' is not one of 'table', "
-            "'json', 'yaml'. (see --help)",
+            "'json', 'yaml', 'value'. (see --help)",
         ),
         (("instances", "launch", "--tag", "nokey", *LAUNCH[2:]), "clanavi: --tag takes KEY=VALUE, not 'nokey'"),
     ],

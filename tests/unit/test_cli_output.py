@@ -58,6 +58,16 @@ def test_json_and_yaml_hold_the_columns_chosen_in_their_order(cli: Cli) -> None:
     assert yaml.safe_load(ran.out) == expected
 
 
+def test_bare_values_are_for_a_shell_to_read(cli: Cli) -> None:
+    network = Network(listing(fleet(2)), ok(fleet(1)[0]))
+    ran = cli("instances", "list", "-o", "value", "-c", "id", "-c", "name", "-c", "private_ips", network=network)
+    assert ran.out == "i-0\tweb-0\t10.0.0.0\ni-1\tweb-1\t10.0.0.1\n"
+    assert (
+        cli("instances", "show", "i-0", "-o", "value", "-c", "id", "-c", "state", network=network).out
+        == "i-0\nrunning\n"
+    )
+
+
 def test_json_of_a_list_holds_the_main_columns_and_of_one_record_every_field(cli: Cli) -> None:
     network = Network(listing(fleet(1)), ok(fleet(1)[0]))
     assert list(cli("instances", "list", "-o", "json", network=network).json()[0]) == list(DEFAULT_COLUMNS[InstanceOut])
