@@ -96,7 +96,7 @@ def failure(error: BaseException) -> tuple[Exit, str] | None:
     if isinstance(error, ClientError):
         return Exit.API_ERROR, str(error)
     if isinstance(error, ValidationError):
-        return Exit.USAGE, f"invalid {error.title}: {_fields(error)}"
+        return Exit.USAGE, f"invalid input: {_fields(error)}"
     if isinstance(error, KeyboardInterrupt | typer.Abort):
         return Exit.INTERRUPTED, "interrupted"
     return None

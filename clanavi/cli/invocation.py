@@ -92,7 +92,10 @@ _PROJECT = inspect.Parameter(
     annotation=Annotated[
         str | None,
         typer.Option(
-            "--project", "-p", help="The project to act in (default: CLANAVI_PROJECT, else the one chosen at login)."
+            "--project",
+            "-p",
+            metavar="PROJECT",
+            help="The project to act in (default: CLANAVI_PROJECT, else the one chosen at login).",
         ),
     ],
 )

@@ -99,7 +99,7 @@ class Filter:
 
     def parameter(self) -> inspect.Parameter:
         """The parameter typer reads the filter from."""
-        metavar = self.keyword.upper()
+        metavar = (self.flag[2:] if self.flag else self.keyword).upper().replace("-", "_")
         if self.argument:
             argument = typer.Argument(metavar=metavar, help=self.help, show_default=False)
             return inspect.Parameter(self.keyword, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, argument])
@@ -126,7 +126,9 @@ _PAGING = (
         "limit",
         inspect.Parameter.KEYWORD_ONLY,
         default=DEFAULT_LIMIT,
-        annotation=Annotated[int, typer.Option("--limit", min=1, help="Show at most this many (pages of that size).")],
+        annotation=Annotated[
+            int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many (pages of that size).")
+        ],
     ),
     inspect.Parameter(
         "every",
@@ -139,7 +141,10 @@ _PAGING = (
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
         annotation=Annotated[
-            str | None, typer.Option("--cursor", help="Start at this page (the cursor a list said to go on with).")
+            str | None,
+            typer.Option(
+                "--cursor", metavar="CURSOR", help="Start at this page (the cursor a list said to go on with)."
+            ),
         ],
     ),
 )

@@ -22,7 +22,7 @@ Timeout = Annotated[
     float,
     typer.Option("--timeout", min=0, metavar="SECONDS", help="How long --wait waits at most; then exit status 3."),
 ]
-Cloud = Annotated[str, typer.Option("--cloud", help="The cloud account's id.")]
+Cloud = Annotated[str, typer.Option("--cloud", metavar="CLOUD_ID", help="The cloud account's id.")]
 Ids = Annotated[list[str], typer.Argument(metavar="ID...", help="Clanavi ids (one or more).", show_default=False)]
 
 

@@ -1,6 +1,6 @@
 """The kinds of records that share their commands, declared as a table (`Kind`): `list` with the kind's filters,
 `show`, and the actions that take only ids (stop, detach, delete...), each with `--wait` for the state it leads to.
-What a kind does besides (launch, create, attach) is written in its own module, on the group `register` answers."""
+What a kind does besides (launch, create, attach) is written in its own module, on the group `group_of` answers."""
 
 from __future__ import annotations
 

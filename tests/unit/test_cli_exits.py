@@ -96,8 +96,7 @@ def test_a_value_the_apis_models_refuse_is_2_before_anything_is_sent(cli: Cli) -
     ran = cli("instances", "launch", "--name", "web 1!", "--image", "img", "--flavor", "f", network=network)
     assert ran.status == 2 and network.requests == []
     assert ran.lines == [
-        "clanavi: invalid InstanceCreate: name: "
-        "String should match pattern '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$'"
+        "clanavi: invalid input: name: String should match pattern '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$'"
     ]
 
 
