@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import pty
+import queue
 import select
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,6 +109,12 @@ def in_a_terminal(env: Mapping[str, str], args: list[str], typed: str) -> tuple[
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
 
 
+def _each_line(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put(line)
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -197,25 +205,40 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
     assert late.out == ""
     slow_id = owner("instances", "list", "--name", "slow", "-o", "json").json()[0]["id"]
 
-    # The audit followed as it is recorded (JSON Lines), until Ctrl-C.
+    # The audit followed as it is recorded (JSON Lines), until Ctrl-C: first the last event of the two types (the
+    # stop), then each termination as it comes.
     follow = subprocess.Popen(  # noqa: S603 - the installed command
-        [str(CLANAVI), "audit", "tail", "-n", "1", "--follow", "--type", "instance.terminated", "-o", "json"],
+        [
+            str(CLANAVI),
+            "audit",
+            "tail",
+            "-n",
+            "1",
+            "--follow",
+            "--type",
+            "instance.stopped",
+            "--type",
+            "instance.terminated",
+            "-o",
+            "json",
+        ],
         env=owner.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_each_line, args=(follow, lines), daemon=True).start()
     try:
+        backlog = json.loads(lines.get(timeout=30))
+        assert (backlog["type"], backlog["subject"]) == ("instance.stopped", ids[0])
         terminated = owner("instances", "terminate", *ids, slow_id, "--wait", "-o", "json").json()
         assert {i["state"] for i in terminated} == {"terminated"}
-        assert follow.stdout is not None
         seen: set[str] = set()
-        deadline = time.monotonic() + 30
-        while not set(ids) <= seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([follow.stdout], [], [], 1)
-            if ready:
-                seen.add(json.loads(follow.stdout.readline())["subject"])
-        assert set(ids) <= seen
+        while not {*ids, slow_id} <= seen:
+            event = json.loads(lines.get(timeout=30))
+            assert event["type"] == "instance.terminated"
+            seen.add(event["subject"])
     finally:
         follow.send_signal(signal.SIGINT)
         _, err = follow.communicate(timeout=30)
