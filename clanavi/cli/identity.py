@@ -171,7 +171,7 @@ def user_create(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a user (then make them a member of a project)."""
-    password = cli.secret("Password", from_stdin=password_stdin, confirm=True)
+    password = cli.secret("Password", from_stdin=password_stdin, option="--password-stdin", confirm=True)
     with cli.client() as client:
         cli.display.record(client.users.create(UserCreate(email=email, name=name, password=password, admin=admin)))
 
@@ -191,7 +191,7 @@ def user_update(
     """Change a user; a new password or disabling ends their logins."""
     change: dict[str, Any] = {"name": name, "admin": admin, "disabled": disabled}
     if password or password_stdin:
-        change["password"] = cli.secret("Password", from_stdin=password_stdin, confirm=True)
+        change["password"] = cli.secret("Password", from_stdin=password_stdin, option="--password-stdin", confirm=True)
     asked = UserUpdate.model_validate({key: value for key, value in change.items() if value is not None})
     with cli.client() as client:
         cli.display.record(client.users.update(user_id, asked))

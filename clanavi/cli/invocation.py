@@ -47,13 +47,14 @@ class Invocation:
         wanted = (targets,) if isinstance(targets, str) else tuple(targets)
         return Watch(self.display.stderr, what, wanted, total)
 
-    def secret(self, prompt: str, *, from_stdin: bool, confirm: bool = False) -> str:
-        """A password or key: the first line of stdin (`--stdin`), or typed at a prompt that does not echo it."""
+    def secret(self, prompt: str, *, from_stdin: bool, option: str = "--stdin", confirm: bool = False) -> str:
+        """A password or key: the first line of stdin (when `option` was given), or typed at a prompt that does not
+        echo it."""
         if from_stdin:
             value = self.runtime.stdin.readline().rstrip("\r\n")
         else:
             if not self.runtime.stdin.isatty():
-                raise Refused(f"{prompt.lower()} is read from a terminal: give it on stdin with --stdin")
+                raise Refused(f"{prompt.lower()} is read from a terminal: give it on stdin with {option}")
             value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
         if not value:
             raise Refused(f"no {prompt.lower()} given")

@@ -17,7 +17,7 @@ import typer
 import yaml
 
 from clanavi.cli import app
-from clanavi.client.models import ApiKeyCreatedOut, AuditEvent, CloudOut, NewKeyPairOut, Role, SecurityGroupOut
+from clanavi.client.models import ApiKeyCreatedOut, AuditEvent, CloudOut, NewKeyPairOut, Role, SecurityGroupOut, UserOut
 from tests.cli_kit import Cli, logged_in
 from tests.client_kit import MOMENT
 from tests.network import Network, ok
@@ -254,3 +254,27 @@ def test_service_check_refuses_bad_settings_in_one_line(cli: Cli, monkeypatch: p
     assert ran.status == 2
     (line,) = ran.lines
     assert line.startswith("clanavi: CLANAVI_DATABASE_URL is not set")
+
+
+def test_a_new_users_password_comes_from_stdin_or_a_terminal_never_an_argument(cli: Cli) -> None:
+    user = UserOut(
+        id="u-1",
+        email="ana@example.com",
+        name="Ana",
+        admin=False,
+        disabled=False,
+        disabled_at=None,
+        created_at=MOMENT,
+        updated_at=MOMENT,
+    )
+    network = Network(ok(user, 201))
+    create = ("users", "create", "--email", "ana@example.com", "--name", "Ana")
+    ran = cli(*create, "--password-stdin", "-o", "value", "-c", "id", network=network, stdin="a long passphrase\n")
+    assert (ran.status, ran.out) == (0, "u-1\n")
+    assert json.loads(network.requests[0].content)["password"] == "a long passphrase"
+    assert "a long passphrase" not in ran.out + ran.err
+    ran = cli(*create, stdin="a long passphrase\n")
+    assert (ran.status, ran.lines) == (
+        2,
+        ["clanavi: password is read from a terminal: give it on stdin with --password-stdin"],
+    )
