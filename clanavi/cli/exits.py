@@ -81,7 +81,7 @@ def failure(error: BaseException) -> tuple[Exit, str] | None:
         if error.correlation_id:
             line += f" [correlation id {error.correlation_id}]"
         if isinstance(error, Unauthorized):
-            line += "; log in again with `clanavi login`"
+            line += "; log in with `clanavi login`"
         return Exit.API_ERROR, line
     if isinstance(error, WaitTimeout):
         return Exit.TIMED_OUT, f"timed out waiting: {error}"

@@ -1,11 +1,14 @@
 """Who the command line calls the API as, and where: the client made from the config file and the environment.
 
 `CLANAVI_URL`, `CLANAVI_TOKEN` and `CLANAVI_PROJECT` override what `clanavi login` stored (and `--project` overrides
-them all). Stored credentials are sent only to the URL they were stored for; the tokens of a password login are
-renewed by the client as they run out, and each new pair is written back at once (a refresh token works once)."""
+them all). Stored credentials are sent only to the URL they were stored for. The tokens of a password login are
+renewed before a command when they run out soon (one command at a time), and by the client when they run out during
+one; each new pair is written back at once, since a refresh token works once."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -16,11 +19,15 @@ from typing import TextIO
 
 import httpx
 
-from clanavi.cli.config import Stored, config_file, load, save
+from clanavi.cli.config import DIRECTORY_MODE, FILE_MODE, Stored, config_file, load, save
 from clanavi.cli.exits import Exit, Refused
 from clanavi.client import Client, ConfigurationError, ConnectionFailed, Tokens
 
-__all__ = ["Runtime", "Settings", "connect", "keeper", "reaching", "settings_of"]
+__all__ = ["AHEAD", "Runtime", "Settings", "connect", "fresh", "keeper", "reaching", "settings_of"]
+
+# A stored login is renewed before a command when its access token runs out within this many seconds: more than the
+# client's own margin, so that the client does not renew it again during a command.
+AHEAD = 60.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,43 @@ def keeper(path: Path) -> Callable[[Tokens | None], None]:
     return keep
 
 
+def _due(tokens: Tokens) -> bool:
+    return (
+        tokens.refresh_token is not None and tokens.expires_at is not None and time.time() >= tokens.expires_at - AHEAD
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """The config file's lock, held by one command at a time (blocking until the others let go)."""
+    path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def fresh(runtime: Runtime, url: str, tokens: Tokens) -> Tokens:
+    """The stored login's tokens, renewed first when they run out soon. Commands run at once share the file, and a
+    refresh token used twice ends the whole login: so one command renews at a time, under the file's lock, and a
+    command that finds them renewed meanwhile by another takes the new ones."""
+    if not _due(tokens):
+        return tokens
+    path = runtime.config_file
+    with _locked(path):
+        current = load(path).tokens
+        if current is None or current.refresh_token is None:
+            return tokens
+        if current.refresh_token != tokens.refresh_token and not _due(current):
+            return current
+        with runtime.client(url, tokens=current, project=None, on_tokens=keeper(path)) as client:
+            client.refresh()
+            renewed = client.tokens
+    return renewed if renewed is not None else tokens
+
+
 def connect(runtime: Runtime, project: str | None = None) -> Client:
     """A client of the API the settings name, logged in as they say."""
     settings = settings_of(runtime, project)
@@ -92,9 +136,14 @@ def connect(runtime: Runtime, project: str | None = None) -> Client:
         raise ConfigurationError("no API to call: log in with `clanavi login --url URL`, or set CLANAVI_URL")
     if settings.tokens is None:
         raise ConfigurationError(f"not logged in to {settings.url}: run `clanavi login`, or set CLANAVI_TOKEN")
-    # Renewed tokens of a stored login go back to the file; a token from the environment is never written down.
-    keep = keeper(runtime.config_file) if settings.credentials_from == "config" else _ignore
-    return runtime.client(settings.url, tokens=settings.tokens, project=settings.project, on_tokens=keep)
+    if settings.credentials_from != "config":
+        # A token from the environment is never written down.
+        return runtime.client(settings.url, tokens=settings.tokens, project=settings.project, on_tokens=_ignore)
+    with reaching(settings.url):
+        tokens = fresh(runtime, settings.url, settings.tokens)
+    # Tokens the client renews itself (a command that runs long, a token ended early) go back to the file too.
+    keep = keeper(runtime.config_file)
+    return runtime.client(settings.url, tokens=tokens, project=settings.project, on_tokens=keep)
 
 
 def _ignore(tokens: Tokens | None) -> None:

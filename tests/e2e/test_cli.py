@@ -159,6 +159,21 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
     me = owner("whoami", "-o", "json").json()
     assert (me["who"], me["kind"], me["project_id"], me["role"]) == ("cli@example.com", "user", "cli", "owner")
 
+    # Commands started together as the access token runs out: one renews it, the others take the new tokens (a
+    # refresh token used twice would end the whole login).
+    owner.config_file.write_text(json.dumps({**kept, "expires_at": time.time()}))
+    together = [
+        subprocess.Popen(  # noqa: S603 - the installed command
+            [str(CLANAVI), "whoami", "-o", "json"], env=owner.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    ended = [(process.communicate(timeout=60)[1], process.returncode) for process in together]
+    assert [status for _, status in ended] == [0, 0, 0], ended
+    renewed = json.loads(owner.config_file.read_text())
+    assert renewed["refresh_token"] != kept["refresh_token"] and renewed["expires_at"] > time.time() + 800
+    assert owner("whoami", "-o", "json").json()["who"] == "cli@example.com"
+
     cloud = owner("clouds", "add", "--name", "sim-cli", "--driver", "simcloud", *SIM, "-o", "json").json()
     assert cloud["config"] == {"boot_seconds": 0.3, "stop_seconds": 0.2, "terminate_seconds": 0.2}
 

@@ -59,7 +59,7 @@ def test_an_expired_login_says_to_log_in_again(cli: Cli) -> None:
     ran = cli("instances", "list", network=Network(refused(401, "unauthenticated", "The token has expired.")))
     assert ran.status == 1
     assert ran.lines == [
-        "clanavi: 401 unauthenticated: The token has expired. [correlation id cid-1]; log in again with `clanavi login`"
+        "clanavi: 401 unauthenticated: The token has expired. [correlation id cid-1]; log in with `clanavi login`"
     ]
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from clanavi.cli.config import Stored, config_file, load, save
+from clanavi.cli.session import Runtime, fresh
 from clanavi.client import Tokens
 from clanavi.client.models import ApiKeyOut, MeOut, MeProject, Role, TokenOut, UserOut
 from tests.cli_kit import Cli, logged_in
@@ -141,7 +142,7 @@ def test_a_refused_login_keeps_nothing(cli: Cli) -> None:
 
     assert ran.status == 1
     assert ran.lines == [
-        "clanavi: 401 invalid_grant: Wrong email or password. [correlation id cid-1]; log in again with `clanavi login`"
+        "clanavi: 401 invalid_grant: Wrong email or password. [correlation id cid-1]; log in with `clanavi login`"
     ]
     assert not cli.config_file.exists()
 
@@ -175,6 +176,19 @@ def test_renewed_tokens_are_written_back_as_the_client_renews_them(cli: Cli) -> 
     # A refresh token works once: the new one is kept, the login's other settings stay.
     assert (kept["access_token"], kept["refresh_token"], kept["email"]) == ("access-2", "refresh-2", "ana@example.com")
     assert mode(cli.config_file) == 0o600
+
+
+def test_tokens_another_command_renewed_meanwhile_are_taken_not_renewed_again(cli: Cli) -> None:
+    """Two commands read the same tokens as they ran out; the other renewed first. Renewing them again would use a
+    refresh token twice, which ends the whole login: this one takes the new ones from the file."""
+    stale = Tokens("access-1", "refresh-1", time.time() + 5)
+    cli.store(
+        url=URL, login="password", access_token="access-2", refresh_token="refresh-2", expires_at=time.time() + 900
+    )
+    runtime = Runtime(cli.environ, transport=Network().transport())
+    assert fresh(runtime, URL, stale) == Tokens("access-2", "refresh-2", cli.stored()["expires_at"])
+    # Tokens that do not run out soon are used as they are, without even a look at the file.
+    assert fresh(runtime, URL, Tokens("access-3", "refresh-3", time.time() + 900)).access_token == "access-3"
 
 
 def test_the_environment_overrides_the_file(cli: Cli) -> None:
