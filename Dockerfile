@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# One image for every Clanavi service; pick the service with `serve <name>`.
+# One image for every Clanavi service; pick the service with `service serve <name>`.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -52,4 +52,4 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8080 8081 8082
 ENTRYPOINT ["clanavi"]
-CMD ["serve", "gateway"]
+CMD ["service", "serve", "gateway"]

@@ -71,8 +71,8 @@ def servers(root: Path) -> tuple[PostgresServer | None, RabbitServer | None]:
 
 
 def services_accept(env: dict[str, str]) -> bool:
-    """True when every service accepts its settings in `env`; otherwise `clanavi check` has said why on stderr, in
-    the very line the service itself would."""
+    """True when every service accepts its settings in `env`; otherwise `python -m services check` has said why on
+    stderr, in the very line the service itself would."""
     checked = subprocess.run([sys.executable, "-m", "services", "check"], env=env, check=False)  # noqa: S603
     return checked.returncode == 0
 

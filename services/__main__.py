@@ -1,7 +1,8 @@
-"""`clanavi serve <service>` runs one service; `clanavi migrate <service>` only brings its schema up to date;
-`clanavi rotate-keys provisioner` rewraps the cloud credentials sealed with a key of CLANAVI_SECRET_KEY_PREVIOUS with
-CLANAVI_SECRET_KEY (the provisioner also does it at start), and exits 1 when some no key opens; `clanavi check
-[service...]` checks the services' settings without starting anything.
+"""`python -m services serve <service>` runs one service; `migrate <service>` only brings its schema up to date;
+`rotate-keys provisioner` rewraps the cloud credentials sealed with a key of CLANAVI_SECRET_KEY_PREVIOUS with
+CLANAVI_SECRET_KEY (the provisioner also does it at start), and exits 1 when some no key opens; `check [service...]`
+checks the services' settings without starting anything. The `clanavi` command offers the same as `clanavi service
+...` (what the container image runs).
 
 Settings a command cannot use stop it before it starts anything: one line on stderr naming each variable at fault,
 and exit status 2.

@@ -10,7 +10,7 @@ Secret fields of a configured account (its adapter class's `secret_fields`) may 
 
 `CLANAVI_SECRET_KEY` (at least 32 characters) encrypts cloud credentials at rest; the provisioner does not start
 without it. `CLANAVI_SECRET_KEY_PREVIOUS` (comma-separated) lists keys it replaced: credentials sealed with one of them
-are still read, and rewrapped with the current key at start (or by `clanavi rotate-keys provisioner`).
+are still read, and rewrapped with the current key at start (or by `clanavi service rotate-keys provisioner`).
 
 `CLANAVI_PROVISIONER_ENDPOINT_DENY` (comma-separated addresses or CIDR networks, checked at start) says where an
 account added or changed through the API may not point. Every URL in its settings (EC2 `endpoint_url`, OpenStack

@@ -309,7 +309,9 @@ def test_service_has_deployment_and_cluster_ip_service(service: str) -> None:
         assert deployment["metadata"]["labels"].get(key) == labels[key]
 
     container = _main_container(service)
-    assert container.get("args") == ["serve", service], "must run the image entrypoint with `serve <name>`"
+    assert container.get("args") == ["service", "serve", service], (
+        "must run the image entrypoint with `service serve <name>`"
+    )
     assert "command" not in container, "overriding command would bypass the `clanavi` entrypoint"
     assert port in {p["containerPort"] for p in container.get("ports", [])}
 
@@ -480,7 +482,7 @@ def test_compose_runs_every_service_from_the_one_image() -> None:
     builds = set()
     for name in SERVICES:
         svc = services[name]
-        assert svc["command"] == ["serve", name]
+        assert svc["command"] == ["service", "serve", name]
         build = svc["build"]
         if isinstance(build, str):
             build = {"context": build}
@@ -588,7 +590,7 @@ def test_dockerfile_runtime_stage() -> None:
     assert len(stages) >= 2, "expected a multi-stage build"
     final = stages[-1]
     assert json.loads(_last(final, "ENTRYPOINT")) == ["clanavi"]
-    assert json.loads(_last(final, "CMD")) == ["serve", PUBLIC_SERVICE]
+    assert json.loads(_last(final, "CMD")) == ["service", "serve", PUBLIC_SERVICE]
     user = _last(final, "USER").partition(":")[0]
     assert user not in {"root", "0"}, "runtime must not run as root"
     assert "/app/.venv/bin" in " ".join(args for kw, args in final if kw == "ENV")

@@ -1,6 +1,6 @@
-"""Whose address a request comes from, through the gateway process as `clanavi serve gateway` starts it: the peer,
-unless the peer is one of CLANAVI_GATEWAY_TRUSTED_PROXIES, and then what it says in `X-Forwarded-For`. A forged
-header sent from anywhere else (loopback included, whatever FORWARDED_ALLOW_IPS says) must not buy a fresh
+"""Whose address a request comes from, through the gateway process as `python -m services serve gateway` starts it:
+the peer, unless the peer is one of CLANAVI_GATEWAY_TRUSTED_PROXIES, and then what it says in `X-Forwarded-For`. A
+forged header sent from anywhere else (loopback included, whatever FORWARDED_ALLOW_IPS says) must not buy a fresh
 per-address login budget."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Cloud accounts per project on the whole provisioner app, with real PostgreSQL, RabbitMQ, SimCloud and a moto server:
 credentials are sealed at rest (the column never holds them, another key cannot open them), configured secrets are
-split out of `config`, old keys are rewrapped at start and by `clanavi rotate-keys`, accounts nobody can read answer
+split out of `config`, old keys are rewrapped at start and by `rotate-keys`, accounts nobody can read answer
 409, each project sees and uses only its own accounts, accounts added through the API may not point at this machine
 or at cloud metadata (configured ones may), and a failed connection test never repeats what the other side answered.
 

@@ -1,5 +1,5 @@
 """Bad settings stop a service before it starts anything: one line on stderr naming the variable, no traceback, exit
-status 2; `clanavi check` says the same without starting anything."""
+status 2; `clanavi service check` says the same without starting anything."""
 
 from __future__ import annotations
 

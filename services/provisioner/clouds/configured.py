@@ -1,5 +1,6 @@
 """The clouds the provisioner's start keeps: the configured clouds brought up to date, secrets still stored in the
-clear sealed, and credentials sealed with an old key rewrapped with the current one (also `clanavi rotate-keys`)."""
+clear sealed, and credentials sealed with an old key rewrapped with the current one (also `clanavi service
+rotate-keys`)."""
 
 from __future__ import annotations
 

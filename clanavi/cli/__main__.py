@@ -1,0 +1,5 @@
+"""`python -m clanavi.cli`: the `clanavi` command."""
+
+from clanavi.cli import main
+
+main()

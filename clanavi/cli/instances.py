@@ -1,0 +1,125 @@
+"""`clanavi instances`: list, show, launch (several at once with `--count`), the actions, the console and metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from clanavi.cli.invocation import Invocation, command
+from clanavi.cli.listing import Filter, moment
+from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait, pairs
+from clanavi.cli.records import Action, Kind, finish, group_of, states_of
+from clanavi.client import ApiError
+from clanavi.client.models import InstanceCreate, InstanceOut, MetricSampleOut
+
+__all__ = ["KIND", "group"]
+
+KIND = Kind(
+    group="instances",
+    what="instance",
+    of=lambda client: client.instances,
+    model=InstanceOut,
+    help="Instances: launch them, act on them, read their console and metrics.",
+    filters=(
+        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
+        Filter(
+            "state",
+            "--state",
+            "Only those in this state (repeat for several).",
+            choices=states_of(InstanceOut),
+            many=True,
+        ),
+        Filter("name", "--name", "Only those of this name."),
+        Filter(
+            "discovered", "--discovered", "Only those an inventory sync adopted (or, --no-discovered, not).", kind=bool
+        ),
+    ),
+    actions=(
+        Action("start", "running", "Start stopped instances."),
+        Action("stop", "stopped", "Stop running instances."),
+        Action("reboot", "running", "Reboot running instances."),
+        Action("suspend", "suspended", "Suspend running instances."),
+        Action("resume", "running", "Resume suspended instances."),
+        Action("terminate", "terminated", "Terminate instances (repeating it is harmless)."),
+    ),
+)
+
+group = group_of(KIND)
+
+
+@command(group, "launch")
+def launch(
+    cli: Invocation,
+    name: Annotated[str, typer.Option("--name", help="Its name; with --count N, NAME-1 to NAME-N.")],
+    image: Annotated[str, typer.Option("--image", help="An image id of the cloud's catalogue (clanavi images list).")],
+    flavor: Annotated[str, typer.Option("--flavor", help="A flavor id of the cloud (clanavi flavors list).")],
+    cloud: Cloud = "sim",
+    key_name: Annotated[
+        str | None, typer.Option("--key-name", help="The name of one of the project's key pairs.")
+    ] = None,
+    security_groups: Annotated[
+        list[str] | None,
+        typer.Option("--security-group", metavar="ID", help="A security group's Clanavi id (repeat for more)."),
+    ] = None,
+    user_data: Annotated[
+        Path | None, typer.Option("--user-data", metavar="FILE", help="A file of user data (16 KiB at most).")
+    ] = None,
+    zone: Annotated[str | None, typer.Option("--zone", help="The zone to launch in.")] = None,
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A tag (repeat for more).")
+    ] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=500, help="How many to launch.")] = 1,
+    wait: Wait = False,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Launch instances: each answers at once in state requested; --wait follows them (one bar for all) until
+    running."""
+    values: dict[str, Any] = {
+        "cloud_id": cloud,
+        "image_id": image,
+        "flavor_id": flavor,
+        "key_name": key_name,
+        "security_group_ids": security_groups or None,
+        "zone": zone,
+        "tags": pairs(tags, "--tag") or None,
+        "user_data": user_data.read_text(encoding="utf-8") if user_data is not None else None,
+    }
+    given = {key: value for key, value in values.items() if value is not None}
+    names = [name] if count == 1 else [f"{name}-{number}" for number in range(1, count + 1)]
+    # Every launch is checked before the first is sent.
+    asked = [InstanceCreate.model_validate({**given, "name": each}) for each in names]
+    with cli.client() as client:
+        launched: list[InstanceOut] = []
+        try:
+            for instance in asked:
+                launched.append(client.instances.launch(instance))
+        except ApiError:
+            if launched:
+                cli.display.note(f"launched before the refusal: {', '.join(i.id for i in launched)}")
+            raise
+        finish(cli, KIND, client.instances, launched, "running", wait=wait, timeout=timeout)
+
+
+@command(group, "console", prints=False)
+def console(cli: Invocation, instance_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)]) -> None:
+    """The instance's console output, as the cloud gives it."""
+    with cli.client() as client:
+        cli.display.text(client.instances.console(instance_id))
+
+
+@command(group, "metrics")
+def metrics(
+    cli: Invocation,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)],
+    since: Annotated[
+        datetime | None,
+        typer.Option("--since", parser=moment, metavar="TIME", help="From this time (ISO 8601, or 10m, 2h ago)."),
+    ] = None,
+) -> None:
+    """The instance's metric samples (default: the last hour)."""
+    with cli.client() as client:
+        found = client.instances.metrics(instance_id, since=since)
+    cli.display.records(found.items, MetricSampleOut)

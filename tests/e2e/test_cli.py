@@ -1,0 +1,300 @@
+"""A user's day with the platform through the installed `clanavi` command, run as a process as a shell runs it: an
+admin makes a project and its owner, the owner logs in (the password typed at a terminal that does not echo it, or
+given on stdin), adds a cloud, launches with --wait, lists as JSON, stops, terminates, follows and reads the audit,
+makes a key pair and a key for CI; and the command's ends: a usage error 2, a refusal 1 in one line, a wait out of
+time 3."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import queue
+import select
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.platform import TOKEN, Platform
+
+pytestmark = pytest.mark.e2e
+
+# The command the package installs beside the interpreter running the tests (`.venv/bin/clanavi`).
+CLANAVI = Path(sys.executable).parent / "clanavi"
+PASSWORD = "correct horse battery staple"
+SIM = ("--config", "boot_seconds=0.3", "--config", "stop_seconds=0.2", "--config", "terminate_seconds=0.2")
+LAUNCH = ("instances", "launch", "--image", "img-debian-12", "--flavor", "sim.small")
+
+
+@dataclass(frozen=True)
+class Done:
+    status: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Shell:
+    """`clanavi` run as a process, with a config directory of its own and only the environment given."""
+
+    def __init__(self, home: Path, **environ: str) -> None:
+        self.home = home
+        outside = {k: v for k, v in os.environ.items() if not k.startswith("CLANAVI_")}
+        self.env = {**outside, "XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home), **environ}
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config" / "clanavi" / "config.json"
+
+    def __call__(self, *args: str, stdin: str = "", expect: int | None = 0) -> Done:
+        ran = subprocess.run(  # noqa: S603 - the installed command, with arguments of the test's own
+            [str(CLANAVI), *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120, check=False
+        )
+        done = Done(ran.returncode, ran.stdout, ran.stderr)
+        if expect is not None:
+            assert done.status == expect, f"clanavi {' '.join(args)} -> {done.status}: {done.err}"
+        assert "Traceback" not in done.err, done.err
+        return done
+
+    def poll(self, *args: str, until: Any, within: float = 20.0) -> Any:
+        """The JSON `clanavi <args> -o json` prints, once `until` holds for it."""
+        deadline = time.monotonic() + within
+        while True:
+            found = self(*args, "-o", "json").json()
+            if until(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+
+def in_a_terminal(env: Mapping[str, str], args: list[str], typed: str) -> tuple[int, str]:
+    """Run `clanavi <args>` in a new pseudo-terminal (its controlling terminal, as a shell's is), type `typed` at
+    its password prompt, and answer its exit status and everything the terminal showed."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the pseudo-terminal is its stdin, stdout, stderr and /dev/tty
+        os.execve(CLANAVI, [str(CLANAVI), *args], dict(env))  # noqa: S606 - the installed command
+    shown, answered = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(terminal, 4096)
+                except OSError:  # the child ended and closed its side
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            # "Password:" is written, then the terminal's echo turned off (dropping what was typed before), then
+            # the space: typing before that space would be lost.
+            if not answered and b"Password: " in shown:
+                os.write(terminal, typed.encode() + b"\n")
+                answered = True
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(terminal)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def _each_line(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put(line)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_command_is_installed() -> None:
+    assert CLANAVI.is_file(), f"{CLANAVI} is missing: install the package (make install)"
+    ran = subprocess.run([str(CLANAVI), "--help"], capture_output=True, text=True, check=False)  # noqa: S603
+    assert ran.returncode == 0 and "instances" in ran.stdout and "Exit status" in ran.stdout, ran.stdout + ran.stderr
+
+
+def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platform, tmp_path: Path) -> None:
+    url = platform.gateway_url
+    admin = Shell(tmp_path / "admin", CLANAVI_URL=url, CLANAVI_TOKEN=TOKEN)
+    admin("projects", "create", "--id", "cli", "--name", "Command line")
+    made = admin(
+        "users",
+        "create",
+        "--email",
+        "cli@example.com",
+        "--name",
+        "Cli",
+        "--password-stdin",
+        "-o",
+        "json",
+        stdin=PASSWORD + "\n",
+    )
+    user_id = made.json()["id"]
+    assert admin("members", "set", user_id, "--role", "owner", "-p", "cli", "-o", "json").json()["role"] == "owner"
+
+    # The owner logs in: the password at a terminal that does not echo it, and the project chosen.
+    owner = Shell(tmp_path / "owner")
+    status, shown = in_a_terminal(
+        owner.env, ["login", "--url", url, "--email", "cli@example.com", "--project", "cli"], PASSWORD
+    )
+    assert status == 0, shown
+    assert "Password:" in shown and PASSWORD not in shown
+    assert f"logged in to {url} as cli@example.com in project cli" in shown
+    assert mode(owner.config_file) == 0o600 and mode(owner.config_file.parent) == 0o700
+    kept = json.loads(owner.config_file.read_text())
+    assert (kept["url"], kept["project"], kept["login"]) == (url, "cli", "password") and kept["refresh_token"]
+    assert PASSWORD not in owner.config_file.read_text()
+    me = owner("whoami", "-o", "json").json()
+    assert (me["who"], me["kind"], me["project_id"], me["role"]) == ("cli@example.com", "user", "cli", "owner")
+
+    # Commands started together as the access token runs out: one renews it, the others take the new tokens (a
+    # refresh token used twice would end the whole login).
+    owner.config_file.write_text(json.dumps({**kept, "expires_at": time.time()}))
+    together = [
+        subprocess.Popen(  # noqa: S603 - the installed command
+            [str(CLANAVI), "whoami", "-o", "json"], env=owner.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    ended = [(process.communicate(timeout=60)[1], process.returncode) for process in together]
+    assert [status for _, status in ended] == [0, 0, 0], ended
+    renewed = json.loads(owner.config_file.read_text())
+    assert renewed["refresh_token"] != kept["refresh_token"] and renewed["expires_at"] > time.time() + 800
+    assert owner("whoami", "-o", "json").json()["who"] == "cli@example.com"
+
+    cloud = owner("clouds", "add", "--name", "sim-cli", "--driver", "simcloud", *SIM, "-o", "json").json()
+    assert cloud["config"] == {"boot_seconds": 0.3, "stop_seconds": 0.2, "terminate_seconds": 0.2}
+
+    # Three at once, followed to running with one display (lines, as stderr is not a terminal here).
+    launched = owner(*LAUNCH, "--name", "web", "--cloud", cloud["id"], "--count", "3", "--wait", "-o", "json")
+    instances = launched.json()
+    assert [(i["name"], i["state"]) for i in instances] == [(f"web-{n}", "running") for n in (1, 2, 3)]
+    ids = [i["id"] for i in instances]
+    assert all(f"instance web-{n} ({ids[n - 1]}): running" in launched.err for n in (1, 2, 3))
+
+    listed = owner("instances", "list", "--cloud", cloud["id"], "--state", "running", "--sort", "name", "-o", "json")
+    assert [i["id"] for i in listed.json()] == ids
+    page = owner("instances", "list", "--cloud", cloud["id"], "--limit", "2", "-o", "json", "-c", "id")
+    assert [i["id"] for i in page.json()] == ids[:2] and "--cursor" in page.err
+    cursor = page.err.split("--cursor ")[1].split()[0]
+    rest = owner("instances", "list", "--cloud", cloud["id"], "--limit", "2", "--cursor", cursor, "-o", "json")
+    assert [i["id"] for i in rest.json()] == ids[2:] and rest.err == ""
+
+    stopped = owner("instances", "stop", ids[0], "--wait", "-o", "json").json()
+    assert stopped["state"] == "stopped"
+    table = owner("instances", "list", "--cloud", cloud["id"], "-c", "name", "-c", "state").out.splitlines()
+    assert [row.split() for row in table[2:]] == [["web-1", "stopped"], ["web-2", "running"], ["web-3", "running"]]
+
+    # A usage error: 2, one line, nothing sent.
+    usage = owner("instances", "list", "-o", "xml", expect=2)
+    assert usage.out == "" and len(usage.err.splitlines()) == 1 and "'xml' is not one of" in usage.err
+    # A refusal: 1, one line with the problem's detail and the field at fault.
+    refused = owner(*LAUNCH[:4], "--flavor", "sim.enormous", "--name", "web-x", "--cloud", cloud["id"], expect=1)
+    (line,) = refused.err.splitlines()
+    assert (
+        line.startswith("clanavi: 422 validation_failed: ")
+        and "(body.flavor_id: " in line
+        and "[correlation id " in line
+    )
+    invalid = owner("instances", "start", ids[1], expect=1)
+    assert invalid.err.startswith("clanavi: 409 invalid_state: ") and len(invalid.err.splitlines()) == 1
+
+    # A wait out of time: 3, and the instance goes on booting.
+    slow = owner(
+        "clouds", "add", "--name", "sim-slow", "--driver", "simcloud", "--config", "boot_seconds=60", "-o", "json"
+    )
+    late = owner(*LAUNCH, "--name", "slow", "--cloud", slow.json()["id"], "--wait", "--timeout", "1", expect=3)
+    assert late.err.splitlines()[-1].startswith("clanavi: timed out waiting: not running after 1 s: instance ")
+    assert late.out == ""
+    slow_id = owner("instances", "list", "--name", "slow", "-o", "json").json()[0]["id"]
+
+    # The audit followed as it is recorded (JSON Lines), until Ctrl-C: first the last event of the two types (the
+    # stop), then each termination as it comes.
+    follow = subprocess.Popen(  # noqa: S603 - the installed command
+        [
+            str(CLANAVI),
+            "audit",
+            "tail",
+            "-n",
+            "1",
+            "--follow",
+            "--type",
+            "instance.stopped",
+            "--type",
+            "instance.terminated",
+            "-o",
+            "json",
+        ],
+        env=owner.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_each_line, args=(follow, lines), daemon=True).start()
+    try:
+        backlog = json.loads(lines.get(timeout=30))
+        assert (backlog["type"], backlog["subject"]) == ("instance.stopped", ids[0])
+        terminated = owner("instances", "terminate", *ids, slow_id, "--wait", "-o", "json").json()
+        assert {i["state"] for i in terminated} == {"terminated"}
+        seen: set[str] = set()
+        while not {*ids, slow_id} <= seen:
+            event = json.loads(lines.get(timeout=30))
+            assert event["type"] == "instance.terminated"
+            seen.add(event["subject"])
+    finally:
+        follow.send_signal(signal.SIGINT)
+        _, err = follow.communicate(timeout=30)
+    assert follow.returncode == 0 and "Traceback" not in err
+
+    events = owner.poll(
+        "audit", "list", "--resource", ids[0], until=lambda found: found and found[-1]["type"] == "instance.terminated"
+    )
+    assert [e["type"] for e in events] == [
+        "instance.requested",
+        "instance.launched",
+        "instance.running",
+        "instance.action_requested",
+        "instance.stopped",
+        "instance.action_requested",
+        "instance.terminated",
+    ]
+    # The request that launched it, by its correlation id.
+    launch = owner(
+        "audit", "list", "--correlation-id", events[0]["correlation_id"], "-o", "json", "-c", "subject"
+    ).json()
+    assert ids[0] in {e["subject"] for e in launch}
+
+    # A key pair whose private key goes to a file only its owner reads.
+    pem = tmp_path / "ops.pem"
+    pair = owner("key-pairs", "create", "--name", "ops", "--cloud", cloud["id"], "--out", str(pem), "-o", "json").json()
+    assert pair["private_key"] is None and pair["state"] == "available"
+    assert pem.read_text().startswith("-----BEGIN") and mode(pem) == 0o600
+
+    # A key for CI, shown once; CI logs in with it from stdin.
+    key = owner("api-keys", "create", "--name", "ci", "--role", "operator", "-o", "json").json()["key"]
+    ci = Shell(tmp_path / "ci")
+    ci("login", "--url", url, "--api-key", "--stdin", stdin=key + "\n")
+    assert ci("whoami", "-o", "json").json()["kind"] == "api_key"
+    assert json.loads(ci.config_file.read_text())["access_token"] == key
+    forbidden = ci("clouds", "add", "--name", "x", "--driver", "simcloud", expect=1)
+    assert forbidden.err.startswith("clanavi: 403 ")
+
+    owner("logout")
+    assert "refresh_token" not in json.loads(owner.config_file.read_text())
+    assert owner("whoami", expect=2).err.startswith(f"clanavi: not logged in to {url}")
+
+    verified = admin("audit", "verify", "-o", "json").json()
+    assert verified["valid"] and verified["checked"] > 0
