@@ -92,6 +92,10 @@ def _key_id(kek: bytes) -> str:
     return hmac.new(kek, b"clanavi key id", hashlib.sha256).digest()[:_KEY_ID_BYTES].hex()
 
 
+def _digest_key(kek: bytes) -> bytes:
+    return hmac.new(kek, b"clanavi digest v1", hashlib.sha256).digest()
+
+
 def _data_aad(record_id: str) -> bytes:
     return b"clanavi data v1\x00" + record_id.encode()
 
@@ -140,6 +144,11 @@ class Keyring:
         # Opening checks the whole record first: a tampered one is refused, never rewrapped.
         self.open(sealed, record_id=record_id)
         return self._wrap(self._unwrap(sealed, record_id), record_id, sealed.nonce, sealed.ciphertext)
+
+    def digests(self, data: bytes) -> list[bytes]:
+        """Keyed digests of `data` (HMAC-SHA256), the current key's first, then each previous key's: for comparing
+        what must not be readable from its digest alone (a request body may hold a password), across a rotation."""
+        return [hmac.new(_digest_key(kek), data, hashlib.sha256).digest() for kek in self._keks.values()]
 
     def _wrap(self, dek: bytes, record_id: str, nonce: bytes, ciphertext: bytes) -> Sealed:
         wrap_nonce = os.urandom(_NONCE_BYTES)

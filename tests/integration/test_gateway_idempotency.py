@@ -76,7 +76,7 @@ class Backend:
     failure_status: int = 503
 
 
-def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
+def make_app(pool: db.Pool, backend: Backend, keyring: Keyring = KEYRING, **options: Any) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {}
 
@@ -88,7 +88,7 @@ def make_app(pool: db.Pool, backend: Backend, **options: Any) -> FastAPI:
             Middleware(FakeAuth),
             Middleware(PrincipalRateLimit, rate=1000.0, burst=1000),
             Middleware(BodyLimit, max_bytes=4096),
-            Middleware(Idempotency, pool=lambda: pool, keyring=KEYRING, **options),
+            Middleware(Idempotency, pool=lambda: pool, keyring=keyring, **options),
         ],
     )
 
@@ -274,7 +274,8 @@ async def test_a_claim_whose_lease_ran_out_is_taken_over(gateway_pool: db.Pool, 
     body = json.dumps(LAUNCH).encode()
     store = IdempotencyStore(lambda: gateway_pool, KEYRING)
     # A gateway claimed the key and died with it.
-    dead = await store.claim(OWNER_K, "owner", fingerprint("POST", "/v1/instances", b"", body), lease=0.05)
+    print_ = KEYRING.digests(fingerprint("POST", "/v1/instances", b"", body))[0]
+    dead = await store.claim(OWNER_K, "owner", print_, lease=0.05)
     assert dead is not None
     await asyncio.sleep(0.1)
     async with client_for(make_app(gateway_pool, backend)) as client:
@@ -287,6 +288,26 @@ async def test_a_claim_whose_lease_ran_out_is_taken_over(gateway_pool: db.Pool, 
     assert not await store.complete(OWNER_K, dead, StoredAnswer(201, [], b"late"))
     record = await store.get(OWNER_K)
     assert record is not None and record.answer is not None and record.answer.body == taken.content
+
+
+async def test_a_stored_print_is_keyed_and_holds_across_a_key_rotation(gateway_pool: db.Pool, backend: Backend) -> None:
+    old = "idempotency-test-key-0123456789abcdef"
+    new = "idempotency-rotated-key-0123456789abcdef"
+    body = {**LAUNCH, "password": "hunter2"}
+    async with client_for(make_app(gateway_pool, backend)) as client:
+        first = await post(client, "/v1/instances", body, "k")
+    assert first.status_code == 202
+    stored = await IdempotencyStore(lambda: gateway_pool, KEYRING).get(OWNER_K)
+    plain = fingerprint("POST", "/v1/instances", b"", json.dumps(body).encode())
+    assert stored is not None and stored.fingerprint != plain, "a body's digest alone could be guessed by trying"
+    assert stored.fingerprint == KEYRING.digests(plain)[0]
+    rotated = Keyring(new, [old], purpose=SEALING_PURPOSE)
+    async with client_for(make_app(gateway_pool, backend, keyring=rotated)) as client:
+        again = await post(client, "/v1/instances", body, "k")
+        other = await post(client, "/v1/instances", {**body, "password": "hunter3"}, "k")
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert backend.runs == 1
 
 
 async def test_a_live_claim_is_not_taken_over(gateway_pool: db.Pool) -> None:

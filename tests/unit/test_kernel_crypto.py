@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -110,3 +111,15 @@ def test_short_keys_are_refused() -> None:
         Keyring("short")
     with pytest.raises(ValueError, match="at least 32"):
         Keyring(KEY, previous=["short"])
+
+
+def test_digests_are_keyed_current_key_first_and_apart_by_purpose() -> None:
+    current, previous = "a-current-secret-key-0123456789abcdef", "a-previous-secret-key-0123456789abcdef"
+    rotated = Keyring(current, [previous], purpose="p")
+    digests = rotated.digests(b"body")
+    assert digests[0] == Keyring(current, purpose="p").digests(b"body")[0]
+    assert digests[1] == Keyring(previous, purpose="p").digests(b"body")[0]
+    assert digests[0] != digests[1] and len(digests) == 2
+    assert Keyring(current, purpose="q").digests(b"body")[0] != digests[0]
+    assert hashlib.sha256(b"body").digest() not in digests
+    assert rotated.digests(b"other")[0] != digests[0]

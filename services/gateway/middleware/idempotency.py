@@ -58,6 +58,8 @@ def valid_key(value: bytes) -> bool:
 
 
 def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
+    """What tells one request from another (its method, path, query and body), as a digest. Never stored as it is: a
+    body holding a weak secret could be found from it by trying; the store keeps it keyed (`Keyring.digests`)."""
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), query, hashlib.sha256(body).digest()):
         digest.update(len(part).to_bytes(4, "big"))
@@ -101,6 +103,7 @@ class Idempotency(HttpMiddleware):
     ) -> None:
         super().__init__(app)
         self.store = IdempotencyStore(pool, keyring)
+        self.keyring = keyring
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self.prefix = prefix
@@ -135,9 +138,11 @@ class Idempotency(HttpMiddleware):
         body, receive, complete = await buffered_body(receive)
         if not complete:
             return  # the client went away before sending its whole request: nothing to answer
-        print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        request = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        # The current key's print is stored; a key stored before a rotation is still this request under an older one.
+        prints = self.keyring.digests(request)
         try:
-            outcome = await self._acquire(owner, authority(identity), print_)
+            outcome = await self._acquire(owner, authority(identity), prints)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("idempotency store unavailable: %s", exc)
             # Going on without the store could do the same thing twice: refuse, the client retries with its key.
@@ -161,11 +166,14 @@ class Idempotency(HttpMiddleware):
                 return permission
         return None
 
-    async def _acquire(self, owner: KeyOwner, authority: str, print_: bytes) -> uuid.UUID | StoredAnswer | _Refusal:
-        """The claim's token when this request may run; else the answer to replay, or why it is refused."""
+    async def _acquire(
+        self, owner: KeyOwner, authority: str, prints: list[bytes]
+    ) -> uuid.UUID | StoredAnswer | _Refusal:
+        """The claim's token when this request may run; else the answer to replay, or why it is refused. `prints`
+        are the request's keyed prints, the current key's first."""
         deadline = time.monotonic() + self.wait_seconds
         delay = _FIRST_POLL
-        token = await self.store.claim(owner, authority, print_, self.lease_seconds)
+        token = await self.store.claim(owner, authority, prints[0], self.lease_seconds)
         while token is None:
             try:
                 record = await self.store.get(owner)
@@ -176,11 +184,16 @@ class Idempotency(HttpMiddleware):
                     "idempotency_answer_unreadable",
                     "The answer stored for this Idempotency-Key can no longer be read; use a new key.",
                 )
-            if record is None or (record.expired and record.fingerprint == print_ and record.authority == authority):
-                # Released after a failure, or its holder is gone: this request may run it.
-                token = await self.store.claim(owner, authority, print_, self.lease_seconds)
+            if record is None:
+                # Released after a failure: this request may run it.
+                token = await self.store.claim(owner, authority, prints[0], self.lease_seconds)
                 continue
-            if record.fingerprint != print_:
+            same = record.fingerprint in prints
+            if record.expired and same and record.authority == authority:
+                # Its holder is gone: this request takes the claim over, under the print it was stored with.
+                token = await self.store.claim(owner, authority, record.fingerprint, self.lease_seconds)
+                continue
+            if not same:
                 return _Refusal(
                     422,
                     "idempotency_key_reused",
