@@ -18,7 +18,7 @@ from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
-from services.gateway import console, openapi
+from services.gateway import frontends, openapi
 from services.gateway.identity import api as identity_api
 from services.gateway.identity import bootstrap
 from services.gateway.identity.authenticator import Authenticator
@@ -105,8 +105,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # body of an unauthenticated request; the per-caller rate limit; the body limit; and idempotency innermost,
         # since it reads the whole body and must only ever see bodies the limit let through.
         middleware=[
-            # The console's pages carry their security headers whatever answers them, a rate limit's 429 included.
-            Middleware(console.ConsoleHeaders),
             Middleware(
                 ClientRateLimit,
                 rate=settings.rate_limit_per_ip,
@@ -140,8 +138,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # The services' routes, each declared once in its service: the gateway relays them.
     services = (ProxiedService(provisioner, PROVISIONER_ROUTERS), ProxiedService(audit, AUDIT_ROUTERS))
     app.router.routes.extend(proxy_routes(services))
-    # The web console: its pages call the routes above, in process, with the user's own token.
-    console.install(app, settings.kernel.keyring(purpose=console.SEALING_PURPOSE), settings.refresh_token_ttl_seconds)
+    # The frontends (the web console): their pages call the routes above, in process, with the user's own token.
+    frontends.install_all(app, settings)
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from clanavi.client import ApiError
 from clanavi.client.models import InstanceOut
-from services.gateway.console.headers import CONSOLE_PREFIX
-from services.gateway.console.problems import Problem
-from services.gateway.console.visits import Form, Visit, checked_form, visit
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.problems import Problem
+from clanavi.console.visits import Form, Visit, checked_form, visit
 
 __all__ = ["MOVING", "router"]
 

@@ -15,12 +15,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from clanavi.client import ApiError, Unauthorized
-from kernel.crypto import Keyring
-from services.gateway.console.headers import CONSOLE_PREFIX, ConsoleHeaders
-from services.gateway.console.pages import audit, auth, instances, resources, settings
-from services.gateway.console.problems import Problem
-from services.gateway.console.session import SEALING_PURPOSE, SessionCookies
-from services.gateway.console.visits import Console, Refused, SignInNeeded, console_of
+from clanavi.console.headers import CONSOLE_PREFIX, ConsoleHeaders
+from clanavi.console.pages import audit, auth, instances, resources, settings
+from clanavi.console.problems import Problem
+from clanavi.console.session import SEALING_PURPOSE, SessionCookies
+from clanavi.console.visits import Console, Refused, SignInNeeded, console_of
+from services.gateway.settings import GatewaySettings
 
 __all__ = ["CONSOLE_PREFIX", "SEALING_PURPOSE", "ConsoleHeaders", "install"]
 
@@ -57,9 +57,13 @@ async def _api_error(request: Request, error: Exception) -> Response:
     return _error_page(request, "The API refused", Problem.of(error))
 
 
-def install(app: FastAPI, keyring: Keyring, session_seconds: int) -> None:
-    """Serve the console on `app` (the gateway), its sessions sealed with `keyring` and kept `session_seconds`."""
-    app.state.console = Console.create(SessionCookies(keyring, CONSOLE_PREFIX, session_seconds))
+def install(app: FastAPI, gateway: GatewaySettings) -> None:
+    """Serve the console on `app` (the gateway; the `clanavi.frontends` entry point): its sessions sealed with the
+    gateway's secret key under a purpose of their own, and kept as long as a login's refresh token."""
+    keyring = gateway.kernel.keyring(purpose=SEALING_PURPOSE)
+    app.state.console = Console.create(SessionCookies(keyring, CONSOLE_PREFIX, gateway.refresh_token_ttl_seconds))
+    # Outermost: the console's pages carry their security headers whatever answers them, a rate limit's 429 included.
+    app.add_middleware(ConsoleHeaders)
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
     for pages in (auth, instances, audit, resources, settings):
         router.include_router(pages.router)

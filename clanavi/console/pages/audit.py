@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from clanavi.client import ApiError
-from services.gateway.console.problems import Problem
-from services.gateway.console.visits import Visit, visit
+from clanavi.console.problems import Problem
+from clanavi.console.visits import Visit, visit
 
 __all__ = ["router"]
 

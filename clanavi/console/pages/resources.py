@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from clanavi.client import ApiError, AsyncClient
-from services.gateway.console.headers import CONSOLE_PREFIX
-from services.gateway.console.problems import Problem
-from services.gateway.console.visits import Form, Visit, checked_form, visit
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.problems import Problem
+from clanavi.console.visits import Form, Visit, checked_form, visit
 
 __all__ = ["KINDS", "router"]
 

@@ -20,9 +20,9 @@ from starlette.templating import Jinja2Templates
 
 from clanavi.client import AsyncClient, RetryPolicy, Tokens
 from clanavi.client.models import MeOut, Role
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.session import ConsoleSession, Renewals, SessionCookies
 from kernel import correlation
-from services.gateway.console.headers import CONSOLE_PREFIX
-from services.gateway.console.session import ConsoleSession, Renewals, SessionCookies
 
 __all__ = ["Console", "Form", "Refused", "SignInNeeded", "Visit", "api_client", "checked_form", "visit"]
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from clanavi.client import ApiError, NotFound, Unauthorized
-from services.gateway.console.headers import CONSOLE_PREFIX
-from services.gateway.console.problems import Problem
-from services.gateway.console.session import LOGIN_COOKIE, ConsoleSession
-from services.gateway.console.visits import (
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.problems import Problem
+from clanavi.console.session import LOGIN_COOKIE, ConsoleSession
+from clanavi.console.visits import (
     Refused,
     Visit,
     api_client,
