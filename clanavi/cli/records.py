@@ -16,12 +16,29 @@ from clanavi.cli.listing import Filter, add_list
 from clanavi.cli.options import DEFAULT_TIMEOUT, Ids, Timeout, Wait
 from clanavi.client import Client, WaitTimeout
 
-__all__ = ["Action", "Kind", "finish", "group_of", "settle", "states_of"]
+__all__ = ["DISCOVERED", "Action", "Kind", "cloud_filters", "finish", "group_of", "settle", "states_of"]
 
 
 def states_of(model: type[BaseModel]) -> tuple[str, ...]:
     """The states a record of `model` can be in, as its `state` field declares them."""
     return tuple(get_args(model.model_fields["state"].annotation))
+
+
+DISCOVERED = Filter(
+    "discovered", "--discovered", "Only those an inventory sync adopted (or, --no-discovered, not).", kind=bool
+)
+
+
+def cloud_filters(model: type[BaseModel], *more: Filter) -> tuple[Filter, ...]:
+    """The filters of a kind of record kept in the clouds: by cloud account, state and name, then `more`."""
+    return (
+        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
+        Filter(
+            "state", "--state", "Only those in this state (repeat for several).", choices=states_of(model), many=True
+        ),
+        Filter("name", "--name", "Only those of this name."),
+        *more,
+    )
 
 
 @dataclass(frozen=True)
