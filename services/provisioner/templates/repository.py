@@ -33,8 +33,8 @@ _SCRIPT_COLUMNS = "id, project_id, name, latest_version, correlation_id, last_ev
 _TEMPLATE_COLUMNS = f"{_SCRIPT_COLUMNS}, default_version"
 _SCRIPT_VERSION_COLUMNS = "script_id, version, body, phase, timeout_seconds, inputs, deprecated, created_at"
 _TEMPLATE_VERSION_COLUMNS = "template_id, version, spec, sealed_values, secret_names, deprecated, created_at"
-R = TypeVar("R")
-V = TypeVar("V")
+R = TypeVar("R", ScriptRecord, TemplateRecord)
+V = TypeVar("V", ScriptVersion, TemplateVersion)
 
 
 @dataclass(frozen=True)
@@ -232,8 +232,30 @@ class _Versioned(Generic[R, V]):
         version: Callable[[Any], V],
     ) -> None:
         self.listing = Listing(f"SELECT {columns} FROM {table}", NAMED_SORTS, _KEY)
-        self._table, self._columns, self._record = table, columns, record
-        self._versions, self._owner, self._version_columns, self._version = versions, owner, version_columns, version
+        self._table, self._columns, self._versions, self._owner = table, columns, versions, owner
+        self._version_columns = version_columns
+        self._record: Callable[[Any], R] = record
+        self._version: Callable[[Any], V] = version
+
+    async def add(self, conn: Connection, record: R, *more: Any) -> None:
+        """Insert `record`: the columns every named thing has, then `more` (its own); a name taken in the project is
+        a conflict."""
+        values = (
+            uuid.UUID(record.id),
+            record.project_id,
+            record.name,
+            record.latest_version,
+            record.correlation_id,
+            record.last_event_id,
+            record.created_at,
+            record.updated_at,
+            *more,
+        )
+        marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+        try:
+            await conn.execute(f"INSERT INTO {self._table} ({self._columns}) VALUES ({marks})", *values)
+        except asyncpg.UniqueViolationError:
+            raise _name_taken(self._table.removesuffix("s"), record.name) from None
 
     async def get(self, conn: Connection, project_id: str, id_: str, *, lock: bool) -> R | None:
         key = key_of(id_)
@@ -306,20 +328,7 @@ class PostgresTemplateRepository:
     # scripts
 
     async def add_script(self, record: ScriptRecord) -> None:
-        try:
-            await self._conn.execute(
-                f"INSERT INTO scripts ({_SCRIPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                uuid.UUID(record.id),
-                record.project_id,
-                record.name,
-                record.latest_version,
-                record.correlation_id,
-                record.last_event_id,
-                record.created_at,
-                record.updated_at,
-            )
-        except asyncpg.UniqueViolationError:
-            raise _name_taken("script", record.name) from None
+        await _SCRIPTS.add(self._conn, record)
 
     async def get_script(self, project_id: str, script_id: str, *, lock: bool = False) -> ScriptRecord | None:
         return await _SCRIPTS.get(self._conn, project_id, script_id, lock=lock)
@@ -402,21 +411,7 @@ class PostgresTemplateRepository:
     # templates
 
     async def add_template(self, record: TemplateRecord) -> None:
-        try:
-            await self._conn.execute(
-                f"INSERT INTO templates ({_TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                uuid.UUID(record.id),
-                record.project_id,
-                record.name,
-                record.latest_version,
-                record.correlation_id,
-                record.last_event_id,
-                record.created_at,
-                record.updated_at,
-                record.default_version,
-            )
-        except asyncpg.UniqueViolationError:
-            raise _name_taken("template", record.name) from None
+        await _TEMPLATES.add(self._conn, record, record.default_version)
 
     async def get_template(self, project_id: str, template_id: str, *, lock: bool = False) -> TemplateRecord | None:
         return await _TEMPLATES.get(self._conn, project_id, template_id, lock=lock)
