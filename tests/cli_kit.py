@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from pydantic import BaseModel
 
 from clanavi.cli import main
 from clanavi.cli.session import Runtime
-from tests.client_kit import URL, Waits
+from clanavi.client.models import UserOut
+from tests.client_kit import MOMENT, URL, Waits
 from tests.network import Network, ok
 
 
@@ -87,6 +89,33 @@ class Cli:
 def logged_in(cli: Cli, *, project: str | None = None) -> None:
     """A config file of an API key login to the fake network's API."""
     cli.store(url=URL, login="api_key", access_token="key-1", **({"project": project} if project else {}))
+
+
+def password_login(cli: Cli, *, expires_in: float = 900, number: int = 1, **more: Any) -> None:
+    """A config file of a password login to the fake network's API, its tokens numbered `number`, its access
+    token running out in `expires_in` seconds."""
+    cli.store(
+        url=URL,
+        login="password",
+        access_token=f"access-{number}",
+        refresh_token=f"refresh-{number}",
+        expires_at=time.time() + expires_in,
+        **more,
+    )
+
+
+def user() -> UserOut:
+    """Ana, a user of the API who is no admin."""
+    return UserOut(
+        id="u-1",
+        email="ana@example.com",
+        name="Ana",
+        admin=False,
+        disabled=False,
+        disabled_at=None,
+        created_at=MOMENT,
+        updated_at=MOMENT,
+    )
 
 
 def listing(items: Sequence[BaseModel]) -> Callable[[httpx.Request], httpx.Response]:

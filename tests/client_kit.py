@@ -4,14 +4,18 @@ network, on a clock that only the client's waits move."""
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
+
 from clanavi.client import AsyncClient, AsyncPages, Client, Pages
+from services.audit.schemas import AuditEvent
 from services.provisioner.schemas import InstanceOut
 from tests.clock import FakeClock
-from tests.network import Network
+from tests.network import Network, ok
 
 URL = "http://clanavi.test:8080"
 T = TypeVar("T")
@@ -97,3 +101,27 @@ def instance(instance_id: str = "i-1", state: str = "running", **fields: Any) ->
         "updated_at": MOMENT,
     }
     return InstanceOut.model_validate({**values, **fields})
+
+
+def audit_event(number: int, seconds: float | None = None, kind: str = "instance.running") -> AuditEvent:
+    """The trail's event `number`, occurred `seconds` (default: `number`) after MOMENT."""
+    return AuditEvent(
+        id=uuid.UUID(int=number),
+        type=kind,
+        version=1,
+        occurred_at=MOMENT + timedelta(seconds=number if seconds is None else seconds),
+        project_id="default",
+        correlation_id=f"c-{number}",
+        causation_id=None,
+        subject="i-1",
+        payload={},
+        seq=number,
+        received_at=MOMENT,
+        hash="00",
+        hash_version=2,
+    )
+
+
+def events_page(*events: AuditEvent) -> httpx.Response:
+    """The trail's answer: one page of `events`, the last."""
+    return ok({"items": [e.model_dump(mode="json") for e in events], "next_cursor": None})

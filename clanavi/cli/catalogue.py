@@ -10,7 +10,7 @@ import typer
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter
 from clanavi.cli.options import DEFAULT_TIMEOUT, Timeout, Wait
-from clanavi.cli.records import Action, Kind, finish, group_of, states_of
+from clanavi.cli.records import Action, Kind, cloud_filters, finish, group_of
 from clanavi.client.models import CustomImageOut, FlavorOut, ImageCreate, ImageOut
 
 __all__ = ["IMAGES", "flavors", "images"]
@@ -23,18 +23,7 @@ IMAGES = Kind(
     of=lambda client: client.images,
     model=CustomImageOut,
     help="Images: the clouds' catalogues, and the images the project made from its instances.",
-    filters=(
-        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
-        Filter(
-            "state",
-            "--state",
-            "Only those in this state (repeat for several).",
-            choices=states_of(CustomImageOut),
-            many=True,
-        ),
-        Filter("name", "--name", "Only those of this name."),
-        Filter("instance_id", "--instance", "Only those made from this instance."),
-    ),
+    filters=cloud_filters(CustomImageOut, Filter("instance_id", "--instance", "Only those made from this instance.")),
     actions=(Action("deregister", "deregistered", "Deregister images the project made (repeating it is harmless)."),),
     listing="custom",
     list_command="custom",

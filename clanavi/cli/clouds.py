@@ -16,6 +16,7 @@ import typer
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list
 from clanavi.cli.options import Timeout, Wait, pairs, read_json_file
+from clanavi.cli.records import add_one
 from clanavi.client.models import CloudCreate, CloudOut, CloudUpdate, ModuleOut, RegionOut, SyncRunOut, ZoneOut
 
 __all__ = ["clouds", "modules"]
@@ -69,11 +70,13 @@ def _settings(cli: Invocation, given: list[str] | None, file: Path | None, optio
     return {**found, **pairs(given, option, typed=option == "--config")}
 
 
-@command(clouds, "show")
-def show(cli: Invocation, cloud_id: Id) -> None:
-    """One account: its settings, features, and the names of the credentials set (never their values)."""
-    with cli.client() as client:
-        cli.display.record(client.clouds.get(cloud_id))
+add_one(
+    clouds,
+    "show",
+    lambda client, cloud_id: client.clouds.get(cloud_id),
+    "One account: its settings, features, and the names of the credentials set (never their values).",
+    "CLOUD_ID",
+)
 
 
 @command(clouds, "add")
@@ -171,9 +174,6 @@ def sync_show(
         cli.display.record(client.clouds.sync_run(cloud_id, sync_id))
 
 
-ModuleName = Annotated[str, typer.Argument(metavar="MODULE", show_default=False)]
-
-
 @command(modules, "list")
 def module_list(cli: Invocation) -> None:
     """Every adapter module: built in or a plugin, enabled, available (its SDK installed), the clouds using it."""
@@ -181,22 +181,22 @@ def module_list(cli: Invocation) -> None:
         cli.display.records(client.modules.list(), ModuleOut)
 
 
-@command(modules, "show")
-def module_show(cli: Invocation, name: ModuleName) -> None:
-    """One module."""
-    with cli.client() as client:
-        cli.display.record(client.modules.get(name))
+add_one(modules, "show", lambda client, name: client.modules.get(name), "One module.", "MODULE")
 
 
-@command(modules, "enable")
-def enable(cli: Invocation, name: ModuleName) -> None:
-    """Enable a module: its clouds work again."""
-    with cli.client() as client:
-        cli.display.record(client.modules.enable(name))
+add_one(
+    modules,
+    "enable",
+    lambda client, name: client.modules.enable(name),
+    "Enable a module: its clouds work again.",
+    "MODULE",
+)
 
 
-@command(modules, "disable")
-def disable(cli: Invocation, name: ModuleName) -> None:
-    """Disable a module at runtime: its clouds refuse anything that calls them until it is enabled."""
-    with cli.client() as client:
-        cli.display.record(client.modules.disable(name))
+add_one(
+    modules,
+    "disable",
+    lambda client, name: client.modules.disable(name),
+    "Disable a module at runtime: its clouds refuse anything that calls them until it is enabled.",
+    "MODULE",
+)

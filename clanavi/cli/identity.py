@@ -11,6 +11,7 @@ import typer
 
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list
+from clanavi.cli.records import add_one
 from clanavi.client.models import (
     ApiKeyCreate,
     ApiKeyOut,
@@ -79,11 +80,7 @@ add_list(
 )
 
 
-@command(projects, "show")
-def project_show(cli: Invocation, project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID")]) -> None:
-    """One project."""
-    with cli.client() as client:
-        cli.display.record(client.projects.get(project_id))
+add_one(projects, "show", lambda client, project_id: client.projects.get(project_id), "One project.", "PROJECT_ID")
 
 
 @command(projects, "create")
@@ -97,11 +94,7 @@ def project_create(
         cli.display.record(client.projects.create(ProjectCreate(id=project_id, name=name)))
 
 
-@command(members, "show")
-def member_show(cli: Invocation, user_id: UserId) -> None:
-    """One member of the project."""
-    with cli.client() as client:
-        cli.display.record(client.members.get(user_id))
+add_one(members, "show", lambda client, user_id: client.members.get(user_id), "One member of the project.", "USER_ID")
 
 
 @command(members, "set")
@@ -119,14 +112,13 @@ def member_remove(cli: Invocation, user_id: UserId) -> None:
     cli.display.note(f"user {user_id} is no longer a member")
 
 
-KeyId = Annotated[str, typer.Argument(metavar="KEY_ID", show_default=False)]
-
-
-@command(api_keys, "show")
-def key_show(cli: Invocation, key_id: KeyId) -> None:
-    """One key's record (never the key itself)."""
-    with cli.client() as client:
-        cli.display.record(client.api_keys.get(key_id))
+add_one(
+    api_keys,
+    "show",
+    lambda client, key_id: client.api_keys.get(key_id),
+    "One key's record (never the key itself).",
+    "KEY_ID",
+)
 
 
 @command(api_keys, "create")
@@ -148,18 +140,16 @@ def key_create(
     cli.display.note("the key is shown this once: keep it now")
 
 
-@command(api_keys, "revoke")
-def key_revoke(cli: Invocation, key_id: KeyId) -> None:
-    """Revoke a key: it stops working everywhere within a second (repeating it is harmless)."""
-    with cli.client() as client:
-        cli.display.record(client.api_keys.revoke(key_id))
+add_one(
+    api_keys,
+    "revoke",
+    lambda client, key_id: client.api_keys.revoke(key_id),
+    "Revoke a key: it stops working everywhere within a second (repeating it is harmless).",
+    "KEY_ID",
+)
 
 
-@command(users, "show")
-def user_show(cli: Invocation, user_id: UserId) -> None:
-    """One user."""
-    with cli.client() as client:
-        cli.display.record(client.users.get(user_id))
+add_one(users, "show", lambda client, user_id: client.users.get(user_id), "One user.", "USER_ID")
 
 
 @command(users, "create")

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from clanavi.cli.invocation import Invocation, command
-from clanavi.cli.listing import Filter, moment
+from clanavi.cli.listing import moment
 from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait, pairs
-from clanavi.cli.records import Action, Kind, finish, group_of, states_of
+from clanavi.cli.records import DISCOVERED, Action, Kind, cloud_filters, finish, group_of
 from clanavi.client import ApiError
 from clanavi.client.models import InstanceCreate, InstanceOut, MetricSampleOut
 
@@ -23,20 +23,7 @@ KIND = Kind(
     of=lambda client: client.instances,
     model=InstanceOut,
     help="Instances: launch them, act on them, read their console and metrics.",
-    filters=(
-        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
-        Filter(
-            "state",
-            "--state",
-            "Only those in this state (repeat for several).",
-            choices=states_of(InstanceOut),
-            many=True,
-        ),
-        Filter("name", "--name", "Only those of this name."),
-        Filter(
-            "discovered", "--discovered", "Only those an inventory sync adopted (or, --no-discovered, not).", kind=bool
-        ),
-    ),
+    filters=cloud_filters(InstanceOut, DISCOVERED),
     actions=(
         Action("start", "running", "Start stopped instances."),
         Action("stop", "stopped", "Stop running instances."),

@@ -16,12 +16,29 @@ from clanavi.cli.listing import Filter, add_list
 from clanavi.cli.options import DEFAULT_TIMEOUT, Ids, Timeout, Wait
 from clanavi.client import Client, WaitTimeout
 
-__all__ = ["Action", "Kind", "finish", "group_of", "settle", "states_of"]
+__all__ = ["DISCOVERED", "Action", "Kind", "add_one", "cloud_filters", "finish", "group_of", "settle", "states_of"]
 
 
 def states_of(model: type[BaseModel]) -> tuple[str, ...]:
     """The states a record of `model` can be in, as its `state` field declares them."""
     return tuple(get_args(model.model_fields["state"].annotation))
+
+
+DISCOVERED = Filter(
+    "discovered", "--discovered", "Only those an inventory sync adopted (or, --no-discovered, not).", kind=bool
+)
+
+
+def cloud_filters(model: type[BaseModel], *more: Filter) -> tuple[Filter, ...]:
+    """The filters of a kind of record kept in the clouds: by cloud account, state and name, then `more`."""
+    return (
+        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
+        Filter(
+            "state", "--state", "Only those in this state (repeat for several).", choices=states_of(model), many=True
+        ),
+        Filter("name", "--name", "Only those of this name."),
+        *more,
+    )
 
 
 @dataclass(frozen=True)
@@ -89,13 +106,28 @@ def finish(
         cli.display.records(shown, kind.model)
 
 
-def _show(group: typer.Typer, kind: Kind) -> None:
-    def show(cli: Invocation, record_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)]) -> None:
-        with cli.client() as client:
-            cli.display.record(kind.of(client).get(record_id))
+def add_one(group: typer.Typer, name: str, call: Callable[[Client, str], Any], help: str, metavar: str) -> None:
+    """Declare `name` in `group`: a command given one id (or name, `metavar`) that shows the record `call` answers
+    for it."""
 
-    show.__doc__ = f"One {kind.what}, by its Clanavi id: every field."
-    command(group, "show")(show)
+    def one(cli: Invocation, given: str) -> None:
+        with cli.client() as client:
+            cli.display.record(call(client, given))
+
+    # Real objects, not text: the command's signature is read with its annotations evaluated, and the metavar is
+    # this declaration's own.
+    one.__annotations__ = {
+        "cli": Invocation,
+        "given": Annotated[str, typer.Argument(metavar=metavar, show_default=False)],
+        "return": None,
+    }
+    one.__doc__ = help
+    command(group, name)(one)
+
+
+def _show(group: typer.Typer, kind: Kind) -> None:
+    help = f"One {kind.what}, by its Clanavi id: every field."
+    add_one(group, "show", lambda client, record_id: kind.of(client).get(record_id), help, "ID")
 
 
 def _act(group: typer.Typer, kind: Kind, action: Action) -> None:

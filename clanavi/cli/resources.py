@@ -16,7 +16,7 @@ from clanavi.cli.exits import Refused
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter
 from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait
-from clanavi.cli.records import Action, Kind, finish, group_of, settle, states_of
+from clanavi.cli.records import DISCOVERED, Action, Kind, cloud_filters, finish, group_of, settle
 from clanavi.client.models import (
     AddressAllocate,
     AddressAssociate,
@@ -42,17 +42,6 @@ Name = Annotated[str, typer.Option("--name", help="Its name.")]
 Id = Annotated[str, typer.Argument(metavar="ID", show_default=False)]
 
 
-def _filters(model: type[Any], *more: Filter) -> tuple[Filter, ...]:
-    return (
-        Filter("cloud_id", "--cloud", "Only those of this cloud account."),
-        Filter(
-            "state", "--state", "Only those in this state (repeat for several).", choices=states_of(model), many=True
-        ),
-        Filter("name", "--name", "Only those of this name."),
-        *more,
-    )
-
-
 def _delete(what: str) -> Action:
     return Action("delete", "deleted", f"Delete {what} (repeating it is harmless).")
 
@@ -63,7 +52,7 @@ KEY_PAIRS = Kind(
     lambda client: client.key_pairs,
     KeyPairOut,
     "Key pairs: SSH keys of the clouds.",
-    filters=_filters(KeyPairOut),
+    filters=cloud_filters(KeyPairOut),
     actions=(_delete("key pairs"),),
 )
 SECURITY_GROUPS = Kind(
@@ -72,7 +61,7 @@ SECURITY_GROUPS = Kind(
     lambda client: client.security_groups,
     SecurityGroupOut,
     "Security groups and their rules.",
-    filters=_filters(SecurityGroupOut),
+    filters=cloud_filters(SecurityGroupOut),
     actions=(_delete("security groups"),),
 )
 VOLUMES = Kind(
@@ -81,12 +70,10 @@ VOLUMES = Kind(
     lambda client: client.volumes,
     VolumeOut,
     "Volumes: block storage for instances.",
-    filters=_filters(
+    filters=cloud_filters(
         VolumeOut,
         Filter("instance_id", "--instance", "Only those attached to this instance."),
-        Filter(
-            "discovered", "--discovered", "Only those an inventory sync adopted (or, --no-discovered, not).", kind=bool
-        ),
+        DISCOVERED,
     ),
     actions=(Action("detach", "available", "Detach volumes from their instance."), _delete("volumes")),
 )
@@ -96,7 +83,7 @@ SNAPSHOTS = Kind(
     lambda client: client.snapshots,
     SnapshotOut,
     "Snapshots of volumes.",
-    filters=_filters(SnapshotOut, Filter("volume_id", "--volume", "Only those of this volume.")),
+    filters=cloud_filters(SnapshotOut, Filter("volume_id", "--volume", "Only those of this volume.")),
     actions=(_delete("snapshots"),),
 )
 ADDRESSES = Kind(
@@ -105,7 +92,9 @@ ADDRESSES = Kind(
     lambda client: client.addresses,
     AddressOut,
     "Public addresses (elastic or floating IPs).",
-    filters=_filters(AddressOut, Filter("instance_id", "--instance", "Only the one associated with this instance.")),
+    filters=cloud_filters(
+        AddressOut, Filter("instance_id", "--instance", "Only the one associated with this instance.")
+    ),
     actions=(
         Action("disassociate", "available", "Disassociate addresses from their instance."),
         Action("release", "released", "Release addresses (repeating it is harmless)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from clanavi.client._calls import Call, body, items_of, model_of, nothing, page_of, path, query
 from clanavi.client._endpoints import M, Namespace, listing, operation
@@ -26,10 +26,47 @@ from services.provisioner.templates.schemas import (
 __all__ = ["Scripts", "Templates"]
 
 Body = Mapping[str, Any]
+A = TypeVar("A", ScriptOut, TemplateOut)
+V = TypeVar("V", ScriptVersionOut, TemplateVersionOut)
 
 
-def _deprecation(deprecated: bool) -> bytes:
-    return body(VersionUpdate, VersionUpdate(deprecated=deprecated))
+class _Versions(Generic[A, V]):
+    """The calls scripts and templates share: each is a named thing of a project under `root`, with immutable
+    numbered versions."""
+
+    def __init__(self, root: str, out: type[A], version_out: type[V]) -> None:
+        self._root = root
+        self._out: type[A] = out
+        self._version_out: type[V] = version_out
+
+    def listing(self, name: str | None, sort: str | None, order: Order | None, limit: int | None) -> Listing[A]:
+        return Listing(self._root, page_of(self._out), query(name=name), query(sort=sort, order=order), limit)
+
+    def get(self, id_: str) -> Call[A]:
+        return Call("GET", path(f"{self._root}/{{}}", id_), model_of(self._out))
+
+    def delete(self, id_: str) -> Call[None]:
+        return Call("DELETE", path(f"{self._root}/{{}}", id_), nothing)
+
+    def versions(self, id_: str) -> Call[list[V]]:
+        return Call("GET", path(f"{self._root}/{{}}/versions", id_), items_of(self._version_out))
+
+    def version(self, id_: str, version: int) -> Call[V]:
+        return Call("GET", self._version_path(id_, version), model_of(self._version_out))
+
+    def deprecate(self, id_: str, version: int, deprecated: bool) -> Call[V]:
+        content = body(VersionUpdate, VersionUpdate(deprecated=deprecated))
+        return Call("PATCH", self._version_path(id_, version), model_of(self._version_out), content=content)
+
+    def delete_version(self, id_: str, version: int) -> Call[None]:
+        return Call("DELETE", self._version_path(id_, version), nothing)
+
+    def _version_path(self, id_: str, version: int) -> str:
+        return path(f"{self._root}/{{}}/versions/{{}}", id_, str(version))
+
+
+_SCRIPTS = _Versions("/v1/scripts", ScriptOut, ScriptVersionOut)
+_TEMPLATES = _Versions("/v1/templates", TemplateOut, TemplateVersionOut)
 
 
 class Scripts(Namespace[M]):
@@ -45,11 +82,11 @@ class Scripts(Namespace[M]):
         limit: int | None = None,
     ) -> Listing[ScriptOut]:
         """The project's scripts, sorted by `created_at` or `name`."""
-        return Listing("/v1/scripts", page_of(ScriptOut), query(name=name), query(sort=sort, order=order), limit)
+        return _SCRIPTS.listing(name, sort, order, limit)
 
     @operation
     def get(self, script_id: str) -> Call[ScriptOut]:
-        return Call("GET", path("/v1/scripts/{}", script_id), model_of(ScriptOut))
+        return _SCRIPTS.get(script_id)
 
     @operation
     def create(self, script: ScriptCreate | Body, *, idempotency_key: str | None = None) -> Call[ScriptVersionOut]:
@@ -60,7 +97,7 @@ class Scripts(Namespace[M]):
     @operation
     def delete(self, script_id: str) -> Call[None]:
         """Conflict while a template runs one of its versions."""
-        return Call("DELETE", path("/v1/scripts/{}", script_id), nothing)
+        return _SCRIPTS.delete(script_id)
 
     @operation
     def new_version(self, script_id: str, version: ScriptVersionIn | Body) -> Call[ScriptVersionOut]:
@@ -70,21 +107,20 @@ class Scripts(Namespace[M]):
 
     @operation
     def versions(self, script_id: str) -> Call[builtins.list[ScriptVersionOut]]:
-        return Call("GET", path("/v1/scripts/{}/versions", script_id), items_of(ScriptVersionOut))
+        return _SCRIPTS.versions(script_id)
 
     @operation
     def version(self, script_id: str, version: int) -> Call[ScriptVersionOut]:
-        return Call("GET", path("/v1/scripts/{}/versions/{}", script_id, str(version)), model_of(ScriptVersionOut))
+        return _SCRIPTS.version(script_id, version)
 
     @operation
     def deprecate(self, script_id: str, version: int, *, deprecated: bool = True) -> Call[ScriptVersionOut]:
-        route = path("/v1/scripts/{}/versions/{}", script_id, str(version))
-        return Call("PATCH", route, model_of(ScriptVersionOut), content=_deprecation(deprecated))
+        return _SCRIPTS.deprecate(script_id, version, deprecated)
 
     @operation
     def delete_version(self, script_id: str, version: int) -> Call[None]:
         """Conflict while a template runs it, or when it is the latest."""
-        return Call("DELETE", path("/v1/scripts/{}/versions/{}", script_id, str(version)), nothing)
+        return _SCRIPTS.delete_version(script_id, version)
 
 
 class Templates(Namespace[M]):
@@ -100,11 +136,11 @@ class Templates(Namespace[M]):
         limit: int | None = None,
     ) -> Listing[TemplateOut]:
         """The project's server templates, sorted by `created_at` or `name`."""
-        return Listing("/v1/templates", page_of(TemplateOut), query(name=name), query(sort=sort, order=order), limit)
+        return _TEMPLATES.listing(name, sort, order, limit)
 
     @operation
     def get(self, template_id: str) -> Call[TemplateOut]:
-        return Call("GET", path("/v1/templates/{}", template_id), model_of(TemplateOut))
+        return _TEMPLATES.get(template_id)
 
     @operation
     def create(
@@ -124,7 +160,7 @@ class Templates(Namespace[M]):
     @operation
     def delete(self, template_id: str) -> Call[None]:
         """Conflict while live instances were launched from it."""
-        return Call("DELETE", path("/v1/templates/{}", template_id), nothing)
+        return _TEMPLATES.delete(template_id)
 
     @operation
     def new_version(self, template_id: str, version: TemplateVersionIn | Body) -> Call[TemplateVersionOut]:
@@ -133,19 +169,17 @@ class Templates(Namespace[M]):
 
     @operation
     def versions(self, template_id: str) -> Call[builtins.list[TemplateVersionOut]]:
-        return Call("GET", path("/v1/templates/{}/versions", template_id), items_of(TemplateVersionOut))
+        return _TEMPLATES.versions(template_id)
 
     @operation
     def version(self, template_id: str, version: int) -> Call[TemplateVersionOut]:
-        route = path("/v1/templates/{}/versions/{}", template_id, str(version))
-        return Call("GET", route, model_of(TemplateVersionOut))
+        return _TEMPLATES.version(template_id, version)
 
     @operation
     def deprecate(self, template_id: str, version: int, *, deprecated: bool = True) -> Call[TemplateVersionOut]:
-        route = path("/v1/templates/{}/versions/{}", template_id, str(version))
-        return Call("PATCH", route, model_of(TemplateVersionOut), content=_deprecation(deprecated))
+        return _TEMPLATES.deprecate(template_id, version, deprecated)
 
     @operation
     def delete_version(self, template_id: str, version: int) -> Call[None]:
         """Conflict while live instances came from it, or when it is the default or the latest."""
-        return Call("DELETE", path("/v1/templates/{}/versions/{}", template_id, str(version)), nothing)
+        return _TEMPLATES.delete_version(template_id, version)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import stat
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,11 @@ import typer
 import yaml
 
 from clanavi.cli import app
-from clanavi.client.models import ApiKeyCreatedOut, AuditEvent, CloudOut, NewKeyPairOut, Role, SecurityGroupOut, UserOut
-from tests.cli_kit import Cli, logged_in
+from clanavi.client.models import ApiKeyCreatedOut, CloudOut, NewKeyPairOut, Role, SecurityGroupOut
+from tests.cli_kit import Cli, logged_in, user
 from tests.client_kit import MOMENT
+from tests.client_kit import audit_event as event
+from tests.client_kit import events_page as page_of
 from tests.network import Network, ok
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,28 +176,6 @@ def test_a_cloud_is_added_with_typed_settings_and_credentials_from_a_file(cli: C
     assert ran.lines == ["cloud cld-1 added: its connection test passed"]
 
 
-def event(number: int) -> AuditEvent:
-    return AuditEvent(
-        id=uuid.UUID(int=number),
-        type="instance.running",
-        version=1,
-        occurred_at=MOMENT + timedelta(seconds=number),
-        project_id="default",
-        correlation_id=f"c-{number}",
-        causation_id=None,
-        subject="i-1",
-        payload={},
-        seq=number,
-        received_at=MOMENT,
-        hash="00",
-        hash_version=2,
-    )
-
-
-def page_of(*events: AuditEvent) -> httpx.Response:
-    return ok({"items": [e.model_dump(mode="json") for e in events], "next_cursor": None})
-
-
 def interrupted(request: httpx.Request) -> httpx.Response:
     raise KeyboardInterrupt
 
@@ -257,17 +236,7 @@ def test_service_check_refuses_bad_settings_in_one_line(cli: Cli, monkeypatch: p
 
 
 def test_a_new_users_password_comes_from_stdin_or_a_terminal_never_an_argument(cli: Cli) -> None:
-    user = UserOut(
-        id="u-1",
-        email="ana@example.com",
-        name="Ana",
-        admin=False,
-        disabled=False,
-        disabled_at=None,
-        created_at=MOMENT,
-        updated_at=MOMENT,
-    )
-    network = Network(ok(user, 201))
+    network = Network(ok(user(), 201))
     create = ("users", "create", "--email", "ana@example.com", "--name", "Ana")
     ran = cli(*create, "--password-stdin", "-o", "value", "-c", "id", network=network, stdin="a long passphrase\n")
     assert (ran.status, ran.out) == (0, "u-1\n")

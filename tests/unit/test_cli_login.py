@@ -15,8 +15,8 @@ import pytest
 from clanavi.cli.config import Stored, config_file, load, save
 from clanavi.cli.session import Runtime, fresh
 from clanavi.client import Tokens
-from clanavi.client.models import ApiKeyOut, MeOut, MeProject, Role, TokenOut, UserOut
-from tests.cli_kit import Cli, logged_in
+from clanavi.client.models import ApiKeyOut, MeOut, MeProject, Role, TokenOut
+from tests.cli_kit import Cli, logged_in, password_login, user
 from tests.client_kit import MOMENT, URL, instance
 from tests.network import Network, ok, refused
 
@@ -33,23 +33,13 @@ def issued(number: int, expires_in: int = 900) -> httpx.Response:
 
 
 def me(project: str = "default") -> MeOut:
-    user = UserOut(
-        id="u-1",
-        email="ana@example.com",
-        name="Ana",
-        admin=False,
-        disabled=False,
-        disabled_at=None,
-        created_at=MOMENT,
-        updated_at=MOMENT,
-    )
     return MeOut(
         principal="u-1",
         kind="user",
         admin=False,
         project_id=project,
         role=Role.OWNER,
-        user=user,
+        user=user(),
         api_key=None,
         projects=[MeProject(id=project, name="Web", role=Role.OWNER)],
     )
@@ -157,14 +147,7 @@ def test_a_password_is_read_from_a_terminal_or_stdin_never_from_a_pipe_unasked(c
 
 def test_renewed_tokens_are_written_back_as_the_client_renews_them(cli: Cli) -> None:
     # The access token runs out within the client's margin: it is renewed before the call.
-    cli.store(
-        url=URL,
-        login="password",
-        email="ana@example.com",
-        access_token="access-1",
-        refresh_token="refresh-1",
-        expires_at=time.time() + 5,
-    )
+    password_login(cli, expires_in=5, email="ana@example.com")
     network = Network(issued(2), ok(instance("i-1")))
     ran = cli("instances", "show", "i-1", "-o", "json", network=network)
 
@@ -182,9 +165,7 @@ def test_tokens_another_command_renewed_meanwhile_are_taken_not_renewed_again(cl
     """Two commands read the same tokens as they ran out; the other renewed first. Renewing them again would use a
     refresh token twice, which ends the whole login: this one takes the new ones from the file."""
     stale = Tokens("access-1", "refresh-1", time.time() + 5)
-    cli.store(
-        url=URL, login="password", access_token="access-2", refresh_token="refresh-2", expires_at=time.time() + 900
-    )
+    password_login(cli, number=2)
     runtime = Runtime(cli.environ, transport=Network().transport())
     assert fresh(runtime, URL, stale) == Tokens("access-2", "refresh-2", cli.stored()["expires_at"])
     # Tokens that do not run out soon are used as they are, without even a look at the file.
@@ -243,15 +224,7 @@ def test_the_config_lives_under_xdg_config_home_or_home(tmp_path: Path) -> None:
 
 
 def test_logout_ends_the_login_on_the_server_and_forgets_it(cli: Cli) -> None:
-    cli.store(
-        url=URL,
-        project="web",
-        login="password",
-        email="a@b.c",
-        access_token="access-1",
-        refresh_token="refresh-1",
-        expires_at=time.time() + 900,
-    )
+    password_login(cli, project="web", email="a@b.c")
     network = Network(httpx.Response(204))
     ran = cli("logout", network=network)
 
@@ -266,9 +239,7 @@ def test_logout_ends_the_login_on_the_server_and_forgets_it(cli: Cli) -> None:
 
 
 def test_logout_forgets_the_login_even_when_the_api_does_not_answer(cli: Cli) -> None:
-    cli.store(
-        url=URL, login="password", access_token="access-1", refresh_token="refresh-1", expires_at=time.time() + 900
-    )
+    password_login(cli)
     # Never sent: the client tries again as its retry policy allows, then gives up.
     ran = cli("logout", network=Network(*[httpx.ConnectError("refused")] * 5))
     assert ran.status == 1

@@ -3,7 +3,6 @@ only on the first (the cursor keeps it); one page on its own; the audit's end, a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 import httpx
 
 from clanavi.client import AsyncPages
-from services.audit.schemas import AuditEvent
 from tests.client_kit import MOMENT, MakeClient, Waits, done, every, first, instance
+from tests.client_kit import audit_event as event
+from tests.client_kit import events_page as page_of
 from tests.network import Network, ok
 
 
@@ -85,28 +85,6 @@ async def test_an_empty_list_is_one_call(make: MakeClient) -> None:
     network = Network(ok({"items": [], "next_cursor": None}))
     assert await every(make(network).volumes.list(instance_id="i-1")) == []
     assert params(network.requests[0]) == [("instance_id", "i-1")]
-
-
-def event(number: int, seconds: float, kind: str = "instance.running") -> AuditEvent:
-    return AuditEvent(
-        id=uuid.UUID(int=number),
-        type=kind,
-        version=1,
-        occurred_at=MOMENT + timedelta(seconds=seconds),
-        project_id="default",
-        correlation_id=f"c-{number}",
-        causation_id=None,
-        subject="i-1",
-        payload={},
-        seq=number,
-        received_at=MOMENT,
-        hash="00",
-        hash_version=2,
-    )
-
-
-def page_of(*events: AuditEvent) -> httpx.Response:
-    return ok({"items": [e.model_dump(mode="json") for e in events], "next_cursor": None})
 
 
 async def test_the_tail_is_the_last_events_oldest_first(make: MakeClient) -> None:

@@ -8,14 +8,16 @@ the user data of a launch; no answer, event or log line carries one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from adapters.base import CloudError, Operation
 from kernel import events
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, ValidationFailed
+from kernel.events import EventPayload
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
@@ -49,16 +51,105 @@ def _invalid(detail: str, problems: list[dict[str, str]]) -> None:
         raise ValidationFailed(detail, errors=problems)
 
 
+R = TypeVar("R", ScriptRecord, TemplateRecord)
+V = TypeVar("V", ScriptVersion, TemplateVersion)
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[R, V]):
+    """Scripts and templates alike: a named thing of a project with immutable numbered versions, and where the
+    repository keeps it. What each one allows beyond that (contents, defaults, what uses it) stays in its own use
+    cases."""
+
+    what: str
+    get: Callable[[TemplateRepository, str, str, bool], Awaitable[R | None]]
+    page: Callable[[TemplateRepository, NamedFilter, PageRequest], Awaitable[tuple[list[R], str | None]]]
+    save: Callable[[TemplateRepository, R], Awaitable[None]]
+    version: Callable[[TemplateRepository, str, int], Awaitable[V | None]]
+    versions: Callable[[TemplateRepository, str], Awaitable[list[V]]]
+    deprecate: Callable[[TemplateRepository, str, int, bool], Awaitable[None]]
+    deprecated: Callable[[R, int, bool], EventPayload]
+
+    async def owned(self, repo: TemplateRepository, project_id: str, id_: str, *, lock: bool = False) -> R:
+        return owned(await self.get(repo, project_id, id_, lock), self.what, id_)
+
+    async def owned_version(self, repo: TemplateRepository, record: R, version: int) -> V:
+        found = await self.version(repo, record.id, version)
+        return owned(found, f"{self.what} version", f"{record.id} version {version}")
+
+
+_SCRIPTS = _Kind[ScriptRecord, ScriptVersion](
+    what="script",
+    get=lambda repo, project_id, id_, lock: repo.get_script(project_id, id_, lock=lock),
+    page=lambda repo, flt, request: repo.script_page(flt, request),
+    save=lambda repo, record: repo.save_script(record),
+    version=lambda repo, id_, n: repo.script_version(id_, n),
+    versions=lambda repo, id_: repo.script_versions(id_),
+    deprecate=lambda repo, id_, n, deprecated: repo.deprecate_script_version(id_, n, deprecated),
+    deprecated=lambda script, n, deprecated: events.ScriptVersionDeprecated(
+        script_id=script.id, name=script.name, version=n, deprecated=deprecated
+    ),
+)
+_TEMPLATES = _Kind[TemplateRecord, TemplateVersion](
+    what="template",
+    get=lambda repo, project_id, id_, lock: repo.get_template(project_id, id_, lock=lock),
+    page=lambda repo, flt, request: repo.template_page(flt, request),
+    save=lambda repo, record: repo.save_template(record),
+    version=lambda repo, id_, n: repo.template_version(id_, n),
+    versions=lambda repo, id_: repo.template_versions(id_),
+    deprecate=lambda repo, id_, n, deprecated: repo.deprecate_template_version(id_, n, deprecated),
+    deprecated=lambda template, n, deprecated: events.TemplateVersionDeprecated(
+        template_id=template.id, name=template.name, version=n, deprecated=deprecated
+    ),
+)
+
+
+async def _get(uow: Work, kind: _Kind[R, V], project_id: str, id_: str) -> R:
+    async with uow.reading() as repos:
+        return await kind.owned(repos.templates, project_id, id_)
+
+
+async def _page(uow: Work, kind: _Kind[R, V], flt: NamedFilter, request: PageRequest) -> tuple[list[R], str | None]:
+    async with uow.reading() as repos:
+        return await kind.page(repos.templates, flt, request)
+
+
+async def _versions(uow: Work, kind: _Kind[R, V], project_id: str, id_: str) -> list[V]:
+    async with uow.reading() as repos:
+        record = await kind.owned(repos.templates, project_id, id_)
+        return await kind.versions(repos.templates, record.id)
+
+
+async def _version(uow: Work, kind: _Kind[R, V], project_id: str, id_: str, version: int) -> V:
+    async with uow.reading() as repos:
+        record = await kind.owned(repos.templates, project_id, id_)
+        return await kind.owned_version(repos.templates, record, version)
+
+
+async def _deprecate(
+    uow: Work, kind: _Kind[R, V], project_id: str, id_: str, version: int, deprecated: bool, correlation_id: str
+) -> V:
+    async with uow.transaction() as tx:
+        repo = tx.repos.templates
+        record = await kind.owned(repo, project_id, id_, lock=True)
+        found = await kind.owned_version(repo, record, version)
+        if found.deprecated == deprecated:
+            return found
+        await kind.deprecate(repo, record.id, version, deprecated)
+        record = replace(record, updated_at=_now(), correlation_id=correlation_id)
+        await kind.save(repo, tx.changed(record, kind.deprecated(record, version, deprecated)))
+        return replace(found, deprecated=deprecated)
+
+
 # scripts
 
 
 async def _script(repo: TemplateRepository, project_id: str, script_id: str, *, lock: bool = False) -> ScriptRecord:
-    return owned(await repo.get_script(project_id, script_id, lock=lock), "script", script_id)
+    return await _SCRIPTS.owned(repo, project_id, script_id, lock=lock)
 
 
 async def _script_version(repo: TemplateRepository, script: ScriptRecord, version: int) -> ScriptVersion:
-    found = await repo.script_version(script.id, version)
-    return owned(found, "script version", f"{script.id} version {version}")
+    return await _SCRIPTS.owned_version(repo, script, version)
 
 
 async def create_script(
@@ -110,42 +201,25 @@ async def add_script_version(
 
 
 async def get_script(uow: Work, project_id: str, script_id: str) -> ScriptRecord:
-    async with uow.reading() as repos:
-        return await _script(repos.templates, project_id, script_id)
+    return await _get(uow, _SCRIPTS, project_id, script_id)
 
 
 async def page_scripts(uow: Work, flt: NamedFilter, request: PageRequest) -> tuple[list[ScriptRecord], str | None]:
-    async with uow.reading() as repos:
-        return await repos.templates.script_page(flt, request)
+    return await _page(uow, _SCRIPTS, flt, request)
 
 
 async def script_versions(uow: Work, project_id: str, script_id: str) -> list[ScriptVersion]:
-    async with uow.reading() as repos:
-        script = await _script(repos.templates, project_id, script_id)
-        return await repos.templates.script_versions(script.id)
+    return await _versions(uow, _SCRIPTS, project_id, script_id)
 
 
 async def script_version(uow: Work, project_id: str, script_id: str, version: int) -> ScriptVersion:
-    async with uow.reading() as repos:
-        script = await _script(repos.templates, project_id, script_id)
-        return await _script_version(repos.templates, script, version)
+    return await _version(uow, _SCRIPTS, project_id, script_id, version)
 
 
 async def deprecate_script_version(
     uow: Work, *, project_id: str, script_id: str, version: int, deprecated: bool, correlation_id: str
 ) -> ScriptVersion:
-    async with uow.transaction() as tx:
-        repo = tx.repos.templates
-        script = await _script(repo, project_id, script_id, lock=True)
-        found = await _script_version(repo, script, version)
-        if found.deprecated == deprecated:
-            return found
-        await repo.deprecate_script_version(script.id, version, deprecated)
-        fact = events.ScriptVersionDeprecated(
-            script_id=script.id, name=script.name, version=version, deprecated=deprecated
-        )
-        await repo.save_script(tx.changed(replace(script, updated_at=_now(), correlation_id=correlation_id), fact))
-        return replace(found, deprecated=deprecated)
+    return await _deprecate(uow, _SCRIPTS, project_id, script_id, version, deprecated, correlation_id)
 
 
 def _in_use(what: str, users: Sequence[tuple[str, int]]) -> Conflict:
@@ -283,8 +357,7 @@ async def _template(
 
 
 async def _template_version(repo: TemplateRepository, template: TemplateRecord, version: int) -> TemplateVersion:
-    found = await repo.template_version(template.id, version)
-    return owned(found, "template version", f"{template.id} version {version}")
+    return await _TEMPLATES.owned_version(repo, template, version)
 
 
 async def add_template_version(
@@ -310,25 +383,19 @@ async def add_template_version(
 
 
 async def get_template(uow: Work, project_id: str, template_id: str) -> TemplateRecord:
-    async with uow.reading() as repos:
-        return await _template(repos.templates, project_id, template_id)
+    return await _get(uow, _TEMPLATES, project_id, template_id)
 
 
 async def page_templates(uow: Work, flt: NamedFilter, request: PageRequest) -> tuple[list[TemplateRecord], str | None]:
-    async with uow.reading() as repos:
-        return await repos.templates.template_page(flt, request)
+    return await _page(uow, _TEMPLATES, flt, request)
 
 
 async def template_versions(uow: Work, project_id: str, template_id: str) -> list[TemplateVersion]:
-    async with uow.reading() as repos:
-        template = await _template(repos.templates, project_id, template_id)
-        return await repos.templates.template_versions(template.id)
+    return await _versions(uow, _TEMPLATES, project_id, template_id)
 
 
 async def template_version(uow: Work, project_id: str, template_id: str, version: int) -> TemplateVersion:
-    async with uow.reading() as repos:
-        template = await _template(repos.templates, project_id, template_id)
-        return await _template_version(repos.templates, template, version)
+    return await _version(uow, _TEMPLATES, project_id, template_id, version)
 
 
 async def set_default_version(
@@ -356,18 +423,7 @@ async def set_default_version(
 async def deprecate_template_version(
     uow: Work, *, project_id: str, template_id: str, version: int, deprecated: bool, correlation_id: str
 ) -> TemplateVersion:
-    async with uow.transaction() as tx:
-        repo = tx.repos.templates
-        template = await _template(repo, project_id, template_id, lock=True)
-        found = await _template_version(repo, template, version)
-        if found.deprecated == deprecated:
-            return found
-        await repo.deprecate_template_version(template.id, version, deprecated)
-        fact = events.TemplateVersionDeprecated(
-            template_id=template.id, name=template.name, version=version, deprecated=deprecated
-        )
-        await repo.save_template(tx.changed(replace(template, updated_at=_now(), correlation_id=correlation_id), fact))
-        return replace(found, deprecated=deprecated)
+    return await _deprecate(uow, _TEMPLATES, project_id, template_id, version, deprecated, correlation_id)
 
 
 def _launched_from(what: str, instance_ids: Sequence[str]) -> Conflict:

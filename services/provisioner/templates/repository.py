@@ -4,9 +4,9 @@ PostgreSQL implementation. Every lookup carries the project: another project's i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -31,10 +31,10 @@ NAMED_SORTS = {"created_at": Column("created_at", "timestamptz"), "name": Column
 _KEY = Column("id", "uuid")
 _SCRIPT_COLUMNS = "id, project_id, name, latest_version, correlation_id, last_event_id, created_at, updated_at"
 _TEMPLATE_COLUMNS = f"{_SCRIPT_COLUMNS}, default_version"
-SCRIPT_LISTING = Listing(f"SELECT {_SCRIPT_COLUMNS} FROM scripts", NAMED_SORTS, _KEY)
-TEMPLATE_LISTING = Listing(f"SELECT {_TEMPLATE_COLUMNS} FROM templates", NAMED_SORTS, _KEY)
 _SCRIPT_VERSION_COLUMNS = "script_id, version, body, phase, timeout_seconds, inputs, deprecated, created_at"
 _TEMPLATE_VERSION_COLUMNS = "template_id, version, spec, sealed_values, secret_names, deprecated, created_at"
+R = TypeVar("R", ScriptRecord, TemplateRecord)
+V = TypeVar("V", ScriptVersion, TemplateVersion)
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,110 @@ def _uuids(ids: Collection[str]) -> list[uuid.UUID]:
     return [k for k in (key_of(i) for i in ids) if k is not None]
 
 
+class _Versioned(Generic[R, V]):
+    """A named thing of a project with immutable numbered versions, as stored: scripts and templates keep theirs
+    alike, in a table of their own and a table of their versions whose `owner` column names them."""
+
+    def __init__(
+        self,
+        table: str,
+        columns: str,
+        record: Callable[[Any], R],
+        versions: str,
+        owner: str,
+        version_columns: str,
+        version: Callable[[Any], V],
+    ) -> None:
+        self.listing = Listing(f"SELECT {columns} FROM {table}", NAMED_SORTS, _KEY)
+        self._table, self._columns, self._versions, self._owner = table, columns, versions, owner
+        self._version_columns = version_columns
+        self._record: Callable[[Any], R] = record
+        self._version: Callable[[Any], V] = version
+
+    async def add(self, conn: Connection, record: R, *more: Any) -> None:
+        """Insert `record`: the columns every named thing has, then `more` (its own); a name taken in the project is
+        a conflict."""
+        values = (
+            uuid.UUID(record.id),
+            record.project_id,
+            record.name,
+            record.latest_version,
+            record.correlation_id,
+            record.last_event_id,
+            record.created_at,
+            record.updated_at,
+            *more,
+        )
+        marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+        try:
+            await conn.execute(f"INSERT INTO {self._table} ({self._columns}) VALUES ({marks})", *values)
+        except asyncpg.UniqueViolationError:
+            raise _name_taken(self._table.removesuffix("s"), record.name) from None
+
+    async def get(self, conn: Connection, project_id: str, id_: str, *, lock: bool) -> R | None:
+        key = key_of(id_)
+        if key is None:
+            return None
+        row = await conn.fetchrow(
+            f"SELECT {self._columns} FROM {self._table} WHERE id = $1 AND project_id = $2"
+            f"{' FOR UPDATE' if lock else ''}",
+            key,
+            project_id,
+        )
+        return self._record(row) if row else None
+
+    async def delete(self, conn: Connection, id_: str) -> None:
+        await conn.execute(f"DELETE FROM {self._table} WHERE id = $1", uuid.UUID(id_))
+
+    async def page(self, conn: Connection, flt: NamedFilter, request: PageRequest) -> tuple[list[R], str | None]:
+        where = Where().add("project_id = {}", flt.project_id).given("name = {}", flt.name)
+        return await fetch_page(conn, self.listing, where, request, self._record)
+
+    async def version(self, conn: Connection, owner_id: str, version: int) -> V | None:
+        row = await conn.fetchrow(
+            f"SELECT {self._version_columns} FROM {self._versions} WHERE {self._owner} = $1 AND version = $2",
+            uuid.UUID(owner_id),
+            version,
+        )
+        return self._version(row) if row else None
+
+    async def versions(self, conn: Connection, owner_id: str) -> list[V]:
+        rows = await conn.fetch(
+            f"SELECT {self._version_columns} FROM {self._versions} WHERE {self._owner} = $1 ORDER BY version",
+            uuid.UUID(owner_id),
+        )
+        return [self._version(r) for r in rows]
+
+    async def deprecate(self, conn: Connection, owner_id: str, version: int, deprecated: bool) -> None:
+        await conn.execute(
+            f"UPDATE {self._versions} SET deprecated = $3 WHERE {self._owner} = $1 AND version = $2",
+            uuid.UUID(owner_id),
+            version,
+            deprecated,
+        )
+
+    async def delete_version(self, conn: Connection, owner_id: str, version: int) -> None:
+        await conn.execute(
+            f"DELETE FROM {self._versions} WHERE {self._owner} = $1 AND version = $2", uuid.UUID(owner_id), version
+        )
+
+
+_SCRIPTS = _Versioned(
+    "scripts", _SCRIPT_COLUMNS, _script, "script_versions", "script_id", _SCRIPT_VERSION_COLUMNS, _script_version
+)
+_TEMPLATES = _Versioned(
+    "templates",
+    _TEMPLATE_COLUMNS,
+    _template,
+    "template_versions",
+    "template_id",
+    _TEMPLATE_VERSION_COLUMNS,
+    _template_version,
+)
+SCRIPT_LISTING = _SCRIPTS.listing
+TEMPLATE_LISTING = _TEMPLATES.listing
+
+
 class PostgresTemplateRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -224,31 +328,10 @@ class PostgresTemplateRepository:
     # scripts
 
     async def add_script(self, record: ScriptRecord) -> None:
-        try:
-            await self._conn.execute(
-                f"INSERT INTO scripts ({_SCRIPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                uuid.UUID(record.id),
-                record.project_id,
-                record.name,
-                record.latest_version,
-                record.correlation_id,
-                record.last_event_id,
-                record.created_at,
-                record.updated_at,
-            )
-        except asyncpg.UniqueViolationError:
-            raise _name_taken("script", record.name) from None
+        await _SCRIPTS.add(self._conn, record)
 
     async def get_script(self, project_id: str, script_id: str, *, lock: bool = False) -> ScriptRecord | None:
-        key = key_of(script_id)
-        if key is None:
-            return None
-        row = await self._conn.fetchrow(
-            f"SELECT {_SCRIPT_COLUMNS} FROM scripts WHERE id = $1 AND project_id = $2{' FOR UPDATE' if lock else ''}",
-            key,
-            project_id,
-        )
-        return _script(row) if row else None
+        return await _SCRIPTS.get(self._conn, project_id, script_id, lock=lock)
 
     async def save_script(self, record: ScriptRecord) -> None:
         await self._conn.execute(
@@ -260,11 +343,10 @@ class PostgresTemplateRepository:
         )
 
     async def delete_script(self, script_id: str) -> None:
-        await self._conn.execute("DELETE FROM scripts WHERE id = $1", uuid.UUID(script_id))
+        await _SCRIPTS.delete(self._conn, script_id)
 
     async def script_page(self, flt: NamedFilter, request: PageRequest) -> tuple[list[ScriptRecord], str | None]:
-        where = Where().add("project_id = {}", flt.project_id).given("name = {}", flt.name)
-        return await fetch_page(self._conn, SCRIPT_LISTING, where, request, _script)
+        return await _SCRIPTS.page(self._conn, flt, request)
 
     async def add_script_version(self, version: ScriptVersion) -> None:
         await self._conn.execute(
@@ -280,19 +362,10 @@ class PostgresTemplateRepository:
         )
 
     async def script_version(self, script_id: str, version: int) -> ScriptVersion | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_SCRIPT_VERSION_COLUMNS} FROM script_versions WHERE script_id = $1 AND version = $2",
-            uuid.UUID(script_id),
-            version,
-        )
-        return _script_version(row) if row else None
+        return await _SCRIPTS.version(self._conn, script_id, version)
 
     async def script_versions(self, script_id: str) -> list[ScriptVersion]:
-        rows = await self._conn.fetch(
-            f"SELECT {_SCRIPT_VERSION_COLUMNS} FROM script_versions WHERE script_id = $1 ORDER BY version",
-            uuid.UUID(script_id),
-        )
-        return [_script_version(r) for r in rows]
+        return await _SCRIPTS.versions(self._conn, script_id)
 
     async def script_versions_named(
         self, project_id: str, refs: Collection[ScriptRef], *, hold: bool = False
@@ -322,17 +395,10 @@ class PostgresTemplateRepository:
         return {str(r["id"]): r["latest_version"] for r in rows}
 
     async def deprecate_script_version(self, script_id: str, version: int, deprecated: bool) -> None:
-        await self._conn.execute(
-            "UPDATE script_versions SET deprecated = $3 WHERE script_id = $1 AND version = $2",
-            uuid.UUID(script_id),
-            version,
-            deprecated,
-        )
+        await _SCRIPTS.deprecate(self._conn, script_id, version, deprecated)
 
     async def delete_script_version(self, script_id: str, version: int) -> None:
-        await self._conn.execute(
-            "DELETE FROM script_versions WHERE script_id = $1 AND version = $2", uuid.UUID(script_id), version
-        )
+        await _SCRIPTS.delete_version(self._conn, script_id, version)
 
     async def templates_running(self, refs: Collection[ScriptRef]) -> list[tuple[str, int]]:
         rows = await self._conn.fetch(
@@ -345,33 +411,10 @@ class PostgresTemplateRepository:
     # templates
 
     async def add_template(self, record: TemplateRecord) -> None:
-        try:
-            await self._conn.execute(
-                f"INSERT INTO templates ({_TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                uuid.UUID(record.id),
-                record.project_id,
-                record.name,
-                record.latest_version,
-                record.correlation_id,
-                record.last_event_id,
-                record.created_at,
-                record.updated_at,
-                record.default_version,
-            )
-        except asyncpg.UniqueViolationError:
-            raise _name_taken("template", record.name) from None
+        await _TEMPLATES.add(self._conn, record, record.default_version)
 
     async def get_template(self, project_id: str, template_id: str, *, lock: bool = False) -> TemplateRecord | None:
-        key = key_of(template_id)
-        if key is None:
-            return None
-        row = await self._conn.fetchrow(
-            f"SELECT {_TEMPLATE_COLUMNS} FROM templates WHERE id = $1 AND project_id = $2"
-            f"{' FOR UPDATE' if lock else ''}",
-            key,
-            project_id,
-        )
-        return _template(row) if row else None
+        return await _TEMPLATES.get(self._conn, project_id, template_id, lock=lock)
 
     async def save_template(self, record: TemplateRecord) -> None:
         await self._conn.execute(
@@ -385,11 +428,10 @@ class PostgresTemplateRepository:
         )
 
     async def delete_template(self, template_id: str) -> None:
-        await self._conn.execute("DELETE FROM templates WHERE id = $1", uuid.UUID(template_id))
+        await _TEMPLATES.delete(self._conn, template_id)
 
     async def template_page(self, flt: NamedFilter, request: PageRequest) -> tuple[list[TemplateRecord], str | None]:
-        where = Where().add("project_id = {}", flt.project_id).given("name = {}", flt.name)
-        return await fetch_page(self._conn, TEMPLATE_LISTING, where, request, _template)
+        return await _TEMPLATES.page(self._conn, flt, request)
 
     async def add_template_version(self, version: TemplateVersion) -> None:
         await self._conn.execute(
@@ -406,32 +448,16 @@ class PostgresTemplateRepository:
         )
 
     async def template_version(self, template_id: str, version: int) -> TemplateVersion | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_TEMPLATE_VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 AND version = $2",
-            uuid.UUID(template_id),
-            version,
-        )
-        return _template_version(row) if row else None
+        return await _TEMPLATES.version(self._conn, template_id, version)
 
     async def template_versions(self, template_id: str) -> list[TemplateVersion]:
-        rows = await self._conn.fetch(
-            f"SELECT {_TEMPLATE_VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 ORDER BY version",
-            uuid.UUID(template_id),
-        )
-        return [_template_version(r) for r in rows]
+        return await _TEMPLATES.versions(self._conn, template_id)
 
     async def deprecate_template_version(self, template_id: str, version: int, deprecated: bool) -> None:
-        await self._conn.execute(
-            "UPDATE template_versions SET deprecated = $3 WHERE template_id = $1 AND version = $2",
-            uuid.UUID(template_id),
-            version,
-            deprecated,
-        )
+        await _TEMPLATES.deprecate(self._conn, template_id, version, deprecated)
 
     async def delete_template_version(self, template_id: str, version: int) -> None:
-        await self._conn.execute(
-            "DELETE FROM template_versions WHERE template_id = $1 AND version = $2", uuid.UUID(template_id), version
-        )
+        await _TEMPLATES.delete_version(self._conn, template_id, version)
 
     async def live_instances(self, template_id: str, version: int | None = None) -> list[str]:
         rows = await self._conn.fetch(
