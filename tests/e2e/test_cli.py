@@ -109,6 +109,10 @@ def in_a_terminal(env: Mapping[str, str], args: list[str], typed: str) -> tuple[
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _each_line(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
@@ -241,6 +245,9 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal sends it: a suite started in the background by a shell without job control (as CI
+        # may be) has SIGINT ignored, which its children inherit, and then Python raises no KeyboardInterrupt.
+        preexec_fn=_interruptible,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_each_line, args=(follow, lines), daemon=True).start()
@@ -256,7 +263,12 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
             seen.add(event["subject"])
     finally:
         follow.send_signal(signal.SIGINT)
-        _, err = follow.communicate(timeout=30)
+        try:
+            _, err = follow.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            follow.kill()
+            follow.communicate()
+            raise
     assert follow.returncode == 0 and "Traceback" not in err
 
     events = owner.poll(
