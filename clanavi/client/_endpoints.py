@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar, overload
 
@@ -57,7 +58,7 @@ class Namespace(Generic[M]):
         self._context = context
 
 
-class _Declared(Generic[P, T]):
+class _Declared(ABC, Generic[P, T]):
     """An operation's builder, and what to do with what it builds (`_carry`)."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], T]) -> None:
@@ -65,8 +66,8 @@ class _Declared(Generic[P, T]):
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
 
-    def _carry(self, namespace: Namespace[Any], built: T) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _carry(self, namespace: Namespace[Any], built: T) -> Any: ...
 
     def _bound(self, namespace: Namespace[Any]) -> Callable[..., Any]:
         build = self.build
