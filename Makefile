@@ -31,7 +31,7 @@ format: install
 
 test: lint
 	@scripts/bootstrap.sh --browser
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 bench: install
 	@$(PY) -m bench.pipeline
