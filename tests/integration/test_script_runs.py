@@ -82,10 +82,10 @@ async def _output(client: httpx.AsyncClient, run_id: str) -> str:
     deadline = time.monotonic() + 30
     while True:
         got = ok(await client.get(f"/v1/runs/{run_id}/output", headers=H, params={"offset": offset}))
-        text += got["text"]
+        text += str(got["text"])
         offset = got["next_offset"]
         if got["ended"]:
-            return text
+            return str(text)
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
 

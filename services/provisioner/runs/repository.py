@@ -190,7 +190,8 @@ class PostgresRunRepository(PendingTable[RunRecord]):
     async def append_output(self, run_id: str, token: str, data: bytes) -> bool:
         done = await self._conn.fetchval(
             """UPDATE script_runs SET
-                   output = substring(output || $3 FROM greatest(1, octet_length(output) + octet_length($3) - $4::int + 1)),
+                   output = substring(output || $3
+                                      FROM greatest(1, octet_length(output) + octet_length($3) - $4::int + 1)),
                    output_bytes = output_bytes + octet_length($3), updated_at = now()
                WHERE id = $1 AND claim_token = $2 RETURNING true""",
             uuid.UUID(run_id),
@@ -206,7 +207,8 @@ class PostgresRunRepository(PendingTable[RunRecord]):
             return None
         row = await self._conn.fetchrow(
             """SELECT output_bytes, output_bytes - octet_length(output) AS kept_from,
-                      substring(output FROM greatest(1, $3::bigint - (output_bytes - octet_length(output)) + 1)::int FOR $4::int) AS data
+                      substring(output FROM greatest(1, $3::bigint - (output_bytes - octet_length(output)) + 1)::int
+                                FOR $4::int) AS data
                FROM script_runs WHERE id = $1 AND project_id = $2""",
             key,
             project_id,
