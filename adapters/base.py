@@ -620,6 +620,9 @@ class AdapterBase:
     config_model: ClassVar[type[BaseModel]] = NoSettings
     # The settings that are secret: stored sealed, never shown.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # The settings only the provisioner's configuration may give (they name this machine's files or servers): an
+    # account added or changed through the API that gives one is refused.
+    operator_fields: ClassVar[frozenset[str]] = frozenset()
     # The adapter's `_errors` module; None for an adapter that raises the contract's errors itself (SimCloud).
     errors: Translator | None = None
     # The most bytes of user data a launch may carry (EC2's 16 KiB unless the cloud says otherwise); the provisioner

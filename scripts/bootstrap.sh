@@ -24,6 +24,8 @@ python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 # wrk drives the gateway benchmark (make bench).
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# OpenSSH's server: the tests and `make run` start one on a free port as the SSH side of SimCloud's guests.
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
@@ -34,7 +36,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # No service a package brings (a system sshd on port 22, say) is started by installing it: a policy that denies
+    # every start stands for the install, and goes with it, unless one was there before.
+    policy_made=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_made=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$policy_made" ] || rm -f /usr/sbin/policy-rc.d
   else
     echo "bootstrap: these Debian packages are missing. Install them, then run make again:" >&2
     echo "  sudo apt-get install -y ${missing[*]}" >&2

@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from devstack import PostgresServer, RabbitServer, free_port, private_dir
+from devstack import PostgresServer, RabbitServer, SshServer, free_port, private_dir
 from kernel import db
 from kernel.settings import KernelSettings
 
@@ -68,6 +68,15 @@ def servers() -> Iterator[Servers]:
         else:
             pg.remove()  # its cluster too, should it live outside `root` (see devstack.postgres)
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshd(servers: Servers) -> Iterator[SshServer]:
+    """One OpenSSH server for the session, as an unprivileged account: the SSH side of SimCloud's guests."""
+    server = SshServer(servers.root / "sshd", free_port())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

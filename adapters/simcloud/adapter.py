@@ -54,6 +54,7 @@ class SimCloudAdapter(AdapterBase):
     driver: ClassVar[str] = "simcloud"
     # SimCloud offers the whole contract.
     features: ClassVar[frozenset[Feature]] = frozenset(Feature)
+    operator_fields: ClassVar[frozenset[str]] = frozenset({"guest_ssh"})
     config_model: ClassVar[type[SimCloudConfig]] = SimCloudConfig
 
     @classmethod

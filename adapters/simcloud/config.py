@@ -5,13 +5,44 @@ Durations are in simulated seconds; `speedup` says how many simulated seconds pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from adapters.simcloud import load, machine
+from adapters.simcloud import keys, load, machine
 
 _Seconds = Annotated[float, Field(ge=0, le=86_400)]
+
+
+class GuestSsh(BaseModel):
+    """Where the account's guests answer SSH: one real OpenSSH server (devstack's `sshd`) stands for every guest.
+    A guest launched with a public key (its key pair's, or a `#cloud-config` part's `ssh_authorized_keys`) gets it
+    appended to `authorized_keys_file`, as cloud-init would, and its console prints `host_keys` as cloud-init does.
+    Operator-only: it names a file this process writes, so an account added through the API may not set it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    # The account the server logs in (an sshd that is not root logs in only as itself).
+    user: str = Field(min_length=1, max_length=64)
+    # OpenSSH public key lines, or paths of `.pub` files (read at connect).
+    host_keys: list[str] = Field(min_length=1, max_length=8)
+    authorized_keys_file: str = Field(min_length=1)
+
+    @field_validator("host_keys")
+    @classmethod
+    def _read_files(cls, given: list[str]) -> list[str]:
+        lines = []
+        for item in given:
+            try:
+                text = Path(item).read_text().strip() if item.startswith("/") else item.strip()
+            except OSError:
+                raise ValueError(f"cannot read host key file {item}") from None
+            keys.parse_public(text)
+            lines.append(text)
+        return lines
 
 
 class SimCloudConfig(BaseModel):
@@ -45,6 +76,8 @@ class SimCloudConfig(BaseModel):
     )
     # The CPU load profile of an instance launched without a `simcloud:load` tag.
     default_load: str = "steady:20"
+    # Guests reachable over SSH (None: they are not).
+    guest_ssh: GuestSsh | None = None
 
     @field_validator("zones")
     @classmethod

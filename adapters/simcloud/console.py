@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adapters.base import InstanceState as S
-from adapters.simcloud import shell
+from adapters.simcloud import keys, shell
 from adapters.simcloud.timeline import Entry, ends
 
 # Providers keep the most recent 64 KiB of console output.
@@ -68,6 +68,8 @@ class Guest:
     user_data: str | None = None
     key_name: str | None = None
     reason: str | None = None
+    # The SSH host keys its sshd serves (OpenSSH public key lines), which cloud-init prints to the console.
+    host_keys: tuple[str, ...] = ()
 
     @property
     def hostname(self) -> str:
@@ -94,6 +96,36 @@ class Guest:
 
 # A script: (fraction of the phase's duration at which the line appears, text).
 Script = list[tuple[float, str]]
+
+
+class Raw(str):
+    """A line written straight to /dev/console, not through the kernel's log: it has no timestamp."""
+
+    __slots__ = ()
+
+
+def _host_key_lines(guest: Guest, at: datetime) -> list[str]:
+    """What cloud-init's `write-ssh-key-fingerprints` prints: the fingerprints through `logger -s` (a syslog
+    prefix on each line), then the public keys as the `.pub` files hold them, in the order of their file names."""
+    if not guest.host_keys:
+        return []
+    # /etc/ssh/ssh_host_{ecdsa,ed25519,rsa}_key.pub
+    public = sorted((keys.parse_public(k) for k in guest.host_keys), key=lambda k: k.key_type.removeprefix("ssh-"))
+    stamp = f"<14>{at:%b} {at.day:2d} {at:%H:%M:%S} cloud-init: "
+    rule = "#" * 61
+
+    def comment(key: keys.PublicKey) -> str:
+        fields = key.openssh.split(maxsplit=2)
+        return fields[2] if len(fields) > 2 else f"root@{guest.hostname}"
+
+    return [
+        *(stamp + line for line in (rule, "-----BEGIN SSH HOST KEY FINGERPRINTS-----")),
+        *(stamp + keys.fingerprint_line(k, comment(k)) for k in public),
+        *(stamp + line for line in ("-----END SSH HOST KEY FINGERPRINTS-----", rule)),
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        *(k.openssh for k in public),
+        "-----END SSH HOST KEY KEYS-----",
+    ]
 
 
 def _clean(text: str) -> str:
@@ -245,7 +277,7 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
             )
         ]
     printed = [line for script in _boot_scripts(data or "") for line in _script_output(script)]
-    keys = (
+    authorized = (
         [
             f"ci-info: Authorized keys from /home/{guest.user}/.ssh/authorized_keys for user {guest.user}",
             f"ci-info: key pair '{_clean(guest.key_name)}'",
@@ -263,7 +295,8 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
         banner(final_pid, "modules:final", 0.7),
         # The final stage runs the boot script, then prints the authorized keys straight to /dev/console.
         *_spread([f"cloud-init[{final_pid}]: {line}" for line in printed], 0.72, 0.9),
-        *_spread(keys, 0.91, 0.93),
+        *_spread(authorized, 0.91, 0.93),
+        *((0.94, Raw(line)) for line in _host_key_lines(guest, at + planned * 0.94)),
         (
             0.95,
             f"cloud-init[{final_pid}]: {_CLOUD_INIT} finished at {wall(0.95)}. Datasource {_DATASOURCE}.  "
@@ -326,7 +359,7 @@ def render(guest: Guest, history: Sequence[Entry], now: datetime, speedup: float
             if fraction * planned > shown:
                 break
             uptime = ((entry.at - origin).total_seconds() + fraction * planned) * speedup
-            lines.append(f"[{uptime:12.6f}] {text}" if text else "")
+            lines.append(f"[{uptime:12.6f}] {text}" if text and not isinstance(text, Raw) else text)
 
     for entry, end in zip(history, ends(history, now), strict=True):
         if entry.at > now:

@@ -4,6 +4,7 @@ their console and metrics. Every phase change is kept (`instance_phases`), and s
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import gzip
@@ -24,7 +25,7 @@ from adapters.base import (
     Page,
     QuotaExceeded,
 )
-from adapters.simcloud import console, faults, keypairs, load, machine, telemetry
+from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, telemetry
 from adapters.simcloud.addresses import disassociate_all
 from adapters.simcloud.catalogue import Catalogue
 from adapters.simcloud.config import SimCloudConfig
@@ -106,6 +107,9 @@ class Instances:
         self._config = config
         self._timings = config.timings()
         self._catalogue = catalogue
+        ssh = config.guest_ssh
+        # Where a guest answers SSH, for whoever runs scripts on it (other clouds: port 22 at its address).
+        self._ssh = {} if ssh is None else {"ssh_host": ssh.host, "ssh_port": ssh.port, "ssh_user": ssh.user}
 
     def _instance(self, row: Any, now: datetime) -> Instance:
         phase = machine.settle(phase_from_row(row), now)
@@ -123,7 +127,11 @@ class Instances:
             security_group_ids=tuple(row["security_group_ids"]),
             tags=dict(row["tags"] or {}),
             reason=row["reason"] if phase.state == InstanceState.ERROR else None,
-            extra={"region": self._config.region, "load": row["load_profile"] or self._config.default_load},
+            extra={
+                "region": self._config.region,
+                "load": row["load_profile"] or self._config.default_load,
+                **self._ssh,
+            },
         )
 
     async def _existing(self, conn: db.Connection, instance_id: str) -> Any:
@@ -209,7 +217,21 @@ class Instances:
             )
             await self._record_phase(conn, instance_id, now, phase)
             await self._record_load(conn, instance_id, now, profile)
-            return self._instance(await self._existing(conn, instance_id), now)
+            authorized = await self._authorized_keys(conn, spec)
+        if self._config.guest_ssh is not None and authorized:
+            await asyncio.to_thread(guest_ssh.authorize, self._config.guest_ssh.authorized_keys_file, authorized)
+        return self._instance(await self._store.instance_row(self._store.pool, instance_id), now)
+
+    async def _authorized_keys(self, conn: db.Connection, spec: LaunchSpec) -> list[str]:
+        """The public keys cloud-init would install for the guest: its key pair's and its user data's."""
+        if self._config.guest_ssh is None:
+            return []
+        found = guest_ssh.user_data_keys(_user_data_text(spec) or "")
+        if spec.key_name is not None:
+            public = await keypairs.public_key(self._store, conn, spec.key_name)
+            if public is not None:
+                found.insert(0, public)
+        return found
 
     async def _record_phase(self, conn: db.Connection, instance_id: str, at: datetime, phase: machine.Phase) -> None:
         await conn.execute(
@@ -321,6 +343,7 @@ class Instances:
             user_data=row["user_data"],
             key_name=row["key_name"],
             reason=row["reason"],
+            host_keys=tuple(self._config.guest_ssh.host_keys) if self._config.guest_ssh else (),
         )
         return console.render(guest, history, self._store.clock(), self._config.speedup)
 

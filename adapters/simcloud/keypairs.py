@@ -32,6 +32,13 @@ async def exists(store: SimStore, conn: db.Connection, name: str) -> bool:
     return found is not None
 
 
+async def public_key(store: SimStore, conn: db.Connection, name: str) -> str | None:
+    found: str | None = await conn.fetchval(
+        f"SELECT public_key FROM {SCHEMA}.key_pairs WHERE account_id = $1 AND name = $2", store.account, name
+    )
+    return found
+
+
 class KeyPairs:
     def __init__(self, store: SimStore) -> None:
         self._store = store

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 
 class BadPublicKey(ValueError):
@@ -74,3 +74,13 @@ def parse_public(text: str) -> PublicKey:
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise BadPublicKey(f"RSA keys must have at least {MIN_RSA_BITS} bits, this one has {key.key_size}")
     return PublicKey(" ".join(fields), fields[0], fingerprint(blob))
+
+
+def fingerprint_line(public: PublicKey, comment: str) -> str:
+    """The key as `ssh-keygen -l` lists it: bits, fingerprint, comment and type in brackets."""
+    key = serialization.load_ssh_public_key(" ".join(public.openssh.split()[:2]).encode())
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        bits, label = key.key_size, "RSA" if isinstance(key, rsa.RSAPublicKey) else "ECDSA"
+    else:
+        bits, label = 256, "ED25519"
+    return f"{bits} {public.fingerprint} {comment} ({label})"

@@ -45,6 +45,13 @@ from kernel.events.inventory import (
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
+from kernel.events.script_runs import (
+    ScriptRunFailed,
+    ScriptRunQueued,
+    ScriptRunStarted,
+    ScriptRunSucceeded,
+    ScriptRunTimedOut,
+)
 from kernel.events.security_groups import (
     SecurityGroupCreated,
     SecurityGroupDeleted,
@@ -120,6 +127,11 @@ __all__ = [
     "ProjectCreated",
     "ScriptCreated",
     "ScriptDeleted",
+    "ScriptRunFailed",
+    "ScriptRunQueued",
+    "ScriptRunStarted",
+    "ScriptRunSucceeded",
+    "ScriptRunTimedOut",
     "ScriptVersionCreated",
     "ScriptVersionDeleted",
     "ScriptVersionDeprecated",

@@ -37,6 +37,7 @@ from services.provisioner.inventory.schedule import Schedule
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.routes import ROUTERS
+from services.provisioner.runs.cloud import RunKind
 from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
 from services.provisioner.unit_of_work import on_postgres
 from services.provisioner.work.engine import WORK_CHANNEL, Engine
@@ -87,9 +88,20 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             # The table of kinds the one pending-action engine serves.
             kinds = (InstanceKind(keyring), RESOURCES)
             worker = Worker(engine, kinds, interval=settings.follow_interval, concurrency=settings.concurrency)
-            uow.wake_in_process(WORK_CHANNEL, worker.wakeup.set)
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
+            # Script runs hold a slot for as long as a script lasts: a worker of their own, so they never keep the
+            # cloud actions waiting.
+            runs = Worker(
+                engine, (RunKind(keyring),), interval=settings.follow_interval, concurrency=settings.run_concurrency
+            )
+
+            def wake() -> None:
+                worker.wakeup.set()
+                runs.wakeup.set()
+
+            uow.wake_in_process(WORK_CHANNEL, wake)
+            runtime.spawn(runs.run_actions(), name="runs")
             runtime.spawn(clouds.follow_changes(runtime.dsn, lambda: disabled_modules(uow)), name="cloud-changes")
             inventory = Inventory(uow, clouds)
             runtime.closing(inventory.close)

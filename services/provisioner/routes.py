@@ -6,8 +6,9 @@ from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
 from services.provisioner.modules.api import router as modules
 from services.provisioner.resources.api import router as resources
+from services.provisioner.runs.api import router as runs
 from services.provisioner.templates.api import router as templates
 
-ROUTERS = (catalogue, instances, clouds, resources, templates, modules, inventory)
+ROUTERS = (catalogue, instances, runs, clouds, resources, templates, modules, inventory)
 
 __all__ = ["ROUTERS"]

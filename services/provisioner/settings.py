@@ -85,6 +85,8 @@ class ProvisionerSettings(ServiceSettings):
     follow_interval: float = Field(default=0.25, gt=0, le=60)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
+    # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).
+    run_concurrency: int = Field(default=10, ge=1, le=256)
     # Failed cloud calls are retried this many times before the instance is marked failed.
     max_attempts: int = Field(default=5, ge=1, le=50)
     # A cloud that only throttles is retried (with backoff) for this long after the action was asked for.

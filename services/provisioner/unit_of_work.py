@@ -17,6 +17,7 @@ from services.provisioner.instances.repository import InstanceRepository, Postgr
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
+from services.provisioner.runs.repository import PostgresRunRepository, RunRepository
 from services.provisioner.templates.repository import PostgresTemplateRepository, TemplateRepository
 
 
@@ -28,6 +29,7 @@ class Repositories:
     resources: ResourceRepository
     inventory: InventoryRepository
     templates: TemplateRepository
+    runs: RunRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -41,6 +43,7 @@ def repositories(conn: Connection) -> Repositories:
         resources=PostgresResourceRepository(conn),
         inventory=PostgresInventoryRepository(conn),
         templates=PostgresTemplateRepository(conn),
+        runs=PostgresRunRepository(conn),
     )
 
 

@@ -117,6 +117,12 @@ async def check_connection(
     Raises EndpointDenied (422) naming the settings that point into a denied network, CloudConnectionFailed (422)
     saying what went wrong, or ValidationFailed (422) naming the settings the adapter refuses; never with a credential
     value in it, nor what the other side answered."""
+    reserved = sorted(set(config) & getattr(clouds.adapter_class(driver, cloud_id), "operator_fields", frozenset()))
+    if reserved:
+        raise ValidationFailed(
+            "Only the provisioner's configuration may give these settings; nothing was stored.",
+            errors=[{"location": f"body.config.{name}", "message": "set by the operator only"} for name in reserved],
+        )
     await endpoints.check(config, credentials, deny=clouds.endpoint_deny, within=within)
     try:
         async with asyncio.timeout(within):

@@ -1,5 +1,6 @@
 """Secrets at rest (`kernel.crypto`, the keyring that seals clouds' credentials): a template version's secret values,
-and user data rendered with secrets until the launch call takes it. Each ciphertext is bound to its record, so moved
+user data rendered with secrets until the launch call takes it, a run's filled script until it runs, and each
+project's SSH private key. Each ciphertext is bound to its record, so moved
 to another row it opens nowhere."""
 
 from __future__ import annotations
@@ -62,4 +63,46 @@ def open_user_data(keyring: Keyring | None, instance_id: str, text: str) -> byte
     return keyring.open(Sealed.from_bytes(base64.b64decode(text)), record_id=_user_data_id(instance_id))
 
 
-__all__ = ["open_user_data", "open_values", "seal_user_data", "seal_values"]
+def _run_id(run_id: str) -> str:
+    return f"provisioner.runs/{run_id}/script"
+
+
+def _project_key_id(project_id: str) -> str:
+    return f"provisioner.project_keys/{project_id}"
+
+
+def seal_run(keyring: Keyring | None, run_id: str, body: str, secrets: list[str]) -> bytes:
+    """A run's filled script and the secret values it was given (masked in its output), sealed for its record."""
+    plain = json.dumps({"body": body, "secrets": secrets}).encode()
+    return _keyring(keyring).seal(plain, record_id=_run_id(run_id)).to_bytes()
+
+
+def open_run(keyring: Keyring | None, run_id: str, sealed: bytes) -> tuple[str, list[str]]:
+    """Raises CryptoError when no key opens it."""
+    if keyring is None:
+        raise CryptoError("this process holds no key")
+    opened = json.loads(keyring.open(Sealed.from_bytes(sealed), record_id=_run_id(run_id)))
+    return str(opened["body"]), [str(s) for s in opened["secrets"]]
+
+
+def seal_project_key(keyring: Keyring | None, project_id: str, private_key: str) -> bytes:
+    return _keyring(keyring).seal(private_key.encode(), record_id=_project_key_id(project_id)).to_bytes()
+
+
+def open_project_key(keyring: Keyring | None, project_id: str, sealed: bytes) -> str:
+    """Raises CryptoError when no key opens it."""
+    if keyring is None:
+        raise CryptoError("this process holds no key")
+    return keyring.open(Sealed.from_bytes(sealed), record_id=_project_key_id(project_id)).decode()
+
+
+__all__ = [
+    "open_project_key",
+    "open_run",
+    "open_user_data",
+    "open_values",
+    "seal_project_key",
+    "seal_run",
+    "seal_user_data",
+    "seal_values",
+]

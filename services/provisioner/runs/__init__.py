@@ -1,0 +1,1 @@
+"""Script runs: operational scripts run on demand, and decommission scripts before a terminate, over SSH."""

@@ -1,0 +1,162 @@
+"""Operational script runs on SimCloud instances over SSH to a real OpenSSH server, on the whole provisioner app with
+real PostgreSQL and RabbitMQ: a run succeeds with its output, a failing script fails with its exit code, a slow one
+times out, a server whose host key changed is refused, and a secret never shows in an answer, the output or an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack import SshServer
+from kernel.settings import KernelSettings
+from services.provisioner.app import create_app
+from services.provisioner.settings import ProvisionerSettings
+from tests.integration.provisioner_world import ok, until, use_secret_key
+from tests.integration.test_templates import Tap, tap  # noqa: F401 - the fixture
+from tests.signing import identity_headers
+
+pytestmark = pytest.mark.integration
+
+# Configured clouds (the built-in `sim` among them) belong to the default project.
+H = identity_headers("default")
+SECRET = "hunter2-very-secret-value"
+
+
+@pytest.fixture(autouse=True)
+def _secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_secret_key(monkeypatch)
+
+
+@pytest.fixture
+async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ProvisionerSettings(
+        kernel=kernel_settings,
+        follow_interval=0.05,
+        sync_interval_seconds=0,
+        sim_options={"speedup": 1000, "guest_ssh": sshd.guest_ssh()},
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://provisioner", timeout=30) as http:
+            yield http
+
+
+async def _instance(client: httpx.AsyncClient, name: str) -> str:
+    """A running SimCloud instance launched with the project's key (imported as a key pair)."""
+    key = ok(await client.get("/v1/runs/key", headers=H))["public_key"]
+    pairs = ok(await client.get("/v1/key-pairs", headers=H))["items"]
+    if not pairs:
+        body = {"cloud_id": "sim", "name": "clanavi-runs", "public_key": key}
+        made = ok(await client.post("/v1/key-pairs/import", headers=H, json=body), 201, 202)
+        await until(client, f"/v1/key-pairs/{made['id']}", H, lambda r: r["state"] == "available")
+    launch = {
+        "cloud_id": "sim",
+        "name": name,
+        "image_id": "img-debian-12",
+        "flavor_id": "sim.small",
+        "key_name": "clanavi-runs",
+    }
+    instance = ok(await client.post("/v1/instances", headers=H, json=launch), 202)["id"]
+    await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "running")
+    return str(instance)
+
+
+async def _script(client: httpx.AsyncClient, name: str, body: str, timeout: int = 30, **extra: Any) -> str:
+    made = {"name": name, "phase": "operational", "timeout_seconds": timeout, "body": body, **extra}
+    return str(ok(await client.post("/v1/scripts", headers=H, json=made), 201)["script_id"])
+
+
+async def _ended(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    return dict(await until(client, f"/v1/runs/{run_id}", H, lambda r: r["state"] not in ("queued", "running")))
+
+
+async def _output(client: httpx.AsyncClient, run_id: str) -> str:
+    text, offset = "", 0
+    deadline = time.monotonic() + 30
+    while True:
+        got = ok(await client.get(f"/v1/runs/{run_id}/output", headers=H, params={"offset": offset}))
+        text += str(got["text"])
+        offset = got["next_offset"]
+        if got["ended"]:
+            return str(text)
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def test_runs_succeed_fail_and_mask_secrets(client: httpx.AsyncClient, tap: Tap) -> None:  # noqa: F811
+    instance = await _instance(client, "web-1")
+    body = "#!/bin/sh\necho hello {{ who }} from $(id -un)\necho 'token {{ token }}' >&2\nexit {{ code }}\n"
+    inputs = [
+        {"name": "who", "type": "text", "default": "world"},
+        {"name": "token", "type": "secret", "required": True},
+        {"name": "code", "type": "number", "default": 0},
+    ]
+    script = await _script(client, "hello", body, inputs=inputs)
+    run = ok(
+        await client.post(
+            f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script, "inputs": {"token": SECRET}}
+        ),
+        202,
+    )
+    assert run["state"] == "queued" and run["inputs"]["token"]["value"] == "********"
+    done = await _ended(client, run["id"])
+    assert done["state"] == "succeeded" and done["exit_code"] == 0, done
+    assert done["host_key"].startswith("SHA256:")
+    text = await _output(client, run["id"])
+    assert "hello world from" in text and "token ********" in text and SECRET not in text
+
+    failing = {"script_id": script, "inputs": {"token": SECRET, "code": 3}}
+    run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json=failing), 202)
+    done = await _ended(client, run["id"])
+    assert (done["state"], done["exit_code"], done["problem"]) == ("failed", 3, "script_failed")
+
+    listed = ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"]
+    assert len(listed) == 2
+    await tap.until("script_run.failed")
+    assert any("script_run.succeeded" in b for b in tap.bodies)
+    assert not any(SECRET in b for b in tap.bodies)
+
+
+async def test_a_run_times_out(client: httpx.AsyncClient) -> None:
+    instance = await _instance(client, "slow-1")
+    script = await _script(client, "slow", "#!/bin/sh\necho started\nsleep 30\n", timeout=2)
+    run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
+    done = await _ended(client, run["id"])
+    assert done["state"] == "timed_out" and done["exit_code"] is None
+    assert "started" in await _output(client, run["id"])
+
+
+async def test_a_changed_host_key_refuses_the_run(client: httpx.AsyncClient, sshd: SshServer) -> None:
+    instance = await _instance(client, "moved-1")
+    script = await _script(client, "touch", "#!/bin/sh\ntouch ran-after-key-change\n")
+    sshd.new_host_keys()
+    sshd.restart()
+    try:
+        run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
+        done = await _ended(client, run["id"])
+        assert (done["state"], done["problem"], done["exit_code"]) == ("failed", "host_key_mismatch", None)
+        assert done["started_at"] is None
+    finally:
+        # Later tests' instances print the keys the server has from now on.
+        pass
+
+
+async def test_a_run_on_a_stopped_instance_is_refused(client: httpx.AsyncClient) -> None:
+    instance = await _instance(client, "stopped-1")
+    script = await _script(client, "noop", "#!/bin/sh\ntrue\n")
+    ok(await client.post(f"/v1/instances/{instance}/actions/stop", headers=H), 202)
+    answer = await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["errors"][0]["location"] == "path.instance_id"
+    assert ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"] == []
+    missing = await client.post(
+        f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script, "inputs": {"x": 1}}
+    )
+    assert missing.status_code == 409
