@@ -20,14 +20,27 @@ def declared(name: str, kind: str, **more: Any) -> dict[str, Any]:
 
 def script(script_id: str, version: int, *inputs: dict[str, Any], phase: str = "boot") -> ScriptVersionOut:
     return ScriptVersionOut(
-        script_id=script_id, version=version, body="#!/bin/sh\n", phase=phase, timeout_seconds=300,  # type: ignore[arg-type]
+        script_id=script_id, version=version, body="#!/bin/sh\n", phase=phase, timeout_seconds=300,
         inputs=list(inputs), deprecated=False, created_at=MOMENT,
     )  # fmt: skip
 
 
 def template(**spec: Any) -> TemplateVersionOut:
-    empty = {"clouds": [], "requirements": None, "key_name": None, "security_group_ids": [], "zone": None, "tags": {}}
-    lists = {"boot_scripts": [], "operational_scripts": [], "decommission_scripts": [], "inputs": [], "values": {}}
+    empty: dict[str, Any] = {
+        "clouds": [],
+        "requirements": None,
+        "key_name": None,
+        "security_group_ids": [],
+        "zone": None,
+        "tags": {},
+    }
+    lists: dict[str, Any] = {
+        "boot_scripts": [],
+        "operational_scripts": [],
+        "decommission_scripts": [],
+        "inputs": [],
+        "values": {},
+    }
     return TemplateVersionOut.model_validate(
         {"template_id": "t", "version": 1, "alerts": [], "deprecated": False, "created_at": MOMENT}
         | empty | lists | spec
