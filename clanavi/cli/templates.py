@@ -111,29 +111,24 @@ def _declare(kind: _Versioned) -> None:
         "ID",
     )
 
-    @command(group, "versions")
     def versions(cli: Invocation, record_id: Id) -> None:
         with cli.client() as client:
             found = getattr(client, kind.call).versions(record_id)
         cli.display.records(found, kind.version_model)
 
-    @command(group, "version")
     def version(cli: Invocation, record_id: Id, number: Number) -> None:
         with cli.client() as client:
             cli.display.record(getattr(client, kind.call).version(record_id, number))
 
-    @command(group, "deprecate")
     def deprecate(cli: Invocation, record_id: Id, number: Number, undo: Undo = False) -> None:
         with cli.client() as client:
             cli.display.record(getattr(client, kind.call).deprecate(record_id, number, deprecated=not undo))
 
-    @command(group, "delete", prints=False)
     def delete(cli: Invocation, record_id: Id) -> None:
         with cli.client() as client:
             getattr(client, kind.call).delete(record_id)
         cli.display.note(f"{what} {record_id} deleted")
 
-    @command(group, "delete-version", prints=False)
     def delete_version(cli: Invocation, record_id: Id, number: Number) -> None:
         with cli.client() as client:
             getattr(client, kind.call).delete_version(record_id, number)
@@ -144,6 +139,15 @@ def _declare(kind: _Versioned) -> None:
     deprecate.__doc__ = f"Deprecate a version of a {what}: {kind.deprecated_means} (--undo: take that back)."
     delete.__doc__ = f"Delete a {what} and its versions (refused {kind.delete_refused})."
     delete_version.__doc__ = f"Delete a version of a {what} (refused {kind.delete_version_refused})."
+    # typer reads the help when a command is declared.
+    for name, function, prints in (
+        ("versions", versions, True),
+        ("version", version, True),
+        ("deprecate", deprecate, True),
+        ("delete", delete, False),
+        ("delete-version", delete_version, False),
+    ):
+        command(group, name, prints=prints)(function)
 
 
 _declare(
