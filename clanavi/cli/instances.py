@@ -109,6 +109,8 @@ def launch(
     names = [name] if count == 1 else [f"{name}-{number}" for number in range(1, count + 1)]
     if template is None and (inputs or input_file or template_version):
         raise Refused("--input, --input-file and --template-version go with --template")
+    if template is None and (image is None or flavor is None):
+        raise Refused("--image and --flavor are required without --template")
 
     def checked() -> list[InstanceCreate]:
         # Every launch is checked before the first is sent.
