@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import typer
 
-from clanavi.cli import audit, auth, catalogue, clouds, identity, instances, resources, service
+from clanavi.cli import audit, auth, catalogue, clouds, identity, instances, resources, service, templates
 from clanavi.cli.exits import EXIT_CODES_HELP, Exit, failure, one_line
 from clanavi.cli.session import Runtime
 
@@ -34,6 +34,8 @@ for name, group in (
     ("volumes", resources.volumes),
     ("snapshots", resources.snapshots),
     ("addresses", resources.addresses),
+    ("scripts", templates.scripts),
+    ("templates", templates.templates),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

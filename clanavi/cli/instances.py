@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
+from clanavi.cli.exits import Refused
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import moment
 from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait, pairs
 from clanavi.cli.records import DISCOVERED, Action, Kind, cloud_filters, finish, group_of
+from clanavi.cli.templates import launch_values, template_id_of
 from clanavi.client import ApiError
 from clanavi.client.models import InstanceCreate, InstanceOut, MetricSampleOut
 
@@ -41,8 +43,12 @@ group = group_of(KIND)
 def launch(
     cli: Invocation,
     name: Annotated[str, typer.Option("--name", help="Its name; with --count N, NAME-1 to NAME-N.")],
-    image: Annotated[str, typer.Option("--image", help="An image id of the cloud's catalogue (clanavi images list).")],
-    flavor: Annotated[str, typer.Option("--flavor", help="A flavor id of the cloud (clanavi flavors list).")],
+    image: Annotated[
+        str | None, typer.Option("--image", help="An image id of the cloud's catalogue (clanavi images list).")
+    ] = None,
+    flavor: Annotated[
+        str | None, typer.Option("--flavor", help="A flavor id of the cloud (clanavi flavors list).")
+    ] = None,
     cloud: Cloud = "sim",
     key_name: Annotated[
         str | None, typer.Option("--key-name", help="The name of one of the project's key pairs.")
@@ -58,12 +64,37 @@ def launch(
     tags: Annotated[
         list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A tag (repeat for more).")
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="TEMPLATE",
+            help="A server template's id or name: its image, flavor, options, scripts.",
+        ),
+    ] = None,
+    template_version: Annotated[
+        int | None,
+        typer.Option("--template-version", min=1, metavar="N", help="The template's version (default: its default)."),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="NAME=VALUE",
+            help="A template input's value (NAME=@FILE: the file's text; repeat for more). A required secret not "
+            "given is asked for at the terminal, without echo.",
+        ),
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input-file", metavar="FILE", help="Template inputs as a YAML or JSON mapping (- for stdin)."),
+    ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=500, help="How many to launch.")] = 1,
     wait: Wait = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
-    """Launch instances: each answers at once in state requested; --wait follows them (one bar for all) until
-    running."""
+    """Launch instances, from an image and a flavor or from a server template (--template, with its inputs): each
+    answers at once in state requested; --wait follows them (one bar for all) until running."""
     values: dict[str, Any] = {
         "cloud_id": cloud,
         "image_id": image,
@@ -76,9 +107,22 @@ def launch(
     }
     given = {key: value for key, value in values.items() if value is not None}
     names = [name] if count == 1 else [f"{name}-{number}" for number in range(1, count + 1)]
-    # Every launch is checked before the first is sent.
-    asked = [InstanceCreate.model_validate({**given, "name": each}) for each in names]
+    if template is None and (inputs or input_file or template_version):
+        raise Refused("--input, --input-file and --template-version go with --template")
+    if template is None and (image is None or flavor is None):
+        raise Refused("--image and --flavor are required without --template")
+
+    def checked() -> list[InstanceCreate]:
+        # Every launch is checked before the first is sent.
+        return [InstanceCreate.model_validate({**given, "name": each}) for each in names]
+
+    asked = checked() if template is None else []
     with cli.client() as client:
+        if template is not None:
+            given["template_id"] = template_id_of(client, template)
+            given["template_version"] = template_version
+            given["inputs"] = launch_values(cli, client, given["template_id"], template_version, inputs, input_file)
+            asked = checked()
         launched: list[InstanceOut] = []
         try:
             for instance in asked:

@@ -8,10 +8,21 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+import yaml
 
 from clanavi.cli.exits import Refused
 
-__all__ = ["DEFAULT_TIMEOUT", "Cloud", "Ids", "Timeout", "Wait", "pairs", "read_json_file"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Cloud",
+    "Ids",
+    "Timeout",
+    "Wait",
+    "pairs",
+    "read_document",
+    "read_json_file",
+    "read_text",
+]
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -44,16 +55,34 @@ def pairs(given: Sequence[str] | None, option: str, *, typed: bool = False) -> d
     return found
 
 
+def read_text(path: Path, option: str, stdin: TextIO) -> str:
+    """A file's text (`-`: stdin)."""
+    try:
+        return stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise Refused(f"{option}: cannot read {path}: {why}") from None
+
+
 def read_json_file(path: Path, option: str, stdin: TextIO) -> dict[str, Any]:
     """A JSON object from a file (`-`: stdin)."""
-    try:
-        text = stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise Refused(f"{option}: cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, option, stdin)
     try:
         value = json.loads(text)
     except ValueError:
         raise Refused(f"{option}: {path} is not JSON") from None
     if not isinstance(value, dict):
         raise Refused(f"{option}: {path} must hold a JSON object")
+    return value
+
+
+def read_document(path: Path, option: str, stdin: TextIO, kind: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
+    """A YAML (or JSON, which YAML reads too) mapping, or (`kind=list`) list, from a file (`-`: stdin)."""
+    text = read_text(path, option, stdin)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise Refused(f"{option}: {path} is neither JSON nor YAML") from None
+    if not isinstance(value, kind):
+        raise Refused(f"{option}: {path} must hold a {'mapping' if kind is dict else 'list'}")
     return value

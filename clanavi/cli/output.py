@@ -51,6 +51,10 @@ DEFAULT_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {
     models.UserOut: ("id", "email", "name", "admin", "disabled"),
     models.AuditEvent: ("occurred_at", "type", "subject", "correlation_id"),
     models.MetricSampleOut: ("timestamp", "name", "value", "unit"),
+    models.ScriptOut: ("id", "name", "latest_version", "created_at"),
+    models.ScriptVersionOut: ("script_id", "version", "phase", "timeout_seconds", "deprecated", "created_at"),
+    models.TemplateOut: ("id", "name", "default_version", "latest_version", "created_at"),
+    models.TemplateVersionOut: ("template_id", "version", "clouds", "boot_scripts", "deprecated", "created_at"),
 }
 
 

@@ -14,6 +14,7 @@ POST carries an `Idempotency-Key`, the same on its retries; refusals are raised 
 from clanavi.client import models
 from clanavi.client._client import ENVIRONMENT, AsyncClient, Client
 from clanavi.client._drivers import AsyncPages, Pages
+from clanavi.client._inputs import LaunchInput, launch_inputs, script_refs, typed_input
 from clanavi.client._retry import RetryPolicy
 from clanavi.client._session import Tokens
 from clanavi.client._waiting import WaitProgress
@@ -56,6 +57,7 @@ __all__ = [
     "Forbidden",
     "InvalidAnswer",
     "InvalidState",
+    "LaunchInput",
     "NotFound",
     "Pages",
     "PayloadTooLarge",
@@ -71,5 +73,8 @@ __all__ = [
     "WaitFailed",
     "WaitProgress",
     "WaitTimeout",
+    "launch_inputs",
     "models",
+    "script_refs",
+    "typed_input",
 ]

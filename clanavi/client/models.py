@@ -58,6 +58,7 @@ from services.provisioner.schemas import (
     ZoneOut,
 )
 from services.provisioner.templates.schemas import (
+    InputOut,
     ScriptCreate,
     ScriptOut,
     ScriptVersionIn,
@@ -86,6 +87,7 @@ __all__ = [
     "FlavorOut",
     "ImageCreate",
     "ImageOut",
+    "InputOut",
     "InstanceCreate",
     "InstanceOut",
     "InstanceStateName",

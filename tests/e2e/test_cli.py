@@ -310,3 +310,115 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
 
     verified = admin("audit", "verify", "-o", "json").json()
     assert verified["valid"] and verified["checked"] > 0
+
+
+def test_scripts_and_templates_and_a_launch_from_a_template(platform: Platform, tmp_path: Path) -> None:
+    admin = Shell(tmp_path / "admin", CLANAVI_URL=platform.gateway_url, CLANAVI_TOKEN=TOKEN)
+    admin("projects", "create", "--id", "cli-tpl", "--name", "Templates")
+    user_id = admin(
+        "users", "create", "--email", "tpl@example.com", "--name", "Tpl", "--password-stdin", "-o", "json",
+        stdin=PASSWORD + "\n",
+    ).json()["id"]  # fmt: skip
+    admin("members", "set", user_id, "--role", "owner", "-p", "cli-tpl")
+    owner = Shell(tmp_path / "owner")
+    owner("login", "--url", platform.gateway_url, "--email", "tpl@example.com", "--project", "cli-tpl", "--stdin",
+          stdin=PASSWORD + "\n")  # fmt: skip
+    cloud = owner("clouds", "add", "--name", "sim-tpl", "--driver", "simcloud", *SIM, "-o", "json").json()["id"]
+
+    # A script, its body from a file and its inputs from YAML; a second version from stdin keeps those inputs.
+    (tmp_path / "configure.sh").write_text("#!/bin/sh\necho configured {{ site }}\n")
+    (tmp_path / "inputs.yaml").write_text(
+        "- {name: site, type: text, pattern: '[a-z.]+', required: true}\n"
+        "- {name: size, type: number, minimum: 1, maximum: 8, default: 1}\n"
+        "- {name: debug, type: boolean, default: false}\n"
+        "- {name: password, type: secret, required: true}\n"
+    )
+    made = owner(
+        "scripts", "create", "--name", "configure", "--body", str(tmp_path / "configure.sh"),
+        "--inputs", str(tmp_path / "inputs.yaml"), "-o", "json",
+    ).json()  # fmt: skip
+    script_id = made["script_id"]
+    assert (made["version"], made["phase"], [i["name"] for i in made["inputs"]]) == (
+        1, "boot", ["site", "size", "debug", "password"],
+    )  # fmt: skip
+    body = "#!/bin/sh\nPASSWORD='{{ password }}'\necho configured {{ site }} size {{ size }} debug {{ debug }}\n"
+    second = owner("scripts", "add-version", script_id, "--body", "-", "-o", "json", stdin=body).json()
+    assert (second["version"], second["inputs"]) == (2, made["inputs"])
+    versions = owner("scripts", "versions", script_id, "-o", "json").json()
+    assert [(v["version"], v["deprecated"]) for v in versions] == [(1, False), (2, False)]
+    assert owner("scripts", "deprecate", script_id, "1", "-o", "json").json()["deprecated"] is True
+    listed = owner("scripts", "list", "--name", "configure", "-o", "json").json()
+    assert [(s["id"], s["latest_version"]) for s in listed] == [(script_id, 2)]
+
+    # A template from a YAML spec: the script's latest version, and a value for one of its inputs.
+    (tmp_path / "web.yaml").write_text(
+        f"name: web\nclouds:\n  - {{cloud_id: {cloud}, image_id: img-debian-12, flavor_id: sim.small}}\n"
+        f"boot_scripts:\n  - script_id: {script_id}\nvalues:\n  site: shop.example.org\n"
+    )
+    template = owner("templates", "create", "--spec", str(tmp_path / "web.yaml"), "-o", "json").json()
+    template_id = template["template_id"]
+    assert template["boot_scripts"] == [{"script_id": script_id, "version": 2}]
+    asked = {i["name"]: i for i in owner("templates", "inputs", "web", "-o", "json").json()}
+    assert {name: (i["type"], i["needed"], i["preset"]) for name, i in asked.items()} == {
+        "site": ("text", False, "shop.example.org"),
+        "size": ("number", False, 1),
+        "debug": ("boolean", False, False),
+        "password": ("secret", True, None),
+    }
+    shown = owner("templates", "show", template_id, "-o", "json").json()
+    assert (shown["name"], shown["default_version"], shown["latest_version"]) == ("web", 1, 1)
+
+    # Launched by the template's name, its inputs typed as declared, the secret from a file, followed to running.
+    secret = "cli-Secret-0123456789"
+    (tmp_path / "password").write_text(secret + "\n")
+    launched = owner(
+        "instances", "launch", "--name", "tpl-1", "--cloud", cloud, "--template", "web", "--input", "size=3",
+        "--input", "debug=yes", "--input", f"password=@{tmp_path / 'password'}", "--wait", "-o", "json",
+    )  # fmt: skip
+    instance = launched.json()
+    assert (instance["state"], instance["template_id"], instance["template_version"]) == ("running", template_id, 1)
+    assert instance["inputs"] == {
+        "site": {"value": "shop.example.org", "level": "template", "type": "text"},
+        "size": {"value": 3, "level": "server", "type": "number"},
+        "debug": {"value": True, "level": "server", "type": "boolean"},
+        "password": {"value": "********", "level": "server", "type": "secret"},
+    }
+    console = owner("instances", "console", instance["id"]).out
+    assert "configured shop.example.org size 3 debug true" in console
+    assert secret not in launched.out + launched.err + console
+    found = owner("instances", "list", "--cloud", cloud, "-c", "id", "-c", "template_id", "-o", "json").json()
+    assert [(i["id"], i["template_id"]) for i in found] == [(instance["id"], template_id)]
+
+    # A bad input: exit status 1, one line naming the field; nothing launched.
+    bad = owner(
+        "instances", "launch", "--name", "tpl-2", "--cloud", cloud, "--template", template_id,
+        "--input", "size=99", "--input", "password=x", expect=1,
+    )  # fmt: skip
+    (line,) = bad.err.splitlines()
+    assert line.startswith("clanavi: 422 ") and "body.inputs.size: must be at most 8" in line, line
+    missing = owner("instances", "launch", "--name", "tpl-2", "--cloud", cloud, "--template", "web", expect=1)
+    assert "body.inputs.password: required" in missing.err
+    unknown = owner("instances", "launch", "--name", "tpl-2", "--cloud", cloud, "--template", "nope", expect=1)
+    assert unknown.err == "clanavi: no template named 'nope' in the project\n"
+    assert owner("instances", "list", "--name", "tpl-2", "-o", "json").json() == []
+
+    # Versions: a second one made the default; the first, deprecated, cannot be launched; in use, nothing deletes.
+    (tmp_path / "web2.yaml").write_text(
+        f"clouds:\n  - {{cloud_id: {cloud}, image_id: img-debian-12, flavor_id: sim.small}}\n"
+        f"boot_scripts:\n  - script_id: {script_id}\nvalues: {{site: www.example.org, password: hunter2hunter2}}\n"
+    )
+    v2 = owner("templates", "add-version", template_id, "--spec", str(tmp_path / "web2.yaml"), "-o", "json").json()
+    assert (v2["version"], v2["values"]["password"]) == (2, "********")
+    assert owner("templates", "set-default", template_id, "2", "-o", "json").json()["default_version"] == 2
+    assert owner("templates", "deprecate", template_id, "1", "-o", "json").json()["deprecated"] is True
+    old = owner(*("instances", "launch", "--name", "tpl-3", "--cloud", cloud, "--template", "web"),
+                "--template-version", "1", "--input", "password=x", expect=1)  # fmt: skip
+    assert old.err.startswith("clanavi: 422 ") and "template_version" in old.err
+    rows = owner("templates", "versions", template_id, "-c", "version", "-c", "deprecated").out.splitlines()
+    assert [row.split() for row in rows[2:]] == [["1", "true"], ["2", "false"]]
+    in_use = owner("scripts", "delete", script_id, expect=1)
+    assert in_use.err.startswith("clanavi: 409 ") and len(in_use.err.splitlines()) == 1
+    held = owner("templates", "delete-version", template_id, "1", expect=1)
+    assert held.err.startswith("clanavi: 409 ")
+    usage = owner("instances", "launch", "--name", "x", "--input", "a=b", expect=2)
+    assert usage.err == "clanavi: --input, --input-file and --template-version go with --template\n"

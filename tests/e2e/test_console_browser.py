@@ -161,3 +161,112 @@ def test_an_operator_launches_watches_stops_audits_and_logs_out(platform: Platfo
     visit.shot("logged-out")
     visit.open(f"{CONSOLE}/instances")
     visit.wait("sent to the login", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
+
+
+def test_an_operator_makes_a_template_and_launches_from_its_generated_form(
+    platform: Platform, browser: webdriver.Chrome
+) -> None:
+    members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
+    visit = Visit(browser, platform.gateway_url)
+    tag = uuid.uuid4().hex[:6]
+    visit.open(f"{CONSOLE}/login")
+    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
+    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    # A script, its inputs declared as YAML.
+    browser.find_element(By.LINK_TEXT, "Scripts").click()
+    visit.wait("the scripts page", lambda d: d.current_url.endswith(f"{CONSOLE}/scripts"))
+    browser.find_element(By.CSS_SELECTOR, "details summary").click()
+    browser.find_element(By.ID, "field-name").send_keys(f"configure-{tag}")
+    body = browser.find_element(By.ID, "field-body")
+    body.clear()
+    body.send_keys("#!/bin/sh\necho configured {{ site }} size {{ size }} debug {{ debug }}\n: '{{ password }}'\n")
+    browser.find_element(By.ID, "field-inputs").send_keys(
+        "- {name: site, type: text, pattern: '[a-z.]+'}\n"
+        "- {name: size, type: number, minimum: 1, maximum: 8, default: 1}\n"
+        "- {name: debug, type: boolean, default: false}\n"
+        "- {name: tier, type: choice, choices: [small, large], default: small}\n"
+        "- {name: password, type: secret, required: true}\n"
+    )
+    visit.shot("scripts")
+    browser.find_element(By.ID, "field-name").submit()
+    visit.wait("the script's page", lambda d: "/scripts/" in d.current_url)
+    assert browser.find_element(By.CSS_SELECTOR, "#version-1 td").text == "boot"
+    visit.shot("script")
+
+    # A template that runs it on SimCloud, with a value for one of its inputs.
+    browser.find_element(By.LINK_TEXT, "Templates").click()
+    visit.wait("the templates page", lambda d: d.current_url.endswith(f"{CONSOLE}/templates"))
+    browser.find_element(By.CSS_SELECTOR, "details summary").click()
+    browser.find_element(By.ID, "field-name").send_keys(f"web-{tag}")
+    Select(browser.find_element(By.ID, "field-cloud_id")).select_by_value("sim")
+    visit.wait(
+        "the catalogue", lambda d: d.find_elements(By.CSS_SELECTOR, "#field-image_id option[value=img-debian-12]")
+    )
+    Select(browser.find_element(By.ID, "field-image_id")).select_by_value("img-debian-12")
+    Select(browser.find_element(By.ID, "field-flavor_id")).select_by_value("sim.small")
+    Select(browser.find_element(By.ID, "field-boot_scripts")).select_by_visible_text(f"configure-{tag}")
+    browser.find_element(By.ID, "field-values").send_keys("site: shop.example.org\n")
+    visit.shot("templates")
+    browser.find_element(By.ID, "field-name").submit()
+    visit.wait("the template's page", lambda d: "/templates/" in d.current_url)
+    assert "(default)" in browser.find_element(By.CSS_SELECTOR, "#version-1 th").text
+    visit.shot("template")
+
+    # The launch form: one field per input, made from its type; the API's refusal marked on its field.
+    browser.find_element(By.LINK_TEXT, "Launch from this template").click()
+    visit.wait("the launch form", lambda d: d.find_elements(By.ID, "field-input-size"))
+    kinds = {
+        e.get_attribute("name"): (e.tag_name, e.get_attribute("type"))
+        for e in browser.find_elements(By.CSS_SELECTOR, "#inputs input, #inputs select")
+    }
+    assert kinds == {
+        "input-site": ("input", "text"),
+        "input-size": ("input", "number"),
+        "input-debug": ("input", "checkbox"),
+        "input-tier": ("select", "select-one"),
+        "input-password": ("input", "password"),
+    }
+    assert browser.find_element(By.ID, "field-input-password").get_attribute("required") == "true"
+    assert browser.find_element(By.ID, "field-input-site").get_attribute("placeholder") == "shop.example.org"
+    name = f"tpl-{tag}"
+    browser.find_element(By.ID, "field-name").send_keys(name)
+    browser.find_element(By.ID, "field-input-size").send_keys("99")
+    browser.find_element(By.ID, "field-input-password").send_keys("browser-Secret-0123")
+    visit.shot("template-launch")
+    browser.find_element(By.ID, "field-name").submit()
+    marked = visit.wait("the refusal", lambda d: d.find_elements(By.ID, "error-input-size"))
+    assert marked[0].text == "must be at most 8"
+    assert browser.find_element(By.ID, "field-input-size").get_attribute("aria-invalid") == "true"
+    assert browser.find_element(By.ID, "field-input-password").get_attribute("value") == ""
+    assert browser.find_element(By.ID, "field-name").get_attribute("value") == name
+    visit.shot("template-launch-refused")
+
+    size = browser.find_element(By.ID, "field-input-size")
+    size.clear()
+    size.send_keys("3")
+    browser.find_element(By.ID, "field-input-debug").click()
+    Select(browser.find_element(By.ID, "field-input-tier")).select_by_value("large")
+    browser.find_element(By.ID, "field-input-password").send_keys("browser-Secret-0123")
+    browser.find_element(By.ID, "field-name").submit()
+    visit.wait("the instance's page", lambda d: "/instances/" in d.current_url and "/templates/" not in d.current_url)
+    instance_id = browser.current_url.rsplit("/", 1)[1]
+    visit.wait("running", lambda d: visit.row_state(instance_id) == "running")
+    visit.shot("instance-from-template")
+    assert visit.csp_violations() == []
+
+    async def launched() -> dict[str, Any]:
+        async with platform.client() as admin:
+            found: dict[str, Any] = (await admin.get(f"/v1/instances/{instance_id}")).json()
+            return found
+
+    instance = asyncio.run(launched())
+    assert instance["inputs"] == {
+        "site": {"value": "shop.example.org", "level": "template", "type": "text"},
+        "size": {"value": 3, "level": "server", "type": "number"},
+        "debug": {"value": True, "level": "server", "type": "boolean"},
+        "tier": {"value": "large", "level": "server", "type": "choice"},
+        "password": {"value": "********", "level": "server", "type": "secret"},
+    }

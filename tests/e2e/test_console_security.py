@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.console_kit import CONSOLE, Member, add_members, browser, csrf_of, log_in, logged_in
 from tests.e2e.platform import Platform, wait_for_state
-from tests.e2e.tenants import PASSWORD
+from tests.e2e.tenants import PASSWORD, login
 
 pytestmark = pytest.mark.e2e
 
@@ -183,3 +183,104 @@ async def test_logging_out_ends_the_login_everywhere(platform: Platform, members
         thief.cookies.set("clanavi_console", stolen, path=CONSOLE)
         again = await thief.get(f"{CONSOLE}/instances")
         assert again.status_code == 303 and again.headers["location"] == f"{CONSOLE}/login"
+
+
+async def _script_and_template(platform: Platform, owner_email: str) -> tuple[str, str]:
+    """A script declaring a bounded number and a required secret, and a template on SimCloud that runs it."""
+    owner = await login(platform, owner_email, "default")
+    async with owner:
+        inputs = [
+            {"name": "size", "type": "number", "minimum": 1, "maximum": 8, "default": 1},
+            {"name": "password", "type": "secret", "required": True},
+        ]
+        body = "#!/bin/sh\necho size {{ size }}\n: '{{ password }}'\n"
+        name = f"guarded-{uuid.uuid4().hex[:6]}"
+        script = await owner.post("/v1/scripts", json={"name": name, "body": body, "inputs": inputs})
+        assert script.status_code == 201, script.text
+        template = await owner.post(
+            "/v1/templates",
+            json={
+                "name": name,
+                "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+                "boot_scripts": [{"script_id": script.json()["script_id"]}],
+            },
+        )
+        assert template.status_code == 201, template.text
+    return script.json()["script_id"], template.json()["template_id"]
+
+
+def _main(page: httpx.Response) -> str:
+    return page.text.split("<main", 1)[1].split("</main>")[0]
+
+
+async def test_script_and_template_pages_are_guarded(platform: Platform, members: dict[str, Member]) -> None:
+    script_id, template_id = await _script_and_template(platform, members["owner"].email)
+    pages = (
+        "/scripts", f"/scripts/{script_id}", "/templates", f"/templates/{template_id}",
+        f"/templates/{template_id}/launch", f"/templates/{template_id}/launch/inputs?cloud_id=sim",
+    )  # fmt: skip
+    async with logged_in(platform, members["operator"].email) as operator:
+        for path in pages:
+            answer = await operator.get(CONSOLE + path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert_secured(answer)
+            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
+        form = (await operator.get(f"{CONSOLE}/templates/{template_id}/launch")).text
+        # One field per declared input, made from its type; the required one marked.
+        assert 'type="number" step="any" min="1" max="8"' in form and 'id="field-input-size"' in form
+        assert 'type="password" autocomplete="new-password" value="" id="field-input-password"' in form
+        assert 'name="input-password" aria-describedby="hint-input-password" required aria-required="true"' in form
+
+        # Every form is refused from another site, and nothing is made.
+        csrf = csrf_of(form)
+        launch = {"csrf": csrf, "name": "from-elsewhere", "cloud_id": "sim", "input-password": "x" * 12}
+        posts: list[tuple[str, dict[str, str]]] = [
+            ("/scripts", {"csrf": csrf, "name": "from-elsewhere", "body": "#!/bin/sh\n"}),
+            (f"/scripts/{script_id}/versions", {"csrf": csrf, "body": "#!/bin/sh\necho changed\n"}),
+            (f"/scripts/{script_id}/actions", {"csrf": csrf, "action": "delete"}),
+            ("/templates", {"csrf": csrf, "name": "from-elsewhere", "cloud_id": "sim"}),
+            (f"/templates/{template_id}/versions", {"csrf": csrf, "cloud_id": "sim"}),
+            (f"/templates/{template_id}/actions", {"csrf": csrf, "action": "deprecate", "version": "1"}),
+            (f"/templates/{template_id}/launch", launch),
+        ]
+        for path, data in posts:
+            answer = await operator.post(CONSOLE + path, data=data, headers={"Origin": "https://evil.example"})
+            assert answer.status_code == 403, (path, answer.text)
+            assert_secured(answer)
+
+        # The API's refusal of an input is marked on its field; the secret typed is not sent back.
+        refused = await operator.post(f"{CONSOLE}/templates/{template_id}/launch", data={**launch, "input-size": "99"})
+        assert refused.status_code == 422, refused.text
+        assert 'aria-describedby="hint-input-size error-input-size" aria-invalid="true"' in refused.text
+        assert '<p class="field-error" id="error-input-size">must be at most 8</p>' in refused.text
+        assert "x" * 12 not in refused.text
+    async with platform.client() as admin:
+        assert (await admin.get("/v1/instances", params={"name": "from-elsewhere"})).json()["items"] == []
+        for kind, record_id in (("scripts", script_id), ("templates", template_id)):
+            versions = (await admin.get(f"/v1/{kind}/{record_id}/versions")).json()["items"]
+            assert [(v["version"], v["deprecated"]) for v in versions] == [(1, False)]
+        assert (await admin.get("/v1/scripts", params={"name": "from-elsewhere"})).json()["items"] == []
+
+
+async def test_a_viewer_sees_no_template_action_and_the_api_refuses_a_forged_one(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    script_id, template_id = await _script_and_template(platform, members["owner"].email)
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        for path in ("/scripts", f"/scripts/{script_id}", "/templates", f"/templates/{template_id}"):
+            page = await viewer.get(CONSOLE + path)
+            assert page.status_code == 200, (path, page.text)
+            main = _main(page).replace('<button type="submit">Show</button>', "")
+            assert "<button" not in main and "<form" not in main.replace('<form class="filters"', ""), path
+            assert "/launch" not in main and "New script" not in main and "New server template" not in main
+        csrf = csrf_of(page.text)
+        launch = {"csrf": csrf, "name": "by-viewer", "cloud_id": "sim", "input-password": "p" * 12}
+        forged = await viewer.post(f"{CONSOLE}/templates/{template_id}/launch", data=launch)
+        assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+        made = await viewer.post(f"{CONSOLE}/scripts", data={"csrf": csrf, "name": "by-viewer", "body": "#!/bin/sh\n"})
+        assert made.status_code == 403 and 'role="alert"' in made.text
+        gone = await viewer.post(f"{CONSOLE}/templates/{template_id}/actions", data={"csrf": csrf, "action": "delete"})
+        assert gone.status_code == 403
+    async with platform.client() as admin:
+        assert (await admin.get("/v1/instances", params={"name": "by-viewer"})).json()["items"] == []
+        assert (await admin.get(f"/v1/templates/{template_id}")).status_code == 200

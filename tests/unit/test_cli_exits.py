@@ -77,7 +77,11 @@ def test_no_answer_is_1_naming_the_api(cli: Cli) -> None:
     [
         (("instances", "lunch"), "clanavi: instances: No such command 'lunch'. Did you mean 'launch'? (see --help)"),
         (("instances",), "clanavi: instances: Missing command. (see --help)"),
-        (LAUNCH[:4], "clanavi: instances launch: Missing option '--image'. (see --help)"),
+        (LAUNCH[:4], "clanavi: --image and --flavor are required without --template"),
+        (
+            ("instances", "launch", "--name", "x", "--input", "a=b"),
+            "clanavi: --input, --input-file and --template-version go with --template",
+        ),
         (
             ("instances", "list", "-o", "xml"),
             "clanavi: instances list: Invalid value for '--output' / '-o': Value error, 'xml' is not one of 'table', "

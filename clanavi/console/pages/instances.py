@@ -17,7 +17,7 @@ from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
-__all__ = ["MOVING", "router"]
+__all__ = ["MOVING", "catalogue", "router"]
 
 router = APIRouter()
 
@@ -129,7 +129,8 @@ async def act(instance_id: str, request: Request, current: Visiting) -> Response
     )
 
 
-async def _catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
+async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
+    """What a launch (or a template) may choose in a cloud: its images, flavors, key pairs and security groups."""
     api = current.api
     images = await api.images.list(cloud_id=cloud_id)
     flavors = await api.flavors.list(cloud_id=cloud_id)
@@ -149,7 +150,7 @@ async def _launch_page(
     clouds = [c async for c in current.api.clouds.list(limit=100)]
     cloud_id = values.get("cloud_id") or (clouds[0].id if clouds else "")
     values = {**values, "cloud_id": cloud_id}
-    catalogue = await _catalogue(current, cloud_id) if cloud_id else {}
+    offered = await catalogue(current, cloud_id) if cloud_id else {}
     return await current.page(
         "launch.html",
         problem.status if problem else 200,
@@ -159,7 +160,7 @@ async def _launch_page(
         values=values,
         chosen=groups_chosen,
         problem=problem,
-        **catalogue,
+        **offered,
     )
 
 
@@ -171,8 +172,8 @@ async def launch_form(current: Visiting, cloud_id: str = "") -> Response:
 @router.get("/instances/new/catalogue")
 async def launch_catalogue(current: Visiting, cloud_id: str = "") -> Response:
     """The form's fields that depend on the cloud chosen, for htmx to swap in."""
-    catalogue = await _catalogue(current, cloud_id)
-    return current.fragment("_launch_catalogue.html", values={}, chosen=[], problem=None, **catalogue)
+    offered = await catalogue(current, cloud_id)
+    return current.fragment("_launch_catalogue.html", values={}, chosen=[], problem=None, **offered)
 
 
 def _launch_body(form: Form) -> dict[str, Any]:

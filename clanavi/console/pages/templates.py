@@ -1,0 +1,217 @@
+"""Server templates: one page of the list, a template's page with its versions (the default marked), the forms that
+make a template and a new version (a cloud's image and flavor from its catalogue, key pair, security groups, zone,
+the scripts it runs, inputs and values as YAML), and the actions on versions; the API's refusals (409 while live
+instances came from a version) shown on the page.
+
+A new version starts from the latest: what the form does not show (tags, requirements, alert specs, the image and
+flavor of other clouds) is kept. Secret values are never shown, so they are not kept: the form says so."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from clanavi.client import ApiError
+from clanavi.client.models import TemplateVersionOut
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.pages.instances import catalogue
+from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, act_on, document, listed
+from clanavi.console.problems import Problem
+from clanavi.console.visits import Form, Visit, checked_form, visit
+from services.provisioner.templates.domain import SCRIPT_LISTS
+from services.provisioner.templates.inputs import MASK
+
+__all__ = ["router"]
+
+router = APIRouter()
+Visiting = Annotated[Visit, Depends(visit)]
+ACTIONS = frozenset({"deprecate", "undeprecate", "delete-version", "delete", "set-default"})
+_MACHINE = ("cloud_id", "image_id", "flavor_id")
+
+
+def _field_of(parts: list[str]) -> str | None:
+    """The form's field of a refusal: the image, flavor or cloud of `clouds.N`, else the body's own name."""
+    if len(parts) >= 3 and parts[0] == "clouds" and parts[2] in _MACHINE:
+        return parts[2]
+    return parts[0] if parts else None
+
+
+def _spec(form: Form, base: TemplateVersionOut | None) -> dict[str, Any]:
+    """A template version as the form gives it, over `base` (the version it started from); raises Unreadable."""
+    found: dict[str, Any] = {}
+    if base is not None:
+        found = base.model_dump(
+            mode="json", exclude={"template_id", "version", "deprecated", "created_at", "values"}, exclude_none=True
+        )
+    machine = {key: form.get(key) for key in _MACHINE}
+    others = [c for c in found.get("clouds", []) if c["cloud_id"] != machine["cloud_id"]]
+    found["clouds"] = [machine, *others] if any(machine.values()) else others
+    found["key_name"] = form.optional("key_name")
+    found["security_group_ids"] = form.getlist("security_group_ids")
+    found["zone"] = form.optional("zone")
+    for name in SCRIPT_LISTS:
+        found[name] = [{"script_id": each} for each in form.getlist(name)]
+    try:
+        found["inputs"] = document(form.get("inputs"), list)
+    except Unreadable as error:
+        raise Unreadable("inputs", str(error)) from None
+    try:
+        found["values"] = document(form.get("values"), dict)
+    except Unreadable as error:
+        raise Unreadable("values", str(error)) from None
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _unreadable(error: Unreadable) -> Problem:
+    field, why = error.args
+    return Problem(f"The {field} are not valid.", fields={field: f"The {field} are {why}."})
+
+
+def _as_form(version: TemplateVersionOut) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The form's fields showing `version`, and its choices of several (groups, scripts)."""
+    first = version.clouds[0] if version.clouds else None
+    inputs = [each.model_dump(exclude_none=True, exclude_defaults=True) for each in version.inputs]
+    plain = {name: value for name, value in version.values.items() if value != MASK}
+    values = {
+        "cloud_id": first.cloud_id if first else "",
+        "image_id": first.image_id if first else "",
+        "flavor_id": first.flavor_id if first else "",
+        "key_name": version.key_name or "",
+        "zone": version.zone or "",
+        "inputs": yaml.safe_dump(inputs, sort_keys=False, allow_unicode=True) if inputs else "",
+        "values": yaml.safe_dump(plain, sort_keys=False, allow_unicode=True) if plain else "",
+    }
+    chosen = {name: [ref.script_id for ref in getattr(version, name)] for name in SCRIPT_LISTS}
+    chosen["security_group_ids"] = list(version.security_group_ids)
+    return values, chosen
+
+
+async def _form_context(
+    current: Visit, values: dict[str, str], chosen: dict[str, list[str]], problem: Problem | None
+) -> dict[str, Any]:
+    """What the template form offers: the clouds, the chosen cloud's catalogue, the project's scripts."""
+    clouds = [c async for c in current.api.clouds.list(limit=100)]
+    cloud_id = values.get("cloud_id") or (clouds[0].id if clouds else "")
+    values = {**values, "cloud_id": cloud_id}
+    offered = await catalogue(current, cloud_id) if cloud_id else {}
+    scripts = (await current.api.scripts.list(sort="name", order="asc", limit=200).page()).items
+    return {
+        "clouds": [(c.id, f"{c.name} ({c.driver})") for c in clouds if c.enabled],
+        "values": values,
+        "chosen": chosen.get("security_group_ids", []),
+        "script_choices": chosen,
+        "scripts": [(s.id, s.name) for s in scripts],
+        "script_lists": [(name, f"{phase.capitalize()} scripts") for name, phase in SCRIPT_LISTS.items()],
+        "problem": problem,
+        **offered,
+    }
+
+
+def _chosen(form: Form) -> dict[str, list[str]]:
+    return {name: form.getlist(name) for name in (*SCRIPT_LISTS, "security_group_ids")}
+
+
+async def _list_page(
+    current: Visit,
+    *,
+    name: str = "",
+    sort: str = "name",
+    order: str = "asc",
+    limit: str = "50",
+    cursor: str = "",
+    problem: Problem | None = None,
+    form: Form | None = None,
+) -> Response:
+    found = await listed(current.api.templates, name, sort, order, limit, cursor)
+    problem = problem or found.problem
+    editing = await _form_context(
+        current, form.values() if form else {}, _chosen(form) if form else {}, problem
+    ) if await current.may_operate() else {"problem": problem}  # fmt: skip
+    return await current.page(
+        "templates.html",
+        problem.status if problem else 200,
+        title="Server templates",
+        section="templates",
+        rows=found.items,
+        filters=found.filters,
+        sorts=SORTS,
+        limits=[(n, n) for n in LIMITS],
+        query=found.query,
+        cursor=cursor,
+        next_cursor=found.next_cursor,
+        **editing,
+    )
+
+
+async def _template_page(
+    current: Visit, template_id: str, *, problem: Problem | None = None, form: Form | None = None
+) -> Response:
+    template = await current.api.templates.get(template_id)
+    versions = await current.api.templates.versions(template_id)
+    latest = next((v for v in versions if v.version == template.latest_version), versions[-1])
+    values, chosen = (form.values(), _chosen(form)) if form else _as_form(latest)
+    editing = await _form_context(current, values, chosen, problem) if await current.may_operate() else {}
+    return await current.page(
+        "template.html",
+        problem.status if problem else 200,
+        title=f"Server template {template.name}",
+        section="templates",
+        tpl=template,
+        versions=list(reversed(versions)),
+        latest=latest,
+        secrets_dropped=any(value == MASK for value in latest.values.values()),
+        **{"problem": problem, **editing},
+    )
+
+
+@router.get("/templates")
+async def templates(
+    current: Visiting, name: str = "", sort: str = "name", order: str = "asc", limit: str = "50", cursor: str = ""
+) -> Response:
+    return await _list_page(current, name=name, sort=sort, order=order, limit=limit, cursor=cursor)
+
+
+@router.post("/templates")
+async def create(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    try:
+        made = await current.api.templates.create({"name": form.get("name").strip(), **_spec(form, None)})
+    except Unreadable as error:
+        return await _list_page(current, problem=_unreadable(error), form=form)
+    except (ApiError, ValidationError) as error:
+        return await _list_page(current, problem=Problem.of(error, _field_of), form=form)
+    return current.redirect(f"{CONSOLE_PREFIX}/templates/{made.template_id}")
+
+
+@router.get("/templates/{template_id}")
+async def template_page(template_id: str, current: Visiting) -> Response:
+    return await _template_page(current, template_id)
+
+
+@router.post("/templates/{template_id}/versions")
+async def add_version(template_id: str, request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    api = current.api.templates
+    try:
+        latest = await api.version(template_id, (await api.get(template_id)).latest_version)
+        await api.new_version(template_id, _spec(form, latest))
+    except Unreadable as error:
+        return await _template_page(current, template_id, problem=_unreadable(error), form=form)
+    except (ApiError, ValidationError) as error:
+        return await _template_page(current, template_id, problem=Problem.of(error, _field_of), form=form)
+    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
+
+
+@router.post("/templates/{template_id}/actions")
+async def act(template_id: str, request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    problem = await act_on(current.api.templates, template_id, form, ACTIONS)
+    if problem is not None:
+        return await _template_page(current, template_id, problem=problem)
+    if form.get("action") == "delete":
+        return current.redirect(f"{CONSOLE_PREFIX}/templates")
+    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
