@@ -3,6 +3,7 @@ modules, platform admins).
 
 Adding an account, or changing its settings or credentials, tests the connection first: the API refuses a failed
 test (`cloud_connection_failed`, exit status 1) and stores nothing, so a cloud that is added has passed its test.
+`clanavi clouds test` tests a stored account again, and ends with exit status 1 when it fails.
 Credentials are best given in a file (`--credentials-file`, `-` for stdin): an option's value is seen by other
 users in the process list."""
 
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from clanavi.cli.exits import Exit, Refused
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list
 from clanavi.cli.options import Timeout, Wait, pairs, read_json_file
@@ -137,6 +139,17 @@ def remove(
     with cli.client() as client:
         client.clouds.remove(cloud_id, force=force)
     cli.display.note(f"cloud {cloud_id} removed")
+
+
+@command(clouds, "test")
+def connection_test(cli: Invocation, cloud_id: Id) -> None:
+    """Test the account's connection again with what is stored (nothing changes); exit status 1 when it fails."""
+    with cli.client() as client:
+        outcome = client.clouds.test(cloud_id)
+    cli.display.record(outcome)
+    if not outcome.ok:
+        raise Refused(f"the connection test of {cloud_id} failed: {outcome.code}: {outcome.detail}", Exit.API_ERROR)
+    cli.display.note(f"cloud {cloud_id}: the connection test passed in {outcome.latency_ms} ms")
 
 
 @command(clouds, "regions")

@@ -144,11 +144,13 @@ class _Api(Namespace[M]):
         return (yield from log_in(self._session, username, password))
 
     @procedure
-    def refresh(self) -> Plan[None]:
-        """Renew the access token now (a login's refresh token is used once, and replaced)."""
+    def refresh(self, renewal_key: str | None = None) -> Plan[None]:
+        """Renew the access token now (a login's refresh token is used once, and replaced). Processes that share
+        one login and may renew it at once send the same `renewal_key` (a secret they derive from the refresh token):
+        the API then answers them the same new tokens rather than ending the login."""
         if not self._session.renewable:
             raise ConfigurationError("no refresh token: log in first")
-        yield from renewal(self._session, self._session.tokens)
+        yield from renewal(self._session, self._session.tokens, renewal_key)
 
     @procedure
     def logout(self) -> Plan[None]:

@@ -15,6 +15,7 @@ from clanavi.client._waiting import Progress, wait
 from services.provisioner.schemas import (
     CloudCreate,
     CloudOut,
+    CloudTestOut,
     CloudUpdate,
     ModuleOut,
     ModuleUpdate,
@@ -70,6 +71,13 @@ class Clouds(Namespace[M]):
         """Remove a cloud; Conflict (`cloud_in_use`) while Clanavi holds live resources there, unless `force`
         (Clanavi forgets them; the cloud is not touched)."""
         return Call("DELETE", path("/v1/clouds/{}", cloud_id), nothing, query(force=force or None))
+
+    @operation
+    def test(self, cloud_id: str, *, idempotency_key: str | None = None) -> Call[CloudTestOut]:
+        """Test the stored account's connection again (nothing changes): a test that fails is answered, with `ok`
+        false and what went wrong in `code` and `detail`, not raised."""
+        route = path("/v1/clouds/{}/test", cloud_id)
+        return Call("POST", route, model_of(CloudTestOut), idempotency_key=idempotency_key)
 
     @operation
     def regions(self, cloud_id: str) -> Call[builtins.list[RegionOut]]:

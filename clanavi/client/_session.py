@@ -77,13 +77,15 @@ def log_in(session: Session, username: str, password: str) -> Plan[TokenOut]:
     return answer
 
 
-def renewal(session: Session, stale: object) -> Plan[None]:
+def renewal(session: Session, stale: object, renewal_key: str | None = None) -> Plan[None]:
     """Trade the refresh token for new tokens, unless the session moved on from `stale` meanwhile (another request
-    renewed first: a refresh token used twice would end the whole login)."""
+    renewed first: a refresh token used twice would end the whole login). With `renewal_key`, the same renewal sent
+    again with the same key (by another process holding the same tokens) answers the same new refresh token."""
     tokens = session.tokens
     if tokens is not stale or tokens is None or tokens.refresh_token is None:
         return
-    answer = yield from fetch(_grant(grant_type="refresh_token", refresh_token=tokens.refresh_token))
+    fields = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+    answer = yield from fetch(_grant(**fields, **({"renewal_key": renewal_key} if renewal_key else {})))
     session.adopt(Tokens.issued(answer, now=time.time()))
 
 

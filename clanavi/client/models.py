@@ -43,6 +43,7 @@ from services.provisioner.resources.schemas import (
 from services.provisioner.schemas import (
     CloudCreate,
     CloudOut,
+    CloudTestOut,
     CloudUpdate,
     FlavorOut,
     ImageOut,
@@ -82,6 +83,7 @@ __all__ = [
     "ChainVerification",
     "CloudCreate",
     "CloudOut",
+    "CloudTestOut",
     "CloudUpdate",
     "CustomImageOut",
     "FlavorOut",

@@ -16,7 +16,17 @@ from starlette.staticfiles import StaticFiles
 
 from clanavi.client import ApiError, Unauthorized
 from clanavi.console.headers import CONSOLE_PREFIX, ConsoleHeaders
-from clanavi.console.pages import audit, auth, instances, resources, scripts, settings, template_launch, templates
+from clanavi.console.pages import (
+    audit,
+    auth,
+    identity,
+    instances,
+    resources,
+    scripts,
+    settings,
+    template_launch,
+    templates,
+)
 from clanavi.console.problems import Problem
 from clanavi.console.session import SEALING_PURPOSE, SessionCookies
 from clanavi.console.visits import Console, Refused, SignInNeeded, console_of
@@ -65,7 +75,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
     # Outermost: the console's pages carry their security headers whatever answers them, a rate limit's 429 included.
     app.add_middleware(ConsoleHeaders)
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-    for pages in (auth, instances, scripts, templates, template_launch, audit, resources, settings):
+    for pages in (auth, instances, scripts, templates, template_launch, audit, resources, settings, identity):
         router.include_router(pages.router)
     app.include_router(router)
     app.add_api_route(CONSOLE_PREFIX, auth.home, methods=["GET"], include_in_schema=False)

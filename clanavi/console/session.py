@@ -5,7 +5,10 @@ reads it), `SameSite=Strict` (no other site's page sends it) and `Secure` unless
 loopback host; nothing goes to the browser's storage.
 
 A refresh token works once: two requests renewing with the same one would end the whole login. Renewals therefore go
-through `Renewals`, which lets one request of a login renew and hands its outcome to the others for a while."""
+through `Renewals`, which lets one request of a login renew and hands its outcome to the others for a while, in this
+process; and each renewal carries a renewal key (`SessionCookies.renewal_key`, derived from the refresh token by the
+key every replica shares), so that the API answers a second replica renewing the same session at once the same new
+tokens instead of ending the login."""
 
 from __future__ import annotations
 
@@ -93,6 +96,12 @@ class SessionCookies:
         sealed = self._keyring.seal(plain, record_id=_RECORD).to_bytes()
         value = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
         self._set(response, request, COOKIE, value, self._max_age)
+
+    def renewal_key(self, refresh_token: str) -> str:
+        """What every replica sends along when renewing with `refresh_token`: the same for all of them, and made
+        with the gateway's secret key, so that whoever holds only the refresh token cannot make it."""
+        digest = self._keyring.digests(b"console renewal\0" + refresh_token.encode())[0]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def clear(self, response: Response, request: Request) -> None:
         self._set(response, request, COOKIE, "", 0)

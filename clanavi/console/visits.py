@@ -130,7 +130,7 @@ class Visit:
 async def _renewed(request: Request, console: Console, session: ConsoleSession) -> ConsoleSession:
     async def trade() -> Tokens:
         async with api_client(request, session.tokens, session.project) as api:
-            await api.refresh()
+            await api.refresh(console.cookies.renewal_key(session.refresh_token))
             assert api.tokens is not None
             return api.tokens
 

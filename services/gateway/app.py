@@ -53,6 +53,10 @@ like one that does not exist.
 Errors are RFC 9457 problem JSON."""
 
 
+# The keys that seal the successors kept for renewals made with a renewal key.
+RENEWALS_PURPOSE = "gateway refresh renewals"
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # secrets come from the environment
     internal_key = settings.kernel.internal_key_bytes()
@@ -72,6 +76,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tokens=tokens,
         refresh_ttl=settings.refresh_token_ttl_seconds,
         on_change=authenticator.forget,
+        keyring=settings.kernel.keyring(purpose=RENEWALS_PURPOSE),
     )
 
     async def readiness() -> dict[str, bool]:

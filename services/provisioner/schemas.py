@@ -99,6 +99,31 @@ Credentials = Annotated[
 ]
 
 
+class SettingProblem(BaseModel):
+    location: str = Field(description="The setting: `config.<name>`, `credentials.<name>`, `config` or `cloud`")
+    message: str
+
+
+class CloudTestOut(BaseModel):
+    """A stored account's connection test: passed, or what failed in the words a new account would be refused in."""
+
+    cloud_id: str
+    ok: bool
+    latency_ms: int = Field(description="Connecting and the call, in milliseconds")
+    tested: Literal["regions", "flavors", "images"] | None = Field(
+        description="What the cloud was asked for (the first of these its adapter has); none: connecting was the test"
+    )
+    found: int | None = Field(default=None, description="How many the cloud listed, when it answered")
+    code: str | None = Field(
+        default=None,
+        description="When it failed: `cloud_connection_failed`, `cloud_endpoint_denied` or "
+        "`validation_failed` (the adapter refuses the stored settings)",
+    )
+    detail: str | None = Field(default=None, description="What went wrong; never what the cloud answered")
+    errors: list[SettingProblem] = Field(default_factory=list, description="The settings the failure is about")
+    tested_at: datetime
+
+
 class CloudCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from devstack import MotoServer, free_port
 from tests.e2e.platform import TOKEN, Platform
 
 pytestmark = pytest.mark.e2e
@@ -180,6 +181,9 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
 
     cloud = owner("clouds", "add", "--name", "sim-cli", "--driver", "simcloud", *SIM, "-o", "json").json()
     assert cloud["config"] == {"boot_seconds": 0.3, "stop_seconds": 0.2, "terminate_seconds": 0.2}
+    tested = owner("clouds", "test", cloud["id"], "-o", "json")
+    assert tested.json()["ok"] and tested.json()["tested"] == "regions" and tested.json()["found"] == 1
+    assert f"cloud {cloud['id']}: the connection test passed in " in tested.err
 
     # Three at once, followed to running with one display (lines, as stderr is not a terminal here).
     launched = owner(*LAUNCH, "--name", "web", "--cloud", cloud["id"], "--count", "3", "--wait", "-o", "json")
@@ -303,6 +307,22 @@ def test_a_user_runs_a_projects_instances_from_the_command_line(platform: Platfo
     assert json.loads(ci.config_file.read_text())["access_token"] == key
     forbidden = ci("clouds", "add", "--name", "x", "--driver", "simcloud", expect=1)
     assert forbidden.err.startswith("clanavi: 403 ")
+
+    # An account whose cloud goes away: its test fails, exit status 1 and one line, the account kept as it was.
+    with MotoServer(free_port()) as aws:
+        settings = ("--config", "region=us-east-1", "--config", f"endpoint_url={aws.url}")
+        secrets = json.dumps({"access_key_id": "AKIACLI", "secret_access_key": "cli-secret-value"})
+        ec2 = owner(
+            "clouds", "add", "--name", "aws", "--driver", "ec2", *settings, "--config", 'throttle={"max_attempts": 1}',
+            "--credentials-file", "-", "-o", "json", stdin=secrets,
+        ).json()  # fmt: skip
+        assert owner("clouds", "test", ec2["id"], "-o", "json").json()["ok"]
+    failed = owner("clouds", "test", ec2["id"], "-o", "json", expect=1)
+    assert not failed.json()["ok"] and failed.json()["code"] == "cloud_connection_failed"
+    (line,) = failed.err.splitlines()
+    assert line.startswith(f"clanavi: the connection test of {ec2['id']} failed: cloud_connection_failed: ")
+    assert "cli-secret-value" not in failed.out + failed.err
+    assert owner("clouds", "show", ec2["id"], "-o", "json").json()["config"]["endpoint_url"] == aws.url
 
     owner("logout")
     assert "refresh_token" not in json.loads(owner.config_file.read_text())

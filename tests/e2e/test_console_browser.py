@@ -270,3 +270,84 @@ def test_an_operator_makes_a_template_and_launches_from_its_generated_form(
         "tier": {"value": "large", "level": "server", "type": "choice"},
         "password": {"value": "********", "level": "server", "type": "secret"},
     }
+
+
+def test_an_admin_sets_up_a_team_with_its_cloud_and_a_key_for_its_ci(
+    platform: Platform, browser: webdriver.Chrome
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    project, ana = f"web-{tag}", f"ana-{tag}@example.com"
+    asyncio.run(an_admin(platform, f"admin-{tag}@example.com"))
+    visit = Visit(browser, platform.gateway_url)
+
+    def submit(fields: dict[str, str], button: str) -> None:
+        for field, value in fields.items():
+            found = browser.find_element(By.ID, f"field-{field}")
+            found.clear()
+            found.send_keys(value)
+        browser.find_element(By.XPATH, f"//button[text()='{button}']").click()
+
+    visit.open(f"{CONSOLE}/login")
+    submit({"username": f"admin-{tag}@example.com", "password": PASSWORD}, "Log in")
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    # A project; a wrong id first, its field marked with the API's message.
+    visit.open(f"{CONSOLE}/projects")
+    submit({"id": "Web Team", "name": f"Web team {tag}"}, "Create project")
+    bad = visit.wait("the id refused", lambda d: d.find_elements(By.CSS_SELECTOR, "#field-id[aria-invalid=true]"))
+    assert bad[0].get_attribute("aria-describedby") == "error-id"
+    submit({"id": project, "name": f"Web team {tag}"}, "Create project")
+    visit.wait("the project made", lambda d: d.find_elements(By.XPATH, f"//td/code[text()='{project}']"))
+    visit.shot("team-project")
+
+    # A user, with a password that goes to the API and never comes back.
+    visit.open(f"{CONSOLE}/users")
+    submit({"email": ana, "name": "Ana", "password": "a long passphrase"}, "Create user")
+    user_id = visit.wait("the user made", lambda d: d.find_elements(By.ID, "new-user-id"))[0].text
+    assert "a long passphrase" not in browser.page_source
+    visit.shot("team-user")
+
+    # Work in the new project, and make Ana its owner.
+    visit.open(f"{CONSOLE}/projects")
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Work in Web team {tag}']").click()
+    visit.wait("its members", lambda d: d.current_url.endswith(f"{CONSOLE}/members"))
+    assert Select(browser.find_element(By.ID, "project-switch")).first_selected_option.get_attribute("value") == project
+    Select(browser.find_element(By.ID, "field-role")).select_by_value("owner")
+    submit({"user_id": user_id}, "Save")
+    row = visit.wait("Ana a member", lambda d: d.find_elements(By.XPATH, f"//tr[th[text()='{ana}']]"))
+    assert "owner" in row[0].text
+    visit.shot("team-members")
+
+    # Its cloud account: the connection test shown when it is added, and again on request.
+    visit.open(f"{CONSOLE}/clouds")
+    Select(browser.find_element(By.ID, "field-driver")).select_by_value("simcloud")
+    submit({"name": "sim", "config": '{"boot_seconds": 1}'}, "Test and add")
+    tested = visit.wait("the test shown", lambda d: d.find_elements(By.ID, "cloud-test"))
+    assert "passed in" in tested[0].text and "(regions listed: 1)" in tested[0].text, tested[0].text
+    visit.shot("team-cloud-added")
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Test the connection of sim']").click()
+    visit.wait("tested again", lambda d: "passed in" in d.find_element(By.ID, "cloud-test").text)
+    visit.shot("team-cloud-tested")
+
+    # A key for its CI, shown this once.
+    visit.open(f"{CONSOLE}/api-keys")
+    Select(browser.find_element(By.ID, "field-role")).select_by_value("operator")
+    submit({"name": "ci", "expires_in_days": "30"}, "Create")
+    key = visit.wait("the key shown", lambda d: d.find_elements(By.ID, "new-key"))[0].get_attribute("value") or ""
+    visit.shot("team-api-key")
+    visit.open(f"{CONSOLE}/api-keys")
+    assert not browser.find_elements(By.ID, "new-key") and key not in browser.page_source
+    assert asyncio.run(whoami(platform, key)) == (project, "operator")
+    assert visit.csp_violations() == []
+
+
+async def an_admin(platform: Platform, email: str) -> None:
+    async with platform.client() as admin:
+        body = {"email": email, "name": "Admin", "password": PASSWORD, "admin": True}
+        assert (await admin.post("/v1/users", json=body)).status_code == 201
+
+
+async def whoami(platform: Platform, key: str) -> tuple[str, str]:
+    async with platform.client(token=key) as ci:
+        me = (await ci.get("/v1/me")).json()
+    return me["project_id"], me["role"]

@@ -4,6 +4,8 @@ given no action and refused by the API when it forges one, and a logout that end
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from http.cookies import SimpleCookie
 
@@ -284,3 +286,78 @@ async def test_a_viewer_sees_no_template_action_and_the_api_refuses_a_forged_one
     async with platform.client() as admin:
         assert (await admin.get("/v1/instances", params={"name": "by-viewer"})).json()["items"] == []
         assert (await admin.get(f"/v1/templates/{template_id}")).status_code == 200
+
+
+async def test_the_admin_forms_and_the_connection_test_are_refused_from_elsewhere_and_to_non_admins(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    project = {"id": f"x-{tag}", "name": "X"}
+    user = {"email": f"x-{tag}@example.com", "name": "X", "password": PASSWORD}
+    async with logged_in(platform, members["owner"].email) as owner:
+        # An owner of a project is no platform admin: no form to make projects or users, and no link to users.
+        projects_page = await owner.get(f"{CONSOLE}/projects")
+        assert projects_page.status_code == 200 and "default" in projects_page.text
+        assert (
+            f'method="post" action="{CONSOLE}/projects"' not in projects_page.text
+            and "Create project" not in projects_page.text
+        )
+        users_page = await owner.get(f"{CONSOLE}/users")
+        assert "Only platform admins manage users." in users_page.text and 'name="password"' not in users_page.text
+        assert f'href="{CONSOLE}/users"' not in users_page.text
+        csrf = csrf_of(projects_page.text)
+        # Posted anyway, from the console's own page: the API refuses.
+        for path, body in (("/projects", project), ("/users", user)):
+            forged = await owner.post(CONSOLE + path, data={**body, "csrf": csrf})
+            assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+            # From another site's page, with the owner's cookie: refused before the API is asked.
+            elsewhere = await owner.post(
+                CONSOLE + path, data={**body, "csrf": csrf}, headers={"Origin": "https://evil.example"}
+            )
+            assert elsewhere.status_code == 403 and "did not come from a page of the console" in elsewhere.text
+        tested = await owner.post(
+            f"{CONSOLE}/clouds/sim/test", data={"csrf": csrf}, headers={"Origin": "https://evil.example"}
+        )
+        assert tested.status_code == 403 and "cloud-test" not in tested.text
+        assert 'id="cloud-test"' in (await owner.post(f"{CONSOLE}/clouds/sim/test", data={"csrf": csrf})).text
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        clouds = await viewer.get(f"{CONSOLE}/clouds")
+        assert "Test connection" not in clouds.text and "Add a cloud account" not in clouds.text
+        forged = await viewer.post(f"{CONSOLE}/clouds/sim/test", data={"csrf": csrf_of(clouds.text)})
+        assert forged.status_code == 403 and 'id="cloud-test"' not in forged.text
+    async with platform.client() as admin:
+        assert (await admin.get(f"/v1/projects/{project['id']}")).status_code == 404
+        assert (await admin.get("/v1/users", params={"email": user["email"]})).json()["items"] == []
+
+
+async def test_a_list_keeps_its_filters_and_its_way_back_in_its_url(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    async with platform.client() as admin:
+        for n in range(45):
+            made = await admin.post("/v1/key-pairs", json={"name": f"kp-{tag}-{n:02}", "cloud_id": "sim"})
+            assert made.status_code == 201, made.text
+    rows = re.compile(r'<th scope="row">([^<]+)</th>')
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        # A filter set in the URL is applied, and shown in the form as the URL set it.
+        one = await viewer.get(f"{CONSOLE}/key-pairs", params={"name": f"kp-{tag}-07", "order": "desc"})
+        assert rows.findall(one.text) == [f"kp-{tag}-07"]
+        assert f'value="kp-{tag}-07"' in one.text and '<option value="desc" selected>' in one.text
+        # Forward through the pages, then back one page at a time: each as it was, the filters kept.
+        url, pages, answer = f"{CONSOLE}/key-pairs?cloud_id=sim&sort=name&order=asc&limit=20", [], None
+        while url:
+            answer = await viewer.get(url)
+            assert answer.status_code == 200, answer.text
+            pages.append(rows.findall(answer.text))
+            following = re.search(r'<a href="([^"]+)" rel="next">', answer.text)
+            url = html.unescape(following.group(1)) if following else ""
+            assert not url or ("sort=name" in url and "cloud_id=sim" in url)
+        assert len(pages) >= 3 and sum(pages, []) == sorted(sum(pages, []))
+        assert answer is not None
+        for expected in reversed(pages[:-1]):
+            back = re.search(r'<a href="([^"]+)" rel="prev">', answer.text)
+            assert back is not None, "no previous page"
+            answer = await viewer.get(html.unescape(back.group(1)))
+            assert rows.findall(answer.text) == expected
+        assert 'rel="prev"' not in answer.text

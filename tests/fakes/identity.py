@@ -32,6 +32,8 @@ class _RefreshRow:
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+    renewal_key_hash: str | None = None
+    successor: bytes | None = None
 
 
 class IdentityTables:
@@ -263,12 +265,21 @@ class FakeRefreshTokens(_Table):
             used=row.used_at is not None,
             revoked=row.revoked_at is not None,
             expired=row.expires_at <= self._t.now(),
+            used_seconds_ago=(self._t.now() - row.used_at).total_seconds() if row.used_at else None,
+            renewal_key_hash=row.renewal_key_hash,
+            successor=row.successor,
         )
 
-    async def use(self, token_id: str) -> None:
+    async def use(self, token_id: str, *, renewal_key_hash: str | None = None, successor: bytes | None = None) -> None:
         for row in self._t.refresh.values():
             if row.id == token_id:
-                row.used_at = self._t.now()
+                row.used_at, row.renewal_key_hash, row.successor = self._t.now(), renewal_key_hash, successor
+
+    async def forget_successors(self, family_id: str, *, older_than: float) -> None:
+        for row in self._t.refresh.values():
+            if row.family_id == family_id and row.used_at is not None:
+                if (self._t.now() - row.used_at).total_seconds() > older_than:
+                    row.successor = None
 
     async def revoke_family(self, family_id: str) -> None:
         self._revoke(lambda row: row.family_id == family_id)

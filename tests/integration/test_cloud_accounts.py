@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from devstack import free_port
 from devstack.moto import MotoServer
 from kernel.crypto import Keyring, Sealed, UnknownKey
+from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.provisioner.app import create_app
 from services.provisioner.clouds import credentials
@@ -531,6 +532,41 @@ async def test_changing_an_account_tests_the_change_first_and_reconnects(
     assert len(updated) == 1
     assert updated[0]["payload"]["changed"] == ["name", "credentials"]
     assert updated[0]["payload"]["credential_fields"] == ["access_key_id", "secret_access_key"]
+
+
+async def test_a_stored_account_is_tested_again_by_operators_and_stays_as_it_is(
+    make_settings: Callable[..., ProvisionerSettings],
+    db: asyncpg.Connection[asyncpg.Record],
+    moto: MotoServer,
+) -> None:
+    async with provisioner(make_settings()) as client:
+        body = {
+            "name": "aws",
+            "driver": "ec2",
+            "config": ec2_config(moto),
+            "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
+        }
+        cloud = ok(await client.post("/v1/clouds", headers=alpha(), json=body), 201)
+        test = f"/v1/clouds/{cloud['id']}/test"
+
+        passed = ok(await client.post(test, headers=identity_headers("alpha", Role.OPERATOR)))
+        assert passed["ok"] and passed["tested"] == "regions" and passed["found"] > 0, passed
+        assert passed["code"] is None and passed["errors"] == [] and passed["latency_ms"] >= 0
+        viewer = await client.post(test, headers=identity_headers("alpha", Role.VIEWER))
+        assert viewer.status_code == 403, viewer.text
+        assert (await client.post(test, headers=beta())).status_code == 404
+
+        # The cloud goes away: the stored endpoint now reaches nothing.
+        gone = {**ec2_config(moto), "endpoint_url": f"http://127.0.0.1:{free_port()}"}
+        await db.execute("UPDATE clouds SET config = $2 WHERE id = $1", cloud["id"], gone)
+        before = await db.fetchrow("SELECT * FROM clouds WHERE id = $1", cloud["id"])
+        failed = await client.post(test, headers=alpha())
+        assert failed.status_code == 200, failed.text
+        answer = failed.json()
+        assert not answer["ok"] and answer["code"] == "cloud_connection_failed" and answer["found"] is None
+        assert "The account is unchanged." in answer["detail"] and answer["errors"][0]["location"] == "cloud"
+        assert not any(secret in failed.text for secret in SECRETS)
+        assert await db.fetchrow("SELECT * FROM clouds WHERE id = $1", cloud["id"]) == before
 
 
 async def wait_running(client: httpx.AsyncClient, instance_id: str) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from typing import Any
 
 import aio_pika
@@ -20,7 +21,10 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import Response
 
+from clanavi.console.session import SEALING_PURPOSE, ConsoleSession, SessionCookies
 from kernel.events import Envelope
 from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, IdentitySigner, Role
@@ -317,6 +321,43 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_login(client: htt
 
     other_login = (await login(client, person.email, person.password)).json()
     assert (await refresh(client, other_login["refresh_token"])).status_code == 200, "other logins are unaffected"
+
+
+def _session_of(cookies: SessionCookies, answer: httpx.Response) -> ConsoleSession | None:
+    value = SimpleCookie(answer.headers["set-cookie"])["clanavi_console"].value
+    return cookies.read(Request({"type": "http", "headers": [(b"cookie", f"clanavi_console={value}".encode())]}))
+
+
+async def test_two_replicas_renewing_one_console_session_at_once_keep_the_login(
+    servers: Servers, gateway_database: str, gw: Gateway
+) -> None:
+    person = await new_user(gw.client, ("default", Role.VIEWER))
+    issued = (await login(gw.client, person.email, person.password)).json()
+    settings = gateway_settings(servers, gateway_database, "unused")
+    cookies = SessionCookies(settings.kernel.keyring(purpose=SEALING_PURPOSE), "/console", 60)
+    # A console session whose access token is due: the next page of either replica renews it first.
+    due = ConsoleSession(issued["access_token"], issued["refresh_token"], time.time(), "c" * 43, "default")
+    written = Response()
+    cookies.write(
+        written,
+        Request({"type": "http", "headers": [], "server": ("gateway", 80), "path": "/console", "query_string": b""}),
+        due,
+    )
+    cookie = {"Cookie": f"clanavi_console={SimpleCookie(written.headers['set-cookie'])['clanavi_console'].value}"}
+
+    async with running(servers, gateway_database) as replica:
+        pages = await asyncio.gather(*(c.get("/console/members", headers=cookie) for c in (gw.client, replica.client)))
+
+    assert [page.status_code for page in pages] == [200, 200], [page.headers.get("location") for page in pages]
+    first, second = (_session_of(cookies, page) for page in pages)
+    assert first is not None and second is not None
+    assert first.refresh_token == second.refresh_token != issued["refresh_token"]
+    # The login goes on: the new refresh token works (once); the old one, used again without the console's renewal
+    # key, is a leak that ends it.
+    again = await refresh(gw.client, first.refresh_token)
+    assert again.status_code == 200, again.text
+    assert (await refresh(gw.client, issued["refresh_token"])).status_code == 401
+    assert (await refresh(gw.client, again.json()["refresh_token"])).status_code == 401
 
 
 async def test_logout_ends_the_callers_login_only(client: httpx.AsyncClient) -> None:

@@ -249,6 +249,7 @@ def cases() -> list[Case]:
         Case("GET", "/v1/clouds/{cloud_id}/regions", {"cloud_id": t("cloud")}),
         Case("GET", "/v1/clouds/{cloud_id}/zones", {"cloud_id": t("cloud")}),
         Case("POST", "/v1/clouds/{cloud_id}/sync", {"cloud_id": t("cloud")}),
+        Case("POST", "/v1/clouds/{cloud_id}/test", {"cloud_id": t("cloud")}),
         Case("GET", "/v1/clouds/{cloud_id}/syncs", {"cloud_id": t("cloud")}),
         Case("GET", "/v1/clouds/{cloud_id}/syncs/{sync_id}", {"cloud_id": t("cloud"), "sync_id": t("sync")}),
         Case("GET", "/v1/clouds/{cloud_id}/syncs/{sync_id}", {"cloud_id": m("cloud"), "sync_id": t("sync")}),

@@ -8,11 +8,12 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
+from kernel.crypto import Keyring
 from kernel.errors import Unauthenticated
 from kernel.events.identity import PLATFORM_SCOPE
 from kernel.identity import Identity, Role
 from kernel.unit_of_work import FakeUnitOfWork
-from services.gateway.identity import bootstrap
+from services.gateway.identity import bootstrap, sessions
 from services.gateway.identity.authenticator import Authenticator
 from services.gateway.identity.domain import Subject, UserGrant, user_subject
 from services.gateway.identity.handlers import Actor, IdentityService
@@ -37,7 +38,12 @@ class World:
         self.forgotten = 0
         self.tokens = AccessTokens(b"k" * 32, ttl=900)
         self.sessions = Sessions(
-            self.uow, hashing=HASHING, tokens=self.tokens, refresh_ttl=REFRESH_TTL, on_change=self.forget
+            self.uow,
+            hashing=HASHING,
+            tokens=self.tokens,
+            refresh_ttl=REFRESH_TTL,
+            on_change=self.forget,
+            keyring=Keyring("renewals-secret-key-0123456789abcdef"),
         )
         self.service = IdentityService(self.uow, hashing=HASHING, on_change=self.forget)
         self.authenticator = Authenticator(self.uow, self.tokens, cache_seconds=0.5, clock=self.clock)
@@ -142,6 +148,50 @@ async def test_a_refresh_token_used_twice_ends_the_whole_login(world: World) -> 
         await world.sessions.refresh(second.refresh_token)
     with pytest.raises(Unauthenticated, match="has ended"):
         await world.subject(second)
+
+
+async def test_the_same_renewal_with_the_same_key_answers_the_same_successor_within_the_grace(world: World) -> None:
+    await world.user()
+    key = "k" * 43
+    first = await world.sessions.login("ana@example.com", PASSWORD)
+
+    renewed = await world.sessions.refresh(first.refresh_token, key)
+    again = await world.sessions.refresh(first.refresh_token, key)  # a second replica, at once
+
+    assert again.refresh_token == renewed.refresh_token and again.access_token != first.access_token
+    assert (await world.subject(again)).user_id is not None
+    sealed = tables(world.uow).refresh[secret_hash(first.refresh_token)].successor
+    assert sealed is not None and renewed.refresh_token.encode() not in sealed
+    # The successor goes on as any refresh token: used once, then kept only for the grace.
+    later = await world.sessions.refresh(renewed.refresh_token, key)
+    world.clock.advance(sessions.RENEWAL_GRACE + 1)
+    await world.sessions.refresh(later.refresh_token, key)
+    assert tables(world.uow).refresh[secret_hash(first.refresh_token)].successor is None
+    assert world.forgotten == 0
+
+
+@pytest.mark.parametrize("key", [None, "o" * 43], ids=["without a key", "with another key"])
+async def test_a_renewal_repeated_without_its_key_ends_the_login(world: World, key: str | None) -> None:
+    await world.user()
+    first = await world.sessions.login("ana@example.com", PASSWORD)
+    await world.sessions.refresh(first.refresh_token, "k" * 43)
+
+    with pytest.raises(Unauthenticated):
+        await world.sessions.refresh(first.refresh_token, key)
+
+    assert all(row.revoked_at is not None for row in tables(world.uow).refresh.values())
+
+
+async def test_a_renewal_repeated_after_the_grace_ends_the_login(world: World) -> None:
+    await world.user()
+    first = await world.sessions.login("ana@example.com", PASSWORD)
+    await world.sessions.refresh(first.refresh_token, "k" * 43)
+    world.clock.advance(sessions.RENEWAL_GRACE + 1)
+
+    with pytest.raises(Unauthenticated):
+        await world.sessions.refresh(first.refresh_token, "k" * 43)
+
+    assert all(row.revoked_at is not None for row in tables(world.uow).refresh.values())
 
 
 async def test_an_expired_or_unknown_refresh_token_is_refused(world: World) -> None:

@@ -103,6 +103,28 @@ async def test_a_cloud_that_does_not_connect_is_refused_without_its_credentials_
     assert list(p.db.clouds) == ["sim"] and p.event_types() == []
 
 
+async def test_a_stored_cloud_is_tested_again_with_what_is_stored_and_nothing_changes() -> None:
+    p, connector = world()
+    cloud = await handlers.create(p.uow, p.clouds, new_cloud(), within=5)
+    stored, events = p.db.clouds[cloud.id], list(p.uow.events)
+
+    passed = await handlers.connection_test(p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, within=5)
+    connector.next.fail["list_regions"].append(CloudAuthError(f"the key {SECRET} was refused"))
+    failed = await handlers.connection_test(p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, within=5)
+
+    assert passed.ok and passed.probe == handlers.Probe("regions", 1) and passed.failure is None
+    assert connector.given[-1]["access_key_id"] == SECRET and connector.given[-1]["region"] == "us-east-1"
+    assert not failed.ok and isinstance(failed.failure, CloudConnectionFailed)
+    assert SECRET not in failed.failure.detail and "The account is unchanged." in failed.failure.detail
+    assert failed.failure.extensions["errors"][0]["location"] == "cloud"
+    assert p.db.clouds[cloud.id] == stored and p.uow.events == events
+    with pytest.raises(NotFound):
+        await handlers.connection_test(p.uow, p.clouds, project_id="other", cloud_id=cloud.id, within=5)
+    p.clouds.set_module("ec2", enabled=False)
+    with pytest.raises(ModuleIsDisabled):
+        await handlers.connection_test(p.uow, p.clouds, project_id=PROJECT, cloud_id=cloud.id, within=5)
+
+
 async def test_a_disabled_module_takes_no_new_clouds() -> None:
     p, _ = world()
     p.clouds.set_module("ec2", enabled=False)

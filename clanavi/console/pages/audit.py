@@ -1,22 +1,25 @@
 """The audit trail: the API's filters (event type, resource, correlation id, time), newest first by default, one
-page at a time."""
+page at a time, the filters and the way back through the pages in the URL."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from clanavi.client import ApiError
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.listing import Filter, ListView
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Visit, visit
 
 __all__ = ["router"]
 
 router = APIRouter()
+# What the page's links carry (its form has fields of its own, for times).
+FILTERS = tuple(Filter(name, name) for name in ("type", "resource_id", "correlation_id", "since", "until"))
 
 
 def _time(value: str) -> datetime | None:
@@ -28,6 +31,7 @@ def _time(value: str) -> datetime | None:
 
 @router.get("/audit")
 async def audit(
+    request: Request,
     current: Annotated[Visit, Depends(visit)],
     type: str = "",
     resource_id: str = "",
@@ -35,12 +39,12 @@ async def audit(
     since: str = "",
     until: str = "",
     order: str = "desc",
-    cursor: str = "",
 ) -> Response:
     filters = {
         "type": type, "resource_id": resource_id, "correlation_id": correlation_id, "since": since, "until": until,
         "order": order,
     }  # fmt: skip
+    view = ListView.read(f"{CONSOLE_PREFIX}/audit", request.query_params, FILTERS, default_order="desc")
     problem = None
     times = {"since": _time(since), "until": _time(until)}
     bad = {name: "Not a date and time (YYYY-MM-DDTHH:MM)." for name in times if filters[name] and times[name] is None}
@@ -55,10 +59,10 @@ async def audit(
             since=times["since"],
             until=times["until"],
             order="asc" if order == "asc" else "desc",
-            limit=50,
+            limit=view.arguments()["limit"],
         )
         try:
-            page = await listing.page(cursor or None)
+            page = await listing.page(view.paging.cursor or None)
             events, next_cursor = page.items, page.next_cursor
         except ApiError as error:
             problem = Problem.of(error)
@@ -69,8 +73,6 @@ async def audit(
         section="audit",
         events=events,
         filters=filters,
-        query=urlencode({k: v for k, v in filters.items() if v}),
-        cursor=cursor,
-        next_cursor=next_cursor,
+        view=view.paged(next_cursor),
         problem=problem,
     )

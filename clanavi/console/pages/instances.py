@@ -5,7 +5,6 @@ ten), the launch form fed by the catalogue, the actions, and rows that follow th
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
@@ -14,6 +13,7 @@ from starlette.responses import Response
 from clanavi.client import ApiError
 from clanavi.client.models import InstanceOut
 from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.listing import Filter, ListView
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
@@ -38,6 +38,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 SORTS = (("created_at", "Created"), ("updated_at", "Updated"), ("name", "Name"), ("state", "State"))
 LIMITS = ("20", "50", "100", "200")
+# What the page's links carry (its form is its own).
+LINKED = (Filter.states(InstanceOut), Filter("cloud_id", "Cloud"), Filter("name", "Name"))
 Visiting = Annotated[Visit, Depends(visit)]
 
 
@@ -48,6 +50,7 @@ def row_context(instance: InstanceOut) -> dict[str, Any]:
 
 @router.get("/instances")
 async def instances(
+    request: Request,
     current: Visiting,
     state: Annotated[list[str] | None, Query()] = None,
     cloud_id: str = "",
@@ -55,10 +58,10 @@ async def instances(
     sort: str = "created_at",
     order: str = "desc",
     limit: str = "50",
-    cursor: str = "",
 ) -> Response:
     states = [s for s in state or [] if s]
     filters = {"state": states, "cloud_id": cloud_id, "name": name, "sort": sort, "order": order, "limit": limit}
+    view = ListView.read(f"{CONSOLE_PREFIX}/instances", request.query_params, LINKED, SORTS, default_order="desc")
     listing = current.api.instances.list(
         state=states or None,  # type: ignore[arg-type]  # the API says which states it knows
         cloud_id=cloud_id or None,
@@ -69,12 +72,11 @@ async def instances(
     )
     problem = None
     try:
-        page = await listing.page(cursor or None)
+        page = await listing.page(view.paging.cursor or None)
         items, next_cursor = page.items, page.next_cursor
     except ApiError as error:
         problem, items, next_cursor = Problem.of(error), [], None
     clouds = [c async for c in current.api.clouds.list(limit=100)]
-    query = urlencode({k: v for k, v in filters.items() if v}, doseq=True)
     return await current.page(
         "instances.html",
         problem.status if problem else 200,
@@ -86,9 +88,7 @@ async def instances(
         sorts=SORTS,
         limits=[(n, n) for n in LIMITS],
         clouds=[(c.id, c.name) for c in clouds],
-        query=query,
-        cursor=cursor,
-        next_cursor=next_cursor,
+        view=view.paged(next_cursor),
         problem=problem,
     )
 

@@ -8,14 +8,16 @@ import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from clanavi.client import ApiError, AsyncClient
+from clanavi.client.models import AddressOut, KeyPairOut, SecurityGroupOut, SnapshotOut, VolumeOut
 from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.listing import Filter, ListView
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
@@ -48,6 +50,8 @@ class Kind:
     actions: dict[str, Act]
     # Which actions a row offers in its state (the API refuses the others anyway).
     offered: Callable[[Any], tuple[str, ...]]
+    # The API list's own filters beside the cloud, the state and the name.
+    filters: tuple[Filter, ...] = ()
 
     def namespace(self, api: AsyncClient) -> Any:
         return getattr(api, self.path.replace("-", "_"))
@@ -112,6 +116,8 @@ KINDS: dict[str, Kind] = {
                 "delete": lambda api, i, form: api.volumes.delete(i),
             },
             lambda v: (("detach",) if v.state == "in-use" else ("attach", "delete")) if _settled(v) else (),
+            (Filter.states(VolumeOut), Filter("instance_id", "Attached to (instance id)"),
+             Filter("discovered", "Adopted by a sync", "bool")),
         ),
         Kind(
             "snapshots", "Snapshots",
@@ -119,6 +125,7 @@ KINDS: dict[str, Kind] = {
             _snapshot,
             {"delete": lambda api, i, form: api.snapshots.delete(i)},
             lambda s: ("delete",) if _settled(s) else (),
+            (Filter.states(SnapshotOut), Filter("volume_id", "Of volume (id)")),
         ),
         Kind(
             "addresses", "Addresses",
@@ -130,6 +137,7 @@ KINDS: dict[str, Kind] = {
                 "release": lambda api, i, form: api.addresses.release(i),
             },
             lambda a: (("disassociate",) if a.instance_id else ("associate", "release")) if _settled(a) else (),
+            (Filter.states(AddressOut), Filter("instance_id", "Associated with (instance id)")),
         ),
         Kind(
             "key-pairs", "Key pairs",
@@ -137,6 +145,7 @@ KINDS: dict[str, Kind] = {
             _key_pair,
             {"delete": lambda api, i, form: api.key_pairs.delete(i)},
             lambda k: ("delete",) if _settled(k) else (),
+            (Filter.states(KeyPairOut),),
         ),
         Kind(
             "security-groups", "Security groups",
@@ -148,29 +157,35 @@ KINDS: dict[str, Kind] = {
                 "delete": lambda api, i, form: api.security_groups.delete(i),
             },
             lambda g: ("authorize", "delete") if _settled(g) else (),
+            (Filter.states(SecurityGroupOut),),
         ),
     )
 }  # fmt: skip
+
+
+SORTS = (("created_at", "Created"), ("updated_at", "Updated"), ("name", "Name"), ("state", "State"))
 
 
 async def _page(
     current: Visit,
     kind: Kind,
     *,
-    cursor: str = "",
+    given: QueryParams | None = None,
     problem: Problem | None = None,
     values: dict[str, str] | None = None,
     created: BaseModel | None = None,
     status: int | None = None,
 ) -> Response:
+    clouds = [(c.id, c.name) async for c in current.api.clouds.list(limit=100)]
+    filters = (Filter("cloud_id", "Cloud", "select", clouds), Filter("name", "Name"), *kind.filters)
+    view = ListView.read(f"{CONSOLE_PREFIX}/{kind.path}", given or QueryParams(""), filters, SORTS)
     records: list[Any] = []
     next_cursor = None
     try:
-        page = await kind.namespace(current.api).list(limit=50).page(cursor or None)
+        page = await kind.namespace(current.api).list(**view.arguments()).page(view.paging.cursor or None)
         records, next_cursor = page.items, page.next_cursor
-    except ApiError as error:
+    except (ApiError, ValidationError) as error:
         problem = problem or Problem.of(error)
-    clouds = [(c.id, c.name) async for c in current.api.clouds.list(limit=100)]
     private_key = getattr(created, "private_key", None)
     return await current.page(
         "resources.html",
@@ -185,17 +200,15 @@ async def _page(
         created=created,
         private_key=private_key,
         key_download=base64.b64encode(private_key.encode()).decode() if private_key else None,
-        query=urlencode({}),
-        cursor=cursor,
-        next_cursor=next_cursor,
+        view=view.paged(next_cursor),
     )
 
 
 def _serve(kind: Kind) -> None:
     """The list, the creation and the row actions of `kind`, each route named by its own path."""
 
-    async def listing(current: Visiting, cursor: str = "") -> Response:
-        return await _page(current, kind, cursor=cursor)
+    async def listing(request: Request, current: Visiting) -> Response:
+        return await _page(current, kind, given=request.query_params)
 
     async def create(request: Request, current: Visiting) -> Response:
         form = await checked_form(request, current.session)

@@ -1,6 +1,7 @@
 """The project's settings: cloud accounts (adding one shows the API's connection test: stored when it passed, its
-refusal when not), the platform's adapter modules (admins), members and API keys (a new key is shown in the answer
-to its creation only)."""
+refusal when not; a stored one is tested again on request), the platform's adapter modules (admins), members and API
+keys (a new key is shown in the answer to its creation only). Each list has the API's filters, sort and pages, kept
+in its URL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from clanavi.client import ApiError
+from clanavi.client.models import CloudTestOut
 from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.listing import Filter, ListView, listed
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
@@ -22,6 +26,12 @@ router = APIRouter()
 Visiting = Annotated[Visit, Depends(visit)]
 DRIVERS = [(d, d) for d in ("simcloud", "ec2", "openstack", "libvirt", "xcp")]
 ROLES = (("viewer", "viewer"), ("operator", "operator"), ("owner", "owner"))
+CLOUD_FILTERS = (Filter("driver", "Driver", "select", DRIVERS), Filter("name", "Name"))
+CLOUD_SORTS = (("created_at", "Added"), ("name", "Name"))
+MEMBER_FILTERS = (Filter("role", "Role", "select", ROLES),)
+MEMBER_SORTS = (("email", "Email"), ("name", "Name"), ("role", "Role"))
+KEY_FILTERS = (Filter("revoked", "Revoked", "bool"), Filter("user_id", "Made by (user id)"))
+KEY_SORTS = (("created_at", "Made"), ("name", "Name"))
 
 
 def _json_object(form: Form, name: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -41,18 +51,21 @@ def _json_object(form: Form, name: str, fields: dict[str, str]) -> dict[str, Any
 async def _clouds_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
     added: BaseModel | None = None, status: int | None = None, notice: str | None = None,
+    given: QueryParams | None = None, tested: CloudTestOut | None = None,
 ) -> Response:  # fmt: skip
-    clouds = [c async for c in current.api.clouds.list(limit=100)]
+    view = ListView.read(f"{CONSOLE_PREFIX}/clouds", given or QueryParams(""), CLOUD_FILTERS, CLOUD_SORTS)
+    clouds, refused = await listed(current.api.clouds.list(**view.arguments()), view)
+    problem = problem or refused
     return await current.page(
         "clouds.html", status or (problem.status if problem else 200), title="Clouds", section="clouds",
         clouds=clouds, drivers=DRIVERS, problem=problem, values=values or {}, added=added, notice=notice,
-        manage=await current.may_manage(),
+        tested=tested, names={c.id: c.name for c in clouds}, view=view, manage=await current.may_manage(),
     )  # fmt: skip
 
 
 @router.get("/clouds")
-async def clouds(current: Visiting) -> Response:
-    return await _clouds_page(current)
+async def clouds(request: Request, current: Visiting) -> Response:
+    return await _clouds_page(current, given=request.query_params)
 
 
 @router.post("/clouds")
@@ -70,7 +83,22 @@ async def add_cloud(request: Request, current: Visiting) -> Response:
         added = await current.api.clouds.add(body)
     except (ApiError, ValidationError) as error:
         return await _clouds_page(current, Problem.of(error), form.values())
-    return await _clouds_page(current, added=added, status=201)
+    # What the API tested before it stored the account, shown as a test of the stored account shows it.
+    try:
+        tested = await current.api.clouds.test(added.id)
+    except ApiError as error:
+        return await _clouds_page(current, Problem.of(error), added=added, status=201)
+    return await _clouds_page(current, added=added, status=201, tested=tested)
+
+
+@router.post("/clouds/{cloud_id}/test")
+async def test_cloud(cloud_id: str, request: Request, current: Visiting) -> Response:
+    await checked_form(request, current.session)
+    try:
+        tested = await current.api.clouds.test(cloud_id)
+    except ApiError as error:
+        return await _clouds_page(current, Problem.of(error))
+    return await _clouds_page(current, tested=tested)
 
 
 @router.post("/clouds/{cloud_id}/sync")
@@ -107,19 +135,21 @@ async def switch_module(name: str, request: Request, current: Visiting) -> Respo
 
 
 async def _members_page(
-    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None, cursor: str = ""
-) -> Response:
-    page = await current.api.members.list(sort="email", limit=100).page(cursor or None)
+    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
+    given: QueryParams | None = None,
+) -> Response:  # fmt: skip
+    view = ListView.read(f"{CONSOLE_PREFIX}/members", given or QueryParams(""), MEMBER_FILTERS, MEMBER_SORTS)
+    found, refused = await listed(current.api.members.list(**view.arguments()), view)
+    problem = problem or refused
     return await current.page(
-        "members.html", problem.status if problem else 200, title="Members", section="members", members=page.items,
-        next_cursor=page.next_cursor, cursor=cursor, roles=ROLES, problem=problem, values=values or {},
-        manage=await current.may_manage(),
+        "members.html", problem.status if problem else 200, title="Members", section="members", members=found,
+        view=view, roles=ROLES, problem=problem, values=values or {}, manage=await current.may_manage(),
     )  # fmt: skip
 
 
 @router.get("/members")
-async def members(current: Visiting, cursor: str = "") -> Response:
-    return await _members_page(current, cursor=cursor)
+async def members(request: Request, current: Visiting) -> Response:
+    return await _members_page(current, given=request.query_params)
 
 
 @router.post("/members")
@@ -137,21 +167,23 @@ async def put_member(request: Request, current: Visiting) -> Response:
 
 async def _keys_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
-    created: BaseModel | None = None, status: int | None = None,
+    created: BaseModel | None = None, status: int | None = None, given: QueryParams | None = None,
 ) -> Response:  # fmt: skip
+    view = ListView.read(f"{CONSOLE_PREFIX}/api-keys", given or QueryParams(""), KEY_FILTERS, KEY_SORTS)
     keys: list[Any] = []
     if await current.may_manage():
-        keys = (await current.api.api_keys.list(limit=100).page()).items
+        keys, refused = await listed(current.api.api_keys.list(**view.arguments()), view)
+        problem = problem or refused
     return await current.page(
         "api_keys.html", status or (problem.status if problem else 200), title="API keys", section="api-keys",
-        keys=keys, roles=ROLES, problem=problem, values=values or {}, created=created,
+        keys=keys, view=view, roles=ROLES, problem=problem, values=values or {}, created=created,
         manage=await current.may_manage(),
     )  # fmt: skip
 
 
 @router.get("/api-keys")
-async def api_keys(current: Visiting) -> Response:
-    return await _keys_page(current)
+async def api_keys(request: Request, current: Visiting) -> Response:
+    return await _keys_page(current, given=request.query_params)
 
 
 @router.post("/api-keys")

@@ -38,7 +38,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
-from services.gateway.identity.sessions import Sessions, TokenPair
+from services.gateway.identity.sessions import RENEWAL_GRACE, Sessions, TokenPair
 
 __all__ = ["router"]
 
@@ -89,7 +89,8 @@ def _tokens(pair: TokenPair, response: Response) -> TokenOut:
     "Log in (OAuth2 password grant) or refresh (refresh_token grant)",
     description="Form-encoded. `grant_type=password&username=<email>&password=...` or "
     "`grant_type=refresh_token&refresh_token=...`. A refresh token works once: the answer holds its successor, and "
-    "a refresh token used a second time ends that login altogether.",
+    "a refresh token used a second time ends that login altogether; except the same renewal sent again with the same "
+    f"`renewal_key` within {RENEWAL_GRACE:g} seconds, which answers the same successor (with a new access token).",
     openapi_extra=_PUBLIC,
 )
 async def issue_token(form: Annotated[TokenForm, Form()], service: SessionsDep, response: Response) -> TokenOut:
@@ -104,7 +105,7 @@ async def issue_token(form: Annotated[TokenForm, Form()], service: SessionsDep, 
         raise ValidationFailed(
             "The refresh_token grant needs `refresh_token`.", errors=[{"location": "body.refresh_token"}]
         )
-    return _tokens(await service.refresh(form.refresh_token), response)
+    return _tokens(await service.refresh(form.refresh_token, form.renewal_key), response)
 
 
 @auth.post(

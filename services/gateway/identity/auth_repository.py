@@ -33,13 +33,27 @@ class RefreshTokens:
     async def lock(self, token_hash: str) -> RefreshRecord | None:
         row = await self._conn.fetchrow(
             "SELECT id, user_id, family_id, expires_at, used_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked,"
-            " expires_at <= now() AS expired FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+            " expires_at <= now() AS expired, extract(epoch FROM now() - used_at)::float8 AS used_seconds_ago,"
+            " renewal_key_hash, successor FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
             token_hash,
         )
         return from_row(RefreshRecord, row) if row is not None else None
 
-    async def use(self, token_id: str) -> None:
-        await self._conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", uuid.UUID(token_id))
+    async def use(self, token_id: str, *, renewal_key_hash: str | None = None, successor: bytes | None = None) -> None:
+        await self._conn.execute(
+            "UPDATE refresh_tokens SET used_at = now(), renewal_key_hash = $2, successor = $3 WHERE id = $1",
+            uuid.UUID(token_id),
+            renewal_key_hash,
+            successor,
+        )
+
+    async def forget_successors(self, family_id: str, *, older_than: float) -> None:
+        await self._conn.execute(
+            "UPDATE refresh_tokens SET successor = NULL WHERE family_id = $1 AND successor IS NOT NULL"
+            " AND used_at < now() - make_interval(secs => $2)",
+            uuid.UUID(family_id),
+            older_than,
+        )
 
     async def revoke_family(self, family_id: str) -> None:
         await self._conn.execute(

@@ -117,6 +117,10 @@ class RefreshRecord:
     used: bool
     revoked: bool
     expired: bool
+    # Since it was used, in seconds; and what a renewal with a key kept: the key's hash, the successor sealed.
+    used_seconds_ago: float | None = None
+    renewal_key_hash: str | None = None
+    successor: bytes | None = field(default=None, repr=False)
 
 
 # --- what the authenticator knows of a credential ------------------------------------------------------------

@@ -138,7 +138,11 @@ class RefreshTokenRepository(Protocol):
     async def lock(self, token_hash: str) -> RefreshRecord | None:
         """The token with this hash, locked until the transaction ends."""
 
-    async def use(self, token_id: str) -> None: ...
+    async def use(self, token_id: str, *, renewal_key_hash: str | None = None, successor: bytes | None = None) -> None:
+        """Marks the token used; with a renewal key, keeps the key's hash and the sealed successor it was traded for."""
+
+    async def forget_successors(self, family_id: str, *, older_than: float) -> None:
+        """Drops the sealed successors the login's tokens keep, of those used more than `older_than` seconds ago."""
 
     async def revoke_family(self, family_id: str) -> None:
         """Ends a login: every token rotated from the same one."""

@@ -54,6 +54,14 @@ class TokenForm(_In):
     )
     password: str | None = Field(default=None, max_length=1024)
     refresh_token: str | None = Field(default=None, max_length=256)
+    renewal_key: str | None = Field(
+        default=None,
+        min_length=32,
+        max_length=256,
+        description="Refresh grant, optional: a secret the client derives from the refresh token, so that the same "
+        "renewal sent twice at once (by two replicas of one client) answers the same successor instead of ending the "
+        "login",
+    )
     # Sent by generic OAuth2 clients (Swagger UI among them); Clanavi has no scopes and no registered clients.
     scope: str = ""
     client_id: str | None = None

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 
 from adapters.base import CloudAdapter, CloudError
-from kernel.authz import Manager, Reader
+from kernel.authz import Manager, Operator, Reader
 from kernel.http import Routes, problem_responses
 from services.provisioner import errors
 from services.provisioner.clouds import credentials, handlers
@@ -21,6 +22,7 @@ from services.provisioner.listing import CloudPaging
 from services.provisioner.schemas import (
     CloudCreate,
     CloudOut,
+    CloudTestOut,
     CloudUpdate,
     FlavorOut,
     ImageOut,
@@ -165,6 +167,39 @@ async def delete_cloud(
         correlation_id=correlation_id(),
     )
     return Response(status_code=204)
+
+
+@routes.post(
+    "/clouds/{cloud_id}/test",
+    CloudTestOut,
+    "Test the account's connection again",
+    problems=(403, 404, 409),
+    description="Connects anew with the stored settings and credentials, within the provisioner's connection-test "
+    "bound, and asks for what a new account's test asks for (its regions, else its flavors, else its images). A test "
+    "that fails is still 200: `ok` false, with the `code` and `detail` adding such an account would be refused with "
+    "(`cloud_connection_failed`, `cloud_endpoint_denied`, `validation_failed`), never what the cloud answered. The "
+    "account is not changed and no event is recorded. Operators and owners: a test calls the cloud with the "
+    "account's credentials. 409 when there is nothing to test: the adapter module is disabled or cannot be loaded, "
+    "or the credentials cannot be opened.",
+)
+async def test_cloud(request: Request, cloud_id: str, caller: Operator) -> CloudTestOut:
+    outcome = await handlers.connection_test(
+        uow_of(request), clouds_of(request), project_id=caller.project_id, cloud_id=cloud_id, within=_within(request)
+    )
+    failure = outcome.failure
+    return CloudTestOut.model_validate(
+        {
+            "cloud_id": outcome.cloud_id,
+            "ok": outcome.ok,
+            "latency_ms": outcome.latency_ms,
+            "tested": outcome.probe.tested,
+            "found": outcome.probe.found,
+            "code": failure.code if failure else None,
+            "detail": failure.detail if failure else None,
+            "errors": failure.extensions.get("errors", []) if failure else [],
+            "tested_at": datetime.now(UTC),
+        }
+    )
 
 
 async def _owned(request: Request, project_id: str, cloud_id: str, *operations: str) -> Cloud:

@@ -5,6 +5,9 @@ cheap (its regions) before anything is stored: a cloud that cannot connect is re
 wrong (never what the other side answered; credential values blanked out), and the whole error goes to the log. The
 change and its event (`cloud.added`, `cloud.updated`, `cloud.removed`; names of credential fields, never values)
 commit in one transaction. The clouds from configuration are kept by `configured`.
+
+A stored cloud is tested again the same way (`connection_test`), with what is stored: the outcome is answered, not
+raised, and nothing is written, so no event either (an event tells what changed, and a test changes nothing).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -97,11 +101,33 @@ def changed_fields(**differs: bool) -> list[str]:
 # --- the connection test ----------------------------------------------------------------------------------------
 
 
-async def _probe(adapter: CloudAdapter) -> None:
+@dataclass(frozen=True)
+class Probe:
+    """What a connection test asked the cloud (`regions`, `flavors` or `images`) and how many it answered; nothing
+    when the adapter declares none of them (connecting was the whole test)."""
+
+    tested: str | None = None
+    found: int | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    """A stored cloud's connection test: passed with its probe, or failed with the refusal a new account with these
+    settings would get (`failure`); `latency_ms` covers connecting and the call."""
+
+    cloud_id: str
+    ok: bool
+    latency_ms: int
+    probe: Probe
+    failure: ValidationFailed | None = None
+
+
+async def _probe(adapter: CloudAdapter) -> Probe:
     for feature, operation in _PROBES:
         if feature in adapter.features:
-            await getattr(adapter, operation)()
-            return
+            answered = await getattr(adapter, operation)()
+            return Probe(operation.removeprefix("list_"), len(answered))
+    return Probe()
 
 
 async def check_connection(
@@ -112,36 +138,43 @@ async def check_connection(
     config: Mapping[str, Any],
     credentials: Mapping[str, Any],
     within: float,
-) -> None:
+    check_endpoints: bool = True,
+    where: str = "body.",
+    outcome: str = "Nothing was stored.",
+) -> Probe:
     """Check where the cloud points, then connect it as it would be stored and make one cheap authenticated call.
     Raises EndpointDenied (422) naming the settings that point into a denied network, CloudConnectionFailed (422)
     saying what went wrong, or ValidationFailed (422) naming the settings the adapter refuses; never with a credential
-    value in it, nor what the other side answered."""
-    reserved = sorted(set(config) & getattr(clouds.adapter_class(driver, cloud_id), "operator_fields", frozenset()))
-    if reserved:
-        raise ValidationFailed(
-            "Only the provisioner's configuration may give these settings; nothing was stored.",
-            errors=[{"location": f"body.config.{name}", "message": "set by the operator only"} for name in reserved],
-        )
-    await endpoints.check(config, credentials, deny=clouds.endpoint_deny, within=within)
+    value in it, nor what the other side answered. Fields are named under `where`; `outcome` ends each refusal.
+    Settings of the operator's own accounts (`check_endpoints` false) are not checked again here."""
+    if check_endpoints:
+        reserved = sorted(set(config) & getattr(clouds.adapter_class(driver, cloud_id), "operator_fields", frozenset()))
+        if reserved:
+            raise ValidationFailed(
+                f"Only the provisioner's configuration may give these settings. {outcome}",
+                errors=[
+                    {"location": f"{where}config.{name}", "message": "set by the operator only"} for name in reserved
+                ],
+            )
+        await endpoints.check(config, credentials, deny=clouds.endpoint_deny, within=within)
     try:
         async with asyncio.timeout(within):
             adapter = await clouds.connect(cloud_id, driver, {**config, **credentials})
             try:
-                await _probe(adapter)
+                return await _probe(adapter)
             finally:
                 await adapter.close()
     except TimeoutError:
         raise CloudConnectionFailed(
-            f"The cloud did not answer the connection test within {within:g} seconds; nothing was stored.",
-            errors=[{"location": "body.config", "message": "no answer"}],
+            f"The cloud did not answer the connection test within {within:g} seconds. {outcome}",
+            errors=[{"location": f"{where}config", "message": "no answer"}],
         ) from None
     except Misconfigured as exc:
         raise ValidationFailed(
-            f"The {driver} adapter refuses these settings; nothing was stored.",
+            f"The {driver} adapter refuses these settings. {outcome}",
             errors=[
                 {
-                    "location": f"body.{'credentials' if loc.split('.')[0] in credentials else 'config'}.{loc}",
+                    "location": f"{where}{'credentials' if loc.split('.')[0] in credentials else 'config'}.{loc}",
                     "message": msg,
                 }
                 for loc, msg in exc.problems
@@ -163,10 +196,43 @@ async def check_connection(
             # The SDK's own words may quote the other side: only its type is said.
             message, extensions = f"the {driver} adapter raised {type(exc).__name__}", {}
         raise CloudConnectionFailed(
-            f"Connecting to the cloud failed: {message}. Nothing was stored.",
-            errors=[{"location": "body", "message": message}],
+            f"Connecting to the cloud failed: {message}. {outcome}",
+            errors=[{"location": where.rstrip(".") or "cloud", "message": message}],
             **extensions,
         ) from None
+
+
+async def connection_test(
+    uow: UnitOfWork[CloudStore], clouds: CloudDirectory, *, project_id: str, cloud_id: str, within: float
+) -> ConnectionTest:
+    """Connect a stored cloud anew with its stored settings and credentials, and make the call a new account's test
+    makes; the account is not changed. Raises NotFound, ModuleIsDisabled, ModuleUnavailable or CredentialsUnreadable
+    (409) when there is nothing to test; a test that fails is answered, with the refusal adding the account would
+    get. Settings an operator configured are not checked against the endpoint policy, as when they were added."""
+    cloud = await get(uow, project_id, cloud_id)
+    clouds.require_module(cloud.id, cloud.driver)
+    clouds.adapter_class(cloud.driver, cloud.id)
+    secrets = sealing.open_credentials(clouds.keyring, cloud)
+    started = time.monotonic()
+    failure: ValidationFailed | None = None
+    probe = Probe()
+    try:
+        probe = await check_connection(
+            clouds,
+            cloud_id=cloud.id,
+            driver=cloud.driver,
+            config=cloud.config,
+            credentials=secrets,
+            within=within,
+            check_endpoints=cloud.source == "api",
+            where="",
+            outcome="The account is unchanged.",
+        )
+    except ValidationFailed as exc:
+        failure = exc
+    latency_ms = round((time.monotonic() - started) * 1000)
+    log.info("connection test of cloud %s: %s in %d ms", cloud.id, "failed" if failure else "passed", latency_ms)
+    return ConnectionTest(cloud.id, failure is None, latency_ms, probe, failure)
 
 
 # --- a project's clouds -----------------------------------------------------------------------------------------
@@ -377,4 +443,17 @@ async def of_project(uow: UnitOfWork[CloudStore], project_id: str) -> list[Cloud
         return await repos.clouds.of_project(project_id)
 
 
-__all__ = ["CloudChange", "NewCloud", "check_connection", "create", "get", "of_project", "page", "remove", "update"]
+__all__ = [
+    "CloudChange",
+    "ConnectionTest",
+    "NewCloud",
+    "Probe",
+    "check_connection",
+    "connection_test",
+    "create",
+    "get",
+    "of_project",
+    "page",
+    "remove",
+    "update",
+]
