@@ -12,6 +12,7 @@ from typing import TypeAlias
 
 from kernel.db import Connection, Pool
 from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
@@ -28,6 +29,7 @@ class Repositories:
     resources: ResourceRepository
     inventory: InventoryRepository
     templates: TemplateRepository
+    boots: BootRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -41,6 +43,7 @@ def repositories(conn: Connection) -> Repositories:
         resources=PostgresResourceRepository(conn),
         inventory=PostgresInventoryRepository(conn),
         templates=PostgresTemplateRepository(conn),
+        boots=PostgresBootRepository(conn),
     )
 
 
