@@ -6,11 +6,13 @@ viewer cannot make either, and another project's template is answered like one t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from tests.e2e.console_kit import CONSOLE, logged_in
 from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
 from tests.e2e.tenants import SIM_CONFIG, login, user_in
 
@@ -93,6 +95,12 @@ async def test_launch_from_a_template_through_the_gateway(platform: Platform, pr
         ]
         listed = (await owner.get("/v1/instances")).json()["items"]
         assert [i["boot"] for i in listed if i["id"] == instance["id"]] == [boot]
+        async with logged_in(platform, "tina@example.com") as browser:
+            page = await browser.get(f"{CONSOLE}/instances/{instance['id']}")
+        assert page.status_code == 200, page.text
+        assert 'Boot <span class="state state-failed">failed</span>' in page.text
+        shown = re.findall(r'<tr data-state="(\w+)"><th scope="row"><code>([^<]+)</code>', page.text)
+        assert shown == [("succeeded", boot["scripts"][0]["filename"]), ("failed", boot["scripts"][1]["filename"])]
 
         wanted = {"script.created", "template.created", "template.version_created", "instance.requested"}
         wanted |= {"instance.boot_script_failed", "instance.boot_completed"}
