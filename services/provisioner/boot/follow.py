@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 # States in which the instance may be booting: the console is read then. Some clouds boot the guest while they still
 # report it pending (SimCloud does), others refuse to show the console of a pending one (that reading just fails).
 _BOOTING = frozenset({S.PENDING.value, S.RUNNING.value})
+# States in which the instance's boot can no longer end. A stopped one may start again: its console then shows the
+# interrupted boot, and the bound ends a wait that lasts.
+_OVER = ENDED | {S.TERMINATING.value, S.ERROR.value}
 # Boots read in one pass, and consoles fetched at once.
 _BATCH = 64
 _AT_ONCE = 8
@@ -48,8 +52,17 @@ class BootStore(Protocol):
 
 
 class BootFollower:
-    def __init__(self, uow: UnitOfWork[BootStore], clouds: Connected, *, read_every: float, bound: float) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork[BootStore],
+        clouds: Connected,
+        *,
+        read_every: float,
+        bound: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._uow = uow
+        self._clock = clock
         self._clouds = clouds
         self._read_every = timedelta(seconds=read_every)
         self._bound = timedelta(seconds=bound)
@@ -80,7 +93,7 @@ class BootFollower:
         self, record: InstanceRecord, section: BootSection, console: str | None, now: datetime
     ) -> tuple[BootSection, list[EventPayload]]:
         about = About(record.id, record.cloud_id, record.template_id or "", record.template_version or 0)
-        if record.state in ENDED or record.state == S.ERROR:
+        if record.state in _OVER:
             return domain.given_up(section, about, now)
         events: list[EventPayload] = []
         if console is not None:
@@ -95,7 +108,7 @@ class BootFollower:
             record = await tx.repos.instances.lock(seen.project_id, seen.id)
             if record is None or record.boot is None:
                 return
-            now = datetime.now(UTC)
+            now = self._clock()
             before = domain.section_of(record.boot)
             after, events = self._progressed(record, before, console, now)
             chained = tx.changed(record, *events) if events else record
