@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from email import message_from_string
 from typing import Any
 
@@ -20,8 +21,10 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from kernel.db import create_pool
 from kernel.settings import KernelSettings
 from services.provisioner.boot.markers import mark
+from services.provisioner.instances.repository import PostgresInstanceRepository
 from tests.integration.provisioner_world import SIM, in_state, ok, provisioner, until, use_secret_key
 from tests.signing import identity_headers
 
@@ -547,6 +550,19 @@ async def test_the_boot_section_follows_each_boot_script_to_its_outcome(
     finally:
         await conn.close()
     assert read_at is None  # no longer followed
+
+    # A save of the record as it was loaded before (as an action's settlement makes) leaves the boot as it is.
+    pool = await create_pool(database_url, schema="provisioner", application="boot-test", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as held:
+            repo = PostgresInstanceRepository(held)
+            current = await repo.get(PROJECT, instance["id"])
+            assert current is not None and current.boot is not None
+            await repo.save(replace(current, boot=instance["boot"]))
+            after = await repo.get(PROJECT, instance["id"])
+    finally:
+        await pool.close()
+    assert after is not None and after.boot == current.boot
 
     plain = {"name": "plain", "cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}
     assert ok(await client.post("/v1/instances", headers=H, json=plain), 202)["boot"] is None
