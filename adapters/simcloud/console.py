@@ -2,18 +2,20 @@
 
 Each boot prints kernel and systemd lines spread over the boot time, then what cloud-init prints on a real
 console: its stage banners ("Cloud-init v. 24.1 running 'init' at ..."), the `ci-info` network tables, the output
-of a user-data boot script, and the closing "Cloud-init v. 24.1 finished at ... Datasource ...  Up N seconds",
-then a login prompt once the instance runs. A failed boot ends in a panic that states the reason. Stops, reboots,
-suspends and the termination leave their lines too. Kernel timestamps count simulated seconds since the boot, as
-a real console's do.
+of the user-data boot scripts and the warnings of those that fail, and the closing "Cloud-init v. 24.1 finished
+at ... Datasource ...  Up N seconds", then a login prompt once the instance runs. A failed boot ends in a panic
+that states the reason. Stops, reboots, suspends and the termination leave their lines too. Kernel timestamps
+count simulated seconds since the boot, as a real console's do.
 
 Like a real console, this one never shows the user data itself, only what running it prints:
 - a `#!` shell script: what its commands print, simulated by `adapters.simcloud.shell` (literal `echo` and
   `printf` only; variables are never expanded, so a secret a script assigns or uses never shows);
 - `#cloud-config`: nothing of its content (output of `runcmd` commands is not simulated either);
 - MIME multipart (gzip is unpacked when the instance is launched, as cloud-init does first): what each shell part
-  (`text/x-shellscript`, `-per-instance`, `-per-boot`, ...) prints, part after part, simulated the same way; other
-  parts print nothing;
+  (`text/x-shellscript`, `-per-instance`, `-per-boot`, `-per-once`) prints, in the order cloud-init's final stage
+  runs them (by module, then by filename), simulated the same way; other parts print nothing;
+- a script that exits non-zero: cloud-init's two warnings that its module failed, once the module's scripts ran
+  (`adapters.simcloud.user_scripts`); only per-boot scripts run again on later boots;
 - cloud-init's other formats (`#include`, `#cloud-boothook`, ...): nothing, as scripts inside them are not
   simulated;
 - anything else: cloud-init's "Unhandled non-multipart" warning. Real cloud-init quotes the first 24 bytes of
@@ -24,16 +26,16 @@ Like a real console, this one never shows the user data itself, only what runnin
 
 from __future__ import annotations
 
-import email
 import hashlib
 import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from adapters.base import InstanceState as S
-from adapters.simcloud import keys, shell
+from adapters.simcloud import keys, user_scripts
 from adapters.simcloud.timeline import Entry, ends
 
 # Providers keep the most recent 64 KiB of console output.
@@ -94,6 +96,7 @@ class Guest:
         return ":".join(f"{b:02x}" for b in (0x52, 0x54, 0x00, *tail))
 
 
+L = TypeVar("L")
 # A script: (fraction of the phase's duration at which the line appears, text).
 Script = list[tuple[float, str]]
 
@@ -185,28 +188,6 @@ def _first_line(data: str | None) -> str:
     return data.partition("\n")[0].strip() if data else ""
 
 
-def _boot_scripts(data: str) -> list[str]:
-    """The shell scripts cloud-init runs from user data: the data itself when it is one, or each shell part of a
-    MIME multipart, in order."""
-    if _first_line(data).startswith("#!"):
-        return [data]
-    if "mime-version:" not in data[:4096].lower():
-        return []
-    scripts = []
-    for part in email.message_from_string(data).walk():
-        if part.get_content_type().startswith("text/x-shellscript"):
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                scripts.append(payload.decode(errors="replace"))
-    return scripts
-
-
-def _script_output(data: str) -> list[str]:
-    """The lines a boot script prints: its output split as a terminal shows it, never its text."""
-    text = shell.output(data.lstrip(" \t"))
-    return [_clean(line) for line in text.removesuffix("\n").split("\n")] if text else []
-
-
 def _windows_user_data_lines(guest: Guest) -> list[str]:
     first = _first_line(guest.user_data).lower()
     for tag, runner in (("<powershell>", "PowerShell"), ("<script>", "cmd")):
@@ -215,7 +196,13 @@ def _windows_user_data_lines(guest: Guest) -> list[str]:
     return []
 
 
-def _spread(lines: Sequence[str], start: float, stop: float) -> Script:
+def _logged(moment: datetime, warning: user_scripts.Logged) -> str:
+    """A warning as cloud-init's console handler formats it (Python logging's asctime, the logging file)."""
+    asctime = f"{moment:%Y-%m-%d %H:%M:%S},{moment.microsecond // 1000:03d}"
+    return f"{asctime} - {warning.source_file}[WARNING]: {warning.message}"
+
+
+def _spread(lines: Sequence[L], start: float, stop: float) -> list[tuple[float, L]]:
     if not lines:
         return []
     step = (stop - start) / len(lines)
@@ -231,7 +218,9 @@ def _failed(guest: Guest, early: Script, *crash: str) -> Script:
     ]
 
 
-def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim_seconds: float) -> Script:
+def _linux_boot(
+    guest: Guest, fails: bool, at: datetime, planned: timedelta, sim_seconds: float, first_boot: bool
+) -> Script:
     local_pid, init_pid, config_pid, final_pid = (guest.pid + offset for offset in _STAGE_PID_OFFSETS)
 
     def up(fraction: float) -> str:
@@ -267,16 +256,17 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
     unhandled: Script = []
     # cloud-init reads user data that names a MIME version in its first 4 KiB as MIME.
     if data and data.strip() and not first.startswith(_HANDLED_STARTS) and "mime-version:" not in data[:4096].lower():
-        # Python logging's asctime, as cloud-init's console handler formats its warnings.
-        logged = at + planned * 0.49
-        unhandled = [
-            (
-                0.49,
-                f"cloud-init[{init_pid}]: {logged:%Y-%m-%d %H:%M:%S},{logged.microsecond // 1000:03d} - "
-                "__init__.py[WARNING]: Unhandled non-multipart (text/x-not-multipart) userdata: '...'",
-            )
-        ]
-    printed = [line for script in _boot_scripts(data or "") for line in _script_output(script)]
+        warning = user_scripts.Logged("__init__.py", "Unhandled non-multipart (text/x-not-multipart) userdata: '...'")
+        unhandled = [(0.49, f"cloud-init[{init_pid}]: {_logged(at + planned * 0.49, warning)}")]
+    # The final stage's scripts print, and cloud-init logs the modules that failed, as each happens.
+    scripts = [
+        (
+            f,
+            f"cloud-init[{final_pid}]: "
+            + (_clean(line.text) if isinstance(line, user_scripts.Printed) else _logged(at + planned * f, line)),
+        )
+        for f, line in _spread(user_scripts.final_stage(data, first_boot=first_boot), 0.72, 0.9)
+    ]
     authorized = (
         [
             f"ci-info: Authorized keys from /home/{guest.user}/.ssh/authorized_keys for user {guest.user}",
@@ -293,8 +283,8 @@ def _linux_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta, sim
         *unhandled,
         banner(config_pid, "modules:config", 0.6),
         banner(final_pid, "modules:final", 0.7),
-        # The final stage runs the boot script, then prints the authorized keys straight to /dev/console.
-        *_spread([f"cloud-init[{final_pid}]: {line}" for line in printed], 0.72, 0.9),
+        # The final stage runs the boot scripts, then prints the authorized keys straight to /dev/console.
+        *scripts,
         *_spread(authorized, 0.91, 0.93),
         *((0.94, Raw(line)) for line in _host_key_lines(guest, at + planned * 0.94)),
         (
@@ -325,13 +315,13 @@ def _windows_boot(guest: Guest, fails: bool, at: datetime, planned: timedelta) -
     ]
 
 
-def _boot(guest: Guest, entry: Entry, speedup: float) -> Script:
+def _boot(guest: Guest, entry: Entry, speedup: float, first_boot: bool) -> Script:
     phase = entry.phase
     planned = (phase.due_at - entry.at) if phase.due_at else timedelta(0)
     fails = phase.target == S.ERROR
     if guest.os == "windows":
         return _windows_boot(guest, fails, entry.at, planned)
-    return _linux_boot(guest, fails, entry.at, planned, planned.total_seconds() * speedup)
+    return _linux_boot(guest, fails, entry.at, planned, planned.total_seconds() * speedup, first_boot)
 
 
 def _shutdown(guest: Guest, state: S) -> Script:
@@ -369,8 +359,9 @@ def render(guest: Guest, history: Sequence[Entry], now: datetime, speedup: float
         if state in (S.PENDING, S.STARTING, S.REBOOTING):
             if state == S.REBOOTING and boot_start is not None:
                 emit(_shutdown(guest, state), boot_start, entry, cutoff)
+            first_boot = boot_start is None
             boot_start = entry.at
-            emit(_boot(guest, entry, speedup), entry.at, entry, cutoff)
+            emit(_boot(guest, entry, speedup, first_boot), entry.at, entry, cutoff)
         elif state in (S.STOPPING, S.TERMINATING, S.STOPPED, S.TERMINATED):
             # Stopped or terminated with no transition: how an instance from before SimCloud kept history reads.
             emit(_shutdown(guest, state), boot_start or entry.at, entry, cutoff)

@@ -22,11 +22,18 @@ shows text that the script prints; it never shows the script itself:
    `printf` prints its format with `%s`, `%b` and `%%` filled in and the escapes that POSIX and bash share
    (`\\n`, `\\t`, `\\\\`, ...). It reuses the format while arguments remain, as the real one does. A format with
    any other conversion or escape prints nothing.
-5. A top-level `exit` ends the script: nothing after it prints.
+5. A top-level `exit` ends the script: nothing after it prints. Its status is the script's exit status, as the
+   shells give it: a number is taken modulo 256, `exit` alone is the last command's (0, see 6), another literal
+   word is 2 (dash's and bash's "illegal number"); one that needs expanding is taken as 0, like the commands it
+   would come from. A script that ends without `exit` exits 0.
 6. Every other command prints nothing, even one that prints on a real machine (`apt-get`, a `set -x` trace).
    Commands are taken to succeed.
-7. Only shell interpreters (`sh`, `bash`, `dash`, `ash`, `ksh`, `mksh`, `zsh`, named directly or through
-   `env`) are simulated; a script for any other interpreter prints nothing.
+7. A top-level `trap ACTION EXIT` (or `0`) with a literal ACTION runs ACTION as the script ends, by `exit` or at
+   its end, under this same rule, where `$?` is the exit status (the one expansion made: it is a number, never a
+   secret). A later `trap` on EXIT replaces it, `trap - EXIT` removes it; the action runs once and cannot change
+   the status (POSIX restores `$?` after it).
+8. Only shell interpreters (`sh`, `bash`, `dash`, `ash`, `ksh`, `mksh`, `zsh`, named directly or through
+   `env`) are simulated; a script for any other interpreter prints nothing and exits 0.
 
 What a script prints is cut at `MAX_OUTPUT_CHARS`.
 """
@@ -38,8 +45,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
-__all__ = ["MAX_OUTPUT_CHARS", "SHELLS", "output"]
+__all__ = ["MAX_OUTPUT_CHARS", "SHELLS", "Ran", "interpreter", "output", "run"]
 
 # A `printf` reusing a long format can print far more than the script holds; the console would only keep its end.
 MAX_OUTPUT_CHARS = 16 * 1024
@@ -101,9 +109,11 @@ class _Unreadable(Exception):
 
 
 class _Lexer:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, status: int | None = None) -> None:
         self._src = source
         self._pos = 0
+        # What `$?` stands for, in a trap's action; elsewhere it needs expanding like any parameter.
+        self._status = status
         self._heredocs: list[tuple[str, bool]] = []
         self._nesting = 0
 
@@ -185,6 +195,8 @@ class _Lexer:
             elif c == '"':
                 literal = self._double_quoted(text) and literal
                 quoted = True
+            elif self._exit_status(text):
+                pass
             elif c in "$`":
                 self._skip_expansion()
                 literal = False
@@ -205,6 +217,8 @@ class _Lexer:
                 if src[self._pos + 1] != "\n":
                     text.append(src[self._pos + 1])
                 self._pos += 2
+            elif self._exit_status(text):
+                pass
             elif c in "$`":
                 self._skip_expansion()
                 literal = False
@@ -215,6 +229,14 @@ class _Lexer:
             raise _Unreadable
         self._pos += 1
         return literal
+
+    def _exit_status(self, text: list[str]) -> bool:
+        """Whether a `$?` standing for a known status is at the position (then taken, as its value)."""
+        if self._status is None or not self._src.startswith("$?", self._pos):
+            return False
+        text.append(str(self._status))
+        self._pos += 2
+        return True
 
     def _skip_expansion(self) -> None:
         src = self._src
@@ -342,7 +364,8 @@ def _printf(args: list[str]) -> str | None:
     return "".join(out)
 
 
-def _interpreter(first_line: str) -> str | None:
+def interpreter(first_line: str) -> str | None:
+    """The name of the program a `#!` line runs the script with (through `env` too)."""
     words = first_line[2:].split()
     if words and posixpath.basename(words[0]) == "env":
         words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
@@ -360,13 +383,73 @@ def _printed(words: list[_Word]) -> str | None:
     return None
 
 
-def output(script: str) -> str:
-    """What the `#!` script `script` prints to the console under the module's rule."""
-    first, _, body = script.partition("\n")
-    if not first.startswith("#!") or _interpreter(first) not in SHELLS:
-        return ""
-    printed: list[str] = []
-    size = 0
+def _exit_status(args: list[_Word]) -> int:
+    """The status `exit ARGS` ends a script with (see rule 5)."""
+    if not args:
+        return 0
+    word = args[0]
+    if not word.literal:
+        return 0
+    return int(word.text) % 256 if word.text.isdigit() else 2
+
+
+_EXIT_CONDITIONS = frozenset({"EXIT", "0", "SIGEXIT"})
+
+
+def _trap(args: list[_Word], action: str | None) -> str | None:
+    """The EXIT trap's action after `trap ARGS`, from `action` before it ("": one that prints nothing)."""
+    if args and args[0].text == "--":
+        args = args[1:]
+    if len(args) < 2 and not (args and args[0].text.isdigit()):
+        return action  # `trap` alone lists the traps; `trap ACTION` with no condition is an error
+    first = args[0]
+    reset = first.text == "-" or first.text.isdigit()
+    conditions = args[1:] if not first.text.isdigit() else args
+    if not any(c.text in _EXIT_CONDITIONS for c in conditions):
+        return action
+    if reset:
+        return None
+    # An action that needs expanding would run, but what it prints cannot be known.
+    return first.text if first.literal else ""
+
+
+class Ran(NamedTuple):
+    """What a script printed and the status it exited with."""
+
+    output: str
+    status: int
+
+
+@dataclass(slots=True)
+class _Commands:
+    """The top-level commands of one script (or trap action) as they run."""
+
+    printed: list[str]
+    size: int = 0
+    status: int | None = None
+    on_exit: str | None = None
+
+    def print(self, text: str) -> bool:
+        """Add what a command printed; False once the output is as long as it may be."""
+        self.printed.append(text)
+        self.size += len(text)
+        return self.size <= MAX_OUTPUT_CHARS
+
+    def top_level(self, words: list[_Word], redirected: bool) -> bool:
+        """Run a top-level command standing alone; False when the script ends there."""
+        name = words[0].text
+        if name == "exit":
+            self.status = _exit_status(words[1:])
+            return False
+        if name == "trap":
+            self.on_exit = _trap(words[1:], self.on_exit)
+            return True
+        text = None if redirected else _printed(words)
+        return self.print(text) if text else True
+
+
+def _commands(body: str, dollar_q: int | None = None) -> _Commands:
+    done = _Commands([])
     blocks: list[str] = []
     words: list[_Word] = []
     alone = True
@@ -375,7 +458,7 @@ def output(script: str) -> str:
     function_name_next = False
     try:
         # The script's last command ends where the script does.
-        for token in chain(_Lexer(body).tokens(), [_Op("\n")]):
+        for token in chain(_Lexer(body, dollar_q).tokens(), [_Op("\n")]):
             if isinstance(token, _Word):
                 if target_next:
                     target_next = False
@@ -397,15 +480,8 @@ def output(script: str) -> str:
                 redirected = target_next = True
                 continue
             ends_alone = token.text in ("\n", ";")
-            if words and alone and ends_alone and not blocks:
-                if words[0].text == "exit":
-                    break
-                text = None if redirected else _printed(words)
-                if text:
-                    printed.append(text)
-                    size += len(text)
-                    if size > MAX_OUTPUT_CHARS:
-                        break
+            if words and alone and ends_alone and not blocks and not done.top_level(words, redirected):
+                break
             if token.text == "(":
                 blocks.append("(")
             elif token.text == ")" and blocks and blocks[-1] == "(":
@@ -415,4 +491,25 @@ def output(script: str) -> str:
             redirected = target_next = False
     except _Unreadable:
         pass
-    return "".join(printed)[:MAX_OUTPUT_CHARS]
+    return done
+
+
+def run(script: str) -> Ran:
+    """What the `#!` script `script` prints to the console under the module's rule, and its exit status."""
+    first, _, body = script.partition("\n")
+    if not first.startswith("#!") or interpreter(first) not in SHELLS:
+        return Ran("", 0)
+    done = _commands(body)
+    status = done.status if done.status is not None else 0
+    printed = done.printed
+    if done.on_exit and done.size <= MAX_OUTPUT_CHARS:
+        action = _commands(done.on_exit, status)
+        printed = [*printed, *action.printed]
+        # `exit` inside the EXIT trap's action is the one way it changes the status.
+        status = action.status if action.status is not None else status
+    return Ran("".join(printed)[:MAX_OUTPUT_CHARS], status)
+
+
+def output(script: str) -> str:
+    """What the `#!` script `script` prints to the console under the module's rule."""
+    return run(script).output

@@ -24,6 +24,8 @@ from kernel.events.images import ImageAvailable, ImageCreated, ImageDeregistered
 from kernel.events.instances import (
     InstanceActionFailed,
     InstanceActionRequested,
+    InstanceBootCompleted,
+    InstanceBootScriptFailed,
     InstanceFailed,
     InstanceLaunched,
     InstanceRebooted,
@@ -105,6 +107,8 @@ __all__ = [
     "ImageFailed",
     "InstanceActionFailed",
     "InstanceActionRequested",
+    "InstanceBootCompleted",
+    "InstanceBootScriptFailed",
     "InstanceDiscovered",
     "InstanceDrifted",
     "InstanceFailed",

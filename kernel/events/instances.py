@@ -95,3 +95,29 @@ class InstanceActionFailed(ActionFailure, _InstanceEvent):
 
     TYPE = "instance.action_failed"
     action: UserAction
+
+
+class InstanceBootScriptFailed(_InstanceEvent):
+    """One of the boot scripts of an instance launched from a template failed, as its console showed. The exit code
+    is None when the console did not say it."""
+
+    TYPE = "instance.boot_script_failed"
+    template_id: str
+    template_version: int
+    script_id: str
+    script_version: int
+    filename: str
+    exit_code: int | None
+
+
+class InstanceBootCompleted(_InstanceEvent):
+    """The boot of an instance launched from a template is over: every boot script succeeded, some failed, or
+    Clanavi stopped following it before it could tell (`unknown`: the instance ended, or the boot outlasted the
+    follow bound)."""
+
+    TYPE = "instance.boot_completed"
+    template_id: str
+    template_version: int
+    state: Literal["succeeded", "failed", "unknown"]
+    # The filenames of the boot scripts that failed.
+    failed: list[str] = Field(default_factory=list)

@@ -28,6 +28,7 @@ from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
 from services.provisioner import errors
+from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.errors import RetryLater
@@ -87,7 +88,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             engine = Engine(uow, clouds, policy=policy)
             # The table of kinds the one pending-action engine serves.
             kinds = (InstanceKind(keyring), RESOURCES)
-            worker = Worker(engine, kinds, interval=settings.follow_interval, concurrency=settings.concurrency)
+            boots = BootFollower(uow, clouds, read_every=settings.boot_read_seconds, bound=settings.boot_follow_seconds)
+            worker = Worker(
+                engine,
+                kinds,
+                interval=settings.follow_interval,
+                concurrency=settings.concurrency,
+                followers=(boots.follow,),
+            )
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
             # Script runs hold a slot for as long as a script lasts: a worker of their own, so they never keep the

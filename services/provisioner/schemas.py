@@ -269,6 +269,34 @@ class InputLevelOut(BaseModel):
     type: str
 
 
+class BootScriptOut(BaseModel):
+    """One boot script of the instance's template, as its console showed it running."""
+
+    script_id: str
+    version: int
+    filename: str = Field(description="The script's file on the instance; cloud-init runs them sorted by it")
+    kind: Literal["shell", "script", "cloud-config"] = Field(
+        description="shell: prints when it starts and ends; script: another interpreter's; cloud-config: applied by "
+        "cloud-init itself"
+    )
+    state: Literal["pending", "running", "succeeded", "failed"]
+    exit_code: int | None = Field(description="When it failed and the console said with what")
+    started_at: datetime | None = Field(description="When the console shows it started, where it says")
+    finished_at: datetime | None
+
+
+class BootOut(BaseModel):
+    """The progress of the instance's boot scripts, read from its console while the boot lasts."""
+
+    state: Literal["pending", "running", "succeeded", "failed", "unknown"] = Field(
+        description="unknown: Clanavi stopped following the boot before it ended (the instance ended, or the boot "
+        "outlasted the follow bound)"
+    )
+    started_at: datetime | None = Field(description="When cloud-init started, where the console says")
+    finished_at: datetime | None
+    scripts: list[BootScriptOut]
+
+
 class InstanceOut(BaseModel):
     id: str
     project_id: str
@@ -290,6 +318,9 @@ class InstanceOut(BaseModel):
     template_version: int | None = None
     inputs: dict[str, InputLevelOut] = Field(
         default_factory=dict, description="The template's inputs as resolved at launch, and the level of each"
+    )
+    boot: BootOut | None = Field(
+        default=None, description="Its boot scripts' progress; null when it runs none (a launch not from a template)"
     )
     created_at: datetime
     updated_at: datetime

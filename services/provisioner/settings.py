@@ -83,6 +83,10 @@ class ProvisionerSettings(ServiceSettings):
     port: int = Field(default=8081, ge=1, le=65535)
     # How often transitional instances are checked with their cloud, and idle action queues polled.
     follow_interval: float = Field(default=0.25, gt=0, le=60)
+    # How often the console of an instance whose boot scripts run is read, and how long after its launch was asked
+    # for its boot is followed at most (then its outcome is `unknown`).
+    boot_read_seconds: float = Field(default=5.0, gt=0, le=3600)
+    boot_follow_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

@@ -12,6 +12,7 @@ from typing import TypeAlias
 
 from kernel.db import Connection, Pool
 from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
@@ -30,6 +31,7 @@ class Repositories:
     inventory: InventoryRepository
     templates: TemplateRepository
     runs: RunRepository
+    boots: BootRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -44,6 +46,7 @@ def repositories(conn: Connection) -> Repositories:
         inventory=PostgresInventoryRepository(conn),
         templates=PostgresTemplateRepository(conn),
         runs=PostgresRunRepository(conn),
+        boots=PostgresBootRepository(conn),
     )
 
 

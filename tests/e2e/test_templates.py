@@ -1,16 +1,19 @@
 """A server template through the gateway, as a user drives it: a script and a template made by an owner, a launch
-from it on SimCloud that records the template version and its inputs (the secret masked), the boot script's output
-on the console, the events in the audit without the secret; a viewer cannot make either, and another project's
-template is answered like one that does not exist."""
+from it on SimCloud that records the template version and its inputs (the secret masked), the boot scripts' output
+on the console and their outcomes in the instance's boot section, the events in the audit without the secret; a
+viewer cannot make either, and another project's template is answered like one that does not exist."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from tests.e2e.platform import Platform, audit_events, wait_for_state
+from tests.e2e.console_kit import CONSOLE, logged_in
+from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state
 from tests.e2e.tenants import SIM_CONFIG, login, user_in
 
 pytestmark = pytest.mark.e2e
@@ -49,10 +52,12 @@ async def test_launch_from_a_template_through_the_gateway(platform: Platform, pr
         assert (await viewer.post("/v1/scripts", json=boot)).status_code == 403
         script = await owner.post("/v1/scripts", json=boot)
         assert script.status_code == 201, script.text
+        check = await owner.post("/v1/scripts", json={"name": "check", "body": "#!/bin/sh\necho checking\nexit 3\n"})
+        assert check.status_code == 201, check.text
         template = {
             "name": "web",
             "clouds": [{"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}],
-            "boot_scripts": [{"script_id": script.json()["script_id"]}],
+            "boot_scripts": [{"script_id": script.json()["script_id"]}, {"script_id": check.json()["script_id"]}],
             "values": {"site": "shop.example.org"},
         }
         assert (await viewer.post("/v1/templates", json=template)).status_code == 403
@@ -72,13 +77,39 @@ async def test_launch_from_a_template_through_the_gateway(platform: Platform, pr
             "site": {"value": "shop.example.org", "level": "template", "type": "text"},
             "password": {"value": "********", "level": "server", "type": "secret"},
         }
+        assert instance["boot"]["state"] == "pending"
+        assert [s["state"] for s in instance["boot"]["scripts"]] == ["pending", "pending"]
         running = await wait_for_state(owner, instance["id"], "running")
         console = (await owner.get(f"/v1/instances/{instance['id']}/console")).text
         assert "]: configured shop.example.org\n" in console
 
-        events = await audit_events(owner)
-        types = {e["type"] for e in events}
-        assert {"script.created", "template.created", "template.version_created", "instance.requested"} <= types
+        async def booted() -> dict[str, Any] | None:
+            body = (await owner.get(f"/v1/instances/{instance['id']}")).json()
+            return body if body["boot"]["state"] not in ("pending", "running") else None
+
+        boot = (await eventually(booted, within=30, what="the boot's end"))["boot"]
+        assert boot["state"] == "failed"
+        assert [(s["script_id"], s["state"], s["exit_code"]) for s in boot["scripts"]] == [
+            (script.json()["script_id"], "succeeded", None),
+            (check.json()["script_id"], "failed", 3),
+        ]
+        listed = (await owner.get("/v1/instances")).json()["items"]
+        assert [i["boot"] for i in listed if i["id"] == instance["id"]] == [boot]
+        async with logged_in(platform, "tina@example.com") as browser:
+            page = await browser.get(f"{CONSOLE}/instances/{instance['id']}")
+        assert page.status_code == 200, page.text
+        assert 'Boot <span class="state state-failed">failed</span>' in page.text
+        shown = re.findall(r'<tr data-state="(\w+)"><th scope="row"><code>([^<]+)</code>', page.text)
+        assert shown == [("succeeded", boot["scripts"][0]["filename"]), ("failed", boot["scripts"][1]["filename"])]
+
+        wanted = {"script.created", "template.created", "template.version_created", "instance.requested"}
+        wanted |= {"instance.boot_script_failed", "instance.boot_completed"}
+
+        async def audited() -> list[dict[str, Any]] | None:
+            found = await audit_events(owner)
+            return found if wanted <= {e["type"] for e in found} else None
+
+        events = await eventually(audited, what="the boot's events in the audit")
         seen = [answer.text, json.dumps(running), console, json.dumps(events), made.text, script.text]
         assert not [text for text in seen if SECRET in text]
     finally:

@@ -9,7 +9,7 @@ the one thing copies share: leases and due times are read on it, as PostgreSQL r
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -198,8 +198,11 @@ class FakeInstanceRepository(_Pending[InstanceRecord]):
         hold: str | None = None,
         lease: float = 0,
     ) -> InstanceRecord | None:
+        # As on PostgreSQL, a save never writes the boot section: only the boot follower does.
+        row = self.rows.get(record.id)
+        boot = row.record.boot if row is not None else record.boot
         return super().write(
-            replace(record, in_flight=False), retry_in=retry_in, only_for=only_for, hold=hold, lease=lease
+            replace(record, in_flight=False, boot=boot), retry_in=retry_in, only_for=only_for, hold=hold, lease=lease
         )
 
     async def add(self, record: InstanceRecord) -> None:
@@ -582,6 +585,32 @@ class FakeInventoryRepository:
         return last
 
 
+class FakeBootRepository:
+    """The boot follower's statements on the fake `instances` table; the next reading's time is kept beside it."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+        self.read_at: dict[str, datetime | None] = {}
+
+    async def due(self, limit: int) -> list[InstanceRecord]:
+        now = datetime.fromtimestamp(self.db.now, UTC)
+        due = [
+            row.record
+            for row in self.db.instances.values()
+            if row.record.boot is not None
+            and row.record.boot["state"] in ("pending", "running")
+            and (self.read_at.get(row.record.id) or now) <= now
+        ]
+        return due[:limit]
+
+    async def save(
+        self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None
+    ) -> None:
+        row = self.db.instances[instance_id]
+        row.record = replace(row.record, boot=dict(boot), last_event_id=last_event_id or row.record.last_event_id)
+        self.read_at[instance_id] = read_at
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -590,6 +619,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         resources=FakeResourceRepository(db),
         inventory=FakeInventoryRepository(db),
         templates=FakeTemplateRepository(db.templates),
+        boots=FakeBootRepository(db),
     )
 
 

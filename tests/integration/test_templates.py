@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from email import message_from_string
 from typing import Any
 
@@ -20,8 +21,11 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from kernel.db import create_pool
 from kernel.settings import KernelSettings
-from tests.integration.provisioner_world import SIM, ok, provisioner, until, use_secret_key
+from services.provisioner.boot.markers import mark
+from services.provisioner.instances.repository import PostgresInstanceRepository
+from tests.integration.provisioner_world import SIM, in_state, ok, provisioner, until, use_secret_key
 from tests.signing import identity_headers
 
 pytestmark = pytest.mark.integration
@@ -37,6 +41,8 @@ SHELL = "#!/bin/sh\nPW='{{ password }}'\nTT='{{ template_token }}'\necho configu
 @pytest.fixture(autouse=True)
 def _secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     use_secret_key(monkeypatch)
+    # Boots are read often, so that a test sees them end soon.
+    monkeypatch.setenv("CLANAVI_PROVISIONER_BOOT_READ_SECONDS", "0.2")
 
 
 class Tap:
@@ -252,11 +258,9 @@ async def test_a_launch_from_a_template_resolves_inputs_renders_boot_parts_and_n
     finally:
         await conn.close()
     parts = boot_parts(user_data)
+    filled = f"#!/bin/sh\nPW='{SECRET}'\nTT='{TEMPLATE_SECRET}'\necho configured port=8443 env=prod\n"
     assert parts == [
-        (
-            "text/x-shellscript-per-instance",
-            f"#!/bin/sh\nPW='{SECRET}'\nTT='{TEMPLATE_SECRET}'\necho configured port=8443 env=prod\n",
-        ),
+        ("text/x-shellscript-per-instance", mark(f"01-{shell_id}-v1", filled)),
         ("text/cloud-config", "#cloud-config\npackages: [nginx]\n"),
     ]
 
@@ -362,7 +366,7 @@ async def test_boot_scripts_too_large_are_compressed_and_refused_when_they_still
     finally:
         await conn.close()
     assert len(user_data.encode()) > 16 * 1024
-    assert boot_parts(user_data) == [("text/x-shellscript-per-instance", big)]
+    assert boot_parts(user_data) == [("text/x-shellscript-per-instance", mark(f"01-{big_id}-v1", big))]
     assert len(gzip.compress(user_data.encode())) < 16 * 1024
 
     both = {"name": "both", "clouds": machine, "boot_scripts": [{"script_id": noise_id}, {"script_id": noise_id}]}
@@ -468,6 +472,103 @@ async def test_key_pair_and_security_group_inputs_name_the_launch_clouds_own(
     finally:
         await conn.close()
     # The script gets the cloud's id of the group, which is what a command on the instance would use.
-    assert boot_parts(user_data) == [
-        ("text/x-shellscript-per-instance", f"#!/bin/sh\necho key deploy group {group['provider_id']}\n")
+    [(kind, body)] = boot_parts(user_data)
+    assert kind == "text/x-shellscript-per-instance"
+    assert body.endswith(f"\necho key deploy group {group['provider_id']}\n")
+
+
+async def test_the_boot_section_follows_each_boot_script_to_its_outcome(
+    client: httpx.AsyncClient, tap: Tap, database_url: str
+) -> None:
+    cloud_id = await cloud(client, "boot-sim")
+    bodies = [
+        "#!/bin/sh\necho preparing\n",
+        "#!/bin/bash\necho installing\nexit 3\necho never\n",
+        "#!/bin/sh\necho finishing\n",
     ]
+    ids = [(await script(client, name=f"step-{n}", body=body))["script_id"] for n, body in enumerate(bodies)]
+    config = (await script(client, name="packages", body="#cloud-config\npackages: [nginx]\n"))["script_id"]
+    template = {
+        "name": "steps",
+        "clouds": [{"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        "boot_scripts": [{"script_id": i} for i in [*ids, config]],
+    }
+    template_id = ok(await client.post("/v1/templates", headers=H, json=template), 201)["template_id"]
+    launch = {"name": "steps-1", "cloud_id": cloud_id, "template_id": template_id}
+    instance = ok(await client.post("/v1/instances", headers=H, json=launch), 202)
+    names = [f"0{n}-{i}-v1" for n, i in enumerate([*ids, config], start=1)]
+    assert instance["boot"] == {
+        "state": "pending",
+        "started_at": None,
+        "finished_at": None,
+        "scripts": [
+            {
+                "script_id": i,
+                "version": 1,
+                "filename": name,
+                "kind": kind,
+                "state": "pending",
+                "exit_code": None,
+                "started_at": None,
+                "finished_at": None,
+            }
+            for i, name, kind in zip([*ids, config], names, ["shell", "shell", "shell", "cloud-config"], strict=True)
+        ],
+    }
+
+    path = f"/v1/instances/{instance['id']}"
+    done = await until(client, path, H, lambda r: r["boot"]["state"] not in ("pending", "running"))
+
+    boot = done["boot"]
+    assert [(s["state"], s["exit_code"]) for s in boot["scripts"]] == [
+        ("succeeded", None),
+        ("failed", 3),
+        ("succeeded", None),
+        ("succeeded", None),
+    ]
+    assert boot["state"] == "failed" and boot["started_at"] <= boot["finished_at"]
+    assert all(s["started_at"] and s["finished_at"] for s in boot["scripts"][:3])
+    console = (await client.get(f"{path}/console", headers=H)).text
+    assert "cc_scripts_per_instance.py[WARNING]: Failed to run module scripts_per_instance" in console
+    assert "never" not in console
+    await tap.until("instance.boot_completed")
+    failed = [json.loads(b) for b in tap.bodies if "instance.boot_script_failed" in b]
+    assert [(e["payload"]["filename"], e["payload"]["exit_code"]) for e in failed] == [(names[1], 3)]
+    completed = [json.loads(b) for b in tap.bodies if "instance.boot_completed" in b]
+    assert [(e["payload"]["state"], e["payload"]["failed"]) for e in completed] == [("failed", [names[1]])]
+    assert completed[0]["correlation_id"] == failed[0]["correlation_id"] == instance_correlation(tap, instance["id"])
+
+    # A reboot runs no per-instance script again, and its settlement leaves the section as it is.
+    ok(await client.post(f"{path}/actions/reboot", headers=H), 202)
+    await until(client, path, H, in_state("running"))
+    assert ok(await client.get(path, headers=H))["boot"] == boot
+    conn = await asyncpg.connect(database_url)
+    try:
+        read_at = await conn.fetchval(
+            "SELECT boot_read_at FROM provisioner.instances WHERE id = $1::uuid", instance["id"]
+        )
+    finally:
+        await conn.close()
+    assert read_at is None  # no longer followed
+
+    # A save of the record as it was loaded before (as an action's settlement makes) leaves the boot as it is.
+    pool = await create_pool(database_url, schema="provisioner", application="boot-test", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as held:
+            repo = PostgresInstanceRepository(held)
+            current = await repo.get(PROJECT, instance["id"])
+            assert current is not None and current.boot is not None
+            await repo.save(replace(current, boot=instance["boot"]))
+            after = await repo.get(PROJECT, instance["id"])
+    finally:
+        await pool.close()
+    assert after is not None and after.boot == current.boot
+
+    plain = {"name": "plain", "cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.small"}
+    assert ok(await client.post("/v1/instances", headers=H, json=plain), 202)["boot"] is None
+
+
+def instance_correlation(tap: Tap, instance_id: str) -> str:
+    requested = [json.loads(b) for b in tap.bodies if "instance.requested" in b and instance_id in b]
+    correlation: str = requested[0]["correlation_id"]
+    return correlation

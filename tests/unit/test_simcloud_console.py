@@ -236,3 +236,80 @@ def test_the_console_keeps_its_most_recent_part() -> None:
     assert log.rstrip().endswith("login:")
     # Cut at a line boundary: every line is whole.
     assert all(line.startswith("[") or line in ("", "Debian 12 web-1 ttyS0") for line in log.splitlines())
+
+
+def _multipart(*parts: tuple[str, str, str]) -> str:
+    """A MIME multipart of (content type, filename, body) parts, as Clanavi's boot rendering makes them."""
+    out = ['Content-Type: multipart/mixed; boundary="==b=="\nMIME-Version: 1.0\n\n']
+    for ctype, filename, body in parts:
+        disposition = f'Content-Disposition: attachment; filename="{filename}"\n' if filename else ""
+        out.append(f'--==b==\nContent-Type: {ctype}; charset="utf-8"\n{disposition}\n{body}')
+    return "".join(out) + "--==b==--\n"
+
+
+PER_INSTANCE = "text/x-shellscript-per-instance"
+# cloud-init 24.1's two console warnings when a script of the per-instance module exits non-zero (its module's
+# `LOG.warning`, then `util.logexc` in `Modules._run_modules`).
+PER_INSTANCE_FAILED = (
+    " - cc_scripts_per_instance.py[WARNING]: Failed to run module scripts_per_instance "
+    "(per-instance in /var/lib/cloud/scripts/per-instance)\n"
+)
+PER_INSTANCE_LOGEXC = (
+    " - util.py[WARNING]: Running module scripts_per_instance (<module 'cloudinit.config.cc_scripts_per_instance' "
+    "from '/usr/lib/python3/dist-packages/cloudinit/config/cc_scripts_per_instance.py'>) failed\n"
+)
+
+
+def test_parts_run_sorted_by_filename_and_a_failing_one_makes_its_module_fail_after_all_ran() -> None:
+    data = _multipart(
+        (PER_INSTANCE, "03-c", "#!/bin/sh\necho c ran\n"),
+        (PER_INSTANCE, "01-a", "#!/bin/sh\necho a ran\n"),
+        (PER_INSTANCE, "02-b", "#!/bin/sh\necho b ran\nexit 3\necho b never\n"),
+        ("text/cloud-config", "04-d", "#cloud-config\npackages: [nginx]\n"),
+    )
+    log = render(replace(GUEST, user_data=data), BOOT, at(10), 1.0)
+
+    order = [log.index(f"]: {x} ran\n") for x in "abc"]
+    assert order == sorted(order)
+    assert "b never" not in log and "nginx" not in log
+    # runparts goes on after a failure; the module fails once all ran, naming neither the script nor its status.
+    failed, logexc = log.index(PER_INSTANCE_FAILED), log.index(PER_INSTANCE_LOGEXC)
+    assert order[-1] < failed < logexc < log.index("finished at")
+    assert "]: 2025-01-01 12:00:0" in log[log.rindex("\n", 0, failed) : failed]
+    assert log.count("[WARNING]") == 2 and "02-b" not in log and "[3]" not in log
+
+
+def test_scripts_that_exit_zero_print_no_warning() -> None:
+    data = _multipart((PER_INSTANCE, "01-a", "#!/bin/sh\necho a ran\nexit 0\n"))
+
+    assert "WARNING" not in render(replace(GUEST, user_data=data), BOOT, at(10), 1.0)
+
+
+def test_a_plain_script_that_fails_fails_the_user_scripts_module() -> None:
+    log = render(replace(GUEST, user_data="#!/bin/sh\necho trying\nexit 1\n"), BOOT, at(10), 1.0)
+
+    assert (
+        " - cc_scripts_user.py[WARNING]: Failed to run module scripts_user "
+        "(scripts in /var/lib/cloud/instance/scripts)\n" in log
+    )
+    assert " - util.py[WARNING]: Running module scripts_user (<module 'cloudinit.config.cc_scripts_user' " in log
+
+
+def test_only_per_boot_scripts_run_again_after_a_reboot_or_a_start() -> None:
+    data = _multipart(
+        (PER_INSTANCE, "01-once", "#!/bin/sh\necho instance script\nexit 2\n"),
+        ("text/x-shellscript-per-boot", "02-every", "#!/bin/sh\necho boot script\n"),
+    )
+    history = [
+        *BOOT,
+        Entry(at(20), Phase(S.REBOOTING, S.RUNNING, at(30))),
+        Entry(at(40), Phase(S.STOPPING, S.STOPPED, at(42))),
+        Entry(at(50), Phase(S.STARTING, S.RUNNING, at(60))),
+    ]
+    log = render(replace(GUEST, user_data=data), history, at(100), 1.0)
+
+    assert log.count("running 'modules:final'") == 3
+    assert log.count("]: instance script\n") == 1 and log.count(PER_INSTANCE_FAILED) == 1
+    assert log.count("]: boot script\n") == 3
+    # The per-boot module runs before the per-instance one.
+    assert log.index("]: boot script\n") < log.index("]: instance script\n")

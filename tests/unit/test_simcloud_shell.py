@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
-from adapters.simcloud.shell import MAX_OUTPUT_CHARS, output
+from adapters.simcloud.shell import MAX_OUTPUT_CHARS, output, run
 
 
 def sh(body: str, interpreter: str = "/bin/sh") -> str:
@@ -126,3 +129,46 @@ def test_output_is_bounded() -> None:
     printed = sh("printf '" + "x" * 8000 + "%s\\n' 1 2 3 4 5 6\n")
 
     assert len(printed) == MAX_OUTPUT_CHARS
+
+
+# Scripts whose every command is simulated, so the real shells must agree with the simulation on output and status.
+_LITERAL_SCRIPTS = [
+    "echo a\nexit 3\necho b\n",
+    "echo a\n",
+    "echo a\nexit\n",
+    "exit 300\n",
+    "exit nope\n",
+    "trap 'echo \"done with $?\"' EXIT\necho a\nexit 7\n",
+    "trap 'echo \"done with $?\"' EXIT\necho a\n",
+    "trap 'echo \"done with $?\"' 0\ntrap - EXIT\necho a\nexit 4\n",
+    "trap 'echo first' EXIT\ntrap 'echo \"second $?\"' EXIT\nexit 5\n",
+    "trap 'echo \"then $?\"; exit 9' EXIT\nexit 5\n",
+    "trap 'echo 'quoted $?'' EXIT\nexit 1\n",
+    "echo 'clanavi: boot script 01-a-v1 started'; trap 'echo \"clanavi: boot script 01-a-v1 exited with $?\"' EXIT\n"
+    "echo work\nexit 3\n",
+]
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("body", _LITERAL_SCRIPTS)
+def test_output_and_status_are_what_the_real_shells_give(shell: str, body: str) -> None:
+    path = shutil.which(shell)
+    assert path is not None, f"{shell} is needed to check the simulation against"
+    real = subprocess.run([path, "-c", body], capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+
+    assert run(f"#!/bin/{shell}\n{body}") == (real.stdout, real.returncode)
+
+
+def test_a_status_that_needs_expanding_is_taken_as_zero() -> None:
+    assert run("#!/bin/sh\nrc=4\nexit $rc\n").status == 0
+    assert run("#!/bin/sh\nif true; then exit 1; fi\n").status == 0
+
+
+def test_an_exit_trap_that_needs_expanding_prints_nothing_and_replaces_the_earlier_one() -> None:
+    ran = run("#!/bin/sh\ntrap 'echo bye' EXIT\ntrap \"rm -f $TMP\" EXIT\necho a\n")
+
+    assert ran.output == "a\n"
+
+
+def test_other_interpreters_exit_zero() -> None:
+    assert run("#!/usr/bin/python3\nimport sys\nsys.exit(3)\n") == ("", 0)

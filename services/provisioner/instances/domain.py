@@ -116,6 +116,9 @@ class InstanceRecord:
     template_id: str | None = None
     template_version: int | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    # The progress of its template's boot scripts, as `services.provisioner.boot.domain.BootSection.stored` keeps it
+    # (None: it runs none). Only the boot follower changes it once the instance is recorded.
+    boot: Mapping[str, Any] | None = None
 
     @property
     def exists_in_cloud(self) -> bool:

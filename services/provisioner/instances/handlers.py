@@ -189,6 +189,7 @@ async def launch(
         template_id=plan.template_id if plan else None,
         template_version=plan.template_version if plan else None,
         inputs=dict(plan.inputs) if plan else {},
+        boot=plan.boot.stored() if plan and plan.boot else None,
         **named,
     )
     event = InstanceRequested(

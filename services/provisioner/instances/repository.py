@@ -28,7 +28,7 @@ COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
-    "inputs"
+    "inputs, boot"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -115,6 +115,8 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "template_id": kept,
         "template_version": kept,
         "inputs": dict,
+        # Written once here; then by the boot follower alone, so that an action's settlement never undoes it.
+        "boot": lambda boot: None if boot is None else dict(boot),
         **changing,
     }
 

@@ -4,7 +4,8 @@ and applies `text/cloud-config` parts). When the message is larger than the clou
 (cloud-init unpacks gzip user data itself); when even that is too large, the launch is refused.
 
 Placeholders are `{{ name }}` (spaces optional); every one must name a declared input. Other braces are left as they
-are. No I/O here.
+are. A shell script gets one line after its shebang that prints when it starts and how it ends
+(`services.provisioner.boot.markers`), which is how the instance's `boot` section follows it. No I/O here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 from kernel.errors import ValidationFailed
+from services.provisioner.boot import markers
+from services.provisioner.boot.progress import Kind
 from services.provisioner.templates.inputs import Value, rendered
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -58,6 +61,18 @@ class BootPart:
     body: str
 
 
+def marked_part(filename: str, body: str) -> BootPart:
+    """A filled boot script as it goes to the instance, a shell script with its marker line."""
+    return BootPart(filename, markers.mark(filename, body))
+
+
+def part_kind(part: BootPart) -> Kind:
+    """How the instance's boot section follows the part (see `services.provisioner.boot.progress.Part`)."""
+    if part_type(part.body) == CLOUD_CONFIG_PART:
+        return "cloud-config"
+    return "shell" if markers.marked(part.filename, part.body) else "script"
+
+
 def _boundary(parts: Sequence[BootPart]) -> str:
     """A boundary that none of the bodies contains (a value set at launch could otherwise add parts of its own),
     drawn from the bodies so the same scripts and inputs render the same bytes every time."""
@@ -94,4 +109,15 @@ def user_data(parts: Sequence[BootPart], limit: int) -> bytes:
     )
 
 
-__all__ = ["CLOUD_CONFIG_PART", "PLACEHOLDER", "SHELL_PART", "BootPart", "fill", "multipart", "referenced", "user_data"]
+__all__ = [
+    "CLOUD_CONFIG_PART",
+    "PLACEHOLDER",
+    "SHELL_PART",
+    "BootPart",
+    "fill",
+    "part_kind",
+    "multipart",
+    "referenced",
+    "marked_part",
+    "user_data",
+]

@@ -21,6 +21,8 @@ from kernel.events import EventPayload
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
+from services.provisioner.boot import domain as boot_domain
+from services.provisioner.boot.domain import BootSection
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.owned import owned
@@ -484,6 +486,8 @@ class LaunchPlan:
     tags: Mapping[str, str]
     user_data: bytes | None
     inputs: Mapping[str, Mapping[str, object]]
+    # The boot scripts' progress as the instance starts it (None: no boot scripts).
+    boot: BootSection | None = None
 
 
 async def _machine(clouds: CloudDirectory, cloud: Cloud, spec: TemplateSpec, where: str) -> tuple[str, str]:
@@ -586,10 +590,16 @@ async def plan_launch(
     _invalid("The launch's inputs are not valid.", problems + more)
     values = {name: r.value for name, r in resolved.items()} | cloud_values
     parts = [
-        boot.BootPart(f"{i:02d}-{ref.script_id}-v{ref.version}", boot.fill(scripts[ref].body, values))
+        boot.marked_part(f"{i:02d}-{ref.script_id}-v{ref.version}", boot.fill(scripts[ref].body, values))
         for i, ref in enumerate(spec.boot_scripts, start=1)
     ]
     data = boot.user_data(parts, user_data_limit(clouds, cloud)) if parts else None
+    section = boot_domain.initial(
+        [
+            (ref.script_id, ref.version, part.filename, boot.part_kind(part))
+            for ref, part in zip(spec.boot_scripts, parts, strict=True)
+        ]
+    )
     return LaunchPlan(
         template_id=template.id,
         template_version=n,
@@ -601,6 +611,7 @@ async def plan_launch(
         tags=spec.tags,
         user_data=data,
         inputs={name: r.shown() for name, r in resolved.items()},
+        boot=section if parts else None,
     )
 
 

@@ -1,12 +1,12 @@
 """The provisioner's background work: take each due action of every kind to the engine (at most `concurrency` at a
 time, woken when a transaction of this process records work, polling otherwise for what another replica recorded),
-and follow the transitions of every kind."""
+and follow the transitions of every kind, and whatever else is followed the same way (instances' boots)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kernel.notify import Signal
@@ -23,9 +23,11 @@ class Worker:
         *,
         interval: float,
         concurrency: int,
+        followers: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self._engine = engine
         self._kinds = kinds
+        self._followers = followers
         self._interval = interval
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
@@ -67,6 +69,11 @@ class Worker:
                     await self._engine.follow(kind)
                 except Exception:
                     log.exception("following %ss failed", kind.name)
+            for follow in self._followers:
+                try:
+                    await follow()
+                except Exception:
+                    log.exception("%s failed", getattr(follow, "__qualname__", "a follower"))
             await asyncio.sleep(self._interval)
 
 

@@ -3,8 +3,8 @@ key pair (the private half sealed)."""
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade() -> None:
