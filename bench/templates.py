@@ -55,6 +55,7 @@ MAX_RATIO = 1.2
 RUNNING_TIMEOUT_S = 180.0
 SETTLE_TIMEOUT_S = 120.0
 QUIET_MARGIN_CORES = 0.1
+KEEPALIVE_S = 2.0
 
 
 # --- what the benchmark launches ----------------------------------------------------------------------------------
@@ -400,7 +401,10 @@ async def measure_platform(gateway: str, database_url: str, servers: Servers, op
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     conn = await asyncpg.connect(database_url)
     try:
-        async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60) as client:
+        # Idle connections are dropped well before uvicorn closes its side (5 s): a POST sent on a connection the
+        # server is closing fails, and a launch must not be sent twice.
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60, limits=limits) as client:
             progress("making the five boot scripts and the template through the gateway")
             template_id = await make_template(client)
             checks = await checked_launches(client, conn, template_id)
