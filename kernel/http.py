@@ -29,6 +29,10 @@ from kernel.pagination import page_adapter
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# How long a service keeps an idle connection open (uvicorn's default, made explicit): a client that keeps its
+# connections to a service longer (the gateway's upstream pool) must drop them first, or it sends requests on
+# connections the service is closing, and they fail.
+KEEP_ALIVE_SECONDS = 5
 # Sent with every answer that holds a secret (tokens, a new API key, a private key): no cache or proxy may keep it.
 NO_STORE_HEADERS: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -453,6 +457,7 @@ def serve(app: ASGIApp, *, host: str, port: int) -> None:
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Client addresses come from the peer and CLANAVI_GATEWAY_TRUSTED_PROXIES alone (the gateway's rate limits
         # key on them). uvicorn's own handling would replace the peer with any X-Forwarded-For sent from loopback
         # (or from whatever FORWARDED_ALLOW_IPS names) before the gateway sees the request.

@@ -6,6 +6,9 @@ import gzip
 import os
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.charset import Charset
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 import pytest
 
@@ -221,6 +224,45 @@ def test_boot_scripts_become_one_mime_part_each_in_order() -> None:
     assert boot.referenced("#!/bin/sh\n{{a}} {{ b }} {{a}}") == ["a", "b"]
     # The parts travel readable (8bit), not base64.
     assert shell.encode() in data
+
+
+def _by_the_standard_library(parts: list[boot.BootPart]) -> bytes:
+    """The same message written by the `email` package (utf-8 parts, 8bit: no transfer encoding)."""
+    charset = Charset("utf-8")
+    charset.body_encoding = None  # type: ignore[assignment]  # the documented "no encoding"; typeshed says int
+    message = MIMEMultipart(boundary=boot.multipart(parts).split(b'boundary="')[1].split(b'"')[0].decode())
+    for part in parts:
+        text = MIMEText(part.body, boot.part_type(part.body), charset)  # type: ignore[arg-type]
+        text.add_header("Content-Disposition", "attachment", filename=part.filename)
+        message.attach(text)
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [
+        ["#!/bin/sh\necho x\n"],
+        ["#!/bin/sh\necho caf\u00e9 \u2603\n", "#cloud-config\npackages: [nginx]\n", "#!/bin/bash\necho no end"],
+        ["#!/bin/sh\r\necho crlf\r\necho cr\recho lf\n\n\n", "#!/bin/sh\n" + "echo a long line " * 40 + "\n"],
+        ["#!/bin/sh\nFrom here\n--not-a-boundary\n.\n", "#cloud-config\n"],
+    ],
+)
+def test_boot_user_data_is_what_the_standard_librarys_mime_generator_writes(bodies: list[str]) -> None:
+    # File names as launches make them (a script's id and version), and shorter and longer ones around the length
+    # at which a header line is folded.
+    names = ["01-0b6f9f0e-2d7c-4a4e-9a57-5c1de3a1a2b3-v1", "02-short", "03-" + "x" * 52, "4-" + "y" * 40]
+    parts = [boot.BootPart(names[n % len(names)], body) for n, body in enumerate(bodies)]
+    data = boot.multipart(parts)
+    assert data == _by_the_standard_library(parts)
+    assert [body for _, _, body in _parts(data)] == [b.replace("\r\n", "\n").replace("\r", "\n") for b in bodies]
+    for length in range(1, 65):
+        one = [boot.BootPart("f" * length, "#!/bin/sh\necho x\n")]
+        assert boot.multipart(one) == _by_the_standard_library(one), length
+
+
+def test_a_boot_part_file_name_is_a_plain_token() -> None:
+    with pytest.raises(ValueError, match="file name"):
+        boot.multipart([boot.BootPart('01-a"; evil="1', "#!/bin/sh\necho x\n")])
 
 
 def test_a_value_cannot_add_mime_parts_of_its_own() -> None:

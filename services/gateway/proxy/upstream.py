@@ -14,6 +14,7 @@ from yarl import URL
 
 from kernel import correlation
 from kernel.errors import ServiceUnavailable
+from kernel.http import KEEP_ALIVE_SECONDS
 from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ _HOP_HEADERS = frozenset(
 )
 # What of the client's request a service needs besides its body: the rest is the gateway's business.
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
+# Idle connections to a service are dropped a second before the service would close them: a request sent on one it
+# is closing fails (a launch sent after a few idle seconds answered 503), and it may not be sent again.
+IDLE_SECONDS = KEEP_ALIVE_SECONDS - 1
 
 
 class Upstream:
@@ -50,7 +54,7 @@ class Upstream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=IDLE_SECONDS),
                 timeout=self._timeout,
                 # The services' answers are passed through as they are; nothing needs decompressing here.
                 auto_decompress=False,
