@@ -40,18 +40,18 @@ What a script prints is cut at `MAX_OUTPUT_CHARS`.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
 
-__all__ = ["MAX_OUTPUT_CHARS", "SHELLS", "Ran", "interpreter", "output", "run"]
+from kernel.shebang import is_shell_script
+
+__all__ = ["MAX_OUTPUT_CHARS", "Ran", "output", "run"]
 
 # A `printf` reusing a long format can print far more than the script holds; the console would only keep its end.
 MAX_OUTPUT_CHARS = 16 * 1024
-SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"})
 
 # Longest first, so that `<<-` is not read as `<<` and `-`.
 _OPERATORS = (
@@ -364,14 +364,6 @@ def _printf(args: list[str]) -> str | None:
     return "".join(out)
 
 
-def interpreter(first_line: str) -> str | None:
-    """The name of the program a `#!` line runs the script with (through `env` too)."""
-    words = first_line[2:].split()
-    if words and posixpath.basename(words[0]) == "env":
-        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
-    return posixpath.basename(words[0]) if words else None
-
-
 def _printed(words: list[_Word]) -> str | None:
     if not all(w.literal for w in words):
         return None
@@ -497,7 +489,7 @@ def _commands(body: str, dollar_q: int | None = None) -> _Commands:
 def run(script: str) -> Ran:
     """What the `#!` script `script` prints to the console under the module's rule, and its exit status."""
     first, _, body = script.partition("\n")
-    if not first.startswith("#!") or interpreter(first) not in SHELLS:
+    if not is_shell_script(first):
         return Ran("", 0)
     done = _commands(body)
     status = done.status if done.status is not None else 0

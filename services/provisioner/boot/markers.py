@@ -10,14 +10,14 @@ It changes nothing of what the script does: the shebang stays, no shell option i
 script, and an EXIT trap does not change the exit status (POSIX restores `$?` after the action). A script that sets
 its own EXIT trap replaces this one, and one that sends its output elsewhere (`exec > file`) sends the exit line
 with it: then the script's end and outcome come from cloud-init's own lines (see `progress`). Only scripts for a
-POSIX shell are marked (`adapters.simcloud.shell.SHELLS`); the line shifts the script's line numbers by one.
+POSIX shell are marked (`kernel.shebang.SHELLS`); the line shifts the script's line numbers by one.
 """
 
 from __future__ import annotations
 
 import re
 
-from adapters.simcloud.shell import SHELLS, interpreter
+from kernel.shebang import is_shell_script
 
 __all__ = ["EXITED", "STARTED", "mark", "marked"]
 
@@ -31,7 +31,7 @@ EXITED = re.compile(rf"{_PREFIX} ({_FILENAME.pattern}) exited with (\d+)\s*$")
 def marked(filename: str, body: str) -> bool:
     """Whether a boot script gets the marker line: a script for a POSIX shell, with a filename of Clanavi's."""
     first = body.partition("\n")[0]
-    return first.startswith("#!") and interpreter(first) in SHELLS and _FILENAME.fullmatch(filename) is not None
+    return is_shell_script(first) and _FILENAME.fullmatch(filename) is not None
 
 
 def mark(filename: str, body: str) -> str:
