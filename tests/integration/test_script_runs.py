@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,28 +49,28 @@ async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncItera
             yield http
 
 
-async def _instance(client: httpx.AsyncClient, name: str) -> str:
-    """A running SimCloud instance launched with the project's key (imported as a key pair)."""
-    key = ok(await client.get("/v1/runs/key", headers=H))["public_key"]
-    pairs = ok(await client.get("/v1/key-pairs", headers=H))["items"]
-    if not pairs:
-        body = {"cloud_id": "sim", "name": "clanavi-runs", "public_key": key}
-        made = ok(await client.post("/v1/key-pairs/import", headers=H, json=body), 201, 202)
-        await until(client, f"/v1/key-pairs/{made['id']}", H, lambda r: r["state"] == "available")
-    launch = {
-        "cloud_id": "sim",
-        "name": name,
-        "image_id": "img-debian-12",
-        "flavor_id": "sim.small",
-        "key_name": "clanavi-runs",
+async def _template(client: httpx.AsyncClient, **spec: Any) -> str:
+    made = {
+        "name": f"base-{uuid.uuid4().hex[:8]}",
+        "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        **spec,
     }
-    instance = ok(await client.post("/v1/instances", headers=H, json=launch), 202)["id"]
+    return str(ok(await client.post("/v1/templates", headers=H, json=made), 201)["template_id"])
+
+
+async def _launched(client: httpx.AsyncClient, launch: dict[str, Any]) -> str:
+    instance = ok(await client.post("/v1/instances", headers=H, json={"cloud_id": "sim", **launch}), 202)["id"]
     await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "running")
     return str(instance)
 
 
+async def _instance(client: httpx.AsyncClient, name: str, template: str | None = None) -> str:
+    """A running SimCloud instance launched from a template: nothing but the launch authorizes the project's key."""
+    return await _launched(client, {"name": name, "template_id": template or await _template(client)})
+
+
 async def _script(client: httpx.AsyncClient, name: str, body: str, timeout: int = 30, **extra: Any) -> str:
-    made = {"name": name, "phase": "operational", "timeout_seconds": timeout, "body": body, **extra}
+    made = {"name": name, "phase": extra.pop("phase", "operational"), "timeout_seconds": timeout, "body": body, **extra}
     return str(ok(await client.post("/v1/scripts", headers=H, json=made), 201)["script_id"])
 
 
@@ -146,6 +147,19 @@ async def test_a_changed_host_key_refuses_the_run(client: httpx.AsyncClient, ssh
     finally:
         # Later tests' instances print the keys the server has from now on.
         pass
+
+
+async def test_a_plain_launch_with_the_imported_project_key_runs_too(client: httpx.AsyncClient) -> None:
+    key = ok(await client.get("/v1/runs/key", headers=H))["public_key"]
+    body = {"cloud_id": "sim", "name": "clanavi-runs", "public_key": key}
+    made = ok(await client.post("/v1/key-pairs/import", headers=H, json=body), 201, 202)
+    await until(client, f"/v1/key-pairs/{made['id']}", H, lambda r: r["state"] == "available")
+    plain = {"name": "plain-1", "image_id": "img-debian-12", "flavor_id": "sim.small", "key_name": "clanavi-runs"}
+    instance = await _launched(client, plain)
+    script = await _script(client, "whoami", "#!/bin/sh\necho plain launch ok\n")
+    run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
+    assert (await _ended(client, run["id"]))["state"] == "succeeded"
+    assert "plain launch ok" in await _output(client, run["id"])
 
 
 async def test_a_run_on_a_stopped_instance_is_refused(client: httpx.AsyncClient) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import email
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from adapters.base import InvalidCloudRequest
+from adapters.simcloud import guest_ssh
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import InstanceKind, launch_spec
+from services.provisioner.runs import handlers as runs
+from services.provisioner.runs import login
+from services.provisioner.runs.domain import LOGIN_USER
 from services.provisioner.templates import handlers, sealing
 from services.provisioner.templates.domain import (
     LATEST,
@@ -149,3 +155,31 @@ async def test_a_version_deprecated_after_the_launch_was_planned_is_not_launched
         )
     assert refused.value.extensions["errors"][0]["location"] == "body.template_version"
     assert "instance.requested" not in p.event_types()
+
+
+async def test_a_template_launch_authorizes_the_projects_key_for_runs_beside_its_own_cloud_config() -> None:
+    p = provisioner()
+    own = ScriptContent("#cloud-config\nusers:\n  - name: ops\n    ssh_authorized_keys: []\n", "boot", 60, ())
+    script, _ = await handlers.create_script(p.uow, project_id=PROJECT, name="users", content=own, correlation_id="c")
+    spec = TemplateSpec(
+        clouds=(CloudChoice("sim", "img-debian-12", "sim.small"),), boot_scripts=(ScriptRef(script.id, 1),)
+    )
+    template, _ = await handlers.create_template(
+        p.uow, p.clouds.keyring, project_id=PROJECT, name="t", draft=spec, correlation_id="c"
+    )
+
+    record = await instances.launch_from_template(p.uow, p.clouds, _request(), instances.TemplateLaunch(template.id))
+
+    key = await runs.project_public_key(p.uow, p.clouds.keyring, PROJECT)
+    opened = launch_spec(record, Keyring(KEY)).user_data
+    assert isinstance(opened, bytes)
+    # Read as cloud-init reads the parts (SimCloud's guests do the same): the key is the login user's.
+    assert guest_ssh.user_data_keys(opened.decode()) == [key]
+    parts = [p for p in email.message_from_bytes(opened).walk() if p.get_content_type() == "text/cloud-config"]
+    assert [p.get_filename() for p in parts] == ["01-" + script.id + "-v1", login.FILENAME]
+    payload = parts[1].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    config = yaml.safe_load(payload)
+    assert config["users"][0] == "default" and config["users"][1]["name"] == LOGIN_USER
+    # Appended to the template's own `users`, not replacing them (cloud-init's merge of this part into those before).
+    assert {"name": "list", "settings": ["append"]} in config["merge_how"]

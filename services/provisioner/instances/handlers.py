@@ -24,6 +24,8 @@ from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
+from services.provisioner.runs import handlers as runs
+from services.provisioner.runs.repository import RunStore
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates import sealing
 from services.provisioner.templates.handlers import LaunchPlan
@@ -70,8 +72,9 @@ class TemplateLaunch:
     inputs: Mapping[str, object] = field(default_factory=dict)
 
 
-class LaunchStore(InstanceStore, TemplateStore, Protocol):
-    """What a launch from a template reads: the template's records beside the instance's."""
+class LaunchStore(InstanceStore, TemplateStore, RunStore, Protocol):
+    """What a launch from a template reads: the template's records beside the instance's, and the project's key
+    for runs."""
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -135,6 +138,8 @@ async def launch_from_template(
         template_id=template.template_id,
         version=template.version,
         server_inputs=template.inputs,
+        # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
+        login_key=await runs.project_public_key(uow, clouds.keyring, req.project_id),
     )
     made = replace(
         req,
