@@ -6,6 +6,7 @@ times out, a server whose host key changed is refused, and a secret never shows 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -174,3 +175,45 @@ async def test_a_run_on_a_stopped_instance_is_refused(client: httpx.AsyncClient)
         f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script, "inputs": {"x": 1}}
     )
     assert missing.status_code == 409
+
+
+async def test_decommission_scripts_run_in_order_before_the_terminate_whatever_they_do(
+    client: httpx.AsyncClient,
+    tap: Tap,  # noqa: F811
+) -> None:
+    site = [{"name": "site", "type": "text", "required": True}]
+    failing = await _script(
+        client, "farewell", "#!/bin/sh\necho leaving {{ site }}\nexit 3\n", phase="decommission", inputs=site
+    )
+    slow = await _script(client, "linger", "#!/bin/sh\necho lingering\nsleep 30\n", timeout=2, phase="decommission")
+    last = await _script(client, "drain", "#!/bin/sh\necho drained as $(id -un)\n", phase="decommission")
+    scripts = [{"script_id": s} for s in (failing, slow, last)]
+    template = await _template(client, decommission_scripts=scripts, values={"site": "shop.example.org"})
+    instance = await _instance(client, "leaving-1", template)
+
+    ok(await client.delete(f"/v1/instances/{instance}", headers=H), 202)
+    assert ok(await client.get(f"/v1/instances/{instance}", headers=H))["state"] == "terminating"
+    await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "terminated")
+
+    runs = sorted(ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"], key=lambda r: r["name"])
+    by_name = {r["name"]: r for r in runs}
+    assert {r["phase"] for r in runs} == {"decommission"} and len({r["batch_id"] for r in runs}) == 1
+    assert (by_name["farewell"]["state"], by_name["farewell"]["exit_code"]) == ("failed", 3)
+    assert by_name["linger"]["state"] == "timed_out"
+    assert by_name["drain"]["state"] == "succeeded"
+    # One after another, in the template's order, all ended before the instance was terminated.
+    order = [by_name[n] for n in ("farewell", "linger", "drain")]
+    assert all(a["ended_at"] <= b["started_at"] for a, b in zip(order, order[1:], strict=False))
+    assert "leaving shop.example.org" in await _output(client, by_name["farewell"]["id"])
+    assert "lingering" in await _output(client, by_name["linger"]["id"])
+    assert "drained as" in await _output(client, by_name["drain"]["id"])
+    await tap.until('"instance.terminated"')
+    terminated = next(json.loads(b) for b in tap.bodies if '"instance.terminated"' in b and instance in b)
+    assert max(r["ended_at"] for r in runs) < terminated["occurred_at"]
+
+
+async def test_an_instance_without_decommission_scripts_terminates_at_once(client: httpx.AsyncClient) -> None:
+    instance = await _instance(client, "plain-leaving")
+    ok(await client.delete(f"/v1/instances/{instance}", headers=H), 202)
+    await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "terminated")
+    assert ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"] == []

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from adapters.base import CloudError, CloudNotFound, Feature, MetricSample, Operation
+from adapters.base import InstanceState as S
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
 from kernel.keyset import PageRequest
@@ -221,7 +222,7 @@ async def launch(
 
 
 async def request_action(
-    uow: Work,
+    uow: UnitOfWork[LaunchStore],
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -229,13 +230,18 @@ async def request_action(
     action: UserAction,
     correlation_id: str,
 ) -> InstanceRecord:
-    """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out."""
+    """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out. A
+    terminate of an instance launched from a template with decommission scripts queues their runs, and the engine
+    terminates it once they have ended, whatever they did, or their time is up; it shows `terminating` meanwhile."""
     async with uow.reading() as repos:
         current = await owned_instance(repos.instances, project_id, instance_id)
         cloud = await owned_cloud(repos.clouds, project_id, current.cloud_id)
     clouds.require_module(cloud.id, cloud.driver)
     if current.exists_in_cloud:
         await clouds.require(cloud, _ACTION_OPERATIONS[action])
+    decommission = None
+    if action == "terminate" and current.state not in (S.TERMINATING, *domain.ENDED):
+        decommission = await runs.plan_decommission(uow, clouds.keyring, current, correlation_id)
     async with uow.transaction() as tx:
         record = await tx.repos.instances.lock(project_id, instance_id)
         if record is None:
@@ -252,6 +258,8 @@ async def request_action(
         saved = await tx.repos.instances.save(tx.changed(after, *events))
         if saved.pending_action is not None:
             tx.notify(WORK_CHANNEL)
+        if decommission is not None and saved.pending_action == "terminate" and record.provider_id is not None:
+            await runs.queue_decommission(tx, decommission)
         return saved
 
 
