@@ -51,6 +51,7 @@ DEFAULT_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {
     models.UserOut: ("id", "email", "name", "admin", "disabled"),
     models.AuditEvent: ("occurred_at", "type", "subject", "correlation_id"),
     models.MetricSampleOut: ("timestamp", "name", "value", "unit"),
+    models.RunOut: ("id", "instance_id", "name", "script_version", "phase", "state", "exit_code", "problem"),
 }
 
 
