@@ -39,3 +39,4 @@ bench: install
 	@$(PY) -m bench.openstack_listing
 	@$(PY) -m bench.inventory_sync
 	@$(PY) -m bench.gateway
+	@$(PY) -m bench.script_runs
