@@ -40,3 +40,4 @@ bench: install
 	@$(PY) -m bench.inventory_sync
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.templates
+	@$(PY) -m bench.script_runs

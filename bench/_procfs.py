@@ -76,10 +76,12 @@ def machine_busy_seconds() -> float | None:
     return (sum(fields[:8]) - idle) / _CLOCK_TICKS
 
 
-def tree_seconds(root: int, stats: Mapping[int, Stat]) -> float | None:
-    """CPU seconds a process and its live descendants have used (None when it is gone)."""
+def tree_seconds(root: int, stats: Mapping[int, Stat], *, reaped: bool = False) -> float | None:
+    """CPU seconds a process and its live descendants have used (None when it is gone); `reaped`: with those of the
+    children they waited for (a server that forks a process per connection)."""
     pids = tree(root, stats)
-    return sum(stats[pid].ticks for pid in pids) / _CLOCK_TICKS if pids else None
+    ticks = sum(stats[pid].ticks + (stats[pid].reaped_ticks if reaped else 0) for pid in pids)
+    return ticks / _CLOCK_TICKS if pids else None
 
 
 def _status_kb(pid: int, fields: Iterable[str]) -> dict[str, int]:

@@ -356,7 +356,8 @@ def memory(servers: Servers) -> dict[str, dict[str, float | int] | None]:
 
 
 @contextlib.contextmanager
-def platform_processes(endpoints: Endpoints, root: Path) -> Iterator[dict[str, ServiceProcess]]:
+def platform_processes(endpoints: Endpoints, root: Path, **settings: str) -> Iterator[dict[str, ServiceProcess]]:
+    """The platform's services as processes; `settings` are more `CLANAVI_*` settings for all of them."""
     ports = {name: free_port() for name in SERVICES}
     env = service_env(
         env="test",
@@ -382,6 +383,7 @@ def platform_processes(endpoints: Endpoints, root: Path) -> Iterator[dict[str, S
         # busy as a user's would. A scheduled inventory sync would land in some timed run and be charged to it.
         provisioner_sync_interval_seconds="0",
         **{f"{name}_port": str(port) for name, port in ports.items()},
+        **settings,
     )
     processes = {name: ServiceProcess(name, port, env, root / f"{name}.log") for name, port in ports.items()}
     try:

@@ -15,6 +15,7 @@ it lives, and the run directory with its keys.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from devstack._private import kept_secret as kept_file
 from devstack._private import private_dir
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
+from devstack.sshd import SshServer, sshd_installed
 
 SERVICES = {"provisioner": 8081, "audit": 8082, "gateway": 8080}
 # The exit status when settings are refused, as `clanavi` has it.
@@ -68,6 +70,29 @@ def servers(root: Path) -> tuple[PostgresServer | None, RabbitServer | None]:
         port = dev_port("CLANAVI_DEV_AMQP_PORT", 5682, highest=65535 - DIST_PORT_OFFSET)
         rabbit = RabbitServer(root / "rabbitmq", port, dist_port=port + DIST_PORT_OFFSET, epmd_port=port + 1)
     return pg, rabbit
+
+
+def guest_ssh(root: Path, env: dict[str, str]) -> SshServer | None:
+    """The local OpenSSH server the built-in SimCloud account's guests answer SSH through (so script runs work), unless
+    CLANAVI_PROVISIONER_SIM_OPTIONS names one already, CLANAVI_DEV_SSH is 0, or openssh-server is not installed."""
+    if env.get("CLANAVI_DEV_SSH") == "0" or "guest_ssh" in env.get("CLANAVI_PROVISIONER_SIM_OPTIONS", ""):
+        return None
+    if not sshd_installed():
+        print(
+            "no /usr/sbin/sshd (Debian's openssh-server): SimCloud's guests answer no SSH, script runs fail", flush=True
+        )
+        return None
+    return SshServer(root / "sshd", dev_port("CLANAVI_DEV_SSH_PORT", 5422))
+
+
+def with_guest_ssh(env: dict[str, str], server: SshServer) -> None:
+    """Add the server to the built-in SimCloud account's options (those given stay)."""
+    try:
+        options = json.loads(env.get("CLANAVI_PROVISIONER_SIM_OPTIONS") or "{}")
+    except ValueError:
+        return  # the services' check has refused it already
+    if isinstance(options, dict):
+        env["CLANAVI_PROVISIONER_SIM_OPTIONS"] = json.dumps({**options, "guest_ssh": server.guest_ssh()})
 
 
 def services_accept(env: dict[str, str]) -> bool:
@@ -129,6 +154,7 @@ def run() -> int:
         checked["CLANAVI_AMQP_URL"] = f"amqp://clanavi@127.0.0.1:{rabbit.port}/"
     if not services_accept(checked):
         return BAD_SETTINGS
+    sshd = guest_ssh(root, env)
     pid_file.write_text(str(os.getpid()))
     honcho: subprocess.Popen[bytes] | None = None
     asked_to_stop = False
@@ -154,6 +180,10 @@ def run() -> int:
             print(f"starting RabbitMQ on 127.0.0.1:{rabbit.port} ({rabbit.root})", flush=True)
             rabbit.start()
             env["CLANAVI_AMQP_URL"] = rabbit.url
+        if sshd is not None:
+            print(f"starting OpenSSH on 127.0.0.1:{sshd.port} for SimCloud's guests ({sshd.root})", flush=True)
+            sshd.start()
+            with_guest_ssh(env, sshd)
         procfile = root / "Procfile"
         procfile.write_text("".join(f"{name}: {sys.executable} -m services serve {name}\n" for name in SERVICES))
         gateway = f"http://127.0.0.1:{os.environ.get('CLANAVI_GATEWAY_PORT', SERVICES['gateway'])}"
@@ -180,6 +210,8 @@ def run() -> int:
             honcho.terminate()
             honcho.wait()
         print("stopping RabbitMQ and PostgreSQL", flush=True)
+        if sshd is not None:
+            sshd.stop()
         stop_servers(pg, rabbit)
         pid_file.unlink(missing_ok=True)
 
@@ -220,6 +252,8 @@ def stop() -> int:
             pass
         honcho_pid_file.unlink(missing_ok=True)
     stop_servers(*servers(root))
+    if (root / "sshd" / "sshd.pid").exists():
+        SshServer(root / "sshd", 0).stop_left_behind()
     return 0
 
 
@@ -230,6 +264,8 @@ def clean() -> int:
         print(f"still running (process {pid}); `make stop` first", file=sys.stderr)
         return 1
     stop_servers(*servers(root))  # those of a `run` that was killed
+    if (root / "sshd" / "sshd.pid").exists():
+        SshServer(root / "sshd", 0).stop_left_behind()
     # Wherever it lives, and even when CLANAVI_DATABASE_URL names another server now.
     PostgresServer(root / "postgres", 0).remove()
     shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -195,6 +196,19 @@ class SshServer:
     def stop(self) -> None:
         process, self._process = self._process, None
         stop_process(process)
+
+    def stop_left_behind(self) -> None:
+        """Stop a server of this directory that a process since gone started (a `make run` that was killed): the
+        process its pid file names, if it is sshd with this directory's configuration."""
+        try:
+            pid = int((self.root / "sshd.pid").read_text().split()[0])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return
+        # sshd rewrites its title ("sshd: /usr/sbin/sshd -D -e -f <config> [listener] ..."): look inside it.
+        if b"sshd" in command and str(self.root / "sshd_config").encode() in command:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def __enter__(self) -> SshServer:
         self.start()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import typer
 
-from clanavi.cli import audit, auth, catalogue, clouds, identity, instances, resources, service, templates
+from clanavi.cli import audit, auth, catalogue, clouds, identity, instances, resources, runs, service, templates
 from clanavi.cli.exits import EXIT_CODES_HELP, Exit, failure, one_line
 from clanavi.cli.session import Runtime
 
@@ -42,6 +42,7 @@ for name, group in (
     ("members", identity.members),
     ("api-keys", identity.api_keys),
     ("users", identity.users),
+    ("runs", runs.group),
     ("audit", audit.group),
     ("service", service.group),
 ):

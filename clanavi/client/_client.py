@@ -26,6 +26,7 @@ from clanavi.client._identity import ApiKeys, Members, Projects, Users
 from clanavi.client._instances import Instances
 from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snapshots, Volumes
 from clanavi.client._retry import RetryPolicy
+from clanavi.client._runs import Runs
 from clanavi.client._session import Session, Tokens, TokensListener, log_in, log_out, renewal
 from clanavi.client._steps import Plan
 from clanavi.client._templates import Scripts, Templates
@@ -98,6 +99,7 @@ class _Api(Namespace[M]):
         self.modules: Modules[M] = Modules(driver, context)
         self.scripts: Scripts[M] = Scripts(driver, context)
         self.templates: Templates[M] = Templates(driver, context)
+        self.runs: Runs[M] = Runs(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)
         self.api_keys: ApiKeys[M] = ApiKeys(driver, context)

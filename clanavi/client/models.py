@@ -40,6 +40,7 @@ from services.provisioner.resources.schemas import (
     VolumeCreate,
     VolumeOut,
 )
+from services.provisioner.runs.schemas import BulkRunIn, ProjectKeyOut, RunBatchOut, RunIn, RunOut, RunOutputOut
 from services.provisioner.schemas import (
     CloudCreate,
     CloudOut,
@@ -80,6 +81,7 @@ __all__ = [
     "ApiKeyCreatedOut",
     "ApiKeyOut",
     "AuditEvent",
+    "BulkRunIn",
     "ChainVerification",
     "CloudCreate",
     "CloudOut",
@@ -106,11 +108,16 @@ __all__ = [
     "ModuleUpdate",
     "NewKeyPairOut",
     "Page",
+    "ProjectKeyOut",
     "ProjectCreate",
     "ProjectOut",
     "RegionOut",
     "ResourceOut",
     "Role",
+    "RunBatchOut",
+    "RunIn",
+    "RunOut",
+    "RunOutputOut",
     "ScriptCreate",
     "ScriptOut",
     "ScriptVersionIn",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import MotoServer, free_port
+from devstack import MotoServer, SshServer, free_port
 from tests.conftest import Servers
 from tests.e2e.platform import Platform
 
@@ -41,6 +42,14 @@ def _platform(
 def platform(servers: Servers) -> Iterator[Platform]:
     """One platform shared by a module's tests (each test makes its own instances)."""
     yield from _platform(servers, boot="0.3", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
+
+
+@pytest.fixture(scope="module")
+def ssh_platform(servers: Servers, sshd: SshServer) -> Iterator[Platform]:
+    """A platform whose built-in `sim` cloud (the default project's) has guests that answer SSH: the session's
+    OpenSSH server, set as an operator sets it."""
+    sim = {"CLANAVI_PROVISIONER_SIM_OPTIONS": json.dumps({"guest_ssh": sshd.guest_ssh()})}
+    yield from _platform(servers, env=sim, boot="0.3", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from services.provisioner.inventory.repository import INTERRUPTED
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, launch_names
 from services.provisioner.resources.handlers import Ports
 from services.provisioner.resources.repository import ResourceFilter
+from services.provisioner.runs.domain import OUTPUT_LIMIT, RunRecord
+from services.provisioner.runs.repository import Output, RunFilter
 from services.provisioner.unit_of_work import Repositories
 from services.provisioner.work.engine import Engine
 from services.provisioner.work.pacing import Pacer, RetryPolicy
@@ -36,7 +38,7 @@ from tests.fakes.cloud import FakeCloud
 from tests.fakes.paging import page
 from tests.fakes.templates import FakeTemplateRepository, TemplateTables
 
-R = TypeVar("R", InstanceRecord, ResourceRecord)
+R = TypeVar("R", InstanceRecord, ResourceRecord, RunRecord)
 
 
 @dataclass
@@ -57,6 +59,16 @@ class Run:
 
 
 @dataclass
+class ScriptRunTables:
+    rows: dict[str, Row[RunRecord]] = field(default_factory=dict)
+    sealed: dict[str, bytes | None] = field(default_factory=dict)
+    # All a run kept of its output, and how many bytes it wrote in all.
+    output: dict[str, bytes] = field(default_factory=dict)
+    # project -> (public key, sealed private key)
+    keys: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+
+@dataclass
 class FakeDatabase:
     clock: FakeClock = field(default_factory=FakeClock)
     clouds: dict[str, Cloud] = field(default_factory=dict)
@@ -65,6 +77,7 @@ class FakeDatabase:
     resources: dict[str, Row[ResourceRecord]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
     templates: TemplateTables = field(default_factory=TemplateTables)
+    script_runs: ScriptRunTables = field(default_factory=lambda: ScriptRunTables())
     versions: int = 1
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
@@ -611,6 +624,123 @@ class FakeBootRepository:
         self.read_at[instance_id] = read_at
 
 
+class FakeRunRepository(_Pending[RunRecord]):
+    """Script runs: a batch's runs are claimed at most its limit at a time, in order with a limit of 1."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        super().__init__(db, db.script_runs.rows)
+        self.t = db.script_runs
+
+    def _shown(self, row: Row[RunRecord]) -> RunRecord:
+        return replace(row.record, claim_token=row.claim)
+
+    def _due(self, row: Row[RunRecord]) -> bool:
+        if not super()._due(row):
+            return False
+        run = row.record
+        if run.batch_id is None:
+            return True
+        batch = [r for r in self.rows.values() if r.record.batch_id == run.batch_id]
+        held = sum(
+            1 for r in batch if r.record.id != run.id and r.claim is not None and (r.claimed_until or 0) >= self.db.now
+        )
+        order = list(self.rows)
+        earlier_open = any(
+            order.index(r.record.id) < order.index(run.id) and r.record.pending_action is not None for r in batch
+        )
+        return held < (run.batch_limit or 1) and (run.batch_limit != 1 or not earlier_open)
+
+    async def add(self, record: RunRecord, sealed_script: bytes | None) -> None:
+        self.rows[record.id] = Row(record, self.db.now, version=self.db.next_version())
+        self.t.sealed[record.id] = sealed_script
+        self.t.output[record.id] = b""
+
+    async def get(self, project_id: str, run_id: str) -> RunRecord | None:
+        row = self.rows.get(run_id)
+        return row.record if row is not None and row.record.project_id == project_id else None
+
+    async def page(self, flt: RunFilter, request: PageRequest) -> tuple[list[RunRecord], str | None]:
+        return _page(
+            [
+                r.record
+                for r in self.rows.values()
+                if r.record.project_id == flt.project_id
+                and flt.instance_id in (None, r.record.instance_id)
+                and flt.batch_id in (None, r.record.batch_id)
+                and (not flt.states or r.record.state in flt.states)
+            ],
+            request,
+        )
+
+    async def sealed_script(self, run_id: str) -> bytes | None:
+        return self.t.sealed.get(run_id)
+
+    async def mark_running(self, record: RunRecord, token: str) -> bool:
+        row = self.rows.get(record.id)
+        if row is None or row.claim != token:
+            return False
+        row.record = replace(record, claim_token=token)
+        self.t.sealed[record.id] = None
+        return True
+
+    async def append_output(self, run_id: str, token: str, data: bytes) -> bool:
+        row = self.rows.get(run_id)
+        if row is None or row.claim != token:
+            return False
+        self.t.output[run_id] = (self.t.output[run_id] + data)[-OUTPUT_LIMIT:]
+        row.record = replace(row.record, output_bytes=row.record.output_bytes + len(data))
+        return True
+
+    async def output(self, project_id: str, run_id: str, offset: int, limit: int) -> Output | None:
+        run = await self.get(project_id, run_id)
+        if run is None:
+            return None
+        kept = self.t.output[run_id]
+        kept_from = run.output_bytes - len(kept)
+        start = min(max(offset, kept_from), run.output_bytes)
+        return Output(start, kept[start - kept_from : start - kept_from + limit], run.output_bytes)
+
+    async def unended_decommission(self, instance_id: str) -> int:
+        return sum(
+            1
+            for r in self.rows.values()
+            if r.record.instance_id == instance_id
+            and r.record.phase == "decommission"
+            and r.record.pending_action is not None
+        )
+
+    async def running_instances(
+        self, project_id: str, cloud_id: str | None, template_id: str | None, name: str | None
+    ) -> list[str]:
+        return [
+            i.record.id
+            for i in self.db.instances.values()
+            if i.record.project_id == project_id
+            and i.record.state == "running"
+            and i.record.pending_action is None
+            and cloud_id in (None, i.record.cloud_id)
+            and template_id in (None, i.record.template_id)
+            and name in (None, i.record.name)
+        ]
+
+    async def terminate_when_ready(self, instance_id: str, seconds: float) -> None:
+        row = self.db.instances.get(instance_id)
+        if row is not None and row.record.pending_action == "terminate":
+            row.next_at = self.db.now + seconds
+
+    async def project_key(self, project_id: str) -> tuple[str, bytes] | None:
+        return self.t.keys.get(project_id)
+
+    async def add_project_key(self, project_id: str, public_key: str, sealed_private: bytes, at: datetime) -> None:
+        self.t.keys.setdefault(project_id, (public_key, sealed_private))
+
+    async def moving(self) -> list[RunRecord]:
+        return []
+
+    async def lock_moving(self, ids: Sequence[str]) -> list[RunRecord]:
+        return []
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -620,6 +750,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         inventory=FakeInventoryRepository(db),
         templates=FakeTemplateRepository(db.templates),
         boots=FakeBootRepository(db),
+        runs=FakeRunRepository(db),
     )
 
 
@@ -715,6 +846,7 @@ __all__ = [
     "FakeModuleRepository",
     "FakeProvisioner",
     "FakeResourceRepository",
+    "FakeRunRepository",
     "Row",
     "a_cloud",
     "database",

@@ -57,6 +57,7 @@ def devstack_run(run_dir: Path, **variables: str) -> subprocess.CompletedProcess
             "clanavi: CLANAVI_AMQP_URL is not a valid URL",
         ),
         ({"CLANAVI_DEV_PG_PORT": "abc"}, "clanavi: CLANAVI_DEV_PG_PORT is not a valid port: 'abc'"),
+        ({"CLANAVI_DEV_SSH_PORT": "0"}, "clanavi: CLANAVI_DEV_SSH_PORT is not a valid port: '0'"),
     ],
 )
 def test_a_bad_setting_stops_make_run_before_anything_starts(

@@ -6,7 +6,9 @@ times out, a server whose host key changed is refused, and a secret never shows 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,28 +50,28 @@ async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncItera
             yield http
 
 
-async def _instance(client: httpx.AsyncClient, name: str) -> str:
-    """A running SimCloud instance launched with the project's key (imported as a key pair)."""
-    key = ok(await client.get("/v1/runs/key", headers=H))["public_key"]
-    pairs = ok(await client.get("/v1/key-pairs", headers=H))["items"]
-    if not pairs:
-        body = {"cloud_id": "sim", "name": "clanavi-runs", "public_key": key}
-        made = ok(await client.post("/v1/key-pairs/import", headers=H, json=body), 201, 202)
-        await until(client, f"/v1/key-pairs/{made['id']}", H, lambda r: r["state"] == "available")
-    launch = {
-        "cloud_id": "sim",
-        "name": name,
-        "image_id": "img-debian-12",
-        "flavor_id": "sim.small",
-        "key_name": "clanavi-runs",
+async def _template(client: httpx.AsyncClient, **spec: Any) -> str:
+    made = {
+        "name": f"base-{uuid.uuid4().hex[:8]}",
+        "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        **spec,
     }
-    instance = ok(await client.post("/v1/instances", headers=H, json=launch), 202)["id"]
+    return str(ok(await client.post("/v1/templates", headers=H, json=made), 201)["template_id"])
+
+
+async def _launched(client: httpx.AsyncClient, launch: dict[str, Any]) -> str:
+    instance = ok(await client.post("/v1/instances", headers=H, json={"cloud_id": "sim", **launch}), 202)["id"]
     await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "running")
     return str(instance)
 
 
+async def _instance(client: httpx.AsyncClient, name: str, template: str | None = None) -> str:
+    """A running SimCloud instance launched from a template: nothing but the launch authorizes the project's key."""
+    return await _launched(client, {"name": name, "template_id": template or await _template(client)})
+
+
 async def _script(client: httpx.AsyncClient, name: str, body: str, timeout: int = 30, **extra: Any) -> str:
-    made = {"name": name, "phase": "operational", "timeout_seconds": timeout, "body": body, **extra}
+    made = {"name": name, "phase": extra.pop("phase", "operational"), "timeout_seconds": timeout, "body": body, **extra}
     return str(ok(await client.post("/v1/scripts", headers=H, json=made), 201)["script_id"])
 
 
@@ -148,6 +150,19 @@ async def test_a_changed_host_key_refuses_the_run(client: httpx.AsyncClient, ssh
         pass
 
 
+async def test_a_plain_launch_with_the_imported_project_key_runs_too(client: httpx.AsyncClient) -> None:
+    key = ok(await client.get("/v1/runs/key", headers=H))["public_key"]
+    body = {"cloud_id": "sim", "name": "clanavi-runs", "public_key": key}
+    made = ok(await client.post("/v1/key-pairs/import", headers=H, json=body), 201, 202)
+    await until(client, f"/v1/key-pairs/{made['id']}", H, lambda r: r["state"] == "available")
+    plain = {"name": "plain-1", "image_id": "img-debian-12", "flavor_id": "sim.small", "key_name": "clanavi-runs"}
+    instance = await _launched(client, plain)
+    script = await _script(client, "whoami", "#!/bin/sh\necho plain launch ok\n")
+    run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
+    assert (await _ended(client, run["id"]))["state"] == "succeeded"
+    assert "plain launch ok" in await _output(client, run["id"])
+
+
 async def test_a_run_on_a_stopped_instance_is_refused(client: httpx.AsyncClient) -> None:
     instance = await _instance(client, "stopped-1")
     script = await _script(client, "noop", "#!/bin/sh\ntrue\n")
@@ -160,3 +175,45 @@ async def test_a_run_on_a_stopped_instance_is_refused(client: httpx.AsyncClient)
         f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script, "inputs": {"x": 1}}
     )
     assert missing.status_code == 409
+
+
+async def test_decommission_scripts_run_in_order_before_the_terminate_whatever_they_do(
+    client: httpx.AsyncClient,
+    tap: Tap,  # noqa: F811
+) -> None:
+    site = [{"name": "site", "type": "text", "required": True}]
+    failing = await _script(
+        client, "farewell", "#!/bin/sh\necho leaving {{ site }}\nexit 3\n", phase="decommission", inputs=site
+    )
+    slow = await _script(client, "linger", "#!/bin/sh\necho lingering\nsleep 30\n", timeout=2, phase="decommission")
+    last = await _script(client, "drain", "#!/bin/sh\necho drained as $(id -un)\n", phase="decommission")
+    scripts = [{"script_id": s} for s in (failing, slow, last)]
+    template = await _template(client, decommission_scripts=scripts, values={"site": "shop.example.org"})
+    instance = await _instance(client, "leaving-1", template)
+
+    ok(await client.delete(f"/v1/instances/{instance}", headers=H), 202)
+    assert ok(await client.get(f"/v1/instances/{instance}", headers=H))["state"] == "terminating"
+    await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "terminated")
+
+    runs = sorted(ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"], key=lambda r: r["name"])
+    by_name = {r["name"]: r for r in runs}
+    assert {r["phase"] for r in runs} == {"decommission"} and len({r["batch_id"] for r in runs}) == 1
+    assert (by_name["farewell"]["state"], by_name["farewell"]["exit_code"]) == ("failed", 3)
+    assert by_name["linger"]["state"] == "timed_out"
+    assert by_name["drain"]["state"] == "succeeded"
+    # One after another, in the template's order, all ended before the instance was terminated.
+    order = [by_name[n] for n in ("farewell", "linger", "drain")]
+    assert all(a["ended_at"] <= b["started_at"] for a, b in zip(order, order[1:], strict=False))
+    assert "leaving shop.example.org" in await _output(client, by_name["farewell"]["id"])
+    assert "lingering" in await _output(client, by_name["linger"]["id"])
+    assert "drained as" in await _output(client, by_name["drain"]["id"])
+    await tap.until('"instance.terminated"')
+    terminated = next(json.loads(b) for b in tap.bodies if '"instance.terminated"' in b and instance in b)
+    assert max(r["ended_at"] for r in runs) < terminated["occurred_at"]
+
+
+async def test_an_instance_without_decommission_scripts_terminates_at_once(client: httpx.AsyncClient) -> None:
+    instance = await _instance(client, "plain-leaving")
+    ok(await client.delete(f"/v1/instances/{instance}", headers=H), 202)
+    await until(client, f"/v1/instances/{instance}", H, lambda r: r["state"] == "terminated")
+    assert ok(await client.get(f"/v1/instances/{instance}/runs", headers=H))["items"] == []

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import email
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from adapters.base import InvalidCloudRequest
+from adapters.simcloud import guest_ssh
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances.cloud import InstanceKind, launch_spec
+from services.provisioner.runs import handlers as runs
+from services.provisioner.runs import login, ssh
+from services.provisioner.runs.domain import LOGIN_USER
 from services.provisioner.templates import handlers, sealing
 from services.provisioner.templates.domain import (
     LATEST,
@@ -149,3 +155,79 @@ async def test_a_version_deprecated_after_the_launch_was_planned_is_not_launched
         )
     assert refused.value.extensions["errors"][0]["location"] == "body.template_version"
     assert "instance.requested" not in p.event_types()
+
+
+async def test_a_template_launch_authorizes_the_projects_key_for_runs_beside_its_own_cloud_config() -> None:
+    p = provisioner()
+    own = ScriptContent("#cloud-config\nusers:\n  - name: ops\n    ssh_authorized_keys: []\n", "boot", 60, ())
+    script, _ = await handlers.create_script(p.uow, project_id=PROJECT, name="users", content=own, correlation_id="c")
+    spec = TemplateSpec(
+        clouds=(CloudChoice("sim", "img-debian-12", "sim.small"),), boot_scripts=(ScriptRef(script.id, 1),)
+    )
+    template, _ = await handlers.create_template(
+        p.uow, p.clouds.keyring, project_id=PROJECT, name="t", draft=spec, correlation_id="c"
+    )
+
+    record = await instances.launch_from_template(p.uow, p.clouds, _request(), instances.TemplateLaunch(template.id))
+
+    key = await runs.project_public_key(p.uow, p.clouds.keyring, PROJECT)
+    opened = launch_spec(record, Keyring(KEY)).user_data
+    assert isinstance(opened, bytes)
+    # Read as cloud-init reads the parts (SimCloud's guests do the same): the key is the login user's.
+    assert guest_ssh.user_data_keys(opened.decode()) == [key]
+    parts = [p for p in email.message_from_bytes(opened).walk() if p.get_content_type() == "text/cloud-config"]
+    assert [p.get_filename() for p in parts] == ["01-" + script.id + "-v1", login.FILENAME]
+    payload = parts[1].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    config = yaml.safe_load(payload)
+    assert config["users"][0] == "default" and config["users"][1]["name"] == LOGIN_USER
+    # Appended to the template's own `users`, not replacing them (cloud-init's merge of this part into those before).
+    assert {"name": "list", "settings": ["append"]} in config["merge_how"]
+
+
+async def test_a_terminate_queues_the_decommission_scripts_in_order_and_waits_for_them() -> None:
+    p = provisioner()
+    leave = ScriptContent("#!/bin/sh\necho bye {{ site }}\n", "decommission", 20, (InputSpec("site", "text"),))
+    needs_secret = ScriptContent(
+        "#!/bin/sh\necho {{ token }}\n", "decommission", 30, (InputSpec("token", "secret", required=True),)
+    )
+    made = [
+        await handlers.create_script(p.uow, project_id=PROJECT, name=name, content=content, correlation_id="c")
+        for name, content in (("leave", leave), ("needs-secret", needs_secret))
+    ]
+    refs = tuple(ScriptRef(script.id, 1) for script, _ in made)
+    spec = TemplateSpec(clouds=(CloudChoice("sim", "img-debian-12", "sim.small"),), decommission_scripts=refs)
+    template, _ = await handlers.create_template(
+        p.uow, p.clouds.keyring, project_id=PROJECT, name="t", draft=spec, correlation_id="c"
+    )
+    launch = instances.TemplateLaunch(template.id, None, {"site": "shop", "token": "tok-secret-3"})
+    record = await instances.launch_from_template(p.uow, p.clouds, _request(), launch)
+    assert await p.engine.step(InstanceKind(Keyring(KEY)), record.id)
+
+    after = await instances.request_action(
+        p.uow, p.clouds, project_id=PROJECT, instance_id=record.id, action="terminate", correlation_id="c"
+    )
+
+    assert (after.state, after.pending_action) == ("terminating", "terminate")
+    rows = list(p.db.script_runs.rows.values())
+    assert [r.record.name for r in rows] == ["leave", "needs-secret"]
+    first, second = (r.record for r in rows)
+    assert first.state == "queued" and first.batch_id == second.batch_id and first.batch_limit == 1
+    assert first.inputs["site"] == {"value": "shop", "level": "server", "type": "text"}
+    # The secret the launch set was never kept: that script fails at once, saying so, never showing a value.
+    assert (second.state, second.problem, second.pending_action) == ("failed", "inputs_invalid", None)
+    assert "token" in (second.reason or "") and "tok-secret-3" not in str(second)
+    # The terminate waits for the one that can run: its login and timeout, and the slack.
+    wait = p.db.instances[record.id].next_at - p.db.now
+    assert wait == ssh.CONNECT_SECONDS + 20 + runs.DECOMMISSION_SLACK_SECONDS
+    assert p.event_types()[-4:] == [
+        "instance.action_requested",
+        "script_run.queued",
+        "script_run.queued",
+        "script_run.failed",
+    ]
+    # Asked again, the terminate queues nothing more.
+    await instances.request_action(
+        p.uow, p.clouds, project_id=PROJECT, instance_id=record.id, action="terminate", correlation_id="c"
+    )
+    assert len(p.db.script_runs.rows) == 2

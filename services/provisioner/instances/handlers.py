@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from adapters.base import CloudError, CloudNotFound, Feature, MetricSample, Operation
+from adapters.base import InstanceState as S
 from kernel.errors import InvalidState, NotFound, ValidationFailed
 from kernel.events import EventPayload, InstanceActionRequested, InstanceRequested
 from kernel.keyset import PageRequest
@@ -24,6 +25,8 @@ from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
+from services.provisioner.runs import handlers as runs
+from services.provisioner.runs.repository import RunStore
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates import sealing
 from services.provisioner.templates.handlers import LaunchPlan
@@ -70,8 +73,9 @@ class TemplateLaunch:
     inputs: Mapping[str, object] = field(default_factory=dict)
 
 
-class LaunchStore(InstanceStore, TemplateStore, Protocol):
-    """What a launch from a template reads: the template's records beside the instance's."""
+class LaunchStore(InstanceStore, TemplateStore, RunStore, Protocol):
+    """What a launch from a template reads: the template's records beside the instance's, and the project's key
+    for runs."""
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -135,6 +139,8 @@ async def launch_from_template(
         template_id=template.template_id,
         version=template.version,
         server_inputs=template.inputs,
+        # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
+        login_key=await runs.project_public_key(uow, clouds.keyring, req.project_id),
     )
     made = replace(
         req,
@@ -217,7 +223,7 @@ async def launch(
 
 
 async def request_action(
-    uow: Work,
+    uow: UnitOfWork[LaunchStore],
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -225,13 +231,18 @@ async def request_action(
     action: UserAction,
     correlation_id: str,
 ) -> InstanceRecord:
-    """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out."""
+    """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out. A
+    terminate of an instance launched from a template with decommission scripts queues their runs, and the engine
+    terminates it once they have ended, whatever they did, or their time is up; it shows `terminating` meanwhile."""
     async with uow.reading() as repos:
         current = await owned_instance(repos.instances, project_id, instance_id)
         cloud = await owned_cloud(repos.clouds, project_id, current.cloud_id)
     clouds.require_module(cloud.id, cloud.driver)
     if current.exists_in_cloud:
         await clouds.require(cloud, _ACTION_OPERATIONS[action])
+    decommission = None
+    if action == "terminate" and current.state not in (S.TERMINATING, *domain.ENDED):
+        decommission = await runs.plan_decommission(uow, clouds.keyring, current, correlation_id)
     async with uow.transaction() as tx:
         record = await tx.repos.instances.lock(project_id, instance_id)
         if record is None:
@@ -248,6 +259,8 @@ async def request_action(
         saved = await tx.repos.instances.save(tx.changed(after, *events))
         if saved.pending_action is not None:
             tx.notify(WORK_CHANNEL)
+        if decommission is not None and saved.pending_action == "terminate" and record.provider_id is not None:
+            await runs.queue_decommission(tx, decommission)
         return saved
 
 

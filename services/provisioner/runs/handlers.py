@@ -20,12 +20,12 @@ from adapters.base import Operation
 from kernel.crypto import Keyring
 from kernel.errors import InvalidState, ValidationFailed
 from kernel.keyset import PageRequest
-from kernel.unit_of_work import UnitOfWork
+from kernel.unit_of_work import Transaction, UnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.owned import owned
 from services.provisioner.runs import ssh
-from services.provisioner.runs.domain import DEFAULT_CONCURRENCY, RunPhase, RunRecord
+from services.provisioner.runs.domain import DEFAULT_CONCURRENCY, RunPhase, RunRecord, ended, never_ran
 from services.provisioner.runs.repository import Output, RunFilter, RunStore
 from services.provisioner.templates import boot, inputs, sealing
 from services.provisioner.templates.domain import ScriptVersion
@@ -33,7 +33,7 @@ from services.provisioner.templates.inputs import Value
 from services.provisioner.work.engine import WORK_CHANNEL
 
 Work = UnitOfWork[RunStore]
-# What a terminate waits for its decommission scripts beyond their timeouts: logging in, a worker's lease.
+# What a terminate waits for its decommission scripts beyond their logins and timeouts: a worker to take them up.
 DECOMMISSION_SLACK_SECONDS = 45
 
 
@@ -197,6 +197,79 @@ async def start_runs(
     return made
 
 
+@dataclass(frozen=True)
+class Decommission:
+    """The runs of an instance's decommission scripts, in order, each with its sealed script, or why it cannot run
+    (its inputs no longer resolve); and how long the instance's terminate may wait for them."""
+
+    instance_id: str
+    runs: Sequence[tuple[RunRecord, bytes | str]]
+    seconds: float
+
+
+def _launch_values(instance: InstanceRecord) -> dict[str, object]:
+    """The values the instance's launch set itself (its secrets were never kept: a script cannot have them again)."""
+    return {
+        name: shown["value"]
+        for name, shown in instance.inputs.items()
+        if isinstance(shown, Mapping) and shown.get("level") == "server" and shown.get("type") != "secret"
+    }
+
+
+async def plan_decommission(
+    uow: Work, keyring: Keyring | None, instance: InstanceRecord, correlation_id: str
+) -> Decommission | None:
+    """The runs a terminate of the instance makes first: the decommission scripts of the template version it was
+    launched from, filled with its inputs as they were resolved at launch. None when there are none, or when the
+    instance was never in its cloud."""
+    if instance.template_id is None or instance.template_version is None or instance.provider_id is None:
+        return None
+    async with uow.reading() as repos:
+        found = await repos.templates.template_version(instance.template_id, instance.template_version)
+        if found is None or not found.spec.decommission_scripts:
+            return None
+        refs = found.spec.decommission_scripts
+        scripts = await repos.templates.script_versions_named(instance.project_id, refs)
+        template = await _template_values(repos, keyring, instance)
+        names = {}
+        for ref in refs:
+            script = await repos.templates.get_script(instance.project_id, ref.script_id)
+            names[ref] = script.name if script is not None else ""
+    await project_public_key(uow, keyring, instance.project_id)
+    batch = (str(uuid.uuid4()), 1)  # one at a time, in order
+    planned: list[tuple[RunRecord, bytes | str]] = []
+    seconds = 0.0
+    for ref in refs:
+        version = scripts.get(ref)
+        if version is None:
+            continue  # a script version a template runs is never deleted
+        body, secrets, shown, problems = _filled(version, template, _launch_values(instance))
+        record = _run(instance, names[ref], version, "decommission", shown, correlation_id, batch)
+        if problems:
+            wrong = ", ".join(p["location"].removeprefix("body.inputs.") for p in problems)
+            planned.append((record, f"its inputs do not resolve ({wrong}): a secret the launch set is not kept"))
+        else:
+            planned.append((record, sealing.seal_run(keyring, record.id, body, secrets)))
+            seconds += ssh.CONNECT_SECONDS + version.timeout_seconds
+    if not planned:
+        return None
+    return Decommission(instance.id, planned, seconds + DECOMMISSION_SLACK_SECONDS if seconds else 0.0)
+
+
+async def queue_decommission(tx: Transaction[RunStore], plan: Decommission) -> None:
+    """Record the decommission runs (one that cannot run fails at once) and hold the instance's terminate until they
+    have ended or their time is up."""
+    for record, sealed in plan.runs:
+        record = tx.changed(record, record.queued())
+        if isinstance(sealed, str):
+            after, events = ended(record, never_ran("inputs_invalid", sealed))
+            record = tx.changed(after, *events)
+        await tx.repos.runs.add(record, sealed if isinstance(sealed, bytes) else None)
+    if plan.seconds:
+        await tx.repos.runs.terminate_when_ready(plan.instance_id, plan.seconds)
+        tx.notify(WORK_CHANNEL)
+
+
 async def matching(
     uow: Work, project_id: str, cloud_id: str | None, template_id: str | None, name: str | None
 ) -> list[str]:
@@ -227,12 +300,15 @@ async def output(uow: Work, project_id: str, run_id: str, offset: int, limit: in
 
 __all__ = [
     "DECOMMISSION_SLACK_SECONDS",
+    "Decommission",
     "RunRequest",
     "Work",
     "get",
     "matching",
     "output",
     "page",
+    "plan_decommission",
     "project_public_key",
+    "queue_decommission",
     "start_runs",
 ]

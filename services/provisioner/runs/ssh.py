@@ -47,11 +47,14 @@ async def run(
     seconds: float,
     output: Callable[[bytes], Awaitable[None]],
     started: Callable[[str], Awaitable[None]],
+    *,
+    connect_seconds: float = CONNECT_SECONDS,
 ) -> Outcome:
-    """Log in, run `body`, pass its output on; `started` is told the accepted host key's fingerprint before the
-    script starts. Never raises for what happens on the other side: every end is an Outcome."""
+    """Log in (within `connect_seconds`), run `body` (within `seconds`), pass its output on; `started` is told the
+    accepted host key's fingerprint before the script starts. Never raises for what happens on the other side: every
+    end is an Outcome."""
     try:
-        async with asyncio.timeout(seconds):
+        try:
             conn, _ = await asyncssh.create_connection(
                 lambda: _Pinned(pinned),
                 target.host,
@@ -64,18 +67,22 @@ async def run(
                 agent_path=None,
                 password=None,
                 kbdint_auth=False,
-                connect_timeout=min(CONNECT_SECONDS, seconds),
+                connect_timeout=connect_seconds,
             )
-            async with conn:
-                host_key = conn.get_server_host_key()
-                await started(host_key.get_fingerprint("sha256") if host_key is not None else "")
-                process = await conn.create_process(_COMMAND, stderr=asyncssh.STDOUT, encoding=None)
-                process.stdin.write(body.encode())
-                process.stdin.write_eof()
-                while chunk := await process.stdout.read(_CHUNK):
-                    await output(chunk)
-                done = await process.wait()
-            return domain.exited(done.exit_status if done.exit_signal is None else None)
+        except TimeoutError:
+            return domain.never_ran(
+                domain.UNREACHABLE, f"SSH to the instance did not answer within {connect_seconds:g} seconds"
+            )
+        async with conn, asyncio.timeout(seconds):
+            host_key = conn.get_server_host_key()
+            await started(host_key.get_fingerprint("sha256") if host_key is not None else "")
+            process = await conn.create_process(_COMMAND, stderr=asyncssh.STDOUT, encoding=None)
+            process.stdin.write(body.encode())
+            process.stdin.write_eof()
+            while chunk := await process.stdout.read(_CHUNK):
+                await output(chunk)
+            done = await process.wait()
+        return domain.exited(done.exit_status if done.exit_signal is None else None)
     except TimeoutError:
         return Outcome("timed_out", problem="timed_out", reason=f"the script did not end within {seconds:g} seconds")
     except asyncssh.HostKeyNotVerifiable:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from adapters.base import CloudError, Operation
+from adapters.base import CloudError, Feature, Operation
 from kernel import events
 from kernel.crypto import Keyring
 from kernel.errors import Conflict, ValidationFailed
@@ -26,6 +26,7 @@ from services.provisioner.boot.domain import BootSection
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.owned import owned
+from services.provisioner.runs import login
 from services.provisioner.templates import boot, domain, inputs, sealing
 from services.provisioner.templates.domain import (
     ScriptContent,
@@ -555,9 +556,11 @@ async def plan_launch(
     template_id: str,
     version: int | None,
     server_inputs: Mapping[str, object],
+    login_key: str | None = None,
 ) -> LaunchPlan:
     """Resolve a launch from a template on a cloud: its version (the default unless named), the image and flavor
-    there, every input's value and level, and the boot user data. Raises ValidationFailed (422) naming each problem
+    there, every input's value and level, and the boot user data (with `login_key` authorized for runs, where the
+    cloud takes user data). Raises ValidationFailed (422) naming each problem
     before anything is recorded; a template, version or cloud the project does not have is a 422 naming its field."""
     async with uow.reading() as repos:
         repo = repos.templates
@@ -593,6 +596,8 @@ async def plan_launch(
         boot.marked_part(f"{i:02d}-{ref.script_id}-v{ref.version}", boot.fill(scripts[ref].body, values))
         for i, ref in enumerate(spec.boot_scripts, start=1)
     ]
+    if login_key is not None and Feature.USER_DATA in await clouds.features(cloud):
+        parts.append(login.boot_part(login_key))
     data = boot.user_data(parts, user_data_limit(clouds, cloud)) if parts else None
     section = boot_domain.initial(
         [
