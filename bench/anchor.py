@@ -85,6 +85,7 @@ CREATE TABLE {SCHEMA}.instances (
     template_id uuid,
     template_version integer,
     inputs jsonb NOT NULL DEFAULT '{{}}',
+    boot jsonb,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

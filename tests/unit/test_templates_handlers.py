@@ -183,6 +183,9 @@ async def test_a_template_launch_authorizes_the_projects_key_for_runs_beside_its
     assert config["users"][0] == "default" and config["users"][1]["name"] == LOGIN_USER
     # Appended to the template's own `users`, not replacing them (cloud-init's merge of this part into those before).
     assert {"name": "list", "settings": ["append"]} in config["merge_how"]
+    # The login part is no boot script: the boot section follows the template's own.
+    assert record.boot is not None
+    assert [s["filename"] for s in record.boot["scripts"]] == ["01-" + script.id + "-v1"]
 
 
 async def test_a_terminate_queues_the_decommission_scripts_in_order_and_waits_for_them() -> None:

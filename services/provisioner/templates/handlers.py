@@ -592,19 +592,25 @@ async def plan_launch(
     image_id, flavor_id = await _machine(clouds, cloud, spec, where)
     _invalid("The launch's inputs are not valid.", problems + more)
     values = {name: r.value for name, r in resolved.items()} | cloud_values
-    parts = [
+    scripts_parts = [
         boot.marked_part(f"{i:02d}-{ref.script_id}-v{ref.version}", boot.fill(scripts[ref].body, values))
         for i, ref in enumerate(spec.boot_scripts, start=1)
     ]
+    # The login part is no boot script: the boot section follows the template's scripts only.
+    section = (
+        boot_domain.initial(
+            [
+                (ref.script_id, ref.version, part.filename, boot.part_kind(part))
+                for ref, part in zip(spec.boot_scripts, scripts_parts, strict=True)
+            ]
+        )
+        if scripts_parts
+        else None
+    )
+    parts = list(scripts_parts)
     if login_key is not None and Feature.USER_DATA in await clouds.features(cloud):
         parts.append(login.boot_part(login_key))
     data = boot.user_data(parts, user_data_limit(clouds, cloud)) if parts else None
-    section = boot_domain.initial(
-        [
-            (ref.script_id, ref.version, part.filename, boot.part_kind(part))
-            for ref, part in zip(spec.boot_scripts, parts, strict=True)
-        ]
-    )
     return LaunchPlan(
         template_id=template.id,
         template_version=n,
@@ -616,7 +622,7 @@ async def plan_launch(
         tags=spec.tags,
         user_data=data,
         inputs={name: r.shown() for name, r in resolved.items()},
-        boot=section if parts else None,
+        boot=section,
     )
 
 
