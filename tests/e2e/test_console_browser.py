@@ -365,7 +365,8 @@ SECRET = "console-Run-Secret-0123"
 
 async def _runnable(platform: Platform, tag: str) -> tuple[str, str, str]:
     """A template on `sim` with a boot script, an operational script that prints what it is given (some of it
-    looking like HTML) and a line every half second for a few seconds, and one instance launched from the template, running."""
+    looking like HTML) and a line every half second for a few seconds, and one instance launched from the template,
+    running."""
     async with platform.client() as admin:
         boot = {"name": f"boot-{tag}", "body": "#!/bin/sh\necho booted\n"}
         boot_id = (await admin.post("/v1/scripts", json=boot)).json()["script_id"]
