@@ -210,8 +210,8 @@ async def start_many(request: Request, current: Visiting) -> Response:
     matching = {name: form.get(f"filter-{name}") for name, _ in FILTERS}
     targets = Targets.chosen(form.getlist("instance_ids"), form.get("on"), matching)
     body, asked = await _body(current, form, targets)
-    concurrency = form.get("concurrency").strip()
-    body["concurrency"] = int(concurrency) if concurrency.isdigit() else concurrency
+    if concurrency := form.get("concurrency").strip():
+        body["concurrency"] = int(concurrency) if concurrency.isdigit() else concurrency
     if targets.matching is not None:
         body["filter"] = targets.matching
     else:
