@@ -70,7 +70,11 @@ class Visit:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
     def wait(self, what: str, condition: Callable[[Any], Any], within: float = 20.0) -> Any:
-        return WebDriverWait(self.driver, within, poll_frequency=0.1).until(condition, message=what)
+        # An element read as htmx swaps it is stale: the condition is asked again.
+        waiting = WebDriverWait(
+            self.driver, within, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
+        return waiting.until(condition, message=what)
 
     def row_state(self, instance_id: str) -> str | None:
         try:
