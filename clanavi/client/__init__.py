@@ -14,7 +14,7 @@ POST carries an `Idempotency-Key`, the same on its retries; refusals are raised 
 from clanavi.client import models
 from clanavi.client._client import ENVIRONMENT, AsyncClient, Client
 from clanavi.client._drivers import AsyncPages, Pages
-from clanavi.client._inputs import LaunchInput, launch_inputs, script_refs, typed_input
+from clanavi.client._inputs import LaunchInput, launch_inputs, run_inputs, script_refs, typed_input
 from clanavi.client._retry import RetryPolicy
 from clanavi.client._session import Tokens
 from clanavi.client._waiting import WaitProgress
@@ -75,6 +75,7 @@ __all__ = [
     "WaitTimeout",
     "launch_inputs",
     "models",
+    "run_inputs",
     "script_refs",
     "typed_input",
 ]

@@ -1,19 +1,20 @@
 """What a launch from a template asks for: the inputs its version and the versions of its scripts declare, merged as
 the launch merges them (scripts first, the template last, the later declaration of a name winning), with what the
-template already sets; and a value typed as text (a command line's `--input`, a form's field) read as its input's
+template already sets; what a run of an operational script asks for (its inputs, with what the instance's template
+sets); and a value typed as text (a command line's `--input`, a form's field) read as its input's
 type. Nothing is checked here: the API checks every value and names each one it refuses."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from services.provisioner.templates.domain import SCRIPT_LISTS
 from services.provisioner.templates.inputs import InputSpec, InputType, Value, merge
 from services.provisioner.templates.schemas import InputOut, ScriptRefOut, ScriptVersionOut, TemplateVersionOut
 
-__all__ = ["LaunchInput", "launch_inputs", "script_refs", "typed_input"]
+__all__ = ["LaunchInput", "launch_inputs", "run_inputs", "script_refs", "typed_input"]
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
@@ -48,10 +49,20 @@ def launch_inputs(
     """The inputs of `version`, given the script versions it runs (by script id and version)."""
     owners = [(ref.script_id, _specs(scripts[(ref.script_id, ref.version)].inputs)) for ref in script_refs(version)]
     merged, _ = merge([*owners, ("template", _specs(version.inputs))])
+    return _asked(merged.values(), version.values)
+
+
+def run_inputs(script: ScriptVersionOut, template_values: Mapping[str, Value] | None = None) -> list[LaunchInput]:
+    """The inputs a run of `script` may set, given the values the instance's template version sets (a run resolves
+    the script's defaults, then the template's values, then the run's own)."""
+    return _asked(_specs(script.inputs), template_values or {})
+
+
+def _asked(specs: Iterable[InputSpec], values: Mapping[str, Value]) -> list[LaunchInput]:
     found = []
-    for spec in merged.values():
-        set_by_template = spec.name in version.values
-        preset = version.values.get(spec.name) if set_by_template else spec.default
+    for spec in specs:
+        set_by_template = spec.name in values
+        preset = values.get(spec.name) if set_by_template else spec.default
         if spec.secret:
             preset = None
         found.append(

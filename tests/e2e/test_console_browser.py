@@ -1,8 +1,10 @@
 """The web console in a real browser: Debian's chromium, headless, driven by Selenium through Debian's
 chromium-driver (both named by path, so that nothing is downloaded). An operator logs in, launches an instance from
 the form, watches its row reach `running` without the page reloading, stops it the same way, finds the events in the
-audit page, and logs out. Every page is kept as a screenshot under `.run/artifacts/console/`; the browser's console
-must show no Content-Security-Policy violation."""
+audit page, and logs out; runs a script with a secret input on an instance launched from a template and watches its
+output arrive and the run end without a reload, then on two instances chosen in the list. The module's platform has
+SimCloud guests that answer SSH (a real OpenSSH server), so runs really run. Every page is kept as a screenshot under
+`.run/artifacts/console/`; the browser's console must show no Content-Security-Policy violation."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.console_kit import CONSOLE, add_members
-from tests.e2e.platform import Platform
+from tests.e2e.platform import Platform, wait_for_state
 from tests.e2e.tenants import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +32,11 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "artifacts" / "console"
+
+
+@pytest.fixture(scope="module")
+def platform(ssh_platform: Platform) -> Platform:
+    return ssh_platform
 
 
 @pytest.fixture
@@ -63,7 +70,11 @@ class Visit:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
     def wait(self, what: str, condition: Callable[[Any], Any], within: float = 20.0) -> Any:
-        return WebDriverWait(self.driver, within, poll_frequency=0.1).until(condition, message=what)
+        # An element read as htmx swaps it is stale: the condition is asked again.
+        waiting = WebDriverWait(
+            self.driver, within, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
+        return waiting.until(condition, message=what)
 
     def row_state(self, instance_id: str) -> str | None:
         try:
@@ -351,3 +362,173 @@ async def whoami(platform: Platform, key: str) -> tuple[str, str]:
     async with platform.client(token=key) as ci:
         me = (await ci.get("/v1/me")).json()
     return me["project_id"], me["role"]
+
+
+SECRET = "console-Run-Secret-0123"
+
+
+async def _runnable(platform: Platform, tag: str) -> tuple[str, str, str]:
+    """A template on `sim` with a boot script, an operational script that prints what it is given (some of it
+    looking like HTML) and a line every half second for a few seconds, and one instance launched from the template,
+    running."""
+    async with platform.client() as admin:
+        boot = {"name": f"boot-{tag}", "body": "#!/bin/sh\necho booted\n"}
+        boot_id = (await admin.post("/v1/scripts", json=boot)).json()["script_id"]
+        template = {
+            "name": f"runnable-{tag}",
+            "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+            "boot_scripts": [{"script_id": boot_id}],
+        }
+        made = await admin.post("/v1/templates", json=template)
+        assert made.status_code == 201, made.text
+        deploy = {
+            "name": f"deploy-{tag}",
+            "phase": "operational",
+            "timeout_seconds": 30,
+            "body": "#!/bin/sh\necho 'deploying {{ release }} <b>now</b>'\necho 'token={{ token }}'\n"
+            "i=0\nwhile [ $i -lt {{ steps }} ]; do echo step $i; i=$((i+1)); sleep 0.5; done\necho done\n"
+            "exit {{ code }}\n",
+            "inputs": [
+                {"name": "release", "type": "text", "required": True},
+                {"name": "token", "type": "secret", "required": True},
+                {"name": "steps", "type": "number", "default": 0, "minimum": 0, "maximum": 10},
+                {"name": "code", "type": "number", "default": 0},
+            ],
+        }
+        script = await admin.post("/v1/scripts", json=deploy)
+        assert script.status_code == 201, script.text
+        body = {"name": f"second-{tag}", "cloud_id": "sim", "template_id": made.json()["template_id"]}
+        launched = await admin.post("/v1/instances", json=body)
+        assert launched.status_code == 202, launched.text
+        second = launched.json()["id"]
+        await wait_for_state(admin, second, "running")
+    return made.json()["template_id"], script.json()["script_id"], second
+
+
+def test_an_operator_runs_a_script_and_watches_its_output_arrive(platform: Platform, browser: webdriver.Chrome) -> None:
+    tag = uuid.uuid4().hex[:6]
+    members = asyncio.run(add_members(platform, tag))
+    template_id, script_id, second = asyncio.run(_runnable(platform, tag))
+    visit = Visit(browser, platform.gateway_url)
+    visit.open(f"{CONSOLE}/login")
+    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
+    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    # An instance launched from the template, which lets runs in by itself.
+    visit.open(f"{CONSOLE}/templates/{template_id}/launch")
+    browser.find_element(By.ID, "field-name").send_keys(f"runs-{tag}")
+    browser.find_element(By.ID, "field-name").submit()
+    visit.wait("the instance's page", lambda d: "/instances/" in d.current_url and "/templates/" not in d.current_url)
+    instance_id = browser.current_url.rsplit("/", 1)[1]
+    visit.wait("running", lambda d: visit.row_state(instance_id) == "running")
+    visit.open(f"{CONSOLE}/instances/{instance_id}")
+    browser.find_element(By.ID, "run-a-script").click()
+
+    # The form: the script chosen, its inputs swapped in, one field per input made from its type.
+    Select(visit.wait("the run form", lambda d: d.find_elements(By.ID, "field-script_id"))[0]).select_by_value(
+        script_id
+    )
+    visit.wait("its inputs", lambda d: d.find_elements(By.ID, "field-input-token"))
+    kinds = {
+        e.get_attribute("name"): e.get_attribute("type")
+        for e in browser.find_elements(By.CSS_SELECTOR, "#inputs input")
+    }
+    assert kinds == {
+        "input-release": "text",
+        "input-token": "password",
+        "input-steps": "number",
+        "input-code": "number",
+    }
+    browser.find_element(By.ID, "field-input-release").send_keys("v42")
+    browser.find_element(By.ID, "field-input-steps").send_keys("6")
+    visit.shot("run-form")
+    # The secret left out: the API's refusal marked on its field.
+    browser.find_element(By.ID, "field-input-release").submit()
+    marked = visit.wait("the refusal", lambda d: d.find_elements(By.ID, "error-input-token"))
+    assert marked[0].text and browser.find_element(By.ID, "field-input-token").get_attribute("aria-invalid") == "true"
+    assert browser.find_element(By.ID, "field-input-release").get_attribute("value") == "v42"
+    visit.shot("run-form-refused")
+    browser.find_element(By.ID, "field-input-token").send_keys(SECRET)
+    browser.find_element(By.ID, "field-input-release").submit()
+
+    # The run's page: the first line arrives while the script still runs, then the rest, without a reload.
+    visit.wait("the run's page", lambda d: "/runs/" in d.current_url)
+    page = browser.find_element(By.TAG_NAME, "main")
+
+    def facts() -> str | None:
+        try:
+            return browser.find_element(By.ID, "run-facts").get_attribute("data-state")
+        except StaleElementReferenceException:
+            return None
+
+    def output() -> str:
+        return browser.find_element(By.ID, "output").text
+
+    visit.wait("the first lines while it runs", lambda d: "deploying v42" in output() and facts() == "running")
+    assert "done" not in output()
+    visit.shot("run-running")
+    visit.wait(
+        "succeeded", lambda d: facts() == "succeeded" and d.find_elements(By.CSS_SELECTOR, "#run-follow[data-ended]")
+    )
+    assert still_there(page), "the page was reloaded"
+    shown = output()
+    steps = [f"step {n}" for n in range(6)]
+    assert shown.splitlines() == ["deploying v42 <b>now</b>", "token=********", *steps, "done"], shown
+    assert not browser.find_elements(By.CSS_SELECTOR, "#output b") and SECRET not in browser.page_source
+    assert browser.find_element(By.ID, "run-exit-code").text == "0"
+    visit.shot("run-succeeded")
+    browser.refresh()
+    assert output() == shown and facts() == "succeeded"
+
+    # A failing run: its state and exit code.
+    visit.open(f"{CONSOLE}/instances/{instance_id}/run?script_id={script_id}")
+    browser.find_element(By.ID, "field-input-release").send_keys("v43")
+    browser.find_element(By.ID, "field-input-token").send_keys(SECRET)
+    browser.find_element(By.ID, "field-input-code").send_keys("3")
+    browser.find_element(By.ID, "field-input-release").submit()
+    visit.wait("the run's page", lambda d: "/runs/" in d.current_url)
+    visit.wait("failed", lambda d: facts() == "failed")
+    assert browser.find_element(By.ID, "run-exit-code").text == "3"
+    visit.shot("run-failed")
+    visit.open(f"{CONSOLE}/instances/{instance_id}")
+    states = [e.get_attribute("data-state") for e in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+    assert states == ["failed", "succeeded"]
+    visit.shot("instance-runs")
+
+    # Two instances chosen in the list, one at a time: the batch's rows follow their runs.
+    visit.open(f"{CONSOLE}/instances?state=running&name=")
+    for chosen in (instance_id, second):
+        browser.find_element(By.ID, f"pick-{chosen}").click()
+    browser.find_element(By.ID, "run-on-selected").click()
+    Select(visit.wait("the bulk form", lambda d: d.find_elements(By.ID, "field-script_id"))[0]).select_by_value(
+        script_id
+    )
+    visit.wait("its inputs", lambda d: d.find_elements(By.ID, "field-input-token"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chosen-instances li")) == 2
+    browser.find_element(By.ID, "field-input-release").send_keys("v44")
+    browser.find_element(By.ID, "field-input-token").send_keys(SECRET)
+    concurrency = browser.find_element(By.ID, "field-concurrency")
+    concurrency.clear()
+    concurrency.send_keys("1")
+    visit.shot("run-bulk-form")
+    concurrency.submit()
+    visit.wait("the batch's runs", lambda d: "batch_id=" in d.current_url)
+    page = browser.find_element(By.TAG_NAME, "main")
+
+    def batch_states() -> list[str]:
+        try:
+            return [
+                str(e.get_attribute("data-state")) for e in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+            ]
+        except StaleElementReferenceException:
+            return []
+
+    visit.wait("both succeeded", lambda d: batch_states() == ["succeeded", "succeeded"], within=30)
+    assert still_there(page), "the page was reloaded"
+    visit.shot("run-batch")
+    assert SECRET not in browser.page_source
+    visit.open(f"{CONSOLE}/runs")
+    visit.shot("runs")
+    assert visit.csp_violations() == []

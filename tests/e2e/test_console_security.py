@@ -1,6 +1,7 @@
 """The web console's defences, checked over HTTP as an attacker would try them: its security headers on every page,
 state-changing requests refused unless they come from the console's own page, the session cookie's flags, a viewer
-given no action and refused by the API when it forges one, and a logout that ends the login everywhere."""
+given no action and refused by the API when it forges one, and a logout that ends the login everywhere; and the script
+run pages: guarded the same way, another project's run not found, and a secret input in no page."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ import html
 import re
 import uuid
 from http.cookies import SimpleCookie
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.console_kit import CONSOLE, Member, add_members, browser, csrf_of, log_in, logged_in
-from tests.e2e.platform import Platform, wait_for_state
-from tests.e2e.tenants import PASSWORD, login
+from tests.e2e.platform import Platform, eventually, wait_for_state
+from tests.e2e.tenants import PASSWORD, login, user_in
 
 pytestmark = pytest.mark.e2e
 
 LAUNCH = {"name": "", "cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}
+
+
+@pytest.fixture(scope="module")
+def platform(ssh_platform: Platform) -> Platform:
+    """SimCloud guests that answer SSH (a real OpenSSH server), so that the console's runs really run."""
+    return ssh_platform
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +369,157 @@ async def test_a_list_keeps_its_filters_and_its_way_back_in_its_url(
             answer = await viewer.get(html.unescape(back.group(1)))
             assert rows.findall(answer.text) == expected
         assert 'rel="prev"' not in answer.text
+
+
+RUN_SECRET = "console-guarded-Secret-42"
+
+
+async def _running_with_a_run(platform: Platform) -> tuple[str, str, str]:
+    """An instance launched from a template (so runs get in), an operational script with a bounded number and a
+    required secret, and one run of it that has ended: (instance id, script id, run id)."""
+    tag = uuid.uuid4().hex[:6]
+    async with platform.client() as admin:
+        boot = (await admin.post("/v1/scripts", json={"name": f"b-{tag}", "body": "#!/bin/sh\necho up\n"})).json()
+        template = {
+            "name": f"ops-{tag}",
+            "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+            "boot_scripts": [{"script_id": boot["script_id"]}],
+        }
+        template_id = (await admin.post("/v1/templates", json=template)).json()["template_id"]
+        launched = await admin.post(
+            "/v1/instances", json={"name": f"ops-{tag}", "cloud_id": "sim", "template_id": template_id}
+        )
+        assert launched.status_code == 202, launched.text
+        instance_id = launched.json()["id"]
+        script = {
+            "name": f"ops-{tag}",
+            "phase": "operational",
+            "body": "#!/bin/sh\necho 'size {{ size }} secret {{ password }} <script>x</script>'\n",
+            "inputs": [
+                {"name": "size", "type": "number", "minimum": 1, "maximum": 8, "default": 1},
+                {"name": "password", "type": "secret", "required": True},
+            ],
+        }
+        script_id = (await admin.post("/v1/scripts", json=script)).json()["script_id"]
+        await wait_for_state(admin, instance_id, "running")
+        body = {"script_id": script_id, "inputs": {"password": RUN_SECRET}}
+        run = (await admin.post(f"/v1/instances/{instance_id}/runs", json=body)).json()
+
+        async def ended() -> dict[str, Any] | None:
+            found: dict[str, Any] = (await admin.get(f"/v1/runs/{run['id']}")).json()
+            return found if found["state"] not in ("queued", "running") else None
+
+        assert (await eventually(ended, within=30, what="the run ended"))["state"] == "succeeded"
+    return instance_id, script_id, run["id"]
+
+
+async def _run_count(platform: Platform, instance_id: str) -> int:
+    async with platform.client() as admin:
+        return len((await admin.get(f"/v1/instances/{instance_id}/runs")).json()["items"])
+
+
+async def test_run_pages_are_guarded_and_never_show_a_secret(platform: Platform, members: dict[str, Member]) -> None:
+    instance_id, script_id, run_id = await _running_with_a_run(platform)
+    seen: list[str] = []
+    pages = (
+        "/runs", f"/runs?instance_id={instance_id}&state=succeeded", f"/runs/{run_id}", f"/runs/{run_id}/row",
+        f"/runs/{run_id}/output?offset=0&state=running", f"/instances/{instance_id}", f"/instances/{instance_id}/run",
+        f"/instances/{instance_id}/run?script_id={script_id}", f"/runs/new?instance_id={instance_id}",
+        f"/runs/inputs?script_id={script_id}&instance_id={instance_id}", "/instances",
+    )  # fmt: skip
+    async with logged_in(platform, members["operator"].email) as operator:
+        for path in pages:
+            answer = await operator.get(CONSOLE + path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert_secured(answer)
+            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
+            seen.append(answer.text)
+        run_page = seen[2]
+        # The output as the script wrote it, HTML-escaped, the secret masked.
+        assert "size 1 secret ******** &lt;script&gt;x&lt;/script&gt;" in run_page
+        assert 'data-state="succeeded"' in run_page and 'id="run-follow" data-ended="true"' in run_page
+        # The output fragment of an ended run: the facts again, and no further ask.
+        assert 'hx-swap-oob="true"' in seen[4] and "hx-trigger" not in seen[4]
+        form = seen[7]
+        assert 'type="password" autocomplete="new-password" value="" id="field-input-password"' in form
+        assert 'type="number" step="any" min="1" max="8"' in form and 'id="run-a-script"' in seen[5]
+
+        csrf = csrf_of(form)
+        run = {"csrf": csrf, "script_id": script_id, "input-password": RUN_SECRET}
+        bulk = {**run, "on": "selected", "instance_ids": instance_id, "concurrency": "2"}
+        for path, data in ((f"/instances/{instance_id}/run", run), ("/runs", bulk)):
+            for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}):
+                answer = await operator.post(CONSOLE + path, data=data, headers=headers)
+                assert answer.status_code == 403, (path, answer.text)
+                assert_secured(answer)
+            wrong = await operator.post(CONSOLE + path, data={**data, "csrf": "x" * 43})
+            assert wrong.status_code == 403, (path, wrong.text)
+        assert await _run_count(platform, instance_id) == 1
+
+        # Refusals: an input out of its bounds marked on its field, the secret typed not sent back.
+        refused = await operator.post(f"{CONSOLE}/instances/{instance_id}/run", data={**run, "input-size": "99"})
+        assert refused.status_code == 422, refused.text
+        assert 'aria-describedby="hint-input-size error-input-size" aria-invalid="true"' in refused.text
+        assert '<p class="field-error" id="error-input-size">must be at most 8</p>' in refused.text
+        seen.append(refused.text)
+        # A stopped instance: the API's 409, the instances it names marked.
+        async with platform.client() as admin:
+            assert (await admin.post(f"/v1/instances/{instance_id}/actions/stop")).status_code == 202
+            await wait_for_state(admin, instance_id, "stopped")
+        stopped = await operator.post(f"{CONSOLE}/instances/{instance_id}/run", data=run)
+        assert stopped.status_code == 409, stopped.text
+        assert 'id="targets" aria-invalid="true" aria-describedby="error-targets"' in stopped.text
+        assert "scripts run only on a running instance" in stopped.text
+        many = await operator.post(f"{CONSOLE}/runs", data=bulk)
+        assert many.status_code == 409 and 'id="error-targets"' in many.text, many.text
+        seen += [stopped.text, many.text]
+        assert await _run_count(platform, instance_id) == 1
+        async with platform.client() as admin:
+            assert (await admin.post(f"/v1/instances/{instance_id}/actions/start")).status_code == 202
+    assert not [page for page in seen if RUN_SECRET in page]
+
+
+async def test_a_viewer_sees_runs_but_starts_none_and_another_project_finds_none(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    instance_id, script_id, run_id = await _running_with_a_run(platform)
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        run_page = await viewer.get(f"{CONSOLE}/runs/{run_id}")
+        assert run_page.status_code == 200 and "size 1 secret ********" in run_page.text
+        for path in (f"/instances/{instance_id}", "/instances", f"/instances/{instance_id}/run", "/runs"):
+            page = await viewer.get(CONSOLE + path)
+            assert page.status_code == 200, (path, page.text)
+            main = _main(page).replace('<button type="submit">Show</button>', "")
+            assert "<button" not in main and "<form" not in main.replace('<form class="filters"', ""), path
+            assert "run-a-script" not in main and 'type="checkbox"' not in main, path
+        csrf = csrf_of(run_page.text)
+        forged = await viewer.post(
+            f"{CONSOLE}/instances/{instance_id}/run",
+            data={"csrf": csrf, "script_id": script_id, "input-password": RUN_SECRET},
+        )
+        assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+        many = await viewer.post(
+            f"{CONSOLE}/runs",
+            data={"csrf": csrf, "script_id": script_id, "on": "selected", "instance_ids": instance_id},
+        )
+        assert many.status_code == 403 and 'role="alert"' in many.text, many.text
+        assert RUN_SECRET not in forged.text + many.text
+    assert await _run_count(platform, instance_id) == 1
+
+    tag = uuid.uuid4().hex[:6]
+    async with platform.client() as admin:
+        assert (
+            await admin.post("/v1/projects", json={"id": f"other-{tag}", "name": f"other {tag}"})
+        ).status_code == 201
+        await user_in(admin, f"other-{tag}@example.com", f"other-{tag}", "owner")
+    async with logged_in(platform, f"other-{tag}@example.com") as other:
+        for path in (
+            f"/runs/{run_id}",
+            f"/runs/{run_id}/output",
+            f"/runs/{run_id}/row",
+            f"/instances/{instance_id}/run",
+        ):
+            answer = await other.get(CONSOLE + path)
+            assert answer.status_code == 404, (path, answer.text)
+            assert "does not exist" in answer.text and "size 1" not in answer.text, path
+        assert run_id not in (await other.get(f"{CONSOLE}/runs")).text

@@ -1,6 +1,7 @@
 """What a launch from a template asks for, as the command line and the console show it: the inputs of the template
 and of the script versions it runs, merged as the launch merges them, with what the template already sets; and a
-value typed as text read as its input's type."""
+value typed as text read as its input's type. And what a run of an operational script asks for, given what the
+instance's template sets."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clanavi.client import launch_inputs, typed_input
+from clanavi.client import launch_inputs, run_inputs, typed_input
 from clanavi.client.models import ScriptVersionOut, TemplateVersionOut
 from tests.client_kit import MOMENT
 
@@ -94,3 +95,23 @@ def test_a_secret_set_by_the_template_is_not_needed_and_its_mask_is_no_preset() 
 def test_a_value_typed_as_text_is_read_as_its_type(kind: Any, text: str, value: object) -> None:
     found = typed_input(kind, text)
     assert found == value and type(found) is type(value)
+
+
+def test_a_run_asks_for_the_script_inputs_with_what_the_instance_template_sets() -> None:
+    deploy = script(
+        "s3", 4, declared("release", "text", required=True), declared("token", "secret", required=True),
+        declared("site", "text", required=True), declared("pause", "number", default=0), phase="operational",
+    )  # fmt: skip
+
+    found = run_inputs(deploy, {"site": "shop.example.org", "token": "********", "other": "x"})
+
+    assert [(i.spec.name, i.preset, i.needed) for i in found] == [
+        ("release", None, True),
+        ("token", None, False),  # the template sets it; a secret is never a preset
+        ("site", "shop.example.org", False),
+        ("pause", 0, False),
+    ]
+    assert [i.secret for i in found] == [False, True, False, False]
+    assert [(i.spec.name, i.needed) for i in run_inputs(deploy)][:3] == [
+        ("release", True), ("token", True), ("site", True),
+    ]  # fmt: skip

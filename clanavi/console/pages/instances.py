@@ -1,5 +1,6 @@
 """Instances: one page of the API's list at a time (its filters, sort and cursor: as fast with 10,000 instances as with
-ten), the launch form fed by the catalogue, the actions, and rows that follow their instance's state while it moves
+ten), the launch form fed by the catalogue, the actions, the running ones chosen for a script run, an instance's
+page with its latest runs, and rows that follow their instance's state while it moves
 (each such row asks for itself again; a settled row asks for nothing)."""
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ LINKED = (Filter.states(InstanceOut), Filter("cloud_id", "Cloud"), Filter("name"
 Visiting = Annotated[Visit, Depends(visit)]
 
 
-def row_context(instance: InstanceOut) -> dict[str, Any]:
+def row_context(instance: InstanceOut, pick: bool = False) -> dict[str, Any]:
+    """A row of `instance`; with `pick`, a box that chooses it for a script run when it is running (the list's)."""
     moving = instance.state in MOVING or instance.pending_action is not None
-    return {"i": instance, "moving": moving, "actions": () if moving else ACTIONS.get(instance.state, ())}
+    actions = () if moving else ACTIONS.get(instance.state, ())
+    return {"i": instance, "moving": moving, "actions": actions, "pick": pick}
 
 
 @router.get("/instances")
@@ -94,9 +97,10 @@ async def instances(
 
 
 @router.get("/instances/{instance_id}/row")
-async def instance_row(instance_id: str, current: Visiting) -> Response:
+async def instance_row(instance_id: str, current: Visiting, pick: bool = False) -> Response:
     instance = await current.api.instances.get(instance_id)
-    return current.fragment("_instance_row.html", operate=await current.may_operate(), **row_context(instance))
+    operate = await current.may_operate()
+    return current.fragment("_instance_row.html", operate=operate, **row_context(instance, pick and operate))
 
 
 @router.post("/instances/{instance_id}/actions")
@@ -124,8 +128,9 @@ async def act(instance_id: str, request: Request, current: Visiting) -> Response
                 "error.html", problem.status, title="The API refused", section="instances", problem=problem
             )
         return current.redirect(f"{CONSOLE_PREFIX}/instances")
+    pick = form.get("pick") == "1"
     return current.fragment(
-        "_instance_row.html", operate=await current.may_operate(), problem=problem, **row_context(instance)
+        "_instance_row.html", operate=await current.may_operate(), problem=problem, **row_context(instance, pick)
     )
 
 
@@ -204,7 +209,13 @@ async def launch(request: Request, current: Visiting) -> Response:
 @router.get("/instances/{instance_id}")
 async def instance_page(instance_id: str, current: Visiting) -> Response:
     instance = await current.api.instances.get(instance_id)
+    runs = (await current.api.runs.of_instance(instance_id, order="desc", limit=10).page()).items
     events = (await current.api.audit.list(resource_id=instance_id, order="desc", limit=20).page()).items
     return await current.page(
-        "instance.html", title=f"Instance {instance.name}", section="instances", events=events, **row_context(instance)
+        "instance.html",
+        title=f"Instance {instance.name}",
+        section="instances",
+        events=events,
+        runs=runs,
+        **row_context(instance),
     )

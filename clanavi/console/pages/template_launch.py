@@ -23,7 +23,7 @@ from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 from services.provisioner.templates.inputs import Value
 
-__all__ = ["router"]
+__all__ = ["FIELD_PREFIX", "input_field", "input_values", "router", "shown_back"]
 
 router = APIRouter()
 Visiting = Annotated[Visit, Depends(visit)]
@@ -31,9 +31,14 @@ Visiting = Annotated[Visit, Depends(visit)]
 FIELD_PREFIX = "input-"
 
 
+def input_field(parts: list[str]) -> str | None:
+    """The form's field of an input a refusal names (`inputs.site`), or None for another location."""
+    return FIELD_PREFIX + parts[1] if len(parts) >= 2 and parts[0] == "inputs" else None
+
+
 def _field_of(parts: list[str]) -> str | None:
-    if len(parts) >= 2 and parts[0] == "inputs":
-        return FIELD_PREFIX + parts[1]
+    if field := input_field(parts):
+        return field
     if parts and parts[0] == "template_version":
         return "version"
     return parts[0] if parts else None
@@ -109,7 +114,7 @@ async def launch_inputs_fragment(
     return current.fragment("_template_inputs.html", **context)
 
 
-def _values(form: Form, asked: list[LaunchInput]) -> dict[str, Value]:
+def input_values(form: Form, asked: list[LaunchInput]) -> dict[str, Value]:
     """The inputs the form sets: a field left empty leaves its input to the template (or the declared default); a
     box sends whether it is ticked, unless that is what the input has anyway."""
     found: dict[str, Value] = {}
@@ -124,24 +129,29 @@ def _values(form: Form, asked: list[LaunchInput]) -> dict[str, Value]:
     return found
 
 
+def shown_back(form: Form, asked: list[LaunchInput]) -> dict[str, str]:
+    """The form's values to show it again with: a secret is never sent back to the browser, not even to the one that
+    typed it."""
+    secrets = {FIELD_PREFIX + each.spec.name for each in asked if each.secret}
+    return {k: v for k, v in form.values().items() if k not in secrets}
+
+
 @router.post("/templates/{template_id}/launch")
 async def launch(template_id: str, request: Request, current: Visiting) -> Response:
     form = await checked_form(request, current.session)
     template = await current.api.templates.get(template_id)
     version = _version(form.get("version"), template)
     asked = await _inputs(current, template, version)
-    secrets = {FIELD_PREFIX + each.spec.name for each in asked if each.secret}
     body = {
         "name": form.get("name").strip(),
         "cloud_id": form.get("cloud_id"),
         "template_id": template.id,
         "template_version": version,
-        "inputs": _values(form, asked),
+        "inputs": input_values(form, asked),
     }
     try:
         instance = await current.api.instances.launch(body)
     except (ApiError, ValidationError) as error:
-        # A secret is never sent back to the browser, not even to the one that typed it.
-        shown = {k: v for k, v in form.values().items() if k not in secrets}
+        shown = shown_back(form, asked)
         return await _launch_page(current, template_id, shown, sent=True, problem=Problem.of(error, _field_of))
     return current.redirect(f"{CONSOLE_PREFIX}/instances/{instance.id}")
