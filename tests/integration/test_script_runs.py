@@ -130,6 +130,9 @@ async def test_a_run_times_out(client: httpx.AsyncClient) -> None:
     instance = await _instance(client, "slow-1")
     script = await _script(client, "slow", "#!/bin/sh\necho started\nsleep 30\n", timeout=2)
     run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
+    # What a script printed shows while it runs, even when nothing follows it for a while.
+    early = await until(client, f"/v1/runs/{run['id']}/output", H, lambda r: "started" in r["text"] or r["ended"])
+    assert "started" in early["text"] and not early["ended"], early
     done = await _ended(client, run["id"])
     assert done["state"] == "timed_out" and done["exit_code"] is None
     assert "started" in await _output(client, run["id"])

@@ -4,6 +4,7 @@ what its console shows (the host keys to pin)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
@@ -92,19 +93,32 @@ class RunKind:
         masker = Masker(secrets)
         buffer = bytearray()
         flushed = time.monotonic()
+        writing = asyncio.Lock()
+        # Output that arrives and is then followed by silence is still written within _FLUSH_SECONDS.
+        later: asyncio.Task[None] | None = None
 
         async def flush() -> None:
             nonlocal flushed
-            if buffer:
-                async with uow.transaction() as tx:
-                    await tx.repos.runs.append_output(record.id, token, bytes(buffer))
-                buffer.clear()
-            flushed = time.monotonic()
+            async with writing:
+                if buffer:
+                    data = bytes(buffer)
+                    buffer.clear()
+                    async with uow.transaction() as tx:
+                        await tx.repos.runs.append_output(record.id, token, data)
+                flushed = time.monotonic()
+
+        async def flush_later() -> None:
+            await asyncio.sleep(_FLUSH_SECONDS)
+            # Shielded: a write under way is finished even when the run ends meanwhile.
+            await asyncio.shield(flush())
 
         async def output(chunk: bytes) -> None:
+            nonlocal later
             buffer.extend(masker.feed(chunk))
             if len(buffer) >= _FLUSH_BYTES or time.monotonic() - flushed >= _FLUSH_SECONDS:
                 await flush()
+            elif buffer and (later is None or later.done()):
+                later = asyncio.create_task(flush_later())
 
         async def started(fingerprint: str) -> None:
             nonlocal current
@@ -113,7 +127,11 @@ class RunKind:
                 current = tx.changed(after, event)
                 await tx.repos.runs.mark_running(current, token)
 
-        outcome = await ssh.run(target, pinned, client_key, body, record.timeout_seconds, output, started)
+        try:
+            outcome = await ssh.run(target, pinned, client_key, body, record.timeout_seconds, output, started)
+        finally:
+            if later is not None:
+                later.cancel()
         buffer.extend(masker.end())
         await flush()
         return current, outcome
