@@ -30,8 +30,8 @@ import httpx
 
 from bench import _procfs
 from bench._cli import exit_on_sigterm, machine, positive, progress
+from bench._platform import ADMIN_TOKEN, platform_processes
 from bench._servers import bench_servers
-from bench.gateway import ADMIN_TOKEN, platform_processes
 from devstack import SshServer, free_port
 
 SCRIPT = "#!/bin/sh\necho run {{ round }} on $(hostname) as $(id -un)\n"

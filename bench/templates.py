@@ -2,7 +2,7 @@
 [--concurrency 8]`.
 
 Starts its own PostgreSQL and RabbitMQ, then provisioner, audit and gateway as processes (as `make run` does, with
-`bench.gateway`'s settings: SimCloud at its default timings, rate limits raised out of the way), and makes through the
+`bench._platform`'s settings: SimCloud at its default timings, rate limits raised out of the way), and makes through the
 gateway five boot scripts, each declaring four inputs (a text with a pattern, a number with bounds, a choice or a
 boolean, and a secret), and a template on the built-in SimCloud account that runs all five, sets some of the inputs
 (two of the secrets among them, sealed) and leaves the others to each launch. Before anything is timed, one launch of
@@ -40,8 +40,8 @@ import httpx
 
 from bench import _procfs
 from bench._cli import exit_on_sigterm, machine, positive, progress
+from bench._platform import ADMIN_TOKEN, SERVICES, CpuUse, Servers, platform_processes
 from bench._servers import bench_servers
-from bench.gateway import ADMIN_TOKEN, SERVICES, CpuUse, Servers, platform_processes
 from services.provisioner.settings import SIM_CLOUD_ID
 
 Kind = Literal["plain", "template"]

@@ -80,6 +80,11 @@ _OPERATORS = (
     ">",
     "\n",
 )
+# What an operator starts with: any other character starts a word.
+_OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
+# A run of characters a word takes as they are, none of them quoting, expanding, globbing or ending the word: the
+# lexer takes the run at once instead of one character at a time (a boot script is read on every console render).
+_PLAIN_RUN = re.compile(r"""[^ \t\n;&|()<>\\'"$`*?\[\]{}~]+""")
 _REDIRECTIONS = frozenset({"&>>", "<<<", "<<-", "<<", ">>", "<&", ">&", "<>", ">|", "&>", "<", ">"})
 _OPENERS = {"if": "if", "case": "case", "for": "loop", "while": "loop", "until": "loop", "select": "loop", "{": "{"}
 _CLOSERS = {"fi": "if", "esac": "case", "done": "loop", "}": "{"}
@@ -136,6 +141,8 @@ class _Lexer:
                 break
         if self._pos >= len(src):
             return None
+        if src[self._pos] not in _OPERATOR_STARTS:
+            return self._word()
         for op in _OPERATORS:
             if src.startswith(op, self._pos):
                 self._pos += len(op)
@@ -179,7 +186,11 @@ class _Lexer:
             c = src[self._pos]
             if c in " \t\n;&|()<>":
                 break
-            if c == "\\":
+            run = _PLAIN_RUN.match(src, self._pos)
+            if run is not None:
+                text.append(run.group())
+                self._pos = run.end()
+            elif c == "\\":
                 following = src[self._pos + 1 : self._pos + 2]
                 if following != "\n":
                     text.append(following or "\\")

@@ -16,6 +16,7 @@ What each script prints and the status it exits with are simulated by `adapters.
 from __future__ import annotations
 
 import email
+import functools
 import string
 from dataclasses import dataclass
 
@@ -94,7 +95,14 @@ def _lines(text: str) -> list[Printed]:
 
 def final_stage(data: str | None, *, first_boot: bool) -> list[Printed | Logged]:
     """What running the user data's scripts prints in the final stage of a boot, in order."""
-    scripts = _scripts(data or "")
+    return list(_final_stage(data or "", first_boot))
+
+
+# A console is rendered whole on every read, and its scripts print the same each time: an instance's boot is
+# followed by reading its console again and again.
+@functools.lru_cache(maxsize=256)
+def _final_stage(data: str, first_boot: bool) -> tuple[Printed | Logged, ...]:
+    scripts = _scripts(data)
     out: list[Printed | Logged] = []
     for module in _MODULES:
         if not (first_boot or module.every_boot):
@@ -117,4 +125,4 @@ def final_stage(data: str | None, *, first_boot: bool) -> list[Printed | Logged]
                     f"Running module {module.name} (<module 'cloudinit.config.cc_{module.name}' from '{path}'>) failed",
                 ),
             ]
-    return out
+    return tuple(out)

@@ -19,6 +19,7 @@ from services.provisioner.inventory.repository import InventoryRepository, Postg
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
 from services.provisioner.runs.repository import PostgresRunRepository, RunRepository
+from services.provisioner.templates.kept import KeptVersions
 from services.provisioner.templates.repository import PostgresTemplateRepository, TemplateRepository
 
 
@@ -37,14 +38,15 @@ class Repositories:
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
 
 
-def repositories(conn: Connection) -> Repositories:
+def repositories(conn: Connection, kept: KeptVersions | None = None) -> Repositories:
+    """The repositories on `conn`; `kept`: the template and script versions its service keeps in memory."""
     return Repositories(
         clouds=PostgresCloudRepository(conn),
         modules=PostgresModuleRepository(conn),
         instances=PostgresInstanceRepository(conn),
         resources=PostgresResourceRepository(conn),
         inventory=PostgresInventoryRepository(conn),
-        templates=PostgresTemplateRepository(conn),
+        templates=PostgresTemplateRepository(conn, kept),
         runs=PostgresRunRepository(conn),
         boots=PostgresBootRepository(conn),
     )
@@ -54,8 +56,9 @@ def on_postgres(
     pool: Callable[[], Pool], *, wrote_events: Callable[[], None] = lambda: None
 ) -> PostgresUnitOfWork[Repositories]:
     """The unit of work on the pool `pool()` answers (the pool exists only once the service has started);
-    `wrote_events` wakes the outbox relay."""
-    return PostgresUnitOfWork(pool, repositories, wrote_events=wrote_events)
+    `wrote_events` wakes the outbox relay. Its connections share one memory of template and script versions."""
+    kept = KeptVersions()
+    return PostgresUnitOfWork(pool, lambda conn: repositories(conn, kept), wrote_events=wrote_events)
 
 
 __all__ = ["ProvisionerUnitOfWork", "Repositories", "on_postgres", "repositories"]

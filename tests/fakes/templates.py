@@ -16,7 +16,7 @@ from services.provisioner.templates.domain import (
     TemplateRecord,
     TemplateVersion,
 )
-from services.provisioner.templates.repository import NamedFilter
+from services.provisioner.templates.repository import Launchable, NamedFilter
 
 __all__ = ["FakeTemplateRepository", "TemplateTables"]
 
@@ -150,3 +150,13 @@ class FakeTemplateRepository:
         template = self.t.templates.get(template_id)
         found = self.t.template_versions.get((template_id, version))
         return template is not None and template.project_id == project_id and found is not None and not found.deprecated
+
+    async def launchable(self, project_id: str, template_id: str, version: int | None) -> Launchable | None:
+        template = await self.get_template(project_id, template_id)
+        if template is None:
+            return None
+        n = version or template.default_version
+        return Launchable(template, n, self.t.template_versions.get((template.id, n)))
+
+    async def launch_scripts(self, project_id: str, refs: Collection[ScriptRef]) -> dict[ScriptRef, ScriptVersion]:
+        return await self.script_versions_named(project_id, refs)

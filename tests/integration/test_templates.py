@@ -575,3 +575,36 @@ def instance_correlation(tap: Tap, instance_id: str) -> str:
     requested = [json.loads(b) for b in tap.bodies if "instance.requested" in b and instance_id in b]
     correlation: str = requested[0]["correlation_id"]
     return correlation
+
+
+async def test_a_version_kept_from_earlier_launches_launches_only_while_it_exists_undeprecated_in_its_project(
+    client: httpx.AsyncClient,
+) -> None:
+    cloud_id, template_id, _ = await launch_world(client)
+    launch = {"cloud_id": cloud_id, "template_id": template_id, "inputs": {"password": SECRET}}
+    first = ok(await client.post("/v1/instances", headers=H, json={**launch, "name": "kept-1"}), 202)
+    assert first["template_version"] == 1
+
+    # Deprecation is read at every launch, however often the version launched before; so is its undoing.
+    ok(await client.patch(f"/v1/templates/{template_id}/versions/1", headers=H, json={"deprecated": True}))
+    refused = await client.post("/v1/instances", headers=H, json={**launch, "name": "kept-2"})
+    assert problems(refused) == {"body.template_version": "version 1 is deprecated"}
+    ok(await client.patch(f"/v1/templates/{template_id}/versions/1", headers=H, json={"deprecated": False}))
+    again = ok(await client.post("/v1/instances", headers=H, json={**launch, "name": "kept-3"}), 202)
+    assert again["inputs"] == first["inputs"]
+
+    # Another project launching by the same id finds no template, though this process read it a moment ago.
+    elsewhere = await client.post("/v1/instances", headers=identity_headers("elsewhere"), json=launch | {"name": "x"})
+    assert problems(elsewhere) == {"body.template_id": "unknown template"}
+
+    # Once no live instance came from it and it is neither default nor latest, it goes, and launches no more.
+    two = {"clouds": [{"cloud_id": cloud_id, "image_id": "img-debian-12", "flavor_id": "sim.nano"}]}
+    ok(await client.post(f"/v1/templates/{template_id}/versions", headers=H, json=two), 201)
+    ok(await client.post(f"/v1/templates/{template_id}/versions", headers=H, json=two), 201)
+    ok(await client.patch(f"/v1/templates/{template_id}", headers=H, json={"default_version": 2}))
+    for launched in (first, again):
+        ok(await client.delete(f"/v1/instances/{launched['id']}", headers=H), 202)
+        await until(client, f"/v1/instances/{launched['id']}", H, in_state("terminated"))
+    assert (await client.delete(f"/v1/templates/{template_id}/versions/1", headers=H)).status_code == 204
+    gone = await client.post("/v1/instances", headers=H, json={**launch, "name": "kept-4", "template_version": 1})
+    assert problems(gone) == {"body.template_version": "no version 1"}

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bench import _procfs, anchor
+from bench._platform import CpuUse
 from bench.gateway import (
     LAUNCH,
-    CpuUse,
     launch_script,
     parse_wrk,
     rate_target,

@@ -131,29 +131,36 @@ async def launch_from_template(
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
     request names none. Nothing is recorded unless all of it is valid."""
-    plan = await templates.plan_launch(
-        uow,
-        clouds,
-        project_id=req.project_id,
-        cloud_id=req.cloud_id,
-        template_id=template.template_id,
-        version=template.version,
-        server_inputs=template.inputs,
-        # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
-        login_key=await runs.project_public_key(uow, clouds.keyring, req.project_id),
-    )
-    made = replace(
-        req,
-        image_id=plan.image_id,
-        flavor_id=plan.flavor_id,
-        # What the launch itself names is the server's level: it wins over the template's.
-        key_name=req.key_name or plan.key_name,
-        security_group_ids=req.security_group_ids or plan.security_group_ids,
-        zone=req.zone or plan.zone,
-        tags={**plan.tags, **req.tags},
-        user_data=None,
-    )
-    return await launch(uow, clouds, made, plan)
+    async with uow.reading() as repos:
+        draft = await templates.draft_launch(
+            repos,
+            clouds,
+            project_id=req.project_id,
+            cloud_id=req.cloud_id,
+            template_id=template.template_id,
+            version=template.version,
+            server_inputs=template.inputs,
+        )
+        spec = draft.spec
+        made = replace(
+            req,
+            # What the launch itself names is the server's level: it wins over the template's.
+            key_name=req.key_name or spec.key_name,
+            security_group_ids=req.security_group_ids or spec.security_group_ids,
+            zone=req.zone or spec.zone,
+            tags={**spec.tags, **req.tags},
+            user_data=None,
+        )
+        names = await _launch_names(repos, made)
+    # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
+    login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
+    plan = await templates.plan(clouds, draft, login_key=login_key)
+    made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan)
+
+
+async def _launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:
+    return await repos.resources.launch_names(req.project_id, req.cloud_id, req.key_name, req.security_group_ids)
 
 
 async def launch(
@@ -163,7 +170,20 @@ async def launch(
     `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
-        names = await repos.resources.launch_names(req.project_id, req.cloud_id, req.key_name, req.security_group_ids)
+        names = await _launch_names(repos, req)
+    return await _accept(uow, clouds, req, cloud, names, plan)
+
+
+async def _accept(
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    cloud: Cloud,
+    names: LaunchNames,
+    plan: LaunchPlan | None,
+) -> InstanceRecord:
+    """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
+    and record it."""
     await _require_launch(clouds, cloud, req, plan)
     try:
         problems = await _check_catalogue(clouds, req)

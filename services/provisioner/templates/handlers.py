@@ -547,8 +547,24 @@ async def _resource_inputs(
     return values, problems
 
 
-async def plan_launch(
-    uow: Work,
+@dataclass(frozen=True)
+class LaunchDraft:
+    """A launch from a template as its records make it, before its cloud is asked anything: the template version,
+    the cloud (the caller's own, read once for the whole launch), the scripts it runs, every input resolved, and the
+    problems found so far."""
+
+    template_id: str
+    template_version: int
+    cloud: Cloud
+    spec: TemplateSpec
+    scripts: Mapping[ScriptRef, ScriptVersion]
+    resolved: Mapping[str, Resolved]
+    cloud_values: Mapping[str, Value]
+    problems: list[dict[str, str]]
+
+
+async def draft_launch(
+    repos: TemplateStore,
     clouds: CloudDirectory,
     *,
     project_id: str,
@@ -556,42 +572,52 @@ async def plan_launch(
     template_id: str,
     version: int | None,
     server_inputs: Mapping[str, object],
-    login_key: str | None = None,
-) -> LaunchPlan:
-    """Resolve a launch from a template on a cloud: its version (the default unless named), the image and flavor
-    there, every input's value and level, and the boot user data (with `login_key` authorized for runs, where the
-    cloud takes user data). Raises ValidationFailed (422) naming each problem
-    before anything is recorded; a template, version or cloud the project does not have is a 422 naming its field."""
-    async with uow.reading() as repos:
-        repo = repos.templates
-        template = await _template(repo, project_id, template_id, named_in="body.template_id")
-        n = version or template.default_version
-        found = await repo.template_version(template.id, n)
-        if found is None or found.deprecated:
-            why = f"no version {n}" if found is None else f"version {n} is deprecated"
-            raise ValidationFailed(
-                f"Template {template.id} cannot be launched: {why}.",
-                errors=[{"location": "body.template_version", "message": why}],
-            )
-        cloud = owned(await repos.clouds.get(project_id, cloud_id), "cloud", cloud_id, named_in="body.cloud_id")
-        spec = found.spec
-        scripts = await repo.script_versions_named(project_id, spec.script_refs())
-        missing = [r for r in spec.script_refs() if r not in scripts]
-        if missing:
-            raise Conflict(f"Template {template.id} version {n} runs script versions that no longer exist.")
-        merged, _ = inputs.merge(domain.declared_inputs(spec, scripts))
-        template_values = {
-            **spec.values,
-            **sealing.open_values(clouds.keyring, template.id, n, found.sealed_values),
-        }
-        resolved, problems = inputs.resolve(
-            merged, template_values, server_inputs, template_declared={i.name for i in spec.inputs}
+) -> LaunchDraft:
+    """Read a launch from a template on the caller's repositories (see `plan_launch`); raises what it does for a
+    template, version or cloud the project does not have."""
+    repo = repos.templates
+    launchable = owned(
+        await repo.launchable(project_id, template_id, version), "template", template_id, named_in="body.template_id"
+    )
+    template, n, found = launchable.template, launchable.version, launchable.found
+    if found is None or found.deprecated:
+        why = f"no version {n}" if found is None else f"version {n} is deprecated"
+        raise ValidationFailed(
+            f"Template {template.id} cannot be launched: {why}.",
+            errors=[{"location": "body.template_version", "message": why}],
         )
-        cloud_values, more = await _resource_inputs(repos, project_id, cloud.id, resolved)
-    where = f"Template {template.id} version {n}"
+    cloud = owned(await repos.clouds.get(project_id, cloud_id), "cloud", cloud_id, named_in="body.cloud_id")
+    spec = found.spec
+    scripts = await repo.launch_scripts(project_id, spec.script_refs())
+    missing = [r for r in spec.script_refs() if r not in scripts]
+    if missing:
+        raise Conflict(f"Template {template.id} version {n} runs script versions that no longer exist.")
+    merged, _ = inputs.merge(domain.declared_inputs(spec, scripts))
+    template_values = {
+        **spec.values,
+        **sealing.open_values(clouds.keyring, template.id, n, found.sealed_values),
+    }
+    resolved, problems = inputs.resolve(
+        merged, template_values, server_inputs, template_declared={i.name for i in spec.inputs}
+    )
+    cloud_values, more = await _resource_inputs(repos, project_id, cloud.id, resolved)
+    return LaunchDraft(template.id, n, cloud, spec, scripts, resolved, cloud_values, problems + more)
+
+
+async def plan(clouds: CloudDirectory, draft: LaunchDraft, *, login_key: str | None = None) -> LaunchPlan:
+    """The launch a draft makes on its cloud: the image and flavor there, and the boot user data (with `login_key`
+    authorized for runs, where the cloud takes user data). Raises ValidationFailed (422) naming each problem."""
+    template, n, cloud, spec, scripts = (
+        draft.template_id,
+        draft.template_version,
+        draft.cloud,
+        draft.spec,
+        draft.scripts,
+    )
+    where = f"Template {template} version {n}"
     image_id, flavor_id = await _machine(clouds, cloud, spec, where)
-    _invalid("The launch's inputs are not valid.", problems + more)
-    values = {name: r.value for name, r in resolved.items()} | cloud_values
+    _invalid("The launch's inputs are not valid.", draft.problems)
+    values = {name: r.value for name, r in draft.resolved.items()} | dict(draft.cloud_values)
     scripts_parts = [
         boot.marked_part(f"{i:02d}-{ref.script_id}-v{ref.version}", boot.fill(scripts[ref].body, values))
         for i, ref in enumerate(spec.boot_scripts, start=1)
@@ -612,7 +638,7 @@ async def plan_launch(
         parts.append(login.boot_part(login_key))
     data = boot.user_data(parts, user_data_limit(clouds, cloud)) if parts else None
     return LaunchPlan(
-        template_id=template.id,
+        template_id=template,
         template_version=n,
         image_id=image_id,
         flavor_id=flavor_id,
@@ -621,9 +647,37 @@ async def plan_launch(
         zone=spec.zone,
         tags=spec.tags,
         user_data=data,
-        inputs={name: r.shown() for name, r in resolved.items()},
+        inputs={name: r.shown() for name, r in draft.resolved.items()},
         boot=section,
     )
+
+
+async def plan_launch(
+    uow: Work,
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    cloud_id: str,
+    template_id: str,
+    version: int | None,
+    server_inputs: Mapping[str, object],
+    login_key: str | None = None,
+) -> LaunchPlan:
+    """Resolve a launch from a template on a cloud: its version (the default unless named), the image and flavor
+    there, every input's value and level, and the boot user data (with `login_key` authorized for runs, where the
+    cloud takes user data). Raises ValidationFailed (422) naming each problem
+    before anything is recorded; a template, version or cloud the project does not have is a 422 naming its field."""
+    async with uow.reading() as repos:
+        draft = await draft_launch(
+            repos,
+            clouds,
+            project_id=project_id,
+            cloud_id=cloud_id,
+            template_id=template_id,
+            version=version,
+            server_inputs=server_inputs,
+        )
+    return await plan(clouds, draft, login_key=login_key)
 
 
 def user_data_limit(clouds: CloudDirectory, cloud: Cloud) -> int:
@@ -634,6 +688,7 @@ def user_data_limit(clouds: CloudDirectory, cloud: Cloud) -> int:
 
 __all__ = [
     "DEFAULT_USER_DATA_LIMIT",
+    "LaunchDraft",
     "LaunchPlan",
     "Work",
     "add_script_version",
@@ -646,10 +701,12 @@ __all__ = [
     "delete_template_version",
     "deprecate_script_version",
     "deprecate_template_version",
+    "draft_launch",
     "get_script",
     "get_template",
     "page_scripts",
     "page_templates",
+    "plan",
     "plan_launch",
     "script_version",
     "script_versions",

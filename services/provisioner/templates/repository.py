@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
@@ -26,6 +26,7 @@ from services.provisioner.templates.domain import (
     TemplateVersion,
 )
 from services.provisioner.templates.inputs import InputSpec
+from services.provisioner.templates.kept import KeptVersions
 
 NAMED_SORTS = {"created_at": Column("created_at", "timestamptz"), "name": Column("name", "text")}
 _KEY = Column("id", "uuid")
@@ -41,6 +42,16 @@ V = TypeVar("V", ScriptVersion, TemplateVersion)
 class NamedFilter:
     project_id: str
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class Launchable:
+    """A template as a launch reads it: the record, the number of the version the launch takes (the one it names,
+    else the default), and that version as it is now (None: the template has no such version)."""
+
+    template: TemplateRecord
+    version: int
+    found: TemplateVersion | None
 
 
 class TemplateRepository(Protocol):
@@ -87,6 +98,16 @@ class TemplateRepository(Protocol):
     async def hold_version(self, project_id: str, template_id: str, version: int) -> bool:
         """Hold the template (shared) until the transaction ends, so that the version is not deleted meanwhile;
         whether the version exists and is not deprecated."""
+        ...
+
+    async def launchable(self, project_id: str, template_id: str, version: int | None) -> Launchable | None:
+        """The project's template with the version a launch takes (`version`, else the template's default); None
+        when the project has no such template."""
+        ...
+
+    async def launch_scripts(self, project_id: str, refs: Collection[ScriptRef]) -> dict[ScriptRef, ScriptVersion]:
+        """`script_versions_named` for the scripts of a template version found just before, which none of them can
+        be deleted under: their `deprecated` flags may be as they were when first read."""
         ...
 
 
@@ -321,9 +342,20 @@ SCRIPT_LISTING = _SCRIPTS.listing
 TEMPLATE_LISTING = _TEMPLATES.listing
 
 
+_LAUNCHABLE = f"""SELECT {", ".join(f"t.{c}" for c in _TEMPLATE_COLUMNS.split(", "))},
+        v.version AS found_version, v.deprecated AS found_deprecated
+    FROM templates t LEFT JOIN template_versions v
+        ON v.template_id = t.id AND v.version = COALESCE($3::int, t.default_version)
+    WHERE t.id = $1 AND t.project_id = $2"""
+
+
 class PostgresTemplateRepository:
-    def __init__(self, conn: Connection) -> None:
+    """The tables on one connection; `kept`: the versions launches read before (see `kept`), shared by every
+    connection of the service (without it, launches read every version)."""
+
+    def __init__(self, conn: Connection, kept: KeptVersions | None = None) -> None:
         self._conn = conn
+        self._kept = kept
 
     # scripts
 
@@ -484,11 +516,43 @@ class PostgresTemplateRepository:
         )
         return bool(usable)
 
+    async def launchable(self, project_id: str, template_id: str, version: int | None) -> Launchable | None:
+        key = key_of(template_id)
+        if key is None:
+            return None
+        row = await self._conn.fetchrow(_LAUNCHABLE, key, project_id, version or None)
+        if row is None:
+            return None
+        template = _template(row)
+        n = version or template.default_version
+        if row["found_version"] is None:
+            return Launchable(template, n, None)
+        found = self._kept.template(project_id, template.id, n) if self._kept is not None else None
+        if found is None:
+            found = await self.template_version(template.id, n)
+            if found is None:  # deleted since the row above was read
+                return Launchable(template, n, None)
+            if self._kept is not None:
+                self._kept.keep_template(project_id, found)
+        return Launchable(template, n, replace(found, deprecated=row["found_deprecated"]))
+
+    async def launch_scripts(self, project_id: str, refs: Collection[ScriptRef]) -> dict[ScriptRef, ScriptVersion]:
+        if self._kept is None:
+            return await self.script_versions_named(project_id, refs)
+        found = self._kept.scripts(project_id, refs)
+        missing = [r for r in refs if r not in found]
+        if missing:
+            read = await self.script_versions_named(project_id, missing)
+            self._kept.keep_scripts(project_id, read)
+            found.update(read)
+        return found
+
 
 __all__ = [
     "NAMED_SORTS",
     "SCRIPT_LISTING",
     "TEMPLATE_LISTING",
+    "Launchable",
     "NamedFilter",
     "PostgresTemplateRepository",
     "TemplateRepository",
