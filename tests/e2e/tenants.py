@@ -96,6 +96,16 @@ async def populate(tenant: Tenant) -> None:
     ids["script_id"] = created(await c.post("/v1/scripts", json=boot))["script_id"]
     template = {"name": "web", "clouds": [launch], "boot_scripts": [{"script_id": ids["script_id"]}]}
     ids["template_id"] = created(await c.post("/v1/templates", json=template))["template_id"]
+    # A run of an operational script: the account has no SSH side, so it fails, but it is the project's run.
+    report = {"name": "report", "body": "#!/bin/sh\necho report\n", "phase": "operational"}
+    ids["operational_script_id"] = created(await c.post("/v1/scripts", json=report))["script_id"]
+    run = {"script_id": ids["operational_script_id"]}
+    ids["run_id"] = created(await c.post(f"/v1/instances/{instance['id']}/runs", json=run))["id"]
+    # Runs on two instances at once make a batch.
+    other = created(await c.post("/v1/instances", json={**launch, "name": f"worker-{tenant.project}"}))
+    await wait_for_state(c, other["id"], "running")
+    bulk = {**run, "instance_ids": [instance["id"], other["id"]]}
+    ids["batch_id"] = created(await c.post("/v1/runs", json=bulk))["batch_id"]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -160,6 +170,8 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/templates/{template_id}/versions"): {"clouds": [machine]},
         ("PATCH", "/v1/templates/{template_id}"): {"default_version": 1},
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": False},
+        ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": ids["operational_script_id"]},
+        ("POST", "/v1/runs"): {"script_id": ids["operational_script_id"], "instance_ids": [ids["instance_id"]]},
     }
 
 
@@ -191,6 +203,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/addresses"),
     ("POST", "/v1/images"),
     ("POST", "/v1/templates"),
+    ("POST", "/v1/runs"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

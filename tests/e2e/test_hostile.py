@@ -111,7 +111,12 @@ def unknown_ids(ids: dict[str, str]) -> dict[str, str]:
 
 
 # The body fields that name an object, by the kind of id they take.
-BODY_ID_FIELDS = {"cloud_id": "cloud_id", "instance_id": "instance_id", "volume_id": "volume_id"}
+BODY_ID_FIELDS = {
+    "cloud_id": "cloud_id",
+    "instance_id": "instance_id",
+    "volume_id": "volume_id",
+    "script_id": "operational_script_id",
+}
 
 
 async def test_another_projects_ids_in_paths_answer_as_ids_that_do_not_exist(arena: Arena) -> None:
@@ -169,6 +174,7 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "instance_id": "instance_id",
         "volume_id": "volume_id",
         "resource_id": "instance_id",
+        "batch_id": "batch_id",
         "user_id": None,
     }
     failures, checked = [], 0

@@ -168,25 +168,29 @@ async def start_runs(
     recorded unless every one is valid. `location` names the body field that lists the instance ids (None: one
     instance, named by the path)."""
     keyring = clouds.keyring
-    await project_public_key(uow, keyring, req.project_id)
     planned: list[tuple[RunRecord, bytes]] = []
     batch = (str(uuid.uuid4()), concurrency or DEFAULT_CONCURRENCY) if len(instance_ids) > 1 else None
     async with uow.reading() as repos:
-        name, version = await _script(repos, req)
-        problems: list[dict[str, str]] = []
+        # The instances first: one named by the path is not found before anything of the body is looked at.
+        found: list[tuple[str, InstanceRecord]] = []
         for n, instance_id in enumerate(instance_ids):
             at = "path.instance_id" if location is None else f"{location}.{n}"
-            found = await repos.instances.get(req.project_id, instance_id)
-            instance = owned(found, "instance", instance_id, named_in=None if location is None else at)
+            looked_up = await repos.instances.get(req.project_id, instance_id)
+            found.append((at, owned(looked_up, "instance", instance_id, named_in=None if location is None else at)))
+        name, version = await _script(repos, req)
+        problems: list[dict[str, str]] = []
+        for at, instance in found:
             _running(instance, at)
             cloud = owned(await repos.clouds.get(req.project_id, instance.cloud_id), "cloud", instance.cloud_id)
             await clouds.require(cloud, Operation.CONSOLE_OUTPUT)
             body, secrets, shown, wrong = _filled(version, await _template_values(repos, keyring, instance), req.inputs)
             problems += [p for p in wrong if p not in problems]
-            record = _run(instance, name, version, "operational", shown, req.correlation_id, batch)
-            planned.append((record, sealing.seal_run(keyring, record.id, body, secrets)))
+            run = _run(instance, name, version, "operational", shown, req.correlation_id, batch)
+            planned.append((run, sealing.seal_run(keyring, run.id, body, secrets)))
     if problems:
         raise ValidationFailed("The run's inputs are not valid.", errors=problems)
+    # Made once every run is valid: the key the worker logs in with.
+    await project_public_key(uow, keyring, req.project_id)
     made = []
     async with uow.transaction() as tx:
         for record, sealed in planned:
