@@ -8,28 +8,23 @@ flavor of other clouds) is kept. Secret values are never shown, so they are not 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request
-from pydantic import ValidationError
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from clanavi.client import ApiError
 from clanavi.client.models import TemplateVersionOut
-from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.pages.instances import catalogue
-from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, act_on, document, listed
+from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, Versioned, document, listed, serve
 from clanavi.console.problems import Problem
-from clanavi.console.visits import Form, Visit, checked_form, visit
+from clanavi.console.visits import Form, Visit
 from services.provisioner.templates.domain import SCRIPT_LISTS
 from services.provisioner.templates.inputs import MASK
 
 __all__ = ["router"]
 
 router = APIRouter()
-Visiting = Annotated[Visit, Depends(visit)]
-ACTIONS = frozenset({"deprecate", "undeprecate", "delete-version", "delete", "set-default"})
 _MACHINE = ("cloud_id", "image_id", "flavor_id")
 
 
@@ -64,6 +59,14 @@ def _spec(form: Form, base: TemplateVersionOut | None) -> dict[str, Any]:
     except Unreadable as error:
         raise Unreadable("values", str(error)) from None
     return {k: v for k, v in found.items() if v is not None}
+
+
+async def _new_spec(api: Any, template_id: str | None, form: Form) -> dict[str, Any]:
+    """A new template's version 1, or a new version over the template's latest."""
+    if template_id is None:
+        return _spec(form, None)
+    latest = await api.version(template_id, (await api.get(template_id)).latest_version)
+    return _spec(form, latest)
 
 
 def _unreadable(error: Unreadable) -> Problem:
@@ -148,7 +151,7 @@ async def _list_page(
 
 
 async def _template_page(
-    current: Visit, template_id: str, *, problem: Problem | None = None, form: Form | None = None
+    current: Visit, template_id: str, /, *, problem: Problem | None = None, form: Form | None = None
 ) -> Response:
     template = await current.api.templates.get(template_id)
     versions = await current.api.templates.versions(template_id)
@@ -168,50 +171,21 @@ async def _template_page(
     )
 
 
-@router.get("/templates")
-async def templates(
-    current: Visiting, name: str = "", sort: str = "name", order: str = "asc", limit: str = "50", cursor: str = ""
-) -> Response:
-    return await _list_page(current, name=name, sort=sort, order=order, limit=limit, cursor=cursor)
+def _made_id(made: TemplateVersionOut) -> str:
+    return made.template_id
 
 
-@router.post("/templates")
-async def create(request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    try:
-        made = await current.api.templates.create({"name": form.get("name").strip(), **_spec(form, None)})
-    except Unreadable as error:
-        return await _list_page(current, problem=_unreadable(error), form=form)
-    except (ApiError, ValidationError) as error:
-        return await _list_page(current, problem=Problem.of(error, _field_of), form=form)
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{made.template_id}")
-
-
-@router.get("/templates/{template_id}")
-async def template_page(template_id: str, current: Visiting) -> Response:
-    return await _template_page(current, template_id)
-
-
-@router.post("/templates/{template_id}/versions")
-async def add_version(template_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    api = current.api.templates
-    try:
-        latest = await api.version(template_id, (await api.get(template_id)).latest_version)
-        await api.new_version(template_id, _spec(form, latest))
-    except Unreadable as error:
-        return await _template_page(current, template_id, problem=_unreadable(error), form=form)
-    except (ApiError, ValidationError) as error:
-        return await _template_page(current, template_id, problem=Problem.of(error, _field_of), form=form)
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
-
-
-@router.post("/templates/{template_id}/actions")
-async def act(template_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    problem = await act_on(current.api.templates, template_id, form, ACTIONS)
-    if problem is not None:
-        return await _template_page(current, template_id, problem=problem)
-    if form.get("action") == "delete":
-        return current.redirect(f"{CONSOLE_PREFIX}/templates")
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
+serve(
+    router,
+    Versioned(
+        path="templates",
+        group=lambda current: current.api.templates,
+        list_page=_list_page,
+        record_page=_template_page,
+        content=_new_spec,
+        made_id=_made_id,
+        unreadable=_unreadable,
+        offered=frozenset({"deprecate", "undeprecate", "delete-version", "delete", "set-default"}),
+        field_of=_field_of,
+    ),
+)
