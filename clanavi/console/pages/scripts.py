@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from clanavi.client.models import ScriptVersionOut
-from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, Versioned, document, listed, serve
+from clanavi.console.pages.versioned import Unreadable, Versioned, document, listed, serve, text_box, versions_of
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit
 from services.provisioner.templates.domain import PHASES
@@ -61,43 +60,34 @@ async def _list_page(
         problem.status if problem else 200,
         title="Scripts",
         section="scripts",
-        rows=found.items,
-        filters=found.filters,
-        sorts=SORTS,
-        limits=[(n, n) for n in LIMITS],
         phases=[(p, p) for p in PHASES],
         values=(form.values() if form else None) or {"phase": "boot", "timeout_seconds": "300", "body": "#!/bin/sh\n"},
-        query=found.query,
-        cursor=cursor,
-        next_cursor=found.next_cursor,
         problem=problem,
+        **found.shown(),
     )
 
 
 def _as_form(version: ScriptVersionOut) -> dict[str, str]:
     inputs = [each.model_dump(exclude_none=True, exclude_defaults=True) for each in version.inputs]
-    shown = yaml.safe_dump(inputs, sort_keys=False, allow_unicode=True) if inputs else ""
     return {
         "body": version.body,
         "phase": version.phase,
         "timeout_seconds": str(version.timeout_seconds),
-        "inputs": shown,
+        "inputs": text_box(inputs),
     }
 
 
 async def _script_page(
     current: Visit, script_id: str, /, *, problem: Problem | None = None, form: Form | None = None
 ) -> Response:
-    script = await current.api.scripts.get(script_id)
-    versions = await current.api.scripts.versions(script_id)
-    latest = next((v for v in versions if v.version == script.latest_version), versions[-1])
+    script, versions, latest = await versions_of(current.api.scripts, script_id)
     return await current.page(
         "script.html",
         problem.status if problem else 200,
         title=f"Script {script.name}",
         section="scripts",
         script=script,
-        versions=list(reversed(versions)),
+        versions=versions,
         phases=[(p, p) for p in PHASES],
         values=(form.values() if form else None) or _as_form(latest),
         problem=problem,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from clanavi.client.models import TemplateVersionOut
 from clanavi.console.pages.instances import catalogue
-from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, Versioned, document, listed, serve
+from clanavi.console.pages.versioned import Unreadable, Versioned, document, listed, serve, text_box, versions_of
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit
 from services.provisioner.templates.domain import SCRIPT_LISTS
@@ -85,8 +84,8 @@ def _as_form(version: TemplateVersionOut) -> tuple[dict[str, str], dict[str, lis
         "flavor_id": first.flavor_id if first else "",
         "key_name": version.key_name or "",
         "zone": version.zone or "",
-        "inputs": yaml.safe_dump(inputs, sort_keys=False, allow_unicode=True) if inputs else "",
-        "values": yaml.safe_dump(plain, sort_keys=False, allow_unicode=True) if plain else "",
+        "inputs": text_box(inputs),
+        "values": text_box(plain),
     }
     chosen = {name: [ref.script_id for ref in getattr(version, name)] for name in SCRIPT_LISTS}
     chosen["security_group_ids"] = list(version.security_group_ids)
@@ -139,13 +138,7 @@ async def _list_page(
         problem.status if problem else 200,
         title="Server templates",
         section="templates",
-        rows=found.items,
-        filters=found.filters,
-        sorts=SORTS,
-        limits=[(n, n) for n in LIMITS],
-        query=found.query,
-        cursor=cursor,
-        next_cursor=found.next_cursor,
+        **found.shown(),
         **editing,
     )
 
@@ -153,9 +146,7 @@ async def _list_page(
 async def _template_page(
     current: Visit, template_id: str, /, *, problem: Problem | None = None, form: Form | None = None
 ) -> Response:
-    template = await current.api.templates.get(template_id)
-    versions = await current.api.templates.versions(template_id)
-    latest = next((v for v in versions if v.version == template.latest_version), versions[-1])
+    template, versions, latest = await versions_of(current.api.templates, template_id)
     values, chosen = (form.values(), _chosen(form)) if form else _as_form(latest)
     editing = await _form_context(current, values, chosen, problem) if await current.may_operate() else {}
     return await current.page(
@@ -164,7 +155,7 @@ async def _template_page(
         title=f"Server template {template.name}",
         section="templates",
         tpl=template,
-        versions=list(reversed(versions)),
+        versions=versions,
         latest=latest,
         secrets_dropped=any(value == MASK for value in latest.values.values()),
         **{"problem": problem, **editing},

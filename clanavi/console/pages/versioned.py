@@ -29,6 +29,8 @@ __all__ = [
     "document",
     "listed",
     "serve",
+    "text_box",
+    "versions_of",
 ]
 
 SORTS = (("created_at", "Created"), ("name", "Name"))
@@ -42,6 +44,19 @@ class Listed:
     problem: Problem | None
     filters: dict[str, str]
     query: str
+    cursor: str
+
+    def shown(self) -> dict[str, Any]:
+        """The list page's rows, its filters and their choices, and the links to the pages around it."""
+        return {
+            "rows": self.items,
+            "filters": self.filters,
+            "sorts": SORTS,
+            "limits": [(n, n) for n in LIMITS],
+            "query": self.query,
+            "cursor": self.cursor,
+            "next_cursor": self.next_cursor,
+        }
 
 
 async def listed(namespace: Any, name: str, sort: str, order: str, limit: str, cursor: str) -> Listed:
@@ -56,9 +71,17 @@ async def listed(namespace: Any, name: str, sort: str, order: str, limit: str, c
     try:
         page = await listing.page(cursor or None)
     except ApiError as error:
-        return Listed([], None, Problem.of(error), filters, "")
+        return Listed([], None, Problem.of(error), filters, "", cursor)
     query = urlencode({k: v for k, v in filters.items() if v})
-    return Listed(page.items, page.next_cursor, None, filters, query)
+    return Listed(page.items, page.next_cursor, None, filters, query, cursor)
+
+
+async def versions_of(namespace: Any, record_id: str) -> tuple[Any, list[Any], Any]:
+    """A script or template of `namespace` (the client's), its versions newest first, and its latest."""
+    record = await namespace.get(record_id)
+    versions = await namespace.versions(record_id)
+    latest = next((v for v in versions if v.version == record.latest_version), versions[-1])
+    return record, list(reversed(versions)), latest
 
 
 def _version(form: Form) -> int:
@@ -96,6 +119,11 @@ async def act_on(namespace: Any, record_id: str, form: Form, offered: frozenset[
 
 class Unreadable(ValueError):
     """A text box that holds neither YAML nor JSON of the kind asked for."""
+
+
+def text_box(value: list[Any] | dict[str, Any]) -> str:
+    """What a form's text box shows of `value`: YAML (`document` reads it back); nothing for an empty one."""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True) if value else ""
 
 
 def document(text: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
