@@ -68,19 +68,13 @@ class MotoServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
         wait_answering(
             self._process,
             lambda: http_ok(f"{self.url}/moto-api/data.json"),
             timeout,
             exited=lambda code: MotoError(f"moto_server exited with {code} (port {self.port} taken?)"),
             silent=lambda: MotoError(f"moto_server not answering on {self.url} after {timeout}s"),
+            stop=self.stop,
         )
 
     def reset(self) -> None:

@@ -72,19 +72,26 @@ def wait_answering(
     exited: Callable[[int], Exception],
     silent: Callable[[], Exception],
     interval: float = 0.05,
+    stop: Callable[[], None] | None = None,
 ) -> None:
     """Until `answers()` (which may raise OSError while the server is not up yet); `exited(code)` is raised when the
-    process ends first, `silent()` when `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and process.poll() is not None:
-            raise exited(process.returncode)
-        with contextlib.suppress(OSError):
-            if answers():
-                return
-        if time.monotonic() > deadline:
-            raise silent()
-        time.sleep(interval)
+    process ends first, `silent()` when `timeout` seconds pass. With `stop`, a server that never answers (or a wait
+    interrupted) is stopped: no half-started server is left behind."""
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process is not None and process.poll() is not None:
+                raise exited(process.returncode)
+            with contextlib.suppress(OSError):
+                if answers():
+                    return
+            if time.monotonic() > deadline:
+                raise silent()
+            time.sleep(interval)
+    except BaseException:
+        if stop is not None:
+            stop()
+        raise
 
 
 def stop_process(process: subprocess.Popen[bytes] | None) -> None:

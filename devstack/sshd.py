@@ -170,19 +170,13 @@ class SshServer:
                 extra_groups=[] if as_root else None,
                 env={"PATH": "/usr/sbin:/usr/bin:/bin", "HOME": self.account.pw_dir},
             )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
         wait_answering(
             self._process,
             self._greets,
             timeout,
             exited=lambda code: SshdError(f"sshd exited with {code}; see {self.log_path}"),
             silent=lambda: SshdError(f"sshd not answering on {self.host}:{self.port} after {timeout}s"),
+            stop=self.stop,
         )
 
     def _greets(self) -> bool:
