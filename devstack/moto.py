@@ -11,14 +11,13 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from devstack.processes import stop_process
+from devstack.processes import http_ok, stop_process, wait_answering
 
 # moto's switches for checking what RunInstances is given, as real EC2 does.
 STRICT_ENV = {
@@ -69,26 +68,14 @@ class MotoServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._process is not None and self._process.poll() is not None:
-                raise MotoError(f"moto_server exited with {self._process.returncode} (port {self.port} taken?)")
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise MotoError(f"moto_server not answering on {self.url} after {timeout}s")
-            time.sleep(0.05)
+        wait_answering(
+            self._process,
+            lambda: http_ok(f"{self.url}/moto-api/data.json"),
+            timeout,
+            exited=lambda code: MotoError(f"moto_server exited with {code} (port {self.port} taken?)"),
+            silent=lambda: MotoError(f"moto_server not answering on {self.url} after {timeout}s"),
+            stop=self.stop,
+        )
 
     def reset(self) -> None:
         """Forget every resource in every account and region."""

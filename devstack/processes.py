@@ -3,14 +3,14 @@ exactly as `make run` does, one process per service."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,19 +39,14 @@ class ServiceProcess:
             )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/readyz"
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback URL we built
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
+        wait_answering(
+            self.process,
+            lambda: http_ok(f"http://127.0.0.1:{self.port}/readyz"),
+            timeout,
+            exited=lambda code: RuntimeError(f"{self.name} exited with {code}; see {self.log_path}"),
+            silent=lambda: TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_path}"),
+            interval=0.1,
+        )
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up, as in a crash."""
@@ -61,6 +56,42 @@ class ServiceProcess:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def http_ok(url: str) -> bool:
+    """Whether `url` (a loopback URL we built) answers 200 within a second; raises OSError while nothing listens."""
+    with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback URL we built
+        return bool(answer.status == 200)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes] | None,
+    answers: Callable[[], bool],
+    timeout: float,
+    *,
+    exited: Callable[[int], Exception],
+    silent: Callable[[], Exception],
+    interval: float = 0.05,
+    stop: Callable[[], None] | None = None,
+) -> None:
+    """Until `answers()` (which may raise OSError while the server is not up yet); `exited(code)` is raised when the
+    process ends first, `silent()` when `timeout` seconds pass. With `stop`, a server that never answers (or a wait
+    interrupted) is stopped: no half-started server is left behind."""
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process is not None and process.poll() is not None:
+                raise exited(process.returncode)
+            with contextlib.suppress(OSError):
+                if answers():
+                    return
+            if time.monotonic() > deadline:
+                raise silent()
+            time.sleep(interval)
+    except BaseException:
+        if stop is not None:
+            stop()
+        raise
 
 
 def stop_process(process: subprocess.Popen[bytes] | None) -> None:

@@ -16,11 +16,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.processes import stop_process
+from devstack.processes import stop_process, wait_answering
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -171,23 +170,18 @@ class SshServer:
                 extra_groups=[] if as_root else None,
                 env={"PATH": "/usr/sbin:/usr/bin:/bin", "HOME": self.account.pw_dir},
             )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        wait_answering(
+            self._process,
+            self._greets,
+            timeout,
+            exited=lambda code: SshdError(f"sshd exited with {code}; see {self.log_path}"),
+            silent=lambda: SshdError(f"sshd not answering on {self.host}:{self.port} after {timeout}s"),
+            stop=self.stop,
+        )
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._process is not None and self._process.poll() is not None:
-                raise SshdError(f"sshd exited with {self._process.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=1) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    return
-            if time.monotonic() > deadline:
-                raise SshdError(f"sshd not answering on {self.host}:{self.port} after {timeout}s")
-            time.sleep(0.05)
+    def _greets(self) -> bool:
+        with socket.create_connection((self.host, self.port), timeout=1) as sock:
+            return sock.recv(4).startswith(b"SSH-")
 
     def restart(self) -> None:
         self.stop()

@@ -18,9 +18,10 @@ from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 
 from clanavi.client import ApiError
+from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.problems import Problem
 
-__all__ = ["TRAIL", "Filter", "ListView", "Paging", "listed"]
+__all__ = ["TRAIL", "Filter", "ListView", "Paging", "listed", "listed_at"]
 
 TRAIL = 30
 LIMITS = ("20", "50", "100", "200")
@@ -170,3 +171,22 @@ async def listed(listing: Any, view: ListView) -> tuple[list[Any], Problem | Non
         return [], Problem.of(error)
     view.paged(page.next_cursor)
     return list(page.items), None
+
+
+async def listed_at(
+    namespace: Any,
+    path: str,
+    given: QueryParams | None,
+    filters: Sequence[Filter],
+    sorts: Sequence[tuple[str, str]] = (),
+    *,
+    visible: bool = True,
+) -> tuple[ListView, list[Any], Problem | None]:
+    """The view of the console's list at `path` as the query `given` asks (none: the first page, unfiltered), and
+    one page of `namespace` (the client's) for it or the API's refusal; nothing is asked of the API when the visitor
+    may not see the list (`visible` false)."""
+    view = ListView.read(f"{CONSOLE_PREFIX}{path}", given or QueryParams(""), filters, sorts)
+    if not visible:
+        return view, [], None
+    rows, refused = await listed(namespace.list(**view.arguments()), view)
+    return view, rows, refused

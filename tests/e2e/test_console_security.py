@@ -46,6 +46,19 @@ def assert_secured(answer: httpx.Response) -> None:
     assert answer.headers["referrer-policy"] == "same-origin"
 
 
+async def secured_pages(client: httpx.AsyncClient, paths: tuple[str, ...]) -> list[httpx.Response]:
+    """Each console page at `paths`, shown (200) with the security headers and no inline script or style in the
+    page itself: only the console's own files."""
+    answers = []
+    for path in paths:
+        answer = await client.get(CONSOLE + path)
+        assert answer.status_code == 200, (path, answer.text)
+        assert_secured(answer)
+        assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
+        answers.append(answer)
+    return answers
+
+
 async def test_every_console_answer_carries_the_security_headers(
     platform: Platform, members: dict[str, Member]
 ) -> None:
@@ -57,13 +70,8 @@ async def test_every_console_answer_carries_the_security_headers(
             "/instances", "/instances/new", "/audit", "/volumes", "/snapshots", "/addresses", "/key-pairs",
             "/security-groups", "/clouds", "/members", "/api-keys",
         )  # fmt: skip
-        for path in pages:
-            answer = await owner.get(CONSOLE + path)
-            assert answer.status_code == 200, (path, answer.text)
-            assert_secured(answer)
+        for answer in await secured_pages(owner, pages):
             assert answer.headers["cache-control"] == "no-store"
-            # No inline script or style in the page itself: only the console's own files.
-            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
         refused = await owner.post(f"{CONSOLE}/instances", data=LAUNCH, headers={"Origin": "https://evil.example"})
         assert refused.status_code == 403
         assert_secured(refused)
@@ -230,11 +238,7 @@ async def test_script_and_template_pages_are_guarded(platform: Platform, members
         f"/templates/{template_id}/launch", f"/templates/{template_id}/launch/inputs?cloud_id=sim",
     )  # fmt: skip
     async with logged_in(platform, members["operator"].email) as operator:
-        for path in pages:
-            answer = await operator.get(CONSOLE + path)
-            assert answer.status_code == 200, (path, answer.text)
-            assert_secured(answer)
-            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
+        await secured_pages(operator, pages)
         form = (await operator.get(f"{CONSOLE}/templates/{template_id}/launch")).text
         # One field per declared input, made from its type; the required one marked.
         assert 'type="number" step="any" min="1" max="8"' in form and 'id="field-input-size"' in form
@@ -420,7 +424,6 @@ async def _run_count(platform: Platform, instance_id: str) -> int:
 
 async def test_run_pages_are_guarded_and_never_show_a_secret(platform: Platform, members: dict[str, Member]) -> None:
     instance_id, script_id, run_id = await _running_with_a_run(platform)
-    seen: list[str] = []
     pages = (
         "/runs", f"/runs?instance_id={instance_id}&state=succeeded", f"/runs/{run_id}", f"/runs/{run_id}/row",
         f"/runs/{run_id}/output?offset=0&state=running", f"/instances/{instance_id}", f"/instances/{instance_id}/run",
@@ -428,12 +431,7 @@ async def test_run_pages_are_guarded_and_never_show_a_secret(platform: Platform,
         f"/runs/inputs?script_id={script_id}&instance_id={instance_id}", "/instances",
     )  # fmt: skip
     async with logged_in(platform, members["operator"].email) as operator:
-        for path in pages:
-            answer = await operator.get(CONSOLE + path)
-            assert answer.status_code == 200, (path, answer.text)
-            assert_secured(answer)
-            assert "<script>" not in answer.text and "style=" not in answer.text and "<style" not in answer.text
-            seen.append(answer.text)
+        seen = [answer.text for answer in await secured_pages(operator, pages)]
         run_page = seen[2]
         # The output as the script wrote it, HTML-escaped, the secret masked.
         assert "size 1 secret ******** &lt;script&gt;x&lt;/script&gt;" in run_page

@@ -164,6 +164,16 @@ def ec2_config(moto: MotoServer, **more: Any) -> dict[str, Any]:
     return {"region": "us-east-1", "endpoint_url": moto.url, "throttle": {"max_attempts": 1}, **more}
 
 
+def ec2_account(moto: MotoServer, **more: Any) -> dict[str, Any]:
+    """A new account `aws` on moto (its config given `more`), as the API takes it."""
+    return {
+        "name": "aws",
+        "driver": "ec2",
+        "config": ec2_config(moto, **more),
+        "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
+    }
+
+
 def ok(answer: httpx.Response, status: int = 200) -> Any:
     assert answer.status_code == status, answer.text
     return answer.json() if answer.content else None
@@ -433,16 +443,7 @@ async def test_adding_an_account_tests_it_and_keeps_secrets_out_of_config(
         assert not_secret.status_code == 422 and not_secret.json()["errors"][0]["location"] == "body.credentials.region"
 
         closed = f"http://127.0.0.1:{free_port()}"
-        refused = await client.post(
-            "/v1/clouds",
-            headers=alpha(),
-            json={
-                "name": "aws",
-                "driver": "ec2",
-                "config": {**ec2_config(moto), "endpoint_url": closed},
-                "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
-            },
-        )
+        refused = await client.post("/v1/clouds", headers=alpha(), json=ec2_account(moto, endpoint_url=closed))
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == "cloud_connection_failed"
         assert not any(secret in refused.text for secret in SECRETS)
@@ -451,12 +452,7 @@ async def test_adding_an_account_tests_it_and_keeps_secrets_out_of_config(
         unknown = await client.post("/v1/clouds", headers=alpha(), json={"name": "x", "driver": "vmware"})
         assert unknown.status_code == 422 and unknown.json()["errors"][0]["location"] == "body.driver"
 
-        body = {
-            "name": "aws",
-            "driver": "ec2",
-            "config": ec2_config(moto),
-            "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
-        }
+        body = ec2_account(moto)
         added = ok(await client.post("/v1/clouds", headers=alpha(), json=body), 201)
         assert added["id"].startswith("cld-") and added["project_id"] == "alpha" and added["source"] == "api"
         assert added["credential_fields"] == ["access_key_id", "secret_access_key"]
@@ -487,12 +483,7 @@ async def test_changing_an_account_tests_the_change_first_and_reconnects(
     tap: Tap,
 ) -> None:
     async with provisioner(make_settings()) as client:
-        body = {
-            "name": "aws",
-            "driver": "ec2",
-            "config": ec2_config(moto),
-            "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
-        }
+        body = ec2_account(moto)
         cloud = ok(await client.post("/v1/clouds", headers=alpha(), json=body), 201)
         path = f"/v1/clouds/{cloud['id']}"
         assert ok(await client.get(f"{path}/regions", headers=alpha()))["items"]
@@ -540,12 +531,7 @@ async def test_a_stored_account_is_tested_again_by_operators_and_stays_as_it_is(
     moto: MotoServer,
 ) -> None:
     async with provisioner(make_settings()) as client:
-        body = {
-            "name": "aws",
-            "driver": "ec2",
-            "config": ec2_config(moto),
-            "credentials": {"access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
-        }
+        body = ec2_account(moto)
         cloud = ok(await client.post("/v1/clouds", headers=alpha(), json=body), 201)
         test = f"/v1/clouds/{cloud['id']}/test"
 

@@ -4,7 +4,7 @@ users (a user's password is sent once, to the API, and never shown). Members and
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
@@ -12,8 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from clanavi.client import ApiError
-from clanavi.console.headers import CONSOLE_PREFIX
-from clanavi.console.listing import Filter, ListView, listed
+from clanavi.console.listing import Filter, listed_at
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Visit, checked_form, visit
 from services.gateway.identity.domain import MIN_PASSWORD_LENGTH
@@ -35,8 +34,7 @@ async def _projects_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
     created: BaseModel | None = None, status: int | None = None, given: QueryParams | None = None,
 ) -> Response:  # fmt: skip
-    view = ListView.read(f"{CONSOLE_PREFIX}/projects", given or QueryParams(""), (), PROJECT_SORTS)
-    projects, refused = await listed(current.api.projects.list(**view.arguments()), view)
+    view, projects, refused = await listed_at(current.api.projects, "/projects", given, (), PROJECT_SORTS)
     problem = problem or refused
     return await current.page(
         "projects.html", status or (problem.status if problem else 200), title="Projects", section="projects",
@@ -63,11 +61,9 @@ async def _users_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
     created: BaseModel | None = None, status: int | None = None, given: QueryParams | None = None,
 ) -> Response:  # fmt: skip
-    view = ListView.read(f"{CONSOLE_PREFIX}/users", given or QueryParams(""), USER_FILTERS, USER_SORTS)
-    users: list[Any] = []
-    if (await current.me()).admin:
-        users, refused = await listed(current.api.users.list(**view.arguments()), view)
-        problem = problem or refused
+    admin = (await current.me()).admin
+    view, users, refused = await listed_at(current.api.users, "/users", given, USER_FILTERS, USER_SORTS, visible=admin)
+    problem = problem or refused
     return await current.page(
         "users.html", status or (problem.status if problem else 200), title="Users", section="users", users=users,
         view=view, problem=problem, values=values or {}, created=created, min_password=MIN_PASSWORD_LENGTH,

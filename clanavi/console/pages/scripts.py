@@ -4,26 +4,20 @@ while a template runs a version) shown on the page."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import yaml
-from fastapi import APIRouter, Depends, Request
-from pydantic import ValidationError
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from clanavi.client import ApiError
 from clanavi.client.models import ScriptVersionOut
-from clanavi.console.headers import CONSOLE_PREFIX
-from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, act_on, document, listed
+from clanavi.console.pages.versioned import Unreadable, Versioned, document, listed, serve, text_box, versions_of
 from clanavi.console.problems import Problem
-from clanavi.console.visits import Form, Visit, checked_form, visit
+from clanavi.console.visits import Form, Visit
 from services.provisioner.templates.domain import PHASES
 
 __all__ = ["router"]
 
 router = APIRouter()
-Visiting = Annotated[Visit, Depends(visit)]
-ACTIONS = frozenset({"deprecate", "undeprecate", "delete-version", "delete"})
 
 
 def _content(form: Form) -> dict[str, Any]:
@@ -40,6 +34,10 @@ def _content(form: Form) -> dict[str, Any]:
     return found
 
 
+async def _new_content(_api: Any, _script_id: str | None, form: Form) -> dict[str, Any]:
+    return _content(form)
+
+
 def _unreadable(error: Unreadable) -> Problem:
     return Problem("The inputs are not valid.", fields={"inputs": f"The inputs are {error}."})
 
@@ -53,7 +51,7 @@ async def _list_page(
     limit: str = "50",
     cursor: str = "",
     problem: Problem | None = None,
-    values: dict[str, str] | None = None,
+    form: Form | None = None,
 ) -> Response:
     found = await listed(current.api.scripts, name, sort, order, limit, cursor)
     problem = problem or found.problem
@@ -62,91 +60,54 @@ async def _list_page(
         problem.status if problem else 200,
         title="Scripts",
         section="scripts",
-        rows=found.items,
-        filters=found.filters,
-        sorts=SORTS,
-        limits=[(n, n) for n in LIMITS],
         phases=[(p, p) for p in PHASES],
-        values=values or {"phase": "boot", "timeout_seconds": "300", "body": "#!/bin/sh\n"},
-        query=found.query,
-        cursor=cursor,
-        next_cursor=found.next_cursor,
+        values=(form.values() if form else None) or {"phase": "boot", "timeout_seconds": "300", "body": "#!/bin/sh\n"},
         problem=problem,
+        **found.shown(),
     )
 
 
 def _as_form(version: ScriptVersionOut) -> dict[str, str]:
     inputs = [each.model_dump(exclude_none=True, exclude_defaults=True) for each in version.inputs]
-    shown = yaml.safe_dump(inputs, sort_keys=False, allow_unicode=True) if inputs else ""
     return {
         "body": version.body,
         "phase": version.phase,
         "timeout_seconds": str(version.timeout_seconds),
-        "inputs": shown,
+        "inputs": text_box(inputs),
     }
 
 
 async def _script_page(
-    current: Visit, script_id: str, *, problem: Problem | None = None, values: dict[str, str] | None = None
+    current: Visit, script_id: str, /, *, problem: Problem | None = None, form: Form | None = None
 ) -> Response:
-    script = await current.api.scripts.get(script_id)
-    versions = await current.api.scripts.versions(script_id)
-    latest = next((v for v in versions if v.version == script.latest_version), versions[-1])
+    script, versions, latest = await versions_of(current.api.scripts, script_id)
     return await current.page(
         "script.html",
         problem.status if problem else 200,
         title=f"Script {script.name}",
         section="scripts",
         script=script,
-        versions=list(reversed(versions)),
+        versions=versions,
         phases=[(p, p) for p in PHASES],
-        values=values or _as_form(latest),
+        values=(form.values() if form else None) or _as_form(latest),
         problem=problem,
     )
 
 
-@router.get("/scripts")
-async def scripts(
-    current: Visiting, name: str = "", sort: str = "name", order: str = "asc", limit: str = "50", cursor: str = ""
-) -> Response:
-    return await _list_page(current, name=name, sort=sort, order=order, limit=limit, cursor=cursor)
+def _made_id(made: ScriptVersionOut) -> str:
+    return made.script_id
 
 
-@router.post("/scripts")
-async def create(request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    try:
-        made = await current.api.scripts.create({"name": form.get("name").strip(), **_content(form)})
-    except Unreadable as error:
-        return await _list_page(current, problem=_unreadable(error), values=form.values())
-    except (ApiError, ValidationError) as error:
-        return await _list_page(current, problem=Problem.of(error), values=form.values())
-    return current.redirect(f"{CONSOLE_PREFIX}/scripts/{made.script_id}")
-
-
-@router.get("/scripts/{script_id}")
-async def script_page(script_id: str, current: Visiting) -> Response:
-    return await _script_page(current, script_id)
-
-
-@router.post("/scripts/{script_id}/versions")
-async def add_version(script_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    try:
-        await current.api.scripts.new_version(script_id, _content(form))
-    except Unreadable as error:
-        return await _script_page(current, script_id, problem=_unreadable(error), values=form.values())
-    except (ApiError, ValidationError) as error:
-        return await _script_page(current, script_id, problem=Problem.of(error), values=form.values())
-    return current.redirect(f"{CONSOLE_PREFIX}/scripts/{script_id}")
-
-
-@router.post("/scripts/{script_id}/actions")
-async def act(script_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    problem = await act_on(current.api.scripts, script_id, form, ACTIONS)
-    if problem is not None:
-        return await _script_page(current, script_id, problem=problem)
-    if form.get("action") == "delete":
-        return current.redirect(f"{CONSOLE_PREFIX}/scripts")
-    return current.redirect(f"{CONSOLE_PREFIX}/scripts/{script_id}")
+serve(
+    router,
+    Versioned(
+        path="scripts",
+        group=lambda current: current.api.scripts,
+        list_page=_list_page,
+        record_page=_script_page,
+        content=_new_content,
+        made_id=_made_id,
+        unreadable=_unreadable,
+        offered=frozenset({"deprecate", "undeprecate", "delete-version", "delete"}),
+    ),
+)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from clanavi.client import ApiError
 from clanavi.client.models import CloudTestOut
 from clanavi.console.headers import CONSOLE_PREFIX
-from clanavi.console.listing import Filter, ListView, listed
+from clanavi.console.listing import Filter, listed_at
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
@@ -53,8 +53,7 @@ async def _clouds_page(
     added: BaseModel | None = None, status: int | None = None, notice: str | None = None,
     given: QueryParams | None = None, tested: CloudTestOut | None = None,
 ) -> Response:  # fmt: skip
-    view = ListView.read(f"{CONSOLE_PREFIX}/clouds", given or QueryParams(""), CLOUD_FILTERS, CLOUD_SORTS)
-    clouds, refused = await listed(current.api.clouds.list(**view.arguments()), view)
+    view, clouds, refused = await listed_at(current.api.clouds, "/clouds", given, CLOUD_FILTERS, CLOUD_SORTS)
     problem = problem or refused
     return await current.page(
         "clouds.html", status or (problem.status if problem else 200), title="Clouds", section="clouds",
@@ -138,8 +137,7 @@ async def _members_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
     given: QueryParams | None = None,
 ) -> Response:  # fmt: skip
-    view = ListView.read(f"{CONSOLE_PREFIX}/members", given or QueryParams(""), MEMBER_FILTERS, MEMBER_SORTS)
-    found, refused = await listed(current.api.members.list(**view.arguments()), view)
+    view, found, refused = await listed_at(current.api.members, "/members", given, MEMBER_FILTERS, MEMBER_SORTS)
     problem = problem or refused
     return await current.page(
         "members.html", problem.status if problem else 200, title="Members", section="members", members=found,
@@ -169,15 +167,14 @@ async def _keys_page(
     current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None,
     created: BaseModel | None = None, status: int | None = None, given: QueryParams | None = None,
 ) -> Response:  # fmt: skip
-    view = ListView.read(f"{CONSOLE_PREFIX}/api-keys", given or QueryParams(""), KEY_FILTERS, KEY_SORTS)
-    keys: list[Any] = []
-    if await current.may_manage():
-        keys, refused = await listed(current.api.api_keys.list(**view.arguments()), view)
-        problem = problem or refused
+    manage = await current.may_manage()
+    view, keys, refused = await listed_at(
+        current.api.api_keys, "/api-keys", given, KEY_FILTERS, KEY_SORTS, visible=manage
+    )
+    problem = problem or refused
     return await current.page(
         "api_keys.html", status or (problem.status if problem else 200), title="API keys", section="api-keys",
-        keys=keys, view=view, roles=ROLES, problem=problem, values=values or {}, created=created,
-        manage=await current.may_manage(),
+        keys=keys, view=view, roles=ROLES, problem=problem, values=values or {}, created=created, manage=manage,
     )  # fmt: skip
 
 

@@ -8,28 +8,22 @@ flavor of other clouds) is kept. Secret values are never shown, so they are not 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import yaml
-from fastapi import APIRouter, Depends, Request
-from pydantic import ValidationError
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from clanavi.client import ApiError
 from clanavi.client.models import TemplateVersionOut
-from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.pages.instances import catalogue
-from clanavi.console.pages.versioned import LIMITS, SORTS, Unreadable, act_on, document, listed
+from clanavi.console.pages.versioned import Unreadable, Versioned, document, listed, serve, text_box, versions_of
 from clanavi.console.problems import Problem
-from clanavi.console.visits import Form, Visit, checked_form, visit
+from clanavi.console.visits import Form, Visit
 from services.provisioner.templates.domain import SCRIPT_LISTS
 from services.provisioner.templates.inputs import MASK
 
 __all__ = ["router"]
 
 router = APIRouter()
-Visiting = Annotated[Visit, Depends(visit)]
-ACTIONS = frozenset({"deprecate", "undeprecate", "delete-version", "delete", "set-default"})
 _MACHINE = ("cloud_id", "image_id", "flavor_id")
 
 
@@ -66,6 +60,14 @@ def _spec(form: Form, base: TemplateVersionOut | None) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
+async def _new_spec(api: Any, template_id: str | None, form: Form) -> dict[str, Any]:
+    """A new template's version 1, or a new version over the template's latest."""
+    if template_id is None:
+        return _spec(form, None)
+    latest = await api.version(template_id, (await api.get(template_id)).latest_version)
+    return _spec(form, latest)
+
+
 def _unreadable(error: Unreadable) -> Problem:
     field, why = error.args
     return Problem(f"The {field} are not valid.", fields={field: f"The {field} are {why}."})
@@ -82,8 +84,8 @@ def _as_form(version: TemplateVersionOut) -> tuple[dict[str, str], dict[str, lis
         "flavor_id": first.flavor_id if first else "",
         "key_name": version.key_name or "",
         "zone": version.zone or "",
-        "inputs": yaml.safe_dump(inputs, sort_keys=False, allow_unicode=True) if inputs else "",
-        "values": yaml.safe_dump(plain, sort_keys=False, allow_unicode=True) if plain else "",
+        "inputs": text_box(inputs),
+        "values": text_box(plain),
     }
     chosen = {name: [ref.script_id for ref in getattr(version, name)] for name in SCRIPT_LISTS}
     chosen["security_group_ids"] = list(version.security_group_ids)
@@ -136,23 +138,15 @@ async def _list_page(
         problem.status if problem else 200,
         title="Server templates",
         section="templates",
-        rows=found.items,
-        filters=found.filters,
-        sorts=SORTS,
-        limits=[(n, n) for n in LIMITS],
-        query=found.query,
-        cursor=cursor,
-        next_cursor=found.next_cursor,
+        **found.shown(),
         **editing,
     )
 
 
 async def _template_page(
-    current: Visit, template_id: str, *, problem: Problem | None = None, form: Form | None = None
+    current: Visit, template_id: str, /, *, problem: Problem | None = None, form: Form | None = None
 ) -> Response:
-    template = await current.api.templates.get(template_id)
-    versions = await current.api.templates.versions(template_id)
-    latest = next((v for v in versions if v.version == template.latest_version), versions[-1])
+    template, versions, latest = await versions_of(current.api.templates, template_id)
     values, chosen = (form.values(), _chosen(form)) if form else _as_form(latest)
     editing = await _form_context(current, values, chosen, problem) if await current.may_operate() else {}
     return await current.page(
@@ -161,57 +155,28 @@ async def _template_page(
         title=f"Server template {template.name}",
         section="templates",
         tpl=template,
-        versions=list(reversed(versions)),
+        versions=versions,
         latest=latest,
         secrets_dropped=any(value == MASK for value in latest.values.values()),
         **{"problem": problem, **editing},
     )
 
 
-@router.get("/templates")
-async def templates(
-    current: Visiting, name: str = "", sort: str = "name", order: str = "asc", limit: str = "50", cursor: str = ""
-) -> Response:
-    return await _list_page(current, name=name, sort=sort, order=order, limit=limit, cursor=cursor)
+def _made_id(made: TemplateVersionOut) -> str:
+    return made.template_id
 
 
-@router.post("/templates")
-async def create(request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    try:
-        made = await current.api.templates.create({"name": form.get("name").strip(), **_spec(form, None)})
-    except Unreadable as error:
-        return await _list_page(current, problem=_unreadable(error), form=form)
-    except (ApiError, ValidationError) as error:
-        return await _list_page(current, problem=Problem.of(error, _field_of), form=form)
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{made.template_id}")
-
-
-@router.get("/templates/{template_id}")
-async def template_page(template_id: str, current: Visiting) -> Response:
-    return await _template_page(current, template_id)
-
-
-@router.post("/templates/{template_id}/versions")
-async def add_version(template_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    api = current.api.templates
-    try:
-        latest = await api.version(template_id, (await api.get(template_id)).latest_version)
-        await api.new_version(template_id, _spec(form, latest))
-    except Unreadable as error:
-        return await _template_page(current, template_id, problem=_unreadable(error), form=form)
-    except (ApiError, ValidationError) as error:
-        return await _template_page(current, template_id, problem=Problem.of(error, _field_of), form=form)
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
-
-
-@router.post("/templates/{template_id}/actions")
-async def act(template_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
-    problem = await act_on(current.api.templates, template_id, form, ACTIONS)
-    if problem is not None:
-        return await _template_page(current, template_id, problem=problem)
-    if form.get("action") == "delete":
-        return current.redirect(f"{CONSOLE_PREFIX}/templates")
-    return current.redirect(f"{CONSOLE_PREFIX}/templates/{template_id}")
+serve(
+    router,
+    Versioned(
+        path="templates",
+        group=lambda current: current.api.templates,
+        list_page=_list_page,
+        record_page=_template_page,
+        content=_new_spec,
+        made_id=_made_id,
+        unreadable=_unreadable,
+        offered=frozenset({"deprecate", "undeprecate", "delete-version", "delete", "set-default"}),
+        field_of=_field_of,
+    ),
+)
