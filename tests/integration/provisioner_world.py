@@ -95,6 +95,9 @@ class World:
     sync: str  # a finished sync run of `cloud`
     script: str  # a boot script `template` runs
     template: str  # on `cloud`, running `script`
+    operational_script: str  # run by `run`
+    run: str  # of `operational_script` on `instance`, ended
+    batch: str  # runs of `operational_script` on `instance` and another instance, ended
 
     def ids(self) -> dict[str, str]:
         return asdict(self)
@@ -166,7 +169,21 @@ async def build(client: httpx.AsyncClient, project: str) -> World:
         "boot_scripts": [{"script_id": script}],
     }
     template = ok(await client.post("/v1/templates", headers=h, json=template_body), 201)["template_id"]
+    # Runs that end at once: the account's guests show no host keys to pin.
+    report = {"name": f"{project}-report", "body": "#!/bin/sh\necho report\n", "phase": "operational"}
+    operational = ok(await client.post("/v1/scripts", headers=h, json=report), 201)["script_id"]
+    run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=h, json={"script_id": operational}), 202)["id"]
+    other = ok(await client.post("/v1/instances", headers=h, json={**launch, "name": f"{project}-worker"}), 202)["id"]
+    await until(client, f"/v1/instances/{other}", h, in_state("running"))
+    bulk = {"script_id": operational, "instance_ids": [instance, other]}
+    batch = ok(await client.post("/v1/runs", headers=h, json=bulk), 202)["batch_id"]
+    ended = ("succeeded", "failed", "timed_out")
+    await until(client, f"/v1/runs?batch_id={batch}", h, lambda page: all(r["state"] in ended for r in page["items"]))
+    await until(client, f"/v1/runs/{run}", h, lambda r: r["state"] in ended)
     return World(
+        operational_script=operational,
+        run=run,
+        batch=batch,
         script=script,
         template=template,
         cloud=cloud,
@@ -201,6 +218,8 @@ async def everything(database_url: str) -> dict[str, Any]:
             "script_versions",
             "templates",
             "template_versions",
+            "script_runs",
+            "project_keys",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]

@@ -46,6 +46,7 @@ PATH_RECORDS = {
     "sync_id": "sync",
     "script_id": "script",
     "template_id": "template",
+    "run_id": "run",
 }
 # Records on which the route would succeed, had it not refused the caller.
 ROUTE_RECORDS = {
@@ -92,6 +93,8 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/templates/{template_id}/versions"): {"clouds": [template_cloud]},
         ("PATCH", "/v1/templates/{template_id}"): {"default_version": 1},
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": True},
+        ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": world.operational_script},
+        ("POST", "/v1/runs"): {"script_id": world.operational_script, "instance_ids": [world.instance]},
     }
 
 

@@ -304,6 +304,24 @@ def cases() -> list[Case]:
         ),
         Case("POST", "/v1/instances", body={"name": "web3", "cloud_id": m("cloud"), "template_id": t("template")}),
         Case("POST", "/v1/instances", body={"name": "web3", "cloud_id": t("cloud"), "template_id": m("template")}),
+        # script runs
+        Case("GET", "/v1/instances/{instance_id}/runs", {"instance_id": t("instance")}),
+        Case(
+            "POST",
+            "/v1/instances/{instance_id}/runs",
+            {"instance_id": t("instance")},
+            body={"script_id": m("operational_script")},
+        ),
+        Case(
+            "POST",
+            "/v1/instances/{instance_id}/runs",
+            {"instance_id": m("instance")},
+            body={"script_id": t("operational_script")},
+        ),
+        Case("GET", "/v1/runs/{run_id}", {"run_id": t("run")}),
+        Case("GET", "/v1/runs/{run_id}/output", {"run_id": t("run")}),
+        Case("POST", "/v1/runs", body={"script_id": t("operational_script"), "instance_ids": [m("instance")]}),
+        Case("POST", "/v1/runs", body={"script_id": m("operational_script"), "instance_ids": [t("instance")]}),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (
@@ -316,6 +334,7 @@ def cases() -> list[Case]:
         ("/v1/snapshots", ("cloud_id", "volume_id")),
         ("/v1/addresses", ("cloud_id", "instance_id")),
         ("/v1/images/custom", ("cloud_id", "instance_id")),
+        ("/v1/runs", ("instance_id", "batch_id")),
     ):
         for name in names:
             found.append(Case("GET", route, query={name: t(name.removesuffix("_id"))}))
