@@ -4,6 +4,7 @@ resources are in `resources.schemas`, the page of every listing is the kernel's 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -201,6 +202,10 @@ class FlavorOut(BaseModel):
     vcpus: int
     ram_mb: int
     disk_gb: int
+    hourly_price: Decimal | None = Field(
+        default=None, description="A decimal string, from the account's price catalog in force now; null: not priced"
+    )
+    currency: str | None = Field(default=None, description="ISO 4217, of `hourly_price`")
 
 
 class InstanceCreate(BaseModel):
