@@ -23,7 +23,7 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_WARNINGS = 20
 # The most digits after the point an amount keeps; more are refused rather than rounded.
 SCALE = 10
-# Amounts are numeric(30, 10) in PostgreSQL: 20 digits before the point.
+# No price comes near this; a bound keeps absurd numbers (1e400000) out of storage and answers.
 LIMIT = Decimal(10) ** 20
 
 

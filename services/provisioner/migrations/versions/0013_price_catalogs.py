@@ -33,7 +33,8 @@ def upgrade() -> None:
             kind text NOT NULL,
             region text NOT NULL,
             item text NOT NULL,
-            amount numeric(30, 10) NOT NULL CHECK (amount >= 0),
+            -- Unconstrained numeric keeps an amount as written ("0.0300" stays 0.0300).
+            amount numeric NOT NULL CHECK (amount >= 0),
             PRIMARY KEY (catalog_id, kind, region, item)
         )""")
 
