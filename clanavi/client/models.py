@@ -19,6 +19,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -89,6 +90,9 @@ __all__ = [
     "CloudUpdate",
     "CustomImageOut",
     "FlavorOut",
+    "PriceCatalogVersionOut",
+    "PriceOut",
+    "PricesOut",
     "ImageCreate",
     "ImageOut",
     "InputOut",
