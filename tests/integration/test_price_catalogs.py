@@ -166,3 +166,70 @@ async def test_another_projects_prices_are_not_found_and_a_viewer_cannot_import(
         refused = await client.post(f"/v1/clouds/{cloud}/prices", headers=VIEWER, json=EUR)
         assert refused.status_code == 403
     assert await events(database_url) == [] and await stored(database_url) == 0
+
+
+async def test_a_dry_run_launch_answers_its_placement_and_cost_and_launches_nothing(
+    kernel_settings: KernelSettings, database_url: str
+) -> None:
+    async with provisioner(kernel_settings) as (_app, client):
+        cloud = ok(
+            await client.post("/v1/clouds", headers=OWNER, json={"name": "s", "driver": "simcloud", "config": SIM}),
+            201,
+        )["id"]
+        launch = {"cloud_id": cloud, "name": "web", "image_id": "img-debian-12", "flavor_id": "sim.medium"}
+        seen = ok(await client.post("/v1/instances", headers=OWNER, json={**launch, "dry_run": True}))
+        assert seen == {
+            "dry_run": True,
+            "cloud_id": cloud,
+            "region": "sim-1",
+            "zone": None,
+            "image_id": "img-debian-12",
+            "flavor_id": "sim.medium",
+            "template_id": None,
+            "template_version": None,
+            "currency": "USD",
+            "hourly": "0.0400",
+            "monthly": "29.2000",
+            "price_version": 0,
+        }
+        bad = await client.post(
+            "/v1/instances", headers=OWNER, json={**launch, "flavor_id": "sim.huge", "dry_run": True}
+        )
+        assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.flavor_id"
+
+        ok(await client.post(f"/v1/clouds/{cloud}/prices", headers=OWNER, json=EUR), 201)
+        script = {
+            "name": "hello",
+            "body": "#!/bin/sh\necho {{ who }}\n",
+            "inputs": [{"name": "who", "type": "text", "required": True}],
+        }
+        script_id = ok(await client.post("/v1/scripts", headers=OWNER, json=script), 201)["script_id"]
+        template = {
+            "name": "web",
+            "clouds": [{"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+            "boot_scripts": [{"script_id": script_id}],
+        }
+        template_id = ok(await client.post("/v1/templates", headers=OWNER, json=template), 201)["template_id"]
+        from_template = {"cloud_id": cloud, "name": "t", "template_id": template_id, "dry_run": True}
+        missing = await client.post("/v1/instances", headers=OWNER, json=from_template)
+        assert missing.status_code == 422  # the template's input `who` has no value
+        seen = ok(await client.post("/v1/instances", headers=OWNER, json={**from_template, "inputs": {"who": "x"}}))
+        assert (seen["flavor_id"], seen["template_id"], seen["template_version"]) == ("sim.small", template_id, 1)
+        assert (seen["currency"], seen["hourly"], seen["monthly"], seen["price_version"]) == (
+            "EUR",
+            "0.0300",
+            "21.9000",
+            1,
+        )
+
+        listed = ok(await client.get("/v1/instances", headers=OWNER))["items"]
+        assert listed == []
+    conn = await asyncpg.connect(database_url)
+    try:
+        # No instance recorded, no event, and no key made for runs.
+        assert await conn.fetchval("SELECT count(*) FROM provisioner.instances") == 0
+        assert await conn.fetchval("SELECT count(*) FROM provisioner.project_keys") == 0
+        types = await conn.fetch("SELECT body::json->>'type' AS t FROM provisioner.outbox")
+    finally:
+        await conn.close()
+    assert not [r["t"] for r in types if r["t"].startswith("instance.")]
