@@ -48,6 +48,11 @@ def test_prices_from_the_command_line(platform: Platform, tmp_path: Path) -> Non
     assert {f["id"]: (f["hourly_price"], f["currency"]) for f in flavors}["sim.small"] == ("0.0300", "EUR")
     versions = viewer("prices", "versions", "--cloud", cloud, "-o", "json").json()
     assert [v["version"] for v in versions] == [2, 1]
+    launch = ("instances", "launch", "--image", "img-debian-12", "--flavor", "sim.small", "--cloud", cloud)
+    seen = owner(*launch, "--name", "web", "--count", "3", "--dry-run", "-o", "json")
+    assert (seen.json()["hourly"], seen.json()["monthly"], seen.json()["currency"]) == ("0.0300", "21.9000", "EUR")
+    assert "3 servers: 65.7000 EUR a month" in seen.err
+    assert owner("instances", "list", "--cloud", cloud, "-o", "json").json() == []
     then = viewer("prices", "list", "--cloud", cloud, "--at", later, "-o", "json").json()
     assert [(p["item"], p["price"]) for p in then] == [("sim.small", "0.0350")]
 
