@@ -4,6 +4,7 @@ found, and an EC2 account priced from the Libcloud file installed beside the pro
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from devstack import MotoServer, free_port
 from services.provisioner.prices import offers
+from tests.e2e.console_kit import CONSOLE, add_members, logged_in
 from tests.e2e.platform import TOKEN, Platform
 from tests.e2e.test_cli import Shell
 
@@ -84,3 +86,12 @@ def test_prices_from_the_command_line(platform: Platform, tmp_path: Path) -> Non
         assert micro == str(libcloud["compute"]["ec2_linux"]["t3.micro"]["us-east-1"])
         flavors = owner("flavors", "list", "--cloud", ec2, "-o", "json").json()
         assert {f["id"]: f["hourly_price"] for f in flavors}.get("t3.micro") == micro
+
+
+async def test_the_launch_form_offers_each_flavor_with_its_price(platform: Platform) -> None:
+    members = await add_members(platform, "prices")
+    async with logged_in(platform, members["operator"].email) as client:
+        form = await client.get(f"{CONSOLE}/instances/new", params={"cloud_id": "sim"})
+        assert form.status_code == 200, form.text
+    # The built-in `sim` account of project default: SimCloud's own prices.
+    assert "sim.small: 1 vCPU, 2048 MB, 20 GB, 0.0200 USD/h" in html.unescape(form.text)
