@@ -88,10 +88,18 @@ def test_prices_from_the_command_line(platform: Platform, tmp_path: Path) -> Non
         assert {f["id"]: f["hourly_price"] for f in flavors}.get("t3.micro") == micro
 
 
-async def test_the_launch_form_offers_each_flavor_with_its_price(platform: Platform) -> None:
+async def test_the_console_shows_prices_in_the_launch_form_and_on_the_clouds_prices_page(platform: Platform) -> None:
     members = await add_members(platform, "prices")
     async with logged_in(platform, members["operator"].email) as client:
         form = await client.get(f"{CONSOLE}/instances/new", params={"cloud_id": "sim"})
         assert form.status_code == 200, form.text
+        page = await client.get(f"{CONSOLE}/clouds/sim/prices")
+        assert page.status_code == 200, page.text
+        clouds = await client.get(f"{CONSOLE}/clouds")
+        assert f'href="{CONSOLE}/clouds/sim/prices"' in clouds.text
+    shown = html.unescape(page.text)
+    assert "Version 0 (the adapter's built-in prices)" in shown
+    assert "<td>sim.small</td><td>0.0200 USD</td><td>hour</td>" in shown
+    assert "No version imported." in shown
     # The built-in `sim` account of project default: SimCloud's own prices.
     assert "sim.small: 1 vCPU, 2048 MB, 20 GB, 0.0200 USD/h" in html.unescape(form.text)
