@@ -9,7 +9,19 @@ from collections.abc import Sequence
 
 import typer
 
-from clanavi.cli import audit, auth, catalogue, clouds, identity, instances, resources, runs, service, templates
+from clanavi.cli import (
+    audit,
+    auth,
+    catalogue,
+    clouds,
+    identity,
+    instances,
+    prices,
+    resources,
+    runs,
+    service,
+    templates,
+)
 from clanavi.cli.exits import EXIT_CODES_HELP, Exit, failure, one_line
 from clanavi.cli.session import Runtime
 
@@ -29,6 +41,7 @@ for name, group in (
     ("instances", instances.group),
     ("images", catalogue.images),
     ("flavors", catalogue.flavors),
+    ("prices", prices.group),
     ("key-pairs", resources.key_pairs),
     ("security-groups", resources.security_groups),
     ("volumes", resources.volumes),

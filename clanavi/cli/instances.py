@@ -90,6 +90,10 @@ def launch(
         typer.Option("--input-file", metavar="FILE", help="Template inputs as a YAML or JSON mapping (- for stdin)."),
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=500, help="How many to launch.")] = 1,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check the launch and show where it would go and its cost; launch nothing."),
+    ] = False,
     wait: Wait = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
@@ -123,6 +127,13 @@ def launch(
             given["template_version"] = template_version
             given["inputs"] = launch_values(cli, client, given["template_id"], template_version, inputs, input_file)
             asked = checked()
+        if dry_run:
+            # The servers of one launch are alike: one preview prices them all.
+            seen = client.instances.preview(asked[0])
+            if seen.monthly is not None and count > 1:
+                cli.display.note(f"{count} servers: {seen.monthly * count} {seen.currency} a month")
+            cli.display.record(seen)
+            return
         launched: list[InstanceOut] = []
         try:
             for instance in asked:

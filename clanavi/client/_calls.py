@@ -48,6 +48,8 @@ class Call(Generic[T]):
     answer: Answer[T]
     params: Query = ()
     content: bytes | None = None
+    # The media type of `content` (a price file goes as CSV or as JSON).
+    content_type: str = "application/json"
     form: Mapping[str, str] | None = None
     idempotency_key: str | None = None
     public: bool = False

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from typing import Any
 
-from clanavi.client._calls import Call, body, items_of, model_of, page_of, query
+from clanavi.client._calls import Call, body, items_of, model_of, page_of, path, query
 from clanavi.client._endpoints import M, Namespace, listing, operation
 from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from clanavi.client._records import Records
+from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceFormat, PricesOut
 from services.provisioner.resources.schemas import CustomImageOut, CustomImageState, ImageCreate
 from services.provisioner.schemas import FlavorOut, ImageOut
 
-__all__ = ["Flavors", "Images"]
+__all__ = ["Flavors", "Images", "Prices"]
 
 
 class Images(Records[M, CustomImageOut]):
@@ -65,3 +67,44 @@ class Flavors(Namespace[M]):
     def list(self, *, cloud_id: str | None = None) -> Call[builtins.list[FlavorOut]]:
         """The flavors of one of the project's clouds, or of every enabled one."""
         return Call("GET", "/v1/flavors", items_of(FlavorOut), query(cloud_id=cloud_id))
+
+
+class Prices(Namespace[M]):
+    """The clouds' price catalogs: the prices in force at a moment, their versions, and importing a new version."""
+
+    @operation
+    def get(
+        self, cloud_id: str, *, at: datetime | None = None, kind: str | None = None, region: str | None = None
+    ) -> Call[PricesOut]:
+        """The account's prices in force at `at` (now when left out)."""
+        return Call(
+            "GET", path("/v1/clouds/{}/prices", cloud_id), model_of(PricesOut), query(at=at, kind=kind, region=region)
+        )
+
+    @operation
+    def versions(self, cloud_id: str) -> Call[builtins.list[PriceCatalogVersionOut]]:
+        """Every version of the account's catalog, newest first."""
+        return Call("GET", path("/v1/clouds/{}/prices/versions", cloud_id), items_of(PriceCatalogVersionOut))
+
+    @operation
+    def import_file(
+        self,
+        cloud_id: str,
+        content: bytes,
+        *,
+        content_type: str = "application/json",
+        format: PriceFormat = "clanavi",  # noqa: A002  (the API's name)
+        effective_from: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[PriceCatalogVersionOut]:
+        """Import a price file (JSON or CSV in Clanavi's format; for EC2 an AWS offer file or Libcloud's
+        pricing.json, whose empty `content` reads the one installed beside the provisioner) as a new version."""
+        return Call(
+            "POST",
+            path("/v1/clouds/{}/prices", cloud_id),
+            model_of(PriceCatalogVersionOut),
+            query(format=format, effective_from=effective_from),
+            content=content,
+            content_type=content_type,
+            idempotency_key=idempotency_key,
+        )

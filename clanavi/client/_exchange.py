@@ -72,7 +72,7 @@ def exchange(call: Call[Any], context: Context, session: Session, policy: RetryP
     """The plan of one call: answers its success response (2xx), raises its ApiError or ConnectionFailed."""
     headers = {"Accept": call.accept}
     if call.content is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = call.content_type
     if context.correlation_id:
         headers[correlation.HEADER] = context.correlation_id
     if not call.public:

@@ -13,7 +13,7 @@ from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from clanavi.client._steps import Plan
 from clanavi.client._waiting import Progress, states, wait
-from services.provisioner.schemas import InstanceCreate, InstanceOut, InstanceStateName, MetricsOut
+from services.provisioner.schemas import InstanceCreate, InstanceOut, InstanceStateName, LaunchPreviewOut, MetricsOut
 
 __all__ = ["Instances"]
 
@@ -67,6 +67,14 @@ class Instances(Namespace[M]):
         """Launch an instance; it answers in state `requested`."""
         content = body(InstanceCreate, instance)
         return Call("POST", "/v1/instances", model_of(InstanceOut), content=content, idempotency_key=idempotency_key)
+
+    @operation
+    def preview(self, instance: InstanceCreate | Mapping[str, Any]) -> Call[LaunchPreviewOut]:
+        """Check a launch as `launch` does and answer where it would go and its hourly and monthly cost; nothing is
+        launched."""
+        asked = instance if isinstance(instance, InstanceCreate) else InstanceCreate.model_validate(instance)
+        content = body(InstanceCreate, asked.model_copy(update={"dry_run": True}))
+        return Call("POST", "/v1/instances", model_of(LaunchPreviewOut), content=content)
 
     @operation
     def start(self, instance_id: str, *, idempotency_key: str | None = None) -> Call[InstanceOut]:

@@ -19,6 +19,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
     AddressAssociate,
@@ -51,6 +52,7 @@ from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,
     InstanceStateName,
+    LaunchPreviewOut,
     MetricSampleOut,
     MetricsOut,
     ModuleOut,
@@ -89,12 +91,16 @@ __all__ = [
     "CloudUpdate",
     "CustomImageOut",
     "FlavorOut",
+    "PriceCatalogVersionOut",
+    "PriceOut",
+    "PricesOut",
     "ImageCreate",
     "ImageOut",
     "InputOut",
     "InstanceCreate",
     "InstanceOut",
     "InstanceStateName",
+    "LaunchPreviewOut",
     "KeyPairCreate",
     "KeyPairImport",
     "KeyPairOut",

@@ -21,6 +21,7 @@ from clanavi.console.pages import (
     auth,
     identity,
     instances,
+    prices,
     resources,
     runs,
     scripts,
@@ -76,7 +77,19 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
     # Outermost: the console's pages carry their security headers whatever answers them, a rate limit's 429 included.
     app.add_middleware(ConsoleHeaders)
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-    for pages in (auth, instances, scripts, runs, templates, template_launch, audit, resources, settings, identity):
+    for pages in (
+        auth,
+        instances,
+        scripts,
+        runs,
+        templates,
+        template_launch,
+        audit,
+        resources,
+        settings,
+        identity,
+        prices,
+    ):
         router.include_router(pages.router)
     app.include_router(router)
     app.add_api_route(CONSOLE_PREFIX, auth.home, methods=["GET"], include_in_schema=False)

@@ -47,6 +47,7 @@ from kernel.events.inventory import (
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
+from kernel.events.prices import PriceCatalogImported, PriceCatalogReplaced
 from kernel.events.script_runs import (
     ScriptRunFailed,
     ScriptRunQueued,
@@ -128,6 +129,8 @@ __all__ = [
     "MemberRemoved",
     "ModuleDisabled",
     "ModuleEnabled",
+    "PriceCatalogImported",
+    "PriceCatalogReplaced",
     "ProjectCreated",
     "ScriptCreated",
     "ScriptDeleted",

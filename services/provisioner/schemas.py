@@ -4,6 +4,7 @@ resources are in `resources.schemas`, the page of every listing is the kernel's 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -201,6 +202,27 @@ class FlavorOut(BaseModel):
     vcpus: int
     ram_mb: int
     disk_gb: int
+    hourly_price: Decimal | None = Field(
+        default=None, description="A decimal string, from the account's price catalog in force now; null: not priced"
+    )
+    currency: str | None = Field(default=None, description="ISO 4217, of `hourly_price`")
+
+
+class LaunchPreviewOut(BaseModel):
+    """A dry-run launch: where it would go and what it would cost (amounts are decimal strings)."""
+
+    dry_run: Literal[True] = True
+    cloud_id: str
+    region: str | None
+    zone: str | None
+    image_id: str
+    flavor_id: str
+    template_id: str | None
+    template_version: int | None
+    currency: str | None = Field(description="ISO 4217; null when the account's catalog does not price the flavor")
+    hourly: Decimal | None
+    monthly: Decimal | None = Field(description="`hourly` x 730 hours")
+    price_version: int | None = Field(description="The catalog version priced from (0: the built-in prices)")
 
 
 class InstanceCreate(BaseModel):
@@ -248,6 +270,11 @@ class InstanceCreate(BaseModel):
     )
     inputs: dict[Annotated[str, Field(max_length=63)], InputValue] = Field(
         default_factory=dict, max_length=64, description="Values of the template's inputs (the server's level)"
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Check the launch and answer 200 with where it would go and its hourly and monthly cost "
+        "(`LaunchPreviewOut`); nothing is launched or recorded",
     )
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from services.provisioner.clouds.repository import CloudRepository, PostgresClou
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
+from services.provisioner.prices.repository import PostgresPriceRepository, PriceRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
 from services.provisioner.runs.repository import PostgresRunRepository, RunRepository
 from services.provisioner.templates.kept import KeptVersions
@@ -33,6 +34,7 @@ class Repositories:
     templates: TemplateRepository
     runs: RunRepository
     boots: BootRepository
+    prices: PriceRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -49,6 +51,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         templates=PostgresTemplateRepository(conn, kept),
         runs=PostgresRunRepository(conn),
         boots=PostgresBootRepository(conn),
+        prices=PostgresPriceRepository(conn),
     )
 
 

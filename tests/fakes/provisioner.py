@@ -25,6 +25,7 @@ from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, 
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
 from services.provisioner.inventory.repository import INTERRUPTED
+from services.provisioner.prices.domain import CatalogVersion, Price, PriceKind, in_force
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, launch_names
 from services.provisioner.resources.handlers import Ports
 from services.provisioner.resources.repository import ResourceFilter
@@ -78,6 +79,8 @@ class FakeDatabase:
     runs: dict[str, Run] = field(default_factory=dict)
     templates: TemplateTables = field(default_factory=TemplateTables)
     script_runs: ScriptRunTables = field(default_factory=lambda: ScriptRunTables())
+    # catalog id -> (the version, its prices)
+    price_catalogs: dict[str, tuple[CatalogVersion, tuple[Price, ...]]] = field(default_factory=dict)
     versions: int = 1
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
@@ -741,6 +744,28 @@ class FakeRunRepository(_Pending[RunRecord]):
         return []
 
 
+class FakePriceRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def add(self, catalog: CatalogVersion, prices: Sequence[Price]) -> None:
+        self.db.price_catalogs[catalog.id] = (catalog, tuple(prices))
+
+    async def versions(self, project_id: str, cloud_id: str) -> list[CatalogVersion]:
+        found = [v for v, _ in self.db.price_catalogs.values() if (v.project_id, v.cloud_id) == (project_id, cloud_id)]
+        return sorted(found, key=lambda v: -v.version)
+
+    async def in_force(self, project_id: str, cloud_id: str, at: datetime) -> CatalogVersion | None:
+        return in_force(await self.versions(project_id, cloud_id), at)
+
+    async def latest_version(self, cloud_id: str) -> int:
+        return max((v.version for v, _ in self.db.price_catalogs.values() if v.cloud_id == cloud_id), default=0)
+
+    async def prices(self, catalog_id: str, *, kind: PriceKind | None = None, region: str | None = None) -> list[Price]:
+        held = self.db.price_catalogs[catalog_id][1]
+        return [p for p in held if kind in (None, p.kind) and (region is None or p.region in ("", region))]
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -751,6 +776,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         templates=FakeTemplateRepository(db.templates),
         boots=FakeBootRepository(db),
         runs=FakeRunRepository(db),
+        prices=FakePriceRepository(db),
     )
 
 

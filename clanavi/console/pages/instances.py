@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from clanavi.client import ApiError
-from clanavi.client.models import InstanceOut
+from clanavi.client.models import FlavorOut, InstanceOut
 from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.listing import Filter, ListView
 from clanavi.console.problems import Problem
@@ -134,6 +134,12 @@ async def act(instance_id: str, request: Request, current: Visiting) -> Response
     )
 
 
+def _flavor_label(flavor: FlavorOut) -> str:
+    """A flavor as a launch form offers it: its size, and its hourly price where the account's catalog has one."""
+    size = f"{flavor.name}: {flavor.vcpus} vCPU, {flavor.ram_mb} MB, {flavor.disk_gb} GB"
+    return size if flavor.hourly_price is None else f"{size}, {flavor.hourly_price} {flavor.currency}/h"
+
+
 async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
     """What a launch (or a template) may choose in a cloud: its images, flavors, key pairs and security groups."""
     api = current.api
@@ -143,7 +149,7 @@ async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
     groups = (await api.security_groups.list(cloud_id=cloud_id, limit=200).page()).items
     return {
         "images": [(i.id, f"{i.name} ({i.os})") for i in images if i.state == "available"],
-        "flavors": [(f.id, f"{f.name}: {f.vcpus} vCPU, {f.ram_mb} MB, {f.disk_gb} GB") for f in flavors],
+        "flavors": [(f.id, _flavor_label(f)) for f in flavors],
         "key_pairs": [(k.name, k.name) for k in key_pairs if k.state == "available"],
         "groups": groups,
     }

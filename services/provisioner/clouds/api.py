@@ -19,6 +19,8 @@ from services.provisioner.clouds import credentials, handlers
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud, shown_config
 from services.provisioner.listing import CloudPaging
+from services.provisioner.prices import handlers as prices
+from services.provisioner.prices.domain import PriceKind
 from services.provisioner.schemas import (
     CloudCreate,
     CloudOut,
@@ -268,15 +270,39 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
     )
 
 
-@flavors.get("/flavors", ListOf[FlavorOut], problems=(404, 409))
+@flavors.get(
+    "/flavors",
+    ListOf[FlavorOut],
+    problems=(404, 409),
+    description="Each flavor with its hourly price and currency from its account's price catalog in force now "
+    "(`/v1/clouds/{id}/prices`); both null when the catalog has no price for it.",
+)
 async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
-    return ListOf[FlavorOut](
-        items=[
-            FlavorOut(id=f.id, cloud_id=cid, name=f.name, vcpus=f.vcpus, ram_mb=f.ram_mb, disk_gb=f.disk_gb)
-            for cid, f in found
-        ]
-    )
+    now, priced = datetime.now(UTC), {}
+    for cid in {cid for cid, _ in found}:
+        priced[cid] = await prices.in_force(
+            uow_of(request), project_id=caller.project_id, cloud_id=cid, at=now, kind=PriceKind.FLAVOR
+        )
+    items = []
+    for cid, f in found:
+        catalog = priced[cid]
+        price = catalog and prices.flavor_price(
+            catalog.prices, prices.region_of(clouds_of(request), catalog.cloud), f.id
+        )
+        items.append(
+            FlavorOut(
+                id=f.id,
+                cloud_id=cid,
+                name=f.name,
+                vcpus=f.vcpus,
+                ram_mb=f.ram_mb,
+                disk_gb=f.disk_gb,
+                hourly_price=price.amount if price and catalog else None,
+                currency=catalog.currency if price and catalog else None,
+            )
+        )
+    return ListOf[FlavorOut](items=items)
 
 
 __all__ = ["catalogue", "cloud_out", "clouds_of", "router"]

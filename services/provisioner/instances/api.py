@@ -7,6 +7,7 @@ method needs: the identity the gateway signed must grant it here too, so a calle
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,7 +18,7 @@ from kernel.authz import Operator, Reader
 from kernel.http import Routes, answer, page_answer, problem_responses
 from kernel.identity import Identity
 from services.provisioner.clouds.api import clouds_of
-from services.provisioner.instances import handlers
+from services.provisioner.instances import handlers, preview
 from services.provisioner.instances.domain import InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
@@ -25,6 +26,7 @@ from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,
     InstanceStateName,
+    LaunchPreviewOut,
     MetricSampleOut,
     MetricsOut,
     Page,
@@ -50,10 +52,14 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     "ids of the project's security groups there; `user_data` is at most 16 KiB. With `template_id`, the server "
     "template (its `template_version`, else its default) gives the image and flavor for the cloud, the key pair, "
     "groups, zone and tags, and its boot scripts rendered with the resolved `inputs` make the user data; a "
-    "template that cannot run on the cloud, or an input missing or invalid, is a 422 naming each.",
+    "template that cannot run on the cloud, or an input missing or invalid, is a 422 naming each. With `dry_run` "
+    "true the launch is checked the same way and the answer is 200 `LaunchPreviewOut`: the cloud, region, zone, image "
+    "and flavor it would take and its `hourly` and `monthly` (730 hours) cost from the account's price catalog in "
+    "force now (null when the flavor is not priced); nothing is recorded, no event.",
+    responses={200: {"model": LaunchPreviewOut, "description": "A dry run's placement and cost"}},
 )
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> Response:
-    given = body.model_dump(exclude={"template_id", "template_version", "inputs", "image_id", "flavor_id"})
+    given = body.model_dump(exclude={"template_id", "template_version", "inputs", "image_id", "flavor_id", "dry_run"})
     req = handlers.LaunchRequest(
         project_id=caller.project_id,
         correlation_id=correlation_id(),
@@ -61,10 +67,17 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
         flavor_id=body.flavor_id or "",
         **given,
     )
-    if body.template_id is None:
+    template = (
+        None
+        if body.template_id is None
+        else handlers.TemplateLaunch(body.template_id, body.template_version, body.inputs)
+    )
+    if body.dry_run:
+        seen = await preview.preview(uow_of(request), clouds_of(request), req, template)
+        return answer(LaunchPreviewOut.model_validate(asdict(seen)), status=200)
+    if template is None:
         record = await handlers.launch(uow_of(request), clouds_of(request), req)
     else:
-        template = handlers.TemplateLaunch(body.template_id, body.template_version, body.inputs)
         record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template)
     return answer(instance_out(record), status=202)
 

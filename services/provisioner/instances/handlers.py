@@ -131,6 +131,19 @@ async def launch_from_template(
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
     request names none. Nothing is recorded unless all of it is valid."""
+    draft, made, names = await drafted(uow, clouds, req, template)
+    # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
+    login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
+    plan = await templates.plan(clouds, draft, login_key=login_key)
+    made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan)
+
+
+async def drafted(
+    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch
+) -> tuple[templates.LaunchDraft, LaunchRequest, LaunchNames]:
+    """A template's draft on the chosen cloud, the launch with the template's options where the request names none,
+    and what that launch names in the cloud."""
     async with uow.reading() as repos:
         draft = await templates.draft_launch(
             repos,
@@ -151,15 +164,11 @@ async def launch_from_template(
             tags={**spec.tags, **req.tags},
             user_data=None,
         )
-        names = await _launch_names(repos, made)
-    # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
-    login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
-    plan = await templates.plan(clouds, draft, login_key=login_key)
-    made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan)
+        names = await launch_names(repos, made)
+    return draft, made, names
 
 
-async def _launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:
+async def launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:
     return await repos.resources.launch_names(req.project_id, req.cloud_id, req.key_name, req.security_group_ids)
 
 
@@ -170,8 +179,24 @@ async def launch(
     `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
-        names = await _launch_names(repos, req)
+        names = await launch_names(repos, req)
     return await _accept(uow, clouds, req, cloud, names, plan)
+
+
+async def validated(
+    clouds: CloudDirectory, cloud: Cloud, req: LaunchRequest, names: LaunchNames, plan: LaunchPlan | None
+) -> dict[str, object]:
+    """Check a launch against its cloud as accepting it does (422 naming each problem); its launch options."""
+    await _require_launch(clouds, cloud, req, plan)
+    try:
+        problems = await _check_catalogue(clouds, req)
+    except CloudError as exc:
+        raise errors.from_cloud(exc, cloud_id=req.cloud_id) from exc
+    options, more = _launch_options(req, names)
+    problems += more
+    if problems:
+        raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
+    return options
 
 
 async def _accept(
@@ -184,15 +209,7 @@ async def _accept(
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
     and record it."""
-    await _require_launch(clouds, cloud, req, plan)
-    try:
-        problems = await _check_catalogue(clouds, req)
-    except CloudError as exc:
-        raise errors.from_cloud(exc, cloud_id=req.cloud_id) from exc
-    options, more = _launch_options(req, names)
-    problems += more
-    if problems:
-        raise ValidationFailed("The launch names something that does not exist in that cloud.", errors=problems)
+    options = await validated(clouds, cloud, req, names, plan)
     now = datetime.now(UTC)
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     instance_id = str(uuid.uuid4())

@@ -1,0 +1,81 @@
+"""A launch's dry run: everything a launch checks (the account, image, flavor, key pair, groups, zone; a template's
+resolution and inputs), then where it would go and what it would cost, from the account's price catalog in force
+now. Nothing is recorded, no event, nothing is asked of the cloud but its catalogue, and no key is made for runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from kernel.unit_of_work import UnitOfWork
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clouds.repository import owned_cloud
+from services.provisioner.instances import handlers
+from services.provisioner.instances.handlers import LaunchRequest, LaunchStore, TemplateLaunch
+from services.provisioner.prices import handlers as prices
+from services.provisioner.prices.domain import PriceKind
+from services.provisioner.prices.repository import PriceRepository
+from services.provisioner.templates import handlers as templates
+
+# A month of running, in hours: 365 x 24 / 12, the figure AWS's and most clouds' calculators use.
+HOURS_A_MONTH = Decimal(730)
+
+
+class PreviewStore(LaunchStore, Protocol):
+    @property
+    def prices(self) -> PriceRepository: ...
+
+
+@dataclass(frozen=True)
+class LaunchPreview:
+    cloud_id: str
+    region: str | None
+    zone: str | None
+    image_id: str
+    flavor_id: str
+    template_id: str | None
+    template_version: int | None
+    # None when the account's catalog has no price for the flavor.
+    currency: str | None
+    hourly: Decimal | None
+    monthly: Decimal | None
+    price_version: int | None
+
+
+async def preview(
+    uow: UnitOfWork[PreviewStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch | None
+) -> LaunchPreview:
+    """The launch `req` (from `template`, when given) as it would be accepted, and its cost; raises what the launch
+    would (404 for the account, 422 naming each problem)."""
+    if template is None:
+        async with uow.reading() as repos:
+            cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
+            names = await handlers.launch_names(repos, req)
+        plan = None
+    else:
+        draft, req, names = await handlers.drafted(uow, clouds, req, template)
+        # No login key: a preview makes none, and the user data's size changes no price.
+        plan = await templates.plan(clouds, draft)
+        req = replace(req, image_id=plan.image_id, flavor_id=plan.flavor_id)
+        cloud = draft.cloud
+    await handlers.validated(clouds, cloud, req, names, plan)
+    catalog = await prices.in_force(
+        uow, project_id=req.project_id, cloud_id=cloud.id, at=datetime.now(UTC), kind=PriceKind.FLAVOR
+    )
+    region = prices.region_of(clouds, cloud)
+    price = prices.flavor_price(catalog.prices, region, req.flavor_id) if catalog else None
+    return LaunchPreview(
+        cloud_id=cloud.id,
+        region=region,
+        zone=req.zone,
+        image_id=req.image_id,
+        flavor_id=req.flavor_id,
+        template_id=plan.template_id if plan else None,
+        template_version=plan.template_version if plan else None,
+        currency=catalog.currency if catalog and price else None,
+        hourly=price.amount if price else None,
+        monthly=price.amount * HOURS_A_MONTH if price else None,
+        price_version=catalog.number if catalog and price else None,
+    )

@@ -1,0 +1,1 @@
+"""Price catalogs: what each cloud account charges, by region and flavor, versioned by the date each takes effect."""
