@@ -234,6 +234,8 @@ BODIES_WITHOUT_TEXT = {
     ("patch", "/v1/scripts/{script_id}/versions/{version}"),
     ("patch", "/v1/templates/{template_id}"),
     ("patch", "/v1/templates/{template_id}/versions/{version}"),
+    # A price file (JSON or CSV) declared as a whole, not field by field: its rows are checked by the importer.
+    ("post", "/v1/clouds/{cloud_id}/prices"),
 }
 
 
