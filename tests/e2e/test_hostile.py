@@ -262,6 +262,8 @@ async def test_unstorable_text_in_every_body_field_is_a_422_naming_it(arena: Are
                 fields = list(string_fields(spec, described["schema"]))
                 no_text = method == "put" or (method, path) in BODIES_WITHOUT_TEXT
                 assert fields or no_text, f"{method} {path}: no string field found in its body"
+                if no_text:
+                    continue
                 url = fill(path, world.alpha.ids, world.user_ids)
                 base = table.get((method.upper(), path), {})
                 for field_path in fields:
