@@ -171,6 +171,10 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("PATCH", "/v1/templates/{template_id}"): {"default_version": 1},
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": False},
         ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": ids["operational_script_id"]},
+        ("POST", "/v1/clouds/{cloud_id}/prices"): {
+            "currency": "EUR",
+            "prices": [{"kind": "flavor", "region": "", "item": "sim.small", "price": "0.0250"}],
+        },
         ("POST", "/v1/runs"): {"script_id": ids["operational_script_id"], "instance_ids": [ids["instance_id"]]},
     }
 
