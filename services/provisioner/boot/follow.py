@@ -3,10 +3,11 @@
 
 A console is read once every `read_every` seconds per booting instance, never on an API request: a list of
 instances costs no console reads. The first reading comes `read_every` after the launch was asked for, not at once:
-the cloud is still being asked or the guest has only begun to boot, and a reading then would find nothing to keep. Following stops when the boot is over, when the instance ends or fails (the boot
-is then `unknown`), or `bound` seconds after the launch was asked for (`unknown` too). As the engine does, nothing of
-the database is held while a cloud is called: the due boots are read, the consoles fetched, then each instance is
-locked and its progress saved in a short transaction of its own.
+until then the cloud is still being asked or the guest has only begun to boot, and a reading would find nothing to
+keep. Following stops when the boot is over, when the instance ends or fails (the boot is then `unknown`), or `bound`
+seconds after the launch was asked for (`unknown` too). As the engine does, nothing of the database is held while a
+cloud is called: the due boots are read, the consoles fetched, then each instance is locked and its progress saved in
+a short transaction of its own.
 """
 
 from __future__ import annotations
