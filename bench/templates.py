@@ -13,7 +13,8 @@ alternating (the kind that starts a pair alternating too), so that the noise of 
 alike. A batch is `--concurrency` POSTs at a time (each a launch of its own, with inputs of its own for a template);
 the batch's time is from its first POST until every instance it launched is running (read from the provisioner's
 table, so the polling costs the services nothing); its CPU, per process tree from /proc, from its first POST until
-the platform is idle again (every event recorded by the audit), so all a launch costs is charged to its own kind.
+the boot follower has followed every boot it started to its end (read from the same table) and the platform is idle
+again (every event recorded by the audit), so all a launch costs is charged to its own kind.
 CPU per launch = (provisioner + gateway CPU of the kind's batches) / its launches; the ratio template / plain is the
 figure the issue's target (at most 1.2) is judged on. Prints one JSON object to stdout, a table to stderr; exits
 non-zero only when something fails, never because a target is missed.
@@ -234,6 +235,21 @@ async def wait_running(conn: asyncpg.Connection, ids: Sequence[str]) -> list[flo
         await asyncio.sleep(0.05)
 
 
+async def wait_boots_over(conn: asyncpg.Connection, ids: Sequence[str]) -> None:
+    """Wait until the boot follower has followed every boot of the instances to its end, so that its readings are
+    charged to the batch that launched them, not to the next one."""
+    keys = [uuid.UUID(i) for i in ids]
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while await conn.fetchval(
+        "SELECT count(*) FROM provisioner.instances WHERE id = ANY($1::uuid[]) AND boot->>'state' IN "
+        "('pending', 'running')",
+        keys,
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError("boots still followed after the wait")
+        await asyncio.sleep(0.05)
+
+
 async def console_of(client: httpx.AsyncClient, instance_id: str) -> str:
     answer = await client.get(f"/v1/instances/{instance_id}/console")
     if answer.status_code != 200:
@@ -301,6 +317,7 @@ class Run:
         accepted = time.perf_counter() - began
         took = await wait_running(self.conn, [i for i, _ in launched])
         running = time.perf_counter() - began
+        await wait_boots_over(self.conn, [i for i, _ in launched])
         if not await self.quiet():
             progress(f"the platform was not idle {SETTLE_TIMEOUT_S:.0f} s after a {kind} batch; going on")
         cpu = window.use()

@@ -26,6 +26,7 @@ Like a real console, this one never shows the user data itself, only what runnin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -339,6 +340,20 @@ def _shutdown(guest: Guest, state: S) -> Script:
 
 def render(guest: Guest, history: Sequence[Entry], now: datetime, speedup: float) -> str:
     """The console as it reads at `now`, its most recent `MAX_CHARS` characters."""
+    settled = max((moment for e in history for moment in (e.at, e.phase.due_at) if moment is not None), default=None)
+    if settled is not None and settled <= now:
+        return _settled(guest, tuple(history), settled, speedup)
+    return _render(guest, history, now, speedup)
+
+
+# Once every phase of its history has come due, a console reads the same until the next action: read again (by
+# the boot follower, a script run looking for host keys, a user), it is laid out once.
+@functools.lru_cache(maxsize=128)
+def _settled(guest: Guest, history: tuple[Entry, ...], settled: datetime, speedup: float) -> str:
+    return _render(guest, history, settled, speedup)
+
+
+def _render(guest: Guest, history: Sequence[Entry], now: datetime, speedup: float) -> str:
     lines: list[str] = []
     boot_start: datetime | None = None
 

@@ -608,16 +608,20 @@ class FakeBootRepository:
         self.db = db
         self.read_at: dict[str, datetime | None] = {}
 
-    async def due(self, limit: int) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
         now = datetime.fromtimestamp(self.db.now, UTC)
+
+        def read_at(record: InstanceRecord) -> datetime:
+            return self.read_at.get(record.id) or record.created_at + first_after
+
         due = [
             row.record
             for row in self.db.instances.values()
             if row.record.boot is not None
             and row.record.boot["state"] in ("pending", "running")
-            and (self.read_at.get(row.record.id) or now) <= now
+            and read_at(row.record) <= now
         ]
-        return due[:limit]
+        return sorted(due, key=read_at)[:limit]
 
     async def save(
         self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None

@@ -1,6 +1,6 @@
-"""The boot follower on fakes: it reads a booting instance's console once per interval (never more), keeps what it
-shows with its events, stops once the boot is over, and gives up (unknown) when the instance ends or the bound
-passes; a console it cannot read leaves the section as it was."""
+"""The boot follower on fakes: it reads a booting instance's console once per interval (never more; the first time an
+interval after the launch), keeps what it shows with its events, stops once the boot is over, and gives up (unknown)
+when the instance ends or the bound passes; a console it cannot read leaves the section as it was."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ async def booting(p: FakeProvisioner) -> InstanceRecord:
     await p.engine.follow(INSTANCES)
     section = domain.initial([("s1", 1, A, "shell"), ("s2", 3, B, "shell")])
     row = p.db.instances[record.id]
-    row.record = replace(row.record, boot=section.stored(), template_id="t-1", template_version=2)
+    # Asked for at the test clock's time, from which the follower counts its first reading.
+    launched = datetime.fromtimestamp(p.db.clock.now, UTC)
+    row.record = replace(row.record, boot=section.stored(), template_id="t-1", template_version=2, created_at=launched)
     return row.record
 
 
@@ -73,6 +75,9 @@ async def test_the_console_is_read_once_per_interval_until_the_boot_is_over() ->
     record = await booting(p)
     cloud.console = EARLY + FINAL + started(A, 10.1)
 
+    # The first reading comes an interval after the launch was asked for.
+    assert await follower.follow() == 0 and "console_output" not in cloud.calls
+    p.db.clock.advance(5)
     assert await follower.follow() == 1
     assert [s.state for s in (await boot_of(p, record)).scripts] == ["running", "pending"]
     reads = cloud.calls.count("console_output")
@@ -97,6 +102,7 @@ async def test_an_unreadable_console_changes_nothing_and_the_bound_gives_up() ->
     record = await booting(p)
     cloud.unreadable = True
 
+    p.db.clock.advance(5)
     await follower.follow()
     assert (await boot_of(p, record)).state == "pending"
     assert "instance.boot_completed" not in p.event_types()
@@ -115,6 +121,7 @@ async def test_an_instance_that_ends_mid_boot_leaves_its_boot_unknown() -> None:
     p, cloud, follower = world()
     record = await booting(p)
     cloud.console = EARLY + FINAL + started(A, 10.1)
+    p.db.clock.advance(5)
     await follower.follow()
     await handlers.request_action(
         p.uow, p.clouds, project_id=PROJECT, instance_id=record.id, action="terminate", correlation_id="cid-2"

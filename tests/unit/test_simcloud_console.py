@@ -313,3 +313,17 @@ def test_only_per_boot_scripts_run_again_after_a_reboot_or_a_start() -> None:
     assert log.count("]: boot script\n") == 3
     # The per-boot module runs before the per-instance one.
     assert log.index("]: boot script\n") < log.index("]: instance script\n")
+
+
+def test_a_settled_console_reads_the_same_until_its_history_or_guest_changes() -> None:
+    done = render(GUEST, BOOT, at(10), 1.0)
+    assert render(GUEST, list(BOOT), at(3600), 1.0) == done
+
+    stopped = [*BOOT, Entry(at(20), Phase(S.STOPPING, S.STOPPED, at(22)))]
+    assert (
+        render(GUEST, stopped, at(20.5), 1.0)
+        == done + "[   20.000000] systemd[1]: Stopping session-1.scope - Session 1 of User debian...\n"
+    )
+    after = render(GUEST, stopped, at(30), 1.0)
+    assert after.startswith(done) and after.endswith("reboot: Power down\n")
+    assert render(replace(GUEST, name="Web 2"), BOOT, at(3600), 1.0) == done.replace("web-1", "web-2")

@@ -2,10 +2,12 @@
 `boot` section, with the events of what the reading found.
 
 A console is read once every `read_every` seconds per booting instance, never on an API request: a list of
-instances costs no console reads. Following stops when the boot is over, when the instance ends or fails (the boot
-is then `unknown`), or `bound` seconds after the launch was asked for (`unknown` too). As the engine does, nothing of
-the database is held while a cloud is called: the due boots are read, the consoles fetched, then each instance is
-locked and its progress saved in a short transaction of its own.
+instances costs no console reads. The first reading comes `read_every` after the launch was asked for, not at once:
+until then the cloud is still being asked or the guest has only begun to boot, and a reading would find nothing to
+keep. Following stops when the boot is over, when the instance ends or fails (the boot is then `unknown`), or `bound`
+seconds after the launch was asked for (`unknown` too). As the engine does, nothing of the database is held while a
+cloud is called: the due boots are read, the consoles fetched, then each instance is locked and its progress saved in
+a short transaction of its own.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class BootFollower:
     async def follow(self) -> int:
         """Read the consoles of the boots that are due and keep what they show; how many boots were looked at."""
         async with self._uow.reading() as repos:
-            due = await repos.boots.due(_BATCH)
+            due = await repos.boots.due(_BATCH, self._read_every)
         consoles = await asyncio.gather(*(self._console(record) for record in due))
         for record, console in zip(due, consoles, strict=True):
             await self._take(record, console)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from kernel.db import Connection
@@ -17,8 +17,9 @@ __all__ = ["BootRepository", "PostgresBootRepository"]
 
 
 class BootRepository(Protocol):
-    async def due(self, limit: int) -> list[InstanceRecord]:
-        """Instances whose boot is under way and due for a reading, the longest waiting first."""
+    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
+        """Instances whose boot is under way and due for a reading, the longest waiting first; a boot never read yet
+        is due `first_after` its launch was asked for."""
         ...
 
     async def save(
@@ -32,12 +33,13 @@ class PostgresBootRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def due(self, limit: int) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
         rows = await self._conn.fetch(
             f"""SELECT {COLUMNS} FROM instances
-                WHERE boot->>'state' IN ('pending', 'running') AND (boot_read_at IS NULL OR boot_read_at <= now())
-                ORDER BY boot_read_at NULLS FIRST LIMIT $1""",
+                WHERE boot->>'state' IN ('pending', 'running') AND coalesce(boot_read_at, created_at + $2) <= now()
+                ORDER BY coalesce(boot_read_at, created_at + $2) LIMIT $1""",
             limit,
+            first_after,
         )
         return [record_of(r) for r in rows]
 
