@@ -8,6 +8,15 @@ from kernel.events.addresses import (
     AddressReleased,
 )
 from kernel.events.clouds import CloudAdded, CloudRemoved, CloudUpdated
+from kernel.events.clusters import (
+    ClusterCreated,
+    ClusterDegraded,
+    ClusterRoleScaled,
+    ClusterRolledBack,
+    ClusterRunning,
+    ClusterTerminated,
+    RoleCount,
+)
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
 from kernel.events.identity import (
     PLATFORM_SCOPE,
@@ -100,6 +109,12 @@ __all__ = [
     "CloudSyncFailed",
     "CloudSynced",
     "CloudUpdated",
+    "ClusterCreated",
+    "ClusterDegraded",
+    "ClusterRoleScaled",
+    "ClusterRolledBack",
+    "ClusterRunning",
+    "ClusterTerminated",
     "Envelope",
     "EventPayload",
     "ImageAvailable",
@@ -132,6 +147,7 @@ __all__ = [
     "PriceCatalogImported",
     "PriceCatalogReplaced",
     "ProjectCreated",
+    "RoleCount",
     "ScriptCreated",
     "ScriptDeleted",
     "ScriptRunFailed",

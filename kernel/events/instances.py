@@ -35,6 +35,9 @@ class InstanceRequested(_InstanceEvent):
     # Added in place: the server template (and version) it is launched from. Never the inputs' values.
     template_id: str | None = None
     template_version: int | None = None
+    # Added in place: the cluster (and its role) it is launched for.
+    cluster_id: str | None = None
+    cluster_role: str | None = None
 
 
 class InstanceActionRequested(_InstanceEvent):

@@ -31,6 +31,7 @@ from services.provisioner import errors
 from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clusters.handlers import Clusters
 from services.provisioner.errors import RetryLater
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
@@ -89,12 +90,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             # The table of kinds the one pending-action engine serves.
             kinds = (InstanceKind(keyring), RESOURCES)
             boots = BootFollower(uow, clouds, read_every=settings.boot_read_seconds, bound=settings.boot_follow_seconds)
+            # Clusters move on right after their members' instances are followed.
+            clusters = Clusters(uow, clouds)
             worker = Worker(
                 engine,
                 kinds,
                 interval=settings.follow_interval,
                 concurrency=settings.concurrency,
-                followers=(boots.follow,),
+                followers=(clusters.follow, boots.follow),
             )
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")

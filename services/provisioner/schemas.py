@@ -292,7 +292,7 @@ class InstanceCreate(BaseModel):
 
 class InputLevelOut(BaseModel):
     value: str | int | float | bool = Field(description="A secret's shows as ********")
-    level: Literal["script", "template", "server"] = Field(description="Where the value was set")
+    level: Literal["script", "template", "cluster", "server"] = Field(description="Where the value was set")
     type: str
 
 
@@ -349,6 +349,8 @@ class InstanceOut(BaseModel):
     boot: BootOut | None = Field(
         default=None, description="Its boot scripts' progress; null when it runs none (a launch not from a template)"
     )
+    cluster_id: str | None = Field(default=None, description="The cluster it is a member of")
+    cluster_role: str | None = Field(default=None, description="Its role in that cluster")
     created_at: datetime
     updated_at: datetime
 

@@ -21,6 +21,9 @@ from kernel.unit_of_work import FakeUnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
+from services.provisioner.clusters.domain import ACTIVE as CLUSTER_ACTIVE
+from services.provisioner.clusters.domain import ClusterRecord, Member
+from services.provisioner.clusters.repository import ClusterFilter
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
@@ -81,6 +84,9 @@ class FakeDatabase:
     script_runs: ScriptRunTables = field(default_factory=lambda: ScriptRunTables())
     # catalog id -> (the version, its prices)
     price_catalogs: dict[str, tuple[CatalogVersion, tuple[Price, ...]]] = field(default_factory=dict)
+    clusters: dict[str, ClusterRecord] = field(default_factory=dict)
+    # (cluster id, role, n) -> member (its own record: the instance's state is read from `instances`)
+    cluster_members: dict[tuple[str, str, int], Member] = field(default_factory=dict)
     versions: int = 1
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
@@ -269,6 +275,7 @@ def _matches(record: InstanceRecord | ResourceRecord, flt: InstanceFilter | Reso
         and (not flt.states or record.state in flt.states)
         and flt.name in (None, record.name)
         and flt.discovered in (None, record.discovered)
+        and getattr(flt, "cluster_id", None) in (None, getattr(record, "cluster_id", None))
     )
 
 
@@ -770,6 +777,71 @@ class FakePriceRepository:
         return [p for p in held if kind in (None, p.kind) and (region is None or p.region in ("", region))]
 
 
+class FakeClusterRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def add(self, cluster: ClusterRecord) -> None:
+        self.db.clusters[cluster.id] = cluster
+
+    async def get(self, project_id: str, cluster_id: str, *, lock: bool = False) -> ClusterRecord | None:
+        found = self.db.clusters.get(cluster_id)
+        return found if found is not None and found.project_id == project_id else None
+
+    async def save(self, cluster: ClusterRecord) -> None:
+        self.db.clusters[cluster.id] = cluster
+
+    async def page(self, flt: ClusterFilter, request: PageRequest) -> tuple[list[ClusterRecord], str | None]:
+        found = [
+            c
+            for c in self.db.clusters.values()
+            if c.project_id == flt.project_id
+            and (not flt.states or c.state in flt.states)
+            and flt.name in (None, c.name)
+        ]
+        return _page(found, request)
+
+    async def active(self) -> list[str]:
+        return [c.id for c in self.db.clusters.values() if c.state in CLUSTER_ACTIVE]
+
+    async def lock_active(self, cluster_id: str) -> ClusterRecord | None:
+        found = self.db.clusters.get(cluster_id)
+        return found if found is not None and found.state in CLUSTER_ACTIVE else None
+
+    async def members(self, cluster_id: str) -> list[Member]:
+        mine = [m for (c, _, _), m in self.db.cluster_members.items() if c == cluster_id]
+        shown = []
+        for m in mine:
+            row = self.db.instances.get(m.instance_id or "")
+            shown.append(replace(m, instance_state=row.record.state if row is not None else None))
+        return sorted(shown, key=lambda m: (m.created_at, m.role, m.n))
+
+    async def add_members(self, members: Sequence[Member]) -> None:
+        for m in members:
+            self.db.cluster_members[(m.cluster_id, m.role, m.n)] = m
+
+    async def update_members(self, members: Sequence[Member]) -> None:
+        for m in members:
+            held = self.db.cluster_members[(m.cluster_id, m.role, m.n)]
+            self.db.cluster_members[(m.cluster_id, m.role, m.n)] = replace(
+                held, status=m.status, retired=m.retired, replaced_by=m.replaced_by
+            )
+
+    async def attach(self, member: Member, instance_id: str) -> bool:
+        key = (member.cluster_id, member.role, member.n)
+        held = self.db.cluster_members[key]
+        if held.status != "planned" or held.retired:
+            return False
+        self.db.cluster_members[key] = replace(held, instance_id=instance_id, status="launched")
+        return True
+
+    async def refuse(self, member: Member, reason: str) -> None:
+        key = (member.cluster_id, member.role, member.n)
+        held = self.db.cluster_members[key]
+        if held.status == "planned":
+            self.db.cluster_members[key] = replace(held, status="refused", reason=reason)
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -781,6 +853,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         boots=FakeBootRepository(db),
         runs=FakeRunRepository(db),
         prices=FakePriceRepository(db),
+        clusters=FakeClusterRepository(db),
     )
 
 

@@ -93,9 +93,15 @@ async def list_instances(
     discovered: Annotated[
         bool | None, Query(description="true: only instances adopted by an inventory sync; false: only launched ones")
     ] = None,
+    cluster_id: Annotated[str | None, Query(description="Only the members of this cluster")] = None,
 ) -> Response:
     flt = InstanceFilter(
-        project_id=caller.project_id, cloud_id=cloud_id, states=state or (), name=name, discovered=discovered
+        project_id=caller.project_id,
+        cloud_id=cloud_id,
+        states=state or (),
+        name=name,
+        discovered=discovered,
+        cluster_id=cluster_id,
     )
     records, next_cursor = await handlers.page(uow_of(request), flt, paging)
     return page_answer(InstanceOut, records, next_cursor)

@@ -119,6 +119,9 @@ class InstanceRecord:
     # The progress of its template's boot scripts, as `services.provisioner.boot.domain.BootSection.stored` keeps it
     # (None: it runs none). Only the boot follower changes it once the instance is recorded.
     boot: Mapping[str, Any] | None = None
+    # The cluster it was launched for, and its role there.
+    cluster_id: str | None = None
+    cluster_role: str | None = None
 
     @property
     def exists_in_cloud(self) -> bool:

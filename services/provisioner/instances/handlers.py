@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapters.base import CloudError, CloudNotFound, Feature, MetricSample, Operation
 from adapters.base import InstanceState as S
@@ -66,11 +66,25 @@ class LaunchRequest:
 
 @dataclass(frozen=True)
 class TemplateLaunch:
-    """A launch from a server template: which (and which version; None: its default), and the server's inputs."""
+    """A launch from a server template: which (and which version; None: its default), and the server's inputs (and
+    a cluster role's, for the role's members: the server's win)."""
 
     template_id: str
     version: int | None = None
     inputs: Mapping[str, object] = field(default_factory=dict)
+    cluster_inputs: Mapping[str, object] = field(default_factory=dict)
+
+
+class Membership(Protocol):
+    """A launch made for a cluster: the cluster and role its instance is a member of, and what the cluster records
+    of that member in the launch's own transaction, so that no instance is made that its cluster does not know of.
+    `recorded` raises to undo the launch (the member was withdrawn meanwhile)."""
+
+    @property
+    def cluster_id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    async def recorded(self, repos: Any, instance: InstanceRecord) -> None: ...
 
 
 class LaunchStore(InstanceStore, TemplateStore, RunStore, Protocol):
@@ -126,17 +140,22 @@ async def _require_launch(clouds: CloudDirectory, cloud: Cloud, req: LaunchReque
 
 
 async def launch_from_template(
-    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    template: TemplateLaunch,
+    *,
+    member: Membership | None = None,
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
-    request names none. Nothing is recorded unless all of it is valid."""
+    request names none. Nothing is recorded unless all of it is valid. A cluster's launch names its `member`."""
     draft, made, names = await drafted(uow, clouds, req, template)
     # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
     login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan, member)
 
 
 async def drafted(
@@ -153,6 +172,7 @@ async def drafted(
             template_id=template.template_id,
             version=template.version,
             server_inputs=template.inputs,
+            cluster_inputs=template.cluster_inputs,
         )
         spec = draft.spec
         made = replace(
@@ -206,6 +226,7 @@ async def _accept(
     cloud: Cloud,
     names: LaunchNames,
     plan: LaunchPlan | None,
+    member: Membership | None = None,
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
     and record it."""
@@ -233,6 +254,8 @@ async def _accept(
         template_version=plan.template_version if plan else None,
         inputs=dict(plan.inputs) if plan else {},
         boot=plan.boot.stored() if plan and plan.boot else None,
+        cluster_id=member.cluster_id if member else None,
+        cluster_role=member.role if member else None,
         **named,
     )
     event = InstanceRequested(
@@ -242,6 +265,8 @@ async def _accept(
         user_data_bytes=user_data_bytes,
         template_id=record.template_id,
         template_version=record.template_version,
+        cluster_id=record.cluster_id,
+        cluster_role=record.cluster_role,
         **named,
     )
     async with uow.transaction() as tx:
@@ -255,6 +280,8 @@ async def _accept(
             )
         record = tx.changed(record, event)
         await tx.repos.instances.add(record)
+        if member is not None:
+            await member.recorded(tx.repos, record)
         tx.notify(WORK_CHANNEL)
     return record
 
@@ -349,6 +376,7 @@ async def metrics(
 __all__ = [
     "LaunchRequest",
     "LaunchStore",
+    "Membership",
     "TemplateLaunch",
     "Work",
     "console_output",

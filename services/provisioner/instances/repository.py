@@ -28,7 +28,7 @@ COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
-    "inputs, boot"
+    "inputs, boot, cluster_id, cluster_role"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -41,6 +41,7 @@ class InstanceFilter:
     name: str | None = None
     # Only records an inventory sync adopted (True) or only Clanavi's own (False).
     discovered: bool | None = None
+    cluster_id: str | None = None
 
 
 class InstanceRepository(PendingStore[InstanceRecord], Protocol):
@@ -117,6 +118,8 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "inputs": dict,
         # Written once here; then by the boot follower alone, so that an action's settlement never undoes it.
         "boot": lambda boot: None if boot is None else dict(boot),
+        "cluster_id": lambda cluster_id: None if cluster_id is None else uuid.UUID(cluster_id),
+        "cluster_role": kept,
         **changing,
     }
 
@@ -135,7 +138,13 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         return await self._one("id = $1 AND project_id = $2 FOR UPDATE", key, project_id) if key else None
 
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
-        return await fetch_page(self._conn, INSTANCE_LISTING, record_filters(flt), request, record_of)
+        where = record_filters(flt)
+        if flt.cluster_id is not None:
+            key = key_of(flt.cluster_id)
+            if key is None:  # no cluster has that id: none has members
+                return [], None
+            where.add("cluster_id = {}", key)
+        return await fetch_page(self._conn, INSTANCE_LISTING, where, request, record_of)
 
     async def using_security_group(self, project_id: str, group_id: str) -> list[str]:
         rows = await self._conn.fetch(

@@ -572,9 +572,11 @@ async def draft_launch(
     template_id: str,
     version: int | None,
     server_inputs: Mapping[str, object],
+    cluster_inputs: Mapping[str, object] | None = None,
 ) -> LaunchDraft:
-    """Read a launch from a template on the caller's repositories (see `plan_launch`); raises what it does for a
-    template, version or cloud the project does not have."""
+    """Read a launch from a template on the caller's repositories (see `plan_launch`; `cluster_inputs`: a cluster
+    role's values, for its members); raises what it does for a template, version or cloud the project does not
+    have."""
     repo = repos.templates
     launchable = owned(
         await repo.launchable(project_id, template_id, version), "template", template_id, named_in="body.template_id"
@@ -598,7 +600,11 @@ async def draft_launch(
         **sealing.open_values(clouds.keyring, template.id, n, found.sealed_values),
     }
     resolved, problems = inputs.resolve(
-        merged, template_values, server_inputs, template_declared={i.name for i in spec.inputs}
+        merged,
+        template_values,
+        server_inputs,
+        template_declared={i.name for i in spec.inputs},
+        cluster=cluster_inputs,
     )
     cloud_values, more = await _resource_inputs(repos, project_id, cloud.id, resolved)
     return LaunchDraft(template.id, n, cloud, spec, scripts, resolved, cloud_values, problems + more)

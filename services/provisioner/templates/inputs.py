@@ -1,8 +1,9 @@
 """Typed inputs: what a script or a template declares, the values set at each level, and their resolution at launch.
 
 Levels, lowest first: a declaration's `default` (the script's, or the template's own), the template version's
-values, then the launch request's (the server's). A value set at a higher level wins. Every problem is named by the
-field it came from (`body.inputs.<name>`), all at once, before anything is recorded. No I/O here: what a value of
+values, a cluster role's values (for a cluster's members), then the launch request's (the server's). A value set
+at a higher level wins. Every problem is named by the field it came from (`body.inputs.<name>`), all at once, before
+anything is recorded. No I/O here: what a value of
 type `key_pair` or `security_group` names in the cloud is checked by the launch.
 """
 
@@ -25,7 +26,7 @@ INPUT_TYPES: tuple[InputType, ...] = (
     "security_group",
     "cloud_resource",
 )
-Level = Literal["script", "template", "server"]
+Level = Literal["script", "template", "cluster", "server"]
 # What the instance, the answers and the events show of a secret.
 MASK = "********"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -239,18 +240,24 @@ def resolve(
     server: Mapping[str, object],
     *,
     template_declared: Collection[str] = (),
+    cluster: Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Resolved], list[dict[str, str]]]:
     """Each declared input's value and level, from the defaults (a script's, or the template's for the names in
-    `template_declared`), the template's values and the launch's; the problems name `body.inputs.<name>`: a value
-    nobody declares, a wrong one, a required one nobody set."""
-    problems = values_problems(specs, server, "body.inputs")
+    `template_declared`), the template's values, a cluster role's (`cluster`) and the launch's; the problems name
+    `body.inputs.<name>`: a value nobody declares, a wrong one, a required one nobody set."""
+    cluster = cluster or {}
+    problems = values_problems(specs, {**cluster, **server}, "body.inputs")
     resolved: dict[str, Resolved] = {}
     for name, spec in specs.items():
-        if name in server:
-            value = server[name]
+        given = next(
+            ((level, values[name]) for level, values in (("server", server), ("cluster", cluster)) if name in values),
+            None,
+        )
+        if given is not None:
+            level, value = given
             if value_problem(spec, value) is None:
                 assert isinstance(value, str | int | float | bool)
-                resolved[name] = Resolved(spec, value, "server")
+                resolved[name] = Resolved(spec, value, "server" if level == "server" else "cluster")
         elif name in template:
             resolved[name] = Resolved(spec, template[name], "template")
         elif spec.default is not None:

@@ -1,0 +1,1 @@
+"""Clusters: sets of servers in roles, launched, scaled and terminated as a unit."""

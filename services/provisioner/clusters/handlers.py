@@ -1,0 +1,386 @@
+"""The cluster use cases: create (or preview) a cluster, read it, scale a role, replace a member, retry, terminate;
+and `Clusters.follow`, the pass of the provisioner's worker that moves every active cluster on.
+
+No FastAPI here. A request only records what it asks for; the worker's pass launches members (through the launch use
+case, so everything a launch checks applies to each member) and terminates them (through the normal terminate, so
+decommission scripts run first). A member is recorded before its launch is asked for, and its instance is attached
+to it in the launch's own transaction: whatever fails, every instance a cluster made is one of its members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
+from kernel.events import ClusterCreated, ClusterRoleScaled
+from kernel.keyset import PageRequest
+from kernel.unit_of_work import UnitOfWork
+from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clusters import domain
+from services.provisioner.clusters.domain import ClusterRecord, Member, OnFailure, Role
+from services.provisioner.clusters.repository import ClusterFilter, ClusterRepository
+from services.provisioner.errors import RetryLater
+from services.provisioner.instances import handlers as instances
+from services.provisioner.instances import preview
+from services.provisioner.instances.domain import InstanceRecord
+from services.provisioner.instances.handlers import LaunchRequest, TemplateLaunch
+from services.provisioner.instances.preview import LaunchPreview, PreviewStore
+from services.provisioner.owned import owned
+
+log = logging.getLogger(__name__)
+
+# Members launched at once by one pass: each launch reads the template and the cloud's catalogue.
+LAUNCHES_AT_ONCE = 8
+
+
+class ClusterStore(PreviewStore, Protocol):
+    @property
+    def clusters(self) -> ClusterRepository: ...
+
+
+Work = UnitOfWork[ClusterStore]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    project_id: str
+    name: str
+    roles: Sequence[Role]
+    on_failure: OnFailure
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class RolePreview:
+    """A role's dry run: where each of its members would go and what one costs, and the role's cost (`count` of
+    them; None when the flavor is not priced)."""
+
+    role: str
+    count: int
+    launch: LaunchPreview
+    hourly: Decimal | None
+    monthly: Decimal | None
+
+
+@dataclass(frozen=True)
+class ClusterPreview:
+    roles: list[RolePreview]
+    # The whole cluster's, when every role is priced in one currency.
+    currency: str | None
+    hourly: Decimal | None
+    monthly: Decimal | None
+
+
+def _member_launch(project_id: str, cloud_id: str, name: str, correlation_id: str) -> LaunchRequest:
+    return LaunchRequest(
+        project_id=project_id, cloud_id=cloud_id, name=name, image_id="", flavor_id="", correlation_id=correlation_id
+    )
+
+
+def _template(role: Role) -> TemplateLaunch:
+    return TemplateLaunch(role.template_id, role.template_version, cluster_inputs=role.inputs)
+
+
+def _relocated(problems: Sequence[Mapping[str, str]], i: int) -> list[dict[str, str]]:
+    """A member launch's problems named where they are in the cluster's request (`body.roles.<i>.…`)."""
+    return [
+        {**p, "location": f"body.roles.{i}." + p["location"].removeprefix("body.")}
+        if p.get("location", "").startswith("body.")
+        else dict(p)
+        for p in problems
+    ]
+
+
+async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tuple[list[Role], list[RolePreview]]:
+    """The roles with their template versions resolved, and each one's dry run; raises ValidationFailed naming every
+    problem of every role (a member's launch checked as the launch checks it) before anything is recorded."""
+    problems = domain.spec_problems(req.roles)
+    if problems:
+        raise ValidationFailed("The cluster's roles are not valid.", errors=problems)
+    roles: list[Role] = []
+    seen: list[RolePreview] = []
+    for i, role in enumerate(req.roles):
+        if role.cloud_id is None:
+            # The allocator places a role's members by its policy; until this provisioner has one, a role names
+            # its cloud.
+            problems.append(
+                {"location": f"body.roles.{i}.placement", "message": "placement by policy is not available here"}
+            )
+            continue
+        launch = _member_launch(req.project_id, role.cloud_id, domain.member_name(req.name, role.name, 1), "")
+        try:
+            draft, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
+            secret = sorted(n for n, r in draft.resolved.items() if r.level == "cluster" and r.spec.secret)
+            problems += [
+                {"location": f"body.roles.{i}.inputs.{n}", "message": "a secret is set on the template, not here"}
+                for n in secret
+            ]
+            one = await preview.preview(uow, clouds, launch, _template(role))
+        except ValidationFailed as exc:
+            problems += _relocated(exc.extensions.get("errors") or [], i)
+            continue
+        roles.append(replace(role, template_version=one.template_version))
+        hourly = None if one.hourly is None else one.hourly * role.count
+        monthly = None if one.monthly is None else one.monthly * role.count
+        seen.append(RolePreview(role.name, role.count, one, hourly, monthly))
+    if problems:
+        raise ValidationFailed("A role of the cluster cannot be launched as given.", errors=problems)
+    return roles, seen
+
+
+def _total(roles: Sequence[RolePreview]) -> ClusterPreview:
+    currencies = {r.launch.currency for r in roles}
+    priced = len(currencies) == 1 and None not in currencies and all(r.hourly is not None for r in roles)
+    if not priced:
+        return ClusterPreview(list(roles), None, None, None)
+    return ClusterPreview(
+        list(roles),
+        currencies.pop(),
+        sum((r.hourly or Decimal(0) for r in roles), Decimal(0)),
+        sum((r.monthly or Decimal(0) for r in roles), Decimal(0)),
+    )
+
+
+async def preview_cluster(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> ClusterPreview:
+    """What creating the cluster would launch and cost; raises what creating it would. Nothing is recorded."""
+    _, seen = await _checked(uow, clouds, req)
+    return _total(seen)
+
+
+async def create(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> ClusterRecord:
+    """Accept a cluster (422 naming each problem of its roles, nothing recorded); the worker launches it."""
+    roles, _ = await _checked(uow, clouds, req)
+    now = _now()
+    cluster = ClusterRecord(
+        id=str(uuid.uuid4()),
+        project_id=req.project_id,
+        name=req.name,
+        state="launching",
+        on_failure=req.on_failure,
+        roles=tuple(roles),
+        correlation_id=req.correlation_id,
+        created_at=now,
+        updated_at=now,
+    )
+    event = ClusterCreated(
+        cluster_id=cluster.id, name=cluster.name, on_failure=cluster.on_failure, roles=domain.counts(cluster, [])
+    )
+    async with uow.transaction() as tx:
+        cluster = tx.changed(cluster, event)
+        await tx.repos.clusters.add(cluster)
+    return cluster
+
+
+async def _owned(repo: ClusterRepository, project_id: str, cluster_id: str, *, lock: bool = False) -> ClusterRecord:
+    return owned(await repo.get(project_id, cluster_id, lock=lock), "cluster", cluster_id)
+
+
+async def get(uow: Work, project_id: str, cluster_id: str) -> tuple[ClusterRecord, list[Member]]:
+    async with uow.reading() as repos:
+        cluster = await _owned(repos.clusters, project_id, cluster_id)
+        return cluster, await repos.clusters.members(cluster.id)
+
+
+async def page(uow: Work, flt: ClusterFilter, request: PageRequest) -> tuple[list[ClusterRecord], str | None]:
+    async with uow.reading() as repos:
+        return await repos.clusters.page(flt, request)
+
+
+async def scale(
+    uow: Work, *, project_id: str, cluster_id: str, role: str, count: int, correlation_id: str
+) -> ClusterRecord:
+    """Change a role's count (409 once the cluster is ending, or degraded: retry it first). Scaling in takes the
+    newest members out first; their instances are terminated the normal way."""
+    async with uow.transaction() as tx:
+        cluster = await _owned(tx.repos.clusters, project_id, cluster_id, lock=True)
+        before = cluster.role(role)
+        if before is None:
+            raise NotFound(f"Cluster {cluster_id} has no role {role}.")
+        if before.count == count:
+            return cluster
+        after = replace(domain.scaled(cluster, role, count, _now()), correlation_id=correlation_id)
+        members = await tx.repos.clusters.members(cluster.id)
+        event = ClusterRoleScaled(
+            cluster_id=cluster.id,
+            name=cluster.name,
+            role=role,
+            previous_count=before.count,
+            count=count,
+            roles=domain.counts(after, members),
+        )
+        after = tx.changed(after, event)
+        await tx.repos.clusters.save(after)
+        return after
+
+
+async def replace_member(
+    uow: Work, *, project_id: str, cluster_id: str, instance_id: str, correlation_id: str
+) -> tuple[ClusterRecord, Member]:
+    """Replace a member: a new one (with a new name) is launched, and the old one terminated once it runs. 404 for
+    an instance that is not a member of the cluster, 409 for one already leaving it."""
+    async with uow.transaction() as tx:
+        cluster = await _owned(tx.repos.clusters, project_id, cluster_id, lock=True)
+        members = await tx.repos.clusters.members(cluster.id)
+        old = next((m for m in members if m.instance_id == instance_id and not m.retired), None)
+        if old is None:
+            raise NotFound(f"Instance {instance_id} is not a member of cluster {cluster_id}.")
+        after, new, old = domain.replacing(cluster, old, _now())
+        await tx.repos.clusters.add_members([new])
+        await tx.repos.clusters.update_members([old])
+        await tx.repos.clusters.save(replace(after, correlation_id=correlation_id))
+        return after, new
+
+
+async def retry(uow: Work, *, project_id: str, cluster_id: str, correlation_id: str) -> ClusterRecord:
+    """Try again what failed in a degraded cluster (409 otherwise): its failed members are retired (their instances
+    terminated) and new ones launched in their place."""
+    async with uow.transaction() as tx:
+        cluster = await _owned(tx.repos.clusters, project_id, cluster_id, lock=True)
+        members = await tx.repos.clusters.members(cluster.id)
+        after, changed = domain.retried(cluster, members, _now())
+        await tx.repos.clusters.update_members(changed)
+        after = replace(after, correlation_id=correlation_id)
+        await tx.repos.clusters.save(after)
+        return after
+
+
+async def terminate(uow: Work, *, project_id: str, cluster_id: str, correlation_id: str) -> ClusterRecord:
+    """Terminate every member, dependents before what they depend on, each through the normal terminate (its
+    decommission scripts first); the cluster ends `terminated`."""
+    async with uow.transaction() as tx:
+        cluster = await _owned(tx.repos.clusters, project_id, cluster_id, lock=True)
+        after = domain.terminating(cluster, _now())
+        if after is cluster:
+            return cluster
+        after = replace(after, correlation_id=correlation_id)
+        await tx.repos.clusters.save(after)
+        return after
+
+
+# the worker's pass
+
+
+@dataclass(frozen=True)
+class _Enlisted:
+    """A planned member's launch: its instance is attached to it in the launch's transaction."""
+
+    member: Member
+
+    @property
+    def cluster_id(self) -> str:
+        return self.member.cluster_id
+
+    @property
+    def role(self) -> str:
+        return self.member.role
+
+    async def recorded(self, repos: Any, instance: InstanceRecord) -> None:
+        clusters: ClusterRepository = repos.clusters
+        if not await clusters.attach(self.member, instance.id):
+            raise InvalidState(f"Member {self.member.name} is no longer waiting for its launch.", state="withdrawn")
+
+
+class Clusters:
+    """Moves every active cluster on: decides (`domain.step`) under the cluster's lock, then launches and terminates
+    what was decided with nothing held. Run by the worker's follow loop each time it has followed the instances, so
+    a member's change of state moves its cluster on at once, and a restart leaves nothing stuck."""
+
+    def __init__(self, uow: Work, clouds: CloudDirectory) -> None:
+        self.uow = uow
+        self.clouds = clouds
+
+    async def follow(self) -> int:
+        """One pass over the active clusters; how many changed."""
+        async with self.uow.reading() as repos:
+            active = await repos.clusters.active()
+        changed = 0
+        for cluster_id in active:
+            try:
+                changed += await self.advance(cluster_id)
+            except Exception:
+                log.exception("moving cluster %s on failed; the next pass tries again", cluster_id)
+        return changed
+
+    async def advance(self, cluster_id: str) -> int:
+        async with self.uow.transaction() as tx:
+            cluster = await tx.repos.clusters.lock_active(cluster_id)
+            if cluster is None:
+                return 0
+            members = await tx.repos.clusters.members(cluster_id)
+            decided = domain.step(cluster, members, _now())
+            if decided.changed:
+                await tx.repos.clusters.add_members(decided.plan)
+                await tx.repos.clusters.update_members(decided.retire)
+                await tx.repos.clusters.save(tx.changed(decided.cluster, *decided.events))
+        planned = [m for m in members if m.status == "planned" and not m.retired] + decided.plan
+        if decided.cluster.state in domain.ACTIVE - {"terminating"}:
+            await self._launch(decided.cluster, planned)
+        await self._terminate(decided.cluster, decided.terminate)
+        return int(decided.changed)
+
+    async def _launch(self, cluster: ClusterRecord, planned: Sequence[Member]) -> None:
+        slots = asyncio.Semaphore(LAUNCHES_AT_ONCE)
+
+        async def one(member: Member) -> None:
+            async with slots:
+                await self._launch_one(cluster, member)
+
+        await asyncio.gather(*(one(m) for m in planned))
+
+    async def _launch_one(self, cluster: ClusterRecord, member: Member) -> None:
+        role = cluster.role(member.role)
+        if role is None or role.cloud_id is None:
+            return
+        req = _member_launch(cluster.project_id, role.cloud_id, member.name, cluster.correlation_id)
+        try:
+            await instances.launch_from_template(self.uow, self.clouds, req, _template(role), member=_Enlisted(member))
+        except RetryLater:
+            return  # the cloud is busy or away: the next pass tries again
+        except InvalidState:
+            return  # withdrawn meanwhile, or launched by another pass
+        except ClanaviError as exc:
+            async with self.uow.transaction() as tx:
+                await tx.repos.clusters.refuse(member, exc.detail)
+
+    async def _terminate(self, cluster: ClusterRecord, instance_ids: Sequence[str]) -> None:
+        for instance_id in instance_ids:
+            try:
+                await instances.request_action(
+                    self.uow,
+                    self.clouds,
+                    project_id=cluster.project_id,
+                    instance_id=instance_id,
+                    action="terminate",
+                    correlation_id=cluster.correlation_id,
+                )
+            except ClanaviError as exc:
+                log.warning("cluster %s could not terminate member %s: %s", cluster.id, instance_id, exc.detail)
+
+
+__all__ = [
+    "ClusterPreview",
+    "ClusterRequest",
+    "ClusterStore",
+    "Clusters",
+    "RolePreview",
+    "Work",
+    "create",
+    "get",
+    "page",
+    "preview_cluster",
+    "replace_member",
+    "retry",
+    "scale",
+    "terminate",
+]
