@@ -192,7 +192,10 @@ def spec_problems(roles: Sequence[Role]) -> list[dict[str, str]]:
             problems.append(_problem(f"body.roles.{i}.cloud_id", "name a cloud or give a placement policy"))
         if not 0 <= role.count <= MAX_COUNT:
             problems.append(_problem(f"body.roles.{i}.count", f"from 0 to {MAX_COUNT}"))
-    cycle = find_cycle({r.name: [d for d in r.depends_on if d != r.name] for r in roles})
+    graph: dict[str, list[str]] = {}
+    for r in roles:  # a role given twice depends on what either says
+        graph.setdefault(r.name, []).extend(d for d in r.depends_on if d != r.name)
+    cycle = find_cycle(graph)
     if cycle is not None:
         at = names.index(cycle[0])
         problems.append(_problem(f"body.roles.{at}.depends_on", "dependency cycle: " + " -> ".join(cycle)))
