@@ -28,6 +28,8 @@ from tests.signing import identity_headers
 SECRET_KEY = "world-secret-key-0123456789abcdef012345"
 # Fast, so that a world is ready in a few seconds.
 SIM = {"speedup": 1000}
+# The role of every world's cluster.
+CLUSTER_ROLE = "web"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl world@example.org"
 
 
@@ -98,6 +100,8 @@ class World:
     operational_script: str  # run by `run`
     run: str  # of `operational_script` on `instance`, ended
     batch: str  # runs of `operational_script` on `instance` and another instance, ended
+    cluster: str  # of `template` on `cloud`: one role (`CLUSTER_ROLE`), one member, running
+    cluster_member: str  # the instance of `cluster`'s member
 
     def ids(self) -> dict[str, str]:
         return asdict(self)
@@ -180,7 +184,12 @@ async def build(client: httpx.AsyncClient, project: str) -> World:
     ended = ("succeeded", "failed", "timed_out")
     await until(client, f"/v1/runs?batch_id={batch}", h, lambda page: all(r["state"] in ended for r in page["items"]))
     await until(client, f"/v1/runs/{run}", h, lambda r: r["state"] in ended)
+    role = {"name": CLUSTER_ROLE, "template_id": template, "cloud_id": cloud, "count": 1}
+    cluster = ok(await client.post("/v1/clusters", headers=h, json={"name": project, "roles": [role]}), 202)["id"]
+    running = await until(client, f"/v1/clusters/{cluster}", h, lambda c: c["state"] == "running")
     return World(
+        cluster=cluster,
+        cluster_member=running["members"][0]["instance_id"],
         operational_script=operational,
         run=run,
         batch=batch,
@@ -220,6 +229,8 @@ async def everything(database_url: str) -> dict[str, Any]:
             "template_versions",
             "script_runs",
             "project_keys",
+            "clusters",
+            "cluster_members",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]
@@ -229,4 +240,15 @@ async def everything(database_url: str) -> dict[str, Any]:
         await conn.close()
 
 
-__all__ = ["PUBLIC_KEY", "SIM", "World", "build", "everything", "ok", "provisioner", "routes", "use_secret_key"]
+__all__ = [
+    "CLUSTER_ROLE",
+    "PUBLIC_KEY",
+    "SIM",
+    "World",
+    "build",
+    "everything",
+    "ok",
+    "provisioner",
+    "routes",
+    "use_secret_key",
+]

@@ -17,6 +17,7 @@ from kernel.authz import route_permission
 from kernel.identity import Identity, Permission, Role
 from kernel.settings import KernelSettings
 from tests.integration.provisioner_world import (
+    CLUSTER_ROLE,
     PUBLIC_KEY,
     SIM,
     World,
@@ -47,6 +48,7 @@ PATH_RECORDS = {
     "script_id": "script",
     "template_id": "template",
     "run_id": "run",
+    "cluster_id": "cluster",
 }
 # Records on which the route would succeed, had it not refused the caller.
 ROUTE_RECORDS = {
@@ -54,8 +56,9 @@ ROUTE_RECORDS = {
     ("POST", "/v1/volumes/{volume_id}/actions/attach"): {"volume_id": "spare_volume"},
     ("DELETE", "/v1/addresses/{address_id}"): {"address_id": "spare_address"},
     ("POST", "/v1/addresses/{address_id}/actions/associate"): {"address_id": "spare_address"},
+    ("POST", "/v1/clusters/{cluster_id}/members/{instance_id}/replace"): {"instance_id": "cluster_member"},
 }
-PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1}
+PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1, "role": CLUSTER_ROLE}
 # A query that makes a route do the most.
 QUERIES = {("DELETE", "/v1/clouds/{cloud_id}"): {"force": "true"}}
 
@@ -95,6 +98,11 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": True},
         ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": world.operational_script},
         ("POST", "/v1/runs"): {"script_id": world.operational_script, "instance_ids": [world.instance]},
+        ("POST", "/v1/clusters"): {
+            "name": "c2",
+            "roles": [{"name": "db", "template_id": world.template, "cloud_id": cloud, "count": 1}],
+        },
+        ("POST", "/v1/clusters/{cluster_id}/roles/{role}/scale"): {"count": 2},
     }
 
 

@@ -23,6 +23,7 @@ from fastapi.dependencies.models import Dependant
 
 from kernel.settings import KernelSettings
 from tests.integration.provisioner_world import (
+    CLUSTER_ROLE,
     PUBLIC_KEY,
     World,
     build,
@@ -40,7 +41,7 @@ OTHER = "alpha"  # whose records the caller names
 CALLER = "beta"  # who calls, with a world of its own
 
 # Path parameters that name no project's record: an instance's action is a verb, a module is the platform's.
-NOT_RECORDS = {"action", "name", "version"}
+NOT_RECORDS = {"action", "name", "version", "role"}
 # Body fields ending in `_id` that name no project's record: the cloud's own catalogue.
 CATALOGUE = {"image_id", "flavor_id"}
 
@@ -330,12 +331,38 @@ def cases() -> list[Case]:
         Case("GET", "/v1/runs/{run_id}/output", {"run_id": t("run")}),
         Case("POST", "/v1/runs", body={"script_id": t("operational_script"), "instance_ids": [m("instance")]}),
         Case("POST", "/v1/runs", body={"script_id": m("operational_script"), "instance_ids": [t("instance")]}),
+        # clusters
+        Case("GET", "/v1/clusters/{cluster_id}", {"cluster_id": t("cluster")}),
+        Case("DELETE", "/v1/clusters/{cluster_id}", {"cluster_id": t("cluster")}),
+        Case("POST", "/v1/clusters/{cluster_id}/retry", {"cluster_id": t("cluster")}),
+        Case(
+            "POST",
+            "/v1/clusters/{cluster_id}/roles/{role}/scale",
+            {"cluster_id": t("cluster"), "role": CLUSTER_ROLE},
+            body={"count": 2},
+        ),
+        *(
+            Case(
+                "POST",
+                "/v1/clusters/{cluster_id}/members/{instance_id}/replace",
+                {"cluster_id": cluster, "instance_id": t("cluster_member")},
+            )
+            for cluster in (t("cluster"), m("cluster"))
+        ),
+        *(
+            Case(
+                "POST",
+                "/v1/clusters",
+                body={"name": "c3", "roles": [{"name": "db", "template_id": template, "cloud_id": cloud, "count": 1}]},
+            )
+            for template, cloud in ((t("template"), m("cloud")), (m("template"), t("cloud")))
+        ),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (
         ("/v1/images", ("cloud_id",)),
         ("/v1/flavors", ("cloud_id",)),
-        ("/v1/instances", ("cloud_id",)),
+        ("/v1/instances", ("cloud_id", "cluster_id")),
         ("/v1/key-pairs", ("cloud_id",)),
         ("/v1/security-groups", ("cloud_id",)),
         ("/v1/volumes", ("cloud_id", "instance_id")),
