@@ -19,6 +19,7 @@ from clanavi.client._audit import Audit
 from clanavi.client._calls import Call, model_of
 from clanavi.client._catalogue import Flavors, Images, Prices
 from clanavi.client._clouds import Clouds, Modules
+from clanavi.client._clusters import Clusters
 from clanavi.client._drivers import AsyncDriver, SyncDriver
 from clanavi.client._endpoints import Async, Driver, M, Namespace, Sync, operation, procedure
 from clanavi.client._exchange import Context
@@ -100,6 +101,7 @@ class _Api(Namespace[M]):
         self.modules: Modules[M] = Modules(driver, context)
         self.scripts: Scripts[M] = Scripts(driver, context)
         self.templates: Templates[M] = Templates(driver, context)
+        self.clusters: Clusters[M] = Clusters(driver, context)
         self.runs: Runs[M] = Runs(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)

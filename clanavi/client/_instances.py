@@ -46,13 +46,14 @@ class Instances(Namespace[M]):
         state: InstanceStateName | Collection[InstanceStateName] | None = None,
         name: str | None = None,
         discovered: bool | None = None,
+        cluster_id: str | None = None,
         sort: str | None = None,
         order: Order | None = None,
         limit: int | None = None,
     ) -> Listing[InstanceOut]:
-        """The project's instances, filtered (several states match any of them), sorted by `sort` (`created_at`,
-        `updated_at`, `name`, `state`) in `order`, `limit` to a page."""
-        filters = query(cloud_id=cloud_id, state=state, name=name, discovered=discovered)
+        """The project's instances (a cluster's members, with `cluster_id`), filtered (several states match any of
+        them), sorted by `sort` (`created_at`, `updated_at`, `name`, `state`) in `order`, `limit` to a page."""
+        filters = query(cloud_id=cloud_id, state=state, name=name, discovered=discovered, cluster_id=cluster_id)
         return Listing("/v1/instances", page_of(InstanceOut), filters, query(sort=sort, order=order), limit)
 
     @operation

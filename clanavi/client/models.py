@@ -19,6 +19,16 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.clusters.schemas import (
+    ClusterCreate,
+    ClusterDetailOut,
+    ClusterOut,
+    ClusterPreviewOut,
+    RoleHealthOut,
+)
+from services.provisioner.clusters.schemas import (
+    MemberOut as ClusterMemberOut,
+)
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
@@ -89,6 +99,11 @@ __all__ = [
     "CloudOut",
     "CloudTestOut",
     "CloudUpdate",
+    "ClusterCreate",
+    "ClusterDetailOut",
+    "ClusterMemberOut",
+    "ClusterOut",
+    "ClusterPreviewOut",
     "CustomImageOut",
     "FlavorOut",
     "PriceCatalogVersionOut",
@@ -117,6 +132,7 @@ __all__ = [
     "ProjectKeyOut",
     "ProjectCreate",
     "ProjectOut",
+    "RoleHealthOut",
     "RegionOut",
     "ResourceOut",
     "Role",

@@ -18,6 +18,8 @@ SIM_CONFIG = {"boot_seconds": 0.2, "stop_seconds": 0.1, "start_seconds": 0.1, "t
 # Routes anyone may call (they authenticate the caller themselves) and routes every caller may call on their own
 # account; neither holds another project's objects.
 PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me")}
+# The role of each project's cluster.
+CLUSTER_ROLE = "web"
 
 
 @dataclass
@@ -106,6 +108,9 @@ async def populate(tenant: Tenant) -> None:
     await wait_for_state(c, other["id"], "running")
     bulk = {**run, "instance_ids": [instance["id"], other["id"]]}
     ids["batch_id"] = created(await c.post("/v1/runs", json=bulk))["batch_id"]
+    role = {"name": CLUSTER_ROLE, "template_id": ids["template_id"], "cloud_id": cloud["id"], "count": 1}
+    ids["cluster_id"] = created(await c.post("/v1/clusters", json={"name": "shop", "roles": [role]}))["id"]
+    await eventually(lambda: _state_is(c, f"/v1/clusters/{ids['cluster_id']}", "running"), what="cluster running")
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -176,6 +181,11 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "prices": [{"kind": "flavor", "region": "", "item": "sim.small", "price": "0.0250"}],
         },
         ("POST", "/v1/runs"): {"script_id": ids["operational_script_id"], "instance_ids": [ids["instance_id"]]},
+        ("POST", "/v1/clusters"): {
+            "name": "x",
+            "roles": [{"name": "db", "template_id": ids["template_id"], "cloud_id": cloud, "count": 1}],
+        },
+        ("POST", "/v1/clusters/{cluster_id}/roles/{role}/scale"): {"count": 1},
     }
 
 
@@ -186,6 +196,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "name": "simcloud",
         "project_id": "alpha",
         "version": "1",
+        "role": CLUSTER_ROLE,
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -208,6 +219,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/images"),
     ("POST", "/v1/templates"),
     ("POST", "/v1/runs"),
+    ("POST", "/v1/clusters"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

@@ -175,6 +175,7 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "volume_id": "volume_id",
         "resource_id": "instance_id",
         "batch_id": "batch_id",
+        "cluster_id": "cluster_id",
         "user_id": None,
     }
     failures, checked = [], 0
@@ -236,6 +237,7 @@ BODIES_WITHOUT_TEXT = {
     ("patch", "/v1/templates/{template_id}/versions/{version}"),
     # A price file (JSON or CSV) declared as a whole, not field by field: its rows are checked by the importer.
     ("post", "/v1/clouds/{cloud_id}/prices"),
+    ("post", "/v1/clusters/{cluster_id}/roles/{role}/scale"),
 }
 
 
