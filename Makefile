@@ -41,3 +41,4 @@ bench: install
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.templates
 	@$(PY) -m bench.script_runs
+	@$(PY) -m bench.clusters

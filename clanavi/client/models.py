@@ -25,6 +25,7 @@ from services.provisioner.clusters.schemas import (
     ClusterOut,
     ClusterPreviewOut,
     RoleHealthOut,
+    RolePreviewOut,
 )
 from services.provisioner.clusters.schemas import (
     MemberOut as ClusterMemberOut,
@@ -133,6 +134,7 @@ __all__ = [
     "ProjectCreate",
     "ProjectOut",
     "RoleHealthOut",
+    "RolePreviewOut",
     "RegionOut",
     "ResourceOut",
     "Role",

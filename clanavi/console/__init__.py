@@ -19,6 +19,7 @@ from clanavi.console.headers import CONSOLE_PREFIX, ConsoleHeaders
 from clanavi.console.pages import (
     audit,
     auth,
+    clusters,
     identity,
     instances,
     prices,
@@ -84,6 +85,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         runs,
         templates,
         template_launch,
+        clusters,
         audit,
         resources,
         settings,

@@ -442,3 +442,60 @@ def test_scripts_and_templates_and_a_launch_from_a_template(platform: Platform, 
     assert held.err.startswith("clanavi: 409 ")
     usage = owner("instances", "launch", "--name", "x", "--input", "a=b", expect=2)
     assert usage.err == "clanavi: --input, --input-file and --template-version go with --template\n"
+
+
+def test_a_cluster_from_a_spec_file_is_previewed_launched_scaled_and_deleted(
+    platform: Platform, tmp_path: Path
+) -> None:
+    admin = Shell(tmp_path / "admin", CLANAVI_URL=platform.gateway_url, CLANAVI_TOKEN=TOKEN)
+    admin("projects", "create", "--id", "cli-cl", "--name", "Clusters")
+    user_id = admin(
+        "users", "create", "--email", "cl@example.com", "--name", "Cl", "--password-stdin", "-o", "json",
+        stdin=PASSWORD + "\n",
+    ).json()["id"]  # fmt: skip
+    admin("members", "set", user_id, "--role", "owner", "-p", "cli-cl")
+    owner = Shell(tmp_path / "owner")
+    owner("login", "--url", platform.gateway_url, "--email", "cl@example.com", "--project", "cli-cl", "--stdin",
+          stdin=PASSWORD + "\n")  # fmt: skip
+    cloud = owner("clouds", "add", "--name", "sim-cl", "--driver", "simcloud", *SIM, "-o", "json").json()["id"]
+    (tmp_path / "small.yaml").write_text(
+        f"name: small\nclouds:\n  - {{cloud_id: {cloud}, image_id: img-debian-12, flavor_id: sim.small}}\n"
+    )
+    template = owner("templates", "create", "--spec", str(tmp_path / "small.yaml"), "-o", "json").json()["template_id"]
+    spec = {
+        "name": "shop",
+        "on_failure": "degrade",
+        "roles": [
+            {"name": "db", "template_id": template, "cloud_id": cloud, "count": 1},
+            {"name": "web", "template_id": template, "cloud_id": cloud, "count": 1, "depends_on": ["db"]},
+        ],
+    }
+    (tmp_path / "shop.json").write_text(json.dumps(spec))
+
+    preview = owner("clusters", "create", "--file", str(tmp_path / "shop.json"), "--dry-run", "-o", "json").json()
+    assert [(r["role"], r["count"], r["hourly"]) for r in preview] == [("db", 1, "0.0200"), ("web", 1, "0.0200")]
+    assert owner("clusters", "list", "-o", "json").json() == []
+
+    made = owner("clusters", "create", "-f", str(tmp_path / "shop.json"), "-o", "json").json()
+    running = owner.poll("clusters", "show", made["id"], until=lambda c: c["state"] == "running")
+    assert [m["name"] for m in running["members"]] == ["shop-db-1", "shop-web-1"]
+    owner("clusters", "scale", made["id"], "web", "2")
+    grown = owner.poll(
+        "clusters", "show", made["id"], until=lambda c: c["state"] == "running" and len(c["members"]) == 3
+    )
+    assert {r["name"]: (r["count"], r["running"], r["health"]) for r in grown["roles"]} == {
+        "db": (1, 1, 1.0),
+        "web": (2, 2, 1.0),
+    }
+    table = owner("clusters", "show", made["id"]).out
+    assert "shop-web-2" in table and "health" in table
+    members = owner("instances", "list", "-c", "cluster_role", "-o", "json").json()
+    assert sorted(i["cluster_role"] for i in members) == ["db", "web", "web"]
+
+    refused = owner("clusters", "retry", made["id"], expect=1)
+    assert refused.err.startswith("clanavi: 409 ")
+    owner("clusters", "delete", made["id"])
+    ended = owner.poll("clusters", "show", made["id"], until=lambda c: c["state"] == "terminated")
+    assert ended["state"] == "terminated"
+    listed = owner("clusters", "list", "--state", "terminated", "-o", "json").json()
+    assert [c["id"] for c in listed] == [made["id"]]

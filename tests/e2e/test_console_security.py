@@ -521,3 +521,74 @@ async def test_a_viewer_sees_runs_but_starts_none_and_another_project_finds_none
             assert answer.status_code == 404, (path, answer.text)
             assert "does not exist" in answer.text and "size 1" not in answer.text, path
         assert run_id not in (await other.get(f"{CONSOLE}/runs")).text
+
+
+async def test_cluster_pages_make_preview_show_and_scale_a_cluster_and_a_viewer_changes_none(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    owner = await login(platform, members["owner"].email, "default")
+    async with owner:
+        small = {
+            "name": f"small-{uuid.uuid4().hex[:6]}",
+            "clouds": [{"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}],
+        }
+        template = await owner.post("/v1/templates", json=small)
+        assert template.status_code == 201, template.text
+    template_id = template.json()["template_id"]
+    name = f"web-{uuid.uuid4().hex[:6]}"
+    spec = (
+        f"name: {name}\non_failure: degrade\nroles:\n"
+        f"  - {{name: db, template_id: {template_id}, cloud_id: sim, count: 1}}\n"
+        f"  - {{name: web, template_id: {template_id}, cloud_id: sim, count: 2, depends_on: [db]}}\n"
+    )
+    async with logged_in(platform, members["operator"].email) as operator:
+        listing = await operator.get(f"{CONSOLE}/clusters")
+        assert listing.status_code == 200 and 'name="spec"' in listing.text
+        csrf = csrf_of(listing.text)
+        preview = await operator.post(f"{CONSOLE}/clusters", data={"csrf": csrf, "spec": spec, "action": "preview"})
+        assert preview.status_code == 200 and 'id="preview"' in preview.text, preview.text
+        assert "0.0600 USD an hour" in preview.text
+        # A circle and an unknown role: every problem listed where it is in the spec, nothing made.
+        circle = spec.replace("count: 1}", "count: 1, depends_on: [web, cache]}")
+        refused = await operator.post(f"{CONSOLE}/clusters", data={"csrf": csrf, "spec": circle, "action": "create"})
+        assert refused.status_code == 422, refused.text
+        assert "<code>roles.0.depends_on</code>: dependency cycle: db -&gt; web -&gt; db" in refused.text
+        assert "<code>roles.0.depends_on.1</code>: no role cache in this cluster" in refused.text
+
+        made = await operator.post(f"{CONSOLE}/clusters", data={"csrf": csrf, "spec": spec, "action": "create"})
+        assert made.status_code == 303, made.text
+        page_path = made.headers["location"]
+        cluster_id = page_path.rsplit("/", 1)[1]
+
+        async def running() -> bool:
+            page = (await operator.get(page_path)).text
+            return '<strong id="cluster-state">running</strong>' in page
+
+        await eventually(running, what="cluster running")
+        page = await operator.get(page_path)
+        assert_secured(page)
+        assert f'id="member-{name}-web-2"' in page.text and "100%" in page.text
+        scaled = await operator.post(
+            f"{CONSOLE}/clusters/{cluster_id}/actions",
+            data={"csrf": csrf, "action": "scale", "role": "web", "count": "1"},
+        )
+        assert scaled.status_code == 303, scaled.text
+        listed = await operator.get(f"{CONSOLE}/clusters", params={"name": name})
+        assert f'id="cluster-{cluster_id}"' in listed.text and "web &times; 1" in listed.text
+
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        page = await viewer.get(page_path)
+        assert page.status_code == 200
+        main = _main(page)
+        assert "<button" not in main and "<form" not in main
+        forged = await viewer.post(
+            f"{CONSOLE}/clusters/{cluster_id}/actions", data={"csrf": csrf_of(page.text), "action": "delete"}
+        )
+        assert forged.status_code == 403 and 'role="alert"' in forged.text
+    async with platform.client() as admin:
+        kept = (await admin.get(f"/v1/clusters/{cluster_id}")).json()
+        assert kept["state"] in ("scaling", "running") and {r["name"]: r["count"] for r in kept["roles"]} == {
+            "db": 1,
+            "web": 1,
+        }
+        assert (await admin.delete(f"/v1/clusters/{cluster_id}")).status_code == 202
