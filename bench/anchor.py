@@ -43,7 +43,9 @@ APPLICATION_NAME = "bench-anchor"
 # The columns are the answer model's own fields, so a field added to InstanceOut is read here too (or the anchor
 # fails loudly at start instead of answering less than the platform does).
 _FIELDS = tuple(InstanceOut.model_fields)
-_COLUMNS = ", ".join(f"{name}::text AS {name}" if name in ("id", "template_id") else name for name in _FIELDS)
+_COLUMNS = ", ".join(
+    f"{name}::text AS {name}" if name in ("id", "template_id", "cluster_id") else name for name in _FIELDS
+)
 
 # The same rows, in the same order, through the same index (project_id, created_at, id) as the provisioner's list.
 # One statement per shape, as the provisioner's listing builds them: `$2 IS NULL OR ...` in one prepared statement
@@ -86,6 +88,8 @@ CREATE TABLE {SCHEMA}.instances (
     template_version integer,
     inputs jsonb NOT NULL DEFAULT '{{}}',
     boot jsonb,
+    cluster_id uuid,
+    cluster_role text,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
