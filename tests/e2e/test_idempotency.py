@@ -52,3 +52,19 @@ async def test_keys_are_per_project(platform: Platform) -> None:
         assert first.status_code == second.status_code == 202, (first.text, second.text)
         assert first.json()["id"] != second.json()["id"]
         assert "idempotent-replayed" not in second.headers
+
+
+async def test_a_replayed_cluster_create_makes_one_cluster(platform: Platform) -> None:
+    async with platform.client() as client:
+        small = {"name": "idem-small", "clouds": [{"cloud_id": "sim", **LAUNCH}]}
+        template = await client.post("/v1/templates", json=small)
+        assert template.status_code == 201, template.text
+        role = {"name": "db", "template_id": template.json()["template_id"], "cloud_id": "sim", "count": 1}
+        body = {"name": "idem-shop", "roles": [role]}
+        headers = {"Idempotency-Key": "cluster-shop-1"}
+        answers = await asyncio.gather(*(client.post("/v1/clusters", json=body, headers=headers) for _ in range(5)))
+        assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+        assert len({a.content for a in answers}) == 1
+        listed = (await client.get("/v1/clusters", params={"name": "idem-shop"})).json()["items"]
+        assert [c["id"] for c in listed] == [answers[0].json()["id"]]
+        assert (await client.delete(f"/v1/clusters/{listed[0]['id']}")).status_code == 202

@@ -336,7 +336,11 @@ class Clusters:
             async with slots:
                 await self._launch_one(cluster, member)
 
-        await asyncio.gather(*(one(m) for m in planned))
+        outcomes = await asyncio.gather(*(one(m) for m in planned), return_exceptions=True)
+        for member, outcome in zip(planned, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # Left planned: the next pass tries its launch again.
+                log.error("launching member %s of cluster %s failed", member.name, cluster.id, exc_info=outcome)
 
     async def _launch_one(self, cluster: ClusterRecord, member: Member) -> None:
         role = cluster.role(member.role)
