@@ -49,7 +49,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         resources=PostgresResourceRepository(conn),
         inventory=PostgresInventoryRepository(conn),
         templates=PostgresTemplateRepository(conn, kept),
-        runs=PostgresRunRepository(conn),
+        runs=PostgresRunRepository(conn, kept),
         boots=PostgresBootRepository(conn),
         prices=PostgresPriceRepository(conn),
     )
