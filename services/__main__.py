@@ -17,8 +17,8 @@ import sys
 from typing import Any
 
 from kernel.settings import InvalidSettings, ServiceSettings, problems_of, read_settings
+from services.names import SERVICES
 
-SERVICES = ("gateway", "provisioner", "audit")
 # The exit status of a command refused for its settings (as for a usage error).
 BAD_SETTINGS = 2
 

@@ -25,7 +25,7 @@ from adapters.base import (
     Page,
     QuotaExceeded,
 )
-from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, telemetry
+from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, own_cpu, telemetry
 from adapters.simcloud.addresses import disassociate_all
 from adapters.simcloud.catalogue import Catalogue
 from adapters.simcloud.config import SimCloudConfig
@@ -345,7 +345,8 @@ class Instances:
             reason=row["reason"],
             host_keys=tuple(self._config.guest_ssh.host_keys) if self._config.guest_ssh else (),
         )
-        return console.render(guest, history, self._store.clock(), self._config.speedup)
+        with own_cpu.simulating("console"):
+            return console.render(guest, history, self._store.clock(), self._config.speedup)
 
     async def metrics(self, instance_id: str, since: datetime) -> list[MetricSample]:
         if since.tzinfo is None:

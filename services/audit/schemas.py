@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from services.audit.domain import AuditRecord
+if TYPE_CHECKING:
+    # Only named: the answers are read from records, and clients of the API need not import the audit's domain.
+    from services.audit.domain import AuditRecord
 
 __all__ = ["AuditEvent", "AuditEventPage", "ChainVerification"]
 

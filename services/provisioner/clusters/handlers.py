@@ -120,7 +120,7 @@ async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tu
             continue
         launch = _member_launch(req.project_id, role.cloud_id, domain.member_name(req.name, role.name, 1), "")
         try:
-            draft, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
+            draft, _, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
             secret = sorted(n for n, r in draft.resolved.items() if r.level == "cluster" and r.spec.secret)
             problems += [
                 {"location": f"body.roles.{i}.inputs.{n}", "message": "a secret is set on the template, not here"}

@@ -150,9 +150,10 @@ async def launch_from_template(
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
     request names none. Nothing is recorded unless all of it is valid. A cluster's launch names its `member`."""
-    draft, made, names = await drafted(uow, clouds, req, template)
-    # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
-    login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
+    draft, made, names, login_key = await drafted(uow, clouds, req, template)
+    # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate); a project's
+    # first such launch makes the key.
+    login_key = login_key or await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
     return await _accept(uow, clouds, made, draft.cloud, names, plan, member)
@@ -160,9 +161,9 @@ async def launch_from_template(
 
 async def drafted(
     uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch
-) -> tuple[templates.LaunchDraft, LaunchRequest, LaunchNames]:
+) -> tuple[templates.LaunchDraft, LaunchRequest, LaunchNames, str | None]:
     """A template's draft on the chosen cloud, the launch with the template's options where the request names none,
-    and what that launch names in the cloud."""
+    what that launch names in the cloud, and the project's run key (None until it has one), all in one reading."""
     async with uow.reading() as repos:
         draft = await templates.draft_launch(
             repos,
@@ -185,7 +186,8 @@ async def drafted(
             user_data=None,
         )
         names = await launch_names(repos, made)
-    return draft, made, names
+        key = await repos.runs.project_key(req.project_id)
+    return draft, made, names, key[0] if key else None
 
 
 async def launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:

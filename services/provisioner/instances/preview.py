@@ -55,7 +55,7 @@ async def preview(
             names = await handlers.launch_names(repos, req)
         plan = None
     else:
-        draft, req, names = await handlers.drafted(uow, clouds, req, template)
+        draft, req, names, _ = await handlers.drafted(uow, clouds, req, template)
         # No login key: a preview makes none, and the user data's size changes no price.
         plan = await templates.plan(clouds, draft)
         req = replace(req, image_id=plan.image_id, flavor_id=plan.flavor_id)

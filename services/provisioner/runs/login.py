@@ -9,6 +9,8 @@ list would replace an earlier one's), so a template's own `users` stay as they a
 
 from __future__ import annotations
 
+import functools
+
 import yaml
 
 from services.provisioner.runs.domain import LOGIN_USER
@@ -18,6 +20,8 @@ from services.provisioner.templates.boot import BootPart
 FILENAME = "zz-clanavi-login"
 
 
+# A project's key never changes once made: its part is rendered once, not at every launch.
+@functools.lru_cache(maxsize=256)
 def cloud_config(public_key: str) -> str:
     config = {
         "merge_how": [

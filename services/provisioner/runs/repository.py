@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from kernel.db import from_row
+from kernel.db import Connection, from_row
 from kernel.keyset import Listing, PageRequest, Where, fetch_page
 from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances.repository import InstanceRepository, key_of
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS
 from services.provisioner.runs.domain import OUTPUT_LIMIT, RunRecord
+from services.provisioner.templates.kept import KeptVersions
 from services.provisioner.templates.repository import TemplateRepository
 from services.provisioner.work.engine import PendingStore
 from services.provisioner.work.table import _DUE, PENDING_COLUMNS, RECORD_COLUMNS, PendingTable, Stored, kept
@@ -122,6 +123,11 @@ class PostgresRunRepository(PendingTable[RunRecord]):
         "batch_limit": kept,
         **changing,
     }
+
+    def __init__(self, conn: Connection, memory: KeptVersions | None = None) -> None:
+        """`memory`: what the service keeps of records that never change (projects' run keys among them)."""
+        super().__init__(conn)
+        self._memory = memory
 
     def _record(self, row: Any) -> RunRecord:
         return record_of(row)
@@ -252,10 +258,18 @@ class PostgresRunRepository(PendingTable[RunRecord]):
         )
 
     async def project_key(self, project_id: str) -> tuple[str, bytes] | None:
+        kept = self._memory.project_key(project_id) if self._memory is not None else None
+        if kept is not None:
+            return kept
         row = await self._conn.fetchrow(
             "SELECT public_key, sealed_private FROM project_keys WHERE project_id = $1", project_id
         )
-        return (row["public_key"], bytes(row["sealed_private"])) if row else None
+        if row is None:
+            return None
+        found = (row["public_key"], bytes(row["sealed_private"]))
+        if self._memory is not None:
+            self._memory.keep_project_key(project_id, found)
+        return found
 
     async def add_project_key(self, project_id: str, public_key: str, sealed_private: bytes, at: datetime) -> None:
         await self._conn.execute(
