@@ -802,11 +802,11 @@ class FakeClusterRepository:
         return _page(found, request)
 
     async def active(self) -> list[str]:
-        return [c.id for c in self.db.clusters.values() if c.state in CLUSTER_ACTIVE]
+        return [c.id for c in self.db.clusters.values() if c.state in CLUSTER_ACTIVE or c.tidying]
 
     async def lock_active(self, cluster_id: str) -> ClusterRecord | None:
         found = self.db.clusters.get(cluster_id)
-        return found if found is not None and found.state in CLUSTER_ACTIVE else None
+        return found if found is not None and (found.state in CLUSTER_ACTIVE or found.tidying) else None
 
     async def members(self, cluster_id: str) -> list[Member]:
         mine = [m for (c, _, _), m in self.db.cluster_members.items() if c == cluster_id]

@@ -144,3 +144,16 @@ def test_health_counts_the_members_a_role_counts_on() -> None:
     members = [member("web", 1), member("web", 2, "pending"), member("web", 3, None), member("web", 4, retired=True)]
     (web,) = domain.health(c, members)
     assert web.states == {"running": 1, "pending": 1, "planned": 1} and web.health == 0.25
+
+
+def test_a_rolled_back_cluster_is_looked_at_until_what_it_took_out_has_ended() -> None:
+    members = [member("db", 1), member("db", 2, "error")]
+    back = domain.step(cluster(role("db", 2, next_n=3), on_failure="rollback"), members, NOW)
+    assert back.cluster.state == "rolled_back" and back.cluster.tidying
+    retired = back.retire
+    # A terminate lost to a restart is asked for again on the next look.
+    again = domain.step(back.cluster, retired, NOW)
+    assert again.terminate == ["i-db-1", "i-db-2"] and not again.changed
+    ended = [replace(m, instance_state="terminated") for m in retired]
+    done = domain.step(back.cluster, ended, NOW)
+    assert not done.cluster.tidying and done.changed and not done.terminate

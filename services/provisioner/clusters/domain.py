@@ -96,6 +96,8 @@ class ClusterRecord:
     reason: str | None = None
     # Whether it has ever been all running: a failure after that degrades it, whatever `on_failure` says.
     was_running: bool = False
+    # Members it took out still have instances in their cloud: the provisioner keeps looking at it until they end.
+    tidying: bool = False
     last_event_id: str | None = None
 
     def role(self, name: str) -> Role | None:
@@ -284,10 +286,12 @@ class Step:
     retire: list[Member] = field(default_factory=list)
     terminate: list[str] = field(default_factory=list)
     events: list[EventPayload] = field(default_factory=list)
+    # Whether the cluster's own record changed otherwise (it is tidying up, or has done so).
+    touched: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.plan or self.retire or self.events)
+        return bool(self.plan or self.retire or self.events or self.touched)
 
 
 def _planned(cluster: ClusterRecord, role: Role, how_many: int, now: datetime) -> tuple[Role, list[Member]]:
@@ -321,7 +325,19 @@ def _failure(cluster: ClusterRecord, failed: Sequence[Member]) -> str:
 
 
 def step(cluster: ClusterRecord, members: Sequence[Member], now: datetime) -> Step:
-    """The decision a look at the cluster takes now (see the module's docstring)."""
+    """The decision a look at the cluster takes now (see the module's docstring). A cluster keeps being looked at
+    while it is `tidying`: members it took out still have instances in their cloud (a rolled back or degraded
+    cluster's too), so that a terminate lost to a restart is asked for again."""
+    decided = _decide(cluster, members, now)
+    retired = {(m.role, m.n): m for m in decided.retire}
+    after = [retired.get((m.role, m.n), m) for m in members]
+    tidying = any(m.retired and m.instance_id is not None and not m.ended for m in after)
+    if decided.cluster.tidying == tidying:
+        return decided
+    return replace(decided, cluster=replace(decided.cluster, tidying=tidying), touched=True)
+
+
+def _decide(cluster: ClusterRecord, members: Sequence[Member], now: datetime) -> Step:
     if cluster.state == "terminating":
         return _terminating(cluster, members, now)
     if cluster.state not in ("launching", "scaling"):

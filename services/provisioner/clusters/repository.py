@@ -15,8 +15,8 @@ from services.provisioner.instances.repository import key_of
 from services.provisioner.listing import RECORD_KEY, RECORD_SORTS
 
 _COLUMNS = (
-    "id, project_id, name, state, on_failure, roles, reason, was_running, correlation_id, last_event_id, created_at, "
-    "updated_at"
+    "id, project_id, name, state, on_failure, roles, reason, was_running, tidying, correlation_id, last_event_id, "
+    "created_at, updated_at"
 )
 CLUSTER_LISTING = Listing(f"SELECT {_COLUMNS} FROM clusters", RECORD_SORTS, RECORD_KEY)
 _MEMBER_COLUMNS = (
@@ -38,11 +38,11 @@ class ClusterRepository(Protocol):
     async def save(self, cluster: ClusterRecord) -> None: ...
     async def page(self, flt: ClusterFilter, request: PageRequest) -> tuple[list[ClusterRecord], str | None]: ...
     async def active(self) -> list[str]:
-        """Ids of every project's clusters the provisioner moves on by itself."""
+        """Ids of every project's clusters the provisioner moves on by itself: the active, and those tidying up."""
         ...
 
     async def lock_active(self, cluster_id: str) -> ClusterRecord | None:
-        """The cluster, locked, while it is active and no other transaction holds it (None otherwise)."""
+        """The cluster, locked, while it is active or tidying and no other transaction holds it (None otherwise)."""
         ...
 
     async def members(self, cluster_id: str) -> list[Member]:
@@ -78,7 +78,7 @@ class PostgresClusterRepository:
 
     async def add(self, cluster: ClusterRecord) -> None:
         await self._conn.execute(
-            f"INSERT INTO clusters ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            f"INSERT INTO clusters ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             *self._values(cluster),
         )
 
@@ -93,6 +93,7 @@ class PostgresClusterRepository:
             [r.as_json() for r in c.roles],
             c.reason,
             c.was_running,
+            c.tidying,
             c.correlation_id,
             None if c.last_event_id is None else uuid.UUID(c.last_event_id),
             c.created_at,
@@ -113,8 +114,8 @@ class PostgresClusterRepository:
     async def save(self, cluster: ClusterRecord) -> None:
         c = cluster
         await self._conn.execute(
-            """UPDATE clusters SET state = $2, roles = $3, reason = $4, was_running = $5, correlation_id = $6,
-                   last_event_id = $7, updated_at = $8
+            """UPDATE clusters SET state = $2, roles = $3, reason = $4, was_running = $5, tidying = $9,
+                   correlation_id = $6, last_event_id = $7, updated_at = $8
                WHERE id = $1""",
             uuid.UUID(c.id),
             c.state,
@@ -124,6 +125,7 @@ class PostgresClusterRepository:
             c.correlation_id,
             None if c.last_event_id is None else uuid.UUID(c.last_event_id),
             c.updated_at,
+            c.tidying,
         )
 
     async def page(self, flt: ClusterFilter, request: PageRequest) -> tuple[list[ClusterRecord], str | None]:
@@ -137,13 +139,14 @@ class PostgresClusterRepository:
 
     async def active(self) -> list[str]:
         rows = await self._conn.fetch(
-            "SELECT id FROM clusters WHERE state = ANY($1::text[]) ORDER BY updated_at", sorted(ACTIVE)
+            "SELECT id FROM clusters WHERE state = ANY($1::text[]) OR tidying ORDER BY updated_at", sorted(ACTIVE)
         )
         return [str(r["id"]) for r in rows]
 
     async def lock_active(self, cluster_id: str) -> ClusterRecord | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM clusters WHERE id = $1 AND state = ANY($2::text[]) FOR UPDATE SKIP LOCKED",
+            f"SELECT {_COLUMNS} FROM clusters WHERE id = $1 AND (state = ANY($2::text[]) OR tidying) "
+            "FOR UPDATE SKIP LOCKED",
             uuid.UUID(cluster_id),
             sorted(ACTIVE),
         )

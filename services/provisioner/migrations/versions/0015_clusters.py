@@ -18,6 +18,8 @@ def upgrade() -> None:
             roles jsonb NOT NULL,
             reason text,
             was_running boolean NOT NULL DEFAULT false,
+            -- Members it took out still have instances in their cloud: followed until they end.
+            tidying boolean NOT NULL DEFAULT false,
             correlation_id text NOT NULL,
             last_event_id uuid,
             created_at timestamptz NOT NULL,
@@ -26,7 +28,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX clusters_listing ON clusters (project_id, created_at, id)")
     # The clusters the provisioner moves on by itself.
     op.execute(
-        "CREATE INDEX clusters_active ON clusters (state) WHERE state IN ('launching', 'scaling', 'terminating')"
+        "CREATE INDEX clusters_active ON clusters (state) "
+        "WHERE state IN ('launching', 'scaling', 'terminating') OR tidying"
     )
     op.execute("""
         CREATE TABLE cluster_members (
