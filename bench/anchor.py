@@ -86,6 +86,8 @@ CREATE TABLE {SCHEMA}.instances (
     template_version integer,
     inputs jsonb NOT NULL DEFAULT '{{}}',
     boot jsonb,
+    expires_at timestamptz,
+    expiry_action text,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

@@ -9,6 +9,15 @@ from kernel.events.addresses import (
 )
 from kernel.events.clouds import CloudAdded, CloudRemoved, CloudUpdated
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
+from kernel.events.guardrails import (
+    ApprovalApproved,
+    ApprovalRejected,
+    ApprovalRequested,
+    GuardrailsChanged,
+    InstanceExpired,
+    InstanceExpiryWarned,
+    InstanceLifetimeExtended,
+)
 from kernel.events.identity import (
     PLATFORM_SCOPE,
     ApiKeyCreated,
@@ -87,7 +96,6 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
-    "PLATFORM_SCOPE",
     "AddressAllocated",
     "AddressAssociated",
     "AddressDisassociated",
@@ -95,6 +103,9 @@ __all__ = [
     "AddressReleased",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "ApprovalApproved",
+    "ApprovalRejected",
+    "ApprovalRequested",
     "CloudAdded",
     "CloudRemoved",
     "CloudSyncFailed",
@@ -102,6 +113,7 @@ __all__ = [
     "CloudUpdated",
     "Envelope",
     "EventPayload",
+    "GuardrailsChanged",
     "ImageAvailable",
     "ImageCreated",
     "ImageDeregistered",
@@ -112,8 +124,11 @@ __all__ = [
     "InstanceBootScriptFailed",
     "InstanceDiscovered",
     "InstanceDrifted",
+    "InstanceExpired",
+    "InstanceExpiryWarned",
     "InstanceFailed",
     "InstanceLaunched",
+    "InstanceLifetimeExtended",
     "InstanceRebooted",
     "InstanceRequested",
     "InstanceRunning",
@@ -129,6 +144,7 @@ __all__ = [
     "MemberRemoved",
     "ModuleDisabled",
     "ModuleEnabled",
+    "PLATFORM_SCOPE",
     "PriceCatalogImported",
     "PriceCatalogReplaced",
     "ProjectCreated",

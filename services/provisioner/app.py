@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -32,6 +33,7 @@ from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.errors import RetryLater
+from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
@@ -89,12 +91,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             # The table of kinds the one pending-action engine serves.
             kinds = (InstanceKind(keyring), RESOURCES)
             boots = BootFollower(uow, clouds, read_every=settings.boot_read_seconds, bound=settings.boot_follow_seconds)
+            approval_wait = timedelta(hours=settings.approval_wait_hours)
+            expiry = ExpiryFollower(uow, clouds, approval_wait=approval_wait)
             worker = Worker(
                 engine,
                 kinds,
                 interval=settings.follow_interval,
                 concurrency=settings.concurrency,
-                followers=(boots.follow,),
+                followers=(boots.follow, expiry.follow),
             )
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
@@ -116,6 +120,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
             app.state.uow = uow
             app.state.engine = engine
+            app.state.approval_wait = approval_wait
             app.state.inventory = inventory
             app.state.runtime = runtime
             app.state.clouds = clouds

@@ -14,6 +14,7 @@ from kernel.db import Connection, Pool
 from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
+from services.provisioner.guardrails.repository import GuardrailRepository, PostgresGuardrailRepository
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
@@ -35,6 +36,7 @@ class Repositories:
     runs: RunRepository
     boots: BootRepository
     prices: PriceRepository
+    guardrails: GuardrailRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -52,6 +54,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         runs=PostgresRunRepository(conn),
         boots=PostgresBootRepository(conn),
         prices=PostgresPriceRepository(conn),
+        guardrails=PostgresGuardrailRepository(conn),
     )
 
 
