@@ -98,6 +98,8 @@ class World:
     operational_script: str  # run by `run`
     run: str  # of `operational_script` on `instance`, ended
     batch: str  # runs of `operational_script` on `instance` and another instance, ended
+    expiring: str  # running, with a lifetime of its own
+    approval: str  # pending: its launch waits (the project's guard-rails have an approval threshold)
 
     def ids(self) -> dict[str, str]:
         return asdict(self)
@@ -180,7 +182,14 @@ async def build(client: httpx.AsyncClient, project: str) -> World:
     ended = ("succeeded", "failed", "timed_out")
     await until(client, f"/v1/runs?batch_id={batch}", h, lambda page: all(r["state"] in ended for r in page["items"]))
     await until(client, f"/v1/runs/{run}", h, lambda r: r["state"] in ended)
+    brief = {**launch, "name": f"{project}-brief", "lifetime_hours": 1000}
+    expiring = ok(await client.post("/v1/instances", headers=h, json=brief), 202)["id"]
+    await until(client, f"/v1/instances/{expiring}", h, in_state("running"))
+    ok(await client.put("/v1/guardrails", headers=h, json={"approval_threshold": "1", "currency": "USD"}))
+    waiting = ok(await client.post("/v1/instances", headers=h, json={**launch, "name": f"{project}-big"}), 202)
     return World(
+        expiring=expiring,
+        approval=waiting["approval"]["id"],
         operational_script=operational,
         run=run,
         batch=batch,
@@ -220,6 +229,8 @@ async def everything(database_url: str) -> dict[str, Any]:
             "template_versions",
             "script_runs",
             "project_keys",
+            "guardrails",
+            "approvals",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]

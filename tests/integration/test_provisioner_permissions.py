@@ -47,6 +47,7 @@ PATH_RECORDS = {
     "script_id": "script",
     "template_id": "template",
     "run_id": "run",
+    "approval_id": "approval",
 }
 # Records on which the route would succeed, had it not refused the caller.
 ROUTE_RECORDS = {
@@ -54,6 +55,7 @@ ROUTE_RECORDS = {
     ("POST", "/v1/volumes/{volume_id}/actions/attach"): {"volume_id": "spare_volume"},
     ("DELETE", "/v1/addresses/{address_id}"): {"address_id": "spare_address"},
     ("POST", "/v1/addresses/{address_id}/actions/associate"): {"address_id": "spare_address"},
+    ("POST", "/v1/instances/{instance_id}/extend"): {"instance_id": "expiring"},
 }
 PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1}
 # A query that makes a route do the most.
@@ -95,6 +97,9 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": True},
         ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": world.operational_script},
         ("POST", "/v1/runs"): {"script_id": world.operational_script, "instance_ids": [world.instance]},
+        ("PUT", "/v1/guardrails"): {"max_instances": 1},
+        ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
+        ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
     }
 
 

@@ -330,6 +330,11 @@ def cases() -> list[Case]:
         Case("GET", "/v1/runs/{run_id}/output", {"run_id": t("run")}),
         Case("POST", "/v1/runs", body={"script_id": t("operational_script"), "instance_ids": [m("instance")]}),
         Case("POST", "/v1/runs", body={"script_id": m("operational_script"), "instance_ids": [t("instance")]}),
+        # approvals (theirs waits) and lifetimes (theirs has one)
+        Case("GET", "/v1/approvals/{approval_id}", {"approval_id": t("approval")}),
+        Case("POST", "/v1/approvals/{approval_id}/approve", {"approval_id": t("approval")}),
+        Case("POST", "/v1/approvals/{approval_id}/reject", {"approval_id": t("approval")}, body={"reason": "mine"}),
+        Case("POST", "/v1/instances/{instance_id}/extend", {"instance_id": t("expiring")}, body={"hours": 1}),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (
@@ -343,6 +348,7 @@ def cases() -> list[Case]:
         ("/v1/addresses", ("cloud_id", "instance_id")),
         ("/v1/images/custom", ("cloud_id", "instance_id")),
         ("/v1/runs", ("instance_id", "batch_id")),
+        ("/v1/approvals", ("instance_id",)),
     ):
         for name in names:
             found.append(Case("GET", route, query={name: t(name.removesuffix("_id"))}))
