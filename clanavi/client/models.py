@@ -19,6 +19,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.guardrails.schemas import ExtendIn, GuardrailsIn, GuardrailsOut, RejectIn
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
@@ -43,15 +44,18 @@ from services.provisioner.resources.schemas import (
 )
 from services.provisioner.runs.schemas import BulkRunIn, ProjectKeyOut, RunBatchOut, RunIn, RunOut, RunOutputOut
 from services.provisioner.schemas import (
+    ApprovalOut,
     CloudCreate,
     CloudOut,
     CloudTestOut,
     CloudUpdate,
     FlavorOut,
+    GuardrailVerdictOut,
     ImageOut,
     InstanceCreate,
     InstanceOut,
     InstanceStateName,
+    LaunchedOut,
     LaunchPreviewOut,
     MetricSampleOut,
     MetricsOut,
@@ -76,6 +80,13 @@ from services.provisioner.templates.schemas import (
 )
 
 __all__ = [
+    "ApprovalOut",
+    "ExtendIn",
+    "GuardrailVerdictOut",
+    "GuardrailsIn",
+    "GuardrailsOut",
+    "LaunchedOut",
+    "RejectIn",
     "AddressAllocate",
     "AddressAssociate",
     "AddressOut",

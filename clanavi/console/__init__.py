@@ -19,6 +19,7 @@ from clanavi.console.headers import CONSOLE_PREFIX, ConsoleHeaders
 from clanavi.console.pages import (
     audit,
     auth,
+    guardrails,
     identity,
     instances,
     prices,
@@ -89,6 +90,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         settings,
         identity,
         prices,
+        guardrails,
     ):
         router.include_router(pages.router)
     app.include_router(router)

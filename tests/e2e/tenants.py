@@ -106,6 +106,11 @@ async def populate(tenant: Tenant) -> None:
     await wait_for_state(c, other["id"], "running")
     bulk = {**run, "instance_ids": [instance["id"], other["id"]]}
     ids["batch_id"] = created(await c.post("/v1/runs", json=bulk))["batch_id"]
+    # A costly launch waits for approval: the threshold is set for it alone, nothing else is held back.
+    created(await c.put("/v1/guardrails", json={"approval_threshold": "1", "currency": "USD"}))
+    waiting = created(await c.post("/v1/instances", json={**launch, "name": f"big-{tenant.project}"}))
+    ids["approval_id"] = waiting["approval"]["id"]
+    created(await c.put("/v1/guardrails", json={}))
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -176,6 +181,9 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "prices": [{"kind": "flavor", "region": "", "item": "sim.small", "price": "0.0250"}],
         },
         ("POST", "/v1/runs"): {"script_id": ids["operational_script_id"], "instance_ids": [ids["instance_id"]]},
+        ("PUT", "/v1/guardrails"): {"max_instances": 1000},
+        ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
+        ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
     }
 
 
@@ -211,7 +219,12 @@ BODY_REFERENCES = {
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.
-OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys"), ("POST", "/v1/scripts")}
+OWN_PROJECT_WRITES = {
+    ("POST", "/v1/clouds"),
+    ("POST", "/v1/api-keys"),
+    ("POST", "/v1/scripts"),
+    ("PUT", "/v1/guardrails"),
+}
 
 
 def admin_only(method: str, path: str) -> bool:
