@@ -8,84 +8,109 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner, Role
 from tests.e2e.console_kit import CONSOLE, csrf_of, logged_in
 from tests.e2e.platform import TOKEN, Platform, wait_for_state
 from tests.e2e.tenants import user_in
 from tests.e2e.test_cli import SIM, Shell
 
 pytestmark = pytest.mark.e2e
+FORGER = IdentitySigner(b"not-the-platform-s-internal-key-0123456789")
 # The command runs this checkout's code, wherever the package was installed from.
 CODE = {"PYTHONPATH": str(Path(__file__).parents[2])}
 
 
 def test_guardrails_and_approvals_from_the_command_line(platform: Platform, tmp_path: Path) -> None:
     url = platform.gateway_url
-    admin = Shell(tmp_path / "admin", CLANAVI_URL=url, CLANAVI_TOKEN=TOKEN, **CODE)
-    for project in ("rails", "elsewhere"):
-        admin("projects", "create", "--id", project, "--name", project.title())
-    shells = {}
-    for project, role in (("rails", "owner"), ("rails", "viewer"), ("elsewhere", "owner")):
-        key = admin("api-keys", "create", "--name", role, "--role", role, "-p", project, "-o", "json").json()["key"]
-        shells[project, role] = shell = Shell(tmp_path / f"{project}-{role}", **CODE)
-        shell("login", "--url", url, "--api-key", "--stdin", stdin=key + "\n")
-    owner, viewer, stranger = shells["rails", "owner"], shells["rails", "viewer"], shells["elsewhere", "owner"]
-    cloud = owner("clouds", "add", "--name", "sim-rails", "--driver", "simcloud", *SIM, "-o", "json").json()["id"]
+    keys = {}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as admin:
+        for project in ("rails", "elsewhere"):
+            assert admin.post("/v1/projects", json={"id": project, "name": project.title()}).status_code == 201
+        for project, role in (("rails", "owner"), ("rails", "viewer"), ("elsewhere", "owner")):
+            made = admin.post("/v1/api-keys", json={"name": role, "role": role}, headers={"X-Clanavi-Project": project})
+            keys[project, role] = made.json()["key"]
+    owner = Shell(tmp_path / "owner", **CODE)
+    owner("login", "--url", url, "--api-key", "--stdin", stdin=keys["rails", "owner"] + "\n")
+    viewer, stranger = (
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {keys[k]}"}, timeout=30)
+        for k in (("rails", "viewer"), ("elsewhere", "owner"))
+    )
+    with viewer, stranger:
+        cloud = owner("clouds", "add", "--name", "sim-rails", "--driver", "simcloud", *SIM, "-o", "json").json()["id"]
+        rails = ["--max-instances", "2", "--approval-threshold", "10", "--currency", "USD"]
+        rails += ["--max-lifetime-hours", "24", "--expiry-warning", "1", "--required-tag", "team"]
+        set_ = owner("guardrails", "set", *rails, "-o", "json").json()
+        assert (set_["version"], set_["max_instances"], set_["approval_threshold"]) == (1, 2, "10")
+        assert viewer.get("/v1/guardrails").json()["required_tags"] == {"team": []}
+        assert viewer.put("/v1/guardrails", json={"max_instances": 99}).status_code == 403
 
-    rails = ("--max-instances", "2", "--approval-threshold", "10", "--currency", "USD", "--max-lifetime-hours", "24")
-    set_ = owner("guardrails", "set", *rails, "--expiry-warning", "1", "--required-tag", "team", "-o", "json").json()
-    assert (set_["version"], set_["max_instances"], set_["approval_threshold"]) == (1, 2, "10")
-    assert viewer("guardrails", "show", "-o", "json").json()["required_tags"] == {"team": []}
-    assert viewer("guardrails", "set", "--max-instances", "99", expect=1).err.startswith("clanavi: 403 ")
+        machine = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.nano"}
+        assert viewer.post("/v1/instances", json={**machine, "name": "bare"}).status_code == 403
+        launch = ("instances", "launch", "--image", "img-debian-12", "--cloud", cloud)
+        # sim.small costs 14.60 USD a month at SimCloud's built-in prices: more than the threshold.
+        costly = owner(*launch, "--tag", "team=web", "--flavor", "sim.small", "--name", "big", "--lifetime-hours", "12",
+                       "-o", "json")  # fmt: skip
+        big = costly.json()[0] if isinstance(costly.json(), list) else costly.json()
+        assert big["state"] == "awaiting_approval" and "waits for approval" in costly.err
+        approval = big["approval"]["id"]
+        pending = owner("approvals", "list", "--state", "pending", "-o", "json").json()
+        assert [(a["id"], a["monthly"], a["threshold"]) for a in pending] == [(approval, "14.6000", "10")]
+        assert viewer.post(f"/v1/approvals/{approval}/approve").status_code == 403
+        # An owner's identity signed with a key of the viewer's own, and a role header: the gateway heeds neither,
+        # and the provisioner itself refuses the forged identity.
+        forged = {
+            IDENTITY_HEADER: FORGER.sign(Identity("user:mallory", "rails", Role.OWNER)),
+            "X-Clanavi-Role": "owner",
+        }
+        assert viewer.post(f"/v1/approvals/{approval}/approve", headers=forged).status_code == 403
+        provisioner = f"http://127.0.0.1:{platform.processes['provisioner'].port}"
+        direct = httpx.post(f"{provisioner}/v1/approvals/{approval}/approve", headers=forged, timeout=30)
+        assert direct.status_code == 401, direct.text
+        assert stranger.get(f"/v1/approvals/{approval}").status_code == 404
+        assert stranger.post(f"/v1/approvals/{approval}/approve").status_code == 404
 
-    launch = ("instances", "launch", "--image", "img-debian-12", "--cloud", cloud, "--tag", "team=web")
-    untagged = owner("instances", "launch", "--image", "img-debian-12", "--flavor", "sim.nano", "--cloud", cloud,
-                     "--name", "bare", expect=1)  # fmt: skip
-    assert untagged.err.startswith("clanavi: 422 ") and "tags.team" in untagged.err
-    # sim.small costs 14.60 USD a month at SimCloud's built-in prices: more than the threshold.
-    costly = owner(*launch, "--flavor", "sim.small", "--name", "big", "--lifetime-hours", "12", "-o", "json")
-    big = costly.json()[0] if isinstance(costly.json(), list) else costly.json()
-    assert big["state"] == "awaiting_approval" and "waits for approval" in costly.err
-    approval = big["approval"]["id"]
-    pending = viewer("approvals", "list", "--state", "pending", "-o", "json").json()
-    assert [(a["id"], a["monthly"], a["threshold"]) for a in pending] == [(approval, "14.6000", "10")]
-    assert viewer("approvals", "approve", approval, expect=1).err.startswith("clanavi: 403 ")
-    assert stranger("approvals", "show", approval, expect=1).err.startswith("clanavi: 404 ")
-    assert stranger("approvals", "approve", approval, expect=1).err.startswith("clanavi: 404 ")
+        approved = owner("approvals", "approve", approval, "-o", "json").json()
+        assert approved["state"] == "approved" and approved["decided_by"].startswith("key:")
+        assert owner("approvals", "approve", approval, "-o", "json").json() == approved
+        running = wait_until(viewer, big["id"], "running")
+        assert running["expires_at"] is not None
 
-    approved = owner("approvals", "approve", approval, "-o", "json").json()
-    assert approved["state"] == "approved" and approved["decided_by"].startswith("key:")
-    assert owner("approvals", "approve", approval, "-o", "json").json() == approved
-    running = owner.poll("instances", "show", big["id"], until=lambda i: i["state"] == "running")
-    assert running["state"] == "running" and running["expires_at"] is not None
+        second = owner(*launch, "--tag", "team=web", "--flavor", "sim.small", "--name", "big2", "-o", "json").json()
+        second = second[0] if isinstance(second, list) else second
+        rejected = owner("approvals", "reject", second["approval"]["id"], "--reason", "too big", "-o", "json").json()
+        assert (rejected["state"], rejected["reason"]) == ("rejected", "too big")
+        assert viewer.get(f"/v1/instances/{second['id']}").json()["state"] == "rejected"
 
-    second = owner(*launch, "--flavor", "sim.small", "--name", "big2", "-o", "json").json()
-    second = second[0] if isinstance(second, list) else second
-    rejected = owner("approvals", "reject", second["approval"]["id"], "--reason", "too big", "-o", "json").json()
-    assert (rejected["state"], rejected["reason"]) == ("rejected", "too big")
-    assert owner("approvals", "approve", second["approval"]["id"], expect=1).err.startswith("clanavi: 409 ")
-    ended = owner("instances", "show", second["id"], "-o", "json").json()
-    assert (ended["state"], ended["provider_id"]) == ("rejected", None)
+        # A rejected launch no longer counts: one more fits, then the quota of 2 refuses the next, naming it.
+        brief = owner(*launch, "--tag", "team=db", "--flavor", "sim.nano", "--name", "brief", "--lifetime-hours",
+                      "0.0005", "-o", "json")  # fmt: skip
+        short = brief.json()[0] if isinstance(brief.json(), list) else brief.json()
+        assert short["state"] == "requested"
+        over = owner(*launch, "--flavor", "sim.nano", "--name", "over", "--tag", "team=db", expect=1)
+        assert over.err.startswith("clanavi: 409 ") and "max_instances: 2 used + 1 > 2" in over.err
 
-    # A rejected launch no longer counts: one more fits, then the quota of 2 refuses the next, naming it.
-    brief = owner(*launch, "--flavor", "sim.nano", "--name", "brief", "--lifetime-hours", "0.0005", "-o", "json")
-    short = brief.json()[0] if isinstance(brief.json(), list) else brief.json()
-    assert short["state"] == "requested"
-    over = owner(*launch, "--flavor", "sim.nano", "--name", "over", expect=1)
-    assert over.err.startswith("clanavi: 409 ") and "max_instances: 2 used + 1 > 2" in over.err
+        # Its lifetime of under two seconds ends in a stop (the project's expiry action).
+        wait_until(viewer, short["id"], "stopped")
+        extended = owner("instances", "extend", big["id"], "--hours", "1", "-o", "json").json()
+        assert extended["expires_at"] > running["expires_at"]
+        assert viewer.post(f"/v1/instances/{big['id']}/extend", json={"hours": 1}).status_code == 403
 
-    # Its lifetime of under two seconds ends in a stop (the project's expiry action).
-    stopped = owner.poll("instances", "show", short["id"], until=lambda i: i["state"] == "stopped", within=30)
-    assert stopped["state"] == "stopped"
-    extended = owner("instances", "extend", big["id"], "--hours", "1", "-o", "json").json()
-    assert extended["expires_at"] > running["expires_at"]
-    assert viewer("instances", "extend", big["id"], "--hours", "1", expect=1).err.startswith("clanavi: 403 ")
-    too_long = owner("instances", "extend", big["id"], "--hours", "48", expect=1)
-    assert too_long.err.startswith("clanavi: 422 ")
+
+def wait_until(client: httpx.Client, instance_id: str, state: str) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        found = client.get(f"/v1/instances/{instance_id}").json()
+        if found["state"] == state:
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
 
 
 def _main(page: str) -> str:
