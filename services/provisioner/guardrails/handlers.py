@@ -136,7 +136,10 @@ async def demand_of(
 
 
 async def usage(repos: GuardrailStore, clouds: CloudDirectory, rails: Guardrails, now: datetime) -> Usage:
-    """What the project holds against its quotas: monthly costs only when it limits them."""
+    """What the project holds against its quotas: nothing is counted when it has none, monthly costs only when it
+    limits them."""
+    if rails.max_instances is None and rails.max_vcpus is None and rails.max_monthly_cost is None:
+        return Usage()
     held = await repos.guardrails.held(rails.project_id)
     monthly = Decimal(0)
     unpriced = 0
