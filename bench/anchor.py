@@ -90,6 +90,8 @@ CREATE TABLE {SCHEMA}.instances (
     boot jsonb,
     cluster_id uuid,
     cluster_role text,
+    expires_at timestamptz,
+    expiry_action text,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

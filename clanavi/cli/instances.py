@@ -15,7 +15,7 @@ from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait, pairs
 from clanavi.cli.records import DISCOVERED, Action, Kind, cloud_filters, finish, group_of
 from clanavi.cli.templates import launch_values, template_id_of
 from clanavi.client import ApiError
-from clanavi.client.models import InstanceCreate, InstanceOut, MetricSampleOut
+from clanavi.client.models import ExtendIn, InstanceCreate, InstanceOut, MetricSampleOut
 
 __all__ = ["KIND", "group"]
 
@@ -89,6 +89,12 @@ def launch(
         Path | None,
         typer.Option("--input-file", metavar="FILE", help="Template inputs as a YAML or JSON mapping (- for stdin)."),
     ] = None,
+    lifetime_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--lifetime-hours", help="Stop or terminate it this long after launch (within the project's cap)."
+        ),
+    ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=500, help="How many to launch.")] = 1,
     dry_run: Annotated[
         bool,
@@ -108,6 +114,7 @@ def launch(
         "zone": zone,
         "tags": pairs(tags, "--tag") or None,
         "user_data": user_data.read_text(encoding="utf-8") if user_data is not None else None,
+        "lifetime_hours": lifetime_hours,
     }
     given = {key: value for key, value in values.items() if value is not None}
     names = [name] if count == 1 else [f"{name}-{number}" for number in range(1, count + 1)]
@@ -137,12 +144,30 @@ def launch(
         launched: list[InstanceOut] = []
         try:
             for instance in asked:
-                launched.append(client.instances.launch(instance))
+                made = client.instances.launch(instance)
+                if made.approval is not None:
+                    cli.display.note(f"{made.id} waits for approval {made.approval.id} (clanavi approvals approve)")
+                launched.append(made)
         except ApiError:
             if launched:
                 cli.display.note(f"launched before the refusal: {', '.join(i.id for i in launched)}")
             raise
         finish(cli, KIND, client.instances, launched, "running", wait=wait, timeout=timeout)
+
+
+@command(group, "extend")
+def extend(
+    cli: Invocation,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)],
+    hours: Annotated[float | None, typer.Option("--hours", help="Hours added to its current end.")] = None,
+    until: Annotated[datetime | None, typer.Option("--until", help="Its new end (RFC 3339).")] = None,
+) -> None:
+    """Move the end of the instance's lifetime, within the project's cap. Owners only."""
+    if (hours is None) == (until is None):
+        raise Refused("give --hours or --until")
+    change = {"hours": hours} if until is None else {"expires_at": until}
+    with cli.client() as client:
+        cli.display.record(client.instances.extend(instance_id, ExtendIn.model_validate(change)))
 
 
 @command(group, "console", prints=False)

@@ -23,6 +23,7 @@ from clanavi.client._clusters import Clusters
 from clanavi.client._drivers import AsyncDriver, SyncDriver
 from clanavi.client._endpoints import Async, Driver, M, Namespace, Sync, operation, procedure
 from clanavi.client._exchange import Context
+from clanavi.client._guardrails import Approvals, Guardrails
 from clanavi.client._identity import ApiKeys, Members, Projects, Users
 from clanavi.client._instances import Instances
 from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snapshots, Volumes
@@ -92,6 +93,8 @@ class _Api(Namespace[M]):
         self.images: Images[M] = Images(driver, context)
         self.flavors: Flavors[M] = Flavors(driver, context)
         self.prices: Prices[M] = Prices(driver, context)
+        self.guardrails: Guardrails[M] = Guardrails(driver, context)
+        self.approvals: Approvals[M] = Approvals(driver, context)
         self.key_pairs: KeyPairs[M] = KeyPairs(driver, context)
         self.security_groups: SecurityGroups[M] = SecurityGroups(driver, context)
         self.volumes: Volumes[M] = Volumes(driver, context)

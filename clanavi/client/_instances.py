@@ -13,13 +13,21 @@ from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from clanavi.client._steps import Plan
 from clanavi.client._waiting import Progress, states, wait
-from services.provisioner.schemas import InstanceCreate, InstanceOut, InstanceStateName, LaunchPreviewOut, MetricsOut
+from services.provisioner.guardrails.schemas import ExtendIn
+from services.provisioner.schemas import (
+    InstanceCreate,
+    InstanceOut,
+    InstanceStateName,
+    LaunchedOut,
+    LaunchPreviewOut,
+    MetricsOut,
+)
 
 __all__ = ["Instances"]
 
 Action = Literal["start", "stop", "reboot", "suspend", "resume"]
 # States an instance does not leave for another (but `error`, left by terminating it).
-ENDED = frozenset({"error", "terminated", "gone"})
+ENDED = frozenset({"error", "terminated", "gone", "rejected"})
 
 
 def _one(instance_id: str) -> Call[InstanceOut]:
@@ -64,10 +72,11 @@ class Instances(Namespace[M]):
     @operation
     def launch(
         self, instance: InstanceCreate | Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Call[InstanceOut]:
-        """Launch an instance; it answers in state `requested`."""
+    ) -> Call[LaunchedOut]:
+        """Launch an instance; it answers in state `requested`, or `awaiting_approval` with its `approval` when it
+        costs more a month than the project's approval threshold."""
         content = body(InstanceCreate, instance)
-        return Call("POST", "/v1/instances", model_of(InstanceOut), content=content, idempotency_key=idempotency_key)
+        return Call("POST", "/v1/instances", model_of(LaunchedOut), content=content, idempotency_key=idempotency_key)
 
     @operation
     def preview(self, instance: InstanceCreate | Mapping[str, Any]) -> Call[LaunchPreviewOut]:
@@ -113,6 +122,13 @@ class Instances(Namespace[M]):
         """Metric samples since `since` (default: an hour ago)."""
         route = path("/v1/instances/{}/metrics", instance_id)
         return Call("GET", route, model_of(MetricsOut), query(since=since))
+
+    @operation
+    def extend(self, instance_id: str, change: ExtendIn | Mapping[str, Any]) -> Call[InstanceOut]:
+        """Move the end of the instance's lifetime: `{"hours": n}` after its current end, or `{"expires_at": t}`
+        (within the project's cap). Owners only."""
+        content = body(ExtendIn, change)
+        return Call("POST", path("/v1/instances/{}/extend", instance_id), model_of(InstanceOut), content=content)
 
     @procedure
     def wait_for(

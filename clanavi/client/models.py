@@ -30,6 +30,7 @@ from services.provisioner.clusters.schemas import (
 from services.provisioner.clusters.schemas import (
     MemberOut as ClusterMemberOut,
 )
+from services.provisioner.guardrails.schemas import ExtendIn, GuardrailsIn, GuardrailsOut, RejectIn
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
@@ -54,15 +55,18 @@ from services.provisioner.resources.schemas import (
 )
 from services.provisioner.runs.schemas import BulkRunIn, ProjectKeyOut, RunBatchOut, RunIn, RunOut, RunOutputOut
 from services.provisioner.schemas import (
+    ApprovalOut,
     CloudCreate,
     CloudOut,
     CloudTestOut,
     CloudUpdate,
     FlavorOut,
+    GuardrailVerdictOut,
     ImageOut,
     InstanceCreate,
     InstanceOut,
     InstanceStateName,
+    LaunchedOut,
     LaunchPreviewOut,
     MetricSampleOut,
     MetricsOut,
@@ -87,6 +91,13 @@ from services.provisioner.templates.schemas import (
 )
 
 __all__ = [
+    "ApprovalOut",
+    "ExtendIn",
+    "GuardrailVerdictOut",
+    "GuardrailsIn",
+    "GuardrailsOut",
+    "LaunchedOut",
+    "RejectIn",
     "AddressAllocate",
     "AddressAssociate",
     "AddressOut",

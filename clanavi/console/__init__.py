@@ -20,6 +20,7 @@ from clanavi.console.pages import (
     audit,
     auth,
     clusters,
+    guardrails,
     identity,
     instances,
     prices,
@@ -91,6 +92,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         settings,
         identity,
         prices,
+        guardrails,
     ):
         router.include_router(pages.router)
     app.include_router(router)

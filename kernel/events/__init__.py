@@ -18,6 +18,15 @@ from kernel.events.clusters import (
     RoleCount,
 )
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
+from kernel.events.guardrails import (
+    ApprovalApproved,
+    ApprovalRejected,
+    ApprovalRequested,
+    GuardrailsChanged,
+    InstanceExpired,
+    InstanceExpiryWarned,
+    InstanceLifetimeExtended,
+)
 from kernel.events.identity import (
     PLATFORM_SCOPE,
     ApiKeyCreated,
@@ -96,7 +105,6 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
-    "PLATFORM_SCOPE",
     "AddressAllocated",
     "AddressAssociated",
     "AddressDisassociated",
@@ -104,6 +112,9 @@ __all__ = [
     "AddressReleased",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "ApprovalApproved",
+    "ApprovalRejected",
+    "ApprovalRequested",
     "CloudAdded",
     "CloudRemoved",
     "CloudSyncFailed",
@@ -117,6 +128,7 @@ __all__ = [
     "ClusterTerminated",
     "Envelope",
     "EventPayload",
+    "GuardrailsChanged",
     "ImageAvailable",
     "ImageCreated",
     "ImageDeregistered",
@@ -127,8 +139,11 @@ __all__ = [
     "InstanceBootScriptFailed",
     "InstanceDiscovered",
     "InstanceDrifted",
+    "InstanceExpired",
+    "InstanceExpiryWarned",
     "InstanceFailed",
     "InstanceLaunched",
+    "InstanceLifetimeExtended",
     "InstanceRebooted",
     "InstanceRequested",
     "InstanceRunning",
@@ -144,6 +159,7 @@ __all__ = [
     "MemberRemoved",
     "ModuleDisabled",
     "ModuleEnabled",
+    "PLATFORM_SCOPE",
     "PriceCatalogImported",
     "PriceCatalogReplaced",
     "ProjectCreated",

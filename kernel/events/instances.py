@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -38,6 +39,10 @@ class InstanceRequested(_InstanceEvent):
     # Added in place: the cluster (and its role) it is launched for.
     cluster_id: str | None = None
     cluster_role: str | None = None
+    # Added in place: when its lifetime ends (the project's guard-rails or the launch set one), and whether it waits
+    # for an owner's approval before anything is asked of the cloud.
+    expires_at: datetime | None = None
+    awaiting_approval: bool = False
 
 
 class InstanceActionRequested(_InstanceEvent):

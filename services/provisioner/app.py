@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -33,6 +34,7 @@ from services.provisioner.clouds.configured import configure, rewrap_all, seal_p
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clusters.handlers import Clusters
 from services.provisioner.errors import RetryLater
+from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
@@ -92,12 +94,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             boots = BootFollower(uow, clouds, read_every=settings.boot_read_seconds, bound=settings.boot_follow_seconds)
             # Clusters move on right after their members' instances are followed.
             clusters = Clusters(uow, clouds)
+            approval_wait = timedelta(hours=settings.approval_wait_hours)
+            expiry = ExpiryFollower(uow, clouds, approval_wait=approval_wait)
             worker = Worker(
                 engine,
                 kinds,
                 interval=settings.follow_interval,
                 concurrency=settings.concurrency,
-                followers=(clusters.follow, boots.follow),
+                followers=(clusters.follow, boots.follow, expiry.follow),
             )
             runtime.spawn(worker.run_actions(), name="actions")
             runtime.spawn(worker.run_follow(), name="follow")
@@ -119,6 +123,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
             app.state.uow = uow
             app.state.engine = engine
+            app.state.approval_wait = approval_wait
             app.state.inventory = inventory
             app.state.runtime = runtime
             app.state.clouds = clouds

@@ -51,6 +51,11 @@ _LONGEST = 300
 class QuotaExceeded(Conflict, code="quota_exceeded", title="The cloud account's quota is exhausted"): ...
 
 
+class ProjectQuotaExceeded(Conflict, code="quota_exceeded", title="The project's guard-rails allow no more"):
+    """A launch would exceed one of the project's quotas: `quotas` names each, with its limit, what is used and what
+    the launch adds."""
+
+
 class ModuleIsDisabled(Conflict, code="module_disabled", title="The cloud's adapter module is disabled"):
     """The account's adapter module is disabled: nothing was recorded or called; enable the module to go on."""
 
@@ -171,6 +176,7 @@ __all__ = [
     "CloudUnavailable",
     "ModuleIsDisabled",
     "ModuleUnavailable",
+    "ProjectQuotaExceeded",
     "QuotaExceeded",
     "RetryLater",
     "Throttled",

@@ -3,6 +3,7 @@
 from services.provisioner.clouds.api import catalogue
 from services.provisioner.clouds.api import router as clouds
 from services.provisioner.clusters.api import router as clusters
+from services.provisioner.guardrails.api import router as guardrails
 from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
 from services.provisioner.modules.api import router as modules
@@ -11,6 +12,6 @@ from services.provisioner.resources.api import router as resources
 from services.provisioner.runs.api import router as runs
 from services.provisioner.templates.api import router as templates
 
-ROUTERS = (catalogue, instances, runs, prices, clouds, resources, templates, clusters, modules, inventory)
+ROUTERS = (catalogue, instances, runs, prices, clouds, resources, templates, clusters, modules, inventory, guardrails)
 
 __all__ = ["ROUTERS"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 # Also imported from here by the gateway's listings.
 from kernel.pagination import Page as Page
@@ -29,6 +29,8 @@ InstanceStateName = Literal[
     "terminated",
     "error",
     "gone",
+    "awaiting_approval",
+    "rejected",
 ]
 
 # Most bytes of user data (a boot script) a launch may carry, as UTF-8.
@@ -208,6 +210,49 @@ class FlavorOut(BaseModel):
     currency: str | None = Field(default=None, description="ISO 4217, of `hourly_price`")
 
 
+class QuotaUseOut(BaseModel):
+    quota: Literal["max_instances", "max_vcpus", "max_monthly_cost"]
+    limit: Decimal
+    used: Decimal = Field(description="What the project's instances that have not ended hold")
+    adds: Decimal = Field(description="What the launch adds")
+    exceeded: bool
+
+
+class ProblemItemOut(BaseModel):
+    location: str
+    message: str
+
+
+class GuardrailVerdictOut(BaseModel):
+    """What the project's guard-rails say of a launch."""
+
+    allowed: bool = Field(description="false: the launch would be refused (a quota exceeded, a tag or lifetime wrong)")
+    quotas: list[QuotaUseOut]
+    problems: list[ProblemItemOut] = Field(description="Required tags missing or not allowed, a lifetime too long")
+    needs_approval: bool = Field(description="Its monthly cost is above the project's approval threshold")
+    expires_at: datetime | None = Field(description="When its lifetime would end")
+    expiry_action: Literal["stop", "terminate"] | None
+    notes: list[str] = Field(description="What counted 0 (instances with no price or no known vCPUs)")
+
+
+class ApprovalOut(BaseModel):
+    """A launch that costs more a month than the project's approval threshold, and its owner's decision."""
+
+    id: str
+    instance_id: str
+    state: Literal["pending", "approved", "rejected"]
+    monthly: Decimal = Field(description="The launch's monthly cost (730 hours)")
+    currency: str
+    threshold: Decimal = Field(description="The project's approval threshold when it was asked for")
+    requested_by: str
+    decided_by: str | None = Field(description="Who decided; null for one that lapsed")
+    reason: str | None = Field(description="Why it was rejected")
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    expires_at: datetime = Field(description="When a pending approval lapses: rejected, nobody having decided")
+
+
 class LaunchPreviewOut(BaseModel):
     """A dry-run launch: where it would go and what it would cost (amounts are decimal strings)."""
 
@@ -223,6 +268,7 @@ class LaunchPreviewOut(BaseModel):
     hourly: Decimal | None
     monthly: Decimal | None = Field(description="`hourly` x 730 hours")
     price_version: int | None = Field(description="The catalog version priced from (0: the built-in prices)")
+    guardrails: GuardrailVerdictOut
 
 
 class InstanceCreate(BaseModel):
@@ -271,11 +317,27 @@ class InstanceCreate(BaseModel):
     inputs: dict[Annotated[str, Field(max_length=63)], InputValue] = Field(
         default_factory=dict, max_length=64, description="Values of the template's inputs (the server's level)"
     )
+    lifetime_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=87_600,
+        description="Its lifetime: stopped or terminated (the project's `expiry_action`) this many hours after the "
+        "launch; never beyond the project's `max_lifetime_hours`, which applies when this is left out",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="Its lifetime's end, instead of `lifetime_hours`; RFC 3339 with offset"
+    )
     dry_run: bool = Field(
         default=False,
         description="Check the launch and answer 200 with where it would go and its hourly and monthly cost "
         "(`LaunchPreviewOut`); nothing is launched or recorded",
     )
+
+    @model_validator(mode="after")
+    def _one_lifetime(self) -> InstanceCreate:
+        if self.lifetime_hours is not None and self.expires_at is not None:
+            raise ValueError("lifetime_hours or expires_at, not both")
+        return self
 
     @model_validator(mode="after")
     def _machine_or_template(self) -> InstanceCreate:
@@ -351,8 +413,20 @@ class InstanceOut(BaseModel):
     )
     cluster_id: str | None = Field(default=None, description="The cluster it is a member of")
     cluster_role: str | None = Field(default=None, description="Its role in that cluster")
+    expires_at: datetime | None = Field(
+        default=None, description="When its lifetime ends (the project's guard-rails or the launch set one)"
+    )
+    expiry_action: Literal["stop", "terminate"] | None = Field(
+        default=None, description="What happens to it when its lifetime ends"
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class LaunchedOut(InstanceOut):
+    """The answer to a launch: the instance, and the approval it waits for (state `awaiting_approval`)."""
+
+    approval: ApprovalOut | None = Field(default=None, description="null unless the launch waits for approval")
 
 
 class MetricSampleOut(BaseModel):

@@ -109,6 +109,8 @@ class ProvisionerSettings(ServiceSettings):
     sync_interval_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
     # How long a new or changed account's connection test may take before it counts as failed.
     connection_test_seconds: float = Field(default=20.0, gt=0, le=300)
+    # How long a launch waits for an owner's approval before it lapses (rejected).
+    approval_wait_hours: float = Field(default=72.0, gt=0, le=90 * 24)
     # Networks an account added through the API may not point at (see the module's docstring).
     endpoint_deny: str = DEFAULT_ENDPOINT_DENY
 

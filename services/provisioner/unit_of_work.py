@@ -15,6 +15,7 @@ from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
 from services.provisioner.clusters.repository import ClusterRepository, PostgresClusterRepository
+from services.provisioner.guardrails.repository import GuardrailRepository, PostgresGuardrailRepository
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
@@ -37,6 +38,7 @@ class Repositories:
     boots: BootRepository
     prices: PriceRepository
     clusters: ClusterRepository
+    guardrails: GuardrailRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -55,6 +57,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         boots=PostgresBootRepository(conn),
         prices=PostgresPriceRepository(conn),
         clusters=PostgresClusterRepository(conn),
+        guardrails=PostgresGuardrailRepository(conn),
     )
 
 

@@ -111,6 +111,11 @@ async def populate(tenant: Tenant) -> None:
     role = {"name": CLUSTER_ROLE, "template_id": ids["template_id"], "cloud_id": cloud["id"], "count": 1}
     ids["cluster_id"] = created(await c.post("/v1/clusters", json={"name": "shop", "roles": [role]}))["id"]
     await eventually(lambda: _state_is(c, f"/v1/clusters/{ids['cluster_id']}", "running"), what="cluster running")
+    # A costly launch waits for approval: the threshold is set for it alone, nothing else is held back.
+    created(await c.put("/v1/guardrails", json={"approval_threshold": "1", "currency": "USD"}))
+    waiting = created(await c.post("/v1/instances", json={**launch, "name": f"big-{tenant.project}"}))
+    ids["approval_id"] = waiting["approval"]["id"]
+    created(await c.put("/v1/guardrails", json={}))
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -186,6 +191,9 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "roles": [{"name": "db", "template_id": ids["template_id"], "cloud_id": cloud, "count": 1}],
         },
         ("POST", "/v1/clusters/{cluster_id}/roles/{role}/scale"): {"count": 1},
+        ("PUT", "/v1/guardrails"): {"max_instances": 1000},
+        ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
+        ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
     }
 
 
@@ -223,7 +231,12 @@ BODY_REFERENCES = {
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.
-OWN_PROJECT_WRITES = {("POST", "/v1/clouds"), ("POST", "/v1/api-keys"), ("POST", "/v1/scripts")}
+OWN_PROJECT_WRITES = {
+    ("POST", "/v1/clouds"),
+    ("POST", "/v1/api-keys"),
+    ("POST", "/v1/scripts"),
+    ("PUT", "/v1/guardrails"),
+}
 
 
 def admin_only(method: str, path: str) -> bool:

@@ -24,6 +24,8 @@ from services.provisioner.clouds.repository import ENDED, NameTaken, StillRefere
 from services.provisioner.clusters.domain import ACTIVE as CLUSTER_ACTIVE
 from services.provisioner.clusters.domain import ClusterRecord, Member
 from services.provisioner.clusters.repository import ClusterFilter
+from services.provisioner.guardrails.domain import AWAITING_APPROVAL, NOT_COUNTED, Approval, Guardrails, Held
+from services.provisioner.guardrails.repository import ApprovalFilter
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
@@ -87,6 +89,8 @@ class FakeDatabase:
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)
     # (cluster id, role, n) -> member (its own record: the instance's state is read from `instances`)
     cluster_members: dict[tuple[str, str, int], Member] = field(default_factory=dict)
+    guardrails: dict[str, Guardrails] = field(default_factory=dict)
+    approvals: dict[str, Approval] = field(default_factory=dict)
     versions: int = 1
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FakeDatabase:
@@ -203,6 +207,9 @@ class _Pending(Generic[R]):
         return self.write(record, retry_in=retry_in, only_for=token)
 
 
+_KEPT_ON_SAVE = ("boot", "expires_at", "warnings_sent", "expired_at")
+
+
 class FakeInstanceRepository(_Pending[InstanceRecord]):
     def __init__(self, db: FakeDatabase) -> None:
         super().__init__(db, db.instances)
@@ -220,11 +227,13 @@ class FakeInstanceRepository(_Pending[InstanceRecord]):
         hold: str | None = None,
         lease: float = 0,
     ) -> InstanceRecord | None:
-        # As on PostgreSQL, a save never writes the boot section: only the boot follower does.
+        # As on PostgreSQL, a save never writes the boot section (only the boot follower does), nor the lifetime
+        # (only the guard-rails' statements do).
         row = self.rows.get(record.id)
-        boot = row.record.boot if row is not None else record.boot
+        stored = row.record if row is not None else record
+        kept = {f: getattr(stored, f) for f in _KEPT_ON_SAVE}
         return super().write(
-            replace(record, in_flight=False, boot=boot), retry_in=retry_in, only_for=only_for, hold=hold, lease=lease
+            replace(record, in_flight=False, **kept), retry_in=retry_in, only_for=only_for, hold=hold, lease=lease
         )
 
     async def add(self, record: InstanceRecord) -> None:
@@ -842,6 +851,82 @@ class FakeClusterRepository:
             self.db.cluster_members[key] = replace(held, status="refused", reason=reason)
 
 
+class FakeGuardrailRepository:
+    """The guard-rails, approvals and lifetimes over the fake tables; a lock is the whole copy a fake transaction
+    works on, so it locks nothing more."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def get(self, project_id: str) -> Guardrails | None:
+        return self.db.guardrails.get(project_id)
+
+    lock = get
+
+    async def save(self, rails: Guardrails) -> None:
+        self.db.guardrails[rails.project_id] = rails
+
+    async def held(self, project_id: str) -> list[Held]:
+        groups: dict[tuple[str, str], list[InstanceRecord]] = {}
+        for row in self.db.instances.values():
+            r = row.record
+            if r.project_id == project_id and r.state not in NOT_COUNTED:
+                groups.setdefault((r.cloud_id, r.flavor_id), []).append(r)
+        return [
+            Held(c, f, len(rs), sum(r.vcpus or 0 for r in rs), sum(1 for r in rs if r.vcpus is None))
+            for (c, f), rs in sorted(groups.items())
+        ]
+
+    async def add_approval(self, approval: Approval) -> None:
+        self.db.approvals[approval.id] = approval
+
+    async def approval(self, project_id: str, approval_id: str) -> Approval | None:
+        found = self.db.approvals.get(approval_id)
+        return found if found is not None and found.project_id == project_id else None
+
+    lock_approval = approval
+
+    async def save_approval(self, approval: Approval) -> None:
+        self.db.approvals[approval.id] = approval
+
+    async def approvals(self, flt: ApprovalFilter, request: PageRequest) -> tuple[list[Approval], str | None]:
+        found = [
+            a
+            for a in self.db.approvals.values()
+            if a.project_id == flt.project_id
+            and (not flt.states or a.state in flt.states)
+            and flt.instance_id in (None, a.instance_id)
+        ]
+        sorts: dict[str, Callable[[Approval], Any]] = {
+            "created_at": lambda a: a.created_at,
+            "updated_at": lambda a: a.updated_at,
+        }
+        return page(found, request, sorts, key=lambda a: a.id)
+
+    async def lapsed_approvals(self, before: datetime, limit: int) -> list[Approval]:
+        found = [a for a in self.db.approvals.values() if a.state == "pending" and a.created_at < before]
+        return sorted(found, key=lambda a: a.created_at)[:limit]
+
+    async def expiring(self, now: datetime, limit: int) -> list[InstanceRecord]:
+        found = []
+        for row in self.db.instances.values():
+            r = row.record
+            if r.expires_at is None or r.expired_at is not None or r.state in NOT_COUNTED | {AWAITING_APPROVAL}:
+                continue
+            upcoming = r.expiry_warnings[r.warnings_sent] if r.warnings_sent < len(r.expiry_warnings) else None
+            if r.expires_at <= now or (upcoming is not None and r.expires_at - timedelta(hours=upcoming) <= now):
+                found.append(r)
+        return sorted(found, key=lambda r: r.expires_at or now)[:limit]
+
+    async def set_expiry(self, instance_id: str, expires_at: datetime | None, warnings_sent: int) -> None:
+        row = self.db.instances[instance_id]
+        row.record = replace(row.record, expires_at=expires_at, warnings_sent=warnings_sent)
+
+    async def expired(self, instance_id: str, at: datetime) -> None:
+        row = self.db.instances[instance_id]
+        row.record = replace(row.record, expired_at=at)
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -854,6 +939,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         runs=FakeRunRepository(db),
         prices=FakePriceRepository(db),
         clusters=FakeClusterRepository(db),
+        guardrails=FakeGuardrailRepository(db),
     )
 
 
@@ -944,6 +1030,7 @@ __all__ = [
     "PROJECT",
     "FakeCloudRepository",
     "FakeDatabase",
+    "FakeGuardrailRepository",
     "FakeInstanceRepository",
     "FakeInventoryRepository",
     "FakeModuleRepository",

@@ -102,6 +102,8 @@ class World:
     batch: str  # runs of `operational_script` on `instance` and another instance, ended
     cluster: str  # of `template` on `cloud`: one role (`CLUSTER_ROLE`), one member, running
     cluster_member: str  # the instance of `cluster`'s member
+    expiring: str  # running, with a lifetime of its own
+    approval: str  # pending: its launch waits (the project's guard-rails have an approval threshold)
 
     def ids(self) -> dict[str, str]:
         return asdict(self)
@@ -187,9 +189,16 @@ async def build(client: httpx.AsyncClient, project: str) -> World:
     role = {"name": CLUSTER_ROLE, "template_id": template, "cloud_id": cloud, "count": 1}
     cluster = ok(await client.post("/v1/clusters", headers=h, json={"name": project, "roles": [role]}), 202)["id"]
     running = await until(client, f"/v1/clusters/{cluster}", h, lambda c: c["state"] == "running")
+    brief = {**launch, "name": f"{project}-brief", "lifetime_hours": 1000}
+    expiring = ok(await client.post("/v1/instances", headers=h, json=brief), 202)["id"]
+    await until(client, f"/v1/instances/{expiring}", h, in_state("running"))
+    ok(await client.put("/v1/guardrails", headers=h, json={"approval_threshold": "1", "currency": "USD"}))
+    waiting = ok(await client.post("/v1/instances", headers=h, json={**launch, "name": f"{project}-big"}), 202)
     return World(
         cluster=cluster,
         cluster_member=running["members"][0]["instance_id"],
+        expiring=expiring,
+        approval=waiting["approval"]["id"],
         operational_script=operational,
         run=run,
         batch=batch,
@@ -231,6 +240,8 @@ async def everything(database_url: str) -> dict[str, Any]:
             "project_keys",
             "clusters",
             "cluster_members",
+            "guardrails",
+            "approvals",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]

@@ -49,6 +49,7 @@ PATH_RECORDS = {
     "template_id": "template",
     "run_id": "run",
     "cluster_id": "cluster",
+    "approval_id": "approval",
 }
 # Records on which the route would succeed, had it not refused the caller.
 ROUTE_RECORDS = {
@@ -57,6 +58,7 @@ ROUTE_RECORDS = {
     ("DELETE", "/v1/addresses/{address_id}"): {"address_id": "spare_address"},
     ("POST", "/v1/addresses/{address_id}/actions/associate"): {"address_id": "spare_address"},
     ("POST", "/v1/clusters/{cluster_id}/members/{instance_id}/replace"): {"instance_id": "cluster_member"},
+    ("POST", "/v1/instances/{instance_id}/extend"): {"instance_id": "expiring"},
 }
 PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1, "role": CLUSTER_ROLE}
 # A query that makes a route do the most.
@@ -103,6 +105,9 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "roles": [{"name": "db", "template_id": world.template, "cloud_id": cloud, "count": 1}],
         },
         ("POST", "/v1/clusters/{cluster_id}/roles/{role}/scale"): {"count": 2},
+        ("PUT", "/v1/guardrails"): {"max_instances": 1},
+        ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
+        ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
     }
 
 

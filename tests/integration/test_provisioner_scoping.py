@@ -357,6 +357,11 @@ def cases() -> list[Case]:
             )
             for template, cloud in ((t("template"), m("cloud")), (m("template"), t("cloud")))
         ),
+        # approvals (theirs waits) and lifetimes (theirs has one)
+        Case("GET", "/v1/approvals/{approval_id}", {"approval_id": t("approval")}),
+        Case("POST", "/v1/approvals/{approval_id}/approve", {"approval_id": t("approval")}),
+        Case("POST", "/v1/approvals/{approval_id}/reject", {"approval_id": t("approval")}, body={"reason": "mine"}),
+        Case("POST", "/v1/instances/{instance_id}/extend", {"instance_id": t("expiring")}, body={"hours": 1}),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (
@@ -370,6 +375,7 @@ def cases() -> list[Case]:
         ("/v1/addresses", ("cloud_id", "instance_id")),
         ("/v1/images/custom", ("cloud_id", "instance_id")),
         ("/v1/runs", ("instance_id", "batch_id")),
+        ("/v1/approvals", ("instance_id",)),
     ):
         for name in names:
             found.append(Case("GET", route, query={name: t(name.removesuffix("_id"))}))

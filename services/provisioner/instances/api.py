@@ -18,14 +18,18 @@ from kernel.authz import Operator, Reader
 from kernel.http import Routes, answer, page_answer, problem_responses
 from kernel.identity import Identity
 from services.provisioner.clouds.api import clouds_of
+from services.provisioner.guardrails import handlers as guardrails
+from services.provisioner.guardrails.answers import approval_out, approval_wait
+from services.provisioner.guardrails.handlers import Asked
 from services.provisioner.instances import handlers, preview
-from services.provisioner.instances.domain import InstanceRecord, UserAction
+from services.provisioner.instances.domain import AWAITING_APPROVAL, InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,
     InstanceStateName,
+    LaunchedOut,
     LaunchPreviewOut,
     MetricSampleOut,
     MetricsOut,
@@ -44,7 +48,7 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
 
 @routes.post(
     "/instances",
-    InstanceOut,
+    LaunchedOut,
     "Launch an instance",
     status=202,
     problems=(403, 409, 501),
@@ -55,11 +59,27 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     "template that cannot run on the cloud, or an input missing or invalid, is a 422 naming each. With `dry_run` "
     "true the launch is checked the same way and the answer is 200 `LaunchPreviewOut`: the cloud, region, zone, image "
     "and flavor it would take and its `hourly` and `monthly` (730 hours) cost from the account's price catalog in "
-    "force now (null when the flavor is not priced); nothing is recorded, no event.",
+    "force now (null when the flavor is not priced), and the project's guard-rails' verdict; nothing is recorded, no "
+    "event. The project's guard-rails apply to every launch: a quota exceeded is 409 `quota_exceeded` naming each "
+    "(its limit, what is used, what the launch adds); a required tag missing or not allowed, or a lifetime "
+    "(`lifetime_hours` or `expires_at`) beyond the project's cap, a 422 naming it. A launch costing more a month than "
+    "the project's approval threshold is recorded `awaiting_approval` with its `approval`: nothing is asked of the "
+    "cloud until an owner approves it.",
     responses={200: {"model": LaunchPreviewOut, "description": "A dry run's placement and cost"}},
 )
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> Response:
-    given = body.model_dump(exclude={"template_id", "template_version", "inputs", "image_id", "flavor_id", "dry_run"})
+    given = body.model_dump(
+        exclude={
+            "template_id",
+            "template_version",
+            "inputs",
+            "image_id",
+            "flavor_id",
+            "dry_run",
+            "lifetime_hours",
+            "expires_at",
+        }
+    )
     req = handlers.LaunchRequest(
         project_id=caller.project_id,
         correlation_id=correlation_id(),
@@ -72,14 +92,39 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
         if body.template_id is None
         else handlers.TemplateLaunch(body.template_id, body.template_version, body.inputs)
     )
+    asked = Asked(requested_by=caller.principal, lifetime_hours=body.lifetime_hours, expires_at=body.expires_at)
     if body.dry_run:
-        seen = await preview.preview(uow_of(request), clouds_of(request), req, template)
-        return answer(LaunchPreviewOut.model_validate(asdict(seen)), status=200)
+        seen = await preview.preview(uow_of(request), clouds_of(request), req, template, asked)
+        return answer(preview_out(seen), status=200)
     if template is None:
-        record = await handlers.launch(uow_of(request), clouds_of(request), req)
+        record = await handlers.launch(uow_of(request), clouds_of(request), req, asked=asked)
     else:
-        record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template)
-    return answer(instance_out(record), status=202)
+        record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template, asked=asked)
+    out = LaunchedOut.model_validate(record, from_attributes=True)
+    if record.state == AWAITING_APPROVAL:
+        waiting = await guardrails.approval_of(uow_of(request), caller.project_id, record.id)
+        if waiting is not None:
+            out.approval = approval_out(waiting, approval_wait(request))
+    return answer(out, status=202)
+
+
+def preview_out(seen: preview.LaunchPreview) -> LaunchPreviewOut:
+    verdict = seen.guardrails
+    fields = {k: v for k, v in asdict(seen).items() if k != "guardrails"}
+    return LaunchPreviewOut.model_validate(
+        {
+            **fields,
+            "guardrails": {
+                "allowed": verdict.allowed,
+                "quotas": [{**asdict(q), "exceeded": q.exceeded} for q in verdict.quotas],
+                "problems": [dict(p) for p in verdict.problems],
+                "needs_approval": verdict.needs_approval,
+                "expires_at": verdict.expires_at,
+                "expiry_action": verdict.expiry_action,
+                "notes": list(verdict.notes),
+            },
+        }
+    )
 
 
 @routes.get("/instances", Page[InstanceOut], "List instances")

@@ -30,9 +30,13 @@ Action = Literal["launch", "start", "stop", "reboot", "suspend", "resume", "term
 UserAction = Literal["start", "stop", "reboot", "suspend", "resume", "terminate"]
 
 REQUESTED = "requested"  # accepted by Clanavi, not yet created in the cloud
+# Recorded, but nothing is asked of the cloud until an owner approves it (the project's approval threshold).
+AWAITING_APPROVAL = "awaiting_approval"
+# A launch an owner rejected (or nobody approved in time): final, never in a cloud.
+REJECTED = "rejected"
 # No longer in its cloud, though Clanavi did not terminate it (found by an inventory sync); as final as `terminated`.
 GONE = "gone"
-ENDED = frozenset({S.TERMINATED.value, GONE})
+ENDED = frozenset({S.TERMINATED.value, GONE, REJECTED})
 # Shown while a suspend or resume is under way: the normalised cloud states have no word for these.
 SUSPENDING = "suspending"
 RESUMING = "resuming"
@@ -48,6 +52,7 @@ _USER_ACTIONS: dict[UserAction, tuple[frozenset[str], str]] = {
         frozenset(
             {
                 REQUESTED,
+                AWAITING_APPROVAL,
                 S.PENDING,
                 S.RUNNING,
                 S.STOPPING,
@@ -122,6 +127,15 @@ class InstanceRecord:
     # The cluster it was launched for, and its role there.
     cluster_id: str | None = None
     cluster_role: str | None = None
+    # The flavor's vCPUs as its catalogue had them at launch (None: not known), which the project's quotas count.
+    vcpus: int | None = None
+    # When its lifetime ends (None: never), what then happens to it, the warnings before (hours before the end,
+    # longest first) and how many were sent, and when it expired. Only the guard-rails' statements change these.
+    expires_at: datetime | None = None
+    expiry_action: Literal["stop", "terminate"] | None = None
+    expiry_warnings: tuple[float, ...] = ()
+    warnings_sent: int = 0
+    expired_at: datetime | None = None
 
     @property
     def exists_in_cloud(self) -> bool:
@@ -140,7 +154,7 @@ class LaunchNames:
 def request_action(record: InstanceRecord, action: UserAction) -> InstanceRecord:
     """The record once the user's action is accepted; raises InvalidState when the state forbids it."""
     allowed, showing = _USER_ACTIONS[action]
-    if action == "terminate" and record.state in (S.TERMINATING, S.TERMINATED, GONE):
+    if action == "terminate" and record.state in (S.TERMINATING, *ENDED):
         return record
     if record.state not in allowed or (record.pending_action is not None and action != "terminate"):
         raise InvalidState(

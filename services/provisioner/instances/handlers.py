@@ -22,6 +22,8 @@ from services.provisioner import errors
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import owned_cloud
+from services.provisioner.guardrails import handlers as guardrails
+from services.provisioner.guardrails.handlers import Asked, GuardrailStore
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
@@ -87,9 +89,9 @@ class Membership(Protocol):
     async def recorded(self, repos: Any, instance: InstanceRecord) -> None: ...
 
 
-class LaunchStore(InstanceStore, TemplateStore, RunStore, Protocol):
-    """What a launch from a template reads: the template's records beside the instance's, and the project's key
-    for runs."""
+class LaunchStore(InstanceStore, TemplateStore, RunStore, GuardrailStore, Protocol):
+    """What a launch from a template reads: the template's records beside the instance's, the project's key for
+    runs, and the project's guard-rails with the prices they count."""
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -146,6 +148,7 @@ async def launch_from_template(
     template: TemplateLaunch,
     *,
     member: Membership | None = None,
+    asked: Asked | None = None,
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
@@ -156,7 +159,7 @@ async def launch_from_template(
     login_key = login_key or await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan, member)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan, asked or Asked(), member)
 
 
 async def drafted(
@@ -195,14 +198,20 @@ async def launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:
 
 
 async def launch(
-    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, plan: LaunchPlan | None = None
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    plan: LaunchPlan | None = None,
+    *,
+    asked: Asked | None = None,
 ) -> InstanceRecord:
-    """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud. A template's
+    """Accept a launch: validate it against the cloud and the project's guard-rails, then record it; the engine
+    creates it in the cloud (once approved, when it costs more than the project's approval threshold). A template's
     `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         names = await launch_names(repos, req)
-    return await _accept(uow, clouds, req, cloud, names, plan)
+    return await _accept(uow, clouds, req, cloud, names, plan, asked or Asked())
 
 
 async def validated(
@@ -228,12 +237,16 @@ async def _accept(
     cloud: Cloud,
     names: LaunchNames,
     plan: LaunchPlan | None,
+    asked: Asked,
     member: Membership | None = None,
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
-    and record it."""
+    and the project's guard-rails (`guardrails.check_launch`, in the transaction that records it), and record it."""
     options = await validated(clouds, cloud, req, names, plan)
     now = datetime.now(UTC)
+    demand = await guardrails.demand_of(
+        uow, clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked, now=now
+    )
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     instance_id = str(uuid.uuid4())
     user_data_bytes = len(req.user_data.encode()) if req.user_data else 0
@@ -260,17 +273,6 @@ async def _accept(
         cluster_role=member.role if member else None,
         **named,
     )
-    event = InstanceRequested(
-        instance_id=record.id,
-        security_group_ids=list(record.security_group_ids),
-        tags=dict(record.tags),
-        user_data_bytes=user_data_bytes,
-        template_id=record.template_id,
-        template_version=record.template_version,
-        cluster_id=record.cluster_id,
-        cluster_role=record.cluster_role,
-        **named,
-    )
     async with uow.transaction() as tx:
         if plan is not None and not await tx.repos.templates.hold_version(
             req.project_id, plan.template_id, plan.template_version
@@ -280,11 +282,41 @@ async def _accept(
                 f"Template {plan.template_id} version {plan.template_version} cannot be launched any more.",
                 errors=[{"location": "body.template_version", "message": "deleted or deprecated meanwhile"}],
             )
+        rails, verdict = await guardrails.check_launch(tx, clouds, project_id=req.project_id, demand=demand, now=now)
+        waiting = verdict.needs_approval
+        record = replace(
+            record,
+            state=domain.AWAITING_APPROVAL if waiting else domain.REQUESTED,
+            pending_action=None if waiting else "launch",
+            vcpus=demand.vcpus,
+            expires_at=verdict.expires_at,
+            expiry_action=verdict.expiry_action,
+            expiry_warnings=verdict.expiry_warnings,
+        )
+        event = InstanceRequested(
+            instance_id=record.id,
+            security_group_ids=list(record.security_group_ids),
+            tags=dict(record.tags),
+            user_data_bytes=user_data_bytes,
+            template_id=record.template_id,
+            template_version=record.template_version,
+            cluster_id=record.cluster_id,
+            cluster_role=record.cluster_role,
+            expires_at=record.expires_at,
+            awaiting_approval=waiting,
+            **named,
+        )
         record = tx.changed(record, event)
         await tx.repos.instances.add(record)
         if member is not None:
             await member.recorded(tx.repos, record)
-        tx.notify(WORK_CHANNEL)
+        if waiting:
+            approval, requested = guardrails.approval_for(
+                record, rails, demand, requested_by=asked.requested_by, now=now
+            )
+            await tx.repos.guardrails.add_approval(tx.changed(approval, requested))
+        else:
+            tx.notify(WORK_CHANNEL)
     return record
 
 
@@ -376,6 +408,7 @@ async def metrics(
 
 
 __all__ = [
+    "Asked",
     "LaunchRequest",
     "LaunchStore",
     "Membership",

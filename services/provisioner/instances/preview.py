@@ -12,15 +12,15 @@ from typing import Protocol
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.repository import owned_cloud
+from services.provisioner.guardrails import handlers as guardrails
+from services.provisioner.guardrails.domain import Verdict
+from services.provisioner.guardrails.handlers import Asked
 from services.provisioner.instances import handlers
 from services.provisioner.instances.handlers import LaunchRequest, LaunchStore, TemplateLaunch
 from services.provisioner.prices import handlers as prices
-from services.provisioner.prices.domain import PriceKind
+from services.provisioner.prices.domain import HOURS_A_MONTH, PriceKind
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.templates import handlers as templates
-
-# A month of running, in hours: 365 x 24 / 12, the figure AWS's and most clouds' calculators use.
-HOURS_A_MONTH = Decimal(730)
 
 
 class PreviewStore(LaunchStore, Protocol):
@@ -42,13 +42,20 @@ class LaunchPreview:
     hourly: Decimal | None
     monthly: Decimal | None
     price_version: int | None
+    # What the project's guard-rails would say of it now.
+    guardrails: Verdict
 
 
 async def preview(
-    uow: UnitOfWork[PreviewStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch | None
+    uow: UnitOfWork[PreviewStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    template: TemplateLaunch | None,
+    asked: Asked | None = None,
 ) -> LaunchPreview:
-    """The launch `req` (from `template`, when given) as it would be accepted, and its cost; raises what the launch
-    would (404 for the account, 422 naming each problem)."""
+    """The launch `req` (from `template`, when given) as it would be accepted, its cost, and the guard-rails'
+    verdict; raises what the launch would for the cloud (404 for the account, 422 naming each problem), never what
+    the guard-rails would refuse: the verdict says it."""
     if template is None:
         async with uow.reading() as repos:
             cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
@@ -61,9 +68,12 @@ async def preview(
         req = replace(req, image_id=plan.image_id, flavor_id=plan.flavor_id)
         cloud = draft.cloud
     await handlers.validated(clouds, cloud, req, names, plan)
-    catalog = await prices.in_force(
-        uow, project_id=req.project_id, cloud_id=cloud.id, at=datetime.now(UTC), kind=PriceKind.FLAVOR
+    now = datetime.now(UTC)
+    demand = await guardrails.demand_of(
+        uow, clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked or Asked(), now=now
     )
+    verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, now=now)
+    catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now, kind=PriceKind.FLAVOR)
     region = prices.region_of(clouds, cloud)
     price = prices.flavor_price(catalog.prices, region, req.flavor_id) if catalog else None
     return LaunchPreview(
@@ -78,4 +88,5 @@ async def preview(
         hourly=price.amount if price else None,
         monthly=price.amount * HOURS_A_MONTH if price else None,
         price_version=catalog.number if catalog and price else None,
+        guardrails=verdict,
     )

@@ -28,7 +28,8 @@ COLUMNS = (
     "id, project_id, cloud_id, name, image_id, flavor_id, provider_id, state, pending_action, attempts, "
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
-    "inputs, boot, cluster_id, cluster_role"
+    "inputs, boot, cluster_id, cluster_role, vcpus, expires_at, expiry_action, expiry_warnings, warnings_sent, "
+    "expired_at"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -120,6 +121,10 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "boot": lambda boot: None if boot is None else dict(boot),
         "cluster_id": lambda cluster_id: None if cluster_id is None else uuid.UUID(cluster_id),
         "cluster_role": kept,
+        "vcpus": kept,
+        "expires_at": kept,
+        "expiry_action": kept,
+        "expiry_warnings": list,
         **changing,
     }
 
@@ -149,7 +154,8 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
     async def using_security_group(self, project_id: str, group_id: str) -> list[str]:
         rows = await self._conn.fetch(
             """SELECT id FROM instances
-               WHERE project_id = $1 AND $2 = ANY(security_group_ids) AND state NOT IN ('terminated', 'gone')
+               WHERE project_id = $1 AND $2 = ANY(security_group_ids)
+                 AND state NOT IN ('terminated', 'gone', 'rejected')
                ORDER BY created_at""",
             project_id,
             group_id,

@@ -21,6 +21,8 @@ from kernel.errors import ValidationFailed
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 # The most warnings an import keeps (the count is kept whole).
 MAX_WARNINGS = 20
+# A month of running, in hours: 365 x 24 / 12, the figure AWS's and most clouds' calculators use.
+HOURS_A_MONTH = Decimal(730)
 # The most digits after the point an amount keeps; more are refused rather than rounded.
 SCALE = 10
 # No price comes near this; a bound keeps absurd numbers (1e400000) out of storage and answers.

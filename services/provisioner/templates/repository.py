@@ -495,7 +495,7 @@ class PostgresTemplateRepository:
         rows = await self._conn.fetch(
             """SELECT id FROM instances
                WHERE template_id = $1 AND ($2::int IS NULL OR template_version = $2)
-                 AND state NOT IN ('terminated', 'gone')
+                 AND state NOT IN ('terminated', 'gone', 'rejected')
                ORDER BY created_at""",
             uuid.UUID(template_id),
             version,

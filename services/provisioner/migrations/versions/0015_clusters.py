@@ -4,7 +4,7 @@ was about to make, whatever became of it), and the cluster an instance belongs t
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 
 
 def upgrade() -> None:

@@ -1,0 +1,1 @@
+"""Project guard-rails: quotas, required tags, lifetimes with their expiry, and approvals of costly launches."""
