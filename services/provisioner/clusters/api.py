@@ -26,6 +26,7 @@ from services.provisioner.clusters.schemas import (
     RoleHealthOut,
     ScaleIn,
 )
+from services.provisioner.instances.api import preview_out
 from services.provisioner.listing import RecordPaging
 from services.provisioner.schemas import Page
 from services.provisioner.state import correlation_id, uow_of
@@ -115,7 +116,8 @@ async def create_cluster(request: Request, body: ClusterCreate, caller: Operator
     )
     if body.dry_run:
         seen = await handlers.preview_cluster(uow_of(request), clouds_of(request), req)
-        return answer(ClusterPreviewOut.model_validate(asdict(seen)), status=200)
+        roles = [{**asdict(role), "launch": preview_out(role.launch)} for role in seen.roles]
+        return answer(ClusterPreviewOut.model_validate({**asdict(seen), "roles": roles}), status=200)
     cluster = await handlers.create(uow_of(request), clouds_of(request), req)
     return answer(ClusterOut.model_validate(cluster, from_attributes=True), status=202)
 
