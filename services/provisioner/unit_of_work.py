@@ -17,6 +17,7 @@ from services.provisioner.clouds.repository import CloudRepository, PostgresClou
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
+from services.provisioner.placement.repository import PlacementRepository, PostgresPlacementRepository
 from services.provisioner.prices.repository import PostgresPriceRepository, PriceRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
 from services.provisioner.runs.repository import PostgresRunRepository, RunRepository
@@ -35,6 +36,7 @@ class Repositories:
     runs: RunRepository
     boots: BootRepository
     prices: PriceRepository
+    placements: PlacementRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -52,6 +54,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         runs=PostgresRunRepository(conn),
         boots=PostgresBootRepository(conn),
         prices=PostgresPriceRepository(conn),
+        placements=PostgresPlacementRepository(conn),
     )
 
 

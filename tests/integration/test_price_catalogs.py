@@ -191,6 +191,7 @@ async def test_a_dry_run_launch_answers_its_placement_and_cost_and_launches_noth
             "hourly": "0.0400",
             "monthly": "29.2000",
             "price_version": 0,
+            "placement": None,
         }
         bad = await client.post(
             "/v1/instances", headers=OWNER, json={**launch, "flavor_id": "sim.huge", "dry_run": True}

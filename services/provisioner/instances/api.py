@@ -7,7 +7,7 @@ method needs: the identity the gateway signed must grant it here too, so a calle
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -22,6 +22,8 @@ from services.provisioner.instances import handlers, preview
 from services.provisioner.instances.domain import InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
+from services.provisioner.placement.domain import PlacementPolicy
+from services.provisioner.placement.schemas import placement_out
 from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,
@@ -55,28 +57,51 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     "template that cannot run on the cloud, or an input missing or invalid, is a 422 naming each. With `dry_run` "
     "true the launch is checked the same way and the answer is 200 `LaunchPreviewOut`: the cloud, region, zone, image "
     "and flavor it would take and its `hourly` and `monthly` (730 hours) cost from the account's price catalog in "
-    "force now (null when the flavor is not priced); nothing is recorded, no event.",
+    "force now (null when the flavor is not priced); nothing is recorded, no event. Without `cloud_id`, or with "
+    "`placement`, the allocator chooses the cloud, zone and flavor (`requirements` in place of `flavor_id`: the "
+    "smallest that has them) by the policy, and the instance keeps the strategy and score it was placed with; when "
+    "nothing fits, 422 `placement_failed` lists every candidate and why it was rejected.",
     responses={200: {"model": LaunchPreviewOut, "description": "A dry run's placement and cost"}},
 )
 async def create_instance(request: Request, body: InstanceCreate, caller: Operator) -> Response:
-    given = body.model_dump(exclude={"template_id", "template_version", "inputs", "image_id", "flavor_id", "dry_run"})
+    given = body.model_dump(
+        exclude={
+            "template_id",
+            "template_version",
+            "inputs",
+            "image_id",
+            "flavor_id",
+            "dry_run",
+            "cloud_id",
+            "requirements",
+            "placement",
+        }
+    )
+    policy = body.placement.policy() if body.placement is not None else None
     req = handlers.LaunchRequest(
         project_id=caller.project_id,
         correlation_id=correlation_id(),
+        cloud_id=body.cloud_id or "",
         image_id=body.image_id or "",
         flavor_id=body.flavor_id or "",
+        placement=policy if policy is not None or body.cloud_id is not None else PlacementPolicy(),
         **given,
     )
+    requirements = body.requirements.requirements() if body.requirements is not None else None
     template = (
         None
         if body.template_id is None
         else handlers.TemplateLaunch(body.template_id, body.template_version, body.inputs)
     )
     if body.dry_run:
-        seen = await preview.preview(uow_of(request), clouds_of(request), req, template)
-        return answer(LaunchPreviewOut.model_validate(asdict(seen)), status=200)
+        seen = await preview.preview(uow_of(request), clouds_of(request), req, template, requirements)
+        shown = LaunchPreviewOut.model_validate(
+            {**{f.name: getattr(seen, f.name) for f in fields(seen) if f.name != "placement"}}
+            | {"placement": None if seen.placement is None else placement_out(seen.placement)}
+        )
+        return answer(shown, status=200)
     if template is None:
-        record = await handlers.launch(uow_of(request), clouds_of(request), req)
+        record = await handlers.launch(uow_of(request), clouds_of(request), req, requirements=requirements)
     else:
         record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template)
     return answer(instance_out(record), status=202)

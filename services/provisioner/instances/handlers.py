@@ -25,10 +25,13 @@ from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
+from services.provisioner.placement import handlers as placement
+from services.provisioner.placement.domain import PlacementPolicy
 from services.provisioner.runs import handlers as runs
 from services.provisioner.runs.repository import RunStore
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates import sealing
+from services.provisioner.templates.domain import Requirements
 from services.provisioner.templates.handlers import LaunchPlan
 from services.provisioner.templates.repository import TemplateStore
 from services.provisioner.work.engine import WORK_CHANNEL
@@ -62,6 +65,8 @@ class LaunchRequest:
     user_data: str | None = None
     zone: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Set: the allocator chooses the cloud (within `cloud_id`, when one is given), zone and flavor.
+    placement: PlacementPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,47 @@ class TemplateLaunch:
     inputs: Mapping[str, object] = field(default_factory=dict)
 
 
-class LaunchStore(InstanceStore, TemplateStore, RunStore, Protocol):
+class LaunchStore(InstanceStore, TemplateStore, RunStore, placement.PlacementStore, Protocol):
     """What a launch from a template reads: the template's records beside the instance's, and the project's key
-    for runs."""
+    for runs; and what placing a launch reads."""
+
+
+async def placed(
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    template: TemplateLaunch | None = None,
+    requirements: Requirements | None = None,
+) -> tuple[LaunchRequest, placement.Placement | None]:
+    """The launch on the cloud, zone and flavor the allocator chose for it, when it asks to be placed (its checks
+    then run on that cloud as on one it named), and the decision; a launch that names its cloud, as it is."""
+    policy = req.placement
+    if policy is None:
+        return req, None
+    if req.cloud_id and not policy.cloud_ids:
+        policy = placement.only_cloud(policy, req.cloud_id)
+    spec = placement.ServerSpec(
+        template=None
+        if template is None
+        else placement.FromTemplate(template.template_id, template.version, template.inputs),
+        image_id=req.image_id or None,
+        flavor_id=req.flavor_id or None,
+        requirements=requirements,
+        key_name=req.key_name,
+        security_group_ids=tuple(req.security_group_ids),
+        user_data=req.user_data is not None,
+        zone=req.zone,
+    )
+    found = await placement.place(uow, clouds, project_id=req.project_id, spec=spec, policy=policy)
+    chosen, _ = found.chosen()[0]
+    where = replace(req, cloud_id=chosen.cloud_id, zone=chosen.zone, flavor_id=chosen.flavor_id)
+    return replace(where, image_id=chosen.image_id or req.image_id), found
+
+
+def _note(found: placement.Placement | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    return placement.note(found.policy, found.chosen()[0][1])
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -130,13 +173,14 @@ async def launch_from_template(
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
-    request names none. Nothing is recorded unless all of it is valid."""
+    request names none. Nothing is recorded unless all of it is valid. A launch to be placed is placed first."""
+    req, found = await placed(uow, clouds, req, template)
     draft, made, names = await drafted(uow, clouds, req, template)
     # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate).
     login_key = await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan, _note(found))
 
 
 async def drafted(
@@ -173,14 +217,21 @@ async def launch_names(repos: InstanceStore, req: LaunchRequest) -> LaunchNames:
 
 
 async def launch(
-    uow: UnitOfWork[LaunchStore], clouds: CloudDirectory, req: LaunchRequest, plan: LaunchPlan | None = None
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    plan: LaunchPlan | None = None,
+    *,
+    requirements: Requirements | None = None,
 ) -> InstanceRecord:
     """Accept a launch: validate it against the cloud, then record it; the engine creates it in the cloud. A template's
-    `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
+    `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it. A launch to be
+    placed (by flavor, or by `requirements`) is placed first, and keeps the strategy and score it was placed with."""
+    req, found = await placed(uow, clouds, req, requirements=requirements)
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         names = await launch_names(repos, req)
-    return await _accept(uow, clouds, req, cloud, names, plan)
+    return await _accept(uow, clouds, req, cloud, names, plan, _note(found))
 
 
 async def validated(
@@ -206,10 +257,13 @@ async def _accept(
     cloud: Cloud,
     names: LaunchNames,
     plan: LaunchPlan | None,
+    note: Mapping[str, object] | None = None,
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
-    and record it."""
+    and record it, with the allocator's `note` when it placed it."""
     options = await validated(clouds, cloud, req, names, plan)
+    if note is not None:
+        options["placement"] = dict(note)
     now = datetime.now(UTC)
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     instance_id = str(uuid.uuid4())
@@ -356,6 +410,7 @@ __all__ = [
     "launch",
     "launch_from_template",
     "metrics",
+    "placed",
     "page",
     "request_action",
 ]

@@ -14,13 +14,12 @@ from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.instances import handlers
 from services.provisioner.instances.handlers import LaunchRequest, LaunchStore, TemplateLaunch
+from services.provisioner.placement.handlers import Placement
 from services.provisioner.prices import handlers as prices
-from services.provisioner.prices.domain import PriceKind
+from services.provisioner.prices.domain import HOURS_A_MONTH, PriceKind
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.templates import handlers as templates
-
-# A month of running, in hours: 365 x 24 / 12, the figure AWS's and most clouds' calculators use.
-HOURS_A_MONTH = Decimal(730)
+from services.provisioner.templates.domain import Requirements
 
 
 class PreviewStore(LaunchStore, Protocol):
@@ -42,13 +41,21 @@ class LaunchPreview:
     hourly: Decimal | None
     monthly: Decimal | None
     price_version: int | None
+    # How the allocator chose, for a launch it places.
+    placement: Placement | None = None
 
 
 async def preview(
-    uow: UnitOfWork[PreviewStore], clouds: CloudDirectory, req: LaunchRequest, template: TemplateLaunch | None
+    uow: UnitOfWork[PreviewStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    template: TemplateLaunch | None,
+    requirements: Requirements | None = None,
 ) -> LaunchPreview:
     """The launch `req` (from `template`, when given) as it would be accepted, and its cost; raises what the launch
-    would (404 for the account, 422 naming each problem)."""
+    would (404 for the account, 422 naming each problem). A launch to be placed is placed first, as launching it
+    would place it."""
+    req, found = await handlers.placed(uow, clouds, req, template, requirements)
     if template is None:
         async with uow.reading() as repos:
             cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
@@ -78,4 +85,5 @@ async def preview(
         hourly=price.amount if price else None,
         monthly=price.amount * HOURS_A_MONTH if price else None,
         price_version=catalog.number if catalog and price else None,
+        placement=found,
     )

@@ -259,7 +259,9 @@ def decide(candidates: Sequence[Candidate], policy: PlacementPolicy, situation: 
             score=first_score.get(i),
             rejected=fixed[i] or first_rejection.get(i),
             placed=taken[i],
-            note=None if c.cloud_id in situation.capacity else "capacity unknown: the cloud does not report quotas",
+            note=None
+            if c.cloud_id in situation.capacity or c.rejected is not None
+            else "capacity unknown: the cloud does not report quotas",
         )
         for i, c in enumerate(candidates)
     ]
