@@ -176,6 +176,7 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "prices": [{"kind": "flavor", "region": "", "item": "sim.small", "price": "0.0250"}],
         },
         ("POST", "/v1/runs"): {"script_id": ids["operational_script_id"], "instance_ids": [ids["instance_id"]]},
+        ("POST", "/v1/placements"): machine,
     }
 
 
@@ -208,6 +209,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/images"),
     ("POST", "/v1/templates"),
     ("POST", "/v1/runs"),
+    ("POST", "/v1/placements"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

@@ -95,6 +95,7 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("PATCH", "/v1/templates/{template_id}/versions/{version}"): {"deprecated": True},
         ("POST", "/v1/instances/{instance_id}/runs"): {"script_id": world.operational_script},
         ("POST", "/v1/runs"): {"script_id": world.operational_script, "instance_ids": [world.instance]},
+        ("POST", "/v1/placements"): {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"},
     }
 
 

@@ -92,11 +92,11 @@ async def placed(
 ) -> tuple[LaunchRequest, placement.Placement | None]:
     """The launch on the cloud, zone and flavor the allocator chose for it, when it asks to be placed (its checks
     then run on that cloud as on one it named), and the decision; a launch that names its cloud, as it is."""
-    policy = req.placement
+    policy, named_in = req.placement, None
     if policy is None:
         return req, None
     if req.cloud_id and not policy.cloud_ids:
-        policy = placement.only_cloud(policy, req.cloud_id)
+        policy, named_in = placement.only_cloud(policy, req.cloud_id), "body.cloud_id"
     spec = placement.ServerSpec(
         template=None
         if template is None
@@ -109,7 +109,9 @@ async def placed(
         user_data=req.user_data is not None,
         zone=req.zone,
     )
-    found = await placement.place(uow, clouds, project_id=req.project_id, spec=spec, policy=policy)
+    found = await placement.place(
+        uow, clouds, project_id=req.project_id, spec=spec, policy=policy, cloud_named_in=named_in
+    )
     chosen, _ = found.chosen()[0]
     where = replace(req, cloud_id=chosen.cloud_id, zone=chosen.zone, flavor_id=chosen.flavor_id)
     return replace(where, image_id=chosen.image_id or req.image_id), found

@@ -30,9 +30,9 @@ routes = Routes(router)
     "event. When fewer than `count` fit: 422 `placement_failed` with the same `candidates`.",
 )
 async def create_placement(request: Request, body: PlacementCreate, caller: Operator) -> PlacementOut:
-    policy = body.placement.policy()
+    policy, named_in = body.placement.policy(), None
     if body.cloud_id is not None and not policy.cloud_ids:
-        policy = handlers.only_cloud(policy, body.cloud_id)
+        policy, named_in = handlers.only_cloud(policy, body.cloud_id), "body.cloud_id"
     spec = handlers.ServerSpec(
         template=None
         if body.template_id is None
@@ -46,7 +46,13 @@ async def create_placement(request: Request, body: PlacementCreate, caller: Oper
         zone=body.zone,
     )
     found = await handlers.place(
-        uow_of(request), clouds_of(request), project_id=caller.project_id, spec=spec, policy=policy, count=body.count
+        uow_of(request),
+        clouds_of(request),
+        project_id=caller.project_id,
+        spec=spec,
+        policy=policy,
+        count=body.count,
+        cloud_named_in=named_in,
     )
     return placement_out(found)
 

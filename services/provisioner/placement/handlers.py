@@ -109,15 +109,16 @@ class NothingFits(ValidationFailed, code="placement_failed", title="No place fit
     """No candidate (or too few) passes the filters; the problem carries the explanation."""
 
 
-async def _clouds(repos: PlacementStore, project_id: str, wanted: Sequence[str]) -> list[Cloud]:
-    """The project's clouds the policy allows; an id it does not have is refused as one nobody has."""
+async def _clouds(repos: PlacementStore, project_id: str, wanted: Sequence[str], named_in: str | None) -> list[Cloud]:
+    """The project's clouds the policy allows; an id it does not have is refused as one nobody has (`named_in`: the
+    body field that named the one cloud, else the policy's list)."""
     mine = await repos.clouds.of_project(project_id)
     if not wanted:
         return mine
     by_id = {c.id: c for c in mine}
     for n, cloud_id in enumerate(wanted):
         if cloud_id not in by_id:
-            raise missing("cloud", cloud_id, f"body.placement.cloud_ids.{n}")
+            raise missing("cloud", cloud_id, named_in or f"body.placement.cloud_ids.{n}")
     return [by_id[c] for c in dict.fromkeys(wanted)]
 
 
@@ -283,10 +284,11 @@ async def gather(
     project_id: str,
     spec: ServerSpec,
     policy: PlacementPolicy,
+    cloud_named_in: str | None = None,
 ) -> tuple[list[Candidate], Situation]:
     """Every candidate for the server among the project's clouds the policy allows, and where things are now."""
     async with uow.reading() as repos:
-        allowed = await _clouds(repos, project_id, policy.cloud_ids)
+        allowed = await _clouds(repos, project_id, policy.cloud_ids, cloud_named_in)
         occupancy = await repos.placements.occupancy(project_id, policy.group)
     capacity: dict[str, Capacity] = {}
     candidates: list[Candidate] = []
@@ -303,10 +305,14 @@ async def place(
     spec: ServerSpec,
     policy: PlacementPolicy,
     count: int = 1,
+    cloud_named_in: str | None = None,
 ) -> Placement:
     """Place `count` servers of `spec` by `policy` among the project's clouds. Raises NothingFits (422, with every
-    candidate and why it was rejected) when fewer than `count` fit."""
-    candidates, situation = await gather(uow, clouds, project_id=project_id, spec=spec, policy=policy)
+    candidate and why it was rejected) when fewer than `count` fit. `cloud_named_in`: the body field that named the
+    policy's one cloud (an unknown one is a 422 naming it)."""
+    candidates, situation = await gather(
+        uow, clouds, project_id=project_id, spec=spec, policy=policy, cloud_named_in=cloud_named_in
+    )
     decision = domain.decide(candidates, policy, situation, count)
     found = Placement(decision, candidates, policy, count)
     if not decision.complete:
