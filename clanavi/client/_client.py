@@ -17,7 +17,7 @@ import httpx
 
 from clanavi.client._audit import Audit
 from clanavi.client._calls import Call, model_of
-from clanavi.client._catalogue import Flavors, Images, Prices
+from clanavi.client._catalogue import Flavors, Images, Placements, Prices
 from clanavi.client._clouds import Clouds, Modules
 from clanavi.client._drivers import AsyncDriver, SyncDriver
 from clanavi.client._endpoints import Async, Driver, M, Namespace, Sync, operation, procedure
@@ -91,6 +91,7 @@ class _Api(Namespace[M]):
         self.images: Images[M] = Images(driver, context)
         self.flavors: Flavors[M] = Flavors(driver, context)
         self.prices: Prices[M] = Prices(driver, context)
+        self.placements: Placements[M] = Placements(driver, context)
         self.key_pairs: KeyPairs[M] = KeyPairs(driver, context)
         self.security_groups: SecurityGroups[M] = SecurityGroups(driver, context)
         self.volumes: Volumes[M] = Volumes(driver, context)

@@ -19,6 +19,13 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.placement.schemas import (
+    CandidateOut,
+    PlacedOut,
+    PlacementOut,
+    PlacementPolicyIn,
+    RequirementsIn,
+)
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
@@ -57,6 +64,8 @@ from services.provisioner.schemas import (
     MetricsOut,
     ModuleOut,
     ModuleUpdate,
+    PlacementCreate,
+    PlacementNoteOut,
     RegionOut,
     SyncRunOut,
     ZoneOut,
@@ -76,6 +85,13 @@ from services.provisioner.templates.schemas import (
 )
 
 __all__ = [
+    "CandidateOut",
+    "PlacedOut",
+    "PlacementCreate",
+    "PlacementNoteOut",
+    "PlacementOut",
+    "PlacementPolicyIn",
+    "RequirementsIn",
     "AddressAllocate",
     "AddressAssociate",
     "AddressOut",
