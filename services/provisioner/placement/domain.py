@@ -102,14 +102,34 @@ class Verdict:
 @dataclass(frozen=True)
 class Decision:
     placed: list[Placed]
-    verdicts: list[Verdict]
     # The currency prices were compared in (cheapest), and why fewer servers than asked were placed.
     currency: str | None
     unplaced: str | None
+    # What the verdicts are made of, only when asked for (a decision is cheaper than explaining it).
+    candidates: Sequence[Candidate] = field(default=(), repr=False)
+    reasons: Sequence[str | None] = field(default=(), repr=False)
+    scores: Mapping[int, float] = field(default_factory=dict, repr=False)
+    capacity_known: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def complete(self) -> bool:
         return self.unplaced is None
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """What became of each candidate, in the order given."""
+        taken = Counter(p.candidate for p in self.placed)
+        unknown = "capacity unknown: the cloud does not report quotas"
+        return [
+            Verdict(
+                candidate=c,
+                score=self.scores.get(i),
+                rejected=self.reasons[i],
+                placed=taken[i],
+                note=None if c.cloud_id in self.capacity_known or c.rejected is not None else unknown,
+            )
+            for i, c in enumerate(self.candidates)
+        ]
 
 
 def _currency(candidates: Sequence[Candidate]) -> str | None:
@@ -252,20 +272,9 @@ def decide(candidates: Sequence[Candidate], policy: PlacementPolicy, situation: 
         chosen = tied[0] if len(tied) == 1 else rng.choice(tied)
         placed.append(Placed(chosen, best))
         tally.take(candidates[chosen], grouped)
-    taken = Counter(p.candidate for p in placed)
-    verdicts = [
-        Verdict(
-            candidate=c,
-            score=first_score.get(i),
-            rejected=fixed[i] or first_rejection.get(i),
-            placed=taken[i],
-            note=None
-            if c.cloud_id in situation.capacity or c.rejected is not None
-            else "capacity unknown: the cloud does not report quotas",
-        )
-        for i, c in enumerate(candidates)
-    ]
-    return Decision(placed, verdicts, currency, unplaced)
+    reasons = [why or first_rejection.get(i) for i, why in enumerate(fixed)]
+    known = frozenset(situation.capacity)
+    return Decision(placed, currency, unplaced, candidates, reasons, first_score, known)
 
 
 def _why_none(
