@@ -4,9 +4,10 @@ gateway."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from kernel.authz import Operator
-from kernel.http import Routes, problem_responses
+from kernel.http import Routes, answer, problem_responses
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.placement import handlers
 from services.provisioner.placement.schemas import PlacementOut, placement_out
@@ -29,7 +30,7 @@ routes = Routes(router)
     "hourly and monthly price, and every candidate with its score or why it was rejected. Nothing is recorded, no "
     "event. When fewer than `count` fit: 422 `placement_failed` with the same `candidates`.",
 )
-async def create_placement(request: Request, body: PlacementCreate, caller: Operator) -> PlacementOut:
+async def create_placement(request: Request, body: PlacementCreate, caller: Operator) -> Response:
     policy, named_in = body.placement.policy(), None
     if body.cloud_id is not None and not policy.cloud_ids:
         policy, named_in = handlers.only_cloud(policy, body.cloud_id), "body.cloud_id"
@@ -54,7 +55,7 @@ async def create_placement(request: Request, body: PlacementCreate, caller: Oper
         count=body.count,
         cloud_named_in=named_in,
     )
-    return placement_out(found)
+    return answer(placement_out(found))
 
 
 __all__ = ["router"]

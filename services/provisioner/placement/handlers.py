@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapters.base import CloudError, Feature, Flavor
 from kernel.errors import ClanaviError, ValidationFailed
@@ -21,6 +21,7 @@ from services.provisioner import errors
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import CloudRepository
+from services.provisioner.instances.domain import LaunchNames
 from services.provisioner.instances.repository import HeldResources
 from services.provisioner.owned import missing
 from services.provisioner.placement import domain
@@ -148,10 +149,10 @@ class _Machine:
 
 
 async def _machine(
-    repos: PlacementStore, clouds: CloudDirectory, project_id: str, cloud: Cloud, spec: ServerSpec
+    repos: PlacementStore | None, clouds: CloudDirectory, project_id: str, cloud: Cloud, spec: ServerSpec
 ) -> _Machine | str:
-    """The image and flavors of the server on `cloud`, or why it cannot run there."""
-    if spec.template is not None:
+    """The image and flavors of the server on `cloud`, or why it cannot run there (`repos`: to read a template)."""
+    if spec.template is not None and repos is not None:
         try:
             draft = await templates.draft_launch(
                 repos,
@@ -205,6 +206,23 @@ async def _capacity(clouds: CloudDirectory, cloud: Cloud, features: frozenset[Fe
     return Capacity(quotas.instances.left, quotas.vcpus.left, quotas.ram_mb.left)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What the database holds of one cloud for the decision, read with the others' in one go."""
+
+    names: LaunchNames | None
+    catalog: prices.InForce | None
+
+
+async def _read(repos: PlacementStore, clouds: CloudDirectory, cloud: Cloud, spec: ServerSpec, at: datetime) -> _Read:
+    names = None
+    if spec.key_name is not None or spec.security_group_ids:
+        names = await repos.resources.launch_names(cloud.project_id, cloud.id, spec.key_name, spec.security_group_ids)
+    region = prices.region_of(clouds, cloud)
+    catalog = await prices.in_force_of(repos.prices, cloud, at, kind=PriceKind.FLAVOR, region=region)
+    return _Read(names, catalog)
+
+
 async def _candidates(
     uow: UnitOfWork[PlacementStore],
     clouds: CloudDirectory,
@@ -213,6 +231,7 @@ async def _candidates(
     spec: ServerSpec,
     policy: PlacementPolicy,
     capacity: dict[str, Capacity],
+    read: _Read,
 ) -> list[Candidate]:
     region = prices.region_of(clouds, cloud)
     named = spec.flavor_id or ""
@@ -231,27 +250,28 @@ async def _candidates(
         words = ", ".join(_FEATURE_WORDS.get(f, f.value) for f in lacking)
         return [_flat(cloud, region, named, f"the {cloud.driver} adapter has no {words}")]
     try:
-        async with uow.reading() as repos:
-            machine = await _machine(repos, clouds, project_id, cloud, spec)
-            names = await repos.resources.launch_names(project_id, cloud.id, spec.key_name, spec.security_group_ids)
+        if spec.template is not None:
+            async with uow.reading() as repos:
+                machine = await _machine(repos, clouds, project_id, cloud, spec)
+        else:
+            machine = await _machine(None, clouds, project_id, cloud, spec)
         zones = [z.id for z in await clouds.zones(cloud.id) if z.available] if Feature.ZONES in features else [None]
     except CloudError as exc:
         return [_flat(cloud, region, named, f"the cloud did not answer: {errors.describe(exc)}")]
     if isinstance(machine, str):
         return [_flat(cloud, region, named, machine)]
     problem = None
-    if spec.key_name is not None and not names.key_usable:
+    names = read.names
+    if names is not None and spec.key_name is not None and not names.key_usable:
         problem = f"no key pair {spec.key_name} in this cloud"
-    missing_groups = [g for g in spec.security_group_ids if g not in names.group_provider_ids]
+    missing_groups = [g for g in spec.security_group_ids if names is not None and g not in names.group_provider_ids]
     if missing_groups:
         problem = f"no security group {missing_groups[0]} in this cloud"
     if spec.zone is not None:
         if spec.zone not in zones:
             problem = problem or f"no zone {spec.zone} in this cloud"
         zones = [spec.zone]
-    catalog = await prices.in_force(
-        uow, project_id=project_id, cloud_id=cloud.id, at=datetime.now(UTC), kind=PriceKind.FLAVOR
-    )
+    catalog = read.catalog
     found = await _capacity(clouds, cloud, features)
     if found is not None:
         capacity[cloud.id] = found
@@ -287,13 +307,15 @@ async def gather(
     cloud_named_in: str | None = None,
 ) -> tuple[list[Candidate], Situation]:
     """Every candidate for the server among the project's clouds the policy allows, and where things are now."""
+    now = datetime.now(UTC)
     async with uow.reading() as repos:
         allowed = await _clouds(repos, project_id, policy.cloud_ids, cloud_named_in)
         occupancy = await repos.placements.occupancy(project_id, policy.group)
+        read = [await _read(repos, clouds, cloud, spec, now) for cloud in allowed]
     capacity: dict[str, Capacity] = {}
     candidates: list[Candidate] = []
-    for cloud in allowed:
-        candidates += await _candidates(uow, clouds, project_id, cloud, spec, policy, capacity)
+    for cloud, known in zip(allowed, read, strict=True):
+        candidates += await _candidates(uow, clouds, project_id, cloud, spec, policy, capacity, known)
     return candidates, Situation(capacity, occupancy.servers, occupancy.members)
 
 
@@ -325,16 +347,18 @@ async def place(
     return found
 
 
-def verdict_json(v: domain.Verdict) -> dict[str, object]:
-    """A verdict as problem JSON carries it (amounts as strings, like every price)."""
+def verdict_json(v: domain.Verdict, *, decimals: bool = False) -> dict[str, Any]:
+    """A verdict as problem JSON carries it (amounts as strings, like every price; `decimals`: as they are, for an
+    answer model)."""
     c = v.candidate
+    hourly: object = c.hourly if decimals or c.hourly is None else str(c.hourly)
     return {
         "cloud_id": c.cloud_id,
         "region": c.region,
         "zone": c.zone,
         "flavor_id": c.flavor_id,
         "image_id": c.image_id,
-        "hourly": None if c.hourly is None else str(c.hourly),
+        "hourly": hourly,
         "currency": c.currency,
         "score": None if v.score is None else round(v.score, 6),
         "rejected": v.rejected,

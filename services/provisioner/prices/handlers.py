@@ -160,18 +160,25 @@ async def in_force(
     """The account's prices at `at` (None: it has none then, and its module has no built-in list)."""
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, project_id, cloud_id)
-        version = await repos.prices.in_force(project_id, cloud.id, at)
-        if version is not None:
-            prices = await repos.prices.prices(version.id, kind=kind, region=region)
-            return InForce(
-                cloud,
-                version,
-                version.currency,
-                version.source,
-                version.source_updated_at,
-                version.effective_from,
-                prices,
-            )
+        return await in_force_of(repos.prices, cloud, at, kind=kind, region=region)
+
+
+async def in_force_of(
+    repo: PriceRepository, cloud: Cloud, at: datetime, *, kind: PriceKind | None = None, region: str | None = None
+) -> InForce | None:
+    """`in_force` of a cloud the caller has read (one of its project's), on the caller's repository."""
+    version = await repo.in_force(cloud.project_id, cloud.id, at)
+    if version is not None:
+        prices = await repo.prices(version.id, kind=kind, region=region)
+        return InForce(
+            cloud,
+            version,
+            version.currency,
+            version.source,
+            version.source_updated_at,
+            version.effective_from,
+            prices,
+        )
     builtin = builtin_for(cloud.driver)
     if builtin is None:
         return None
