@@ -40,4 +40,5 @@ bench: install
 	@$(PY) -m bench.inventory_sync
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.templates
+	@$(PY) -m bench.placement
 	@$(PY) -m bench.script_runs

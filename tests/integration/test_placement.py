@@ -115,3 +115,18 @@ async def test_a_launch_without_a_cloud_is_placed_and_keeps_how(kernel_settings:
         assert named["placement"] is None
         refused = await client.post("/v1/instances", headers=VIEWER, json={"name": "v", **SMALL})
         assert refused.status_code == 403
+
+
+async def test_a_launch_that_fits_nowhere_is_refused_naming_what_is_wrong(kernel_settings: KernelSettings) -> None:
+    async with provisioner(kernel_settings) as (_app, client):
+        only = await _cloud(client, OWNER, "only")
+        # One cloud: the launch's own checks say what is wrong there, as for a launch naming it.
+        alone = await client.post("/v1/instances", headers=OWNER, json={"name": "x", **SMALL, "flavor_id": "huge"})
+        assert alone.status_code == 422 and alone.json()["code"] == "validation_failed", alone.text
+        assert alone.json()["errors"] == [{"location": "body.flavor_id", "message": f"no flavor huge in {only}"}]
+        second = await _cloud(client, OWNER, "second")
+        both = await client.post("/v1/instances", headers=OWNER, json={"name": "x", **SMALL, "flavor_id": "huge"})
+        assert both.status_code == 422 and both.json()["code"] == "placement_failed", both.text
+        clouds = ", ".join(sorted((only, second)))
+        assert both.json()["errors"] == [{"location": "body.flavor_id", "message": f"no flavor huge (clouds {clouds})"}]
+        assert ok(await client.get("/v1/instances", headers=OWNER))["items"] == []

@@ -109,9 +109,15 @@ async def placed(
         user_data=req.user_data is not None,
         zone=req.zone,
     )
-    found = await placement.place(
-        uow, clouds, project_id=req.project_id, spec=spec, policy=policy, cloud_named_in=named_in
-    )
+    try:
+        found = await placement.place(
+            uow, clouds, project_id=req.project_id, spec=spec, policy=policy, cloud_named_in=named_in
+        )
+    except placement.NothingFits as refused:
+        if refused.only_cloud is None or requirements is not None:
+            raise
+        # The one cloud there is: the launch's own checks there say what is wrong, as for a launch that names it.
+        return replace(req, cloud_id=refused.only_cloud), None
     chosen, _ = found.chosen()[0]
     where = replace(req, cloud_id=chosen.cloud_id, zone=chosen.zone, flavor_id=chosen.flavor_id)
     return replace(where, image_id=chosen.image_id or req.image_id), found

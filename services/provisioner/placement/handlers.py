@@ -107,7 +107,11 @@ class Placement:
 
 
 class NothingFits(ValidationFailed, code="placement_failed", title="No place fits the server"):
-    """No candidate (or too few) passes the filters; the problem carries the explanation."""
+    """No candidate (or too few) passes the filters; the problem carries the explanation. `only_cloud`: the one cloud
+    weighed, when everything said against it was found in gathering (its catalogue, its module, its features): a
+    launch there is then refused by the launch's own checks, in their words."""
+
+    only_cloud: str | None = None
 
 
 async def _clouds(repos: PlacementStore, project_id: str, wanted: Sequence[str], named_in: str | None) -> list[Cloud]:
@@ -338,13 +342,45 @@ async def place(
     decision = domain.decide(candidates, policy, situation, count)
     found = Placement(decision, candidates, policy, count)
     if not decision.complete:
-        raise NothingFits(
+        refused = NothingFits(
             f"The server cannot be placed: {decision.unplaced}.",
-            errors=[{"location": "body.placement", "message": decision.unplaced or "nothing fits"}],
+            errors=_fields(found) or [{"location": "body.placement", "message": decision.unplaced or "nothing fits"}],
             candidates=[verdict_json(v) for v in found.listed()],
             candidate_count=len(candidates),
         )
+        weighed = {c.cloud_id for c in candidates}
+        if len(weighed) == 1 and all(c.rejected is not None for c in candidates):
+            refused.only_cloud = weighed.pop()
+        raise refused
     return found
+
+
+# What a rejection found in gathering says of a field of the request.
+_FIELD_OF = (
+    ("no image named", "body.requirements.image_name"),
+    ("no image", "body.image_id"),
+    ("no flavor", "body.flavor_id"),
+    ("below the requirements", "body.requirements"),
+    ("no key pair", "body.key_name"),
+    ("no security group", "body.security_group_ids"),
+    ("no zone", "body.zone"),
+)
+
+
+def _fields(found: Placement) -> list[dict[str, str]]:
+    """The request's fields the rejections name, when every candidate was rejected for one of them: each once, in
+    the words of its first rejection, with the clouds it was rejected in."""
+    named: dict[str, tuple[str, set[str]]] = {}
+    for c in found.candidates:
+        why = c.rejected or ""
+        location = next((where for start, where in _FIELD_OF if why.startswith(start)), None)
+        if location is None or found.decision.placed:
+            return []
+        named.setdefault(location, (why.removesuffix(" in this cloud"), set()))[1].add(c.cloud_id)
+    return [
+        {"location": where, "message": f"{why} (clouds {', '.join(sorted(clouds))})"}
+        for where, (why, clouds) in named.items()
+    ]
 
 
 def verdict_json(v: domain.Verdict, *, decimals: bool = False) -> dict[str, Any]:
