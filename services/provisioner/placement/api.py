@@ -23,6 +23,7 @@ routes = Routes(router)
     PlacementOut,
     "Place servers by policy (a dry run)",
     status=200,
+    problems=(403, 409),
     description="The server as a launch names it (a template with its inputs, an image with a flavor, or "
     "`requirements`), `count` servers placed in one decision by `placement`: the allocator filters every (cloud, "
     "zone, flavor) of the project's clouds, weighs the rest by the strategy (cheapest, spread, pack; the smallest "
