@@ -130,3 +130,24 @@ async def test_a_launch_that_fits_nowhere_is_refused_naming_what_is_wrong(kernel
         clouds = ", ".join(sorted((only, second)))
         assert both.json()["errors"] == [{"location": "body.flavor_id", "message": f"no flavor huge (clouds {clouds})"}]
         assert ok(await client.get("/v1/instances", headers=OWNER))["items"] == []
+
+
+async def test_a_template_is_placed_where_it_can_run(kernel_settings: KernelSettings) -> None:
+    async with provisioner(kernel_settings) as (_app, client):
+        runs_it = await _cloud(client, OWNER, "runs-it")
+        other = await _cloud(client, OWNER, "other")
+        template = {"name": "web", "clouds": [{"cloud_id": runs_it, **SMALL}]}
+        template_id = ok(await client.post("/v1/templates", headers=OWNER, json=template), 201)["template_id"]
+
+        answer = ok(await client.post("/v1/placements", headers=OWNER, json={"template_id": template_id}))
+        assert [(p["cloud_id"], p["flavor_id"]) for p in answer["placed"]] == [(runs_it, "sim.small")]
+        (rejected,) = {c["rejected"] for c in answer["candidates"] if c["cloud_id"] == other}
+        assert rejected.startswith("the template cannot run here")
+
+        launched = ok(
+            await client.post("/v1/instances", headers=OWNER, json={"name": "t", "template_id": template_id}), 202
+        )
+        assert (launched["cloud_id"], launched["template_id"]) == (runs_it, template_id)
+        assert launched["placement"]["strategy"] == "cheapest"
+        unknown = await client.post("/v1/placements", headers=OWNER, json={"template_id": "nope"})
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["location"] == "body.template_id"

@@ -152,30 +152,36 @@ class _Machine:
     flavors: list[tuple[Flavor, str | None]]
 
 
-async def _machine(
-    repos: PlacementStore | None, clouds: CloudDirectory, project_id: str, cloud: Cloud, spec: ServerSpec
+async def _from_template(
+    uow: UnitOfWork[PlacementStore], clouds: CloudDirectory, project_id: str, cloud: Cloud, template: FromTemplate
 ) -> _Machine | str:
-    """The image and flavors of the server on `cloud`, or why it cannot run there (`repos`: to read a template)."""
-    if spec.template is not None and repos is not None:
-        try:
+    """The image and flavor a template resolves to on `cloud`, or why it cannot run there; its records are read
+    first, then the cloud's catalogue asked, never with a connection held across that."""
+    try:
+        async with uow.reading() as repos:
             draft = await templates.draft_launch(
                 repos,
                 clouds,
                 project_id=project_id,
                 cloud_id=cloud.id,
-                template_id=spec.template.template_id,
-                version=spec.template.version,
-                server_inputs=spec.template.inputs,
+                template_id=template.template_id,
+                version=template.version,
+                server_inputs=template.inputs,
             )
-            plan = await templates.plan(clouds, draft)
-        except ValidationFailed as exc:
-            if any(str(p.get("location", "")).startswith("body.template") for p in exc.extensions.get("errors", [])):
-                raise  # the template itself is wrong, wherever it runs
-            said = "; ".join(str(p.get("message", "")) for p in exc.extensions.get("errors", []))
-            return f"the template cannot run here: {said or exc.detail}"
-        if plan.user_data is not None and Feature.USER_DATA not in await clouds.features(cloud):
-            return f"the {cloud.driver} adapter has no user data, which the template's boot scripts need"
-        return _Machine(plan.image_id, [(await clouds.flavor(cloud.id, plan.flavor_id), None)])
+        plan = await templates.plan(clouds, draft)
+    except ValidationFailed as exc:
+        problems = exc.extensions.get("errors", [])
+        if any(str(p.get("location", "")).startswith("body.template") for p in problems):
+            raise  # the template itself is wrong, wherever it runs
+        said = "; ".join(str(p.get("message", "")) for p in problems)
+        return f"the template cannot run here: {said or exc.detail}"
+    if plan.user_data is not None and Feature.USER_DATA not in await clouds.features(cloud):
+        return f"the {cloud.driver} adapter has no user data, which the template's boot scripts need"
+    return _Machine(plan.image_id, [(await clouds.flavor(cloud.id, plan.flavor_id), None)])
+
+
+async def _machine(clouds: CloudDirectory, cloud: Cloud, spec: ServerSpec) -> _Machine | str:
+    """The image and flavors of a server not from a template on `cloud`, or why it cannot run there."""
     image_id = spec.image_id
     if spec.image_id is not None:
         try:
@@ -255,10 +261,9 @@ async def _candidates(
         return [_flat(cloud, region, named, f"the {cloud.driver} adapter has no {words}")]
     try:
         if spec.template is not None:
-            async with uow.reading() as repos:
-                machine = await _machine(repos, clouds, project_id, cloud, spec)
+            machine = await _from_template(uow, clouds, project_id, cloud, spec.template)
         else:
-            machine = await _machine(None, clouds, project_id, cloud, spec)
+            machine = await _machine(clouds, cloud, spec)
         zones = [z.id for z in await clouds.zones(cloud.id) if z.available] if Feature.ZONES in features else [None]
     except CloudError as exc:
         return [_flat(cloud, region, named, f"the cloud did not answer: {errors.describe(exc)}")]
