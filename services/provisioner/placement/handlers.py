@@ -23,7 +23,7 @@ from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import CloudRepository
 from services.provisioner.instances.domain import LaunchNames
 from services.provisioner.instances.repository import HeldResources
-from services.provisioner.owned import missing
+from services.provisioner.owned import missing, owned
 from services.provisioner.placement import domain
 from services.provisioner.placement.domain import Candidate, Capacity, Decision, PlacementPolicy, Situation
 from services.provisioner.placement.repository import PlacementRepository
@@ -318,6 +318,14 @@ async def gather(
     """Every candidate for the server among the project's clouds the policy allows, and where things are now."""
     now = datetime.now(UTC)
     async with uow.reading() as repos:
+        if spec.template is not None:  # wherever it could run, a template the project does not have is refused
+            t = spec.template
+            owned(
+                await repos.templates.launchable(project_id, t.template_id, t.version),
+                "template",
+                t.template_id,
+                named_in="body.template_id",
+            )
         allowed = await _clouds(repos, project_id, policy.cloud_ids, cloud_named_in)
         occupancy = await repos.placements.occupancy(project_id, policy.group)
         read = [await _read(repos, clouds, cloud, spec, now) for cloud in allowed]
