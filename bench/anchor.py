@@ -86,6 +86,7 @@ CREATE TABLE {SCHEMA}.instances (
     template_version integer,
     inputs jsonb NOT NULL DEFAULT '{{}}',
     boot jsonb,
+    placement jsonb,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
@@ -169,7 +170,8 @@ def create_app(database_url: str, project_id: str) -> FastAPI:
         row: Any = await pools[0].fetchrow(
             _INSERT,
             project_id,
-            body.cloud_id,
+            # No allocator here: a launch that names no cloud goes to the built-in one.
+            body.cloud_id or "sim",
             body.name,
             body.image_id,
             body.flavor_id,
