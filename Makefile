@@ -40,5 +40,6 @@ bench: install
 	@$(PY) -m bench.inventory_sync
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.templates
+	@$(PY) -m bench.placement
 	@$(PY) -m bench.script_runs
 	@$(PY) -m bench.clusters

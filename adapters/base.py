@@ -108,6 +108,8 @@ class Feature(enum.StrEnum):
     VOLUME_FROM_SNAPSHOT = "volume_from_snapshot"
     ADDRESSES = "addresses"
     METRICS = "metrics"
+    # Reports the account's limits and what is used of them (instances, vCPUs, RAM).
+    QUOTAS = "quotas"
 
 
 class Operation(enum.StrEnum):
@@ -155,6 +157,7 @@ class Operation(enum.StrEnum):
     DISASSOCIATE_ADDRESS = enum.auto()
     RELEASE_ADDRESS = enum.auto()
     GET_METRICS = enum.auto()
+    QUOTAS = enum.auto()
 
 
 # feature -> the operations it promises (the conformance suite checks both directions).
@@ -198,6 +201,7 @@ FEATURE_OPERATIONS: dict[Feature, tuple[Operation, ...]] = {
         Operation.RELEASE_ADDRESS,
     ),
     Feature.METRICS: (Operation.GET_METRICS,),
+    Feature.QUOTAS: (Operation.QUOTAS,),
 }
 
 # What a hypervisor offers as much as a cloud does: machines made from images, in flavors, with disks and snapshots.
@@ -398,6 +402,27 @@ class MetricSample:
     unit: str
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit of an account and how much of it is used; `limit` None: the cloud sets none."""
+
+    used: int
+    limit: int | None = None
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """What an account may still launch: its limits of instances, vCPUs and RAM, each with what is used of it."""
+
+    instances: Limit
+    vcpus: Limit
+    ram_mb: Limit
+
+
 # --- errors --------------------------------------------------------------------------------------------------
 
 
@@ -523,6 +548,11 @@ class CloudAdapter(Protocol):
 
     # metrics
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]: ...
+
+    # capacity
+    async def quotas(self) -> Quotas:
+        """The account's limits and what is used of them, as the cloud counts them now."""
+        ...
 
 
 # --- calling a cloud -----------------------------------------------------------------------------------------
@@ -784,3 +814,6 @@ class AdapterBase:
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
         raise self._unsupported(Operation.GET_METRICS)
+
+    async def quotas(self) -> Quotas:
+        raise self._unsupported(Operation.QUOTAS)

@@ -92,6 +92,7 @@ CREATE TABLE {SCHEMA}.instances (
     cluster_role text,
     expires_at timestamptz,
     expiry_action text,
+    placement jsonb,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
@@ -175,7 +176,8 @@ def create_app(database_url: str, project_id: str) -> FastAPI:
         row: Any = await pools[0].fetchrow(
             _INSERT,
             project_id,
-            body.cloud_id,
+            # No allocator here: a launch that names no cloud goes to the built-in one.
+            body.cloud_id or "sim",
             body.name,
             body.image_id,
             body.flavor_id,

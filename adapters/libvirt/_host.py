@@ -140,6 +140,23 @@ class Host:
         """The UUIDs of the domains named as Clanavi names them, sorted."""
         return sorted(str(d.UUIDString()) for d in self.conn.listAllDomains(0) if str(d.name()).startswith(self.prefix))
 
+    def capacity(self) -> tuple[int, int, int, int, int]:
+        """The host's CPUs and memory (MiB), what its running domains (anyone's) take of them, and how many of
+        Clanavi's domains it holds."""
+        conn = self.conn
+        info = conn.getInfo()
+        cpus, memory_mb = int(info[2]), int(info[1])
+        used_cpus = used_kib = managed = 0
+        for domain in conn.listAllDomains(0):
+            if str(domain.name()).startswith(self.prefix):
+                managed += 1
+            if domain.isActive():
+                # [state, max memory KiB, memory KiB, vCPUs, CPU time]
+                state = domain.info()
+                used_kib += int(state[2])
+                used_cpus += int(state[3])
+        return cpus, memory_mb, used_cpus, used_kib // 1024, managed
+
     def _domain(self, instance_id: str) -> Any | None:
         try:
             domain = self.conn.lookupByUUIDString(instance_id)

@@ -44,9 +44,11 @@ from adapters.base import (
     InvalidCloudRequest,
     InvalidCloudState,
     LaunchSpec,
+    Limit,
     MetricSample,
     Operation,
     Page,
+    Quotas,
     Region,
     Snapshot,
     Volume,
@@ -79,6 +81,7 @@ class LibvirtAdapter(AdapterBase):
         Feature.ZONES,
         Feature.INSTANCE_SUSPEND,
         Feature.METRICS,
+        Feature.QUOTAS,
     }
     config_model: ClassVar[type[LibvirtConfig]] = LibvirtConfig
 
@@ -560,6 +563,14 @@ class LibvirtAdapter(AdapterBase):
                 history.extend(_metrics.samples(previous, reading))
                 self._readings[instance_id] = reading
         return [s for s in history if s.timestamp >= since]
+
+    # --- capacity -------------------------------------------------------------------------------------------
+
+    async def quotas(self) -> Quotas:
+        """The host as the limit: its CPUs and memory, against what its running domains take; libvirt sets no
+        limit of instances."""
+        cpus, memory_mb, used_cpus, used_mb, managed = await self._run(Operation.QUOTAS, self._host.capacity)
+        return Quotas(instances=Limit(managed), vcpus=Limit(used_cpus, cpus), ram_mb=Limit(used_mb, memory_mb))
 
 
 class HotplugLibvirtAdapter(LibvirtAdapter):

@@ -15,7 +15,9 @@ from adapters.base import (
     Instance,
     InstanceState,
     KeyPair,
+    Limit,
     Protocol_,
+    Quotas,
     SecurityGroup,
     SecurityRule,
     Snapshot,
@@ -508,4 +510,20 @@ def to_address(floating: Any, instance_by_port: Mapping[str, str]) -> Address:
         ip=str(_get(floating, "floating_ip_address", "")),
         instance_id=instance_by_port.get(port_id) if port_id else None,
         extra={"port_id": port_id, "fixed_ip": _get(floating, "fixed_ip_address"), "status": _get(floating, "status")},
+    )
+
+
+def _limit(limit: Any, used: Any) -> Limit:
+    # Nova says -1 for no limit.
+    ceiling = None if limit is None or int(limit) < 0 else int(limit)
+    return Limit(int(used or 0), ceiling)
+
+
+def quotas_of(answer: Mapping[str, Any]) -> Quotas:
+    """Nova's `GET /limits` answer as the contract's quotas."""
+    absolute = (answer.get("limits") or {}).get("absolute") or {}
+    return Quotas(
+        instances=_limit(absolute.get("maxTotalInstances"), absolute.get("totalInstancesUsed")),
+        vcpus=_limit(absolute.get("maxTotalCores"), absolute.get("totalCoresUsed")),
+        ram_mb=_limit(absolute.get("maxTotalRAMSize"), absolute.get("totalRAMUsed")),
     )

@@ -47,6 +47,7 @@ from adapters.base import (
     KeyPair,
     LaunchSpec,
     Page,
+    Quotas,
     Region,
     SecurityGroup,
     SecurityRule,
@@ -68,6 +69,9 @@ MAX_PAGE = 1000
 # later embed the flavor (found in the catalogue by `FlavorCatalogue`), 2.69 and later show a server whose cell does
 # not answer as UNKNOWN rather than leave it out of listings.
 SERVER_MICROVERSION = "2.100"
+
+# The microversion limits are read at: the newest that changed them (it dropped the injected files' limits).
+LIMITS_MICROVERSION = "2.57"
 
 # How long the flavor catalogue is trusted before a server's embedded flavor makes it be read again.
 FLAVORS_TTL_SECONDS = 300.0
@@ -135,7 +139,9 @@ class OpenStackAdapter(AdapterBase):
     # Nova takes at most 65,535 characters of base64-encoded user data.
     user_data_limit: ClassVar[int] = 65535 // 4 * 3
     errors = _errors
-    features: ClassVar[frozenset[Feature]] = MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND}
+    features: ClassVar[frozenset[Feature]] = (
+        MACHINE_FEATURES | CLOUD_FEATURES | {Feature.INSTANCE_SUSPEND, Feature.QUOTAS}
+    )
     config_model: ClassVar[type[OpenStackConfig]] = OpenStackConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
@@ -185,6 +191,19 @@ class OpenStackAdapter(AdapterBase):
 
     async def list_flavors(self) -> Sequence[Flavor]:
         return (await self._read_flavors()).flavors
+
+    async def quotas(self) -> Quotas:
+        """Nova's absolute limits of the project (`GET /limits`) and what it counts as used of them."""
+        return _mapping.quotas_of(await self._run("read limits", self._limits_json))
+
+    def _limits_json(self) -> dict[str, Any]:
+        # Read as JSON at 2.57 (or the cloud's newest if older): openstacksdk's own resource reads the injected files'
+        # limits, removed at 2.57, and warns of each.
+        version = openstack.utils.maximum_supported_microversion(self._compute, LIMITS_MICROVERSION)
+        response = self._compute.get("/limits", microversion=version)
+        openstack.exceptions.raise_from_response(response)
+        data: dict[str, Any] = response.json()
+        return data
 
     async def _read_flavors(self, asked: frozenset[str] = frozenset()) -> _mapping.FlavorCatalogue:
         flavors = await self._run("list flavors", lambda: list(self._compute.flavors(details=True)))

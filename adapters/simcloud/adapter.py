@@ -26,6 +26,7 @@ from adapters.base import (
     MetricSample,
     Operation,
     Page,
+    Quotas,
     Region,
     SecurityGroup,
     SecurityRule,
@@ -245,6 +246,11 @@ class SimCloudAdapter(AdapterBase):
 
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
         return await self._call(Operation.GET_METRICS, lambda: self._instances.metrics(instance_id, since))
+
+    # capacity
+
+    async def quotas(self) -> Quotas:
+        return await self._call(Operation.QUOTAS, self._instances.quotas)
 
 
 __all__ = ["InstanceState", "SimCloudAdapter", "SimCloudConfig"]

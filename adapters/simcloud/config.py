@@ -62,6 +62,8 @@ class SimCloudConfig(BaseModel):
     # Capacity, counted over the account's instances that are not terminated.
     max_instances: int | None = Field(default=None, ge=0)
     max_vcpus: int | None = Field(default=None, ge=0)
+    # Reported by `quotas` (None: no limit); launches are held to the two above.
+    max_ram_mb: int | None = Field(default=None, ge=0)
     # API calls per second over every operation of the account; the burst is max(1, rate).
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     # The share of launches whose instance fails at boot, decided by the client token.

@@ -21,9 +21,11 @@ from adapters.base import (
     InvalidCloudRequest,
     InvalidCloudState,
     LaunchSpec,
+    Limit,
     MetricSample,
     Page,
     QuotaExceeded,
+    Quotas,
 )
 from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, own_cpu, telemetry
 from adapters.simcloud.addresses import disassociate_all
@@ -140,17 +142,30 @@ class Instances:
             raise CloudNotFound(f"instance {instance_id} does not exist")
         return row
 
-    async def _check_quota(self, conn: db.Connection, now: datetime, vcpus: int) -> None:
-        max_instances, max_vcpus = self._config.max_instances, self._config.max_vcpus
-        if max_instances is None and max_vcpus is None:
-            return
-        used: Any = await conn.fetchrow(
-            f"""SELECT count(*) AS instances, coalesce(sum(f.vcpus), 0) AS vcpus
+    async def _used(self, conn: db.Connection | db.Pool, now: datetime) -> Any:
+        return await conn.fetchrow(
+            f"""SELECT count(*) AS instances, coalesce(sum(f.vcpus), 0) AS vcpus, coalesce(sum(f.ram_mb), 0) AS ram_mb
                 FROM {SCHEMA}.instances i JOIN {SCHEMA}.flavors f ON f.id = i.flavor_id
                 WHERE i.account_id = $1 AND {ALIVE}""",
             self._store.account,
             now,
         )
+
+    async def quotas(self) -> Quotas:
+        """The account's limits (its settings; None: unlimited) and what its instances not terminated use."""
+        used = await self._used(self._store.pool, self._store.clock())
+        config = self._config
+        return Quotas(
+            instances=Limit(used["instances"], config.max_instances),
+            vcpus=Limit(used["vcpus"], config.max_vcpus),
+            ram_mb=Limit(used["ram_mb"], config.max_ram_mb),
+        )
+
+    async def _check_quota(self, conn: db.Connection, now: datetime, vcpus: int) -> None:
+        max_instances, max_vcpus = self._config.max_instances, self._config.max_vcpus
+        if max_instances is None and max_vcpus is None:
+            return
+        used = await self._used(conn, now)
         if max_instances is not None and used["instances"] + 1 > max_instances:
             raise QuotaExceeded(
                 f"the account may have {max_instances} instances that are not terminated; it has {used['instances']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,8 @@ import typer
 from clanavi.cli.exits import Refused
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import moment
-from clanavi.cli.options import DEFAULT_TIMEOUT, Cloud, Timeout, Wait, pairs
+from clanavi.cli.options import DEFAULT_TIMEOUT, Timeout, Wait, pairs
+from clanavi.cli.placements import Strategy, policy_of
 from clanavi.cli.records import DISCOVERED, Action, Kind, cloud_filters, finish, group_of
 from clanavi.cli.templates import launch_values, template_id_of
 from clanavi.client import ApiError
@@ -49,7 +51,14 @@ def launch(
     flavor: Annotated[
         str | None, typer.Option("--flavor", help="A flavor id of the cloud (clanavi flavors list).")
     ] = None,
-    cloud: Cloud = "sim",
+    cloud: Annotated[
+        str | None,
+        typer.Option(
+            "--cloud",
+            metavar="CLOUD_ID",
+            help="The cloud account's id (default sim; with --strategy: the only cloud the allocator may choose).",
+        ),
+    ] = None,
     key_name: Annotated[
         str | None, typer.Option("--key-name", help="The name of one of the project's key pairs.")
     ] = None,
@@ -96,6 +105,16 @@ def launch(
         ),
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=500, help="How many to launch.")] = 1,
+    strategy: Strategy = None,
+    placement: Annotated[
+        str | None,
+        typer.Option(
+            "--placement",
+            metavar="JSON",
+            help='A placement policy, as the API takes it ({"strategy": "spread", "group": "web", "affinity": '
+            '"anti_affinity"}): the allocator chooses the cloud, zone and flavor of each server.',
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Check the launch and show where it would go and its cost; launch nothing."),
@@ -105,8 +124,10 @@ def launch(
 ) -> None:
     """Launch instances, from an image and a flavor or from a server template (--template, with its inputs): each
     answers at once in state requested; --wait follows them (one bar for all) until running."""
+    policy = _policy(strategy, placement)
     values: dict[str, Any] = {
-        "cloud_id": cloud,
+        "cloud_id": cloud if cloud is not None or policy is not None else "sim",
+        "placement": policy,
         "image_id": image,
         "flavor_id": flavor,
         "key_name": key_name,
@@ -168,6 +189,19 @@ def extend(
     change = {"hours": hours} if until is None else {"expires_at": until}
     with cli.client() as client:
         cli.display.record(client.instances.extend(instance_id, ExtendIn.model_validate(change)))
+
+
+def _policy(strategy: str | None, given: str | None) -> dict[str, Any] | None:
+    """The launch's placement policy, from --placement and --strategy (None: the launch names its cloud)."""
+    if given is None and strategy is None:
+        return None
+    try:
+        policy = json.loads(given) if given is not None else {}
+    except json.JSONDecodeError:
+        raise Refused("--placement takes a JSON object") from None
+    if not isinstance(policy, dict):
+        raise Refused("--placement takes a JSON object")
+    return {**policy, **policy_of(strategy)}
 
 
 @command(group, "console", prints=False)

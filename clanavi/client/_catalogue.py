@@ -13,11 +13,12 @@ from clanavi.client._endpoints import M, Namespace, listing, operation
 from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from clanavi.client._records import Records
+from services.provisioner.placement.schemas import PlacementOut
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceFormat, PricesOut
 from services.provisioner.resources.schemas import CustomImageOut, CustomImageState, ImageCreate
-from services.provisioner.schemas import FlavorOut, ImageOut
+from services.provisioner.schemas import FlavorOut, ImageOut, PlacementCreate
 
-__all__ = ["Flavors", "Images", "Prices"]
+__all__ = ["Flavors", "Images", "Placements", "Prices"]
 
 
 class Images(Records[M, CustomImageOut]):
@@ -108,3 +109,11 @@ class Prices(Namespace[M]):
             content_type=content_type,
             idempotency_key=idempotency_key,
         )
+
+
+class Placements(Namespace[M]):
+    @operation
+    def preview(self, asked: PlacementCreate | Mapping[str, Any]) -> Call[PlacementOut]:
+        """Where the allocator would put `count` servers and why (every candidate with its score or rejection);
+        nothing is launched. Raises ApiError 422 `placement_failed` when too few fit, with the candidates."""
+        return Call("POST", "/v1/placements", model_of(PlacementOut), content=body(PlacementCreate, asked))

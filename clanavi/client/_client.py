@@ -17,7 +17,7 @@ import httpx
 
 from clanavi.client._audit import Audit
 from clanavi.client._calls import Call, model_of
-from clanavi.client._catalogue import Flavors, Images, Prices
+from clanavi.client._catalogue import Flavors, Images, Placements, Prices
 from clanavi.client._clouds import Clouds, Modules
 from clanavi.client._clusters import Clusters
 from clanavi.client._drivers import AsyncDriver, SyncDriver
@@ -95,6 +95,7 @@ class _Api(Namespace[M]):
         self.prices: Prices[M] = Prices(driver, context)
         self.guardrails: Guardrails[M] = Guardrails(driver, context)
         self.approvals: Approvals[M] = Approvals(driver, context)
+        self.placements: Placements[M] = Placements(driver, context)
         self.key_pairs: KeyPairs[M] = KeyPairs(driver, context)
         self.security_groups: SecurityGroups[M] = SecurityGroups(driver, context)
         self.volumes: Volumes[M] = Volumes(driver, context)

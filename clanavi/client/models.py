@@ -31,6 +31,13 @@ from services.provisioner.clusters.schemas import (
     MemberOut as ClusterMemberOut,
 )
 from services.provisioner.guardrails.schemas import ExtendIn, GuardrailsIn, GuardrailsOut, RejectIn
+from services.provisioner.placement.schemas import (
+    CandidateOut,
+    PlacedOut,
+    PlacementOut,
+    PlacementPolicyIn,
+    RequirementsIn,
+)
 from services.provisioner.prices.schemas import PriceCatalogVersionOut, PriceOut, PricesOut
 from services.provisioner.resources.schemas import (
     AddressAllocate,
@@ -72,6 +79,8 @@ from services.provisioner.schemas import (
     MetricsOut,
     ModuleOut,
     ModuleUpdate,
+    PlacementCreate,
+    PlacementNoteOut,
     RegionOut,
     SyncRunOut,
     ZoneOut,
@@ -98,6 +107,13 @@ __all__ = [
     "GuardrailsOut",
     "LaunchedOut",
     "RejectIn",
+    "CandidateOut",
+    "PlacedOut",
+    "PlacementCreate",
+    "PlacementNoteOut",
+    "PlacementOut",
+    "PlacementPolicyIn",
+    "RequirementsIn",
     "AddressAllocate",
     "AddressAssociate",
     "AddressOut",

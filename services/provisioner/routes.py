@@ -7,11 +7,25 @@ from services.provisioner.guardrails.api import router as guardrails
 from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
 from services.provisioner.modules.api import router as modules
+from services.provisioner.placement.api import router as placements
 from services.provisioner.prices.api import router as prices
 from services.provisioner.resources.api import router as resources
 from services.provisioner.runs.api import router as runs
 from services.provisioner.templates.api import router as templates
 
-ROUTERS = (catalogue, instances, runs, prices, clouds, resources, templates, clusters, modules, inventory, guardrails)
+ROUTERS = (
+    catalogue,
+    instances,
+    runs,
+    prices,
+    placements,
+    clouds,
+    resources,
+    templates,
+    clusters,
+    modules,
+    inventory,
+    guardrails,
+)
 
 __all__ = ["ROUTERS"]

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # Also imported from here by the gateway's listings.
 from kernel.pagination import Page as Page
+from services.provisioner.placement.schemas import PlacementOut, PlacementPolicyIn, RequirementsIn
 
 T = TypeVar("T")
 
@@ -269,6 +270,9 @@ class LaunchPreviewOut(BaseModel):
     monthly: Decimal | None = Field(description="`hourly` x 730 hours")
     price_version: int | None = Field(description="The catalog version priced from (0: the built-in prices)")
     guardrails: GuardrailVerdictOut
+    placement: PlacementOut | None = Field(
+        default=None, description="How the allocator chose the cloud, for a launch it places (no `cloud_id`)"
+    )
 
 
 class InstanceCreate(BaseModel):
@@ -280,16 +284,31 @@ class InstanceCreate(BaseModel):
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
         description="Host-name-like: letters, digits, '.', '_', '-'",
     )
-    cloud_id: CloudId = "sim"
+    cloud_id: CloudId | None = Field(
+        default=None, description="The cloud to launch in; without it the allocator places the launch (`placement`)"
+    )
     image_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=255,
         pattern=PLAIN_PATTERN,
-        description="The cloud's image id (see GET /v1/images); required without `template_id`",
+        description="The cloud's image id (see GET /v1/images); required without `template_id` (or "
+        "`requirements.image_name`)",
     )
     flavor_id: str | None = Field(
-        default=None, min_length=1, max_length=255, pattern=PLAIN_PATTERN, description="Required without `template_id`"
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=PLAIN_PATTERN,
+        description="Required without `template_id` or `requirements`",
+    )
+    requirements: RequirementsIn | None = Field(
+        default=None, description="In place of `flavor_id`: the allocator takes the smallest flavor that has these"
+    )
+    placement: PlacementPolicyIn | None = Field(
+        default=None,
+        description="How the allocator places the launch; a launch without `cloud_id` is placed by the default "
+        "policy (cheapest)",
     )
     key_name: Name | None = Field(default=None, description="The name of one of the project's key pairs there")
     security_group_ids: list[RecordId] = Field(
@@ -341,14 +360,61 @@ class InstanceCreate(BaseModel):
 
     @model_validator(mode="after")
     def _machine_or_template(self) -> InstanceCreate:
+        _machine_problem(self.template_id, self.image_id, self.flavor_id, self.requirements)
         if self.template_id is None:
-            missing = [f for f in ("image_id", "flavor_id") if getattr(self, f) is None]
-            if missing:
-                raise ValueError(f"{' and '.join(missing)} required without template_id")
             if self.template_version is not None or self.inputs:
                 raise ValueError("template_version and inputs go with template_id")
         elif self.user_data is not None:
             raise ValueError("a template's boot scripts make the user data: no user_data with template_id")
+        if self.requirements is not None and self.cloud_id is not None and self.placement is None:
+            raise ValueError("requirements are for a placed launch: leave out cloud_id, or give placement")
+        return self
+
+
+def _machine_problem(
+    template_id: str | None, image_id: str | None, flavor_id: str | None, requirements: RequirementsIn | None
+) -> None:
+    """A server is a template, or an image with a flavor or requirements."""
+    if template_id is not None:
+        if image_id is not None or flavor_id is not None or requirements is not None:
+            raise ValueError("a template gives the image and flavor: no image_id, flavor_id or requirements with it")
+        return
+    if flavor_id is not None and requirements is not None:
+        raise ValueError("flavor_id or requirements, not both")
+    if flavor_id is None and requirements is None:
+        raise ValueError("flavor_id (or requirements) required without template_id")
+    if image_id is None and (requirements is None or requirements.image_name is None):
+        raise ValueError("image_id (or requirements.image_name) required without template_id")
+
+
+class PlacementCreate(BaseModel):
+    """A placement asked for: the server (as a launch names it) and how many, placed by a policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: RecordId | None = None
+    template_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    inputs: dict[Annotated[str, Field(max_length=63)], InputValue] = Field(default_factory=dict, max_length=64)
+    image_id: str | None = Field(default=None, min_length=1, max_length=255, pattern=PLAIN_PATTERN)
+    flavor_id: str | None = Field(default=None, min_length=1, max_length=255, pattern=PLAIN_PATTERN)
+    cloud_id: CloudId | None = Field(default=None, description="Only this cloud (as `placement.cloud_ids`)")
+    requirements: RequirementsIn | None = None
+    key_name: Name | None = None
+    security_group_ids: list[RecordId] = Field(default_factory=list, max_length=16)
+    zone: str | None = Field(default=None, min_length=1, max_length=64, pattern=PLAIN_PATTERN)
+    user_data: bool = Field(
+        default=False, description="Whether the server boots with user data (clouds that take none are rejected)"
+    )
+    count: int = Field(default=1, ge=1, le=100, description="Servers placed in one decision")
+    placement: PlacementPolicyIn = Field(default_factory=PlacementPolicyIn)
+
+    @model_validator(mode="after")
+    def _machine(self) -> PlacementCreate:
+        if self.template_id is None and (self.image_id is None and self.flavor_id is None and self.requirements):
+            return self  # requirements alone: where such a server fits, whatever it boots
+        _machine_problem(self.template_id, self.image_id, self.flavor_id, self.requirements)
+        if self.template_id is None and (self.template_version is not None or self.inputs):
+            raise ValueError("template_version and inputs go with template_id")
         return self
 
 
@@ -386,6 +452,12 @@ class BootOut(BaseModel):
     scripts: list[BootScriptOut]
 
 
+class PlacementNoteOut(BaseModel):
+    strategy: Literal["cheapest", "spread", "pack"]
+    score: float = Field(description="Its score among the candidates when it was chosen (higher is better)")
+    group: str | None = Field(default=None, description="The placement group it joined")
+
+
 class InstanceOut(BaseModel):
     id: str
     project_id: str
@@ -418,6 +490,9 @@ class InstanceOut(BaseModel):
     )
     expiry_action: Literal["stop", "terminate"] | None = Field(
         default=None, description="What happens to it when its lifetime ends"
+    )
+    placement: PlacementNoteOut | None = Field(
+        default=None, description="How the allocator placed it; null when the launch named its cloud"
     )
     created_at: datetime
     updated_at: datetime

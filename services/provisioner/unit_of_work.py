@@ -19,6 +19,7 @@ from services.provisioner.guardrails.repository import GuardrailRepository, Post
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
 from services.provisioner.modules.repository import ModuleRepository, PostgresModuleRepository
+from services.provisioner.placement.repository import PlacementRepository, PostgresPlacementRepository
 from services.provisioner.prices.repository import PostgresPriceRepository, PriceRepository
 from services.provisioner.resources.repository import PostgresResourceRepository, ResourceRepository
 from services.provisioner.runs.repository import PostgresRunRepository, RunRepository
@@ -39,6 +40,7 @@ class Repositories:
     prices: PriceRepository
     clusters: ClusterRepository
     guardrails: GuardrailRepository
+    placements: PlacementRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -58,6 +60,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         prices=PostgresPriceRepository(conn),
         clusters=PostgresClusterRepository(conn),
         guardrails=PostgresGuardrailRepository(conn),
+        placements=PostgresPlacementRepository(conn),
     )
 
 

@@ -70,6 +70,7 @@ CALLS: dict[Operation, Callable[[CloudAdapter], Awaitable[object]]] = {
     Operation.DISASSOCIATE_ADDRESS: lambda a: a.disassociate_address(_ID),
     Operation.RELEASE_ADDRESS: lambda a: a.release_address(_ID),
     Operation.GET_METRICS: lambda a: a.get_metrics(_ID, datetime.now(UTC)),
+    Operation.QUOTAS: lambda a: a.quotas(),
 }
 
 # A feature that builds on others is only usable with them.
@@ -86,6 +87,7 @@ PREREQUISITES: dict[Feature, frozenset[Feature]] = {
     Feature.SNAPSHOTS: frozenset({Feature.VOLUMES}),
     Feature.VOLUME_FROM_SNAPSHOT: frozenset({Feature.VOLUMES, Feature.SNAPSHOTS}),
     Feature.METRICS: frozenset({Feature.INSTANCES}),
+    Feature.QUOTAS: frozenset({Feature.INSTANCES, Feature.FLAVORS}),
 }
 
 

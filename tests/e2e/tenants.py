@@ -194,6 +194,7 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("PUT", "/v1/guardrails"): {"max_instances": 1000},
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
+        ("POST", "/v1/placements"): machine,
     }
 
 
@@ -228,6 +229,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/templates"),
     ("POST", "/v1/runs"),
     ("POST", "/v1/clusters"),
+    ("POST", "/v1/placements"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

@@ -9,6 +9,7 @@ the one thing copies share: leases and due times are read on it, as PostgreSQL r
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, 
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.inventory.domain import Counts, SyncRun, SyncStatus, SyncTrigger
 from services.provisioner.inventory.repository import INTERRUPTED
+from services.provisioner.placement.repository import Occupancy
 from services.provisioner.prices.domain import CatalogVersion, Price, PriceKind, in_force
 from services.provisioner.resources.domain import RULES, Kind, ResourceRecord, launch_names
 from services.provisioner.resources.handlers import Ports
@@ -927,6 +929,25 @@ class FakeGuardrailRepository:
         row.record = replace(row.record, expired_at=at)
 
 
+class FakePlacementRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def occupancy(self, project_id: str, group: str | None) -> Occupancy:
+        live = [
+            r.record
+            for r in self.db.instances.values()
+            if r.record.project_id == project_id and r.record.state not in ("terminated", "gone", "error")
+        ]
+        servers = Counter((i.cloud_id, i.zone) for i in live)
+        members = Counter(
+            (i.cloud_id, i.zone)
+            for i in live
+            if group is not None and (i.launch_options.get("placement") or {}).get("group") == group
+        )
+        return Occupancy(dict(servers), dict(members))
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -940,6 +961,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         prices=FakePriceRepository(db),
         clusters=FakeClusterRepository(db),
         guardrails=FakeGuardrailRepository(db),
+        placements=FakePlacementRepository(db),
     )
 
 

@@ -239,6 +239,27 @@ def test_flavors_keypairs_attachments_and_versions_are_shaped_as_nova_shows_them
     assert_shaped_like(http.get("/compute/v2.1").json(), sample("openstack/nova-version-v2.1.json"))
 
 
+def test_limits_are_shaped_as_nova_shows_them_and_count_the_servers(
+    http: httpx.Client, standin: OpenStackStandIn
+) -> None:
+    oldest, newest = _nova(http, standin, "2.1"), _nova(http, standin, "2.57")
+    assert_shaped_like(
+        http.get("/compute/v2.1/limits", headers=oldest).json(), sample("openstack/nova-limits-get-v2.1.json")
+    )
+    empty = http.get("/compute/v2.1/limits", headers=newest).json()
+    assert_shaped_like(empty, sample("openstack/nova-limits-get-v2.57.json"))
+    assert "maxSecurityGroups" not in empty["limits"]["absolute"]
+    _running_server(http, standin, newest)
+    absolute = http.get("/compute/v2.1/limits", headers=newest).json()["limits"]["absolute"]
+    flavor = next(iter(standin.state.servers.values())).flavor
+    assert (absolute["totalInstancesUsed"], absolute["totalCoresUsed"], absolute["totalRAMUsed"]) == (
+        1,
+        flavor["vcpus"],
+        flavor["ram"],
+    )
+    assert (absolute["maxTotalInstances"], absolute["maxTotalCores"]) == (10, 20)
+
+
 def test_newer_microversions_refuse_what_older_ones_let_pass(http: httpx.Client, standin: OpenStackStandIn) -> None:
     server_id = _running_server(http, standin, _nova(http, standin, "2.100"))
     volume = http.post(

@@ -200,6 +200,7 @@ async def test_a_dry_run_launch_answers_its_placement_and_cost_and_launches_noth
                 "expiry_action": None,
                 "notes": [],
             },
+            "placement": None,
         }
         bad = await client.post(
             "/v1/instances", headers=OWNER, json={**launch, "flavor_id": "sim.huge", "dry_run": True}

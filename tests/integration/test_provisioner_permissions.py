@@ -108,6 +108,7 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("PUT", "/v1/guardrails"): {"max_instances": 1},
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
+        ("POST", "/v1/placements"): {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"},
     }
 
 

@@ -15,6 +15,7 @@ from clanavi.client import ApiError
 from clanavi.client.models import FlavorOut, InstanceOut
 from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.listing import Filter, ListView
+from clanavi.console.pages import placement
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
 
@@ -156,7 +157,11 @@ async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
 
 
 async def _launch_page(
-    current: Visit, values: dict[str, str], groups_chosen: list[str], problem: Problem | None = None
+    current: Visit,
+    values: dict[str, str],
+    groups_chosen: list[str],
+    problem: Problem | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     clouds = [c async for c in current.api.clouds.list(limit=100)]
     cloud_id = values.get("cloud_id") or (clouds[0].id if clouds else "")
@@ -171,6 +176,8 @@ async def _launch_page(
         values=values,
         chosen=groups_chosen,
         problem=problem,
+        strategies=placement.STRATEGIES,
+        preview=preview,
         **offered,
     )
 
@@ -199,7 +206,7 @@ def _launch_body(form: Form) -> dict[str, Any]:
             body[optional] = value
     if groups := form.getlist("security_group_ids"):
         body["security_group_ids"] = groups
-    return body
+    return placement.placed(form, body)
 
 
 @router.post("/instances")
@@ -210,6 +217,16 @@ async def launch(request: Request, current: Visiting) -> Response:
     except (ApiError, ValidationError) as error:
         return await _launch_page(current, form.values(), form.getlist("security_group_ids"), Problem.of(error))
     return current.redirect(f"{CONSOLE_PREFIX}/instances?sort=created_at&order=desc")
+
+
+@router.post("/instances/preview")
+async def launch_preview(request: Request, current: Visiting) -> Response:
+    """The launch form's launch as a dry run: in the form (htmx), or the whole form again with it."""
+    form = await checked_form(request, current.session)
+    seen = await placement.preview(current, _launch_body(form))
+    if placement.asked_htmx(request):
+        return current.fragment("_launch_preview.html", placement.status_of(seen), preview=seen)
+    return await _launch_page(current, form.values(), form.getlist("security_group_ids"), preview=seen)
 
 
 @router.get("/instances/{instance_id}")

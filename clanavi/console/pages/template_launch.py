@@ -18,6 +18,7 @@ from starlette.responses import Response
 from clanavi.client import ApiError, LaunchInput, launch_inputs, script_refs, typed_input
 from clanavi.client.models import TemplateOut
 from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.pages import placement
 from clanavi.console.pages.instances import catalogue
 from clanavi.console.problems import Problem
 from clanavi.console.visits import Form, Visit, checked_form, visit
@@ -72,7 +73,13 @@ async def _inputs_context(
 
 
 async def _launch_page(
-    current: Visit, template_id: str, values: dict[str, str], *, sent: bool = False, problem: Problem | None = None
+    current: Visit,
+    template_id: str,
+    values: dict[str, str],
+    *,
+    sent: bool = False,
+    problem: Problem | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     template = await current.api.templates.get(template_id)
     versions = await current.api.templates.versions(template_id)
@@ -95,6 +102,8 @@ async def _launch_page(
         ],
         clouds=[(c.id, f"{c.name} ({c.driver})") for c in clouds],
         problem=problem,
+        strategies=placement.STRATEGIES,
+        preview=preview,
         **await _inputs_context(current, template, version, cloud_id, values, sent),
     )
 
@@ -136,9 +145,7 @@ def shown_back(form: Form, asked: list[LaunchInput]) -> dict[str, str]:
     return {k: v for k, v in form.values().items() if k not in secrets}
 
 
-@router.post("/templates/{template_id}/launch")
-async def launch(template_id: str, request: Request, current: Visiting) -> Response:
-    form = await checked_form(request, current.session)
+async def _template_body(current: Visit, template_id: str, form: Form) -> tuple[dict[str, Any], list[LaunchInput]]:
     template = await current.api.templates.get(template_id)
     version = _version(form.get("version"), template)
     asked = await _inputs(current, template, version)
@@ -149,6 +156,24 @@ async def launch(template_id: str, request: Request, current: Visiting) -> Respo
         "template_version": version,
         "inputs": input_values(form, asked),
     }
+    return placement.placed(form, body), asked
+
+
+@router.post("/templates/{template_id}/launch/preview")
+async def launch_preview(template_id: str, request: Request, current: Visiting) -> Response:
+    """The form's launch as a dry run: in the form (htmx), or the whole form again with it."""
+    form = await checked_form(request, current.session)
+    body, asked = await _template_body(current, template_id, form)
+    seen = await placement.preview(current, body, _field_of)
+    if placement.asked_htmx(request):
+        return current.fragment("_launch_preview.html", placement.status_of(seen), preview=seen)
+    return await _launch_page(current, template_id, shown_back(form, asked), sent=True, preview=seen)
+
+
+@router.post("/templates/{template_id}/launch")
+async def launch(template_id: str, request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    body, asked = await _template_body(current, template_id, form)
     try:
         instance = await current.api.instances.launch(body)
     except (ApiError, ValidationError) as error:

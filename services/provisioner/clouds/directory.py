@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from tenacity import wait_fixed
 
 from adapters import registry
-from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature, Flavor, Image, Region, Zone
+from adapters.base import FEATURE_OPERATIONS, CloudAdapter, CloudError, Feature, Flavor, Image, Quotas, Region, Zone
 from adapters.registry import AdapterClass, AdapterContext, Unavailable, UnknownDriver
 from kernel.caching import LoadingCache
 from kernel.crypto import Keyring
@@ -81,6 +81,7 @@ class CloudDirectory:
         keyring: Keyring | None = None,
         endpoint_deny: Sequence[Network] = _ENDPOINT_DENY,
         catalogue_ttl: float = 60.0,
+        quotas_ttl: float = 10.0,
     ) -> None:
         """`disabled_modules`: the adapter modules an admin disabled (the provisioner reads them at start).
         `context`: what adapters are lent (SimCloud's pool); `connect`: how an adapter is connected (by default
@@ -99,6 +100,8 @@ class CloudDirectory:
         self._places: LoadingCache[str, tuple[Sequence[Region], Sequence[Zone]]] = LoadingCache(
             catalogue_ttl, maxsize=10_000
         )
+        # What each cloud reports of its quotas, briefly: placing servers must not ask a cloud each decision.
+        self._quotas: LoadingCache[str, Quotas] = LoadingCache(quotas_ttl, maxsize=10_000)
         self._disabled = set(disabled_modules)
         # cloud id -> driver, of the connected adapters
         self._drivers: dict[str, str] = {}
@@ -223,6 +226,7 @@ class CloudDirectory:
             self._drivers.pop(cloud_id, None)
         self._catalogues.discard(cloud_id)
         self._places.discard(cloud_id)
+        self._quotas.discard(cloud_id)
         if adapter is not None:
             try:
                 await adapter.close()
@@ -314,6 +318,15 @@ class CloudDirectory:
 
     async def zones(self, cloud_id: str) -> Sequence[Zone]:
         return (await self._where(cloud_id))[1]
+
+    async def quotas(self, cloud_id: str) -> Quotas:
+        """What the cloud reports of its limits and their use, read again after a few seconds; UnsupportedOperation
+        for a cloud that reports none."""
+
+        async def load() -> Quotas:
+            return await (await self.adapter(cloud_id)).quotas()
+
+        return await self._quotas.get(cloud_id, load)
 
     async def close(self) -> None:
         for adapter in self._adapters.values():

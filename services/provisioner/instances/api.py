@@ -7,7 +7,7 @@ method needs: the identity the gateway signed must grant it here too, so a calle
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -25,6 +25,8 @@ from services.provisioner.instances import handlers, preview
 from services.provisioner.instances.domain import AWAITING_APPROVAL, InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
+from services.provisioner.placement.domain import PlacementPolicy
+from services.provisioner.placement.schemas import placement_out
 from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,
@@ -60,7 +62,11 @@ def instance_out(record: InstanceRecord) -> InstanceOut:
     "true the launch is checked the same way and the answer is 200 `LaunchPreviewOut`: the cloud, region, zone, image "
     "and flavor it would take and its `hourly` and `monthly` (730 hours) cost from the account's price catalog in "
     "force now (null when the flavor is not priced), and the project's guard-rails' verdict; nothing is recorded, no "
-    "event. The project's guard-rails apply to every launch: a quota exceeded is 409 `quota_exceeded` naming each "
+    "event. Without `cloud_id`, or with `placement`, the allocator chooses the cloud, zone and flavor "
+    "(`requirements` in place of `flavor_id`: the smallest that has them) by the policy, and the instance keeps the "
+    "strategy and score it was placed with; when nothing fits, 422 `placement_failed` lists every candidate and why "
+    "it was rejected. The project's guard-rails apply to every launch: a quota exceeded is 409 `quota_exceeded` "
+    "naming each "
     "(its limit, what is used, what the launch adds); a required tag missing or not allowed, or a lifetime "
     "(`lifetime_hours` or `expires_at`) beyond the project's cap, a 422 naming it. A launch costing more a month than "
     "the project's approval threshold is recorded `awaiting_approval` with its `approval`: nothing is asked of the "
@@ -78,15 +84,22 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
             "dry_run",
             "lifetime_hours",
             "expires_at",
+            "cloud_id",
+            "requirements",
+            "placement",
         }
     )
+    policy = body.placement.policy() if body.placement is not None else None
     req = handlers.LaunchRequest(
         project_id=caller.project_id,
         correlation_id=correlation_id(),
+        cloud_id=body.cloud_id or "",
         image_id=body.image_id or "",
         flavor_id=body.flavor_id or "",
+        placement=policy if policy is not None or body.cloud_id is not None else PlacementPolicy(),
         **given,
     )
+    requirements = body.requirements.requirements() if body.requirements is not None else None
     template = (
         None
         if body.template_id is None
@@ -94,10 +107,12 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
     )
     asked = Asked(requested_by=caller.principal, lifetime_hours=body.lifetime_hours, expires_at=body.expires_at)
     if body.dry_run:
-        seen = await preview.preview(uow_of(request), clouds_of(request), req, template, asked)
+        seen = await preview.preview(
+            uow_of(request), clouds_of(request), req, template, asked=asked, requirements=requirements
+        )
         return answer(preview_out(seen), status=200)
     if template is None:
-        record = await handlers.launch(uow_of(request), clouds_of(request), req, asked=asked)
+        record = await handlers.launch(uow_of(request), clouds_of(request), req, asked=asked, requirements=requirements)
     else:
         record = await handlers.launch_from_template(uow_of(request), clouds_of(request), req, template, asked=asked)
     out = LaunchedOut.model_validate(record, from_attributes=True)
@@ -110,10 +125,11 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
 
 def preview_out(seen: preview.LaunchPreview) -> LaunchPreviewOut:
     verdict = seen.guardrails
-    fields = {k: v for k, v in asdict(seen).items() if k != "guardrails"}
+    shown = {f.name: getattr(seen, f.name) for f in fields(seen) if f.name not in ("guardrails", "placement")}
     return LaunchPreviewOut.model_validate(
         {
-            **fields,
+            **shown,
+            "placement": None if seen.placement is None else placement_out(seen.placement),
             "guardrails": {
                 "allowed": verdict.allowed,
                 "quotas": [{**asdict(q), "exceeded": q.exceeded} for q in verdict.quotas],

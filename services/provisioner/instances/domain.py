@@ -141,6 +141,12 @@ class InstanceRecord:
     def exists_in_cloud(self) -> bool:
         return self.provider_id is not None
 
+    @property
+    def placement(self) -> Mapping[str, Any] | None:
+        """Why the allocator put it where it is (strategy, score, group); None when the launch named its cloud."""
+        found = self.launch_options.get("placement")
+        return found if isinstance(found, Mapping) else None
+
 
 @dataclass(frozen=True, slots=True)
 class LaunchNames:

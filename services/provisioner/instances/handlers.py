@@ -27,10 +27,13 @@ from services.provisioner.guardrails.handlers import Asked, GuardrailStore
 from services.provisioner.instances import domain
 from services.provisioner.instances.domain import InstanceRecord, LaunchNames, UserAction
 from services.provisioner.instances.repository import InstanceFilter, InstanceStore, owned_instance
+from services.provisioner.placement import handlers as placement
+from services.provisioner.placement.domain import PlacementPolicy
 from services.provisioner.runs import handlers as runs
 from services.provisioner.runs.repository import RunStore
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates import sealing
+from services.provisioner.templates.domain import Requirements
 from services.provisioner.templates.handlers import LaunchPlan
 from services.provisioner.templates.repository import TemplateStore
 from services.provisioner.work.engine import WORK_CHANNEL
@@ -64,6 +67,8 @@ class LaunchRequest:
     user_data: str | None = None
     zone: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Set: the allocator chooses the cloud (within `cloud_id`, when one is given), zone and flavor.
+    placement: PlacementPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +94,55 @@ class Membership(Protocol):
     async def recorded(self, repos: Any, instance: InstanceRecord) -> None: ...
 
 
-class LaunchStore(InstanceStore, TemplateStore, RunStore, GuardrailStore, Protocol):
+class LaunchStore(InstanceStore, TemplateStore, RunStore, GuardrailStore, placement.PlacementStore, Protocol):
     """What a launch from a template reads: the template's records beside the instance's, the project's key for
-    runs, and the project's guard-rails with the prices they count."""
+    runs, the project's guard-rails with the prices they count, and what placing a launch reads."""
+
+
+async def placed(
+    uow: UnitOfWork[LaunchStore],
+    clouds: CloudDirectory,
+    req: LaunchRequest,
+    template: TemplateLaunch | None = None,
+    requirements: Requirements | None = None,
+) -> tuple[LaunchRequest, placement.Placement | None]:
+    """The launch on the cloud, zone and flavor the allocator chose for it, when it asks to be placed (its checks
+    then run on that cloud as on one it named), and the decision; a launch that names its cloud, as it is."""
+    policy, named_in = req.placement, None
+    if policy is None:
+        return req, None
+    if req.cloud_id and not policy.cloud_ids:
+        policy, named_in = placement.only_cloud(policy, req.cloud_id), "body.cloud_id"
+    spec = placement.ServerSpec(
+        template=None
+        if template is None
+        else placement.FromTemplate(template.template_id, template.version, template.inputs),
+        image_id=req.image_id or None,
+        flavor_id=req.flavor_id or None,
+        requirements=requirements,
+        key_name=req.key_name,
+        security_group_ids=tuple(req.security_group_ids),
+        user_data=req.user_data is not None,
+        zone=req.zone,
+    )
+    try:
+        found = await placement.place(
+            uow, clouds, project_id=req.project_id, spec=spec, policy=policy, cloud_named_in=named_in
+        )
+    except placement.NothingFits as refused:
+        if refused.only_cloud is None or requirements is not None:
+            raise
+        # The one cloud there is: the launch's own checks there say what is wrong, as for a launch that names it.
+        return replace(req, cloud_id=refused.only_cloud), None
+    chosen, _ = found.chosen()[0]
+    where = replace(req, cloud_id=chosen.cloud_id, zone=chosen.zone, flavor_id=chosen.flavor_id)
+    return replace(where, image_id=chosen.image_id or req.image_id), found
+
+
+def _note(found: placement.Placement | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    return placement.note(found.policy, found.chosen()[0][1])
 
 
 async def _check_catalogue(clouds: CloudDirectory, req: LaunchRequest) -> list[dict[str, str]]:
@@ -152,14 +203,16 @@ async def launch_from_template(
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
-    request names none. Nothing is recorded unless all of it is valid. A cluster's launch names its `member`."""
+    request names none. Nothing is recorded unless all of it is valid. A cluster's launch names its `member`; a
+    launch to be placed is placed first."""
+    req, found = await placed(uow, clouds, req, template)
     draft, made, names, login_key = await drafted(uow, clouds, req, template)
     # Its servers let the project's runs in (operational scripts, and decommission scripts at terminate); a project's
     # first such launch makes the key.
     login_key = login_key or await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan, asked or Asked(), member)
+    return await _accept(uow, clouds, made, draft.cloud, names, plan, asked or Asked(), member, _note(found))
 
 
 async def drafted(
@@ -204,14 +257,17 @@ async def launch(
     plan: LaunchPlan | None = None,
     *,
     asked: Asked | None = None,
+    requirements: Requirements | None = None,
 ) -> InstanceRecord:
     """Accept a launch: validate it against the cloud and the project's guard-rails, then record it; the engine
     creates it in the cloud (once approved, when it costs more than the project's approval threshold). A template's
-    `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it."""
+    `plan` brings its boot user data, kept sealed (it may hold secrets) until the launch call takes it. A launch to be
+    placed (by flavor, or by `requirements`) is placed first, and keeps the strategy and score it was placed with."""
+    req, found = await placed(uow, clouds, req, requirements=requirements)
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         names = await launch_names(repos, req)
-    return await _accept(uow, clouds, req, cloud, names, plan, asked or Asked())
+    return await _accept(uow, clouds, req, cloud, names, plan, asked or Asked(), note=_note(found))
 
 
 async def validated(
@@ -239,10 +295,14 @@ async def _accept(
     plan: LaunchPlan | None,
     asked: Asked,
     member: Membership | None = None,
+    note: Mapping[str, object] | None = None,
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
-    and the project's guard-rails (`guardrails.check_launch`, in the transaction that records it), and record it."""
+    and the project's guard-rails (`guardrails.check_launch`, in the transaction that records it), and record it,
+    with the allocator's `note` when it placed it."""
     options = await validated(clouds, cloud, req, names, plan)
+    if note is not None:
+        options["placement"] = dict(note)
     now = datetime.now(UTC)
     demand = await guardrails.demand_of(
         uow, clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked, now=now
@@ -419,6 +479,7 @@ __all__ = [
     "launch",
     "launch_from_template",
     "metrics",
+    "placed",
     "page",
     "request_action",
 ]

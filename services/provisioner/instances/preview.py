@@ -17,10 +17,12 @@ from services.provisioner.guardrails.domain import Verdict
 from services.provisioner.guardrails.handlers import Asked
 from services.provisioner.instances import handlers
 from services.provisioner.instances.handlers import LaunchRequest, LaunchStore, TemplateLaunch
+from services.provisioner.placement.handlers import Placement
 from services.provisioner.prices import handlers as prices
 from services.provisioner.prices.domain import HOURS_A_MONTH, PriceKind
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.templates import handlers as templates
+from services.provisioner.templates.domain import Requirements
 
 
 class PreviewStore(LaunchStore, Protocol):
@@ -44,6 +46,8 @@ class LaunchPreview:
     price_version: int | None
     # What the project's guard-rails would say of it now.
     guardrails: Verdict
+    # How the allocator chose, for a launch it places.
+    placement: Placement | None = None
 
 
 async def preview(
@@ -52,10 +56,13 @@ async def preview(
     req: LaunchRequest,
     template: TemplateLaunch | None,
     asked: Asked | None = None,
+    requirements: Requirements | None = None,
 ) -> LaunchPreview:
     """The launch `req` (from `template`, when given) as it would be accepted, its cost, and the guard-rails'
     verdict; raises what the launch would for the cloud (404 for the account, 422 naming each problem), never what
-    the guard-rails would refuse: the verdict says it."""
+    the guard-rails would refuse: the verdict says it. A launch to be placed is placed first, as launching it would
+    place it."""
+    req, found = await handlers.placed(uow, clouds, req, template, requirements)
     if template is None:
         async with uow.reading() as repos:
             cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
@@ -89,4 +96,5 @@ async def preview(
         monthly=price.amount * HOURS_A_MONTH if price else None,
         price_version=catalog.number if catalog and price else None,
         guardrails=verdict,
+        placement=found,
     )

@@ -27,6 +27,8 @@ HOURS_A_MONTH = Decimal(730)
 SCALE = 10
 # No price comes near this; a bound keeps absurd numbers (1e400000) out of storage and answers.
 LIMIT = Decimal(10) ** 20
+# A month of running, in hours: 365 x 24 / 12, the figure AWS's and most clouds' calculators use.
+HOURS_A_MONTH = Decimal(730)
 
 
 class PriceKind(StrEnum):

@@ -1106,6 +1106,63 @@ def availability_zones(_h: _Handler, _p: dict[str, str], _q: dict[str, str], _b:
     return 200, {"availabilityZoneInfo": [{"zoneName": ZONE, "zoneState": {"available": True}, "hosts": None}]}, {}
 
 
+def limits(h: _Handler, _p: dict[str, str], _q: dict[str, str], _b: dict[str, Any]) -> Answer:
+    """Nova's `GET /limits` (nova/api/openstack/compute/views/limits.py): each quota under its names, then what is
+    used; 2.36 drops the network proxies' (floating IPs, security groups and rules), 2.39 `maxImageMeta`, 2.57 the
+    injected files'. Nova's network quotas were nova-network's, unlimited (-1) with Neutron, and it counts none of
+    their use; server groups are not kept here, so none are used."""
+    q, servers = h.owner.quotas, list(h.owner.state.servers.values())
+    quotas: dict[str, tuple[int, int | None]] = {
+        "ram": (q.ram, sum(s.flavor["ram"] for s in servers)),
+        "instances": (q.instances, len(servers)),
+        "cores": (q.cores, sum(s.flavor["vcpus"] for s in servers)),
+        "key_pairs": (q.key_pairs, None),
+        "floating_ips": (-1, 0),
+        "metadata_items": (q.metadata_items, None),
+        "injected_files": (5, None),
+        "injected_file_content_bytes": (10240, None),
+        "security_groups": (-1, 0),
+        "security_group_rules": (-1, None),
+        "server_groups": (10, 0),
+        "server_group_members": (10, None),
+    }
+    filtered: set[str] = set()
+    if h.microversion >= (2, 36):
+        filtered |= {"floating_ips", "security_groups", "security_group_rules"}
+    if h.microversion >= (2, 57):
+        filtered |= {"injected_files", "injected_file_content_bytes"}
+    names = {
+        "ram": ["maxTotalRAMSize"],
+        "instances": ["maxTotalInstances"],
+        "cores": ["maxTotalCores"],
+        "key_pairs": ["maxTotalKeypairs"],
+        "floating_ips": ["maxTotalFloatingIps"],
+        "metadata_items": ["maxServerMeta"] + ([] if h.microversion >= (2, 39) else ["maxImageMeta"]),
+        "injected_files": ["maxPersonality"],
+        "injected_file_content_bytes": ["maxPersonalitySize"],
+        "security_groups": ["maxSecurityGroups"],
+        "security_group_rules": ["maxSecurityGroupRules"],
+        "server_groups": ["maxServerGroups"],
+        "server_group_members": ["maxServerGroupMembers"],
+    }
+    used_names = {
+        "ram": "totalRAMUsed",
+        "cores": "totalCoresUsed",
+        "instances": "totalInstancesUsed",
+        "floating_ips": "totalFloatingIpsUsed",
+        "security_groups": "totalSecurityGroupsUsed",
+        "server_groups": "totalServerGroupsUsed",
+    }
+    absolute: dict[str, int] = {}
+    for quota, (limit, _) in quotas.items():
+        if quota not in filtered:
+            absolute.update(dict.fromkeys(names[quota], limit))
+    for quota, (_, used) in quotas.items():
+        if quota in used_names and quota not in filtered and used is not None:
+            absolute[used_names[quota]] = used
+    return 200, {"limits": {"rate": [], "absolute": absolute}}, {}
+
+
 def _fingerprint(public_key: str) -> str:
     parts = public_key.split()
     if len(parts) < 2:
@@ -1762,6 +1819,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Route]]] = [
     (re.compile(r"/compute/v2\.1/flavors(?P<detail>/detail)?"), {"GET": list_flavors}),
     (re.compile(r"/compute/v2\.1/flavors/(?P<id>[^/]+)"), {"GET": get_flavor}),
     (re.compile(r"/compute/v2\.1/os-availability-zone"), {"GET": availability_zones}),
+    (re.compile(r"/compute/v2\.1/limits"), {"GET": limits}),
     (re.compile(r"/compute/v2\.1/os-keypairs"), {"GET": list_keypairs, "POST": create_keypair}),
     (re.compile(r"/compute/v2\.1/os-keypairs/(?P<name>[^/]+)"), {"GET": get_keypair, "DELETE": delete_keypair}),
     (re.compile(r"/image"), {"GET": image_versions}),

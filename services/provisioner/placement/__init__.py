@@ -1,0 +1,1 @@
+"""The allocator: where servers go, by policy, with the reasons."""
