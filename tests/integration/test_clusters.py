@@ -310,3 +310,30 @@ async def test_another_projects_cluster_is_not_found_and_a_viewer_cannot_change_
             "body.roles.1.cloud_id",
         }
         assert ok(await client.get(base, headers=OWNER))["state"] == "running"
+
+
+async def test_a_role_placed_by_policy_spreads_its_members_apart(kernel_settings: KernelSettings) -> None:
+    """A role without a cloud is placed by the allocator, member after member, each seeing those placed before it:
+    with anti-affinity by zone, three members on a cloud of three zones take one zone each."""
+    async with provisioner(kernel_settings) as (_app, client):
+        cloud, template = await setup(client, OWNER, zones=["z-a", "z-b", "z-c"])
+        placed = {**role("web", template, cloud, 3), "cloud_id": None}
+        placed["placement"] = {"strategy": "spread", "cloud_ids": [cloud], "affinity": "anti_affinity"}
+        preview = ok(
+            await client.post(
+                "/v1/clusters", headers=OWNER, json={"name": "spread", "roles": [placed], "dry_run": True}
+            ),
+            200,
+        )
+        assert preview["roles"][0]["launch"]["cloud_id"] == cloud
+        made = ok(await client.post("/v1/clusters", headers=OWNER, json={"name": "spread", "roles": [placed]}), 202)
+        await until(client, made["id"], "running")
+        members = ok(await client.get("/v1/instances", headers=OWNER, params={"cluster_id": made["id"]}))["items"]
+        assert sorted(m["zone"] for m in members) == ["z-a", "z-b", "z-c"]
+        group = f"cluster:{made['id']}:role:web"
+        assert {(m["placement"]["strategy"], m["placement"]["group"]) for m in members} == {("spread", group)}
+
+        # A fourth member has no zone left apart from the others: the cluster says so instead of crowding one.
+        ok(await client.post(f"/v1/clusters/{made['id']}/roles/web/scale", headers=OWNER, json={"count": 4}), 202)
+        crowded = await until(client, made["id"], "degraded", "running")
+        assert crowded["state"] == "degraded" and "web" in (crowded["reason"] or "")

@@ -33,6 +33,7 @@ from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.instances.handlers import LaunchRequest, TemplateLaunch
 from services.provisioner.instances.preview import LaunchPreview, PreviewStore
 from services.provisioner.owned import owned
+from services.provisioner.placement.domain import PlacementPolicy
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,34 @@ class ClusterPreview:
     monthly: Decimal | None
 
 
-def _member_launch(project_id: str, cloud_id: str, name: str, correlation_id: str) -> LaunchRequest:
+def _member_launch(
+    project_id: str, role: Role, name: str, correlation_id: str, cluster_id: str | None = None
+) -> LaunchRequest:
+    """A member's launch: on the role's cloud, or placed by the role's policy among the role's members (`group`;
+    a dry run, which has no cluster yet, places one member alone)."""
     return LaunchRequest(
-        project_id=project_id, cloud_id=cloud_id, name=name, image_id="", flavor_id="", correlation_id=correlation_id
+        project_id=project_id,
+        cloud_id=role.cloud_id or "",
+        name=name,
+        image_id="",
+        flavor_id="",
+        correlation_id=correlation_id,
+        placement=_policy(role, cluster_id),
+    )
+
+
+def _policy(role: Role, cluster_id: str | None) -> PlacementPolicy | None:
+    if role.placement is None:
+        return None
+    given = role.placement
+    return PlacementPolicy(
+        strategy=given.get("strategy", "cheapest"),
+        cloud_ids=tuple(given.get("cloud_ids") or ()),
+        zones=tuple(given.get("zones") or ()),
+        group=None if cluster_id is None else f"cluster:{cluster_id}:role:{role.name}",
+        affinity=given.get("affinity", "none"),
+        anti_affinity_scope=given.get("anti_affinity_scope", "zone"),
+        seed=given.get("seed"),
     )
 
 
@@ -111,15 +137,10 @@ async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tu
     roles: list[Role] = []
     seen: list[RolePreview] = []
     for i, role in enumerate(req.roles):
-        if role.cloud_id is None:
-            # The allocator places a role's members by its policy; until this provisioner has one, a role names
-            # its cloud.
-            problems.append(
-                {"location": f"body.roles.{i}.placement", "message": "placement by policy is not available here"}
-            )
-            continue
-        launch = _member_launch(req.project_id, role.cloud_id, domain.member_name(req.name, role.name, 1), "")
+        launch = _member_launch(req.project_id, role, domain.member_name(req.name, role.name, 1), "")
         try:
+            # A role placed by policy is checked on the cloud the allocator would choose for one member.
+            launch, _ = await instances.placed(uow, clouds, launch, _template(role))
             draft, _, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
             secret = sorted(n for n, r in draft.resolved.items() if r.level == "cluster" and r.spec.secret)
             problems += [
@@ -331,10 +352,18 @@ class Clusters:
 
     async def _launch(self, cluster: ClusterRecord, planned: Sequence[Member]) -> None:
         slots = asyncio.Semaphore(LAUNCHES_AT_ONCE)
+        # The allocator places a member by where the role's members already are: members placed by a policy are
+        # launched one after the other, so that each sees those placed before it (spread, anti-affinity).
+        placing = asyncio.Lock()
 
         async def one(member: Member) -> None:
+            role = cluster.role(member.role)
             async with slots:
-                await self._launch_one(cluster, member)
+                if role is not None and role.placement is not None:
+                    async with placing:
+                        await self._launch_one(cluster, member)
+                else:
+                    await self._launch_one(cluster, member)
 
         outcomes = await asyncio.gather(*(one(m) for m in planned), return_exceptions=True)
         for member, outcome in zip(planned, outcomes, strict=True):
@@ -344,9 +373,9 @@ class Clusters:
 
     async def _launch_one(self, cluster: ClusterRecord, member: Member) -> None:
         role = cluster.role(member.role)
-        if role is None or role.cloud_id is None:
+        if role is None:
             return
-        req = _member_launch(cluster.project_id, role.cloud_id, member.name, cluster.correlation_id)
+        req = _member_launch(cluster.project_id, role, member.name, cluster.correlation_id, cluster.id)
         try:
             await instances.launch_from_template(self.uow, self.clouds, req, _template(role), member=_Enlisted(member))
         except RetryLater:

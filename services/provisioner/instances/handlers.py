@@ -116,7 +116,7 @@ async def placed(
     spec = placement.ServerSpec(
         template=None
         if template is None
-        else placement.FromTemplate(template.template_id, template.version, template.inputs),
+        else placement.FromTemplate(template.template_id, template.version, template.inputs, template.cluster_inputs),
         image_id=req.image_id or None,
         flavor_id=req.flavor_id or None,
         requirements=requirements,

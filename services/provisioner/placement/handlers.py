@@ -68,6 +68,8 @@ class FromTemplate:
     template_id: str
     version: int | None = None
     inputs: Mapping[str, object] = field(default_factory=dict)
+    # A cluster role's inputs, for its members (the server's win).
+    cluster_inputs: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ async def _from_template(
                 template_id=template.template_id,
                 version=template.version,
                 server_inputs=template.inputs,
+                cluster_inputs=template.cluster_inputs,
             )
         plan = await templates.plan(clouds, draft)
     except ValidationFailed as exc:
