@@ -31,7 +31,7 @@ PLUGIN = REPO / "tests" / "plugins" / "clanavi-echo"
 UV = REPO / ".cache" / "uv-venv" / "bin" / "uv"
 PYTHON = REPO / ".venv" / "bin" / "python"
 ECHO = {"id": "echo1", "name": "Echo (plugin)", "driver": "echo"}
-SIM_LAUNCH = {"image_id": "img-debian-12", "flavor_id": "sim.small"}
+SIM_LAUNCH = {"image_id": "img-debian-12", "flavor_id": "sim.small", "cloud_id": "sim"}
 ECHO_LAUNCH = {"image_id": "echo-linux", "flavor_id": "echo.small", "cloud_id": "echo1"}
 BOOT_SECONDS = 2.0
 
