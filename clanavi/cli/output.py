@@ -40,7 +40,7 @@ DEFAULT_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {
     models.SnapshotOut: ("id", "name", "state", "volume_id", "size_gb", "cloud_id"),
     models.AddressOut: ("id", "name", "state", "ip", "instance_id", "cloud_id"),
     models.CustomImageOut: ("id", "name", "state", "instance_id", "provider_id", "cloud_id"),
-    models.ImageOut: ("id", "name", "os", "min_disk_gb", "state", "cloud_id"),
+    models.ImageOut: ("id", "name", "os", "min_disk_gb", "state", "hourly_price", "currency", "cloud_id"),
     models.FlavorOut: ("id", "name", "vcpus", "ram_mb", "disk_gb", "hourly_price", "currency", "cloud_id"),
     models.PriceOut: ("kind", "region", "item", "price", "unit"),
     models.PriceCatalogVersionOut: ("version", "effective_from", "currency", "source", "price_count", "warning_count"),

@@ -183,6 +183,12 @@ class ImageOut(BaseModel):
     os: str
     min_disk_gb: int
     state: Literal["pending", "available", "failed", "deregistered"] = "available"
+    hourly_price: Decimal | None = Field(
+        default=None,
+        description="What running it adds to a server's hourly price (a licence), from the account's price catalog in "
+        "force now; null: nothing",
+    )
+    currency: str | None = Field(default=None, description="ISO 4217, of `hourly_price`")
 
 
 class RegionOut(BaseModel):

@@ -869,14 +869,14 @@ class FakeGuardrailRepository:
         self.db.guardrails[rails.project_id] = rails
 
     async def held(self, project_id: str) -> list[Held]:
-        groups: dict[tuple[str, str], list[InstanceRecord]] = {}
+        groups: dict[tuple[str, str, str], list[InstanceRecord]] = {}
         for row in self.db.instances.values():
             r = row.record
             if r.project_id == project_id and r.state not in NOT_COUNTED:
-                groups.setdefault((r.cloud_id, r.flavor_id), []).append(r)
+                groups.setdefault((r.cloud_id, r.flavor_id, r.image_id), []).append(r)
         return [
-            Held(c, f, len(rs), sum(r.vcpus or 0 for r in rs), sum(1 for r in rs if r.vcpus is None))
-            for (c, f), rs in sorted(groups.items())
+            Held(c, f, len(rs), sum(r.vcpus or 0 for r in rs), sum(1 for r in rs if r.vcpus is None), i)
+            for (c, f, i), rs in sorted(groups.items())
         ]
 
     async def add_approval(self, approval: Approval) -> None:

@@ -202,6 +202,13 @@ async def test_a_dry_run_launch_answers_its_placement_and_cost_and_launches_noth
             },
             "placement": None,
         }
+        # A licensed image adds to its server's hour, and the images list says how much.
+        images = ok(await client.get("/v1/images", headers=OWNER, params={"cloud_id": cloud}))["items"]
+        priced = {i["id"]: (i["hourly_price"], i["currency"]) for i in images}
+        assert priced["img-windows-2022"] == ("0.0460", "USD") and priced["img-debian-12"] == (None, None)
+        windows = {**launch, "image_id": "img-windows-2022", "dry_run": True}
+        seen = ok(await client.post("/v1/instances", headers=OWNER, json=windows))
+        assert (seen["hourly"], seen["monthly"]) == ("0.0860", "62.7800")
         bad = await client.post(
             "/v1/instances", headers=OWNER, json={**launch, "flavor_id": "sim.huge", "dry_run": True}
         )

@@ -14,6 +14,7 @@ import pytest
 from kernel.errors import ValidationFailed
 from services.provisioner.prices import builtin, formats, offers
 from services.provisioner.prices.domain import CatalogVersion, Price, PriceKind, in_force, price_of
+from services.provisioner.prices.handlers import server_hourly
 
 SAMPLE = Path(__file__).parents[1] / "reference" / "aws" / "ec2-offer-sample.json"
 SIM_FLAVORS = Path(__file__).parents[2] / "adapters" / "simcloud" / "migrations" / "versions" / "0001_initial.py"
@@ -58,6 +59,7 @@ def test_a_csv_without_a_column_is_refused_naming_it() -> None:
     [
         ({"kind": "gpu", "item": "x", "price": "1"}, "kind"),
         ({"kind": "flavor", "price": "1"}, "item"),
+        ({"kind": "image", "price": "1"}, "item"),
         ({"kind": "flavor", "item": "x"}, "price"),
         ({"kind": "flavor", "item": "x", "price": "1e400000"}, "price"),
         ({"kind": "flavor", "item": "x", "price": "NaN"}, "price"),
@@ -151,3 +153,21 @@ def test_a_regions_own_price_wins_over_one_for_every_region() -> None:
     assert price_of(prices, PriceKind.FLAVOR, "r1", "m1") == prices[1]
     assert price_of(prices, PriceKind.FLAVOR, "r2", "m1") == prices[0]
     assert price_of(prices, PriceKind.FLAVOR, "r1", "m2") is None
+
+
+def test_a_servers_hour_is_its_flavors_price_with_what_its_image_adds() -> None:
+    body = {
+        "currency": "USD",
+        "prices": [
+            {"kind": "flavor", "item": "m1", "price": "0.10"},
+            {"kind": "image", "item": "win", "price": "0.046"},
+            {"kind": "image", "region": "r2", "item": "win", "price": "0.05"},
+        ],
+    }
+    prices = formats.from_json(json.dumps(body).encode()).prices
+    assert server_hourly(prices, "r1", "m1", "win") == Decimal("0.146")
+    assert server_hourly(prices, "r2", "m1", "win") == Decimal("0.15")
+    # An image with no price adds nothing; a flavor with none leaves the server unpriced, whatever its image.
+    assert server_hourly(prices, "r1", "m1", "debian") == Decimal("0.10")
+    assert server_hourly(prices, "r1", "m1", None) == Decimal("0.10")
+    assert server_hourly(prices, "r1", "m2", "win") is None

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from clanavi.client import ApiError
-from clanavi.client.models import FlavorOut, InstanceOut
+from clanavi.client.models import FlavorOut, ImageOut, InstanceOut
 from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.listing import Filter, ListView
 from clanavi.console.pages import placement
@@ -141,6 +141,12 @@ def _flavor_label(flavor: FlavorOut) -> str:
     return size if flavor.hourly_price is None else f"{size}, {flavor.hourly_price} {flavor.currency}/h"
 
 
+def _image_label(image: ImageOut) -> str:
+    """An image as a launch form offers it: its name and system, and what it adds to the hour where it is priced."""
+    label = f"{image.name} ({image.os})"
+    return label if image.hourly_price is None else f"{label}, +{image.hourly_price} {image.currency}/h"
+
+
 async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
     """What a launch (or a template) may choose in a cloud: its images, flavors, key pairs and security groups."""
     api = current.api
@@ -149,7 +155,7 @@ async def catalogue(current: Visit, cloud_id: str) -> dict[str, Any]:
     key_pairs = (await api.key_pairs.list(cloud_id=cloud_id, limit=200).page()).items
     groups = (await api.security_groups.list(cloud_id=cloud_id, limit=200).page()).items
     return {
-        "images": [(i.id, f"{i.name} ({i.os})") for i in images if i.state == "available"],
+        "images": [(i.id, _image_label(i)) for i in images if i.state == "available"],
         "flavors": [(f.id, _flavor_label(f)) for f in flavors],
         "key_pairs": [(k.name, k.name) for k in key_pairs if k.state == "available"],
         "groups": groups,

@@ -259,15 +259,46 @@ async def _from_each_cloud(
     return found
 
 
-@images.get("/images", ListOf[ImageOut], "The clouds' image catalogues (ids to launch from)", problems=(404, 409))
+async def _catalogs(
+    request: Request, project_id: str, cloud_ids: set[str], kind: PriceKind
+) -> dict[str, prices.InForce | None]:
+    """Each account's catalog in force now, its prices of `kind`."""
+    now = datetime.now(UTC)
+    return {
+        cid: await prices.in_force(uow_of(request), project_id=project_id, cloud_id=cid, at=now, kind=kind)
+        for cid in cloud_ids
+    }
+
+
+@images.get(
+    "/images",
+    ListOf[ImageOut],
+    problems=(404, 409),
+    description="Each image with what running it adds to a server's hour (a licence) from its account's price "
+    "catalog in force now; null when nothing.",
+)
 async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
-    return ListOf[ImageOut](
-        items=[
-            ImageOut(id=i.id, cloud_id=cid, name=i.name, os=i.os, min_disk_gb=i.min_disk_gb, state=i.state.value)
-            for cid, i in found
-        ]
-    )
+    priced = await _catalogs(request, caller.project_id, {cid for cid, _ in found}, PriceKind.IMAGE)
+    items = []
+    for cid, i in found:
+        catalog = priced[cid]
+        price = catalog and prices.image_price(
+            catalog.prices, prices.region_of(clouds_of(request), catalog.cloud), i.id
+        )
+        items.append(
+            ImageOut(
+                id=i.id,
+                cloud_id=cid,
+                name=i.name,
+                os=i.os,
+                min_disk_gb=i.min_disk_gb,
+                state=i.state.value,
+                hourly_price=price.amount if price and catalog else None,
+                currency=catalog.currency if price and catalog else None,
+            )
+        )
+    return ListOf[ImageOut](items=items)
 
 
 @flavors.get(
@@ -279,11 +310,7 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
 )
 async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
-    now, priced = datetime.now(UTC), {}
-    for cid in {cid for cid, _ in found}:
-        priced[cid] = await prices.in_force(
-            uow_of(request), project_id=caller.project_id, cloud_id=cid, at=now, kind=PriceKind.FLAVOR
-        )
+    priced = await _catalogs(request, caller.project_id, {cid for cid, _ in found}, PriceKind.FLAVOR)
     items = []
     for cid, f in found:
         catalog = priced[cid]

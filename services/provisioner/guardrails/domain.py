@@ -111,7 +111,7 @@ def changes(before: Guardrails, after: Guardrails) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """The instances of one cloud and flavor that count against the project's quotas."""
+    """The instances of one cloud, flavor and image that count against the project's quotas."""
 
     cloud_id: str
     flavor_id: str
@@ -119,6 +119,7 @@ class Held:
     # vCPUs of those whose flavor was known at launch, and how many were not.
     vcpus: int
     vcpus_unknown: int
+    image_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from services.provisioner.instances.domain import AWAITING_APPROVAL, ENDED, REJE
 from services.provisioner.instances.repository import InstanceRepository, owned_instance
 from services.provisioner.owned import owned
 from services.provisioner.prices import handlers as prices
-from services.provisioner.prices.domain import HOURS_A_MONTH, PriceKind
+from services.provisioner.prices.domain import HOURS_A_MONTH
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.work.engine import WORK_CHANNEL
 
@@ -112,23 +112,26 @@ async def demand_of(
     cloud: Cloud,
     *,
     flavor_id: str,
+    image_id: str | None = None,
     tags: dict[str, str],
     asked: Asked,
     now: datetime,
 ) -> Demand:
-    """What a launch of `flavor_id` on `cloud` asks for: its vCPUs (the cached catalogue's) and its monthly cost
-    from the account's catalog in force; read before the launch's transaction."""
+    """What a launch of `flavor_id` (and `image_id`) on `cloud` asks for: its vCPUs (the cached catalogue's) and
+    its monthly cost from the account's catalog in force, the flavor's and the image's; read before the launch's
+    transaction."""
     try:
         vcpus: int | None = (await clouds.flavor(cloud.id, flavor_id)).vcpus
     except (CloudError, ClanaviError):  # the launch's own check names the flavor; here it only counts 0
         vcpus = None
     async with uow.reading() as repos:
-        catalog = await prices.in_force_on(repos.prices, cloud, at=now, kind=PriceKind.FLAVOR)
-    price = prices.flavor_price(catalog.prices, prices.region_of(clouds, cloud), flavor_id) if catalog else None
+        catalog = await prices.in_force_on(repos.prices, cloud, at=now)
+    region = prices.region_of(clouds, cloud)
+    price = prices.server_hourly(catalog.prices, region, flavor_id, image_id) if catalog else None
     return Demand(
         vcpus=vcpus,
-        monthly=price.amount * HOURS_A_MONTH if price else None,
-        currency=catalog.currency if catalog and price else None,
+        monthly=None if price is None else price * HOURS_A_MONTH,
+        currency=catalog.currency if catalog and price is not None else None,
         tags=tags,
         lifetime_hours=asked.lifetime_hours,
         expires_at=asked.expires_at,
@@ -148,19 +151,17 @@ async def usage(repos: GuardrailStore, clouds: CloudDirectory, rails: Guardrails
         for h in held:
             if h.cloud_id not in by_cloud:
                 cloud = await repos.clouds.get(rails.project_id, h.cloud_id)
-                by_cloud[h.cloud_id] = (
-                    await prices.in_force_on(repos.prices, cloud, at=now, kind=PriceKind.FLAVOR) if cloud else None
-                )
+                by_cloud[h.cloud_id] = await prices.in_force_on(repos.prices, cloud, at=now) if cloud else None
             catalog = by_cloud[h.cloud_id]
             price = (
-                prices.flavor_price(catalog.prices, prices.region_of(clouds, catalog.cloud), h.flavor_id)
+                prices.server_hourly(catalog.prices, prices.region_of(clouds, catalog.cloud), h.flavor_id, h.image_id)
                 if catalog
                 else None
             )
             if price is None or catalog is None or catalog.currency != rails.currency:
                 unpriced += h.count
             else:
-                monthly += price.amount * HOURS_A_MONTH * h.count
+                monthly += price * HOURS_A_MONTH * h.count
     return Usage(
         instances=sum(h.count for h in held),
         vcpus=sum(h.vcpus for h in held),

@@ -134,14 +134,16 @@ class PostgresGuardrailRepository:
 
     async def held(self, project_id: str) -> list[Held]:
         rows = await self._conn.fetch(
-            """SELECT cloud_id, flavor_id, count(*) AS count, coalesce(sum(vcpus), 0) AS vcpus,
+            """SELECT cloud_id, flavor_id, image_id, count(*) AS count, coalesce(sum(vcpus), 0) AS vcpus,
                       count(*) FILTER (WHERE vcpus IS NULL) AS vcpus_unknown
                FROM instances WHERE project_id = $1 AND NOT state = ANY($2::text[])
-               GROUP BY cloud_id, flavor_id ORDER BY cloud_id, flavor_id""",
+               GROUP BY cloud_id, flavor_id, image_id ORDER BY cloud_id, flavor_id, image_id""",
             project_id,
             sorted(NOT_COUNTED),
         )
-        return [Held(r["cloud_id"], r["flavor_id"], r["count"], r["vcpus"], r["vcpus_unknown"]) for r in rows]
+        return [
+            Held(r["cloud_id"], r["flavor_id"], r["count"], r["vcpus"], r["vcpus_unknown"], r["image_id"]) for r in rows
+        ]
 
     async def add_approval(self, approval: Approval) -> None:
         await self._conn.execute(

@@ -305,7 +305,7 @@ async def _accept(
         options["placement"] = dict(note)
     now = datetime.now(UTC)
     demand = await guardrails.demand_of(
-        uow, clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked, now=now
+        uow, clouds, cloud, flavor_id=req.flavor_id, image_id=req.image_id, tags=dict(req.tags), asked=asked, now=now
     )
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     instance_id = str(uuid.uuid4())

@@ -19,7 +19,7 @@ from services.provisioner.instances import handlers
 from services.provisioner.instances.handlers import LaunchRequest, LaunchStore, TemplateLaunch
 from services.provisioner.placement.handlers import Placement
 from services.provisioner.prices import handlers as prices
-from services.provisioner.prices.domain import HOURS_A_MONTH, PriceKind
+from services.provisioner.prices.domain import HOURS_A_MONTH
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates.domain import Requirements
@@ -77,12 +77,20 @@ async def preview(
     await handlers.validated(clouds, cloud, req, names, plan)
     now = datetime.now(UTC)
     demand = await guardrails.demand_of(
-        uow, clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked or Asked(), now=now
+        uow,
+        clouds,
+        cloud,
+        flavor_id=req.flavor_id,
+        image_id=req.image_id,
+        tags=dict(req.tags),
+        asked=asked or Asked(),
+        now=now,
     )
     verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, now=now)
-    catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now, kind=PriceKind.FLAVOR)
+    catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now)
     region = prices.region_of(clouds, cloud)
-    price = prices.flavor_price(catalog.prices, region, req.flavor_id) if catalog else None
+    # The flavor's price with what the image adds to it.
+    price = prices.server_hourly(catalog.prices, region, req.flavor_id, req.image_id) if catalog else None
     return LaunchPreview(
         cloud_id=cloud.id,
         region=region,
@@ -91,10 +99,10 @@ async def preview(
         flavor_id=req.flavor_id,
         template_id=plan.template_id if plan else None,
         template_version=plan.template_version if plan else None,
-        currency=catalog.currency if catalog and price else None,
-        hourly=price.amount if price else None,
-        monthly=price.amount * HOURS_A_MONTH if price else None,
-        price_version=catalog.number if catalog and price else None,
+        currency=catalog.currency if catalog and price is not None else None,
+        hourly=price,
+        monthly=None if price is None else price * HOURS_A_MONTH,
+        price_version=catalog.number if catalog and price is not None else None,
         guardrails=verdict,
         placement=found,
     )

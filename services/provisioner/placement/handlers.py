@@ -28,7 +28,6 @@ from services.provisioner.placement import domain
 from services.provisioner.placement.domain import Candidate, Capacity, Decision, PlacementPolicy, Situation
 from services.provisioner.placement.repository import PlacementRepository
 from services.provisioner.prices import handlers as prices
-from services.provisioner.prices.domain import PriceKind
 from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.templates import handlers as templates
 from services.provisioner.templates.domain import Requirements, image_named
@@ -232,7 +231,7 @@ async def _read(repos: PlacementStore, clouds: CloudDirectory, cloud: Cloud, spe
     if spec.key_name is not None or spec.security_group_ids:
         names = await repos.resources.launch_names(cloud.project_id, cloud.id, spec.key_name, spec.security_group_ids)
     region = prices.region_of(clouds, cloud)
-    catalog = await prices.in_force_on(repos.prices, cloud, at=at, kind=PriceKind.FLAVOR, region=region)
+    catalog = await prices.in_force_on(repos.prices, cloud, at=at, region=region)
     return _Read(names, catalog)
 
 
@@ -289,7 +288,8 @@ async def _candidates(
         capacity[cloud.id] = found
     made = []
     for flavor, below in machine.flavors:
-        price = prices.flavor_price(catalog.prices, region, flavor.id) if catalog else None
+        # The flavor's price with what the image adds to it.
+        price = prices.server_hourly(catalog.prices, region, flavor.id, machine.image_id) if catalog else None
         for zone in zones:
             made.append(
                 Candidate(
@@ -301,8 +301,8 @@ async def _candidates(
                     ram_mb=flavor.ram_mb,
                     disk_gb=flavor.disk_gb,
                     image_id=machine.image_id,
-                    hourly=price.amount if price else None,
-                    currency=catalog.currency if catalog and price else None,
+                    hourly=price,
+                    currency=catalog.currency if catalog and price is not None else None,
                     rejected=problem or below,
                 )
             )

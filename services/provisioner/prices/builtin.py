@@ -24,10 +24,14 @@ FLAVORS = {
     "sim.xlarge": "0.1600",
 }
 
+# What an image adds to its server's hour: a Windows Server licence, as public clouds charge one.
+IMAGES = {"img-windows-2022": "0.0460"}
+
 SIMCLOUD = PriceList(
     currency="USD",
     prices=(
         *(Price(PriceKind.FLAVOR, "", flavor, Decimal(amount)) for flavor, amount in FLAVORS.items()),
+        *(Price(PriceKind.IMAGE, "", image, Decimal(amount)) for image, amount in IMAGES.items()),
         Price(PriceKind.VOLUME, "", "", Decimal("0.1000")),
         Price(PriceKind.SNAPSHOT, "", "", Decimal("0.0500")),
         Price(PriceKind.ADDRESS, "", "", Decimal("0.0050")),

@@ -38,6 +38,8 @@ class PriceKind(StrEnum):
     VOLUME = "volume"
     SNAPSHOT = "snapshot"
     ADDRESS = "address"
+    # What running an image adds to its server's hour (an operating system's licence, a marketplace image).
+    IMAGE = "image"
 
 
 UNITS = {
@@ -45,6 +47,7 @@ UNITS = {
     PriceKind.VOLUME: "GB-month",
     PriceKind.SNAPSHOT: "GB-month",
     PriceKind.ADDRESS: "hour",
+    PriceKind.IMAGE: "hour",
 }
 
 

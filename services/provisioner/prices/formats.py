@@ -2,7 +2,8 @@
 
 JSON: `{"currency": "EUR", "prices": [{"kind": "flavor", "region": "eu-west-1", "item": "m5.large",
 "price": "0.107"}, ...]}`; CSV: a header naming the columns `kind,region,item,price,currency`, then one price a
-row. `kind` is flavor (per hour), volume or snapshot (per GB-month) or address (per hour); `region` and `item` may be
+row. `kind` is flavor (per hour), image (per hour of a server running it, on top of its flavor's), volume or
+snapshot (per GB-month) or address (per hour); `region` and `item` may be
 empty (every region, any item); `price` is a decimal string (JSON numbers are read exactly too). A row may name its
 currency; every row of a file must have the same one.
 """
@@ -59,6 +60,8 @@ def from_rows(rows: Iterable[tuple[int, Mapping[str, Any]]], currency: str | Non
         item = _text(row.get("item"), problems, "item", number)
         if kind is PriceKind.FLAVOR and item == "":
             problems.add("item", "a flavor's price names the flavor id", row=number)
+        if kind is PriceKind.IMAGE and item == "":
+            problems.add("item", "an image's price names the image id", row=number)
         if "price" not in row or row["price"] in (None, ""):
             problems.add("price", "is missing", row=number)
             amount = None

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from adapters.base import CloudError
@@ -192,3 +193,18 @@ def flavor_price(prices: Sequence[Price], region: str | None, flavor_id: str) ->
     """A flavor's hourly price (a price with no flavor id is for volumes and the like, never a flavor's)."""
     found = domain.price_of(prices, PriceKind.FLAVOR, region, flavor_id)
     return found if found and found.item == flavor_id else None
+
+
+def image_price(prices: Sequence[Price], region: str | None, image_id: str) -> Price | None:
+    """What an image adds to its server's hour (None: nothing, as for most images)."""
+    found = domain.price_of(prices, PriceKind.IMAGE, region, image_id)
+    return found if found and found.item == image_id else None
+
+
+def server_hourly(prices: Sequence[Price], region: str | None, flavor_id: str, image_id: str | None) -> Decimal | None:
+    """A server's hourly price: its flavor's and its image's together; None when its flavor has no price."""
+    flavor = flavor_price(prices, region, flavor_id)
+    if flavor is None:
+        return None
+    image = image_price(prices, region, image_id) if image_id else None
+    return flavor.amount + (image.amount if image else Decimal(0))
