@@ -337,3 +337,33 @@ async def test_a_role_placed_by_policy_spreads_its_members_apart(kernel_settings
         ok(await client.post(f"/v1/clusters/{made['id']}/roles/web/scale", headers=OWNER, json={"count": 4}), 202)
         crowded = await until(client, made["id"], "degraded", "running")
         assert crowded["state"] == "degraded" and "web" in (crowded["reason"] or "")
+
+
+async def test_a_cluster_over_the_projects_quota_is_refused_whole_before_any_member_launches(
+    kernel_settings: KernelSettings, database_url: str
+) -> None:
+    async with provisioner(kernel_settings) as (_app, client):
+        cloud, template = await setup(client, OWNER)
+        ok(await client.put("/v1/guardrails", headers=OWNER, json={"max_instances": 3, "max_vcpus": 100}))
+        spec = {"name": "big", "roles": [role("db", template, cloud, 2), role("web", template, cloud, 2, "db")]}
+        refused = await client.post("/v1/clusters", headers=OWNER, json=spec)
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert body["code"] == "quota_exceeded"
+        assert {(q["quota"], q["limit"], q["used"], q["adds"]) for q in body["quotas"]} == {
+            ("max_instances", "3", "0", "4")
+        }
+        # A dry run says the same, and within the quota the cluster is made.
+        dry = await client.post("/v1/clusters", headers=OWNER, json={**spec, "dry_run": True})
+        assert dry.status_code == 409 and dry.json()["code"] == "quota_exceeded"
+        assert await rows(database_url, "SELECT id FROM clusters") == []
+        assert await rows(database_url, "SELECT id FROM instances") == []
+
+        # A tag the guard-rails require and the template does not set is named on the role.
+        ok(await client.put("/v1/guardrails", headers=OWNER, json={"required_tags": {"team": []}}))
+        untagged = await client.post("/v1/clusters", headers=OWNER, json=spec)
+        assert untagged.status_code == 422, untagged.text
+        assert {e["location"] for e in untagged.json()["errors"]} == {
+            "body.roles.0.tags.team",
+            "body.roles.1.tags.team",
+        }

@@ -27,6 +27,8 @@ from services.provisioner.clusters import domain
 from services.provisioner.clusters.domain import ClusterRecord, Member, OnFailure, Role
 from services.provisioner.clusters.repository import ClusterFilter, ClusterRepository
 from services.provisioner.errors import RetryLater
+from services.provisioner.guardrails import handlers as guardrails
+from services.provisioner.guardrails.domain import Demand
 from services.provisioner.instances import handlers as instances
 from services.provisioner.instances import preview
 from services.provisioner.instances.domain import InstanceRecord
@@ -151,13 +153,37 @@ async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tu
         except ValidationFailed as exc:
             problems += _relocated(exc.extensions.get("errors") or [], i)
             continue
+        # What the project's guard-rails refuse of a member (a required tag, a lifetime) is refused here, for all.
+        problems += _relocated([dict(p) for p in one.guardrails.problems], i)
         roles.append(replace(role, template_version=one.template_version))
         hourly = None if one.hourly is None else one.hourly * role.count
         monthly = None if one.monthly is None else one.monthly * role.count
         seen.append(RolePreview(role.name, role.count, one, hourly, monthly))
     if problems:
         raise ValidationFailed("A role of the cluster cannot be launched as given.", errors=problems)
+    await _within_quotas(uow, clouds, req.project_id, seen)
     return roles, seen
+
+
+async def _within_quotas(uow: Work, clouds: CloudDirectory, project_id: str, seen: Sequence[RolePreview]) -> None:
+    """Refuse (409 `quota_exceeded`) a cluster whose members together would exceed the project's quotas, before
+    any is launched; each member's launch is judged again as it is made."""
+    vcpus = 0
+    for role in seen:
+        flavor = await clouds.flavor(role.launch.cloud_id, role.launch.flavor_id)
+        vcpus += flavor.vcpus * role.count
+    currencies = {r.launch.currency for r in seen if r.monthly is not None}
+    monthly = sum((r.monthly or Decimal(0) for r in seen), Decimal(0)) if len(currencies) == 1 else None
+    demand = Demand(
+        vcpus=vcpus,
+        monthly=monthly,
+        currency=currencies.pop() if monthly is not None else None,
+        tags={},
+        count=sum(r.count for r in seen),
+    )
+    verdict = await guardrails.preview(uow, clouds, project_id=project_id, demand=demand, now=_now())
+    if verdict.exceeded:
+        guardrails.refuse(replace(verdict, problems=()))
 
 
 def _total(roles: Sequence[RolePreview]) -> ClusterPreview:

@@ -134,7 +134,8 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Demand:
-    """What a launch asks for, as the guard-rails judge it."""
+    """What a launch asks for, as the guard-rails judge it: `count` servers (several for a cluster), their vCPUs
+    and monthly cost together."""
 
     vcpus: int | None
     # Its monthly cost and that price's currency (None: its flavor has no price).
@@ -144,6 +145,7 @@ class Demand:
     # A lifetime the launch asks for itself: hours from now, or an end.
     lifetime_hours: float | None = None
     expires_at: datetime | None = None
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,7 @@ def judge(rails: Guardrails, usage: Usage, demand: Demand, *, now: datetime) -> 
     quotas = []
     notes = []
     if rails.max_instances is not None:
-        quotas.append(QuotaUse("max_instances", rails.max_instances, usage.instances, 1))
+        quotas.append(QuotaUse("max_instances", rails.max_instances, usage.instances, demand.count))
     if rails.max_vcpus is not None:
         quotas.append(QuotaUse("max_vcpus", rails.max_vcpus, usage.vcpus, demand.vcpus or 0))
         if usage.vcpus_unknown:
