@@ -32,7 +32,7 @@ SIM_OPTIONS = {
 }
 # A second account whose adapter lacks several features; never connected (501 is decided from its class).
 LAB = {"id": "lab", "name": "Lab", "driver": "libvirt", "config": {"uri": "test:///default"}}
-LAUNCH = {"image_id": "img-debian-12", "flavor_id": "sim.small", "zone": "sim-1a"}
+LAUNCH = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small", "zone": "sim-1a"}
 
 
 @pytest.fixture(scope="module")
