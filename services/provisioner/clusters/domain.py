@@ -28,6 +28,7 @@ from kernel.events import (
     EventPayload,
     RoleCount,
 )
+from services.provisioner.clusters.limits import MAX_COUNT
 
 ClusterState = Literal["launching", "running", "degraded", "scaling", "terminating", "terminated", "rolled_back"]
 OnFailure = Literal["rollback", "degrade"]
@@ -38,7 +39,6 @@ MemberStatus = Literal["planned", "launched", "refused", "withdrawn"]
 # The states the provisioner moves a cluster on from by itself.
 ACTIVE: frozenset[str] = frozenset({"launching", "scaling", "terminating"})
 ENDED: frozenset[str] = frozenset({"terminated", "rolled_back"})
-MAX_COUNT = 100
 # Instance states (see instances.domain) as a member's health counts them.
 _RUNNING = "running"
 _GONE = frozenset({"terminated", "gone"})

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.provisioner.clusters.domain import MAX_COUNT
+from services.provisioner.clusters.limits import MAX_COUNT
 from services.provisioner.schemas import PLAIN_PATTERN, CloudId, InputValue, LaunchPreviewOut, RecordId
 
 _PART = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$"

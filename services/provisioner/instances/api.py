@@ -25,8 +25,8 @@ from services.provisioner.instances import handlers, preview
 from services.provisioner.instances.domain import AWAITING_APPROVAL, InstanceRecord, UserAction
 from services.provisioner.instances.repository import InstanceFilter
 from services.provisioner.listing import RecordPaging
+from services.provisioner.placement.answers import placement_out
 from services.provisioner.placement.domain import PlacementPolicy
-from services.provisioner.placement.schemas import placement_out
 from services.provisioner.schemas import (
     InstanceCreate,
     InstanceOut,

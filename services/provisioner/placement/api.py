@@ -10,7 +10,8 @@ from kernel.authz import Operator
 from kernel.http import Routes, answer, problem_responses
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.placement import handlers
-from services.provisioner.placement.schemas import PlacementOut, placement_out
+from services.provisioner.placement.answers import placement_out
+from services.provisioner.placement.schemas import PlacementOut
 from services.provisioner.schemas import PlacementCreate
 from services.provisioner.state import uow_of
 

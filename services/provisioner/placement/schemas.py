@@ -9,8 +9,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.provisioner.placement.domain import PlacementPolicy
-from services.provisioner.placement.handlers import Placement, verdict_json
-from services.provisioner.prices.domain import HOURS_A_MONTH
 from services.provisioner.templates.domain import Requirements
 
 _PLAIN = r"^[^\x00-\x1f]+$"
@@ -121,31 +119,4 @@ class PlacementOut(BaseModel):
     candidate_count: int = Field(description="Every candidate weighed; `candidates` lists 200 at most")
 
 
-def placement_out(found: Placement) -> PlacementOut:
-    """The allocator's answer: each server placed, and the candidates it weighed (capped)."""
-    placed = [
-        PlacedOut(
-            cloud_id=c.cloud_id,
-            region=c.region,
-            zone=c.zone,
-            flavor_id=c.flavor_id,
-            image_id=c.image_id,
-            currency=c.currency,
-            hourly=c.hourly,
-            monthly=None if c.hourly is None else c.hourly * HOURS_A_MONTH,
-            score=round(score, 6),
-        )
-        for c, score in found.chosen()
-    ]
-    return PlacementOut(
-        strategy=found.policy.strategy,
-        count=found.count,
-        currency=found.decision.currency,
-        placed=placed,
-        # Built by the allocator itself, not from input: constructed without validating each of up to 200 again.
-        candidates=[CandidateOut.model_construct(**verdict_json(v, decimals=True)) for v in found.listed()],
-        candidate_count=len(found.candidates),
-    )
-
-
-__all__ = ["CandidateOut", "PlacedOut", "PlacementOut", "PlacementPolicyIn", "RequirementsIn", "placement_out"]
+__all__ = ["CandidateOut", "PlacedOut", "PlacementOut", "PlacementPolicyIn", "RequirementsIn"]

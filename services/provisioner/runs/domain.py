@@ -26,12 +26,12 @@ from kernel.events import (
     ScriptRunSucceeded,
     ScriptRunTimedOut,
 )
+from services.provisioner.runs.limits import OUTPUT_LIMIT
 from services.provisioner.templates.inputs import MASK
 
 RunState = Literal["queued", "running", "succeeded", "failed", "timed_out"]
 RunPhase = Literal["operational", "decommission"]
 ENDED: frozenset[str] = frozenset({"succeeded", "failed", "timed_out"})
-OUTPUT_LIMIT = 256 * 1024
 # Runs asked for together run at most this many at a time unless the request says otherwise.
 DEFAULT_CONCURRENCY = 10
 # The account Clanavi's cloud-config makes on instances launched from templates, which runs log in as (an adapter

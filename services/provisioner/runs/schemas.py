@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.provisioner.runs.domain import OUTPUT_LIMIT
+from services.provisioner.runs.limits import OUTPUT_LIMIT
 
 _INPUTS = "Values of the script's inputs (the server's level): a secret given here is masked in the run's output"
 
