@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 
-from adapters.base import CloudAdapter, CloudError
+from adapters.base import CloudAdapter, CloudError, Flavor, Image
 from kernel.authz import Manager, Operator, Reader
 from kernel.http import Routes, problem_responses
 from services.provisioner import errors
@@ -259,15 +260,29 @@ async def _from_each_cloud(
     return found
 
 
-async def _catalogs(
-    request: Request, project_id: str, cloud_ids: set[str], kind: PriceKind
-) -> dict[str, prices.InForce | None]:
-    """Each account's catalog in force now, its prices of `kind`."""
+_Item = TypeVar("_Item", Flavor, Image)
+
+
+async def _priced(
+    request: Request, project_id: str, found: list[tuple[str, _Item]], kind: PriceKind
+) -> list[tuple[str, _Item, Decimal | None, str | None]]:
+    """Each flavor or image with its own price and currency in its account's catalog in force now (None, None
+    where it has none); each account's catalog read once."""
     now = datetime.now(UTC)
-    return {
+    catalogs = {
         cid: await prices.in_force(uow_of(request), project_id=project_id, cloud_id=cid, at=now, kind=kind)
-        for cid in cloud_ids
+        for cid in {cid for cid, _ in found}
     }
+    priced: list[tuple[str, _Item, Decimal | None, str | None]] = []
+    for cid, item in found:
+        catalog = catalogs[cid]
+        region = prices.region_of(clouds_of(request), catalog.cloud) if catalog else None
+        price = prices.item_price(catalog.prices, kind, region, item.id) if catalog else None
+        if catalog is None or price is None:
+            priced.append((cid, item, None, None))
+        else:
+            priced.append((cid, item, price.amount, catalog.currency))
+    return priced
 
 
 @images.get(
@@ -279,14 +294,8 @@ async def _catalogs(
 )
 async def list_images(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[ImageOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_images())
-    priced = await _catalogs(request, caller.project_id, {cid for cid, _ in found}, PriceKind.IMAGE)
-    items = []
-    for cid, i in found:
-        catalog = priced[cid]
-        price = catalog and prices.image_price(
-            catalog.prices, prices.region_of(clouds_of(request), catalog.cloud), i.id
-        )
-        items.append(
+    return ListOf[ImageOut](
+        items=[
             ImageOut(
                 id=i.id,
                 cloud_id=cid,
@@ -294,11 +303,12 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
                 os=i.os,
                 min_disk_gb=i.min_disk_gb,
                 state=i.state.value,
-                hourly_price=price.amount if price and catalog else None,
-                currency=catalog.currency if price and catalog else None,
+                hourly_price=amount,
+                currency=currency,
             )
-        )
-    return ListOf[ImageOut](items=items)
+            for cid, i, amount, currency in await _priced(request, caller.project_id, found, PriceKind.IMAGE)
+        ]
+    )
 
 
 @flavors.get(
@@ -310,14 +320,8 @@ async def list_images(request: Request, caller: Reader, cloud_id: str | None = N
 )
 async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = None) -> ListOf[FlavorOut]:
     found = await _from_each_cloud(request, caller.project_id, cloud_id, lambda adapter: adapter.list_flavors())
-    priced = await _catalogs(request, caller.project_id, {cid for cid, _ in found}, PriceKind.FLAVOR)
-    items = []
-    for cid, f in found:
-        catalog = priced[cid]
-        price = catalog and prices.flavor_price(
-            catalog.prices, prices.region_of(clouds_of(request), catalog.cloud), f.id
-        )
-        items.append(
+    return ListOf[FlavorOut](
+        items=[
             FlavorOut(
                 id=f.id,
                 cloud_id=cid,
@@ -325,11 +329,12 @@ async def list_flavors(request: Request, caller: Reader, cloud_id: str | None = 
                 vcpus=f.vcpus,
                 ram_mb=f.ram_mb,
                 disk_gb=f.disk_gb,
-                hourly_price=price.amount if price and catalog else None,
-                currency=catalog.currency if price and catalog else None,
+                hourly_price=amount,
+                currency=currency,
             )
-        )
-    return ListOf[FlavorOut](items=items)
+            for cid, f, amount, currency in await _priced(request, caller.project_id, found, PriceKind.FLAVOR)
+        ]
+    )
 
 
 __all__ = ["catalogue", "cloud_out", "clouds_of", "router"]

@@ -106,36 +106,48 @@ async def change(
 # --- judging a launch -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CostOf:
+    """What a launch's monthly cost is read from: its account's catalog in force, the flavor's price with the
+    image's. It is read in the transaction that judges the launch, and only when the project's guard-rails limit or
+    approve cost: a launch in a project without them reads no price."""
+
+    cloud: Cloud
+    flavor_id: str
+    image_id: str | None = None
+
+
 async def demand_of(
-    uow: UnitOfWork[GuardrailStore],
-    clouds: CloudDirectory,
-    cloud: Cloud,
-    *,
-    flavor_id: str,
-    image_id: str | None = None,
-    tags: dict[str, str],
-    asked: Asked,
-    now: datetime,
+    clouds: CloudDirectory, cloud: Cloud, *, flavor_id: str, tags: dict[str, str], asked: Asked
 ) -> Demand:
-    """What a launch of `flavor_id` (and `image_id`) on `cloud` asks for: its vCPUs (the cached catalogue's) and
-    its monthly cost from the account's catalog in force, the flavor's and the image's; read before the launch's
-    transaction."""
+    """What a launch of `flavor_id` on `cloud` asks for but its cost (see `CostOf`): its vCPUs, from the cached
+    catalogue, its tags and the lifetime it asks for."""
     try:
         vcpus: int | None = (await clouds.flavor(cloud.id, flavor_id)).vcpus
     except (CloudError, ClanaviError):  # the launch's own check names the flavor; here it only counts 0
         vcpus = None
-    async with uow.reading() as repos:
-        catalog = await prices.in_force_on(repos.prices, cloud, at=now)
-    region = prices.region_of(clouds, cloud)
-    price = prices.server_hourly(catalog.prices, region, flavor_id, image_id) if catalog else None
     return Demand(
         vcpus=vcpus,
-        monthly=None if price is None else price * HOURS_A_MONTH,
-        currency=catalog.currency if catalog and price is not None else None,
+        monthly=None,
+        currency=None,
         tags=tags,
         lifetime_hours=asked.lifetime_hours,
         expires_at=asked.expires_at,
     )
+
+
+async def _costed(
+    repos: GuardrailStore, clouds: CloudDirectory, rails: Guardrails, demand: Demand, cost: CostOf | None, now: datetime
+) -> Demand:
+    """The demand with its monthly cost, when `cost` says where to read it and the guard-rails need it."""
+    if cost is None or (rails.max_monthly_cost is None and rails.approval_threshold is None):
+        return demand
+    catalog = await prices.in_force_on(repos.prices, cost.cloud, at=now)
+    region = prices.region_of(clouds, cost.cloud)
+    price = prices.server_hourly(catalog.prices, region, cost.flavor_id, cost.image_id) if catalog else None
+    if catalog is None or price is None:
+        return demand
+    return replace(demand, monthly=price * HOURS_A_MONTH, currency=catalog.currency)
 
 
 async def usage(repos: GuardrailStore, clouds: CloudDirectory, rails: Guardrails, now: datetime) -> Usage:
@@ -191,23 +203,38 @@ def refuse(verdict: Verdict) -> None:
 
 
 async def check_launch(
-    tx: Transaction[GuardrailStore], clouds: CloudDirectory, *, project_id: str, demand: Demand, now: datetime
-) -> tuple[Guardrails, Verdict]:
+    tx: Transaction[GuardrailStore],
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    demand: Demand,
+    cost: CostOf | None = None,
+    now: datetime,
+) -> tuple[Guardrails, Verdict, Demand]:
     """Judge a launch in its own transaction, holding the project's guard-rails row until it commits; raises what
-    they refuse (see `refuse`). The guard-rails and the verdict: whether it waits for approval, when it expires."""
+    they refuse (see `refuse`). The guard-rails, the verdict (whether it waits for approval, when it expires) and the
+    demand as judged, with its cost where it was read."""
     rails = await tx.repos.guardrails.lock(project_id) or Guardrails(project_id)
+    demand = await _costed(tx.repos, clouds, rails, demand, cost, now)
     held = await usage(tx.repos, clouds, rails, now)
     verdict = domain.judge(rails, held, demand, now=now)
     refuse(verdict)
-    return rails, verdict
+    return rails, verdict, demand
 
 
 async def preview(
-    uow: UnitOfWork[GuardrailStore], clouds: CloudDirectory, *, project_id: str, demand: Demand, now: datetime
+    uow: UnitOfWork[GuardrailStore],
+    clouds: CloudDirectory,
+    *,
+    project_id: str,
+    demand: Demand,
+    cost: CostOf | None = None,
+    now: datetime,
 ) -> Verdict:
     """What `check_launch` would say now, without refusing (a dry run's answer)."""
     async with uow.reading() as repos:
         rails = await repos.guardrails.get(project_id) or Guardrails(project_id)
+        demand = await _costed(repos, clouds, rails, demand, cost, now)
         return domain.judge(rails, await usage(repos, clouds, rails, now), demand, now=now)
 
 
@@ -444,6 +471,7 @@ __all__ = [
     "approve",
     "change",
     "check_launch",
+    "CostOf",
     "demand_of",
     "extend",
     "get",

@@ -304,9 +304,8 @@ async def _accept(
     if note is not None:
         options["placement"] = dict(note)
     now = datetime.now(UTC)
-    demand = await guardrails.demand_of(
-        uow, clouds, cloud, flavor_id=req.flavor_id, image_id=req.image_id, tags=dict(req.tags), asked=asked, now=now
-    )
+    demand = await guardrails.demand_of(clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked)
+    cost = guardrails.CostOf(cloud, req.flavor_id, req.image_id)
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
     instance_id = str(uuid.uuid4())
     user_data_bytes = len(req.user_data.encode()) if req.user_data else 0
@@ -342,7 +341,9 @@ async def _accept(
                 f"Template {plan.template_id} version {plan.template_version} cannot be launched any more.",
                 errors=[{"location": "body.template_version", "message": "deleted or deprecated meanwhile"}],
             )
-        rails, verdict = await guardrails.check_launch(tx, clouds, project_id=req.project_id, demand=demand, now=now)
+        rails, verdict, demand = await guardrails.check_launch(
+            tx, clouds, project_id=req.project_id, demand=demand, cost=cost, now=now
+        )
         waiting = verdict.needs_approval
         record = replace(
             record,

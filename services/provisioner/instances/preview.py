@@ -77,16 +77,10 @@ async def preview(
     await handlers.validated(clouds, cloud, req, names, plan)
     now = datetime.now(UTC)
     demand = await guardrails.demand_of(
-        uow,
-        clouds,
-        cloud,
-        flavor_id=req.flavor_id,
-        image_id=req.image_id,
-        tags=dict(req.tags),
-        asked=asked or Asked(),
-        now=now,
+        clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked or Asked()
     )
-    verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, now=now)
+    cost = guardrails.CostOf(cloud, req.flavor_id, req.image_id)
+    verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, cost=cost, now=now)
     catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now)
     region = prices.region_of(clouds, cloud)
     # The flavor's price with what the image adds to it.

@@ -189,16 +189,20 @@ async def versions(uow: UnitOfWork[PriceStore], project_id: str, cloud_id: str) 
         return await repos.prices.versions(project_id, cloud.id)
 
 
+def item_price(prices: Sequence[Price], kind: PriceKind, region: str | None, item: str) -> Price | None:
+    """The price of one flavor or image: its own, never one for any item of the kind."""
+    found = domain.price_of(prices, kind, region, item)
+    return found if found and found.item == item else None
+
+
 def flavor_price(prices: Sequence[Price], region: str | None, flavor_id: str) -> Price | None:
     """A flavor's hourly price (a price with no flavor id is for volumes and the like, never a flavor's)."""
-    found = domain.price_of(prices, PriceKind.FLAVOR, region, flavor_id)
-    return found if found and found.item == flavor_id else None
+    return item_price(prices, PriceKind.FLAVOR, region, flavor_id)
 
 
 def image_price(prices: Sequence[Price], region: str | None, image_id: str) -> Price | None:
     """What an image adds to its server's hour (None: nothing, as for most images)."""
-    found = domain.price_of(prices, PriceKind.IMAGE, region, image_id)
-    return found if found and found.item == image_id else None
+    return item_price(prices, PriceKind.IMAGE, region, image_id)
 
 
 def server_hourly(prices: Sequence[Price], region: str | None, flavor_id: str, image_id: str | None) -> Decimal | None:
