@@ -17,6 +17,7 @@ from kernel.events.clusters import (
     ClusterTerminated,
     RoleCount,
 )
+from kernel.events.commands import CommandRefused, InstanceQuarantined
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
 from kernel.events.guardrails import (
     ApprovalApproved,
@@ -64,6 +65,7 @@ from kernel.events.inventory import (
     VolumeVanished,
 )
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
+from kernel.events.metrics import CLOUD_METRICS, MetricPoint, MetricsSampled
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
 from kernel.events.prices import PriceCatalogImported, PriceCatalogReplaced
 from kernel.events.script_runs import (
@@ -105,6 +107,11 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "CLOUD_METRICS",
+    "CommandRefused",
+    "InstanceQuarantined",
+    "MetricPoint",
+    "MetricsSampled",
     "AddressAllocated",
     "AddressAssociated",
     "AddressDisassociated",
