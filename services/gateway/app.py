@@ -18,6 +18,7 @@ from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
+from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway import frontends, openapi
 from services.gateway.identity import api as identity_api
 from services.gateway.identity import bootstrap
@@ -64,6 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     signer = IdentitySigner(internal_key)
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
+    failover = Upstream("failover", settings.failover_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
@@ -80,10 +82,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
 
     async def readiness() -> dict[str, bool]:
-        return {**await runtime.readiness(), "provisioner": await provisioner.ready(), "audit": await audit.ready()}
+        return {
+            **await runtime.readiness(),
+            "provisioner": await provisioner.ready(),
+            "audit": await audit.ready(),
+            "failover": await failover.ready(),
+        }
 
     runtime.closing(provisioner.close)
     runtime.closing(audit.close)
+    runtime.closing(failover.close)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,9 +147,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.provisioner = provisioner
     app.state.audit = audit
+    app.state.failover = failover
     app.include_router(identity_api.router)
     # The services' routes, each declared once in its service: the gateway relays them.
-    services = (ProxiedService(provisioner, PROVISIONER_ROUTERS), ProxiedService(audit, AUDIT_ROUTERS))
+    services = (
+        ProxiedService(provisioner, PROVISIONER_ROUTERS),
+        ProxiedService(audit, AUDIT_ROUTERS),
+        ProxiedService(failover, FAILOVER_ROUTERS),
+    )
     app.router.routes.extend(proxy_routes(services))
     # The frontends (the web console): their pages call the routes above, in process, with the user's own token.
     frontends.install_all(app, settings)

@@ -13,11 +13,16 @@ from starlette.routing import Route
 from kernel.authz import route_permission
 from kernel.identity import Permission
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
+from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway.proxy.routes import declared_routes
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
 from tests.offline import gateway_app
 
-SERVICES: dict[str, tuple[APIRouter, ...]] = {"provisioner": PROVISIONER_ROUTERS, "audit": AUDIT_ROUTERS}
+SERVICES: dict[str, tuple[APIRouter, ...]] = {
+    "provisioner": PROVISIONER_ROUTERS,
+    "audit": AUDIT_ROUTERS,
+    "failover": FAILOVER_ROUTERS,
+}
 
 
 @pytest.fixture

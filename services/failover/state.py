@@ -1,0 +1,21 @@
+"""What the failover service's lifespan built, as its routes reach it from a request, and the request's correlation
+id."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from kernel import correlation
+from services.failover.unit_of_work import FailoverUnitOfWork
+
+
+def uow_of(request: Request) -> FailoverUnitOfWork:
+    uow: FailoverUnitOfWork = request.app.state.uow
+    return uow
+
+
+def correlation_id() -> str:
+    return correlation.accept_or_new(correlation.current.get())
+
+
+__all__ = ["correlation_id", "uow_of"]
