@@ -70,10 +70,26 @@ async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: Even
             template_id=payload.template_id,
             template_version=payload.template_version,
         )
+        earlier = await repos.members.get(payload.instance_id, lock=True)
+        if earlier is not None:
+            if earlier.project_id != envelope.project_id:
+                return
+            # Deliveries may overtake one another: what a later event already told is kept.
+            member = replace(
+                member,
+                state=earlier.state,
+                running_since=earlier.running_since,
+                address=earlier.address,
+                address_id=earlier.address_id,
+                last_metric_at=earlier.last_metric_at,
+                last_heartbeat_at=earlier.last_heartbeat_at,
+            )
         await repos.members.upsert(member, now)
-        for policy in await repos.policies.of_project(envelope.project_id):
-            if watched(policy, member):
-                await repos.watches.add(_new_watch(policy, member, now))
+        policies = [p for p in await repos.policies.of_project(envelope.project_id) if watched(p, member)]
+        for policy in policies:
+            await repos.watches.add(_new_watch(policy, member, now))
+        if earlier is not None and policies:
+            await reassess(tx, member, about, now, policies)
         return
     if isinstance(payload, AddressAssociated | AddressDisassociated):
         if payload.instance_id is None:
@@ -92,8 +108,13 @@ async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: Even
     if state is None or instance_id is None:
         return
     known = await repos.members.get(instance_id, lock=True)
-    if known is None or known.project_id != envelope.project_id:
-        return  # launched before the service knew of it, or not an instance a policy could watch
+    if known is None:
+        # Its `instance.requested` has not been handled yet (or came before this service was deployed): keep what
+        # this event tells until it is.
+        cloud_id = getattr(payload, "cloud_id", "")
+        known = Member(instance_id=instance_id, project_id=envelope.project_id, cloud_id=cloud_id, state="requested")
+    elif known.project_id != envelope.project_id:
+        return
     running_since = known.running_since
     if isinstance(payload, InstanceRebooted) or (state == "running" and known.state != "running"):
         # A (re)boot starts the grace period again: the server is given time to come up before it is judged.

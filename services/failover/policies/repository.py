@@ -75,7 +75,7 @@ class PolicyRepository:
         await self._conn.execute(
             """UPDATE policies SET name = $3, target = $4, signals = $5, grace_seconds = $6, action = $7,
                    address_id = $8, breaker = $9, breaker_open = $10, breaker_reason = $11, correlation_id = $12,
-                   last_event_id = $13, updated_at = $15
+                   last_event_id = $13, created_at = $14, updated_at = $15
                WHERE id = $1 AND project_id = $2""",
             *self._values(p),
         )

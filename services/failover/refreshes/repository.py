@@ -52,7 +52,8 @@ class RefreshRepository:
 
     async def save(self, r: Refresh) -> None:
         await self._conn.execute(
-            """UPDATE refreshes SET checkpoint_percent = $7, state = $8, correlation_id = $9, updated_at = $11,
+            """UPDATE refreshes SET policy_id = $3, template_id = $4, template_version = $5, min_healthy_percent = $6,
+                   checkpoint_percent = $7, state = $8, correlation_id = $9, created_at = $10, updated_at = $11,
                    reason = $12, old_versions = $13, pending = $14, replaced = $15, last_event_id = $16
                WHERE id = $1 AND project_id = $2""",
             *self._values(r),
