@@ -116,6 +116,10 @@ async def populate(tenant: Tenant) -> None:
     waiting = created(await c.post("/v1/instances", json={**launch, "name": f"big-{tenant.project}"}))
     ids["approval_id"] = waiting["approval"]["id"]
     created(await c.put("/v1/guardrails", json={}))
+    policy = {"name": "web", "target": {"kind": "cluster_role", "cluster_id": ids["cluster_id"], "role": CLUSTER_ROLE}}
+    ids["policy_id"] = created(await c.post("/v1/health-policies", json=policy))["id"]
+    refresh = {"policy_id": ids["policy_id"], "template_version": 1, "checkpoint_percent": 50}
+    ids["refresh_id"] = created(await c.post("/v1/refreshes", json=refresh))["id"]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -195,6 +199,16 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): machine,
+        ("POST", "/v1/health-policies"): {"name": "x", "target": {"kind": "tag", "key": "app", "value": "x"}},
+        ("PUT", "/v1/health-policies/{policy_id}"): {
+            "name": "web",
+            "target": {"kind": "tag", "key": "app", "value": "web"},
+            "action": "reboot",
+        },
+        ("POST", "/v1/health-policies/{policy_id}/breaker/reset"): None,
+        ("POST", "/v1/refreshes"): {"policy_id": ids["policy_id"], "template_version": 2},
+        ("POST", "/v1/refreshes/{refresh_id}/continue"): None,
+        ("POST", "/v1/refreshes/{refresh_id}/cancel"): None,
     }
 
 
@@ -230,6 +244,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/runs"),
     ("POST", "/v1/clusters"),
     ("POST", "/v1/placements"),
+    ("POST", "/v1/refreshes"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.
@@ -238,6 +253,7 @@ OWN_PROJECT_WRITES = {
     ("POST", "/v1/api-keys"),
     ("POST", "/v1/scripts"),
     ("PUT", "/v1/guardrails"),
+    ("POST", "/v1/health-policies"),
 }
 
 
