@@ -4,6 +4,7 @@ it answers with caught there, its answers read over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -266,3 +267,114 @@ async def test_policies_are_validated_scoped_and_guarded(client: httpx.AsyncClie
     assert changed.status_code == 200 and changed.json()["action"] == "reboot"
     assert (await client.delete(f"/v1/health-policies/{created['id']}")).status_code == 204
     assert (await client.get(f"/v1/health-policies/{created['id']}")).status_code == 404
+
+
+async def _refresh_state(client: httpx.AsyncClient, refresh_id: str, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while True:
+        body: dict[str, Any] = (await client.get(f"/v1/refreshes/{refresh_id}")).json()
+        if body["state"] == state:
+            return body
+        assert time.monotonic() < deadline, json.dumps(body)
+        await asyncio.sleep(0.03)
+
+
+async def _launch_replacements(bus: Bus, commands: list[Any], *, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """What the provisioner does with ReplaceInstance: the new server is requested with its predecessor's tags and
+    the version asked for, then runs (or fails)."""
+    for command in commands:
+        new_id = command.payload["new_instance_id"]
+        await publish(bus, requested(new_id, version=command.payload["template_version"]))
+    await asyncio.sleep(0.3)
+    await publish(
+        bus,
+        *(
+            (failed if c.payload["new_instance_id"] in fail else running)(c.payload["new_instance_id"])
+            for c in commands
+        ),
+    )
+
+
+async def test_a_refresh_rolls_through_its_checkpoint_to_the_new_version(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, caught = bus
+    policy = (await client.post("/v1/health-policies", json=policy_body())).json()
+    ids = ["r-1", "r-2", "r-3", "r-4"]
+    await members_running(client, publisher, ids, ["zone-a", "zone-b"] * 2)
+
+    body = {"policy_id": policy["id"], "template_version": 2, "min_healthy_percent": 50, "checkpoint_percent": 50}
+    started = await client.post("/v1/refreshes", json=body)
+    assert started.status_code == 202, started.text
+    refresh = started.json()
+    assert len(refresh["replacing"]) == 2  # half may be out of service at once
+    again = await client.post("/v1/refreshes", json=body)
+    assert again.status_code == 409
+
+    first = await caught.wait(
+        lambda: (
+            caught.distinct("provisioner.replace_instance")[:2]
+            if len(caught.distinct("provisioner.replace_instance")) >= 2
+            else None
+        )
+    )
+    assert {c.payload["template_version"] for c in first} == {2}
+    await _launch_replacements(publisher, first)
+    paused = await _refresh_state(client, refresh["id"], "paused")
+    assert len(paused["replaced"]) == 2
+    (checkpoint,) = await caught.wait(lambda: caught.of("instance_refresh.checkpoint_reached"))
+    assert checkpoint.payload["scaling_group_id"] == "g1" and checkpoint.payload["replaced"] == 2
+
+    assert (await client.post(f"/v1/refreshes/{refresh['id']}/continue")).status_code == 202
+    rest = await caught.wait(
+        lambda: (
+            caught.distinct("provisioner.replace_instance")[2:]
+            if len(caught.distinct("provisioner.replace_instance")) >= 4
+            else None
+        )
+    )
+    assert {c.payload["instance_id"] for c in first + rest} == set(ids)
+    await _launch_replacements(publisher, rest)
+    done = await _refresh_state(client, refresh["id"], "completed")
+    assert len(done["replaced"]) == 4
+    (completed,) = await caught.wait(lambda: caught.of("instance_refresh.completed"))
+    assert completed.payload == {
+        "refresh_id": refresh["id"],
+        "policy_id": policy["id"],
+        "scaling_group_id": "g1",
+        "template_id": "tpl-1",
+        "template_version": 2,
+        "replaced": 4,
+    }
+
+
+async def test_a_refresh_whose_new_server_fails_rolls_back_to_the_old_version(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, caught = bus
+    policy = (await client.post("/v1/health-policies", json=policy_body())).json()
+    ids = ["b-1", "b-2", "b-3", "b-4"]
+    await members_running(client, publisher, ids, ["zone-a", "zone-b"] * 2)
+    body = {"policy_id": policy["id"], "template_version": 3, "min_healthy_percent": 50}
+    refresh = (await client.post("/v1/refreshes", json=body)).json()
+    first = await caught.wait(
+        lambda: (
+            caught.distinct("provisioner.replace_instance")
+            if len(caught.distinct("provisioner.replace_instance")) >= 2
+            else None
+        )
+    )
+    good, bad = (c.payload["new_instance_id"] for c in first)
+    await _launch_replacements(publisher, first, fail={bad})
+
+    rolled = await _refresh_state(client, refresh["id"], "rolled_back")
+    assert bad in rolled["reason"]
+    (event,) = await caught.wait(lambda: caught.of("instance_refresh.rolled_back"))
+    assert event.payload["template_version"] == 1 and event.payload["scaling_group_id"] == "g1"
+    # The one that runs goes back to version 1; the one that failed is terminated (its predecessor was kept); the
+    # failed server is the refresh's to answer, not a replacement of its own.
+    back = await caught.wait(lambda: caught.of("provisioner.replace_instance", instance_id=good))
+    assert back[0].payload["template_version"] == 1
+    await caught.wait(lambda: caught.of("provisioner.terminate_instance", instance_id=bad))
+    assert not caught.of("provisioner.replace_instance", instance_id=bad)
+    assert not caught.of("failover.remediated", instance_id=bad)

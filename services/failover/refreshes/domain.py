@@ -4,6 +4,7 @@ Pure rules; no I/O."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,13 +92,12 @@ def next_step(
     total = len(old_members) + len(pending) + len(replaced)
     if not old_members and not pending:
         return Step({}, settled, "completed")
-    if (
-        refresh.checkpoint_percent is not None
-        and not pending
-        and replaced
-        and 100 * len(replaced) >= refresh.checkpoint_percent * max(total, 1)
-    ):
-        return Step({}, settled, "checkpoint")
     room = batch_size(max(total, 1), refresh.min_healthy_percent) - len(pending)
+    if refresh.checkpoint_percent is not None:
+        # Up to the checkpoint and no further, until an operator lets it go on.
+        cap = math.ceil(total * refresh.checkpoint_percent / 100)
+        if not pending and len(replaced) >= cap:
+            return Step({}, settled, "checkpoint")
+        room = min(room, cap - len(replaced) - len(pending))
     launch = {m.instance_id: new for m, new in zip(old_members[: max(room, 0)], new_ids, strict=False)}
     return Step(launch, settled)
