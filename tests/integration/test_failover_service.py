@@ -4,8 +4,8 @@ it answers with caught there, its answers read over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -279,7 +279,7 @@ async def _refresh_state(client: httpx.AsyncClient, refresh_id: str, state: str)
         await asyncio.sleep(0.03)
 
 
-async def _launch_replacements(bus: Bus, commands: list[Any], *, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+async def _launch_replacements(bus: Bus, commands: list[Any], *, fail: frozenset[str] = frozenset()) -> None:
     """What the provisioner does with ReplaceInstance: the new server is requested with its predecessor's tags and
     the version asked for, then runs (or fails)."""
     for command in commands:
@@ -365,7 +365,7 @@ async def test_a_refresh_whose_new_server_fails_rolls_back_to_the_old_version(
         )
     )
     good, bad = (c.payload["new_instance_id"] for c in first)
-    await _launch_replacements(publisher, first, fail={bad})
+    await _launch_replacements(publisher, first, fail=frozenset({bad}))
 
     rolled = await _refresh_state(client, refresh["id"], "rolled_back")
     assert bad in rolled["reason"]
