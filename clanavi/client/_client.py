@@ -23,6 +23,7 @@ from clanavi.client._clusters import Clusters
 from clanavi.client._drivers import AsyncDriver, SyncDriver
 from clanavi.client._endpoints import Async, Driver, M, Namespace, Sync, operation, procedure
 from clanavi.client._exchange import Context
+from clanavi.client._failover import HealthPolicies, InstanceHealth, Refreshes
 from clanavi.client._guardrails import Approvals, Guardrails
 from clanavi.client._identity import ApiKeys, Members, Projects, Users
 from clanavi.client._instances import Instances
@@ -106,6 +107,9 @@ class _Api(Namespace[M]):
         self.scripts: Scripts[M] = Scripts(driver, context)
         self.templates: Templates[M] = Templates(driver, context)
         self.clusters: Clusters[M] = Clusters(driver, context)
+        self.health_policies: HealthPolicies[M] = HealthPolicies(driver, context)
+        self.instance_health: InstanceHealth[M] = InstanceHealth(driver, context)
+        self.refreshes: Refreshes[M] = Refreshes(driver, context)
         self.runs: Runs[M] = Runs(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)

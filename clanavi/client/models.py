@@ -4,6 +4,9 @@ the client's users."""
 from kernel.pagination import Page
 from kernel.roles import Role
 from services.audit.schemas import AuditEvent, ChainVerification
+from services.failover.health.schemas import InstanceHealthOut
+from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
+from services.failover.refreshes.schemas import RefreshIn, RefreshOut
 from services.gateway.identity.schemas import (
     ApiKeyCreate,
     ApiKeyCreatedOut,
@@ -105,6 +108,11 @@ __all__ = [
     "GuardrailVerdictOut",
     "GuardrailsIn",
     "GuardrailsOut",
+    "HealthPolicyIn",
+    "HealthPolicyOut",
+    "InstanceHealthOut",
+    "RefreshIn",
+    "RefreshOut",
     "LaunchedOut",
     "RejectIn",
     "CandidateOut",

@@ -40,6 +40,12 @@ async def start(
                 errors=[{"location": "body.policy_id", "message": "no such health policy"}],
             )
         live = [m for _, m in await tx.repos.watches.of_policy(policy.id) if m.state not in GONE]
+        if any(m.template_id is None for m in live):
+            raise ValidationFailed(
+                "Some of the policy's servers were not launched from a template: a refresh moves a template's servers "
+                "to another of its versions.",
+                errors=[{"location": "body.policy_id", "message": "servers not launched from a template"}],
+            )
         templates = sorted({m.template_id for m in live if m.template_id is not None})
         if len(templates) > 1:
             raise ValidationFailed(
