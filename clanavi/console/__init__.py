@@ -20,6 +20,7 @@ from clanavi.console.pages import (
     audit,
     auth,
     clusters,
+    failover,
     guardrails,
     identity,
     instances,
@@ -93,6 +94,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         identity,
         prices,
         guardrails,
+        failover,
     ):
         router.include_router(pages.router)
     app.include_router(router)

@@ -1,15 +1,27 @@
 """Failover on the platform as processes, through the installed `clanavi` command: a health policy over the servers
 carrying a tag, a server launched on SimCloud with that tag watched and judged healthy from the provisioner's own
-events, a refresh of servers not launched from a template refused, bad input named."""
+events, a refresh of servers not launched from a template refused, bad input named; and the console's health page
+in a real browser: an open breaker shown with its reason, reset by an operator."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 
+from kernel.bus import Bus
+from kernel.events import InstanceFailed, new_event
+from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import TOKEN, Platform, wait_for_state
+from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
+from tests.e2e.test_console_browser import Visit, browser
+
+__all__ = ["browser"]  # the browser fixture, shared with the console's own suite
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +73,72 @@ async def test_a_tagged_server_is_watched_from_the_command_line(platform: Platfo
 
     admin("health-policies", "delete", policy["id"])
     assert admin("health-policies", "list", "-o", "json").json() == []
+
+
+def test_the_console_shows_health_and_an_operator_resets_an_open_breaker(
+    platform: Platform, browser: webdriver.Chrome
+) -> None:
+    members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
+    tag = f"fo-{uuid.uuid4().hex[:6]}"
+
+    async def prepare() -> tuple[str, list[str]]:
+        async with platform.client() as admin:
+            body = {
+                "name": tag, "target": {"kind": "tag", "key": "app", "value": tag}, "grace_seconds": 0,
+                "breaker": {"max_unhealthy_percent": 40},
+            }  # fmt: skip
+            policy = (await admin.post("/v1/health-policies", json=body)).json()
+            launch = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small", "tags": {"app": tag}}
+            ids = [
+                (await admin.post("/v1/instances", json={**launch, "name": f"{tag}-{n}"})).json()["id"]
+                for n in range(4)
+            ]
+            for instance_id in ids:
+                await wait_for_state(admin, instance_id, "running")
+            # Two of them fail at once, as the provisioner tells it: the breaker trips at the second.
+            env = platform.processes["failover"].env
+            bus = Bus(platform.amqp_url, prefix=env["CLANAVI_BUS_PREFIX"], service="e2e-provisioner")
+            await bus.connect()
+            try:
+                failures = [
+                    new_event(
+                        InstanceFailed(instance_id=i, cloud_id="sim", provider_id=None, reason="host lost"),
+                        project_id="default", correlation_id=uuid.uuid4().hex,
+                    )
+                    for i in ids[:2]
+                ]  # fmt: skip
+                await bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in failures])
+            finally:
+                await bus.close()
+            return str(policy["id"]), ids
+
+    policy_id, ids = asyncio.run(prepare())
+    visit = Visit(browser, platform.gateway_url)
+    visit.open(CONSOLE)
+    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
+    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
+    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    def breaker(d: webdriver.Chrome) -> str | None:
+        d.get(f"{platform.gateway_url}{CONSOLE}/health?policy_id={policy_id}")
+        return d.find_element(By.ID, f"policy-{policy_id}").get_attribute("data-breaker")
+
+    visit.wait("the breaker open", lambda d: breaker(d) == "open")
+    unhealthy = browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
+    assert sorted(str(r.get_attribute("id")).removeprefix("health-") for r in unhealthy) == sorted(ids[:2])
+    assert "breaker open: 2 of 4 members" in browser.find_element(By.ID, f"policy-{policy_id}").text
+    replaced = [r for r in unhealthy if "replace by" in r.text]
+    assert len(replaced) == 1, "the first failure was replaced, the second held by the breaker"
+    visit.shot("health-breaker-open")
+
+    browser.find_element(By.CSS_SELECTOR, f"#policy-{policy_id} button[type=submit]").click()
+    # Reset: the window starts afresh and the held server is remediated through the breaker again.
+    visit.wait("the breaker closed", lambda d: breaker(d) == "closed")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
+    assert len(rows) == 2 and all("replace by" in r.text for r in rows)
+    visit.shot("health-after-reset")
+    visit.open(f"{CONSOLE}/refreshes")
+    visit.wait("the refreshes page", lambda d: d.find_elements(By.CSS_SELECTOR, "table.list"))
+    assert not visit.csp_violations()
