@@ -249,6 +249,12 @@ async def test_policies_are_validated_scoped_and_guarded(client: httpx.AsyncClie
     bad = await client.post("/v1/health-policies", json=policy_body(signals={"probe": probe}))
     assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.signals.probe.port"
 
+    bad = await client.post("/v1/health-policies", json=policy_body(address_id="addr-1"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.address_id"
+    probe = {"kind": "tcp", "port": 22, "interval_seconds": 1, "timeout_seconds": 2}
+    bad = await client.post("/v1/health-policies", json=policy_body(signals={"probe": probe}))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.signals.probe.timeout_seconds"
+
     created = (await client.post("/v1/health-policies", json=policy_body())).json()
     again = await client.post("/v1/health-policies", json=policy_body())
     assert again.status_code == 409

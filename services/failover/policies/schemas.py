@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -46,11 +46,13 @@ class ProbeIn(_In):
     healthy_threshold: int = Field(default=2, ge=1, le=10)
     unhealthy_threshold: int = Field(default=3, ge=1, le=10)
 
-    @model_validator(mode="after")
-    def _timeout_within_interval(self) -> ProbeIn:
-        if self.timeout_seconds > self.interval_seconds:
-            raise ValueError("timeout_seconds must not exceed interval_seconds")
-        return self
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _timeout_within_interval(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("interval_seconds")
+        if interval is not None and value > interval:
+            raise ValueError("must not exceed interval_seconds")
+        return value
 
 
 class SignalsIn(_In):
@@ -85,11 +87,12 @@ class HealthPolicyIn(_In):
     )
     breaker: BreakerIn = Field(default_factory=BreakerIn)
 
-    @model_validator(mode="after")
-    def _address_for_promotion(self) -> HealthPolicyIn:
-        if self.address_id is not None and self.action != "promote_standby":
-            raise ValueError("address_id is only for the action promote_standby")
-        return self
+    @field_validator("address_id")
+    @classmethod
+    def _address_for_promotion(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("action") != "promote_standby":
+            raise ValueError("only for the action promote_standby")
+        return value
 
 
 class ProbeOut(BaseModel):
