@@ -216,7 +216,8 @@ async def judge(
         watch = replace(watch, remediation=None, replacement_id=None)
     if watch != before:
         await tx.repos.watches.save(watch)
-    if policy.breaker_open and verdict.health == "healthy":
+    if policy.breaker_open and (verdict.health == "healthy" or member.state in GONE):
+        # The last unhealthy member recovering, or going (terminated, quarantined), closes it.
         policy = await close_if_healthy(tx, policy, now)
     await progress.after_health(tx, policy, watch, member, about, now)
     return policy
