@@ -384,3 +384,24 @@ async def test_a_refresh_whose_new_server_fails_rolls_back_to_the_old_version(
     await caught.wait(lambda: caught.of("provisioner.terminate_instance", instance_id=bad))
     assert not caught.of("provisioner.replace_instance", instance_id=bad)
     assert not caught.of("failover.remediated", instance_id=bad)
+
+
+async def test_promoting_a_standby_moves_the_public_address_to_it(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, caught = bus
+    body = policy_body(action="promote_standby", address_id="addr-9")
+    policy = (await client.post("/v1/health-policies", json=body)).json()
+    await members_running(client, publisher, ["s-1"], ["zone-a"])
+    await members_running(client, publisher, ["s-2", "s-3"], ["zone-a", "zone-b"])
+    await publish(publisher, associated("s-1", "203.0.113.9", "addr-9"))
+    await _until(client, lambda h: h["s-1"]["signals"]["address"] == "203.0.113.9")
+
+    await publish(publisher, failed("s-1"))
+    (move,) = await caught.wait(lambda: caught.of("provisioner.move_address"))
+    assert move.payload["address_id"] == "addr-9" and move.payload["instance_id"] in {"s-2", "s-3"}
+    assert move.payload["requested_by"] == f"failover:{policy['id']}"
+    (replacement,) = await caught.wait(lambda: caught.of("provisioner.replace_instance", instance_id="s-1"))
+    (remediated,) = await caught.wait(lambda: caught.of("failover.remediated", instance_id="s-1"))
+    assert remediated.payload["commands"] == [str(move.id), str(replacement.id)]
+    assert remediated.payload["address_id"] == "addr-9"
