@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from kernel.bus import Bus
-from kernel.events import InstanceQuarantined
+from kernel.events import InstanceQuarantined, MetricPoint, MetricsSampled
 from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.failover.app import create_app
@@ -405,3 +406,28 @@ async def test_promoting_a_standby_moves_the_public_address_to_it(
     (remediated,) = await caught.wait(lambda: caught.of("failover.remediated", instance_id="s-1"))
     assert remediated.payload["commands"] == [str(move.id), str(replacement.id)]
     assert remediated.payload["address_id"] == "addr-9"
+
+
+async def test_metrics_gone_quiet_make_a_server_unhealthy_and_a_sample_brings_it_back(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, caught = bus
+    body = policy_body(action="reboot", signals={"metrics_quiet_seconds": 5})
+    assert (await client.post("/v1/health-policies", json=body)).status_code == 201
+    await members_running(client, publisher, ["m-1", "m-2"], ["zone-a", "zone-b"])
+
+    def sample(instance_id: str) -> MetricsSampled:
+        point = MetricPoint(name="cpu_utilization", value=12.5, unit="percent", at=datetime.now(UTC),
+                            instance_id=instance_id)  # fmt: skip
+        return MetricsSampled(source="cloud", samples=[point])
+
+    # m-2 keeps reporting; m-1 says nothing after its boot.
+    for _ in range(7):
+        await publish(publisher, sample("m-2"))
+        await asyncio.sleep(1)
+    health = await _until(client, lambda h: h["m-1"]["health"] == "unhealthy")
+    assert health["m-1"]["reasons"] == ["no metric sample for more than 5 s"] and health["m-2"]["health"] == "healthy"
+    await caught.wait(lambda: caught.of("provisioner.reboot_instance", instance_id="m-1"))
+
+    await publish(publisher, sample("m-1"))
+    await _until(client, lambda h: h["m-1"]["health"] == "healthy" and h["m-1"]["remediation"] is None)
