@@ -286,20 +286,13 @@ async def _refresh_state(client: httpx.AsyncClient, refresh_id: str, state: str)
         await asyncio.sleep(0.03)
 
 
-async def _launch_replacements(bus: Bus, commands: list[Any], *, fail: frozenset[str] = frozenset()) -> None:
+async def _launch_replacements(bus: Bus, commands: list[Any]) -> None:
     """What the provisioner does with ReplaceInstance: the new server is requested with its predecessor's tags and
-    the version asked for, then runs (or fails)."""
+    the version asked for, then runs."""
     for command in commands:
-        new_id = command.payload["new_instance_id"]
-        await publish(bus, requested(new_id, version=command.payload["template_version"]))
+        await publish(bus, requested(command.payload["new_instance_id"], version=command.payload["template_version"]))
     await asyncio.sleep(0.3)
-    await publish(
-        bus,
-        *(
-            (failed if c.payload["new_instance_id"] in fail else running)(c.payload["new_instance_id"])
-            for c in commands
-        ),
-    )
+    await publish(bus, *(running(c.payload["new_instance_id"]) for c in commands))
 
 
 async def test_a_refresh_rolls_through_its_checkpoint_to_the_new_version(
@@ -372,7 +365,11 @@ async def test_a_refresh_whose_new_server_fails_rolls_back_to_the_old_version(
         )
     )
     good, bad = (c.payload["new_instance_id"] for c in first)
-    await _launch_replacements(publisher, first, fail=frozenset({bad}))
+    await publish(publisher, *(requested(c.payload["new_instance_id"], version=3) for c in first))
+    await _until(client, lambda h: good in h and bad in h)
+    await publish(publisher, running(good))
+    await _until(client, lambda h: h[good]["health"] == "healthy")
+    await publish(publisher, failed(bad))
 
     rolled = await _refresh_state(client, refresh["id"], "rolled_back")
     assert bad in rolled["reason"]

@@ -123,16 +123,17 @@ def _old_version(refresh: Refresh) -> int:
 def _roll_back(
     tx: Transaction[Repositories], refresh: Refresh, watched: list[tuple[Watch, Member]], reason: str
 ) -> Refresh:
-    """Replace every server the refresh launched with one of the version its predecessor ran."""
+    """Replace every server the refresh launched that runs with one of the version its predecessor ran; terminate
+    those that never ran (their predecessors were kept)."""
     state = {m.instance_id: m.state for _, m in watched}
     launched = {**refresh.replaced, **refresh.pending}
     why = f"instance refresh {refresh.id} rolled back: {reason}"[:500]
     for old, new in sorted(launched.items()):
-        if state.get(new) == "error":
-            # It never ran, so its predecessor was kept: only the failed server goes.
-            tx.emit(refresh, TerminateInstance(instance_id=new, requested_by=requested_by(refresh), reason=why))
+        if state.get(new) in GONE:
             continue
         if state.get(new) != "running":
+            # It never ran (failed, or not yet up), so its predecessor was kept: only the new server goes.
+            tx.emit(refresh, TerminateInstance(instance_id=new, requested_by=requested_by(refresh), reason=why))
             continue
         tx.emit(
             refresh,
