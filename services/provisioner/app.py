@@ -33,6 +33,9 @@ from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clusters.handlers import Clusters
+from services.provisioner.commands import consumers as commands
+from services.provisioner.commands.handlers import Carrier
+from services.provisioner.commands.worker import CommandWorker
 from services.provisioner.errors import RetryLater
 from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
@@ -40,6 +43,7 @@ from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
+from services.provisioner.resources.flow import Ports
 from services.provisioner.routes import ROUTERS
 from services.provisioner.runs.cloud import RunKind
 from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
@@ -118,6 +122,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             uow.wake_in_process(WORK_CHANNEL, wake)
             runtime.spawn(runs.run_actions(), name="runs")
             runtime.spawn(clouds.follow_changes(runtime.dsn, lambda: disabled_modules(uow)), name="cloud-changes")
+            # Commands from the scaler and failover: recorded by the consumer, carried out by their worker.
+            carrier = Carrier(uow, clouds, Ports(uow, clouds, engine))
+            command_worker = CommandWorker(
+                carrier, interval=settings.command_poll_seconds, concurrency=settings.concurrency
+            )
+            uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
+            runtime.spawn(command_worker.run(), name="commands")
+            await runtime.start_consumer(commands.BINDINGS, uow, commands.on_command)
             inventory = Inventory(uow, clouds)
             runtime.closing(inventory.close)
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")

@@ -87,6 +87,9 @@ class ProvisionerSettings(ServiceSettings):
     # for its boot is followed at most (then its outcome is `unknown`).
     boot_read_seconds: float = Field(default=5.0, gt=0, le=3600)
     boot_follow_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # How often the command worker looks for commands a killed process held and replacements whose new instance
+    # settled (a recorded command wakes it at once).
+    command_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

@@ -29,7 +29,7 @@ COLUMNS = (
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
     "inputs, boot, cluster_id, cluster_role, vcpus, expires_at, expiry_action, expiry_warnings, warnings_sent, "
-    "expired_at"
+    "expired_at, requested_by"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -51,6 +51,14 @@ class InstanceRepository(PendingStore[InstanceRecord], Protocol):
     async def add(self, record: InstanceRecord) -> None: ...
     async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
+    async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
+        """Replace an instance's tags (a quarantine takes it out of its scaling group)."""
+        ...
+
+    async def project_of(self, instance_id: str) -> str | None:
+        """The project an instance id belongs to, whichever it is (None: no instance has it)."""
+        ...
+
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         """One page of a project's instances, and the cursor of the next page (None on the last)."""
         ...
@@ -125,6 +133,7 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "expires_at": kept,
         "expiry_action": kept,
         "expiry_warnings": list,
+        "requested_by": kept,
         **changing,
     }
 
@@ -141,6 +150,18 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None:
         key = key_of(instance_id)
         return await self._one("id = $1 AND project_id = $2 FOR UPDATE", key, project_id) if key else None
+
+    async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
+        await self._conn.execute(
+            "UPDATE instances SET tags = $2, updated_at = now() WHERE id = $1", uuid.UUID(instance_id), tags
+        )
+
+    async def project_of(self, instance_id: str) -> str | None:
+        key = key_of(instance_id)
+        if key is None:
+            return None
+        found: str | None = await self._conn.fetchval("SELECT project_id FROM instances WHERE id = $1", key)
+        return found
 
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         where = record_filters(flt)
