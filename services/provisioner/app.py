@@ -125,7 +125,10 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             # Commands from the scaler and failover: recorded by the consumer, carried out by their worker.
             carrier = Carrier(uow, clouds, Ports(uow, clouds, engine))
             command_worker = CommandWorker(
-                carrier, interval=settings.command_poll_seconds, concurrency=settings.concurrency
+                carrier,
+                interval=settings.command_poll_seconds,
+                concurrency=settings.concurrency,
+                lease=settings.command_lease_seconds,
             )
             uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
             runtime.spawn(command_worker.run(), name="commands")

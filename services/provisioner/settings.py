@@ -90,6 +90,8 @@ class ProvisionerSettings(ServiceSettings):
     # How often the command worker looks for commands a killed process held and replacements whose new instance
     # settled (a recorded command wakes it at once).
     command_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How long a worker holds a command it carries out: a killed process's commands are taken again after this.
+    command_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

@@ -13,13 +13,12 @@ from services.provisioner.unit_of_work import Repositories
 
 log = logging.getLogger(__name__)
 
-# How long a worker holds a command it carries out: another takes it after this when its worker died.
-LEASE_SECONDS = 60.0
-
 
 class CommandWorker:
-    def __init__(self, carrier: Carrier, *, interval: float, concurrency: int) -> None:
+    def __init__(self, carrier: Carrier, *, interval: float, concurrency: int, lease: float) -> None:
         self.carrier = carrier
+        # A killed worker's command is taken again once this has passed; a launch takes well under it.
+        self.lease = lease
         self.interval = interval
         self.wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
@@ -47,7 +46,7 @@ class CommandWorker:
             while True:
                 await self._slots.acquire()
                 async with self._uow.transaction() as tx:
-                    command = await tx.repos.commands.claim(LEASE_SECONDS)
+                    command = await tx.repos.commands.claim(self.lease)
                 if command is None:
                     self._slots.release()
                     break
@@ -67,4 +66,4 @@ class CommandWorker:
             self._slots.release()
 
 
-__all__ = ["LEASE_SECONDS", "CommandWorker"]
+__all__ = ["CommandWorker"]
