@@ -41,6 +41,7 @@ from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.metrics.sampler import MetricsSampler
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
 from services.provisioner.resources.flow import Ports
@@ -133,6 +134,11 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
             runtime.spawn(command_worker.run(), name="commands")
             await runtime.start_consumer(commands.BINDINGS, uow, commands.on_command)
+            if settings.metrics_interval > 0:
+                sampler = MetricsSampler(
+                    uow, clouds, engine, interval=settings.metrics_interval, concurrency=settings.concurrency
+                )
+                runtime.spawn(sampler.run(), name="metrics")
             inventory = Inventory(uow, clouds)
             runtime.closing(inventory.close)
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")

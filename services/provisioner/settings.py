@@ -92,6 +92,9 @@ class ProvisionerSettings(ServiceSettings):
     command_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # How long a worker holds a command it carries out: a killed process's commands are taken again after this.
     command_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # How often the running instances' latest metric samples are read from their clouds and published
+    # (`metrics.sampled`); 0 turns sampling off.
+    metrics_interval: float = Field(default=5.0, ge=0, le=3600)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

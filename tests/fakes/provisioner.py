@@ -249,6 +249,13 @@ class FakeInstanceRepository(_Pending[InstanceRecord]):
 
     lock = get
 
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        found = [self._shown(r) for r in self.rows.values() if r.record.state == "running"]
+        return [r for r in found if r.pending_action is None and r.provider_id is not None][:limit]
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        return [r for r in await self.running(len(self.rows)) if r.id in ids]
+
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         row = self.rows[instance_id]
         row.record = replace(row.record, tags=dict(tags))

@@ -51,6 +51,14 @@ class InstanceRepository(PendingStore[InstanceRecord], Protocol):
     async def add(self, record: InstanceRecord) -> None: ...
     async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        """Instances their cloud last showed running, with no action under way (the oldest first)."""
+        ...
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        """Those of `ids` still running with no action under way, locked (skipping any another transaction holds)."""
+        ...
+
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         """Replace an instance's tags (a quarantine takes it out of its scaling group)."""
         ...
@@ -150,6 +158,19 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None:
         key = key_of(instance_id)
         return await self._one("id = $1 AND project_id = $2 FOR UPDATE", key, project_id) if key else None
+
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        return await self._many(
+            f"""state = 'running' AND pending_action IS NULL AND provider_id IS NOT NULL AND {NOT_HELD}
+                ORDER BY created_at, id LIMIT $1""",
+            limit,
+        )
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        return await self._many(
+            """id = ANY($1::uuid[]) AND state = 'running' AND pending_action IS NULL FOR UPDATE SKIP LOCKED""",
+            [uuid.UUID(i) for i in ids],
+        )
 
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         await self._conn.execute(
