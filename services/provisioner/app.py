@@ -41,6 +41,7 @@ from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.metrics.handlers import PushLimit, RateLimited
 from services.provisioner.metrics.sampler import MetricsSampler
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
@@ -159,7 +160,9 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.state.push_limit = PushLimit(settings.metrics_push_rate, settings.metrics_push_burst)
     app.add_exception_handler(RetryLater, _retry_later)
+    app.add_exception_handler(RateLimited, _retry_later)
     app.add_exception_handler(CloudError, _cloud_error)
     return app
 
@@ -176,8 +179,9 @@ async def _cloud_error(request: Request, exc: Exception) -> Response:
 
 
 async def _retry_later(request: Request, exc: Exception) -> Response:
-    """A busy or absent cloud: the problem, and a Retry-After header saying when to try again."""
-    assert isinstance(exc, RetryLater)
+    """A busy or absent cloud, or a caller beyond its rate: the problem, and a Retry-After header saying when to try
+    again."""
+    assert isinstance(exc, (RetryLater, RateLimited))
     body = problem_from_error(exc, instance=request.url.path, correlation_id=correlation.current.get())
     return problem_response(body, headers={"Retry-After": str(exc.retry_after)})
 

@@ -6,6 +6,7 @@ from services.provisioner.clusters.api import router as clusters
 from services.provisioner.guardrails.api import router as guardrails
 from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
+from services.provisioner.metrics.api import router as metrics
 from services.provisioner.modules.api import router as modules
 from services.provisioner.placement.api import router as placements
 from services.provisioner.prices.api import router as prices
@@ -26,6 +27,7 @@ ROUTERS = (
     modules,
     inventory,
     guardrails,
+    metrics,
 )
 
 __all__ = ["ROUTERS"]

@@ -95,6 +95,9 @@ class ProvisionerSettings(ServiceSettings):
     # How often the running instances' latest metric samples are read from their clouds and published
     # (`metrics.sampled`); 0 turns sampling off.
     metrics_interval: float = Field(default=5.0, ge=0, le=3600)
+    # Pushes of metric samples (`POST /v1/metrics`) each project may make a second, and at once; 0: no limit.
+    metrics_push_rate: float = Field(default=10.0, ge=0, le=10_000)
+    metrics_push_burst: int = Field(default=20, ge=1, le=100_000)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

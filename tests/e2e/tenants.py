@@ -195,6 +195,7 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): machine,
+        ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": ids["instance_id"]}]},
     }
 
 
@@ -230,6 +231,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/runs"),
     ("POST", "/v1/clusters"),
     ("POST", "/v1/placements"),
+    ("POST", "/v1/metrics"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

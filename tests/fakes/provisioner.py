@@ -256,6 +256,9 @@ class FakeInstanceRepository(_Pending[InstanceRecord]):
     async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
         return [r for r in await self.running(len(self.rows)) if r.id in ids]
 
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self.rows and self.rows[i].record.project_id == project_id}
+
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         row = self.rows[instance_id]
         row.record = replace(row.record, tags=dict(tags))

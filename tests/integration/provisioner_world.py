@@ -248,6 +248,7 @@ async def everything(database_url: str) -> dict[str, Any]:
             "cluster_members",
             "guardrails",
             "approvals",
+            "commands",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]

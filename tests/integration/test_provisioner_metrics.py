@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -94,3 +95,57 @@ async def test_running_instances_are_sampled_once_each_and_a_stop_in_the_cloud_i
         shown = ok(await client.get(f"/v1/instances/{steady}", headers=BETA))
         await (await clouds.adapter(beta_cloud)).stop_instance(shown["provider_id"])
         await until(client, f"/v1/instances/{steady}", BETA, lambda i: i["state"] == "stopped")
+
+
+async def test_pushed_samples_are_published_checked_against_the_project_and_rate_limited(
+    kernel_settings: KernelSettings, database_url: str
+) -> None:
+    async with provisioner(kernel_settings, metrics_push_rate=0.5, metrics_push_burst=2) as (_app, client):
+        _, mine = await launch(client, ALPHA, "steady:20")
+        _, theirs = await launch(client, BETA, "steady:20")
+        now = datetime.now(UTC)
+        body = {
+            "samples": [
+                {"name": "cpu_utilization", "value": 97.5, "unit": "percent", "instance_id": mine},
+                {
+                    "name": "queue_depth",
+                    "value": 12,
+                    "at": (now - timedelta(minutes=1)).isoformat(),
+                    "labels": {"q": "a"},
+                },
+            ]
+        }
+        answer = await client.post("/v1/metrics", headers=ALPHA, json=body)
+        assert answer.status_code == 202 and answer.json() == {"accepted": 2}
+        [event] = await sampled(database_url)
+        assert event["project_id"] == "alpha" and event["payload"]["source"] == "agent"
+        samples = event["payload"]["samples"]
+        assert [(s["name"], s["value"], s["instance_id"]) for s in samples] == [
+            ("cpu_utilization", 97.5, mine),
+            ("queue_depth", 12.0, None),
+        ]
+        assert samples[1]["labels"] == {"q": "a"}
+
+        # Another project's instance is an unknown one; a time too far off is named; nothing is published.
+        bad = {
+            "samples": [
+                {"name": "x", "value": 1, "instance_id": theirs},
+                {"name": "x", "value": 1, "at": (now + timedelta(minutes=10)).isoformat()},
+            ]
+        }
+        refused = await client.post("/v1/metrics", headers=ALPHA, json=bad)
+        assert refused.status_code == 422, refused.text
+        assert [e["location"] for e in refused.json()["errors"]] == ["body.samples.0.instance_id", "body.samples.1.at"]
+        assert theirs in refused.json()["errors"][0]["message"]
+        # Beyond the project's rate (a burst of 2, the refused push counted): 429 with Retry-After.
+        limited = await client.post("/v1/metrics", headers=ALPHA, json=body)
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        assert int(limited.headers["retry-after"]) >= 1
+        # Another project has a bucket of its own.
+        assert (
+            await client.post("/v1/metrics", headers=BETA, json={"samples": [{"name": "x", "value": 1}]})
+        ).status_code == 202
+        too_many = {"samples": [{"name": "x", "value": 1}] * 1001}
+        oversize = await client.post("/v1/metrics", headers=BETA, json=too_many)
+        assert oversize.status_code == 422 and oversize.json()["errors"][0]["location"] == "body.samples"
+        assert len(await sampled(database_url)) == 2

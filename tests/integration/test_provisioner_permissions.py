@@ -109,6 +109,7 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"},
+        ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": world.instance}]},
     }
 
 

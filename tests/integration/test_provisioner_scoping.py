@@ -378,6 +378,17 @@ def cases() -> list[Case]:
         Case("POST", "/v1/approvals/{approval_id}/approve", {"approval_id": t("approval")}),
         Case("POST", "/v1/approvals/{approval_id}/reject", {"approval_id": t("approval")}, body={"reason": "mine"}),
         Case("POST", "/v1/instances/{instance_id}/extend", {"instance_id": t("expiring")}, body={"hours": 1}),
+        # pushed metrics (theirs among mine)
+        Case(
+            "POST",
+            "/v1/metrics",
+            body={
+                "samples": [
+                    {"name": "queue_depth", "value": 1, "instance_id": m("instance")},
+                    {"name": "queue_depth", "value": 2, "instance_id": t("instance")},
+                ]
+            },
+        ),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (

@@ -59,6 +59,10 @@ class InstanceRepository(PendingStore[InstanceRecord], Protocol):
         """Those of `ids` still running with no action under way, locked (skipping any another transaction holds)."""
         ...
 
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` that are the project's instances."""
+        ...
+
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         """Replace an instance's tags (a quarantine takes it out of its scaling group)."""
         ...
@@ -171,6 +175,13 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
             """id = ANY($1::uuid[]) AND state = 'running' AND pending_action IS NULL FOR UPDATE SKIP LOCKED""",
             [uuid.UUID(i) for i in ids],
         )
+
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        keys = [k for k in (key_of(i) for i in ids) if k is not None]
+        rows = await self._conn.fetch(
+            "SELECT id FROM instances WHERE project_id = $1 AND id = ANY($2::uuid[])", project_id, keys
+        )
+        return {str(r["id"]) for r in rows}
 
     async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
         await self._conn.execute(
