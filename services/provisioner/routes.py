@@ -12,6 +12,7 @@ from services.provisioner.placement.api import router as placements
 from services.provisioner.prices.api import router as prices
 from services.provisioner.resources.api import router as resources
 from services.provisioner.runs.api import router as runs
+from services.provisioner.simulation.api import router as simulation
 from services.provisioner.templates.api import router as templates
 
 ROUTERS = (
@@ -28,6 +29,7 @@ ROUTERS = (
     inventory,
     guardrails,
     metrics,
+    simulation,
 )
 
 __all__ = ["ROUTERS"]

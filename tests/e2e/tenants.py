@@ -196,6 +196,8 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): machine,
         ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": ids["instance_id"]}]},
+        ("PUT", "/v1/clouds/{cloud_id}/simulation/zones/{zone}"): {"state": "up"},
+        ("PUT", "/v1/instances/{instance_id}/simulation/load"): {"profile": "steady:20"},
     }
 
 
@@ -207,6 +209,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "project_id": "alpha",
         "version": "1",
         "role": CLUSTER_ROLE,
+        "zone": "sim-1a",
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }

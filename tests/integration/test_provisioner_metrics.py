@@ -149,3 +149,72 @@ async def test_pushed_samples_are_published_checked_against_the_project_and_rate
         oversize = await client.post("/v1/metrics", headers=BETA, json=too_many)
         assert oversize.status_code == 422 and oversize.json()["errors"][0]["location"] == "body.samples"
         assert len(await sampled(database_url)) == 2
+
+
+async def failed_events(database_url: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "provisioner"})
+    try:
+        rows = await conn.fetch("SELECT body FROM outbox WHERE routing_key = 'instance.failed.v1' ORDER BY seq")
+    finally:
+        await conn.close()
+    return [json.loads(r["body"]) for r in rows]
+
+
+async def test_a_zone_outage_fails_its_instances_and_launches_until_it_ends(
+    kernel_settings: KernelSettings, database_url: str
+) -> None:
+    async with provisioner(kernel_settings, metrics_interval=0.2) as (_app, client):
+        cloud = ok(
+            await client.post("/v1/clouds", headers=ALPHA, json={"name": "s", "driver": "simcloud", "config": SIM}),
+            201,
+        )["id"]
+
+        async def launch_in(zone: str) -> str:
+            body = {"cloud_id": cloud, "name": "w", "image_id": "img-debian-12", "flavor_id": "sim.small", "zone": zone}
+            return str(ok(await client.post("/v1/instances", headers=ALPHA, json=body), 202)["id"])
+
+        hit = [await launch_in("sim-1a"), await launch_in("sim-1a")]
+        spared = await launch_in("sim-1b")
+        for instance in (*hit, spared):
+            await until(client, f"/v1/instances/{instance}", ALPHA, lambda i: i["state"] == "running")
+
+        zone = f"/v1/clouds/{cloud}/simulation/zones/sim-1a"
+        down = await client.put(zone, headers=ALPHA, json={"state": "down"})
+        assert down.status_code == 200 and down.json() == {"cloud_id": cloud, "zone": "sim-1a", "state": "down"}
+        for instance in hit:
+            failed = await until(client, f"/v1/instances/{instance}", ALPHA, lambda i: i["state"] == "error")
+            assert "zone sim-1a is down" in failed["reason"]
+        assert {e["subject"] for e in await failed_events(database_url)} == set(hit)
+        assert ok(await client.get(f"/v1/instances/{spared}", headers=ALPHA))["state"] == "running"
+        doomed = await launch_in("sim-1a")
+        await until(client, f"/v1/instances/{doomed}", ALPHA, lambda i: i["state"] == "error")
+
+        assert (await client.put(zone, headers=ALPHA, json={"state": "up"})).status_code == 200
+        back = await launch_in("sim-1a")
+        await until(client, f"/v1/instances/{back}", ALPHA, lambda i: i["state"] == "running")
+
+        # Only SimCloud simulates; a zone it does not have is not found; another project's cloud is unknown.
+        unknown = await client.put(
+            f"/v1/clouds/{cloud}/simulation/zones/nowhere", headers=ALPHA, json={"state": "down"}
+        )
+        assert unknown.status_code == 404
+        assert (await client.put(zone, headers=BETA, json={"state": "down"})).status_code == 404
+        lab = {"name": "lab", "driver": "libvirt", "config": {"uri": "test:///default", "pool": "default-pool"}}
+        other = ok(await client.post("/v1/clouds", headers=ALPHA, json=lab), 201)["id"]
+        refused = await client.put(f"/v1/clouds/{other}/simulation/zones/x", headers=ALPHA, json={"state": "down"})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["location"] == "path.cloud_id"
+
+        # One instance's load, changed through the API: its samples follow.
+        path = f"/v1/instances/{spared}/simulation/load"
+        bad = await client.put(path, headers=ALPHA, json={"profile": "wobble:3"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.profile"
+        assert (await client.put(path, headers=ALPHA, json={"profile": "steady:77"})).status_code == 200
+        deadline = time.monotonic() + 30
+        while 77.0 not in {
+            p["value"]
+            for e in await sampled(database_url)
+            for p in e["payload"]["samples"]
+            if p["instance_id"] == spared and p["name"] == "cpu_utilization"
+        }:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
