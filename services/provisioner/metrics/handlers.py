@@ -3,6 +3,7 @@ published as `metrics.sampled` (source `agent`) in one transaction. No FastAPI, 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from kernel.errors import ClanaviError, ValidationFailed
 from kernel.events.metrics import MetricPoint, MetricsSampled
-from kernel.token_bucket import TokenBucket
+from kernel.token_bucket import Clock, TokenBucket
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.instances.repository import InstanceStore
 from services.provisioner.metrics.sampler import batches
@@ -25,7 +26,7 @@ MAX_PROJECTS = 10_000
 class RateLimited(ClanaviError, code="rate_limited", status=429, title="Too many requests"):
     def __init__(self, detail: str, *, retry_after: float) -> None:
         super().__init__(detail)
-        self.retry_after = max(1, round(retry_after + 0.5))
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 @dataclass
@@ -34,6 +35,7 @@ class PushLimit:
 
     rate: float
     burst: int
+    clock: Clock = time.monotonic
 
     def __post_init__(self) -> None:
         self._buckets: dict[str, TokenBucket] = {}
@@ -42,7 +44,7 @@ class PushLimit:
         """Spend a push of the project's; RateLimited (429) when its bucket is empty."""
         if self.rate <= 0:
             return
-        bucket = self._buckets.pop(project_id, None) or TokenBucket(self.burst, self.rate, time.monotonic)
+        bucket = self._buckets.pop(project_id, None) or TokenBucket(self.burst, self.rate, self.clock)
         # Re-inserted: the dict's order is the order of use, the least recently used first.
         self._buckets[project_id] = bucket
         while len(self._buckets) > MAX_PROJECTS:
