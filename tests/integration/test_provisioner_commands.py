@@ -22,6 +22,7 @@ from kernel.commands import (
     SCALING_GROUP_TAG,
     CommandPayload,
     LaunchInstance,
+    MoveAddress,
     QuarantineInstance,
     RebootInstance,
     ReplaceInstance,
@@ -231,6 +232,20 @@ async def test_actions_quarantine_and_replacement_by_command(
         [quarantined] = await until_events(database_url, "instance.quarantined", lambda found: len(found) == 1)
         assert quarantined["payload"]["scaling_group_id"] == GROUP
         assert quarantined["payload"]["requested_by"] == "failover:pol-1"
+
+        # Move an address from the quarantined server to another.
+        made = ok(await client.post("/v1/addresses", headers=OWNER, json={"cloud_id": cloud}), 201, 202)["id"]
+        await until(client, f"/v1/addresses/{made}", OWNER, lambda a: a["state"] == "available")
+        associate = {"instance_id": sick}
+        ok(await client.post(f"/v1/addresses/{made}/actions/associate", headers=OWNER, json=associate), 200, 202)
+        await until(client, f"/v1/addresses/{made}", OWNER, lambda a: a["state"] == "associated")
+        await send(bus, command(MoveAddress(address_id=made, instance_id=old, requested_by="failover:pol-1")))
+        await until(
+            client,
+            f"/v1/addresses/{made}",
+            OWNER,
+            lambda a: a["state"] == "associated" and a["instance_id"] == old,
+        )
 
         # Replace: the copy runs first, then the old one goes.
         new_id = str(uuid.uuid4())
