@@ -403,4 +403,5 @@ class Instances:
             since=since,
             now=now,
             speedup=self._config.speedup,
+            period=self._config.metrics_period_seconds,
         )
