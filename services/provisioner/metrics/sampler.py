@@ -6,7 +6,8 @@ The same round asks each cloud once for the state of those instances (`get_insta
 under the same pacing): one its cloud now shows in error, stopped or suspended is recorded so (`instance.failed`,
 ...) within a round, not at the next inventory sync. One the cloud no longer has is left to the sync, which tells a
 vanished instance from a failed one. Samples are read one instance at a time (all the adapter protocol offers), at
-most `concurrency` calls in flight, from clouds that declare metrics.
+most `concurrency` calls in flight, from clouds that declare metrics; a cloud that throttles them is paced as the
+follow paces it (its samples wait for a later round).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from adapters.base import CloudError, Feature
+from adapters.base import CloudError, Feature, Throttled
 from adapters.base import Instance as CloudInstance
 from adapters.base import InstanceState as S
 from kernel.errors import ClanaviError
 from kernel.events.metrics import MAX_BATCH, MetricPoint, MetricsSampled
 from kernel.unit_of_work import UnitOfWork
+from services.provisioner import errors
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.instances import domain
 from services.provisioner.instances.cloud import INSTANCES
@@ -90,6 +92,11 @@ class MetricsSampler:
                 for project_id, samples in points.items():
                     for batch in batches(samples):
                         tx.emit_new(project_id, MetricsSampled(source="cloud", samples=batch))
+            # Only once they are in the outbox: a round whose transaction failed is published again by the next.
+            for samples in points.values():
+                for point in samples:
+                    if point.instance_id is not None:
+                        self.last[point.instance_id] = max(point.at, self.last.get(point.instance_id, point.at))
         live = {r.id for r in running}
         for gone in set(self.last) - live:
             del self.last[gone]
@@ -113,14 +120,17 @@ class MetricsSampler:
             now = datetime.now(UTC)
             since = self.last.get(record.id, now - FIRST_LOOK)
             async with self._slots:
+                if self.engine.pacer.wait(cloud_id) > 0:
+                    return record.project_id, []  # throttled: its samples wait for the next round
                 try:
                     got = await adapter.get_metrics(record.provider_id or "", since)
+                except Throttled as exc:
+                    self.engine.pacer.throttled(cloud_id, errors.retry_after(exc))
+                    return record.project_id, []
                 except CloudError as exc:
                     log.info("no metrics of instance %s this round: %s", record.id, type(exc).__name__)
                     return record.project_id, []
             fresh = sorted((s for s in got if s.timestamp > since), key=lambda s: (s.timestamp, s.name))
-            if fresh:
-                self.last[record.id] = fresh[-1].timestamp
             labels = {"cloud_id": record.cloud_id}
             return record.project_id, [
                 MetricPoint(
