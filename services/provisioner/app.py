@@ -129,7 +129,8 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             command_worker = CommandWorker(
                 carrier,
                 interval=settings.command_poll_seconds,
-                concurrency=settings.concurrency,
+                # Beside the actions' worker on the same pool: half as many at once.
+                concurrency=max(1, settings.concurrency // 2),
                 lease=settings.command_lease_seconds,
             )
             uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
