@@ -6,10 +6,12 @@ per project; the sampler's batches never exceed the events' bound."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.base import InstanceState, MetricSample
 from kernel.commands import SCALING_GROUP_TAG, CommandPayload, QuarantineInstance, ReplaceInstance, StopInstance
 from kernel.errors import ValidationFailed
 from kernel.events.metrics import MAX_BATCH, MetricPoint
@@ -21,7 +23,7 @@ from services.provisioner.instances.cloud import INSTANCES
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.instances.quarantine import QUARANTINED_TAG, quarantined_tags
 from services.provisioner.metrics import handlers as metrics
-from services.provisioner.metrics.sampler import batches
+from services.provisioner.metrics.sampler import MetricsSampler, batches
 from tests.fakes.provisioner import PROJECT, FakeProvisioner, provisioner
 
 GROUP = "grp-1"
@@ -185,3 +187,31 @@ def test_each_project_pushes_at_its_own_rate() -> None:
     limit.take("b")
     now[0] = 1.0
     limit.take("a")
+
+
+async def test_the_sampler_publishes_each_sample_once_per_project_and_notices_a_failure_in_the_cloud() -> None:
+    p = provisioner()
+    first, second = await running(p), await running(p)
+    now = datetime.now(UTC)
+    p.cloud.samples[first.provider_id or ""] = [
+        MetricSample("cpu_utilization", now - timedelta(seconds=20), 40.0, "percent"),
+        MetricSample("cpu_utilization", now - timedelta(seconds=10), 60.0, "percent"),
+    ]
+    p.cloud.samples[second.provider_id or ""] = []
+    sampler = MetricsSampler(p.uow, p.clouds, p.engine, interval=1.0, concurrency=2)
+
+    assert await sampler.round() == 2
+    [event] = [e for e in p.uow.events if e.type == "metrics.sampled"]
+    assert event.project_id == PROJECT and event.payload["source"] == "cloud"
+    assert [(s["value"], s["instance_id"]) for s in event.payload["samples"]] == [(40.0, first.id), (60.0, first.id)]
+    # Asked again: nothing new, nothing published; a newer sample alone.
+    assert await sampler.round() == 0
+    p.cloud.samples[first.provider_id or ""].append(MetricSample("cpu_utilization", now, 80.0, "percent"))
+    assert await sampler.round() == 1
+
+    # The cloud shows the second in error behind Clanavi's back: recorded at the next round.
+    cloud_side = p.cloud.instances[second.provider_id or ""]
+    p.cloud.instances[second.provider_id or ""] = replace(cloud_side, state=InstanceState.ERROR, reason="host lost")
+    await sampler.round()
+    failed = await instances.get(p.uow, PROJECT, second.id)
+    assert failed.state == "error" and [e.subject for e in p.uow.events if e.type == "instance.failed"] == [second.id]
