@@ -148,6 +148,14 @@ async def test_a_launch_by_command_is_an_ordinary_instance_made_once_however_oft
         await send(bus, sent, sent, command(first))
         made = await until(client, f"/v1/instances/{first.instance_id}", OWNER, running)
         assert made["requested_by"] == BY and made["template_id"] == template_id
+        # Sent again once the instance runs: handled (in the inbox) as a no-op, not refused.
+        again = command(first)
+        await send(bus, again)
+        deadline = time.monotonic() + 30
+        while not await rows(database_url, "SELECT 1 FROM inbox WHERE event_id = $1", again.id):
+            assert time.monotonic() < deadline
+            await _pause()
+        assert await events(database_url, "command.refused") == []
         assert made["tags"] == {SCALING_GROUP_TAG: GROUP, "team": "web"}
         assert made["inputs"]["who"]["value"] == "group"
         # Placed among the allowed clouds when none is named.

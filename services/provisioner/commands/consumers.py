@@ -43,17 +43,12 @@ async def on_command(tx: Transaction[Repositories], envelope: Envelope) -> None:
         raise PermanentFailure(f"not a command this provisioner knows: {envelope.routing_key}") from exc
     if not isinstance(payload, commands.CommandPayload):
         raise PermanentFailure(f"{envelope.routing_key} is not a command")
-    makes = None
+    makes, field = None, "instance_id"
     if isinstance(payload, commands.LaunchInstance):
-        makes, field = payload.instance_id, "instance_id"
+        makes = payload.instance_id
     elif isinstance(payload, commands.ReplaceInstance):
         makes, field = payload.new_instance_id, "new_instance_id"
-    problem = None
-    if makes is not None:
-        if not _fresh_id(makes):
-            problem = f"{makes} is not a UUID"
-        elif await tx.repos.instances.project_of(makes) is not None:
-            problem = f"an instance {makes} exists already"
+    valid = makes is None or _fresh_id(makes)
     now = datetime.now(UTC)
     record = CommandRecord(
         id=str(envelope.id),
@@ -62,15 +57,19 @@ async def on_command(tx: Transaction[Repositories], envelope: Envelope) -> None:
         payload=envelope.payload,
         requested_by=payload.requested_by,
         correlation_id=envelope.correlation_id,
-        state="pending" if problem is None else "refused",
-        makes_instance=makes if problem is None else None,
+        state="pending" if valid else "refused",
+        makes_instance=makes if valid else None,
         attempts=0,
-        reason=problem,
+        reason=None if valid else f"{makes} is not a UUID",
         created_at=now,
         updated_at=now,
     )
     if not await tx.repos.commands.add(record):
         return  # the same instance was asked for by an earlier command
+    problem = record.reason
+    if problem is None and makes is not None and await tx.repos.instances.project_of(makes) is not None:
+        problem = f"an instance {makes} exists already"
+        await tx.repos.commands.settle(record.id, "refused", reason=problem)
     if problem is None:
         tx.notify(COMMAND_CHANNEL)
         return
