@@ -93,6 +93,7 @@ CREATE TABLE {SCHEMA}.instances (
     expires_at timestamptz,
     expiry_action text,
     placement jsonb,
+    requested_by text,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

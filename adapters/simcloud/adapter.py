@@ -166,6 +166,11 @@ class SimCloudAdapter(AdapterBase):
         """Drive the instance's synthetic CPU load from now on (`steady:`, `ramp:` or `spike:`; see `load`)."""
         return await self._call("ex_set_load", lambda: self._instances.set_load(instance_id, profile))
 
+    async def ex_set_zone_state(self, zone: str, state: str) -> list[str]:
+        """Fault injection: take a zone `down` (its instances go to error, launches there fail) or bring it `up`
+        (launches succeed again; the instances it caught stay in error). The ids of the instances it put in error."""
+        return await self._call("ex_set_zone_state", lambda: self._instances.set_zone_state(zone, state))
+
     # key pairs
 
     async def list_key_pairs(self) -> Sequence[KeyPair]:

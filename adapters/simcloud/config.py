@@ -78,6 +78,9 @@ class SimCloudConfig(BaseModel):
     )
     # The CPU load profile of an instance launched without a `simcloud:load` tag.
     default_load: str = "steady:20"
+    # Simulated seconds between two metric samples of an instance (CloudWatch's basic monitoring: 60; detailed: 1
+    # to 10, for a scaler to react within seconds without a speedup).
+    metrics_period_seconds: float = Field(default=60.0, ge=1, le=3600)
     # Guests reachable over SSH (None: they are not).
     guest_ssh: GuestSsh | None = None
 

@@ -27,7 +27,7 @@ from adapters.base import (
     QuotaExceeded,
     Quotas,
 )
-from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, own_cpu, telemetry
+from adapters.simcloud import console, faults, guest_ssh, keypairs, load, machine, outages, own_cpu, telemetry
 from adapters.simcloud.addresses import disassociate_all
 from adapters.simcloud.catalogue import Catalogue
 from adapters.simcloud.config import SimCloudConfig
@@ -205,6 +205,9 @@ class Instances:
                 raise CloudNotFound(f"security groups {', '.join(missing)} do not exist")
             await self._check_quota(conn, now, flavor.vcpus)
             fails = faults.launch_fails(spec.client_token, self._config.launch_failure_rate)
+            why = faults.REASON if fails else None
+            if await outages.is_down(self._store, conn, zone):
+                fails, why = True, outages.reason(zone)
             phase = machine.launched(now, self._timings, fails=fails)
             instance_id = new_instance_id()
             await conn.execute(
@@ -225,7 +228,7 @@ class Instances:
                 new_private_ip(),
                 _user_data_text(spec),
                 dict(spec.tags),
-                faults.REASON if fails else None,
+                why,
                 zone,
                 spec.key_name,
                 group_ids,
@@ -330,6 +333,17 @@ class Instances:
             await self._record_load(conn, instance_id, now, profile)
             return self._instance(await self._existing(conn, instance_id), now)
 
+    async def set_zone_state(self, zone: str, state: str) -> list[str]:
+        """Take a zone down or bring it up again; the ids of the instances a zone taken down put in error."""
+        zone = self._catalogue.zone(zone)
+        if state not in ("down", "up"):
+            raise InvalidCloudRequest(f"a zone's state is down or up, not {state}")
+        async with self._store.writing() as conn:
+            if state == "up":
+                await outages.set_up(self._store, conn, zone)
+                return []
+            return await outages.set_down(self._store, conn, zone)
+
     async def _history(self, conn: db.Pool, instance_id: str) -> list[Entry]:
         rows = await conn.fetch(
             f"""SELECT at, state, target_state, due_at FROM {SCHEMA}.instance_phases
@@ -389,4 +403,5 @@ class Instances:
             since=since,
             now=now,
             speedup=self._config.speedup,
+            period=self._config.metrics_period_seconds,
         )

@@ -1,4 +1,5 @@
-"""Synthetic monitoring data: one sample of each metric per 60 simulated seconds while the instance runs.
+"""Synthetic monitoring data: one sample of each metric per period (60 simulated seconds unless the account sets
+another) while the instance runs.
 
 CPU utilisation is exactly what the instance's load profile says; network and disk traffic follow the CPU with a
 little deterministic jitter, so asking twice gives the same figures.
@@ -20,7 +21,7 @@ PERIOD_SECONDS = 60.0
 # At most this many sample times per request (a day of minutes), the most recent ones.
 MAX_POINTS = 1440
 
-# metric -> (bytes per period at idle, more bytes per period at 100 % CPU)
+# metric -> (bytes per 60 s at idle, more bytes per 60 s at 100 % CPU): a shorter period counts its share
 _TRAFFIC: dict[str, tuple[float, float]] = {
     "network_in_bytes": (40_000.0, 60_000_000.0),
     "network_out_bytes": (25_000.0, 90_000_000.0),
@@ -58,15 +59,16 @@ def samples(
     since: datetime,
     now: datetime,
     speedup: float,
+    period: float = PERIOD_SECONDS,
 ) -> list[MetricSample]:
     """Samples taken at `created_at` + k periods, from `since` to `now`, at the times the instance was running.
 
     `loads` are the instance's load profiles in the order they were set (the first at launch); `speedup` turns
-    the 60 simulated seconds of a period, and a profile's simulated seconds, into wall-clock time.
+    the `period`'s simulated seconds, and a profile's, into wall-clock time.
     """
     if not loads:
         raise ValueError("an instance always has a load profile")
-    step = PERIOD_SECONDS / speedup
+    step = period / speedup
     last = math.floor((now - created_at).total_seconds() / step)
     first = max(0, math.ceil((since - created_at).total_seconds() / step), last - MAX_POINTS + 1)
     running = [s for s in spans if s.state == InstanceState.RUNNING]
@@ -79,6 +81,7 @@ def samples(
         cpu = load.cpu_at(change.profile, (moment - change.since).total_seconds() * speedup)
         out.append(MetricSample("cpu_utilization", moment, cpu, "percent"))
         for metric, (idle, busy) in _TRAFFIC.items():
-            value = round((idle + busy * cpu / 100) * _jitter(instance_id, metric, index))
+            share = period / PERIOD_SECONDS
+            value = round((idle + busy * cpu / 100) * share * _jitter(instance_id, metric, index))
             out.append(MetricSample(metric, moment, float(value), "bytes"))
     return out

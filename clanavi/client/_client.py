@@ -27,6 +27,7 @@ from clanavi.client._failover import HealthPolicies, InstanceHealth, Refreshes
 from clanavi.client._guardrails import Approvals, Guardrails
 from clanavi.client._identity import ApiKeys, Members, Projects, Users
 from clanavi.client._instances import Instances
+from clanavi.client._metrics import Metrics, Simulation
 from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snapshots, Volumes
 from clanavi.client._retry import RetryPolicy
 from clanavi.client._runs import Runs
@@ -96,6 +97,8 @@ class _Api(Namespace[M]):
         self.prices: Prices[M] = Prices(driver, context)
         self.guardrails: Guardrails[M] = Guardrails(driver, context)
         self.approvals: Approvals[M] = Approvals(driver, context)
+        self.metrics: Metrics[M] = Metrics(driver, context)
+        self.simulation: Simulation[M] = Simulation(driver, context)
         self.placements: Placements[M] = Placements(driver, context)
         self.key_pairs: KeyPairs[M] = KeyPairs(driver, context)
         self.security_groups: SecurityGroups[M] = SecurityGroups(driver, context)

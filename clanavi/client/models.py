@@ -34,6 +34,7 @@ from services.provisioner.clusters.schemas import (
     MemberOut as ClusterMemberOut,
 )
 from services.provisioner.guardrails.schemas import ExtendIn, GuardrailsIn, GuardrailsOut, RejectIn
+from services.provisioner.metrics.schemas import MetricIn, MetricsAccepted, MetricsIn
 from services.provisioner.placement.schemas import (
     CandidateOut,
     PlacedOut,
@@ -88,6 +89,7 @@ from services.provisioner.schemas import (
     SyncRunOut,
     ZoneOut,
 )
+from services.provisioner.simulation.schemas import LoadIn, ZoneStateIn, ZoneStateOut
 from services.provisioner.templates.schemas import (
     InputOut,
     ScriptCreate,
@@ -107,6 +109,12 @@ __all__ = [
     "ExtendIn",
     "GuardrailVerdictOut",
     "GuardrailsIn",
+    "LoadIn",
+    "MetricIn",
+    "MetricsAccepted",
+    "MetricsIn",
+    "ZoneStateIn",
+    "ZoneStateOut",
     "GuardrailsOut",
     "HealthPolicyIn",
     "HealthPolicyOut",

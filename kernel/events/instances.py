@@ -43,6 +43,8 @@ class InstanceRequested(_InstanceEvent):
     # for an owner's approval before anything is asked of the cloud.
     expires_at: datetime | None = None
     awaiting_approval: bool = False
+    # Added in place: the service that asked for it by a command, and what for (`scaler:<group id>`); None: a user.
+    requested_by: str | None = None
 
 
 class InstanceActionRequested(_InstanceEvent):

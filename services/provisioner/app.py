@@ -33,13 +33,19 @@ from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clusters.handlers import Clusters
+from services.provisioner.commands import consumers as commands
+from services.provisioner.commands.handlers import Carrier
+from services.provisioner.commands.worker import CommandWorker
 from services.provisioner.errors import RetryLater
 from services.provisioner.guardrails.expiry import ExpiryFollower
 from services.provisioner.instances.cloud import InstanceKind
 from services.provisioner.inventory.handlers import Inventory
 from services.provisioner.inventory.schedule import Schedule
+from services.provisioner.metrics.handlers import PushLimit, RateLimited
+from services.provisioner.metrics.sampler import MetricsSampler
 from services.provisioner.modules.handlers import disabled_modules
 from services.provisioner.resources.cloud import RESOURCES
+from services.provisioner.resources.flow import Ports
 from services.provisioner.routes import ROUTERS
 from services.provisioner.runs.cloud import RunKind
 from services.provisioner.settings import SIM_CLOUD_ID, ProvisionerSettings
@@ -118,6 +124,23 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             uow.wake_in_process(WORK_CHANNEL, wake)
             runtime.spawn(runs.run_actions(), name="runs")
             runtime.spawn(clouds.follow_changes(runtime.dsn, lambda: disabled_modules(uow)), name="cloud-changes")
+            # Commands from the scaler and failover: recorded by the consumer, carried out by their worker.
+            carrier = Carrier(uow, clouds, Ports(uow, clouds, engine))
+            command_worker = CommandWorker(
+                carrier,
+                interval=settings.command_poll_seconds,
+                # Beside the actions' worker on the same pool: half as many at once.
+                concurrency=max(1, settings.concurrency // 2),
+                lease=settings.command_lease_seconds,
+            )
+            uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
+            runtime.spawn(command_worker.run(), name="commands")
+            await runtime.start_consumer(commands.BINDINGS, uow, commands.on_command)
+            if settings.metrics_interval > 0:
+                sampler = MetricsSampler(
+                    uow, clouds, engine, interval=settings.metrics_interval, concurrency=settings.concurrency
+                )
+                runtime.spawn(sampler.run(), name="metrics")
             inventory = Inventory(uow, clouds)
             runtime.closing(inventory.close)
             runtime.spawn(Schedule(inventory, interval=settings.sync_interval_seconds).run(), name="inventory")
@@ -138,7 +161,9 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.state.push_limit = PushLimit(settings.metrics_push_rate, settings.metrics_push_burst)
     app.add_exception_handler(RetryLater, _retry_later)
+    app.add_exception_handler(RateLimited, _retry_later)
     app.add_exception_handler(CloudError, _cloud_error)
     return app
 
@@ -155,8 +180,9 @@ async def _cloud_error(request: Request, exc: Exception) -> Response:
 
 
 async def _retry_later(request: Request, exc: Exception) -> Response:
-    """A busy or absent cloud: the problem, and a Retry-After header saying when to try again."""
-    assert isinstance(exc, RetryLater)
+    """A busy or absent cloud, or a caller beyond its rate: the problem, and a Retry-After header saying when to try
+    again."""
+    assert isinstance(exc, (RetryLater, RateLimited))
     body = problem_from_error(exc, instance=request.url.path, correlation_id=correlation.current.get())
     return problem_response(body, headers={"Retry-After": str(exc.retry_after)})
 

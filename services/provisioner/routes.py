@@ -6,11 +6,13 @@ from services.provisioner.clusters.api import router as clusters
 from services.provisioner.guardrails.api import router as guardrails
 from services.provisioner.instances.api import router as instances
 from services.provisioner.inventory.api import router as inventory
+from services.provisioner.metrics.api import router as metrics
 from services.provisioner.modules.api import router as modules
 from services.provisioner.placement.api import router as placements
 from services.provisioner.prices.api import router as prices
 from services.provisioner.resources.api import router as resources
 from services.provisioner.runs.api import router as runs
+from services.provisioner.simulation.api import router as simulation
 from services.provisioner.templates.api import router as templates
 
 ROUTERS = (
@@ -26,6 +28,8 @@ ROUTERS = (
     modules,
     inventory,
     guardrails,
+    metrics,
+    simulation,
 )
 
 __all__ = ["ROUTERS"]

@@ -500,6 +500,11 @@ class InstanceOut(BaseModel):
     placement: PlacementNoteOut | None = Field(
         default=None, description="How the allocator placed it; null when the launch named its cloud"
     )
+    requested_by: str | None = Field(
+        default=None,
+        description="The service that launched it and what for (`scaler:<group id>`, `failover:<policy id>`); "
+        "null for a user's launch",
+    )
     created_at: datetime
     updated_at: datetime
 

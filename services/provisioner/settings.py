@@ -87,6 +87,17 @@ class ProvisionerSettings(ServiceSettings):
     # for its boot is followed at most (then its outcome is `unknown`).
     boot_read_seconds: float = Field(default=5.0, gt=0, le=3600)
     boot_follow_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # How often the command worker looks for commands a killed process held and replacements whose new instance
+    # settled (a recorded command wakes it at once).
+    command_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How long a worker holds a command it carries out: a killed process's commands are taken again after this.
+    command_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # How often the running instances' latest metric samples are read from their clouds and published
+    # (`metrics.sampled`); 0 turns sampling off.
+    metrics_interval: float = Field(default=5.0, ge=0, le=3600)
+    # Pushes of metric samples (`POST /v1/metrics`) each project may make a second, and at once; 0: no limit.
+    metrics_push_rate: float = Field(default=10.0, ge=0, le=10_000)
+    metrics_push_burst: int = Field(default=20, ge=1, le=100_000)
     # Cloud calls in flight at once.
     concurrency: int = Field(default=8, ge=1, le=256)
     # Script runs under way at once (each holds an SSH session, and a database connection only to write its output).

@@ -15,6 +15,7 @@ from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
 from services.provisioner.clusters.repository import ClusterRepository, PostgresClusterRepository
+from services.provisioner.commands.repository import CommandRepository, PostgresCommandRepository
 from services.provisioner.guardrails.repository import GuardrailRepository, PostgresGuardrailRepository
 from services.provisioner.instances.repository import InstanceRepository, PostgresInstanceRepository
 from services.provisioner.inventory.repository import InventoryRepository, PostgresInventoryRepository
@@ -41,6 +42,7 @@ class Repositories:
     clusters: ClusterRepository
     guardrails: GuardrailRepository
     placements: PlacementRepository
+    commands: CommandRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -61,6 +63,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         clusters=PostgresClusterRepository(conn),
         guardrails=PostgresGuardrailRepository(conn),
         placements=PostgresPlacementRepository(conn),
+        commands=PostgresCommandRepository(conn),
     )
 
 

@@ -209,6 +209,9 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/refreshes"): {"policy_id": ids["policy_id"], "template_version": 2},
         ("POST", "/v1/refreshes/{refresh_id}/continue"): None,
         ("POST", "/v1/refreshes/{refresh_id}/cancel"): None,
+        ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": ids["instance_id"]}]},
+        ("PUT", "/v1/clouds/{cloud_id}/simulation/zones/{zone}"): {"state": "up"},
+        ("PUT", "/v1/instances/{instance_id}/simulation/load"): {"profile": "steady:20"},
     }
 
 
@@ -220,6 +223,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "project_id": "alpha",
         "version": "1",
         "role": CLUSTER_ROLE,
+        "zone": "sim-1a",
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -245,6 +249,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/clusters"),
     ("POST", "/v1/placements"),
     ("POST", "/v1/refreshes"),
+    ("POST", "/v1/metrics"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

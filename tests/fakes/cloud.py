@@ -73,6 +73,8 @@ class FakeCloud(AdapterBase):
         self.fail: dict[str, list[CloudError]] = defaultdict(list)
         self.lose: set[str] = set()
         self.closed = False
+        # Samples an instance's monitoring holds (by provider id), for those a test sets; others answer two at `since`.
+        self.samples: dict[str, list[MetricSample]] = {}
         self._ids = itertools.count(1)
 
     def _id(self, prefix: str) -> str:
@@ -225,6 +227,8 @@ class FakeCloud(AdapterBase):
     async def get_metrics(self, instance_id: str, since: datetime) -> Sequence[MetricSample]:
         self._called("get_metrics")
         self._found(self.instances, instance_id)
+        if instance_id in self.samples:
+            return [sample for sample in self.samples[instance_id] if sample.timestamp >= since]
         return [
             MetricSample("network_in_bytes", since, 10.0, "bytes"),
             MetricSample("cpu_utilization", since, 3.5, "percent"),

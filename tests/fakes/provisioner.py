@@ -25,6 +25,8 @@ from services.provisioner.clouds.repository import ENDED, NameTaken, StillRefere
 from services.provisioner.clusters.domain import ACTIVE as CLUSTER_ACTIVE
 from services.provisioner.clusters.domain import ClusterRecord, Member
 from services.provisioner.clusters.repository import ClusterFilter
+from services.provisioner.commands.repository import CommandRecord
+from services.provisioner.commands.repository import State as CommandState
 from services.provisioner.guardrails.domain import AWAITING_APPROVAL, NOT_COUNTED, Approval, Guardrails, Held
 from services.provisioner.guardrails.repository import ApprovalFilter
 from services.provisioner.instances.domain import TRANSITIONAL, InstanceRecord, LaunchNames
@@ -246,6 +248,24 @@ class FakeInstanceRepository(_Pending[InstanceRecord]):
         return self._shown(row) if row is not None and row.record.project_id == project_id else None
 
     lock = get
+
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        found = [self._shown(r) for r in self.rows.values() if r.record.state == "running"]
+        return [r for r in found if r.pending_action is None and r.provider_id is not None][:limit]
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        return [r for r in await self.running(len(self.rows)) if r.id in ids]
+
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self.rows and self.rows[i].record.project_id == project_id}
+
+    async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
+        row = self.rows[instance_id]
+        row.record = replace(row.record, tags=dict(tags))
+
+    async def project_of(self, instance_id: str) -> str | None:
+        row = self.rows.get(instance_id)
+        return row.record.project_id if row is not None else None
 
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         return _page([self._shown(r) for r in self.rows.values() if _matches(r.record, flt)], request)
@@ -948,6 +968,41 @@ class FakePlacementRepository:
         return Occupancy(dict(servers), dict(members))
 
 
+class FakeCommandRepository:
+    """Commands in memory (claims never lapse: a unit test has no killed worker)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, CommandRecord] = {}
+        self.claimed: set[str] = set()
+
+    async def add(self, record: CommandRecord) -> bool:
+        made = {r.makes_instance for r in self.rows.values()} - {None}
+        if record.id in self.rows or record.makes_instance in made:
+            return False
+        self.rows[record.id] = record
+        return True
+
+    async def claim(self, lease: float) -> CommandRecord | None:
+        for record in sorted(self.rows.values(), key=lambda r: r.created_at):
+            if record.state == "pending" and record.id not in self.claimed:
+                self.claimed.add(record.id)
+                return record
+        return None
+
+    async def replacing(self) -> list[CommandRecord]:
+        return [r for r in self.rows.values() if r.state == "replacing"]
+
+    async def lock(self, command_id: str) -> CommandRecord | None:
+        return self.rows.get(command_id)
+
+    async def settle(self, command_id: str, state: CommandState, *, reason: str | None = None) -> None:
+        self.rows[command_id] = replace(self.rows[command_id], state=state, reason=reason)
+        self.claimed.discard(command_id)
+
+    async def later(self, command_id: str, seconds: float, reason: str) -> None:
+        self.rows[command_id] = replace(self.rows[command_id], reason=reason)
+
+
 def fake_repositories(db: FakeDatabase) -> Repositories:
     return Repositories(
         clouds=FakeCloudRepository(db),
@@ -962,6 +1017,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         clusters=FakeClusterRepository(db),
         guardrails=FakeGuardrailRepository(db),
         placements=FakePlacementRepository(db),
+        commands=FakeCommandRepository(),
     )
 
 

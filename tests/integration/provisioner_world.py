@@ -40,9 +40,15 @@ def use_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @asynccontextmanager
-async def provisioner(kernel_settings: KernelSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The whole app with its worker, no scheduled syncs (a world changes only when a test changes it)."""
-    settings = ProvisionerSettings(kernel=kernel_settings, follow_interval=0.05, sync_interval_seconds=0)
+async def provisioner(kernel_settings: KernelSettings, **more: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The whole app with its worker, no scheduled syncs nor metric sampling (a world changes only when a test
+    changes it); `more` settings."""
+    settings = ProvisionerSettings(
+        kernel=kernel_settings,
+        follow_interval=0.05,
+        sync_interval_seconds=0,
+        **{"metrics_interval": 0, "command_poll_seconds": 0.2, **more},
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -242,6 +248,7 @@ async def everything(database_url: str) -> dict[str, Any]:
             "cluster_members",
             "guardrails",
             "approvals",
+            "commands",
         ):
             rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t ORDER BY 1")  # noqa: S608 - constants
             found[table] = [json.loads(r["row"]) for r in rows]

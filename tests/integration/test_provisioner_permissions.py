@@ -60,7 +60,7 @@ ROUTE_RECORDS = {
     ("POST", "/v1/clusters/{cluster_id}/members/{instance_id}/replace"): {"instance_id": "cluster_member"},
     ("POST", "/v1/instances/{instance_id}/extend"): {"instance_id": "expiring"},
 }
-PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1, "role": CLUSTER_ROLE}
+PATH_VALUES = {"action": "stop", "name": "simcloud", "version": 1, "role": CLUSTER_ROLE, "zone": "sim-1a"}
 # A query that makes a route do the most.
 QUERIES = {("DELETE", "/v1/clouds/{cloud_id}"): {"force": "true"}}
 
@@ -109,6 +109,9 @@ def bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"},
+        ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": world.instance}]},
+        ("PUT", "/v1/clouds/{cloud_id}/simulation/zones/{zone}"): {"state": "down"},
+        ("PUT", "/v1/instances/{instance_id}/simulation/load"): {"profile": "steady:90"},
     }
 
 

@@ -41,7 +41,7 @@ OTHER = "alpha"  # whose records the caller names
 CALLER = "beta"  # who calls, with a world of its own
 
 # Path parameters that name no project's record: an instance's action is a verb, a module is the platform's.
-NOT_RECORDS = {"action", "name", "version", "role"}
+NOT_RECORDS = {"action", "name", "version", "role", "zone"}
 # Body fields ending in `_id` that name no project's record: the cloud's own catalogue.
 CATALOGUE = {"image_id", "flavor_id"}
 
@@ -378,6 +378,30 @@ def cases() -> list[Case]:
         Case("POST", "/v1/approvals/{approval_id}/approve", {"approval_id": t("approval")}),
         Case("POST", "/v1/approvals/{approval_id}/reject", {"approval_id": t("approval")}, body={"reason": "mine"}),
         Case("POST", "/v1/instances/{instance_id}/extend", {"instance_id": t("expiring")}, body={"hours": 1}),
+        # simulation
+        Case(
+            "PUT",
+            "/v1/clouds/{cloud_id}/simulation/zones/{zone}",
+            {"cloud_id": t("cloud"), "zone": "sim-1a"},
+            body={"state": "down"},
+        ),
+        Case(
+            "PUT",
+            "/v1/instances/{instance_id}/simulation/load",
+            {"instance_id": t("instance")},
+            body={"profile": "steady:90"},
+        ),
+        # pushed metrics (theirs among mine)
+        Case(
+            "POST",
+            "/v1/metrics",
+            body={
+                "samples": [
+                    {"name": "queue_depth", "value": 1, "instance_id": m("instance")},
+                    {"name": "queue_depth", "value": 2, "instance_id": t("instance")},
+                ]
+            },
+        ),
     ]
     # Filters: another project's id filters like an id nobody has.
     for route, names in (

@@ -75,8 +75,8 @@ def test_the_gateway_documents_every_declared_route_with_its_refusals(gateway: F
 
 
 def test_the_provisioner_permissions_are_the_documented_ones() -> None:
-    """Reading needs read; cloud accounts and their price catalogs, the guard-rails, approvals and lifetimes need
-    manage to change; adapter modules are the platform admins'; the rest, operate."""
+    """Reading needs read; cloud accounts and their price catalogs, the guard-rails, approvals, lifetimes and a
+    simulated zone outage need manage to change; adapter modules are the platform admins'; the rest, operate."""
     for method, path, permission in declared(PROVISIONER_ROUTERS):
         if path.startswith("/v1/modules"):
             expected = Permission.ADMIN
@@ -85,6 +85,8 @@ def test_the_provisioner_permissions_are_the_documented_ones() -> None:
         elif path in ("/v1/clouds", "/v1/clouds/{cloud_id}", "/v1/clouds/{cloud_id}/prices", "/v1/guardrails"):
             expected = Permission.MANAGE
         elif path.startswith("/v1/approvals/") or path == "/v1/instances/{instance_id}/extend":
+            expected = Permission.MANAGE
+        elif path == "/v1/clouds/{cloud_id}/simulation/zones/{zone}":
             expected = Permission.MANAGE
         else:
             expected = Permission.OPERATE

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from adapters.base import InstanceState
+from adapters.simcloud import telemetry
 from adapters.simcloud.load import BadProfile, Ramp, Spike, Steady, cpu_at, parse
+from adapters.simcloud.timeline import Span
 
 
 @pytest.mark.parametrize(
@@ -86,3 +91,26 @@ def test_spike_edges_never_and_always() -> None:
 
 def test_time_before_the_profile_counts_as_its_start() -> None:
     assert cpu_at(Ramp(10, 90, 600), -30) == 10
+
+
+def test_a_shorter_metrics_period_samples_more_often_and_counts_its_share_of_traffic() -> None:
+    start = datetime(2026, 12, 4, tzinfo=UTC)
+    ramp = telemetry.LoadChange(start, parse("ramp:0:60:60"))
+    common = {
+        "instance_id": "i-1",
+        "created_at": start,
+        "spans": [Span(InstanceState.RUNNING, start)],
+        "loads": [ramp],
+        "since": start,
+        "now": start + timedelta(seconds=60),
+        "speedup": 1.0,
+    }
+    minutes = telemetry.samples(**common)  # type: ignore[arg-type]
+    fives = telemetry.samples(**common, period=5.0)  # type: ignore[arg-type]
+    cpu = [s.value for s in fives if s.name == "cpu_utilization"]
+    assert len(cpu) == 13 and cpu[:3] == [0.0, 5.0, 10.0]
+    assert len([s for s in minutes if s.name == "cpu_utilization"]) == 2
+    # The same traffic per minute: a 5 s sample holds about a twelfth of a minute's.
+    first_minute = next(s.value for s in minutes if s.name == "network_in_bytes")
+    first_five = next(s.value for s in fives if s.name == "network_in_bytes")
+    assert 0.05 < first_five / first_minute < 0.12

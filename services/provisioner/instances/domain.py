@@ -136,6 +136,8 @@ class InstanceRecord:
     expiry_warnings: tuple[float, ...] = ()
     warnings_sent: int = 0
     expired_at: datetime | None = None
+    # Who asked for it when it was not a user of the project: the service and what for (`scaler:<group id>`).
+    requested_by: str | None = None
 
     @property
     def exists_in_cloud(self) -> bool:

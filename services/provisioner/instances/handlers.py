@@ -7,7 +7,7 @@ request only records what it asks for; the pending-action engine (`services.prov
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -69,6 +69,9 @@ class LaunchRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Set: the allocator chooses the cloud (within `cloud_id`, when one is given), zone and flavor.
     placement: PlacementPolicy | None = None
+    # A command's launch: the id its sender chose, and who sent it (`scaler:<group id>`).
+    instance_id: str | None = None
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class TemplateLaunch:
     version: int | None = None
     inputs: Mapping[str, object] = field(default_factory=dict)
     cluster_inputs: Mapping[str, object] = field(default_factory=dict)
+
+
+# Called with the repositories of the transaction that records a use case's change, before it commits: what a
+# command records of having been carried out commits with its effect, or neither does.
+Also = Callable[[Any], Awaitable[None]]
 
 
 class Membership(Protocol):
@@ -200,6 +208,7 @@ async def launch_from_template(
     *,
     member: Membership | None = None,
     asked: Asked | None = None,
+    also: Also | None = None,
 ) -> InstanceRecord:
     """Accept a launch from a server template: resolve it on the chosen cloud (image and flavor, inputs, boot user
     data; every problem a 422 naming its field), then launch what it makes with the template's options where the
@@ -212,7 +221,7 @@ async def launch_from_template(
     login_key = login_key or await runs.project_public_key(uow, clouds.keyring, req.project_id)
     plan = await templates.plan(clouds, draft, login_key=login_key)
     made = replace(made, image_id=plan.image_id, flavor_id=plan.flavor_id)
-    return await _accept(uow, clouds, made, draft.cloud, names, plan, asked or Asked(), member, _note(found))
+    return await _accept(uow, clouds, made, draft.cloud, names, plan, asked or Asked(), member, _note(found), also=also)
 
 
 async def drafted(
@@ -258,6 +267,7 @@ async def launch(
     *,
     asked: Asked | None = None,
     requirements: Requirements | None = None,
+    also: Also | None = None,
 ) -> InstanceRecord:
     """Accept a launch: validate it against the cloud and the project's guard-rails, then record it; the engine
     creates it in the cloud (once approved, when it costs more than the project's approval threshold). A template's
@@ -267,7 +277,7 @@ async def launch(
     async with uow.reading() as repos:
         cloud = await owned_cloud(repos.clouds, req.project_id, req.cloud_id, named_in="body.cloud_id")
         names = await launch_names(repos, req)
-    return await _accept(uow, clouds, req, cloud, names, plan, asked or Asked(), note=_note(found))
+    return await _accept(uow, clouds, req, cloud, names, plan, asked or Asked(), note=_note(found), also=also)
 
 
 async def validated(
@@ -296,6 +306,8 @@ async def _accept(
     asked: Asked,
     member: Membership | None = None,
     note: Mapping[str, object] | None = None,
+    *,
+    also: Also | None = None,
 ) -> InstanceRecord:
     """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
     and the project's guard-rails (`guardrails.check_launch`, in the transaction that records it), and record it,
@@ -307,7 +319,7 @@ async def _accept(
     demand = await guardrails.demand_of(clouds, cloud, flavor_id=req.flavor_id, tags=dict(req.tags), asked=asked)
     cost = guardrails.CostOf(cloud, req.flavor_id, req.image_id)
     named = {f: getattr(req, f) for f in ("cloud_id", "name", "image_id", "flavor_id", "key_name", "zone")}
-    instance_id = str(uuid.uuid4())
+    instance_id = req.instance_id or str(uuid.uuid4())
     user_data_bytes = len(req.user_data.encode()) if req.user_data else 0
     if plan is not None and plan.user_data is not None:
         options["user_data_sealed"] = sealing.seal_user_data(clouds.keyring, instance_id, plan.user_data)
@@ -330,6 +342,7 @@ async def _accept(
         boot=plan.boot.stored() if plan and plan.boot else None,
         cluster_id=member.cluster_id if member else None,
         cluster_role=member.role if member else None,
+        requested_by=req.requested_by,
         **named,
     )
     async with uow.transaction() as tx:
@@ -365,12 +378,15 @@ async def _accept(
             cluster_role=record.cluster_role,
             expires_at=record.expires_at,
             awaiting_approval=waiting,
+            requested_by=record.requested_by,
             **named,
         )
         record = tx.changed(record, event)
         await tx.repos.instances.add(record)
         if member is not None:
             await member.recorded(tx.repos, record)
+        if also is not None:
+            await also(tx.repos)
         if waiting:
             approval, requested = guardrails.approval_for(
                 record, rails, demand, requested_by=asked.requested_by, now=now
@@ -389,6 +405,7 @@ async def request_action(
     instance_id: str,
     action: UserAction,
     correlation_id: str,
+    also: Also | None = None,
 ) -> InstanceRecord:
     """Record a user's action on an instance (409 when its state does not allow it); the engine carries it out. A
     terminate of an instance launched from a template with decommission scripts queues their runs, and the engine
@@ -407,6 +424,8 @@ async def request_action(
         if record is None:
             raise NotFound(f"Instance {instance_id} does not exist.")
         after = domain.request_action(record, action)
+        if also is not None:
+            await also(tx.repos)
         if after is record:
             return record
         after = replace(after, correlation_id=correlation_id, pending_since=datetime.now(UTC))

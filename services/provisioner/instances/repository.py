@@ -29,7 +29,7 @@ COLUMNS = (
     "reason, private_ips, correlation_id, last_event_id, created_at, updated_at, key_name, security_group_ids, "
     f"zone, tags, launch_options, throttled, pending_since, discovered, {IN_FLIGHT}, template_id, template_version, "
     "inputs, boot, cluster_id, cluster_role, vcpus, expires_at, expiry_action, expiry_warnings, warnings_sent, "
-    "expired_at"
+    "expired_at, requested_by"
 )
 INSTANCE_LISTING = Listing(f"SELECT {COLUMNS} FROM instances", RECORD_SORTS, RECORD_KEY)
 
@@ -51,6 +51,26 @@ class InstanceRepository(PendingStore[InstanceRecord], Protocol):
     async def add(self, record: InstanceRecord) -> None: ...
     async def get(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None: ...
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        """Instances their cloud last showed running, with no action under way (the oldest first)."""
+        ...
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        """Those of `ids` still running with no action under way, locked (skipping any another transaction holds)."""
+        ...
+
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` that are the project's instances."""
+        ...
+
+    async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
+        """Replace an instance's tags (a quarantine takes it out of its scaling group)."""
+        ...
+
+    async def project_of(self, instance_id: str) -> str | None:
+        """The project an instance id belongs to, whichever it is (None: no instance has it)."""
+        ...
+
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         """One page of a project's instances, and the cursor of the next page (None on the last)."""
         ...
@@ -125,6 +145,7 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
         "expires_at": kept,
         "expiry_action": kept,
         "expiry_warnings": list,
+        "requested_by": kept,
         **changing,
     }
 
@@ -141,6 +162,38 @@ class PostgresInstanceRepository(PendingTable[InstanceRecord]):
     async def lock(self, project_id: str, instance_id: str) -> InstanceRecord | None:
         key = key_of(instance_id)
         return await self._one("id = $1 AND project_id = $2 FOR UPDATE", key, project_id) if key else None
+
+    async def running(self, limit: int) -> list[InstanceRecord]:
+        return await self._many(
+            f"""state = 'running' AND pending_action IS NULL AND provider_id IS NOT NULL AND {NOT_HELD}
+                ORDER BY created_at, id LIMIT $1""",
+            limit,
+        )
+
+    async def lock_running(self, ids: Sequence[str]) -> list[InstanceRecord]:
+        return await self._many(
+            """id = ANY($1::uuid[]) AND state = 'running' AND pending_action IS NULL FOR UPDATE SKIP LOCKED""",
+            [uuid.UUID(i) for i in ids],
+        )
+
+    async def owned_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        keys = [k for k in (key_of(i) for i in ids) if k is not None]
+        rows = await self._conn.fetch(
+            "SELECT id FROM instances WHERE project_id = $1 AND id = ANY($2::uuid[])", project_id, keys
+        )
+        return {str(r["id"]) for r in rows}
+
+    async def retag(self, instance_id: str, tags: dict[str, str]) -> None:
+        await self._conn.execute(
+            "UPDATE instances SET tags = $2, updated_at = now() WHERE id = $1", uuid.UUID(instance_id), tags
+        )
+
+    async def project_of(self, instance_id: str) -> str | None:
+        key = key_of(instance_id)
+        if key is None:
+            return None
+        found: str | None = await self._conn.fetchval("SELECT project_id FROM instances WHERE id = $1", key)
+        return found
 
     async def page(self, flt: InstanceFilter, request: PageRequest) -> tuple[list[InstanceRecord], str | None]:
         where = record_filters(flt)

@@ -258,7 +258,7 @@ class Engine:
             groups[kind.followed_together(record)].append(record)
         changed = 0
         for records in groups.values():
-            seen = await self._current(kind, records)
+            seen = await self.current(kind, records)
             if seen is None:
                 continue
             now = datetime.now(UTC)
@@ -268,7 +268,9 @@ class Engine:
                 changed += await self._observed(kind, updates, seen, now)
         return changed
 
-    async def _current(self, kind: Kind[Any, Rec, V], records: Sequence[Rec]) -> Mapping[str, V] | None:
+    async def current(self, kind: Kind[Any, Rec, V], records: Sequence[Rec]) -> Mapping[str, V] | None:
+        """What the cloud of `records` (all in one) has of them now, by provider id; None when it is throttling us
+        or cannot be asked (then nothing is to be concluded)."""
         cloud_id = records[0].cloud_id
         if self.pacer.wait(cloud_id) > 0:
             return None
