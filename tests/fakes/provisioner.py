@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -19,6 +19,7 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
+from services.provisioner.boot.repository import BootSaved
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
@@ -641,12 +642,17 @@ class FakeBootRepository:
         ]
         return sorted(due, key=read_at)[:limit]
 
-    async def save(
-        self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None
-    ) -> None:
-        row = self.db.instances[instance_id]
-        row.record = replace(row.record, boot=dict(boot), last_event_id=last_event_id or row.record.last_event_id)
-        self.read_at[instance_id] = read_at
+    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+        rows = (self.db.instances.get(i) for i in sorted(set(instance_ids)))
+        return [row.record for row in rows if row is not None and row.record.boot is not None]
+
+    async def save(self, saved: Sequence[BootSaved]) -> None:
+        for s in saved:
+            row = self.db.instances[s.instance_id]
+            row.record = replace(
+                row.record, boot=dict(s.boot), last_event_id=s.last_event_id or row.record.last_event_id
+            )
+            self.read_at[s.instance_id] = s.read_at
 
 
 class FakeRunRepository(_Pending[RunRecord]):

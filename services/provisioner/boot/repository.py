@@ -1,11 +1,13 @@
-"""The boot follower's statements on the `instances` table: which boots are due for a console reading, and saving a
-boot's progress. Only these write the `boot` column once an instance is recorded, so that an action's settlement,
-which writes the columns its record changes, never undoes a reading."""
+"""The boot follower's statements on the `instances` table: which boots are due for a console reading, and saving the
+progress of the boots a pass read (one statement for all of them). Only these write the `boot` column once an
+instance is recorded, so that an action's settlement, which writes the columns its record changes, never undoes a
+reading."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -13,7 +15,18 @@ from kernel.db import Connection
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.instances.repository import COLUMNS, record_of
 
-__all__ = ["BootRepository", "PostgresBootRepository"]
+__all__ = ["BootRepository", "BootSaved", "PostgresBootRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class BootSaved:
+    """A boot's progress as a reading left it: when it is read next (None: it is over) and the instance's last event
+    (None: unchanged)."""
+
+    instance_id: str
+    boot: Mapping[str, Any]
+    read_at: datetime | None
+    last_event_id: str | None
 
 
 class BootRepository(Protocol):
@@ -22,10 +35,13 @@ class BootRepository(Protocol):
         is due `first_after` its launch was asked for."""
         ...
 
-    async def save(
-        self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None
-    ) -> None:
-        """Save a boot's progress, when it is read next (None: it is over) and the instance's last event."""
+    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+        """Lock those of the instances that still exist and have a boot section, in the order of their ids (two passes
+        never wait on each other in a cycle)."""
+        ...
+
+    async def save(self, saved: Sequence[BootSaved]) -> None:
+        """Save the progress of boots."""
         ...
 
 
@@ -43,14 +59,25 @@ class PostgresBootRepository:
         )
         return [record_of(r) for r in rows]
 
-    async def save(
-        self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None
-    ) -> None:
+    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+        rows = await self._conn.fetch(
+            f"""SELECT {COLUMNS} FROM instances WHERE id = ANY($1::uuid[]) AND boot IS NOT NULL
+                ORDER BY id FOR UPDATE""",
+            [uuid.UUID(i) for i in instance_ids],
+        )
+        return [record_of(r) for r in rows]
+
+    async def save(self, saved: Sequence[BootSaved]) -> None:
+        if not saved:
+            return
         await self._conn.execute(
-            """UPDATE instances SET boot = $2, boot_read_at = $3, last_event_id = coalesce($4::uuid, last_event_id)
-               WHERE id = $1""",
-            uuid.UUID(instance_id),
-            dict(boot),
-            read_at,
-            uuid.UUID(last_event_id) if last_event_id else None,
+            """UPDATE instances AS i SET boot = s.boot, boot_read_at = s.read_at,
+                      last_event_id = coalesce(s.last_event_id, i.last_event_id)
+               FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[], $4::uuid[])
+                    AS s(id, boot, read_at, last_event_id)
+               WHERE i.id = s.id""",
+            [uuid.UUID(s.instance_id) for s in saved],
+            [dict(s.boot) for s in saved],
+            [s.read_at for s in saved],
+            [uuid.UUID(s.last_event_id) if s.last_event_id else None for s in saved],
         )
