@@ -19,7 +19,7 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
-from services.provisioner.boot.repository import BootSaved
+from services.provisioner.boot.repository import BootSaved, DueBoot
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
@@ -627,7 +627,7 @@ class FakeBootRepository:
         self.db = db
         self.read_at: dict[str, datetime | None] = {}
 
-    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         now = datetime.fromtimestamp(self.db.now, UTC)
 
         def read_at(record: InstanceRecord) -> datetime:
@@ -640,7 +640,7 @@ class FakeBootRepository:
             and row.record.boot["state"] in ("pending", "running")
             and read_at(row.record) <= now
         ]
-        return sorted(due, key=read_at)[:limit]
+        return [DueBoot(r.id, r.cloud_id, r.provider_id, r.state) for r in sorted(due, key=read_at)[:limit]]
 
     async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
         rows = (self.db.instances.get(i) for i in sorted(set(instance_ids)))

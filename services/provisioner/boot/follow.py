@@ -27,7 +27,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.boot import domain
 from services.provisioner.boot.domain import About, BootSection
 from services.provisioner.boot.progress import read
-from services.provisioner.boot.repository import BootRepository, BootSaved
+from services.provisioner.boot.repository import BootRepository, BootSaved, DueBoot
 from services.provisioner.instances.domain import ENDED, InstanceRecord
 from services.provisioner.instances.repository import InstanceRepository
 from services.provisioner.work.engine import Connected
@@ -81,7 +81,7 @@ class BootFollower:
         await self._take({record.id: console for record, console in zip(due, consoles, strict=True)})
         return len(due)
 
-    async def _console(self, record: InstanceRecord) -> str | None:
+    async def _console(self, record: DueBoot) -> str | None:
         if record.provider_id is None or record.state not in _BOOTING:
             return None
         async with self._slots:

@@ -11,11 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from kernel.db import Connection
+from kernel.db import Connection, from_row
 from services.provisioner.instances.domain import InstanceRecord
 from services.provisioner.instances.repository import COLUMNS, record_of
 
-__all__ = ["BootRepository", "BootSaved", "PostgresBootRepository"]
+__all__ = ["BootRepository", "BootSaved", "DueBoot", "PostgresBootRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueBoot:
+    """What reading a booting instance's console needs of it."""
+
+    id: str
+    cloud_id: str
+    provider_id: str | None
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +40,7 @@ class BootSaved:
 
 
 class BootRepository(Protocol):
-    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         """Instances whose boot is under way and due for a reading, the longest waiting first; a boot never read yet
         is due `first_after` its launch was asked for."""
         ...
@@ -49,15 +59,15 @@ class PostgresBootRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM instances
+            """SELECT id, cloud_id, provider_id, state FROM instances
                 WHERE boot->>'state' IN ('pending', 'running') AND coalesce(boot_read_at, created_at + $2) <= now()
                 ORDER BY coalesce(boot_read_at, created_at + $2) LIMIT $1""",
             limit,
             first_after,
         )
-        return [record_of(r) for r in rows]
+        return [from_row(DueBoot, r) for r in rows]
 
     async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
         rows = await self._conn.fetch(
