@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +19,7 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
-from services.provisioner.boot.repository import BootSaved, DueBoot
+from services.provisioner.boot.repository import Booting, BootSaved, DueBoot
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
@@ -642,9 +642,10 @@ class FakeBootRepository:
         ]
         return [DueBoot(r.id, r.cloud_id, r.provider_id, r.state) for r in sorted(due, key=read_at)[:limit]]
 
-    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+    async def lock(self, instance_ids: Sequence[str]) -> list[Booting]:
         rows = (self.db.instances.get(i) for i in sorted(set(instance_ids)))
-        return [row.record for row in rows if row is not None and row.record.boot is not None]
+        records = [row.record for row in rows if row is not None]
+        return [Booting(**{f.name: getattr(r, f.name) for f in fields(Booting)}) for r in records if r.boot is not None]
 
     async def save(self, saved: Sequence[BootSaved]) -> None:
         for s in saved:

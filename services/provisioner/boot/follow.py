@@ -27,8 +27,8 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.boot import domain
 from services.provisioner.boot.domain import About, BootSection
 from services.provisioner.boot.progress import read
-from services.provisioner.boot.repository import BootRepository, BootSaved, DueBoot
-from services.provisioner.instances.domain import ENDED, InstanceRecord
+from services.provisioner.boot.repository import Booting, BootRepository, BootSaved, DueBoot
+from services.provisioner.instances.domain import ENDED
 from services.provisioner.instances.repository import InstanceRepository
 from services.provisioner.work.engine import Connected
 
@@ -94,7 +94,7 @@ class BootFollower:
                 return None
 
     def _progressed(
-        self, record: InstanceRecord, section: BootSection, console: str | None, now: datetime
+        self, record: Booting, section: BootSection, console: str | None, now: datetime
     ) -> tuple[BootSection, list[EventPayload]]:
         about = About(record.id, record.cloud_id, record.template_id or "", record.template_version or 0)
         if record.state in _OVER:
@@ -114,8 +114,6 @@ class BootFollower:
             now = self._clock()
             saved = []
             for record in records:
-                if record.boot is None:
-                    continue
                 before = domain.section_of(record.boot)
                 after, events = self._progressed(record, before, consoles[record.id], now)
                 last = tx.changed(record, *events).last_event_id if events else None

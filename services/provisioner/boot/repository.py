@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from kernel.db import Connection, from_row
-from services.provisioner.instances.domain import InstanceRecord
-from services.provisioner.instances.repository import COLUMNS, record_of
 
-__all__ = ["BootRepository", "BootSaved", "DueBoot", "PostgresBootRepository"]
+__all__ = ["Booting", "BootRepository", "BootSaved", "DueBoot", "PostgresBootRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +24,26 @@ class DueBoot:
     cloud_id: str
     provider_id: str | None
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Booting:
+    """What keeping a reading needs of a booting instance: its state, its boot section, what the boot's events name,
+    and what they are chained to."""
+
+    id: str
+    project_id: str
+    cloud_id: str
+    correlation_id: str
+    last_event_id: str | None
+    state: str
+    created_at: datetime
+    template_id: str | None
+    template_version: int | None
+    boot: Mapping[str, Any]
+
+
+_BOOTING = ", ".join(f.name for f in fields(Booting))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +63,7 @@ class BootRepository(Protocol):
         is due `first_after` its launch was asked for."""
         ...
 
-    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+    async def lock(self, instance_ids: Sequence[str]) -> list[Booting]:
         """Lock those of the instances that still exist and have a boot section, in the order of their ids (two passes
         never wait on each other in a cycle)."""
         ...
@@ -69,13 +87,13 @@ class PostgresBootRepository:
         )
         return [from_row(DueBoot, r) for r in rows]
 
-    async def lock(self, instance_ids: Sequence[str]) -> list[InstanceRecord]:
+    async def lock(self, instance_ids: Sequence[str]) -> list[Booting]:
         rows = await self._conn.fetch(
-            f"""SELECT {COLUMNS} FROM instances WHERE id = ANY($1::uuid[]) AND boot IS NOT NULL
+            f"""SELECT {_BOOTING} FROM instances WHERE id = ANY($1::uuid[]) AND boot IS NOT NULL
                 ORDER BY id FOR UPDATE""",
             [uuid.UUID(i) for i in instance_ids],
         )
-        return [record_of(r) for r in rows]
+        return [from_row(Booting, r) for r in rows]
 
     async def save(self, saved: Sequence[BootSaved]) -> None:
         if not saved:
