@@ -354,20 +354,40 @@ class Instances:
         return [Entry(r["at"], phase_from_row(r)) for r in rows]
 
     async def console_output(self, instance_id: str) -> str:
-        pool = self._store.pool
-        row = await self._store.instance_row(pool, instance_id)
+        # One statement for the instance, its image, its flavor and its history: a console is read often.
+        row = await self._store.pool.fetchrow(
+            f"""SELECT i.id, i.name, i.image_id, i.flavor_id, i.private_ip, i.user_data, i.key_name, i.reason,
+                       im.name AS image_name, im.os, f.vcpus, f.ram_mb, h.ats, h.states, h.targets, h.dues
+                FROM {SCHEMA}.instances i
+                LEFT JOIN {SCHEMA}.images im ON im.id = i.image_id
+                LEFT JOIN {SCHEMA}.flavors f ON f.id = i.flavor_id
+                CROSS JOIN LATERAL (
+                    SELECT array_agg(p.at ORDER BY p.seq) AS ats, array_agg(p.state ORDER BY p.seq) AS states,
+                           array_agg(p.target_state ORDER BY p.seq) AS targets,
+                           array_agg(p.due_at ORDER BY p.seq) AS dues
+                    FROM {SCHEMA}.instance_phases p WHERE p.account_id = i.account_id AND p.instance_id = i.id
+                ) h
+                WHERE i.account_id = $1 AND i.id = $2""",
+            self._store.account,
+            instance_id,
+        )
         if row is None:
             raise CloudNotFound(f"instance {instance_id} does not exist")
-        history = await self._history(pool, instance_id)
-        image = await pool.fetchrow(f"SELECT name, os FROM {SCHEMA}.images WHERE id = $1", row["image_id"])
-        flavor = await self._catalogue.flavor(row["flavor_id"])
+        if row["vcpus"] is None:
+            raise CloudNotFound(f"flavor {row['flavor_id']} does not exist")
+        history = [
+            Entry(at, machine.Phase(InstanceState(state), InstanceState(target) if target else None, due))
+            for at, state, target, due in zip(
+                row["ats"] or (), row["states"] or (), row["targets"] or (), row["dues"] or (), strict=True
+            )
+        ]
         guest = console.Guest(
             instance_id=row["id"],
             name=row["name"],
-            os=image["os"] if image else "linux",
-            image_name=image["name"] if image else row["image_id"],
-            vcpus=flavor.vcpus,
-            ram_mb=flavor.ram_mb,
+            os=row["os"] or "linux",
+            image_name=row["image_name"] or row["image_id"],
+            vcpus=row["vcpus"],
+            ram_mb=row["ram_mb"],
             private_ip=row["private_ip"],
             user_data=row["user_data"],
             key_name=row["key_name"],

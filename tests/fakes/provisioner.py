@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
+from services.provisioner.boot.repository import Booting, BootSaved, DueBoot
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import ENDED, NameTaken, StillReferenced
@@ -646,7 +647,7 @@ class FakeBootRepository:
         self.db = db
         self.read_at: dict[str, datetime | None] = {}
 
-    async def due(self, limit: int, first_after: timedelta) -> list[InstanceRecord]:
+    async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         now = datetime.fromtimestamp(self.db.now, UTC)
 
         def read_at(record: InstanceRecord) -> datetime:
@@ -659,14 +660,20 @@ class FakeBootRepository:
             and row.record.boot["state"] in ("pending", "running")
             and read_at(row.record) <= now
         ]
-        return sorted(due, key=read_at)[:limit]
+        return [DueBoot(r.id, r.cloud_id, r.provider_id, r.state) for r in sorted(due, key=read_at)[:limit]]
 
-    async def save(
-        self, instance_id: str, boot: Mapping[str, Any], read_at: datetime | None, last_event_id: str | None
-    ) -> None:
-        row = self.db.instances[instance_id]
-        row.record = replace(row.record, boot=dict(boot), last_event_id=last_event_id or row.record.last_event_id)
-        self.read_at[instance_id] = read_at
+    async def lock(self, instance_ids: Sequence[str]) -> list[Booting]:
+        rows = (self.db.instances.get(i) for i in sorted(set(instance_ids)))
+        records = [row.record for row in rows if row is not None]
+        return [Booting(**{f.name: getattr(r, f.name) for f in fields(Booting)}) for r in records if r.boot is not None]
+
+    async def save(self, saved: Sequence[BootSaved]) -> None:
+        for s in saved:
+            row = self.db.instances[s.instance_id]
+            row.record = replace(
+                row.record, boot=dict(s.boot), last_event_id=s.last_event_id or row.record.last_event_id
+            )
+            self.read_at[s.instance_id] = s.read_at
 
 
 class FakeRunRepository(_Pending[RunRecord]):

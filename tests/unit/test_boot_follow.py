@@ -135,3 +135,24 @@ async def test_an_instance_that_ends_mid_boot_leaves_its_boot_unknown() -> None:
     # What the follower had found stays; nothing more is read.
     assert boot.state == "unknown" and [s.state for s in boot.scripts] == ["running", "pending"]
     assert cloud.calls.count("console_output") == 1
+
+
+async def test_a_pass_keeps_every_due_boot_in_one_transaction_each_with_its_own_events() -> None:
+    p, cloud, follower = world()
+    records = [await booting(p) for _ in range(3)]
+    cloud.console = EARLY + FINAL + started(A, 10.1) + exited(A, 0, 11) + started(B, 11.1) + exited(B, 0, 12)
+    cloud.console += FINISHED
+    p.db.clock.advance(5)
+    committed = p.uow.committed
+
+    assert await follower.follow() == 3
+    assert p.uow.committed == committed + 1
+    completed = [e for e in p.uow.events if e.type == "instance.boot_completed"]
+    assert sorted(str(e.payload["instance_id"]) for e in completed) == sorted(r.id for r in records)
+    for record in records:
+        saved = p.db.instances[record.id].record
+        assert (await boot_of(p, record)).state == "succeeded"
+        # Each instance's event follows that instance's own last event, and becomes it.
+        (event,) = [e for e in completed if str(e.payload["instance_id"]) == record.id]
+        assert event.causation_id == record.last_event_id and saved.last_event_id == str(event.id)
+    assert await follower.follow() == 0

@@ -6,8 +6,9 @@ instances costs no console reads. The first reading comes `read_every` after the
 until then the cloud is still being asked or the guest has only begun to boot, and a reading would find nothing to
 keep. Following stops when the boot is over, when the instance ends or fails (the boot is then `unknown`), or `bound`
 seconds after the launch was asked for (`unknown` too). As the engine does, nothing of the database is held while a
-cloud is called: the due boots are read, the consoles fetched, then each instance is locked and its progress saved in
-a short transaction of its own.
+cloud is called: the due boots are read, the consoles fetched, then the instances are locked and their progress saved
+in one short transaction for the whole pass (one statement locks them, one saves them, one writes their events), as a
+pass reads the boots of a whole batch of launches.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.boot import domain
 from services.provisioner.boot.domain import About, BootSection
 from services.provisioner.boot.progress import read
-from services.provisioner.boot.repository import BootRepository
-from services.provisioner.instances.domain import ENDED, InstanceRecord
+from services.provisioner.boot.repository import Booting, BootRepository, BootSaved, DueBoot
+from services.provisioner.instances.domain import ENDED
 from services.provisioner.instances.repository import InstanceRepository
 from services.provisioner.work.engine import Connected
 
@@ -74,12 +75,13 @@ class BootFollower:
         """Read the consoles of the boots that are due and keep what they show; how many boots were looked at."""
         async with self._uow.reading() as repos:
             due = await repos.boots.due(_BATCH, self._read_every)
+        if not due:
+            return 0
         consoles = await asyncio.gather(*(self._console(record) for record in due))
-        for record, console in zip(due, consoles, strict=True):
-            await self._take(record, console)
+        await self._take({record.id: console for record, console in zip(due, consoles, strict=True)})
         return len(due)
 
-    async def _console(self, record: InstanceRecord) -> str | None:
+    async def _console(self, record: DueBoot) -> str | None:
         if record.provider_id is None or record.state not in _BOOTING:
             return None
         async with self._slots:
@@ -92,7 +94,7 @@ class BootFollower:
                 return None
 
     def _progressed(
-        self, record: InstanceRecord, section: BootSection, console: str | None, now: datetime
+        self, record: Booting, section: BootSection, console: str | None, now: datetime
     ) -> tuple[BootSection, list[EventPayload]]:
         about = About(record.id, record.cloud_id, record.template_id or "", record.template_version or 0)
         if record.state in _OVER:
@@ -105,16 +107,18 @@ class BootFollower:
             events += more
         return section, events
 
-    async def _take(self, seen: InstanceRecord, console: str | None) -> None:
+    async def _take(self, consoles: dict[str, str | None]) -> None:
+        """Keep what the consoles showed, by instance id, in one transaction."""
         async with self._uow.transaction() as tx:
-            record = await tx.repos.instances.lock(seen.project_id, seen.id)
-            if record is None or record.boot is None:
-                return
+            records = await tx.repos.boots.lock(list(consoles))
             now = self._clock()
-            before = domain.section_of(record.boot)
-            after, events = self._progressed(record, before, console, now)
-            chained = tx.changed(record, *events) if events else record
-            read_at = None if after.over else now + self._read_every
-            await tx.repos.boots.save(record.id, after.stored(), read_at, chained.last_event_id if events else None)
-            if after != before:
-                log.info("instance %s boot %s", record.id, after.state)
+            saved = []
+            for record in records:
+                before = domain.section_of(record.boot)
+                after, events = self._progressed(record, before, consoles[record.id], now)
+                last = tx.changed(record, *events).last_event_id if events else None
+                read_at = None if after.over else now + self._read_every
+                saved.append(BootSaved(record.id, after.stored(), read_at, last))
+                if after != before:
+                    log.info("instance %s boot %s", record.id, after.state)
+            await tx.repos.boots.save(saved)

@@ -19,13 +19,13 @@ import re
 
 from kernel.shebang import is_shell_script
 
-__all__ = ["EXITED", "STARTED", "mark", "marked"]
+__all__ = ["EXITED", "PREFIX", "STARTED", "mark", "marked"]
 
-_PREFIX = "clanavi: boot script"
+PREFIX = "clanavi: boot script"
 # A filename Clanavi gives a part is made of these, so it needs no quoting in the marker line.
 _FILENAME = re.compile(r"[A-Za-z0-9._-]+")
-STARTED = re.compile(rf"{_PREFIX} ({_FILENAME.pattern}) started\s*$")
-EXITED = re.compile(rf"{_PREFIX} ({_FILENAME.pattern}) exited with (\d+)\s*$")
+STARTED = re.compile(rf"{PREFIX} ({_FILENAME.pattern}) started\s*$")
+EXITED = re.compile(rf"{PREFIX} ({_FILENAME.pattern}) exited with (\d+)\s*$")
 
 
 def marked(filename: str, body: str) -> bool:
@@ -39,6 +39,6 @@ def mark(filename: str, body: str) -> str:
     if not marked(filename, body):
         return body
     shebang, _, rest = body.partition("\n")
-    started = f"echo '{_PREFIX} {filename} started'"
-    exited = f"trap 'echo \"{_PREFIX} {filename} exited with $?\"' EXIT"
+    started = f"echo '{PREFIX} {filename} started'"
+    exited = f"trap 'echo \"{PREFIX} {filename} exited with $?\"' EXIT"
     return f"{shebang}\n{started}; {exited}\n{rest}"

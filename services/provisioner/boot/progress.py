@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
-from services.provisioner.boot.markers import EXITED, STARTED
+from services.provisioner.boot.markers import EXITED, PREFIX, STARTED
 
 __all__ = ["Observed", "Part", "Seen", "read"]
 
@@ -49,6 +49,9 @@ _KERNEL_TIME = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")
 _LEGACY_FAILED = re.compile(r"Failed running /var/lib/cloud/\S*/([^/\s]+) \[(\d+)\]")
 _MODULE = r"scripts[_-]per[_-]instance"
 _MODULE_FAILED = re.compile(rf"Failed to run module {_MODULE} \(|Running module {_MODULE} \(.*\) failed")
+
+# What every line above holds: the others (most of a console: the kernel's, systemd's) are passed over at once.
+_RELEVANT = re.compile(rf"Cloud-init v\. |{PREFIX}|Failed running |Failed to run module |Running module ")
 
 Kind = Literal["shell", "script", "cloud-config"]
 
@@ -235,6 +238,8 @@ class _Reading:
 def read(console: str, parts: Sequence[Part]) -> Observed:
     """What `console` shows of the boot scripts `parts` (as rendered, in any order)."""
     reading = _Reading(parts)
+    relevant = _RELEVANT.search
     for line in console.splitlines():
-        reading.line(line)
+        if relevant(line) is not None:
+            reading.line(line)
     return reading.seen
