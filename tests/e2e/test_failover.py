@@ -126,18 +126,25 @@ def test_the_console_shows_health_and_an_operator_resets_an_open_breaker(
         return d.find_element(By.ID, f"policy-{policy_id}").get_attribute("data-breaker")
 
     visit.wait("the breaker open", lambda d: breaker(d) == "open")
-    unhealthy = browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
-    assert sorted(str(r.get_attribute("id")).removeprefix("health-") for r in unhealthy) == sorted(ids[:2])
     assert "breaker open: 2 of 4 members" in browser.find_element(By.ID, f"policy-{policy_id}").text
-    replaced = [r for r in unhealthy if "replace by" in r.text]
-    assert len(replaced) == 1, "the first failure was replaced, the second held by the breaker"
+    rows = {
+        str(r.get_attribute("id")).removeprefix("health-"): r.text
+        for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
+    }
+    # The first failure was replaced (its row stays until the provisioner has run the copy and terminated it), the
+    # second is held by the breaker.
+    assert ids[1] in rows and "replace by" not in rows[ids[1]], rows
+    assert ids[0] not in rows or "replace by" in rows[ids[0]], rows
     visit.shot("health-breaker-open")
 
     browser.find_element(By.CSS_SELECTOR, f"#policy-{policy_id} button[type=submit]").click()
     # Reset: the window starts afresh and the held server is remediated through the breaker again.
     visit.wait("the breaker closed", lambda d: breaker(d) == "closed")
-    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
-    assert len(rows) == 2 and all("replace by" in r.text for r in rows)
+    rows = {
+        str(r.get_attribute("id")).removeprefix("health-"): r.text
+        for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-health=unhealthy]")
+    }
+    assert set(rows) <= set(ids[:2]) and all("replace by" in text for text in rows.values()), rows
     visit.shot("health-after-reset")
     visit.open(f"{CONSOLE}/refreshes")
     visit.wait("the refreshes page", lambda d: d.find_elements(By.CSS_SELECTOR, "table.list"))
