@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -149,3 +150,56 @@ def test_the_console_shows_health_and_an_operator_resets_an_open_breaker(
     visit.open(f"{CONSOLE}/refreshes")
     visit.wait("the refreshes page", lambda d: d.find_elements(By.CSS_SELECTOR, "table.list"))
     assert not visit.csp_violations()
+
+
+async def test_a_zone_outage_trips_the_breaker_instead_of_replacing_every_server(platform: Platform) -> None:
+    """SimCloud takes a zone down for real: the provisioner finds its servers in error and says so, and the failover
+    service replaces the first and holds the rest, because half of the group failing at once is an outage, not
+    servers to replace."""
+    tag = f"zone-{uuid.uuid4().hex[:6]}"
+    config = {"boot_seconds": 0.3, "stop_seconds": 0.2, "terminate_seconds": 0.2, "zones": ["sim-1a", "sim-1b"]}
+    async with platform.client() as admin:
+        added = await admin.post("/v1/clouds", json={"name": tag, "driver": "simcloud", "config": config})
+        assert added.status_code == 201, added.text
+        cloud = added.json()["id"]
+        body = {
+            "name": tag, "target": {"kind": "tag", "key": "app", "value": tag}, "grace_seconds": 0,
+            "action": "replace", "breaker": {"max_unhealthy_percent": 30},
+        }  # fmt: skip
+        policy = (await admin.post("/v1/health-policies", json=body)).json()
+        launch = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small", "tags": {"app": tag}}
+        zones: dict[str, list[str]] = {"sim-1a": [], "sim-1b": []}
+        for n, zone in enumerate(["sim-1a", "sim-1a", "sim-1a", "sim-1b", "sim-1b", "sim-1b"]):
+            answer = await admin.post("/v1/instances", json={**launch, "zone": zone, "name": f"{tag}-{n}"})
+            assert answer.status_code == 202, answer.text
+            zones[zone].append(answer.json()["id"])
+        for instance_id in zones["sim-1a"] + zones["sim-1b"]:
+            await wait_for_state(admin, instance_id, "running")
+
+        down = await admin.put(f"/v1/clouds/{cloud}/simulation/zones/sim-1a", json={"state": "down"})
+        assert down.status_code == 200, down.text
+        for instance_id in zones["sim-1a"]:
+            await wait_for_state(admin, instance_id, "error", within=30)
+
+        async def judged() -> list[dict[str, Any]] | None:
+            items = (await admin.get("/v1/instance-health", params={"policy_id": policy["id"]})).json()["items"]
+            failed = [i for i in items if i["instance_id"] in zones["sim-1a"] and i["health"] == "unhealthy"]
+            return failed if len(failed) == 3 else None
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while (failed := await judged()) is None:
+            assert asyncio.get_running_loop().time() < deadline, "the outage's servers were not judged unhealthy"
+            await asyncio.sleep(0.2)
+        shown = (await admin.get(f"/v1/health-policies/{policy['id']}")).json()
+        assert shown["breaker"]["open"] is True, shown
+        # One replaced before the breaker tripped; the others held, not replaced into the dead zone.
+        assert sorted(i["remediation"] or "held" for i in failed) == ["held", "held", "replace"], failed
+        launched = (await admin.get("/v1/instances", params={"cloud_id": cloud, "limit": 100})).json()["items"]
+        by_failover = [i for i in launched if (i.get("requested_by") or "").startswith("failover:")]
+        assert len(by_failover) == 1, by_failover
+        items = (await admin.get("/v1/instance-health", params={"policy_id": policy["id"]})).json()["items"]
+        assert {i["instance_id"]: i["health"] for i in items if i["instance_id"] in zones["sim-1b"]} == dict.fromkeys(
+            zones["sim-1b"], "healthy"
+        )
+        up = await admin.put(f"/v1/clouds/{cloud}/simulation/zones/sim-1a", json={"state": "up"})
+        assert up.status_code == 200, up.text
