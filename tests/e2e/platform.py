@@ -30,7 +30,7 @@ class Platform:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ports = {name: free_port() for name in ("gateway", "provisioner", "audit")}
+        ports = {name: free_port() for name in ("gateway", "provisioner", "audit", "scaler")}
         env = service_env(
             env="test",
             database_url=self.database_url,
@@ -46,6 +46,7 @@ class Platform:
             log_format="text",
             gateway_provisioner_url=f"http://127.0.0.1:{ports['provisioner']}",
             gateway_audit_url=f"http://127.0.0.1:{ports['audit']}",
+            gateway_scaler_url=f"http://127.0.0.1:{ports['scaler']}",
             provisioner_follow_interval="0.05",
             # Accounts added through the API point at the stand-ins on 127.0.0.1 (moto): loopback is allowed here.
             provisioner_endpoint_deny="",
@@ -60,7 +61,7 @@ class Platform:
         return f"http://127.0.0.1:{self.processes['gateway'].port}"
 
     def start(self, *names: str) -> None:
-        chosen = names or ("provisioner", "audit", "gateway")
+        chosen = names or ("provisioner", "audit", "scaler", "gateway")
         for name in chosen:
             self.processes[name].start()
         for name in chosen:

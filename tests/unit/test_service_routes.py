@@ -15,9 +15,14 @@ from kernel.identity import Permission
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.gateway.proxy.routes import declared_routes
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
+from services.scaler.routes import ROUTERS as SCALER_ROUTERS
 from tests.offline import gateway_app
 
-SERVICES: dict[str, tuple[APIRouter, ...]] = {"provisioner": PROVISIONER_ROUTERS, "audit": AUDIT_ROUTERS}
+SERVICES: dict[str, tuple[APIRouter, ...]] = {
+    "provisioner": PROVISIONER_ROUTERS,
+    "audit": AUDIT_ROUTERS,
+    "scaler": SCALER_ROUTERS,
+}
 
 
 @pytest.fixture
