@@ -195,7 +195,7 @@ def cpu(instance_ids: list[str], value: float) -> MetricsSampled:
 
 async def test_bad_input_is_422_naming_the_field(client: httpx.AsyncClient, cloud: Cloud) -> None:
     group = await make_group(client)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"name": "x", "min_size": 5, "max_size": 2}, "body.min_size"),
         ({"name": "x", "min_size": 1, "max_size": 3, "desired": 4}, "body.desired"),
         ({"name": "x", "template_version": 9}, "body.template_version"),
