@@ -1,31 +1,21 @@
-"""The scaler app on real PostgreSQL and RabbitMQ: events published on the bus, commands read off it. What answers
-the commands here is a small stand-in for the provisioner's commands consumer: it answers each launch with the
-lifecycle events the provisioner publishes (or with `instance.failed`, like a cloud that fails every launch)."""
+"""The scaler app on real PostgreSQL and RabbitMQ: events published on the bus, commands read off it and answered by
+the stand-in of the provisioner's commands consumer (tests/integration/scaler_standin.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aio_pika.abc import AbstractIncomingMessage
 from fastapi import FastAPI
 
 from kernel.bus import Bus
-from kernel.commands import SCALING_GROUP_TAG, LaunchInstance, TerminateInstance
+from kernel.commands import SCALING_GROUP_TAG, LaunchInstance
 from kernel.events import (
-    Envelope,
-    EventPayload,
-    InstanceFailed,
-    InstanceLaunched,
-    InstanceRequested,
-    InstanceRunning,
-    InstanceTerminated,
     MetricPoint,
     MetricsSampled,
     TemplateCreated,
@@ -35,94 +25,13 @@ from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.scaler.app import create_app
 from services.scaler.settings import ScalerSettings
+from tests.integration.scaler_standin import BINDINGS, Cloud, eventually
 from tests.signing import identity_headers
 
 pytestmark = pytest.mark.integration
 
 P1 = identity_headers("p1")
 T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 15.0, what: str = "") -> T:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = await probe()
-        if found is not None and found is not False:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-@dataclass
-class Cloud:
-    """Answers the scaler's commands as the provisioner would, after it; `fail` makes every launch fail."""
-
-    bus: Bus
-    fail: bool = False
-    commands: list[Envelope] = field(default_factory=list)
-    scaling: list[Envelope] = field(default_factory=list)
-    alive: set[str] = field(default_factory=set)
-    most_alive: int = 0
-    seen: set[uuid.UUID] = field(default_factory=set)
-
-    async def publish(self, *payloads: EventPayload, project: str = "p1") -> None:
-        envelopes = [new_event(p, project_id=project, correlation_id="c") for p in payloads]
-        await self.bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in envelopes])
-
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
-        envelope = Envelope.model_validate_json(message.body)
-        await message.ack()
-        # The outbox publishes at least once; the provisioner's inbox drops what it has handled, and so does this.
-        if envelope.id in self.seen:
-            return
-        self.seen.add(envelope.id)
-        if envelope.type.startswith("scaling"):
-            self.scaling.append(envelope)
-            return
-        self.commands.append(envelope)
-        if envelope.type == LaunchInstance.TYPE:
-            launch = LaunchInstance.model_validate(envelope.payload)
-            iid = launch.instance_id
-            self.alive.add(iid)
-            self.most_alive = max(self.most_alive, len(self.alive))
-            requested = InstanceRequested(
-                instance_id=iid,
-                cloud_id="sim",
-                name=launch.name or iid,
-                image_id="img",
-                flavor_id="small",
-                zone="zone-a",
-                tags=launch.tags,
-                template_id=launch.template_id,
-                template_version=launch.template_version,
-            )
-            if self.fail:
-                await self.publish(
-                    requested,
-                    InstanceFailed(
-                        instance_id=iid, cloud_id="sim", provider_id=None, reason="the cloud refused the launch"
-                    ),
-                )
-            else:
-                await self.publish(
-                    requested,
-                    InstanceLaunched(
-                        instance_id=iid, cloud_id="sim", provider_id=iid, flavor_id="small", image_id="img"
-                    ),
-                    InstanceRunning(
-                        instance_id=iid, cloud_id="sim", provider_id=iid, flavor_id="small", previous_state="pending"
-                    ),
-                )
-        elif envelope.type == TerminateInstance.TYPE:
-            iid = TerminateInstance.model_validate(envelope.payload).instance_id
-            self.alive.discard(iid)
-            await self.publish(InstanceTerminated(instance_id=iid, cloud_id="sim", provider_id=iid))
-
-    def launched(self) -> list[str]:
-        return [e.payload["instance_id"] for e in self.commands if e.type == LaunchInstance.TYPE]
-
-    def terminated(self) -> list[str]:
-        return [e.payload["instance_id"] for e in self.commands if e.type == TerminateInstance.TYPE]
 
 
 @pytest.fixture
@@ -151,7 +60,7 @@ async def cloud(settings: ScalerSettings, app: FastAPI) -> AsyncIterator[Cloud]:
     bus = Bus(kernel.amqp_url.get_secret_value(), prefix=kernel.bus_prefix, service="provisioner-standin")
     await bus.connect()
     cloud = Cloud(bus)
-    await bus.subscribe(bindings=("provisioner.#", "scaling.#", "scaling_group.#", "scaling_policy.#"), callback=cloud, max_deliveries=5, prefetch=50)
+    await bus.subscribe(bindings=BINDINGS, callback=cloud, max_deliveries=5, prefetch=50)
     await cloud.publish(TemplateCreated(template_id="tpl", name="web"))
     yield cloud
     await bus.close()
