@@ -22,6 +22,7 @@ from clanavi.cli import (
     prices,
     resources,
     runs,
+    scaling,
     service,
     templates,
 )
@@ -56,6 +57,7 @@ for name, group in (
     ("scripts", templates.scripts),
     ("templates", templates.templates),
     ("clusters", clusters.group),
+    ("scaling-groups", scaling.group),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

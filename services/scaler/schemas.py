@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scaler.groups.domain import DEFAULT_TERMINATION, TerminationPolicy
 
 __all__ = [
+    "ItemsOf",
     "ActivityOut",
     "GroupIn",
     "GroupOut",
@@ -25,6 +26,15 @@ __all__ = [
     "ProtectionIn",
     "StepIn",
 ]
+
+T = TypeVar("T")
+
+
+class ItemsOf(BaseModel, Generic[T]):
+    """A short list answered whole."""
+
+    items: list[T]
+
 
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 Size = Field(ge=0, le=10_000)

@@ -20,6 +20,8 @@ SIM_CONFIG = {"boot_seconds": 0.2, "stop_seconds": 0.1, "start_seconds": 0.1, "t
 PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me")}
 # The role of each project's cluster.
 CLUSTER_ROLE = "web"
+# The lifecycle hook of each project's scaling group.
+SCALING_HOOK = "drain"
 
 
 @dataclass
@@ -116,6 +118,31 @@ async def populate(tenant: Tenant) -> None:
     waiting = created(await c.post("/v1/instances", json={**launch, "name": f"big-{tenant.project}"}))
     ids["approval_id"] = waiting["approval"]["id"]
     created(await c.put("/v1/guardrails", json={}))
+    await scaling_group(tenant)
+
+
+async def scaling_group(tenant: Tenant) -> None:
+    """A scaling group of no members over the project's template (once the scaler has heard of the template), with a
+    policy and a terminating hook."""
+    c, ids = tenant.client, tenant.ids
+    group = {
+        "name": "web",
+        "template_id": ids["template_id"],
+        "template_version": 1,
+        "min_size": 0,
+        "max_size": 2,
+        "lifecycle_hooks": [{"name": SCALING_HOOK, "transition": "terminating", "timeout_seconds": 60}],
+    }
+
+    async def made() -> dict[str, Any] | None:
+        answer = await c.post("/v1/scaling-groups", json=group)
+        return None if answer.status_code == 422 else created(answer)
+
+    ids["scaling_group_id"] = (await eventually(made, what="the scaler to know the template"))["id"]
+    policy = {"name": "cpu", "kind": "target_tracking", "metric": "cpu_utilization", "target": 60}
+    ids["policy_id"] = created(await c.post(f"/v1/scaling-groups/{ids['scaling_group_id']}/policies", json=policy))[
+        "id"
+    ]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -195,6 +222,26 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/approvals/{approval_id}/reject"): {"reason": "too costly"},
         ("POST", "/v1/instances/{instance_id}/extend"): {"hours": 1},
         ("POST", "/v1/placements"): machine,
+        ("POST", "/v1/scaling-groups"): {
+            "name": "x",
+            "template_id": ids["template_id"],
+            "template_version": 1,
+            "min_size": 0,
+            "max_size": 1,
+        },
+        ("PATCH", "/v1/scaling-groups/{scaling_group_id}"): {"max_size": 2},
+        ("PUT", "/v1/scaling-groups/{scaling_group_id}/instances/{instance_id}/protection"): {"protected": True},
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/policies"): {
+            "name": "x",
+            "kind": "target_tracking",
+            "metric": "cpu_utilization",
+            "target": 50,
+        },
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/complete"): {
+            "instance_id": ids["instance_id"],
+            "result": "CONTINUE",
+        },
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/heartbeat"): {"instance_id": ids["instance_id"]},
     }
 
 
@@ -206,6 +253,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "project_id": "alpha",
         "version": "1",
         "role": CLUSTER_ROLE,
+        "hook": SCALING_HOOK,
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -230,6 +278,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/runs"),
     ("POST", "/v1/clusters"),
     ("POST", "/v1/placements"),
+    ("POST", "/v1/scaling-groups"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

@@ -176,6 +176,7 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "resource_id": "instance_id",
         "batch_id": "batch_id",
         "cluster_id": "cluster_id",
+        "template_id": "template_id",
         "user_id": None,
     }
     failures, checked = [], 0

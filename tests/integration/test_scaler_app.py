@@ -83,7 +83,7 @@ async def make_group(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 async def members(client: httpx.AsyncClient, group_id: str) -> list[dict[str, Any]]:
     answer = await client.get(f"/v1/scaling-groups/{group_id}/instances", headers=P1)
     assert answer.status_code == 200, answer.text
-    found: list[dict[str, Any]] = answer.json()
+    found: list[dict[str, Any]] = answer.json()["items"]
     return found
 
 

@@ -126,5 +126,5 @@ async def test_kill_9_mid_decision_loses_nothing_and_launches_nothing_twice(
         for gid in ids:
             group = (await client.get(f"/v1/scaling-groups/{gid}")).json()
             assert group["desired"] == MAX
-            members = (await client.get(f"/v1/scaling-groups/{gid}/instances")).json()
+            members = (await client.get(f"/v1/scaling-groups/{gid}/instances")).json()["items"]
             assert len(members) == MAX

@@ -19,7 +19,7 @@ from services.scaler.state import uow_of
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/scaling-groups/{group_id}", responses=problem_responses(401, 422))
+router = APIRouter(prefix="/v1/scaling-groups/{scaling_group_id}", responses=problem_responses(401, 422))
 routes = Routes(router, "scaling groups")
 
 ActivitySort = Literal["at"]
@@ -28,9 +28,9 @@ ActivityPaging = Annotated[PageRequest, Depends(page_query(ActivitySort, default
 
 @routes.get("/activities", Page[ActivityOut], "A scaling group's activities, newest first", problems=(404,))
 async def list_scaling_activities(
-    request: Request, group_id: str, caller: Reader, paging: ActivityPaging
+    request: Request, scaling_group_id: str, caller: Reader, paging: ActivityPaging
 ) -> Page[ActivityOut]:
-    found, next_cursor = await answers.activities(uow_of(request), caller, group_id, paging)
+    found, next_cursor = await answers.activities(uow_of(request), caller, scaling_group_id, paging)
     items = [
         ActivityOut(
             id=a.id, at=a.at, kind=a.kind, instance_id=a.instance_id, description=a.description, details=a.details
@@ -48,12 +48,12 @@ async def list_scaling_activities(
 )
 async def get_scaling_history(
     request: Request,
-    group_id: str,
+    scaling_group_id: str,
     caller: Reader,
     minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> HistoryOut:
-    points = await answers.history(uow_of(request), caller, group_id, minutes, limit)
+    points = await answers.history(uow_of(request), caller, scaling_group_id, minutes, limit)
     return HistoryOut(
         points=[
             HistoryPointOut(at=p.at, desired=p.desired, actual=p.actual, metric=p.metric, value=p.value) for p in points
@@ -71,9 +71,9 @@ async def get_scaling_history(
     "terminated either way.",
 )
 async def complete_scaling_hook(
-    request: Request, group_id: str, hook: str, body: HookAnswerIn, caller: Operator
+    request: Request, scaling_group_id: str, hook: str, body: HookAnswerIn, caller: Operator
 ) -> Response:
-    await answers.answer_hook(uow_of(request), caller, group_id, hook, body.instance_id, body.result)
+    await answers.answer_hook(uow_of(request), caller, scaling_group_id, hook, body.instance_id, body.result)
     return Response(status_code=204)
 
 
@@ -85,7 +85,7 @@ async def complete_scaling_hook(
     problems=(403, 404, 409),
 )
 async def heartbeat_scaling_hook(
-    request: Request, group_id: str, hook: str, body: HeartbeatIn, caller: Operator
+    request: Request, scaling_group_id: str, hook: str, body: HeartbeatIn, caller: Operator
 ) -> Response:
-    await answers.heartbeat(uow_of(request), caller, group_id, hook, body.instance_id)
+    await answers.heartbeat(uow_of(request), caller, scaling_group_id, hook, body.instance_id)
     return Response(status_code=204)

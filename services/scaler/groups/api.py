@@ -16,7 +16,7 @@ from kernel.pagination import Page
 from services.scaler.groups import handlers
 from services.scaler.groups.answers import group_out, member_out
 from services.scaler.groups.repository import GroupFilter
-from services.scaler.schemas import GroupIn, GroupOut, GroupPatch, MemberOut, ProtectionIn
+from services.scaler.schemas import GroupIn, GroupOut, GroupPatch, ItemsOf, MemberOut, ProtectionIn
 from services.scaler.state import correlation_id, uow_of
 
 __all__ = ["router"]
@@ -56,48 +56,49 @@ async def list_scaling_groups(
     return Page[GroupOut](items=[group_out(g) for g in found], next_cursor=next_cursor)
 
 
-@routes.get("/{group_id}", GroupOut, "Read a scaling group", problems=(404,))
-async def get_scaling_group(request: Request, group_id: str, caller: Reader) -> GroupOut:
-    return group_out(await handlers.get(uow_of(request), caller, group_id))
+@routes.get("/{scaling_group_id}", GroupOut, "Read a scaling group", problems=(404,))
+async def get_scaling_group(request: Request, scaling_group_id: str, caller: Reader) -> GroupOut:
+    return group_out(await handlers.get(uow_of(request), caller, scaling_group_id))
 
 
 @routes.patch(
-    "/{group_id}",
+    "/{scaling_group_id}",
     GroupOut,
     "Change a scaling group",
     problems=(403, 404),
     description="Only the fields given change. A new `desired` is a decision (`scaling.decided`) acted on at once.",
 )
-async def update_scaling_group(request: Request, group_id: str, body: GroupPatch, caller: Operator) -> GroupOut:
-    return group_out(await handlers.update(uow_of(request), caller, group_id, body))
+async def update_scaling_group(request: Request, scaling_group_id: str, body: GroupPatch, caller: Operator) -> GroupOut:
+    return group_out(await handlers.update(uow_of(request), caller, scaling_group_id, body))
 
 
 @routes.delete(
-    "/{group_id}",
+    "/{scaling_group_id}",
     None,
     "Delete a scaling group",
     status=204,
     problems=(403, 404, 409),
     description="Only a group without members (set `min_size` and `desired` to 0 first).",
 )
-async def delete_scaling_group(request: Request, group_id: str, caller: Operator) -> Response:
-    await handlers.delete(uow_of(request), caller, group_id)
+async def delete_scaling_group(request: Request, scaling_group_id: str, caller: Operator) -> Response:
+    await handlers.delete(uow_of(request), caller, scaling_group_id)
     return Response(status_code=204)
 
 
-@routes.get("/{group_id}/instances", list[MemberOut], "List a scaling group's members", problems=(404,))
-async def list_scaling_group_instances(request: Request, group_id: str, caller: Reader) -> list[MemberOut]:
-    return [member_out(m) for m in await handlers.members(uow_of(request), caller, group_id)]
+@routes.get("/{scaling_group_id}/instances", ItemsOf[MemberOut], "List a scaling group's members", problems=(404,))
+async def list_scaling_group_instances(request: Request, scaling_group_id: str, caller: Reader) -> ItemsOf[MemberOut]:
+    found = await handlers.members(uow_of(request), caller, scaling_group_id)
+    return ItemsOf[MemberOut](items=[member_out(m) for m in found])
 
 
 @routes.put(
-    "/{group_id}/instances/{instance_id}/protection",
+    "/{scaling_group_id}/instances/{instance_id}/protection",
     MemberOut,
     "Protect a member from scale-in, or stop protecting it",
     problems=(403, 404),
 )
 async def protect_scaling_group_instance(
-    request: Request, group_id: str, instance_id: str, body: ProtectionIn, caller: Operator
+    request: Request, scaling_group_id: str, instance_id: str, body: ProtectionIn, caller: Operator
 ) -> MemberOut:
-    member = await handlers.protect(uow_of(request), caller, group_id, instance_id, body.protected)
+    member = await handlers.protect(uow_of(request), caller, scaling_group_id, instance_id, body.protected)
     return member_out(member)

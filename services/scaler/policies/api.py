@@ -9,12 +9,12 @@ from kernel.authz import Operator, Reader
 from kernel.http import Routes, problem_responses
 from services.scaler.policies import handlers
 from services.scaler.policies.domain import Policy
-from services.scaler.schemas import PolicyIn, PolicyOut, StepIn
+from services.scaler.schemas import ItemsOf, PolicyIn, PolicyOut, StepIn
 from services.scaler.state import uow_of
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/scaling-groups/{group_id}/policies", responses=problem_responses(401, 422))
+router = APIRouter(prefix="/v1/scaling-groups/{scaling_group_id}/policies", responses=problem_responses(401, 422))
 routes = Routes(router, "scaling policies")
 
 
@@ -52,21 +52,22 @@ def policy_out(p: Policy) -> PolicyOut:
     "in `time_zone`, setting `min_size`/`max_size`/`desired`). The group scales out if any policy says so, in only "
     "if all agree. A metric nobody publishes, or a cron that never fires, is refused.",
 )
-async def create_scaling_policy(request: Request, group_id: str, body: PolicyIn, caller: Operator) -> PolicyOut:
-    return policy_out(await handlers.create(uow_of(request), caller, group_id, body))
+async def create_scaling_policy(request: Request, scaling_group_id: str, body: PolicyIn, caller: Operator) -> PolicyOut:
+    return policy_out(await handlers.create(uow_of(request), caller, scaling_group_id, body))
 
 
-@routes.get("", list[PolicyOut], "List a scaling group's policies", problems=(404,))
-async def list_scaling_policies(request: Request, group_id: str, caller: Reader) -> list[PolicyOut]:
-    return [policy_out(p) for p in await handlers.list_policies(uow_of(request), caller, group_id)]
+@routes.get("", ItemsOf[PolicyOut], "List a scaling group's policies", problems=(404,))
+async def list_scaling_policies(request: Request, scaling_group_id: str, caller: Reader) -> ItemsOf[PolicyOut]:
+    found = await handlers.list_policies(uow_of(request), caller, scaling_group_id)
+    return ItemsOf[PolicyOut](items=[policy_out(p) for p in found])
 
 
 @routes.get("/{policy_id}", PolicyOut, "Read a scaling policy", problems=(404,))
-async def get_scaling_policy(request: Request, group_id: str, policy_id: str, caller: Reader) -> PolicyOut:
-    return policy_out(await handlers.get(uow_of(request), caller, group_id, policy_id))
+async def get_scaling_policy(request: Request, scaling_group_id: str, policy_id: str, caller: Reader) -> PolicyOut:
+    return policy_out(await handlers.get(uow_of(request), caller, scaling_group_id, policy_id))
 
 
 @routes.delete("/{policy_id}", None, "Delete a scaling policy", status=204, problems=(403, 404))
-async def delete_scaling_policy(request: Request, group_id: str, policy_id: str, caller: Operator) -> Response:
-    await handlers.delete(uow_of(request), caller, group_id, policy_id)
+async def delete_scaling_policy(request: Request, scaling_group_id: str, policy_id: str, caller: Operator) -> Response:
+    await handlers.delete(uow_of(request), caller, scaling_group_id, policy_id)
     return Response(status_code=204)
