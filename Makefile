@@ -43,3 +43,4 @@ bench: install
 	@$(PY) -m bench.placement
 	@$(PY) -m bench.script_runs
 	@$(PY) -m bench.clusters
+	@$(PY) -m bench.scaling

@@ -30,7 +30,8 @@ SCHEMA = "scaler"
 
 def create_app(settings: ScalerSettings | None = None) -> FastAPI:
     settings = settings or ScalerSettings()
-    runtime = ServiceRuntime("scaler", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    kernel = settings.kernel.model_copy(update={"consumer_prefetch": settings.consumer_prefetch})
+    runtime = ServiceRuntime("scaler", kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[Repositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tuning = Tuning(settings.backoff_base_seconds, settings.backoff_max_seconds)
 

@@ -51,6 +51,8 @@ _INSTANCE_EVENTS = frozenset(
 
 
 def handler(tuning: decisions.Tuning) -> Handler[Repositories]:
+    known = decisions.KnownNames()
+
     async def on_event(tx: ScalerTransaction, envelope: Envelope) -> None:
         now = datetime.now(UTC)
         if envelope.type.startswith("instance_refresh."):
@@ -62,7 +64,7 @@ def handler(tuning: decisions.Tuning) -> Handler[Repositories]:
                 return
         event = parse_payload(envelope)
         if isinstance(event, MetricsSampled):
-            await decisions.on_metrics(tx, envelope.project_id, event, now)
+            await decisions.on_metrics(tx, envelope.project_id, event, now, known)
         elif isinstance(event, _TEMPLATE_EVENTS):
             await on_template_event(tx, envelope.project_id, event)
         elif envelope.type in _INSTANCE_EVENTS or isinstance(event, CommandRefused):

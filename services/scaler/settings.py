@@ -17,3 +17,7 @@ class ScalerSettings(ServiceSettings):
     backoff_max_seconds: float = Field(default=600.0, gt=0, le=86_400)
     # How long a group's history of desired / actual / metric is kept.
     history_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    # Deliveries taken at once (the kernel's CLANAVI_CONSUMER_PREFETCH for the other services): the scaler's
+    # transactions each decide for different groups and run side by side, up to the pool's size less two, each
+    # handling up to 32 deliveries; a prefetch of 32 would keep all but one of them idle.
+    consumer_prefetch: int = Field(default=256, ge=1, le=1000)

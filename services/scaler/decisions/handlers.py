@@ -32,6 +32,7 @@ from services.scaler.policies.domain import Policy
 from services.scaler.unit_of_work import ScalerTransaction
 
 __all__ = [
+    "KnownNames",
     "Outcome",
     "Tuning",
     "act",
@@ -200,14 +201,35 @@ def backed_off(out: Outcome, instance_id: str, why: str, now: datetime, tuning: 
     out.note("launch_failed", f"launch of {instance_id} failed: {why}; no launch before {until:%H:%M:%S}", instance_id)
 
 
-async def on_metrics(tx: ScalerTransaction, project_id: str, batch: MetricsSampled, now: datetime) -> None:
-    """Decide for every group the batch has samples of, as it arrives."""
+class KnownNames:
+    """The metric names each project's agents are known to publish, as far as this process has seen: names are only
+    ever added, so one seen needs no statement again."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+
+    def new(self, project_id: str, names: set[str]) -> set[str]:
+        fresh = {n for n in names if (project_id, n) not in self._seen}
+        self._seen.update((project_id, n) for n in fresh)
+        return fresh
+
+
+async def on_metrics(
+    tx: ScalerTransaction, project_id: str, batch: MetricsSampled, now: datetime, known: KnownNames | None = None
+) -> None:
+    """Decide for every group the batch has samples of, as it arrives. A few statements per batch, whatever its size:
+    the members it names, the groups (locked), their policies and members; then one write per table."""
     if batch.source == "agent":
-        await tx.repos.metric_names.add(project_id, (s.name for s in batch.samples))
+        names = {s.name for s in batch.samples}
+        fresh = known.new(project_id, names) if known is not None else names
+        if fresh:
+            await tx.repos.metric_names.add(project_id, fresh)
     instance_ids = {s.instance_id for s in batch.samples if s.instance_id is not None}
-    members_by_id = {
-        m.instance_id: m for m in await tx.repos.members.by_ids(sorted(instance_ids)) if m.project_id == project_id
-    }
+    members_by_id = (
+        {m.instance_id: m for m in await tx.repos.members.by_ids(sorted(instance_ids)) if m.project_id == project_id}
+        if instance_ids
+        else {}
+    )
     group_ids = {m.group_id for m in members_by_id.values()}
     group_ids.update(s.labels[GROUP_LABEL] for s in batch.samples if s.instance_id is None and GROUP_LABEL in s.labels)
     if not group_ids:

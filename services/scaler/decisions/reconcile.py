@@ -56,7 +56,9 @@ def apply_schedule(out: Outcome, policy: Policy, now: datetime) -> None:
 
 
 async def _reconcile_chunk(tx: ScalerTransaction, ids: list[str], now: datetime) -> None:
-    groups: list[Group] = await tx.repos.groups.lock_many(ids)
+    # A group a decision holds is left to the next pass: repairs never hold up the metric path.
+    groups: list[Group] = await tx.repos.groups.lock_many(ids, skip_locked=True)
+    ids = [g.id for g in groups]
     members: dict[str, list[Member]] = defaultdict(list)
     for member in await tx.repos.members.of_groups(ids):
         members[member.group_id].append(member)

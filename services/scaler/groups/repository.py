@@ -144,11 +144,12 @@ class GroupRepository:
         )
         return None if row is None else group_of(row)
 
-    async def lock_many(self, group_ids: Sequence[str]) -> list[Group]:
+    async def lock_many(self, group_ids: Sequence[str], *, skip_locked: bool = False) -> list[Group]:
         """The groups, locked in id order (so two transactions locking the same groups never wait on each other in
-        a circle)."""
+        a circle); with `skip_locked`, only those no other transaction holds."""
+        skip = " SKIP LOCKED" if skip_locked else ""
         rows = await self._conn.fetch(
-            f"SELECT {_GROUP} FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", list(group_ids)
+            f"SELECT {_GROUP} FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE{skip}", list(group_ids)
         )
         return [group_of(row) for row in rows]
 
