@@ -33,12 +33,14 @@ def create_app(settings: ScalerSettings | None = None) -> FastAPI:
     kernel = settings.kernel.model_copy(update={"consumer_prefetch": settings.consumer_prefetch})
     runtime = ServiceRuntime("scaler", kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[Repositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
-    tuning = Tuning(settings.backoff_base_seconds, settings.backoff_max_seconds)
+    tuning = Tuning(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.history_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
-            await runtime.start_consumer(consumers.BINDINGS, uow, consumers.handler(tuning))
+            await runtime.start_consumer(
+                consumers.BINDINGS, uow, consumers.handler(tuning), handle_many=consumers.batch_handler(tuning)
+            )
             runtime.spawn(
                 reconcile_forever(uow, settings.reconcile_seconds, history_hours=settings.history_hours),
                 name="reconcile",

@@ -1,12 +1,17 @@
 """What the scaler takes from the bus: metric samples (it decides as each batch arrives), what came of its commands
-and of its groups' members, template versions, and the end of instance refreshes."""
+and of its groups' members, template versions, and the end of instance refreshes.
+
+The deliveries waiting together are handled together: their metric samples in one decision per project (the latest
+sample of each member's or group's metric), after the other events in the order they came."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from kernel.consumer import Handler
-from kernel.events import CommandRefused, Envelope, MetricsSampled, parse_payload
+from kernel.consumer import BatchHandler, Handler
+from kernel.events import Envelope, MetricsSampled, parse_payload
 from kernel.events.templates import (
     TemplateCreated,
     TemplateDeleted,
@@ -19,7 +24,7 @@ from services.scaler.decisions.outcomes import on_instance_event, on_refresh_end
 from services.scaler.templates.handlers import on_template_event
 from services.scaler.unit_of_work import Repositories, ScalerTransaction
 
-__all__ = ["BINDINGS", "handler"]
+__all__ = ["BINDINGS", "batch_handler", "handler"]
 
 BINDINGS = (
     "metrics.sampled.*",
@@ -36,7 +41,8 @@ _TEMPLATE_EVENTS = (
     TemplateVersionDeleted,
     TemplateDeleted,
 )
-_INSTANCE_EVENTS = frozenset(
+# What the scaler follows of its members' lives (the rest of `instance.*` tells it nothing).
+_MEMBER_EVENTS = frozenset(
     {
         "instance.requested",
         "instance.launched",
@@ -50,24 +56,35 @@ _INSTANCE_EVENTS = frozenset(
 )
 
 
-def handler(tuning: decisions.Tuning) -> Handler[Repositories]:
+def batch_handler(tuning: decisions.Tuning) -> BatchHandler[Repositories]:
     known = decisions.KnownNames()
 
-    async def on_event(tx: ScalerTransaction, envelope: Envelope) -> None:
+    async def on_events(tx: ScalerTransaction, envelopes: Sequence[Envelope]) -> None:
         now = datetime.now(UTC)
-        if envelope.type.startswith("instance_refresh."):
-            # The failover service's events, read by field: the scaler needs two of them and no import of its schemas.
-            await on_refresh_ended(tx, envelope.project_id, envelope.payload)
-            return
-        if envelope.type != MetricsSampled.TYPE and envelope.type not in _INSTANCE_EVENTS:
-            if not envelope.type.startswith("template."):
-                return
-        event = parse_payload(envelope)
-        if isinstance(event, MetricsSampled):
-            await decisions.on_metrics(tx, envelope.project_id, event, now, known)
-        elif isinstance(event, _TEMPLATE_EVENTS):
-            await on_template_event(tx, envelope.project_id, event)
-        elif envelope.type in _INSTANCE_EVENTS or isinstance(event, CommandRefused):
-            await on_instance_event(tx, envelope.project_id, event, now, tuning)
+        sampled: dict[str, list[MetricsSampled]] = defaultdict(list)
+        for envelope in envelopes:
+            if envelope.type == MetricsSampled.TYPE:
+                sampled[envelope.project_id].append(MetricsSampled.model_validate(envelope.payload))
+            elif envelope.type.startswith("instance_refresh."):
+                # The failover service's events, read by field: two of them, and no import of its schemas.
+                await on_refresh_ended(tx, envelope.project_id, envelope.payload)
+            elif envelope.type.startswith("template."):
+                event = parse_payload(envelope)
+                if isinstance(event, _TEMPLATE_EVENTS):
+                    await on_template_event(tx, envelope.project_id, event)
+            elif envelope.type in _MEMBER_EVENTS:
+                await on_instance_event(tx, envelope.project_id, parse_payload(envelope), now, tuning)
+        for project_id, batches in sampled.items():
+            await decisions.on_metrics(tx, project_id, batches, now, known, tuning)
+
+    return on_events
+
+
+def handler(tuning: decisions.Tuning) -> Handler[Repositories]:
+    """One event at a time, as the batch handler handles a batch of one."""
+    many = batch_handler(tuning)
+
+    async def on_event(tx: ScalerTransaction, envelope: Envelope) -> None:
+        await many(tx, [envelope])
 
     return on_event

@@ -17,6 +17,8 @@ class ScalerSettings(ServiceSettings):
     backoff_max_seconds: float = Field(default=600.0, gt=0, le=86_400)
     # How long a group's history of desired / actual / metric is kept.
     history_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    # A group's history gets a point at most this often (and whenever its desired or actual capacity moves).
+    history_seconds: float = Field(default=10.0, ge=0, le=3600)
     # Deliveries taken at once (the kernel's CLANAVI_CONSUMER_PREFETCH for the other services): the scaler's
     # transactions each decide for different groups and run side by side, up to the pool's size less two, each
     # handling up to 32 deliveries; a prefetch of 32 would keep all but one of them idle.

@@ -48,6 +48,8 @@ class Platform:
             gateway_audit_url=f"http://127.0.0.1:{ports['audit']}",
             gateway_scaler_url=f"http://127.0.0.1:{ports['scaler']}",
             provisioner_follow_interval="0.05",
+            # Every sample a point on a scaling group's chart: the console's tests draw a few at once.
+            scaler_history_seconds="0",
             # Accounts added through the API point at the stand-ins on 127.0.0.1 (moto): loopback is allowed here.
             provisioner_endpoint_deny="",
             **{f"{name}_port": str(port) for name, port in ports.items()},

@@ -190,8 +190,12 @@ async def test_a_cloud_that_fails_every_launch_never_passes_max(client: httpx.As
     assert cloud.most_alive <= 3
     failed = [e for e in cloud.scaling if e.type == "scaling.launch_failed"]
     assert failed and all(e.payload["group_id"] == group["id"] for e in failed)
-    waits = [e.payload["until"] for e in cloud.scaling if e.type == "scaling.backed_off"]
-    assert waits == sorted(waits)
+    # Each failure in a row backs off until later than the one before (events may arrive out of that order).
+    backoffs = sorted(
+        (e.payload["failures"], e.payload["until"]) for e in cloud.scaling if e.type == "scaling.backed_off"
+    )
+    assert [f for f, _ in backoffs] == list(range(1, len(backoffs) + 1))
+    assert [u for _, u in backoffs] == sorted(u for _, u in backoffs)
     answer = (await client.get(f"/v1/scaling-groups/{group['id']}", headers=P1)).json()
     assert answer["failures"] >= 3 and answer["backoff_until"] is not None
     # Every launch command named its group, and every instance it made was terminated or is among the three.

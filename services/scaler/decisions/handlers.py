@@ -15,7 +15,7 @@ from typing import Any
 
 from kernel.commands import SCALING_GROUP_TAG, LaunchInstance, TerminateInstance
 from kernel.events import EventPayload
-from kernel.events.metrics import MetricsSampled
+from kernel.events.metrics import MetricPoint, MetricsSampled
 from kernel.events.scaling import (
     ScalingBackedOff,
     ScalingDecided,
@@ -38,6 +38,7 @@ __all__ = [
     "act",
     "backed_off",
     "finish_hook",
+    "latest",
     "on_metrics",
     "requested_by",
     "wait_in_hook",
@@ -52,6 +53,8 @@ GROUP_LABEL = "scaling_group"
 class Tuning:
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 600.0
+    # A group's history gets a point at most this often, and whenever its desired or actual capacity changes.
+    history_seconds: float = 10.0
 
 
 def requested_by(group: Group) -> str:
@@ -76,10 +79,14 @@ class Outcome:
         return self.group
 
 
-async def write(tx: ScalerTransaction, outcomes: Sequence[Outcome]) -> None:
-    """Save what `outcomes` changed, a statement per table for all of them."""
+async def write(tx: ScalerTransaction, outcomes: Sequence[Outcome], *, settings: bool = False) -> None:
+    """Save what `outcomes` changed, a statement per table for all of them (`settings`: the groups' settings changed
+    too, not only what decisions change)."""
     groups = [o.commit(tx) for o in outcomes]
-    await tx.repos.groups.save_many(groups)
+    if settings:
+        await tx.repos.groups.save_many(groups)
+    else:
+        await tx.repos.groups.save_state(groups)
     await tx.repos.members.save_many([m for o in outcomes for m in o.members])
     by_project: dict[str, list[Activity]] = defaultdict(list)
     for o in outcomes:
@@ -214,24 +221,40 @@ class KnownNames:
         return fresh
 
 
+def latest(batches: Sequence[MetricsSampled]) -> list[MetricPoint]:
+    """The samples of several batches (in the order they arrived), the latest of each metric of each member or group
+    only: a decision reads what its groups look like now."""
+    kept: dict[tuple[str, str | None, str | None], MetricPoint] = {}
+    for batch in batches:
+        for point in batch.samples:
+            key = (point.name, point.instance_id, None if point.instance_id else point.labels.get(GROUP_LABEL))
+            kept[key] = point
+    return list(kept.values())
+
+
 async def on_metrics(
-    tx: ScalerTransaction, project_id: str, batch: MetricsSampled, now: datetime, known: KnownNames | None = None
+    tx: ScalerTransaction,
+    project_id: str,
+    batches: Sequence[MetricsSampled],
+    now: datetime,
+    known: KnownNames | None = None,
+    tuning: Tuning = Tuning(),
 ) -> None:
-    """Decide for every group the batch has samples of, as it arrives. A few statements per batch, whatever its size:
-    the members it names, the groups (locked), their policies and members; then one write per table."""
-    if batch.source == "agent":
-        names = {s.name for s in batch.samples}
-        fresh = known.new(project_id, names) if known is not None else names
-        if fresh:
-            await tx.repos.metric_names.add(project_id, fresh)
-    instance_ids = {s.instance_id for s in batch.samples if s.instance_id is not None}
+    """Decide for every group the batches have samples of, as they arrive. A few statements for all of them, however
+    many: the members they name, the groups (locked), their policies and members; then one write per table."""
+    names = {s.name for b in batches if b.source == "agent" for s in b.samples}
+    fresh = known.new(project_id, names) if known is not None else names
+    if fresh:
+        await tx.repos.metric_names.add(project_id, fresh)
+    points = latest(batches)
+    instance_ids = {s.instance_id for s in points if s.instance_id is not None}
     members_by_id = (
         {m.instance_id: m for m in await tx.repos.members.by_ids(sorted(instance_ids)) if m.project_id == project_id}
         if instance_ids
         else {}
     )
     group_ids = {m.group_id for m in members_by_id.values()}
-    group_ids.update(s.labels[GROUP_LABEL] for s in batch.samples if s.instance_id is None and GROUP_LABEL in s.labels)
+    group_ids.update(s.labels[GROUP_LABEL] for s in points if s.instance_id is None and GROUP_LABEL in s.labels)
     if not group_ids:
         return
     groups = [g for g in await tx.repos.groups.lock_many(sorted(group_ids)) if g.project_id == project_id]
@@ -246,7 +269,7 @@ async def on_metrics(
         members[member.group_id].append(member)
     # The batch's samples by group and metric, each with when its member entered service (None: about the group).
     samples: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
-    for point in batch.samples:
+    for point in points:
         if point.instance_id is None:
             group_id = point.labels.get(GROUP_LABEL)
             if group_id is not None:
@@ -261,23 +284,28 @@ async def on_metrics(
         if out is None:
             continue
         outcomes.append(out)
-        first = next((p for p in policies[group.id] if p.id in out.group.readings), None)
-        reading = out.group.readings.get(first.id) if first is not None else None
         live = sum(1 for m in members[group.id] if m.live)
-        history.append(
-            (
-                group.id,
-                HistoryPoint(
-                    now,
-                    out.group.desired,
-                    live,
-                    first.metric if first is not None else None,
-                    reading.value if reading is not None else None,
-                ),
-            )
-        )
+        charted = _history_point(out.group, policies[group.id], live, now, tuning.history_seconds)
+        if charted is not None:
+            out.group = replace(out.group, charted_at=now)
+            history.append((group.id, charted))
     await write(tx, outcomes)
     await tx.repos.history.add_many(history)
+
+
+def _history_point(
+    group: Group, policies: Sequence[Policy], live: int, now: datetime, every: float
+) -> HistoryPoint | None:
+    """The point the group's history gets now, if it is due one: `every` seconds after the last, or at once when the
+    desired or actual capacity moved."""
+    first = next((p for p in policies if p.id in group.readings), None)
+    reading = group.readings.get(first.id) if first is not None else None
+    due = group.charted_at is None or (now - group.charted_at).total_seconds() >= every
+    moved = group.last_scaled_at == now or (reading is not None and reading.current != live)
+    if not (due or moved):
+        return None
+    metric = first.metric if first is not None else None
+    return HistoryPoint(now, group.desired, live, metric, reading.value if reading is not None else None)
 
 
 def _evaluate(

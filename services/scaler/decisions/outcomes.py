@@ -5,7 +5,7 @@ the members' states, backs off after failed launches, and then brings the group 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kernel.commands import SCALING_GROUP_TAG, LaunchInstance
@@ -60,6 +60,8 @@ async def on_instance_event(
     if locked is None:
         return
     out, members = locked
+    # Read under the group's lock: the group's times follow the order its changes are made in.
+    now = max(now, datetime.now(UTC))
     # The member as the group's lock found it (the event may race the group's own change of it).
     member = next((m for m in members if m.instance_id == instance_id), None)
     after = _follow(out, member, event, now, tuning)

@@ -83,6 +83,8 @@ class Group:
     readings: dict[str, Reading] = field(default_factory=dict)
     correlation_id: str = ""
     last_event_id: str | None = None
+    # When the group's history last got a point.
+    charted_at: datetime | None = None
 
     def hook_for(self, transition: Transition) -> Hook | None:
         return next((h for h in self.hooks if h.transition == transition), None)

@@ -140,7 +140,7 @@ async def update(uow: ScalerUnitOfWork, caller: Identity, group_id: str, body: G
             )
             out.note("decided", reason, previous=group.desired, desired=after.desired)
         act(out, await tx.repos.members.of_groups([group.id]), now)
-        await write(tx, [out])
+        await write(tx, [out], settings=True)
         return out.group
 
 

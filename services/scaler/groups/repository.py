@@ -3,6 +3,7 @@ lookups go by id (the events carry the project they are about)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +26,11 @@ _MEMBER = (
     "instance_id, group_id, project_id, state, created_at, zone, template_version, running_since, protected, hook,"
     " hook_deadline"
 )
+# What a new group's row is given (the times and charted_at take their defaults), and what is read of one.
+_INSERTED = _GROUP.replace(" created_at, updated_at,", "")
+_READ = f"{_GROUP}, charted_at"
 GROUP_LISTING = Listing(
-    f"SELECT {_GROUP} FROM groups",
+    f"SELECT {_READ} FROM groups",
     {"created_at": Column("created_at", "timestamptz"), "name": Column("name", "text")},
     Column("id", "text"),
 )
@@ -68,6 +72,7 @@ def group_of(row: asyncpg.Record) -> Group:
         readings={k: Reading(*v) for k, v in row["readings"].items()},
         correlation_id=row["correlation_id"],
         last_event_id=row["last_event_id"],
+        charted_at=row["charted_at"],
     )
 
 
@@ -119,7 +124,7 @@ class GroupRepository:
 
     async def add(self, group: Group) -> None:
         await self._conn.execute(
-            f"INSERT INTO groups ({_GROUP.replace(' created_at, updated_at,', '')})"
+            f"INSERT INTO groups ({_INSERTED})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
             " $22, $23, $24, $25)",
             *_group_args(group),
@@ -131,14 +136,14 @@ class GroupRepository:
 
     async def get(self, project_id: str, group_id: str) -> Group | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_GROUP} FROM groups WHERE id = $1 AND project_id = $2", group_id, project_id
+            f"SELECT {_READ} FROM groups WHERE id = $1 AND project_id = $2", group_id, project_id
         )
         return None if row is None else group_of(row)
 
     async def lock(self, group_id: str, project_id: str | None = None) -> Group | None:
         """The group, its row locked until the transaction ends: decisions about one group go one at a time."""
         row = await self._conn.fetchrow(
-            f"SELECT {_GROUP} FROM groups WHERE id = $1 AND ($2::text IS NULL OR project_id = $2) FOR UPDATE",
+            f"SELECT {_READ} FROM groups WHERE id = $1 AND ($2::text IS NULL OR project_id = $2) FOR UPDATE",
             group_id,
             project_id,
         )
@@ -149,7 +154,7 @@ class GroupRepository:
         a circle); with `skip_locked`, only those no other transaction holds."""
         skip = " SKIP LOCKED" if skip_locked else ""
         rows = await self._conn.fetch(
-            f"SELECT {_GROUP} FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE{skip}", list(group_ids)
+            f"SELECT {_READ} FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE{skip}", list(group_ids)
         )
         return [group_of(row) for row in rows]
 
@@ -172,6 +177,41 @@ class GroupRepository:
             [_group_args(g) for g in groups],
         )
 
+    async def save_state(self, groups: Sequence[Group]) -> None:
+        """Save what decisions change of the groups (their bounds, desired capacity, version, backoff, the window's
+        recommendations and the policies' readings), in one statement for them all: the hot path's only write to
+        this table."""
+        if not groups:
+            return
+        await self._conn.execute(
+            "UPDATE groups g SET min_size = u.min_size, max_size = u.max_size, desired = u.desired,"
+            " template_version = u.template_version, last_scaled_at = u.last_scaled_at, failures = u.failures,"
+            " backoff_until = u.backoff_until, recent = u.recent::jsonb, streaks = u.streaks::jsonb,"
+            " readings = u.readings::jsonb, last_event_id = u.last_event_id, charted_at = u.charted_at,"
+            " updated_at = now()"
+            " FROM unnest($1::text[], $2::integer[], $3::integer[], $4::integer[], $5::integer[], $6::timestamptz[],"
+            " $7::integer[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[])"
+            " AS u(id, min_size, max_size, desired, template_version, last_scaled_at, failures, backoff_until, recent,"
+            " streaks, readings, last_event_id, charted_at)"
+            " WHERE g.id = u.id",
+            [g.id for g in groups],
+            [g.min_size for g in groups],
+            [g.max_size for g in groups],
+            [g.desired for g in groups],
+            [g.template_version for g in groups],
+            [g.last_scaled_at for g in groups],
+            [g.failures for g in groups],
+            [g.backoff_until for g in groups],
+            [json.dumps([list(r) for r in g.recent]) for g in groups],
+            [json.dumps(g.streaks) for g in groups],
+            [
+                json.dumps({k: [r.value, r.samples, r.current, r.at, r.unit] for k, r in g.readings.items()})
+                for g in groups
+            ],
+            [g.last_event_id for g in groups],
+            [g.charted_at for g in groups],
+        )
+
     async def delete(self, group: Group) -> None:
         await self._conn.execute("DELETE FROM groups WHERE id = $1 AND project_id = $2", group.id, group.project_id)
 
@@ -185,7 +225,7 @@ class GroupRepository:
         return await fetch_page(self._conn, GROUP_LISTING, where, request, group_of)
 
     async def on_template(self, template_id: str) -> list[Group]:
-        rows = await self._conn.fetch(f"SELECT {_GROUP} FROM groups WHERE template_id = $1 FOR UPDATE", template_id)
+        rows = await self._conn.fetch(f"SELECT {_READ} FROM groups WHERE template_id = $1 FOR UPDATE", template_id)
         return [group_of(row) for row in rows]
 
 

@@ -49,6 +49,7 @@ def upgrade() -> None:
             recent jsonb NOT NULL DEFAULT '[]',
             streaks jsonb NOT NULL DEFAULT '{}',
             readings jsonb NOT NULL DEFAULT '{}',
+            charted_at timestamptz,
             correlation_id text NOT NULL,
             last_event_id text,
             UNIQUE (project_id, name)
