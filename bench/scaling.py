@@ -1,4 +1,4 @@
-"""The scaler's decision latency: `python -m bench.scaling [--groups 1000] [--seconds 30] [--every 10] [--per-event 1]`.
+"""The scaler's decision latency: `python -m bench.scaling [--groups 1000] [--seconds 30] [--every 10] [--per-event 50]`.
 
 Starts its own PostgreSQL and RabbitMQ and the scaler as a process (as `make run` runs it), and makes `--groups`
 scaling groups over one template, each with a target tracking policy (target 50) on a metric of the group itself
@@ -8,7 +8,8 @@ toward `desired`, never toward the capacity the policy reads), so each group's d
 exactly.
 
 Then, for `--seconds`, every group receives one sample a second, published `--per-event` samples to a
-`metrics.sampled` event (1: one event per sample, the most work per sample for the scaler). Most samples hold the
+`metrics.sampled` event (the provisioner's sampler sends a project's samples in events of up to 1,000; 1: one event per
+sample, as many small agents pushing at once, the most work per sample for the scaler). Most samples hold the
 group where it is (on target); each group steps up once every `--every` seconds (staggered across groups), which
 makes the scaler decide to scale out by one and send `provisioner.launch_instance`. Latency = the moment the bench
 published the sample that called for a launch -> the moment the bench received that launch command off the bus (its
@@ -62,7 +63,8 @@ TARGET = 50.0
 INTERNAL_KEY = uuid.uuid4().hex * 2
 PEERS_LOOP_SECONDS = {"kubernetes_hpa": 15, "aws_target_tracking": 60}
 METHOD = (
-    "scaler as its own process (`python -m services serve scaler`, defaults: pool 10, prefetch as the kernel's) on "
+    "scaler as its own process (`python -m services serve scaler`, its defaults: 2 consumer transactions of up to "
+    "100 deliveries, prefetch 400) on "
     "its own PostgreSQL 15 (fsync on) and RabbitMQ; the bench publishes metrics.sampled events with confirms and "
     "consumes the scaler's commands on one uvloop-less asyncio loop; latency = perf_counter at the confirmed publish "
     "of the sample that calls for a launch -> perf_counter when its provisioner.launch_instance reaches the bench"
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=positive, default=1000)
     parser.add_argument("--seconds", type=positive, default=30)
     parser.add_argument("--every", type=positive, default=10, help="each group steps up once every this many seconds")
-    parser.add_argument("--per-event", type=positive, default=1, help="samples per metrics.sampled event")
+    parser.add_argument("--per-event", type=positive, default=50, help="samples per metrics.sampled event")
     args = parser.parse_args(argv)
     exit_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="clanavi-bench-scaling-"))

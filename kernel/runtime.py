@@ -106,14 +106,19 @@ class ServiceRuntime:
         handle: Handler[R],
         *,
         handle_many: BatchHandler[R] | None = None,
+        concurrency: int | None = None,
+        batch_size: int = 32,
     ) -> None:
         """Subscribe to `bindings`; each event is handled by `handle` in a transaction of `uow` (or, given
-        `handle_many`, the fresh events of each batch together by it; a batch that fails goes event by event)."""
+        `handle_many`, the fresh events of each batch together by it; a batch that fails goes event by event).
+        At most `concurrency` transactions at once (by default the pool's size less two), each of up to `batch_size`
+        deliveries."""
         consumer = EventConsumer(
             uow,
             name=self.service,
             handle=handle,
-            concurrency=max(1, self.settings.db_pool_max - 2),
+            concurrency=concurrency or max(1, self.settings.db_pool_max - 2),
+            batch_size=batch_size,
             handle_many=handle_many,
         )
         await self.bus.subscribe(

@@ -39,7 +39,12 @@ def create_app(settings: ScalerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
             await runtime.start_consumer(
-                consumers.BINDINGS, uow, consumers.handler(tuning), handle_many=consumers.batch_handler(tuning)
+                consumers.BINDINGS,
+                uow,
+                consumers.handler(tuning),
+                handle_many=consumers.batch_handler(tuning),
+                concurrency=settings.consumer_transactions,
+                batch_size=settings.consumer_batch,
             )
             runtime.spawn(
                 reconcile_forever(uow, settings.reconcile_seconds, history_hours=settings.history_hours),

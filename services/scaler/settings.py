@@ -19,7 +19,10 @@ class ScalerSettings(ServiceSettings):
     history_hours: float = Field(default=24.0, gt=0, le=24 * 90)
     # A group's history gets a point at most this often (and whenever its desired or actual capacity moves).
     history_seconds: float = Field(default=10.0, ge=0, le=3600)
-    # Deliveries taken at once (the kernel's CLANAVI_CONSUMER_PREFETCH for the other services): the scaler's
-    # transactions each decide for different groups and run side by side, up to the pool's size less two, each
-    # handling up to 32 deliveries; a prefetch of 32 would keep all but one of them idle.
-    consumer_prefetch: int = Field(default=256, ge=1, le=1000)
+    # The consumer's transactions at once, and the deliveries each handles together (its metric samples make one
+    # decision per group): few large batches cost far less than many small ones (a batch's statements are the same
+    # whatever its size), and two keep the database busy while the other batch is being decided. The deliveries taken
+    # at once (the kernel's CLANAVI_CONSUMER_PREFETCH for the other services) keep both batches full.
+    consumer_transactions: int = Field(default=2, ge=1, le=64)
+    consumer_batch: int = Field(default=100, ge=1, le=1000)
+    consumer_prefetch: int = Field(default=400, ge=1, le=1000)
