@@ -1,4 +1,4 @@
-"""The scaler's decision latency: `python -m bench.scaling [--groups 1000] [--seconds 30] [--every 10] [--per-event 50]`.
+"""The scaler's decision latency: `python -m bench.scaling [--groups 1000] [--seconds 30] [--per-event 50]`.
 
 Starts its own PostgreSQL and RabbitMQ and the scaler as a process (as `make run` runs it), and makes `--groups`
 scaling groups over one template, each with a target tracking policy (target 50) on a metric of the group itself

@@ -81,7 +81,7 @@ async def _reconcile_chunk(tx: ScalerTransaction, ids: list[str], now: datetime)
 async def reconcile_once(uow: ScalerUnitOfWork, now: datetime | None = None, *, history_hours: float = 24.0) -> None:
     now = now or _now()
     async with uow.reading() as repos:
-        ids = await repos.groups.ids()
+        ids = await repos.groups.needing_repair(now)
     for start in range(0, len(ids), CHUNK):
         async with uow.transaction() as tx:
             await _reconcile_chunk(tx, ids[start : start + CHUNK], now)

@@ -158,8 +158,23 @@ class GroupRepository:
         )
         return [group_of(row) for row in rows]
 
-    async def ids(self) -> list[str]:
-        return [r["id"] for r in await self._conn.fetch("SELECT id FROM groups ORDER BY id")]
+    async def needing_repair(self, now: datetime) -> list[str]:
+        """The groups whose members do not match what they should be: live members other than the desired capacity,
+        members in error, lifecycle hooks timed out, scheduled actions due. One statement, so that the reconcile loop
+        costs little while every group is as it should be."""
+        rows = await self._conn.fetch(
+            "SELECT g.id FROM groups g LEFT JOIN ("
+            " SELECT group_id,"
+            " count(*) FILTER (WHERE state IN ('requested', 'pending', 'running')) AS live,"
+            " count(*) FILTER (WHERE state = 'error' AND hook IS NULL) AS failed,"
+            " count(*) FILTER (WHERE hook IS NOT NULL AND hook_deadline <= $1) AS timed_out"
+            " FROM members GROUP BY group_id) m ON m.group_id = g.id"
+            " WHERE coalesce(m.live, 0) <> g.desired OR coalesce(m.failed, 0) > 0 OR coalesce(m.timed_out, 0) > 0"
+            " OR EXISTS (SELECT 1 FROM policies p WHERE p.group_id = g.id AND p.next_run_at <= $1)"
+            " ORDER BY g.id",
+            now,
+        )
+        return [r["id"] for r in rows]
 
     async def save(self, group: Group) -> None:
         await self.save_many([group])
