@@ -64,7 +64,7 @@ INTERNAL_KEY = uuid.uuid4().hex * 2
 PEERS_LOOP_SECONDS = {"kubernetes_hpa": 15, "aws_target_tracking": 60}
 METHOD = (
     "scaler as its own process (`python -m services serve scaler`, its defaults: 2 consumer transactions of up to "
-    "100 deliveries, prefetch 400) on "
+    "32 deliveries, prefetch 256) on "
     "its own PostgreSQL 15 (fsync on) and RabbitMQ; the bench publishes metrics.sampled events with confirms and "
     "consumes the scaler's commands on one uvloop-less asyncio loop; latency = perf_counter at the confirmed publish "
     "of the sample that calls for a launch -> perf_counter when its provisioner.launch_instance reaches the bench"

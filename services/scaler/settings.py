@@ -24,5 +24,5 @@ class ScalerSettings(ServiceSettings):
     # whatever its size), and two keep the database busy while the other batch is being decided. The deliveries taken
     # at once (the kernel's CLANAVI_CONSUMER_PREFETCH for the other services) keep both batches full.
     consumer_transactions: int = Field(default=2, ge=1, le=64)
-    consumer_batch: int = Field(default=100, ge=1, le=1000)
-    consumer_prefetch: int = Field(default=400, ge=1, le=1000)
+    consumer_batch: int = Field(default=32, ge=1, le=1000)
+    consumer_prefetch: int = Field(default=256, ge=1, le=1000)
