@@ -236,7 +236,11 @@ async def test_a_hook_that_times_out_follows_its_default(client: httpx.AsyncClie
         found = [m for m in await members(client, gid) if m["hook"] == hook]
         return found if len(found) == count else None
 
-    await eventually(lambda: waiting("warm", 2), what="members waiting in the launching hook")
+    async def both_waited() -> bool:
+        warm = [e for e in cloud.scaling if e.type == "scaling.hook_waiting" and e.payload["hook"] == "warm"]
+        return len(warm) == 2
+
+    await eventually(both_waited, what="members waiting in the launching hook")
     # Nobody answers: after its timeout each enters service (CONTINUE).
     await eventually(lambda: running(client, gid, 2), what="the launching hook timed out")
     completed = [e for e in cloud.scaling if e.type == "scaling.hook_completed"]
