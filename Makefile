@@ -43,4 +43,5 @@ bench: install
 	@$(PY) -m bench.placement
 	@$(PY) -m bench.script_runs
 	@$(PY) -m bench.clusters
+	@$(PY) -m bench.scaling
 	@$(PY) -m bench.failover

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from kernel import db
 from kernel.bus import Bus
-from kernel.consumer import EventConsumer, Handler, Receiving
+from kernel.consumer import BatchHandler, EventConsumer, Handler, Receiving
 from kernel.migrations import migrate
 from kernel.outbox import OutboxRelay
 from kernel.settings import KernelSettings
@@ -99,10 +99,27 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.pool, self.bus.publish_many, schema=self.schema)
         self.spawn(self.relay.run(), name="outbox-relay")
 
-    async def start_consumer(self, bindings: Sequence[str], uow: Receiving[R], handle: Handler[R]) -> None:
-        """Subscribe to `bindings`; each event is handled by `handle` in a transaction of `uow`."""
+    async def start_consumer(
+        self,
+        bindings: Sequence[str],
+        uow: Receiving[R],
+        handle: Handler[R],
+        *,
+        handle_many: BatchHandler[R] | None = None,
+        concurrency: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        """Subscribe to `bindings`; each event is handled by `handle` in a transaction of `uow` (or, given
+        `handle_many`, the fresh events of each batch together by it; a batch that fails goes event by event).
+        At most `concurrency` transactions at once (by default the pool's size less two), each of up to `batch_size`
+        deliveries."""
         consumer = EventConsumer(
-            uow, name=self.service, handle=handle, concurrency=max(1, self.settings.db_pool_max - 2)
+            uow,
+            name=self.service,
+            handle=handle,
+            concurrency=concurrency or max(1, self.settings.db_pool_max - 2),
+            batch_size=batch_size,
+            handle_many=handle_many,
         )
         await self.bus.subscribe(
             bindings=bindings,

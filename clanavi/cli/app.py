@@ -24,6 +24,7 @@ from clanavi.cli import (
     prices,
     resources,
     runs,
+    scaling,
     service,
     templates,
 )
@@ -59,6 +60,7 @@ for name, group in (
     ("scripts", templates.scripts),
     ("templates", templates.templates),
     ("clusters", clusters.group),
+    ("scaling-groups", scaling.group),
     ("health-policies", failover.policies),
     ("health", failover.health),
     ("refreshes", failover.refreshes),

@@ -31,6 +31,7 @@ from clanavi.client._metrics import Metrics, Simulation
 from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snapshots, Volumes
 from clanavi.client._retry import RetryPolicy
 from clanavi.client._runs import Runs
+from clanavi.client._scaling import ScalingGroups
 from clanavi.client._session import Session, Tokens, TokensListener, log_in, log_out, renewal
 from clanavi.client._steps import Plan
 from clanavi.client._templates import Scripts, Templates
@@ -110,6 +111,7 @@ class _Api(Namespace[M]):
         self.scripts: Scripts[M] = Scripts(driver, context)
         self.templates: Templates[M] = Templates(driver, context)
         self.clusters: Clusters[M] = Clusters(driver, context)
+        self.scaling_groups: ScalingGroups[M] = ScalingGroups(driver, context)
         self.health_policies: HealthPolicies[M] = HealthPolicies(driver, context)
         self.instance_health: InstanceHealth[M] = InstanceHealth(driver, context)
         self.refreshes: Refreshes[M] = Refreshes(driver, context)

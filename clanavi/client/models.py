@@ -103,8 +103,32 @@ from services.provisioner.templates.schemas import (
     TemplateVersionOut,
     VersionUpdate,
 )
+from services.scaler.schemas import (
+    ActivityOut,
+    GroupIn,
+    GroupOut,
+    GroupPatch,
+    HistoryOut,
+    HistoryPointOut,
+    HookIn,
+    PolicyIn,
+    PolicyOut,
+    StepIn,
+)
+from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "ActivityOut",
+    "GroupIn",
+    "GroupOut",
+    "GroupPatch",
+    "HistoryOut",
+    "HistoryPointOut",
+    "HookIn",
+    "PolicyIn",
+    "PolicyOut",
+    "ScalingMemberOut",
+    "StepIn",
     "ApprovalOut",
     "ExtendIn",
     "GuardrailVerdictOut",

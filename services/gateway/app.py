@@ -37,6 +37,7 @@ from services.gateway.middleware.ratelimit import ClientRateLimit, PrincipalRate
 from services.gateway.proxy import ProxiedService, Upstream, proxy_routes
 from services.gateway.settings import GatewaySettings
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
+from services.scaler.routes import ROUTERS as SCALER_ROUTERS
 
 __all__ = ["MIGRATIONS", "SCHEMA", "create_app"]
 
@@ -65,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     signer = IdentitySigner(internal_key)
     provisioner = Upstream("provisioner", settings.provisioner_url, settings.upstream_timeout, signer)
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
+    scaler = Upstream("scaler", settings.scaler_url, settings.upstream_timeout, signer)
     failover = Upstream("failover", settings.failover_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
@@ -86,11 +88,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             **await runtime.readiness(),
             "provisioner": await provisioner.ready(),
             "audit": await audit.ready(),
+            "scaler": await scaler.ready(),
             "failover": await failover.ready(),
         }
 
     runtime.closing(provisioner.close)
     runtime.closing(audit.close)
+    runtime.closing(scaler.close)
     runtime.closing(failover.close)
 
     @asynccontextmanager
@@ -147,12 +151,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.provisioner = provisioner
     app.state.audit = audit
+    app.state.scaler = scaler
     app.state.failover = failover
     app.include_router(identity_api.router)
     # The services' routes, each declared once in its service: the gateway relays them.
     services = (
         ProxiedService(provisioner, PROVISIONER_ROUTERS),
         ProxiedService(audit, AUDIT_ROUTERS),
+        ProxiedService(scaler, SCALER_ROUTERS),
         ProxiedService(failover, FAILOVER_ROUTERS),
     )
     app.router.routes.extend(proxy_routes(services))

@@ -24,6 +24,7 @@ class GatewaySettings(ServiceSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     provisioner_url: HttpUrl = "http://127.0.0.1:8081"
     audit_url: HttpUrl = "http://127.0.0.1:8082"
+    scaler_url: HttpUrl = "http://127.0.0.1:8083"
     failover_url: HttpUrl = "http://127.0.0.1:8084"
     # When set, an admin API key whose value is exactly this token exists (stored hashed); changing the variable
     # replaces that key at the next start. `make run` generates one.

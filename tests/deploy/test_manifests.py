@@ -30,7 +30,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # Every Clanavi service and its HTTP port; add new services here.
-SERVICES: dict[str, int] = {"gateway": 8080, "provisioner": 8081, "audit": 8082, "failover": 8084}
+SERVICES: dict[str, int] = {"gateway": 8080, "provisioner": 8081, "audit": 8082, "scaler": 8083, "failover": 8084}
 PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"
@@ -42,6 +42,7 @@ SERVICE_SECRETS: dict[str, frozenset[str]] = {
     "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN", "CLANAVI_SECRET_KEY"},
     "provisioner": _COMMON_SECRETS | {"CLANAVI_SECRET_KEY"},
     "audit": _COMMON_SECRETS,
+    "scaler": _COMMON_SECRETS,
     "failover": _COMMON_SECRETS,
 }
 SECRET_KEYS = frozenset().union(*SERVICE_SECRETS.values())

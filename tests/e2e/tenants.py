@@ -20,6 +20,8 @@ SIM_CONFIG = {"boot_seconds": 0.2, "stop_seconds": 0.1, "start_seconds": 0.1, "t
 PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me")}
 # The role of each project's cluster.
 CLUSTER_ROLE = "web"
+# The lifecycle hook of each project's scaling group.
+SCALING_HOOK = "drain"
 
 
 @dataclass
@@ -120,6 +122,31 @@ async def populate(tenant: Tenant) -> None:
     ids["policy_id"] = created(await c.post("/v1/health-policies", json=policy))["id"]
     refresh = {"policy_id": ids["policy_id"], "template_version": 1, "checkpoint_percent": 50}
     ids["refresh_id"] = created(await c.post("/v1/refreshes", json=refresh))["id"]
+    await scaling_group(tenant)
+
+
+async def scaling_group(tenant: Tenant) -> None:
+    """A scaling group of no members over the project's template (once the scaler has heard of the template), with a
+    policy and a terminating hook."""
+    c, ids = tenant.client, tenant.ids
+    group = {
+        "name": "web",
+        "template_id": ids["template_id"],
+        "template_version": 1,
+        "min_size": 0,
+        "max_size": 2,
+        "lifecycle_hooks": [{"name": SCALING_HOOK, "transition": "terminating", "timeout_seconds": 60}],
+    }
+
+    async def made() -> dict[str, Any] | None:
+        answer = await c.post("/v1/scaling-groups", json=group)
+        return None if answer.status_code == 422 else created(answer)
+
+    ids["scaling_group_id"] = (await eventually(made, what="the scaler to know the template"))["id"]
+    policy = {"name": "cpu", "kind": "target_tracking", "metric": "cpu_utilization", "target": 60}
+    ids["scaling_policy_id"] = created(await c.post(f"/v1/scaling-groups/{ids['scaling_group_id']}/policies", json=policy))[
+        "id"
+    ]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:
@@ -212,6 +239,26 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": ids["instance_id"]}]},
         ("PUT", "/v1/clouds/{cloud_id}/simulation/zones/{zone}"): {"state": "up"},
         ("PUT", "/v1/instances/{instance_id}/simulation/load"): {"profile": "steady:20"},
+        ("POST", "/v1/scaling-groups"): {
+            "name": "x",
+            "template_id": ids["template_id"],
+            "template_version": 1,
+            "min_size": 0,
+            "max_size": 1,
+        },
+        ("PATCH", "/v1/scaling-groups/{scaling_group_id}"): {"max_size": 2},
+        ("PUT", "/v1/scaling-groups/{scaling_group_id}/instances/{instance_id}/protection"): {"protected": True},
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/policies"): {
+            "name": "x",
+            "kind": "target_tracking",
+            "metric": "cpu_utilization",
+            "target": 50,
+        },
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/complete"): {
+            "instance_id": ids["instance_id"],
+            "result": "CONTINUE",
+        },
+        ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/heartbeat"): {"instance_id": ids["instance_id"]},
     }
 
 
@@ -224,6 +271,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "version": "1",
         "role": CLUSTER_ROLE,
         "zone": "sim-1a",
+        "hook": SCALING_HOOK,
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -250,6 +298,7 @@ BODY_REFERENCES = {
     ("POST", "/v1/placements"),
     ("POST", "/v1/refreshes"),
     ("POST", "/v1/metrics"),
+    ("POST", "/v1/scaling-groups"),
 }
 # Routes that make something in the caller's own project without naming any object of another project. Not
 # `PUT /v1/members/{user_id}`: a user of another project is as unknown to its owner as an id nobody has.

@@ -177,8 +177,8 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "batch_id": "batch_id",
         "cluster_id": "cluster_id",
         "policy_id": "policy_id",
-        # Scaling groups are the scaler's: to the failover service a group id is only a filter's text.
-        "scaling_group_id": None,
+        "scaling_group_id": "scaling_group_id",
+        "template_id": "template_id",
         "user_id": None,
     }
     failures, checked = [], 0

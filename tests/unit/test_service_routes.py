@@ -16,11 +16,13 @@ from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway.proxy.routes import declared_routes
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
+from services.scaler.routes import ROUTERS as SCALER_ROUTERS
 from tests.offline import gateway_app
 
 SERVICES: dict[str, tuple[APIRouter, ...]] = {
     "provisioner": PROVISIONER_ROUTERS,
     "audit": AUDIT_ROUTERS,
+    "scaler": SCALER_ROUTERS,
     "failover": FAILOVER_ROUTERS,
 }
 
