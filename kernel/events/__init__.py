@@ -19,6 +19,20 @@ from kernel.events.clusters import (
 )
 from kernel.events.commands import CommandRefused, InstanceQuarantined
 from kernel.events.envelope import Envelope, EventPayload, new_event, parse_payload, payload_type
+from kernel.events.failover import (
+    BreakerClosed,
+    BreakerTripped,
+    FailoverHeld,
+    FailoverRemediated,
+    HealthChanged,
+    HealthPolicyChanged,
+    HealthPolicyCreated,
+    HealthPolicyDeleted,
+    InstanceRefreshCheckpointReached,
+    InstanceRefreshCompleted,
+    InstanceRefreshRolledBack,
+    InstanceRefreshStarted,
+)
 from kernel.events.guardrails import (
     ApprovalApproved,
     ApprovalRejected,
@@ -68,6 +82,21 @@ from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFaile
 from kernel.events.metrics import CLOUD_METRICS, MetricPoint, MetricsSampled
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
 from kernel.events.prices import PriceCatalogImported, PriceCatalogReplaced
+from kernel.events.scaling import (
+    ScalingBackedOff,
+    ScalingDecided,
+    ScalingGroupCreated,
+    ScalingGroupDeleted,
+    ScalingGroupUpdated,
+    ScalingHookCompleted,
+    ScalingHookWaiting,
+    ScalingLaunched,
+    ScalingLaunchFailed,
+    ScalingPolicyCreated,
+    ScalingPolicyDeleted,
+    ScalingTerminated,
+    ScalingVersionMoved,
+)
 from kernel.events.script_runs import (
     ScriptRunFailed,
     ScriptRunQueued,
@@ -107,6 +136,31 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "BreakerClosed",
+    "BreakerTripped",
+    "FailoverHeld",
+    "FailoverRemediated",
+    "HealthChanged",
+    "HealthPolicyChanged",
+    "HealthPolicyCreated",
+    "HealthPolicyDeleted",
+    "InstanceRefreshCheckpointReached",
+    "InstanceRefreshCompleted",
+    "InstanceRefreshRolledBack",
+    "InstanceRefreshStarted",
+    "ScalingBackedOff",
+    "ScalingDecided",
+    "ScalingGroupCreated",
+    "ScalingGroupDeleted",
+    "ScalingGroupUpdated",
+    "ScalingHookCompleted",
+    "ScalingHookWaiting",
+    "ScalingLaunched",
+    "ScalingLaunchFailed",
+    "ScalingPolicyCreated",
+    "ScalingPolicyDeleted",
+    "ScalingTerminated",
+    "ScalingVersionMoved",
     "CLOUD_METRICS",
     "CommandRefused",
     "InstanceQuarantined",

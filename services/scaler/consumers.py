@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from kernel.consumer import BatchHandler, Handler
-from kernel.events import Envelope, MetricsSampled, parse_payload
+from kernel.events import Envelope, InstanceRefreshCompleted, InstanceRefreshRolledBack, MetricsSampled, parse_payload
 from kernel.events.templates import (
     TemplateCreated,
     TemplateDeleted,
@@ -66,8 +66,9 @@ def batch_handler(tuning: decisions.Tuning) -> BatchHandler[Repositories]:
             if envelope.type == MetricsSampled.TYPE:
                 sampled[envelope.project_id].append(MetricsSampled.model_validate(envelope.payload))
             elif envelope.type.startswith("instance_refresh."):
-                # The failover service's events, read by field: two of them, and no import of its schemas.
-                await on_refresh_ended(tx, envelope.project_id, envelope.payload)
+                ended = parse_payload(envelope)
+                if isinstance(ended, InstanceRefreshCompleted | InstanceRefreshRolledBack):
+                    await on_refresh_ended(tx, envelope.project_id, ended)
             elif envelope.type.startswith("template."):
                 event = parse_payload(envelope)
                 if isinstance(event, _TEMPLATE_EVENTS):

@@ -144,9 +144,8 @@ async def scaling_group(tenant: Tenant) -> None:
 
     ids["scaling_group_id"] = (await eventually(made, what="the scaler to know the template"))["id"]
     policy = {"name": "cpu", "kind": "target_tracking", "metric": "cpu_utilization", "target": 60}
-    ids["scaling_policy_id"] = created(await c.post(f"/v1/scaling-groups/{ids['scaling_group_id']}/policies", json=policy))[
-        "id"
-    ]
+    policies = f"/v1/scaling-groups/{ids['scaling_group_id']}/policies"
+    ids["scaling_policy_id"] = created(await c.post(policies, json=policy))["id"]
 
 
 async def _state_is(client: httpx.AsyncClient, path: str, state: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from kernel.commands import SCALING_GROUP_TAG, LaunchInstance
 from kernel.events import (
@@ -20,6 +19,7 @@ from kernel.events import (
     InstanceStopped,
     InstanceTerminated,
 )
+from kernel.events.failover import InstanceRefreshCompleted, InstanceRefreshRolledBack
 from kernel.events.scaling import ScalingVersionMoved
 from services.scaler.decisions.handlers import Outcome, Tuning, act, backed_off, wait_in_hook, write
 from services.scaler.groups.domain import Member
@@ -129,10 +129,12 @@ def _follow(out: Outcome, member: Member | None, event: EventPayload, now: datet
     return member
 
 
-async def on_refresh_ended(tx: ScalerTransaction, project_id: str, payload: dict[str, Any]) -> None:
+async def on_refresh_ended(
+    tx: ScalerTransaction, project_id: str, ended: InstanceRefreshCompleted | InstanceRefreshRolledBack
+) -> None:
     """An instance refresh of a group finished (or rolled back): the group launches from its version from now on."""
-    group_id, version = payload.get("scaling_group_id"), payload.get("template_version")
-    if not isinstance(group_id, str) or not isinstance(version, int):
+    group_id, version = ended.scaling_group_id, ended.template_version
+    if group_id is None:
         return
     group = await tx.repos.groups.lock(group_id, project_id)
     if group is None or group.template_version == version:
