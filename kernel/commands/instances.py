@@ -49,7 +49,7 @@ class LaunchInstance(_InstanceCommand):
     allowed_clouds: list[str] = Field(default_factory=list)
     allowed_zones: list[str] = Field(default_factory=list)
     strategy: Literal["cheapest", "spread", "pack"] = "spread"
-    # The members of a group are placed as one (spread over zones, anti-affinity) when this names the group.
+    # The members of a group are placed seeing each other (`spread` evens them over zones) when this names the group.
     placement_group: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)

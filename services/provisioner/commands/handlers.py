@@ -160,8 +160,10 @@ class Carrier:
             strategy=payload.strategy,
             cloud_ids=tuple(payload.allowed_clouds),
             zones=tuple(payload.allowed_zones),
+            # The group's members are placed seeing each other (`spread` evens them over zones), never refused for
+            # sharing a zone: a group outgrows its zones.
             group=payload.placement_group,
-            affinity="anti_affinity" if payload.placement_group else "none",
+            affinity="none",
         )
         req = instances.LaunchRequest(
             project_id=command.project_id,
