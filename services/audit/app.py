@@ -8,11 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
-from kernel.http import create_base_app
-from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.runtime import ServiceRuntime
+from kernel.service_app import create_service_app
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit import consumers
 from services.audit.handlers import AuditRepositories
@@ -37,14 +35,11 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_event)
             yield
 
-    app = create_base_app(
+    return create_service_app(
         "Clanavi audit",
-        readiness=runtime.readiness,
+        runtime,
+        internal_key=settings.kernel.internal_key_bytes(),
         lifespan=lifespan,
-        middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
+        routers=ROUTERS,
+        uow=uow,
     )
-    app.state.runtime = runtime
-    app.state.uow = uow
-    for router in ROUTERS:
-        app.include_router(router)
-    return app

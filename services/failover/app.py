@@ -9,11 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
-from kernel.http import create_base_app
-from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.runtime import ServiceRuntime
+from kernel.service_app import create_service_app
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.failover import consumers
 from services.failover.health.probes import Prober
@@ -42,14 +40,11 @@ def create_app(settings: FailoverSettings | None = None) -> FastAPI:
             runtime.spawn(watch_forever(uow, prober, settings.watch_interval_seconds), name="health-watcher")
             yield
 
-    app = create_base_app(
+    return create_service_app(
         "Clanavi failover",
-        readiness=runtime.readiness,
+        runtime,
+        internal_key=settings.kernel.internal_key_bytes(),
         lifespan=lifespan,
-        middleware=[Middleware(InternalAuth, verifier=IdentityVerifier(settings.kernel.internal_key_bytes()))],
+        routers=ROUTERS,
+        uow=uow,
     )
-    app.state.runtime = runtime
-    app.state.uow = uow
-    for router in ROUTERS:
-        app.include_router(router)
-    return app
