@@ -140,6 +140,7 @@ async def test_images_flavors_and_openapi(platform: Platform) -> None:
             "broker": True,
             "provisioner": True,
             "audit": True,
+            "scaler": True,
             "failover": True,
         }
 
