@@ -37,7 +37,8 @@ def test_a_scale_out_that_launched_nothing_is_refused() -> None:
 def test_the_summary_takes_medians_and_the_ratio_to_plain_launches() -> None:
     first = {"push_to_decision_s": 0.1, "push_to_all_running_s": 6.0}
     second = {"push_to_decision_s": 0.3, "push_to_all_running_s": 8.0}
-    found = summary([first, second], [4.0, 3.0])
+    found = summary([first, second], [(4.0, 1.5), (3.0, 2.5)])
     assert found["scale_out"]["push_to_decision_s"] == {"rounds": [0.1, 0.3], "median": 0.2}
     assert found["plain"]["first_post_to_all_running_s"] == {"rounds": [4.0, 3.0], "median": 3.5}
+    assert found["plain"]["first_post_to_last_requested_s"] == {"rounds": [1.5, 2.5], "median": 2.0}
     assert found["scale_out_over_plain"] == 2.0
