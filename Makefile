@@ -44,4 +44,5 @@ bench: install
 	@$(PY) -m bench.script_runs
 	@$(PY) -m bench.clusters
 	@$(PY) -m bench.scaling
+	@$(PY) -m bench.scale_out
 	@$(PY) -m bench.failover
