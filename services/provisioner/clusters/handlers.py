@@ -391,7 +391,7 @@ class Joining:
 
 
 async def leave_by_command(repos: Any, project_id: str, instance_id: str) -> None:
-    """A member terminated by command (a scaling group's scale-in) leaves its role: retired, the role counting one
+    """A member terminated by command (a scaling group's scale-in, say) leaves its role: retired, the role counting one
     less, in the terminate's transaction, so the cluster does not count it as failed."""
     instance = await repos.instances.get(project_id, instance_id)
     if instance is None or instance.cluster_id is None:
