@@ -53,6 +53,10 @@ class LaunchInstance(_InstanceCommand):
     placement_group: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)
+    # A member of this cluster's role: launched from the role's template version and placement, named and counted
+    # as the role's members are. Refused unless the cluster is running and has the role.
+    cluster_id: str | None = None
+    cluster_role: str | None = None
 
 
 class TerminateInstance(_InstanceCommand):

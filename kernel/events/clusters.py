@@ -15,6 +15,9 @@ class RoleCount(BaseModel):
     desired: int
     members: int
     running: int
+    # The template version the role's members are launched from (None from a provisioner that did not say).
+    template_id: str | None = None
+    template_version: int | None = None
 
 
 class _ClusterEvent(EventPayload):

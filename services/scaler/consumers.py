@@ -1,5 +1,5 @@
 """What the scaler takes from the bus: metric samples (it decides as each batch arrives), what came of its commands
-and of its groups' members, template versions, and the end of instance refreshes.
+and of its groups' members, template versions and cluster roles, and the end of instance refreshes.
 
 The deliveries waiting together are handled together: their metric samples in one decision per project (the latest
 sample of each member's or group's metric), after the other events in the order they came."""
@@ -19,6 +19,7 @@ from kernel.events.templates import (
     TemplateVersionDeleted,
     TemplateVersionDeprecated,
 )
+from services.scaler.clusters.handlers import on_cluster_event
 from services.scaler.decisions import handlers as decisions
 from services.scaler.decisions.outcomes import on_instance_event, on_refresh_ended
 from services.scaler.templates.handlers import on_template_event
@@ -31,6 +32,7 @@ BINDINGS = (
     "instance.*.*",
     "command.refused.*",
     "template.*.*",
+    "cluster.*.*",
     "instance_refresh.completed.*",
     "instance_refresh.rolled_back.*",
 )
@@ -73,6 +75,8 @@ def batch_handler(tuning: decisions.Tuning) -> BatchHandler[Repositories]:
                 event = parse_payload(envelope)
                 if isinstance(event, _TEMPLATE_EVENTS):
                     await on_template_event(tx, envelope.project_id, event)
+            elif envelope.type.startswith("cluster."):
+                await on_cluster_event(tx, envelope.project_id, parse_payload(envelope))
             elif envelope.type in _MEMBER_EVENTS:
                 await on_instance_event(tx, envelope.project_id, parse_payload(envelope), now, tuning)
         for project_id, batches in sampled.items():

@@ -54,8 +54,15 @@ class HookIn(_In):
 
 class GroupIn(_In):
     name: str = Name
-    template_id: str = Id
-    template_version: int = Field(ge=1)
+    template_id: str | None = Field(default=None, min_length=1, max_length=64, description="With template_version.")
+    template_version: int | None = Field(default=None, ge=1)
+    cluster_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="With cluster_role, in place of a template version: the group's members are the role's.",
+    )
+    cluster_role: str | None = Field(default=None, min_length=1, max_length=100)
     min_size: int = Size
     max_size: int = Size
     desired: int | None = Field(default=None, ge=0, le=10_000, description="Null: min_size.")
@@ -109,6 +116,8 @@ class GroupOut(BaseModel):
     last_scaled_at: datetime | None
     failures: int = Field(description="Failed launches in a row.")
     backoff_until: datetime | None = Field(description="No launch before this time (after failed launches).")
+    cluster_id: str | None = Field(default=None, description="A group over a cluster role: its cluster.")
+    cluster_role: str | None = None
 
 
 class MemberOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kernel.db import Connection
 from kernel.unit_of_work import Transaction, UnitOfWork
+from services.scaler.clusters.repository import ClusterRoleRepository
 from services.scaler.decisions.repository import ActivityRepository, HistoryRepository
 from services.scaler.groups.repository import GroupRepository, MemberRepository
 from services.scaler.policies.repository import PolicyRepository
@@ -19,6 +20,7 @@ class Repositories:
         self.members = MemberRepository(conn)
         self.policies = PolicyRepository(conn)
         self.templates = TemplateRepository(conn)
+        self.cluster_roles = ClusterRoleRepository(conn)
         self.metric_names = MetricNameRepository(conn)
         self.activities = ActivityRepository(conn)
         self.history = HistoryRepository(conn)

@@ -106,3 +106,41 @@ async def test_a_cloud_that_fails_every_launch_never_takes_a_group_past_max(plat
         assert any(a["kind"] in ("launch_failed", "backed_off") for a in activities), activities
         # Backing off: a few launches in 12 s, not one every reconcile pass.
         assert len(failed) <= 8, f"{len(failed)} launches in 12 s"
+
+
+async def test_a_group_over_a_cluster_role_grows_and_shrinks_the_role(platform: Platform) -> None:
+    async with platform.client() as admin:
+        name = f"crole-{uuid.uuid4().hex[:6]}"
+        cloud = (await admin.post("/v1/clouds", json={"name": name, "driver": "simcloud", "config": FAST})).json()["id"]
+        machine = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small"}
+        template = await admin.post("/v1/templates", json={"name": name, "clouds": [machine]})
+        assert template.status_code == 201, template.text
+        role = {"name": "web", "template_id": template.json()["template_id"], "cloud_id": cloud, "count": 1}
+        made = await admin.post("/v1/clusters", json={"name": name, "roles": [role]})
+        assert made.status_code == 202, made.text
+        base = f"/v1/clusters/{made.json()['id']}"
+
+        async def web(count: int) -> dict[str, Any] | None:
+            shown: dict[str, Any] = (await admin.get(base)).json()
+            roles = {r["name"]: r for r in shown["roles"]}
+            running = shown["state"] == "running" and roles["web"]["running"] == count
+            return shown if running and roles["web"]["count"] == count else None
+
+        await eventually(lambda: web(1), within=60, what="the cluster to run")
+        body = {"name": name, "cluster_id": made.json()["id"], "cluster_role": "web", "min_size": 0, "max_size": 2,
+                "desired": 1, "cooldown_seconds": 0}  # fmt: skip
+
+        async def group_made() -> dict[str, Any] | None:
+            answer = await admin.post("/v1/scaling-groups", json=body)
+            # Until the scaler has heard of the cluster, its role is unknown there.
+            assert answer.status_code in (201, 422), answer.text
+            return answer.json() if answer.status_code == 201 else None
+
+        group = (await eventually(group_made, what="the scaler to know the cluster role"))["id"]
+        grown = await eventually(lambda: web(2), within=60, what="the group's member in the role")
+        members = await _members(admin, group)
+        joined = [m for m in grown["members"] if m["instance_id"] == members[0]["instance_id"]]
+        assert [m["name"] for m in joined] == [f"{name}-web-2"], grown
+        changed = await admin.patch(f"/v1/scaling-groups/{group}", json={"desired": 0})
+        assert changed.status_code == 200, changed.text
+        await eventually(lambda: web(1), within=60, what="the role to shrink back")

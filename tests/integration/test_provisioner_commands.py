@@ -297,3 +297,57 @@ async def test_a_replacement_that_fails_leaves_the_old_instance(
             assert time.monotonic() < deadline
             await _pause()
         assert ok(await client.get(f"/v1/instances/{first.instance_id}", headers=OWNER))["state"] == "running"
+
+
+async def test_a_launch_by_command_can_make_a_member_of_a_running_clusters_role(
+    kernel_settings: KernelSettings, database_url: str, bus: Bus
+) -> None:
+    async with provisioner(kernel_settings) as (_app, client):
+        cloud, template_id = await template(client)
+        spec = {
+            "name": "shop",
+            "on_failure": "degrade",
+            "roles": [
+                {"name": "web", "template_id": template_id, "cloud_id": cloud, "count": 1, "inputs": {"who": "c"}}
+            ],
+        }
+        made = ok(await client.post("/v1/clusters", headers=OWNER, json=spec), 202)
+        base = f"/v1/clusters/{made['id']}"
+        await until(client, base, OWNER, lambda c: c["state"] == "running")
+
+        joined = launch(template_id, None, cluster_id=made["id"], cluster_role="web")
+        unknown_role = launch(template_id, None, cluster_id=made["id"], cluster_role="db")
+        no_cluster = launch(template_id, None, cluster_id=str(uuid.uuid4()), cluster_role="web")
+        await send(bus, command(joined), command(unknown_role), command(no_cluster))
+        member = await until(client, f"/v1/instances/{joined.instance_id}", OWNER, running)
+        assert member["name"] == "shop-web-2"
+        assert member["tags"] == {SCALING_GROUP_TAG: GROUP, "team": "web"}
+        detail = ok(await client.get(base, headers=OWNER))
+        web = next(r for r in detail["roles"] if r["name"] == "web")
+        assert web["count"] == 2 and web["members"] == 2
+        ours = [m for m in detail["members"] if m["instance_id"] == joined.instance_id]
+        assert [m["name"] for m in ours] == ["shop-web-2"] and detail["state"] == "running"
+
+        refused = await until_events(database_url, "command.refused", lambda found: len(found) == 2)
+        by_subject = {e["payload"]["subject_id"]: e["payload"] for e in refused}
+        assert by_subject[unknown_role.instance_id]["status"] == 404
+        assert by_subject[no_cluster.instance_id]["status"] == 404
+
+        # Scaled in by command: the member leaves its role, which counts one less; the cluster stays running.
+        await send(bus, command(TerminateInstance(instance_id=joined.instance_id, requested_by=BY)))
+        after = await until(
+            client,
+            base,
+            OWNER,
+            lambda c: next(r for r in c["roles"] if r["name"] == "web")["count"] == 1,
+        )
+        assert [m["retired"] for m in after["members"] if m["instance_id"] == joined.instance_id] == [True]
+        assert after["state"] == "running"
+        await until(client, f"/v1/instances/{joined.instance_id}", OWNER, lambda r: r["state"] == "terminated")
+        assert ok(await client.get(base, headers=OWNER))["state"] == "running"
+        # A cluster that is not running takes no member by command.
+        ok(await client.delete(base, headers=OWNER), 202)
+        late = launch(template_id, None, cluster_id=made["id"], cluster_role="web")
+        await send(bus, command(late))
+        refused = await until_events(database_url, "command.refused", lambda found: len(found) == 3)
+        assert {e["payload"]["subject_id"]: e["payload"]["status"] for e in refused}[late.instance_id] == 409

@@ -16,8 +16,11 @@ from fastapi import FastAPI
 from kernel.bus import Bus
 from kernel.commands import SCALING_GROUP_TAG, LaunchInstance
 from kernel.events import (
+    ClusterCreated,
+    ClusterTerminated,
     MetricPoint,
     MetricsSampled,
+    RoleCount,
     TemplateCreated,
     new_event,
 )
@@ -272,3 +275,54 @@ async def test_a_redelivered_sample_batch_launches_nothing_twice(client: httpx.A
     await eventually(lambda: running(client, gid, 2), what="one scale-out")
     await asyncio.sleep(0.5)
     assert len(cloud.launched()) == 2
+
+
+async def test_a_group_over_a_cluster_role_launches_members_of_that_role(
+    client: httpx.AsyncClient, cloud: Cloud
+) -> None:
+    roles = [
+        RoleCount(role="web", desired=1, members=1, running=1, template_id="tpl-web", template_version=4),
+        RoleCount(role="db", desired=1, members=1, running=1, template_id="tpl-db", template_version=2),
+    ]
+    await cloud.publish(ClusterCreated(cluster_id="c-1", name="shop", on_failure="degrade", roles=roles))
+    body = {"name": "shop-web", "cluster_id": "c-1", "cluster_role": "web", "min_size": 1, "max_size": 3}
+
+    async def known() -> dict[str, Any] | None:
+        answer = await client.post("/v1/scaling-groups", json=body, headers=P1)
+        if answer.status_code == 422 and "body.cluster_role" in answer.text:
+            return None  # the cluster's event is still on its way
+        assert answer.status_code == 201, answer.text
+        created: dict[str, Any] = answer.json()
+        return created
+
+    group = await eventually(known, what="the cluster role to be known")
+    assert (group["cluster_id"], group["cluster_role"]) == ("c-1", "web")
+    assert (group["template_id"], group["template_version"]) == ("tpl-web", 4)
+    wrongs: list[tuple[dict[str, Any], str]] = [
+        ({"cluster_role": "cache"}, "body.cluster_role"),
+        ({"template_id": "tpl-web", "template_version": 4}, "body.cluster_id"),
+        ({"cluster_id": None, "cluster_role": None}, "body.template_id"),
+    ]
+    for wrong, location in wrongs:
+        answer = await client.post("/v1/scaling-groups", json={**body, "name": "x", **wrong}, headers=P1)
+        assert answer.status_code == 422, answer.text
+        assert location in str(answer.json()["errors"]), answer.json()
+    other = identity_headers("p2")
+    answer = await client.post("/v1/scaling-groups", json=body, headers=other)
+    assert answer.status_code == 422 and "body.cluster_role" in answer.text
+
+    launched = await eventually(lambda: running(client, group["id"], 1), what="the group's first member")
+    sent = next(e for e in cloud.commands if e.payload["instance_id"] == launched[0]["instance_id"])
+    command = LaunchInstance.model_validate(sent.payload)
+    assert (command.cluster_id, command.cluster_role) == ("c-1", "web")
+    assert (command.template_id, command.template_version) == ("tpl-web", 4)
+    answer = await client.patch(f"/v1/scaling-groups/{group['id']}", json={"template_version": 5}, headers=P1)
+    assert answer.status_code == 422 and "body.template_version" in answer.text
+    # The cluster ended: no new group over its roles.
+    await cloud.publish(ClusterTerminated(cluster_id="c-1", name="shop", roles=roles))
+
+    async def forgotten() -> bool | None:
+        answer = await client.post("/v1/scaling-groups", json={**body, "name": "late"}, headers=P1)
+        return True if answer.status_code == 422 else None
+
+    assert await eventually(forgotten, what="the ended cluster to be forgotten")

@@ -267,8 +267,16 @@ def health(cluster: ClusterRecord, members: Iterable[Member]) -> list[RoleHealth
 
 
 def counts(cluster: ClusterRecord, members: Iterable[Member]) -> list[RoleCount]:
+    roles = {r.name: r for r in cluster.roles}
     return [
-        RoleCount(role=h.name, desired=h.desired, running=h.running, members=sum(h.states.values()))
+        RoleCount(
+            role=h.name,
+            desired=h.desired,
+            running=h.running,
+            members=sum(h.states.values()),
+            template_id=roles[h.name].template_id,
+            template_version=roles[h.name].template_version,
+        )
         for h in health(cluster, members)
     ]
 

@@ -338,6 +338,76 @@ class _Enlisted:
             raise InvalidState(f"Member {self.member.name} is no longer waiting for its launch.", state="withdrawn")
 
 
+async def role_to_join(uow: Work, project_id: str, cluster_id: str, role_name: str) -> tuple[ClusterRecord, Role]:
+    """The cluster and role a launch by command joins: 404 for an unknown cluster or role, 409 unless the cluster
+    is running (a cluster the worker is moving on plans its members itself)."""
+    async with uow.reading() as repos:
+        cluster = await _owned(repos.clusters, project_id, cluster_id)
+    return _joinable(cluster, role_name)
+
+
+def _joinable(cluster: ClusterRecord, role_name: str) -> tuple[ClusterRecord, Role]:
+    role = cluster.role(role_name)
+    if role is None:
+        raise NotFound(f"Cluster {cluster.id} has no role {role_name}.")
+    if cluster.state != "running":
+        raise InvalidState(
+            f"Cluster {cluster.id} is {cluster.state}: it takes new members once it runs.", state=cluster.state
+        )
+    return cluster, role
+
+
+def member_launch(cluster: ClusterRecord, role: Role, instance_id: str, correlation_id: str) -> LaunchRequest:
+    """A launch by command of a new member of the role: placed as the role's members are, named by the role's next
+    number (taken for good when the launch is recorded)."""
+    name = domain.member_name(cluster.name, role.name, role.next_n)
+    return replace(_member_launch(cluster.project_id, role, name, correlation_id, cluster.id), instance_id=instance_id)
+
+
+def member_template(role: Role) -> TemplateLaunch:
+    return _template(role)
+
+
+@dataclass(frozen=True)
+class Joining:
+    """A launch by command that makes a new member of a running cluster's role: in the launch's transaction the
+    member is recorded under the cluster's lock and the role counts one more, so the cluster never plans a member of
+    its own in its place."""
+
+    cluster_id: str
+    role: str
+    project_id: str
+
+    async def recorded(self, repos: Any, instance: InstanceRecord) -> None:
+        clusters: ClusterRepository = repos.clusters
+        cluster, role = _joinable(await _owned(clusters, self.project_id, self.cluster_id, lock=True), self.role)
+        now = _now()
+        member = Member(cluster.id, role.name, role.next_n, instance.name, "planned", now)
+        grown = replace(role, count=role.count + 1, next_n=role.next_n + 1)
+        await clusters.add_members([member])
+        await clusters.attach(member, instance.id)
+        roles = tuple(grown if r.name == role.name else r for r in cluster.roles)
+        await clusters.save(replace(cluster, roles=roles, updated_at=now))
+
+
+async def leave_by_command(repos: Any, project_id: str, instance_id: str) -> None:
+    """A member terminated by command (a scaling group's scale-in, say) leaves its role: retired, the role counting one
+    less, in the terminate's transaction, so the cluster does not count it as failed."""
+    instance = await repos.instances.get(project_id, instance_id)
+    if instance is None or instance.cluster_id is None:
+        return
+    clusters: ClusterRepository = repos.clusters
+    cluster = await clusters.get(project_id, instance.cluster_id, lock=True)
+    if cluster is None:
+        return
+    member = next((m for m in await clusters.members(cluster.id) if m.instance_id == instance_id and m.counted), None)
+    if member is None:
+        return
+    await clusters.update_members([replace(member, retired=True)])
+    roles = tuple(replace(r, count=max(0, r.count - 1)) if r.name == member.role else r for r in cluster.roles)
+    await clusters.save(replace(cluster, roles=roles, updated_at=_now()))
+
+
 class Clusters:
     """Moves every active cluster on: decides (`domain.step`) under the cluster's lock, then launches and terminates
     what was decided with nothing held. Run by the worker's follow loop each time it has followed the instances, so
@@ -432,6 +502,11 @@ __all__ = [
     "ClusterRequest",
     "ClusterStore",
     "Clusters",
+    "Joining",
+    "leave_by_command",
+    "member_launch",
+    "member_template",
+    "role_to_join",
     "RolePreview",
     "Work",
     "create",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kernel.commands import (
@@ -24,11 +24,12 @@ from kernel.commands import (
     StopInstance,
     TerminateInstance,
 )
-from kernel.errors import ClanaviError, InvalidState
+from kernel.errors import ClanaviError, InvalidState, ValidationFailed
 from kernel.events import CommandRefused
 from kernel.events.envelope import payload_type
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory
+from services.provisioner.clusters import handlers as clusters
 from services.provisioner.commands.repository import CommandRecord, State
 from services.provisioner.errors import RetryLater
 from services.provisioner.guardrails.handlers import Asked
@@ -103,6 +104,15 @@ class Carrier:
 
         return settle
 
+    def _leaving(self, command: CommandRecord, instance_id: str) -> Callable[[Any], Awaitable[None]]:
+        """A terminate by command: a cluster member it ends leaves its role (see `clusters.leave_by_command`)."""
+
+        async def settle(repos: Any) -> None:
+            await clusters.leave_by_command(repos, command.project_id, instance_id)
+            await repos.commands.settle(command.id, "done")
+
+        return settle
+
     async def _settle(self, command: CommandRecord, state: State = "done") -> None:
         async with self.uow.transaction() as tx:
             await tx.repos.commands.settle(command.id, state)
@@ -129,6 +139,9 @@ class Carrier:
             await self._move_address(command, payload)
         elif isinstance(payload, CommandPayload) and command.type in _ACTIONS:
             instance_id = payload.model_dump()["instance_id"]
+            also = self._settled(command)
+            if isinstance(payload, TerminateInstance):
+                also = self._leaving(command, instance_id)
             await instances.request_action(
                 self.uow,
                 self.clouds,
@@ -136,7 +149,7 @@ class Carrier:
                 instance_id=instance_id,
                 action=_ACTIONS[command.type],
                 correlation_id=command.correlation_id,
-                also=self._settled(command),
+                also=also,
             )
         else:
             # Recorded by a newer provisioner than this one: left for it.
@@ -154,6 +167,9 @@ class Carrier:
 
     async def _launch(self, command: CommandRecord, payload: LaunchInstance) -> None:
         if await self._launched_already(command, payload.instance_id, "done"):
+            return
+        if payload.cluster_id is not None or payload.cluster_role is not None:
+            await self._join(command, payload)
             return
         named = payload.cloud_id is not None and not payload.allowed_clouds and not payload.allowed_zones
         policy = PlacementPolicy(
@@ -185,6 +201,32 @@ class Carrier:
             req,
             template,
             asked=Asked(requested_by=payload.requested_by),
+            also=self._settled(command),
+        )
+
+    async def _join(self, command: CommandRecord, payload: LaunchInstance) -> None:
+        """Launch a new member of a running cluster's role, from the role's template version and placement (what
+        the command says of the template and placement is the role's already); its tags are the command's."""
+        if payload.cluster_id is None or payload.cluster_role is None:
+            raise ValidationFailed(
+                "A member's launch names both its cluster and its role.",
+                errors=[{"location": "cluster_role", "message": "cluster_id and cluster_role go together"}],
+            )
+        cluster, role = await clusters.role_to_join(
+            self.uow, command.project_id, payload.cluster_id, payload.cluster_role
+        )
+        req = replace(
+            clusters.member_launch(cluster, role, payload.instance_id, command.correlation_id),
+            tags=dict(payload.tags),
+            requested_by=payload.requested_by,
+        )
+        await instances.launch_from_template(
+            self.uow,
+            self.clouds,
+            req,
+            clusters.member_template(role),
+            asked=Asked(requested_by=payload.requested_by),
+            member=clusters.Joining(cluster.id, role.name, command.project_id),
             also=self._settled(command),
         )
 

@@ -115,6 +115,8 @@ def _launch(out: Outcome, now: datetime, why: str) -> None:
             placement_group=group.id,
             tags={**group.tags, SCALING_GROUP_TAG: group.id},
             name=f"{group.name}-{instance_id[:8]}",
+            cluster_id=group.cluster_id,
+            cluster_role=group.cluster_role,
         )
     )
     out.payloads.append(ScalingLaunched(group_id=group.id, instance_id=instance_id, reason=why[:500]))

@@ -36,6 +36,8 @@ def group_out(g: Group) -> GroupOut:
         last_scaled_at=g.last_scaled_at,
         failures=g.failures,
         backoff_until=g.backoff_until,
+        cluster_id=g.cluster_id,
+        cluster_role=g.cluster_role,
     )
 
 

@@ -85,6 +85,9 @@ class Group:
     last_event_id: str | None = None
     # When the group's history last got a point.
     charted_at: datetime | None = None
+    # A group over a cluster role: its members are that role's (the template version above is the role's).
+    cluster_id: str | None = None
+    cluster_role: str | None = None
 
     def hook_for(self, transition: Transition) -> Hook | None:
         return next((h for h in self.hooks if h.transition == transition), None)
@@ -126,6 +129,27 @@ def check_bounds(min_size: int, max_size: int, desired: int) -> None:
         raise invalid("desired", f"desired {desired} is outside min_size {min_size} and max_size {max_size}")
 
 
+def check_kind(
+    template_id: str | None, template_version: int | None, cluster_id: str | None, cluster_role: str | None
+) -> None:
+    """A group is over a template version (`template_id` and `template_version`) or over a cluster role
+    (`cluster_id` and `cluster_role`): 422 naming the field when both kinds, neither, or half of one are given."""
+    over_template = template_id is not None or template_version is not None
+    over_cluster = cluster_id is not None or cluster_role is not None
+    if over_template and over_cluster:
+        field = "cluster_id" if cluster_id is not None else "cluster_role"
+        raise invalid(field, "a group is over a template version or over a cluster role, not both")
+    if not over_template and not over_cluster:
+        raise invalid("template_id", "name template_id and template_version, or cluster_id and cluster_role")
+    first, second = ("cluster_id", "cluster_role") if over_cluster else ("template_id", "template_version")
+    given = {"template_id": template_id, "template_version": template_version}
+    given |= {"cluster_id": cluster_id, "cluster_role": cluster_role}
+    if given[first] is None:
+        raise invalid(first, f"{first} is required with {second}")
+    if given[second] is None:
+        raise invalid(second, f"{second} is required with {first}")
+
+
 def check_termination_policies(policies: tuple[str, ...]) -> None:
     if len(set(policies)) != len(policies):
         raise invalid("termination_policies", "each termination policy may be named once")
@@ -162,6 +186,7 @@ __all__ = [
     "Transition",
     "check_bounds",
     "check_hooks",
+    "check_kind",
     "check_termination_policies",
     "invalid",
 ]

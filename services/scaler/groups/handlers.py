@@ -18,6 +18,7 @@ from services.scaler.groups.domain import (
     Member,
     check_bounds,
     check_hooks,
+    check_kind,
     check_termination_policies,
     invalid,
 )
@@ -40,6 +41,21 @@ async def _check_template(repos: Repositories, project_id: str, template_id: str
         raise invalid("template_version", f"version {version} of template {template_id} is deprecated")
 
 
+async def _template_of(repos: Repositories, project_id: str, body: GroupIn) -> tuple[str, int]:
+    """The template version the group launches: the one named, or its cluster role's (422 for a cluster role the
+    scaler has not been told of)."""
+    if body.cluster_id is None or body.cluster_role is None:
+        assert body.template_id is not None and body.template_version is not None  # check_kind saw to it
+        await _check_template(repos, project_id, body.template_id, body.template_version)
+        return body.template_id, body.template_version
+    found = await repos.cluster_roles.template_of(project_id, body.cluster_id, body.cluster_role)
+    if found is None:
+        raise invalid(
+            "cluster_role", f"the project has no running cluster {body.cluster_id} with role {body.cluster_role}"
+        )
+    return found
+
+
 async def locked(tx: ScalerTransaction, caller: Identity, group_id: str) -> Group:
     group = await tx.repos.groups.lock(group_id, caller.project_id)
     if group is None:
@@ -48,6 +64,7 @@ async def locked(tx: ScalerTransaction, caller: Identity, group_id: str) -> Grou
 
 
 async def create(uow: ScalerUnitOfWork, caller: Identity, body: GroupIn, correlation_id: str) -> Group:
+    check_kind(body.template_id, body.template_version, body.cluster_id, body.cluster_role)
     desired = body.min_size if body.desired is None else body.desired
     check_bounds(body.min_size, body.max_size, desired)
     check_termination_policies(tuple(body.termination_policies))
@@ -58,8 +75,10 @@ async def create(uow: ScalerUnitOfWork, caller: Identity, body: GroupIn, correla
         id=str(uuid.uuid4()),
         project_id=caller.project_id,
         name=body.name,
-        template_id=body.template_id,
-        template_version=body.template_version,
+        template_id=body.template_id or "",
+        template_version=body.template_version or 0,
+        cluster_id=body.cluster_id,
+        cluster_role=body.cluster_role,
         min_size=body.min_size,
         max_size=body.max_size,
         desired=desired,
@@ -77,7 +96,8 @@ async def create(uow: ScalerUnitOfWork, caller: Identity, body: GroupIn, correla
         correlation_id=correlation_id,
     )
     async with uow.transaction() as tx:
-        await _check_template(tx.repos, caller.project_id, body.template_id, body.template_version)
+        template_id, version = await _template_of(tx.repos, caller.project_id, body)
+        group = replace(group, template_id=template_id, template_version=version)
         if await tx.repos.groups.name_taken(caller.project_id, body.name):
             raise GroupNameTaken(f"The project has a scaling group named {body.name}.")
         await tx.repos.groups.add(group)
@@ -124,6 +144,8 @@ async def update(uow: ScalerUnitOfWork, caller: Identity, group_id: str, body: G
             after = replace(after, desired=max(after.min_size, min(after.max_size, after.desired)))
         check_bounds(after.min_size, after.max_size, after.desired)
         check_termination_policies(after.termination_policies)
+        if after.template_version != group.template_version and group.cluster_id is not None:
+            raise invalid("template_version", "a group over a cluster role launches its role's template version")
         if after.template_version != group.template_version:
             await _check_template(tx.repos, caller.project_id, after.template_id, after.template_version)
         out = Outcome(after)

@@ -28,7 +28,7 @@ _MEMBER = (
 )
 # What a new group's row is given (the times and charted_at take their defaults), and what is read of one.
 _INSERTED = _GROUP.replace(" created_at, updated_at,", "")
-_READ = f"{_GROUP}, charted_at"
+_READ = f"{_GROUP}, charted_at, cluster_id, cluster_role"
 GROUP_LISTING = Listing(
     f"SELECT {_READ} FROM groups",
     {"created_at": Column("created_at", "timestamptz"), "name": Column("name", "text")},
@@ -73,6 +73,8 @@ def group_of(row: asyncpg.Record) -> Group:
         correlation_id=row["correlation_id"],
         last_event_id=row["last_event_id"],
         charted_at=row["charted_at"],
+        cluster_id=row["cluster_id"],
+        cluster_role=row["cluster_role"],
     )
 
 
@@ -124,10 +126,12 @@ class GroupRepository:
 
     async def add(self, group: Group) -> None:
         await self._conn.execute(
-            f"INSERT INTO groups ({_INSERTED})"
+            f"INSERT INTO groups ({_INSERTED}, cluster_id, cluster_role)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
-            " $22, $23, $24, $25)",
+            " $22, $23, $24, $25, $26, $27)",
             *_group_args(group),
+            group.cluster_id,
+            group.cluster_role,
         )
 
     async def name_taken(self, project_id: str, name: str) -> bool:
