@@ -83,6 +83,10 @@ class ScalingGroups(Namespace[M]):
         return Call("GET", path(f"{ROUTE}/{{}}/policies", group_id), items_of(PolicyOut))
 
     @operation
+    def policy(self, group_id: str, policy_id: str) -> Call[PolicyOut]:
+        return Call("GET", path(f"{ROUTE}/{{}}/policies/{{}}", group_id, policy_id), model_of(PolicyOut))
+
+    @operation
     def add_policy(self, group_id: str, policy: PolicyIn | Mapping[str, Any]) -> Call[PolicyOut]:
         content = body(PolicyIn, policy)
         return Call("POST", path(f"{ROUTE}/{{}}/policies", group_id), model_of(PolicyOut), content=content)
