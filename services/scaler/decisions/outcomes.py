@@ -137,7 +137,8 @@ async def on_refresh_ended(
     if group_id is None:
         return
     group = await tx.repos.groups.lock(group_id, project_id)
-    if group is None or group.template_version == version:
+    # A group over a cluster role launches the role's version, which only the cluster changes.
+    if group is None or group.cluster_id is not None or group.template_version == version:
         return
     out = Outcome(replace(group, template_version=version))
     out.payloads.append(
