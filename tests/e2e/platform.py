@@ -49,8 +49,6 @@ class Platform:
             gateway_scaler_url=f"http://127.0.0.1:{ports['scaler']}",
             gateway_failover_url=f"http://127.0.0.1:{ports['failover']}",
             provisioner_follow_interval="0.05",
-            # Samples of the clouds every second: the scaler and failover tests react within seconds.
-            provisioner_metrics_interval="1",
             # Every sample a point on a scaling group's chart: the console's tests draw a few at once.
             scaler_history_seconds="0",
             # Accounts added through the API point at the stand-ins on 127.0.0.1 (moto): loopback is allowed here.
