@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from kernel.bus import Bus
-from kernel.events import InstanceQuarantined, MetricPoint, MetricsSampled
+from kernel.events import InstanceQuarantined, MetricPoint, MetricsSampled, new_event
 from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.failover.app import create_app
@@ -126,6 +126,31 @@ async def test_a_failed_instance_is_replaced_once_with_the_id_recorded(
     # The replacement keeps its predecessor's tags: it is watched as soon as it is requested.
     await publish(publisher, requested(command.payload["new_instance_id"], zone="zone-a"))
     await _until(client, lambda h: command.payload["new_instance_id"] in h)
+
+
+async def test_an_older_event_delivered_late_does_not_undo_a_failure(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    """The provisioner's `instance.running` can reach the service after the `instance.failed` that followed it (two
+    relays, a redelivery): the failure stands."""
+    publisher, caught = bus
+    assert (await client.post("/v1/health-policies", json=policy_body())).status_code == 201
+    await publish(publisher, requested("i-late"))
+    await _until(client, lambda h: "i-late" in h)
+    earlier, later = (
+        new_event(p, project_id=PROJECT, correlation_id="late") for p in (running("i-late"), failed("i-late"))
+    )
+    assert earlier.occurred_at < later.occurred_at
+    await publisher.publish_many([(later.routing_key, str(later.id), later.model_dump_json().encode())])
+    await _until(client, lambda h: h["i-late"]["health"] == "unhealthy")
+    await publisher.publish_many([(earlier.routing_key, str(earlier.id), earlier.model_dump_json().encode())])
+    # Nothing tells when an ignored event has been handled: watch for a second that it changes nothing.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        health = await health_of(client)
+        assert health["i-late"]["health"] == "unhealthy" and health["i-late"]["signals"]["cloud_state"] == "error"
+        await asyncio.sleep(0.05)
+    assert len(caught.distinct("provisioner.replace_instance", instance_id="i-late")) == 1
 
 
 async def test_a_zone_outage_trips_the_breaker_instead_of_replacing_every_server(

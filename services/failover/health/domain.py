@@ -42,6 +42,8 @@ class Member:
     address_id: str | None = None
     last_metric_at: datetime | None = None
     last_heartbeat_at: datetime | None = None
+    # When the event that told `state` happened: an older event delivered late never overrides a newer one.
+    state_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

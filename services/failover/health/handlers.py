@@ -83,6 +83,7 @@ async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: Even
                 address_id=earlier.address_id,
                 last_metric_at=earlier.last_metric_at,
                 last_heartbeat_at=earlier.last_heartbeat_at,
+                state_at=earlier.state_at,
             )
         await repos.members.upsert(member, now)
         policies = [p for p in await repos.policies.of_project(envelope.project_id) if watched(p, member)]
@@ -115,11 +116,15 @@ async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: Even
         known = Member(instance_id=instance_id, project_id=envelope.project_id, cloud_id=cloud_id, state="requested")
     elif known.project_id != envelope.project_id:
         return
+    elif known.state_at is not None and now < known.state_at:
+        # Deliveries may overtake one another: an `instance.running` that arrives after the `instance.failed` that
+        # followed it must not bring a failed server back to health.
+        return
     running_since = known.running_since
     if isinstance(payload, InstanceRebooted) or (state == "running" and known.state != "running"):
         # A (re)boot starts the grace period again: the server is given time to come up before it is judged.
         running_since = now
-    known = replace(known, state=state, running_since=running_since)
+    known = replace(known, state=state, running_since=running_since, state_at=now)
     await repos.members.upsert(known, now)
     await reassess(tx, known, about, now)
 

@@ -15,7 +15,7 @@ from services.failover.health.domain import Member, Watch
 
 _MEMBER_COLUMNS = (
     "instance_id, project_id, cloud_id, state, zone, tags, cluster_id, cluster_role, template_id, template_version, "
-    "running_since, address, address_id, last_metric_at, last_heartbeat_at"
+    "running_since, address, address_id, last_metric_at, last_heartbeat_at, state_at"
 )
 _WATCH_COLUMNS = (
     "policy_id, instance_id, project_id, health, reasons, changed_at, probe_successes, probe_failures, probed_at, "
@@ -60,10 +60,11 @@ class MemberRepository:
     async def upsert(self, m: Member, now: datetime) -> None:
         await self._conn.execute(
             f"""INSERT INTO members ({_MEMBER_COLUMNS}, created_at, updated_at)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$17)
                 ON CONFLICT (instance_id) DO UPDATE SET state = $4, zone = $5, tags = $6, cluster_id = $7,
                     cluster_role = $8, template_id = $9, template_version = $10, running_since = $11, address = $12,
-                    address_id = $13, last_metric_at = $14, last_heartbeat_at = $15, updated_at = $16""",
+                    address_id = $13, last_metric_at = $14, last_heartbeat_at = $15, state_at = $16,
+                    updated_at = $17""",
             m.instance_id,
             m.project_id,
             m.cloud_id,
@@ -79,6 +80,7 @@ class MemberRepository:
             m.address_id,
             m.last_metric_at,
             m.last_heartbeat_at,
+            m.state_at,
             now,
         )
 
