@@ -7,6 +7,15 @@ from kernel.events.addresses import (
     AddressFailed,
     AddressReleased,
 )
+from kernel.events.budgets import (
+    BudgetCreated,
+    BudgetDeleted,
+    BudgetLaunchesBlocked,
+    BudgetLaunchesUnblocked,
+    BudgetScope,
+    BudgetThresholdCrossed,
+    BudgetUpdated,
+)
 from kernel.events.clouds import CloudAdded, CloudRemoved, CloudUpdated
 from kernel.events.clusters import (
     ClusterCreated,
@@ -136,6 +145,13 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "BudgetCreated",
+    "BudgetDeleted",
+    "BudgetLaunchesBlocked",
+    "BudgetLaunchesUnblocked",
+    "BudgetScope",
+    "BudgetThresholdCrossed",
+    "BudgetUpdated",
     "BreakerClosed",
     "BreakerTripped",
     "FailoverHeld",
