@@ -57,6 +57,7 @@ DEFAULT_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {
     models.ScriptVersionOut: ("script_id", "version", "phase", "timeout_seconds", "deprecated", "created_at"),
     models.TemplateOut: ("id", "name", "default_version", "latest_version", "created_at"),
     models.TemplateVersionOut: ("template_id", "version", "clouds", "boot_scripts", "deprecated", "created_at"),
+    models.LaunchBlockOut: ("budget_id", "budget_name", "scope", "period", "reason", "blocked_at"),
     models.RunOut: ("id", "instance_id", "name", "script_version", "phase", "state", "exit_code", "problem"),
 }
 

@@ -27,6 +27,7 @@ from clanavi.client._failover import HealthPolicies, InstanceHealth, Refreshes
 from clanavi.client._guardrails import Approvals, Guardrails
 from clanavi.client._identity import ApiKeys, Members, Projects, Users
 from clanavi.client._instances import Instances
+from clanavi.client._launch_blocks import LaunchBlocks
 from clanavi.client._metrics import Metrics, Simulation
 from clanavi.client._resources import Addresses, KeyPairs, SecurityGroups, Snapshots, Volumes
 from clanavi.client._retry import RetryPolicy
@@ -98,6 +99,7 @@ class _Api(Namespace[M]):
         self.prices: Prices[M] = Prices(driver, context)
         self.guardrails: Guardrails[M] = Guardrails(driver, context)
         self.approvals: Approvals[M] = Approvals(driver, context)
+        self.launch_blocks: LaunchBlocks[M] = LaunchBlocks(driver, context)
         self.metrics: Metrics[M] = Metrics(driver, context)
         self.simulation: Simulation[M] = Simulation(driver, context)
         self.placements: Placements[M] = Placements(driver, context)

@@ -22,6 +22,7 @@ from services.gateway.identity.schemas import (
     UserOut,
     UserUpdate,
 )
+from services.provisioner.blocks.schemas import BlockScopeOut, LaunchBlockOut
 from services.provisioner.clusters.schemas import (
     ClusterCreate,
     ClusterDetailOut,
@@ -130,6 +131,7 @@ __all__ = [
     "ScalingMemberOut",
     "StepIn",
     "ApprovalOut",
+    "BlockScopeOut",
     "ExtendIn",
     "GuardrailVerdictOut",
     "GuardrailsIn",
@@ -145,6 +147,7 @@ __all__ = [
     "InstanceHealthOut",
     "RefreshIn",
     "RefreshOut",
+    "LaunchBlockOut",
     "LaunchedOut",
     "RejectIn",
     "CandidateOut",

@@ -28,7 +28,7 @@ from kernel.http import create_base_app, problem_response
 from kernel.identity import IdentityVerifier, InternalAuth
 from kernel.migrations import migrate
 from kernel.runtime import ServiceRuntime
-from services.provisioner import errors
+from services.provisioner import consumers, errors
 from services.provisioner.boot.follow import BootFollower
 from services.provisioner.clouds.configured import configure, rewrap_all, seal_plaintext
 from services.provisioner.clouds.directory import CloudDirectory
@@ -135,7 +135,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
             )
             uow.wake_in_process(commands.COMMAND_CHANNEL, command_worker.wakeup.set)
             runtime.spawn(command_worker.run(), name="commands")
-            await runtime.start_consumer(commands.BINDINGS, uow, commands.on_command)
+            await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_message)
             if settings.metrics_interval > 0:
                 sampler = MetricsSampler(
                     uow, clouds, engine, interval=settings.metrics_interval, concurrency=settings.concurrency

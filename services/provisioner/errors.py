@@ -56,6 +56,12 @@ class ProjectQuotaExceeded(Conflict, code="quota_exceeded", title="The project's
     the launch adds."""
 
 
+class BudgetExceeded(Conflict, code="budget_exceeded", title="A budget blocks new launches"):
+    """A budget of the project blocks launches within a scope this launch falls in (learned from the billing
+    service's `budget.launches_blocked`): nothing was recorded. `budget_id`, `budget_name`, `scope` and `period` name
+    it; raising the budget lifts the block."""
+
+
 class ModuleIsDisabled(Conflict, code="module_disabled", title="The cloud's adapter module is disabled"):
     """The account's adapter module is disabled: nothing was recorded or called; enable the module to go on."""
 
@@ -171,6 +177,7 @@ def reason(exc: CloudError) -> str:
 
 
 __all__ = [
+    "BudgetExceeded",
     "CloudAuthError",
     "CloudFailed",
     "CloudUnavailable",

@@ -1,5 +1,6 @@
 """The provisioner's public routes, in the order they match: what its app serves and what the gateway proxies."""
 
+from services.provisioner.blocks.api import router as blocks
 from services.provisioner.clouds.api import catalogue
 from services.provisioner.clouds.api import router as clouds
 from services.provisioner.clusters.api import router as clusters
@@ -28,6 +29,7 @@ ROUTERS = (
     modules,
     inventory,
     guardrails,
+    blocks,
     metrics,
     simulation,
 )

@@ -12,6 +12,7 @@ from typing import TypeAlias
 
 from kernel.db import Connection, Pool
 from kernel.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.provisioner.blocks.repository import BlockRepository, PostgresBlockRepository
 from services.provisioner.boot.repository import BootRepository, PostgresBootRepository
 from services.provisioner.clouds.repository import CloudRepository, PostgresCloudRepository
 from services.provisioner.clusters.repository import ClusterRepository, PostgresClusterRepository
@@ -43,6 +44,7 @@ class Repositories:
     guardrails: GuardrailRepository
     placements: PlacementRepository
     commands: CommandRepository
+    launch_blocks: BlockRepository
 
 
 ProvisionerUnitOfWork: TypeAlias = UnitOfWork[Repositories]
@@ -64,6 +66,7 @@ def repositories(conn: Connection, kept: KeptVersions | None = None) -> Reposito
         guardrails=PostgresGuardrailRepository(conn),
         placements=PostgresPlacementRepository(conn),
         commands=PostgresCommandRepository(conn),
+        launch_blocks=PostgresBlockRepository(conn),
     )
 
 

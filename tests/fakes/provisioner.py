@@ -19,6 +19,8 @@ from kernel.crypto import Keyring
 from kernel.errors import Conflict
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import FakeUnitOfWork
+from services.provisioner.blocks.domain import LaunchBlock
+from services.provisioner.blocks.repository import BlockFilter
 from services.provisioner.boot.repository import Booting, BootSaved, DueBoot
 from services.provisioner.clouds.directory import CloudDirectory, Connector
 from services.provisioner.clouds.domain import Cloud
@@ -84,6 +86,7 @@ class FakeDatabase:
     clock: FakeClock = field(default_factory=FakeClock)
     clouds: dict[str, Cloud] = field(default_factory=dict)
     modules: dict[str, bool] = field(default_factory=dict)
+    launch_blocks: dict[tuple[str, str], LaunchBlock] = field(default_factory=dict)
     instances: dict[str, Row[InstanceRecord]] = field(default_factory=dict)
     resources: dict[str, Row[ResourceRecord]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
@@ -975,6 +978,40 @@ class FakePlacementRepository:
         return Occupancy(dict(servers), dict(members))
 
 
+class FakeBlockRepository:
+    """Launch blocks in memory, applied in the order the real table keeps (period, moment, event id)."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    async def apply(self, block: LaunchBlock) -> bool:
+        key = (block.project_id, block.budget_id)
+        held = self.db.launch_blocks.get(key)
+        if held is not None and (block.period, block.changed_at, block.event_id) <= (
+            held.period,
+            held.changed_at,
+            held.event_id,
+        ):
+            return False
+        self.db.launch_blocks[key] = block
+        return True
+
+    async def active(self, project_id: str) -> list[LaunchBlock]:
+        return [b for b in self.db.launch_blocks.values() if b.project_id == project_id and b.blocked]
+
+    async def page(self, flt: BlockFilter, request: PageRequest) -> tuple[list[LaunchBlock], str | None]:
+        rows = [
+            b
+            for b in await self.active(flt.project_id)
+            if flt.scope_kind in (None, b.scope_kind) and flt.budget_id in (None, b.budget_id)
+        ]
+        sorts: dict[str, Callable[[LaunchBlock], Any]] = {
+            "blocked_at": lambda b: b.changed_at,
+            "budget_name": lambda b: b.budget_name,
+        }
+        return page(rows, request, sorts, key=lambda b: b.budget_id)
+
+
 class FakeCommandRepository:
     """Commands in memory (claims never lapse: a unit test has no killed worker)."""
 
@@ -1025,6 +1062,7 @@ def fake_repositories(db: FakeDatabase) -> Repositories:
         guardrails=FakeGuardrailRepository(db),
         placements=FakePlacementRepository(db),
         commands=FakeCommandRepository(),
+        launch_blocks=FakeBlockRepository(db),
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from clanavi.client import ApiError
-from clanavi.client.models import FlavorOut, ImageOut, InstanceOut
+from clanavi.client.models import FlavorOut, ImageOut, InstanceOut, LaunchBlockOut
 from clanavi.console.headers import CONSOLE_PREFIX
 from clanavi.console.listing import Filter, ListView
 from clanavi.console.pages import placement
@@ -84,6 +84,7 @@ async def instances(
     return await current.page(
         "instances.html",
         problem.status if problem else 200,
+        launch_blocks=await _launch_blocks(current),
         title="Instances",
         section="instances",
         rows=[row_context(i) for i in items],
@@ -95,6 +96,15 @@ async def instances(
         view=view.paged(next_cursor),
         problem=problem,
     )
+
+
+async def _launch_blocks(current: Visit) -> list[LaunchBlockOut]:
+    """The budgets that block launches now (the first page: a project has few), for the page's banner; none when
+    they cannot be read (the list of instances still shows)."""
+    try:
+        return list((await current.api.launch_blocks.list(limit=20).page(None)).items)
+    except ApiError:
+        return []
 
 
 @router.get("/instances/{instance_id}/row")

@@ -22,6 +22,7 @@ from kernel.errors import ClanaviError, InvalidState, NotFound, ValidationFailed
 from kernel.events import ClusterCreated, ClusterRoleScaled
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import UnitOfWork
+from services.provisioner.blocks import handlers as blocks
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clusters import domain
 from services.provisioner.clusters.domain import ClusterRecord, Member, OnFailure, Role
@@ -138,12 +139,13 @@ async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tu
         raise ValidationFailed("The cluster's roles are not valid.", errors=problems)
     roles: list[Role] = []
     seen: list[RolePreview] = []
+    members_tags: list[dict[str, str]] = []
     for i, role in enumerate(req.roles):
         launch = _member_launch(req.project_id, role, domain.member_name(req.name, role.name, 1), "")
         try:
             # A role placed by policy is checked on the cloud the allocator would choose for one member.
             launch, _ = await instances.placed(uow, clouds, launch, _template(role))
-            draft, _, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
+            draft, made, _, _ = await instances.drafted(uow, clouds, launch, _template(role))
             secret = sorted(n for n, r in draft.resolved.items() if r.level == "cluster" and r.spec.secret)
             problems += [
                 {"location": f"body.roles.{i}.inputs.{n}", "message": "a secret is set on the template, not here"}
@@ -156,11 +158,14 @@ async def _checked(uow: Work, clouds: CloudDirectory, req: ClusterRequest) -> tu
         # What the project's guard-rails refuse of a member (a required tag, a lifetime) is refused here, for all.
         problems += _relocated([dict(p) for p in one.guardrails.problems], i)
         roles.append(replace(role, template_version=one.template_version))
+        members_tags.append(dict(made.tags))
         hourly = None if one.hourly is None else one.hourly * role.count
         monthly = None if one.monthly is None else one.monthly * role.count
         seen.append(RolePreview(role.name, role.count, one, hourly, monthly))
     if problems:
         raise ValidationFailed("A role of the cluster cannot be launched as given.", errors=problems)
+    # A new cluster has no id a budget could name yet: the project's and the tags' blocks refuse it.
+    await blocks.check_launches(uow, req.project_id, [(tags, None) for tags in members_tags])
     await _within_quotas(uow, clouds, req.project_id, seen)
     return roles, seen
 
@@ -256,6 +261,8 @@ async def scale(
             raise NotFound(f"Cluster {cluster_id} has no role {role}.")
         if before.count == count:
             return cluster
+        if count > before.count:
+            await _may_grow(tx.repos, cluster, before)
         after = replace(domain.scaled(cluster, role, count, _now()), correlation_id=correlation_id)
         members = await tx.repos.clusters.members(cluster.id)
         event = ClusterRoleScaled(
@@ -269,6 +276,14 @@ async def scale(
         after = tx.changed(after, event)
         await tx.repos.clusters.save(after)
         return after
+
+
+async def _may_grow(repos: ClusterStore, cluster: ClusterRecord, role: Role) -> None:
+    """Refuse (409 `budget_exceeded`) more members of `role` when a budget blocks launches into the cluster, the
+    project, or the tags of the role's template version."""
+    found = await repos.templates.launchable(cluster.project_id, role.template_id, role.template_version)
+    tags = dict(found.found.spec.tags) if found is not None and found.found is not None else {}
+    await blocks.check_launch(repos, cluster.project_id, tags=tags, cluster_id=cluster.id)
 
 
 async def replace_member(

@@ -19,6 +19,8 @@ from kernel.events import EventPayload, InstanceActionRequested, InstanceRequest
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner import errors
+from services.provisioner.blocks import handlers as blocks
+from services.provisioner.blocks.handlers import BlockStore
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import owned_cloud
@@ -102,9 +104,12 @@ class Membership(Protocol):
     async def recorded(self, repos: Any, instance: InstanceRecord) -> None: ...
 
 
-class LaunchStore(InstanceStore, TemplateStore, RunStore, GuardrailStore, placement.PlacementStore, Protocol):
+class LaunchStore(
+    InstanceStore, TemplateStore, RunStore, GuardrailStore, BlockStore, placement.PlacementStore, Protocol
+):
     """What a launch from a template reads: the template's records beside the instance's, the project's key for
-    runs, the project's guard-rails with the prices they count, and what placing a launch reads."""
+    runs, the project's guard-rails with the prices they count, the budgets' launch blocks, and what placing a
+    launch reads."""
 
 
 async def placed(
@@ -309,8 +314,9 @@ async def _accept(
     *,
     also: Also | None = None,
 ) -> InstanceRecord:
-    """Validate a launch against its cloud (the project's, read by the caller with what the launch names there)
-    and the project's guard-rails (`guardrails.check_launch`, in the transaction that records it), and record it,
+    """Validate a launch against its cloud (the project's, read by the caller with what the launch names there),
+    the budgets' launch blocks and the project's guard-rails (`blocks.check_launch`, `guardrails.check_launch`, in
+    the transaction that records it), and record it,
     with the allocator's `note` when it placed it."""
     options = await validated(clouds, cloud, req, names, plan)
     if note is not None:
@@ -346,6 +352,10 @@ async def _accept(
         **named,
     )
     async with uow.transaction() as tx:
+        # First, before anything is written: a budget's block refuses the launch with nothing recorded.
+        await blocks.check_launch(
+            tx.repos, req.project_id, tags=record.tags, cluster_id=member.cluster_id if member else None
+        )
         if plan is not None and not await tx.repos.templates.hold_version(
             req.project_id, plan.template_id, plan.template_version
         ):
