@@ -14,6 +14,8 @@ import httpx
 
 from devstack import free_port
 from devstack.processes import ServiceProcess, service_env
+from kernel.bus import Bus
+from kernel.events import Envelope
 
 TOKEN = "e2e-admin-token-0123456789"
 INTERNAL_KEY = "e2e-internal-key-0123456789abcdef0123456789"
@@ -73,6 +75,16 @@ class Platform:
     def stop(self) -> None:
         for process in self.processes.values():
             process.stop()
+
+    async def publish(self, *envelopes: Envelope) -> None:
+        """Publish events on the platform's bus as a service the platform does not run here would (billing's)."""
+        prefix = self.processes["provisioner"].env["CLANAVI_BUS_PREFIX"]
+        bus = Bus(self.amqp_url, prefix=prefix, service="e2e-publisher")
+        await bus.connect()
+        try:
+            await bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in envelopes])
+        finally:
+            await bus.close()
 
     def client(self, token: str | None = TOKEN) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -5,12 +5,14 @@ of alpha, and a valid body for every route that takes one."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from kernel.events import BudgetLaunchesBlocked, BudgetScope, new_event
 from tests.e2e.platform import Platform, eventually, wait_for_state
 
 PASSWORD = "correct horse battery staple"
@@ -325,6 +327,22 @@ async def call(client: httpx.AsyncClient, method: str, path: str, world: World, 
     return await client.request(method, fill(path, ids, users), json=body, params=params or None)
 
 
+async def block_launches(platform: Platform, tenant: Tenant) -> None:
+    """A budget of the project's that blocks launches of servers with a tag no test launches with, as the billing
+    service would publish it; waits until the project lists it."""
+    budget_id = str(uuid.uuid4())
+    scope = BudgetScope(kind="tag", tag_key="budget", tag_value="capped")
+    blocked = BudgetLaunchesBlocked(budget_id=budget_id, name="capped", scope=scope, period="2026-12", reason="over")
+    await platform.publish(new_event(blocked, project_id=tenant.project, correlation_id=f"corr-{budget_id[:8]}"))
+
+    async def listed() -> bool | None:
+        items = created(await tenant.client.get("/v1/launch-blocks"))["items"]
+        return True if [b["budget_id"] for b in items] == [budget_id] else None
+
+    await eventually(listed, what=f"{tenant.project}'s launch block")
+    tenant.ids["budget_id"] = budget_id
+
+
 async def build_world(platform: Platform) -> AsyncIterator[World]:
     """The two tenants, populated; their clients are closed when the iterator ends."""
     async with platform.client() as admin:
@@ -341,6 +359,8 @@ async def build_world(platform: Platform) -> AsyncIterator[World]:
         viewer = await login(platform, "vera@example.com", "alpha")
         await populate(alpha)
         await populate(beta)
+        for tenant in (alpha, beta):
+            await block_launches(platform, tenant)
         spec = (await admin.get("/openapi.json")).json()
         operations = [
             (method.upper(), path)

@@ -179,6 +179,7 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "policy_id": "policy_id",
         "scaling_group_id": "scaling_group_id",
         "template_id": "template_id",
+        "budget_id": "budget_id",
         "user_id": None,
     }
     failures, checked = [], 0

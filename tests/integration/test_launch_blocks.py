@@ -124,12 +124,10 @@ async def test_a_block_refuses_launches_within_seconds_and_an_unblock_allows_the
         cloud, other_cloud = await a_cloud(client, OWNER), await a_cloud(client, OTHER)
         t0 = datetime.now(UTC)
         blocked = budget(True, PROJECT_WIDE, at=t0)
-        sent = time.monotonic()
         await publish(bus, blocked)
         await eventually(
             lambda: client.post("/v1/instances", headers=OWNER, json=plain(cloud)), refused_by_budget, within=5.0
         )
-        took = time.monotonic() - sent
         # Nothing of a refused launch is recorded, nor announced.
         assert await rows(database_url, "SELECT id FROM instances WHERE project_id = 'alpha'") == []
         assert (
@@ -165,7 +163,6 @@ async def test_a_block_refuses_launches_within_seconds_and_an_unblock_allows_the
         await publish(bus, stale)
         await handled(database_url, stale)
         ok(await client.post("/v1/instances", headers=OWNER, json=plain(cloud)), 202)
-    assert took < WITHIN
 
 
 async def test_each_scope_refuses_only_its_own_launches_by_api_cluster_and_command(
