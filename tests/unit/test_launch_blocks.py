@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -17,6 +18,8 @@ from services.provisioner.blocks.domain import LaunchBlock, blocking, refusal
 from services.provisioner.commands.handlers import Carrier
 from services.provisioner.commands.repository import CommandRecord
 from services.provisioner.errors import BudgetExceeded
+from services.provisioner.guardrails import handlers as guardrails
+from services.provisioner.guardrails.domain import Guardrails
 from services.provisioner.instances import handlers as instances
 from tests.fakes.provisioner import PROJECT, FakeProvisioner, provisioner
 
@@ -149,3 +152,20 @@ async def test_a_blocked_launch_by_command_is_refused_with_the_budgets_code() ->
     assert (refused.payload["status"], refused.payload["code"]) == (409, "budget_exceeded")
     assert refused.payload["subject_id"] == replace.new_instance_id
     assert replace.new_instance_id not in p.db.instances
+
+
+async def test_approving_a_waiting_launch_inside_a_block_is_refused_and_it_keeps_waiting() -> None:
+    p = provisioner()
+    rails = Guardrails(PROJECT, approval_threshold=Decimal(1), currency="USD")
+    await guardrails.change(p.uow, rails, changed_by="user:owner", correlation_id="cid-r")
+    waiting = await instances.launch(p.uow, p.clouds, a_launch(team="web"))
+    approval = await guardrails.approval_of(p.uow, PROJECT, waiting.id)
+    assert approval is not None and waiting.state == "awaiting_approval"
+    p.db.launch_blocks[(PROJECT, "b-1")] = block("tag", tag_key="team", tag_value="web")
+
+    with pytest.raises(BudgetExceeded):
+        await guardrails.approve(p.uow, project_id=PROJECT, approval_id=approval.id, decided_by="u", correlation_id="c")
+
+    still = await guardrails.approval_of(p.uow, PROJECT, waiting.id)
+    assert still is not None and still.state == "pending"
+    assert (await instances.get(p.uow, PROJECT, waiting.id)).state == "awaiting_approval"

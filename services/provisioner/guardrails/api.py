@@ -96,7 +96,8 @@ async def get_approval(request: Request, approval_id: str, caller: Reader) -> Re
     "Approve a launch that waits for approval",
     problems=(403, 404, 409),
     description="The launch goes on: the engine launches it. Approving it again answers the same; a rejected or "
-    "lapsed one, or one whose launch was withdrawn meanwhile, is 409. Owners only. Event `approval.approved`.",
+    "lapsed one, or one whose launch was withdrawn meanwhile, is 409, and so is one a budget's launch block covers "
+    "(`budget_exceeded`: it stays pending). Owners only. Event `approval.approved`.",
 )
 async def approve(request: Request, approval_id: str, caller: Manager) -> Response:
     decided = await handlers.approve(

@@ -26,6 +26,8 @@ from kernel.events import (
 )
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import Transaction, UnitOfWork
+from services.provisioner.blocks import handlers as blocks
+from services.provisioner.blocks.handlers import BlockStore
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import CloudRepository
@@ -42,7 +44,7 @@ from services.provisioner.prices.repository import PriceRepository
 from services.provisioner.work.engine import WORK_CHANNEL
 
 
-class GuardrailStore(Protocol):
+class GuardrailStore(BlockStore, Protocol):
     @property
     def clouds(self) -> CloudRepository: ...
     @property
@@ -317,12 +319,14 @@ async def approve(
     now: datetime | None = None,
 ) -> Approval:
     """Approve a waiting launch: the engine launches it. Approving it again answers the same; approving a rejected
-    one is 409."""
+    one is 409, and so is approving one a budget's launch block covers (`budget_exceeded`)."""
     now = now or datetime.now(UTC)
     async with uow.transaction() as tx:
         found, record = await _decided(tx, project_id, approval_id, "approved")
         if record is None:
             return found
+        # Approving is what launches it: a budget's block refuses it as any launch (it stays pending).
+        await blocks.check_launch(tx.repos, project_id, tags=record.tags, cluster_id=record.cluster_id)
         decided = replace(
             found,
             state="approved",
