@@ -21,6 +21,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 
+from kernel.bus import Bus
+from kernel.events import BudgetLaunchesBlocked, BudgetScope, new_event
 from kernel.settings import KernelSettings
 from tests.integration.provisioner_world import (
     CLUSTER_ROLE,
@@ -31,6 +33,7 @@ from tests.integration.provisioner_world import (
     ok,
     provisioner,
     routes,
+    until,
     use_secret_key,
 )
 from tests.signing import identity_headers
@@ -416,6 +419,7 @@ def cases() -> list[Case]:
         ("/v1/images/custom", ("cloud_id", "instance_id")),
         ("/v1/runs", ("instance_id", "batch_id")),
         ("/v1/approvals", ("instance_id",)),
+        ("/v1/launch-blocks", ("budget_id",)),
     ):
         for name in names:
             found.append(Case("GET", route, query={name: t(name.removesuffix("_id"))}))
@@ -480,13 +484,31 @@ def seen(answer: httpx.Response, ids: Mapping[str, str]) -> tuple[int, str | Non
     return answer.status_code, answer.headers.get("retry-after"), plain(body)
 
 
+async def blocked(kernel_settings: KernelSettings, client: httpx.AsyncClient, project: str) -> str:
+    """A budget of `project` that blocks launches tagged with what no case launches with, published as the billing
+    service publishes it; its id once the project lists it."""
+    budget_id = str(uuid.uuid4())
+    scope = BudgetScope(kind="tag", tag_key="budget", tag_value="capped")
+    event = BudgetLaunchesBlocked(budget_id=budget_id, name="capped", scope=scope, period="2026-12", reason="over")
+    envelope = new_event(event, project_id=project, correlation_id="corr-budget")
+    billing = Bus(kernel_settings.amqp_url.get_secret_value(), prefix=kernel_settings.bus_prefix, service="billing")
+    await billing.connect()
+    try:
+        await billing.publish_many([(envelope.routing_key, str(envelope.id), envelope.model_dump_json().encode())])
+    finally:
+        await billing.close()
+    listed = await until(client, "/v1/launch-blocks", identity_headers(project), lambda page: bool(page["items"]))
+    assert [b["budget_id"] for b in listed["items"]] == [budget_id]
+    return budget_id
+
+
 async def test_another_projects_ids_are_answered_like_ids_nobody_has(
     kernel_settings: KernelSettings, database_url: str
 ) -> None:
     async with provisioner(kernel_settings) as (app, client):
         theirs_world = await build(client, OTHER)
         mine_world = await build(client, CALLER)
-        theirs = {**theirs_world.ids(), "default_cloud": "sim"}
+        theirs = {**theirs_world.ids(), "default_cloud": "sim", "budget": await blocked(kernel_settings, client, OTHER)}
         mine = mine_world.ids()
         before = await everything(database_url)
 
@@ -497,7 +519,7 @@ async def test_another_projects_ids_are_answered_like_ids_nobody_has(
         differ = []
         caller = identity_headers(CALLER)
         for case in table:
-            unknown = nobodys(theirs_world)
+            unknown = {**nobodys(theirs_world), "budget": str(uuid.uuid4())}
             answers = []
             for ids in (theirs, unknown):
                 url, body, query = case.request(ids, mine)
