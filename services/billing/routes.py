@@ -1,0 +1,7 @@
+"""The billing service's public routes: what its app serves and what the gateway proxies."""
+
+from services.billing.costs import api as costs_api
+
+ROUTERS = (costs_api.router,)
+
+__all__ = ["ROUTERS"]

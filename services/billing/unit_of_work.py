@@ -1,0 +1,28 @@
+"""The billing service's unit of work: its use cases and its consumer open transactions on it over these
+repositories, bound to one connection each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.db import Connection
+from kernel.unit_of_work import UnitOfWork
+from services.billing.catalogs.repository import CatalogRepository
+from services.billing.costs.repository import CostRepository
+from services.billing.usage.repository import UsageRepository
+
+
+@dataclass
+class Repositories:
+    catalogs: CatalogRepository
+    usage: UsageRepository
+    costs: CostRepository
+
+
+def repositories(conn: Connection) -> Repositories:
+    return Repositories(catalogs=CatalogRepository(conn), usage=UsageRepository(conn), costs=CostRepository(conn))
+
+
+BillingUnitOfWork = UnitOfWork[Repositories]
+
+__all__ = ["BillingUnitOfWork", "Repositories", "repositories"]

@@ -1,0 +1,70 @@
+"""Use cases of usage: learn a lifecycle event and rate what it changed at once; rate the hours of resources still
+billed as the hours end; re-rate a period on request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from kernel.events import Envelope, EventPayload
+from kernel.unit_of_work import Transaction
+from services.billing.unit_of_work import BillingUnitOfWork, Repositories
+from services.billing.usage.facts import learned
+from services.billing.usage.rating import rate
+
+log = logging.getLogger(__name__)
+
+# How many resources still billed one transaction of the hourly pass rates.
+_BATCH = 200
+
+
+async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: EventPayload) -> None:
+    """Keep what a lifecycle event tells of its resource and, when it adds a fact, rate the resource now."""
+    found = learned(payload, envelope.occurred_at)
+    if found is None:
+        return
+    await tx.repos.usage.learn(found.kind, found.resource_id, envelope.project_id, found.cloud_id, found.attributes)
+    if found.fact is not None and not await tx.repos.usage.add_fact(found.resource_id, found.fact, envelope.id):
+        return  # told before: nothing changed
+    await rate(tx, found.resource_id, datetime.now(UTC), envelope.id)
+
+
+async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
+    """Rate the hours that ended of every resource billed with no end yet; how many resources were rated."""
+    horizon = now.replace(minute=0, second=0, microsecond=0)
+    done = 0
+    while True:
+        async with uow.transaction() as tx:
+            ids = await tx.repos.usage.open_before(horizon, _BATCH)
+            for resource_id in ids:
+                await rate(tx, resource_id, now, None)
+        done += len(ids)
+        if len(ids) < _BATCH:
+            return done
+
+
+async def rate_hours_forever(uow: BillingUnitOfWork, interval_seconds: float) -> None:
+    while True:
+        try:
+            await rate_ended_hours(uow, datetime.now(UTC))
+        except Exception:  # the next pass tries again; one failure must not stop rating for good
+            log.exception("the hourly rating pass failed")
+        await asyncio.sleep(interval_seconds)
+
+
+async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: datetime) -> int:
+    """Rate the project's usage in [start, end) again with the prices known now; how many lines that wrote (the
+    differences, as Correction lines)."""
+    async with uow.reading() as repos:
+        ids = await repos.usage.of_project_before(project_id, end)
+    written = 0
+    now = datetime.now(UTC)
+    for n in range(0, len(ids), _BATCH):
+        async with uow.transaction() as tx:
+            for resource_id in ids[n : n + _BATCH]:
+                written += await rate(tx, resource_id, now, None, period=(start, end))
+    return written
+
+
+__all__ = ["learn", "rate_ended_hours", "rate_hours_forever", "rerate"]
