@@ -33,7 +33,9 @@ def create_app(settings: BillingSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
-            await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_event)
+            await runtime.start_consumer(
+                consumers.BINDINGS, uow, consumers.on_event, handle_many=consumers.on_events, batch_size=200
+            )
             runtime.spawn(rate_hours_forever(uow, settings.rating_interval_seconds), name="hourly-rating")
             yield
 

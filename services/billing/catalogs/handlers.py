@@ -16,6 +16,8 @@ async def cloud_added(tx: Transaction[Repositories], payload: CloudAdded) -> Non
 
 
 async def prices_published(tx: Transaction[Repositories], envelope: Envelope, payload: PriceCatalogPublished) -> None:
+    """Keep a page of a version's prices; the page that completes it re-rates the account's usage from when the
+    version takes effect."""
     if not await tx.repos.catalogs.add_page(payload):
         return
     now = datetime.now(UTC)

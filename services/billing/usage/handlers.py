@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from kernel.events import Envelope, EventPayload
@@ -19,15 +21,32 @@ log = logging.getLogger(__name__)
 _BATCH = 200
 
 
-async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: EventPayload) -> None:
-    """Keep what a lifecycle event tells of its resource and, when it adds a fact, rate the resource now."""
+async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: EventPayload) -> bool:
+    """Keep what a lifecycle event tells of its resource; True when that changed what the resource is due (a fact
+    not known before, or what a line is shown under), so that it is to be rated."""
     found = learned(payload, envelope.occurred_at)
     if found is None:
-        return
+        return False
     await tx.repos.usage.learn(found.kind, found.resource_id, envelope.project_id, found.cloud_id, found.attributes)
-    if found.fact is not None and not await tx.repos.usage.add_fact(found.resource_id, found.fact, envelope.id):
-        return  # told before: nothing changed
-    await rate(tx, found.resource_id, datetime.now(UTC), envelope.id)
+    if found.fact is None:
+        return False
+    return await tx.repos.usage.add_fact(found.resource_id, found.fact, envelope.id)
+
+
+async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+    """Learn a batch of lifecycle events, then rate each resource they changed once, at once. Resources are taken
+    in the order of their ids, so that two batches never wait on each other's locks in turn."""
+    changed: dict[str, uuid.UUID] = {}
+    for envelope, payload in sorted(events, key=lambda e: (_subject(e[1]), e[0].occurred_at)):
+        if await learn(tx, envelope, payload):
+            changed[_subject(payload)] = envelope.id
+    now = datetime.now(UTC)
+    for resource_id in sorted(changed):
+        await rate(tx, resource_id, now, changed[resource_id])
+
+
+def _subject(payload: EventPayload) -> str:
+    return payload.subject or ""
 
 
 async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
@@ -67,4 +86,4 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     return written
 
 
-__all__ = ["learn", "rate_ended_hours", "rate_hours_forever", "rerate"]
+__all__ = ["learn", "learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]
