@@ -258,6 +258,7 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "result": "CONTINUE",
         },
         ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/heartbeat"): {"instance_id": ids["instance_id"]},
+        ("POST", "/v1/costs/rerate"): {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
     }
 
 
@@ -307,6 +308,7 @@ OWN_PROJECT_WRITES = {
     ("POST", "/v1/scripts"),
     ("PUT", "/v1/guardrails"),
     ("POST", "/v1/health-policies"),
+    ("POST", "/v1/costs/rerate"),
 }
 
 
