@@ -1,6 +1,7 @@
 """The billing API's models (the gateway imports them for its OpenAPI document), one module per concept."""
 
 from kernel.pagination import Page
+from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateIn, RerateOut
 
-__all__ = ["CostGroupOut", "Page", "RerateIn", "RerateOut"]
+__all__ = ["BudgetIn", "BudgetOut", "CostGroupOut", "Page", "RerateIn", "RerateOut"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kernel.db import Connection
 from kernel.unit_of_work import UnitOfWork
+from services.billing.budgets.repository import BudgetRepository
 from services.billing.catalogs.repository import CatalogRepository
 from services.billing.costs.repository import CostRepository
 from services.billing.usage.repository import UsageRepository
@@ -17,10 +18,16 @@ class Repositories:
     catalogs: CatalogRepository
     usage: UsageRepository
     costs: CostRepository
+    budgets: BudgetRepository
 
 
 def repositories(conn: Connection) -> Repositories:
-    return Repositories(catalogs=CatalogRepository(conn), usage=UsageRepository(conn), costs=CostRepository(conn))
+    return Repositories(
+        catalogs=CatalogRepository(conn),
+        usage=UsageRepository(conn),
+        costs=CostRepository(conn),
+        budgets=BudgetRepository(conn),
+    )
 
 
 BillingUnitOfWork = UnitOfWork[Repositories]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from kernel.events import Envelope, EventPayload
 from kernel.unit_of_work import Transaction
+from services.billing.budgets import handlers as budgets
 from services.billing.unit_of_work import BillingUnitOfWork, Repositories
 from services.billing.usage.facts import learned
 from services.billing.usage.rating import rate
@@ -43,6 +44,9 @@ async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelo
     now = datetime.now(UTC)
     for resource_id in sorted(changed):
         await rate(tx, resource_id, now, changed[resource_id])
+    # What was rated may cross a budget's threshold: judged in the same transaction, within seconds of the event.
+    for project_id in sorted({e.project_id for e, p in events if _subject(p) in changed}):
+        await budgets.judge_project(tx, project_id, now)
 
 
 def _subject(payload: EventPayload) -> str:
@@ -67,6 +71,7 @@ async def rate_hours_forever(uow: BillingUnitOfWork, interval_seconds: float) ->
     while True:
         try:
             await rate_ended_hours(uow, datetime.now(UTC))
+            await budgets.judge_all(uow, datetime.now(UTC))
         except Exception:  # the next pass tries again; one failure must not stop rating for good
             log.exception("the hourly rating pass failed")
         await asyncio.sleep(interval_seconds)
