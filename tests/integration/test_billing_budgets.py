@@ -3,6 +3,7 @@ launch block published and lifted, servers stopped by command; what they publish
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,11 @@ import pytest
 from fastapi import FastAPI
 
 from kernel.bus import Bus
-from kernel.events import InstanceRequested, InstanceRunning
+from kernel.events import InstanceRequested, InstanceRunning, InstanceStopped
 from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.billing.app import create_app
+from services.billing.budgets.domain import PROTECTED_TAG as PROTECTED
 from services.billing.settings import BillingSettings
 from tests.integration.test_billing_service import PROJECT, a_priced_cloud, event, send, until
 from tests.signing import identity_headers
@@ -64,7 +66,7 @@ async def published(database_url: str) -> list[dict[str, Any]]:
 BUDGET = {
     "name": "team blue",
     "scope": {"kind": "tag", "tag_key": "team", "tag_value": "blue"},
-    "amount": "1.00",
+    "amount": "0.00001",
     "currency": "USD",
     "thresholds": [
         {"percent": 50, "actions": ["notify"]},
@@ -105,22 +107,28 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
     assert (await client.get(f"/v1/budgets/{budget['id']}", headers=STRANGER)).status_code == 404
 
     await a_priced_cloud(bus)
-    # Two blue servers running since the month began, at sim.small's 0.02 an hour: over 1.00 after 25 hours; a red
-    # one is not in the scope.
+    # A blue server that ran since the hour began and stopped a second ago: at sim.small's 0.02 an hour, over the
+    # amount of 0.00001 after 1.8 s; two blue servers still running, one of them protected; a red one out of the
+    # scope. Running since the hour began, no hour of theirs has ended: only the stop is rated, and with it the
+    # budget is crossed while the other two run.
     now = datetime.now(UTC)
-    began = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if now - began < timedelta(hours=26):
-        pytest.skip("within a day of a month's start two small servers have not spent 1.00 yet")
+    if now.minute == 0 and now.second < 5:
+        await asyncio.sleep(5)  # a run of a few seconds at least
+        now = datetime.now(UTC)
+    began = now.replace(minute=0, second=0, microsecond=0)
     envelopes = []
-    for iid, team in (("i-b1", "blue"), ("i-b2", "blue"), ("i-r1", "red")):
+    servers = (("i-b1", {"team": "blue"}), ("i-b2", {"team": "blue"}), ("i-b3", {"team": "blue", PROTECTED: "true"}))
+    for iid, tags in (*servers, ("i-r1", {"team": "red"})):
         requested = InstanceRequested(
-            instance_id=iid, cloud_id="sim-b", name=iid, image_id="img", flavor_id="sim.small", tags={"team": team}
+            instance_id=iid, cloud_id="sim-b", name=iid, image_id="img", flavor_id="sim.small", tags=tags
         )
         running = InstanceRunning(
             instance_id=iid, cloud_id="sim-b", provider_id=iid, flavor_id="sim.small", previous_state="pending"
         )
         envelopes += [event(requested, began), event(running, began)]
+    stopped = InstanceStopped(instance_id="i-b1", cloud_id="sim-b", provider_id="i-b1")
     await send(bus, envelopes)
+    await send(bus, [event(stopped, now - timedelta(seconds=1))])
 
     async def blocked() -> bool:
         return bool((await client.get(f"/v1/budgets/{budget['id']}")).json()["launches_blocked"])
@@ -132,7 +140,7 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
     assert all(c["currency"] == "USD" and c["scope"]["tag_key"] == "team" for c in crossed)
     assert [e["payload"]["budget_id"] for e in events if e["type"] == "budget.launches_blocked"] == [budget["id"]]
     stops = sorted(e["payload"]["instance_id"] for e in events if e["type"] == "provisioner.stop_instance")
-    assert stops == ["i-b1", "i-b2"]
+    assert stops == ["i-b2"]
     assert all(
         e["payload"]["requested_by"] == f"billing:{budget['id']}"
         for e in events
