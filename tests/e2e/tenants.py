@@ -122,6 +122,8 @@ async def populate(tenant: Tenant) -> None:
     ids["policy_id"] = created(await c.post("/v1/health-policies", json=policy))["id"]
     refresh = {"policy_id": ids["policy_id"], "template_version": 1, "checkpoint_percent": 50}
     ids["refresh_id"] = created(await c.post("/v1/refreshes", json=refresh))["id"]
+    budget = {"name": "month", "amount": "1000", "currency": "USD", "thresholds": [{"percent": 80}]}
+    ids["budget_id"] = created(await c.post("/v1/budgets", json=budget))["id"]
     await scaling_group(tenant)
 
 
@@ -259,6 +261,8 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         },
         ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/heartbeat"): {"instance_id": ids["instance_id"]},
         ("POST", "/v1/costs/rerate"): {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
+        ("POST", "/v1/budgets"): {"name": "x", "amount": "10", "currency": "USD"},
+        ("PUT", "/v1/budgets/{budget_id}"): {"name": "month", "amount": "2000", "currency": "EUR"},
     }
 
 
@@ -309,6 +313,7 @@ OWN_PROJECT_WRITES = {
     ("PUT", "/v1/guardrails"),
     ("POST", "/v1/health-policies"),
     ("POST", "/v1/costs/rerate"),
+    ("POST", "/v1/budgets"),
 }
 
 
