@@ -12,6 +12,7 @@ import typer
 from clanavi.cli import (
     audit,
     auth,
+    billing,
     catalogue,
     clouds,
     clusters,
@@ -64,6 +65,8 @@ for name, group in (
     ("health-policies", failover.policies),
     ("health", failover.health),
     ("refreshes", failover.refreshes),
+    ("costs", billing.costs),
+    ("budgets", billing.budgets),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

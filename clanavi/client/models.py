@@ -4,6 +4,8 @@ the client's users."""
 from kernel.pagination import Page
 from kernel.roles import Role
 from services.audit.schemas import AuditEvent, ChainVerification
+from services.billing.budgets.schemas import BudgetIn, BudgetOut
+from services.billing.costs.schemas import CostGroupOut, RerateOut
 from services.failover.health.schemas import InstanceHealthOut
 from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
 from services.failover.refreshes.schemas import RefreshIn, RefreshOut
@@ -118,6 +120,10 @@ from services.scaler.schemas import (
 from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "BudgetIn",
+    "BudgetOut",
+    "CostGroupOut",
+    "RerateOut",
     "ActivityOut",
     "GroupIn",
     "GroupOut",
