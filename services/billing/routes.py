@@ -2,7 +2,8 @@
 
 from services.billing.budgets import api as budgets_api
 from services.billing.costs import api as costs_api
+from services.billing.invoices import api as invoices_api
 
-ROUTERS = (costs_api.router, budgets_api.router)
+ROUTERS = (costs_api.router, budgets_api.router, invoices_api.router)
 
 __all__ = ["ROUTERS"]

@@ -3,5 +3,6 @@
 from kernel.pagination import Page
 from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateIn, RerateOut
+from services.billing.invoices.schemas import InvoiceOut, InvoiceSummaryOut
 
-__all__ = ["BudgetIn", "BudgetOut", "CostGroupOut", "Page", "RerateIn", "RerateOut"]
+__all__ = ["InvoiceOut", "InvoiceSummaryOut", "BudgetIn", "BudgetOut", "CostGroupOut", "Page", "RerateIn", "RerateOut"]

@@ -10,6 +10,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.billing.budgets.repository import BudgetRepository
 from services.billing.catalogs.repository import CatalogRepository
 from services.billing.costs.repository import CostRepository
+from services.billing.invoices.repository import InvoiceRepository
 from services.billing.usage.repository import UsageRepository
 
 
@@ -19,6 +20,7 @@ class Repositories:
     usage: UsageRepository
     costs: CostRepository
     budgets: BudgetRepository
+    invoices: InvoiceRepository
 
 
 def repositories(conn: Connection) -> Repositories:
@@ -27,6 +29,7 @@ def repositories(conn: Connection) -> Repositories:
         usage=UsageRepository(conn),
         costs=CostRepository(conn),
         budgets=BudgetRepository(conn),
+        invoices=InvoiceRepository(conn),
     )
 
 

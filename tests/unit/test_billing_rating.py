@@ -1,15 +1,21 @@
-"""Billing's rating rules: intervals from facts in any order, per-second usage with a cloud's minimum, hourly parts,
-prices by version, and differences written as Correction lines."""
+"""Billing's rules: intervals from facts in any order, per-second usage with a cloud's minimum, hourly parts, prices
+by version, differences written as Correction lines; FOCUS rows; an invoice's PDF and its month."""
 
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
+from kernel.errors import ValidationFailed
 from kernel.events import InstanceRequested
 from services.billing.catalogs.domain import Price, PriceBook, Version
 from services.billing.costs.focus import COLUMNS, csv_header, csv_row, focus
+from services.billing.invoices import pdf
+from services.billing.invoices.handlers import checked_month
 from services.billing.usage.domain import Change, Fact, Kind, Line, Rated, Resource, differences, due, intervals
 from services.billing.usage.facts import learned
 
@@ -150,3 +156,40 @@ def test_an_exported_line_has_every_focus_column_in_order() -> None:
     assert row["ChargeClass"] == "Correction" and row["ConsumedQuantity"] == "60"
     assert csv_header().startswith("BilledCost,EffectiveCost,ListCost,")
     assert '"{""team"": ""a,b""}"' in csv_row(row)
+
+
+def test_an_invoice_pdf_is_a_valid_pdf_whose_text_reads_back() -> None:
+    lines = [f"line {n} (with parentheses) and a back\\slash" for n in range(130)]
+    document = pdf.document(lines, title="Invoice p 2026-11")
+    assert document.startswith(b"%PDF-1.4\n") and document.endswith(b"%%EOF\n")
+    # The cross-reference table gives each object's byte offset: each must be where that object starts.
+    xref = int(document[document.rindex(b"startxref") + 10 :].split()[0])
+    assert document[xref:].startswith(b"xref\n")
+    header, *entries = document[xref:].split(b"trailer")[0].decode().splitlines()[1:]
+    first, count = (int(x) for x in header.split())
+    assert first == 0 and count == len(entries) and entries[0].endswith("65535 f ")
+    for number, entry in enumerate(entries[1:], start=1):
+        offset = int(entry.split()[0])
+        assert document[offset:].startswith(f"{number} 0 obj\n".encode())
+    trailer = document[document.rindex(b"trailer") :]
+    assert f"/Size {count}".encode() in trailer and b"/Root 1 0 R" in trailer
+    # Each content stream's length is what its dictionary says; the text shown reads back, escapes undone.
+    shown = []
+    for match in re.finditer(rb"<< /Length (\d+) >>\nstream\n", document):
+        length = int(match.group(1))
+        stream = document[match.end() : match.end() + length]
+        assert document[match.end() + length :].startswith(b"\nendstream")
+        shown += [
+            re.sub(r"\\(.)", r"\1", m.decode("latin-1")) for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) '", stream)
+        ]
+    assert shown == lines
+    assert document.count(b"/Type /Page ") == 3  # 130 lines: 52 a page
+
+
+def test_a_future_or_malformed_month_is_refused_naming_it() -> None:
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    assert checked_month("2026-12", now) == "2026-12" and checked_month("2025-01", now) == "2025-01"
+    for bad in ("2027-01", "2026-13", "2026-1", "december"):
+        with pytest.raises(ValidationFailed) as refused:
+            checked_month(bad, now)
+        assert refused.value.extensions["errors"][0]["location"] == "path.month"
