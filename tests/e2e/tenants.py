@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -276,6 +277,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "role": CLUSTER_ROLE,
         "zone": "sim-1a",
         "hook": SCALING_HOOK,
+        "month": datetime.now(UTC).strftime("%Y-%m"),
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -286,6 +288,9 @@ ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify")
 ADMIN_ONLY = {("POST", "/v1/projects")}
 # Reads of a project's credentials-like objects: owners (and admins) only.
 MANAGER_READS = {("GET", "/v1/api-keys"), ("GET", "/v1/api-keys/{key_id}")}
+# Reads of the caller's own project named by something that is no object's id (an invoice's month): another
+# project's caller reads its own, never alpha's.
+OWN_PROJECT_READS = {("GET", "/v1/invoices/{month}")}
 # Routes that name alpha's objects only in their body.
 BODY_REFERENCES = {
     ("POST", "/v1/instances"),

@@ -347,3 +347,44 @@ async def test_volumes_prices_that_arrive_late_and_a_rerate(client: httpx.AsyncC
 async def _cost(read: Callable[[], Awaitable[list[dict[str, Any]]]]) -> Decimal:
     found = await read()
     return Decimal(found[0]["cost"]).quantize(Decimal("1e-9")) if found else Decimal(-1)
+
+
+async def test_a_months_invoice_as_json_csv_and_pdf(client: httpx.AsyncClient, bus: Bus) -> None:
+    await a_priced_cloud(bus)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    iid = f"i-{uuid.uuid4().hex[:6]}"
+    req = InstanceRequested(instance_id=iid, cloud_id="sim-b", name="inv", image_id="img", flavor_id="sim.small")
+    await send(
+        bus,
+        [
+            event(req, start),
+            event(InstanceRunning(**_ids(iid), flavor_id="sim.small", previous_state="pending"), start),
+            event(InstanceTerminated(**_ids(iid)), start + timedelta(seconds=5400)),
+        ],
+    )
+    month = start.strftime("%Y-%m")
+
+    async def invoiced() -> dict[str, Any] | None:
+        body = (await client.get(f"/v1/invoices/{month}")).json()
+        return body if body["lines"] and Decimal(body["lines"][0]["consumed_seconds"]) == 5400 else None
+
+    found = await until(invoiced)
+    status = "open" if month == datetime.now(UTC).strftime("%Y-%m") else "closed"
+    assert found["status"] == status and found["project_id"] == PROJECT
+    (total,) = found["totals"]
+    assert total["currency"] == "USD" and Decimal(total["total"]) == SMALL * Decimal("1.5")
+    listed = (await client.get("/v1/invoices", headers=VIEWER)).json()["items"]
+    assert [(i["month"], i["currency"], i["status"]) for i in listed][-1] == (month, "USD", status)
+    as_csv = await client.get(f"/v1/invoices/{month}", params={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert [(r["resource_id"], Decimal(r["cost"])) for r in rows] == [(iid, SMALL * Decimal("1.5"))]
+    as_pdf = await client.get(f"/v1/invoices/{month}", params={"format": "pdf"})
+    assert as_pdf.headers["content-type"] == "application/pdf" and as_pdf.content.startswith(b"%PDF-1.4")
+    assert f"({iid} ".encode() not in as_pdf.content and iid.encode() in as_pdf.content
+    future = (datetime.now(UTC) + timedelta(days=40)).strftime("%Y-%m")
+    refused = await client.get(f"/v1/invoices/{future}")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["location"] == "path.month"
+    other = await client.get(f"/v1/invoices/{month}", headers=STRANGER)
+    assert other.status_code == 200 and other.json()["lines"] == [] and other.json()["totals"] == []
+    assert (await client.get("/v1/invoices", headers=STRANGER)).json()["items"] == []
