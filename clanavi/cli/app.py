@@ -67,6 +67,7 @@ for name, group in (
     ("refreshes", failover.refreshes),
     ("costs", billing.costs),
     ("budgets", billing.budgets),
+    ("invoices", billing.invoices),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

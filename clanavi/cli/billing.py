@@ -12,11 +12,12 @@ import typer
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list, moment
 from clanavi.cli.records import add_one
-from clanavi.client.models import BudgetIn, BudgetOut, CostGroupOut
+from clanavi.client.models import BudgetIn, BudgetOut, CostGroupOut, InvoiceSummaryOut
 
-__all__ = ["budgets", "costs"]
+__all__ = ["budgets", "costs", "invoices"]
 
 costs = typer.Typer(help="Costs: rated usage in FOCUS columns, summed, exported, re-rated.")
+invoices = typer.Typer(help="Invoices: the project's cost per month, as JSON, CSV or PDF.")
 budgets = typer.Typer(help="Budgets: monthly amounts with thresholds that notify, block launches or stop servers.")
 
 GROUPS = "day, month, cloud, resource, resource_type, cluster, template, scaling_group, service, region, tag:KEY"
@@ -152,3 +153,30 @@ def budget_delete(cli: Invocation, budget_id: BudgetId) -> None:
     with cli.client() as client:
         client.budgets.delete(budget_id)
     cli.display.note(f"budget {budget_id} deleted")
+
+
+add_list(
+    invoices,
+    of=lambda client: client.invoices.list,
+    model=InvoiceSummaryOut,
+    help="Months invoiced, newest first.",
+    ordered=False,
+)
+add_one(invoices, "show", lambda client, month: client.invoices.get(month), "A month's invoice (YYYY-MM).", "MONTH")
+
+
+@command(invoices, "download", prints=False)
+def invoice_download(
+    cli: Invocation,
+    month: Annotated[str, typer.Argument(metavar="MONTH", help="YYYY-MM.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="pdf or csv.")] = "pdf",  # noqa: A002 - the option
+    file: Annotated[Path | None, typer.Option("--file", help="Where to write (invoice-MONTH.FORMAT).")] = None,
+) -> None:
+    """Write a month's invoice as a PDF document or a CSV file."""
+    if format not in ("pdf", "csv"):
+        raise typer.BadParameter("pdf or csv", param_hint="--format")
+    with cli.client() as client:
+        content = client.invoices.download(month, "pdf" if format == "pdf" else "csv")
+    target = file or Path(f"invoice-{month}.{format}")
+    target.write_bytes(content)
+    cli.display.note(f"{len(content)} bytes written to {target}")

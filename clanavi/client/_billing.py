@@ -6,14 +6,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+import httpx
+
 from clanavi.client._calls import Call, body, model_of, nothing, page_of, path, query, text
 from clanavi.client._endpoints import M, Namespace, listing, operation
 from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateIn, RerateOut
+from services.billing.invoices.schemas import InvoiceOut, InvoiceSummaryOut
 
-__all__ = ["Budgets", "Costs"]
+__all__ = ["Budgets", "Costs", "Invoices"]
 
 
 class Costs(Namespace[M]):
@@ -111,3 +114,32 @@ class Budgets(Namespace[M]):
     @operation
     def delete(self, budget_id: str) -> Call[None]:
         return Call("DELETE", path("/v1/budgets/{}", budget_id), nothing)
+
+
+def _content(response: httpx.Response) -> bytes:
+    return response.content
+
+
+class Invoices(Namespace[M]):
+    """`/v1/invoices`: a project's cost per month, as JSON, CSV or PDF."""
+
+    @listing
+    def list(self, *, limit: int | None = None) -> Listing[InvoiceSummaryOut]:
+        return Listing("/v1/invoices", page_of(InvoiceSummaryOut), (), (), limit)
+
+    @operation
+    def get(self, month: str) -> Call[InvoiceOut]:
+        """A month's invoice (YYYY-MM): its lines per resource and component, its totals per currency."""
+        return Call("GET", path("/v1/invoices/{}", month), model_of(InvoiceOut))
+
+    @operation
+    def download(self, month: str, format: Literal["csv", "pdf"] = "pdf") -> Call[bytes]:  # noqa: A002
+        """The month's invoice as a CSV or PDF file's bytes."""
+        accept = "text/csv" if format == "csv" else "application/pdf"
+        return Call(
+            "GET",
+            path("/v1/invoices/{}", month),
+            _content,
+            params=query(format=format),
+            accept=f"{accept}, application/problem+json",
+        )

@@ -6,6 +6,7 @@ from kernel.roles import Role
 from services.audit.schemas import AuditEvent, ChainVerification
 from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateOut
+from services.billing.invoices.schemas import InvoiceOut, InvoiceSummaryOut
 from services.failover.health.schemas import InstanceHealthOut
 from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
 from services.failover.refreshes.schemas import RefreshIn, RefreshOut
@@ -123,6 +124,8 @@ __all__ = [
     "BudgetIn",
     "BudgetOut",
     "CostGroupOut",
+    "InvoiceOut",
+    "InvoiceSummaryOut",
     "RerateOut",
     "ActivityOut",
     "GroupIn",

@@ -1,6 +1,7 @@
 """Billing on the platform as processes, through the installed `clanavi` command: a server launched on SimCloud and
 stopped is billed from the provisioner's own events at the account's built-in prices, within seconds; its costs
-summed, grouped and exported in FOCUS columns; a budget refused for bad input, made, listed and deleted."""
+summed, grouped and exported in FOCUS columns, and invoiced (a PDF downloaded); a budget refused for bad input,
+made, listed and deleted."""
 
 from __future__ import annotations
 
@@ -66,4 +67,12 @@ async def test_a_stopped_server_is_billed_and_exported_from_the_command_line(
     listed = admin("budgets", "list", "--name", "e2e", "-o", "json").json()
     assert [b["id"] for b in listed] == [budget["id"]] and Decimal(listed[0]["spent"]) > 0
     admin("budgets", "delete", budget["id"])
+    month = server["created_at"][:7]
+    shown = admin("invoices", "show", month, "-o", "json").json()
+    assert server["id"] in [line["resource_id"] for line in shown["lines"]]
+    target = tmp_path / "invoice.pdf"
+    admin("invoices", "download", month, "--file", str(target))
+    assert target.read_bytes().startswith(b"%PDF-1.4") and target.read_bytes().endswith(b"%%EOF\n")
+    future = admin("invoices", "show", "2999-01", expect=None)
+    assert future.status != 0 and "month" in future.err
     assert admin("budgets", "list", "--name", "e2e", "-o", "json").json() == []
