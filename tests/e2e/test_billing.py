@@ -1,19 +1,31 @@
 """Billing on the platform as processes, through the installed `clanavi` command: a server launched on SimCloud and
 stopped is billed from the provisioner's own events at the account's built-in prices, within seconds; its costs
 summed, grouped and exported in FOCUS columns, and invoiced (a PDF downloaded); a budget refused for bad input,
-made, listed and deleted."""
+made, listed and deleted; the console's cost page in a real browser: the day's bar drawn, the budget and the
+invoice shown."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 
+from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import TOKEN, Platform, wait_for_state
+from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
+from tests.e2e.test_console_browser import Visit, browser
+
+__all__ = ["browser"]  # the browser fixture, shared with the console's own suite
 
 pytestmark = pytest.mark.e2e
 
@@ -76,3 +88,45 @@ async def test_a_stopped_server_is_billed_and_exported_from_the_command_line(
     future = admin("invoices", "show", "2999-01", expect=None)
     assert future.status != 0 and "month" in future.err
     assert admin("budgets", "list", "--name", "e2e", "-o", "json").json() == []
+
+
+def test_the_console_shows_cost_per_day_budgets_and_invoices(platform: Platform, browser: webdriver.Chrome) -> None:
+    members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
+    name = f"console-{uuid.uuid4().hex[:6]}"
+
+    async def prepare() -> str:
+        async with platform.client() as admin:
+            launch = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small", "name": name}
+            server = (await admin.post("/v1/instances", json=launch)).json()["id"]
+            await wait_for_state(admin, server, "running")
+            await admin.post(f"/v1/instances/{server}/actions/stop")
+            await wait_for_state(admin, server, "stopped")
+            body = {"name": name, "amount": "75", "currency": "USD", "thresholds": [{"percent": 90}]}
+            budget = await admin.post("/v1/budgets", json=body)
+            assert budget.status_code == 201, budget.text
+            return str(budget.json()["id"])
+
+    budget_id = asyncio.run(prepare())
+    visit = Visit(browser, platform.gateway_url)
+    visit.open(CONSOLE)
+    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
+    browser.find_element(By.ID, "field-username").send_keys(members["viewer"].email)
+    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    def today_bar(d: webdriver.Chrome) -> Any:
+        d.get(f"{platform.gateway_url}{CONSOLE}/costs")
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        found = d.find_elements(By.CSS_SELECTOR, f"#cost-per-day rect.bar[data-day='{today}']")
+        return found and Decimal(str(found[0].get_attribute("data-cost"))) > 0 and found[0]
+
+    bar = visit.wait("today's cost drawn", today_bar)
+    assert float(str(bar.get_attribute("height"))) > 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#cost-per-day rect.bar")) == 31
+    assert "instance" in browser.find_element(By.ID, "breakdown").text
+    assert name in browser.find_element(By.ID, f"budget-{budget_id}").text
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert browser.find_element(By.ID, f"invoice-{month}-USD").text.startswith(month)
+    visit.shot("costs")
+    assert not visit.csp_violations()
