@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from kernel.events import CloudAdded, Envelope, PriceCatalogPublished
 from kernel.unit_of_work import Transaction
 from services.billing.unit_of_work import Repositories
-from services.billing.usage.rating import rate
+from services.billing.usage.rating import Prices, rate
 
 
 async def cloud_added(tx: Transaction[Repositories], payload: CloudAdded) -> None:
@@ -21,8 +21,9 @@ async def prices_published(tx: Transaction[Repositories], envelope: Envelope, pa
     if not await tx.repos.catalogs.add_page(payload):
         return
     now = datetime.now(UTC)
+    prices = Prices()
     for resource_id in await tx.repos.usage.of_cloud_since(payload.cloud_id, payload.effective_from):
-        await rate(tx, resource_id, now, envelope.id)
+        await rate(tx, resource_id, now, envelope.id, prices=prices)
 
 
 __all__ = ["cloud_added", "prices_published"]

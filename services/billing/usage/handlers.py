@@ -14,7 +14,7 @@ from kernel.unit_of_work import Transaction
 from services.billing.budgets import handlers as budgets
 from services.billing.unit_of_work import BillingUnitOfWork, Repositories
 from services.billing.usage.facts import learned
-from services.billing.usage.rating import rate
+from services.billing.usage.rating import Prices, rate
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelo
         if await learn(tx, envelope, payload):
             changed[_subject(payload)] = envelope.id
     now = datetime.now(UTC)
+    prices = Prices()
     for resource_id in sorted(changed):
-        await rate(tx, resource_id, now, changed[resource_id])
+        await rate(tx, resource_id, now, changed[resource_id], prices=prices)
     # What was rated may cross a budget's threshold: judged in the same transaction, within seconds of the event.
     for project_id in sorted({e.project_id for e, p in events if _subject(p) in changed}):
         await budgets.judge_project(tx, project_id, now)
@@ -60,8 +61,9 @@ async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
     while True:
         async with uow.transaction() as tx:
             ids = await tx.repos.usage.open_before(horizon, _BATCH)
+            prices = Prices()
             for resource_id in ids:
-                await rate(tx, resource_id, now, None)
+                await rate(tx, resource_id, now, None, prices=prices)
         done += len(ids)
         if len(ids) < _BATCH:
             return done
@@ -86,8 +88,9 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     now = datetime.now(UTC)
     for n in range(0, len(ids), _BATCH):
         async with uow.transaction() as tx:
+            prices = Prices()
             for resource_id in ids[n : n + _BATCH]:
-                written += await rate(tx, resource_id, now, None, period=(start, end))
+                written += await rate(tx, resource_id, now, None, period=(start, end), prices=prices)
     return written
 
 
