@@ -79,7 +79,7 @@ def costs_rerate(
 ) -> None:
     """Rate a period again with the prices known now: the differences as Correction lines."""
     with cli.client() as client:
-        cli.display.record(client.costs.rerate(start, end))
+        cli.display.record(client.costs.rerate({"start": start, "end": end}))
 
 
 def _scope(tag: str | None, cluster: str | None) -> dict[str, Any]:

@@ -74,9 +74,9 @@ class Costs(Namespace[M]):
         return Call("GET", "/v1/costs/export", text, params=params, accept=f"{accept}, application/problem+json")
 
     @operation
-    def rerate(self, start: datetime, end: datetime) -> Call[RerateOut]:
+    def rerate(self, period: RerateIn | Mapping[str, Any]) -> Call[RerateOut]:
         """Rate [start, end) again with the prices known now: the differences as Correction lines."""
-        content = body(RerateIn, {"start": start, "end": end})
+        content = body(RerateIn, period)
         return Call("POST", "/v1/costs/rerate", model_of(RerateOut), content=content)
 
 
