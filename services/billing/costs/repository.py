@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from kernel.db import Connection
@@ -153,13 +152,6 @@ class CostRepository:
                 }
             )
         return out
-
-    async def total(self, flt: CostFilter) -> dict[str, Decimal]:
-        where = flt.where()
-        rows = await self._conn.fetch(
-            f"SELECT currency, sum(cost) AS cost FROM costs{where.sql()} GROUP BY 1", *where.args
-        )
-        return {r["currency"]: r["cost"] for r in rows}
 
     async def batch(self, flt: CostFilter, after: int, size: int = 1000) -> list[Any]:
         """Up to `size` lines under `flt` rated after line `after`, in the order they were rated."""

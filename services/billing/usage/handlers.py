@@ -62,7 +62,8 @@ async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
         async with uow.transaction() as tx:
             ids = await tx.repos.usage.open_before(horizon, _BATCH)
             prices = Prices()
-            for resource_id in ids:
+            # Locked in the order of their ids, as the consumer locks them: the two never wait on each other in turn.
+            for resource_id in sorted(ids):
                 await rate(tx, resource_id, now, None, prices=prices)
         done += len(ids)
         if len(ids) < _BATCH:
