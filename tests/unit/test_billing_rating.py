@@ -52,9 +52,9 @@ def test_per_second_usage_is_cut_at_each_hour_and_priced() -> None:
     facts = [Fact(at(1800), Change.ON, "small"), Fact(at(7200 + 90), Change.END)]
     lines = due(VM, facts, BOOK, until=at(99999))
     assert [(k[1], v.seconds) for k, v in sorted(lines.items())] == [
-        (at(1800), 1800),
-        (at(3600), 3600),
-        (at(7200), 90),
+        (at(1800), Decimal(1800)),
+        (at(3600), Decimal(3600)),
+        (at(7200), Decimal(90)),
     ]
     assert sum(v.cost for v in lines.values()) == Decimal("0.36") * Decimal(5490) / 3600
     assert all(v.pricing_unit == "Hours" and v.currency == "USD" and v.price_version == 0 for v in lines.values())
@@ -76,14 +76,14 @@ def test_a_price_version_taking_over_cuts_the_usage() -> None:
     book = PriceBook.of([*BOOK.versions, later])
     lines = due(VM, [Fact(at(0), Change.ON, "small"), Fact(at(1200), Change.OFF)], book, until=at(9999))
     assert [(v.seconds, v.currency, v.cost) for _, v in sorted(lines.items())] == [
-        (600, "USD", Decimal("0.06")),
-        (600, "EUR", Decimal("0.12")),
+        (Decimal(600), "USD", Decimal("0.06")),
+        (Decimal(600), "EUR", Decimal("0.12")),
     ]
 
 
 def test_unpriced_usage_is_kept_at_no_cost() -> None:
     lines = due(VM, [Fact(at(0), Change.ON, "other"), Fact(at(60), Change.OFF)], BOOK, until=at(999))
-    assert [(v.seconds, v.cost, v.unit_price) for v in lines.values()] == [(60, 0, None)]
+    assert [(v.seconds, v.cost, v.unit_price) for v in lines.values()] == [(Decimal(60), Decimal(0), None)]
 
 
 def test_volumes_are_priced_per_gb_month() -> None:
