@@ -12,6 +12,7 @@ import typer
 from clanavi.cli import (
     audit,
     auth,
+    billing,
     catalogue,
     clouds,
     clusters,
@@ -66,6 +67,9 @@ for name, group in (
     ("health-policies", failover.policies),
     ("health", failover.health),
     ("refreshes", failover.refreshes),
+    ("costs", billing.costs),
+    ("budgets", billing.budgets),
+    ("invoices", billing.invoices),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

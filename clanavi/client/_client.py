@@ -16,6 +16,7 @@ from typing import Any, Self
 import httpx
 
 from clanavi.client._audit import Audit
+from clanavi.client._billing import Budgets, Costs, Invoices
 from clanavi.client._calls import Call, model_of
 from clanavi.client._catalogue import Flavors, Images, Placements, Prices
 from clanavi.client._clouds import Clouds, Modules
@@ -117,6 +118,9 @@ class _Api(Namespace[M]):
         self.health_policies: HealthPolicies[M] = HealthPolicies(driver, context)
         self.instance_health: InstanceHealth[M] = InstanceHealth(driver, context)
         self.refreshes: Refreshes[M] = Refreshes(driver, context)
+        self.costs: Costs[M] = Costs(driver, context)
+        self.budgets: Budgets[M] = Budgets(driver, context)
+        self.invoices: Invoices[M] = Invoices(driver, context)
         self.runs: Runs[M] = Runs(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)

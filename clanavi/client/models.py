@@ -4,6 +4,9 @@ the client's users."""
 from kernel.pagination import Page
 from kernel.roles import Role
 from services.audit.schemas import AuditEvent, ChainVerification
+from services.billing.budgets.schemas import BudgetIn, BudgetOut
+from services.billing.costs.schemas import CostGroupOut, RerateOut
+from services.billing.invoices.schemas import InvoiceOut, InvoiceSummaryOut
 from services.failover.health.schemas import InstanceHealthOut
 from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
 from services.failover.refreshes.schemas import RefreshIn, RefreshOut
@@ -119,6 +122,12 @@ from services.scaler.schemas import (
 from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "BudgetIn",
+    "BudgetOut",
+    "CostGroupOut",
+    "InvoiceOut",
+    "InvoiceSummaryOut",
+    "RerateOut",
     "ActivityOut",
     "GroupIn",
     "GroupOut",

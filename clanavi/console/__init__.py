@@ -20,6 +20,7 @@ from clanavi.console.pages import (
     audit,
     auth,
     clusters,
+    costs,
     failover,
     guardrails,
     identity,
@@ -97,6 +98,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         prices,
         guardrails,
         failover,
+        costs,
     ):
         router.include_router(pages.router)
     app.include_router(router)

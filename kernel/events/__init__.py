@@ -90,7 +90,7 @@ from kernel.events.inventory import (
 from kernel.events.key_pairs import KeyPairCreated, KeyPairDeleted, KeyPairFailed
 from kernel.events.metrics import CLOUD_METRICS, MetricPoint, MetricsSampled
 from kernel.events.modules import ModuleDisabled, ModuleEnabled
-from kernel.events.prices import PriceCatalogImported, PriceCatalogReplaced
+from kernel.events.prices import PriceCatalogImported, PriceCatalogPublished, PriceCatalogReplaced, PriceRow
 from kernel.events.scaling import (
     ScalingBackedOff,
     ScalingDecided,
@@ -238,7 +238,9 @@ __all__ = [
     "ModuleEnabled",
     "PLATFORM_SCOPE",
     "PriceCatalogImported",
+    "PriceCatalogPublished",
     "PriceCatalogReplaced",
+    "PriceRow",
     "ProjectCreated",
     "RoleCount",
     "ScriptCreated",

@@ -30,7 +30,14 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # Every Clanavi service and its HTTP port; add new services here.
-SERVICES: dict[str, int] = {"gateway": 8080, "provisioner": 8081, "audit": 8082, "scaler": 8083, "failover": 8084}
+SERVICES: dict[str, int] = {
+    "gateway": 8080,
+    "provisioner": 8081,
+    "audit": 8082,
+    "scaler": 8083,
+    "failover": 8084,
+    "billing": 8085,
+}
 PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"
@@ -44,6 +51,7 @@ SERVICE_SECRETS: dict[str, frozenset[str]] = {
     "audit": _COMMON_SECRETS,
     "scaler": _COMMON_SECRETS,
     "failover": _COMMON_SECRETS,
+    "billing": _COMMON_SECRETS,
 }
 SECRET_KEYS = frozenset().union(*SERVICE_SECRETS.values())
 NAME_LABEL = "app.kubernetes.io/name"

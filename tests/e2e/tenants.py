@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -124,6 +125,8 @@ async def populate(tenant: Tenant) -> None:
     ids["policy_id"] = created(await c.post("/v1/health-policies", json=policy))["id"]
     refresh = {"policy_id": ids["policy_id"], "template_version": 1, "checkpoint_percent": 50}
     ids["refresh_id"] = created(await c.post("/v1/refreshes", json=refresh))["id"]
+    budget = {"name": "month", "amount": "1000", "currency": "USD", "thresholds": [{"percent": 80}]}
+    ids["budget_id"] = created(await c.post("/v1/budgets", json=budget))["id"]
     await scaling_group(tenant)
 
 
@@ -260,6 +263,9 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
             "result": "CONTINUE",
         },
         ("POST", "/v1/scaling-groups/{scaling_group_id}/hooks/{hook}/heartbeat"): {"instance_id": ids["instance_id"]},
+        ("POST", "/v1/costs/rerate"): {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
+        ("POST", "/v1/budgets"): {"name": "x", "amount": "10", "currency": "USD"},
+        ("PUT", "/v1/budgets/{budget_id}"): {"name": "month", "amount": "2000", "currency": "EUR"},
     }
 
 
@@ -273,6 +279,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
         "role": CLUSTER_ROLE,
         "zone": "sim-1a",
         "hook": SCALING_HOOK,
+        "month": datetime.now(UTC).strftime("%Y-%m"),
         # a member of alpha only: to beta's owner an unknown member
         "user_id": user_ids["vera"],
     }
@@ -283,6 +290,9 @@ ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify")
 ADMIN_ONLY = {("POST", "/v1/projects")}
 # Reads of a project's credentials-like objects: owners (and admins) only.
 MANAGER_READS = {("GET", "/v1/api-keys"), ("GET", "/v1/api-keys/{key_id}")}
+# Reads of the caller's own project named by something that is no object's id (an invoice's month): another
+# project's caller reads its own, never alpha's.
+OWN_PROJECT_READS = {("GET", "/v1/invoices/{month}")}
 # Routes that name alpha's objects only in their body.
 BODY_REFERENCES = {
     ("POST", "/v1/instances"),
@@ -309,6 +319,8 @@ OWN_PROJECT_WRITES = {
     ("POST", "/v1/scripts"),
     ("PUT", "/v1/guardrails"),
     ("POST", "/v1/health-policies"),
+    ("POST", "/v1/costs/rerate"),
+    ("POST", "/v1/budgets"),
 }
 
 

@@ -21,6 +21,7 @@ from tests.e2e.platform import Platform, audit_events, eventually
 from tests.e2e.tenants import (
     BODY_REFERENCES,
     MANAGER_READS,
+    OWN_PROJECT_READS,
     OWN_PROJECT_WRITES,
     PUBLIC,
     World,
@@ -75,6 +76,11 @@ async def test_beta_cannot_see_or_touch_anything_of_alpha(world: World) -> None:
             expected = {403}
         elif (method, path) in OWN_PROJECT_WRITES:
             expected = {200, 201}
+        elif (method, path) in OWN_PROJECT_READS:
+            expected = {200}
+            leaked = sorted(i for i in alpha_ids if i in answer.text)
+            if leaked:
+                failures.append(f"{method} {path}: shows alpha's {leaked}")
         elif (method, path) in BODY_REFERENCES:
             # Another project's object named in a body is refused exactly as an id that does not exist.
             expected = {404, 422}

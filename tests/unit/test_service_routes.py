@@ -13,6 +13,7 @@ from starlette.routing import Route
 from kernel.authz import route_permission
 from kernel.identity import Permission
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
+from services.billing.routes import ROUTERS as BILLING_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway.proxy.routes import declared_routes
 from services.provisioner.routes import ROUTERS as PROVISIONER_ROUTERS
@@ -24,6 +25,7 @@ SERVICES: dict[str, tuple[APIRouter, ...]] = {
     "audit": AUDIT_ROUTERS,
     "scaler": SCALER_ROUTERS,
     "failover": FAILOVER_ROUTERS,
+    "billing": BILLING_ROUTERS,
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from kernel.crypto import CryptoError, Keyring
 from kernel.errors import ValidationFailed
-from kernel.events import EventPayload
+from kernel.events import CloudAdded, EventPayload
 from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds import credentials as sealing
 from services.provisioner.clouds import domain
@@ -21,6 +21,7 @@ from services.provisioner.clouds.directory import CLOUDS_CHANNEL
 from services.provisioner.clouds.domain import CONFIGURED_PROJECT, Cloud, CredentialsUnreadable
 from services.provisioner.clouds.handlers import changed_fields, changed_keys, same
 from services.provisioner.clouds.repository import CloudRepository, CloudStore, NameTaken
+from services.provisioner.prices.published import builtin_pages
 from services.provisioner.settings import ConfiguredCloud
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ async def configure(uow: UnitOfWork[CloudStore], keyring: Keyring, configured: S
                     f"{CONFIGURED_PROJECT} by an account added through the API; choose another"
                 ) from None
             if event is not None:
-                tx.emit_new(CONFIGURED_PROJECT, event, correlation_id=correlation_id)
+                more = builtin_pages(event) if isinstance(event, CloudAdded) else []
+                tx.emit_new(CONFIGURED_PROJECT, event, *more, correlation_id=correlation_id)
                 tx.notify(CLOUDS_CHANNEL, item.id)
 
 

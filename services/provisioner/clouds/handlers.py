@@ -44,6 +44,7 @@ from services.provisioner.clouds.domain import (
 from services.provisioner.clouds.repository import CloudStore, NameTaken, StillReferenced, owned_cloud
 from services.provisioner.errors import ModuleIsDisabled
 from services.provisioner.owned import missing
+from services.provisioner.prices.published import builtin_pages
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,8 @@ async def create(uow: UnitOfWork[CloudStore], clouds: CloudDirectory, req: NewCl
             cloud = await tx.repos.clouds.add(draft)
         except NameTaken:
             raise _name_taken(req.project_id, req.name) from None
-        tx.emit_new(req.project_id, domain.added(cloud), correlation_id=req.correlation_id)
+        event = domain.added(cloud)
+        tx.emit_new(req.project_id, event, *builtin_pages(event), correlation_id=req.correlation_id)
     log.info("cloud %s (%s) added to project %s", cloud.id, cloud.driver, cloud.project_id)
     return cloud
 

@@ -23,7 +23,7 @@ from kernel.unit_of_work import UnitOfWork
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.domain import Cloud
 from services.provisioner.clouds.repository import CloudRepository, owned_cloud
-from services.provisioner.prices import domain
+from services.provisioner.prices import domain, published
 from services.provisioner.prices.builtin import SINCE, builtin_for
 from services.provisioner.prices.domain import CatalogVersion, Price, PriceKind, PriceList
 from services.provisioner.prices.repository import PriceRepository
@@ -144,7 +144,19 @@ async def import_prices(
             "warning_count": catalog.warning_count,
         }
         event = PriceCatalogReplaced(**facts, replaces_version=before) if before else PriceCatalogImported(**facts)
-        catalog = tx.changed(catalog, event)
+        catalog = tx.changed(
+            catalog,
+            event,
+            *published.pages(
+                catalog_id=catalog.id,
+                cloud_id=cloud.id,
+                version=catalog.version,
+                effective_from=start,
+                currency=catalog.currency,
+                source=catalog.source,
+                prices=found.prices,
+            ),
+        )
         await tx.repos.prices.add(catalog, found.prices)
     return catalog
 

@@ -1,0 +1,132 @@
+"""Billing on the platform as processes, through the installed `clanavi` command: a server launched on SimCloud and
+stopped is billed from the provisioner's own events at the account's built-in prices, within seconds; its costs
+summed, grouped and exported in FOCUS columns, and invoiced (a PDF downloaded); a budget refused for bad input,
+made, listed and deleted; the console's cost page in a real browser: the day's bar drawn, the budget and the
+invoice shown."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from tests.e2e.console_kit import CONSOLE, add_members
+from tests.e2e.platform import TOKEN, Platform, wait_for_state
+from tests.e2e.tenants import PASSWORD
+from tests.e2e.test_cli import LAUNCH, SIM, Shell
+from tests.e2e.test_console_browser import Visit, browser
+
+__all__ = ["browser"]  # the browser fixture, shared with the console's own suite
+
+pytestmark = pytest.mark.e2e
+
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+
+
+async def test_a_stopped_server_is_billed_and_exported_from_the_command_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    admin = Shell(
+        tmp_path / "admin",
+        CLANAVI_URL=platform.gateway_url,
+        CLANAVI_TOKEN=TOKEN,
+        CLANAVI_PROJECT="default",
+        PYTHONPATH=CHECKOUT,
+    )
+    cloud = admin("clouds", "add", "--name", "sim-bill", "--driver", "simcloud", *SIM, "-o", "json").json()["id"]
+    server = admin(*LAUNCH, "--cloud", cloud, "--name", "billed", "--tag", "team=e2e", "-o", "json").json()
+    async with platform.client() as client:
+        await wait_for_state(client, server["id"], "running")
+    admin("instances", "stop", server["id"], "--wait", "-o", "json")
+
+    def billed(items: list[dict[str, str]]) -> bool:
+        return bool(items) and Decimal(items[0]["consumed_seconds"]) > 0 and Decimal(items[0]["cost"]) > 0
+
+    found = admin.poll(
+        "costs", "list", "--group-by", "resource", "--group-by", "tag:team", "--resource", server["id"], until=billed
+    )
+    assert billed(found), found
+    (line,) = found
+    assert line["group"] == {"resource": server["id"], "tag:team": "e2e"} and line["currency"] == "USD"
+    # sim.small's built-in price, 0.02 an hour, for the seconds it ran.
+    exact = Decimal("0.02") * Decimal(line["consumed_seconds"]) / 3600
+    assert abs(Decimal(line["cost"]) - exact) < Decimal("1e-9")
+
+    exported = admin("costs", "export", "--cloud", cloud).out
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert {r["ResourceId"] for r in rows} == {server["id"]}
+    assert all(
+        r["ServiceName"] == "Compute" and r["x_CloudId"] == cloud and r["BillingCurrency"] == "USD" for r in rows
+    )
+
+    refused = admin("budgets", "create", "--name", "bad", "--amount", "-3", expect=None)
+    assert refused.status != 0 and "amount" in refused.err
+    budget = admin(
+        "budgets", "create", "--name", "e2e", "--amount", "50", "--tag", "team=e2e", "--threshold", "80",
+        "--threshold", "100:forecast:notify,block_launches", "-o", "json",
+    ).json()  # fmt: skip
+    assert budget["scope"]["tag_key"] == "team" and budget["launches_blocked"] is False
+    assert [t["percent"] for t in budget["thresholds"]] == [80, 100]
+    listed = admin("budgets", "list", "--name", "e2e", "-o", "json").json()
+    assert [b["id"] for b in listed] == [budget["id"]] and Decimal(listed[0]["spent"]) > 0
+    admin("budgets", "delete", budget["id"])
+    month = server["created_at"][:7]
+    shown = admin("invoices", "show", month, "-o", "json").json()
+    assert server["id"] in [line["resource_id"] for line in shown["lines"]]
+    target = tmp_path / "invoice.pdf"
+    admin("invoices", "download", month, "--file", str(target))
+    assert target.read_bytes().startswith(b"%PDF-1.4") and target.read_bytes().endswith(b"%%EOF\n")
+    future = admin("invoices", "show", "2999-01", expect=None)
+    assert future.status != 0 and "month" in future.err
+    assert admin("budgets", "list", "--name", "e2e", "-o", "json").json() == []
+
+
+def test_the_console_shows_cost_per_day_budgets_and_invoices(platform: Platform, browser: webdriver.Chrome) -> None:
+    members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
+    name = f"console-{uuid.uuid4().hex[:6]}"
+
+    async def prepare() -> str:
+        async with platform.client() as admin:
+            launch = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small", "name": name}
+            server = (await admin.post("/v1/instances", json=launch)).json()["id"]
+            await wait_for_state(admin, server, "running")
+            await admin.post(f"/v1/instances/{server}/actions/stop")
+            await wait_for_state(admin, server, "stopped")
+            body = {"name": name, "amount": "75", "currency": "USD", "thresholds": [{"percent": 90}]}
+            budget = await admin.post("/v1/budgets", json=body)
+            assert budget.status_code == 201, budget.text
+            return str(budget.json()["id"])
+
+    budget_id = asyncio.run(prepare())
+    visit = Visit(browser, platform.gateway_url)
+    visit.open(CONSOLE)
+    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
+    browser.find_element(By.ID, "field-username").send_keys(members["viewer"].email)
+    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
+    def today_bar(d: webdriver.Chrome) -> Any:
+        d.get(f"{platform.gateway_url}{CONSOLE}/costs")
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        found = d.find_elements(By.CSS_SELECTOR, f"#cost-per-day rect.bar[data-day='{today}']")
+        return found and Decimal(str(found[0].get_attribute("data-cost"))) > 0 and found[0]
+
+    bar = visit.wait("today's cost drawn", today_bar)
+    assert float(str(bar.get_attribute("height"))) > 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#cost-per-day rect.bar")) == 31
+    assert "instance" in browser.find_element(By.ID, "breakdown").text
+    assert name in browser.find_element(By.ID, f"budget-{budget_id}").text
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert browser.find_element(By.ID, f"invoice-{month}-USD").text.startswith(month)
+    visit.shot("costs")
+    assert not visit.csp_violations()

@@ -1,0 +1,161 @@
+"""Budgets on real PostgreSQL and RabbitMQ: refused input named, thresholds crossed by usage rated from the bus, the
+launch block published and lifted, servers stopped by command; what they publish read from the service's outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from kernel.bus import Bus
+from kernel.events import InstanceRequested, InstanceRunning, InstanceStopped
+from kernel.identity import Role
+from kernel.settings import KernelSettings
+from services.billing.app import create_app
+from services.billing.budgets.domain import PROTECTED_TAG as PROTECTED
+from services.billing.settings import BillingSettings
+from tests.integration.test_billing_service import PROJECT, a_priced_cloud, event, send, until
+from tests.signing import identity_headers
+
+pytestmark = pytest.mark.integration
+
+OWNER = identity_headers(PROJECT)
+VIEWER = identity_headers(PROJECT, Role.VIEWER)
+STRANGER = identity_headers("p-other")
+
+
+@pytest.fixture
+async def app(kernel_settings: KernelSettings) -> AsyncIterator[FastAPI]:
+    app = create_app(BillingSettings(kernel=kernel_settings, rating_interval_seconds=0.2))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://billing", headers=OWNER
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def bus(kernel_settings: KernelSettings, app: FastAPI) -> AsyncIterator[Bus]:
+    bus = Bus(kernel_settings.amqp_url.get_secret_value(), prefix=kernel_settings.bus_prefix, service="test")
+    await bus.connect()
+    yield bus
+    await bus.close()
+
+
+async def published(database_url: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT body FROM billing.outbox ORDER BY seq")
+    finally:
+        await conn.close()
+    return [json.loads(r["body"]) for r in rows]
+
+
+BUDGET = {
+    "name": "team blue",
+    "scope": {"kind": "tag", "tag_key": "team", "tag_value": "blue"},
+    "amount": "0.00001",
+    "currency": "USD",
+    "thresholds": [
+        {"percent": 50, "actions": ["notify"]},
+        {"percent": 100, "actions": ["block_launches", "stop_servers"]},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        ({"amount": None}, "body.amount"),
+        ({"amount": "-5"}, "body.amount"),
+        ({"currency": "XYZ"}, "body.currency"),
+        ({"thresholds": [{"percent": 0}]}, "body.thresholds.0.percent"),
+        ({"thresholds": [{"percent": 1001}]}, "body.thresholds.0.percent"),
+    ],
+)
+async def test_a_bad_budget_is_refused_naming_the_field(
+    client: httpx.AsyncClient, change: dict[str, Any], location: str
+) -> None:
+    body = {k: v for k, v in {**BUDGET, **change}.items() if v is not None}
+    answer = await client.post("/v1/budgets", json=body)
+    assert answer.status_code == 422, answer.text
+    assert location in [e.get("location") for e in answer.json()["errors"]]
+    assert (await client.get("/v1/budgets")).json()["items"] == []
+
+
+async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unblocks(
+    client: httpx.AsyncClient, bus: Bus, database_url: str
+) -> None:
+    made = await client.post("/v1/budgets", json=BUDGET)
+    assert made.status_code == 201, made.text
+    budget = made.json()
+    assert budget["spent"] == "0" and budget["launches_blocked"] is False
+    assert (await client.post("/v1/budgets", json=BUDGET)).status_code == 409
+    assert (await client.post("/v1/budgets", json=BUDGET, headers=VIEWER)).status_code == 403
+    assert (await client.get(f"/v1/budgets/{budget['id']}", headers=STRANGER)).status_code == 404
+
+    await a_priced_cloud(bus)
+    # A blue server that ran since the hour began and stopped a second ago: at sim.small's 0.02 an hour, over the
+    # amount of 0.00001 after 1.8 s; two blue servers still running, one of them protected; a red one out of the
+    # scope. Running since the hour began, no hour of theirs has ended: only the stop is rated, and with it the
+    # budget is crossed while the other two run.
+    now = datetime.now(UTC)
+    if now.minute == 0 and now.second < 5:
+        await asyncio.sleep(5)  # a run of a few seconds at least
+        now = datetime.now(UTC)
+    began = now.replace(minute=0, second=0, microsecond=0)
+    envelopes = []
+    servers = (("i-b1", {"team": "blue"}), ("i-b2", {"team": "blue"}), ("i-b3", {"team": "blue", PROTECTED: "true"}))
+    for iid, tags in (*servers, ("i-r1", {"team": "red"})):
+        requested = InstanceRequested(
+            instance_id=iid, cloud_id="sim-b", name=iid, image_id="img", flavor_id="sim.small", tags=tags
+        )
+        running = InstanceRunning(
+            instance_id=iid, cloud_id="sim-b", provider_id=iid, flavor_id="sim.small", previous_state="pending"
+        )
+        envelopes += [event(requested, began), event(running, began)]
+    stopped = InstanceStopped(instance_id="i-b1", cloud_id="sim-b", provider_id="i-b1")
+    await send(bus, envelopes)
+    await send(bus, [event(stopped, now - timedelta(seconds=1))])
+
+    async def blocked() -> bool:
+        return bool((await client.get(f"/v1/budgets/{budget['id']}")).json()["launches_blocked"])
+
+    await until(blocked)
+    events = await published(database_url)
+    crossed = [e["payload"] for e in events if e["type"] == "budget.threshold_crossed"]
+    assert sorted(c["percent"] for c in crossed) == [50, 100]
+    assert all(c["currency"] == "USD" and c["scope"]["tag_key"] == "team" for c in crossed)
+    assert [e["payload"]["budget_id"] for e in events if e["type"] == "budget.launches_blocked"] == [budget["id"]]
+    stops = sorted(e["payload"]["instance_id"] for e in events if e["type"] == "provisioner.stop_instance")
+    assert stops == ["i-b2"]
+    assert all(
+        e["payload"]["requested_by"] == f"billing:{budget['id']}"
+        for e in events
+        if e["type"] == "provisioner.stop_instance"
+    )
+
+    raised = await client.put(f"/v1/budgets/{budget['id']}", json={**BUDGET, "amount": "100000"})
+    assert raised.status_code == 200 and raised.json()["launches_blocked"] is False
+    events = await published(database_url)
+    assert [e["type"] for e in events if e["type"].startswith("budget.launches_")] == [
+        "budget.launches_blocked",
+        "budget.launches_unblocked",
+    ]
+    listed = (await client.get("/v1/budgets", headers=VIEWER)).json()["items"]
+    assert [b["id"] for b in listed] == [budget["id"]]
+    assert (await client.delete(f"/v1/budgets/{budget['id']}", headers=VIEWER)).status_code == 403
+    assert (await client.delete(f"/v1/budgets/{budget['id']}")).status_code == 204
+    assert (await client.get(f"/v1/budgets/{budget['id']}")).status_code == 404
