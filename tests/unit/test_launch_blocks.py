@@ -52,6 +52,9 @@ def test_each_scope_covers_its_own_launches() -> None:
     assert team.covers({"team": "web", "x": "y"}, None)
     assert not team.covers({"team": "db"}, None) and not team.covers({}, "c-1")
     assert cluster.covers({}, "c-1") and not cluster.covers({"team": "web"}, "c-2") and not cluster.covers({}, None)
+    any_team = block("tag", tag_key="team")
+    assert any_team.covers({"team": "db"}, None) and not any_team.covers({"owner": "team"}, None)
+    assert any_team.scope() == {"kind": "tag", "tag_key": "team"}
     lifted = block(blocked=False)
     assert blocking([lifted, team], tags={"team": "db"}) is None
     assert blocking([lifted, team], tags={"team": "web"}) is team

@@ -42,19 +42,25 @@ class LaunchBlock:
         if self.scope_kind == "project":
             return True
         if self.scope_kind == "tag":
-            return self.tag_key is not None and tags.get(self.tag_key) == self.tag_value
+            # A budget over a tag key without a value counts every server carrying the key, whatever its value.
+            if self.tag_key is None or self.tag_key not in tags:
+                return False
+            return self.tag_value is None or tags[self.tag_key] == self.tag_value
         return cluster_id is not None and cluster_id == self.cluster_id
 
     def scope(self) -> dict[str, str]:
         """The scope as the API and the budget events spell it."""
         if self.scope_kind == "tag":
-            return {"kind": "tag", "tag_key": self.tag_key or "", "tag_value": self.tag_value or ""}
+            scope = {"kind": "tag", "tag_key": self.tag_key or ""}
+            return scope if self.tag_value is None else {**scope, "tag_value": self.tag_value}
         if self.scope_kind == "cluster":
             return {"kind": "cluster", "cluster_id": self.cluster_id or ""}
         return {"kind": "project"}
 
     def describe_scope(self) -> str:
         if self.scope_kind == "tag":
+            if self.tag_value is None:
+                return f"servers tagged {self.tag_key} (any value)"
             return f"servers tagged {self.tag_key}={self.tag_value}"
         if self.scope_kind == "cluster":
             return f"cluster {self.cluster_id}"
