@@ -221,7 +221,7 @@ class GroupRepository:
         """The group went out now; one with nothing firing any more starts afresh (its next alert waits
         group_wait)."""
         await self._conn.execute(
-            """UPDATE groups SET due_at = NULL, flushed_at = $4, last_sent_at = CASE WHEN $5 THEN $4 ELSE NULL END
+            """UPDATE groups SET due_at = NULL, flushed_at = $4::timestamptz, last_sent_at = CASE WHEN $5 THEN $4::timestamptz ELSE NULL END
                WHERE channel_id = $1 AND rule_id = $2 AND group_key = $3""",
             uuid.UUID(g.channel_id),
             uuid.UUID(g.rule_id),
@@ -254,9 +254,15 @@ class DeliveryRepository:
 
     async def save(self, d: Delivery) -> None:
         await self._conn.execute(
-            """UPDATE deliveries SET state = $5, attempts = $6, next_attempt_at = $7, last_status = $8,
-                   last_error = $9, updated_at = $11 WHERE id = $1""",
-            *self._values(d),
+            """UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
+                   last_error = $6, updated_at = $7 WHERE id = $1""",
+            uuid.UUID(d.id),
+            d.state,
+            d.attempts,
+            d.next_attempt_at,
+            d.last_status,
+            d.last_error,
+            d.updated_at,
         )
 
     @staticmethod

@@ -116,7 +116,9 @@ def observe(rule: Rule, alert: Alert, holds: bool, value: float | None, summary:
         return Outcome(replace(alert, updated_at=now))
     if alert.state == "pending":
         return Outcome(None)
-    alert = replace(alert, holds=False, value=value if value is not None else alert.value)
+    if alert.holds:
+        # It held until this judgement: keep_firing_for counts from now.
+        alert = replace(alert, holds=False, last_true_at=now, value=value if value is not None else alert.value)
     return settle(rule, alert, now)
 
 
