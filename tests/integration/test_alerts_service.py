@@ -137,6 +137,11 @@ async def test_a_threshold_fires_notifies_signed_and_resolves(
 
         # The same series breaching again is the same alert: nothing new is sent.
         await send(publisher, sample("i-1", 97.0))
+
+        async def updated() -> bool:
+            return [a["value"] for a in await alerts(client, state="firing")] == [97.0]
+
+        await until(updated)  # the consumer handles events concurrently: the next sample must come after this one
         await send(publisher, sample("i-1", 20.0))
         (resolved,) = await until(lambda: alerts(client, "/v1/alerts/history"))
         assert resolved["id"] == firing["id"] and resolved["state"] == "resolved"

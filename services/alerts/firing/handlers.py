@@ -95,16 +95,18 @@ async def on_samples(
         for (metric, series_key), p in newest.items():
             if metric != cond.metric:
                 continue
-            if not cond.scope.covers(p.instance_id, instances.get(p.instance_id or "")):
-                continue
             _, labels = _series(p)
-            if rule.kind == "threshold":
-                holds = cond.breached(p.value)
-                summary = f"{metric} is {p.value:g} ({cond.operator} {cond.value:g})"
-                await judge(tx, rule, labels, holds, p.value, summary, now, origin)
-            else:
+            if rule.kind == "no_data":
+                # Every series is kept, whatever the scope: the scope is judged when one goes quiet (an instance's
+                # launch may be handled after its first sample).
                 await tx.repos.knowledge.saw_series(project_id, metric, series_key, p.instance_id, labels, p.at)
                 await judge(tx, rule, labels, False, p.value, "", now, origin)
+                continue
+            if not cond.scope.covers(p.instance_id, instances.get(p.instance_id or "")):
+                continue
+            holds = cond.breached(p.value)
+            summary = f"{metric} is {p.value:g} ({cond.operator} {cond.value:g})"
+            await judge(tx, rule, labels, holds, p.value, summary, now, origin)
 
 
 async def on_event(tx: Transaction[Repositories], envelope: Envelope, instance_id: str | None, origin: Chained) -> None:
