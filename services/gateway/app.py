@@ -17,6 +17,7 @@ from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
 from kernel.unit_of_work import PostgresUnitOfWork
+from services.alerts.routes import ROUTERS as ALERTS_ROUTERS
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway import frontends, openapi
@@ -68,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     audit = Upstream("audit", settings.audit_url, settings.upstream_timeout, signer)
     scaler = Upstream("scaler", settings.scaler_url, settings.upstream_timeout, signer)
     failover = Upstream("failover", settings.failover_url, settings.upstream_timeout, signer)
+    alerts = Upstream("alerts", settings.alerts_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
@@ -90,12 +92,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "audit": await audit.ready(),
             "scaler": await scaler.ready(),
             "failover": await failover.ready(),
+            "alerts": await alerts.ready(),
         }
 
     runtime.closing(provisioner.close)
     runtime.closing(audit.close)
     runtime.closing(scaler.close)
     runtime.closing(failover.close)
+    runtime.closing(alerts.close)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.audit = audit
     app.state.scaler = scaler
     app.state.failover = failover
+    app.state.alerts = alerts
     app.include_router(identity_api.router)
     # The services' routes, each declared once in its service: the gateway relays them.
     services = (
@@ -160,6 +165,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ProxiedService(audit, AUDIT_ROUTERS),
         ProxiedService(scaler, SCALER_ROUTERS),
         ProxiedService(failover, FAILOVER_ROUTERS),
+        ProxiedService(alerts, ALERTS_ROUTERS),
     )
     app.router.routes.extend(proxy_routes(services))
     # The frontends (the web console): their pages call the routes above, in process, with the user's own token.
