@@ -3,6 +3,10 @@ the client's users."""
 
 from kernel.pagination import Page
 from kernel.roles import Role
+from services.alerts.channels.schemas import ChannelCreatedOut, ChannelOut, ConsoleIn, DeliveryOut, EmailIn, WebhookIn
+from services.alerts.firing.schemas import AlertOut
+from services.alerts.rules.schemas import AlertRuleOut, BudgetRuleIn, EventRateRuleIn, NoDataRuleIn, ThresholdRuleIn
+from services.alerts.silences.schemas import SilenceIn, SilenceOut
 from services.audit.schemas import AuditEvent, ChainVerification
 from services.failover.health.schemas import InstanceHealthOut
 from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
@@ -118,6 +122,20 @@ from services.scaler.schemas import (
 from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "AlertOut",
+    "AlertRuleOut",
+    "BudgetRuleIn",
+    "ChannelCreatedOut",
+    "ChannelOut",
+    "ConsoleIn",
+    "DeliveryOut",
+    "EmailIn",
+    "EventRateRuleIn",
+    "NoDataRuleIn",
+    "SilenceIn",
+    "SilenceOut",
+    "ThresholdRuleIn",
+    "WebhookIn",
     "ActivityOut",
     "GroupIn",
     "GroupOut",
