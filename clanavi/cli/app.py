@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import typer
 
 from clanavi.cli import (
+    alerts,
     audit,
     auth,
     catalogue,
@@ -64,6 +65,10 @@ for name, group in (
     ("health-policies", failover.policies),
     ("health", failover.health),
     ("refreshes", failover.refreshes),
+    ("alert-rules", alerts.rules),
+    ("alerts", alerts.alerts),
+    ("channels", alerts.channels),
+    ("silences", alerts.silences),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),
