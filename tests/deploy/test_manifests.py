@@ -30,7 +30,14 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # Every Clanavi service and its HTTP port; add new services here.
-SERVICES: dict[str, int] = {"gateway": 8080, "provisioner": 8081, "audit": 8082, "scaler": 8083, "failover": 8084, "alerts": 8086}
+SERVICES: dict[str, int] = {
+    "gateway": 8080,
+    "provisioner": 8081,
+    "audit": 8082,
+    "scaler": 8083,
+    "failover": 8084,
+    "alerts": 8086,
+}
 PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"

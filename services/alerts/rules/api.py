@@ -127,30 +127,30 @@ async def list_rules(
     return page_answer(AlertRuleOut, [rule_out(r) for r in records], next_cursor)
 
 
-@routes.get("/alert-rules/{rule_id}", AlertRuleOut, "An alert rule", problems=(404,))
-async def get_rule(request: Request, rule_id: str, caller: Reader) -> Response:
-    return answer(rule_out(await handlers.get(uow_of(request), caller.project_id, rule_id)))
+@routes.get("/alert-rules/{alert_rule_id}", AlertRuleOut, "An alert rule", problems=(404,))
+async def get_rule(request: Request, alert_rule_id: str, caller: Reader) -> Response:
+    return answer(rule_out(await handlers.get(uow_of(request), caller.project_id, alert_rule_id)))
 
 
 @routes.put(
-    "/alert-rules/{rule_id}",
+    "/alert-rules/{alert_rule_id}",
     AlertRuleOut,
     "Change an alert rule",
     problems=(403, 404, 409),
     description="The whole rule, as when created; its live alerts are judged by it from the next sample or event.",
 )
-async def update_rule(request: Request, rule_id: str, body: RuleBody, caller: Operator) -> Response:
+async def update_rule(request: Request, alert_rule_id: str, body: RuleBody, caller: Operator) -> Response:
     rule = await handlers.update(
         uow_of(request),
         project_id=caller.project_id,
-        rule_id=rule_id,
+        rule_id=alert_rule_id,
         spec=_spec(body),
         correlation_id=correlation_id(),
     )
     return answer(rule_out(rule))
 
 
-@routes.delete("/alert-rules/{rule_id}", None, "Delete an alert rule", status=204, problems=(403, 404))
-async def delete_rule(request: Request, rule_id: str, caller: Operator) -> Response:
-    await handlers.delete(uow_of(request), caller.project_id, rule_id)
+@routes.delete("/alert-rules/{alert_rule_id}", None, "Delete an alert rule", status=204, problems=(403, 404))
+async def delete_rule(request: Request, alert_rule_id: str, caller: Operator) -> Response:
+    await handlers.delete(uow_of(request), caller.project_id, alert_rule_id)
     return Response(status_code=204)
