@@ -4,17 +4,22 @@ events caught there, its notifications received by a local webhook receiver that
 from __future__ import annotations
 
 import asyncio
+import email
+import email.message
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from fastapi import FastAPI
 
+from devstack.ports import free_port
 from kernel.bus import Bus
 from kernel.events import (
     BudgetScope,
@@ -371,3 +376,76 @@ async def test_another_project_and_a_viewer(client: httpx.AsyncClient, bus: tupl
     assert (await client.get("/v1/alert-rules", headers=viewer)).status_code == 200
     refused = await client.post("/v1/alert-rules", json={"name": "v", "kind": "budget"}, headers=viewer)
     assert refused.status_code == 403
+
+
+class Mailbox:
+    """What a local SMTP server (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.mails: list[email.message.Message] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's
+        assert isinstance(envelope.content, bytes)
+        self.mails.append(email.message_from_bytes(envelope.content))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+async def test_an_email_channel_mails_the_alert_over_smtp(
+    kernel_settings: KernelSettings, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    settings = AlertsSettings(
+        kernel=kernel_settings,
+        evaluate_interval_seconds=0.1,
+        notify_interval_seconds=0.05,
+        smtp_port=port,
+        smtp_from="alerts@clanavi.test",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://alerts", headers=OWNER) as client:
+            made = await client.post(
+                "/v1/channels", json={"kind": "email", "name": "oncall", "to": ["ops@example.com", "ana@example.com"]}
+            )
+            assert made.status_code == 201, made.text
+            assert made.json()["secret"] is None
+            await rule(
+                client,
+                name="busy",
+                kind="threshold",
+                metric="cpu_utilization",
+                operator=">",
+                value=80,
+                severity="critical",
+                channel_ids=[made.json()["id"]],
+                routing=FAST,
+            )
+            publisher, _ = await listen(kernel_settings.amqp_url.get_secret_value(), kernel_settings.bus_prefix)
+            try:
+                await send(publisher, sample("i-7", 91.0))
+
+                async def mailed() -> bool:
+                    return bool(box.mails)
+
+                await until(mailed)
+            finally:
+                await publisher.close()
+    (mail,) = box.mails
+    assert box.recipients == [["ops@example.com", "ana@example.com"]]
+    assert mail["From"] == "alerts@clanavi.test" and mail["Subject"] == "[FIRING] busy (1 alert)"
+    assert "i-7" in mail.get_payload() and "cpu_utilization is 91 (> 80)" in mail.get_payload()
