@@ -82,7 +82,7 @@ async def test_an_alert_fires_is_delivered_signed_and_silenced_from_the_command_
         CLANAVI_PROJECT="default",
         PYTHONPATH=CHECKOUT,
     )
-    queue = f"q-{uuid.uuid4().hex[:6]}"
+    queue = f"q{uuid.uuid4().hex[:6]}"
     channel = admin("channels", "create", "--name", f"hook-{queue}", "--webhook", url, "-o", "json").json()
     secret = channel["secret"]
     assert secret.startswith("whsec_") and channel["enabled"]

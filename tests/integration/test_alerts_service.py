@@ -272,6 +272,8 @@ async def test_for_holds_an_alert_pending_and_keep_firing_for_holds_it_firing(
         **{"for": 0.6},
         keep_firing_for=0.6,
     )
+    (listed,) = (await client.get("/v1/alert-rules", params={"kind": "threshold"})).json()["items"]
+    assert listed["for"] == 0.6 and listed["keep_firing_for"] == 0.6
     await send(publisher, sample("i-1", 60.0))
     (pending,) = await until(lambda: alerts(client, state="pending"))
     (firing,) = await until(lambda: alerts(client, state="firing"))  # the evaluator's pass, with no new sample

@@ -104,8 +104,8 @@ class AlertRuleOut(BaseModel):
     metric: str | None
     operator: str | None
     value: float | None
-    for_seconds: float = Field(serialization_alias="for")
-    keep_firing_for_seconds: float = Field(serialization_alias="keep_firing_for")
+    for_seconds: float = Field(alias="for")
+    keep_firing_for_seconds: float = Field(alias="keep_firing_for")
     quiet_seconds: float | None
     event_type: str | None
     count: int | None
