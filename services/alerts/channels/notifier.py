@@ -22,12 +22,16 @@ from services.alerts.channels.domain import Attempt, Channel, Delivery, after_at
 from services.alerts.channels.repository import Group
 from services.alerts.firing.domain import Alert
 from services.alerts.settings import AlertsSettings
+from services.alerts.silences.domain import Silence
 from services.alerts.unit_of_work import AlertsUnitOfWork, Repositories
 
 log = logging.getLogger(__name__)
 
 # How long a claimed delivery is left to the process that claimed it before another may try it.
 LEASE_SECONDS = 60.0
+# The most groups one pass flushes and deliveries it sends (a pass saves its deliveries' outcomes together).
+GROUPS_PER_PASS = 200
+DELIVERIES_PER_PASS = 200
 
 
 def secret_record_id(channel_id: str) -> str:
@@ -51,15 +55,35 @@ def _alert_json(a: Alert) -> dict[str, Any]:
     }
 
 
-async def _flush(repos: Repositories, group: Group, now: datetime) -> None:
+class _PassCache:
+    """What one pass reads once however many groups need it: each project's silences, each channel."""
+
+    def __init__(self, repos: Repositories, now: datetime) -> None:
+        self._repos = repos
+        self._now = now
+        self._silences: dict[str, list[Silence]] = {}
+        self._channels: dict[str, tuple[Channel, bytes | None] | None] = {}
+
+    async def silences(self, project_id: str) -> list[Silence]:
+        if project_id not in self._silences:
+            self._silences[project_id] = await self._repos.silences.in_force(project_id, self._now)
+        return self._silences[project_id]
+
+    async def channel(self, channel_id: str) -> tuple[Channel, bytes | None] | None:
+        if channel_id not in self._channels:
+            self._channels[channel_id] = await self._repos.channels.sending(channel_id)
+        return self._channels[channel_id]
+
+
+async def _flush(repos: Repositories, cache: _PassCache, group: Group, now: datetime) -> None:
     alerts = await repos.alerts.of_group(group.rule_id, group.group_key, group.flushed_at)
-    silences = await repos.silences.in_force(group.project_id, now)
+    silences = await cache.silences(group.project_id)
     audible = [a for a in alerts if not any(s.silences(a.labels, now) for s in silences)]
     firing = any(a.state == "firing" for a in alerts)
     await repos.groups.flushed(group, now, firing)
     if not audible:
         return
-    found = await repos.channels.sending(group.channel_id)
+    found = await cache.channel(group.channel_id)
     if found is None or not found[0].enabled or found[0].kind == "console":
         return
     body = {
@@ -102,55 +126,67 @@ class Notifier:
 
     async def run_forever(self) -> None:
         while True:
+            # Cleared before the pass: a change committed during it wakes the next one at once.
+            self._woken.clear()
+            busy = False
             try:
-                await self.run_once()
+                busy = await self.run_once()
             except Exception:
                 log.exception("notifier pass failed")
+            if busy:
+                continue
             try:
                 async with asyncio.timeout(self._settings.notify_interval_seconds):
                     await self._woken.wait()
             except TimeoutError:
                 pass
-            self._woken.clear()
 
-    async def run_once(self) -> None:
+    async def run_once(self) -> bool:
+        """One pass: the due groups flushed into deliveries, the due deliveries sent; whether there was any."""
         now = datetime.now(UTC)
         async with self._uow.transaction() as tx:
-            for group in await tx.repos.groups.claim_due(now):
-                await _flush(tx.repos, group, now)
+            groups = await tx.repos.groups.claim_due(now, GROUPS_PER_PASS)
+            cache = _PassCache(tx.repos, now)
+            for group in groups:
+                await _flush(tx.repos, cache, group, now)
         async with self._uow.transaction() as tx:
-            due = await tx.repos.deliveries.claim_due(now, LEASE_SECONDS)
-        if due:
-            await asyncio.gather(*(self._deliver(d) for d in due))
+            due = await tx.repos.deliveries.claim_due(datetime.now(UTC), LEASE_SECONDS, DELIVERIES_PER_PASS)
+            channels = {c: await tx.repos.channels.sending(c) for c in {d.channel_id for d in due}}
+        if not due:
+            return bool(groups)
+        secrets: dict[str, str] = {}
+        for channel_id, found in channels.items():
+            if found is not None and found[1] is not None:
+                sealed = Sealed.from_bytes(found[1])
+                secrets[channel_id] = self._keyring.open(sealed, record_id=secret_record_id(channel_id)).decode()
+        sent = await asyncio.gather(*(self._attempt(channels[d.channel_id], secrets.get(d.channel_id), d) for d in due))
+        now = datetime.now(UTC)
+        async with self._uow.transaction() as tx:
+            for d, attempt in zip(due, sent, strict=True):
+                after, disable = after_attempt(d, attempt, self._settings.retry_schedule_seconds, now)
+                await tx.repos.deliveries.save(after)
+                if disable:
+                    reason = "the endpoint answered 410 Gone"
+                    await tx.repos.channels.set_enabled(d.channel_id, False, reason, now)
+                    await tx.repos.deliveries.abandon_of_channel(d.channel_id, reason, now)
+        return True
 
-    async def _deliver(self, d: Delivery) -> None:
-        async with self._uow.reading() as repos:
-            found = await repos.channels.sending(d.channel_id)
+    async def _attempt(self, found: tuple[Channel, bytes | None] | None, secret: str | None, d: Delivery) -> Attempt:
         if found is None:
-            return
-        channel, sealed = found
+            return Attempt(status=410, error="the channel is gone")
         try:
-            attempt = await self._send(channel, sealed, d)
+            return await self._send(found[0], secret, d)
         except Exception as exc:  # a receiver's failure of any kind is the delivery's, retried on schedule
-            attempt = Attempt(status=None, error=f"{type(exc).__name__}: {exc}"[:500])
-        now = datetime.now(UTC)
-        after, disable = after_attempt(d, attempt, self._settings.retry_schedule_seconds, now)
-        async with self._uow.transaction() as tx:
-            await tx.repos.deliveries.save(after)
-            if disable:
-                reason = "the endpoint answered 410 Gone"
-                await tx.repos.channels.set_enabled(channel.id, False, reason, now)
-                await tx.repos.deliveries.abandon_of_channel(channel.id, reason, now)
+            return Attempt(status=None, error=f"{type(exc).__name__}: {exc}"[:500])
 
-    async def _send(self, channel: Channel, sealed: bytes | None, d: Delivery) -> Attempt:
+    async def _send(self, channel: Channel, secret: str | None, d: Delivery) -> Attempt:
         if not channel.enabled:
             return Attempt(status=410, error="the channel is disabled")
         body = json.dumps(d.body, separators=(",", ":"), sort_keys=True).encode()
         if channel.kind == "email":
             await asyncio.to_thread(self._mail, channel.email_to, d.body, body)
             return Attempt(status=250)
-        assert channel.url is not None and sealed is not None
-        secret = self._keyring.open(Sealed.from_bytes(sealed), record_id=secret_record_id(channel.id)).decode()
+        assert channel.url is not None and secret is not None
         timestamp = int(datetime.now(UTC).timestamp())
         headers = {
             "content-type": "application/json",

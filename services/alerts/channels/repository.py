@@ -221,7 +221,8 @@ class GroupRepository:
         """The group went out now; one with nothing firing any more starts afresh (its next alert waits
         group_wait)."""
         await self._conn.execute(
-            """UPDATE groups SET due_at = NULL, flushed_at = $4::timestamptz, last_sent_at = CASE WHEN $5 THEN $4::timestamptz ELSE NULL END
+            """UPDATE groups SET due_at = NULL, flushed_at = $4::timestamptz,
+                   last_sent_at = CASE WHEN $5 THEN $4::timestamptz ELSE NULL END
                WHERE channel_id = $1 AND rule_id = $2 AND group_key = $3""",
             uuid.UUID(g.channel_id),
             uuid.UUID(g.rule_id),
