@@ -15,12 +15,14 @@ from kernel.events import (
     InstanceRequested,
     InstanceTerminated,
     MetricsSampled,
+    TemplateVersionCreated,
     parse_payload,
 )
 from kernel.events.envelope import UnknownEventType
 from kernel.unit_of_work import Transaction, caused_by
 from services.alerts.firing import handlers
 from services.alerts.rules.domain import Instance
+from services.alerts.rules.templates import rules_for_launch
 from services.alerts.unit_of_work import Repositories
 
 __all__ = ["BINDINGS", "on_event"]
@@ -37,6 +39,7 @@ BINDINGS = (
     "budget.#",
     "command.refused.#",
     "script_run.#",
+    "template.version_created.#",
 )
 
 
@@ -52,6 +55,12 @@ async def on_event(tx: Transaction[Repositories], envelope: Envelope) -> None:
     if isinstance(payload, MetricsSampled):
         await handlers.on_samples(tx, envelope.project_id, payload.samples, origin)
         return
+    if isinstance(payload, TemplateVersionCreated):
+        if payload.alerts:
+            await tx.repos.knowledge.learn_template_alerts(
+                envelope.project_id, payload.template_id, payload.version, payload.name, payload.alerts
+            )
+        return
     if isinstance(payload, BudgetThresholdCrossed):
         await handlers.on_budget(tx, envelope.project_id, payload, origin)
     instance_id = getattr(payload, "instance_id", None)
@@ -65,9 +74,12 @@ async def on_event(tx: Transaction[Repositories], envelope: Envelope) -> None:
                 tags=dict(payload.tags),
                 template_id=payload.template_id,
                 state="pending",
+                template_version=payload.template_version,
             ),
             now,
         )
+        if payload.template_id is not None and payload.template_version is not None:
+            await rules_for_launch(tx, envelope.project_id, payload.template_id, payload.template_version, origin)
     elif isinstance(payload, InstanceTerminated):
         await tx.repos.knowledge.forget_instance(payload.instance_id)
     elif envelope.type.startswith("instance.") and isinstance(instance_id, str):

@@ -29,6 +29,7 @@ from kernel.events import (
     InstanceRequested,
     MetricPoint,
     MetricsSampled,
+    TemplateVersionCreated,
 )
 from kernel.settings import KernelSettings
 from services.alerts.app import create_app
@@ -451,3 +452,41 @@ async def test_an_email_channel_mails_the_alert_over_smtp(
     assert box.recipients == [["ops@example.com", "ana@example.com"]]
     assert mail["From"] == "alerts@clanavi.test" and mail["Subject"] == "[FIRING] busy (1 alert)"
     assert "i-7" in mail.get_payload() and "cpu_utilization is 91 (> 80)" in mail.get_payload()
+
+
+async def test_a_template_versions_alert_specs_become_rules_on_its_servers_at_launch(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, _ = bus
+    specs = [
+        {"name": "hot", "kind": "threshold", "metric": "cpu_utilization", "operator": ">", "value": 90},
+        {"name": "bad", "kind": "threshold", "metric": "cpu_utilization"},  # not a rule body: left out
+    ]
+    await send(publisher, TemplateVersionCreated(template_id="tpl-1", name="web", version=1, scripts=[], alerts=specs))
+
+    def launched(instance_id: str, version: int) -> InstanceRequested:
+        return InstanceRequested(
+            instance_id=instance_id,
+            cloud_id="sim",
+            name=instance_id,
+            image_id="img",
+            flavor_id="f",
+            template_id="tpl-1",
+            template_version=version,
+        )
+
+    async def made() -> list[dict[str, Any]]:
+        # Launched again until the template's event was handled first (the consumer takes events concurrently).
+        await send(publisher, launched("i-t1", 1))
+        items: list[dict[str, Any]] = (await client.get("/v1/alert-rules")).json()["items"]
+        return items
+
+    (hot,) = await until(made)
+    assert hot["name"] == "hot-tpl-tpl-1-v1" and hot["metric"] == "cpu_utilization"
+    assert hot["scope"]["template_id"] == "tpl-1" and hot["scope"]["template_version"] == 1
+    await send(publisher, launched("i-t2", 2), launched("i-plain", 1).model_copy(update={"template_id": None}))
+    await send(publisher, sample("i-t2", 95.0), sample("i-plain", 95.0), sample("i-t1", 95.0))
+    (firing,) = await until(lambda: alerts(client, state="firing"))
+    assert firing["labels"]["instance_id"] == "i-t1" and firing["rule_id"] == hot["id"]
+    await asyncio.sleep(0.3)  # time for a wrong alert on another version's server to show
+    assert len(await alerts(client, state="firing")) == 1

@@ -13,18 +13,10 @@ from kernel.http import Routes, answer, page_answer, problem_responses
 from kernel.pagination import Page
 from services.alerts.listing import RulePaging
 from services.alerts.rules import handlers
-from services.alerts.rules.domain import Condition, Routing, Rule, RuleSpec, Scope
+from services.alerts.rules.domain import Rule
 from services.alerts.rules.repository import RuleFilter
-from services.alerts.rules.schemas import (
-    AlertRuleIn,
-    AlertRuleOut,
-    BudgetRuleIn,
-    EventRateRuleIn,
-    NoDataRuleIn,
-    RoutingOut,
-    ScopeOut,
-    ThresholdRuleIn,
-)
+from services.alerts.rules.schemas import AlertRuleIn, AlertRuleOut, RoutingOut, ScopeOut
+from services.alerts.rules.specs import spec_of
 from services.alerts.state import correlation_id, uow_of
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
@@ -58,39 +50,6 @@ def rule_out(r: Rule) -> AlertRuleOut:
     )
 
 
-def _spec(body: ThresholdRuleIn | NoDataRuleIn | EventRateRuleIn | BudgetRuleIn) -> RuleSpec:
-    if isinstance(body, ThresholdRuleIn):
-        condition = Condition(
-            metric=body.metric,
-            operator=body.operator,
-            value=body.value,
-            for_seconds=body.for_seconds,
-            keep_firing_for_seconds=body.keep_firing_for_seconds,
-            scope=Scope.from_json(body.scope.model_dump()),
-        )
-    elif isinstance(body, NoDataRuleIn):
-        condition = Condition(
-            metric=body.metric, quiet_seconds=body.quiet_seconds, scope=Scope.from_json(body.scope.model_dump())
-        )
-    elif isinstance(body, EventRateRuleIn):
-        condition = Condition(
-            event_type=body.event_type,
-            count=body.count,
-            window_seconds=body.window_seconds,
-            scope=Scope.from_json(body.scope.model_dump()),
-        )
-    else:
-        condition = Condition(budget_id=body.budget_id, basis=body.basis, min_percent=body.min_percent)
-    return RuleSpec(
-        name=body.name,
-        kind=body.kind,
-        severity=body.severity,
-        condition=condition,
-        channel_ids=tuple(dict.fromkeys(body.channel_ids)),
-        routing=Routing.from_json(body.routing.model_dump()),
-    )
-
-
 RuleBody = Annotated[AlertRuleIn, Body()]
 
 
@@ -107,7 +66,7 @@ RuleBody = Annotated[AlertRuleIn, Body()]
 )
 async def create_rule(request: Request, body: RuleBody, caller: Operator) -> Response:
     rule = await handlers.create(
-        uow_of(request), project_id=caller.project_id, spec=_spec(body), correlation_id=correlation_id()
+        uow_of(request), project_id=caller.project_id, spec=spec_of(body), correlation_id=correlation_id()
     )
     return answer(rule_out(rule), status=201)
 
@@ -144,7 +103,7 @@ async def update_rule(request: Request, alert_rule_id: str, body: RuleBody, call
         uow_of(request),
         project_id=caller.project_id,
         rule_id=alert_rule_id,
-        spec=_spec(body),
+        spec=spec_of(body),
         correlation_id=correlation_id(),
     )
     return answer(rule_out(rule))

@@ -34,17 +34,19 @@ class Instance:
     tags: Mapping[str, str]
     template_id: str | None
     state: str
+    template_version: int | None = None
 
 
 @dataclass(frozen=True)
 class Scope:
     """The instances a rule covers: those named, those carrying every tag given, those of one cloud or of one
-    template; every criterion given must hold, and none given is the whole project."""
+    template (and version); every criterion given must hold, and none given is the whole project."""
 
     instance_ids: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     cloud_id: str | None = None
     template_id: str | None = None
+    template_version: int | None = None
 
     @property
     def whole_project(self) -> bool:
@@ -65,7 +67,9 @@ class Scope:
             return False
         if self.cloud_id is not None and instance.cloud_id != self.cloud_id:
             return False
-        return self.template_id is None or instance.template_id == self.template_id
+        if self.template_id is not None and instance.template_id != self.template_id:
+            return False
+        return self.template_version is None or instance.template_version == self.template_version
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,7 @@ class Scope:
             "tags": dict(self.tags),
             "cloud_id": self.cloud_id,
             "template_id": self.template_id,
+            "template_version": self.template_version,
         }
 
     @classmethod
@@ -82,6 +87,7 @@ class Scope:
             tags=dict(data.get("tags") or {}),
             cloud_id=data.get("cloud_id"),
             template_id=data.get("template_id"),
+            template_version=data.get("template_version"),
         )
 
 

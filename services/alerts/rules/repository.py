@@ -174,10 +174,12 @@ class KnowledgeRepository:
 
     async def learn_instance(self, i: Instance, at: datetime) -> None:
         await self._conn.execute(
-            """INSERT INTO instances (instance_id, project_id, cloud_id, tags, template_id, state, updated_at)
-               VALUES ($1,$2,$3,$4,$5,$6,$7)
+            """INSERT INTO instances (instance_id, project_id, cloud_id, tags, template_id, template_version, state,
+                   updated_at)
+               VALUES ($1,$2,$3,$4,$5,$8,$6,$7)
                ON CONFLICT (instance_id) DO UPDATE SET tags = EXCLUDED.tags, template_id = EXCLUDED.template_id,
-                   state = EXCLUDED.state, updated_at = EXCLUDED.updated_at""",
+                   template_version = EXCLUDED.template_version, state = EXCLUDED.state,
+                   updated_at = EXCLUDED.updated_at""",
             i.instance_id,
             i.project_id,
             i.cloud_id,
@@ -185,6 +187,7 @@ class KnowledgeRepository:
             i.template_id,
             i.state,
             at,
+            i.template_version,
         )
 
     async def set_state(self, instance_id: str, state: str, at: datetime) -> None:
@@ -208,9 +211,33 @@ class KnowledgeRepository:
                 tags=r["tags"],
                 template_id=r["template_id"],
                 state=r["state"],
+                template_version=r["template_version"],
             )
             for r in rows
         }
+
+    async def learn_template_alerts(
+        self, project_id: str, template_id: str, version: int, name: str, specs: list[dict[str, Any]]
+    ) -> None:
+        await self._conn.execute(
+            """INSERT INTO template_alerts (template_id, version, project_id, name, specs) VALUES ($1,$2,$3,$4,$5)
+               ON CONFLICT (template_id, version) DO NOTHING""",
+            template_id,
+            version,
+            project_id,
+            name,
+            specs,
+        )
+
+    async def template_alerts(self, project_id: str, template_id: str, version: int) -> tuple[str, list[Any]] | None:
+        """A template version's name and alert specs, when it has any."""
+        row = await self._conn.fetchrow(
+            "SELECT name, specs FROM template_alerts WHERE project_id = $1 AND template_id = $2 AND version = $3",
+            project_id,
+            template_id,
+            version,
+        )
+        return None if row is None else (row["name"], row["specs"])
 
     async def saw_metrics(self, project_id: str, names: Iterable[str], at: datetime) -> None:
         await self._conn.execute(

@@ -85,6 +85,9 @@ class ScopeOut(BaseModel):
     tags: dict[str, str]
     cloud_id: str | None
     template_id: str | None
+    template_version: int | None = Field(
+        default=None, description="Rules made from a template version's alert specs cover its servers only"
+    )
 
 
 class RoutingOut(BaseModel):

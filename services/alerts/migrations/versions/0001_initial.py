@@ -39,8 +39,19 @@ def upgrade() -> None:
             cloud_id text NOT NULL,
             tags jsonb NOT NULL DEFAULT '{}',
             template_id text,
+            template_version integer,
             state text NOT NULL,
             updated_at timestamptz NOT NULL
+        )""")
+    # The alert specs of each template version, as the provisioner's template.version_created told them.
+    op.execute("""
+        CREATE TABLE template_alerts (
+            template_id text NOT NULL,
+            version integer NOT NULL,
+            project_id text NOT NULL,
+            name text NOT NULL,
+            specs jsonb NOT NULL,
+            PRIMARY KEY (template_id, version)
         )""")
     # The metric names pushed in each project: a rule may name a cloud metric or one of these.
     op.execute("""
@@ -166,6 +177,7 @@ def downgrade() -> None:
         "event_hits",
         "series",
         "metric_names",
+        "template_alerts",
         "instances",
         "rules",
         "inbox",
