@@ -157,6 +157,14 @@ async def test_a_threshold_fires_notifies_signed_and_resolves(
         assert len(caught.distinct("alert.firing")) == 1
         assert await alerts(client) == []
 
+    # A breaching sample taken before the one that resolved the alert, delivered late, fires nothing anew.
+    late = MetricPoint(
+        name="cpu_utilization", value=99.0, at=datetime.now(UTC) - timedelta(minutes=5), instance_id="i-1"
+    )
+    await send(publisher, MetricsSampled(source="cloud", samples=[late]), sample("i-3", 99.0))
+    (other,) = await until(lambda: alerts(client, state="firing"))
+    assert other["labels"]["instance_id"] == "i-3"  # the late sample, published first, was judged and dropped
+
     # The secret is never shown again, nor sent on the bus, and is stored sealed.
     shown = (await client.get(f"/v1/channels/{channel}")).text + (await client.get("/v1/channels")).text
     shown += (await client.get(f"/v1/channels/{channel}/deliveries")).text

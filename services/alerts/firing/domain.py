@@ -36,6 +36,8 @@ class Alert:
     firing_since: datetime | None = None
     resolved_at: datetime | None = None
     last_event_id: str | None = None
+    # When the newest input judged (a sample's `at`, an event's `occurred_at`) was taken.
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

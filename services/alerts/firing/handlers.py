@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from kernel.events import Envelope, MetricPoint
@@ -55,18 +56,29 @@ async def judge(
     summary: str,
     now: datetime,
     origin: Chained,
+    observed_at: datetime | None = None,
 ) -> None:
-    """The rule's condition for one label set was judged: `holds` or not."""
-    alert = await tx.repos.alerts.live(rule.id, fingerprint(rule.labels_for(series)))
+    """The rule's condition for one label set was judged: `holds` or not, on an input taken at `observed_at` (None:
+    now, as the evaluator's pass judges). An input older than one the alert was already judged on, delivered late or
+    again, changes nothing: a breaching sample taken before the one that resolved an alert does not fire it anew."""
+    key = fingerprint(rule.labels_for(series))
+    alert = await tx.repos.alerts.live(rule.id, key)
     if alert is None:
         if not holds:
             return
+        newest = await tx.repos.alerts.last_observed(rule.id, key) if observed_at is not None else None
+        if newest is not None and observed_at is not None and observed_at <= newest:
+            return
         fresh = new_alert(str(uuid.uuid4()), rule, series, value, summary, now, origin.correlation_id)
-        if origin.last_event_id is not None:
-            fresh = Alert(**{**fresh.__dict__, "last_event_id": origin.last_event_id})
+        fresh = replace(fresh, last_event_id=origin.last_event_id, observed_at=observed_at)
         await _record(tx, rule, None, settle(rule, fresh, now))
         return
-    await _record(tx, rule, alert, observe(rule, alert, holds, value, summary, now))
+    if observed_at is not None and alert.observed_at is not None and observed_at < alert.observed_at:
+        return
+    outcome = observe(rule, alert, holds, value, summary, now)
+    if outcome.alert is not None and observed_at is not None:
+        outcome = Outcome(replace(outcome.alert, observed_at=observed_at), outcome.event)
+    await _record(tx, rule, alert, outcome)
 
 
 def _series(point: MetricPoint) -> tuple[str, dict[str, str]]:
@@ -100,13 +112,13 @@ async def on_samples(
                 # Every series is kept, whatever the scope: the scope is judged when one goes quiet (an instance's
                 # launch may be handled after its first sample).
                 await tx.repos.knowledge.saw_series(project_id, metric, series_key, p.instance_id, labels, p.at)
-                await judge(tx, rule, labels, False, p.value, "", now, origin)
+                await judge(tx, rule, labels, False, p.value, "", now, origin, p.at)
                 continue
             if not cond.scope.covers(p.instance_id, instances.get(p.instance_id or "")):
                 continue
             holds = cond.breached(p.value)
             summary = f"{metric} is {p.value:g} ({cond.operator} {cond.value:g})"
-            await judge(tx, rule, labels, holds, p.value, summary, now, origin)
+            await judge(tx, rule, labels, holds, p.value, summary, now, origin, p.at)
 
 
 async def on_event(tx: Transaction[Repositories], envelope: Envelope, instance_id: str | None, origin: Chained) -> None:
@@ -124,6 +136,7 @@ async def on_event(tx: Transaction[Repositories], envelope: Envelope, instance_i
         await tx.repos.knowledge.hit(rule.id, str(envelope.id), envelope.occurred_at)
         count = await tx.repos.knowledge.hits_since(rule.id, now - timedelta(seconds=cond.window_seconds))
         summary = f"{count} {envelope.type} in {cond.window_seconds:g} s (at least {cond.count})"
+        # A count does not depend on the order its events arrive in: judged without their times.
         await judge(tx, rule, {"event_type": envelope.type}, count >= cond.count, float(count), summary, now, origin)
 
 

@@ -13,7 +13,7 @@ from services.alerts.firing.domain import Alert
 
 _COLUMNS = (
     "id, project_id, rule_id, rule_name, kind, severity, fingerprint, group_key, labels, state, holds, value, summary, "
-    "started_at, firing_since, last_true_at, resolved_at, correlation_id, last_event_id, updated_at"
+    "started_at, firing_since, last_true_at, resolved_at, correlation_id, last_event_id, updated_at, observed_at"
 )
 ALERT_LISTING = Listing(
     f"SELECT {_COLUMNS} FROM alerts",
@@ -55,6 +55,7 @@ def _alert(row: Any) -> Alert:
         correlation_id=row["correlation_id"],
         last_event_id=None if row["last_event_id"] is None else str(row["last_event_id"]),
         updated_at=row["updated_at"],
+        observed_at=row["observed_at"],
     )
 
 
@@ -69,6 +70,15 @@ class AlertRepository:
             fingerprint,
         )
         return None if row is None else _alert(row)
+
+    async def last_observed(self, rule_id: str, fingerprint: str) -> datetime | None:
+        """When the newest input judged by the rule's resolved alerts of this label set was taken."""
+        found: datetime | None = await self._conn.fetchval(
+            "SELECT max(observed_at) FROM alerts WHERE rule_id = $1 AND fingerprint = $2 AND state = 'resolved'",
+            uuid.UUID(rule_id),
+            fingerprint,
+        )
+        return found
 
     async def live_of_rule(self, rule_id: str) -> list[Alert]:
         rows = await self._conn.fetch(
@@ -89,11 +99,12 @@ class AlertRepository:
     async def put(self, a: Alert) -> None:
         await self._conn.execute(
             f"""INSERT INTO alerts ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,
-                   $18,$19,$20)
+                   $18,$19,$20,$21)
                ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, holds = EXCLUDED.holds, value = EXCLUDED.value,
                    summary = EXCLUDED.summary, firing_since = EXCLUDED.firing_since,
                    last_true_at = EXCLUDED.last_true_at, resolved_at = EXCLUDED.resolved_at,
-                   last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at""",
+                   last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at,
+                   observed_at = EXCLUDED.observed_at""",
             uuid.UUID(a.id),
             a.project_id,
             uuid.UUID(a.rule_id),
@@ -114,6 +125,7 @@ class AlertRepository:
             a.correlation_id,
             None if a.last_event_id is None else uuid.UUID(a.last_event_id),
             a.updated_at,
+            a.observed_at,
         )
 
     async def drop(self, alert_id: str) -> None:

@@ -99,6 +99,8 @@ def upgrade() -> None:
             firing_since timestamptz,
             last_true_at timestamptz NOT NULL,
             resolved_at timestamptz,
+            -- When the newest sample or event judged was taken: an older one delivered late changes nothing.
+            observed_at timestamptz,
             correlation_id text NOT NULL,
             last_event_id uuid,
             updated_at timestamptz NOT NULL
