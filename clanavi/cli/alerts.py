@@ -81,6 +81,13 @@ def rule_create(
     repeat_interval: Annotated[
         float, typer.Option("--repeat-interval", help="Seconds before a still-firing group is sent again.")
     ] = 14400,
+    inhibit: Annotated[
+        list[str] | None,
+        typer.Option("--inhibit", help="While this fires, mute alerts labelled LABEL=VALUE (repeatable)..."),
+    ] = None,
+    inhibit_equal: Annotated[
+        list[str] | None, typer.Option("--inhibit-equal", help="...that agree with it on this label (repeatable).")
+    ] = None,
 ) -> None:
     """Create an alert rule of one kind, over the whole project or the servers chosen."""
     wanted: dict[str, Any] = {
@@ -93,6 +100,8 @@ def rule_create(
             "group_wait_seconds": group_wait,
             "group_interval_seconds": group_interval,
             "repeat_interval_seconds": repeat_interval,
+            "inhibits": _pairs(inhibit, "--inhibit"),
+            "inhibit_equal": inhibit_equal or [],
         },
     }
     scope = {"instance_ids": instance or [], "tags": _pairs(tag, "--tag"), "cloud_id": cloud}

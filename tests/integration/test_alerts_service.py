@@ -498,3 +498,30 @@ async def test_a_template_versions_alert_specs_become_rules_on_its_servers_at_la
     assert firing["labels"]["instance_id"] == "i-t1" and firing["rule_id"] == hot["id"]
     await asyncio.sleep(0.3)  # time for a wrong alert on another version's server to show
     assert len(await alerts(client, state="firing")) == 1
+
+
+async def test_a_firing_alert_inhibits_the_alerts_it_names_on_the_same_server(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    publisher, _ = bus
+    async with receiver() as hook:
+        channel = await webhook(client, hook)
+        routes = {**FAST, "group_by": ["alertname", "instance_id"]}
+        critical = {**routes, "inhibits": {"severity": "warning"}, "inhibit_equal": ["instance_id"]}
+        await rule(client, name="melting", kind="threshold", metric="cpu_utilization", operator=">", value=90,
+                   severity="critical", channel_ids=[channel], routing=critical)  # fmt: skip
+        await rule(client, name="busy", kind="threshold", metric="cpu_utilization", operator=">", value=50,
+                   channel_ids=[channel], routing=routes)  # fmt: skip
+        await send(publisher, sample("i-1", 95.0), sample("i-2", 60.0))
+
+        async def three() -> list[dict[str, Any]]:
+            found = await alerts(client, state="firing")
+            return found if len(found) == 3 else []
+
+        found = {(a["rule_name"], a["labels"]["instance_id"]): a for a in await until(three)}
+        assert found[("busy", "i-1")]["inhibited"] and not found[("busy", "i-2")]["inhibited"]
+        assert not found[("melting", "i-1")]["inhibited"]
+        await until(lambda: _received(hook, 2))
+        await asyncio.sleep(0.5)  # time for a wrong third notification to arrive
+        sent = sorted((a["rule_name"], a["labels"]["instance_id"]) for r in hook.received for a in r.json()["alerts"])
+        assert sent == [("busy", "i-2"), ("melting", "i-1")]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from kernel.events.alerts import AlertFiring, AlertResolved
 from services.alerts.channels.domain import Attempt, Delivery, after_attempt, new_secret, retry_after, sign
-from services.alerts.firing.domain import new_alert, observe, settle
+from services.alerts.firing.domain import inhibited, new_alert, observe, settle
 from services.alerts.rules.domain import Condition, Instance, Routing, Rule, Scope
 from services.alerts.silences.domain import Matcher, Silence, Weekly
 
@@ -143,3 +143,15 @@ def test_a_delivery_follows_the_schedule_honours_retry_after_and_gives_up() -> N
     assert (
         retry_after("7") == 7.0 and retry_after("Wed, 21 Oct 2026 07:28:00 GMT") is None and retry_after(None) is None
     )
+
+
+def test_a_firing_alert_inhibits_the_alerts_its_rule_names_that_agree_on_the_equal_labels() -> None:
+    routing = Routing(inhibits={"severity": "warning"}, inhibit_equal=("instance_id",))
+    source = {"alertname": "down", "severity": "critical", "instance_id": "i-1"}
+    assert routing.inhibits_alert(source, {"alertname": "busy", "severity": "warning", "instance_id": "i-1"})
+    assert not routing.inhibits_alert(source, {"alertname": "busy", "severity": "warning", "instance_id": "i-2"})
+    assert not routing.inhibits_alert(source, {"alertname": "busy", "severity": "info", "instance_id": "i-1"})
+    assert not routing.inhibits_alert(source, source)
+    assert not Routing().inhibits_alert(source, {"severity": "warning", "instance_id": "i-1"})
+    assert inhibited({"severity": "warning", "instance_id": "i-1"}, [(source, routing)])
+    assert Routing.from_json(routing.as_json()) == routing

@@ -1,7 +1,7 @@
 """The notifier: turns due notification groups into durable deliveries (one per channel, with the group's firing and
-newly resolved alerts, silenced ones left out), and sends the deliveries that are due, each with a lease so that
-none is lost to a restart or sent by two processes at once. Webhooks are signed per the Standard Webhooks
-specification; e-mail goes over SMTP; the console channel only shows the alerts page and sends nothing."""
+newly resolved alerts, silenced and inhibited ones left out), and sends the deliveries that are due, each with a
+lease so that none is lost to a restart or sent by two processes at once. Webhooks are signed per the Standard
+Webhooks specification; e-mail goes over SMTP; the console channel only shows the alerts page and sends nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import httpx
 from kernel.crypto import Keyring, Sealed
 from services.alerts.channels.domain import Attempt, Channel, Delivery, after_attempt, retry_after, sign
 from services.alerts.channels.repository import Group
-from services.alerts.firing.domain import Alert
+from services.alerts.firing.domain import Alert, Inhibitor, inhibited
 from services.alerts.settings import AlertsSettings
 from services.alerts.silences.domain import Silence
 from services.alerts.unit_of_work import AlertsUnitOfWork, Repositories
@@ -63,6 +63,12 @@ class _PassCache:
         self._now = now
         self._silences: dict[str, list[Silence]] = {}
         self._channels: dict[str, tuple[Channel, bytes | None] | None] = {}
+        self._inhibitors: dict[str, list[Inhibitor]] = {}
+
+    async def inhibitors(self, project_id: str) -> list[Inhibitor]:
+        if project_id not in self._inhibitors:
+            self._inhibitors[project_id] = await self._repos.alerts.inhibitors(project_id)
+        return self._inhibitors[project_id]
 
     async def silences(self, project_id: str) -> list[Silence]:
         if project_id not in self._silences:
@@ -78,7 +84,12 @@ class _PassCache:
 async def _flush(repos: Repositories, cache: _PassCache, group: Group, now: datetime) -> None:
     alerts = await repos.alerts.of_group(group.rule_id, group.group_key, group.flushed_at)
     silences = await cache.silences(group.project_id)
-    audible = [a for a in alerts if not any(s.silences(a.labels, now) for s in silences)]
+    inhibitors = await cache.inhibitors(group.project_id)
+    audible = [
+        a
+        for a in alerts
+        if not any(s.silences(a.labels, now) for s in silences) and not inhibited(a.labels, inhibitors)
+    ]
     firing = any(a.state == "firing" for a in alerts)
     await repos.groups.flushed(group, now, firing)
     if not audible:

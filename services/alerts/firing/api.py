@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
 routes = Routes(router, "alerts")
 
 
-def alert_out(a: Alert, silenced: bool) -> AlertOut:
+def alert_out(a: Alert, silenced: bool, inhibited: bool) -> AlertOut:
     return AlertOut(
         id=a.id,
         rule_id=a.rule_id,
@@ -31,6 +31,7 @@ def alert_out(a: Alert, silenced: bool) -> AlertOut:
         severity=a.severity,
         state=a.state,
         silenced=silenced,
+        inhibited=inhibited,
         labels=a.labels,
         value=a.value,
         summary=a.summary,
@@ -52,7 +53,7 @@ async def _page(request: Request, flt: AlertFilter, paging: AlertPaging, silence
     if not _is_uuid(flt.rule_id):
         return page_answer(AlertOut, [], None)  # no rule has that id
     records, next_cursor = await handlers.page(uow_of(request), flt, paging)
-    items = [alert_out(a, s) for a, s in records if silenced is None or s == silenced]
+    items = [alert_out(a, s, i) for a, s, i in records if silenced is None or s == silenced]
     return page_answer(AlertOut, items, next_cursor)
 
 
@@ -61,7 +62,8 @@ async def _page(request: Request, flt: AlertFilter, paging: AlertPaging, silence
     Page[AlertOut],
     "List the alerts now",
     description="The alerts firing now (and, with `state=pending`, those whose condition holds for less than the "
-    "rule's `for`). A silenced alert still shows, with `silenced` true.",
+    "rule's `for`). A silenced alert still shows, with `silenced` true; one a firing alert inhibits, with `inhibited` "
+    "true.",
 )
 async def list_alerts(
     request: Request,
@@ -95,5 +97,5 @@ async def alert_history(
 
 @routes.get("/alerts/{alert_id}", AlertOut, "An alert", problems=(404,))
 async def get_alert(request: Request, alert_id: str, caller: Reader) -> Response:
-    alert, silenced = await handlers.get(uow_of(request), caller.project_id, alert_id)
-    return answer(alert_out(alert, silenced))
+    alert, silenced, inhibited = await handlers.get(uow_of(request), caller.project_id, alert_id)
+    return answer(alert_out(alert, silenced, inhibited))

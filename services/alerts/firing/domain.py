@@ -4,12 +4,13 @@ meaning). A pending alert whose condition stops holding is dropped: it never fir
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from kernel.events.alerts import AlertFiring, AlertResolved
-from services.alerts.rules.domain import Kind, Rule, fingerprint
+from services.alerts.rules.domain import Kind, Routing, Rule, fingerprint
 
 State = Literal["pending", "firing", "resolved"]
 
@@ -137,4 +138,12 @@ def settle(rule: Rule, alert: Alert, now: datetime) -> Outcome:
     return Outcome(alert)
 
 
-__all__ = ["Alert", "Outcome", "State", "new_alert", "observe", "settle"]
+Inhibitor = tuple[Mapping[str, str], Routing]
+
+
+def inhibited(labels: Mapping[str, str], inhibitors: Sequence[Inhibitor]) -> bool:
+    """Whether a firing alert of a rule that inhibits others (its labels, its rule's routing) mutes these labels."""
+    return any(routing.inhibits_alert(source, labels) for source, routing in inhibitors)
+
+
+__all__ = ["Alert", "Inhibitor", "Outcome", "State", "inhibited", "new_alert", "observe", "settle"]

@@ -14,7 +14,7 @@ from kernel.events.budgets import BudgetThresholdCrossed
 from kernel.keyset import PageRequest
 from kernel.unit_of_work import Chained, Transaction
 from services.alerts.errors import alert_not_found
-from services.alerts.firing.domain import Alert, Outcome, new_alert, observe, settle
+from services.alerts.firing.domain import Alert, Outcome, inhibited, new_alert, observe, settle
 from services.alerts.firing.repository import AlertFilter
 from services.alerts.rules.domain import Rule, fingerprint
 from services.alerts.silences.domain import Silence
@@ -222,24 +222,27 @@ async def _budget_period(tx: Transaction[Repositories], rule: Rule, now: datetim
 
 async def page(
     uow: AlertsUnitOfWork, flt: AlertFilter, request: PageRequest
-) -> tuple[list[tuple[Alert, bool]], str | None]:
-    """A page of alerts, each with whether a silence in force silences it now."""
+) -> tuple[list[tuple[Alert, bool, bool]], str | None]:
+    """A page of alerts, each with whether a silence in force silences it now, and whether a firing alert inhibits
+    it."""
     now = _now()
     async with uow.reading() as repos:
         records, cursor = await repos.alerts.page(flt, request)
         silences = await repos.silences.in_force(flt.project_id, now)
-    return [(a, _silenced(a, silences, now)) for a in records], cursor
+        inhibitors = await repos.alerts.inhibitors(flt.project_id)
+    return [(a, _silenced(a, silences, now), inhibited(a.labels, inhibitors)) for a in records], cursor
 
 
 def _silenced(a: Alert, silences: Sequence[Silence], now: datetime) -> bool:
     return any(s.silences(a.labels, now) for s in silences)
 
 
-async def get(uow: AlertsUnitOfWork, project_id: str, alert_id: str) -> tuple[Alert, bool]:
+async def get(uow: AlertsUnitOfWork, project_id: str, alert_id: str) -> tuple[Alert, bool, bool]:
     now = _now()
     async with uow.reading() as repos:
         alert = await repos.alerts.get(project_id, alert_id)
         if alert is None:
             raise alert_not_found(alert_id)
         silences = await repos.silences.in_force(project_id, now)
-    return alert, _silenced(alert, silences, now)
+        inhibitors = await repos.alerts.inhibitors(project_id)
+    return alert, _silenced(alert, silences, now), inhibited(alert.labels, inhibitors)

@@ -9,7 +9,8 @@ from typing import Any
 
 from kernel.db import Connection
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
-from services.alerts.firing.domain import Alert
+from services.alerts.firing.domain import Alert, Inhibitor
+from services.alerts.rules.domain import Routing
 
 _COLUMNS = (
     "id, project_id, rule_id, rule_name, kind, severity, fingerprint, group_key, labels, state, holds, value, summary, "
@@ -79,6 +80,15 @@ class AlertRepository:
             fingerprint,
         )
         return found
+
+    async def inhibitors(self, project_id: str) -> list[Inhibitor]:
+        """The project's firing alerts whose rules inhibit others: each one's labels and its rule's routing."""
+        rows = await self._conn.fetch(
+            """SELECT a.labels, r.routing FROM alerts a JOIN rules r ON r.id = a.rule_id
+               WHERE a.project_id = $1 AND a.state = 'firing' AND r.routing->'inhibits' <> '{}'::jsonb""",
+            project_id,
+        )
+        return [(r["labels"], Routing.from_json(r["routing"])) for r in rows]
 
     async def live_of_rule(self, rule_id: str) -> list[Alert]:
         rows = await self._conn.fetch(

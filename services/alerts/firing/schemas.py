@@ -16,6 +16,7 @@ class AlertOut(BaseModel):
     severity: str
     state: Literal["pending", "firing", "resolved"]
     silenced: bool
+    inhibited: bool
     labels: dict[str, str]
     value: float | None
     summary: str

@@ -136,13 +136,38 @@ class Routing:
     group_wait_seconds: float = 30.0
     group_interval_seconds: float = 300.0
     repeat_interval_seconds: float = 4 * 3600.0
+    # Inhibition (Alertmanager's inhibit rules, with this rule's alerts as the source): while one of them fires, the
+    # project's alerts whose labels match every one of `inhibits` (label -> value) and agree with it on every label
+    # of `inhibit_equal` send nothing.
+    inhibits: Mapping[str, str] = field(default_factory=dict)
+    inhibit_equal: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "group_by": list(self.group_by)}
+        return {
+            **asdict(self),
+            "group_by": list(self.group_by),
+            "inhibits": dict(self.inhibits),
+            "inhibit_equal": list(self.inhibit_equal),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Routing:
-        return cls(**{**data, "group_by": tuple(data.get("group_by") or ())})
+        return cls(
+            **{
+                **data,
+                "group_by": tuple(data.get("group_by") or ()),
+                "inhibits": dict(data.get("inhibits") or {}),
+                "inhibit_equal": tuple(data.get("inhibit_equal") or ()),
+            }
+        )
+
+    def inhibits_alert(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
+        """Whether a firing alert of this rule labelled `source` mutes an alert labelled `target`."""
+        if not self.inhibits or source == target:
+            return False
+        if any(target.get(k) != v for k, v in self.inhibits.items()):
+            return False
+        return all(source.get(k) == target.get(k) for k in self.inhibit_equal)
 
 
 @dataclass(frozen=True)

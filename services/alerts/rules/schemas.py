@@ -34,6 +34,14 @@ class RoutingIn(_In):
     group_wait_seconds: Seconds = 30.0
     group_interval_seconds: Seconds = 300.0
     repeat_interval_seconds: Annotated[float, Field(gt=0, le=30 * 86_400)] = 4 * 3600.0
+    inhibits: dict[LabelName, Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict,
+        max_length=10,
+        description="While an alert of this rule fires, the alerts whose labels have these values send nothing...",
+    )
+    inhibit_equal: list[LabelName] = Field(
+        default_factory=list, max_length=10, description="...when they agree with it on these labels"
+    )
 
 
 class _RuleIn(_In):
@@ -95,6 +103,8 @@ class RoutingOut(BaseModel):
     group_wait_seconds: float
     group_interval_seconds: float
     repeat_interval_seconds: float
+    inhibits: dict[str, str]
+    inhibit_equal: list[str]
 
 
 class AlertRuleOut(BaseModel):
