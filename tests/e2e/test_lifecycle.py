@@ -142,6 +142,7 @@ async def test_images_flavors_and_openapi(platform: Platform) -> None:
             "audit": True,
             "scaler": True,
             "failover": True,
+            "alerts": True,
         }
 
 
