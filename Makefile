@@ -47,3 +47,4 @@ bench: install
 	@$(PY) -m bench.scale_out
 	@$(PY) -m bench.failover
 	@$(PY) -m bench.billing
+	@$(PY) -m bench.alerts

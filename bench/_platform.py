@@ -40,7 +40,7 @@ ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = secrets.token_hex(16)
 # Far above what a benchmark can send on two cores: the limiter runs, but never refuses.
 UNTHROTTLED = "1000000"
-SERVICES = ("provisioner", "audit", "scaler", "failover", "billing", "gateway")
+SERVICES = ("provisioner", "audit", "scaler", "failover", "billing", "alerts", "gateway")
 # The platform's processes, in the order their CPU is reported (any other server a benchmark counts follows).
 PROCESSES = ("gateway", "provisioner", "audit", "postgres", "rabbitmq")
 # Cores above its idle use at which the platform counts as busy still.
@@ -166,6 +166,7 @@ def platform_processes(endpoints: Endpoints, root: Path, **settings: str) -> Ite
         gateway_scaler_url=f"http://127.0.0.1:{ports['scaler']}",
         gateway_failover_url=f"http://127.0.0.1:{ports['failover']}",
         gateway_billing_url=f"http://127.0.0.1:{ports['billing']}",
+        gateway_alerts_url=f"http://127.0.0.1:{ports['alerts']}",
         gateway_rate_limit_per_ip=UNTHROTTLED,
         gateway_rate_limit_ip_burst=UNTHROTTLED,
         gateway_rate_limit_per_key=UNTHROTTLED,

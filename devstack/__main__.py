@@ -31,7 +31,15 @@ from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 from devstack.sshd import SshServer, sshd_installed
 
-SERVICES = {"provisioner": 8081, "audit": 8082, "scaler": 8083, "failover": 8084, "billing": 8085, "gateway": 8080}
+SERVICES = {
+    "provisioner": 8081,
+    "audit": 8082,
+    "scaler": 8083,
+    "failover": 8084,
+    "billing": 8085,
+    "alerts": 8086,
+    "gateway": 8080,
+}
 # The exit status when settings are refused, as `clanavi` has it.
 BAD_SETTINGS = 2
 # RabbitMQ's Erlang distribution port is this far above its AMQP port, and epmd's is one above.

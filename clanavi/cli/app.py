@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import typer
 
 from clanavi.cli import (
+    alerts,
     audit,
     auth,
     billing,
@@ -70,6 +71,10 @@ for name, group in (
     ("costs", billing.costs),
     ("budgets", billing.budgets),
     ("invoices", billing.invoices),
+    ("alert-rules", alerts.rules),
+    ("alerts", alerts.alerts),
+    ("channels", alerts.channels),
+    ("silences", alerts.silences),
     ("clouds", clouds.clouds),
     ("modules", clouds.modules),
     ("projects", identity.projects),

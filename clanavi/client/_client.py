@@ -15,6 +15,7 @@ from typing import Any, Self
 
 import httpx
 
+from clanavi.client._alerts import AlertRules, Alerts, Channels, Silences
 from clanavi.client._audit import Audit
 from clanavi.client._billing import Budgets, Costs, Invoices
 from clanavi.client._calls import Call, model_of
@@ -121,6 +122,10 @@ class _Api(Namespace[M]):
         self.costs: Costs[M] = Costs(driver, context)
         self.budgets: Budgets[M] = Budgets(driver, context)
         self.invoices: Invoices[M] = Invoices(driver, context)
+        self.alert_rules: AlertRules[M] = AlertRules(driver, context)
+        self.alerts: Alerts[M] = Alerts(driver, context)
+        self.channels: Channels[M] = Channels(driver, context)
+        self.silences: Silences[M] = Silences(driver, context)
         self.runs: Runs[M] = Runs(driver, context)
         self.projects: Projects[M] = Projects(driver, context)
         self.members: Members[M] = Members(driver, context)

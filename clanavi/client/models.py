@@ -3,6 +3,10 @@ the client's users."""
 
 from kernel.pagination import Page
 from kernel.roles import Role
+from services.alerts.channels.schemas import ChannelCreatedOut, ChannelOut, ConsoleIn, DeliveryOut, EmailIn, WebhookIn
+from services.alerts.firing.schemas import AlertOut
+from services.alerts.rules.schemas import AlertRuleOut, BudgetRuleIn, EventRateRuleIn, NoDataRuleIn, ThresholdRuleIn
+from services.alerts.silences.schemas import SilenceIn, SilenceOut
 from services.audit.schemas import AuditEvent, ChainVerification
 from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateOut
@@ -122,12 +126,26 @@ from services.scaler.schemas import (
 from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "AlertOut",
+    "AlertRuleOut",
     "BudgetIn",
     "BudgetOut",
+    "BudgetRuleIn",
+    "ChannelCreatedOut",
+    "ChannelOut",
+    "ConsoleIn",
     "CostGroupOut",
+    "DeliveryOut",
+    "EmailIn",
+    "EventRateRuleIn",
     "InvoiceOut",
     "InvoiceSummaryOut",
+    "NoDataRuleIn",
     "RerateOut",
+    "SilenceIn",
+    "SilenceOut",
+    "ThresholdRuleIn",
+    "WebhookIn",
     "ActivityOut",
     "GroupIn",
     "GroupOut",

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from clanavi.client import ApiError, Unauthorized
 from clanavi.console.headers import CONSOLE_PREFIX, ConsoleHeaders
 from clanavi.console.pages import (
+    alerts,
     audit,
     auth,
     clusters,
@@ -99,6 +100,7 @@ def install(app: FastAPI, gateway: GatewaySettings) -> None:
         guardrails,
         failover,
         costs,
+        alerts,
     ):
         router.include_router(pages.router)
     app.include_router(router)

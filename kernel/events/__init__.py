@@ -7,6 +7,7 @@ from kernel.events.addresses import (
     AddressFailed,
     AddressReleased,
 )
+from kernel.events.alerts import AlertFiring, AlertResolved
 from kernel.events.budgets import (
     BudgetCreated,
     BudgetDeleted,
@@ -145,6 +146,8 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "AlertFiring",
+    "AlertResolved",
     "BudgetCreated",
     "BudgetDeleted",
     "BudgetLaunchesBlocked",

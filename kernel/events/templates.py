@@ -3,7 +3,9 @@ values: a template's values may be secrets, and a script's body may quote them."
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field
 
 from kernel.events.envelope import EventPayload
 
@@ -62,6 +64,9 @@ class TemplateVersionCreated(_TemplateEvent):
     version: int
     # The script versions it runs, as "<script id>:<version>".
     scripts: list[str]
+    # Added in place: the version's alert specs (alert rule bodies), which the alerts service turns into rules on
+    # the servers launched from the version. Never the template's values.
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class TemplateVersionDeprecated(_TemplateEvent):

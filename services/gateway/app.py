@@ -17,6 +17,7 @@ from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
 from kernel.unit_of_work import PostgresUnitOfWork
+from services.alerts.routes import ROUTERS as ALERTS_ROUTERS
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.billing.routes import ROUTERS as BILLING_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
@@ -70,6 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     scaler = Upstream("scaler", settings.scaler_url, settings.upstream_timeout, signer)
     failover = Upstream("failover", settings.failover_url, settings.upstream_timeout, signer)
     billing = Upstream("billing", settings.billing_url, settings.upstream_timeout, signer)
+    alerts = Upstream("alerts", settings.alerts_url, settings.upstream_timeout, signer)
     runtime = ServiceRuntime("gateway", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[IdentityRepositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tokens = AccessTokens(internal_key, ttl=settings.access_token_ttl_seconds)
@@ -93,6 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "scaler": await scaler.ready(),
             "failover": await failover.ready(),
             "billing": await billing.ready(),
+            "alerts": await alerts.ready(),
         }
 
     runtime.closing(provisioner.close)
@@ -100,6 +103,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime.closing(scaler.close)
     runtime.closing(failover.close)
     runtime.closing(billing.close)
+    runtime.closing(alerts.close)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,6 +162,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.scaler = scaler
     app.state.failover = failover
     app.state.billing = billing
+    app.state.alerts = alerts
     app.include_router(identity_api.router)
     # The services' routes, each declared once in its service: the gateway relays them.
     services = (
@@ -166,6 +171,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ProxiedService(scaler, SCALER_ROUTERS),
         ProxiedService(failover, FAILOVER_ROUTERS),
         ProxiedService(billing, BILLING_ROUTERS),
+        ProxiedService(alerts, ALERTS_ROUTERS),
     )
     app.router.routes.extend(proxy_routes(services))
     # The frontends (the web console): their pages call the routes above, in process, with the user's own token.

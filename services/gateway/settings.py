@@ -27,6 +27,7 @@ class GatewaySettings(ServiceSettings):
     scaler_url: HttpUrl = "http://127.0.0.1:8083"
     failover_url: HttpUrl = "http://127.0.0.1:8084"
     billing_url: HttpUrl = "http://127.0.0.1:8085"
+    alerts_url: HttpUrl = "http://127.0.0.1:8086"
     # When set, an admin API key whose value is exactly this token exists (stored hashed); changing the variable
     # replaces that key at the next start. `make run` generates one.
     admin_token: SecretStr | None = Field(default=None, validation_alias="CLANAVI_ADMIN_TOKEN", min_length=16)

@@ -37,13 +37,14 @@ SERVICES: dict[str, int] = {
     "scaler": 8083,
     "failover": 8084,
     "billing": 8085,
+    "alerts": 8086,
 }
 PUBLIC_SERVICE = "gateway"
 INFRA_SERVICES = ("rabbitmq", "postgres")
 SECRET_NAME = "clanavi-secrets"
 # Each service gets only the secrets it needs: the internal key everywhere (services trust only identities the gateway
 # signed with it), the admin token at the gateway, the key that encrypts secrets at rest where secrets are kept (cloud
-# credentials in the provisioner, idempotent answers in the gateway).
+# credentials in the provisioner, idempotent answers in the gateway, webhook secrets in alerts).
 _COMMON_SECRETS = frozenset({"CLANAVI_DATABASE_URL", "CLANAVI_AMQP_URL", "CLANAVI_INTERNAL_KEY"})
 SERVICE_SECRETS: dict[str, frozenset[str]] = {
     "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN", "CLANAVI_SECRET_KEY"},
@@ -52,6 +53,7 @@ SERVICE_SECRETS: dict[str, frozenset[str]] = {
     "scaler": _COMMON_SECRETS,
     "failover": _COMMON_SECRETS,
     "billing": _COMMON_SECRETS,
+    "alerts": _COMMON_SECRETS | {"CLANAVI_SECRET_KEY"},
 }
 SECRET_KEYS = frozenset().union(*SERVICE_SECRETS.values())
 NAME_LABEL = "app.kubernetes.io/name"

@@ -32,7 +32,9 @@ class Platform:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ports = {name: free_port() for name in ("gateway", "provisioner", "audit", "scaler", "failover", "billing")}
+        ports = {
+            name: free_port() for name in ("gateway", "provisioner", "audit", "scaler", "failover", "billing", "alerts")
+        }
         env = service_env(
             env="test",
             database_url=self.database_url,
@@ -51,6 +53,10 @@ class Platform:
             gateway_scaler_url=f"http://127.0.0.1:{ports['scaler']}",
             gateway_failover_url=f"http://127.0.0.1:{ports['failover']}",
             gateway_billing_url=f"http://127.0.0.1:{ports['billing']}",
+            gateway_alerts_url=f"http://127.0.0.1:{ports['alerts']}",
+            # Deliveries retried within a test's time, and time-driven judgements soon after they are due.
+            alerts_retry_schedule_seconds="[0.2, 0.5, 1]",
+            alerts_evaluate_interval_seconds="0.2",
             provisioner_follow_interval="0.05",
             # Every sample a point on a scaling group's chart: the console's tests draw a few at once.
             scaler_history_seconds="0",
@@ -67,7 +73,7 @@ class Platform:
         return f"http://127.0.0.1:{self.processes['gateway'].port}"
 
     def start(self, *names: str) -> None:
-        chosen = names or ("provisioner", "audit", "scaler", "failover", "billing", "gateway")
+        chosen = names or ("provisioner", "audit", "scaler", "failover", "billing", "alerts", "gateway")
         for name in chosen:
             self.processes[name].start()
         for name in chosen:

@@ -34,6 +34,8 @@ class Tenant:
     project: str
     client: httpx.AsyncClient
     ids: dict[str, str] = field(default_factory=dict)
+    # What the project was shown once and must never be shown again (webhook signing secrets).
+    secrets: list[str] = field(default_factory=list)
 
 
 async def login(platform: Platform, email: str, project: str) -> httpx.AsyncClient:
@@ -128,6 +130,36 @@ async def populate(tenant: Tenant) -> None:
     budget = {"name": "month", "amount": "1000", "currency": "USD", "thresholds": [{"percent": 80}]}
     ids["budget_id"] = created(await c.post("/v1/budgets", json=budget))["id"]
     await scaling_group(tenant)
+    await alerting(tenant)
+
+
+async def alerting(tenant: Tenant) -> None:
+    """A webhook channel (its endpoint never called), a silence, and a rule on the project's instance that fires on
+    the metric sample pushed for it."""
+    c, ids = tenant.client, tenant.ids
+    hook = {"kind": "webhook", "name": "ops", "url": f"https://hooks.example.com/{tenant.project}"}
+    channel = created(await c.post("/v1/channels", json=hook))
+    ids["channel_id"] = channel["id"]
+    tenant.secrets.append(channel["secret"])
+    silence = {"matchers": [{"label": "alertname", "value": "none"}], "ends_at": "2999-01-01T00:00:00Z"}
+    ids["silence_id"] = created(await c.post("/v1/silences", json=silence))["id"]
+    rule = {
+        "name": "busy",
+        "kind": "threshold",
+        "metric": "cpu_utilization",
+        "operator": ">=",
+        "value": 0,
+        "scope": {"instance_ids": [ids["instance_id"]]},
+    }
+    ids["alert_rule_id"] = created(await c.post("/v1/alert-rules", json=rule))["id"]
+    sample = {"samples": [{"name": "cpu_utilization", "value": 50, "instance_id": ids["instance_id"]}]}
+
+    async def firing() -> str | None:
+        created(await c.post("/v1/metrics", json=sample))
+        found = (await c.get("/v1/alerts", params={"rule_id": ids["alert_rule_id"]})).json()["items"]
+        return str(found[0]["id"]) if found else None
+
+    ids["alert_id"] = await eventually(firing, what="the project's alert to fire")
 
 
 async def scaling_group(tenant: Tenant) -> None:
@@ -240,6 +272,27 @@ def bodies(ids: dict[str, str], user_ids: dict[str, str]) -> dict[tuple[str, str
         ("POST", "/v1/refreshes"): {"policy_id": ids["policy_id"], "template_version": 2},
         ("POST", "/v1/refreshes/{refresh_id}/continue"): None,
         ("POST", "/v1/refreshes/{refresh_id}/cancel"): None,
+        ("POST", "/v1/alert-rules"): {
+            "name": "x",
+            "kind": "threshold",
+            "metric": "cpu_utilization",
+            "operator": ">",
+            "value": 90,
+        },
+        ("PUT", "/v1/alert-rules/{alert_rule_id}"): {
+            "name": "busy",
+            "kind": "threshold",
+            "metric": "cpu_utilization",
+            "operator": ">=",
+            "value": 0,
+            "scope": {"instance_ids": [ids["instance_id"]]},
+        },
+        ("POST", "/v1/channels"): {"kind": "console", "name": "x"},
+        ("POST", "/v1/channels/{channel_id}/enable"): None,
+        ("POST", "/v1/silences"): {
+            "matchers": [{"label": "alertname", "value": "x"}],
+            "ends_at": "2999-01-01T00:00:00Z",
+        },
         ("POST", "/v1/metrics"): {"samples": [{"name": "queue_depth", "value": 3, "instance_id": ids["instance_id"]}]},
         ("PUT", "/v1/clouds/{cloud_id}/simulation/zones/{zone}"): {"state": "up"},
         ("PUT", "/v1/instances/{instance_id}/simulation/load"): {"profile": "steady:20"},
@@ -321,6 +374,9 @@ OWN_PROJECT_WRITES = {
     ("POST", "/v1/health-policies"),
     ("POST", "/v1/costs/rerate"),
     ("POST", "/v1/budgets"),
+    ("POST", "/v1/alert-rules"),
+    ("POST", "/v1/channels"),
+    ("POST", "/v1/silences"),
 }
 
 

@@ -68,7 +68,7 @@ async def test_every_console_answer_carries_the_security_headers(
     async with logged_in(platform, members["owner"].email) as owner:
         pages = (
             "/instances", "/instances/new", "/audit", "/volumes", "/snapshots", "/addresses", "/key-pairs",
-            "/security-groups", "/clouds", "/members", "/api-keys",
+            "/security-groups", "/clouds", "/members", "/api-keys", "/alerts",
         )  # fmt: skip
         for answer in await secured_pages(owner, pages):
             assert answer.headers["cache-control"] == "no-store"
@@ -592,3 +592,30 @@ async def test_cluster_pages_make_preview_show_and_scale_a_cluster_and_a_viewer_
             "web": 1,
         }
         assert (await admin.delete(f"/v1/clusters/{cluster_id}")).status_code == 202
+
+
+async def test_a_viewer_cannot_expire_a_silence_from_the_alerts_page(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    ends = "2999-01-01T00:00:00Z"
+    async with platform.client() as admin:
+        made = await admin.post(
+            "/v1/silences", json={"matchers": [{"label": "alertname", "value": "v"}], "ends_at": ends}
+        )
+        silence = made.json()
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        page = await viewer.get(f"{CONSOLE}/alerts")
+        assert page.status_code == 200 and f"silence-{silence['id']}" in page.text
+        assert f"{CONSOLE}/silences/{silence['id']}/expire" not in page.text  # no action offered
+        forged = await viewer.post(f"{CONSOLE}/silences/{silence['id']}/expire", data={"csrf": csrf_of(page.text)})
+        assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+    async with logged_in(platform, members["operator"].email) as operator:
+        page = await operator.get(f"{CONSOLE}/alerts")
+        elsewhere = await operator.post(
+            f"{CONSOLE}/silences/{silence['id']}/expire",
+            data={"csrf": csrf_of(page.text)},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert elsewhere.status_code == 403
+    async with platform.client() as admin:
+        assert (await admin.get(f"/v1/silences/{silence['id']}")).json()["state"] == "active"

@@ -85,7 +85,7 @@ def secrets_in(answer: httpx.Response) -> list[str]:
         return []
     if not isinstance(body, dict):
         return []
-    return [str(body[name]) for name in ("key", "private_key") if body.get(name)]
+    return [str(body[name]) for name in ("key", "private_key", "secret") if body.get(name)]
 
 
 # --- another project's ids get the answer of ids that do not exist ------------------------------------------------
@@ -180,6 +180,8 @@ async def test_another_projects_ids_in_filters_answer_as_ids_that_do_not_exist(a
         "scaling_group_id": "scaling_group_id",
         "template_id": "template_id",
         "budget_id": "budget_id",
+        "rule_id": "alert_rule_id",
+        "channel_id": "channel_id",
         "user_id": None,
     }
     failures, checked = [], 0

@@ -142,6 +142,8 @@ async def test_images_flavors_and_openapi(platform: Platform) -> None:
             "audit": True,
             "scaler": True,
             "failover": True,
+            "billing": True,
+            "alerts": True,
         }
 
 

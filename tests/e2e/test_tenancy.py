@@ -219,3 +219,19 @@ async def test_unauthenticated_calls_are_refused_on_every_route(world: World, au
             answer = await stranger.request(method, fill(path, world.alpha.ids, world.user_ids))
             assert answer.status_code == 401, f"{method} {path}: {answer.status_code}"
             assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_webhook_secret_is_never_shown_again(world: World) -> None:
+    """Shown once, at the channel's creation: no read of any route, by the owner or an admin, shows it again, nor
+    does the project's audit trail."""
+    secrets = world.alpha.secrets + world.beta.secrets
+    assert len(secrets) == 2 and all(s.startswith("whsec_") for s in secrets)
+    for client in (world.alpha.client, world.admin):
+        for method, path in world.operations:
+            if method != "GET" or (method, path) in PUBLIC:
+                continue
+            answer = await call(client, method, path, world)
+            leaked = [s for s in secrets if s in answer.text or s.removeprefix("whsec_") in answer.text]
+            assert not leaked, f"GET {path} shows a webhook secret"
+    trail = json.dumps((await world.alpha.client.get("/v1/audit/events", params={"limit": 500})).json())
+    assert not any(s.removeprefix("whsec_") in trail for s in secrets)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from kernel.authz import route_permission
 from kernel.identity import Permission
+from services.alerts.routes import ROUTERS as ALERTS_ROUTERS
 from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.billing.routes import ROUTERS as BILLING_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
@@ -26,6 +27,7 @@ SERVICES: dict[str, tuple[APIRouter, ...]] = {
     "scaler": SCALER_ROUTERS,
     "failover": FAILOVER_ROUTERS,
     "billing": BILLING_ROUTERS,
+    "alerts": ALERTS_ROUTERS,
 }
 
 

@@ -344,7 +344,11 @@ async def create_template(
             record,
             events.TemplateCreated(template_id=record.id, name=name),
             events.TemplateVersionCreated(
-                template_id=record.id, name=name, version=1, scripts=[r.key for r in spec.script_refs()]
+                template_id=record.id,
+                name=name,
+                version=1,
+                scripts=[r.key for r in spec.script_refs()],
+                alerts=[dict(a) for a in spec.alerts],
             ),
         )
         await repo.add_template(record)
@@ -378,7 +382,11 @@ async def add_template_version(
         version = TemplateVersion(template.id, n, stored, _now(), sealed_values=sealed, secret_names=secret_names)
         template = replace(template, latest_version=n, updated_at=version.created_at, correlation_id=correlation_id)
         fact = events.TemplateVersionCreated(
-            template_id=template.id, name=template.name, version=n, scripts=[r.key for r in spec.script_refs()]
+            template_id=template.id,
+            name=template.name,
+            version=n,
+            scripts=[r.key for r in spec.script_refs()],
+            alerts=[dict(a) for a in spec.alerts],
         )
         await repo.add_template_version(version)
         await repo.save_template(tx.changed(template, fact))
