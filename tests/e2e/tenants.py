@@ -5,7 +5,6 @@ of alpha, and a valid body for every route that takes one."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -396,11 +395,12 @@ async def call(client: httpx.AsyncClient, method: str, path: str, world: World, 
 
 
 async def block_launches(platform: Platform, tenant: Tenant) -> None:
-    """A budget of the project's that blocks launches of servers with a tag no test launches with, as the billing
-    service would publish it; waits until the project lists it."""
-    budget_id = str(uuid.uuid4())
+    """The project's budget blocking launches of servers with a tag no test launches with, as the billing service
+    would publish it; waits until the project lists it."""
+    budget_id = tenant.ids["budget_id"]
     scope = BudgetScope(kind="tag", tag_key="budget", tag_value="capped")
-    blocked = BudgetLaunchesBlocked(budget_id=budget_id, name="capped", scope=scope, period="2026-12", reason="over")
+    period = f"{datetime.now(UTC):%Y-%m}"
+    blocked = BudgetLaunchesBlocked(budget_id=budget_id, name="capped", scope=scope, period=period, reason="over")
     await platform.publish(new_event(blocked, project_id=tenant.project, correlation_id=f"corr-{budget_id[:8]}"))
 
     async def listed() -> bool | None:
@@ -408,7 +408,6 @@ async def block_launches(platform: Platform, tenant: Tenant) -> None:
         return True if [b["budget_id"] for b in items] == [budget_id] else None
 
     await eventually(listed, what=f"{tenant.project}'s launch block")
-    tenant.ids["budget_id"] = budget_id
 
 
 async def build_world(platform: Platform) -> AsyncIterator[World]:
