@@ -16,13 +16,12 @@ trail leaves a shorter valid chain, which only a copy of the latest hash kept el
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from kernel.audit_trail import ENVELOPE_FIELDS, GENESIS, HASH_VERSION, HASHED_FIELDS, canonical_bytes, link_hash
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 
@@ -38,33 +37,9 @@ __all__ = [
     "canonical",
     "chain_hash",
     "record_hash",
+    "stored_fields",
     "verify_chain",
 ]
-
-GENESIS = bytes(32)
-
-# The rule new records are hashed with.
-HASH_VERSION = 2
-
-# Named explicitly rather than read from the model: a field added to the envelope later must not change the
-# hashes of records stored before it existed. A new stored column needs a new hash version.
-ENVELOPE_FIELDS = (
-    "id",
-    "type",
-    "version",
-    "occurred_at",
-    "project_id",
-    "correlation_id",
-    "causation_id",
-    "subject",
-    "payload",
-)
-# What each hash version covers; the keys are every version a stored record may name.
-HASHED_FIELDS: dict[int, tuple[str, ...]] = {
-    1: ENVELOPE_FIELDS,
-    2: (*ENVELOPE_FIELDS, "seq", "received_at", "hash_version"),
-}
-
 
 class UnstorableEvent(ValueError):
     """The database cannot hold this event (a NUL character or NaN in its payload); retrying cannot help."""
@@ -109,36 +84,22 @@ class Verification:
     first_invalid_seq: int | None
 
 
-def _time(value: datetime) -> str:
-    # The database hands timestamps back in UTC, to the microsecond; an offset given by the producer must not change
-    # the hash.
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+def stored_fields(envelope: Envelope, *, seq: int, received_at: datetime) -> dict[str, Any]:
+    """A record's stored fields as kernel.audit_trail hashes them."""
+    return {**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS}, "seq": seq, "received_at": received_at}
 
 
 def canonical(envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION) -> bytes:
-    """What a record contributes to the chain under `hash_version`: its fields as sorted-key, compact, ASCII-only JSON,
-    the same bytes for the same facts. Raises ValueError for a version no rule exists for."""
-    if hash_version not in HASHED_FIELDS:
-        raise ValueError(f"unknown audit hash version {hash_version!r}")
-    stored: dict[str, Any] = {
-        **{name: getattr(envelope, name) for name in ENVELOPE_FIELDS},
-        "id": str(envelope.id),
-        "occurred_at": _time(envelope.occurred_at),
-        "seq": seq,
-        "received_at": _time(received_at),
-        "hash_version": hash_version,
-    }
-    fields = {name: stored[name] for name in HASHED_FIELDS[hash_version]}
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return text.encode("ascii")
+    """What a record contributes to the chain under `hash_version` (kernel.audit_trail.canonical_bytes). Raises
+    ValueError for a version no rule exists for."""
+    return canonical_bytes(stored_fields(envelope, seq=seq, received_at=received_at), hash_version)
 
 
 def chain_hash(
     prev: bytes, envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION
 ) -> bytes:
     """The hash of a record with these stored fields that follows the record whose hash is `prev`."""
-    content = canonical(envelope, seq=seq, received_at=received_at, hash_version=hash_version)
-    return hashlib.sha256(prev + content).digest()
+    return link_hash(prev, stored_fields(envelope, seq=seq, received_at=received_at), hash_version)
 
 
 def record_hash(prev: bytes, record: AuditRecord) -> bytes | None:
