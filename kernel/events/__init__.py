@@ -7,6 +7,7 @@ from kernel.events.addresses import (
     AddressFailed,
     AddressReleased,
 )
+from kernel.events.api_calls import ApiCalled
 from kernel.events.budgets import (
     BudgetCreated,
     BudgetDeleted,
@@ -145,6 +146,7 @@ from kernel.events.volumes import (
 )
 
 __all__ = [
+    "ApiCalled",
     "BudgetCreated",
     "BudgetDeleted",
     "BudgetLaunchesBlocked",
