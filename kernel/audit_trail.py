@@ -200,8 +200,17 @@ def generate_private_key() -> str:
     return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii")
 
 
-def load_private_key(pem: str) -> Ed25519PrivateKey:
-    key = load_pem_private_key(pem.encode(), password=None)
+def load_private_key(text: str) -> Ed25519PrivateKey:
+    """A PKCS#8 PEM Ed25519 private key, or its 32 raw bytes in base64 (easier to hold in one environment variable)."""
+    if not text.lstrip().startswith("-----"):
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except ValueError as exc:
+            raise ValueError("the audit signing key is neither PEM nor base64") from exc
+        if len(raw) != 32:
+            raise ValueError("a base64 audit signing key holds 32 bytes")
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    key = load_pem_private_key(text.encode(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("the audit signing key must be an Ed25519 private key")
     return key

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kernel.audit_trail import ENVELOPE_FIELDS, GENESIS, HASH_VERSION, HASHED_FIELDS, canonical_bytes, link_hash
+from kernel.audit_trail import ENVELOPE_FIELDS, GENESIS, HASH_VERSION, HASHED_FIELDS, Digest, canonical_bytes, link_hash
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 
@@ -32,6 +32,7 @@ __all__ = [
     "HASH_VERSION",
     "AuditRecord",
     "EventFilter",
+    "StoredDigest",
     "UnstorableEvent",
     "Verification",
     "canonical",
@@ -40,6 +41,15 @@ __all__ = [
     "stored_fields",
     "verify_chain",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """A digest as the audit keeps it: with the public key that checks it (keys may be rotated)."""
+
+    digest: Digest
+    public_key: str
+
 
 class UnstorableEvent(ValueError):
     """The database cannot hold this event (a NUL character or NaN in its payload); retrying cannot help."""
@@ -68,6 +78,15 @@ class EventFilter:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Filters of API calls (`api.called`): any of them given selects API calls only. `path` is a prefix.
+    actor: str | None = None
+    method: str | None = None
+    status: int | None = None
+    path: str | None = None
+
+    @property
+    def calls_only(self) -> bool:
+        return any(value is not None for value in (self.actor, self.method, self.status, self.path))
 
     def __post_init__(self) -> None:
         if self.since is not None and self.until is not None and self.since > self.until:

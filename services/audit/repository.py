@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+
 import asyncpg
 
+from kernel.audit_trail import Digest
 from kernel.db import Connection
-from kernel.events import Envelope
+from kernel.events import ApiCalled, Envelope
 from kernel.keyset import Column, Listing, PageRequest, Where, fetch_page
 from kernel.pagination import Page
 from services.audit.domain import (
@@ -14,13 +19,14 @@ from services.audit.domain import (
     HASH_VERSION,
     AuditRecord,
     EventFilter,
+    StoredDigest,
     UnstorableEvent,
     Verification,
     chain_hash,
     verify_chain,
 )
 
-__all__ = ["EVENT_LISTING", "EventRepository", "Repositories"]
+__all__ = ["DIGEST_LISTING", "EVENT_LISTING", "DigestRepository", "EventRepository", "Repositories"]
 
 _COLUMNS = (
     "seq, id, type, version, occurred_at, project_id, correlation_id, causation_id, subject, payload, "
@@ -113,12 +119,20 @@ class EventRepository:
             .given("occurred_at >= {}", filters.since)
             .given("occurred_at < {}", filters.until)
         )
+        if filters.calls_only:
+            (
+                where.add("type = {}", ApiCalled.TYPE)
+                .given("payload->>'principal' = {}", filters.actor)
+                .given("payload->>'method' = {}", filters.method.upper() if filters.method else None)
+                .given("payload->>'status' = {}", None if filters.status is None else str(filters.status))
+                .given("starts_with(payload->>'path', {})", filters.path)
+            )
         items, next_cursor = await fetch_page(self._conn, EVENT_LISTING, where, request, _record)
         return Page[AuditRecord](items=items, next_cursor=next_cursor)
 
     async def verify(self, chunk_size: int = 1000) -> Verification:
         """Walk the whole chain in seq order, `chunk_size` records at a time; stop at the first broken link."""
-        prev, checked = GENESIS, 0
+        prev, checked = await self.anchor(), 0
         after: int | None = None
         while True:
             # The first chunk has no lower bound: a record whose seq was made zero or negative is still checked.
@@ -138,9 +152,132 @@ class EventRepository:
             checked += len(records)
             prev, after = records[-1].hash, records[-1].seq
 
+    def snapshot(self) -> AbstractAsyncContextManager[object]:
+        """One consistent view for the reads inside it (an export's records and digests)."""
+        return self._conn.transaction(isolation="repeatable_read", readonly=True)
+
+    async def anchor(self) -> bytes:
+        """The hash the oldest record kept chains to: GENESIS, or after retention the hash a digest vouches for (a
+        first record whose predecessor no digest vouches for fails verification at once)."""
+        row = await self._conn.fetchrow(
+            "SELECT e.prev_hash, EXISTS (SELECT 1 FROM digests d WHERE d.last_hash = e.prev_hash) AS anchored"
+            " FROM events e ORDER BY seq LIMIT 1"
+        )
+        if row is None or not row["anchored"]:
+            return GENESIS
+        return bytes(row["prev_hash"])
+
+    async def end(self) -> tuple[int, bytes] | None:
+        """The seq and hash of the last record, None for an empty trail."""
+        row = await self._conn.fetchrow("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        return None if row is None else (row["seq"], bytes(row["hash"]))
+
+    async def count_between(self, after: int, upto: int) -> int:
+        count: int = await self._conn.fetchval("SELECT count(*) FROM events WHERE seq > $1 AND seq <= $2", after, upto)
+        return count
+
+    async def first_kept_after(self, cutoff: datetime) -> int | None:
+        """The seq of the oldest record received at or after `cutoff`; None when every record is older."""
+        seq: int | None = await self._conn.fetchval("SELECT min(seq) FROM events WHERE received_at >= $1", cutoff)
+        return seq
+
+    async def remove_upto(self, last_seq: int) -> int:
+        """Remove the records up to `last_seq` (retention: the caller checked a digest vouches for it)."""
+        await self._conn.execute("SELECT set_config('clanavi.audit_retention', 'on', true)")
+        status = await self._conn.execute("DELETE FROM events WHERE seq <= $1", last_seq)
+        await self._conn.execute("SELECT set_config('clanavi.audit_retention', 'off', true)")
+        return int(status.split()[-1])
+
+    async def stream(self, chunk_size: int = 1000) -> AsyncIterator[AuditRecord]:
+        """Every record in seq order, `chunk_size` at a time."""
+        after: int | None = None
+        while True:
+            if after is None:
+                rows = await self._conn.fetch(f"SELECT {_COLUMNS} FROM events ORDER BY seq LIMIT $1", chunk_size)
+            else:
+                rows = await self._conn.fetch(
+                    f"SELECT {_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", after, chunk_size
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield _record(row)
+            after = rows[-1]["seq"]
+
+
+_DIGEST_COLUMNS = (
+    "number, created_at, last_seq, last_hash, record_count, previous_signature, signature, key_id, public_key"
+)
+DIGEST_LISTING = Listing(
+    f"SELECT {_DIGEST_COLUMNS} FROM digests", {"number": Column("number", "bigint")}, Column("number", "bigint")
+)
+
+
+def _digest(row: asyncpg.Record) -> StoredDigest:
+    previous = row["previous_signature"]
+    return StoredDigest(
+        Digest(
+            number=row["number"],
+            created_at=row["created_at"],
+            last_seq=row["last_seq"],
+            last_hash=bytes(row["last_hash"]),
+            record_count=row["record_count"],
+            previous_signature=None if previous is None else bytes(previous),
+            signature=bytes(row["signature"]),
+            key_id=row["key_id"],
+        ),
+        public_key=row["public_key"],
+    )
+
+
+class DigestRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock(self) -> None:
+        """One digest maker at a time across replicas, until the transaction ends."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-digest:' || current_schema()))")
+
+    async def latest(self) -> StoredDigest | None:
+        row = await self._conn.fetchrow(f"SELECT {_DIGEST_COLUMNS} FROM digests ORDER BY number DESC LIMIT 1")
+        return None if row is None else _digest(row)
+
+    async def latest_before(self, seq: int) -> StoredDigest | None:
+        """The newest digest over records before `seq` (that vouches for a record retention may remove)."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE last_seq < $1 AND last_seq > 0"
+            " ORDER BY last_seq DESC, number DESC LIMIT 1",
+            seq,
+        )
+        return None if row is None else _digest(row)
+
+    async def add(self, digest: StoredDigest) -> None:
+        d = digest.digest
+        await self._conn.execute(
+            f"INSERT INTO digests ({_DIGEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            d.number,
+            d.created_at,
+            d.last_seq,
+            d.last_hash,
+            d.record_count,
+            d.previous_signature,
+            d.signature,
+            d.key_id,
+            digest.public_key,
+        )
+
+    async def page(self, request: PageRequest) -> Page[StoredDigest]:
+        items, next_cursor = await fetch_page(self._conn, DIGEST_LISTING, Where(), request, _digest)
+        return Page[StoredDigest](items=items, next_cursor=next_cursor)
+
+    async def all(self) -> list[StoredDigest]:
+        rows = await self._conn.fetch(f"SELECT {_DIGEST_COLUMNS} FROM digests ORDER BY number")
+        return [_digest(row) for row in rows]
+
 
 class Repositories:
     """The audit's repositories on one connection, as its unit of work hands them to the use cases."""
 
     def __init__(self, conn: Connection) -> None:
         self.events = EventRepository(conn)
+        self.digests = DigestRepository(conn)
