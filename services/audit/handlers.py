@@ -171,7 +171,8 @@ async def apply_retention(uow: AuditUnitOfWork, cutoff: datetime) -> int:
         end = await tx.repos.events.end()
         if end is None:
             return 0
-        bound = kept if kept is not None else end[0] + 1
+        # The last record always stays: the next one appended chains to its hash.
+        bound = min(kept, end[0]) if kept is not None else end[0]
         anchor = await tx.repos.digests.latest_before(bound)
         if anchor is None:
             return 0
