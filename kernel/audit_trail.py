@@ -376,7 +376,15 @@ def _public_key(header: Mapping[str, Any], given: str | None, report: ExportRepo
 
 
 def _check_links(records: list[_Line], digests: list[tuple[int, Digest]], report: ExportReport) -> None:
-    """Recompute every record's hash and link; name what broke each link."""
+    """Recompute every record's hash and link; name what broke each link. Records out of seq order (seq is hashed)
+    are named as moved, then checked in seq order, so that a move is not also reported as removals."""
+    ordered = sorted(records, key=lambda record: record.seq)
+    for record, expected in zip(records, ordered, strict=True):
+        if record is not expected:
+            report.findings.append(
+                Finding("reordered", f"seq {record.seq}: out of seq order in the export", record.seq, record.number)
+            )
+    records = ordered
     at_hash = {record.hash: i for i, record in enumerate(records)}
     anchors = {digest.last_hash for _, digest in digests}
     for i, record in enumerate(records):
