@@ -3,7 +3,7 @@ the client's users."""
 
 from kernel.pagination import Page
 from kernel.roles import Role
-from services.audit.schemas import AuditEvent, ChainVerification
+from services.audit.schemas import AuditDigest, AuditEvent, AuditPublicKey, ChainVerification
 from services.failover.health.schemas import InstanceHealthOut
 from services.failover.policies.schemas import HealthPolicyIn, HealthPolicyOut
 from services.failover.refreshes.schemas import RefreshIn, RefreshOut
@@ -118,6 +118,8 @@ from services.scaler.schemas import (
 from services.scaler.schemas import MemberOut as ScalingMemberOut
 
 __all__ = [
+    "AuditDigest",
+    "AuditPublicKey",
     "ActivityOut",
     "GroupIn",
     "GroupOut",
