@@ -24,6 +24,8 @@ class AuditSettings(ServiceSettings):
     @field_validator("signing_key")
     @classmethod
     def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # set but empty (compose passes an unset variable so): as if unset
         if value is not None:
             load_private_key(value.get_secret_value())  # its ValueError says what is wrong
         return value
