@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,9 +21,15 @@ from kernel.events import ApiCalled, Envelope, new_event
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApiCall", "ApiCallLog", "WriteEvents"]
+__all__ = ["ApiCall", "ApiCallLog", "ResolveRoute", "WriteEvents", "no_routes"]
 
 WriteEvents = Callable[[Sequence[Envelope]], Awaitable[None]]
+# The route template a call matched and its path parameters, found off the request's path.
+ResolveRoute = Callable[[str, str], tuple[str | None, Mapping[str, object]]]
+
+
+def no_routes(method: str, path: str) -> tuple[str | None, Mapping[str, object]]:
+    return None, {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +42,21 @@ class ApiCall:
     principal: str
     method: str
     path: str
-    route: str | None
-    resource_id: str | None
     query: str
     client_address: str
     status: int
     duration_ms: float
     user_agent: str | None
 
-    def event(self) -> Envelope:
+    def event(self, resolve: ResolveRoute = no_routes) -> Envelope:
+        route, params = resolve(self.method, self.path)
         payload = ApiCalled(
             principal=self.principal,
             method=self.method,
             path=self.path,
-            route=self.route,
-            resource_id=self.resource_id,
+            route=route,
+            # The last id in the path: `/v1/instances/{instance_id}/actions/{action}` is about the instance.
+            resource_id=_last_id(params),
             query=self.query,
             client_address=self.client_address,
             status=self.status,
@@ -65,16 +71,23 @@ class ApiCall:
         )
 
 
+def _last_id(params: Mapping[str, object]) -> str | None:
+    ids = [str(value) for name, value in params.items() if name.endswith("_id")]
+    return ids[-1] if ids else None
+
+
 class ApiCallLog:
     def __init__(
         self,
         write: WriteEvents,
         *,
+        resolve: ResolveRoute = no_routes,
         flush_interval: float = 0.25,
         max_batch: int = 500,
         max_pending: int = 100_000,
     ) -> None:
         self._write = write
+        self.resolve = resolve
         self._interval = flush_interval
         self._max_batch = max_batch
         self._pending: deque[ApiCall] = deque(maxlen=max_pending)
@@ -101,7 +114,7 @@ class ApiCallLog:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
                 try:
-                    await self._write([call.event() for call in batch])
+                    await self._write([call.event(self.resolve) for call in batch])
                 except Exception:
                     # Back at the front, in order, for the next flush (the oldest go first if the bound is reached).
                     self._pending.extendleft(reversed(batch))

@@ -32,7 +32,7 @@ from services.gateway.identity.ports import IdentityRepositories
 from services.gateway.identity.repository import Repositories
 from services.gateway.identity.sessions import Sessions
 from services.gateway.identity.tokens import AccessTokens
-from services.gateway.middleware.api_calls import RecordApiCalls
+from services.gateway.middleware.api_calls import RecordApiCalls, route_resolver
 from services.gateway.middleware.authentication import PROJECT_HEADER, Authentication
 from services.gateway.middleware.body_limit import BodyLimit
 from services.gateway.middleware.idempotency import Idempotency
@@ -163,6 +163,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.api_calls = calls
+    calls.resolve = route_resolver(lambda: app.router.routes)
     app.state.identity = identity
     app.state.sessions = sessions
     app.state.authenticator = authenticator

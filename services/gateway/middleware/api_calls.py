@@ -5,10 +5,10 @@ user agent, and no value of a sensitive query parameter is recorded."""
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import correlation
@@ -16,11 +16,11 @@ from kernel.events import PLATFORM_SCOPE
 from kernel.http import HttpMiddleware
 from kernel.identity import Identity
 from kernel.networks import Network, parse_networks
-from services.gateway.api_calls import ApiCall, ApiCallLog
+from services.gateway.api_calls import ApiCall, ApiCallLog, ResolveRoute
 from services.gateway.middleware.authentication import PROTECTED_PREFIX
 from services.gateway.middleware.ratelimit import client_address
 
-__all__ = ["SENSITIVE_MARKERS", "RecordApiCalls", "redact_query"]
+__all__ = ["SENSITIVE_MARKERS", "RecordApiCalls", "redact_query", "route_resolver"]
 
 # A query parameter whose name holds any of these has its value replaced.
 SENSITIVE_MARKERS = ("token", "password", "secret", "key", "signature", "credential", "auth", "code", "session")
@@ -35,6 +35,21 @@ def redact_query(raw: bytes) -> str:
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     safe = [(name, REDACTED if any(m in name.lower() for m in SENSITIVE_MARKERS) else value) for name, value in pairs]
     return urlencode(safe)[:_MAX_QUERY]
+
+
+def route_resolver(routes: Callable[[], Sequence[BaseRoute]]) -> ResolveRoute:
+    """Finds the route template a call matched, and its path parameters, the way the router does; run when calls are
+    flushed, so that no request waits for it."""
+
+    def resolve(method: str, path: str) -> tuple[str | None, Mapping[str, object]]:
+        scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+        for route in routes():
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "path", None), child.get("path_params", {})
+        return None, {}
+
+    return resolve
 
 
 class RecordApiCalls(HttpMiddleware):
@@ -67,8 +82,6 @@ class RecordApiCalls(HttpMiddleware):
         identity: Identity | None = state.get("identity")
         subject = state.get("subject")
         principal = identity.principal if identity else getattr(subject, "principal", None) or "anonymous"
-        route: BaseRoute | None = scope.get("route")
-        params: dict[str, object] = scope.get("path_params") or {}
         agent = next((value.decode("latin-1")[:256] for name, value in scope["headers"] if name == b"user-agent"), None)
         return ApiCall(
             occurred_at=arrived,
@@ -77,8 +90,6 @@ class RecordApiCalls(HttpMiddleware):
             principal=principal,
             method=scope["method"],
             path=scope["path"][:1024],
-            route=getattr(route, "path", None),
-            resource_id=str(list(params.values())[-1]) if params else None,
             query=redact_query(scope.get("query_string", b"")),
             client_address=client_address(scope, self.trusted),
             status=status,
