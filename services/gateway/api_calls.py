@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ApiCall", "ApiCallLog", "ResolveRoute", "WriteEvents", "no_routes"]
 
+# Calls made into events between two chances for the requests in flight to run (each takes some tens of µs).
+_YIELD_EVERY = 32
+
 WriteEvents = Callable[[Sequence[Envelope]], Awaitable[None]]
 # The route template a call matched and its path parameters, found off the request's path.
 ResolveRoute = Callable[[str, str], tuple[str | None, Mapping[str, object]]]
@@ -114,7 +117,7 @@ class ApiCallLog:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
                 try:
-                    await self._write([call.event(self.resolve) for call in batch])
+                    await self._write(await self._events(batch))
                 except Exception:
                     # Back at the front, in order, for the next flush (the oldest go first if the bound is reached).
                     self._pending.extendleft(reversed(batch))
@@ -123,6 +126,14 @@ class ApiCallLog:
                 written += len(batch)
         self.written += written
         return written
+
+    async def _events(self, batch: Sequence[ApiCall]) -> list[Envelope]:
+        """The batch's events, made a few at a time: the requests being served wait no longer than a few calls."""
+        events = []
+        for start in range(0, len(batch), _YIELD_EVERY):
+            events += [call.event(self.resolve) for call in batch[start : start + _YIELD_EVERY]]
+            await asyncio.sleep(0)
+        return events
 
     async def close(self) -> None:
         """Write what is still waiting: the gateway is stopping."""
