@@ -45,7 +45,8 @@ async def test_an_api_call_is_recorded_with_who_what_where_and_status(platform: 
     payload = call["payload"]
     assert payload["principal"] == f"key:{me['api_key']['id']}"
     assert (payload["method"], payload["path"], payload["status"]) == ("GET", path, 404)
-    assert payload["route"] == "/v1/instances/{instance_id}" and call["subject"] == path.rsplit("/", 1)[1]
+    assert payload["route"] == "/v1/instances/{instance_id}" and payload["resource_id"] == path.rsplit("/", 1)[1]
+    assert call["subject"] is None  # refused: the id it names is no resource of the project
     assert payload["client_address"] == "127.0.0.1" and payload["duration_ms"] > 0
     assert call["correlation_id"] == answer.headers["X-Correlation-ID"] and call["project_id"] == "default"
     assert "access_token=%5Bredacted%5D" in payload["query"] and "limit=5" in payload["query"]

@@ -4,6 +4,7 @@ and the log that batches calls to the outbox, keeps what it could not write and 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import httpx
@@ -115,7 +116,8 @@ async def test_a_call_is_recorded_with_who_what_where_and_status() -> None:
         headers={"Authorization": "Bearer sekret", "X-Forwarded-For": "203.0.113.1", "User-Agent": "clanavi/1"},
     )
     call = event.payload
-    assert event.project_id == "p1" and event.subject == "i-9"
+    # Refused (404): the id it names is not indexed as the project's resource.
+    assert event.project_id == "p1" and event.subject is None
     assert (call["principal"], call["method"], call["status"]) == ("user:u1", "POST", 404)
     assert (call["route"], call["resource_id"], call["path"]) == (
         "/v1/instances/{instance_id}",
@@ -127,6 +129,16 @@ async def test_a_call_is_recorded_with_who_what_where_and_status() -> None:
     assert call["query"] == "token=%5Bredacted%5D&verbose=1"
     text = event.model_dump_json()
     assert "sekret" not in text and "hunter2" not in text and "t0p" not in text
+
+
+def test_a_call_that_succeeded_is_about_its_resource() -> None:
+    done = dataclasses.replace(a_call(1), status=200).event(
+        lambda method, path: ("/v1/instances/{instance_id}", {"instance_id": "i-1"})
+    )
+    refused = dataclasses.replace(a_call(1), status=403).event(
+        lambda method, path: ("/v1/instances/{instance_id}", {"instance_id": "i-1"})
+    )
+    assert (done.subject, refused.subject, refused.payload["resource_id"]) == ("i-1", None, "i-1")
 
 
 async def test_a_trusted_proxy_names_the_client() -> None:
