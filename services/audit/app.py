@@ -45,7 +45,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running(publishes=False):
-            await runtime.start_consumer(consumers.BINDINGS, uow, consumers.on_event)
+            await runtime.start_consumer(
+                consumers.BINDINGS, uow, consumers.on_event, handle_many=consumers.on_events, batch_size=256
+            )
             runtime.spawn(jobs.digest_forever(uow, key, settings.digest_interval_seconds, now), name="digests")
             if settings.retention_days is not None:
                 runtime.spawn(

@@ -33,6 +33,7 @@ __all__ = [
     "list_events",
     "make_digest",
     "record_event",
+    "record_events",
     "verify",
 ]
 
@@ -42,6 +43,8 @@ Scope = Literal["project", "platform"]
 
 class EventStore(Protocol):
     async def append(self, envelope: Envelope) -> bool: ...
+
+    async def append_many(self, envelopes: Sequence[Envelope]) -> int: ...
 
     async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]: ...
 
@@ -91,6 +94,12 @@ async def record_event(tx: Transaction[AuditRepositories], envelope: Envelope) -
     """Append any event to the trail; the consumer's inbox already dropped redeliveries. Raises UnstorableEvent for
     an event the database cannot hold."""
     await tx.repos.events.append(envelope)
+
+
+async def record_events(tx: Transaction[AuditRepositories], envelopes: Sequence[Envelope]) -> None:
+    """Append a batch of the bus's deliveries in one go (the inbox dropped redeliveries). Raises UnstorableEvent when
+    any cannot be stored: the consumer then records them one by one, so that one bad event fails alone."""
+    await tx.repos.events.append_many(envelopes)
 
 
 async def list_events(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -107,6 +108,76 @@ class EventRepository:
                 HASH_VERSION,
             )
             return True
+
+    async def append_many(self, envelopes: Sequence[Envelope]) -> int:
+        """Add `envelopes` at the end of the chain in their order, under one lock and in two statements (a batch of
+        the bus's deliveries); those whose id is stored already (or came earlier in the batch) are skipped. The number
+        added. Raises UnstorableEvent when any cannot be stored (then none is)."""
+        conn = self._conn
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-chain:' || current_schema()))")
+            try:
+                # As append does: hash what the database will hand back, seq and received_at chosen here.
+                rows = await conn.fetch(
+                    "SELECT t.payload::jsonb AS payload, t.occurred_at, EXISTS (SELECT 1 FROM events e WHERE e.id ="
+                    " t.id) AS known FROM unnest($1::text[], $2::timestamptz[], $3::uuid[]) WITH ORDINALITY"
+                    " AS t(payload, occurred_at, id, ord) ORDER BY t.ord",
+                    [json.dumps(e.payload, allow_nan=False) for e in envelopes],
+                    [e.occurred_at for e in envelopes],
+                    [e.id for e in envelopes],
+                )
+            except (asyncpg.DataError, ValueError) as exc:
+                raise UnstorableEvent(f"a batch of {len(envelopes)} events cannot be stored: {exc}") from exc
+            seen: set[object] = set()
+            fresh: list[tuple[Envelope, asyncpg.Record]] = []
+            for envelope, row in zip(envelopes, rows, strict=True):
+                if not row["known"] and envelope.id not in seen:
+                    seen.add(envelope.id)
+                    fresh.append((envelope, row))
+            if not fresh:
+                return 0
+            head = await conn.fetchrow(
+                "SELECT (SELECT hash FROM events ORDER BY seq DESC LIMIT 1) AS prev, clock_timestamp() AS received_at,"
+                " (SELECT array_agg(nextval(pg_get_serial_sequence('events', 'seq'))) FROM generate_series(1, $1))"
+                " AS seqs",
+                len(fresh),
+            )
+            assert head is not None
+            prev = bytes(head["prev"]) if head["prev"] is not None else GENESIS
+            received_at, seqs = head["received_at"], sorted(head["seqs"])
+            stored: list[tuple[Envelope, int, bytes, bytes]] = []
+            try:
+                for (envelope, row), seq in zip(fresh, seqs, strict=True):
+                    normal = envelope.model_copy(update={"payload": row["payload"], "occurred_at": row["occurred_at"]})
+                    digest = chain_hash(prev, normal, seq=seq, received_at=received_at)
+                    stored.append((envelope, seq, prev, digest))
+                    prev = digest
+            except ValueError as exc:
+                raise UnstorableEvent(f"a batch of {len(envelopes)} events cannot be stored: {exc}") from exc
+            await conn.execute(
+                "INSERT INTO events (seq, id, type, version, occurred_at, project_id, correlation_id, causation_id,"
+                " subject, payload, received_at, prev_hash, hash, hash_version)"
+                " SELECT seq, id, type, version, occurred_at, project_id, correlation_id, causation_id, subject,"
+                " payload::jsonb, $11, prev_hash, hash, $14 FROM unnest($1::bigint[], $2::uuid[], $3::text[],"
+                " $4::int[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+                " $12::bytea[], $13::bytea[]) AS t(seq, id, type, version, occurred_at, project_id, correlation_id,"
+                " causation_id, subject, payload, prev_hash, hash)",
+                [seq for _, seq, _, _ in stored],
+                [e.id for e, _, _, _ in stored],
+                [e.type for e, _, _, _ in stored],
+                [e.version for e, _, _, _ in stored],
+                [e.occurred_at for e, _, _, _ in stored],
+                [e.project_id for e, _, _, _ in stored],
+                [e.correlation_id for e, _, _, _ in stored],
+                [e.causation_id for e, _, _, _ in stored],
+                [e.subject for e, _, _, _ in stored],
+                [json.dumps(e.payload, allow_nan=False) for e, _, _, _ in stored],
+                received_at,
+                [p for _, _, p, _ in stored],
+                [h for _, _, _, h in stored],
+                HASH_VERSION,
+            )
+            return len(stored)
 
     async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]:
         """One page of the events that `filters` selects, in the request's order."""

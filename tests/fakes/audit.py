@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +50,15 @@ class FakeEventStore:
         digest = chain_hash(prev, envelope, seq=seq, received_at=received_at)
         self.records.append(AuditRecord(seq, envelope, received_at, prev, digest, HASH_VERSION))
         return True
+
+    async def append_many(self, envelopes: Sequence[Envelope]) -> int:
+        kept = list(self.records)
+        try:
+            added = [await self.append(envelope) for envelope in envelopes]
+        except UnstorableEvent:
+            self.records = kept  # none of the batch is stored
+            raise
+        return sum(added)
 
     async def page(self, filters: EventFilter, request: PageRequest) -> Page[AuditRecord]:
         selected = [r for r in self.records if _selects(filters, r.envelope)]
