@@ -1,6 +1,7 @@
 """The audit on the platform as processes: an API call recorded with who made it, what it asked, from where and the
 answer's status (and no secret); the trail exported with the installed `clanavi` and verified offline against the
-signed digests, a hand-edited line detected; identities forged past the gateway refused."""
+signed digests, a hand-edited line detected; identities forged past the gateway refused; the console's audit page
+with the API calls, their filters and (for platform admins) the digests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import httpx
 import pytest
 
 from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner, Role
+from tests.e2e.console_kit import CONSOLE, add_members, logged_in
 from tests.e2e.platform import TOKEN, Platform, eventually
+from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import Shell
 
 pytestmark = pytest.mark.e2e
@@ -104,3 +107,31 @@ async def test_a_forged_identity_is_refused(platform: Platform) -> None:
     async with platform.client(token=None) as anonymous:
         answer = await anonymous.get("/v1/audit/export", headers={IDENTITY_HEADER: forged})
         assert answer.status_code == 401
+
+
+async def test_the_console_shows_api_calls_with_filters_and_admins_the_digests(platform: Platform) -> None:
+    members = await add_members(platform, f"audit-{uuid.uuid4().hex[:6]}")
+    tag = uuid.uuid4().hex[:6]
+    async with platform.client() as admin:
+        made = await admin.post(
+            "/v1/users",
+            json={"email": f"root-{tag}@example.com", "name": "root", "password": PASSWORD, "admin": True},
+        )
+        assert made.status_code == 201, made.text
+        path = f"/v1/instances/i-{uuid.uuid4().hex[:12]}"
+        assert (await admin.get(path)).status_code == 404
+        await call_recorded(admin, path)
+
+    async with logged_in(platform, members["viewer"].email) as viewer:
+        page = await viewer.get(f"{CONSOLE}/audit", params={"kind": "calls", "status": "404", "path": path})
+        assert page.status_code == 200, page.text
+        assert f"GET {path}</code> &rarr; 404" in page.text
+        assert "Signed digests" not in page.text  # a viewer reads no digest
+        other = await viewer.get(f"{CONSOLE}/audit", params={"kind": "calls", "status": "200", "path": path})
+        assert f"GET {path}</code>" not in other.text and "No events match." in other.text
+        bad = await viewer.get(f"{CONSOLE}/audit", params={"status": "many"})
+        assert bad.status_code == 422 and "An HTTP status" in bad.text
+
+    async with logged_in(platform, f"root-{tag}@example.com") as root:
+        page = await root.get(f"{CONSOLE}/audit")
+        assert page.status_code == 200 and "Signed digests" in page.text and "No digest yet." not in page.text
