@@ -46,3 +46,4 @@ bench: install
 	@$(PY) -m bench.scaling
 	@$(PY) -m bench.scale_out
 	@$(PY) -m bench.failover
+	@$(PY) -m bench.audit

@@ -45,8 +45,15 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running(publishes=False):
+            # Appends serialise on the chain's lock: two transactions at once (one committing while the next gathers
+            # its batch) keep it busy, and more would only make each batch smaller.
             await runtime.start_consumer(
-                consumers.BINDINGS, uow, consumers.on_event, handle_many=consumers.on_events, batch_size=256
+                consumers.BINDINGS,
+                uow,
+                consumers.on_event,
+                handle_many=consumers.on_events,
+                batch_size=256,
+                concurrency=2,
             )
             runtime.spawn(jobs.digest_forever(uow, key, settings.digest_interval_seconds, now), name="digests")
             if settings.retention_days is not None:
