@@ -44,6 +44,12 @@ add_list(
         Filter("since", "--since", "From this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
         Filter("until", "--until", "Before this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
         Filter("scope", "--scope", "platform: the events about the platform itself (admins).", choices=SCOPES),
+        Filter(
+            "calls",
+            "--calls",
+            "The API calls: exclude (the default), include (beside the events), only.",
+            choices=("exclude", "include", "only"),
+        ),
         Filter("actor", "--actor", "Only API calls by this principal (user:<id>, key:<id>)."),
         Filter("method", "--method", "Only API calls with this HTTP method."),
         Filter("status", "--status", "Only API calls answered with this status.", kind=int),

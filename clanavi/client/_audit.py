@@ -20,6 +20,8 @@ __all__ = ["Audit"]
 ROUTE = "/v1/audit/events"
 # `project`: the current project's trail; `platform`: the events about the platform itself (platform admins).
 Scope = Literal["project", "platform"]
+# What a listing does with the API calls recorded beside the events.
+Calls = Literal["exclude", "include", "only"]
 # The most a page holds.
 LONGEST_PAGE = 500
 
@@ -55,6 +57,7 @@ class Audit(Namespace[M]):
         since: datetime | None = None,
         until: datetime | None = None,
         scope: Scope | None = None,
+        calls: Calls | None = None,
         actor: str | None = None,
         method: str | None = None,
         status: int | None = None,
@@ -63,11 +66,12 @@ class Audit(Namespace[M]):
         limit: int | None = None,
     ) -> Listing[AuditEvent]:
         """The trail, filtered by event type (one or several), resource, correlation id and time (`since` <=
-        occurred_at < `until`; a time without an offset is UTC). `actor`, `method`, `status` and `path` (a prefix)
-        select API calls (`api.called`) only."""
+        occurred_at < `until`; a time without an offset is UTC). The API calls (`api.called`) are left out unless
+        `calls` is `include` (beside the events) or `only`; `actor`, `method`, `status` and `path` (a prefix) select
+        API calls only."""
         filters = (
             *_filters(types, resource_id, correlation_id, scope),
-            *query(since=since, until=until, actor=actor, method=method, status=status, path=path),
+            *query(since=since, until=until, calls=calls, actor=actor, method=method, status=status, path=path),
         )
         return _events(filters, order=order, limit=limit)
 

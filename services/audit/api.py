@@ -13,6 +13,7 @@ from kernel.authz import Admin, Reader
 from kernel.errors import ValidationFailed
 from kernel.http import Routes, problem_responses
 from services.audit import handlers
+from services.audit.domain import Calls
 from services.audit.handlers import AuditUnitOfWork, Scope
 from services.audit.listing import DigestPaging, EventPaging
 from services.audit.schemas import (
@@ -66,9 +67,10 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     "/events",
     summary="The activity trail",
     problems=(403,),
-    description="The trail of the caller's project: its events and its API calls (`api.called`; the filters `actor`, "
-    "`method`, `status` and `path` select API calls only); with `scope=platform`, platform admins read the events "
-    "about the platform itself, which no project's trail shows (403 for anybody else).",
+    description="The trail of the caller's project: its events, and with `calls=include` or `calls=only` its API calls "
+    "(`api.called`; the filters `actor`, `method`, `status` and `path` select API calls only); with "
+    "`scope=platform`, platform admins read the events about the platform itself, which no project's trail shows "
+    "(403 for anybody else).",
 )
 async def list_audit_events(
     uow: Work,
@@ -80,6 +82,13 @@ async def list_audit_events(
     correlation_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred_at >= since")] = None,
     until: Annotated[datetime | None, Query(description="occurred_at < until")] = None,
+    calls: Annotated[
+        Calls,
+        Query(
+            description="The API calls (`api.called`): `exclude` (unless `type` names them), `include` beside the "
+            "events, or `only`"
+        ),
+    ] = "exclude",
     actor: Annotated[
         str | None, Query(max_length=200, description="API calls by this principal (`user:<id>`, `key:<id>`)")
     ] = None,
@@ -103,6 +112,7 @@ async def list_audit_events(
         correlation_id=correlation_id,
         since=_utc(since, "since"),
         until=_utc(until, "until"),
+        calls=calls,
         actor=actor,
         method=method,
         status=status,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from kernel.audit_trail import ENVELOPE_FIELDS, GENESIS, HASH_VERSION, HASHED_FIELDS, Digest, canonical_bytes, link_hash
 from kernel.errors import ValidationFailed
@@ -30,7 +30,9 @@ __all__ = [
     "GENESIS",
     "HASHED_FIELDS",
     "HASH_VERSION",
+    "API_CALLED",
     "AuditRecord",
+    "Calls",
     "EventFilter",
     "StoredDigest",
     "UnstorableEvent",
@@ -49,6 +51,11 @@ class StoredDigest:
 
     digest: Digest
     public_key: str
+
+
+# What a query does with the API calls recorded beside the events.
+Calls = Literal["exclude", "include", "only"]
+API_CALLED = "api.called"
 
 
 class UnstorableEvent(ValueError):
@@ -78,7 +85,9 @@ class EventFilter:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    # Filters of API calls (`api.called`): any of them given selects API calls only. `path` is a prefix.
+    # The API calls (`api.called`): left out unless asked for (`include`: beside the events; `only`), or named among
+    # `types`. The filters of calls (`path` a prefix) select calls only.
+    calls: Calls = "exclude"
     actor: str | None = None
     method: str | None = None
     status: int | None = None
@@ -86,7 +95,13 @@ class EventFilter:
 
     @property
     def calls_only(self) -> bool:
-        return any(value is not None for value in (self.actor, self.method, self.status, self.path))
+        return self.calls == "only" or any(
+            value is not None for value in (self.actor, self.method, self.status, self.path)
+        )
+
+    @property
+    def without_calls(self) -> bool:
+        return self.calls == "exclude" and not self.calls_only and API_CALLED not in self.types
 
     def __post_init__(self) -> None:
         if self.since is not None and self.until is not None and self.since > self.until:

@@ -18,7 +18,7 @@ from kernel.identity import Identity, Permission
 from kernel.keyset import PageRequest
 from kernel.pagination import Page
 from kernel.unit_of_work import Transaction, UnitOfWork
-from services.audit.domain import AuditRecord, EventFilter, StoredDigest, Verification, stored_fields
+from services.audit.domain import AuditRecord, Calls, EventFilter, StoredDigest, Verification, stored_fields
 
 __all__ = [
     "AuditRepositories",
@@ -113,6 +113,7 @@ async def list_events(
     correlation_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    calls: Calls = "exclude",
     actor: str | None = None,
     method: str | None = None,
     status: int | None = None,
@@ -129,6 +130,7 @@ async def list_events(
         correlation_id=correlation_id,
         since=since,
         until=until,
+        calls=calls,
         actor=actor,
         method=method,
         status=status,

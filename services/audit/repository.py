@@ -190,6 +190,8 @@ class EventRepository:
             .given("occurred_at >= {}", filters.since)
             .given("occurred_at < {}", filters.until)
         )
+        if filters.without_calls:
+            where.add("type <> {}", ApiCalled.TYPE)
         if filters.calls_only:
             (
                 where.add("type = {}", ApiCalled.TYPE)

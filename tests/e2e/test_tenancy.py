@@ -124,7 +124,8 @@ async def test_a_viewer_reads_but_cannot_change_anything(world: World) -> None:
 
 
 async def test_audit_trail_is_per_project(world: World) -> None:
-    items = (await world.beta.client.get("/v1/audit/events", params={"limit": 500})).json()["items"]
+    trail = await world.beta.client.get("/v1/audit/events", params={"limit": 500, "calls": "include"})
+    items = trail.json()["items"]
     assert items and all(e["project_id"] == "beta" for e in items)
     # Beta's own API calls name whatever ids their callers typed (this suite types alpha's); none is alpha's members'.
     alphas = {f"user:{world.user_ids[name]}" for name in ("alice", "vera")}

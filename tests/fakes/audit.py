@@ -106,6 +106,7 @@ def _selects(filters: EventFilter, envelope: Envelope) -> bool:
         and (filters.since is None or envelope.occurred_at >= filters.since)
         and (filters.until is None or envelope.occurred_at < filters.until)
         and (not filters.calls_only or _call_selected(filters, envelope))
+        and not (filters.without_calls and envelope.type == "api.called")
     )
 
 

@@ -5,7 +5,7 @@ the filters and the way back through the pages in the URL; and, for platform adm
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -26,7 +26,8 @@ FILTERS = tuple(
     for name in ("kind", "type", "resource_id", "correlation_id", "since", "until", "actor", "method", "status", "path")
 )
 # What the page shows: everything, or the API calls only.
-KINDS = (("all", "Events and API calls"), ("calls", "API calls"))
+KINDS = (("events", "Events"), ("all", "Events and API calls"), ("calls", "API calls"))
+CALLS: dict[str, Literal["exclude", "include", "only"]] = {"events": "exclude", "all": "include", "calls": "only"}
 DIGESTS_SHOWN = 5
 
 
@@ -47,7 +48,7 @@ async def audit(
     since: str = "",
     until: str = "",
     order: str = "desc",
-    kind: str = "all",
+    kind: str = "events",
     actor: str = "",
     method: str = "",
     status: str = "",
@@ -64,7 +65,7 @@ async def audit(
     code = int(status) if status.strip().isdigit() else None
     if status.strip() and code is None:
         bad["status"] = "An HTTP status: a number such as 404."
-    types = [t.strip() for t in type.split(",") if t.strip()] or (["api.called"] if kind == "calls" else None)
+    types = [t.strip() for t in type.split(",") if t.strip()] or None
     events, next_cursor = [], None
     if bad:
         problem = Problem("The request has invalid or missing fields.", fields=bad)
@@ -75,6 +76,7 @@ async def audit(
             correlation_id=correlation_id.strip() or None,
             since=times["since"],
             until=times["until"],
+            calls=CALLS.get(kind, "exclude"),
             actor=actor.strip() or None,
             method=method.strip().upper() or None,
             status=code,
