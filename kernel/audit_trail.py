@@ -359,6 +359,15 @@ def verify_export(lines: Iterable[str], public_key_pem_text: str | None = None) 
     public_key = _public_key(header, public_key_pem_text, report)
     _check_links(records, digests, report)
     _check_digests(records, digests, public_key, report)
+    retention = header.get("retention") or {}
+    if report.anchored and not retention.get("records_removed"):
+        report.findings.append(
+            Finding(
+                "removed",
+                f"the records before seq {report.first_seq} are missing, though the export says retention removed none",
+                report.first_seq,
+            )
+        )
     return report
 
 

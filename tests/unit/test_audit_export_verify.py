@@ -203,3 +203,9 @@ async def test_retention_keeps_what_is_recent() -> None:
 async def test_a_digest_is_made_only_when_the_chain_moved() -> None:
     uow = await trail(2)
     assert await handlers.make_digest(uow, KEY, T0) is None
+
+
+async def test_records_cut_from_the_start_under_a_digest_are_named_when_the_export_claims_no_retention() -> None:
+    rows = await export(await trail(3, 3))
+    rows = [row for row in rows if not (row["kind"] == "record" and row["seq"] <= 3)]
+    assert kinds(rows) == {"removed": [4]}
