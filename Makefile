@@ -48,3 +48,4 @@ bench: install
 	@$(PY) -m bench.failover
 	@$(PY) -m bench.billing
 	@$(PY) -m bench.alerts
+	@$(PY) -m bench.audit

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack._private import kept_secret as kept_file
-from devstack._private import private_dir
+from devstack._private import kept_signing_key, private_dir
 from devstack.postgres import PostgresServer
 from devstack.rabbitmq import RabbitServer
 from devstack.sshd import SshServer, sshd_installed
@@ -150,6 +150,9 @@ def run() -> int:
     # The keys the services trust each other with and encrypt cloud credentials with, and the first admin.
     env["CLANAVI_INTERNAL_KEY"] = kept_secret(root, "CLANAVI_INTERNAL_KEY", "internal-key")
     env["CLANAVI_SECRET_KEY"] = kept_secret(root, "CLANAVI_SECRET_KEY", "secret-key")
+    env["CLANAVI_AUDIT_SIGNING_KEY"] = os.environ.get("CLANAVI_AUDIT_SIGNING_KEY") or kept_signing_key(
+        root / "audit-signing-key"
+    )
     admin_email = env.setdefault("CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_EMAIL", "admin@clanavi.local")
     password = kept_secret(root, "CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD", "admin-password")
     env["CLANAVI_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"] = password

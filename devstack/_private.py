@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
 import secrets
@@ -44,4 +45,16 @@ def kept_secret(path: Path, *, owner: pwd.struct_passwd | None = None) -> str:
     value = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private(path, value + "\n", owner=owner)
+    return value
+
+
+def kept_signing_key(path: Path) -> str:
+    """The audit's Ed25519 signing key kept in `path` (its 32 bytes in base64), made on first use, mode 0600: the
+    digests of a `make run` stay verifiable against one key across restarts."""
+    if path.exists():
+        path.chmod(0o600)
+        return path.read_text().strip()
+    value = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, value + "\n")
     return value

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from pydantic import BaseModel
 
 from clanavi.cli.exits import Exit, Refused
 from clanavi.cli.invocation import Invocation, command
 from clanavi.cli.listing import Filter, add_list
-from clanavi.client.models import AuditEvent
+from clanavi.client.models import AuditDigest, AuditEvent
+from kernel.audit_trail import ExportReport, verify_export
 
 __all__ = ["group"]
 
@@ -41,7 +44,43 @@ add_list(
         Filter("since", "--since", "From this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
         Filter("until", "--until", "Before this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
         Filter("scope", "--scope", "platform: the events about the platform itself (admins).", choices=SCOPES),
+        Filter(
+            "calls",
+            "--calls",
+            "The API calls: exclude (the default), include (beside the events), only.",
+            choices=("exclude", "include", "only"),
+        ),
+        Filter("actor", "--actor", "Only API calls by this principal (user:<id>, key:<id>)."),
+        Filter("method", "--method", "Only API calls with this HTTP method."),
+        Filter("status", "--status", "Only API calls answered with this status.", kind=int),
+        Filter("path", "--path", "Only API calls whose path starts with this."),
     ),
+)
+
+add_list(
+    group,
+    of=lambda client: client.audit.calls,
+    model=AuditEvent,
+    name="calls",
+    help="The project's API calls (who, what, from where, the status), filtered.",
+    filters=(
+        Filter("actor", "--actor", "Only calls by this principal (user:<id>, key:<id>)."),
+        Filter("method", "--method", "Only calls with this HTTP method."),
+        Filter("status", "--status", "Only calls answered with this status.", kind=int),
+        Filter("path", "--path", "Only calls whose path starts with this."),
+        Filter("resource_id", "--resource", "Only calls about this resource (its id)."),
+        Filter("correlation_id", "--correlation-id", "Only this request (its X-Correlation-ID)."),
+        Filter("since", "--since", "From this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
+        Filter("until", "--until", "Before this time (ISO 8601, or 10m, 2h ago).", kind=datetime),
+    ),
+)
+
+add_list(
+    group,
+    of=lambda client: client.audit.digests,
+    model=AuditDigest,
+    name="digests",
+    help="The signed digests over the hash chain, newest first (platform admins).",
 )
 
 
@@ -77,10 +116,91 @@ def tail(
 
 
 @command(group, "verify")
-def verify(cli: Invocation) -> None:
-    """Check the trail's hash chain (platform admins); exit status 1 when it is broken."""
+def verify(
+    cli: Invocation,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Verify this export offline (no server).", dir_okay=False),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The PEM public key the digests must be signed with (from `clanavi audit public-key`); without it, "
+            "the key the export names, which shows the export is whole but not who made it.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Check the trail's hash chain on the server (platform admins), or an export offline with --file; exit status 1
+    when anything is wrong, each finding named."""
+    if file is None:
+        if public_key is not None:
+            raise Refused("--public-key goes with --file")
+        with cli.client() as client:
+            chain = client.audit.verify()
+        cli.display.record(chain)
+        if not chain.valid:
+            raise Refused(f"the audit chain is broken at record {chain.first_invalid_seq}", Exit.API_ERROR)
+        return
+    try:
+        key = public_key.read_text() if public_key is not None else None
+        with file.open(encoding="utf-8") as lines:
+            report = verify_export(lines, key)
+    except OSError as exc:
+        raise Refused(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    cli.display.record(ExportVerification.of(report))
+    if not report.valid:
+        raise Refused(f"the export does not verify: {len(report.findings)} findings", Exit.API_ERROR)
+
+
+@command(group, "export", prints=False)
+def export(
+    cli: Invocation,
+    file: Annotated[Path, typer.Option("--file", help="Write the export here (JSON lines).", dir_okay=False)],
+) -> None:
+    """Export the whole trail with its hashes and digests (platform admins), for `clanavi audit verify --file`."""
     with cli.client() as client:
-        chain = client.audit.verify()
-    cli.display.record(chain)
-    if not chain.valid:
-        raise Refused(f"the audit chain is broken at record {chain.first_invalid_seq}", Exit.API_ERROR)
+        content = client.audit.export()
+    try:
+        file.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise Refused(f"cannot write {exc.filename}: {exc.strerror}") from exc
+    records = sum(1 for line in content.splitlines() if '"kind": "record"' in line)
+    cli.display.note(f"{records} records written to {file}")
+
+
+@command(group, "public-key", prints=False)
+def public_key_command(cli: Invocation) -> None:
+    """The public key (PEM) the audit's digests are signed with: keep it to verify exports with --public-key."""
+    with cli.client() as client:
+        key = client.audit.public_key()
+    cli.display.text(key.public_key)
+
+
+class ExportVerification(BaseModel):
+    """What `clanavi audit verify --file` found."""
+
+    valid: bool
+    records: int
+    digests: int
+    first_seq: int | None
+    last_seq: int | None
+    covered_to_seq: int | None
+    retention_anchored: bool
+    key: str
+    findings: list[str]
+
+    @classmethod
+    def of(cls, report: ExportReport) -> ExportVerification:
+        return cls(
+            valid=report.valid,
+            records=report.records,
+            digests=report.digests,
+            first_seq=report.first_seq,
+            last_seq=report.last_seq,
+            covered_to_seq=report.covered_to_seq,
+            retention_anchored=report.anchored,
+            key=report.key_source,
+            findings=[f"{finding.kind}: {finding.message}" for finding in report.findings],
+        )

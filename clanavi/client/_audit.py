@@ -8,18 +8,20 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from clanavi.client._calls import Call, Query, model_of, page_of, query
+from clanavi.client._calls import Call, Query, model_of, page_of, query, text
 from clanavi.client._endpoints import M, Namespace, listing, operation, procedure, stream
 from clanavi.client._listing import Order
 from clanavi.client._pages import Listing
 from clanavi.client._steps import Emit, Pause, Plan, Stream, fetch
-from services.audit.schemas import AuditEvent, ChainVerification
+from services.audit.schemas import AuditDigest, AuditEvent, AuditPublicKey, ChainVerification
 
 __all__ = ["Audit"]
 
 ROUTE = "/v1/audit/events"
 # `project`: the current project's trail; `platform`: the events about the platform itself (platform admins).
 Scope = Literal["project", "platform"]
+# What a listing does with the API calls recorded beside the events.
+Calls = Literal["exclude", "include", "only"]
 # The most a page holds.
 LONGEST_PAGE = 500
 
@@ -55,13 +57,61 @@ class Audit(Namespace[M]):
         since: datetime | None = None,
         until: datetime | None = None,
         scope: Scope | None = None,
+        calls: Calls | None = None,
+        actor: str | None = None,
+        method: str | None = None,
+        status: int | None = None,
+        path: str | None = None,
         order: Order | None = None,
         limit: int | None = None,
     ) -> Listing[AuditEvent]:
         """The trail, filtered by event type (one or several), resource, correlation id and time (`since` <=
-        occurred_at < `until`; a time without an offset is UTC)."""
-        filters = (*_filters(types, resource_id, correlation_id, scope), *query(since=since, until=until))
+        occurred_at < `until`; a time without an offset is UTC). The API calls (`api.called`) are left out unless
+        `calls` is `include` (beside the events) or `only`; `actor`, `method`, `status` and `path` (a prefix) select
+        API calls only."""
+        filters = (
+            *_filters(types, resource_id, correlation_id, scope),
+            *query(since=since, until=until, calls=calls, actor=actor, method=method, status=status, path=path),
+        )
         return _events(filters, order=order, limit=limit)
+
+    @listing
+    def calls(
+        self,
+        *,
+        actor: str | None = None,
+        method: str | None = None,
+        status: int | None = None,
+        path: str | None = None,
+        resource_id: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        order: Order | None = None,
+        limit: int | None = None,
+    ) -> Listing[AuditEvent]:
+        """The project's API calls: who made them, the route and path, from where, the status and duration."""
+        filters = (
+            *_filters("api.called", resource_id, correlation_id, None),
+            *query(since=since, until=until, actor=actor, method=method, status=status, path=path),
+        )
+        return _events(filters, order=order, limit=limit)
+
+    @listing
+    def digests(self, *, order: Order | None = None, limit: int | None = None) -> Listing[AuditDigest]:
+        """The signed digests over the chain, newest first (platform admins)."""
+        return Listing("/v1/audit/digests", page_of(AuditDigest), (), query(order=order), limit)
+
+    @operation
+    def public_key(self) -> Call[AuditPublicKey]:
+        """The public key the digests are signed with (PEM)."""
+        return Call("GET", "/v1/audit/public-key", model_of(AuditPublicKey))
+
+    @operation
+    def export(self) -> Call[str]:
+        """The whole trail as JSON lines, with its hashes and digests (platform admins): what
+        kernel.audit_trail.verify_export checks offline."""
+        return Call("GET", "/v1/audit/export", text, accept="application/x-ndjson, application/problem+json")
 
     @operation
     def verify(self) -> Call[ChainVerification]:

@@ -7,7 +7,7 @@ from services.alerts.channels.schemas import ChannelCreatedOut, ChannelOut, Cons
 from services.alerts.firing.schemas import AlertOut
 from services.alerts.rules.schemas import AlertRuleOut, BudgetRuleIn, EventRateRuleIn, NoDataRuleIn, ThresholdRuleIn
 from services.alerts.silences.schemas import SilenceIn, SilenceOut
-from services.audit.schemas import AuditEvent, ChainVerification
+from services.audit.schemas import AuditDigest, AuditEvent, AuditPublicKey, ChainVerification
 from services.billing.budgets.schemas import BudgetIn, BudgetOut
 from services.billing.costs.schemas import CostGroupOut, RerateOut
 from services.billing.invoices.schemas import InvoiceOut, InvoiceSummaryOut
@@ -128,6 +128,8 @@ from services.scaler.schemas import MemberOut as ScalingMemberOut
 __all__ = [
     "AlertOut",
     "AlertRuleOut",
+    "AuditDigest",
+    "AuditPublicKey",
     "BudgetIn",
     "BudgetOut",
     "BudgetRuleIn",

@@ -8,6 +8,7 @@ from kernel.events.addresses import (
     AddressReleased,
 )
 from kernel.events.alerts import AlertFiring, AlertResolved
+from kernel.events.api_calls import ApiCalled
 from kernel.events.budgets import (
     BudgetCreated,
     BudgetDeleted,
@@ -148,6 +149,7 @@ from kernel.events.volumes import (
 __all__ = [
     "AlertFiring",
     "AlertResolved",
+    "ApiCalled",
     "BudgetCreated",
     "BudgetDeleted",
     "BudgetLaunchesBlocked",

@@ -16,13 +16,12 @@ trail leaves a shorter valid chain, which only a copy of the latest hash kept el
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+from kernel.audit_trail import ENVELOPE_FIELDS, GENESIS, HASH_VERSION, HASHED_FIELDS, Digest, canonical_bytes, link_hash
 from kernel.errors import ValidationFailed
 from kernel.events import Envelope
 
@@ -31,39 +30,32 @@ __all__ = [
     "GENESIS",
     "HASHED_FIELDS",
     "HASH_VERSION",
+    "API_CALLED",
     "AuditRecord",
+    "Calls",
     "EventFilter",
+    "StoredDigest",
     "UnstorableEvent",
     "Verification",
     "canonical",
     "chain_hash",
     "record_hash",
+    "stored_fields",
     "verify_chain",
 ]
 
-GENESIS = bytes(32)
 
-# The rule new records are hashed with.
-HASH_VERSION = 2
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """A digest as the audit keeps it: with the public key that checks it (keys may be rotated)."""
 
-# Named explicitly rather than read from the model: a field added to the envelope later must not change the
-# hashes of records stored before it existed. A new stored column needs a new hash version.
-ENVELOPE_FIELDS = (
-    "id",
-    "type",
-    "version",
-    "occurred_at",
-    "project_id",
-    "correlation_id",
-    "causation_id",
-    "subject",
-    "payload",
-)
-# What each hash version covers; the keys are every version a stored record may name.
-HASHED_FIELDS: dict[int, tuple[str, ...]] = {
-    1: ENVELOPE_FIELDS,
-    2: (*ENVELOPE_FIELDS, "seq", "received_at", "hash_version"),
-}
+    digest: Digest
+    public_key: str
+
+
+# What a query does with the API calls recorded beside the events.
+Calls = Literal["exclude", "include", "only"]
+API_CALLED = "api.called"
 
 
 class UnstorableEvent(ValueError):
@@ -93,6 +85,23 @@ class EventFilter:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # The API calls (`api.called`): left out unless asked for (`include`: beside the events; `only`), or named among
+    # `types`. The filters of calls (`path` a prefix) select calls only.
+    calls: Calls = "exclude"
+    actor: str | None = None
+    method: str | None = None
+    status: int | None = None
+    path: str | None = None
+
+    @property
+    def calls_only(self) -> bool:
+        return self.calls == "only" or any(
+            value is not None for value in (self.actor, self.method, self.status, self.path)
+        )
+
+    @property
+    def without_calls(self) -> bool:
+        return self.calls == "exclude" and not self.calls_only and API_CALLED not in self.types
 
     def __post_init__(self) -> None:
         if self.since is not None and self.until is not None and self.since > self.until:
@@ -109,36 +118,22 @@ class Verification:
     first_invalid_seq: int | None
 
 
-def _time(value: datetime) -> str:
-    # The database hands timestamps back in UTC, to the microsecond; an offset given by the producer must not change
-    # the hash.
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+def stored_fields(envelope: Envelope, *, seq: int, received_at: datetime) -> dict[str, Any]:
+    """A record's stored fields as kernel.audit_trail hashes them."""
+    return {**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS}, "seq": seq, "received_at": received_at}
 
 
 def canonical(envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION) -> bytes:
-    """What a record contributes to the chain under `hash_version`: its fields as sorted-key, compact, ASCII-only JSON,
-    the same bytes for the same facts. Raises ValueError for a version no rule exists for."""
-    if hash_version not in HASHED_FIELDS:
-        raise ValueError(f"unknown audit hash version {hash_version!r}")
-    stored: dict[str, Any] = {
-        **{name: getattr(envelope, name) for name in ENVELOPE_FIELDS},
-        "id": str(envelope.id),
-        "occurred_at": _time(envelope.occurred_at),
-        "seq": seq,
-        "received_at": _time(received_at),
-        "hash_version": hash_version,
-    }
-    fields = {name: stored[name] for name in HASHED_FIELDS[hash_version]}
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return text.encode("ascii")
+    """What a record contributes to the chain under `hash_version` (kernel.audit_trail.canonical_bytes). Raises
+    ValueError for a version no rule exists for."""
+    return canonical_bytes(stored_fields(envelope, seq=seq, received_at=received_at), hash_version)
 
 
 def chain_hash(
     prev: bytes, envelope: Envelope, *, seq: int, received_at: datetime, hash_version: int = HASH_VERSION
 ) -> bytes:
     """The hash of a record with these stored fields that follows the record whose hash is `prev`."""
-    content = canonical(envelope, seq=seq, received_at=received_at, hash_version=hash_version)
-    return hashlib.sha256(prev + content).digest()
+    return link_hash(prev, stored_fields(envelope, seq=seq, received_at=received_at), hash_version)
 
 
 def record_hash(prev: bytes, record: AuditRecord) -> bytes | None:

@@ -12,5 +12,7 @@ from kernel.listing_query import page_query
 
 EventSort = Literal["occurred_at"]
 EventPaging = Annotated[PageRequest, Depends(page_query(EventSort))]
+DigestSort = Literal["number"]
+DigestPaging = Annotated[PageRequest, Depends(page_query(DigestSort, default_order="desc"))]
 
-__all__ = ["EventPaging", "EventSort"]
+__all__ = ["DigestPaging", "DigestSort", "EventPaging", "EventSort"]

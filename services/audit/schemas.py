@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     # Only named: the answers are read from records, and clients of the API need not import the audit's domain.
-    from services.audit.domain import AuditRecord
+    from services.audit.domain import AuditRecord, StoredDigest
 
-__all__ = ["AuditEvent", "AuditEventPage", "ChainVerification"]
+__all__ = ["AuditDigest", "AuditDigestPage", "AuditEvent", "AuditEventPage", "AuditPublicKey", "ChainVerification"]
 
 
 class AuditEvent(BaseModel):
@@ -55,3 +55,33 @@ class ChainVerification(BaseModel):
     valid: bool
     checked: int = Field(description="Records examined, up to and including the first invalid one.")
     first_invalid_seq: int | None
+
+
+class AuditDigest(BaseModel):
+    """A signed statement of the chain's end: the record `last_seq` has hash `last_hash`, the chain had held
+    `record_count` records up to it, and the digest before it had `previous_signature`."""
+
+    number: int
+    created_at: datetime
+    last_seq: int
+    last_hash: str = Field(description="hex")
+    record_count: int
+    previous_signature: str | None = Field(description="base64")
+    signature: str = Field(description="Ed25519 over the digest's fields, base64")
+    key_id: str
+    public_key: str = Field(description="PEM of the key that signed it")
+
+    @classmethod
+    def from_stored(cls, stored: StoredDigest) -> AuditDigest:
+        return cls(**stored.digest.to_json(), public_key=stored.public_key)
+
+
+class AuditDigestPage(BaseModel):
+    items: list[AuditDigest]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class AuditPublicKey(BaseModel):
+    algorithm: str = "Ed25519"
+    key_id: str
+    public_key: str = Field(description="SubjectPublicKeyInfo PEM: what `clanavi audit verify --public-key` takes.")

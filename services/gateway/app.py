@@ -4,7 +4,7 @@ admin key and user; every API call is authenticated before anything reads it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from kernel import outbox
+from kernel.events import Envelope
 from kernel.http import create_base_app
 from kernel.identity import IdentitySigner
 from kernel.runtime import ServiceRuntime
@@ -22,6 +24,7 @@ from services.audit.routes import ROUTERS as AUDIT_ROUTERS
 from services.billing.routes import ROUTERS as BILLING_ROUTERS
 from services.failover.routes import ROUTERS as FAILOVER_ROUTERS
 from services.gateway import frontends, openapi
+from services.gateway.api_calls import ApiCallLog
 from services.gateway.identity import api as identity_api
 from services.gateway.identity import bootstrap
 from services.gateway.identity.authenticator import Authenticator
@@ -31,6 +34,7 @@ from services.gateway.identity.ports import IdentityRepositories
 from services.gateway.identity.repository import Repositories
 from services.gateway.identity.sessions import Sessions
 from services.gateway.identity.tokens import AccessTokens
+from services.gateway.middleware.api_calls import RecordApiCalls, route_resolver
 from services.gateway.middleware.authentication import PROJECT_HEADER, Authentication
 from services.gateway.middleware.body_limit import BodyLimit
 from services.gateway.middleware.idempotency import Idempotency
@@ -87,6 +91,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         keyring=settings.kernel.keyring(purpose=RENEWALS_PURPOSE),
     )
 
+    async def write_calls(events: Sequence[Envelope]) -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await outbox.add(conn, *events)
+        runtime.wake_relay()
+
+    calls = ApiCallLog(write_calls, flush_interval=settings.api_calls_flush_seconds)
+
     async def readiness() -> dict[str, bool]:
         return {
             **await runtime.readiness(),
@@ -104,6 +115,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime.closing(failover.close)
     runtime.closing(billing.close)
     runtime.closing(alerts.close)
+    # Last registered, first run: the calls still in memory reach the outbox before the upstreams and the pool close.
+    runtime.closing(calls.close)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +128,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 ),
                 name="idempotency-purge",
             )
+            runtime.spawn(calls.run(), name="api-calls")
             if settings.admin_token is not None:
                 await bootstrap.seed_admin_token(uow, settings.admin_token.get_secret_value())
             if settings.bootstrap_admin_email and settings.bootstrap_admin_password is not None:
@@ -126,10 +140,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_base_app(
         "Clanavi",
         readiness,
-        # Outermost first: a per-address rate limit (it needs no identity), then authentication, so nothing reads the
-        # body of an unauthenticated request; the per-caller rate limit; the body limit; and idempotency innermost,
-        # since it reads the whole body and must only ever see bodies the limit let through.
+        # Outermost first: the record of every API call for the audit (refusals too); a per-address rate limit (it
+        # needs no identity), then authentication, so nothing reads the body of an unauthenticated request; the
+        # per-caller rate limit; the body limit; and idempotency innermost, since it reads the whole body and must
+        # only ever see bodies the limit let through.
         middleware=[
+            Middleware(RecordApiCalls, calls=calls, trusted_proxies=settings.trusted_proxies),
             Middleware(
                 ClientRateLimit,
                 rate=settings.rate_limit_per_ip,
@@ -154,6 +170,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description=_DESCRIPTION,
     )
     app.state.runtime = runtime
+    app.state.api_calls = calls
+    calls.resolve = route_resolver(lambda: app.router.routes)
     app.state.identity = identity
     app.state.sessions = sessions
     app.state.authenticator = authenticator

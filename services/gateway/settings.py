@@ -56,6 +56,10 @@ class GatewaySettings(ServiceSettings):
     idempotency_lease_seconds: float = Field(default=60.0, gt=0)
     idempotency_wait_seconds: float = Field(default=30.0, gt=0)
 
+    # How often the API calls seen are written to the outbox for the audit: a gateway killed outright loses at most
+    # this long of calls (a normal stop writes them all).
+    api_calls_flush_seconds: float = Field(default=0.25, gt=0, le=60)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:

@@ -49,7 +49,7 @@ _COMMON_SECRETS = frozenset({"CLANAVI_DATABASE_URL", "CLANAVI_AMQP_URL", "CLANAV
 SERVICE_SECRETS: dict[str, frozenset[str]] = {
     "gateway": _COMMON_SECRETS | {"CLANAVI_ADMIN_TOKEN", "CLANAVI_SECRET_KEY"},
     "provisioner": _COMMON_SECRETS | {"CLANAVI_SECRET_KEY"},
-    "audit": _COMMON_SECRETS,
+    "audit": _COMMON_SECRETS | {"CLANAVI_AUDIT_SIGNING_KEY"},
     "scaler": _COMMON_SECRETS,
     "failover": _COMMON_SECRETS,
     "billing": _COMMON_SECRETS,

@@ -20,6 +20,8 @@ from kernel.events import Envelope
 TOKEN = "e2e-admin-token-0123456789"
 INTERNAL_KEY = "e2e-internal-key-0123456789abcdef0123456789"
 SECRET_KEY = "e2e-secret-key-0123456789abcdef0123456789"
+# The audit's digest signing key: 32 bytes in base64.
+AUDIT_SIGNING_KEY = "ZTJlLWF1ZGl0LXNpZ25pbmcta2V5LTAxMjM0NTY3ODk="
 T = TypeVar("T")
 
 
@@ -58,6 +60,10 @@ class Platform:
             alerts_retry_schedule_seconds="[0.2, 0.5, 1]",
             alerts_evaluate_interval_seconds="0.2",
             provisioner_follow_interval="0.05",
+            # Digests every half second and API calls flushed at once: the audit's tests see them without waiting.
+            audit_signing_key=AUDIT_SIGNING_KEY,
+            audit_digest_interval_seconds="0.5",
+            gateway_api_calls_flush_seconds="0.05",
             # Every sample a point on a scaling group's chart: the console's tests draw a few at once.
             scaler_history_seconds="0",
             # Accounts added through the API point at the stand-ins on 127.0.0.1 (moto): loopback is allowed here.

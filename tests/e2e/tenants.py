@@ -338,7 +338,7 @@ def fill(path: str, ids: dict[str, str], user_ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
-ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify")
+ADMIN_ONLY_PREFIXES = ("/v1/users", "/v1/modules", "/v1/audit/verify", "/v1/audit/digests", "/v1/audit/export")
 ADMIN_ONLY = {("POST", "/v1/projects")}
 # Reads of a project's credentials-like objects: owners (and admins) only.
 MANAGER_READS = {("GET", "/v1/api-keys"), ("GET", "/v1/api-keys/{key_id}")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -129,10 +130,40 @@ async def test_a_viewer_reads_but_cannot_change_anything(world: World) -> None:
 
 
 async def test_audit_trail_is_per_project(world: World) -> None:
-    events = (await world.beta.client.get("/v1/audit/events", params={"limit": 500})).json()["items"]
-    assert events and all(e["project_id"] == "beta" for e in events)
+    trail = await world.beta.client.get("/v1/audit/events", params={"limit": 500, "calls": "include"})
+    items = trail.json()["items"]
+    assert items and all(e["project_id"] == "beta" for e in items)
+    # Beta's own API calls name whatever ids their callers typed (this suite types alpha's); none is alpha's members'.
+    alphas = {f"user:{world.user_ids[name]}" for name in ("alice", "vera")}
+    calls = [e for e in items if e["type"] == "api.called"]
+    assert calls and not {c["payload"]["principal"] for c in calls} & alphas
+    events = [e for e in items if e["type"] != "api.called"]
+    assert events
     assert not set(world.alpha.ids.values()) & {e.get("subject") for e in events}
     assert json.dumps(events).find(world.alpha.ids["instance_id"]) == -1
+
+
+async def test_api_calls_are_in_their_own_projects_trail_only(world: World) -> None:
+    path = f"/v1/instances/i-{uuid.uuid4().hex[:12]}"
+    assert (await world.beta.client.get(path)).status_code == 404
+
+    async def in_betas_trail() -> list[dict[str, Any]] | None:
+        answer = await world.beta.client.get("/v1/audit/events", params={"type": "api.called", "path": path})
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items or None
+
+    [call] = await eventually(in_betas_trail, what="beta's call in beta's trail")
+    assert call["project_id"] == "beta" and call["payload"]["status"] == 404
+    # Alpha's viewer reads alpha's calls (its own among them), never beta's.
+    for client in (world.viewer, world.alpha.client):
+        answer = await client.get("/v1/audit/events", params={"type": "api.called", "limit": 500})
+        assert answer.status_code == 200, answer.text
+        calls = answer.json()["items"]
+        assert calls and {c["project_id"] for c in calls} == {"alpha"}
+        assert path not in answer.text
+        assert (await client.get("/v1/audit/events", params={"path": path})).json()["items"] == []
+        assert (await client.get("/v1/audit/export")).status_code == 403
+        assert (await client.get("/v1/audit/digests")).status_code == 403
 
 
 async def test_the_platforms_events_are_in_no_projects_trail_and_only_admins_read_them(

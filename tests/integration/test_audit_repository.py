@@ -30,7 +30,15 @@ from kernel.pagination import Page, encode_cursor
 from kernel.unit_of_work import PostgresUnitOfWork
 from services.audit.app import MIGRATIONS
 from services.audit.consumers import on_event
-from services.audit.domain import HASH_VERSION, HASHED_FIELDS, AuditRecord, EventFilter, Verification, chain_hash
+from services.audit.domain import (
+    HASH_VERSION,
+    HASHED_FIELDS,
+    AuditRecord,
+    EventFilter,
+    UnstorableEvent,
+    Verification,
+    chain_hash,
+)
 from services.audit.handlers import AuditRepositories
 from services.audit.repository import EventRepository, Repositories
 
@@ -483,3 +491,26 @@ async def test_migrations_keep_the_trail_append_only_and_refuse_to_downgrade(aud
         with pytest.raises(CommandError, match="never dropped"):
             await asyncio.to_thread(command.downgrade, alembic_config(audit_url), revision)
     assert await verify(pool) == Verification(True, 1, None)
+
+
+async def test_a_batch_appends_in_order_after_single_appends_and_skips_known_ids(pool: db.Pool) -> None:
+    first = event(1, payload={"price": 0.1, "big": 10**20, "text": "ünï", "nested": {"b": 1, "a": [1.5, None]}})
+    await store(pool, first)
+    batch = [event(2), first, event(3, occurred_at=datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))))]
+    batch.append(batch[0])  # the same event twice in one batch
+    async with pool.acquire() as conn:
+        assert await EventRepository(conn).append_many(batch) == 2
+        assert await EventRepository(conn).append_many([first]) == 0
+    last = event(4)
+    await store(pool, last)
+    async with pool.acquire() as conn:
+        in_chain = [row["id"] for row in await conn.fetch("SELECT id FROM events ORDER BY seq")]
+    assert in_chain == [first.id, batch[0].id, batch[2].id, last.id]
+    assert await verify(pool) == Verification(valid=True, checked=4, first_invalid_seq=None)
+
+
+async def test_a_batch_with_an_unstorable_event_stores_none_of_it(pool: db.Pool) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(UnstorableEvent):
+            await EventRepository(conn).append_many([event(1), event(2, payload={"bad": "nul\u0000"})])
+    assert await ids(pool) == []
