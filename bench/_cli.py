@@ -1,5 +1,5 @@
-"""What the benchmarks' commands share: progress lines on stderr, argument types, a clean stop on `kill`, and the
-machine a result was measured on."""
+"""What the benchmarks' commands share: progress lines on stderr, argument types, a clean stop on `kill`, latency
+percentiles, and the machine a result was measured on."""
 
 from __future__ import annotations
 
@@ -7,8 +7,21 @@ import argparse
 import os
 import platform
 import signal
+import statistics
 import sys
+from collections.abc import Sequence
 from types import FrameType
+
+
+def latency_percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies given in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
+    return {
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
 
 
 def progress(message: str) -> None:

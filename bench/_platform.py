@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _procfs
-from bench._servers import Endpoints
+from bench._servers import Endpoints, bench_servers
 from devstack import free_port
 from devstack.processes import ServiceProcess, service_env
 
@@ -145,6 +147,49 @@ class ServerCpu:
 
 
 # --- the platform -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoneService:
+    """One service as a process on the benchmark's own servers, and what a benchmark needs to talk to it."""
+
+    url: str
+    endpoints: Endpoints
+    bus_prefix: str
+    internal_key: str
+
+
+@contextlib.contextmanager
+def lone_service(name: str, **settings: str) -> Iterator[LoneService]:
+    """`name` alone as a process (one uvicorn worker) on fresh PostgreSQL and RabbitMQ, with a bus prefix and keys of
+    its own; `settings` are more `CLANAVI_*` settings for it."""
+    root = Path(tempfile.mkdtemp(prefix=f"clanavi-bench-{name}-"))
+    key = secrets.token_hex(32)
+    prefix = f"b{uuid.uuid4().hex[:10]}"
+    try:
+        with bench_servers() as endpoints:
+            port = free_port()
+            env = service_env(
+                env="test",
+                database_url=endpoints.database_url,
+                amqp_url=endpoints.amqp_url,
+                bus_prefix=prefix,
+                internal_key=key,
+                secret_key=secrets.token_hex(32),
+                log_format="text",
+                log_level="WARNING",
+                **{f"{name}_port": str(port)},
+                **settings,
+            )
+            process = ServiceProcess(name, port, env, root / f"{name}.log")
+            process.start()
+            try:
+                process.wait_ready()
+                yield LoneService(f"http://127.0.0.1:{port}", endpoints, prefix, key)
+            finally:
+                process.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -20,25 +20,19 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aiohttp import web
 
-from bench._cli import exit_on_sigterm, machine, positive, progress
-from bench._servers import bench_servers
+from bench._cli import exit_on_sigterm, latency_percentiles, machine, positive, progress
+from bench._platform import lone_service
 from devstack import free_port
-from devstack.processes import ServiceProcess, service_env
 from kernel.bus import Bus
 from kernel.events import MetricPoint, MetricsSampled, new_event
 from kernel.identity import IDENTITY_HEADER, Identity, IdentitySigner
@@ -85,16 +79,6 @@ async def _publish(bus: Bus, instance_ids: Sequence[str]) -> float:
     ]
     await bus.publish_many([(e.routing_key, str(e.id), e.model_dump_json().encode()) for e in envelopes])
     return time.perf_counter()
-
-
-def _percentiles(latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
-    return {
-        "p50_ms": round(cuts[49] * 1000, 1),
-        "p99_ms": round(cuts[98] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
 
 
 async def _await_all(receiver: Receiver, ids: Sequence[str]) -> None:
@@ -157,10 +141,10 @@ async def run(url: str, amqp_url: str, prefix: str, key: str, series: int, inter
         await bus.close()
         await runner.cleanup()
     return {
-        "one_by_one": {"notifications": len(steady), **_percentiles(steady)},
+        "one_by_one": {"notifications": len(steady), **latency_percentiles(steady)},
         "burst": {
             "notifications": len(bursting),
-            **_percentiles(bursting),
+            **latency_percentiles(bursting),
             "per_s": round(len(bursting) / max(bursting), 1),
         },
         "bad_signatures": receiver.bad_signatures,
@@ -168,35 +152,12 @@ async def run(url: str, amqp_url: str, prefix: str, key: str, series: int, inter
 
 
 def measure(series: int, interval_ms: int) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="clanavi-bench-alerts-"))
     began = time.perf_counter()
-    key = secrets.token_hex(32)
-    prefix = f"b{uuid.uuid4().hex[:10]}"
-    try:
-        with bench_servers() as endpoints:
-            port = free_port()
-            env = service_env(
-                env="test",
-                database_url=endpoints.database_url,
-                amqp_url=endpoints.amqp_url,
-                bus_prefix=prefix,
-                internal_key=key,
-                secret_key=secrets.token_hex(32),
-                log_format="text",
-                log_level="WARNING",
-                alerts_port=str(port),
-            )
-            process = ServiceProcess("alerts", port, env, root / "alerts.log")
-            process.start()
-            try:
-                process.wait_ready()
-                figures = asyncio.run(
-                    run(f"http://127.0.0.1:{port}", endpoints.amqp_url, prefix, key, series, interval_ms / 1000)
-                )
-            finally:
-                process.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with lone_service("alerts") as alerts:
+        endpoints = alerts.endpoints
+        figures = asyncio.run(
+            run(alerts.url, endpoints.amqp_url, alerts.bus_prefix, alerts.internal_key, series, interval_ms / 1000)
+        )
     return {
         "benchmark": "alert-notification-latency",
         "method": (

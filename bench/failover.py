@@ -18,24 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from bench._cli import exit_on_sigterm, machine, positive, progress
-from bench._servers import bench_servers
-from devstack import free_port
-from devstack.processes import ServiceProcess, service_env
+from bench._cli import exit_on_sigterm, latency_percentiles, machine, positive, progress
+from bench._platform import lone_service
 from kernel.bus import Bus
 from kernel.commands import SCALING_GROUP_TAG
 from kernel.events import Envelope, EventPayload, InstanceFailed, InstanceRequested, InstanceRunning, new_event
@@ -85,16 +78,6 @@ async def _wait_healthy(client: httpx.AsyncClient, count: int) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{healthy} of {count} members healthy after the wait")
         await asyncio.sleep(0.1)
-
-
-def _percentiles(latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
-    return {
-        "p50_ms": round(cuts[49] * 1000, 1),
-        "p99_ms": round(cuts[98] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
 
 
 async def _await_all(arrivals: Arrivals, ids: Sequence[str]) -> None:
@@ -177,49 +160,25 @@ async def run(
     finally:
         await bus.close()
     return {
-        "one_by_one": {"failures": len(steady), **_percentiles(steady)},
-        "burst": {"failures": len(bursting), **_percentiles(bursting)},
+        "one_by_one": {"failures": len(steady), **latency_percentiles(steady)},
+        "burst": {"failures": len(bursting), **latency_percentiles(bursting)},
     }
 
 
 def measure(members: int, failures: int, interval_ms: int) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="clanavi-bench-failover-"))
     began = time.perf_counter()
-    key = secrets.token_hex(32)
-    prefix = f"b{uuid.uuid4().hex[:10]}"
-    try:
-        with bench_servers() as endpoints:
-            port = free_port()
-            env = service_env(
-                env="test",
-                database_url=endpoints.database_url,
-                amqp_url=endpoints.amqp_url,
-                bus_prefix=prefix,
-                internal_key=key,
-                secret_key=secrets.token_hex(32),
-                log_format="text",
-                log_level="WARNING",
-                failover_port=str(port),
+    with lone_service("failover") as failover:
+        figures = asyncio.run(
+            run(
+                failover.url,
+                failover.endpoints.amqp_url,
+                failover.bus_prefix,
+                failover.internal_key,
+                members,
+                failures,
+                interval_ms / 1000,
             )
-            process = ServiceProcess("failover", port, env, root / "failover.log")
-            process.start()
-            try:
-                process.wait_ready()
-                figures = asyncio.run(
-                    run(
-                        f"http://127.0.0.1:{port}",
-                        endpoints.amqp_url,
-                        prefix,
-                        key,
-                        members,
-                        failures,
-                        interval_ms / 1000,
-                    )
-                )
-            finally:
-                process.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        )
     return {
         "benchmark": "failover-latency",
         "method": (
