@@ -20,7 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from tests.e2e.console_kit import CONSOLE, add_members
-from tests.e2e.platform import TOKEN, Platform, wait_for_state
+from tests.e2e.platform import TOKEN, Platform, eventually, wait_for_state
 from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
 from tests.e2e.test_console_browser import Visit, browser
@@ -130,3 +130,55 @@ def test_the_console_shows_cost_per_day_budgets_and_invoices(platform: Platform,
     assert browser.find_element(By.ID, f"invoice-{month}-USD").text.startswith(month)
     visit.shot("costs")
     assert not visit.csp_violations()
+
+
+async def test_a_budget_blocks_launches_within_seconds_and_unblocks_when_raised(platform: Platform) -> None:
+    """The whole path, nothing published by hand: a server's rated usage crosses its tag's budget, billing publishes
+    the block, the provisioner refuses the next launch with the tag (409 `budget_exceeded`) and launches others;
+    the owner raises the amount and the same launch is taken."""
+    tag = f"b{uuid.uuid4().hex[:8]}"
+    launch = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small", "tags": {"budget": tag}}
+    async with platform.client() as client:
+        body = {
+            "name": f"cap-{tag}", "scope": {"kind": "tag", "tag_key": "budget", "tag_value": tag},
+            "amount": "0.000001", "currency": "USD",
+            "thresholds": [{"percent": 100, "actions": ["notify", "block_launches"]}],
+        }  # fmt: skip
+        made = await client.post("/v1/budgets", json=body)
+        assert made.status_code == 201, made.text
+        budget = made.json()
+        first = (await client.post("/v1/instances", json={**launch, "name": f"{tag}-1"})).json()
+        await wait_for_state(client, first["id"], "running")
+        await asyncio.sleep(1.0)  # a second of sim.small (0.02 an hour) is well over the budget's 0.000001
+        assert (await client.post(f"/v1/instances/{first['id']}/actions/stop")).status_code == 202
+        await wait_for_state(client, first["id"], "stopped")
+        stopped_at = asyncio.get_running_loop().time()
+
+        async def refused() -> dict[str, Any] | None:
+            answer = await client.post("/v1/instances", json={**launch, "name": f"{tag}-2"})
+            if answer.status_code == 202:
+                await client.delete(f"/v1/instances/{answer.json()['id']}")
+                return None
+            return dict(answer.json()) if answer.status_code == 409 else None
+
+        problem = await eventually(refused, within=20, what="the budget's block")
+        blocked_after = asyncio.get_running_loop().time() - stopped_at
+        assert problem["code"] == "budget_exceeded" and problem["budget_id"] == budget["id"], problem
+        assert blocked_after < 20
+        # Only the tag's launches: another server of the project is taken.
+        other = await client.post("/v1/instances", json={**launch, "tags": {"budget": "other"}, "name": f"{tag}-o"})
+        assert other.status_code == 202, other.text
+        state = (await client.get(f"/v1/budgets/{budget['id']}")).json()
+        assert state["launches_blocked"] is True and Decimal(state["spent"]) > Decimal("0.000001"), state
+
+        raised = await client.put(f"/v1/budgets/{budget['id']}", json={**body, "amount": "1000"})
+        assert raised.status_code == 200, raised.text
+
+        async def taken() -> str | None:
+            answer = await client.post("/v1/instances", json={**launch, "name": f"{tag}-3"})
+            return str(answer.json()["id"]) if answer.status_code == 202 else None
+
+        third = await eventually(taken, within=20, what="launches allowed again")
+        for instance_id in (first["id"], other.json()["id"], third):
+            await client.delete(f"/v1/instances/{instance_id}")
+        assert (await client.delete(f"/v1/budgets/{budget['id']}")).status_code == 204
