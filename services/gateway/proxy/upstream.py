@@ -7,9 +7,11 @@ request where aiohttp spends under 0.1 ms (`bench/gateway.py` measures the whole
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 from yarl import URL
 
 from kernel import correlation
@@ -46,7 +48,9 @@ class Upstream:
     def __init__(self, name: str, base_url: str, timeout: float, signer: IdentitySigner) -> None:
         self.name = name
         self._base = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A bound on each wait for the service (to connect, for each read) rather than on the whole answer: a streamed
+        # answer (an export) may take longer than `timeout` in all without ever keeping the gateway waiting that long.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._signer = signer
         # Made on first use: a session belongs to the event loop it was made in.
         self._session: aiohttp.ClientSession | None = None
@@ -72,18 +76,34 @@ class Upstream:
         target = self._base + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         body = await request.body()
         try:
-            async with self._client().request(
+            answer = await self._client().request(
                 request.method, URL(target, encoded=True), data=body or None, headers=headers
-            ) as answer:
-                content = await answer.read()
-                passed = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS]
-                status = answer.status
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("%s unreachable: %s", self.name, exc)
-            raise ServiceUnavailable(f"The {self.name} service is not reachable; try again shortly.") from exc
-        response = Response(content=content, status_code=status)
-        response.raw_headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in passed)
+            raise self._unreachable(exc) from exc
+        passed = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in answer.headers.items()
+            if name.lower() not in _HOP_HEADERS
+        ]
+        response: Response
+        if answer.content_length is None and answer.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            # A streamed answer (an export, a trail) is passed on as it comes: it never sits whole in the gateway.
+            response = StreamingResponse(_chunks(answer), status_code=answer.status)
+        else:
+            try:
+                content = await answer.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise self._unreachable(exc) from exc
+            finally:
+                answer.release()
+            response = Response(content=content, status_code=answer.status)
+        response.raw_headers.extend(passed)
         return response
+
+    def _unreachable(self, exc: BaseException) -> ServiceUnavailable:
+        log.warning("%s unreachable: %s", self.name, exc)
+        return ServiceUnavailable(f"The {self.name} service is not reachable; try again shortly.")
 
     async def ready(self) -> bool:
         try:
@@ -96,3 +116,13 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _chunks(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The answer's body as the service sends it; the connection goes back to the pool (or is closed, when the
+    client went away before the end) whatever happens."""
+    try:
+        async for chunk in answer.content.iter_any():
+            yield chunk
+    finally:
+        answer.release()
