@@ -1,12 +1,20 @@
-"""IP networks given in settings: parsed once at start, then asked whether an address is in one of them."""
+"""IP networks given in settings: parsed once at start, then asked whether an address is in one of them; and the
+check that keeps a user-given URL (a cloud endpoint, a webhook) from reaching this machine or a cloud's metadata
+service."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-from collections.abc import Collection, Iterable
+import socket
+from collections.abc import Collection, Iterable, Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Where a URL a user gives may not lead by default: this machine (loopback, "any"), link-local addresses (the clouds'
+# metadata services at 169.254.169.254 and EC2's fd00:ec2::254).
+LOCAL_NETWORKS = "127.0.0.0/8,::1/128,0.0.0.0/8,::/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
 
 
 def parse_networks(values: str | Iterable[str | Network]) -> tuple[Network, ...]:
@@ -35,4 +43,29 @@ def network_of(address: str | Address, networks: Collection[Network]) -> Network
     return next((net for net in networks for each in candidates if each.version == net.version and each in net), None)
 
 
-__all__ = ["Address", "Network", "network_of", "parse_networks"]
+async def resolve(host: str) -> list[str]:
+    """The addresses `host` resolves to (an address resolves to itself), off the event loop; empty when it does not
+    resolve."""
+    loop = asyncio.get_running_loop()
+    try:
+        answers = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(sockaddr[0]) for *_, sockaddr in answers})
+
+
+def refusal(host: str, addresses: Sequence[str], deny: Collection[Network]) -> str | None:
+    """Why `host`, resolved to `addresses`, may not be reached (one of them is in a denied network, or there are
+    none), or None when it may."""
+    if not addresses:
+        return f"{host} does not resolve"
+    for address in addresses:
+        network = network_of(address, deny)
+        if network is not None:
+            if host == address.split("%", 1)[0]:
+                return f"{address} is in {network}"
+            return f"{host} resolves to {address}, in {network}"
+    return None
+
+
+__all__ = ["LOCAL_NETWORKS", "Address", "Network", "network_of", "parse_networks", "refusal", "resolve"]

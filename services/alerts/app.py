@@ -54,4 +54,5 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
         uow=uow,
     )
     app.state.keyring = keyring
+    app.state.webhook_deny = settings.webhook_deny_networks()
     return app

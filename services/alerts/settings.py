@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from kernel.networks import LOCAL_NETWORKS, Network, parse_networks
 from kernel.settings import ServiceSettings
 
 # The Standard Webhooks schedule: the waits before the 2nd, 3rd... attempt of a delivery (5 s, 5 m, 30 m, 2 h, 5 h,
@@ -22,6 +23,11 @@ class AlertsSettings(ServiceSettings):
     notify_interval_seconds: float = Field(default=0.5, ge=0.02, le=60)
     retry_schedule_seconds: tuple[float, ...] = Field(default=STANDARD_RETRIES, min_length=1, max_length=20)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Networks a webhook may not lead into (services/alerts/channels/reach.py): empty allows every address.
+    webhook_deny: str = LOCAL_NETWORKS
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = Field(default="alerts@clanavi.localhost", min_length=3, max_length=254)
+
+    def webhook_deny_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.webhook_deny)

@@ -7,6 +7,7 @@ from fastapi import Request
 
 from kernel import correlation
 from kernel.crypto import Keyring
+from kernel.networks import Network
 from services.alerts.unit_of_work import AlertsUnitOfWork
 
 
@@ -20,8 +21,13 @@ def keyring_of(request: Request) -> Keyring:
     return keyring
 
 
+def webhook_deny_of(request: Request) -> tuple[Network, ...]:
+    deny: tuple[Network, ...] = request.app.state.webhook_deny
+    return deny
+
+
 def correlation_id() -> str:
     return correlation.accept_or_new(correlation.current.get())
 
 
-__all__ = ["correlation_id", "keyring_of", "uow_of"]
+__all__ = ["correlation_id", "keyring_of", "uow_of", "webhook_deny_of"]

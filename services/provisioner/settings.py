@@ -32,7 +32,7 @@ from pydantic_settings import SettingsConfigDict
 
 from adapters import registry
 from kernel.crypto import Keyring
-from kernel.networks import Network, parse_networks
+from kernel.networks import LOCAL_NETWORKS, Network, parse_networks
 from kernel.settings import ServiceSettings
 
 # Pooled connections the worker leaves to everything else at its busiest (requests, the outbox relay, the follower,
@@ -42,7 +42,7 @@ RESERVED_CONNECTIONS = 2
 
 SIM_CLOUD_ID = "sim"
 SIM_CLOUD_NAME = "SimCloud"
-DEFAULT_ENDPOINT_DENY = "127.0.0.0/8,::1/128,0.0.0.0/8,::/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
+DEFAULT_ENDPOINT_DENY = LOCAL_NETWORKS
 
 
 class ConfiguredCloud(BaseModel):

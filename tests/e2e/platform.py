@@ -59,6 +59,7 @@ class Platform:
             # Deliveries retried within a test's time, and time-driven judgements soon after they are due.
             alerts_retry_schedule_seconds="[0.2, 0.5, 1]",
             alerts_evaluate_interval_seconds="0.2",
+            alerts_webhook_deny="",  # the tests' webhook receivers listen on 127.0.0.1
             provisioner_follow_interval="0.05",
             # Digests every half second and API calls flushed at once: the audit's tests see them without waiting.
             audit_signing_key=AUDIT_SIGNING_KEY,

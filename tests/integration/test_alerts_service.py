@@ -49,6 +49,7 @@ FAST = {"group_wait_seconds": 0, "group_interval_seconds": 0.2, "repeat_interval
 async def app(kernel_settings: KernelSettings) -> AsyncIterator[FastAPI]:
     settings = AlertsSettings(
         kernel=kernel_settings,
+        webhook_deny="",  # the test's receivers listen on 127.0.0.1
         evaluate_interval_seconds=0.1,
         notify_interval_seconds=0.05,
         retry_schedule_seconds=(0.2, 0.2, 0.2),
@@ -421,6 +422,7 @@ async def test_an_email_channel_mails_the_alert_over_smtp(
     box, port = mailbox
     settings = AlertsSettings(
         kernel=kernel_settings,
+        webhook_deny="",  # the test's receivers listen on 127.0.0.1
         evaluate_interval_seconds=0.1,
         notify_interval_seconds=0.05,
         smtp_port=port,

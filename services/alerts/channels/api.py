@@ -22,7 +22,7 @@ from services.alerts.channels.schemas import (
     WebhookIn,
 )
 from services.alerts.listing import ChannelPaging, DeliveryPaging
-from services.alerts.state import keyring_of, uow_of
+from services.alerts.state import keyring_of, uow_of, webhook_deny_of
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
 routes = Routes(router, "alerts")
@@ -76,6 +76,7 @@ async def create_channel(request: Request, body: Annotated[ChannelIn, Body()], c
         kind=body.kind,
         url=body.url if isinstance(body, WebhookIn) else None,
         email_to=tuple(body.to) if isinstance(body, EmailIn) else (),
+        deny=webhook_deny_of(request),
     )
     created = ChannelCreatedOut(**channel_out(channel).model_dump(), secret=secret)
     response = answer(created, status=201)

@@ -4,12 +4,15 @@ read, delete, enable again after the endpoint answered 410, and the deliveries m
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from kernel.crypto import Keyring
 from kernel.keyset import PageRequest
+from kernel.networks import Network
 from services.alerts.channels.domain import Channel, ChannelKind, Delivery, new_secret
 from services.alerts.channels.notifier import secret_record_id
+from services.alerts.channels.reach import check_url
 from services.alerts.channels.repository import ChannelFilter, DeliveryFilter
 from services.alerts.errors import channel_not_found, name_taken
 from services.alerts.unit_of_work import AlertsUnitOfWork
@@ -24,7 +27,10 @@ async def create(
     kind: ChannelKind,
     url: str | None,
     email_to: tuple[str, ...],
+    deny: Sequence[Network] = (),
 ) -> tuple[Channel, str | None]:
+    if url is not None:
+        await check_url(url, deny)
     now = datetime.now(UTC)
     channel = Channel(
         id=str(uuid.uuid4()),

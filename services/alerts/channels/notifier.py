@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from kernel.crypto import Keyring, Sealed
 from services.alerts.channels.domain import Attempt, Channel, Delivery, after_attempt, retry_after, sign
+from services.alerts.channels.reach import webhook_client
 from services.alerts.channels.repository import Group
 from services.alerts.firing.domain import Alert, Inhibitor, inhibited
 from services.alerts.settings import AlertsSettings
@@ -126,7 +125,7 @@ class Notifier:
         self._uow = uow
         self._settings = settings
         self._keyring = keyring
-        self._http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self._http = webhook_client(settings.webhook_timeout_seconds, settings.webhook_deny_networks())
         self._woken = asyncio.Event()
 
     def wake(self) -> None:

@@ -19,14 +19,13 @@ checked.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kernel.errors import ValidationFailed
-from kernel.networks import Network, network_of
+from kernel.networks import Network, network_of, refusal, resolve
 
 SETTING = "CLANAVI_PROVISIONER_ENDPOINT_DENY"
 # What a URI that reaches this machine without a network address is judged as.
@@ -94,28 +93,17 @@ def endpoints(config: Mapping[str, Any], credentials: Mapping[str, Any]) -> list
 
 
 async def _addresses(place: Endpoint) -> list[str]:
-    """The addresses `place` resolves to (an address resolves to itself); empty when it does not resolve."""
-    if place.host is None:
-        return list(THIS_MACHINE)
-    loop = asyncio.get_running_loop()
-    try:
-        answers = await loop.getaddrinfo(place.host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return sorted({str(sockaddr[0]) for *_, sockaddr in answers})
+    """The addresses `place` resolves to; empty when it does not resolve."""
+    return list(THIS_MACHINE) if place.host is None else await resolve(place.host)
 
 
 def _problem(place: Endpoint, addresses: Sequence[str], deny: Sequence[Network]) -> str | None:
-    if not addresses:
-        return f"{place.host} does not resolve"
+    if place.host is not None:
+        return refusal(place.host, addresses, deny)
     for address in addresses:
         network = network_of(address, deny)
         if network is not None:
-            if place.host is None:
-                return f"reaches this machine without a network address: counts as {address}, in {network}"
-            if place.host == address.split("%", 1)[0]:
-                return f"{address} is in {network}"
-            return f"{place.host} resolves to {address}, in {network}"
+            return f"reaches this machine without a network address: counts as {address}, in {network}"
     return None
 
 
