@@ -1,15 +1,14 @@
 """Budgets on real PostgreSQL and RabbitMQ: refused input named, thresholds crossed by usage rated from the bus, the
-launch block published and lifted, servers stopped by command; what they publish read from the service's outbox."""
+launch block published and lifted, servers stopped by command; what they publish caught off the bus by a queue bound
+to everything (as the audit's is)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -21,6 +20,7 @@ from kernel.settings import KernelSettings
 from services.billing.app import create_app
 from services.billing.budgets.domain import PROTECTED_TAG as PROTECTED
 from services.billing.settings import BillingSettings
+from tests.integration.failover_world import Caught, listen
 from tests.integration.test_billing_service import PROJECT, a_priced_cloud, event, send, until
 from tests.signing import identity_headers
 
@@ -54,13 +54,22 @@ async def bus(kernel_settings: KernelSettings, app: FastAPI) -> AsyncIterator[Bu
     await bus.close()
 
 
-async def published(database_url: str) -> list[dict[str, Any]]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT body FROM billing.outbox ORDER BY seq")
-    finally:
-        await conn.close()
-    return [json.loads(r["body"]) for r in rows]
+@pytest.fixture
+async def caught(kernel_settings: KernelSettings, app: FastAPI) -> AsyncIterator[Caught]:
+    listener, caught = await listen(kernel_settings.amqp_url.get_secret_value(), kernel_settings.bus_prefix)
+    yield caught
+    await listener.close()
+
+
+def published(caught: Caught, budget_id: str) -> list[dict[str, Any]]:
+    """What the service published about the budget (its events, and the commands it sent for it), each once, in the
+    order they arrived."""
+    seen: dict[str, dict[str, Any]] = {}
+    for _, e in caught.messages:
+        about = e.payload.get("budget_id") == budget_id or e.payload.get("requested_by") == f"billing:{budget_id}"
+        if about:
+            seen.setdefault(str(e.id), {"type": e.type, "payload": e.payload})
+    return list(seen.values())
 
 
 BUDGET = {
@@ -96,7 +105,7 @@ async def test_a_bad_budget_is_refused_naming_the_field(
 
 
 async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unblocks(
-    client: httpx.AsyncClient, bus: Bus, database_url: str
+    client: httpx.AsyncClient, bus: Bus, caught: Caught
 ) -> None:
     made = await client.post("/v1/budgets", json=BUDGET)
     assert made.status_code == 201, made.text
@@ -134,7 +143,8 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
         return bool((await client.get(f"/v1/budgets/{budget['id']}")).json()["launches_blocked"])
 
     await until(blocked)
-    events = await published(database_url)
+    await caught.wait(lambda: [e for e in published(caught, budget["id"]) if e["type"] == "provisioner.stop_instance"])
+    events = published(caught, budget["id"])
     crossed = [e["payload"] for e in events if e["type"] == "budget.threshold_crossed"]
     assert sorted(c["percent"] for c in crossed) == [50, 100]
     assert all(c["currency"] == "USD" and c["scope"]["tag_key"] == "team" for c in crossed)
@@ -149,7 +159,8 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
 
     raised = await client.put(f"/v1/budgets/{budget['id']}", json={**BUDGET, "amount": "100000"})
     assert raised.status_code == 200 and raised.json()["launches_blocked"] is False
-    events = await published(database_url)
+    await caught.wait(lambda: [e for e in published(caught, budget["id"]) if e["type"].endswith("_unblocked")])
+    events = published(caught, budget["id"])
     assert [e["type"] for e in events if e["type"].startswith("budget.launches_")] == [
         "budget.launches_blocked",
         "budget.launches_unblocked",
