@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from services.billing.catalogs.domain import HOURS_A_MONTH, PriceBook
+from services.billing.catalogs.domain import HOURS_A_MONTH, PriceBook, Version
 
 HOUR = timedelta(hours=1)
 SECONDS_AN_HOUR = Decimal(3600)
@@ -170,11 +170,12 @@ def due(
     shorter than `minimum_seconds` pays the minimum on its last part."""
     lines: dict[tuple[str, datetime], Line] = {}
     horizon = until.replace(minute=0, second=0, microsecond=0)
+    changes = book.changes()
     for interval in intervals(facts):
         end = interval.end if interval.end is not None else horizon
         if end <= interval.start:
             continue
-        cuts = _cuts(interval.start, end, book.changes())
+        cuts = _cuts(interval.start, end, changes)
         short = Decimal(0)
         if interval.end is not None and minimum_seconds:
             short = max(Decimal(0), Decimal(minimum_seconds) - _seconds(interval.start, interval.end))
@@ -186,7 +187,9 @@ def due(
                     version is None or version.price("image", resource.region, item, own=own) is None
                 ):
                     continue  # an image without a price of its own adds nothing
-                lines[(component, a)] = _line(resource, component, price_kind, item, own, a, b, seconds, book, currency)
+                lines[(component, a)] = _line(
+                    resource, component, price_kind, item, own, a, b, seconds, version, currency
+                )
     return lines
 
 
@@ -199,10 +202,9 @@ def _line(
     start: datetime,
     end: datetime,
     seconds: Decimal,
-    book: PriceBook,
+    version: Version | None,
     currency: str,
 ) -> Line:
-    version = book.in_force(start)
     price = version.price(price_kind, resource.region, item, own=own) if version else None
     if price_kind in ("volume", "snapshot"):
         unit, quantity = "GB-Months", Decimal(resource.size_gb) * seconds / SECONDS_AN_HOUR / HOURS_A_MONTH
