@@ -125,9 +125,11 @@ async def test_a_block_refuses_launches_within_seconds_and_an_unblock_allows_the
         t0 = datetime.now(UTC)
         blocked = budget(True, PROJECT_WIDE, at=t0)
         await publish(bus, blocked)
+        # Once the block is in force (and only then: a launch tried earlier would be taken), the launch is refused.
         await eventually(
-            lambda: client.post("/v1/instances", headers=OWNER, json=plain(cloud)), refused_by_budget, within=5.0
+            lambda: client.get("/v1/launch-blocks", headers=OWNER), lambda r: bool(r.json()["items"]), within=5.0
         )
+        assert refused_by_budget(await client.post("/v1/instances", headers=OWNER, json=plain(cloud)))
         # Nothing of a refused launch is recorded, nor announced.
         assert await rows(database_url, "SELECT id FROM instances WHERE project_id = 'alpha'") == []
         assert (
