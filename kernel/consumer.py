@@ -28,7 +28,7 @@ from tenacity import wait_exponential
 
 from kernel import correlation
 from kernel.errors import ValidationFailed
-from kernel.events import Envelope
+from kernel.events import Envelope, EventPayload, parse_payload
 from kernel.events.envelope import UnknownEventType
 from kernel.metrics import EVENTS_CONSUMED
 from kernel.retry import pause_after
@@ -36,7 +36,7 @@ from kernel.unit_of_work import Transaction
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchHandler", "EventConsumer", "Handler", "PermanentFailure", "Receiving"]
+__all__ = ["BatchHandler", "EventConsumer", "Handler", "PermanentFailure", "Receiving", "payload_of"]
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -59,6 +59,18 @@ class Receiving(Protocol[R_co]):
 
 class PermanentFailure(Exception):
     """The event can never be handled; retrying is pointless."""
+
+
+def payload_of(envelope: Envelope) -> EventPayload | None:
+    """The envelope's payload as its schema, or None when it is a newer version than this service knows (nothing in
+    a consumer depends on what it cannot read). A payload that does not match its schema would fail the same way on
+    every redelivery: it is dead-lettered at once, for an operator to look at."""
+    try:
+        return parse_payload(envelope)
+    except UnknownEventType:
+        return None
+    except ValidationError as exc:
+        raise PermanentFailure(f"{envelope.routing_key} {envelope.id} does not match its schema") from exc
 
 
 class EventConsumer(Generic[R]):

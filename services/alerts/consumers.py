@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
-from kernel.consumer import PermanentFailure
+from kernel.consumer import payload_of
 from kernel.events import (
     BudgetThresholdCrossed,
     Envelope,
@@ -16,9 +14,7 @@ from kernel.events import (
     InstanceTerminated,
     MetricsSampled,
     TemplateVersionCreated,
-    parse_payload,
 )
-from kernel.events.envelope import UnknownEventType
 from kernel.unit_of_work import Transaction, caused_by
 from services.alerts.firing import handlers
 from services.alerts.rules.domain import Instance
@@ -44,13 +40,9 @@ BINDINGS = (
 
 
 async def on_event(tx: Transaction[Repositories], envelope: Envelope) -> None:
-    try:
-        payload = parse_payload(envelope)
-    except UnknownEventType:
-        return  # a newer version than this service knows: nothing here depends on it
-    except ValidationError as exc:
-        # Redelivery would fail the same way: dead-lettered at once, for an operator to look at.
-        raise PermanentFailure(f"{envelope.routing_key} {envelope.id} does not match its schema") from exc
+    payload = payload_of(envelope)
+    if payload is None:
+        return
     origin = caused_by(envelope)
     if isinstance(payload, MetricsSampled):
         await handlers.on_samples(tx, envelope.project_id, payload.samples, origin)

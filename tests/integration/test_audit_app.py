@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,19 +60,28 @@ def audit_stack() -> Iterator[Stack]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def audit_settings(audit_stack: Stack) -> Iterator[AuditSettings]:
+@contextmanager
+def settings_on(stack: Stack, **changes: Any) -> Iterator[AuditSettings]:
+    """The audit's settings on a database of its own in `stack`, dropped afterwards; `changes` are the audit's own."""
     name = f"audit_{uuid.uuid4().hex[:12]}"
-    audit_stack.postgres.create_database(name)
+    stack.postgres.create_database(name)
     kernel = KernelSettings(
         env="test",
-        database_url=SecretStr(audit_stack.postgres.admin_url(name)),
-        amqp_url=SecretStr(audit_stack.rabbit.url),
+        database_url=SecretStr(stack.postgres.admin_url(name)),
+        amqp_url=SecretStr(stack.rabbit.url),
         bus_prefix=f"t{uuid.uuid4().hex[:10]}",
         internal_key=SecretStr(INTERNAL_KEY),
     )
-    yield AuditSettings(kernel=kernel)
-    audit_stack.postgres.drop_database(name)
+    try:
+        yield AuditSettings(kernel=kernel, **changes)
+    finally:
+        stack.postgres.drop_database(name)
+
+
+@pytest.fixture
+def audit_settings(audit_stack: Stack) -> Iterator[AuditSettings]:
+    with settings_on(audit_stack) as settings:
+        yield settings
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,56 +19,35 @@ from pydantic import SecretStr
 from kernel.audit_trail import Digest, generate_private_key, load_public_key, verify_digest_signature, verify_export
 from kernel.bus import Bus
 from kernel.events import ApiCalled, new_event
-from kernel.settings import KernelSettings
 from services.audit import handlers
-from services.audit.app import create_app
 from services.audit.settings import AuditSettings
-from tests.conftest import INTERNAL_KEY
-from tests.integration.test_audit_app import Stack, audit_stack, event, publish, wait_for_count
+from tests.integration.test_audit_app import (
+    Stack,
+    app,
+    audit_stack,
+    client,
+    event,
+    publish,
+    publisher,
+    settings_on,
+    wait_for_count,
+)
 from tests.signing import identity_headers
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["audit_stack"]  # the module's PostgreSQL and RabbitMQ, shared with test_audit_app's fixture
+__all__ = ["app", "audit_stack", "client", "publisher"]  # the fixtures of test_audit_app, its stack and its app
 
 ADMIN = identity_headers("p1", admin=True)
 P1 = identity_headers("p1")
 
 
 @pytest.fixture
-def settings(audit_stack: Stack) -> Iterator[AuditSettings]:
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    audit_stack.postgres.create_database(name)
-    kernel = KernelSettings(
-        env="test",
-        database_url=SecretStr(audit_stack.postgres.admin_url(name)),
-        amqp_url=SecretStr(audit_stack.rabbit.url),
-        bus_prefix=f"t{uuid.uuid4().hex[:10]}",
-        internal_key=SecretStr(INTERNAL_KEY),
-    )
-    yield AuditSettings(kernel=kernel, signing_key=SecretStr(generate_private_key()), digest_interval_seconds=0.2)
-    audit_stack.postgres.drop_database(name)
-
-
-@pytest.fixture
-async def app(settings: AuditSettings) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
-        yield client
-
-
-@pytest.fixture
-async def publisher(settings: AuditSettings, app: FastAPI) -> AsyncIterator[Bus]:
-    bus = Bus(settings.kernel.amqp_url.get_secret_value(), prefix=settings.kernel.bus_prefix, service="test-pub")
-    await bus.connect()
-    yield bus
-    await bus.close()
+def audit_settings(audit_stack: Stack) -> Iterator[AuditSettings]:
+    """Digests signed every 0.2 s with a key of the test's."""
+    signing = {"signing_key": SecretStr(generate_private_key()), "digest_interval_seconds": 0.2}
+    with settings_on(audit_stack, **signing) as settings:
+        yield settings
 
 
 async def digest_covering(client: httpx.AsyncClient, seq: int) -> dict[str, Any]:
@@ -125,7 +103,7 @@ async def test_digests_and_export_are_for_platform_admins(client: httpx.AsyncCli
 
 
 async def test_retention_removes_up_to_a_digest_and_the_trail_still_verifies(
-    app: FastAPI, client: httpx.AsyncClient, publisher: Bus, settings: AuditSettings
+    app: FastAPI, client: httpx.AsyncClient, publisher: Bus, audit_settings: AuditSettings
 ) -> None:
     await publish(publisher, *(event(n) for n in range(1, 5)))
     await wait_for_count(client, 4)
@@ -147,7 +125,7 @@ async def test_retention_removes_up_to_a_digest_and_the_trail_still_verifies(
     assert report.findings == [] and report.anchored
 
     # Outside the retention job the trail stays append-only.
-    conn = await asyncpg.connect(settings.kernel.database_url.get_secret_value())
+    conn = await asyncpg.connect(audit_settings.kernel.database_url.get_secret_value())
     try:
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("DELETE FROM audit.events")

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-from kernel.consumer import PermanentFailure
+from kernel.consumer import payload_of
 from kernel.events import BudgetLaunchesBlocked, BudgetLaunchesUnblocked, Envelope
-from kernel.events.envelope import UnknownEventType, parse_payload
 from kernel.unit_of_work import Transaction
 from services.provisioner.blocks import handlers
 from services.provisioner.blocks.handlers import BlockStore
@@ -19,11 +16,8 @@ BINDINGS = ("budget.launches_blocked.*", "budget.launches_unblocked.*")
 
 
 async def on_budget_event(tx: Transaction[BlockStore], envelope: Envelope) -> None:
-    try:
-        payload = parse_payload(envelope)
-    except UnknownEventType:
+    payload = payload_of(envelope)
+    if payload is None:
         return
-    except ValidationError as exc:
-        raise PermanentFailure(f"{envelope.routing_key} {envelope.id} does not match its schema") from exc
     if isinstance(payload, BudgetLaunchesBlocked | BudgetLaunchesUnblocked):
         await handlers.learn(tx, envelope, payload)
