@@ -17,41 +17,27 @@ from kernel.bus import Bus
 from kernel.events import InstanceRequested, InstanceRunning, InstanceStopped
 from kernel.identity import Role
 from kernel.settings import KernelSettings
-from services.billing.app import create_app
 from services.billing.budgets.domain import PROTECTED_TAG as PROTECTED
-from services.billing.settings import BillingSettings
 from tests.integration.failover_world import Caught, listen
-from tests.integration.test_billing_service import PROJECT, a_priced_cloud, event, send, until
+from tests.integration.test_billing_service import (
+    PROJECT,
+    a_priced_cloud,
+    app,
+    bus,
+    client,
+    event,
+    inbox_count,
+    send,
+    until,
+)
 from tests.signing import identity_headers
 
 pytestmark = pytest.mark.integration
 
-OWNER = identity_headers(PROJECT)
+__all__ = ["app", "bus", "client"]  # the billing app's fixtures, shared with test_billing_service
+
 VIEWER = identity_headers(PROJECT, Role.VIEWER)
 STRANGER = identity_headers("p-other")
-
-
-@pytest.fixture
-async def app(kernel_settings: KernelSettings) -> AsyncIterator[FastAPI]:
-    app = create_app(BillingSettings(kernel=kernel_settings, rating_interval_seconds=0.2))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://billing", headers=OWNER
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def bus(kernel_settings: KernelSettings, app: FastAPI) -> AsyncIterator[Bus]:
-    bus = Bus(kernel_settings.amqp_url.get_secret_value(), prefix=kernel_settings.bus_prefix, service="test")
-    await bus.connect()
-    yield bus
-    await bus.close()
 
 
 @pytest.fixture
@@ -105,7 +91,7 @@ async def test_a_bad_budget_is_refused_naming_the_field(
 
 
 async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unblocks(
-    client: httpx.AsyncClient, bus: Bus, caught: Caught
+    client: httpx.AsyncClient, bus: Bus, caught: Caught, database_url: str
 ) -> None:
     made = await client.post("/v1/budgets", json=BUDGET)
     assert made.status_code == 201, made.text
@@ -136,7 +122,14 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
         )
         envelopes += [event(requested, began), event(running, began)]
     stopped = InstanceStopped(instance_id="i-b1", cloud_id="sim-b", provider_id="i-b1")
+    handled = await inbox_count(database_url)
     await send(bus, envelopes)
+
+    async def all_running() -> bool:
+        return await inbox_count(database_url) >= handled + len(envelopes)
+
+    # The stop crosses the budget; the servers running then are those stopped, so billing knows them first.
+    await until(all_running)
     await send(bus, [event(stopped, now - timedelta(seconds=1))])
 
     async def blocked() -> bool:
