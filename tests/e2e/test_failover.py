@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from kernel.bus import Bus
 from kernel.events import InstanceFailed, new_event
 from tests.e2e.console_kit import CONSOLE, add_members
-from tests.e2e.platform import TOKEN, Platform, wait_for_state
+from tests.e2e.platform import TOKEN, Platform, eventually, wait_for_state
 from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
 from tests.e2e.test_console_browser import Visit, browser
@@ -166,8 +166,9 @@ async def test_a_zone_outage_trips_the_breaker_instead_of_replacing_every_server
         cloud = added.json()["id"]
         body = {
             "name": tag, "target": {"kind": "tag", "key": "app", "value": tag}, "grace_seconds": 0,
-            "action": "replace", "breaker": {"max_unhealthy_percent": 30},
+            "action": "replace", "breaker": {"max_unhealthy_percent": 25},
         }  # fmt: skip
+        # 25 %: the second failure trips it whether or not the first one's replacement is counted yet (2 of 6, 2 of 7).
         policy = (await admin.post("/v1/health-policies", json=body)).json()
         launch = {"cloud_id": cloud, "image_id": "img-debian-12", "flavor_id": "sim.small", "tags": {"app": tag}}
         zones: dict[str, list[str]] = {"sim-1a": [], "sim-1b": []}
@@ -196,8 +197,14 @@ async def test_a_zone_outage_trips_the_breaker_instead_of_replacing_every_server
         assert shown["breaker"]["open"] is True, shown
         # One replaced before the breaker tripped; the others held, not replaced into the dead zone.
         assert sorted(i["remediation"] or "held" for i in failed) == ["held", "held", "replace"], failed
-        launched = (await admin.get("/v1/instances", params={"cloud_id": cloud, "limit": 100})).json()["items"]
-        by_failover = [i for i in launched if (i.get("requested_by") or "").startswith("failover:")]
+
+        async def replacements() -> list[dict[str, Any]] | None:
+            # The provisioner takes the replace command off the bus in its own time: wait until it has.
+            launched = (await admin.get("/v1/instances", params={"cloud_id": cloud, "limit": 100})).json()["items"]
+            found = [i for i in launched if (i.get("requested_by") or "").startswith("failover:")]
+            return found or None
+
+        by_failover = await eventually(replacements, within=30, what="the replacement's launch")
         assert len(by_failover) == 1, by_failover
         items = (await admin.get("/v1/instance-health", params={"policy_id": policy["id"]})).json()["items"]
         assert {i["instance_id"]: i["health"] for i in items if i["instance_id"] in zones["sim-1b"]} == dict.fromkeys(
