@@ -246,7 +246,13 @@ async def test_a_hook_that_times_out_follows_its_default(client: httpx.AsyncClie
     await eventually(both_waited, what="members waiting in the launching hook")
     # Nobody answers: after its timeout each enters service (CONTINUE).
     await eventually(lambda: running(client, gid, 2), what="the launching hook timed out")
-    completed = [e for e in cloud.scaling if e.type == "scaling.hook_completed"]
+
+    async def both_completed() -> list[Any] | None:
+        # The events leave through the outbox, so they may reach the bus after the members read as running.
+        done = [e for e in cloud.scaling if e.type == "scaling.hook_completed"]
+        return done if len(done) == 2 else None
+
+    completed = await eventually(both_completed, what="both hooks reported completed")
     assert {(e.payload["result"], e.payload["timed_out"]) for e in completed} == {("CONTINUE", True)}
     # A scale-in waits in the terminating hook until it is answered.
     assert (await client.patch(f"/v1/scaling-groups/{gid}", json={"desired": 1}, headers=P1)).status_code == 200
