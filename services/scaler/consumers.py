@@ -78,7 +78,9 @@ def batch_handler(tuning: decisions.Tuning) -> BatchHandler[Repositories]:
             elif envelope.type.startswith("cluster."):
                 await on_cluster_event(tx, envelope.project_id, parse_payload(envelope))
             elif envelope.type in _MEMBER_EVENTS:
-                await on_instance_event(tx, envelope.project_id, parse_payload(envelope), now, tuning)
+                await on_instance_event(
+                    tx, envelope.project_id, parse_payload(envelope), envelope.occurred_at, now, tuning
+                )
         for project_id, batches in sampled.items():
             await decisions.on_metrics(tx, project_id, batches, now, known, tuning)
 

@@ -36,9 +36,10 @@ async def _locked(tx: ScalerTransaction, group_id: str, project_id: str) -> tupl
 
 
 async def on_instance_event(
-    tx: ScalerTransaction, project_id: str, event: EventPayload, now: datetime, tuning: Tuning
+    tx: ScalerTransaction, project_id: str, event: EventPayload, occurred_at: datetime, now: datetime, tuning: Tuning
 ) -> None:
-    """Follow a member through its lifecycle (a new member is learnt from its group tag in `instance.requested`)."""
+    """Follow a member through its lifecycle (a new member is learnt from its group tag in `instance.requested`);
+    `occurred_at` is when the event happened, `now` when it is handled."""
     if isinstance(event, CommandRefused):
         instance_id = event.subject_id
         if not event.requested_by.startswith("scaler:") or instance_id is None:
@@ -64,7 +65,11 @@ async def on_instance_event(
     now = max(now, datetime.now(UTC))
     # The member as the group's lock found it (the event may race the group's own change of it).
     member = next((m for m in members if m.instance_id == instance_id), None)
+    if member is not None and _overtaken(member, event, occurred_at):
+        return
     after = _follow(out, member, event, now, tuning)
+    if after is not None and after is not member and isinstance(event, _STATE_EVENTS):
+        after = replace(after, state_at=occurred_at)
     if after is not member:
         members = [m for m in members if m.instance_id != instance_id]
         if after is None:
@@ -74,6 +79,17 @@ async def on_instance_event(
             out.members.append(after)
     act(out, members, now)
     await write(tx, [out])
+
+
+# The events that move a member between launching, running and error; they may overtake one another on the bus (two
+# relays, a redelivery), and only the newest tells the member's state. Requested, terminated, quarantined and refused
+# are each the first or last word on a member and are never out of date.
+_STATE_EVENTS = (InstanceLaunched, InstanceRunning, InstanceFailed, InstanceStopped)
+
+
+def _overtaken(member: Member, event: EventPayload, occurred_at: datetime) -> bool:
+    """True when `event` happened before the event that told the member's current state."""
+    return isinstance(event, _STATE_EVENTS) and member.state_at is not None and occurred_at < member.state_at
 
 
 def _follow(out: Outcome, member: Member | None, event: EventPayload, now: datetime, tuning: Tuning) -> Member | None:

@@ -110,6 +110,8 @@ class Member:
     # The hook the member waits in, when it waits in one, and when that hook times out.
     hook: str | None = None
     hook_deadline: datetime | None = None
+    # When the lifecycle event that told the member's state happened: an older one delivered late is ignored.
+    state_at: datetime | None = None
 
     @property
     def live(self) -> bool:

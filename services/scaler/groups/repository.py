@@ -24,7 +24,7 @@ _GROUP = (
 )
 _MEMBER = (
     "instance_id, group_id, project_id, state, created_at, zone, template_version, running_since, protected, hook,"
-    " hook_deadline"
+    " hook_deadline, state_at"
 )
 # What a new group's row is given (the times and charted_at take their defaults), and what is read of one.
 _INSERTED = _GROUP.replace(" created_at, updated_at,", "")
@@ -273,9 +273,9 @@ class MemberRepository:
         if not members:
             return
         await self._conn.executemany(
-            f"INSERT INTO members ({_MEMBER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            f"INSERT INTO members ({_MEMBER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             " ON CONFLICT (instance_id) DO UPDATE SET state = $4, zone = $6, template_version = $7,"
-            " running_since = $8, protected = $9, hook = $10, hook_deadline = $11",
+            " running_since = $8, protected = $9, hook = $10, hook_deadline = $11, state_at = $12",
             [
                 (
                     m.instance_id,
@@ -289,6 +289,7 @@ class MemberRepository:
                     m.protected,
                     m.hook,
                     m.hook_deadline,
+                    m.state_at,
                 )
                 for m in members
             ],
