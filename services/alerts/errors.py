@@ -21,6 +21,14 @@ def silence_not_found(silence_id: str) -> NotFound:
     return NotFound(f"No silence {silence_id} in this project.")
 
 
+def channel_in_use(channel: str, rules: list[str], total: int) -> Conflict:
+    more = f" and {total - len(rules)} more" if total > len(rules) else ""
+    return Conflict(
+        f"The notification channel {channel} is used by the alert rules {', '.join(rules)}{more}: take it out of "
+        "them (or delete them) first."
+    )
+
+
 def name_taken(what: str, name: str) -> Conflict:
     return Conflict(f"The project already has {what} named {name}.")
 
@@ -41,6 +49,7 @@ def unknown_channels(missing: list[str]) -> ValidationFailed:
 
 __all__ = [
     "alert_not_found",
+    "channel_in_use",
     "channel_not_found",
     "name_taken",
     "rule_not_found",

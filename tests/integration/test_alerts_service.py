@@ -377,6 +377,33 @@ async def test_bad_input_is_refused_naming_the_field(client: httpx.AsyncClient, 
     assert no_channel.status_code == 422 and no_channel.json()["errors"][0]["location"] == "body.channel_ids"
 
 
+async def test_a_channel_rules_send_to_is_kept_until_they_no_longer_do(
+    client: httpx.AsyncClient, bus: tuple[Bus, Caught]
+) -> None:
+    made = await client.post("/v1/channels", json={"kind": "console", "name": f"c-{uuid.uuid4().hex[:6]}"})
+    assert made.status_code == 201, made.text
+    channel = made.json()["id"]
+    first = await rule(client, kind="budget", name="budget-a", channel_ids=[channel])
+    await rule(client, kind="budget", name="budget-b", channel_ids=[channel])
+    kept = await client.delete(f"/v1/channels/{channel}")
+    assert kept.status_code == 409 and kept.headers["content-type"].startswith("application/problem+json")
+    assert "budget-a, budget-b" in kept.json()["detail"]
+    assert (await client.get(f"/v1/channels/{channel}")).status_code == 200
+    # Another project's caller cannot learn of the channel, nor of the rules that use it.
+    assert (await client.delete(f"/v1/channels/{channel}", headers=identity_headers("p-other"))).status_code == 404
+    assert (await client.delete(f"/v1/alert-rules/{first['id']}")).status_code == 204
+    second = await _rule_id(client, "budget-b")
+    moved = await client.put(f"/v1/alert-rules/{second}", json={"name": "budget-b", "kind": "budget"})
+    assert moved.status_code == 200 and moved.json()["channel_ids"] == [], moved.text
+    assert (await client.delete(f"/v1/channels/{channel}")).status_code == 204
+    assert (await client.get(f"/v1/channels/{channel}")).status_code == 404
+
+
+async def _rule_id(client: httpx.AsyncClient, name: str) -> str:
+    found = (await client.get("/v1/alert-rules", params={"name": name})).json()["items"]
+    return str(found[0]["id"])
+
+
 async def test_another_project_and_a_viewer(client: httpx.AsyncClient, bus: tuple[Bus, Caught]) -> None:
     from kernel.identity import Role
 

@@ -103,7 +103,14 @@ async def get_channel(request: Request, channel_id: str, caller: Reader) -> Resp
     return answer(channel_out(await handlers.get(uow_of(request), caller.project_id, channel_id)))
 
 
-@routes.delete("/channels/{channel_id}", None, "Delete a notification channel", status=204, problems=(403, 404))
+@routes.delete(
+    "/channels/{channel_id}",
+    None,
+    "Delete a notification channel",
+    status=204,
+    problems=(403, 404, 409),
+    description="409 while alert rules send to it.",
+)
 async def delete_channel(request: Request, channel_id: str, caller: Operator) -> Response:
     await handlers.delete(uow_of(request), caller.project_id, channel_id)
     return Response(status_code=204)

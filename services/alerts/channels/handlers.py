@@ -14,7 +14,7 @@ from services.alerts.channels.domain import Channel, ChannelKind, Delivery, new_
 from services.alerts.channels.notifier import secret_record_id
 from services.alerts.channels.reach import check_url
 from services.alerts.channels.repository import ChannelFilter, DeliveryFilter
-from services.alerts.errors import channel_not_found, name_taken
+from services.alerts.errors import channel_in_use, channel_not_found, name_taken
 from services.alerts.unit_of_work import AlertsUnitOfWork
 
 
@@ -69,9 +69,13 @@ async def page(uow: AlertsUnitOfWork, flt: ChannelFilter, request: PageRequest) 
 
 async def delete(uow: AlertsUnitOfWork, project_id: str, channel_id: str) -> None:
     async with uow.transaction() as tx:
-        channel = await tx.repos.channels.get(project_id, channel_id)
+        channel = await tx.repos.channels.get(project_id, channel_id, lock=True)
         if channel is None:
             raise channel_not_found(channel_id)
+        # A rule left naming a deleted channel would send its alerts nowhere, silently.
+        names, total = await tx.repos.rules.naming_channel(project_id, channel.id)
+        if total:
+            raise channel_in_use(channel.name, names, total)
         await tx.repos.channels.delete(project_id, channel.id)
 
 

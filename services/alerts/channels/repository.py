@@ -118,19 +118,23 @@ class ChannelRepository:
         )
         return row is not None
 
-    async def get(self, project_id: str, channel_id: str) -> Channel | None:
+    async def get(self, project_id: str, channel_id: str, *, lock: bool = False) -> Channel | None:
         key = _key(channel_id)
         if key is None:
             return None
         row = await self._conn.fetchrow(
-            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND project_id = $2", key, project_id
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND project_id = $2{' FOR UPDATE' if lock else ''}",
+            key,
+            project_id,
         )
         return None if row is None else _channel(row)
 
     async def existing(self, project_id: str, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are the project's channels, kept from deletion until the transaction ends (a rule that
+        names them is being written)."""
         keys = [k for k in (_key(i) for i in ids) if k is not None]
         rows = await self._conn.fetch(
-            "SELECT id FROM channels WHERE project_id = $1 AND id = ANY($2::uuid[])", project_id, keys
+            "SELECT id FROM channels WHERE project_id = $1 AND id = ANY($2::uuid[]) FOR SHARE", project_id, keys
         )
         return {str(r["id"]) for r in rows}
 

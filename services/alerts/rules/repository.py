@@ -119,6 +119,17 @@ class RuleRepository:
     async def delete(self, project_id: str, rule_id: str) -> None:
         await self._conn.execute("DELETE FROM rules WHERE id = $1 AND project_id = $2", uuid.UUID(rule_id), project_id)
 
+    async def naming_channel(self, project_id: str, channel_id: str, limit: int = 5) -> tuple[list[str], int]:
+        """The names of up to `limit` of the project's rules that send to the channel, and how many do."""
+        rows = await self._conn.fetch(
+            "SELECT name, count(*) OVER () AS total FROM rules WHERE project_id = $1 AND channel_ids ? $2"
+            " ORDER BY name LIMIT $3",
+            project_id,
+            channel_id,
+            limit,
+        )
+        return [r["name"] for r in rows], (rows[0]["total"] if rows else 0)
+
     async def of_metrics(self, project_id: str, metrics: Iterable[str]) -> list[Rule]:
         """The project's threshold and no-data rules on any of `metrics`."""
         rows = await self._conn.fetch(
