@@ -158,6 +158,9 @@ def launch(
         if dry_run:
             # The servers of one launch are alike: one preview prices them all.
             seen = client.instances.preview(asked[0])
+            if seen.launch_block is not None:
+                block = seen.launch_block
+                cli.display.note(f"budget {block.budget_name} blocks this launch now ({block.reason}): {block.unblock}")
             if seen.monthly is not None and count > 1:
                 cli.display.note(f"{count} servers: {seen.monthly * count} {seen.currency} a month")
             cli.display.record(seen)

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # Also imported from here by the gateway's listings.
 from kernel.pagination import Page as Page
+from services.provisioner.blocks.schemas import LaunchBlockOut
 from services.provisioner.placement.schemas import PlacementOut, PlacementPolicyIn, RequirementsIn
 
 T = TypeVar("T")
@@ -276,6 +277,10 @@ class LaunchPreviewOut(BaseModel):
     monthly: Decimal | None = Field(description="`hourly` x 730 hours")
     price_version: int | None = Field(description="The catalog version priced from (0: the built-in prices)")
     guardrails: GuardrailVerdictOut
+    launch_block: LaunchBlockOut | None = Field(
+        default=None,
+        description="The budget that blocks this launch now: the launch itself would answer 409 `budget_exceeded`",
+    )
     placement: PlacementOut | None = Field(
         default=None, description="How the allocator chose the cloud, for a launch it places (no `cloud_id`)"
     )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from kernel.events import BudgetLaunchesBlocked, BudgetLaunchesUnblocked, BudgetScope, new_event
-from tests.e2e.console_kit import CONSOLE, logged_in
+from tests.e2e.console_kit import CONSOLE, csrf_of, logged_in
 from tests.e2e.platform import Platform, eventually
 from tests.e2e.tenants import user_in
 from tests.e2e.test_cli import SIM, Shell
@@ -76,6 +76,9 @@ async def test_a_budgets_block_refuses_launches_until_it_is_lifted(platform: Pla
         launch = ("instances", "launch", "--cloud", cloud, "--image", "img-debian-12", "--flavor", "sim.small")
         denied = owner(*launch, "--name", "cli", expect=1)
         assert "budget" in denied.err, denied.err
+        previewed = owner(*launch, "--name", "cli", "--dry-run", "-o", "json")
+        assert previewed.json()["launch_block"]["budget_name"] == "monthly"
+        assert "budget monthly blocks this launch now" in previewed.err, previewed.err
         other = await stranger.post("/v1/instances", json={"cloud_id": elsewhere, "name": "y", **machine})
         assert other.status_code == 202, other.text
         [shown] = owner("launch-blocks", "list", "-o", "json").json()
@@ -84,6 +87,10 @@ async def test_a_budgets_block_refuses_launches_until_it_is_lifted(platform: Pla
         async with logged_in(platform, "owner-budgeted@example.com") as browser:
             page = await browser.get(f"{CONSOLE}/instances")
             assert page.status_code == 200 and 'id="launch-blocks"' in page.text and "monthly" in page.text
+            form = await browser.get(f"{CONSOLE}/instances/new", params={"cloud_id": cloud})
+            asked = {"cloud_id": cloud, "name": "console", **machine, "csrf": csrf_of(form.text)}
+            preview = await browser.post(f"{CONSOLE}/instances/preview", data=asked, headers={"HX-Request": "true"})
+            assert preview.status_code == 200 and "Budget monthly blocks this launch now" in preview.text
 
         # The scaler's launches are refused by command: its group backs off.
         body = {

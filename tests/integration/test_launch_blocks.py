@@ -130,6 +130,9 @@ async def test_a_block_refuses_launches_within_seconds_and_an_unblock_allows_the
             lambda: client.get("/v1/launch-blocks", headers=OWNER), lambda r: bool(r.json()["items"]), within=5.0
         )
         assert refused_by_budget(await client.post("/v1/instances", headers=OWNER, json=plain(cloud)))
+        # A dry run says so before anyone tries.
+        seen = ok(await client.post("/v1/instances", headers=OWNER, json={**plain(cloud), "dry_run": True}))
+        assert seen["launch_block"]["budget_id"] == "bud-1" and "Raise" in seen["launch_block"]["unblock"]
         # Nothing of a refused launch is recorded, nor announced.
         assert await rows(database_url, "SELECT id FROM instances WHERE project_id = 'alpha'") == []
         assert (
@@ -160,6 +163,8 @@ async def test_a_block_refuses_launches_within_seconds_and_an_unblock_allows_the
             lambda: client.post("/v1/instances", headers=OWNER, json=plain(cloud)), lambda a: a.status_code == 202
         )
         assert ok(await client.get("/v1/launch-blocks", headers=OWNER))["items"] == []
+        seen = ok(await client.post("/v1/instances", headers=OWNER, json={**plain(cloud), "dry_run": True}))
+        assert seen["launch_block"] is None
         # Last month's block arriving now, with a later clock: the new period's word stands.
         stale = budget(True, PROJECT_WIDE, at=t0 + timedelta(minutes=5), period="2026-11")
         await publish(bus, stale)

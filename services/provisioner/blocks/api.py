@@ -14,7 +14,7 @@ from kernel.http import Routes, page_answer, problem_responses
 from kernel.keyset import PageRequest
 from kernel.listing_query import page_query
 from services.provisioner.blocks import handlers
-from services.provisioner.blocks.domain import LaunchBlock
+from services.provisioner.blocks.answers import block_out
 from services.provisioner.blocks.repository import BlockFilter
 from services.provisioner.blocks.schemas import LaunchBlockOut
 from services.provisioner.schemas import Page
@@ -25,19 +25,6 @@ routes = Routes(router, "launch-blocks")
 
 BlockSort = Literal["blocked_at", "budget_name"]
 BlockPaging = Annotated[PageRequest, Depends(page_query(BlockSort, default_order="desc"))]
-
-
-def block_out(block: LaunchBlock) -> dict[str, object]:
-    return {
-        "budget_id": block.budget_id,
-        "budget_name": block.budget_name,
-        "scope": block.scope(),
-        "period": block.period,
-        "reason": block.reason,
-        "blocked_at": block.changed_at,
-        "unblock": f"Raise the amount of budget {block.budget_name!r} (or remove its block_launches action): "
-        "billing lifts the block and launches are allowed again.",
-    }
 
 
 @routes.get(

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime
 from kernel.authz import Operator, Reader
 from kernel.http import Routes, answer, page_answer, problem_responses
 from kernel.identity import Identity
+from services.provisioner.blocks.answers import block_out
 from services.provisioner.clouds.api import clouds_of
 from services.provisioner.guardrails import handlers as guardrails
 from services.provisioner.guardrails.answers import approval_out, approval_wait
@@ -125,11 +126,13 @@ async def create_instance(request: Request, body: InstanceCreate, caller: Operat
 
 def preview_out(seen: preview.LaunchPreview) -> LaunchPreviewOut:
     verdict = seen.guardrails
-    shown = {f.name: getattr(seen, f.name) for f in fields(seen) if f.name not in ("guardrails", "placement")}
+    apart = ("guardrails", "placement", "blocked_by")
+    shown = {f.name: getattr(seen, f.name) for f in fields(seen) if f.name not in apart}
     return LaunchPreviewOut.model_validate(
         {
             **shown,
             "placement": None if seen.placement is None else placement_out(seen.placement),
+            "launch_block": None if seen.blocked_by is None else block_out(seen.blocked_by),
             "guardrails": {
                 "allowed": verdict.allowed,
                 "quotas": [{**asdict(q), "exceeded": q.exceeded} for q in verdict.quotas],

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from kernel.unit_of_work import UnitOfWork
+from services.provisioner.blocks.domain import LaunchBlock, blocking
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.guardrails import handlers as guardrails
@@ -48,6 +49,8 @@ class LaunchPreview:
     guardrails: Verdict
     # How the allocator chose, for a launch it places.
     placement: Placement | None = None
+    # The budget's block that would refuse the launch now (409 `budget_exceeded`).
+    blocked_by: LaunchBlock | None = None
 
 
 async def preview(
@@ -81,6 +84,8 @@ async def preview(
     )
     cost = guardrails.CostOf(cloud, req.flavor_id, req.image_id)
     verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, cost=cost, now=now)
+    async with uow.reading() as repos:
+        blocks = await repos.launch_blocks.active(req.project_id)
     catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now)
     region = prices.region_of(clouds, cloud)
     # The flavor's price with what the image adds to it.
@@ -99,4 +104,5 @@ async def preview(
         price_version=catalog.number if catalog and price is not None else None,
         guardrails=verdict,
         placement=found,
+        blocked_by=blocking(blocks, tags=req.tags),
     )
