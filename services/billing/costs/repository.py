@@ -3,7 +3,9 @@ summed by what a caller groups them by, or streamed as they are."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,11 +29,42 @@ GROUPS = {
     "region": "region_id",
 }
 
-_INSERT = """INSERT INTO costs (project_id, resource_id, resource_type, resource_name, component, key_start,
-    charge_period_start, charge_period_end, charge_class, service_name, region_id, cloud_id, pricing_unit,
-    pricing_quantity, consumed_quantity, list_unit_price, cost, currency, price_version, tags, cluster_id, template_id,
-    scaling_group_id, rated_at, event_id)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"""
+# The columns of a rated line, with the type of each as an array of a multi-row INSERT (`row_of` gives them in this
+# order). Tags travel as JSON text: asyncpg's COPY wants a binary encoder for jsonb, which the pool does not have.
+_LINE_COLUMNS = (
+    ("project_id", "text"),
+    ("resource_id", "text"),
+    ("resource_type", "text"),
+    ("resource_name", "text"),
+    ("component", "text"),
+    ("key_start", "timestamptz"),
+    ("charge_period_start", "timestamptz"),
+    ("charge_period_end", "timestamptz"),
+    ("charge_class", "text"),
+    ("service_name", "text"),
+    ("region_id", "text"),
+    ("cloud_id", "text"),
+    ("pricing_unit", "text"),
+    ("pricing_quantity", "numeric"),
+    ("consumed_quantity", "numeric"),
+    ("list_unit_price", "numeric"),
+    ("cost", "numeric"),
+    ("currency", "text"),
+    ("price_version", "integer"),
+    ("tags", "text"),
+    ("cluster_id", "text"),
+    ("template_id", "text"),
+    ("scaling_group_id", "text"),
+    ("rated_at", "timestamptz"),
+    ("event_id", "uuid"),
+)
+# One statement for a batch's lines, each column given as one array.
+_INSERT = (
+    f"INSERT INTO costs ({', '.join(name for name, _ in _LINE_COLUMNS)})"
+    f" SELECT {', '.join('tags::jsonb' if name == 'tags' else name for name, _ in _LINE_COLUMNS)}"
+    f" FROM unnest({', '.join(f'${n}::{kind}[]' for n, (_, kind) in enumerate(_LINE_COLUMNS, start=1))})"
+    f" AS t({', '.join(name for name, _ in _LINE_COLUMNS)})"
+)
 
 EXPORT_COLUMNS = (
     "id, project_id, resource_id, resource_type, resource_name, component, charge_period_start, charge_period_end,"
@@ -89,7 +122,7 @@ def row_of(resource: Resource, line: Line, rated_at: datetime, event_id: uuid.UU
         line.cost,
         line.currency,
         line.price_version,
-        dict(resource.tags),
+        json.dumps(resource.tags),
         resource.cluster_id,
         resource.template_id,
         resource.scaling_group_id,
@@ -102,21 +135,26 @@ class CostRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def rated(self, resource_id: str) -> dict[tuple[str, datetime], Rated]:
+    async def rated(self, resource_ids: Sequence[str]) -> dict[str, dict[tuple[str, datetime], Rated]]:
+        """What each resource of `resource_ids` was rated so far, by resource id, then by (component, start)."""
+        found: dict[str, dict[tuple[str, datetime], Rated]] = defaultdict(dict)
         rows = await self._conn.fetch(
-            """SELECT component, key_start, sum(consumed_quantity) AS seconds, sum(pricing_quantity) AS quantity,
-                      sum(cost) AS cost, max(charge_period_end) AS end_, min(currency) AS currency
-               FROM costs WHERE resource_id = $1 GROUP BY component, key_start""",
-            resource_id,
+            """SELECT resource_id, component, key_start, sum(consumed_quantity) AS seconds,
+                      sum(pricing_quantity) AS quantity, sum(cost) AS cost, max(charge_period_end) AS end_,
+                      min(currency) AS currency
+               FROM costs WHERE resource_id = ANY($1::text[]) GROUP BY resource_id, component, key_start""",
+            resource_ids,
         )
-        return {
-            (r["component"], r["key_start"]): Rated(r["seconds"], r["quantity"], r["cost"], r["end_"], r["currency"])
-            for r in rows
-        }
+        for r in rows:
+            found[r["resource_id"]][(r["component"], r["key_start"])] = Rated(
+                r["seconds"], r["quantity"], r["cost"], r["end_"], r["currency"]
+            )
+        return found
 
     async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write lines (`row_of`'s rows) with one statement, however many a batch rated."""
         if rows:
-            await self._conn.executemany(_INSERT, rows)
+            await self._conn.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
 
     async def grouped(
         self, flt: CostFilter, groups: Sequence[str], tag_keys: Sequence[str], offset: int, limit: int

@@ -10,18 +10,25 @@ rated before gets a Correction line (a late event changed its past). Replaying t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
-from services.billing.catalogs.domain import HOURS_A_MONTH, PriceBook, Version
+from services.billing.catalogs.domain import HOURS_A_MONTH, Price, PriceBook, Version, microseconds
 
-HOUR = timedelta(hours=1)
-SECONDS_AN_HOUR = Decimal(3600)
-# Cost lines keep this many digits after the point; sums of them stay exact.
-QUANTUM = Decimal("1e-12")
+# Instants are cut and durations counted in whole microseconds since the epoch (`microseconds`): integers, exact.
+_MICROSECONDS_A_SECOND = 1_000_000
+_HOUR = 3600 * _MICROSECONDS_A_SECOND
+# Cost lines keep this many digits after the point; sums of them stay exact. A quantity or a cost is worked out in
+# whole units of the last place, with one rounding (half to even, as Decimal's quantize), and becomes a Decimal only
+# in the line.
+PLACES = 12
+_UNIT = 10**PLACES
+_MONTH_NUMERATOR, _MONTH_DENOMINATOR = HOURS_A_MONTH.as_integer_ratio()
 # The shortest time a start is billed for, by the cloud's adapter module (EC2: per second after the first minute).
 MINIMUM_SECONDS = {"ec2": 60}
 
@@ -79,19 +86,24 @@ class Resource:
     scaling_group_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
+# Intervals and lines are named tuples rather than dataclasses: rating makes one of each per part of every resource's
+# usage, and a frozen dataclass of a line's twelve fields takes several times as long to make.
+class Interval(NamedTuple):
     start: datetime
     # None: still billed now.
     end: datetime | None
     flavor_id: str | None
 
 
+def _in_order(fact: Fact) -> tuple[datetime, int]:
+    return fact.at, _ORDER[fact.change]
+
+
 def intervals(facts: Iterable[Fact]) -> list[Interval]:
     """The billed intervals of a resource: from each start to the next stop or end; nothing after its end."""
     found: list[Interval] = []
     start: Fact | None = None
-    for fact in sorted(facts, key=lambda f: (f.at, _ORDER[f.change])):
+    for fact in sorted(facts, key=_in_order):
         if fact.change is Change.ON:
             if start is None:
                 start = fact
@@ -106,8 +118,7 @@ def intervals(facts: Iterable[Fact]) -> list[Interval]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One cost line: a part of a resource's usage, or a correction of one."""
 
     key_start: datetime
@@ -124,8 +135,7 @@ class Line:
     correction: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Rated:
+class Rated(NamedTuple):
     """What was already rated under one key: the sums of its lines."""
 
     seconds: Decimal
@@ -133,17 +143,6 @@ class Rated:
     cost: Decimal
     end: datetime
     currency: str
-
-
-def _cuts(start: datetime, end: datetime, changes: Sequence[datetime]) -> list[datetime]:
-    """`start`, every UTC hour and price change strictly inside, and `end`."""
-    points = {start, end}
-    hour = start.replace(minute=0, second=0, microsecond=0) + HOUR
-    while hour < end:
-        points.add(hour)
-        hour += HOUR
-    points.update(c for c in changes if start < c < end)
-    return sorted(points)
 
 
 def _components(resource: Resource, flavor_id: str | None) -> list[tuple[str, str, str, bool]]:
@@ -154,6 +153,20 @@ def _components(resource: Resource, flavor_id: str | None) -> list[tuple[str, st
             parts.append(("image", "image", resource.image_id, True))
         return parts
     return [(resource.kind.value, resource.kind.value, "", False)]
+
+
+# (component, price kind, its price or None) of what a resource pays while one version is in force.
+_Priced = list[tuple[str, str, Price | None]]
+
+
+def _priced(resource: Resource, components: list[tuple[str, str, str, bool]], version: Version | None) -> _Priced:
+    found: _Priced = []
+    for component, price_kind, item, own in components:
+        price = version.price(price_kind, resource.region, item, own=own) if version else None
+        if component == "image" and price is None:
+            continue  # an image without a price of its own adds nothing
+        found.append((component, price_kind, price))
+    return found
 
 
 def due(
@@ -169,67 +182,114 @@ def due(
     last UTC hour by `until` (the hour under way is rated when it ends or the interval closes). A closed interval
     shorter than `minimum_seconds` pays the minimum on its last part."""
     lines: dict[tuple[str, datetime], Line] = {}
-    horizon = until.replace(minute=0, second=0, microsecond=0)
-    changes = book.changes()
+    horizon = microseconds(until) // _HOUR * _HOUR
+    minimum = minimum_seconds * _MICROSECONDS_A_SECOND
+    changes = book.starts
     for interval in intervals(facts):
-        end = interval.end if interval.end is not None else horizon
-        if end <= interval.start:
+        start = microseconds(interval.start)
+        end = horizon if interval.end is None else microseconds(interval.end)
+        if end <= start:
             continue
-        cuts = _cuts(interval.start, end, changes)
-        short = Decimal(0)
-        if interval.end is not None and minimum_seconds:
-            short = max(Decimal(0), Decimal(minimum_seconds) - _seconds(interval.start, interval.end))
-        for n, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
-            seconds = _seconds(a, b) + (short if n == len(cuts) - 2 else 0)
-            version = book.in_force(a)
-            for component, price_kind, item, own in _components(resource, interval.flavor_id):
-                if component == "image" and (
-                    version is None or version.price("image", resource.region, item, own=own) is None
-                ):
-                    continue  # an image without a price of its own adds nothing
-                lines[(component, a)] = _line(
-                    resource, component, price_kind, item, own, a, b, seconds, version, currency
+        end_at = _moment(end) if interval.end is None else interval.end
+        # The part boundaries: every UTC hour and every price change strictly inside, and the interval's ends.
+        hour = start - start % _HOUR + _HOUR
+        first_change = bisect_right(changes, start)
+        changed = first_change < len(changes) and changes[first_change] < end
+        if hour >= end and not changed:
+            cuts, moments = [start, end], [interval.start, end_at]  # within an hour: most runs
+        else:
+            cuts = [start, *range(hour, end, _HOUR)]
+            if changed:
+                cuts = sorted({*cuts, *(c for c in changes[first_change:] if c < end)})
+            cuts.append(end)
+            moments = [interval.start, *map(_moment, cuts[1:-1]), end_at]
+        short = max(0, minimum - (end - start)) if interval.end is not None else 0
+        components = _components(resource, interval.flavor_id)
+        version: Version | None = None
+        priced: _Priced | None = None
+        last = len(cuts) - 2
+        for n in range(last + 1):
+            a = cuts[n]
+            in_force = book.in_force_at(a)
+            if priced is None or in_force is not version:
+                version, priced = in_force, _priced(resource, components, in_force)
+            length, extra = cuts[n + 1] - a, short if n == last else 0
+            for component, price_kind, price in priced:
+                lines[(component, moments[n])] = _line(
+                    resource, component, price_kind, moments[n], moments[n + 1], length, extra, version, price, currency
                 )
     return lines
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _moment(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def _line(
     resource: Resource,
     component: str,
     price_kind: str,
-    item: str,
-    own: bool,
     start: datetime,
     end: datetime,
-    seconds: Decimal,
+    length: int,
+    extra: int,
     version: Version | None,
+    price: Price | None,
     currency: str,
 ) -> Line:
-    price = version.price(price_kind, resource.region, item, own=own) if version else None
+    """The line of a part `length` microseconds long, billed `extra` more to make up a cloud's minimum."""
+    billed = length + extra
     if price_kind in ("volume", "snapshot"):
-        unit, quantity = "GB-Months", Decimal(resource.size_gb) * seconds / SECONDS_AN_HOUR / HOURS_A_MONTH
+        unit = "GB-Months"
+        quantity = _rounded(resource.size_gb * billed * _UNIT * _MONTH_DENOMINATOR, _HOUR * _MONTH_NUMERATOR)
     else:
-        unit, quantity = "Hours", seconds / SECONDS_AN_HOUR
-    quantity = quantity.quantize(QUANTUM)
-    cost = (price.amount * quantity).quantize(QUANTUM) if price else Decimal(0)
+        unit, quantity = "Hours", _rounded(billed * _UNIT, _HOUR)
+    if price is None:
+        cost, unit_price, price_version = Decimal(0), None, None
+    else:
+        numerator, denominator = price.ratio
+        cost, unit_price = _places(_rounded(quantity * numerator, denominator)), price.amount
+        price_version = version.version if version else None
+    # A short run's seconds and what makes up its minimum are summed as Decimals, keeping the places its own had.
+    seconds = _seconds(length) + _seconds(extra) if extra else _seconds(length)
     return Line(
-        key_start=start,
-        component=component,
-        start=start,
-        end=end,
-        seconds=seconds,
-        pricing_unit=unit,
-        pricing_quantity=quantity,
-        unit_price=price.amount if price else None,
-        cost=cost,
-        currency=version.currency if version else currency,
-        price_version=version.version if version and price else None,
+        start,
+        component,
+        start,
+        end,
+        seconds,
+        unit,
+        _places(quantity),
+        unit_price,
+        cost,
+        version.currency if version else currency,
+        price_version,
     )
 
 
-def _seconds(a: datetime, b: datetime) -> Decimal:
-    delta = b - a
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / Decimal(1_000_000)
+def _rounded(numerator: int, denominator: int) -> int:
+    """numerator / denominator (> 0) to a whole number, half to even."""
+    whole, rest = divmod(numerator, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and whole & 1):
+        whole += 1
+    return whole
+
+
+def _places(units: int) -> Decimal:
+    """Whole units of the last place kept, as a Decimal of PLACES places (as quantize gives)."""
+    # Built from text, which is exact however many digits: arithmetic would round to the context's precision.
+    return Decimal(f"{units}E-{PLACES}")
+
+
+_MILLION = Decimal(_MICROSECONDS_A_SECOND)
+
+
+def _seconds(us: int) -> Decimal:
+    whole, fraction = divmod(us, _MICROSECONDS_A_SECOND)
+    return Decimal(whole) if not fraction else Decimal(us) / _MILLION
 
 
 def differences(
@@ -283,6 +343,7 @@ def differences(
 
 __all__ = [
     "MINIMUM_SECONDS",
+    "PLACES",
     "SERVICE_NAMES",
     "Change",
     "Fact",
