@@ -3,7 +3,6 @@ the rule that picks a price; no I/O. Amounts are `Decimal`: never a float."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +75,11 @@ def microseconds(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
 
 
+def moment(us: int) -> datetime:
+    """The instant (UTC) `us` microseconds after the Unix epoch: `microseconds` undone."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
 @dataclass(frozen=True, slots=True)
 class PriceBook:
     """The versions of one account's catalog, in force one after the other."""
@@ -92,16 +96,7 @@ class PriceBook:
     def of(versions: Iterable[Version]) -> PriceBook:
         return PriceBook(tuple(sorted(versions, key=lambda v: (v.effective_from, v.version))))
 
-    def in_force(self, at: datetime) -> Version | None:
-        """The version whose prices hold at `at`: the latest to take effect by then."""
-        return self.in_force_at(microseconds(at))
-
-    def in_force_at(self, us: int) -> Version | None:
-        """`in_force` of an instant given in microseconds since the epoch."""
-        n = bisect_right(self.starts, us)
-        return self.versions[n - 1] if n else None
-
 
 EMPTY = PriceBook(())
 
-__all__ = ["EMPTY", "HOURS_A_MONTH", "Price", "PriceBook", "Version", "microseconds"]
+__all__ = ["EMPTY", "HOURS_A_MONTH", "Price", "PriceBook", "Version", "microseconds", "moment"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from kernel.db import Connection
 from kernel.keyset import Where
-from services.billing.usage.domain import SERVICE_NAMES, Line, Rated, Resource
+from services.billing.usage.domain import SERVICE_NAMES, Correction, Line, Rated, Resource
 
 # What a caller may group by, as SQL over `costs` (a tag key is grouped by `tags->>key`).
 GROUPS = {
@@ -101,7 +101,9 @@ class CostFilter:
         return where
 
 
-def row_of(resource: Resource, line: Line, rated_at: datetime, event_id: uuid.UUID | None) -> tuple[Any, ...]:
+def row_of(
+    resource: Resource, line: Line | Correction, rated_at: datetime, event_id: uuid.UUID | None
+) -> tuple[Any, ...]:
     return (
         resource.project_id,
         resource.id,

@@ -13,12 +13,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from services.billing.catalogs.domain import HOURS_A_MONTH, Price, PriceBook, Version, microseconds
+from services.billing.catalogs.domain import HOURS_A_MONTH, Price, PriceBook, Version, microseconds, moment
 
 # Instants are cut and durations counted in whole microseconds since the epoch (`microseconds`): integers, exact.
 _MICROSECONDS_A_SECOND = 1_000_000
@@ -119,7 +119,46 @@ def intervals(facts: Iterable[Fact]) -> list[Interval]:
 
 
 class Line(NamedTuple):
-    """One cost line: a part of a resource's usage, or a correction of one."""
+    """One cost line: a part of a resource's usage, priced. Its amounts are exact integers (microseconds billed,
+    units of the last place kept), made the Decimals a line is written with (`seconds`, `pricing_quantity`, `cost`)
+    only when it is written: most lines a rating works out are compared, or dropped, as integers."""
+
+    key_start: datetime
+    component: str
+    start: datetime
+    end: datetime
+    # The part's own length, and what it is billed more to make up a cloud's minimum (on a short run's last part).
+    length: int
+    extra: int
+    pricing_unit: str
+    # Units of the last place kept (1e-PLACES).
+    quantity: int
+    unit_price: Decimal | None
+    # None: unpriced (costs 0).
+    cost_units: int | None
+    currency: str
+    price_version: int | None
+
+    @property
+    def correction(self) -> bool:
+        return False
+
+    @property
+    def seconds(self) -> Decimal:
+        # Summed as Decimals, a short run's seconds keep the places its own had.
+        return _seconds(self.length) + _seconds(self.extra) if self.extra else _seconds(self.length)
+
+    @property
+    def pricing_quantity(self) -> Decimal:
+        return _places(self.quantity)
+
+    @property
+    def cost(self) -> Decimal:
+        return Decimal(0) if self.cost_units is None else _places(self.cost_units)
+
+
+class Correction(NamedTuple):
+    """A line that changes what was rated under a key (ChargeClass Correction): what is due now less what was."""
 
     key_start: datetime
     component: str
@@ -132,17 +171,37 @@ class Line(NamedTuple):
     cost: Decimal
     currency: str
     price_version: int | None
-    correction: bool = False
+
+    @property
+    def correction(self) -> bool:
+        return True
 
 
-class Rated(NamedTuple):
-    """What was already rated under one key: the sums of its lines."""
+@dataclass(frozen=True, slots=True)
+class Rated:
+    """What was already rated under one key: the sums of its lines; and the same in a line's integers, which what is
+    due is compared with."""
 
     seconds: Decimal
     pricing_quantity: Decimal
     cost: Decimal
     end: datetime
     currency: str
+    # None: not a whole number of those units (never so for sums of lines rated here), so unlike any line.
+    microseconds: int | None = field(init=False)
+    quantity: int | None = field(init=False)
+    cost_units: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "microseconds", _units(self.seconds, _MICROSECONDS_A_SECOND))
+        object.__setattr__(self, "quantity", _units(self.pricing_quantity, _UNIT))
+        object.__setattr__(self, "cost_units", _units(self.cost, _UNIT))
+
+
+def _units(amount: Decimal, per_one: int) -> int | None:
+    numerator, denominator = amount.as_integer_ratio()
+    whole, rest = divmod(numerator * per_one, denominator)
+    return None if rest else whole
 
 
 def _components(resource: Resource, flavor_id: str | None) -> list[tuple[str, str, str, bool]]:
@@ -190,7 +249,7 @@ def due(
         end = horizon if interval.end is None else microseconds(interval.end)
         if end <= start:
             continue
-        end_at = _moment(end) if interval.end is None else interval.end
+        end_at = moment(end) if interval.end is None else interval.end
         # The part boundaries: every UTC hour and every price change strictly inside, and the interval's ends.
         hour = start - start % _HOUR + _HOUR
         first_change = bisect_right(changes, start)
@@ -202,30 +261,25 @@ def due(
             if changed:
                 cuts = sorted({*cuts, *(c for c in changes[first_change:] if c < end)})
             cuts.append(end)
-            moments = [interval.start, *map(_moment, cuts[1:-1]), end_at]
-        short = max(0, minimum - (end - start)) if interval.end is not None else 0
-        components = _components(resource, interval.flavor_id)
-        version: Version | None = None
-        priced: _Priced | None = None
+            moments = [interval.start, *map(moment, cuts[1:-1]), end_at]
+        short = minimum - (end - start) if interval.end is not None and minimum > end - start else 0
+        # The version in force over each part: the last to take effect by its start (a part never spans a change).
+        following = first_change
+        version = book.versions[following - 1] if following else None
+        priced = _priced(resource, _components(resource, interval.flavor_id), version)
         last = len(cuts) - 2
         for n in range(last + 1):
             a = cuts[n]
-            in_force = book.in_force_at(a)
-            if priced is None or in_force is not version:
-                version, priced = in_force, _priced(resource, components, in_force)
+            if following < len(changes) and changes[following] <= a:
+                following = bisect_right(changes, a, following)
+                version = book.versions[following - 1]
+                priced = _priced(resource, _components(resource, interval.flavor_id), version)
             length, extra = cuts[n + 1] - a, short if n == last else 0
             for component, price_kind, price in priced:
                 lines[(component, moments[n])] = _line(
                     resource, component, price_kind, moments[n], moments[n + 1], length, extra, version, price, currency
                 )
     return lines
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _moment(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _line(
@@ -247,26 +301,24 @@ def _line(
         quantity = _rounded(resource.size_gb * billed * _UNIT * _MONTH_DENOMINATOR, _HOUR * _MONTH_NUMERATOR)
     else:
         unit, quantity = "Hours", _rounded(billed * _UNIT, _HOUR)
+    currency_of = version.currency if version else currency
     if price is None:
-        cost, unit_price, price_version = Decimal(0), None, None
-    else:
-        numerator, denominator = price.ratio
-        cost, unit_price = _places(_rounded(quantity * numerator, denominator)), price.amount
-        price_version = version.version if version else None
-    # A short run's seconds and what makes up its minimum are summed as Decimals, keeping the places its own had.
-    seconds = _seconds(length) + _seconds(extra) if extra else _seconds(length)
+        return Line(start, component, start, end, length, extra, unit, quantity, None, None, currency_of, None)
+    numerator, denominator = price.ratio
+    cost = _rounded(quantity * numerator, denominator)
     return Line(
         start,
         component,
         start,
         end,
-        seconds,
+        length,
+        extra,
         unit,
-        _places(quantity),
-        unit_price,
+        quantity,
+        price.amount,
         cost,
-        version.currency if version else currency,
-        price_version,
+        currency_of,
+        version.version if version else None,
     )
 
 
@@ -294,17 +346,21 @@ def _seconds(us: int) -> Decimal:
 
 def differences(
     due_now: Mapping[tuple[str, datetime], Line], rated: Mapping[tuple[str, datetime], Rated]
-) -> list[Line]:
+) -> list[Line | Correction]:
     """The lines to write so that what is rated under each key becomes what is due: a new key's line as it is, a
     changed key's difference as a Correction (a key no longer due is corrected to nothing)."""
-    out: list[Line] = []
+    out: list[Line | Correction] = []
     for key, line in due_now.items():
         before = rated.get(key)
         if before is None:
             out.append(line)
-        elif (before.cost, before.seconds, before.pricing_quantity) != (line.cost, line.seconds, line.pricing_quantity):
+        elif (before.cost_units, before.microseconds, before.quantity) != (
+            line.cost_units or 0,
+            line.length + line.extra,
+            line.quantity,
+        ):
             out.append(
-                Line(
+                Correction(
                     key_start=line.key_start,
                     component=line.component,
                     start=line.start,
@@ -316,14 +372,13 @@ def differences(
                     cost=line.cost - before.cost,
                     currency=line.currency,
                     price_version=line.price_version,
-                    correction=True,
                 )
             )
     for (component, start), before in rated.items():
         if (component, start) in due_now or not (before.cost or before.seconds or before.pricing_quantity):
             continue
         out.append(
-            Line(
+            Correction(
                 key_start=start,
                 component=component,
                 start=start,
@@ -335,7 +390,6 @@ def differences(
                 cost=-before.cost,
                 currency=before.currency,
                 price_version=None,
-                correction=True,
             )
         )
     return out
@@ -346,6 +400,7 @@ __all__ = [
     "PLACES",
     "SERVICE_NAMES",
     "Change",
+    "Correction",
     "Fact",
     "Interval",
     "Kind",
