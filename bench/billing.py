@@ -1,21 +1,26 @@
-"""Billing: `python -m bench.billing [--resources 20000] [--burst 2000] [--events 200] [--rounds 3]`.
+"""Billing: `python -m bench.billing [--resources 20000] [--rounds 3] [--burst 2000] [--events 200] [--backlog 500]
+[--hours 24]`.
 
 What is counted is a **usage record**: one cost line, that is one resource's usage over one rated part of its billed
 time (one component, such as an instance's compute, within one UTC hour and under one price version) priced and
 turned into a FOCUS row, or the Correction of such a part. A termination of an instance that ran a few minutes makes
-one (two when the run crosses an hour); every record is counted as written, none is assumed.
+one (two when the run crosses an hour); an instance that ran a day makes one a UTC hour. Every record is counted as
+written in the table, none is assumed.
 
-Three figures, side by side in one run:
+Four figures, side by side in one run:
 - the pure rating function (`services.billing.usage.domain`: a resource's facts -> its intervals -> priced hourly
   lines -> the difference with what was rated), in records per second of wall time, on `--resources` instances of
   one run each within an hour; the median of `--rounds` rounds;
-- the stored path, end to end: the billing service as a process (one uvicorn worker, durable PostgreSQL with fsync
-  on) told of `--burst` instances (requested, running) and, once it has handled all of that, sent their
-  terminations at once on the bus; timed from the publishing of the first termination to the commit of the last
-  cost line they caused (read with a 10 ms poll), in records per second. The window holds the bus both ways, the
-  consumer, the rating and the commits; the publishing alone is shown beside it;
+- the stored path, end to end, in records per second: the billing service as a process (one uvicorn worker, durable
+  PostgreSQL with fsync on) told of `--burst` instances (requested, running) and, once it has handled all of that,
+  sent their terminations at once on the bus; timed from the publishing of the first termination until every one
+  is handled (its inbox row commits in the transaction that wrote its lines; a 10 ms poll). The window holds the
+  bus both ways, the consumer, the rating and the commits; the publishing alone is shown beside it;
 - event -> rated usage lag: `--events` terminations published one at a time, each timed from the broker's confirm
-  to its cost line being committed (read with a 2 ms poll of the table).
+  to its cost line being committed (read with a 2 ms poll of the table);
+- the stored path on a backlog, timed the same way: `--backlog` instances that ran `--hours` hours each, all their
+  events (requested, running, terminated) told at once, as when the service catches up after being down; each
+  event brings many records here, where a burst's termination brings one.
 
 Prints one JSON object to stdout and a table to stderr.
 """
@@ -110,7 +115,9 @@ def _instance(iid: str) -> dict[str, Any]:
     return {"instance_id": iid, "cloud_id": CLOUD, "provider_id": iid}
 
 
-async def stored(database_url: str, amqp_url: str, prefix: str, burst: int, events: int) -> dict[str, Any]:
+async def stored(
+    database_url: str, amqp_url: str, prefix: str, burst: int, events: int, backlog: int, hours: int
+) -> dict[str, Any]:
     bus = Bus(amqp_url, prefix=prefix, service="bench-publisher")
     await bus.connect()
     db = await asyncpg.connect(database_url)
@@ -134,16 +141,11 @@ async def stored(database_url: str, amqp_url: str, prefix: str, burst: int, even
         progress(f"telling the service of {len(ids)} running instances")
         await _send(bus, told)
         # The burst's window holds its own events only: what the service was told before is handled first.
-        await _until(lambda: _handled(db), len(told))
+        await _until(lambda: _handled(db, [e.id for e in told]), len(told))
 
         progress(f"a burst of {burst} terminations")
         terminations = _events([InstanceTerminated(**_instance(i)) for i in ids[:burst]], past + timedelta(minutes=5))
-        burst_ids = [e.id for e in terminations]
-        began = time.perf_counter()
-        published = await _send(bus, terminations)
-        await _until(lambda: _rated(db, burst_ids), burst)
-        burst_s = time.perf_counter() - began
-        records = int(await db.fetchval("SELECT count(*) FROM billing.costs WHERE event_id = ANY($1)", burst_ids))
+        burst_result = await _delivered(bus, db, terminations, ids[:burst])
 
         progress(f"{events} terminations one at a time")
         lags = []
@@ -153,23 +155,59 @@ async def stored(database_url: str, amqp_url: str, prefix: str, burst: int, even
             sent = await _send(bus, one)
             await _until(lambda: _rated(db, one_id), 1, poll=0.002)  # noqa: B023 - awaited within the iteration
             lags.append(time.perf_counter() - sent)
+
+        progress(f"a backlog of {backlog} instances' {hours} hours")
+        began_at = datetime.now(UTC) - timedelta(hours=hours + 1)
+        late = [f"d-{n}" for n in range(backlog)]
+        backlog_events = [
+            *_events(
+                [
+                    InstanceRequested(instance_id=i, cloud_id=CLOUD, name=i, image_id="img", flavor_id="sim.small")
+                    for i in late
+                ],
+                began_at,
+            ),
+            *_events(
+                [InstanceRunning(**_instance(i), flavor_id="sim.small", previous_state="x") for i in late], began_at
+            ),
+            *_events([InstanceTerminated(**_instance(i)) for i in late], began_at + timedelta(hours=hours)),
+        ]
+        backlog_result = await _delivered(bus, db, backlog_events, late)
     finally:
         await db.close()
         await bus.close()
     return {
-        "burst": {
-            "terminations": burst,
-            "records": records,
-            "seconds": round(burst_s, 3),
-            "publish_seconds": round(published - began, 3),
-            "records_per_s": round(records / burst_s),
-        },
+        "burst": {"terminations": burst, **burst_result},
         "lag": {"events": len(lags), **latency_percentiles(lags)},
+        "backlog": {"instances": backlog, "hours": hours, **backlog_result},
     }
 
 
-async def _handled(db: asyncpg.Connection) -> int:
-    return int(await db.fetchval("SELECT count(*) FROM billing.inbox"))
+async def _delivered(bus: Bus, db: asyncpg.Connection, envelopes: Sequence[Envelope], ids: list[str]) -> dict[str, Any]:
+    """Publish `envelopes` at once; time from the publishing of the first until every one of them is handled (its
+    inbox row commits with the lines it caused), and count the lines the resources `ids` got meanwhile."""
+    event_ids = [e.id for e in envelopes]
+    before = await _lines_of(db, ids)
+    began = time.perf_counter()
+    published = await _send(bus, envelopes)
+    await _until(lambda: _handled(db, event_ids), len(event_ids))
+    seconds = time.perf_counter() - began
+    records = await _lines_of(db, ids) - before
+    return {
+        "events": len(event_ids),
+        "records": records,
+        "seconds": round(seconds, 3),
+        "publish_seconds": round(published - began, 3),
+        "records_per_s": round(records / seconds),
+    }
+
+
+async def _lines_of(db: asyncpg.Connection, ids: list[str]) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM billing.costs WHERE resource_id = ANY($1)", ids))
+
+
+async def _handled(db: asyncpg.Connection, event_ids: Sequence[uuid.UUID]) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM billing.inbox WHERE event_id = ANY($1)", event_ids))
 
 
 async def _rated(db: asyncpg.Connection, event_ids: Sequence[uuid.UUID]) -> int:
@@ -186,7 +224,7 @@ async def _until(read: Callable[[], Awaitable[int]], count: int, poll: float = 0
         await asyncio.sleep(poll)
 
 
-def measure(resources: int, burst: int, events: int, rounds: int) -> dict[str, Any]:
+def measure(resources: int, burst: int, events: int, rounds: int, backlog: int, hours: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="clanavi-bench-billing-"))
     began = time.perf_counter()
     progress(f"rating {resources} resources with the pure function, {rounds} rounds")
@@ -210,7 +248,9 @@ def measure(resources: int, burst: int, events: int, rounds: int) -> dict[str, A
             process.start()
             try:
                 process.wait_ready()
-                path = asyncio.run(stored(endpoints.database_url, endpoints.amqp_url, prefix, burst, events))
+                path = asyncio.run(
+                    stored(endpoints.database_url, endpoints.amqp_url, prefix, burst, events, backlog, hours)
+                )
             finally:
                 process.stop()
     finally:
@@ -224,10 +264,11 @@ def measure(resources: int, burst: int, events: int, rounds: int) -> dict[str, A
         "method": (
             "pure: due() + differences() on instances with one run of 30 min or less within an hour, the median of "
             "the rounds; stored: the billing service as one process (one uvicorn worker, durable PostgreSQL with "
-            "fsync on), once it handled the instances' requested and running events, a burst of their terminations "
-            "published at once, timed from the publishing of the first to the commit of the last cost line they "
-            "caused (10 ms poll), every line counted; lag: terminations one at a time, each timed from the broker's "
-            "confirm to its line committed (2 ms poll)"
+            "fsync on); a burst: once it handled the instances' requested and running events, their terminations "
+            "published at once, timed from the publishing of the first until all are handled (their inbox rows "
+            "commit with their lines; 10 ms poll), every line counted; lag: terminations one at a time, each timed "
+            "from the broker's confirm to its line committed (2 ms poll); backlog: instances' whole lives (requested, "
+            "running, terminated hours later) published at once, timed and counted as the burst"
         ),
         "pure": pure,
         **path,
@@ -239,16 +280,22 @@ def measure(resources: int, burst: int, events: int, rounds: int) -> dict[str, A
 
 
 def table(result: dict[str, Any]) -> str:
-    pure, burst, lag = result["pure"], result["burst"], result["lag"]
-    stored = f"stored, {burst['terminations']} terminations ({burst['records']} records)"
+    pure, burst, lag, backlog = result["pure"], result["burst"], result["lag"], result["backlog"]
+
+    def stored(label: str, found: dict[str, Any]) -> str:
+        return (
+            f"{label + ' (' + str(found['records']) + ' records)':56}{found['records_per_s']:>12}"
+            f"   {found['events']} events in {found['seconds']} s, published in {found['publish_seconds']} s"
+        )
+
     return "\n".join(
         [
-            f"{'rating':52}{'records/s':>12}",
-            f"{'pure function (' + str(pure['records']) + ' records)':52}{pure['records_per_s']:>12}",
-            f"{stored:52}{burst['records_per_s']:>12}   (publishing alone {burst['publish_seconds']} s"
-            f" of {burst['seconds']} s)",
-            f"{'event -> rated usage':52}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}",
-            f"{'one at a time (' + str(lag['events']) + ')':52}"
+            f"{'rating':56}{'records/s':>12}",
+            f"{'pure function (' + str(pure['records']) + ' records)':56}{pure['records_per_s']:>12}",
+            stored(f"stored, a burst of {burst['terminations']} terminations", burst),
+            stored(f"stored, a backlog of {backlog['instances']} x {backlog['hours']} h", backlog),
+            f"{'event -> rated usage':56}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}",
+            f"{'one at a time (' + str(lag['events']) + ')':56}"
             f"{lag['p50_ms']:>10}{lag['p99_ms']:>10}{lag['max_ms']:>10}",
         ]
     )
@@ -260,9 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=positive, default=3, help="rounds of the pure function, the median shown")
     parser.add_argument("--burst", type=positive, default=2000, help="terminations published at once (2000)")
     parser.add_argument("--events", type=positive, default=200, help="terminations one at a time (200)")
+    parser.add_argument("--backlog", type=positive, default=500, help="instances of the backlog (500)")
+    parser.add_argument("--hours", type=positive, default=24, help="hours each instance of the backlog ran (24)")
     args = parser.parse_args(argv)
     exit_on_sigterm()
-    result = measure(args.resources, args.burst, args.events, args.rounds)
+    result = measure(args.resources, args.burst, args.events, args.rounds, args.backlog, args.hours)
     print(json.dumps(result, indent=2))
     print(table(result), file=sys.stderr)
     return 0 if result["lag"]["p99_ms"] <= TARGET_P99_S * 1000 else 1
