@@ -7,7 +7,7 @@ turned into a FOCUS row, or the Correction of such a part. A termination of an i
 one (two when the run crosses an hour); an instance that ran a day makes one a UTC hour. Every record is counted as
 written in the table, none is assumed.
 
-Four figures, side by side in one run:
+Five figures, side by side in one run:
 - the pure rating function (`services.billing.usage.domain`: a resource's facts -> its intervals -> priced hourly
   lines -> the difference with what was rated), in records per second of wall time, on `--resources` instances of
   one run each within an hour; the median of `--rounds` rounds;
@@ -18,9 +18,15 @@ Four figures, side by side in one run:
   bus both ways, the consumer, the rating and the commits; the publishing alone is shown beside it;
 - event -> rated usage lag: `--events` terminations published one at a time, each timed from the broker's confirm
   to its cost line being committed (read with a 2 ms poll of the table);
-- the stored path on a backlog, timed the same way: `--backlog` instances that ran `--hours` hours each, all their
-  events (requested, running, terminated) told at once, as when the service catches up after being down; each
-  event brings many records here, where a burst's termination brings one.
+- the stored path catching up on a backlog: `--backlog` instances that ran `--hours` hours each, all their events
+  (requested, running, terminated) queued on the bus while the service is stopped, as after an outage; the service
+  started again, timed from the start of the transaction that took the first of them (its inbox row's
+  `processed_at`) until every one is handled, in records per second. The publishing and the service's start are
+  outside this window: it is the service's own pace, bus deliveries included. Each event brings many records here,
+  where a burst's termination brings one;
+- the stored path re-rating: one `price_catalog.published` of a new price for the instances' flavor, in force from
+  before all of the above, which re-rates every resource of the account in the transaction that handles it (a
+  Correction line for each part it prices); timed as the burst, from its publishing until its inbox row commits.
 
 Prints one JSON object to stdout and a table to stderr.
 """
@@ -61,7 +67,9 @@ from kernel.events import (
 )
 from services.billing.catalogs.domain import Price, PriceBook, Version
 from services.billing.usage.domain import Change, Fact, Kind, Resource, differences, due
-from services.provisioner.prices.published import builtin_pages
+from services.provisioner.prices.domain import Price as CatalogPrice
+from services.provisioner.prices.domain import PriceKind
+from services.provisioner.prices.published import builtin_pages, pages
 
 PROJECT = "bench"
 CLOUD = "sim-bench"
@@ -116,8 +124,15 @@ def _instance(iid: str) -> dict[str, Any]:
 
 
 async def stored(
-    database_url: str, amqp_url: str, prefix: str, burst: int, events: int, backlog: int, hours: int
+    database_url: str,
+    amqp_url: str,
+    prefix: str,
+    service: ServiceProcess,
+    sizes: tuple[int, int, int, int],
 ) -> dict[str, Any]:
+    """The stored figures, of the billing service running as `service`; `sizes`: the burst's terminations, the
+    terminations sent one at a time, the backlog's instances and the hours each ran."""
+    burst, events, backlog, hours = sizes
     bus = Bus(amqp_url, prefix=prefix, service="bench-publisher")
     await bus.connect()
     db = await asyncpg.connect(database_url)
@@ -172,7 +187,20 @@ async def stored(
             ),
             *_events([InstanceTerminated(**_instance(i)) for i in late], began_at + timedelta(hours=hours)),
         ]
-        backlog_result = await _delivered(bus, db, backlog_events, late)
+        backlog_result = await _caught_up(bus, db, backlog_events, late, service)
+
+        progress("a new price version, in force from before all of that: every part re-rated")
+        (new_prices,) = pages(
+            catalog_id="bench:v1",
+            cloud_id=CLOUD,
+            version=1,
+            effective_from=began_at - timedelta(hours=1),
+            currency="USD",
+            source="bench",
+            prices=[CatalogPrice(PriceKind.FLAVOR, "", "sim.small", Decimal("0.03"))],
+        )
+        (catalog,) = _events([new_prices], datetime.now(UTC))
+        rerated = await _delivered(bus, db, [catalog], [], lines_of=lambda: _lines_caused(db, catalog.id))
     finally:
         await db.close()
         await bus.close()
@@ -180,18 +208,55 @@ async def stored(
         "burst": {"terminations": burst, **burst_result},
         "lag": {"events": len(lags), **latency_percentiles(lags)},
         "backlog": {"instances": backlog, "hours": hours, **backlog_result},
+        "rerating": {"resources": len(ids) + backlog, **rerated},
     }
 
 
-async def _delivered(bus: Bus, db: asyncpg.Connection, envelopes: Sequence[Envelope], ids: list[str]) -> dict[str, Any]:
+async def _delivered(
+    bus: Bus,
+    db: asyncpg.Connection,
+    envelopes: Sequence[Envelope],
+    ids: list[str],
+    lines_of: Callable[[], Awaitable[int]] | None = None,
+) -> dict[str, Any]:
     """Publish `envelopes` at once; time from the publishing of the first until every one of them is handled (its
-    inbox row commits with the lines it caused), and count the lines the resources `ids` got meanwhile."""
+    inbox row commits with the lines it caused), and count the lines the resources `ids` got meanwhile (or what
+    `lines_of` counts)."""
     event_ids = [e.id for e in envelopes]
-    before = await _lines_of(db, ids)
+    count = lines_of or (lambda: _lines_of(db, ids))
+    before = await count()
     began = time.perf_counter()
     published = await _send(bus, envelopes)
     await _until(lambda: _handled(db, event_ids), len(event_ids))
     seconds = time.perf_counter() - began
+    records = await count() - before
+    return {
+        "events": len(event_ids),
+        "records": records,
+        "seconds": round(seconds, 3),
+        "publish_seconds": round(published - began, 3),
+        "records_per_s": round(records / seconds),
+    }
+
+
+async def _caught_up(
+    bus: Bus, db: asyncpg.Connection, envelopes: Sequence[Envelope], ids: list[str], service: ServiceProcess
+) -> dict[str, Any]:
+    """Queue `envelopes` while the service is stopped, start it, and time from the start of the transaction that
+    took the first of them (its inbox row's `processed_at`) until every one is handled; count the lines the
+    resources `ids` got. The service's start and the publishing are outside the window."""
+    event_ids = [e.id for e in envelopes]
+    before = await _lines_of(db, ids)
+    await asyncio.to_thread(service.stop)
+    began = time.perf_counter()
+    published = await _send(bus, envelopes)
+    await asyncio.to_thread(_started, service)
+    await _until(lambda: _handled(db, event_ids), len(event_ids))
+    done = time.time()
+    first = await db.fetchval(
+        "SELECT extract(epoch FROM min(processed_at)) FROM billing.inbox WHERE event_id = ANY($1)", event_ids
+    )
+    seconds = done - float(first)
     records = await _lines_of(db, ids) - before
     return {
         "events": len(event_ids),
@@ -200,6 +265,15 @@ async def _delivered(bus: Bus, db: asyncpg.Connection, envelopes: Sequence[Envel
         "publish_seconds": round(published - began, 3),
         "records_per_s": round(records / seconds),
     }
+
+
+def _started(service: ServiceProcess) -> None:
+    service.start()
+    service.wait_ready()
+
+
+async def _lines_caused(db: asyncpg.Connection, event_id: uuid.UUID) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM billing.costs WHERE event_id = $1", event_id))
 
 
 async def _lines_of(db: asyncpg.Connection, ids: list[str]) -> int:
@@ -248,9 +322,8 @@ def measure(resources: int, burst: int, events: int, rounds: int, backlog: int, 
             process.start()
             try:
                 process.wait_ready()
-                path = asyncio.run(
-                    stored(endpoints.database_url, endpoints.amqp_url, prefix, burst, events, backlog, hours)
-                )
+                sizes = (burst, events, backlog, hours)
+                path = asyncio.run(stored(endpoints.database_url, endpoints.amqp_url, prefix, process, sizes))
             finally:
                 process.stop()
     finally:
@@ -268,7 +341,10 @@ def measure(resources: int, burst: int, events: int, rounds: int, backlog: int, 
             "published at once, timed from the publishing of the first until all are handled (their inbox rows "
             "commit with their lines; 10 ms poll), every line counted; lag: terminations one at a time, each timed "
             "from the broker's confirm to its line committed (2 ms poll); backlog: instances' whole lives (requested, "
-            "running, terminated hours later) published at once, timed and counted as the burst"
+            "running, terminated hours later) queued while the service is stopped, then the service started; timed "
+            "from the start of the transaction that took the first (its inbox row's processed_at) until all are "
+            "handled, every line counted; re-rating: a new price version in force from before all of that, timed as "
+            "the burst"
         ),
         "pure": pure,
         **path,
@@ -280,20 +356,21 @@ def measure(resources: int, burst: int, events: int, rounds: int, backlog: int, 
 
 
 def table(result: dict[str, Any]) -> str:
-    pure, burst, lag, backlog = result["pure"], result["burst"], result["lag"], result["backlog"]
+    pure, burst, lag, backlog, rerating = (result[k] for k in ("pure", "burst", "lag", "backlog", "rerating"))
 
-    def stored(label: str, found: dict[str, Any]) -> str:
+    def row(label: str, found: dict[str, Any]) -> str:
         return (
             f"{label + ' (' + str(found['records']) + ' records)':56}{found['records_per_s']:>12}"
-            f"   {found['events']} events in {found['seconds']} s, published in {found['publish_seconds']} s"
+            f"   {found['events']} events in {found['seconds']} s (published in {found['publish_seconds']} s)"
         )
 
     return "\n".join(
         [
             f"{'rating':56}{'records/s':>12}",
             f"{'pure function (' + str(pure['records']) + ' records)':56}{pure['records_per_s']:>12}",
-            stored(f"stored, a burst of {burst['terminations']} terminations", burst),
-            stored(f"stored, a backlog of {backlog['instances']} x {backlog['hours']} h", backlog),
+            row(f"stored, a burst of {burst['terminations']} terminations", burst),
+            row(f"stored, a backlog of {backlog['instances']} x {backlog['hours']} h", backlog),
+            row(f"stored, re-rating {rerating['resources']} resources", rerating),
             f"{'event -> rated usage':56}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}",
             f"{'one at a time (' + str(lag['events']) + ')':56}"
             f"{lag['p50_ms']:>10}{lag['p99_ms']:>10}{lag['max_ms']:>10}",
