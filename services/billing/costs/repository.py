@@ -29,42 +29,28 @@ GROUPS = {
     "region": "region_id",
 }
 
-# The columns of a rated line, with the type of each as an array of a multi-row INSERT (`row_of` gives them in this
-# order). Tags travel as JSON text: asyncpg's COPY wants a binary encoder for jsonb, which the pool does not have.
-_LINE_COLUMNS = (
-    ("project_id", "text"),
-    ("resource_id", "text"),
-    ("resource_type", "text"),
-    ("resource_name", "text"),
-    ("component", "text"),
-    ("key_start", "timestamptz"),
-    ("charge_period_start", "timestamptz"),
-    ("charge_period_end", "timestamptz"),
-    ("charge_class", "text"),
-    ("service_name", "text"),
-    ("region_id", "text"),
-    ("cloud_id", "text"),
-    ("pricing_unit", "text"),
-    ("pricing_quantity", "numeric"),
-    ("consumed_quantity", "numeric"),
-    ("list_unit_price", "numeric"),
-    ("cost", "numeric"),
-    ("currency", "text"),
-    ("price_version", "integer"),
-    ("tags", "text"),
-    ("cluster_id", "text"),
-    ("template_id", "text"),
-    ("scaling_group_id", "text"),
-    ("rated_at", "timestamptz"),
-    ("event_id", "uuid"),
-)
-# One statement for a batch's lines, each column given as one array.
-_INSERT = (
-    f"INSERT INTO costs ({', '.join(name for name, _ in _LINE_COLUMNS)})"
-    f" SELECT {', '.join('tags::jsonb' if name == 'tags' else name for name, _ in _LINE_COLUMNS)}"
-    f" FROM unnest({', '.join(f'${n}::{kind}[]' for n, (_, kind) in enumerate(_LINE_COLUMNS, start=1))})"
-    f" AS t({', '.join(name for name, _ in _LINE_COLUMNS)})"
-)
+# A batch's lines in one statement, each column given as one array. What a line is shown under is its resource's
+# (project, names, tags...): given once per resource and joined to its lines, not repeated on each of them (a
+# resource rated after a day of usage has 24). Tags travel as JSON text: asyncpg's COPY, the other way to write
+# many rows at once, wants a binary encoder for jsonb, which the pool does not have.
+_INSERT = """
+    INSERT INTO costs (project_id, resource_id, resource_type, resource_name, component, key_start,
+        charge_period_start, charge_period_end, charge_class, service_name, region_id, cloud_id, pricing_unit,
+        pricing_quantity, consumed_quantity, list_unit_price, cost, currency, price_version, tags, cluster_id,
+        template_id, scaling_group_id, rated_at, event_id)
+    SELECT r.project_id, r.id, r.kind, r.name, l.component, l.key_start, l.start, l.end_, l.class, r.service,
+        r.region, r.cloud_id, l.unit, l.quantity, l.seconds, l.price, l.cost, l.currency, l.version, r.tags::jsonb,
+        r.cluster_id, r.template_id, r.group_id, $26, r.event_id
+    FROM unnest($1::integer[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                $7::text[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], $12::text[], $13::integer[])
+         WITH ORDINALITY AS l(resource, component, key_start, start, end_, class, unit, quantity, seconds, price, cost,
+                              currency, version, n)
+    JOIN unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                $21::text[], $22::text[], $23::text[], $24::text[], $25::uuid[])
+         WITH ORDINALITY AS r(project_id, id, kind, name, service, region, cloud_id, tags, cluster_id, template_id,
+                              group_id, event_id, n)
+      ON r.n = l.resource
+    ORDER BY l.n"""
 
 EXPORT_COLUMNS = (
     "id, project_id, resource_id, resource_type, resource_name, component, charge_period_start, charge_period_end,"
@@ -101,38 +87,6 @@ class CostFilter:
         return where
 
 
-def row_of(
-    resource: Resource, line: Line | Correction, rated_at: datetime, event_id: uuid.UUID | None
-) -> tuple[Any, ...]:
-    return (
-        resource.project_id,
-        resource.id,
-        resource.kind.value,
-        resource.name,
-        line.component,
-        line.key_start,
-        line.start,
-        line.end,
-        "Correction" if line.correction else None,
-        SERVICE_NAMES[resource.kind],
-        resource.region,
-        resource.cloud_id,
-        line.pricing_unit,
-        line.pricing_quantity,
-        line.seconds,
-        line.unit_price,
-        line.cost,
-        line.currency,
-        line.price_version,
-        json.dumps(resource.tags),
-        resource.cluster_id,
-        resource.template_id,
-        resource.scaling_group_id,
-        rated_at,
-        event_id,
-    )
-
-
 class CostRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -153,10 +107,55 @@ class CostRepository:
             )
         return found
 
-    async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Write lines (`row_of`'s rows) with one statement, however many a batch rated."""
-        if rows:
-            await self._conn.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+    async def add(
+        self, rated: Sequence[tuple[Resource, uuid.UUID | None, Sequence[Line | Correction]]], rated_at: datetime
+    ) -> int:
+        """Write the lines of each (resource, the event they were rated for, its lines) with one statement, however
+        many a batch rated; how many were written."""
+        resources: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        for resource, event_id, of_resource in rated:
+            if not of_resource:
+                continue
+            resources.append(
+                (
+                    resource.project_id,
+                    resource.id,
+                    resource.kind.value,
+                    resource.name,
+                    SERVICE_NAMES[resource.kind],
+                    resource.region,
+                    resource.cloud_id,
+                    json.dumps(resource.tags),
+                    resource.cluster_id,
+                    resource.template_id,
+                    resource.scaling_group_id,
+                    event_id,
+                )
+            )
+            n = len(resources)
+            lines.extend(
+                (
+                    n,
+                    line.component,
+                    line.key_start,
+                    line.start,
+                    line.end,
+                    "Correction" if line.correction else None,
+                    line.pricing_unit,
+                    line.pricing_quantity,
+                    line.seconds,
+                    line.unit_price,
+                    line.cost,
+                    line.currency,
+                    line.price_version,
+                )
+                for line in of_resource
+            )
+        if lines:
+            columns = [list(c) for c in zip(*lines, strict=True)] + [list(c) for c in zip(*resources, strict=True)]
+            await self._conn.execute(_INSERT, *columns, rated_at)
+        return len(lines)
 
     async def grouped(
         self, flt: CostFilter, groups: Sequence[str], tag_keys: Sequence[str], offset: int, limit: int
@@ -204,4 +203,4 @@ class CostRepository:
         )
 
 
-__all__ = ["EXPORT_COLUMNS", "GROUPS", "CostFilter", "CostRepository", "row_of"]
+__all__ = ["EXPORT_COLUMNS", "GROUPS", "CostFilter", "CostRepository"]

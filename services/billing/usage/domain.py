@@ -121,7 +121,8 @@ def intervals(facts: Iterable[Fact]) -> list[Interval]:
 class Line(NamedTuple):
     """One cost line: a part of a resource's usage, priced. Its amounts are exact integers (microseconds billed,
     units of the last place kept), made the Decimals a line is written with (`seconds`, `pricing_quantity`, `cost`)
-    only when it is written: most lines a rating works out are compared, or dropped, as integers."""
+    only when it is written or compared with what was rated under its key: a rating works out every part of a
+    resource's usage each time, and writes few of them."""
 
     key_start: datetime
     component: str
@@ -177,31 +178,14 @@ class Correction(NamedTuple):
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Rated:
-    """What was already rated under one key: the sums of its lines; and the same in a line's integers, which what is
-    due is compared with."""
+class Rated(NamedTuple):
+    """What was already rated under one key: the sums of its lines."""
 
     seconds: Decimal
     pricing_quantity: Decimal
     cost: Decimal
     end: datetime
     currency: str
-    # None: not a whole number of those units (never so for sums of lines rated here), so unlike any line.
-    microseconds: int | None = field(init=False)
-    quantity: int | None = field(init=False)
-    cost_units: int | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "microseconds", _units(self.seconds, _MICROSECONDS_A_SECOND))
-        object.__setattr__(self, "quantity", _units(self.pricing_quantity, _UNIT))
-        object.__setattr__(self, "cost_units", _units(self.cost, _UNIT))
-
-
-def _units(amount: Decimal, per_one: int) -> int | None:
-    numerator, denominator = amount.as_integer_ratio()
-    whole, rest = divmod(numerator * per_one, denominator)
-    return None if rest else whole
 
 
 def _components(resource: Resource, flavor_id: str | None) -> list[tuple[str, str, str, bool]]:
@@ -354,22 +338,20 @@ def differences(
         before = rated.get(key)
         if before is None:
             out.append(line)
-        elif (before.cost_units, before.microseconds, before.quantity) != (
-            line.cost_units or 0,
-            line.length + line.extra,
-            line.quantity,
-        ):
+            continue
+        seconds, quantity, cost = line.seconds, line.pricing_quantity, line.cost
+        if (before.cost, before.seconds, before.pricing_quantity) != (cost, seconds, quantity):
             out.append(
                 Correction(
                     key_start=line.key_start,
                     component=line.component,
                     start=line.start,
                     end=line.end,
-                    seconds=line.seconds - before.seconds,
+                    seconds=seconds - before.seconds,
                     pricing_unit=line.pricing_unit,
-                    pricing_quantity=line.pricing_quantity - before.pricing_quantity,
+                    pricing_quantity=quantity - before.pricing_quantity,
                     unit_price=line.unit_price,
-                    cost=line.cost - before.cost,
+                    cost=cost - before.cost,
                     currency=line.currency,
                     price_version=line.price_version,
                 )

@@ -9,13 +9,19 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from kernel.unit_of_work import Transaction
 from services.billing.catalogs.domain import PriceBook
-from services.billing.costs.repository import row_of
 from services.billing.unit_of_work import Repositories
-from services.billing.usage.domain import MINIMUM_SECONDS, differences, due, intervals
+from services.billing.usage.domain import (
+    MINIMUM_SECONDS,
+    Correction,
+    Line,
+    Resource,
+    differences,
+    due,
+    intervals,
+)
 
 
 @dataclass
@@ -49,7 +55,7 @@ async def rate(
     ids = [r.id for r in locked]
     facts = await repos.usage.facts(ids)
     rated = await repos.costs.rated(ids)
-    rows: list[tuple[Any, ...]] = []
+    rated_now: list[tuple[Resource, uuid.UUID | None, list[Line | Correction]]] = []
     billed_now: dict[str, bool] = {}
     for resource in locked:
         book, minimum = await prices.of(repos, resource.cloud_id)
@@ -57,14 +63,13 @@ async def rate(
         lines = differences(due(resource, known, book, until=now, minimum_seconds=minimum), rated.get(resource.id, {}))
         if period is not None:
             lines = [line for line in lines if period[0] <= line.key_start < period[1]]
-        event_id = resources[resource.id]
-        rows.extend(row_of(resource, line, now, event_id) for line in lines)
+        rated_now.append((resource, resources[resource.id], lines))
         spans = intervals(known)
         billed_now[resource.id] = bool(spans) and spans[-1].end is None
-    await repos.costs.add(rows)
+    written = await repos.costs.add(rated_now, now)
     if billed_now:
         await repos.usage.rated(billed_now, now)
-    return len(rows)
+    return written
 
 
 __all__ = ["Prices", "rate"]
