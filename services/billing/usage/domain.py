@@ -188,27 +188,24 @@ class Rated(NamedTuple):
     currency: str
 
 
-def _components(resource: Resource, flavor_id: str | None) -> list[tuple[str, str, str, bool]]:
-    """(component, price kind, item, own item only) of what a resource pays while billed."""
-    if resource.kind is Kind.INSTANCE:
-        parts = [("compute", "flavor", flavor_id or resource.flavor_id or "", True)]
-        if resource.image_id:
-            parts.append(("image", "image", resource.image_id, True))
-        return parts
-    return [(resource.kind.value, resource.kind.value, "", False)]
-
-
 # (component, price kind, its price or None) of what a resource pays while one version is in force.
 _Priced = list[tuple[str, str, Price | None]]
 
 
-def _priced(resource: Resource, components: list[tuple[str, str, str, bool]], version: Version | None) -> _Priced:
-    found: _Priced = []
-    for component, price_kind, item, own in components:
-        price = version.price(price_kind, resource.region, item, own=own) if version else None
-        if component == "image" and price is None:
-            continue  # an image without a price of its own adds nothing
-        found.append((component, price_kind, price))
+def _priced(resource: Resource, flavor_id: str | None, version: Version | None) -> _Priced:
+    """What a resource pays while billed (an instance: its flavor, and its image when the image has a price of its
+    own), each with its price in `version`."""
+    if resource.kind is not Kind.INSTANCE:
+        kind = resource.kind.value
+        return [(kind, kind, version.price(kind, resource.region) if version else None)]
+    flavor = flavor_id or resource.flavor_id or ""
+    found: _Priced = [
+        ("compute", "flavor", version.price("flavor", resource.region, flavor, own=True) if version else None)
+    ]
+    if resource.image_id and version:
+        image = version.price("image", resource.region, resource.image_id, own=True)
+        if image is not None:  # an image without a price of its own adds nothing
+            found.append(("image", "image", image))
     return found
 
 
@@ -238,26 +235,38 @@ def due(
         hour = start - start % _HOUR + _HOUR
         first_change = bisect_right(changes, start)
         changed = first_change < len(changes) and changes[first_change] < end
-        if hour >= end and not changed:
-            cuts, moments = [start, end], [interval.start, end_at]  # within an hour: most runs
-        else:
-            cuts = [start, *range(hour, end, _HOUR)]
-            if changed:
-                cuts = sorted({*cuts, *(c for c in changes[first_change:] if c < end)})
-            cuts.append(end)
-            moments = [interval.start, *map(moment, cuts[1:-1]), end_at]
         short = minimum - (end - start) if interval.end is not None and minimum > end - start else 0
         # The version in force over each part: the last to take effect by its start (a part never spans a change).
         following = first_change
         version = book.versions[following - 1] if following else None
-        priced = _priced(resource, _components(resource, interval.flavor_id), version)
+        priced = _priced(resource, interval.flavor_id, version)
+        if hour >= end and not changed:  # within an hour and one price version: most runs, one part
+            for component, price_kind, price in priced:
+                lines[(component, interval.start)] = _line(
+                    resource,
+                    component,
+                    price_kind,
+                    interval.start,
+                    end_at,
+                    end - start,
+                    short,
+                    version,
+                    price,
+                    currency,
+                )
+            continue
+        cuts = [start, *range(hour, end, _HOUR)]
+        if changed:
+            cuts = sorted({*cuts, *(c for c in changes[first_change:] if c < end)})
+        cuts.append(end)
+        moments = [interval.start, *map(moment, cuts[1:-1]), end_at]
         last = len(cuts) - 2
         for n in range(last + 1):
             a = cuts[n]
             if following < len(changes) and changes[following] <= a:
                 following = bisect_right(changes, a, following)
                 version = book.versions[following - 1]
-                priced = _priced(resource, _components(resource, interval.flavor_id), version)
+                priced = _priced(resource, interval.flavor_id, version)
             length, extra = cuts[n + 1] - a, short if n == last else 0
             for component, price_kind, price in priced:
                 lines[(component, moments[n])] = _line(
