@@ -21,12 +21,18 @@ class Price:
     # The flavor or image id, or the volume type; "": any.
     item: str
     amount: Decimal
-    # `amount` as a fraction in lowest terms: a cost is worked out in whole units of the line's last place from it,
-    # with no rounding but the one that ends it.
-    ratio: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _ratio: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ratio", self.amount.as_integer_ratio())
+    @property
+    def ratio(self) -> tuple[int, int]:
+        """`amount` as a fraction in lowest terms: a cost is worked out from it in whole units of a line's last place,
+        with no rounding but the one that ends it. Worked out once, when first asked: a catalog holds thousands of
+        prices, and a rating uses few."""
+        ratio = self._ratio
+        if ratio is None:
+            ratio = self.amount.as_integer_ratio()
+            object.__setattr__(self, "_ratio", ratio)
+        return ratio
 
 
 @dataclass(frozen=True, slots=True)
