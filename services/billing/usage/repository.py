@@ -37,7 +37,8 @@ def _resource(row: Any) -> Resource:
 
 
 # Rows are locked in the order of their ids, byte by byte as Python orders strings, whichever pass locks them (the
-# consumer, the hourly pass, a re-rating): two transactions never wait on each other's locks in turn.
+# consumer, the hourly pass, a re-rating, a new price version), and pages of them are taken in that order too: two
+# transactions never wait on each other's locks in turn.
 _IN_ORDER = 'ORDER BY id COLLATE "C"'
 
 
@@ -128,7 +129,8 @@ class UsageRepository:
         """The project's resources with a fact before `end` (what a re-rating of a period ending then goes over)."""
         rows = await self._conn.fetch(
             """SELECT id FROM resources r WHERE project_id = $1
-               AND EXISTS (SELECT 1 FROM facts f WHERE f.resource_id = r.id AND f.at < $2) ORDER BY id""",
+               AND EXISTS (SELECT 1 FROM facts f WHERE f.resource_id = r.id AND f.at < $2)"""
+            f" {_IN_ORDER}",
             project_id,
             end,
         )
@@ -138,7 +140,8 @@ class UsageRepository:
         """The account's resources billed at or after `since` (what a price version taking effect then may change)."""
         rows = await self._conn.fetch(
             """SELECT id FROM resources r WHERE cloud_id = $1
-               AND (open OR EXISTS (SELECT 1 FROM facts f WHERE f.resource_id = r.id AND f.at >= $2)) ORDER BY id""",
+               AND (open OR EXISTS (SELECT 1 FROM facts f WHERE f.resource_id = r.id AND f.at >= $2))"""
+            f" {_IN_ORDER}",
             cloud_id,
             since,
         )
