@@ -27,14 +27,20 @@ SCHEMA = "billing"
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    runtime = ServiceRuntime("billing", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    kernel = settings.kernel.model_copy(update={"consumer_prefetch": settings.consumer_prefetch})
+    runtime = ServiceRuntime("billing", kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[Repositories](lambda: runtime.pool, repositories, wrote_events=runtime.wake_relay)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
             await runtime.start_consumer(
-                consumers.BINDINGS, uow, consumers.on_event, handle_many=consumers.on_events, batch_size=200
+                consumers.BINDINGS,
+                uow,
+                consumers.on_event,
+                handle_many=consumers.on_events,
+                concurrency=settings.consumer_transactions,
+                batch_size=settings.consumer_batch,
             )
             runtime.spawn(rate_hours_forever(uow, settings.rating_interval_seconds), name="hourly-rating")
             yield

@@ -96,6 +96,28 @@ def test_volumes_are_priced_per_gb_month() -> None:
     )
 
 
+def test_amounts_are_what_decimal_arithmetic_quantized_to_twelve_places_gives() -> None:
+    # Rating counts in whole microseconds and units of the twelfth place: the figures must be Decimal's own, rounded
+    # once, half to even (a price of 0.5 on an odd quantity is a tie every time).
+    q = Decimal("1e-12")
+    prices = (Price("flavor", "", "small", Decimal("0.5")), Price("volume", "", "", Decimal("0.123456789")))
+    book = PriceBook.of([Version("c", 0, datetime(1970, 1, 1, tzinfo=UTC), "USD", prices)])
+    volume = Resource(id="v", kind=Kind.VOLUME, project_id="p", cloud_id="c", size_gb=37)
+    rng = random.Random(3)
+    for _ in range(300):
+        start = T0 + timedelta(microseconds=rng.randint(0, 1800 * 10**6))
+        end = start + timedelta(microseconds=rng.randint(1, 1800 * 10**6))
+        seconds = Decimal((end - start) // timedelta(microseconds=1)) / 1_000_000
+        (vm,) = due(VM, [Fact(start, Change.ON, "small"), Fact(end, Change.OFF)], BOOK, until=end).values()
+        hours = (seconds / 3600).quantize(q)
+        assert (vm.seconds, vm.pricing_quantity, vm.cost) == (seconds, hours, (Decimal("0.36") * hours).quantize(q))
+        (vm,) = due(VM, [Fact(start, Change.ON, "small"), Fact(end, Change.OFF)], book, until=end).values()
+        assert vm.cost == (Decimal("0.5") * hours).quantize(q)
+        (disk,) = due(volume, [Fact(start, Change.ON), Fact(end, Change.END)], book, until=end).values()
+        months = (37 * seconds / 3600 / 730).quantize(q)
+        assert (disk.pricing_quantity, disk.cost) == (months, (Decimal("0.123456789") * months).quantize(q))
+
+
 def test_what_was_rated_is_never_written_again_and_a_late_fact_is_corrected() -> None:
     first = due(VM, [Fact(at(0), Change.ON, "small"), Fact(at(600), Change.OFF)], BOOK, until=at(9999))
     assert all(not line.correction for line in differences(first, {}))

@@ -10,6 +10,8 @@ from kernel.unit_of_work import Transaction
 from services.billing.unit_of_work import Repositories
 from services.billing.usage.rating import Prices, rate
 
+_PAGE = 500
+
 
 async def cloud_added(tx: Transaction[Repositories], payload: CloudAdded) -> None:
     await tx.repos.catalogs.cloud_added(payload.cloud_id, payload.project, payload.driver)
@@ -22,8 +24,10 @@ async def prices_published(tx: Transaction[Repositories], envelope: Envelope, pa
         return
     now = datetime.now(UTC)
     prices = Prices()
-    for resource_id in await tx.repos.usage.of_cloud_since(payload.cloud_id, payload.effective_from):
-        await rate(tx, resource_id, now, envelope.id, prices=prices)
+    ids = await tx.repos.usage.of_cloud_since(payload.cloud_id, payload.effective_from)
+    # A page of resources a statement: an account may hold many thousands.
+    for n in range(0, len(ids), _PAGE):
+        await rate(tx, dict.fromkeys(ids[n : n + _PAGE], envelope.id), now, prices=prices)
 
 
 __all__ = ["cloud_added", "prices_published"]

@@ -3,7 +3,9 @@ summed by what a caller groups them by, or streamed as they are."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +13,7 @@ from typing import Any
 
 from kernel.db import Connection
 from kernel.keyset import Where
-from services.billing.usage.domain import SERVICE_NAMES, Line, Rated, Resource
+from services.billing.usage.domain import SERVICE_NAMES, Correction, Line, Rated, Resource
 
 # What a caller may group by, as SQL over `costs` (a tag key is grouped by `tags->>key`).
 GROUPS = {
@@ -27,11 +29,28 @@ GROUPS = {
     "region": "region_id",
 }
 
-_INSERT = """INSERT INTO costs (project_id, resource_id, resource_type, resource_name, component, key_start,
-    charge_period_start, charge_period_end, charge_class, service_name, region_id, cloud_id, pricing_unit,
-    pricing_quantity, consumed_quantity, list_unit_price, cost, currency, price_version, tags, cluster_id, template_id,
-    scaling_group_id, rated_at, event_id)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"""
+# A batch's lines in one statement, each column given as one array. What a line is shown under is its resource's
+# (project, names, tags...): given once per resource and joined to its lines, not repeated on each of them (a
+# resource rated after a day of usage has 24). Tags travel as JSON text: asyncpg's COPY, the other way to write
+# many rows at once, wants a binary encoder for jsonb, which the pool does not have.
+_INSERT = """
+    INSERT INTO costs (project_id, resource_id, resource_type, resource_name, component, key_start,
+        charge_period_start, charge_period_end, charge_class, service_name, region_id, cloud_id, pricing_unit,
+        pricing_quantity, consumed_quantity, list_unit_price, cost, currency, price_version, tags, cluster_id,
+        template_id, scaling_group_id, rated_at, event_id)
+    SELECT r.project_id, r.id, r.kind, r.name, l.component, l.key_start, l.start, l.end_, l.class, r.service,
+        r.region, r.cloud_id, l.unit, l.quantity, l.seconds, l.price, l.cost, l.currency, l.version, r.tags::jsonb,
+        r.cluster_id, r.template_id, r.group_id, $26, r.event_id
+    FROM unnest($1::integer[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                $7::text[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], $12::text[], $13::integer[])
+         WITH ORDINALITY AS l(resource, component, key_start, start, end_, class, unit, quantity, seconds, price, cost,
+                              currency, version, n)
+    JOIN unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                $21::text[], $22::text[], $23::text[], $24::text[], $25::uuid[])
+         WITH ORDINALITY AS r(project_id, id, kind, name, service, region, cloud_id, tags, cluster_id, template_id,
+                              group_id, event_id, n)
+      ON r.n = l.resource
+    ORDER BY l.n"""
 
 EXPORT_COLUMNS = (
     "id, project_id, resource_id, resource_type, resource_name, component, charge_period_start, charge_period_end,"
@@ -68,55 +87,75 @@ class CostFilter:
         return where
 
 
-def row_of(resource: Resource, line: Line, rated_at: datetime, event_id: uuid.UUID | None) -> tuple[Any, ...]:
-    return (
-        resource.project_id,
-        resource.id,
-        resource.kind.value,
-        resource.name,
-        line.component,
-        line.key_start,
-        line.start,
-        line.end,
-        "Correction" if line.correction else None,
-        SERVICE_NAMES[resource.kind],
-        resource.region,
-        resource.cloud_id,
-        line.pricing_unit,
-        line.pricing_quantity,
-        line.seconds,
-        line.unit_price,
-        line.cost,
-        line.currency,
-        line.price_version,
-        dict(resource.tags),
-        resource.cluster_id,
-        resource.template_id,
-        resource.scaling_group_id,
-        rated_at,
-        event_id,
-    )
-
-
 class CostRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def rated(self, resource_id: str) -> dict[tuple[str, datetime], Rated]:
+    async def rated(self, resource_ids: Sequence[str]) -> dict[str, dict[tuple[str, datetime], Rated]]:
+        """What each resource of `resource_ids` was rated so far, by resource id, then by (component, start)."""
+        found: dict[str, dict[tuple[str, datetime], Rated]] = defaultdict(dict)
         rows = await self._conn.fetch(
-            """SELECT component, key_start, sum(consumed_quantity) AS seconds, sum(pricing_quantity) AS quantity,
-                      sum(cost) AS cost, max(charge_period_end) AS end_, min(currency) AS currency
-               FROM costs WHERE resource_id = $1 GROUP BY component, key_start""",
-            resource_id,
+            """SELECT resource_id, component, key_start, sum(consumed_quantity) AS seconds,
+                      sum(pricing_quantity) AS quantity, sum(cost) AS cost, max(charge_period_end) AS end_,
+                      min(currency) AS currency
+               FROM costs WHERE resource_id = ANY($1::text[]) GROUP BY resource_id, component, key_start""",
+            resource_ids,
         )
-        return {
-            (r["component"], r["key_start"]): Rated(r["seconds"], r["quantity"], r["cost"], r["end_"], r["currency"])
-            for r in rows
-        }
+        for r in rows:
+            found[r["resource_id"]][(r["component"], r["key_start"])] = Rated(
+                r["seconds"], r["quantity"], r["cost"], r["end_"], r["currency"]
+            )
+        return found
 
-    async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            await self._conn.executemany(_INSERT, rows)
+    async def add(
+        self, rated: Sequence[tuple[Resource, uuid.UUID | None, Sequence[Line | Correction]]], rated_at: datetime
+    ) -> int:
+        """Write the lines of each (resource, the event they were rated for, its lines) with one statement, however
+        many a batch rated; how many were written."""
+        resources: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        for resource, event_id, of_resource in rated:
+            if not of_resource:
+                continue
+            resources.append(
+                (
+                    resource.project_id,
+                    resource.id,
+                    resource.kind.value,
+                    resource.name,
+                    SERVICE_NAMES[resource.kind],
+                    resource.region,
+                    resource.cloud_id,
+                    json.dumps(resource.tags),
+                    resource.cluster_id,
+                    resource.template_id,
+                    resource.scaling_group_id,
+                    event_id,
+                )
+            )
+            n = len(resources)
+            lines.extend(
+                (
+                    n,
+                    line.component,
+                    line.key_start,
+                    line.start,
+                    line.end,
+                    "Correction" if line.correction else None,
+                    line.pricing_unit,
+                    line.pricing_quantity,
+                    line.seconds,
+                    line.unit_price,
+                    line.cost,
+                    line.currency,
+                    line.price_version,
+                )
+                for line in of_resource
+            )
+        if lines:
+            columns = [list(c) for c in zip(*lines, strict=True)] + [list(c) for c in zip(*resources, strict=True)]
+            await self._conn.execute(_INSERT, *columns, rated_at)
+        return len(lines)
 
     async def grouped(
         self, flt: CostFilter, groups: Sequence[str], tag_keys: Sequence[str], offset: int, limit: int
@@ -164,4 +203,4 @@ class CostRepository:
         )
 
 
-__all__ = ["EXPORT_COLUMNS", "GROUPS", "CostFilter", "CostRepository", "row_of"]
+__all__ = ["EXPORT_COLUMNS", "GROUPS", "CostFilter", "CostRepository"]

@@ -13,38 +13,43 @@ from kernel.events import Envelope, EventPayload
 from kernel.unit_of_work import Transaction
 from services.billing.budgets import handlers as budgets
 from services.billing.unit_of_work import BillingUnitOfWork, Repositories
-from services.billing.usage.facts import learned
-from services.billing.usage.rating import Prices, rate
+from services.billing.usage.domain import Fact
+from services.billing.usage.facts import Learned, learned
+from services.billing.usage.rating import rate
 
 log = logging.getLogger(__name__)
 
-# How many resources still billed one transaction of the hourly pass rates.
-_BATCH = 200
-
-
-async def learn(tx: Transaction[Repositories], envelope: Envelope, payload: EventPayload) -> bool:
-    """Keep what a lifecycle event tells of its resource; True when that changed what the resource is due (a fact
-    not known before, or what a line is shown under), so that it is to be rated."""
-    found = learned(payload, envelope.occurred_at)
-    if found is None:
-        return False
-    await tx.repos.usage.learn(found.kind, found.resource_id, envelope.project_id, found.cloud_id, found.attributes)
-    if found.fact is None:
-        return False
-    return await tx.repos.usage.add_fact(found.resource_id, found.fact, envelope.id)
+# How many resources one transaction of the hourly pass or of a re-rating rates (with the same few statements
+# however many: a larger page costs little more, but holds their rows locked longer).
+_BATCH = 500
 
 
 async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelope, EventPayload]]) -> None:
-    """Learn a batch of lifecycle events, then rate each resource they changed once, at once. Resources are taken
-    in the order of their ids, so that two batches never wait on each other's locks in turn."""
-    changed: dict[str, uuid.UUID] = {}
+    """Learn a batch of lifecycle events, then rate each resource they changed (told a fact not known before) once,
+    at once: what they told of each resource and the facts they added are written with one statement each, whatever
+    the batch holds. The events are taken by resource, each resource's in the order they happened."""
+    told: list[tuple[str, Learned]] = []
+    # Each fact once, as its first telling told it: a second telling in the same batch is a replay.
+    facts: dict[tuple[str, datetime, str], tuple[Learned, Fact, Envelope]] = {}
     for envelope, payload in sorted(events, key=lambda e: (_subject(e[1]), e[0].occurred_at)):
-        if await learn(tx, envelope, payload):
-            changed[_subject(payload)] = envelope.id
+        found = learned(payload, envelope.occurred_at)
+        if found is None:
+            continue
+        told.append((envelope.project_id, found))
+        if found.fact is not None:
+            key = (found.resource_id, found.fact.at, found.fact.change.value)
+            facts.setdefault(key, (found, found.fact, envelope))
+    await tx.repos.usage.learn(told)
+    new = await tx.repos.usage.add_facts([(f.resource_id, fact, e.id) for f, fact, e in facts.values()])
+    # Each changed resource's lines name the last event that told it a new fact.
+    changed: dict[str, uuid.UUID | None] = {}
+    for key, (found, _, envelope) in facts.items():
+        if key in new:
+            changed[found.resource_id] = envelope.id
+    if not changed:
+        return
     now = datetime.now(UTC)
-    prices = Prices()
-    for resource_id in sorted(changed):
-        await rate(tx, resource_id, now, changed[resource_id], prices=prices)
+    await rate(tx, changed, now)
     # What was rated may cross a budget's threshold: judged in the same transaction, within seconds of the event.
     for project_id in sorted({e.project_id for e, p in events if _subject(p) in changed}):
         await budgets.judge_project(tx, project_id, now)
@@ -61,10 +66,7 @@ async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
     while True:
         async with uow.transaction() as tx:
             ids = await tx.repos.usage.open_before(horizon, _BATCH)
-            prices = Prices()
-            # Locked in the order of their ids, as the consumer locks them: the two never wait on each other in turn.
-            for resource_id in sorted(ids):
-                await rate(tx, resource_id, now, None, prices=prices)
+            await rate(tx, dict.fromkeys(ids), now)
         done += len(ids)
         if len(ids) < _BATCH:
             return done
@@ -89,10 +91,8 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     now = datetime.now(UTC)
     for n in range(0, len(ids), _BATCH):
         async with uow.transaction() as tx:
-            prices = Prices()
-            for resource_id in ids[n : n + _BATCH]:
-                written += await rate(tx, resource_id, now, None, period=(start, end), prices=prices)
+            written += await rate(tx, dict.fromkeys(ids[n : n + _BATCH]), now, period=(start, end))
     return written
 
 
-__all__ = ["learn", "learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]
+__all__ = ["learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]

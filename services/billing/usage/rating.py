@@ -1,17 +1,27 @@
-"""Rating one resource: what its facts are due, against what was rated, written as the difference. Runs inside the
-caller's transaction, with the resource's row locked so that two events about it never rate at once."""
+"""Rating resources: what their facts are due, against what was rated, written as the difference. Runs inside the
+caller's transaction, a batch of resources at once: their rows locked, their facts and what they were rated read
+with one statement each, rated in memory, and their lines written with one COPY, however many resources the batch
+holds (a delivery of events, a page of the hourly pass, of a re-rating)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from kernel.unit_of_work import Transaction
 from services.billing.catalogs.domain import PriceBook
-from services.billing.costs.repository import row_of
 from services.billing.unit_of_work import Repositories
-from services.billing.usage.domain import MINIMUM_SECONDS, differences, due, intervals
+from services.billing.usage.domain import (
+    MINIMUM_SECONDS,
+    Correction,
+    Line,
+    Resource,
+    differences,
+    due,
+    intervals,
+)
 
 
 @dataclass
@@ -30,31 +40,36 @@ class Prices:
 
 async def rate(
     tx: Transaction[Repositories],
-    resource_id: str,
+    resources: Mapping[str, uuid.UUID | None],
     now: datetime,
-    event_id: uuid.UUID | None,
     *,
     period: tuple[datetime, datetime] | None = None,
     prices: Prices | None = None,
 ) -> int:
-    """Write the lines that bring the resource's rated cost to what is due by `now` (only for parts starting within
-    `period`, when given); how many were written."""
+    """Write the lines that bring each resource's rated cost to what is due by `now` (only for parts starting within
+    `period`, when given), each line naming the event it was rated for (`resources`: resource id -> event id, None
+    for none); how many were written. Resources not known are left alone."""
     repos = tx.repos
-    resource = await repos.usage.lock(resource_id)
-    if resource is None:
-        return 0
-    facts = await repos.usage.facts(resource_id)
-    book, minimum = await (prices or Prices()).of(repos, resource.cloud_id)
-    lines = differences(
-        due(resource, facts, book, until=now, minimum_seconds=minimum),
-        await repos.costs.rated(resource_id),
-    )
-    if period is not None:
-        lines = [line for line in lines if period[0] <= line.key_start < period[1]]
-    await repos.costs.add([row_of(resource, line, now, event_id) for line in lines])
-    spans = intervals(facts)
-    await repos.usage.rated(resource_id, open_=bool(spans) and spans[-1].end is None, until=now)
-    return len(lines)
+    prices = prices or Prices()
+    locked = await repos.usage.lock(list(resources))
+    ids = [r.id for r in locked]
+    facts = await repos.usage.facts(ids)
+    rated = await repos.costs.rated(ids)
+    rated_now: list[tuple[Resource, uuid.UUID | None, list[Line | Correction]]] = []
+    billed_now: dict[str, bool] = {}
+    for resource in locked:
+        book, minimum = await prices.of(repos, resource.cloud_id)
+        known = facts.get(resource.id, [])
+        lines = differences(due(resource, known, book, until=now, minimum_seconds=minimum), rated.get(resource.id, {}))
+        if period is not None:
+            lines = [line for line in lines if period[0] <= line.key_start < period[1]]
+        rated_now.append((resource, resources[resource.id], lines))
+        spans = intervals(known)
+        billed_now[resource.id] = bool(spans) and spans[-1].end is None
+    written = await repos.costs.add(rated_now, now)
+    if billed_now:
+        await repos.usage.rated(billed_now, now)
+    return written
 
 
 __all__ = ["Prices", "rate"]
