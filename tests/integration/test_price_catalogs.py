@@ -208,6 +208,7 @@ async def test_a_dry_run_launch_answers_its_placement_and_cost_and_launches_noth
                 "expiry_action": None,
                 "notes": [],
             },
+            "launch_block": None,
             "placement": None,
         }
         # A licensed image adds to its server's hour, and the images list says how much.
