@@ -108,11 +108,12 @@ class ServiceRuntime:
         handle_many: BatchHandler[R] | None = None,
         concurrency: int | None = None,
         batch_size: int = 32,
+        prefetch: int | None = None,
     ) -> None:
         """Subscribe to `bindings`; each event is handled by `handle` in a transaction of `uow` (or, given
         `handle_many`, the fresh events of each batch together by it; a batch that fails goes event by event).
         At most `concurrency` transactions at once (by default the pool's size less two), each of up to `batch_size`
-        deliveries."""
+        deliveries, from up to `prefetch` taken from the broker at once (by default CLANAVI_CONSUMER_PREFETCH)."""
         consumer = EventConsumer(
             uow,
             name=self.service,
@@ -125,7 +126,7 @@ class ServiceRuntime:
             bindings=bindings,
             callback=consumer,
             max_deliveries=self.settings.max_deliveries,
-            prefetch=self.settings.consumer_prefetch,
+            prefetch=prefetch or self.settings.consumer_prefetch,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:

@@ -27,8 +27,7 @@ SCHEMA = "billing"
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    kernel = settings.kernel.model_copy(update={"consumer_prefetch": settings.consumer_prefetch})
-    runtime = ServiceRuntime("billing", kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    runtime = ServiceRuntime("billing", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[Repositories](lambda: runtime.pool, repositories, wrote_events=runtime.wake_relay)
 
     @asynccontextmanager
@@ -41,6 +40,7 @@ def create_app(settings: BillingSettings | None = None) -> FastAPI:
                 handle_many=consumers.on_events,
                 concurrency=settings.consumer_transactions,
                 batch_size=settings.consumer_batch,
+                prefetch=settings.consumer_prefetch,
             )
             runtime.spawn(rate_hours_forever(uow, settings.rating_interval_seconds), name="hourly-rating")
             yield

@@ -28,8 +28,7 @@ SCHEMA = "scaler"
 
 def create_app(settings: ScalerSettings | None = None) -> FastAPI:
     settings = settings or ScalerSettings()
-    kernel = settings.kernel.model_copy(update={"consumer_prefetch": settings.consumer_prefetch})
-    runtime = ServiceRuntime("scaler", kernel, schema=SCHEMA, migrations=MIGRATIONS)
+    runtime = ServiceRuntime("scaler", settings.kernel, schema=SCHEMA, migrations=MIGRATIONS)
     uow = PostgresUnitOfWork[Repositories](lambda: runtime.pool, Repositories, wrote_events=runtime.wake_relay)
     tuning = Tuning(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.history_seconds)
 
@@ -43,6 +42,7 @@ def create_app(settings: ScalerSettings | None = None) -> FastAPI:
                 handle_many=consumers.batch_handler(tuning),
                 concurrency=settings.consumer_transactions,
                 batch_size=settings.consumer_batch,
+                prefetch=settings.consumer_prefetch,
             )
             runtime.spawn(
                 reconcile_forever(uow, settings.reconcile_seconds, history_hours=settings.history_hours),
