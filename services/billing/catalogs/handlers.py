@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 from kernel.events import CloudAdded, Envelope, PriceCatalogPublished
 from kernel.unit_of_work import Transaction
 from services.billing.unit_of_work import Repositories
-from services.billing.usage.rating import Prices, rate
-
-_PAGE = 500
+from services.billing.usage.rating import PAGE, Prices, rate
 
 
 async def cloud_added(tx: Transaction[Repositories], payload: CloudAdded) -> None:
@@ -25,9 +23,9 @@ async def prices_published(tx: Transaction[Repositories], envelope: Envelope, pa
     now = datetime.now(UTC)
     prices = Prices()
     ids = await tx.repos.usage.of_cloud_since(payload.cloud_id, payload.effective_from)
-    # A page of resources a statement: an account may hold many thousands.
-    for n in range(0, len(ids), _PAGE):
-        await rate(tx, dict.fromkeys(ids[n : n + _PAGE], envelope.id), now, prices=prices)
+    # A page of resources at a time: an account may hold many thousands.
+    for n in range(0, len(ids), PAGE):
+        await rate(tx, dict.fromkeys(ids[n : n + PAGE], envelope.id), now, prices=prices)
 
 
 __all__ = ["cloud_added", "prices_published"]

@@ -15,13 +15,9 @@ from services.billing.budgets import handlers as budgets
 from services.billing.unit_of_work import BillingUnitOfWork, Repositories
 from services.billing.usage.domain import Fact
 from services.billing.usage.facts import Learned, learned
-from services.billing.usage.rating import rate
+from services.billing.usage.rating import PAGE, rate
 
 log = logging.getLogger(__name__)
-
-# How many resources one transaction of the hourly pass or of a re-rating rates (with the same few statements
-# however many: a larger page costs little more, but holds their rows locked longer).
-_BATCH = 500
 
 
 async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelope, EventPayload]]) -> None:
@@ -65,10 +61,10 @@ async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
     done = 0
     while True:
         async with uow.transaction() as tx:
-            ids = await tx.repos.usage.open_before(horizon, _BATCH)
+            ids = await tx.repos.usage.open_before(horizon, PAGE)
             await rate(tx, dict.fromkeys(ids), now)
         done += len(ids)
-        if len(ids) < _BATCH:
+        if len(ids) < PAGE:
             return done
 
 
@@ -89,9 +85,9 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
         ids = await repos.usage.of_project_before(project_id, end)
     written = 0
     now = datetime.now(UTC)
-    for n in range(0, len(ids), _BATCH):
+    for n in range(0, len(ids), PAGE):
         async with uow.transaction() as tx:
-            written += await rate(tx, dict.fromkeys(ids[n : n + _BATCH]), now, period=(start, end))
+            written += await rate(tx, dict.fromkeys(ids[n : n + PAGE]), now, period=(start, end))
     return written
 
 

@@ -1,7 +1,7 @@
 """Rating resources: what their facts are due, against what was rated, written as the difference. Runs inside the
 caller's transaction, a batch of resources at once: their rows locked, their facts and what they were rated read
-with one statement each, rated in memory, and their lines written with one COPY, however many resources the batch
-holds (a delivery of events, a page of the hourly pass, of a re-rating)."""
+with one statement each, rated in memory, and their lines written with one INSERT, however many resources the batch
+holds (a delivery of events, a page of the hourly pass, of a re-rating, of a new price version)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ from services.billing.usage.domain import (
     due,
     intervals,
 )
+
+# How many resources one `rate` takes when a pass goes over many (the hourly pass, a re-rating, a new price version):
+# the statements are the same however many, so a larger page costs little more, but holds their rows locked longer.
+PAGE = 500
 
 
 @dataclass
@@ -72,4 +76,4 @@ async def rate(
     return written
 
 
-__all__ = ["Prices", "rate"]
+__all__ = ["PAGE", "Prices", "rate"]
