@@ -64,6 +64,14 @@ async def check_launch(
     domain.check(await repos.launch_blocks.active(project_id), tags=tags, cluster_id=cluster_id)
 
 
+async def blocking_launch(
+    uow: UnitOfWork[BlockStore], project_id: str, *, tags: Mapping[str, str], cluster_id: str | None = None
+) -> LaunchBlock | None:
+    """The block in force that would refuse the launch (None: none would): what a dry run says instead of refusing."""
+    async with uow.reading() as repos:
+        return domain.blocking(await repos.launch_blocks.active(project_id), tags=tags, cluster_id=cluster_id)
+
+
 async def check_launches(
     uow: UnitOfWork[BlockStore],
     project_id: str,
@@ -83,4 +91,4 @@ async def page(
         return await repos.launch_blocks.page(flt, request)
 
 
-__all__ = ["BlockStore", "check_launch", "check_launches", "learn", "page"]
+__all__ = ["BlockStore", "blocking_launch", "check_launch", "check_launches", "learn", "page"]

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from kernel.unit_of_work import UnitOfWork
-from services.provisioner.blocks.domain import LaunchBlock, blocking
+from services.provisioner.blocks.domain import LaunchBlock
+from services.provisioner.blocks.handlers import blocking_launch
 from services.provisioner.clouds.directory import CloudDirectory
 from services.provisioner.clouds.repository import owned_cloud
 from services.provisioner.guardrails import handlers as guardrails
@@ -84,8 +85,7 @@ async def preview(
     )
     cost = guardrails.CostOf(cloud, req.flavor_id, req.image_id)
     verdict = await guardrails.preview(uow, clouds, project_id=req.project_id, demand=demand, cost=cost, now=now)
-    async with uow.reading() as repos:
-        blocks = await repos.launch_blocks.active(req.project_id)
+    blocked_by = await blocking_launch(uow, req.project_id, tags=req.tags)
     catalog = await prices.in_force(uow, project_id=req.project_id, cloud_id=cloud.id, at=now)
     region = prices.region_of(clouds, cloud)
     # The flavor's price with what the image adds to it.
@@ -104,5 +104,5 @@ async def preview(
         price_version=catalog.number if catalog and price is not None else None,
         guardrails=verdict,
         placement=found,
-        blocked_by=blocking(blocks, tags=req.tags),
+        blocked_by=blocked_by,
     )
