@@ -104,16 +104,20 @@ _ESCAPES = {"\\": "\\", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "
 _MAX_NESTING = 64
 
 
-@dataclass(frozen=True, slots=True)
-class _Word:
+# Tuples rather than frozen dataclasses: a boot script is read token by token on every console render, and a frozen
+# dataclass is made at twice a tuple's cost.
+class _Word(NamedTuple):
     text: str
     literal: bool
     quoted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Op:
+class _Op(NamedTuple):
     text: str
+
+
+# Each operator's token, made once.
+_OPS = {op: _Op(op) for op in _OPERATORS}
 
 
 class _Unreadable(Exception):
@@ -149,7 +153,7 @@ class _Lexer:
             self._skip_heredoc_bodies()
         elif op in ("<<", "<<-"):
             self._heredoc(strip_tabs=op == "<<-")
-        return _Op(op)
+        return _OPS[op]
 
     def _heredoc(self, *, strip_tabs: bool) -> None:
         while self._src.startswith((" ", "\t"), self._pos):
@@ -463,7 +467,7 @@ def _commands(body: str, dollar_q: int | None = None) -> _Commands:
     function_name_next = False
     try:
         # The script's last command ends where the script does.
-        for token in chain(_Lexer(body, dollar_q).tokens(), [_Op("\n")]):
+        for token in chain(_Lexer(body, dollar_q).tokens(), [_OPS["\n"]]):
             if isinstance(token, _Word):
                 if target_next:
                     target_next = False
