@@ -442,13 +442,15 @@ def create_base_app(
 def serve(app: ASGIApp, *, host: str, port: int) -> None:
     """Run `app` as every service runs: uvloop and httptools (refusing what it cannot parse in problem JSON), one
     worker, no access log (logs carry the requests' correlation ids instead), ten seconds to finish requests at
-    shutdown."""
+    shutdown, and what the app holds once started frozen out of the garbage collector's full passes
+    (`kernel.heap`)."""
     import uvicorn  # a server dependency only where a server runs
 
+    from kernel.heap import FrozenAfterStartup
     from kernel.raw_http import ProblemHttpTools
 
     uvicorn.run(
-        app,
+        FrozenAfterStartup(app),
         host=host,
         port=port,
         log_config=None,

@@ -5,7 +5,6 @@ lines are written: nothing a user data carries can add options or lines of its o
 
 from __future__ import annotations
 
-import email
 import fcntl
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -13,17 +12,16 @@ from typing import Any
 
 import yaml
 
-from adapters.simcloud import keys
+from adapters.simcloud import keys, multipart
 
 
 def _cloud_configs(data: str) -> Iterator[str]:
     if data.startswith("#cloud-config"):
         yield data
     elif "mime-version:" in data[:4096].lower():
-        for part in email.message_from_string(data).walk():
-            payload = part.get_payload(decode=True)
-            if part.get_content_type() == "text/cloud-config" and isinstance(payload, bytes):
-                yield payload.decode(errors="replace")
+        for part in multipart.parts(data):
+            if part.content_type == "text/cloud-config" and part.payload is not None:
+                yield part.payload.decode(errors="replace")
 
 
 def _listed(value: Any) -> Iterable[str]:

@@ -85,6 +85,13 @@ _OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
 # A run of characters a word takes as they are, none of them quoting, expanding, globbing or ending the word: the
 # lexer takes the run at once instead of one character at a time (a boot script is read on every console render).
 _PLAIN_RUN = re.compile(r"""[^ \t\n;&|()<>\\'"$`*?\[\]{}~]+""")
+# The same inside double quotes, where only `"`, `\\`, `$` and the backquote are not taken as they are.
+_QUOTED_RUN = re.compile(r"""[^"\\$`]+""")
+# What comes between tokens: blanks, line continuations and comments, in any order (each test of a character one at a
+# time cost as much as the rest of the lexer).
+_BLANKS = re.compile(r"(?:[ \t]+|\\\n|#[^\n]*)*")
+# The operators, tried in the order of `_OPERATORS` (longest first): the first that matches is taken.
+_OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
 _REDIRECTIONS = frozenset({"&>>", "<<<", "<<-", "<<", ">>", "<&", ">&", "<>", ">|", "&>", "<", ">"})
 _OPENERS = {"if": "if", "case": "case", "for": "loop", "while": "loop", "until": "loop", "select": "loop", "{": "{"}
 _CLOSERS = {"fi": "if", "esac": "case", "done": "loop", "}": "{"}
@@ -97,16 +104,20 @@ _ESCAPES = {"\\": "\\", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "
 _MAX_NESTING = 64
 
 
-@dataclass(frozen=True, slots=True)
-class _Word:
+# Tuples rather than frozen dataclasses: a boot script is read token by token on every console render, and a frozen
+# dataclass is made at twice a tuple's cost.
+class _Word(NamedTuple):
     text: str
     literal: bool
     quoted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Op:
+class _Op(NamedTuple):
     text: str
+
+
+# Each operator's token, made once.
+_OPS = {op: _Op(op) for op in _OPERATORS}
 
 
 class _Unreadable(Exception):
@@ -128,30 +139,21 @@ class _Lexer:
 
     def _next(self) -> _Word | _Op | None:
         src = self._src
-        while self._pos < len(src):
-            c = src[self._pos]
-            if c in " \t":
-                self._pos += 1
-            elif src.startswith("\\\n", self._pos):
-                self._pos += 2
-            elif c == "#":
-                end = src.find("\n", self._pos)
-                self._pos = len(src) if end < 0 else end
-            else:
-                break
+        skipped = _BLANKS.match(src, self._pos)
+        if skipped is not None:  # always: it matches the empty text too
+            self._pos = skipped.end()
         if self._pos >= len(src):
             return None
-        if src[self._pos] not in _OPERATOR_STARTS:
+        found = _OPERATOR.match(src, self._pos) if src[self._pos] in _OPERATOR_STARTS else None
+        if found is None:
             return self._word()
-        for op in _OPERATORS:
-            if src.startswith(op, self._pos):
-                self._pos += len(op)
-                if op == "\n":
-                    self._skip_heredoc_bodies()
-                elif op in ("<<", "<<-"):
-                    self._heredoc(strip_tabs=op == "<<-")
-                return _Op(op)
-        return self._word()
+        op = found.group()
+        self._pos = found.end()
+        if op == "\n":
+            self._skip_heredoc_bodies()
+        elif op in ("<<", "<<-"):
+            self._heredoc(strip_tabs=op == "<<-")
+        return _OPS[op]
 
     def _heredoc(self, *, strip_tabs: bool) -> None:
         while self._src.startswith((" ", "\t"), self._pos):
@@ -224,7 +226,11 @@ class _Lexer:
         self._pos += 1
         while self._pos < len(src) and src[self._pos] != '"':
             c = src[self._pos]
-            if c == "\\" and src[self._pos + 1 : self._pos + 2] in ("$", "`", '"', "\\", "\n"):
+            run = _QUOTED_RUN.match(src, self._pos)
+            if run is not None:
+                text.append(run.group())
+                self._pos = run.end()
+            elif c == "\\" and src[self._pos + 1 : self._pos + 2] in ("$", "`", '"', "\\", "\n"):
                 if src[self._pos + 1] != "\n":
                     text.append(src[self._pos + 1])
                 self._pos += 2
@@ -461,7 +467,7 @@ def _commands(body: str, dollar_q: int | None = None) -> _Commands:
     function_name_next = False
     try:
         # The script's last command ends where the script does.
-        for token in chain(_Lexer(body, dollar_q).tokens(), [_Op("\n")]):
+        for token in chain(_Lexer(body, dollar_q).tokens(), [_OPS["\n"]]):
             if isinstance(token, _Word):
                 if target_next:
                     target_next = False

@@ -15,12 +15,11 @@ What each script prints and the status it exits with are simulated by `adapters.
 
 from __future__ import annotations
 
-import email
 import functools
 import string
 from dataclasses import dataclass
 
-from adapters.simcloud import shell
+from adapters.simcloud import multipart, shell
 
 __all__ = ["Printed", "Logged", "final_stage"]
 
@@ -78,14 +77,12 @@ def _scripts(data: str) -> dict[str, list[tuple[str, str]]]:
     if "mime-version:" not in data[:4096].lower():
         return {}
     found: dict[str, list[tuple[str, str]]] = {}
-    parts = (p for p in email.message_from_string(data).walk() if p.get_content_maintype() != "multipart")
-    for n, part in enumerate(parts, start=1):
-        module = _BY_TYPE.get(part.get_content_type())
-        payload = part.get_payload(decode=True)
-        if module is None or not isinstance(payload, bytes):
+    for n, part in enumerate(multipart.parts(data), start=1):
+        module = _BY_TYPE.get(part.content_type)
+        if module is None or part.payload is None:
             continue
-        filename = _clean_filename(part.get_filename() or f"part-{n:03d}")
-        found.setdefault(module, []).append((filename, payload.decode(errors="replace")))
+        filename = _clean_filename(part.filename or f"part-{n:03d}")
+        found.setdefault(module, []).append((filename, part.payload.decode(errors="replace")))
     return found
 
 

@@ -656,12 +656,15 @@ class FakeBootRepository:
         def read_at(record: InstanceRecord) -> datetime:
             return self.read_at.get(record.id) or record.created_at + first_after
 
+        def first_and_running(record: InstanceRecord) -> bool:
+            return self.read_at.get(record.id) is None and record.state == "running"
+
         due = [
             row.record
             for row in self.db.instances.values()
             if row.record.boot is not None
             and row.record.boot["state"] in ("pending", "running")
-            and read_at(row.record) <= now
+            and (read_at(row.record) <= now or first_and_running(row.record))
         ]
         return [DueBoot(r.id, r.cloud_id, r.provider_id, r.state) for r in sorted(due, key=read_at)[:limit]]
 

@@ -1,6 +1,7 @@
-"""The boot follower on fakes: it reads a booting instance's console once per interval (never more; the first time an
-interval after the launch), keeps what it shows with its events, stops once the boot is over, and gives up (unknown)
-when the instance ends or the bound passes; a console it cannot read leaves the section as it was."""
+"""The boot follower on fakes: it reads a booting instance's console once per interval (never more; the first time once
+the instance runs, or an interval after the launch while it is pending), keeps what it shows with its events, stops
+once the boot is over, and gives up (unknown) when the instance ends or the bound passes; a console it cannot read
+leaves the section as it was."""
 
 from __future__ import annotations
 
@@ -36,22 +37,27 @@ class ConsoleCloud(FakeCloud):
         return self.console
 
 
-async def booting(p: FakeProvisioner) -> InstanceRecord:
-    """An instance launched from a template with two shell boot scripts, running in its cloud."""
+async def booting(p: FakeProvisioner, *, running: bool = True) -> InstanceRecord:
+    """An instance launched from a template with two shell boot scripts, running in its cloud (or still pending)."""
     record = await handlers.launch(
         p.uow,
         p.clouds,
         handlers.LaunchRequest(PROJECT, "sim", "web", "img-debian-12", "sim.small", correlation_id="cid-1"),
     )
     assert await p.engine.step(INSTANCES, record.id)
-    p.cloud.finish()
-    await p.engine.follow(INSTANCES)
+    if running:
+        await runs(p)
     section = domain.initial([("s1", 1, A, "shell"), ("s2", 3, B, "shell")])
     row = p.db.instances[record.id]
     # Asked for at the test clock's time, from which the follower counts its first reading.
     launched = datetime.fromtimestamp(p.db.clock.now, UTC)
     row.record = replace(row.record, boot=section.stored(), template_id="t-1", template_version=2, created_at=launched)
     return row.record
+
+
+async def runs(p: FakeProvisioner) -> None:
+    p.cloud.finish()
+    await p.engine.follow(INSTANCES)
 
 
 def world() -> tuple[FakeProvisioner, ConsoleCloud, BootFollower]:
@@ -72,10 +78,10 @@ async def boot_of(p: FakeProvisioner, record: InstanceRecord) -> domain.BootSect
 
 async def test_the_console_is_read_once_per_interval_until_the_boot_is_over() -> None:
     p, cloud, follower = world()
-    record = await booting(p)
+    record = await booting(p, running=False)
     cloud.console = EARLY + FINAL + started(A, 10.1)
 
-    # The first reading comes an interval after the launch was asked for.
+    # While the instance is pending, the first reading comes an interval after the launch was asked for.
     assert await follower.follow() == 0 and "console_output" not in cloud.calls
     p.db.clock.advance(5)
     assert await follower.follow() == 1
@@ -95,6 +101,25 @@ async def test_the_console_is_read_once_per_interval_until_the_boot_is_over() ->
 
     p.db.clock.advance(3600)
     assert await follower.follow() == 0
+
+
+async def test_the_first_reading_comes_once_the_instance_runs_then_once_per_interval() -> None:
+    p, cloud, follower = world()
+    record = await booting(p, running=False)
+    cloud.console = EARLY + FINAL + started(A, 10.1)
+    assert await follower.follow() == 0
+
+    await runs(p)
+    assert await follower.follow() == 1
+    assert [s.state for s in (await boot_of(p, record)).scripts] == ["running", "pending"]
+    assert await follower.follow() == 0 and cloud.calls.count("console_output") == 1
+
+    cloud.console += exited(A, 0, 11) + started(B, 11.1) + exited(B, 0, 12) + FINISHED
+    p.db.clock.advance(4)
+    assert await follower.follow() == 0
+    p.db.clock.advance(1)
+    assert await follower.follow() == 1
+    assert (await boot_of(p, record)).state == "succeeded"
 
 
 async def test_an_unreadable_console_changes_nothing_and_the_bound_gives_up() -> None:

@@ -1,14 +1,16 @@
 """The boot follower: while an instance launched from a template boots, read its console now and then and keep its
 `boot` section, with the events of what the reading found.
 
-A console is read once every `read_every` seconds per booting instance, never on an API request: a list of
-instances costs no console reads. The first reading comes `read_every` after the launch was asked for, not at once:
-until then the cloud is still being asked or the guest has only begun to boot, and a reading would find nothing to
-keep. Following stops when the boot is over, when the instance ends or fails (the boot is then `unknown`), or `bound`
-seconds after the launch was asked for (`unknown` too). As the engine does, nothing of the database is held while a
-cloud is called: the due boots are read, the consoles fetched, then the instances are locked and their progress saved
-in one short transaction for the whole pass (one statement locks them, one saves them, one writes their events), as a
-pass reads the boots of a whole batch of launches.
+A console is read once every `read_every` seconds per booting instance, never on an API request: a list of instances
+costs no console reads. The first reading comes once the instance runs, or `read_every` after the launch was asked for
+if it is still pending by then, not at once: until then the cloud is still being asked or the guest has only begun to
+boot, and a reading would find nothing to keep. A guest that runs has got far into its boot (some clouds report it
+running only once it booted, as SimCloud does), and its outcome is known without waiting for the interval to pass.
+Following stops when the boot is over, when the instance ends or fails (the boot is then `unknown`), or `bound` seconds
+after the launch was asked for (`unknown` too). As the engine does, nothing of the database is held while a cloud is
+called: the due boots are read, the consoles fetched, then the instances are locked and their progress saved in one
+short transaction for the whole pass (one statement locks them, one saves them, one writes their events), as a pass
+reads the boots of a whole batch of launches.
 """
 
 from __future__ import annotations

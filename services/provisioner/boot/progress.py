@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
@@ -46,6 +46,12 @@ _STAGES = {"init-local": 0, "init": 1, "modules:config": 2, "modules:final": 3}
 _BANNER = re.compile(r"Cloud-init v\. \S+ running '([^']+)' at ([^.]+)\. Up ([0-9.]+) seconds")
 _FINISHED = re.compile(r"Cloud-init v\. \S+ finished at ([^.]+)\. Datasource .* Up ([0-9.]+) seconds")
 _KERNEL_TIME = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")
+# The date as cloud-init writes it in banners (`%a, %d %b %Y %H:%M:%S %z` of the UTC time): read directly, as the
+# standard library's parser of any RFC 5322 date was half the cost of reading a console. Other forms go to that one.
+_UTC_DATE = re.compile(r"[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) \+0000")
+_MONTHS = {
+    m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
 _LEGACY_FAILED = re.compile(r"Failed running /var/lib/cloud/\S*/([^/\s]+) \[(\d+)\]")
 _MODULE = r"scripts[_-]per[_-]instance"
 _MODULE_FAILED = re.compile(rf"Failed to run module {_MODULE} \(|Running module {_MODULE} \(.*\) failed")
@@ -89,6 +95,15 @@ class Observed:
     finished_at: datetime | None = None
 
 
+def _date(text: str) -> datetime:
+    found = _UTC_DATE.fullmatch(text)
+    month = _MONTHS.get(found.group(2)) if found is not None else None
+    if found is None or month is None:
+        return parsedate_to_datetime(text)
+    day, year, hour, minute, second = (int(found.group(n)) for n in (1, 3, 4, 5, 6))
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
 class _Clock:
     """Wall time of console lines, from the last banner's wall time and uptime."""
 
@@ -97,7 +112,7 @@ class _Clock:
 
     def banner(self, when: str, uptime: str) -> datetime | None:
         try:
-            wall = parsedate_to_datetime(when.strip())
+            wall = _date(when.strip())
         except (TypeError, ValueError):
             return None
         self._anchor = (wall, float(uptime))

@@ -60,7 +60,7 @@ class BootSaved:
 class BootRepository(Protocol):
     async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         """Instances whose boot is under way and due for a reading, the longest waiting first; a boot never read yet
-        is due `first_after` its launch was asked for."""
+        is due once its instance runs, or `first_after` its launch was asked for, whichever comes first."""
         ...
 
     async def lock(self, instance_ids: Sequence[str]) -> list[Booting]:
@@ -80,7 +80,8 @@ class PostgresBootRepository:
     async def due(self, limit: int, first_after: timedelta) -> list[DueBoot]:
         rows = await self._conn.fetch(
             """SELECT id, cloud_id, provider_id, state FROM instances
-                WHERE boot->>'state' IN ('pending', 'running') AND coalesce(boot_read_at, created_at + $2) <= now()
+                WHERE boot->>'state' IN ('pending', 'running')
+                  AND (coalesce(boot_read_at, created_at + $2) <= now() OR (boot_read_at IS NULL AND state = 'running'))
                 ORDER BY coalesce(boot_read_at, created_at + $2) LIMIT $1""",
             limit,
             first_after,
