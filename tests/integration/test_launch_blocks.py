@@ -206,13 +206,13 @@ async def test_each_scope_refuses_only_its_own_launches_by_api_cluster_and_comma
 
         # The project's block: a new cluster is refused whole, nothing recorded; a scaler's launch by command is
         # refused with command.refused, its code the budget's (the scaler backs off on it).
-        clusters_before = await rows(database_url, "SELECT id FROM clusters")
+        clusters_before = await rows(database_url, "SELECT id FROM clusters ORDER BY id")
         whole = budget(True, PROJECT_WIDE, budget_id="bud-all")
         await publish(bus, whole)
         await handled(database_url, whole)
         refused = await client.post("/v1/clusters", headers=OWNER, json={**other, "name": "more"})
         assert refused_by_budget(refused, "bud-all")
-        assert await rows(database_url, "SELECT id FROM clusters") == clusters_before
+        assert await rows(database_url, "SELECT id FROM clusters ORDER BY id") == clusters_before
         launch = LaunchInstance(
             instance_id=str(uuid.uuid4()),
             requested_by="scaler:grp-1",
