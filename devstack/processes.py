@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,10 +96,19 @@ def wait_answering(
 
 def stop_process(process: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM, then SIGKILL if it has not exited after 15 s."""
-    if process is not None and process.poll() is None:
+    stop_processes([process])
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes] | None]) -> None:
+    """SIGTERM to every one still running at once (they shut down side by side), then SIGKILL to any that has not
+    exited 15 s later."""
+    running = [process for process in processes if process is not None and process.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in running:
         try:
-            process.wait(15)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)

@@ -38,18 +38,34 @@ def _platform(
         servers.postgres.drop_database(name)
 
 
-@pytest.fixture(scope="module")
-def platform(servers: Servers) -> Iterator[Platform]:
-    """One platform shared by a module's tests (each test makes its own instances)."""
-    yield from _platform(servers, boot="0.3", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
+def _quick_platform(servers: Servers, env: Mapping[str, str] | None = None) -> Iterator[Platform]:
+    """A platform whose built-in `sim` cloud boots in 0.3 s and stops, starts, reboots and terminates in 0.2 s."""
+    yield from _platform(servers, env=env, boot="0.3", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
+
+
+@pytest.fixture(scope="session")
+def shared_platform(servers: Servers) -> Iterator[Platform]:
+    """The platform of every module that asks for `platform` and does not set `OWN_PLATFORM`: started once for the
+    session, so its tests make what they use under names and in projects of their own and look only at that."""
+    yield from _quick_platform(servers)
 
 
 @pytest.fixture(scope="module")
+def platform(request: pytest.FixtureRequest, servers: Servers) -> Iterator[Platform]:
+    """The session's shared platform; a module with `OWN_PLATFORM = True` (one whose tests judge a project's every
+    instance, event or policy, or leave work running behind them) gets one of its own, on a new database."""
+    if getattr(request.module, "OWN_PLATFORM", False):
+        yield from _quick_platform(servers)
+    else:
+        yield request.getfixturevalue("shared_platform")
+
+
+@pytest.fixture(scope="session")
 def ssh_platform(servers: Servers, sshd: SshServer) -> Iterator[Platform]:
     """A platform whose built-in `sim` cloud (the default project's) has guests that answer SSH: the session's
-    OpenSSH server, set as an operator sets it."""
+    OpenSSH server, set as an operator sets it. Shared by the modules that use it, as `shared_platform` is."""
     sim = {"CLANAVI_PROVISIONER_SIM_OPTIONS": json.dumps({"guest_ssh": sshd.guest_ssh()})}
-    yield from _platform(servers, env=sim, boot="0.3", stop="0.2", start="0.2", reboot="0.2", terminate="0.2")
+    yield from _quick_platform(servers, sim)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from devstack import free_port
-from devstack.processes import ServiceProcess, service_env
+from devstack.processes import ServiceProcess, service_env, stop_processes
 from kernel.bus import Bus
 from kernel.events import Envelope
 
@@ -87,8 +87,7 @@ class Platform:
             self.processes[name].wait_ready()
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.stop()
+        stop_processes(process.process for process in self.processes.values())
 
     async def publish(self, *envelopes: Envelope) -> None:
         """Publish events on the platform's bus as a service the platform does not run here would (billing's)."""

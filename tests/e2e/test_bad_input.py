@@ -8,6 +8,8 @@ import pytest
 from tests.e2e.platform import Platform, audit_events
 
 pytestmark = pytest.mark.e2e
+# Counts every instance and launch event of project `default` before and after: a platform of its own.
+OWN_PLATFORM = True
 
 
 def assert_problem(answer: httpx.Response, status: int, code: str) -> None:

@@ -6,6 +6,8 @@ time 3."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pty
@@ -24,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from clanavi.cli import main
+from clanavi.cli.session import Runtime
 from devstack import MotoServer, free_port
 from tests.e2e.platform import TOKEN, Platform
 
@@ -47,7 +51,15 @@ class Done:
 
 
 class Shell:
-    """`clanavi` run as a process, with a config directory of its own and only the environment given."""
+    """`clanavi` with a config directory of its own and only the environment given.
+
+    The first command of each group in a test session (`instances`, `login`, `audit`...) runs as a process, as a
+    shell runs it: the installed command, its imports, arguments, stdin, stdout, stderr and exit status. Later ones
+    run `clanavi.cli.main` in this process with the same environment and stdin, which answers the same without a new
+    interpreter's start each time; `process=True` runs a command as a process whatever came before."""
+
+    # The command groups that have run as a process in this session.
+    run_as_process: set[str] = set()
 
     def __init__(self, home: Path, **environ: str) -> None:
         self.home = home
@@ -58,15 +70,37 @@ class Shell:
     def config_file(self) -> Path:
         return self.home / "config" / "clanavi" / "config.json"
 
-    def __call__(self, *args: str, stdin: str = "", expect: int | None = 0) -> Done:
-        ran = subprocess.run(  # noqa: S603 - the installed command, with arguments of the test's own
-            [str(CLANAVI), *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120, check=False
-        )
-        done = Done(ran.returncode, ran.stdout, ran.stderr)
+    def __call__(self, *args: str, stdin: str = "", expect: int | None = 0, process: bool = False) -> Done:
+        group = args[0] if args else ""
+        if process or group not in Shell.run_as_process:
+            Shell.run_as_process.add(group)
+            ran = subprocess.run(  # noqa: S603 - the installed command, with arguments of the test's own
+                [str(CLANAVI), *args],
+                env=self.env,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            done = Done(ran.returncode, ran.stdout, ran.stderr)
+        else:
+            done = self._in_process(args, stdin)
         if expect is not None:
             assert done.status == expect, f"clanavi {' '.join(args)} -> {done.status}: {done.err}"
         assert "Traceback" not in done.err, done.err
         return done
+
+    def _in_process(self, args: tuple[str, ...], stdin: str) -> Done:
+        out, err = io.StringIO(), io.StringIO()
+        status: int | str | None = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args), Runtime(self.env, stdin=io.StringIO(stdin)))
+            except SystemExit as ended:
+                status = ended.code
+        code = status if isinstance(status, int) else 0 if status is None else 1
+        return Done(code, out.getvalue(), err.getvalue())
 
     def poll(self, *args: str, until: Any, within: float = 20.0) -> Any:
         """The JSON `clanavi <args> -o json` prints, once `until` holds for it."""
@@ -75,7 +109,7 @@ class Shell:
             found = self(*args, "-o", "json").json()
             if until(found) or time.monotonic() > deadline:
                 return found
-            time.sleep(0.2)
+            time.sleep(0.1)
 
 
 def in_a_terminal(env: Mapping[str, str], args: list[str], typed: str) -> tuple[int, str]:

@@ -13,6 +13,8 @@ from tests.e2e.console_kit import CONSOLE, Member, add_members, csrf_of, logged_
 from tests.e2e.platform import Platform
 
 pytestmark = pytest.mark.e2e
+# Expects project `default` to hold only the configured `sim` cloud: a platform of its own.
+OWN_PLATFORM = True
 
 FORM = {"cloud_id": "sim", "image_id": "img-debian-12", "flavor_id": "sim.small"}
 

@@ -24,6 +24,8 @@ from tests.e2e.test_console_browser import Visit
 from tests.e2e.test_console_browser import browser as browser  # noqa: PLC0414 - the fixture, shared
 
 pytestmark = pytest.mark.e2e
+# Its scaling group goes on working after its tests: a platform of its own.
+OWN_PLATFORM = True
 
 
 @pytest.fixture(scope="module")

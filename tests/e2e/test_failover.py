@@ -25,6 +25,8 @@ from tests.e2e.test_console_browser import Visit, browser
 __all__ = ["browser"]  # the browser fixture, shared with the console's own suite
 
 pytestmark = pytest.mark.e2e
+# Judges project `default`'s every health policy and quarantined server: a platform of its own.
+OWN_PLATFORM = True
 
 # The command installed beside the interpreter, run on the checkout under test (as the platform's processes are).
 CHECKOUT = str(Path(__file__).resolve().parents[2])

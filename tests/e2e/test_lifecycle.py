@@ -10,6 +10,8 @@ import pytest
 from tests.e2e.platform import Platform, audit_events, eventually, wait_for_state, walk
 
 pytestmark = pytest.mark.e2e
+# Expects project `default` to hold only the configured `sim` cloud: a platform of its own.
+OWN_PLATFORM = True
 
 LAUNCH = {"name": "web-1", "image_id": "img-debian-12", "flavor_id": "sim.small"}
 
