@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kernel.consumer import payload_of
-from kernel.events import CloudAdded, Envelope, EventPayload, PriceCatalogPublished
+from kernel.events import CloudAdded, Envelope, PriceCatalogPublished
 from kernel.unit_of_work import Transaction
 from services.billing.catalogs import handlers as catalogs
 from services.billing.unit_of_work import Repositories
@@ -35,16 +35,18 @@ BINDINGS = (
 
 async def on_events(tx: Transaction[Repositories], envelopes: Sequence[Envelope]) -> None:
     """A batch: accounts and prices first (what the usage is priced by), then the lifecycle events together, each
-    resource they changed rated once."""
-    lifecycle: list[tuple[Envelope, EventPayload]] = []
-    for envelope in envelopes:
-        payload = payload_of(envelope)
+    resource they changed rated once. The prices of every account the batch concerns are held first: exclusively
+    where it brings prices, shared where it brings usage."""
+    payloads = [(envelope, payload_of(envelope)) for envelope in envelopes]
+    lifecycle = [(e, p) for e, p in payloads if p is not None and not isinstance(p, CloudAdded | PriceCatalogPublished)]
+    held = dict.fromkeys(usage.accounts(lifecycle), False)
+    held.update((p.cloud_id, True) for _, p in payloads if isinstance(p, PriceCatalogPublished))
+    await catalogs.hold(tx, held)
+    for envelope, payload in payloads:
         if isinstance(payload, CloudAdded):
             await catalogs.cloud_added(tx, payload)
         elif isinstance(payload, PriceCatalogPublished):
             await catalogs.prices_published(tx, envelope, payload)
-        elif payload is not None:
-            lifecycle.append((envelope, payload))
     await usage.learn_all(tx, lifecycle)
 
 

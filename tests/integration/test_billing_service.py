@@ -191,12 +191,10 @@ async def test_a_thousand_lifetimes_in_any_order_are_billed_their_seconds_exactl
     await a_priced_cloud(bus)
     rng = random.Random(17)
     envelopes, ran = lifetimes(LIFETIMES, rng)
-    # What each instance is shown under comes first (the provisioner tells it in the launch's own transaction);
-    # its runs, stops and termination in any order: a stop rated before its start, a termination before the runs.
-    told = [e for e in envelopes if e.type == "instance.requested"]
-    shuffled = [e for e in envelopes if e.type != "instance.requested"]
+    # Every event in any order: a stop rated before its start, a termination before the runs, the launch that tells
+    # what an instance is shown under (its tags) after all of them.
+    shuffled = list(envelopes)
     rng.shuffle(shuffled)
-    await send(bus, told)
     await send(bus, shuffled)
     total = sum(ran.values())
 
@@ -301,6 +299,52 @@ async def _equals(read: Callable[[], Awaitable[Any]], value: Any) -> bool:
     return bool(await read() == value)
 
 
+async def test_lines_rated_before_the_launch_event_are_shown_under_what_it_tells(
+    client: httpx.AsyncClient, bus: Bus
+) -> None:
+    await a_priced_cloud(bus)
+    iid = f"i-{uuid.uuid4().hex[:6]}"
+    start = T0 + timedelta(minutes=20)
+    # The server's start and termination are handled first (two consumers, a redelivery): rated, shown under nothing.
+    running = event(InstanceRunning(**_ids(iid), flavor_id="sim.small", previous_state="pending"), start)
+    await send(bus, [running, event(InstanceTerminated(**_ids(iid)), start + timedelta(seconds=900))])
+
+    async def seconds() -> Decimal | None:
+        found = await groups(client, group_by="resource", resource_id=iid)
+        return Decimal(found[0]["consumed_seconds"]) if found else None
+
+    await until(lambda: _equals(seconds, Decimal(900)))
+    before = await export(client, iid)
+    assert {(r["ResourceName"], r["Tags"], r["x_ClusterId"]) for r in before} == {("", "{}", "")}
+
+    # Then the launch's event, which tells its name, tags and cluster: the same lines, what they cost unchanged,
+    # are shown under them, and showback by tag and by cluster counts every second.
+    req = InstanceRequested(
+        instance_id=iid,
+        cloud_id="sim-b",
+        name="late-web",
+        image_id="img",
+        flavor_id="sim.small",
+        cluster_id="cl-late",
+        tags={"team": "late"},
+    )
+    await send(bus, [event(req, start - timedelta(seconds=5))])
+
+    async def described() -> list[dict[str, str]] | None:
+        rows = await export(client, iid)
+        return rows if all(r["ResourceName"] == "late-web" for r in rows) else None
+
+    after = await until(described)
+    assert [(r["x_LineId"], r["BilledCost"], r["ConsumedQuantity"]) for r in after] == [
+        (r["x_LineId"], r["BilledCost"], r["ConsumedQuantity"]) for r in before
+    ]
+    assert {(json.loads(r["Tags"])["team"], r["x_ClusterId"]) for r in after} == {("late", "cl-late")}
+    (team,) = await groups(client, group_by="tag:team", tag="team=late")
+    assert team["group"] == {"tag:team": "late"} and Decimal(team["consumed_seconds"]) == 900
+    (cluster,) = await groups(client, group_by="cluster", cluster_id="cl-late")
+    assert Decimal(cluster["consumed_seconds"]) == 900
+
+
 async def test_volumes_prices_that_arrive_late_and_a_rerate(client: httpx.AsyncClient, bus: Bus) -> None:
     # The volume's usage is told before its account's prices: rated at no cost, then re-rated when they arrive.
     await send(
@@ -365,8 +409,10 @@ async def test_a_months_invoice_as_json_csv_and_pdf(client: httpx.AsyncClient, b
     month = start.strftime("%Y-%m")
 
     async def invoiced() -> dict[str, Any] | None:
+        # The account's prices may be handled after the usage (two deliveries at once): rated at 0, then re-rated.
         body = (await client.get(f"/v1/invoices/{month}")).json()
-        return body if body["lines"] and Decimal(body["lines"][0]["consumed_seconds"]) == 5400 else None
+        priced = [t for t in body["totals"] if Decimal(t["total"]) != 0]
+        return body if priced and Decimal(body["lines"][0]["consumed_seconds"]) == 5400 else None
 
     found = await until(invoiced)
     status = "open" if month == datetime.now(UTC).strftime("%Y-%m") else "closed"

@@ -3,12 +3,19 @@ re-rates the account's usage from when it takes effect (usage told before its pr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from kernel.events import CloudAdded, Envelope, PriceCatalogPublished
 from kernel.unit_of_work import Transaction
 from services.billing.unit_of_work import Repositories
 from services.billing.usage.rating import PAGE, Prices, rate
+
+
+async def hold(tx: Transaction[Repositories], cloud_ids: Mapping[str, bool]) -> None:
+    """Hold the accounts' prices for the transaction: exclusively (True) to add to them, shared to rate with them."""
+    if cloud_ids:
+        await tx.repos.catalogs.hold(cloud_ids)
 
 
 async def cloud_added(tx: Transaction[Repositories], payload: CloudAdded) -> None:
@@ -28,4 +35,4 @@ async def prices_published(tx: Transaction[Repositories], envelope: Envelope, pa
         await rate(tx, dict.fromkeys(ids[n : n + PAGE], envelope.id), now, prices=prices)
 
 
-__all__ = ["cloud_added", "prices_published"]
+__all__ = ["cloud_added", "hold", "prices_published"]

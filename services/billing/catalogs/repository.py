@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +24,17 @@ class CatalogRepository:
             project_id,
             driver,
         )
+
+    async def hold(self, cloud_ids: Mapping[str, bool]) -> None:
+        """Hold each account's prices until the transaction ends: exclusively (True) to add a version and re-rate its
+        usage, shared (False) to rate usage with them; in the order of the accounts' ids, so that two transactions
+        never wait on each other in turn. Without it a version and a new resource's first usage handled at once
+        would each miss the other: the usage rated with the prices before, and the re-rating not seeing it."""
+        for cloud_id in sorted(cloud_ids, key=str.encode):
+            lock = "pg_advisory_xact_lock" if cloud_ids[cloud_id] else "pg_advisory_xact_lock_shared"
+            await self._conn.execute(
+                f"SELECT {lock}(hashtextextended('billing-prices:' || current_schema() || ':' || $1, 0))", cloud_id
+            )
 
     async def driver(self, cloud_id: str) -> str | None:
         found: str | None = await self._conn.fetchval("SELECT driver FROM clouds WHERE cloud_id = $1", cloud_id)

@@ -1,5 +1,6 @@
-"""The `costs` table: cost lines as rated, never changed; what a resource was rated so far, and the project's lines
-summed by what a caller groups them by, or streamed as they are."""
+"""The `costs` table: cost lines as rated, what they cost never changed (what one is shown under is completed once its
+resource is described); what a resource was rated so far, and the project's lines summed by what a caller groups
+them by, or streamed as they are."""
 
 from __future__ import annotations
 
@@ -156,6 +157,27 @@ class CostRepository:
             columns = [list(c) for c in zip(*lines, strict=True)] + [list(c) for c in zip(*resources, strict=True)]
             await self._conn.execute(_INSERT, *columns, rated_at)
         return len(lines)
+
+    async def show_under(self, resources: Sequence[Resource]) -> None:
+        """Show the lines written for each of `resources` under what is known of it now (its name, zone, tags,
+        cluster, template and scaling group): what a line costs never changes, what it is shown under is completed
+        when the event that tells it is handled after the line was written."""
+        if not resources:
+            return
+        await self._conn.execute(
+            """UPDATE costs c SET resource_name = t.name, region_id = t.region, tags = t.tags::jsonb,
+                   cluster_id = t.cluster_id, template_id = t.template_id, scaling_group_id = t.group_id
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                    AS t(id, name, region, tags, cluster_id, template_id, group_id)
+               WHERE c.resource_id = t.id""",
+            [r.id for r in resources],
+            [r.name for r in resources],
+            [r.region for r in resources],
+            [json.dumps(r.tags) for r in resources],
+            [r.cluster_id for r in resources],
+            [r.template_id for r in resources],
+            [r.scaling_group_id for r in resources],
+        )
 
     async def grouped(
         self, flt: CostFilter, groups: Sequence[str], tag_keys: Sequence[str], offset: int, limit: int

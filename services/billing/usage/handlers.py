@@ -35,20 +35,31 @@ async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelo
         if found.fact is not None:
             key = (found.resource_id, found.fact.at, found.fact.change.value)
             facts.setdefault(key, (found, found.fact, envelope))
-    await tx.repos.usage.learn(told)
+    described = await tx.repos.usage.learn(told)
+    if described:
+        # Lines written before a resource was described (its start handled before its launch) are shown under it.
+        await tx.repos.costs.show_under(await tx.repos.usage.lock(described))
     new = await tx.repos.usage.add_facts([(f.resource_id, fact, e.id) for f, fact, e in facts.values()])
     # Each changed resource's lines name the last event that told it a new fact.
     changed: dict[str, uuid.UUID | None] = {}
     for key, (found, _, envelope) in facts.items():
         if key in new:
             changed[found.resource_id] = envelope.id
-    if not changed:
+    if not changed and not described:
         return
     now = datetime.now(UTC)
-    await rate(tx, changed, now)
-    # What was rated may cross a budget's threshold: judged in the same transaction, within seconds of the event.
-    for project_id in sorted({e.project_id for e, p in events if _subject(p) in changed}):
+    if changed:
+        await rate(tx, changed, now)
+    # What was rated (or is now shown under a tag or cluster) may cross a budget's threshold: judged in the same
+    # transaction, within seconds of the event.
+    judged = set(changed).union(described)
+    for project_id in sorted({e.project_id for e, p in events if _subject(p) in judged}):
         await budgets.judge_project(tx, project_id, now)
+
+
+def accounts(events: Sequence[tuple[Envelope, EventPayload]]) -> set[str]:
+    """The accounts whose usage the lifecycle events tell of (whose prices rating them reads)."""
+    return {found.cloud_id for e, p in events if (found := learned(p, e.occurred_at)) is not None}
 
 
 def _subject(payload: EventPayload) -> str:
@@ -91,4 +102,4 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     return written
 
 
-__all__ = ["learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]
+__all__ = ["accounts", "learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]

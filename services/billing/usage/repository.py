@@ -41,36 +41,48 @@ def _resource(row: Any) -> Resource:
 # transactions never wait on each other's locks in turn.
 _IN_ORDER = 'ORDER BY id COLLATE "C"'
 
+# The attributes a cost line is shown under (its resource's name, zone, tags, cluster, template, scaling group).
+SHOWN_UNDER = ("name", "region", "tags", "cluster_id", "template_id", "scaling_group_id")
+
 
 class UsageRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def learn(self, told: Sequence[tuple[str, Learned]]) -> None:
+    async def learn(self, told: Sequence[tuple[str, Learned]]) -> list[str]:
         """Create each resource or add what events of a project (project id, what one told) told of it, in the order
         told; attributes already known are kept unless told anew (null values never hide a known one). One statement
-        for them all: a resource told several times is merged here first, since one statement changes a row once."""
+        for them all: a resource told several times is merged here first, since one statement changes a row once.
+        The ids of the resources known before that were told what their lines are shown under (SHOWN_UNDER): told
+        after they may have been rated, as when a launch's event is handled after its server's start."""
         if not told:
-            return
+            return []
         merged: dict[str, tuple[str, Learned, dict[str, Any]]] = {}
         for project_id, t in told:
             # The first telling's kind, project and account are kept, as a row inserted by the first would have.
             _, _, attributes = merged.setdefault(t.resource_id, (project_id, t, {}))
             attributes.update((k, v) for k, v in t.attributes.items() if v is not None)
         rows = [merged[rid] for rid in sorted(merged)]
-        await self._conn.execute(
+        # A row that was there already, even one inserted by a transaction this one waited for, comes back with the
+        # xmax of this update; a row inserted here with none.
+        written = await self._conn.fetch(
             """INSERT INTO resources (id, kind, project_id, cloud_id, attributes)
                SELECT id, kind, project_id, cloud_id, attributes::jsonb
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
                     AS t(id, kind, project_id, cloud_id, attributes)
                ON CONFLICT (id) DO UPDATE SET attributes = resources.attributes || EXCLUDED.attributes
-               WHERE (resources.attributes || EXCLUDED.attributes) <> resources.attributes""",
+               WHERE (resources.attributes || EXCLUDED.attributes) <> resources.attributes
+               RETURNING id, xmax <> 0 AS known""",
             [t.resource_id for _, t, _ in rows],
             [t.kind.value for _, t, _ in rows],
             [project_id for project_id, _, _ in rows],
             [t.cloud_id for _, t, _ in rows],
             [json.dumps(attributes) for _, _, attributes in rows],
         )
+        shown_under = {
+            rid for rid, (_, _, attributes) in merged.items() if not attributes.keys().isdisjoint(SHOWN_UNDER)
+        }
+        return [r["id"] for r in written if r["known"] and r["id"] in shown_under]
 
     async def add_facts(self, facts: Sequence[tuple[str, Fact, uuid.UUID]]) -> set[tuple[str, datetime, str]]:
         """Keep each (resource id, fact, event id) not known yet, each once; the (resource id, at, change) of those
