@@ -161,7 +161,9 @@ async def on_budget(
 
 
 async def evaluate(uow: AlertsUnitOfWork, now: datetime | None = None) -> None:
-    """The evaluator's pass over what time alone changes."""
+    """The evaluator's pass over what time alone changes, every project's at once: a few statements a pass whatever
+    the number of rules (the quiet series of every no-data rule, the live alerts of every event-rate and budget rule,
+    each read with one), then one judgement for each series or alert found."""
     now = now or _now()
     async with uow.transaction() as tx:
         alerts = await tx.repos.alerts.unsettled()
@@ -171,12 +173,16 @@ async def evaluate(uow: AlertsUnitOfWork, now: datetime | None = None) -> None:
             if rule is not None:
                 await _record(tx, rule, alert, settle(rule, alert, now))
     async with uow.transaction() as tx:
-        for rule in await tx.repos.rules.of_kind(None, "no_data"):
-            await _quiet(tx, rule, now)
-        for rule in await tx.repos.rules.of_kind(None, "event_rate"):
-            await _rate(tx, rule, now)
-        for rule in await tx.repos.rules.of_kind(None, "budget"):
-            await _budget_period(tx, rule, now)
+        await _quiet(tx, await tx.repos.rules.of_kind(None, "no_data"), now)
+        timed = [*await tx.repos.rules.of_kind(None, "event_rate"), *await tx.repos.rules.of_kind(None, "budget")]
+        live = await tx.repos.alerts.live_of_rules([r.id for r in timed])
+        for rule in timed:
+            if rule.id not in live:
+                continue
+            if rule.kind == "event_rate":
+                await _rate(tx, rule, live[rule.id], now)
+            else:
+                await _budget_period(tx, rule, live[rule.id], now)
         await tx.repos.groups.repeat_due(now)
 
 
@@ -184,38 +190,37 @@ def _origin(rule: Rule) -> Chained:
     return rule
 
 
-async def _quiet(tx: Transaction[Repositories], rule: Rule, now: datetime) -> None:
-    cond = rule.condition
-    assert cond.metric is not None and cond.quiet_seconds is not None
-    quiet = await tx.repos.knowledge.quiet_series(
-        rule.project_id, cond.metric, now - timedelta(seconds=cond.quiet_seconds)
-    )
-    ids = {i for i, _, _ in quiet if i}
-    instances = await tx.repos.knowledge.instances(rule.project_id, ids)
-    for instance_id, labels, last_at in quiet:
-        instance = instances.get(instance_id or "")
-        if not cond.scope.covers(instance_id, instance):
+async def _quiet(tx: Transaction[Repositories], rules: Sequence[Rule], now: datetime) -> None:
+    """Every no-data rule's series that went quiet, judged as holding (those in its scope)."""
+    watched = []
+    for rule in rules:
+        cond = rule.condition
+        assert cond.metric is not None and cond.quiet_seconds is not None
+        watched.append((rule.project_id, cond.metric, now - timedelta(seconds=cond.quiet_seconds)))
+    quiet = await tx.repos.knowledge.quiet_series(watched)
+    instances = await tx.repos.knowledge.instances_of((rules[n].project_id, i) for n, i, _, _ in quiet if i)
+    for n, instance_id, labels, last_at in quiet:
+        rule = rules[n]
+        instance = instances.get((rule.project_id, instance_id or ""))
+        if not rule.condition.scope.covers(instance_id, instance):
             continue
-        summary = f"no {cond.metric} since {last_at.isoformat()}"
+        summary = f"no {rule.condition.metric} since {last_at.isoformat()}"
         await judge(tx, rule, labels, True, None, summary, now, _origin(rule))
 
 
-async def _rate(tx: Transaction[Repositories], rule: Rule, now: datetime) -> None:
+async def _rate(tx: Transaction[Repositories], rule: Rule, alerts: Sequence[Alert], now: datetime) -> None:
     cond = rule.condition
     assert cond.window_seconds is not None and cond.count is not None
-    alerts = await tx.repos.alerts.live_of_rule(rule.id)
-    if not alerts:
-        return
     count = await tx.repos.knowledge.hits_since(rule.id, now - timedelta(seconds=cond.window_seconds))
     for alert in alerts:
         if count < cond.count:
             await _record(tx, rule, alert, observe(rule, alert, False, float(count), "", now))
 
 
-async def _budget_period(tx: Transaction[Repositories], rule: Rule, now: datetime) -> None:
+async def _budget_period(tx: Transaction[Repositories], rule: Rule, alerts: Sequence[Alert], now: datetime) -> None:
     """A budget alert is about one month: it resolves when the month is over."""
     month = now.strftime("%Y-%m")
-    for alert in await tx.repos.alerts.live_of_rule(rule.id):
+    for alert in alerts:
         if alert.labels.get("period", month) != month:
             await _record(tx, rule, alert, observe(rule, alert, False, alert.value, "", now))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,6 +98,21 @@ class AlertRepository:
             uuid.UUID(rule_id),
         )
         return [_alert(r) for r in rows]
+
+    async def live_of_rules(self, rule_ids: Sequence[str]) -> dict[str, list[Alert]]:
+        """The live alerts of each of the rules (locked), by rule id; a rule with none is left out."""
+        found: dict[str, list[Alert]] = {}
+        if not rule_ids:
+            return found
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM alerts WHERE rule_id = ANY($1::uuid[]) AND state <> 'resolved'"
+            " ORDER BY rule_id, started_at, id FOR UPDATE",
+            [uuid.UUID(r) for r in rule_ids],
+        )
+        for r in rows:
+            alert = _alert(r)
+            found.setdefault(alert.rule_id, []).append(alert)
+        return found
 
     async def unsettled(self) -> list[Alert]:
         """Every project's alerts that time alone may change: pending and holding, or firing and no longer holding."""

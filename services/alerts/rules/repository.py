@@ -4,7 +4,7 @@ each project. Every lookup a request makes carries the project."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -177,6 +177,18 @@ class RuleRepository:
         return await fetch_page(self._conn, RULE_LISTING, where, request, _rule)
 
 
+def _instance(r: Any) -> Instance:
+    return Instance(
+        instance_id=r["instance_id"],
+        project_id=r["project_id"],
+        cloud_id=r["cloud_id"],
+        tags=r["tags"],
+        template_id=r["template_id"],
+        state=r["state"],
+        template_version=r["template_version"],
+    )
+
+
 class KnowledgeRepository:
     """What the bus told: instances and the metric names pushed in each project."""
 
@@ -214,18 +226,7 @@ class KnowledgeRepository:
         rows = await self._conn.fetch(
             "SELECT * FROM instances WHERE project_id = $1 AND instance_id = ANY($2::text[])", project_id, list(ids)
         )
-        return {
-            r["instance_id"]: Instance(
-                instance_id=r["instance_id"],
-                project_id=r["project_id"],
-                cloud_id=r["cloud_id"],
-                tags=r["tags"],
-                template_id=r["template_id"],
-                state=r["state"],
-                template_version=r["template_version"],
-            )
-            for r in rows
-        }
+        return {r["instance_id"]: _instance(r) for r in rows}
 
     async def learn_template_alerts(
         self, project_id: str, template_id: str, version: int, name: str, specs: list[dict[str, Any]]
@@ -288,16 +289,35 @@ class KnowledgeRepository:
         )
 
     async def quiet_series(
-        self, project_id: str, metric: str, since: datetime
-    ) -> list[tuple[str | None, dict[str, str], datetime]]:
-        """The series of a metric that have not reported since `since`: (instance id, labels, last report)."""
+        self, watched: Sequence[tuple[str, str, datetime]]
+    ) -> list[tuple[int, str | None, dict[str, str], datetime]]:
+        """The series that have not reported since when each (project id, metric, since) of `watched` asks, all
+        asked with one statement: (the index of what asked, instance id, labels, last report), in that order."""
+        if not watched:
+            return []
         rows = await self._conn.fetch(
-            "SELECT instance_id, labels, last_at FROM series WHERE project_id = $1 AND metric = $2 AND last_at < $3",
-            project_id,
-            metric,
-            since,
+            """SELECT q.n, s.instance_id, s.labels, s.last_at
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS q(project_id, metric, since, n)
+               JOIN series s ON s.project_id = q.project_id AND s.metric = q.metric AND s.last_at < q.since
+               ORDER BY q.n, s.series_key""",
+            [w[0] for w in watched],
+            [w[1] for w in watched],
+            [w[2] for w in watched],
         )
-        return [(r["instance_id"], r["labels"], r["last_at"]) for r in rows]
+        return [(r["n"] - 1, r["instance_id"], r["labels"], r["last_at"]) for r in rows]
+
+    async def instances_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Instance]:
+        """The instances of each (project id, instance id) of `keys` that are known, with one statement."""
+        pairs = sorted(set(keys))
+        if not pairs:
+            return {}
+        rows = await self._conn.fetch(
+            """SELECT i.* FROM instances i JOIN unnest($1::text[], $2::text[]) AS k(project_id, instance_id)
+               ON i.project_id = k.project_id AND i.instance_id = k.instance_id""",
+            [p for p, _ in pairs],
+            [i for _, i in pairs],
+        )
+        return {(r["project_id"], r["instance_id"]): _instance(r) for r in rows}
 
     async def hit(self, rule_id: str, event_id: str, at: datetime) -> None:
         await self._conn.execute(
