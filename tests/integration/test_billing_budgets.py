@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from kernel.bus import Bus
-from kernel.events import InstanceRequested, InstanceRunning, InstanceStopped
+from kernel.events import InstanceRequested, InstanceRunning, InstanceStopped, InstanceTerminated
 from kernel.identity import Role
 from kernel.settings import KernelSettings
 from services.billing.budgets.domain import PROTECTED_TAG as PROTECTED
@@ -163,3 +164,44 @@ async def test_a_budget_crossed_blocks_launches_stops_servers_and_a_raise_unbloc
     assert (await client.delete(f"/v1/budgets/{budget['id']}", headers=VIEWER)).status_code == 403
     assert (await client.delete(f"/v1/budgets/{budget['id']}")).status_code == 204
     assert (await client.get(f"/v1/budgets/{budget['id']}")).status_code == 404
+
+
+async def test_usage_rated_before_its_launch_event_counts_for_its_tags_budget_once_that_is_handled(
+    client: httpx.AsyncClient, bus: Bus, caught: Caught, database_url: str
+) -> None:
+    late = {**BUDGET, "name": "team late", "scope": {"kind": "tag", "tag_key": "team", "tag_value": "late"}}
+    made = await client.post("/v1/budgets", json={**late, "thresholds": [{"percent": 100, "actions": ["notify"]}]})
+    assert made.status_code == 201, made.text
+    budget = made.json()
+    await a_priced_cloud(bus)
+    # The server's start and termination are handled before its launch: rated, under no tag, so outside the budget.
+    now = datetime.now(UTC)
+    ids = {"instance_id": "i-late", "cloud_id": "sim-b", "provider_id": "i-late"}
+    handled = await inbox_count(database_url)
+    usage = [
+        event(InstanceRunning(**ids, flavor_id="sim.small", previous_state="pending"), now - timedelta(minutes=10)),
+        event(InstanceTerminated(**ids), now - timedelta(minutes=1)),
+    ]
+    await send(bus, usage)
+    await until(lambda: _handled(database_url, handled + len(usage)))
+    found = (await client.get(f"/v1/budgets/{budget['id']}")).json()
+    assert found["spent"] == "0"
+    assert [e["type"] for e in published(caught, budget["id"])] == ["budget.created"]
+
+    # Its launch's event tells its tag: the lines are shown under it, and the budget is crossed at once.
+    requested = InstanceRequested(
+        instance_id="i-late",
+        cloud_id="sim-b",
+        name="i-late",
+        image_id="img",
+        flavor_id="sim.small",
+        tags={"team": "late"},
+    )
+    await send(bus, [event(requested, now - timedelta(minutes=11))])
+    await caught.wait(lambda: [e for e in published(caught, budget["id"]) if e["type"] == "budget.threshold_crossed"])
+    spent = (await client.get(f"/v1/budgets/{budget['id']}")).json()["spent"]
+    assert Decimal(spent) > Decimal("0.00001")
+
+
+async def _handled(database_url: str, n: int) -> bool:
+    return await inbox_count(database_url) >= n
