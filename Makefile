@@ -29,9 +29,13 @@ format: install
 	.venv/bin/ruff format $(SOURCES)
 	.venv/bin/ruff check --fix $(SOURCES)
 
+# Test files run on TEST_WORKERS processes at once (each with its own PostgreSQL and RabbitMQ), a file's tests
+# together on one of them in their order; `make test TEST_WORKERS=0` runs them all in this one process.
+TEST_WORKERS ?= 2
+
 test: lint
 	@scripts/bootstrap.sh --browser
-	$(PY) -m pytest -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider --durations=25 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	@$(PY) -m bench.pipeline
