@@ -365,6 +365,8 @@ async def whoami(platform: Platform, key: str) -> tuple[str, str]:
 
 
 SECRET = "console-Run-Secret-0123"
+# Steps of the run script the console follows (half a second each).
+STEPS = 16
 
 
 async def _runnable(platform: Platform, tag: str) -> tuple[str, str, str]:
@@ -391,7 +393,7 @@ async def _runnable(platform: Platform, tag: str) -> tuple[str, str, str]:
             "inputs": [
                 {"name": "release", "type": "text", "required": True},
                 {"name": "token", "type": "secret", "required": True},
-                {"name": "steps", "type": "number", "default": 0, "minimum": 0, "maximum": 10},
+                {"name": "steps", "type": "number", "default": 0, "minimum": 0, "maximum": 20},
                 {"name": "code", "type": "number", "default": 0},
             ],
         }
@@ -442,7 +444,8 @@ def test_an_operator_runs_a_script_and_watches_its_output_arrive(platform: Platf
         "input-code": "number",
     }
     browser.find_element(By.ID, "field-input-release").send_keys("v42")
-    browser.find_element(By.ID, "field-input-steps").send_keys("6")
+    # Half a second a step: long enough for the first lines to be seen while it runs on a busy machine.
+    browser.find_element(By.ID, "field-input-steps").send_keys(str(STEPS))
     visit.shot("run-form")
     # The secret left out: the API's refusal marked on its field.
     browser.find_element(By.ID, "field-input-release").submit()
@@ -474,7 +477,7 @@ def test_an_operator_runs_a_script_and_watches_its_output_arrive(platform: Platf
     )
     assert still_there(page), "the page was reloaded"
     shown = output()
-    steps = [f"step {n}" for n in range(6)]
+    steps = [f"step {n}" for n in range(STEPS)]
     assert shown.splitlines() == ["deploying v42 <b>now</b>", "token=********", *steps, "done"], shown
     assert not browser.find_elements(By.CSS_SELECTOR, "#output b") and SECRET not in browser.page_source
     assert browser.find_element(By.ID, "run-exit-code").text == "0"
