@@ -198,7 +198,12 @@ class LibvirtAdapter(AdapterBase):
             return self._image(made)
         view = await self._view_or_not_found(Operation.CREATE_IMAGE, instance_id)
         names = await self._run(Operation.CREATE_IMAGE, self._host.volume_names)
-        if any(self._is_image(n) and _naming.image_name(prefix, n) == name for n in names):
+        if image_id in names:
+            # This token's image, made by a create of the same moment since it was looked for above.
+            made = await self._run(Operation.CREATE_IMAGE, self._host.volume, image_id)
+            if made is not None:
+                return self._image(made)
+        if any(n != image_id and self._is_image(n) and _naming.image_name(prefix, n) == name for n in names):
             raise InvalidCloudRequest(f"an image named {name} exists already")
         try:
             made = await self._run(

@@ -6,19 +6,21 @@ times out, a server whose host key changed is refused, and a secret never shows 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from devstack import SshServer
+from devstack import SshServer, free_port
 from kernel.settings import KernelSettings
 from services.provisioner.app import create_app
 from services.provisioner.settings import ProvisionerSettings
+from tests.conftest import Servers
 from tests.integration.provisioner_world import ok, until, use_secret_key
 from tests.integration.test_templates import Tap, tap  # noqa: F401 - the fixture
 from tests.signing import identity_headers
@@ -35,8 +37,9 @@ def _secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     use_secret_key(monkeypatch)
 
 
-@pytest.fixture
-async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def _provisioner(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The provisioner app whose SimCloud guests answer SSH on `sshd`, and a client of it."""
     settings = ProvisionerSettings(
         kernel=kernel_settings,
         follow_interval=0.05,
@@ -48,6 +51,22 @@ async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncItera
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://provisioner", timeout=30) as http:
             yield http
+
+
+@pytest.fixture
+async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with _provisioner(kernel_settings, sshd) as http:
+        yield http
+
+
+@pytest.fixture
+def own_sshd(servers: Servers) -> Iterator[SshServer]:
+    """An OpenSSH server for one test that changes it: the session's is shared by the platforms of other modules,
+    whose guests print the keys it had when they booted."""
+    server = SshServer(servers.root / f"sshd-{uuid.uuid4().hex[:8]}", free_port())
+    server.start()
+    yield server
+    server.stop()
 
 
 async def _template(client: httpx.AsyncClient, **spec: Any) -> str:
@@ -138,19 +157,16 @@ async def test_a_run_times_out(client: httpx.AsyncClient) -> None:
     assert "started" in await _output(client, run["id"])
 
 
-async def test_a_changed_host_key_refuses_the_run(client: httpx.AsyncClient, sshd: SshServer) -> None:
-    instance = await _instance(client, "moved-1")
-    script = await _script(client, "touch", "#!/bin/sh\ntouch ran-after-key-change\n")
-    sshd.new_host_keys()
-    sshd.restart()
-    try:
+async def test_a_changed_host_key_refuses_the_run(kernel_settings: KernelSettings, own_sshd: SshServer) -> None:
+    async with _provisioner(kernel_settings, own_sshd) as client:
+        instance = await _instance(client, "moved-1")
+        script = await _script(client, "touch", "#!/bin/sh\ntouch ran-after-key-change\n")
+        own_sshd.new_host_keys()
+        own_sshd.restart()
         run = ok(await client.post(f"/v1/instances/{instance}/runs", headers=H, json={"script_id": script}), 202)
         done = await _ended(client, run["id"])
         assert (done["state"], done["problem"], done["exit_code"]) == ("failed", "host_key_mismatch", None)
         assert done["started_at"] is None
-    finally:
-        # Later tests' instances print the keys the server has from now on.
-        pass
 
 
 async def test_a_plain_launch_with_the_imported_project_key_runs_too(client: httpx.AsyncClient) -> None:
