@@ -38,7 +38,9 @@ async def on_events(tx: Transaction[Repositories], envelopes: Sequence[Envelope]
     resource they changed rated once. The prices of every account the batch concerns are held first: exclusively
     where it brings prices, shared where it brings usage."""
     payloads = [(envelope, payload_of(envelope)) for envelope in envelopes]
-    lifecycle = [(e, p) for e, p in payloads if p is not None and not isinstance(p, CloudAdded | PriceCatalogPublished)]
+    lifecycle = usage.told(
+        [(e, p) for e, p in payloads if p is not None and not isinstance(p, CloudAdded | PriceCatalogPublished)]
+    )
     held = dict.fromkeys(usage.accounts(lifecycle), False)
     held.update((p.cloud_id, True) for _, p in payloads if isinstance(p, PriceCatalogPublished))
     await catalogs.hold(tx, held)

@@ -20,22 +20,33 @@ from services.billing.usage.rating import PAGE, rate
 log = logging.getLogger(__name__)
 
 
-async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelope, EventPayload]]) -> None:
-    """Learn a batch of lifecycle events, then rate each resource they changed (told a fact not known before) once,
-    at once: what they told of each resource and the facts they added are written with one statement each, whatever
-    the batch holds. The events are taken by resource, each resource's in the order they happened."""
-    told: list[tuple[str, Learned]] = []
+def told(events: Sequence[tuple[Envelope, EventPayload]]) -> list[tuple[Envelope, Learned]]:
+    """What each lifecycle event tells billing (the events that concern it), by resource, each resource's in the
+    order they happened."""
+    found = []
+    for envelope, payload in sorted(events, key=lambda e: (e[1].subject or "", e[0].occurred_at)):
+        learnt = learned(payload, envelope.occurred_at)
+        if learnt is not None:
+            found.append((envelope, learnt))
+    return found
+
+
+def accounts(told: Sequence[tuple[Envelope, Learned]]) -> set[str]:
+    """The accounts whose usage the events tell of (whose prices rating them reads)."""
+    return {learnt.cloud_id for _, learnt in told}
+
+
+async def learn_all(tx: Transaction[Repositories], told: Sequence[tuple[Envelope, Learned]]) -> None:
+    """Learn what a batch of lifecycle events told (`told`), then rate each resource they changed (told a fact not
+    known before) once, at once: what they told of each resource and the facts they added are written with one
+    statement each, whatever the batch holds."""
     # Each fact once, as its first telling told it: a second telling in the same batch is a replay.
     facts: dict[tuple[str, datetime, str], tuple[Learned, Fact, Envelope]] = {}
-    for envelope, payload in sorted(events, key=lambda e: (_subject(e[1]), e[0].occurred_at)):
-        found = learned(payload, envelope.occurred_at)
-        if found is None:
-            continue
-        told.append((envelope.project_id, found))
+    for envelope, found in told:
         if found.fact is not None:
             key = (found.resource_id, found.fact.at, found.fact.change.value)
             facts.setdefault(key, (found, found.fact, envelope))
-    described = await tx.repos.usage.learn(told)
+    described = await tx.repos.usage.learn([(envelope.project_id, found) for envelope, found in told])
     if described:
         # Lines written before a resource was described (its start handled before its launch) are shown under it.
         await tx.repos.costs.show_under(await tx.repos.usage.lock(described))
@@ -53,17 +64,8 @@ async def learn_all(tx: Transaction[Repositories], events: Sequence[tuple[Envelo
     # What was rated (or is now shown under a tag or cluster) may cross a budget's threshold: judged in the same
     # transaction, within seconds of the event.
     judged = set(changed).union(described)
-    for project_id in sorted({e.project_id for e, p in events if _subject(p) in judged}):
+    for project_id in sorted({e.project_id for e, found in told if found.resource_id in judged}):
         await budgets.judge_project(tx, project_id, now)
-
-
-def accounts(events: Sequence[tuple[Envelope, EventPayload]]) -> set[str]:
-    """The accounts whose usage the lifecycle events tell of (whose prices rating them reads)."""
-    return {found.cloud_id for e, p in events if (found := learned(p, e.occurred_at)) is not None}
-
-
-def _subject(payload: EventPayload) -> str:
-    return payload.subject or ""
 
 
 async def rate_ended_hours(uow: BillingUnitOfWork, now: datetime) -> int:
@@ -102,4 +104,4 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     return written
 
 
-__all__ = ["accounts", "learn_all", "rate_ended_hours", "rate_hours_forever", "rerate"]
+__all__ = ["accounts", "learn_all", "told", "rate_ended_hours", "rate_hours_forever", "rerate"]
