@@ -23,8 +23,16 @@ import pytest
 from pydantic import SecretStr
 
 from devstack import PostgresServer, RabbitServer, SshServer, free_port, private_dir
+from devstack.ports import RANGE_ENV
 from kernel import db
 from kernel.settings import KernelSettings
+
+# Each worker of a run on several processes (pytest-xdist's gw0, gw1, ...) draws its servers' and platforms' ports
+# from a range of its own, below the kernel's ephemeral ports: two workers never start servers on one port.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
+    _first = 20000 + 2500 * int(_WORKER[2:])
+    os.environ.setdefault(RANGE_ENV, f"{_first}-{_first + 2499}")
 
 # The key the tests' services trust gateway-signed identities with.
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123456789"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -65,3 +66,20 @@ def test_banners_show_urls_without_their_passwords() -> None:
         without_password("postgresql://postgres@127.0.0.1:5442/clanavi")
         == "postgresql://postgres@127.0.0.1:5442/clanavi"
     )
+
+
+def test_free_ports_come_from_the_processs_range_each_once_while_others_are_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devstack.ports import RANGE_ENV, free_port
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = taken.getsockname()[1]
+        monkeypatch.setenv(RANGE_ENV, f"{busy}-{busy}")
+        with pytest.raises(OSError, match=RANGE_ENV):
+            free_port()
+    low = 31990  # outside the test workers' own ranges
+    monkeypatch.setenv(RANGE_ENV, f"{low}-{low + 3}")
+    found = [free_port() for _ in range(4)]
+    assert sorted(found) == [low, low + 1, low + 2, low + 3]
