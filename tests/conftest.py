@@ -10,6 +10,7 @@ URLs that reach nothing, never whatever the shell running the tests points at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -122,3 +123,21 @@ async def raw_connection(database_url: str) -> AsyncIterator[asyncpg.Connection[
 
 async def make_pool(url: str, schema: str) -> db.Pool:
     return await db.create_pool(url, schema=schema, application="clanavi-tests", min_size=1, max_size=10)
+
+
+@contextlib.asynccontextmanager
+async def scratch_pool(url: str, *tables: str) -> AsyncIterator[db.Pool]:
+    """A service's pool on a schema of its own holding `tables` (CREATE TABLE statements naming a table without its
+    schema), dropped afterwards."""
+    schema = f"k_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(url)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    for table in tables:
+        await conn.execute(table.replace("CREATE TABLE ", f"CREATE TABLE {schema}.", 1))
+    pool = await make_pool(url, schema)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()

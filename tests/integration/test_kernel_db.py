@@ -3,7 +3,6 @@ alike, a document encoded already written as it is, and what PostgreSQL itself m
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import asyncpg
 import pytest
 
 from kernel.db import Encoded, Pool
-from tests.conftest import make_pool
+from tests.conftest import scratch_pool
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +27,8 @@ DOCUMENTS: list[Any] = [
 
 @pytest.fixture
 async def pool(module_database: str) -> AsyncIterator[Pool]:
-    schema = f"k_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(module_database)
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    await conn.execute(f"CREATE TABLE {schema}.docs (n integer PRIMARY KEY, b jsonb, j json)")
-    pool = await make_pool(module_database, schema)
-    try:
+    async with scratch_pool(module_database, "CREATE TABLE docs (n integer PRIMARY KEY, b jsonb, j json)") as pool:
         yield pool
-    finally:
-        await pool.close()
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.close()
 
 
 async def _as_postgres_sees_them(pool: Pool) -> list[tuple[int, str | None, str | None]]:

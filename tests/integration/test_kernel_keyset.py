@@ -17,7 +17,7 @@ from kernel.db import Pool
 from kernel.errors import ValidationFailed
 from kernel.keyset import Column, Listing, Order, PageRequest, Where, fetch_page
 from kernel.pagination import encode_cursor
-from tests.conftest import make_pool
+from tests.conftest import scratch_pool
 
 pytestmark = pytest.mark.integration
 
@@ -49,20 +49,12 @@ def item(row: asyncpg.Record) -> Item:
 
 @pytest.fixture
 async def pool(module_database: str) -> AsyncIterator[Pool]:
-    schema = f"k_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(module_database)
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    await conn.execute(
-        f"""CREATE TABLE {schema}.items (id uuid PRIMARY KEY, name text NOT NULL, size bigint NOT NULL,
-                made_at timestamptz NOT NULL, team text NOT NULL)"""
-    )
-    pool = await make_pool(module_database, schema)
-    try:
+    async with scratch_pool(
+        module_database,
+        """CREATE TABLE items (id uuid PRIMARY KEY, name text NOT NULL, size bigint NOT NULL,
+               made_at timestamptz NOT NULL, team text NOT NULL)""",
+    ) as pool:
         yield pool
-    finally:
-        await pool.close()
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.close()
 
 
 async def insert(pool: Pool, count: int, *, team: str = "a", seed: int = 1) -> list[Item]:
