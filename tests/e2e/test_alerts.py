@@ -1,7 +1,8 @@
 """Alerts on the platform as processes, through the installed `clanavi` command: a signed webhook channel, a rule on
 a custom metric (refused, naming the metric, until the project pushed it), the alert it fires shown and delivered to a
 local receiver that checks its signature, silenced, and bad input refused; and the console's alerts page in a real
-browser: an alert firing now, a silence in force expired by an operator."""
+browser: an alert firing now, silenced by an operator's form (bad matchers and times refused in it) and the silence
+expired."""
 
 from __future__ import annotations
 
@@ -129,13 +130,13 @@ async def test_an_alert_fires_is_delivered_signed_and_silenced_from_the_command_
     assert bad.status != 0 and "url" in bad.err
 
 
-def test_the_console_shows_the_alerts_firing_and_an_operator_expires_a_silence(
+def test_the_console_shows_the_alerts_firing_and_an_operator_silences_one_and_expires_the_silence(
     platform: Platform, browser: webdriver.Chrome
 ) -> None:
     members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
     queue = f"c-{uuid.uuid4().hex[:6]}"
 
-    async def prepare() -> tuple[str, str]:
+    async def prepare() -> str:
         await push(platform, 1, queue)
         async with platform.client() as admin:
             rule = {"name": f"deep-{queue}", "kind": "threshold", "metric": "queue_depth", "operator": ">", "value": 9}
@@ -146,12 +147,14 @@ def test_the_console_shows_the_alerts_firing_and_an_operator_expires_a_silence(
 
             rule_id = str((await eventually(made, what="the metric known"))["id"])
             await push(platform, 10, queue)
-            ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-            matchers = [{"label": "queue", "value": queue}]
-            silence = _created(await admin.post("/v1/silences", json={"matchers": matchers, "ends_at": ends}))
-            return rule_id, str(silence["id"])
+            return rule_id
 
-    rule_id, silence_id = asyncio.run(prepare())
+    async def silences_of_queue() -> list[dict[str, Any]]:
+        async with platform.client() as admin:
+            found = (await admin.get("/v1/silences", params={"state": "active", "limit": 100})).json()["items"]
+        return [s for s in found if {"label": "queue", "value": queue, "regex": False} in s["matchers"]]
+
+    rule_id = asyncio.run(prepare())
     visit = Visit(browser, platform.gateway_url)
     visit.open(CONSOLE)
     visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
@@ -165,13 +168,41 @@ def test_the_console_shows_the_alerts_firing_and_an_operator_expires_a_silence(
         return list(d.find_elements(By.CSS_SELECTOR, "tr[data-state=firing]"))
 
     (row,) = visit.wait("the alert firing", firing)
-    assert row.get_attribute("data-silenced") == "true" and f"queue={queue}" in row.text
+    assert row.get_attribute("data-silenced") is None and f"queue={queue}" in row.text
     assert "queue_depth is 10 (> 9)" in row.text
+
+    def silence(matchers: str, hours: str) -> None:
+        form = browser.find_element(By.ID, "new-silence")
+        for name, value in (("matchers", matchers), ("hours", hours), ("comment", "maintenance")):
+            field = form.find_element(By.ID, f"field-{name}")
+            field.clear()
+            field.send_keys(value)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    # A line that is not a matcher, then a silence of no time: each refused in the form, nothing made.
+    silence(f"queue {queue}", "1")
+    visit.wait("the matcher refused", lambda d: d.find_elements(By.ID, "error-matchers"))
+    assert browser.find_element(By.ID, "field-matchers").get_attribute("aria-invalid") == "true"
+    silence(f"queue={queue}", "0")
+    visit.wait("the time refused", lambda d: d.find_elements(By.ID, "error-hours"))
+    assert browser.find_element(By.ID, "field-matchers").get_attribute("value") == f"queue={queue}"
+    assert asyncio.run(silences_of_queue()) == []
+    visit.shot("alerts-silence-refused")
+
+    silence(f"queue={queue}", "1.5")
+    visit.wait("back on the alerts page", lambda d: d.current_url.endswith(f"{CONSOLE}/alerts"))
+    (made,) = asyncio.run(silences_of_queue())
+    assert made["comment"] == "maintenance"
+    lasts = datetime.fromisoformat(made["ends_at"]) - datetime.fromisoformat(made["starts_at"])
+    assert timedelta(hours=1.5) - timedelta(minutes=1) < lasts <= timedelta(hours=1.5)
+    (row,) = visit.wait("the alert silenced", lambda d: [r for r in firing(d) if r.get_attribute("data-silenced")])
+    assert row.get_attribute("data-silenced") == "true"
     visit.shot("alerts-firing-silenced")
-    browser.find_element(By.CSS_SELECTOR, f"#silence-{silence_id} button[type=submit]").click()
-    visit.wait("the silence gone", lambda d: not d.find_elements(By.ID, f"silence-{silence_id}"))
+    browser.find_element(By.CSS_SELECTOR, f"#silence-{made['id']} button[type=submit]").click()
+    visit.wait("the silence gone", lambda d: not d.find_elements(By.ID, f"silence-{made['id']}"))
     (row,) = firing(browser)
     assert row.get_attribute("data-silenced") is None
+    assert asyncio.run(silences_of_queue()) == []
     assert not visit.csp_violations()
 
 

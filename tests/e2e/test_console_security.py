@@ -595,10 +595,11 @@ async def test_cluster_pages_make_preview_show_and_scale_a_cluster_and_a_viewer_
         assert (await admin.delete(f"/v1/clusters/{cluster_id}")).status_code == 202
 
 
-async def test_a_viewer_cannot_expire_a_silence_from_the_alerts_page(
+async def test_a_viewer_cannot_make_or_expire_a_silence_from_the_alerts_page(
     platform: Platform, members: dict[str, Member]
 ) -> None:
     ends = "2999-01-01T00:00:00Z"
+    forged_matcher = f"alertname=forged-{uuid.uuid4().hex[:6]}"
     async with platform.client() as admin:
         made = await admin.post(
             "/v1/silences", json={"matchers": [{"label": "alertname", "value": "v"}], "ends_at": ends}
@@ -610,6 +611,10 @@ async def test_a_viewer_cannot_expire_a_silence_from_the_alerts_page(
         assert f"{CONSOLE}/silences/{silence['id']}/expire" not in page.text  # no action offered
         forged = await viewer.post(f"{CONSOLE}/silences/{silence['id']}/expire", data={"csrf": csrf_of(page.text)})
         assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
+        assert 'id="new-silence"' not in page.text  # no form offered
+        asked = {"csrf": csrf_of(page.text), "matchers": forged_matcher, "hours": "1"}
+        forged = await viewer.post(f"{CONSOLE}/silences", data=asked)
+        assert forged.status_code == 403 and 'role="alert"' in forged.text, forged.text
     async with logged_in(platform, members["operator"].email) as operator:
         page = await operator.get(f"{CONSOLE}/alerts")
         elsewhere = await operator.post(
@@ -618,5 +623,12 @@ async def test_a_viewer_cannot_expire_a_silence_from_the_alerts_page(
             headers={"Origin": "https://evil.example"},
         )
         assert elsewhere.status_code == 403
+        asked = {"csrf": csrf_of(page.text), "matchers": forged_matcher, "hours": "1"}
+        elsewhere = await operator.post(f"{CONSOLE}/silences", data=asked, headers={"Origin": "https://evil.example"})
+        assert elsewhere.status_code == 403
+        without_token = await operator.post(f"{CONSOLE}/silences", data={"matchers": forged_matcher, "hours": "1"})
+        assert without_token.status_code == 403
     async with platform.client() as admin:
         assert (await admin.get(f"/v1/silences/{silence['id']}")).json()["state"] == "active"
+        active = (await admin.get("/v1/silences", params={"state": "active", "limit": 100})).json()["items"]
+        assert not [s for s in active if f"{s['matchers'][0]['label']}={s['matchers'][0]['value']}" == forged_matcher]
