@@ -24,7 +24,6 @@ from selenium.webdriver.common.by import By
 from devstack.ports import free_port
 from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import TOKEN, Platform, eventually
-from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import Shell
 from tests.e2e.test_console_browser import Visit, browser
 from tests.integration.webhook_receiver import verify
@@ -156,12 +155,7 @@ def test_the_console_shows_the_alerts_firing_and_an_operator_silences_one_and_ex
 
     rule_id = asyncio.run(prepare())
     visit = Visit(browser, platform.gateway_url)
-    visit.open(CONSOLE)
-    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
-    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
-    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+    visit.log_in(members["operator"].email)
 
     def firing(d: webdriver.Chrome) -> list[Any]:
         d.get(f"{platform.gateway_url}{CONSOLE}/alerts?rule_id={rule_id}")

@@ -2,7 +2,8 @@
 stopped is billed from the provisioner's own events at the account's built-in prices, within seconds; its costs
 summed, grouped and exported in FOCUS columns, and invoiced (a PDF downloaded); a budget refused for bad input,
 made, listed and deleted; the console's cost page in a real browser: the day's bar drawn, the budget and the
-invoice shown."""
+invoice shown to a viewer, who is offered no change; an owner makes a budget there (bad fields refused in the form),
+deletes it, and rates a period again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncio
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from selenium.webdriver.common.by import By
 
 from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import TOKEN, Platform, eventually, wait_for_state
-from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
 from tests.e2e.test_console_browser import Visit, browser
 
@@ -108,12 +108,7 @@ def test_the_console_shows_cost_per_day_budgets_and_invoices(platform: Platform,
 
     budget_id = asyncio.run(prepare())
     visit = Visit(browser, platform.gateway_url)
-    visit.open(CONSOLE)
-    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
-    browser.find_element(By.ID, "field-username").send_keys(members["viewer"].email)
-    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+    visit.log_in(members["viewer"].email)
 
     def today_bar(d: webdriver.Chrome) -> Any:
         d.get(f"{platform.gateway_url}{CONSOLE}/costs")
@@ -128,7 +123,81 @@ def test_the_console_shows_cost_per_day_budgets_and_invoices(platform: Platform,
     assert name in browser.find_element(By.ID, f"budget-{budget_id}").text
     month = datetime.now(UTC).strftime("%Y-%m")
     assert browser.find_element(By.ID, f"invoice-{month}-USD").text.startswith(month)
+    # A viewer is offered no budget form, no delete and no re-rating.
+    assert not browser.find_elements(By.ID, "new-budget") and not browser.find_elements(By.ID, "rerate")
+    assert not browser.find_elements(By.CSS_SELECTOR, f"#budget-{budget_id} form")
     visit.shot("costs")
+    assert not visit.csp_violations()
+
+
+def test_an_owner_makes_and_deletes_a_budget_and_rates_a_period_again_in_the_console(
+    platform: Platform, browser: webdriver.Chrome
+) -> None:
+    members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
+    name = f"console-budget-{uuid.uuid4().hex[:6]}"
+    visit = Visit(browser, platform.gateway_url)
+    visit.log_in(members["owner"].email)
+    visit.open(f"{CONSOLE}/costs")
+
+    async def budgets_named() -> list[dict[str, Any]]:
+        async with platform.client() as admin:
+            found = (await admin.get("/v1/budgets", params={"name": name})).json()["items"]
+        return list(found)
+
+    def fill(form_id: str, fields: dict[str, str]) -> None:
+        form = browser.find_element(By.ID, form_id)
+        for field, value in fields.items():
+            element = form.find_element(By.ID, f"field-{field}")
+            if element.tag_name == "select":
+                element.find_element(By.CSS_SELECTOR, f"option[value='{value}']").click()
+            else:
+                element.clear()
+                element.send_keys(value)
+
+    def submit(form_id: str) -> None:
+        browser.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
+
+    # A negative amount, then a tag scope without its key: each refused naming its field, nothing made.
+    fill("new-budget", {"name": name, "amount": "-5", "currency": "USD", "percent_0": "80", "basis_0": "forecast"})
+    browser.find_element(By.CSS_SELECTOR, "#threshold-0 input[value=notify]").click()
+    submit("new-budget")
+    visit.wait("the amount refused", lambda d: d.find_elements(By.ID, "error-amount"))
+    assert browser.find_element(By.ID, "field-name").get_attribute("value") == name
+    assert browser.find_element(By.CSS_SELECTOR, "#threshold-0 input[value=notify]").is_selected()
+    fill("new-budget", {"amount": "40", "scope": "tag", "tag_key": ""})
+    submit("new-budget")
+    visit.wait("the tag key refused", lambda d: d.find_elements(By.ID, "error-tag_key"))
+    assert asyncio.run(budgets_named()) == []
+    visit.shot("costs-budget-refused")
+
+    fill("new-budget", {"tag_key": "team", "tag_value": name})
+    submit("new-budget")
+    visit.wait("back on the costs page", lambda d: d.current_url.endswith(f"{CONSOLE}/costs"))
+    (made,) = asyncio.run(budgets_named())
+    scope = made["scope"]
+    assert (scope["kind"], scope["tag_key"], scope["tag_value"]) == ("tag", "team", name)
+    assert Decimal(made["amount"]) == 40 and made["currency"] == "USD"
+    assert [(t["percent"], t["basis"], t["actions"]) for t in made["thresholds"]] == [(80, "forecast", ["notify"])]
+    row = browser.find_element(By.ID, f"budget-{made['id']}")
+    assert name in row.text and "80 % forecast: notify" in row.text
+    row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    visit.wait("the budget gone", lambda d: not d.find_elements(By.ID, f"budget-{made['id']}"))
+    assert asyncio.run(budgets_named()) == []
+
+    # A period rated again: a date that is not one refused in the form, an end before the start by the API.
+    today = datetime.now(UTC).date()
+    fill("rerate", {"start": today.isoformat(), "end": "tomorrow"})
+    submit("rerate")
+    visit.wait("the end refused", lambda d: d.find_elements(By.ID, "error-end"))
+    fill("rerate", {"start": today.isoformat(), "end": (today - timedelta(days=1)).isoformat()})
+    submit("rerate")
+    visit.wait("the end refused by the API", lambda d: d.find_elements(By.ID, "error-end"))
+    fill("rerate", {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat()})
+    submit("rerate")
+    notice = visit.wait("the re-rating done", lambda d: d.find_elements(By.CSS_SELECTOR, "p.notice"))[0]
+    assert f"Rated {today.isoformat()} 00:00 to {today + timedelta(days=1)} 00:00 UTC again:" in notice.text
+    assert notice.text.endswith("Correction lines.")
+    visit.shot("costs-rerated")
     assert not visit.csp_violations()
 
 

@@ -66,6 +66,15 @@ class Visit:
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
 
+    def log_in(self, email: str, password: str = PASSWORD) -> None:
+        """Sign in through the console's login page, which the console sends a visitor to, and land on instances."""
+        self.open(CONSOLE)
+        self.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
+        self.driver.find_element(By.ID, "field-username").send_keys(email)
+        self.driver.find_element(By.ID, "field-password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+
     def shot(self, name: str) -> None:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
@@ -180,11 +189,7 @@ def test_an_operator_makes_a_template_and_launches_from_its_generated_form(
     members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
     visit = Visit(browser, platform.gateway_url)
     tag = uuid.uuid4().hex[:6]
-    visit.open(f"{CONSOLE}/login")
-    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
-    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+    visit.log_in(members["operator"].email)
 
     # A script, its inputs declared as YAML.
     browser.find_element(By.LINK_TEXT, "Scripts").click()
@@ -412,11 +417,7 @@ def test_an_operator_runs_a_script_and_watches_its_output_arrive(platform: Platf
     members = asyncio.run(add_members(platform, tag))
     template_id, script_id, second = asyncio.run(_runnable(platform, tag))
     visit = Visit(browser, platform.gateway_url)
-    visit.open(f"{CONSOLE}/login")
-    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
-    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+    visit.log_in(members["operator"].email)
 
     # An instance launched from the template, which lets runs in by itself.
     visit.open(f"{CONSOLE}/templates/{template_id}/launch")

@@ -19,7 +19,6 @@ from kernel.bus import Bus
 from kernel.events import MetricPoint, MetricsSampled, new_event
 from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import Platform, eventually
-from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_console_browser import Visit
 from tests.e2e.test_console_browser import browser as browser  # noqa: PLC0414 - the fixture, shared
 
@@ -58,20 +57,12 @@ async def publish_samples(platform: Platform, group_id: str, values: list[float]
         await bus.close()
 
 
-def log_in(visit: Visit, driver: webdriver.Chrome, email: str) -> None:
-    visit.open(f"{CONSOLE}/login")
-    driver.find_element(By.ID, "field-username").send_keys(email)
-    driver.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("signed in", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
-
-
 def test_an_operator_makes_a_group_and_watches_its_chart(
     platform: Platform, browser: webdriver.Chrome, template_id: str
 ) -> None:
     members = asyncio.run(add_members(platform, uuid.uuid4().hex[:8]))
     visit = Visit(browser, platform.gateway_url)
-    log_in(visit, browser, members["operator"].email)
+    visit.log_in(members["operator"].email)
     browser.find_element(By.LINK_TEXT, "Scaling groups").click()
     visit.wait("the scaling groups page", lambda d: d.current_url.endswith(f"{CONSOLE}/scaling-groups"))
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
@@ -132,7 +123,7 @@ def test_an_operator_makes_a_group_and_watches_its_chart(
 
     # A viewer sees the group, and none of the forms that change it.
     browser.delete_all_cookies()
-    log_in(visit, browser, members["viewer"].email)
+    visit.log_in(members["viewer"].email)
     visit.open(f"{CONSOLE}/scaling-groups/{group_id}")
     visit.wait("the group's page", lambda d: d.find_elements(By.ID, "policies"))
     assert browser.find_elements(By.ID, "field-desired") == []

@@ -632,3 +632,47 @@ async def test_a_viewer_cannot_make_or_expire_a_silence_from_the_alerts_page(
         assert (await admin.get(f"/v1/silences/{silence['id']}")).json()["state"] == "active"
         active = (await admin.get("/v1/silences", params={"state": "active", "limit": 100})).json()["items"]
         assert not [s for s in active if f"{s['matchers'][0]['label']}={s['matchers'][0]['value']}" == forged_matcher]
+
+
+async def test_only_an_owner_changes_budgets_or_rates_again_from_the_costs_page(
+    platform: Platform, members: dict[str, Member]
+) -> None:
+    name = f"guarded-{uuid.uuid4().hex[:6]}"
+    async with platform.client() as admin:
+        made = await admin.post("/v1/budgets", json={"name": name, "amount": "10", "currency": "USD"})
+        assert made.status_code == 201, made.text
+        budget = made.json()
+    asked = {"name": f"{name}-forged", "amount": "5", "currency": "USD", "scope": "project"}
+    period = {"start": "2026-01-01", "end": "2026-01-02"}
+    for role in ("viewer", "operator"):
+        async with logged_in(platform, members[role].email) as member:
+            page = await member.get(f"{CONSOLE}/costs")
+            assert page.status_code == 200 and f"budget-{budget['id']}" in page.text
+            for offered in ('id="new-budget"', 'id="rerate"', f"{CONSOLE}/budgets/{budget['id']}/delete"):
+                assert offered not in page.text, (role, offered)  # no action offered
+            token = {"csrf": csrf_of(page.text)}
+            for path, data in (
+                ("/budgets", asked),
+                (f"/budgets/{budget['id']}/delete", {}),
+                ("/costs/rerate", period),
+            ):
+                forged = await member.post(f"{CONSOLE}{path}", data={**token, **data})
+                assert forged.status_code == 403 and 'role="alert"' in forged.text, (role, path, forged.text)
+    async with logged_in(platform, members["owner"].email) as owner:
+        page = await owner.get(f"{CONSOLE}/costs")
+        assert 'id="new-budget"' in page.text and 'id="rerate"' in page.text
+        token = {"csrf": csrf_of(page.text)}
+        for path, data in (("/budgets", asked), (f"/budgets/{budget['id']}/delete", {}), ("/costs/rerate", period)):
+            elsewhere = await owner.post(
+                f"{CONSOLE}{path}", data={**token, **data}, headers={"Origin": "https://evil.example"}
+            )
+            assert elsewhere.status_code == 403, path
+            without_token = await owner.post(f"{CONSOLE}{path}", data=data)
+            assert without_token.status_code == 403, path
+        # A budget id that is not one of the project's: not found, and nothing deleted.
+        missing = await owner.post(f"{CONSOLE}/budgets/{uuid.uuid4()}/delete", data=token)
+        assert missing.status_code == 404 and 'role="alert"' in missing.text
+    async with platform.client() as admin:
+        assert (await admin.get(f"/v1/budgets/{budget['id']}")).status_code == 200
+        assert (await admin.get("/v1/budgets", params={"name": f"{name}-forged"})).json()["items"] == []
+        assert (await admin.delete(f"/v1/budgets/{budget['id']}")).status_code == 204

@@ -18,7 +18,6 @@ from kernel.bus import Bus
 from kernel.events import InstanceFailed, new_event
 from tests.e2e.console_kit import CONSOLE, add_members
 from tests.e2e.platform import TOKEN, Platform, eventually, wait_for_state
-from tests.e2e.tenants import PASSWORD
 from tests.e2e.test_cli import LAUNCH, SIM, Shell
 from tests.e2e.test_console_browser import Visit, browser
 
@@ -117,12 +116,7 @@ def test_the_console_shows_health_and_an_operator_resets_an_open_breaker(
 
     policy_id, ids = asyncio.run(prepare())
     visit = Visit(browser, platform.gateway_url)
-    visit.open(CONSOLE)
-    visit.wait("the login page", lambda d: d.current_url.endswith(f"{CONSOLE}/login"))
-    browser.find_element(By.ID, "field-username").send_keys(members["operator"].email)
-    browser.find_element(By.ID, "field-password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    visit.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
+    visit.log_in(members["operator"].email)
 
     def breaker(d: webdriver.Chrome) -> str | None:
         d.get(f"{platform.gateway_url}{CONSOLE}/health?policy_id={policy_id}")

@@ -1,6 +1,7 @@
 """Costs: the project's cost per day over the last month as a bar chart (inline SVG drawn here, so it needs no script
 and passes the console's content security policy), the month's cost per cloud and kind of resource, the budgets
-with this month's spend, and the invoices by month."""
+with this month's spend (owners make and delete them here), the invoices by month, and a period rated again with the
+prices known now (owners)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from clanavi.client import ApiError
 from clanavi.client.models import CostGroupOut
-from clanavi.console.problems import Problem
-from clanavi.console.visits import Visit, visit
+from clanavi.console.headers import CONSOLE_PREFIX
+from clanavi.console.problems import FieldOf, Problem, first_part
+from clanavi.console.visits import Form, Visit, checked_form, visit
 
-__all__ = ["Bars", "bars", "router"]
+__all__ = ["Bars", "bars", "budget_body", "moment", "router"]
 
 router = APIRouter()
 Visiting = Annotated[Visit, Depends(visit)]
@@ -27,6 +30,11 @@ Visiting = Annotated[Visit, Depends(visit)]
 WIDTH, HEIGHT = 600.0, 160.0
 DAYS = 31
 SHOWN = 500
+# The budget form: its scope, its amount and up to this many thresholds, a row of fields each.
+THRESHOLD_ROWS = 3
+SCOPES = (("project", "the whole project"), ("tag", "the servers with a tag"), ("cluster", "a cluster's servers"))
+BASES = (("actual", "of the spend so far"), ("forecast", "of the month's forecast"))
+ACTIONS = (("notify", "notify"), ("block_launches", "block launches"), ("stop_servers", "stop servers"))
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,53 @@ def bars(per_day: Sequence[CostGroupOut], today: datetime, days: int = DAYS) -> 
     return Bars(currency, top, tuple(drawn), tuple(sorted(set(by_currency) - {currency})))
 
 
-@router.get("/costs")
-async def costs(current: Visiting) -> Response:
+def budget_body(form: Form) -> tuple[dict[str, Any], FieldOf]:
+    """The budget the form asks for (the API checks every field), and the form's field for each of the body's."""
+    kind = form.get("scope").strip() or "project"
+    scope: dict[str, Any] = {"kind": kind}
+    if kind == "tag":
+        scope.update(tag_key=form.optional("tag_key"), tag_value=form.optional("tag_value"))
+    elif kind == "cluster":
+        scope["cluster_id"] = form.optional("cluster_id")
+    thresholds, rows = [], []
+    for n in range(THRESHOLD_ROWS):
+        percent = form.get(f"percent_{n}").strip()
+        if percent:
+            actions = form.getlist(f"actions_{n}") or ["notify"]
+            thresholds.append({"percent": percent, "basis": form.get(f"basis_{n}") or "actual", "actions": actions})
+            rows.append(n)
+    body = {
+        "name": form.get("name").strip(),
+        "scope": scope,
+        "amount": form.get("amount").strip(),
+        "currency": form.get("currency").strip().upper(),
+        "thresholds": thresholds,
+    }
+
+    def field_of(parts: list[str]) -> str | None:
+        # `scope.tag_key` is the form's `tag_key` (a scope missing its key or cluster: that field);
+        # `thresholds.1.percent` the percent of the row it came from.
+        if parts[:1] == ["scope"]:
+            return parts[1] if len(parts) > 1 else {"tag": "tag_key", "cluster": "cluster_id"}.get(kind, "scope")
+        if parts[:1] == ["thresholds"] and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows):
+            return f"{parts[2] if len(parts) > 2 else 'percent'}_{rows[int(parts[1])]}"
+        return first_part(parts)
+
+    return body, field_of
+
+
+def moment(text: str) -> datetime:
+    """A time as the form gives it: an ISO 8601 date or time, in UTC unless it names its offset."""
+    at = datetime.fromisoformat(text.strip())
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+async def _costs_page(
+    current: Visit, problem: Problem | None = None, values: dict[str, str] | None = None, notice: str | None = None
+) -> Response:
     now = datetime.now(UTC)
     since = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    problem = None
     context: dict[str, Any] = {"chart": None, "breakdown": [], "budgets": [], "invoices": []}
     try:
         api = current.api
@@ -88,11 +137,70 @@ async def costs(current: Visiting) -> Response:
         context["budgets"] = (await api.budgets.list(limit=100).page(None)).items
         context["invoices"] = (await api.invoices.list(limit=24).page(None)).items
     except ApiError as error:
-        problem = Problem.of(error)
+        problem = problem or Problem.of(error)
+    shown = {"currency": "USD", "scope": "project", "start": month.strftime("%Y-%m-%d"), **(values or {})}
     return await current.page(
         "costs.html", problem.status if problem else 200, title="Costs", section="costs",
-        width=WIDTH, height=HEIGHT, month=month.strftime("%Y-%m"), problem=problem, **context,
+        width=WIDTH, height=HEIGHT, month=month.strftime("%Y-%m"), problem=problem, notice=notice, values=shown,
+        manage=await current.may_manage(), scopes=SCOPES, bases=BASES, actions=ACTIONS,
+        threshold_rows=range(THRESHOLD_ROWS), **context,
     )  # fmt: skip
+
+
+@router.get("/costs")
+async def costs(current: Visiting) -> Response:
+    return await _costs_page(current)
+
+
+@router.post("/budgets")
+async def create_budget(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    body, field_of = budget_body(form)
+    try:
+        await current.api.budgets.create(body)
+    except (ApiError, ValidationError) as error:
+        return await _costs_page(current, Problem.of(error, field_of), _as_sent(form))
+    return current.redirect(f"{CONSOLE_PREFIX}/costs")
+
+
+def _as_sent(form: Form) -> dict[str, str]:
+    # The threshold rows' ticked actions, kept as `actions_<row>:<action>` for the form shown again.
+    sent = form.values()
+    for n in range(THRESHOLD_ROWS):
+        sent.update({f"actions_{n}:{action}": "on" for action in form.getlist(f"actions_{n}")})
+    return sent
+
+
+@router.post("/budgets/{budget_id}/delete")
+async def delete_budget(budget_id: str, request: Request, current: Visiting) -> Response:
+    await checked_form(request, current.session)
+    try:
+        await current.api.budgets.delete(budget_id)
+    except ApiError as error:
+        return await _costs_page(current, Problem.of(error))
+    return current.redirect(f"{CONSOLE_PREFIX}/costs")
+
+
+@router.post("/costs/rerate")
+async def rerate(request: Request, current: Visiting) -> Response:
+    form = await checked_form(request, current.session)
+    values = {"start": form.get("start"), "end": form.get("end")}
+    period: dict[str, Any] = {}
+    unreadable = {}
+    for name in ("start", "end"):
+        try:
+            period[name] = moment(values[name])
+        except ValueError:
+            unreadable[name] = "A date (2026-12-01) or a time (2026-12-01T06:00), in UTC unless it names its offset."
+    if unreadable:
+        return await _costs_page(current, Problem("The period has invalid fields.", fields=unreadable), values)
+    try:
+        done = await current.api.costs.rerate(period)
+    except (ApiError, ValidationError) as error:
+        return await _costs_page(current, Problem.of(error), values)
+    start, end = done.start.astimezone(UTC), done.end.astimezone(UTC)
+    notice = f"Rated {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC again: {done.lines} Correction lines."
+    return await _costs_page(current, values=values, notice=notice)
 
 
 @router.get("/invoices/{month}.{kind}")
