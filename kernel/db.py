@@ -47,7 +47,7 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _jsonb_bytes(value: Any) -> bytes:
-    return b"\x01" + (value if type(value) is Encoded else json.dumps(value).encode())
+    return b"\x01" + _json_bytes(value)
 
 
 def _from_jsonb(data: bytes) -> Any:

@@ -79,13 +79,22 @@ def servers() -> Iterator[Servers]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def ssh_server(directory: Path) -> Iterator[SshServer]:
+    """An OpenSSH server as an unprivileged account, its files in `directory`, stopped afterwards."""
+    server = SshServer(directory, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def sshd(servers: Servers) -> Iterator[SshServer]:
-    """One OpenSSH server for the session, as an unprivileged account: the SSH side of SimCloud's guests."""
-    server = SshServer(servers.root / "sshd", free_port())
-    server.start()
-    yield server
-    server.stop()
+    """One OpenSSH server for the session: the SSH side of SimCloud's guests."""
+    with ssh_server(servers.root / "sshd") as server:
+        yield server
 
 
 @pytest.fixture

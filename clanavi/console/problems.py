@@ -41,6 +41,11 @@ class Problem:
     fields: dict[str, str] = field(default_factory=dict)
 
     @classmethod
+    def invalid(cls, fields: dict[str, str]) -> Problem:
+        """Fields the console refuses itself, before asking the API, in the API's words for a body with bad fields."""
+        return cls(_INVALID_FIELDS, fields=fields)
+
+    @classmethod
     def of(cls, error: ApiError | ValidationError, field_of: FieldOf = first_part) -> Problem:
         """The refusal; `field_of` names the form's field for a location's parts (a form whose fields are not the
         body's top-level names)."""
@@ -50,7 +55,7 @@ class Problem:
                 name = _field(tuple(each["loc"]), field_of)
                 if name is not None:
                     fields.setdefault(name, each["msg"])
-            return cls(_INVALID_FIELDS, fields=fields)
+            return cls.invalid(fields)
         for bad in error.errors:
             name = _field(tuple(bad.location.split(".")), field_of)
             if name is not None:

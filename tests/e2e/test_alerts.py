@@ -166,12 +166,8 @@ def test_the_console_shows_the_alerts_firing_and_an_operator_silences_one_and_ex
     assert "queue_depth is 10 (> 9)" in row.text
 
     def silence(matchers: str, hours: str) -> None:
-        form = browser.find_element(By.ID, "new-silence")
-        for name, value in (("matchers", matchers), ("hours", hours), ("comment", "maintenance")):
-            field = form.find_element(By.ID, f"field-{name}")
-            field.clear()
-            field.send_keys(value)
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        visit.fill("new-silence", {"matchers": matchers, "hours": hours, "comment": "maintenance"})
+        visit.submit("new-silence")
 
     # A line that is not a matcher, then a silence of no time: each refused in the form, nothing made.
     silence(f"queue {queue}", "1")

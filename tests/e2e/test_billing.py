@@ -144,34 +144,22 @@ def test_an_owner_makes_and_deletes_a_budget_and_rates_a_period_again_in_the_con
             found = (await admin.get("/v1/budgets", params={"name": name})).json()["items"]
         return list(found)
 
-    def fill(form_id: str, fields: dict[str, str]) -> None:
-        form = browser.find_element(By.ID, form_id)
-        for field, value in fields.items():
-            element = form.find_element(By.ID, f"field-{field}")
-            if element.tag_name == "select":
-                element.find_element(By.CSS_SELECTOR, f"option[value='{value}']").click()
-            else:
-                element.clear()
-                element.send_keys(value)
-
-    def submit(form_id: str) -> None:
-        browser.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
-
     # A negative amount, then a tag scope without its key: each refused naming its field, nothing made.
-    fill("new-budget", {"name": name, "amount": "-5", "currency": "USD", "percent_0": "80", "basis_0": "forecast"})
+    refused = {"name": name, "amount": "-5", "currency": "USD", "percent_0": "80", "basis_0": "forecast"}
+    visit.fill("new-budget", refused)
     browser.find_element(By.CSS_SELECTOR, "#threshold-0 input[value=notify]").click()
-    submit("new-budget")
+    visit.submit("new-budget")
     visit.wait("the amount refused", lambda d: d.find_elements(By.ID, "error-amount"))
     assert browser.find_element(By.ID, "field-name").get_attribute("value") == name
     assert browser.find_element(By.CSS_SELECTOR, "#threshold-0 input[value=notify]").is_selected()
-    fill("new-budget", {"amount": "40", "scope": "tag", "tag_key": ""})
-    submit("new-budget")
+    visit.fill("new-budget", {"amount": "40", "scope": "tag", "tag_key": ""})
+    visit.submit("new-budget")
     visit.wait("the tag key refused", lambda d: d.find_elements(By.ID, "error-tag_key"))
     assert asyncio.run(budgets_named()) == []
     visit.shot("costs-budget-refused")
 
-    fill("new-budget", {"tag_key": "team", "tag_value": name})
-    submit("new-budget")
+    visit.fill("new-budget", {"tag_key": "team", "tag_value": name})
+    visit.submit("new-budget")
     visit.wait("back on the costs page", lambda d: d.current_url.endswith(f"{CONSOLE}/costs"))
     (made,) = asyncio.run(budgets_named())
     scope = made["scope"]
@@ -186,14 +174,14 @@ def test_an_owner_makes_and_deletes_a_budget_and_rates_a_period_again_in_the_con
 
     # A period rated again: a date that is not one refused in the form, an end before the start by the API.
     today = datetime.now(UTC).date()
-    fill("rerate", {"start": today.isoformat(), "end": "tomorrow"})
-    submit("rerate")
+    visit.fill("rerate", {"start": today.isoformat(), "end": "tomorrow"})
+    visit.submit("rerate")
     visit.wait("the end refused", lambda d: d.find_elements(By.ID, "error-end"))
-    fill("rerate", {"start": today.isoformat(), "end": (today - timedelta(days=1)).isoformat()})
-    submit("rerate")
+    visit.fill("rerate", {"start": today.isoformat(), "end": (today - timedelta(days=1)).isoformat()})
+    visit.submit("rerate")
     visit.wait("the end refused by the API", lambda d: d.find_elements(By.ID, "error-end"))
-    fill("rerate", {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat()})
-    submit("rerate")
+    visit.fill("rerate", {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat()})
+    visit.submit("rerate")
     notice = visit.wait("the re-rating done", lambda d: d.find_elements(By.CSS_SELECTOR, "p.notice"))[0]
     assert f"Rated {today.isoformat()} 00:00 to {today + timedelta(days=1)} 00:00 UTC again:" in notice.text
     assert notice.text.endswith("Correction lines.")

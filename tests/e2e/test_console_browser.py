@@ -75,6 +75,20 @@ class Visit:
         self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
         self.wait("the instances page", lambda d: d.current_url.endswith(f"{CONSOLE}/instances"))
 
+    def fill(self, form_id: str, fields: dict[str, str]) -> None:
+        """Type each value into its field of the form `form_id` (a select: choose that option)."""
+        form = self.driver.find_element(By.ID, form_id)
+        for field, value in fields.items():
+            element = form.find_element(By.ID, f"field-{field}")
+            if element.tag_name == "select":
+                element.find_element(By.CSS_SELECTOR, f"option[value='{value}']").click()
+            else:
+                element.clear()
+                element.send_keys(value)
+
+    def submit(self, form_id: str) -> None:
+        self.driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
+
     def shot(self, name: str) -> None:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 

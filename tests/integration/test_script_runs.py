@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import SshServer, free_port
+from devstack import SshServer
 from kernel.settings import KernelSettings
 from services.provisioner.app import create_app
 from services.provisioner.settings import ProvisionerSettings
-from tests.conftest import Servers
+from tests.conftest import Servers, ssh_server
 from tests.integration.provisioner_world import ok, until, use_secret_key
 from tests.integration.test_templates import Tap, tap  # noqa: F401 - the fixture
 from tests.signing import identity_headers
@@ -63,10 +63,8 @@ async def client(kernel_settings: KernelSettings, sshd: SshServer) -> AsyncItera
 def own_sshd(servers: Servers) -> Iterator[SshServer]:
     """An OpenSSH server for one test that changes it: the session's is shared by the platforms of other modules,
     whose guests print the keys it had when they booted."""
-    server = SshServer(servers.root / f"sshd-{uuid.uuid4().hex[:8]}", free_port())
-    server.start()
-    yield server
-    server.stop()
+    with ssh_server(servers.root / f"sshd-{uuid.uuid4().hex[:8]}") as server:
+        yield server
 
 
 async def _template(client: httpx.AsyncClient, **spec: Any) -> str:

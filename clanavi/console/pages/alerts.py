@@ -33,8 +33,6 @@ ALERT_SORTS = (("started_at", "Started"), ("updated_at", "Changed"))
 SHOWN = 100
 
 
-# The new silence's form: its matchers one a line, how long from now, a comment.
-SILENCE_FIELDS = ("matchers", "hours", "comment")
 _MATCHER_HELP = "One matcher a line: label=value, or label=~regular expression."
 # The longest silence the form makes: a year (the API takes any end; a longer one is a rule to change).
 _MOST_HOURS = 24 * 366
@@ -109,14 +107,13 @@ async def alerts(request: Request, current: Visiting) -> Response:
 @router.post("/silences")
 async def create_silence(request: Request, current: Visiting) -> Response:
     form = await checked_form(request, current.session)
-    values = {name: form.get(name) for name in SILENCE_FIELDS}
     try:
         await current.api.silences.create(silence_body(form, datetime.now(UTC)))
     except Unreadable as unreadable:
-        problem = Problem("The silence has invalid fields.", fields={unreadable.field: str(unreadable)})
-        return await _alerts_page(current, problem=problem, values=values)
+        problem = Problem.invalid({unreadable.field: str(unreadable)})
+        return await _alerts_page(current, problem=problem, values=form.values())
     except (ApiError, ValidationError) as error:
-        return await _alerts_page(current, problem=Problem.of(error, silence_field), values=values)
+        return await _alerts_page(current, problem=Problem.of(error, silence_field), values=form.values())
     return current.redirect(f"{CONSOLE_PREFIX}/alerts")
 
 

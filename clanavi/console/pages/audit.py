@@ -68,7 +68,7 @@ async def audit(
     types = [t.strip() for t in type.split(",") if t.strip()] or None
     events, next_cursor = [], None
     if bad:
-        problem = Problem("The request has invalid or missing fields.", fields=bad)
+        problem = Problem.invalid(bad)
     else:
         listing = current.api.audit.list(
             types=types,

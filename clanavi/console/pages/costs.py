@@ -184,16 +184,16 @@ async def delete_budget(budget_id: str, request: Request, current: Visiting) -> 
 @router.post("/costs/rerate")
 async def rerate(request: Request, current: Visiting) -> Response:
     form = await checked_form(request, current.session)
-    values = {"start": form.get("start"), "end": form.get("end")}
+    values = form.values()
     period: dict[str, Any] = {}
     unreadable = {}
     for name in ("start", "end"):
         try:
-            period[name] = moment(values[name])
+            period[name] = moment(form.get(name))
         except ValueError:
             unreadable[name] = "A date (2026-12-01) or a time (2026-12-01T06:00), in UTC unless it names its offset."
     if unreadable:
-        return await _costs_page(current, Problem("The period has invalid fields.", fields=unreadable), values)
+        return await _costs_page(current, Problem.invalid(unreadable), values)
     try:
         done = await current.api.costs.rerate(period)
     except (ApiError, ValidationError) as error:

@@ -74,8 +74,7 @@ async def add_cloud(request: Request, current: Visiting) -> Response:
     config = _json_object(form, "config", bad)
     credentials = _json_object(form, "credentials", bad)
     if bad:
-        return await _clouds_page(current, Problem("The request has invalid or missing fields.", fields=bad),
-                                  form.values())  # fmt: skip
+        return await _clouds_page(current, Problem.invalid(bad), form.values())
     body = {"name": form.get("name").strip(), "driver": form.get("driver").strip(), "config": config,
             "credentials": credentials}  # fmt: skip
     try:

@@ -31,22 +31,22 @@ def told(events: Sequence[tuple[Envelope, EventPayload]]) -> list[tuple[Envelope
     return found
 
 
-def accounts(told: Sequence[tuple[Envelope, Learned]]) -> set[str]:
-    """The accounts whose usage the events tell of (whose prices rating them reads)."""
-    return {learnt.cloud_id for _, learnt in told}
+def accounts(tellings: Sequence[tuple[Envelope, Learned]]) -> set[str]:
+    """The accounts whose usage the events tell of (`told`'s; whose prices rating them reads)."""
+    return {learnt.cloud_id for _, learnt in tellings}
 
 
-async def learn_all(tx: Transaction[Repositories], told: Sequence[tuple[Envelope, Learned]]) -> None:
-    """Learn what a batch of lifecycle events told (`told`), then rate each resource they changed (told a fact not
+async def learn_all(tx: Transaction[Repositories], tellings: Sequence[tuple[Envelope, Learned]]) -> None:
+    """Learn what a batch of lifecycle events told (`told`'s), then rate each resource they changed (told a fact not
     known before) once, at once: what they told of each resource and the facts they added are written with one
     statement each, whatever the batch holds."""
     # Each fact once, as its first telling told it: a second telling in the same batch is a replay.
     facts: dict[tuple[str, datetime, str], tuple[Learned, Fact, Envelope]] = {}
-    for envelope, found in told:
+    for envelope, found in tellings:
         if found.fact is not None:
             key = (found.resource_id, found.fact.at, found.fact.change.value)
             facts.setdefault(key, (found, found.fact, envelope))
-    described = await tx.repos.usage.learn([(envelope.project_id, found) for envelope, found in told])
+    described = await tx.repos.usage.learn([(envelope.project_id, found) for envelope, found in tellings])
     if described:
         # Lines written before a resource was described (its start handled before its launch) are shown under it.
         await tx.repos.costs.show_under(await tx.repos.usage.lock(described))
@@ -64,7 +64,7 @@ async def learn_all(tx: Transaction[Repositories], told: Sequence[tuple[Envelope
     # What was rated (or is now shown under a tag or cluster) may cross a budget's threshold: judged in the same
     # transaction, within seconds of the event.
     judged = set(changed).union(described)
-    for project_id in sorted({e.project_id for e, found in told if found.resource_id in judged}):
+    for project_id in sorted({e.project_id for e, found in tellings if found.resource_id in judged}):
         await budgets.judge_project(tx, project_id, now)
 
 
@@ -104,4 +104,4 @@ async def rerate(uow: BillingUnitOfWork, project_id: str, start: datetime, end: 
     return written
 
 
-__all__ = ["accounts", "learn_all", "told", "rate_ended_hours", "rate_hours_forever", "rerate"]
+__all__ = ["accounts", "learn_all", "rate_ended_hours", "rate_hours_forever", "rerate", "told"]
